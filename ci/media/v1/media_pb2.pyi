@@ -1,0 +1,247 @@
+from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class JobState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    JOB_STATE_UNSPECIFIED: _ClassVar[JobState]
+    JOB_STATE_SUBMITTED: _ClassVar[JobState]
+    JOB_STATE_RUNNING: _ClassVar[JobState]
+    JOB_STATE_SUCCESS: _ClassVar[JobState]
+    JOB_STATE_FAILED: _ClassVar[JobState]
+    JOB_STATE_PAUSE: _ClassVar[JobState]
+    JOB_STATE_CANCEL: _ClassVar[JobState]
+JOB_STATE_UNSPECIFIED: JobState
+JOB_STATE_SUBMITTED: JobState
+JOB_STATE_RUNNING: JobState
+JOB_STATE_SUCCESS: JobState
+JOB_STATE_FAILED: JobState
+JOB_STATE_PAUSE: JobState
+JOB_STATE_CANCEL: JobState
+
+class Input(_message.Message):
+    __slots__ = ("object", "bucket_id", "region")
+    OBJECT_FIELD_NUMBER: _ClassVar[int]
+    BUCKET_ID_FIELD_NUMBER: _ClassVar[int]
+    REGION_FIELD_NUMBER: _ClassVar[int]
+    object: str
+    bucket_id: str
+    region: str
+    def __init__(self, object: _Optional[str] = ..., bucket_id: _Optional[str] = ..., region: _Optional[str] = ...) -> None: ...
+
+class CallBackMqConfig(_message.Message):
+    __slots__ = ("mq_region", "mq_mode", "mq_name")
+    MQ_REGION_FIELD_NUMBER: _ClassVar[int]
+    MQ_MODE_FIELD_NUMBER: _ClassVar[int]
+    MQ_NAME_FIELD_NUMBER: _ClassVar[int]
+    mq_region: str
+    mq_mode: str
+    mq_name: str
+    def __init__(self, mq_region: _Optional[str] = ..., mq_mode: _Optional[str] = ..., mq_name: _Optional[str] = ...) -> None: ...
+
+class Operation(_message.Message):
+    __slots__ = ("user_data", "job_level", "media_info")
+    USER_DATA_FIELD_NUMBER: _ClassVar[int]
+    JOB_LEVEL_FIELD_NUMBER: _ClassVar[int]
+    MEDIA_INFO_FIELD_NUMBER: _ClassVar[int]
+    user_data: str
+    job_level: int
+    media_info: MediaInfo
+    def __init__(self, user_data: _Optional[str] = ..., job_level: _Optional[int] = ..., media_info: _Optional[_Union[MediaInfo, _Mapping]] = ...) -> None: ...
+
+class Request(_message.Message):
+    __slots__ = ("tag", "input", "operation", "queue_id", "call_back_format", "call_back_type", "call_back", "call_back_mq_config")
+    TAG_FIELD_NUMBER: _ClassVar[int]
+    INPUT_FIELD_NUMBER: _ClassVar[int]
+    OPERATION_FIELD_NUMBER: _ClassVar[int]
+    QUEUE_ID_FIELD_NUMBER: _ClassVar[int]
+    CALL_BACK_FORMAT_FIELD_NUMBER: _ClassVar[int]
+    CALL_BACK_TYPE_FIELD_NUMBER: _ClassVar[int]
+    CALL_BACK_FIELD_NUMBER: _ClassVar[int]
+    CALL_BACK_MQ_CONFIG_FIELD_NUMBER: _ClassVar[int]
+    tag: str
+    input: Input
+    operation: Operation
+    queue_id: str
+    call_back_format: str
+    call_back_type: str
+    call_back: str
+    call_back_mq_config: CallBackMqConfig
+    def __init__(self, tag: _Optional[str] = ..., input: _Optional[_Union[Input, _Mapping]] = ..., operation: _Optional[_Union[Operation, _Mapping]] = ..., queue_id: _Optional[str] = ..., call_back_format: _Optional[str] = ..., call_back_type: _Optional[str] = ..., call_back: _Optional[str] = ..., call_back_mq_config: _Optional[_Union[CallBackMqConfig, _Mapping]] = ...) -> None: ...
+
+class JobsDetail(_message.Message):
+    __slots__ = ("code", "message", "job_id", "tag", "state", "state_text", "creation_time", "start_time", "end_time", "queue_id", "progress", "sub_tag", "input", "operation")
+    CODE_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    JOB_ID_FIELD_NUMBER: _ClassVar[int]
+    TAG_FIELD_NUMBER: _ClassVar[int]
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    STATE_TEXT_FIELD_NUMBER: _ClassVar[int]
+    CREATION_TIME_FIELD_NUMBER: _ClassVar[int]
+    START_TIME_FIELD_NUMBER: _ClassVar[int]
+    END_TIME_FIELD_NUMBER: _ClassVar[int]
+    QUEUE_ID_FIELD_NUMBER: _ClassVar[int]
+    PROGRESS_FIELD_NUMBER: _ClassVar[int]
+    SUB_TAG_FIELD_NUMBER: _ClassVar[int]
+    INPUT_FIELD_NUMBER: _ClassVar[int]
+    OPERATION_FIELD_NUMBER: _ClassVar[int]
+    code: str
+    message: str
+    job_id: str
+    tag: str
+    state: JobState
+    state_text: str
+    creation_time: str
+    start_time: str
+    end_time: str
+    queue_id: str
+    progress: str
+    sub_tag: str
+    input: Input
+    operation: Operation
+    def __init__(self, code: _Optional[str] = ..., message: _Optional[str] = ..., job_id: _Optional[str] = ..., tag: _Optional[str] = ..., state: _Optional[_Union[JobState, str]] = ..., state_text: _Optional[str] = ..., creation_time: _Optional[str] = ..., start_time: _Optional[str] = ..., end_time: _Optional[str] = ..., queue_id: _Optional[str] = ..., progress: _Optional[str] = ..., sub_tag: _Optional[str] = ..., input: _Optional[_Union[Input, _Mapping]] = ..., operation: _Optional[_Union[Operation, _Mapping]] = ...) -> None: ...
+
+class MediaInfo(_message.Message):
+    __slots__ = ("format", "stream")
+    FORMAT_FIELD_NUMBER: _ClassVar[int]
+    STREAM_FIELD_NUMBER: _ClassVar[int]
+    format: Format
+    stream: Stream
+    def __init__(self, format: _Optional[_Union[Format, _Mapping]] = ..., stream: _Optional[_Union[Stream, _Mapping]] = ...) -> None: ...
+
+class Format(_message.Message):
+    __slots__ = ("num_stream", "num_program", "format_name", "format_long_name", "start_time", "duration", "bitrate", "size")
+    NUM_STREAM_FIELD_NUMBER: _ClassVar[int]
+    NUM_PROGRAM_FIELD_NUMBER: _ClassVar[int]
+    FORMAT_NAME_FIELD_NUMBER: _ClassVar[int]
+    FORMAT_LONG_NAME_FIELD_NUMBER: _ClassVar[int]
+    START_TIME_FIELD_NUMBER: _ClassVar[int]
+    DURATION_FIELD_NUMBER: _ClassVar[int]
+    BITRATE_FIELD_NUMBER: _ClassVar[int]
+    SIZE_FIELD_NUMBER: _ClassVar[int]
+    num_stream: str
+    num_program: str
+    format_name: str
+    format_long_name: str
+    start_time: str
+    duration: str
+    bitrate: str
+    size: str
+    def __init__(self, num_stream: _Optional[str] = ..., num_program: _Optional[str] = ..., format_name: _Optional[str] = ..., format_long_name: _Optional[str] = ..., start_time: _Optional[str] = ..., duration: _Optional[str] = ..., bitrate: _Optional[str] = ..., size: _Optional[str] = ...) -> None: ...
+
+class Stream(_message.Message):
+    __slots__ = ("video", "audio", "subtitle")
+    VIDEO_FIELD_NUMBER: _ClassVar[int]
+    AUDIO_FIELD_NUMBER: _ClassVar[int]
+    SUBTITLE_FIELD_NUMBER: _ClassVar[int]
+    video: _containers.RepeatedCompositeFieldContainer[Video]
+    audio: _containers.RepeatedCompositeFieldContainer[Audio]
+    subtitle: _containers.RepeatedCompositeFieldContainer[Subtitle]
+    def __init__(self, video: _Optional[_Iterable[_Union[Video, _Mapping]]] = ..., audio: _Optional[_Iterable[_Union[Audio, _Mapping]]] = ..., subtitle: _Optional[_Iterable[_Union[Subtitle, _Mapping]]] = ...) -> None: ...
+
+class Video(_message.Message):
+    __slots__ = ("index", "codec_name", "codec_long_name", "codec_time_base", "codec_tag_string", "codec_tag", "color_primaries", "color_range", "color_transfer", "profile", "height", "width", "has_b_frame", "ref_frames", "sar", "dar", "pix_format", "field_order", "level", "fps", "avg_fps", "timebase", "start_time", "duration", "bitrate", "num_frames", "language", "rotation")
+    INDEX_FIELD_NUMBER: _ClassVar[int]
+    CODEC_NAME_FIELD_NUMBER: _ClassVar[int]
+    CODEC_LONG_NAME_FIELD_NUMBER: _ClassVar[int]
+    CODEC_TIME_BASE_FIELD_NUMBER: _ClassVar[int]
+    CODEC_TAG_STRING_FIELD_NUMBER: _ClassVar[int]
+    CODEC_TAG_FIELD_NUMBER: _ClassVar[int]
+    COLOR_PRIMARIES_FIELD_NUMBER: _ClassVar[int]
+    COLOR_RANGE_FIELD_NUMBER: _ClassVar[int]
+    COLOR_TRANSFER_FIELD_NUMBER: _ClassVar[int]
+    PROFILE_FIELD_NUMBER: _ClassVar[int]
+    HEIGHT_FIELD_NUMBER: _ClassVar[int]
+    WIDTH_FIELD_NUMBER: _ClassVar[int]
+    HAS_B_FRAME_FIELD_NUMBER: _ClassVar[int]
+    REF_FRAMES_FIELD_NUMBER: _ClassVar[int]
+    SAR_FIELD_NUMBER: _ClassVar[int]
+    DAR_FIELD_NUMBER: _ClassVar[int]
+    PIX_FORMAT_FIELD_NUMBER: _ClassVar[int]
+    FIELD_ORDER_FIELD_NUMBER: _ClassVar[int]
+    LEVEL_FIELD_NUMBER: _ClassVar[int]
+    FPS_FIELD_NUMBER: _ClassVar[int]
+    AVG_FPS_FIELD_NUMBER: _ClassVar[int]
+    TIMEBASE_FIELD_NUMBER: _ClassVar[int]
+    START_TIME_FIELD_NUMBER: _ClassVar[int]
+    DURATION_FIELD_NUMBER: _ClassVar[int]
+    BITRATE_FIELD_NUMBER: _ClassVar[int]
+    NUM_FRAMES_FIELD_NUMBER: _ClassVar[int]
+    LANGUAGE_FIELD_NUMBER: _ClassVar[int]
+    ROTATION_FIELD_NUMBER: _ClassVar[int]
+    index: str
+    codec_name: str
+    codec_long_name: str
+    codec_time_base: str
+    codec_tag_string: str
+    codec_tag: str
+    color_primaries: str
+    color_range: str
+    color_transfer: str
+    profile: str
+    height: str
+    width: str
+    has_b_frame: str
+    ref_frames: str
+    sar: str
+    dar: str
+    pix_format: str
+    field_order: str
+    level: str
+    fps: str
+    avg_fps: str
+    timebase: str
+    start_time: str
+    duration: str
+    bitrate: str
+    num_frames: str
+    language: str
+    rotation: str
+    def __init__(self, index: _Optional[str] = ..., codec_name: _Optional[str] = ..., codec_long_name: _Optional[str] = ..., codec_time_base: _Optional[str] = ..., codec_tag_string: _Optional[str] = ..., codec_tag: _Optional[str] = ..., color_primaries: _Optional[str] = ..., color_range: _Optional[str] = ..., color_transfer: _Optional[str] = ..., profile: _Optional[str] = ..., height: _Optional[str] = ..., width: _Optional[str] = ..., has_b_frame: _Optional[str] = ..., ref_frames: _Optional[str] = ..., sar: _Optional[str] = ..., dar: _Optional[str] = ..., pix_format: _Optional[str] = ..., field_order: _Optional[str] = ..., level: _Optional[str] = ..., fps: _Optional[str] = ..., avg_fps: _Optional[str] = ..., timebase: _Optional[str] = ..., start_time: _Optional[str] = ..., duration: _Optional[str] = ..., bitrate: _Optional[str] = ..., num_frames: _Optional[str] = ..., language: _Optional[str] = ..., rotation: _Optional[str] = ...) -> None: ...
+
+class Audio(_message.Message):
+    __slots__ = ("index", "codec_name", "codec_long_name", "codec_time_base", "codec_tag_string", "codec_tag", "sample_fmt", "sample_rate", "channel", "channel_layout", "timebase", "start_time", "duration", "bitrate", "language")
+    INDEX_FIELD_NUMBER: _ClassVar[int]
+    CODEC_NAME_FIELD_NUMBER: _ClassVar[int]
+    CODEC_LONG_NAME_FIELD_NUMBER: _ClassVar[int]
+    CODEC_TIME_BASE_FIELD_NUMBER: _ClassVar[int]
+    CODEC_TAG_STRING_FIELD_NUMBER: _ClassVar[int]
+    CODEC_TAG_FIELD_NUMBER: _ClassVar[int]
+    SAMPLE_FMT_FIELD_NUMBER: _ClassVar[int]
+    SAMPLE_RATE_FIELD_NUMBER: _ClassVar[int]
+    CHANNEL_FIELD_NUMBER: _ClassVar[int]
+    CHANNEL_LAYOUT_FIELD_NUMBER: _ClassVar[int]
+    TIMEBASE_FIELD_NUMBER: _ClassVar[int]
+    START_TIME_FIELD_NUMBER: _ClassVar[int]
+    DURATION_FIELD_NUMBER: _ClassVar[int]
+    BITRATE_FIELD_NUMBER: _ClassVar[int]
+    LANGUAGE_FIELD_NUMBER: _ClassVar[int]
+    index: str
+    codec_name: str
+    codec_long_name: str
+    codec_time_base: str
+    codec_tag_string: str
+    codec_tag: str
+    sample_fmt: str
+    sample_rate: str
+    channel: str
+    channel_layout: str
+    timebase: str
+    start_time: str
+    duration: str
+    bitrate: str
+    language: str
+    def __init__(self, index: _Optional[str] = ..., codec_name: _Optional[str] = ..., codec_long_name: _Optional[str] = ..., codec_time_base: _Optional[str] = ..., codec_tag_string: _Optional[str] = ..., codec_tag: _Optional[str] = ..., sample_fmt: _Optional[str] = ..., sample_rate: _Optional[str] = ..., channel: _Optional[str] = ..., channel_layout: _Optional[str] = ..., timebase: _Optional[str] = ..., start_time: _Optional[str] = ..., duration: _Optional[str] = ..., bitrate: _Optional[str] = ..., language: _Optional[str] = ...) -> None: ...
+
+class Subtitle(_message.Message):
+    __slots__ = ("index", "language")
+    INDEX_FIELD_NUMBER: _ClassVar[int]
+    LANGUAGE_FIELD_NUMBER: _ClassVar[int]
+    index: str
+    language: str
+    def __init__(self, index: _Optional[str] = ..., language: _Optional[str] = ...) -> None: ...

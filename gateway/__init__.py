@@ -1,0 +1,1 @@
+"""ci-gateway: a gRPC gateway for Tencent Cloud Infinite media jobs."""

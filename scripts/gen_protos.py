@@ -1,0 +1,56 @@
+"""Regenerate the Python code for protos/ into ci/ (or into --out, for the staleness test).
+
+The generated modules are checked in so that an installed gateway needs no protoc, and the
+test suite regenerates them into a temporary folder and compares byte for byte: a proto edited
+without regenerating, or a generated file edited by hand, fails the build.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from importlib import resources
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+PROTO_ROOT = ROOT / "protos"
+PACKAGE_MARKERS = ("ci/__init__.py", "ci/media/__init__.py", "ci/media/v1/__init__.py")
+
+
+def proto_files() -> list[Path]:
+    return sorted(PROTO_ROOT.rglob("*.proto"))
+
+
+def generate(out: Path) -> None:
+    from grpc_tools import protoc
+
+    well_known = resources.files("grpc_tools") / "_proto"
+    out.mkdir(parents=True, exist_ok=True)
+    args = [
+        "grpc_tools.protoc",
+        f"-I{PROTO_ROOT}",
+        f"-I{well_known}",
+        f"--python_out={out}",
+        f"--pyi_out={out}",
+        f"--grpc_python_out={out}",
+        *(str(p.relative_to(PROTO_ROOT)) for p in proto_files()),
+    ]
+    # protoc resolves the relative proto paths against the include path.
+    if protoc.main(args) != 0:
+        raise SystemExit("protoc failed")
+    for marker in PACKAGE_MARKERS:
+        path = out / marker
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if not path.exists():
+            path.write_text('"""Generated from protos/ by scripts/gen_protos.py; do not edit."""\n')
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--out", type=Path, default=ROOT, help="output root (default: repo root)")
+    generate(parser.parse_args(argv).out)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
