@@ -1,0 +1,139 @@
+"""The gRPC servicer: Protobuf in, validation, one CI call, Protobuf out.
+
+Handlers hold no logic of their own: `validation` turns the RPC into a target and CI's inputs,
+`CiClient` does the call, and `_rpc` turns any `GatewayError` into a rich status. Only
+`GatewayError` is caught: an `AbortError` or a cancellation must pass through untouched, and an
+unexpected exception is a bug that grpc reports as UNKNOWN without our message text.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+import grpc
+from grpc_status import rpc_status
+
+from ci.media.v1 import service_pb2, service_pb2_grpc
+from gateway import validation
+from gateway.config import Settings
+from gateway.errors import GatewayError
+from gateway.retry import Deadline
+from gateway.status import to_status
+from gateway.upstream import CiClient, Reply
+
+log = logging.getLogger(__name__)
+
+Req = TypeVar("Req")
+Resp = TypeVar("Resp")
+Handler = Callable[["MediaJobService", Req, grpc.aio.ServicerContext[Req, Resp]], Awaitable[Resp]]
+
+CI_REQUEST_ID_METADATA = "x-ci-request-id"
+
+
+def _rpc(handler: Handler[Req, Resp]) -> Handler[Req, Resp]:
+    @functools.wraps(handler)
+    async def wrapper(
+        self: MediaJobService, request: Req, context: grpc.aio.ServicerContext[Req, Resp]
+    ) -> Resp:
+        try:
+            return await handler(self, request, context)
+        except GatewayError as error:
+            log.info(
+                "%s failed: %s %s", handler.__name__, error.status.name, error.reason.value
+            )
+            await context.abort_with_status(rpc_status.to_status(to_status(error)))
+            raise AssertionError("abort_with_status returned") from error  # pragma: no cover
+
+    return wrapper
+
+
+class MediaJobService(service_pb2_grpc.MediaJobServiceServicer):
+    def __init__(self, client: CiClient, settings: Settings) -> None:
+        self._client = client
+        self._settings = settings
+
+    def _deadline(self, context: grpc.aio.ServicerContext[Req, Resp]) -> Deadline:
+        ceiling = self._settings.timeouts.rpc_deadline_s
+        remaining = context.time_remaining()
+        return Deadline(ceiling if remaining is None else min(remaining, ceiling))
+
+    @staticmethod
+    def _reply(reply: Reply[Resp], context: grpc.aio.ServicerContext[Req, Resp]) -> Resp:  # type: ignore[type-var]
+        if reply.request_id:
+            context.set_trailing_metadata(((CI_REQUEST_ID_METADATA, reply.request_id),))
+        return reply.message
+
+    @_rpc
+    async def SubmitMediaJob(
+        self,
+        request: service_pb2.SubmitMediaJobRequest,
+        context: grpc.aio.ServicerContext[
+            service_pb2.SubmitMediaJobRequest, service_pb2.SubmitMediaJobResponse
+        ],
+    ) -> service_pb2.SubmitMediaJobResponse:
+        target, body = validation.validate_submit(request, self._settings)
+        reply = await self._client.submit_job(target, body, self._deadline(context))
+        return self._reply(reply, context)
+
+    @_rpc
+    async def DescribeMediaJobs(
+        self,
+        request: service_pb2.DescribeMediaJobsRequest,
+        context: grpc.aio.ServicerContext[
+            service_pb2.DescribeMediaJobsRequest, service_pb2.DescribeMediaJobsResponse
+        ],
+    ) -> service_pb2.DescribeMediaJobsResponse:
+        target, job_ids = validation.validate_describe(request, self._settings)
+        reply = await self._client.describe_jobs(target, job_ids, self._deadline(context))
+        return self._reply(reply, context)
+
+    @_rpc
+    async def ListMediaJobs(
+        self,
+        request: service_pb2.ListMediaJobsRequest,
+        context: grpc.aio.ServicerContext[
+            service_pb2.ListMediaJobsRequest, service_pb2.ListMediaJobsResponse
+        ],
+    ) -> service_pb2.ListMediaJobsResponse:
+        target, params = validation.validate_list(request, self._settings)
+        reply = await self._client.list_jobs(target, params, self._deadline(context))
+        return self._reply(reply, context)
+
+    @_rpc
+    async def CancelMediaJob(
+        self,
+        request: service_pb2.CancelMediaJobRequest,
+        context: grpc.aio.ServicerContext[
+            service_pb2.CancelMediaJobRequest, service_pb2.CancelMediaJobResponse
+        ],
+    ) -> service_pb2.CancelMediaJobResponse:
+        target, job_id = validation.validate_cancel(request, self._settings)
+        reply = await self._client.cancel_job(target, job_id, self._deadline(context))
+        return self._reply(reply, context)
+
+    @_rpc
+    async def GenerateMediaInfo(
+        self,
+        request: service_pb2.GenerateMediaInfoRequest,
+        context: grpc.aio.ServicerContext[
+            service_pb2.GenerateMediaInfoRequest, service_pb2.MediaInfoResponse
+        ],
+    ) -> service_pb2.MediaInfoResponse:
+        target, key = validation.validate_generate_media_info(request, self._settings)
+        reply = await self._client.generate_media_info(target, key, self._deadline(context))
+        return self._reply(reply, context)
+
+    @_rpc
+    async def GetMediaInfo(
+        self,
+        request: service_pb2.GetMediaInfoRequest,
+        context: grpc.aio.ServicerContext[
+            service_pb2.GetMediaInfoRequest, service_pb2.MediaInfoResponse
+        ],
+    ) -> service_pb2.MediaInfoResponse:
+        target, key, version = validation.validate_get_media_info(request, self._settings)
+        reply = await self._client.get_media_info(target, key, version, self._deadline(context))
+        return self._reply(reply, context)

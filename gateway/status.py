@@ -1,0 +1,67 @@
+"""Turns a `GatewayError` into a rich gRPC status: the one servicer-side converter.
+
+The status carries `google.rpc.ErrorInfo` (a stable `reason`, `domain`, and CI's `Code`,
+`Message`, `RequestId`, `TraceId` and HTTP status as metadata), `google.rpc.RequestInfo` (CI's
+RequestId, the handle Tencent support asks for) and, for invalid input, `google.rpc.BadRequest`
+with one field violation per bad field. Clients in any language decode these with their standard
+gRPC error-details helpers.
+"""
+
+from __future__ import annotations
+
+from google.protobuf import any_pb2
+from google.rpc import error_details_pb2, status_pb2
+
+from gateway.errors import (
+    GatewayError,
+    InvalidRequest,
+    RetryClass,
+    UpstreamError,
+    UpstreamProtocolError,
+)
+
+DOMAIN = "ci-gateway"
+# What to suggest to a throttled caller when CI sent no Retry-After.
+DEFAULT_THROTTLED_RETRY_S = 1.0
+
+
+def _pack(message: object) -> any_pb2.Any:
+    packed = any_pb2.Any()
+    packed.Pack(message)  # type: ignore[arg-type]
+    return packed
+
+
+def to_status(error: GatewayError) -> status_pb2.Status:
+    details = [
+        _pack(
+            error_details_pb2.ErrorInfo(
+                reason=error.reason.value, domain=DOMAIN, metadata=error.metadata()
+            )
+        )
+    ]
+    request_id = ""
+    if isinstance(error, UpstreamError | UpstreamProtocolError):
+        request_id = error.request_id
+    if request_id:
+        details.append(
+            _pack(error_details_pb2.RequestInfo(request_id=request_id, serving_data="CI"))
+        )
+    if isinstance(error, InvalidRequest):
+        details.append(
+            _pack(
+                error_details_pb2.BadRequest(
+                    field_violations=[
+                        error_details_pb2.BadRequest.FieldViolation(
+                            field=v.field, description=v.description
+                        )
+                        for v in error.violations
+                    ]
+                )
+            )
+        )
+    if error.retry is RetryClass.THROTTLED:
+        delay = error.retry_after_s if isinstance(error, UpstreamError) else None
+        info = error_details_pb2.RetryInfo()
+        info.retry_delay.FromNanoseconds(int((delay or DEFAULT_THROTTLED_RETRY_S) * 1e9))
+        details.append(_pack(info))
+    return status_pb2.Status(code=error.status.value[0], message=str(error), details=details)
