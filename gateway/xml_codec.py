@@ -1,16 +1,74 @@
 """Protobuf <-> CI XML, driven by the message descriptors.
 
-(Being written: the descriptor-driven encode/decode lands next. The hardened parser below is
-the one every XML parse in the gateway and the emulator goes through.)
+CI speaks XML whose node names are the proto field names in PascalCase (the rule is stated in
+``media.proto``), so instead of hand-writing a parser per message this module walks the
+descriptors, as botocore's ``parsers.py`` / ``serialize.py`` walk their service model::
+
+    encode: message --> _encode_into --(per field kind)--> lxml tree --> bytes
+    decode: bytes --> parse_document --> _check_bounds --> _decode_into --(per kind)--> message
+
+Each message type is analysed once into a ``_Table`` (cached by descriptor full name), so the hot
+path is a dict lookup per XML node. Encoding is canonical (field-number order, proto3 defaults
+omitted, like the Go SDK's ``omitempty``); decoding is tolerant, because CI's real answers differ
+from its docs: any node order, case-insensitive names (``QueueID``/``QueueId``), empty nodes as
+absent, a single node where a list is expected, unknown nodes ignored, enum text it has never
+seen kept verbatim. The hardened parser below is the one every XML parse in the gateway and the
+emulator goes through.
 """
 
 from __future__ import annotations
 
+import functools
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from enum import Enum
+from typing import TYPE_CHECKING, Any, TypeVar, cast
+
+from google.protobuf.descriptor import Descriptor, EnumDescriptor, FieldDescriptor
+from google.protobuf.message import Message
 from lxml import etree
+
+if TYPE_CHECKING:  # the stubs type descriptors reached through DESCRIPTOR as upb's classes too
+    from google._upb import _message as _upb
+
+__all__ = [
+    "DEFAULT_MAX_BYTES",
+    "MAX_DEPTH",
+    "MAX_ELEMENTS",
+    "XML_DECLARATION",
+    "XmlCodecError",
+    "decode",
+    "encode",
+    "enum_wire_name",
+    "local_name",
+    "parse_document",
+    "wire_name",
+]
 
 DEFAULT_MAX_BYTES = 4 * 1024 * 1024
 """Largest XML document accepted. CI's largest answers (100 JobsDetail with MediaInfo) are well
 under 1 MiB; anything far bigger is a fault or an attack, not data."""
+
+MAX_DEPTH = 64
+"""Deepest element nesting accepted (root = 1). CI's deepest node (Response/JobsDetail/Operation/
+MediaInfo/Stream/Video/Width) is at 7; lxml's own bound (256) is far above what we need."""
+
+MAX_ELEMENTS = 100_000
+"""Most elements accepted in one document; 100 full JobsDetail are about 10,000."""
+
+XML_DECLARATION = b'<?xml version="1.0" encoding="utf-8"?>\n'
+"""The prelude of every encoded body: byte for byte what the official Python SDK sends
+(``xmltodict.unparse``), so CI sees nothing new; CI also accepts a body without one."""
+
+_XML_SPACE = " \t\r\n"  # XML's whitespace only: U+3000 and friends are data, not pretty-printing.
+# Bounded: int() of a huge digit string costs quadratic time (and Python refuses >4300 digits).
+_INTEGER = re.compile(r"[+-]?[0-9]{1,32}")
+_CAMEL_BOUNDARY = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
+_TOO_DEEP = etree.XPath("boolean(" + "/".join(["*"] * MAX_DEPTH) + ")")
+_COUNT_ELEMENTS = etree.XPath("count(descendant-or-self::*)")
+
+M = TypeVar("M", bound=Message)
 
 
 class XmlCodecError(ValueError):
@@ -45,6 +103,281 @@ def parse_document(data: bytes, *, max_bytes: int = DEFAULT_MAX_BYTES) -> etree.
         raise XmlCodecError(f"malformed XML: {exc.msg}") from exc
     if root is None:
         raise XmlCodecError("XML document has no root element")
-    if root.getroottree().docinfo.internalDTD is not None or root.getroottree().docinfo.doctype:
+    docinfo = root.getroottree().docinfo
+    # `doctype` (the whole `<!DOCTYPE ...>`, empty when absent) is missing from lxml-stubs.
+    doctype: str = getattr(docinfo, "doctype", "")
+    if docinfo.internalDTD is not None or doctype:
         raise XmlCodecError("XML documents with a DOCTYPE are refused")
     return root
+
+
+# --- the model: one table per message type, built once from its descriptor ----------------------
+
+
+class _Kind(Enum):
+    STRING = "string"
+    INT = "int"
+    ENUM = "enum"
+    MESSAGE = "message"
+
+
+_INT_TYPES = (
+    FieldDescriptor.TYPE_INT32,
+    FieldDescriptor.TYPE_INT64,
+    FieldDescriptor.TYPE_UINT32,
+    FieldDescriptor.TYPE_UINT64,
+    FieldDescriptor.TYPE_SINT32,
+    FieldDescriptor.TYPE_SINT64,
+    FieldDescriptor.TYPE_FIXED32,
+    FieldDescriptor.TYPE_FIXED64,
+    FieldDescriptor.TYPE_SFIXED32,
+    FieldDescriptor.TYPE_SFIXED64,
+)
+_KINDS = {
+    FieldDescriptor.TYPE_STRING: _Kind.STRING,
+    FieldDescriptor.TYPE_ENUM: _Kind.ENUM,
+    FieldDescriptor.TYPE_MESSAGE: _Kind.MESSAGE,
+    **dict.fromkeys(_INT_TYPES, _Kind.INT),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class _EnumNames:
+    to_wire: Mapping[int, str]
+    from_wire: Mapping[str, int]  # lower-cased keys: CI's casing is nothing to rely on
+
+
+@dataclass(frozen=True, slots=True)
+class _Field:
+    name: str
+    wire: str
+    kind: _Kind
+    repeated: bool
+    enum: _EnumNames | None = None
+    text_field: str | None = None  # enum `x`'s string twin `x_text`: CI's exact text
+
+
+@dataclass(frozen=True, slots=True)
+class _Table:
+    fields: tuple[_Field, ...]  # field-number order: the order we encode in
+    by_wire: Mapping[str, _Field]  # lower-cased wire name -> field
+
+
+# Keyed by full name (descriptors are interned per pool); filled lazily, so a recursive message
+# type needs no special case, and a race on first use only builds an equal table twice.
+_TABLES: dict[str, _Table] = {}
+_ENUMS: dict[str, _EnumNames] = {}
+
+
+@functools.cache
+def _pascal(snake: str) -> str:
+    return "".join(part[:1].upper() + part[1:] for part in snake.split("_"))
+
+
+def wire_name(field: FieldDescriptor | _upb.FieldDescriptor) -> str:
+    """The XML node name of `field` (``has_b_frame`` -> ``HasBFrame``), media.proto's rule."""
+    return _pascal(field.name)
+
+
+def _enum_names(enum: EnumDescriptor | _upb.EnumDescriptor) -> _EnumNames:
+    names = _ENUMS.get(enum.full_name)
+    if names is None:
+        # `JobState` -> `JOB_STATE_`: the style guide's value prefix, which CI's text lacks.
+        prefix = _CAMEL_BOUNDARY.sub("_", enum.name).upper() + "_"
+        to_wire: dict[int, str] = {}
+        for value in enum.values:  # with allow_alias the first name of a number wins
+            to_wire.setdefault(value.number, _pascal(value.name.removeprefix(prefix).lower()))
+        from_wire = {text.lower(): number for number, text in to_wire.items()}
+        names = _ENUMS[enum.full_name] = _EnumNames(to_wire, from_wire)
+    return names
+
+
+def enum_wire_name(enum: EnumDescriptor | _upb.EnumDescriptor, number: int) -> str:
+    """CI's text for an enum value (``JOB_STATE_SUBMITTED`` -> ``Submitted``), public because the
+    same text goes into query strings (``states=``, ``orderByTime=``)."""
+    try:
+        return _enum_names(enum).to_wire[number]
+    except KeyError:
+        raise XmlCodecError(f"{enum.full_name} has no value {number}") from None
+
+
+def _text_twin(descriptor: Descriptor, field: FieldDescriptor) -> FieldDescriptor | None:
+    twin = descriptor.fields_by_name.get(f"{field.name}_text")
+    if field.type != FieldDescriptor.TYPE_ENUM or field.is_repeated or twin is None:
+        return None
+    return twin if twin.type == FieldDescriptor.TYPE_STRING and not twin.is_repeated else None
+
+
+def _build_table(descriptor: Descriptor) -> _Table:
+    twins = {t.name for f in descriptor.fields if (t := _text_twin(descriptor, f)) is not None}
+    fields: list[_Field] = []
+    for fd in sorted(descriptor.fields, key=lambda f: f.number):
+        if fd.name in twins:
+            continue  # `state_text` is no node of its own: it rides on `<State>`
+        kind = _KINDS.get(fd.type)
+        if kind is None or (fd.message_type is not None and fd.message_type.GetOptions().map_entry):
+            raise TypeError(f"{fd.full_name}: no CI XML mapping for this field type")
+        twin = _text_twin(descriptor, fd)
+        fields.append(
+            _Field(
+                name=fd.name,
+                wire=wire_name(fd),
+                kind=kind,
+                repeated=fd.is_repeated,
+                enum=_enum_names(fd.enum_type) if fd.enum_type is not None else None,
+                text_field=twin.name if twin is not None else None,
+            )
+        )
+    by_wire = {f.wire.lower(): f for f in fields}
+    if len(by_wire) != len(fields):
+        raise TypeError(f"{descriptor.full_name}: two fields share a case-insensitive XML name")
+    return _Table(tuple(fields), by_wire)
+
+
+def _table(message: Message) -> _Table:
+    # The stubs type DESCRIPTOR as a union with upb's class; at runtime it *is* a Descriptor.
+    descriptor = cast(Descriptor, message.DESCRIPTOR)
+    table = _TABLES.get(descriptor.full_name)
+    if table is None:
+        table = _TABLES[descriptor.full_name] = _build_table(descriptor)
+    return table
+
+
+# --- encode: canonical ---------------------------------------------------------------------------
+
+
+def encode(message: Message, root: str = "Request") -> bytes:
+    """Serialize `message` as CI XML under `root`; proto3 defaults are omitted, as the Go SDK's
+    ``omitempty`` does (CI's defaults equal proto3's: JobLevel 0, empty strings)."""
+    try:
+        element = etree.Element(root)
+        _encode_into(element, message)
+    except XmlCodecError:
+        raise
+    except ValueError as exc:  # lxml refuses control characters in text, and odd root names
+        raise XmlCodecError(f"cannot encode {message.DESCRIPTOR.full_name}: {exc}") from exc
+    return XML_DECLARATION + etree.tostring(element, encoding="UTF-8")
+
+
+def _encode_into(parent: etree._Element, message: Message) -> None:
+    for field in _table(message).fields:
+        value = getattr(message, field.name)
+        if field.kind is _Kind.MESSAGE:
+            if field.repeated:
+                for item in value:  # kept even when empty: the node count is information
+                    _encode_into(etree.SubElement(parent, field.wire), item)
+            elif message.HasField(field.name):
+                child = etree.SubElement(parent, field.wire)
+                _encode_into(child, value)
+                if len(child) == 0:
+                    parent.remove(child)  # set but empty reads back as absent anyway
+            continue
+        for item in value if field.repeated else (value,):
+            text = _scalar_text(message, field, item)
+            if text:
+                etree.SubElement(parent, field.wire).text = text
+
+
+def _scalar_text(message: Message, field: _Field, value: Any) -> str:
+    if field.kind is _Kind.STRING:
+        return str(value)
+    if not value and not field.repeated:
+        # Default: omitted, except that an enum CI answered with unknown text says it back.
+        return getattr(message, field.text_field) if field.text_field else ""
+    if field.enum is None:
+        return str(value)
+    try:
+        return field.enum.to_wire[value]
+    except KeyError:
+        raise XmlCodecError(f"{field.wire}: enum value {value} has no CI text") from None
+
+
+# --- decode: tolerant ----------------------------------------------------------------------------
+
+
+def decode(
+    data: bytes | etree._Element,
+    message_type: type[M],
+    *,
+    root: str | None = "Response",
+    max_bytes: int = DEFAULT_MAX_BYTES,
+) -> M:
+    """Fill a new `message_type` from CI XML; the root's name must be `root` unless it is None.
+
+    Tolerant by design (CI's answers drift from its docs): node order and name case are free,
+    unknown nodes are skipped, empty nodes are absent, one node where a list is expected is a
+    one-element list. Anything unsafe, oversized or not fitting the fields is `XmlCodecError`.
+    """
+    element = parse_document(data, max_bytes=max_bytes) if isinstance(data, bytes) else data
+    _check_bounds(element)
+    tag = local_name(element.tag)
+    if root is not None and tag.lower() != root.lower():
+        raise XmlCodecError(f"expected root element <{root}>, got <{tag}>")
+    message = message_type()
+    _decode_into(message, element, "")
+    return message
+
+
+def local_name(tag: str) -> str:
+    """A tag without its namespace (``{urn:x}JobId`` -> ``JobId``), as botocore's `_node_tag`:
+    CI sends no namespaces, but a proxy or a future API version might."""
+    return tag.rpartition("}")[2]
+
+
+def _check_bounds(element: etree._Element) -> None:
+    # lxml stops at depth 256; ours is tighter and also covers elements built by the caller.
+    # Both checks run as XPath, inside libxml2, so they stay cheap next to the parse itself.
+    if _TOO_DEEP(element) is True:
+        raise XmlCodecError(f"XML nested deeper than {MAX_DEPTH} elements")
+    count = _COUNT_ELEMENTS(element)
+    if isinstance(count, float) and count > MAX_ELEMENTS:
+        raise XmlCodecError(f"XML has {int(count)} elements, more than {MAX_ELEMENTS}")
+
+
+def _decode_into(message: Message, element: etree._Element, path: str) -> None:
+    table = _table(message)
+    for child in element:
+        if not isinstance(child.tag, str):
+            continue  # not an element (entity reference and the like)
+        tag = local_name(child.tag)
+        field = table.by_wire.get(tag.lower())
+        if field is None:
+            continue  # a node newer than our protos: forward compatible
+        if field.kind is _Kind.MESSAGE:
+            if len(child) == 0:
+                continue  # `<Subtitle/>`, `<Format></Format>`: nothing there
+            target = getattr(message, field.name)
+            _decode_into(target.add() if field.repeated else target, child, f"{path}{tag}.")
+            continue
+        text = (child.text or "").strip(_XML_SPACE)  # CI pretty-prints; inner text is verbatim
+        if text:
+            _decode_scalar(message, field, text, path + tag)
+
+
+def _decode_scalar(message: Message, field: _Field, text: str, path: str) -> None:
+    values: list[Any]
+    if field.kind is _Kind.STRING:
+        # UNCONFIRMED whether CI ever joins a list in one node: Go's single-job describe types
+        # `NonExistJobIds` as one string, so a comma-joined value is read as several ids (ids
+        # never contain commas). Only repeated strings are split; singular text stays verbatim.
+        if field.repeated:
+            values = [part for p in text.split(",") if (part := p.strip(_XML_SPACE))]
+        else:
+            values = [text]
+    elif field.kind is _Kind.INT:
+        if not _INTEGER.fullmatch(text):
+            raise XmlCodecError(f"{path}: {text[:40]!r} is not an integer")
+        values = [int(text)]
+    else:
+        assert field.enum is not None
+        if field.text_field:
+            setattr(message, field.text_field, text)  # exact text, known value or not
+        # Text the enum lacks becomes 0 (UNSPECIFIED): a new CI state must not fail a whole answer.
+        values = [field.enum.from_wire.get(text.lower(), 0)]
+    try:
+        if field.repeated:
+            getattr(message, field.name).extend(values)
+        elif values[0]:  # a default (`<JobLevel>0</JobLevel>`) must not make its parent present
+            setattr(message, field.name, values[0])
+    except ValueError as exc:  # e.g. an integer outside int32
+        raise XmlCodecError(f"{path}: {text[:40]!r} does not fit: {exc}") from exc
