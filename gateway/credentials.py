@@ -38,7 +38,10 @@ class NoCredentialsError(RuntimeError):
 class CredentialsProvider(Protocol):
     """Supplies the credentials to sign the next attempt with."""
 
-    name: str
+    @property
+    def name(self) -> str:
+        """Where credentials come from, for logs and readiness (never a secret)."""
+        ...
 
     async def get(self) -> Credentials: ...
 

@@ -76,7 +76,6 @@ CI_ERRORS: dict[str, ErrorRule] = {
     "ResourceNotFound": ErrorRule(_S.NOT_FOUND, _T, Reason.UPSTREAM_NOT_FOUND),
     "NoSuchKey": ErrorRule(_S.NOT_FOUND, _T, Reason.UPSTREAM_NOT_FOUND),
     "NoSuchBucket": ErrorRule(_S.NOT_FOUND, _T, Reason.UPSTREAM_NOT_FOUND),
-    "NoSuchJob": ErrorRule(_S.NOT_FOUND, _T, Reason.UPSTREAM_NOT_FOUND),
     # The gateway's credentials, clock or signer: an operator must act, not the caller.
     "MissingAuthorization": ErrorRule(_S.INTERNAL, _T, Reason.UPSTREAM_AUTH_FAILED),
     "InvalidAuthorization": ErrorRule(_S.INTERNAL, _T, Reason.UPSTREAM_AUTH_FAILED),

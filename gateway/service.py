@@ -44,8 +44,10 @@ def _rpc(handler: Handler[Req, Resp]) -> Handler[Req, Resp]:
             log.info(
                 "%s failed: %s %s", handler.__name__, error.status.name, error.reason.value
             )
-            await context.abort_with_status(rpc_status.to_status(to_status(error)))
-            raise AssertionError("abort_with_status returned") from error  # pragma: no cover
+            # grpc's own abort_with_status does exactly this; the typed API is `abort`.
+            status = rpc_status.to_status(to_status(error))
+            await context.abort(status.code, status.details, status.trailing_metadata)
+            raise AssertionError("abort returned") from error  # pragma: no cover
 
     return wrapper
 

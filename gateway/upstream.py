@@ -74,7 +74,8 @@ def encode_query(params: Mapping[str, str | None]) -> str:
 
 
 def _request_id(response: HttpResponse) -> str:
-    return response.headers.get("x-ci-request-id") or response.headers.get("x-cos-request-id", "")
+    headers = response.headers
+    return headers.get("x-ci-request-id") or headers.get("x-cos-request-id") or ""
 
 
 def _retry_after(response: HttpResponse) -> float | None:

@@ -21,6 +21,14 @@ def proto_files() -> list[Path]:
     return sorted(PROTO_ROOT.rglob("*.proto"))
 
 
+def _plugin(name: str) -> str:
+    """mypy-protobuf's plugin, installed beside this interpreter."""
+    path = Path(sys.executable).parent / name
+    if not path.exists():
+        raise SystemExit(f"{name} not found: install the dev extras (pip install -e '.[dev]')")
+    return str(path)
+
+
 def generate(out: Path) -> None:
     from grpc_tools import protoc
 
@@ -33,6 +41,9 @@ def generate(out: Path) -> None:
         f"--python_out={out}",
         f"--pyi_out={out}",
         f"--grpc_python_out={out}",
+        # Typed stubs for the gRPC modules (protoc's --pyi_out covers only the messages).
+        f"--plugin=protoc-gen-mypy_grpc={_plugin('protoc-gen-mypy_grpc')}",
+        f"--mypy_grpc_out={out}",
         *(str(p.relative_to(PROTO_ROOT)) for p in proto_files()),
     ]
     # protoc resolves the relative proto paths against the include path.

@@ -1,0 +1,71 @@
+"""A scripted HTTP peer for answers the emulator does not produce: every CI error code,
+redirects, broken XML, oversize bodies, peers that never answer.
+
+It stands in for CI only where the test is about what CI *sends back*; everything about what
+the gateway sends is tested against the emulator, which verifies it the way CI does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+
+from aiohttp import web
+
+
+@dataclass(frozen=True)
+class Scripted:
+    status: int = 200
+    body: bytes = b""
+    headers: dict[str, str] = field(default_factory=dict)
+    hang: bool = False  # never answer (a slow or dead peer)
+
+
+def error_body(code: str, message: str, request_id: str = "", trace_id: str = "") -> bytes:
+    parts = [f"<Code>{code}</Code>", f"<Message>{message}</Message>"]
+    if request_id:
+        parts.append(f"<RequestId>{request_id}</RequestId>")
+    if trace_id:
+        parts.append(f"<TraceId>{trace_id}</TraceId>")
+    return (
+        "<?xml version='1.0' encoding='utf-8' ?>\n<Error>" + "".join(parts) + "</Error>"
+    ).encode()
+
+
+@dataclass
+class FakeCI:
+    script: list[Scripted]
+    url: str = ""
+    requests: list[web.Request] = field(default_factory=list)
+    cancelled: asyncio.Event = field(default_factory=asyncio.Event)
+
+    async def handle(self, request: web.Request) -> web.StreamResponse:
+        await request.read()
+        self.requests.append(request)
+        step = self.script[min(len(self.requests), len(self.script)) - 1]
+        if step.hang:
+            try:
+                await asyncio.Event().wait()  # until the client goes away
+            except asyncio.CancelledError:
+                self.cancelled.set()
+                raise
+        return web.Response(status=step.status, body=step.body, headers=step.headers)
+
+
+@asynccontextmanager
+async def fake_ci(*script: Scripted) -> AsyncIterator[FakeCI]:
+    fake = FakeCI(list(script))
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", fake.handle)
+    runner = web.AppRunner(app, handler_cancellation=True)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    fake.url = f"http://127.0.0.1:{port}"
+    try:
+        yield fake
+    finally:
+        await runner.cleanup()
