@@ -13,6 +13,7 @@ from datetime import datetime
 from urllib.parse import urlsplit
 
 from ci.media.v1 import media_pb2, service_pb2
+from gateway import xml_codec
 from gateway.config import MAX_DESCRIBE_JOB_IDS, Settings, is_valid_bucket, is_valid_region
 from gateway.errors import FieldViolation, InvalidRequest
 from gateway.upstream import Target
@@ -153,11 +154,6 @@ def _creation_time(value: str, field: str, errors: _Violations) -> None:
             errors.add(field, "must look like 2001-01-01T00:00:00+0800")
 
 
-def state_wire_name(state: int) -> str:
-    """`JOB_STATE_SUBMITTED` -> `Submitted`, CI's spelling in the `states` filter."""
-    return media_pb2.JobState.Name(state).removeprefix("JOB_STATE_").capitalize()
-
-
 def validate_list(
     rpc: service_pb2.ListMediaJobsRequest, settings: Settings
 ) -> tuple[Target, dict[str, str]]:
@@ -174,7 +170,7 @@ def validate_list(
         if state == media_pb2.JOB_STATE_UNSPECIFIED or state not in media_pb2.JobState.values():
             errors.add(f"states[{index}]", "must be a known job state")
         else:
-            states.append(state_wire_name(state))
+            states.append(xml_codec.enum_wire_name(media_pb2.JobState.DESCRIPTOR, state))
     if rpc.order_by_time not in service_pb2.OrderByTime.values():
         errors.add("order_by_time", "must be ORDER_BY_TIME_DESC or ORDER_BY_TIME_ASC")
     if not 0 <= rpc.size <= MAX_LIST_SIZE:
@@ -188,7 +184,11 @@ def validate_list(
     optional = {
         "queueId": rpc.queue_id,
         "states": ",".join(dict.fromkeys(states)),
-        "orderByTime": {1: "Desc", 2: "Asc"}.get(rpc.order_by_time, ""),
+        "orderByTime": xml_codec.enum_wire_name(
+            service_pb2.OrderByTime.DESCRIPTOR, rpc.order_by_time
+        )
+        if rpc.order_by_time
+        else "",
         "size": str(rpc.size) if rpc.size else "",
         "startCreationTime": rpc.start_creation_time,
         "endCreationTime": rpc.end_creation_time,
