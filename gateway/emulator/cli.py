@@ -1,0 +1,95 @@
+"""`python -m gateway.emulator`: run the CI emulator on a port until interrupted.
+
+    python -m gateway.emulator --port 9000 \\
+        --bucket examplebucket-1250000000:ap-guangzhou:/srv/bucket \\
+        --credential AKIDEXAMPLE:secretkey
+
+Credentials may instead come from CI_EMULATOR_SECRET_ID / CI_EMULATOR_SECRET_KEY (preferred: argv
+is visible to every user through `ps`). Secret keys are never logged; the log names the URL, the
+buckets and the SecretIds only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from gateway.emulator.config import BucketConfig, EmulatorConfig
+from gateway.emulator.server import serve
+
+logger = logging.getLogger(__name__)
+
+ENV_SECRET_ID = "CI_EMULATOR_SECRET_ID"  # noqa: S105 - a variable name, not a secret
+ENV_SECRET_KEY = "CI_EMULATOR_SECRET_KEY"  # noqa: S105 - a variable name, not a secret
+
+
+def parse_bucket(value: str) -> BucketConfig:
+    name, sep1, rest = value.partition(":")
+    region, sep2, folder = rest.partition(":")
+    if not (sep1 and sep2 and name and region and folder):
+        raise argparse.ArgumentTypeError("expected NAME-APPID:REGION:FOLDER")
+    root = Path(folder).expanduser()
+    if not root.is_dir():
+        raise argparse.ArgumentTypeError(f"{root} is not a folder")
+    return BucketConfig(name=name, region=region, root=root)
+
+
+def parse_credential(value: str) -> tuple[str, str]:
+    secret_id, sep, secret_key = value.partition(":")
+    if not (sep and secret_id and secret_key):
+        raise argparse.ArgumentTypeError("expected SECRET_ID:SECRET_KEY")
+    return secret_id, secret_key
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m gateway.emulator", description="Emulate Tencent Cloud CI on loopback."
+    )
+    parser.add_argument("--host", default="127.0.0.1", help="address to bind (default loopback)")
+    parser.add_argument("--port", type=int, default=9000, help="port (0 picks a free one)")
+    parser.add_argument(
+        "--bucket",
+        type=parse_bucket,
+        action="append",
+        required=True,
+        metavar="NAME-APPID:REGION:FOLDER",
+        help="a bucket and the local folder holding its objects (repeatable)",
+    )
+    parser.add_argument(
+        "--credential",
+        type=parse_credential,
+        action="append",
+        default=[],
+        metavar="SECRET_ID:SECRET_KEY",
+        help=f"an accepted key pair (repeatable); or set {ENV_SECRET_ID}/{ENV_SECRET_KEY}",
+    )
+    parser.add_argument("--log-level", default="INFO")
+    return parser
+
+
+def build_config(args: argparse.Namespace, environ: Mapping[str, str]) -> EmulatorConfig:
+    credentials = dict(args.credential)
+    if environ.get(ENV_SECRET_ID) and environ.get(ENV_SECRET_KEY):
+        credentials[environ[ENV_SECRET_ID]] = environ[ENV_SECRET_KEY]
+    if not credentials:
+        raise ValueError(f"pass --credential or set {ENV_SECRET_ID}/{ENV_SECRET_KEY}")
+    return EmulatorConfig(buckets=tuple(args.bucket), credentials=credentials)
+
+
+def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        config = build_config(args, os.environ if environ is None else environ)
+    except ValueError as exc:
+        parser.error(str(exc))
+    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(name)s %(message)s")
+    logger.info("accepting SecretIds: %s", ", ".join(sorted(config.credentials)))
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(serve(config, args.host, args.port))
+    return 0

@@ -1,0 +1,212 @@
+"""The CI and COS endpoints: route by (host kind, method, path), then one handler per operation.
+
+Routing happens before the signature check, as CI's front end does: an unknown path is
+InvalidUrl 404 and a known path with the wrong method MethodNotAllowed 405 whoever asks. CI paths
+that exist but are not emulated (queues, templates, other job families) are NotImplemented 501,
+so a client hitting them learns the gap is the emulator's, not its own bug.
+
+Choices where CI's behaviour is undocumented (UNCONFIRMED, tolerant reading unless noted):
+
+* describe: unknown ids go to `<NonExistJobIds>`, one element per id (Go's multi-describe types
+  it `[]string`), with 200 even when no id exists; more than 10 ids is InvalidArgument; repeated
+  ids are answered once, in first-seen order.
+* cancel: unknown id -> InvalidArgument 400 (CI's table has no job-not-found code and uses
+  InvalidArgument for bad parameters); Running or finished -> InvalidArgument 400 "job ... is
+  Running and cannot be canceled" (CI: only jobs not yet executing can be cancelled); an
+  already-cancelled job -> 200 again, so a retried cancel whose answer was lost succeeds;
+  `PUT /jobs/<id>` without `?cancel` -> InvalidArgument (no other PUT exists on that path).
+* submit to a Paused queue -> QueuePaused 403, to a full one -> QueueSaturated 403 (notes §8.2).
+* `POST /mediainfo` on a missing object -> ResourceNotFound 400 (CI's "input resource does not
+  exist"); `GET /<key>?ci-process=videoinfo` on a missing key -> NoSuchKey 404 (COS's code). A
+  file that is not media -> InvalidArgument 400 with the probe's message on both hosts (CI: "no
+  special error codes").
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+
+from aiohttp import web
+from lxml import etree
+
+from gateway.emulator.body import parse_request_xml, read_body
+from gateway.emulator.config import BucketConfig
+from gateway.emulator.errors import CiError, invalid_argument
+from gateway.emulator.hosts import Service, Target
+from gateway.emulator.jobs import JobState, full_detail, submit_detail
+from gateway.emulator.listing import page, parse_list_query
+from gateway.emulator.objects import resolve_object_path
+from gateway.emulator.probe import ProbeError, ProbeErrorCode
+from gateway.emulator.queues import QueueState
+from gateway.emulator.state import EmulatorState
+from gateway.emulator.submit import object_key, parse_submit
+from gateway.emulator.xmlbuild import Fields, media_info_fields, render_response
+
+MAX_DESCRIBE_IDS = 10
+
+_UNEMULATED_CI_PREFIXES = (
+    "/queue",
+    "/pic_jobs",
+    "/ai_jobs",
+    "/picqueue",
+    "/ai_queue",
+    "/asrqueue",
+    "/file_queue",
+    "/inventorytriggerjob",
+    "/workflow",
+    "/template",
+)
+
+
+@dataclass(frozen=True)
+class Call:
+    """One authenticated request, resolved to its bucket."""
+
+    request: web.Request
+    state: EmulatorState
+    bucket: BucketConfig
+    target: Target
+    params: Mapping[str, str]
+
+
+Handler = Callable[[Call], Awaitable[web.Response]]
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    name: str
+    """CI's operation name; the key of `EmulatorState.operations`."""
+    handler: Handler
+
+
+def xml_response(fields: Fields) -> web.Response:
+    return web.Response(body=render_response(fields), content_type="application/xml")
+
+
+def route(target: Target, method: str) -> Endpoint:
+    if target.service is Service.COS:
+        return _route_cos(target, method)
+    path = target.path
+    if path == "/jobs":
+        return _by_method(method, POST=CREATE, GET=LIST)
+    if path.startswith("/jobs/"):
+        return _by_method(method, GET=DESCRIBE, PUT=CANCEL)
+    if path == "/mediainfo":
+        return _by_method(method, POST=GENERATE_MEDIA_INFO)
+    if path.startswith(_UNEMULATED_CI_PREFIXES):
+        raise CiError("NotImplemented", f"the CI emulator does not serve {path}")
+    raise CiError("InvalidUrl", f"no CI API at {path}")
+
+
+def _route_cos(target: Target, method: str) -> Endpoint:
+    if target.path == "/":
+        raise CiError("NotImplemented", "the CI emulator serves only ?ci-process=videoinfo on COS")
+    return _by_method(method, GET=VIDEO_INFO)
+
+
+def _by_method(method: str, **endpoints: Endpoint) -> Endpoint:
+    endpoint = endpoints.get(method)
+    if endpoint is None:
+        raise CiError("MethodNotAllowed", f"{method} is not allowed here", status=405)
+    return endpoint
+
+
+# ---- job API ---------------------------------------------------------------------------------
+
+
+async def _request_xml(call: Call) -> etree._Element:
+    max_bytes = call.state.config.max_body_bytes
+    body = await read_body(call.request, max_bytes=max_bytes)
+    return parse_request_xml(body, max_bytes=max_bytes)
+
+
+async def _create(call: Call) -> web.Response:
+    root = await _request_xml(call)
+    spec = parse_submit(root, default_queue_id=call.state.default_queue[call.bucket.name])
+    queue = call.state.queue_of(call.bucket.name, spec.queue_id)
+    if queue.state is QueueState.PAUSED:
+        raise CiError("QueuePaused", f"queue {queue.queue_id} is paused")
+    job = call.state.submit(call.bucket, spec)
+    return xml_response([("JobsDetail", submit_detail(job))])
+
+
+async def _describe(call: Call) -> web.Response:
+    requested = list(dict.fromkeys(i for i in call.target.path[len("/jobs/") :].split(",") if i))
+    if not requested:
+        raise invalid_argument("a job id is required")
+    if len(requested) > MAX_DESCRIBE_IDS:
+        raise invalid_argument(f"at most {MAX_DESCRIBE_IDS} job ids may be described at once")
+    found: Fields = []
+    missing: Fields = []
+    for job_id in requested:
+        job = call.state.jobs.get(job_id)
+        if job is not None and job.bucket == call.bucket.name:
+            found.append(("JobsDetail", full_detail(job)))
+        else:
+            missing.append(("NonExistJobIds", job_id))
+    return xml_response(found + missing)
+
+
+async def _list(call: Call) -> web.Response:
+    query = parse_list_query(call.params)
+    if query.queue_id is not None:
+        call.state.queue_of(call.bucket.name, query.queue_id)
+    jobs, token = page(call.state.jobs_of(call.bucket.name), query)
+    fields: Fields = [("JobsDetail", full_detail(job)) for job in jobs]
+    return xml_response([*fields, ("NextToken", token)])
+
+
+async def _cancel(call: Call) -> web.Response:
+    if "cancel" not in call.params:
+        raise invalid_argument("PUT /jobs/<jobId> needs the cancel flag (?cancel)")
+    job_id = call.target.path[len("/jobs/") :]
+    if not job_id or "," in job_id:
+        raise invalid_argument("exactly one job id may be cancelled at a time")
+    job = call.state.jobs.get(job_id)
+    if job is None or job.bucket != call.bucket.name:
+        raise invalid_argument(f"job {job_id} does not exist")
+    if job.state is JobState.SUBMITTED:
+        call.state.cancel(job)
+    elif job.state is not JobState.CANCEL:
+        raise invalid_argument(f"job {job_id} is {job.state} and cannot be canceled")
+    return web.Response(status=200)
+
+
+# ---- synchronous media info ------------------------------------------------------------------
+
+
+async def _generate_media_info(call: Call) -> web.Response:
+    key = object_key(await _request_xml(call))
+    return await _media_info(
+        call, key, missing=CiError("ResourceNotFound", f"the input object {key} does not exist")
+    )
+
+
+async def _video_info(call: Call) -> web.Response:
+    process = call.params.get("ci-process")
+    if process != "videoinfo":
+        raise CiError("NotImplemented", "the CI emulator serves only ?ci-process=videoinfo on COS")
+    missing = CiError("NoSuchKey", "The specified key does not exist.")
+    return await _media_info(call, call.target.path[1:], missing=missing)
+
+
+async def _media_info(call: Call, key: str, *, missing: CiError) -> web.Response:
+    path = resolve_object_path(call.bucket.root, key)
+    if path is None or not path.is_file():
+        raise missing
+    try:
+        info = await call.state.config.probe(path)
+    except ProbeError as exc:
+        if exc.code == ProbeErrorCode.RESOURCE_NOT_FOUND:  # removed since the check above
+            raise missing from exc
+        raise invalid_argument(f"the object {key} is not a media file: {exc.message}") from exc
+    return xml_response([("MediaInfo", media_info_fields(info))])
+
+
+CREATE = Endpoint("CreateMediaJobs", _create)
+LIST = Endpoint("DescribeMediaJobs", _list)
+DESCRIBE = Endpoint("DescribeMediaJob", _describe)
+CANCEL = Endpoint("CancelMediaJob", _cancel)
+GENERATE_MEDIA_INFO = Endpoint("GenerateMediaInfo", _generate_media_info)
+VIDEO_INFO = Endpoint("GetMediaInfo", _video_info)

@@ -1,0 +1,198 @@
+"""Everything one emulator remembers, and the controls tests use instead of sleeping.
+
+`EmulatorState` owns the job registry, the queues, the counters and three test controls:
+
+* `pause_scheduling()` / `resume_scheduling()`: while paused no Submitted job starts (a queue in
+  `Paused` state does the same for its own jobs);
+* `hold_running()` / `release_running()`: a job that starts stays in Running until released;
+* `await wait_for_job_state(job_id, {"Success", "Failed"}, timeout=10)`: wakes on every job
+  change (an `asyncio.Event` swapped per change, so no change is missed between a check and
+  the wait), raises `TimeoutError` when the deadline passes.
+
+Handlers and the scheduler mutate jobs only through this object, so every change notifies.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import itertools
+from collections.abc import Iterable
+
+from gateway.emulator import ids
+from gateway.emulator.config import BucketConfig, EmulatorConfig
+from gateway.emulator.errors import CiError
+from gateway.emulator.hooks import RequestHook
+from gateway.emulator.jobs import Job, JobSpec, JobState
+from gateway.emulator.queues import MediaQueue, QueueState
+
+
+class EmulatorState:
+    def __init__(self, config: EmulatorConfig) -> None:
+        self.config = config
+        self.jobs: dict[str, Job] = {}
+        self.queues: dict[str, MediaQueue] = {}
+        self.default_queue: dict[str, str] = {}
+        self.request_hooks: list[RequestHook] = []
+        self.requests_seen = 0
+        self.jobs_created = 0
+        self.start_order: list[str] = []
+        """Job ids in the order they started: what priority and concurrency tests assert on."""
+        self.operations: collections.Counter[str] = collections.Counter()
+        self.errors: collections.Counter[str] = collections.Counter()
+        self._seq = itertools.count(1)
+        self._scheduling = asyncio.Event()
+        self._scheduling.set()
+        self._running_gate = asyncio.Event()
+        self._running_gate.set()
+        self._changed = asyncio.Event()
+        self._work = asyncio.Event()
+        for bucket in config.buckets:
+            queue = MediaQueue(
+                queue_id=ids.default_queue_id(bucket.name),
+                name="default",
+                bucket=bucket.name,
+                created_at=config.clock(),
+                max_concurrent=config.queue_max_concurrent,
+                max_size=config.queue_max_size,
+            )
+            self.queues[queue.queue_id] = queue
+            self.default_queue[bucket.name] = queue.queue_id
+
+    # ---- lookups -------------------------------------------------------------------------
+
+    def bucket(self, name: str, region: str) -> BucketConfig:
+        bucket = self.config.bucket(name)
+        if bucket is None or bucket.region != region:
+            raise CiError("NoSuchBucket", "The specified bucket does not exist.")
+        return bucket
+
+    def queue_of(self, bucket: str, queue_id: str | None) -> MediaQueue:
+        """The queue a job goes to: the given one (it must be this bucket's) or the default."""
+        if not queue_id:
+            return self.queues[self.default_queue[bucket]]
+        queue = self.queues.get(queue_id)
+        if queue is None or queue.bucket != bucket:
+            raise CiError("InvalidArgument", f"queue {queue_id} does not exist")
+        return queue
+
+    def jobs_of(self, bucket: str) -> list[Job]:
+        return [job for job in self.jobs.values() if job.bucket == bucket]
+
+    # ---- job lifecycle -------------------------------------------------------------------
+
+    def submit(self, bucket: BucketConfig, spec: JobSpec) -> Job:
+        queue = self.queue_of(bucket.name, spec.queue_id)
+        if queue.is_full():
+            raise CiError("QueueSaturated", f"queue {queue.queue_id} is full")
+        job = Job(
+            job_id=ids.job_id(),
+            seq=next(self._seq),
+            bucket=bucket.name,
+            region=bucket.region,
+            spec=spec,
+            created_at=self.config.clock(),
+        )
+        self.jobs[job.job_id] = job
+        self.jobs_created += 1
+        queue.enqueue(job)
+        self._notify()
+        return job
+
+    def cancel(self, job: Job) -> None:
+        job.cancel(self.config.clock())
+        self._notify()
+
+    def take_startable(self) -> list[tuple[MediaQueue, Job]]:
+        """Start (Submitted -> Running) every job that may start now, and return them."""
+        if not self._scheduling.is_set():
+            return []
+        started: list[tuple[MediaQueue, Job]] = []
+        for queue in self.queues.values():
+            for job in queue.take_startable():
+                job.start(self.config.clock())
+                queue.running.add(job.job_id)
+                self.start_order.append(job.job_id)
+                started.append((queue, job))
+        if started:
+            self._notify()
+        return started
+
+    def finished_running(self, queue: MediaQueue, job: Job) -> None:
+        queue.running.discard(job.job_id)
+        self._notify()
+
+    def mark_changed(self) -> None:
+        """Tell waiters and the scheduler that a job or queue changed."""
+        self._notify()
+
+    def _notify(self) -> None:
+        changed, self._changed = self._changed, asyncio.Event()
+        changed.set()
+        self._work.set()
+
+    # ---- the scheduler's side ------------------------------------------------------------
+
+    async def wait_for_work(self) -> None:
+        await self._work.wait()
+        self._work.clear()
+
+    async def wait_until_released(self) -> None:
+        await self._running_gate.wait()
+
+    # ---- test controls -------------------------------------------------------------------
+
+    @property
+    def scheduler_paused(self) -> bool:
+        return not self._scheduling.is_set()
+
+    def pause_scheduling(self) -> None:
+        self._scheduling.clear()
+
+    def resume_scheduling(self) -> None:
+        self._scheduling.set()
+        self._notify()
+
+    @property
+    def running_held(self) -> bool:
+        return not self._running_gate.is_set()
+
+    def hold_running(self) -> None:
+        self._running_gate.clear()
+
+    def release_running(self) -> None:
+        self._running_gate.set()
+
+    def set_queue_state(self, queue_id: str, state: QueueState) -> None:
+        self.queues[queue_id].state = state
+        self._notify()
+
+    async def wait_for_job_state(
+        self,
+        job_id: str,
+        states: Iterable[str],
+        *,
+        timeout: float = 10.0,  # noqa: ASYNC109 - a bounded wait is the point of this helper
+    ) -> Job:
+        """Wait until the job is in one of `states`; `TimeoutError` after `timeout` seconds."""
+        wanted = {JobState(state) for state in states}
+        async with asyncio.timeout(timeout):
+            # Bounded by the timeout; each pass waits for the next change.
+            while True:
+                job = self.jobs[job_id]
+                if job.state in wanted:
+                    return job
+                await self._changed.wait()
+
+    def counters(self) -> dict[str, object]:
+        """A JSON-ready snapshot for the admin surface and fault tests."""
+        states = collections.Counter(str(job.state) for job in self.jobs.values())
+        return {
+            "requests_seen": self.requests_seen,
+            "jobs_created": self.jobs_created,
+            "operations": dict(self.operations),
+            "errors": dict(self.errors),
+            "jobs_by_state": dict(states),
+            "scheduler_paused": self.scheduler_paused,
+            "running_held": self.running_held,
+        }

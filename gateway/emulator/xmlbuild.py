@@ -1,0 +1,88 @@
+"""CI's XML answers, built with lxml from plain ordered data.
+
+Deliberately independent of `gateway.xml_codec`'s Protobuf mapping: the emulator states CI's
+wire form directly (node names, node order, empty-node spellings), so a bug in the gateway's
+codec cannot be hidden by the emulator sharing it.
+
+The data form is a list of `(name, value)` pairs, so order is explicit and names may repeat:
+
+* `str` -> `<Name>text</Name>` (`""` -> `<Name></Name>`, CI's spelling of an empty StartTime);
+* `None` -> `<Name/>` (CI's spelling of an empty `Message` or `Subtitle`);
+* a nested list of pairs -> a container element.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from typing import TypeAlias
+
+from lxml import etree
+
+# Characters XML 1.0 cannot carry. They can reach an answer only through echoed client input
+# (an object key in a message); they become U+FFFD instead of crashing the serializer.
+_NOT_XML_CHAR = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+
+XmlValue: TypeAlias = "str | Fields | None"
+Fields: TypeAlias = "list[tuple[str, XmlValue]]"
+
+ERROR_DECLARATION = b"<?xml version='1.0' encoding='utf-8' ?>\n"
+"""Verbatim from CI's documented error body (single quotes, a space before `?>`)."""
+
+
+def build_element(name: str, value: XmlValue) -> etree._Element:
+    element = etree.Element(name)
+    if isinstance(value, list):
+        for child_name, child_value in value:
+            element.append(build_element(child_name, child_value))
+    elif value is not None:
+        element.text = _NOT_XML_CHAR.sub("\ufffd", value)
+    return element
+
+
+def render_response(fields: Fields) -> bytes:
+    """A success body: `<Response>...</Response>`, compact, as CI's samples are on the wire."""
+    return etree.tostring(build_element("Response", fields), encoding="utf-8")
+
+
+def render_error(fields: Fields) -> bytes:
+    """CI's error body: the declaration, then one tab-indented child per line."""
+    root = etree.Element("Error")
+    root.text = "\n\t"
+    for index, (name, value) in enumerate(fields):
+        child = build_element(name, value)
+        child.tail = "\n\t" if index < len(fields) - 1 else "\n"
+        root.append(child)
+    return ERROR_DECLARATION + etree.tostring(root, encoding="utf-8")
+
+
+def media_info_fields(info: Mapping[str, object]) -> Fields:
+    """Turn a probe's nested mapping into fields, keeping the probe's node order.
+
+    A list value repeats its node (several `Video` streams); an empty list still yields one empty
+    node, because CI always shows `<Subtitle/>` even when a file has no subtitles.
+    """
+    fields: Fields = []
+    for name, value in info.items():
+        if isinstance(value, Mapping):
+            fields.append((name, media_info_fields(value)))
+        elif isinstance(value, str):
+            fields.append((name, value))
+        elif isinstance(value, Sequence):
+            if not value:
+                fields.append((name, None))
+            for item in value:
+                fields.append((name, _item_value(item)))
+        elif value is None:
+            fields.append((name, None))
+        else:
+            fields.append((name, str(value)))
+    return fields
+
+
+def _item_value(item: object) -> XmlValue:
+    if isinstance(item, Mapping):
+        return media_info_fields(item)
+    if item is None:
+        return None
+    return str(item)

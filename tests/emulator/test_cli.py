@@ -1,0 +1,110 @@
+"""`python -m gateway.emulator`: argument parsing, credentials from the environment, `serve`."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from pathlib import Path
+
+import aiohttp
+import pytest
+
+from gateway.emulator.cli import build_config, build_parser, main
+from gateway.emulator.config import BucketConfig, Credential, EmulatorConfig
+from gateway.emulator.server import serve
+
+
+def test_parses_buckets_and_credentials(tmp_path: Path) -> None:
+    args = build_parser().parse_args(
+        [
+            "--port",
+            "0",
+            "--bucket",
+            f"examplebucket-1250000000:ap-guangzhou:{tmp_path}",
+            "--credential",
+            "AKIDone:secret:with:colons",
+        ]
+    )
+    config = build_config(args, environ={})
+    assert config.buckets == (BucketConfig("examplebucket-1250000000", "ap-guangzhou", tmp_path),)
+    assert config.credentials == {"AKIDone": "secret:with:colons"}
+
+
+def test_credentials_from_the_environment(tmp_path: Path) -> None:
+    args = build_parser().parse_args(["--bucket", f"b-1:ap-beijing:{tmp_path}"])
+    environ = {"CI_EMULATOR_SECRET_ID": "AKIDenv", "CI_EMULATOR_SECRET_KEY": "envsecret"}
+    assert build_config(args, environ).credential("AKIDenv") == Credential("envsecret")
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["--bucket", "no-colons"],
+        ["--bucket", "b-1:ap-beijing:/definitely/not/a/folder"],
+        ["--bucket", "b-1:ap-beijing:{tmp}", "--credential", "nosecret"],
+        ["--bucket", "b-1:ap-beijing:{tmp}"],  # no credential anywhere
+    ],
+)
+def test_bad_arguments_exit_with_usage(
+    argv: list[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("CI_EMULATOR_SECRET_ID", raising=False)
+    monkeypatch.delenv("CI_EMULATOR_SECRET_KEY", raising=False)
+    with pytest.raises(SystemExit) as exited:
+        main([arg.replace("{tmp}", str(tmp_path)) for arg in argv])
+    assert exited.value.code == 2
+
+
+def test_help_exits_cleanly() -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(["--help"])
+    assert exited.value.code == 0
+
+
+def test_credential_repr_hides_secrets() -> None:
+    text = repr(Credential("the-secret-key", token="the-token"))
+    assert "the-secret-key" not in text and "the-token" not in text
+
+
+class _Listening(logging.Handler):
+    """Captures the URL `serve` logs, so the test waits on an event instead of sleeping."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.url: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        message = record.getMessage()
+        self.messages.append(message)
+        if "listening on " in message and not self.url.done():
+            self.url.set_result(message.rsplit(" ", 1)[-1])
+
+
+async def test_serve_runs_until_cancelled_and_never_logs_secrets(tmp_path: Path) -> None:
+    handler = _Listening()
+    logger = logging.getLogger("gateway.emulator")
+    logger.addHandler(handler)
+    previous_level = logger.level
+    logger.setLevel(logging.DEBUG)
+    config = EmulatorConfig(
+        buckets=(BucketConfig("b-1250000000", "ap-guangzhou", tmp_path),),
+        credentials={"AKIDlogged": "never-log-this-secret"},
+    )
+    task = asyncio.create_task(serve(config, "127.0.0.1", 0))
+    try:
+        url = await asyncio.wait_for(asyncio.shield(handler.url), timeout=10)
+        async with (
+            aiohttp.ClientSession() as session,
+            session.get(f"{url}/_emulator/health") as response,
+        ):
+            assert response.status == 200
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+    finally:
+        task.cancel()
+        logger.removeHandler(handler)
+        logger.setLevel(previous_level)
+    assert not any("never-log-this-secret" in message for message in handler.messages)
+    assert any("b-1250000000" in message for message in handler.messages)
