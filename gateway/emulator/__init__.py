@@ -17,6 +17,10 @@ request it refuses it the same way. Module map:
 from gateway.emulator.app import create_app
 from gateway.emulator.config import BucketConfig, Credential, EmulatorConfig
 from gateway.emulator.errors import CiError
+from gateway.emulator.hooks import RequestHook
+from gateway.emulator.hosts import Service, Target
+from gateway.emulator.jobs import JobState
+from gateway.emulator.queues import QueueState
 from gateway.emulator.server import RunningEmulator, serve, start_emulator
 from gateway.emulator.state import EmulatorState
 
@@ -26,7 +30,12 @@ __all__ = [
     "Credential",
     "EmulatorConfig",
     "EmulatorState",
+    "JobState",
+    "QueueState",
+    "RequestHook",
     "RunningEmulator",
+    "Service",
+    "Target",
     "create_app",
     "serve",
     "start_emulator",

@@ -16,6 +16,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import signal
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -91,5 +92,16 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(name)s %(message)s")
     logger.info("accepting SecretIds: %s", ", ".join(sorted(config.credentials)))
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(serve(config, args.host, args.port))
+        asyncio.run(_serve_until_signalled(config, args.host, args.port))
     return 0
+
+
+async def _serve_until_signalled(config: EmulatorConfig, host: str, port: int) -> None:
+    """`serve` until SIGINT or SIGTERM, then shut down cleanly (jobs cancelled, port closed)."""
+    task = asyncio.create_task(serve(config, host, port))
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, task.cancel)
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+    logger.info("CI emulator stopped")

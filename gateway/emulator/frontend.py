@@ -1,7 +1,7 @@
 """The request pipeline every CI/COS request goes through, in CI's order.
 
-    count -> decode path and query -> resolve host (bucket, service) -> fault hooks
-          -> bucket exists -> route (404/405) -> verify signature -> handler
+    count -> decode path -> resolve host (bucket, service) -> fault hooks -> bucket exists
+          -> decode query -> route (404/405/501) -> verify signature -> handler
 
 Any `CiError` on the way becomes CI's error body for the resolved host (the CI host until the
 host is known); anything else is logged and answered InternalError 500, so no input can take the
