@@ -56,8 +56,9 @@ class CiFrontend:
             fault = CiError("InternalError", "The server encountered an internal error.")
             response = error_response(fault, request, target, request_id)
         service = target.service if target is not None else Service.CI
-        response.headers["Server"] = SERVER_HEADER
-        response.headers[service.request_id_header] = request_id
+        if not response.prepared:  # a fault hook may have streamed its own (broken) answer
+            response.headers["Server"] = SERVER_HEADER
+            response.headers[service.request_id_header] = request_id
         return response
 
     async def _serve(self, request: web.Request, target: Target) -> web.StreamResponse:

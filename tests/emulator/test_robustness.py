@@ -6,6 +6,7 @@ header bytes), so they are written to a socket by hand.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import time
@@ -367,3 +368,21 @@ async def test_fuzzed_bodies_get_a_ci_answer_never_a_fault(
             "MissingContent",
             "NotImplemented",
         )
+
+
+async def test_a_hook_may_stream_a_truncated_answer(
+    emu: RunningEmulator, client: SignedClient
+) -> None:
+    async def truncate(request: web.Request, target: Target) -> web.StreamResponse | None:
+        response = web.StreamResponse(headers={"Content-Length": "100"})
+        response.force_close()  # so the peer sees the connection end, not a stall
+        await response.prepare(request)
+        await response.write(b"<Response><JobsDetail>")
+        return response  # the connection ends 78 bytes short
+
+    emu.state.request_hooks.append(truncate)
+    async with asyncio.timeout(10):
+        with pytest.raises(aiohttp.ClientPayloadError):
+            await client.list_jobs()
+    emu.state.request_hooks.clear()
+    await assert_still_serving(client)
