@@ -109,8 +109,8 @@ async def _demo(listen: str, bucket_dir: Path, serve: bool) -> int:
         print(f"CI emulator:  {emulator.url}  (bucket {DEMO_BUCKET} -> {bucket_dir})")
         print(f"ci-gateway:   {gateway.address}  (gRPC, service ci.media.v1.MediaJobService)")
         async with grpc.aio.insecure_channel(gateway.address) as channel:
-            stub: service_pb2_grpc.MediaJobServiceAsyncStub = (
-                service_pb2_grpc.MediaJobServiceStub(channel)
+            stub: service_pb2_grpc.MediaJobServiceAsyncStub = service_pb2_grpc.MediaJobServiceStub(
+                channel
             )
             submitted = await stub.SubmitMediaJob(
                 service_pb2.SubmitMediaJobRequest(
@@ -127,9 +127,7 @@ async def _demo(listen: str, bucket_dir: Path, serve: bool) -> int:
             job = await _await_job(stub, job_id)
         print("JobsDetail:")
         print(
-            json.dumps(
-                json_format.MessageToDict(job, preserving_proto_field_name=True), indent=2
-            )
+            json.dumps(json_format.MessageToDict(job, preserving_proto_field_name=True), indent=2)
         )
         if not serve:
             return 0 if job.state == media_pb2.JOB_STATE_SUCCESS else 1

@@ -41,9 +41,7 @@ def _rpc(handler: Handler[Req, Resp]) -> Handler[Req, Resp]:
         try:
             return await handler(self, request, context)
         except GatewayError as error:
-            log.info(
-                "%s failed: %s %s", handler.__name__, error.status.name, error.reason.value
-            )
+            log.info("%s failed: %s %s", handler.__name__, error.status.name, error.reason.value)
             # grpc's own abort_with_status does exactly this; the typed API is `abort`.
             status = rpc_status.to_status(to_status(error))
             await context.abort(status.code, status.details, status.trailing_metadata)

@@ -13,13 +13,13 @@ from pathlib import Path
 
 import grpc
 import pytest
-from gateway.emulator.samples import make_h264_aac_mp4
-from gateway.emulator.server import RunningEmulator, start_emulator
 
 from ci.media.v1 import service_pb2_grpc
 from gateway.config import Settings
 from gateway.credentials import Credentials, StaticCredentialsProvider
 from gateway.emulator.config import BucketConfig, EmulatorConfig
+from gateway.emulator.samples import make_h264_aac_mp4
+from gateway.emulator.server import RunningEmulator, start_emulator
 from gateway.server import RunningGateway, start_gateway
 
 BUCKET = "examplebucket-1250000000"
@@ -85,6 +85,6 @@ async def gateway(settings: Settings, credentials: Credentials) -> AsyncIterator
 
 
 @pytest.fixture
-async def stub(gateway: RunningGateway) -> AsyncIterator[service_pb2_grpc.MediaJobServiceStub]:
+async def stub(gateway: RunningGateway) -> AsyncIterator[service_pb2_grpc.MediaJobServiceAsyncStub]:
     async with grpc.aio.insecure_channel(gateway.address) as channel:
         yield service_pb2_grpc.MediaJobServiceStub(channel)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+
 import pytest
 
 from gateway.errors import (
@@ -44,7 +46,9 @@ class Scripted:
         return "ok"
 
 
-def recorder(clock: FakeClock | None = None) -> tuple[list[float], object]:
+def recorder(
+    clock: FakeClock | None = None,
+) -> tuple[list[float], Callable[[float], Awaitable[None]]]:
     sleeps: list[float] = []
 
     async def sleep(delay: float) -> None:
@@ -58,7 +62,7 @@ def recorder(clock: FakeClock | None = None) -> tuple[list[float], object]:
 async def test_transient_errors_retry_with_full_jitter_backoff() -> None:
     sleeps, sleep = recorder()
     attempt = Scripted(upstream("InternalError", 500), upstream("ServiceUnavailable", 503))
-    result = await call_with_retry(attempt, READ_ONLY, Deadline(30), sleep=sleep, rng=lambda: 1.0)  # type: ignore[arg-type]
+    result = await call_with_retry(attempt, READ_ONLY, Deadline(30), sleep=sleep, rng=lambda: 1.0)
     assert result == "ok"
     assert sleeps == [0.1, 0.2]  # base 0.1 doubling; rng()=1 takes the ceiling
 
@@ -68,7 +72,7 @@ async def test_throttling_uses_its_own_base_and_retry_after_wins() -> None:
     throttled = upstream("SlowDown", 429)
     told = UpstreamError(http_status=429, code="SlowDown", message="m", retry_after_s=0.7)
     attempt = Scripted(throttled, told)
-    await call_with_retry(attempt, READ_ONLY, Deadline(30), sleep=sleep, rng=lambda: 0.5)  # type: ignore[arg-type]
+    await call_with_retry(attempt, READ_ONLY, Deadline(30), sleep=sleep, rng=lambda: 0.5)
     assert sleeps == [0.25, 0.7]
 
 
@@ -84,7 +88,7 @@ async def test_attempts_are_capped_and_recorded() -> None:
     _, sleep = recorder()
     attempt = Scripted(*(upstream("InternalError", 500) for _ in range(5)))
     with pytest.raises(UpstreamError) as caught:
-        await call_with_retry(attempt, READ_ONLY, Deadline(30), sleep=sleep)  # type: ignore[arg-type]
+        await call_with_retry(attempt, READ_ONLY, Deadline(30), sleep=sleep)
     assert len(attempt.timeouts) == READ_ONLY.max_attempts
     assert caught.value.attempts == READ_ONLY.max_attempts
 
@@ -109,11 +113,11 @@ async def test_submit_replays_only_what_certainly_did_not_reach_ci(
     _, sleep = recorder()
     attempt = Scripted(error)
     if replayed:
-        assert await call_with_retry(attempt, SUBMIT, Deadline(30), sleep=sleep) == "ok"  # type: ignore[arg-type]
+        assert await call_with_retry(attempt, SUBMIT, Deadline(30), sleep=sleep) == "ok"
         assert len(attempt.timeouts) == 2
     else:
         with pytest.raises(GatewayError):
-            await call_with_retry(attempt, SUBMIT, Deadline(30), sleep=sleep)  # type: ignore[arg-type]
+            await call_with_retry(attempt, SUBMIT, Deadline(30), sleep=sleep)
         assert len(attempt.timeouts) == 1
 
 
@@ -122,7 +126,7 @@ async def test_attempt_timeout_is_what_remains_of_the_deadline() -> None:
     sleeps, sleep = recorder(clock)
     attempt = Scripted(upstream("InternalError", 500), clock=clock, cost=1.0)
     deadline = Deadline(5.0, clock=clock)
-    await call_with_retry(attempt, READ_ONLY, deadline, sleep=sleep, rng=lambda: 1.0)  # type: ignore[arg-type]
+    await call_with_retry(attempt, READ_ONLY, deadline, sleep=sleep, rng=lambda: 1.0)
     assert attempt.timeouts[0] == pytest.approx(5.0)
     assert attempt.timeouts[1] == pytest.approx(5.0 - 1.0 - sleeps[0])
 
@@ -135,7 +139,7 @@ async def test_no_retry_that_cannot_finish_in_time() -> None:
     with pytest.raises(UpstreamError):  # the real error, not a made-up deadline error
         await call_with_retry(
             attempt, policy, Deadline(1.0, clock=clock), sleep=sleep, rng=lambda: 1.0
-        )  # type: ignore[arg-type]
+        )
     assert len(attempt.timeouts) == 1
 
 

@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+from typing import TYPE_CHECKING
 
 import grpc
 import pytest
-from gateway.emulator.server import RunningEmulator
 
 from ci.media.v1 import media_pb2, service_pb2, service_pb2_grpc
+from gateway.emulator.server import RunningEmulator
 from tests.conftest import BUCKET, REGION, SAMPLE_HEIGHT, SAMPLE_KEY, SAMPLE_SECONDS, SAMPLE_WIDTH
 from tests.e2e.helpers import rich_error
 
-Stub = service_pb2_grpc.MediaJobServiceStub
 M, S = media_pb2, service_pb2
+if TYPE_CHECKING:
+    from ci.media.v1.service_pb2_grpc import MediaJobServiceAsyncStub as Stub
 DONE = {"Success", "Failed"}
 
 
@@ -97,7 +99,7 @@ async def test_describe_only_unknown_id(stub: Stub) -> None:
 async def test_ci_request_id_is_returned_in_trailing_metadata(stub: Stub) -> None:
     call = stub.DescribeMediaJobs(S.DescribeMediaJobsRequest(job_ids=["j" + "1" * 32]))
     await call
-    trailing = dict(await call.trailing_metadata())  # type: ignore[arg-type]
+    trailing = dict(await call.trailing_metadata())
     assert trailing.get("x-ci-request-id")
 
 
@@ -237,7 +239,7 @@ async def test_wrong_secret_key_is_internal_never_permission_denied(
     try:
         async with grpc.aio.insecure_channel(gateway.address) as channel:
             with pytest.raises(grpc.aio.AioRpcError) as caught:
-                await Stub(channel).DescribeMediaJobs(
+                await service_pb2_grpc.MediaJobServiceStub(channel).DescribeMediaJobs(
                     S.DescribeMediaJobsRequest(job_ids=["j1"]), timeout=10
                 )
     finally:

@@ -50,7 +50,7 @@ SECRET = Credentials("AKIDfakeci0000000000000000000000", "fake-ci-secret-key-nev
 @asynccontextmanager
 async def gateway_stub(
     fake: FakeCI, **overrides: object
-) -> AsyncIterator[service_pb2_grpc.MediaJobServiceStub]:
+) -> AsyncIterator[service_pb2_grpc.MediaJobServiceAsyncStub]:
     settings = Settings(
         listen="127.0.0.1:0",
         default_bucket=BUCKET,
