@@ -91,7 +91,9 @@ def format_pairs(pairs: list[tuple[str, str]]) -> str:
 def http_string(
     method: str, path: str, params: list[tuple[str, str]], headers: list[tuple[str, str]]
 ) -> str:
-    return f"{method.lower()}\n{path or '/'}\n{format_pairs(params)}\n{format_pairs(headers)}\n"
+    # A relative path would sign differently from what CI verifies (it always sees a leading /).
+    path = path if path.startswith("/") else "/" + path
+    return f"{method.lower()}\n{path}\n{format_pairs(params)}\n{format_pairs(headers)}\n"
 
 
 def string_to_sign(key_time_value: str, http_string_value: str) -> str:

@@ -573,3 +573,21 @@ def test_key_time_formats_window() -> None:
 def test_key_time_rejects_empty_or_reversed_window(start: int, end: int) -> None:
     with pytest.raises(ValueError, match="end time"):
         signing.key_time(start, end)
+
+
+def test_relative_path_signs_as_its_absolute_form() -> None:
+    """The SDK adds a missing leading slash; so do we, since CI always verifies `/...`."""
+    common = dict(
+        secret_id="AKIDx",
+        secret_key="k",
+        method="GET",
+        host="h",
+        params={},
+        headers={},
+        start=1,
+        end=2,
+    )
+    assert signing.authorization(path="jobs", **common) == signing.authorization(  # type: ignore[arg-type]
+        path="/jobs",
+        **common,  # type: ignore[arg-type]
+    )
