@@ -118,6 +118,7 @@ async def call_with_retry(
     *,
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     rng: Callable[[], float] = random.random,
+    on_retry: Callable[[GatewayError, float], None] | None = None,
 ) -> T:
     """Run `attempt(timeout_s)` until it succeeds, fails terminally, or time/attempts run out.
 
@@ -150,4 +151,6 @@ async def call_with_retry(
             )
             if delay + MIN_ATTEMPT_S > deadline.remaining():
                 raise
+            if on_retry is not None:
+                on_retry(error, delay)
             await sleep(delay)

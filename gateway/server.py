@@ -16,6 +16,7 @@ from ci.media.v1 import service_pb2_grpc
 from gateway.config import Settings
 from gateway.credentials import CredentialsProvider
 from gateway.service import MediaJobService
+from gateway.telemetry import Telemetry
 from gateway.transport import Transport
 from gateway.upstream import CiClient
 
@@ -37,13 +38,18 @@ class RunningGateway:
 
 
 async def start_gateway(
-    settings: Settings, credentials: CredentialsProvider, *, listen: str | None = None
+    settings: Settings,
+    credentials: CredentialsProvider,
+    *,
+    listen: str | None = None,
+    telemetry: Telemetry | None = None,
 ) -> RunningGateway:
     """Start serving on `listen` (default `settings.listen`)."""
     client = CiClient(
         settings=settings,
         credentials=credentials,
         transport=Transport(max_body_bytes=settings.max_response_bytes),
+        telemetry=telemetry,
     )
     server = grpc.aio.server(
         options=[

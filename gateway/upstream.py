@@ -28,8 +28,9 @@ from ci.media.v1 import media_pb2, service_pb2
 from gateway import signing, xml_codec
 from gateway.config import Settings
 from gateway.credentials import CredentialsProvider
-from gateway.errors import UpstreamError, UpstreamProtocolError
+from gateway.errors import GatewayError, UpstreamError, UpstreamProtocolError
 from gateway.retry import READ_ONLY, SUBMIT, Deadline, RetryPolicy, call_with_retry
+from gateway.telemetry import NullTelemetry, Telemetry
 from gateway.transport import HttpRequest, HttpResponse, Transport
 
 log = logging.getLogger(__name__)
@@ -135,11 +136,13 @@ class CiClient:
         settings: Settings,
         credentials: CredentialsProvider,
         transport: Transport,
+        telemetry: Telemetry | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._settings = settings
         self._credentials = credentials
         self._transport = transport
+        self._telemetry: Telemetry = telemetry or NullTelemetry()
         self._clock = clock
 
     async def close(self) -> None:
@@ -151,7 +154,7 @@ class CiClient:
         self, target: Target, request: media_pb2.Request, deadline: Deadline
     ) -> Reply[service_pb2.SubmitMediaJobResponse]:
         return await self._call(
-            target, "ci", "POST", "/jobs", {}, request,
+            "CreateMediaJobs", target, "ci", "POST", "/jobs", {}, request,
             service_pb2.SubmitMediaJobResponse, deadline, SUBMIT,
         )  # fmt: skip
 
@@ -159,7 +162,7 @@ class CiClient:
         self, target: Target, job_ids: Sequence[str], deadline: Deadline
     ) -> Reply[service_pb2.DescribeMediaJobsResponse]:
         return await self._call(
-            target, "ci", "GET", "/jobs/" + ",".join(job_ids), {}, None,
+            "DescribeMediaJob", target, "ci", "GET", "/jobs/" + ",".join(job_ids), {}, None,
             service_pb2.DescribeMediaJobsResponse, deadline, READ_ONLY,
         )  # fmt: skip
 
@@ -167,7 +170,7 @@ class CiClient:
         self, target: Target, params: Mapping[str, str], deadline: Deadline
     ) -> Reply[service_pb2.ListMediaJobsResponse]:
         return await self._call(
-            target, "ci", "GET", "/jobs", params, None,
+            "DescribeMediaJobs", target, "ci", "GET", "/jobs", params, None,
             service_pb2.ListMediaJobsResponse, deadline, READ_ONLY,
         )  # fmt: skip
 
@@ -176,7 +179,7 @@ class CiClient:
     ) -> Reply[service_pb2.CancelMediaJobResponse]:
         # Cancelling twice is harmless, so the call retries like a read.
         return await self._call(
-            target, "ci", "PUT", f"/jobs/{job_id}", {"cancel": None}, None,
+            "CancelMediaJob", target, "ci", "PUT", f"/jobs/{job_id}", {"cancel": None}, None,
             service_pb2.CancelMediaJobResponse, deadline, READ_ONLY,
         )  # fmt: skip
 
@@ -185,7 +188,7 @@ class CiClient:
     ) -> Reply[service_pb2.MediaInfoResponse]:
         body = media_pb2.Request(input=media_pb2.Input(object=object_key))
         return await self._call(
-            target, "ci", "POST", "/mediainfo", {}, body,
+            "GenerateMediaInfo", target, "ci", "POST", "/mediainfo", {}, body,
             service_pb2.MediaInfoResponse, deadline, READ_ONLY,
         )  # fmt: skip
 
@@ -196,7 +199,7 @@ class CiClient:
         if version_id:
             params["versionId"] = version_id
         return await self._call(
-            target, "cos", "GET", "/" + object_key, params, None,
+            "GetMediaInfo", target, "cos", "GET", "/" + object_key, params, None,
             service_pb2.MediaInfoResponse, deadline, READ_ONLY,
         )  # fmt: skip
 
@@ -204,6 +207,7 @@ class CiClient:
 
     async def _call(
         self,
+        operation: str,
         target: Target,
         kind: HostKind,
         method: str,
@@ -217,10 +221,39 @@ class CiClient:
         body = xml_codec.encode(body_message, root="Request") if body_message else None
 
         async def attempt(remaining_s: float) -> Reply[M]:
-            response = await self._send(target, kind, method, path, params, body, remaining_s)
+            response = await self._timed_send(
+                operation, target, kind, method, path, params, body, remaining_s
+            )
             return self._parse(response, response_type)
 
-        return await call_with_retry(attempt, policy, deadline)
+        def on_retry(error: GatewayError, delay_s: float) -> None:
+            self._telemetry.retry_scheduled(operation, error.reason.value, delay_s)
+
+        return await call_with_retry(attempt, policy, deadline, on_retry=on_retry)
+
+    async def _timed_send(
+        self,
+        operation: str,
+        target: Target,
+        kind: HostKind,
+        method: str,
+        path: str,
+        params: Mapping[str, str | None],
+        body: bytes | None,
+        remaining_s: float,
+    ) -> HttpResponse:
+        self._telemetry.attempt_started(operation)
+        started = time.monotonic()
+        outcome = "Cancelled"
+        try:
+            response = await self._send(target, kind, method, path, params, body, remaining_s)
+            outcome = str(response.status)
+            return response
+        except GatewayError as error:
+            outcome = type(error).__name__
+            raise
+        finally:
+            self._telemetry.attempt_finished(operation, outcome, time.monotonic() - started)
 
     async def _send(
         self,
