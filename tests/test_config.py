@@ -1,0 +1,87 @@
+"""Settings precedence (file < environment < flags) and errors that name the setting."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from gateway.config import Settings, Timeouts, load_settings
+from gateway.credentials import (
+    Credentials,
+    EnvironmentCredentialsProvider,
+    NoCredentialsError,
+    load_from_environment,
+)
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "gateway.toml"
+    path.write_text(text)
+    return path
+
+
+def test_defaults() -> None:
+    settings = load_settings()
+    assert settings == Settings()
+    assert settings.listen == "127.0.0.1:50051"
+    assert settings.timeouts == Timeouts()
+
+
+def test_file_then_environment_then_flags(tmp_path: Path) -> None:
+    config = write(
+        tmp_path,
+        'listen = "0.0.0.0:1"\ndefault_bucket = "file-1250000000"\n'
+        'default_region = "ap-beijing"\n[timeouts]\nread_s = 7\nconnect_s = 2\n',
+    )
+    environ = {"CI_GATEWAY_DEFAULT_BUCKET": "env-1250000000", "CI_GATEWAY_READ_TIMEOUT_S": "9"}
+    settings = load_settings(
+        config_file=config, environ=environ, overrides={"listen": "127.0.0.1:2", "log_level": None}
+    )
+    assert settings.listen == "127.0.0.1:2"  # flag beats file
+    assert settings.default_bucket == "env-1250000000"  # environment beats file
+    assert settings.default_region == "ap-beijing"  # file beats default
+    assert settings.timeouts == Timeouts(connect_s=2.0, read_s=9.0)
+    assert settings.log_level == "INFO"  # an unset flag changes nothing
+
+
+@pytest.mark.parametrize(
+    ("text", "named"),
+    [
+        ('listne = "x"', "listne"),
+        ("[timeouts]\nread = 3", "timeouts.read"),
+        ('default_bucket = "Bad_Bucket"', "default_bucket"),
+        ('default_region = "mars"', "default_region"),
+        ('endpoint_url = "ftp://host"', "endpoint_url"),
+        ("[timeouts]\nread_s = -1", "timeouts.read_s"),
+        ('[timeouts]\nread_s = "soon"', "timeouts.read_s"),
+        ("max_response_bytes = 10", "max_response_bytes"),
+    ],
+)
+def test_bad_file_setting_is_named(tmp_path: Path, text: str, named: str) -> None:
+    with pytest.raises(ValueError, match=named.replace(".", r"\.")):
+        load_settings(config_file=write(tmp_path, text))
+
+
+def test_bad_environment_value_is_named() -> None:
+    with pytest.raises(ValueError, match=r"timeouts\.connect_s"):
+        load_settings(environ={"CI_GATEWAY_CONNECT_TIMEOUT_S": "fast"})
+
+
+def test_credentials_from_environment_hide_their_secrets() -> None:
+    environ = {
+        "CI_GATEWAY_SECRET_ID": "AKIDenv",
+        "CI_GATEWAY_SECRET_KEY": "the-secret-key",
+        "CI_GATEWAY_SESSION_TOKEN": "the-token",
+    }
+    credentials = load_from_environment(environ)
+    assert credentials == Credentials("AKIDenv", "the-secret-key", "the-token")
+    for text in (repr(credentials), str(credentials), f"{credentials}"):
+        assert "the-secret-key" not in text and "the-token" not in text
+        assert "AKIDenv" in text
+
+
+def test_missing_environment_credentials_are_refused() -> None:
+    assert load_from_environment({"CI_GATEWAY_SECRET_ID": "AKID"}) is None
+    with pytest.raises(NoCredentialsError, match="CI_GATEWAY_SECRET_KEY"):
+        EnvironmentCredentialsProvider({})
