@@ -10,13 +10,15 @@ request it refuses it the same way. Module map:
     frontend   the per-request pipeline;  hosts: Host -> bucket/service;  auth: signatures
     handlers   the endpoints;  submit / listing / body: request validation
     state      jobs, queues, counters, test controls;  scheduler: runs jobs;  queues, jobs
-    xmlbuild   CI's XML from plain data;  errors: the code table;  hooks: fault-injection seam
+    xmlbuild   CI's XML from plain data;  errors: the code table;  hooks: raw request seam
+    faults     FaultSpec / FaultPlan: seeded errors, latency, resets, commit-then-drop
     admin      /_emulator/* control surface;  cli: `python -m gateway.emulator`
 """
 
 from gateway.emulator.app import create_app
 from gateway.emulator.config import BucketConfig, Credential, EmulatorConfig
 from gateway.emulator.errors import CiError
+from gateway.emulator.faults import FaultKind, FaultPlan, FaultSpec
 from gateway.emulator.hooks import RequestHook
 from gateway.emulator.hosts import Service, Target
 from gateway.emulator.jobs import JobState
@@ -30,6 +32,9 @@ __all__ = [
     "Credential",
     "EmulatorConfig",
     "EmulatorState",
+    "FaultKind",
+    "FaultPlan",
+    "FaultSpec",
     "JobState",
     "QueueState",
     "RequestHook",

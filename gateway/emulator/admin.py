@@ -5,7 +5,13 @@ an emulator in another process uses these instead. JSON, unauthenticated (the em
 loopback), and answered whatever the Host header says:
 
     GET  /_emulator/health              {"status": "ok"}
-    GET  /_emulator/counters            requests, jobs, per-operation and per-error counts
+    GET  /_emulator/counters            requests, jobs, per-operation and per-error counts,
+                                        injected faults, jobs per input and per submit body
+    GET  /_emulator/faults              {"seed": 0, "faults": {op: spec}, "injected": {...}}
+    PUT  /_emulator/faults              {"seed": 7?, "faults": {"CreateMediaJobs":
+                                        {"error_500": 0.2, "commit_then_drop": 0.05}, "*": {...}}}
+                                        replaces every spec (reseeds when "seed" is given)
+    DELETE /_emulator/faults            remove every spec
     POST /_emulator/scheduling/pause    keep new jobs in Submitted
     POST /_emulator/scheduling/resume
     POST /_emulator/running/hold        keep started jobs in Running
@@ -14,8 +20,12 @@ loopback), and answered whatever the Host header says:
 
 from __future__ import annotations
 
+import json
+from collections.abc import Mapping
+
 from aiohttp import web
 
+from gateway.emulator.faults import FaultSpec, check_operation
 from gateway.emulator.state import EmulatorState
 
 ADMIN_PREFIX = "/_emulator"
@@ -28,6 +38,9 @@ def add_admin_routes(app: web.Application) -> None:
     app.router.add_get(f"{ADMIN_PREFIX}/counters", _counters)
     app.router.add_post(f"{ADMIN_PREFIX}/scheduling/{{action:pause|resume}}", _scheduling)
     app.router.add_post(f"{ADMIN_PREFIX}/running/{{action:hold|release}}", _running)
+    app.router.add_get(f"{ADMIN_PREFIX}/faults", _get_faults)
+    app.router.add_put(f"{ADMIN_PREFIX}/faults", _put_faults)
+    app.router.add_delete(f"{ADMIN_PREFIX}/faults", _delete_faults)
 
 
 async def _health(request: web.Request) -> web.Response:
@@ -54,3 +67,50 @@ async def _running(request: web.Request) -> web.Response:
     else:
         state.release_running()
     return web.json_response({"running_held": state.running_held})
+
+
+async def _get_faults(request: web.Request) -> web.Response:
+    return web.json_response(request.app[STATE_KEY].faults.snapshot())
+
+
+async def _put_faults(request: web.Request) -> web.Response:
+    """Replace the whole plan in one step, validating everything before changing anything."""
+    try:
+        document = json.loads(await request.read())
+        seed, specs = _parse_plan(document)
+    except (ValueError, TypeError) as exc:  # json.JSONDecodeError is a ValueError
+        return web.json_response({"error": str(exc)}, status=400)
+    plan = request.app[STATE_KEY].faults
+    plan.clear()
+    if seed is not None:
+        plan.reseed(seed)
+    for operation, spec in specs.items():
+        plan.set(operation, spec)
+    return web.json_response(plan.snapshot())
+
+
+async def _delete_faults(request: web.Request) -> web.Response:
+    plan = request.app[STATE_KEY].faults
+    plan.clear()
+    return web.json_response(plan.snapshot())
+
+
+def _parse_plan(document: object) -> tuple[int | None, dict[str, FaultSpec]]:
+    if not isinstance(document, Mapping):
+        raise ValueError('expected {"seed": <int>, "faults": {<operation>: {<field>: <number>}}}')
+    unknown = set(document) - {"seed", "faults"}
+    if unknown:
+        raise ValueError(f"unknown key(s): {', '.join(sorted(map(str, unknown)))}")
+    seed = document.get("seed")
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
+        raise ValueError("seed must be an integer")
+    faults = document.get("faults", {})
+    if not isinstance(faults, Mapping):
+        raise ValueError("faults must map operation names to fault specs")
+    specs: dict[str, FaultSpec] = {}
+    for operation, values in faults.items():
+        check_operation(operation)
+        if not isinstance(values, Mapping):
+            raise ValueError(f"the spec for {operation} must be an object")
+        specs[operation] = FaultSpec.from_mapping(values)
+    return seed, specs

@@ -21,6 +21,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from gateway.emulator.config import BucketConfig, EmulatorConfig
+from gateway.emulator.faults import FaultSpec, check_operation
 from gateway.emulator.server import serve
 
 logger = logging.getLogger(__name__)
@@ -47,6 +48,24 @@ def parse_credential(value: str) -> tuple[str, str]:
     return secret_id, secret_key
 
 
+def parse_fault(value: str) -> tuple[str, FaultSpec]:
+    """`CreateMediaJobs:error_500=0.2,commit_then_drop=0.05` -> (operation, spec)."""
+    operation, sep, assignments = value.partition(":")
+    try:
+        if not (sep and operation and assignments):
+            raise ValueError("expected OPERATION:FIELD=VALUE[,FIELD=VALUE...]")
+        check_operation(operation)
+        values: dict[str, object] = {}
+        for assignment in assignments.split(","):
+            name, eq, number = assignment.partition("=")
+            if not (eq and name.strip()):
+                raise ValueError(f"expected FIELD=VALUE, not {assignment!r}")
+            values[name.strip()] = number.strip()
+        return operation, FaultSpec.from_mapping(values)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from exc
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m gateway.emulator", description="Emulate Tencent Cloud CI on loopback."
@@ -69,6 +88,19 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="SECRET_ID:SECRET_KEY",
         help=f"an accepted key pair (repeatable); or set {ENV_SECRET_ID}/{ENV_SECRET_KEY}",
     )
+    parser.add_argument(
+        "--fault",
+        type=parse_fault,
+        action="append",
+        default=[],
+        metavar="OPERATION:FIELD=P[,FIELD=P...]",
+        help="inject faults into an operation (or '*'), e.g. "
+        "CreateMediaJobs:error_500=0.2,commit_then_drop=0.05; fields: error_500, error_503, "
+        "slowdown_429, reset_before, commit_then_drop, latency_s, latency_p (repeatable)",
+    )
+    parser.add_argument(
+        "--fault-seed", type=int, default=0, help="seed of the fault draws (default 0)"
+    )
     parser.add_argument("--log-level", default="INFO")
     return parser
 
@@ -79,7 +111,12 @@ def build_config(args: argparse.Namespace, environ: Mapping[str, str]) -> Emulat
         credentials[environ[ENV_SECRET_ID]] = environ[ENV_SECRET_KEY]
     if not credentials:
         raise ValueError(f"pass --credential or set {ENV_SECRET_ID}/{ENV_SECRET_KEY}")
-    return EmulatorConfig(buckets=tuple(args.bucket), credentials=credentials)
+    return EmulatorConfig(
+        buckets=tuple(args.bucket),
+        credentials=credentials,
+        faults=dict(args.fault),
+        fault_seed=args.fault_seed,
+    )
 
 
 def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None) -> int:

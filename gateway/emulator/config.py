@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeAlias
 
+from gateway.emulator.faults import FaultSpec, check_operation
+
 MediaInfo: TypeAlias = Mapping[str, object]
 """A probe's answer: CI node name -> text, a nested mapping, or a list of mappings (repeats)."""
 
@@ -85,8 +87,13 @@ class EmulatorConfig:
     queue_max_size: int = DEFAULT_QUEUE_MAX_SIZE
     probe: Probe = field(default_factory=_default_probe)
     clock: Clock = time.time
+    faults: Mapping[str, FaultSpec] = field(default_factory=dict)
+    """Fault specs installed at start, by operation name (or `"*"`); see `faults.FaultPlan`."""
+    fault_seed: int = 0
 
     def __post_init__(self) -> None:
+        for operation in self.faults:
+            check_operation(operation)
         names = [bucket.name for bucket in self.buckets]
         if len(set(names)) != len(names):
             raise ValueError("each bucket may be configured only once")

@@ -1,7 +1,8 @@
 """The request pipeline every CI/COS request goes through, in CI's order.
 
-    count -> decode path -> resolve host (bucket, service) -> fault hooks -> bucket exists
-          -> decode query -> route (404/405/501) -> verify signature -> handler
+    count -> decode path -> resolve host (bucket, service) -> request hooks -> bucket exists
+          -> decode query -> route (404/405/501) -> verify signature
+          -> fault plan (latency; 500/503/429/reset) -> handler -> (commit_then_drop: no answer)
 
 Any `CiError` on the way becomes CI's error body for the resolved host (the CI host until the
 host is known); anything else is logged and answered InternalError 500, so no input can take the
@@ -23,6 +24,13 @@ from aiohttp import web
 from gateway.emulator import ids
 from gateway.emulator.auth import CarriedRequest, verify
 from gateway.emulator.errors import CiError, invalid_argument
+from gateway.emulator.faults import (
+    FaultDecision,
+    FaultKind,
+    apply_latency,
+    close_connection,
+    reset_connection,
+)
 from gateway.emulator.handlers import Call, route
 from gateway.emulator.hosts import Service, Target, resolve_target
 from gateway.emulator.state import EmulatorState
@@ -76,8 +84,34 @@ class CiFrontend:
             config=state.config,
         )
         state.operations[endpoint.name] += 1
-        first_wins = dict(reversed(params))
-        return await endpoint.handler(Call(request, state, bucket, target, first_wins))
+        # Drawn only now: a fault never hides a routing or signature refusal.
+        decision = state.faults.draw(endpoint.name)
+        await apply_latency(decision)
+        if decision.kind is FaultKind.RESET_BEFORE:
+            return reset_connection(request)
+        _raise_injected_error(decision)
+        call = Call(request, state, bucket, target, dict(reversed(params)))  # first value wins
+        if decision.kind is not FaultKind.COMMIT_THEN_DROP:
+            return await endpoint.handler(call)
+        try:
+            await endpoint.handler(call)
+        except CiError as exc:  # a refusal's answer is lost just like a success's
+            state.errors[exc.code] += 1
+        return close_connection(request)
+
+
+_INJECTED_ERRORS = {
+    FaultKind.ERROR_500: CiError("InternalError", "The server encountered an internal error."),
+    FaultKind.ERROR_503: CiError("ServiceUnavailable", "Service is temporarily unavailable."),
+    # CI's documented status for SlowDown is 429 (COS answers 503); the spec names 429.
+    FaultKind.SLOWDOWN_429: CiError("SlowDown", "Please reduce your request rate.", status=429),
+}
+
+
+def _raise_injected_error(decision: FaultDecision) -> None:
+    error = _INJECTED_ERRORS.get(decision.kind) if decision.kind is not None else None
+    if error is not None:
+        raise CiError(error.code, error.message, status=error.status)
 
 
 def error_response(

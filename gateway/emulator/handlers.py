@@ -24,6 +24,7 @@ Choices where CI's behaviour is undocumented (UNCONFIRMED, tolerant reading unle
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 
@@ -115,19 +116,23 @@ def _by_method(method: str, **endpoints: Endpoint) -> Endpoint:
 # ---- job API ---------------------------------------------------------------------------------
 
 
-async def _request_xml(call: Call) -> etree._Element:
+async def _request_body(call: Call) -> tuple[bytes, etree._Element]:
     max_bytes = call.state.config.max_body_bytes
     body = await read_body(call.request, max_bytes=max_bytes)
-    return parse_request_xml(body, max_bytes=max_bytes)
+    return body, parse_request_xml(body, max_bytes=max_bytes)
+
+
+async def _request_xml(call: Call) -> etree._Element:
+    return (await _request_body(call))[1]
 
 
 async def _create(call: Call) -> web.Response:
-    root = await _request_xml(call)
+    body, root = await _request_body(call)
     spec = parse_submit(root, default_queue_id=call.state.default_queue[call.bucket.name])
     queue = call.state.queue_of(call.bucket.name, spec.queue_id)
     if queue.state is QueueState.PAUSED:
         raise CiError("QueuePaused", f"queue {queue.queue_id} is paused")
-    job = call.state.submit(call.bucket, spec)
+    job = call.state.submit(call.bucket, spec, body_digest=hashlib.sha256(body).hexdigest())
     return xml_response([("JobsDetail", submit_detail(job))])
 
 

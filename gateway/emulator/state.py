@@ -1,6 +1,7 @@
 """Everything one emulator remembers, and the controls tests use instead of sleeping.
 
-`EmulatorState` owns the job registry, the queues, the counters and three test controls:
+`EmulatorState` owns the job registry, the queues, the counters, the fault plan
+(`state.faults`, see `faults`) and three test controls:
 
 * `pause_scheduling()` / `resume_scheduling()`: while paused no Submitted job starts (a queue in
   `Paused` state does the same for its own jobs);
@@ -10,6 +11,10 @@
   the wait), raises `TimeoutError` when the deadline passes.
 
 Handlers and the scheduler mutate jobs only through this object, so every change notifies.
+
+Duplicate detection for resilience tests: every created job is counted by its input
+(`jobs_by_input[(bucket, object key, user data)]`) and by the SHA-256 of the exact submit body
+(`jobs_by_body`), so "a retried submit created exactly one job" is one assertion.
 """
 
 from __future__ import annotations
@@ -18,13 +23,18 @@ import asyncio
 import collections
 import itertools
 from collections.abc import Iterable
+from typing import TypeAlias
 
 from gateway.emulator import ids
 from gateway.emulator.config import BucketConfig, EmulatorConfig
 from gateway.emulator.errors import CiError
+from gateway.emulator.faults import FaultPlan
 from gateway.emulator.hooks import RequestHook
 from gateway.emulator.jobs import Job, JobSpec, JobState
 from gateway.emulator.queues import MediaQueue, QueueState
+
+InputKey: TypeAlias = tuple[str, str, str | None]
+"""(bucket, Input.Object, Operation.UserData or None): what a job was created for."""
 
 
 class EmulatorState:
@@ -34,6 +44,13 @@ class EmulatorState:
         self.queues: dict[str, MediaQueue] = {}
         self.default_queue: dict[str, str] = {}
         self.request_hooks: list[RequestHook] = []
+        self.faults = FaultPlan(config.fault_seed)
+        for operation, spec in config.faults.items():
+            self.faults.set(operation, spec)
+        self.jobs_by_input: collections.Counter[InputKey] = collections.Counter()
+        """Jobs created per (bucket, Input.Object, Operation.UserData)."""
+        self.jobs_by_body: collections.Counter[str] = collections.Counter()
+        """Jobs created per SHA-256 (hex) of the submit body: identical submits share a key."""
         self.requests_seen = 0
         self.jobs_created = 0
         self.start_order: list[str] = []
@@ -81,7 +98,9 @@ class EmulatorState:
 
     # ---- job lifecycle -------------------------------------------------------------------
 
-    def submit(self, bucket: BucketConfig, spec: JobSpec) -> Job:
+    def submit(self, bucket: BucketConfig, spec: JobSpec, *, body_digest: str = "") -> Job:
+        """Create and enqueue a job; `body_digest` (the submit body's SHA-256) feeds
+        `jobs_by_body`, and an empty one (a job created in-process) is not counted there."""
         queue = self.queue_of(bucket.name, spec.queue_id)
         if queue.is_full():
             raise CiError("QueueSaturated", f"queue {queue.queue_id} is full")
@@ -95,6 +114,9 @@ class EmulatorState:
         )
         self.jobs[job.job_id] = job
         self.jobs_created += 1
+        self.jobs_by_input[(bucket.name, spec.object_key, spec.user_data)] += 1
+        if body_digest:
+            self.jobs_by_body[body_digest] += 1
         queue.enqueue(job)
         self._notify()
         return job
@@ -192,6 +214,13 @@ class EmulatorState:
             "jobs_created": self.jobs_created,
             "operations": dict(self.operations),
             "errors": dict(self.errors),
+            "faults_injected": dict(self.faults.injected),
+            "jobs_by_input": [
+                {"bucket": bucket, "object": key, "user_data": user_data, "jobs": count}
+                for (bucket, key, user_data), count in self.jobs_by_input.items()
+            ],
+            "jobs_by_body": dict(self.jobs_by_body),
+            "duplicate_jobs": sum(count - 1 for count in self.jobs_by_body.values()),
             "jobs_by_state": dict(states),
             "scheduler_paused": self.scheduler_paused,
             "running_held": self.running_held,
