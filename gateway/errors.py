@@ -8,7 +8,11 @@
     ├── UpstreamProtocolError CI's answer could not be understood (bad XML, a redirect, ...)
     ├── TransportError        no answer: connect failure, reset, time-out
     │   └── UpstreamTimeout
-    └── DeadlineExceeded      the caller's deadline ran out before an answer
+    ├── DeadlineExceeded      the caller's deadline ran out before an answer
+    ├── RetryBudgetExhausted  a retry was due but the upstream's retry budget is empty
+    ├── Overloaded            the gateway sheds load instead of queueing it
+    ├── SubmitOutcomeUnknown  a submit may or may not have created a job; retry with its request_id
+    └── RequestIdReused       a request_id came back with a different request
 
 Two places read `CI_ERRORS`: the retry predicate (`classify`) and the servicer-side converter in
 `gateway.status`. A CI `Code` missing from the table falls back on its HTTP status, so a new CI
@@ -48,6 +52,10 @@ class Reason(enum.StrEnum):
     UPSTREAM_PROTOCOL_ERROR = "UPSTREAM_PROTOCOL_ERROR"
     UPSTREAM_TIMEOUT = "UPSTREAM_TIMEOUT"
     DEADLINE_EXCEEDED = "DEADLINE_EXCEEDED"
+    RETRY_BUDGET_EXHAUSTED = "RETRY_BUDGET_EXHAUSTED"
+    OVERLOADED = "OVERLOADED"
+    SUBMIT_OUTCOME_UNKNOWN = "SUBMIT_OUTCOME_UNKNOWN"
+    REQUEST_ID_REUSED = "REQUEST_ID_REUSED"
 
 
 @dataclass(frozen=True)
@@ -139,6 +147,13 @@ class GatewayError(Exception):
     status: grpc.StatusCode = grpc.StatusCode.INTERNAL
     reason: Reason = Reason.UPSTREAM_PROTOCOL_ERROR
     retry: RetryClass = RetryClass.TERMINAL
+    # Upstream attempts made before this error was final (set by the retry loop).
+    attempts: int = 1
+
+    def __init__(self, *args: object) -> None:
+        super().__init__(*args)
+        # Further ErrorInfo metadata added on the error's way out (e.g. the submit's request_id).
+        self.extra: dict[str, str] = {}
 
     def metadata(self) -> dict[str, str]:
         """`ErrorInfo.metadata`: string facts a client can act on."""
@@ -206,7 +221,6 @@ class UpstreamError(GatewayError):
             "ci_request_id": self.request_id,
             "ci_trace_id": self.trace_id,
             "http_status": str(self.http_status),
-            "attempts": str(self.attempts),
         }
         return {key: value for key, value in data.items() if value}
 
@@ -257,3 +271,73 @@ class DeadlineExceeded(GatewayError):
 
     status = grpc.StatusCode.DEADLINE_EXCEEDED
     reason = Reason.DEADLINE_EXCEEDED
+
+
+class RetryBudgetExhausted(GatewayError):
+    """Retries towards one upstream are spent: CI is failing, and retrying would multiply it."""
+
+    status = grpc.StatusCode.UNAVAILABLE
+    reason = Reason.RETRY_BUDGET_EXHAUSTED
+
+    def __init__(self, last: GatewayError, attempts: int) -> None:
+        super().__init__(f"retry budget exhausted after {attempts} attempt(s); last error: {last}")
+        self.last = last
+        self.attempts = attempts
+
+    def metadata(self) -> dict[str, str]:
+        return {
+            **self.last.metadata(),
+            "attempts": str(self.attempts),
+            "last_reason": self.last.reason.value,
+        }
+
+
+class Overloaded(GatewayError):
+    """More work than the configured bound: refused at once rather than queued without limit."""
+
+    status = grpc.StatusCode.RESOURCE_EXHAUSTED
+    reason = Reason.OVERLOADED
+    retry = RetryClass.THROTTLED
+
+    def __init__(self, what: str, limit: int) -> None:
+        super().__init__(f"gateway overloaded: {what} at its limit of {limit}; retry later")
+        self.limit = limit
+
+    def metadata(self) -> dict[str, str]:
+        return {"limit": str(self.limit)}
+
+
+class SubmitOutcomeUnknown(GatewayError):
+    """CI may have created the job, and checking failed too. The request_id is remembered: a
+    retry with it reconciles first and never creates a second job."""
+
+    status = grpc.StatusCode.UNAVAILABLE
+    reason = Reason.SUBMIT_OUTCOME_UNKNOWN
+
+    def __init__(self, request_id: str, cause: GatewayError) -> None:
+        super().__init__(
+            f"the submit's outcome is unknown ({cause}); retry with request_id {request_id!r}, "
+            "which cannot create a second job"
+        )
+        self.request_id = request_id
+        self.cause = cause
+
+    def metadata(self) -> dict[str, str]:
+        return {**self.cause.metadata(), "request_id": self.request_id}
+
+
+class RequestIdReused(GatewayError):
+    """AIP-155: one request_id names one request; a different body under it is the caller's bug."""
+
+    status = grpc.StatusCode.INVALID_ARGUMENT
+    reason = Reason.REQUEST_ID_REUSED
+
+    def __init__(self, request_id: str) -> None:
+        super().__init__(
+            f"request_id {request_id!r} was already used for a different request; "
+            "use a new request_id for a new job"
+        )
+        self.request_id = request_id
+
+    def metadata(self) -> dict[str, str]:
+        return {"request_id": self.request_id}

@@ -12,8 +12,13 @@ The parts, after botocore's standard retry mode and google-api-core's `retry_tar
   request certainly never reached CI (no connection, or throttled before processing).
 - `call_with_retry`: the loop, over a target that takes the attempt's timeout.
 
-Exactly-once submission across ambiguous failures (reconciling with CI) and a retry budget are
-the resilience issue's; they plug in as a different `replay_safe` and a budget check here.
+- `RetryBudget`: a token bucket per upstream (bucket + region), after AWS's standard retry
+  quota: a retry spends tokens, a success refunds one, so when CI is down retries stop within a
+  few dozen calls instead of multiplying the outage by `max_attempts`. An empty budget fails the
+  call at once with RETRY_BUDGET_EXHAUSTED rather than waiting.
+
+Exactly-once submission across ambiguous failures lives in `gateway.submit`, which reconciles
+with CI before any replay; this module only refuses to replay what might have reached CI.
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ from typing import TypeVar
 from gateway.errors import (
     DeadlineExceeded,
     GatewayError,
+    RetryBudgetExhausted,
     RetryClass,
     TransportError,
     UpstreamError,
@@ -107,6 +113,49 @@ READ_ONLY = RetryPolicy()
 SUBMIT = READ_ONLY.for_submit()
 
 
+@dataclass
+class RetryBudget:
+    """Token bucket shared by every call to one upstream. Not thread-safe: one event loop."""
+
+    capacity: float = 100.0
+    retry_cost: float = 5.0
+    timeout_cost: float = 10.0  # a timeout ties up a connection for long: costs more
+    success_refund: float = 1.0
+    tokens: float = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.tokens = self.capacity
+
+    def try_spend(self, error: GatewayError) -> bool:
+        cost = self.timeout_cost if isinstance(error, UpstreamTimeout) else self.retry_cost
+        if self.tokens < cost:
+            return False
+        self.tokens -= cost
+        return True
+
+    def refund(self) -> None:
+        self.tokens = min(self.capacity, self.tokens + self.success_refund)
+
+
+class RetryBudgets:
+    """One `RetryBudget` per upstream key, created on first use with the same settings."""
+
+    def __init__(self, template: RetryBudget | None = None) -> None:
+        self._template = template or RetryBudget()
+        self._budgets: dict[str, RetryBudget] = {}
+
+    def for_upstream(self, key: str) -> RetryBudget:
+        budget = self._budgets.get(key)
+        if budget is None:
+            t = self._template
+            budget = RetryBudget(t.capacity, t.retry_cost, t.timeout_cost, t.success_refund)
+            self._budgets[key] = budget
+        return budget
+
+    def tokens(self) -> dict[str, float]:
+        return {key: budget.tokens for key, budget in self._budgets.items()}
+
+
 def _retry_after(error: GatewayError) -> float | None:
     return error.retry_after_s if isinstance(error, UpstreamError) else None
 
@@ -119,6 +168,7 @@ async def call_with_retry(
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     rng: Callable[[], float] = random.random,
     on_retry: Callable[[GatewayError, float], None] | None = None,
+    budget: RetryBudget | None = None,
 ) -> T:
     """Run `attempt(timeout_s)` until it succeeds, fails terminally, or time/attempts run out.
 
@@ -129,21 +179,22 @@ async def call_with_retry(
     while True:
         remaining = deadline.remaining()
         if remaining < MIN_ATTEMPT_S:
-            raise DeadlineExceeded(
+            expired = DeadlineExceeded(
                 f"deadline exceeded after {failures} attempt(s)"
                 if failures
                 else "deadline too short to call CI"
             )
+            expired.attempts = failures
+            raise expired
         try:
-            return await attempt(remaining)
+            result = await attempt(remaining)
         except GatewayError as error:
             failures += 1
+            error.attempts = failures
             if isinstance(error, UpstreamTimeout) and deadline.remaining() < MIN_ATTEMPT_S:
-                raise DeadlineExceeded(
-                    f"deadline exceeded waiting for CI (attempt {failures})"
-                ) from error
-            if isinstance(error, UpstreamError):
-                error.attempts = failures
+                expired = DeadlineExceeded(f"deadline exceeded waiting for CI (attempt {failures})")
+                expired.attempts = failures
+                raise expired from error
             if failures >= policy.max_attempts or not policy.is_retryable(error):
                 raise
             delay = policy.backoff.delay(
@@ -151,6 +202,12 @@ async def call_with_retry(
             )
             if delay + MIN_ATTEMPT_S > deadline.remaining():
                 raise
+            if budget is not None and not budget.try_spend(error):
+                raise RetryBudgetExhausted(error, failures) from error
             if on_retry is not None:
                 on_retry(error, delay)
             await sleep(delay)
+        else:
+            if budget is not None:
+                budget.refund()
+            return result

@@ -8,9 +8,10 @@ unexpected exception is a bug that grpc reports as UNKNOWN without our message t
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from typing import TypeVar
 
 import grpc
@@ -19,9 +20,10 @@ from grpc_status import rpc_status
 from ci.media.v1 import service_pb2, service_pb2_grpc
 from gateway import validation
 from gateway.config import Settings
-from gateway.errors import GatewayError
+from gateway.errors import GatewayError, Overloaded
 from gateway.retry import Deadline
 from gateway.status import to_status
+from gateway.submit import InMemorySubmitStore, SubmitCoordinator, SubmitStore, strip_markers
 from gateway.upstream import CiClient, Reply
 
 log = logging.getLogger(__name__)
@@ -31,6 +33,9 @@ Resp = TypeVar("Resp")
 Handler = Callable[["MediaJobService", Req, grpc.aio.ServicerContext[Req, Resp]], Awaitable[Resp]]
 
 CI_REQUEST_ID_METADATA = "x-ci-request-id"
+# The submit's request_id (the caller's, or the one the gateway made): retry with it.
+REQUEST_ID_METADATA = "x-ci-gateway-request-id"
+DEFAULT_MAX_IN_FLIGHT_RPCS = 2000
 
 
 def _rpc(handler: Handler[Req, Resp]) -> Handler[Req, Resp]:
@@ -39,7 +44,8 @@ def _rpc(handler: Handler[Req, Resp]) -> Handler[Req, Resp]:
         self: MediaJobService, request: Req, context: grpc.aio.ServicerContext[Req, Resp]
     ) -> Resp:
         try:
-            return await handler(self, request, context)
+            with self._admission():
+                return await handler(self, request, context)
         except GatewayError as error:
             log.info("%s failed: %s %s", handler.__name__, error.status.name, error.reason.value)
             # grpc's own abort_with_status does exactly this; the typed API is `abort`.
@@ -51,9 +57,32 @@ def _rpc(handler: Handler[Req, Resp]) -> Handler[Req, Resp]:
 
 
 class MediaJobService(service_pb2_grpc.MediaJobServiceServicer):
-    def __init__(self, client: CiClient, settings: Settings) -> None:
+    def __init__(
+        self,
+        client: CiClient,
+        settings: Settings,
+        *,
+        submit_store: SubmitStore | None = None,
+        max_in_flight_rpcs: int = DEFAULT_MAX_IN_FLIGHT_RPCS,
+    ) -> None:
         self._client = client
         self._settings = settings
+        self._submits = SubmitCoordinator(
+            client, submit_store or InMemorySubmitStore(), budget_for=client.budget_for
+        )
+        self._max_in_flight_rpcs = max_in_flight_rpcs
+        self._in_flight_rpcs = 0
+
+    @contextlib.contextmanager
+    def _admission(self) -> Iterator[None]:
+        """Refuse, rather than queue, RPCs beyond the bound: RESOURCE_EXHAUSTED + RetryInfo."""
+        if self._in_flight_rpcs >= self._max_in_flight_rpcs:
+            raise Overloaded("RPCs in flight", self._max_in_flight_rpcs)
+        self._in_flight_rpcs += 1
+        try:
+            yield
+        finally:
+            self._in_flight_rpcs -= 1
 
     def _deadline(self, context: grpc.aio.ServicerContext[Req, Resp]) -> Deadline:
         ceiling = self._settings.timeouts.rpc_deadline_s
@@ -74,9 +103,18 @@ class MediaJobService(service_pb2_grpc.MediaJobServiceServicer):
             service_pb2.SubmitMediaJobRequest, service_pb2.SubmitMediaJobResponse
         ],
     ) -> service_pb2.SubmitMediaJobResponse:
-        target, body = validation.validate_submit(request, self._settings)
-        reply = await self._client.submit_job(target, body, self._deadline(context))
-        return self._reply(reply, context)
+        target, body, request_id = validation.validate_submit(request, self._settings)
+        context.set_trailing_metadata(((REQUEST_ID_METADATA, request_id),))
+        try:
+            reply = await self._submits.submit(target, body, request_id, self._deadline(context))
+        except GatewayError as error:
+            error.extra.setdefault("request_id", request_id)
+            raise
+        metadata = [(REQUEST_ID_METADATA, request_id)]
+        if reply.request_id:
+            metadata.append((CI_REQUEST_ID_METADATA, reply.request_id))
+        context.set_trailing_metadata(tuple(metadata))
+        return reply.message
 
     @_rpc
     async def DescribeMediaJobs(
@@ -88,6 +126,7 @@ class MediaJobService(service_pb2_grpc.MediaJobServiceServicer):
     ) -> service_pb2.DescribeMediaJobsResponse:
         target, job_ids = validation.validate_describe(request, self._settings)
         reply = await self._client.describe_jobs(target, job_ids, self._deadline(context))
+        strip_markers(list(reply.message.jobs_detail))
         return self._reply(reply, context)
 
     @_rpc
@@ -100,6 +139,7 @@ class MediaJobService(service_pb2_grpc.MediaJobServiceServicer):
     ) -> service_pb2.ListMediaJobsResponse:
         target, params = validation.validate_list(request, self._settings)
         reply = await self._client.list_jobs(target, params, self._deadline(context))
+        strip_markers(list(reply.message.jobs_detail))
         return self._reply(reply, context)
 
     @_rpc

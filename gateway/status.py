@@ -35,7 +35,9 @@ def to_status(error: GatewayError) -> status_pb2.Status:
     details = [
         _pack(
             error_details_pb2.ErrorInfo(
-                reason=error.reason.value, domain=DOMAIN, metadata=error.metadata()
+                reason=error.reason.value,
+                domain=DOMAIN,
+                metadata={**error.metadata(), **error.extra, "attempts": str(error.attempts)},
             )
         )
     ]

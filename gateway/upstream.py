@@ -28,8 +28,16 @@ from ci.media.v1 import media_pb2, service_pb2
 from gateway import signing, xml_codec
 from gateway.config import Settings
 from gateway.credentials import CredentialsProvider
-from gateway.errors import GatewayError, UpstreamError, UpstreamProtocolError
-from gateway.retry import READ_ONLY, SUBMIT, Deadline, RetryPolicy, call_with_retry
+from gateway.errors import GatewayError, Overloaded, UpstreamError, UpstreamProtocolError
+from gateway.retry import (
+    READ_ONLY,
+    SUBMIT,
+    Deadline,
+    RetryBudget,
+    RetryBudgets,
+    RetryPolicy,
+    call_with_retry,
+)
 from gateway.telemetry import NullTelemetry, Telemetry
 from gateway.transport import HttpRequest, HttpResponse, Transport
 
@@ -42,6 +50,9 @@ HostKind = Literal["ci", "cos"]
 # ten minutes ahead: long enough for a slow synchronous probe, short enough to limit replay.
 SIGN_BACKDATE_S = 60
 SIGN_VALIDITY_S = 600
+# Requests to CI in flight at once, across all callers; beyond it calls fail fast
+# (RESOURCE_EXHAUSTED) instead of queueing.
+DEFAULT_MAX_IN_FLIGHT = 512
 
 
 @dataclass(frozen=True)
@@ -137,13 +148,25 @@ class CiClient:
         credentials: CredentialsProvider,
         transport: Transport,
         telemetry: Telemetry | None = None,
+        budgets: RetryBudgets | None = None,
+        max_in_flight: int = DEFAULT_MAX_IN_FLIGHT,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._settings = settings
         self._credentials = credentials
         self._transport = transport
         self._telemetry: Telemetry = telemetry or NullTelemetry()
+        self.budgets = budgets or RetryBudgets()
+        self._max_in_flight = max_in_flight
+        self._in_flight = 0
         self._clock = clock
+
+    @property
+    def in_flight(self) -> int:
+        return self._in_flight
+
+    def budget_for(self, target: Target) -> RetryBudget:
+        return self.budgets.for_upstream(f"{target.bucket}.{target.region}")
 
     async def close(self) -> None:
         await self._transport.close()
@@ -229,7 +252,9 @@ class CiClient:
         def on_retry(error: GatewayError, delay_s: float) -> None:
             self._telemetry.retry_scheduled(operation, error.reason.value, delay_s)
 
-        return await call_with_retry(attempt, policy, deadline, on_retry=on_retry)
+        return await call_with_retry(
+            attempt, policy, deadline, on_retry=on_retry, budget=self.budget_for(target)
+        )
 
     async def _timed_send(
         self,
@@ -242,6 +267,10 @@ class CiClient:
         body: bytes | None,
         remaining_s: float,
     ) -> HttpResponse:
+        if self._in_flight >= self._max_in_flight:
+            # Shed rather than queue: a queue here would only turn overload into time-outs.
+            raise Overloaded("requests in flight to CI", self._max_in_flight)
+        self._in_flight += 1
         self._telemetry.attempt_started(operation)
         started = time.monotonic()
         outcome = "Cancelled"
@@ -253,6 +282,7 @@ class CiClient:
             outcome = type(error).__name__
             raise
         finally:
+            self._in_flight -= 1
             self._telemetry.attempt_finished(operation, outcome, time.monotonic() - started)
 
     async def _send(

@@ -16,6 +16,7 @@ from ci.media.v1 import media_pb2, service_pb2
 from gateway import xml_codec
 from gateway.config import MAX_DESCRIBE_JOB_IDS, Settings, is_valid_bucket, is_valid_region
 from gateway.errors import FieldViolation, InvalidRequest
+from gateway.submit import MARKER_LEN, REQUEST_ID, new_request_id
 from gateway.upstream import Target
 
 SUPPORTED_TAGS = frozenset({"MediaInfo"})
@@ -23,7 +24,8 @@ CALL_BACK_FORMATS = frozenset({"XML", "JSON"})
 CALL_BACK_TYPES = frozenset({"Url", "TDMQ"})
 MQ_REGIONS = frozenset({"sh", "bj", "gz", "cd", "hk"})
 MQ_MODES = frozenset({"Topic", "Queue"})
-MAX_USER_DATA = 1024
+# CI allows 1024 characters; the gateway keeps MARKER_LEN of them for its exactly-once marker.
+MAX_USER_DATA = 1024 - MARKER_LEN
 MAX_OBJECT_KEY_BYTES = 850  # COS's limit on an object key
 MAX_LIST_SIZE = 100
 _PRINTABLE_ASCII = re.compile(r"^[\x20-\x7e]*$")
@@ -80,9 +82,12 @@ def _job_id(job_id: str, field: str, errors: _Violations) -> None:
 
 def validate_submit(
     rpc: service_pb2.SubmitMediaJobRequest, settings: Settings
-) -> tuple[Target, media_pb2.Request]:
-    """Return the target and the CI `<Request>` to send (with `Tag` defaulted)."""
+) -> tuple[Target, media_pb2.Request, str]:
+    """Return the target, the CI `<Request>` to send (with `Tag` defaulted) and the request_id
+    (the caller's, or a new one)."""
     errors = _Violations()
+    if rpc.request_id and not REQUEST_ID.fullmatch(rpc.request_id):
+        errors.add("request_id", "must be 1-128 of letters, digits and . _ : - (a UUID is ideal)")
     target = _target(rpc.bucket, rpc.region, settings, errors)
     request = media_pb2.Request()
     request.CopyFrom(rpc.request)
@@ -125,7 +130,7 @@ def validate_submit(
             if not mq.mq_name:
                 errors.add("request.call_back_mq_config.mq_name", "required")
     errors.raise_if_any()
-    return target, request
+    return target, request, rpc.request_id or new_request_id()
 
 
 def validate_describe(

@@ -223,12 +223,23 @@ async def test_slow_peer_hits_the_callers_deadline_and_the_request_is_aborted() 
 
 
 async def test_submit_is_not_replayed_after_an_ambiguous_5xx() -> None:
+    """A 5xx may come after CI created the job: the gateway checks (lists) before any resend,
+    and when it cannot check either, it says so instead of guessing."""
     body = error_body("InternalError", "oops", "rid-500")
+    request = service_pb2.SubmitMediaJobRequest(request_id="req-ambiguous-1")
+    request.request.CopyFrom(SUBMIT.request)
     async with fake_ci(Scripted(500, body)) as fake, gateway_stub(fake) as stub:
         with pytest.raises(grpc.aio.AioRpcError) as caught:
-            await stub.SubmitMediaJob(SUBMIT, timeout=10)
-    assert caught.value.code() is grpc.StatusCode.UNAVAILABLE
-    assert len(fake.requests) == 1
+            await stub.SubmitMediaJob(request, timeout=10)
+    error = rich_error(caught.value)
+    assert error.code is grpc.StatusCode.UNAVAILABLE
+    assert error.error_info is not None
+    assert error.error_info.reason == "SUBMIT_OUTCOME_UNKNOWN"
+    assert error.error_info.metadata["request_id"] == "req-ambiguous-1"
+    methods = [r.method for r in fake.requests]
+    assert methods.count("POST") == 1  # never replayed blindly
+    # The reconcile (a job listing, itself retried as a read) was tried.
+    assert methods[0] == "POST" and methods[1:] == ["GET"] * READ_ONLY.max_attempts
 
 
 async def test_submit_is_replayed_after_throttling_then_succeeds() -> None:
