@@ -297,7 +297,8 @@ class Overloaded(GatewayError):
 
     status = grpc.StatusCode.RESOURCE_EXHAUSTED
     reason = Reason.OVERLOADED
-    retry = RetryClass.THROTTLED
+    # Not retried inside the gateway: waiting for room would be the queue this error avoids.
+    retry = RetryClass.TERMINAL
 
     def __init__(self, what: str, limit: int) -> None:
         super().__init__(f"gateway overloaded: {what} at its limit of {limit}; retry later")

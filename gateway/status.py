@@ -9,13 +9,13 @@ gRPC error-details helpers.
 
 from __future__ import annotations
 
+import grpc
 from google.protobuf import any_pb2
 from google.rpc import error_details_pb2, status_pb2
 
 from gateway.errors import (
     GatewayError,
     InvalidRequest,
-    RetryClass,
     UpstreamError,
     UpstreamProtocolError,
 )
@@ -61,7 +61,7 @@ def to_status(error: GatewayError) -> status_pb2.Status:
                 )
             )
         )
-    if error.retry is RetryClass.THROTTLED:
+    if error.status is grpc.StatusCode.RESOURCE_EXHAUSTED:
         delay = error.retry_after_s if isinstance(error, UpstreamError) else None
         info = error_details_pb2.RetryInfo()
         info.retry_delay.FromNanoseconds(int((delay or DEFAULT_THROTTLED_RETRY_S) * 1e9))
