@@ -12,6 +12,9 @@ loopback), and answered whatever the Host header says:
                                         {"error_500": 0.2, "commit_then_drop": 0.05}, "*": {...}}}
                                         replaces every spec (reseeds when "seed" is given)
     DELETE /_emulator/faults            remove every spec
+    POST /_emulator/queues              {"bucket": ..., "name": ..., "max_concurrent"?: n,
+                                        "max_size"?: n, "category"?: ...} -> {"queue_id": ...}
+                                        (CI creates queues outside its API; tests need several)
     POST /_emulator/scheduling/pause    keep new jobs in Submitted
     POST /_emulator/scheduling/resume
     POST /_emulator/running/hold        keep started jobs in Running
@@ -41,6 +44,7 @@ def add_admin_routes(app: web.Application) -> None:
     app.router.add_get(f"{ADMIN_PREFIX}/faults", _get_faults)
     app.router.add_put(f"{ADMIN_PREFIX}/faults", _put_faults)
     app.router.add_delete(f"{ADMIN_PREFIX}/faults", _delete_faults)
+    app.router.add_post(f"{ADMIN_PREFIX}/queues", _add_queue)
 
 
 async def _health(request: web.Request) -> web.Response:
@@ -114,3 +118,29 @@ def _parse_plan(document: object) -> tuple[int | None, dict[str, FaultSpec]]:
             raise ValueError(f"the spec for {operation} must be an object")
         specs[operation] = FaultSpec.from_mapping(values)
     return seed, specs
+
+
+async def _add_queue(request: web.Request) -> web.Response:
+    state = request.app[STATE_KEY]
+    try:
+        document = json.loads(await request.read())
+        if not isinstance(document, Mapping):
+            raise ValueError("expected a JSON object")
+        bucket, name = document.get("bucket"), document.get("name", "queue")
+        limits = [document.get(key) for key in ("max_concurrent", "max_size")]
+        category = document.get("category", "Transcoding")
+        if not isinstance(bucket, str) or state.config.bucket(bucket) is None:
+            raise ValueError(f"bucket must be one this emulator serves, not {bucket!r}")
+        if not isinstance(name, str) or category not in ("Transcoding", "SpeedTranscoding"):
+            raise ValueError("name must be text, category Transcoding or SpeedTranscoding")
+        if any(
+            v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < 1)
+            for v in limits
+        ):
+            raise ValueError("max_concurrent and max_size must be positive integers")
+    except ValueError as exc:
+        return web.json_response({"error": str(exc)}, status=400)
+    queue = state.add_queue(
+        bucket, name, max_concurrent=limits[0], max_size=limits[1], category=category
+    )
+    return web.json_response({"queue_id": queue.queue_id})

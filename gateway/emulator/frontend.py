@@ -54,7 +54,7 @@ class CiFrontend:
         target: Target | None = None
         try:
             target = resolve_target(request.headers.get("Host"), _decode_path(request))
-            response = await self._serve(request, target)
+            response = await self._serve(request, target, request_id)
         except CiError as exc:
             state.errors[exc.code] += 1
             response = error_response(exc, request, target, request_id)
@@ -69,7 +69,9 @@ class CiFrontend:
             response.headers[service.request_id_header] = request_id
         return response
 
-    async def _serve(self, request: web.Request, target: Target) -> web.StreamResponse:
+    async def _serve(
+        self, request: web.Request, target: Target, request_id: str
+    ) -> web.StreamResponse:
         state = self._state
         for hook in list(state.request_hooks):
             injected = await hook(request, target)
@@ -90,7 +92,8 @@ class CiFrontend:
         if decision.kind is FaultKind.RESET_BEFORE:
             return reset_connection(request)
         _raise_injected_error(decision)
-        call = Call(request, state, bucket, target, dict(reversed(params)))  # first value wins
+        first_wins = dict(reversed(params))
+        call = Call(request, state, bucket, target, first_wins, request_id)
         if decision.kind is not FaultKind.COMMIT_THEN_DROP:
             return await endpoint.handler(call)
         try:

@@ -2,7 +2,8 @@
 
 Routing happens before the signature check, as CI's front end does: an unknown path is
 InvalidUrl 404 and a known path with the wrong method MethodNotAllowed 405 whoever asks. CI paths
-that exist but are not emulated (queues, templates, other job families) are NotImplemented 501,
+that exist but are not emulated (templates, workflows, other job and queue families) are
+NotImplemented 501,
 so a client hitting them learns the gap is the emulator's, not its own bug.
 
 Choices where CI's behaviour is undocumented (UNCONFIRMED, tolerant reading unless noted):
@@ -16,6 +17,8 @@ Choices where CI's behaviour is undocumented (UNCONFIRMED, tolerant reading unle
   already-cancelled job -> 200 again, so a retried cancel whose answer was lost succeeds;
   `PUT /jobs/<id>` without `?cancel` -> InvalidArgument (no other PUT exists on that path).
 * submit to a Paused queue -> QueuePaused 403, to a full one -> QueueSaturated 403 (notes §8.2).
+* `PUT /queue/<id>` for a queue this bucket does not have -> InvalidArgument 400 (as an unknown
+  QueueId on submit); the queue API's own rules are in `queue_api`.
 * `POST /mediainfo` on a missing object -> ResourceNotFound 400 (CI's "input resource does not
   exist"); `GET /<key>?ci-process=videoinfo` on a missing key -> NoSuchKey 404 (COS's code). A
   file that is not media -> InvalidArgument 400 with the probe's message on both hosts (CI: "no
@@ -39,6 +42,12 @@ from gateway.emulator.jobs import JobState, full_detail, submit_detail
 from gateway.emulator.listing import page, parse_list_query
 from gateway.emulator.objects import resolve_object_path
 from gateway.emulator.probe import ProbeError, ProbeErrorCode
+from gateway.emulator.queue_api import (
+    parse_queue_query,
+    parse_queue_update,
+    queue_fields,
+    select_queues,
+)
 from gateway.emulator.queues import QueueState
 from gateway.emulator.state import EmulatorState
 from gateway.emulator.submit import object_key, parse_submit
@@ -47,7 +56,6 @@ from gateway.emulator.xmlbuild import Fields, media_info_fields, render_response
 MAX_DESCRIBE_IDS = 10
 
 _UNEMULATED_CI_PREFIXES = (
-    "/queue",
     "/pic_jobs",
     "/ai_jobs",
     "/picqueue",
@@ -69,6 +77,8 @@ class Call:
     bucket: BucketConfig
     target: Target
     params: Mapping[str, str]
+    request_id: str
+    """The id this request is answered under (also in the request-id header)."""
 
 
 Handler = Callable[[Call], Awaitable[web.Response]]
@@ -93,6 +103,10 @@ def route(target: Target, method: str) -> Endpoint:
         return _by_method(method, POST=CREATE, GET=LIST)
     if path.startswith("/jobs/"):
         return _by_method(method, GET=DESCRIBE, PUT=CANCEL)
+    if path == "/queue":
+        return _by_method(method, GET=DESCRIBE_QUEUES)
+    if path.startswith("/queue/"):
+        return _by_method(method, PUT=UPDATE_QUEUE)
     if path == "/mediainfo":
         return _by_method(method, POST=GENERATE_MEDIA_INFO)
     if path.startswith(_UNEMULATED_CI_PREFIXES):
@@ -171,11 +185,41 @@ async def _cancel(call: Call) -> web.Response:
     job = call.state.jobs.get(job_id)
     if job is None or job.bucket != call.bucket.name:
         raise invalid_argument(f"job {job_id} does not exist")
-    if job.state is JobState.SUBMITTED:
+    if job.cancellable:
         call.state.cancel(job)
     elif job.state is not JobState.CANCEL:
         raise invalid_argument(f"job {job_id} is {job.state} and cannot be canceled")
     return web.Response(status=200)
+
+
+# ---- queues ----------------------------------------------------------------------------------
+
+
+async def _describe_queues(call: Call) -> web.Response:
+    query = parse_queue_query(call.params)
+    selected, total, missing = select_queues(call.state.queues_of(call.bucket.name), query)
+    fields: Fields = [
+        ("RequestId", call.request_id),
+        ("TotalCount", str(total)),
+        ("PageNumber", str(query.page_number)),
+        ("PageSize", str(query.page_size)),
+    ]
+    fields += [("QueueList", queue_fields(queue)) for queue in selected]
+    if missing:
+        fields.append(("NonExistPIDs", [("QueueID", queue_id) for queue_id in missing]))
+    return xml_response(fields)
+
+
+async def _update_queue(call: Call) -> web.Response:
+    queue_id = call.target.path[len("/queue/") :]
+    queue = call.state.queues.get(queue_id)
+    if not queue_id or queue is None or queue.bucket != call.bucket.name:
+        raise invalid_argument(f"queue {queue_id} does not exist")
+    update = parse_queue_update(await _request_xml(call))
+    if update.queue_id is not None and update.queue_id != queue_id:
+        raise invalid_argument("the body's QueueID names another queue than the path")
+    call.state.update_queue(queue, name=update.name, state=update.state, notify=update.notify)
+    return xml_response([("RequestId", call.request_id), ("Queue", queue_fields(queue))])
 
 
 # ---- synchronous media info ------------------------------------------------------------------
@@ -213,5 +257,7 @@ CREATE = Endpoint("CreateMediaJobs", _create)
 LIST = Endpoint("DescribeMediaJobs", _list)
 DESCRIBE = Endpoint("DescribeMediaJob", _describe)
 CANCEL = Endpoint("CancelMediaJob", _cancel)
+DESCRIBE_QUEUES = Endpoint("DescribeMediaQueues", _describe_queues)
+UPDATE_QUEUE = Endpoint("UpdateMediaQueue", _update_queue)
 GENERATE_MEDIA_INFO = Endpoint("GenerateMediaInfo", _generate_media_info)
 VIDEO_INFO = Endpoint("GetMediaInfo", _video_info)

@@ -32,6 +32,10 @@ def job_id() -> str:
     return "j" + secrets.token_hex(16)
 
 
+def queue_id() -> str:
+    return "p" + secrets.token_hex(16)
+
+
 def default_queue_id(bucket_name: str) -> str:
     # Deterministic per bucket, so a restarted emulator keeps the queue id a client configured.
     return "p" + hashlib.sha256(f"default-queue:{bucket_name}".encode()).hexdigest()[:32]

@@ -1,8 +1,9 @@
 """One media job: its lifecycle, and its `JobsDetail` in CI's two observed node orders.
 
-States move `Submitted -> Running -> Success | Failed`, or `Submitted -> Cancel`. The transition
-methods refuse anything else, so a scheduler bug shows up as an exception, not as a job that
-finished twice.
+States move `Submitted -> Running -> Success | Failed`, or `Submitted -> Cancel`; while its queue
+is paused a waiting job is `Pause` (`Submitted <-> Pause`, and `Pause -> Cancel`, since a paused
+job has not started either). The transition methods refuse anything else, so a scheduler bug
+shows up as an exception, not as a job that finished twice.
 
 Node order (documented choice): the submit answer follows the CreateMediaJobs sample (notes
 §2.3: Code, Message, JobId, State, CreationTime, StartTime, EndTime, QueueId, Tag, Input,
@@ -86,8 +87,22 @@ class Job:
         self.state, self.ended_at, self.code, self.message = JobState.FAILED, now, code, message
 
     def cancel(self, now: float) -> None:
-        self._require(JobState.SUBMITTED)
+        if self.state is not JobState.PAUSE:
+            self._require(JobState.SUBMITTED)
         self.state, self.ended_at = JobState.CANCEL, now
+
+    def pause(self) -> None:
+        self._require(JobState.SUBMITTED)
+        self.state = JobState.PAUSE
+
+    def unpause(self) -> None:
+        self._require(JobState.PAUSE)
+        self.state = JobState.SUBMITTED
+
+    @property
+    def cancellable(self) -> bool:
+        """Not started yet: CI cancels only jobs that are not executing."""
+        return self.state in (JobState.SUBMITTED, JobState.PAUSE)
 
     def _require(self, state: JobState) -> None:
         if self.state is not state:

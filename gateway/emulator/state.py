@@ -31,7 +31,7 @@ from gateway.emulator.errors import CiError
 from gateway.emulator.faults import FaultPlan
 from gateway.emulator.hooks import RequestHook
 from gateway.emulator.jobs import Job, JobSpec, JobState
-from gateway.emulator.queues import MediaQueue, QueueState
+from gateway.emulator.queues import MediaQueue, NotifyConfig, QueueState
 
 InputKey: TypeAlias = tuple[str, str, str | None]
 """(bucket, Input.Object, Operation.UserData or None): what a job was created for."""
@@ -133,7 +133,7 @@ class EmulatorState:
         for queue in self.queues.values():
             for job in queue.take_startable():
                 job.start(self.config.clock())
-                queue.running.add(job.job_id)
+                queue.started(job)
                 self.start_order.append(job.job_id)
                 started.append((queue, job))
         if started:
@@ -186,8 +186,54 @@ class EmulatorState:
         self._running_gate.set()
 
     def set_queue_state(self, queue_id: str, state: QueueState) -> None:
-        self.queues[queue_id].state = state
+        """Pause or resume a queue: its waiting jobs show `Pause` while it is paused."""
+        queue = self.queues[queue_id]
+        if queue.state is not state:
+            queue.state = state
+            for job in list(queue.waiting_jobs()):
+                if state is QueueState.PAUSED and job.state is JobState.SUBMITTED:
+                    job.pause()
+                elif state is QueueState.ACTIVE and job.state is JobState.PAUSE:
+                    job.unpause()
         self._notify()
+
+    def update_queue(
+        self, queue: MediaQueue, *, name: str, state: QueueState, notify: NotifyConfig | None
+    ) -> None:
+        """UpdateMediaQueue: rename, pause/resume, and (when given) replace NotifyConfig."""
+        queue.name = name
+        if notify is not None:
+            queue.notify = notify
+        queue.updated_at = self.config.clock()
+        self.set_queue_state(queue.queue_id, state)
+
+    def add_queue(
+        self,
+        bucket: str,
+        name: str,
+        *,
+        max_concurrent: int | None = None,
+        max_size: int | None = None,
+        category: str = "Transcoding",
+    ) -> MediaQueue:
+        """Another media queue for `bucket`. CI creates queues outside this API (console,
+        bucket binding); tests and the admin surface need more than the default one."""
+        if self.config.bucket(bucket) is None:
+            raise KeyError(bucket)
+        queue = MediaQueue(
+            queue_id=ids.queue_id(),
+            name=name,
+            bucket=bucket,
+            created_at=self.config.clock(),
+            max_concurrent=max_concurrent or self.config.queue_max_concurrent,
+            max_size=max_size or self.config.queue_max_size,
+            category=category,
+        )
+        self.queues[queue.queue_id] = queue
+        return queue
+
+    def queues_of(self, bucket: str) -> list[MediaQueue]:
+        return [queue for queue in self.queues.values() if queue.bucket == bucket]
 
     async def wait_for_job_state(
         self,

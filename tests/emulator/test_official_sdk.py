@@ -185,3 +185,49 @@ async def test_sdk_with_a_wrong_secret_key_is_refused(emu: RunningEmulator) -> N
     with pytest.raises(CosServiceError) as refused:
         await run(CosS3Client(config, retry=0).ci_list_media_jobs, Bucket=BUCKET, Tag="MediaInfo")
     assert refused.value.get_status_code() == 403
+
+
+async def test_sdk_describes_media_queues(emu: RunningEmulator) -> None:
+    client = sdk_client(emu)
+    extra = emu.state.add_queue(BUCKET, "extra")
+    listed = await run(client.ci_get_media_queue, Bucket=BUCKET)
+    default_id = emu.state.default_queue[BUCKET]
+    assert [queue["QueueId"] for queue in listed["QueueList"]] == [default_id, extra.queue_id]
+    assert listed["TotalCount"] == "2"
+    assert listed["QueueList"][0]["NotifyConfig"]["State"] == "Off"
+
+    by_id = await run(
+        client.ci_get_media_queue, Bucket=BUCKET, QueueIds=f"{extra.queue_id},pnothere"
+    )
+    assert [queue["QueueId"] for queue in by_id["QueueList"]] == [extra.queue_id]
+    assert by_id["NonExistPIDs"] == {"QueueID": "pnothere"}
+
+    paged = await run(client.ci_get_media_queue, Bucket=BUCKET, PageNumber="2", PageSize="1")
+    assert [queue["QueueId"] for queue in paged["QueueList"]] == [extra.queue_id]
+
+
+async def test_sdk_updates_a_media_queue(emu: RunningEmulator) -> None:
+    client = sdk_client(emu)
+    queue_id = emu.state.default_queue[BUCKET]
+    request = {
+        "Name": "sdk-queue",
+        "QueueID": queue_id,
+        "State": "Paused",
+        "NotifyConfig": {
+            "Url": "http://127.0.0.1:9/cb",
+            "Type": "Url",
+            "Event": "TaskFinish",
+            "State": "On",
+            "ResultFormat": "JSON",
+        },
+    }
+    updated = await run(
+        client.ci_update_media_queue, Bucket=BUCKET, QueueId=queue_id, Request=request
+    )
+    queue = updated["Queue"][0]
+    assert (queue["QueueId"], queue["Name"], queue["State"]) == (queue_id, "sdk-queue", "Paused")
+    assert queue["NotifyConfig"]["ResultFormat"] == "JSON"
+    assert updated["RequestId"]
+    assert emu.state.queues[queue_id].state == "Paused"
+    paused = await run(client.ci_get_media_queue, Bucket=BUCKET, State="Paused")
+    assert [entry["QueueId"] for entry in paused["QueueList"]] == [queue_id]
