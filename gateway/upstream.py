@@ -18,7 +18,7 @@ import json
 import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Generic, Literal, TypeVar
 from urllib.parse import quote
 
@@ -70,6 +70,23 @@ class Reply(Generic[M]):
 
     message: M
     request_id: str
+
+
+@dataclass(frozen=True)
+class CiCall:
+    """One CI operation's request, as its documentation row describes it."""
+
+    operation: str  # CI's operation name: the telemetry label
+    target: Target
+    kind: HostKind
+    method: str
+    path: str  # raw, unencoded
+    params: Mapping[str, str | None] = field(default_factory=dict)
+    body: bytes | None = None
+
+
+def encode_body(message: Message) -> bytes:
+    return xml_codec.encode(message, root="Request")
 
 
 def encode_path(path: str) -> str:
@@ -176,44 +193,34 @@ class CiClient:
     async def submit_job(
         self, target: Target, request: media_pb2.Request, deadline: Deadline
     ) -> Reply[service_pb2.SubmitMediaJobResponse]:
-        return await self._call(
-            "CreateMediaJobs", target, "ci", "POST", "/jobs", {}, request,
-            service_pb2.SubmitMediaJobResponse, deadline, SUBMIT,
-        )  # fmt: skip
+        call = CiCall("CreateMediaJobs", target, "ci", "POST", "/jobs", body=encode_body(request))
+        return await self._call(call, service_pb2.SubmitMediaJobResponse, deadline, SUBMIT)
 
     async def describe_jobs(
         self, target: Target, job_ids: Sequence[str], deadline: Deadline
     ) -> Reply[service_pb2.DescribeMediaJobsResponse]:
-        return await self._call(
-            "DescribeMediaJob", target, "ci", "GET", "/jobs/" + ",".join(job_ids), {}, None,
-            service_pb2.DescribeMediaJobsResponse, deadline, READ_ONLY,
-        )  # fmt: skip
+        call = CiCall("DescribeMediaJob", target, "ci", "GET", "/jobs/" + ",".join(job_ids))
+        return await self._call(call, service_pb2.DescribeMediaJobsResponse, deadline, READ_ONLY)
 
     async def list_jobs(
         self, target: Target, params: Mapping[str, str], deadline: Deadline
     ) -> Reply[service_pb2.ListMediaJobsResponse]:
-        return await self._call(
-            "DescribeMediaJobs", target, "ci", "GET", "/jobs", params, None,
-            service_pb2.ListMediaJobsResponse, deadline, READ_ONLY,
-        )  # fmt: skip
+        call = CiCall("DescribeMediaJobs", target, "ci", "GET", "/jobs", params)
+        return await self._call(call, service_pb2.ListMediaJobsResponse, deadline, READ_ONLY)
 
     async def cancel_job(
         self, target: Target, job_id: str, deadline: Deadline
     ) -> Reply[service_pb2.CancelMediaJobResponse]:
+        call = CiCall("CancelMediaJob", target, "ci", "PUT", f"/jobs/{job_id}", {"cancel": None})
         # Cancelling twice is harmless, so the call retries like a read.
-        return await self._call(
-            "CancelMediaJob", target, "ci", "PUT", f"/jobs/{job_id}", {"cancel": None}, None,
-            service_pb2.CancelMediaJobResponse, deadline, READ_ONLY,
-        )  # fmt: skip
+        return await self._call(call, service_pb2.CancelMediaJobResponse, deadline, READ_ONLY)
 
     async def generate_media_info(
         self, target: Target, object_key: str, deadline: Deadline
     ) -> Reply[service_pb2.MediaInfoResponse]:
-        body = media_pb2.Request(input=media_pb2.Input(object=object_key))
-        return await self._call(
-            "GenerateMediaInfo", target, "ci", "POST", "/mediainfo", {}, body,
-            service_pb2.MediaInfoResponse, deadline, READ_ONLY,
-        )  # fmt: skip
+        body = encode_body(media_pb2.Request(input=media_pb2.Input(object=object_key)))
+        call = CiCall("GenerateMediaInfo", target, "ci", "POST", "/mediainfo", body=body)
+        return await self._call(call, service_pb2.MediaInfoResponse, deadline, READ_ONLY)
 
     async def get_media_info(
         self, target: Target, object_key: str, version_id: str, deadline: Deadline
@@ -221,61 +228,34 @@ class CiClient:
         params: dict[str, str | None] = {"ci-process": "videoinfo"}
         if version_id:
             params["versionId"] = version_id
-        return await self._call(
-            "GetMediaInfo", target, "cos", "GET", "/" + object_key, params, None,
-            service_pb2.MediaInfoResponse, deadline, READ_ONLY,
-        )  # fmt: skip
+        call = CiCall("GetMediaInfo", target, "cos", "GET", "/" + object_key, params)
+        return await self._call(call, service_pb2.MediaInfoResponse, deadline, READ_ONLY)
 
     # The pipeline -----------------------------------------------------------------------------
 
     async def _call(
-        self,
-        operation: str,
-        target: Target,
-        kind: HostKind,
-        method: str,
-        path: str,
-        params: Mapping[str, str | None],
-        body_message: Message | None,
-        response_type: type[M],
-        deadline: Deadline,
-        policy: RetryPolicy,
+        self, call: CiCall, response_type: type[M], deadline: Deadline, policy: RetryPolicy
     ) -> Reply[M]:
-        body = xml_codec.encode(body_message, root="Request") if body_message else None
-
         async def attempt(remaining_s: float) -> Reply[M]:
-            response = await self._timed_send(
-                operation, target, kind, method, path, params, body, remaining_s
-            )
-            return self._parse(response, response_type)
+            return self._parse(await self._timed_send(call, remaining_s), response_type)
 
         def on_retry(error: GatewayError, delay_s: float) -> None:
-            self._telemetry.retry_scheduled(operation, error.reason.value, delay_s)
+            self._telemetry.retry_scheduled(call.operation, error.reason.value, delay_s)
 
         return await call_with_retry(
-            attempt, policy, deadline, on_retry=on_retry, budget=self.budget_for(target)
+            attempt, policy, deadline, on_retry=on_retry, budget=self.budget_for(call.target)
         )
 
-    async def _timed_send(
-        self,
-        operation: str,
-        target: Target,
-        kind: HostKind,
-        method: str,
-        path: str,
-        params: Mapping[str, str | None],
-        body: bytes | None,
-        remaining_s: float,
-    ) -> HttpResponse:
+    async def _timed_send(self, call: CiCall, remaining_s: float) -> HttpResponse:
         if self._in_flight >= self._max_in_flight:
             # Shed rather than queue: a queue here would only turn overload into time-outs.
             raise Overloaded("requests in flight to CI", self._max_in_flight)
         self._in_flight += 1
-        self._telemetry.attempt_started(operation)
+        self._telemetry.attempt_started(call.operation)
         started = time.monotonic()
         outcome = "Cancelled"
         try:
-            response = await self._send(target, kind, method, path, params, body, remaining_s)
+            response = await self._send(call, remaining_s)
             outcome = str(response.status)
             return response
         except GatewayError as error:
@@ -283,48 +263,40 @@ class CiClient:
             raise
         finally:
             self._in_flight -= 1
-            self._telemetry.attempt_finished(operation, outcome, time.monotonic() - started)
+            self._telemetry.attempt_finished(call.operation, outcome, time.monotonic() - started)
 
-    async def _send(
-        self,
-        target: Target,
-        kind: HostKind,
-        method: str,
-        path: str,
-        params: Mapping[str, str | None],
-        body: bytes | None,
-        remaining_s: float,
-    ) -> HttpResponse:
-        host = target.host(kind)
+    async def _send(self, call: CiCall, remaining_s: float) -> HttpResponse:
+        host = call.target.host(call.kind)
         headers = {"Host": host}
-        if body is not None:
+        if call.body is not None:
             headers["Content-Type"] = "application/xml"
-            headers["Content-Length"] = str(len(body))
-            headers["Content-MD5"] = base64.b64encode(hashlib.md5(body).digest()).decode()  # noqa: S324 - integrity check CI requires, not security
+            headers["Content-Length"] = str(len(call.body))
+            digest = hashlib.md5(call.body).digest()  # noqa: S324 - CI's integrity check
+            headers["Content-MD5"] = base64.b64encode(digest).decode()
         credentials = await self._credentials.get()
         if credentials.token:
-            token_header = "x-ci-security-token" if kind == "ci" else "x-cos-security-token"
+            token_header = "x-ci-security-token" if call.kind == "ci" else "x-cos-security-token"
             headers[token_header] = credentials.token
         now = int(self._clock())
         headers["Authorization"] = signing.authorization(
             secret_id=credentials.secret_id,
             secret_key=credentials.secret_key,
-            method=method,
+            method=call.method,
             host=None,
-            path=path,
-            params=params,
+            path=call.path,
+            params=call.params,
             headers=signing.select_signed_headers(headers),
             start=now - SIGN_BACKDATE_S,
             end=now + SIGN_VALIDITY_S,
         )
         base = self._settings.endpoint_url or f"https://{host}"
-        url = base.rstrip("/") + encode_path(path)
-        if params:
-            url += "?" + encode_query(params)
+        url = base.rstrip("/") + encode_path(call.path)
+        if call.params:
+            url += "?" + encode_query(call.params)
         timeouts = self._settings.timeouts
-        log.debug("CI %s %s%s", method, host, path)
+        log.debug("CI %s %s%s", call.method, host, call.path)
         return await self._transport.send(
-            HttpRequest(method, url, headers, body),
+            HttpRequest(call.method, url, headers, call.body),
             connect_timeout=min(timeouts.connect_s, remaining_s),
             total_timeout=min(timeouts.read_s, remaining_s),
         )
