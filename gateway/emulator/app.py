@@ -1,7 +1,8 @@
 """Assemble the aiohttp application: admin routes, the CI front end, and the job scheduler.
 
-The scheduler lives in the app's `cleanup_ctx`, so it starts with the server and is cancelled
-(with every job task) when the server shuts down; nothing outlives `RunningEmulator.close()`.
+The scheduler and the callback dispatcher live in the app's `cleanup_ctx`, so they start with the
+server and are cancelled (with every job and delivery task, and the callback client session) when
+the server shuts down; nothing outlives `RunningEmulator.close()`.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 
 from gateway.emulator.admin import STATE_KEY, add_admin_routes
+from gateway.emulator.callbacks import CallbackDispatcher
 from gateway.emulator.config import EmulatorConfig
 from gateway.emulator.frontend import CiFrontend
 from gateway.emulator.scheduler import Scheduler
@@ -24,8 +26,19 @@ def create_app(config: EmulatorConfig) -> web.Application:
     add_admin_routes(app)
     # Registered last: aiohttp resolves routes in order, so /_emulator/* wins over the catch-all.
     app.router.add_route("*", "/{tail:.*}", CiFrontend(state).handle)
+    app.cleanup_ctx.append(_run_callbacks)
     app.cleanup_ctx.append(_run_scheduler)
     return app
+
+
+async def _run_callbacks(app: web.Application) -> AsyncIterator[None]:
+    state = app[STATE_KEY]
+    dispatcher = CallbackDispatcher(state, state.config.callbacks)
+    state.job_end_listeners.append(dispatcher.job_ended)
+    yield
+    # Runs after the scheduler's cleanup (cleanup_ctx unwinds in reverse): no job ends later.
+    state.job_end_listeners.remove(dispatcher.job_ended)
+    await dispatcher.close()
 
 
 async def _run_scheduler(app: web.Application) -> AsyncIterator[None]:

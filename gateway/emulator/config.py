@@ -43,6 +43,26 @@ DEFAULT_QUEUE_MAX_SIZE = 10000
 
 
 @dataclass(frozen=True)
+class CallbackSettings:
+    """How the emulator delivers callbacks; defaults suit a test (quick, but retried)."""
+
+    attempts: int = 3
+    """Total tries per callback, the first included."""
+    backoff_s: float = 0.2
+    """Wait before the second try; doubled before each later one."""
+    timeout_s: float = 5.0
+    """Per try: connect, send and read the answer."""
+    json_array: bool = False
+    """Send JSON `JobsDetail` as a one-element array instead of an object."""
+    on_cancel: bool = False
+    """Also report jobs that end `Cancel`."""
+
+    def __post_init__(self) -> None:
+        if self.attempts < 1 or self.backoff_s < 0 or self.timeout_s <= 0:
+            raise ValueError("callback attempts must be >= 1, backoff >= 0, timeout > 0")
+
+
+@dataclass(frozen=True)
 class BucketConfig:
     """One bucket bound to CI, and the local folder that stands in for its objects."""
 
@@ -87,6 +107,7 @@ class EmulatorConfig:
     queue_max_size: int = DEFAULT_QUEUE_MAX_SIZE
     probe: Probe = field(default_factory=_default_probe)
     clock: Clock = time.time
+    callbacks: CallbackSettings = CallbackSettings()
     faults: Mapping[str, FaultSpec] = field(default_factory=dict)
     """Fault specs installed at start, by operation name (or `"*"`); see `faults.FaultPlan`."""
     fault_seed: int = 0

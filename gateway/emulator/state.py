@@ -22,16 +22,20 @@ from __future__ import annotations
 import asyncio
 import collections
 import itertools
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import TypeAlias
 
 from gateway.emulator import ids
+from gateway.emulator.callbacks import CallbackDelivery
 from gateway.emulator.config import BucketConfig, EmulatorConfig
 from gateway.emulator.errors import CiError
 from gateway.emulator.faults import FaultPlan
 from gateway.emulator.hooks import RequestHook
 from gateway.emulator.jobs import Job, JobSpec, JobState
 from gateway.emulator.queues import MediaQueue, NotifyConfig, QueueState
+
+JobEndListener: TypeAlias = Callable[[Job, MediaQueue], None]
+"""Called synchronously when a job reaches Success, Failed or Cancel; must not block."""
 
 InputKey: TypeAlias = tuple[str, str, str | None]
 """(bucket, Input.Object, Operation.UserData or None): what a job was created for."""
@@ -50,6 +54,13 @@ class EmulatorState:
         self.jobs_by_input: collections.Counter[InputKey] = collections.Counter()
         """Jobs created per (bucket, Input.Object, Operation.UserData)."""
         self.jobs_by_body: collections.Counter[str] = collections.Counter()
+        self.job_end_listeners: list[JobEndListener] = []
+        self.callbacks_scheduled = 0
+        """Deliveries started; `callbacks` holds those finished, so the difference is in flight."""
+        self.callbacks: list[CallbackDelivery] = []
+        """Finished callback deliveries, `(url, status, attempts)`, in completion order."""
+        self.callbacks_undeliverable: collections.Counter[str] = collections.Counter()
+        """Callbacks the emulator cannot send, by kind (`TDMQ`)."""
         """Jobs created per SHA-256 (hex) of the submit body: identical submits share a key."""
         self.requests_seen = 0
         self.jobs_created = 0
@@ -123,6 +134,7 @@ class EmulatorState:
 
     def cancel(self, job: Job) -> None:
         job.cancel(self.config.clock())
+        self._job_ended(job, self.queues[job.spec.queue_id])
         self._notify()
 
     def take_startable(self) -> list[tuple[MediaQueue, Job]]:
@@ -142,16 +154,51 @@ class EmulatorState:
 
     def finished_running(self, queue: MediaQueue, job: Job) -> None:
         queue.running.discard(job.job_id)
+        self._job_ended(job, queue)
         self._notify()
+
+    def _job_ended(self, job: Job, queue: MediaQueue) -> None:
+        for listener in list(self.job_end_listeners):
+            listener(job, queue)
+
+    # ---- callbacks (CallbackRecorder) ------------------------------------------------------
+
+    def record_scheduled(self) -> None:
+        self.callbacks_scheduled += 1
+
+    def record_callback(self, delivery: CallbackDelivery) -> None:
+        self.callbacks.append(delivery)
+        self._signal_waiters()
+
+    def record_undeliverable(self, kind: str) -> None:
+        self.callbacks_undeliverable[kind] += 1
+        self._signal_waiters()
+
+    async def wait_for_callbacks(
+        self,
+        count: int,
+        *,
+        timeout: float = 10.0,  # noqa: ASYNC109 - a bounded wait is the point of this helper
+    ) -> list[CallbackDelivery]:
+        """Wait until at least `count` deliveries finished; `TimeoutError` after `timeout` s."""
+        async with asyncio.timeout(timeout):
+            # Bounded by the timeout; each pass waits for the next change.
+            while len(self.callbacks) < count:
+                await self._changed.wait()
+        return list(self.callbacks)
 
     def mark_changed(self) -> None:
         """Tell waiters and the scheduler that a job or queue changed."""
         self._notify()
 
     def _notify(self) -> None:
+        self._signal_waiters()
+        self._work.set()
+
+    def _signal_waiters(self) -> None:
+        """Wake `wait_for_*` without a scheduling pass."""
         changed, self._changed = self._changed, asyncio.Event()
         changed.set()
-        self._work.set()
 
     # ---- the scheduler's side ------------------------------------------------------------
 
@@ -267,7 +314,17 @@ class EmulatorState:
             ],
             "jobs_by_body": dict(self.jobs_by_body),
             "duplicate_jobs": sum(count - 1 for count in self.jobs_by_body.values()),
+            "callbacks": {
+                "scheduled": self.callbacks_scheduled,
+                "delivered": sum(1 for c in self.callbacks if _succeeded(c.status)),
+                "failed": sum(1 for c in self.callbacks if not _succeeded(c.status)),
+                "not_delivered_tdmq": self.callbacks_undeliverable["TDMQ"],
+            },
             "jobs_by_state": dict(states),
             "scheduler_paused": self.scheduler_paused,
             "running_held": self.running_held,
         }
+
+
+def _succeeded(status: int | None) -> bool:
+    return status is not None and 200 <= status < 300
