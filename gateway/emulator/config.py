@@ -88,6 +88,20 @@ class Credential:
         return f"Credential(secret_key=<hidden>, token={'<hidden>' if self.token else None})"
 
 
+@dataclass(frozen=True)
+class QueueConfig:
+    """A media queue beyond the bucket's default one (CI creates queues outside its API)."""
+
+    bucket: str
+    name: str
+    queue_id: str | None = None
+    """Fixed id (`p` + 32 hex), so clients can be configured with it; None derives a stable one
+    from bucket and name."""
+    max_concurrent: int | None = None
+    max_size: int | None = None
+    category: str = "Transcoding"
+
+
 def _default_probe() -> Probe:
     # Imported lazily: the probe pulls in FFmpeg bindings, which a config object should not need.
     from gateway.emulator.probe import probe_async
@@ -107,6 +121,7 @@ class EmulatorConfig:
     queue_max_size: int = DEFAULT_QUEUE_MAX_SIZE
     probe: Probe = field(default_factory=_default_probe)
     clock: Clock = time.time
+    queues: tuple[QueueConfig, ...] = ()
     callbacks: CallbackSettings = CallbackSettings()
     faults: Mapping[str, FaultSpec] = field(default_factory=dict)
     """Fault specs installed at start, by operation name (or `"*"`); see `faults.FaultPlan`."""
@@ -118,6 +133,11 @@ class EmulatorConfig:
         names = [bucket.name for bucket in self.buckets]
         if len(set(names)) != len(names):
             raise ValueError("each bucket may be configured only once")
+        for queue in self.queues:
+            if queue.bucket not in names:
+                raise ValueError(f"queue {queue.name!r} names an unknown bucket {queue.bucket!r}")
+            if queue.category not in ("Transcoding", "SpeedTranscoding"):
+                raise ValueError("a queue's category is Transcoding or SpeedTranscoding")
         if self.max_body_bytes <= 0 or self.queue_max_concurrent <= 0 or self.max_clock_skew_s < 0:
             raise ValueError("limits must be positive")
 

@@ -39,3 +39,8 @@ def queue_id() -> str:
 def default_queue_id(bucket_name: str) -> str:
     # Deterministic per bucket, so a restarted emulator keeps the queue id a client configured.
     return "p" + hashlib.sha256(f"default-queue:{bucket_name}".encode()).hexdigest()[:32]
+
+
+def named_queue_id(bucket_name: str, queue_name: str) -> str:
+    """A configured queue's stable id, for the same reason."""
+    return "p" + hashlib.sha256(f"queue:{bucket_name}:{queue_name}".encode()).hexdigest()[:32]

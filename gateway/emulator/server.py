@@ -67,13 +67,18 @@ async def serve(config: EmulatorConfig, host: str = "127.0.0.1", port: int = 0) 
         logger.info("CI emulator listening on %s", emulator.url)
         for bucket in config.buckets:
             logger.info(
-                "bucket %s (%s) serves %s: Host %s.ci.%s.myqcloud.com",
+                "bucket %s (%s) serves %s: Host %s.ci.%s.myqcloud.com, or %s/_path/%s/%s/ci/",
                 bucket.name,
                 bucket.region,
                 bucket.root,
                 bucket.name,
                 bucket.region,
+                emulator.url,
+                bucket.name,
+                bucket.region,
             )
+            for queue in emulator.state.queues_of(bucket.name):
+                logger.info("  queue %s (%s) %s", queue.queue_id, queue.category, queue.name)
         await asyncio.Event().wait()
     finally:
         await emulator.close()

@@ -86,6 +86,15 @@ class EmulatorState:
             )
             self.queues[queue.queue_id] = queue
             self.default_queue[bucket.name] = queue.queue_id
+        for extra in config.queues:
+            self.add_queue(
+                extra.bucket,
+                extra.name,
+                max_concurrent=extra.max_concurrent,
+                max_size=extra.max_size,
+                category=extra.category,
+                queue_id=extra.queue_id or ids.named_queue_id(extra.bucket, extra.name),
+            )
 
     # ---- lookups -------------------------------------------------------------------------
 
@@ -262,13 +271,16 @@ class EmulatorState:
         max_concurrent: int | None = None,
         max_size: int | None = None,
         category: str = "Transcoding",
+        queue_id: str | None = None,
     ) -> MediaQueue:
         """Another media queue for `bucket`. CI creates queues outside this API (console,
         bucket binding); tests and the admin surface need more than the default one."""
         if self.config.bucket(bucket) is None:
             raise KeyError(bucket)
+        if queue_id is not None and queue_id in self.queues:
+            raise ValueError(f"queue {queue_id} exists already")
         queue = MediaQueue(
-            queue_id=ids.queue_id(),
+            queue_id=queue_id or ids.queue_id(),
             name=name,
             bucket=bucket,
             created_at=self.config.clock(),

@@ -22,12 +22,20 @@ def test_parses_buckets_and_credentials(tmp_path: Path) -> None:
             "--bucket",
             f"examplebucket-1250000000:ap-guangzhou:{tmp_path}",
             "--credential",
-            "AKIDone:secret:with:colons",
+            "AKIDone:secret",
+            "--credential",
+            "AKIDtemp:tempsecret:the+token/=:1767225600",
+            "--credential",
+            "AKIDnoexpiry:k:tok",
         ]
     )
     config = build_config(args, environ={})
     assert config.buckets == (BucketConfig("examplebucket-1250000000", "ap-guangzhou", tmp_path),)
-    assert config.credentials == {"AKIDone": "secret:with:colons"}
+    assert config.credential("AKIDone") == Credential("secret")
+    assert config.credential("AKIDtemp") == Credential(
+        "tempsecret", token="the+token/=", expires_at=1767225600.0
+    )
+    assert config.credential("AKIDnoexpiry") == Credential("k", token="tok")
 
 
 def test_credentials_from_the_environment(tmp_path: Path) -> None:
@@ -42,6 +50,11 @@ def test_credentials_from_the_environment(tmp_path: Path) -> None:
         ["--bucket", "no-colons"],
         ["--bucket", "b-1:ap-beijing:/definitely/not/a/folder"],
         ["--bucket", "b-1:ap-beijing:{tmp}", "--credential", "nosecret"],
+        ["--bucket", "b-1:ap-beijing:{tmp}", "--credential", "A:k:t:tomorrow"],
+        ["--bucket", "b-1:ap-beijing:{tmp}", "--credential", "A:k:t:1:extra"],
+        ["--bucket", "b-1:ap-beijing:{tmp}", "--credential", "A::t"],
+        ["--credential", "A:k"],  # no bucket anywhere
+        ["--config", "{tmp}/missing.toml"],
         ["--bucket", "b-1:ap-beijing:{tmp}"],  # no credential anywhere
     ],
 )
@@ -55,10 +68,16 @@ def test_bad_arguments_exit_with_usage(
     assert exited.value.code == 2
 
 
-def test_help_exits_cleanly() -> None:
+def test_help_exits_cleanly_and_documents_both_routing_forms(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     with pytest.raises(SystemExit) as exited:
         main(["--help"])
     assert exited.value.code == 0
+    text = capsys.readouterr().out
+    assert "Host: <bucket>.ci.<region>.myqcloud.com" in text
+    assert "/_path/<bucket>/<region>/<ci|cos>/<path>" in text
+    assert "ID:KEY[:TOKEN[:EXPIRES_UNIX]]" in text
 
 
 def test_credential_repr_hides_secrets() -> None:
