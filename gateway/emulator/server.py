@@ -2,6 +2,16 @@
 
 `start_emulator` binds (port 0 picks a free one), waits until the socket listens, and returns a
 `RunningEmulator` whose `url` is ready to use: readiness is awaited, never polled with sleeps.
+
+One answer is not CI's XML: bytes that do not parse as HTTP at all (a bad request line, raw
+non-ASCII in the target, an over-long header line) get aiohttp's own plain-text `400 Bad
+Request` and a closed connection. Such a request never becomes a request object, so no handler
+or middleware sees it, and aiohttp offers no public seam for that answer: `handler_args` and
+the runner's keyword arguments only tune the protocol's limits and logging, and replacing
+`RequestHandler.handle_error` would mean subclassing aiohttp internals that change between
+releases. It is also the faithful answer: in front of CI, the HTTP layer (not CI's service)
+refuses what is not HTTP, with its own page. Everything that parses as HTTP, however wrong,
+reaches `frontend` and gets CI's error XML.
 """
 
 from __future__ import annotations
