@@ -105,8 +105,9 @@ class QueueConfig:
 def _default_probe() -> Probe:
     # Imported lazily: the probe pulls in FFmpeg bindings, which a config object should not need.
     from gateway.emulator.probe import probe_async
+    from gateway.emulator.probe_cache import CachedProbe
 
-    return probe_async
+    return CachedProbe(probe_async)
 
 
 @dataclass(frozen=True)

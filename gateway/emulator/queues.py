@@ -68,10 +68,13 @@ class MediaQueue:
     peak_running: int = 0
     """Most jobs this queue ever ran at once: what a MaxConcurrent test asserts on."""
     _waiting: list[tuple[int, int, Job]] = field(default_factory=list, repr=False)
+    _waiting_count: int = field(default=0, repr=False)
+    """Kept as jobs come and go: MaxSize is checked on every submit, and counting the heap
+    there made submits O(queue length) (the emulator benchmark's first profile)."""
 
     @property
     def waiting_count(self) -> int:
-        return sum(1 for job in self.waiting_jobs())
+        return self._waiting_count
 
     def waiting_jobs(self) -> Iterator[Job]:
         """Jobs not yet started and not cancelled (Submitted, or Pause while paused)."""
@@ -82,6 +85,11 @@ class MediaQueue:
 
     def enqueue(self, job: Job) -> None:
         heapq.heappush(self._waiting, (-job.spec.job_level, job.seq, job))
+        self._waiting_count += 1
+
+    def withdraw(self, job: Job) -> None:
+        """A waiting job was cancelled; its heap entry is dropped lazily by take_startable."""
+        self._waiting_count -= 1
 
     def take_startable(self) -> list[Job]:
         """Pop the jobs that may start now, highest level first, within MaxConcurrent.
@@ -95,6 +103,7 @@ class MediaQueue:
             _, _, job = heapq.heappop(self._waiting)
             if job.state is JobState.SUBMITTED:
                 ready.append(job)
+                self._waiting_count -= 1
         return ready
 
     def started(self, job: Job) -> None:

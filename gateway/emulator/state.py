@@ -142,8 +142,10 @@ class EmulatorState:
         return job
 
     def cancel(self, job: Job) -> None:
+        queue = self.queues[job.spec.queue_id]
         job.cancel(self.config.clock())
-        self._job_ended(job, self.queues[job.spec.queue_id])
+        queue.withdraw(job)
+        self._job_ended(job, queue)
         self._notify()
 
     def take_startable(self) -> list[tuple[MediaQueue, Job]]:

@@ -367,3 +367,21 @@ async def test_admin_adds_a_queue_for_out_of_process_users(
         "7",
     )
     assert len(emu.state.queues_of(BUCKET)) == 2
+
+
+async def test_the_waiting_count_follows_submits_cancels_and_starts(
+    client: SignedClient, emu: RunningEmulator
+) -> None:
+    queue = default_queue(emu)
+    emu.state.pause_scheduling()
+    ids = [await client.submit_ok() for _ in range(5)]
+    for job_id in ids[:2]:
+        (await client.cancel(job_id)).ok()
+    assert queue.waiting_count == 3 == sum(1 for _ in queue.waiting_jobs())
+    queue.max_size = 4
+    await client.submit_ok()
+    assert (await client.submit()).code == "QueueSaturated"
+    emu.state.resume_scheduling()
+    for job_id in ids[2:]:
+        await emu.state.wait_for_job_state(job_id, DONE, timeout=10)
+    assert queue.waiting_count == 0

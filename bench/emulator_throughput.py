@@ -1,0 +1,275 @@
+"""How many signed `POST /jobs` per second the CI emulator sustains on one core (issue 3).
+
+Not a test: run it from the repository root with ``.venv/bin/python -m bench.emulator_throughput``.
+
+    parent ──spawn──> emulator process, pinned to one CPU (os.sched_setaffinity), port 0
+       │                  prints its port, serves until its stdin closes
+       └──load──> aiohttp client in this process, pinned to the other CPUs, N connections,
+                  every request a real signed CreateMediaJobs with its own Authorization
+
+Why the emulator is measured with its scheduler paused (by default): the number asked for is
+how fast it *accepts* submits, the only part of it that sits on a benchmark's critical path; a
+running MediaInfo probe costs milliseconds of FFmpeg per job and would measure PyAV instead.
+`--run-jobs` measures with jobs executing on the same core too, for comparison.
+
+Each repetition is bounded twice, by a request count and a wall-clock deadline; the headline is
+the median of the repetitions (a shared machine makes single runs noisy). The emulator's CPU
+time is read from /proc around each repetition: near 100% of the wall time means the emulator
+(not the load generator) was the bottleneck and the rate is its limit; well below, the load
+generator was, and `capacity_per_s` (rate / utilisation) estimates what the emulator's core
+would sustain. Everything stays on 127.0.0.1. The result is printed and written to
+``bench/results/emulator_throughput.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import platform
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+from gateway import signing
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+BUCKET = "benchbucket-1250000000"
+REGION = "ap-guangzhou"
+HOST = f"{BUCKET}.ci.{REGION}.myqcloud.com"
+OBJECT_KEY = "input/bench.mp4"
+SECRET_ID = "AKIDemulatorBench000000000000000000"  # noqa: S105 - a loopback-only fake
+SECRET_KEY = "emulator-bench-secret-not-real"  # noqa: S105 - a loopback-only fake
+TARGET_PER_S = 2000
+RESULTS = Path(__file__).resolve().parent / "results" / "emulator_throughput.json"
+BODY = (
+    f"<Request><Tag>MediaInfo</Tag><Input><Object>{OBJECT_KEY}</Object></Input>"
+    "<Operation><UserData>bench</UserData></Operation></Request>"
+).encode()
+
+
+# ---- the emulator side (a child process) -----------------------------------------------------
+
+
+def serve_pinned(cpu: int, run_jobs: bool) -> None:
+    """Child: pin to `cpu`, start the emulator on a free loopback port, print it, serve."""
+    os.sched_setaffinity(0, {cpu})
+    from gateway.emulator.config import BucketConfig, EmulatorConfig
+    from gateway.emulator.samples import make_h264_aac_mp4
+    from gateway.emulator.server import start_emulator
+
+    async def main() -> None:
+        with tempfile.TemporaryDirectory(prefix="emulator-bench-") as folder:
+            root = Path(folder)
+            (root / "input").mkdir()
+            make_h264_aac_mp4(root / OBJECT_KEY, seconds=1.0)
+            config = EmulatorConfig(
+                buckets=(BucketConfig(BUCKET, REGION, root),),
+                credentials={SECRET_ID: SECRET_KEY},
+                queue_max_size=10_000_000,  # the benchmark submits far more than CI's 10,000
+            )
+            emulator = await start_emulator(config)
+            if not run_jobs:
+                emulator.state.pause_scheduling()
+            print(emulator.port, flush=True)
+            loop = asyncio.get_running_loop()
+            # Serve until the parent closes our stdin (or dies).
+            await loop.run_in_executor(None, sys.stdin.read)
+            await emulator.close()
+
+    asyncio.run(main())
+
+
+def cpu_seconds(pid: int) -> float:
+    """utime + stime of `pid` from /proc (Linux), in seconds."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+# ---- the load side -----------------------------------------------------------------------------
+
+
+def signed_headers() -> dict[str, str]:
+    """Headers of one submit, signed over host, content-type, content-length and content-md5."""
+    import base64
+    import hashlib
+
+    headers = {
+        "Host": HOST,
+        "Content-Type": "application/xml",
+        "Content-Length": str(len(BODY)),
+        "Content-MD5": base64.b64encode(hashlib.md5(BODY).digest()).decode(),  # noqa: S324
+    }
+    now = int(time.time())
+    headers["Authorization"] = signing.authorization(
+        secret_id=SECRET_ID,
+        secret_key=SECRET_KEY,
+        method="POST",
+        host=None,
+        path="/jobs",
+        params={},
+        headers=signing.select_signed_headers(headers),
+        start=now - 60,
+        end=now + 3600,
+    )
+    return headers
+
+
+async def load(
+    url: str, *, requests: int, deadline_s: float, concurrency: int, warmup: int
+) -> dict[str, Any]:
+    connector = aiohttp.TCPConnector(limit=concurrency)
+    latencies: list[float] = []
+    statuses: dict[int, int] = {}
+    # One signature per worker: every request still carries (and the emulator still verifies)
+    # a complete signature; signing per request would only measure the load generator.
+    async with aiohttp.ClientSession(connector=connector, trust_env=False) as session:
+
+        async def post(headers: dict[str, str]) -> int:
+            async with session.post(
+                url, data=BODY, headers=headers, skip_auto_headers=("Content-Type",)
+            ) as response:
+                await response.read()
+                return response.status
+
+        warm = signed_headers()
+        for _ in range(warmup):
+            await post(warm)
+
+        remaining = requests
+        stop_at = time.monotonic() + deadline_s
+
+        async def worker() -> None:
+            nonlocal remaining
+            headers = signed_headers()
+            # Bounded: by the shared request count and by the deadline.
+            while remaining > 0 and time.monotonic() < stop_at:
+                remaining -= 1
+                started = time.perf_counter()
+                status = await post(headers)
+                latencies.append(time.perf_counter() - started)
+                statuses[status] = statuses.get(status, 0) + 1
+
+        began = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        elapsed = time.perf_counter() - began
+    ordered = sorted(latencies)
+    return {
+        "elapsed_s": elapsed,
+        "sent": len(latencies),
+        "statuses": statuses,
+        "latency_ms": {
+            "p50": 1000 * statistics.median(ordered),
+            "p99": 1000 * ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))],
+        },
+    }
+
+
+async def run(args: argparse.Namespace) -> dict[str, Any]:
+    cpus = sorted(os.sched_getaffinity(0))
+    emulator_cpu = cpus[0]
+    load_cpus = set(cpus[1:]) or {emulator_cpu}
+    child = await asyncio.create_subprocess_exec(
+        sys.executable, "-c",
+        "import sys; from bench.emulator_throughput import serve_pinned; "
+        f"serve_pinned({emulator_cpu}, {bool(args.run_jobs)})",
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        cwd=str(REPO_ROOT),
+    )  # fmt: skip
+    assert child.stdin is not None and child.stdout is not None
+    try:
+        async with asyncio.timeout(60):
+            port = int((await child.stdout.readline()).decode())
+        os.sched_setaffinity(0, load_cpus)
+        url = f"http://127.0.0.1:{port}/jobs"
+        runs = []
+        for _ in range(args.repeat):
+            cpu_before = cpu_seconds(child.pid)
+            result = await load(
+                url,
+                requests=args.requests,
+                deadline_s=args.seconds,
+                concurrency=args.concurrency,
+                warmup=args.warmup,
+            )
+            result["cpu_utilisation"] = (cpu_seconds(child.pid) - cpu_before) / result["elapsed_s"]
+            runs.append(result)
+    finally:
+        child.stdin.close()
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(30):
+                await child.wait()
+        if child.returncode is None:
+            child.kill()
+            await child.wait()
+    summaries = [_summary(run) for run in runs]
+    median = sorted(summaries, key=lambda item: item["requests_per_s"])[len(summaries) // 2]
+    return {
+        "benchmark": "emulator signed POST /jobs throughput",
+        "mode": "jobs running" if args.run_jobs else "submit only (scheduler paused)",
+        "requests_per_s": median["requests_per_s"],
+        "capacity_per_s": median["capacity_per_s"],
+        "emulator_cpu_utilisation": median["emulator_cpu_utilisation"],
+        "target_per_s": TARGET_PER_S,
+        "meets_target": median["requests_per_s"] >= TARGET_PER_S,
+        "repetitions": summaries,
+        "concurrency": args.concurrency,
+        "emulator_cpu": emulator_cpu,
+        "load_cpus": sorted(load_cpus),
+        "python": platform.python_version(),
+        "aiohttp": aiohttp.__version__,
+        "machine": platform.machine(),
+        "measured_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }
+
+
+def _summary(run: dict[str, Any]) -> dict[str, Any]:
+    ok = run["statuses"].get(200, 0)
+    per_s = ok / run["elapsed_s"]
+    utilisation = run["cpu_utilisation"]
+    return {
+        "requests_per_s": round(per_s, 1),
+        "capacity_per_s": round(per_s / max(utilisation, 0.01), 1),
+        "emulator_cpu_utilisation": round(utilisation, 3),
+        "requests_ok": ok,
+        "statuses": {str(k): v for k, v in run["statuses"].items()},
+        "elapsed_s": round(run["elapsed_s"], 3),
+        "latency_ms": {k: round(v, 3) for k, v in run["latency_ms"].items()},
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("--requests", type=int, default=30_000, help="at most this many")
+    parser.add_argument("--seconds", type=float, default=20.0, help="and at most this long")
+    parser.add_argument("--concurrency", type=int, default=32, help="connections in flight")
+    parser.add_argument("--warmup", type=int, default=300)
+    parser.add_argument("--repeat", type=int, default=3, help="repetitions (median reported)")
+    parser.add_argument("--run-jobs", action="store_true", help="let submitted jobs execute")
+    parser.add_argument("--output", type=Path, default=RESULTS)
+    args = parser.parse_args(argv)
+    result = asyncio.run(run(args))
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text(json.dumps(result, indent=2) + "\n")
+    print(
+        f"{result['requests_per_s']:.0f} signed POST /jobs per second on one core "
+        f"({result['mode']}; median of {args.repeat}; target {TARGET_PER_S}/s: "
+        f"{'met' if result['meets_target'] else 'NOT met'}; emulator CPU "
+        f"{100 * result['emulator_cpu_utilisation']:.0f}%, "
+        f"so about {result['capacity_per_s']:.0f}/s at 100%)"
+    )
+    print(f"written to {args.output}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
