@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import json
 import logging
 import os
@@ -23,7 +22,8 @@ import grpc
 from google.protobuf import json_format
 
 from ci.media.v1 import media_pb2, service_pb2, service_pb2_grpc
-from gateway.config import Settings, load_settings
+from gateway import logs
+from gateway.config import OPTIONS, Settings, load_settings
 from gateway.credentials import (
     Credentials,
     CredentialsProvider,
@@ -57,12 +57,35 @@ async def _wait_for_signal() -> None:
 
 
 async def _serve(settings: Settings, credentials: CredentialsProvider) -> None:
-    gateway = await start_gateway(settings, credentials)
+    """Serve until SIGTERM or SIGINT, then drain; a second signal cuts the drain short.
+
+    The handlers are installed explicitly (not left to Python's defaults) because as PID 1 in
+    a container the kernel ignores any signal whose handler is the default: SIGTERM would do
+    nothing and the pod would wait for SIGKILL.
+    """
+    loop = asyncio.get_running_loop()
+    signalled = asyncio.Event()
+    gateway = None
+
+    def on_signal(sig: signal.Signals) -> None:
+        if signalled.is_set() and gateway is not None:
+            log.warning("second %s: ending the calls still running", sig.name)
+            gateway.force_stop()
+        else:
+            log.info("%s received: draining", sig.name)
+        signalled.set()
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, on_signal, sig)
     try:
-        await _wait_for_signal()
+        gateway = await start_gateway(settings, credentials)
+        try:
+            await signalled.wait()
+        finally:
+            await gateway.stop()
     finally:
-        log.info("shutting down")
-        await gateway.stop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
 
 
 async def _await_job(
@@ -143,13 +166,7 @@ def _settings_from(args: argparse.Namespace) -> Settings:
     return load_settings(
         config_file=args.config,
         environ=os.environ,
-        overrides={
-            "listen": args.listen,
-            "default_bucket": args.default_bucket,
-            "default_region": args.default_region,
-            "endpoint_url": args.endpoint_url,
-            "log_level": args.log_level,
-        },
+        overrides={option.key: getattr(args, option.key) for option in OPTIONS if option.flag},
     )
 
 
@@ -159,11 +176,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     serve = commands.add_parser("serve", help="serve the gRPC gateway")
     serve.add_argument("--config", type=Path, help="TOML settings file")
-    serve.add_argument("--listen", help="host:port to listen on (default 127.0.0.1:50051)")
-    serve.add_argument("--default-bucket", help="bucket (name-APPID) when a request names none")
-    serve.add_argument("--default-region", help="region when a request names none")
-    serve.add_argument("--endpoint-url", help="connect here instead of CI (e.g. the emulator)")
-    serve.add_argument("--log-level", help="DEBUG, INFO, WARNING or ERROR")
+    for option in OPTIONS:
+        if option.flag:
+            serve.add_argument(
+                option.flag, dest=option.key, help=f"{option.help} (env {option.env})"
+            )
 
     commands.add_parser(
         "emulator", help="run the CI emulator (see `ci-gateway emulator --help`)", add_help=False
@@ -188,11 +205,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         status: int = emulator_main(args_list[1:])
         return status
     args = build_parser().parse_args(args_list)
-    level = getattr(args, "log_level", None) or os.environ.get("CI_GATEWAY_LOG_LEVEL", "INFO")
-    logging.basicConfig(
-        level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
     if args.command == "demo":
+        logs.configure(os.environ.get("CI_GATEWAY_LOG_LEVEL", "INFO"), "text")
         return asyncio.run(_demo(args.listen, args.bucket_dir, serve=not args.no_serve))
     try:
         settings = _settings_from(args)
@@ -200,8 +214,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ValueError, OSError, NoCredentialsError) as exc:
         print(f"ci-gateway: {exc}", file=sys.stderr)
         return 2
-    with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(_serve(settings, credentials))
+    logs.configure(settings.log_level, settings.log_format)
+    asyncio.run(_serve(settings, credentials))
     return 0
 
 

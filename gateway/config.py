@@ -4,18 +4,27 @@ Sources, lowest precedence first: built-in defaults, an optional TOML file, envi
 (`CI_GATEWAY_*`), command-line flags. Credentials are deliberately not settings: they come from a
 `gateway.credentials` provider so that they never pass through argv (visible in `ps`), a config
 dump or a log line.
+
+Every setting is declared once, as a dataclass field whose metadata names its environment
+variable, its flag and one line of help (`_option`). The loader, the CLI's flags and the README's
+configuration reference (`reference_markdown`, checked by `tests/ops/test_config_reference.py`)
+are all derived from those declarations, so none of them can drift from the code.
 """
 
 from __future__ import annotations
 
 import re
 import tomllib
-from collections.abc import Mapping
-from dataclasses import dataclass, field, fields, replace
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field, fields, is_dataclass, replace
 from pathlib import Path
 from typing import Any
 
 DEFAULT_LISTEN = "127.0.0.1:50051"
+# The ops port (Prometheus /metrics, /livez, /readyz) is off unless configured: 9090 is also
+# Prometheus' own default port, so a fixed default would collide on a developer's machine. The
+# container image turns it on (`0.0.0.0:9090`).
+DEFAULT_METRICS_LISTEN = ""
 DEFAULT_CONNECT_TIMEOUT_S = 3.0
 DEFAULT_READ_TIMEOUT_S = 30.0
 # The ceiling on one RPC when the caller sets no deadline: CI's slowest synchronous call
@@ -25,9 +34,30 @@ DEFAULT_MAX_RESPONSE_BYTES = 4 * 1024 * 1024
 # UNCONFIRMED: CI documents comma-joined ids for DescribeMediaJob but no maximum; 10 is the
 # tolerant guess used across the gateway (validation) and the emulator.
 MAX_DESCRIBE_JOB_IDS = 10
+# Kubernetes gives a pod 30 s by default between SIGTERM and SIGKILL; a 5 s preStop sleep plus
+# this drain leaves a margin.
+DEFAULT_SHUTDOWN_GRACE_S = 20.0
+LOG_FORMATS = ("json", "text")
+
+# gRPC server limits. Requests and answers are small (a JobsDetail with MediaInfo is a few KiB);
+# 8 MiB leaves room for a 100-job listing without letting one caller pin much memory.
+DEFAULT_MAX_MESSAGE_BYTES = 8 * 1024 * 1024
+# Server pings find dead peers (a NAT or a load balancer that dropped the connection silently).
+DEFAULT_KEEPALIVE_TIME_S = 60.0
+DEFAULT_KEEPALIVE_TIMEOUT_S = 20.0
+# Clients connect once and keep the connection, so without an age limit a new replica would get
+# no traffic from existing clients. After this age the server sends GOAWAY and clients reconnect
+# (to whichever replica the Service picks), after at most the grace below.
+DEFAULT_MAX_CONNECTION_AGE_S = 300.0
+# Long enough for the slowest RPC under the default deadline to finish on the old connection.
+DEFAULT_MAX_CONNECTION_AGE_GRACE_S = DEFAULT_RPC_DEADLINE_S + 10.0
+# 0 = no server-wide cap. The servicer already sheds API load with RESOURCE_EXHAUSTED and a
+# RetryInfo; this cap counts health checks too, so set it well above the servicer's bound.
+DEFAULT_MAX_CONCURRENT_RPCS = 0
 
 _BUCKET = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,48}[a-z0-9])?-[0-9]{1,20}$")
 _REGION = re.compile(r"^[a-z]{2,}(?:-[a-z0-9]+){1,3}$")
+_HOST_PORT = re.compile(r"^(?:\[[0-9a-fA-F:]+\]|[A-Za-z0-9_.:-]*):[0-9]{1,5}$")
 
 
 def is_valid_bucket(value: str) -> bool:
@@ -40,26 +70,135 @@ def is_valid_region(value: str) -> bool:
     return bool(_REGION.fullmatch(value))
 
 
+def _option(default: Any, *, env: str, help: str, flag: str | None = None) -> Any:
+    """A setting: its default, environment variable, optional flag and one line of help."""
+    return field(default=default, metadata={"env": env, "flag": flag, "help": help})
+
+
+# Marks a field holding a nested group of settings: a `[name]` table in TOML.
+_SECTION = {"section": True}
+
+
 @dataclass(frozen=True)
 class Timeouts:
     """Per-attempt bounds; each is further cut to what remains of the caller's deadline."""
 
-    connect_s: float = DEFAULT_CONNECT_TIMEOUT_S
-    read_s: float = DEFAULT_READ_TIMEOUT_S
-    rpc_deadline_s: float = DEFAULT_RPC_DEADLINE_S
+    connect_s: float = _option(
+        DEFAULT_CONNECT_TIMEOUT_S,
+        env="CI_GATEWAY_CONNECT_TIMEOUT_S",
+        help="per attempt",
+    )
+    read_s: float = _option(
+        DEFAULT_READ_TIMEOUT_S,
+        env="CI_GATEWAY_READ_TIMEOUT_S",
+        help="per attempt, body included",
+    )
+    rpc_deadline_s: float = _option(
+        DEFAULT_RPC_DEADLINE_S,
+        env="CI_GATEWAY_RPC_DEADLINE_S",
+        help="ceiling for a call whose client set no deadline",
+    )
+
+
+@dataclass(frozen=True)
+class ServerLimits:
+    """The gRPC server's resource limits (`[server]` in TOML)."""
+
+    max_message_bytes: int = _option(
+        DEFAULT_MAX_MESSAGE_BYTES,
+        env="CI_GATEWAY_MAX_MESSAGE_BYTES",
+        flag="--max-message-bytes",
+        help="largest gRPC message received or sent",
+    )
+    keepalive_time_s: float = _option(
+        DEFAULT_KEEPALIVE_TIME_S,
+        env="CI_GATEWAY_KEEPALIVE_TIME_S",
+        flag="--keepalive-time-s",
+        help="ping an idle client connection this often",
+    )
+    keepalive_timeout_s: float = _option(
+        DEFAULT_KEEPALIVE_TIMEOUT_S,
+        env="CI_GATEWAY_KEEPALIVE_TIMEOUT_S",
+        flag="--keepalive-timeout-s",
+        help="close the connection when a ping is not answered within this",
+    )
+    max_connection_age_s: float = _option(
+        DEFAULT_MAX_CONNECTION_AGE_S,
+        env="CI_GATEWAY_MAX_CONNECTION_AGE_S",
+        flag="--max-connection-age-s",
+        help="then GOAWAY, so clients reconnect and rebalance across replicas; 0 = never",
+    )
+    max_connection_age_grace_s: float = _option(
+        DEFAULT_MAX_CONNECTION_AGE_GRACE_S,
+        env="CI_GATEWAY_MAX_CONNECTION_AGE_GRACE_S",
+        flag="--max-connection-age-grace-s",
+        help="RPCs still running on an aged connection get this long before it is closed",
+    )
+    max_concurrent_rpcs: int = _option(
+        DEFAULT_MAX_CONCURRENT_RPCS,
+        env="CI_GATEWAY_MAX_CONCURRENT_RPCS",
+        flag="--max-concurrent-rpcs",
+        help="server-wide cap on RPCs in progress, health checks included; 0 = none",
+    )
 
 
 @dataclass(frozen=True)
 class Settings:
-    listen: str = DEFAULT_LISTEN
-    default_bucket: str = ""
-    default_region: str = ""
+    listen: str = _option(
+        DEFAULT_LISTEN, env="CI_GATEWAY_LISTEN", flag="--listen", help="gRPC address"
+    )
+    default_bucket: str = _option(
+        "",
+        env="CI_GATEWAY_DEFAULT_BUCKET",
+        flag="--default-bucket",
+        help="bucket (`name-APPID`) when a request names none",
+    )
+    default_region: str = _option(
+        "",
+        env="CI_GATEWAY_DEFAULT_REGION",
+        flag="--default-region",
+        help="region when a request names none",
+    )
     # Where to connect instead of `https://<bucket>.ci.<region>.myqcloud.com` (the emulator, a
     # proxy). The real CI host name is still sent and signed as the Host header.
-    endpoint_url: str | None = None
-    timeouts: Timeouts = field(default_factory=Timeouts)
-    max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES
-    log_level: str = "INFO"
+    endpoint_url: str | None = _option(
+        None,
+        env="CI_GATEWAY_ENDPOINT_URL",
+        flag="--endpoint-url",
+        help="connect here instead of `https://<bucket>.ci.<region>.myqcloud.com` (the "
+        "emulator); the real CI host is still sent and signed as `Host`",
+    )
+    timeouts: Timeouts = field(default_factory=Timeouts, metadata=_SECTION)
+    max_response_bytes: int = _option(
+        DEFAULT_MAX_RESPONSE_BYTES,
+        env="CI_GATEWAY_MAX_RESPONSE_BYTES",
+        help="larger CI answers are refused",
+    )
+    log_level: str = _option(
+        "INFO",
+        env="CI_GATEWAY_LOG_LEVEL",
+        flag="--log-level",
+        help="DEBUG, INFO, WARNING or ERROR",
+    )
+    log_format: str = _option(
+        "json",
+        env="CI_GATEWAY_LOG_FORMAT",
+        flag="--log-format",
+        help="`json` (one object per line) or `text`",
+    )
+    metrics_listen: str = _option(
+        DEFAULT_METRICS_LISTEN,
+        env="CI_GATEWAY_METRICS_LISTEN",
+        flag="--metrics-listen",
+        help="HTTP address of `/metrics`, `/livez`, `/readyz`; empty = off",
+    )
+    shutdown_grace_s: float = _option(
+        DEFAULT_SHUTDOWN_GRACE_S,
+        env="CI_GATEWAY_SHUTDOWN_GRACE_S",
+        flag="--shutdown-grace-s",
+        help="on SIGTERM/SIGINT, how long in-flight RPCs may take to finish",
+    )
+    server: ServerLimits = field(default_factory=ServerLimits, metadata=_SECTION)
 
     def __post_init__(self) -> None:
         problems = []
@@ -69,58 +208,107 @@ class Settings:
             problems.append(f"default_region {self.default_region!r} is not a region name")
         if self.endpoint_url and not re.match(r"^https?://[^/]+/?$", self.endpoint_url):
             problems.append(f"endpoint_url {self.endpoint_url!r} must be http(s)://host[:port]")
+        if not _HOST_PORT.fullmatch(self.listen):
+            problems.append(f"listen {self.listen!r} must be host:port")
+        if self.metrics_listen and not _HOST_PORT.fullmatch(self.metrics_listen):
+            problems.append(f"metrics_listen {self.metrics_listen!r} must be host:port or empty")
         for name in ("connect_s", "read_s", "rpc_deadline_s"):
             if getattr(self.timeouts, name) <= 0:
                 problems.append(f"timeouts.{name} must be positive")
         if self.max_response_bytes < 64 * 1024:
             problems.append("max_response_bytes must be at least 65536")
+        if self.log_format not in LOG_FORMATS:
+            problems.append(f"log_format {self.log_format!r} must be one of {LOG_FORMATS}")
+        if self.shutdown_grace_s < 0:
+            problems.append("shutdown_grace_s must not be negative")
+        limits = self.server
+        if limits.max_message_bytes < 64 * 1024:
+            problems.append("server.max_message_bytes must be at least 65536")
+        for name in ("keepalive_time_s", "keepalive_timeout_s"):
+            if getattr(limits, name) <= 0:
+                problems.append(f"server.{name} must be positive")
+        for name in (
+            "max_connection_age_s",
+            "max_connection_age_grace_s",
+            "max_concurrent_rpcs",
+        ):
+            if getattr(limits, name) < 0:
+                problems.append(f"server.{name} must not be negative")
         if problems:
             raise ValueError("; ".join(problems))
 
 
-# Environment variable -> settings key ("timeouts.read_s" addresses a nested value).
-ENVIRONMENT = {
-    "CI_GATEWAY_LISTEN": "listen",
-    "CI_GATEWAY_DEFAULT_BUCKET": "default_bucket",
-    "CI_GATEWAY_DEFAULT_REGION": "default_region",
-    "CI_GATEWAY_ENDPOINT_URL": "endpoint_url",
-    "CI_GATEWAY_CONNECT_TIMEOUT_S": "timeouts.connect_s",
-    "CI_GATEWAY_READ_TIMEOUT_S": "timeouts.read_s",
-    "CI_GATEWAY_RPC_DEADLINE_S": "timeouts.rpc_deadline_s",
-    "CI_GATEWAY_MAX_RESPONSE_BYTES": "max_response_bytes",
-    "CI_GATEWAY_LOG_LEVEL": "log_level",
-}
+@dataclass(frozen=True)
+class Option:
+    """One documented setting, as the loader, the CLI and the README see it."""
+
+    key: str  # "timeouts.read_s" addresses a nested value
+    env: str
+    flag: str | None
+    default: Any
+    help: str
+
+
+def _options(cls: type[Any], prefix: str = "") -> Iterator[Option]:
+    for f in fields(cls):
+        if f.metadata.get("section"):
+            assert isinstance(f.default_factory, type) and is_dataclass(f.default_factory)
+            yield from _options(f.default_factory, f"{prefix}{f.name}.")
+        elif "env" in f.metadata:
+            yield Option(
+                f"{prefix}{f.name}",
+                f.metadata["env"],
+                f.metadata["flag"],
+                f.default,
+                f.metadata["help"],
+            )
+
+
+OPTIONS: tuple[Option, ...] = tuple(_options(Settings))
+# Environment variable -> settings key.
+ENVIRONMENT = {option.env: option.key for option in OPTIONS}
+_SECTIONS = {f.name: f for f in fields(Settings) if f.metadata.get("section")}
 
 
 def _coerce(template: Any, key: str, value: Any) -> Any:
     if value is None or isinstance(template, str) or template is None:
         return value if value is None else str(value)
+    if isinstance(value, bool) or not isinstance(value, str | int | float):
+        raise ValueError(f"{key}: {value!r} is not a valid {type(template).__name__}")
     try:
         return type(template)(value)
     except (TypeError, ValueError) as exc:
         raise ValueError(f"{key}: {value!r} is not a valid {type(template).__name__}") from exc
 
 
+def _flatten(values: Mapping[str, Any]) -> dict[str, Any]:
+    """`{"timeouts": {"read_s": 3}}` (TOML's tables) -> `{"timeouts.read_s": 3}`."""
+    flat: dict[str, Any] = {}
+    for key, value in values.items():
+        if key in _SECTIONS and isinstance(value, Mapping):
+            for sub, sub_value in value.items():
+                flat[f"{key}.{sub}"] = sub_value
+        else:
+            flat[key] = value
+    return flat
+
+
 def _apply(settings: Settings, values: Mapping[str, Any], source: str) -> Settings:
     top: dict[str, Any] = {}
-    nested: dict[str, Any] = {}
-    known = {f.name for f in fields(Settings)}
-    timeout_names = {f.name for f in fields(Timeouts)}
-    for key, value in values.items():
+    nested: dict[str, dict[str, Any]] = {}
+    for key, value in _flatten(values).items():
         section, _, name = key.partition(".")
-        if section == "timeouts" and name in timeout_names:
-            nested[name] = _coerce(getattr(settings.timeouts, name), key, value)
-        elif section == "timeouts" and isinstance(value, Mapping) and not name:
-            for sub, sub_value in value.items():
-                if sub not in timeout_names:
-                    raise ValueError(f"{source}: unknown setting timeouts.{sub}")
-                nested[sub] = _coerce(getattr(settings.timeouts, sub), f"timeouts.{sub}", sub_value)
-        elif key in known and key != "timeouts":
+        if name and section in _SECTIONS:
+            current = getattr(settings, section)
+            if name not in {f.name for f in fields(current)}:
+                raise ValueError(f"{source}: unknown setting {key!r}")
+            nested.setdefault(section, {})[name] = _coerce(getattr(current, name), key, value)
+        elif not name and key not in _SECTIONS and key in {f.name for f in fields(Settings)}:
             top[key] = _coerce(getattr(settings, key), key, value)
         else:
             raise ValueError(f"{source}: unknown setting {key!r}")
-    if nested:
-        top["timeouts"] = replace(settings.timeouts, **nested)
+    for section, changes in nested.items():
+        top[section] = replace(getattr(settings, section), **changes)
     return replace(settings, **top)
 
 
@@ -130,8 +318,8 @@ def load_settings(
     environ: Mapping[str, str] | None = None,
     overrides: Mapping[str, Any] | None = None,
 ) -> Settings:
-    """Build settings from file < environment < overrides (flags); `ValueError` names the
-    offending key."""
+    """Build settings from file < environment < overrides (flags, keyed like `OPTIONS`);
+    `ValueError` names the offending key."""
     settings = Settings()
     if config_file is not None:
         with config_file.open("rb") as handle:
@@ -143,3 +331,26 @@ def load_settings(
         given = {key: value for key, value in overrides.items() if value is not None}
         settings = _apply(settings, given, "flags")
     return settings
+
+
+def _markdown_default(value: Any) -> str:
+    if value is None or value == "":
+        return "none"
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    return f"`{value}`"
+
+
+def reference_markdown() -> str:
+    """The README's configuration table, generated from the declarations above."""
+    lines = [
+        "| setting | env | flag | default | meaning |",
+        "|---|---|---|---|---|",
+    ]
+    for option in OPTIONS:
+        flag = f"`{option.flag}`" if option.flag else ""
+        lines.append(
+            f"| `{option.key}` | `{option.env}` | {flag} | {_markdown_default(option.default)} "
+            f"| {option.help} |"
+        )
+    return "\n".join(lines) + "\n"

@@ -1,20 +1,38 @@
 """Builds the gRPC server around the servicer and owns its lifecycle.
 
-`start_gateway` returns a running server bound to its port (port 0 picks a free one, which is
-what tests and the demo use); `RunningGateway.stop` refuses new RPCs, lets in-flight ones finish
-within the grace period, then closes the HTTP session towards CI, in that order.
+`start_gateway` assembles the pieces in dependency order (metrics, readiness, CI client,
+interceptor, servicers, listeners) and returns a `RunningGateway` that is listening (port 0 picks
+a free one, which is what tests and the demo use). Besides `ci.media.v1.MediaJobService` the
+server offers grpc.health.v1 (see `gateway.health`) and server reflection, so `grpcurl list`
+and `describe` work without the proto files.
+
+`RunningGateway.stop` is the graceful shutdown, in this order: every health status NOT_SERVING
+(load balancers stop sending), stop accepting RPCs, let API calls in flight finish for up to the
+grace period, then end whatever still runs (health watches, reflection streams, calls past the
+grace), close the HTTP session towards CI, and close the ops port last.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from dataclasses import dataclass
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
 
 import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
 
-from ci.media.v1 import service_pb2_grpc
-from gateway.config import Settings
+from ci.media.v1 import service_pb2, service_pb2_grpc
+from gateway.config import ServerLimits, Settings
 from gateway.credentials import CredentialsProvider
+from gateway.health import API_SERVICE, Readiness, ReadinessCheck, credentials_check
+from gateway.interceptors import InFlight, ObservabilityInterceptor
+from gateway.logs import AttemptLog, event
+from gateway.metrics import GatewayMetrics, UpstreamMetrics
+from gateway.ops_http import OpsServer, start_ops_server
 from gateway.service import MediaJobService
 from gateway.telemetry import Telemetry
 from gateway.transport import Transport
@@ -22,7 +40,50 @@ from gateway.upstream import CiClient
 
 log = logging.getLogger(__name__)
 
-MAX_MESSAGE_BYTES = 8 * 1024 * 1024
+HEALTH_SERVICE: str = health_pb2.DESCRIPTOR.services_by_name["Health"].full_name
+# Clients may ping an idle connection this often without being told "too many pings" (GOAWAY):
+# gRPC clients commonly configure 10-30 s keepalives to survive idle-connection reaping.
+CLIENT_PING_MIN_INTERVAL_MS = 10_000
+
+
+def server_options(limits: ServerLimits) -> list[tuple[str, Any]]:
+    """grpc core channel arguments for the configured limits."""
+    options: list[tuple[str, Any]] = [
+        ("grpc.max_receive_message_length", limits.max_message_bytes),
+        ("grpc.max_send_message_length", limits.max_message_bytes),
+        ("grpc.keepalive_time_ms", int(limits.keepalive_time_s * 1000)),
+        ("grpc.keepalive_timeout_ms", int(limits.keepalive_timeout_s * 1000)),
+        ("grpc.keepalive_permit_without_calls", 1),
+        ("grpc.http2.min_ping_interval_without_data_ms", CLIENT_PING_MIN_INTERVAL_MS),
+        # grpc sets SO_REUSEPORT by default, which lets a second gateway bind the same port and
+        # silently split the traffic; a port clash must fail loudly instead.
+        ("grpc.so_reuseport", 0),
+    ]
+    if limits.max_connection_age_s > 0:
+        options += [
+            ("grpc.max_connection_age_ms", int(limits.max_connection_age_s * 1000)),
+            ("grpc.max_connection_age_grace_ms", int(limits.max_connection_age_grace_s * 1000)),
+        ]
+    return options
+
+
+class _Fanout:
+    """One `Telemetry` that reports to several."""
+
+    def __init__(self, sinks: Sequence[Telemetry]) -> None:
+        self._sinks = tuple(sinks)
+
+    def attempt_started(self, operation: str) -> None:
+        for sink in self._sinks:
+            sink.attempt_started(operation)
+
+    def attempt_finished(self, operation: str, outcome: str, seconds: float) -> None:
+        for sink in self._sinks:
+            sink.attempt_finished(operation, outcome, seconds)
+
+    def retry_scheduled(self, operation: str, reason: str, delay_s: float) -> None:
+        for sink in self._sinks:
+            sink.retry_scheduled(operation, reason, delay_s)
 
 
 @dataclass
@@ -31,10 +92,60 @@ class RunningGateway:
     port: int
     address: str
     client: CiClient
+    settings: Settings
+    readiness: Readiness
+    metrics: GatewayMetrics
+    in_flight: InFlight
+    credentials: CredentialsProvider
+    ops: OpsServer | None = None
+    _stopped: asyncio.Event = field(default_factory=asyncio.Event)
+    _force: asyncio.Event = field(default_factory=asyncio.Event)
 
-    async def stop(self, grace_s: float = 5.0) -> None:
-        await self.server.stop(grace_s)
-        await self.client.close()
+    @property
+    def ops_address(self) -> str | None:
+        return self.ops.address if self.ops else None
+
+    def force_stop(self) -> None:
+        """Cut a drain short (a second Ctrl-C): end the calls still running now."""
+        self._force.set()
+
+    async def stop(self, grace_s: float | None = None) -> None:
+        """Drain and stop; `grace_s` defaults to `settings.shutdown_grace_s`."""
+        if self._stopped.is_set():
+            return
+        self._stopped.set()
+        grace = self.settings.shutdown_grace_s if grace_s is None else grace_s
+        event(log, logging.INFO, "draining", in_flight=self.in_flight.count, grace_s=grace)
+        await self.readiness.enter_graceful_shutdown()
+        stopping = asyncio.ensure_future(self.server.stop(grace))
+        # grpc stops accepting in stop()'s first step, before its first real wait; this yield
+        # lets that step run, so the line below is true when logged.
+        await asyncio.sleep(0)
+        event(log, logging.INFO, "refusing new RPCs")
+        idle = asyncio.ensure_future(self.in_flight.wait_idle(grace))
+        forced = asyncio.ensure_future(self._force.wait())
+        try:
+            await asyncio.wait({stopping, idle, forced}, return_when=asyncio.FIRST_COMPLETED)
+            if not idle.done() or not idle.result():
+                await asyncio.wait({stopping, forced}, return_when=asyncio.FIRST_COMPLETED)
+            left = self.in_flight.count
+            if not stopping.done() and grace > 0:
+                # API calls are done (or forced): long-lived streams need not hold the exit.
+                # `None` cancels the remaining calls at once; a second `stop(0)` would race the
+                # first stop's teardown inside grpc (it may cancel calls on a destroyed server).
+                await self.server.stop(None)
+            await stopping
+        finally:
+            for task in (idle, forced):
+                task.cancel()
+            await self.client.close()
+            event(log, logging.INFO, "closed the HTTP session towards CI")
+            close_credentials = getattr(self.credentials, "close", None)
+            if callable(close_credentials):
+                await close_credentials()
+            if self.ops is not None:
+                await self.ops.close()
+        event(log, logging.INFO, "stopped", cut_off=left)
 
 
 async def start_gateway(
@@ -43,30 +154,82 @@ async def start_gateway(
     *,
     listen: str | None = None,
     telemetry: Telemetry | None = None,
+    metrics_listen: str | None = None,
+    readiness_checks: Sequence[ReadinessCheck] = (),
+    readiness_interval_s: float | None = None,
 ) -> RunningGateway:
-    """Start serving on `listen` (default `settings.listen`)."""
+    """Start serving on `listen` (default `settings.listen`); the ops port (metrics, HTTP
+    probes) on `metrics_listen` (default `settings.metrics_listen`; empty = none)."""
+    metrics = GatewayMetrics()
+    sinks: list[Telemetry] = [UpstreamMetrics(metrics), AttemptLog()]
+    if telemetry is not None:
+        sinks.append(telemetry)
     client = CiClient(
         settings=settings,
         credentials=credentials,
         transport=Transport(max_body_bytes=settings.max_response_bytes),
-        telemetry=telemetry,
+        telemetry=_Fanout(sinks),
     )
+    metrics.watch_retry_budget(client.budgets.tokens)
+    expiry = getattr(credentials, "expires_at", None)
+    if callable(expiry):
+        # The provider contract for temporary credentials: `expires_at() -> float | None`.
+        metrics.watch_credentials_expiry(expiry)
+    checks = [credentials_check(credentials), *readiness_checks]
+    readiness = (
+        Readiness(checks)
+        if readiness_interval_s is None
+        else Readiness(checks, interval_s=readiness_interval_s)
+    )
+    in_flight = InFlight()
+    limits = settings.server
     server = grpc.aio.server(
-        options=[
-            ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
-            ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
-        ]
+        interceptors=[ObservabilityInterceptor(metrics, in_flight)],
+        options=server_options(limits),
+        maximum_concurrent_rpcs=limits.max_concurrent_rpcs or None,
     )
     service_pb2_grpc.add_MediaJobServiceServicer_to_server(
         MediaJobService(client, settings), server
     )
+    health_pb2_grpc.add_HealthServicer_to_server(readiness.servicer, server)
+    reflection.enable_server_reflection(
+        (API_SERVICE, HEALTH_SERVICE, reflection.SERVICE_NAME), server
+    )
+    api = service_pb2.DESCRIPTOR.services_by_name["MediaJobService"]
+    metrics.initialize("unary", API_SERVICE, (m.name for m in api.methods))
+
     address = listen or settings.listen
     port = server.add_insecure_port(address)
     if port == 0:
         await client.close()
         raise OSError(f"cannot listen on {address}")
+    # Providers that watch files or refresh tokens start (and stop) with the gateway.
+    start_credentials = getattr(credentials, "start", None)
+    if callable(start_credentials):
+        await start_credentials()
+    await readiness.prepare()
     await server.start()
     host = address.rsplit(":", 1)[0]
     bound = f"{host}:{port}"
-    log.info("gateway listening on %s (credentials from %s)", bound, credentials.name)
-    return RunningGateway(server, port, bound, client)
+    ops: OpsServer | None = None
+    ops_listen = settings.metrics_listen if metrics_listen is None else metrics_listen
+    try:
+        if ops_listen:
+            ops = await start_ops_server(ops_listen, metrics.registry, readiness)
+    except BaseException:
+        await server.stop(0)
+        await client.close()
+        raise
+    await readiness.start()
+    event(
+        log,
+        logging.INFO,
+        "gateway listening",
+        address=bound,
+        ops_address=ops.address if ops else None,
+        credentials=credentials.name,
+        pid=os.getpid(),
+    )
+    return RunningGateway(
+        server, port, bound, client, settings, readiness, metrics, in_flight, credentials, ops
+    )
