@@ -12,8 +12,9 @@ Choices where CI's behaviour is undocumented (UNCONFIRMED, tolerant reading unle
   it `[]string`), with 200 even when no id exists; more than 10 ids is InvalidArgument; repeated
   ids are answered once, in first-seen order.
 * cancel: unknown id -> InvalidArgument 400 (CI's table has no job-not-found code and uses
-  InvalidArgument for bad parameters); Running or finished -> InvalidArgument 400 "job ... is
-  Running and cannot be canceled" (CI: only jobs not yet executing can be cancelled); an
+  InvalidArgument for bad parameters); Submitted or Pause (waiting in a paused queue) -> Cancel;
+  Running or finished -> InvalidArgument 400 "job ... is Running and cannot be canceled" (CI:
+  only jobs not yet executing can be cancelled); an
   already-cancelled job -> 200 again, so a retried cancel whose answer was lost succeeds;
   `PUT /jobs/<id>` without `?cancel` -> InvalidArgument (no other PUT exists on that path).
 * submit to a Paused queue -> QueuePaused 403, to a full one -> QueueSaturated 403 (notes §8.2).

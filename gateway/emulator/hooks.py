@@ -4,8 +4,11 @@ A hook runs after the request is counted and its host resolved, before the signa
 may return a response (sent as is, e.g. a bare 503 or a truncated body), raise `CiError` (sent
 as CI's error XML, e.g. `CiError("SlowDown", ..., status=503)`), await something (a slow
 upstream), or return None to let the request through. Hooks live in `EmulatorState.request_hooks`
-so a test can add and remove them while the emulator runs; the fault-injection issue builds its
-catalogue on this without touching the pipeline.
+so a test can add and remove them while the emulator runs.
+
+The catalogue of ready-made faults (errors, latency, resets, commit-then-drop) is `faults`, which
+runs *after* the signature check; a hook is for the odd answer that catalogue does not have, and
+it runs before the check, so it can break any request.
 """
 
 from __future__ import annotations

@@ -4,11 +4,12 @@
 (`state.faults`, see `faults`) and three test controls:
 
 * `pause_scheduling()` / `resume_scheduling()`: while paused no Submitted job starts (a queue in
-  `Paused` state does the same for its own jobs);
+  `Paused` state holds its own jobs too, showing them as `Pause`, see `queues`);
 * `hold_running()` / `release_running()`: a job that starts stays in Running until released;
 * `await wait_for_job_state(job_id, {"Success", "Failed"}, timeout=10)`: wakes on every job
   change (an `asyncio.Event` swapped per change, so no change is missed between a check and
-  the wait), raises `TimeoutError` when the deadline passes.
+  the wait), raises `TimeoutError` when the deadline passes; `wait_for_callbacks(n)` likewise
+  waits until n callback deliveries have finished (`callbacks`: `(url, status, attempts)`).
 
 Handlers and the scheduler mutate jobs only through this object, so every change notifies.
 
