@@ -16,6 +16,7 @@ The algorithm, in short::
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 from collections.abc import Iterable, Mapping
@@ -49,22 +50,42 @@ SIGNABLE_HEADERS = frozenset(
 )
 SIGNABLE_HEADER_PREFIXES = ("x-cos-", "x-ci-")
 
+_SIGN_KEY_CACHE_SIZE = 8
+"""Sign keys remembered, most recent first: one per live (secret key, window) pair is plenty."""
+
 Params = Mapping[str, str | None]
 """Query parameters; `None` (or "") is a value-less flag such as `?cancel`."""
 
 
+_ENCODE_CACHE_SIZE = 1024
+_ENCODE_CACHE_MAX_CHARS = 256
+"""Only short texts are remembered, so the cache stays under ~1 MiB whatever it is fed."""
+_PAIR_CACHE_SIZE = 256
+
+
 def encode(text: str) -> str:
     """Percent-encode UTF-8 with only ``-_.~`` and alphanumerics bare, upper-case hex."""
+    # Header names and values and query params repeat from request to request (Host,
+    # Content-Type, the token, list filters): a cache hit costs ~0.1 us, `quote` 0.4-1.7 us.
+    if len(text) <= _ENCODE_CACHE_MAX_CHARS:
+        return _cached_quote(text)
+    return quote(text, safe="-_.~")
+
+
+@functools.lru_cache(maxsize=_ENCODE_CACHE_SIZE)
+def _cached_quote(text: str) -> str:
     return quote(text, safe="-_.~")
 
 
 def select_signed_headers(headers: Mapping[str, str]) -> dict[str, str]:
     """Pick the headers a well-behaved client signs, as the official SDK does."""
-    return {
-        name: value
-        for name, value in headers.items()
-        if name.lower() in SIGNABLE_HEADERS or name.lower().startswith(SIGNABLE_HEADER_PREFIXES)
-    }
+    return {name: value for name, value in headers.items() if _is_signable(name)}
+
+
+@functools.lru_cache(maxsize=_ENCODE_CACHE_SIZE)
+def _is_signable(name: str) -> bool:
+    lower = name.lower()
+    return lower in SIGNABLE_HEADERS or lower.startswith(SIGNABLE_HEADER_PREFIXES)
 
 
 def key_time(start: int, end: int) -> str:
@@ -74,18 +95,66 @@ def key_time(start: int, end: int) -> str:
 
 
 def sign_key(secret_key: str, key_time_value: str) -> str:
-    return hmac.new(secret_key.encode(), key_time_value.encode(), hashlib.sha1).hexdigest()
+    return hmac.digest(secret_key.encode(), key_time_value.encode(), "sha1").hex()
+
+
+@functools.lru_cache(maxsize=_SIGN_KEY_CACHE_SIZE)
+def _window_signer(secret_key: str, key_time_value: str) -> _HmacSha1:
+    """HMAC under the sign key of (secret key, window): derived once per window, since every
+    request signed within one window shares it (a gateway under load signs hundreds)."""
+    return _HmacSha1(sign_key(secret_key, key_time_value).encode())
+
+
+class _HmacSha1:
+    """HMAC-SHA1 (RFC 2104) under one key, with the key's inner and outer pad blocks hashed
+    once: each message then costs two `copy()`s and two short updates, ~0.6 us against ~1.6 us
+    for `hmac.new`/`hmac.digest`, which redo the key schedule on every call."""
+
+    __slots__ = ("_inner", "_outer")
+
+    def __init__(self, key: bytes) -> None:
+        if len(key) > _SHA1_BLOCK:
+            key = hashlib.sha1(key).digest()  # noqa: S324 - HMAC-SHA1 is the protocol's
+        key = key.ljust(_SHA1_BLOCK, b"\0")
+        self._inner = hashlib.sha1(key.translate(_IPAD))  # noqa: S324
+        self._outer = hashlib.sha1(key.translate(_OPAD))  # noqa: S324
+
+    def hexdigest(self, message: bytes) -> str:
+        inner = self._inner.copy()
+        inner.update(message)
+        outer = self._outer.copy()
+        outer.update(inner.digest())
+        return outer.hexdigest()
+
+
+_SHA1_BLOCK = 64
+_IPAD = bytes(byte ^ 0x36 for byte in range(256))
+_OPAD = bytes(byte ^ 0x5C for byte in range(256))
+
+
+@functools.lru_cache(maxsize=_SIGN_KEY_CACHE_SIZE)
+def _hmac_under(sign_key_value: str) -> _HmacSha1:
+    return _HmacSha1(sign_key_value.encode())
 
 
 def canonical_pairs(items: Iterable[tuple[str, str | None]]) -> list[tuple[str, str]]:
     """Encode names and values, lower-case the encoded names only, sort by name (byte order)."""
-    pairs = [(encode(name).lower(), encode(value or "")) for name, value in items]
+    pairs = [_canonical_pair(name, value or "") for name, value in items]
     pairs.sort()
     return pairs
 
 
+@functools.lru_cache(maxsize=_PAIR_CACHE_SIZE)
+def _canonical_pair(name: str, value: str) -> tuple[str, str]:
+    # Most pairs a signer sees repeat from request to request (Host, Content-Type, the token,
+    # list filters): one cache lookup then replaces two encodings and a lower(). Signers sign
+    # the caller's own headers and params (bounded by the caller: a token is ~1-2 KiB), so
+    # `_PAIR_CACHE_SIZE` entries stay small; verifiers use `encode`, which caches short texts only.
+    return encode(name).lower(), encode(value)
+
+
 def format_pairs(pairs: list[tuple[str, str]]) -> str:
-    return "&".join(f"{name}={value}" for name, value in pairs)
+    return "&".join([f"{name}={value}" for name, value in pairs])
 
 
 def http_string(
@@ -102,10 +171,9 @@ def string_to_sign(key_time_value: str, http_string_value: str) -> str:
 
 
 def signature(sign_key_value: str, string_to_sign_value: str) -> str:
-    # The key is the 40-character hex *text* of the sign key, not its bytes.
-    return hmac.new(
-        sign_key_value.encode(), string_to_sign_value.encode(), hashlib.sha1
-    ).hexdigest()
+    # The key is the 40-character hex *text* of the sign key, not its bytes. Every request of a
+    # key-time window is signed under the same key, hence the cached pad blocks.
+    return _hmac_under(sign_key_value).hexdigest(string_to_sign_value.encode())
 
 
 def authorization(
@@ -130,15 +198,15 @@ def authorization(
     if host is not None and not any(name.lower() == "host" for name in header_items):
         header_items["host"] = host
     header_pairs = canonical_pairs(header_items.items())
-    param_pairs = canonical_pairs(params.items())
+    param_pairs = canonical_pairs(params.items()) if params else []
     window = key_time(start, end)
     to_sign = string_to_sign(window, http_string(method, path, param_pairs, header_pairs))
-    sig = signature(sign_key(secret_key, window), to_sign)
+    sig = _window_signer(secret_key, window).hexdigest(to_sign.encode())
     return (
         f"q-sign-algorithm={ALGORITHM}&q-ak={secret_id}"
         f"&q-sign-time={window}&q-key-time={window}"
-        f"&q-header-list={';'.join(name for name, _ in header_pairs)}"
-        f"&q-url-param-list={';'.join(name for name, _ in param_pairs)}"
+        f"&q-header-list={';'.join([name for name, _ in header_pairs])}"
+        f"&q-url-param-list={';'.join([name for name, _ in param_pairs])}"
         f"&q-signature={sig}"
     )
 

@@ -18,6 +18,7 @@ emulator goes through.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import re
 from collections.abc import Mapping
@@ -161,11 +162,24 @@ class _Field:
 class _Table:
     fields: tuple[_Field, ...]  # field-number order: the order we encode in
     by_wire: Mapping[str, _Field]  # lower-cased wire name -> field
+    # Raw tag as lxml reports it (namespace and case included) -> field, or `_SKIP` for a node
+    # we skip: decoding then costs one dict lookup per node instead of a namespace split and a
+    # lower(). Filled as tags are met, and bounded, since the tags come from untrusted XML.
+    by_tag: dict[object, _Field] = dataclasses.field(default_factory=dict)
 
+
+_SKIP = _Field(name="", wire="", kind=_Kind.STRING, repeated=False)
+"""`_Table.by_tag`'s answer for a node that maps to no field."""
+
+
+_TAG_CACHE_MAX = 256
+"""Most distinct raw tags remembered per message type; CI's largest type has ~40 fields."""
 
 # Keyed by full name (descriptors are interned per pool); filled lazily, so a recursive message
 # type needs no special case, and a race on first use only builds an equal table twice.
 _TABLES: dict[str, _Table] = {}
+# The same tables keyed by message class: the hot path's lookup, with no descriptor access.
+_TABLES_BY_TYPE: dict[type[Message], _Table] = {}
 _ENUMS: dict[str, _EnumNames] = {}
 
 
@@ -235,12 +249,23 @@ def _build_table(descriptor: Descriptor) -> _Table:
 
 
 def _table(message: Message) -> _Table:
-    # The stubs type DESCRIPTOR as a union with upb's class; at runtime it *is* a Descriptor.
-    descriptor = cast(Descriptor, message.DESCRIPTOR)
-    table = _TABLES.get(descriptor.full_name)
+    table = _TABLES_BY_TYPE.get(type(message))
     if table is None:
-        table = _TABLES[descriptor.full_name] = _build_table(descriptor)
+        # The stubs type DESCRIPTOR as a union with upb's class; at runtime it *is* a Descriptor.
+        descriptor = cast(Descriptor, message.DESCRIPTOR)
+        table = _TABLES.get(descriptor.full_name)
+        if table is None:
+            table = _TABLES[descriptor.full_name] = _build_table(descriptor)
+        _TABLES_BY_TYPE[type(message)] = table
     return table
+
+
+def _field_for_tag(table: _Table, tag: object) -> _Field:
+    """The field a node's raw tag names (`_SKIP`: none), remembered in `table.by_tag`."""
+    found = table.by_wire.get(local_name(tag).lower(), _SKIP) if isinstance(tag, str) else _SKIP
+    if len(table.by_tag) < _TAG_CACHE_MAX:
+        table.by_tag[tag] = found
+    return found
 
 
 # --- encode: canonical ---------------------------------------------------------------------------
@@ -335,23 +360,40 @@ def _check_bounds(element: etree._Element) -> None:
 
 
 def _decode_into(message: Message, element: etree._Element, path: str) -> None:
+    # The hot path of every answer (a list of 10 jobs is ~750 nodes): one cached dict lookup per
+    # node, and the error path string is only built when an error needs it.
     table = _table(message)
+    by_tag = table.by_tag
     for child in element:
-        if not isinstance(child.tag, str):
-            continue  # not an element (entity reference and the like)
-        tag = local_name(child.tag)
-        field = table.by_wire.get(tag.lower())
+        tag = child.tag
+        field = by_tag.get(tag)
         if field is None:
-            continue  # a node newer than our protos: forward compatible
+            field = _field_for_tag(table, tag)
+        if field is _SKIP:
+            # Not an element (entity reference and the like), or a node newer than our protos:
+            # forward compatible.
+            continue
         if field.kind is _Kind.MESSAGE:
             if len(child) == 0:
                 continue  # `<Subtitle/>`, `<Format></Format>`: nothing there
             target = getattr(message, field.name)
-            _decode_into(target.add() if field.repeated else target, child, f"{path}{tag}.")
+            child_path = f"{path}{local_name(tag)}."
+            _decode_into(target.add() if field.repeated else target, child, child_path)
             continue
-        text = (child.text or "").strip(_XML_SPACE)  # CI pretty-prints; inner text is verbatim
-        if text:
-            _decode_scalar(message, field, text, path + tag)
+        text = child.text
+        if text is None:
+            continue
+        text = text.strip(_XML_SPACE)  # CI pretty-prints; inner text is verbatim
+        if not text:
+            continue
+        if field.kind is _Kind.STRING and not field.repeated:
+            try:  # the common case, inlined: a singular string is set verbatim
+                setattr(message, field.name, text)
+            except ValueError as exc:
+                where = path + local_name(tag)
+                raise XmlCodecError(f"{where}: {text[:40]!r} does not fit: {exc}") from exc
+        else:
+            _decode_scalar(message, field, text, path + local_name(tag))
 
 
 def _decode_scalar(message: Message, field: _Field, text: str, path: str) -> None:
