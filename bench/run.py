@@ -1,0 +1,425 @@
+"""Run every benchmark of issue 8, print one table, write `bench/results/<name>.json` and `.md`.
+
+    .venv/bin/python -m bench.run             # everything, about 8 minutes on 2 cores
+    .venv/bin/python -m bench.run --quick     # a smoke run: 1 repetition, short windows
+    .venv/bin/python -m bench.run --only signer,memory --profile
+
+Processes: the emulator is pinned to the first CPU; the gateway *and* this load generator share
+the second, so the whole client side (SDK threads, or the direct aiohttp client, or the grpc
+client plus the gateway) always has exactly one CPU and the emulator never competes with it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import importlib.util
+import json
+import math
+import os
+import platform
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, replace
+from pathlib import Path
+from typing import Any
+
+if __package__ in (None, ""):  # run as `python bench/run.py`: make `bench` importable
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.common import RESULTS_DIR, Spread, Summary, clean_proxy_environment, pin, ratio
+
+ITEMS = ("submit", "read", "variants", "signer", "memory")
+VARIANTS = {
+    # name: (uvloop, noop)
+    "grpc floor (no-op server)": (False, True),
+    "grpc floor (no-op server), uvloop": (True, True),
+    "gateway, uvloop": (True, False),
+}
+REQUIRED = {
+    "qcloud_cos": "cos-python-sdk-v5 (the dev extra: pip install -e '.[dev]')",
+    "requests": "requests (comes with cos-python-sdk-v5)",
+}
+OPTIONAL = {"uvloop": "uvloop (only for --uvloop)", "py-spy": "py-spy (only for --profile)"}
+
+
+def check_dependencies(args: argparse.Namespace) -> list[str]:
+    missing = [what for module, what in REQUIRED.items() if not importlib.util.find_spec(module)]
+    if args.uvloop and not importlib.util.find_spec("uvloop"):
+        missing.append(OPTIONAL["uvloop"])
+    if args.profile:
+        from bench.profile import py_spy
+
+        if py_spy() is None:
+            missing.append(OPTIONAL["py-spy"])
+    return missing
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__.split("\n")[0])
+    parser.add_argument("--only", default=",".join(ITEMS), help=f"comma list of {ITEMS}")
+    parser.add_argument("--quick", action="store_true", help="1 repetition, short windows")
+    parser.add_argument("--reps", type=int, default=3)
+    parser.add_argument("--duration", type=float, default=3.0, help="measured seconds per run")
+    parser.add_argument("--warmup", type=float, default=0.5, help="unmeasured seconds per run")
+    parser.add_argument("--concurrency", default="1,16,64,256", help="submit concurrencies")
+    parser.add_argument("--read-concurrency", default="1,64", help="describe/list concurrencies")
+    parser.add_argument("--variant-concurrency", default="1,64", help="for the variants")
+    parser.add_argument("--memory-calls", type=int, default=100_000)
+    parser.add_argument("--memory-seconds", type=float, default=120.0, help="cap on that loop")
+    parser.add_argument("--uvloop", action="store_true", help="run the gateway on uvloop")
+    parser.add_argument("--profile", action="store_true", help="py-spy the gateway under load")
+    parser.add_argument("--name", default=None, help="results file name (default: timestamp)")
+    return parser
+
+
+def _ints(text: str) -> list[int]:
+    return [int(part) for part in text.split(",") if part]
+
+
+async def _with_servers(args: argparse.Namespace, cpus: tuple[int, int], **kw: Any) -> Any:
+    """Start a fresh emulator + gateway pair, run `kw['job'](servers)`, stop them."""
+    from bench.procs import servers
+
+    job = kw.pop("job")
+    kw.setdefault("uvloop", args.uvloop)
+    with servers(emulator_cpu=cpus[0], gateway_cpu=cpus[1], **kw) as pair:
+        return await job(pair), {
+            "emulator_cpus": pair.emulator.cpus,
+            "gateway_cpus": pair.gateway.cpus,
+            "gateway_loop": pair.gateway.info.get("loop"),
+        }
+
+
+async def run_all(args: argparse.Namespace, results: dict[str, Any]) -> None:
+    from bench import memory, micro, throughput
+    from bench.procs import default_cpus
+
+    cpus = default_cpus()
+    loadgen_cpus = pin(cpus[1])
+    results["pinning"] = {
+        "emulator": [cpus[0]],
+        "gateway": [cpus[1]],
+        "loadgen": loadgen_cpus,
+        "cpu_count": os.cpu_count(),
+    }
+    items = set(args.only.split(","))
+    plan = throughput.LoadPlan(
+        concurrencies=_ints(args.concurrency),
+        reps=args.reps,
+        duration_s=args.duration,
+        warmup_s=args.warmup,
+    )
+
+    if "read" in items:
+        _say("item 2: describe and list (fresh emulator + gateway, 50 finished jobs)")
+
+        async def read(pair: Any) -> Any:
+            ids = await throughput.seed_jobs(pair)
+            cells = await throughput.run_load(
+                pair, replace(plan, concurrencies=_ints(args.read_concurrency)),
+                ("describe", "list"), ids,
+            )  # fmt: skip
+            bodies = await _capture_bodies(pair, ids[0])
+            return cells, bodies
+
+        (cells, bodies), seen = await _with_servers(args, cpus, job=read)
+        results["read"] = _cells_json(cells)
+        results["pinning"]["seen"] = seen
+        if "signer" in items:
+            results["codec"] = {
+                k: asdict(v) for k, v in micro.codec(bodies, reps=5, number=2000).items()
+            }
+
+    if "submit" in items:
+        _say("item 1: submit throughput and latency (fresh emulator + gateway)")
+
+        async def submit(pair: Any) -> Any:
+            cells = await throughput.run_load(pair, plan, ("submit",))
+            profiles = {}
+            if args.profile:
+                from bench.profile import profile_gateway
+
+                for native in (False, True):
+                    _say(f"profiling the gateway (py-spy, native={native})")
+                    profiles["native" if native else "python"] = await profile_gateway(
+                        pair, RESULTS_DIR, seconds=8, concurrency=64, native=native
+                    )
+            return cells, profiles
+
+        (cells, profiles), seen = await _with_servers(args, cpus, job=submit)
+        results["submit"] = _cells_json(cells)
+        results["pinning"]["seen"] = seen
+        if profiles:
+            results["profile"] = profiles
+
+    if "variants" in items:
+        variant_plan = replace(
+            plan, concurrencies=_ints(args.variant_concurrency), clients=("gateway",)
+        )
+        results["variants"] = {}
+        for name, (uvloop, noop) in VARIANTS.items():
+            _say(f"variant: {name}")
+            cells, _ = await _with_servers(
+                args, cpus, uvloop=uvloop, noop=noop,
+                job=lambda pair: throughput.run_load(pair, variant_plan, ("submit",)),
+            )  # fmt: skip
+            results["variants"][name] = _cells_json(cells)
+
+    if "signer" in items:
+        _say("item 3: signer")
+        number = 2000 if args.quick else 20000
+        signer = micro.signer(reps=5, number=number)
+        results["signer"] = {
+            "ours_us": asdict(signer["ours_us"]),
+            "sdk_us": asdict(signer["sdk_us"]),
+            "speedup": signer["speedup"],
+        }
+
+    if "memory" in items:
+        deadline_s = 3.0 if args.quick else 6.0
+        for key, bound in (("memory_in_flight", 0), ("memory_in_flight_unbounded", 2000)):
+            what = "default bounds" if not bound else f"CiClient bound raised to {bound}"
+            _say(f"item 4: memory at 1,000 in flight, CI holding each request ({what})")
+            results[key], _ = await _with_servers(
+                args, cpus, delay_s=deadline_s + 4.0, max_in_flight=bound,
+                job=lambda pair: memory.in_flight(pair, deadline_s=deadline_s),
+            )  # fmt: skip
+        _say(f"item 4: memory over {args.memory_calls} calls (at most {args.memory_seconds} s)")
+        results["memory_many"], _ = await _with_servers(
+            args, cpus,
+            job=lambda pair: memory.many_calls(
+                pair, warmup_calls=min(5000, args.memory_calls), max_calls=args.memory_calls,
+                max_s=args.memory_seconds,
+            ),
+        )  # fmt: skip
+
+
+async def _capture_bodies(pair: Any, job_id: str) -> dict[str, bytes]:
+    from bench.clients import SUBMIT_BODY, DirectClient
+
+    direct = DirectClient(pair.emulator_url)
+    try:
+        return {
+            "submit": await direct._call("POST", "/jobs", {}, SUBMIT_BODY),
+            "describe": await direct._call("GET", f"/jobs/{job_id}", {}, None),
+            "list": await direct._call("GET", "/jobs", {"tag": "MediaInfo", "size": "10"}, None),
+        }
+    finally:
+        await direct.close()
+
+
+def _cells_json(cells: dict[tuple[str, str, int], Summary]) -> list[dict[str, Any]]:
+    return [
+        {"operation": op, "client": client, "concurrency": conc, **summary.as_dict()}
+        for (op, client, conc), summary in cells.items()
+    ]
+
+
+def _say(text: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {text}", file=sys.stderr, flush=True)
+
+
+# --- the table ----------------------------------------------------------------------------------
+
+
+def _spread(cell: dict[str, Any] | None, key: str, digits: int = 0) -> str:
+    if cell is None:
+        return "-"
+    return Spread(**cell[key]).fmt(digits)
+
+
+def _find(
+    cells: list[dict[str, Any]], operation: str, client: str, concurrency: int
+) -> dict[str, Any] | None:
+    for cell in cells:
+        if (cell["operation"], cell["client"], cell["concurrency"]) == (
+            operation,
+            client,
+            concurrency,
+        ):
+            return cell
+    return None
+
+
+def _median(cell: dict[str, Any] | None, key: str) -> float:
+    return math.nan if cell is None else float(cell[key]["median"])
+
+
+def _load_table(cells: list[dict[str, Any]], operation: str) -> list[str]:
+    concurrencies = sorted({c["concurrency"] for c in cells if c["operation"] == operation})
+    clients = [c for c in ("gateway", "direct", "sdk") if any(x["client"] == c for x in cells)]
+    letters = {"gateway": "a", "direct": "b", "sdk": "c"}
+    head = ["conc"]
+    for client in clients:
+        head += [f"({letters[client]}) {client} calls/s", "p50 ms", "p99 ms"]
+    head += ["a/b calls/s", "a/c calls/s", "gw CPU µs/call", "errors"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for conc in concurrencies:
+        row = [str(conc)]
+        found = {client: _find(cells, operation, client, conc) for client in clients}
+        for client in clients:
+            cell = found[client]
+            row += [
+                _spread(cell, "calls_per_s"),
+                _spread(cell, "p50_ms", 2),
+                _spread(cell, "p99_ms", 1),
+            ]
+        gw = _median(found.get("gateway"), "calls_per_s")
+        row.append(f"{ratio(gw, _median(found.get('direct'), 'calls_per_s')):.2f}")
+        row.append(f"{ratio(gw, _median(found.get('sdk'), 'calls_per_s')):.2f}")
+        gw_cell = found.get("gateway")
+        cpu = gw_cell["cpu_us_per_call"].get("gateway") if gw_cell else None
+        row.append(Spread(**cpu).fmt() if cpu else "-")
+        row.append(str(sum(int(c["errors"]) for c in found.values() if c)))
+        lines.append("| " + " | ".join(row) + " |")
+    return lines
+
+
+def _cpu_table(cells: list[dict[str, Any]], operation: str, concurrency: int) -> list[str]:
+    lines = [
+        f"CPU per call, {operation} at concurrency {concurrency} (µs, median of repetitions):",
+        "",
+        "| client | gateway | emulator | load generator |",
+        "|---|---|---|---|",
+    ]
+    for client in ("gateway", "direct", "sdk"):
+        cell = _find(cells, operation, client, concurrency)
+        if cell is None:
+            continue
+        cpu = cell["cpu_us_per_call"]
+        values = [
+            f"{cpu[r]['median']:.0f}" if r in cpu else "-"
+            for r in ("gateway", "emulator", "loadgen")
+        ]
+        lines.append(f"| {client} | " + " | ".join(values) + " |")
+    return lines
+
+
+def render(results: dict[str, Any]) -> str:
+    out: list[str] = []
+    meta = results["meta"]
+    out.append(
+        f"Run `{meta['name']}` ({meta['started']}, {meta['machine']}, Python {meta['python']}, "
+        f"{meta['reps']} repetitions x {meta['duration_s']} s; median [min-max])."
+    )
+    pinning = results.get("pinning", {})
+    out.append(
+        f"Pinning: emulator CPU {pinning.get('emulator')}, gateway CPU {pinning.get('gateway')}, "
+        f"load generator CPU {pinning.get('loadgen')} (seen: {pinning.get('seen')})."
+    )
+    if "submit" in results:
+        out += ["", "### 1. Submit (MediaInfo), closed loop", ""]
+        out += _load_table(results["submit"], "submit")
+        conc = 64 if _find(results["submit"], "submit", "gateway", 64) else None
+        if conc:
+            out += ["", *_cpu_table(results["submit"], "submit", conc)]
+    if "read" in results:
+        out += ["", "### 2. Describe (one finished job) and list (10 jobs)", ""]
+        for operation in ("describe", "list"):
+            out += [f"{operation}:", "", *_load_table(results["read"], operation), ""]
+    if "variants" in results:
+        out += [
+            "",
+            "### Variants: submit through gRPC only (gateway client), vs the gateway above",
+            "",
+            "| variant | conc | calls/s | p50 ms | p99 ms | server CPU µs/call |",
+            "|---|---|---|---|---|---|",
+        ]
+        rows = dict(results["variants"])
+        if "submit" in results:
+            rows = {"gateway (as in 1a)": results["submit"], **rows}
+        for name, cells in rows.items():
+            for cell in cells:
+                if cell["client"] != "gateway" or cell["concurrency"] not in _ints(
+                    meta.get("variant_concurrency", "1,64")
+                ):
+                    continue
+                cpu = cell["cpu_us_per_call"].get("gateway")
+                out.append(
+                    f"| {name} | {cell['concurrency']} | {_spread(cell, 'calls_per_s')} "
+                    f"| {_spread(cell, 'p50_ms', 2)} | {_spread(cell, 'p99_ms', 1)} "
+                    f"| {Spread(**cpu).fmt() if cpu else '-'} |"
+                )
+    if "signer" in results:
+        s = results["signer"]
+        out += [
+            "",
+            "### 3. Signer (µs per Authorization, POST /jobs with 4 signed headers)",
+            "",
+            "| ours | SDK CosS3Auth | speed-up |",
+            "|---|---|---|",
+            f"| {Spread(**s['ours_us']).fmt(1)} | {Spread(**s['sdk_us']).fmt(1)} "
+            f"| {s['speedup']:.1f}x |",
+        ]
+    if "codec" in results:
+        out += ["", "Codec (µs per call):", "", "| step | µs |", "|---|---|"]
+        out += [f"| {k} | {Spread(**v).fmt(1)} |" for k, v in results["codec"].items()]
+    if "memory_in_flight" in results:
+        out += ["", "### 4. Gateway memory (RSS, MiB)", ""]
+        for key, what in (
+            ("memory_in_flight", "default bounds"),
+            ("memory_in_flight_unbounded", "CiClient's in-flight bound raised to 2000"),
+        ):
+            if key not in results:
+                continue
+            m = results[key]
+            out.append(
+                f"- {what}: at rest {m['rest_mb']:.1f}; {m['calls']} submits started at once, "
+                f"CI holding each (deadline {m['deadline_s']} s): peak {m['peak_mb']:.1f}; "
+                f"after they ended {m['after_mb']:.1f}; outcomes {m['outcomes']}"
+            )
+    if "memory_many" in results:
+        m = results["memory_many"]
+        out.append(
+            f"- many calls: at rest {m['rest_mb']:.1f}; after {m['warmup_calls']} warm-up calls "
+            f"{m['warmed_mb']:.1f}; after {m['calls']} more calls in {m['seconds']} s "
+            f"{m['after_mb']:.1f} = {m['growth_vs_warmed_pct']:+.1f}% vs warmed "
+            f"({m['growth_vs_rest_pct']:+.1f}% vs rest, {m['bytes_per_call']:.0f} B/call); "
+            f"errors {m['errors']}"
+        )
+    return "\n".join(out) + "\n"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.quick:
+        args.reps, args.duration, args.warmup = 1, 1.0, 0.3
+        args.memory_calls, args.memory_seconds = min(args.memory_calls, 5000), 20.0
+    missing = check_dependencies(args)
+    if missing:
+        print("bench: missing " + "; ".join(missing), file=sys.stderr)
+        return 2
+    clean_proxy_environment()
+    name = args.name or time.strftime("run-%Y%m%d-%H%M%S")
+    results: dict[str, Any] = {
+        "meta": {
+            "name": name,
+            "started": time.strftime("%Y-%m-%d %H:%M:%S"),
+            "machine": f"{platform.machine()}, {os.cpu_count()} CPUs",
+            "python": platform.python_version(),
+            "reps": args.reps,
+            "duration_s": args.duration,
+            "warmup_s": args.warmup,
+            "uvloop_gateway": args.uvloop,
+            "variant_concurrency": args.variant_concurrency,
+            "argv": list(sys.argv[1:] if argv is None else argv),
+        }
+    }
+    started = time.monotonic()
+    try:
+        asyncio.run(run_all(args, results))
+    finally:
+        results["meta"]["seconds"] = round(time.monotonic() - started, 1)
+        RESULTS_DIR.mkdir(parents=True, exist_ok=True)
+        (RESULTS_DIR / f"{name}.json").write_text(json.dumps(results, indent=1, default=str))
+    table = render(results)
+    (RESULTS_DIR / f"{name}.md").write_text(table)
+    print(table)
+    print(f"wrote {RESULTS_DIR / name}.json and .md", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,213 @@
+"""The two server processes of a benchmark: `python -m bench.serve emulator|gateway ...`.
+
+Each pins itself to one CPU before it starts anything (threads inherit the mask), prints one
+JSON line (`url` or `address`, `pid`, `cpus`) once it is listening, and serves until SIGTERM,
+SIGINT, or its `--max-lifetime-s` (so a benchmark that crashed cannot leave a server behind for
+long). Keys come from BENCH_SECRET_ID / BENCH_SECRET_KEY, never argv.
+
+The emulator is the project's own (`gateway.emulator.start_emulator`), configured for load:
+
+* jobs are cheap: the sample video is probed once at start-up and every job "probes" to that
+  cached answer, so a describe returns a real, full MediaInfo but no job costs FFmpeg time;
+* the queue is large and runs many jobs at once, so jobs finish at once and the waiting list
+  stays short (`MediaQueue.is_full` walks the whole waiting list on every submit: with the
+  scheduler paused, submits slow down linearly with the jobs already submitted);
+* `--delay-s` adds a request hook that holds every CI request that long (a slow CI).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import signal
+import sys
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from bench.common import BUCKET, ENV_SECRET_ID, ENV_SECRET_KEY, OBJECT_KEY, REGION, pin
+
+DEFAULT_MAX_LIFETIME_S = 1800.0
+
+
+def _keys() -> tuple[str, str]:
+    try:
+        return os.environ[ENV_SECRET_ID], os.environ[ENV_SECRET_KEY]
+    except KeyError as exc:
+        raise SystemExit(f"set {ENV_SECRET_ID} and {ENV_SECRET_KEY}") from exc
+
+
+def _announce(**fields: Any) -> None:
+    sys.stdout.write(json.dumps({**fields, "pid": os.getpid(), "cpus": pin(None)}) + "\n")
+    sys.stdout.flush()
+
+
+async def _until_stopped(max_lifetime_s: float) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(stop.wait(), max_lifetime_s)
+
+
+async def run_emulator(args: argparse.Namespace) -> None:
+    from aiohttp import web
+
+    from gateway.emulator.config import BucketConfig, EmulatorConfig, MediaInfo
+    from gateway.emulator.hosts import Target
+    from gateway.emulator.probe import probe
+    from gateway.emulator.samples import make_h264_aac_mp4
+    from gateway.emulator.server import start_emulator
+
+    secret_id, secret_key = _keys()
+    with tempfile.TemporaryDirectory(prefix="ci-bench-") as folder:
+        root = Path(folder)
+        video = root / OBJECT_KEY
+        video.parent.mkdir(parents=True)
+        make_h264_aac_mp4(video, seconds=1.0, width=320, height=240)
+        cached: MediaInfo = probe(video)
+
+        async def cached_probe(path: Path) -> MediaInfo:
+            return cached
+
+        config = EmulatorConfig(
+            buckets=(BucketConfig(BUCKET, REGION, root),),
+            credentials={secret_id: secret_key},
+            queue_max_concurrent=100_000,
+            queue_max_size=10_000_000,
+            probe=cached_probe,
+        )
+        emulator = await start_emulator(config, port=0)
+        try:
+            if args.delay_s > 0:
+                delay_s: float = args.delay_s
+
+                async def slow_ci(request: web.Request, target: Target) -> None:
+                    await asyncio.sleep(delay_s)
+                    return None
+
+                emulator.state.request_hooks.append(slow_ci)
+            _announce(url=emulator.url)
+            await _until_stopped(args.max_lifetime_s)
+        finally:
+            await emulator.close()
+
+
+async def run_gateway(args: argparse.Namespace) -> None:
+    import logging
+
+    from gateway.config import Settings
+    from gateway.credentials import Credentials, StaticCredentialsProvider
+    from gateway.server import start_gateway
+
+    logging.basicConfig(level=logging.WARNING)
+    if args.max_in_flight:
+        _raise_in_flight_bound(args.max_in_flight)
+    secret_id, secret_key = _keys()
+    settings = Settings(
+        listen="127.0.0.1:0",
+        default_bucket=BUCKET,
+        default_region=REGION,
+        endpoint_url=args.endpoint,
+        log_level="WARNING",
+    )
+    gateway = await start_gateway(
+        settings, StaticCredentialsProvider(Credentials(secret_id, secret_key))
+    )
+    try:
+        _announce(address=gateway.address, loop=type(asyncio.get_running_loop()).__module__)
+        await _until_stopped(args.max_lifetime_s)
+    finally:
+        await gateway.stop(grace_s=0)
+
+
+def _raise_in_flight_bound(limit: int) -> None:
+    """A variant for the memory benchmark: `CiClient` sheds requests beyond its bound on
+    requests in flight to CI (512 by default, not a setting), so 1,000 calls held by a slow CI
+    are 512 in flight + 488 refused. This raises the default of the keyword argument that
+    `start_gateway` leaves unset; if the gateway's code no longer has it, it says so."""
+    from gateway.upstream import CiClient
+
+    defaults = CiClient.__init__.__kwdefaults__
+    if defaults is None or "max_in_flight" not in defaults:
+        sys.stderr.write("bench.serve: CiClient has no max_in_flight; bound left as is\n")
+        return
+    defaults["max_in_flight"] = limit
+
+
+async def run_noop_gateway(args: argparse.Namespace) -> None:
+    """The gRPC floor: the same service on a bare `grpc.aio` server whose SubmitMediaJob answers
+    a canned job at once (no validation, no CI call). What it costs per call is what grpc.aio
+    itself costs, which no change inside the gateway's own modules can remove."""
+    import grpc
+
+    from ci.media.v1 import media_pb2, service_pb2, service_pb2_grpc
+
+    canned = service_pb2.SubmitMediaJobResponse(
+        jobs_detail=media_pb2.JobsDetail(
+            code="Success", message="Success", job_id="j" + "0" * 32, state_text="Submitted",
+            state=media_pb2.JOB_STATE_SUBMITTED, tag="MediaInfo", queue_id="p" + "0" * 32,
+            creation_time="2026-01-01T00:00:00+0800",
+            input=media_pb2.Input(object=OBJECT_KEY),
+        )
+    )  # fmt: skip
+
+    class Noop(service_pb2_grpc.MediaJobServiceServicer):
+        async def SubmitMediaJob(
+            self, request: service_pb2.SubmitMediaJobRequest, context: Any
+        ) -> service_pb2.SubmitMediaJobResponse:
+            return canned
+
+    server = grpc.aio.server()
+    # Any: the generated stub's servicer base may declare further RPCs abstract; unanswered
+    # ones are UNIMPLEMENTED at run time, which is all a floor needs.
+    servicer_type: Any = Noop
+    service_pb2_grpc.add_MediaJobServiceServicer_to_server(servicer_type(), server)
+    port = server.add_insecure_port("127.0.0.1:0")
+    await server.start()
+    try:
+        _announce(address=f"127.0.0.1:{port}", loop=type(asyncio.get_running_loop()).__module__)
+        await _until_stopped(args.max_lifetime_s)
+    finally:
+        await server.stop(0)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m bench.serve")
+    sub = parser.add_subparsers(dest="role", required=True)
+    emulator = sub.add_parser("emulator")
+    emulator.add_argument("--delay-s", type=float, default=0.0)
+    gateway = sub.add_parser("gateway")
+    gateway.add_argument("--endpoint", required=True, help="the emulator's URL")
+    gateway.add_argument("--uvloop", action="store_true", help="run on uvloop (a variant)")
+    gateway.add_argument("--noop", action="store_true", help="bare grpc.aio, canned answers")
+    gateway.add_argument("--max-in-flight", type=int, default=0, help="raise CiClient's bound")
+    for role in (emulator, gateway):
+        role.add_argument("--cpu", type=int, default=None, help="pin to this CPU")
+        role.add_argument("--max-lifetime-s", type=float, default=DEFAULT_MAX_LIFETIME_S)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    pin(args.cpu)
+    if args.role == "emulator":
+        asyncio.run(run_emulator(args))
+        return 0
+    serve = run_noop_gateway(args) if args.noop else run_gateway(args)
+    if args.uvloop:
+        import uvloop
+
+        uvloop.run(serve)
+    else:
+        asyncio.run(serve)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
