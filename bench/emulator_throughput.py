@@ -193,7 +193,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         url = f"http://127.0.0.1:{port}/jobs"
         runs = []
         for _ in range(args.repeat):
-            cpu_before = cpu_seconds(child.pid)
+            cpu_before, own_before = cpu_seconds(child.pid), time.process_time()
             result = await load(
                 url,
                 requests=args.requests,
@@ -202,6 +202,9 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 warmup=args.warmup,
             )
             result["cpu_utilisation"] = (cpu_seconds(child.pid) - cpu_before) / result["elapsed_s"]
+            result["load_cpu_utilisation"] = (time.process_time() - own_before) / result[
+                "elapsed_s"
+            ]
             runs.append(result)
     finally:
         child.stdin.close()
@@ -240,6 +243,7 @@ def _summary(run: dict[str, Any]) -> dict[str, Any]:
         "requests_per_s": round(per_s, 1),
         "capacity_per_s": round(per_s / max(utilisation, 0.01), 1),
         "emulator_cpu_utilisation": round(utilisation, 3),
+        "load_generator_cpu_utilisation": round(run["load_cpu_utilisation"], 3),
         "requests_ok": ok,
         "statuses": {str(k): v for k, v in run["statuses"].items()},
         "elapsed_s": round(run["elapsed_s"], 3),
