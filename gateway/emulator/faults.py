@@ -43,6 +43,8 @@ from typing import Final
 
 from aiohttp import web
 
+from gateway.emulator.errors import CiError
+
 OPERATIONS: Final = frozenset(
     {
         "CreateMediaJobs",
@@ -204,6 +206,18 @@ def _pick(spec: FaultSpec, draw: float) -> FaultKind | None:
         edge += getattr(spec, kind.value)
         if draw < edge:
             return kind
+    return None
+
+
+def injected_error(kind: FaultKind | None) -> CiError | None:
+    """The CI error an error fault answers with (a fresh exception each time), else None."""
+    if kind is FaultKind.ERROR_500:
+        return CiError("InternalError", "The server encountered an internal error.")
+    if kind is FaultKind.ERROR_503:
+        return CiError("ServiceUnavailable", "Service is temporarily unavailable.")
+    if kind is FaultKind.SLOWDOWN_429:
+        # CI's documented status for SlowDown is 429 (COS answers 503); the spec names 429.
+        return CiError("SlowDown", "Please reduce your request rate.", status=429)
     return None
 
 

@@ -25,10 +25,10 @@ from gateway.emulator import ids
 from gateway.emulator.auth import CarriedRequest, verify
 from gateway.emulator.errors import CiError, invalid_argument
 from gateway.emulator.faults import (
-    FaultDecision,
     FaultKind,
     apply_latency,
     close_connection,
+    injected_error,
     reset_connection,
 )
 from gateway.emulator.handlers import Call, route
@@ -91,7 +91,9 @@ class CiFrontend:
         await apply_latency(decision)
         if decision.kind is FaultKind.RESET_BEFORE:
             return reset_connection(request)
-        _raise_injected_error(decision)
+        error = injected_error(decision.kind)
+        if error is not None:
+            raise error
         first_wins = dict(reversed(params))
         call = Call(request, state, bucket, target, first_wins, request_id)
         if decision.kind is not FaultKind.COMMIT_THEN_DROP:
@@ -101,20 +103,6 @@ class CiFrontend:
         except CiError as exc:  # a refusal's answer is lost just like a success's
             state.errors[exc.code] += 1
         return close_connection(request)
-
-
-_INJECTED_ERRORS = {
-    FaultKind.ERROR_500: CiError("InternalError", "The server encountered an internal error."),
-    FaultKind.ERROR_503: CiError("ServiceUnavailable", "Service is temporarily unavailable."),
-    # CI's documented status for SlowDown is 429 (COS answers 503); the spec names 429.
-    FaultKind.SLOWDOWN_429: CiError("SlowDown", "Please reduce your request rate.", status=429),
-}
-
-
-def _raise_injected_error(decision: FaultDecision) -> None:
-    error = _INJECTED_ERRORS.get(decision.kind) if decision.kind is not None else None
-    if error is not None:
-        raise CiError(error.code, error.message, status=error.status)
 
 
 def error_response(
