@@ -1,12 +1,17 @@
-# Two commands on a fresh machine with Python 3.11: `make demo` and `make test`.
-# Both create .venv and install the project (with its test tools) on first use.
+# Two commands on a fresh machine with Python 3.11, Node.js 18+ and npm: `make demo` and
+# `make test`. Both create .venv and install the project (with its test tools) on first use;
+# `make test` also installs the npm tools it runs (buf, the Node example's gRPC libraries).
 
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
+# npm installs, redone only when their lock file changes.
+NPM_CI := npm ci --no-audit --no-fund --loglevel=error
+TOOLS_STAMP := node_modules/.installed-stamp
+EXAMPLE_STAMP := examples/node/node_modules/.installed-stamp
 
-.PHONY: demo test lint protos bench clean
+.PHONY: demo test lint protos proto-baseline bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11+ is required"'
@@ -15,12 +20,22 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
+# buf (protos lint and breaking-change check), pinned in package-lock.json.
+$(TOOLS_STAMP): package.json package-lock.json
+	$(NPM_CI)
+	touch $(TOOLS_STAMP)
+
+# @grpc/grpc-js and @grpc/proto-loader for examples/node, which the suite runs.
+$(EXAMPLE_STAMP): examples/node/package.json examples/node/package-lock.json
+	$(NPM_CI) --prefix examples/node
+	touch $(EXAMPLE_STAMP)
+
 # Emulator + gateway on loopback, one MediaInfo job submitted over gRPC and printed; keeps serving.
 demo: $(STAMP)
 	$(BIN)/ci-gateway demo
 
 # The whole suite: lint, types, then every test (the last line is pytest's summary).
-test: $(STAMP)
+test: $(STAMP) $(TOOLS_STAMP) $(EXAMPLE_STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
@@ -34,5 +49,9 @@ lint: $(STAMP)
 protos: $(STAMP)
 	$(BIN)/python scripts/gen_protos.py
 
+# On a release: make the current protos the baseline that `buf breaking` checks against.
+proto-baseline: $(TOOLS_STAMP)
+	node_modules/.bin/buf build --exclude-source-info -o api/released.binpb
+
 clean:
-	rm -rf $(VENV) var .mypy_cache .pytest_cache .ruff_cache
+	rm -rf $(VENV) var .mypy_cache .pytest_cache .ruff_cache node_modules examples/node/node_modules

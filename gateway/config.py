@@ -142,6 +142,121 @@ class ServerLimits:
     )
 
 
+# Job tracking (WatchMediaJob / WaitMediaJob). A MediaInfo job takes about a second, a transcode
+# minutes to hours: look soon, then less and less often, never rarer than the cap.
+DEFAULT_POLL_INITIAL_S = 0.5
+DEFAULT_POLL_MAX_S = 30.0
+# A watcher costs a stream and a little memory, never a request to CI of its own.
+DEFAULT_MAX_WATCHERS = 10_000
+DEFAULT_MAX_WATCHERS_PER_CLIENT = 100
+FANOUT_BACKENDS = ("local", "redis")
+SUBMIT_STORES = ("memory", "redis")
+_CALLBACK_TOKEN = re.compile(r"^[A-Za-z0-9_-]{32,128}$")
+
+
+@dataclass(frozen=True)
+class Tracking:
+    """Job tracking for WatchMediaJob / WaitMediaJob (`[tracking]` in TOML)."""
+
+    poll_initial_s: float = _option(
+        DEFAULT_POLL_INITIAL_S,
+        env="CI_GATEWAY_POLL_INITIAL_S",
+        help="describe a tracked job again this soon after it changed",
+    )
+    poll_max_s: float = _option(
+        DEFAULT_POLL_MAX_S,
+        env="CI_GATEWAY_POLL_MAX_S",
+        help="the poll interval doubles while a job does not change, up to this",
+    )
+    max_watchers: int = _option(
+        DEFAULT_MAX_WATCHERS,
+        env="CI_GATEWAY_MAX_WATCHERS",
+        help="watch/wait calls open at once; beyond it RESOURCE_EXHAUSTED",
+    )
+    max_watchers_per_client: int = _option(
+        DEFAULT_MAX_WATCHERS_PER_CLIENT,
+        env="CI_GATEWAY_MAX_WATCHERS_PER_CLIENT",
+        help="the same per client (its gRPC peer address)",
+    )
+
+    def __post_init__(self) -> None:
+        if not 0 < self.poll_initial_s <= self.poll_max_s:
+            raise ValueError("tracking: need 0 < poll_initial_s <= poll_max_s")
+        if self.max_watchers < 1 or self.max_watchers_per_client < 1:
+            raise ValueError("tracking: max_watchers and max_watchers_per_client must be >= 1")
+
+
+@dataclass(frozen=True)
+class Callbacks:
+    """The receiver of CI's job callbacks (`[callbacks]` in TOML)."""
+
+    listen: str = _option(
+        "",
+        env="CI_GATEWAY_CALLBACK_LISTEN",
+        help="HTTP address of the callback receiver; empty = off (tracking polls only)",
+    )
+    public_url: str = _option(
+        "",
+        env="CI_GATEWAY_CALLBACK_PUBLIC_URL",
+        help="base URL at which CI reaches the receiver; when set, submits without a CallBack "
+        "of their own get the gateway's; `auto` = the receiver's own address",
+    )
+    # A secret (it is what makes a callback URL unguessable): no flag, and no repr.
+    token: str = field(
+        default="",
+        repr=False,
+        metadata={
+            "env": "CI_GATEWAY_CALLBACK_TOKEN",
+            "flag": None,
+            "help": "secret in the callback URL path (32-128 of A-Z a-z 0-9 _ -); empty = "
+            "random per process; replicas behind one public_url must share it",
+        },
+    )
+
+    def __post_init__(self) -> None:
+        if self.listen and not _HOST_PORT.fullmatch(self.listen):
+            raise ValueError(f"callbacks.listen {self.listen!r} must be host:port or empty")
+        url = self.public_url
+        if url and url != "auto" and not re.match(r"^https?://[^/?#]+(/[^?#]*)?$", url):
+            raise ValueError("callbacks.public_url must be an http(s) URL or `auto`")
+        if self.token and not _CALLBACK_TOKEN.fullmatch(self.token):
+            raise ValueError("callbacks.token must be 32-128 of A-Z a-z 0-9 _ -")
+
+
+@dataclass(frozen=True)
+class Shared:
+    """State shared by replicas through Redis (`[shared]` in TOML)."""
+
+    # May hold a password: no flag, and no repr.
+    redis_url: str = field(
+        default="",
+        repr=False,
+        metadata={
+            "env": "CI_GATEWAY_REDIS_URL",
+            "flag": None,
+            "help": "Redis for the two settings below, e.g. `redis://redis:6379/0`",
+        },
+    )
+    fanout: str = _option(
+        "local",
+        env="CI_GATEWAY_FANOUT",
+        help="how a verified callback reaches every replica's watchers: `local` or `redis`",
+    )
+    submit_store: str = _option(
+        "memory",
+        env="CI_GATEWAY_SUBMIT_STORE",
+        help="where request_id -> job records live (24 h): `memory` or `redis`",
+    )
+
+    def __post_init__(self) -> None:
+        if self.fanout not in FANOUT_BACKENDS:
+            raise ValueError(f"shared.fanout must be one of {FANOUT_BACKENDS}")
+        if self.submit_store not in SUBMIT_STORES:
+            raise ValueError(f"shared.submit_store must be one of {SUBMIT_STORES}")
+        if self.redis_url and not re.match(r"^(rediss?|unix)://", self.redis_url):
+            raise ValueError("shared.redis_url must be a redis://, rediss:// or unix:// URL")
+
+
 @dataclass(frozen=True)
 class Settings:
     listen: str = _option(
@@ -199,6 +314,9 @@ class Settings:
         help="on SIGTERM/SIGINT, how long in-flight RPCs may take to finish",
     )
     server: ServerLimits = field(default_factory=ServerLimits, metadata=_SECTION)
+    tracking: Tracking = field(default_factory=Tracking, metadata=_SECTION)
+    callbacks: Callbacks = field(default_factory=Callbacks, metadata=_SECTION)
+    shared: Shared = field(default_factory=Shared, metadata=_SECTION)
 
     def __post_init__(self) -> None:
         problems = []

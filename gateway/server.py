@@ -35,6 +35,7 @@ from gateway.metrics import GatewayMetrics, UpstreamMetrics
 from gateway.ops_http import OpsServer, start_ops_server
 from gateway.service import MediaJobService
 from gateway.telemetry import Telemetry
+from gateway.tracking_runtime import TrackingRuntime, start_tracking
 from gateway.transport import Transport
 from gateway.upstream import CiClient
 
@@ -98,6 +99,7 @@ class RunningGateway:
     in_flight: InFlight
     credentials: CredentialsProvider
     ops: OpsServer | None = None
+    tracking: TrackingRuntime | None = None
     _stopped: asyncio.Event = field(default_factory=asyncio.Event)
     _force: asyncio.Event = field(default_factory=asyncio.Event)
 
@@ -117,6 +119,8 @@ class RunningGateway:
         grace = self.settings.shutdown_grace_s if grace_s is None else grace_s
         event(log, logging.INFO, "draining", in_flight=self.in_flight.count, grace_s=grace)
         await self.readiness.enter_graceful_shutdown()
+        if self.tracking is not None:
+            await self.tracking.drain()  # watches end now (UNAVAILABLE): clients re-watch elsewhere
         stopping = asyncio.ensure_future(self.server.stop(grace))
         # grpc stops accepting in stop()'s first step, before its first real wait; this yield
         # lets that step run, so the line below is true when logged.
@@ -138,6 +142,8 @@ class RunningGateway:
         finally:
             for task in (idle, forced):
                 task.cancel()
+            if self.tracking is not None:
+                await self.tracking.close()
             await self.client.close()
             event(log, logging.INFO, "closed the HTTP session towards CI")
             close_credentials = getattr(self.credentials, "close", None)
@@ -170,6 +176,11 @@ async def start_gateway(
         transport=Transport(max_body_bytes=settings.max_response_bytes),
         telemetry=_Fanout(sinks),
     )
+    try:
+        tracking = await start_tracking(settings, client)  # tracker, callbacks, shared state
+    except BaseException:
+        await client.close()
+        raise
     metrics.watch_retry_budget(client.budgets.tokens)
     expiry = getattr(credentials, "expires_at", None)
     if callable(expiry):
@@ -189,7 +200,14 @@ async def start_gateway(
         maximum_concurrent_rpcs=limits.max_concurrent_rpcs or None,
     )
     service_pb2_grpc.add_MediaJobServiceServicer_to_server(
-        MediaJobService(client, settings), server
+        MediaJobService(
+            client,
+            settings,
+            submit_store=tracking.submit_store,
+            tracker=tracking.tracker,
+            callback_url=tracking.callback_url,
+        ),
+        server,
     )
     health_pb2_grpc.add_HealthServicer_to_server(readiness.servicer, server)
     reflection.enable_server_reflection(
@@ -201,6 +219,7 @@ async def start_gateway(
     address = listen or settings.listen
     port = server.add_insecure_port(address)
     if port == 0:
+        await tracking.close()
         await client.close()
         raise OSError(f"cannot listen on {address}")
     # Providers that watch files or refresh tokens start (and stop) with the gateway.
@@ -218,6 +237,7 @@ async def start_gateway(
             ops = await start_ops_server(ops_listen, metrics.registry, readiness)
     except BaseException:
         await server.stop(0)
+        await tracking.close()
         await client.close()
         raise
     await readiness.start()
@@ -231,5 +251,15 @@ async def start_gateway(
         pid=os.getpid(),
     )
     return RunningGateway(
-        server, port, bound, client, settings, readiness, metrics, in_flight, credentials, ops
+        server,
+        port,
+        bound,
+        client,
+        settings,
+        readiness,
+        metrics,
+        in_flight,
+        credentials,
+        ops,
+        tracking,
     )

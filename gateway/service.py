@@ -8,34 +8,47 @@ unexpected exception is a bug that grpc reports as UNKNOWN without our message t
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import functools
 import logging
-from collections.abc import Awaitable, Callable, Iterator
-from typing import TypeVar
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from typing import Any, TypeVar
 
 import grpc
 from grpc_status import rpc_status
 
-from ci.media.v1 import service_pb2, service_pb2_grpc
+from ci.media.v1 import media_pb2, service_pb2, service_pb2_grpc
 from gateway import validation
 from gateway.config import Settings
-from gateway.errors import GatewayError, Overloaded
+from gateway.errors import (
+    DeadlineExceeded,
+    FieldViolation,
+    GatewayError,
+    InvalidRequest,
+    Overloaded,
+)
 from gateway.retry import Deadline
 from gateway.status import to_status
 from gateway.submit import InMemorySubmitStore, SubmitCoordinator, SubmitStore, strip_markers
-from gateway.upstream import CiClient, Reply
+from gateway.tracking import JobTracker, PollSchedule, WatchLimits
+from gateway.upstream import CiClient, Reply, Target
 
 log = logging.getLogger(__name__)
 
 Req = TypeVar("Req")
 Resp = TypeVar("Resp")
+ClientIdentity = Callable[[grpc.aio.ServicerContext[Any, Any]], str]
 Handler = Callable[["MediaJobService", Req, grpc.aio.ServicerContext[Req, Resp]], Awaitable[Resp]]
 
 CI_REQUEST_ID_METADATA = "x-ci-request-id"
 # The submit's request_id (the caller's, or the one the gateway made): retry with it.
 REQUEST_ID_METADATA = "x-ci-gateway-request-id"
 DEFAULT_MAX_IN_FLIGHT_RPCS = 2000
+# WaitMediaJob answers this much before the caller's deadline (a tenth of what is left, at most
+# a second), so the latest state arrives instead of DEADLINE_EXCEEDED.
+WAIT_MARGIN_FRACTION = 0.1
+WAIT_MARGIN_MAX_S = 1.0
 
 
 def _rpc(handler: Handler[Req, Resp]) -> Handler[Req, Resp]:
@@ -64,6 +77,9 @@ class MediaJobService(service_pb2_grpc.MediaJobServiceServicer):
         *,
         submit_store: SubmitStore | None = None,
         max_in_flight_rpcs: int = DEFAULT_MAX_IN_FLIGHT_RPCS,
+        tracker: JobTracker | None = None,
+        callback_url: Callable[[Target], str | None] | None = None,
+        client_identity: ClientIdentity | None = None,
     ) -> None:
         self._client = client
         self._settings = settings
@@ -72,6 +88,14 @@ class MediaJobService(service_pb2_grpc.MediaJobServiceServicer):
         )
         self._max_in_flight_rpcs = max_in_flight_rpcs
         self._in_flight_rpcs = 0
+        tracking = settings.tracking
+        self._tracker = tracker or JobTracker(
+            client,
+            schedule=PollSchedule(initial_s=tracking.poll_initial_s, max_s=tracking.poll_max_s),
+            limits=WatchLimits(tracking.max_watchers, tracking.max_watchers_per_client),
+        )
+        self._callback_url = callback_url
+        self._client_identity = client_identity or peer_identity
 
     @contextlib.contextmanager
     def _admission(self) -> Iterator[None]:
@@ -104,6 +128,7 @@ class MediaJobService(service_pb2_grpc.MediaJobServiceServicer):
         ],
     ) -> service_pb2.SubmitMediaJobResponse:
         target, body, request_id = validation.validate_submit(request, self._settings)
+        self._use_gateway_callback(target, body)
         context.set_trailing_metadata(((REQUEST_ID_METADATA, request_id),))
         try:
             reply = await self._submits.submit(target, body, request_id, self._deadline(context))
@@ -177,3 +202,93 @@ class MediaJobService(service_pb2_grpc.MediaJobServiceServicer):
         target, key, version = validation.validate_get_media_info(request, self._settings)
         reply = await self._client.get_media_info(target, key, version, self._deadline(context))
         return self._reply(reply, context)
+
+    # ---- job tracking --------------------------------------------------------------------
+
+    def _use_gateway_callback(self, target: Target, body: media_pb2.Request) -> None:
+        """Point CI's callback at the gateway's receiver, unless the caller chose a callback of
+        its own (a URL, `no`, or TDMQ): the gateway then relies on polling for that job. This
+        runs before the exactly-once fingerprint, with a URL that is the same on every replica,
+        so a retried submit fingerprints alike."""
+        url = self._callback_url(target) if self._callback_url is not None else None
+        if url and not body.call_back and body.call_back_type != "TDMQ":
+            body.call_back = url
+
+    def _job_ref(
+        self, request: service_pb2.WatchMediaJobRequest | service_pb2.WaitMediaJobRequest
+    ) -> tuple[Target, str]:
+        # The same fields and rules as CancelMediaJob's, so the same checks and field names.
+        return validation.validate_cancel(
+            service_pb2.CancelMediaJobRequest(
+                bucket=request.bucket, region=request.region, job_id=request.job_id
+            ),
+            self._settings,
+        )
+
+    async def WatchMediaJob(
+        self,
+        request: service_pb2.WatchMediaJobRequest,
+        context: grpc.aio.ServicerContext[
+            service_pb2.WatchMediaJobRequest, service_pb2.WatchMediaJobResponse
+        ],
+    ) -> AsyncIterator[service_pb2.WatchMediaJobResponse]:
+        try:
+            target, job_id = self._job_ref(request)
+            async with self._tracker.watch(target, job_id, self._client_identity(context)) as watch:
+                async for detail in watch.updates():
+                    yield service_pb2.WatchMediaJobResponse(jobs_detail=detail)
+        except GatewayError as error:
+            # Not `_rpc`: a stream is not admitted per call; the watcher caps bound it instead.
+            log.info("WatchMediaJob failed: %s %s", error.status.name, error.reason.value)
+            status = rpc_status.to_status(to_status(error))
+            await context.abort(status.code, status.details, status.trailing_metadata)
+
+    @_rpc
+    async def WaitMediaJob(
+        self,
+        request: service_pb2.WaitMediaJobRequest,
+        context: grpc.aio.ServicerContext[
+            service_pb2.WaitMediaJobRequest, service_pb2.WaitMediaJobResponse
+        ],
+    ) -> service_pb2.WaitMediaJobResponse:
+        target, job_id = self._job_ref(request)
+        budget = self._wait_budget(request, context)
+        latest: media_pb2.JobsDetail | None = None
+        async with self._tracker.watch(target, job_id, self._client_identity(context)) as watch:
+            try:
+                async with asyncio.timeout(budget):
+                    async for detail in watch.updates():
+                        latest = detail
+            except TimeoutError:
+                if latest is None:
+                    raise DeadlineExceeded("CI's answer for the job did not come in time") from None
+        assert latest is not None  # updates() ends only after yielding a final state
+        return service_pb2.WaitMediaJobResponse(jobs_detail=latest)
+
+    def _wait_budget(
+        self,
+        request: service_pb2.WaitMediaJobRequest,
+        context: grpc.aio.ServicerContext[
+            service_pb2.WaitMediaJobRequest, service_pb2.WaitMediaJobResponse
+        ],
+    ) -> float:
+        """AIP-151: wait at most `timeout`, and answer before the caller's deadline."""
+        budget = self._settings.timeouts.rpc_deadline_s
+        remaining = context.time_remaining()
+        if remaining is not None:
+            margin = min(remaining * WAIT_MARGIN_FRACTION, WAIT_MARGIN_MAX_S)
+            budget = min(budget, remaining - margin)
+        if request.HasField("timeout"):
+            timeout = request.timeout.ToTimedelta().total_seconds()
+            if timeout < 0:
+                raise InvalidRequest([FieldViolation("timeout", "must not be negative")])
+            budget = min(budget, timeout)
+        return max(budget, 0.0)
+
+
+def peer_identity(context: grpc.aio.ServicerContext[Any, Any]) -> str:
+    """The default client identity for the per-client watcher cap: the gRPC peer
+    (`ipv4:10.0.0.7:51234`). Without authenticated callers there is nothing better; a caller
+    with several connections counts as several. Pass `client_identity=` to count by an
+    authenticated client name instead."""
+    return context.peer()

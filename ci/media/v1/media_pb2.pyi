@@ -106,6 +106,14 @@ class JobsDetail(_message.Message):
     operation: Operation
     def __init__(self, code: _Optional[str] = ..., message: _Optional[str] = ..., job_id: _Optional[str] = ..., tag: _Optional[str] = ..., state: _Optional[_Union[JobState, str]] = ..., state_text: _Optional[str] = ..., creation_time: _Optional[str] = ..., start_time: _Optional[str] = ..., end_time: _Optional[str] = ..., queue_id: _Optional[str] = ..., progress: _Optional[str] = ..., sub_tag: _Optional[str] = ..., input: _Optional[_Union[Input, _Mapping]] = ..., operation: _Optional[_Union[Operation, _Mapping]] = ...) -> None: ...
 
+class JobCallback(_message.Message):
+    __slots__ = ("event_name", "jobs_detail")
+    EVENT_NAME_FIELD_NUMBER: _ClassVar[int]
+    JOBS_DETAIL_FIELD_NUMBER: _ClassVar[int]
+    event_name: str
+    jobs_detail: _containers.RepeatedCompositeFieldContainer[JobsDetail]
+    def __init__(self, event_name: _Optional[str] = ..., jobs_detail: _Optional[_Iterable[_Union[JobsDetail, _Mapping]]] = ...) -> None: ...
+
 class MediaInfo(_message.Message):
     __slots__ = ("format", "stream")
     FORMAT_FIELD_NUMBER: _ClassVar[int]

@@ -1,4 +1,7 @@
+import datetime
+
 from ci.media.v1 import media_pb2 as _media_pb2
+from google.protobuf import duration_pb2 as _duration_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from google.protobuf import descriptor as _descriptor
@@ -132,3 +135,37 @@ class MediaInfoResponse(_message.Message):
     MEDIA_INFO_FIELD_NUMBER: _ClassVar[int]
     media_info: _media_pb2.MediaInfo
     def __init__(self, media_info: _Optional[_Union[_media_pb2.MediaInfo, _Mapping]] = ...) -> None: ...
+
+class WatchMediaJobRequest(_message.Message):
+    __slots__ = ("bucket", "region", "job_id")
+    BUCKET_FIELD_NUMBER: _ClassVar[int]
+    REGION_FIELD_NUMBER: _ClassVar[int]
+    JOB_ID_FIELD_NUMBER: _ClassVar[int]
+    bucket: str
+    region: str
+    job_id: str
+    def __init__(self, bucket: _Optional[str] = ..., region: _Optional[str] = ..., job_id: _Optional[str] = ...) -> None: ...
+
+class WatchMediaJobResponse(_message.Message):
+    __slots__ = ("jobs_detail",)
+    JOBS_DETAIL_FIELD_NUMBER: _ClassVar[int]
+    jobs_detail: _media_pb2.JobsDetail
+    def __init__(self, jobs_detail: _Optional[_Union[_media_pb2.JobsDetail, _Mapping]] = ...) -> None: ...
+
+class WaitMediaJobRequest(_message.Message):
+    __slots__ = ("bucket", "region", "job_id", "timeout")
+    BUCKET_FIELD_NUMBER: _ClassVar[int]
+    REGION_FIELD_NUMBER: _ClassVar[int]
+    JOB_ID_FIELD_NUMBER: _ClassVar[int]
+    TIMEOUT_FIELD_NUMBER: _ClassVar[int]
+    bucket: str
+    region: str
+    job_id: str
+    timeout: _duration_pb2.Duration
+    def __init__(self, bucket: _Optional[str] = ..., region: _Optional[str] = ..., job_id: _Optional[str] = ..., timeout: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ...) -> None: ...
+
+class WaitMediaJobResponse(_message.Message):
+    __slots__ = ("jobs_detail",)
+    JOBS_DETAIL_FIELD_NUMBER: _ClassVar[int]
+    jobs_detail: _media_pb2.JobsDetail
+    def __init__(self, jobs_detail: _Optional[_Union[_media_pb2.JobsDetail, _Mapping]] = ...) -> None: ...

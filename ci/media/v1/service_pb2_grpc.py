@@ -64,6 +64,16 @@ class MediaJobServiceStub:
                 request_serializer=ci_dot_media_dot_v1_dot_service__pb2.GetMediaInfoRequest.SerializeToString,
                 response_deserializer=ci_dot_media_dot_v1_dot_service__pb2.MediaInfoResponse.FromString,
                 _registered_method=True)
+        self.WatchMediaJob = channel.unary_stream(
+                '/ci.media.v1.MediaJobService/WatchMediaJob',
+                request_serializer=ci_dot_media_dot_v1_dot_service__pb2.WatchMediaJobRequest.SerializeToString,
+                response_deserializer=ci_dot_media_dot_v1_dot_service__pb2.WatchMediaJobResponse.FromString,
+                _registered_method=True)
+        self.WaitMediaJob = channel.unary_unary(
+                '/ci.media.v1.MediaJobService/WaitMediaJob',
+                request_serializer=ci_dot_media_dot_v1_dot_service__pb2.WaitMediaJobRequest.SerializeToString,
+                response_deserializer=ci_dot_media_dot_v1_dot_service__pb2.WaitMediaJobResponse.FromString,
+                _registered_method=True)
 
 
 class MediaJobServiceServicer:
@@ -111,6 +121,24 @@ class MediaJobServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def WatchMediaJob(self, request, context):
+        """Streams one job: its current JobsDetail at once, then one message per change of `state` or
+        `progress`, and ends after a final state (`Success`, `Failed`, `Cancel`). The gateway
+        tracks the job (CI callbacks, else batched `GET /jobs/<id>,...` polling) once for all
+        watchers. RESOURCE_EXHAUSTED beyond the watcher caps; NOT_FOUND for a job CI does not know.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def WaitMediaJob(self, request, context):
+        """Waits for one job to end, after AIP-151's WaitOperation: returns when the job has reached a
+        final state, or shortly before the deadline (the call's, or `timeout`) with the latest state.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_MediaJobServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -143,6 +171,16 @@ def add_MediaJobServiceServicer_to_server(servicer, server):
                     servicer.GetMediaInfo,
                     request_deserializer=ci_dot_media_dot_v1_dot_service__pb2.GetMediaInfoRequest.FromString,
                     response_serializer=ci_dot_media_dot_v1_dot_service__pb2.MediaInfoResponse.SerializeToString,
+            ),
+            'WatchMediaJob': grpc.unary_stream_rpc_method_handler(
+                    servicer.WatchMediaJob,
+                    request_deserializer=ci_dot_media_dot_v1_dot_service__pb2.WatchMediaJobRequest.FromString,
+                    response_serializer=ci_dot_media_dot_v1_dot_service__pb2.WatchMediaJobResponse.SerializeToString,
+            ),
+            'WaitMediaJob': grpc.unary_unary_rpc_method_handler(
+                    servicer.WaitMediaJob,
+                    request_deserializer=ci_dot_media_dot_v1_dot_service__pb2.WaitMediaJobRequest.FromString,
+                    response_serializer=ci_dot_media_dot_v1_dot_service__pb2.WaitMediaJobResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -307,6 +345,60 @@ class MediaJobService:
             '/ci.media.v1.MediaJobService/GetMediaInfo',
             ci_dot_media_dot_v1_dot_service__pb2.GetMediaInfoRequest.SerializeToString,
             ci_dot_media_dot_v1_dot_service__pb2.MediaInfoResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def WatchMediaJob(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/ci.media.v1.MediaJobService/WatchMediaJob',
+            ci_dot_media_dot_v1_dot_service__pb2.WatchMediaJobRequest.SerializeToString,
+            ci_dot_media_dot_v1_dot_service__pb2.WatchMediaJobResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def WaitMediaJob(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/ci.media.v1.MediaJobService/WaitMediaJob',
+            ci_dot_media_dot_v1_dot_service__pb2.WaitMediaJobRequest.SerializeToString,
+            ci_dot_media_dot_v1_dot_service__pb2.WaitMediaJobResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -48,6 +48,16 @@ class MediaJobServiceStub:
     """GenerateMediaInfo: `POST /mediainfo` on the CI host; synchronous probe."""
     GetMediaInfo: _grpc.UnaryUnaryMultiCallable[_service_pb2.GetMediaInfoRequest, _service_pb2.MediaInfoResponse]
     """GetMediainfo: `GET /<key>?ci-process=videoinfo` on the COS host; synchronous probe."""
+    WatchMediaJob: _grpc.UnaryStreamMultiCallable[_service_pb2.WatchMediaJobRequest, _service_pb2.WatchMediaJobResponse]
+    """Streams one job: its current JobsDetail at once, then one message per change of `state` or
+    `progress`, and ends after a final state (`Success`, `Failed`, `Cancel`). The gateway
+    tracks the job (CI callbacks, else batched `GET /jobs/<id>,...` polling) once for all
+    watchers. RESOURCE_EXHAUSTED beyond the watcher caps; NOT_FOUND for a job CI does not know.
+    """
+    WaitMediaJob: _grpc.UnaryUnaryMultiCallable[_service_pb2.WaitMediaJobRequest, _service_pb2.WaitMediaJobResponse]
+    """Waits for one job to end, after AIP-151's WaitOperation: returns when the job has reached a
+    final state, or shortly before the deadline (the call's, or `timeout`) with the latest state.
+    """
 
 @_typing.type_check_only
 class MediaJobServiceAsyncStub(MediaJobServiceStub):
@@ -64,6 +74,16 @@ class MediaJobServiceAsyncStub(MediaJobServiceStub):
     """GenerateMediaInfo: `POST /mediainfo` on the CI host; synchronous probe."""
     GetMediaInfo: _aio.UnaryUnaryMultiCallable[_service_pb2.GetMediaInfoRequest, _service_pb2.MediaInfoResponse]  # type: ignore[assignment]
     """GetMediainfo: `GET /<key>?ci-process=videoinfo` on the COS host; synchronous probe."""
+    WatchMediaJob: _aio.UnaryStreamMultiCallable[_service_pb2.WatchMediaJobRequest, _service_pb2.WatchMediaJobResponse]  # type: ignore[assignment]
+    """Streams one job: its current JobsDetail at once, then one message per change of `state` or
+    `progress`, and ends after a final state (`Success`, `Failed`, `Cancel`). The gateway
+    tracks the job (CI callbacks, else batched `GET /jobs/<id>,...` polling) once for all
+    watchers. RESOURCE_EXHAUSTED beyond the watcher caps; NOT_FOUND for a job CI does not know.
+    """
+    WaitMediaJob: _aio.UnaryUnaryMultiCallable[_service_pb2.WaitMediaJobRequest, _service_pb2.WaitMediaJobResponse]  # type: ignore[assignment]
+    """Waits for one job to end, after AIP-151's WaitOperation: returns when the job has reached a
+    final state, or shortly before the deadline (the call's, or `timeout`) with the latest state.
+    """
 
 class MediaJobServiceServicer(metaclass=_abc_1.ABCMeta):
     @_abc_1.abstractmethod
@@ -113,5 +133,27 @@ class MediaJobServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_service_pb2.MediaInfoResponse, _abc.Awaitable[_service_pb2.MediaInfoResponse]]:
         """GetMediainfo: `GET /<key>?ci-process=videoinfo` on the COS host; synchronous probe."""
+
+    @_abc_1.abstractmethod
+    def WatchMediaJob(
+        self,
+        request: _service_pb2.WatchMediaJobRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_abc.Iterator[_service_pb2.WatchMediaJobResponse], _abc.AsyncIterator[_service_pb2.WatchMediaJobResponse]]:
+        """Streams one job: its current JobsDetail at once, then one message per change of `state` or
+        `progress`, and ends after a final state (`Success`, `Failed`, `Cancel`). The gateway
+        tracks the job (CI callbacks, else batched `GET /jobs/<id>,...` polling) once for all
+        watchers. RESOURCE_EXHAUSTED beyond the watcher caps; NOT_FOUND for a job CI does not know.
+        """
+
+    @_abc_1.abstractmethod
+    def WaitMediaJob(
+        self,
+        request: _service_pb2.WaitMediaJobRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_service_pb2.WaitMediaJobResponse, _abc.Awaitable[_service_pb2.WaitMediaJobResponse]]:
+        """Waits for one job to end, after AIP-151's WaitOperation: returns when the job has reached a
+        final state, or shortly before the deadline (the call's, or `timeout`) with the latest state.
+        """
 
 def add_MediaJobServiceServicer_to_server(servicer: MediaJobServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -1,0 +1,67 @@
+"""A Node.js service uses the gateway from the .proto files alone (examples/node/)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import shutil
+from pathlib import Path
+
+from gateway.server import RunningGateway
+from tests.conftest import SAMPLE_HEIGHT, SAMPLE_KEY, SAMPLE_WIDTH
+
+ROOT = Path(__file__).resolve().parents[2]
+EXAMPLE = ROOT / "examples" / "node"
+TIMEOUT_S = 60.0
+
+
+async def run_client(*args: str) -> tuple[int, str, str]:
+    node = shutil.which("node")
+    assert node, "Node.js is needed for the Node example (see the README)"
+    assert (EXAMPLE / "node_modules" / "@grpc" / "grpc-js").is_dir(), (
+        "examples/node dependencies missing: `make test` installs them (npm ci)"
+    )
+    process = await asyncio.create_subprocess_exec(
+        node,
+        str(EXAMPLE / "client.js"),
+        *args,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        cwd=EXAMPLE,
+    )
+    # The gateway serves from this same event loop: wait without blocking it.
+    out, err = await asyncio.wait_for(process.communicate(), TIMEOUT_S)
+    assert process.returncode is not None
+    return process.returncode, out.decode(), err.decode()
+
+
+async def test_node_client_submits_waits_and_prints_the_job(ops_gateway: RunningGateway) -> None:
+    code, out, err = await run_client(
+        "--address", ops_gateway.address, "--object", SAMPLE_KEY, "--timeout-s", "30"
+    )
+    assert code == 0, err
+    job = json.loads(out)
+    assert job["state"] == "JOB_STATE_SUCCESS" and job["tag"] == "MediaInfo"
+    assert job["input"]["object"] == SAMPLE_KEY
+    (video,) = job["operation"]["media_info"]["stream"]["video"]
+    assert video["codec_name"] == "h264"
+    assert (video["width"], video["height"]) == (str(SAMPLE_WIDTH), str(SAMPLE_HEIGHT))
+    # Trailing metadata reached Node: its own request id came back, and CI's.
+    assert "x-request-id=node-" in err and "x-ci-request-id=" in err
+    assert "x-ci-request-id=null" not in err
+
+
+async def test_node_client_reports_a_failed_job(ops_gateway: RunningGateway) -> None:
+    code, out, _ = await run_client(
+        "--address", ops_gateway.address, "--object", "input/no-such.mp4", "--timeout-s", "30"
+    )
+    assert code == 1
+    assert json.loads(out)["state"] == "JOB_STATE_FAILED"
+
+
+async def test_node_client_reports_a_grpc_error(ops_gateway: RunningGateway) -> None:
+    code, out, err = await run_client(
+        "--address", ops_gateway.address, "--object", SAMPLE_KEY, "--bucket", "Not_A_Bucket"
+    )
+    assert (code, out) == (2, "")
+    assert "gRPC status 3" in err  # INVALID_ARGUMENT, from the gateway's validation

@@ -1,0 +1,65 @@
+"""The README's operations reference is checked against the code, so it cannot drift."""
+
+from __future__ import annotations
+
+import argparse
+import re
+from pathlib import Path
+
+from gateway.cli import build_parser
+from gateway.config import OPTIONS, reference_markdown
+from gateway.metrics import GatewayMetrics, UpstreamMetrics
+
+ROOT = Path(__file__).resolve().parents[2]
+README = (ROOT / "README.md").read_text()
+
+
+def between(marker: str) -> str:
+    return README.split(f"<!-- {marker}:start")[1].split("-->", 1)[1].split(f"<!-- {marker}:end")[0]
+
+
+def test_configuration_table_is_generated_from_the_settings() -> None:
+    expected = reference_markdown()
+    assert between("config-table").strip() == expected.strip(), (
+        "README's configuration table is stale; replace it with:\n" + expected
+    )
+
+
+def test_every_documented_flag_is_accepted_by_serve() -> None:
+    parser = build_parser()
+    (commands,) = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    serve = commands.choices["serve"]
+    flags = {flag for action in serve._actions for flag in action.option_strings}
+    documented = set(re.findall(r"`(--[a-z-]+)`", between("config-table")))
+    assert documented == {o.flag for o in OPTIONS if o.flag}
+    assert documented <= flags
+
+
+def test_metrics_table_matches_the_registry() -> None:
+    metrics = GatewayMetrics()
+    metrics.initialize("unary", "svc", ["M"])
+    metrics.grpc_handled.labels("unary", "svc", "M", "OK")
+    sink = UpstreamMetrics(metrics)
+    sink.attempt_started("GetMediaInfo")
+    sink.attempt_finished("GetMediaInfo", "200", 0.1)
+    sink.retry_scheduled("GetMediaInfo", "UPSTREAM_UNAVAILABLE", 0.1)
+    in_code: dict[str, tuple[str, frozenset[str]]] = {}
+    for family in metrics.registry.collect():
+        if family.name.startswith(("process_", "python_")):
+            continue
+        name = family.name + ("_total" if family.type == "counter" else "")
+        labels = {key for sample in family.samples for key in sample.labels if key != "le"}
+        in_code[name] = (family.type, frozenset(labels))
+    rows = re.findall(r"^\| `(\w+)` \| (\w+) \|([^|]*)\|", between("metrics-table"), re.M)
+    documented = {
+        name: (kind, frozenset(re.findall(r"`(\w+)`", labels))) for name, kind, labels in rows
+    }
+    assert documented == in_code
+
+
+def test_deploy_sections_name_real_files() -> None:
+    for path in re.findall(r"`(k8s/\w+/?)`", README):
+        assert (ROOT / path).exists(), path
+    shared = README.split("## Deploy shared")[1].split("\n## ")[0]
+    for name in re.findall(r"`(\w+\.yaml)`", shared):
+        assert (ROOT / "k8s" / "shared" / name).is_file(), name

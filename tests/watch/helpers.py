@@ -1,0 +1,142 @@
+"""Test helpers for job tracking: a manual clock, gateways, stubs, callback bodies."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import grpc
+from lxml import etree
+
+from ci.media.v1 import media_pb2, service_pb2, service_pb2_grpc
+from gateway import xml_codec
+from gateway.config import Settings
+from gateway.credentials import Credentials, StaticCredentialsProvider
+from gateway.server import RunningGateway, start_gateway
+from gateway.tracking import JobTracker
+from tests.conftest import SAMPLE_KEY
+
+if TYPE_CHECKING:
+    from ci.media.v1.service_pb2_grpc import MediaJobServiceAsyncStub as Stub
+
+M, S = media_pb2, service_pb2
+Call = grpc.aio.UnaryStreamCall[S.WatchMediaJobRequest, S.WatchMediaJobResponse]
+EOF = grpc.aio.EOF  # type: ignore[attr-defined]  # missing from grpc-stubs
+TOKEN = "t0k3n-" + "x" * 40
+
+
+class ManualTimer:
+    """A `gateway.tracking.Timer` whose time moves only when the test says `advance`."""
+
+    def __init__(self) -> None:
+        self._now = 1000.0
+        self._sleepers: list[tuple[float, asyncio.Future[None]]] = []
+
+    def now(self) -> float:
+        return self._now
+
+    async def sleep_until(self, when: float, wake: asyncio.Event) -> None:
+        if when <= self._now or wake.is_set():
+            return
+        alarm: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        entry = (when, alarm)
+        self._sleepers.append(entry)
+        woken = asyncio.ensure_future(wake.wait())
+        waiters: set[asyncio.Future[Any]] = {alarm, woken}
+        try:
+            await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            woken.cancel()
+            if entry in self._sleepers:
+                self._sleepers.remove(entry)
+
+    def advance(self, seconds: float) -> None:
+        self._now += seconds
+        for when, alarm in list(self._sleepers):
+            if when <= self._now and not alarm.done():
+                alarm.set_result(None)
+
+
+@dataclass
+class Gateway:
+    running: RunningGateway
+    stub: Stub
+
+    @property
+    def tracker(self) -> JobTracker:
+        assert self.running.tracking is not None
+        return self.running.tracking.tracker
+
+    @property
+    def callback_base(self) -> str:
+        assert self.running.tracking is not None and self.running.tracking.receiver is not None
+        return self.running.tracking.receiver.base_url
+
+
+@asynccontextmanager
+async def gateway(settings: Settings, credentials: Credentials) -> AsyncIterator[Gateway]:
+    running = await start_gateway(settings, StaticCredentialsProvider(credentials))
+    try:
+        async with grpc.aio.insecure_channel(running.address) as channel:
+            yield Gateway(running, service_pb2_grpc.MediaJobServiceStub(channel))
+    finally:
+        await running.stop(grace_s=0)
+
+
+async def submit(
+    stub: Stub, key: str = SAMPLE_KEY, *, request_id: str = "", **request: object
+) -> M.JobsDetail:
+    body = M.Request(input=M.Input(object=key), **request)  # type: ignore[arg-type]
+    answer = await stub.SubmitMediaJob(
+        S.SubmitMediaJobRequest(request=body, request_id=request_id), timeout=10
+    )
+    return answer.jobs_detail
+
+
+def watch(stub: Stub, job_id: str, timeout: float = 30.0) -> Call:
+    return stub.WatchMediaJob(S.WatchMediaJobRequest(job_id=job_id), timeout=timeout)
+
+
+async def next_detail(call: Call, timeout: float = 20.0) -> M.JobsDetail:
+    async with asyncio.timeout(timeout):
+        message = await call.read()
+    assert message is not EOF, "the stream ended"
+    assert isinstance(message, S.WatchMediaJobResponse)
+    return message.jobs_detail
+
+
+async def assert_ended(call: Call, timeout: float = 10.0) -> None:
+    async with asyncio.timeout(timeout):
+        assert await call.read() is EOF
+        assert await call.code() is grpc.StatusCode.OK
+
+
+def xml_callback(detail: M.JobsDetail) -> bytes:
+    """What CI POSTs in XML: `<Response><EventName>TaskFinish</EventName><JobsDetail>...`."""
+    return xml_codec.encode(
+        M.JobCallback(event_name="TaskFinish", jobs_detail=[detail]), root="Response"
+    )
+
+
+def json_callback(detail: M.JobsDetail, *, as_array: bool = False) -> bytes:
+    """What CI POSTs in JSON: the XML twin with every value a string and a single node as an
+    object (repeated nodes as arrays); `JobsDetail` optionally as a one-element array."""
+    root = xml_codec.parse_document(xml_callback(detail))
+    document = _to_json(root)
+    assert isinstance(document, dict)
+    if as_array:
+        document["JobsDetail"] = [document["JobsDetail"]]
+    return json.dumps(document).encode()
+
+
+def _to_json(element: etree._Element) -> object:
+    if len(element) == 0:
+        return element.text or ""
+    grouped: dict[str, list[object]] = {}
+    for child in element:
+        grouped.setdefault(str(child.tag), []).append(_to_json(child))
+    return {tag: items[0] if len(items) == 1 else items for tag, items in grouped.items()}

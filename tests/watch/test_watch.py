@@ -1,0 +1,207 @@
+"""WatchMediaJob end to end: real channel -> gateway -> tracker -> emulator, polling only."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import replace
+from typing import TYPE_CHECKING
+
+import grpc
+import pytest
+
+from ci.media.v1 import media_pb2, service_pb2_grpc
+from gateway.config import Settings, Tracking
+from gateway.credentials import Credentials
+from gateway.emulator.server import RunningEmulator
+from gateway.tracking import TrackerStats
+from gateway.upstream import Target
+from tests.conftest import BUCKET, REGION
+from tests.e2e.helpers import rich_error
+from tests.e2e.test_jobs import assert_matches_sample
+from tests.watch.helpers import assert_ended, gateway, next_detail, submit, watch
+
+if TYPE_CHECKING:
+    from ci.media.v1.service_pb2_grpc import MediaJobServiceAsyncStub as Stub
+
+M = media_pb2
+FAST = Tracking(poll_initial_s=0.05, poll_max_s=0.2)
+IDLE = TrackerStats(jobs=0, watchers=0, pollers=0)
+
+
+@pytest.fixture
+def fast(settings: Settings) -> Settings:
+    return replace(settings, tracking=FAST)
+
+
+async def test_watch_sees_each_transition_once_in_order_and_ends_with_media_info(
+    fast: Settings, credentials: Credentials, emulator: RunningEmulator
+) -> None:
+    state = emulator.state
+    async with gateway(fast, credentials) as gw:
+        state.pause_scheduling()
+        job = await submit(gw.stub, operation=M.Operation(user_data="mine"))
+        call = watch(gw.stub, job.job_id)
+        first = await next_detail(call)
+        assert (first.job_id, first.state) == (job.job_id, M.JOB_STATE_SUBMITTED)
+
+        state.hold_running()
+        state.resume_scheduling()
+        running = await next_detail(call)
+        assert running.state == M.JOB_STATE_RUNNING
+        assert running.start_time and not running.end_time
+
+        state.release_running()
+        final = await next_detail(call)
+        assert final.state == M.JOB_STATE_SUCCESS, (final.code, final.message)
+        assert_matches_sample(final.operation.media_info)
+        await assert_ended(call)
+
+        # The exactly-once marker never reaches a watcher.
+        assert {d.operation.user_data for d in (first, running, final)} == {"mine"}
+        await gw.tracker.wait_for(lambda stats: stats == IDLE)
+
+
+async def test_a_late_watcher_starts_at_the_current_state_and_shares_the_tracker(
+    fast: Settings, credentials: Credentials, emulator: RunningEmulator
+) -> None:
+    state = emulator.state
+    async with gateway(fast, credentials) as gw:
+        state.pause_scheduling()
+        job = await submit(gw.stub)
+        early = watch(gw.stub, job.job_id)
+        assert (await next_detail(early)).state == M.JOB_STATE_SUBMITTED
+        state.hold_running()
+        state.resume_scheduling()
+        await state.wait_for_job_state(job.job_id, {"Running"})
+        assert (await next_detail(early)).state == M.JOB_STATE_RUNNING
+
+        late = watch(gw.stub, job.job_id)
+        assert (await next_detail(late)).state == M.JOB_STATE_RUNNING  # not the old Submitted
+        assert gw.tracker.stats() == TrackerStats(jobs=1, watchers=2, pollers=1)
+
+        state.release_running()
+        for call in (early, late):
+            assert (await next_detail(call)).state == M.JOB_STATE_SUCCESS
+            await assert_ended(call)
+
+
+async def test_a_failed_job_ends_the_stream_with_its_code(
+    fast: Settings, credentials: Credentials, emulator: RunningEmulator
+) -> None:
+    async with gateway(fast, credentials) as gw:
+        job = await submit(gw.stub, key="input/notes.txt")
+        call = watch(gw.stub, job.job_id)
+        states = []
+        for _ in range(3):  # Submitted, Running, Failed at most; fewer if polls miss one
+            detail = await next_detail(call)
+            states.append(detail.state)
+            if detail.state == M.JOB_STATE_FAILED:
+                break
+        assert states[-1] == M.JOB_STATE_FAILED
+        assert detail.code and detail.code != "Success"
+        assert len(states) == len(set(states))
+        await assert_ended(call)
+
+
+async def test_cancelling_the_stream_releases_the_tracker(
+    fast: Settings, credentials: Credentials, emulator: RunningEmulator
+) -> None:
+    emulator.state.pause_scheduling()
+    async with gateway(fast, credentials) as gw:
+        job = await submit(gw.stub)
+        one, two = watch(gw.stub, job.job_id), watch(gw.stub, job.job_id)
+        await next_detail(one)
+        await next_detail(two)
+        target = Target(BUCKET, REGION)
+        assert gw.tracker.stats() == TrackerStats(jobs=1, watchers=2, pollers=1)
+
+        one.cancel()
+        await gw.tracker.wait_for(lambda stats: stats.watchers == 1)
+        assert gw.tracker.stats() == TrackerStats(jobs=1, watchers=1, pollers=1)
+
+        two.cancel()
+        await gw.tracker.wait_for(lambda stats: stats == IDLE)
+        assert gw.tracker.latest(target, job.job_id) is None
+        assert await one.code() is grpc.StatusCode.CANCELLED
+
+
+async def test_the_deadline_ends_a_watch_and_releases_it(
+    fast: Settings, credentials: Credentials, emulator: RunningEmulator
+) -> None:
+    emulator.state.pause_scheduling()
+    async with gateway(fast, credentials) as gw:
+        job = await submit(gw.stub)
+        call = watch(gw.stub, job.job_id, timeout=1.0)
+        await next_detail(call)
+        assert await call.code() is grpc.StatusCode.DEADLINE_EXCEEDED
+        await gw.tracker.wait_for(lambda stats: stats == IDLE)
+
+
+async def test_an_unknown_job_is_not_found(
+    fast: Settings, credentials: Credentials, emulator: RunningEmulator
+) -> None:
+    async with gateway(fast, credentials) as gw:
+        call = watch(gw.stub, "j" + "0" * 32)
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            await call.read()
+        error = rich_error(caught.value)
+        assert error.code is grpc.StatusCode.NOT_FOUND
+        assert error.error_info is not None and error.error_info.reason == "UPSTREAM_NOT_FOUND"
+        await gw.tracker.wait_for(lambda stats: stats == IDLE)
+
+
+async def test_an_invalid_job_id_is_refused_before_ci_is_asked(
+    fast: Settings, credentials: Credentials, emulator: RunningEmulator
+) -> None:
+    async with gateway(fast, credentials) as gw:
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            await watch(gw.stub, "j1,j2").read()
+        error = rich_error(caught.value)
+        assert error.code is grpc.StatusCode.INVALID_ARGUMENT
+        assert "job_id" in error.violations
+    assert emulator.state.operations["DescribeMediaJob"] == 0
+
+
+async def test_watcher_caps_per_client_and_in_total_are_resource_exhausted(
+    settings: Settings, credentials: Credentials, emulator: RunningEmulator
+) -> None:
+    capped = replace(settings, tracking=replace(FAST, max_watchers=3, max_watchers_per_client=2))
+    emulator.state.pause_scheduling()
+    async with gateway(capped, credentials) as gw:
+        job = await submit(gw.stub)
+        a1, a2 = watch(gw.stub, job.job_id), watch(gw.stub, job.job_id)
+        await next_detail(a1)
+        await next_detail(a2)
+
+        with pytest.raises(grpc.aio.AioRpcError) as per_client:
+            await watch(gw.stub, job.job_id).read()
+        error = rich_error(per_client.value)
+        assert error.code is grpc.StatusCode.RESOURCE_EXHAUSTED
+        assert error.error_info is not None and error.error_info.metadata["limit"] == "2"
+        assert error.retry_info is not None
+
+        # Another connection is another client (the peer differs), up to the total.
+        async with gateway_channel(gw.running.address) as other:
+            b1 = watch(other, job.job_id)
+            await next_detail(b1)
+            with pytest.raises(grpc.aio.AioRpcError) as total:
+                await watch(other, job.job_id).read()
+            error = rich_error(total.value)
+            assert error.code is grpc.StatusCode.RESOURCE_EXHAUSTED
+            assert error.error_info is not None and error.error_info.metadata["limit"] == "3"
+
+            # A watcher that leaves frees its place.
+            b1.cancel()
+            await gw.tracker.wait_for(lambda stats: stats.watchers == 2)
+            b2 = watch(other, job.job_id)
+            assert (await next_detail(b2)).state == M.JOB_STATE_SUBMITTED
+
+
+@asynccontextmanager
+async def gateway_channel(address: str) -> AsyncIterator[Stub]:
+    """A second channel: its own connection, so its own peer address."""
+    async with grpc.aio.insecure_channel(
+        address, options=[("grpc.use_local_subchannel_pool", 1)]
+    ) as channel:
+        yield service_pb2_grpc.MediaJobServiceStub(channel)
