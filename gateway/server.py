@@ -217,7 +217,10 @@ async def start_gateway(
     metrics.initialize("unary", API_SERVICE, (m.name for m in api.methods))
 
     address = listen or settings.listen
-    port = server.add_insecure_port(address)
+    try:
+        port = server.add_insecure_port(address)
+    except RuntimeError:  # grpc's way of saying the port is taken or the address unusable
+        port = 0
     if port == 0:
         await tracking.close()
         await client.close()
