@@ -25,12 +25,6 @@ ACCESS_LOGGER = "gateway.access"
 UPSTREAM_LOGGER = "gateway.upstream.attempts"
 
 _FIELDS = "fields"
-# LogRecord attributes that are not user data (the rest of `record.__dict__` is `extra`).
-_RESERVED = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {
-    "message",
-    "asctime",
-    _FIELDS,
-}
 
 
 def event(logger: logging.Logger, level: int, message: str, **fields: Any) -> None:
