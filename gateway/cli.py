@@ -1,7 +1,8 @@
 """`ci-gateway`: serve the gateway, run the CI emulator, or run the demo.
 
 Credentials never come from flags (argv is visible to every user of the machine through `ps`):
-`serve` reads them from the environment, and `demo` invents throwaway ones that it hands to its
+`serve` reads them from the environment or the sources its credentials file names
+(`gateway.credentials_config`), and `demo` invents throwaway ones that it hands to its
 in-process emulator and gateway.
 """
 
@@ -23,14 +24,15 @@ from google.protobuf import json_format
 
 from ci.media.v1 import media_pb2, service_pb2, service_pb2_grpc
 from gateway import logs
+from gateway.auth import ClientAccess
 from gateway.config import OPTIONS, Settings, load_settings
 from gateway.credentials import (
     Credentials,
     CredentialsProvider,
-    EnvironmentCredentialsProvider,
     NoCredentialsError,
     StaticCredentialsProvider,
 )
+from gateway.credentials_config import open_credentials
 from gateway.server import start_gateway
 
 log = logging.getLogger("gateway")
@@ -56,7 +58,12 @@ async def _wait_for_signal() -> None:
             loop.remove_signal_handler(sig)
 
 
-async def _serve(settings: Settings, credentials: CredentialsProvider) -> None:
+async def _serve(
+    settings: Settings,
+    credentials: CredentialsProvider,
+    access: ClientAccess | None = None,
+    insecure: bool = False,
+) -> None:
     """Serve until SIGTERM or SIGINT, then drain; a second signal cuts the drain short.
 
     The handlers are installed explicitly (not left to Python's defaults) because as PID 1 in
@@ -78,12 +85,14 @@ async def _serve(settings: Settings, credentials: CredentialsProvider) -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, on_signal, sig)
     try:
-        gateway = await start_gateway(settings, credentials)
+        await credentials.start()  # the first keys, then rotation watching / STS refresh
+        gateway = await start_gateway(settings, credentials, access=access, insecure=insecure)
         try:
             await signalled.wait()
         finally:
             await gateway.stop()
     finally:
+        await credentials.close()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(sig)
 
@@ -181,6 +190,11 @@ def build_parser() -> argparse.ArgumentParser:
             serve.add_argument(
                 option.flag, dest=option.key, help=f"{option.help} (env {option.env})"
             )
+    serve.add_argument(
+        "--insecure",
+        action="store_true",
+        help="allow listening beyond loopback without client authentication (logs a warning)",
+    )
 
     commands.add_parser(
         "emulator", help="run the CI emulator (see `ci-gateway emulator --help`)", add_help=False
@@ -210,12 +224,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         return asyncio.run(_demo(args.listen, args.bucket_dir, serve=not args.no_serve))
     try:
         settings = _settings_from(args)
-        credentials = EnvironmentCredentialsProvider()
+        credentials = open_credentials(settings.credentials_file)
+        access = ClientAccess.from_setting(settings.access_file)
+        refusal = access.listen_refusal(settings.listen, insecure=args.insecure)
+        if refusal is not None:
+            raise ValueError(refusal)
     except (ValueError, OSError, NoCredentialsError) as exc:
         print(f"ci-gateway: {exc}", file=sys.stderr)
         return 2
     logs.configure(settings.log_level, settings.log_format)
-    asyncio.run(_serve(settings, credentials))
+    asyncio.run(_serve(settings, credentials, access, args.insecure))
     return 0
 
 

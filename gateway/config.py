@@ -313,6 +313,22 @@ class Settings:
         flag="--shutdown-grace-s",
         help="on SIGTERM/SIGINT, how long in-flight RPCs may take to finish",
     )
+    # Client access and upstream credentials (gateway.auth, gateway.credentials_config): file
+    # names only; the files name key sources and hashed tokens, never a secret.
+    access_file: str = _option(
+        "",
+        env="CI_GATEWAY_ACCESS_FILE",
+        flag="--access-file",
+        help="TOML file: client access mode, TLS, clients and their policies; empty = sidecar "
+        "(loopback only, no client credentials)",
+    )
+    credentials_file: str = _option(
+        "",
+        env="CI_GATEWAY_CREDENTIALS_FILE",
+        flag="--credentials-file",
+        help="TOML file: upstream accounts, where their keys come from, which bucket each "
+        "signs for; empty = the `CI_GATEWAY_SECRET_ID`/`_KEY` variables",
+    )
     server: ServerLimits = field(default_factory=ServerLimits, metadata=_SECTION)
     tracking: Tracking = field(default_factory=Tracking, metadata=_SECTION)
     callbacks: Callbacks = field(default_factory=Callbacks, metadata=_SECTION)

@@ -1,22 +1,46 @@
 """Where the gateway's Tencent credentials come from, and how they are kept out of sight.
 
 `Credentials` never shows its secret key or token in `repr`/`str`, so an accidental log line,
-traceback or debug dump cannot leak them. Providers follow botocore's shape: `load()` returns
-credentials or `None` ("try the next one"), and a chain picks the first that answers. Rotation
-(mounted files, STS) plugs in as further providers without touching callers, which always ask
-`await provider.get()` right before signing each attempt.
+traceback or debug dump cannot leak them. A provider hands out the credentials to sign the next
+attempt with; the CI client asks `await provider.for_bucket(bucket).get()` right before signing
+each attempt, so a rotation (mounted files, STS refresh) takes effect on the very next attempt
+while attempts already signed finish with the keys they were signed with.
+
+Implementations, chosen by configuration (`gateway.credentials_config`):
+
+- `StaticCredentialsProvider`, `EnvironmentCredentialsProvider` (here): fixed keys;
+- `DirectoryCredentialsProvider` (`gateway.mounted_credentials`): a mounted Secret, re-read
+  when Kubernetes swaps it;
+- `RefreshingCredentialsProvider` (`gateway.refreshing_credentials`): temporary credentials
+  (Tencent STS, `gateway.sts`) renewed in the background before they expire;
+- `BucketCredentialsProvider` (here): several upstream accounts, one per bucket, and a default.
+
+Readiness and metrics read `statuses()`: where credentials come from and when they expire,
+never the values.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
+
+import grpc
+
+from gateway.errors import GatewayError, Reason
 
 ENV_SECRET_ID = "CI_GATEWAY_SECRET_ID"  # noqa: S105 - variable names, not secrets
 ENV_SECRET_KEY = "CI_GATEWAY_SECRET_KEY"  # noqa: S105
 ENV_SESSION_TOKEN = "CI_GATEWAY_SESSION_TOKEN"  # noqa: S105
+
+# Credentials closer than this to their expiry are never handed out: the attempt they sign may
+# take up to the read time-out (30 s by default) to reach CI, and CI refuses an expired token.
+EXPIRY_MARGIN_S = 60.0
+
+Clock = Callable[[], float]
+"""Unix seconds (STS's ExpiredTime is Unix time, so the refresh windows use wall-clock time)."""
 
 
 @dataclass(frozen=True)
@@ -24,15 +48,39 @@ class Credentials:
     secret_id: str
     secret_key: str = field(repr=False)
     token: str | None = field(default=None, repr=False)
+    # Unix seconds after which CI refuses the token; None for permanent keys.
+    expires_at: float | None = None
 
     def __str__(self) -> str:
         return f"Credentials(secret_id={self.secret_id!r}, secret_key=***)"
 
     __repr__ = __str__
 
+    def usable_at(self, now: float, margin_s: float = EXPIRY_MARGIN_S) -> bool:
+        """Whether an attempt signed now can still reach CI before the credentials expire."""
+        return self.expires_at is None or self.expires_at - now > margin_s
 
-class NoCredentialsError(RuntimeError):
-    """No provider could supply credentials."""
+
+class NoCredentialsError(GatewayError):
+    """No valid credentials to sign with (none loaded yet, or expired and not renewed).
+
+    The gateway's problem, not the caller's: UNAVAILABLE, and readiness is NOT_SERVING meanwhile.
+    Messages name the source (a path, "environment", a role), never a value.
+    """
+
+    status = grpc.StatusCode.UNAVAILABLE
+    reason = Reason.CREDENTIALS_UNAVAILABLE
+
+
+@dataclass(frozen=True)
+class CredentialStatus:
+    """What readiness, metrics and logs may know about one source: never a value."""
+
+    source: str
+    valid: bool
+    expires_at: float | None = None
+    # How many times the source has loaded new credentials (rotations, refreshes).
+    generation: int = 0
 
 
 class CredentialsProvider(Protocol):
@@ -43,16 +91,77 @@ class CredentialsProvider(Protocol):
         """Where credentials come from, for logs and readiness (never a secret)."""
         ...
 
-    async def get(self) -> Credentials: ...
+    async def get(self) -> Credentials:
+        """Credentials usable right now; `NoCredentialsError` when there are none."""
+        ...
+
+    def for_bucket(self, bucket: str) -> CredentialsProvider:
+        """The provider whose account owns `bucket` (itself for single-account providers)."""
+        ...
+
+    def statuses(self) -> Sequence[CredentialStatus]:
+        """One entry per source behind this provider, for readiness and metrics."""
+        ...
+
+    def expires_at(self) -> float | None:
+        """The earliest expiry of the credentials in use (None: none expire)."""
+        ...
+
+    async def start(self) -> None:
+        """Load the first credentials and start any background watching or refreshing."""
+        ...
+
+    async def close(self) -> None:
+        """Stop background work; idempotent."""
+        ...
 
 
-@dataclass(frozen=True)
+def has_valid_credentials(provider: CredentialsProvider) -> bool:
+    """Readiness: every source behind the provider has usable credentials now (no I/O)."""
+    return all(status.valid for status in provider.statuses())
+
+
+async def check_credentials(provider: CredentialsProvider) -> None:
+    """A readiness probe: raises `NoCredentialsError` naming the sources without usable
+    credentials (for several accounts, `provider.get` alone checks only the default one)."""
+    failing = [status.source for status in provider.statuses() if not status.valid]
+    if failing:
+        raise NoCredentialsError(f"no valid credentials from {', '.join(failing)}")
+
+
 class StaticCredentialsProvider:
-    credentials: Credentials
-    name: str = "static"
+    """Fixed credentials handed in by code (the demo, tests)."""
+
+    def __init__(
+        self, credentials: Credentials, name: str = "static", *, clock: Clock = time.time
+    ) -> None:
+        self.credentials = credentials
+        self.name = name
+        self._clock = clock
+
+    def __repr__(self) -> str:
+        return f"StaticCredentialsProvider(name={self.name!r})"
 
     async def get(self) -> Credentials:
+        if not self.credentials.usable_at(self._clock()):
+            raise NoCredentialsError(f"the credentials from {self.name} have expired")
         return self.credentials
+
+    def statuses(self) -> Sequence[CredentialStatus]:
+        valid = self.credentials.usable_at(self._clock())
+        return (CredentialStatus(self.name, valid, self.credentials.expires_at),)
+
+    def expires_at(self) -> float | None:
+        return self.credentials.expires_at
+
+    def for_bucket(self, bucket: str) -> CredentialsProvider:
+        return self
+
+    async def start(self) -> None:
+        return None
+
+    async def close(self) -> None:
+        return None
 
 
 def load_from_environment(environ: Mapping[str, str] | None = None) -> Credentials | None:
@@ -63,16 +172,58 @@ def load_from_environment(environ: Mapping[str, str] | None = None) -> Credentia
     return Credentials(secret_id, secret_key, env.get(ENV_SESSION_TOKEN) or None)
 
 
-class EnvironmentCredentialsProvider:
+class EnvironmentCredentialsProvider(StaticCredentialsProvider):
     """Static credentials read once from the environment (fine for a laptop or a sidecar)."""
-
-    name = "environment"
 
     def __init__(self, environ: Mapping[str, str] | None = None) -> None:
         credentials = load_from_environment(environ)
         if credentials is None:
             raise NoCredentialsError(f"set {ENV_SECRET_ID} and {ENV_SECRET_KEY}")
-        self._credentials = credentials
+        super().__init__(credentials, "environment")
+
+
+class BucketCredentialsProvider:
+    """Several upstream accounts: each bucket (`name-APPID`) signed by the account owning it.
+
+    Buckets not in the map use the default provider. One provider may serve several buckets;
+    each is started and closed once.
+    """
+
+    name = "buckets"
+
+    def __init__(
+        self, default: CredentialsProvider, by_bucket: Mapping[str, CredentialsProvider]
+    ) -> None:
+        self._default = default
+        self._by_bucket = dict(by_bucket)
+
+    def __repr__(self) -> str:
+        default, count = self._default.name, len(self._by_bucket)
+        return f"BucketCredentialsProvider(default={default!r}, buckets={count})"
+
+    def _providers(self) -> list[CredentialsProvider]:
+        unique: dict[int, CredentialsProvider] = {id(self._default): self._default}
+        for provider in self._by_bucket.values():
+            unique.setdefault(id(provider), provider)
+        return list(unique.values())
 
     async def get(self) -> Credentials:
-        return self._credentials
+        return await self._default.get()
+
+    def for_bucket(self, bucket: str) -> CredentialsProvider:
+        return self._by_bucket.get(bucket, self._default).for_bucket(bucket)
+
+    def statuses(self) -> Sequence[CredentialStatus]:
+        return tuple(status for p in self._providers() for status in p.statuses())
+
+    def expires_at(self) -> float | None:
+        expiries = [e for p in self._providers() if (e := p.expires_at()) is not None]
+        return min(expiries, default=None)
+
+    async def start(self) -> None:
+        for provider in self._providers():
+            await provider.start()
+
+    async def close(self) -> None:
+        for provider in self._providers():
+            await provider.close()

@@ -26,6 +26,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from ci.media.v1 import service_pb2, service_pb2_grpc
+from gateway.auth import ClientAccess
 from gateway.config import ServerLimits, Settings
 from gateway.credentials import CredentialsProvider
 from gateway.health import API_SERVICE, Readiness, ReadinessCheck, credentials_check
@@ -163,9 +164,14 @@ async def start_gateway(
     metrics_listen: str | None = None,
     readiness_checks: Sequence[ReadinessCheck] = (),
     readiness_interval_s: float | None = None,
+    access: ClientAccess | None = None,
+    insecure: bool = False,
 ) -> RunningGateway:
     """Start serving on `listen` (default `settings.listen`); the ops port (metrics, HTTP
     probes) on `metrics_listen` (default `settings.metrics_listen`; empty = none)."""
+    # Client access (gateway.auth): refuse an unauthenticated non-loopback listen up front.
+    access = access or ClientAccess.sidecar()
+    access.check_listen(listen or settings.listen, insecure=insecure)
     metrics = GatewayMetrics()
     sinks: list[Telemetry] = [UpstreamMetrics(metrics), AttemptLog()]
     if telemetry is not None:
@@ -195,7 +201,10 @@ async def start_gateway(
     in_flight = InFlight()
     limits = settings.server
     server = grpc.aio.server(
-        interceptors=[ObservabilityInterceptor(metrics, in_flight)],
+        interceptors=[
+            ObservabilityInterceptor(metrics, in_flight),
+            access.interceptor(settings.default_bucket),
+        ],
         options=server_options(limits),
         maximum_concurrent_rpcs=limits.max_concurrent_rpcs or None,
     )
@@ -218,7 +227,7 @@ async def start_gateway(
 
     address = listen or settings.listen
     try:
-        port = server.add_insecure_port(address)
+        port = access.bind(server, address)
     except RuntimeError:  # grpc's way of saying the port is taken or the address unusable
         port = 0
     if port == 0:

@@ -273,7 +273,7 @@ class CiClient:
             headers["Content-Length"] = str(len(call.body))
             digest = hashlib.md5(call.body).digest()  # noqa: S324 - CI's integrity check
             headers["Content-MD5"] = base64.b64encode(digest).decode()
-        credentials = await self._credentials.get()
+        credentials = await self._credentials.for_bucket(call.target.bucket).get()
         if credentials.token:
             token_header = "x-ci-security-token" if call.kind == "ci" else "x-cos-security-token"
             headers[token_header] = credentials.token

@@ -1,0 +1,141 @@
+"""What one client may do: buckets, operations, job tags and a request rate.
+
+The decision needs a few facts of the request (`RequestScope`): the operation, from the RPC's
+method name (`METHOD_OPERATIONS`), and the bucket and tag the call will act on, with the same
+defaults `gateway.validation` applies (the gateway's default bucket; tag `MediaInfo`). A job id
+names no bucket of its own: CI finds a job only in the bucket the call names, so a client
+limited to its buckets cannot describe, wait for, list or cancel a job in any other one.
+
+Every rule denies by default: an RPC missing from `METHOD_OPERATIONS` (one added later) is
+allowed only to clients whose `operations` list it by method name or hold `"*"`.
+"""
+
+from __future__ import annotations
+
+import enum
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from gateway.access_errors import AccessDenied
+from gateway.errors import Reason
+
+API_SERVICE = "ci.media.v1.MediaJobService"
+ANY = "*"
+# gateway.validation's default for a submit or listing that names no tag.
+DEFAULT_TAG = "MediaInfo"
+
+
+class Operation(enum.StrEnum):
+    SUBMIT = "submit"
+    DESCRIBE = "describe"
+    LIST = "list"
+    CANCEL = "cancel"
+    MEDIA_INFO = "media_info"
+    QUEUES = "queues"
+
+
+METHOD_OPERATIONS: dict[str, Operation] = {
+    f"/{API_SERVICE}/SubmitMediaJob": Operation.SUBMIT,
+    f"/{API_SERVICE}/DescribeMediaJobs": Operation.DESCRIBE,
+    # Watching or waiting for a job reads it, exactly like describing it.
+    f"/{API_SERVICE}/WatchMediaJob": Operation.DESCRIBE,
+    f"/{API_SERVICE}/WaitMediaJob": Operation.DESCRIBE,
+    f"/{API_SERVICE}/ListMediaJobs": Operation.LIST,
+    f"/{API_SERVICE}/CancelMediaJob": Operation.CANCEL,
+    f"/{API_SERVICE}/GenerateMediaInfo": Operation.MEDIA_INFO,
+    f"/{API_SERVICE}/GetMediaInfo": Operation.MEDIA_INFO,
+}
+
+
+def operation_of(method: str) -> str:
+    """The operation name a policy lists for `/package.Service/Method`; an unmapped method is
+    its own name (`Method`), which only a client listing it (or `*`) may call."""
+    known = METHOD_OPERATIONS.get(method)
+    return known.value if known is not None else method.rsplit("/", 1)[-1]
+
+
+@dataclass(frozen=True)
+class RequestScope:
+    operation: str
+    bucket: str
+    tag: str | None  # only submits and listings name a tag
+
+
+def request_scope(method: str, request: object, default_bucket: str) -> RequestScope:
+    """The facts a policy decides on, read from the deserialized request."""
+    operation = operation_of(method)
+    bucket = getattr(request, "bucket", "") or default_bucket
+    tag: str | None = None
+    if operation == Operation.SUBMIT:
+        body = getattr(request, "request", None)
+        tag = getattr(body, "tag", "") or DEFAULT_TAG
+    elif operation == Operation.LIST:
+        tag = getattr(request, "tag", "") or DEFAULT_TAG
+    return RequestScope(operation, bucket, tag)
+
+
+@dataclass(frozen=True)
+class RateLimit:
+    per_s: float
+    burst: float
+
+
+class TokenBucket:
+    """`burst` calls at once, refilled at `per_s`; one token per call."""
+
+    def __init__(self, limit: RateLimit, *, clock: Callable[[], float] = time.monotonic) -> None:
+        self.limit = limit
+        self._clock = clock
+        self._tokens = limit.burst
+        self._updated = clock()
+
+    def try_take(self) -> float:
+        """0 when the call may proceed, else the seconds until a token is due."""
+        now = self._clock()
+        elapsed = max(now - self._updated, 0.0)
+        self._tokens = min(self.limit.burst, self._tokens + elapsed * self.limit.per_s)
+        self._updated = now
+        if self._tokens >= 1:
+            self._tokens -= 1
+            return 0.0
+        return (1 - self._tokens) / self.limit.per_s
+
+
+@dataclass(frozen=True)
+class ClientPolicy:
+    """One client: how it proves who it is, and what it may do."""
+
+    name: str
+    buckets: frozenset[str]
+    operations: frozenset[str]
+    tags: frozenset[str] = frozenset({ANY})
+    rate: RateLimit | None = None
+    certificate_names: frozenset[str] = frozenset()
+    # sha256 hex of each bearer token; the tokens themselves are never stored.
+    token_sha256: frozenset[str] = frozenset()
+
+    def __repr__(self) -> str:
+        return f"ClientPolicy(name={self.name!r})"
+
+    def check(self, scope: RequestScope) -> None:
+        """Raise `AccessDenied` naming the first rule that refuses the call."""
+        if ANY not in self.operations and scope.operation not in self.operations:
+            raise AccessDenied(
+                Reason.OPERATION_NOT_ALLOWED,
+                f"this client may not call {scope.operation!r}",
+                {"operation": scope.operation},
+            )
+        if ANY not in self.buckets and scope.bucket not in self.buckets:
+            shown = scope.bucket or "(no bucket)"
+            raise AccessDenied(
+                Reason.BUCKET_NOT_ALLOWED,
+                f"this client may not use bucket {shown!r}",
+                {"operation": scope.operation, "bucket": scope.bucket},
+            )
+        if scope.tag is not None and ANY not in self.tags and scope.tag not in self.tags:
+            raise AccessDenied(
+                Reason.TAG_NOT_ALLOWED,
+                f"this client may not use job tag {scope.tag!r}",
+                {"operation": scope.operation, "tag": scope.tag},
+            )
