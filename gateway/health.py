@@ -23,7 +23,7 @@ from grpc_health.v1 import health_pb2
 from grpc_health.v1._async import HealthServicer
 
 from ci.media.v1 import service_pb2
-from gateway.credentials import CredentialsProvider
+from gateway.credentials import CredentialsProvider, check_credentials
 from gateway.logs import event
 
 log = logging.getLogger(__name__)
@@ -43,8 +43,14 @@ class ReadinessCheck:
 
 
 def credentials_check(provider: CredentialsProvider) -> ReadinessCheck:
-    """Ready only while the provider can hand out credentials to sign with."""
-    return ReadinessCheck(f"credentials:{provider.name}", provider.get)
+    """Ready only while every account behind the provider has credentials to sign with
+    (`provider.get` alone would vouch for the default account only)."""
+
+    async def probe() -> None:
+        await provider.get()  # the default account, refreshed if it is due
+        await check_credentials(provider)  # and every other account
+
+    return ReadinessCheck(f"credentials:{provider.name}", probe)
 
 
 class Readiness:

@@ -11,8 +11,20 @@ import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from gateway.config import Settings
-from gateway.credentials import Credentials, CredentialsProvider, NoCredentialsError
-from gateway.health import API_SERVICE, NOT_SERVING, OVERALL, SERVING
+from gateway.credentials import (
+    Credentials,
+    CredentialsProvider,
+    CredentialStatus,
+    NoCredentialsError,
+)
+from gateway.health import (
+    API_SERVICE,
+    NOT_SERVING,
+    OVERALL,
+    SERVING,
+    Readiness,
+    credentials_check,
+)
 from gateway.server import start_gateway
 from tests.ops.conftest import WAIT_S, get, health_status, next_status
 
@@ -34,9 +46,12 @@ class GatedCredentials:
             raise NoCredentialsError("no credentials yet")
         return self._credentials
 
+    def statuses(self) -> list[CredentialStatus]:
+        return [CredentialStatus(self.name, valid=self.available.is_set())]
+
 
 def as_provider(gated: GatedCredentials) -> CredentialsProvider:
-    """The gateway calls only `name` and `get` on it."""
+    """The gateway calls only `name`, `get` and `statuses` on it."""
     return cast("CredentialsProvider", gated)
 
 
@@ -121,3 +136,25 @@ async def test_draining_fails_both_http_probes(
         assert await get(http, ops + "/readyz") == (503, "not ready: draining\n")
     finally:
         await gateway.stop(grace_s=0)
+
+
+async def test_readiness_covers_every_account_not_just_the_default(
+    credentials: Credentials,
+) -> None:
+    class TwoAccounts:
+        """The default account works; another bucket's account has no keys."""
+
+        name = "two-accounts"
+
+        async def get(self) -> Credentials:
+            return credentials
+
+        def statuses(self) -> list[CredentialStatus]:
+            return [
+                CredentialStatus("default", valid=True),
+                CredentialStatus("directory:/secrets/other", valid=False),
+            ]
+
+    readiness = Readiness([credentials_check(cast("CredentialsProvider", TwoAccounts()))])
+    assert await readiness.evaluate() is False
+    assert readiness.failing == ("credentials:two-accounts",)
