@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import replace
@@ -12,14 +13,16 @@ import pytest
 
 from ci.media.v1 import media_pb2, service_pb2_grpc
 from gateway.config import Settings, Tracking
-from gateway.credentials import Credentials
+from gateway.credentials import Credentials, StaticCredentialsProvider
+from gateway.emulator.queues import QueueState
 from gateway.emulator.server import RunningEmulator
+from gateway.server import start_gateway
 from gateway.tracking import TrackerStats
 from gateway.upstream import Target
 from tests.conftest import BUCKET, REGION
 from tests.e2e.helpers import rich_error
 from tests.e2e.test_jobs import assert_matches_sample
-from tests.watch.helpers import assert_ended, gateway, next_detail, submit, watch
+from tests.watch.helpers import Call, assert_ended, gateway, next_detail, submit, watch
 
 if TYPE_CHECKING:
     from ci.media.v1.service_pb2_grpc import MediaJobServiceAsyncStub as Stub
@@ -205,3 +208,52 @@ async def gateway_channel(address: str) -> AsyncIterator[Stub]:
         address, options=[("grpc.use_local_subchannel_pool", 1)]
     ) as channel:
         yield service_pb2_grpc.MediaJobServiceStub(channel)
+
+
+async def test_a_paused_queue_shows_as_pause_and_back(
+    fast: Settings, credentials: Credentials, emulator: RunningEmulator
+) -> None:
+    state = emulator.state
+    queue = state.default_queue[BUCKET]
+    async with gateway(fast, credentials) as gw:
+        state.pause_scheduling()
+        job = await submit(gw.stub)
+        call = watch(gw.stub, job.job_id)
+        assert (await next_detail(call)).state == M.JOB_STATE_SUBMITTED
+        state.set_queue_state(queue, QueueState.PAUSED)
+        assert (await next_detail(call)).state == M.JOB_STATE_PAUSE
+        state.set_queue_state(queue, QueueState.ACTIVE)
+        assert (await next_detail(call)).state == M.JOB_STATE_SUBMITTED
+        state.resume_scheduling()
+        last = await next_detail(call)
+        if last.state == M.JOB_STATE_RUNNING:  # seen only if a poll falls inside the run
+            last = await next_detail(call)
+        assert last.state == M.JOB_STATE_SUCCESS
+        await assert_ended(call)
+
+
+async def test_shutdown_ends_watches_at_once_with_unavailable(
+    fast: Settings, credentials: Credentials, emulator: RunningEmulator
+) -> None:
+    emulator.state.pause_scheduling()
+    running = await start_gateway(fast, StaticCredentialsProvider(credentials))
+    try:
+        async with grpc.aio.insecure_channel(running.address) as channel:
+            stub: Stub = service_pb2_grpc.MediaJobServiceStub(channel)
+            job = await submit(stub)
+            call = watch(stub, job.job_id)
+            await next_detail(call)
+            # A long grace: only the watches ending by themselves lets stop() return soon.
+            async with asyncio.timeout(10):
+                await running.stop(grace_s=60)
+            error = rich_error(await call_error(call))
+            assert error.code is grpc.StatusCode.UNAVAILABLE
+            assert "shutting down" in error.message
+    finally:
+        await running.stop(grace_s=0)
+
+
+async def call_error(call: Call) -> grpc.aio.AioRpcError:
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await call.read()
+    return caught.value
