@@ -101,6 +101,10 @@ class RunStats:
     p99_ms: float
     cpu_us_per_call: Mapping[str, float] = field(default_factory=dict)
     """CPU time (user + system, all threads) each process spent per completed call."""
+    finished: int = 0
+    """Every call that ended, successful or not, warm-up and tail included."""
+    finished_ok: int = 0
+    """Of those, the successful ones."""
 
     @property
     def calls_per_s(self) -> float:
@@ -113,10 +117,14 @@ class RunStats:
         errors: int,
         seconds: float,
         cpu_s: Mapping[str, float] | None = None,
+        finished: int = 0,
+        finished_ok: int = 0,
     ) -> RunStats:
         latencies_s.sort()
         calls = len(latencies_s)
         return cls(
+            finished=finished,
+            finished_ok=finished_ok,
             calls=calls,
             errors=errors,
             seconds=seconds,

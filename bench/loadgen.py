@@ -54,6 +54,8 @@ class _Recorder:
         self.errors = 0
         self.started = 0
         self.first_error: str | None = None
+        self.finished = 0
+        self.finished_ok = 0
         self.cpu = _CpuWindow(pids, measure_from, stop_at)
 
     def may_start(self) -> bool:
@@ -63,6 +65,8 @@ class _Recorder:
         return True
 
     def record(self, began: float, ended: float, error: BaseException | None) -> None:
+        self.finished += 1
+        self.finished_ok += error is None
         if ended < self.measure_from or ended > self.stop_at:
             return
         if error is None:
@@ -74,7 +78,9 @@ class _Recorder:
 
     def stats(self) -> RunStats:
         window = self.stop_at - self.measure_from
-        return RunStats.from_latencies(self.latencies, self.errors, window, self.cpu.used())
+        return RunStats.from_latencies(
+            self.latencies, self.errors, window, self.cpu.used(), self.finished, self.finished_ok
+        )
 
 
 async def closed_loop_async(

@@ -30,7 +30,7 @@ if __package__ in (None, ""):  # run as `python bench/run.py`: make `bench` impo
 
 from bench.common import RESULTS_DIR, Spread, Summary, clean_proxy_environment, pin, ratio
 
-ITEMS = ("submit", "read", "variants", "signer", "memory")
+ITEMS = ("submit", "read", "variants", "signer", "memory", "watch", "faults")
 VARIANTS = {
     # name: (uvloop, noop)
     "grpc floor (no-op server)": (False, True),
@@ -177,6 +177,22 @@ async def run_all(args: argparse.Namespace, results: dict[str, Any]) -> None:
             "speedup": signer["speedup"],
         }
 
+    if "watch" in items:
+        from bench import watch
+
+        jobs = 200 if args.quick else 1000
+        _say(f"item 5: WatchMediaJob on {jobs} jobs (paused, then finished)")
+        results["watch"], _ = await _with_servers(
+            args, cpus,
+            job=lambda pair: watch.run_watch(
+                pair, jobs=jobs, window_s=5.0, windows=1 if args.quick else 3,
+                final_timeout_s=60.0,
+            ),
+        )  # fmt: skip
+
+    if "faults" in items:
+        await _faults(args, cpus, results)
+
     if "memory" in items:
         deadline_s = 3.0 if args.quick else 6.0
         for key, bound in (("memory_in_flight", 0), ("memory_in_flight_unbounded", 2000)):
@@ -194,6 +210,18 @@ async def run_all(args: argparse.Namespace, results: dict[str, Any]) -> None:
                 max_s=args.memory_seconds,
             ),
         )  # fmt: skip
+
+
+async def _faults(args: argparse.Namespace, cpus: tuple[int, int], results: dict[str, Any]) -> None:
+    from bench import faults
+
+    _say("item 6: submits with 20% of CreateMediaJobs failing (emulator fault injection)")
+    results["faults"], _ = await _with_servers(
+        args, cpus,
+        job=lambda pair: faults.run_faults(
+            pair, concurrency=64, reps=args.reps, duration_s=args.duration
+        ),
+    )  # fmt: skip
 
 
 async def _capture_bodies(pair: Any, job_id: str) -> dict[str, bytes]:
@@ -302,7 +330,8 @@ def render(results: dict[str, Any]) -> str:
     meta = results["meta"]
     out.append(
         f"Run `{meta['name']}` ({meta['started']}, {meta['machine']}, Python {meta['python']}, "
-        f"{meta['reps']} repetitions x {meta['duration_s']} s; median [min-max])."
+        f"{meta['reps']} repetitions x {meta['duration_s']} s; median [min-max]; load average "
+        f"{meta.get('loadavg_at_start', ['?'])[0]:.2f} at start)."
     )
     pinning = results.get("pinning", {})
     out.append(
@@ -379,6 +408,48 @@ def render(results: dict[str, Any]) -> str:
             f"({m['growth_vs_rest_pct']:+.1f}% vs rest, {m['bytes_per_call']:.0f} B/call); "
             f"errors {m['errors']}"
         )
+    if "watch" in results:
+        w = results["watch"]
+        out += [
+            "",
+            f"### 5. WatchMediaJob: {w['jobs']} jobs, one stream each over {w['channels']} "
+            "connections",
+            "",
+            f"- upstream DescribeMediaJob requests per second while no job changes, per "
+            f"{w['window_s']:.0f} s window: {w['describes_per_s']} (a client polling each job "
+            f"once a second would send {w['naive_polling_per_s_at_1s']})",
+            f"- gateway RSS {w['rss_rest_mb']:.1f} MiB before, {w['rss_watching_mb']:.1f} MiB "
+            "with every stream open",
+            f"- after the jobs finish: {w['final_received']} of {w['jobs']} streams got the final "
+            f"state, p50 {w['final_p50_s']:.2f} s, p99 {w['final_p99_s']:.2f} s, max "
+            f"{w['final_max_s']:.2f} s (polling only, no callbacks); stream failures "
+            f"{w['failures']}",
+        ]
+    if "faults" in results:
+        f = results["faults"]
+        rates = ", ".join(f"{k} {v:.0%}" for k, v in f["faults"].items())
+        out += [
+            "",
+            f"### 6. Submit with 20% of CreateMediaJobs failing ({rates}), "
+            f"concurrency {f['concurrency']}",
+            "",
+            "| client | calls/s | p50 ms | p99 ms | failed calls | CI attempts/call "
+            "| reconcile lists/call | jobs per successful call | duplicate jobs per 1000 calls |",
+            "|---|---|---|---|---|---|---|---|---|",
+        ]
+        for client, c in f["clients"].items():
+            row = [
+                client,
+                Spread(**c["calls_per_s"]).fmt(),
+                Spread(**c["p50_ms"]).fmt(2),
+                Spread(**c["p99_ms"]).fmt(1),
+                Spread(**c["error_rate"]).fmt(1, scale=100) + " %",
+                Spread(**c["attempts_per_call"]).fmt(2),
+                Spread(**c["lists_per_call"]).fmt(2),
+                Spread(**c["jobs_per_success"]).fmt(3),
+                Spread(**c["duplicates_per_1000"]).fmt(1),
+            ]
+            out.append("| " + " | ".join(row) + " |")
     return "\n".join(out) + "\n"
 
 
@@ -405,6 +476,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             "uvloop_gateway": args.uvloop,
             "variant_concurrency": args.variant_concurrency,
             "argv": list(sys.argv[1:] if argv is None else argv),
+            # Other work on the machine shows here: ratios hold better than absolute figures.
+            "loadavg_at_start": os.getloadavg(),
         }
     }
     started = time.monotonic()
@@ -412,6 +485,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         asyncio.run(run_all(args, results))
     finally:
         results["meta"]["seconds"] = round(time.monotonic() - started, 1)
+        results["meta"]["loadavg_at_end"] = os.getloadavg()
         RESULTS_DIR.mkdir(parents=True, exist_ok=True)
         (RESULTS_DIR / f"{name}.json").write_text(json.dumps(results, indent=1, default=str))
     table = render(results)
