@@ -89,11 +89,12 @@ async def run_faults(
                     )  # fmt: skip
                 else:
 
-                    async def submit(client: str = client) -> object:
+                    async def submit(client: str = client) -> None:
                         user_data = f"bench-{next(numbers)}"
                         if client == "gateway":
-                            return await gateway.submit(user_data=user_data)
-                        return await direct.submit(user_data=user_data)
+                            await gateway.submit(user_data=user_data)
+                        else:
+                            await direct.submit(user_data=user_data)
 
                     stats, error = await closed_loop_async(
                         submit, concurrency=concurrency, duration_s=duration_s, warmup_s=0.0,
