@@ -26,7 +26,6 @@ from typing import Final
 
 from lxml import etree
 
-from gateway.emulator.body import local_name
 from gateway.emulator.errors import CiError, invalid_argument
 from gateway.emulator.jobs import JobSpec
 from gateway.emulator.objects import is_mappable_key
@@ -54,7 +53,9 @@ MQ_MODES: Final = frozenset({"Topic", "Queue"})
 
 
 def children(element: etree._Element, name: str) -> list[etree._Element]:
-    return [child for child in element if local_name(child) == name]
+    """Child elements called `name` in any namespace or none (lxml's `{*}` wildcard, which
+    also skips comments), matched in C rather than by a Python loop over every child."""
+    return list(element.iterchildren(f"{{*}}{name}"))
 
 
 def child(element: etree._Element, name: str) -> etree._Element | None:

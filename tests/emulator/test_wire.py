@@ -8,13 +8,23 @@ import time
 
 import aiohttp
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from lxml import etree
 
 from gateway import signing
 from gateway.emulator import ids
 from gateway.emulator.hosts import Service, Target, resolve_target
 from gateway.emulator.server import RunningEmulator
 from gateway.emulator.timefmt import format_ci_time, parse_ci_time
-from gateway.emulator.xmlbuild import media_info_fields, render_error, render_response
+from gateway.emulator.xmlbuild import (
+    Fields,
+    XmlValue,
+    build_element,
+    media_info_fields,
+    render_error,
+    render_response,
+)
 from tests.emulator.conftest import (
     BUCKET,
     DONE,
@@ -71,6 +81,21 @@ def test_text_that_xml_cannot_carry_is_replaced_not_fatal() -> None:
 def test_empty_values_are_spelled_like_ci() -> None:
     body = render_response([("StartTime", ""), ("Message", None), ("Stream", [])])
     assert body == b"<Response><StartTime></StartTime><Message/><Stream/></Response>"
+
+
+_NAMES = st.sampled_from(["Code", "Message", "JobsDetail", "Video", "Index", "UserData"])
+_VALUES: st.SearchStrategy[XmlValue] = st.recursive(
+    st.none() | st.text(),  # any text: markup characters, CR, surrogates, NUL, astral planes
+    lambda children: st.lists(st.tuples(_NAMES, children), max_size=4),
+    max_leaves=20,
+)
+
+
+@given(st.lists(st.tuples(_NAMES, _VALUES), max_size=5))
+def test_the_direct_writer_is_byte_for_byte_lxml(fields: Fields) -> None:
+    assert render_response(fields) == etree.tostring(
+        build_element("Response", fields), encoding="utf-8"
+    )
 
 
 def test_media_info_lists_repeat_nodes_and_empty_lists_stay_visible() -> None:
