@@ -176,7 +176,7 @@ class Tracking:
     max_watchers_per_client: int = _option(
         DEFAULT_MAX_WATCHERS_PER_CLIENT,
         env="CI_GATEWAY_MAX_WATCHERS_PER_CLIENT",
-        help="the same per client (its gRPC peer address)",
+        help="the same per client: its authenticated name, else its gRPC peer",
     )
 
     def __post_init__(self) -> None:

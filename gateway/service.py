@@ -20,6 +20,7 @@ from grpc_status import rpc_status
 
 from ci.media.v1 import media_pb2, service_pb2, service_pb2_grpc
 from gateway import validation
+from gateway.auth import current_client
 from gateway.config import Settings
 from gateway.errors import (
     DeadlineExceeded,
@@ -95,7 +96,7 @@ class MediaJobService(service_pb2_grpc.MediaJobServiceServicer):
             limits=WatchLimits(tracking.max_watchers, tracking.max_watchers_per_client),
         )
         self._callback_url = callback_url
-        self._client_identity = client_identity or peer_identity
+        self._client_identity = client_identity or default_client_identity
 
     @contextlib.contextmanager
     def _admission(self) -> Iterator[None]:
@@ -286,9 +287,9 @@ class MediaJobService(service_pb2_grpc.MediaJobServiceServicer):
         return max(budget, 0.0)
 
 
-def peer_identity(context: grpc.aio.ServicerContext[Any, Any]) -> str:
-    """The default client identity for the per-client watcher cap: the gRPC peer
-    (`ipv4:10.0.0.7:51234`). Without authenticated callers there is nothing better; a caller
-    with several connections counts as several. Pass `client_identity=` to count by an
-    authenticated client name instead."""
-    return context.peer()
+def default_client_identity(context: grpc.aio.ServicerContext[Any, Any]) -> str:
+    """Who counts against the per-client watcher cap: the authenticated client (shared mode,
+    `gateway.auth`), else the gRPC peer (`ipv4:10.0.0.7:51234`), where a caller with several
+    connections counts as several, since nothing better identifies it."""
+    client = current_client()
+    return f"client:{client.name}" if client is not None else f"peer:{context.peer()}"

@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import secrets
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import replace
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import grpc
 import pytest
 
-from ci.media.v1 import media_pb2, service_pb2_grpc
+from ci.media.v1 import media_pb2, service_pb2, service_pb2_grpc
+from gateway.auth import ClientAccess
 from gateway.config import Settings, Tracking
 from gateway.credentials import Credentials, StaticCredentialsProvider
 from gateway.emulator.queues import QueueState
@@ -19,7 +23,7 @@ from gateway.emulator.server import RunningEmulator
 from gateway.server import start_gateway
 from gateway.tracking import TrackerStats
 from gateway.upstream import Target
-from tests.conftest import BUCKET, REGION
+from tests.conftest import BUCKET, REGION, SAMPLE_KEY
 from tests.e2e.helpers import rich_error
 from tests.e2e.test_jobs import assert_matches_sample
 from tests.watch.helpers import Call, assert_ended, gateway, next_detail, submit, watch
@@ -27,7 +31,7 @@ from tests.watch.helpers import Call, assert_ended, gateway, next_detail, submit
 if TYPE_CHECKING:
     from ci.media.v1.service_pb2_grpc import MediaJobServiceAsyncStub as Stub
 
-M = media_pb2
+M, S = media_pb2, service_pb2
 FAST = Tracking(poll_initial_s=0.05, poll_max_s=0.2)
 IDLE = TrackerStats(jobs=0, watchers=0, pollers=0)
 
@@ -257,3 +261,55 @@ async def call_error(call: Call) -> grpc.aio.AioRpcError:
     with pytest.raises(grpc.aio.AioRpcError) as caught:
         await call.read()
     return caught.value
+
+
+async def test_in_shared_mode_a_client_is_its_authenticated_name_not_its_connection(
+    settings: Settings, credentials: Credentials, emulator: RunningEmulator, tmp_path: Path
+) -> None:
+    alpha, beta = "tok-" + secrets.token_urlsafe(24), "tok-" + secrets.token_urlsafe(24)
+    access = tmp_path / "access.toml"
+    access.write_text(
+        'mode = "shared"\n'
+        + "".join(
+            f'[[clients]]\nname = "{name}"\ntoken_sha256 = ["{sha256(token)}"]\n'
+            f'buckets = ["{BUCKET}"]\noperations = ["*"]\n'
+            for name, token in (("alpha", alpha), ("beta", beta))
+        )
+    )
+    one_each = replace(settings, tracking=replace(FAST, max_watchers_per_client=1))
+    emulator.state.pause_scheduling()
+    running = await start_gateway(
+        one_each, StaticCredentialsProvider(credentials), access=ClientAccess.from_file(access)
+    )
+    try:
+        async with (
+            gateway_channel(running.address) as first,
+            gateway_channel(running.address) as second,
+        ):
+            job = (
+                await first.SubmitMediaJob(
+                    S.SubmitMediaJobRequest(request=M.Request(input=M.Input(object=SAMPLE_KEY))),
+                    metadata=bearer(alpha),
+                    timeout=10,
+                )
+            ).jobs_detail
+            request = S.WatchMediaJobRequest(job_id=job.job_id)
+            watching = first.WatchMediaJob(request, metadata=bearer(alpha), timeout=30)
+            await next_detail(watching)
+            # Another connection, the same client: over its cap of one.
+            again = second.WatchMediaJob(request, metadata=bearer(alpha), timeout=30)
+            error = rich_error(await call_error(again))
+            assert error.code is grpc.StatusCode.RESOURCE_EXHAUSTED
+            # The same connection, another client: its own cap.
+            other = first.WatchMediaJob(request, metadata=bearer(beta), timeout=30)
+            assert (await next_detail(other)).state == M.JOB_STATE_SUBMITTED
+    finally:
+        await running.stop(grace_s=0)
+
+
+def sha256(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def bearer(token: str) -> tuple[tuple[str, str], ...]:
+    return (("authorization", f"Bearer {token}"),)
