@@ -415,3 +415,16 @@ async def test_cancel_refusals(
     reply = await client.send("PUT", path.replace("JOB", job_id), params=params)
     assert (reply.status, reply.code) == (400, "InvalidArgument")
     assert emu.state.jobs[job_id].state == "Submitted"
+
+
+async def test_a_namespaced_body_with_comments_is_read_like_a_plain_one(
+    client: SignedClient, emu: RunningEmulator
+) -> None:
+    body = (
+        b'<Request xmlns="http://example.com/ci"><!-- a client comment -->'
+        b"<Tag>MediaInfo</Tag><Input><Object>" + VIDEO_KEY.encode() + b"</Object></Input>"
+        b"<Operation><UserData>ns</UserData><JobLevel>2</JobLevel></Operation></Request>"
+    )
+    reply = (await client.send("POST", "/jobs", body=body)).ok()
+    job = emu.state.jobs[reply.xml().findtext("JobsDetail/JobId") or ""]
+    assert (job.spec.object_key, job.spec.user_data, job.spec.job_level) == (VIDEO_KEY, "ns", 2)
