@@ -7,10 +7,11 @@ asking CI whether the first one landed:
 
 1. Every submit carries a request_id (the caller's, AIP-155 style, or one the gateway makes).
 2. The gateway appends a short **marker** derived from the request_id to the job's `UserData`
-   (` #cigw:<20 hex>`; `UserData` is the one field CI stores verbatim and returns on describe,
-   list and callbacks). Everything the gateway returns has the marker stripped again, so callers
-   see their own `UserData`; the marker costs `MARKER_LEN` of CI's 1024-character budget. (Jobs
-   read straight from CI, e.g. callbacks sent to a caller's own URL, do show it.)
+   (` #cigw:<20 hex>`, without the space when `UserData` is empty; `UserData` is the one field
+   CI stores verbatim and returns on describe, list and callbacks). Everything the gateway
+   returns has the marker stripped again, so callers see their own `UserData`; the marker costs
+   `MARKER_LEN` of CI's 1024-character budget. (Jobs read straight from CI, e.g. callbacks sent
+   to a caller's own URL, do show it.)
 3. After an ambiguous failure, the gateway **reconciles**: it lists the jobs of that tag for
    that input object created since shortly before the first attempt and adopts the one carrying
    the marker. Only when none exists does it send the submit again.
@@ -50,10 +51,12 @@ from gateway.errors import (
 from gateway.retry import Deadline, RetryBudget
 from gateway.upstream import CiClient, Reply, Target
 
-MARKER_PREFIX = " #cigw:"
+MARKER_PREFIX = "#cigw:"
 MARKER_HEX = 20
-MARKER_LEN = len(MARKER_PREFIX) + MARKER_HEX
-_MARKER = re.compile(re.escape(MARKER_PREFIX) + f"[0-9a-f]{{{MARKER_HEX}}}$")
+# A space separates the marker from the caller's UserData (none when that is empty: CI's XML
+# would lose a leading space to whitespace trimming).
+MARKER_LEN = 1 + len(MARKER_PREFIX) + MARKER_HEX
+_MARKER = re.compile(f"(?:^| ){re.escape(MARKER_PREFIX)}[0-9a-f]{{{MARKER_HEX}}}$")
 REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 RETENTION_S = 24 * 3600
 # How far before the first attempt a reconcile looks back: covers clock skew between the
@@ -72,6 +75,10 @@ def new_request_id() -> str:
 def marker(request_id: str) -> str:
     digest = hashlib.sha256(request_id.encode()).hexdigest()[:MARKER_HEX]
     return MARKER_PREFIX + digest
+
+
+def with_marker(user_data: str, request_id: str) -> str:
+    return f"{user_data} {marker(request_id)}" if user_data else marker(request_id)
 
 
 def strip_marker(user_data: str) -> str:
@@ -251,7 +258,7 @@ class SubmitCoordinator:
         tag = marker(request_id)
         marked = media_pb2.Request()
         marked.CopyFrom(request)
-        marked.operation.user_data = request.operation.user_data + tag
+        marked.operation.user_data = with_marker(request.operation.user_data, request_id)
         last_error: GatewayError | None = None
         for _ in range(MAX_SEND_ROUNDS):
             if in_doubt:

@@ -332,3 +332,19 @@ async def test_over_the_upstream_bound_is_resource_exhausted(
         assert codes.count("ok") == 3
         assert codes.count(grpc.StatusCode.RESOURCE_EXHAUSTED) == 6
         assert gateway.client.in_flight == 0
+
+
+async def test_empty_user_data_round_trips_and_reconciles(
+    stub: Stub, emulator: RunningEmulator
+) -> None:
+    """CI trims the whitespace around UserData, so the marker must work without its space."""
+    emulator.state.pause_scheduling()
+    emulator.state.faults.set("CreateMediaJobs", FaultSpec(commit_then_drop=1.0))
+    request = submit_request("rid-empty", "input/sample.mp4")
+    # The job is created and its answer lost; the gateway finds it and adopts it.
+    job = (await stub.SubmitMediaJob(request, timeout=10)).jobs_detail
+    assert emulator.state.faults.injected["CreateMediaJobs:commit_then_drop"] == 1
+    assert emulator.state.jobs_created == 1  # adopted, not resent
+    assert job.operation.user_data == ""
+    described = await stub.DescribeMediaJobs(S.DescribeMediaJobsRequest(job_ids=[job.job_id]))
+    assert described.jobs_detail[0].operation.user_data == ""
