@@ -1,6 +1,8 @@
-# Two commands on a fresh machine with Python 3.11, Node.js 18+ and npm: `make demo` and
-# `make test`. Both create .venv and install the project (with its test tools) on first use;
-# `make test` also installs the npm tools it runs (buf, the Node example's gRPC libraries).
+# Two commands on a fresh machine with Python 3.11: `make demo` and `make test`. Both create
+# .venv and install the project (with its test tools) on first use; `make test` also installs
+# the system tools the suite runs when they are missing (Node.js + npm for buf and the Node
+# example, Debian's redis-server for the multi-replica tests; through apt-get, as root, as on CI)
+# and the npm packages it runs (buf, the Node example's gRPC libraries).
 
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
@@ -11,7 +13,17 @@ NPM_CI := npm ci --no-audit --no-fund --loglevel=error
 TOOLS_STAMP := node_modules/.installed-stamp
 EXAMPLE_STAMP := examples/node/node_modules/.installed-stamp
 
-.PHONY: demo test lint protos proto-baseline bench clean
+.PHONY: demo test lint protos proto-baseline bench clean system-tools
+
+# Debian packages the suite needs, installed only when the command is missing.
+SYSTEM_TOOLS := npm:npm node:nodejs redis-server:redis-server
+system-tools:
+	@missing=""; for pair in $(SYSTEM_TOOLS); do \
+	  command -v "$${pair%%:*}" >/dev/null || missing="$$missing $${pair#*:}"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+	fi
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11+ is required"'
@@ -21,12 +33,12 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 # buf (protos lint and breaking-change check), pinned in package-lock.json.
-$(TOOLS_STAMP): package.json package-lock.json
+$(TOOLS_STAMP): package.json package-lock.json | system-tools
 	$(NPM_CI)
 	touch $(TOOLS_STAMP)
 
 # @grpc/grpc-js and @grpc/proto-loader for examples/node, which the suite runs.
-$(EXAMPLE_STAMP): examples/node/package.json examples/node/package-lock.json
+$(EXAMPLE_STAMP): examples/node/package.json examples/node/package-lock.json | system-tools
 	$(NPM_CI) --prefix examples/node
 	touch $(EXAMPLE_STAMP)
 
@@ -35,7 +47,7 @@ demo: $(STAMP)
 	$(BIN)/ci-gateway demo
 
 # The whole suite: lint, types, then every test (the last line is pytest's summary).
-test: $(STAMP) $(TOOLS_STAMP) $(EXAMPLE_STAMP)
+test: $(STAMP) system-tools $(TOOLS_STAMP) $(EXAMPLE_STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
