@@ -142,6 +142,89 @@ class ServerLimits:
     )
 
 
+# Retries and load shedding (gateway.retry, gateway.upstream, gateway.service): the reasoning
+# behind each default is in gateway/retry.py and the README's retry section.
+DEFAULT_MAX_ATTEMPTS = 3
+DEFAULT_TRANSIENT_BASE_S = 0.1
+DEFAULT_THROTTLED_BASE_S = 0.5
+DEFAULT_BACKOFF_CAP_S = 5.0
+DEFAULT_BUDGET_CAPACITY = 100.0
+DEFAULT_BUDGET_RETRY_COST = 5.0
+DEFAULT_BUDGET_TIMEOUT_COST = 10.0
+DEFAULT_BUDGET_SUCCESS_REFUND = 1.0
+DEFAULT_MAX_IN_FLIGHT_UPSTREAM = 512
+DEFAULT_MAX_IN_FLIGHT_RPCS = 2000
+
+
+@dataclass(frozen=True)
+class Retry:
+    """Retry policy, retry budget and load-shedding bounds (`[retry]` in TOML)."""
+
+    max_attempts: int = _option(
+        DEFAULT_MAX_ATTEMPTS,
+        env="CI_GATEWAY_MAX_ATTEMPTS",
+        help="attempts per call towards CI, the first included",
+    )
+    transient_base_s: float = _option(
+        DEFAULT_TRANSIENT_BASE_S,
+        env="CI_GATEWAY_TRANSIENT_BASE_S",
+        help="backoff base after a 5xx or a network error (full jitter, doubling)",
+    )
+    throttled_base_s: float = _option(
+        DEFAULT_THROTTLED_BASE_S,
+        env="CI_GATEWAY_THROTTLED_BASE_S",
+        help="backoff base after SlowDown or QueueSaturated",
+    )
+    backoff_cap_s: float = _option(
+        DEFAULT_BACKOFF_CAP_S,
+        env="CI_GATEWAY_BACKOFF_CAP_S",
+        help="longest wait between two attempts (also caps CI's Retry-After)",
+    )
+    budget_capacity: float = _option(
+        DEFAULT_BUDGET_CAPACITY,
+        env="CI_GATEWAY_RETRY_BUDGET_CAPACITY",
+        help="retry tokens per bucket+region; empty = calls fail fast (RETRY_BUDGET_EXHAUSTED)",
+    )
+    budget_retry_cost: float = _option(
+        DEFAULT_BUDGET_RETRY_COST,
+        env="CI_GATEWAY_RETRY_BUDGET_RETRY_COST",
+        help="tokens one retry spends",
+    )
+    budget_timeout_cost: float = _option(
+        DEFAULT_BUDGET_TIMEOUT_COST,
+        env="CI_GATEWAY_RETRY_BUDGET_TIMEOUT_COST",
+        help="tokens a retry after a time-out spends",
+    )
+    budget_success_refund: float = _option(
+        DEFAULT_BUDGET_SUCCESS_REFUND,
+        env="CI_GATEWAY_RETRY_BUDGET_SUCCESS_REFUND",
+        help="tokens a successful call returns",
+    )
+    max_in_flight_upstream: int = _option(
+        DEFAULT_MAX_IN_FLIGHT_UPSTREAM,
+        env="CI_GATEWAY_MAX_IN_FLIGHT_UPSTREAM",
+        help="requests to CI at once; beyond it RESOURCE_EXHAUSTED (OVERLOADED), never a queue",
+    )
+    max_in_flight_rpcs: int = _option(
+        DEFAULT_MAX_IN_FLIGHT_RPCS,
+        env="CI_GATEWAY_MAX_IN_FLIGHT_RPCS",
+        help="API calls at once; beyond it RESOURCE_EXHAUSTED (OVERLOADED) with RetryInfo",
+    )
+
+    def __post_init__(self) -> None:
+        if self.max_attempts < 1:
+            raise ValueError("retry.max_attempts must be >= 1")
+        if not 0 < self.transient_base_s <= self.backoff_cap_s:
+            raise ValueError("retry: need 0 < transient_base_s <= backoff_cap_s")
+        if not 0 < self.throttled_base_s <= self.backoff_cap_s:
+            raise ValueError("retry: need 0 < throttled_base_s <= backoff_cap_s")
+        costs = (self.budget_capacity, self.budget_retry_cost, self.budget_timeout_cost)
+        if min(costs) < 0 or self.budget_success_refund < 0:
+            raise ValueError("retry: budget numbers must not be negative")
+        if self.max_in_flight_upstream < 1 or self.max_in_flight_rpcs < 1:
+            raise ValueError("retry: max_in_flight_upstream and max_in_flight_rpcs must be >= 1")
+
+
 # Job tracking (WatchMediaJob / WaitMediaJob). A MediaInfo job takes about a second, a transcode
 # minutes to hours: look soon, then less and less often, never rarer than the cap.
 DEFAULT_POLL_INITIAL_S = 0.5
@@ -330,6 +413,7 @@ class Settings:
         "signs for; empty = the `CI_GATEWAY_SECRET_ID`/`_KEY` variables",
     )
     server: ServerLimits = field(default_factory=ServerLimits, metadata=_SECTION)
+    retry: Retry = field(default_factory=Retry, metadata=_SECTION)
     tracking: Tracking = field(default_factory=Tracking, metadata=_SECTION)
     callbacks: Callbacks = field(default_factory=Callbacks, metadata=_SECTION)
     shared: Shared = field(default_factory=Shared, metadata=_SECTION)

@@ -30,6 +30,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TypeVar
 
+from gateway import config
 from gateway.errors import (
     DeadlineExceeded,
     GatewayError,
@@ -113,6 +114,12 @@ READ_ONLY = RetryPolicy()
 SUBMIT = READ_ONLY.for_submit()
 
 
+def read_only_policy(settings: config.Retry) -> RetryPolicy:
+    """The policy for idempotent calls, from the `[retry]` settings."""
+    backoff = Backoff(settings.transient_base_s, settings.throttled_base_s, settings.backoff_cap_s)
+    return RetryPolicy(settings.max_attempts, backoff)
+
+
 @dataclass
 class RetryBudget:
     """Token bucket shared by every call to one upstream. Not thread-safe: one event loop."""
@@ -139,6 +146,17 @@ class RetryBudget:
 
 class RetryBudgets:
     """One `RetryBudget` per upstream key, created on first use with the same settings."""
+
+    @classmethod
+    def from_settings(cls, settings: config.Retry) -> RetryBudgets:
+        return cls(
+            RetryBudget(
+                settings.budget_capacity,
+                settings.budget_retry_cost,
+                settings.budget_timeout_cost,
+                settings.budget_success_refund,
+            )
+        )
 
     def __init__(self, template: RetryBudget | None = None) -> None:
         self._template = template or RetryBudget()

@@ -45,7 +45,6 @@ Handler = Callable[["MediaJobService", Req, grpc.aio.ServicerContext[Req, Resp]]
 CI_REQUEST_ID_METADATA = "x-ci-request-id"
 # The submit's request_id (the caller's, or the one the gateway made): retry with it.
 REQUEST_ID_METADATA = "x-ci-gateway-request-id"
-DEFAULT_MAX_IN_FLIGHT_RPCS = 2000
 # WaitMediaJob answers this much before the caller's deadline (a tenth of what is left, at most
 # a second), so the latest state arrives instead of DEADLINE_EXCEEDED.
 WAIT_MARGIN_FRACTION = 0.1
@@ -77,7 +76,7 @@ class MediaJobService(service_pb2_grpc.MediaJobServiceServicer):
         settings: Settings,
         *,
         submit_store: SubmitStore | None = None,
-        max_in_flight_rpcs: int = DEFAULT_MAX_IN_FLIGHT_RPCS,
+        max_in_flight_rpcs: int | None = None,
         tracker: JobTracker | None = None,
         callback_url: Callable[[Target], str | None] | None = None,
         client_identity: ClientIdentity | None = None,
@@ -87,7 +86,7 @@ class MediaJobService(service_pb2_grpc.MediaJobServiceServicer):
         self._submits = SubmitCoordinator(
             client, submit_store or InMemorySubmitStore(), budget_for=client.budget_for
         )
-        self._max_in_flight_rpcs = max_in_flight_rpcs
+        self._max_in_flight_rpcs = max_in_flight_rpcs or settings.retry.max_in_flight_rpcs
         self._in_flight_rpcs = 0
         tracking = settings.tracking
         self._tracker = tracker or JobTracker(

@@ -30,13 +30,12 @@ from gateway.config import Settings
 from gateway.credentials import CredentialsProvider
 from gateway.errors import GatewayError, Overloaded, UpstreamError, UpstreamProtocolError
 from gateway.retry import (
-    READ_ONLY,
-    SUBMIT,
     Deadline,
     RetryBudget,
     RetryBudgets,
     RetryPolicy,
     call_with_retry,
+    read_only_policy,
 )
 from gateway.telemetry import NullTelemetry, Telemetry
 from gateway.transport import HttpRequest, HttpResponse, Transport
@@ -50,9 +49,6 @@ HostKind = Literal["ci", "cos"]
 # ten minutes ahead: long enough for a slow synchronous probe, short enough to limit replay.
 SIGN_BACKDATE_S = 60
 SIGN_VALIDITY_S = 600
-# Requests to CI in flight at once, across all callers; beyond it calls fail fast
-# (RESOURCE_EXHAUSTED) instead of queueing.
-DEFAULT_MAX_IN_FLIGHT = 512
 
 
 @dataclass(frozen=True)
@@ -166,15 +162,17 @@ class CiClient:
         transport: Transport,
         telemetry: Telemetry | None = None,
         budgets: RetryBudgets | None = None,
-        max_in_flight: int = DEFAULT_MAX_IN_FLIGHT,
+        max_in_flight: int | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._settings = settings
         self._credentials = credentials
         self._transport = transport
         self._telemetry: Telemetry = telemetry or NullTelemetry()
-        self.budgets = budgets or RetryBudgets()
-        self._max_in_flight = max_in_flight
+        self.budgets = budgets or RetryBudgets.from_settings(settings.retry)
+        self._max_in_flight = max_in_flight or settings.retry.max_in_flight_upstream
+        self._reads = read_only_policy(settings.retry)
+        self._submit = self._reads.for_submit()
         self._in_flight = 0
         self._clock = clock
 
@@ -194,33 +192,33 @@ class CiClient:
         self, target: Target, request: media_pb2.Request, deadline: Deadline
     ) -> Reply[service_pb2.SubmitMediaJobResponse]:
         call = CiCall("CreateMediaJobs", target, "ci", "POST", "/jobs", body=encode_body(request))
-        return await self._call(call, service_pb2.SubmitMediaJobResponse, deadline, SUBMIT)
+        return await self._call(call, service_pb2.SubmitMediaJobResponse, deadline, self._submit)
 
     async def describe_jobs(
         self, target: Target, job_ids: Sequence[str], deadline: Deadline
     ) -> Reply[service_pb2.DescribeMediaJobsResponse]:
         call = CiCall("DescribeMediaJob", target, "ci", "GET", "/jobs/" + ",".join(job_ids))
-        return await self._call(call, service_pb2.DescribeMediaJobsResponse, deadline, READ_ONLY)
+        return await self._call(call, service_pb2.DescribeMediaJobsResponse, deadline, self._reads)
 
     async def list_jobs(
         self, target: Target, params: Mapping[str, str], deadline: Deadline
     ) -> Reply[service_pb2.ListMediaJobsResponse]:
         call = CiCall("DescribeMediaJobs", target, "ci", "GET", "/jobs", params)
-        return await self._call(call, service_pb2.ListMediaJobsResponse, deadline, READ_ONLY)
+        return await self._call(call, service_pb2.ListMediaJobsResponse, deadline, self._reads)
 
     async def cancel_job(
         self, target: Target, job_id: str, deadline: Deadline
     ) -> Reply[service_pb2.CancelMediaJobResponse]:
         call = CiCall("CancelMediaJob", target, "ci", "PUT", f"/jobs/{job_id}", {"cancel": None})
         # Cancelling twice is harmless, so the call retries like a read.
-        return await self._call(call, service_pb2.CancelMediaJobResponse, deadline, READ_ONLY)
+        return await self._call(call, service_pb2.CancelMediaJobResponse, deadline, self._reads)
 
     async def generate_media_info(
         self, target: Target, object_key: str, deadline: Deadline
     ) -> Reply[service_pb2.MediaInfoResponse]:
         body = encode_body(media_pb2.Request(input=media_pb2.Input(object=object_key)))
         call = CiCall("GenerateMediaInfo", target, "ci", "POST", "/mediainfo", body=body)
-        return await self._call(call, service_pb2.MediaInfoResponse, deadline, READ_ONLY)
+        return await self._call(call, service_pb2.MediaInfoResponse, deadline, self._reads)
 
     async def get_media_info(
         self, target: Target, object_key: str, version_id: str, deadline: Deadline
@@ -229,7 +227,7 @@ class CiClient:
         if version_id:
             params["versionId"] = version_id
         call = CiCall("GetMediaInfo", target, "cos", "GET", "/" + object_key, params)
-        return await self._call(call, service_pb2.MediaInfoResponse, deadline, READ_ONLY)
+        return await self._call(call, service_pb2.MediaInfoResponse, deadline, self._reads)
 
     # The pipeline -----------------------------------------------------------------------------
 

@@ -85,3 +85,42 @@ def test_missing_environment_credentials_are_refused() -> None:
     assert load_from_environment({"CI_GATEWAY_SECRET_ID": "AKID"}) is None
     with pytest.raises(NoCredentialsError, match="CI_GATEWAY_SECRET_KEY"):
         EnvironmentCredentialsProvider({})
+
+
+def test_retry_section_reaches_the_ci_client_policy(tmp_path: Path) -> None:
+    from gateway.credentials import StaticCredentialsProvider
+    from gateway.retry import read_only_policy
+    from gateway.transport import Transport
+    from gateway.upstream import CiClient, Target
+
+    settings = load_settings(
+        config_file=write(
+            tmp_path,
+            "[retry]\nmax_attempts = 5\nthrottled_base_s = 1.5\nbudget_capacity = 7\n"
+            "max_in_flight_upstream = 3\n",
+        ),
+        environ={"CI_GATEWAY_TRANSIENT_BASE_S": "0.25"},
+    )
+    policy = read_only_policy(settings.retry)
+    assert policy.max_attempts == 5
+    assert (policy.backoff.transient_base_s, policy.backoff.throttled_base_s) == (0.25, 1.5)
+    client = CiClient(
+        settings=settings,
+        credentials=StaticCredentialsProvider(Credentials("AKIDx", "k")),
+        transport=Transport(max_body_bytes=settings.max_response_bytes),
+    )
+    assert client.budget_for(Target("b-1250000000", "ap-guangzhou")).tokens == 7
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "[retry]\nmax_attempts = 0",
+        "[retry]\ntransient_base_s = 9",  # above the 5 s cap
+        "[retry]\nmax_in_flight_rpcs = 0",
+        "[retry]\nbudget_capacity = -1",
+    ],
+)
+def test_bad_retry_settings_are_refused(tmp_path: Path, text: str) -> None:
+    with pytest.raises(ValueError, match="retry"):
+        load_settings(config_file=write(tmp_path, text))
