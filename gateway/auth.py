@@ -37,11 +37,11 @@ from grpc_status import rpc_status
 from gateway.access_config import AccessConfig, load_access_file
 from gateway.access_errors import AccessDenied, ClientNotAuthenticated, ClientRateLimited
 from gateway.errors import GatewayError, Reason
+from gateway.file_watch import fingerprint
 from gateway.logs import event
 from gateway.policy import ClientPolicy, TokenBucket, operation_of, request_scope
 from gateway.status import to_status
 from gateway.tls import is_loopback, server_credentials
-from gateway.watch import fingerprint
 
 log = logging.getLogger(__name__)
 

@@ -8,7 +8,7 @@ The directory holds one value per file, surrounding whitespace ignored:
     session_token   the STS token, when the keys are temporary (optional)
     expired_time    Unix seconds when temporary keys expire (optional; never sent after it)
 
-A `Poller` compares the files' fingerprints (`gateway.watch`) every few seconds. A change is
+A `Poller` compares the files' fingerprints (`gateway.file_watch`) every few seconds. A change is
 read as a whole and swapped in memory at once: an attempt already signed keeps the keys it was
 signed with, the next attempt gets the new ones, so a rotation fails no call. A missing, empty
 or malformed file keeps the previous credentials and logs a warning naming the file (never its
@@ -37,8 +37,8 @@ from gateway.credentials import (
     CredentialStatus,
     NoCredentialsError,
 )
+from gateway.file_watch import Fingerprint, Poller, Sleep, fingerprint
 from gateway.logs import event
-from gateway.watch import Fingerprint, Poller, Sleep, fingerprint
 
 log = logging.getLogger(__name__)
 

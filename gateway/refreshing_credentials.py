@@ -35,8 +35,8 @@ from gateway.credentials import (
     CredentialStatus,
     NoCredentialsError,
 )
+from gateway.file_watch import Sleep
 from gateway.logs import event
-from gateway.watch import Sleep
 
 log = logging.getLogger(__name__)
 
