@@ -44,12 +44,12 @@ SUBMIT_BODY = xml_codec.encode(
 )
 # What the gateway sends for ListMediaJobs(size=10): validation.validate_list's parameters.
 LIST_PARAMS: dict[str, str] = {"tag": "MediaInfo", "size": str(LIST_SIZE), "nextToken": ""}
-SDK_JOB = {"Tag": "MediaInfo", "Input": {"Object": OBJECT_KEY}}
 
 
-def _submit_body(user_data: str) -> bytes:
-    request = media_pb2.Request(tag="MediaInfo", input=media_pb2.Input(object=OBJECT_KEY))
-    request.operation.user_data = user_data
+def _submit_body(user_data: str, object_key: str = OBJECT_KEY) -> bytes:
+    request = media_pb2.Request(tag="MediaInfo", input=media_pb2.Input(object=object_key))
+    if user_data:
+        request.operation.user_data = user_data
     return xml_codec.encode(request, root="Request")
 
 
@@ -65,12 +65,16 @@ class GatewayClient:
     async def close(self) -> None:
         await self._channel.close(None)
 
-    async def submit(self, timeout_s: float = RPC_TIMEOUT_S, user_data: str = "") -> str:
+    async def submit(
+        self, timeout_s: float = RPC_TIMEOUT_S, user_data: str = "", object_key: str = OBJECT_KEY
+    ) -> str:
         rpc = SUBMIT_RPC
-        if user_data:
+        if user_data or object_key != OBJECT_KEY:
             rpc = service_pb2.SubmitMediaJobRequest()
             rpc.CopyFrom(SUBMIT_RPC)
-            rpc.request.operation.user_data = user_data
+            rpc.request.input.object = object_key
+            if user_data:
+                rpc.request.operation.user_data = user_data
         reply = await self._stub.SubmitMediaJob(rpc, timeout=timeout_s)
         return reply.jobs_detail.job_id
 
@@ -140,8 +144,10 @@ class DirectClient:
                 raise CallFailed(f"{method} {path}: HTTP {response.status} {data[:200]!r}")
             return data
 
-    async def submit(self, user_data: str = "") -> None:
-        await self._call("POST", "/jobs", {}, _submit_body(user_data) if user_data else SUBMIT_BODY)
+    async def submit(self, user_data: str = "", object_key: str = OBJECT_KEY) -> None:
+        plain = not user_data and object_key == OBJECT_KEY
+        body = SUBMIT_BODY if plain else _submit_body(user_data, object_key)
+        await self._call("POST", "/jobs", {}, body)
 
     async def describe(self, job_id: str) -> None:
         await self._call("GET", f"/jobs/{job_id}", {}, None)
@@ -182,8 +188,10 @@ class SdkClient:
     def close(self) -> None:
         self._session.close()
 
-    def submit(self, user_data: str = "") -> None:
-        job = {**SDK_JOB, "Operation": {"UserData": user_data}} if user_data else SDK_JOB
+    def submit(self, user_data: str = "", object_key: str = OBJECT_KEY) -> None:
+        job: dict[str, Any] = {"Tag": "MediaInfo", "Input": {"Object": object_key}}
+        if user_data:
+            job["Operation"] = {"UserData": user_data}
         created = self._client.ci_create_media_jobs(Bucket=BUCKET, Jobs=job)
         if created["JobsDetail"][0]["State"] != "Submitted":
             raise CallFailed("SDK submit did not create a job")

@@ -22,14 +22,13 @@ from __future__ import annotations
 import asyncio
 import itertools
 import os
-from collections.abc import Sequence
 from dataclasses import asdict
 from typing import Any
 
 import aiohttp
 
 from bench.clients import DirectClient, GatewayClient, SdkClient
-from bench.common import RunStats, Spread
+from bench.common import OBJECT_KEY, RunStats, Spread
 from bench.loadgen import closed_loop_async, closed_loop_threads
 from bench.procs import Servers
 
@@ -42,6 +41,17 @@ SUBMIT_FAULTS = {
     "commit_then_drop": 0.03,
 }
 """20% of submits fail, in CI's five ways (the outcomes are exclusive, so the rates add up)."""
+
+ROWS = (
+    # (label, client, every call on one "hot" input object)
+    ("gateway", "gateway", False),
+    ("direct", "direct", False),
+    ("sdk", "sdk", False),
+    ("gateway, one hot input", "gateway", True),
+)
+"""Each call submits its own input object (the usual case) except in the last row: there every
+job shares one object, so a reconcile (which lists the jobs of the call's input object created
+since shortly before its first attempt) pages through every job of the last minutes."""
 
 
 async def _admin(servers: Servers, method: str, path: str, body: Any = None) -> dict[str, Any]:
@@ -59,7 +69,6 @@ async def run_faults(
     concurrency: int,
     reps: int,
     duration_s: float,
-    clients: Sequence[str] = ("gateway", "direct", "sdk"),
 ) -> dict[str, Any]:
     pids = {
         "gateway": servers.gateway.pid,
@@ -73,35 +82,39 @@ async def run_faults(
     gateway = GatewayClient(servers.gateway_address)
     direct = DirectClient(servers.emulator_url)
     sdk = SdkClient(servers.emulator_url, concurrency, retry=3)
-    runs: dict[str, list[dict[str, Any]]] = {client: [] for client in clients}
+    runs: dict[str, list[dict[str, Any]]] = {label: [] for label, _, _ in ROWS}
     numbers = itertools.count()
     try:
         for _ in range(reps):
-            for client in clients:
+            for label, client, hot in ROWS:
                 before = await _admin(servers, "GET", "/_emulator/counters")
-                # Every call carries its own UserData, so the emulator's jobs-per-body
-                # count tells a replayed submit (a duplicate job) from a new one.
                 if client == "sdk":
+
+                    def sdk_submit(hot: bool = hot) -> None:
+                        n = next(numbers)
+                        sdk.submit(f"bench-{n}", OBJECT_KEY if hot else f"input/bench-{n}.mp4")
+
                     stats, error = await asyncio.to_thread(
-                        closed_loop_threads, lambda: sdk.submit(f"bench-{next(numbers)}"),
-                        concurrency=concurrency, duration_s=duration_s, warmup_s=0.0,
-                        cpu_pids=pids,
+                        closed_loop_threads, sdk_submit, concurrency=concurrency,
+                        duration_s=duration_s, warmup_s=0.0, cpu_pids=pids,
                     )  # fmt: skip
                 else:
 
-                    async def submit(client: str = client) -> None:
-                        user_data = f"bench-{next(numbers)}"
+                    async def submit(client: str = client, hot: bool = hot) -> None:
+                        n = next(numbers)
+                        user_data = f"bench-{n}"
+                        key = OBJECT_KEY if hot else f"input/bench-{n}.mp4"
                         if client == "gateway":
-                            await gateway.submit(user_data=user_data)
+                            await gateway.submit(user_data=user_data, object_key=key)
                         else:
-                            await direct.submit(user_data=user_data)
+                            await direct.submit(user_data=user_data, object_key=key)
 
                     stats, error = await closed_loop_async(
                         submit, concurrency=concurrency, duration_s=duration_s, warmup_s=0.0,
                         cpu_pids=pids,
                     )  # fmt: skip
                 after = await _admin(servers, "GET", "/_emulator/counters")
-                runs[client].append(_run_json(stats, error, before, after))
+                runs[label].append(_run_json(stats, error, before, after))
     finally:
         await gateway.close()
         await direct.close()
