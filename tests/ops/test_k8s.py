@@ -1,24 +1,36 @@
 """The Kubernetes manifests: schema-valid (kubernetes-validate --strict, offline) and safe.
 
 Beyond the schema, the properties that make the gateway behave: restricted Pod Security,
-probes that can reach it, a drain that fits in the termination grace period, a Secret that can
-rotate (a directory mount, never subPath), loopback-only API for the sidecar."""
+probes that can reach it (HTTP on the ops port: the shared gRPC port speaks TLS), a drain that
+fits in the termination grace period, Secrets that can rotate (directory mounts, never subPath,
+no Tencent keys in the environment), an authenticated shared gateway (an access file, never
+--insecure), a callback port that the Service and the NetworkPolicy open, and a loopback-only
+API for the sidecar. The ConfigMaps' TOML files are loaded with the gateway's own loaders, so
+the examples cannot drift from the code."""
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
-import tomllib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 import yaml
 
-from gateway.config import ENVIRONMENT, load_settings
-from gateway.credentials import ENV_SECRET_ID, ENV_SECRET_KEY
-from gateway.health import API_SERVICE
+from gateway.access_config import load_access_file
+from gateway.auth import ClientAccess
+from gateway.cli import build_parser
+from gateway.config import ENVIRONMENT, OPTIONS, Settings, load_settings
+from gateway.credentials import ENV_SECRET_ID, ENV_SECRET_KEY, ENV_SESSION_TOKEN
+from gateway.credentials_config import open_credentials
+from gateway.mounted_credentials import DirectoryCredentialsProvider
+from gateway.tls import is_loopback
+from gateway.tracking_runtime import _check as check_tracking_settings
 
 ROOT = Path(__file__).resolve().parents[2]
 K8S = ROOT / "k8s"
@@ -28,6 +40,10 @@ LAYOUTS = ("shared", "sidecar")
 VERSIONS = ("1.30.0", None)
 VALIDATE = Path(sys.executable).with_name("kubernetes-validate")
 GATEWAY_ENV = set(ENVIRONMENT) | {ENV_SECRET_ID, ENV_SECRET_KEY}
+TENCENT_KEY_ENV = {ENV_SECRET_ID, ENV_SECRET_KEY, ENV_SESSION_TOKEN}
+# Stands in for the deliberately invalid placeholder of the shared callback token.
+CALLBACK_TOKEN = "k8s-test-callback-token-0123456789abcdef"
+STAND_INS = {("ci-gateway-settings", "callback_token"): CALLBACK_TOKEN}
 
 Doc = dict[str, Any]
 
@@ -41,8 +57,12 @@ def documents(layout: str) -> list[Doc]:
     return [doc for path in resources(layout) for doc in yaml.safe_load_all(path.read_text())]
 
 
-def one(layout: str, kind: str) -> Doc:
-    (found,) = [doc for doc in documents(layout) if doc["kind"] == kind]
+def one(layout: str, kind: str, name: str | None = None) -> Doc:
+    (found,) = [
+        doc
+        for doc in documents(layout)
+        if doc["kind"] == kind and name in (None, doc["metadata"]["name"])
+    ]
     return found
 
 
@@ -62,6 +82,82 @@ def containers(pod: Doc) -> Iterator[Doc]:
 def gateway_container(pod: Doc) -> Doc:
     (found,) = [c for c in containers(pod) if c["name"] == "ci-gateway"]
     return found
+
+
+def gateway_pod(layout: str) -> Doc:
+    pod: Doc = one(layout, "Deployment")["spec"]["template"]["spec"]
+    return pod
+
+
+def container_ports(container: Doc) -> dict[str, int]:
+    return {p["name"]: p["containerPort"] for p in container.get("ports", [])}
+
+
+def port_of(address: str) -> int:
+    return int(address.rsplit(":", 1)[1])
+
+
+def volume_source(volume: Doc) -> tuple[str, str] | None:
+    """("ConfigMap" | "Secret", its name) for a volume backed by one, else None."""
+    if "configMap" in volume:
+        return "ConfigMap", volume["configMap"]["name"]
+    if "secret" in volume:
+        return "Secret", volume["secret"]["secretName"]
+    return None
+
+
+@dataclass
+class Layout:
+    """A layout's gateway as it would start: its files rendered under tmp_path, its settings
+    loaded from its arguments, environment and config file with the gateway's own loaders."""
+
+    settings: Settings
+    environ: dict[str, str]
+    local: Callable[[str], str]  # an in-pod path -> where the test rendered it
+
+
+def load_layout(
+    layout: str, tmp_path: Path, stand_ins: Mapping[tuple[str, str], str] = STAND_INS
+) -> Layout:
+    """Write each ConfigMap or Secret mounted into the gateway container to tmp_path (in-pod
+    paths inside the files rewritten to match), resolve its environment (secretKeyRef from the
+    layout's Secrets, or `stand_ins[(secret, key)]`), parse its arguments with the real CLI
+    parser and load the settings as `ci-gateway serve` does."""
+    pod = gateway_pod(layout)
+    gateway = gateway_container(pod)
+    volumes = {v["name"]: v for v in pod["volumes"]}
+    mounts = [
+        (mount, source)
+        for mount in gateway.get("volumeMounts", [])
+        if (source := volume_source(volumes[mount["name"]])) is not None
+    ]
+    moved = {mount["mountPath"]: tmp_path / mount["name"] for mount, _ in mounts}
+    in_pod = re.compile("|".join(map(re.escape, sorted(moved, key=len, reverse=True))))
+
+    def local(text: str) -> str:
+        return in_pod.sub(lambda match: str(moved[match.group()]), text)
+
+    for mount, source in mounts:
+        doc = one(layout, *source)
+        directory = moved[mount["mountPath"]]
+        directory.mkdir()
+        for key, value in {**doc.get("data", {}), **doc.get("stringData", {})}.items():
+            (directory / key).write_text(local(value))
+    environ = {}
+    for entry in gateway.get("env", []):
+        if "value" in entry:
+            environ[entry["name"]] = local(entry["value"])
+        else:
+            ref = entry["valueFrom"]["secretKeyRef"]
+            secret = one(layout, "Secret", ref["name"])["stringData"][ref["key"]]
+            environ[entry["name"]] = stand_ins.get((ref["name"], ref["key"]), secret)
+    args = build_parser().parse_args(["serve", *map(local, gateway.get("args", []))])
+    settings = load_settings(
+        config_file=args.config,
+        environ=environ,
+        overrides={option.key: getattr(args, option.key) for option in OPTIONS if option.flag},
+    )
+    return Layout(settings, environ, local)
 
 
 @pytest.mark.parametrize("layout", LAYOUTS)
@@ -120,26 +216,23 @@ def test_probe_ports_are_integers_and_prestop_fits_the_grace_period(layout: str)
             assert pre_stop["sleep"]["seconds"] < grace
 
 
-def test_shared_probes_are_grpc_health_and_the_drain_fits() -> None:
+def test_shared_probes_are_http_on_the_ops_port_and_the_drain_fits(tmp_path: Path) -> None:
+    # The gRPC port speaks TLS (mTLS optionally), which the kubelet's gRPC probe cannot: the
+    # probes ask the ops port's /livez and /readyz, the same answers as grpc.health.v1.
     pod = one("shared", "Deployment")["spec"]["template"]["spec"]
     gateway = gateway_container(pod)
-    assert gateway["readinessProbe"]["grpc"] == {"port": 50051, "service": API_SERVICE}
-    assert gateway["livenessProbe"]["grpc"] == {"port": 50051}  # "" = the whole server
-    config = one("shared", "ConfigMap")["data"]["gateway.toml"]
-    settings = load_settings(overrides=_flatten(tomllib.loads(config)))
+    settings = load_layout("shared", tmp_path).settings
     assert settings.listen == "0.0.0.0:50051" and settings.metrics_listen.endswith(":9090")
+    ops_port = port_of(settings.metrics_listen)
+    for name, path in (
+        ("startupProbe", "/livez"),
+        ("livenessProbe", "/livez"),
+        ("readinessProbe", "/readyz"),
+    ):
+        assert gateway[name]["httpGet"] == {"path": path, "port": ops_port}, name
+    assert container_ports(gateway)["metrics"] == ops_port
     pre_stop = gateway["lifecycle"]["preStop"]["sleep"]["seconds"]
     assert pre_stop + settings.shutdown_grace_s < pod["terminationGracePeriodSeconds"]
-
-
-def _flatten(data: dict[str, Any]) -> dict[str, Any]:
-    flat: dict[str, Any] = {}
-    for key, value in data.items():
-        if isinstance(value, dict):
-            flat.update({f"{key}.{sub}": v for sub, v in value.items()})
-        else:
-            flat[key] = value
-    return flat
 
 
 def test_sidecar_api_is_loopback_only_and_probed_on_the_ops_port() -> None:
@@ -156,14 +249,16 @@ def test_sidecar_api_is_loopback_only_and_probed_on_the_ops_port() -> None:
 
 @pytest.mark.parametrize("layout", LAYOUTS)
 def test_secret_is_mounted_as_a_directory_and_env_names_are_real(layout: str) -> None:
-    pod = one(layout, "Deployment")["spec"]["template"]["spec"]
+    pod = gateway_pod(layout)
     secret_volumes = {v["name"] for v in pod["volumes"] if "secret" in v}
     assert secret_volumes
-    secret = one(layout, "Secret")
-    assert {v["secret"]["secretName"] for v in pod["volumes"] if "secret" in v} == {
-        secret["metadata"]["name"]
+    secrets = {doc["metadata"]["name"] for doc in documents(layout) if doc["kind"] == "Secret"}
+    assert {v["secret"]["secretName"] for v in pod["volumes"] if "secret" in v} <= secrets
+    # The Tencent keys: exactly the files the `directory` credentials source reads.
+    assert set(one(layout, "Secret", "ci-gateway-credentials")["stringData"]) == {
+        "secret_id",
+        "secret_key",
     }
-    assert set(secret["stringData"]) == {"secret_id", "secret_key"}
     for container in containers(pod):
         for mount in container.get("volumeMounts", []):
             if mount["name"] in secret_volumes:
@@ -171,6 +266,41 @@ def test_secret_is_mounted_as_a_directory_and_env_names_are_real(layout: str) ->
                 assert mount["readOnly"] is True
     gateway = gateway_container(pod)
     assert {e["name"] for e in gateway.get("env", [])} <= GATEWAY_ENV
+
+
+@pytest.mark.parametrize("layout", LAYOUTS)
+def test_tencent_keys_never_reach_the_environment(layout: str) -> None:
+    # Files (credentials.toml, source = "directory") rotate without a restart and stay out of
+    # the process environment; only settings with no file form come from a secretKeyRef.
+    for container in containers(gateway_pod(layout)):
+        for entry in container.get("env", []):
+            assert entry["name"] not in TENCENT_KEY_ENV, (container["name"], entry["name"])
+            ref = entry.get("valueFrom", {}).get("secretKeyRef")
+            if ref is not None:
+                assert ref["name"] != "ci-gateway-credentials", entry["name"]
+        assert not container.get("envFrom"), container["name"]
+
+
+def test_shared_access_file_is_mounted_and_referenced() -> None:
+    pod = gateway_pod("shared")
+    gateway = gateway_container(pod)
+    args = gateway["args"]
+    assert not [arg for arg in args if arg.startswith("--insecure")]
+    (access_file,) = [arg.split("=", 1)[1] for arg in args if arg.startswith("--access-file=")]
+    directory, name = access_file.rsplit("/", 1)
+    (mount,) = [m for m in gateway["volumeMounts"] if m["mountPath"] == directory]
+    (volume,) = [v for v in pod["volumes"] if v["name"] == mount["name"]]
+    kind, source = volume_source(volume) or ("", "")
+    assert kind == "ConfigMap" and name in one("shared", kind, source)["data"]
+    # Server TLS from a kubernetes.io/tls Secret, mounted as a directory.
+    tls_volumes = [
+        v
+        for v in pod["volumes"]
+        if "secret" in v
+        and one("shared", "Secret", v["secret"]["secretName"])["type"] == "kubernetes.io/tls"
+    ]
+    assert [v["name"] for v in tls_volumes] == ["tls"]
+    assert [m for m in gateway["volumeMounts"] if m["name"] == "tls"]
 
 
 def test_shared_service_pdb_hpa_and_policy_point_at_the_deployment() -> None:
@@ -192,4 +322,80 @@ def test_shared_service_pdb_hpa_and_policy_point_at_the_deployment() -> None:
         for rule in one("shared", "NetworkPolicy")["spec"]["ingress"]
         for port in rule["ports"]
     }
-    assert ingress_ports == {50051, 9090}
+    assert ingress_ports == {50051, 8080, 9090}  # gRPC, CI's callbacks, metrics
+
+
+def test_shared_ports_agree_across_settings_container_service_and_policy(
+    tmp_path: Path,
+) -> None:
+    settings = load_layout("shared", tmp_path).settings
+    gateway = gateway_container(gateway_pod("shared"))
+    expected = {
+        "grpc": port_of(settings.listen),
+        "callback": port_of(settings.callbacks.listen),
+        "metrics": port_of(settings.metrics_listen),
+    }
+    assert expected["callback"] == 8080
+    assert container_ports(gateway) == expected
+    service_ports = {p["name"]: p for p in one("shared", "Service")["spec"]["ports"]}
+    assert set(service_ports) == set(expected)
+    for name, port in service_ports.items():
+        assert port["targetPort"] == name and port["port"] == expected[name], name
+    assert service_ports["callback"]["appProtocol"] == "http"
+    policy = one("shared", "NetworkPolicy")["spec"]
+    ingress_ports = {port["port"] for rule in policy["ingress"] for port in rule["ports"]}
+    assert ingress_ports == set(expected.values())
+    # Shared state needs Redis, which the policy must let the pods reach.
+    assert "redis" in (settings.shared.fanout, settings.shared.submit_store)
+    redis_port = urlsplit(settings.shared.redis_url).port or 6379
+    egress_ports = {port["port"] for rule in policy["egress"] for port in rule.get("ports", [])}
+    assert {53, 443, redis_port} <= egress_ports
+
+
+@pytest.mark.parametrize("layout", LAYOUTS)
+async def test_configs_load_with_the_gateways_own_loaders(layout: str, tmp_path: Path) -> None:
+    """What `ci-gateway serve` would do with the pod's args, environment and files: parse,
+    validate, open the credentials (from the rendered Secret) and the client access, and
+    decide whether the listen address is allowed, without --insecure."""
+    rendered = load_layout(layout, tmp_path)
+    settings = rendered.settings
+    check_tracking_settings(settings)  # the cross-setting rules start_tracking applies
+    credentials = open_credentials(settings.credentials_file, environ=rendered.environ)
+    assert isinstance(credentials, DirectoryCredentialsProvider)
+    try:
+        keys = await credentials.get()
+    finally:
+        await credentials.close()
+    secret = one(layout, "Secret", "ci-gateway-credentials")["stringData"]
+    assert (keys.secret_id, keys.secret_key) == (secret["secret_id"], secret["secret_key"])
+    access = ClientAccess.from_setting(settings.access_file)
+    assert access.listen_refusal(settings.listen, insecure=False) is None
+    if layout == "sidecar":
+        assert settings.access_file == "" and is_loopback(settings.listen)
+        assert not settings.callbacks.listen  # CI cannot reach a loopback pod anyway
+        return
+    assert access.config.shared and not is_loopback(settings.listen)
+    tls = access.config.tls
+    assert tls is not None, "bearer tokens must not travel in clear text"
+    for path in (tls.cert_file, tls.key_file, tls.client_ca_file):
+        assert path is None or path.is_file(), path  # named like the TLS Secret's keys
+    assert settings.callbacks.public_url.startswith("https://")
+    assert settings.callbacks.token == CALLBACK_TOKEN  # from the Secret, not the ConfigMap
+
+
+def test_shared_callback_token_placeholder_refuses_to_start(tmp_path: Path) -> None:
+    # An unreplaced placeholder must stop the gateway, not run with a token everyone knows.
+    with pytest.raises(ValueError, match=r"callbacks\.token"):
+        load_layout("shared", tmp_path, stand_ins={})
+
+
+def test_shared_access_file_mtls_variant_loads(tmp_path: Path) -> None:
+    # The commented mTLS lines of access.toml, uncommented, are a valid configuration too.
+    text = one("shared", "ConfigMap")["data"]["access.toml"]
+    mtls = re.sub(r"(?m)^# ((?:client_ca_file|certificate_names) = )", r"\1", text)
+    assert mtls != text
+    path = tmp_path / "access.toml"
+    path.write_text(mtls)
+    config = load_access_file(path)
+    assert config.shared and config.mtls
+    assert config.by_certificate_name and config.by_token  # either one names the client
