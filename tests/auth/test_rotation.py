@@ -1,8 +1,7 @@
 """Rotating the mounted Secret while calls stream through the gateway fails none of them.
 
-About 6 s of continuous calls from several concurrent clients (the issue asks for 30; the
-behaviour is the same and the suite stays fast): the Secret volume is rotated the way kubelet
-does it halfway through, the gateway's watcher (a 50 ms poll) swaps the keys in memory, and the
+30 s of continuous calls from several concurrent clients, as the issue asks: the Secret volume
+is rotated the way kubelet does it halfway through, the gateway's watcher (a 50 ms poll) swaps the keys in memory, and the
 emulator, which accepts both key pairs, sees the new SecretId from then on.
 """
 
@@ -21,7 +20,7 @@ from tests.conftest import SAMPLE_KEY
 
 M, S = media_pb2, service_pb2
 WORKERS = 6
-HALF_S = 3.0
+HALF_S = 15.0
 
 
 async def test_rotation_during_a_stream_of_calls_fails_none(
@@ -46,7 +45,7 @@ async def test_rotation_during_a_stream_of_calls_fails_none(
         nonlocal done
         job_id = ""
         round_ = 0
-        while loop.time() < end:  # bounded by the clock: ~6 s of calls
+        while loop.time() < end:  # bounded by the clock: 30 s of calls
             round_ += 1
             try:
                 if not job_id or round_ % 8 == 0:
