@@ -6,9 +6,9 @@ would submit again. With this store every replica reads and writes the same reco
 `ci-gateway:submit:<request_id>` -> JSON of the `SubmitRecord`, kept `RETENTION_S` (24 h) by a
 Redis TTL, so Redis does the expiry and the memory bound (with its own eviction policy).
 
-Not covered: two replicas leading the *same* request_id at the same instant both see no record
-and both send (the coordinator's single-flight is per process). Clients retry after a failure,
-not concurrently, so this needs two simultaneous first attempts with one id.
+Two replicas leading the same request_id at the same instant: `claim` is Redis `SET NX`, so
+exactly one of them stores its record and sends; the other finds the record (with the leader's
+lease) and waits for its outcome instead of sending in parallel.
 
 A Redis failure is `SubmitStoreUnavailable` (UNAVAILABLE): retrying with the same request_id is
 safe, because the coordinator writes its in-doubt record before it sends anything to CI.
@@ -49,6 +49,7 @@ def encode_record(record: SubmitRecord) -> bytes:
             "jobs_detail": None if detail is None else base64.b64encode(detail).decode(),
             "first_attempt_at": record.first_attempt_at,
             "updated_at": record.updated_at,
+            "leader_until": record.leader_until,
         }
     ).encode()
 
@@ -61,6 +62,7 @@ def decode_record(data: bytes) -> SubmitRecord:
         jobs_detail=None if detail is None else base64.b64decode(detail),
         first_attempt_at=float(document["first_attempt_at"]),
         updated_at=float(document["updated_at"]),
+        leader_until=float(document.get("leader_until", 0.0)),
     )
 
 
@@ -88,6 +90,20 @@ class RedisSubmitStore:
         if not isinstance(data, bytes):
             data = str(data).encode()
         return decode_record(data)
+
+    async def claim(self, request_id: str, record: SubmitRecord) -> SubmitRecord | None:
+        key = self._prefix + request_id
+        for _ in range(3):  # bounded: only a record expiring between the two commands loops
+            try:
+                stored = await self._redis.set(key, encode_record(record), ex=self._ttl_s, nx=True)
+            except (RedisError, OSError) as exc:
+                raise SubmitStoreUnavailable(exc) from exc
+            if stored:
+                return None
+            existing = await self.get(request_id)
+            if existing is not None:
+                return existing
+        raise SubmitStoreUnavailable(RuntimeError("the record kept vanishing"))
 
     async def put(self, request_id: str, record: SubmitRecord) -> None:
         try:

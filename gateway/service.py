@@ -84,7 +84,9 @@ class MediaJobService(service_pb2_grpc.MediaJobServiceServicer):
         self._client = client
         self._settings = settings
         self._submits = SubmitCoordinator(
-            client, submit_store or InMemorySubmitStore(), budget_for=client.budget_for
+            client,
+            submit_store if submit_store is not None else InMemorySubmitStore(),
+            budget_for=client.budget_for,
         )
         self._max_in_flight_rpcs = max_in_flight_rpcs or settings.retry.max_in_flight_rpcs
         self._in_flight_rpcs = 0

@@ -33,7 +33,7 @@ import time
 import uuid
 from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Protocol
 
@@ -65,6 +65,11 @@ RECONCILE_LOOKBACK_S = 600
 RECONCILE_PAGES = 5
 RECONCILE_PAGE_SIZE = 100
 MAX_SEND_ROUNDS = 3
+# A lead lasts the caller's deadline plus this; a replica that died mid-submit blocks others
+# at most that long, and then they reconcile.
+LEASE_MARGIN_S = 5.0
+# How often a replica looks whether another replica's lead on the same request_id has ended.
+LEADER_POLL_S = (0.05, 0.5)
 CI_TIMEZONE = timezone(timedelta(hours=8))
 
 
@@ -104,6 +109,9 @@ class SubmitRecord:
     jobs_detail: bytes | None
     first_attempt_at: float
     updated_at: float
+    # Until when the replica leading this submit may still be sending it (0: nobody is). Another
+    # replica waits for the leader's outcome instead of sending the same job in parallel.
+    leader_until: float = 0.0
 
 
 class SubmitStore(Protocol):
@@ -111,6 +119,10 @@ class SubmitStore(Protocol):
     retries land on any replica."""
 
     async def get(self, request_id: str) -> SubmitRecord | None: ...
+
+    async def claim(self, request_id: str, record: SubmitRecord) -> SubmitRecord | None:
+        """Store `record` only if the id has none, atomically; return the existing one if any."""
+        ...
 
     async def put(self, request_id: str, record: SubmitRecord) -> None: ...
 
@@ -147,6 +159,13 @@ class InMemorySubmitStore:
     async def get(self, request_id: str) -> SubmitRecord | None:
         self._expire()
         return self._records.get(request_id)
+
+    async def claim(self, request_id: str, record: SubmitRecord) -> SubmitRecord | None:
+        self._expire()
+        existing = self._records.get(request_id)
+        if existing is None:
+            await self.put(request_id, record)
+        return existing
 
     async def put(self, request_id: str, record: SubmitRecord) -> None:
         self._records[request_id] = record
@@ -243,17 +262,21 @@ class SubmitCoordinator:
         deadline: Deadline,
     ) -> Reply[service_pb2.SubmitMediaJobResponse]:
         now = self._clock()
-        record = await self._store.get(request_id)
-        if record is not None:
-            if record.fingerprint != print_:
-                raise RequestIdReused(request_id)
-            if record.jobs_detail is not None:
-                return self._reply_from(record.jobs_detail)
-            in_doubt = True
+        lease = now + deadline.remaining() + LEASE_MARGIN_S
+        record = SubmitRecord(print_, None, now, now, leader_until=lease)
+        existing = await self._store.claim(request_id, record)
+        if existing is None:
+            in_doubt = False  # ours: nobody has sent it yet
         else:
-            record = SubmitRecord(print_, None, now, now)
+            existing = await self._await_other_leader(request_id, existing, deadline)
+            if existing.fingerprint != print_:
+                raise RequestIdReused(request_id)
+            if existing.jobs_detail is not None:
+                return self._reply_from(existing.jobs_detail)
+            # Sent before (answer lost, caller gone, replica died): reconcile first. We lead now.
+            record = replace(existing, leader_until=lease, updated_at=now)
             await self._store.put(request_id, record)
-            in_doubt = False
+            in_doubt = True
 
         tag = marker(request_id)
         marked = media_pb2.Request()
@@ -271,6 +294,7 @@ class SubmitCoordinator:
                 if found is not None:
                     return await self._complete(request_id, record, found, "")
                 if last_error is not None and not self._may_resend(target, last_error):
+                    await self._release(request_id, record)
                     raise self._unknown(request_id, last_error) from last_error
             try:
                 reply = await self._client.submit_job(target, marked, deadline)
@@ -279,6 +303,7 @@ class SubmitCoordinator:
                     await self._store.delete(request_id)  # certainly no job: the id is free again
                     raise
                 if isinstance(error, DeadlineExceeded) or deadline.expired:
+                    await self._release(request_id, record)
                     raise self._unknown(request_id, error) from error
                 in_doubt, last_error = True, error
                 continue
@@ -286,7 +311,30 @@ class SubmitCoordinator:
                 request_id, record, reply.message.jobs_detail, reply.request_id
             )
         assert last_error is not None
+        await self._release(request_id, record)
         raise self._unknown(request_id, last_error) from last_error
+
+    async def _await_other_leader(
+        self, request_id: str, record: SubmitRecord, deadline: Deadline
+    ) -> SubmitRecord:
+        """Another replica leads this request_id: wait (bounded) for its outcome."""
+        delay = LEADER_POLL_S[0]
+        while record.jobs_detail is None and record.leader_until > self._clock():
+            if deadline.remaining() <= delay:
+                raise SubmitOutcomeUnknown(
+                    request_id, DeadlineExceeded("another replica is still submitting it")
+                )
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, LEADER_POLL_S[1])
+            latest = await self._store.get(request_id)
+            if latest is None:  # the other lead failed for certain: the id is free again
+                return replace(record, leader_until=0.0)
+            record = latest
+        return record
+
+    async def _release(self, request_id: str, record: SubmitRecord) -> None:
+        """In doubt and nobody sending: the next call with this id reconciles at once."""
+        await self._store.put(request_id, replace(record, leader_until=0.0))
 
     def _may_resend(self, target: Target, error: GatewayError) -> bool:
         if self._budget_for is None:

@@ -23,6 +23,7 @@ from gateway.emulator.faults import FaultSpec
 from gateway.emulator.server import RunningEmulator
 from gateway.retry import READ_ONLY, RetryBudget, RetryBudgets
 from gateway.service import REQUEST_ID_METADATA, MediaJobService
+from gateway.submit import InMemorySubmitStore, SubmitStore
 from gateway.transport import Transport
 from gateway.upstream import CiClient
 from tests.e2e.helpers import rich_error
@@ -68,6 +69,7 @@ async def custom_gateway(
     max_in_flight_rpcs: int = 2000,
     max_in_flight_upstream: int = 512,
     budget: RetryBudget | None = None,
+    submit_store: SubmitStore | None = None,
 ) -> AsyncIterator[Gateway]:
     """A gateway with non-default bounds, built the way `start_gateway` builds one."""
     recorder = Recorder()
@@ -81,7 +83,10 @@ async def custom_gateway(
     )
     server = grpc.aio.server()
     service_pb2_grpc.add_MediaJobServiceServicer_to_server(
-        MediaJobService(client, settings, max_in_flight_rpcs=max_in_flight_rpcs), server
+        MediaJobService(
+            client, settings, submit_store=submit_store, max_in_flight_rpcs=max_in_flight_rpcs
+        ),
+        server,
     )
     port = server.add_insecure_port("127.0.0.1:0")
     await server.start()
@@ -348,3 +353,23 @@ async def test_empty_user_data_round_trips_and_reconciles(
     assert job.operation.user_data == ""
     described = await stub.DescribeMediaJobs(S.DescribeMediaJobsRequest(job_ids=[job.job_id]))
     assert described.jobs_detail[0].operation.user_data == ""
+
+
+async def test_two_replicas_sharing_a_store_create_one_job_for_one_request_id(
+    settings: Settings, credentials: Credentials, emulator: RunningEmulator
+) -> None:
+    """Concurrent first attempts with one request_id on two replicas: one leads, the other
+    waits for its outcome instead of sending the same job in parallel."""
+    emulator.state.pause_scheduling()
+    emulator.state.faults.set("CreateMediaJobs", FaultSpec(latency_s=0.3))  # a long lead
+    shared = InMemorySubmitStore()
+    request = submit_request("rid-two-replicas", "input/sample.mp4", "both")
+    async with (
+        custom_gateway(settings, credentials, submit_store=shared) as a,
+        custom_gateway(settings, credentials, submit_store=shared) as b,
+    ):
+        answers = await asyncio.gather(
+            *(gateway.stub.SubmitMediaJob(request, timeout=10) for gateway in (a, b, a, b))
+        )
+    assert len({answer.jobs_detail.job_id for answer in answers}) == 1
+    assert emulator.state.jobs_created == 1

@@ -37,3 +37,20 @@ async def test_an_unreachable_redis_is_unavailable_not_a_crash() -> None:
     finally:
         await client.aclose()
     assert caught.value.status.name == "UNAVAILABLE"
+
+
+async def test_claim_is_atomic_so_one_replica_leads(redis_client: aioredis.Redis) -> None:
+    """Two replicas claiming one request_id at once: exactly one stores its record."""
+    import asyncio
+
+    replica_a, replica_b = RedisSubmitStore(redis_client), RedisSubmitStore(redis_client)
+    ours = SubmitRecord("f" * 64, None, 1700000000.0, 1700000000.0, leader_until=1700000070.0)
+    theirs = SubmitRecord("f" * 64, None, 1700000001.0, 1700000001.0, leader_until=1700000071.0)
+    results = await asyncio.gather(
+        replica_a.claim("r-claim", ours), replica_b.claim("r-claim", theirs)
+    )
+    assert results.count(None) == 1
+    winner = ours if results[0] is None else theirs
+    (existing,) = [r for r in results if r is not None]
+    assert existing == winner  # the loser sees the winner's record, lease included
+    assert await replica_a.get("r-claim") == winner
