@@ -41,12 +41,16 @@ REQUIRED = {
     "qcloud_cos": "cos-python-sdk-v5 (the dev extra: pip install -e '.[dev]')",
     "requests": "requests (comes with cos-python-sdk-v5)",
 }
-OPTIONAL = {"uvloop": "uvloop (only for --uvloop)", "py-spy": "py-spy (only for --profile)"}
+OPTIONAL = {
+    "uvloop": "uvloop (for the 'variants' item and --uvloop; or leave 'variants' out of --only)",
+    "py-spy": "py-spy (only for --profile)",
+}
 
 
 def check_dependencies(args: argparse.Namespace) -> list[str]:
     missing = [what for module, what in REQUIRED.items() if not importlib.util.find_spec(module)]
-    if args.uvloop and not importlib.util.find_spec("uvloop"):
+    wants_uvloop = args.uvloop or "variants" in args.only.split(",")
+    if wants_uvloop and not importlib.util.find_spec("uvloop"):
         missing.append(OPTIONAL["uvloop"])
     if args.profile:
         from bench.profile import py_spy
