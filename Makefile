@@ -65,5 +65,11 @@ protos: $(STAMP)
 proto-baseline: $(TOOLS_STAMP)
 	node_modules/.bin/buf build --exclude-source-info -o api/released.binpb
 
+# Benchmarks of issue 8 (~10 min on 2 CPUs); tables in bench/results/, the latest copied into
+# bench/README.md by hand. Not part of `make test`: performance is measured, not timed in tests.
+bench: $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
+	$(BIN)/python -m bench.run $(BENCH_ARGS)
+
 clean:
 	rm -rf $(VENV) var .mypy_cache .pytest_cache .ruff_cache node_modules examples/node/node_modules
