@@ -133,7 +133,13 @@ class MediaJobService(service_pb2_grpc.MediaJobServiceServicer):
         self._use_gateway_callback(target, body)
         context.set_trailing_metadata(((REQUEST_ID_METADATA, request_id),))
         try:
-            reply = await self._submits.submit(target, body, request_id, self._deadline(context))
+            reply = await self._submits.submit(
+                target,
+                body,
+                request_id,
+                self._deadline(context),
+                keep_outcome=bool(request.request_id),
+            )
         except GatewayError as error:
             error.extra.setdefault("request_id", request_id)
             raise

@@ -217,11 +217,15 @@ class SubmitCoordinator:
         request: media_pb2.Request,
         request_id: str,
         deadline: Deadline,
+        *,
+        keep_outcome: bool = True,
     ) -> Reply[service_pb2.SubmitMediaJobResponse]:
+        """Submit once per request_id. `keep_outcome=False` (the gateway made the id, so no
+        caller can repeat a call that succeeded) drops the record once the job is known, which
+        keeps memory flat; records in doubt are kept either way, since their id was returned."""
         print_ = fingerprint(target, request)
-        for _ in range(
-            MAX_SEND_ROUNDS
-        ):  # bounded: a cancelled leader hands over at most this often
+        # Bounded: a cancelled leader hands over at most this often.
+        for _ in range(MAX_SEND_ROUNDS):
             flight = self._flights.get(request_id)
             if flight is None:
                 break
@@ -239,6 +243,8 @@ class SubmitCoordinator:
         self._flights[request_id] = (print_, future)
         try:
             reply = await self._lead(target, request, request_id, print_, deadline)
+            if not keep_outcome:
+                await self._store.delete(request_id)
         except GatewayError as error:
             future.set_exception(error)
             future.exception()  # mark retrieved: followers may be none
@@ -290,6 +296,7 @@ class SubmitCoordinator:
                         target, request, tag, record.first_attempt_at, deadline
                     )
                 except GatewayError as error:
+                    await self._release(request_id, record)
                     raise self._unknown(request_id, error) from error
                 if found is not None:
                     return await self._complete(request_id, record, found, "")

@@ -1,8 +1,9 @@
 """Rotating the mounted Secret while calls stream through the gateway fails none of them.
 
 30 s of continuous calls from several concurrent clients, as the issue asks: the Secret volume
-is rotated the way kubelet does it halfway through, the gateway's watcher (a 50 ms poll) swaps the keys in memory, and the
-emulator, which accepts both key pairs, sees the new SecretId from then on.
+is rotated the way kubelet does it halfway through, the gateway's watcher (a 50 ms poll) swaps
+the keys in memory, and the emulator, which accepts both key pairs, sees the new SecretId from
+then on.
 """
 
 from __future__ import annotations

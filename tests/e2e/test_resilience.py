@@ -373,3 +373,19 @@ async def test_two_replicas_sharing_a_store_create_one_job_for_one_request_id(
         )
     assert len({answer.jobs_detail.job_id for answer in answers}) == 1
     assert emulator.state.jobs_created == 1
+
+
+async def test_store_keeps_outcomes_only_for_ids_a_caller_can_repeat(
+    settings: Settings, credentials: Credentials, emulator: RunningEmulator
+) -> None:
+    """A gateway-made request_id that succeeded can never be repeated, so its record is dropped
+    (memory stays flat); a caller's id is remembered for its repeats."""
+    emulator.state.pause_scheduling()
+    store = InMemorySubmitStore()
+    async with custom_gateway(settings, credentials, submit_store=store) as gateway:
+        for _ in range(20):
+            await gateway.stub.SubmitMediaJob(submit_request("", "input/sample.mp4"), timeout=10)
+        assert len(store) == 0
+        await gateway.stub.SubmitMediaJob(submit_request("mine", "input/sample.mp4"), timeout=10)
+        assert len(store) == 1
+    assert emulator.state.jobs_created == 21
