@@ -27,6 +27,7 @@ Module map:
     frontend   the per-request pipeline;  hosts: Host -> bucket/service;  auth: signatures
     handlers   the endpoints;  submit / listing / queue_api / body: request validation
     state      jobs, queues, counters, test controls;  scheduler: runs jobs;  queues, jobs
+    job_index  per-bucket listing indexes (tag, object, queue, state)
     callbacks  where a finished job reports and the delivery;  callback_body: XML/JSON bodies
     faults     FaultSpec / FaultPlan: seeded errors, latency, resets, commit-then-drop
     xmlbuild   CI's XML from plain data;  errors: the code table;  hooks: raw request seam

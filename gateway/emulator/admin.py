@@ -19,6 +19,9 @@ loopback), and answered whatever the Host header says:
     POST /_emulator/scheduling/resume
     POST /_emulator/running/hold        keep started jobs in Running
     POST /_emulator/running/release
+    POST /_emulator/jobs/<id>/progress  {"progress": 50} -> {"job_id": ..., "progress": 50}:
+                                        a Running job's Progress (its current value..100);
+                                        404 unknown job, 409 not Running, 400 bad value
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from collections.abc import Mapping
 from aiohttp import web
 
 from gateway.emulator.faults import FaultSpec, check_operation
+from gateway.emulator.jobs import TransitionError
 from gateway.emulator.state import EmulatorState
 
 ADMIN_PREFIX = "/_emulator"
@@ -45,6 +49,7 @@ def add_admin_routes(app: web.Application) -> None:
     app.router.add_put(f"{ADMIN_PREFIX}/faults", _put_faults)
     app.router.add_delete(f"{ADMIN_PREFIX}/faults", _delete_faults)
     app.router.add_post(f"{ADMIN_PREFIX}/queues", _add_queue)
+    app.router.add_post(f"{ADMIN_PREFIX}/jobs/{{job_id}}/progress", _set_progress)
 
 
 async def _health(request: web.Request) -> web.Response:
@@ -144,3 +149,21 @@ async def _add_queue(request: web.Request) -> web.Response:
         bucket, name, max_concurrent=limits[0], max_size=limits[1], category=category
     )
     return web.json_response({"queue_id": queue.queue_id})
+
+
+async def _set_progress(request: web.Request) -> web.Response:
+    state = request.app[STATE_KEY]
+    job_id = request.match_info["job_id"]
+    if job_id not in state.jobs:
+        return web.json_response({"error": f"no job {job_id}"}, status=404)
+    try:
+        document = json.loads(await request.read())
+        percent = document.get("progress") if isinstance(document, Mapping) else None
+        if isinstance(percent, bool) or not isinstance(percent, int):
+            raise ValueError('expected {"progress": <integer 0..100>}')
+        state.set_progress(job_id, percent)
+    except TransitionError as exc:
+        return web.json_response({"error": str(exc)}, status=409)
+    except ValueError as exc:  # json.JSONDecodeError is a ValueError
+        return web.json_response({"error": str(exc)}, status=400)
+    return web.json_response({"job_id": job_id, "progress": percent})

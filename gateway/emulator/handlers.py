@@ -40,7 +40,7 @@ from gateway.emulator.config import BucketConfig
 from gateway.emulator.errors import CiError, invalid_argument
 from gateway.emulator.hosts import Service, Target
 from gateway.emulator.jobs import JobState, full_detail, submit_detail
-from gateway.emulator.listing import page, parse_list_query
+from gateway.emulator.listing import parse_list_query
 from gateway.emulator.objects import resolve_object_path
 from gateway.emulator.probe import ProbeError, ProbeErrorCode
 from gateway.emulator.queue_api import (
@@ -172,9 +172,9 @@ async def _list(call: Call) -> web.Response:
     query = parse_list_query(call.params)
     if query.queue_id is not None:
         call.state.queue_of(call.bucket.name, query.queue_id)
-    jobs, token = page(call.state.jobs_of(call.bucket.name), query)
-    fields: Fields = [("JobsDetail", full_detail(job)) for job in jobs]
-    return xml_response([*fields, ("NextToken", token)])
+    found = call.state.list_jobs(call.bucket.name, query)
+    fields: Fields = [("JobsDetail", full_detail(job)) for job in found.jobs]
+    return xml_response([*fields, ("NextToken", found.next_token)])
 
 
 async def _cancel(call: Call) -> web.Response:

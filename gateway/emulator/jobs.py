@@ -12,11 +12,33 @@ callback samples (§3.3), which are alphabetical, with `Input` carrying BucketId
 Two orders on purpose: clients must parse order-insensitively, and this makes them.
 `Message` is `Success` until the job ends, then empty (`<Message/>`) on success as in §3.3, or
 the failure message; `Code` is `Success` unless the job failed.
+
+`Progress` (notes §3.1: a Go SDK field, seen as `<Progress>100</Progress>` in a callback sample,
+absent from the MediaInfo docs). UNCONFIRMED beyond that sample; the emulator's reading, chosen
+to be deterministic for tests:
+
+* absent while the job has not started (Submitted, Pause, and a Cancel before it ran): nothing
+  has progressed, and a client must cope with the node missing anyway (the MediaInfo docs never
+  show it);
+* `0` from the moment it starts Running. A MediaInfo job is one probe, so nothing moves it on
+  by itself: a job held in Running (`EmulatorState.hold_running`) stays at `0` until a test
+  moves it with `EmulatorState.set_progress` (0-100, never backwards, Running only);
+* `100` on Success, as in the sample;
+* on Failed, the value it had reached (the job stopped there).
+
+It is an integer in text, as in the sample. Node order: in the describe/callback layout it
+sits where the alphabetical order puts it (after `Operation`, before `QueueId`); in the submit
+layout, also just before `QueueId` (a submit answers a Submitted job, so it never shows there).
+
+Every state change goes through `_become`, which tells the job's `on_state_change` observer
+(the emulator's per-bucket listing index, see `job_index`), so an index cannot miss a change
+whichever code path makes it.
 """
 
 from __future__ import annotations
 
 import enum
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from gateway.emulator.config import MediaInfo
@@ -72,32 +94,53 @@ class Job:
     code: str = "Success"
     message: str = "Success"
     media_info: MediaInfo | None = field(default=None, repr=False)
+    progress: int | None = None
+    """Percent done, reported as `<Progress>`; None (no node) until the job starts."""
+    on_state_change: Callable[[Job, JobState], None] | None = field(default=None, repr=False)
+    """Called after every state change with the job and its previous state."""
 
     def start(self, now: float) -> None:
         self._require(JobState.SUBMITTED)
-        self.state, self.started_at = JobState.RUNNING, now
+        self.started_at, self.progress = now, 0
+        self._become(JobState.RUNNING)
+
+    def set_progress(self, percent: int) -> None:
+        """Move a Running job's progress on (a test control: see the module docstring)."""
+        self._require(JobState.RUNNING)
+        current = self.progress or 0
+        if not current <= percent <= 100:
+            raise ValueError(f"progress must be {current}..100 for job {self.job_id}: {percent}")
+        self.progress = percent
 
     def succeed(self, now: float, media_info: MediaInfo) -> None:
         self._require(JobState.RUNNING)
-        self.state, self.ended_at, self.media_info = JobState.SUCCESS, now, media_info
+        self.ended_at, self.media_info, self.progress = now, media_info, 100
         self.code, self.message = "Success", ""
+        self._become(JobState.SUCCESS)
 
     def fail(self, now: float, code: str, message: str) -> None:
         self._require(JobState.RUNNING)
-        self.state, self.ended_at, self.code, self.message = JobState.FAILED, now, code, message
+        self.ended_at, self.code, self.message = now, code, message
+        self._become(JobState.FAILED)
 
     def cancel(self, now: float) -> None:
         if self.state is not JobState.PAUSE:
             self._require(JobState.SUBMITTED)
-        self.state, self.ended_at = JobState.CANCEL, now
+        self.ended_at = now
+        self._become(JobState.CANCEL)
 
     def pause(self) -> None:
         self._require(JobState.SUBMITTED)
-        self.state = JobState.PAUSE
+        self._become(JobState.PAUSE)
 
     def unpause(self) -> None:
         self._require(JobState.PAUSE)
-        self.state = JobState.SUBMITTED
+        self._become(JobState.SUBMITTED)
+
+    def _become(self, state: JobState) -> None:
+        previous, self.state = self.state, state
+        if self.on_state_change is not None:
+            self.on_state_change(self, previous)
 
     @property
     def cancellable(self) -> bool:
@@ -124,6 +167,10 @@ def _operation(job: Job, *, alphabetical: bool) -> Fields:
     return level + media + user_data
 
 
+def _progress(job: Job) -> Fields:
+    return [] if job.progress is None else [("Progress", str(job.progress))]
+
+
 def submit_detail(job: Job) -> Fields:
     """`JobsDetail` children as CreateMediaJobs answers them (§2.3 order)."""
     return [
@@ -134,6 +181,7 @@ def submit_detail(job: Job) -> Fields:
         ("CreationTime", _time(job.created_at)),
         ("StartTime", _time(job.started_at)),
         ("EndTime", _time(job.ended_at)),
+        *_progress(job),
         ("QueueId", job.spec.queue_id),
         ("Tag", job.spec.tag),
         ("Input", [("Object", job.spec.object_key)]),
@@ -154,6 +202,7 @@ def full_detail(job: Job) -> Fields:
         ("JobId", job.job_id),
         ("Message", job.message or None),
         ("Operation", _operation(job, alphabetical=True)),
+        *_progress(job),
         ("QueueId", job.spec.queue_id),
         ("StartTime", _time(job.started_at)),
         ("State", str(job.state)),

@@ -5,7 +5,8 @@
 
 * `pause_scheduling()` / `resume_scheduling()`: while paused no Submitted job starts (a queue in
   `Paused` state holds its own jobs too, showing them as `Pause`, see `queues`);
-* `hold_running()` / `release_running()`: a job that starts stays in Running until released;
+* `hold_running()` / `release_running()`: a job that starts stays in Running until released
+  (at `Progress` 0); `set_progress(job_id, percent)` moves a Running job's `Progress` on;
 * `await wait_for_job_state(job_id, {"Success", "Failed"}, timeout=10)`: wakes on every job
   change (an `asyncio.Event` swapped per change, so no change is missed between a check and
   the wait), raises `TimeoutError` when the deadline passes; `wait_for_callbacks(n)` likewise
@@ -16,6 +17,10 @@ Handlers and the scheduler mutate jobs only through this object, so every change
 Duplicate detection for resilience tests: every created job is counted by its input
 (`jobs_by_input[(bucket, object key, user data)]`) and by the SHA-256 of the exact submit body
 (`jobs_by_body`), so "a retried submit created exactly one job" is one assertion.
+
+Listing reads per-bucket indexes (`job_index`, kept on submit and on every state change), not
+the whole registry; `list_jobs_examined` counts the jobs listings looked at, so a test can show
+that a listing by input object touched that object's jobs only.
 """
 
 from __future__ import annotations
@@ -32,7 +37,9 @@ from gateway.emulator.config import BucketConfig, EmulatorConfig
 from gateway.emulator.errors import CiError
 from gateway.emulator.faults import FaultPlan
 from gateway.emulator.hooks import RequestHook
+from gateway.emulator.job_index import BucketJobs
 from gateway.emulator.jobs import Job, JobSpec, JobState
+from gateway.emulator.listing import ListQuery, Page, select
 from gateway.emulator.queues import MediaQueue, NotifyConfig, QueueState
 
 JobEndListener: TypeAlias = Callable[[Job, MediaQueue], None]
@@ -46,6 +53,9 @@ class EmulatorState:
     def __init__(self, config: EmulatorConfig) -> None:
         self.config = config
         self.jobs: dict[str, Job] = {}
+        self._by_bucket: dict[str, BucketJobs] = {b.name: BucketJobs() for b in config.buckets}
+        self.list_jobs_examined = 0
+        """Jobs looked at by every listing so far (`listing.Page.examined`, summed)."""
         self.queues: dict[str, MediaQueue] = {}
         self.default_queue: dict[str, str] = {}
         self.request_hooks: list[RequestHook] = []
@@ -115,7 +125,15 @@ class EmulatorState:
         return queue
 
     def jobs_of(self, bucket: str) -> list[Job]:
-        return [job for job in self.jobs.values() if job.bucket == bucket]
+        """The bucket's jobs in creation order."""
+        index = self._by_bucket.get(bucket)
+        return list(index.all) if index is not None else []
+
+    def list_jobs(self, bucket: str, query: ListQuery) -> Page:
+        """One page of DescribeMediaJobs over the bucket's indexes (see `listing.select`)."""
+        found = select(self._by_bucket[bucket], query)
+        self.list_jobs_examined += found.examined
+        return found
 
     # ---- job lifecycle -------------------------------------------------------------------
 
@@ -134,6 +152,7 @@ class EmulatorState:
             created_at=self.config.clock(),
         )
         self.jobs[job.job_id] = job
+        self._by_bucket[bucket.name].add(job)
         self.jobs_created += 1
         self.jobs_by_input[(bucket.name, spec.object_key, spec.user_data)] += 1
         if body_digest:
@@ -244,6 +263,12 @@ class EmulatorState:
     def release_running(self) -> None:
         self._running_gate.set()
 
+    def set_progress(self, job_id: str, percent: int) -> None:
+        """Move a Running job's `Progress` to `percent` (its current value..100); `KeyError` for
+        an unknown job, `TransitionError` if it is not Running, `ValueError` for the value."""
+        self.jobs[job_id].set_progress(percent)
+        self._signal_waiters()
+
     def set_queue_state(self, queue_id: str, state: QueueState) -> None:
         """Pause or resume a queue: its waiting jobs show `Pause` while it is paused."""
         queue = self.queues[queue_id]
@@ -338,6 +363,7 @@ class EmulatorState:
             "jobs_by_state": dict(states),
             "scheduler_paused": self.scheduler_paused,
             "running_held": self.running_held,
+            "list_jobs_examined": self.list_jobs_examined,
         }
 
 

@@ -133,6 +133,7 @@ async def test_xml_callback_carries_the_described_job(
     assert described is not None
     assert etree.tostring(sent) == etree.tostring(described)
     assert root.findtext("JobsDetail/State") == "Success"
+    assert root.findtext("JobsDetail/Progress") == "100"  # as in CI's callback sample
     assert root.findtext("JobsDetail/Operation/UserData") == "cb-xml"
     assert root.findtext("JobsDetail/Operation/MediaInfo/Stream/Video/CodecName") == "h264"
 
@@ -150,6 +151,7 @@ async def test_json_callback_is_an_object_of_strings(
     assert isinstance(detail, dict)
     assert all_strings(document)
     assert (detail["JobId"], detail["State"], detail["Code"]) == (job_id, "Success", "Success")
+    assert detail["Progress"] == "100"
     assert "Message" not in detail  # empty <Message/> is absent, as in CI's JSON sample
     assert detail["Input"] == {"BucketId": BUCKET, "Object": VIDEO_KEY, "Region": "ap-guangzhou"}
     stream = detail["Operation"]["MediaInfo"]["Stream"]

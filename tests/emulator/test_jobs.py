@@ -31,9 +31,10 @@ SUBMIT_ORDER = [
     "Input", "Operation",
 ]  # fmt: skip
 DETAIL_ORDER = [
-    "Code", "CreationTime", "EndTime", "Input", "JobId", "Message", "Operation", "QueueId",
-    "StartTime", "State", "Tag",
+    "Code", "CreationTime", "EndTime", "Input", "JobId", "Message", "Operation", "Progress",
+    "QueueId", "StartTime", "State", "Tag",
 ]  # fmt: skip
+"""A finished job's describe layout; `Progress` is absent until the job starts."""
 
 
 def default_queue(emu: RunningEmulator) -> str:
@@ -78,6 +79,7 @@ async def test_a_job_runs_to_success_with_real_media_info(
     assert detail is not None
     assert [child.tag for child in detail] == DETAIL_ORDER
     assert detail.findtext("State") == "Success"
+    assert detail.findtext("Progress") == "100"
     assert detail.findtext("Code") == "Success"
     assert b"<Message/>" in reply.body
     assert CI_TIME.match(detail.findtext("StartTime") or "")
