@@ -19,16 +19,18 @@ RUN pip install --no-cache-dir --python /opt/ci-gateway/bin/python .
 
 FROM python:3.11-slim-bookworm
 COPY --from=build /opt/ci-gateway /opt/ci-gateway
-# Listen on every interface inside the container; the ops port (metrics, /livez, /readyz) is on.
+# Listen on every interface inside the container; the ops port (metrics, /livez, /readyz) and
+# the plaintext health port (grpc.health.v1 only, for kubelet's gRPC probes) are on.
 ENV PATH=/opt/ci-gateway/bin:$PATH \
     PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     CI_GATEWAY_LISTEN=0.0.0.0:50051 \
     CI_GATEWAY_METRICS_LISTEN=0.0.0.0:9090 \
+    CI_GATEWAY_HEALTH_LISTEN=0.0.0.0:8081 \
     CI_GATEWAY_LOG_FORMAT=json
 # A numeric, unprivileged user: Kubernetes' runAsNonRoot can verify it without /etc/passwd.
 USER 10001:10001
-# gRPC API, CI job callbacks, Prometheus metrics and HTTP probes.
-EXPOSE 50051 8080 9090
+# gRPC API, CI job callbacks, gRPC health (probes), Prometheus metrics and HTTP probes.
+EXPOSE 50051 8080 8081 9090
 # Exec form, no shell: the gateway is PID 1 and receives SIGTERM itself (it installs handlers).
 ENTRYPOINT ["ci-gateway", "serve"]

@@ -25,6 +25,9 @@ DEFAULT_LISTEN = "127.0.0.1:50051"
 # Prometheus' own default port, so a fixed default would collide on a developer's machine. The
 # container image turns it on (`0.0.0.0:9090`).
 DEFAULT_METRICS_LISTEN = ""
+# The plaintext health port (grpc.health.v1 only, for kubelet's gRPC probes) is off unless
+# configured; the container image turns it on (`0.0.0.0:8081`).
+DEFAULT_HEALTH_LISTEN = ""
 DEFAULT_CONNECT_TIMEOUT_S = 3.0
 DEFAULT_READ_TIMEOUT_S = 30.0
 # The ceiling on one RPC when the caller sets no deadline: CI's slowest synchronous call
@@ -390,6 +393,13 @@ class Settings:
         flag="--metrics-listen",
         help="HTTP address of `/metrics`, `/livez`, `/readyz`; empty = off",
     )
+    health_listen: str = _option(
+        DEFAULT_HEALTH_LISTEN,
+        env="CI_GATEWAY_HEALTH_LISTEN",
+        flag="--health-listen",
+        help="plaintext gRPC address serving only `grpc.health.v1` (kubelet's gRPC probes: no "
+        "TLS, no client credentials, no API); empty = off",
+    )
     shutdown_grace_s: float = _option(
         DEFAULT_SHUTDOWN_GRACE_S,
         env="CI_GATEWAY_SHUTDOWN_GRACE_S",
@@ -430,6 +440,8 @@ class Settings:
             problems.append(f"listen {self.listen!r} must be host:port")
         if self.metrics_listen and not _HOST_PORT.fullmatch(self.metrics_listen):
             problems.append(f"metrics_listen {self.metrics_listen!r} must be host:port or empty")
+        if self.health_listen and not _HOST_PORT.fullmatch(self.health_listen):
+            problems.append(f"health_listen {self.health_listen!r} must be host:port or empty")
         for name in ("connect_s", "read_s", "rpc_deadline_s"):
             if getattr(self.timeouts, name) <= 0:
                 problems.append(f"timeouts.{name} must be positive")

@@ -6,10 +6,17 @@ a free one, which is what tests and the demo use). Besides `ci.media.v1.MediaJob
 server offers grpc.health.v1 (see `gateway.health`) and server reflection, so `grpcurl list`
 and `describe` work without the proto files.
 
+With `health_listen` set, a second, plaintext server serves grpc.health.v1 and nothing else
+(no API, no reflection, no client authentication: health is public anyway), from the same
+`Readiness` servicer, so both ports always give the same answers. It exists for kubelet's gRPC
+probes, which can neither speak TLS (the shared layout's API port) nor reach a loopback address
+(the sidecar layout's).
+
 `RunningGateway.stop` is the graceful shutdown, in this order: every health status NOT_SERVING
 (load balancers stop sending), stop accepting RPCs, let API calls in flight finish for up to the
 grace period, then end whatever still runs (health watches, reflection streams, calls past the
-grace), close the HTTP session towards CI, and close the ops port last.
+grace), close the HTTP session towards CI, and close the health port and then the ops port
+last: until then both keep answering probes (NOT_SERVING) through the drain.
 """
 
 from __future__ import annotations
@@ -46,6 +53,14 @@ HEALTH_SERVICE: str = health_pb2.DESCRIPTOR.services_by_name["Health"].full_name
 # Clients may ping an idle connection this often without being told "too many pings" (GOAWAY):
 # gRPC clients commonly configure 10-30 s keepalives to survive idle-connection reaping.
 CLIENT_PING_MIN_INTERVAL_MS = 10_000
+
+
+# The health port: one tiny request per probe, so a small message limit; no SO_REUSEPORT, for
+# the same reason as on the API port.
+HEALTH_SERVER_OPTIONS: list[tuple[str, Any]] = [
+    ("grpc.max_receive_message_length", 64 * 1024),
+    ("grpc.so_reuseport", 0),
+]
 
 
 def server_options(limits: ServerLimits) -> list[tuple[str, Any]]:
@@ -89,6 +104,28 @@ class _Fanout:
 
 
 @dataclass
+class HealthPort:
+    """The plaintext grpc.health.v1-only server (`health_listen`)."""
+
+    server: grpc.aio.Server
+    address: str
+    port: int
+
+
+def _health_server(readiness: Readiness, address: str) -> HealthPort:
+    """Bind (not start) a server offering only `readiness.servicer`; OSError if it cannot."""
+    server = grpc.aio.server(options=HEALTH_SERVER_OPTIONS)
+    health_pb2_grpc.add_HealthServicer_to_server(readiness.servicer, server)
+    try:
+        port = server.add_insecure_port(address)
+    except RuntimeError:  # grpc's way of saying the port is taken or the address unusable
+        port = 0
+    if port == 0:
+        raise OSError(f"cannot listen on {address} (health_listen)")
+    return HealthPort(server, f"{address.rsplit(':', 1)[0]}:{port}", port)
+
+
+@dataclass
 class RunningGateway:
     server: grpc.aio.Server
     port: int
@@ -101,12 +138,17 @@ class RunningGateway:
     credentials: CredentialsProvider
     ops: OpsServer | None = None
     tracking: TrackingRuntime | None = None
+    health: HealthPort | None = None
     _stopped: asyncio.Event = field(default_factory=asyncio.Event)
     _force: asyncio.Event = field(default_factory=asyncio.Event)
 
     @property
     def ops_address(self) -> str | None:
         return self.ops.address if self.ops else None
+
+    @property
+    def health_address(self) -> str | None:
+        return self.health.address if self.health else None
 
     def force_stop(self) -> None:
         """Cut a drain short (a second Ctrl-C): end the calls still running now."""
@@ -150,6 +192,9 @@ class RunningGateway:
             close_credentials = getattr(self.credentials, "close", None)
             if callable(close_credentials):
                 await close_credentials()
+            if self.health is not None:
+                # After the API server: probes got NOT_SERVING throughout the drain.
+                await self.health.server.stop(None)
             if self.ops is not None:
                 await self.ops.close()
         event(log, logging.INFO, "stopped", cut_off=left)
@@ -162,13 +207,15 @@ async def start_gateway(
     listen: str | None = None,
     telemetry: Telemetry | None = None,
     metrics_listen: str | None = None,
+    health_listen: str | None = None,
     readiness_checks: Sequence[ReadinessCheck] = (),
     readiness_interval_s: float | None = None,
     access: ClientAccess | None = None,
     insecure: bool = False,
 ) -> RunningGateway:
     """Start serving on `listen` (default `settings.listen`); the ops port (metrics, HTTP
-    probes) on `metrics_listen` (default `settings.metrics_listen`; empty = none)."""
+    probes) on `metrics_listen` (default `settings.metrics_listen`; empty = none); the
+    plaintext health port on `health_listen` (default `settings.health_listen`; empty = none)."""
     # Client access (gateway.auth): refuse an unauthenticated non-loopback listen up front.
     access = access or ClientAccess.sidecar()
     access.check_listen(listen or settings.listen, insecure=insecure)
@@ -225,30 +272,48 @@ async def start_gateway(
     api = service_pb2.DESCRIPTOR.services_by_name["MediaJobService"]
     metrics.initialize("unary", API_SERVICE, (m.name for m in api.methods))
 
+    # Everything NOT_SERVING before any port is bound (HealthServicer starts with "" SERVING).
+    await readiness.prepare()
+    health: HealthPort | None = None
+    health_address = settings.health_listen if health_listen is None else health_listen
     address = listen or settings.listen
     try:
-        port = access.bind(server, address)
-    except RuntimeError:  # grpc's way of saying the port is taken or the address unusable
-        port = 0
-    if port == 0:
+        # The health port first: a grpc server that was bound but never started keeps its port
+        # until the process exits, and the health server (everything NOT_SERVING) can be
+        # started and stopped harmlessly to release it should the API port fail.
+        if health_address:
+            health = _health_server(readiness, health_address)
+        try:
+            port = access.bind(server, address)
+        except RuntimeError:  # grpc's way of saying the port is taken or the address unusable
+            port = 0
+        if port == 0:
+            raise OSError(f"cannot listen on {address}")
+    except BaseException:
+        if health is not None:
+            await health.server.start()
+            await health.server.stop(None)
         await tracking.close()
         await client.close()
-        raise OSError(f"cannot listen on {address}")
+        raise
     # Providers that watch files or refresh tokens start (and stop) with the gateway.
     start_credentials = getattr(credentials, "start", None)
     if callable(start_credentials):
         await start_credentials()
-    await readiness.prepare()
     await server.start()
     host = address.rsplit(":", 1)[0]
     bound = f"{host}:{port}"
     ops: OpsServer | None = None
     ops_listen = settings.metrics_listen if metrics_listen is None else metrics_listen
     try:
+        if health is not None:
+            await health.server.start()
         if ops_listen:
             ops = await start_ops_server(ops_listen, metrics.registry, readiness)
     except BaseException:
         await server.stop(0)
+        if health is not None:
+            await health.server.stop(0)
         await tracking.close()
         await client.close()
         raise
@@ -259,6 +324,7 @@ async def start_gateway(
         "gateway listening",
         address=bound,
         ops_address=ops.address if ops else None,
+        health_address=health.address if health else None,
         credentials=credentials.name,
         pid=os.getpid(),
     )
@@ -274,4 +340,5 @@ async def start_gateway(
         credentials,
         ops,
         tracking,
+        health,
     )

@@ -75,7 +75,7 @@ def test_multi_stage_slim_non_root_exec_form() -> None:
     assert json.loads(entrypoint) == ["ci-gateway", "serve"]  # exec form: no shell as PID 1
     assert not [keyword for keyword, _ in final if keyword == "CMD"]
     (exposed,) = [args for keyword, args in final if keyword == "EXPOSE"]
-    assert set(exposed.split()) == {"50051", "8080", "9090"}
+    assert set(exposed.split()) == {"50051", "8080", "8081", "9090"}
     for keyword, args in steps:
         if keyword == "RUN" and "pip install" in args:
             assert "--no-cache-dir" in args
@@ -89,6 +89,8 @@ def test_image_environment_names_real_settings() -> None:
     values = dict(re.findall(r"\b(CI_GATEWAY_[A-Z_]+)=(\S+)", env))
     assert values["CI_GATEWAY_LISTEN"].endswith(":50051")
     assert values["CI_GATEWAY_METRICS_LISTEN"].endswith(":9090")
+    # The plaintext health port the manifests' gRPC probes ask, and exposed.
+    assert values["CI_GATEWAY_HEALTH_LISTEN"].endswith(":8081")
 
 
 def test_dockerignore_sends_only_the_sources() -> None:

@@ -1,8 +1,9 @@
 """The Kubernetes manifests: schema-valid (kubernetes-validate --strict, offline) and safe.
 
 Beyond the schema, the properties that make the gateway behave: restricted Pod Security,
-probes that can reach it (HTTP on the ops port: the shared gRPC port speaks TLS), a drain that
-fits in the termination grace period, Secrets that can rotate (directory mounts, never subPath,
+probes that can reach it (gRPC probes with integer ports on the plaintext health port: the shared
+API port speaks TLS, the sidecar's listens on loopback), a drain that fits in the termination
+grace period, Secrets that can rotate (directory mounts, never subPath,
 no Tencent keys in the environment), an authenticated shared gateway (an access file, never
 --insecure), a callback port that the Service and the NetworkPolicy open, and a loopback-only
 API for the sidecar. The ConfigMaps' TOML files are loaded with the gateway's own loaders, so
@@ -14,23 +15,29 @@ import re
 import subprocess
 import sys
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+import grpc
 import pytest
+import trustme
 import yaml
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from gateway.access_config import load_access_file
 from gateway.auth import ClientAccess
 from gateway.cli import build_parser
-from gateway.config import ENVIRONMENT, OPTIONS, Settings, load_settings
+from gateway.config import ENVIRONMENT, OPTIONS, Callbacks, Settings, Shared, load_settings
 from gateway.credentials import ENV_SECRET_ID, ENV_SECRET_KEY, ENV_SESSION_TOKEN
 from gateway.credentials_config import open_credentials
+from gateway.health import API_SERVICE, OVERALL, SERVING
 from gateway.mounted_credentials import DirectoryCredentialsProvider
+from gateway.server import start_gateway
 from gateway.tls import is_loopback
 from gateway.tracking_runtime import _check as check_tracking_settings
+from tests.ops.conftest import WAIT_S, health_status, next_status
 
 ROOT = Path(__file__).resolve().parents[2]
 K8S = ROOT / "k8s"
@@ -216,35 +223,52 @@ def test_probe_ports_are_integers_and_prestop_fits_the_grace_period(layout: str)
             assert pre_stop["sleep"]["seconds"] < grace
 
 
-def test_shared_probes_are_http_on_the_ops_port_and_the_drain_fits(tmp_path: Path) -> None:
-    # The gRPC port speaks TLS (mTLS optionally), which the kubelet's gRPC probe cannot: the
-    # probes ask the ops port's /livez and /readyz, the same answers as grpc.health.v1.
+def grpc_probes(gateway: Doc) -> dict[str, Doc]:
+    """Probe name -> its `grpc` action; every probe of the gateway must be one."""
+    probes = {}
+    for name in ("startupProbe", "livenessProbe", "readinessProbe"):
+        assert set(gateway[name]) & {"grpc", "httpGet", "tcpSocket", "exec"} == {"grpc"}, name
+        probes[name] = gateway[name]["grpc"]
+    return probes
+
+
+def test_shared_probes_are_grpc_on_the_health_port_and_the_drain_fits(tmp_path: Path) -> None:
+    # The API port speaks TLS (mTLS optionally), which the kubelet's gRPC probe cannot: the
+    # probes ask the plaintext health port, which serves grpc.health.v1 and nothing else.
     pod = one("shared", "Deployment")["spec"]["template"]["spec"]
     gateway = gateway_container(pod)
     settings = load_layout("shared", tmp_path).settings
     assert settings.listen == "0.0.0.0:50051" and settings.metrics_listen.endswith(":9090")
-    ops_port = port_of(settings.metrics_listen)
-    for name, path in (
-        ("startupProbe", "/livez"),
-        ("livenessProbe", "/livez"),
-        ("readinessProbe", "/readyz"),
-    ):
-        assert gateway[name]["httpGet"] == {"path": path, "port": ops_port}, name
-    assert container_ports(gateway)["metrics"] == ops_port
+    health_port = port_of(settings.health_listen)
+    assert health_port not in (port_of(settings.listen), port_of(settings.metrics_listen))
+    assert grpc_probes(gateway) == {
+        "startupProbe": {"port": health_port, "service": OVERALL},
+        "livenessProbe": {"port": health_port, "service": OVERALL},
+        "readinessProbe": {"port": health_port, "service": API_SERVICE},
+    }
+    ports = container_ports(gateway)
+    assert ports["grpc-health"] == health_port
+    assert ports["metrics"] == port_of(settings.metrics_listen)  # still scraped
     pre_stop = gateway["lifecycle"]["preStop"]["sleep"]["seconds"]
     assert pre_stop + settings.shutdown_grace_s < pod["terminationGracePeriodSeconds"]
 
 
-def test_sidecar_api_is_loopback_only_and_probed_on_the_ops_port() -> None:
+def test_sidecar_api_is_loopback_only_and_probed_on_the_health_port() -> None:
     pod = one("sidecar", "Deployment")["spec"]["template"]["spec"]
     gateway = gateway_container(pod)
     assert gateway["restartPolicy"] == "Always"  # a native sidecar: up before, down after the app
     env = {e["name"]: e.get("value") for e in gateway["env"]}
     assert env["CI_GATEWAY_LISTEN"] == "127.0.0.1:50051"
-    ops_port = int(env["CI_GATEWAY_METRICS_LISTEN"].rsplit(":", 1)[1])
-    for name, path in (("livenessProbe", "/livez"), ("readinessProbe", "/readyz")):
-        assert gateway[name]["httpGet"] == {"path": path, "port": ops_port}
-    assert [p["containerPort"] for p in gateway["ports"]] == [ops_port]  # no gRPC port exposed
+    health_port = port_of(env["CI_GATEWAY_HEALTH_LISTEN"])
+    ops_port = port_of(env["CI_GATEWAY_METRICS_LISTEN"])
+    # The app starts once the sidecar is ready, not merely alive.
+    assert grpc_probes(gateway) == {
+        "startupProbe": {"port": health_port, "service": API_SERVICE},
+        "livenessProbe": {"port": health_port, "service": OVERALL},
+        "readinessProbe": {"port": health_port, "service": API_SERVICE},
+    }
+    # Health and metrics only: the API port is not exposed.
+    assert container_ports(gateway) == {"grpc-health": health_port, "metrics": ops_port}
 
 
 @pytest.mark.parametrize("layout", LAYOUTS)
@@ -322,7 +346,9 @@ def test_shared_service_pdb_hpa_and_policy_point_at_the_deployment() -> None:
         for rule in one("shared", "NetworkPolicy")["spec"]["ingress"]
         for port in rule["ports"]
     }
-    assert ingress_ports == {50051, 8080, 9090}  # gRPC, CI's callbacks, metrics
+    # gRPC, CI's callbacks, metrics; not the health port: only the kubelet probes it, from the
+    # node, which NetworkPolicy does not restrict.
+    assert ingress_ports == {50051, 8080, 9090}
 
 
 def test_shared_ports_agree_across_settings_container_service_and_policy(
@@ -336,7 +362,10 @@ def test_shared_ports_agree_across_settings_container_service_and_policy(
         "metrics": port_of(settings.metrics_listen),
     }
     assert expected["callback"] == 8080
-    assert container_ports(gateway) == expected
+    # The health port is declared on the container (probes), but neither offered by the Service
+    # nor opened by the policy: the kubelet reaches the pod directly from its node.
+    health = {"grpc-health": port_of(settings.health_listen)}
+    assert container_ports(gateway) == expected | health
     service_ports = {p["name"]: p for p in one("shared", "Service")["spec"]["ports"]}
     assert set(service_ports) == set(expected)
     for name, port in service_ports.items():
@@ -399,3 +428,56 @@ def test_shared_access_file_mtls_variant_loads(tmp_path: Path) -> None:
     config = load_access_file(path)
     assert config.shared and config.mtls
     assert config.by_certificate_name and config.by_token  # either one names the client
+
+
+async def test_shared_example_probes_plaintext_health_while_the_api_requires_tls(
+    tmp_path: Path,
+) -> None:
+    """The shared layout's gateway, started from its own files: what the kubelet's gRPC probe
+    asks (plaintext, no credentials, on the health port) is answered; the API port is TLS."""
+    rendered = load_layout("shared", tmp_path)
+    settings = rendered.settings
+    # The TLS Secret holds placeholders: put a real certificate where the access file looks.
+    ca = trustme.CA()
+    leaf = ca.issue_cert("localhost", "127.0.0.1")
+    access = load_access_file(Path(settings.access_file))
+    assert access.tls is not None and not access.mtls  # bearer tokens over server TLS
+    leaf.private_key_pem.write_to_path(access.tls.key_file)
+    access.tls.cert_file.write_bytes(b"".join(blob.bytes() for blob in leaf.cert_chain_pems))
+    credentials = open_credentials(settings.credentials_file, environ=rendered.environ)
+    # On loopback with OS-chosen ports, and without the parts that need other services
+    # (Redis for [shared], a public URL for callbacks); the API port's access is the layout's.
+    local = replace(
+        settings,
+        listen="127.0.0.1:0",
+        health_listen="127.0.0.1:0",
+        metrics_listen="",
+        callbacks=Callbacks(),
+        shared=Shared(),
+    )
+    gateway = await start_gateway(
+        local, credentials, access=ClientAccess.from_setting(settings.access_file)
+    )
+    assert gateway.health_address is not None
+    try:
+        async with grpc.aio.insecure_channel(gateway.health_address) as probe:
+            watch = health_pb2_grpc.HealthStub(probe).Watch(
+                health_pb2.HealthCheckRequest(service=API_SERVICE)
+            )
+            while await next_status(watch) != SERVING:  # bounded: each read waits WAIT_S
+                pass
+            watch.cancel()
+            assert await health_status(probe, OVERALL) == SERVING
+        async with grpc.aio.insecure_channel(gateway.address) as plaintext_api:
+            with pytest.raises(grpc.aio.AioRpcError) as caught:
+                await health_pb2_grpc.HealthStub(plaintext_api).Check(
+                    health_pb2.HealthCheckRequest(service=OVERALL), timeout=WAIT_S
+                )
+            assert caught.value.code() == grpc.StatusCode.UNAVAILABLE  # no TLS, no answer
+        trusted = grpc.ssl_channel_credentials(root_certificates=ca.cert_pem.bytes())
+        async with grpc.aio.secure_channel(
+            gateway.address, trusted, options=[("grpc.ssl_target_name_override", "localhost")]
+        ) as tls_api:
+            assert await health_status(tls_api, API_SERVICE) == SERVING
+    finally:
+        await gateway.stop(grace_s=0)

@@ -1,9 +1,10 @@
 """Graceful shutdown of a real `ci-gateway serve` process, run as PID 1 like in a container.
 
-100 calls are held inside a slowed emulator when SIGTERM arrives: readiness turns NOT_SERVING,
-new connections are refused, every held call still completes OK once the emulator answers, and
-the process exits 0. As PID 1 of its own PID namespace (`unshare --pid`), the kernel would
-ignore SIGTERM if the gateway had not installed its own handler.
+100 calls are held inside a slowed emulator when SIGTERM arrives: readiness turns NOT_SERVING
+(the ops port and the plaintext health port say so too), new connections are refused, every
+held call still completes OK once the emulator answers, and the process exits 0. As PID 1 of
+its own PID namespace (`unshare --pid`), the kernel would ignore SIGTERM if the gateway had not
+installed its own handler.
 """
 
 from __future__ import annotations
@@ -27,9 +28,9 @@ from ci.media.v1 import service_pb2, service_pb2_grpc
 from gateway.credentials import ENV_SECRET_ID, ENV_SECRET_KEY, Credentials
 from gateway.emulator.hosts import Target
 from gateway.emulator.server import RunningEmulator
-from gateway.health import API_SERVICE, SERVING
+from gateway.health import API_SERVICE, NOT_SERVING, OVERALL, SERVING
 from tests.conftest import BUCKET, REGION, SAMPLE_KEY
-from tests.ops.conftest import get, next_status
+from tests.ops.conftest import get, health_status, next_status
 
 CALLS = 100
 START_S = 60.0  # a cold interpreter importing grpc, protobuf, aiohttp and lxml
@@ -92,6 +93,7 @@ def serve_command(emulator: RunningEmulator, *, as_pid_1: bool) -> list[str]:
         sys.executable, "-m", "gateway", "serve",
         "--listen", "127.0.0.1:0",
         "--metrics-listen", "127.0.0.1:0",
+        "--health-listen", "127.0.0.1:0",
         "--endpoint-url", emulator.url,
         "--default-bucket", BUCKET,
         "--default-region", REGION,
@@ -171,6 +173,7 @@ async def test_sigterm_drains_100_in_flight_calls_as_pid_1(
     listening = await serve.line("gateway listening", START_S)
     assert listening["pid"] == 1  # really PID 1 of its namespace
     address, ops = listening["address"], f"http://{listening['ops_address']}"
+    health_port = listening["health_address"]
     await wait_until_ready(address)
 
     async with grpc.aio.insecure_channel(address) as channel:
@@ -188,6 +191,9 @@ async def test_sigterm_drains_100_in_flight_calls_as_pid_1(
         assert draining["in_flight"] == CALLS
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=WAIT_S)) as http:
             assert await get(http, ops + "/readyz") == (503, "not ready: draining\n")
+        async with grpc.aio.insecure_channel(health_port) as probe:  # what kubelet's probe sees
+            assert await health_status(probe, API_SERVICE) == NOT_SERVING
+            assert await health_status(probe, OVERALL) == NOT_SERVING
         async with grpc.aio.insecure_channel(address) as late:
             late_stub = service_pb2_grpc.MediaJobServiceStub(late)
             with pytest.raises(grpc.aio.AioRpcError) as refused:
