@@ -5,9 +5,9 @@ It is an aiohttp server in the gateway's own event loop rather than prometheus-c
 the rest of the gateway (no daemon thread left serving during or after a drain), port 0 reports
 the port it bound, and a stalled event loop shows up as a stalled scrape, which is the truth.
 
-`/livez` and `/readyz` read the same `Readiness` as the gRPC health service, for clients that
-cannot speak gRPC health: a sidecar whose gRPC port is on loopback only is probed here by the
-kubelet. The port serves nothing else: no API, no configuration, no secret.
+`/livez` and `/readyz` read the same `Readiness` as the gRPC health service, for load balancers
+and tools that cannot speak gRPC health (the kubelet probes the plaintext health port,
+`health_listen`, with gRPC). The port serves nothing else: no API, no configuration, no secret.
 """
 
 from __future__ import annotations
