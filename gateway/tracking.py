@@ -398,12 +398,7 @@ class JobTracker:
         if self._by_client[client] <= 0:
             del self._by_client[client]
         if job.watchers <= 0:
-            key = (job.target, job.job_id)
-            if self._jobs.get(key) is job:
-                del self._jobs[key]
-            poller = self._pollers.get(job.target)
-            if poller is not None:
-                poller.remove(job)
+            self._untrack(job)
         self._stats_changed_now()
 
     def _poller_for(self, target: Target) -> TargetPoller:
@@ -443,14 +438,18 @@ class JobTracker:
     def _drop(self, job: TrackedJob, error: GatewayError) -> None:
         """Stop tracking a job that cannot be tracked; its watchers get `error`. A later watcher
         starts afresh (the error may not last)."""
+        self._untrack(job)
+        job.fail(error)
+        self._stats_changed_now()
+
+    def _untrack(self, job: TrackedJob) -> None:
+        """Forget the job and stop polling it (a newer tracker for the same id stays)."""
         key = (job.target, job.job_id)
         if self._jobs.get(key) is job:
             del self._jobs[key]
         poller = self._pollers.get(job.target)
         if poller is not None:
             poller.remove(job)
-        job.fail(error)
-        self._stats_changed_now()
 
     # ---- lifecycle and introspection -----------------------------------------------------
 
