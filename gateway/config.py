@@ -7,8 +7,13 @@ dump or a log line.
 
 Every setting is declared once, as a dataclass field whose metadata names its environment
 variable, its flag and one line of help (`_option`). The loader, the CLI's flags and the README's
-configuration reference (`reference_markdown`, checked by `tests/ops/test_config_reference.py`)
-are all derived from those declarations, so none of them can drift from the code.
+configuration reference (`reference_markdown`, checked by `tests/ops/test_readme_ops.py`) are
+all derived from those declarations, so none of them can drift from the code.
+
+Two settings are secrets: `callbacks.token` and `shared.redis_url` (which may carry a password).
+Neither has a flag nor appears in a repr, and each can instead be read from a file named by its
+`*_file` twin (a mounted Kubernetes Secret, say): `load_settings` reads such a file once,
+replaces the `*_file` setting by the value it holds, and never puts that value in an error.
 """
 
 from __future__ import annotations
@@ -295,11 +300,21 @@ class Callbacks:
             "env": "CI_GATEWAY_CALLBACK_TOKEN",
             "flag": None,
             "help": "secret in the callback URL path (32-128 of A-Z a-z 0-9 _ -); empty = "
-            "random per process; replicas behind one public_url must share it",
+            "random per process (unless `token_file`); replicas behind one public_url must "
+            "share it",
         },
+    )
+    token_file: str = _option(
+        "",
+        env="CI_GATEWAY_CALLBACK_TOKEN_FILE",
+        flag="--callback-token-file",
+        help="file holding `callbacks.token` (surrounding whitespace stripped), e.g. a mounted "
+        "Secret; read once at start (restart to rotate); not together with `token`",
     )
 
     def __post_init__(self) -> None:
+        if self.token and self.token_file:
+            raise ValueError("callbacks.token and callbacks.token_file are both set: set one")
         if self.listen and not _HOST_PORT.fullmatch(self.listen):
             raise ValueError(f"callbacks.listen {self.listen!r} must be host:port or empty")
         url = self.public_url
@@ -320,8 +335,15 @@ class Shared:
         metadata={
             "env": "CI_GATEWAY_REDIS_URL",
             "flag": None,
-            "help": "Redis for the two settings below, e.g. `redis://redis:6379/0`",
+            "help": "Redis for `fanout` and `submit_store`, e.g. `redis://redis:6379/0`",
         },
+    )
+    redis_url_file: str = _option(
+        "",
+        env="CI_GATEWAY_REDIS_URL_FILE",
+        flag="--redis-url-file",
+        help="file holding `shared.redis_url` (surrounding whitespace stripped), e.g. a mounted "
+        "Secret; read once at start (restart to rotate); not together with `redis_url`",
     )
     fanout: str = _option(
         "local",
@@ -335,6 +357,8 @@ class Shared:
     )
 
     def __post_init__(self) -> None:
+        if self.redis_url and self.redis_url_file:
+            raise ValueError("shared.redis_url and shared.redis_url_file are both set: set one")
         if self.fanout not in FANOUT_BACKENDS:
             raise ValueError(f"shared.fanout must be one of {FANOUT_BACKENDS}")
         if self.submit_store not in SUBMIT_STORES:
@@ -542,14 +566,61 @@ def _apply(settings: Settings, values: Mapping[str, Any], source: str) -> Settin
     return replace(settings, **top)
 
 
+# Secret settings that may come from a file instead: (section, value field); the file's setting
+# is the value's name + `_file`.
+SECRET_FILES = (("callbacks", "token"), ("shared", "redis_url"))
+# A token or a URL is short: a larger file is a wrong path (or /dev/zero), not a secret.
+MAX_SECRET_FILE_BYTES = 64 * 1024
+
+
+def read_secret_file(key: str, path: str) -> str:
+    """The content of the file the setting `key` names, stripped of surrounding whitespace.
+    `ValueError` names `key` and `path`, never the content."""
+    try:
+        with open(path, "rb") as handle:
+            data = handle.read(MAX_SECRET_FILE_BYTES + 1)
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        raise ValueError(f"{key} {path!r} cannot be read: {reason}") from None
+    if len(data) > MAX_SECRET_FILE_BYTES:
+        raise ValueError(f"{key} {path!r} is larger than {MAX_SECRET_FILE_BYTES} bytes")
+    try:
+        text = data.decode("utf-8").strip()
+    except UnicodeDecodeError:
+        raise ValueError(f"{key} {path!r} is not UTF-8 text") from None
+    if not text:
+        raise ValueError(f"{key} {path!r} is empty")
+    return text
+
+
+def resolve_secret_files(settings: Settings) -> Settings:
+    """`settings` with each secret's `*_file` read now and replaced by the value it holds (the
+    `*_file` setting then empty): the files are read once, at start, so a rotated file needs a
+    restart. The value is validated like one set directly; errors name the file's setting and
+    path, never the content."""
+    changes: dict[str, Any] = {}
+    for section, name in SECRET_FILES:
+        group = getattr(settings, section)
+        path = getattr(group, f"{name}_file")
+        if not path:
+            continue
+        key = f"{section}.{name}_file"
+        value = read_secret_file(key, path)
+        try:
+            changes[section] = replace(group, **{name: value, f"{name}_file": ""})
+        except ValueError as exc:  # the section's own check of the value: names no content
+            raise ValueError(f"{key} {path!r}: {exc}") from None
+    return replace(settings, **changes) if changes else settings
+
+
 def load_settings(
     *,
     config_file: Path | None = None,
     environ: Mapping[str, str] | None = None,
     overrides: Mapping[str, Any] | None = None,
 ) -> Settings:
-    """Build settings from file < environment < overrides (flags, keyed like `OPTIONS`);
-    `ValueError` names the offending key."""
+    """Build settings from file < environment < overrides (flags, keyed like `OPTIONS`), then
+    read the secrets' `*_file`s (`resolve_secret_files`); `ValueError` names the offending key."""
     settings = Settings()
     if config_file is not None:
         with config_file.open("rb") as handle:
@@ -560,7 +631,7 @@ def load_settings(
     if overrides:
         given = {key: value for key, value in overrides.items() if value is not None}
         settings = _apply(settings, given, "flags")
-    return settings
+    return resolve_secret_files(settings)
 
 
 def _markdown_default(value: Any) -> str:

@@ -16,6 +16,10 @@ submit store and Redis stay usable by submits that are finishing).
 The CallBack URL must be identical on every replica and across restarts, because the
 exactly-once submit fingerprints the request including it: replicas that share Redis must
 therefore share `callbacks.token` too, and the gateway refuses to start otherwise.
+
+`callbacks.token` and `shared.redis_url` may come from files (`*_file`, e.g. a mounted Secret).
+`load_settings` has normally read them already; settings built in code are resolved here, once,
+before anything starts. Neither value is logged, nor shown in a repr.
 """
 
 from __future__ import annotations
@@ -23,13 +27,13 @@ from __future__ import annotations
 import contextlib
 import logging
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from gateway.callbacks import CallbackReceiver, callback_url
-from gateway.config import Settings
+from gateway.config import Settings, resolve_secret_files
 from gateway.fanout import FanOut, JobUpdate, LocalFanOut, RedisFanOut
 from gateway.redis_store import RedisSubmitStore
 from gateway.submit import InMemorySubmitStore, SubmitStore
@@ -49,7 +53,7 @@ class TrackingRuntime:
     receiver: CallbackReceiver | None
     # Base URL handed to CI in CallBack; empty = the gateway sets no CallBack.
     public_url: str
-    token: str
+    token: str = field(repr=False)  # the secret in the CallBack URL
     redis: aioredis.Redis | None
 
     def callback_url(self, target: Target) -> str | None:
@@ -69,17 +73,22 @@ class TrackingRuntime:
 
 
 def _check(settings: Settings) -> None:
-    """Cross-setting rules, checked once all sources are merged."""
+    """Cross-setting rules, checked once all sources are merged (a `*_file` counts as its
+    value, whether or not it has been read yet)."""
     callbacks, shared = settings.callbacks, settings.shared
     uses_redis = "redis" in (shared.fanout, shared.submit_store)
-    if uses_redis and not shared.redis_url:
-        raise ValueError("shared.redis_url is required when a [shared] backend is `redis`")
+    if uses_redis and not (shared.redis_url or shared.redis_url_file):
+        raise ValueError(
+            "shared.redis_url (or shared.redis_url_file) is required when a [shared] backend "
+            "is `redis`"
+        )
     if callbacks.public_url and not callbacks.listen:
         raise ValueError("callbacks.public_url needs callbacks.listen (the receiver)")
-    if callbacks.public_url and uses_redis and not callbacks.token:
+    if callbacks.public_url and uses_redis and not (callbacks.token or callbacks.token_file):
         raise ValueError(
-            "callbacks.token must be set when replicas share Redis: every replica must hand "
-            "CI the same CallBack URL, or a submit retried on another replica would not match"
+            "callbacks.token (or callbacks.token_file) must be set when replicas share Redis: "
+            "every replica must hand CI the same CallBack URL, or a submit retried on another "
+            "replica would not match"
         )
 
 
@@ -87,6 +96,7 @@ async def start_tracking(
     settings: Settings, client: JobDescriber, *, timer: Timer | None = None
 ) -> TrackingRuntime:
     _check(settings)
+    settings = resolve_secret_files(settings)  # no-op when load_settings read them already
     tracking, callbacks, shared = settings.tracking, settings.callbacks, settings.shared
     redis: aioredis.Redis | None = None
     if "redis" in (shared.fanout, shared.submit_store):

@@ -4,16 +4,19 @@ Beyond the schema, the properties that make the gateway behave: restricted Pod S
 probes that can reach it (gRPC probes with integer ports on the plaintext health port: the shared
 API port speaks TLS, the sidecar's listens on loopback), a drain that fits in the termination
 grace period, Secrets that can rotate (directory mounts, never subPath,
-no Tencent keys in the environment), an authenticated shared gateway (an access file, never
---insecure), a callback port that the Service and the NetworkPolicy open, and a loopback-only
-API for the sidecar. The ConfigMaps' TOML files are loaded with the gateway's own loaders, so
-the examples cannot drift from the code."""
+no Tencent keys in the environment), secret settings read from files (no secretKeyRef variable
+in the shared layout), an authenticated shared gateway (an access file, never --insecure), a
+callback port that the Service and the NetworkPolicy open, and a loopback-only API for the
+sidecar. The ConfigMaps' TOML files are loaded with the gateway's own loaders (the secret
+settings' files resolved from the rendered Secrets), so the examples cannot drift from the
+code."""
 
 from __future__ import annotations
 
 import re
 import subprocess
 import sys
+import tomllib
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -50,7 +53,8 @@ GATEWAY_ENV = set(ENVIRONMENT) | {ENV_SECRET_ID, ENV_SECRET_KEY}
 TENCENT_KEY_ENV = {ENV_SECRET_ID, ENV_SECRET_KEY, ENV_SESSION_TOKEN}
 # Stands in for the deliberately invalid placeholder of the shared callback token.
 CALLBACK_TOKEN = "k8s-test-callback-token-0123456789abcdef"
-STAND_INS = {("ci-gateway-settings", "callback_token"): CALLBACK_TOKEN}
+SETTINGS_SECRET = "ci-gateway-settings"
+STAND_INS = {(SETTINGS_SECRET, "callback_token"): CALLBACK_TOKEN}
 
 Doc = dict[str, Any]
 
@@ -127,9 +131,10 @@ def load_layout(
     layout: str, tmp_path: Path, stand_ins: Mapping[tuple[str, str], str] = STAND_INS
 ) -> Layout:
     """Write each ConfigMap or Secret mounted into the gateway container to tmp_path (in-pod
-    paths inside the files rewritten to match), resolve its environment (secretKeyRef from the
-    layout's Secrets, or `stand_ins[(secret, key)]`), parse its arguments with the real CLI
-    parser and load the settings as `ci-gateway serve` does."""
+    paths inside the files rewritten to match; a Secret's key replaced by `stand_ins[(secret,
+    key)]` when given), take its environment (plain values only: no layout passes a secret as a
+    variable), parse its arguments with the real CLI parser and load the settings as
+    `ci-gateway serve` does, secret `*_file` settings read from the rendered Secrets."""
     pod = gateway_pod(layout)
     gateway = gateway_container(pod)
     volumes = {v["name"]: v for v in pod["volumes"]}
@@ -144,20 +149,18 @@ def load_layout(
     def local(text: str) -> str:
         return in_pod.sub(lambda match: str(moved[match.group()]), text)
 
-    for mount, source in mounts:
-        doc = one(layout, *source)
+    for mount, (kind, name) in mounts:
+        doc = one(layout, kind, name)
         directory = moved[mount["mountPath"]]
         directory.mkdir()
         for key, value in {**doc.get("data", {}), **doc.get("stringData", {})}.items():
+            if kind == "Secret":
+                value = stand_ins.get((name, key), value)
             (directory / key).write_text(local(value))
     environ = {}
     for entry in gateway.get("env", []):
-        if "value" in entry:
-            environ[entry["name"]] = local(entry["value"])
-        else:
-            ref = entry["valueFrom"]["secretKeyRef"]
-            secret = one(layout, "Secret", ref["name"])["stringData"][ref["key"]]
-            environ[entry["name"]] = stand_ins.get((ref["name"], ref["key"]), secret)
+        assert "value" in entry, f"{entry['name']}: a secret belongs in a mounted file"
+        environ[entry["name"]] = local(entry["value"])
     args = build_parser().parse_args(["serve", *map(local, gateway.get("args", []))])
     settings = load_settings(
         config_file=args.config,
@@ -295,7 +298,7 @@ def test_secret_is_mounted_as_a_directory_and_env_names_are_real(layout: str) ->
 @pytest.mark.parametrize("layout", LAYOUTS)
 def test_tencent_keys_never_reach_the_environment(layout: str) -> None:
     # Files (credentials.toml, source = "directory") rotate without a restart and stay out of
-    # the process environment; only settings with no file form come from a secretKeyRef.
+    # the process environment.
     for container in containers(gateway_pod(layout)):
         for entry in container.get("env", []):
             assert entry["name"] not in TENCENT_KEY_ENV, (container["name"], entry["name"])
@@ -303,6 +306,30 @@ def test_tencent_keys_never_reach_the_environment(layout: str) -> None:
             if ref is not None:
                 assert ref["name"] != "ci-gateway-credentials", entry["name"]
         assert not container.get("envFrom"), container["name"]
+
+
+def test_shared_layout_passes_no_secret_through_the_environment() -> None:
+    # The callback token and the Redis URL are files of a Secret mounted as a directory, named
+    # by gateway.toml's *_file settings; no container takes anything from a secretKeyRef.
+    pod = gateway_pod("shared")
+    for container in containers(pod):
+        assert not container.get("envFrom"), container["name"]
+        for entry in container.get("env", []):
+            assert "secretKeyRef" not in entry.get("valueFrom", {}), entry["name"]
+    gateway = gateway_container(pod)
+    (volume,) = [v for v in pod["volumes"] if volume_source(v) == ("Secret", SETTINGS_SECRET)]
+    (mount,) = [m for m in gateway["volumeMounts"] if m["name"] == volume["name"]]
+    assert "subPath" not in mount and mount["readOnly"] is True
+    keys = set(one("shared", "Secret", SETTINGS_SECRET)["stringData"])
+    config = tomllib.loads(one("shared", "ConfigMap")["data"]["gateway.toml"])
+    named = {
+        "callbacks.token_file": config["callbacks"]["token_file"],
+        "shared.redis_url_file": config["shared"]["redis_url_file"],
+    }
+    for setting, path in named.items():
+        directory, key = path.rsplit("/", 1)
+        assert directory == mount["mountPath"] and key in keys, (setting, path)
+    assert "token" not in config["callbacks"] and "redis_url" not in config["shared"]
 
 
 def test_shared_access_file_is_mounted_and_referenced() -> None:
@@ -409,13 +436,24 @@ async def test_configs_load_with_the_gateways_own_loaders(layout: str, tmp_path:
     for path in (tls.cert_file, tls.key_file, tls.client_ca_file):
         assert path is None or path.is_file(), path  # named like the TLS Secret's keys
     assert settings.callbacks.public_url.startswith("https://")
-    assert settings.callbacks.token == CALLBACK_TOKEN  # from the Secret, not the ConfigMap
+    # Read from the mounted Secret's files (the *_file settings are then resolved and empty).
+    settings_secret = one(layout, "Secret", SETTINGS_SECRET)["stringData"]
+    assert settings.callbacks.token == CALLBACK_TOKEN
+    assert settings.shared.redis_url == settings_secret["redis_url"]
+    assert settings.callbacks.token_file == settings.shared.redis_url_file == ""
+    assert not {"CI_GATEWAY_CALLBACK_TOKEN", "CI_GATEWAY_REDIS_URL"} & set(rendered.environ)
 
 
 def test_shared_callback_token_placeholder_refuses_to_start(tmp_path: Path) -> None:
-    # An unreplaced placeholder must stop the gateway, not run with a token everyone knows.
-    with pytest.raises(ValueError, match=r"callbacks\.token"):
+    # An unreplaced placeholder must stop the gateway, not run with a token everyone knows. The
+    # error names the setting and the file, never what the file holds.
+    with pytest.raises(ValueError, match=r"callbacks\.token") as caught:
         load_layout("shared", tmp_path, stand_ins={})
+    message = str(caught.value)
+    assert "callbacks.token_file" in message
+    assert str(tmp_path / "settings" / "callback_token") in message
+    placeholder = one("shared", "Secret", SETTINGS_SECRET)["stringData"]["callback_token"]
+    assert placeholder not in message
 
 
 def test_shared_access_file_mtls_variant_loads(tmp_path: Path) -> None:
