@@ -51,7 +51,8 @@ class ClientRateLimited(AccessError):
 
     def __init__(self, retry_after_s: float) -> None:
         super().__init__("this client's request rate is over its limit; retry later")
-        self.retry_after_s = retry_after_s
+        self.retry_after_s = retry_after_s  # the bucket's next token: RetryInfo says exactly that
+        self._retry_after_ms = max(1, round(retry_after_s * 1000))
 
     def metadata(self) -> dict[str, str]:
-        return {"retry_after_ms": str(max(1, round(self.retry_after_s * 1000)))}
+        return {"retry_after_ms": str(self._retry_after_ms)}

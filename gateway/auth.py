@@ -28,11 +28,9 @@ import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from pathlib import Path
-from typing import Any, NoReturn, TypeAlias
+from typing import Any, TypeAlias
 
 import grpc
-from google.rpc import error_details_pb2
-from grpc_status import rpc_status
 
 from gateway.access_config import AccessConfig, load_access_file
 from gateway.access_errors import AccessDenied, ClientNotAuthenticated, ClientRateLimited
@@ -40,7 +38,7 @@ from gateway.errors import GatewayError, Reason
 from gateway.file_watch import fingerprint
 from gateway.logs import event
 from gateway.policy import ClientPolicy, TokenBucket, operation_of, request_scope
-from gateway.status import to_status
+from gateway.status import abort
 from gateway.tls import is_loopback, server_credentials
 
 log = logging.getLogger(__name__)
@@ -245,24 +243,10 @@ class ClientAccess:
         return AccessInterceptor(self, default_bucket)
 
 
-async def _abort(context: grpc.aio.ServicerContext[Any, Any], error: GatewayError) -> NoReturn:
-    status = to_status(error)
-    if isinstance(error, ClientRateLimited):
-        # The bucket knows exactly when the next call is due.
-        for detail in status.details:
-            if detail.Is(error_details_pb2.RetryInfo.DESCRIPTOR):
-                info = error_details_pb2.RetryInfo()
-                info.retry_delay.FromNanoseconds(int(error.retry_after_s * 1e9))
-                detail.Pack(info)
-    rich = rpc_status.to_status(status)
-    await context.abort(rich.code, rich.details, rich.trailing_metadata)
-    raise AssertionError("abort returned")  # pragma: no cover
-
-
 def _refuse_streaming(method: str) -> Behavior:
     async def refuse(requests: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
         operation = operation_of(method)
-        await _abort(
+        await abort(
             context,
             AccessDenied(
                 Reason.OPERATION_NOT_ALLOWED,
@@ -325,7 +309,7 @@ class AccessInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
             event(log, logging.INFO, "client access refused", method=method,
                   client=client.name if client else None, reason=error.reason.value,
                   peer=context.peer())  # fmt: skip
-            await _abort(context, error)
+            await abort(context, error)
         # Each RPC runs in its own task (its own context), so this ends with the call.
         _CLIENT.set(client)
 

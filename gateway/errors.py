@@ -156,6 +156,9 @@ class GatewayError(Exception):
     retry: RetryClass = RetryClass.TERMINAL
     # Upstream attempts made before this error was final (set by the retry loop).
     attempts: int = 1
+    # When the caller (or the retry loop) may try again, if whoever refused said so: CI's
+    # Retry-After, a client rate limiter's next token. Becomes `google.rpc.RetryInfo`.
+    retry_after_s: float | None = None
 
     def __init__(self, *args: object) -> None:
         super().__init__(*args)

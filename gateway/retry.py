@@ -37,7 +37,6 @@ from gateway.errors import (
     RetryBudgetExhausted,
     RetryClass,
     TransportError,
-    UpstreamError,
     UpstreamTimeout,
 )
 
@@ -174,10 +173,6 @@ class RetryBudgets:
         return {key: budget.tokens for key, budget in self._budgets.items()}
 
 
-def _retry_after(error: GatewayError) -> float | None:
-    return error.retry_after_s if isinstance(error, UpstreamError) else None
-
-
 async def call_with_retry(
     attempt: Callable[[float], Awaitable[T]],
     policy: RetryPolicy,
@@ -216,7 +211,7 @@ async def call_with_retry(
             if failures >= policy.max_attempts or not policy.is_retryable(error):
                 raise
             delay = policy.backoff.delay(
-                failures, error.retry, retry_after_s=_retry_after(error), rng=rng
+                failures, error.retry, retry_after_s=error.retry_after_s, rng=rng
             )
             if delay + MIN_ATTEMPT_S > deadline.remaining():
                 raise

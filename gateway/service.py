@@ -16,7 +16,6 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import Any, TypeVar
 
 import grpc
-from grpc_status import rpc_status
 
 from ci.media.v1 import media_pb2, service_pb2, service_pb2_grpc
 from gateway import validation
@@ -30,7 +29,7 @@ from gateway.errors import (
     Overloaded,
 )
 from gateway.retry import Deadline
-from gateway.status import to_status
+from gateway.status import abort
 from gateway.submit import InMemorySubmitStore, SubmitCoordinator, SubmitStore, strip_markers
 from gateway.tracking import JobTracker, PollSchedule, WatchLimits
 from gateway.upstream import CiClient, Reply, Target
@@ -61,10 +60,7 @@ def _rpc(handler: Handler[Req, Resp]) -> Handler[Req, Resp]:
                 return await handler(self, request, context)
         except GatewayError as error:
             log.info("%s failed: %s %s", handler.__name__, error.status.name, error.reason.value)
-            # grpc's own abort_with_status does exactly this; the typed API is `abort`.
-            status = rpc_status.to_status(to_status(error))
-            await context.abort(status.code, status.details, status.trailing_metadata)
-            raise AssertionError("abort returned") from error  # pragma: no cover
+            await abort(context, error)
 
     return wrapper
 
@@ -248,8 +244,7 @@ class MediaJobService(service_pb2_grpc.MediaJobServiceServicer):
         except GatewayError as error:
             # Not `_rpc`: a stream is not admitted per call; the watcher caps bound it instead.
             log.info("WatchMediaJob failed: %s %s", error.status.name, error.reason.value)
-            status = rpc_status.to_status(to_status(error))
-            await context.abort(status.code, status.details, status.trailing_metadata)
+            await abort(context, error)
 
     @_rpc
     async def WaitMediaJob(

@@ -9,9 +9,12 @@ gRPC error-details helpers.
 
 from __future__ import annotations
 
+from typing import Any, NoReturn
+
 import grpc
 from google.protobuf import any_pb2
 from google.rpc import error_details_pb2, status_pb2
+from grpc_status import rpc_status
 
 from gateway.errors import (
     GatewayError,
@@ -62,8 +65,15 @@ def to_status(error: GatewayError) -> status_pb2.Status:
             )
         )
     if error.status is grpc.StatusCode.RESOURCE_EXHAUSTED:
-        delay = error.retry_after_s if isinstance(error, UpstreamError) else None
+        delay = error.retry_after_s
         info = error_details_pb2.RetryInfo()
         info.retry_delay.FromNanoseconds(int((delay or DEFAULT_THROTTLED_RETRY_S) * 1e9))
         details.append(_pack(info))
     return status_pb2.Status(code=error.status.value[0], message=str(error), details=details)
+
+
+async def abort(context: grpc.aio.ServicerContext[Any, Any], error: GatewayError) -> NoReturn:
+    """End the RPC with `error` as a rich status (grpc's `abort_with_status`, typed)."""
+    rich = rpc_status.to_status(to_status(error))
+    await context.abort(rich.code, rich.details, rich.trailing_metadata)
+    raise AssertionError("abort returned")  # pragma: no cover
