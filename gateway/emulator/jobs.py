@@ -56,7 +56,6 @@ class JobState(enum.StrEnum):
 
 
 ALL_STATES = frozenset(JobState)
-FINISHED_STATES = frozenset({JobState.SUCCESS, JobState.FAILED, JobState.CANCEL})
 
 
 class TransitionError(RuntimeError):

@@ -124,11 +124,6 @@ class EmulatorState:
             raise CiError("InvalidArgument", f"queue {queue_id} does not exist")
         return queue
 
-    def jobs_of(self, bucket: str) -> list[Job]:
-        """The bucket's jobs in creation order."""
-        index = self._by_bucket.get(bucket)
-        return list(index.all) if index is not None else []
-
     def list_jobs(self, bucket: str, query: ListQuery) -> Page:
         """One page of DescribeMediaJobs over the bucket's indexes (see `listing.select`)."""
         found = select(self._by_bucket[bucket], query)
@@ -217,10 +212,6 @@ class EmulatorState:
             while len(self.callbacks) < count:
                 await self._changed.wait()
         return list(self.callbacks)
-
-    def mark_changed(self) -> None:
-        """Tell waiters and the scheduler that a job or queue changed."""
-        self._notify()
 
     def _notify(self) -> None:
         self._signal_waiters()
