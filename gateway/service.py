@@ -179,7 +179,7 @@ class MediaJobService(service_pb2_grpc.MediaJobServiceServicer):
             service_pb2.CancelMediaJobRequest, service_pb2.CancelMediaJobResponse
         ],
     ) -> service_pb2.CancelMediaJobResponse:
-        target, job_id = validation.validate_cancel(request, self._settings)
+        target, job_id = validation.validate_job_ref(request, self._settings)
         reply = await self._client.cancel_job(target, job_id, self._deadline(context))
         return self._reply(reply, context)
 
@@ -218,17 +218,6 @@ class MediaJobService(service_pb2_grpc.MediaJobServiceServicer):
         if url and not body.call_back and body.call_back_type != "TDMQ":
             body.call_back = url
 
-    def _job_ref(
-        self, request: service_pb2.WatchMediaJobRequest | service_pb2.WaitMediaJobRequest
-    ) -> tuple[Target, str]:
-        # The same fields and rules as CancelMediaJob's, so the same checks and field names.
-        return validation.validate_cancel(
-            service_pb2.CancelMediaJobRequest(
-                bucket=request.bucket, region=request.region, job_id=request.job_id
-            ),
-            self._settings,
-        )
-
     async def WatchMediaJob(
         self,
         request: service_pb2.WatchMediaJobRequest,
@@ -237,7 +226,7 @@ class MediaJobService(service_pb2_grpc.MediaJobServiceServicer):
         ],
     ) -> AsyncIterator[service_pb2.WatchMediaJobResponse]:
         try:
-            target, job_id = self._job_ref(request)
+            target, job_id = validation.validate_job_ref(request, self._settings)
             async with self._tracker.watch(target, job_id, self._client_identity(context)) as watch:
                 async for detail in watch.updates():
                     yield service_pb2.WatchMediaJobResponse(jobs_detail=detail)
@@ -254,7 +243,7 @@ class MediaJobService(service_pb2_grpc.MediaJobServiceServicer):
             service_pb2.WaitMediaJobRequest, service_pb2.WaitMediaJobResponse
         ],
     ) -> service_pb2.WaitMediaJobResponse:
-        target, job_id = self._job_ref(request)
+        target, job_id = validation.validate_job_ref(request, self._settings)
         budget = self._wait_budget(request, context)
         latest: media_pb2.JobsDetail | None = None
         async with self._tracker.watch(target, job_id, self._client_identity(context)) as watch:

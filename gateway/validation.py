@@ -207,9 +207,15 @@ def validate_list(
     return target, params
 
 
-def validate_cancel(
-    rpc: service_pb2.CancelMediaJobRequest, settings: Settings
-) -> tuple[Target, str]:
+JobRef = (
+    service_pb2.CancelMediaJobRequest
+    | service_pb2.WatchMediaJobRequest
+    | service_pb2.WaitMediaJobRequest
+)
+
+
+def validate_job_ref(rpc: JobRef, settings: Settings) -> tuple[Target, str]:
+    """The RPCs that name one job (cancel, watch, wait) share these fields and rules."""
     errors = _Violations()
     target = _target(rpc.bucket, rpc.region, settings, errors)
     _job_id(rpc.job_id, "job_id", errors)
