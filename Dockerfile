@@ -12,8 +12,8 @@ WORKDIR /src
 # The venv gets no pip of its own: the base image's pip installs into it (`--python`).
 RUN python -m venv --without-pip /opt/ci-gateway
 COPY pyproject.toml README.md ./
+# The service only: the CI emulator (ci_emulator/, PyAV) is a development tool and stays out.
 COPY gateway ./gateway
-COPY ci ./ci
 # pip also compiles the bytecode, so a read-only root filesystem costs nothing at run time.
 RUN pip install --no-cache-dir --python /opt/ci-gateway/bin/python .
 

@@ -57,7 +57,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 
-# Regenerate ci/ from protos/ (the test suite fails when they disagree).
+# Regenerate gateway/_proto/ from protos/ (the test suite fails when they disagree).
 protos: $(STAMP)
 	$(BIN)/python scripts/gen_protos.py
 

@@ -30,8 +30,8 @@ import requests.adapters
 from urllib3.connection import HTTPConnection
 
 from bench.common import BUCKET, CI_HOST, OBJECT_KEY, REGION, SECRET_ID, SECRET_KEY
-from ci.media.v1 import media_pb2, service_pb2, service_pb2_grpc
-from gateway import signing, xml_codec
+from gateway._proto import media_pb2, service_pb2, service_pb2_grpc
+from gateway.upstream import signing, xml_codec
 
 LIST_SIZE = 10
 RPC_TIMEOUT_S = 30.0

@@ -44,7 +44,7 @@ from typing import Any
 
 import aiohttp
 
-from gateway import signing
+from gateway.upstream import signing
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -68,9 +68,9 @@ BODY = (
 def serve_pinned(cpu: int, run_jobs: bool) -> None:
     """Child: pin to `cpu`, start the emulator on a free loopback port, print it, serve."""
     os.sched_setaffinity(0, {cpu})
-    from gateway.emulator.config import BucketConfig, EmulatorConfig
-    from gateway.emulator.samples import make_h264_aac_mp4
-    from gateway.emulator.server import start_emulator
+    from ci_emulator.config import BucketConfig, EmulatorConfig
+    from ci_emulator.samples import make_h264_aac_mp4
+    from ci_emulator.server import start_emulator
 
     async def main() -> None:
         with tempfile.TemporaryDirectory(prefix="emulator-bench-") as folder:

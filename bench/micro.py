@@ -21,8 +21,8 @@ from unittest import mock
 
 from bench.clients import SUBMIT_BODY
 from bench.common import CI_HOST, SECRET_ID, SECRET_KEY, Spread
-from ci.media.v1 import media_pb2, service_pb2
-from gateway import signing, xml_codec
+from gateway._proto import media_pb2, service_pb2
+from gateway.upstream import signing, xml_codec
 
 SIGN_HEADERS = {
     "Host": CI_HOST,

@@ -5,7 +5,7 @@ JSON line (`url` or `address`, `pid`, `cpus`) once it is listening, and serves u
 SIGINT, or its `--max-lifetime-s` (so a benchmark that crashed cannot leave a server behind for
 long). Keys come from BENCH_SECRET_ID / BENCH_SECRET_KEY, never argv.
 
-The emulator is the project's own (`gateway.emulator.start_emulator`), configured for load:
+The emulator is the project's own (`ci_emulator.start_emulator`), configured for load:
 
 * jobs are cheap: the sample video is probed once at start-up and every job "probes" to that
   cached answer, so a describe returns a real, full MediaInfo but no job costs FFmpeg time;
@@ -59,11 +59,11 @@ async def _until_stopped(max_lifetime_s: float) -> None:
 async def run_emulator(args: argparse.Namespace) -> None:
     from aiohttp import web
 
-    from gateway.emulator.config import BucketConfig, EmulatorConfig, MediaInfo
-    from gateway.emulator.hosts import Target
-    from gateway.emulator.probe import probe
-    from gateway.emulator.samples import make_h264_aac_mp4
-    from gateway.emulator.server import start_emulator
+    from ci_emulator.config import BucketConfig, EmulatorConfig, MediaInfo
+    from ci_emulator.hosts import Target
+    from ci_emulator.probe import probe
+    from ci_emulator.samples import make_h264_aac_mp4
+    from ci_emulator.server import start_emulator
 
     secret_id, secret_key = _keys()
     with tempfile.TemporaryDirectory(prefix="ci-bench-") as folder:
@@ -102,9 +102,9 @@ async def run_emulator(args: argparse.Namespace) -> None:
 async def run_gateway(args: argparse.Namespace) -> None:
     import logging
 
-    from gateway.config import Settings
+    from gateway.api.server import start_gateway
+    from gateway.config.settings import Settings
     from gateway.credentials import Credentials, StaticCredentialsProvider
-    from gateway.server import start_gateway
 
     logging.basicConfig(level=logging.WARNING)
     secret_id, secret_key = _keys()
@@ -136,7 +136,7 @@ async def run_noop_gateway(args: argparse.Namespace) -> None:
     itself costs, which no change inside the gateway's own modules can remove."""
     import grpc
 
-    from ci.media.v1 import media_pb2, service_pb2, service_pb2_grpc
+    from gateway._proto import media_pb2, service_pb2, service_pb2_grpc
 
     canned = service_pb2.SubmitMediaJobResponse(
         jobs_detail=media_pb2.JobsDetail(

@@ -26,7 +26,7 @@ from bench.clients import GatewayClient
 from bench.common import percentile, rss_mb
 from bench.faults import _admin
 from bench.procs import Servers
-from ci.media.v1 import media_pb2, service_pb2, service_pb2_grpc
+from gateway._proto import media_pb2, service_pb2, service_pb2_grpc
 
 WATCHERS_PER_CHANNEL = 50
 FINAL = {media_pb2.JOB_STATE_SUCCESS, media_pb2.JOB_STATE_FAILED, media_pb2.JOB_STATE_CANCEL}

@@ -22,18 +22,18 @@ from pathlib import Path
 import grpc
 from google.protobuf import json_format
 
-from ci.media.v1 import media_pb2, service_pb2, service_pb2_grpc
 from gateway import logs
-from gateway.auth import ClientAccess
-from gateway.config import OPTIONS, Settings, load_settings
+from gateway._proto import media_pb2, service_pb2, service_pb2_grpc
+from gateway.access.interceptor import ClientAccess
+from gateway.api.server import start_gateway
+from gateway.config.settings import OPTIONS, Settings, load_settings
 from gateway.credentials import (
     Credentials,
     CredentialsProvider,
     NoCredentialsError,
     StaticCredentialsProvider,
 )
-from gateway.credentials_config import open_credentials
-from gateway.server import start_gateway
+from gateway.credentials.config_file import open_credentials
 
 log = logging.getLogger("gateway")
 
@@ -118,9 +118,9 @@ async def _await_job(
 
 
 async def _demo(listen: str, bucket_dir: Path, serve: bool) -> int:
-    from gateway.emulator.config import BucketConfig, EmulatorConfig
-    from gateway.emulator.samples import ensure_demo_bucket
-    from gateway.emulator.server import start_emulator
+    from ci_emulator.config import BucketConfig, EmulatorConfig
+    from ci_emulator.samples import ensure_demo_bucket
+    from ci_emulator.server import start_emulator
 
     ensure_demo_bucket(bucket_dir)
     credentials = Credentials("AKID" + secrets.token_hex(16), secrets.token_urlsafe(24))
@@ -214,7 +214,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args_list = list(sys.argv[1:] if argv is None else argv)
     if args_list[:1] == ["emulator"]:
-        from gateway.emulator.cli import main as emulator_main
+        from ci_emulator.cli import main as emulator_main
 
         status: int = emulator_main(args_list[1:])
         return status

@@ -1,8 +1,15 @@
-"""Regenerate the Python code for protos/ into ci/ (or into --out, for the staleness test).
+"""Regenerate the Python code for protos/ into gateway/_proto/ (or under --out, for the
+staleness test).
 
 The generated modules are checked in so that an installed gateway needs no protoc, and the
 test suite regenerates them into a temporary folder and compares byte for byte: a proto edited
 without regenerating, or a generated file edited by hand, fails the build.
+
+protoc writes a package tree that mirrors the proto paths (`ci/media/v1/...`) and imports it as
+`ci.media.v1`; a two-letter top-level package named `ci` is shadowed by any `ci/` folder on
+`sys.path`, so the modules are flattened into the private `gateway._proto` package and their
+imports rewritten to match. The wire names (`ci.media.v1.*`) are in the descriptors and do not
+change.
 """
 
 from __future__ import annotations
@@ -14,7 +21,10 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 PROTO_ROOT = ROOT / "protos"
-PACKAGE_MARKERS = ("ci/__init__.py", "ci/media/__init__.py", "ci/media/v1/__init__.py")
+PACKAGE = "gateway/_proto"
+PROTO_PACKAGE_DIR = "ci/media/v1"
+_PROTOC_IMPORT = "from ci.media.v1 import "
+_OUR_IMPORT = "from gateway._proto import "
 
 
 def proto_files() -> list[Path]:
@@ -30,10 +40,23 @@ def _plugin(name: str) -> str:
 
 
 def generate(out: Path) -> None:
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as scratch:
+        _protoc(Path(scratch))
+        target = out / PACKAGE
+        target.mkdir(parents=True, exist_ok=True)
+        for source in sorted((Path(scratch) / PROTO_PACKAGE_DIR).iterdir()):
+            text = source.read_text().replace(_PROTOC_IMPORT, _OUR_IMPORT)
+            (target / source.name).write_text(text)
+    marker = out / PACKAGE / "__init__.py"
+    marker.write_text('"""Generated from protos/ by scripts/gen_protos.py; do not edit."""\n')
+
+
+def _protoc(out: Path) -> None:
     from grpc_tools import protoc
 
     well_known = resources.files("grpc_tools") / "_proto"
-    out.mkdir(parents=True, exist_ok=True)
     args = [
         "grpc_tools.protoc",
         f"-I{PROTO_ROOT}",
@@ -49,11 +72,6 @@ def generate(out: Path) -> None:
     # protoc resolves the relative proto paths against the include path.
     if protoc.main(args) != 0:
         raise SystemExit("protoc failed")
-    for marker in PACKAGE_MARKERS:
-        path = out / marker
-        path.parent.mkdir(parents=True, exist_ok=True)
-        if not path.exists():
-            path.write_text('"""Generated from protos/ by scripts/gen_protos.py; do not edit."""\n')
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -14,13 +14,13 @@ from pathlib import Path
 import grpc
 import pytest
 
-from ci.media.v1 import service_pb2_grpc
-from gateway.config import Settings
+from ci_emulator.config import BucketConfig, EmulatorConfig
+from ci_emulator.samples import make_h264_aac_mp4
+from ci_emulator.server import RunningEmulator, start_emulator
+from gateway._proto import service_pb2_grpc
+from gateway.api.server import RunningGateway, start_gateway
+from gateway.config.settings import Settings
 from gateway.credentials import Credentials, StaticCredentialsProvider
-from gateway.emulator.config import BucketConfig, EmulatorConfig
-from gateway.emulator.samples import make_h264_aac_mp4
-from gateway.emulator.server import RunningEmulator, start_emulator
-from gateway.server import RunningGateway, start_gateway
 
 BUCKET = "examplebucket-1250000000"
 REGION = "ap-guangzhou"

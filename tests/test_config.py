@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from gateway.config import Settings, Timeouts, load_settings
+from gateway.config.settings import Settings, Timeouts, load_settings
 from gateway.credentials import (
     Credentials,
     EnvironmentCredentialsProvider,
@@ -89,9 +89,10 @@ def test_missing_environment_credentials_are_refused() -> None:
 
 def test_retry_section_reaches_the_ci_client_policy(tmp_path: Path) -> None:
     from gateway.credentials import StaticCredentialsProvider
-    from gateway.retry import read_only_policy
-    from gateway.transport import Transport
-    from gateway.upstream import CiClient, Target
+    from gateway.model import Target
+    from gateway.upstream.client import CiClient
+    from gateway.upstream.retry import read_only_policy
+    from gateway.upstream.transport import Transport
 
     settings = load_settings(
         config_file=write(

@@ -14,7 +14,14 @@ from gateway.errors import (
     UpstreamError,
     UpstreamTimeout,
 )
-from gateway.retry import READ_ONLY, SUBMIT, Backoff, Deadline, RetryPolicy, call_with_retry
+from gateway.upstream.retry import (
+    READ_ONLY,
+    SUBMIT,
+    Backoff,
+    Deadline,
+    RetryPolicy,
+    call_with_retry,
+)
 
 
 class FakeClock:

@@ -28,7 +28,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from qcloud_cos import CosConfig, cos_auth
 
-from gateway import signing
+from gateway.upstream import signing
 
 VECTORS_DIR = Path(__file__).parent / "vectors" / "signing"
 STEPS = ("sign_key", "http_string", "string_to_sign", "signature", "authorization")

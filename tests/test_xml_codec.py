@@ -28,8 +28,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from lxml import etree
 
-from ci.media.v1 import media_pb2, service_pb2
-from gateway.xml_codec import (
+from gateway._proto import media_pb2, service_pb2
+from gateway.upstream.xml_codec import (
     DEFAULT_MAX_BYTES,
     MAX_DEPTH,
     MAX_ELEMENTS,

@@ -17,12 +17,12 @@ import pytest
 import trustme
 from aiohttp import web
 
-from gateway.auth import ClientAccess
-from gateway.config import Settings
+from ci_emulator.config import BucketConfig, EmulatorConfig
+from ci_emulator.server import RunningEmulator, start_emulator
+from gateway.access.interceptor import ClientAccess
+from gateway.api.server import RunningGateway, start_gateway
+from gateway.config.settings import Settings
 from gateway.credentials import Credentials, CredentialsProvider, StaticCredentialsProvider
-from gateway.emulator.config import BucketConfig, EmulatorConfig
-from gateway.emulator.server import RunningEmulator, start_emulator
-from gateway.server import RunningGateway, start_gateway
 from tests.auth.helpers import RecordingCredentials, canary_credentials
 from tests.conftest import BUCKET, REGION, SAMPLE_KEY
 

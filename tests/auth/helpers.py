@@ -20,8 +20,8 @@ from typing import Any
 
 import pytest
 
+from ci_emulator.config import Credential
 from gateway.credentials import Credentials
-from gateway.emulator.config import Credential
 from gateway.logs import JsonFormatter
 
 CANARY = "LEAKCANARY"

@@ -11,9 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from gateway.access_config import build_access, load_access_file
-from gateway.auth import ClientAccess, InsecureListenError
-from gateway.config import Settings
+from gateway.access.config_file import build_access, load_access_file
+from gateway.access.interceptor import ClientAccess, InsecureListenError
+from gateway.access.tls import is_loopback
+from gateway.api.server import start_gateway
+from gateway.config.settings import Settings
 from gateway.credentials import (
     ENV_SECRET_ID,
     ENV_SECRET_KEY,
@@ -21,11 +23,13 @@ from gateway.credentials import (
     EnvironmentCredentialsProvider,
     NoCredentialsError,
 )
-from gateway.credentials_config import build_credentials, load_credentials_file, open_credentials
-from gateway.mounted_credentials import DirectoryCredentialsProvider
-from gateway.refreshing_credentials import RefreshingCredentialsProvider
-from gateway.server import start_gateway
-from gateway.tls import is_loopback
+from gateway.credentials.config_file import (
+    build_credentials,
+    load_credentials_file,
+    open_credentials,
+)
+from gateway.credentials.mounted import DirectoryCredentialsProvider
+from gateway.credentials.refreshing import RefreshingCredentialsProvider
 from tests.auth.helpers import canary_credentials, sha256_hex
 from tests.conftest import BUCKET
 

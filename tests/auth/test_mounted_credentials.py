@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from gateway.credentials import NoCredentialsError, check_credentials, has_valid_credentials
-from gateway.mounted_credentials import DirectoryCredentialsProvider
+from gateway.credentials.mounted import DirectoryCredentialsProvider
 from tests.auth.helpers import (
     FakeClock,
     FakeSleep,

@@ -11,9 +11,9 @@ import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from ci.media.v1 import service_pb2, service_pb2_grpc
-from gateway.auth import ClientAccess
-from gateway.server import RunningGateway
+from gateway._proto import service_pb2, service_pb2_grpc
+from gateway.access.interceptor import ClientAccess
+from gateway.api.server import RunningGateway
 from tests.auth.conftest import Pki, Serve, secure_channel
 from tests.auth.helpers import RecordingCredentials, sha256_hex
 from tests.conftest import BUCKET

@@ -11,9 +11,9 @@ from pathlib import Path
 import grpc
 import pytest
 
-from ci.media.v1 import media_pb2, service_pb2, service_pb2_grpc
-from gateway.auth import ClientAccess
-from gateway.emulator.server import RunningEmulator
+from ci_emulator.server import RunningEmulator
+from gateway._proto import media_pb2, service_pb2, service_pb2_grpc
+from gateway.access.interceptor import ClientAccess
 from tests.auth.conftest import OTHER_BUCKET, Serve
 from tests.auth.helpers import FakeClock, RecordingCredentials, sha256_hex
 from tests.conftest import BUCKET, SAMPLE_KEY

@@ -14,15 +14,16 @@ from pathlib import Path
 
 import pytest
 
-from gateway.config import Settings
+from ci_emulator.config import BucketConfig, EmulatorConfig
+from ci_emulator.server import RunningEmulator, start_emulator
+from gateway.config.settings import Settings
 from gateway.credentials import Credentials, NoCredentialsError, has_valid_credentials
-from gateway.emulator.config import BucketConfig, EmulatorConfig
-from gateway.emulator.server import RunningEmulator, start_emulator
+from gateway.credentials.refreshing import FetchError, RefreshingCredentialsProvider
 from gateway.errors import Reason, UpstreamError
-from gateway.refreshing_credentials import FetchError, RefreshingCredentialsProvider
-from gateway.retry import Deadline
-from gateway.transport import Transport
-from gateway.upstream import CiClient, Target
+from gateway.model import Target
+from gateway.upstream.client import CiClient
+from gateway.upstream.retry import Deadline
+from gateway.upstream.transport import Transport
 from tests.auth.helpers import (
     FakeClock,
     FakeSleep,

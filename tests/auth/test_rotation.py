@@ -13,8 +13,8 @@ from pathlib import Path
 
 import grpc
 
-from ci.media.v1 import media_pb2, service_pb2, service_pb2_grpc
-from gateway.mounted_credentials import DirectoryCredentialsProvider
+from gateway._proto import media_pb2, service_pb2, service_pb2_grpc
+from gateway.credentials.mounted import DirectoryCredentialsProvider
 from tests.auth.conftest import Serve
 from tests.auth.helpers import RecordingCredentials, SecretVolume, canary_credentials
 from tests.conftest import SAMPLE_KEY

@@ -25,13 +25,13 @@ from pathlib import Path
 import grpc
 import pytest
 
-from ci.media.v1 import media_pb2, service_pb2, service_pb2_grpc
-from gateway.auth import ClientAccess
-from gateway.config import Settings
+from ci_emulator.server import RunningEmulator
+from gateway._proto import media_pb2, service_pb2, service_pb2_grpc
+from gateway.access.interceptor import ClientAccess
+from gateway.config.settings import Settings
 from gateway.credentials import ENV_SECRET_ID, ENV_SECRET_KEY, ENV_SESSION_TOKEN, Credentials
-from gateway.credentials_config import load_credentials_file
-from gateway.emulator.server import RunningEmulator
-from gateway.refreshing_credentials import RefreshingCredentialsProvider
+from gateway.credentials.config_file import load_credentials_file
+from gateway.credentials.refreshing import RefreshingCredentialsProvider
 from tests.auth.conftest import OTHER_BUCKET, ROLE, Serve, StsEndpoint
 from tests.auth.helpers import (
     CANARY,

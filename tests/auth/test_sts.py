@@ -10,11 +10,11 @@ from pathlib import Path
 import grpc
 import pytest
 
-from ci.media.v1 import media_pb2, service_pb2, service_pb2_grpc
+from gateway._proto import media_pb2, service_pb2, service_pb2_grpc
 from gateway.credentials import BucketCredentialsProvider, Credentials, has_valid_credentials
-from gateway.credentials_config import load_credentials_file
-from gateway.refreshing_credentials import FetchError, RefreshingCredentialsProvider
-from gateway.sts import AssumeRoleSpec, StsFetcher
+from gateway.credentials.config_file import load_credentials_file
+from gateway.credentials.refreshing import FetchError, RefreshingCredentialsProvider
+from gateway.credentials.sts import AssumeRoleSpec, StsFetcher
 from tests.auth.conftest import OTHER_BUCKET, ROLE, Serve, StsEndpoint
 from tests.auth.helpers import CANARY, RecordingCredentials, log_text
 from tests.conftest import BUCKET, REGION, SAMPLE_KEY

@@ -8,14 +8,14 @@ from typing import TYPE_CHECKING
 import grpc
 import pytest
 
-from ci.media.v1 import media_pb2, service_pb2, service_pb2_grpc
-from gateway.emulator.server import RunningEmulator
+from ci_emulator.server import RunningEmulator
+from gateway._proto import media_pb2, service_pb2, service_pb2_grpc
 from tests.conftest import BUCKET, REGION, SAMPLE_HEIGHT, SAMPLE_KEY, SAMPLE_SECONDS, SAMPLE_WIDTH
 from tests.e2e.helpers import rich_error
 
 M, S = media_pb2, service_pb2
 if TYPE_CHECKING:
-    from ci.media.v1.service_pb2_grpc import MediaJobServiceAsyncStub as Stub
+    from gateway._proto.service_pb2_grpc import MediaJobServiceAsyncStub as Stub
 DONE = {"Success", "Failed"}
 
 
@@ -225,9 +225,9 @@ async def test_unknown_bucket_is_a_mapped_ci_error(stub: Stub) -> None:
 async def test_wrong_secret_key_is_internal_never_permission_denied(
     emulator: RunningEmulator, credentials: object
 ) -> None:
-    from gateway.config import Settings
+    from gateway.api.server import start_gateway
+    from gateway.config.settings import Settings
     from gateway.credentials import Credentials, StaticCredentialsProvider
-    from gateway.server import start_gateway
 
     assert isinstance(credentials, Credentials)
     wrong = Credentials(credentials.secret_id, "wrong-secret-key-value-xyz")

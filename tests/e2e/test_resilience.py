@@ -16,20 +16,20 @@ from typing import TYPE_CHECKING
 import grpc
 import pytest
 
-from ci.media.v1 import media_pb2, service_pb2, service_pb2_grpc
-from gateway.config import Settings
+from ci_emulator.faults import FaultSpec
+from ci_emulator.server import RunningEmulator
+from gateway._proto import media_pb2, service_pb2, service_pb2_grpc
+from gateway.api.service import REQUEST_ID_METADATA, MediaJobService
+from gateway.config.settings import Settings
 from gateway.credentials import Credentials, StaticCredentialsProvider
-from gateway.emulator.faults import FaultSpec
-from gateway.emulator.server import RunningEmulator
-from gateway.retry import READ_ONLY, RetryBudget, RetryBudgets
-from gateway.service import REQUEST_ID_METADATA, MediaJobService
-from gateway.submit import InMemorySubmitStore, SubmitStore
-from gateway.transport import Transport
-from gateway.upstream import CiClient
+from gateway.jobs.submit import InMemorySubmitStore, SubmitStore
+from gateway.upstream.client import CiClient
+from gateway.upstream.retry import READ_ONLY, RetryBudget, RetryBudgets
+from gateway.upstream.transport import Transport
 from tests.e2e.helpers import rich_error
 
 if TYPE_CHECKING:
-    from ci.media.v1.service_pb2_grpc import MediaJobServiceAsyncStub as Stub
+    from gateway._proto.service_pb2_grpc import MediaJobServiceAsyncStub as Stub
 
 M, S = media_pb2, service_pb2
 UNKNOWN_JOB = "j" + "0" * 32

@@ -9,14 +9,14 @@ from typing import TYPE_CHECKING
 import grpc
 import pytest
 
-from ci.media.v1 import media_pb2, service_pb2
+from ci_emulator.server import RunningEmulator
+from gateway._proto import media_pb2, service_pb2
 from gateway.credentials import Credentials
-from gateway.emulator.server import RunningEmulator
 from tests.conftest import SAMPLE_KEY
 from tests.e2e.helpers import rich_error
 
 if TYPE_CHECKING:
-    from ci.media.v1.service_pb2_grpc import MediaJobServiceAsyncStub as Stub
+    from gateway._proto.service_pb2_grpc import MediaJobServiceAsyncStub as Stub
 
 
 async def test_secret_key_is_in_no_log_line_or_error(

@@ -14,12 +14,12 @@ from contextlib import asynccontextmanager
 import grpc
 import pytest
 
-from ci.media.v1 import media_pb2, service_pb2, service_pb2_grpc
-from gateway.config import Settings
+from gateway._proto import media_pb2, service_pb2, service_pb2_grpc
+from gateway.api.server import start_gateway
+from gateway.config.settings import Settings
 from gateway.credentials import Credentials, StaticCredentialsProvider
 from gateway.errors import CI_ERRORS, RetryClass, rule_for_http_status
-from gateway.retry import READ_ONLY
-from gateway.server import start_gateway
+from gateway.upstream.retry import READ_ONLY
 from tests.e2e.fake_ci import FakeCI, Scripted, error_body, fake_ci
 from tests.e2e.helpers import rich_error
 

@@ -7,8 +7,8 @@ from typing import Any
 import grpc
 import pytest
 
-from ci.media.v1 import media_pb2, service_pb2, service_pb2_grpc
-from gateway.emulator.server import RunningEmulator
+from ci_emulator.server import RunningEmulator
+from gateway._proto import media_pb2, service_pb2, service_pb2_grpc
 from tests.e2e.helpers import rich_error
 
 M = media_pb2
@@ -232,9 +232,9 @@ async def test_all_violations_reported_at_once(
 async def test_no_default_target_is_a_named_error(
     emulator: RunningEmulator, credentials: Any
 ) -> None:
-    from gateway.config import Settings
+    from gateway.api.server import start_gateway
+    from gateway.config.settings import Settings
     from gateway.credentials import StaticCredentialsProvider
-    from gateway.server import start_gateway
 
     gateway = await start_gateway(
         Settings(listen="127.0.0.1:0", endpoint_url=emulator.url),

@@ -24,11 +24,11 @@ from lxml import etree
 from multidict import CIMultiDictProxy
 from yarl import URL
 
-from gateway import signing
-from gateway.emulator.config import BucketConfig, Credential, EmulatorConfig
-from gateway.emulator.samples import make_h264_aac_mp4
-from gateway.emulator.server import RunningEmulator, start_emulator
-from gateway.xml_codec import parse_document
+from ci_emulator.config import BucketConfig, Credential, EmulatorConfig
+from ci_emulator.samples import make_h264_aac_mp4
+from ci_emulator.server import RunningEmulator, start_emulator
+from gateway.upstream import signing
+from gateway.upstream.xml_codec import parse_document
 
 BUCKET = "examplebucket-1250000000"
 REGION = "ap-guangzhou"

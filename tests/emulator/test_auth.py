@@ -1,7 +1,7 @@
 """Signature verification: every way CI rejects a signature, with its code and HTTP status.
 
 Each refusal is checked on both hosts, since CI's job API and the COS host answer with different
-code tables (see `gateway.emulator.auth`), and each is followed by proof that a correct request
+code tables (see `ci_emulator.auth`), and each is followed by proof that a correct request
 is still accepted, so a test cannot pass because the emulator refuses everything.
 """
 
@@ -14,9 +14,9 @@ from typing import Any
 import aiohttp
 import pytest
 
-from gateway import signing
-from gateway.emulator.config import BucketConfig, EmulatorConfig
-from gateway.emulator.server import start_emulator
+from ci_emulator.config import BucketConfig, EmulatorConfig
+from ci_emulator.server import start_emulator
+from gateway.upstream import signing
 from tests.emulator.conftest import (
     EXPIRED_SECRET_ID,
     EXPIRED_SECRET_KEY,

@@ -15,17 +15,17 @@ import pytest
 from aiohttp import web
 from lxml import etree
 
-from gateway.emulator.callbacks import (
+from ci_emulator.callbacks import (
     CallbackDelivery,
     CallbackTarget,
     callback_target,
     is_loopback,
 )
-from gateway.emulator.config import CallbackSettings, EmulatorConfig
-from gateway.emulator.jobs import Job, JobSpec
-from gateway.emulator.queues import MediaQueue, NotifyConfig
-from gateway.emulator.server import RunningEmulator, start_emulator
-from gateway.xml_codec import parse_document
+from ci_emulator.config import CallbackSettings, EmulatorConfig
+from ci_emulator.jobs import Job, JobSpec
+from ci_emulator.queues import MediaQueue, NotifyConfig
+from ci_emulator.server import RunningEmulator, start_emulator
+from gateway.upstream.xml_codec import parse_document
 from tests.emulator.conftest import BUCKET, DONE, TEXT_KEY, VIDEO_KEY, SignedClient
 
 FAST = CallbackSettings(attempts=3, backoff_s=0.01, timeout_s=5.0)
@@ -245,7 +245,7 @@ async def test_tdmq_callbacks_are_counted_not_delivered(
     client: SignedClient, emu: RunningEmulator, caplog: pytest.LogCaptureFixture
 ) -> None:
     mq = "<MqRegion>bj</MqRegion><MqMode>Queue</MqMode><MqName>topic</MqName>"
-    caplog.set_level(logging.WARNING, logger="gateway.emulator.callbacks")
+    caplog.set_level(logging.WARNING, logger="ci_emulator.callbacks")
     for _ in range(2):
         job_id = await client.submit_ok(CallBackType="TDMQ", CallBackMqConfig=mq)
         await emu.state.wait_for_job_state(job_id, DONE, timeout=10)

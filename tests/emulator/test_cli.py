@@ -1,4 +1,4 @@
-"""`python -m gateway.emulator`: argument parsing, credentials from the environment, `serve`."""
+"""`python -m ci_emulator`: argument parsing, credentials from the environment, `serve`."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from gateway.emulator.cli import build_config, build_parser, main
-from gateway.emulator.config import BucketConfig, Credential, EmulatorConfig
-from gateway.emulator.server import serve
+from ci_emulator.cli import build_config, build_parser, main
+from ci_emulator.config import BucketConfig, Credential, EmulatorConfig
+from ci_emulator.server import serve
 
 
 def test_parses_buckets_and_credentials(tmp_path: Path) -> None:
@@ -102,7 +102,7 @@ class _Listening(logging.Handler):
 
 async def test_serve_runs_until_cancelled_and_never_logs_secrets(tmp_path: Path) -> None:
     handler = _Listening()
-    logger = logging.getLogger("gateway.emulator")
+    logger = logging.getLogger("ci_emulator")
     logger.addHandler(handler)
     previous_level = logger.level
     logger.setLevel(logging.DEBUG)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from gateway.emulator.config import BucketConfig, Credential, EmulatorConfig
+from ci_emulator.config import BucketConfig, Credential, EmulatorConfig
 
 
 def test_plain_and_temporary_credentials(tmp_path: Path) -> None:
@@ -41,7 +41,7 @@ def test_a_bucket_may_be_configured_once(tmp_path: Path) -> None:
 
 
 def test_the_package_exports_its_public_api() -> None:
-    import gateway.emulator as package
+    import ci_emulator as package
 
     for name in package.__all__:
         assert getattr(package, name) is not None

@@ -13,10 +13,10 @@ from typing import Any
 import aiohttp
 import pytest
 
-from gateway.emulator.cli import build_config, build_parser, main
-from gateway.emulator.config import EmulatorConfig
-from gateway.emulator.faults import FaultDecision, FaultKind, FaultPlan, FaultSpec
-from gateway.emulator.server import RunningEmulator, start_emulator
+from ci_emulator.cli import build_config, build_parser, main
+from ci_emulator.config import EmulatorConfig
+from ci_emulator.faults import FaultDecision, FaultKind, FaultPlan, FaultSpec
+from ci_emulator.server import RunningEmulator, start_emulator
 from tests.emulator.conftest import BUCKET, VIDEO_KEY, SignedClient, submit_body
 
 CREATE = "CreateMediaJobs"

@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from gateway.emulator.queues import QueueState
-from gateway.emulator.server import RunningEmulator
+from ci_emulator.queues import QueueState
+from ci_emulator.server import RunningEmulator
 from tests.emulator.conftest import (
     BUCKET,
     DONE,

@@ -8,9 +8,9 @@ from dataclasses import dataclass, replace
 import aiohttp
 import pytest
 
-from gateway.emulator.config import EmulatorConfig
-from gateway.emulator.server import RunningEmulator, start_emulator
-from gateway.emulator.timefmt import format_ci_time
+from ci_emulator.config import EmulatorConfig
+from ci_emulator.server import RunningEmulator, start_emulator
+from ci_emulator.timefmt import format_ci_time
 from tests.emulator.conftest import BUCKET, DONE, MISSING_KEY, VIDEO_KEY, Reply, SignedClient
 
 

@@ -10,12 +10,12 @@ import aiohttp
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gateway.emulator.config import BucketConfig, EmulatorConfig
-from gateway.emulator.jobs import ALL_STATES, Job, JobSpec, JobState
-from gateway.emulator.listing import ListQuery, scan_page
-from gateway.emulator.queues import QueueState
-from gateway.emulator.server import RunningEmulator
-from gateway.emulator.state import EmulatorState
+from ci_emulator.config import BucketConfig, EmulatorConfig
+from ci_emulator.jobs import ALL_STATES, Job, JobSpec, JobState
+from ci_emulator.listing import ListQuery, scan_page
+from ci_emulator.queues import QueueState
+from ci_emulator.server import RunningEmulator
+from ci_emulator.state import EmulatorState
 from tests.emulator.conftest import BUCKET, VIDEO_KEY, SignedClient
 from tests.emulator.test_listing import job_ids
 

@@ -17,14 +17,14 @@ import av
 import pytest
 from lxml import etree
 
-from gateway.emulator.config import EmulatorConfig
-from gateway.emulator.samples import (
+from ci_emulator.config import EmulatorConfig
+from ci_emulator.samples import (
     make_audio_only_m4a,
     make_h264_aac_mp4,
     make_mp4_with_subtitles,
     make_rotated_mp4,
 )
-from gateway.emulator.server import RunningEmulator, start_emulator
+from ci_emulator.server import RunningEmulator, start_emulator
 from tests.emulator.conftest import DONE, SignedClient
 
 SECONDS, FPS, RATE = 1.0, 25, 48000

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from gateway.emulator.server import RunningEmulator
+from ci_emulator.server import RunningEmulator
 from tests.emulator.conftest import (
     BUCKET,
     DONE,

@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 from qcloud_cos import CosConfig, CosS3Client, CosServiceError
 
-from gateway.emulator.server import RunningEmulator
+from ci_emulator.server import RunningEmulator
 from tests.emulator.conftest import (
     BUCKET,
     DONE,

@@ -1,4 +1,4 @@
-"""Tests for `gateway.emulator.probe` against files made by `gateway.emulator.samples`.
+"""Tests for `ci_emulator.probe` against files made by `ci_emulator.samples`.
 
 The oracle is what the generator wrote (codec, size, frame count, duration, rotation,
 subtitles), never the probe's own earlier output; the formatting oracle is CI's documented
@@ -18,9 +18,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from gateway.emulator import probe as probe_module
-from gateway.emulator.probe import ProbeError, ProbeErrorCode, probe, probe_async
-from gateway.emulator.samples import (
+from ci_emulator import probe as probe_module
+from ci_emulator.probe import ProbeError, ProbeErrorCode, probe, probe_async
+from ci_emulator.samples import (
     DEFAULT_CUES,
     DEMO_OBJECT_KEY,
     ensure_demo_bucket,

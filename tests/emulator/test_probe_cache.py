@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from gateway.emulator.config import MediaInfo
-from gateway.emulator.probe import ProbeError, ProbeErrorCode
-from gateway.emulator.probe_cache import CachedProbe
+from ci_emulator.config import MediaInfo
+from ci_emulator.probe import ProbeError, ProbeErrorCode
+from ci_emulator.probe_cache import CachedProbe
 
 
 class CountingProbe:

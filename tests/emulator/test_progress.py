@@ -8,9 +8,9 @@ from collections.abc import AsyncIterator
 import aiohttp
 import pytest
 
-from gateway.emulator.jobs import TransitionError
-from gateway.emulator.queues import QueueState
-from gateway.emulator.server import RunningEmulator
+from ci_emulator.jobs import TransitionError
+from ci_emulator.queues import QueueState
+from ci_emulator.server import RunningEmulator
 from tests.emulator.conftest import BUCKET, DONE, TEXT_KEY, SignedClient
 from tests.emulator.test_jobs import DETAIL_ORDER
 

@@ -7,8 +7,8 @@ import re
 import aiohttp
 import pytest
 
-from gateway.emulator.queues import MediaQueue
-from gateway.emulator.server import RunningEmulator
+from ci_emulator.queues import MediaQueue
+from ci_emulator.server import RunningEmulator
 from tests.emulator.conftest import BUCKET, DONE, OTHER_BUCKET, Reply, SignedClient
 
 CI_TIME = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\+0800$")

@@ -20,13 +20,13 @@ from aiohttp import web
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from gateway import signing
-from gateway.emulator.config import EmulatorConfig, MediaInfo
-from gateway.emulator.errors import CiError
-from gateway.emulator.hosts import Target
-from gateway.emulator.ids import default_queue_id
-from gateway.emulator.server import RunningEmulator, start_emulator
-from gateway.xml_codec import parse_document
+from ci_emulator.config import EmulatorConfig, MediaInfo
+from ci_emulator.errors import CiError
+from ci_emulator.hosts import Target
+from ci_emulator.ids import default_queue_id
+from ci_emulator.server import RunningEmulator, start_emulator
+from gateway.upstream import signing
+from gateway.upstream.xml_codec import parse_document
 from tests.emulator.conftest import (
     BUCKET,
     DONE,

@@ -14,11 +14,11 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from gateway.emulator.cli import build_launch, build_parser, main
-from gateway.emulator.config import CallbackSettings, Credential, QueueConfig
-from gateway.emulator.config_file import ConfigFileError, load_config_file
-from gateway.emulator.faults import FaultSpec
-from gateway.emulator.server import start_emulator
+from ci_emulator.cli import build_launch, build_parser, main
+from ci_emulator.config import CallbackSettings, Credential, QueueConfig
+from ci_emulator.config_file import ConfigFileError, load_config_file
+from ci_emulator.faults import FaultSpec
+from ci_emulator.server import start_emulator
 from tests.emulator.conftest import SignedClient
 
 BUCKET = "examplebucket-1250000000"
@@ -179,7 +179,7 @@ async def _read_url(stream: asyncio.StreamReader, seen: list[bytes]) -> str:
 async def test_the_emulator_runs_as_a_process_with_sts_credentials(config_dir: Path) -> None:
     expires = int(time.time()) + 3600
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "gateway.emulator",
+        sys.executable, "-m", "ci_emulator",
         "--config", str(config_dir / "emulator.toml"),
         "--credential", f"AKIDflag:flagkey:flag-token:{expires}",
         stdout=asyncio.subprocess.DEVNULL,

@@ -12,12 +12,11 @@ from hypothesis import given
 from hypothesis import strategies as st
 from lxml import etree
 
-from gateway import signing
-from gateway.emulator import ids
-from gateway.emulator.hosts import Service, Target, resolve_target
-from gateway.emulator.server import RunningEmulator
-from gateway.emulator.timefmt import format_ci_time, parse_ci_time
-from gateway.emulator.xmlbuild import (
+from ci_emulator import ids
+from ci_emulator.hosts import Service, Target, resolve_target
+from ci_emulator.server import RunningEmulator
+from ci_emulator.timefmt import format_ci_time, parse_ci_time
+from ci_emulator.xmlbuild import (
     Fields,
     XmlValue,
     build_element,
@@ -25,6 +24,7 @@ from gateway.emulator.xmlbuild import (
     render_error,
     render_response,
 )
+from gateway.upstream import signing
 from tests.emulator.conftest import (
     BUCKET,
     DONE,

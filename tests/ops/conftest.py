@@ -13,10 +13,10 @@ import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from prometheus_client.parser import text_string_to_metric_families
 
-from ci.media.v1 import service_pb2_grpc
-from gateway.config import Settings
+from gateway._proto import service_pb2_grpc
+from gateway.api.server import RunningGateway, start_gateway
+from gateway.config.settings import Settings
 from gateway.credentials import Credentials, StaticCredentialsProvider
-from gateway.server import RunningGateway, start_gateway
 
 WAIT_S = 10.0
 

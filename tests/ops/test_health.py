@@ -10,14 +10,7 @@ import aiohttp
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from gateway.config import Settings
-from gateway.credentials import (
-    Credentials,
-    CredentialsProvider,
-    CredentialStatus,
-    NoCredentialsError,
-)
-from gateway.health import (
+from gateway.api.health import (
     API_SERVICE,
     NOT_SERVING,
     OVERALL,
@@ -25,7 +18,14 @@ from gateway.health import (
     Readiness,
     credentials_check,
 )
-from gateway.server import start_gateway
+from gateway.api.server import start_gateway
+from gateway.config.settings import Settings
+from gateway.credentials import (
+    Credentials,
+    CredentialsProvider,
+    CredentialStatus,
+    NoCredentialsError,
+)
 from tests.ops.conftest import WAIT_S, get, health_status, next_status
 
 

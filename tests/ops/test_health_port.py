@@ -26,15 +26,15 @@ from aiohttp import web
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
-from ci.media.v1 import service_pb2, service_pb2_grpc
-from gateway.auth import ClientAccess
+from ci_emulator.hosts import Target
+from ci_emulator.server import RunningEmulator
+from gateway._proto import service_pb2, service_pb2_grpc
+from gateway.access.interceptor import ClientAccess
+from gateway.api.health import API_SERVICE, NOT_SERVING, OVERALL, SERVING
+from gateway.api.server import RunningGateway, start_gateway
 from gateway.cli import _settings_from, build_parser
-from gateway.config import Settings, load_settings
+from gateway.config.settings import Settings, load_settings
 from gateway.credentials import Credentials, StaticCredentialsProvider
-from gateway.emulator.hosts import Target
-from gateway.emulator.server import RunningEmulator
-from gateway.health import API_SERVICE, NOT_SERVING, OVERALL, SERVING
-from gateway.server import RunningGateway, start_gateway
 from tests.conftest import BUCKET, SAMPLE_KEY
 from tests.ops.conftest import WAIT_S, health_status, next_status
 from tests.ops.test_health import GatedCredentials, as_provider
@@ -142,7 +142,7 @@ async def test_health_port_answers_like_the_api_port_from_start_to_drain(
                 stub.GetMediaInfo(service_pb2.GetMediaInfoRequest(object=SAMPLE_KEY), timeout=60)
             )
             await asyncio.wait_for(arrived.wait(), WAIT_S)
-            with log_event("gateway.server", "refusing new RPCs") as refusing:
+            with log_event("gateway.api.server", "refusing new RPCs") as refusing:
                 stopping = asyncio.create_task(gateway.stop(grace_s=30))
                 assert [await next_status(w) for w in watches] == [NOT_SERVING, NOT_SERVING]
                 await asyncio.wait_for(refusing.wait(), WAIT_S)

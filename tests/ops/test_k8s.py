@@ -29,17 +29,17 @@ import trustme
 import yaml
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from gateway.access_config import load_access_file
-from gateway.auth import ClientAccess
+from gateway.access.config_file import load_access_file
+from gateway.access.interceptor import ClientAccess
+from gateway.access.tls import is_loopback
+from gateway.api.health import API_SERVICE, OVERALL, SERVING
+from gateway.api.server import start_gateway
 from gateway.cli import build_parser
-from gateway.config import ENVIRONMENT, OPTIONS, Callbacks, Settings, Shared, load_settings
+from gateway.config.settings import ENVIRONMENT, OPTIONS, Callbacks, Settings, Shared, load_settings
 from gateway.credentials import ENV_SECRET_ID, ENV_SECRET_KEY, ENV_SESSION_TOKEN
-from gateway.credentials_config import open_credentials
-from gateway.health import API_SERVICE, OVERALL, SERVING
-from gateway.mounted_credentials import DirectoryCredentialsProvider
-from gateway.server import start_gateway
-from gateway.tls import is_loopback
-from gateway.tracking_runtime import _check as check_tracking_settings
+from gateway.credentials.config_file import open_credentials
+from gateway.credentials.mounted import DirectoryCredentialsProvider
+from gateway.jobs.runtime import _check as check_tracking_settings
 from tests.ops.conftest import WAIT_S, health_status, next_status
 
 ROOT = Path(__file__).resolve().parents[2]

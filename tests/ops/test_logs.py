@@ -15,17 +15,17 @@ import aiohttp
 import grpc
 import pytest
 
-from ci.media.v1 import media_pb2, service_pb2, service_pb2_grpc
-from gateway.config import Settings
+from ci_emulator.server import RunningEmulator
+from gateway._proto import media_pb2, service_pb2, service_pb2_grpc
+from gateway.api.server import RunningGateway, start_gateway
+from gateway.config.settings import Settings
 from gateway.credentials import Credentials, StaticCredentialsProvider
-from gateway.emulator.server import RunningEmulator
 from gateway.logs import JsonFormatter, TextFormatter
-from gateway.server import RunningGateway, start_gateway
 from tests.conftest import SAMPLE_KEY
 from tests.e2e.helpers import rich_error
 
 if TYPE_CHECKING:
-    from ci.media.v1.service_pb2_grpc import MediaJobServiceAsyncStub as Stub
+    from gateway._proto.service_pb2_grpc import MediaJobServiceAsyncStub as Stub
 
 API = "/ci.media.v1.MediaJobService/"
 

@@ -9,18 +9,18 @@ import grpc
 import pytest
 from aiohttp import web
 
-from ci.media.v1 import media_pb2, service_pb2
-from gateway.emulator.hooks import RequestHook
-from gateway.emulator.hosts import Target
-from gateway.emulator.server import RunningEmulator
-from gateway.health import API_SERVICE, OVERALL
-from gateway.metrics import GatewayMetrics, UpstreamMetrics, bounded_operation, bounded_outcome
-from gateway.server import RunningGateway
+from ci_emulator.hooks import RequestHook
+from ci_emulator.hosts import Target
+from ci_emulator.server import RunningEmulator
+from gateway._proto import media_pb2, service_pb2
+from gateway.api.health import API_SERVICE, OVERALL
+from gateway.api.metrics import GatewayMetrics, UpstreamMetrics, bounded_operation, bounded_outcome
+from gateway.api.server import RunningGateway
 from tests.conftest import SAMPLE_KEY
 from tests.ops.conftest import health_status, labels, scrape
 
 if TYPE_CHECKING:
-    from ci.media.v1.service_pb2_grpc import MediaJobServiceAsyncStub as Stub
+    from gateway._proto.service_pb2_grpc import MediaJobServiceAsyncStub as Stub
 
 MISSING_KEY = "input/no-such-video.mp4"
 

@@ -7,7 +7,7 @@ import json
 import shutil
 from pathlib import Path
 
-from gateway.server import RunningGateway
+from gateway.api.server import RunningGateway
 from tests.conftest import SAMPLE_HEIGHT, SAMPLE_KEY, SAMPLE_WIDTH
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -6,9 +6,9 @@ import argparse
 import re
 from pathlib import Path
 
+from gateway.api.metrics import GatewayMetrics, UpstreamMetrics
 from gateway.cli import build_parser
-from gateway.config import OPTIONS, reference_markdown
-from gateway.metrics import GatewayMetrics, UpstreamMetrics
+from gateway.config.settings import OPTIONS, reference_markdown
 
 ROOT = Path(__file__).resolve().parents[2]
 README = (ROOT / "README.md").read_text()

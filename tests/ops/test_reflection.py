@@ -6,7 +6,7 @@ import grpc
 from google.protobuf import descriptor_pb2
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
-from gateway.health import API_SERVICE
+from gateway.api.health import API_SERVICE
 
 Request = reflection_pb2.ServerReflectionRequest
 

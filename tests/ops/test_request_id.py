@@ -9,12 +9,12 @@ from typing import TYPE_CHECKING
 import grpc
 import pytest
 
-from ci.media.v1 import media_pb2, service_pb2
+from gateway._proto import media_pb2, service_pb2
 from tests.conftest import SAMPLE_KEY
 from tests.e2e.helpers import rich_error
 
 if TYPE_CHECKING:
-    from ci.media.v1.service_pb2_grpc import MediaJobServiceAsyncStub as Stub
+    from gateway._proto.service_pb2_grpc import MediaJobServiceAsyncStub as Stub
 
 GENERATED = re.compile(r"^[0-9a-f]{32}$")
 

@@ -10,13 +10,13 @@ import grpc
 import pytest
 from aiohttp import web
 
-from ci.media.v1 import service_pb2, service_pb2_grpc
+from ci_emulator.hosts import Target
+from ci_emulator.server import RunningEmulator
+from gateway._proto import service_pb2, service_pb2_grpc
+from gateway.api.server import RunningGateway, server_options, start_gateway
 from gateway.cli import _settings_from, build_parser
-from gateway.config import ServerLimits, Settings, load_settings
+from gateway.config.settings import ServerLimits, Settings, load_settings
 from gateway.credentials import Credentials, StaticCredentialsProvider
-from gateway.emulator.hosts import Target
-from gateway.emulator.server import RunningEmulator
-from gateway.server import RunningGateway, server_options, start_gateway
 from tests.conftest import SAMPLE_KEY
 
 WAIT_S = 10.0

@@ -24,11 +24,11 @@ import pytest
 from aiohttp import web
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from ci.media.v1 import service_pb2, service_pb2_grpc
+from ci_emulator.hosts import Target
+from ci_emulator.server import RunningEmulator
+from gateway._proto import service_pb2, service_pb2_grpc
+from gateway.api.health import API_SERVICE, NOT_SERVING, OVERALL, SERVING
 from gateway.credentials import ENV_SECRET_ID, ENV_SECRET_KEY, Credentials
-from gateway.emulator.hosts import Target
-from gateway.emulator.server import RunningEmulator
-from gateway.health import API_SERVICE, NOT_SERVING, OVERALL, SERVING
 from tests.conftest import BUCKET, REGION, SAMPLE_KEY
 from tests.ops.conftest import get, health_status, next_status
 

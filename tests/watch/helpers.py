@@ -12,16 +12,16 @@ from typing import TYPE_CHECKING, Any
 import grpc
 from lxml import etree
 
-from ci.media.v1 import media_pb2, service_pb2, service_pb2_grpc
-from gateway import xml_codec
-from gateway.config import Settings
+from gateway._proto import media_pb2, service_pb2, service_pb2_grpc
+from gateway.api.server import RunningGateway, start_gateway
+from gateway.config.settings import Settings
 from gateway.credentials import Credentials, StaticCredentialsProvider
-from gateway.server import RunningGateway, start_gateway
-from gateway.tracking import JobTracker
+from gateway.jobs.tracking import JobTracker
+from gateway.upstream import xml_codec
 from tests.conftest import SAMPLE_KEY
 
 if TYPE_CHECKING:
-    from ci.media.v1.service_pb2_grpc import MediaJobServiceAsyncStub as Stub
+    from gateway._proto.service_pb2_grpc import MediaJobServiceAsyncStub as Stub
 
 M, S = media_pb2, service_pb2
 Call = grpc.aio.UnaryStreamCall[S.WatchMediaJobRequest, S.WatchMediaJobResponse]

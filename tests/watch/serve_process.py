@@ -22,7 +22,7 @@ from typing import Any
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from ci.media.v1 import service_pb2
+from gateway._proto import service_pb2
 from gateway.credentials import ENV_SECRET_ID, ENV_SECRET_KEY, Credentials
 
 Line = dict[str, Any]

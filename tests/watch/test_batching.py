@@ -15,19 +15,20 @@ from typing import TYPE_CHECKING
 
 import grpc
 
-from ci.media.v1 import media_pb2, service_pb2_grpc
-from gateway.config import MAX_DESCRIBE_JOB_IDS, Settings, Tracking
+from ci_emulator.server import RunningEmulator
+from gateway._proto import media_pb2, service_pb2_grpc
+from gateway.api.service import MediaJobService
+from gateway.config.settings import Settings, Tracking
 from gateway.credentials import Credentials, StaticCredentialsProvider
-from gateway.emulator.server import RunningEmulator
-from gateway.service import MediaJobService
-from gateway.tracking import JobTracker
-from gateway.tracking_runtime import start_tracking
-from gateway.transport import Transport
-from gateway.upstream import CiClient
+from gateway.jobs.runtime import start_tracking
+from gateway.jobs.tracking import JobTracker
+from gateway.model import MAX_DESCRIBE_JOB_IDS
+from gateway.upstream.client import CiClient
+from gateway.upstream.transport import Transport
 from tests.watch.helpers import ManualTimer, assert_ended, next_detail, submit, watch
 
 if TYPE_CHECKING:
-    from ci.media.v1.service_pb2_grpc import MediaJobServiceAsyncStub as Stub
+    from gateway._proto.service_pb2_grpc import MediaJobServiceAsyncStub as Stub
 
 M = media_pb2
 JOBS = 50

@@ -6,9 +6,9 @@ import json
 
 import pytest
 
-from ci.media.v1 import media_pb2
-from gateway.callbacks import CallbackRejected, check_callback, parse_callback
-from gateway.upstream import Target
+from gateway._proto import media_pb2
+from gateway.jobs.callbacks import CallbackRejected, check_callback, parse_callback
+from gateway.model import Target
 
 M = media_pb2
 TARGET = Target("test-123456789", "ap-chongqing")
@@ -88,7 +88,7 @@ def test_a_bare_number_is_read_as_its_text_and_null_as_absent() -> None:
 
 
 def test_xml_and_json_forms_agree() -> None:
-    from gateway import xml_codec
+    from gateway.upstream import xml_codec
 
     from_json = parsed(SAMPLE)
     xml = xml_codec.encode(from_json, root="Response")

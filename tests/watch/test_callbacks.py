@@ -10,13 +10,13 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from ci.media.v1 import media_pb2
-from gateway.callbacks import MAX_CALLBACK_BYTES, callback_url
-from gateway.config import Callbacks, Settings, Tracking
+from ci_emulator.config import BucketConfig, CallbackSettings, EmulatorConfig
+from ci_emulator.server import RunningEmulator, start_emulator
+from gateway._proto import media_pb2
+from gateway.config.settings import Callbacks, Settings, Tracking
 from gateway.credentials import Credentials
-from gateway.emulator.config import BucketConfig, CallbackSettings, EmulatorConfig
-from gateway.emulator.server import RunningEmulator, start_emulator
-from gateway.upstream import Target
+from gateway.jobs.callbacks import MAX_CALLBACK_BYTES, callback_url
+from gateway.model import Target
 from tests.conftest import BUCKET, REGION
 from tests.e2e.test_jobs import assert_matches_sample
 from tests.watch.helpers import (

@@ -17,16 +17,16 @@ from typing import TYPE_CHECKING
 
 import grpc
 
-from ci.media.v1 import media_pb2, service_pb2_grpc
+from ci_emulator.server import RunningEmulator
+from gateway._proto import media_pb2, service_pb2_grpc
 from gateway.credentials import Credentials
-from gateway.emulator.server import RunningEmulator
 from tests.conftest import BUCKET, REGION
 from tests.e2e.test_jobs import assert_matches_sample
 from tests.watch.helpers import TOKEN, assert_ended, next_detail, submit, watch
 from tests.watch.serve_process import ServeProcess, wait_until_serving, write_config
 
 if TYPE_CHECKING:
-    from ci.media.v1.service_pb2_grpc import MediaJobServiceAsyncStub as Stub
+    from gateway._proto.service_pb2_grpc import MediaJobServiceAsyncStub as Stub
 
 M = media_pb2
 RECEIVER_PREFIX = "callback receiver listening on "

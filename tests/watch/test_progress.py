@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from ci.media.v1 import media_pb2
-from gateway.config import Settings, Tracking
+from ci_emulator.server import RunningEmulator
+from gateway._proto import media_pb2
+from gateway.config.settings import Settings, Tracking
 from gateway.credentials import Credentials
-from gateway.emulator.server import RunningEmulator
 from tests.e2e.test_jobs import assert_matches_sample
 from tests.watch.helpers import assert_ended, gateway, next_detail, submit, watch
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import redis.asyncio as aioredis
 
-from gateway.redis_store import KEY_PREFIX, RedisSubmitStore, SubmitStoreUnavailable
-from gateway.submit import RETENTION_S, SubmitRecord
+from gateway.jobs.redis_store import KEY_PREFIX, RedisSubmitStore, SubmitStoreUnavailable
+from gateway.jobs.submit import RETENTION_S, SubmitRecord
 
 
 async def test_records_round_trip_with_a_24_hour_ttl(redis_client: aioredis.Redis) -> None:

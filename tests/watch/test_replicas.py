@@ -7,12 +7,12 @@ from dataclasses import replace
 import grpc
 import pytest
 
-from ci.media.v1 import media_pb2
-from gateway.callbacks import callback_url
-from gateway.config import Callbacks, Settings, Shared, Tracking
+from ci_emulator.server import RunningEmulator
+from gateway._proto import media_pb2
+from gateway.config.settings import Callbacks, Settings, Shared, Tracking
 from gateway.credentials import Credentials
-from gateway.emulator.server import RunningEmulator
-from gateway.upstream import Target
+from gateway.jobs.callbacks import callback_url
+from gateway.model import Target
 from tests.conftest import BUCKET, REGION, SAMPLE_KEY
 from tests.e2e.test_jobs import assert_matches_sample
 from tests.watch.conftest import free_port

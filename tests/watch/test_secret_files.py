@@ -25,9 +25,9 @@ import pytest
 import redis.asyncio as aioredis
 from redis.exceptions import AuthenticationError
 
-from ci.media.v1 import media_pb2, service_pb2_grpc
-from gateway.callbacks import callback_url
-from gateway.config import (
+from ci_emulator.server import RunningEmulator
+from gateway._proto import media_pb2, service_pb2_grpc
+from gateway.config.settings import (
     MAX_SECRET_FILE_BYTES,
     Callbacks,
     Settings,
@@ -36,10 +36,10 @@ from gateway.config import (
     load_settings,
 )
 from gateway.credentials import ENV_SECRET_ID, ENV_SECRET_KEY, Credentials
-from gateway.emulator.server import RunningEmulator
-from gateway.redis_store import KEY_PREFIX
-from gateway.tracking_runtime import _check as check_tracking_settings
-from gateway.upstream import Target
+from gateway.jobs.callbacks import callback_url
+from gateway.jobs.redis_store import KEY_PREFIX
+from gateway.jobs.runtime import _check as check_tracking_settings
+from gateway.model import Target
 from tests.conftest import BUCKET, REGION
 from tests.e2e.test_jobs import assert_matches_sample
 from tests.watch.helpers import (

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from ci.media.v1 import media_pb2
-from gateway.tracking import TrackedJob
-from gateway.upstream import Target
+from gateway._proto import media_pb2
+from gateway.jobs.tracking import TrackedJob
+from gateway.model import Target
 
 M = media_pb2
 

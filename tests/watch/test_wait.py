@@ -10,10 +10,10 @@ import grpc
 import pytest
 from google.protobuf import duration_pb2
 
-from ci.media.v1 import media_pb2, service_pb2
-from gateway.config import Settings, Tracking
+from ci_emulator.server import RunningEmulator
+from gateway._proto import media_pb2, service_pb2
+from gateway.config.settings import Settings, Tracking
 from gateway.credentials import Credentials
-from gateway.emulator.server import RunningEmulator
 from tests.e2e.helpers import rich_error
 from tests.e2e.test_jobs import assert_matches_sample
 from tests.watch.helpers import gateway, submit

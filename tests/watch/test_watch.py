@@ -14,22 +14,22 @@ from typing import TYPE_CHECKING
 import grpc
 import pytest
 
-from ci.media.v1 import media_pb2, service_pb2, service_pb2_grpc
-from gateway.auth import ClientAccess
-from gateway.config import Settings, Tracking
+from ci_emulator.queues import QueueState
+from ci_emulator.server import RunningEmulator
+from gateway._proto import media_pb2, service_pb2, service_pb2_grpc
+from gateway.access.interceptor import ClientAccess
+from gateway.api.server import start_gateway
+from gateway.config.settings import Settings, Tracking
 from gateway.credentials import Credentials, StaticCredentialsProvider
-from gateway.emulator.queues import QueueState
-from gateway.emulator.server import RunningEmulator
-from gateway.server import start_gateway
-from gateway.tracking import TrackerStats
-from gateway.upstream import Target
+from gateway.jobs.tracking import TrackerStats
+from gateway.model import Target
 from tests.conftest import BUCKET, REGION, SAMPLE_KEY
 from tests.e2e.helpers import rich_error
 from tests.e2e.test_jobs import assert_matches_sample
 from tests.watch.helpers import Call, assert_ended, gateway, next_detail, submit, watch
 
 if TYPE_CHECKING:
-    from ci.media.v1.service_pb2_grpc import MediaJobServiceAsyncStub as Stub
+    from gateway._proto.service_pb2_grpc import MediaJobServiceAsyncStub as Stub
 
 M, S = media_pb2, service_pb2
 FAST = Tracking(poll_initial_s=0.05, poll_max_s=0.2)

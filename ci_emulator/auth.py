@@ -1,0 +1,186 @@
+"""Verify a request's COS XML signature the way CI does, with CI's (host-dependent) error codes.
+
+The check, in the order a server can perform it cheaply:
+
+1. an `Authorization` header is present;
+2. it parses (`gateway.signing.parse_authorization`) and names the `sha1` algorithm;
+3. its SecretId is known;
+4. its sign and key windows cover the emulator clock (start may be at most `max_clock_skew_s`
+   ahead; the end is strict);
+5. a temporary credential's token travels in `x-ci-security-token` or `x-cos-security-token`,
+   is equal, is signed, and the credential has not expired;
+6. the signature recomputed over *exactly* the headers and params the header lists, with the
+   values this request carried, equals `q-signature`. A listed name the request lacks, or whose
+   value is not UTF-8, can never match.
+
+Which code each failure gets depends on the host (`AuthCodes`): the job API answers with CI's
+table (notes §6.2), the COS host with COS's (403 family). Signature-in-query (`?q-sign-algorithm=
+...`, presigned URLs) is not accepted: CI's job API is documented with the header only, and a
+request signed that way is answered as if it carried no Authorization at all.
+"""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Final
+
+from ci_emulator.config import Credential, EmulatorConfig
+from ci_emulator.errors import CiError
+from ci_emulator.hosts import Service
+from gateway.upstream import signing
+
+TOKEN_HEADERS: Final = ("x-ci-security-token", "x-cos-security-token")
+"""UNCONFIRMED which one CI requires on its host (the Python SDK sends x-ci-, the Go SDK x-cos-):
+the tolerant reading accepts either, on either host."""
+
+
+@dataclass(frozen=True)
+class AuthCodes:
+    """The `(code, message)` a host answers for each way a signature can fail."""
+
+    missing: tuple[str, str]
+    malformed: tuple[str, str]
+    unknown_secret_id: tuple[str, str]
+    expired: tuple[str, str]
+    not_yet_valid: tuple[str, str]
+    mismatch: tuple[str, str]
+    bad_token: tuple[str, str]
+    expired_token: tuple[str, str]
+
+
+CI_AUTH_CODES: Final = AuthCodes(
+    missing=("MissingAuthorization", "The Authorization header is required."),
+    malformed=("InvalidAuthorization", "The Authorization header is malformed."),
+    unknown_secret_id=("SecretidNotExist", "The SecretId does not exist."),
+    # CI's table has one time code, SignatureExpired 401, for a window that does not cover "now"
+    # in either direction.
+    expired=("SignatureExpired", "The signature has expired."),
+    not_yet_valid=("SignatureExpired", "The signature is not valid yet."),
+    # Not in CI's table (UNCONFIRMED); CI shares COS's signature check and its code.
+    mismatch=("SignatureDoesNotMatch", "The calculated signature does not match."),
+    # UNCONFIRMED: CI documents no token code; the token is part of the authorization, so a
+    # missing, wrong or unsigned one is InvalidAuthorization.
+    bad_token=("InvalidAuthorization", "The security token is missing, wrong or not signed."),
+    expired_token=("ExpiredToken", "The provided token has expired."),
+)
+
+COS_AUTH_CODES: Final = AuthCodes(
+    # COS answers an anonymous request to a private bucket with AccessDenied "Access Denied.";
+    # it documents no separate malformed-header code (UNCONFIRMED), so that is AccessDenied too.
+    missing=("AccessDenied", "Access Denied."),
+    malformed=("AccessDenied", "The Authorization header is malformed."),
+    unknown_secret_id=("InvalidAccessKeyId", "The access key Id format you provided is invalid."),
+    # COS's troubleshooting page: a wrong local clock gives RequestTimeTooSkewed, a request after
+    # the signature's validity gives "Request has expired" (an AccessDenied).
+    expired=("AccessDenied", "Request has expired"),
+    not_yet_valid=(
+        "RequestTimeTooSkewed",
+        "The difference between the request time and the server's time is too large.",
+    ),
+    mismatch=("SignatureDoesNotMatch", "The Signature you specified is invalid."),
+    bad_token=("AccessDenied", "The security token is missing, wrong or not signed."),
+    expired_token=("ExpiredToken", "The provided token has expired."),
+)
+
+
+def codes_for(service: Service) -> AuthCodes:
+    return CI_AUTH_CODES if service is Service.CI else COS_AUTH_CODES
+
+
+@dataclass(frozen=True)
+class CarriedRequest:
+    """What the request carried, decoded, as the signature check needs it."""
+
+    method: str
+    path: str
+    params: Iterable[tuple[str, str]]
+    headers: Iterable[tuple[str, str]]
+
+
+def verify(request: CarriedRequest, *, service: Service, config: EmulatorConfig) -> str:
+    """Return the request's SecretId if its signature is valid; raise `CiError` otherwise."""
+    codes = codes_for(service)
+    carried = list(request.headers)
+    value = next((v for name, v in carried if name.lower() == "authorization"), None)
+    if value is None or not value.strip():
+        raise _fail(codes.missing)
+    headers = _keyed(carried)
+    try:
+        value.encode()  # not UTF-8 (a lone surrogate from aiohttp): not a header any SDK writes
+        parsed = signing.parse_authorization(value)
+    except ValueError as exc:  # UnicodeEncodeError included
+        raise _fail(codes.malformed, detail=str(exc)) from exc
+    if parsed.algorithm != signing.ALGORITHM:
+        raise _fail(codes.malformed, detail=f"unsupported q-sign-algorithm {parsed.algorithm!r}")
+    credential = config.credential(parsed.secret_id)
+    if credential is None:
+        raise _fail(codes.unknown_secret_id)
+    now = config.clock()
+    for start, end in (parsed.sign_time, parsed.key_time):
+        if start > end:
+            raise _fail(codes.malformed, detail="a time window ends before it starts")
+        if now > end:
+            raise _fail(codes.expired)
+        if start > now + config.max_clock_skew_s:
+            raise _fail(codes.not_yet_valid)
+    _check_token(credential, parsed, headers, codes, now)
+    try:
+        expected = signing.expected_signature(
+            parsed,
+            secret_key=credential.secret_key,
+            method=request.method,
+            path=request.path,
+            params=_keyed(request.params),
+            headers=headers,
+        )
+    except KeyError as exc:
+        raise _fail(codes.mismatch, detail=f"signed name {exc.args[0]!r} is absent") from exc
+    if not hmac.compare_digest(expected, parsed.signature.lower()):
+        raise _fail(codes.mismatch)
+    return parsed.secret_id
+
+
+def _check_token(
+    credential: Credential,
+    parsed: signing.ParsedAuthorization,
+    headers: Mapping[str, str],
+    codes: AuthCodes,
+    now: float,
+) -> None:
+    if credential.token is None:
+        # A permanent key: a token header, if any, is just another header (signed or not).
+        return
+    carried = [name for name in TOKEN_HEADERS if name in headers]
+    if not carried:
+        raise _fail(codes.bad_token)
+    for name in carried:
+        if not hmac.compare_digest(headers[name].encode(), credential.token.encode()):
+            raise _fail(codes.bad_token)
+        if name not in parsed.header_list:
+            raise _fail(codes.bad_token)
+    if credential.expires_at is not None and now > credential.expires_at:
+        raise _fail(codes.expired_token)
+
+
+def _keyed(items: Iterable[tuple[str, str]]) -> dict[str, str]:
+    """Key by encoded lower-case name (first occurrence wins), as `expected_signature` wants.
+
+    A name or value that is not UTF-8 (aiohttp hands such bytes over as lone surrogates) cannot
+    have been signed by any client; it is left out, so listing it fails as "absent".
+    """
+    keyed: dict[str, str] = {}
+    for name, value in items:
+        try:
+            key = signing.encode(name).lower()
+            value.encode()
+        except UnicodeEncodeError:
+            continue
+        keyed.setdefault(key, value)
+    return keyed
+
+
+def _fail(code_message: tuple[str, str], *, detail: str | None = None) -> CiError:
+    code, message = code_message
+    return CiError(code, f"{message} ({detail})" if detail else message)

@@ -1,0 +1,159 @@
+"""Validate a CreateMediaJobs `<Request>` the way CI does, into a `JobSpec`.
+
+Rules (notes §2.2), each refusal InvalidArgument 400 unless noted:
+
+* `Tag` required and one of CI's job tags. A real tag the emulator does not run (Transcode,
+  Snapshot, ...) is NotImplemented 501: CI would accept it, so "invalid" would be a lie, and 501
+  tells the client the gap is the emulator's.
+* `Input.Object` required, non-empty, and a key that can name a file in the bucket folder.
+* `Operation` optional (required in 2022-24 docs, optional in 2025's and the SDK examples:
+  tolerant reading); a repeated `Operation` (CI's multi-operation form) is NotImplemented.
+* `Operation.UserData` printable ASCII, at most 1024 characters.
+* `Operation.JobLevel` `0`, `1` or `2` (empty = `0`).
+* `QueueId` optional (UNCONFIRMED whether still required; tolerant: absent or empty means the
+  bucket's default queue); when given it must be one of this bucket's queues.
+* `CallBackFormat` `JSON` | `XML`; `CallBackType` `Url` | `TDMQ` (`Kafka` appears only in SDK
+  comments, so it is refused); `TDMQ` requires `CallBackMqConfig` with `MqRegion` in
+  sh/bj/gz/cd/hk, `MqMode` `Topic` | `Queue` (default Queue), and a non-empty `MqName`.
+
+Unknown child nodes are ignored, as CI's XML binding does. Repeated scalar nodes are refused:
+the answer would depend on which one a server reads.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+from lxml import etree
+
+from ci_emulator.errors import CiError, invalid_argument
+from ci_emulator.jobs import JobSpec
+from ci_emulator.objects import is_mappable_key
+
+SUPPORTED_TAGS: Final = frozenset({"MediaInfo"})
+
+KNOWN_TAGS: Final = frozenset(
+    {
+        "MediaInfo", "Transcode", "Snapshot", "Animation", "Concat", "Segment", "StreamExtract",
+        "SmartCover", "VideoMontage", "VideoTag", "SDRtoHDR", "VideoProcess", "SuperResolution",
+        "VideoEnhance", "QualityEstimate", "DigitalWatermark", "ExtractDigitalWatermark",
+        "Watermark", "VoiceSeparate", "NoiseReduction", "Tts", "SpeechRecognition", "SoundHound",
+        "VocalScore", "Translation", "WordsGeneralize", "VideoTargetRec", "SegmentVideoBody",
+        "SplitVideoParts", "FillConcat", "VideoSynthesis", "GeneratePlayList", "PicProcess",
+        "ImageInspect", "ImageOCR",
+    }
+)  # fmt: skip
+
+MAX_USER_DATA = 1024
+JOB_LEVELS: Final = {"0": 0, "1": 1, "2": 2}
+CALLBACK_FORMATS: Final = frozenset({"JSON", "XML"})
+CALLBACK_TYPES: Final = frozenset({"Url", "TDMQ"})
+MQ_REGIONS: Final = frozenset({"sh", "bj", "gz", "cd", "hk"})
+MQ_MODES: Final = frozenset({"Topic", "Queue"})
+
+
+def children(element: etree._Element, name: str) -> list[etree._Element]:
+    """Child elements called `name` in any namespace or none (lxml's `{*}` wildcard, which
+    also skips comments), matched in C rather than by a Python loop over every child."""
+    return list(element.iterchildren(f"{{*}}{name}"))
+
+
+def child(element: etree._Element, name: str) -> etree._Element | None:
+    found = children(element, name)
+    if len(found) > 1:
+        raise invalid_argument(f"<{name}> may appear only once")
+    return found[0] if found else None
+
+
+def text_of(element: etree._Element, name: str, *, strip: bool = True) -> str | None:
+    """Text of a single child; None when absent or empty (CI treats both alike).
+
+    Enumerations and ids are stripped (tolerating pretty-printed XML); free text such as
+    UserData and object keys is kept exactly, since a space is a legal part of either.
+    """
+    node = child(element, name)
+    if node is None:
+        return None
+    if len(node):
+        raise invalid_argument(f"<{name}> must hold text, not elements")
+    text = node.text or ""
+    if strip:
+        text = text.strip()
+    return text or None
+
+
+def object_key(request: etree._Element) -> str:
+    """`Request/Input/Object`, shared by CreateMediaJobs and GenerateMediaInfo."""
+    input_node = child(request, "Input")
+    if input_node is None:
+        raise invalid_argument("Input is required")
+    key = text_of(input_node, "Object", strip=False)
+    if key is None:
+        raise invalid_argument("Input.Object is required")
+    return key
+
+
+def parse_submit(request: etree._Element, *, default_queue_id: str) -> JobSpec:
+    tag = text_of(request, "Tag")
+    if tag is None:
+        raise invalid_argument("Tag is required")
+    if tag not in KNOWN_TAGS:
+        raise invalid_argument(f"Tag {tag} is not a CI job type")
+    if tag not in SUPPORTED_TAGS:
+        raise CiError("NotImplemented", f"the CI emulator runs only MediaInfo jobs, not {tag}")
+    key = object_key(request)
+    if not is_mappable_key(key):
+        raise invalid_argument(f"Input.Object {key!r} is not a valid object key")
+    user_data, job_level = _operation(request)
+    callback_type = _one_of(request, "CallBackType", CALLBACK_TYPES)
+    return JobSpec(
+        tag=tag,
+        object_key=key,
+        queue_id=text_of(request, "QueueId") or default_queue_id,
+        user_data=user_data,
+        job_level=job_level,
+        callback=text_of(request, "CallBack"),
+        callback_format=_one_of(request, "CallBackFormat", CALLBACK_FORMATS),
+        callback_type=callback_type,
+        callback_mq=_mq_config(request) if callback_type == "TDMQ" else (),
+    )
+
+
+def _operation(request: etree._Element) -> tuple[str | None, int]:
+    operations = children(request, "Operation")
+    if len(operations) > 1:
+        raise CiError("NotImplemented", "the CI emulator does not run multi-operation requests")
+    if not operations:
+        return None, 0
+    operation = operations[0]
+    user_data = text_of(operation, "UserData", strip=False)
+    if user_data is not None:
+        if len(user_data) > MAX_USER_DATA:
+            raise invalid_argument(f"Operation.UserData is longer than {MAX_USER_DATA}")
+        if not all(" " <= char <= "~" for char in user_data):
+            raise invalid_argument("Operation.UserData must be printable ASCII")
+    level_text = text_of(operation, "JobLevel")
+    level = JOB_LEVELS.get(level_text or "0")
+    if level is None:
+        raise invalid_argument("Operation.JobLevel must be 0, 1 or 2")
+    return user_data, level
+
+
+def _one_of(request: etree._Element, name: str, allowed: frozenset[str]) -> str | None:
+    value = text_of(request, name)
+    if value is not None and value not in allowed:
+        raise invalid_argument(f"{name} must be one of {', '.join(sorted(allowed))}")
+    return value
+
+
+def _mq_config(request: etree._Element) -> tuple[tuple[str, str], ...]:
+    config = child(request, "CallBackMqConfig")
+    if config is None:
+        raise invalid_argument("CallBackMqConfig is required when CallBackType is TDMQ")
+    region = _one_of(config, "MqRegion", MQ_REGIONS)
+    # Documented as required with a default of Queue: the tolerant reading applies the default.
+    mode = _one_of(config, "MqMode", MQ_MODES) or "Queue"
+    name = text_of(config, "MqName")
+    if region is None or name is None:
+        raise invalid_argument("CallBackMqConfig needs MqRegion, MqMode and MqName")
+    return (("MqRegion", region), ("MqMode", mode), ("MqName", name))

@@ -1,0 +1,216 @@
+"""The access file: how callers authenticate and what each may do.
+
+    mode = "shared"                   # sidecar (default) | shared
+    reload_interval_s = 5             # optional: how often the file is checked for changes
+
+    [tls]                             # optional in sidecar mode
+    cert_file = "/etc/ci-gateway/tls/tls.crt"
+    key_file = "/etc/ci-gateway/tls/tls.key"
+    client_ca_file = "/etc/ci-gateway/tls/ca.crt"   # optional: require client certificates
+
+    [[clients]]
+    name = "transcoder"                         # for logs; never shown to other clients
+    certificate_names = ["transcoder.media"]    # mTLS: the certificate's subject CN or a SAN
+    token_sha256 = ["<64 hex digits>"]          # bearer tokens, stored as their SHA-256
+    buckets = ["videos-1250000000"]             # "*" = any bucket
+    operations = ["submit", "describe", "list", "cancel", "media_info"]   # or "*"
+    tags = ["MediaInfo"]                        # optional, default any
+    rate_per_s = 20                             # optional token bucket ...
+    burst = 40                                  # ... of this size (default: rate_per_s, >= 1)
+
+**sidecar**: no client credentials; the gateway must listen on loopback. **shared**: every call
+must present a client certificate from `client_ca_file` whose CN or a SAN is some client's
+`certificate_names`, or an `authorization: Bearer <token>` whose SHA-256 is some client's
+`token_sha256`. Client entries are re-read when the file changes; `mode` and `[tls]` apply at
+start only.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from gateway.access.policy import ANY, ClientPolicy, Operation, RateLimit
+from gateway.access.tls import TlsConfig
+from gateway.model import is_valid_bucket
+
+MODES = ("sidecar", "shared")
+DEFAULT_RELOAD_INTERVAL_S = 5.0
+_SHA256_HEX = re.compile(r"^[0-9a-f]{64}$")
+_CLIENT_KEYS = {
+    "name",
+    "certificate_names",
+    "token_sha256",
+    "buckets",
+    "operations",
+    "tags",
+    "rate_per_s",
+    "burst",
+}
+_OPERATION_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
+
+
+@dataclass(frozen=True)
+class AccessConfig:
+    mode: str = "sidecar"
+    tls: TlsConfig | None = None
+    clients: tuple[ClientPolicy, ...] = ()
+    reload_interval_s: float = DEFAULT_RELOAD_INTERVAL_S
+    by_token: Mapping[str, ClientPolicy] = field(default_factory=dict, repr=False)
+    by_certificate_name: Mapping[str, ClientPolicy] = field(default_factory=dict, repr=False)
+
+    @property
+    def shared(self) -> bool:
+        return self.mode == "shared"
+
+    @property
+    def mtls(self) -> bool:
+        return self.tls is not None and self.tls.mtls
+
+
+def _strings(table: Mapping[str, Any], key: str, where: str, *, required: bool) -> list[str]:
+    value = table.get(key)
+    if value is None and not required:
+        return []
+    if (
+        not isinstance(value, list)
+        or not value
+        or not all(isinstance(item, str) and item for item in value)
+    ):
+        raise ValueError(f"{where}: {key} must be a non-empty list of strings")
+    return value
+
+
+def _client(table: Mapping[str, Any], where: str) -> ClientPolicy:
+    unknown = set(table) - _CLIENT_KEYS
+    if unknown:
+        raise ValueError(f"{where}: unknown key(s) {', '.join(sorted(unknown))}")
+    name = table.get("name")
+    if not isinstance(name, str) or not name:
+        raise ValueError(f"{where}: name must be a non-empty string")
+    where = f"{where} ({name})"
+    buckets = _strings(table, "buckets", where, required=True)
+    for bucket in buckets:
+        if bucket != ANY and not is_valid_bucket(bucket):
+            raise ValueError(f"{where}: bucket {bucket!r} is not 'name-APPID' or '*'")
+    operations = _strings(table, "operations", where, required=True)
+    known = {operation.value for operation in Operation}
+    for operation in operations:
+        # A name outside the known operations must at least look like an RPC method name.
+        if operation != ANY and operation not in known and not _OPERATION_NAME.fullmatch(operation):
+            raise ValueError(f"{where}: unknown operation {operation!r}")
+    tags = _strings(table, "tags", where, required=False) or [ANY]
+    hashes = [h.lower() for h in _strings(table, "token_sha256", where, required=False)]
+    for digest in hashes:
+        if not _SHA256_HEX.fullmatch(digest):
+            raise ValueError(f"{where}: token_sha256 entries must be 64 hex digits")
+    names = _strings(table, "certificate_names", where, required=False)
+    if not names and not hashes:
+        raise ValueError(f"{where}: give certificate_names, token_sha256 or both")
+    rate: RateLimit | None = None
+    if "rate_per_s" in table:
+        per_s = table["rate_per_s"]
+        burst = table.get("burst", max(1.0, per_s) if isinstance(per_s, int | float) else None)
+        numbers = (per_s, burst)
+        if any(isinstance(n, bool) or not isinstance(n, int | float) for n in numbers):
+            raise ValueError(f"{where}: rate_per_s and burst must be numbers")
+        if per_s <= 0 or burst < 1:
+            raise ValueError(f"{where}: rate_per_s must be positive and burst at least 1")
+        rate = RateLimit(float(per_s), float(burst))
+    elif "burst" in table:
+        raise ValueError(f"{where}: burst needs rate_per_s")
+    return ClientPolicy(
+        name=name,
+        buckets=frozenset(buckets),
+        operations=frozenset(operations),
+        tags=frozenset(tags),
+        rate=rate,
+        certificate_names=frozenset(names),
+        token_sha256=frozenset(hashes),
+    )
+
+
+def _tls(table: object, base: Path) -> TlsConfig:
+    if not isinstance(table, Mapping):
+        raise ValueError("tls must be a table")
+    unknown = set(table) - {"cert_file", "key_file", "client_ca_file"}
+    if unknown:
+        raise ValueError(f"tls: unknown key(s) {', '.join(sorted(unknown))}")
+
+    def path(key: str) -> Path:
+        value = table.get(key)
+        if not isinstance(value, str) or not value:
+            raise ValueError(f"tls: {key} must be a file name")
+        return base / value  # relative names are relative to the access file
+
+    client_ca = path("client_ca_file") if "client_ca_file" in table else None
+    return TlsConfig(path("cert_file"), path("key_file"), client_ca)
+
+
+def build_access(data: Mapping[str, Any], *, base: Path = Path()) -> AccessConfig:
+    """The configuration the parsed file describes; `ValueError` names the offending key."""
+    unknown = set(data) - {"mode", "tls", "clients", "reload_interval_s"}
+    if unknown:
+        raise ValueError(f"unknown key(s) {', '.join(sorted(unknown))}")
+    mode = data.get("mode", "sidecar")
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {', '.join(MODES)}")
+    interval = data.get("reload_interval_s", DEFAULT_RELOAD_INTERVAL_S)
+    if isinstance(interval, bool) or not isinstance(interval, int | float) or interval <= 0:
+        raise ValueError("reload_interval_s must be a positive number")
+    tls = _tls(data["tls"], base) if "tls" in data else None
+    entries = data.get("clients", [])
+    if not isinstance(entries, list):
+        raise ValueError("clients must be an array of tables ([[clients]])")
+    clients: list[ClientPolicy] = []
+    for index, entry in enumerate(entries):
+        if not isinstance(entry, Mapping):
+            raise ValueError(f"clients[{index}] must be a table")
+        clients.append(_client(entry, f"clients[{index}]"))
+    return _index(mode, tls, clients, float(interval))
+
+
+def _index(
+    mode: str, tls: TlsConfig | None, clients: Sequence[ClientPolicy], interval: float
+) -> AccessConfig:
+    names: set[str] = set()
+    by_token: dict[str, ClientPolicy] = {}
+    by_certificate_name: dict[str, ClientPolicy] = {}
+    for client in clients:
+        if client.name in names:
+            raise ValueError(f"clients: the name {client.name!r} is used twice")
+        names.add(client.name)
+        for digest in client.token_sha256:
+            if digest in by_token:
+                raise ValueError(f"clients ({client.name}): a token_sha256 is used twice")
+            by_token[digest] = client
+        for name in client.certificate_names:
+            if name in by_certificate_name:
+                raise ValueError(f"clients ({client.name}): certificate name {name!r} used twice")
+            by_certificate_name[name] = client
+    if mode == "shared":
+        if not clients:
+            raise ValueError("mode shared needs at least one [[clients]] entry")
+        if by_certificate_name and not (tls and tls.mtls):
+            raise ValueError("certificate_names need tls.client_ca_file (mTLS)")
+        if not by_token and not (tls and tls.mtls):
+            raise ValueError("mode shared needs tls.client_ca_file (mTLS) or token_sha256")
+    elif clients:
+        raise ValueError("[[clients]] apply only in mode shared (sidecar trusts every caller)")
+    return AccessConfig(mode, tls, tuple(clients), interval, by_token, by_certificate_name)
+
+
+def load_access_file(path: Path) -> AccessConfig:
+    try:
+        with path.open("rb") as handle:
+            data = tomllib.load(handle)
+    except tomllib.TOMLDecodeError as exc:
+        raise ValueError(f"{path}: {exc}") from None
+    try:
+        return build_access(data, base=path.parent)
+    except ValueError as exc:
+        raise ValueError(f"{path}: {exc}") from None

@@ -1,0 +1,336 @@
+"""Client access: who is calling, and whether their policy allows this call.
+
+Two modes (`gateway.access_config`). In **sidecar** mode the gateway trusts every caller and
+must therefore listen on loopback only. In **shared** mode every call names its client, by a
+client certificate (mTLS: the subject CN or a SAN, from `context.auth_context()`) or by an
+`authorization: Bearer <token>` whose SHA-256 the access file lists; a token, when sent, decides
+(a wrong token is refused even on a valid certificate). Then the client's policy
+(`gateway.policy`) checks the operation, bucket and tag, and its rate limit spends a token.
+
+Refusals are rich statuses like every other error (`gateway.status`): UNAUTHENTICATED with
+reason CLIENT_NOT_AUTHENTICATED, PERMISSION_DENIED naming the rule (OPERATION_NOT_ALLOWED,
+BUCKET_NOT_ALLOWED, TAG_NOT_ALLOWED), RESOURCE_EXHAUSTED (CLIENT_RATE_LIMITED) with RetryInfo.
+
+The check needs the deserialized request (its bucket and tag), so `AccessInterceptor` wraps the
+method handler rather than refusing from `intercept_service`. Health and reflection are never
+checked: Kubernetes' gRPC probes cannot present credentials.
+
+`ClientAccess` also decides how the port is bound: TLS when configured, and no listening beyond
+loopback without client authentication unless the operator insists (`--insecure`).
+"""
+
+from __future__ import annotations
+
+import contextvars
+import hashlib
+import inspect
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
+from pathlib import Path
+from typing import Any, TypeAlias
+
+import grpc
+
+from gateway._files import fingerprint
+from gateway.access.config_file import AccessConfig, load_access_file
+from gateway.access.policy import ClientPolicy, TokenBucket, operation_of, request_scope
+from gateway.access.tls import is_loopback, server_credentials
+from gateway.access_errors import AccessDenied, ClientNotAuthenticated, ClientRateLimited
+from gateway.errors import GatewayError, Reason
+from gateway.logs import event
+from gateway.status import abort
+
+log = logging.getLogger(__name__)
+
+# Never authenticated: health (probes carry no credentials) and reflection (schema only).
+EXEMPT_PREFIXES = (
+    "/grpc.health.v1.Health/",
+    "/grpc.reflection.v1alpha.ServerReflection/",
+    "/grpc.reflection.v1.ServerReflection/",
+)
+AUTHORIZATION = "authorization"
+BEARER = "bearer "
+
+Handler: TypeAlias = "grpc.RpcMethodHandler[Any, Any]"
+Behavior: TypeAlias = Callable[..., Any]
+
+_CLIENT: contextvars.ContextVar[ClientPolicy | None] = contextvars.ContextVar(
+    "ci_gateway_client", default=None
+)
+
+
+def current_client() -> ClientPolicy | None:
+    """The authenticated client of the RPC this code runs for (None in sidecar mode)."""
+    return _CLIENT.get()
+
+
+class InsecureListenError(ValueError):
+    """Listening beyond loopback without client authentication was not asked for."""
+
+
+def certificate_names(auth_context: Mapping[str, Iterable[bytes]]) -> list[str]:
+    """The verified client certificate's subject CN and SANs (DNS, URI, email, IP)."""
+    names = []
+    for key in ("x509_common_name", "x509_subject_alternative_name"):
+        for value in auth_context.get(key, ()):
+            names.append(value.decode("utf-8", "replace"))
+    return names
+
+
+def _authorization(metadata: Iterable[tuple[str, str | bytes]]) -> str | None:
+    for key, value in metadata:
+        if key.lower() == AUTHORIZATION:
+            return value if isinstance(value, str) else value.decode("latin-1")
+    return None
+
+
+def authenticate(
+    config: AccessConfig,
+    metadata: Iterable[tuple[str, str | bytes]],
+    auth_context: Mapping[str, Iterable[bytes]],
+) -> ClientPolicy:
+    """The calling client, or `ClientNotAuthenticated` (whose text reveals no client)."""
+    authorization = _authorization(metadata)
+    if authorization is not None:
+        if not authorization.lower().startswith(BEARER):
+            raise ClientNotAuthenticated("the authorization metadata must be 'Bearer <token>'")
+        token = authorization[len(BEARER) :].strip()
+        client = config.by_token.get(hashlib.sha256(token.encode()).hexdigest())
+        if client is None:
+            raise ClientNotAuthenticated("the bearer token is not valid")
+        return client
+    if config.mtls:
+        for name in certificate_names(auth_context):
+            client = config.by_certificate_name.get(name)
+            if client is not None:
+                return client
+    raise ClientNotAuthenticated(
+        "no valid client credentials: present a client certificate or "
+        "'authorization: Bearer <token>'"
+    )
+
+
+class ClientAccess:
+    """The access configuration in force, re-read when its file changes, and the rate limits
+    of the clients it names."""
+
+    def __init__(
+        self,
+        config: AccessConfig,
+        *,
+        path: Path | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._config = config
+        self._path = path
+        self._clock = clock
+        self._seen = fingerprint([path]) if path is not None else None
+        self._checked_at = clock()
+        self._buckets: dict[str, TokenBucket] = {}
+
+    @classmethod
+    def sidecar(cls) -> ClientAccess:
+        return cls(AccessConfig())
+
+    @classmethod
+    def from_file(cls, path: Path, *, clock: Callable[[], float] = time.monotonic) -> ClientAccess:
+        """`ValueError`/`OSError` for a file that cannot be used at start."""
+        return cls(load_access_file(path), path=path, clock=clock)
+
+    @classmethod
+    def from_setting(cls, access_file: str) -> ClientAccess:
+        """The `access_file` setting: a file name, or empty for sidecar mode."""
+        return cls.from_file(Path(access_file)) if access_file else cls.sidecar()
+
+    def __repr__(self) -> str:
+        return f"ClientAccess(mode={self._config.mode!r}, clients={len(self._config.clients)})"
+
+    @property
+    def config(self) -> AccessConfig:
+        return self._config
+
+    # Reloading ------------------------------------------------------------------------------
+
+    def current(self) -> AccessConfig:
+        """The configuration for this call; checks the file at most every reload interval
+        (a few `stat` calls; the file is read only when it changed)."""
+        now = self._clock()
+        if self._path is not None and now - self._checked_at >= self._config.reload_interval_s:
+            self._checked_at = now
+            self.reload()
+        return self._config
+
+    def reload(self) -> bool:
+        """Re-read the file if it changed; True when new client entries took effect. A file
+        that cannot be used keeps the previous configuration and logs a warning."""
+        if self._path is None:
+            return False
+        seen = fingerprint([self._path])
+        if seen == self._seen:
+            return False
+        self._seen = seen
+        try:
+            fresh = load_access_file(self._path)
+        except (OSError, ValueError) as exc:
+            event(log, logging.WARNING, "access file unusable; keeping the previous one",
+                  path=str(self._path), problem=str(exc))  # fmt: skip
+            return False
+        old = self._config
+        if (fresh.mode, fresh.tls) != (old.mode, old.tls):
+            event(log, logging.WARNING, "access file: mode and [tls] apply at start only; "
+                  "restart to change them; keeping the previous configuration",
+                  path=str(self._path))  # fmt: skip
+            return False
+        self._config = fresh
+        names = {client.name: client for client in fresh.clients}
+        for name in list(self._buckets):
+            if name not in names or names[name].rate != self._buckets[name].limit:
+                del self._buckets[name]
+        event(log, logging.INFO, "access file reloaded", path=str(self._path),
+              clients=len(fresh.clients))  # fmt: skip
+        return True
+
+    # Per call -------------------------------------------------------------------------------
+
+    def take_token(self, client: ClientPolicy) -> None:
+        """Spend one call of the client's rate; `ClientRateLimited` when none is left."""
+        if client.rate is None:
+            return
+        bucket = self._buckets.get(client.name)
+        if bucket is None:
+            bucket = self._buckets[client.name] = TokenBucket(client.rate, clock=self._clock)
+        wait_s = bucket.try_take()
+        if wait_s > 0:
+            raise ClientRateLimited(wait_s)
+
+    # The port ---------------------------------------------------------------------------------
+
+    def listen_refusal(self, address: str, *, insecure: bool = False) -> str | None:
+        """Why serving on `address` must be refused, or None: beyond loopback, only shared
+        mode (every call authenticated) or an explicit `--insecure` will do."""
+        if self._config.shared or is_loopback(address) or insecure:
+            return None
+        return (
+            f"refusing to listen on {address} without client authentication: listen on "
+            'loopback (sidecar), set mode = "shared" (mTLS or bearer tokens) in the access '
+            "file, or pass --insecure"
+        )
+
+    def check_listen(self, address: str, *, insecure: bool = False) -> None:
+        """`InsecureListenError` for a refused address; warnings for risky accepted ones."""
+        refusal = self.listen_refusal(address, insecure=insecure)
+        if refusal is not None:
+            raise InsecureListenError(refusal)
+        if is_loopback(address):
+            return
+        if not self._config.shared:
+            event(log, logging.WARNING, "listening beyond loopback WITHOUT client authentication "
+                  "(--insecure): anyone who reaches this port can use the gateway's CI credentials",
+                  address=address)  # fmt: skip
+        elif self._config.tls is None:
+            event(log, logging.WARNING, "bearer tokens travel unencrypted: configure [tls] in "
+                  "the access file", address=address)  # fmt: skip
+
+    def bind(self, server: grpc.aio.Server, address: str) -> int:
+        """Add the listening port (TLS when configured); 0 when it could not be bound."""
+        tls = self._config.tls
+        if tls is None:
+            return server.add_insecure_port(address)
+        return server.add_secure_port(address, server_credentials(tls))
+
+    def interceptor(self, default_bucket: str) -> AccessInterceptor:
+        return AccessInterceptor(self, default_bucket)
+
+
+def _refuse_streaming(method: str) -> Behavior:
+    async def refuse(requests: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
+        operation = operation_of(method)
+        await abort(
+            context,
+            AccessDenied(
+                Reason.OPERATION_NOT_ALLOWED,
+                f"{operation!r} is not open to shared clients",
+                {"operation": operation},
+            ),
+        )
+
+    return refuse
+
+
+class AccessInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
+    """Authenticates and authorizes every API call in shared mode (see the module docstring)."""
+
+    def __init__(self, access: ClientAccess, default_bucket: str) -> None:
+        self._access = access
+        self._default_bucket = default_bucket
+
+    async def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[Handler]],
+        handler_call_details: grpc.HandlerCallDetails,
+    ) -> Handler:
+        handler = await continuation(handler_call_details)
+        method = handler_call_details.method
+        if handler is None or method.startswith(EXEMPT_PREFIXES):
+            return handler
+        if not self._access.current().shared:
+            return handler
+        if handler.request_streaming:
+            # The API has no client-streaming call; one added later must first decide how its
+            # bucket is checked. Until then it is closed to shared clients.
+            return grpc.stream_unary_rpc_method_handler(_refuse_streaming(method))
+        if handler.response_streaming:
+            assert handler.unary_stream is not None
+            behavior = self._guard_stream(method, handler.unary_stream)
+            make = grpc.unary_stream_rpc_method_handler
+        else:
+            assert handler.unary_unary is not None
+            behavior = self._guard_unary(method, handler.unary_unary)
+            make = grpc.unary_unary_rpc_method_handler
+        return make(
+            behavior,
+            request_deserializer=handler.request_deserializer,
+            response_serializer=handler.response_serializer,
+        )
+
+    async def _admit(
+        self, method: str, request: object, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> None:
+        client: ClientPolicy | None = None
+        try:
+            config = self._access.current()
+            client = authenticate(
+                config, context.invocation_metadata() or (), context.auth_context()
+            )
+            client.check(request_scope(method, request, self._default_bucket))
+            self._access.take_token(client)
+        except GatewayError as error:
+            event(log, logging.INFO, "client access refused", method=method,
+                  client=client.name if client else None, reason=error.reason.value,
+                  peer=context.peer())  # fmt: skip
+            await abort(context, error)
+        # Each RPC runs in its own task (its own context), so this ends with the call.
+        _CLIENT.set(client)
+
+    def _guard_unary(self, method: str, behavior: Behavior) -> Behavior:
+        async def unary(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
+            await self._admit(method, request, context)
+            response = behavior(request, context)
+            return await response if inspect.isawaitable(response) else response
+
+        return unary
+
+    def _guard_stream(self, method: str, behavior: Behavior) -> Behavior:
+        if inspect.isasyncgenfunction(behavior):
+
+            async def generator(
+                request: Any, context: grpc.aio.ServicerContext[Any, Any]
+            ) -> AsyncIterator[Any]:
+                await self._admit(method, request, context)
+                async for message in behavior(request, context):
+                    yield message
+
+            return generator
+        # A handler that writes with `context.write` and returns None.
+        return self._guard_unary(method, behavior)

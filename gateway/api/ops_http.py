@@ -1,0 +1,74 @@
+"""The ops port: Prometheus `/metrics` plus `/livez` and `/readyz` for HTTP probes.
+
+It is an aiohttp server in the gateway's own event loop rather than prometheus-client's
+`start_http_server` thread: aiohttp is already a dependency, the server starts and stops with
+the rest of the gateway (no daemon thread left serving during or after a drain), port 0 reports
+the port it bound, and a stalled event loop shows up as a stalled scrape, which is the truth.
+
+`/livez` and `/readyz` read the same `Readiness` as the gRPC health service, for load balancers
+and tools that cannot speak gRPC health (the kubelet probes the plaintext health port,
+`health_listen`, with gRPC). The port serves nothing else: no API, no configuration, no secret.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from aiohttp import web
+from prometheus_client import CollectorRegistry
+from prometheus_client.aiohttp import make_aiohttp_handler
+
+from gateway.api.health import Readiness
+
+log = logging.getLogger(__name__)
+
+SHUTDOWN_TIMEOUT_S = 1.0
+
+
+@dataclass
+class OpsServer:
+    address: str
+    port: int
+    _runner: web.AppRunner
+
+    async def close(self) -> None:
+        await self._runner.cleanup()
+
+
+def _app(registry: CollectorRegistry, readiness: Readiness) -> web.Application:
+    async def livez(request: web.Request) -> web.Response:
+        if readiness.alive:
+            return web.Response(text="ok\n")
+        return web.Response(status=503, text="not alive: draining\n")
+
+    async def readyz(request: web.Request) -> web.Response:
+        if readiness.ready:
+            return web.Response(text="ok\n")
+        return web.Response(status=503, text="not ready: " + ", ".join(readiness.failing) + "\n")
+
+    app = web.Application()
+    app.router.add_get("/metrics", make_aiohttp_handler(registry))
+    app.router.add_get("/livez", livez)
+    app.router.add_get("/readyz", readyz)
+    return app
+
+
+async def start_ops_server(
+    listen: str, registry: CollectorRegistry, readiness: Readiness
+) -> OpsServer:
+    host, _, port_text = listen.rpartition(":")
+    host = host.strip("[]") or "0.0.0.0"  # noqa: S104 - an empty host means every interface
+    runner = web.AppRunner(
+        _app(registry, readiness), access_log=None, shutdown_timeout=SHUTDOWN_TIMEOUT_S
+    )
+    await runner.setup()
+    try:
+        site = web.TCPSite(runner, host, int(port_text))
+        await site.start()
+        port = int(runner.addresses[0][1])
+    except BaseException:
+        await runner.cleanup()
+        raise
+    shown = f"[{host}]" if ":" in host else host
+    return OpsServer(f"{shown}:{port}", port, runner)

@@ -1,0 +1,344 @@
+"""Builds the gRPC server around the servicer and owns its lifecycle.
+
+`start_gateway` assembles the pieces in dependency order (metrics, readiness, CI client,
+interceptor, servicers, listeners) and returns a `RunningGateway` that is listening (port 0 picks
+a free one, which is what tests and the demo use). Besides `ci.media.v1.MediaJobService` the
+server offers grpc.health.v1 (see `gateway.health`) and server reflection, so `grpcurl list`
+and `describe` work without the proto files.
+
+With `health_listen` set, a second, plaintext server serves grpc.health.v1 and nothing else
+(no API, no reflection, no client authentication: health is public anyway), from the same
+`Readiness` servicer, so both ports always give the same answers. It exists for kubelet's gRPC
+probes, which can neither speak TLS (the shared layout's API port) nor reach a loopback address
+(the sidecar layout's).
+
+`RunningGateway.stop` is the graceful shutdown, in this order: every health status NOT_SERVING
+(load balancers stop sending), stop accepting RPCs, let API calls in flight finish for up to the
+grace period, then end whatever still runs (health watches, reflection streams, calls past the
+grace), close the HTTP session towards CI, and close the health port and then the ops port
+last: until then both keep answering probes (NOT_SERVING) through the drain.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from gateway._proto import service_pb2, service_pb2_grpc
+from gateway.access.interceptor import ClientAccess
+from gateway.api.health import API_SERVICE, Readiness, ReadinessCheck, credentials_check
+from gateway.api.interceptors import InFlight, ObservabilityInterceptor
+from gateway.api.metrics import GatewayMetrics, UpstreamMetrics
+from gateway.api.ops_http import OpsServer, start_ops_server
+from gateway.api.service import MediaJobService
+from gateway.config.settings import ServerLimits, Settings
+from gateway.credentials import CredentialsProvider
+from gateway.jobs.runtime import TrackingRuntime, start_tracking
+from gateway.logs import AttemptLog, event
+from gateway.telemetry import Telemetry
+from gateway.upstream.client import CiClient
+from gateway.upstream.transport import Transport
+
+log = logging.getLogger(__name__)
+
+HEALTH_SERVICE: str = health_pb2.DESCRIPTOR.services_by_name["Health"].full_name
+# Clients may ping an idle connection this often without being told "too many pings" (GOAWAY):
+# gRPC clients commonly configure 10-30 s keepalives to survive idle-connection reaping.
+CLIENT_PING_MIN_INTERVAL_MS = 10_000
+
+
+# The health port: one tiny request per probe, so a small message limit; no SO_REUSEPORT, for
+# the same reason as on the API port.
+HEALTH_SERVER_OPTIONS: list[tuple[str, Any]] = [
+    ("grpc.max_receive_message_length", 64 * 1024),
+    ("grpc.so_reuseport", 0),
+]
+
+
+def server_options(limits: ServerLimits) -> list[tuple[str, Any]]:
+    """grpc core channel arguments for the configured limits."""
+    options: list[tuple[str, Any]] = [
+        ("grpc.max_receive_message_length", limits.max_message_bytes),
+        ("grpc.max_send_message_length", limits.max_message_bytes),
+        ("grpc.keepalive_time_ms", int(limits.keepalive_time_s * 1000)),
+        ("grpc.keepalive_timeout_ms", int(limits.keepalive_timeout_s * 1000)),
+        ("grpc.keepalive_permit_without_calls", 1),
+        ("grpc.http2.min_ping_interval_without_data_ms", CLIENT_PING_MIN_INTERVAL_MS),
+        # grpc sets SO_REUSEPORT by default, which lets a second gateway bind the same port and
+        # silently split the traffic; a port clash must fail loudly instead.
+        ("grpc.so_reuseport", 0),
+    ]
+    if limits.max_connection_age_s > 0:
+        options += [
+            ("grpc.max_connection_age_ms", int(limits.max_connection_age_s * 1000)),
+            ("grpc.max_connection_age_grace_ms", int(limits.max_connection_age_grace_s * 1000)),
+        ]
+    return options
+
+
+class _Fanout:
+    """One `Telemetry` that reports to several."""
+
+    def __init__(self, sinks: Sequence[Telemetry]) -> None:
+        self._sinks = tuple(sinks)
+
+    def attempt_started(self, operation: str) -> None:
+        for sink in self._sinks:
+            sink.attempt_started(operation)
+
+    def attempt_finished(self, operation: str, outcome: str, seconds: float) -> None:
+        for sink in self._sinks:
+            sink.attempt_finished(operation, outcome, seconds)
+
+    def retry_scheduled(self, operation: str, reason: str, delay_s: float) -> None:
+        for sink in self._sinks:
+            sink.retry_scheduled(operation, reason, delay_s)
+
+
+@dataclass
+class HealthPort:
+    """The plaintext grpc.health.v1-only server (`health_listen`)."""
+
+    server: grpc.aio.Server
+    address: str
+    port: int
+
+
+def _health_server(readiness: Readiness, address: str) -> HealthPort:
+    """Bind (not start) a server offering only `readiness.servicer`; OSError if it cannot."""
+    server = grpc.aio.server(options=HEALTH_SERVER_OPTIONS)
+    health_pb2_grpc.add_HealthServicer_to_server(readiness.servicer, server)
+    try:
+        port = server.add_insecure_port(address)
+    except RuntimeError:  # grpc's way of saying the port is taken or the address unusable
+        port = 0
+    if port == 0:
+        raise OSError(f"cannot listen on {address} (health_listen)")
+    return HealthPort(server, f"{address.rsplit(':', 1)[0]}:{port}", port)
+
+
+@dataclass
+class RunningGateway:
+    server: grpc.aio.Server
+    port: int
+    address: str
+    client: CiClient
+    settings: Settings
+    readiness: Readiness
+    metrics: GatewayMetrics
+    in_flight: InFlight
+    credentials: CredentialsProvider
+    ops: OpsServer | None = None
+    tracking: TrackingRuntime | None = None
+    health: HealthPort | None = None
+    _stopped: asyncio.Event = field(default_factory=asyncio.Event)
+    _force: asyncio.Event = field(default_factory=asyncio.Event)
+
+    @property
+    def ops_address(self) -> str | None:
+        return self.ops.address if self.ops else None
+
+    @property
+    def health_address(self) -> str | None:
+        return self.health.address if self.health else None
+
+    def force_stop(self) -> None:
+        """Cut a drain short (a second Ctrl-C): end the calls still running now."""
+        self._force.set()
+
+    async def stop(self, grace_s: float | None = None) -> None:
+        """Drain and stop; `grace_s` defaults to `settings.shutdown_grace_s`."""
+        if self._stopped.is_set():
+            return
+        self._stopped.set()
+        grace = self.settings.shutdown_grace_s if grace_s is None else grace_s
+        event(log, logging.INFO, "draining", in_flight=self.in_flight.count, grace_s=grace)
+        await self.readiness.enter_graceful_shutdown()
+        if self.tracking is not None:
+            await self.tracking.drain()  # watches end now (UNAVAILABLE): clients re-watch elsewhere
+        stopping = asyncio.ensure_future(self.server.stop(grace))
+        # grpc stops accepting in stop()'s first step, before its first real wait; this yield
+        # lets that step run, so the line below is true when logged.
+        await asyncio.sleep(0)
+        event(log, logging.INFO, "refusing new RPCs")
+        idle = asyncio.ensure_future(self.in_flight.wait_idle(grace))
+        forced = asyncio.ensure_future(self._force.wait())
+        try:
+            await asyncio.wait({stopping, idle, forced}, return_when=asyncio.FIRST_COMPLETED)
+            if not idle.done() or not idle.result():
+                await asyncio.wait({stopping, forced}, return_when=asyncio.FIRST_COMPLETED)
+            left = self.in_flight.count
+            if not stopping.done() and grace > 0:
+                # API calls are done (or forced): long-lived streams need not hold the exit.
+                # `None` cancels the remaining calls at once; a second `stop(0)` would race the
+                # first stop's teardown inside grpc (it may cancel calls on a destroyed server).
+                await self.server.stop(None)
+            await stopping
+        finally:
+            for task in (idle, forced):
+                task.cancel()
+            if self.tracking is not None:
+                await self.tracking.close()
+            await self.client.close()
+            event(log, logging.INFO, "closed the HTTP session towards CI")
+            close_credentials = getattr(self.credentials, "close", None)
+            if callable(close_credentials):
+                await close_credentials()
+            if self.health is not None:
+                # After the API server: probes got NOT_SERVING throughout the drain.
+                await self.health.server.stop(None)
+            if self.ops is not None:
+                await self.ops.close()
+        event(log, logging.INFO, "stopped", cut_off=left)
+
+
+async def start_gateway(
+    settings: Settings,
+    credentials: CredentialsProvider,
+    *,
+    listen: str | None = None,
+    telemetry: Telemetry | None = None,
+    metrics_listen: str | None = None,
+    health_listen: str | None = None,
+    readiness_checks: Sequence[ReadinessCheck] = (),
+    readiness_interval_s: float | None = None,
+    access: ClientAccess | None = None,
+    insecure: bool = False,
+) -> RunningGateway:
+    """Start serving on `listen` (default `settings.listen`); the ops port (metrics, HTTP
+    probes) on `metrics_listen` (default `settings.metrics_listen`; empty = none); the
+    plaintext health port on `health_listen` (default `settings.health_listen`; empty = none)."""
+    # Client access (gateway.auth): refuse an unauthenticated non-loopback listen up front.
+    access = access or ClientAccess.sidecar()
+    access.check_listen(listen or settings.listen, insecure=insecure)
+    metrics = GatewayMetrics()
+    sinks: list[Telemetry] = [UpstreamMetrics(metrics), AttemptLog()]
+    if telemetry is not None:
+        sinks.append(telemetry)
+    client = CiClient(
+        settings=settings,
+        credentials=credentials,
+        transport=Transport(max_body_bytes=settings.max_response_bytes),
+        telemetry=_Fanout(sinks),
+    )
+    try:
+        tracking = await start_tracking(settings, client)  # tracker, callbacks, shared state
+    except BaseException:
+        await client.close()
+        raise
+    metrics.watch_retry_budget(client.budgets.tokens)
+    expiry = getattr(credentials, "expires_at", None)
+    if callable(expiry):
+        # The provider contract for temporary credentials: `expires_at() -> float | None`.
+        metrics.watch_credentials_expiry(expiry)
+    checks = [credentials_check(credentials), *readiness_checks]
+    readiness = (
+        Readiness(checks)
+        if readiness_interval_s is None
+        else Readiness(checks, interval_s=readiness_interval_s)
+    )
+    in_flight = InFlight()
+    limits = settings.server
+    server = grpc.aio.server(
+        interceptors=[
+            ObservabilityInterceptor(metrics, in_flight),
+            access.interceptor(settings.default_bucket),
+        ],
+        options=server_options(limits),
+        maximum_concurrent_rpcs=limits.max_concurrent_rpcs or None,
+    )
+    service_pb2_grpc.add_MediaJobServiceServicer_to_server(
+        MediaJobService(
+            client,
+            settings,
+            submit_store=tracking.submit_store,
+            tracker=tracking.tracker,
+            callback_url=tracking.callback_url,
+        ),
+        server,
+    )
+    health_pb2_grpc.add_HealthServicer_to_server(readiness.servicer, server)
+    reflection.enable_server_reflection(
+        (API_SERVICE, HEALTH_SERVICE, reflection.SERVICE_NAME), server
+    )
+    api = service_pb2.DESCRIPTOR.services_by_name["MediaJobService"]
+    metrics.initialize("unary", API_SERVICE, (m.name for m in api.methods))
+
+    # Everything NOT_SERVING before any port is bound (HealthServicer starts with "" SERVING).
+    await readiness.prepare()
+    health: HealthPort | None = None
+    health_address = settings.health_listen if health_listen is None else health_listen
+    address = listen or settings.listen
+    try:
+        # The health port first: a grpc server that was bound but never started keeps its port
+        # until the process exits, and the health server (everything NOT_SERVING) can be
+        # started and stopped harmlessly to release it should the API port fail.
+        if health_address:
+            health = _health_server(readiness, health_address)
+        try:
+            port = access.bind(server, address)
+        except RuntimeError:  # grpc's way of saying the port is taken or the address unusable
+            port = 0
+        if port == 0:
+            raise OSError(f"cannot listen on {address}")
+    except BaseException:
+        if health is not None:
+            await health.server.start()
+            await health.server.stop(None)
+        await tracking.close()
+        await client.close()
+        raise
+    # Providers that watch files or refresh tokens start (and stop) with the gateway.
+    start_credentials = getattr(credentials, "start", None)
+    if callable(start_credentials):
+        await start_credentials()
+    await server.start()
+    host = address.rsplit(":", 1)[0]
+    bound = f"{host}:{port}"
+    ops: OpsServer | None = None
+    ops_listen = settings.metrics_listen if metrics_listen is None else metrics_listen
+    try:
+        if health is not None:
+            await health.server.start()
+        if ops_listen:
+            ops = await start_ops_server(ops_listen, metrics.registry, readiness)
+    except BaseException:
+        await server.stop(0)
+        if health is not None:
+            await health.server.stop(0)
+        await tracking.close()
+        await client.close()
+        raise
+    await readiness.start()
+    event(
+        log,
+        logging.INFO,
+        "gateway listening",
+        address=bound,
+        ops_address=ops.address if ops else None,
+        health_address=health.address if health else None,
+        credentials=credentials.name,
+        pid=os.getpid(),
+    )
+    return RunningGateway(
+        server,
+        port,
+        bound,
+        client,
+        settings,
+        readiness,
+        metrics,
+        in_flight,
+        credentials,
+        ops,
+        tracking,
+        health,
+    )

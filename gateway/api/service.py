@@ -1,0 +1,287 @@
+"""The gRPC servicer: Protobuf in, validation, one CI call, Protobuf out.
+
+Handlers hold no logic of their own: `validation` turns the RPC into a target and CI's inputs,
+`CiClient` does the call, and `_rpc` turns any `GatewayError` into a rich status. Only
+`GatewayError` is caught: an `AbortError` or a cancellation must pass through untouched, and an
+unexpected exception is a bug that grpc reports as UNKNOWN without our message text.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from typing import Any, TypeVar
+
+import grpc
+
+from gateway._proto import media_pb2, service_pb2, service_pb2_grpc
+from gateway.access.interceptor import current_client
+from gateway.api import validation
+from gateway.config.settings import Settings
+from gateway.errors import (
+    DeadlineExceeded,
+    FieldViolation,
+    GatewayError,
+    InvalidRequest,
+    Overloaded,
+)
+from gateway.jobs.submit import InMemorySubmitStore, SubmitCoordinator, SubmitStore, strip_markers
+from gateway.jobs.tracking import JobTracker, PollSchedule, WatchLimits
+from gateway.model import Target
+from gateway.status import abort
+from gateway.upstream.client import CiClient, Reply
+from gateway.upstream.retry import Deadline
+
+log = logging.getLogger(__name__)
+
+Req = TypeVar("Req")
+Resp = TypeVar("Resp")
+ClientIdentity = Callable[[grpc.aio.ServicerContext[Any, Any]], str]
+Handler = Callable[["MediaJobService", Req, grpc.aio.ServicerContext[Req, Resp]], Awaitable[Resp]]
+
+CI_REQUEST_ID_METADATA = "x-ci-request-id"
+# The submit's request_id (the caller's, or the one the gateway made): retry with it.
+REQUEST_ID_METADATA = "x-ci-gateway-request-id"
+# WaitMediaJob answers this much before the caller's deadline (a tenth of what is left, at most
+# a second), so the latest state arrives instead of DEADLINE_EXCEEDED.
+WAIT_MARGIN_FRACTION = 0.1
+WAIT_MARGIN_MAX_S = 1.0
+
+
+def _rpc(handler: Handler[Req, Resp]) -> Handler[Req, Resp]:
+    @functools.wraps(handler)
+    async def wrapper(
+        self: MediaJobService, request: Req, context: grpc.aio.ServicerContext[Req, Resp]
+    ) -> Resp:
+        try:
+            with self._admission():
+                return await handler(self, request, context)
+        except GatewayError as error:
+            log.info("%s failed: %s %s", handler.__name__, error.status.name, error.reason.value)
+            await abort(context, error)
+
+    return wrapper
+
+
+class MediaJobService(service_pb2_grpc.MediaJobServiceServicer):
+    def __init__(
+        self,
+        client: CiClient,
+        settings: Settings,
+        *,
+        submit_store: SubmitStore | None = None,
+        max_in_flight_rpcs: int | None = None,
+        tracker: JobTracker | None = None,
+        callback_url: Callable[[Target], str | None] | None = None,
+        client_identity: ClientIdentity | None = None,
+    ) -> None:
+        self._client = client
+        self._settings = settings
+        self._submits = SubmitCoordinator(
+            client,
+            submit_store if submit_store is not None else InMemorySubmitStore(),
+            budget_for=client.budget_for,
+        )
+        self._max_in_flight_rpcs = max_in_flight_rpcs or settings.retry.max_in_flight_rpcs
+        self._in_flight_rpcs = 0
+        tracking = settings.tracking
+        self._tracker = tracker or JobTracker(
+            client,
+            schedule=PollSchedule(initial_s=tracking.poll_initial_s, max_s=tracking.poll_max_s),
+            limits=WatchLimits(tracking.max_watchers, tracking.max_watchers_per_client),
+        )
+        self._callback_url = callback_url
+        self._client_identity = client_identity or default_client_identity
+
+    @contextlib.contextmanager
+    def _admission(self) -> Iterator[None]:
+        """Refuse, rather than queue, RPCs beyond the bound: RESOURCE_EXHAUSTED + RetryInfo."""
+        if self._in_flight_rpcs >= self._max_in_flight_rpcs:
+            raise Overloaded("RPCs in flight", self._max_in_flight_rpcs)
+        self._in_flight_rpcs += 1
+        try:
+            yield
+        finally:
+            self._in_flight_rpcs -= 1
+
+    def _deadline(self, context: grpc.aio.ServicerContext[Req, Resp]) -> Deadline:
+        ceiling = self._settings.timeouts.rpc_deadline_s
+        remaining = context.time_remaining()
+        return Deadline(ceiling if remaining is None else min(remaining, ceiling))
+
+    @staticmethod
+    def _reply(reply: Reply[Resp], context: grpc.aio.ServicerContext[Req, Resp]) -> Resp:  # type: ignore[type-var]
+        if reply.request_id:
+            context.set_trailing_metadata(((CI_REQUEST_ID_METADATA, reply.request_id),))
+        return reply.message
+
+    @_rpc
+    async def SubmitMediaJob(
+        self,
+        request: service_pb2.SubmitMediaJobRequest,
+        context: grpc.aio.ServicerContext[
+            service_pb2.SubmitMediaJobRequest, service_pb2.SubmitMediaJobResponse
+        ],
+    ) -> service_pb2.SubmitMediaJobResponse:
+        target, body, request_id = validation.validate_submit(request, self._settings)
+        self._use_gateway_callback(target, body)
+        context.set_trailing_metadata(((REQUEST_ID_METADATA, request_id),))
+        try:
+            reply = await self._submits.submit(
+                target,
+                body,
+                request_id,
+                self._deadline(context),
+                keep_outcome=bool(request.request_id),
+            )
+        except GatewayError as error:
+            error.extra.setdefault("request_id", request_id)
+            raise
+        metadata = [(REQUEST_ID_METADATA, request_id)]
+        if reply.request_id:
+            metadata.append((CI_REQUEST_ID_METADATA, reply.request_id))
+        context.set_trailing_metadata(tuple(metadata))
+        return reply.message
+
+    @_rpc
+    async def DescribeMediaJobs(
+        self,
+        request: service_pb2.DescribeMediaJobsRequest,
+        context: grpc.aio.ServicerContext[
+            service_pb2.DescribeMediaJobsRequest, service_pb2.DescribeMediaJobsResponse
+        ],
+    ) -> service_pb2.DescribeMediaJobsResponse:
+        target, job_ids = validation.validate_describe(request, self._settings)
+        reply = await self._client.describe_jobs(target, job_ids, self._deadline(context))
+        strip_markers(list(reply.message.jobs_detail))
+        return self._reply(reply, context)
+
+    @_rpc
+    async def ListMediaJobs(
+        self,
+        request: service_pb2.ListMediaJobsRequest,
+        context: grpc.aio.ServicerContext[
+            service_pb2.ListMediaJobsRequest, service_pb2.ListMediaJobsResponse
+        ],
+    ) -> service_pb2.ListMediaJobsResponse:
+        target, params = validation.validate_list(request, self._settings)
+        reply = await self._client.list_jobs(target, params, self._deadline(context))
+        strip_markers(list(reply.message.jobs_detail))
+        return self._reply(reply, context)
+
+    @_rpc
+    async def CancelMediaJob(
+        self,
+        request: service_pb2.CancelMediaJobRequest,
+        context: grpc.aio.ServicerContext[
+            service_pb2.CancelMediaJobRequest, service_pb2.CancelMediaJobResponse
+        ],
+    ) -> service_pb2.CancelMediaJobResponse:
+        target, job_id = validation.validate_job_ref(request, self._settings)
+        reply = await self._client.cancel_job(target, job_id, self._deadline(context))
+        return self._reply(reply, context)
+
+    @_rpc
+    async def GenerateMediaInfo(
+        self,
+        request: service_pb2.GenerateMediaInfoRequest,
+        context: grpc.aio.ServicerContext[
+            service_pb2.GenerateMediaInfoRequest, service_pb2.MediaInfoResponse
+        ],
+    ) -> service_pb2.MediaInfoResponse:
+        target, key = validation.validate_generate_media_info(request, self._settings)
+        reply = await self._client.generate_media_info(target, key, self._deadline(context))
+        return self._reply(reply, context)
+
+    @_rpc
+    async def GetMediaInfo(
+        self,
+        request: service_pb2.GetMediaInfoRequest,
+        context: grpc.aio.ServicerContext[
+            service_pb2.GetMediaInfoRequest, service_pb2.MediaInfoResponse
+        ],
+    ) -> service_pb2.MediaInfoResponse:
+        target, key, version = validation.validate_get_media_info(request, self._settings)
+        reply = await self._client.get_media_info(target, key, version, self._deadline(context))
+        return self._reply(reply, context)
+
+    # ---- job tracking --------------------------------------------------------------------
+
+    def _use_gateway_callback(self, target: Target, body: media_pb2.Request) -> None:
+        """Point CI's callback at the gateway's receiver, unless the caller chose a callback of
+        its own (a URL, `no`, or TDMQ): the gateway then relies on polling for that job. This
+        runs before the exactly-once fingerprint, with a URL that is the same on every replica,
+        so a retried submit fingerprints alike."""
+        url = self._callback_url(target) if self._callback_url is not None else None
+        if url and not body.call_back and body.call_back_type != "TDMQ":
+            body.call_back = url
+
+    async def WatchMediaJob(
+        self,
+        request: service_pb2.WatchMediaJobRequest,
+        context: grpc.aio.ServicerContext[
+            service_pb2.WatchMediaJobRequest, service_pb2.WatchMediaJobResponse
+        ],
+    ) -> AsyncIterator[service_pb2.WatchMediaJobResponse]:
+        try:
+            target, job_id = validation.validate_job_ref(request, self._settings)
+            async with self._tracker.watch(target, job_id, self._client_identity(context)) as watch:
+                async for detail in watch.updates():
+                    yield service_pb2.WatchMediaJobResponse(jobs_detail=detail)
+        except GatewayError as error:
+            # Not `_rpc`: a stream is not admitted per call; the watcher caps bound it instead.
+            log.info("WatchMediaJob failed: %s %s", error.status.name, error.reason.value)
+            await abort(context, error)
+
+    @_rpc
+    async def WaitMediaJob(
+        self,
+        request: service_pb2.WaitMediaJobRequest,
+        context: grpc.aio.ServicerContext[
+            service_pb2.WaitMediaJobRequest, service_pb2.WaitMediaJobResponse
+        ],
+    ) -> service_pb2.WaitMediaJobResponse:
+        target, job_id = validation.validate_job_ref(request, self._settings)
+        budget = self._wait_budget(request, context)
+        latest: media_pb2.JobsDetail | None = None
+        async with self._tracker.watch(target, job_id, self._client_identity(context)) as watch:
+            try:
+                async with asyncio.timeout(budget):
+                    async for detail in watch.updates():
+                        latest = detail
+            except TimeoutError:
+                if latest is None:
+                    raise DeadlineExceeded("CI's answer for the job did not come in time") from None
+        assert latest is not None  # updates() ends only after yielding a final state
+        return service_pb2.WaitMediaJobResponse(jobs_detail=latest)
+
+    def _wait_budget(
+        self,
+        request: service_pb2.WaitMediaJobRequest,
+        context: grpc.aio.ServicerContext[
+            service_pb2.WaitMediaJobRequest, service_pb2.WaitMediaJobResponse
+        ],
+    ) -> float:
+        """AIP-151: wait at most `timeout`, and answer before the caller's deadline."""
+        budget = self._settings.timeouts.rpc_deadline_s
+        remaining = context.time_remaining()
+        if remaining is not None:
+            margin = min(remaining * WAIT_MARGIN_FRACTION, WAIT_MARGIN_MAX_S)
+            budget = min(budget, remaining - margin)
+        if request.HasField("timeout"):
+            timeout = request.timeout.ToTimedelta().total_seconds()
+            if timeout < 0:
+                raise InvalidRequest([FieldViolation("timeout", "must not be negative")])
+            budget = min(budget, timeout)
+        return max(budget, 0.0)
+
+
+def default_client_identity(context: grpc.aio.ServicerContext[Any, Any]) -> str:
+    """Who counts against the per-client watcher cap: the authenticated client (shared mode,
+    `gateway.auth`), else the gRPC peer (`ipv4:10.0.0.7:51234`), where a caller with several
+    connections counts as several, since nothing better identifies it."""
+    client = current_client()
+    return f"client:{client.name}" if client is not None else f"peer:{context.peer()}"

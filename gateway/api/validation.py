@@ -1,0 +1,245 @@
+"""Checks on RPC input, before anything is sent to CI.
+
+Each check names the field by its path in the RPC request (`request.operation.user_data`), so a
+caller in any language sees exactly what to fix (`google.rpc.BadRequest` field violations). The
+rules are CI's documented constraints; checking them here saves a signed round trip and gives a
+clearer message than CI's `InvalidArgument`. All violations are reported at once.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from urllib.parse import urlsplit
+
+from gateway._proto import media_pb2, service_pb2
+from gateway.config.settings import Settings
+from gateway.errors import FieldViolation, InvalidRequest
+from gateway.jobs.submit import MARKER_LEN, REQUEST_ID, new_request_id
+from gateway.model import MAX_DESCRIBE_JOB_IDS, Target, is_valid_bucket, is_valid_region
+from gateway.upstream import xml_codec
+
+SUPPORTED_TAGS = frozenset({"MediaInfo"})
+CALL_BACK_FORMATS = frozenset({"XML", "JSON"})
+CALL_BACK_TYPES = frozenset({"Url", "TDMQ"})
+MQ_REGIONS = frozenset({"sh", "bj", "gz", "cd", "hk"})
+MQ_MODES = frozenset({"Topic", "Queue"})
+# CI allows 1024 characters; the gateway keeps MARKER_LEN of them for its exactly-once marker.
+MAX_USER_DATA = 1024 - MARKER_LEN
+MAX_OBJECT_KEY_BYTES = 850  # COS's limit on an object key
+MAX_LIST_SIZE = 100
+_PRINTABLE_ASCII = re.compile(r"^[\x20-\x7e]*$")
+# CI job ids are `j` + 32 hex in every sample; accept any short token without separators so a
+# future id format still works, but never a comma (it would split into several ids) or a slash.
+_JOB_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+_QUEUE_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+CREATION_TIME_FORMAT = "%Y-%m-%dT%H:%M:%S%z"
+
+
+class _Violations:
+    def __init__(self) -> None:
+        self.items: list[FieldViolation] = []
+
+    def add(self, field: str, description: str) -> None:
+        self.items.append(FieldViolation(field, description))
+
+    def raise_if_any(self) -> None:
+        if self.items:
+            raise InvalidRequest(self.items)
+
+
+def _target(bucket: str, region: str, settings: Settings, errors: _Violations) -> Target:
+    bucket = bucket or settings.default_bucket
+    region = region or settings.default_region
+    if not bucket:
+        errors.add("bucket", "required: no default bucket is configured")
+    elif not is_valid_bucket(bucket):
+        errors.add("bucket", "must be 'name-APPID' (lower-case letters, digits, dashes)")
+    if not region:
+        errors.add("region", "required: no default region is configured")
+    elif not is_valid_region(region):
+        errors.add("region", "must be a region name such as 'ap-guangzhou'")
+    return Target(bucket, region)
+
+
+def _object_key(key: str, field: str, errors: _Violations) -> None:
+    if not key:
+        errors.add(field, "required")
+    elif key.startswith("/"):
+        errors.add(field, "must not start with '/' (write 'input/a.mp4', not '/input/a.mp4')")
+    elif len(key.encode()) > MAX_OBJECT_KEY_BYTES:
+        errors.add(field, f"longer than {MAX_OBJECT_KEY_BYTES} bytes")
+    elif any(ord(char) < 0x20 or ord(char) == 0x7F for char in key):
+        errors.add(field, "must not contain control characters")
+
+
+def _job_id(job_id: str, field: str, errors: _Violations) -> None:
+    if not job_id:
+        errors.add(field, "required")
+    elif not _JOB_ID.fullmatch(job_id):
+        errors.add(field, "must be a CI job id (letters, digits, '-', '_'; at most 64)")
+
+
+def validate_submit(
+    rpc: service_pb2.SubmitMediaJobRequest, settings: Settings
+) -> tuple[Target, media_pb2.Request, str]:
+    """Return the target, the CI `<Request>` to send (with `Tag` defaulted) and the request_id
+    (the caller's, or a new one)."""
+    errors = _Violations()
+    if rpc.request_id and not REQUEST_ID.fullmatch(rpc.request_id):
+        errors.add("request_id", "must be 1-128 of letters, digits and . _ : - (a UUID is ideal)")
+    target = _target(rpc.bucket, rpc.region, settings, errors)
+    request = media_pb2.Request()
+    request.CopyFrom(rpc.request)
+    if not request.tag:
+        request.tag = "MediaInfo"
+    elif request.tag not in SUPPORTED_TAGS:
+        errors.add("request.tag", f"unsupported job tag; supported: {', '.join(SUPPORTED_TAGS)}")
+    _object_key(request.input.object, "request.input.object", errors)
+    operation = request.operation
+    if len(operation.user_data) > MAX_USER_DATA:
+        errors.add("request.operation.user_data", f"longer than {MAX_USER_DATA} characters")
+    elif not _PRINTABLE_ASCII.fullmatch(operation.user_data):
+        errors.add("request.operation.user_data", "must be printable ASCII")
+    if not 0 <= operation.job_level <= 2:
+        errors.add("request.operation.job_level", "must be 0, 1 or 2")
+    if operation.HasField("media_info"):
+        errors.add("request.operation.media_info", "is output only")
+    if request.queue_id and not _QUEUE_ID.fullmatch(request.queue_id):
+        errors.add("request.queue_id", "must be a CI queue id")
+    if request.call_back_format and request.call_back_format not in CALL_BACK_FORMATS:
+        errors.add("request.call_back_format", "must be 'XML' or 'JSON'")
+    if request.call_back_type and request.call_back_type not in CALL_BACK_TYPES:
+        errors.add("request.call_back_type", "must be 'Url' or 'TDMQ'")
+    if request.call_back and request.call_back != "no":
+        parts = urlsplit(request.call_back)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            errors.add("request.call_back", "must be an http(s) URL, or 'no'")
+    if request.call_back_type == "TDMQ":
+        if not request.HasField("call_back_mq_config"):
+            errors.add("request.call_back_mq_config", "required when call_back_type is 'TDMQ'")
+        else:
+            mq = request.call_back_mq_config
+            if mq.mq_region not in MQ_REGIONS:
+                errors.add(
+                    "request.call_back_mq_config.mq_region",
+                    f"must be one of {', '.join(sorted(MQ_REGIONS))}",
+                )
+            if mq.mq_mode not in MQ_MODES:
+                errors.add("request.call_back_mq_config.mq_mode", "must be 'Topic' or 'Queue'")
+            if not mq.mq_name:
+                errors.add("request.call_back_mq_config.mq_name", "required")
+    errors.raise_if_any()
+    return target, request, rpc.request_id or new_request_id()
+
+
+def validate_describe(
+    rpc: service_pb2.DescribeMediaJobsRequest, settings: Settings
+) -> tuple[Target, list[str]]:
+    errors = _Violations()
+    target = _target(rpc.bucket, rpc.region, settings, errors)
+    if not rpc.job_ids:
+        errors.add("job_ids", "at least one job id is required")
+    elif len(rpc.job_ids) > MAX_DESCRIBE_JOB_IDS:
+        errors.add(
+            "job_ids", f"at most {MAX_DESCRIBE_JOB_IDS} ids per call, got {len(rpc.job_ids)}"
+        )
+    for index, job_id in enumerate(rpc.job_ids):
+        _job_id(job_id, f"job_ids[{index}]", errors)
+    errors.raise_if_any()
+    # CI answers a repeated id once; asking once keeps the answer aligned with the request.
+    return target, list(dict.fromkeys(rpc.job_ids))
+
+
+def _creation_time(value: str, field: str, errors: _Violations) -> None:
+    if value:
+        try:
+            datetime.strptime(value, CREATION_TIME_FORMAT)
+        except ValueError:
+            errors.add(field, "must look like 2001-01-01T00:00:00+0800")
+
+
+def validate_list(
+    rpc: service_pb2.ListMediaJobsRequest, settings: Settings
+) -> tuple[Target, dict[str, str]]:
+    """Return the target and CI's query parameters (lower-camel names, as CI spells them)."""
+    errors = _Violations()
+    target = _target(rpc.bucket, rpc.region, settings, errors)
+    if rpc.queue_id and not _QUEUE_ID.fullmatch(rpc.queue_id):
+        errors.add("queue_id", "must be a CI queue id")
+    tag = rpc.tag or "MediaInfo"
+    if tag not in SUPPORTED_TAGS:
+        errors.add("tag", f"unsupported job tag; supported: {', '.join(SUPPORTED_TAGS)}")
+    states: list[str] = []
+    for index, state in enumerate(rpc.states):
+        if state == media_pb2.JOB_STATE_UNSPECIFIED or state not in media_pb2.JobState.values():
+            errors.add(f"states[{index}]", "must be a known job state")
+        else:
+            states.append(xml_codec.enum_wire_name(media_pb2.JobState.DESCRIPTOR, state))
+    if rpc.order_by_time not in service_pb2.OrderByTime.values():
+        errors.add("order_by_time", "must be ORDER_BY_TIME_DESC or ORDER_BY_TIME_ASC")
+    if not 0 <= rpc.size <= MAX_LIST_SIZE:
+        errors.add("size", f"must be between 1 and {MAX_LIST_SIZE} (0 = CI's default)")
+    _creation_time(rpc.start_creation_time, "start_creation_time", errors)
+    _creation_time(rpc.end_creation_time, "end_creation_time", errors)
+    if rpc.input_object:
+        _object_key(rpc.input_object, "input_object", errors)
+    errors.raise_if_any()
+    params = {"tag": tag}
+    optional = {
+        "queueId": rpc.queue_id,
+        "states": ",".join(dict.fromkeys(states)),
+        "orderByTime": xml_codec.enum_wire_name(
+            service_pb2.OrderByTime.DESCRIPTOR, rpc.order_by_time
+        )
+        if rpc.order_by_time
+        else "",
+        "size": str(rpc.size) if rpc.size else "",
+        "startCreationTime": rpc.start_creation_time,
+        "endCreationTime": rpc.end_creation_time,
+        "inputObject": rpc.input_object,
+        "workflowId": rpc.workflow_id,
+        "inventoryTriggerJobId": rpc.inventory_trigger_job_id,
+    }
+    params.update({name: value for name, value in optional.items() if value})
+    # Sent even when empty, as the official SDK does: CI treats it as "first page".
+    params["nextToken"] = rpc.next_token
+    return target, params
+
+
+JobRef = (
+    service_pb2.CancelMediaJobRequest
+    | service_pb2.WatchMediaJobRequest
+    | service_pb2.WaitMediaJobRequest
+)
+
+
+def validate_job_ref(rpc: JobRef, settings: Settings) -> tuple[Target, str]:
+    """The RPCs that name one job (cancel, watch, wait) share these fields and rules."""
+    errors = _Violations()
+    target = _target(rpc.bucket, rpc.region, settings, errors)
+    _job_id(rpc.job_id, "job_id", errors)
+    errors.raise_if_any()
+    return target, rpc.job_id
+
+
+def validate_generate_media_info(
+    rpc: service_pb2.GenerateMediaInfoRequest, settings: Settings
+) -> tuple[Target, str]:
+    errors = _Violations()
+    target = _target(rpc.bucket, rpc.region, settings, errors)
+    _object_key(rpc.input.object, "input.object", errors)
+    errors.raise_if_any()
+    return target, rpc.input.object
+
+
+def validate_get_media_info(
+    rpc: service_pb2.GetMediaInfoRequest, settings: Settings
+) -> tuple[Target, str, str]:
+    errors = _Violations()
+    target = _target(rpc.bucket, rpc.region, settings, errors)
+    _object_key(rpc.object, "object", errors)
+    if len(rpc.version_id) > 128:
+        errors.add("version_id", "longer than 128 characters")
+    errors.raise_if_any()
+    return target, rpc.object, rpc.version_id

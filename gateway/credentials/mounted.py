@@ -1,0 +1,226 @@
+"""Credentials from a mounted directory (a Kubernetes Secret, Vault Agent output), re-read when
+it changes, without a restart.
+
+The directory holds one value per file, surrounding whitespace ignored:
+
+    secret_id       the SecretId (required)
+    secret_key      the SecretKey (required)
+    session_token   the STS token, when the keys are temporary (optional)
+    expired_time    Unix seconds when temporary keys expire (optional; never sent after it)
+
+A `Poller` compares the files' fingerprints (`gateway.file_watch`) every few seconds. A change is
+read as a whole and swapped in memory at once: an attempt already signed keeps the keys it was
+signed with, the next attempt gets the new ones, so a rotation fails no call. A missing, empty
+or malformed file keeps the previous credentials and logs a warning naming the file (never its
+content); the next change is tried again.
+
+Kubernetes swaps all files at once (the `..data` symlink), and the files are read through one
+resolved `..data`, so a pair is never mixed. A writer without that symlink may update the files
+one after another; there a change is adopted only once two consecutive checks agree, so a new
+SecretId is not paired with the old SecretKey halfway through. Write each file by `rename`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import re
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from gateway._files import Fingerprint, Poller, Sleep, fingerprint
+from gateway.credentials import (
+    Clock,
+    Credentials,
+    CredentialsProvider,
+    CredentialStatus,
+    NoCredentialsError,
+)
+from gateway.logs import event
+
+log = logging.getLogger(__name__)
+
+FILE_SECRET_ID = "secret_id"  # noqa: S105 - file names, not secrets
+FILE_SECRET_KEY = "secret_key"  # noqa: S105
+FILE_SESSION_TOKEN = "session_token"  # noqa: S105
+FILE_EXPIRED_TIME = "expired_time"
+KUBERNETES_DATA = "..data"
+# Kubelet refreshes mounted Secrets every minute or so; 5 s adds little to that and costs a
+# handful of stat calls.
+DEFAULT_POLL_INTERVAL_S = 5.0
+# An STS token is ~1-2 KiB; anything much larger is not a credential file.
+MAX_FILE_BYTES = 16 * 1024
+# Printable ASCII without spaces: SecretIds, SecretKeys and tokens are all of this form.
+_VALUE = re.compile(r"^[\x21-\x7e]+$")
+
+
+class CredentialFileError(Exception):
+    """A credential file is missing or unusable; the text names the file, never its content."""
+
+
+def _read_value(path: Path, name: str, *, required: bool) -> str | None:
+    try:
+        with path.open("rb") as handle:
+            data = handle.read(MAX_FILE_BYTES + 1)
+    except FileNotFoundError:
+        if required:
+            raise CredentialFileError(f"{name} is missing") from None
+        return None
+    except OSError as exc:
+        raise CredentialFileError(f"{name} cannot be read ({type(exc).__name__})") from None
+    if len(data) > MAX_FILE_BYTES:
+        raise CredentialFileError(f"{name} is larger than {MAX_FILE_BYTES} bytes")
+    try:
+        text = data.decode("ascii").strip()
+    except UnicodeDecodeError:
+        raise CredentialFileError(f"{name} is not ASCII") from None
+    if not text:
+        raise CredentialFileError(f"{name} is empty")
+    if not _VALUE.fullmatch(text):
+        raise CredentialFileError(f"{name} contains spaces or control characters")
+    return text
+
+
+def read_directory(directory: Path) -> Credentials:
+    """Read one consistent set of credentials; `CredentialFileError` when incomplete."""
+    data = directory / KUBERNETES_DATA
+    base = Path(os.path.realpath(data)) if data.exists() else directory
+    secret_id = _read_value(base / FILE_SECRET_ID, FILE_SECRET_ID, required=True)
+    secret_key = _read_value(base / FILE_SECRET_KEY, FILE_SECRET_KEY, required=True)
+    token = _read_value(base / FILE_SESSION_TOKEN, FILE_SESSION_TOKEN, required=False)
+    expired = _read_value(base / FILE_EXPIRED_TIME, FILE_EXPIRED_TIME, required=False)
+    expires_at: float | None = None
+    if expired is not None:
+        try:
+            expires_at = float(expired)
+        except ValueError:
+            raise CredentialFileError(f"{FILE_EXPIRED_TIME} is not Unix seconds") from None
+    assert secret_id is not None and secret_key is not None  # required=True
+    return Credentials(secret_id, secret_key, token, expires_at)
+
+
+class DirectoryCredentialsProvider:
+    """The credentials in a mounted directory, swapped in memory whenever the files change."""
+
+    def __init__(
+        self,
+        directory: Path,
+        *,
+        poll_interval_s: float = DEFAULT_POLL_INTERVAL_S,
+        clock: Clock = time.time,
+        sleep: Sleep = asyncio.sleep,
+    ) -> None:
+        self.directory = directory
+        self.name = f"directory:{directory}"
+        self._clock = clock
+        self._paths = [
+            directory / name
+            for name in (
+                KUBERNETES_DATA,
+                FILE_SECRET_ID,
+                FILE_SECRET_KEY,
+                FILE_SESSION_TOKEN,
+                FILE_EXPIRED_TIME,
+            )
+        ]
+        self._current: Credentials | None = None
+        self._seen: Fingerprint | None = None
+        self._pending: Fingerprint | None = None
+        self._generation = 0
+        self._changed = asyncio.Event()
+        self._lock = asyncio.Lock()
+        self._poller = Poller(self.poll, poll_interval_s, name=self.name, sleep=sleep)
+
+    def __repr__(self) -> str:
+        return f"DirectoryCredentialsProvider({str(self.directory)!r})"
+
+    @property
+    def generation(self) -> int:
+        """How many sets of credentials have been loaded so far."""
+        return self._generation
+
+    async def start(self) -> None:
+        """Load, then watch; a second call (the gateway and its owner both starting it) is a
+        no-op."""
+        if self._poller.running:
+            return
+        await self.poll()
+        self._poller.start()
+
+    async def close(self) -> None:
+        await self._poller.close()
+
+    async def get(self) -> Credentials:
+        if self._seen is None:
+            await self.poll()  # used before start(): load on first use
+        credentials = self._current
+        if credentials is None:
+            raise NoCredentialsError(f"no valid credentials in {self.directory}")
+        if not credentials.usable_at(self._clock()):
+            raise NoCredentialsError(f"the credentials in {self.directory} have expired")
+        return credentials
+
+    def for_bucket(self, bucket: str) -> CredentialsProvider:
+        return self
+
+    def statuses(self) -> Sequence[CredentialStatus]:
+        current = self._current
+        valid = current is not None and current.usable_at(self._clock())
+        expires = current.expires_at if current is not None else None
+        return (CredentialStatus(self.name, valid, expires, self._generation),)
+
+    def expires_at(self) -> float | None:
+        return self._current.expires_at if self._current is not None else None
+
+    async def wait_for_generation(self, generation: int) -> None:
+        """Return once `generation` sets of credentials have been loaded (bound it with a
+        time-out: it waits for the files to change)."""
+        while self._generation < generation:
+            await self._changed.wait()
+
+    async def poll(self) -> bool:
+        """Check the files once; True when new credentials were swapped in."""
+        async with self._lock:
+            return await self._poll()
+
+    async def _poll(self) -> bool:
+        seen = await asyncio.to_thread(fingerprint, self._paths)
+        if seen == self._seen:
+            return False
+        atomic = seen[0][1] is not None  # a `..data` symlink: Kubernetes swaps files at once
+        if not atomic and self._current is not None and seen != self._pending:
+            self._pending = seen  # adopt once the next check sees the same files
+            return False
+        try:
+            credentials = await asyncio.to_thread(read_directory, self.directory)
+        except CredentialFileError as problem:
+            self._seen = seen  # warn once; read again after the next change
+            keeping = self._current is not None
+            event(
+                log,
+                logging.WARNING,
+                "mounted credentials unusable; keeping the previous ones"
+                if keeping
+                else "mounted credentials unusable; none loaded",
+                source=self.name,
+                problem=str(problem),
+            )
+            return False
+        if await asyncio.to_thread(fingerprint, self._paths) != seen:
+            return False  # changed while being read: the next check reads the final state
+        self._seen, self._pending = seen, None
+        self._current = credentials
+        self._generation += 1
+        changed, self._changed = self._changed, asyncio.Event()
+        changed.set()
+        event(
+            log,
+            logging.INFO,
+            "mounted credentials loaded",
+            source=self.name,
+            generation=self._generation,
+            expires_at=credentials.expires_at,
+        )
+        return True

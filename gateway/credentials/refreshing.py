@@ -1,0 +1,254 @@
+"""Temporary credentials (Tencent STS) renewed in the background before they expire.
+
+After botocore's `RefreshableCredentials`, async and with one refresh in flight at a time:
+
+- **advisory window** (15 min before expiry): a refresh starts in the background; calls keep
+  the current credentials meanwhile, and a failed refresh only logs (the keys still work);
+- **mandatory window** (10 min before expiry): calls wait for the refresh in flight (one for
+  all of them) and get the new credentials. If it fails, calls keep the old credentials only
+  while they stay valid for `EXPIRY_MARGIN_S`; after that a call fails with
+  `NoCredentialsError` rather than send an expired token.
+
+Besides, a background task refreshes at a jittered point in the advisory window, so the keys
+are renewed even without traffic (and readiness stays true), and replicas started together do
+not call STS in the same second. After a failure it tries again with a capped backoff.
+
+For credentials that live shorter than the windows assume, the windows shrink to a fraction of
+the lifetime, so a 15-minute token is not refreshed on every call.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import UTC, datetime
+
+from gateway._files import Sleep
+from gateway.credentials import (
+    EXPIRY_MARGIN_S,
+    Clock,
+    Credentials,
+    CredentialsProvider,
+    CredentialStatus,
+    NoCredentialsError,
+)
+from gateway.logs import event
+
+log = logging.getLogger(__name__)
+
+ADVISORY_REFRESH_S = 15 * 60.0
+MANDATORY_REFRESH_S = 10 * 60.0
+# The background refresh starts up to this much earlier than the advisory point.
+DEFAULT_JITTER_S = 120.0
+# After a failed refresh: retry after 5 s, doubling up to a minute.
+RETRY_INITIAL_S = 5.0
+RETRY_MAX_S = 60.0
+
+Fetch = Callable[[], Awaitable[Credentials]]
+"""Returns new temporary credentials with `expires_at` set (e.g. `gateway.sts.StsFetcher`)."""
+
+
+class FetchError(Exception):
+    """A fetch failed in a known way; its text is safe to log (no secret, no response body)."""
+
+
+def _iso(timestamp: float | None) -> str | None:
+    if timestamp is None:
+        return None
+    return datetime.fromtimestamp(timestamp, UTC).isoformat(timespec="seconds")
+
+
+class RefreshingCredentialsProvider:
+    """Credentials from `fetch`, renewed before they expire; see the module docstring."""
+
+    def __init__(
+        self,
+        fetch: Fetch,
+        *,
+        name: str,
+        clock: Clock = time.time,
+        sleep: Sleep = asyncio.sleep,
+        rng: Callable[[], float] = random.random,
+        advisory_s: float = ADVISORY_REFRESH_S,
+        mandatory_s: float = MANDATORY_REFRESH_S,
+        jitter_s: float = DEFAULT_JITTER_S,
+        margin_s: float = EXPIRY_MARGIN_S,
+    ) -> None:
+        if not advisory_s >= mandatory_s > margin_s >= 0:
+            raise ValueError("need advisory_s >= mandatory_s > margin_s >= 0")
+        self.name = name
+        self._fetch = fetch
+        self._clock = clock
+        self._sleep = sleep
+        self._rng = rng
+        self._advisory_s = advisory_s
+        self._mandatory_s = mandatory_s
+        self._jitter_s = jitter_s
+        self._margin_s = margin_s
+        self._current: Credentials | None = None
+        self._fetched_at = 0.0
+        self._jitter = 0.0
+        self._generation = 0
+        self._failures = 0
+        self._refresh: asyncio.Task[bool] | None = None
+        self._changed = asyncio.Event()
+        self._background: asyncio.Task[None] | None = None
+        self._started = False
+
+    def __repr__(self) -> str:
+        return f"RefreshingCredentialsProvider(name={self.name!r})"
+
+    @property
+    def generation(self) -> int:
+        """How many credentials have been fetched so far."""
+        return self._generation
+
+    # The provider contract ----------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Fetch, then renew in the background; a second call is a no-op."""
+        if self._started:
+            return
+        self._started = True
+        await self.refresh()
+        self._background = asyncio.create_task(self._run(), name=f"refresh:{self.name}")
+
+    async def close(self) -> None:
+        for task in (self._background, self._refresh):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        self._background = self._refresh = None
+
+    async def get(self) -> Credentials:
+        current = self._current
+        now = self._clock()
+        advisory, mandatory = self._windows(current) if current else (0.0, 0.0)
+        remaining = self._remaining(current, now) if current else 0.0
+        if current is None or remaining <= max(mandatory, self._margin_s):
+            await self.refresh()
+            current = self._current
+            if current is None:
+                raise NoCredentialsError(f"no temporary credentials from {self.name} yet")
+            if not current.usable_at(self._clock(), self._margin_s):
+                raise NoCredentialsError(
+                    f"the temporary credentials from {self.name} expire and renewing them failed"
+                )
+        elif remaining <= advisory:
+            self._start_refresh()  # advisory: renew in the background, use these meanwhile
+        return current
+
+    def for_bucket(self, bucket: str) -> CredentialsProvider:
+        return self
+
+    def statuses(self) -> Sequence[CredentialStatus]:
+        current = self._current
+        valid = current is not None and current.usable_at(self._clock(), self._margin_s)
+        expires = current.expires_at if current is not None else None
+        return (CredentialStatus(self.name, valid, expires, self._generation),)
+
+    def expires_at(self) -> float | None:
+        return self._current.expires_at if self._current is not None else None
+
+    async def wait_for_generation(self, generation: int) -> None:
+        """Return once `generation` credentials have been fetched (bound it with a time-out)."""
+        while self._generation < generation:
+            await self._changed.wait()
+
+    # Refreshing -----------------------------------------------------------------------------
+
+    async def refresh(self) -> bool:
+        """Fetch new credentials now, joining a fetch already in flight; True on success.
+        The fetch is shielded: a caller that gives up does not cancel it for the others."""
+        return await asyncio.shield(self._start_refresh())
+
+    def _start_refresh(self) -> asyncio.Task[bool]:
+        if self._refresh is None or self._refresh.done():
+            self._refresh = asyncio.create_task(self._do_refresh(), name=f"fetch:{self.name}")
+        return self._refresh
+
+    async def _do_refresh(self) -> bool:
+        try:
+            fresh = await self._fetch()
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # any failure keeps the old keys; logged safely
+            self._failures += 1
+            # A FetchError's text is safe by contract; anything else shows its class only.
+            detail = str(exc) if isinstance(exc, FetchError) else type(exc).__name__
+            event(
+                log,
+                logging.WARNING,
+                "temporary credentials: refresh failed",
+                source=self.name,
+                error=detail,
+                failures=self._failures,
+                current_expires_at=_iso(self.expires_at()),
+            )
+            return False
+        now = self._clock()
+        if fresh.expires_at is None or not fresh.usable_at(now, self._margin_s):
+            self._failures += 1
+            event(
+                log,
+                logging.WARNING,
+                "temporary credentials: refresh returned credentials that expire too soon",
+                source=self.name,
+                expires_at=_iso(fresh.expires_at),
+            )
+            return False
+        self._current, self._fetched_at = fresh, now
+        self._generation += 1
+        self._failures = 0
+        self._jitter = self._rng() * self._jitter_s  # drawn once per credentials
+        changed, self._changed = self._changed, asyncio.Event()
+        changed.set()
+        event(
+            log,
+            logging.INFO,
+            "temporary credentials refreshed",
+            source=self.name,
+            generation=self._generation,
+            expires_at=_iso(fresh.expires_at),
+        )
+        return True
+
+    def _remaining(self, credentials: Credentials, now: float) -> float:
+        assert credentials.expires_at is not None  # only stored with an expiry
+        return credentials.expires_at - now
+
+    def _windows(self, credentials: Credentials) -> tuple[float, float]:
+        """(advisory, mandatory) seconds before expiry, shrunk for short-lived credentials."""
+        assert credentials.expires_at is not None
+        lifetime = credentials.expires_at - self._fetched_at
+        return min(self._advisory_s, lifetime / 2), min(self._mandatory_s, lifetime / 3)
+
+    def next_refresh_in(self) -> float:
+        """Seconds until the background task should refresh (jittered), or retry after a
+        failure."""
+        current = self._current
+        if self._failures or current is None:
+            exponent = max(self._failures - 1, 0)
+            return min(RETRY_INITIAL_S * 2.0**exponent, RETRY_MAX_S)
+        return max(self._until_due(current), 0.0)
+
+    def _until_due(self, current: Credentials) -> float:
+        advisory = self._windows(current)[0]
+        return self._remaining(current, self._clock()) - advisory - self._jitter
+
+    def _refresh_due(self) -> bool:
+        current = self._current
+        return current is None or self._failures > 0 or self._until_due(current) <= 0
+
+    async def _run(self) -> None:
+        # Ends only by cancellation (close); each round sleeps, then makes one bounded fetch
+        # unless a call already renewed the credentials meanwhile.
+        while True:
+            await self._sleep(self.next_refresh_in())
+            if self._refresh_due():
+                await self.refresh()

@@ -1,0 +1,118 @@
+"""`SubmitStore` in Redis: a submit retried on another replica finds the first one's record.
+
+The embedded store (`gateway.submit.InMemorySubmitStore`) is per process, so behind a load
+balancer a client's retry with the same request_id may reach a replica that never saw it and
+would submit again. With this store every replica reads and writes the same records:
+`ci-gateway:submit:<request_id>` -> JSON of the `SubmitRecord`, kept `RETENTION_S` (24 h) by a
+Redis TTL, so Redis does the expiry and the memory bound (with its own eviction policy).
+
+Two replicas leading the same request_id at the same instant: `claim` is Redis `SET NX`, so
+exactly one of them stores its record and sends; the other finds the record (with the leader's
+lease) and waits for its outcome instead of sending in parallel.
+
+A Redis failure is `SubmitStoreUnavailable` (UNAVAILABLE): retrying with the same request_id is
+safe, because the coordinator writes its in-doubt record before it sends anything to CI.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+
+import grpc
+import redis.asyncio as aioredis
+from redis.exceptions import RedisError
+
+from gateway.errors import GatewayError, Reason, RetryClass
+from gateway.jobs.submit import RETENTION_S, SubmitRecord
+
+KEY_PREFIX = "ci-gateway:submit:"
+
+
+class SubmitStoreUnavailable(GatewayError):
+    status = grpc.StatusCode.UNAVAILABLE
+    reason = Reason.UPSTREAM_UNAVAILABLE
+    retry = RetryClass.TRANSIENT
+
+    def __init__(self, cause: Exception) -> None:
+        super().__init__(f"the shared submit store (Redis) is unavailable: {type(cause).__name__}")
+
+    def metadata(self) -> dict[str, str]:
+        return {"dependency": "redis"}
+
+
+def encode_record(record: SubmitRecord) -> bytes:
+    detail = record.jobs_detail
+    return json.dumps(
+        {
+            "fingerprint": record.fingerprint,
+            "jobs_detail": None if detail is None else base64.b64encode(detail).decode(),
+            "first_attempt_at": record.first_attempt_at,
+            "updated_at": record.updated_at,
+            "leader_until": record.leader_until,
+        }
+    ).encode()
+
+
+def decode_record(data: bytes) -> SubmitRecord:
+    document = json.loads(data)
+    detail = document["jobs_detail"]
+    return SubmitRecord(
+        fingerprint=str(document["fingerprint"]),
+        jobs_detail=None if detail is None else base64.b64decode(detail),
+        first_attempt_at=float(document["first_attempt_at"]),
+        updated_at=float(document["updated_at"]),
+        leader_until=float(document.get("leader_until", 0.0)),
+    )
+
+
+class RedisSubmitStore:
+    """Implements `gateway.submit.SubmitStore` on a shared Redis."""
+
+    def __init__(
+        self,
+        client: aioredis.Redis,
+        *,
+        retention_s: float = RETENTION_S,
+        prefix: str = KEY_PREFIX,
+    ) -> None:
+        self._redis = client
+        self._ttl_s = max(int(retention_s), 1)
+        self._prefix = prefix
+
+    async def get(self, request_id: str) -> SubmitRecord | None:
+        try:
+            data = await self._redis.get(self._prefix + request_id)
+        except (RedisError, OSError) as exc:
+            raise SubmitStoreUnavailable(exc) from exc
+        if data is None:
+            return None
+        if not isinstance(data, bytes):
+            data = str(data).encode()
+        return decode_record(data)
+
+    async def claim(self, request_id: str, record: SubmitRecord) -> SubmitRecord | None:
+        key = self._prefix + request_id
+        for _ in range(3):  # bounded: only a record expiring between the two commands loops
+            try:
+                stored = await self._redis.set(key, encode_record(record), ex=self._ttl_s, nx=True)
+            except (RedisError, OSError) as exc:
+                raise SubmitStoreUnavailable(exc) from exc
+            if stored:
+                return None
+            existing = await self.get(request_id)
+            if existing is not None:
+                return existing
+        raise SubmitStoreUnavailable(RuntimeError("the record kept vanishing"))
+
+    async def put(self, request_id: str, record: SubmitRecord) -> None:
+        try:
+            await self._redis.set(self._prefix + request_id, encode_record(record), ex=self._ttl_s)
+        except (RedisError, OSError) as exc:
+            raise SubmitStoreUnavailable(exc) from exc
+
+    async def delete(self, request_id: str) -> None:
+        try:
+            await self._redis.delete(self._prefix + request_id)
+        except (RedisError, OSError) as exc:
+            raise SubmitStoreUnavailable(exc) from exc

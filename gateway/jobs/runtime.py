@@ -1,0 +1,140 @@
+"""Job tracking assembled from settings: tracker, fan-out, callback receiver, submit store.
+
+`start_tracking` builds, in dependency order, what `[tracking]`, `[callbacks]` and `[shared]`
+ask for, and `TrackingRuntime` owns it until the gateway stops:
+
+    Redis client (only when a `[shared]` backend is `redis`)
+    -> fan-out (`local` | `redis`) -> JobTracker.apply
+    -> submit store (`memory` | `redis`)
+    -> callback receiver on `callbacks.listen` (optional), publishing through the fan-out
+
+Stopping is two steps around the gRPC server's own drain: `drain()` first (no more callbacks;
+every watch ends with UNAVAILABLE so its client re-watches on another replica at once instead
+of holding the drain for the whole grace period), then `close()` after the server stopped (the
+submit store and Redis stay usable by submits that are finishing).
+
+The CallBack URL must be identical on every replica and across restarts, because the
+exactly-once submit fingerprints the request including it: replicas that share Redis must
+therefore share `callbacks.token` too, and the gateway refuses to start otherwise.
+
+`callbacks.token` and `shared.redis_url` may come from files (`*_file`, e.g. a mounted Secret).
+`load_settings` has normally read them already; settings built in code are resolved here, once,
+before anything starts. Neither value is logged, nor shown in a repr.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import secrets
+from dataclasses import dataclass, field
+
+import redis.asyncio as aioredis
+from redis.exceptions import RedisError
+
+from gateway.config.settings import Settings, resolve_secret_files
+from gateway.jobs.callbacks import CallbackReceiver, callback_url
+from gateway.jobs.fanout import FanOut, JobUpdate, LocalFanOut, RedisFanOut
+from gateway.jobs.redis_store import RedisSubmitStore
+from gateway.jobs.submit import InMemorySubmitStore, SubmitStore
+from gateway.jobs.tracking import JobDescriber, JobTracker, PollSchedule, Timer, WatchLimits
+from gateway.model import Target
+
+log = logging.getLogger(__name__)
+
+AUTO_PUBLIC_URL = "auto"
+
+
+@dataclass
+class TrackingRuntime:
+    tracker: JobTracker
+    submit_store: SubmitStore
+    fanout: FanOut
+    receiver: CallbackReceiver | None
+    # Base URL handed to CI in CallBack; empty = the gateway sets no CallBack.
+    public_url: str
+    token: str = field(repr=False)  # the secret in the CallBack URL
+    redis: aioredis.Redis | None
+
+    def callback_url(self, target: Target) -> str | None:
+        return callback_url(self.public_url, self.token, target) if self.public_url else None
+
+    async def drain(self) -> None:
+        if self.receiver is not None:
+            await self.receiver.close()
+        await self.tracker.close()
+
+    async def close(self) -> None:
+        await self.drain()
+        await self.fanout.close()
+        if self.redis is not None:
+            with contextlib.suppress(RedisError, OSError):
+                await self.redis.aclose()
+
+
+def _check(settings: Settings) -> None:
+    """Cross-setting rules, checked once all sources are merged (a `*_file` counts as its
+    value, whether or not it has been read yet)."""
+    callbacks, shared = settings.callbacks, settings.shared
+    uses_redis = "redis" in (shared.fanout, shared.submit_store)
+    if uses_redis and not (shared.redis_url or shared.redis_url_file):
+        raise ValueError(
+            "shared.redis_url (or shared.redis_url_file) is required when a [shared] backend "
+            "is `redis`"
+        )
+    if callbacks.public_url and not callbacks.listen:
+        raise ValueError("callbacks.public_url needs callbacks.listen (the receiver)")
+    if callbacks.public_url and uses_redis and not (callbacks.token or callbacks.token_file):
+        raise ValueError(
+            "callbacks.token (or callbacks.token_file) must be set when replicas share Redis: "
+            "every replica must hand CI the same CallBack URL, or a submit retried on another "
+            "replica would not match"
+        )
+
+
+async def start_tracking(
+    settings: Settings, client: JobDescriber, *, timer: Timer | None = None
+) -> TrackingRuntime:
+    _check(settings)
+    settings = resolve_secret_files(settings)  # no-op when load_settings read them already
+    tracking, callbacks, shared = settings.tracking, settings.callbacks, settings.shared
+    redis: aioredis.Redis | None = None
+    if "redis" in (shared.fanout, shared.submit_store):
+        redis = aioredis.Redis.from_url(shared.redis_url)
+    tracker = JobTracker(
+        client,
+        schedule=PollSchedule(initial_s=tracking.poll_initial_s, max_s=tracking.poll_max_s),
+        limits=WatchLimits(tracking.max_watchers, tracking.max_watchers_per_client),
+        timer=timer,
+        describe_timeout_s=settings.timeouts.rpc_deadline_s,
+    )
+    fanout: FanOut = LocalFanOut()
+    if redis is not None and shared.fanout == "redis":
+        fanout = RedisFanOut(redis)
+    store: SubmitStore = InMemorySubmitStore()
+    if redis is not None and shared.submit_store == "redis":
+        store = RedisSubmitStore(redis)
+    runtime = TrackingRuntime(
+        tracker, store, fanout, None, "", callbacks.token or secrets.token_urlsafe(32), redis
+    )
+
+    def deliver(update: JobUpdate) -> None:
+        tracker.apply(update.target, update.detail)
+
+    try:
+        await fanout.start(deliver)
+        if callbacks.listen:
+            runtime.receiver = CallbackReceiver(token=runtime.token, client=client, fanout=fanout)
+            bound = await runtime.receiver.start(callbacks.listen)
+            public = callbacks.public_url
+            runtime.public_url = bound if public == AUTO_PUBLIC_URL else public
+    except BaseException:
+        await runtime.close()
+        raise
+    log.info(
+        "job tracking: fan-out %s, submit store %s, callbacks %s",
+        shared.fanout,
+        shared.submit_store,
+        "set on submits" if runtime.public_url else "not set on submits",
+    )
+    return runtime

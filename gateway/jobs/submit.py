@@ -1,0 +1,409 @@
+"""Exactly-once job submission: one request_id, at most one CI job, whatever fails on the way.
+
+CI documents no idempotency key, and a submit whose answer is lost (a read time-out, a reset
+after sending, a 5xx) may or may not have created a paid job. The official SDK replays it
+blindly and creates duplicates. This module never sends the same submit twice without first
+asking CI whether the first one landed:
+
+1. Every submit carries a request_id (the caller's, AIP-155 style, or one the gateway makes).
+2. The gateway appends a short **marker** derived from the request_id to the job's `UserData`
+   (` #cigw:<20 hex>`, without the space when `UserData` is empty; `UserData` is the one field
+   CI stores verbatim and returns on describe, list and callbacks). Everything the gateway
+   returns has the marker stripped again, so callers see their own `UserData`; the marker costs
+   `MARKER_LEN` of CI's 1024-character budget. (Jobs read straight from CI, e.g. callbacks sent
+   to a caller's own URL, do show it.)
+3. After an ambiguous failure, the gateway **reconciles**: it lists the jobs of that tag for
+   that input object created since shortly before the first attempt and adopts the one carrying
+   the marker. Only when none exists does it send the submit again.
+4. A `SubmitStore` remembers request_id -> (fingerprint of the request, outcome) for at least
+   24 h: a repeat returns the original `JobsDetail`; a different request under the same id is
+   refused; a record left in doubt (answer lost, process restarted) is reconciled before any
+   resend. Concurrent calls with one request_id in this process share one flight.
+
+UNCONFIRMED: whether CI's job listing can lag behind job creation. If it can, a resend after a
+reconcile that found nothing could still duplicate; the window is the listing's lag.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import re
+import time
+import uuid
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta, timezone
+from typing import Protocol
+
+from gateway._proto import media_pb2, service_pb2
+from gateway.errors import (
+    DeadlineExceeded,
+    GatewayError,
+    RequestIdReused,
+    RetryBudgetExhausted,
+    RetryClass,
+    SubmitOutcomeUnknown,
+    TransportError,
+    UpstreamError,
+)
+from gateway.model import Target
+from gateway.upstream.client import CiClient, Reply
+from gateway.upstream.retry import Deadline, RetryBudget
+
+MARKER_PREFIX = "#cigw:"
+MARKER_HEX = 20
+# A space separates the marker from the caller's UserData (none when that is empty: CI's XML
+# would lose a leading space to whitespace trimming).
+MARKER_LEN = 1 + len(MARKER_PREFIX) + MARKER_HEX
+_MARKER = re.compile(f"(?:^| ){re.escape(MARKER_PREFIX)}[0-9a-f]{{{MARKER_HEX}}}$")
+REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+RETENTION_S = 24 * 3600
+# How far before the first attempt a reconcile looks back: covers clock skew between the
+# gateway and CI (CI's creation times come from CI's clock).
+RECONCILE_LOOKBACK_S = 600
+RECONCILE_PAGES = 5
+RECONCILE_PAGE_SIZE = 100
+MAX_SEND_ROUNDS = 3
+# A lead lasts the caller's deadline plus this; a replica that died mid-submit blocks others
+# at most that long, and then they reconcile.
+LEASE_MARGIN_S = 5.0
+# How often a replica looks whether another replica's lead on the same request_id has ended.
+LEADER_POLL_S = (0.05, 0.5)
+CI_TIMEZONE = timezone(timedelta(hours=8))
+
+
+def new_request_id() -> str:
+    return str(uuid.uuid4())
+
+
+def marker(request_id: str) -> str:
+    digest = hashlib.sha256(request_id.encode()).hexdigest()[:MARKER_HEX]
+    return MARKER_PREFIX + digest
+
+
+def with_marker(user_data: str, request_id: str) -> str:
+    return f"{user_data} {marker(request_id)}" if user_data else marker(request_id)
+
+
+def strip_marker(user_data: str) -> str:
+    return _MARKER.sub("", user_data)
+
+
+def strip_markers(jobs: list[media_pb2.JobsDetail]) -> None:
+    """Give callers back their own UserData on every job the gateway returns."""
+    for job in jobs:
+        if job.operation.user_data:
+            job.operation.user_data = strip_marker(job.operation.user_data)
+
+
+def fingerprint(target: Target, request: media_pb2.Request) -> str:
+    body = request.SerializeToString(deterministic=True)
+    return hashlib.sha256(f"{target.bucket}\0{target.region}\0".encode() + body).hexdigest()
+
+
+@dataclass(frozen=True)
+class SubmitRecord:
+    fingerprint: str
+    # None while in doubt: sent or about to be sent, outcome not known yet.
+    jobs_detail: bytes | None
+    first_attempt_at: float
+    updated_at: float
+    # Until when the replica leading this submit may still be sending it (0: nobody is). Another
+    # replica waits for the leader's outcome instead of sending the same job in parallel.
+    leader_until: float = 0.0
+
+
+class SubmitStore(Protocol):
+    """request_id -> SubmitRecord. The embedded store is the default; a shared one (Redis) makes
+    retries land on any replica."""
+
+    async def get(self, request_id: str) -> SubmitRecord | None: ...
+
+    async def claim(self, request_id: str, record: SubmitRecord) -> SubmitRecord | None:
+        """Store `record` only if the id has none, atomically; return the existing one if any."""
+        ...
+
+    async def put(self, request_id: str, record: SubmitRecord) -> None: ...
+
+    async def delete(self, request_id: str) -> None: ...
+
+
+class InMemorySubmitStore:
+    """Process-local store. Records live `retention_s` (24 h); beyond `max_entries` the oldest
+    are evicted first, so memory stays bounded under any request rate."""
+
+    def __init__(
+        self,
+        *,
+        retention_s: float = RETENTION_S,
+        max_entries: int = 1_000_000,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._records: OrderedDict[str, SubmitRecord] = OrderedDict()
+        self._retention_s = retention_s
+        self._max_entries = max_entries
+        self._clock = clock
+
+    def __len__(self) -> int:
+        return len(self._records)
+
+    def _expire(self) -> None:
+        horizon = self._clock() - self._retention_s
+        while self._records:
+            oldest_id, oldest = next(iter(self._records.items()))
+            if oldest.updated_at >= horizon and len(self._records) <= self._max_entries:
+                return
+            del self._records[oldest_id]
+
+    async def get(self, request_id: str) -> SubmitRecord | None:
+        self._expire()
+        return self._records.get(request_id)
+
+    async def claim(self, request_id: str, record: SubmitRecord) -> SubmitRecord | None:
+        self._expire()
+        existing = self._records.get(request_id)
+        if existing is None:
+            await self.put(request_id, record)
+        return existing
+
+    async def put(self, request_id: str, record: SubmitRecord) -> None:
+        self._records[request_id] = record
+        self._records.move_to_end(request_id)
+        self._expire()
+
+    async def delete(self, request_id: str) -> None:
+        self._records.pop(request_id, None)
+
+
+def is_ambiguous(error: GatewayError) -> bool:
+    """Might CI have acted on a submit that failed this way?"""
+    if isinstance(error, RetryBudgetExhausted):
+        return is_ambiguous(error.last)
+    if isinstance(error, TransportError):
+        return error.sent
+    if isinstance(error, DeadlineExceeded):
+        return True  # the last attempt may have been in flight
+    if isinstance(error, UpstreamError):
+        # A 5xx may come after CI created the job; throttling and 4xx come before.
+        return error.retry is RetryClass.TRANSIENT
+    return False
+
+
+def ci_time(unix: float) -> str:
+    return datetime.fromtimestamp(unix, UTC).astimezone(CI_TIMEZONE).strftime("%Y-%m-%dT%H:%M:%S%z")
+
+
+class SubmitCoordinator:
+    def __init__(
+        self,
+        client: CiClient,
+        store: SubmitStore,
+        *,
+        budget_for: Callable[[Target], RetryBudget] | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._client = client
+        self._store = store
+        self._budget_for = budget_for
+        self._clock = clock
+        self._flights: dict[
+            str, tuple[str, asyncio.Future[Reply[service_pb2.SubmitMediaJobResponse]]]
+        ] = {}
+
+    async def submit(
+        self,
+        target: Target,
+        request: media_pb2.Request,
+        request_id: str,
+        deadline: Deadline,
+        *,
+        keep_outcome: bool = True,
+    ) -> Reply[service_pb2.SubmitMediaJobResponse]:
+        """Submit once per request_id. `keep_outcome=False` (the gateway made the id, so no
+        caller can repeat a call that succeeded) drops the record once the job is known, which
+        keeps memory flat; records in doubt are kept either way, since their id was returned."""
+        print_ = fingerprint(target, request)
+        # Bounded: a cancelled leader hands over at most this often.
+        for _ in range(MAX_SEND_ROUNDS):
+            flight = self._flights.get(request_id)
+            if flight is None:
+                break
+            flight_print, leader = flight
+            if flight_print != print_:
+                raise RequestIdReused(request_id)
+            try:
+                return await asyncio.shield(leader)
+            except asyncio.CancelledError:
+                if not leader.cancelled():
+                    raise  # we were cancelled ourselves
+                # The leading call was cancelled by its client; take over.
+        future: asyncio.Future[Reply[service_pb2.SubmitMediaJobResponse]]
+        future = asyncio.get_running_loop().create_future()
+        self._flights[request_id] = (print_, future)
+        try:
+            reply = await self._lead(target, request, request_id, print_, deadline)
+            if not keep_outcome:
+                await self._store.delete(request_id)
+        except GatewayError as error:
+            future.set_exception(error)
+            future.exception()  # mark retrieved: followers may be none
+            raise
+        except BaseException:
+            future.cancel()
+            raise
+        else:
+            future.set_result(reply)
+            return reply
+        finally:
+            if self._flights.get(request_id, (None, None))[1] is future:
+                del self._flights[request_id]
+
+    async def _lead(
+        self,
+        target: Target,
+        request: media_pb2.Request,
+        request_id: str,
+        print_: str,
+        deadline: Deadline,
+    ) -> Reply[service_pb2.SubmitMediaJobResponse]:
+        now = self._clock()
+        lease = now + deadline.remaining() + LEASE_MARGIN_S
+        record = SubmitRecord(print_, None, now, now, leader_until=lease)
+        existing = await self._store.claim(request_id, record)
+        if existing is None:
+            in_doubt = False  # ours: nobody has sent it yet
+        else:
+            existing = await self._await_other_leader(request_id, existing, deadline)
+            if existing.fingerprint != print_:
+                raise RequestIdReused(request_id)
+            if existing.jobs_detail is not None:
+                return self._reply_from(existing.jobs_detail)
+            # Sent before (answer lost, caller gone, replica died): reconcile first. We lead now.
+            record = replace(existing, leader_until=lease, updated_at=now)
+            await self._store.put(request_id, record)
+            in_doubt = True
+
+        tag = marker(request_id)
+        marked = media_pb2.Request()
+        marked.CopyFrom(request)
+        marked.operation.user_data = with_marker(request.operation.user_data, request_id)
+        last_error: GatewayError | None = None
+        for _ in range(MAX_SEND_ROUNDS):
+            if in_doubt:
+                try:
+                    found = await self._find(
+                        target, request, tag, record.first_attempt_at, deadline
+                    )
+                except GatewayError as error:
+                    await self._release(request_id, record)
+                    raise self._unknown(request_id, error) from error
+                if found is not None:
+                    return await self._complete(request_id, record, found, "")
+                if last_error is not None and not self._may_resend(target, last_error):
+                    await self._release(request_id, record)
+                    raise self._unknown(request_id, last_error) from last_error
+            try:
+                reply = await self._client.submit_job(target, marked, deadline)
+            except GatewayError as error:
+                if not is_ambiguous(error):
+                    await self._store.delete(request_id)  # certainly no job: the id is free again
+                    raise
+                if isinstance(error, DeadlineExceeded) or deadline.expired:
+                    await self._release(request_id, record)
+                    raise self._unknown(request_id, error) from error
+                in_doubt, last_error = True, error
+                continue
+            return await self._complete(
+                request_id, record, reply.message.jobs_detail, reply.request_id
+            )
+        assert last_error is not None
+        await self._release(request_id, record)
+        raise self._unknown(request_id, last_error) from last_error
+
+    async def _await_other_leader(
+        self, request_id: str, record: SubmitRecord, deadline: Deadline
+    ) -> SubmitRecord:
+        """Another replica leads this request_id: wait (bounded) for its outcome."""
+        delay = LEADER_POLL_S[0]
+        while record.jobs_detail is None and record.leader_until > self._clock():
+            if deadline.remaining() <= delay:
+                raise SubmitOutcomeUnknown(
+                    request_id, DeadlineExceeded("another replica is still submitting it")
+                )
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, LEADER_POLL_S[1])
+            latest = await self._store.get(request_id)
+            if latest is None:  # the other lead failed for certain: the id is free again
+                return replace(record, leader_until=0.0)
+            record = latest
+        return record
+
+    async def _release(self, request_id: str, record: SubmitRecord) -> None:
+        """In doubt and nobody sending: the next call with this id reconciles at once."""
+        await self._store.put(request_id, replace(record, leader_until=0.0))
+
+    def _may_resend(self, target: Target, error: GatewayError) -> bool:
+        if self._budget_for is None:
+            return True
+        return self._budget_for(target).try_spend(error)
+
+    @staticmethod
+    def _unknown(request_id: str, error: GatewayError) -> GatewayError:
+        if isinstance(error, DeadlineExceeded):
+            error.extra["request_id"] = request_id
+            return error
+        unknown = SubmitOutcomeUnknown(request_id, error)
+        unknown.attempts = error.attempts
+        return unknown
+
+    async def _complete(
+        self,
+        request_id: str,
+        record: SubmitRecord,
+        job: media_pb2.JobsDetail,
+        ci_request_id: str,
+    ) -> Reply[service_pb2.SubmitMediaJobResponse]:
+        response = service_pb2.SubmitMediaJobResponse(jobs_detail=job)
+        strip_markers([response.jobs_detail])
+        stored = response.SerializeToString()
+        await self._store.put(
+            request_id,
+            SubmitRecord(record.fingerprint, stored, record.first_attempt_at, self._clock()),
+        )
+        return Reply(response, ci_request_id)
+
+    @staticmethod
+    def _reply_from(stored: bytes) -> Reply[service_pb2.SubmitMediaJobResponse]:
+        return Reply(service_pb2.SubmitMediaJobResponse.FromString(stored), "")
+
+    async def _find(
+        self,
+        target: Target,
+        request: media_pb2.Request,
+        tag: str,
+        first_attempt_at: float,
+        deadline: Deadline,
+    ) -> media_pb2.JobsDetail | None:
+        """Look for the job a lost submit may have created: same tag, same input object,
+        created since just before the first attempt, carrying this request's marker."""
+        params = {
+            "tag": request.tag or "MediaInfo",
+            "inputObject": request.input.object,
+            "startCreationTime": ci_time(first_attempt_at - RECONCILE_LOOKBACK_S),
+            "orderByTime": "Desc",
+            "size": str(RECONCILE_PAGE_SIZE),
+            "nextToken": "",
+        }
+        if request.queue_id:
+            params["queueId"] = request.queue_id
+        for _ in range(RECONCILE_PAGES):
+            page = (await self._client.list_jobs(target, params, deadline)).message
+            for job in page.jobs_detail:
+                if job.operation.user_data.endswith(tag):
+                    return job
+            if not page.next_token:
+                return None
+            params["nextToken"] = page.next_token
+        return None

@@ -1,0 +1,43 @@
+"""What CI calls things, and the limits CI itself enforces: facts every layer shares.
+
+A bucket and region name a CI endpoint (`Target`); which host of it a call goes to depends on the
+operation (`HostKind`: `ci` for jobs and queues, `cos` for the synchronous object probes). The
+naming rules and limits here are CI's and COS's, not settings: a gateway cannot relax them, so
+they sit below both the settings and the validation that applies them.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Literal
+
+HostKind = Literal["ci", "cos"]
+
+# UNCONFIRMED: CI documents comma-joined ids for DescribeMediaJob but no maximum; 10 is the
+# tolerant guess used across the gateway (validation) and the emulator.
+MAX_DESCRIBE_JOB_IDS = 10
+
+_BUCKET = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,48}[a-z0-9])?-[0-9]{1,20}$")
+_REGION = re.compile(r"^[a-z]{2,}(?:-[a-z0-9]+){1,3}$")
+
+
+def is_valid_bucket(value: str) -> bool:
+    """`name-APPID`: lower-case letters, digits and dashes, then a dash and the numeric APPID."""
+    return bool(_BUCKET.fullmatch(value))
+
+
+def is_valid_region(value: str) -> bool:
+    """`ap-guangzhou`, `na-siliconvalley`, `ap-shanghai-fsi`, ..."""
+    return bool(_REGION.fullmatch(value))
+
+
+@dataclass(frozen=True)
+class Target:
+    """One bucket in one region: the `<Bucket-APPID>.<kind>.<Region>.myqcloud.com` endpoint."""
+
+    bucket: str
+    region: str
+
+    def host(self, kind: HostKind) -> str:
+        return f"{self.bucket}.{kind}.{self.region}.myqcloud.com"

@@ -1,0 +1,313 @@
+"""The CI client: build -> sign -> send -> parse -> map, once per attempt.
+
+Each public method is one CI operation and reads like its documentation row (method, host kind,
+path, params, body, response type); `_call` runs the shared pipeline under the retry policy:
+
+    _call -> call_with_retry -> _attempt -> signing.authorization -> Transport.send
+          -> _raise_for_error (CI <Error> -> UpstreamError) -> xml_codec.decode
+
+Every attempt is signed afresh (new time window, current credentials), so a retry after a
+credential rotation or a long backoff never carries a stale signature.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import logging
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Generic, TypeVar
+from urllib.parse import quote
+
+from google.protobuf.message import Message
+
+from gateway._proto import media_pb2, service_pb2
+from gateway.config.settings import Settings
+from gateway.credentials import CredentialsProvider
+from gateway.errors import GatewayError, Overloaded, UpstreamError, UpstreamProtocolError
+from gateway.model import HostKind, Target
+from gateway.telemetry import NullTelemetry, Telemetry
+from gateway.upstream import signing, xml_codec
+from gateway.upstream.retry import (
+    Deadline,
+    RetryBudget,
+    RetryBudgets,
+    RetryPolicy,
+    call_with_retry,
+    read_only_policy,
+)
+from gateway.upstream.transport import HttpRequest, HttpResponse, Transport
+
+log = logging.getLogger(__name__)
+
+M = TypeVar("M", bound=Message)
+
+# Signatures are valid from a minute in the past (tolerates a CI clock slightly behind ours) to
+# ten minutes ahead: long enough for a slow synchronous probe, short enough to limit replay.
+SIGN_BACKDATE_S = 60
+SIGN_VALIDITY_S = 600
+
+
+@dataclass(frozen=True)
+class Reply(Generic[M]):
+    """A parsed answer and CI's request id (returned to callers in trailing metadata)."""
+
+    message: M
+    request_id: str
+
+
+@dataclass(frozen=True)
+class CiCall:
+    """One CI operation's request, as its documentation row describes it."""
+
+    operation: str  # CI's operation name: the telemetry label
+    target: Target
+    kind: HostKind
+    method: str
+    path: str  # raw, unencoded
+    params: Mapping[str, str | None] = field(default_factory=dict)
+    body: bytes | None = None
+
+
+def encode_body(message: Message) -> bytes:
+    return xml_codec.encode(message, root="Request")
+
+
+def encode_path(path: str) -> str:
+    """Percent-encode a raw path for the wire, keeping `/` (CI decodes before verifying)."""
+    return quote(path, safe="/-_.~")
+
+
+def encode_query(params: Mapping[str, str | None]) -> str:
+    """`?cancel` stays a bare flag (`None`), as the official SDK sends it."""
+    return "&".join(
+        signing.encode(name) if value is None else f"{signing.encode(name)}={signing.encode(value)}"
+        for name, value in params.items()
+    )
+
+
+def _request_id(response: HttpResponse) -> str:
+    headers = response.headers
+    return headers.get("x-ci-request-id") or headers.get("x-cos-request-id") or ""
+
+
+def _retry_after(response: HttpResponse) -> float | None:
+    value = response.headers.get("Retry-After", "")
+    try:
+        return float(value) if value else None
+    except ValueError:
+        return None  # an HTTP date: rare from CI, and the backoff is a fine substitute
+
+
+def parse_error(response: HttpResponse) -> UpstreamError:
+    """Read CI's `<Error>`: each element on its own, so a body lacking `Resource` (CI's own
+    documented shape) or `RequestId` still yields the rest; the request id falls back to the
+    response header. A body that is not XML (a proxy's HTML page, Go SDK's JSON shape) still
+    becomes an error with the HTTP status, never a parse crash."""
+    fields = {"Code": "", "Message": "", "RequestId": "", "TraceId": "", "Resource": ""}
+    content_type = response.headers.get("Content-Type", "")
+    if response.body.strip().startswith(b"<"):
+        try:
+            root = xml_codec.parse_document(response.body)
+        except xml_codec.XmlCodecError:
+            root = None
+        if root is not None and xml_codec.local_name(root.tag) == "Error":
+            for child in root:
+                name = xml_codec.local_name(child.tag)
+                if name in fields:
+                    fields[name] = (child.text or "").strip()
+    elif "json" in content_type and response.body:
+        try:
+            data = json.loads(response.body)
+        except ValueError:
+            data = None
+        if isinstance(data, dict):
+            fields["Code"] = str(data.get("code", ""))
+            fields["Message"] = str(data.get("message", ""))
+            fields["RequestId"] = str(data.get("request_id", ""))
+    if not fields["Message"] and 300 <= response.status < 400:
+        location = response.headers.get("Location", "")
+        fields["Message"] = f"unexpected redirect {response.status} {location}".strip()
+    return UpstreamError(
+        http_status=response.status,
+        code=fields["Code"],
+        message=fields["Message"] or response.reason,
+        request_id=fields["RequestId"] or _request_id(response),
+        trace_id=fields["TraceId"],
+        resource=fields["Resource"],
+        retry_after_s=_retry_after(response),
+    )
+
+
+class CiClient:
+    """Calls CI for every RPC; owns no connection itself (the `Transport` does)."""
+
+    def __init__(
+        self,
+        *,
+        settings: Settings,
+        credentials: CredentialsProvider,
+        transport: Transport,
+        telemetry: Telemetry | None = None,
+        budgets: RetryBudgets | None = None,
+        max_in_flight: int | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._settings = settings
+        self._credentials = credentials
+        self._transport = transport
+        self._telemetry: Telemetry = telemetry or NullTelemetry()
+        self.budgets = budgets or RetryBudgets.from_settings(settings.retry)
+        self._max_in_flight = max_in_flight or settings.retry.max_in_flight_upstream
+        self._reads = read_only_policy(settings.retry)
+        self._submit = self._reads.for_submit()
+        self._in_flight = 0
+        self._clock = clock
+
+    @property
+    def in_flight(self) -> int:
+        return self._in_flight
+
+    def budget_for(self, target: Target) -> RetryBudget:
+        return self.budgets.for_upstream(f"{target.bucket}.{target.region}")
+
+    async def close(self) -> None:
+        await self._transport.close()
+
+    # One method per CI operation --------------------------------------------------------------
+
+    async def submit_job(
+        self, target: Target, request: media_pb2.Request, deadline: Deadline
+    ) -> Reply[service_pb2.SubmitMediaJobResponse]:
+        call = CiCall("CreateMediaJobs", target, "ci", "POST", "/jobs", body=encode_body(request))
+        return await self._call(call, service_pb2.SubmitMediaJobResponse, deadline, self._submit)
+
+    async def describe_jobs(
+        self, target: Target, job_ids: Sequence[str], deadline: Deadline
+    ) -> Reply[service_pb2.DescribeMediaJobsResponse]:
+        call = CiCall("DescribeMediaJob", target, "ci", "GET", "/jobs/" + ",".join(job_ids))
+        return await self._call(call, service_pb2.DescribeMediaJobsResponse, deadline, self._reads)
+
+    async def list_jobs(
+        self, target: Target, params: Mapping[str, str], deadline: Deadline
+    ) -> Reply[service_pb2.ListMediaJobsResponse]:
+        call = CiCall("DescribeMediaJobs", target, "ci", "GET", "/jobs", params)
+        return await self._call(call, service_pb2.ListMediaJobsResponse, deadline, self._reads)
+
+    async def cancel_job(
+        self, target: Target, job_id: str, deadline: Deadline
+    ) -> Reply[service_pb2.CancelMediaJobResponse]:
+        call = CiCall("CancelMediaJob", target, "ci", "PUT", f"/jobs/{job_id}", {"cancel": None})
+        # Cancelling twice is harmless, so the call retries like a read.
+        return await self._call(call, service_pb2.CancelMediaJobResponse, deadline, self._reads)
+
+    async def generate_media_info(
+        self, target: Target, object_key: str, deadline: Deadline
+    ) -> Reply[service_pb2.MediaInfoResponse]:
+        body = encode_body(media_pb2.Request(input=media_pb2.Input(object=object_key)))
+        call = CiCall("GenerateMediaInfo", target, "ci", "POST", "/mediainfo", body=body)
+        return await self._call(call, service_pb2.MediaInfoResponse, deadline, self._reads)
+
+    async def get_media_info(
+        self, target: Target, object_key: str, version_id: str, deadline: Deadline
+    ) -> Reply[service_pb2.MediaInfoResponse]:
+        params: dict[str, str | None] = {"ci-process": "videoinfo"}
+        if version_id:
+            params["versionId"] = version_id
+        call = CiCall("GetMediaInfo", target, "cos", "GET", "/" + object_key, params)
+        return await self._call(call, service_pb2.MediaInfoResponse, deadline, self._reads)
+
+    # The pipeline -----------------------------------------------------------------------------
+
+    async def _call(
+        self, call: CiCall, response_type: type[M], deadline: Deadline, policy: RetryPolicy
+    ) -> Reply[M]:
+        async def attempt(remaining_s: float) -> Reply[M]:
+            return self._parse(await self._timed_send(call, remaining_s), response_type)
+
+        def on_retry(error: GatewayError, delay_s: float) -> None:
+            self._telemetry.retry_scheduled(call.operation, error.reason.value, delay_s)
+
+        return await call_with_retry(
+            attempt, policy, deadline, on_retry=on_retry, budget=self.budget_for(call.target)
+        )
+
+    async def _timed_send(self, call: CiCall, remaining_s: float) -> HttpResponse:
+        if self._in_flight >= self._max_in_flight:
+            # Shed rather than queue: a queue here would only turn overload into time-outs.
+            raise Overloaded("requests in flight to CI", self._max_in_flight)
+        self._in_flight += 1
+        self._telemetry.attempt_started(call.operation)
+        started = time.monotonic()
+        outcome = "Cancelled"
+        try:
+            response = await self._send(call, remaining_s)
+            outcome = str(response.status)
+            return response
+        except GatewayError as error:
+            outcome = type(error).__name__
+            raise
+        finally:
+            self._in_flight -= 1
+            self._telemetry.attempt_finished(call.operation, outcome, time.monotonic() - started)
+
+    async def _send(self, call: CiCall, remaining_s: float) -> HttpResponse:
+        host = call.target.host(call.kind)
+        headers = {"Host": host}
+        if call.body is not None:
+            headers["Content-Type"] = "application/xml"
+            headers["Content-Length"] = str(len(call.body))
+            digest = hashlib.md5(call.body).digest()  # noqa: S324 - CI's integrity check
+            headers["Content-MD5"] = base64.b64encode(digest).decode()
+        credentials = await self._credentials.for_bucket(call.target.bucket).get()
+        if credentials.token:
+            token_header = "x-ci-security-token" if call.kind == "ci" else "x-cos-security-token"
+            headers[token_header] = credentials.token
+        now = int(self._clock())
+        headers["Authorization"] = signing.authorization(
+            secret_id=credentials.secret_id,
+            secret_key=credentials.secret_key,
+            method=call.method,
+            host=None,
+            path=call.path,
+            params=call.params,
+            headers=signing.select_signed_headers(headers),
+            start=now - SIGN_BACKDATE_S,
+            end=now + SIGN_VALIDITY_S,
+        )
+        base = self._settings.endpoint_url or f"https://{host}"
+        url = base.rstrip("/") + encode_path(call.path)
+        if call.params:
+            url += "?" + encode_query(call.params)
+        timeouts = self._settings.timeouts
+        log.debug("CI %s %s%s", call.method, host, call.path)
+        return await self._transport.send(
+            HttpRequest(call.method, url, headers, call.body),
+            connect_timeout=min(timeouts.connect_s, remaining_s),
+            total_timeout=min(timeouts.read_s, remaining_s),
+        )
+
+    def _parse(self, response: HttpResponse, response_type: type[M]) -> Reply[M]:
+        request_id = _request_id(response)
+        if not 200 <= response.status < 300:
+            raise parse_error(response)
+        if not response.body.strip():
+            # Cancel answers 200 with no body; a message type with fields would be empty anyway.
+            return Reply(response_type(), request_id)
+        try:
+            message = xml_codec.decode(
+                response.body,
+                response_type,
+                root="Response",
+                max_bytes=self._settings.max_response_bytes,
+            )
+        except xml_codec.XmlCodecError as exc:
+            raise UpstreamProtocolError(
+                f"CI's answer could not be parsed: {exc}",
+                http_status=response.status,
+                request_id=request_id,
+            ) from exc
+        return Reply(message, request_id)

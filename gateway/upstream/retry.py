@@ -1,0 +1,226 @@
+"""When to try CI again, how long to wait, and when to give up.
+
+The parts, after botocore's standard retry mode and google-api-core's `retry_target`:
+
+- `Deadline`: one overall time budget on the monotonic clock (the caller's gRPC deadline, or
+  the configured ceiling). Every attempt's timeout is cut to what remains, and no attempt starts
+  that could not get a useful slice of it.
+- `Backoff`: exponential with full jitter and a cap; throttling waits on a larger base than
+  transient failures, and a `Retry-After` from CI wins when present.
+- `RetryPolicy`: which outcomes may be retried for which operation. Read-only calls retry every
+  transient or throttled outcome. A job submit is not idempotent: it is replayed only when the
+  request certainly never reached CI (no connection, or throttled before processing).
+- `call_with_retry`: the loop, over a target that takes the attempt's timeout.
+
+- `RetryBudget`: a token bucket per upstream (bucket + region), after AWS's standard retry
+  quota: a retry spends tokens, a success refunds one, so when CI is down retries stop within a
+  few dozen calls instead of multiplying the outage by `max_attempts`. An empty budget fails the
+  call at once with RETRY_BUDGET_EXHAUSTED rather than waiting.
+
+Exactly-once submission across ambiguous failures lives in `gateway.submit`, which reconciles
+with CI before any replay; this module only refuses to replay what might have reached CI.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import TypeVar
+
+from gateway.config import settings as config
+from gateway.errors import (
+    DeadlineExceeded,
+    GatewayError,
+    RetryBudgetExhausted,
+    RetryClass,
+    TransportError,
+    UpstreamTimeout,
+)
+
+T = TypeVar("T")
+
+# An attempt needs at least this long to be worth starting (one loopback round trip is ~1 ms,
+# one CI round trip tens of ms).
+MIN_ATTEMPT_S = 0.05
+
+
+class Deadline:
+    """Time left for a whole call, on the monotonic clock."""
+
+    def __init__(self, seconds: float, *, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self._expires_at = clock() + max(seconds, 0.0)
+
+    def remaining(self) -> float:
+        return max(self._expires_at - self._clock(), 0.0)
+
+    @property
+    def expired(self) -> bool:
+        return self.remaining() <= 0.0
+
+
+@dataclass(frozen=True)
+class Backoff:
+    """Full-jitter exponential backoff: sleep uniformly in [0, min(cap, base * 2**n))."""
+
+    transient_base_s: float = 0.1
+    throttled_base_s: float = 0.5
+    cap_s: float = 5.0
+
+    def delay(
+        self,
+        failures: int,
+        retry_class: RetryClass,
+        *,
+        retry_after_s: float | None = None,
+        rng: Callable[[], float] = random.random,
+    ) -> float:
+        if retry_after_s is not None:
+            return min(max(retry_after_s, 0.0), self.cap_s)
+        base = (
+            self.throttled_base_s if retry_class is RetryClass.THROTTLED else self.transient_base_s
+        )
+        ceiling: float = min(self.cap_s, base * 2.0 ** max(failures - 1, 0))
+        return rng() * ceiling
+
+
+def _idempotent_replay(error: GatewayError) -> bool:
+    return error.retry is not RetryClass.TERMINAL
+
+
+def _never_sent_replay(error: GatewayError) -> bool:
+    """A submit may be replayed only when CI certainly did not act on it."""
+    if isinstance(error, TransportError):
+        return not error.sent
+    # A throttled answer (429 SlowDown, QueueSaturated) means CI refused before processing.
+    return error.retry is RetryClass.THROTTLED
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    max_attempts: int = 3
+    backoff: Backoff = field(default_factory=Backoff)
+    is_retryable: Callable[[GatewayError], bool] = _idempotent_replay
+
+    def for_submit(self) -> RetryPolicy:
+        return RetryPolicy(self.max_attempts, self.backoff, _never_sent_replay)
+
+
+READ_ONLY = RetryPolicy()
+SUBMIT = READ_ONLY.for_submit()
+
+
+def read_only_policy(settings: config.Retry) -> RetryPolicy:
+    """The policy for idempotent calls, from the `[retry]` settings."""
+    backoff = Backoff(settings.transient_base_s, settings.throttled_base_s, settings.backoff_cap_s)
+    return RetryPolicy(settings.max_attempts, backoff)
+
+
+@dataclass
+class RetryBudget:
+    """Token bucket shared by every call to one upstream. Not thread-safe: one event loop."""
+
+    capacity: float = 100.0
+    retry_cost: float = 5.0
+    timeout_cost: float = 10.0  # a timeout ties up a connection for long: costs more
+    success_refund: float = 1.0
+    tokens: float = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.tokens = self.capacity
+
+    def try_spend(self, error: GatewayError) -> bool:
+        cost = self.timeout_cost if isinstance(error, UpstreamTimeout) else self.retry_cost
+        if self.tokens < cost:
+            return False
+        self.tokens -= cost
+        return True
+
+    def refund(self) -> None:
+        self.tokens = min(self.capacity, self.tokens + self.success_refund)
+
+
+class RetryBudgets:
+    """One `RetryBudget` per upstream key, created on first use with the same settings."""
+
+    @classmethod
+    def from_settings(cls, settings: config.Retry) -> RetryBudgets:
+        return cls(
+            RetryBudget(
+                settings.budget_capacity,
+                settings.budget_retry_cost,
+                settings.budget_timeout_cost,
+                settings.budget_success_refund,
+            )
+        )
+
+    def __init__(self, template: RetryBudget | None = None) -> None:
+        self._template = template or RetryBudget()
+        self._budgets: dict[str, RetryBudget] = {}
+
+    def for_upstream(self, key: str) -> RetryBudget:
+        budget = self._budgets.get(key)
+        if budget is None:
+            t = self._template
+            budget = RetryBudget(t.capacity, t.retry_cost, t.timeout_cost, t.success_refund)
+            self._budgets[key] = budget
+        return budget
+
+    def tokens(self) -> dict[str, float]:
+        return {key: budget.tokens for key, budget in self._budgets.items()}
+
+
+async def call_with_retry(
+    attempt: Callable[[float], Awaitable[T]],
+    policy: RetryPolicy,
+    deadline: Deadline,
+    *,
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    rng: Callable[[], float] = random.random,
+    on_retry: Callable[[GatewayError, float], None] | None = None,
+    budget: RetryBudget | None = None,
+) -> T:
+    """Run `attempt(timeout_s)` until it succeeds, fails terminally, or time/attempts run out.
+
+    The error raised is the last attempt's, with `attempts` recorded on CI errors; it becomes
+    `DeadlineExceeded` only when the deadline really left no room for an attempt.
+    """
+    failures = 0
+    while True:
+        remaining = deadline.remaining()
+        if remaining < MIN_ATTEMPT_S:
+            expired = DeadlineExceeded(
+                f"deadline exceeded after {failures} attempt(s)"
+                if failures
+                else "deadline too short to call CI"
+            )
+            expired.attempts = failures
+            raise expired
+        try:
+            result = await attempt(remaining)
+        except GatewayError as error:
+            failures += 1
+            error.attempts = failures
+            if isinstance(error, UpstreamTimeout) and deadline.remaining() < MIN_ATTEMPT_S:
+                expired = DeadlineExceeded(f"deadline exceeded waiting for CI (attempt {failures})")
+                expired.attempts = failures
+                raise expired from error
+            if failures >= policy.max_attempts or not policy.is_retryable(error):
+                raise
+            delay = policy.backoff.delay(
+                failures, error.retry, retry_after_s=error.retry_after_s, rng=rng
+            )
+            if delay + MIN_ATTEMPT_S > deadline.remaining():
+                raise
+            if budget is not None and not budget.try_spend(error):
+                raise RetryBudgetExhausted(error, failures) from error
+            if on_retry is not None:
+                on_retry(error, delay)
+            await sleep(delay)
+        else:
+            if budget is not None:
+                budget.refund()
+            return result
