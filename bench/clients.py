@@ -5,7 +5,7 @@
   with `gateway.signing` exactly as the gateway signs it (same headers, Content-MD5, a fresh
   time window per call); the answer is read and its status checked, but not decoded.
 * `SdkClient`: the official `cos-python-sdk-v5` (`qcloud_cos`), pointed at the emulator as an
-  HTTP proxy (`Scheme="http", Proxies={"http": url}`, as `tests/emulator/test_official_sdk.py`
+  HTTP proxy (`Scheme="http", Proxies={"http": url}`, as `tests/ci_emulator/test_official_sdk.py`
   does), with a `requests` connection pool as large as its thread pool. Synchronous.
 
   One correction keeps that fair: urllib3 opens *proxy* connections without its default

@@ -22,6 +22,10 @@ from gateway.api.server import RunningGateway, start_gateway
 from gateway.config.settings import Settings
 from gateway.credentials import Credentials, StaticCredentialsProvider
 
+# Fixtures several test packages share (a second account and emulator, `ci-gateway serve`-like
+# gateways with recorded credentials, PKI, STS), kept as plugins so any package can use them.
+pytest_plugins = ["tests.fixtures.accounts"]
+
 BUCKET = "examplebucket-1250000000"
 REGION = "ap-guangzhou"
 SAMPLE_KEY = "input/sample.mp4"

@@ -7,7 +7,7 @@ dump or a log line.
 
 Every setting is declared once, as a dataclass field whose metadata names its environment
 variable, its flag and one line of help (`_option`). The loader, the CLI's flags and the README's
-configuration reference (`reference_markdown`, checked by `tests/ops/test_readme_ops.py`) are
+configuration reference (`reference_markdown`, checked by `tests/deploy/test_readme_ops.py`) are
 all derived from those declarations, so none of them can drift from the code.
 
 Two settings are secrets: `callbacks.token` and `shared.redis_url` (which may carry a password).

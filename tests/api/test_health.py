@@ -1,0 +1,160 @@
+"""grpc.health.v1 and the HTTP probes: starting -> serving -> draining, and credentials."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import replace
+from typing import cast
+
+import aiohttp
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from gateway.api.health import (
+    API_SERVICE,
+    NOT_SERVING,
+    OVERALL,
+    SERVING,
+    Readiness,
+    credentials_check,
+)
+from gateway.api.server import start_gateway
+from gateway.config.settings import Settings
+from gateway.credentials import (
+    Credentials,
+    CredentialsProvider,
+    CredentialStatus,
+    NoCredentialsError,
+)
+from tests.api.conftest import WAIT_S, get, health_status, next_status
+
+
+class GatedCredentials:
+    """Credentials that are unavailable (blocking or failing) until the test says otherwise."""
+
+    name = "test-gated"
+
+    def __init__(self, credentials: Credentials, *, block: bool) -> None:
+        self._credentials = credentials
+        self.block = block
+        self.available = asyncio.Event()
+
+    async def get(self) -> Credentials:
+        if self.block:
+            await self.available.wait()
+        elif not self.available.is_set():
+            raise NoCredentialsError("no credentials yet")
+        return self._credentials
+
+    def statuses(self) -> list[CredentialStatus]:
+        return [CredentialStatus(self.name, valid=self.available.is_set())]
+
+
+def as_provider(gated: GatedCredentials) -> CredentialsProvider:
+    """The gateway calls only `name`, `get` and `statuses` on it."""
+    return cast("CredentialsProvider", gated)
+
+
+async def test_starting_then_serving_then_draining(
+    settings: Settings, credentials: Credentials
+) -> None:
+    provider = GatedCredentials(credentials, block=True)
+    gateway = await start_gateway(settings, as_provider(provider))
+    try:
+        async with grpc.aio.insecure_channel(gateway.address) as channel:
+            watch = health_pb2_grpc.HealthStub(channel).Watch(
+                health_pb2.HealthCheckRequest(service=API_SERVICE)
+            )
+            # Starting: the first readiness check is still waiting for credentials.
+            assert await next_status(watch) == NOT_SERVING
+            assert await health_status(channel, OVERALL) == SERVING  # alive all the same
+            provider.available.set()
+            assert await next_status(watch) == SERVING
+            assert await health_status(channel, API_SERVICE) == SERVING
+
+            stopping = asyncio.create_task(gateway.stop(grace_s=30))
+            assert await next_status(watch) == NOT_SERVING
+            # The open Watch stream does not hold the drain for the 30 s grace: with no API call
+            # in flight the server stops at once and ends the stream.
+            await asyncio.wait_for(stopping, WAIT_S)
+            final = await asyncio.wait_for(watch.code(), WAIT_S)
+            assert final in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.CANCELLED)
+    finally:
+        await gateway.stop(grace_s=0)
+
+
+async def test_readiness_follows_credentials_and_http_probes_agree(
+    settings: Settings, credentials: Credentials, http: aiohttp.ClientSession
+) -> None:
+    provider = GatedCredentials(credentials, block=False)
+    gateway = await start_gateway(
+        replace(settings, metrics_listen="127.0.0.1:0"), as_provider(provider)
+    )
+    ops = f"http://{gateway.ops_address}"
+    try:
+        async with grpc.aio.insecure_channel(gateway.address) as channel:
+            watch = health_pb2_grpc.HealthStub(channel).Watch(
+                health_pb2.HealthCheckRequest(service=API_SERVICE)
+            )
+            assert await next_status(watch) == NOT_SERVING
+            await gateway.readiness.evaluate()  # the failing check has certainly run
+            assert await get(http, ops + "/livez") == (200, "ok\n")
+            status, body = await get(http, ops + "/readyz")
+            assert status == 503 and "credentials:test-gated" in body
+
+            provider.available.set()
+            gateway.readiness.recheck()
+            assert await next_status(watch) == SERVING
+            assert await get(http, ops + "/readyz") == (200, "ok\n")
+
+            provider.available.clear()
+            gateway.readiness.recheck()
+            assert await next_status(watch) == NOT_SERVING  # credentials lost: out of rotation
+
+            await gateway.stop(grace_s=0)
+    finally:
+        await gateway.stop(grace_s=0)
+
+
+async def test_draining_fails_both_http_probes(
+    settings: Settings, credentials: Credentials, http: aiohttp.ClientSession
+) -> None:
+    provider = GatedCredentials(credentials, block=False)
+    provider.available.set()
+    gateway = await start_gateway(
+        replace(settings, metrics_listen="127.0.0.1:0"), as_provider(provider)
+    )
+    ops = f"http://{gateway.ops_address}"
+    try:
+        assert await gateway.readiness.evaluate()
+        assert (await get(http, ops + "/readyz"))[0] == 200
+        await gateway.readiness.enter_graceful_shutdown()
+        assert await get(http, ops + "/livez") == (503, "not alive: draining\n")
+        assert await get(http, ops + "/readyz") == (503, "not ready: draining\n")
+        # Draining is for good: a passing check cannot bring readiness back.
+        assert not await gateway.readiness.evaluate()
+        assert await get(http, ops + "/readyz") == (503, "not ready: draining\n")
+    finally:
+        await gateway.stop(grace_s=0)
+
+
+async def test_readiness_covers_every_account_not_just_the_default(
+    credentials: Credentials,
+) -> None:
+    class TwoAccounts:
+        """The default account works; another bucket's account has no keys."""
+
+        name = "two-accounts"
+
+        async def get(self) -> Credentials:
+            return credentials
+
+        def statuses(self) -> list[CredentialStatus]:
+            return [
+                CredentialStatus("default", valid=True),
+                CredentialStatus("directory:/secrets/other", valid=False),
+            ]
+
+    readiness = Readiness([credentials_check(cast("CredentialsProvider", TwoAccounts()))])
+    assert await readiness.evaluate() is False
+    assert readiness.failing == ("credentials:two-accounts",)

@@ -1,0 +1,188 @@
+"""Logs: one JSON line per RPC and per upstream attempt, tagged with the request id, and never
+a secret, whatever the format or outcome."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import secrets
+from collections.abc import Iterator
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any
+
+import aiohttp
+import grpc
+import pytest
+
+from ci_emulator.server import RunningEmulator
+from gateway._proto import media_pb2, service_pb2, service_pb2_grpc
+from gateway.api.server import RunningGateway, start_gateway
+from gateway.config.settings import Settings
+from gateway.credentials import Credentials, StaticCredentialsProvider
+from gateway.logs import JsonFormatter, TextFormatter
+from tests.conftest import SAMPLE_KEY
+from tests.integration.helpers import rich_error
+
+if TYPE_CHECKING:
+    from gateway._proto.service_pb2_grpc import MediaJobServiceAsyncStub as Stub
+
+API = "/ci.media.v1.MediaJobService/"
+
+
+@pytest.fixture
+def credentials() -> Credentials:
+    """A secret key no log line may ever contain (overrides the suite's random one)."""
+    return Credentials(
+        "AKID" + secrets.token_hex(16), "SECRET-KEY-MUST-NOT-BE-LOGGED-" + secrets.token_hex(8)
+    )
+
+
+@pytest.fixture(params=["json", "text"])
+def captured(request: pytest.FixtureRequest) -> Iterator[io.StringIO]:
+    """Everything logged at DEBUG and above, rendered by the gateway's own formatter."""
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(JsonFormatter() if request.param == "json" else TextFormatter())
+    root = logging.getLogger()
+    previous = root.level
+    root.addHandler(handler)
+    root.setLevel(logging.DEBUG)
+    try:
+        yield stream
+    finally:
+        root.removeHandler(handler)
+        root.setLevel(previous)
+
+
+def json_lines(stream: io.StringIO) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in stream.getvalue().splitlines() if line.startswith("{")]
+
+
+@pytest.fixture
+def json_log() -> Iterator[io.StringIO]:
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(JsonFormatter())
+    root = logging.getLogger()
+    previous = root.level
+    root.addHandler(handler)
+    root.setLevel(logging.DEBUG)
+    try:
+        yield stream
+    finally:
+        root.removeHandler(handler)
+        root.setLevel(previous)
+
+
+async def test_one_json_line_per_rpc_and_per_attempt(
+    json_log: io.StringIO, api: Stub, emulator: RunningEmulator
+) -> None:
+    call = api.GetMediaInfo(
+        service_pb2.GetMediaInfoRequest(object=SAMPLE_KEY),
+        metadata=(("x-request-id", "log-ok-1"),),
+        timeout=10,
+    )
+    await call
+    ci_request_id = dict(await call.trailing_metadata())["x-ci-request-id"]
+    with pytest.raises(grpc.aio.AioRpcError):
+        await api.GetMediaInfo(
+            service_pb2.GetMediaInfoRequest(object="input/none.mp4"),
+            metadata=(("x-request-id", "log-err-1"),),
+            timeout=10,
+        )
+
+    lines = json_log.getvalue().splitlines()
+    records = [json.loads(line) for line in lines]  # every line is one JSON object
+    access = [r for r in records if r["logger"] == "gateway.access" and r["msg"] == "rpc"]
+    ok, failed = (
+        next(r for r in access if r["request_id"] == rid) for rid in ("log-ok-1", "log-err-1")
+    )
+    assert ok["grpc_method"] == API + "GetMediaInfo" and ok["grpc_code"] == "OK"
+    assert ok["level"] == "INFO" and isinstance(ok["duration_ms"], float)
+    assert ok["ci_request_id"] == ci_request_id and ok["attempts"] == 1
+    assert ok["peer"].startswith("ipv4:127.0.0.1:") and "grpc-python" in ok["user_agent"]
+    assert failed["grpc_code"] == "NOT_FOUND" and failed["reason"] == "UPSTREAM_NOT_FOUND"
+    assert failed["ci_request_id"]  # from the error's RequestInfo
+    attempts = [r for r in records if r["msg"] == "upstream attempt"]
+    assert {(r["request_id"], r["operation"], r["outcome"], r["level"]) for r in attempts} == {
+        ("log-ok-1", "GetMediaInfo", "200", "DEBUG"),
+        ("log-err-1", "GetMediaInfo", "404", "DEBUG"),
+    }
+    assert sum(1 for r in access if r["request_id"] in ("log-ok-1", "log-err-1")) == 2
+
+
+async def test_text_format_carries_the_same_fields(api: Stub) -> None:
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(TextFormatter())
+    access = logging.getLogger("gateway.access")
+    access.addHandler(handler)
+    access.setLevel(logging.INFO)
+    try:
+        await api.GetMediaInfo(
+            service_pb2.GetMediaInfoRequest(object=SAMPLE_KEY),
+            metadata=(("x-request-id", "text-1"),),
+            timeout=10,
+        )
+    finally:
+        access.removeHandler(handler)
+        access.setLevel(logging.NOTSET)
+    (line,) = stream.getvalue().splitlines()
+    assert " INFO gateway.access: rpc " in line
+    assert "grpc_code=OK" in line and "request_id=text-1" in line
+    assert f"grpc_method={API}GetMediaInfo" in line
+
+
+async def test_no_secret_in_any_log_line_error_or_metric(
+    captured: io.StringIO,
+    settings: Settings,
+    credentials: Credentials,
+    emulator: RunningEmulator,
+    http: aiohttp.ClientSession,
+) -> None:
+    wrong = Credentials(credentials.secret_id, "WRONG-SECRET-MUST-NOT-BE-LOGGED-" + "x" * 8)
+    seen: list[str] = []
+    right_gw = await start_gateway(
+        replace(settings, metrics_listen="127.0.0.1:0"), StaticCredentialsProvider(credentials)
+    )
+    wrong_gw = await start_gateway(settings, StaticCredentialsProvider(wrong))
+    try:
+        for gw in (right_gw, wrong_gw):
+            await exercise(gw, seen)
+        async with http.get(f"http://{right_gw.ops_address}/metrics") as response:
+            seen.append(await response.text())
+    finally:
+        await right_gw.stop(grace_s=0)
+        await wrong_gw.stop(grace_s=0)
+    text = captured.getvalue()
+    assert "SignatureDoesNotMatch" in text or "UPSTREAM_AUTH_FAILED" in text  # the bad key ran
+    assert "upstream attempt" in text  # DEBUG lines were rendered
+    everything = text + "\n".join(seen)
+    for secret in (credentials.secret_key, wrong.secret_key):
+        assert secret not in everything
+
+
+async def exercise(gateway: RunningGateway, seen: list[str]) -> None:
+    """Success, CI error, validation error and (for a wrong key) an auth failure."""
+    async with grpc.aio.insecure_channel(gateway.address) as channel:
+        stub: Stub = service_pb2_grpc.MediaJobServiceStub(channel)
+        calls: list[Any] = [
+            stub.GetMediaInfo(service_pb2.GetMediaInfoRequest(object=SAMPLE_KEY), timeout=10),
+            stub.GetMediaInfo(service_pb2.GetMediaInfoRequest(object="input/none"), timeout=10),
+            stub.SubmitMediaJob(
+                service_pb2.SubmitMediaJobRequest(
+                    request=media_pb2.Request(input=media_pb2.Input(object=SAMPLE_KEY))
+                ),
+                timeout=10,
+            ),
+            stub.SubmitMediaJob(service_pb2.SubmitMediaJobRequest(), timeout=10),
+        ]
+        for call in calls:
+            try:
+                await call
+            except grpc.aio.AioRpcError as error:
+                rich = rich_error(error)
+                seen.append(f"{rich.message} {rich.error_info} {error.trailing_metadata()}")
+            else:
+                seen.append(str(await call.trailing_metadata()))

@@ -1,0 +1,124 @@
+"""The Prometheus endpoint: standard gRPC names and the CI side, with exact counts."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import aiohttp
+import grpc
+import pytest
+from aiohttp import web
+
+from ci_emulator.hooks import RequestHook
+from ci_emulator.hosts import Target
+from ci_emulator.server import RunningEmulator
+from gateway._proto import media_pb2, service_pb2
+from gateway.api.health import API_SERVICE, OVERALL
+from gateway.api.metrics import GatewayMetrics, UpstreamMetrics, bounded_operation, bounded_outcome
+from gateway.api.server import RunningGateway
+from tests.api.conftest import health_status, labels, scrape
+from tests.conftest import SAMPLE_KEY
+
+if TYPE_CHECKING:
+    from gateway._proto.service_pb2_grpc import MediaJobServiceAsyncStub as Stub
+
+MISSING_KEY = "input/no-such-video.mp4"
+
+
+def fail_once_with_503() -> RequestHook:
+    fired = False
+
+    async def hook(request: web.Request, target: Target) -> web.StreamResponse | None:
+        nonlocal fired
+        if fired:
+            return None
+        fired = True
+        return web.Response(status=503)
+
+    return hook
+
+
+def rpc(method: str, service: str = API_SERVICE) -> dict[str, str]:
+    return {"grpc_type": "unary", "grpc_service": service, "grpc_method": method}
+
+
+async def test_metrics_count_known_calls_exactly(
+    ops_gateway: RunningGateway,
+    api: Stub,
+    channel: grpc.aio.Channel,
+    emulator: RunningEmulator,
+    http: aiohttp.ClientSession,
+) -> None:
+    await api.GetMediaInfo(service_pb2.GetMediaInfoRequest(object=SAMPLE_KEY), timeout=10)
+    with pytest.raises(grpc.aio.AioRpcError) as missing:
+        await api.GetMediaInfo(service_pb2.GetMediaInfoRequest(object=MISSING_KEY), timeout=10)
+    assert missing.value.code() == grpc.StatusCode.NOT_FOUND
+    with pytest.raises(grpc.aio.AioRpcError) as invalid:
+        await api.SubmitMediaJob(service_pb2.SubmitMediaJobRequest(), timeout=10)
+    assert invalid.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    emulator.state.request_hooks.append(fail_once_with_503())
+    await api.GetMediaInfo(service_pb2.GetMediaInfoRequest(object=SAMPLE_KEY), timeout=10)
+    await health_status(channel, OVERALL)
+
+    m = await scrape(http, ops_gateway)
+    started, handled = m["grpc_server_started_total"], m["grpc_server_handled_total"]
+    assert started[labels(**rpc("GetMediaInfo"))] == 3
+    assert started[labels(**rpc("SubmitMediaJob"))] == 1
+    assert started[labels(**rpc("ListMediaJobs"))] == 0  # exported before its first call
+    assert handled[labels(**rpc("GetMediaInfo"), grpc_code="OK")] == 2
+    assert handled[labels(**rpc("GetMediaInfo"), grpc_code="NOT_FOUND")] == 1
+    assert handled[labels(**rpc("SubmitMediaJob"), grpc_code="INVALID_ARGUMENT")] == 1
+    assert handled[labels(**rpc("Check", "grpc.health.v1.Health"), grpc_code="OK")] == 1
+    assert m["grpc_server_handling_seconds_count"][labels(**rpc("GetMediaInfo"))] == 3
+    assert m["grpc_server_handling_seconds_bucket"][labels(**rpc("GetMediaInfo"), le="+Inf")] == 3
+
+    durations = m["ci_upstream_request_duration_seconds_count"]
+    assert durations[labels(operation="GetMediaInfo", outcome="200")] == 2
+    assert durations[labels(operation="GetMediaInfo", outcome="404")] == 1
+    assert durations[labels(operation="GetMediaInfo", outcome="503")] == 1
+    assert not any(dict(key)["operation"] == "CreateMediaJobs" for key in durations)  # invalid
+    retries = m["ci_upstream_retries_total"]
+    assert retries == {labels(operation="GetMediaInfo", reason="UPSTREAM_UNAVAILABLE"): 1}
+    assert m["ci_upstream_requests_in_flight"] == {labels(operation="GetMediaInfo"): 0}
+    (tokens,) = m["ci_upstream_retry_budget_tokens"].values()
+    assert 0 < tokens < 100  # the retry spent from the default 100-token budget
+    # Registered now, fed by temporary credentials later: no misleading sample until then.
+    assert m["ci_gateway_credentials_expiry_timestamp_seconds"] == {}
+    assert "process_cpu_seconds_total" in m
+
+
+async def test_no_object_key_or_job_id_becomes_a_label(
+    ops_gateway: RunningGateway, api: Stub, http: aiohttp.ClientSession
+) -> None:
+    job = (
+        await api.SubmitMediaJob(
+            service_pb2.SubmitMediaJobRequest(
+                request=media_pb2.Request(input=media_pb2.Input(object=SAMPLE_KEY))
+            ),
+            timeout=10,
+        )
+    ).jobs_detail
+    await api.DescribeMediaJobs(service_pb2.DescribeMediaJobsRequest(job_ids=[job.job_id]))
+    async with http.get(f"http://{ops_gateway.ops_address}/metrics") as response:
+        text = await response.text()
+    assert 'operation="CreateMediaJobs"' in text
+    assert job.job_id not in text and SAMPLE_KEY not in text and "examplebucket" not in text
+
+
+def test_unknown_operations_and_outcomes_collapse_to_other() -> None:
+    metrics = GatewayMetrics()
+    sink = UpstreamMetrics(metrics)
+    sink.attempt_started("GET /jobs/j123")
+    sink.attempt_finished("GET /jobs/j123", "weird outcome /input/x.mp4", 0.1)
+    sink.retry_scheduled("CreateMediaJobs", "job j123 failed", 0.1)
+    seen = {
+        tuple(sorted(s.items()))
+        for s, _ in metrics.samples("ci_upstream_request_duration_seconds_count")
+    }
+    assert seen == {(("operation", "other"), ("outcome", "other"))}
+    assert [s for s, _ in metrics.samples("ci_upstream_retries_total")] == [
+        {"operation": "CreateMediaJobs", "reason": "other"}
+    ]
+    assert bounded_operation("GetMediaInfo") == "GetMediaInfo"
+    assert bounded_outcome("UpstreamTimeout") == "UpstreamTimeout"
+    assert bounded_outcome("503") == "503"

@@ -1,0 +1,225 @@
+"""Graceful shutdown of a real `ci-gateway serve` process, run as PID 1 like in a container.
+
+100 calls are held inside a slowed emulator when SIGTERM arrives: readiness turns NOT_SERVING
+(the ops port and the plaintext health port say so too), new connections are refused, every
+held call still completes OK once the emulator answers, and the process exits 0. As PID 1 of
+its own PID namespace (`unshare --pid`), the kernel would ignore SIGTERM if the gateway had not
+installed its own handler.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import sys
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import grpc
+import pytest
+from aiohttp import web
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from ci_emulator.hosts import Target
+from ci_emulator.server import RunningEmulator
+from gateway._proto import service_pb2, service_pb2_grpc
+from gateway.api.health import API_SERVICE, NOT_SERVING, OVERALL, SERVING
+from gateway.credentials import ENV_SECRET_ID, ENV_SECRET_KEY, Credentials
+from tests.api.conftest import get, health_status, next_status
+from tests.conftest import BUCKET, REGION, SAMPLE_KEY
+
+CALLS = 100
+START_S = 60.0  # a cold interpreter importing grpc, protobuf, aiohttp and lxml
+WAIT_S = 30.0
+
+Line = dict[str, Any]
+ROOT = Path(__file__).resolve().parents[2]
+
+
+class ServeProcess:
+    """`ci-gateway serve` as a child process whose JSON log lines can be awaited."""
+
+    def __init__(self, process: asyncio.subprocess.Process) -> None:
+        self.process = process
+        self.lines: list[Line] = []
+        self.raw: list[str] = []
+        self._changed = asyncio.Condition()
+        self._reader = asyncio.create_task(self._read())
+
+    async def _read(self) -> None:
+        assert self.process.stderr is not None
+        async for raw in self.process.stderr:  # ends at EOF, when the process exits
+            text = raw.decode(errors="replace")
+            self.raw.append(text)
+            try:
+                line = json.loads(text)
+            except ValueError:
+                continue
+            async with self._changed:
+                self.lines.append(line)
+                self._changed.notify_all()
+
+    async def line(self, msg: str, timeout: float = WAIT_S) -> Line:
+        """The first JSON log line whose `msg` is `msg`, waiting for it if need be."""
+
+        async def found() -> Line:
+            async with self._changed:
+                while True:
+                    for line in self.lines:
+                        if line.get("msg") == msg:
+                            return line
+                    if self._reader.done():
+                        raise AssertionError("gateway exited:\n" + "".join(self.raw))
+                    await self._changed.wait()
+
+        return await asyncio.wait_for(found(), timeout)
+
+    async def finish(self, timeout: float = WAIT_S) -> int:
+        code = await asyncio.wait_for(self.process.wait(), timeout)
+        await asyncio.wait_for(self._reader, timeout)
+        return code
+
+    @property
+    def stderr(self) -> str:
+        return "".join(self.raw)
+
+
+def serve_command(emulator: RunningEmulator, *, as_pid_1: bool) -> list[str]:
+    serve = [
+        sys.executable, "-m", "gateway", "serve",
+        "--listen", "127.0.0.1:0",
+        "--metrics-listen", "127.0.0.1:0",
+        "--health-listen", "127.0.0.1:0",
+        "--endpoint-url", emulator.url,
+        "--default-bucket", BUCKET,
+        "--default-region", REGION,
+        "--shutdown-grace-s", "30",
+        "--log-format", "json",
+    ]  # fmt: skip
+    # --kill-child: should the test die, the gateway dies with `unshare`, never left running.
+    return ["unshare", "--pid", "--fork", "--kill-child", *serve] if as_pid_1 else serve
+
+
+@pytest.fixture
+async def start_serve(
+    emulator: RunningEmulator, credentials: Credentials
+) -> AsyncIterator[Callable[[bool], Any]]:
+    started: list[ServeProcess] = []
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CI_GATEWAY_")}
+    env.update({ENV_SECRET_ID: credentials.secret_id, ENV_SECRET_KEY: credentials.secret_key})
+
+    async def start(as_pid_1: bool) -> ServeProcess:
+        process = await asyncio.create_subprocess_exec(
+            *serve_command(emulator, as_pid_1=as_pid_1),
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.PIPE,
+            env=env,
+            cwd=ROOT,
+        )
+        serve = ServeProcess(process)
+        started.append(serve)
+        return serve
+
+    try:
+        yield start
+    finally:
+        for serve in started:
+            if serve.process.returncode is None:
+                serve.process.kill()
+                await serve.process.wait()
+
+
+def gateway_pid(serve: ServeProcess) -> int:
+    """The gateway's pid as seen from here: `unshare`'s only child."""
+    parent = serve.process.pid
+    children = Path(f"/proc/{parent}/task/{parent}/children").read_text().split()
+    assert len(children) == 1, children
+    return int(children[0])
+
+
+async def wait_until_ready(address: str) -> None:
+    async with grpc.aio.insecure_channel(address) as channel:
+        watch = health_pb2_grpc.HealthStub(channel).Watch(
+            health_pb2.HealthCheckRequest(service=API_SERVICE)
+        )
+        while await next_status(watch) != SERVING:  # bounded: each read waits at most 10 s
+            pass
+        watch.cancel()
+
+
+async def test_sigterm_drains_100_in_flight_calls_as_pid_1(
+    start_serve: Callable[[bool], Any],
+    emulator: RunningEmulator,
+    credentials: Credentials,
+) -> None:
+    arrived = 0
+    all_arrived, release = asyncio.Event(), asyncio.Event()
+
+    async def slow_probe(request: web.Request, target: Target) -> web.StreamResponse | None:
+        nonlocal arrived
+        if target.path == "/" + SAMPLE_KEY:
+            arrived += 1
+            if arrived == CALLS:
+                all_arrived.set()
+            await release.wait()
+        return None
+
+    emulator.state.request_hooks.append(slow_probe)
+    serve: ServeProcess = await start_serve(True)
+    listening = await serve.line("gateway listening", START_S)
+    assert listening["pid"] == 1  # really PID 1 of its namespace
+    address, ops = listening["address"], f"http://{listening['ops_address']}"
+    health_port = listening["health_address"]
+    await wait_until_ready(address)
+
+    async with grpc.aio.insecure_channel(address) as channel:
+        stub = service_pb2_grpc.MediaJobServiceStub(channel)
+        calls = [
+            asyncio.ensure_future(
+                stub.GetMediaInfo(service_pb2.GetMediaInfoRequest(object=SAMPLE_KEY), timeout=60)
+            )
+            for _ in range(CALLS)
+        ]
+        await asyncio.wait_for(all_arrived.wait(), WAIT_S)
+        os.kill(gateway_pid(serve), signal.SIGTERM)
+
+        draining = await serve.line("draining")
+        assert draining["in_flight"] == CALLS
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=WAIT_S)) as http:
+            assert await get(http, ops + "/readyz") == (503, "not ready: draining\n")
+        async with grpc.aio.insecure_channel(health_port) as probe:  # what kubelet's probe sees
+            assert await health_status(probe, API_SERVICE) == NOT_SERVING
+            assert await health_status(probe, OVERALL) == NOT_SERVING
+        async with grpc.aio.insecure_channel(address) as late:
+            late_stub = service_pb2_grpc.MediaJobServiceStub(late)
+            with pytest.raises(grpc.aio.AioRpcError) as refused:
+                await late_stub.GetMediaInfo(
+                    service_pb2.GetMediaInfoRequest(object=SAMPLE_KEY), timeout=5
+                )
+            assert refused.value.code() == grpc.StatusCode.UNAVAILABLE
+        assert not any(call.done() for call in calls)  # all still held in the emulator
+
+        release.set()
+        replies = await asyncio.wait_for(asyncio.gather(*calls), WAIT_S)
+    assert len(replies) == CALLS
+    assert all(reply.media_info.format.num_stream for reply in replies)
+    assert await serve.finish() == 0
+    stopped = await serve.line("stopped", 1)
+    assert stopped["cut_off"] == 0
+    await serve.line("closed the HTTP session towards CI", 1)
+    assert credentials.secret_key not in serve.stderr
+
+
+async def test_sigint_with_nothing_in_flight_exits_0_at_once(
+    start_serve: Callable[[bool], Any],
+) -> None:
+    serve: ServeProcess = await start_serve(False)
+    await serve.line("gateway listening", START_S)
+    serve.process.send_signal(signal.SIGINT)
+    # The 30 s grace is not waited out: nothing is in flight.
+    assert await serve.finish(timeout=10) == 0
+    assert (await serve.line("stopped", 1))["cut_off"] == 0

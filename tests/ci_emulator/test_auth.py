@@ -1,0 +1,322 @@
+"""Signature verification: every way CI rejects a signature, with its code and HTTP status.
+
+Each refusal is checked on both hosts, since CI's job API and the COS host answer with different
+code tables (see `ci_emulator.auth`), and each is followed by proof that a correct request
+is still accepted, so a test cannot pass because the emulator refuses everything.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import replace
+from typing import Any
+
+import aiohttp
+import pytest
+
+from ci_emulator.config import BucketConfig, EmulatorConfig
+from ci_emulator.server import start_emulator
+from gateway.upstream import signing
+from tests.ci_emulator.conftest import (
+    EXPIRED_SECRET_ID,
+    EXPIRED_SECRET_KEY,
+    TOKEN,
+    VIDEO_KEY,
+    Reply,
+    SignedClient,
+)
+
+NOW = int(time.time())
+
+# (case, send() keyword arguments, CI host (status, code), COS host (status, code))
+REJECTIONS: list[tuple[str, dict[str, Any], tuple[int, str], tuple[int, str]]] = [
+    ("missing", {"sign": False}, (401, "MissingAuthorization"), (403, "AccessDenied")),
+    ("empty", {"authorization": ""}, (401, "MissingAuthorization"), (403, "AccessDenied")),
+    ("garbage", {"authorization": "garbage"}, (401, "InvalidAuthorization"), (403, "AccessDenied")),
+    (
+        "lacks fields",
+        {"authorization": "q-sign-algorithm=sha1&q-ak=AKID&q-sign-time=1;2"},
+        (401, "InvalidAuthorization"),
+        (403, "AccessDenied"),
+    ),
+    (
+        "window not numbers",
+        {"authorization": "REPLACE:q-sign-time=now;later"},
+        (401, "InvalidAuthorization"),
+        (403, "AccessDenied"),
+    ),
+    (
+        "window inverted",
+        {"authorization": "REPLACE:q-sign-time=1700000600;1700000000"},
+        (401, "InvalidAuthorization"),
+        (403, "AccessDenied"),
+    ),
+    (
+        "algorithm sha256",
+        {"authorization": "REPLACE:q-sign-algorithm=sha256"},
+        (401, "InvalidAuthorization"),
+        (403, "AccessDenied"),
+    ),
+    (
+        "unknown SecretId",
+        {"client": {"secret_id": "AKIDunknown"}},
+        (401, "SecretidNotExist"),
+        (403, "InvalidAccessKeyId"),
+    ),
+    (
+        "expired window",
+        {"window": (NOW - 7200, NOW - 3600)},
+        (401, "SignatureExpired"),
+        (403, "AccessDenied"),
+    ),
+    (
+        "future window beyond skew",
+        {"window": (NOW + 2000, NOW + 5000)},
+        (401, "SignatureExpired"),
+        (403, "RequestTimeTooSkewed"),
+    ),
+    (
+        "wrong secret key",
+        {"client": {"secret_key": "not-the-key"}},
+        (403, "SignatureDoesNotMatch"),
+        (403, "SignatureDoesNotMatch"),
+    ),
+    (
+        "signed header absent",
+        {"signed_headers": {"x-ci-extra": "value"}},
+        (403, "SignatureDoesNotMatch"),
+        (403, "SignatureDoesNotMatch"),
+    ),
+    (
+        "signed param absent",
+        {"signed_params": {"absent": "1"}},
+        (403, "SignatureDoesNotMatch"),
+        (403, "SignatureDoesNotMatch"),
+    ),
+    (
+        "host mismatch",
+        {"signed_headers": {"host": "otherbucket-1250000000.ci.ap-guangzhou.myqcloud.com"}},
+        (403, "SignatureDoesNotMatch"),
+        (403, "SignatureDoesNotMatch"),
+    ),
+    (
+        "path mismatch",
+        {"signed_path": "/jobs/jother"},
+        (403, "SignatureDoesNotMatch"),
+        (403, "SignatureDoesNotMatch"),
+    ),
+    (
+        "method mismatch",
+        {"authorization": "SIGN-AS-POST"},
+        (403, "SignatureDoesNotMatch"),
+        (403, "SignatureDoesNotMatch"),
+    ),
+    (
+        "tampered signature",
+        {"authorization": "REPLACE:q-signature=0000000000000000000000000000000000000000"},
+        (403, "SignatureDoesNotMatch"),
+        (403, "SignatureDoesNotMatch"),
+    ),
+    (
+        "signature in the query only",
+        {"sign": False, "params": {"q-sign-algorithm": "sha1", "q-ak": "AKID"}},
+        (401, "MissingAuthorization"),
+        (403, "AccessDenied"),
+    ),
+]
+
+
+async def send_case(client: SignedClient, service: str, kwargs: dict[str, Any]) -> Reply:
+    """A GET on each host (describe / videoinfo), with the case's change applied."""
+    kwargs = dict(kwargs)
+    if "client" in kwargs:
+        client = replace(client, **kwargs.pop("client"))
+    if service == "ci":
+        method, path, params = "GET", "/jobs/jsomejob", {}
+    else:
+        method, path, params = "GET", "/" + VIDEO_KEY, {"ci-process": "videoinfo"}
+    params.update(kwargs.pop("params", {}))
+    auth: str = kwargs.get("authorization") or ""
+    if auth == "SIGN-AS-POST" or auth.startswith("REPLACE:"):
+        # Sign correctly (as POST for the method case), then alter the header text.
+        probe = _authorization_for(
+            client, "POST" if auth == "SIGN-AS-POST" else method, path, service, params
+        )
+        if auth != "SIGN-AS-POST":
+            field, _, value = auth.removeprefix("REPLACE:").partition("=")
+            parts = [p for p in probe.split("&") if not p.startswith(field + "=")]
+            probe = "&".join([*parts, f"{field}={value}"])
+        kwargs["authorization"] = probe
+    return await client.send(method, path, service=service, params=params, **kwargs)
+
+
+def _authorization_for(
+    client: SignedClient, method: str, path: str, service: str, params: dict[str, str]
+) -> str:
+    now = int(client.now())
+    return signing.authorization(
+        secret_id=client.secret_id,
+        secret_key=client.secret_key,
+        method=method,
+        host=client.host(service),
+        path=path,
+        params=params,
+        headers={},
+        start=now - 60,
+        end=now + 600,
+    )
+
+
+@pytest.mark.parametrize(
+    ("case", "kwargs", "ci", "cos"), REJECTIONS, ids=[r[0] for r in REJECTIONS]
+)
+@pytest.mark.parametrize("service", ["ci", "cos"])
+async def test_signature_rejections(
+    client: SignedClient,
+    service: str,
+    case: str,
+    kwargs: dict[str, Any],
+    ci: tuple[int, str],
+    cos: tuple[int, str],
+) -> None:
+    reply = await send_case(client, service, kwargs)
+    assert (reply.status, reply.code) == (ci if service == "ci" else cos), reply.body
+    assert reply.headers["Content-Type"] == "application/xml"
+    assert reply.headers[f"x-{service}-request-id"] == reply.xml().findtext("RequestId")
+    assert (reply.xml().find("Resource") is not None) == (service == "cos")
+    (await send_case(client, service, {})).ok()
+
+
+async def test_a_window_starting_within_the_skew_is_accepted(client: SignedClient) -> None:
+    reply = await client.list_jobs(window=(NOW + 600, NOW + 1200))
+    reply.ok()
+
+
+async def test_header_names_are_matched_case_insensitively(client: SignedClient) -> None:
+    # Sent as X-Ci-Custom, signed (like every SDK) as x-ci-custom.
+    reply = await client.list_jobs(headers={"X-Ci-Custom": "Some Value/+="})
+    reply.ok()
+
+
+async def test_unsigned_extra_headers_and_params_are_ignored(client: SignedClient) -> None:
+    signed = {"tag": "MediaInfo"}
+    reply = await client.send(
+        "GET",
+        "/jobs",
+        params={"tag": "MediaInfo", "unknown": "x"},
+        headers={"X-Unsigned": "1"},
+        signed_params=signed,
+        signed_headers={"host": client.host()},
+    )
+    reply.ok()
+
+
+async def test_signed_unknown_params_still_count(client: SignedClient) -> None:
+    reply = await client.send(
+        "GET",
+        "/jobs",
+        params={"tag": "MediaInfo", "unknown": "x"},
+        signed_params={"tag": "MediaInfo", "unknown": "y"},
+    )
+    assert (reply.status, reply.code) == (403, "SignatureDoesNotMatch")
+
+
+async def test_an_unsigned_host_is_accepted(client: SignedClient) -> None:
+    # The SDK's SignHost=False leaves host out of q-header-list; CI accepts that.
+    reply = await client.send("GET", "/jobs", params={"tag": "MediaInfo"}, signed_headers={})
+    reply.ok()
+
+
+async def test_the_published_worked_example_is_accepted(bucket_root: Any) -> None:
+    """Tencent's worked example (notes, Part 2), verbatim, against a pinned clock."""
+    body = b"<Request><Tag>MediaInfo</Tag><Input><Object>input/a.mp4</Object></Input></Request>"
+    body = body.ljust(512, b" ")  # the example signs Content-Length: 512
+    config = EmulatorConfig(
+        buckets=(BucketConfig("examplebucket-1250000000", "ap-guangzhou", bucket_root),),
+        credentials={"AKIDQjz3ltompVjBni5LitkWHFlFpwkn9U5q": "BQYIM75p8x0iWVFSIgqEKwFprpRSVHlz"},
+        clock=lambda: 1700000100.0,
+    )
+    authorization = (
+        "q-sign-algorithm=sha1&q-ak=AKIDQjz3ltompVjBni5LitkWHFlFpwkn9U5q"
+        "&q-sign-time=1700000000;1700003600&q-key-time=1700000000;1700003600"
+        "&q-header-list=content-length;content-type;host;x-ci-security-token&q-url-param-list="
+        "&q-signature=4fdc834ee844f2b11df0da97475f187e76be4237"
+    )
+    headers = {
+        "Host": "examplebucket-1250000000.ci.ap-guangzhou.myqcloud.com",
+        "Content-Type": "application/xml",
+        "x-ci-security-token": "Xk9+/tokenWithSpecials=EXAMPLE_SESSION_TOKEN.v2~ABC/def+ghi==",
+        "Authorization": authorization,
+    }
+    emu = await start_emulator(config)
+    try:
+        async with aiohttp.ClientSession() as session:
+            async with session.post(f"{emu.url}/jobs", data=body, headers=headers) as response:
+                assert response.status == 200, await response.text()
+            headers["Authorization"] = authorization.replace("4fdc", "4fdd")
+            async with session.post(f"{emu.url}/jobs", data=body, headers=headers) as response:
+                assert response.status == 403
+    finally:
+        await emu.close()
+
+
+# ---- temporary credentials -----------------------------------------------------------------
+
+
+async def test_temporary_credential_with_its_signed_token_is_accepted(
+    temp_client: SignedClient,
+) -> None:
+    (await temp_client.list_jobs()).ok()
+
+
+async def test_the_cos_token_header_is_accepted_on_the_ci_host(temp_client: SignedClient) -> None:
+    client = replace(temp_client, extra_headers={"x-cos-security-token": TOKEN})
+    (await client.list_jobs()).ok()
+
+
+@pytest.mark.parametrize(
+    ("case", "headers", "signed_token"),
+    [
+        ("missing", {}, None),
+        ("wrong", {"x-ci-security-token": TOKEN + "x"}, None),
+        ("unsigned", {"x-ci-security-token": TOKEN}, False),
+        ("one of two wrong", {"x-ci-security-token": TOKEN, "x-cos-security-token": "x"}, None),
+    ],
+)
+@pytest.mark.parametrize(
+    ("service", "status", "code"),
+    [("ci", 401, "InvalidAuthorization"), ("cos", 403, "AccessDenied")],
+)
+async def test_temporary_credential_token_faults(
+    temp_client: SignedClient,
+    case: str,
+    headers: dict[str, str],
+    signed_token: bool | None,
+    service: str,
+    status: int,
+    code: str,
+) -> None:
+    client = replace(temp_client, extra_headers=headers)
+    kwargs: dict[str, Any] = {}
+    if signed_token is False:
+        kwargs["signed_headers"] = {"host": client.host(service)}
+    path, params = (
+        ("/jobs", {"tag": "MediaInfo"})
+        if service == "ci"
+        else (
+            "/" + VIDEO_KEY,
+            {"ci-process": "videoinfo"},
+        )
+    )
+    reply = await client.send("GET", path, service=service, params=params, **kwargs)
+    assert (reply.status, reply.code) == (status, code), (case, reply.body)
+
+
+async def test_an_expired_temporary_credential_is_refused(temp_client: SignedClient) -> None:
+    client = replace(temp_client, secret_id=EXPIRED_SECRET_ID, secret_key=EXPIRED_SECRET_KEY)
+    reply = await client.list_jobs()
+    assert (reply.status, reply.code) == (403, "ExpiredToken")
+
+
+async def test_a_permanent_key_ignores_a_token_header(client: SignedClient) -> None:
+    (await client.list_jobs(headers={"x-cos-security-token": "anything"})).ok()

@@ -1,0 +1,163 @@
+"""Credentials from a mounted directory: loaded, swapped on change, kept when the change is bad."""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+import pytest
+
+from gateway.credentials import NoCredentialsError, check_credentials, has_valid_credentials
+from gateway.credentials.mounted import DirectoryCredentialsProvider
+from tests.access.helpers import (
+    FakeClock,
+    FakeSleep,
+    SecretVolume,
+    canary_credentials,
+    write_plain_credentials,
+)
+
+
+async def test_reads_a_kubernetes_secret_volume_and_swaps_on_rotation(tmp_path: Path) -> None:
+    volume = SecretVolume(tmp_path / "secret")
+    first, second = canary_credentials("one", token=True), canary_credentials("two")
+    volume.publish_credentials(first)
+    provider = DirectoryCredentialsProvider(volume.root)
+    await provider.start()
+    try:
+        assert await provider.get() == first  # the token travels with the keys
+        assert provider.generation == 1
+        assert not await provider.poll()  # nothing changed: nothing read
+
+        volume.publish_credentials(second)  # `..data` swapped, the old directory deleted
+        assert await provider.poll()
+        assert await provider.get() == second
+        assert (await provider.get()).token is None  # the new set has no token file
+        assert [s.generation for s in provider.statuses()] == [2]
+    finally:
+        await provider.close()
+
+
+@pytest.mark.parametrize(
+    ("damage", "named"),
+    [
+        (lambda d: (d / "secret_key").write_text(""), "secret_key is empty"),
+        (lambda d: (d / "secret_key").unlink(), "secret_key is missing"),
+        (lambda d: (d / "secret_id").write_bytes(b"AKID\xff"), "secret_id is not ASCII"),
+        (lambda d: (d / "secret_key").write_text("half written"), "spaces or control"),
+        (lambda d: (d / "expired_time").write_text("soon"), "expired_time is not Unix"),
+    ],
+)
+async def test_a_bad_change_keeps_the_previous_credentials_and_warns(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, damage: object, named: str
+) -> None:
+    good = canary_credentials("good")
+    write_plain_credentials(tmp_path, good)
+    provider = DirectoryCredentialsProvider(tmp_path)
+    await provider.start()
+    try:
+        caplog.set_level(logging.DEBUG)
+        damage(tmp_path)  # type: ignore[operator]
+        # A directory without `..data` may be written file by file: a change is adopted only
+        # once two checks agree, so it takes two polls to be read (and refused).
+        for _ in range(2):
+            assert not await provider.poll()
+        assert await provider.get() == good
+        warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
+        assert len(warnings) == 1
+        assert "keeping the previous" in warnings[0].getMessage()
+        assert named in str(warnings[0].__dict__["fields"]["problem"])
+        assert good.secret_key not in caplog.text
+
+        assert not await provider.poll()  # unchanged since: no second warning
+        assert len([r for r in caplog.records if r.levelno == logging.WARNING]) == 1
+        write_plain_credentials(tmp_path, replacement := canary_credentials("fixed"))
+        (tmp_path / "expired_time").unlink(missing_ok=True)
+        for _ in range(2):
+            await provider.poll()
+        assert await provider.get() == replacement
+    finally:
+        await provider.close()
+
+
+async def test_a_file_by_file_writer_is_never_read_halfway(tmp_path: Path) -> None:
+    """Without `..data`, a new SecretId next to the old SecretKey must not be adopted."""
+    old, new = canary_credentials("old"), canary_credentials("new")
+    write_plain_credentials(tmp_path, old)
+    provider = DirectoryCredentialsProvider(tmp_path)
+    await provider.start()
+    try:
+        (tmp_path / "secret_id").write_text(new.secret_id)  # the writer is between two files
+        assert not await provider.poll()
+        assert await provider.get() == old
+        (tmp_path / "secret_key").write_text(new.secret_key)  # done
+        assert not await provider.poll()  # changed again since the last check: wait once more
+        assert await provider.poll()
+        assert await provider.get() == new
+    finally:
+        await provider.close()
+
+
+async def test_without_files_there_are_no_credentials_and_readiness_says_so(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING)
+    provider = DirectoryCredentialsProvider(tmp_path / "not-mounted-yet")
+    await provider.start()
+    try:
+        with pytest.raises(NoCredentialsError, match="no valid credentials in"):
+            await provider.get()
+        assert not has_valid_credentials(provider)
+        with pytest.raises(NoCredentialsError, match="not-mounted-yet"):
+            await check_credentials(provider)
+        assert "none loaded" in caplog.text
+
+        volume = SecretVolume(tmp_path / "not-mounted-yet")
+        volume.publish_credentials(keys := canary_credentials("late"))
+        assert await provider.poll()
+        assert await provider.get() == keys
+        assert has_valid_credentials(provider)
+        await check_credentials(provider)
+    finally:
+        await provider.close()
+
+
+async def test_expired_mounted_credentials_are_never_handed_out(tmp_path: Path) -> None:
+    clock = FakeClock()
+    volume = SecretVolume(tmp_path / "secret")
+    volume.publish_credentials(canary_credentials("t", token=True, expires_at=clock() + 3600))
+    provider = DirectoryCredentialsProvider(volume.root, clock=clock)
+    await provider.start()
+    try:
+        assert (await provider.get()).expires_at == int(clock() + 3600)
+        assert provider.expires_at() == int(clock() + 3600)
+        clock.advance(3600 - 30)  # within the last minute: an attempt might arrive too late
+        with pytest.raises(NoCredentialsError, match="have expired"):
+            await provider.get()
+        assert not has_valid_credentials(provider)
+    finally:
+        await provider.close()
+
+
+async def test_the_watcher_polls_at_its_interval_and_picks_up_a_rotation(tmp_path: Path) -> None:
+    volume = SecretVolume(tmp_path / "secret")
+    volume.publish_credentials(canary_credentials("a"))
+    sleep = FakeSleep()
+    provider = DirectoryCredentialsProvider(volume.root, poll_interval_s=7.0, sleep=sleep)
+    await provider.start()
+    try:
+        assert await sleep.next_delay() == 7.0
+        volume.publish_credentials(rotated := canary_credentials("b"))
+        sleep.release()  # one interval passes: the watcher checks
+        assert await sleep.next_delay() == 7.0  # ... and went back to sleep, having swapped
+        assert provider.generation == 2
+        assert await provider.get() == rotated
+    finally:
+        await provider.close()
+
+
+def test_the_provider_repr_names_the_directory_only(tmp_path: Path) -> None:
+    provider = DirectoryCredentialsProvider(tmp_path)
+    assert repr(provider) == f"DirectoryCredentialsProvider({str(tmp_path)!r})"
+    assert os.fspath(tmp_path) in provider.name

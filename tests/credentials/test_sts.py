@@ -1,0 +1,138 @@
+"""Tencent STS through Tencent's own SDK, against a loopback STS endpoint, and several upstream
+accounts: one bucket signed with temporary credentials, the others with the main keys."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from pathlib import Path
+
+import grpc
+import pytest
+
+from gateway._proto import media_pb2, service_pb2, service_pb2_grpc
+from gateway.credentials import BucketCredentialsProvider, Credentials, has_valid_credentials
+from gateway.credentials.config_file import load_credentials_file
+from gateway.credentials.refreshing import FetchError, RefreshingCredentialsProvider
+from gateway.credentials.sts import AssumeRoleSpec, StsFetcher
+from tests.access.helpers import CANARY, RecordingCredentials, log_text
+from tests.conftest import BUCKET, REGION, SAMPLE_KEY
+from tests.fixtures.accounts import OTHER_BUCKET, ROLE, Serve, StsEndpoint
+
+
+def fetcher(sts: StsEndpoint, base: Credentials) -> StsFetcher:
+    from gateway.credentials import StaticCredentialsProvider
+
+    spec = AssumeRoleSpec(
+        role_arn=ROLE, region=REGION, endpoint=sts.url_host, scheme="http", duration_s=7200
+    )
+    return StsFetcher(spec, StaticCredentialsProvider(base, "base"))
+
+
+async def test_assume_role_through_the_sdk_off_the_event_loop(
+    sts: StsEndpoint, upstream_keys: Credentials, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)  # the SDK logs whole responses at DEBUG: must not reach us
+    issued = await fetcher(sts, upstream_keys)()
+    assert issued == sts.issued[0]
+    assert issued.token and issued.expires_at == sts.issued[0].expires_at
+
+    (request,) = sts.requests
+    headers = request["headers"]
+    assert headers["X-TC-Action"] == "AssumeRole"
+    assert headers["X-TC-Region"] == REGION
+    assert headers["Authorization"].startswith(
+        f"TC3-HMAC-SHA256 Credential={upstream_keys.secret_id}/"
+    )
+    assert request["body"] == {
+        "RoleArn": ROLE,
+        "RoleSessionName": "ci-gateway",
+        "DurationSeconds": 7200,
+    }
+    logged = log_text(caplog)
+    for secret in (issued.secret_key, str(issued.token), upstream_keys.secret_key):
+        assert secret not in logged
+
+
+async def test_an_sts_error_names_its_code_and_request_id_only(
+    sts: StsEndpoint, upstream_keys: Credentials, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    sts.error = ("AuthFailure.SignatureFailure", f"echoing {CANARY}-{secrets.token_hex(4)}")
+    with pytest.raises(FetchError) as caught:
+        await fetcher(sts, upstream_keys)()
+    assert str(caught.value) == (
+        "STS AssumeRole failed: AuthFailure.SignatureFailure (RequestId req-1)"
+    )
+    provider = RefreshingCredentialsProvider(fetcher(sts, upstream_keys), name=f"sts:{ROLE}")
+    await provider.start()  # fails, logs, stays not ready, keeps retrying in the background
+    try:
+        assert not has_valid_credentials(provider)
+    finally:
+        await provider.close()
+    assert "AuthFailure.SignatureFailure" in log_text(caplog)
+    assert CANARY not in log_text(caplog)
+
+
+async def test_each_bucket_is_signed_by_the_account_that_owns_it(
+    tmp_path: Path,
+    sts: StsEndpoint,
+    serve: Serve,
+    seen: RecordingCredentials,
+    upstream_keys: Credentials,
+) -> None:
+    """Built from a credentials file, as `serve --credentials-file` does: the main account from
+    a mounted directory, the other bucket's account by AssumeRole with the main keys."""
+    secret = tmp_path / "main-keys"
+    secret.mkdir()
+    (secret / "secret_id").write_text(upstream_keys.secret_id)
+    (secret / "secret_key").write_text(upstream_keys.secret_key)
+    config = tmp_path / "credentials.toml"
+    config.write_text(
+        f"""
+default = "main"
+
+[accounts.main]
+source = "directory"
+path = "{secret}"
+
+[accounts.partner]
+source = "sts"
+role_arn = "{ROLE}"
+region = "{REGION}"
+base = "main"
+endpoint = "{sts.url_host}"
+scheme = "http"
+
+[buckets]
+"{OTHER_BUCKET}" = "partner"
+"""
+    )
+    provider = load_credentials_file(config)
+    assert isinstance(provider, BucketCredentialsProvider)
+    await provider.start()
+    try:
+        assert has_valid_credentials(provider)
+        assert provider.expires_at() == sts.issued[0].expires_at  # the earliest expiry
+        gateway = await serve(credentials=provider)
+        async with grpc.aio.insecure_channel(gateway.address) as channel:
+            stub = service_pb2_grpc.MediaJobServiceStub(channel)
+            for bucket in (BUCKET, OTHER_BUCKET, BUCKET):
+                submitted = await stub.SubmitMediaJob(
+                    service_pb2.SubmitMediaJobRequest(
+                        bucket=bucket,
+                        request=media_pb2.Request(input=media_pb2.Input(object=SAMPLE_KEY)),
+                    ),
+                    timeout=10,
+                )
+                await stub.DescribeMediaJobs(
+                    service_pb2.DescribeMediaJobsRequest(
+                        bucket=bucket, job_ids=[submitted.jobs_detail.job_id]
+                    ),
+                    timeout=10,
+                )
+    finally:
+        await provider.close()
+    main, partner = upstream_keys.secret_id, sts.issued[0].secret_id
+    assert seen.ids == [main, main, partner, partner, main, main]
+    assert len(sts.requests) == 1  # one AssumeRole, reused for every call

@@ -1,0 +1,1 @@
+"""Deployment artefacts: Dockerfile, k8s manifests, protos' compatibility, README operations."""

@@ -1,0 +1,282 @@
+"""What CI sends back, mapped: every known CI error code, and every malformed answer.
+
+A scripted loopback peer (`fake_ci`) plays CI's side; the gateway under test is real and is
+called over a real gRPC channel.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import grpc
+import pytest
+
+from gateway._proto import media_pb2, service_pb2, service_pb2_grpc
+from gateway.api.server import start_gateway
+from gateway.config.settings import Settings
+from gateway.credentials import Credentials, StaticCredentialsProvider
+from gateway.errors import CI_ERRORS, RetryClass, rule_for_http_status
+from gateway.upstream.retry import READ_ONLY
+from tests.integration.fake_ci import FakeCI, Scripted, error_body, fake_ci
+from tests.integration.helpers import rich_error
+
+BUCKET, REGION = "examplebucket-1250000000", "ap-guangzhou"
+DESCRIBE = service_pb2.DescribeMediaJobsRequest(job_ids=["jb976c9e0f86111ec9452c1c27f56a659"])
+SUBMIT = service_pb2.SubmitMediaJobRequest(
+    request=media_pb2.Request(input=media_pb2.Input(object="input/a.mp4"))
+)
+
+# HTTP status CI sends with each code (ci-api-notes §6.2; COS-host codes from the COS table).
+HTTP_STATUS = {
+    "InvalidArgument": 400, "MissingContent": 400, "InvalidContent": 400, "InvalidHost": 400,
+    "InvalidUrl": 404, "MissingContentLength": 411, "MethodNotAllowed": 405,
+    "PermanentRedirect": 301, "TemporaryRedirect": 307, "ResourceNotFound": 400,
+    "NoSuchKey": 404, "NoSuchBucket": 404, "MissingAuthorization": 401,
+    "InvalidAuthorization": 401, "SecretidNotExist": 401, "InvalidAccessKeyId": 403,
+    "SignatureExpired": 401, "SignatureDoesNotMatch": 403, "RequestTimeTooSkewed": 403,
+    "ExpiredToken": 403, "InvalidToken": 403, "AccessDenied": 403, "ResourceAccessDenied": 400,
+    "CIRoleNotExist": 400, "MediaBucketAlreadyBinded": 403, "UnavailableForLegalReasons": 451,
+    "QueuePaused": 403, "SlowDown": 429, "QueueSaturated": 403, "InternalError": 500,
+    "InternalErrror": 500, "ServiceUnavailable": 503, "ResourceDownloadFailed": 400,
+    "NotImplemented": 501,
+}  # fmt: skip
+
+SECRET = Credentials("AKIDfakeci0000000000000000000000", "fake-ci-secret-key-never-shown")
+
+
+@asynccontextmanager
+async def gateway_stub(
+    fake: FakeCI, **overrides: object
+) -> AsyncIterator[service_pb2_grpc.MediaJobServiceAsyncStub]:
+    settings = Settings(
+        listen="127.0.0.1:0",
+        default_bucket=BUCKET,
+        default_region=REGION,
+        endpoint_url=fake.url,
+        **overrides,  # type: ignore[arg-type]
+    )
+    gateway = await start_gateway(settings, StaticCredentialsProvider(SECRET))
+    try:
+        async with grpc.aio.insecure_channel(gateway.address) as channel:
+            yield service_pb2_grpc.MediaJobServiceStub(channel)
+    finally:
+        await gateway.stop(0)
+
+
+def test_every_mapped_code_has_a_documented_status() -> None:
+    assert set(CI_ERRORS) == set(HTTP_STATUS)
+
+
+@pytest.mark.parametrize("code", sorted(CI_ERRORS))
+async def test_ci_error_code_maps_to_grpc_status_with_details(code: str) -> None:
+    rule = CI_ERRORS[code]
+    body = error_body(code, f"message for {code}", "NjJmMzI5MmRfOTBmYTUwNjRfNjcwM18x", "trace-1")
+    async with fake_ci(Scripted(HTTP_STATUS[code], body, {"Retry-After": "0"})) as fake:
+        async with gateway_stub(fake) as stub:
+            with pytest.raises(grpc.aio.AioRpcError) as caught:
+                await stub.DescribeMediaJobs(DESCRIBE, timeout=10)
+    error = rich_error(caught.value)
+    assert error.code is rule.status
+    assert error.code is not grpc.StatusCode.PERMISSION_DENIED
+    assert error.code is not grpc.StatusCode.UNAUTHENTICATED
+    assert error.error_info is not None
+    assert error.error_info.reason == rule.reason.value
+    assert error.error_info.domain == "ci-gateway"
+    metadata = dict(error.error_info.metadata)
+    assert metadata["ci_code"] == code
+    assert metadata["ci_message"] == f"message for {code}"
+    assert metadata["ci_request_id"] == "NjJmMzI5MmRfOTBmYTUwNjRfNjcwM18x"
+    assert metadata["ci_trace_id"] == "trace-1"
+    assert metadata["http_status"] == str(HTTP_STATUS[code])
+    assert error.request_info is not None
+    assert error.request_info.request_id == "NjJmMzI5MmRfOTBmYTUwNjRfNjcwM18x"
+    assert code in error.message
+    # Read-only calls retry transient and throttled outcomes, and only those.
+    expected_attempts = 1 if rule.retry is RetryClass.TERMINAL else READ_ONLY.max_attempts
+    assert len(fake.requests) == expected_attempts
+    assert metadata["attempts"] == str(expected_attempts)
+    assert (error.retry_info is not None) == (rule.retry is RetryClass.THROTTLED)
+
+
+@pytest.mark.parametrize(
+    ("status", "expected"),
+    [
+        (400, grpc.StatusCode.INVALID_ARGUMENT),
+        (403, grpc.StatusCode.INTERNAL),
+        (404, grpc.StatusCode.NOT_FOUND),
+        (429, grpc.StatusCode.RESOURCE_EXHAUSTED),
+        (503, grpc.StatusCode.UNAVAILABLE),
+        (418, grpc.StatusCode.INTERNAL),
+    ],
+)
+async def test_unknown_code_falls_back_on_http_status(
+    status: int, expected: grpc.StatusCode
+) -> None:
+    assert rule_for_http_status(status).status is expected
+    body = error_body("SomethingNew", "a code this gateway has never seen", "rid-1")
+    async with fake_ci(Scripted(status, body, {"Retry-After": "0"})) as fake:
+        async with gateway_stub(fake) as stub:
+            with pytest.raises(grpc.aio.AioRpcError) as caught:
+                await stub.DescribeMediaJobs(DESCRIBE, timeout=10)
+    error = rich_error(caught.value)
+    assert error.code is expected
+    assert error.error_info is not None
+    assert error.error_info.metadata["ci_code"] == "SomethingNew"
+
+
+async def test_request_id_falls_back_to_header_when_body_lacks_it() -> None:
+    body = error_body("InvalidArgument", "bad queue")
+    async with fake_ci(Scripted(400, body, {"x-ci-request-id": "from-header-123"})) as fake:
+        async with gateway_stub(fake) as stub:
+            with pytest.raises(grpc.aio.AioRpcError) as caught:
+                await stub.DescribeMediaJobs(DESCRIBE, timeout=10)
+    error = rich_error(caught.value)
+    assert error.request_info is not None
+    assert error.request_info.request_id == "from-header-123"
+
+
+async def test_json_error_body_is_understood() -> None:
+    body = b'{"code": "AccessDenied", "message": "no", "request_id": "json-rid"}'
+    headers = {"Content-Type": "application/json"}
+    async with fake_ci(Scripted(403, body, headers)) as fake, gateway_stub(fake) as stub:
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            await stub.DescribeMediaJobs(DESCRIBE, timeout=10)
+    error = rich_error(caught.value)
+    assert error.code is grpc.StatusCode.FAILED_PRECONDITION
+    assert error.error_info is not None
+    assert error.error_info.metadata["ci_request_id"] == "json-rid"
+
+
+async def test_redirect_is_an_error_not_a_parse_crash() -> None:
+    redirect = Scripted(301, b"", {"Location": "https://elsewhere.example/jobs"})
+    async with fake_ci(redirect) as fake, gateway_stub(fake) as stub:
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            await stub.DescribeMediaJobs(DESCRIBE, timeout=10)
+    error = rich_error(caught.value)
+    assert error.code is grpc.StatusCode.INTERNAL
+    assert "redirect" in error.message
+    assert len(fake.requests) == 1  # never followed
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"<Response><JobsDetail><JobId>j1</JobId>",  # truncated
+        b"this is not xml",
+        b"<Error><Code>x</Code></Error>",  # wrong root on a 200
+        b'<?xml version="1.0"?><!DOCTYPE r [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;'
+        b'&a;&a;&a;&a;"><!ENTITY c "&b;&b;&b;&b;&b;&b;&b;&b;">]><Response>&c;</Response>',
+        b'<?xml version="1.0"?><!DOCTYPE r [<!ENTITY x SYSTEM "file:///etc/passwd">]>'
+        b"<Response><NextToken>&x;</NextToken></Response>",
+    ],
+    ids=["truncated", "not-xml", "wrong-root", "entity-bomb", "external-entity"],
+)
+async def test_unusable_success_body_is_unavailable_and_gateway_survives(body: bytes) -> None:
+    good = b"<Response><NonExistJobIds>j1</NonExistJobIds></Response>"
+    async with fake_ci(Scripted(200, body), Scripted(200, good)) as fake:
+        async with gateway_stub(fake) as stub:
+            with pytest.raises(grpc.aio.AioRpcError) as caught:
+                await stub.DescribeMediaJobs(DESCRIBE, timeout=10)
+            # The gateway keeps serving: the next call gets the next (good) answer.
+            answer = await stub.DescribeMediaJobs(DESCRIBE, timeout=10)
+    error = rich_error(caught.value)
+    assert error.code is grpc.StatusCode.UNAVAILABLE
+    assert error.error_info is not None
+    assert error.error_info.reason == "UPSTREAM_PROTOCOL_ERROR"
+    assert "root:" not in error.message  # no file content leaked through an entity
+    assert list(answer.non_exist_job_ids) == ["j1"]
+
+
+async def test_oversize_answer_is_refused() -> None:
+    huge = b"<Response>" + b"<NextToken>x</NextToken>" * 300_000 + b"</Response>"
+    async with fake_ci(Scripted(200, huge)) as fake, gateway_stub(fake) as stub:
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            await stub.ListMediaJobs(service_pb2.ListMediaJobsRequest(), timeout=10)
+    error = rich_error(caught.value)
+    assert error.code is grpc.StatusCode.UNAVAILABLE
+    assert "limit" in error.message
+
+
+async def test_html_error_page_maps_by_status() -> None:
+    page = b"<html><body>502 Bad Gateway</body></html>"
+    headers = {"Content-Type": "text/html"}
+    async with fake_ci(Scripted(502, page, headers)) as fake, gateway_stub(fake) as stub:
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            await stub.DescribeMediaJobs(DESCRIBE, timeout=10)
+    assert caught.value.code() is grpc.StatusCode.UNAVAILABLE
+
+
+async def test_slow_peer_hits_the_callers_deadline_and_the_request_is_aborted() -> None:
+    async with fake_ci(Scripted(hang=True)) as fake, gateway_stub(fake) as stub:
+        started = time.monotonic()
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            await stub.DescribeMediaJobs(DESCRIBE, timeout=0.5)
+        elapsed = time.monotonic() - started
+        # The upstream request was abandoned, not left running.
+        await asyncio.wait_for(fake.cancelled.wait(), timeout=5)
+    assert caught.value.code() is grpc.StatusCode.DEADLINE_EXCEEDED
+    assert elapsed < 2.0
+    assert len(fake.requests) == 1
+
+
+async def test_submit_is_not_replayed_after_an_ambiguous_5xx() -> None:
+    """A 5xx may come after CI created the job: the gateway checks (lists) before any resend,
+    and when it cannot check either, it says so instead of guessing."""
+    body = error_body("InternalError", "oops", "rid-500")
+    request = service_pb2.SubmitMediaJobRequest(request_id="req-ambiguous-1")
+    request.request.CopyFrom(SUBMIT.request)
+    async with fake_ci(Scripted(500, body)) as fake, gateway_stub(fake) as stub:
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            await stub.SubmitMediaJob(request, timeout=10)
+    error = rich_error(caught.value)
+    assert error.code is grpc.StatusCode.UNAVAILABLE
+    assert error.error_info is not None
+    assert error.error_info.reason == "SUBMIT_OUTCOME_UNKNOWN"
+    assert error.error_info.metadata["request_id"] == "req-ambiguous-1"
+    methods = [r.method for r in fake.requests]
+    assert methods.count("POST") == 1  # never replayed blindly
+    # The reconcile (a job listing, itself retried as a read) was tried.
+    assert methods[0] == "POST" and methods[1:] == ["GET"] * READ_ONLY.max_attempts
+
+
+async def test_submit_is_replayed_after_throttling_then_succeeds() -> None:
+    throttled = Scripted(429, error_body("SlowDown", "slow down", "rid-429"), {"Retry-After": "0"})
+    ok = Scripted(
+        200,
+        b"<Response><JobsDetail><JobId>jok</JobId><State>Submitted</State></JobsDetail></Response>",
+    )
+    async with fake_ci(throttled, ok) as fake, gateway_stub(fake) as stub:
+        answer = await stub.SubmitMediaJob(SUBMIT, timeout=10)
+    assert answer.jobs_detail.job_id == "jok"
+    assert answer.jobs_detail.state == media_pb2.JOB_STATE_SUBMITTED
+    assert len(fake.requests) == 2
+    # Each attempt was signed afresh and carried the body's MD5.
+    auths = [r.headers["Authorization"] for r in fake.requests]
+    assert all("q-sign-algorithm=sha1" in a for a in auths)
+    assert all("content-md5" in a for a in auths)
+
+
+async def test_connection_refused_is_unavailable() -> None:
+    async with fake_ci(Scripted()) as fake:
+        url = fake.url
+    # The fake is closed now: nothing listens on its port.
+    gateway = await start_gateway(
+        Settings(listen="127.0.0.1:0", default_bucket=BUCKET, default_region=REGION,
+                 endpoint_url=url),
+        StaticCredentialsProvider(SECRET),
+    )  # fmt: skip
+    try:
+        async with grpc.aio.insecure_channel(gateway.address) as channel:
+            stub = service_pb2_grpc.MediaJobServiceStub(channel)
+            with pytest.raises(grpc.aio.AioRpcError) as caught:
+                await stub.DescribeMediaJobs(DESCRIBE, timeout=10)
+    finally:
+        await gateway.stop(0)
+    error = rich_error(caught.value)
+    assert error.code is grpc.StatusCode.UNAVAILABLE
+    assert error.error_info is not None
+    assert error.error_info.metadata["request_sent"] == "false"
+    assert SECRET.secret_key not in error.message

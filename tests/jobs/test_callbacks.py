@@ -1,0 +1,156 @@
+"""CI's job callbacks, delivered by the emulator (or forged by the test) to the gateway's
+receiver: genuine ones wake watchers long before the next poll; forged ones change nothing."""
+
+from __future__ import annotations
+
+import io
+from dataclasses import replace
+from pathlib import Path
+
+import aiohttp
+import pytest
+
+from ci_emulator.config import BucketConfig, CallbackSettings, EmulatorConfig
+from ci_emulator.server import RunningEmulator, start_emulator
+from gateway._proto import media_pb2
+from gateway.config.settings import Callbacks, Settings, Tracking
+from gateway.credentials import Credentials
+from gateway.jobs.callbacks import MAX_CALLBACK_BYTES, callback_url
+from gateway.model import Target
+from tests.conftest import BUCKET, REGION
+from tests.integration.test_jobs import assert_matches_sample
+from tests.jobs.helpers import (
+    TOKEN,
+    assert_ended,
+    gateway,
+    json_callback,
+    next_detail,
+    submit,
+    watch,
+    xml_callback,
+)
+
+M = media_pb2
+# The first look comes after the linger; the next would come a minute later, far beyond the
+# time these tests take: whatever a watcher learns after its first message came by callback.
+SLOW_POLLS = Tracking(poll_initial_s=60.0, poll_max_s=60.0)
+RECEIVER = Callbacks(listen="127.0.0.1:0", public_url="auto", token=TOKEN)
+TARGET = Target(BUCKET, REGION)
+
+
+def with_receiver(settings: Settings, endpoint_url: str) -> Settings:
+    return replace(settings, endpoint_url=endpoint_url, tracking=SLOW_POLLS, callbacks=RECEIVER)
+
+
+@pytest.mark.parametrize(
+    ("body_format", "as_array"),
+    [("XML", False), ("JSON", False), ("JSON", True)],
+    ids=["xml", "json-object", "json-array"],
+)
+async def test_a_callback_wakes_the_watchers_before_the_next_poll(
+    settings: Settings,
+    credentials: Credentials,
+    bucket_dir: Path,
+    body_format: str,
+    as_array: bool,
+) -> None:
+    config = EmulatorConfig(
+        buckets=(BucketConfig(BUCKET, REGION, bucket_dir),),
+        credentials={credentials.secret_id: credentials.secret_key},
+        callbacks=CallbackSettings(backoff_s=0.01, json_array=as_array),
+    )
+    async with (
+        await start_emulator(config) as emulator,
+        gateway(with_receiver(settings, emulator.url), credentials) as gw,
+    ):
+        state = emulator.state
+        state.pause_scheduling()
+        job = await submit(gw.stub, call_back_format=body_format)
+        expected_url = callback_url(gw.callback_base, TOKEN, TARGET)
+        assert state.jobs[job.job_id].spec.callback == expected_url  # set by the gateway
+
+        calls = [watch(gw.stub, job.job_id) for _ in range(3)]
+        for call in calls:
+            assert (await next_detail(call)).state == M.JOB_STATE_SUBMITTED
+        describes = state.operations["DescribeMediaJob"]
+
+        state.resume_scheduling()
+        for call in calls:
+            final = await next_detail(call)
+            assert final.state == M.JOB_STATE_SUCCESS
+            assert_matches_sample(final.operation.media_info)
+            await assert_ended(call)
+        (delivery,) = await state.wait_for_callbacks(1)
+        assert (delivery.url, delivery.status) == (expected_url, 200)
+        # One describe: the receiver checking the callback with CI, shared by all watchers.
+        assert state.operations["DescribeMediaJob"] == describes + 1
+
+
+async def test_a_clients_own_callback_is_left_alone(
+    settings: Settings, credentials: Credentials, emulator: RunningEmulator
+) -> None:
+    emulator.state.pause_scheduling()
+    async with gateway(with_receiver(settings, emulator.url), credentials) as gw:
+        own = await submit(gw.stub, call_back="http://127.0.0.1:9/mine")
+        suppressed = await submit(gw.stub, call_back="no")
+        defaulted = await submit(gw.stub)
+    jobs = emulator.state.jobs
+    assert jobs[own.job_id].spec.callback == "http://127.0.0.1:9/mine"
+    assert jobs[suppressed.job_id].spec.callback == "no"
+    assert (jobs[defaulted.job_id].spec.callback or "").endswith(f"/{TOKEN}/{BUCKET}/{REGION}")
+
+
+async def test_forged_callbacks_get_4xx_and_change_nothing(
+    settings: Settings, credentials: Credentials, emulator: RunningEmulator
+) -> None:
+    state = emulator.state
+    async with gateway(with_receiver(settings, emulator.url), credentials) as gw:
+        state.pause_scheduling()
+        job = await submit(gw.stub)
+        call = watch(gw.stub, job.job_id)
+        first = await next_detail(call)
+        assert first.state == M.JOB_STATE_SUBMITTED
+
+        claimed = M.JobsDetail()
+        claimed.CopyFrom(first)
+        claimed.state, claimed.state_text = M.JOB_STATE_SUCCESS, "Success"  # "it finished"
+        unknown = M.JobsDetail(job_id="j" + "0" * 32, state_text="Success")
+        elsewhere = M.JobsDetail()
+        elsewhere.CopyFrom(claimed)
+        elsewhere.input.bucket_id = "other-1250000000"
+        url = callback_url(gw.callback_base, TOKEN, TARGET)
+        bomb = (
+            b'<?xml version="1.0"?><!DOCTYPE r [<!ENTITY a "aaaaaaaaaa">'
+            b'<!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;">]><Response><EventName>&b;</EventName>'
+            b"</Response>"
+        )
+        cases: list[tuple[str, str, bytes, int]] = [
+            ("wrong token", callback_url(gw.callback_base, "x" * 43, TARGET), b"", 404),
+            ("bad bucket in path", url.replace(BUCKET, "Not_A_Bucket"), xml_callback(claimed), 404),
+            ("malformed XML", url, b"<Response><EventName>TaskFinish", 400),
+            ("neither XML nor JSON", url, b"job done", 400),
+            ("entity bomb", url, bomb, 400),
+            ("JSON array root", url, b"[]", 400),
+            ("no JobsDetail", url, b'{"EventName": "TaskFinish"}', 400),
+            ("other event", url, xml_callback(claimed).replace(b"TaskFinish", b"Other"), 400),
+            ("another bucket's job", url, xml_callback(elsewhere), 400),
+            ("unknown job", url, xml_callback(unknown), 422),
+            ("state CI does not report (XML)", url, xml_callback(claimed), 422),
+            ("state CI does not report (JSON)", url, json_callback(claimed), 422),
+            ("too large", url, b"<" + b"x" * MAX_CALLBACK_BYTES, 413),
+        ]
+        describes = state.operations["DescribeMediaJob"]
+        async with aiohttp.ClientSession() as http:
+            for name, target_url, body, status in cases:
+                # A BytesIO: aiohttp warns about (and the suite refuses) large raw bodies.
+                async with http.post(target_url, data=io.BytesIO(body)) as answer:
+                    assert answer.status == status, name
+        # Only well-formed callbacks for this bucket were checked with CI, and none believed.
+        assert state.operations["DescribeMediaJob"] == describes + 3
+        latest = gw.tracker.latest(TARGET, job.job_id)
+        assert latest is not None and latest.state == M.JOB_STATE_SUBMITTED
+
+        # The genuine callback still works afterwards.
+        state.resume_scheduling()
+        assert (await next_detail(call)).state == M.JOB_STATE_SUCCESS
+        await assert_ended(call)
