@@ -30,10 +30,10 @@ from gateway.config.settings import OPTIONS, Settings, load_settings
 from gateway.credentials import (
     Credentials,
     CredentialsProvider,
-    NoCredentialsError,
     StaticCredentialsProvider,
 )
 from gateway.credentials.config_file import open_credentials
+from gateway.errors import NoCredentialsError
 
 log = logging.getLogger("gateway")
 

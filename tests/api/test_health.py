@@ -24,8 +24,8 @@ from gateway.credentials import (
     Credentials,
     CredentialsProvider,
     CredentialStatus,
-    NoCredentialsError,
 )
+from gateway.errors import NoCredentialsError
 from tests.api.conftest import WAIT_S, get, health_status, next_status
 
 
