@@ -22,11 +22,9 @@ from gateway import logs
 from gateway.access.interceptor import ClientAccess
 from gateway.api.server import start_gateway
 from gateway.config.settings import OPTIONS, Settings, load_settings
-from gateway.credentials import (
-    CredentialsProvider,
-    NoCredentialsError,
-)
+from gateway.credentials import CredentialsProvider
 from gateway.credentials.config_file import open_credentials
+from gateway.errors import NoCredentialsError
 
 log = logging.getLogger("gateway")
 
@@ -84,14 +82,14 @@ async def _serve(
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, on_signal, sig)
     try:
-        await credentials.start()  # the first keys, then rotation watching / STS refresh
+        # start_gateway starts the credentials (first keys, then rotation watching / STS
+        # refresh) and gateway.stop() closes them: the gateway owns their lifecycle.
         gateway = await start_gateway(settings, credentials, access=access, insecure=insecure)
         try:
             await signalled.wait()
         finally:
             await gateway.stop()
     finally:
-        await credentials.close()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(sig)
 

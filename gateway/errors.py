@@ -1,26 +1,46 @@
 """The gateway's exception tree and the one table that maps CI errors onto gRPC.
 
+Every error the gateway raises on purpose is a `GatewayError` defined here, so this tree is the
+whole list (tests/test_errors.py keeps it equal to the classes). The gRPC code is the class's;
+`UpstreamError` takes its code and reason from `CI_ERRORS`, and `AccessDenied` names the rule.
+
 ::
 
-    GatewayError
-    ├── InvalidRequest        a caller's field is wrong (carries field violations)
-    ├── UpstreamError         CI answered with an <Error> (carries Code, Message, RequestId, ...)
-    ├── UpstreamProtocolError CI's answer could not be understood (bad XML, a redirect, ...)
-    ├── TransportError        no answer: connect failure, reset, time-out
-    │   └── UpstreamTimeout
-    ├── DeadlineExceeded      the caller's deadline ran out before an answer
-    ├── RetryBudgetExhausted  a retry was due but the upstream's retry budget is empty
-    ├── Overloaded            the gateway sheds load instead of queueing it
-    ├── SubmitOutcomeUnknown  a submit may or may not have created a job; retry with its request_id
-    └── RequestIdReused       a request_id came back with a different request
+    GatewayError                   INTERNAL            a bug inside the gateway (reason INTERNAL)
+    ├── InvalidRequest             INVALID_ARGUMENT    a caller's field is wrong (field violations)
+    ├── RequestIdReused            INVALID_ARGUMENT    a request_id came back with another request
+    ├── UpstreamError              *                   CI answered with an <Error> (Code, Message)
+    ├── UpstreamProtocolError      UNAVAILABLE         CI's answer made no sense (bad XML, 3xx)
+    ├── TransportError             UNAVAILABLE         no answer: connect failure, reset, time-out
+    │   └── UpstreamTimeout        UNAVAILABLE         an attempt's own time-out ran out
+    ├── DeadlineExceeded           DEADLINE_EXCEEDED   the caller's deadline ran out first
+    ├── RetryBudgetExhausted       UNAVAILABLE         a retry was due; the retry budget is empty
+    ├── Overloaded                 RESOURCE_EXHAUSTED  the gateway sheds load instead of queueing
+    ├── SubmitOutcomeUnknown       UNAVAILABLE         a job may exist; retry with its request_id
+    ├── SubmitStoreUnavailable     UNAVAILABLE         the shared request_id store (Redis) failed
+    ├── NoCredentialsError         UNAVAILABLE         no usable Tencent credentials to sign with
+    ├── JobNotFound                NOT_FOUND           CI has no such job (tracking)
+    ├── TrackerClosed              UNAVAILABLE         the gateway is shutting down: watch again
+    ├── TrackerFailed              INTERNAL            job tracking stopped on a gateway bug
+    └── AccessError                *                   refused before CI was asked (attempts = 0)
+        ├── ClientNotAuthenticated UNAUTHENTICATED     no, or no valid, client credentials
+        ├── AccessDenied           PERMISSION_DENIED   a known client, not allowed this
+        └── ClientRateLimited      RESOURCE_EXHAUSTED  the client's own rate limit
 
-Two places read `CI_ERRORS`: the retry predicate (`classify`) and the servicer-side converter in
-`gateway.status`. A CI `Code` missing from the table falls back on its HTTP status, so a new CI
-code is still mapped sensibly and its raw text still reaches the caller.
+`CI_ERRORS` is read in one place, `UpstreamError` (through `rule_for`), which takes its gRPC code,
+reason and retry class from it; the retry loop (`gateway.upstream.retry`) and the servicer-side
+converter (`gateway.status`) read them off the error. A CI `Code` missing from the table falls
+back on its HTTP status, so a new CI code is still mapped sensibly and its raw text still reaches
+the caller.
 
 CI signature and access failures are the gateway's fault (its credentials, its clock, its signer),
 never the caller's, so none of them is PERMISSION_DENIED or UNAUTHENTICATED: those would send a
-caller hunting for a credential it does not hold.
+caller hunting for a credential it does not hold. UNAUTHENTICATED and PERMISSION_DENIED are kept
+for the access errors, which are about the caller's own credentials.
+
+Access errors' messages and `ErrorInfo` metadata name only what the caller sent and which rule
+refused it: never another client, a bucket the caller did not name, or what it would be allowed.
+No message or metadata carries a secret: errors name sources (a path, a role), never values.
 """
 
 from __future__ import annotations
@@ -56,7 +76,10 @@ class Reason(enum.StrEnum):
     OVERLOADED = "OVERLOADED"
     SUBMIT_OUTCOME_UNKNOWN = "SUBMIT_OUTCOME_UNKNOWN"
     REQUEST_ID_REUSED = "REQUEST_ID_REUSED"
-    # Upstream credentials (gateway.credentials) and client access (gateway.auth).
+    # The gateway itself: a bug (never the caller's or CI's fault), or a replica going away.
+    INTERNAL = "INTERNAL"
+    SHUTTING_DOWN = "SHUTTING_DOWN"
+    # Upstream credentials (gateway.credentials) and client access (gateway.access).
     CREDENTIALS_UNAVAILABLE = "CREDENTIALS_UNAVAILABLE"
     CLIENT_NOT_AUTHENTICATED = "CLIENT_NOT_AUTHENTICATED"
     OPERATION_NOT_ALLOWED = "OPERATION_NOT_ALLOWED"
@@ -151,8 +174,9 @@ def rule_for(code: str, http_status: int) -> ErrorRule:
 class GatewayError(Exception):
     """Base of every error the gateway raises on purpose. Messages never carry secrets."""
 
+    # A subclass that forgets to say otherwise is the gateway's bug, not CI's: INTERNAL.
     status: grpc.StatusCode = grpc.StatusCode.INTERNAL
-    reason: Reason = Reason.UPSTREAM_PROTOCOL_ERROR
+    reason: Reason = Reason.INTERNAL
     retry: RetryClass = RetryClass.TERMINAL
     # Upstream attempts made before this error was final (set by the retry loop).
     attempts: int = 1
@@ -352,3 +376,109 @@ class RequestIdReused(GatewayError):
 
     def metadata(self) -> dict[str, str]:
         return {"request_id": self.request_id}
+
+
+class SubmitStoreUnavailable(GatewayError):
+    """The shared request_id store (Redis) failed. Retrying with the same request_id is safe: the
+    in-doubt record is written before anything is sent to CI (see `gateway.jobs.redis_store`)."""
+
+    status = grpc.StatusCode.UNAVAILABLE
+    reason = Reason.UPSTREAM_UNAVAILABLE
+    retry = RetryClass.TRANSIENT
+
+    def __init__(self, cause: Exception) -> None:
+        # The class name only: a Redis error's text may carry its URL, password included.
+        super().__init__(f"the shared submit store (Redis) is unavailable: {type(cause).__name__}")
+
+    def metadata(self) -> dict[str, str]:
+        return {"dependency": "redis"}
+
+
+class NoCredentialsError(GatewayError):
+    """No valid credentials to sign with (none loaded yet, or expired and not renewed).
+
+    The gateway's problem, not the caller's: UNAVAILABLE, and readiness is NOT_SERVING meanwhile.
+    Messages name the source (a path, "environment", a role), never a value.
+    """
+
+    status = grpc.StatusCode.UNAVAILABLE
+    reason = Reason.CREDENTIALS_UNAVAILABLE
+
+
+class JobNotFound(GatewayError):
+    """CI lists the job among its `NonExistJobIds`."""
+
+    status = grpc.StatusCode.NOT_FOUND
+    reason = Reason.UPSTREAM_NOT_FOUND
+
+    def __init__(self, job_id: str) -> None:
+        super().__init__(f"CI has no job {job_id}")
+        self.job_id = job_id
+
+    def metadata(self) -> dict[str, str]:
+        return {"job_id": self.job_id}
+
+
+class TrackerClosed(GatewayError):
+    """The gateway is shutting down: watch again (on another replica); the first message of a
+    new watch is the job's current state, so nothing is lost. Not OVERLOADED: nothing is over a
+    limit, and a client backing off as if it were would only re-watch later than it could."""
+
+    status = grpc.StatusCode.UNAVAILABLE
+    reason = Reason.SHUTTING_DOWN
+    retry = RetryClass.TRANSIENT
+
+    def __init__(self) -> None:
+        super().__init__("the gateway is shutting down; watch the job again")
+
+
+class TrackerFailed(GatewayError):
+    """The poller stopped on a bug; its watchers are told instead of waiting forever. The
+    gateway's fault, not CI's, hence INTERNAL rather than an upstream reason."""
+
+    status = grpc.StatusCode.INTERNAL
+    reason = Reason.INTERNAL
+
+    def __init__(self) -> None:
+        super().__init__("job tracking failed inside the gateway")
+
+
+class AccessError(GatewayError):
+    """Refused before CI was asked: no upstream attempt was made."""
+
+    attempts = 0
+
+
+class ClientNotAuthenticated(AccessError):
+    status = grpc.StatusCode.UNAUTHENTICATED
+    reason = Reason.CLIENT_NOT_AUTHENTICATED
+
+
+class AccessDenied(AccessError):
+    """The client is known but the rule `reason` (OPERATION/BUCKET/TAG_NOT_ALLOWED) refuses the
+    call; `metadata` says what was asked (`operation`, `bucket` or `tag`), which the caller
+    already knows."""
+
+    status = grpc.StatusCode.PERMISSION_DENIED
+
+    def __init__(self, reason: Reason, message: str, asked: dict[str, str]) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self._asked = asked
+
+    def metadata(self) -> dict[str, str]:
+        return dict(self._asked)
+
+
+class ClientRateLimited(AccessError):
+    status = grpc.StatusCode.RESOURCE_EXHAUSTED
+    reason = Reason.CLIENT_RATE_LIMITED
+    retry = RetryClass.TERMINAL
+
+    def __init__(self, retry_after_s: float) -> None:
+        super().__init__("this client's request rate is over its limit; retry later")
+        self.retry_after_s = retry_after_s  # the bucket's next token: RetryInfo says exactly that
+        self._retry_after_ms = max(1, round(retry_after_s * 1000))
+
+    def metadata(self) -> dict[str, str]:
+        return {"retry_after_ms": str(self._retry_after_ms)}

@@ -4,6 +4,11 @@ The server interceptor opens an `RpcScope` around each call and keeps it in a `C
 deep inside the call (the CI client's telemetry, any log line) can tag itself with the call's
 request id and count upstream attempts without every function passing the scope along. Tasks
 started inside a call copy the context, and with it the same (mutable) scope.
+
+Facts about the call's answer flow one way, into the scope: whoever produces the answer records
+what it said (`gateway.status.abort` the error's reason and CI's RequestId, the servicer CI's
+RequestId of a success, the telemetry each attempt), and the interceptor reads the scope when the
+call ends. Nothing decodes the answer again to learn what it said.
 """
 
 from __future__ import annotations
@@ -18,6 +23,8 @@ REQUEST_ID_METADATA = "x-request-id"
 # anything else is replaced by a generated id rather than trusted.
 _VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._~:/+=-]{1,128}$")
 
+Metadata = tuple[tuple[str, str], ...]
+
 
 @dataclass
 class RpcScope:
@@ -25,6 +32,14 @@ class RpcScope:
     request_id: str
     # HTTP attempts towards CI made on behalf of this call (retries and reconciliation included).
     attempts: int = 0
+    # The `ErrorInfo.reason` the call failed with; empty while it has not failed on purpose.
+    reason: str = ""
+    # CI's RequestId of the answer the call passed on (success or error), if CI sent one.
+    ci_request_id: str = ""
+
+    def trailing_metadata(self) -> Metadata:
+        """What every answer of the call carries besides whatever its handler sets."""
+        return ((REQUEST_ID_METADATA, self.request_id),)
 
 
 _CURRENT: contextvars.ContextVar[RpcScope | None] = contextvars.ContextVar(
@@ -43,6 +58,25 @@ def enter(scope: RpcScope) -> contextvars.Token[RpcScope | None]:
 
 def leave(token: contextvars.Token[RpcScope | None]) -> None:
     _CURRENT.reset(token)
+
+
+def note_answer(*, reason: str = "", ci_request_id: str = "") -> None:
+    """Record what the call's answer says, for the interceptor's access log. A no-op outside an
+    RPC scope (a servicer served without the interceptor, as some tests do): nobody will log."""
+    scope = _CURRENT.get()
+    if scope is None:
+        return
+    if reason:
+        scope.reason = reason
+    if ci_request_id:
+        scope.ci_request_id = ci_request_id
+
+
+def trailing_metadata() -> Metadata:
+    """The current scope's own trailing metadata (empty outside an RPC scope), for code that
+    replaces the call's trailing metadata wholesale, as an abort does."""
+    scope = _CURRENT.get()
+    return scope.trailing_metadata() if scope is not None else ()
 
 
 def new_request_id() -> str:

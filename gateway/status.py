@@ -5,6 +5,11 @@ The status carries `google.rpc.ErrorInfo` (a stable `reason`, `domain`, and CI's
 RequestId, the handle Tencent support asks for) and, for invalid input, `google.rpc.BadRequest`
 with one field violation per bad field. Clients in any language decode these with their standard
 gRPC error-details helpers.
+
+`abort` is also where the RPC's scope (`gateway.rpc_context`) learns the reason and CI's
+RequestId of the failure, for the access log: the interceptor reads them there rather than
+decoding the status this module just encoded. The scope's own trailing metadata (`x-request-id`)
+rides along, since an abort replaces whatever trailing metadata was set before.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ from google.protobuf.message import Message
 from google.rpc import error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
+from gateway import rpc_context
 from gateway.errors import (
     GatewayError,
     InvalidRequest,
@@ -35,6 +41,13 @@ def _pack(message: Message) -> any_pb2.Any:
     return packed
 
 
+def ci_request_id_of(error: GatewayError) -> str:
+    """CI's RequestId behind `error` if CI answered at all: the handle Tencent support asks for."""
+    if isinstance(error, UpstreamError | UpstreamProtocolError):
+        return error.request_id
+    return ""
+
+
 def to_status(error: GatewayError) -> status_pb2.Status:
     details = [
         _pack(
@@ -45,9 +58,7 @@ def to_status(error: GatewayError) -> status_pb2.Status:
             )
         )
     ]
-    request_id = ""
-    if isinstance(error, UpstreamError | UpstreamProtocolError):
-        request_id = error.request_id
+    request_id = ci_request_id_of(error)
     if request_id:
         details.append(
             _pack(error_details_pb2.RequestInfo(request_id=request_id, serving_data="CI"))
@@ -74,7 +85,10 @@ def to_status(error: GatewayError) -> status_pb2.Status:
 
 
 async def abort(context: grpc.aio.ServicerContext[Any, Any], error: GatewayError) -> NoReturn:
-    """End the RPC with `error` as a rich status (grpc's `abort_with_status`, typed)."""
+    """End the RPC with `error` as a rich status (grpc's `abort_with_status`, typed), and note
+    its reason and CI's RequestId on the RPC's scope."""
+    rpc_context.note_answer(reason=error.reason.value, ci_request_id=ci_request_id_of(error))
     rich = rpc_status.to_status(to_status(error))
-    await context.abort(rich.code, rich.details, rich.trailing_metadata)
+    trailing = (*rich.trailing_metadata, *rpc_context.trailing_metadata())
+    await context.abort(rich.code, rich.details, trailing)
     raise AssertionError("abort returned")  # pragma: no cover

@@ -5,7 +5,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from gateway.errors import CI_ERRORS
+from gateway import errors
+from gateway.errors import CI_ERRORS, GatewayError, Reason
 
 ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text()
@@ -20,6 +21,29 @@ def test_error_table_matches_the_mapping_in_code() -> None:
         for code, rule in CI_ERRORS.items()
     }
     assert documented == in_code
+
+
+def _subclasses(cls: type[GatewayError]) -> list[type[GatewayError]]:
+    found, todo = [], [cls]
+    while todo:  # bounded: a finite class tree, each class visited once
+        current = todo.pop()
+        found.append(current)
+        todo.extend(current.__subclasses__())
+    return found
+
+
+def test_reason_table_lists_every_reason_with_its_code() -> None:
+    """Every `Reason` is documented (in one of the two tables), and a reason a class declares
+    is documented with that class's gRPC code."""
+    ci_table = README.split("<!-- error-table:start")[1].split("<!-- error-table:end")[0]
+    ci_reasons = set(re.findall(r"^\| `\w+` \| \w+ \| `(\w+)` \|", ci_table, re.MULTILINE))
+    table = README.split("<!-- reason-table:start")[1].split("<!-- reason-table:end")[0]
+    rows = dict(re.findall(r"^\| `([A-Z_]+)` \| ([A-Z_]+) \| [^|]+ \|$", table, re.MULTILINE))
+    assert ci_reasons | set(rows) == {reason.value for reason in Reason}
+    for cls in _subclasses(GatewayError):
+        declares = cls.__module__ == errors.__name__ and "reason" in vars(cls)
+        if declares and cls.reason.value in rows:
+            assert rows[cls.reason.value] == cls.status.name, cls.__name__
 
 
 def test_ci_runs_the_readme_test_command() -> None:

@@ -36,8 +36,13 @@ from gateway._files import fingerprint
 from gateway.access.config_file import AccessConfig, load_access_file
 from gateway.access.policy import ClientPolicy, TokenBucket, operation_of, request_scope
 from gateway.access.tls import is_loopback, server_credentials
-from gateway.access_errors import AccessDenied, ClientNotAuthenticated, ClientRateLimited
-from gateway.errors import GatewayError, Reason
+from gateway.errors import (
+    AccessDenied,
+    ClientNotAuthenticated,
+    ClientRateLimited,
+    GatewayError,
+    Reason,
+)
 from gateway.logs import event
 from gateway.status import abort
 

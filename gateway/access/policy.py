@@ -17,8 +17,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from gateway.access_errors import AccessDenied
-from gateway.errors import Reason
+from gateway.errors import AccessDenied, Reason
 
 API_SERVICE = "ci.media.v1.MediaJobService"
 ANY = "*"

@@ -10,11 +10,15 @@ health and reflection services) so that one place sees every call start and end:
   probes call every few seconds);
 - `InFlight`, the count of API calls in progress that a graceful shutdown waits for.
 
-The servicer sets its own trailing metadata (`x-ci-request-id`, and a rich status on errors), and
-grpc's `set_trailing_metadata` and `abort` *replace* what was set before. So the handler is given
-a `_Context` that delegates to grpc's context but appends the interceptor's pair to whatever the
-servicer sets: both survive, on success and on error alike. The same wrapper notes CI's RequestId
-(from `x-ci-request-id` or the error's `google.rpc.RequestInfo`) for the access log.
+What the call's answer said comes from the call's `RpcScope` (`gateway.rpc_context`), where
+whoever answered recorded it: `gateway.status.abort` the reason and CI's RequestId of an error,
+the servicer CI's RequestId of a success, the CI client's telemetry each upstream attempt. The
+status code comes from grpc's own context. Nothing here decodes trailing metadata or a status.
+
+The request id must come back whatever trailing metadata the handler set, and grpc's
+`set_trailing_metadata` and `abort` *replace* what was set before. An abort through
+`gateway.status` appends the scope's pair itself; for every other ending the interceptor appends
+it to whatever the handler left, just before grpc sends the status.
 """
 
 from __future__ import annotations
@@ -24,11 +28,10 @@ import contextlib
 import inspect
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
-from typing import TYPE_CHECKING, Any, NoReturn
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import TYPE_CHECKING, Any
 
 import grpc
-from google.rpc import error_details_pb2, status_pb2
 
 from gateway import rpc_context
 from gateway.api.metrics import GatewayMetrics
@@ -41,14 +44,13 @@ OPS_SERVICES = frozenset(
         "grpc.reflection.v1.ServerReflection",
     }
 )
-CI_REQUEST_ID_METADATA = "x-ci-request-id"
-STATUS_DETAILS_METADATA = "grpc-status-details-bin"
 _MAX_LOGGED_AGENT = 200
 
 access_log = logging.getLogger(ACCESS_LOGGER)
 
-if TYPE_CHECKING:  # grpc's RpcMethodHandler is generic in its stubs only
+if TYPE_CHECKING:  # grpc's RpcMethodHandler and ServicerContext are generic in its stubs only
     Handler = grpc.RpcMethodHandler[Any, Any]
+    Context = grpc.aio.ServicerContext[Any, Any]
 
 
 class InFlight:
@@ -97,117 +99,6 @@ def grpc_type(handler: grpc.RpcMethodHandler[Any, Any]) -> str:
     return "unary"
 
 
-class _Context(grpc.aio.ServicerContext[Any, Any]):
-    """grpc's servicer context, with the interceptor's trailing metadata always appended."""
-
-    def __init__(self, real: grpc.aio.ServicerContext[Any, Any], extra: Sequence[tuple[str, str]]):
-        self._real = real
-        self._extra = tuple(extra)
-        self.aborted_with: grpc.StatusCode | None = None
-        self.ci_request_id = ""
-        self.reason = ""
-        real.set_trailing_metadata(self._extra)
-
-    def _note(self, metadata: Iterable[tuple[str, str | bytes]]) -> None:
-        for key, value in metadata:
-            if key == CI_REQUEST_ID_METADATA and isinstance(value, str):
-                self.ci_request_id = value
-            elif key == STATUS_DETAILS_METADATA and isinstance(value, bytes):
-                self._note_status(value)
-
-    def _note_status(self, raw: bytes) -> None:
-        status = status_pb2.Status.FromString(raw)
-        for detail in status.details:
-            if detail.Is(error_details_pb2.RequestInfo.DESCRIPTOR):
-                info = error_details_pb2.RequestInfo()
-                detail.Unpack(info)
-                self.ci_request_id = info.request_id
-            elif detail.Is(error_details_pb2.ErrorInfo.DESCRIPTOR):
-                error = error_details_pb2.ErrorInfo()
-                detail.Unpack(error)
-                self.reason = error.reason
-
-    # The two methods that replace trailing metadata: keep ours. ---------------------------------
-
-    def set_trailing_metadata(self, trailing_metadata: Any) -> None:
-        pairs = tuple(trailing_metadata)
-        self._note(pairs)
-        self._real.set_trailing_metadata(pairs + self._extra)
-
-    async def abort(
-        self, code: grpc.StatusCode, details: str = "", trailing_metadata: Any = ()
-    ) -> NoReturn:
-        self.aborted_with = code
-        pairs = tuple(trailing_metadata)
-        self._note(pairs)
-        # Empty means "keep what was set", which already ends with ours.
-        await self._real.abort(code, details, pairs + self._extra if pairs else ())
-        raise AssertionError("abort returned")  # pragma: no cover
-
-    async def abort_with_status(self, status: Any) -> NoReturn:
-        await self.abort(status.code, status.details, status.trailing_metadata)
-        raise AssertionError("abort returned")  # pragma: no cover
-
-    # Plain delegation. --------------------------------------------------------------------------
-
-    async def read(self) -> Any:
-        return await self._real.read()
-
-    async def write(self, message: Any) -> None:
-        await self._real.write(message)
-
-    async def send_initial_metadata(self, initial_metadata: Any) -> None:
-        await self._real.send_initial_metadata(initial_metadata)
-
-    def add_done_callback(self, callback: Any) -> None:
-        self._real.add_done_callback(callback)
-
-    def invocation_metadata(self) -> Any:
-        return self._real.invocation_metadata()
-
-    def set_code(self, code: grpc.StatusCode) -> None:
-        self._real.set_code(code)
-
-    def set_details(self, details: str) -> None:
-        self._real.set_details(details)
-
-    def set_compression(self, compression: grpc.Compression) -> None:
-        self._real.set_compression(compression)
-
-    def disable_next_message_compression(self) -> None:
-        self._real.disable_next_message_compression()
-
-    def peer(self) -> str:
-        return self._real.peer()
-
-    def peer_identities(self) -> Iterable[bytes] | None:
-        return self._real.peer_identities()
-
-    def peer_identity_key(self) -> str | None:
-        return self._real.peer_identity_key()
-
-    def auth_context(self) -> Any:
-        return self._real.auth_context()
-
-    def time_remaining(self) -> Any:
-        return self._real.time_remaining()
-
-    def trailing_metadata(self) -> Any:
-        return self._real.trailing_metadata()
-
-    def code(self) -> Any:
-        return self._real.code()
-
-    def details(self) -> Any:
-        return self._real.details()
-
-    def cancelled(self) -> bool:
-        return self._real.cancelled()
-
-    def done(self) -> bool:
-        return self._real.done()
-
-
 def _metadata_value(metadata: Any, key: str) -> str | None:
     for item in metadata or ():
         name, value = item[0], item[1]
@@ -242,23 +133,26 @@ class _Call:
         self._started = 0.0
         self._token: Any = None
 
-    def begin(self, context: grpc.aio.ServicerContext[Any, Any]) -> _Context:
+    def begin(self) -> None:
         self._started = time.monotonic()
         self._ic.metrics.grpc_started.labels(*self._labels).inc()
         if not self.ops:
             self._ic.in_flight.enter()
         self._token = rpc_context.enter(self.scope)
-        return _Context(context, ((rpc_context.REQUEST_ID_METADATA, self.scope.request_id),))
 
-    def finish(self, context: _Context, error: BaseException | None) -> None:
+    def finish(self, context: Context, error: BaseException | None) -> None:
         seconds = time.monotonic() - self._started
-        code = self._code(context, error)
+        aborted = isinstance(error, grpc.aio.AbortError)
+        if not aborted:
+            self._keep_request_id(context)
+        code = self._code(context, error, aborted=aborted)
         metrics = self._ic.metrics
         metrics.grpc_handled.labels(*self._labels, code.name).inc()
         metrics.grpc_handling.labels(*self._labels).observe(seconds)
         if not self.ops:
             self._ic.in_flight.leave()
         identities = [i.decode(errors="replace") for i in context.peer_identities() or ()]
+        scope = self.scope
         event(
             access_log,
             logging.DEBUG if self.ops else logging.INFO,
@@ -269,21 +163,30 @@ class _Call:
             peer=context.peer(),
             client_identity=identities or None,
             user_agent=self.user_agent or None,
-            ci_request_id=context.ci_request_id or None,
-            reason=context.reason or None,
-            attempts=self.scope.attempts,
+            ci_request_id=scope.ci_request_id or None,
+            reason=scope.reason or None,
+            attempts=scope.attempts,
         )
         # The access line above still carries the request id; only then leave the scope.
         with contextlib.suppress(ValueError):  # a generator closed from another context
             rpc_context.leave(self._token)
 
+    def _keep_request_id(self, context: Context) -> None:
+        """Append the scope's trailing metadata to what the handler set (it may have replaced
+        everything); an abort has sent its status already, with the pair (`gateway.status`)."""
+        pairs = tuple(context.trailing_metadata() or ())
+        ours = self.scope.trailing_metadata()
+        if not all(pair in pairs for pair in ours):
+            context.set_trailing_metadata(pairs + ours)
+
     @staticmethod
-    def _code(context: _Context, error: BaseException | None) -> grpc.StatusCode:
-        if error is None:
+    def _code(context: Context, error: BaseException | None, *, aborted: bool) -> grpc.StatusCode:
+        if error is None or aborted:
+            # grpc's context holds the code an abort (or `set_code`) set; none set means OK.
             code = context.code()
-            return code if isinstance(code, grpc.StatusCode) else grpc.StatusCode.OK
-        if context.aborted_with is not None:
-            return context.aborted_with
+            if isinstance(code, grpc.StatusCode):
+                return code
+            return grpc.StatusCode.OK if error is None else grpc.StatusCode.UNKNOWN
         if isinstance(error, asyncio.CancelledError):
             remaining = context.time_remaining()
             expired = remaining is not None and remaining <= 0
@@ -337,15 +240,15 @@ class ObservabilityInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type
     ) -> Behavior:
         async def unary_response(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
             call = _Call(self, details, kind)
-            proxy = call.begin(context)
+            call.begin()
             try:
-                response = behavior(request, proxy)
+                response = behavior(request, context)
                 if inspect.isawaitable(response):
                     response = await response
             except BaseException as error:
-                call.finish(proxy, error)
+                call.finish(context, error)
                 raise
-            call.finish(proxy, None)
+            call.finish(context, None)
             return response
 
         return unary_response
@@ -359,14 +262,14 @@ class ObservabilityInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type
                 request: Any, context: grpc.aio.ServicerContext[Any, Any]
             ) -> AsyncIterator[Any]:
                 call = _Call(self, details, kind)
-                proxy = call.begin(context)
+                call.begin()
                 try:
-                    async for message in behavior(request, proxy):
+                    async for message in behavior(request, context):
                         yield message
                 except BaseException as error:
-                    call.finish(proxy, error)
+                    call.finish(context, error)
                     raise
-                call.finish(proxy, None)
+                call.finish(context, None)
 
             return generator
 

@@ -1,10 +1,11 @@
 """Builds the gRPC server around the servicer and owns its lifecycle.
 
-`start_gateway` assembles the pieces in dependency order (metrics, readiness, CI client,
-interceptor, servicers, listeners) and returns a `RunningGateway` that is listening (port 0 picks
-a free one, which is what tests and the demo use). Besides `ci.media.v1.MediaJobService` the
-server offers grpc.health.v1 (see `gateway.health`) and server reflection, so `grpcurl list`
-and `describe` work without the proto files.
+`start_gateway` assembles the pieces in dependency order (metrics, readiness, the probe ports,
+credentials, CI client, job tracking, then the API server with its interceptors and servicers)
+on one `AsyncExitStack`, and returns a `RunningGateway` that is listening (port 0 picks a free
+one, which is what tests and the demo use) and owns that stack. Besides
+`ci.media.v1.MediaJobService` the server offers grpc.health.v1 (see `gateway.api.health`) and
+server reflection, so `grpcurl list` and `describe` work without the proto files.
 
 With `health_listen` set, a second, plaintext server serves grpc.health.v1 and nothing else
 (no API, no reflection, no client authentication: health is public anyway), from the same
@@ -13,15 +14,18 @@ probes, which can neither speak TLS (the shared layout's API port) nor reach a l
 (the sidecar layout's).
 
 `RunningGateway.stop` is the graceful shutdown, in this order: every health status NOT_SERVING
-(load balancers stop sending), stop accepting RPCs, let API calls in flight finish for up to the
-grace period, then end whatever still runs (health watches, reflection streams, calls past the
-grace), close the HTTP session towards CI, and close the health port and then the ops port
-last: until then both keep answering probes (NOT_SERVING) through the drain.
+(load balancers stop sending), job tracking drained (every watch ends UNAVAILABLE at once), stop
+accepting RPCs, let API calls in flight finish for up to the grace period, then end whatever
+still runs (health watches, reflection streams, calls past the grace). The stack then closes the
+rest in reverse order of building: job tracking, the HTTP session towards CI, the credentials
+provider, the health port and the ops port last: until then both keep answering probes
+(NOT_SERVING) through the drain.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 from collections.abc import Sequence
@@ -136,8 +140,10 @@ class RunningGateway:
     metrics: GatewayMetrics
     in_flight: InFlight
     credentials: CredentialsProvider
+    tracking: TrackingRuntime
+    # Everything `start_gateway` built, each closed in reverse order of building by `stop`.
+    resources: contextlib.AsyncExitStack
     ops: OpsServer | None = None
-    tracking: TrackingRuntime | None = None
     health: HealthPort | None = None
     _stopped: asyncio.Event = field(default_factory=asyncio.Event)
     _force: asyncio.Event = field(default_factory=asyncio.Event)
@@ -155,15 +161,29 @@ class RunningGateway:
         self._force.set()
 
     async def stop(self, grace_s: float | None = None) -> None:
-        """Drain and stop; `grace_s` defaults to `settings.shutdown_grace_s`."""
+        """Drain, then close everything; `grace_s` defaults to `settings.shutdown_grace_s`.
+
+        The drain's three steps are in the order that loses no call: readiness NOT_SERVING
+        (load balancers stop sending), job tracking (watches end at once with UNAVAILABLE, so
+        their clients re-watch elsewhere instead of holding the drain), then the API server's
+        grace. Only then does `resources` close the rest, the probe ports last.
+        """
         if self._stopped.is_set():
             return
         self._stopped.set()
         grace = self.settings.shutdown_grace_s if grace_s is None else grace_s
         event(log, logging.INFO, "draining", in_flight=self.in_flight.count, grace_s=grace)
-        await self.readiness.enter_graceful_shutdown()
-        if self.tracking is not None:
-            await self.tracking.drain()  # watches end now (UNAVAILABLE): clients re-watch elsewhere
+        try:
+            await self.readiness.enter_graceful_shutdown()
+            await self.tracking.drain()
+            left = await self._drain_server(grace)
+        finally:
+            await self.resources.aclose()
+        event(log, logging.INFO, "stopped", cut_off=left)
+
+    async def _drain_server(self, grace: float) -> int:
+        """Refuse new RPCs, let API calls in flight finish for up to `grace` (or until
+        `force_stop`), then end whatever still runs; returns how many API calls were cut off."""
         stopping = asyncio.ensure_future(self.server.stop(grace))
         # grpc stops accepting in stop()'s first step, before its first real wait; this yield
         # lets that step run, so the line below is true when logged.
@@ -185,19 +205,12 @@ class RunningGateway:
         finally:
             for task in (idle, forced):
                 task.cancel()
-            if self.tracking is not None:
-                await self.tracking.close()
-            await self.client.close()
-            event(log, logging.INFO, "closed the HTTP session towards CI")
-            close_credentials = getattr(self.credentials, "close", None)
-            if callable(close_credentials):
-                await close_credentials()
-            if self.health is not None:
-                # After the API server: probes got NOT_SERVING throughout the drain.
-                await self.health.server.stop(None)
-            if self.ops is not None:
-                await self.ops.close()
-        event(log, logging.INFO, "stopped", cut_off=left)
+        return left
+
+
+async def _close_client(client: CiClient) -> None:
+    await client.close()
+    event(log, logging.INFO, "closed the HTTP session towards CI")
 
 
 async def start_gateway(
@@ -215,37 +228,109 @@ async def start_gateway(
 ) -> RunningGateway:
     """Start serving on `listen` (default `settings.listen`); the ops port (metrics, HTTP
     probes) on `metrics_listen` (default `settings.metrics_listen`; empty = none); the
-    plaintext health port on `health_listen` (default `settings.health_listen`; empty = none)."""
-    # Client access (gateway.auth): refuse an unauthenticated non-loopback listen up front.
+    plaintext health port on `health_listen` (default `settings.health_listen`; empty = none).
+
+    Each resource is pushed on one `AsyncExitStack` as soon as it exists: should a later step
+    fail (a port taken), the stack closes what was built, in reverse order, and otherwise it
+    becomes the `RunningGateway`'s to close on `stop`. The probe ports come first, so that they
+    close last and answer (NOT_SERVING) throughout a drain.
+    """
+    # Client access (gateway.access): refuse an unauthenticated non-loopback listen up front.
     access = access or ClientAccess.sidecar()
-    access.check_listen(listen or settings.listen, insecure=insecure)
+    address = listen or settings.listen
+    access.check_listen(address, insecure=insecure)
     metrics = GatewayMetrics()
-    sinks: list[Telemetry] = [UpstreamMetrics(metrics), AttemptLog()]
-    if telemetry is not None:
-        sinks.append(telemetry)
-    client = CiClient(
-        settings=settings,
-        credentials=credentials,
-        transport=Transport(max_body_bytes=settings.max_response_bytes),
-        telemetry=_Fanout(sinks),
-    )
-    try:
-        tracking = await start_tracking(settings, client)  # tracker, callbacks, shared state
-    except BaseException:
-        await client.close()
-        raise
-    metrics.watch_retry_budget(client.budgets.tokens)
-    expiry = getattr(credentials, "expires_at", None)
-    if callable(expiry):
-        # The provider contract for temporary credentials: `expires_at() -> float | None`.
-        metrics.watch_credentials_expiry(expiry)
     checks = [credentials_check(credentials), *readiness_checks]
     readiness = (
         Readiness(checks)
         if readiness_interval_s is None
         else Readiness(checks, interval_s=readiness_interval_s)
     )
-    in_flight = InFlight()
+    # Everything NOT_SERVING before any port is bound (HealthServicer starts with "" SERVING).
+    await readiness.prepare()
+    ops_listen = settings.metrics_listen if metrics_listen is None else metrics_listen
+    health_address = settings.health_listen if health_listen is None else health_listen
+    async with contextlib.AsyncExitStack() as stack:
+        ops: OpsServer | None = None
+        if ops_listen:
+            ops = await start_ops_server(ops_listen, metrics.registry, readiness)
+            stack.push_async_callback(ops.close)
+        health: HealthPort | None = None
+        if health_address:
+            health = _health_server(readiness, health_address)
+            # Started at once: a grpc server bound but never started keeps its port until the
+            # process exits.
+            await health.server.start()
+            stack.push_async_callback(health.server.stop, None)
+        # Providers that watch files or refresh tokens start (and stop) with the gateway.
+        await credentials.start()
+        stack.push_async_callback(credentials.close)
+        sinks: list[Telemetry] = [UpstreamMetrics(metrics), AttemptLog()]
+        if telemetry is not None:
+            sinks.append(telemetry)
+        client = CiClient(
+            settings=settings,
+            credentials=credentials,
+            transport=Transport(max_body_bytes=settings.max_response_bytes),
+            telemetry=_Fanout(sinks),
+        )
+        stack.push_async_callback(_close_client, client)
+        tracking = await start_tracking(settings, client)  # tracker, callbacks, shared state
+        stack.push_async_callback(tracking.close)
+        metrics.watch_retry_budget(client.budgets.tokens)
+        metrics.watch_credentials_expiry(credentials.expires_at)
+        in_flight = InFlight()
+        server = _api_server(settings, access, metrics, in_flight, readiness, client, tracking)
+        try:
+            port = access.bind(server, address)
+        except RuntimeError:  # grpc's way of saying the port is taken or the address unusable
+            port = 0
+        if port == 0:
+            raise OSError(f"cannot listen on {address}")
+        await server.start()
+        # After a drain this finds the server stopped; it matters when starting fails below.
+        stack.push_async_callback(server.stop, None)
+        await readiness.start()
+        resources = stack.pop_all()
+    bound = f"{address.rsplit(':', 1)[0]}:{port}"
+    event(
+        log,
+        logging.INFO,
+        "gateway listening",
+        address=bound,
+        ops_address=ops.address if ops else None,
+        health_address=health.address if health else None,
+        credentials=credentials.name,
+        pid=os.getpid(),
+    )
+    return RunningGateway(
+        server=server,
+        port=port,
+        address=bound,
+        client=client,
+        settings=settings,
+        readiness=readiness,
+        metrics=metrics,
+        in_flight=in_flight,
+        credentials=credentials,
+        tracking=tracking,
+        resources=resources,
+        ops=ops,
+        health=health,
+    )
+
+
+def _api_server(
+    settings: Settings,
+    access: ClientAccess,
+    metrics: GatewayMetrics,
+    in_flight: InFlight,
+    readiness: Readiness,
+    client: CiClient,
+    tracking: TrackingRuntime,
+) -> grpc.aio.Server:
+    """The API server, not yet bound: MediaJobService, health and reflection behind the
+    observability and client-access interceptors."""
     limits = settings.server
     server = grpc.aio.server(
         interceptors=[
@@ -271,74 +356,4 @@ async def start_gateway(
     )
     api = service_pb2.DESCRIPTOR.services_by_name["MediaJobService"]
     metrics.initialize("unary", API_SERVICE, (m.name for m in api.methods))
-
-    # Everything NOT_SERVING before any port is bound (HealthServicer starts with "" SERVING).
-    await readiness.prepare()
-    health: HealthPort | None = None
-    health_address = settings.health_listen if health_listen is None else health_listen
-    address = listen or settings.listen
-    try:
-        # The health port first: a grpc server that was bound but never started keeps its port
-        # until the process exits, and the health server (everything NOT_SERVING) can be
-        # started and stopped harmlessly to release it should the API port fail.
-        if health_address:
-            health = _health_server(readiness, health_address)
-        try:
-            port = access.bind(server, address)
-        except RuntimeError:  # grpc's way of saying the port is taken or the address unusable
-            port = 0
-        if port == 0:
-            raise OSError(f"cannot listen on {address}")
-    except BaseException:
-        if health is not None:
-            await health.server.start()
-            await health.server.stop(None)
-        await tracking.close()
-        await client.close()
-        raise
-    # Providers that watch files or refresh tokens start (and stop) with the gateway.
-    start_credentials = getattr(credentials, "start", None)
-    if callable(start_credentials):
-        await start_credentials()
-    await server.start()
-    host = address.rsplit(":", 1)[0]
-    bound = f"{host}:{port}"
-    ops: OpsServer | None = None
-    ops_listen = settings.metrics_listen if metrics_listen is None else metrics_listen
-    try:
-        if health is not None:
-            await health.server.start()
-        if ops_listen:
-            ops = await start_ops_server(ops_listen, metrics.registry, readiness)
-    except BaseException:
-        await server.stop(0)
-        if health is not None:
-            await health.server.stop(0)
-        await tracking.close()
-        await client.close()
-        raise
-    await readiness.start()
-    event(
-        log,
-        logging.INFO,
-        "gateway listening",
-        address=bound,
-        ops_address=ops.address if ops else None,
-        health_address=health.address if health else None,
-        credentials=credentials.name,
-        pid=os.getpid(),
-    )
-    return RunningGateway(
-        server,
-        port,
-        bound,
-        client,
-        settings,
-        readiness,
-        metrics,
-        in_flight,
-        credentials,
-        ops,
-        tracking,
-        health,
-    )
+    return server

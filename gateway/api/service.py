@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 
 import grpc
 
+from gateway import rpc_context
 from gateway._proto import media_pb2, service_pb2, service_pb2_grpc
 from gateway.access.interceptor import current_client
 from gateway.api import validation
@@ -116,6 +117,7 @@ class MediaJobService(service_pb2_grpc.MediaJobServiceServicer):
     def _reply(reply: Reply[Resp], context: grpc.aio.ServicerContext[Req, Resp]) -> Resp:  # type: ignore[type-var]
         if reply.request_id:
             context.set_trailing_metadata(((CI_REQUEST_ID_METADATA, reply.request_id),))
+            rpc_context.note_answer(ci_request_id=reply.request_id)
         return reply.message
 
     @_rpc
@@ -143,6 +145,7 @@ class MediaJobService(service_pb2_grpc.MediaJobServiceServicer):
         metadata = [(REQUEST_ID_METADATA, request_id)]
         if reply.request_id:
             metadata.append((CI_REQUEST_ID_METADATA, reply.request_id))
+            rpc_context.note_answer(ci_request_id=reply.request_id)
         context.set_trailing_metadata(tuple(metadata))
         return reply.message
 

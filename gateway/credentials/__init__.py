@@ -27,9 +27,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
-import grpc
-
-from gateway.errors import GatewayError, Reason
+from gateway.errors import NoCredentialsError
 
 ENV_SECRET_ID = "CI_GATEWAY_SECRET_ID"  # noqa: S105 - variable names, not secrets
 ENV_SECRET_KEY = "CI_GATEWAY_SECRET_KEY"  # noqa: S105
@@ -59,17 +57,6 @@ class Credentials:
     def usable_at(self, now: float, margin_s: float = EXPIRY_MARGIN_S) -> bool:
         """Whether an attempt signed now can still reach CI before the credentials expire."""
         return self.expires_at is None or self.expires_at - now > margin_s
-
-
-class NoCredentialsError(GatewayError):
-    """No valid credentials to sign with (none loaded yet, or expired and not renewed).
-
-    The gateway's problem, not the caller's: UNAVAILABLE, and readiness is NOT_SERVING meanwhile.
-    Messages name the source (a path, "environment", a role), never a value.
-    """
-
-    status = grpc.StatusCode.UNAVAILABLE
-    reason = Reason.CREDENTIALS_UNAVAILABLE
 
 
 @dataclass(frozen=True)

@@ -36,8 +36,8 @@ from gateway.credentials import (
     Credentials,
     CredentialsProvider,
     CredentialStatus,
-    NoCredentialsError,
 )
+from gateway.errors import NoCredentialsError
 from gateway.logs import event
 
 log = logging.getLogger(__name__)

@@ -19,26 +19,13 @@ from __future__ import annotations
 import base64
 import json
 
-import grpc
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
-from gateway.errors import GatewayError, Reason, RetryClass
+from gateway.errors import SubmitStoreUnavailable
 from gateway.jobs.submit import RETENTION_S, SubmitRecord
 
 KEY_PREFIX = "ci-gateway:submit:"
-
-
-class SubmitStoreUnavailable(GatewayError):
-    status = grpc.StatusCode.UNAVAILABLE
-    reason = Reason.UPSTREAM_UNAVAILABLE
-    retry = RetryClass.TRANSIENT
-
-    def __init__(self, cause: Exception) -> None:
-        super().__init__(f"the shared submit store (Redis) is unavailable: {type(cause).__name__}")
-
-    def metadata(self) -> dict[str, str]:
-        return {"dependency": "redis"}
 
 
 def encode_record(record: SubmitRecord) -> bytes:

@@ -35,10 +35,16 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-import grpc
-
 from gateway._proto import media_pb2, service_pb2
-from gateway.errors import GatewayError, Overloaded, Reason, RetryClass, UpstreamError
+from gateway.errors import (
+    GatewayError,
+    JobNotFound,
+    Overloaded,
+    RetryClass,
+    TrackerClosed,
+    TrackerFailed,
+    UpstreamError,
+)
 from gateway.jobs.submit import strip_markers
 from gateway.model import MAX_DESCRIBE_JOB_IDS, Target
 from gateway.upstream.client import Reply
@@ -126,41 +132,6 @@ class TrackerStats:
     jobs: int
     watchers: int
     pollers: int
-
-
-class JobNotFound(GatewayError):
-    """CI lists the job among its `NonExistJobIds`."""
-
-    status = grpc.StatusCode.NOT_FOUND
-    reason = Reason.UPSTREAM_NOT_FOUND
-
-    def __init__(self, job_id: str) -> None:
-        super().__init__(f"CI has no job {job_id}")
-        self.job_id = job_id
-
-    def metadata(self) -> dict[str, str]:
-        return {"job_id": self.job_id}
-
-
-class TrackerClosed(GatewayError):
-    """The gateway is shutting down: watch again (on another replica); the first message of a
-    new watch is the job's current state, so nothing is lost."""
-
-    status = grpc.StatusCode.UNAVAILABLE
-    reason = Reason.OVERLOADED
-    retry = RetryClass.TRANSIENT
-
-    def __init__(self) -> None:
-        super().__init__("the gateway is shutting down; watch the job again")
-
-
-class TrackerFailed(GatewayError):
-    """The poller stopped on a bug; its watchers are told instead of waiting forever."""
-
-    status = grpc.StatusCode.INTERNAL
-
-    def __init__(self) -> None:
-        super().__init__("job tracking failed inside the gateway")
 
 
 class TrackedJob:

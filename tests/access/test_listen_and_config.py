@@ -21,7 +21,6 @@ from gateway.credentials import (
     ENV_SECRET_KEY,
     BucketCredentialsProvider,
     EnvironmentCredentialsProvider,
-    NoCredentialsError,
 )
 from gateway.credentials.config_file import (
     build_credentials,
@@ -30,6 +29,7 @@ from gateway.credentials.config_file import (
 )
 from gateway.credentials.mounted import DirectoryCredentialsProvider
 from gateway.credentials.refreshing import RefreshingCredentialsProvider
+from gateway.errors import NoCredentialsError
 from tests.access.helpers import canary_credentials, sha256_hex
 from tests.conftest import BUCKET
 

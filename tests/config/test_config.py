@@ -10,9 +10,9 @@ from gateway.config.settings import Settings, Timeouts, load_settings
 from gateway.credentials import (
     Credentials,
     EnvironmentCredentialsProvider,
-    NoCredentialsError,
     load_from_environment,
 )
+from gateway.errors import NoCredentialsError
 
 
 def write(tmp_path: Path, text: str) -> Path:

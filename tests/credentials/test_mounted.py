@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from gateway.credentials import NoCredentialsError, check_credentials, has_valid_credentials
+from gateway.credentials import check_credentials, has_valid_credentials
 from gateway.credentials.mounted import DirectoryCredentialsProvider
+from gateway.errors import NoCredentialsError
 from tests.access.helpers import (
     FakeClock,
     FakeSleep,

@@ -17,9 +17,9 @@ import pytest
 from ci_emulator.config import BucketConfig, EmulatorConfig
 from ci_emulator.server import RunningEmulator, start_emulator
 from gateway.config.settings import Settings
-from gateway.credentials import Credentials, NoCredentialsError, has_valid_credentials
+from gateway.credentials import Credentials, has_valid_credentials
 from gateway.credentials.refreshing import FetchError, RefreshingCredentialsProvider
-from gateway.errors import Reason, UpstreamError
+from gateway.errors import NoCredentialsError, Reason, UpstreamError
 from gateway.model import Target
 from gateway.upstream.client import CiClient
 from gateway.upstream.retry import Deadline

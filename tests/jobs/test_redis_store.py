@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 import redis.asyncio as aioredis
 
-from gateway.jobs.redis_store import KEY_PREFIX, RedisSubmitStore, SubmitStoreUnavailable
+from gateway.errors import SubmitStoreUnavailable
+from gateway.jobs.redis_store import KEY_PREFIX, RedisSubmitStore
 from gateway.jobs.submit import RETENTION_S, SubmitRecord
 
 
