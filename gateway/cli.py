@@ -26,7 +26,8 @@ from gateway import logs
 from gateway._proto import media_pb2, service_pb2, service_pb2_grpc
 from gateway.access.interceptor import ClientAccess
 from gateway.api.server import start_gateway
-from gateway.config.settings import OPTIONS, Settings, load_settings
+from gateway.config.load import load_settings
+from gateway.config.settings import OPTIONS, Settings
 from gateway.credentials import (
     Credentials,
     CredentialsProvider,
