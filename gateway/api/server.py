@@ -139,6 +139,7 @@ class RunningGateway:
     ops: OpsServer | None = None
     tracking: TrackingRuntime | None = None
     health: HealthPort | None = None
+    access: ClientAccess | None = None
     _stopped: asyncio.Event = field(default_factory=asyncio.Event)
     _force: asyncio.Event = field(default_factory=asyncio.Event)
 
@@ -187,6 +188,8 @@ class RunningGateway:
                 task.cancel()
             if self.tracking is not None:
                 await self.tracking.close()
+            if self.access is not None:
+                await self.access.close()  # stop watching the access file
             await self.client.close()
             event(log, logging.INFO, "closed the HTTP session towards CI")
             close_credentials = getattr(self.credentials, "close", None)
@@ -318,6 +321,7 @@ async def start_gateway(
         await client.close()
         raise
     await readiness.start()
+    await access.start()  # watch the access file for client changes
     event(
         log,
         logging.INFO,
@@ -341,4 +345,5 @@ async def start_gateway(
         ops,
         tracking,
         health,
+        access,
     )
