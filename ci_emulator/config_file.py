@@ -51,7 +51,6 @@ import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
 
 from ci_emulator.config import (
     BucketConfig,
@@ -60,13 +59,12 @@ from ci_emulator.config import (
     QueueConfig,
 )
 from ci_emulator.faults import FaultSpec, check_operation
+from gateway._toml import array, optional, required, table
 
 _TOP_LEVEL = frozenset(
     {"host", "port", "fault_seed", "buckets", "credentials", "queues", "limits", "callbacks",
      "faults"}
 )  # fmt: skip
-T = TypeVar("T")
-
 _LIMITS = frozenset(
     {"max_clock_skew_s", "max_body_bytes", "queue_max_concurrent", "queue_max_size"}
 )
@@ -106,99 +104,68 @@ def load_config_file(path: Path) -> FileSettings:
 
 
 def parse_settings(document: object, *, base: Path) -> FileSettings:
-    top = _table(document, "the file", _TOP_LEVEL)
+    """The file's settings; the tables are read by the gateway's strict reader
+    (`gateway._toml`), so every unknown key and mistyped value is an error naming it."""
+    top = table(document, "the file", _TOP_LEVEL)
+    limits = table(top.get("limits", {}), "limits", _LIMITS)
     return FileSettings(
-        host=_optional(top, "host", str),
-        port=_optional(top, "port", int),
-        fault_seed=_optional(top, "fault_seed", int),
-        buckets=tuple(_bucket(item, base) for item in _array(top, "buckets")),
-        credentials=dict(_credential(item) for item in _array(top, "credentials")),
-        queues=tuple(_queue(item) for item in _array(top, "queues")),
-        limits={
-            name: _required(limits, name, int)
-            for limits in [_table(top.get("limits", {}), "limits", _LIMITS)]
-            for name in limits
-        },
+        host=optional(top, "host", str),
+        port=optional(top, "port", int),
+        fault_seed=optional(top, "fault_seed", int),
+        buckets=tuple(
+            _bucket(item, f"buckets[{i}]", base) for i, item in enumerate(array(top, "buckets"))
+        ),
+        credentials=dict(
+            _credential(item, f"credentials[{i}]")
+            for i, item in enumerate(array(top, "credentials"))
+        ),
+        queues=tuple(_queue(item, f"queues[{i}]") for i, item in enumerate(array(top, "queues"))),
+        limits={name: required(limits, name, int, "limits") for name in limits},
         callbacks=_callbacks(top["callbacks"]) if "callbacks" in top else None,
         faults=_faults(top.get("faults", {})),
     )
 
 
-def _bucket(item: object, base: Path) -> BucketConfig:
-    table = _table(item, "a bucket", {"name", "region", "root"})
-    root = base / Path(_required(table, "root", str)).expanduser()
+def _bucket(item: object, where: str, base: Path) -> BucketConfig:
+    values = table(item, where, {"name", "region", "root"})
+    root = base / Path(required(values, "root", str, where)).expanduser()
     if not root.is_dir():
         raise ValueError(f"bucket root {root} is not a folder")
-    return BucketConfig(_required(table, "name", str), _required(table, "region", str), root)
+    name = required(values, "name", str, where)
+    return BucketConfig(name, required(values, "region", str, where), root)
 
 
-def _credential(item: object) -> tuple[str, Credential]:
-    table = _table(item, "a credential", {"secret_id", "secret_key", "token", "expires_at"})
-    expires = table.get("expires_at")
-    if expires is not None and (isinstance(expires, bool) or not isinstance(expires, int | float)):
-        raise ValueError("a credential's expires_at is Unix seconds")
-    token = _optional(table, "token", str)
+def _credential(item: object, where: str) -> tuple[str, Credential]:
+    values = table(item, where, {"secret_id", "secret_key", "token", "expires_at"})
+    expires = optional(values, "expires_at", float, where)
+    token = optional(values, "token", str, where)
     if expires is not None and token is None:
         raise ValueError("expires_at applies to temporary credentials only: give a token")
-    credential = Credential(_required(table, "secret_key", str), token, expires)
-    return _required(table, "secret_id", str), credential
+    credential = Credential(required(values, "secret_key", str, where), token, expires)
+    return required(values, "secret_id", str, where), credential
 
 
-def _queue(item: object) -> QueueConfig:
+def _queue(item: object, where: str) -> QueueConfig:
     names = {"bucket", "name", "queue_id", "max_concurrent", "max_size", "category"}
-    table = _table(item, "a queue", names)
+    values = table(item, where, names)
     return QueueConfig(
-        bucket=_required(table, "bucket", str),
-        name=_required(table, "name", str),
-        queue_id=_optional(table, "queue_id", str),
-        max_concurrent=_optional(table, "max_concurrent", int),
-        max_size=_optional(table, "max_size", int),
-        category=_optional(table, "category", str) or "Transcoding",
+        bucket=required(values, "bucket", str, where),
+        name=required(values, "name", str, where),
+        queue_id=optional(values, "queue_id", str, where),
+        max_concurrent=optional(values, "max_concurrent", int, where),
+        max_size=optional(values, "max_size", int, where),
+        category=optional(values, "category", str, where) or "Transcoding",
     )
 
 
 def _callbacks(item: object) -> CallbackSettings:
     names = {"attempts", "backoff_s", "timeout_s", "json_array", "on_cancel"}
-    table = _table(item, "callbacks", names)
-    return CallbackSettings(**table)
+    return CallbackSettings(**table(item, "callbacks", names))
 
 
 def _faults(item: object) -> dict[str, FaultSpec]:
-    table = _table(item, "faults", None)
     specs: dict[str, FaultSpec] = {}
-    for operation, values in table.items():
+    for operation, values in table(item, "faults").items():
         check_operation(operation)
-        specs[operation] = FaultSpec.from_mapping(_table(values, f"faults.{operation}", None))
+        specs[operation] = FaultSpec.from_mapping(table(values, f"faults.{operation}"))
     return specs
-
-
-def _table(value: object, what: str, allowed: frozenset[str] | set[str] | None) -> dict[str, Any]:
-    if not isinstance(value, Mapping):
-        raise ValueError(f"{what} must be a table/object")
-    unknown = set(value) - allowed if allowed is not None else set()
-    if unknown:
-        raise ValueError(f"unknown key(s) in {what}: {', '.join(sorted(map(str, unknown)))}")
-    return dict(value)
-
-
-def _array(table: Mapping[str, Any], name: str) -> list[object]:
-    value = table.get(name, [])
-    if not isinstance(value, list):
-        raise ValueError(f"{name} must be an array")
-    return value
-
-
-def _required(table: Mapping[str, Any], name: str, kind: type[T]) -> T:
-    value = _optional(table, name, kind)
-    if value is None:
-        raise ValueError(f"{name} is required")
-    return value
-
-
-def _optional(table: Mapping[str, Any], name: str, kind: type[T]) -> T | None:
-    value = table.get(name)
-    if value is None:
-        return None
-    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
-        raise ValueError(f"{name} must be of type {kind.__name__}")
-    return value

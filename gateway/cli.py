@@ -21,8 +21,11 @@ from pathlib import Path
 from gateway import logs
 from gateway.access.interceptor import ClientAccess
 from gateway.api.server import start_gateway
-from gateway.config.settings import OPTIONS, Settings, load_settings
-from gateway.credentials import CredentialsProvider
+from gateway.config.load import load_settings
+from gateway.config.settings import OPTIONS, Settings
+from gateway.credentials import (
+    CredentialsProvider,
+)
 from gateway.credentials.config_file import open_credentials
 from gateway.errors import NoCredentialsError
 

@@ -21,25 +21,24 @@
 **sidecar**: no client credentials; the gateway must listen on loopback. **shared**: every call
 must present a client certificate from `client_ca_file` whose CN or a SAN is some client's
 `certificate_names`, or an `authorization: Bearer <token>` whose SHA-256 is some client's
-`token_sha256`. Client entries are re-read when the file changes; `mode` and `[tls]` apply at
-start only.
+`token_sha256`. Client entries are re-read when the file changes (checked in the background
+every `reload_interval_s`); `mode`, `[tls]` and `reload_interval_s` apply at start only.
 """
 
 from __future__ import annotations
 
 import re
-import tomllib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from gateway import _toml
 from gateway.access.policy import ANY, ClientPolicy, Operation, RateLimit
 from gateway.access.tls import TlsConfig
 from gateway.model import is_valid_bucket
 
 MODES = ("sidecar", "shared")
-DEFAULT_RELOAD_INTERVAL_S = 5.0
 _SHA256_HEX = re.compile(r"^[0-9a-f]{64}$")
 _CLIENT_KEYS = {
     "name",
@@ -59,7 +58,8 @@ class AccessConfig:
     mode: str = "sidecar"
     tls: TlsConfig | None = None
     clients: tuple[ClientPolicy, ...] = ()
-    reload_interval_s: float = DEFAULT_RELOAD_INTERVAL_S
+    # How often the file is checked for changes (`ClientAccess`): a few `stat` calls each time.
+    reload_interval_s: float = 5.0
     by_token: Mapping[str, ClientPolicy] = field(default_factory=dict, repr=False)
     by_certificate_name: Mapping[str, ClientPolicy] = field(default_factory=dict, repr=False)
 
@@ -85,12 +85,10 @@ def _strings(table: Mapping[str, Any], key: str, where: str, *, required: bool) 
     return value
 
 
-def _client(table: Mapping[str, Any], where: str) -> ClientPolicy:
-    unknown = set(table) - _CLIENT_KEYS
-    if unknown:
-        raise ValueError(f"{where}: unknown key(s) {', '.join(sorted(unknown))}")
-    name = table.get("name")
-    if not isinstance(name, str) or not name:
+def _client(entry: object, where: str) -> ClientPolicy:
+    table = _toml.table(entry, where, _CLIENT_KEYS)
+    name = _toml.optional(table, "name", str, where)
+    if not name:
         raise ValueError(f"{where}: name must be a non-empty string")
     where = f"{where} ({name})"
     buckets = _strings(table, "buckets", where, required=True)
@@ -112,15 +110,13 @@ def _client(table: Mapping[str, Any], where: str) -> ClientPolicy:
     if not names and not hashes:
         raise ValueError(f"{where}: give certificate_names, token_sha256 or both")
     rate: RateLimit | None = None
-    if "rate_per_s" in table:
-        per_s = table["rate_per_s"]
-        burst = table.get("burst", max(1.0, per_s) if isinstance(per_s, int | float) else None)
-        numbers = (per_s, burst)
-        if any(isinstance(n, bool) or not isinstance(n, int | float) for n in numbers):
-            raise ValueError(f"{where}: rate_per_s and burst must be numbers")
+    per_s = _toml.optional(table, "rate_per_s", float, where)
+    if per_s is not None:
+        burst = _toml.optional(table, "burst", float, where)
+        burst = max(1.0, per_s) if burst is None else burst
         if per_s <= 0 or burst < 1:
             raise ValueError(f"{where}: rate_per_s must be positive and burst at least 1")
-        rate = RateLimit(float(per_s), float(burst))
+        rate = RateLimit(per_s, burst)
     elif "burst" in table:
         raise ValueError(f"{where}: burst needs rate_per_s")
     return ClientPolicy(
@@ -134,12 +130,8 @@ def _client(table: Mapping[str, Any], where: str) -> ClientPolicy:
     )
 
 
-def _tls(table: object, base: Path) -> TlsConfig:
-    if not isinstance(table, Mapping):
-        raise ValueError("tls must be a table")
-    unknown = set(table) - {"cert_file", "key_file", "client_ca_file"}
-    if unknown:
-        raise ValueError(f"tls: unknown key(s) {', '.join(sorted(unknown))}")
+def _tls(entry: object, base: Path) -> TlsConfig:
+    table = _toml.table(entry, "tls", {"cert_file", "key_file", "client_ca_file"})
 
     def path(key: str) -> Path:
         value = table.get(key)
@@ -153,25 +145,19 @@ def _tls(table: object, base: Path) -> TlsConfig:
 
 def build_access(data: Mapping[str, Any], *, base: Path = Path()) -> AccessConfig:
     """The configuration the parsed file describes; `ValueError` names the offending key."""
-    unknown = set(data) - {"mode", "tls", "clients", "reload_interval_s"}
-    if unknown:
-        raise ValueError(f"unknown key(s) {', '.join(sorted(unknown))}")
-    mode = data.get("mode", "sidecar")
+    data = _toml.table(data, "", {"mode", "tls", "clients", "reload_interval_s"})
+    mode = data.get("mode", AccessConfig.mode)
     if mode not in MODES:
         raise ValueError(f"mode must be one of {', '.join(MODES)}")
-    interval = data.get("reload_interval_s", DEFAULT_RELOAD_INTERVAL_S)
-    if isinstance(interval, bool) or not isinstance(interval, int | float) or interval <= 0:
+    interval = _toml.optional(data, "reload_interval_s", float)
+    if interval is None:
+        interval = AccessConfig.reload_interval_s
+    if interval <= 0:
         raise ValueError("reload_interval_s must be a positive number")
     tls = _tls(data["tls"], base) if "tls" in data else None
-    entries = data.get("clients", [])
-    if not isinstance(entries, list):
-        raise ValueError("clients must be an array of tables ([[clients]])")
-    clients: list[ClientPolicy] = []
-    for index, entry in enumerate(entries):
-        if not isinstance(entry, Mapping):
-            raise ValueError(f"clients[{index}] must be a table")
-        clients.append(_client(entry, f"clients[{index}]"))
-    return _index(mode, tls, clients, float(interval))
+    entries = _toml.array(data, "clients")
+    clients = [_client(entry, f"clients[{index}]") for index, entry in enumerate(entries)]
+    return _index(mode, tls, clients, interval)
 
 
 def _index(
@@ -205,11 +191,9 @@ def _index(
 
 
 def load_access_file(path: Path) -> AccessConfig:
-    try:
-        with path.open("rb") as handle:
-            data = tomllib.load(handle)
-    except tomllib.TOMLDecodeError as exc:
-        raise ValueError(f"{path}: {exc}") from None
+    """The access file's configuration; `ValueError` (naming the file) when it is unusable,
+    `OSError` when it cannot be read. Blocking: `ClientAccess` calls it off the event loop."""
+    data = _toml.load(path)
     try:
         return build_access(data, base=path.parent)
     except ValueError as exc:

@@ -1,11 +1,11 @@
 """Client access: who is calling, and whether their policy allows this call.
 
-Two modes (`gateway.access_config`). In **sidecar** mode the gateway trusts every caller and
+Two modes (`gateway.access.config_file`). In **sidecar** mode the gateway trusts every caller and
 must therefore listen on loopback only. In **shared** mode every call names its client, by a
 client certificate (mTLS: the subject CN or a SAN, from `context.auth_context()`) or by an
 `authorization: Bearer <token>` whose SHA-256 the access file lists; a token, when sent, decides
 (a wrong token is refused even on a valid certificate). Then the client's policy
-(`gateway.policy`) checks the operation, bucket and tag, and its rate limit spends a token.
+(`gateway.access.policy`) checks the operation, bucket and tag, and its rate limit spends a token.
 
 Refusals are rich statuses like every other error (`gateway.status`): UNAUTHENTICATED with
 reason CLIENT_NOT_AUTHENTICATED, PERMISSION_DENIED naming the rule (OPERATION_NOT_ALLOWED,
@@ -17,10 +17,16 @@ checked: Kubernetes' gRPC probes cannot present credentials.
 
 `ClientAccess` also decides how the port is bound: TLS when configured, and no listening beyond
 loopback without client authentication unless the operator insists (`--insecure`).
+
+The access file is watched in the background, like mounted credentials (`gateway._files`): a
+`Poller` compares its fingerprint every `reload_interval_s` and re-reads it off the event loop
+when it changed. An RPC only reads the configuration in force, so no call ever waits on a
+`stat` or a TOML parse.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextvars
 import hashlib
 import inspect
@@ -32,7 +38,7 @@ from typing import Any, TypeAlias
 
 import grpc
 
-from gateway._files import fingerprint
+from gateway._files import Fingerprint, Poller, Sleep, fingerprint
 from gateway.access.config_file import AccessConfig, load_access_file
 from gateway.access.policy import ClientPolicy, TokenBucket, operation_of, request_scope
 from gateway.access.tls import is_loopback, server_credentials
@@ -126,22 +132,35 @@ class ClientAccess:
         *,
         path: Path | None = None,
         clock: Callable[[], float] = time.monotonic,
+        sleep: Sleep = asyncio.sleep,
     ) -> None:
         self._config = config
         self._path = path
         self._clock = clock
-        self._seen = fingerprint([path]) if path is not None else None
-        self._checked_at = clock()
+        self._seen: Fingerprint | None = fingerprint([path]) if path is not None else None
         self._buckets: dict[str, TokenBucket] = {}
+        self._lock = asyncio.Lock()
+        # The interval is the file's at start; like `mode` and `[tls]`, a change needs a restart.
+        self._poller = (
+            Poller(self.reload, config.reload_interval_s, name=f"access:{path}", sleep=sleep)
+            if path is not None
+            else None
+        )
 
     @classmethod
     def sidecar(cls) -> ClientAccess:
         return cls(AccessConfig())
 
     @classmethod
-    def from_file(cls, path: Path, *, clock: Callable[[], float] = time.monotonic) -> ClientAccess:
+    def from_file(
+        cls,
+        path: Path,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Sleep = asyncio.sleep,
+    ) -> ClientAccess:
         """`ValueError`/`OSError` for a file that cannot be used at start."""
-        return cls(load_access_file(path), path=path, clock=clock)
+        return cls(load_access_file(path), path=path, clock=clock, sleep=sleep)
 
     @classmethod
     def from_setting(cls, access_file: str) -> ClientAccess:
@@ -157,26 +176,37 @@ class ClientAccess:
 
     # Reloading ------------------------------------------------------------------------------
 
-    def current(self) -> AccessConfig:
-        """The configuration for this call; checks the file at most every reload interval
-        (a few `stat` calls; the file is read only when it changed)."""
-        now = self._clock()
-        if self._path is not None and now - self._checked_at >= self._config.reload_interval_s:
-            self._checked_at = now
-            self.reload()
-        return self._config
+    async def start(self) -> None:
+        """Watch the access file (if any) in the background until `close`; idempotent."""
+        if self._poller is not None:
+            self._poller.start()
 
-    def reload(self) -> bool:
-        """Re-read the file if it changed; True when new client entries took effect. A file
-        that cannot be used keeps the previous configuration and logs a warning."""
+    async def close(self) -> None:
+        if self._poller is not None:
+            await self._poller.close()
+
+    @property
+    def watching(self) -> bool:
+        """Whether the access file is being watched (between `start` and `close`)."""
+        return self._poller is not None and self._poller.running
+
+    async def reload(self) -> bool:
+        """Re-read the file if it changed (the `stat` and the parse run in a worker thread);
+        True when new client entries took effect. A file that cannot be used keeps the previous
+        configuration and logs a warning, once per change."""
+        async with self._lock:
+            return await self._reload()
+
+    async def _reload(self) -> bool:
         if self._path is None:
             return False
-        seen = fingerprint([self._path])
+        path = self._path
+        seen = await asyncio.to_thread(fingerprint, [path])
         if seen == self._seen:
             return False
-        self._seen = seen
+        self._seen = seen  # a change during the read shows as another change next time
         try:
-            fresh = load_access_file(self._path)
+            fresh = await asyncio.to_thread(load_access_file, path)
         except (OSError, ValueError) as exc:
             event(log, logging.WARNING, "access file unusable; keeping the previous one",
                   path=str(self._path), problem=str(exc))  # fmt: skip
@@ -279,7 +309,7 @@ class AccessInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
         method = handler_call_details.method
         if handler is None or method.startswith(EXEMPT_PREFIXES):
             return handler
-        if not self._access.current().shared:
+        if not self._access.config.shared:
             return handler
         if handler.request_streaming:
             # The API has no client-streaming call; one added later must first decide how its
@@ -304,7 +334,7 @@ class AccessInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
     ) -> None:
         client: ClientPolicy | None = None
         try:
-            config = self._access.current()
+            config = self._access.config
             client = authenticate(
                 config, context.invocation_metadata() or (), context.auth_context()
             )

@@ -2,7 +2,9 @@
 certificates (mTLS), and whether an address is reachable from outside the host at all.
 
 Certificates are read once, when the port is bound; replacing them takes a restart (gRPC
-Python binds a port's credentials for the server's lifetime).
+Python binds a port's credentials for the server's lifetime). They are read like every other
+secret file (`gateway._files.read_secret_file`): size-capped, and an error names the file, never
+its content (the private key is one of them).
 """
 
 from __future__ import annotations
@@ -13,7 +15,11 @@ from pathlib import Path
 
 import grpc
 
+from gateway._files import read_secret_file
+
 LOOPBACK_NAMES = frozenset({"localhost", "localhost.localdomain", "ip6-localhost"})
+# A key or a certificate chain is a few KiB; a CA bundle (every public root) about 200 KiB.
+MAX_PEM_BYTES = 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -28,11 +34,17 @@ class TlsConfig:
         return self.client_ca_file is not None
 
 
+def _pem(path: Path, setting: str) -> bytes:
+    text = read_secret_file(path, label=f"tls.{setting} {str(path)!r}", max_bytes=MAX_PEM_BYTES)
+    return text.encode() + b"\n"  # PEM ends with a line break; the reader strips it
+
+
 def server_credentials(tls: TlsConfig) -> grpc.ServerCredentials:
-    """`OSError` names the file that cannot be read (its content is never shown)."""
-    key = tls.key_file.read_bytes()
-    chain = tls.cert_file.read_bytes()
-    client_ca = tls.client_ca_file.read_bytes() if tls.client_ca_file else None
+    """`SecretFileError` (a `ValueError`) names the file that cannot be used, never its
+    content."""
+    key = _pem(tls.key_file, "key_file")
+    chain = _pem(tls.cert_file, "cert_file")
+    client_ca = _pem(tls.client_ca_file, "client_ca_file") if tls.client_ca_file else None
     return grpc.ssl_server_credentials(
         [(key, chain)], root_certificates=client_ca, require_client_auth=client_ca is not None
     )

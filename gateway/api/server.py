@@ -145,6 +145,7 @@ class RunningGateway:
     resources: contextlib.AsyncExitStack
     ops: OpsServer | None = None
     health: HealthPort | None = None
+    access: ClientAccess | None = None
     _stopped: asyncio.Event = field(default_factory=asyncio.Event)
     _force: asyncio.Event = field(default_factory=asyncio.Event)
 
@@ -291,6 +292,8 @@ async def start_gateway(
         # After a drain this finds the server stopped; it matters when starting fails below.
         stack.push_async_callback(server.stop, None)
         await readiness.start()
+        await access.start()  # watch the access file for client changes
+        stack.push_async_callback(access.close)
         resources = stack.pop_all()
     bound = f"{address.rsplit(':', 1)[0]}:{port}"
     event(
@@ -317,6 +320,7 @@ async def start_gateway(
         resources=resources,
         ops=ops,
         health=health,
+        access=access,
     )
 
 

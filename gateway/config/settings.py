@@ -1,73 +1,57 @@
-"""The gateway's settings: small frozen value objects with named defaults.
+"""The gateway's settings: small frozen value objects, each field the one declaration of a setting.
 
-Sources, lowest precedence first: built-in defaults, an optional TOML file, environment variables
-(`CI_GATEWAY_*`), command-line flags. Credentials are deliberately not settings: they come from a
-`gateway.credentials` provider so that they never pass through argv (visible in `ps`), a config
-dump or a log line.
+Sources, lowest precedence first: these defaults, an optional TOML file, environment variables,
+command-line flags (`gateway.config.load`). Credentials are deliberately not settings: they come
+from a `gateway.credentials` provider so that they never pass through argv (visible in `ps`), a
+config dump or a log line.
 
-Every setting is declared once, as a dataclass field whose metadata names its environment
-variable, its flag and one line of help (`_option`). The loader, the CLI's flags and the README's
-configuration reference (`reference_markdown`, checked by `tests/deploy/test_readme_ops.py`) are
-all derived from those declarations, so none of them can drift from the code.
+Every setting is declared once, as a dataclass field (`_option`): the field's default *is* the
+default (code elsewhere reads it from the class, e.g. `Retry.max_attempts`, never from a parallel
+constant that could drift), and its metadata holds one line of help, the flag if the setting has
+one, and the older environment variable names still accepted. The canonical environment
+variable is derived from where the field sits, `CI_GATEWAY_<SECTION>_<NAME>` or, at the top
+level, `CI_GATEWAY_<NAME>` (`env_name`), so no name is written by hand. The loader, the CLI's
+flags and the README's configuration table (`gateway.config.reference`, checked by
+`tests/deploy/test_readme_ops.py`) all read `OPTIONS`, so none of them can drift from the code.
 
 Two settings are secrets: `callbacks.token` and `shared.redis_url` (which may carry a password).
 Neither has a flag nor appears in a repr, and each can instead be read from a file named by its
-`*_file` twin (a mounted Kubernetes Secret, say): `load_settings` reads such a file once,
-replaces the `*_file` setting by the value it holds, and never puts that value in an error.
+`*_file` twin (a mounted Kubernetes Secret, say), which `gateway.config.load` resolves.
 """
 
 from __future__ import annotations
 
 import re
-import tomllib
-from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field, fields, is_dataclass, replace
-from pathlib import Path
+from collections.abc import Iterator
+from dataclasses import dataclass, field, fields, is_dataclass
 from typing import Any
 
 from gateway.model import is_valid_bucket, is_valid_region
 
-DEFAULT_LISTEN = "127.0.0.1:50051"
-# The ops port (Prometheus /metrics, /livez, /readyz) is off unless configured: 9090 is also
-# Prometheus' own default port, so a fixed default would collide on a developer's machine. The
-# container image turns it on (`0.0.0.0:9090`).
-DEFAULT_METRICS_LISTEN = ""
-# The plaintext health port (grpc.health.v1 only, for kubelet's gRPC probes) is off unless
-# configured; the container image turns it on (`0.0.0.0:8081`).
-DEFAULT_HEALTH_LISTEN = ""
-DEFAULT_CONNECT_TIMEOUT_S = 3.0
-DEFAULT_READ_TIMEOUT_S = 30.0
-# The ceiling on one RPC when the caller sets no deadline: CI's slowest synchronous call
-# (GenerateMediaInfo on a large file) is documented as slow, but never minutes.
-DEFAULT_RPC_DEADLINE_S = 60.0
-DEFAULT_MAX_RESPONSE_BYTES = 4 * 1024 * 1024
-# Kubernetes gives a pod 30 s by default between SIGTERM and SIGKILL; a 5 s preStop sleep plus
-# this drain leaves a margin.
-DEFAULT_SHUTDOWN_GRACE_S = 20.0
+ENV_PREFIX = "CI_GATEWAY_"
 LOG_FORMATS = ("json", "text")
-
-# gRPC server limits. Requests and answers are small (a JobsDetail with MediaInfo is a few KiB);
-# 8 MiB leaves room for a 100-job listing without letting one caller pin much memory.
-DEFAULT_MAX_MESSAGE_BYTES = 8 * 1024 * 1024
-# Server pings find dead peers (a NAT or a load balancer that dropped the connection silently).
-DEFAULT_KEEPALIVE_TIME_S = 60.0
-DEFAULT_KEEPALIVE_TIMEOUT_S = 20.0
-# Clients connect once and keep the connection, so without an age limit a new replica would get
-# no traffic from existing clients. After this age the server sends GOAWAY and clients reconnect
-# (to whichever replica the Service picks), after at most the grace below.
-DEFAULT_MAX_CONNECTION_AGE_S = 300.0
-# Long enough for the slowest RPC under the default deadline to finish on the old connection.
-DEFAULT_MAX_CONNECTION_AGE_GRACE_S = DEFAULT_RPC_DEADLINE_S + 10.0
-# 0 = no server-wide cap. The servicer already sheds API load with RESOURCE_EXHAUSTED and a
-# RetryInfo; this cap counts health checks too, so set it well above the servicer's bound.
-DEFAULT_MAX_CONCURRENT_RPCS = 0
+FANOUT_BACKENDS = ("local", "redis")
+SUBMIT_STORES = ("memory", "redis")
 
 _HOST_PORT = re.compile(r"^(?:\[[0-9a-fA-F:]+\]|[A-Za-z0-9_.:-]*):[0-9]{1,5}$")
+_CALLBACK_TOKEN = re.compile(r"^[A-Za-z0-9_-]{32,128}$")
 
 
-def _option(default: Any, *, env: str, help: str, flag: str | None = None) -> Any:
-    """A setting: its default, environment variable, optional flag and one line of help."""
-    return field(default=default, metadata={"env": env, "flag": flag, "help": help})
+def _option(
+    default: Any,
+    *,
+    help: str,
+    flag: str | None = None,
+    aliases: tuple[str, ...] = (),
+    secret: bool = False,
+) -> Any:
+    """A setting: its default, one line of help, an optional flag, and the environment names it
+    had before `CI_GATEWAY_<SECTION>_<NAME>` (still accepted). A `secret` has no flag (argv is
+    visible in `ps`) and no repr."""
+    if secret and flag is not None:
+        raise ValueError("a secret setting cannot have a flag")
+    metadata = {"help": help, "flag": flag, "aliases": aliases, "secret": secret}
+    return field(default=default, repr=not secret, metadata=metadata)
 
 
 # Marks a field holding a nested group of settings: a `[name]` table in TOML.
@@ -78,20 +62,16 @@ _SECTION = {"section": True}
 class Timeouts:
     """Per-attempt bounds; each is further cut to what remains of the caller's deadline."""
 
-    connect_s: float = _option(
-        DEFAULT_CONNECT_TIMEOUT_S,
-        env="CI_GATEWAY_CONNECT_TIMEOUT_S",
-        help="per attempt",
-    )
+    connect_s: float = _option(3.0, help="per attempt", aliases=("CI_GATEWAY_CONNECT_TIMEOUT_S",))
     read_s: float = _option(
-        DEFAULT_READ_TIMEOUT_S,
-        env="CI_GATEWAY_READ_TIMEOUT_S",
-        help="per attempt, body included",
+        30.0, help="per attempt, body included", aliases=("CI_GATEWAY_READ_TIMEOUT_S",)
     )
+    # CI's slowest synchronous call (GenerateMediaInfo on a large file) is documented as slow,
+    # but never minutes.
     rpc_deadline_s: float = _option(
-        DEFAULT_RPC_DEADLINE_S,
-        env="CI_GATEWAY_RPC_DEADLINE_S",
+        60.0,
         help="ceiling for a call whose client set no deadline",
+        aliases=("CI_GATEWAY_RPC_DEADLINE_S",),
     )
 
 
@@ -99,111 +79,99 @@ class Timeouts:
 class ServerLimits:
     """The gRPC server's resource limits (`[server]` in TOML)."""
 
+    # Requests and answers are small (a JobsDetail with MediaInfo is a few KiB); 8 MiB leaves
+    # room for a 100-job listing without letting one caller pin much memory.
     max_message_bytes: int = _option(
-        DEFAULT_MAX_MESSAGE_BYTES,
-        env="CI_GATEWAY_MAX_MESSAGE_BYTES",
+        8 * 1024 * 1024,
         flag="--max-message-bytes",
         help="largest gRPC message received or sent",
+        aliases=("CI_GATEWAY_MAX_MESSAGE_BYTES",),
     )
+    # Server pings find dead peers (a NAT or a load balancer that dropped the connection
+    # silently).
     keepalive_time_s: float = _option(
-        DEFAULT_KEEPALIVE_TIME_S,
-        env="CI_GATEWAY_KEEPALIVE_TIME_S",
+        60.0,
         flag="--keepalive-time-s",
         help="ping an idle client connection this often",
+        aliases=("CI_GATEWAY_KEEPALIVE_TIME_S",),
     )
     keepalive_timeout_s: float = _option(
-        DEFAULT_KEEPALIVE_TIMEOUT_S,
-        env="CI_GATEWAY_KEEPALIVE_TIMEOUT_S",
+        20.0,
         flag="--keepalive-timeout-s",
         help="close the connection when a ping is not answered within this",
+        aliases=("CI_GATEWAY_KEEPALIVE_TIMEOUT_S",),
     )
+    # Clients connect once and keep the connection, so without an age limit a new replica would
+    # get no traffic from existing clients. After this age the server sends GOAWAY and clients
+    # reconnect (to whichever replica the Service picks), after at most the grace below.
     max_connection_age_s: float = _option(
-        DEFAULT_MAX_CONNECTION_AGE_S,
-        env="CI_GATEWAY_MAX_CONNECTION_AGE_S",
+        300.0,
         flag="--max-connection-age-s",
         help="then GOAWAY, so clients reconnect and rebalance across replicas; 0 = never",
+        aliases=("CI_GATEWAY_MAX_CONNECTION_AGE_S",),
     )
+    # Long enough for the slowest RPC under the default deadline to finish on the old
+    # connection.
     max_connection_age_grace_s: float = _option(
-        DEFAULT_MAX_CONNECTION_AGE_GRACE_S,
-        env="CI_GATEWAY_MAX_CONNECTION_AGE_GRACE_S",
+        Timeouts.rpc_deadline_s + 10.0,
         flag="--max-connection-age-grace-s",
         help="RPCs still running on an aged connection get this long before it is closed",
+        aliases=("CI_GATEWAY_MAX_CONNECTION_AGE_GRACE_S",),
     )
+    # 0 = no server-wide cap. The servicer already sheds API load with RESOURCE_EXHAUSTED and a
+    # RetryInfo; this cap counts health checks too, so set it well above the servicer's bound.
     max_concurrent_rpcs: int = _option(
-        DEFAULT_MAX_CONCURRENT_RPCS,
-        env="CI_GATEWAY_MAX_CONCURRENT_RPCS",
+        0,
         flag="--max-concurrent-rpcs",
         help="server-wide cap on RPCs in progress, health checks included; 0 = none",
+        aliases=("CI_GATEWAY_MAX_CONCURRENT_RPCS",),
     )
-
-
-# Retries and load shedding (gateway.retry, gateway.upstream, gateway.service): the reasoning
-# behind each default is in gateway/retry.py and the README's retry section.
-DEFAULT_MAX_ATTEMPTS = 3
-DEFAULT_TRANSIENT_BASE_S = 0.1
-DEFAULT_THROTTLED_BASE_S = 0.5
-DEFAULT_BACKOFF_CAP_S = 5.0
-DEFAULT_BUDGET_CAPACITY = 100.0
-DEFAULT_BUDGET_RETRY_COST = 5.0
-DEFAULT_BUDGET_TIMEOUT_COST = 10.0
-DEFAULT_BUDGET_SUCCESS_REFUND = 1.0
-DEFAULT_MAX_IN_FLIGHT_UPSTREAM = 512
-DEFAULT_MAX_IN_FLIGHT_RPCS = 2000
 
 
 @dataclass(frozen=True)
 class Retry:
-    """Retry policy, retry budget and load-shedding bounds (`[retry]` in TOML)."""
+    """Retry policy, retry budget and load-shedding bounds (`[retry]` in TOML).
+
+    `gateway.upstream.retry` builds its policy and budgets from these fields, defaults included;
+    the reasoning behind each number is there and in the README's retry section."""
 
     max_attempts: int = _option(
-        DEFAULT_MAX_ATTEMPTS,
-        env="CI_GATEWAY_MAX_ATTEMPTS",
+        3,
         help="attempts per call towards CI, the first included",
+        aliases=("CI_GATEWAY_MAX_ATTEMPTS",),
     )
     transient_base_s: float = _option(
-        DEFAULT_TRANSIENT_BASE_S,
-        env="CI_GATEWAY_TRANSIENT_BASE_S",
+        0.1,
         help="backoff base after a 5xx or a network error (full jitter, doubling)",
+        aliases=("CI_GATEWAY_TRANSIENT_BASE_S",),
     )
     throttled_base_s: float = _option(
-        DEFAULT_THROTTLED_BASE_S,
-        env="CI_GATEWAY_THROTTLED_BASE_S",
+        0.5,
         help="backoff base after SlowDown or QueueSaturated",
+        aliases=("CI_GATEWAY_THROTTLED_BASE_S",),
     )
     backoff_cap_s: float = _option(
-        DEFAULT_BACKOFF_CAP_S,
-        env="CI_GATEWAY_BACKOFF_CAP_S",
+        5.0,
         help="longest wait between two attempts (also caps CI's Retry-After)",
+        aliases=("CI_GATEWAY_BACKOFF_CAP_S",),
     )
     budget_capacity: float = _option(
-        DEFAULT_BUDGET_CAPACITY,
-        env="CI_GATEWAY_RETRY_BUDGET_CAPACITY",
+        100.0,
         help="retry tokens per bucket+region; empty = calls fail fast (RETRY_BUDGET_EXHAUSTED)",
     )
-    budget_retry_cost: float = _option(
-        DEFAULT_BUDGET_RETRY_COST,
-        env="CI_GATEWAY_RETRY_BUDGET_RETRY_COST",
-        help="tokens one retry spends",
-    )
-    budget_timeout_cost: float = _option(
-        DEFAULT_BUDGET_TIMEOUT_COST,
-        env="CI_GATEWAY_RETRY_BUDGET_TIMEOUT_COST",
-        help="tokens a retry after a time-out spends",
-    )
-    budget_success_refund: float = _option(
-        DEFAULT_BUDGET_SUCCESS_REFUND,
-        env="CI_GATEWAY_RETRY_BUDGET_SUCCESS_REFUND",
-        help="tokens a successful call returns",
-    )
+    budget_retry_cost: float = _option(5.0, help="tokens one retry spends")
+    # A time-out ties up a connection for long: it costs more.
+    budget_timeout_cost: float = _option(10.0, help="tokens a retry after a time-out spends")
+    budget_success_refund: float = _option(1.0, help="tokens a successful call returns")
     max_in_flight_upstream: int = _option(
-        DEFAULT_MAX_IN_FLIGHT_UPSTREAM,
-        env="CI_GATEWAY_MAX_IN_FLIGHT_UPSTREAM",
+        512,
         help="requests to CI at once; beyond it RESOURCE_EXHAUSTED (OVERLOADED), never a queue",
+        aliases=("CI_GATEWAY_MAX_IN_FLIGHT_UPSTREAM",),
     )
     max_in_flight_rpcs: int = _option(
-        DEFAULT_MAX_IN_FLIGHT_RPCS,
-        env="CI_GATEWAY_MAX_IN_FLIGHT_RPCS",
+        2000,
         help="API calls at once; beyond it RESOURCE_EXHAUSTED (OVERLOADED) with RetryInfo",
+        aliases=("CI_GATEWAY_MAX_IN_FLIGHT_RPCS",),
     )
 
     def __post_init__(self) -> None:
@@ -220,41 +188,33 @@ class Retry:
             raise ValueError("retry: max_in_flight_upstream and max_in_flight_rpcs must be >= 1")
 
 
-# Job tracking (WatchMediaJob / WaitMediaJob). A MediaInfo job takes about a second, a transcode
-# minutes to hours: look soon, then less and less often, never rarer than the cap.
-DEFAULT_POLL_INITIAL_S = 0.5
-DEFAULT_POLL_MAX_S = 30.0
-# A watcher costs a stream and a little memory, never a request to CI of its own.
-DEFAULT_MAX_WATCHERS = 10_000
-DEFAULT_MAX_WATCHERS_PER_CLIENT = 100
-FANOUT_BACKENDS = ("local", "redis")
-SUBMIT_STORES = ("memory", "redis")
-_CALLBACK_TOKEN = re.compile(r"^[A-Za-z0-9_-]{32,128}$")
-
-
 @dataclass(frozen=True)
 class Tracking:
-    """Job tracking for WatchMediaJob / WaitMediaJob (`[tracking]` in TOML)."""
+    """Job tracking for WatchMediaJob / WaitMediaJob (`[tracking]` in TOML).
+
+    A MediaInfo job takes about a second, a transcode minutes to hours: look soon, then less and
+    less often, never rarer than the cap. A watcher costs a stream and a little memory, never a
+    request to CI of its own."""
 
     poll_initial_s: float = _option(
-        DEFAULT_POLL_INITIAL_S,
-        env="CI_GATEWAY_POLL_INITIAL_S",
+        0.5,
         help="describe a tracked job again this soon after it changed",
+        aliases=("CI_GATEWAY_POLL_INITIAL_S",),
     )
     poll_max_s: float = _option(
-        DEFAULT_POLL_MAX_S,
-        env="CI_GATEWAY_POLL_MAX_S",
+        30.0,
         help="the poll interval doubles while a job does not change, up to this",
+        aliases=("CI_GATEWAY_POLL_MAX_S",),
     )
     max_watchers: int = _option(
-        DEFAULT_MAX_WATCHERS,
-        env="CI_GATEWAY_MAX_WATCHERS",
+        10_000,
         help="watch/wait calls open at once; beyond it RESOURCE_EXHAUSTED",
+        aliases=("CI_GATEWAY_MAX_WATCHERS",),
     )
     max_watchers_per_client: int = _option(
-        DEFAULT_MAX_WATCHERS_PER_CLIENT,
-        env="CI_GATEWAY_MAX_WATCHERS_PER_CLIENT",
+        100,
         help="the same per client: its authenticated name, else its gRPC peer",
+        aliases=("CI_GATEWAY_MAX_WATCHERS_PER_CLIENT",),
     )
 
     def __post_init__(self) -> None:
@@ -270,33 +230,30 @@ class Callbacks:
 
     listen: str = _option(
         "",
-        env="CI_GATEWAY_CALLBACK_LISTEN",
         help="HTTP address of the callback receiver; empty = off (tracking polls only)",
+        aliases=("CI_GATEWAY_CALLBACK_LISTEN",),
     )
     public_url: str = _option(
         "",
-        env="CI_GATEWAY_CALLBACK_PUBLIC_URL",
         help="base URL at which CI reaches the receiver; when set, submits without a CallBack "
         "of their own get the gateway's; `auto` = the receiver's own address",
+        aliases=("CI_GATEWAY_CALLBACK_PUBLIC_URL",),
     )
-    # A secret (it is what makes a callback URL unguessable): no flag, and no repr.
-    token: str = field(
-        default="",
-        repr=False,
-        metadata={
-            "env": "CI_GATEWAY_CALLBACK_TOKEN",
-            "flag": None,
-            "help": "secret in the callback URL path (32-128 of A-Z a-z 0-9 _ -); empty = "
-            "random per process (unless `token_file`); replicas behind one public_url must "
-            "share it",
-        },
+    # A secret: it is what makes a callback URL unguessable.
+    token: str = _option(
+        "",
+        secret=True,
+        help="secret in the callback URL path (32-128 of A-Z a-z 0-9 _ -); empty = "
+        "random per process (unless `token_file`); replicas behind one public_url must "
+        "share it",
+        aliases=("CI_GATEWAY_CALLBACK_TOKEN",),
     )
     token_file: str = _option(
         "",
-        env="CI_GATEWAY_CALLBACK_TOKEN_FILE",
         flag="--callback-token-file",
         help="file holding `callbacks.token` (surrounding whitespace stripped), e.g. a mounted "
         "Secret; read once at start (restart to rotate); not together with `token`",
+        aliases=("CI_GATEWAY_CALLBACK_TOKEN_FILE",),
     )
 
     def __post_init__(self) -> None:
@@ -315,32 +272,29 @@ class Callbacks:
 class Shared:
     """State shared by replicas through Redis (`[shared]` in TOML)."""
 
-    # May hold a password: no flag, and no repr.
-    redis_url: str = field(
-        default="",
-        repr=False,
-        metadata={
-            "env": "CI_GATEWAY_REDIS_URL",
-            "flag": None,
-            "help": "Redis for `fanout` and `submit_store`, e.g. `redis://redis:6379/0`",
-        },
+    # May hold a password.
+    redis_url: str = _option(
+        "",
+        secret=True,
+        help="Redis for `fanout` and `submit_store`, e.g. `redis://redis:6379/0`",
+        aliases=("CI_GATEWAY_REDIS_URL",),
     )
     redis_url_file: str = _option(
         "",
-        env="CI_GATEWAY_REDIS_URL_FILE",
         flag="--redis-url-file",
         help="file holding `shared.redis_url` (surrounding whitespace stripped), e.g. a mounted "
         "Secret; read once at start (restart to rotate); not together with `redis_url`",
+        aliases=("CI_GATEWAY_REDIS_URL_FILE",),
     )
     fanout: str = _option(
         "local",
-        env="CI_GATEWAY_FANOUT",
         help="how a verified callback reaches every replica's watchers: `local` or `redis`",
+        aliases=("CI_GATEWAY_FANOUT",),
     )
     submit_store: str = _option(
         "memory",
-        env="CI_GATEWAY_SUBMIT_STORE",
         help="where request_id -> job records live (24 h): `memory` or `redis`",
+        aliases=("CI_GATEWAY_SUBMIT_STORE",),
     )
 
     def __post_init__(self) -> None:
@@ -356,79 +310,60 @@ class Shared:
 
 @dataclass(frozen=True)
 class Settings:
-    listen: str = _option(
-        DEFAULT_LISTEN, env="CI_GATEWAY_LISTEN", flag="--listen", help="gRPC address"
-    )
+    """Everything the gateway is configured with; the sections are `[name]` tables in TOML."""
+
+    listen: str = _option("127.0.0.1:50051", flag="--listen", help="gRPC address")
     default_bucket: str = _option(
-        "",
-        env="CI_GATEWAY_DEFAULT_BUCKET",
-        flag="--default-bucket",
-        help="bucket (`name-APPID`) when a request names none",
+        "", flag="--default-bucket", help="bucket (`name-APPID`) when a request names none"
     )
     default_region: str = _option(
-        "",
-        env="CI_GATEWAY_DEFAULT_REGION",
-        flag="--default-region",
-        help="region when a request names none",
+        "", flag="--default-region", help="region when a request names none"
     )
     # Where to connect instead of `https://<bucket>.ci.<region>.myqcloud.com` (the emulator, a
     # proxy). The real CI host name is still sent and signed as the Host header.
     endpoint_url: str | None = _option(
         None,
-        env="CI_GATEWAY_ENDPOINT_URL",
         flag="--endpoint-url",
         help="connect here instead of `https://<bucket>.ci.<region>.myqcloud.com` (the "
         "emulator); the real CI host is still sent and signed as `Host`",
     )
     timeouts: Timeouts = field(default_factory=Timeouts, metadata=_SECTION)
-    max_response_bytes: int = _option(
-        DEFAULT_MAX_RESPONSE_BYTES,
-        env="CI_GATEWAY_MAX_RESPONSE_BYTES",
-        help="larger CI answers are refused",
-    )
-    log_level: str = _option(
-        "INFO",
-        env="CI_GATEWAY_LOG_LEVEL",
-        flag="--log-level",
-        help="DEBUG, INFO, WARNING or ERROR",
-    )
+    max_response_bytes: int = _option(4 * 1024 * 1024, help="larger CI answers are refused")
+    log_level: str = _option("INFO", flag="--log-level", help="DEBUG, INFO, WARNING or ERROR")
     log_format: str = _option(
-        "json",
-        env="CI_GATEWAY_LOG_FORMAT",
-        flag="--log-format",
-        help="`json` (one object per line) or `text`",
+        "json", flag="--log-format", help="`json` (one object per line) or `text`"
     )
+    # Off unless configured: 9090 is also Prometheus' own default port, so a fixed default
+    # would collide on a developer's machine. The container image turns it on (`0.0.0.0:9090`).
     metrics_listen: str = _option(
-        DEFAULT_METRICS_LISTEN,
-        env="CI_GATEWAY_METRICS_LISTEN",
+        "",
         flag="--metrics-listen",
         help="HTTP address of `/metrics`, `/livez`, `/readyz`; empty = off",
     )
+    # Off unless configured; the container image turns it on (`0.0.0.0:8081`).
     health_listen: str = _option(
-        DEFAULT_HEALTH_LISTEN,
-        env="CI_GATEWAY_HEALTH_LISTEN",
+        "",
         flag="--health-listen",
         help="plaintext gRPC address serving only `grpc.health.v1` (kubelet's gRPC probes: no "
         "TLS, no client credentials, no API); empty = off",
     )
+    # Kubernetes gives a pod 30 s by default between SIGTERM and SIGKILL; a 5 s preStop sleep
+    # plus this drain leaves a margin.
     shutdown_grace_s: float = _option(
-        DEFAULT_SHUTDOWN_GRACE_S,
-        env="CI_GATEWAY_SHUTDOWN_GRACE_S",
+        20.0,
         flag="--shutdown-grace-s",
         help="on SIGTERM/SIGINT, how long in-flight RPCs may take to finish",
     )
-    # Client access and upstream credentials (gateway.auth, gateway.credentials_config): file
-    # names only; the files name key sources and hashed tokens, never a secret.
+    # Client access and upstream credentials (gateway.access, gateway.credentials): file names
+    # only; the files name key sources and hashed tokens, never a secret.
     access_file: str = _option(
         "",
-        env="CI_GATEWAY_ACCESS_FILE",
         flag="--access-file",
         help="TOML file: client access mode, TLS, clients and their policies; empty = sidecar "
         "(loopback only, no client credentials)",
     )
     credentials_file: str = _option(
         "",
-        env="CI_GATEWAY_CREDENTIALS_FILE",
         flag="--credentials-file",
         help="TOML file: upstream accounts, where their keys come from, which bucket each "
         "signs for; empty = the `CI_GATEWAY_SECRET_ID`/`_KEY` variables",
@@ -481,13 +416,21 @@ class Settings:
 
 @dataclass(frozen=True)
 class Option:
-    """One documented setting, as the loader, the CLI and the README see it."""
+    """One declared setting, as the loader, the CLI and the README see it."""
 
     key: str  # "timeouts.read_s" addresses a nested value
-    env: str
+    env: str  # the canonical environment variable (`env_name`)
+    aliases: tuple[str, ...]  # older environment names, still accepted
     flag: str | None
     default: Any
     help: str
+    secret: bool
+
+
+def env_name(key: str) -> str:
+    """The canonical environment variable of a setting: `timeouts.read_s` ->
+    `CI_GATEWAY_TIMEOUTS_READ_S`, `listen` -> `CI_GATEWAY_LISTEN`."""
+    return ENV_PREFIX + key.replace(".", "_").upper()
 
 
 def _options(cls: type[Any], prefix: str = "") -> Iterator[Option]:
@@ -495,150 +438,17 @@ def _options(cls: type[Any], prefix: str = "") -> Iterator[Option]:
         if f.metadata.get("section"):
             assert isinstance(f.default_factory, type) and is_dataclass(f.default_factory)
             yield from _options(f.default_factory, f"{prefix}{f.name}.")
-        elif "env" in f.metadata:
+        else:
+            key = f"{prefix}{f.name}"
             yield Option(
-                f"{prefix}{f.name}",
-                f.metadata["env"],
+                key,
+                env_name(key),
+                f.metadata["aliases"],
                 f.metadata["flag"],
                 f.default,
                 f.metadata["help"],
+                f.metadata["secret"],
             )
 
 
 OPTIONS: tuple[Option, ...] = tuple(_options(Settings))
-# Environment variable -> settings key.
-ENVIRONMENT = {option.env: option.key for option in OPTIONS}
-_SECTIONS = {f.name: f for f in fields(Settings) if f.metadata.get("section")}
-
-
-def _coerce(template: Any, key: str, value: Any) -> Any:
-    if value is None or isinstance(template, str) or template is None:
-        return value if value is None else str(value)
-    if isinstance(value, bool) or not isinstance(value, str | int | float):
-        raise ValueError(f"{key}: {value!r} is not a valid {type(template).__name__}")
-    try:
-        return type(template)(value)
-    except (TypeError, ValueError) as exc:
-        raise ValueError(f"{key}: {value!r} is not a valid {type(template).__name__}") from exc
-
-
-def _flatten(values: Mapping[str, Any]) -> dict[str, Any]:
-    """`{"timeouts": {"read_s": 3}}` (TOML's tables) -> `{"timeouts.read_s": 3}`."""
-    flat: dict[str, Any] = {}
-    for key, value in values.items():
-        if key in _SECTIONS and isinstance(value, Mapping):
-            for sub, sub_value in value.items():
-                flat[f"{key}.{sub}"] = sub_value
-        else:
-            flat[key] = value
-    return flat
-
-
-def _apply(settings: Settings, values: Mapping[str, Any], source: str) -> Settings:
-    top: dict[str, Any] = {}
-    nested: dict[str, dict[str, Any]] = {}
-    for key, value in _flatten(values).items():
-        section, _, name = key.partition(".")
-        if name and section in _SECTIONS:
-            current = getattr(settings, section)
-            if name not in {f.name for f in fields(current)}:
-                raise ValueError(f"{source}: unknown setting {key!r}")
-            nested.setdefault(section, {})[name] = _coerce(getattr(current, name), key, value)
-        elif not name and key not in _SECTIONS and key in {f.name for f in fields(Settings)}:
-            top[key] = _coerce(getattr(settings, key), key, value)
-        else:
-            raise ValueError(f"{source}: unknown setting {key!r}")
-    for section, changes in nested.items():
-        top[section] = replace(getattr(settings, section), **changes)
-    return replace(settings, **top)
-
-
-# Secret settings that may come from a file instead: (section, value field); the file's setting
-# is the value's name + `_file`.
-SECRET_FILES = (("callbacks", "token"), ("shared", "redis_url"))
-# A token or a URL is short: a larger file is a wrong path (or /dev/zero), not a secret.
-MAX_SECRET_FILE_BYTES = 64 * 1024
-
-
-def read_secret_file(key: str, path: str) -> str:
-    """The content of the file the setting `key` names, stripped of surrounding whitespace.
-    `ValueError` names `key` and `path`, never the content."""
-    try:
-        with open(path, "rb") as handle:
-            data = handle.read(MAX_SECRET_FILE_BYTES + 1)
-    except OSError as exc:
-        reason = exc.strerror or type(exc).__name__
-        raise ValueError(f"{key} {path!r} cannot be read: {reason}") from None
-    if len(data) > MAX_SECRET_FILE_BYTES:
-        raise ValueError(f"{key} {path!r} is larger than {MAX_SECRET_FILE_BYTES} bytes")
-    try:
-        text = data.decode("utf-8").strip()
-    except UnicodeDecodeError:
-        raise ValueError(f"{key} {path!r} is not UTF-8 text") from None
-    if not text:
-        raise ValueError(f"{key} {path!r} is empty")
-    return text
-
-
-def resolve_secret_files(settings: Settings) -> Settings:
-    """`settings` with each secret's `*_file` read now and replaced by the value it holds (the
-    `*_file` setting then empty): the files are read once, at start, so a rotated file needs a
-    restart. The value is validated like one set directly; errors name the file's setting and
-    path, never the content."""
-    changes: dict[str, Any] = {}
-    for section, name in SECRET_FILES:
-        group = getattr(settings, section)
-        path = getattr(group, f"{name}_file")
-        if not path:
-            continue
-        key = f"{section}.{name}_file"
-        value = read_secret_file(key, path)
-        try:
-            changes[section] = replace(group, **{name: value, f"{name}_file": ""})
-        except ValueError as exc:  # the section's own check of the value: names no content
-            raise ValueError(f"{key} {path!r}: {exc}") from None
-    return replace(settings, **changes) if changes else settings
-
-
-def load_settings(
-    *,
-    config_file: Path | None = None,
-    environ: Mapping[str, str] | None = None,
-    overrides: Mapping[str, Any] | None = None,
-) -> Settings:
-    """Build settings from file < environment < overrides (flags, keyed like `OPTIONS`), then
-    read the secrets' `*_file`s (`resolve_secret_files`); `ValueError` names the offending key."""
-    settings = Settings()
-    if config_file is not None:
-        with config_file.open("rb") as handle:
-            settings = _apply(settings, tomllib.load(handle), str(config_file))
-    if environ is not None:
-        from_env = {key: environ[var] for var, key in ENVIRONMENT.items() if environ.get(var)}
-        settings = _apply(settings, from_env, "environment")
-    if overrides:
-        given = {key: value for key, value in overrides.items() if value is not None}
-        settings = _apply(settings, given, "flags")
-    return resolve_secret_files(settings)
-
-
-def _markdown_default(value: Any) -> str:
-    if value is None or value == "":
-        return "none"
-    if isinstance(value, float) and value.is_integer():
-        value = int(value)
-    return f"`{value}`"
-
-
-def reference_markdown() -> str:
-    """The README's configuration table, generated from the declarations above."""
-    lines = [
-        "| setting | env | flag | default | meaning |",
-        "|---|---|---|---|---|",
-    ]
-    for option in OPTIONS:
-        flag = f"`{option.flag}`" if option.flag else ""
-        lines.append(
-            f"| `{option.key}` | `{option.env}` | {flag} | {_markdown_default(option.default)} "
-            f"| {option.help} |"
-        )
-    return "\n".join(lines) + "\n"

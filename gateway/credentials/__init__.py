@@ -6,14 +6,17 @@ attempt with; the CI client asks `await provider.for_bucket(bucket).get()` right
 each attempt, so a rotation (mounted files, STS refresh) takes effect on the very next attempt
 while attempts already signed finish with the keys they were signed with.
 
-Implementations, chosen by configuration (`gateway.credentials_config`):
+Implementations, chosen by configuration (`gateway.credentials.config_file`):
 
 - `StaticCredentialsProvider`, `EnvironmentCredentialsProvider` (here): fixed keys;
-- `DirectoryCredentialsProvider` (`gateway.mounted_credentials`): a mounted Secret, re-read
+- `DirectoryCredentialsProvider` (`gateway.credentials.mounted`): a mounted Secret, re-read
   when Kubernetes swaps it;
-- `RefreshingCredentialsProvider` (`gateway.refreshing_credentials`): temporary credentials
-  (Tencent STS, `gateway.sts`) renewed in the background before they expire;
+- `RefreshingCredentialsProvider` (`gateway.credentials.refreshing`): temporary credentials
+  (Tencent STS, `gateway.credentials.sts`) renewed in the background before they expire;
 - `BucketCredentialsProvider` (here): several upstream accounts, one per bucket, and a default.
+
+The first three have one source each and share its bookkeeping through `SingleSourceProvider`:
+they differ only in how credentials are loaded and kept fresh.
 
 Readiness and metrics read `statuses()`: where credentials come from and when they expire,
 never the values.
@@ -21,6 +24,7 @@ never the values.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -116,39 +120,87 @@ async def check_credentials(provider: CredentialsProvider) -> None:
         raise NoCredentialsError(f"no valid credentials from {', '.join(failing)}")
 
 
-class StaticCredentialsProvider:
+class SingleSourceProvider:
+    """The provider contract for one source of credentials, less the loading.
+
+    Every single-source provider holds the credentials it loaded last, counts how many sets it
+    has loaded (`generation`), refuses to hand out credentials that are missing or about to
+    expire, reports one status, and is its own provider for every bucket. That is all here; a
+    subclass loads credentials its own way and passes each new set to `_adopt`, overrides `get`
+    only to load or refresh on demand, and `start`/`close` only when it works in the background.
+    """
+
+    def __init__(
+        self, name: str, *, clock: Clock = time.time, margin_s: float = EXPIRY_MARGIN_S
+    ) -> None:
+        self.name = name
+        self._clock = clock
+        self._margin_s = margin_s
+        self._current: Credentials | None = None
+        self._generation = 0
+        self._changed = asyncio.Event()
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(name={self.name!r})"
+
+    @property
+    def generation(self) -> int:
+        """How many sets of credentials have been loaded so far."""
+        return self._generation
+
+    def _adopt(self, credentials: Credentials) -> None:
+        """Make `credentials` the ones handed out from now on, and wake `wait_for_generation`."""
+        self._current = credentials
+        self._generation += 1
+        changed, self._changed = self._changed, asyncio.Event()
+        changed.set()
+
+    def _usable(self) -> Credentials:
+        """The current credentials if an attempt signed now can reach CI before they expire."""
+        current = self._current
+        if current is None:
+            raise NoCredentialsError(f"no valid credentials from {self.name}")
+        if not current.usable_at(self._clock(), self._margin_s):
+            raise NoCredentialsError(f"the credentials from {self.name} have expired")
+        return current
+
+    async def get(self) -> Credentials:
+        return self._usable()
+
+    def for_bucket(self, bucket: str) -> CredentialsProvider:
+        return self
+
+    def statuses(self) -> Sequence[CredentialStatus]:
+        current = self._current
+        valid = current is not None and current.usable_at(self._clock(), self._margin_s)
+        expires = current.expires_at if current is not None else None
+        return (CredentialStatus(self.name, valid, expires, self._generation),)
+
+    def expires_at(self) -> float | None:
+        return self._current.expires_at if self._current is not None else None
+
+    async def wait_for_generation(self, generation: int) -> None:
+        """Return once `generation` sets of credentials have been loaded (bound it with a
+        time-out: it waits for the source to change)."""
+        while self._generation < generation:
+            await self._changed.wait()
+
+    async def start(self) -> None:
+        """Nothing runs in the background unless a subclass says otherwise."""
+        return None
+
+    async def close(self) -> None:
+        return None
+
+
+class StaticCredentialsProvider(SingleSourceProvider):
     """Fixed credentials handed in by code (the demo, tests)."""
 
     def __init__(
         self, credentials: Credentials, name: str = "static", *, clock: Clock = time.time
     ) -> None:
-        self.credentials = credentials
-        self.name = name
-        self._clock = clock
-
-    def __repr__(self) -> str:
-        return f"StaticCredentialsProvider(name={self.name!r})"
-
-    async def get(self) -> Credentials:
-        if not self.credentials.usable_at(self._clock()):
-            raise NoCredentialsError(f"the credentials from {self.name} have expired")
-        return self.credentials
-
-    def statuses(self) -> Sequence[CredentialStatus]:
-        valid = self.credentials.usable_at(self._clock())
-        return (CredentialStatus(self.name, valid, self.credentials.expires_at),)
-
-    def expires_at(self) -> float | None:
-        return self.credentials.expires_at
-
-    def for_bucket(self, bucket: str) -> CredentialsProvider:
-        return self
-
-    async def start(self) -> None:
-        return None
-
-    async def close(self) -> None:
-        return None
+        super().__init__(name, clock=clock)
+        self._adopt(credentials)
 
 
 def load_from_environment(environ: Mapping[str, str] | None = None) -> Credentials | None:

@@ -26,11 +26,11 @@ bucket each one signs for. It names sources (variables, directories, roles), nev
 
 from __future__ import annotations
 
-import tomllib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from gateway import _toml
 from gateway.credentials import (
     BucketCredentialsProvider,
     CredentialsProvider,
@@ -38,12 +38,7 @@ from gateway.credentials import (
 )
 from gateway.credentials.mounted import DEFAULT_POLL_INTERVAL_S, DirectoryCredentialsProvider
 from gateway.credentials.refreshing import RefreshingCredentialsProvider
-from gateway.credentials.sts import (
-    DEFAULT_DURATION_S,
-    DEFAULT_SESSION_NAME,
-    AssumeRoleSpec,
-    StsFetcher,
-)
+from gateway.credentials.sts import AssumeRoleSpec, StsFetcher
 from gateway.model import is_valid_bucket
 
 SOURCES = ("environment", "directory", "sts")
@@ -64,17 +59,19 @@ _KEYS = {
 
 
 def _string(table: Mapping[str, Any], key: str, where: str, default: str | None = None) -> str:
-    value = table.get(key, default)
-    if not isinstance(value, str) or not value:
+    value = _toml.optional(table, key, str, where)
+    value = default if value is None else value
+    if not value:
         raise ValueError(f"{where}: {key} must be a non-empty string")
     return value
 
 
 def _number(table: Mapping[str, Any], key: str, where: str, default: float) -> float:
-    value = table.get(key, default)
-    if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+    value = _toml.optional(table, key, float, where)
+    value = default if value is None else value
+    if value <= 0:
         raise ValueError(f"{where}: {key} must be a positive number")
-    return float(value)
+    return value
 
 
 def _account(
@@ -87,9 +84,7 @@ def _account(
     source = table.get("source")
     if source not in SOURCES:
         raise ValueError(f"{where}: source must be one of {', '.join(SOURCES)}")
-    unknown = set(table) - _KEYS[source]
-    if unknown:
-        raise ValueError(f"{where}: unknown key(s) {', '.join(sorted(unknown))}")
+    table = _toml.table(table, where, _KEYS[source])
     if source == "environment":
         return EnvironmentCredentialsProvider(environ)
     if source == "directory":
@@ -103,16 +98,13 @@ def _account(
         raise ValueError(
             f"{where}: base {base_name!r} must name an environment or directory account"
         )
-    endpoint = table.get("endpoint")
-    if endpoint is not None and not isinstance(endpoint, str):
-        raise ValueError(f"{where}: endpoint must be a string")
     spec = AssumeRoleSpec(
         role_arn=_string(table, "role_arn", where),
         region=_string(table, "region", where),
-        session_name=_string(table, "session_name", where, DEFAULT_SESSION_NAME),
-        duration_s=int(_number(table, "duration_s", where, DEFAULT_DURATION_S)),
-        endpoint=endpoint,
-        scheme=_string(table, "scheme", where, "https"),
+        session_name=_string(table, "session_name", where, AssumeRoleSpec.session_name),
+        duration_s=int(_number(table, "duration_s", where, AssumeRoleSpec.duration_s)),
+        endpoint=_toml.optional(table, "endpoint", str, where),
+        scheme=_string(table, "scheme", where, AssumeRoleSpec.scheme),
     )
     return RefreshingCredentialsProvider(StsFetcher(spec, base), name=f"sts:{spec.role_arn}")
 
@@ -121,15 +113,13 @@ def build_credentials(
     data: Mapping[str, Any], *, environ: Mapping[str, str] | None = None
 ) -> CredentialsProvider:
     """The provider the parsed file describes; `ValueError` names the offending key."""
-    unknown = set(data) - {"default", "accounts", "buckets"}
-    if unknown:
-        raise ValueError(f"unknown key(s) {', '.join(sorted(unknown))}")
-    accounts = data.get("accounts")
-    if not isinstance(accounts, Mapping) or not accounts:
+    data = _toml.table(data, "", {"default", "accounts", "buckets"})
+    if not data.get("accounts"):
         raise ValueError("accounts: at least one [accounts.<name>] table is required")
-    for name, table in accounts.items():
-        if not isinstance(table, Mapping):
-            raise ValueError(f"accounts.{name} must be a table")
+    accounts = {
+        name: _toml.table(table, f"accounts.{name}")
+        for name, table in _toml.table(data["accounts"], "accounts").items()
+    }
     built: dict[str, CredentialsProvider] = {}
     # Keys from the environment or a directory first: STS accounts call STS with them.
     for name, table in sorted(accounts.items(), key=lambda item: item[1].get("source") == "sts"):
@@ -137,11 +127,8 @@ def build_credentials(
     default_name = data.get("default", next(iter(accounts)) if len(accounts) == 1 else None)
     if default_name not in built:
         raise ValueError("default must name an account (required with several accounts)")
-    buckets = data.get("buckets", {})
-    if not isinstance(buckets, Mapping):
-        raise ValueError("buckets must be a table of bucket = account")
     by_bucket: dict[str, CredentialsProvider] = {}
-    for bucket, account in buckets.items():
+    for bucket, account in _toml.table(data.get("buckets", {}), "buckets").items():
         if not is_valid_bucket(bucket):
             raise ValueError(f"buckets: {bucket!r} is not 'name-APPID'")
         if account not in built:
@@ -156,11 +143,7 @@ def build_credentials(
 def load_credentials_file(
     path: Path, *, environ: Mapping[str, str] | None = None
 ) -> CredentialsProvider:
-    with path.open("rb") as handle:
-        try:
-            data = tomllib.load(handle)
-        except tomllib.TOMLDecodeError as exc:
-            raise ValueError(f"{path}: {exc}") from None
+    data = _toml.load(path)
     try:
         return build_credentials(data, environ=environ)
     except ValueError as exc:

@@ -8,7 +8,7 @@ The directory holds one value per file, surrounding whitespace ignored:
     session_token   the STS token, when the keys are temporary (optional)
     expired_time    Unix seconds when temporary keys expire (optional; never sent after it)
 
-A `Poller` compares the files' fingerprints (`gateway.file_watch`) every few seconds. A change is
+A `Poller` compares the files' fingerprints (`gateway._files`) every few seconds. A change is
 read as a whole and swapped in memory at once: an attempt already signed keeps the keys it was
 signed with, the next attempt gets the new ones, so a rotation fails no call. A missing, empty
 or malformed file keeps the previous credentials and logs a warning naming the file (never its
@@ -27,17 +27,21 @@ import logging
 import os
 import re
 import time
-from collections.abc import Sequence
 from pathlib import Path
 
-from gateway._files import Fingerprint, Poller, Sleep, fingerprint
+from gateway._files import (
+    Fingerprint,
+    Poller,
+    SecretFileError,
+    Sleep,
+    fingerprint,
+    read_secret_file,
+)
 from gateway.credentials import (
     Clock,
     Credentials,
-    CredentialsProvider,
-    CredentialStatus,
+    SingleSourceProvider,
 )
-from gateway.errors import NoCredentialsError
 from gateway.logs import event
 
 log = logging.getLogger(__name__)
@@ -62,22 +66,11 @@ class CredentialFileError(Exception):
 
 def _read_value(path: Path, name: str, *, required: bool) -> str | None:
     try:
-        with path.open("rb") as handle:
-            data = handle.read(MAX_FILE_BYTES + 1)
-    except FileNotFoundError:
-        if required:
-            raise CredentialFileError(f"{name} is missing") from None
-        return None
-    except OSError as exc:
-        raise CredentialFileError(f"{name} cannot be read ({type(exc).__name__})") from None
-    if len(data) > MAX_FILE_BYTES:
-        raise CredentialFileError(f"{name} is larger than {MAX_FILE_BYTES} bytes")
-    try:
-        text = data.decode("ascii").strip()
-    except UnicodeDecodeError:
-        raise CredentialFileError(f"{name} is not ASCII") from None
-    if not text:
-        raise CredentialFileError(f"{name} is empty")
+        text = read_secret_file(path, label=name, max_bytes=MAX_FILE_BYTES, encoding="ascii")
+    except SecretFileError as problem:
+        if problem.missing and not required:
+            return None
+        raise CredentialFileError(str(problem)) from None
     if not _VALUE.fullmatch(text):
         raise CredentialFileError(f"{name} contains spaces or control characters")
     return text
@@ -101,7 +94,7 @@ def read_directory(directory: Path) -> Credentials:
     return Credentials(secret_id, secret_key, token, expires_at)
 
 
-class DirectoryCredentialsProvider:
+class DirectoryCredentialsProvider(SingleSourceProvider):
     """The credentials in a mounted directory, swapped in memory whenever the files change."""
 
     def __init__(
@@ -112,9 +105,8 @@ class DirectoryCredentialsProvider:
         clock: Clock = time.time,
         sleep: Sleep = asyncio.sleep,
     ) -> None:
+        super().__init__(f"directory:{directory}", clock=clock)
         self.directory = directory
-        self.name = f"directory:{directory}"
-        self._clock = clock
         self._paths = [
             directory / name
             for name in (
@@ -125,21 +117,13 @@ class DirectoryCredentialsProvider:
                 FILE_EXPIRED_TIME,
             )
         ]
-        self._current: Credentials | None = None
         self._seen: Fingerprint | None = None
         self._pending: Fingerprint | None = None
-        self._generation = 0
-        self._changed = asyncio.Event()
         self._lock = asyncio.Lock()
         self._poller = Poller(self.poll, poll_interval_s, name=self.name, sleep=sleep)
 
     def __repr__(self) -> str:
         return f"DirectoryCredentialsProvider({str(self.directory)!r})"
-
-    @property
-    def generation(self) -> int:
-        """How many sets of credentials have been loaded so far."""
-        return self._generation
 
     async def start(self) -> None:
         """Load, then watch; a second call (the gateway and its owner both starting it) is a
@@ -155,30 +139,7 @@ class DirectoryCredentialsProvider:
     async def get(self) -> Credentials:
         if self._seen is None:
             await self.poll()  # used before start(): load on first use
-        credentials = self._current
-        if credentials is None:
-            raise NoCredentialsError(f"no valid credentials in {self.directory}")
-        if not credentials.usable_at(self._clock()):
-            raise NoCredentialsError(f"the credentials in {self.directory} have expired")
-        return credentials
-
-    def for_bucket(self, bucket: str) -> CredentialsProvider:
-        return self
-
-    def statuses(self) -> Sequence[CredentialStatus]:
-        current = self._current
-        valid = current is not None and current.usable_at(self._clock())
-        expires = current.expires_at if current is not None else None
-        return (CredentialStatus(self.name, valid, expires, self._generation),)
-
-    def expires_at(self) -> float | None:
-        return self._current.expires_at if self._current is not None else None
-
-    async def wait_for_generation(self, generation: int) -> None:
-        """Return once `generation` sets of credentials have been loaded (bound it with a
-        time-out: it waits for the files to change)."""
-        while self._generation < generation:
-            await self._changed.wait()
+        return self._usable()
 
     async def poll(self) -> bool:
         """Check the files once; True when new credentials were swapped in."""
@@ -211,10 +172,7 @@ class DirectoryCredentialsProvider:
         if await asyncio.to_thread(fingerprint, self._paths) != seen:
             return False  # changed while being read: the next check reads the final state
         self._seen, self._pending = seen, None
-        self._current = credentials
-        self._generation += 1
-        changed, self._changed = self._changed, asyncio.Event()
-        changed.set()
+        self._adopt(credentials)
         event(
             log,
             logging.INFO,

@@ -24,7 +24,7 @@ import contextlib
 import logging
 import random
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 
 from gateway._files import Sleep
@@ -32,8 +32,7 @@ from gateway.credentials import (
     EXPIRY_MARGIN_S,
     Clock,
     Credentials,
-    CredentialsProvider,
-    CredentialStatus,
+    SingleSourceProvider,
 )
 from gateway.errors import NoCredentialsError
 from gateway.logs import event
@@ -49,7 +48,7 @@ RETRY_INITIAL_S = 5.0
 RETRY_MAX_S = 60.0
 
 Fetch = Callable[[], Awaitable[Credentials]]
-"""Returns new temporary credentials with `expires_at` set (e.g. `gateway.sts.StsFetcher`)."""
+"""Returns new temporary credentials with `expires_at` set (e.g. `sts.StsFetcher`)."""
 
 
 class FetchError(Exception):
@@ -62,7 +61,7 @@ def _iso(timestamp: float | None) -> str | None:
     return datetime.fromtimestamp(timestamp, UTC).isoformat(timespec="seconds")
 
 
-class RefreshingCredentialsProvider:
+class RefreshingCredentialsProvider(SingleSourceProvider):
     """Credentials from `fetch`, renewed before they expire; see the module docstring."""
 
     def __init__(
@@ -80,32 +79,19 @@ class RefreshingCredentialsProvider:
     ) -> None:
         if not advisory_s >= mandatory_s > margin_s >= 0:
             raise ValueError("need advisory_s >= mandatory_s > margin_s >= 0")
-        self.name = name
+        super().__init__(name, clock=clock, margin_s=margin_s)
         self._fetch = fetch
-        self._clock = clock
         self._sleep = sleep
         self._rng = rng
         self._advisory_s = advisory_s
         self._mandatory_s = mandatory_s
         self._jitter_s = jitter_s
-        self._margin_s = margin_s
-        self._current: Credentials | None = None
         self._fetched_at = 0.0
         self._jitter = 0.0
-        self._generation = 0
         self._failures = 0
         self._refresh: asyncio.Task[bool] | None = None
-        self._changed = asyncio.Event()
         self._background: asyncio.Task[None] | None = None
         self._started = False
-
-    def __repr__(self) -> str:
-        return f"RefreshingCredentialsProvider(name={self.name!r})"
-
-    @property
-    def generation(self) -> int:
-        """How many credentials have been fetched so far."""
-        return self._generation
 
     # The provider contract ----------------------------------------------------------------
 
@@ -142,23 +128,6 @@ class RefreshingCredentialsProvider:
         elif remaining <= advisory:
             self._start_refresh()  # advisory: renew in the background, use these meanwhile
         return current
-
-    def for_bucket(self, bucket: str) -> CredentialsProvider:
-        return self
-
-    def statuses(self) -> Sequence[CredentialStatus]:
-        current = self._current
-        valid = current is not None and current.usable_at(self._clock(), self._margin_s)
-        expires = current.expires_at if current is not None else None
-        return (CredentialStatus(self.name, valid, expires, self._generation),)
-
-    def expires_at(self) -> float | None:
-        return self._current.expires_at if self._current is not None else None
-
-    async def wait_for_generation(self, generation: int) -> None:
-        """Return once `generation` credentials have been fetched (bound it with a time-out)."""
-        while self._generation < generation:
-            await self._changed.wait()
 
     # Refreshing -----------------------------------------------------------------------------
 
@@ -202,12 +171,10 @@ class RefreshingCredentialsProvider:
                 expires_at=_iso(fresh.expires_at),
             )
             return False
-        self._current, self._fetched_at = fresh, now
-        self._generation += 1
+        self._fetched_at = now
         self._failures = 0
         self._jitter = self._rng() * self._jitter_s  # drawn once per credentials
-        changed, self._changed = self._changed, asyncio.Event()
-        changed.set()
+        self._adopt(fresh)
         event(
             log,
             logging.INFO,

@@ -31,11 +31,6 @@ from gateway.credentials.refreshing import FetchError
 SDK_LOGGER = "tencentcloud_sdk_common"
 logging.getLogger(SDK_LOGGER).setLevel(logging.WARNING)
 
-# AssumeRole accepts 900..43200 s; two hours is STS's own default.
-DEFAULT_DURATION_S = 7200
-DEFAULT_SESSION_NAME = "ci-gateway"
-DEFAULT_TIMEOUT_S = 10
-
 
 @dataclass(frozen=True)
 class AssumeRoleSpec:
@@ -43,12 +38,13 @@ class AssumeRoleSpec:
 
     role_arn: str
     region: str
-    session_name: str = DEFAULT_SESSION_NAME
-    duration_s: int = DEFAULT_DURATION_S
+    session_name: str = "ci-gateway"
+    # AssumeRole accepts 900..43200 s; two hours is STS's own default.
+    duration_s: int = 7200
     # `host[:port]` instead of `sts.tencentcloudapi.com` (a private endpoint, a test double).
     endpoint: str | None = None
     scheme: str = "https"
-    timeout_s: int = DEFAULT_TIMEOUT_S
+    timeout_s: int = 10
 
     def __post_init__(self) -> None:
         if not self.role_arn.startswith("qcs::cam::"):

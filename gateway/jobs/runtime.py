@@ -32,7 +32,8 @@ from dataclasses import dataclass, field
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
-from gateway.config.settings import Settings, resolve_secret_files
+from gateway.config.load import resolve_secret_files
+from gateway.config.settings import Settings
 from gateway.jobs.callbacks import CallbackReceiver, callback_url
 from gateway.jobs.fanout import FanOut, JobUpdate, LocalFanOut, RedisFanOut
 from gateway.jobs.redis_store import RedisSubmitStore

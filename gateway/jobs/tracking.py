@@ -36,6 +36,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from gateway._proto import media_pb2, service_pb2
+from gateway.config.settings import Tracking
 from gateway.errors import (
     GatewayError,
     JobNotFound,
@@ -110,10 +111,11 @@ class LoopTimer:
 @dataclass(frozen=True)
 class PollSchedule:
     """When to look at a job again: `initial_s` after a change, growing by `multiplier` per look
-    that saw none, up to `max_s`; a new job is first looked at after `linger_s`."""
+    that saw none, up to `max_s`; a new job is first looked at after `linger_s`. The defaults
+    of the first two are the `[tracking]` settings'."""
 
-    initial_s: float = 0.5
-    max_s: float = 30.0
+    initial_s: float = Tracking.poll_initial_s
+    max_s: float = Tracking.poll_max_s
     multiplier: float = 2.0
     linger_s: float = 0.02
 
@@ -123,8 +125,8 @@ class PollSchedule:
 
 @dataclass(frozen=True)
 class WatchLimits:
-    max_watchers: int = 10_000
-    max_per_client: int = 100
+    max_watchers: int = Tracking.max_watchers
+    max_per_client: int = Tracking.max_watchers_per_client
 
 
 @dataclass(frozen=True)

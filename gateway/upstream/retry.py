@@ -64,11 +64,13 @@ class Deadline:
 
 @dataclass(frozen=True)
 class Backoff:
-    """Full-jitter exponential backoff: sleep uniformly in [0, min(cap, base * 2**n))."""
+    """Full-jitter exponential backoff: sleep uniformly in [0, min(cap, base * 2**n)).
 
-    transient_base_s: float = 0.1
-    throttled_base_s: float = 0.5
-    cap_s: float = 5.0
+    The defaults are the `[retry]` settings' (declared once, in `gateway.config.settings`)."""
+
+    transient_base_s: float = config.Retry.transient_base_s
+    throttled_base_s: float = config.Retry.throttled_base_s
+    cap_s: float = config.Retry.backoff_cap_s
 
     def delay(
         self,
@@ -101,7 +103,7 @@ def _never_sent_replay(error: GatewayError) -> bool:
 
 @dataclass(frozen=True)
 class RetryPolicy:
-    max_attempts: int = 3
+    max_attempts: int = config.Retry.max_attempts
     backoff: Backoff = field(default_factory=Backoff)
     is_retryable: Callable[[GatewayError], bool] = _idempotent_replay
 
@@ -121,12 +123,13 @@ def read_only_policy(settings: config.Retry) -> RetryPolicy:
 
 @dataclass
 class RetryBudget:
-    """Token bucket shared by every call to one upstream. Not thread-safe: one event loop."""
+    """Token bucket shared by every call to one upstream. Not thread-safe: one event loop.
+    The defaults are the `[retry]` settings' `budget_*`."""
 
-    capacity: float = 100.0
-    retry_cost: float = 5.0
-    timeout_cost: float = 10.0  # a timeout ties up a connection for long: costs more
-    success_refund: float = 1.0
+    capacity: float = config.Retry.budget_capacity
+    retry_cost: float = config.Retry.budget_retry_cost
+    timeout_cost: float = config.Retry.budget_timeout_cost
+    success_refund: float = config.Retry.budget_success_refund
     tokens: float = field(init=False)
 
     def __post_init__(self) -> None:

@@ -15,7 +15,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from gateway._proto import service_pb2, service_pb2_grpc
 from gateway.access.interceptor import ClientAccess
 from gateway.api.server import RunningGateway
-from tests.access.helpers import FakeClock, RecordingCredentials, log_text, sha256_hex
+from tests.access.helpers import FakeSleep, RecordingCredentials, log_text, sha256_hex
 from tests.conftest import BUCKET
 from tests.fixtures.accounts import Serve
 from tests.integration.helpers import rich_error
@@ -115,26 +115,42 @@ async def test_tokens_are_reloaded_when_the_access_file_changes(
     tmp_path: Path, serve: Serve, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.INFO)
-    clock = FakeClock(0.0)
+    sleep = FakeSleep()
     path = access_file(tmp_path / "access.toml", ("alpha-team", TOKEN))
-    gateway = await serve(ClientAccess.from_file(path, clock=clock))
+    gateway = await serve(ClientAccess.from_file(path, sleep=sleep))
+    # The gateway watches the file in the background, every reload_interval_s.
+    assert await sleep.next_delay() == 5
     async with grpc.aio.insecure_channel(gateway.address) as channel:
         stub = service_pb2_grpc.MediaJobServiceStub(channel)
         await stub.ListMediaJobs(LIST, metadata=bearer(TOKEN), timeout=10)
 
         access_file(path, ("beta-team", OTHER_TOKEN))  # alpha's token revoked, beta's added
-        with pytest.raises(grpc.aio.AioRpcError):  # not re-read before the interval
+        # RPCs never look at the file themselves: nothing changes until the watcher checks.
+        with pytest.raises(grpc.aio.AioRpcError):
             await stub.ListMediaJobs(LIST, metadata=bearer(OTHER_TOKEN), timeout=10)
-        clock.advance(5)
+        sleep.release()  # one interval passes: the watcher re-reads the file ...
+        assert await sleep.next_delay() == 5  # ... and has gone back to sleep
         await stub.ListMediaJobs(LIST, metadata=bearer(OTHER_TOKEN), timeout=10)
         with pytest.raises(grpc.aio.AioRpcError) as caught:
             await stub.ListMediaJobs(LIST, metadata=bearer(TOKEN), timeout=10)
         assert caught.value.code() is grpc.StatusCode.UNAUTHENTICATED
 
         path.write_text("mode = 'shared'\n[[clients]]\nname = 'broken'\n")  # unusable
-        clock.advance(5)
+        sleep.release()
+        assert await sleep.next_delay() == 5
         await stub.ListMediaJobs(LIST, metadata=bearer(OTHER_TOKEN), timeout=10)  # kept
     assert "access file reloaded" in caplog.text
     assert "keeping the previous one" in caplog.text
     logged = log_text(caplog)
     assert TOKEN not in logged and OTHER_TOKEN not in logged
+
+
+async def test_the_watcher_stops_with_the_gateway(tmp_path: Path, serve: Serve) -> None:
+    sleep = FakeSleep()
+    access = ClientAccess.from_file(
+        access_file(tmp_path / "access.toml", ("alpha-team", TOKEN)), sleep=sleep
+    )
+    gateway = await serve(access)
+    await sleep.next_delay()
+    await gateway.stop(grace_s=0)
+    assert not access.watching

@@ -33,7 +33,8 @@ from gateway.access.interceptor import ClientAccess
 from gateway.api.health import API_SERVICE, NOT_SERVING, OVERALL, SERVING
 from gateway.api.server import RunningGateway, start_gateway
 from gateway.cli import _settings_from, build_parser
-from gateway.config.settings import Settings, load_settings
+from gateway.config.load import load_settings
+from gateway.config.settings import Settings
 from gateway.credentials import Credentials, StaticCredentialsProvider
 from tests.api.conftest import WAIT_S, health_status, next_status
 from tests.api.test_health import GatedCredentials, as_provider

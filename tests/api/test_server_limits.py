@@ -15,7 +15,8 @@ from ci_emulator.server import RunningEmulator
 from gateway._proto import service_pb2, service_pb2_grpc
 from gateway.api.server import RunningGateway, server_options, start_gateway
 from gateway.cli import _settings_from, build_parser
-from gateway.config.settings import ServerLimits, Settings, load_settings
+from gateway.config.load import load_settings
+from gateway.config.settings import ServerLimits, Settings
 from gateway.credentials import Credentials, StaticCredentialsProvider
 from tests.conftest import SAMPLE_KEY
 
@@ -117,7 +118,7 @@ def test_limits_come_from_flags_environment_and_file(tmp_path: pytest.TempPathFa
     assert options["grpc.max_connection_age_grace_ms"] == 15_000
     assert options["grpc.so_reuseport"] == 0
 
-    from_env = load_settings(environ={"CI_GATEWAY_MAX_CONCURRENT_RPCS": "500"})
+    from_env = load_settings(environ={"CI_GATEWAY_SERVER_MAX_CONCURRENT_RPCS": "500"})
     assert from_env.server.max_concurrent_rpcs == 500
     never = dict(server_options(ServerLimits(max_connection_age_s=0)))
     assert "grpc.max_connection_age_ms" not in never

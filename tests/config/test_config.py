@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from gateway.config.settings import Settings, Timeouts, load_settings
+from gateway.config.load import load_settings
+from gateway.config.settings import Settings, Timeouts
 from gateway.credentials import (
     Credentials,
     EnvironmentCredentialsProvider,
@@ -34,7 +35,7 @@ def test_file_then_environment_then_flags(tmp_path: Path) -> None:
         'listen = "0.0.0.0:1"\ndefault_bucket = "file-1250000000"\n'
         'default_region = "ap-beijing"\n[timeouts]\nread_s = 7\nconnect_s = 2\n',
     )
-    environ = {"CI_GATEWAY_DEFAULT_BUCKET": "env-1250000000", "CI_GATEWAY_READ_TIMEOUT_S": "9"}
+    environ = {"CI_GATEWAY_DEFAULT_BUCKET": "env-1250000000", "CI_GATEWAY_TIMEOUTS_READ_S": "9"}
     settings = load_settings(
         config_file=config, environ=environ, overrides={"listen": "127.0.0.1:2", "log_level": None}
     )
@@ -49,7 +50,8 @@ def test_file_then_environment_then_flags(tmp_path: Path) -> None:
     ("text", "named"),
     [
         ('listne = "x"', "listne"),
-        ("[timeouts]\nread = 3", "timeouts.read"),
+        ("[timeouts]\nread = 3", "unknown setting 'timeouts.read'"),
+        ("timeouts = 3", "[timeouts]: must be a table"),
         ('default_bucket = "Bad_Bucket"', "default_bucket"),
         ('default_region = "mars"', "default_region"),
         ('endpoint_url = "ftp://host"', "endpoint_url"),
@@ -59,13 +61,14 @@ def test_file_then_environment_then_flags(tmp_path: Path) -> None:
     ],
 )
 def test_bad_file_setting_is_named(tmp_path: Path, text: str, named: str) -> None:
-    with pytest.raises(ValueError, match=named.replace(".", r"\.")):
+    with pytest.raises(ValueError) as caught:
         load_settings(config_file=write(tmp_path, text))
+    assert named in str(caught.value)
 
 
 def test_bad_environment_value_is_named() -> None:
     with pytest.raises(ValueError, match=r"timeouts\.connect_s"):
-        load_settings(environ={"CI_GATEWAY_CONNECT_TIMEOUT_S": "fast"})
+        load_settings(environ={"CI_GATEWAY_TIMEOUTS_CONNECT_S": "fast"})
 
 
 def test_credentials_from_environment_hide_their_secrets() -> None:
@@ -100,7 +103,7 @@ def test_retry_section_reaches_the_ci_client_policy(tmp_path: Path) -> None:
             "[retry]\nmax_attempts = 5\nthrottled_base_s = 1.5\nbudget_capacity = 7\n"
             "max_in_flight_upstream = 3\n",
         ),
-        environ={"CI_GATEWAY_TRANSIENT_BASE_S": "0.25"},
+        environ={"CI_GATEWAY_RETRY_TRANSIENT_BASE_S": "0.25"},
     )
     policy = read_only_policy(settings.retry)
     assert policy.max_attempts == 5

@@ -44,7 +44,7 @@ async def test_reads_a_kubernetes_secret_volume_and_swaps_on_rotation(tmp_path: 
     ("damage", "named"),
     [
         (lambda d: (d / "secret_key").write_text(""), "secret_key is empty"),
-        (lambda d: (d / "secret_key").unlink(), "secret_key is missing"),
+        (lambda d: (d / "secret_key").unlink(), "secret_key cannot be read: No such file"),
         (lambda d: (d / "secret_id").write_bytes(b"AKID\xff"), "secret_id is not ASCII"),
         (lambda d: (d / "secret_key").write_text("half written"), "spaces or control"),
         (lambda d: (d / "expired_time").write_text("soon"), "expired_time is not Unix"),
@@ -107,7 +107,7 @@ async def test_without_files_there_are_no_credentials_and_readiness_says_so(
     provider = DirectoryCredentialsProvider(tmp_path / "not-mounted-yet")
     await provider.start()
     try:
-        with pytest.raises(NoCredentialsError, match="no valid credentials in"):
+        with pytest.raises(NoCredentialsError, match="no valid credentials from directory:"):
             await provider.get()
         assert not has_valid_credentials(provider)
         with pytest.raises(NoCredentialsError, match="not-mounted-yet"):

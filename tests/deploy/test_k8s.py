@@ -35,7 +35,8 @@ from gateway.access.tls import is_loopback
 from gateway.api.health import API_SERVICE, OVERALL, SERVING
 from gateway.api.server import start_gateway
 from gateway.cli import build_parser
-from gateway.config.settings import ENVIRONMENT, OPTIONS, Callbacks, Settings, Shared, load_settings
+from gateway.config.load import load_settings
+from gateway.config.settings import OPTIONS, Callbacks, Settings, Shared
 from gateway.credentials import ENV_SECRET_ID, ENV_SECRET_KEY, ENV_SESSION_TOKEN
 from gateway.credentials.config_file import open_credentials
 from gateway.credentials.mounted import DirectoryCredentialsProvider
@@ -49,7 +50,8 @@ LAYOUTS = ("shared", "sidecar")
 # the newest schema the validator bundles.
 VERSIONS = ("1.30.0", None)
 VALIDATE = Path(sys.executable).with_name("kubernetes-validate")
-GATEWAY_ENV = set(ENVIRONMENT) | {ENV_SECRET_ID, ENV_SECRET_KEY}
+# Manifests use the settings' canonical names (`CI_GATEWAY_<SECTION>_<NAME>`), never an alias.
+GATEWAY_ENV = {option.env for option in OPTIONS} | {ENV_SECRET_ID, ENV_SECRET_KEY}
 TENCENT_KEY_ENV = {ENV_SECRET_ID, ENV_SECRET_KEY, ENV_SESSION_TOKEN}
 # Stands in for the deliberately invalid placeholder of the shared callback token.
 CALLBACK_TOKEN = "k8s-test-callback-token-0123456789abcdef"
@@ -441,7 +443,14 @@ async def test_configs_load_with_the_gateways_own_loaders(layout: str, tmp_path:
     assert settings.callbacks.token == CALLBACK_TOKEN
     assert settings.shared.redis_url == settings_secret["redis_url"]
     assert settings.callbacks.token_file == settings.shared.redis_url_file == ""
-    assert not {"CI_GATEWAY_CALLBACK_TOKEN", "CI_GATEWAY_REDIS_URL"} & set(rendered.environ)
+    secret_env = {name for o in OPTIONS if o.secret for name in (o.env, *o.aliases)}
+    assert secret_env == {
+        "CI_GATEWAY_CALLBACKS_TOKEN",
+        "CI_GATEWAY_CALLBACK_TOKEN",
+        "CI_GATEWAY_SHARED_REDIS_URL",
+        "CI_GATEWAY_REDIS_URL",
+    }
+    assert not secret_env & set(rendered.environ)
 
 
 def test_shared_callback_token_placeholder_refuses_to_start(tmp_path: Path) -> None:

@@ -8,7 +8,8 @@ from pathlib import Path
 
 from gateway.api.metrics import GatewayMetrics, UpstreamMetrics
 from gateway.cli import build_parser
-from gateway.config.settings import OPTIONS, reference_markdown
+from gateway.config.reference import reference_markdown
+from gateway.config.settings import OPTIONS
 
 ROOT = Path(__file__).resolve().parents[2]
 README = (ROOT / "README.md").read_text()

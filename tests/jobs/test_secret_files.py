@@ -26,15 +26,10 @@ import redis.asyncio as aioredis
 from redis.exceptions import AuthenticationError
 
 from ci_emulator.server import RunningEmulator
+from gateway._files import MAX_SECRET_FILE_BYTES
 from gateway._proto import media_pb2, service_pb2_grpc
-from gateway.config.settings import (
-    MAX_SECRET_FILE_BYTES,
-    Callbacks,
-    Settings,
-    Shared,
-    Tracking,
-    load_settings,
-)
+from gateway.config.load import load_settings
+from gateway.config.settings import Callbacks, Settings, Shared, Tracking
 from gateway.credentials import ENV_SECRET_ID, ENV_SECRET_KEY, Credentials
 from gateway.jobs.callbacks import callback_url
 from gateway.jobs.redis_store import KEY_PREFIX
@@ -88,7 +83,7 @@ SECRETS = [
         section="callbacks",
         group=Callbacks,
         name="token",
-        env="CI_GATEWAY_CALLBACK_TOKEN_FILE",
+        env="CI_GATEWAY_CALLBACKS_TOKEN_FILE",
         value=FILE_TOKEN,
         hidden=FILE_TOKEN,
         invalid="a token-but-with-spaces-and-!-marks-0123456789",
@@ -98,7 +93,7 @@ SECRETS = [
         section="shared",
         group=Shared,
         name="redis_url",
-        env="CI_GATEWAY_REDIS_URL_FILE",
+        env="CI_GATEWAY_SHARED_REDIS_URL_FILE",
         value=REDIS_URL,
         hidden="pa55-in-a-file",
         invalid="http://user:pa55-in-a-file@redis.example.internal/0",
@@ -375,7 +370,7 @@ def serve_refusal(tmp_path: Path, *args: str, **env: str) -> str:
 
 def test_serve_refuses_unusable_secret_files_naming_setting_and_path(tmp_path: Path) -> None:
     missing = tmp_path / "missing-token"
-    stderr = serve_refusal(tmp_path, CI_GATEWAY_CALLBACK_TOKEN_FILE=str(missing))
+    stderr = serve_refusal(tmp_path, CI_GATEWAY_CALLBACKS_TOKEN_FILE=str(missing))
     assert "callbacks.token_file" in stderr and str(missing) in stderr
 
     for secret in SECRETS:
@@ -386,7 +381,7 @@ def test_serve_refuses_unusable_secret_files_naming_setting_and_path(tmp_path: P
 
     token = secret_file(tmp_path, FILE_TOKEN, "token")
     stderr = serve_refusal(
-        tmp_path, "--callback-token-file", str(token), CI_GATEWAY_CALLBACK_TOKEN=FILE_TOKEN
+        tmp_path, "--callback-token-file", str(token), CI_GATEWAY_CALLBACKS_TOKEN=FILE_TOKEN
     )
     assert "callbacks.token and callbacks.token_file are both set" in stderr
     assert FILE_TOKEN not in stderr

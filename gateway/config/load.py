@@ -1,0 +1,140 @@
+"""Settings from a TOML file, the environment and flags; then the secrets' files.
+
+Precedence, lowest first: the declared defaults (`gateway.config.settings`), the TOML file,
+environment variables, flags. Each source is checked against `OPTIONS`, so an unknown key is an
+error naming it rather than a typo silently left at its default, and every value is coerced to
+the declared type with an error naming the setting.
+
+**Environment variables.** A setting's canonical name is `CI_GATEWAY_<SECTION>_<NAME>`
+(`CI_GATEWAY_<NAME>` at the top level), derived from its declaration (`Option.env`). Names the
+gateway used before that rule stay accepted as aliases (`Option.aliases`, listed in the README),
+so existing deployments keep working. When a canonical name and an alias are both set, the
+canonical name wins: it is the documented one, and a leftover alias in an old manifest must not
+silently override it. An empty variable counts as unset.
+
+**Secret files.** `callbacks.token` and `shared.redis_url` may instead be read from the file
+their `*_file` twin names (a mounted Kubernetes Secret). `resolve_secret_files` reads each once,
+with the one secret-file reader (`gateway._files.read_secret_file`), and replaces the `*_file`
+setting by the value it holds; its errors name the setting and the path, never the content.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from gateway import _toml
+from gateway._files import read_secret_file
+from gateway.config.settings import OPTIONS, Option, Settings
+
+_BY_KEY: dict[str, Option] = {option.key: option for option in OPTIONS}
+# Every accepted environment variable (canonical names and aliases) -> settings key.
+ENVIRONMENT: dict[str, str] = {
+    name: option.key for option in OPTIONS for name in (option.env, *option.aliases)
+}
+
+
+# The sections: `[name]` tables in TOML, "name.key" in `OPTIONS`.
+_SECTIONS = {option.key.split(".")[0] for option in OPTIONS if "." in option.key}
+# Secret settings that may come from a file instead: the file's setting is the key + `_file`.
+SECRET_FILES: tuple[str, ...] = tuple(option.key for option in OPTIONS if option.secret)
+
+
+def _coerce(option: Option, value: Any) -> Any:
+    template = option.default
+    if value is None or isinstance(template, str) or template is None:
+        return value if value is None else str(value)
+    if isinstance(value, bool) or not isinstance(value, str | int | float):
+        raise ValueError(f"{option.key}: {value!r} is not a valid {type(template).__name__}")
+    try:
+        return type(template)(value)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(
+            f"{option.key}: {value!r} is not a valid {type(template).__name__}"
+        ) from exc
+
+
+def _apply(settings: Settings, values: Mapping[str, Any], source: str) -> Settings:
+    """`settings` with `values` (keyed like `OPTIONS`, "timeouts.read_s") applied; the
+    sections' own checks run on the result."""
+    top: dict[str, Any] = {}
+    nested: dict[str, dict[str, Any]] = {}
+    for key, value in values.items():
+        option = _BY_KEY.get(key)
+        if option is None:
+            raise ValueError(f"{source}: unknown setting {key!r}")
+        section, _, name = key.rpartition(".")
+        if section:
+            nested.setdefault(section, {})[name] = _coerce(option, value)
+        else:
+            top[key] = _coerce(option, value)
+    for section, changes in nested.items():
+        top[section] = replace(getattr(settings, section), **changes)
+    return replace(settings, **top)
+
+
+def file_values(path: Path) -> dict[str, Any]:
+    """The TOML file's settings, keyed like `OPTIONS` ("timeouts.read_s"), for `_apply` to
+    check: an unknown key is named the way the README's table names settings."""
+    values: dict[str, Any] = {}
+    for key, value in _toml.load(path).items():
+        if key in _SECTIONS:
+            section = _toml.table(value, f"{path}: [{key}]")
+            values.update({f"{key}.{name}": item for name, item in section.items()})
+        else:
+            values[key] = value
+    return values
+
+
+def environment_values(environ: Mapping[str, str]) -> dict[str, str]:
+    """The settings `environ` sets, keyed like `OPTIONS`: the canonical name if set, else the
+    first alias set (see the module docstring)."""
+    values: dict[str, str] = {}
+    for option in OPTIONS:
+        for name in (option.env, *option.aliases):
+            if environ.get(name):
+                values[option.key] = environ[name]
+                break
+    return values
+
+
+def resolve_secret_files(settings: Settings) -> Settings:
+    """`settings` with each secret's `*_file` read now and replaced by the value it holds (the
+    `*_file` setting then empty): the files are read once, at start, so a rotated file needs a
+    restart. The value is validated like one set directly; errors name the file's setting and
+    path, never the content."""
+    changes: dict[str, Any] = {}
+    for key in SECRET_FILES:
+        section, _, name = key.partition(".")
+        group = changes.get(section, getattr(settings, section))
+        path = getattr(group, f"{name}_file")
+        if not path:
+            continue
+        file_key = f"{key}_file"
+        value = read_secret_file(path, label=f"{file_key} {path!r}")
+        try:
+            changes[section] = replace(group, **{name: value, f"{name}_file": ""})
+        except ValueError as exc:  # the section's own check of the value: names no content
+            raise ValueError(f"{file_key} {path!r}: {exc}") from None
+    return replace(settings, **changes) if changes else settings
+
+
+def load_settings(
+    *,
+    config_file: Path | None = None,
+    environ: Mapping[str, str] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+) -> Settings:
+    """Build settings from file < environment < overrides (flags, keyed like `OPTIONS`), then
+    read the secrets' `*_file`s (`resolve_secret_files`); `ValueError` names the offending key."""
+    settings = Settings()
+    if config_file is not None:
+        settings = _apply(settings, file_values(config_file), str(config_file))
+    if environ is not None:
+        settings = _apply(settings, environment_values(environ), "environment")
+    if overrides:
+        given = {key: value for key, value in overrides.items() if value is not None}
+        settings = _apply(settings, given, "flags")
+    return resolve_secret_files(settings)
