@@ -2,7 +2,7 @@
 
 * `GatewayClient`: gRPC (`grpc.aio`, one channel) to the gateway, which calls the emulator.
 * `DirectClient`: the floor. One aiohttp session straight to the emulator, every request signed
-  with `gateway.signing` exactly as the gateway signs it (same headers, Content-MD5, a fresh
+  with `gateway.upstream.signing` as the gateway signs it (same headers, Content-MD5, a fresh
   time window per call); the answer is read and its status checked, but not decoded.
 * `SdkClient`: the official `cos-python-sdk-v5` (`qcloud_cos`), pointed at the emulator as an
   HTTP proxy (`Scheme="http", Proxies={"http": url}`, as `tests/ci_emulator/test_official_sdk.py`

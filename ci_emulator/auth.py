@@ -3,7 +3,7 @@
 The check, in the order a server can perform it cheaply:
 
 1. an `Authorization` header is present;
-2. it parses (`gateway.signing.parse_authorization`) and names the `sha1` algorithm;
+2. it parses (`gateway.upstream.signing.parse_authorization`) and names the `sha1` algorithm;
 3. its SecretId is known;
 4. its sign and key windows cover the emulator clock (start may be at most `max_clock_skew_s`
    ahead; the end is strict);

@@ -1,6 +1,6 @@
 """CI's XML answers, built with lxml from plain ordered data.
 
-Deliberately independent of `gateway.xml_codec`'s Protobuf mapping: the emulator states CI's
+Independent of `gateway.upstream.xml_codec`'s Protobuf mapping on purpose: the emulator states CI's
 wire form directly (node names, node order, empty-node spellings), so a bug in the gateway's
 codec cannot be hidden by the emulator sharing it.
 

@@ -2,7 +2,7 @@
 
 The decision needs a few facts of the request (`RequestScope`): the operation, from the RPC's
 method name (`METHOD_OPERATIONS`), and the bucket and tag the call will act on, with the same
-defaults `gateway.validation` applies (the gateway's default bucket; tag `MediaInfo`). A job id
+defaults `gateway.api.validation` applies (the gateway's default bucket; tag `MediaInfo`). A job id
 names no bucket of its own: CI finds a job only in the bucket the call names, so a client
 limited to its buckets cannot describe, wait for, list or cancel a job in any other one.
 
@@ -21,7 +21,7 @@ from gateway.errors import AccessDenied, Reason
 
 API_SERVICE = "ci.media.v1.MediaJobService"
 ANY = "*"
-# gateway.validation's default for a submit or listing that names no tag.
+# gateway.api.validation's default for a submit or listing that names no tag.
 DEFAULT_TAG = "MediaInfo"
 
 

@@ -1,7 +1,7 @@
 """Liveness and readiness, served as grpc.health.v1 and mirrored for the HTTP probes.
 
 One `Readiness.servicer` answers on the API port and, with `health_listen`, on the plaintext
-health port too (`gateway.server`), so the two can never disagree.
+health port too (`gateway.api.server`), so the two can never disagree.
 
 Two names are reported. `""` (the whole server) is liveness: SERVING as soon as the server
 listens, NOT_SERVING only once it drains, because restarting a process that is merely waiting

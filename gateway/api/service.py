@@ -284,7 +284,7 @@ class MediaJobService(service_pb2_grpc.MediaJobServiceServicer):
 
 def default_client_identity(context: grpc.aio.ServicerContext[Any, Any]) -> str:
     """Who counts against the per-client watcher cap: the authenticated client (shared mode,
-    `gateway.auth`), else the gRPC peer (`ipv4:10.0.0.7:51234`), where a caller with several
-    connections counts as several, since nothing better identifies it."""
+    `gateway.access.interceptor`), else the gRPC peer (`ipv4:10.0.0.7:51234`), where a caller
+    with several connections counts as several, since nothing better identifies it."""
     client = current_client()
     return f"client:{client.name}" if client is not None else f"peer:{context.peer()}"

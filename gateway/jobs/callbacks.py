@@ -12,7 +12,7 @@ in a callback is believed on its own:
    accepted only when CI knows every job and reports the state the callback claims (else 422).
    What watchers get is CI's describe answer, never the callback's body.
 
-Accepted callbacks are published through the fan-out (`gateway.fanout`), so the tracker of
+Accepted callbacks are published through the fan-out (`gateway.jobs.fanout`), so the tracker of
 whichever replica has watchers learns of them; the answer is 200 as soon as that is done (one
 describe round trip), and 503 when CI could not be asked (CI may send the callback again; if
 not, polling finds the change). The access log is off: the path holds the token.

@@ -1,6 +1,6 @@
 """`SubmitStore` in Redis: a submit retried on another replica finds the first one's record.
 
-The embedded store (`gateway.submit.InMemorySubmitStore`) is per process, so behind a load
+The embedded store (`gateway.jobs.submit.InMemorySubmitStore`) is per process, so behind a load
 balancer a client's retry with the same request_id may reach a replica that never saw it and
 would submit again. With this store every replica reads and writes the same records:
 `ci-gateway:submit:<request_id>` -> JSON of the `SubmitRecord`, kept `RETENTION_S` (24 h) by a
@@ -54,7 +54,7 @@ def decode_record(data: bytes) -> SubmitRecord:
 
 
 class RedisSubmitStore:
-    """Implements `gateway.submit.SubmitStore` on a shared Redis."""
+    """Implements `gateway.jobs.submit.SubmitStore` on a shared Redis."""
 
     def __init__(
         self,

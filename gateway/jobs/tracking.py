@@ -7,7 +7,7 @@
         <- Subscription: the job's recent changes, in order, each once; ends after a final state
     TargetPoller, one per bucket + region, alive only while it has jobs to poll
         -> CiClient.describe_jobs(target, <= MAX_DESCRIBE_JOB_IDS ids)   one GET for many jobs
-    JobTracker.apply(target, detail)   a verified change from a callback (see gateway.callbacks)
+    JobTracker.apply(target, detail)   a verified change from a callback (gateway.jobs.callbacks)
 
 Polling is a retry, as in api-core's `operation_async`: "not done yet" is the retryable outcome,
 and the wait before the next look grows from `PollSchedule.initial_s` to `max_s`. Unlike a retry

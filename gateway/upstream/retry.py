@@ -17,7 +17,7 @@ The parts, after botocore's standard retry mode and google-api-core's `retry_tar
   few dozen calls instead of multiplying the outage by `max_attempts`. An empty budget fails the
   call at once with RETRY_BUDGET_EXHAUSTED rather than waiting.
 
-Exactly-once submission across ambiguous failures lives in `gateway.submit`, which reconciles
+Exactly-once submission across ambiguous failures lives in `gateway.jobs.submit`, which reconciles
 with CI before any replay; this module only refuses to replay what might have reached CI.
 """
 

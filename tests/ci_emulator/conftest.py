@@ -1,6 +1,6 @@
 """Fixtures for the emulator's own tests: a real emulator on loopback and a signing client.
 
-The client signs with `gateway.signing` (the same steps Tencent documents) but lets a test
+The client signs with `gateway.upstream.signing` (the same steps Tencent documents) but lets a test
 control every input of the signature separately from what is sent, so each way CI can reject a
 signature is one keyword argument away. It sends the percent-encoded path and query exactly as
 given (no re-encoding by aiohttp), and the real CI/COS Host header.

@@ -30,7 +30,7 @@ TOKEN = "t0k3n-" + "x" * 40
 
 
 class ManualTimer:
-    """A `gateway.tracking.Timer` whose time moves only when the test says `advance`."""
+    """A `gateway.jobs.tracking.Timer` whose time moves only when the test says `advance`."""
 
     def __init__(self) -> None:
         self._now = 1000.0

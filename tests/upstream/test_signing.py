@@ -1,4 +1,4 @@
-"""Tests for `gateway.signing`, the COS `q-sign-algorithm=sha1` request signer.
+"""Tests for `gateway.upstream.signing`, the COS `q-sign-algorithm=sha1` request signer.
 
 Three independent oracles, because a signer that only agrees with itself proves nothing:
 
