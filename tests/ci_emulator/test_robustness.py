@@ -20,10 +20,11 @@ from aiohttp import web
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ci_emulator.config import EmulatorConfig, MediaInfo
+from ci_emulator.config import EmulatorConfig
 from ci_emulator.errors import CiError
 from ci_emulator.hosts import Target
 from ci_emulator.ids import default_queue_id
+from ci_emulator.probe_types import MediaInfo
 from ci_emulator.server import RunningEmulator, start_emulator
 from gateway.upstream import signing
 from gateway.upstream.xml_codec import parse_document
