@@ -29,7 +29,7 @@ from gateway.credentials.mounted import DirectoryCredentialsProvider
 from gateway.credentials.refreshing import RefreshingCredentialsProvider
 from tests.access.helpers import canary_credentials, sha256_hex
 from tests.conftest import BUCKET
-from tests.fixtures.serve_process import gateway_env, run_gateway
+from tests.fixtures.serve_process import ServeRefusal
 
 HASH = sha256_hex("some-token")
 
@@ -82,26 +82,24 @@ def _shared_tokens() -> dict[str, object]:
     }
 
 
-def test_serve_refuses_a_wildcard_listen_and_bad_files_before_binding(tmp_path: Path) -> None:
+def test_serve_refuses_a_wildcard_listen_and_bad_files_before_binding(
+    tmp_path: Path, serve_refusal: ServeRefusal
+) -> None:
     secret = canary_credentials("cli")
-    env = gateway_env(secret)
-    done = run_gateway("serve", "--listen", "0.0.0.0:0", env=env)
-    assert done.returncode == 2
-    assert "refusing to listen on 0.0.0.0:0" in done.stderr and "--insecure" in done.stderr
+    stderr = serve_refusal("--listen", "0.0.0.0:0", credentials=secret)
+    assert "refusing to listen on 0.0.0.0:0" in stderr and "--insecure" in stderr
+    assert secret.secret_key not in stderr
 
     bad = tmp_path / "access.toml"
     bad.write_text('mode = "shared"\n')
-    done = run_gateway("serve", "--listen", "127.0.0.1:0", "--access-file", str(bad), env=env)
-    assert done.returncode == 2
-    assert "at least one [[clients]]" in done.stderr
+    stderr = serve_refusal("--listen", "127.0.0.1:0", "--access-file", str(bad), credentials=secret)
+    assert "at least one [[clients]]" in stderr and secret.secret_key not in stderr
 
     creds = tmp_path / "credentials.toml"
     creds.write_text('[accounts.main]\nsource = "vault"\n')
-    done = run_gateway("serve", "--credentials-file", str(creds), env=gateway_env())
-    assert done.returncode == 2
-    assert "accounts.main: source must be one of" in done.stderr
-    for output in (done.stderr, done.stdout):
-        assert secret.secret_key not in output
+    stderr = serve_refusal("--credentials-file", str(creds))
+    assert "accounts.main: source must be one of" in stderr
+    assert secret.secret_key not in stderr
 
 
 @pytest.mark.parametrize(

@@ -39,9 +39,8 @@ from gateway.jobs.runtime import _check as check_tracking_settings
 from gateway.model import Target
 from tests.conftest import BUCKET, REGION
 from tests.fixtures.serve_process import (
+    ServeRefusal,
     StartServe,
-    gateway_env,
-    run_gateway,
     wait_until_serving,
     write_config,
 )
@@ -357,29 +356,28 @@ async def test_serve_reads_both_files_from_its_config_and_logs_neither(
 # ---- `ci-gateway serve` refusing to start ----------------------------------------------------
 
 
-def serve_refusal(tmp_path: Path, *args: str, **env: str) -> str:
-    """Run `serve` expecting exit 2 before it listens; its stderr."""
-    environ = gateway_env(Credentials("AKIDx", "never-printed-secret"), **env)
-    done = run_gateway("serve", "--listen", "127.0.0.1:0", *args, env=environ, cwd=tmp_path)
-    assert done.returncode == 2, done.stdout + done.stderr
-    assert "never-printed-secret" not in done.stdout + done.stderr
-    return done.stderr
+KEYS = Credentials("AKIDx", "never-printed-secret")
 
 
-def test_serve_refuses_unusable_secret_files_naming_setting_and_path(tmp_path: Path) -> None:
+def test_serve_refuses_unusable_secret_files_naming_setting_and_path(
+    tmp_path: Path, serve_refusal: ServeRefusal
+) -> None:
+    def refusal(*args: str, **env: str) -> str:
+        stderr = serve_refusal("--listen", "127.0.0.1:0", *args, credentials=KEYS, **env)
+        assert KEYS.secret_key not in stderr
+        return stderr
+
     missing = tmp_path / "missing-token"
-    stderr = serve_refusal(tmp_path, CI_GATEWAY_CALLBACK_TOKEN_FILE=str(missing))
+    stderr = refusal(CI_GATEWAY_CALLBACK_TOKEN_FILE=str(missing))
     assert "callbacks.token_file" in stderr and str(missing) in stderr
 
     for secret in SECRETS:
         invalid = secret_file(tmp_path, secret.invalid + "\n", f"invalid-{secret.name}")
-        stderr = serve_refusal(tmp_path, **{secret.env: str(invalid)})
+        stderr = refusal(**{secret.env: str(invalid)})
         assert secret.file_key in stderr and str(invalid) in stderr
         assert secret.hidden not in stderr and secret.invalid not in stderr
 
     token = secret_file(tmp_path, FILE_TOKEN, "token")
-    stderr = serve_refusal(
-        tmp_path, "--callback-token-file", str(token), CI_GATEWAY_CALLBACK_TOKEN=FILE_TOKEN
-    )
+    stderr = refusal("--callback-token-file", str(token), CI_GATEWAY_CALLBACK_TOKEN=FILE_TOKEN)
     assert "callbacks.token and callbacks.token_file are both set" in stderr
     assert FILE_TOKEN not in stderr
