@@ -63,10 +63,18 @@ def check_dependencies(args: argparse.Namespace) -> list[str]:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__.split("\n")[0])
     parser.add_argument("--only", default=",".join(ITEMS), help=f"comma list of {ITEMS}")
-    parser.add_argument("--quick", action="store_true", help="1 repetition, short windows")
-    parser.add_argument("--reps", type=int, default=3)
-    parser.add_argument("--duration", type=float, default=3.0, help="measured seconds per run")
-    parser.add_argument("--warmup", type=float, default=0.5, help="unmeasured seconds per run")
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="1 repetition, short windows (options given explicitly still win)",
+    )
+    parser.add_argument("--reps", type=int, default=None, help="default 3 (quick: 1)")
+    parser.add_argument(
+        "--duration", type=float, default=None, help="measured seconds per run (3; quick: 1)"
+    )
+    parser.add_argument(
+        "--warmup", type=float, default=None, help="unmeasured seconds per run (0.5; quick: 0.3)"
+    )
     parser.add_argument("--concurrency", default="1,16,64,256", help="submit concurrencies")
     parser.add_argument("--read-concurrency", default="1,64", help="describe/list concurrencies")
     parser.add_argument("--variant-concurrency", default="1,64", help="for the variants")
@@ -459,8 +467,12 @@ def render(results: dict[str, Any]) -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    # --quick picks short defaults; what the caller gave explicitly is kept (the smoke test
+    # asks for even shorter windows than --quick's).
+    for name, full, quick in (("reps", 3, 1), ("duration", 3.0, 1.0), ("warmup", 0.5, 0.3)):
+        if getattr(args, name) is None:
+            setattr(args, name, quick if args.quick else full)
     if args.quick:
-        args.reps, args.duration, args.warmup = 1, 1.0, 0.3
         args.memory_calls, args.memory_seconds = min(args.memory_calls, 5000), 20.0
     # grpc's C core logs every GOAWAY of a closed channel at INFO; keep the table readable.
     os.environ.setdefault("GRPC_VERBOSITY", "ERROR")

@@ -59,9 +59,10 @@ async def _until_stopped(max_lifetime_s: float) -> None:
 async def run_emulator(args: argparse.Namespace) -> None:
     from aiohttp import web
 
-    from ci_emulator.config import BucketConfig, EmulatorConfig, MediaInfo
+    from ci_emulator.config import BucketConfig, EmulatorConfig
     from ci_emulator.hosts import Target
     from ci_emulator.probe import probe
+    from ci_emulator.probe_types import MediaInfo
     from ci_emulator.samples import make_h264_aac_mp4
     from ci_emulator.server import start_emulator
 

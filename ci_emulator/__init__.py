@@ -32,7 +32,8 @@ Module map:
     faults     FaultSpec / FaultPlan: seeded errors, latency, resets, commit-then-drop
     xmlbuild   CI's XML from plain data;  errors: the code table;  hooks: raw request seam
     admin      /_emulator/* control surface;  cli, config_file: standalone use
-    probe      real media info via PyAV;  samples: generated media for tests and the demo
+    probe      real media info via PyAV;  probe_types: MediaInfo, Probe;  probe_cache: reuse
+               a file's MediaInfo;  samples: generated media for tests and the demo
 """
 
 from ci_emulator.app import create_app

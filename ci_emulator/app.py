@@ -2,7 +2,8 @@
 
 The scheduler and the callback dispatcher live in the app's `cleanup_ctx`, so they start with the
 server and are cancelled (with every job and delivery task, and the callback client session) when
-the server shuts down; nothing outlives `RunningEmulator.close()`.
+the server shuts down; nothing outlives `RunningEmulator.close()`. Requests sleeping out an
+injected latency are released by `on_shutdown`, so they do not hold the close either.
 """
 
 from __future__ import annotations
@@ -28,7 +29,14 @@ def create_app(config: EmulatorConfig) -> web.Application:
     app.router.add_route("*", "/{tail:.*}", CiFrontend(state).handle)
     app.cleanup_ctx.append(_run_callbacks)
     app.cleanup_ctx.append(_run_scheduler)
+    app.on_shutdown.append(_release_held_requests)
     return app
+
+
+async def _release_held_requests(app: web.Application) -> None:
+    # aiohttp runs `on_shutdown` before it waits (up to its shutdown timeout) for in-flight
+    # handlers: a request sleeping out an injected latency must not hold the close that long.
+    app[STATE_KEY].faults.shut_down()
 
 
 async def _run_callbacks(app: web.Application) -> AsyncIterator[None]:

@@ -9,18 +9,14 @@ probe without patching.
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeAlias
 
 from ci_emulator.faults import FaultSpec, check_operation
-
-MediaInfo: TypeAlias = Mapping[str, object]
-"""A probe's answer: CI node name -> text, a nested mapping, or a list of mappings (repeats)."""
-
-Probe: TypeAlias = Callable[[Path], Awaitable[MediaInfo]]
-"""Reads one local file and returns its MediaInfo; raises `probe.ProbeError` for non-media."""
+from ci_emulator.probe_cache import CachedProbe
+from ci_emulator.probe_types import Probe
 
 Clock: TypeAlias = Callable[[], float]
 """Unix seconds. Signature windows, CreationTime/StartTime/EndTime all read this one clock."""
@@ -105,7 +101,6 @@ class QueueConfig:
 def _default_probe() -> Probe:
     # Imported lazily: the probe pulls in FFmpeg bindings, which a config object should not need.
     from ci_emulator.probe import probe_async
-    from ci_emulator.probe_cache import CachedProbe
 
     return CachedProbe(probe_async)
 

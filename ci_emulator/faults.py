@@ -9,6 +9,7 @@ never hide a request the real CI would have refused as unauthenticated.
 What each fault does to the request (the client's view in brackets):
 
     latency_s         sleep before processing, with probability latency_p   [a slow answer]
+                      (shutdown ends the sleep and drops the request unanswered)
     error_500         InternalError 500, CI's error XML, nothing processed  [retryable 5xx]
     error_503         ServiceUnavailable 503, nothing processed             [retryable 5xx]
     slowdown_429      SlowDown 429 (CI's documented status), nothing done   [throttled]
@@ -144,6 +145,12 @@ class FaultPlan:
         self._specs: dict[str, FaultSpec] = {}
         self._streams: dict[str, random.Random] = {}
         self.injected: collections.Counter[str] = collections.Counter()
+        self.holding = 0
+        """Requests sleeping out their injected latency right now."""
+        self.cut_short = 0
+        """Latency sleeps ended early because the emulator shut down."""
+        self._shutting_down = asyncio.Event()
+        self._holding_changed = asyncio.Event()
 
     @property
     def seed(self) -> int:
@@ -185,6 +192,44 @@ class FaultPlan:
             self.injected[f"{operation}:{kind}"] += 1
         return FaultDecision(latency, kind) if latency or kind else NO_FAULT
 
+    async def delay(self, decision: FaultDecision) -> bool:
+        """Sleep out the decision's latency; False when shutdown ended the sleep first.
+
+        A latency fault may be long (a test holding a request to cancel it, a demo of a slow
+        CI). aiohttp's shutdown waits for in-flight handlers for its whole grace period before
+        cancelling them, so a plain sleep would hold `RunningEmulator.close()` that long; the
+        sleep waits on the shutdown event instead, and the caller drops the request unanswered.
+        """
+        if decision.latency_s <= 0:
+            return True
+        if self._shutting_down.is_set():
+            self.cut_short += 1
+            return False
+        self._set_holding(self.holding + 1)
+        try:
+            async with asyncio.timeout(decision.latency_s):
+                await self._shutting_down.wait()
+        except TimeoutError:
+            return True
+        finally:
+            self._set_holding(self.holding - 1)
+        self.cut_short += 1
+        return False
+
+    def shut_down(self) -> None:
+        """End every latency sleep now and skip later ones (the emulator is closing)."""
+        self._shutting_down.set()
+
+    async def wait_until_holding(self, count: int) -> None:
+        """Return once at least `count` requests sleep out a latency (bound it with a time-out)."""
+        while self.holding < count:  # each pass waits for the next change of `holding`
+            await self._holding_changed.wait()
+
+    def _set_holding(self, count: int) -> None:
+        self.holding = count
+        changed, self._holding_changed = self._holding_changed, asyncio.Event()
+        changed.set()
+
     def snapshot(self) -> dict[str, object]:
         """JSON-ready: the seed, the specs, and the injection counts."""
         return {
@@ -219,11 +264,6 @@ def injected_error(kind: FaultKind | None) -> CiError | None:
         # CI's documented status for SlowDown is 429 (COS answers 503); the spec names 429.
         return CiError("SlowDown", "Please reduce your request rate.", status=429)
     return None
-
-
-async def apply_latency(decision: FaultDecision) -> None:
-    if decision.latency_s > 0:
-        await asyncio.sleep(decision.latency_s)
 
 
 def reset_connection(request: web.Request) -> web.StreamResponse:

@@ -26,7 +26,6 @@ from ci_emulator.auth import CarriedRequest, verify
 from ci_emulator.errors import CiError, invalid_argument
 from ci_emulator.faults import (
     FaultKind,
-    apply_latency,
     close_connection,
     injected_error,
     reset_connection,
@@ -88,7 +87,8 @@ class CiFrontend:
         state.operations[endpoint.name] += 1
         # Drawn only now: a fault never hides a routing or signature refusal.
         decision = state.faults.draw(endpoint.name)
-        await apply_latency(decision)
+        if not await state.faults.delay(decision):
+            return close_connection(request)  # shutting down: the held request gets no answer
         if decision.kind is FaultKind.RESET_BEFORE:
             return reset_connection(request)
         error = injected_error(decision.kind)

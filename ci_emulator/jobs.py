@@ -41,7 +41,7 @@ import enum
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from ci_emulator.config import MediaInfo
+from ci_emulator.probe_types import MediaInfo
 from ci_emulator.timefmt import format_ci_time
 from ci_emulator.xmlbuild import Fields, media_info_fields
 

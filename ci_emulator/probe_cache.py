@@ -19,7 +19,7 @@ import os
 from pathlib import Path
 from typing import TypeAlias
 
-from ci_emulator.config import MediaInfo, Probe
+from ci_emulator.probe_types import MediaInfo, Probe
 
 DEFAULT_MAX_ENTRIES = 512
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from aiohttp import web
 
@@ -30,7 +30,8 @@ from ci_emulator.state import EmulatorState
 logger = logging.getLogger(__name__)
 
 SHUTDOWN_TIMEOUT_S = 2.0
-"""How long close() lets in-flight requests finish; the emulator's requests take milliseconds."""
+"""How long close() lets in-flight requests finish; the emulator's requests take milliseconds,
+and requests sleeping out an injected latency are released at once (`FaultPlan.shut_down`)."""
 
 
 @dataclass
@@ -40,8 +41,15 @@ class RunningEmulator:
     port: int
     state: EmulatorState
     _runner: web.AppRunner
+    _closed: bool = field(default=False, init=False)
 
     async def close(self) -> None:
+        """Stop listening, end held fault latencies, and wait for the rest to finish. A second
+        call returns at once, so a test may close an emulator early and still leave the
+        fixture's cleanup in place."""
+        if self._closed:
+            return
+        self._closed = True
         await self._runner.cleanup()
 
     async def __aenter__(self) -> RunningEmulator:

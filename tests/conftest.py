@@ -8,23 +8,33 @@ from __future__ import annotations
 
 import secrets
 import shutil
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import grpc
 import pytest
 
-from ci_emulator.config import BucketConfig, EmulatorConfig
+from ci_emulator.config import BucketConfig, Credential, EmulatorConfig
 from ci_emulator.samples import make_h264_aac_mp4
-from ci_emulator.server import RunningEmulator, start_emulator
+from ci_emulator.server import RunningEmulator
 from gateway._proto import service_pb2_grpc
 from gateway.api.server import RunningGateway, start_gateway
 from gateway.config.settings import Settings
 from gateway.credentials import Credentials, StaticCredentialsProvider
 
-# Fixtures several test packages share (a second account and emulator, `ci-gateway serve`-like
-# gateways with recorded credentials, PKI, STS), kept as plugins so any package can use them.
-pytest_plugins = ["tests.fixtures.accounts"]
+if TYPE_CHECKING:  # imported by pytest as a plugin below; importing it here first would stop
+    # pytest from rewriting its asserts
+    from tests.fixtures.servers import StartEmulator
+
+# Fixtures several test packages share, kept as plugins so any package can use them: more
+# emulators and aiohttp apps on loopback (servers), `ci-gateway serve` as a child process
+# (serve_process), and a second account with recorded credentials, PKI and STS (accounts).
+pytest_plugins = [
+    "tests.fixtures.servers",
+    "tests.fixtures.serve_process",
+    "tests.fixtures.accounts",
+]
 
 BUCKET = "examplebucket-1250000000"
 REGION = "ap-guangzhou"
@@ -55,28 +65,38 @@ def credentials() -> Credentials:
     return Credentials("AKID" + secrets.token_hex(16), "SK-" + secrets.token_urlsafe(24))
 
 
-@pytest.fixture
-async def emulator(bucket_dir: Path, credentials: Credentials) -> AsyncIterator[RunningEmulator]:
-    running = await start_emulator(
-        EmulatorConfig(
-            buckets=(BucketConfig(BUCKET, REGION, bucket_dir),),
-            credentials={credentials.secret_id: credentials.secret_key},
-        )
+def one_bucket_config(
+    bucket_dir: Path, credentials: Mapping[str, str | Credential], **options: Any
+) -> EmulatorConfig:
+    """The emulator most tests need: the default bucket over `bucket_dir`, these keys."""
+    return EmulatorConfig(
+        buckets=(BucketConfig(BUCKET, REGION, bucket_dir),), credentials=credentials, **options
     )
-    try:
-        yield running
-    finally:
-        await running.close()
 
 
-@pytest.fixture
-def settings(emulator: RunningEmulator) -> Settings:
+def settings_for(emulator: RunningEmulator, **options: Any) -> Settings:
+    """Gateway settings for the default bucket, served by `emulator`, listening on loopback."""
     return Settings(
         listen="127.0.0.1:0",
         default_bucket=BUCKET,
         default_region=REGION,
         endpoint_url=emulator.url,
+        **options,
     )
+
+
+@pytest.fixture
+async def emulator(
+    emulators: StartEmulator, bucket_dir: Path, credentials: Credentials
+) -> RunningEmulator:
+    return await emulators(
+        one_bucket_config(bucket_dir, {credentials.secret_id: credentials.secret_key})
+    )
+
+
+@pytest.fixture
+def settings(emulator: RunningEmulator) -> Settings:
+    return settings_for(emulator)
 
 
 @pytest.fixture

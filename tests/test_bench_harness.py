@@ -23,7 +23,7 @@ def test_bench_run_measures_every_client_and_writes_json() -> None:
     try:
         done = subprocess.run(
             [sys.executable, "-m", "bench.run", "--only", "signer,submit", "--quick",
-             "--concurrency", "1", "--duration", "0.5", "--warmup", "0.2", "--name", name],
+             "--concurrency", "1", "--duration", "0.2", "--warmup", "0.1", "--name", name],
             cwd=ROOT, capture_output=True, text=True, timeout=110,
         )  # fmt: skip
         assert done.returncode == 0, done.stderr[-2000:]

@@ -1,31 +1,30 @@
-"""The README's demo command and `serve`'s refusals, run as real processes."""
+"""The README's demo command and `serve`'s refusals.
+
+The demo and a refusal run as real processes (the console script's exit status and streams);
+the table of bad settings goes through the same `gateway.cli.main` in this process
+(`serve_refusal`), since each refusal happens before anything is started.
+"""
 
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from gateway.credentials import ENV_SECRET_ID, ENV_SECRET_KEY
-
-
-def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "gateway", *args],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env=env,
-    )
+from gateway.credentials import ENV_SECRET_ID, Credentials
+from tests.fixtures.serve_process import ServeRefusal, gateway_env, run_gateway
 
 
 def test_demo_submits_a_job_and_prints_its_media_info(tmp_path: Path) -> None:
-    done = run_cli(
-        "demo", "--no-serve", "--listen", "127.0.0.1:0", "--bucket-dir", str(tmp_path / "b")
+    done = run_gateway(
+        "demo",
+        "--no-serve",
+        "--listen",
+        "127.0.0.1:0",
+        "--bucket-dir",
+        str(tmp_path / "b"),
+        env=gateway_env(),
     )
     assert done.returncode == 0, done.stderr
     printed = done.stdout.split("JobsDetail:", 1)[1]
@@ -38,8 +37,7 @@ def test_demo_submits_a_job_and_prints_its_media_info(tmp_path: Path) -> None:
 
 
 def test_serve_without_credentials_refuses_to_start() -> None:
-    env = {k: v for k, v in os.environ.items() if k not in (ENV_SECRET_ID, ENV_SECRET_KEY)}
-    done = run_cli("serve", "--listen", "127.0.0.1:0", env=env)
+    done = run_gateway("serve", "--listen", "127.0.0.1:0", env=gateway_env())
     assert done.returncode == 2
     assert ENV_SECRET_ID in done.stderr
 
@@ -52,9 +50,10 @@ def test_serve_without_credentials_refuses_to_start() -> None:
         ("--endpoint-url", "ftp://x", "endpoint_url"),
     ],
 )
-def test_serve_rejects_bad_settings_naming_them(flag: str, value: str, named: str) -> None:
-    env = dict(os.environ, **{ENV_SECRET_ID: "AKIDx", ENV_SECRET_KEY: "never-printed-secret"})
-    done = run_cli("serve", "--listen", "127.0.0.1:0", flag, value, env=env)
-    assert done.returncode == 2
-    assert named in done.stderr
-    assert "never-printed-secret" not in done.stderr + done.stdout
+def test_serve_rejects_bad_settings_naming_them(
+    serve_refusal: ServeRefusal, flag: str, value: str, named: str
+) -> None:
+    keys = Credentials("AKIDx", "never-printed-secret")
+    stderr = serve_refusal("--listen", "127.0.0.1:0", flag, value, credentials=keys)
+    assert named in stderr
+    assert keys.secret_key not in stderr

@@ -4,9 +4,6 @@ every mistake is refused at start, naming the key."""
 from __future__ import annotations
 
 import logging
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -32,6 +29,7 @@ from gateway.credentials.refreshing import RefreshingCredentialsProvider
 from gateway.errors import NoCredentialsError
 from tests.access.helpers import canary_credentials, sha256_hex
 from tests.conftest import BUCKET
+from tests.fixtures.serve_process import ServeRefusal
 
 HASH = sha256_hex("some-token")
 
@@ -84,37 +82,24 @@ def _shared_tokens() -> dict[str, object]:
     }
 
 
-def run_serve(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "gateway", "serve", *args],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env=env,
-    )
-
-
-def test_serve_refuses_a_wildcard_listen_and_bad_files_before_binding(tmp_path: Path) -> None:
+def test_serve_refuses_a_wildcard_listen_and_bad_files_before_binding(
+    tmp_path: Path, serve_refusal: ServeRefusal
+) -> None:
     secret = canary_credentials("cli")
-    env = dict(os.environ, **{ENV_SECRET_ID: secret.secret_id, ENV_SECRET_KEY: secret.secret_key})
-    done = run_serve("--listen", "0.0.0.0:0", env=env)
-    assert done.returncode == 2
-    assert "refusing to listen on 0.0.0.0:0" in done.stderr and "--insecure" in done.stderr
+    stderr = serve_refusal("--listen", "0.0.0.0:0", credentials=secret)
+    assert "refusing to listen on 0.0.0.0:0" in stderr and "--insecure" in stderr
+    assert secret.secret_key not in stderr
 
     bad = tmp_path / "access.toml"
     bad.write_text('mode = "shared"\n')
-    done = run_serve("--listen", "127.0.0.1:0", "--access-file", str(bad), env=env)
-    assert done.returncode == 2
-    assert "at least one [[clients]]" in done.stderr
+    stderr = serve_refusal("--listen", "127.0.0.1:0", "--access-file", str(bad), credentials=secret)
+    assert "at least one [[clients]]" in stderr and secret.secret_key not in stderr
 
     creds = tmp_path / "credentials.toml"
     creds.write_text('[accounts.main]\nsource = "vault"\n')
-    env_no_keys = {k: v for k, v in env.items() if k not in (ENV_SECRET_ID, ENV_SECRET_KEY)}
-    done = run_serve("--credentials-file", str(creds), env=env_no_keys)
-    assert done.returncode == 2
-    assert "accounts.main: source must be one of" in done.stderr
-    for output in (done.stderr, done.stdout):
-        assert secret.secret_key not in output
+    stderr = serve_refusal("--credentials-file", str(creds))
+    assert "accounts.main: source must be one of" in stderr
+    assert secret.secret_key not in stderr
 
 
 @pytest.mark.parametrize(

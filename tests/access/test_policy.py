@@ -14,12 +14,25 @@ import pytest
 from ci_emulator.server import RunningEmulator
 from gateway._proto import media_pb2, service_pb2, service_pb2_grpc
 from gateway.access.interceptor import ClientAccess
+from gateway.access.policy import (
+    API_SERVICE,
+    METHOD_OPERATIONS,
+    ClientPolicy,
+    Operation,
+    RateLimit,
+    RequestScope,
+    TokenBucket,
+    operation_of,
+    request_scope,
+)
+from gateway.errors import AccessDenied, Reason
 from tests.access.helpers import FakeClock, RecordingCredentials, sha256_hex
 from tests.conftest import BUCKET, SAMPLE_KEY
 from tests.fixtures.accounts import OTHER_BUCKET, Serve
 from tests.integration.helpers import RichError, rich_error
 
 M, S = media_pb2, service_pb2
+SERVICE = service_pb2.DESCRIPTOR.services_by_name["MediaJobService"]
 TOKENS = {name: f"tok-{name}-" + secrets.token_urlsafe(16) for name in ("up", "ops", "admin")}
 SECRET_CLIENT = "payroll-video-team"  # another client: never named to anyone else
 
@@ -205,3 +218,213 @@ async def test_a_job_in_another_bucket_is_not_found_for_a_client_limited_to_its_
     ):
         error = await refused(call)
         assert error.error_info is not None and error.error_info.reason == "BUCKET_NOT_ALLOWED"
+
+
+# ---- the rules themselves, without a gateway ---------------------------------------------------
+# `gateway.access.policy` decides on plain values; these tests call it directly, so each rule's
+# edge (defaults, precedence, what a refusal names, the bucket's arithmetic) is pinned exactly.
+
+METHODS = {m.name: f"/{API_SERVICE}/{m.name}" for m in SERVICE.methods}
+
+
+def test_every_rpc_of_the_service_has_an_operation() -> None:
+    """A new RPC left out of METHOD_OPERATIONS would be callable only by `*` clients."""
+    assert set(METHOD_OPERATIONS) == set(METHODS.values())
+    assert {operation_of(path) for path in METHODS.values()} == {
+        "submit",
+        "describe",
+        "list",
+        "cancel",
+        "media_info",
+    }
+
+
+@pytest.mark.parametrize(
+    ("method", "operation"),
+    [
+        ("WatchMediaJob", "describe"),  # watching or waiting reads the job, like describing it
+        ("WaitMediaJob", "describe"),
+        ("GetMediaInfo", "media_info"),
+        ("GenerateMediaInfo", "media_info"),
+    ],
+)
+def test_reading_rpcs_share_an_operation(method: str, operation: str) -> None:
+    assert operation_of(METHODS[method]) == operation
+
+
+def test_an_unmapped_method_is_its_own_operation_and_only_star_or_its_name_allow_it() -> None:
+    method = f"/{API_SERVICE}/PurgeEverything"
+    assert operation_of(method) == "PurgeEverything"
+    scope = RequestScope(operation_of(method), BUCKET, None)
+    everything_listed = ClientPolicy(
+        "a", frozenset({"*"}), frozenset(operation.value for operation in Operation)
+    )
+    with pytest.raises(AccessDenied) as caught:
+        everything_listed.check(scope)
+    assert caught.value.reason is Reason.OPERATION_NOT_ALLOWED
+    ClientPolicy("b", frozenset({"*"}), frozenset({"PurgeEverything"})).check(scope)
+    ClientPolicy("c", frozenset({"*"}), frozenset({"*"})).check(scope)
+
+
+@pytest.mark.parametrize(
+    ("method", "request_", "scope"),
+    [
+        (
+            "SubmitMediaJob",
+            S.SubmitMediaJobRequest(request=M.Request(input=M.Input(object="a.mp4"))),
+            RequestScope("submit", "default-1250000000", "MediaInfo"),
+        ),
+        (
+            "SubmitMediaJob",
+            S.SubmitMediaJobRequest(bucket=OTHER_BUCKET, request=M.Request(tag="Transcode")),
+            RequestScope("submit", OTHER_BUCKET, "Transcode"),
+        ),
+        (
+            "ListMediaJobs",
+            S.ListMediaJobsRequest(),
+            RequestScope("list", "default-1250000000", "MediaInfo"),
+        ),
+        (
+            "ListMediaJobs",
+            S.ListMediaJobsRequest(bucket=OTHER_BUCKET, tag="Snapshot"),
+            RequestScope("list", OTHER_BUCKET, "Snapshot"),
+        ),
+        (
+            "DescribeMediaJobs",
+            S.DescribeMediaJobsRequest(bucket=OTHER_BUCKET, job_ids=["j1"]),
+            RequestScope("describe", OTHER_BUCKET, None),  # a read names no tag
+        ),
+        (
+            "CancelMediaJob",
+            S.CancelMediaJobRequest(job_id="j1"),
+            RequestScope("cancel", "default-1250000000", None),
+        ),
+        (
+            "GetMediaInfo",
+            S.GetMediaInfoRequest(object="a.mp4"),
+            RequestScope("media_info", "default-1250000000", None),
+        ),
+    ],
+    ids=lambda value: value if isinstance(value, str) else "",
+)
+def test_request_scope_applies_the_validation_defaults(
+    method: str, request_: object, scope: RequestScope
+) -> None:
+    assert request_scope(METHODS[method], request_, "default-1250000000") == scope
+
+
+def test_request_scope_of_a_message_without_a_bucket_is_the_default_bucket() -> None:
+    assert request_scope("/other.Service/Ping", object(), BUCKET) == RequestScope(
+        "Ping", BUCKET, None
+    )
+
+
+LIMITED = ClientPolicy(
+    "limited",
+    buckets=frozenset({BUCKET}),
+    operations=frozenset({"submit", "list"}),
+    tags=frozenset({"MediaInfo"}),
+)
+
+
+@pytest.mark.parametrize(
+    ("scope", "reason", "asked"),
+    [
+        (RequestScope("submit", BUCKET, "MediaInfo"), None, None),
+        (RequestScope("list", BUCKET, "MediaInfo"), None, None),
+        (
+            RequestScope("cancel", BUCKET, None),
+            Reason.OPERATION_NOT_ALLOWED,
+            {"operation": "cancel"},
+        ),
+        (
+            RequestScope("submit", OTHER_BUCKET, "MediaInfo"),
+            Reason.BUCKET_NOT_ALLOWED,
+            {"operation": "submit", "bucket": OTHER_BUCKET},
+        ),
+        (
+            RequestScope("submit", "", "MediaInfo"),  # no bucket at all (none by default either)
+            Reason.BUCKET_NOT_ALLOWED,
+            {"operation": "submit", "bucket": ""},
+        ),
+        (
+            RequestScope("list", BUCKET, "Transcode"),
+            Reason.TAG_NOT_ALLOWED,
+            {"operation": "list", "tag": "Transcode"},
+        ),
+        # The operation rule is checked first, then the bucket, then the tag: a refusal names
+        # the first rule that fails, and only what was asked.
+        (
+            RequestScope("cancel", OTHER_BUCKET, "Transcode"),
+            Reason.OPERATION_NOT_ALLOWED,
+            {"operation": "cancel"},
+        ),
+        (
+            RequestScope("submit", OTHER_BUCKET, "Transcode"),
+            Reason.BUCKET_NOT_ALLOWED,
+            {"operation": "submit", "bucket": OTHER_BUCKET},
+        ),
+    ],
+)
+def test_client_policy_refuses_by_the_first_rule_that_fails(
+    scope: RequestScope, reason: Reason | None, asked: dict[str, str] | None
+) -> None:
+    if reason is None:
+        LIMITED.check(scope)
+        return
+    with pytest.raises(AccessDenied) as caught:
+        LIMITED.check(scope)
+    assert caught.value.reason is reason
+    assert caught.value.status is grpc.StatusCode.PERMISSION_DENIED
+    assert caught.value.metadata() == asked
+    if scope.bucket != BUCKET:  # a refusal never names a bucket the client may use
+        assert BUCKET not in str(caught.value)
+
+
+def test_star_allows_any_bucket_operation_and_tag() -> None:
+    anything = ClientPolicy("any", frozenset({"*"}), frozenset({"*"}))
+    for scope in (
+        RequestScope("submit", OTHER_BUCKET, "Anything"),
+        RequestScope("cancel", "", None),
+        RequestScope("Unmapped", BUCKET, None),
+    ):
+        anything.check(scope)
+
+
+def test_client_policy_repr_names_the_client_only() -> None:
+    digest = sha256_hex("tok-secret")
+    policy = ClientPolicy(
+        "team", frozenset({BUCKET}), frozenset({"*"}), token_sha256=frozenset({digest})
+    )
+    assert repr(policy) == "ClientPolicy(name='team')"
+    assert digest not in repr(policy) and BUCKET not in repr(policy)
+
+
+def test_token_bucket_allows_a_burst_then_refills_at_its_rate() -> None:
+    clock = FakeClock(100.0)
+    bucket = TokenBucket(RateLimit(per_s=2.0, burst=3.0), clock=clock)
+    assert [bucket.try_take() for _ in range(3)] == [0.0, 0.0, 0.0]
+    assert bucket.try_take() == pytest.approx(0.5)  # one token at 2/s is 0.5 s away
+    clock.advance(0.25)
+    assert bucket.try_take() == pytest.approx(0.25)  # half a token has come back
+    clock.advance(0.25)
+    assert bucket.try_take() == 0.0
+    assert bucket.try_take() == pytest.approx(0.5)
+
+
+def test_token_bucket_never_holds_more_than_its_burst() -> None:
+    clock = FakeClock(0.0)
+    bucket = TokenBucket(RateLimit(per_s=10.0, burst=2.0), clock=clock)
+    clock.advance(3600)  # an idle hour earns no more than the burst
+    assert [bucket.try_take() for _ in range(2)] == [0.0, 0.0]
+    assert bucket.try_take() == pytest.approx(0.1)
+
+
+def test_token_bucket_ignores_a_clock_that_steps_back() -> None:
+    clock = FakeClock(50.0)
+    bucket = TokenBucket(RateLimit(per_s=1.0, burst=1.0), clock=clock)
+    assert bucket.try_take() == 0.0
+    clock.now = 10.0  # backwards: no tokens are created (or taken) by it
+    assert bucket.try_take() == pytest.approx(1.0)
+    clock.advance(1.0)
+    assert bucket.try_take() == 0.0

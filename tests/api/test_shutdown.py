@@ -10,127 +10,49 @@ installed its own handler.
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import signal
-import sys
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
 
 import aiohttp
 import grpc
 import pytest
 from aiohttp import web
-from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from ci_emulator.hosts import Target
 from ci_emulator.server import RunningEmulator
 from gateway._proto import service_pb2, service_pb2_grpc
-from gateway.api.health import API_SERVICE, NOT_SERVING, OVERALL, SERVING
-from gateway.credentials import ENV_SECRET_ID, ENV_SECRET_KEY, Credentials
-from tests.api.conftest import get, health_status, next_status
+from gateway.api.health import API_SERVICE, NOT_SERVING, OVERALL
+from gateway.credentials import Credentials
+from tests.api.conftest import get, health_status
 from tests.conftest import BUCKET, REGION, SAMPLE_KEY
+from tests.fixtures.serve_process import ServeProcess, StartServe, wait_until_serving
 
 CALLS = 100
 START_S = 60.0  # a cold interpreter importing grpc, protobuf, aiohttp and lxml
 WAIT_S = 30.0
 
-Line = dict[str, Any]
-ROOT = Path(__file__).resolve().parents[2]
-
-
-class ServeProcess:
-    """`ci-gateway serve` as a child process whose JSON log lines can be awaited."""
-
-    def __init__(self, process: asyncio.subprocess.Process) -> None:
-        self.process = process
-        self.lines: list[Line] = []
-        self.raw: list[str] = []
-        self._changed = asyncio.Condition()
-        self._reader = asyncio.create_task(self._read())
-
-    async def _read(self) -> None:
-        assert self.process.stderr is not None
-        async for raw in self.process.stderr:  # ends at EOF, when the process exits
-            text = raw.decode(errors="replace")
-            self.raw.append(text)
-            try:
-                line = json.loads(text)
-            except ValueError:
-                continue
-            async with self._changed:
-                self.lines.append(line)
-                self._changed.notify_all()
-
-    async def line(self, msg: str, timeout: float = WAIT_S) -> Line:
-        """The first JSON log line whose `msg` is `msg`, waiting for it if need be."""
-
-        async def found() -> Line:
-            async with self._changed:
-                while True:
-                    for line in self.lines:
-                        if line.get("msg") == msg:
-                            return line
-                    if self._reader.done():
-                        raise AssertionError("gateway exited:\n" + "".join(self.raw))
-                    await self._changed.wait()
-
-        return await asyncio.wait_for(found(), timeout)
-
-    async def finish(self, timeout: float = WAIT_S) -> int:
-        code = await asyncio.wait_for(self.process.wait(), timeout)
-        await asyncio.wait_for(self._reader, timeout)
-        return code
-
-    @property
-    def stderr(self) -> str:
-        return "".join(self.raw)
-
-
-def serve_command(emulator: RunningEmulator, *, as_pid_1: bool) -> list[str]:
-    serve = [
-        sys.executable, "-m", "gateway", "serve",
-        "--listen", "127.0.0.1:0",
-        "--metrics-listen", "127.0.0.1:0",
-        "--health-listen", "127.0.0.1:0",
-        "--endpoint-url", emulator.url,
-        "--default-bucket", BUCKET,
-        "--default-region", REGION,
-        "--shutdown-grace-s", "30",
-        "--log-format", "json",
-    ]  # fmt: skip
-    # --kill-child: should the test die, the gateway dies with `unshare`, never left running.
-    return ["unshare", "--pid", "--fork", "--kill-child", *serve] if as_pid_1 else serve
-
 
 @pytest.fixture
 async def start_serve(
-    emulator: RunningEmulator, credentials: Credentials
-) -> AsyncIterator[Callable[[bool], Any]]:
-    started: list[ServeProcess] = []
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CI_GATEWAY_")}
-    env.update({ENV_SECRET_ID: credentials.secret_id, ENV_SECRET_KEY: credentials.secret_key})
-
+    serve_processes: StartServe, emulator: RunningEmulator, credentials: Credentials
+) -> Callable[[bool], Awaitable[ServeProcess]]:
     async def start(as_pid_1: bool) -> ServeProcess:
-        process = await asyncio.create_subprocess_exec(
-            *serve_command(emulator, as_pid_1=as_pid_1),
-            stdout=asyncio.subprocess.DEVNULL,
-            stderr=asyncio.subprocess.PIPE,
-            env=env,
-            cwd=ROOT,
-        )
-        serve = ServeProcess(process)
-        started.append(serve)
-        return serve
+        return await serve_processes(
+            "--listen", "127.0.0.1:0",
+            "--metrics-listen", "127.0.0.1:0",
+            "--health-listen", "127.0.0.1:0",
+            "--endpoint-url", emulator.url,
+            "--default-bucket", BUCKET,
+            "--default-region", REGION,
+            "--shutdown-grace-s", "30",
+            "--log-format", "json",
+            credentials=credentials,
+            as_pid_1=as_pid_1,
+        )  # fmt: skip
 
-    try:
-        yield start
-    finally:
-        for serve in started:
-            if serve.process.returncode is None:
-                serve.process.kill()
-                await serve.process.wait()
+    return start
 
 
 def gateway_pid(serve: ServeProcess) -> int:
@@ -141,18 +63,8 @@ def gateway_pid(serve: ServeProcess) -> int:
     return int(children[0])
 
 
-async def wait_until_ready(address: str) -> None:
-    async with grpc.aio.insecure_channel(address) as channel:
-        watch = health_pb2_grpc.HealthStub(channel).Watch(
-            health_pb2.HealthCheckRequest(service=API_SERVICE)
-        )
-        while await next_status(watch) != SERVING:  # bounded: each read waits at most 10 s
-            pass
-        watch.cancel()
-
-
 async def test_sigterm_drains_100_in_flight_calls_as_pid_1(
-    start_serve: Callable[[bool], Any],
+    start_serve: Callable[[bool], Awaitable[ServeProcess]],
     emulator: RunningEmulator,
     credentials: Credentials,
 ) -> None:
@@ -169,12 +81,12 @@ async def test_sigterm_drains_100_in_flight_calls_as_pid_1(
         return None
 
     emulator.state.request_hooks.append(slow_probe)
-    serve: ServeProcess = await start_serve(True)
+    serve = await start_serve(True)
     listening = await serve.line("gateway listening", START_S)
     assert listening["pid"] == 1  # really PID 1 of its namespace
     address, ops = listening["address"], f"http://{listening['ops_address']}"
     health_port = listening["health_address"]
-    await wait_until_ready(address)
+    await wait_until_serving(address)
 
     async with grpc.aio.insecure_channel(address) as channel:
         stub = service_pb2_grpc.MediaJobServiceStub(channel)
@@ -207,19 +119,19 @@ async def test_sigterm_drains_100_in_flight_calls_as_pid_1(
         replies = await asyncio.wait_for(asyncio.gather(*calls), WAIT_S)
     assert len(replies) == CALLS
     assert all(reply.media_info.format.num_stream for reply in replies)
-    assert await serve.finish() == 0
+    assert await serve.wait() == 0
     stopped = await serve.line("stopped", 1)
     assert stopped["cut_off"] == 0
     await serve.line("closed the HTTP session towards CI", 1)
-    assert credentials.secret_key not in serve.stderr
+    assert credentials.secret_key not in serve.log
 
 
 async def test_sigint_with_nothing_in_flight_exits_0_at_once(
-    start_serve: Callable[[bool], Any],
+    start_serve: Callable[[bool], Awaitable[ServeProcess]],
 ) -> None:
-    serve: ServeProcess = await start_serve(False)
+    serve = await start_serve(False)
     await serve.line("gateway listening", START_S)
     serve.process.send_signal(signal.SIGINT)
     # The 30 s grace is not waited out: nothing is in flight.
-    assert await serve.finish(timeout=10) == 0
+    assert await serve.wait(timeout=10) == 0
     assert (await serve.line("stopped", 1))["cut_off"] == 0

@@ -26,9 +26,10 @@ from yarl import URL
 
 from ci_emulator.config import BucketConfig, Credential, EmulatorConfig
 from ci_emulator.samples import make_h264_aac_mp4
-from ci_emulator.server import RunningEmulator, start_emulator
+from ci_emulator.server import RunningEmulator
 from gateway.upstream import signing
 from gateway.upstream.xml_codec import parse_document
+from tests.fixtures.servers import StartEmulator
 
 BUCKET = "examplebucket-1250000000"
 REGION = "ap-guangzhou"
@@ -86,12 +87,8 @@ def emulator_config(bucket_root: Path, tmp_path: Path) -> EmulatorConfig:
 
 
 @pytest.fixture
-async def emu(emulator_config: EmulatorConfig) -> AsyncIterator[RunningEmulator]:
-    running = await start_emulator(emulator_config)
-    try:
-        yield running
-    finally:
-        await running.close()
+async def emu(emulators: StartEmulator, emulator_config: EmulatorConfig) -> RunningEmulator:
+    return await emulators(emulator_config)
 
 
 @dataclass

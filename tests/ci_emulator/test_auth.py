@@ -15,7 +15,6 @@ import aiohttp
 import pytest
 
 from ci_emulator.config import BucketConfig, EmulatorConfig
-from ci_emulator.server import start_emulator
 from gateway.upstream import signing
 from tests.ci_emulator.conftest import (
     EXPIRED_SECRET_ID,
@@ -25,6 +24,7 @@ from tests.ci_emulator.conftest import (
     Reply,
     SignedClient,
 )
+from tests.fixtures.servers import StartEmulator
 
 NOW = int(time.time())
 
@@ -227,7 +227,9 @@ async def test_an_unsigned_host_is_accepted(client: SignedClient) -> None:
     reply.ok()
 
 
-async def test_the_published_worked_example_is_accepted(bucket_root: Any) -> None:
+async def test_the_published_worked_example_is_accepted(
+    emulators: StartEmulator, bucket_root: Any
+) -> None:
     """Tencent's worked example (notes, Part 2), verbatim, against a pinned clock."""
     body = b"<Request><Tag>MediaInfo</Tag><Input><Object>input/a.mp4</Object></Input></Request>"
     body = body.ljust(512, b" ")  # the example signs Content-Length: 512
@@ -248,16 +250,13 @@ async def test_the_published_worked_example_is_accepted(bucket_root: Any) -> Non
         "x-ci-security-token": "Xk9+/tokenWithSpecials=EXAMPLE_SESSION_TOKEN.v2~ABC/def+ghi==",
         "Authorization": authorization,
     }
-    emu = await start_emulator(config)
-    try:
-        async with aiohttp.ClientSession() as session:
-            async with session.post(f"{emu.url}/jobs", data=body, headers=headers) as response:
-                assert response.status == 200, await response.text()
-            headers["Authorization"] = authorization.replace("4fdc", "4fdd")
-            async with session.post(f"{emu.url}/jobs", data=body, headers=headers) as response:
-                assert response.status == 403
-    finally:
-        await emu.close()
+    emu = await emulators(config)
+    async with aiohttp.ClientSession() as session:
+        async with session.post(f"{emu.url}/jobs", data=body, headers=headers) as response:
+            assert response.status == 200, await response.text()
+        headers["Authorization"] = authorization.replace("4fdc", "4fdd")
+        async with session.post(f"{emu.url}/jobs", data=body, headers=headers) as response:
+            assert response.status == 403
 
 
 # ---- temporary credentials -----------------------------------------------------------------

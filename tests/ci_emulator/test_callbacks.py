@@ -27,6 +27,7 @@ from ci_emulator.queues import MediaQueue, NotifyConfig
 from ci_emulator.server import RunningEmulator, start_emulator
 from gateway.upstream.xml_codec import parse_document
 from tests.ci_emulator.conftest import BUCKET, DONE, TEXT_KEY, VIDEO_KEY, SignedClient
+from tests.fixtures.servers import StartEmulator, serve_app
 
 FAST = CallbackSettings(attempts=3, backoff_s=0.01, timeout_s=5.0)
 
@@ -71,16 +72,12 @@ async def receiver() -> AsyncIterator[Receiver]:
     recv.gate.set()
     app = web.Application()
     app.router.add_post("/{tail:.*}", recv.handle)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    recv.url = f"http://127.0.0.1:{runner.addresses[0][1]}/ci-callback?token=abc"
-    try:
-        yield recv
-    finally:
-        recv.gate.set()
-        await runner.cleanup()
+    async with serve_app(app) as url:
+        recv.url = f"{url}/ci-callback?token=abc"
+        try:
+            yield recv
+        finally:
+            recv.gate.set()
 
 
 async def started(config: EmulatorConfig, settings: CallbackSettings = FAST) -> RunningEmulator:
@@ -88,13 +85,9 @@ async def started(config: EmulatorConfig, settings: CallbackSettings = FAST) -> 
 
 
 @pytest.fixture
-async def emu(emulator_config: EmulatorConfig) -> AsyncIterator[RunningEmulator]:
+async def emu(emulators: StartEmulator, emulator_config: EmulatorConfig) -> RunningEmulator:
     # Replaces conftest's: quick retries for every test here.
-    running = await started(emulator_config)
-    try:
-        yield running
-    finally:
-        await running.close()
+    return await emulators(replace(emulator_config, callbacks=FAST))
 
 
 def all_strings(value: object) -> bool:
@@ -316,10 +309,9 @@ async def test_a_slow_receiver_never_holds_up_jobs(
 
 
 async def test_closing_the_emulator_abandons_a_pending_delivery(
-    client: SignedClient, emulator_config: EmulatorConfig, receiver: Receiver
+    client: SignedClient, emu: RunningEmulator, receiver: Receiver
 ) -> None:
     receiver.gate.clear()
-    emu = await started(emulator_config)
     client.base_url = emu.url
     await client.submit_ok(CallBack=receiver.url)
     async with asyncio.timeout(10):

@@ -16,7 +16,7 @@ import pytest
 from ci_emulator.cli import build_config, build_parser, main
 from ci_emulator.config import EmulatorConfig
 from ci_emulator.faults import FaultDecision, FaultKind, FaultPlan, FaultSpec
-from ci_emulator.server import RunningEmulator, start_emulator
+from ci_emulator.server import SHUTDOWN_TIMEOUT_S, RunningEmulator, start_emulator
 from tests.ci_emulator.conftest import BUCKET, VIDEO_KEY, SignedClient, submit_body
 
 CREATE = "CreateMediaJobs"
@@ -178,6 +178,26 @@ def test_reseed_restarts_the_sequence() -> None:
     first = _outcomes(plan, CREATE, 30)
     plan.reseed(1)
     assert _outcomes(plan, CREATE, 30) == first
+
+
+async def test_close_releases_a_request_held_by_latency_and_drops_it_unanswered(
+    emulator_config: EmulatorConfig,
+) -> None:
+    """A held request must not keep `close()` waiting for aiohttp's whole shutdown grace."""
+    config = replace(emulator_config, faults={CREATE: FaultSpec(latency_s=3600)})
+    async with await start_emulator(config) as emu, aiohttp.ClientSession() as session:
+        # A POST: aiohttp would resend an idempotent request on a dropped connection.
+        held = asyncio.create_task(SignedClient(session, emu.url).submit())
+        await asyncio.wait_for(emu.state.faults.wait_until_holding(1), 5)
+        # Without the release, close() would wait SHUTDOWN_TIMEOUT_S and then cancel the handler.
+        async with asyncio.timeout(SHUTDOWN_TIMEOUT_S):
+            await emu.close()
+        with pytest.raises(aiohttp.ServerDisconnectedError):
+            await asyncio.wait_for(held, 5)
+    # The sleep was ended by the shutdown, not by cancelling the handler after the grace period.
+    assert (emu.state.faults.holding, emu.state.faults.cut_short) == (0, 1)
+    assert emu.state.faults.injected == {f"{CREATE}:latency": 1}
+    assert emu.state.jobs_created == 0  # dropped before it was processed
 
 
 async def test_two_emulators_with_one_seed_fail_the_same_requests(

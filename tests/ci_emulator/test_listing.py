@@ -9,9 +9,10 @@ import aiohttp
 import pytest
 
 from ci_emulator.config import EmulatorConfig
-from ci_emulator.server import RunningEmulator, start_emulator
+from ci_emulator.server import RunningEmulator
 from ci_emulator.timefmt import format_ci_time
 from tests.ci_emulator.conftest import BUCKET, DONE, MISSING_KEY, VIDEO_KEY, Reply, SignedClient
+from tests.fixtures.servers import StartEmulator
 
 
 def job_ids(reply: Reply) -> list[str]:
@@ -128,14 +129,11 @@ def clock() -> FakeClock:
 
 @pytest.fixture
 async def pinned(
-    emulator_config: EmulatorConfig, clock: FakeClock
+    emulators: StartEmulator, emulator_config: EmulatorConfig, clock: FakeClock
 ) -> AsyncIterator[tuple[RunningEmulator, SignedClient]]:
-    emu = await start_emulator(replace(emulator_config, clock=clock))
-    try:
-        async with aiohttp.ClientSession() as session:
-            yield emu, SignedClient(session, emu.url, now=clock)
-    finally:
-        await emu.close()
+    emu = await emulators(replace(emulator_config, clock=clock))
+    async with aiohttp.ClientSession() as session:
+        yield emu, SignedClient(session, emu.url, now=clock)
 
 
 async def test_filter_by_creation_time(

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import shutil
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from pathlib import Path
 
 import av
@@ -24,8 +24,9 @@ from ci_emulator.samples import (
     make_mp4_with_subtitles,
     make_rotated_mp4,
 )
-from ci_emulator.server import RunningEmulator, start_emulator
+from ci_emulator.server import RunningEmulator
 from tests.ci_emulator.conftest import DONE, SignedClient
+from tests.fixtures.servers import StartEmulator
 
 SECONDS, FPS, RATE = 1.0, 25, 48000
 FILES: dict[str, Callable[[Path], Path]] = {
@@ -53,14 +54,13 @@ def media_files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 @pytest.fixture
 async def media_emu(
-    emulator_config: EmulatorConfig, media_files: dict[str, Path]
-) -> AsyncIterator[RunningEmulator]:
+    emulators: StartEmulator, emulator_config: EmulatorConfig, media_files: dict[str, Path]
+) -> RunningEmulator:
     root = emulator_config.buckets[0].root
     for key, path in media_files.items():
         (root / key).parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(path, root / key)
-    async with await start_emulator(emulator_config) as running:
-        yield running
+    return await emulators(emulator_config)
 
 
 @pytest.fixture

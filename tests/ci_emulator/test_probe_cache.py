@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from ci_emulator.config import MediaInfo
 from ci_emulator.probe import ProbeError, ProbeErrorCode
 from ci_emulator.probe_cache import CachedProbe
+from ci_emulator.probe_types import MediaInfo
 
 
 class CountingProbe:

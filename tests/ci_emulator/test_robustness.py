@@ -20,11 +20,12 @@ from aiohttp import web
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ci_emulator.config import EmulatorConfig, MediaInfo
+from ci_emulator.config import EmulatorConfig
 from ci_emulator.errors import CiError
 from ci_emulator.hosts import Target
 from ci_emulator.ids import default_queue_id
-from ci_emulator.server import RunningEmulator, start_emulator
+from ci_emulator.probe_types import MediaInfo
+from ci_emulator.server import RunningEmulator
 from gateway.upstream import signing
 from gateway.upstream.xml_codec import parse_document
 from tests.ci_emulator.conftest import (
@@ -39,6 +40,7 @@ from tests.ci_emulator.conftest import (
     raw_request,
     submit_body,
 )
+from tests.fixtures.servers import StartEmulator
 
 
 def _md5(data: bytes) -> bytes:
@@ -317,23 +319,20 @@ async def test_an_internal_fault_is_internal_error(
 
 
 async def test_a_crashing_probe_fails_the_job_not_the_emulator(
-    emulator_config: EmulatorConfig, caplog: pytest.LogCaptureFixture
+    emulators: StartEmulator, emulator_config: EmulatorConfig, caplog: pytest.LogCaptureFixture
 ) -> None:
     async def crashing_probe(path: Path) -> MediaInfo:
         raise RuntimeError("probe bug")
 
-    emu = await start_emulator(replace(emulator_config, probe=crashing_probe))
-    try:
-        async with aiohttp.ClientSession() as session:
-            client = SignedClient(session, emu.url)
-            job_id = await client.submit_ok()
-            job = await emu.state.wait_for_job_state(job_id, DONE, timeout=10)
-            assert (job.state, job.code) == ("Failed", "InternalError")
-            assert "probe bug" not in job.message
-            assert "crashed" in caplog.text
-            (await client.list_jobs()).ok()
-    finally:
-        await emu.close()
+    emu = await emulators(replace(emulator_config, probe=crashing_probe))
+    async with aiohttp.ClientSession() as session:
+        client = SignedClient(session, emu.url)
+        job_id = await client.submit_ok()
+        job = await emu.state.wait_for_job_state(job_id, DONE, timeout=10)
+        assert (job.state, job.code) == ("Failed", "InternalError")
+        assert "probe bug" not in job.message
+        assert "crashed" in caplog.text
+        (await client.list_jobs()).ok()
 
 
 # ---- fuzz --------------------------------------------------------------------------------------
@@ -351,16 +350,12 @@ XML_FRAGMENTS = st.sampled_from(
 
 @pytest.fixture
 async def fuzz_target(
-    emulator_config: EmulatorConfig,
+    emu: RunningEmulator,
 ) -> AsyncIterator[Callable[[bytes], Awaitable[Reply]]]:
-    emu = await start_emulator(emulator_config)
     emu.state.pause_scheduling()
-    try:
-        async with aiohttp.ClientSession() as session:
-            client = SignedClient(session, emu.url)
-            yield lambda body: client.send("POST", "/jobs", body=body)
-    finally:
-        await emu.close()
+    async with aiohttp.ClientSession() as session:
+        client = SignedClient(session, emu.url)
+        yield lambda body: client.send("POST", "/jobs", body=body)
 
 
 @settings(

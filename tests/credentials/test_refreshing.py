@@ -9,13 +9,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
-from ci_emulator.config import BucketConfig, EmulatorConfig
-from ci_emulator.server import RunningEmulator, start_emulator
+from ci_emulator.server import RunningEmulator
 from gateway.config.settings import Settings
 from gateway.credentials import Credentials, has_valid_credentials
 from gateway.credentials.refreshing import FetchError, RefreshingCredentialsProvider
@@ -31,7 +29,8 @@ from tests.access.helpers import (
     canary_credentials,
     log_text,
 )
-from tests.conftest import BUCKET, REGION
+from tests.conftest import BUCKET, REGION, one_bucket_config
+from tests.fixtures.servers import StartEmulator
 
 LIFETIME_S = 3600.0
 MINUTE = 60.0
@@ -234,17 +233,9 @@ def registry(clock: FakeClock) -> RecordingCredentials:
 
 @pytest.fixture
 async def timed_emulator(
-    bucket_dir: Path, clock: FakeClock, registry: RecordingCredentials
-) -> AsyncIterator[RunningEmulator]:
-    running = await start_emulator(
-        EmulatorConfig(
-            buckets=(BucketConfig(BUCKET, REGION, bucket_dir),), credentials=registry, clock=clock
-        )
-    )
-    try:
-        yield running
-    finally:
-        await running.close()
+    emulators: StartEmulator, bucket_dir: Path, clock: FakeClock, registry: RecordingCredentials
+) -> RunningEmulator:
+    return await emulators(one_bucket_config(bucket_dir, registry, clock=clock))
 
 
 async def test_the_gateway_renews_before_expiry_and_never_sends_an_expired_token(

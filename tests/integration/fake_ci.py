@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 
 from aiohttp import web
 
+from tests.fixtures.servers import serve_app
+
 
 @dataclass(frozen=True)
 class Scripted:
@@ -59,13 +61,6 @@ async def fake_ci(*script: Scripted) -> AsyncIterator[FakeCI]:
     fake = FakeCI(list(script))
     app = web.Application()
     app.router.add_route("*", "/{tail:.*}", fake.handle)
-    runner = web.AppRunner(app, handler_cancellation=True)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    fake.url = f"http://127.0.0.1:{port}"
-    try:
+    # A hanging step must notice when the gateway gives up: handlers are cancelled then.
+    async with serve_app(app, handler_cancellation=True) as fake.url:
         yield fake
-    finally:
-        await runner.cleanup()

@@ -8,15 +8,17 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any
 
 import grpc
 import pytest
+from aiohttp import web
 
 from ci_emulator.faults import FaultSpec
+from ci_emulator.hosts import Target
 from ci_emulator.server import RunningEmulator
 from gateway._proto import media_pb2, service_pb2, service_pb2_grpc
 from gateway.api.service import REQUEST_ID_METADATA, MediaJobService
@@ -174,7 +176,9 @@ async def test_full_outage_is_not_multiplied_by_retries(
 ) -> None:
     emulator.state.faults.set("DescribeMediaJob", FaultSpec(error_500=1.0))
     budget = RetryBudget(capacity=50, retry_cost=5)
-    async with custom_gateway(settings, credentials, budget=budget) as gateway:
+    # Attempts are counted, not timed: a millisecond backoff keeps the 10 retries quick.
+    quick = replace(settings, retry=replace(settings.retry, transient_base_s=0.001))
+    async with custom_gateway(quick, credentials, budget=budget) as gateway:
         seen_before = emulator.state.requests_seen
         reasons: list[str] = []
         calls = 200
@@ -302,23 +306,63 @@ async def test_marker_never_reaches_the_caller(stub: Stub, emulator: RunningEmul
     assert [j.operation.user_data for j in listed.jobs_detail] == ["mine"]
 
 
+class Hold:
+    """A request hook that keeps every CI request in the emulator until released, and says
+    when `count` of them are held: the bound tests fill their slots with it, deterministically
+    and without a timed latency."""
+
+    def __init__(self, count: int) -> None:
+        self.count = 0
+        self.target = count
+        self.full = asyncio.Event()
+        self.release = asyncio.Event()
+
+    async def __call__(self, request: web.Request, target: Target) -> web.StreamResponse | None:
+        self.count += 1
+        if self.count >= self.target:
+            self.full.set()
+        async with asyncio.timeout(10):  # bounded: a failing test still ends
+            await self.release.wait()
+        return None
+
+
+async def held_then_released(
+    calls: Sequence[asyncio.Future[Any]], hold: Hold, refused: int
+) -> list[Any]:
+    """Every call's result or error: first those that ended while `hold` kept the admitted ones
+    in the emulator (at least `refused` of them are awaited), then the held ones, released."""
+    async with asyncio.timeout(10):  # bounded, and each round below ends at least one call
+        await hold.full.wait()
+        pending: set[asyncio.Future[Any]] = set(calls)
+        while len(calls) - len(pending) < refused:
+            _, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+    ended = [call for call in calls if call.done()]
+    hold.release.set()
+    await asyncio.gather(*calls, return_exceptions=True)
+    ordered = ended + [call for call in calls if call not in ended]
+    return [call.exception() or call.result() for call in ordered]
+
+
 async def test_over_the_rpc_bound_is_resource_exhausted_then_recovers(
     settings: Settings, credentials: Credentials, emulator: RunningEmulator
 ) -> None:
-    emulator.state.faults.set("DescribeMediaJob", FaultSpec(latency_s=0.5))
+    hold = Hold(4)
+    emulator.state.request_hooks.append(hold)
     describe = S.DescribeMediaJobsRequest(job_ids=[UNKNOWN_JOB])
     async with custom_gateway(settings, credentials, max_in_flight_rpcs=4) as gateway:
-        results = await asyncio.gather(
-            *(gateway.stub.DescribeMediaJobs(describe, timeout=10) for _ in range(12)),
-            return_exceptions=True,
-        )
-        refused = [r for r in results if isinstance(r, grpc.aio.AioRpcError)]
-        assert len(refused) == 8 and len(results) - len(refused) == 4
+        calls = [
+            asyncio.ensure_future(gateway.stub.DescribeMediaJobs(describe, timeout=10))
+            for _ in range(12)
+        ]
+        results = await held_then_released(calls, hold, refused=8)
+        refused = results[:8]
+        assert all(isinstance(r, grpc.aio.AioRpcError) for r in refused)
+        assert not any(isinstance(r, BaseException) for r in results[8:])
         for error in map(rich_error, refused):
             assert error.code is grpc.StatusCode.RESOURCE_EXHAUSTED
             assert error.error_info is not None and error.error_info.reason == "OVERLOADED"
             assert error.retry_info is not None
-        emulator.state.faults.clear()
+        assert hold.count == 4  # the refused calls never reached CI
         answer = await gateway.stub.DescribeMediaJobs(describe, timeout=10)
         assert list(answer.non_exist_job_ids) == [UNKNOWN_JOB]
 
@@ -326,16 +370,18 @@ async def test_over_the_rpc_bound_is_resource_exhausted_then_recovers(
 async def test_over_the_upstream_bound_is_resource_exhausted(
     settings: Settings, credentials: Credentials, emulator: RunningEmulator
 ) -> None:
-    emulator.state.faults.set("DescribeMediaJob", FaultSpec(latency_s=0.5))
+    hold = Hold(3)
+    emulator.state.request_hooks.append(hold)
     describe = S.DescribeMediaJobsRequest(job_ids=[UNKNOWN_JOB])
     async with custom_gateway(settings, credentials, max_in_flight_upstream=3) as gateway:
-        results = await asyncio.gather(
-            *(gateway.stub.DescribeMediaJobs(describe, timeout=10) for _ in range(9)),
-            return_exceptions=True,
-        )
+        calls = [
+            asyncio.ensure_future(gateway.stub.DescribeMediaJobs(describe, timeout=10))
+            for _ in range(9)
+        ]
+        results = await held_then_released(calls, hold, refused=6)
         codes = [r.code() if isinstance(r, grpc.aio.AioRpcError) else "ok" for r in results]
-        assert codes.count("ok") == 3
-        assert codes.count(grpc.StatusCode.RESOURCE_EXHAUSTED) == 6
+        assert codes == [grpc.StatusCode.RESOURCE_EXHAUSTED] * 6 + ["ok"] * 3
+        assert hold.count == 3
         assert gateway.client.in_flight == 0
 
 

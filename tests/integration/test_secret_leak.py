@@ -13,12 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
-import os
-import signal
-import sys
-from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -29,7 +24,7 @@ from ci_emulator.server import RunningEmulator
 from gateway._proto import media_pb2, service_pb2, service_pb2_grpc
 from gateway.access.interceptor import ClientAccess
 from gateway.config.settings import Settings
-from gateway.credentials import ENV_SECRET_ID, ENV_SECRET_KEY, ENV_SESSION_TOKEN, Credentials
+from gateway.credentials import Credentials
 from gateway.credentials.config_file import load_credentials_file
 from gateway.credentials.refreshing import RefreshingCredentialsProvider
 from tests.access.helpers import (
@@ -42,6 +37,7 @@ from tests.access.helpers import (
 )
 from tests.conftest import BUCKET, REGION, SAMPLE_KEY
 from tests.fixtures.accounts import OTHER_BUCKET, ROLE, Serve, StsEndpoint
+from tests.fixtures.serve_process import ServeProcess, StartServe
 from tests.integration.helpers import rich_error
 
 M, S = media_pb2, service_pb2
@@ -224,57 +220,12 @@ async def test_no_secret_in_logs_errors_or_reprs_in_process(
         assert secret not in "\n".join(reprs), "a secret is in a repr"
 
 
-class Process:
-    """`ci-gateway serve` in a subprocess; stderr is read as it comes, line by line."""
-
-    def __init__(self, proc: asyncio.subprocess.Process) -> None:
-        self.proc = proc
-        self.lines: list[str] = []
-        self._new_line = asyncio.Event()
-        assert proc.stderr is not None
-        self._reader = asyncio.create_task(self._read(proc.stderr))
-
-    async def _read(self, stream: asyncio.StreamReader) -> None:
-        while line := await stream.readline():
-            self.lines.append(line.decode(errors="replace"))
-            self._new_line.set()
-
-    async def wait_for(self, message: str, **fields: object) -> dict[str, object]:
-        """The first JSON log line with `msg == message` and these fields (bounded by the
-        caller's time-out)."""
-        checked = 0
-        while True:
-            for line in self.lines[checked:]:
-                checked += 1
-                with contextlib.suppress(ValueError):
-                    record = json.loads(line)
-                    if record.get("msg") == message and all(
-                        record.get(k) == v for k, v in fields.items()
-                    ):
-                        return dict(record)
-            if self.proc.returncode is not None:
-                raise AssertionError(f"gateway exited: {''.join(self.lines)[-2000:]}")
-            self._new_line.clear()
-            await self._new_line.wait()
-
-    async def stop(self) -> str:
-        if self.proc.returncode is None:
-            self.proc.send_signal(signal.SIGTERM)
-        await asyncio.wait_for(self.proc.wait(), 30)
-        await asyncio.wait_for(self._reader, 5)
-        return "".join(self.lines)
-
-
 @pytest.fixture
-async def process(scenario: Scenario, emulator2: RunningEmulator) -> AsyncIterator[Process]:
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if k not in (ENV_SECRET_ID, ENV_SECRET_KEY, ENV_SESSION_TOKEN)
-        and not k.lower().endswith("_proxy")
-    }
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "gateway", "serve",
+async def process(
+    scenario: Scenario, emulator2: RunningEmulator, serve_processes: StartServe
+) -> ServeProcess:
+    """`ci-gateway serve` with the scenario's files; no key in its environment."""
+    return await serve_processes(
         "--listen", "127.0.0.1:0",
         "--endpoint-url", emulator2.url,
         "--default-bucket", BUCKET,
@@ -282,17 +233,7 @@ async def process(scenario: Scenario, emulator2: RunningEmulator) -> AsyncIterat
         "--credentials-file", str(scenario.credentials_file),
         "--access-file", str(scenario.access_file),
         "--log-level", "DEBUG",
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-        env=env,
     )  # fmt: skip
-    running = Process(proc)
-    try:
-        yield running
-    finally:
-        if proc.returncode is None:
-            proc.kill()
-            await proc.wait()
 
 
 def command_line(pid: int) -> str:
@@ -301,11 +242,11 @@ def command_line(pid: int) -> str:
 
 
 async def test_no_secret_in_the_gateway_process_output_or_command_line(
-    scenario: Scenario, process: Process
+    scenario: Scenario, process: ServeProcess
 ) -> None:
-    listening = await asyncio.wait_for(process.wait_for("gateway listening"), 30)
+    listening = await process.line("gateway listening")
     address = str(listening["address"])
-    cmdline = command_line(process.proc.pid)
+    cmdline = command_line(process.process.pid)
 
     rotated = asyncio.Event()
     generation = 1
@@ -313,7 +254,7 @@ async def test_no_secret_in_the_gateway_process_output_or_command_line(
     async def watch_rotations() -> None:
         nonlocal generation
         while True:  # ends by cancellation; each wait is for one logged rotation
-            await process.wait_for("mounted credentials loaded", generation=generation + 1)
+            await process.line("mounted credentials loaded", 60, generation=generation + 1)
             generation += 1
             rotated.set()
 
@@ -322,11 +263,9 @@ async def test_no_secret_in_the_gateway_process_output_or_command_line(
         errors = await asyncio.wait_for(run_scenarios(address, scenario, rotated), 60)
     finally:
         watcher.cancel()
-    output = await process.stop()
-    assert process.proc.stdout is not None
-    output += (await process.proc.stdout.read()).decode(errors="replace")
+    assert await process.terminate() == 0
+    output = process.log + "".join(process.stdout)
 
-    assert process.proc.returncode == 0
     assert len(errors) == 7 and scenario.sts.issued  # STS was called by the process
     assert '"level":"DEBUG"' in output and "temporary credentials refreshed" in output
     for secret in scenario.secrets():

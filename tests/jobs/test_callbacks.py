@@ -10,14 +10,15 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from ci_emulator.config import BucketConfig, CallbackSettings, EmulatorConfig
-from ci_emulator.server import RunningEmulator, start_emulator
+from ci_emulator.config import CallbackSettings
+from ci_emulator.server import RunningEmulator
 from gateway._proto import media_pb2
 from gateway.config.settings import Callbacks, Settings, Tracking
 from gateway.credentials import Credentials
 from gateway.jobs.callbacks import MAX_CALLBACK_BYTES, callback_url
 from gateway.model import Target
-from tests.conftest import BUCKET, REGION
+from tests.conftest import BUCKET, REGION, one_bucket_config, settings_for
+from tests.fixtures.servers import StartEmulator
 from tests.integration.test_jobs import assert_matches_sample
 from tests.jobs.helpers import (
     TOKEN,
@@ -48,21 +49,19 @@ def with_receiver(settings: Settings, endpoint_url: str) -> Settings:
     ids=["xml", "json-object", "json-array"],
 )
 async def test_a_callback_wakes_the_watchers_before_the_next_poll(
-    settings: Settings,
+    emulators: StartEmulator,
     credentials: Credentials,
     bucket_dir: Path,
     body_format: str,
     as_array: bool,
 ) -> None:
-    config = EmulatorConfig(
-        buckets=(BucketConfig(BUCKET, REGION, bucket_dir),),
-        credentials={credentials.secret_id: credentials.secret_key},
+    config = one_bucket_config(
+        bucket_dir,
+        {credentials.secret_id: credentials.secret_key},
         callbacks=CallbackSettings(backoff_s=0.01, json_array=as_array),
     )
-    async with (
-        await start_emulator(config) as emulator,
-        gateway(with_receiver(settings, emulator.url), credentials) as gw,
-    ):
+    emulator = await emulators(config)
+    async with gateway(with_receiver(settings_for(emulator), emulator.url), credentials) as gw:
         state = emulator.state
         state.pause_scheduling()
         job = await submit(gw.stub, call_back_format=body_format)

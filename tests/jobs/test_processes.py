@@ -10,8 +10,6 @@ end from B, through Redis.
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -21,9 +19,14 @@ from ci_emulator.server import RunningEmulator
 from gateway._proto import media_pb2, service_pb2_grpc
 from gateway.credentials import Credentials
 from tests.conftest import BUCKET, REGION
+from tests.fixtures.serve_process import (
+    ServeProcess,
+    StartServe,
+    wait_until_serving,
+    write_config,
+)
 from tests.integration.test_jobs import assert_matches_sample
 from tests.jobs.helpers import TOKEN, assert_ended, next_detail, submit, watch
-from tests.jobs.serve_process import ServeProcess, wait_until_serving, write_config
 
 if TYPE_CHECKING:
     from gateway._proto.service_pb2_grpc import MediaJobServiceAsyncStub as Stub
@@ -32,19 +35,8 @@ M = media_pb2
 RECEIVER_PREFIX = "callback receiver listening on "
 
 
-@contextlib.asynccontextmanager
-async def processes() -> AsyncIterator[list[ServeProcess]]:
-    """Whatever the test starts is killed should it fail before stopping it."""
-    started: list[ServeProcess] = []
-    try:
-        yield started
-    finally:
-        for process in started:
-            await process.kill()
-
-
 async def serve(
-    started: list[ServeProcess],
+    start_serve: StartServe,
     tmp_path: Path,
     name: str,
     *,
@@ -68,9 +60,8 @@ async def serve(
         callbacks={"listen": "127.0.0.1:0", "public_url": public_url, "token": TOKEN},
         shared={"redis_url": redis_url, "fanout": "redis", "submit_store": "redis"},
     )
-    process = await ServeProcess.start(config, credentials)
-    started.append(process)
-    listening = await process.line(process.message_line("gateway listening"))
+    process = await start_serve("--config", str(config), credentials=credentials)
+    listening = await process.line("gateway listening")
     receiver = await process.line(lambda line: str(line.get("msg")).startswith(RECEIVER_PREFIX))
     return process, str(listening["address"]), str(receiver["msg"])[len(RECEIVER_PREFIX) :]
 
@@ -81,61 +72,61 @@ async def test_two_processes_share_callbacks_and_request_ids_through_redis(
     redis_url: str,
     redis_client: object,  # flushes the database first
     tmp_path: Path,
+    serve_processes: StartServe,
 ) -> None:
     state = emulator.state
-    async with processes() as started:
 
-        async def replica(name: str, public_url: str) -> tuple[ServeProcess, str, str]:
-            return await serve(
-                started,
-                tmp_path,
-                name,
-                emulator=emulator,
-                credentials=credentials,
-                redis_url=redis_url,
-                public_url=public_url,
-            )
+    async def replica(name: str, public_url: str) -> tuple[ServeProcess, str, str]:
+        return await serve(
+            serve_processes,
+            tmp_path,
+            name,
+            emulator=emulator,
+            credentials=credentials,
+            redis_url=redis_url,
+            public_url=public_url,
+        )
 
-        # B's receiver takes a free port; its URL is then the public one for both replicas.
-        b, b_address, b_receiver = await replica("b", "auto")
-        a, a_address, a_receiver = await replica("a", b_receiver)
-        assert a_receiver != b_receiver
-        await wait_until_serving(a_address)
-        await wait_until_serving(b_address)
+    # B's receiver takes a free port; its URL is then the public one for both replicas.
+    b, b_address, b_receiver = await replica("b", "auto")
+    a, a_address, a_receiver = await replica("a", b_receiver)
+    assert a_receiver != b_receiver
+    await wait_until_serving(a_address)
+    await wait_until_serving(b_address)
 
-        async with (
-            grpc.aio.insecure_channel(a_address) as a_channel,
-            grpc.aio.insecure_channel(b_address) as b_channel,
-        ):
-            on_a: Stub = service_pb2_grpc.MediaJobServiceStub(a_channel)
-            on_b: Stub = service_pb2_grpc.MediaJobServiceStub(b_channel)
+    async with (
+        grpc.aio.insecure_channel(a_address) as a_channel,
+        grpc.aio.insecure_channel(b_address) as b_channel,
+    ):
+        on_a: Stub = service_pb2_grpc.MediaJobServiceStub(a_channel)
+        on_b: Stub = service_pb2_grpc.MediaJobServiceStub(b_channel)
 
-            # (b) the same request_id on B returns A's job; CI holds exactly one.
-            state.pause_scheduling()
-            request_id = "processes-0001"
-            user = M.Operation(user_data="two-processes")
-            first = await submit(on_a, request_id=request_id, operation=user)
-            again = await submit(on_b, request_id=request_id, operation=user)
-            assert again.job_id == first.job_id
-            assert state.jobs_created == 1 and list(state.jobs) == [first.job_id]
-            callback = state.jobs[first.job_id].spec.callback or ""
-            assert callback.startswith(b_receiver + "/"), callback
+        # (b) the same request_id on B returns A's job; CI holds exactly one.
+        state.pause_scheduling()
+        request_id = "processes-0001"
+        user = M.Operation(user_data="two-processes")
+        first = await submit(on_a, request_id=request_id, operation=user)
+        again = await submit(on_b, request_id=request_id, operation=user)
+        assert again.job_id == first.job_id
+        assert state.jobs_created == 1 and list(state.jobs) == [first.job_id]
+        callback = state.jobs[first.job_id].spec.callback or ""
+        assert callback.startswith(b_receiver + "/"), callback
 
-            # (a) a watcher on A, woken by the callback CI delivers to B.
-            call = watch(on_a, first.job_id)
-            assert (await next_detail(call)).state == M.JOB_STATE_SUBMITTED
-            describes = state.operations["DescribeMediaJob"]
-            state.resume_scheduling()
-            final = await next_detail(call)
-            assert final.state == M.JOB_STATE_SUCCESS, (final.code, final.message)
-            assert final.operation.user_data == "two-processes"
-            assert_matches_sample(final.operation.media_info)
-            await assert_ended(call)
-            (delivery,) = await state.wait_for_callbacks(1)
-            assert (delivery.url, delivery.status) == (callback, 200)
-            # One describe since A's first look: B checking the callback with CI. A never
-            # polled again; it learnt the end from B.
-            assert state.operations["DescribeMediaJob"] == describes + 1
+        # (a) a watcher on A, woken by the callback CI delivers to B.
+        call = watch(on_a, first.job_id)
+        assert (await next_detail(call)).state == M.JOB_STATE_SUBMITTED
+        describes = state.operations["DescribeMediaJob"]
+        state.resume_scheduling()
+        final = await next_detail(call)
+        assert final.state == M.JOB_STATE_SUCCESS, (final.code, final.message)
+        assert final.operation.user_data == "two-processes"
+        assert_matches_sample(final.operation.media_info)
+        await assert_ended(call)
+        (delivery,) = await state.wait_for_callbacks(1)
+        assert (delivery.url, delivery.status) == (callback, 200)
+        # One describe since A's first look: B checking the callback with CI. A never
+        # polled again; it learnt the end from B.
+        assert state.operations["DescribeMediaJob"] == describes + 1
 
-        assert await a.terminate() == 0, a.log
-        assert await b.terminate() == 0, b.log
+    assert await a.terminate() == 0, a.log
+    assert await b.terminate() == 0, b.log

@@ -10,10 +10,7 @@ with; `ci-gateway serve` does both from a TOML `--config` and logs neither secre
 
 from __future__ import annotations
 
-import os
 import secrets
-import subprocess
-import sys
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -30,12 +27,18 @@ from gateway._files import MAX_SECRET_FILE_BYTES
 from gateway._proto import media_pb2, service_pb2_grpc
 from gateway.config.load import load_settings
 from gateway.config.settings import Callbacks, Settings, Shared, Tracking
-from gateway.credentials import ENV_SECRET_ID, ENV_SECRET_KEY, Credentials
+from gateway.credentials import Credentials
 from gateway.jobs.callbacks import callback_url
 from gateway.jobs.redis_store import KEY_PREFIX
 from gateway.jobs.runtime import _check as check_tracking_settings
 from gateway.model import Target
 from tests.conftest import BUCKET, REGION
+from tests.fixtures.serve_process import (
+    ServeRefusal,
+    StartServe,
+    wait_until_serving,
+    write_config,
+)
 from tests.integration.test_jobs import assert_matches_sample
 from tests.jobs.helpers import (
     assert_ended,
@@ -45,7 +48,6 @@ from tests.jobs.helpers import (
     watch,
     xml_callback,
 )
-from tests.jobs.serve_process import ServeProcess, wait_until_serving, write_config
 
 M = media_pb2
 TARGET = Target(BUCKET, REGION)
@@ -301,6 +303,7 @@ async def test_serve_reads_both_files_from_its_config_and_logs_neither(
     redis_client: aioredis.Redis,
     redis_user: str,
     tmp_path: Path,
+    serve_processes: StartServe,
 ) -> None:
     token_path = secret_file(tmp_path, FILE_TOKEN + "\n", "callback_token")
     url_path = secret_file(tmp_path, redis_user + "\n", "redis_url")
@@ -320,29 +323,26 @@ async def test_serve_reads_both_files_from_its_config_and_logs_neither(
         shared={"redis_url_file": str(url_path), "fanout": "redis", "submit_store": "redis"},
     )
     state = emulator.state
-    process = await ServeProcess.start(config, credentials)
-    try:
-        listening = await process.line(process.message_line("gateway listening"))
-        address = str(listening["address"])
-        await wait_until_serving(address)
-        async with grpc.aio.insecure_channel(address) as channel:
-            stub = service_pb2_grpc.MediaJobServiceStub(channel)
-            state.pause_scheduling()
-            job = await submit(stub, request_id="secret-file-serve-1")
-            callback = state.jobs[job.job_id].spec.callback or ""
-            assert callback.endswith(f"/{FILE_TOKEN}/{BUCKET}/{REGION}"), callback
-            assert await redis_client.exists(KEY_PREFIX + "secret-file-serve-1")
-            assert urlsplit(redis_user).username in await connected_users(redis_client)
-            call = watch(stub, job.job_id)
-            assert (await next_detail(call)).state == M.JOB_STATE_SUBMITTED
-            state.resume_scheduling()
-            assert (await next_detail(call)).state == M.JOB_STATE_SUCCESS
-            await assert_ended(call)
-            (delivery,) = await state.wait_for_callbacks(1)
-            assert (delivery.url, delivery.status) == (callback, 200)
-        assert await process.terminate() == 0, process.log
-    finally:
-        await process.kill()
+    process = await serve_processes("--config", str(config), credentials=credentials)
+    listening = await process.line("gateway listening")
+    address = str(listening["address"])
+    await wait_until_serving(address)
+    async with grpc.aio.insecure_channel(address) as channel:
+        stub = service_pb2_grpc.MediaJobServiceStub(channel)
+        state.pause_scheduling()
+        job = await submit(stub, request_id="secret-file-serve-1")
+        callback = state.jobs[job.job_id].spec.callback or ""
+        assert callback.endswith(f"/{FILE_TOKEN}/{BUCKET}/{REGION}"), callback
+        assert await redis_client.exists(KEY_PREFIX + "secret-file-serve-1")
+        assert urlsplit(redis_user).username in await connected_users(redis_client)
+        call = watch(stub, job.job_id)
+        assert (await next_detail(call)).state == M.JOB_STATE_SUBMITTED
+        state.resume_scheduling()
+        assert (await next_detail(call)).state == M.JOB_STATE_SUCCESS
+        await assert_ended(call)
+        (delivery,) = await state.wait_for_callbacks(1)
+        assert (delivery.url, delivery.status) == (callback, 200)
+    assert await process.terminate() == 0, process.log
     password = urlsplit(redis_user).password
     assert password and password not in process.log
     assert FILE_TOKEN not in process.log
@@ -351,37 +351,28 @@ async def test_serve_reads_both_files_from_its_config_and_logs_neither(
 # ---- `ci-gateway serve` refusing to start ----------------------------------------------------
 
 
-def serve_refusal(tmp_path: Path, *args: str, **env: str) -> str:
-    """Run `serve` expecting exit 2 before it listens; its stderr."""
-    environ = {k: v for k, v in os.environ.items() if not k.startswith("CI_GATEWAY_")}
-    environ |= {ENV_SECRET_ID: "AKIDx", ENV_SECRET_KEY: "never-printed-secret", **env}
-    done = subprocess.run(
-        [sys.executable, "-m", "gateway", "serve", "--listen", "127.0.0.1:0", *args],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env=environ,
-        cwd=tmp_path,
-    )
-    assert done.returncode == 2, done.stdout + done.stderr
-    assert "never-printed-secret" not in done.stdout + done.stderr
-    return done.stderr
+KEYS = Credentials("AKIDx", "never-printed-secret")
 
 
-def test_serve_refuses_unusable_secret_files_naming_setting_and_path(tmp_path: Path) -> None:
+def test_serve_refuses_unusable_secret_files_naming_setting_and_path(
+    tmp_path: Path, serve_refusal: ServeRefusal
+) -> None:
+    def refusal(*args: str, **env: str) -> str:
+        stderr = serve_refusal("--listen", "127.0.0.1:0", *args, credentials=KEYS, **env)
+        assert KEYS.secret_key not in stderr
+        return stderr
+
     missing = tmp_path / "missing-token"
-    stderr = serve_refusal(tmp_path, CI_GATEWAY_CALLBACKS_TOKEN_FILE=str(missing))
+    stderr = refusal(CI_GATEWAY_CALLBACKS_TOKEN_FILE=str(missing))
     assert "callbacks.token_file" in stderr and str(missing) in stderr
 
     for secret in SECRETS:
         invalid = secret_file(tmp_path, secret.invalid + "\n", f"invalid-{secret.name}")
-        stderr = serve_refusal(tmp_path, **{secret.env: str(invalid)})
+        stderr = refusal(**{secret.env: str(invalid)})
         assert secret.file_key in stderr and str(invalid) in stderr
         assert secret.hidden not in stderr and secret.invalid not in stderr
 
     token = secret_file(tmp_path, FILE_TOKEN, "token")
-    stderr = serve_refusal(
-        tmp_path, "--callback-token-file", str(token), CI_GATEWAY_CALLBACKS_TOKEN=FILE_TOKEN
-    )
+    stderr = refusal("--callback-token-file", str(token), CI_GATEWAY_CALLBACKS_TOKEN=FILE_TOKEN)
     assert "callbacks.token and callbacks.token_file are both set" in stderr
     assert FILE_TOKEN not in stderr

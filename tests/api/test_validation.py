@@ -1,0 +1,306 @@
+"""`gateway.api.validation` called directly: every rule, one row each, gives INVALID_ARGUMENT
+naming the field by its path in the RPC request; valid input comes back with the defaults
+applied. (tests/integration/test_validation.py shows the same refusals through a live gateway,
+as a client sees them in BadRequest, with CI never asked.)
+
+A last test reads validation.py itself and checks that each rule's message appears in the
+table, so a rule added later without a row here fails this file.
+"""
+
+from __future__ import annotations
+
+import ast
+import inspect
+from collections.abc import Callable
+from typing import Any
+
+import grpc
+import pytest
+
+from gateway._proto import media_pb2, service_pb2
+from gateway.api import validation
+from gateway.api.validation import (
+    MAX_LIST_SIZE,
+    MAX_OBJECT_KEY_BYTES,
+    MAX_USER_DATA,
+    validate_describe,
+    validate_generate_media_info,
+    validate_get_media_info,
+    validate_job_ref,
+    validate_list,
+    validate_submit,
+)
+from gateway.config.settings import Settings
+from gateway.errors import InvalidRequest
+from gateway.model import MAX_DESCRIBE_JOB_IDS, Target
+
+M, S = media_pb2, service_pb2
+BUCKET, REGION = "examplebucket-1250000000", "ap-guangzhou"
+DEFAULTS = Settings(default_bucket=BUCKET, default_region=REGION)
+JOB_ID = "j" + "0" * 32
+KEY = "input/a.mp4"
+
+Validator = Callable[[Any, Settings], object]
+VALIDATORS: dict[type[Any], Validator] = {
+    S.SubmitMediaJobRequest: validate_submit,
+    S.DescribeMediaJobsRequest: validate_describe,
+    S.ListMediaJobsRequest: validate_list,
+    S.CancelMediaJobRequest: validate_job_ref,
+    S.WatchMediaJobRequest: validate_job_ref,
+    S.WaitMediaJobRequest: validate_job_ref,
+    S.GenerateMediaInfoRequest: validate_generate_media_info,
+    S.GetMediaInfoRequest: validate_get_media_info,
+}
+
+
+def submit(**fields: Any) -> S.SubmitMediaJobRequest:
+    """A valid submit, with `fields` of its CI `Request` replaced (nested ones as dicts)."""
+    body = M.Request(input=M.Input(object=KEY))
+    for name, value in fields.items():
+        if isinstance(value, dict):
+            getattr(body, name).CopyFrom(type(getattr(body, name))(**value))
+        else:
+            setattr(body, name, value)
+    return S.SubmitMediaJobRequest(request=body)
+
+
+def tdmq(**mq: str) -> S.SubmitMediaJobRequest:
+    config = {"mq_region": "gz", "mq_mode": "Queue", "mq_name": "jobs"} | mq
+    return submit(call_back_type="TDMQ", call_back_mq_config=config)
+
+
+# Out-of-range enum numbers, as a client with a newer or broken proto could send them.
+_untyped_list: Any = S.ListMediaJobsRequest
+
+# (case id, request, settings, field path named, start of the rule's description)
+RULES: list[tuple[str, Any, Settings, str, str]] = [
+    # -- the target, shared by every RPC
+    ("no bucket, no default", S.GetMediaInfoRequest(object=KEY), Settings(default_region=REGION),
+     "bucket", "required: no default bucket"),
+    ("bad bucket", S.GetMediaInfoRequest(bucket="No_Such", object=KEY), DEFAULTS, "bucket",
+     "must be 'name-APPID'"),
+    ("no region, no default", S.GetMediaInfoRequest(object=KEY), Settings(default_bucket=BUCKET),
+     "region", "required: no default region"),
+    ("bad region", S.ListMediaJobsRequest(region="Mars!"), DEFAULTS, "region",
+     "must be a region name"),
+    # -- submit
+    ("bad request id", S.SubmitMediaJobRequest(
+        request_id="has space", request=M.Request(input=M.Input(object=KEY))), DEFAULTS,
+     "request_id", "must be 1-128"),
+    ("unsupported tag", submit(tag="Transcode"), DEFAULTS, "request.tag", "unsupported job tag"),
+    ("empty object", submit(input={"object": ""}), DEFAULTS, "request.input.object", "required"),
+    ("leading slash", submit(input={"object": "/a.mp4"}), DEFAULTS, "request.input.object",
+     "must not start with '/'"),
+    ("object too long", submit(input={"object": "é" * (MAX_OBJECT_KEY_BYTES // 2 + 1)}),
+     DEFAULTS, "request.input.object", "longer than"),
+    ("control character", submit(input={"object": "a\x7fb.mp4"}), DEFAULTS,
+     "request.input.object", "must not contain control"),
+    ("user data too long", submit(operation={"user_data": "u" * (MAX_USER_DATA + 1)}), DEFAULTS,
+     "request.operation.user_data", "longer than"),
+    ("user data not ascii", submit(operation={"user_data": "héllo"}), DEFAULTS,
+     "request.operation.user_data", "must be printable ASCII"),
+    ("job level", submit(operation={"job_level": 3}), DEFAULTS, "request.operation.job_level",
+     "must be 0, 1 or 2"),
+    ("negative job level", submit(operation={"job_level": -1}), DEFAULTS,
+     "request.operation.job_level", "must be 0, 1 or 2"),
+    ("media info given", submit(operation={"media_info": M.MediaInfo()}), DEFAULTS,
+     "request.operation.media_info", "is output only"),
+    ("queue id", submit(queue_id="p1,p2"), DEFAULTS, "request.queue_id", "must be a CI queue"),
+    ("call back format", submit(call_back_format="YAML"), DEFAULTS, "request.call_back_format",
+     "must be 'XML' or 'JSON'"),
+    ("call back type", submit(call_back_type="Kafka"), DEFAULTS, "request.call_back_type",
+     "must be 'Url' or 'TDMQ'"),
+    ("call back scheme", submit(call_back="ftp://example.com/cb"), DEFAULTS,
+     "request.call_back", "must be an http(s) URL"),
+    ("call back without host", submit(call_back="https:///cb"), DEFAULTS, "request.call_back",
+     "must be an http(s) URL"),
+    ("tdmq without config", submit(call_back_type="TDMQ"), DEFAULTS,
+     "request.call_back_mq_config", "required when call_back_type"),
+    ("tdmq region", tdmq(mq_region="us"), DEFAULTS, "request.call_back_mq_config.mq_region",
+     "must be one of"),
+    ("tdmq mode", tdmq(mq_mode="Stream"), DEFAULTS, "request.call_back_mq_config.mq_mode",
+     "must be 'Topic' or 'Queue'"),
+    ("tdmq name", tdmq(mq_name=""), DEFAULTS, "request.call_back_mq_config.mq_name", "required"),
+    # -- describe
+    ("no job ids", S.DescribeMediaJobsRequest(), DEFAULTS, "job_ids", "at least one job id"),
+    ("too many job ids", S.DescribeMediaJobsRequest(
+        job_ids=[JOB_ID] * (MAX_DESCRIBE_JOB_IDS + 1)), DEFAULTS, "job_ids", "at most"),
+    ("empty job id", S.DescribeMediaJobsRequest(job_ids=[JOB_ID, ""]), DEFAULTS, "job_ids[1]",
+     "required"),
+    ("comma in job id", S.DescribeMediaJobsRequest(job_ids=["j1,j2"]), DEFAULTS, "job_ids[0]",
+     "must be a CI job id"),
+    # -- list
+    ("list queue id", S.ListMediaJobsRequest(queue_id="p/1"), DEFAULTS, "queue_id",
+     "must be a CI queue"),
+    ("list tag", S.ListMediaJobsRequest(tag="Snapshot"), DEFAULTS, "tag", "unsupported job tag"),
+    ("unspecified state", S.ListMediaJobsRequest(
+        states=[M.JOB_STATE_SUCCESS, M.JOB_STATE_UNSPECIFIED]), DEFAULTS, "states[1]",
+     "must be a known job state"),
+    ("unknown state number", _untyped_list(states=[999]), DEFAULTS, "states[0]",
+     "must be a known job state"),
+    ("unknown order", _untyped_list(order_by_time=7), DEFAULTS, "order_by_time",
+     "must be ORDER_BY_TIME_DESC"),
+    ("size too large", S.ListMediaJobsRequest(size=MAX_LIST_SIZE + 1), DEFAULTS, "size",
+     "must be between 1 and"),
+    ("negative size", S.ListMediaJobsRequest(size=-1), DEFAULTS, "size", "must be between 1 and"),
+    ("start time", S.ListMediaJobsRequest(start_creation_time="2024-01-01"), DEFAULTS,
+     "start_creation_time", "must look like"),
+    ("end time", S.ListMediaJobsRequest(end_creation_time="yesterday"), DEFAULTS,
+     "end_creation_time", "must look like"),
+    ("list input object", S.ListMediaJobsRequest(input_object="/a.mp4"), DEFAULTS,
+     "input_object", "must not start with '/'"),
+    # -- one job: cancel, watch, wait
+    ("cancel without id", S.CancelMediaJobRequest(), DEFAULTS, "job_id", "required"),
+    ("watch bad id", S.WatchMediaJobRequest(job_id="j/1"), DEFAULTS, "job_id",
+     "must be a CI job id"),
+    ("wait long id", S.WaitMediaJobRequest(job_id="j" * 65), DEFAULTS, "job_id",
+     "must be a CI job id"),
+    # -- media info
+    ("generate without object", S.GenerateMediaInfoRequest(), DEFAULTS, "input.object",
+     "required"),
+    ("get without object", S.GetMediaInfoRequest(), DEFAULTS, "object", "required"),
+    ("version id too long", S.GetMediaInfoRequest(object=KEY, version_id="v" * 129), DEFAULTS,
+     "version_id", "longer than 128"),
+]  # fmt: skip
+
+
+def refusal(request: Any, settings: Settings) -> InvalidRequest:
+    with pytest.raises(InvalidRequest) as caught:
+        VALIDATORS[type(request)](request, settings)
+    return caught.value
+
+
+@pytest.mark.parametrize(
+    ("request_", "settings", "field", "description"),
+    [case[1:] for case in RULES],
+    ids=[case[0] for case in RULES],
+)
+def test_each_rule_is_invalid_argument_naming_the_field(
+    request_: Any, settings: Settings, field: str, description: str
+) -> None:
+    error = refusal(request_, settings)
+    assert error.status is grpc.StatusCode.INVALID_ARGUMENT
+    assert [(v.field, v.description[: len(description)]) for v in error.violations] == [
+        (field, description)
+    ]
+    assert f"{field}: {description}" in str(error)
+
+
+def test_every_violation_is_reported_at_once() -> None:
+    request = S.SubmitMediaJobRequest(
+        bucket="Bad",
+        request_id="no spaces allowed",
+        request=M.Request(tag="Transcode", operation=M.Operation(job_level=9)),
+    )
+    fields = [v.field for v in refusal(request, DEFAULTS).violations]
+    assert fields == [
+        "request_id",
+        "bucket",
+        "request.tag",
+        "request.input.object",
+        "request.operation.job_level",
+    ]
+
+
+def test_a_valid_submit_gets_the_default_target_tag_and_a_request_id() -> None:
+    rpc = submit(operation={"user_data": "mine", "job_level": 2}, call_back="no")
+    target, request, request_id = validate_submit(rpc, DEFAULTS)
+    assert target == Target(BUCKET, REGION)
+    assert request.tag == "MediaInfo" and request.input.object == KEY
+    assert rpc.request.tag == ""  # the caller's message is left as it was
+    assert request_id and validate_submit(rpc, DEFAULTS)[2] != request_id  # a fresh one each
+    rpc.request_id = "caller-chosen:1"
+    assert validate_submit(rpc, DEFAULTS)[2] == "caller-chosen:1"
+
+
+def test_a_valid_tdmq_submit_and_the_request_names_win_over_the_defaults() -> None:
+    rpc = tdmq()
+    rpc.bucket, rpc.region = "otherbucket-1250000000", "ap-beijing"
+    target, request, _ = validate_submit(rpc, DEFAULTS)
+    assert target == Target("otherbucket-1250000000", "ap-beijing")
+    assert request.call_back_mq_config.mq_name == "jobs"
+
+
+def test_describe_asks_for_a_repeated_id_once() -> None:
+    rpc = S.DescribeMediaJobsRequest(job_ids=[JOB_ID, "j2", JOB_ID])
+    assert validate_describe(rpc, DEFAULTS) == (Target(BUCKET, REGION), [JOB_ID, "j2"])
+
+
+def test_list_builds_cis_query_with_its_names_and_always_a_next_token() -> None:
+    rpc = S.ListMediaJobsRequest(
+        queue_id="p123",
+        states=[M.JOB_STATE_SUCCESS, M.JOB_STATE_FAILED, M.JOB_STATE_SUCCESS],
+        order_by_time=S.ORDER_BY_TIME_ASC,
+        size=100,
+        start_creation_time="2024-01-01T00:00:00+0800",
+        input_object=KEY,
+    )
+    _, params = validate_list(rpc, DEFAULTS)
+    assert params == {
+        "tag": "MediaInfo",
+        "queueId": "p123",
+        "states": "Success,Failed",
+        "orderByTime": "Asc",
+        "size": "100",
+        "startCreationTime": "2024-01-01T00:00:00+0800",
+        "inputObject": KEY,
+        "nextToken": "",
+    }
+    assert validate_list(S.ListMediaJobsRequest(), DEFAULTS)[1] == {
+        "tag": "MediaInfo",
+        "nextToken": "",
+    }
+
+
+@pytest.mark.parametrize(
+    ("request_", "answer"),
+    [
+        (S.CancelMediaJobRequest(job_id=JOB_ID), (Target(BUCKET, REGION), JOB_ID)),
+        (S.WaitMediaJobRequest(job_id="j-1_a"), (Target(BUCKET, REGION), "j-1_a")),
+        (
+            S.GenerateMediaInfoRequest(input=M.Input(object=KEY)),
+            (Target(BUCKET, REGION), KEY),
+        ),
+        (
+            S.GetMediaInfoRequest(object=KEY, version_id="v1"),
+            (Target(BUCKET, REGION), KEY, "v1"),
+        ),
+    ],
+)
+def test_valid_single_object_requests_pass(request_: Any, answer: tuple[Any, ...]) -> None:
+    assert VALIDATORS[type(request_)](request_, DEFAULTS) == answer
+
+
+def _rules_in_the_module() -> set[tuple[str, bool]]:
+    """Each description `validation` passes to `errors.add`: its text, or the constant start of
+    an f-string (then False: only a prefix)."""
+    found: set[tuple[str, bool]] = set()
+    for node in ast.walk(ast.parse(inspect.getsource(validation))):
+        if (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Attribute)
+            and node.func.attr == "add"
+            and len(node.args) == 2
+        ):
+            text, whole = node.args[1], True
+            if isinstance(text, ast.JoinedStr):
+                text, whole = text.values[0], False
+            assert isinstance(text, ast.Constant), ast.dump(text)
+            found.add((str(text.value), whole))
+    return found
+
+
+def test_the_table_has_a_row_for_every_rule_in_the_module() -> None:
+    rules = _rules_in_the_module()
+    assert len(rules) >= 25  # the walk really found the rules
+    produced = {
+        violation.description
+        for _, request, settings, _, _ in RULES
+        for violation in refusal(request, settings).violations
+    }
+    missing = [
+        text
+        for text, whole in rules
+        if not any(d == text if whole else d.startswith(text) for d in produced)
+    ]
+    assert not missing, f"rules without a row in RULES: {sorted(missing)}"
