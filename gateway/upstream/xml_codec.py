@@ -56,6 +56,8 @@ __all__ = [
     "enum_wire_name",
     "local_name",
     "parse_document",
+    "typed_field_for",
+    "unknown_nodes_field",
     "wire_name",
 ]
 
@@ -342,6 +344,18 @@ def _table(message: Message) -> _Table:
             table = _TABLES[descriptor.full_name] = _build_table(descriptor)
         _TABLES_BY_TYPE[type(message)] = table
     return table
+
+
+def typed_field_for(message: Message, node: str) -> str | None:
+    """The field of `message` that the node `node` decodes into (case-insensitive, as decoding
+    matches), or None when the node would be kept as an unknown node."""
+    field = _table(message).by_wire.get(node.lower())
+    return field.name if field is not None else None
+
+
+def unknown_nodes_field(message: Message) -> str | None:
+    """The field of `message` that keeps unknown nodes (`(xml).unknown_nodes`), if any."""
+    return _table(message).unknown
 
 
 def _field_for_tag(table: _Table, tag: object) -> _Field:
