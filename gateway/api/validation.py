@@ -16,6 +16,7 @@ from google.protobuf.message import Message
 
 from gateway import kinds
 from gateway._proto import media_pb2, service_pb2
+from gateway.api import kind_rules
 from gateway.api.tree_checks import check_tree
 from gateway.config.settings import Settings
 from gateway.errors import FieldViolation, InvalidRequest
@@ -103,7 +104,8 @@ def validate_submit(
         request.tag = kinds.DEFAULT_TAG
     elif kinds.kind(request.tag) is None:
         errors.add("request.tag", UNKNOWN_TAG)
-    _object_key(request.input.object, "request.input.object", errors)
+    if request.input.object or kind_rules.needs_input(request.tag):
+        _object_key(request.input.object, "request.input.object", errors)
     operation = request.operation
     if len(operation.user_data) > MAX_USER_DATA:
         errors.add("request.operation.user_data", f"longer than {MAX_USER_DATA} characters")
@@ -114,6 +116,9 @@ def validate_submit(
     _output_only(operation, errors)
     if operation.tag:
         errors.add("request.operation.tag", "only for multi-operation submits: set request.tag")
+    kind_rules.check_kind(
+        request.tag, operation, lambda path, why: errors.add(f"request.operation.{path}", why)
+    )
     # Every string of every kind's parameters, and every unknown node, must be encodable XML.
     check_tree(request, "request", errors.add)
     if request.queue_id and not _QUEUE_ID.fullmatch(request.queue_id):

@@ -405,12 +405,13 @@ class SubmitCoordinator:
         created since just before the first attempt, carrying this request's marker."""
         params = {
             "tag": request.tag or DEFAULT_TAG,
-            "inputObject": request.input.object,
             "startCreationTime": ci_time(first_attempt_at - RECONCILE_LOOKBACK_S),
             "orderByTime": "Desc",
             "size": str(RECONCILE_PAGE_SIZE),
             "nextToken": "",
         }
+        if request.input.object:  # a kind without input (Concat) is found by tag and marker
+            params["inputObject"] = request.input.object
         if request.queue_id:
             params["queueId"] = request.queue_id
         for _ in range(RECONCILE_PAGES):

@@ -83,7 +83,16 @@ def _transcode_request() -> media_pb2.Request:
                     "audio": {"codec": "aac", "remove": "false"},
                     "trans_config": {"aigc_metadata": {"produce_id": "p-1"}},
                 },
-                "watermark": [{"type": "Text", "pos": "TopRight", "dx": "0", "dy": "0"}],
+                "watermark": [
+                    {
+                        "type": "Text",
+                        "pos": "TopRight",
+                        "loc_mode": "Absolute",
+                        "dx": "0",
+                        "dy": "0",
+                        "text": {"text": "CI"},
+                    }
+                ],
                 "output": {"region": REGION, "bucket": BUCKET, "object": "output/demo.mp4"},
                 "sdr_to_hdr": {"hdr_mode": "HLG"},
                 "extra_nodes": [{"name": "FutureFlag", "text": "on"}],
@@ -215,6 +224,22 @@ async def test_lost_answer_is_reconciled_for_any_kind(tag: str) -> None:
     assert [c for c in fake.calls if c.startswith("GET")] == ["GET /jobs"]  # one reconcile
 
 
+# Enough for every typed kind's rule (a template, transcode parameters, an output with
+# `${Number}` and one extracted stream, a digital watermark), plus a node no message types.
+EVERY_KIND_OPERATION = {
+    "template_id": "t1",
+    "transcode_template_id": "t2",
+    "watermark_template_id": ["t3"],
+    "digital_watermark": {"message": "m-1", "type": "Text", "version": "V1"},
+    "output": {
+        "region": REGION,
+        "bucket": BUCKET,
+        "object": "out/${Number}.jpg",
+        "stream_extract": [{"index": "0", "object": "out/v.h264"}],
+    },
+}
+
+
 async def test_every_catalogue_kind_is_accepted_and_sent_as_given() -> None:
     async with echo_ci() as fake, gateway(fake) as stub:
         for tag in KINDS:
@@ -222,8 +247,9 @@ async def test_every_catalogue_kind_is_accepted_and_sent_as_given() -> None:
             request = media_pb2.Request(
                 tag=tag,
                 input=media_pb2.Input(object="input/demo.mp4"),
-                operation=media_pb2.Operation(extra_nodes=[node]),
+                operation=json_format.ParseDict(EVERY_KIND_OPERATION, media_pb2.Operation()),
             )
+            request.operation.extra_nodes.append(node)
             answer = await stub.SubmitMediaJob(
                 service_pb2.SubmitMediaJobRequest(request=request), timeout=10
             )
