@@ -22,9 +22,11 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
+from gateway._proto import job_kinds_pb2 as ci_dot_media_dot_v1_dot_job__kinds__pb2
+from gateway._proto import xml_pb2 as ci_dot_media_dot_v1_dot_xml__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17\x63i/media/v1/media.proto\x12\x0b\x63i.media.v1\":\n\x05Input\x12\x0e\n\x06object\x18\x01 \x01(\t\x12\x11\n\tbucket_id\x18\x02 \x01(\t\x12\x0e\n\x06region\x18\x03 \x01(\t\"G\n\x10\x43\x61llBackMqConfig\x12\x11\n\tmq_region\x18\x01 \x01(\t\x12\x0f\n\x07mq_mode\x18\x02 \x01(\t\x12\x0f\n\x07mq_name\x18\x03 \x01(\t\"]\n\tOperation\x12\x11\n\tuser_data\x18\x01 \x01(\t\x12\x11\n\tjob_level\x18\x02 \x01(\x05\x12*\n\nmedia_info\x18\x03 \x01(\x0b\x32\x16.ci.media.v1.MediaInfo\"\xf7\x01\n\x07Request\x12\x0b\n\x03tag\x18\x01 \x01(\t\x12!\n\x05input\x18\x02 \x01(\x0b\x32\x12.ci.media.v1.Input\x12)\n\toperation\x18\x03 \x01(\x0b\x32\x16.ci.media.v1.Operation\x12\x10\n\x08queue_id\x18\x04 \x01(\t\x12\x18\n\x10\x63\x61ll_back_format\x18\x05 \x01(\t\x12\x16\n\x0e\x63\x61ll_back_type\x18\x06 \x01(\t\x12\x11\n\tcall_back\x18\x07 \x01(\t\x12:\n\x13\x63\x61ll_back_mq_config\x18\x08 \x01(\x0b\x32\x1d.ci.media.v1.CallBackMqConfig\"\xc2\x02\n\nJobsDetail\x12\x0c\n\x04\x63ode\x18\x01 \x01(\t\x12\x0f\n\x07message\x18\x02 \x01(\t\x12\x0e\n\x06job_id\x18\x03 \x01(\t\x12\x0b\n\x03tag\x18\x04 \x01(\t\x12$\n\x05state\x18\x05 \x01(\x0e\x32\x15.ci.media.v1.JobState\x12\x12\n\nstate_text\x18\x06 \x01(\t\x12\x15\n\rcreation_time\x18\x07 \x01(\t\x12\x12\n\nstart_time\x18\x08 \x01(\t\x12\x10\n\x08\x65nd_time\x18\t \x01(\t\x12\x10\n\x08queue_id\x18\n \x01(\t\x12\x10\n\x08progress\x18\x0b \x01(\t\x12\x0f\n\x07sub_tag\x18\x0c \x01(\t\x12!\n\x05input\x18\r \x01(\x0b\x32\x12.ci.media.v1.Input\x12)\n\toperation\x18\x0e \x01(\x0b\x32\x16.ci.media.v1.Operation\"O\n\x0bJobCallback\x12\x12\n\nevent_name\x18\x01 \x01(\t\x12,\n\x0bjobs_detail\x18\x02 \x03(\x0b\x32\x17.ci.media.v1.JobsDetail\"U\n\tMediaInfo\x12#\n\x06\x66ormat\x18\x01 \x01(\x0b\x32\x13.ci.media.v1.Format\x12#\n\x06stream\x18\x02 \x01(\x0b\x32\x13.ci.media.v1.Stream\"\xa5\x01\n\x06\x46ormat\x12\x12\n\nnum_stream\x18\x01 \x01(\t\x12\x13\n\x0bnum_program\x18\x02 \x01(\t\x12\x13\n\x0b\x66ormat_name\x18\x03 \x01(\t\x12\x18\n\x10\x66ormat_long_name\x18\x04 \x01(\t\x12\x12\n\nstart_time\x18\x05 \x01(\t\x12\x10\n\x08\x64uration\x18\x06 \x01(\t\x12\x0f\n\x07\x62itrate\x18\x07 \x01(\t\x12\x0c\n\x04size\x18\x08 \x01(\t\"w\n\x06Stream\x12!\n\x05video\x18\x01 \x03(\x0b\x32\x12.ci.media.v1.Video\x12!\n\x05\x61udio\x18\x02 \x03(\x0b\x32\x12.ci.media.v1.Audio\x12\'\n\x08subtitle\x18\x03 \x03(\x0b\x32\x15.ci.media.v1.Subtitle\"\x99\x04\n\x05Video\x12\r\n\x05index\x18\x01 \x01(\t\x12\x12\n\ncodec_name\x18\x02 \x01(\t\x12\x17\n\x0f\x63odec_long_name\x18\x03 \x01(\t\x12\x17\n\x0f\x63odec_time_base\x18\x04 \x01(\t\x12\x18\n\x10\x63odec_tag_string\x18\x05 \x01(\t\x12\x11\n\tcodec_tag\x18\x06 \x01(\t\x12\x17\n\x0f\x63olor_primaries\x18\x07 \x01(\t\x12\x13\n\x0b\x63olor_range\x18\x08 \x01(\t\x12\x16\n\x0e\x63olor_transfer\x18\t \x01(\t\x12\x0f\n\x07profile\x18\n \x01(\t\x12\x0e\n\x06height\x18\x0b \x01(\t\x12\r\n\x05width\x18\x0c \x01(\t\x12\x13\n\x0bhas_b_frame\x18\r \x01(\t\x12\x12\n\nref_frames\x18\x0e \x01(\t\x12\x0b\n\x03sar\x18\x0f \x01(\t\x12\x0b\n\x03\x64\x61r\x18\x10 \x01(\t\x12\x12\n\npix_format\x18\x11 \x01(\t\x12\x13\n\x0b\x66ield_order\x18\x12 \x01(\t\x12\r\n\x05level\x18\x13 \x01(\t\x12\x0b\n\x03\x66ps\x18\x14 \x01(\t\x12\x0f\n\x07\x61vg_fps\x18\x15 \x01(\t\x12\x10\n\x08timebase\x18\x16 \x01(\t\x12\x12\n\nstart_time\x18\x17 \x01(\t\x12\x10\n\x08\x64uration\x18\x18 \x01(\t\x12\x0f\n\x07\x62itrate\x18\x19 \x01(\t\x12\x12\n\nnum_frames\x18\x1a \x01(\t\x12\x10\n\x08language\x18\x1b \x01(\t\x12\x10\n\x08rotation\x18\x1c \x01(\t\"\xb6\x02\n\x05\x41udio\x12\r\n\x05index\x18\x01 \x01(\t\x12\x12\n\ncodec_name\x18\x02 \x01(\t\x12\x17\n\x0f\x63odec_long_name\x18\x03 \x01(\t\x12\x17\n\x0f\x63odec_time_base\x18\x04 \x01(\t\x12\x18\n\x10\x63odec_tag_string\x18\x05 \x01(\t\x12\x11\n\tcodec_tag\x18\x06 \x01(\t\x12\x12\n\nsample_fmt\x18\x07 \x01(\t\x12\x13\n\x0bsample_rate\x18\x08 \x01(\t\x12\x0f\n\x07\x63hannel\x18\t \x01(\t\x12\x16\n\x0e\x63hannel_layout\x18\n \x01(\t\x12\x10\n\x08timebase\x18\x0b \x01(\t\x12\x12\n\nstart_time\x18\x0c \x01(\t\x12\x10\n\x08\x64uration\x18\r \x01(\t\x12\x0f\n\x07\x62itrate\x18\x0e \x01(\t\x12\x10\n\x08language\x18\x0f \x01(\t\"+\n\x08Subtitle\x12\r\n\x05index\x18\x01 \x01(\t\x12\x10\n\x08language\x18\x02 \x01(\t*\xad\x01\n\x08JobState\x12\x19\n\x15JOB_STATE_UNSPECIFIED\x10\x00\x12\x17\n\x13JOB_STATE_SUBMITTED\x10\x01\x12\x15\n\x11JOB_STATE_RUNNING\x10\x02\x12\x15\n\x11JOB_STATE_SUCCESS\x10\x03\x12\x14\n\x10JOB_STATE_FAILED\x10\x04\x12\x13\n\x0fJOB_STATE_PAUSE\x10\x05\x12\x14\n\x10JOB_STATE_CANCEL\x10\x06\x42Z\n\x19\x63om.cigateway.ci.media.v1P\x01Z;github.com/ci-gateway/ci-gateway/gen/go/ci/media/v1;mediav1b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17\x63i/media/v1/media.proto\x12\x0b\x63i.media.v1\x1a\x1b\x63i/media/v1/job_kinds.proto\x1a\x15\x63i/media/v1/xml.proto\"\xf7\x01\n\x05Input\x12\x0e\n\x06object\x18\x01 \x01(\t\x12\x11\n\tbucket_id\x18\x02 \x01(\t\x12\x0e\n\x06region\x18\x03 \x01(\t\x12\x0b\n\x03url\x18\x04 \x01(\t\x12\x1d\n\x03vod\x18\x05 \x01(\x0b\x32\x10.ci.media.v1.Vod\x12\x0c\n\x04lang\x18\x06 \x01(\t\x12\x0c\n\x04type\x18\x07 \x01(\t\x12\x12\n\nbasic_type\x18\x08 \x01(\t\x12+\n\x0b\x63os_headers\x18\t \x03(\x0b\x32\x16.ci.media.v1.CosHeader\x12\x32\n\x0b\x65xtra_nodes\x18\xe8\x07 \x03(\x0b\x32\x14.ci.media.v1.XmlNodeB\x06\x8a\x87\x19\x02 \x01\"{\n\x10\x43\x61llBackMqConfig\x12\x11\n\tmq_region\x18\x01 \x01(\t\x12\x0f\n\x07mq_mode\x18\x02 \x01(\t\x12\x0f\n\x07mq_name\x18\x03 \x01(\t\x12\x32\n\x0b\x65xtra_nodes\x18\xe8\x07 \x03(\x0b\x32\x14.ci.media.v1.XmlNodeB\x06\x8a\x87\x19\x02 \x01\"\xf9\t\n\tOperation\x12\x11\n\tuser_data\x18\x01 \x01(\t\x12\x11\n\tjob_level\x18\x02 \x01(\x05\x12*\n\nmedia_info\x18\x03 \x01(\x0b\x32\x16.ci.media.v1.MediaInfo\x12\x0b\n\x03tag\x18\x04 \x01(\t\x12\x13\n\x0btemplate_id\x18\x05 \x01(\t\x12\x15\n\rtemplate_name\x18\x06 \x01(\t\x12\x1d\n\x15transcode_template_id\x18\x07 \x01(\t\x12\x1d\n\x15watermark_template_id\x18\x08 \x03(\t\x12)\n\twatermark\x18\t \x03(\x0b\x32\x16.ci.media.v1.Watermark\x12\x38\n\x11\x64igital_watermark\x18\n \x01(\x0b\x32\x1d.ci.media.v1.DigitalWatermark\x12#\n\x06output\x18\x0b \x01(\x0b\x32\x13.ci.media.v1.Output\x12\x16\n\x0e\x66ree_transcode\x18\x0c \x01(\t\x12\x11\n\tcustom_id\x18\r \x01(\t\x12\x17\n\x0fsnapshot_prefix\x18\x0e \x01(\t\x12.\n\x0cmedia_result\x18\x0f \x01(\x0b\x32\x18.ci.media.v1.MediaResult\x12)\n\ttranscode\x18\x10 \x01(\x0b\x32\x16.ci.media.v1.Transcode\x12\x36\n\x10remove_watermark\x18\x11 \x01(\x0b\x32\x1c.ci.media.v1.RemoveWatermark\x12)\n\tsubtitles\x18\x12 \x01(\x0b\x32\x16.ci.media.v1.Subtitles\x12\'\n\x08snapshot\x18\x13 \x01(\x0b\x32\x15.ci.media.v1.Snapshot\x12)\n\tanimation\x18\x14 \x01(\x0b\x32\x16.ci.media.v1.Animation\x12\x34\n\x0f\x63oncat_template\x18\x15 \x01(\x0b\x32\x1b.ci.media.v1.ConcatTemplate\x12%\n\x07segment\x18\x16 \x01(\x0b\x32\x14.ci.media.v1.Segment\x12,\n\x0bsmart_cover\x18\x17 \x01(\x0b\x32\x17.ci.media.v1.SmartCover\x12\x32\n\x0evoice_separate\x18\x18 \x01(\x0b\x32\x1a.ci.media.v1.VoiceSeparate\x12\x30\n\rvideo_montage\x18\x19 \x01(\x0b\x32\x19.ci.media.v1.VideoMontage\x12G\n\x19\x65xtract_digital_watermark\x18\x1a \x01(\x0b\x32$.ci.media.v1.ExtractDigitalWatermark\x12\x39\n\nsdr_to_hdr\x18\x1b \x01(\x0b\x32\x15.ci.media.v1.SdrToHdrB\x0e\x8a\x87\x19\n\n\x08SDRtoHDR\x12\x30\n\rvideo_process\x18\x1c \x01(\x0b\x32\x19.ci.media.v1.VideoProcess\x12\x36\n\x10super_resolution\x18\x1d \x01(\x0b\x32\x1c.ci.media.v1.SuperResolution\x12\x30\n\rvideo_enhance\x18\x1e \x01(\x0b\x32\x19.ci.media.v1.VideoEnhance\x12\x32\n\x0b\x65xtra_nodes\x18\xe8\x07 \x03(\x0b\x32\x14.ci.media.v1.XmlNodeB\x06\x8a\x87\x19\x02 \x01\"\x81\x03\n\x07Request\x12\x0b\n\x03tag\x18\x01 \x01(\t\x12!\n\x05input\x18\x02 \x01(\x0b\x32\x12.ci.media.v1.Input\x12)\n\toperation\x18\x03 \x01(\x0b\x32\x16.ci.media.v1.Operation\x12\x10\n\x08queue_id\x18\x04 \x01(\t\x12\x18\n\x10\x63\x61ll_back_format\x18\x05 \x01(\t\x12\x16\n\x0e\x63\x61ll_back_type\x18\x06 \x01(\t\x12\x11\n\tcall_back\x18\x07 \x01(\t\x12:\n\x13\x63\x61ll_back_mq_config\x18\x08 \x01(\x0b\x32\x1d.ci.media.v1.CallBackMqConfig\x12\x12\n\nqueue_type\x18\t \x01(\t\x12@\n\x16\x63\x61ll_back_kafka_config\x18\n \x01(\x0b\x32 .ci.media.v1.CallBackKafkaConfig\x12\x32\n\x0b\x65xtra_nodes\x18\xe8\x07 \x03(\x0b\x32\x14.ci.media.v1.XmlNodeB\x06\x8a\x87\x19\x02 \x01\"\xd3\x03\n\nJobsDetail\x12\x0c\n\x04\x63ode\x18\x01 \x01(\t\x12\x0f\n\x07message\x18\x02 \x01(\t\x12\x0e\n\x06job_id\x18\x03 \x01(\t\x12\x0b\n\x03tag\x18\x04 \x01(\t\x12$\n\x05state\x18\x05 \x01(\x0e\x32\x15.ci.media.v1.JobState\x12\x12\n\nstate_text\x18\x06 \x01(\t\x12\x1d\n\rcreation_time\x18\x07 \x01(\tB\x06\x8a\x87\x19\x02\x18\x01\x12\x1a\n\nstart_time\x18\x08 \x01(\tB\x06\x8a\x87\x19\x02\x18\x01\x12\x18\n\x08\x65nd_time\x18\t \x01(\tB\x06\x8a\x87\x19\x02\x18\x01\x12\x10\n\x08queue_id\x18\n \x01(\t\x12\x10\n\x08progress\x18\x0b \x01(\t\x12\x0f\n\x07sub_tag\x18\x0c \x01(\t\x12!\n\x05input\x18\r \x01(\x0b\x32\x12.ci.media.v1.Input\x12)\n\toperation\x18\x0e \x01(\x0b\x32\x16.ci.media.v1.Operation\x12*\n\x08workflow\x18\x0f \x03(\x0b\x32\x18.ci.media.v1.JobWorkflow\x12\x17\n\x07raw_xml\x18\x10 \x01(\tB\x06\x8a\x87\x19\x02(\x01\x12\x32\n\x0b\x65xtra_nodes\x18\xe8\x07 \x03(\x0b\x32\x14.ci.media.v1.XmlNodeB\x06\x8a\x87\x19\x02 \x01\"\x83\x01\n\x0bJobCallback\x12\x12\n\nevent_name\x18\x01 \x01(\t\x12,\n\x0bjobs_detail\x18\x02 \x03(\x0b\x32\x17.ci.media.v1.JobsDetail\x12\x32\n\x0b\x65xtra_nodes\x18\xe8\x07 \x03(\x0b\x32\x14.ci.media.v1.XmlNodeB\x06\x8a\x87\x19\x02 \x01\"\x89\x01\n\tMediaInfo\x12#\n\x06\x66ormat\x18\x01 \x01(\x0b\x32\x13.ci.media.v1.Format\x12#\n\x06stream\x18\x02 \x01(\x0b\x32\x13.ci.media.v1.Stream\x12\x32\n\x0b\x65xtra_nodes\x18\xe8\x07 \x03(\x0b\x32\x14.ci.media.v1.XmlNodeB\x06\x8a\x87\x19\x02 \x01\"\xd9\x01\n\x06\x46ormat\x12\x12\n\nnum_stream\x18\x01 \x01(\t\x12\x13\n\x0bnum_program\x18\x02 \x01(\t\x12\x13\n\x0b\x66ormat_name\x18\x03 \x01(\t\x12\x18\n\x10\x66ormat_long_name\x18\x04 \x01(\t\x12\x12\n\nstart_time\x18\x05 \x01(\t\x12\x10\n\x08\x64uration\x18\x06 \x01(\t\x12\x0f\n\x07\x62itrate\x18\x07 \x01(\t\x12\x0c\n\x04size\x18\x08 \x01(\t\x12\x32\n\x0b\x65xtra_nodes\x18\xe8\x07 \x03(\x0b\x32\x14.ci.media.v1.XmlNodeB\x06\x8a\x87\x19\x02 \x01\"\xab\x01\n\x06Stream\x12!\n\x05video\x18\x01 \x03(\x0b\x32\x12.ci.media.v1.Video\x12!\n\x05\x61udio\x18\x02 \x03(\x0b\x32\x12.ci.media.v1.Audio\x12\'\n\x08subtitle\x18\x03 \x03(\x0b\x32\x15.ci.media.v1.Subtitle\x12\x32\n\x0b\x65xtra_nodes\x18\xe8\x07 \x03(\x0b\x32\x14.ci.media.v1.XmlNodeB\x06\x8a\x87\x19\x02 \x01\"\xcd\x04\n\x05Video\x12\r\n\x05index\x18\x01 \x01(\t\x12\x12\n\ncodec_name\x18\x02 \x01(\t\x12\x17\n\x0f\x63odec_long_name\x18\x03 \x01(\t\x12\x17\n\x0f\x63odec_time_base\x18\x04 \x01(\t\x12\x18\n\x10\x63odec_tag_string\x18\x05 \x01(\t\x12\x11\n\tcodec_tag\x18\x06 \x01(\t\x12\x17\n\x0f\x63olor_primaries\x18\x07 \x01(\t\x12\x13\n\x0b\x63olor_range\x18\x08 \x01(\t\x12\x16\n\x0e\x63olor_transfer\x18\t \x01(\t\x12\x0f\n\x07profile\x18\n \x01(\t\x12\x0e\n\x06height\x18\x0b \x01(\t\x12\r\n\x05width\x18\x0c \x01(\t\x12\x13\n\x0bhas_b_frame\x18\r \x01(\t\x12\x12\n\nref_frames\x18\x0e \x01(\t\x12\x0b\n\x03sar\x18\x0f \x01(\t\x12\x0b\n\x03\x64\x61r\x18\x10 \x01(\t\x12\x12\n\npix_format\x18\x11 \x01(\t\x12\x13\n\x0b\x66ield_order\x18\x12 \x01(\t\x12\r\n\x05level\x18\x13 \x01(\t\x12\x0b\n\x03\x66ps\x18\x14 \x01(\t\x12\x0f\n\x07\x61vg_fps\x18\x15 \x01(\t\x12\x10\n\x08timebase\x18\x16 \x01(\t\x12\x12\n\nstart_time\x18\x17 \x01(\t\x12\x10\n\x08\x64uration\x18\x18 \x01(\t\x12\x0f\n\x07\x62itrate\x18\x19 \x01(\t\x12\x12\n\nnum_frames\x18\x1a \x01(\t\x12\x10\n\x08language\x18\x1b \x01(\t\x12\x10\n\x08rotation\x18\x1c \x01(\t\x12\x32\n\x0b\x65xtra_nodes\x18\xe8\x07 \x03(\x0b\x32\x14.ci.media.v1.XmlNodeB\x06\x8a\x87\x19\x02 \x01\"\xea\x02\n\x05\x41udio\x12\r\n\x05index\x18\x01 \x01(\t\x12\x12\n\ncodec_name\x18\x02 \x01(\t\x12\x17\n\x0f\x63odec_long_name\x18\x03 \x01(\t\x12\x17\n\x0f\x63odec_time_base\x18\x04 \x01(\t\x12\x18\n\x10\x63odec_tag_string\x18\x05 \x01(\t\x12\x11\n\tcodec_tag\x18\x06 \x01(\t\x12\x12\n\nsample_fmt\x18\x07 \x01(\t\x12\x13\n\x0bsample_rate\x18\x08 \x01(\t\x12\x0f\n\x07\x63hannel\x18\t \x01(\t\x12\x16\n\x0e\x63hannel_layout\x18\n \x01(\t\x12\x10\n\x08timebase\x18\x0b \x01(\t\x12\x12\n\nstart_time\x18\x0c \x01(\t\x12\x10\n\x08\x64uration\x18\r \x01(\t\x12\x0f\n\x07\x62itrate\x18\x0e \x01(\t\x12\x10\n\x08language\x18\x0f \x01(\t\x12\x32\n\x0b\x65xtra_nodes\x18\xe8\x07 \x03(\x0b\x32\x14.ci.media.v1.XmlNodeB\x06\x8a\x87\x19\x02 \x01\"_\n\x08Subtitle\x12\r\n\x05index\x18\x01 \x01(\t\x12\x10\n\x08language\x18\x02 \x01(\t\x12\x32\n\x0b\x65xtra_nodes\x18\xe8\x07 \x03(\x0b\x32\x14.ci.media.v1.XmlNodeB\x06\x8a\x87\x19\x02 \x01\"^\n\x03Vod\x12\x0f\n\x07\x66ile_id\x18\x01 \x01(\t\x12\x12\n\nsub_app_id\x18\x02 \x01(\t\x12\x32\n\x0b\x65xtra_nodes\x18\xe8\x07 \x03(\x0b\x32\x14.ci.media.v1.XmlNodeB\x06\x8a\x87\x19\x02 \x01\"[\n\tCosHeader\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t\x12\x32\n\x0b\x65xtra_nodes\x18\xe8\x07 \x03(\x0b\x32\x14.ci.media.v1.XmlNodeB\x06\x8a\x87\x19\x02 \x01\"}\n\x13\x43\x61llBackKafkaConfig\x12\x0e\n\x06region\x18\x01 \x01(\t\x12\x13\n\x0binstance_id\x18\x02 \x01(\t\x12\r\n\x05topic\x18\x03 \x01(\t\x12\x32\n\x0b\x65xtra_nodes\x18\xe8\x07 \x03(\x0b\x32\x14.ci.media.v1.XmlNodeB\x06\x8a\x87\x19\x02 \x01\"\x8b\x01\n\x0bJobWorkflow\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0e\n\x06run_id\x18\x02 \x01(\t\x12\x13\n\x0bworkflow_id\x18\x03 \x01(\t\x12\x15\n\rworkflow_name\x18\x04 \x01(\t\x12\x32\n\x0b\x65xtra_nodes\x18\xe8\x07 \x03(\x0b\x32\x14.ci.media.v1.XmlNodeB\x06\x8a\x87\x19\x02 \x01*\xad\x01\n\x08JobState\x12\x19\n\x15JOB_STATE_UNSPECIFIED\x10\x00\x12\x17\n\x13JOB_STATE_SUBMITTED\x10\x01\x12\x15\n\x11JOB_STATE_RUNNING\x10\x02\x12\x15\n\x11JOB_STATE_SUCCESS\x10\x03\x12\x14\n\x10JOB_STATE_FAILED\x10\x04\x12\x13\n\x0fJOB_STATE_PAUSE\x10\x05\x12\x14\n\x10JOB_STATE_CANCEL\x10\x06\x42Z\n\x19\x63om.cigateway.ci.media.v1P\x01Z;github.com/ci-gateway/ci-gateway/gen/go/ci/media/v1;mediav1b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -32,30 +34,80 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'ci.media.v1.media_pb2', _gl
 if not _descriptor._USE_C_DESCRIPTORS:
   _globals['DESCRIPTOR']._loaded_options = None
   _globals['DESCRIPTOR']._serialized_options = b'\n\031com.cigateway.ci.media.v1P\001Z;github.com/ci-gateway/ci-gateway/gen/go/ci/media/v1;mediav1'
-  _globals['_JOBSTATE']._serialized_start=2199
-  _globals['_JOBSTATE']._serialized_end=2372
-  _globals['_INPUT']._serialized_start=40
-  _globals['_INPUT']._serialized_end=98
-  _globals['_CALLBACKMQCONFIG']._serialized_start=100
-  _globals['_CALLBACKMQCONFIG']._serialized_end=171
-  _globals['_OPERATION']._serialized_start=173
-  _globals['_OPERATION']._serialized_end=266
-  _globals['_REQUEST']._serialized_start=269
-  _globals['_REQUEST']._serialized_end=516
-  _globals['_JOBSDETAIL']._serialized_start=519
-  _globals['_JOBSDETAIL']._serialized_end=841
-  _globals['_JOBCALLBACK']._serialized_start=843
-  _globals['_JOBCALLBACK']._serialized_end=922
-  _globals['_MEDIAINFO']._serialized_start=924
-  _globals['_MEDIAINFO']._serialized_end=1009
-  _globals['_FORMAT']._serialized_start=1012
-  _globals['_FORMAT']._serialized_end=1177
-  _globals['_STREAM']._serialized_start=1179
-  _globals['_STREAM']._serialized_end=1298
-  _globals['_VIDEO']._serialized_start=1301
-  _globals['_VIDEO']._serialized_end=1838
-  _globals['_AUDIO']._serialized_start=1841
-  _globals['_AUDIO']._serialized_end=2151
-  _globals['_SUBTITLE']._serialized_start=2153
-  _globals['_SUBTITLE']._serialized_end=2196
+  _globals['_INPUT'].fields_by_name['extra_nodes']._loaded_options = None
+  _globals['_INPUT'].fields_by_name['extra_nodes']._serialized_options = b'\212\207\031\002 \001'
+  _globals['_CALLBACKMQCONFIG'].fields_by_name['extra_nodes']._loaded_options = None
+  _globals['_CALLBACKMQCONFIG'].fields_by_name['extra_nodes']._serialized_options = b'\212\207\031\002 \001'
+  _globals['_OPERATION'].fields_by_name['sdr_to_hdr']._loaded_options = None
+  _globals['_OPERATION'].fields_by_name['sdr_to_hdr']._serialized_options = b'\212\207\031\n\n\010SDRtoHDR'
+  _globals['_OPERATION'].fields_by_name['extra_nodes']._loaded_options = None
+  _globals['_OPERATION'].fields_by_name['extra_nodes']._serialized_options = b'\212\207\031\002 \001'
+  _globals['_REQUEST'].fields_by_name['extra_nodes']._loaded_options = None
+  _globals['_REQUEST'].fields_by_name['extra_nodes']._serialized_options = b'\212\207\031\002 \001'
+  _globals['_JOBSDETAIL'].fields_by_name['creation_time']._loaded_options = None
+  _globals['_JOBSDETAIL'].fields_by_name['creation_time']._serialized_options = b'\212\207\031\002\030\001'
+  _globals['_JOBSDETAIL'].fields_by_name['start_time']._loaded_options = None
+  _globals['_JOBSDETAIL'].fields_by_name['start_time']._serialized_options = b'\212\207\031\002\030\001'
+  _globals['_JOBSDETAIL'].fields_by_name['end_time']._loaded_options = None
+  _globals['_JOBSDETAIL'].fields_by_name['end_time']._serialized_options = b'\212\207\031\002\030\001'
+  _globals['_JOBSDETAIL'].fields_by_name['raw_xml']._loaded_options = None
+  _globals['_JOBSDETAIL'].fields_by_name['raw_xml']._serialized_options = b'\212\207\031\002(\001'
+  _globals['_JOBSDETAIL'].fields_by_name['extra_nodes']._loaded_options = None
+  _globals['_JOBSDETAIL'].fields_by_name['extra_nodes']._serialized_options = b'\212\207\031\002 \001'
+  _globals['_JOBCALLBACK'].fields_by_name['extra_nodes']._loaded_options = None
+  _globals['_JOBCALLBACK'].fields_by_name['extra_nodes']._serialized_options = b'\212\207\031\002 \001'
+  _globals['_MEDIAINFO'].fields_by_name['extra_nodes']._loaded_options = None
+  _globals['_MEDIAINFO'].fields_by_name['extra_nodes']._serialized_options = b'\212\207\031\002 \001'
+  _globals['_FORMAT'].fields_by_name['extra_nodes']._loaded_options = None
+  _globals['_FORMAT'].fields_by_name['extra_nodes']._serialized_options = b'\212\207\031\002 \001'
+  _globals['_STREAM'].fields_by_name['extra_nodes']._loaded_options = None
+  _globals['_STREAM'].fields_by_name['extra_nodes']._serialized_options = b'\212\207\031\002 \001'
+  _globals['_VIDEO'].fields_by_name['extra_nodes']._loaded_options = None
+  _globals['_VIDEO'].fields_by_name['extra_nodes']._serialized_options = b'\212\207\031\002 \001'
+  _globals['_AUDIO'].fields_by_name['extra_nodes']._loaded_options = None
+  _globals['_AUDIO'].fields_by_name['extra_nodes']._serialized_options = b'\212\207\031\002 \001'
+  _globals['_SUBTITLE'].fields_by_name['extra_nodes']._loaded_options = None
+  _globals['_SUBTITLE'].fields_by_name['extra_nodes']._serialized_options = b'\212\207\031\002 \001'
+  _globals['_VOD'].fields_by_name['extra_nodes']._loaded_options = None
+  _globals['_VOD'].fields_by_name['extra_nodes']._serialized_options = b'\212\207\031\002 \001'
+  _globals['_COSHEADER'].fields_by_name['extra_nodes']._loaded_options = None
+  _globals['_COSHEADER'].fields_by_name['extra_nodes']._serialized_options = b'\212\207\031\002 \001'
+  _globals['_CALLBACKKAFKACONFIG'].fields_by_name['extra_nodes']._loaded_options = None
+  _globals['_CALLBACKKAFKACONFIG'].fields_by_name['extra_nodes']._serialized_options = b'\212\207\031\002 \001'
+  _globals['_JOBWORKFLOW'].fields_by_name['extra_nodes']._loaded_options = None
+  _globals['_JOBWORKFLOW'].fields_by_name['extra_nodes']._serialized_options = b'\212\207\031\002 \001'
+  _globals['_JOBSTATE']._serialized_start=4782
+  _globals['_JOBSTATE']._serialized_end=4955
+  _globals['_INPUT']._serialized_start=93
+  _globals['_INPUT']._serialized_end=340
+  _globals['_CALLBACKMQCONFIG']._serialized_start=342
+  _globals['_CALLBACKMQCONFIG']._serialized_end=465
+  _globals['_OPERATION']._serialized_start=468
+  _globals['_OPERATION']._serialized_end=1741
+  _globals['_REQUEST']._serialized_start=1744
+  _globals['_REQUEST']._serialized_end=2129
+  _globals['_JOBSDETAIL']._serialized_start=2132
+  _globals['_JOBSDETAIL']._serialized_end=2599
+  _globals['_JOBCALLBACK']._serialized_start=2602
+  _globals['_JOBCALLBACK']._serialized_end=2733
+  _globals['_MEDIAINFO']._serialized_start=2736
+  _globals['_MEDIAINFO']._serialized_end=2873
+  _globals['_FORMAT']._serialized_start=2876
+  _globals['_FORMAT']._serialized_end=3093
+  _globals['_STREAM']._serialized_start=3096
+  _globals['_STREAM']._serialized_end=3267
+  _globals['_VIDEO']._serialized_start=3270
+  _globals['_VIDEO']._serialized_end=3859
+  _globals['_AUDIO']._serialized_start=3862
+  _globals['_AUDIO']._serialized_end=4224
+  _globals['_SUBTITLE']._serialized_start=4226
+  _globals['_SUBTITLE']._serialized_end=4321
+  _globals['_VOD']._serialized_start=4323
+  _globals['_VOD']._serialized_end=4417
+  _globals['_COSHEADER']._serialized_start=4419
+  _globals['_COSHEADER']._serialized_end=4510
+  _globals['_CALLBACKKAFKACONFIG']._serialized_start=4512
+  _globals['_CALLBACKKAFKACONFIG']._serialized_end=4637
+  _globals['_JOBWORKFLOW']._serialized_start=4640
+  _globals['_JOBWORKFLOW']._serialized_end=4779
 # @@protoc_insertion_point(module_scope)

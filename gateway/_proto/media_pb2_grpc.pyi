@@ -6,6 +6,15 @@ Messages that mirror Tencent Cloud Infinite (CI) media-job XML nodes.
 Naming rule (the XML codec relies on it): a field `snake_case` maps to the XML node
 `SnakeCase` (`user_data` <-> `UserData`, `call_back_mq_config` <-> `CallBackMqConfig`).
 Parsing is case-insensitive on node names, so `QueueID` and `QueueId` both land in `queue_id`.
+Names no rule derives (`SDRtoHDR`, `ProduceID`, `CIParam`, `AIGCMetadata`) are spelled out
+with the `(xml).name` option of xml.proto. The message type is chosen by the parent field,
+so `Video` is `TranscodeVideo` under `Transcode` and `Video` (a probed stream) under `Stream`.
+
+Lossless: every message has `repeated XmlNode extra_nodes = 1000`, which keeps the nodes
+its typed fields do not name (newer nodes, kinds nobody typed yet) and sends them back. A job
+of a kind without typed messages is submitted with its parameters there, e.g.
+`operation.extra_nodes: [{name: "VideoTag", children: [{name: "Scenario", text: "Stream"}]}]`.
+Every scalar a job kind adds is a string, as CI sends it (`"0"`, `"false"` survive).
 
 MediaInfo scalars are strings on purpose: CI's wire values do not honour the documented types
 (`<Bitrate>1014.950000</Bitrate>` for an "Int", `<AvgFps>24/1</AvgFps>`), and every official

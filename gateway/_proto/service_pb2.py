@@ -23,10 +23,11 @@ _sym_db = _symbol_database.Default()
 
 
 from gateway._proto import media_pb2 as ci_dot_media_dot_v1_dot_media__pb2
+from gateway._proto import xml_pb2 as ci_dot_media_dot_v1_dot_xml__pb2
 from google.protobuf import duration_pb2 as google_dot_protobuf_dot_duration__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19\x63i/media/v1/service.proto\x12\x0b\x63i.media.v1\x1a\x17\x63i/media/v1/media.proto\x1a\x1egoogle/protobuf/duration.proto\"r\n\x15SubmitMediaJobRequest\x12\x0e\n\x06\x62ucket\x18\x01 \x01(\t\x12\x0e\n\x06region\x18\x02 \x01(\t\x12%\n\x07request\x18\x03 \x01(\x0b\x32\x14.ci.media.v1.Request\x12\x12\n\nrequest_id\x18\x04 \x01(\t\"F\n\x16SubmitMediaJobResponse\x12,\n\x0bjobs_detail\x18\x01 \x01(\x0b\x32\x17.ci.media.v1.JobsDetail\"K\n\x18\x44\x65scribeMediaJobsRequest\x12\x0e\n\x06\x62ucket\x18\x01 \x01(\t\x12\x0e\n\x06region\x18\x02 \x01(\t\x12\x0f\n\x07job_ids\x18\x03 \x03(\t\"d\n\x19\x44\x65scribeMediaJobsResponse\x12,\n\x0bjobs_detail\x18\x01 \x03(\x0b\x32\x17.ci.media.v1.JobsDetail\x12\x19\n\x11non_exist_job_ids\x18\x02 \x03(\t\"\xd4\x02\n\x14ListMediaJobsRequest\x12\x0e\n\x06\x62ucket\x18\x01 \x01(\t\x12\x0e\n\x06region\x18\x02 \x01(\t\x12\x10\n\x08queue_id\x18\x03 \x01(\t\x12\x0b\n\x03tag\x18\x04 \x01(\t\x12%\n\x06states\x18\x05 \x03(\x0e\x32\x15.ci.media.v1.JobState\x12/\n\rorder_by_time\x18\x06 \x01(\x0e\x32\x18.ci.media.v1.OrderByTime\x12\x12\n\nnext_token\x18\x07 \x01(\t\x12\x0c\n\x04size\x18\x08 \x01(\x05\x12\x1b\n\x13start_creation_time\x18\t \x01(\t\x12\x19\n\x11\x65nd_creation_time\x18\n \x01(\t\x12\x14\n\x0cinput_object\x18\x0b \x01(\t\x12\x13\n\x0bworkflow_id\x18\x0c \x01(\t\x12 \n\x18inventory_trigger_job_id\x18\r \x01(\t\"Y\n\x15ListMediaJobsResponse\x12,\n\x0bjobs_detail\x18\x01 \x03(\x0b\x32\x17.ci.media.v1.JobsDetail\x12\x12\n\nnext_token\x18\x02 \x01(\t\"G\n\x15\x43\x61ncelMediaJobRequest\x12\x0e\n\x06\x62ucket\x18\x01 \x01(\t\x12\x0e\n\x06region\x18\x02 \x01(\t\x12\x0e\n\x06job_id\x18\x03 \x01(\t\"\x18\n\x16\x43\x61ncelMediaJobResponse\"]\n\x18GenerateMediaInfoRequest\x12\x0e\n\x06\x62ucket\x18\x01 \x01(\t\x12\x0e\n\x06region\x18\x02 \x01(\t\x12!\n\x05input\x18\x03 \x01(\x0b\x32\x12.ci.media.v1.Input\"Y\n\x13GetMediaInfoRequest\x12\x0e\n\x06\x62ucket\x18\x01 \x01(\t\x12\x0e\n\x06region\x18\x02 \x01(\t\x12\x0e\n\x06object\x18\x03 \x01(\t\x12\x12\n\nversion_id\x18\x04 \x01(\t\"?\n\x11MediaInfoResponse\x12*\n\nmedia_info\x18\x01 \x01(\x0b\x32\x16.ci.media.v1.MediaInfo\"F\n\x14WatchMediaJobRequest\x12\x0e\n\x06\x62ucket\x18\x01 \x01(\t\x12\x0e\n\x06region\x18\x02 \x01(\t\x12\x0e\n\x06job_id\x18\x03 \x01(\t\"E\n\x15WatchMediaJobResponse\x12,\n\x0bjobs_detail\x18\x01 \x01(\x0b\x32\x17.ci.media.v1.JobsDetail\"q\n\x13WaitMediaJobRequest\x12\x0e\n\x06\x62ucket\x18\x01 \x01(\t\x12\x0e\n\x06region\x18\x02 \x01(\t\x12\x0e\n\x06job_id\x18\x03 \x01(\t\x12*\n\x07timeout\x18\x04 \x01(\x0b\x32\x19.google.protobuf.Duration\"D\n\x14WaitMediaJobResponse\x12,\n\x0bjobs_detail\x18\x01 \x01(\x0b\x32\x17.ci.media.v1.JobsDetail*[\n\x0bOrderByTime\x12\x1d\n\x19ORDER_BY_TIME_UNSPECIFIED\x10\x00\x12\x16\n\x12ORDER_BY_TIME_DESC\x10\x01\x12\x15\n\x11ORDER_BY_TIME_ASC\x10\x02\x32\xe0\x05\n\x0fMediaJobService\x12Y\n\x0eSubmitMediaJob\x12\".ci.media.v1.SubmitMediaJobRequest\x1a#.ci.media.v1.SubmitMediaJobResponse\x12\x62\n\x11\x44\x65scribeMediaJobs\x12%.ci.media.v1.DescribeMediaJobsRequest\x1a&.ci.media.v1.DescribeMediaJobsResponse\x12V\n\rListMediaJobs\x12!.ci.media.v1.ListMediaJobsRequest\x1a\".ci.media.v1.ListMediaJobsResponse\x12Y\n\x0e\x43\x61ncelMediaJob\x12\".ci.media.v1.CancelMediaJobRequest\x1a#.ci.media.v1.CancelMediaJobResponse\x12Z\n\x11GenerateMediaInfo\x12%.ci.media.v1.GenerateMediaInfoRequest\x1a\x1e.ci.media.v1.MediaInfoResponse\x12P\n\x0cGetMediaInfo\x12 .ci.media.v1.GetMediaInfoRequest\x1a\x1e.ci.media.v1.MediaInfoResponse\x12X\n\rWatchMediaJob\x12!.ci.media.v1.WatchMediaJobRequest\x1a\".ci.media.v1.WatchMediaJobResponse0\x01\x12S\n\x0cWaitMediaJob\x12 .ci.media.v1.WaitMediaJobRequest\x1a!.ci.media.v1.WaitMediaJobResponseBZ\n\x19\x63om.cigateway.ci.media.v1P\x01Z;github.com/ci-gateway/ci-gateway/gen/go/ci/media/v1;mediav1b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19\x63i/media/v1/service.proto\x12\x0b\x63i.media.v1\x1a\x17\x63i/media/v1/media.proto\x1a\x15\x63i/media/v1/xml.proto\x1a\x1egoogle/protobuf/duration.proto\"r\n\x15SubmitMediaJobRequest\x12\x0e\n\x06\x62ucket\x18\x01 \x01(\t\x12\x0e\n\x06region\x18\x02 \x01(\t\x12%\n\x07request\x18\x03 \x01(\x0b\x32\x14.ci.media.v1.Request\x12\x12\n\nrequest_id\x18\x04 \x01(\t\"z\n\x16SubmitMediaJobResponse\x12,\n\x0bjobs_detail\x18\x01 \x01(\x0b\x32\x17.ci.media.v1.JobsDetail\x12\x32\n\x0b\x65xtra_nodes\x18\xe8\x07 \x03(\x0b\x32\x14.ci.media.v1.XmlNodeB\x06\x8a\x87\x19\x02 \x01\"d\n\x18\x44\x65scribeMediaJobsRequest\x12\x0e\n\x06\x62ucket\x18\x01 \x01(\t\x12\x0e\n\x06region\x18\x02 \x01(\t\x12\x0f\n\x07job_ids\x18\x03 \x03(\t\x12\x17\n\x0finclude_raw_xml\x18\x04 \x01(\x08\"\xa0\x01\n\x19\x44\x65scribeMediaJobsResponse\x12,\n\x0bjobs_detail\x18\x01 \x03(\x0b\x32\x17.ci.media.v1.JobsDetail\x12!\n\x11non_exist_job_ids\x18\x02 \x03(\tB\x06\x8a\x87\x19\x02\x10\x01\x12\x32\n\x0b\x65xtra_nodes\x18\xe8\x07 \x03(\x0b\x32\x14.ci.media.v1.XmlNodeB\x06\x8a\x87\x19\x02 \x01\"\xed\x02\n\x14ListMediaJobsRequest\x12\x0e\n\x06\x62ucket\x18\x01 \x01(\t\x12\x0e\n\x06region\x18\x02 \x01(\t\x12\x10\n\x08queue_id\x18\x03 \x01(\t\x12\x0b\n\x03tag\x18\x04 \x01(\t\x12%\n\x06states\x18\x05 \x03(\x0e\x32\x15.ci.media.v1.JobState\x12/\n\rorder_by_time\x18\x06 \x01(\x0e\x32\x18.ci.media.v1.OrderByTime\x12\x12\n\nnext_token\x18\x07 \x01(\t\x12\x0c\n\x04size\x18\x08 \x01(\x05\x12\x1b\n\x13start_creation_time\x18\t \x01(\t\x12\x19\n\x11\x65nd_creation_time\x18\n \x01(\t\x12\x14\n\x0cinput_object\x18\x0b \x01(\t\x12\x13\n\x0bworkflow_id\x18\x0c \x01(\t\x12 \n\x18inventory_trigger_job_id\x18\r \x01(\t\x12\x17\n\x0finclude_raw_xml\x18\x0e \x01(\x08\"\x8d\x01\n\x15ListMediaJobsResponse\x12,\n\x0bjobs_detail\x18\x01 \x03(\x0b\x32\x17.ci.media.v1.JobsDetail\x12\x12\n\nnext_token\x18\x02 \x01(\t\x12\x32\n\x0b\x65xtra_nodes\x18\xe8\x07 \x03(\x0b\x32\x14.ci.media.v1.XmlNodeB\x06\x8a\x87\x19\x02 \x01\"G\n\x15\x43\x61ncelMediaJobRequest\x12\x0e\n\x06\x62ucket\x18\x01 \x01(\t\x12\x0e\n\x06region\x18\x02 \x01(\t\x12\x0e\n\x06job_id\x18\x03 \x01(\t\"\x18\n\x16\x43\x61ncelMediaJobResponse\"]\n\x18GenerateMediaInfoRequest\x12\x0e\n\x06\x62ucket\x18\x01 \x01(\t\x12\x0e\n\x06region\x18\x02 \x01(\t\x12!\n\x05input\x18\x03 \x01(\x0b\x32\x12.ci.media.v1.Input\"Y\n\x13GetMediaInfoRequest\x12\x0e\n\x06\x62ucket\x18\x01 \x01(\t\x12\x0e\n\x06region\x18\x02 \x01(\t\x12\x0e\n\x06object\x18\x03 \x01(\t\x12\x12\n\nversion_id\x18\x04 \x01(\t\"s\n\x11MediaInfoResponse\x12*\n\nmedia_info\x18\x01 \x01(\x0b\x32\x16.ci.media.v1.MediaInfo\x12\x32\n\x0b\x65xtra_nodes\x18\xe8\x07 \x03(\x0b\x32\x14.ci.media.v1.XmlNodeB\x06\x8a\x87\x19\x02 \x01\"F\n\x14WatchMediaJobRequest\x12\x0e\n\x06\x62ucket\x18\x01 \x01(\t\x12\x0e\n\x06region\x18\x02 \x01(\t\x12\x0e\n\x06job_id\x18\x03 \x01(\t\"E\n\x15WatchMediaJobResponse\x12,\n\x0bjobs_detail\x18\x01 \x01(\x0b\x32\x17.ci.media.v1.JobsDetail\"q\n\x13WaitMediaJobRequest\x12\x0e\n\x06\x62ucket\x18\x01 \x01(\t\x12\x0e\n\x06region\x18\x02 \x01(\t\x12\x0e\n\x06job_id\x18\x03 \x01(\t\x12*\n\x07timeout\x18\x04 \x01(\x0b\x32\x19.google.protobuf.Duration\"D\n\x14WaitMediaJobResponse\x12,\n\x0bjobs_detail\x18\x01 \x01(\x0b\x32\x17.ci.media.v1.JobsDetail*[\n\x0bOrderByTime\x12\x1d\n\x19ORDER_BY_TIME_UNSPECIFIED\x10\x00\x12\x16\n\x12ORDER_BY_TIME_DESC\x10\x01\x12\x15\n\x11ORDER_BY_TIME_ASC\x10\x02\x32\xe0\x05\n\x0fMediaJobService\x12Y\n\x0eSubmitMediaJob\x12\".ci.media.v1.SubmitMediaJobRequest\x1a#.ci.media.v1.SubmitMediaJobResponse\x12\x62\n\x11\x44\x65scribeMediaJobs\x12%.ci.media.v1.DescribeMediaJobsRequest\x1a&.ci.media.v1.DescribeMediaJobsResponse\x12V\n\rListMediaJobs\x12!.ci.media.v1.ListMediaJobsRequest\x1a\".ci.media.v1.ListMediaJobsResponse\x12Y\n\x0e\x43\x61ncelMediaJob\x12\".ci.media.v1.CancelMediaJobRequest\x1a#.ci.media.v1.CancelMediaJobResponse\x12Z\n\x11GenerateMediaInfo\x12%.ci.media.v1.GenerateMediaInfoRequest\x1a\x1e.ci.media.v1.MediaInfoResponse\x12P\n\x0cGetMediaInfo\x12 .ci.media.v1.GetMediaInfoRequest\x1a\x1e.ci.media.v1.MediaInfoResponse\x12X\n\rWatchMediaJob\x12!.ci.media.v1.WatchMediaJobRequest\x1a\".ci.media.v1.WatchMediaJobResponse0\x01\x12S\n\x0cWaitMediaJob\x12 .ci.media.v1.WaitMediaJobRequest\x1a!.ci.media.v1.WaitMediaJobResponseBZ\n\x19\x63om.cigateway.ci.media.v1P\x01Z;github.com/ci-gateway/ci-gateway/gen/go/ci/media/v1;mediav1b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -34,38 +35,48 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'ci.media.v1.service_pb2', _
 if not _descriptor._USE_C_DESCRIPTORS:
   _globals['DESCRIPTOR']._loaded_options = None
   _globals['DESCRIPTOR']._serialized_options = b'\n\031com.cigateway.ci.media.v1P\001Z;github.com/ci-gateway/ci-gateway/gen/go/ci/media/v1;mediav1'
-  _globals['_ORDERBYTIME']._serialized_start=1578
-  _globals['_ORDERBYTIME']._serialized_end=1669
-  _globals['_SUBMITMEDIAJOBREQUEST']._serialized_start=99
-  _globals['_SUBMITMEDIAJOBREQUEST']._serialized_end=213
-  _globals['_SUBMITMEDIAJOBRESPONSE']._serialized_start=215
-  _globals['_SUBMITMEDIAJOBRESPONSE']._serialized_end=285
-  _globals['_DESCRIBEMEDIAJOBSREQUEST']._serialized_start=287
-  _globals['_DESCRIBEMEDIAJOBSREQUEST']._serialized_end=362
-  _globals['_DESCRIBEMEDIAJOBSRESPONSE']._serialized_start=364
-  _globals['_DESCRIBEMEDIAJOBSRESPONSE']._serialized_end=464
-  _globals['_LISTMEDIAJOBSREQUEST']._serialized_start=467
-  _globals['_LISTMEDIAJOBSREQUEST']._serialized_end=807
-  _globals['_LISTMEDIAJOBSRESPONSE']._serialized_start=809
-  _globals['_LISTMEDIAJOBSRESPONSE']._serialized_end=898
-  _globals['_CANCELMEDIAJOBREQUEST']._serialized_start=900
-  _globals['_CANCELMEDIAJOBREQUEST']._serialized_end=971
-  _globals['_CANCELMEDIAJOBRESPONSE']._serialized_start=973
-  _globals['_CANCELMEDIAJOBRESPONSE']._serialized_end=997
-  _globals['_GENERATEMEDIAINFOREQUEST']._serialized_start=999
-  _globals['_GENERATEMEDIAINFOREQUEST']._serialized_end=1092
-  _globals['_GETMEDIAINFOREQUEST']._serialized_start=1094
-  _globals['_GETMEDIAINFOREQUEST']._serialized_end=1183
-  _globals['_MEDIAINFORESPONSE']._serialized_start=1185
-  _globals['_MEDIAINFORESPONSE']._serialized_end=1248
-  _globals['_WATCHMEDIAJOBREQUEST']._serialized_start=1250
-  _globals['_WATCHMEDIAJOBREQUEST']._serialized_end=1320
-  _globals['_WATCHMEDIAJOBRESPONSE']._serialized_start=1322
-  _globals['_WATCHMEDIAJOBRESPONSE']._serialized_end=1391
-  _globals['_WAITMEDIAJOBREQUEST']._serialized_start=1393
-  _globals['_WAITMEDIAJOBREQUEST']._serialized_end=1506
-  _globals['_WAITMEDIAJOBRESPONSE']._serialized_start=1508
-  _globals['_WAITMEDIAJOBRESPONSE']._serialized_end=1576
-  _globals['_MEDIAJOBSERVICE']._serialized_start=1672
-  _globals['_MEDIAJOBSERVICE']._serialized_end=2408
+  _globals['_SUBMITMEDIAJOBRESPONSE'].fields_by_name['extra_nodes']._loaded_options = None
+  _globals['_SUBMITMEDIAJOBRESPONSE'].fields_by_name['extra_nodes']._serialized_options = b'\212\207\031\002 \001'
+  _globals['_DESCRIBEMEDIAJOBSRESPONSE'].fields_by_name['non_exist_job_ids']._loaded_options = None
+  _globals['_DESCRIBEMEDIAJOBSRESPONSE'].fields_by_name['non_exist_job_ids']._serialized_options = b'\212\207\031\002\020\001'
+  _globals['_DESCRIBEMEDIAJOBSRESPONSE'].fields_by_name['extra_nodes']._loaded_options = None
+  _globals['_DESCRIBEMEDIAJOBSRESPONSE'].fields_by_name['extra_nodes']._serialized_options = b'\212\207\031\002 \001'
+  _globals['_LISTMEDIAJOBSRESPONSE'].fields_by_name['extra_nodes']._loaded_options = None
+  _globals['_LISTMEDIAJOBSRESPONSE'].fields_by_name['extra_nodes']._serialized_options = b'\212\207\031\002 \001'
+  _globals['_MEDIAINFORESPONSE'].fields_by_name['extra_nodes']._loaded_options = None
+  _globals['_MEDIAINFORESPONSE'].fields_by_name['extra_nodes']._serialized_options = b'\212\207\031\002 \001'
+  _globals['_ORDERBYTIME']._serialized_start=1869
+  _globals['_ORDERBYTIME']._serialized_end=1960
+  _globals['_SUBMITMEDIAJOBREQUEST']._serialized_start=122
+  _globals['_SUBMITMEDIAJOBREQUEST']._serialized_end=236
+  _globals['_SUBMITMEDIAJOBRESPONSE']._serialized_start=238
+  _globals['_SUBMITMEDIAJOBRESPONSE']._serialized_end=360
+  _globals['_DESCRIBEMEDIAJOBSREQUEST']._serialized_start=362
+  _globals['_DESCRIBEMEDIAJOBSREQUEST']._serialized_end=462
+  _globals['_DESCRIBEMEDIAJOBSRESPONSE']._serialized_start=465
+  _globals['_DESCRIBEMEDIAJOBSRESPONSE']._serialized_end=625
+  _globals['_LISTMEDIAJOBSREQUEST']._serialized_start=628
+  _globals['_LISTMEDIAJOBSREQUEST']._serialized_end=993
+  _globals['_LISTMEDIAJOBSRESPONSE']._serialized_start=996
+  _globals['_LISTMEDIAJOBSRESPONSE']._serialized_end=1137
+  _globals['_CANCELMEDIAJOBREQUEST']._serialized_start=1139
+  _globals['_CANCELMEDIAJOBREQUEST']._serialized_end=1210
+  _globals['_CANCELMEDIAJOBRESPONSE']._serialized_start=1212
+  _globals['_CANCELMEDIAJOBRESPONSE']._serialized_end=1236
+  _globals['_GENERATEMEDIAINFOREQUEST']._serialized_start=1238
+  _globals['_GENERATEMEDIAINFOREQUEST']._serialized_end=1331
+  _globals['_GETMEDIAINFOREQUEST']._serialized_start=1333
+  _globals['_GETMEDIAINFOREQUEST']._serialized_end=1422
+  _globals['_MEDIAINFORESPONSE']._serialized_start=1424
+  _globals['_MEDIAINFORESPONSE']._serialized_end=1539
+  _globals['_WATCHMEDIAJOBREQUEST']._serialized_start=1541
+  _globals['_WATCHMEDIAJOBREQUEST']._serialized_end=1611
+  _globals['_WATCHMEDIAJOBRESPONSE']._serialized_start=1613
+  _globals['_WATCHMEDIAJOBRESPONSE']._serialized_end=1682
+  _globals['_WAITMEDIAJOBREQUEST']._serialized_start=1684
+  _globals['_WAITMEDIAJOBREQUEST']._serialized_end=1797
+  _globals['_WAITMEDIAJOBRESPONSE']._serialized_start=1799
+  _globals['_WAITMEDIAJOBRESPONSE']._serialized_end=1867
+  _globals['_MEDIAJOBSERVICE']._serialized_start=1963
+  _globals['_MEDIAJOBSERVICE']._serialized_end=2699
 # @@protoc_insertion_point(module_scope)

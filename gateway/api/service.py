@@ -158,7 +158,9 @@ class MediaJobService(service_pb2_grpc.MediaJobServiceServicer):
         ],
     ) -> service_pb2.DescribeMediaJobsResponse:
         target, job_ids = validation.validate_describe(request, self._settings)
-        reply = await self._client.describe_jobs(target, job_ids, self._deadline(context))
+        reply = await self._client.describe_jobs(
+            target, job_ids, self._deadline(context), keep_raw=request.include_raw_xml
+        )
         strip_markers(list(reply.message.jobs_detail))
         return self._reply(reply, context)
 
@@ -171,7 +173,9 @@ class MediaJobService(service_pb2_grpc.MediaJobServiceServicer):
         ],
     ) -> service_pb2.ListMediaJobsResponse:
         target, params = validation.validate_list(request, self._settings)
-        reply = await self._client.list_jobs(target, params, self._deadline(context))
+        reply = await self._client.list_jobs(
+            target, params, self._deadline(context), keep_raw=request.include_raw_xml
+        )
         strip_markers(list(reply.message.jobs_detail))
         return self._reply(reply, context)
 

@@ -12,14 +12,21 @@ import re
 from datetime import datetime
 from urllib.parse import urlsplit
 
+from google.protobuf.message import Message
+
+from gateway import kinds
 from gateway._proto import media_pb2, service_pb2
+from gateway.api import kind_rules
+from gateway.api.tree_checks import check_tree
 from gateway.config.settings import Settings
 from gateway.errors import FieldViolation, InvalidRequest
 from gateway.jobs.submit import MARKER_LEN, REQUEST_ID, new_request_id
 from gateway.model import MAX_DESCRIBE_JOB_IDS, Target, is_valid_bucket, is_valid_region
 from gateway.upstream import xml_codec
 
-SUPPORTED_TAGS = frozenset({"MediaInfo"})
+# Operation fields only CI's answers carry (paths below `Operation`).
+OUTPUT_ONLY = ("media_info", "media_result", "template_name", "digital_watermark.state")
+UNKNOWN_TAG = 'not a CI job kind (tags are case-sensitive); the README\'s "Job kinds" lists them'
 CALL_BACK_FORMATS = frozenset({"XML", "JSON"})
 CALL_BACK_TYPES = frozenset({"Url", "TDMQ"})
 MQ_REGIONS = frozenset({"sh", "bj", "gz", "cd", "hk"})
@@ -41,7 +48,9 @@ class _Violations:
         self.items: list[FieldViolation] = []
 
     def add(self, field: str, description: str) -> None:
-        self.items.append(FieldViolation(field, description))
+        # One violation per field, the first (the most specific check runs first).
+        if all(item.field != field for item in self.items):
+            self.items.append(FieldViolation(field, description))
 
     def raise_if_any(self) -> None:
         if self.items:
@@ -92,10 +101,11 @@ def validate_submit(
     request = media_pb2.Request()
     request.CopyFrom(rpc.request)
     if not request.tag:
-        request.tag = "MediaInfo"
-    elif request.tag not in SUPPORTED_TAGS:
-        errors.add("request.tag", f"unsupported job tag; supported: {', '.join(SUPPORTED_TAGS)}")
-    _object_key(request.input.object, "request.input.object", errors)
+        request.tag = kinds.DEFAULT_TAG
+    elif kinds.kind(request.tag) is None:
+        errors.add("request.tag", UNKNOWN_TAG)
+    if request.input.object or kind_rules.needs_input(request.tag):
+        _object_key(request.input.object, "request.input.object", errors)
     operation = request.operation
     if len(operation.user_data) > MAX_USER_DATA:
         errors.add("request.operation.user_data", f"longer than {MAX_USER_DATA} characters")
@@ -103,8 +113,14 @@ def validate_submit(
         errors.add("request.operation.user_data", "must be printable ASCII")
     if not 0 <= operation.job_level <= 2:
         errors.add("request.operation.job_level", "must be 0, 1 or 2")
-    if operation.HasField("media_info"):
-        errors.add("request.operation.media_info", "is output only")
+    _output_only(operation, errors)
+    if operation.tag:
+        errors.add("request.operation.tag", "only for multi-operation submits: set request.tag")
+    kind_rules.check_kind(
+        request.tag, operation, lambda path, why: errors.add(f"request.operation.{path}", why)
+    )
+    # Every string of every kind's parameters, and every unknown node, must be encodable XML.
+    check_tree(request, "request", errors.add)
     if request.queue_id and not _QUEUE_ID.fullmatch(request.queue_id):
         errors.add("request.queue_id", "must be a CI queue id")
     if request.call_back_format and request.call_back_format not in CALL_BACK_FORMATS:
@@ -131,6 +147,17 @@ def validate_submit(
                 errors.add("request.call_back_mq_config.mq_name", "required")
     errors.raise_if_any()
     return target, request, rpc.request_id or new_request_id()
+
+
+def _output_only(operation: media_pb2.Operation, errors: _Violations) -> None:
+    """CI fills these in its answers; a submit that sets one is echoing an answer back."""
+    for dotted in OUTPUT_ONLY:
+        *parents, leaf = dotted.split(".")
+        message: Message = operation
+        for name in parents:
+            message = getattr(message, name)
+        if leaf in (field.name for field, _ in message.ListFields()):
+            errors.add(f"request.operation.{dotted}", "is output only")
 
 
 def validate_describe(
@@ -167,9 +194,9 @@ def validate_list(
     target = _target(rpc.bucket, rpc.region, settings, errors)
     if rpc.queue_id and not _QUEUE_ID.fullmatch(rpc.queue_id):
         errors.add("queue_id", "must be a CI queue id")
-    tag = rpc.tag or "MediaInfo"
-    if tag not in SUPPORTED_TAGS:
-        errors.add("tag", f"unsupported job tag; supported: {', '.join(SUPPORTED_TAGS)}")
+    tag = rpc.tag or kinds.DEFAULT_TAG
+    if kinds.kind(tag) is None:
+        errors.add("tag", UNKNOWN_TAG)
     states: list[str] = []
     for index, state in enumerate(rpc.states):
         if state == media_pb2.JOB_STATE_UNSPECIFIED or state not in media_pb2.JobState.values():

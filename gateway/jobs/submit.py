@@ -37,6 +37,8 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Protocol
 
+from lxml import etree
+
 from gateway._proto import media_pb2, service_pb2
 from gateway.errors import (
     DeadlineExceeded,
@@ -48,7 +50,9 @@ from gateway.errors import (
     TransportError,
     UpstreamError,
 )
+from gateway.kinds import DEFAULT_TAG
 from gateway.model import Target
+from gateway.upstream import xml_codec
 from gateway.upstream.client import CiClient, Reply
 from gateway.upstream.retry import Deadline, RetryBudget
 
@@ -92,10 +96,21 @@ def strip_marker(user_data: str) -> str:
 
 
 def strip_markers(jobs: list[media_pb2.JobsDetail]) -> None:
-    """Give callers back their own UserData on every job the gateway returns."""
+    """Give callers back their own UserData on every job the gateway returns, in the typed
+    view and in the raw XML when the call asked for it."""
     for job in jobs:
         if job.operation.user_data:
             job.operation.user_data = strip_marker(job.operation.user_data)
+        if job.raw_xml:
+            job.raw_xml = _strip_marker_xml(job.raw_xml)
+
+
+def _strip_marker_xml(raw: str) -> str:
+    element = xml_codec.parse_document(raw.encode())
+    for node in element.iterfind("{*}Operation/{*}UserData"):
+        if node.text:
+            node.text = strip_marker(node.text.strip(" \t\r\n"))
+    return etree.tostring(element, encoding="unicode")
 
 
 def fingerprint(target: Target, request: media_pb2.Request) -> str:
@@ -389,13 +404,14 @@ class SubmitCoordinator:
         """Look for the job a lost submit may have created: same tag, same input object,
         created since just before the first attempt, carrying this request's marker."""
         params = {
-            "tag": request.tag or "MediaInfo",
-            "inputObject": request.input.object,
+            "tag": request.tag or DEFAULT_TAG,
             "startCreationTime": ci_time(first_attempt_at - RECONCILE_LOOKBACK_S),
             "orderByTime": "Desc",
             "size": str(RECONCILE_PAGE_SIZE),
             "nextToken": "",
         }
+        if request.input.object:  # a kind without input (Concat) is found by tag and marker
+            params["inputObject"] = request.input.object
         if request.queue_id:
             params["queueId"] = request.queue_id
         for _ in range(RECONCILE_PAGES):

@@ -186,16 +186,29 @@ class CiClient:
         return await self._call(call, service_pb2.SubmitMediaJobResponse, deadline, self._submit)
 
     async def describe_jobs(
-        self, target: Target, job_ids: Sequence[str], deadline: Deadline
+        self,
+        target: Target,
+        job_ids: Sequence[str],
+        deadline: Deadline,
+        *,
+        keep_raw: bool = False,
     ) -> Reply[service_pb2.DescribeMediaJobsResponse]:
+        """`keep_raw`: also put each `<JobsDetail>` element's XML in `JobsDetail.raw_xml`."""
         call = CiCall("DescribeMediaJob", target, "ci", "GET", "/jobs/" + ",".join(job_ids))
-        return await self._call(call, service_pb2.DescribeMediaJobsResponse, deadline, self._reads)
+        response_type = service_pb2.DescribeMediaJobsResponse
+        return await self._call(call, response_type, deadline, self._reads, keep_raw=keep_raw)
 
     async def list_jobs(
-        self, target: Target, params: Mapping[str, str], deadline: Deadline
+        self,
+        target: Target,
+        params: Mapping[str, str],
+        deadline: Deadline,
+        *,
+        keep_raw: bool = False,
     ) -> Reply[service_pb2.ListMediaJobsResponse]:
         call = CiCall("DescribeMediaJobs", target, "ci", "GET", "/jobs", params)
-        return await self._call(call, service_pb2.ListMediaJobsResponse, deadline, self._reads)
+        response_type = service_pb2.ListMediaJobsResponse
+        return await self._call(call, response_type, deadline, self._reads, keep_raw=keep_raw)
 
     async def cancel_job(
         self, target: Target, job_id: str, deadline: Deadline
@@ -223,10 +236,17 @@ class CiClient:
     # The pipeline -----------------------------------------------------------------------------
 
     async def _call(
-        self, call: CiCall, response_type: type[M], deadline: Deadline, policy: RetryPolicy
+        self,
+        call: CiCall,
+        response_type: type[M],
+        deadline: Deadline,
+        policy: RetryPolicy,
+        *,
+        keep_raw: bool = False,
     ) -> Reply[M]:
         async def attempt(remaining_s: float) -> Reply[M]:
-            return self._parse(await self._timed_send(call, remaining_s), response_type)
+            response = await self._timed_send(call, remaining_s)
+            return self._parse(response, response_type, keep_raw=keep_raw)
 
         def on_retry(error: GatewayError, delay_s: float) -> None:
             self._telemetry.retry_scheduled(call.operation, error.reason.value, delay_s)
@@ -290,7 +310,9 @@ class CiClient:
             total_timeout=min(timeouts.read_s, remaining_s),
         )
 
-    def _parse(self, response: HttpResponse, response_type: type[M]) -> Reply[M]:
+    def _parse(
+        self, response: HttpResponse, response_type: type[M], *, keep_raw: bool = False
+    ) -> Reply[M]:
         request_id = _request_id(response)
         if not 200 <= response.status < 300:
             raise parse_error(response)
@@ -303,6 +325,7 @@ class CiClient:
                 response_type,
                 root="Response",
                 max_bytes=self._settings.max_response_bytes,
+                keep_raw=keep_raw,
             )
         except xml_codec.XmlCodecError as exc:
             raise UpstreamProtocolError(

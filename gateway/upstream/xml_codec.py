@@ -7,13 +7,21 @@ descriptors, as botocore's ``parsers.py`` / ``serialize.py`` walk their service 
     encode: message --> _encode_into --(per field kind)--> lxml tree --> bytes
     decode: bytes --> parse_document --> _check_bounds --> _decode_into --(per kind)--> message
 
+What the rule cannot say is said by the ``(ci.media.v1.xml)`` field option (``xml.proto``),
+read from the descriptor like everything else: an exact node name (``SDRtoHDR``, ``ProduceID``),
+comma-joined lists (ids only), ``-`` meaning empty (CI's times), the ``repeated XmlNode`` field
+that keeps unknown nodes, and the field that receives an element's raw XML. Map fields are
+elements whose children's names are the keys (workflow topologies), written in key order.
+
 Each message type is analysed once into a ``_Table`` (cached by descriptor full name), so the hot
 path is a dict lookup per XML node. Encoding is canonical (field-number order, proto3 defaults
-omitted, like the Go SDK's ``omitempty``); decoding is tolerant, because CI's real answers differ
-from its docs: any node order, case-insensitive names (``QueueID``/``QueueId``), empty nodes as
-absent, a single node where a list is expected, unknown nodes ignored, enum text it has never
-seen kept verbatim. The hardened parser below is the one every XML parse in the gateway and the
-emulator goes through.
+omitted, like the Go SDK's ``omitempty``; kept unknown nodes last, in their order); decoding is
+tolerant, because CI's real answers differ from its docs: any node order, case-insensitive names
+(``QueueID``/``QueueId``), empty nodes as absent, a single node where a list is expected, enum
+text it has never seen kept verbatim. It is also lossless: a node no field names, or one whose
+shape does not fit its field (text where children were expected), is kept in the message's
+unknown-node field and written back on encode. The hardened parser below is the one every XML
+parse in the gateway and the emulator goes through.
 """
 
 from __future__ import annotations
@@ -30,8 +38,12 @@ from google.protobuf.descriptor import Descriptor, EnumDescriptor, FieldDescript
 from google.protobuf.message import Message
 from lxml import etree
 
+from gateway._proto import xml_pb2
+
 if TYPE_CHECKING:  # the stubs type descriptors reached through DESCRIPTOR as upb's classes too
     from google._upb import _message as _upb
+    from google.protobuf.descriptor_pb2 import FieldOptions
+    from google.protobuf.internal.extension_dict import _ExtensionFieldDescriptor
 
 __all__ = [
     "DEFAULT_MAX_BYTES",
@@ -44,6 +56,8 @@ __all__ = [
     "enum_wire_name",
     "local_name",
     "parse_document",
+    "typed_field_for",
+    "unknown_nodes_field",
     "wire_name",
 ]
 
@@ -118,13 +132,17 @@ def parse_document(data: bytes, *, max_bytes: int = DEFAULT_MAX_BYTES) -> etree.
 class _Kind(Enum):
     STRING = "string"
     INT = "int"
+    BOOL = "bool"
     ENUM = "enum"
     MESSAGE = "message"
+    MAP = "map"  # element-name-keyed: `<Nodes><Start>...</Start></Nodes>`
+    NODES = "nodes"  # the unknown-node field: XmlNode trees
 
 
 # Module-level aliases for the hot paths: reading `_Kind.X` goes through the Enum class each time
 # (~140 ns in CPython 3.11), several times per XML node.
-_STRING, _INT, _ENUM, _MESSAGE = _Kind.STRING, _Kind.INT, _Kind.ENUM, _Kind.MESSAGE
+_STRING, _INT, _BOOL, _ENUM = _Kind.STRING, _Kind.INT, _Kind.BOOL, _Kind.ENUM
+_MESSAGE, _MAP, _NODES = _Kind.MESSAGE, _Kind.MAP, _Kind.NODES
 
 _INT_TYPES = (
     FieldDescriptor.TYPE_INT32,
@@ -140,10 +158,13 @@ _INT_TYPES = (
 )
 _KINDS = {
     FieldDescriptor.TYPE_STRING: _Kind.STRING,
+    FieldDescriptor.TYPE_BOOL: _Kind.BOOL,
     FieldDescriptor.TYPE_ENUM: _Kind.ENUM,
     FieldDescriptor.TYPE_MESSAGE: _Kind.MESSAGE,
     **dict.fromkeys(_INT_TYPES, _Kind.INT),
 }
+_BOOL_TEXT = {"true": True, "1": True, "false": False, "0": False}
+_XML_NODE = xml_pb2.XmlNode.DESCRIPTOR.full_name
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,15 +181,20 @@ class _Field:
     repeated: bool
     enum: _EnumNames | None = None
     text_field: str | None = None  # enum `x`'s string twin `x_text`: CI's exact text
+    split_commas: bool = False  # `(xml).comma_separated`
+    dash_empty: bool = False  # `(xml).dash_is_empty`
+    map_value: _Kind | None = None  # a map's value kind: STRING or MESSAGE
 
 
 @dataclass(frozen=True, slots=True)
 class _Table:
     fields: tuple[_Field, ...]  # field-number order: the order we encode in
     by_wire: Mapping[str, _Field]  # lower-cased wire name -> field
+    unknown: str | None = None  # the `(xml).unknown_nodes` field, if the message has one
+    raw: str | None = None  # the `(xml).raw_element` field, if the message has one
     # Raw tag as lxml reports it (namespace and case included) -> field, or `_SKIP` for a node
-    # we skip: decoding then costs one dict lookup per node instead of a namespace split and a
-    # lower(). Filled as tags are met, and bounded, since the tags come from untrusted XML.
+    # no field names: decoding then costs one dict lookup per node instead of a namespace split
+    # and a lower(). Filled as tags are met, and bounded, since the tags come from untrusted XML.
     by_tag: dict[object, _Field] = dataclasses.field(default_factory=dict)
 
 
@@ -185,6 +211,9 @@ _TABLES: dict[str, _Table] = {}
 # The same tables keyed by message class: the hot path's lookup, with no descriptor access.
 _TABLES_BY_TYPE: dict[type[Message], _Table] = {}
 _ENUMS: dict[str, _EnumNames] = {}
+_NO_OPTIONS = xml_pb2.XmlField()
+# protoc's stubs type an extension as a bare FieldDescriptor; this is what it is.
+_XML_OPTION = cast("_ExtensionFieldDescriptor[FieldOptions, xml_pb2.XmlField]", xml_pb2.xml)
 
 
 @functools.cache
@@ -192,9 +221,20 @@ def _pascal(snake: str) -> str:
     return "".join(part[:1].upper() + part[1:] for part in snake.split("_"))
 
 
+def _options(field: FieldDescriptor | _upb.FieldDescriptor) -> xml_pb2.XmlField:
+    """The field's `(ci.media.v1.xml)` option; all defaults when it has none."""
+    if not field.has_options:
+        return _NO_OPTIONS
+    options = field.GetOptions()
+    if not options.HasExtension(_XML_OPTION):
+        return _NO_OPTIONS
+    return options.Extensions[_XML_OPTION]
+
+
 def wire_name(field: FieldDescriptor | _upb.FieldDescriptor) -> str:
-    """The XML node name of `field` (``has_b_frame`` -> ``HasBFrame``), media.proto's rule."""
-    return _pascal(field.name)
+    """The XML node name of `field`: its `(xml).name` option when set, else media.proto's rule
+    (``has_b_frame`` -> ``HasBFrame``)."""
+    return _options(field).name or _pascal(field.name)
 
 
 def _enum_names(enum: EnumDescriptor | _upb.EnumDescriptor) -> _EnumNames:
@@ -226,30 +266,72 @@ def _text_twin(descriptor: Descriptor, field: FieldDescriptor) -> FieldDescripto
     return twin if twin.type == FieldDescriptor.TYPE_STRING and not twin.is_repeated else None
 
 
+def _map_value_kind(fd: FieldDescriptor) -> _Kind | None:
+    """STRING or MESSAGE for a map<string, ...> field, None for a field that is no map."""
+    entry = fd.message_type
+    if entry is None or not entry.GetOptions().map_entry:
+        return None
+    key, value = entry.fields_by_name["key"], entry.fields_by_name["value"]
+    kind = _KINDS.get(value.type)
+    if key.type != FieldDescriptor.TYPE_STRING or kind not in (_STRING, _MESSAGE):
+        raise TypeError(f"{fd.full_name}: only map<string, string|message> has a CI XML mapping")
+    return kind
+
+
+def _special_field(fd: FieldDescriptor, option: str) -> str:
+    """Check the field an `unknown_nodes` / `raw_element` option marks, and return its name."""
+    if option == "unknown_nodes":
+        node_type = fd.message_type
+        fits = fd.is_repeated and node_type is not None and node_type.full_name == _XML_NODE
+        shape = f"repeated {_XML_NODE}"
+    else:
+        fits = fd.type == FieldDescriptor.TYPE_STRING and not fd.is_repeated
+        shape = "a singular string"
+    if not fits:
+        raise TypeError(f"{fd.full_name}: (xml).{option} needs {shape}")
+    return fd.name
+
+
 def _build_table(descriptor: Descriptor) -> _Table:
     twins = {t.name for f in descriptor.fields if (t := _text_twin(descriptor, f)) is not None}
     fields: list[_Field] = []
+    unknown = raw = None
     for fd in sorted(descriptor.fields, key=lambda f: f.number):
         if fd.name in twins:
             continue  # `state_text` is no node of its own: it rides on `<State>`
+        options = _options(fd)
+        if options.unknown_nodes:
+            if unknown is not None:
+                raise TypeError(f"{descriptor.full_name}: two (xml).unknown_nodes fields")
+            unknown = _special_field(fd, "unknown_nodes")
+            continue
+        if options.raw_element:
+            raw = _special_field(fd, "raw_element")
+            continue
         kind = _KINDS.get(fd.type)
-        if kind is None or (fd.message_type is not None and fd.message_type.GetOptions().map_entry):
+        map_value = _map_value_kind(fd)
+        if kind is None:
             raise TypeError(f"{fd.full_name}: no CI XML mapping for this field type")
+        if options.comma_separated and (kind is not _STRING or not fd.is_repeated):
+            raise TypeError(f"{fd.full_name}: (xml).comma_separated needs a repeated string")
         twin = _text_twin(descriptor, fd)
         fields.append(
             _Field(
                 name=fd.name,
                 wire=wire_name(fd),
-                kind=kind,
-                repeated=fd.is_repeated,
+                kind=_MAP if map_value is not None else kind,
+                repeated=fd.is_repeated and map_value is None,
                 enum=_enum_names(fd.enum_type) if fd.enum_type is not None else None,
                 text_field=twin.name if twin is not None else None,
+                split_commas=options.comma_separated,
+                dash_empty=options.dash_is_empty,
+                map_value=map_value,
             )
         )
     by_wire = {f.wire.lower(): f for f in fields}
     if len(by_wire) != len(fields):
         raise TypeError(f"{descriptor.full_name}: two fields share a case-insensitive XML name")
-    return _Table(tuple(fields), by_wire)
+    return _Table(tuple(fields), by_wire, unknown, raw)
 
 
 def _table(message: Message) -> _Table:
@@ -262,6 +344,18 @@ def _table(message: Message) -> _Table:
             table = _TABLES[descriptor.full_name] = _build_table(descriptor)
         _TABLES_BY_TYPE[type(message)] = table
     return table
+
+
+def typed_field_for(message: Message, node: str) -> str | None:
+    """The field of `message` that the node `node` decodes into (case-insensitive, as decoding
+    matches), or None when the node would be kept as an unknown node."""
+    field = _table(message).by_wire.get(node.lower())
+    return field.name if field is not None else None
+
+
+def unknown_nodes_field(message: Message) -> str | None:
+    """The field of `message` that keeps unknown nodes (`(xml).unknown_nodes`), if any."""
+    return _table(message).unknown
 
 
 def _field_for_tag(table: _Table, tag: object) -> _Field:
@@ -277,19 +371,21 @@ def _field_for_tag(table: _Table, tag: object) -> _Field:
 
 def encode(message: Message, root: str = "Request") -> bytes:
     """Serialize `message` as CI XML under `root`; proto3 defaults are omitted, as the Go SDK's
-    ``omitempty`` does (CI's defaults equal proto3's: JobLevel 0, empty strings)."""
+    ``omitempty`` does (CI's defaults equal proto3's: JobLevel 0, empty strings). Kept unknown
+    nodes follow the typed fields; a raw-XML field is never written."""
     try:
         element = etree.Element(root)
         _encode_into(element, message)
     except XmlCodecError:
         raise
-    except ValueError as exc:  # lxml refuses control characters in text, and odd root names
+    except ValueError as exc:  # lxml refuses control characters in text, and odd names
         raise XmlCodecError(f"cannot encode {message.DESCRIPTOR.full_name}: {exc}") from exc
     return XML_DECLARATION + etree.tostring(element, encoding="UTF-8")
 
 
 def _encode_into(parent: etree._Element, message: Message) -> None:
-    for field in _table(message).fields:
+    table = _table(message)
+    for field in table.fields:
         value = getattr(message, field.name)
         if field.kind is _MESSAGE:
             if field.repeated:
@@ -301,10 +397,35 @@ def _encode_into(parent: etree._Element, message: Message) -> None:
                 if len(child) == 0:
                     parent.remove(child)  # set but empty reads back as absent anyway
             continue
+        if field.kind is _MAP:
+            if value:
+                _encode_map(etree.SubElement(parent, field.wire), field, value)
+            continue
         for item in value if field.repeated else (value,):
             text = _scalar_text(message, field, item)
             if text:
                 etree.SubElement(parent, field.wire).text = text
+    if table.unknown is not None:
+        for node in getattr(message, table.unknown):
+            _encode_node(parent, node)
+
+
+def _encode_map(element: etree._Element, field: _Field, entries: Mapping[str, Any]) -> None:
+    # Sorted: the same map is the same bytes on every run (the Go SDK shipped this bug twice).
+    for key in sorted(entries):
+        child = etree.SubElement(element, key)
+        if field.map_value is _MESSAGE:
+            _encode_into(child, entries[key])
+        elif entries[key]:
+            child.text = entries[key]
+
+
+def _encode_node(parent: etree._Element, node: xml_pb2.XmlNode) -> None:
+    element = etree.SubElement(parent, node.name)
+    if node.text:
+        element.text = node.text
+    for child in node.children:
+        _encode_node(element, child)
 
 
 def _scalar_text(message: Message, field: _Field, value: Any) -> str:
@@ -313,6 +434,8 @@ def _scalar_text(message: Message, field: _Field, value: Any) -> str:
     if not value and not field.repeated:
         # Default: omitted, except that an enum CI answered with unknown text says it back.
         return getattr(message, field.text_field) if field.text_field else ""
+    if field.kind is _BOOL:
+        return "true" if value else "false"
     if field.enum is None:
         return str(value)
     try:
@@ -330,12 +453,15 @@ def decode(
     *,
     root: str | None = "Response",
     max_bytes: int = DEFAULT_MAX_BYTES,
+    keep_raw: bool = False,
 ) -> M:
     """Fill a new `message_type` from CI XML; the root's name must be `root` unless it is None.
 
     Tolerant by design (CI's answers drift from its docs): node order and name case are free,
-    unknown nodes are skipped, empty nodes are absent, one node where a list is expected is a
-    one-element list. Anything unsafe, oversized or not fitting the fields is `XmlCodecError`.
+    empty nodes are absent, one node where a list is expected is a one-element list. Lossless:
+    nodes no field names are kept in the message's unknown-node field. With `keep_raw`, each
+    message that has a raw-XML field gets its element's XML there. Anything unsafe, oversized
+    or not fitting the fields is `XmlCodecError`.
     """
     element = parse_document(data, max_bytes=max_bytes) if isinstance(data, bytes) else data
     _check_bounds(element)
@@ -343,7 +469,7 @@ def decode(
     if root is not None and tag.lower() != root.lower():
         raise XmlCodecError(f"expected root element <{root}>, got <{tag}>")
     message = message_type()
-    _decode_into(message, element, "")
+    _decode_into(message, element, "", keep_raw)
     return message
 
 
@@ -363,26 +489,40 @@ def _check_bounds(element: etree._Element) -> None:
         raise XmlCodecError(f"XML has {int(count)} elements, more than {MAX_ELEMENTS}")
 
 
-def _decode_into(message: Message, element: etree._Element, path: str) -> None:
+def _decode_into(message: Message, element: etree._Element, path: str, keep_raw: bool) -> None:
     # The hot path of every answer (a list of 10 jobs is ~750 nodes): one cached dict lookup per
     # node, and the error path string is only built when an error needs it.
     table = _table(message)
     by_tag = table.by_tag
+    unknown = table.unknown
+    if keep_raw and table.raw is not None:
+        setattr(message, table.raw, etree.tostring(element, encoding="unicode", with_tail=False))
     for child in element:
         tag = child.tag
         field = by_tag.get(tag)
         if field is None:
             field = _field_for_tag(table, tag)
         if field is _SKIP:
-            # Not an element (entity reference and the like), or a node newer than our protos:
-            # forward compatible.
+            # A node newer than our protos (kept), or no element at all (an entity reference).
+            if unknown is not None and isinstance(tag, str):
+                _decode_node(getattr(message, unknown), child)
             continue
-        if field.kind is _MESSAGE:
+        if field.kind is _MESSAGE or field.kind is _MAP:
             if len(child) == 0:
-                continue  # `<Subtitle/>`, `<Format></Format>`: nothing there
-            target = getattr(message, field.name)
+                # `<Subtitle/>`, `<Format></Format>`: nothing there. Text instead of children
+                # does not fit the field: kept as an unknown node rather than lost.
+                if unknown is not None and (child.text or "").strip(_XML_SPACE):
+                    _decode_node(getattr(message, unknown), child)
+                continue
             child_path = f"{path}{local_name(tag)}."
-            _decode_into(target.add() if field.repeated else target, child, child_path)
+            if field.kind is _MAP:
+                _decode_map(getattr(message, field.name), field, child, child_path, keep_raw)
+                continue
+            target = getattr(message, field.name)
+            _decode_into(target.add() if field.repeated else target, child, child_path, keep_raw)
+            continue
+        if len(child) and unknown is not None:
+            _decode_node(getattr(message, unknown), child)  # children where text belongs
             continue
         text = child.text
         if text is None:
@@ -391,6 +531,8 @@ def _decode_into(message: Message, element: etree._Element, path: str) -> None:
         if not text:
             continue
         if field.kind is _STRING and not field.repeated:
+            if text == "-" and field.dash_empty:
+                continue  # `<StartTime>-</StartTime>`: not reached yet
             try:  # the common case, inlined: a singular string is set verbatim
                 setattr(message, field.name, text)
             except ValueError as exc:
@@ -400,13 +542,38 @@ def _decode_into(message: Message, element: etree._Element, path: str) -> None:
             _decode_scalar(message, field, text, path + local_name(tag))
 
 
+def _decode_node(nodes: Any, element: etree._Element) -> None:
+    """Keep `element` whole as an XmlNode (name without namespace, trimmed text, children)."""
+    node = nodes.add()
+    node.name = local_name(element.tag)
+    text = (element.text or "").strip(_XML_SPACE)
+    if text:
+        node.text = text
+    for child in element:
+        if isinstance(child.tag, str):
+            _decode_node(node.children, child)
+
+
+def _decode_map(
+    entries: Any, field: _Field, element: etree._Element, path: str, keep_raw: bool
+) -> None:
+    for child in element:
+        if not isinstance(child.tag, str):
+            continue
+        key = local_name(child.tag)
+        if field.map_value is _MESSAGE:
+            _decode_into(entries[key], child, f"{path}{key}.", keep_raw)
+        else:
+            entries[key] = (child.text or "").strip(_XML_SPACE)
+
+
 def _decode_scalar(message: Message, field: _Field, text: str, path: str) -> None:
     values: list[Any]
     if field.kind is _STRING:
-        # UNCONFIRMED whether CI ever joins a list in one node: Go's single-job describe types
-        # `NonExistJobIds` as one string, so a comma-joined value is read as several ids (ids
-        # never contain commas). Only repeated strings are split; singular text stays verbatim.
-        if field.repeated:
+        # Split only where the field says so (`(xml).comma_separated`): Go's single-job describe
+        # types `NonExistJobIds` as one string, so a comma-joined value there is several ids
+        # (ids never contain commas), while an object key may well contain one.
+        if field.split_commas:
             values = [part for p in text.split(",") if (part := p.strip(_XML_SPACE))]
         else:
             values = [text]
@@ -414,6 +581,11 @@ def _decode_scalar(message: Message, field: _Field, text: str, path: str) -> Non
         if not _INTEGER.fullmatch(text):
             raise XmlCodecError(f"{path}: {text[:40]!r} is not an integer")
         values = [int(text)]
+    elif field.kind is _BOOL:
+        flag = _BOOL_TEXT.get(text.lower())
+        if flag is None:
+            raise XmlCodecError(f"{path}: {text[:40]!r} is not true or false")
+        values = [flag]
     else:
         assert field.enum is not None
         if field.text_field:

@@ -171,8 +171,8 @@ async def test_tag_rule_for_submit_and_list(callers: dict[str, Caller]) -> None:
     assert error.error_info.metadata["tag"] == "Transcode"
     error = await refused(callers["up"].list(tag="Snapshot"))
     assert error.error_info is not None and error.error_info.reason == "TAG_NOT_ALLOWED"
-    # A client without a tag rule reaches validation, which knows only MediaInfo.
-    error = await refused(callers["admin"].submit(tag="Transcode"))
+    # A client without a tag rule reaches validation, which refuses a tag CI does not have.
+    error = await refused(callers["admin"].submit(tag="Transcoding"))
     assert error.code is grpc.StatusCode.INVALID_ARGUMENT
 
 

@@ -6,6 +6,7 @@ from typing import Any
 
 import grpc
 import pytest
+from google.protobuf import json_format
 
 from ci_emulator.server import RunningEmulator
 from gateway._proto import media_pb2, service_pb2, service_pb2_grpc
@@ -19,7 +20,7 @@ def _submit(**request: Any) -> S.SubmitMediaJobRequest:
     body = M.Request(input=M.Input(object="input/sample.mp4"))
     for name, value in request.items():
         if isinstance(value, dict):
-            getattr(body, name).CopyFrom(type(getattr(body, name))(**value))
+            json_format.ParseDict(value, getattr(body, name))
         else:
             setattr(body, name, value)
     return S.SubmitMediaJobRequest(request=body)
@@ -73,7 +74,63 @@ CASES: list[tuple[str, str, Any, str]] = [
         _submit(operation={"job_level": -1}),
         "request.operation.job_level",
     ),
-    ("unsupported tag", "SubmitMediaJob", _submit(tag="Transcode"), "request.tag"),
+    ("unknown tag", "SubmitMediaJob", _submit(tag="Transcoding"), "request.tag"),
+    ("tag spelled in another case", "SubmitMediaJob", _submit(tag="SdrToHdr"), "request.tag"),
+    (
+        "media result is output only",
+        "SubmitMediaJob",
+        _submit(tag="Transcode", operation={"media_result": {"output_file": {"bucket": "b"}}}),
+        "request.operation.media_result",
+    ),
+    (
+        "template name is output only",
+        "SubmitMediaJob",
+        _submit(tag="Transcode", operation={"template_name": "t"}),
+        "request.operation.template_name",
+    ),
+    (
+        "digital watermark state is output only",
+        "SubmitMediaJob",
+        _submit(tag="DigitalWatermark", operation={"digital_watermark": {"state": "Success"}}),
+        "request.operation.digital_watermark.state",
+    ),
+    (
+        "operation tag in a single-operation submit",
+        "SubmitMediaJob",
+        _submit(tag="Transcode", operation={"tag": "Snapshot"}),
+        "request.operation.tag",
+    ),
+    (
+        "control character in a typed parameter",
+        "SubmitMediaJob",
+        _submit(tag="Transcode", operation={"transcode": {"container": {"format": "mp\x014"}}}),
+        "request.operation.transcode.container.format",
+    ),
+    (
+        "unknown node that is no XML name",
+        "SubmitMediaJob",
+        _submit(tag="VideoTag", operation={"extra_nodes": [{"name": "Video Tag"}]}),
+        "request.operation.extra_nodes[0].name",
+    ),
+    (
+        "unknown node child with control characters",
+        "SubmitMediaJob",
+        _submit(
+            tag="VideoTag",
+            operation={
+                "extra_nodes": [
+                    {"name": "VideoTag", "children": [{"name": "Scenario", "text": "\x07"}]}
+                ]
+            },
+        ),
+        "request.operation.extra_nodes[0].children[0].text",
+    ),
+    (
+        "unknown node spelled like a typed field",
+        "SubmitMediaJob",
+        _submit(tag="Transcode", operation={"extra_nodes": [{"name": "TRANSCODE"}]}),
+        "request.operation.extra_nodes[0].name",
+    ),
     (
         "bad callback format",
         "SubmitMediaJob",
@@ -120,7 +177,7 @@ CASES: list[tuple[str, str, Any, str]] = [
     (
         "media info is output only",
         "SubmitMediaJob",
-        _submit(operation={"media_info": M.MediaInfo(format=M.Format(size="1"))}),
+        _submit(operation={"media_info": {"format": {"size": "1"}}}),
         "request.operation.media_info",
     ),
     ("bad queue id", "SubmitMediaJob", _submit(queue_id="p1,p2"), "request.queue_id"),
@@ -182,7 +239,7 @@ CASES: list[tuple[str, str, Any, str]] = [
         S.ListMediaJobsRequest(end_creation_time="2024-01-01 00:00:00"),
         "end_creation_time",
     ),
-    ("list unsupported tag", "ListMediaJobs", S.ListMediaJobsRequest(tag="Transcode"), "tag"),
+    ("list unknown tag", "ListMediaJobs", S.ListMediaJobsRequest(tag="transcode"), "tag"),
     ("cancel without id", "CancelMediaJob", S.CancelMediaJobRequest(), "job_id"),
     ("cancel bad id", "CancelMediaJob", S.CancelMediaJobRequest(job_id="../x"), "job_id"),
     ("generate without object", "GenerateMediaInfo", S.GenerateMediaInfoRequest(), "input.object"),

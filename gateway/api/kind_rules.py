@@ -1,0 +1,224 @@
+"""Per-kind checks of a submit's `Operation`, as data: what each typed kind needs before CI
+would accept it (job catalogue §1.3 and appendix A, `*` = required by a Tencent doc).
+
+One table row per typed kind says which parameters it needs (`one_of`: at least one of these
+paths set; "TemplateId wins over inline parameters" in every doc, so a template always counts),
+whether it writes files (then `Output.Region`/`Bucket`/`Object` are required), which outputs
+need CI's `${Number}` placeholder, and which values are a closed set. Rules on shared leaves
+(a watermark's required nodes, a digital watermark's message charset, RemoveWatermark's range)
+apply wherever the leaf appears, whatever the kind. Pass-through kinds get none of this: the
+gateway knows nothing of their nodes, and CI is their judge.
+
+Only rules a Tencent doc states are here; where the docs disagree (Snapshot's `Mode`, required
+in two variants and defaulted in three) the tolerant reading wins and the node stays optional.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Final
+
+from google.protobuf.message import Message
+
+from gateway._proto import media_pb2
+
+__all__ = ["KIND_RULES", "KindRule", "check_kind", "needs_input"]
+
+Report = Callable[[str, str], None]
+
+NUMBER = "${Number}"
+MAX_WATERMARKS = 3
+_DIGITAL_MESSAGE_CHARS = frozenset(
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_*-"
+)
+MAX_DIGITAL_MESSAGE = 64
+REMOVE_WATERMARK_RANGE = (1, 4096)
+
+
+@dataclass(frozen=True, slots=True)
+class KindRule:
+    # Each tuple: at least one of these `Operation` paths must be set.
+    one_of: tuple[tuple[str, ...], ...] = ()
+    # Writes files: `output.region`, `output.bucket` and `output.object` are required.
+    writes: bool = True
+    # `output.object` is not used (StreamExtract names its files per stream).
+    no_object: bool = False
+    # Output paths whose value, when set, must contain `${Number}`.
+    numbered: tuple[str, ...] = ()
+    # When the first path is set, the others are required ("Container* { Format* }").
+    required_within: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    # Paths whose value, when set, is one of a closed set.
+    values: Mapping[str, frozenset[str]] = field(default_factory=dict)
+    # `Input.Object` may be empty: the kind reads no object (Concat's clips are URLs).
+    no_input: bool = False
+
+
+_TRANSCODE_PARAMS = ("transcode_template_id", "transcode")
+_AUDIO_MODES = frozenset({"IsAudio", "IsBackground", "AudioAndBackground"})
+
+KIND_RULES: Final[Mapping[str, KindRule]] = {
+    "MediaInfo": KindRule(writes=False),
+    "Transcode": KindRule(
+        one_of=(("template_id", "transcode"),),
+        required_within={"transcode": ("transcode.container.format",)},
+    ),
+    "Snapshot": KindRule(
+        one_of=(("template_id", "snapshot"),),
+        numbered=("output.object", "output.sprite_object"),
+        values={
+            "snapshot.mode": frozenset({"Interval", "Average", "KeyFrame"}),
+            "snapshot.snapshot_out_mode": frozenset(
+                {"OnlySnapshot", "OnlySprite", "SnapshotAndSprite"}
+            ),
+        },
+    ),
+    "Animation": KindRule(
+        one_of=(("template_id", "animation"),),
+        required_within={"animation": ("animation.video.codec",)},
+        values={"animation.video.codec": frozenset({"gif", "webp"})},
+    ),
+    # The Go SDK's Concat example sends no Input: the clips are ConcatFragment URLs.
+    "Concat": KindRule(one_of=(("template_id", "concat_template"),), no_input=True),
+    "Segment": KindRule(),
+    "SmartCover": KindRule(one_of=(("template_id", "smart_cover"),), numbered=("output.object",)),
+    "VoiceSeparate": KindRule(
+        one_of=(("template_id", "voice_separate"),),
+        values={"voice_separate.audio_mode": _AUDIO_MODES},
+    ),
+    "VideoMontage": KindRule(one_of=(("template_id", "video_montage"),)),
+    "Watermark": KindRule(one_of=(("watermark", "watermark_template_id"),)),
+    "DigitalWatermark": KindRule(one_of=(("digital_watermark",),)),
+    "ExtractDigitalWatermark": KindRule(writes=False),
+    "StreamExtract": KindRule(one_of=(("output.stream_extract",),), no_object=True),
+    "SDRtoHDR": KindRule(
+        one_of=(("template_id", "sdr_to_hdr"), _TRANSCODE_PARAMS),
+        values={"sdr_to_hdr.hdr_mode": frozenset({"HLG", "HDR10"})},
+    ),
+    "VideoProcess": KindRule(one_of=(("template_id", "video_process"),)),
+    "SuperResolution": KindRule(
+        one_of=(("template_id", "super_resolution"), _TRANSCODE_PARAMS),
+        required_within={"super_resolution": ("super_resolution.resolution",)},
+        values={"super_resolution.resolution": frozenset({"sdtohd", "hdto4k"})},
+    ),
+    "VideoEnhance": KindRule(one_of=(("template_id", "video_enhance"),)),
+}
+"""Typed kind -> its rule; a pass-through kind has none."""
+
+
+def needs_input(tag: str) -> bool:
+    """Whether a `tag` submit must name `Input.Object` (every kind but those without input)."""
+    rule = KIND_RULES.get(tag)
+    return rule is None or not rule.no_input
+
+
+def check_kind(tag: str, operation: media_pb2.Operation, report: Report) -> None:
+    """Report (path below `request.operation`, description) for each rule `operation` breaks."""
+    rule = KIND_RULES.get(tag)
+    if rule is None:
+        return
+    for paths in rule.one_of:
+        if not any(_is_set(operation, path) for path in paths):
+            names = " or ".join(paths)
+            report(paths[0], f"{tag} needs {names}")
+    if rule.writes:
+        needed = ("output.region", "output.bucket")
+        for path in needed if rule.no_object else (*needed, "output.object"):
+            if not _is_set(operation, path):
+                report(path, f"required: {tag} writes its result there")
+    for path in rule.numbered:
+        value = _value(operation, path)
+        if value and NUMBER not in value:
+            report(path, f"must contain {NUMBER} (one file per frame)")
+    for parent, children in rule.required_within.items():
+        if _is_set(operation, parent):
+            for path in children:
+                if not _is_set(operation, path):
+                    report(path, f"required when {parent} is set")
+    for path, allowed in rule.values.items():
+        value = _value(operation, path)
+        if value and value not in allowed:
+            report(path, f"must be one of {', '.join(sorted(allowed))}")
+    _check_leaves(operation, report)
+
+
+def _check_leaves(operation: media_pb2.Operation, report: Report) -> None:
+    """Shared leaves, checked wherever they appear."""
+    if len(operation.watermark) > MAX_WATERMARKS:
+        report("watermark", f"at most {MAX_WATERMARKS}")
+    if len(operation.watermark_template_id) > MAX_WATERMARKS:
+        report("watermark_template_id", f"at most {MAX_WATERMARKS}")
+    for index, watermark in enumerate(operation.watermark):
+        _check_watermark(watermark, f"watermark[{index}]", report)
+    for index, stream in enumerate(operation.output.stream_extract):
+        for name in ("index", "object"):
+            if not getattr(stream, name):
+                report(f"output.stream_extract[{index}].{name}", "required")
+    if operation.HasField("digital_watermark"):
+        _check_digital_watermark(operation, report)
+    if operation.HasField("remove_watermark"):
+        low, high = REMOVE_WATERMARK_RANGE
+        for name in ("dx", "dy", "width", "height"):
+            text = getattr(operation.remove_watermark, name)
+            if not text.isdigit() or not low <= int(text) <= high:
+                report(f"remove_watermark.{name}", f"required, an integer from {low} to {high}")
+
+
+def _check_watermark(watermark: Message, path: str, report: Report) -> None:
+    for name in ("type", "pos", "loc_mode", "dx"):
+        if not _value(watermark, name):
+            report(f"{path}.{name}", "required")
+    kind = _value(watermark, "type")
+    if kind and kind not in ("Text", "Image"):
+        report(f"{path}.type", "must be Text or Image")
+    loc_mode = _value(watermark, "loc_mode")
+    if loc_mode and loc_mode not in ("Relativity", "Absolute"):
+        report(f"{path}.loc_mode", "must be Relativity or Absolute")
+    if kind == "Image" and not _value(watermark, "image.url"):
+        report(f"{path}.image.url", "required when type is Image")
+    if kind == "Text" and not _value(watermark, "text.text"):
+        report(f"{path}.text.text", "required when type is Text")
+
+
+def _check_digital_watermark(operation: media_pb2.Operation, report: Report) -> None:
+    mark = operation.digital_watermark
+    if not mark.message:
+        report("digital_watermark.message", "required")
+    elif len(mark.message) > MAX_DIGITAL_MESSAGE or not set(mark.message) <= _DIGITAL_MESSAGE_CHARS:
+        report(
+            "digital_watermark.message",
+            f"at most {MAX_DIGITAL_MESSAGE} of letters, digits, _ * -",
+        )
+    if mark.type != "Text":
+        report("digital_watermark.type", "required: Text")
+    if mark.version != "V1":
+        report("digital_watermark.version", "required: V1")
+    if mark.ignore_error and mark.ignore_error not in ("true", "false"):
+        report("digital_watermark.ignore_error", "must be true or false")
+
+
+def _walk(message: Message, path: str) -> tuple[Message, str] | None:
+    """The message holding `path`'s last part, and that part; None when a parent is unset."""
+    *parents, leaf = path.split(".")
+    for name in parents:
+        if not message.HasField(name):
+            return None
+        message = getattr(message, name)
+    return message, leaf
+
+
+def _is_set(message: Message, path: str) -> bool:
+    found = _walk(message, path)
+    if found is None:
+        return False
+    holder, leaf = found
+    return any(f.name == leaf for f, _ in holder.ListFields())
+
+
+def _value(message: Message, path: str) -> str:
+    found = _walk(message, path)
+    if found is None:
+        return ""
+    holder, leaf = found
+    value = getattr(holder, leaf)
+    return value if isinstance(value, str) else ""

@@ -1,0 +1,91 @@
+"""Checks that walk a whole request tree, whatever the job kind: text XML can carry, and
+well-formed unknown nodes.
+
+Typed kinds add dozens of string fields, and untyped kinds arrive as `XmlNode` trees; rather
+than a rule per field, one walk over the descriptors visits every set field. What it refuses is
+what the XML codec could not encode (control characters, names that are no XML names) or would
+encode ambiguously (an unknown node spelled like a typed field would decode into that field,
+so it must be set there). Paths are the RPC's own (`request.operation.extra_nodes[0].name`).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+
+from google.protobuf.descriptor import FieldDescriptor
+from google.protobuf.message import Message
+
+from gateway._proto import xml_pb2
+from gateway.upstream import xml_codec
+
+__all__ = ["MAX_EXTRA_DEPTH", "MAX_EXTRA_NODES", "check_tree"]
+
+MAX_EXTRA_NODES = 2000
+"""Most unknown nodes in one request: far above any job kind's parameters, and a bound on the
+XML a single RPC can make the gateway build."""
+
+MAX_EXTRA_DEPTH = 32
+"""Deepest unknown-node nesting: the codec refuses answers deeper than MAX_DEPTH (64) in all,
+and a request's unknown nodes start a few levels down."""
+
+# XML 1.0 names as CI uses them: ASCII letters, digits, `_`, `-`, `.`; no namespace prefix.
+_XML_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]{0,127}$")
+# Characters XML 1.0 cannot carry (lxml refuses them): C0 controls but tab, LF and CR; U+FFFE/F.
+_NOT_XML_TEXT = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+
+Report = Callable[[str, str], None]
+
+
+def check_tree(message: Message, path: str, report: Report) -> None:
+    """Report (path, description) for every string XML cannot carry and every malformed or
+    ambiguous unknown node under `message`, at most MAX_EXTRA_NODES nodes deep in all."""
+    budget = [MAX_EXTRA_NODES]
+    _walk(message, path, report, budget)
+
+
+def _walk(message: Message, path: str, report: Report, budget: list[int]) -> None:
+    extra = xml_codec.unknown_nodes_field(message)
+    for field, value in message.ListFields():
+        where = f"{path}.{field.name}"
+        if field.name == extra:
+            for index, node in enumerate(value):
+                _node(message, node, f"{where}[{index}]", 1, report, budget)
+        elif field.message_type is not None:
+            if field.message_type.GetOptions().map_entry:
+                continue  # no request message has a map yet; workflows will check their own
+            items = value if field.is_repeated else [value]
+            for index, item in enumerate(items):
+                _walk(item, f"{where}[{index}]" if field.is_repeated else where, report, budget)
+        elif field.type == FieldDescriptor.TYPE_STRING:
+            items = value if field.is_repeated else [value]
+            for index, item in enumerate(items):
+                if _NOT_XML_TEXT.search(item):
+                    at = f"{where}[{index}]" if field.is_repeated else where
+                    report(at, "must not contain control characters")
+
+
+def _node(
+    parent: Message | None,
+    node: xml_pb2.XmlNode,
+    path: str,
+    depth: int,
+    report: Report,
+    budget: list[int],
+) -> None:
+    budget[0] -= 1
+    if budget[0] < 0:
+        if budget[0] == -1:
+            report(path, f"more than {MAX_EXTRA_NODES} unknown nodes in one request")
+        return
+    if depth > MAX_EXTRA_DEPTH:
+        report(path, f"unknown nodes nested deeper than {MAX_EXTRA_DEPTH}")
+        return
+    if not _XML_NAME.fullmatch(node.name):
+        report(f"{path}.name", "must be an XML element name (letters, digits, _ - .)")
+    elif parent is not None and (typed := xml_codec.typed_field_for(parent, node.name)):
+        report(f"{path}.name", f"<{node.name}> is the typed field {typed!r}: set that instead")
+    if _NOT_XML_TEXT.search(node.text):
+        report(f"{path}.text", "must not contain control characters")
+    for index, child in enumerate(node.children):
+        _node(None, child, f"{path}.children[{index}]", depth + 1, report, budget)

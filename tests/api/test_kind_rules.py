@@ -1,0 +1,296 @@
+"""The per-kind validation table (`gateway.api.kind_rules`) through `validate_submit`: each rule
+refuses what it should, names the field, and lets a valid submit of every typed kind through."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from google.protobuf import json_format
+
+from gateway._proto import media_pb2, service_pb2
+from gateway.api.kind_rules import KIND_RULES
+from gateway.api.validation import validate_submit
+from gateway.config.settings import Settings
+from gateway.errors import InvalidRequest
+from gateway.kinds import KINDS
+
+SETTINGS = Settings(default_bucket="examplebucket-1250000000", default_region="ap-guangzhou")
+OUTPUT = {"region": "ap-guangzhou", "bucket": "examplebucket-1250000000", "object": "o.mp4"}
+NUMBERED = {**OUTPUT, "object": "snap/${Number}.jpg"}
+TEXT_MARK = {
+    "type": "Text",
+    "pos": "TopRight",
+    "loc_mode": "Absolute",
+    "dx": "0",
+    "text": {"text": "CI"},
+}
+DIGITAL = {"message": "abc_*-1", "type": "Text", "version": "V1"}
+
+VALID: dict[str, dict[str, Any]] = {
+    "MediaInfo": {},
+    "Transcode": {"transcode": {"container": {"format": "mp4"}}, "output": OUTPUT},
+    "Snapshot": {"snapshot": {"mode": "KeyFrame"}, "output": NUMBERED},
+    "Animation": {"animation": {"video": {"codec": "gif"}}, "output": OUTPUT},
+    "Concat": {
+        "concat_template": {"concat_fragment": [{"url": "https://x/a.mp4"}]},
+        "output": OUTPUT,
+    },
+    "Segment": {"segment": {"format": "hls"}, "output": OUTPUT},
+    "SmartCover": {"smart_cover": {"count": "3"}, "output": NUMBERED},
+    "VoiceSeparate": {"voice_separate": {"audio_mode": "IsAudio"}, "output": OUTPUT},
+    "VideoMontage": {"template_id": "t1", "output": OUTPUT},
+    "Watermark": {"watermark": [TEXT_MARK], "output": OUTPUT},
+    "DigitalWatermark": {"digital_watermark": DIGITAL, "output": OUTPUT},
+    "ExtractDigitalWatermark": {"extract_digital_watermark": {"type": "Text", "version": "V1"}},
+    "StreamExtract": {
+        "output": {**OUTPUT, "object": "", "stream_extract": [{"index": "0", "object": "v.h264"}]}
+    },
+    "SDRtoHDR": {
+        "sdr_to_hdr": {"hdr_mode": "HLG"},
+        "transcode_template_id": "t2",
+        "output": OUTPUT,
+    },
+    "VideoProcess": {"video_process": {"ms_sharpen": {"enable": "true"}}, "output": OUTPUT},
+    "SuperResolution": {
+        "super_resolution": {"resolution": "sdtohd"},
+        "transcode": {"container": {"format": "mp4"}},
+        "output": OUTPUT,
+    },
+    "VideoEnhance": {
+        "video_enhance": {"frame_enhance": {"frame_doubling": "true"}},
+        "output": OUTPUT,
+    },
+}
+
+
+def _submit(
+    tag: str, operation: dict[str, Any], **request: Any
+) -> service_pb2.SubmitMediaJobRequest:
+    body = {"tag": tag, "input": {"object": "input/a.mp4"}, "operation": operation, **request}
+    return service_pb2.SubmitMediaJobRequest(
+        request=json_format.ParseDict(body, media_pb2.Request())
+    )
+
+
+def _violations(rpc: service_pb2.SubmitMediaJobRequest) -> dict[str, str]:
+    with pytest.raises(InvalidRequest) as caught:
+        validate_submit(rpc, SETTINGS)
+    return {v.field: v.description for v in caught.value.violations}
+
+
+def test_every_typed_kind_has_a_rule_and_no_other() -> None:
+    assert set(KIND_RULES) == {tag for tag, kind in KINDS.items() if kind.typed} == set(VALID)
+
+
+def _paths() -> set[str]:
+    found: set[str] = set()
+    for rule in KIND_RULES.values():
+        found.update(p for group in rule.one_of for p in group)
+        found.update(rule.numbered, rule.values, rule.required_within)
+        found.update(p for group in rule.required_within.values() for p in group)
+    return found
+
+
+@pytest.mark.parametrize("path", sorted(_paths()))
+def test_every_rule_path_is_a_field_of_operation(path: str) -> None:
+    descriptor: Any = media_pb2.Operation.DESCRIPTOR
+    for name in path.split("."):
+        assert descriptor is not None and name in descriptor.fields_by_name, path
+        descriptor = descriptor.fields_by_name[name].message_type
+
+
+@pytest.mark.parametrize("tag", sorted(VALID))
+def test_a_valid_submit_of_each_typed_kind_passes(tag: str) -> None:
+    _, request, _ = validate_submit(_submit(tag, VALID[tag]), SETTINGS)
+    assert request.tag == tag
+
+
+def test_a_template_stands_for_inline_parameters() -> None:
+    validate_submit(_submit("Transcode", {"template_id": "t1", "output": OUTPUT}), SETTINGS)
+
+
+def test_pass_through_kinds_are_not_judged() -> None:
+    validate_submit(_submit("VideoTag", {}), SETTINGS)  # no output, no parameters: CI decides
+
+
+def test_concat_may_have_no_input() -> None:
+    rpc = _submit("Concat", VALID["Concat"])
+    rpc.request.ClearField("input")
+    validate_submit(rpc, SETTINGS)
+    rpc.request.tag = "Transcode"
+    assert "request.input.object" in _violations(rpc)
+
+
+CASES: list[tuple[str, str, dict[str, Any], str]] = [
+    # (case, tag, operation, field below request.operation)
+    ("no parameters", "Transcode", {"output": OUTPUT}, "template_id"),
+    ("no output", "Transcode", {"template_id": "t"}, "output.region"),
+    (
+        "no output object",
+        "Animation",
+        {"template_id": "t", "output": {**OUTPUT, "object": ""}},
+        "output.object",
+    ),
+    (
+        "container without format",
+        "Transcode",
+        {"transcode": {"video": {"codec": "H.264"}}, "output": OUTPUT},
+        "transcode.container.format",
+    ),
+    (
+        "snapshot without number",
+        "Snapshot",
+        {"template_id": "t", "output": OUTPUT},
+        "output.object",
+    ),
+    (
+        "sprite without number",
+        "Snapshot",
+        {"template_id": "t", "output": {**NUMBERED, "sprite_object": "s.jpg"}},
+        "output.sprite_object",
+    ),
+    (
+        "snapshot mode",
+        "Snapshot",
+        {"snapshot": {"mode": "Every"}, "output": NUMBERED},
+        "snapshot.mode",
+    ),
+    (
+        "smart cover without number",
+        "SmartCover",
+        {"template_id": "t", "output": OUTPUT},
+        "output.object",
+    ),
+    (
+        "animation codec",
+        "Animation",
+        {"animation": {"video": {"codec": "apng"}}, "output": OUTPUT},
+        "animation.video.codec",
+    ),
+    (
+        "animation without codec",
+        "Animation",
+        {"animation": {"container": {"format": "gif"}}, "output": OUTPUT},
+        "animation.video.codec",
+    ),
+    (
+        "audio mode",
+        "VoiceSeparate",
+        {"voice_separate": {"audio_mode": "Vocals"}, "output": OUTPUT},
+        "voice_separate.audio_mode",
+    ),
+    ("watermark kind without watermark", "Watermark", {"output": OUTPUT}, "watermark"),
+    ("four watermarks", "Watermark", {"watermark": [TEXT_MARK] * 4, "output": OUTPUT}, "watermark"),
+    (
+        "watermark without pos",
+        "Transcode",
+        {"template_id": "t", "watermark": [{**TEXT_MARK, "pos": ""}], "output": OUTPUT},
+        "watermark[0].pos",
+    ),
+    (
+        "image watermark without url",
+        "Watermark",
+        {"watermark": [{**TEXT_MARK, "type": "Image"}], "output": OUTPUT},
+        "watermark[0].image.url",
+    ),
+    (
+        "text watermark without text",
+        "Watermark",
+        {"watermark": [{**TEXT_MARK, "text": {"font_size": "9"}}], "output": OUTPUT},
+        "watermark[0].text.text",
+    ),
+    (
+        "watermark loc mode",
+        "Watermark",
+        {"watermark": [{**TEXT_MARK, "loc_mode": "Center"}], "output": OUTPUT},
+        "watermark[0].loc_mode",
+    ),
+    (
+        "digital message charset",
+        "DigitalWatermark",
+        {"digital_watermark": {**DIGITAL, "message": "a b"}, "output": OUTPUT},
+        "digital_watermark.message",
+    ),
+    (
+        "digital message length",
+        "DigitalWatermark",
+        {"digital_watermark": {**DIGITAL, "message": "a" * 65}, "output": OUTPUT},
+        "digital_watermark.message",
+    ),
+    (
+        "digital version",
+        "DigitalWatermark",
+        {"digital_watermark": {**DIGITAL, "version": "V2"}, "output": OUTPUT},
+        "digital_watermark.version",
+    ),
+    (
+        "digital on transcode",
+        "Transcode",
+        {"template_id": "t", "digital_watermark": {"message": "m"}, "output": OUTPUT},
+        "digital_watermark.type",
+    ),
+    (
+        "stream extract without streams",
+        "StreamExtract",
+        {"output": OUTPUT},
+        "output.stream_extract",
+    ),
+    (
+        "stream without object",
+        "StreamExtract",
+        {"output": {**OUTPUT, "stream_extract": [{"index": "0"}]}},
+        "output.stream_extract[0].object",
+    ),
+    (
+        "sdr without transcode",
+        "SDRtoHDR",
+        {"sdr_to_hdr": {"hdr_mode": "HLG"}, "output": OUTPUT},
+        "transcode_template_id",
+    ),
+    (
+        "hdr mode",
+        "SDRtoHDR",
+        {"sdr_to_hdr": {"hdr_mode": "PQ"}, "transcode_template_id": "t", "output": OUTPUT},
+        "sdr_to_hdr.hdr_mode",
+    ),
+    (
+        "sr without resolution",
+        "SuperResolution",
+        {
+            "super_resolution": {"version": "Enhance"},
+            "transcode_template_id": "t",
+            "output": OUTPUT,
+        },
+        "super_resolution.resolution",
+    ),
+    (
+        "sr without transcode",
+        "SuperResolution",
+        {"super_resolution": {"resolution": "sdtohd"}, "output": OUTPUT},
+        "transcode_template_id",
+    ),
+    (
+        "remove watermark range",
+        "Transcode",
+        {
+            "template_id": "t",
+            "remove_watermark": {"dx": "0", "dy": "1", "width": "1", "height": "1"},
+            "output": OUTPUT,
+        },
+        "remove_watermark.dx",
+    ),
+    (
+        "remove watermark missing",
+        "Transcode",
+        {"template_id": "t", "remove_watermark": {"dx": "1"}, "output": OUTPUT},
+        "remove_watermark.height",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("tag", "operation", "field"), [c[1:] for c in CASES], ids=[c[0] for c in CASES]
+)
+def test_rule_names_the_field(tag: str, operation: dict[str, Any], field: str) -> None:
+    assert f"request.operation.{field}" in _violations(_submit(tag, operation))

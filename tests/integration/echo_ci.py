@@ -1,0 +1,145 @@
+"""A small stateful CI for the job kinds the emulator does not run yet (it answers every tag
+but MediaInfo with NotImplemented): submit stores the job and echoes its `Operation`, as CI
+does; describe and list answer it back, with result nodes the test chooses; cancel marks it.
+
+It checks no signature and no parameter: it exists to show that what the gateway sends for a
+kind comes back through describe, list and cancel without losing a node. The emulator remains
+the peer for everything about how the gateway signs and what CI accepts.
+"""
+
+from __future__ import annotations
+
+import copy
+import uuid
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+
+from aiohttp import web
+from lxml import etree
+
+from gateway.upstream.xml_codec import parse_document
+
+QUEUE_ID = "p893bcda225bf4945a378da6662e81a89"
+CREATED = "2023-07-12T10:00:00+0800"
+
+
+@dataclass
+class EchoCI:
+    # tag -> the result nodes describe adds under `Operation` once the job is done.
+    results: dict[str, Callable[[], list[etree._Element]]] = field(default_factory=dict)
+    # Answer this many submits with a 500 *after* storing the job (a lost answer).
+    lose_answers: int = 0
+    url: str = ""
+    jobs: dict[str, etree._Element] = field(default_factory=dict)
+    bodies: list[bytes] = field(default_factory=list)
+    calls: list[str] = field(default_factory=list)
+
+    async def handle(self, request: web.Request) -> web.StreamResponse:
+        self.calls.append(f"{request.method} {request.path}")
+        if request.method == "POST" and request.path == "/jobs":
+            return await self._submit(request)
+        if request.method == "GET" and request.path == "/jobs":
+            return self._list(request)
+        if request.method == "GET" and request.path.startswith("/jobs/"):
+            return self._describe(request.path.removeprefix("/jobs/").split(","))
+        if request.method == "PUT" and request.path.startswith("/jobs/"):
+            job = self.jobs[request.path.removeprefix("/jobs/")]
+            _set(job, "State", "Cancel")
+            return web.Response(status=200)
+        return web.Response(status=404)
+
+    async def _submit(self, request: web.Request) -> web.StreamResponse:
+        body = await request.read()
+        self.bodies.append(body)
+        sent = parse_document(body)
+        job = etree.Element("JobsDetail")
+        job_id = "j" + uuid.uuid4().hex
+        for name, text in (
+            ("Code", "Success"),
+            ("Message", "Success"),
+            ("JobId", job_id),
+            ("Tag", sent.findtext("Tag") or ""),
+            ("State", "Submitted"),
+            ("CreationTime", CREATED),
+            ("StartTime", "-"),
+            ("EndTime", "-"),
+            ("QueueId", sent.findtext("QueueId") or QUEUE_ID),
+        ):
+            etree.SubElement(job, name).text = text
+        inputs = etree.SubElement(job, "Input")
+        etree.SubElement(inputs, "Object").text = sent.findtext("Input/Object")
+        operation = sent.find("Operation")
+        job.append(
+            copy.deepcopy(operation) if operation is not None else etree.Element("Operation")
+        )
+        self.jobs[job_id] = job
+        if self.lose_answers > 0:
+            self.lose_answers -= 1
+            return web.Response(status=500, body=b"<Error><Code>InternalError</Code></Error>")
+        return _answer([job])
+
+    def _describe(self, job_ids: list[str]) -> web.StreamResponse:
+        found = []
+        for job_id in job_ids:
+            job = self.jobs.get(job_id)
+            if job is None:
+                continue
+            if job.findtext("State") == "Submitted":
+                self._finish(job)
+            found.append(job)
+        return _answer(found)
+
+    def _finish(self, job: etree._Element) -> None:
+        _set(job, "State", "Success")
+        _set(job, "StartTime", "2023-07-12T10:00:01+0800")
+        _set(job, "EndTime", "2023-07-12T10:00:09+0800")
+        operation = job.find("Operation")
+        assert operation is not None
+        make = self.results.get(job.findtext("Tag") or "")
+        for node in make() if make is not None else []:
+            operation.append(node)
+
+    def _list(self, request: web.Request) -> web.StreamResponse:
+        tag, key = request.query.get("tag"), request.query.get("inputObject")
+        found = [
+            job
+            for job in self.jobs.values()
+            if job.findtext("Tag") == tag and (key is None or job.findtext("Input/Object") == key)
+        ]
+        return _answer(found, next_token=True)
+
+
+def _set(job: etree._Element, name: str, text: str) -> None:
+    node = job.find(name)
+    assert node is not None
+    node.text = text
+
+
+def _answer(jobs: list[etree._Element], *, next_token: bool = False) -> web.Response:
+    root = etree.Element("Response")
+    for job in jobs:
+        root.append(copy.deepcopy(job))
+    if next_token:
+        etree.SubElement(root, "NextToken")
+    return web.Response(
+        body=etree.tostring(root, xml_declaration=True, encoding="utf-8"),
+        content_type="application/xml",
+    )
+
+
+@asynccontextmanager
+async def echo_ci(**options: object) -> AsyncIterator[EchoCI]:
+    fake = EchoCI(**options)  # type: ignore[arg-type]
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", fake.handle)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    fake.url = f"http://127.0.0.1:{port}"
+    try:
+        yield fake
+    finally:
+        await runner.cleanup()
