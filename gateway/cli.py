@@ -22,6 +22,7 @@ from gateway import logs
 from gateway.access.interceptor import ClientAccess
 from gateway.api.server import start_gateway
 from gateway.config.settings import OPTIONS, Settings, load_settings
+from gateway.console import commands as console
 from gateway.credentials import (
     CredentialsProvider,
     NoCredentialsError,
@@ -121,6 +122,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="allow listening beyond loopback without client authentication (logs a warning)",
     )
 
+    commands.add_parser(
+        "jobs",
+        help="submit, list, watch, wait for, cancel jobs on a running gateway "
+        "(`ci-gateway jobs --help`)",
+        add_help=False,
+    )
     for command, (_, about) in EMULATOR_COMMANDS.items():
         commands.add_parser(
             command, help=f"{about} (`ci-gateway {command} --help`)", add_help=False
@@ -130,6 +137,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args_list = list(sys.argv[1:] if argv is None else argv)
+    if args_list[:1] == ["jobs"]:  # the operator's CLI: a gRPC client of a running gateway
+        return console.main(args_list[1:])
     if args_list[:1] and args_list[0] in EMULATOR_COMMANDS:
         entry = _emulator_entry(args_list[0], EMULATOR_COMMANDS[args_list[0]][0])
         return 2 if entry is None else entry(args_list[1:])
