@@ -20,7 +20,6 @@ from pathlib import Path
 
 from gateway import logs
 from gateway.access.interceptor import ClientAccess
-from gateway.api.server import start_gateway
 from gateway.config.settings import OPTIONS, Settings, load_settings
 from gateway.console import commands as console
 from gateway.credentials import (
@@ -70,6 +69,10 @@ async def _serve(
     a container the kernel ignores any signal whose handler is the default: SIGTERM would do
     nothing and the pod would wait for SIGKILL.
     """
+    # Imported here, not at the top: `ci-gateway jobs` (a client) starts without the server's
+    # imports (aiohttp, redis, the STS SDK: most of a second).
+    from gateway.api.server import start_gateway
+
     loop = asyncio.get_running_loop()
     signalled = asyncio.Event()
     gateway = None
