@@ -86,23 +86,25 @@ def result(job: media_pb2.JobsDetail) -> str:
     return f"{job.code}: {job.message}" if job.message else job.code
 
 
-def jobs_table(jobs: Iterable[media_pb2.JobsDetail]) -> str:
-    return table(
-        JOB_COLUMNS,
-        (
-            (
-                job.job_id,
-                job.tag,
-                state_name(job),
-                percent_text(job),
-                job.input.object,
-                job.creation_time,
-                job.end_time,
-                result(job),
-            )
-            for job in jobs
-        ),
-    )
+def jobs_table(jobs: Sequence[media_pb2.JobsDetail]) -> str:
+    """One row per job; the RESULT column only when some job failed (it is empty otherwise,
+    and the table fits a narrower terminal without it)."""
+    rows = [
+        [
+            job.job_id,
+            job.tag,
+            state_name(job),
+            percent_text(job),
+            job.input.object,
+            job.creation_time,
+            job.end_time,
+            result(job),
+        ]
+        for job in jobs
+    ]
+    if any(row[-1] for row in rows):
+        return table(JOB_COLUMNS, rows)
+    return table(JOB_COLUMNS[:-1], (row[:-1] for row in rows))
 
 
 def media_info_text(info: media_pb2.MediaInfo) -> str:
