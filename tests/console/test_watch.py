@@ -9,6 +9,7 @@ import asyncio
 import json
 import os
 import re
+import signal
 import sys
 
 from ci_emulator.server import RunningEmulator
@@ -144,3 +145,30 @@ async def test_watching_an_unknown_job_is_refused(jobs: Jobs) -> None:
     done = await jobs("watch", "j" + "0" * 32)
     assert (done.code, done.out) == (ExitCode.REFUSED, "")
     assert done.err.startswith("ci-gateway jobs watch: NOT_FOUND: ")
+
+
+async def test_ctrl_c_ends_a_watch_with_130_and_no_traceback(
+    fast_gateway: RunningGateway, jobs: Jobs, emulator: RunningEmulator
+) -> None:
+    emulator.state.pause_scheduling()
+    job_id = await submit(jobs, "--object", SAMPLE_KEY)
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("CI_GATEWAY_")}
+    process = await asyncio.create_subprocess_exec(
+        *(sys.executable, "-m", "gateway", "jobs", "watch", job_id),
+        *("--address", fast_gateway.address),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        env=environ,
+    )
+    assert process.stdout is not None
+    try:
+        first = await asyncio.wait_for(process.stdout.readline(), LINE_TIMEOUT_S)
+        assert b"Submitted" in first
+        process.send_signal(signal.SIGINT)
+        out, err = await asyncio.wait_for(process.communicate(), LINE_TIMEOUT_S)
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+    assert process.returncode == ExitCode.INTERRUPTED
+    assert b"Traceback" not in err and out == b""
