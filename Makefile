@@ -1,13 +1,16 @@
 # Two commands on a fresh machine with Python 3.11: `make demo` and `make test`. Both create
-# .venv and install the project (with its test tools) on first use; `make test` also installs
-# the system tools the suite runs when they are missing (Node.js + npm for buf and the Node
-# example, Debian's redis-server for the multi-replica tests; through apt-get, as root, as on CI)
-# and the npm packages it runs (buf, the Node example's gRPC libraries).
+# .venv on first use. `make demo` installs only what the demo runs (the service and the
+# `emulator` extra), so a first run shows its job within a minute; `make test` installs the
+# project with its test tools (the `dev` extra), and also the system tools the suite runs when
+# they are missing (Node.js + npm for buf and the Node example, Debian's redis-server for the
+# multi-replica tests; through apt-get, as root, as on CI) and the npm packages it runs (buf,
+# the Node example's gRPC libraries).
 
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
+DEMO_STAMP := $(VENV)/.demo-installed-stamp
 # npm installs, redone only when their lock file changes.
 NPM_CI := npm ci --no-audit --no-fund --loglevel=error
 TOOLS_STAMP := node_modules/.installed-stamp
@@ -25,12 +28,23 @@ system-tools:
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
 	fi
 
-$(STAMP): pyproject.toml
+$(BIN)/python:
 	$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11+ is required"'
 	$(PYTHON) -m venv $(VENV)
+
+# Everything: the service, the emulator and the dev tools (mypy, ruff, hadolint, the official
+# SDK, kubernetes-validate, ...).
+$(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
+
+# What the demo runs, and no more: the service and the emulator extra (PyAV). A .venv that
+# `make test` has set up since pyproject.toml last changed has it already.
+$(DEMO_STAMP): pyproject.toml | $(BIN)/python
+	if [ ! $(STAMP) -nt pyproject.toml ]; then \
+	  $(BIN)/python -m pip install --quiet -e '.[emulator]'; fi
+	touch $(DEMO_STAMP)
 
 # buf (protos lint and breaking-change check), pinned in package-lock.json.
 $(TOOLS_STAMP): package.json package-lock.json | system-tools
@@ -42,9 +56,10 @@ $(EXAMPLE_STAMP): examples/node/package.json examples/node/package-lock.json | s
 	$(NPM_CI) --prefix examples/node
 	touch $(EXAMPLE_STAMP)
 
-# Emulator + gateway on loopback, one MediaInfo job submitted over gRPC and printed; keeps serving.
-demo: $(STAMP)
-	$(BIN)/ci-gateway demo
+# Emulator + gateway on loopback, one MediaInfo job submitted over gRPC and printed, then what
+# to try next; keeps serving. `make demo DEMO_ARGS=--no-serve` exits after the job instead.
+demo: $(DEMO_STAMP)
+	$(BIN)/ci-gateway demo $(DEMO_ARGS)
 
 # The whole suite: lint, types, then every test (the last line is pytest's summary).
 test: $(STAMP) system-tools $(TOOLS_STAMP) $(EXAMPLE_STAMP)

@@ -33,6 +33,7 @@ DEMO_BUCKET = "demo-1250000000"
 DEMO_REGION = "ap-guangzhou"
 DEMO_OBJECT = "input/demo.mp4"
 DEMO_JOB_TIMEOUT_S = 60.0
+DEFAULT_LISTEN = "127.0.0.1:50051"  # also the operator CLI's default address
 TERMINAL_STATES = frozenset(
     {media_pb2.JOB_STATE_SUCCESS, media_pb2.JOB_STATE_FAILED, media_pb2.JOB_STATE_CANCEL}
 )
@@ -68,6 +69,29 @@ async def _await_job(
             raise TimeoutError(f"job {job_id} did not finish in {DEMO_JOB_TIMEOUT_S:.0f} s")
         await asyncio.sleep(delay)
         delay = min(delay * 2, 1.0)
+
+
+def next_steps(address: str, job_id: str) -> str:
+    """What to try against the serving gateway: the operator's CLI and grpcurl (reflection, so
+    no .proto files). The commands name this demo's address and job, so each one works as
+    printed (tests/test_cli.py runs the CLI ones)."""
+    beside = Path(sys.executable).with_name("ci-gateway")
+    cli = os.path.relpath(beside) if beside.is_file() else "ci-gateway"
+    flag = "" if address == DEFAULT_LISTEN else f" --address {address}"
+    submit = json.dumps({"request": {"input": {"object": DEMO_OBJECT}}})
+    lines = [
+        f"{cli} jobs describe {job_id}{flag}",
+        f"{cli} jobs submit --object {DEMO_OBJECT}{flag}",
+        f"{cli} jobs watch {job_id}{flag}",
+        f"{cli} jobs list{flag}",
+        f"{cli} jobs media-info {DEMO_OBJECT}{flag}",
+        f"grpcurl -plaintext {address} list",
+        f"grpcurl -plaintext {address} describe ci.media.v1.MediaJobService",
+        f"grpcurl -plaintext -d '{submit}' {address} ci.media.v1.MediaJobService/SubmitMediaJob",
+    ]
+    return "\nTry next, from another shell (`ci-gateway jobs --help` for more):\n" + "\n".join(
+        f"  {line}" for line in lines
+    )
 
 
 async def _demo(listen: str, bucket_dir: Path, serve: bool) -> int:
@@ -112,7 +136,11 @@ async def _demo(listen: str, bucket_dir: Path, serve: bool) -> int:
         )
         if not serve:
             return 0 if job.state == media_pb2.JOB_STATE_SUCCESS else 1
-        print(f"\nThe gateway keeps serving on {gateway.address}; press Ctrl-C to stop.")
+        print(next_steps(gateway.address, job_id))
+        # Flushed: piped (`make demo | tee`), everything above would wait for the exit.
+        print(
+            f"\nThe gateway keeps serving on {gateway.address}; press Ctrl-C to stop.", flush=True
+        )
         await _wait_for_signal()
         return 0
     finally:
@@ -122,7 +150,7 @@ async def _demo(listen: str, bucket_dir: Path, serve: bool) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ci-gateway demo", description=__doc__)
-    parser.add_argument("--listen", default="127.0.0.1:50051", help="gateway address")
+    parser.add_argument("--listen", default=DEFAULT_LISTEN, help="gateway address")
     parser.add_argument(
         "--bucket-dir", type=Path, default=Path("var/demo-bucket"), help="demo bucket folder"
     )

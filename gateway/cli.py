@@ -20,9 +20,9 @@ from pathlib import Path
 
 from gateway import logs
 from gateway.access.interceptor import ClientAccess
-from gateway.api.server import start_gateway
 from gateway.config.load import load_settings
 from gateway.config.settings import OPTIONS, Settings
+from gateway.console import commands as console
 from gateway.credentials import (
     CredentialsProvider,
 )
@@ -70,6 +70,10 @@ async def _serve(
     a container the kernel ignores any signal whose handler is the default: SIGTERM would do
     nothing and the pod would wait for SIGKILL.
     """
+    # Imported here, not at the top: `ci-gateway jobs` (a client) starts without the server's
+    # imports (aiohttp, redis, the STS SDK: most of a second).
+    from gateway.api.server import start_gateway
+
     loop = asyncio.get_running_loop()
     signalled = asyncio.Event()
     gateway = None
@@ -122,6 +126,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="allow listening beyond loopback without client authentication (logs a warning)",
     )
 
+    commands.add_parser(
+        "jobs",
+        help="submit, list, watch, wait for, cancel jobs on a running gateway "
+        "(`ci-gateway jobs --help`)",
+        add_help=False,
+    )
     for command, (_, about) in EMULATOR_COMMANDS.items():
         commands.add_parser(
             command, help=f"{about} (`ci-gateway {command} --help`)", add_help=False
@@ -131,6 +141,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args_list = list(sys.argv[1:] if argv is None else argv)
+    if args_list[:1] == ["jobs"]:  # the operator's CLI: a gRPC client of a running gateway
+        return console.main(args_list[1:])
     if args_list[:1] and args_list[0] in EMULATOR_COMMANDS:
         entry = _emulator_entry(args_list[0], EMULATOR_COMMANDS[args_list[0]][0])
         return 2 if entry is None else entry(args_list[1:])

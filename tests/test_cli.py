@@ -8,12 +8,15 @@ the table of bad settings goes through the same `gateway.cli.main` in this proce
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
 from pathlib import Path
 
 import pytest
 
 from gateway.credentials import ENV_SECRET_ID, Credentials
-from tests.fixtures.serve_process import ServeRefusal, gateway_env, run_gateway
+from tests.fixtures.serve_process import ServeRefusal, gateway_command, gateway_env, run_gateway
 
 
 def test_demo_submits_a_job_and_prints_its_media_info(tmp_path: Path) -> None:
@@ -57,3 +60,33 @@ def test_serve_rejects_bad_settings_naming_them(
     stderr = serve_refusal("--listen", "127.0.0.1:0", flag, value, credentials=keys)
     assert named in stderr
     assert keys.secret_key not in stderr
+
+
+def test_the_serving_demo_ends_with_next_steps_that_work_as_printed(tmp_path: Path) -> None:
+    """`make demo` keeps serving and prints what to try next; each `ci-gateway jobs` command it
+    prints is run here, as printed, against the demo's gateway (the grpcurl ones need grpcurl)."""
+    argv = ["demo", "--listen", "127.0.0.1:0", "--bucket-dir", str(tmp_path / "b")]
+    with subprocess.Popen(
+        gateway_command(*argv),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    ) as demo:
+        assert demo.stdout is not None
+        try:
+            printed = []
+            for line in demo.stdout:  # bounded: the demo prints a few dozen lines, then serves
+                printed.append(line)
+                if "press Ctrl-C to stop" in line:
+                    break
+            steps = "".join(printed).split("Try next, from another shell")[1].splitlines()[1:]
+            commands = [line.split() for line in steps if " jobs " in line]
+            assert {command[2] for command in commands} >= {"describe", "watch", "list", "submit"}
+            assert any(line.strip().startswith("grpcurl -plaintext") for line in steps)
+            for _, *args in commands:  # `.venv/bin/ci-gateway jobs ...`
+                done = run_gateway(*args, env=os.environ)
+                assert done.returncode == 0, (args, done.stderr)
+                assert "Traceback" not in done.stderr
+        finally:
+            demo.send_signal(signal.SIGINT)
+            assert demo.wait(timeout=60) == 0

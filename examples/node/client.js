@@ -5,7 +5,9 @@
 // at run time, so there is no generated code to keep in step. Field names stay as in the proto
 // (`keepCase`), enums print as their names (`JOB_STATE_SUCCESS`).
 //
+//   npm ci --prefix examples/node      # once: @grpc/grpc-js and @grpc/proto-loader
 //   node client.js --address 127.0.0.1:50051 --object input/demo.mp4
+//   node client.js --help
 //
 // Exit code: 0 when the job succeeded, 1 when it failed or was cancelled, 2 on any other error.
 'use strict';
@@ -13,14 +15,49 @@
 const path = require('node:path');
 const crypto = require('node:crypto');
 const { parseArgs } = require('node:util');
-const grpc = require('@grpc/grpc-js');
-const protoLoader = require('@grpc/proto-loader');
 
 const PROTO_ROOT = path.resolve(__dirname, '..', '..', 'protos');
 const TERMINAL = new Set(['JOB_STATE_SUCCESS', 'JOB_STATE_FAILED', 'JOB_STATE_CANCEL']);
 const CALL_TIMEOUT_S = 10;
+const OPTIONS = {
+  address: { type: 'string', default: '127.0.0.1:50051' },
+  object: { type: 'string' },
+  bucket: { type: 'string', default: '' },
+  region: { type: 'string', default: '' },
+  'timeout-s': { type: 'string', default: '60' },
+  help: { type: 'boolean', short: 'h', default: false },
+};
+const USAGE = `Usage: node client.js --object KEY [--address HOST:PORT] [--bucket NAME-APPID]
+                      [--region REGION] [--timeout-s SECONDS]
 
-function loadService() {
+Submit a MediaInfo job through ci-gateway, wait for it to end (polling DescribeMediaJobs) and
+print its JobsDetail as JSON. Only the .proto files in protos/ are needed.
+
+Options:
+  --object KEY          object key of the video in the bucket (required), e.g. input/demo.mp4
+  --address HOST:PORT   the gateway (default 127.0.0.1:50051)
+  --bucket NAME-APPID   bucket (default: the gateway's)
+  --region REGION       region, e.g. ap-guangzhou (default: the gateway's)
+  --timeout-s SECONDS   longest wait for the job (default 60)
+  -h, --help            show this help and exit
+
+Exit code: 0 the job succeeded, 1 it failed or was cancelled, 2 any other error.
+Dependencies (once, from the repository root): npm ci --prefix examples/node
+`;
+
+// Required only when a call is made, so --help works before the packages are installed.
+function grpcLibraries() {
+  try {
+    return { grpc: require('@grpc/grpc-js'), protoLoader: require('@grpc/proto-loader') };
+  } catch (error) {
+    if (error.code === 'MODULE_NOT_FOUND') {
+      throw new Error('the gRPC packages are missing: run `npm ci --prefix examples/node`');
+    }
+    throw error;
+  }
+}
+
+function loadService(grpc, protoLoader) {
   const definition = protoLoader.loadSync('ci/media/v1/service.proto', {
     includeDirs: [PROTO_ROOT],
     keepCase: true,
@@ -33,7 +70,7 @@ function loadService() {
 }
 
 // One unary call; resolves with the reply and the trailing metadata (request ids).
-function unary(client, method, request, requestId) {
+function unary(grpc, client, method, request, requestId) {
   const metadata = new grpc.Metadata();
   metadata.set('x-request-id', requestId);
   const deadline = new Date(Date.now() + CALL_TIMEOUT_S * 1000);
@@ -58,25 +95,23 @@ function unary(client, method, request, requestId) {
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
 async function main() {
-  const { values } = parseArgs({
-    options: {
-      address: { type: 'string', default: '127.0.0.1:50051' },
-      object: { type: 'string' },
-      bucket: { type: 'string', default: '' },
-      region: { type: 'string', default: '' },
-      'timeout-s': { type: 'string', default: '60' },
-    },
-  });
+  const { values } = parseArgs({ options: OPTIONS });
+  if (values.help) {
+    process.stdout.write(USAGE);
+    return 0;
+  }
   if (!values.object) {
-    throw new Error('--object is required (the object key of the video in the bucket)');
+    throw new Error('--object is required (the object key of the video in the bucket; see --help)');
   }
   const timeoutMs = Number(values['timeout-s']) * 1000;
-  const MediaJobService = loadService();
+  const { grpc, protoLoader } = grpcLibraries();
+  const MediaJobService = loadService(grpc, protoLoader);
   const client = new MediaJobService(values.address, grpc.credentials.createInsecure());
   const target = { bucket: values.bucket, region: values.region };
   const requestId = `node-${crypto.randomUUID()}`;
   try {
     const submitted = await unary(
+      grpc,
       client,
       'SubmitMediaJob',
       { ...target, request: { tag: 'MediaInfo', input: { object: values.object } } },
@@ -93,6 +128,7 @@ async function main() {
     let delayMs = 100;
     for (;;) {
       const described = await unary(
+        grpc,
         client,
         'DescribeMediaJobs',
         { ...target, job_ids: [jobId] },
@@ -117,7 +153,8 @@ async function main() {
 main().then(
   (code) => process.exit(code),
   (error) => {
-    const status = error.code !== undefined ? ` (gRPC status ${error.code})` : '';
+    // gRPC errors carry a numeric status code; Node's own (e.g. parseArgs') a string one.
+    const status = typeof error.code === 'number' ? ` (gRPC status ${error.code})` : '';
     console.error(`error${status}: ${error.details || error.message}`);
     process.exit(2);
   },

@@ -34,7 +34,6 @@ from typing import Any
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
-from grpc_reflection.v1alpha import reflection
 
 from gateway._proto import service_pb2, service_pb2_grpc
 from gateway.access.interceptor import ClientAccess
@@ -42,6 +41,7 @@ from gateway.api.health import API_SERVICE, Readiness, ReadinessCheck, credentia
 from gateway.api.interceptors import InFlight, ObservabilityInterceptor
 from gateway.api.metrics import GatewayMetrics, UpstreamMetrics
 from gateway.api.ops_http import OpsServer, start_ops_server
+from gateway.api.reflection import enable_reflection
 from gateway.api.service import MediaJobService
 from gateway.config.settings import ServerLimits, Settings
 from gateway.credentials import CredentialsProvider
@@ -355,9 +355,7 @@ def _api_server(
         server,
     )
     health_pb2_grpc.add_HealthServicer_to_server(readiness.servicer, server)
-    reflection.enable_server_reflection(
-        (API_SERVICE, HEALTH_SERVICE, reflection.SERVICE_NAME), server
-    )
+    enable_reflection(server, (API_SERVICE, HEALTH_SERVICE))  # v1 and v1alpha
     api = service_pb2.DESCRIPTOR.services_by_name["MediaJobService"]
     metrics.initialize("unary", API_SERVICE, (m.name for m in api.methods))
     return server

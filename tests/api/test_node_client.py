@@ -15,11 +15,11 @@ EXAMPLE = ROOT / "examples" / "node"
 TIMEOUT_S = 60.0
 
 
-async def run_client(*args: str) -> tuple[int, str, str]:
+async def run_client(*args: str, packages: bool = True) -> tuple[int, str, str]:
     node = shutil.which("node")
     assert node, "Node.js is needed for the Node example (see the README)"
-    assert (EXAMPLE / "node_modules" / "@grpc" / "grpc-js").is_dir(), (
-        "examples/node dependencies missing: `make test` installs them (npm ci)"
+    assert not packages or (EXAMPLE / "node_modules" / "@grpc" / "grpc-js").is_dir(), (
+        "examples/node dependencies missing: `npm ci --prefix examples/node` (make test does it)"
     )
     process = await asyncio.create_subprocess_exec(
         node,
@@ -65,3 +65,18 @@ async def test_node_client_reports_a_grpc_error(ops_gateway: RunningGateway) -> 
     )
     assert (code, out) == (2, "")
     assert "gRPC status 3" in err  # INVALID_ARGUMENT, from the gateway's validation
+
+
+async def test_node_client_help_needs_neither_a_gateway_nor_its_packages() -> None:
+    code, out, err = await run_client("--help", packages=False)
+    assert (code, err) == (0, "")
+    assert out.startswith("Usage: node client.js --object KEY")
+    for option in ("--address", "--bucket", "--region", "--timeout-s", "--help"):
+        assert option in out
+    assert "npm ci --prefix examples/node" in out
+
+
+async def test_node_client_names_a_bad_option_without_a_status() -> None:
+    code, out, err = await run_client("--no-such-option", packages=False)
+    assert (code, out) == (2, "")
+    assert err == "error: Unknown option '--no-such-option'\n"

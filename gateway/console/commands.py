@@ -1,0 +1,380 @@
+"""`ci-gateway jobs submit|describe|list|watch|wait|cancel|media-info`: one RPC (or one
+stream) per command, against a running gateway.
+
+Each handler builds the request from its flags, makes the call through `Session` (which turns
+an RPC error into the exit it means) and prints the answer: a table, or with `--json` the
+response message. `run` is the whole command as a coroutine with its streams passed in, so tests
+drive it in the event loop that serves the gateway; `main` is the process entry point.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from contextlib import redirect_stderr, redirect_stdout
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TextIO
+
+import grpc
+from google.protobuf import json_format
+
+from gateway._proto import media_pb2, service_pb2
+from gateway.console import connection, exits, progress, render
+from gateway.console.connection import Session
+from gateway.console.exits import CommandFailed, ExitCode
+
+PROG = "ci-gateway jobs"
+CALL_TIMEOUT_S = 30.0
+WAIT_TIMEOUT_S = 3600.0
+MAX_PAGES = 100
+# `--state success` -> `JOB_STATE_SUCCESS` (the request takes enum names as well as numbers).
+STATES = {
+    name.removeprefix("JOB_STATE_").lower(): name
+    for name in media_pb2.JobState.keys()  # noqa: SIM118 - an EnumTypeWrapper is not iterable
+    if name != "JOB_STATE_UNSPECIFIED"
+}
+
+
+@dataclass(frozen=True)
+class Streams:
+    out: TextIO
+    err: TextIO
+    stdin: TextIO
+
+
+Handler = Callable[[argparse.Namespace, Session, Streams], Awaitable[ExitCode]]
+
+
+def _target(args: argparse.Namespace) -> dict[str, str]:
+    return {"bucket": args.bucket or "", "region": args.region or ""}
+
+
+def _print_jobs(streams: Streams, jobs: Sequence[media_pb2.JobsDetail]) -> None:
+    """The jobs' table, then the media info of each job that carries one."""
+    print(render.jobs_table(jobs), file=streams.out)
+    for job in jobs:
+        if job.operation.HasField("media_info"):
+            print(f"\nmedia info of {job.job_id}:", file=streams.out)
+            print(render.media_info_text(job.operation.media_info), file=streams.out)
+
+
+# submit ------------------------------------------------------------------------------------
+
+
+def _submit_request(args: argparse.Namespace, stdin: TextIO) -> service_pb2.SubmitMediaJobRequest:
+    """`--request-json` (a `Request`, as JSON) first, then the flags on top of it."""
+    request = media_pb2.Request()
+    if args.request_json is not None:
+        source = "stdin" if args.request_json == "-" else args.request_json
+        try:
+            text = stdin.read() if args.request_json == "-" else Path(source).read_text()
+            json_format.Parse(text, request)
+        except OSError as exc:
+            raise CommandFailed(ExitCode.USAGE, f"cannot read {source}: {exc.strerror}") from None
+        except json_format.ParseError as exc:
+            raise CommandFailed(ExitCode.USAGE, f"{source} is not a Request: {exc}") from None
+    elif args.object is None:
+        raise CommandFailed(ExitCode.USAGE, "give --object KEY, or --request-json FILE|-")
+    if args.object is not None:
+        request.input.object = args.object
+    if args.tag is not None:
+        request.tag = args.tag
+    if args.user_data is not None:
+        request.operation.user_data = args.user_data
+    if args.queue_id is not None:
+        request.queue_id = args.queue_id
+    return service_pb2.SubmitMediaJobRequest(
+        request=request, request_id=args.request_id or "", **_target(args)
+    )
+
+
+async def _submit(args: argparse.Namespace, gateway: Session, streams: Streams) -> ExitCode:
+    request = _submit_request(args, streams.stdin)
+    with gateway.errors():
+        reply = await gateway.stub.SubmitMediaJob(
+            request, metadata=gateway.metadata, timeout=args.timeout
+        )
+    if args.json:
+        print(render.to_json(reply), file=streams.out)
+    else:
+        _print_jobs(streams, [reply.jobs_detail])
+    return ExitCode.OK
+
+
+# describe, list ----------------------------------------------------------------------------
+
+
+async def _describe(args: argparse.Namespace, gateway: Session, streams: Streams) -> ExitCode:
+    request = service_pb2.DescribeMediaJobsRequest(
+        job_ids=args.job_ids, bucket=args.bucket or "", region=args.region or ""
+    )
+    with gateway.errors():
+        reply = await gateway.stub.DescribeMediaJobs(
+            request, metadata=gateway.metadata, timeout=args.timeout
+        )
+    if args.json:
+        print(render.to_json(reply), file=streams.out)
+    elif reply.jobs_detail:
+        _print_jobs(streams, reply.jobs_detail)
+    for job_id in reply.non_exist_job_ids:
+        print(f"{PROG} describe: no job {job_id}", file=streams.err)
+    return ExitCode.REFUSED if reply.non_exist_job_ids else ExitCode.OK
+
+
+async def _list(args: argparse.Namespace, gateway: Session, streams: Streams) -> ExitCode:
+    request = service_pb2.ListMediaJobsRequest(
+        tag=args.tag or "",
+        queue_id=args.queue_id or "",
+        states=[STATES[state] for state in args.state or ()],
+        order_by_time=(
+            service_pb2.ORDER_BY_TIME_ASC if args.order == "asc" else service_pb2.ORDER_BY_TIME_DESC
+        ),
+        size=args.size or 0,
+        next_token=args.next_token or "",
+        input_object=args.object or "",
+        start_creation_time=args.since or "",
+        end_creation_time=args.until or "",
+        bucket=args.bucket or "",
+        region=args.region or "",
+    )
+    merged = service_pb2.ListMediaJobsResponse()
+    for _ in range(args.max_pages if args.all else 1):  # bounded even if pages never end
+        with gateway.errors():
+            page = await gateway.stub.ListMediaJobs(
+                request, metadata=gateway.metadata, timeout=args.timeout
+            )
+        merged.jobs_detail.extend(page.jobs_detail)
+        merged.next_token = request.next_token = page.next_token
+        if not page.next_token:
+            break
+    if args.json:
+        print(render.to_json(merged), file=streams.out)
+    else:
+        print(render.jobs_table(merged.jobs_detail), file=streams.out)
+    if merged.next_token and not args.json:
+        print(f"more jobs: --next-token {merged.next_token} (or --all)", file=streams.err)
+    return ExitCode.OK
+
+
+# watch, wait -------------------------------------------------------------------------------
+
+
+async def _watch(args: argparse.Namespace, gateway: Session, streams: Streams) -> ExitCode:
+    request = service_pb2.WatchMediaJobRequest(job_id=args.job_id, **_target(args))
+    view = progress.view_for(streams.out, as_json=args.json)
+    job: media_pb2.JobsDetail | None = None
+    try:
+        call = gateway.stub.WatchMediaJob(request, metadata=gateway.metadata, timeout=args.timeout)
+        async for reply in call:  # the gateway ends the stream after a final state
+            job = reply.jobs_detail
+            view.update(job)
+    except grpc.aio.AioRpcError as error:
+        if not _out_of_time(error, gateway):
+            raise gateway.failure(error) from None
+    finally:
+        view.close()
+    if job is None:
+        raise CommandFailed(ExitCode.NOT_DONE, f"no answer for job {args.job_id} in time")
+    if not exits.is_final(job):
+        raise CommandFailed(ExitCode.NOT_DONE, _still(job, args.timeout))
+    return exits.for_job(job)
+
+
+def _out_of_time(error: grpc.aio.AioRpcError, gateway: Session) -> bool:
+    """The call's own deadline (`--timeout`) passed while the gateway was there: not an error
+    of the gateway's, the job just has not ended yet."""
+    return error.code() is grpc.StatusCode.DEADLINE_EXCEEDED and gateway.connected()
+
+
+def _still(job: media_pb2.JobsDetail, timeout_s: float) -> str:
+    return f"job {job.job_id} is still {render.state_name(job)} after {timeout_s:g} s"
+
+
+async def _wait(args: argparse.Namespace, gateway: Session, streams: Streams) -> ExitCode:
+    """WaitMediaJob until the job ends: each call returns by the gateway's own ceiling with the
+    latest state, and the next one goes on waiting, until `--timeout` is spent."""
+    request = service_pb2.WaitMediaJobRequest(
+        job_id=args.job_id, bucket=args.bucket or "", region=args.region or ""
+    )
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + args.timeout
+    reply: service_pb2.WaitMediaJobResponse | None = None
+    while (left := deadline - loop.time()) > 0:  # bounded by --timeout
+        try:
+            reply = await gateway.stub.WaitMediaJob(
+                request, metadata=gateway.metadata, timeout=left
+            )
+        except grpc.aio.AioRpcError as error:
+            if not _out_of_time(error, gateway):
+                raise gateway.failure(error) from None
+            break  # report the latest state seen
+        if exits.is_final(reply.jobs_detail):
+            break
+    if reply is None:
+        raise CommandFailed(ExitCode.NOT_DONE, f"no answer for job {args.job_id} in time")
+    if args.json:
+        print(render.to_json(reply), file=streams.out)
+    else:
+        _print_jobs(streams, [reply.jobs_detail])
+    if not exits.is_final(reply.jobs_detail):
+        raise CommandFailed(ExitCode.NOT_DONE, _still(reply.jobs_detail, args.timeout))
+    return exits.for_job(reply.jobs_detail)
+
+
+# cancel, media-info ------------------------------------------------------------------------
+
+
+async def _cancel(args: argparse.Namespace, gateway: Session, streams: Streams) -> ExitCode:
+    request = service_pb2.CancelMediaJobRequest(job_id=args.job_id, **_target(args))
+    with gateway.errors():
+        reply = await gateway.stub.CancelMediaJob(
+            request, metadata=gateway.metadata, timeout=args.timeout
+        )
+    print(render.to_json(reply) if args.json else f"cancelled {args.job_id}", file=streams.out)
+    return ExitCode.OK
+
+
+async def _media_info(args: argparse.Namespace, gateway: Session, streams: Streams) -> ExitCode:
+    request = service_pb2.GetMediaInfoRequest(
+        object=args.object, version_id=args.version_id or "", **_target(args)
+    )
+    with gateway.errors():
+        reply = await gateway.stub.GetMediaInfo(
+            request, metadata=gateway.metadata, timeout=args.timeout
+        )
+    if args.json:
+        print(render.to_json(reply), file=streams.out)
+    else:
+        print(render.media_info_text(reply.media_info), file=streams.out)
+    return ExitCode.OK
+
+
+# the parser --------------------------------------------------------------------------------
+
+
+def _positive(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be more than 0: {text}")
+    return value
+
+
+def _common(timeout_s: float, timeout_help: str) -> argparse.ArgumentParser:
+    """The options every command takes: where the gateway is, target, output, time-out."""
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--bucket", help="bucket name-APPID (default: the gateway's)")
+    common.add_argument("--region", help="region, e.g. ap-guangzhou (default: the gateway's)")
+    common.add_argument(
+        "--json", action="store_true", help="print the RPC's response message as JSON"
+    )
+    common.add_argument("--timeout", type=_positive, default=timeout_s, help=timeout_help)
+    connection.add_arguments(common)
+    return common
+
+
+def _epilog() -> str:
+    environment = "\n".join(
+        f"  {name:<28}{about}" for name, about in connection.ENVIRONMENT.items()
+    )
+    return f"exit codes:\n{exits.reference()}\n\nenvironment:\n{environment}"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=PROG,
+        description="Operate on CI media jobs through a running ci-gateway (gRPC).",
+        epilog=_epilog(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    call = _common(CALL_TIMEOUT_S, f"seconds to wait for the answer (default {CALL_TIMEOUT_S:g})")
+    waits = _common(WAIT_TIMEOUT_S, f"longest wait for the job, s (default {WAIT_TIMEOUT_S:g})")
+
+    def add(
+        name: str, handler: Handler, about: str, parent: argparse.ArgumentParser
+    ) -> argparse.ArgumentParser:
+        sub: argparse.ArgumentParser = commands.add_parser(
+            name, parents=[parent], help=about, description=about
+        )
+        sub.set_defaults(handler=handler)
+        return sub
+
+    submit = add("submit", _submit, "submit a job (MediaInfo by flags, any kind by JSON)", call)
+    submit.add_argument("--object", help="input object key, e.g. input/demo.mp4")
+    submit.add_argument("--tag", help="job kind (default MediaInfo)")
+    submit.add_argument("--user-data", help="Operation.UserData, returned with the job")
+    submit.add_argument("--queue-id", help="queue to submit to (default: the bucket's)")
+    submit.add_argument("--request-id", help="idempotency key: a retried submit gets the same job")
+    submit.add_argument(
+        "--request-json",
+        metavar="FILE|-",
+        help="the whole CI Request as JSON (proto field names); the flags above override it",
+    )
+
+    describe = add("describe", _describe, "show jobs by id (up to 10)", call)
+    describe.add_argument("job_ids", nargs="+", metavar="JOB_ID")
+
+    listing = add("list", _list, "list jobs, newest first", call)
+    listing.add_argument("--tag", help="job kind (default MediaInfo)")
+    listing.add_argument("--queue-id", help="only this queue")
+    listing.add_argument(
+        "--state", action="append", choices=sorted(STATES), help="only this state (repeatable)"
+    )
+    listing.add_argument("--object", help="only jobs for this input object")
+    listing.add_argument("--since", help="created at or after, e.g. 2026-01-01T00:00:00+0800")
+    listing.add_argument("--until", help="created at or before")
+    listing.add_argument("--size", type=int, help="page size 1..100 (default 10)")
+    listing.add_argument("--order", choices=("desc", "asc"), default="desc", help="by creation")
+    listing.add_argument("--next-token", help="continue from a previous page")
+    listing.add_argument("--all", action="store_true", help="follow every page")
+    listing.add_argument(
+        "--max-pages", type=int, default=MAX_PAGES, help=f"with --all (default {MAX_PAGES})"
+    )
+
+    watch = add("watch", _watch, "follow a job live until it ends; exit code = outcome", waits)
+    watch.add_argument("job_id", metavar="JOB_ID")
+    wait = add("wait", _wait, "wait for a job to end, then show it; exit code = outcome", waits)
+    wait.add_argument("job_id", metavar="JOB_ID")
+    cancel = add("cancel", _cancel, "cancel a job that has not started", call)
+    cancel.add_argument("job_id", metavar="JOB_ID")
+    media_info = add("media-info", _media_info, "probe an object now (GetMediaInfo)", call)
+    media_info.add_argument("object", metavar="OBJECT", help="object key, e.g. input/demo.mp4")
+    media_info.add_argument("--version-id", help="a version of the object")
+    return parser
+
+
+async def run(
+    argv: Sequence[str],
+    *,
+    out: TextIO | None = None,
+    err: TextIO | None = None,
+    stdin: TextIO | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> int:
+    """The whole command; returns its exit code. Failures are one message on `err`."""
+    streams = Streams(out or sys.stdout, err or sys.stderr, stdin or sys.stdin)
+    try:
+        with redirect_stdout(streams.out), redirect_stderr(streams.err):
+            args = build_parser().parse_args(argv)
+    except SystemExit as done:  # --help (0) or a usage error (2), already printed
+        return done.code if isinstance(done.code, int) else ExitCode.USAGE
+    try:
+        target = connection.from_args(args, os.environ if environ is None else environ)
+        async with Session(target) as gateway:
+            handler: Handler = args.handler
+            return int(await handler(args, gateway, streams))
+    except CommandFailed as failure:
+        print(f"{PROG} {args.command}: {failure.message}", file=streams.err)
+        return int(failure.code)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        return asyncio.run(run(list(sys.argv[1:] if argv is None else argv)))
+    except KeyboardInterrupt:
+        print(file=sys.stderr)
+        return ExitCode.INTERRUPTED
