@@ -10,7 +10,8 @@ descriptors, as botocore's ``parsers.py`` / ``serialize.py`` walk their service 
 What the rule cannot say is said by the ``(ci.media.v1.xml)`` field option (``xml.proto``),
 read from the descriptor like everything else: an exact node name (``SDRtoHDR``, ``ProduceID``),
 comma-joined lists (ids only), ``-`` meaning empty (CI's times), the ``repeated XmlNode`` field
-that keeps unknown nodes, and the field that receives an element's raw XML. Map fields are
+that keeps unknown nodes, the field that receives an element's raw XML, and fields the gateway
+derives itself (no node at all). Map fields are
 elements whose children's names are the keys (workflow topologies), written in key order.
 
 Each message type is analysed once into a ``_Table`` (cached by descriptor full name), so the hot
@@ -308,6 +309,8 @@ def _build_table(descriptor: Descriptor) -> _Table:
         if options.raw_element:
             raw = _special_field(fd, "raw_element")
             continue
+        if options.derived:
+            continue  # the gateway's own (`JobsDetail.outputs`): no node either way
         kind = _KINDS.get(fd.type)
         map_value = _map_value_kind(fd)
         if kind is None:
