@@ -18,6 +18,8 @@ Choices where CI's behaviour is undocumented (UNCONFIRMED, tolerant reading unle
   already-cancelled job -> 200 again, so a retried cancel whose answer was lost succeeds;
   `PUT /jobs/<id>` without `?cancel` -> InvalidArgument (no other PUT exists on that path).
 * submit to a Paused queue -> QueuePaused 403, to a full one -> QueueSaturated 403 (notes §8.2).
+  A multi-operation submit (`multi_submit`) is checked whole before its jobs are created; a
+  queue that fills up part-way leaves the jobs created so far (CI's behaviour is undocumented).
 * `PUT /queue/<id>` for a queue this bucket does not have -> InvalidArgument 400 (as an unknown
   QueueId on submit); the queue API's own rules are in `queue_api`.
 * `POST /mediainfo` on a missing object -> ResourceNotFound 400 (CI's "input resource does not
@@ -41,6 +43,7 @@ from ci_emulator.errors import CiError, invalid_argument
 from ci_emulator.hosts import Service, Target
 from ci_emulator.jobs import JobState, full_detail, submit_detail
 from ci_emulator.listing import parse_list_query
+from ci_emulator.multi_submit import split_operations
 from ci_emulator.objects import resolve_object_path
 from ci_emulator.probe import ProbeError, ProbeErrorCode
 from ci_emulator.queue_api import (
@@ -143,12 +146,20 @@ async def _request_xml(call: Call) -> etree._Element:
 
 async def _create(call: Call) -> web.Response:
     body, root = await _request_body(call)
-    spec = parse_submit(root, default_queue_id=call.state.default_queue[call.bucket.name])
-    queue = call.state.queue_of(call.bucket.name, spec.queue_id)
-    if queue.state is QueueState.PAUSED:
-        raise CiError("QueuePaused", f"queue {queue.queue_id} is paused")
-    job = call.state.submit(call.bucket, spec, body_digest=hashlib.sha256(body).hexdigest())
-    return xml_response([("JobsDetail", submit_detail(job))])
+    # The multi-operation form is one single-form request per Operation (`multi_submit`),
+    # every one checked before any job is created.
+    requests = split_operations(root) or [root]
+    specs = [
+        parse_submit(one, default_queue_id=call.state.default_queue[call.bucket.name])
+        for one in requests
+    ]
+    for spec in specs:
+        queue = call.state.queue_of(call.bucket.name, spec.queue_id)
+        if queue.state is QueueState.PAUSED:
+            raise CiError("QueuePaused", f"queue {queue.queue_id} is paused")
+    digest = hashlib.sha256(body).hexdigest()
+    jobs = [call.state.submit(call.bucket, spec, body_digest=digest) for spec in specs]
+    return xml_response([("JobsDetail", submit_detail(job)) for job in jobs])
 
 
 async def _describe(call: Call) -> web.Response:

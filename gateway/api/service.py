@@ -29,6 +29,7 @@ from gateway.errors import (
     InvalidRequest,
     Overloaded,
 )
+from gateway.jobs.outputs import fill_outputs
 from gateway.jobs.submit import InMemorySubmitStore, SubmitCoordinator, SubmitStore, strip_markers
 from gateway.jobs.tracking import JobTracker, PollSchedule, WatchLimits
 from gateway.model import Target
@@ -162,6 +163,7 @@ class MediaJobService(service_pb2_grpc.MediaJobServiceServicer):
             target, job_ids, self._deadline(context), keep_raw=request.include_raw_xml
         )
         strip_markers(list(reply.message.jobs_detail))
+        fill_outputs(reply.message.jobs_detail)
         return self._reply(reply, context)
 
     @_rpc
@@ -177,6 +179,7 @@ class MediaJobService(service_pb2_grpc.MediaJobServiceServicer):
             target, params, self._deadline(context), keep_raw=request.include_raw_xml
         )
         strip_markers(list(reply.message.jobs_detail))
+        fill_outputs(reply.message.jobs_detail)
         return self._reply(reply, context)
 
     @_rpc
