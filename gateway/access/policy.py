@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import enum
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from gateway.errors import AccessDenied, Reason
@@ -36,6 +36,7 @@ class Operation(enum.StrEnum):
 
 METHOD_OPERATIONS: dict[str, Operation] = {
     f"/{API_SERVICE}/SubmitMediaJob": Operation.SUBMIT,
+    f"/{API_SERVICE}/SubmitMediaJobs": Operation.SUBMIT,
     f"/{API_SERVICE}/DescribeMediaJobs": Operation.DESCRIBE,
     # Watching or waiting for a job reads it, exactly like describing it.
     f"/{API_SERVICE}/WatchMediaJob": Operation.DESCRIBE,
@@ -59,6 +60,14 @@ class RequestScope:
     operation: str
     bucket: str
     tag: str | None  # only submits and listings name a tag
+    # A multi-operation submit names no tag at the top (`tag` None) but one per operation, each
+    # checked like `tag` (as sent: validation refuses an operation without one).
+    operation_tags: tuple[str, ...] = ()
+
+    @property
+    def tags(self) -> tuple[str, ...]:
+        """Every job tag the call would act on."""
+        return ((self.tag,) if self.tag is not None else ()) + self.operation_tags
 
 
 def request_scope(method: str, request: object, default_bucket: str) -> RequestScope:
@@ -66,12 +75,17 @@ def request_scope(method: str, request: object, default_bucket: str) -> RequestS
     operation = operation_of(method)
     bucket = getattr(request, "bucket", "") or default_bucket
     tag: str | None = None
+    operation_tags: tuple[str, ...] = ()
     if operation == Operation.SUBMIT:
         body = getattr(request, "request", None)
-        tag = getattr(body, "tag", "") or DEFAULT_TAG
+        operations = getattr(body, "operation", None)
+        if isinstance(operations, Sequence):  # SubmitMediaJobs: `repeated Operation operation`
+            operation_tags = tuple(getattr(item, "tag", "") for item in operations)
+        else:
+            tag = getattr(body, "tag", "") or DEFAULT_TAG
     elif operation == Operation.LIST:
         tag = getattr(request, "tag", "") or DEFAULT_TAG
-    return RequestScope(operation, bucket, tag)
+    return RequestScope(operation, bucket, tag, operation_tags)
 
 
 @dataclass(frozen=True)
@@ -132,9 +146,12 @@ class ClientPolicy:
                 f"this client may not use bucket {shown!r}",
                 {"operation": scope.operation, "bucket": scope.bucket},
             )
-        if scope.tag is not None and ANY not in self.tags and scope.tag not in self.tags:
-            raise AccessDenied(
-                Reason.TAG_NOT_ALLOWED,
-                f"this client may not use job tag {scope.tag!r}",
-                {"operation": scope.operation, "tag": scope.tag},
-            )
+        if ANY in self.tags:
+            return
+        for tag in scope.tags:
+            if tag not in self.tags:
+                raise AccessDenied(
+                    Reason.TAG_NOT_ALLOWED,
+                    f"this client may not use job tag {tag!r}",
+                    {"operation": scope.operation, "tag": tag},
+                )

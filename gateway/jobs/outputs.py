@@ -47,11 +47,11 @@ class _Namer:
 
     pattern: re.Pattern[str]
     literal: int  # characters outside placeholders: more is more specific
-    role: outputs_pb2.OutputRole.ValueType
+    role: outputs_pb2.OutputRole
     stream_index: str = ""
 
 
-def _namer(template: str, role: outputs_pb2.OutputRole.ValueType, stream_index: str = "") -> _Namer:
+def _namer(template: str, role: outputs_pb2.OutputRole, stream_index: str = "") -> _Namer:
     literals = _PLACEHOLDER.split(template)
     # A placeholder expands to any text CI chose (a frame number, an extension, a name).
     pattern = re.compile(".*".join(re.escape(part) for part in literals), re.DOTALL)
@@ -77,7 +77,7 @@ def _namers(output: job_kinds_pb2.Output) -> list[_Namer]:
     return named
 
 
-def _role_of(key: str, namers: list[_Namer]) -> tuple[outputs_pb2.OutputRole.ValueType, str]:
+def _role_of(key: str, namers: list[_Namer]) -> tuple[outputs_pb2.OutputRole, str]:
     best: _Namer | None = None
     for namer in namers:
         if namer.pattern.fullmatch(key) and (best is None or namer.literal > best.literal):

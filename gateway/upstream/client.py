@@ -185,6 +185,14 @@ class CiClient:
         call = CiCall("CreateMediaJobs", target, "ci", "POST", "/jobs", body=encode_body(request))
         return await self._call(call, service_pb2.SubmitMediaJobResponse, deadline, self._submit)
 
+    async def submit_jobs(
+        self, target: Target, request: media_pb2.MultiOperationRequest, deadline: Deadline
+    ) -> Reply[service_pb2.SubmitMediaJobsResponse]:
+        """CreateMediaJobs in its multi-operation form: the same `POST /jobs`, one `Operation`
+        node per job, answered with one `JobsDetail` each."""
+        call = CiCall("CreateMediaJobs", target, "ci", "POST", "/jobs", body=encode_body(request))
+        return await self._call(call, service_pb2.SubmitMediaJobsResponse, deadline, self._submit)
+
     async def describe_jobs(
         self,
         target: Target,

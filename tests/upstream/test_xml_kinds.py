@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import functools
 import random
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from google.protobuf import descriptor_pool, message_factory
@@ -24,6 +24,9 @@ from hypothesis import strategies as st
 from lxml import etree
 
 from gateway._proto import job_kinds_pb2, media_pb2, service_pb2, xml_pb2
+
+if TYPE_CHECKING:  # descriptors reached through DESCRIPTOR are typed as upb's too
+    from google._upb import _message as _upb
 from gateway.upstream.xml_codec import (
     decode,
     encode,
@@ -217,7 +220,7 @@ _XML_NODES = st.recursive(
 )
 
 
-def _options(field: FieldDescriptor) -> xml_pb2.XmlField:
+def _options(field: FieldDescriptor | _upb.FieldDescriptor) -> xml_pb2.XmlField:
     options = field.GetOptions()
     return options.Extensions[xml_pb2.xml] if options.HasExtension(xml_pb2.xml) else _NONE  # type: ignore[index, arg-type]
 
