@@ -1,0 +1,229 @@
+"""SubmitMediaJobs end to end: one call, one job per operation, exactly once per operation.
+
+Against the emulator (which runs MediaInfo jobs and reads CI's multi-operation form): the answer
+lists the jobs in operation order, a lost answer is reconciled without a second POST, and 1,000
+multi-submits under 20% injected faults create exactly the expected jobs. Against `echo_ci`
+(which can create only some of a request's jobs, or name only some in its answer): a partial
+outcome never sends an operation whose job was found.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING
+
+import grpc
+import pytest
+
+from ci_emulator.faults import FaultSpec
+from ci_emulator.server import RunningEmulator
+from gateway._proto import media_pb2, service_pb2, service_pb2_grpc
+from gateway.api.server import start_gateway
+from gateway.api.service import REQUEST_ID_METADATA
+from gateway.config.settings import Settings
+from gateway.credentials import Credentials, StaticCredentialsProvider
+from gateway.jobs.multi_submit import operation_marker
+from gateway.jobs.submit import MARKER_PREFIX
+from gateway.upstream.xml_codec import parse_document
+from tests.integration.echo_ci import EchoCI, echo_ci
+from tests.integration.helpers import rich_error
+
+if TYPE_CHECKING:
+    from gateway._proto.service_pb2_grpc import MediaJobServiceAsyncStub as Stub
+
+M, S = media_pb2, service_pb2
+BUCKET, REGION = "examplebucket-1250000000", "ap-guangzhou"
+ECHO_SECRET = Credentials("AKIDechoci00000000000000000000000", "echo-ci-secret-key-never-shown")
+
+
+def multi_request(
+    request_id: str, key: str, *user_data: str, tags: tuple[str, ...] = ()
+) -> S.SubmitMediaJobsRequest:
+    """One operation per `user_data`, MediaInfo unless `tags` names each one's kind."""
+    kinds = tags or ("MediaInfo",) * len(user_data)
+    operations = [
+        M.Operation(tag=tag, user_data=data) for tag, data in zip(kinds, user_data, strict=True)
+    ]
+    body = M.MultiOperationRequest(input=M.Input(object=key), operation=operations)
+    return S.SubmitMediaJobsRequest(request_id=request_id, request=body)
+
+
+async def test_one_job_per_operation_in_order_and_a_repeat_returns_them(
+    stub: Stub, emulator: RunningEmulator
+) -> None:
+    emulator.state.pause_scheduling()
+    request = multi_request("multi-1", "input/sample.mp4", "a", "b", "", "d")
+    call = stub.SubmitMediaJobs(request, timeout=10)
+    answer = await call
+    assert dict(await call.trailing_metadata())[REQUEST_ID_METADATA] == "multi-1"
+    assert [job.operation.user_data for job in answer.jobs_detail] == ["a", "b", "", "d"]
+    assert [job.tag for job in answer.jobs_detail] == ["MediaInfo"] * 4
+    assert len({job.job_id for job in answer.jobs_detail}) == 4 == emulator.state.jobs_created
+    # CI holds each operation's own marker; the caller never sees one.
+    for index, job in enumerate(answer.jobs_detail):
+        stored = emulator.state.jobs[job.job_id].spec.user_data or ""
+        assert stored.endswith(operation_marker("multi-1", index))
+    assert MARKER_PREFIX not in str(answer)
+    assert await stub.SubmitMediaJobs(request, timeout=10) == answer
+    assert emulator.state.jobs_created == 4
+
+
+async def test_a_request_id_names_one_call_whichever_form(
+    stub: Stub, emulator: RunningEmulator
+) -> None:
+    emulator.state.pause_scheduling()
+    await stub.SubmitMediaJobs(multi_request("rid-x", "input/sample.mp4", "a"), timeout=10)
+    single = S.SubmitMediaJobRequest(
+        request_id="rid-x",
+        request=M.Request(
+            input=M.Input(object="input/sample.mp4"), operation=M.Operation(user_data="a")
+        ),
+    )
+    for refused in (
+        stub.SubmitMediaJobs(multi_request("rid-x", "input/sample.mp4", "a", "b"), timeout=10),
+        stub.SubmitMediaJob(single, timeout=10),
+    ):
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            await refused
+        error = rich_error(caught.value)
+        assert error.error_info is not None and error.error_info.reason == "REQUEST_ID_REUSED"
+    assert emulator.state.jobs_created == 1
+
+
+async def test_a_lost_answer_is_reconciled_without_a_second_post(
+    stub: Stub, emulator: RunningEmulator
+) -> None:
+    emulator.state.pause_scheduling()
+    emulator.state.faults.set("CreateMediaJobs", FaultSpec(commit_then_drop=1.0))
+    answer = await stub.SubmitMediaJobs(
+        multi_request("lost-1", "input/sample.mp4", "x", "y", "z"), timeout=10
+    )
+    assert emulator.state.faults.injected["CreateMediaJobs:commit_then_drop"] == 1
+    assert emulator.state.jobs_created == 3
+    assert [job.operation.user_data for job in answer.jobs_detail] == ["x", "y", "z"]
+    assert {job.job_id for job in answer.jobs_detail} == set(emulator.state.jobs)
+
+
+async def test_thousand_multi_submits_under_faults_create_exactly_the_expected_jobs(
+    stub: Stub, emulator: RunningEmulator
+) -> None:
+    emulator.state.pause_scheduling()  # jobs are only created; probing is not under test
+    emulator.state.faults.reseed(20261130)
+    emulator.state.faults.set(
+        "*",
+        FaultSpec(
+            error_500=0.05,
+            error_503=0.04,
+            slowdown_429=0.04,
+            reset_before=0.03,
+            commit_then_drop=0.04,
+        ),
+    )
+    calls, per_call = 1000, 3
+    requests = {
+        f"multi-{i:04d}": multi_request(
+            f"multi-{i:04d}", f"input/clip-{i:04d}.mp4", *(f"n{i}-{k}" for k in range(per_call))
+        )
+        for i in range(calls)
+    }
+    gate = asyncio.Semaphore(50)
+
+    async def call(request_id: str) -> tuple[str, ...] | grpc.StatusCode:
+        async with gate:
+            try:
+                answer = await stub.SubmitMediaJobs(requests[request_id], timeout=30)
+            except grpc.aio.AioRpcError as error:
+                return error.code()
+        sent = [operation.user_data for operation in requests[request_id].request.operation]
+        assert [job.operation.user_data for job in answer.jobs_detail] == sent
+        return tuple(job.job_id for job in answer.jobs_detail)
+
+    first = dict(zip(requests, await asyncio.gather(*map(call, requests)), strict=True))
+    failed = [rid for rid, result in first.items() if not isinstance(result, tuple)]
+    # Every fault kind really happened, including the ones that lose created jobs' answer.
+    injected = emulator.state.faults.injected
+    for kind in ("error_500", "error_503", "slowdown_429", "reset_before", "commit_then_drop"):
+        assert injected[f"CreateMediaJobs:{kind}"] > 0, kind
+    assert {first[rid] for rid in failed} <= {
+        grpc.StatusCode.UNAVAILABLE,
+        grpc.StatusCode.RESOURCE_EXHAUSTED,
+    }
+
+    # A retry with the same request_id resolves every failed call to its jobs.
+    emulator.state.faults.clear()
+    resolved = dict(zip(failed, await asyncio.gather(*map(call, failed)), strict=True))
+    assert all(isinstance(result, tuple) for result in resolved.values()), resolved
+    jobs_of = {**first, **resolved}
+
+    # A repeat of a call that succeeded the first time returns the same jobs.
+    sample = [rid for rid in requests if rid not in resolved][:100]
+    again = await asyncio.gather(*map(call, sample))
+    assert again == [jobs_of[rid] for rid in sample]
+
+    # Exactly one job per operation: no duplicates, none lost.
+    expected = calls * per_call
+    assert emulator.state.jobs_created == expected
+    every_job = [job_id for jobs in jobs_of.values() if isinstance(jobs, tuple) for job_id in jobs]
+    assert len(set(every_job)) == expected
+    per_operation = emulator.state.jobs_by_input
+    assert len(per_operation) == expected and set(per_operation.values()) == {1}
+    assert set(every_job) == set(emulator.state.jobs)
+
+
+# ---- partial outcomes, against a CI that can produce them ------------------------------------
+
+
+@asynccontextmanager
+async def echo_gateway(fake: EchoCI) -> AsyncIterator[Stub]:
+    settings = Settings(
+        listen="127.0.0.1:0", default_bucket=BUCKET, default_region=REGION, endpoint_url=fake.url
+    )
+    running = await start_gateway(settings, StaticCredentialsProvider(ECHO_SECRET))
+    try:
+        async with grpc.aio.insecure_channel(running.address) as channel:
+            yield service_pb2_grpc.MediaJobServiceStub(channel)
+    finally:
+        await running.stop(0)
+
+
+def _sent_markers(body: bytes) -> list[str]:
+    return [
+        (operation.findtext("UserData") or "")[-(len(MARKER_PREFIX) + 20) :]
+        for operation in parse_document(body).findall("Operation")
+    ]
+
+
+async def test_a_partial_outcome_resends_only_the_operations_without_a_job() -> None:
+    # CI created the first of three jobs and the answer was lost.
+    async with echo_ci(create_only=1, lose_answers=1) as fake, echo_gateway(fake) as stub:
+        answer = await stub.SubmitMediaJobs(
+            multi_request(
+                "partial-1",
+                "input/demo.mp4",
+                "t",
+                "v",
+                "s",
+                tags=("SoundHound", "VideoTag", "SoundHound"),
+            ),
+            timeout=10,
+        )
+    markers = [operation_marker("partial-1", index) for index in range(3)]
+    assert [_sent_markers(body) for body in fake.bodies] == [markers, markers[1:]]
+    # Reconciled per tag: one listing for SoundHound, one for VideoTag.
+    assert fake.calls.count("GET /jobs") == 2
+    assert len(fake.jobs) == 3
+    assert [job.tag for job in answer.jobs_detail] == ["SoundHound", "VideoTag", "SoundHound"]
+    assert [job.operation.user_data for job in answer.jobs_detail] == ["t", "v", "s"]
+    assert {job.job_id for job in answer.jobs_detail} == set(fake.jobs)
+
+
+async def test_an_answer_naming_some_jobs_is_reconciled_for_the_rest() -> None:
+    async with echo_ci(answer_only=1) as fake, echo_gateway(fake) as stub:
+        answer = await stub.SubmitMediaJobs(
+            multi_request("partial-2", "input/demo.mp4", "a", "b"), timeout=10
+        )
+    assert len(fake.bodies) == 1 and len(fake.jobs) == 2  # found by listing, never resent
+    assert [job.operation.user_data for job in answer.jobs_detail] == ["a", "b"]
+    assert {job.job_id for job in answer.jobs_detail} == set(fake.jobs)
