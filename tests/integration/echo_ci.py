@@ -2,7 +2,8 @@
 but MediaInfo with NotImplemented): submit stores the job and echoes its `Operation`, as CI
 does (one job per Operation in the multi-operation form); describe and list answer it back,
 with result nodes the test chooses; cancel marks it. It can also lose an answer, create only
-some of a multi-operation submit's jobs, or name only some of them in its answer.
+some of a multi-operation submit's jobs, name only some of them in its answer, or refuse a
+given submit outright.
 
 It checks no signature and no parameter: it exists to show that what the gateway sends for a
 kind comes back through describe, list and cancel without losing a node. The emulator remains
@@ -36,6 +37,8 @@ class EchoCI:
     create_only: int | None = None
     # The next answer names only its first n jobs (all are created).
     answer_only: int | None = None
+    # Refuse the submit with this number (1 = the first) with a 400, creating nothing.
+    refuse_submit: int | None = None
     url: str = ""
     jobs: dict[str, etree._Element] = field(default_factory=dict)
     bodies: list[bytes] = field(default_factory=list)
@@ -58,6 +61,10 @@ class EchoCI:
     async def _submit(self, request: web.Request) -> web.StreamResponse:
         body = await request.read()
         self.bodies.append(body)
+        if len(self.bodies) == self.refuse_submit:
+            return web.Response(
+                status=400, body=b"<Error><Code>InvalidArgument</Code><Message>no</Message></Error>"
+            )
         sent = parse_document(body)
         if sent.find("Tag") is None and sent.find("Operation/Tag") is not None:
             # The multi-operation form: one job per Operation, each naming its own Tag.

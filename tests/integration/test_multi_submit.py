@@ -25,7 +25,7 @@ from gateway.api.service import REQUEST_ID_METADATA
 from gateway.config.settings import Settings
 from gateway.credentials import Credentials, StaticCredentialsProvider
 from gateway.jobs.multi_submit import operation_marker
-from gateway.jobs.submit import MARKER_PREFIX
+from gateway.jobs.submit import MARKER_HEX, MARKER_PREFIX
 from gateway.upstream.xml_codec import parse_document
 from tests.integration.echo_ci import EchoCI, echo_ci
 from tests.integration.helpers import rich_error
@@ -190,7 +190,7 @@ async def echo_gateway(fake: EchoCI) -> AsyncIterator[Stub]:
 
 def _sent_markers(body: bytes) -> list[str]:
     return [
-        (operation.findtext("UserData") or "")[-(len(MARKER_PREFIX) + 20) :]
+        (operation.findtext("UserData") or "")[-(len(MARKER_PREFIX) + MARKER_HEX) :]
         for operation in parse_document(body).findall("Operation")
     ]
 
@@ -227,3 +227,24 @@ async def test_an_answer_naming_some_jobs_is_reconciled_for_the_rest() -> None:
     assert len(fake.bodies) == 1 and len(fake.jobs) == 2  # found by listing, never resent
     assert [job.operation.user_data for job in answer.jobs_detail] == ["a", "b"]
     assert {job.job_id for job in answer.jobs_detail} == set(fake.jobs)
+
+
+async def test_a_refusal_after_some_jobs_exist_names_them_and_never_resends_them() -> None:
+    # The first POST created operation 0 only and its answer was lost; CI refuses the resend of
+    # operations 1 and 2 for certain (a 400). Operation 0's job exists: the record stays in doubt.
+    async with echo_ci(create_only=1, lose_answers=1, refuse_submit=2) as fake:
+        async with echo_gateway(fake) as stub:
+            request = multi_request("partial-3", "input/demo.mp4", "a", "b", "c")
+            with pytest.raises(grpc.aio.AioRpcError) as caught:
+                await stub.SubmitMediaJobs(request, timeout=10)
+            error = rich_error(caught.value)
+            assert error.code is grpc.StatusCode.INVALID_ARGUMENT  # CI's own answer
+            assert error.error_info is not None
+            assert error.error_info.metadata["operations_with_a_job"] == "0"
+            assert error.error_info.metadata["request_id"] == "partial-3"
+            # The caller retries with the same request_id once CI accepts again.
+            answer = await stub.SubmitMediaJobs(request, timeout=10)
+    markers = [operation_marker("partial-3", index) for index in range(3)]
+    assert [_sent_markers(body) for body in fake.bodies] == [markers, markers[1:], markers[1:]]
+    assert len(fake.jobs) == 3
+    assert [job.operation.user_data for job in answer.jobs_detail] == ["a", "b", "c"]

@@ -1,16 +1,26 @@
 """`JobsDetail.outputs` from CI-shaped answers: the codec's decode vectors (a Snapshot with
 sprites, a SuperResolution with Md5Info) and MediaResult samples shaped after the job catalogue
-(§1.2, §1.3, appendix A.1/A.2) for the kinds whose `Output` names several roles."""
+(§1.2, §1.3, appendix A.1/A.2) for the kinds whose `Output` names several roles; and a change
+a callback confirmed (`JobTracker.apply`) reaching its watchers with them. Describe, list,
+watch and wait show them end to end in tests/integration/test_job_kinds.py."""
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import pytest
 
 from gateway._proto import media_pb2, outputs_pb2, service_pb2
+from gateway.config.settings import Settings
+from gateway.credentials import Credentials, StaticCredentialsProvider
 from gateway.jobs.outputs import fill_outputs, outputs_of
+from gateway.jobs.tracking import JobTracker
+from gateway.model import Target
+from gateway.upstream.client import CiClient
+from gateway.upstream.transport import Transport
 from gateway.upstream.xml_codec import decode
+from tests.jobs.helpers import ManualTimer
 
 VECTORS = Path(__file__).parent.parent / "upstream" / "vectors" / "xml" / "decode"
 BUCKET, REGION = "examplebucket-1250000000", "ap-guangzhou"
@@ -143,3 +153,28 @@ def test_fill_outputs_replaces_what_a_job_had() -> None:
     fill_outputs([job])
     assert [o.key for o in job.outputs] == [o.key for o in outputs_of(job)]
     assert len(job.outputs) == 5
+
+
+async def test_a_change_a_callback_confirmed_reaches_watchers_with_its_outputs(
+    settings: Settings, credentials: Credentials
+) -> None:
+    # The tracker's clock never moves, so it polls nothing: the change comes by `apply` alone,
+    # as a callback's verified describe answer does (gateway.jobs.callbacks).
+    client = CiClient(
+        settings=settings,
+        credentials=StaticCredentialsProvider(credentials),
+        transport=Transport(max_body_bytes=settings.max_response_bytes),
+    )
+    tracker = JobTracker(client, timer=ManualTimer())
+    target = Target(BUCKET, REGION)
+    finished = _vector("describe_superresolution_result")
+    try:
+        async with tracker.watch(target, finished.job_id, "client") as watch:
+            updates = watch.updates()
+            assert tracker.apply(target, finished)
+            async with asyncio.timeout(5):
+                detail = await anext(updates)
+    finally:
+        await tracker.close()
+        await client.close()
+    assert [(o.key, o.role) for o in detail.outputs] == [("output/hd.mp4", R.OUTPUT_ROLE_MAIN)]
