@@ -302,7 +302,8 @@ class MultiSubmitCoordinator:
             final = SubmitOutcomeUnknown(request_id, error)
             final.attempts = error.attempts
         final.extra["request_id"] = request_id
-        final.extra["operations_with_a_job"] = ",".join(map(str, sorted(jobs)))
+        if jobs:
+            final.extra["operations_with_a_job"] = ",".join(map(str, sorted(jobs)))
         return final
 
     async def _await_other_leader(
