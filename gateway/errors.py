@@ -76,6 +76,8 @@ class Reason(enum.StrEnum):
     OVERLOADED = "OVERLOADED"
     SUBMIT_OUTCOME_UNKNOWN = "SUBMIT_OUTCOME_UNKNOWN"
     REQUEST_ID_REUSED = "REQUEST_ID_REUSED"
+    # The gateway's own dependency, the shared request_id store: not CI (no UPSTREAM_ prefix).
+    SUBMIT_STORE_UNAVAILABLE = "SUBMIT_STORE_UNAVAILABLE"
     # The gateway itself: a bug (never the caller's or CI's fault), or a replica going away.
     INTERNAL = "INTERNAL"
     SHUTTING_DOWN = "SHUTTING_DOWN"
@@ -380,10 +382,11 @@ class RequestIdReused(GatewayError):
 
 class SubmitStoreUnavailable(GatewayError):
     """The shared request_id store (Redis) failed. Retrying with the same request_id is safe: the
-    in-doubt record is written before anything is sent to CI (see `gateway.jobs.redis_store`)."""
+    in-doubt record is written before anything is sent to CI (see `gateway.jobs.redis_store`).
+    Its own reason, not UPSTREAM_UNAVAILABLE: CI is fine, and an operator looks at Redis."""
 
     status = grpc.StatusCode.UNAVAILABLE
-    reason = Reason.UPSTREAM_UNAVAILABLE
+    reason = Reason.SUBMIT_STORE_UNAVAILABLE
     retry = RetryClass.TRANSIENT
 
     def __init__(self, cause: Exception) -> None:

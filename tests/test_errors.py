@@ -153,9 +153,10 @@ def test_an_error_without_its_own_reason_is_an_internal_one() -> None:
             RetryClass.TERMINAL,
         ),
         (
+            # The gateway's own dependency, not CI: a reason of its own (UPSTREAM_* means CI).
             errors.SubmitStoreUnavailable(ConnectionError("redis://:pw@host")),
             grpc.StatusCode.UNAVAILABLE,
-            Reason.UPSTREAM_UNAVAILABLE,
+            Reason.SUBMIT_STORE_UNAVAILABLE,
             RetryClass.TRANSIENT,
         ),
     ],

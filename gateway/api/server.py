@@ -38,13 +38,20 @@ from grpc_reflection.v1alpha import reflection
 
 from gateway._proto import service_pb2, service_pb2_grpc
 from gateway.access.interceptor import ClientAccess
-from gateway.api.health import API_SERVICE, Readiness, ReadinessCheck, credentials_check
+from gateway.api.health import (
+    API_SERVICE,
+    Readiness,
+    ReadinessCheck,
+    credentials_check,
+    submit_store_check,
+)
 from gateway.api.interceptors import InFlight, ObservabilityInterceptor
 from gateway.api.metrics import GatewayMetrics, UpstreamMetrics
 from gateway.api.ops_http import OpsServer, start_ops_server
 from gateway.api.service import MediaJobService
 from gateway.config.settings import ServerLimits, Settings
 from gateway.credentials import CredentialsProvider
+from gateway.jobs.redis_store import RedisSubmitStore
 from gateway.jobs.runtime import TrackingRuntime, start_tracking
 from gateway.logs import AttemptLog, event
 from gateway.telemetry import Telemetry
@@ -288,6 +295,9 @@ async def start_gateway(
         stack.push_async_callback(_close_client, client)
         tracking = await start_tracking(settings, client)  # tracker, callbacks, shared state
         stack.push_async_callback(tracking.close)
+        if isinstance(tracking.submit_store, RedisSubmitStore):
+            # Without its shared store a replica serves no submit: readiness must say so.
+            readiness.add_check(submit_store_check(tracking.submit_store.ping, "redis"))
         metrics.watch_retry_budget(client.budgets.tokens)
         metrics.watch_credentials_expiry(credentials.expires_at)
         in_flight = InFlight()
