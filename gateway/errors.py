@@ -207,6 +207,7 @@ class InvalidRequest(GatewayError):
 
     status = grpc.StatusCode.INVALID_ARGUMENT
     reason = Reason.INVALID_REQUEST
+    attempts = 0  # refused before CI was asked
 
     def __init__(self, violations: list[FieldViolation]) -> None:
         self.violations = violations
@@ -335,6 +336,8 @@ class Overloaded(GatewayError):
     reason = Reason.OVERLOADED
     # Not retried inside the gateway: waiting for room would be the queue this error avoids.
     retry = RetryClass.TERMINAL
+    # Refused before CI was asked (the retry loop counts a refused attempt when it ran one).
+    attempts = 0
 
     def __init__(self, what: str, limit: int) -> None:
         super().__init__(f"gateway overloaded: {what} at its limit of {limit}; retry later")
@@ -368,6 +371,7 @@ class RequestIdReused(GatewayError):
 
     status = grpc.StatusCode.INVALID_ARGUMENT
     reason = Reason.REQUEST_ID_REUSED
+    attempts = 0  # refused before CI was asked
 
     def __init__(self, request_id: str) -> None:
         super().__init__(
@@ -388,6 +392,7 @@ class SubmitStoreUnavailable(GatewayError):
     status = grpc.StatusCode.UNAVAILABLE
     reason = Reason.SUBMIT_STORE_UNAVAILABLE
     retry = RetryClass.TRANSIENT
+    attempts = 0  # the store is asked before CI, and a later failure never surfaces
 
     def __init__(self, cause: Exception) -> None:
         # The class name only: a Redis error's text may carry its URL, password included.

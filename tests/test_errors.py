@@ -174,6 +174,17 @@ def test_submit_store_unavailable_never_shows_the_cause_text() -> None:
     assert "ConnectionError" in str(error)
 
 
+def test_errors_raised_before_ci_is_asked_report_no_upstream_attempt() -> None:
+    """`attempts` says how many requests CI saw: none, for what the gateway refused itself."""
+    for error in (
+        errors.InvalidRequest([errors.FieldViolation("job_ids[0]", "not a job id")]),
+        errors.RequestIdReused("rid-1"),
+        errors.SubmitStoreUnavailable(ConnectionError("refused")),
+        errors.Overloaded("RPCs in flight", 3),
+    ):
+        assert error.attempts == 0, type(error).__name__
+
+
 def test_access_errors_report_no_upstream_attempt() -> None:
     for error in (
         errors.ClientNotAuthenticated("who are you"),

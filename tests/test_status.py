@@ -133,7 +133,7 @@ def test_attempts_is_always_the_errors_own_count() -> None:
     error.extra["attempts"] = "99"
     info = details(to_status(error))["ErrorInfo"]
     assert isinstance(info, error_details_pb2.ErrorInfo)
-    assert dict(info.metadata) == {"limit": "3", "attempts": "1"}
+    assert dict(info.metadata) == {"limit": "3", "attempts": "0"}
 
 
 def test_invalid_input_names_every_field_in_bad_request() -> None:

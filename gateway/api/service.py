@@ -137,7 +137,7 @@ class MediaJobService(service_pb2_grpc.MediaJobServiceServicer):
                 body,
                 request_id,
                 self._deadline(context),
-                keep_outcome=bool(request.request_id),
+                caller_supplied=bool(request.request_id),
             )
         except GatewayError as error:
             error.extra.setdefault("request_id", request_id)
