@@ -350,7 +350,8 @@ def _animation(operation: Node, context: Context) -> MediaRequest:
     node = operation.require("Animation")
     video = node.require("Video")
     codec = video.required_enum("Codec", ("gif", "webp"))
-    format_name = _container_format(node, required=False) or codec
+    container = node.child("Container")
+    format_name = (container.enum("Format", ("gif", "webp")) if container else None) or codec
     if format_name != codec:
         raise invalid_argument("Operation.Animation.Container.Format must match Video.Codec")
     params = AnimationParams(
