@@ -281,12 +281,7 @@ class _Writer:
         self.frames = 0
         self.samples = 0
         self.done_s = 0.0
-        self.resampler: Any = None
-        if audio is not None:
-            ctx = audio.codec_context
-            self.resampler = av.AudioResampler(
-                format=ctx.format.name, layout=ctx.layout.name, rate=ctx.sample_rate
-            )
+        self.resampler: Any = self._resampler() if audio is not None else None
 
     def clip(
         self,
@@ -298,6 +293,8 @@ class _Writer:
     ) -> None:
         seconds = _clip_seconds(clip.span, source)
         frames_before, samples_before = self.frames, self.samples
+        if self.audio is not None:  # each clip's decoder may differ in format, rate, layout
+            self.resampler = self._resampler()
         with open_input(clip.path) as container:
             vs = next(iter(container.streams.video), None) if self.video is not None else None
             as_ = next(iter(container.streams.audio), None) if self.audio is not None else None
@@ -351,14 +348,18 @@ class _Writer:
         self.samples += frame.samples
         self.out.mux(self.audio.encode(frame))
 
+    def _resampler(self) -> Any:
+        ctx = self.audio.codec_context
+        return av.AudioResampler(
+            format=ctx.format.name, layout=ctx.layout.name, rate=ctx.sample_rate
+        )
+
     def _pad_audio(self, samples_before: int, video_s: float, clip_s: float) -> None:
         """A clip without sound (or shorter sound) gets silence, so later clips stay in sync."""
         for out_frame in self.resampler.resample(None):
             self._audio_out(out_frame)
         ctx = self.audio.codec_context
-        self.resampler = av.AudioResampler(
-            format=ctx.format.name, layout=ctx.layout.name, rate=ctx.sample_rate
-        )
+        self.resampler = self._resampler()
         wanted = int(max(float(video_s), clip_s if self.video is None else 0.0) * ctx.sample_rate)
         missing = samples_before + wanted - self.samples
         chunk = 1024
@@ -373,13 +374,13 @@ class _Writer:
             for out_frame in self.resampler.resample(silence):
                 self._audio_out(out_frame)
             missing -= chunk
+        for out_frame in self.resampler.resample(None):
+            self._audio_out(out_frame)
 
     def flush(self) -> None:
         if self.video is not None:
             self.out.mux(self.video.encode(None))
         if self.audio is not None:
-            for out_frame in self.resampler.resample(None):
-                self._audio_out(out_frame)
             self.out.mux(self.audio.encode(None))
 
 

@@ -52,11 +52,11 @@ def write_encoded(
         filters=filters, colour=colour, metadata=metadata, segment_pattern=pattern,
     )  # fmt: skip
     if pattern is not None:
-        _adopt_segments(outputs, key, pattern)
+        adopt_segments(outputs, key, pattern)
     return outputs.result()
 
 
-def _adopt_segments(outputs: Outputs, key: str, pattern: str) -> None:
+def adopt_segments(outputs: Outputs, key: str, pattern: str) -> None:
     directory = key.rsplit("/", 1)[0] + "/" if "/" in key else ""
     template = pattern.rsplit("/", 1)[-1]
     # Bounded by the segments the muxer wrote (numbered from 0 without gaps).

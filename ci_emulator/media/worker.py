@@ -14,7 +14,7 @@ from collections.abc import Callable
 from multiprocessing.connection import Connection
 from typing import Final
 
-from ci_emulator.media import animation, snapshot, transcode
+from ci_emulator.media import animation, concat, cover, remux, snapshot, transcode
 from ci_emulator.media.errors import INTERNAL_ERROR, MediaFailure
 from ci_emulator.media.progress import Progress
 from ci_emulator.media.task import MediaTask, WorkerResult
@@ -28,6 +28,10 @@ KINDS: Final[dict[str, Kind]] = {
     "Watermark": transcode.run_transcode,
     "Snapshot": snapshot.run_snapshot,
     "Animation": animation.run_animation,
+    "Concat": concat.run_concat,
+    "Segment": remux.run_segment,
+    "StreamExtract": remux.run_stream_extract,
+    "SmartCover": cover.run_smart_cover,
 }
 
 
