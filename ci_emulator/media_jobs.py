@@ -146,7 +146,7 @@ def _kind_results(job: Job, extra: dict[str, str]) -> Fields:
                 "DigitalWatermark",
                 [
                     ("Message", extra.get("Message", "")),
-                    ("State", "Success"),
+                    ("State", extra.get("State", "Success")),
                     ("Type", extra.get("Type", "Text")),
                     ("Version", extra.get("Version", "V1")),
                 ],

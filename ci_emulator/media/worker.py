@@ -14,7 +14,17 @@ from collections.abc import Callable
 from multiprocessing.connection import Connection
 from typing import Final
 
-from ci_emulator.media import animation, concat, cover, remux, snapshot, transcode
+from ci_emulator.media import (
+    animation,
+    concat,
+    cover,
+    digital,
+    enhance,
+    remux,
+    snapshot,
+    transcode,
+    voice,
+)  # fmt: skip
 from ci_emulator.media.errors import INTERNAL_ERROR, MediaFailure
 from ci_emulator.media.progress import Progress
 from ci_emulator.media.task import MediaTask, WorkerResult
@@ -32,6 +42,13 @@ KINDS: Final[dict[str, Kind]] = {
     "Segment": remux.run_segment,
     "StreamExtract": remux.run_stream_extract,
     "SmartCover": cover.run_smart_cover,
+    "VoiceSeparate": voice.run_voice_separate,
+    "SDRtoHDR": enhance.run_enhance,
+    "SuperResolution": enhance.run_enhance,
+    "VideoProcess": enhance.run_enhance,
+    "VideoEnhance": enhance.run_enhance,
+    "DigitalWatermark": digital.run_digital_watermark,
+    "ExtractDigitalWatermark": digital.run_extract_digital_watermark,
 }
 
 
