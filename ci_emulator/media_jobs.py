@@ -57,6 +57,7 @@ async def run_media_job(state: EmulatorState, job: Job) -> None:
             input_path=files.get(input_ref),
             files=files,
             staging=str(staging),
+            cpus=state.config.media_worker_cpus,
             hold_after_first_progress=state.workers_held,
         )
         handle = await start_worker(task)

@@ -27,6 +27,8 @@ class MediaTask:
     files: dict[ObjectRef, str]
     """Other objects the job reads (fragments, images), already resolved to files."""
     staging: str
+    cpus: tuple[int, ...] = ()
+    """CPUs the worker pins itself to (empty: inherited)."""
     hold_after_first_progress: bool = False
     """A test control (`EmulatorState.hold_workers`): stop after the first progress report
     until the parent says go, so a test can observe or cancel a job mid-run."""

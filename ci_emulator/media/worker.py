@@ -9,6 +9,7 @@ folder, and sends its answer over the pipe; the parent kills the process to canc
 from __future__ import annotations
 
 import logging
+import os
 import signal
 from collections.abc import Callable
 from multiprocessing.connection import Connection
@@ -64,6 +65,8 @@ def main(task: MediaTask, conn: Connection) -> None:
     """Process entry: run, then send `("done", result)` or `("failed", code, message)`."""
     # Ctrl-C in a terminal reaches the whole process group; the parent decides what stops.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if task.cpus:
+        os.sched_setaffinity(0, task.cpus)
     message: tuple[object, ...]
     try:
         message = ("done", run(task, Progress(conn, hold=task.hold_after_first_progress)))
