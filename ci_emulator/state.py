@@ -398,6 +398,11 @@ class EmulatorState:
                 "not_delivered_tdmq": self.callbacks_undeliverable["TDMQ"],
             },
             "jobs_by_state": dict(states),
+            "media_jobs_by_state": dict(
+                collections.Counter(
+                    str(job.state) for job in self.jobs.values() if job.spec.runs_in_worker
+                )
+            ),
             "scheduler_paused": self.scheduler_paused,
             "running_held": self.running_held,
             "workers_running": len(self.workers),
