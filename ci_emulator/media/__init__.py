@@ -7,7 +7,8 @@ Layers (imports point down; only `runner` and `worker` know about processes):
     worker             process entry: dispatch by tag to the kind modules
     transcode, snapshot, animation, concat, remux (Segment, StreamExtract), cover
     (SmartCover), voice (VoiceSeparate), enhance (SDRtoHDR, SuperResolution, VideoProcess,
-    VideoEnhance), digital (DigitalWatermark, ExtractDigitalWatermark)
+    VideoEnhance), montage (VideoMontage), digital (DigitalWatermark,
+    ExtractDigitalWatermark)
                        the kinds: read inputs, write into the staging folder, name outputs
     pipeline           the shared decode -> filter -> encode loop; overlay, font: watermarks
     outputs, result    output keys and files; MediaResult nodes

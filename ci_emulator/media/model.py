@@ -222,6 +222,12 @@ class EnhanceParams:
 
 
 @dataclass(frozen=True)
+class MontageParams:
+    encode: EncodeSpec
+    duration: float
+
+
+@dataclass(frozen=True)
 class DigitalWatermarkParams:
     message: str
     encode: EncodeSpec
@@ -243,6 +249,7 @@ Params: TypeAlias = (
     | SmartCoverParams
     | VoiceSeparateParams
     | EnhanceParams
+    | MontageParams
     | DigitalWatermarkParams
     | ExtractDigitalWatermarkParams
 )

@@ -42,6 +42,7 @@ from ci_emulator.media.model import (
     ExtractDigitalWatermarkParams,
     ImageMark,
     MediaRequest,
+    MontageParams,
     ObjectRef,
     OutputSpec,
     Params,
@@ -567,6 +568,24 @@ def _video_enhance(operation: Node, context: Context) -> MediaRequest:
     return _request(context, params, output)
 
 
+def _video_montage(operation: Node, context: Context) -> MediaRequest:
+    no_templates(operation)
+    node = operation.require("VideoMontage")
+    format_name = _container_format(node, required=False) or "mp4"
+    video_node, audio_node = node.child("Video"), node.child("Audio")
+    video = VideoSpec() if video_node is None else _video(video_node, format_name)
+    audio = (
+        _audio_config(None, format_name) if audio_node is None else _audio(audio_node, format_name)
+    )
+    if video is None:
+        raise invalid_argument("Operation.VideoMontage.Video must not be removed")
+    # Duration: the reel's length; the default (30 s) is UNCONFIRMED. Scene is free text.
+    duration = node.number("Duration", 0, MAX_SECONDS, open_low=True) or 30.0
+    node.text("Scene")
+    encode = EncodeSpec(format=format_name, video=video, audio=audio)
+    return _request(context, MontageParams(encode, duration), _output(operation, context))
+
+
 def _digital_watermark_node(operation: Node) -> str:
     node = operation.require("DigitalWatermark")
     message = node.required_text("Message")
@@ -615,6 +634,7 @@ PARSERS: Final[dict[str, Parser]] = {
     "SuperResolution": _super_resolution,
     "VideoProcess": _video_process,
     "VideoEnhance": _video_enhance,
+    "VideoMontage": _video_montage,
     "DigitalWatermark": _digital_watermark,
     "ExtractDigitalWatermark": _extract_digital_watermark,
 }

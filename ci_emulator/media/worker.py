@@ -21,6 +21,7 @@ from ci_emulator.media import (
     cover,
     digital,
     enhance,
+    montage,
     remux,
     snapshot,
     transcode,
@@ -48,6 +49,7 @@ KINDS: Final[dict[str, Kind]] = {
     "SuperResolution": enhance.run_enhance,
     "VideoProcess": enhance.run_enhance,
     "VideoEnhance": enhance.run_enhance,
+    "VideoMontage": montage.run_video_montage,
     "DigitalWatermark": digital.run_digital_watermark,
     "ExtractDigitalWatermark": digital.run_extract_digital_watermark,
 }

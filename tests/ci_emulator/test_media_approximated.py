@@ -153,3 +153,17 @@ async def test_digital_watermark_round_trip(client: SignedClient, emu: RunningEm
 )  # fmt: skip
 async def test_refusals(client: SignedClient, tag: str, operation: str, status: int) -> None:
     assert (await refusal(client, media_body(tag, operation)))[0] == status
+
+
+async def test_video_montage_splices_a_reel_of_duration(
+    client: SignedClient, emu: RunningEmulator
+) -> None:
+    operation = (
+        "<VideoMontage><Container><Format>mp4</Format></Container><Video><Codec>H.264</Codec>"
+        "<Width>160</Width></Video><Duration>0.48</Duration><Scene>Auto</Scene></VideoMontage>"
+        + output_xml("reel.mp4")
+    )
+    detail = succeeded(await run_job(client, emu, media_body("VideoMontage", operation)))
+    assert output_keys(detail) == ["reel.mp4"]
+    probed = probe_file(emu.state.config.buckets[0].root / "reel.mp4")
+    assert (probed.width, probed.frames, probed.audio_codec) == (160, 12, "aac")  # 4 x 3 frames
