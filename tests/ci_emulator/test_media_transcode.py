@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import os
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import aiohttp
+import av
 import pytest
 from aiohttp import web
 from lxml import etree
@@ -318,3 +320,27 @@ async def test_callback_listing_and_a_lost_submit_answer(
     listed = (await client.list_jobs({"tag": "Transcode"})).ok().xml()
     assert [node.text for node in listed.findall("JobsDetail/JobId")] == [job_id]
     assert (await client.list_jobs({"tag": "MediaInfo"})).ok().xml().find("JobsDetail") is None
+
+
+def _first_luma(path: Path, size: tuple[int, int] | None = None) -> bytes:
+    with av.open(str(path)) as container:
+        frame = next(container.decode(video=0))
+    if size is not None:
+        frame = frame.reformat(size[0], size[1], "yuv420p", interpolation="BICUBIC")
+    plane = frame.planes[0]
+    data = bytes(plane)
+    stride = int(plane.line_size)
+    return b"".join(data[row * stride : row * stride + frame.width] for row in range(frame.height))
+
+
+async def test_scaled_pictures_match_ffmpeg_s_scaler(
+    client: SignedClient, emu: RunningEmulator
+) -> None:
+    """The picture is the input's, scaled as `ffmpeg -vf scale` scales it (not shifted or
+    re-ranged: FFmpeg 8's scale filter gave a mean luma difference of 16 here)."""
+    succeeded(await run_job(client, emu, media_body("Transcode", transcode("mp4", H264))))
+    root = emu.state.config.buckets[0].root
+    output = _first_luma(root / "out/v.mp4")
+    expected = _first_luma(root / "input/a.mp4", (160, 120))
+    difference = sum(abs(a - b) for a, b in zip(output, expected, strict=True)) / len(output)
+    assert difference < 4, difference  # what x264 at crf 23 leaves
