@@ -146,6 +146,7 @@ async def measure(
     from ci_emulator.samples import make_h264_aac_mp4
     from ci_emulator.server import start_emulator
 
+    loadavg_at_start = os.getloadavg()
     previous = os.sched_getaffinity(0)
     every_cpu = tuple(sorted(range(os.cpu_count() or 1)))
     os.sched_setaffinity(0, every_cpu)
@@ -189,6 +190,8 @@ async def measure(
                 "emulator_build": f"PyAV {av.__version__}, libavcodec "
                 f"{'.'.join(map(str, av.library_versions['libavcodec']))}",
                 "cpus": len(every_cpu),
+                "loadavg_at_start": loadavg_at_start,
+                "loadavg_at_end": os.getloadavg(),
                 "python": platform.python_version(),
                 "measured_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
             }
@@ -204,7 +207,8 @@ def render(result: dict[str, Any]) -> str:
         f"Success) median {result['emulator_median_s']:.2f} s {result['emulator_s']}: ratio "
         f"{result['ratio_median']:.2f} (target <= {result['target_ratio']}: "
         f"{'met' if result['meets_target'] else 'NOT met'}). CLI: {result['cli_build']}; "
-        f"emulator: {result['emulator_build']}."
+        f"emulator: {result['emulator_build']}. Load average "
+        f"{result['loadavg_at_start'][0]:.2f} at start, {result['loadavg_at_end'][0]:.2f} at end."
     )
 
 
