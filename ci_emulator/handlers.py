@@ -13,8 +13,9 @@ Choices where CI's behaviour is undocumented (UNCONFIRMED, tolerant reading unle
   ids are answered once, in first-seen order.
 * cancel: unknown id -> InvalidArgument 400 (CI's table has no job-not-found code and uses
   InvalidArgument for bad parameters); Submitted or Pause (waiting in a paused queue) -> Cancel;
-  Running or finished -> InvalidArgument 400 "job ... is Running and cannot be canceled" (CI:
-  only jobs not yet executing can be cancelled); an
+  a media job Running in a worker -> Cancel, its worker killed (issue 14; see
+  `Job.cancellable`); a Running MediaInfo job or a finished job -> InvalidArgument 400 "job ...
+  is Running and cannot be canceled" (CI: only jobs not yet executing can be cancelled); an
   already-cancelled job -> 200 again, so a retried cancel whose answer was lost succeeds;
   `PUT /jobs/<id>` without `?cancel` -> InvalidArgument (no other PUT exists on that path).
 * submit to a Paused queue -> QueuePaused 403, to a full one -> QueueSaturated 403 (notes §8.2).
@@ -146,19 +147,25 @@ async def _request_xml(call: Call) -> etree._Element:
 
 async def _create(call: Call) -> web.Response:
     body, root = await _request_body(call)
+    state = call.state
     # The multi-operation form is one single-form request per Operation (`multi_submit`),
     # every one checked before any job is created.
     requests = split_operations(root) or [root]
     specs = [
-        parse_submit(one, default_queue_id=call.state.default_queue[call.bucket.name])
+        parse_submit(
+            one,
+            default_queue_id=state.default_queue[call.bucket.name],
+            bucket=call.bucket,
+            buckets=state.config.bucket,
+        )
         for one in requests
     ]
     for spec in specs:
-        queue = call.state.queue_of(call.bucket.name, spec.queue_id)
+        queue = state.queue_of(call.bucket.name, spec.queue_id)
         if queue.state is QueueState.PAUSED:
             raise CiError("QueuePaused", f"queue {queue.queue_id} is paused")
     digest = hashlib.sha256(body).hexdigest()
-    jobs = [call.state.submit(call.bucket, spec, body_digest=digest) for spec in specs]
+    jobs = [state.submit(call.bucket, spec, body_digest=digest) for spec in specs]
     return xml_response([("JobsDetail", submit_detail(job)) for job in jobs])
 
 

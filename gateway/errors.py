@@ -76,6 +76,8 @@ class Reason(enum.StrEnum):
     OVERLOADED = "OVERLOADED"
     SUBMIT_OUTCOME_UNKNOWN = "SUBMIT_OUTCOME_UNKNOWN"
     REQUEST_ID_REUSED = "REQUEST_ID_REUSED"
+    # The gateway's own dependency, the shared request_id store: not CI (no UPSTREAM_ prefix).
+    SUBMIT_STORE_UNAVAILABLE = "SUBMIT_STORE_UNAVAILABLE"
     # The gateway itself: a bug (never the caller's or CI's fault), or a replica going away.
     INTERNAL = "INTERNAL"
     SHUTTING_DOWN = "SHUTTING_DOWN"
@@ -205,6 +207,7 @@ class InvalidRequest(GatewayError):
 
     status = grpc.StatusCode.INVALID_ARGUMENT
     reason = Reason.INVALID_REQUEST
+    attempts = 0  # refused before CI was asked
 
     def __init__(self, violations: list[FieldViolation]) -> None:
         self.violations = violations
@@ -333,6 +336,8 @@ class Overloaded(GatewayError):
     reason = Reason.OVERLOADED
     # Not retried inside the gateway: waiting for room would be the queue this error avoids.
     retry = RetryClass.TERMINAL
+    # Refused before CI was asked (the retry loop counts a refused attempt when it ran one).
+    attempts = 0
 
     def __init__(self, what: str, limit: int) -> None:
         super().__init__(f"gateway overloaded: {what} at its limit of {limit}; retry later")
@@ -366,6 +371,7 @@ class RequestIdReused(GatewayError):
 
     status = grpc.StatusCode.INVALID_ARGUMENT
     reason = Reason.REQUEST_ID_REUSED
+    attempts = 0  # refused before CI was asked
 
     def __init__(self, request_id: str) -> None:
         super().__init__(
@@ -380,11 +386,13 @@ class RequestIdReused(GatewayError):
 
 class SubmitStoreUnavailable(GatewayError):
     """The shared request_id store (Redis) failed. Retrying with the same request_id is safe: the
-    in-doubt record is written before anything is sent to CI (see `gateway.jobs.redis_store`)."""
+    in-doubt record is written before anything is sent to CI (see `gateway.jobs.redis_store`).
+    Its own reason, not UPSTREAM_UNAVAILABLE: CI is fine, and an operator looks at Redis."""
 
     status = grpc.StatusCode.UNAVAILABLE
-    reason = Reason.UPSTREAM_UNAVAILABLE
+    reason = Reason.SUBMIT_STORE_UNAVAILABLE
     retry = RetryClass.TRANSIENT
+    attempts = 0  # the store is asked before CI, and a later failure never surfaces
 
     def __init__(self, cause: Exception) -> None:
         # The class name only: a Redis error's text may carry its URL, password included.

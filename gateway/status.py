@@ -9,7 +9,8 @@ gRPC error-details helpers.
 `abort` is also where the RPC's scope (`gateway.rpc_context`) learns the reason and CI's
 RequestId of the failure, for the access log: the interceptor reads them there rather than
 decoding the status this module just encoded. The scope's own trailing metadata (`x-request-id`)
-rides along, since an abort replaces whatever trailing metadata was set before.
+rides along, since an abort replaces whatever trailing metadata was set before, and so does CI's
+RequestId (`x-ci-request-id`), which a success carries there too.
 """
 
 from __future__ import annotations
@@ -26,6 +27,8 @@ from gateway import rpc_context
 from gateway.errors import (
     GatewayError,
     InvalidRequest,
+    RetryBudgetExhausted,
+    SubmitOutcomeUnknown,
     UpstreamError,
     UpstreamProtocolError,
 )
@@ -42,9 +45,15 @@ def _pack(message: Message) -> any_pb2.Any:
 
 
 def ci_request_id_of(error: GatewayError) -> str:
-    """CI's RequestId behind `error` if CI answered at all: the handle Tencent support asks for."""
+    """CI's RequestId behind `error` if CI answered at all: the handle Tencent support asks for.
+    The errors that wrap CI's last answer (a submit whose outcome is unknown, a spent retry
+    budget) carry its RequestId too: they came from CI as much as the answer itself did."""
     if isinstance(error, UpstreamError | UpstreamProtocolError):
         return error.request_id
+    if isinstance(error, SubmitOutcomeUnknown):
+        return ci_request_id_of(error.cause)
+    if isinstance(error, RetryBudgetExhausted):
+        return ci_request_id_of(error.last)
     return ""
 
 
@@ -86,9 +95,12 @@ def to_status(error: GatewayError) -> status_pb2.Status:
 
 async def abort(context: grpc.aio.ServicerContext[Any, Any], error: GatewayError) -> NoReturn:
     """End the RPC with `error` as a rich status (grpc's `abort_with_status`, typed), and note
-    its reason and CI's RequestId on the RPC's scope."""
-    rpc_context.note_answer(reason=error.reason.value, ci_request_id=ci_request_id_of(error))
+    its reason and CI's RequestId on the RPC's scope. CI's RequestId also rides in the
+    `x-ci-request-id` trailer, as on a success, so a client finds it in one place either way."""
+    ci_request_id = ci_request_id_of(error)
+    rpc_context.note_answer(reason=error.reason.value, ci_request_id=ci_request_id)
     rich = rpc_status.to_status(to_status(error))
-    trailing = (*rich.trailing_metadata, *rpc_context.trailing_metadata())
+    ours = ((rpc_context.CI_REQUEST_ID_METADATA, ci_request_id),) if ci_request_id else ()
+    trailing = (*rich.trailing_metadata, *ours, *rpc_context.trailing_metadata())
     await context.abort(rich.code, rich.details, trailing)
     raise AssertionError("abort returned")  # pragma: no cover

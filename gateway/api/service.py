@@ -45,7 +45,7 @@ Resp = TypeVar("Resp")
 ClientIdentity = Callable[[grpc.aio.ServicerContext[Any, Any]], str]
 Handler = Callable[["MediaJobService", Req, grpc.aio.ServicerContext[Req, Resp]], Awaitable[Resp]]
 
-CI_REQUEST_ID_METADATA = "x-ci-request-id"
+CI_REQUEST_ID_METADATA = rpc_context.CI_REQUEST_ID_METADATA
 # The submit's request_id (the caller's, or the one the gateway made): retry with it.
 REQUEST_ID_METADATA = "x-ci-gateway-request-id"
 # WaitMediaJob answers this much before the caller's deadline (a tenth of what is left, at most
@@ -138,7 +138,7 @@ class MediaJobService(service_pb2_grpc.MediaJobServiceServicer):
                 body,
                 request_id,
                 self._deadline(context),
-                keep_outcome=bool(request.request_id),
+                caller_supplied=bool(request.request_id),
             )
         except GatewayError as error:
             error.extra.setdefault("request_id", request_id)
@@ -168,7 +168,7 @@ class MediaJobService(service_pb2_grpc.MediaJobServiceServicer):
                 body,
                 request_id,
                 self._deadline(context),
-                keep_outcome=bool(request.request_id),
+                caller_supplied=bool(request.request_id),
             )
         except GatewayError as error:
             error.extra.setdefault("request_id", request_id)

@@ -18,7 +18,7 @@ import json
 import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Generic, TypeVar
 from urllib.parse import quote
 
@@ -57,6 +57,9 @@ class Reply(Generic[M]):
 
     message: M
     request_id: str
+    # HTTP attempts the call made, retries included (an error carries its own `attempts`), so
+    # that a caller making several calls for one RPC (the exactly-once submit) can report all.
+    attempts: int = 1
 
 
 @dataclass(frozen=True)
@@ -252,16 +255,21 @@ class CiClient:
         *,
         keep_raw: bool = False,
     ) -> Reply[M]:
+        attempts = 0
+
         async def attempt(remaining_s: float) -> Reply[M]:
+            nonlocal attempts
+            attempts += 1
             response = await self._timed_send(call, remaining_s)
             return self._parse(response, response_type, keep_raw=keep_raw)
 
         def on_retry(error: GatewayError, delay_s: float) -> None:
             self._telemetry.retry_scheduled(call.operation, error.reason.value, delay_s)
 
-        return await call_with_retry(
+        reply = await call_with_retry(
             attempt, policy, deadline, on_retry=on_retry, budget=self.budget_for(call.target)
         )
+        return replace(reply, attempts=attempts)
 
     async def _timed_send(self, call: CiCall, remaining_s: float) -> HttpResponse:
         if self._in_flight >= self._max_in_flight:

@@ -29,6 +29,7 @@ from gateway.jobs.submit import MARKER_HEX, MARKER_PREFIX
 from gateway.upstream.xml_codec import parse_document
 from tests.integration.echo_ci import EchoCI, echo_ci
 from tests.integration.helpers import rich_error
+from tests.jobs.helpers import gateway as jobs_gateway
 
 if TYPE_CHECKING:
     from gateway._proto.service_pb2_grpc import MediaJobServiceAsyncStub as Stub
@@ -104,6 +105,22 @@ async def test_a_lost_answer_is_reconciled_without_a_second_post(
     assert emulator.state.jobs_created == 3
     assert [job.operation.user_data for job in answer.jobs_detail] == ["x", "y", "z"]
     assert {job.job_id for job in answer.jobs_detail} == set(emulator.state.jobs)
+
+
+async def test_a_gateway_that_lost_its_store_returns_the_same_jobs(
+    settings: Settings, credentials: Credentials, emulator: RunningEmulator
+) -> None:
+    emulator.state.pause_scheduling()
+    request = multi_request("kept-in-ci", "input/sample.mp4", "a", "b", "c")
+    async with jobs_gateway(settings, credentials) as first:
+        before = await first.stub.SubmitMediaJobs(request, timeout=10)
+    async with jobs_gateway(settings, credentials) as restarted:  # an empty embedded store
+        after = await restarted.stub.SubmitMediaJobs(request, timeout=10)
+    # The same jobs (as CI's listing shows them now), in operation order.
+    assert [(j.job_id, j.operation.user_data) for j in after.jobs_detail] == [
+        (j.job_id, j.operation.user_data) for j in before.jobs_detail
+    ]
+    assert emulator.state.jobs_created == 3  # found by their markers, none sent again
 
 
 async def test_thousand_multi_submits_under_faults_create_exactly_the_expected_jobs(
@@ -211,8 +228,10 @@ async def test_a_partial_outcome_resends_only_the_operations_without_a_job() -> 
         )
     markers = [operation_marker("partial-1", index) for index in range(3)]
     assert [_sent_markers(body) for body in fake.bodies] == [markers, markers[1:]]
-    # Reconciled per tag: one listing for SoundHound, one for VideoTag.
-    assert fake.calls.count("GET /jobs") == 2
+    # Looked up per tag (one listing for SoundHound, one for VideoTag) before the first POST,
+    # as any caller's request_id unknown to the store is, and again after the lost answer.
+    lists, post = ["GET /jobs"] * 2, ["POST /jobs"]
+    assert fake.calls == lists + post + lists + post
     assert len(fake.jobs) == 3
     assert [job.tag for job in answer.jobs_detail] == ["SoundHound", "VideoTag", "SoundHound"]
     assert [job.operation.user_data for job in answer.jobs_detail] == ["t", "v", "s"]
@@ -242,6 +261,8 @@ async def test_a_refusal_after_some_jobs_exist_names_them_and_never_resends_them
             assert error.error_info is not None
             assert error.error_info.metadata["operations_with_a_job"] == "0"
             assert error.error_info.metadata["request_id"] == "partial-3"
+            # Every request made for the call: look, POST (lost), reconcile, POST (refused).
+            assert error.error_info.metadata["attempts"] == "4"
             # The caller retries with the same request_id once CI accepts again.
             answer = await stub.SubmitMediaJobs(request, timeout=10)
     markers = [operation_marker("partial-3", index) for index in range(3)]
