@@ -10,6 +10,7 @@ outcome never sends an operation whose job was found.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING
@@ -19,7 +20,7 @@ import pytest
 
 from ci_emulator.faults import FaultSpec
 from ci_emulator.server import RunningEmulator
-from gateway._proto import media_pb2, service_pb2, service_pb2_grpc
+from gateway._proto import media_pb2, outputs_pb2, service_pb2, service_pb2_grpc
 from gateway.api.server import start_gateway
 from gateway.api.service import REQUEST_ID_METADATA
 from gateway.config.settings import Settings
@@ -121,6 +122,55 @@ async def test_a_gateway_that_lost_its_store_returns_the_same_jobs(
         (j.job_id, j.operation.user_data) for j in before.jobs_detail
     ]
     assert emulator.state.jobs_created == 3  # found by their markers, none sent again
+
+
+async def test_a_probe_and_a_snapshot_in_one_call_and_the_snapshots_outputs(
+    stub: Stub, emulator: RunningEmulator
+) -> None:
+    """The emulator runs both jobs; the Snapshot's `${Number}` keys come back as the objects CI
+    (here the emulator) wrote, each with its MD5 and role, without the caller reading
+    MediaResult."""
+    snapshot = M.Operation(
+        tag="Snapshot",
+        snapshot={
+            "mode": "Average",
+            "count": "3",
+            "width": "160",
+            "snapshot_out_mode": "SnapshotAndSprite",
+            "sprite_snapshot_config": {"columns": "2", "lines": "2"},
+        },
+        output={
+            "region": REGION,
+            "bucket": BUCKET,
+            "object": "snap/${InputName}-${Number}.jpg",
+            "sprite_object": "sprite/${Number}.jpg",
+        },
+    )
+    body = M.MultiOperationRequest(
+        input=M.Input(object="input/sample.mp4"), operation=[M.Operation(tag="MediaInfo"), snapshot]
+    )
+    answer = await stub.SubmitMediaJobs(S.SubmitMediaJobsRequest(request=body), timeout=10)
+    assert [job.tag for job in answer.jobs_detail] == ["MediaInfo", "Snapshot"]
+    done = await stub.WaitMediaJob(
+        S.WaitMediaJobRequest(job_id=answer.jobs_detail[1].job_id), timeout=60
+    )
+    job = done.jobs_detail
+    assert job.state == M.JOB_STATE_SUCCESS, job.message
+    root = emulator.state.config.buckets[0].root
+    assert [(o.key, o.role) for o in job.outputs] == [
+        ("snap/sample-0.jpg", outputs_pb2.OUTPUT_ROLE_MAIN),
+        ("snap/sample-1.jpg", outputs_pb2.OUTPUT_ROLE_MAIN),
+        ("snap/sample-2.jpg", outputs_pb2.OUTPUT_ROLE_MAIN),
+        ("sprite/0.jpg", outputs_pb2.OUTPUT_ROLE_SPRITE),
+    ]
+    for output in job.outputs:
+        assert (output.bucket, output.region) == (BUCKET, REGION)
+        assert output.md5 == hashlib.md5((root / output.key).read_bytes()).hexdigest()  # noqa: S324
+    probe = await stub.WaitMediaJob(
+        S.WaitMediaJobRequest(job_id=answer.jobs_detail[0].job_id), timeout=30
+    )
+    assert probe.jobs_detail.state == M.JOB_STATE_SUCCESS
+    assert list(probe.jobs_detail.outputs) == []  # a probe writes nothing
 
 
 async def test_thousand_multi_submits_under_faults_create_exactly_the_expected_jobs(
