@@ -14,6 +14,7 @@ rides along, since an abort replaces whatever trailing metadata was set before.
 
 from __future__ import annotations
 
+import traceback
 from typing import Any, NoReturn
 
 import grpc
@@ -84,9 +85,28 @@ def to_status(error: GatewayError) -> status_pb2.Status:
     return status_pb2.Status(code=error.status.value[0], message=str(error), details=details)
 
 
+def release_frames(error: BaseException) -> None:
+    """Drop the local variables of the finished frames `error` and its causes passed through.
+
+    Why: grpc.aio's abort leaves the error in a reference cycle (AbortError -> its traceback ->
+    the handler's frames -> the error) that only the cyclic collector frees, and it runs by
+    object count, blind to what the frames hold: CI's answer (up to `max_response_bytes`), a
+    parsed tree. Each refused call kept its own until a collection, so a burst of hostile
+    answers grew the process by their size. Nothing reads those locals once the error exists.
+    """
+    seen: set[int] = set()
+    current: BaseException | None = error
+    # Bounded: each exception of the chain once (a chain is finite; `seen` stops a loop).
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        traceback.clear_frames(current.__traceback__)
+        current = current.__cause__ or current.__context__
+
+
 async def abort(context: grpc.aio.ServicerContext[Any, Any], error: GatewayError) -> NoReturn:
     """End the RPC with `error` as a rich status (grpc's `abort_with_status`, typed), and note
     its reason and CI's RequestId on the RPC's scope."""
+    release_frames(error)
     rpc_context.note_answer(reason=error.reason.value, ci_request_id=ci_request_id_of(error))
     rich = rpc_status.to_status(to_status(error))
     trailing = (*rich.trailing_metadata, *rpc_context.trailing_metadata())

@@ -305,9 +305,15 @@ class CiClient:
                 max_bytes=self._settings.max_response_bytes,
             )
         except xml_codec.XmlCodecError as exc:
-            raise UpstreamProtocolError(
-                f"CI's answer could not be parsed: {exc}",
-                http_status=response.status,
-                request_id=request_id,
-            ) from exc
-        return Reply(message, request_id)
+            problem = str(exc)
+        else:
+            return Reply(message, request_id)
+        # Raised outside the handler, without the codec's exception as cause or context: that
+        # one's frames hold the parsed tree (up to `max_response_bytes` of XML as libxml2
+        # nodes), and this error lives on until the refusal has reached the caller. Kept, every
+        # concurrent refusal would hold a tree of its own.
+        raise UpstreamProtocolError(
+            f"CI's answer could not be parsed: {problem}",
+            http_status=response.status,
+            request_id=request_id,
+        )

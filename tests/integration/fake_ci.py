@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 from aiohttp import web
 
+from gateway.upstream import xml_codec
 from tests.fixtures.servers import serve_app
 
 
@@ -34,6 +35,15 @@ def error_body(code: str, message: str, request_id: str = "", trace_id: str = ""
     return (
         "<?xml version='1.0' encoding='utf-8' ?>\n<Error>" + "".join(parts) + "</Error>"
     ).encode()
+
+
+def many_elements_body(max_bytes: int = xml_codec.DEFAULT_MAX_BYTES) -> bytes:
+    """A well-formed `<Response>` just under `max_bytes`, of far more elements than the codec
+    accepts (`MAX_ELEMENTS`): parsed into a tree, ~40 MiB of libxml2 nodes."""
+    element = b"<NextToken>x</NextToken>"
+    count = (max_bytes - 64) // len(element)
+    assert count > xml_codec.MAX_ELEMENTS
+    return b"<Response>" + element * count + b"</Response>"
 
 
 @dataclass

@@ -1,0 +1,79 @@
+"""A hostile or broken upstream: answers CI would never send, and what they must not do to the
+gateway (grow it, fool it into an empty success, or make it hand credentials to its callers).
+
+A scripted loopback peer (`fake_ci`) plays CI; the gateway is real, called over real gRPC, and
+for the memory figure it runs as its own process (`ci-gateway serve`), whose RSS is read.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import grpc
+
+from gateway._proto import service_pb2_grpc
+from gateway.credentials import Credentials
+from tests.fixtures.serve_process import StartServe, wait_until_serving, write_config
+from tests.integration.fake_ci import Scripted, fake_ci, many_elements_body
+from tests.integration.helpers import rich_error
+from tests.integration.test_upstream_errors import BUCKET, DESCRIBE, REGION
+
+GOOD_DESCRIBE = b"<Response><NonExistJobIds>j1</NonExistJobIds></Response>"
+
+
+def _memory_mib(pid: int) -> tuple[float, float]:
+    """(VmRSS, VmHWM) of `pid` in MiB: resident now, and its peak since the process began."""
+    status = Path(f"/proc/{pid}/status").read_text().splitlines()
+    fields = {name: value for name, _, value in (line.partition(":") for line in status)}
+
+    def mib(name: str) -> float:
+        return int(fields[name].split()[0]) / 1024
+
+    return mib("VmRSS"), mib("VmHWM")
+
+
+async def test_refused_oversized_trees_do_not_pile_up_in_the_gateway(
+    tmp_path: Path, serve_processes: StartServe, credentials: Credentials
+) -> None:
+    """Issue 11 item 6, scaled down (bench/hostile_memory.py has the full figure): 8 answers
+    at once, each 4 MiB of ~175,000 elements. Before the fix each refusal built a ~40 MiB tree
+    and kept it (with CI's body) until the cyclic collector ran: +330 MiB here, never given
+    back. Now the element budget refuses before any tree is built, and the refusal keeps
+    nothing of the answer."""
+    calls = 8
+    async with fake_ci(Scripted(200, GOOD_DESCRIBE), Scripted(200, many_elements_body())) as fake:
+        config = write_config(
+            tmp_path / "gateway.toml",
+            {
+                "listen": "127.0.0.1:0",
+                "default_bucket": BUCKET,
+                "default_region": REGION,
+                "endpoint_url": fake.url,
+                "log_format": "json",
+            },
+        )
+        process = await serve_processes("--config", str(config), credentials=credentials)
+        address = str((await process.line("gateway listening"))["address"])
+        await wait_until_serving(address)
+        pid = process.process.pid
+        async with grpc.aio.insecure_channel(address) as channel:
+            stub = service_pb2_grpc.MediaJobServiceStub(channel)
+            await stub.DescribeMediaJobs(DESCRIBE, timeout=30)  # warm: the one good answer
+            rest, rest_peak = _memory_mib(pid)
+            results = await asyncio.gather(
+                *(stub.DescribeMediaJobs(DESCRIBE, timeout=60) for _ in range(calls)),
+                return_exceptions=True,
+            )
+            after, peak = _memory_mib(pid)
+    assert len(fake.requests) == 1 + calls  # refused, not retried
+    for result in results:
+        assert isinstance(result, grpc.aio.AioRpcError), result
+        error = rich_error(result)
+        assert error.code is grpc.StatusCode.UNAVAILABLE
+        assert error.error_info is not None
+        assert error.error_info.reason == "UPSTREAM_PROTOCOL_ERROR"
+        assert "more than 100000" in error.message
+    # The bodies themselves (8 x 4 MiB) are in memory at once while they are read; no tree is.
+    assert peak - max(rest, rest_peak) < 120, (rest, rest_peak, peak)
+    assert after - rest < 60, (rest, after)
