@@ -295,7 +295,16 @@ class CiClient:
         if not 200 <= response.status < 300:
             raise parse_error(response)
         if not response.body.strip():
-            # Cancel answers 200 with no body; a message type with fields would be empty anyway.
+            # Cancel answers 200 with no body, and its answer type has no fields. An answer
+            # with fields (a job, a listing, a probe) always comes as a `<Response>`: an empty
+            # one is something other than CI answering (a proxy, a cut connection), not an
+            # empty success.
+            if response_type.DESCRIPTOR.fields:
+                raise UpstreamProtocolError(
+                    f"CI answered {response.status} without the body this operation always has",
+                    http_status=response.status,
+                    request_id=request_id,
+                )
             return Reply(response_type(), request_id)
         try:
             message = xml_codec.decode(

@@ -8,16 +8,24 @@ for the memory figure it runs as its own process (`ci-gateway serve`), whose RSS
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import grpc
+import pytest
 
-from gateway._proto import service_pb2_grpc
+from gateway._proto import media_pb2, service_pb2, service_pb2_grpc
 from gateway.credentials import Credentials
 from tests.fixtures.serve_process import StartServe, wait_until_serving, write_config
 from tests.integration.fake_ci import Scripted, fake_ci, many_elements_body
 from tests.integration.helpers import rich_error
-from tests.integration.test_upstream_errors import BUCKET, DESCRIBE, REGION
+from tests.integration.test_upstream_errors import BUCKET, DESCRIBE, REGION, gateway_stub
+
+if TYPE_CHECKING:
+    from gateway._proto.service_pb2_grpc import MediaJobServiceAsyncStub as Stub
+
+M, S = media_pb2, service_pb2
 
 GOOD_DESCRIBE = b"<Response><NonExistJobIds>j1</NonExistJobIds></Response>"
 
@@ -77,3 +85,39 @@ async def test_refused_oversized_trees_do_not_pile_up_in_the_gateway(
     # The bodies themselves (8 x 4 MiB) are in memory at once while they are read; no tree is.
     assert peak - max(rest, rest_peak) < 120, (rest, rest_peak, peak)
     assert after - rest < 60, (rest, after)
+
+
+# ---- an empty 200 ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda stub: stub.DescribeMediaJobs(DESCRIBE, timeout=10),
+        lambda stub: stub.ListMediaJobs(S.ListMediaJobsRequest(), timeout=10),
+        lambda stub: stub.GenerateMediaInfo(
+            S.GenerateMediaInfoRequest(input=M.Input(object="input/a.mp4")), timeout=10
+        ),
+        lambda stub: stub.GetMediaInfo(S.GetMediaInfoRequest(object="input/a.mp4"), timeout=10),
+    ],
+    ids=["describe", "list", "generate-media-info", "get-media-info"],
+)
+@pytest.mark.parametrize("body", [b"", b" \r\n "], ids=["empty", "whitespace"])
+async def test_an_empty_200_where_ci_always_answers_is_a_protocol_error(
+    call: Callable[[Stub], Awaitable[object]], body: bytes
+) -> None:
+    async with fake_ci(Scripted(200, body)) as fake, gateway_stub(fake) as stub:
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            await call(stub)
+    error = rich_error(caught.value)
+    assert error.code is grpc.StatusCode.UNAVAILABLE
+    assert error.error_info is not None
+    assert error.error_info.reason == "UPSTREAM_PROTOCOL_ERROR"
+    assert error.error_info.metadata["http_status"] == "200"
+    assert len(fake.requests) == 1
+
+
+async def test_an_empty_200_is_cancel_s_documented_answer() -> None:
+    async with fake_ci(Scripted(200, b"")) as fake, gateway_stub(fake) as stub:
+        await stub.CancelMediaJob(S.CancelMediaJobRequest(job_id="j1"), timeout=10)
+    assert [request.method for request in fake.requests] == ["PUT"]
