@@ -30,6 +30,7 @@ from gateway.errors import (
     UpstreamError,
     UpstreamProtocolError,
 )
+from gateway.scrub import redact
 
 DOMAIN = "ci-gateway"
 # What to suggest to a throttled caller when CI sent no Retry-After.
@@ -50,16 +51,19 @@ def ci_request_id_of(error: GatewayError) -> str:
 
 
 def to_status(error: GatewayError) -> status_pb2.Status:
+    """The rich status of `error`. Its message and every metadata value go through
+    `scrub.redact` once more, whoever made the error: the last place text leaves by."""
+    metadata = {**error.metadata(), **error.extra, "attempts": str(error.attempts)}
     details = [
         _pack(
             error_details_pb2.ErrorInfo(
                 reason=error.reason.value,
                 domain=DOMAIN,
-                metadata={**error.metadata(), **error.extra, "attempts": str(error.attempts)},
+                metadata={key: redact(value) for key, value in metadata.items()},
             )
         )
     ]
-    request_id = ci_request_id_of(error)
+    request_id = redact(ci_request_id_of(error))
     if request_id:
         details.append(
             _pack(error_details_pb2.RequestInfo(request_id=request_id, serving_data="CI"))
@@ -82,7 +86,9 @@ def to_status(error: GatewayError) -> status_pb2.Status:
         info = error_details_pb2.RetryInfo()
         info.retry_delay.FromNanoseconds(int((delay or DEFAULT_THROTTLED_RETRY_S) * 1e9))
         details.append(_pack(info))
-    return status_pb2.Status(code=error.status.value[0], message=str(error), details=details)
+    return status_pb2.Status(
+        code=error.status.value[0], message=redact(str(error)), details=details
+    )
 
 
 def release_frames(error: BaseException) -> None:
@@ -107,7 +113,8 @@ async def abort(context: grpc.aio.ServicerContext[Any, Any], error: GatewayError
     """End the RPC with `error` as a rich status (grpc's `abort_with_status`, typed), and note
     its reason and CI's RequestId on the RPC's scope."""
     release_frames(error)
-    rpc_context.note_answer(reason=error.reason.value, ci_request_id=ci_request_id_of(error))
+    ci_request_id = redact(ci_request_id_of(error))
+    rpc_context.note_answer(reason=error.reason.value, ci_request_id=ci_request_id)
     rich = rpc_status.to_status(to_status(error))
     trailing = (*rich.trailing_metadata, *rpc_context.trailing_metadata())
     await context.abort(rich.code, rich.details, trailing)

@@ -11,6 +11,7 @@ import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from html import escape
 
 from aiohttp import web
 
@@ -24,6 +25,11 @@ class Scripted:
     body: bytes = b""
     headers: dict[str, str] = field(default_factory=dict)
     hang: bool = False  # never answer (a slow or dead peer)
+    # Hostile: each header of the request, as `{name}` and `{value}` of `echo_each`, is pasted
+    # into the body and into the headers named in `echo_headers` (a middlebox echoing requests).
+    echo_each: str = ""
+    echo_headers: tuple[str, ...] = ()
+    echo_only: tuple[str, ...] = ()  # echo only these request headers (default: all)
 
 
 def error_body(code: str, message: str, request_id: str = "", trace_id: str = "") -> bytes:
@@ -63,7 +69,21 @@ class FakeCI:
             except asyncio.CancelledError:
                 self.cancelled.set()
                 raise
+        if step.echo_each or step.echo_headers:
+            return echoed(request, step)
         return web.Response(status=step.status, body=step.body, headers=step.headers)
+
+
+def echoed(request: web.Request, step: Scripted) -> web.Response:
+    """`step`, with the request's headers pasted in: `step.body` is a template whose `{echo}`
+    becomes `echo_each` once per header, and each of `echo_headers` carries them all."""
+    only = {name.lower() for name in step.echo_only}
+    pairs = [(k, v) for k, v in request.headers.items() if not only or k.lower() in only]
+    each = [step.echo_each.format(name=escape(name), value=escape(value)) for name, value in pairs]
+    body = step.body.replace(b"{echo}", "".join(each).encode())
+    everything = "; ".join(f"{name}: {value}" for name, value in pairs)
+    headers = {**step.headers, **dict.fromkeys(step.echo_headers, everything)}
+    return web.Response(status=step.status, body=body, headers=headers)
 
 
 @asynccontextmanager

@@ -8,6 +8,8 @@ for the memory figure it runs as its own process (`ci-gateway serve`), whose RSS
 from __future__ import annotations
 
 import asyncio
+import logging
+import secrets
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -17,6 +19,7 @@ import pytest
 
 from gateway._proto import media_pb2, service_pb2, service_pb2_grpc
 from gateway.credentials import Credentials
+from tests.access.helpers import log_text
 from tests.fixtures.serve_process import StartServe, wait_until_serving, write_config
 from tests.integration.fake_ci import Scripted, fake_ci, many_elements_body
 from tests.integration.helpers import rich_error
@@ -27,6 +30,7 @@ if TYPE_CHECKING:
 
 M, S = media_pb2, service_pb2
 
+CI_ID = "x-ci-request-id"
 GOOD_DESCRIBE = b"<Response><NonExistJobIds>j1</NonExistJobIds></Response>"
 
 
@@ -121,3 +125,69 @@ async def test_an_empty_200_is_cancel_s_documented_answer() -> None:
     async with fake_ci(Scripted(200, b"")) as fake, gateway_stub(fake) as stub:
         await stub.CancelMediaJob(S.CancelMediaJobRequest(job_id="j1"), timeout=10)
     assert [request.method for request in fake.requests] == ["PUT"]
+
+
+# ---- a peer that echoes the request --------------------------------------------------------
+
+XML_ERROR = (
+    b"<Error><Code>InvalidArgument</Code><Message>{echo}</Message><RequestId>{echo}</RequestId>"
+    b"<TraceId>{echo}</TraceId><Resource>{echo}</Resource></Error>"
+)
+ECHOES = {
+    "xml-error": Scripted(400, XML_ERROR, echo_each="{name}: {value}\n", echo_headers=(CI_ID,)),
+    "json-error": Scripted(
+        403,
+        b'{"code": "AccessDenied", "message": "{echo}", "request_id": "{echo}"}',
+        {"Content-Type": "application/json"},
+        echo_each="{name}={value}&",
+    ),
+    "html-page": Scripted(
+        502, b"<html><body><pre>{echo}</pre></body></html>", echo_each="{name}: {value}\n"
+    ),
+    "redirect": Scripted(302, echo_headers=("Location", CI_ID)),
+    "answer-quoting-it": Scripted(
+        200,
+        b"<Response><JobsDetail><Operation><JobLevel>{echo}</JobLevel></Operation></JobsDetail>"
+        b"</Response>",
+        echo_each="{value}",
+        echo_only=("Authorization",),  # only its first 40 characters are quoted
+    ),
+    "success-header": Scripted(200, GOOD_DESCRIBE, echo_headers=(CI_ID, "x-cos-request-id")),
+}
+# An HTML page has no field the gateway passes on: nothing to redact there, nothing leaks.
+SHOWS_NOTHING = {"html-page"}
+# A Tencent-shaped SecretId is recognised by its shape; any other by being the one in use.
+ID_PREFIXES = {"akid": "AKID", "other-id": "sid-"}
+
+
+@pytest.mark.parametrize("keys", sorted(ID_PREFIXES))
+@pytest.mark.parametrize("mode", sorted(ECHOES))
+async def test_an_echoing_peer_hands_no_credential_to_the_caller_or_the_log(
+    mode: str, keys: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Issue 11 item 8: whatever CI (or a middlebox) echoes of the signed request, the caller
+    sees neither the SecretId, the signature, the token nor the Authorization value: not in
+    the status message, ErrorInfo, RequestInfo, trailing metadata, nor any log line."""
+    caplog.set_level(logging.DEBUG)
+    credentials = Credentials(
+        ID_PREFIXES[keys] + secrets.token_hex(16),
+        "SK-" + secrets.token_hex(16),
+        "TOK-" + secrets.token_urlsafe(24),
+    )
+    seen: list[str] = []
+    async with fake_ci(ECHOES[mode]) as fake, gateway_stub(fake, credentials) as stub:
+        call = stub.DescribeMediaJobs(DESCRIBE, timeout=10)
+        try:
+            await call
+        except grpc.aio.AioRpcError as caught:
+            error = rich_error(caught)
+            seen += [str(error), caught.debug_error_string() or ""]
+            assert error.code is not grpc.StatusCode.OK
+        seen.append(repr(await call.trailing_metadata()))
+    authorization = fake.requests[0].headers["Authorization"]
+    signature = authorization.rsplit("q-signature=", 1)[1]
+    assert fake.requests[0].headers["x-ci-security-token"] == credentials.token
+    shown = "\n".join([*seen, log_text(caplog)])
+    assert ("[REDACTED]" in shown) is (mode not in SHOWS_NOTHING)
+    for secret in (credentials.secret_id, signature, credentials.token or "", authorization):
+        assert secret not in shown, f"{mode}: {secret[:8]}... leaked"
