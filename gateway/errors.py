@@ -84,6 +84,7 @@ class Reason(enum.StrEnum):
     CLIENT_NOT_AUTHENTICATED = "CLIENT_NOT_AUTHENTICATED"
     OPERATION_NOT_ALLOWED = "OPERATION_NOT_ALLOWED"
     BUCKET_NOT_ALLOWED = "BUCKET_NOT_ALLOWED"
+    REGION_NOT_ALLOWED = "REGION_NOT_ALLOWED"
     TAG_NOT_ALLOWED = "TAG_NOT_ALLOWED"
     CLIENT_RATE_LIMITED = "CLIENT_RATE_LIMITED"
 
@@ -455,9 +456,10 @@ class ClientNotAuthenticated(AccessError):
 
 
 class AccessDenied(AccessError):
-    """The client is known but the rule `reason` (OPERATION/BUCKET/TAG_NOT_ALLOWED) refuses the
-    call; `metadata` says what was asked (`operation`, `bucket` or `tag`), which the caller
-    already knows."""
+    """The client is known but the rule `reason` (OPERATION/BUCKET/REGION/TAG_NOT_ALLOWED)
+    refuses the call; `metadata` says what was asked (`operation`, `bucket`, `region` or `tag`,
+    and the `field` that named a bucket or region inside the request), which the caller already
+    knows."""
 
     status = grpc.StatusCode.PERMISSION_DENIED
 

@@ -339,7 +339,7 @@ def _api_server(
     server = grpc.aio.server(
         interceptors=[
             ObservabilityInterceptor(metrics, in_flight),
-            access.interceptor(settings.default_bucket),
+            access.interceptor(settings.default_bucket, settings.default_region),
         ],
         options=server_options(limits),
         maximum_concurrent_rpcs=limits.max_concurrent_rpcs or None,

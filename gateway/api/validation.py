@@ -229,6 +229,13 @@ def validate_generate_media_info(
     errors = _Violations()
     target = _target(rpc.bucket, rpc.region, settings, errors)
     _object_key(rpc.input.object, "input.object", errors)
+    # CI probes an object of the bucket the call is addressed to; its body carries only the key.
+    # Another bucket or region here would be silently dropped, and the answer be about an
+    # object of the caller's own bucket: refused, naming where to put them instead.
+    if rpc.input.bucket_id and rpc.input.bucket_id != target.bucket:
+        errors.add("input.bucket_id", "not supported here: name the bucket in 'bucket'")
+    if rpc.input.region and rpc.input.region != target.region:
+        errors.add("input.region", "not supported here: name the region in 'region'")
     errors.raise_if_any()
     return target, rpc.input.object
 

@@ -158,6 +158,12 @@ RULES: list[tuple[str, Any, Settings, str, str]] = [
     # -- media info
     ("generate without object", S.GenerateMediaInfoRequest(), DEFAULTS, "input.object",
      "required"),
+    ("generate in another bucket", S.GenerateMediaInfoRequest(
+        input=M.Input(object=KEY, bucket_id="other-1250000000")), DEFAULTS, "input.bucket_id",
+     "not supported here"),
+    ("generate in another region", S.GenerateMediaInfoRequest(
+        input=M.Input(object=KEY, region="ap-beijing")), DEFAULTS, "input.region",
+     "not supported here"),
     ("get without object", S.GetMediaInfoRequest(), DEFAULTS, "object", "required"),
     ("version id too long", S.GetMediaInfoRequest(object=KEY, version_id="v" * 129), DEFAULTS,
      "version_id", "longer than 128"),
