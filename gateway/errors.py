@@ -8,6 +8,7 @@ whole list (tests/test_errors.py keeps it equal to the classes). The gRPC code i
 
     GatewayError                   INTERNAL            a bug inside the gateway (reason INTERNAL)
     ├── InvalidRequest             INVALID_ARGUMENT    a caller's field is wrong (field violations)
+    ├── MalformedRequest           INVALID_ARGUMENT    the request is no valid Protobuf message
     ├── RequestIdReused            INVALID_ARGUMENT    a request_id came back with another request
     ├── UpstreamError              *                   CI answered with an <Error> (Code, Message)
     ├── UpstreamProtocolError      UNAVAILABLE         CI's answer made no sense (bad XML, 3xx)
@@ -63,6 +64,7 @@ class Reason(enum.StrEnum):
     """`google.rpc.ErrorInfo.reason` values: stable, UPPER_SNAKE, one per cause."""
 
     INVALID_REQUEST = "INVALID_REQUEST"
+    MALFORMED_REQUEST = "MALFORMED_REQUEST"
     UPSTREAM_REJECTED = "UPSTREAM_REJECTED"
     UPSTREAM_NOT_FOUND = "UPSTREAM_NOT_FOUND"
     UPSTREAM_THROTTLED = "UPSTREAM_THROTTLED"
@@ -211,6 +213,18 @@ class InvalidRequest(GatewayError):
         self.violations = violations
         summary = "; ".join(f"{v.field}: {v.description}" for v in violations)
         super().__init__(f"invalid request: {summary}")
+
+
+class MalformedRequest(GatewayError):
+    """The request's bytes are no valid message of the RPC's type (corrupt wire format, invalid
+    UTF-8 in a string): no field can be named, and nothing was sent to CI."""
+
+    status = grpc.StatusCode.INVALID_ARGUMENT
+    reason = Reason.MALFORMED_REQUEST
+    attempts = 0
+
+    def __init__(self, rpc: str) -> None:
+        super().__init__(f"the request is not a valid {rpc} request message (Protobuf)")
 
 
 class UpstreamError(GatewayError):

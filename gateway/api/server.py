@@ -40,6 +40,7 @@ from gateway._proto import service_pb2, service_pb2_grpc
 from gateway.access.interceptor import ClientAccess
 from gateway.api.health import API_SERVICE, Readiness, ReadinessCheck, credentials_check
 from gateway.api.interceptors import InFlight, ObservabilityInterceptor
+from gateway.api.malformed import MalformedRequestInterceptor
 from gateway.api.metrics import GatewayMetrics, UpstreamMetrics
 from gateway.api.ops_http import OpsServer, start_ops_server
 from gateway.api.service import MediaJobService
@@ -334,12 +335,13 @@ def _api_server(
     tracking: TrackingRuntime,
 ) -> grpc.aio.Server:
     """The API server, not yet bound: MediaJobService, health and reflection behind the
-    observability and client-access interceptors."""
+    observability, client-access and malformed-request interceptors (outermost first)."""
     limits = settings.server
     server = grpc.aio.server(
         interceptors=[
             ObservabilityInterceptor(metrics, in_flight),
             access.interceptor(settings.default_bucket, settings.default_region),
+            MalformedRequestInterceptor(),
         ],
         options=server_options(limits),
         maximum_concurrent_rpcs=limits.max_concurrent_rpcs or None,
