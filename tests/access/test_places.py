@@ -69,7 +69,8 @@ def test_every_field_that_names_a_place_is_one_the_walk_reads() -> None:
 
 def _future_kind() -> type:
     """A request shaped like the job kinds being added (outputs, per-output destinations,
-    named destinations), from a descriptor only: the gateway has no code that knows it."""
+    named destinations, raw XML nodes), from a descriptor only: no code of the gateway knows
+    it."""
     file = descriptor_pb2.FileDescriptorProto(name="future_kind.proto", package="future")
     string, message = FieldDescriptor.TYPE_STRING, FieldDescriptor.TYPE_MESSAGE
     optional, repeated = FieldDescriptor.LABEL_OPTIONAL, FieldDescriptor.LABEL_REPEATED
@@ -83,14 +84,20 @@ def _future_kind() -> type:
         return proto
 
     add("Output", ("bucket", optional, string, ""), ("region", optional, string, ""),
-        ("object", optional, string, ""))  # fmt: skip
+        ("object", optional, string, ""), ("url", optional, string, ""),
+        ("watermark_url", repeated, string, ""))  # fmt: skip
     job = add(
         "Job",
         ("output", optional, message, ".future.Output"),
         ("outputs", repeated, message, ".future.Output"),
         ("by_name", repeated, message, ".future.Job.ByNameEntry"),
         ("bucket_id", repeated, string, ""),
+        ("extra_nodes", repeated, message, ".future.Node"),
     )
+    # A raw XML element, as the codec keeps nodes of kinds nobody typed (`name`, `text`,
+    # `children`): what a caller writes there is sent to CI as written.
+    add("Node", ("name", optional, string, ""), ("text", optional, string, ""),
+        ("children", repeated, message, ".future.Node"))  # fmt: skip
     entry = job.nested_type.add(name="ByNameEntry", options=descriptor_pb2.MessageOptions())
     entry.options.map_entry = True
     entry.field.add(name="key", number=1, label=optional, type=string)
@@ -107,23 +114,34 @@ def test_the_walk_finds_places_in_messages_it_has_never_seen() -> None:
     request = _future_kind()(bucket="a-1250000000")
     request.job.output.bucket = "b-1250000000"
     request.job.output.object = "out.mp4"  # not a place
+    request.job.output.url = "https://G-1250000000.cos.AP-E.myqcloud.com/a.mp4"  # CI fetches it
+    request.job.output.watermark_url.extend(["https://example.com/logo.png", "not a url: ["])
     request.job.outputs.add(region="ap-b")
     request.job.outputs.add(bucket="c-1250000000", region="")  # an empty field names nothing
     request.job.by_name["thumbs"].bucket = "d-1250000000"
     request.job.bucket_id.extend(["e-1250000000", ""])
+    output = request.job.extra_nodes.add(name="Output")
+    output.children.add(name="BucketID", text="f-1250000000")  # names match in any case
+    output.children.add(name="Object", text="x/Region/ap-c")  # a key, not a place
+    request.job.extra_nodes.add(name="Region", text="ap-d")
     assert named_places(request) == [
         Place("bucket", "bucket", "a-1250000000"),
         Place("job.output.bucket", "bucket", "b-1250000000"),
+        Place("job.output.url", "bucket", "g-1250000000"),
+        Place("job.output.url", "region", "ap-e"),
         Place("job.outputs[0].region", "region", "ap-b"),
         Place("job.outputs[1].bucket", "bucket", "c-1250000000"),
         Place("job.by_name['thumbs'].bucket", "bucket", "d-1250000000"),
         Place("job.bucket_id[0]", "bucket", "e-1250000000"),
+        Place("job.extra_nodes[0].children[0].text", "bucket", "f-1250000000"),
+        Place("job.extra_nodes[1].text", "region", "ap-d"),
     ]
     scope = request_scope(f"/{API_SERVICE}/Future", request, BUCKET, REGION)
     assert scope.bucket == "a-1250000000" and scope.region == REGION
-    assert [place.field for place in scope.elsewhere][:2] == [
+    assert [place.field for place in scope.elsewhere][:3] == [
         "job.output.bucket",
-        "job.outputs[0].region",
+        "job.output.url",
+        "job.output.url",
     ]
     with pytest.raises(AccessDenied) as caught:
         ClientPolicy("c", frozenset({"a-1250000000"}), frozenset({"*"})).check(scope)
