@@ -14,7 +14,8 @@ rides along, since an abort replaces whatever trailing metadata was set before.
 
 from __future__ import annotations
 
-import traceback
+import contextlib
+import inspect
 from typing import Any, NoReturn
 
 import grpc
@@ -91,21 +92,41 @@ def to_status(error: GatewayError) -> status_pb2.Status:
     )
 
 
+# Frames of these may belong to a coroutine or generator that is only suspended (an error can
+# travel between tasks, e.g. from the job poller to its watchers): clearing such a frame would
+# close it. Only plain functions' frames are cleared; a function cannot be suspended.
+_SUSPENDABLE = (
+    inspect.CO_GENERATOR
+    | inspect.CO_COROUTINE
+    | inspect.CO_ASYNC_GENERATOR
+    | inspect.CO_ITERABLE_COROUTINE
+)
+
+
 def release_frames(error: BaseException) -> None:
-    """Drop the local variables of the finished frames `error` and its causes passed through.
+    """Drop the local variables of the finished function frames `error` and its causes passed
+    through.
 
     Why: grpc.aio's abort leaves the error in a reference cycle (AbortError -> its traceback ->
     the handler's frames -> the error) that only the cyclic collector frees, and it runs by
-    object count, blind to what the frames hold: CI's answer (up to `max_response_bytes`), a
-    parsed tree. Each refused call kept its own until a collection, so a burst of hostile
-    answers grew the process by their size. Nothing reads those locals once the error exists.
+    object count, blind to what the frames hold: CI's answer (up to `max_response_bytes`) in
+    the client's `_parse`, a parsed tree. Each refused call kept its own until a collection,
+    so a burst of hostile answers grew the process by their size. Nothing reads those locals
+    once the error exists.
     """
     seen: set[int] = set()
     current: BaseException | None = error
-    # Bounded: each exception of the chain once (a chain is finite; `seen` stops a loop).
+    # Bounded: each exception of the chain once (a chain is finite; `seen` stops a loop), and
+    # each traceback entry once (a traceback is a finite list).
     while current is not None and id(current) not in seen:
         seen.add(id(current))
-        traceback.clear_frames(current.__traceback__)
+        entry = current.__traceback__
+        while entry is not None:
+            frame = entry.tb_frame
+            if not frame.f_code.co_flags & _SUSPENDABLE:
+                with contextlib.suppress(RuntimeError):  # still running: ours, up the stack
+                    frame.clear()
+            entry = entry.tb_next
         current = current.__cause__ or current.__context__
 
 
