@@ -41,6 +41,10 @@ _TOKEN = re.compile(
 _SIGNATURE_PART = re.compile(r"(?i)(?P<name>q-(?:ak|signature)(?:=|%3D))(?P<value>[^&\s\"'<>;,%]+)")
 _SECRET_ID = re.compile(r"\bAKID[0-9A-Za-z]{8,}")
 _KEEP_NAME = rf"\g<name>{REDACTED}"
+# Every pattern above needs one of these (lower-cased) in the text. Checking for them first
+# keeps `redact` at about a microsecond on the ordinary line (every access-log line passes
+# through it), where the patterns themselves cost tens.
+_TRIGGERS = ("q-ak", "q-signature", "authorization", "token", "secret", "akid")
 
 
 def redact(text: str, known: Iterable[str] = ()) -> str:
@@ -48,7 +52,8 @@ def redact(text: str, known: Iterable[str] = ()) -> str:
     for secret in known:
         if secret and secret in text:
             text = text.replace(secret, REDACTED)
-    if not text:
+    lowered = text.lower()
+    if not any(trigger in lowered for trigger in _TRIGGERS):
         return text
     text = _SIGNATURE_PART.sub(_KEEP_NAME, text)
     text = _AUTHORIZATION.sub(_KEEP_NAME, text)
