@@ -52,6 +52,8 @@ class CallbackSettings:
     """Send JSON `JobsDetail` as a one-element array instead of an object."""
     on_cancel: bool = False
     """Also report jobs that end `Cancel`."""
+    allow_public_hosts: bool = False
+    """Also call back hosts beyond loopback and private networks (refused, and logged, else)."""
 
     def __post_init__(self) -> None:
         if self.attempts < 1 or self.backoff_s < 0 or self.timeout_s <= 0:

@@ -8,6 +8,7 @@ whole list (tests/test_errors.py keeps it equal to the classes). The gRPC code i
 
     GatewayError                   INTERNAL            a bug inside the gateway (reason INTERNAL)
     ├── InvalidRequest             INVALID_ARGUMENT    a caller's field is wrong (field violations)
+    ├── MalformedRequest           INVALID_ARGUMENT    the request is no valid Protobuf message
     ├── RequestIdReused            INVALID_ARGUMENT    a request_id came back with another request
     ├── UpstreamError              *                   CI answered with an <Error> (Code, Message)
     ├── UpstreamProtocolError      UNAVAILABLE         CI's answer made no sense (bad XML, 3xx)
@@ -63,6 +64,7 @@ class Reason(enum.StrEnum):
     """`google.rpc.ErrorInfo.reason` values: stable, UPPER_SNAKE, one per cause."""
 
     INVALID_REQUEST = "INVALID_REQUEST"
+    MALFORMED_REQUEST = "MALFORMED_REQUEST"
     UPSTREAM_REJECTED = "UPSTREAM_REJECTED"
     UPSTREAM_NOT_FOUND = "UPSTREAM_NOT_FOUND"
     UPSTREAM_THROTTLED = "UPSTREAM_THROTTLED"
@@ -86,6 +88,7 @@ class Reason(enum.StrEnum):
     CLIENT_NOT_AUTHENTICATED = "CLIENT_NOT_AUTHENTICATED"
     OPERATION_NOT_ALLOWED = "OPERATION_NOT_ALLOWED"
     BUCKET_NOT_ALLOWED = "BUCKET_NOT_ALLOWED"
+    REGION_NOT_ALLOWED = "REGION_NOT_ALLOWED"
     TAG_NOT_ALLOWED = "TAG_NOT_ALLOWED"
     CLIENT_RATE_LIMITED = "CLIENT_RATE_LIMITED"
 
@@ -213,6 +216,18 @@ class InvalidRequest(GatewayError):
         self.violations = violations
         summary = "; ".join(f"{v.field}: {v.description}" for v in violations)
         super().__init__(f"invalid request: {summary}")
+
+
+class MalformedRequest(GatewayError):
+    """The request's bytes are no valid message of the RPC's type (corrupt wire format, invalid
+    UTF-8 in a string): no field can be named, and nothing was sent to CI."""
+
+    status = grpc.StatusCode.INVALID_ARGUMENT
+    reason = Reason.MALFORMED_REQUEST
+    attempts = 0
+
+    def __init__(self, rpc: str) -> None:
+        super().__init__(f"the request is not a valid {rpc} request message (Protobuf)")
 
 
 class UpstreamError(GatewayError):
@@ -463,9 +478,10 @@ class ClientNotAuthenticated(AccessError):
 
 
 class AccessDenied(AccessError):
-    """The client is known but the rule `reason` (OPERATION/BUCKET/TAG_NOT_ALLOWED) refuses the
-    call; `metadata` says what was asked (`operation`, `bucket` or `tag`), which the caller
-    already knows."""
+    """The client is known but the rule `reason` (OPERATION/BUCKET/REGION/TAG_NOT_ALLOWED)
+    refuses the call; `metadata` says what was asked (`operation`, `bucket`, `region` or `tag`,
+    and the `field` that named a bucket or region inside the request), which the caller already
+    knows."""
 
     status = grpc.StatusCode.PERMISSION_DENIED
 

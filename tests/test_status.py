@@ -3,7 +3,8 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+import weakref
+from collections.abc import AsyncIterator, Awaitable, Callable, Generator, Iterable
 from contextlib import asynccontextmanager
 from typing import Any, cast
 
@@ -27,7 +28,7 @@ from gateway.errors import (
     UpstreamProtocolError,
 )
 from gateway.rpc_context import CI_REQUEST_ID_METADATA, REQUEST_ID_METADATA, RpcScope
-from gateway.status import DEFAULT_THROTTLED_RETRY_S, DOMAIN, abort, to_status
+from gateway.status import DEFAULT_THROTTLED_RETRY_S, DOMAIN, abort, release_frames, to_status
 
 DETAIL_TYPES: tuple[type[Message], ...] = (
     error_details_pb2.ErrorInfo,
@@ -263,3 +264,46 @@ async def test_abort_outside_an_rpc_scope_still_sends_the_rich_status() -> None:
     assert failed.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
     assert rpc_status.from_call(failed) == to_status(error)  # type: ignore[arg-type]
     assert REQUEST_ID_METADATA not in dict(trailing(failed))
+
+
+# ---- what an aborted error keeps alive ----------------------------------------------------------
+
+
+class _Payload:
+    """Stands for CI's answer: something big that only a frame's local refers to."""
+
+
+def _refuse(payload: _Payload) -> None:
+    raise UpstreamProtocolError("CI's answer could not be parsed")
+
+
+def test_release_frames_drops_what_finished_functions_held() -> None:
+    payload = _Payload()
+    alive = weakref.ref(payload)
+    try:
+        _refuse(payload)
+    except UpstreamProtocolError as caught:
+        error = caught
+    del payload
+    assert alive() is not None  # the traceback's frame still holds it...
+    release_frames(error)
+    assert alive() is None  # ...until released, without waiting for the cyclic collector
+
+
+def test_release_frames_never_closes_a_suspended_coroutine_on_the_errors_path() -> None:
+    """An error may travel between tasks (the job poller hands one to every watcher); the
+    frame that caught it may still be suspended, and clearing it would close that task."""
+
+    def poller() -> Generator[GatewayError, None, None]:
+        try:
+            _refuse(_Payload())
+        except UpstreamProtocolError as caught:
+            error = caught
+        while True:  # suspended here, still alive, with the error's frame in the traceback
+            yield error
+
+    running = poller()
+    error = next(running)
+    release_frames(error)
+    assert next(running) is error  # still running
+    running.close()

@@ -13,6 +13,7 @@
     certificate_names = ["transcoder.media"]    # mTLS: the certificate's subject CN or a SAN
     token_sha256 = ["<64 hex digits>"]          # bearer tokens, stored as their SHA-256
     buckets = ["videos-1250000000"]             # "*" = any bucket
+    regions = ["ap-guangzhou"]                  # optional, default any ("*")
     operations = ["submit", "describe", "list", "cancel", "media_info"]   # or "*"
     tags = ["MediaInfo"]                        # optional, default any
     rate_per_s = 20                             # optional token bucket ...
@@ -36,7 +37,7 @@ from typing import Any
 from gateway import _toml
 from gateway.access.policy import ANY, ClientPolicy, Operation, RateLimit
 from gateway.access.tls import TlsConfig
-from gateway.model import is_valid_bucket
+from gateway.model import is_valid_bucket, is_valid_region
 
 MODES = ("sidecar", "shared")
 _SHA256_HEX = re.compile(r"^[0-9a-f]{64}$")
@@ -45,6 +46,7 @@ _CLIENT_KEYS = {
     "certificate_names",
     "token_sha256",
     "buckets",
+    "regions",
     "operations",
     "tags",
     "rate_per_s",
@@ -95,6 +97,10 @@ def _client(entry: object, where: str) -> ClientPolicy:
     for bucket in buckets:
         if bucket != ANY and not is_valid_bucket(bucket):
             raise ValueError(f"{where}: bucket {bucket!r} is not 'name-APPID' or '*'")
+    regions = _strings(table, "regions", where, required=False) or [ANY]
+    for region in regions:
+        if region != ANY and not is_valid_region(region):
+            raise ValueError(f"{where}: region {region!r} is not a region name or '*'")
     operations = _strings(table, "operations", where, required=True)
     known = {operation.value for operation in Operation}
     for operation in operations:
@@ -124,6 +130,7 @@ def _client(entry: object, where: str) -> ClientPolicy:
         buckets=frozenset(buckets),
         operations=frozenset(operations),
         tags=frozenset(tags),
+        regions=frozenset(regions),
         rate=rate,
         certificate_names=frozenset(names),
         token_sha256=frozenset(hashes),

@@ -45,6 +45,7 @@ from gateway.api.health import (
     submit_store_check,
 )
 from gateway.api.interceptors import InFlight, ObservabilityInterceptor
+from gateway.api.malformed import MalformedRequestInterceptor
 from gateway.api.metrics import GatewayMetrics, UpstreamMetrics
 from gateway.api.ops_http import OpsServer, start_ops_server
 from gateway.api.reflection import enable_reflection
@@ -354,12 +355,13 @@ def _api_server(
     tracking: TrackingRuntime,
 ) -> grpc.aio.Server:
     """The API server, not yet bound: MediaJobService, health and reflection behind the
-    observability and client-access interceptors."""
+    observability, client-access and malformed-request interceptors (outermost first)."""
     limits = settings.server
     server = grpc.aio.server(
         interceptors=[
             ObservabilityInterceptor(metrics, in_flight),
-            access.interceptor(settings.default_bucket),
+            access.interceptor(settings.default_bucket, settings.default_region),
+            MalformedRequestInterceptor(),
         ],
         options=server_options(limits),
         maximum_concurrent_rpcs=limits.max_concurrent_rpcs or None,

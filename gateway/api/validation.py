@@ -35,6 +35,13 @@ MQ_MODES = frozenset({"Topic", "Queue"})
 # CI allows 1024 characters; the gateway keeps MARKER_LEN of them for its exactly-once marker.
 MAX_USER_DATA = 1024 - MARKER_LEN
 MAX_OBJECT_KEY_BYTES = 850  # COS's limit on an object key
+# Refused in every object key: in a URL path (GetMediaInfo's `/<key>`) any hop that normalises
+# paths (RFC 3986 dot-segment removal: proxies, load balancers, HTTP libraries) rewrites `a/../b`
+# to `b`, so CI would verify a signature over another path (SignatureDoesNotMatch, INTERNAL) or
+# act on another object; percent-encoding them does not help, since `%2E` is `.` to a normaliser.
+# What COS itself does with such keys is not documented (ci-api-notes): refusing is the safe,
+# predictable choice, and one rule for every key lets a key that submits also probe.
+DOT_SEGMENTS = frozenset({".", ".."})
 MAX_LIST_SIZE = 100
 _PRINTABLE_ASCII = re.compile(r"^[\x20-\x7e]*$")
 # CI job ids are `j` + 32 hex in every sample; accept any short token without separators so a
@@ -81,6 +88,8 @@ def _object_key(key: str, field: str, errors: _Violations) -> None:
         errors.add(field, f"longer than {MAX_OBJECT_KEY_BYTES} bytes")
     elif any(ord(char) < 0x20 or ord(char) == 0x7F for char in key):
         errors.add(field, "must not contain control characters")
+    elif DOT_SEGMENTS.intersection(key.split("/")):
+        errors.add(field, "must not contain '.' or '..' path segments")
 
 
 def _job_id(job_id: str, field: str, errors: _Violations) -> None:
@@ -307,6 +316,13 @@ def validate_generate_media_info(
     errors = _Violations()
     target = _target(rpc.bucket, rpc.region, settings, errors)
     _object_key(rpc.input.object, "input.object", errors)
+    # CI probes an object of the bucket the call is addressed to; its body carries only the key.
+    # Another bucket or region here would be silently dropped, and the answer be about an
+    # object of the caller's own bucket: refused, naming where to put them instead.
+    if rpc.input.bucket_id and rpc.input.bucket_id != target.bucket:
+        errors.add("input.bucket_id", "not supported here: name the bucket in 'bucket'")
+    if rpc.input.region and rpc.input.region != target.region:
+        errors.add("input.region", "not supported here: name the region in 'region'")
     errors.raise_if_any()
     return target, rpc.input.object
 

@@ -310,7 +310,7 @@ def test_an_unmapped_method_is_its_own_operation_and_only_star_or_its_name_allow
                     operation=[M.Operation(tag="Snapshot"), M.Operation(tag="")]
                 )
             ),
-            RequestScope("submit", "default-1250000000", None, ("Snapshot", "")),
+            RequestScope("submit", "default-1250000000", None, operation_tags=("Snapshot", "")),
         ),
         (
             "ListMediaJobs",

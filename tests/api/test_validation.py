@@ -187,7 +187,19 @@ RULES: list[tuple[str, Any, Settings, str, str]] = [
     # -- media info
     ("generate without object", S.GenerateMediaInfoRequest(), DEFAULTS, "input.object",
      "required"),
+    ("generate in another bucket", S.GenerateMediaInfoRequest(
+        input=M.Input(object=KEY, bucket_id="other-1250000000")), DEFAULTS, "input.bucket_id",
+     "not supported here"),
+    ("generate in another region", S.GenerateMediaInfoRequest(
+        input=M.Input(object=KEY, region="ap-beijing")), DEFAULTS, "input.region",
+     "not supported here"),
     ("get without object", S.GetMediaInfoRequest(), DEFAULTS, "object", "required"),
+    ("dot segment", S.GetMediaInfoRequest(object="input/./a.mp4"), DEFAULTS, "object",
+     "must not contain '.' or '..' path segments"),
+    ("dot-dot segment", submit(input={"object": "input/../a.mp4"}), DEFAULTS,
+     "request.input.object", "must not contain '.' or '..'"),
+    ("trailing dot-dot", S.ListMediaJobsRequest(input_object="a/.."), DEFAULTS, "input_object",
+     "must not contain '.' or '..'"),
     ("version id too long", S.GetMediaInfoRequest(object=KEY, version_id="v" * 129), DEFAULTS,
      "version_id", "longer than 128"),
 ]  # fmt: skip

@@ -49,7 +49,7 @@ SECRET = Credentials("AKIDfakeci0000000000000000000000", "fake-ci-secret-key-nev
 
 @asynccontextmanager
 async def gateway_stub(
-    fake: FakeCI, **overrides: object
+    fake: FakeCI, credentials: Credentials = SECRET, **overrides: object
 ) -> AsyncIterator[service_pb2_grpc.MediaJobServiceAsyncStub]:
     settings = Settings(
         listen="127.0.0.1:0",
@@ -58,7 +58,7 @@ async def gateway_stub(
         endpoint_url=fake.url,
         **overrides,  # type: ignore[arg-type]
     )
-    gateway = await start_gateway(settings, StaticCredentialsProvider(SECRET))
+    gateway = await start_gateway(settings, StaticCredentialsProvider(credentials))
     try:
         async with grpc.aio.insecure_channel(gateway.address) as channel:
             yield service_pb2_grpc.MediaJobServiceStub(channel)
