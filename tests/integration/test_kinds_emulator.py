@@ -11,7 +11,8 @@ a caller reads (`MediaResult`, the output's `MediaInfo`, `DigitalWatermark.State
 One table, `CASES`, holds per kind the typed request (Protobuf fields only, never XML) and what
 its outputs must be. The input is a 1 s 160x128 clip with a key frame every 10 frames (cheap to
 process, and cuttable by Segment). Untyped kinds are not run by the emulator: their submit must
-come back as UNIMPLEMENTED carrying CI's own Code, Message and RequestId.
+come back as UNIMPLEMENTED carrying CI's own Code, Message and RequestId. The same path from
+JSON, as grpcurl takes it, is `test_kinds_json.py`.
 """
 
 from __future__ import annotations
@@ -26,40 +27,36 @@ import av
 import grpc
 import pytest
 
-from ci_emulator.samples import make_h264_aac_mp4
 from ci_emulator.server import RunningEmulator
 from ci_emulator.submit import KNOWN_TAGS
 from gateway._proto import job_kinds_pb2, media_pb2, service_pb2, xml_pb2
-from gateway.config.settings import Settings, Tracking
+from gateway.config.settings import Settings
 from gateway.kinds import KINDS
 from gateway.upstream.xml_codec import typed_field_for
-from tests.ci_emulator.media_support import Probed, md5_of, probe_file
 from tests.conftest import BUCKET, REGION, settings_for
 from tests.integration.helpers import rich_error
+from tests.integration.kinds_support import (
+    CLIP,
+    CLIP_FRAMES,
+    CLIP_HEIGHT,
+    CLIP_SECONDS,
+    CLIP_WIDTH,
+    FAST,
+    Done,
+    make_clip,
+    outputs,
+    run,
+)
 
 if TYPE_CHECKING:
     from gateway._proto.service_pb2_grpc import MediaJobServiceAsyncStub as Stub
 
 K, M, S = job_kinds_pb2, media_pb2, service_pb2
 
-CLIP = "input/clip.mp4"
-CLIP_SECONDS, CLIP_FPS, CLIP_GOP = 1.0, 25, 10
-CLIP_WIDTH, CLIP_HEIGHT = 160, 128
-CLIP_FRAMES = int(CLIP_SECONDS * CLIP_FPS)
-FINAL = frozenset({M.JOB_STATE_SUCCESS, M.JOB_STATE_FAILED, M.JOB_STATE_CANCEL})
-WAIT_CALLS = 4
-"""WaitMediaJob calls before giving up on a job: each returns at the end or near its 30 s
-deadline; the first media job of a session also starts the emulator's worker forkserver."""
-FAST = Tracking(poll_initial_s=0.05, poll_max_s=0.2)
-"""The gateway describes a job this often while a wait is open: jobs here last well under 1 s."""
-
 
 @pytest.fixture(scope="module")
 def clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("kinds") / "clip.mp4"
-    return make_h264_aac_mp4(
-        path, seconds=CLIP_SECONDS, width=CLIP_WIDTH, height=CLIP_HEIGHT, fps=CLIP_FPS, gop=CLIP_GOP
-    )
+    return make_clip(tmp_path_factory.mktemp("kinds"))
 
 
 @pytest.fixture
@@ -72,63 +69,6 @@ def bucket_dir(bucket_dir: Path, clip: Path) -> Path:
 @pytest.fixture
 def settings(emulator: RunningEmulator) -> Settings:
     return settings_for(emulator, tracking=FAST)
-
-
-# ---- running a job ---------------------------------------------------------------------------
-
-
-async def run(stub: Stub, request: M.Request) -> M.JobsDetail:
-    """Submit `request`, wait for the job to end (WaitMediaJob), and return the final state."""
-    submitted = await stub.SubmitMediaJob(S.SubmitMediaJobRequest(request=request), timeout=10)
-    job = submitted.jobs_detail
-    assert job.tag == request.tag and job.job_id
-    for _ in range(WAIT_CALLS):
-        waited = await stub.WaitMediaJob(S.WaitMediaJobRequest(job_id=job.job_id), timeout=30)
-        job = waited.jobs_detail
-        if job.state in FINAL:
-            break
-    assert job.state == M.JOB_STATE_SUCCESS, (job.code, job.message)
-    return job
-
-
-@dataclass(frozen=True)
-class Done:
-    """A finished job and the files it reports, as keys in the bucket folder."""
-
-    job: M.JobsDetail
-    root: Path
-    keys: list[str]
-    sprites: list[str]
-
-    def probe(self, key: str) -> Probed:
-        return probe_file(self.root / key)
-
-
-def reported(files: K.OutputFile, root: Path) -> list[str]:
-    """Every key an `OutputFile` names (`ObjectPrefix` + `ObjectName`, the catalogue's rule),
-    each checked to exist in the bucket with the MD5 CI reported for it."""
-    keys = [files.object_prefix + name for name in files.object_name]
-    md5 = {files.object_prefix + info.object_name: info.md5 for info in files.md5_info}
-    for key in keys:
-        assert (root / key).is_file(), key
-        assert md5[key] == md5_of(root / key), key
-    if keys:
-        assert (files.bucket, files.region) == (BUCKET, REGION)
-    return keys
-
-
-def outputs(job: M.JobsDetail, root: Path) -> Done:
-    files = job.operation.media_result.output_file
-    done = Done(job, root, reported(files, root), reported(files.sprite_output_file, root))
-    if job.operation.HasField("media_info"):  # pictures and demuxed streams have none
-        # The output MediaInfo is the first file's, as the gateway decoded it.
-        info, first = job.operation.media_info, root / done.keys[0]
-        assert info.format.size == str(first.stat().st_size)
-        if info.stream.video:
-            probed = done.probe(done.keys[0])
-            video = info.stream.video[0]
-            assert (int(video.width), int(video.height)) == (probed.width, probed.height)
-    return done
 
 
 # ---- the typed requests ----------------------------------------------------------------------
