@@ -50,9 +50,8 @@ def make_clip(folder: Path) -> Path:
     )
 
 
-async def run(stub: Stub, request: M.Request) -> M.JobsDetail:
-    """Submit `request`, wait for the job to end (WaitMediaJob), and return it: it must have
-    succeeded."""
+async def submit_and_wait(stub: Stub, request: M.Request) -> M.JobsDetail:
+    """Submit `request` and wait (WaitMediaJob) until the job ends; return its last state."""
     submitted = await stub.SubmitMediaJob(S.SubmitMediaJobRequest(request=request), timeout=10)
     job = submitted.jobs_detail
     assert job.tag == request.tag and job.job_id
@@ -63,6 +62,12 @@ async def run(stub: Stub, request: M.Request) -> M.JobsDetail:
         job = waited.jobs_detail
         if job.state in FINAL:
             break
+    return job
+
+
+async def run(stub: Stub, request: M.Request) -> M.JobsDetail:
+    """Submit `request`, wait for the job to end, and return it: it must have succeeded."""
+    job = await submit_and_wait(stub, request)
     assert job.state == M.JOB_STATE_SUCCESS, (job.code, job.message)
     return job
 

@@ -46,6 +46,7 @@ from tests.integration.kinds_support import (
     make_clip,
     outputs,
     run,
+    submit_and_wait,
 )
 
 if TYPE_CHECKING:
@@ -594,6 +595,26 @@ async def test_a_kind_without_output_object_runs(name: str, stub: Stub, bucket_d
     case = WITHOUT_OBJECT[name]
     job = await run(stub, case.build())
     case.check(outputs(job, bucket_dir))
+
+
+# ---- a job that fails ------------------------------------------------------------------------
+
+
+async def test_a_failed_job_ends_failed_with_cis_code_and_leaves_no_file(
+    stub: Stub, bucket_dir: Path
+) -> None:
+    """CI accepts the submit (the key is fine) and the job fails when it reads the input: the
+    wait ends FAILED with CI's Code and Message on the job, and nothing is written."""
+    sent = request(
+        "Transcode",
+        M.Operation(transcode=mp4_transcode(), output=output("out/never.mp4")),
+        key="input/notes.txt",
+    )
+    job = await submit_and_wait(stub, sent)
+    assert (job.state, job.state_text, job.code) == (M.JOB_STATE_FAILED, "Failed", "InvalidMedia")
+    assert job.message
+    assert not job.operation.HasField("media_result")
+    assert not (bucket_dir / "out").exists()
 
 
 # ---- kinds the emulator does not run ---------------------------------------------------------
