@@ -4,9 +4,10 @@ A typed kind (Transcode) and a pass-through kind (VideoTag) are submitted, descr
 cancelled and waited for, and come back without losing a node: the typed parameters as sent,
 the untyped ones as the same `XmlNode` trees, CI's result nodes (typed or not) in between.
 
-The peer is `echo_ci` (a small stateful CI), not the emulator: the emulator answers every tag
-but MediaInfo with NotImplemented until its media-job engine runs the other kinds. Everything
-here is about what the gateway does with a kind's nodes, which the echo shows faithfully.
+The peer is `echo_ci` (a small stateful CI), not the emulator: the emulator runs the typed
+kinds (`test_kinds_emulator.py`) but answers the pass-through ones with NotImplemented, and
+the echo lets a test choose CI's result nodes. Everything here is about what the gateway does
+with a kind's nodes, which the echo shows faithfully.
 """
 
 from __future__ import annotations
