@@ -27,7 +27,7 @@ GATEWAY = ROOT / "gateway"
 # Lowest first. A part is a top-level module or a subpackage of `gateway`.
 LAYERS: tuple[frozenset[str], ...] = (
     frozenset({"errors", "model", "rpc_context", "telemetry", "_files", "_toml", "_proto"}),
-    frozenset({"logs", "status", "config"}),
+    frozenset({"logs", "status", "config", "tracing"}),
     frozenset({"credentials"}),
     frozenset({"upstream", "access"}),
     frozenset({"jobs"}),

@@ -17,8 +17,9 @@ probes, which can neither speak TLS (the shared layout's API port) nor reach a l
 (load balancers stop sending), job tracking drained (every watch ends UNAVAILABLE at once), stop
 accepting RPCs, let API calls in flight finish for up to the grace period, then end whatever
 still runs (health watches, reflection streams, calls past the grace). The stack then closes the
-rest in reverse order of building: job tracking, the HTTP session towards CI, the credentials
-provider, the health port and the ops port last: until then both keep answering probes
+rest in reverse order of building: job tracking, the HTTP session towards CI, tracing (its last
+spans exported, for at most a few seconds), the credentials provider, the health port and the
+ops port last: until then both keep answering probes
 (NOT_SERVING) through the drain.
 """
 
@@ -36,6 +37,7 @@ import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
+from gateway import tracing
 from gateway._proto import service_pb2, service_pb2_grpc
 from gateway.access.interceptor import ClientAccess
 from gateway.api.health import API_SERVICE, Readiness, ReadinessCheck, credentials_check
@@ -269,6 +271,11 @@ async def start_gateway(
         sinks: list[Telemetry] = [UpstreamMetrics(metrics), AttemptLog()]
         if telemetry is not None:
             sinks.append(telemetry)
+        # Closed after the API server, tracking and the CI client: their last spans are flushed.
+        traces = tracing.install(enabled=settings.tracing.enabled)
+        if traces is not None:
+            stack.push_async_callback(traces.shutdown)
+            sinks.append(traces.telemetry)
         client = CiClient(
             settings=settings,
             credentials=credentials,

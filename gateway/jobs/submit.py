@@ -37,6 +37,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Protocol
 
+from gateway import tracing
 from gateway._proto import media_pb2, service_pb2
 from gateway.errors import (
     DeadlineExceeded,
@@ -293,9 +294,11 @@ class SubmitCoordinator:
         for _ in range(MAX_SEND_ROUNDS):
             if in_doubt:
                 try:
-                    found = await self._find(
-                        target, request, tag, record.first_attempt_at, deadline
-                    )
+                    with tracing.span(tracing.RECONCILE_SPAN) as span:
+                        found = await self._find(
+                            target, request, tag, record.first_attempt_at, deadline
+                        )
+                        span.set_attribute("ci_gateway.reconcile.found", found is not None)
                 except GatewayError as error:
                     await self._release(request_id, record)
                     raise self._unknown(request_id, error) from error
