@@ -64,15 +64,17 @@ def exporter_names() -> list[str]:
 
 
 def otlp_protocol() -> str:
-    protocol = _get(
-        "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", _get("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc")
-    )
-    if protocol not in OTLP_PROTOCOLS:
-        raise ValueError(
-            f"OTEL_EXPORTER_OTLP_PROTOCOL {protocol!r}: this gateway exports OTLP over gRPC "
-            "only (`grpc`, port 4317 on a collector)"
-        )
-    return protocol
+    """The traces-specific variable first, then the general one, as the specification says."""
+    for variable in ("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "OTEL_EXPORTER_OTLP_PROTOCOL"):
+        protocol = _get(variable)
+        if protocol:
+            if protocol not in OTLP_PROTOCOLS:
+                raise ValueError(
+                    f"{variable} {protocol!r}: this gateway exports OTLP over gRPC only "
+                    "(`grpc`, port 4317 on a collector)"
+                )
+            return protocol
+    return OTLP_PROTOCOLS[0]
 
 
 def sampler_name() -> str:

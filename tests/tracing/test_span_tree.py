@@ -176,8 +176,12 @@ async def test_a_read_retried_after_a_500_numbers_its_attempts_and_notes_the_ret
 ) -> None:
     async with grpc.aio.insecure_channel(traced_gateway.address) as channel:
         stub = service_pb2_grpc.MediaJobServiceStub(channel)
-        job = (await stub.SubmitMediaJob(S.SubmitMediaJobRequest(
-            request=M.Request(input=M.Input(object=SAMPLE_KEY))), timeout=WAIT_S)).jobs_detail
+        job = (
+            await stub.SubmitMediaJob(
+                S.SubmitMediaJobRequest(request=M.Request(input=M.Input(object=SAMPLE_KEY))),
+                timeout=WAIT_S,
+            )
+        ).jobs_detail
         fail_first_attempt_only(emulator, "DescribeMediaJob", FaultKind.ERROR_500)
         await stub.DescribeMediaJobs(S.DescribeMediaJobsRequest(job_ids=[job.job_id]))
     await traced_gateway.stop()
@@ -228,3 +232,22 @@ async def test_each_callback_received_is_a_trace_with_its_verification(
     assert verification.parent_span_id == callback.span_id
     assert verification.trace_id == callback.trace_id != one(spans, SUBMIT).trace_id
     assert not [value for value in attribute_values(spans) if token in value]
+
+
+async def test_a_caller_that_does_not_sample_gets_no_spans_but_ci_keeps_its_trace(
+    traced_gateway: RunningGateway, receiver: OtlpReceiver, emulator: RunningEmulator
+) -> None:
+    """The default sampler follows the caller's decision (`parentbased_always_on`)."""
+    seen = record_ci_requests(emulator)
+    caller = CallerContext.new()
+    unsampled = (("traceparent", f"00-{caller.trace_id}-{caller.span_id}-00"),)
+    async with grpc.aio.insecure_channel(traced_gateway.address) as channel:
+        stub = service_pb2_grpc.MediaJobServiceStub(channel)
+        await stub.GetMediaInfo(
+            S.GetMediaInfoRequest(object=SAMPLE_KEY), metadata=unsampled, timeout=WAIT_S
+        )
+    await traced_gateway.stop()
+    assert receiver.spans() == []
+    ((traceparent,),) = {(r.traceparent,) for r in seen}
+    assert traceparent is not None
+    assert traceparent.startswith(f"00-{caller.trace_id}-") and traceparent.endswith("-00")
