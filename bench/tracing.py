@@ -1,0 +1,130 @@
+"""Tracing overhead (issue 17): gateway CPU per submit with tracing off, on, and before it existed.
+
+Three gateways, measured side by side with item 1's closed loop, pinning and emulator:
+
+* **baseline**: the gateway of the revision before tracing, imported from `--baseline-src`
+  (a folder holding that revision's `gateway/`, e.g. `git archive <rev> gateway | tar -x -C
+  DIR`); left out when the option is not given;
+* **off**: this tree with `[tracing] enabled = false`, the default: the hooks are in place
+  and return at once;
+* **on**: this tree with tracing on, every span (server + one CI attempt per submit) sampled
+  and exported over OTLP/gRPC by the real exporter to a receiver process (`bench.serve otlp`)
+  pinned to the emulator's CPU: the gateway's own work (spans, the batch processor's thread,
+  protobuf encoding, the gRPC export) is counted, the collector's is not.
+
+Every run gets a fresh emulator + gateway pair, and the repetitions are interleaved across the
+variants (rep 1 of each, then rep 2...), so a drift of the machine spreads over all three. The
+receiver's span count over the calls that finished tells that "on" really exported.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import tempfile
+from collections.abc import Sequence
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from bench.common import RunStats, Summary
+from bench.procs import child, servers
+from bench.throughput import LoadPlan, run_load
+
+BASELINE, OFF, ON = "baseline", "off", "on"
+
+
+async def run_tracing(
+    plan: LoadPlan, cpus: tuple[int, int], baseline_src: Path | None
+) -> dict[str, Any]:
+    variants = ([BASELINE] if baseline_src else []) + [OFF, ON]
+    runs: dict[tuple[str, int], list[RunStats]] = {}
+    spans: list[int] = []
+    finished: list[int] = []
+    sources: dict[str, str] = {}
+    one_rep = replace(plan, reps=1, clients=("gateway",))
+    with tempfile.TemporaryDirectory(prefix="ci-bench-otlp-") as folder:
+        for rep in range(plan.reps):
+            for variant in variants:
+                counts = Path(folder) / f"counts-{rep}.json"
+                with contextlib.ExitStack() as stack:
+                    endpoint = None
+                    if variant == ON:
+                        receiver = stack.enter_context(
+                            child(["otlp", "--cpu", str(cpus[0]), "--count-file", str(counts)],
+                                  "otlp")
+                        )  # fmt: skip
+                        endpoint = str(receiver.info["endpoint"])
+                    pair = stack.enter_context(
+                        servers(
+                            emulator_cpu=cpus[0], gateway_cpu=cpus[1], tracing_endpoint=endpoint,
+                            gateway_src=baseline_src if variant == BASELINE else None,
+                        )
+                    )  # fmt: skip
+                    sources[variant] = str(pair.gateway.info.get("source"))
+                    cells = await run_load(pair, one_rep, ("submit",))
+                # Stopped, gateway first: its last spans were flushed before the receiver went.
+                for (_, _, concurrency), summary in cells.items():
+                    runs.setdefault((variant, concurrency), []).extend(summary.runs)
+                    if variant == ON:
+                        finished += [run.finished for run in summary.runs]
+                if variant == ON:
+                    spans.append(int(json.loads(counts.read_text())["spans"]))
+    return {
+        "variants": variants,
+        "sources": sources,
+        "cells": [
+            {"variant": variant, "concurrency": concurrency, **Summary.of(stats).as_dict()}
+            for (variant, concurrency), stats in runs.items()
+        ],
+        "spans_exported": sum(spans),
+        "calls_finished_traced": sum(finished),
+    }
+
+
+def _cell(result: dict[str, Any], variant: str, concurrency: int) -> dict[str, Any] | None:
+    for cell in result["cells"]:
+        if (cell["variant"], cell["concurrency"]) == (variant, concurrency):
+            return dict(cell)
+    return None
+
+
+def _median(cell: dict[str, Any] | None, *keys: str) -> float:
+    value: Any = cell
+    for key in keys:
+        if not isinstance(value, dict) or key not in value:
+            return math.nan
+        value = value[key]
+    return float(value["median"])
+
+
+def render(result: dict[str, Any], concurrencies: Sequence[int]) -> list[str]:
+    from bench.common import Spread
+
+    lines = [
+        "| variant | conc | gateway CPU µs/call | vs off | calls/s | p50 ms | p99 ms | errors |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for concurrency in concurrencies:
+        off = _median(_cell(result, OFF, concurrency), "cpu_us_per_call", "gateway")
+        for variant in result["variants"]:
+            cell = _cell(result, variant, concurrency)
+            if cell is None:
+                continue
+            cpu = cell["cpu_us_per_call"].get("gateway")
+            delta = _median(cell, "cpu_us_per_call", "gateway") - off
+            lines.append(
+                f"| {variant} | {concurrency} | {Spread(**cpu).fmt() if cpu else '-'} "
+                f"| {delta:+.0f} | {Spread(**cell['calls_per_s']).fmt()} "
+                f"| {Spread(**cell['p50_ms']).fmt(2)} | {Spread(**cell['p99_ms']).fmt(1)} "
+                f"| {cell['errors']} |"
+            )
+    calls = result["calls_finished_traced"]
+    per_call = result["spans_exported"] / calls if calls else math.nan
+    lines += [
+        "",
+        f"Spans received by the OTLP receiver: {result['spans_exported']} for {calls} traced "
+        f"calls ({per_call:.2f} per call). Gateway sources: {result['sources']}.",
+    ]
+    return lines
