@@ -115,13 +115,13 @@ def servers(
     uvloop: bool = False,
     noop: bool = False,
     max_in_flight: int = 0,
-    tracing_endpoint: str | None = None,
+    tracing_env: Mapping[str, str] | None = None,
     gateway_src: Path | None = None,
 ) -> Iterator[Servers]:
     """An emulator pinned to `emulator_cpu` and a gateway in front of it on `gateway_cpu`
     (with `noop`, a bare grpc.aio server with canned answers in the gateway's place). With
-    `tracing_endpoint`, the gateway traces and exports there (OTLP/gRPC); with `gateway_src`,
-    its `gateway` package is imported from that folder (another revision, for a baseline)."""
+    `tracing_env`, the gateway traces, configured by those `OTEL_*` variables; with
+    `gateway_src`, its `gateway` package is imported from that folder (another revision)."""
     emulator_args = ["emulator", "--cpu", str(emulator_cpu), "--delay-s", str(delay_s)]
     with child(emulator_args, "emulator") as emulator:
         gateway_args = ["gateway", "--cpu", str(gateway_cpu), "--endpoint", emulator.info["url"]]
@@ -131,14 +131,9 @@ def servers(
             gateway_args.append("--noop")
         if max_in_flight:
             gateway_args += ["--max-in-flight", str(max_in_flight)]
-        gateway_env: dict[str, str] = {}
-        if tracing_endpoint:
+        if tracing_env is not None:
             gateway_args.append("--tracing")
-            gateway_env |= {
-                "OTEL_EXPORTER_OTLP_ENDPOINT": tracing_endpoint,
-                "OTEL_SERVICE_NAME": "ci-gateway-bench",
-            }
         if gateway_src is not None:
             gateway_args += ["--src", str(gateway_src)]
-        with child(gateway_args, "gateway", gateway_env) as gateway:
+        with child(gateway_args, "gateway", tracing_env) as gateway:
             yield Servers(emulator, gateway)

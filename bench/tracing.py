@@ -1,6 +1,6 @@
 """Tracing overhead (issue 17): gateway CPU per submit with tracing off, on, and before it existed.
 
-Three gateways, measured side by side with item 1's closed loop, pinning and emulator:
+Gateways measured side by side with item 1's closed loop, pinning and emulator:
 
 * **baseline**: the gateway of the revision before tracing, imported from `--baseline-src`
   (a folder holding that revision's `gateway/`, e.g. `git archive <rev> gateway | tar -x -C
@@ -10,11 +10,16 @@ Three gateways, measured side by side with item 1's closed loop, pinning and emu
 * **on**: this tree with tracing on, every span (server + one CI attempt per submit) sampled
   and exported over OTLP/gRPC by the real exporter to a receiver process (`bench.serve otlp`)
   pinned to the emulator's CPU: the gateway's own work (spans, the batch processor's thread,
-  protobuf encoding, the gRPC export) is counted, the collector's is not.
+  protobuf encoding, the gRPC export) is counted, the collector's is not;
+* **on, not exported** (`OTEL_TRACES_EXPORTER=none`): the same spans, made and dropped: what
+  making them costs, apart from exporting them;
+* **on, 10% sampled** (`OTEL_TRACES_SAMPLER=traceidratio`, `_ARG=0.1`): the usual production
+  setting for a busy service; unsampled calls get non-recording spans.
 
 Every run gets a fresh emulator + gateway pair, and the repetitions are interleaved across the
-variants (rep 1 of each, then rep 2...), so a drift of the machine spreads over all three. The
-receiver's span count over the calls that finished tells that "on" really exported.
+variants (rep 1 of each, then rep 2...), so a drift of the machine spreads over all of them. The
+receiver's span count over the calls that finished tells that the exporting variants really
+exported (2 spans per submit when every call is sampled).
 """
 
 from __future__ import annotations
@@ -33,32 +38,45 @@ from bench.procs import child, servers
 from bench.throughput import LoadPlan, run_load
 
 BASELINE, OFF, ON = "baseline", "off", "on"
+UNEXPORTED, SAMPLED = "on, not exported", "on, 10% sampled"
+# The OTEL_* variables of each traced variant; an OTLP receiver is started for those exporting.
+TRACED: dict[str, dict[str, str]] = {
+    ON: {},
+    UNEXPORTED: {"OTEL_TRACES_EXPORTER": "none"},
+    SAMPLED: {"OTEL_TRACES_SAMPLER": "traceidratio", "OTEL_TRACES_SAMPLER_ARG": "0.1"},
+}
 
 
 async def run_tracing(
     plan: LoadPlan, cpus: tuple[int, int], baseline_src: Path | None
 ) -> dict[str, Any]:
-    variants = ([BASELINE] if baseline_src else []) + [OFF, ON]
+    variants = ([BASELINE] if baseline_src else []) + [OFF, *TRACED]
     runs: dict[tuple[str, int], list[RunStats]] = {}
-    spans: list[int] = []
-    finished: list[int] = []
+    spans: dict[str, int] = {}
+    finished: dict[str, int] = {}
     sources: dict[str, str] = {}
     one_rep = replace(plan, reps=1, clients=("gateway",))
     with tempfile.TemporaryDirectory(prefix="ci-bench-otlp-") as folder:
         for rep in range(plan.reps):
             for variant in variants:
-                counts = Path(folder) / f"counts-{rep}.json"
+                counts = Path(folder) / f"counts-{rep}-{variants.index(variant)}.json"
+                exports = (
+                    variant in TRACED and TRACED[variant].get("OTEL_TRACES_EXPORTER") != "none"
+                )
                 with contextlib.ExitStack() as stack:
-                    endpoint = None
-                    if variant == ON:
+                    env: dict[str, str] | None = None
+                    if variant in TRACED:
+                        env = {"OTEL_SERVICE_NAME": "ci-gateway-bench", **TRACED[variant]}
+                    if exports:
                         receiver = stack.enter_context(
                             child(["otlp", "--cpu", str(cpus[0]), "--count-file", str(counts)],
                                   "otlp")
                         )  # fmt: skip
-                        endpoint = str(receiver.info["endpoint"])
+                        assert env is not None
+                        env["OTEL_EXPORTER_OTLP_ENDPOINT"] = str(receiver.info["endpoint"])
                     pair = stack.enter_context(
                         servers(
-                            emulator_cpu=cpus[0], gateway_cpu=cpus[1], tracing_endpoint=endpoint,
+                            emulator_cpu=cpus[0], gateway_cpu=cpus[1], tracing_env=env,
                             gateway_src=baseline_src if variant == BASELINE else None,
                         )
                     )  # fmt: skip
@@ -67,10 +85,12 @@ async def run_tracing(
                 # Stopped, gateway first: its last spans were flushed before the receiver went.
                 for (_, _, concurrency), summary in cells.items():
                     runs.setdefault((variant, concurrency), []).extend(summary.runs)
-                    if variant == ON:
-                        finished += [run.finished for run in summary.runs]
-                if variant == ON:
-                    spans.append(int(json.loads(counts.read_text())["spans"]))
+                    finished[variant] = finished.get(variant, 0) + sum(
+                        run.finished for run in summary.runs
+                    )
+                if exports:
+                    received = int(json.loads(counts.read_text())["spans"])
+                    spans[variant] = spans.get(variant, 0) + received
     return {
         "variants": variants,
         "sources": sources,
@@ -78,8 +98,8 @@ async def run_tracing(
             {"variant": variant, "concurrency": concurrency, **Summary.of(stats).as_dict()}
             for (variant, concurrency), stats in runs.items()
         ],
-        "spans_exported": sum(spans),
-        "calls_finished_traced": sum(finished),
+        "spans_exported": spans,
+        "calls_finished": finished,
     }
 
 
@@ -120,11 +140,14 @@ def render(result: dict[str, Any], concurrencies: Sequence[int]) -> list[str]:
                 f"| {Spread(**cell['p50_ms']).fmt(2)} | {Spread(**cell['p99_ms']).fmt(1)} "
                 f"| {cell['errors']} |"
             )
-    calls = result["calls_finished_traced"]
-    per_call = result["spans_exported"] / calls if calls else math.nan
+    exported = ", ".join(
+        f"{variant}: {count} for {result['calls_finished'][variant]} calls "
+        f"({count / result['calls_finished'][variant]:.2f} per call)"
+        for variant, count in result["spans_exported"].items()
+        if result["calls_finished"].get(variant)
+    )
     lines += [
         "",
-        f"Spans received by the OTLP receiver: {result['spans_exported']} for {calls} traced "
-        f"calls ({per_call:.2f} per call). Gateway sources: {result['sources']}.",
+        f"Spans received by the OTLP receiver: {exported}. Gateway sources: {result['sources']}.",
     ]
     return lines

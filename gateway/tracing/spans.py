@@ -221,7 +221,11 @@ class Spans:
         try:
             yield answered
         except BaseException as error:
-            _failed(span, type(error).__name__)
+            status = getattr(error, "status", None)
+            if isinstance(status, int):  # an answer raised, as aiohttp's HTTPException is
+                answered(status)
+            else:
+                _failed(span, type(error).__name__)
             raise
         finally:
             opened.close()

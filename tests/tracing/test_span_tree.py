@@ -8,11 +8,13 @@ exactly the attempts a test wants failed. Stopping the gateway flushes its spans
 from __future__ import annotations
 
 import asyncio
+import io
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
+import aiohttp
 import grpc
 from aiohttp import web
 
@@ -23,7 +25,8 @@ from gateway._proto import media_pb2, service_pb2, service_pb2_grpc
 from gateway.api.server import RunningGateway, start_gateway
 from gateway.config.settings import Callbacks, Settings
 from gateway.credentials import Credentials, StaticCredentialsProvider
-from tests.conftest import BUCKET, SAMPLE_KEY
+from gateway.jobs.callbacks import MAX_CALLBACK_BYTES
+from tests.conftest import BUCKET, REGION, SAMPLE_KEY
 from tests.fixtures.otlp import OtlpReceiver, ReceivedSpan
 from tests.tracing.conftest import SERVICE_NAME, traced
 
@@ -251,3 +254,32 @@ async def test_a_caller_that_does_not_sample_gets_no_spans_but_ci_keeps_its_trac
     ((traceparent,),) = {(r.traceparent,) for r in seen}
     assert traceparent is not None
     assert traceparent.startswith(f"00-{caller.trace_id}-") and traceparent.endswith("-00")
+
+
+async def test_refused_callbacks_are_spans_with_their_status_and_no_path(
+    receiver: OtlpReceiver, settings: Settings, credentials: Credentials
+) -> None:
+    """A wrong token (404, answered) and a body over the limit (413, raised by aiohttp) are
+    the caller's doing: recorded, not marked as the gateway's errors."""
+    token = "cb-" + secrets.token_hex(20)
+    receiver_settings = Callbacks(listen="127.0.0.1:0", public_url="auto", token=token)
+    gateway = await start_gateway(
+        traced(replace(settings, callbacks=receiver_settings)),
+        StaticCredentialsProvider(credentials),
+    )
+    try:
+        assert gateway.tracking.receiver is not None
+        base = gateway.tracking.receiver.base_url
+        path = f"/ci-callback/{{}}/{BUCKET}/{REGION}"
+        async with aiohttp.ClientSession() as http:
+            async with http.post(base + path.format("wrong-" + token), data=b"<x/>") as answer:
+                assert answer.status == 404
+            too_big = io.BytesIO(b"<" + b"x" * MAX_CALLBACK_BYTES)
+            async with http.post(base + path.format(token), data=too_big) as answer:
+                assert answer.status == 413
+    finally:
+        await gateway.stop(grace_s=0)
+    spans = named(receiver.spans(), "CI job callback")
+    assert [s.attributes["http.response.status_code"] for s in spans] == [404, 413]
+    assert [s.status for s in spans] == ["unset", "unset"]
+    assert not [value for value in attribute_values(spans) if token in value]

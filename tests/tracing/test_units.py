@@ -11,6 +11,7 @@ import asyncio
 from collections.abc import Iterator
 
 import pytest
+from opentelemetry import baggage
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
@@ -94,6 +95,21 @@ async def test_work_outliving_its_rpc_starts_traces_of_its_own(
     assert {span.context.trace_id for span in after}.isdisjoint({server.context.trace_id})
     # Still numbered within the task's own unit.
     assert [span.attributes["ci.retry"] for span in after if span.attributes] == [0, 1]
+
+
+def test_the_callers_baggage_is_in_the_calls_context_and_only_there(
+    exported: InMemorySpanExporter,
+) -> None:
+    trace = hooks.start_rpc(SUBMIT, (("baggage", "tenant=acme,tier=gold"),), "rid")
+    assert baggage.get_all() == {"tenant": "acme", "tier": "gold"}
+    headers: dict[str, str] = {}
+    attempts = sink()
+    attempts.attempt_started("CreateMediaJobs")
+    hooks.inject(headers)  # towards CI: the trace context, not the caller's baggage
+    attempts.attempt_finished("CreateMediaJobs", "200", 0.001)
+    hooks.end_rpc(trace, 0, "OK", RpcScope(SUBMIT, "rid"))
+    assert set(headers) == {"traceparent"}
+    assert baggage.get_all() == {}
 
 
 def test_hooks_do_nothing_when_tracing_is_off() -> None:
