@@ -25,10 +25,11 @@ exported (2 spans per submit when every call is sampled).
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import math
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -100,6 +101,85 @@ async def run_tracing(
         ],
         "spans_exported": spans,
         "calls_finished": finished,
+        "micro": micro(reps=5, number=20_000 if plan.reps > 1 else 2_000),
+    }
+
+
+METHOD = "/ci.media.v1.MediaJobService/SubmitMediaJob"
+_METADATA = (
+    ("traceparent", "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"),
+    ("x-request-id", "bench"),
+    ("user-agent", "grpc-python-asyncio/1.85.1"),
+)
+
+
+def micro(*, reps: int, number: int) -> dict[str, dict[str, float]]:
+    """The same costs in process, without I/O or a second thread, so without the noise of a
+    shared machine: µs per submit for the hooks with tracing off, for making its two spans
+    (server + one CI attempt, as the interceptor and the CI client drive them), and for
+    encoding both for OTLP (what the exporter's thread then does, before the gRPC send); and
+    the spans of a call the sampler leaves out (non-recording: the traceparent still goes to
+    CI)."""
+    from dataclasses import asdict
+
+    from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+    from opentelemetry.sdk.trace.sampling import ALWAYS_OFF
+
+    from bench.common import Spread
+    from bench.micro import time_per_call_us
+    from gateway import tracing
+    from gateway.rpc_context import RpcScope
+    from gateway.tracing.spans import AttemptSpans, Spans
+
+    scope = RpcScope(METHOD, "bench")
+
+    def hooks_off() -> None:  # tracing is not installed in this process
+        trace = tracing.start_rpc(METHOD, _METADATA, "bench")
+        headers: dict[str, str] = {}
+        tracing.inject(headers)
+        tracing.attempt_answered("ci-request-id")
+        tracing.end_rpc(trace, 0, "OK", scope)
+
+    def submit(provider: TracerProvider) -> Callable[[], None]:
+        spans = Spans(provider.get_tracer("bench"))
+        attempts = AttemptSpans(spans)
+        return functools.partial(spans_of_a_submit, spans, attempts)
+
+    def spans_of_a_submit(spans: Spans, attempts: AttemptSpans) -> None:
+        trace = spans.start_rpc(METHOD, _METADATA, "bench")
+        attempts.attempt_started("CreateMediaJobs")
+        spans.inject({})
+        spans.attempt_answered("ci-request-id")
+        attempts.attempt_finished("CreateMediaJobs", "200", 0.001)
+        trace.end(0, "OK", scope)
+
+    dropping = TracerProvider(shutdown_on_exit=False)  # no processor: made, ended, dropped
+    unsampled = TracerProvider(sampler=ALWAYS_OFF, shutdown_on_exit=False)
+    keeping = TracerProvider(shutdown_on_exit=False)
+    kept = InMemorySpanExporter()
+    keeping.add_span_processor(SimpleSpanProcessor(kept))
+    keep = submit(keeping)
+    for _ in range(256):
+        keep()
+    batch = kept.get_finished_spans()  # 512: the batch processor's default export size
+    encode = time_per_call_us(
+        lambda: encode_spans(batch).SerializeToString(), number=max(number // 100, 5), reps=reps
+    )
+    per_submit = 2 / len(batch)
+    return {
+        "hooks, tracing off": asdict(time_per_call_us(hooks_off, number=number, reps=reps)),
+        "spans made (server + attempt)": asdict(
+            time_per_call_us(submit(dropping), number=number, reps=reps)
+        ),
+        "spans of a call not sampled": asdict(
+            time_per_call_us(submit(unsampled), number=number, reps=reps)
+        ),
+        "OTLP encoding of both": asdict(
+            Spread(encode.median * per_submit, encode.min * per_submit, encode.max * per_submit)
+        ),
     }
 
 
@@ -140,6 +220,12 @@ def render(result: dict[str, Any], concurrencies: Sequence[int]) -> list[str]:
                 f"| {Spread(**cell['p50_ms']).fmt(2)} | {Spread(**cell['p99_ms']).fmt(1)} "
                 f"| {cell['errors']} |"
             )
+    if "micro" in result:
+        lines += ["", "In process, µs per submit (median of batches [min-max]):", ""]
+        lines += ["| step | µs |", "|---|---|"]
+        lines += [
+            f"| {step} | {Spread(**spread).fmt(2)} |" for step, spread in result["micro"].items()
+        ]
     exported = ", ".join(
         f"{variant}: {count} for {result['calls_finished'][variant]} calls "
         f"({count / result['calls_finished'][variant]:.2f} per call)"

@@ -19,8 +19,7 @@ accepting RPCs, let API calls in flight finish for up to the grace period, then 
 still runs (health watches, reflection streams, calls past the grace). The stack then closes the
 rest in reverse order of building: job tracking, the HTTP session towards CI, tracing (its last
 spans exported, for at most a few seconds), the credentials provider, the health port and the
-ops port last: until then both keep answering probes
-(NOT_SERVING) through the drain.
+ops port last: until then both keep answering probes (NOT_SERVING) through the drain.
 """
 
 from __future__ import annotations
