@@ -65,8 +65,9 @@ protos: $(STAMP)
 proto-baseline: $(TOOLS_STAMP)
 	node_modules/.bin/buf build --exclude-source-info -o api/released.binpb
 
-# Benchmarks of issue 8 (~10 min on 2 CPUs); tables in bench/results/, the latest copied into
-# bench/README.md by hand. Not part of `make test`: performance is measured, not timed in tests.
+# Benchmarks of issues 8 and 17 (~17 min on 2 CPUs); tables in bench/results/, the latest
+# copied into bench/README.md by hand. Not part of `make test`: performance is measured, not
+# timed in tests.
 bench: $(STAMP)
 	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
 	$(BIN)/python -m bench.run $(BENCH_ARGS)

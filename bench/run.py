@@ -1,6 +1,6 @@
-"""Run every benchmark of issue 8, print one table, write `bench/results/<name>.json` and `.md`.
+"""Run the benchmarks of issues 8 and 17, print one table, write `bench/results/<name>.json`/`.md`.
 
-    .venv/bin/python -m bench.run             # everything, about 8 minutes on 2 cores
+    .venv/bin/python -m bench.run             # everything, about 17 minutes on 2 cores
     .venv/bin/python -m bench.run --quick     # a smoke run: 1 repetition, short windows
     .venv/bin/python -m bench.run --only signer,memory --profile
 
