@@ -15,7 +15,9 @@ COPY pyproject.toml README.md ./
 # The service only: the CI emulator (ci_emulator/, PyAV) is a development tool and stays out.
 COPY gateway ./gateway
 # pip also compiles the bytecode, so a read-only root filesystem costs nothing at run time.
-RUN pip install --no-cache-dir --python /opt/ci-gateway/bin/python .
+# The `tracing` extra (OpenTelemetry) too, so the image can trace: it stays off until
+# CI_GATEWAY_TRACING_ENABLED=true.
+RUN pip install --no-cache-dir --python /opt/ci-gateway/bin/python './[tracing]'
 
 FROM python:3.11-slim-bookworm
 COPY --from=build /opt/ci-gateway /opt/ci-gateway

@@ -14,7 +14,7 @@ import selectors
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
@@ -82,10 +82,14 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
 
 
 @contextlib.contextmanager
-def child(args: list[str], what: str) -> Iterator[Child]:
+def child(
+    args: list[str], what: str, extra_env: Mapping[str, str] | None = None
+) -> Iterator[Child]:
     logs = RESULTS_DIR / "logs"
     logs.mkdir(parents=True, exist_ok=True)
-    env = {**os.environ, ENV_SECRET_ID: SECRET_ID, ENV_SECRET_KEY: SECRET_KEY}
+    # No OTEL_* of the machine's: a gateway traces only where the benchmark says (`extra_env`).
+    env = {name: value for name, value in os.environ.items() if not name.startswith("OTEL_")}
+    env |= {ENV_SECRET_ID: SECRET_ID, ENV_SECRET_KEY: SECRET_KEY, **(extra_env or {})}
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
     with (logs / f"{what}.log").open("ab") as stderr:
         process = subprocess.Popen(  # noqa: S603 - our own interpreter and module
@@ -111,9 +115,13 @@ def servers(
     uvloop: bool = False,
     noop: bool = False,
     max_in_flight: int = 0,
+    tracing_env: Mapping[str, str] | None = None,
+    gateway_src: Path | None = None,
 ) -> Iterator[Servers]:
     """An emulator pinned to `emulator_cpu` and a gateway in front of it on `gateway_cpu`
-    (with `noop`, a bare grpc.aio server with canned answers in the gateway's place)."""
+    (with `noop`, a bare grpc.aio server with canned answers in the gateway's place). With
+    `tracing_env`, the gateway traces, configured by those `OTEL_*` variables; with
+    `gateway_src`, its `gateway` package is imported from that folder (another revision)."""
     emulator_args = ["emulator", "--cpu", str(emulator_cpu), "--delay-s", str(delay_s)]
     with child(emulator_args, "emulator") as emulator:
         gateway_args = ["gateway", "--cpu", str(gateway_cpu), "--endpoint", emulator.info["url"]]
@@ -123,5 +131,9 @@ def servers(
             gateway_args.append("--noop")
         if max_in_flight:
             gateway_args += ["--max-in-flight", str(max_in_flight)]
-        with child(gateway_args, "gateway") as gateway:
+        if tracing_env is not None:
+            gateway_args.append("--tracing")
+        if gateway_src is not None:
+            gateway_args += ["--src", str(gateway_src)]
+        with child(gateway_args, "gateway", tracing_env) as gateway:
             yield Servers(emulator, gateway)

@@ -1,6 +1,6 @@
-"""Run every benchmark of issue 8, print one table, write `bench/results/<name>.json` and `.md`.
+"""Run the benchmarks of issues 8 and 17, print one table, write `bench/results/<name>.json`/`.md`.
 
-    .venv/bin/python -m bench.run             # everything, about 8 minutes on 2 cores
+    .venv/bin/python -m bench.run             # everything, about 17 minutes on 2 cores
     .venv/bin/python -m bench.run --quick     # a smoke run: 1 repetition, short windows
     .venv/bin/python -m bench.run --only signer,memory --profile
 
@@ -30,7 +30,17 @@ if __package__ in (None, ""):  # run as `python bench/run.py`: make `bench` impo
 
 from bench.common import RESULTS_DIR, Spread, Summary, clean_proxy_environment, pin, ratio
 
-ITEMS = ("submit", "read", "variants", "signer", "memory", "watch", "faults", "transcode")
+ITEMS = (
+    "submit",
+    "read",
+    "variants",
+    "signer",
+    "memory",
+    "watch",
+    "faults",
+    "transcode",
+    "tracing",
+)
 VARIANTS = {
     # name: (uvloop, noop)
     "grpc floor (no-op server)": (False, True),
@@ -44,6 +54,7 @@ REQUIRED = {
 OPTIONAL = {
     "uvloop": "uvloop (for the 'variants' item and --uvloop; or leave 'variants' out of --only)",
     "py-spy": "py-spy (only for --profile)",
+    "tracing": "OpenTelemetry (the tracing extra, in dev; or leave 'tracing' out of --only)",
 }
 
 
@@ -52,6 +63,8 @@ def check_dependencies(args: argparse.Namespace) -> list[str]:
     wants_uvloop = args.uvloop or "variants" in args.only.split(",")
     if wants_uvloop and not importlib.util.find_spec("uvloop"):
         missing.append(OPTIONAL["uvloop"])
+    if "tracing" in args.only.split(",") and not importlib.util.find_spec("opentelemetry"):
+        missing.append(OPTIONAL["tracing"])
     if args.profile:
         from bench.profile import py_spy
 
@@ -78,6 +91,16 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--concurrency", default="1,16,64,256", help="submit concurrencies")
     parser.add_argument("--read-concurrency", default="1,64", help="describe/list concurrencies")
     parser.add_argument("--variant-concurrency", default="1,64", help="for the variants")
+    parser.add_argument(
+        "--tracing-concurrency", default="1,64", help="submit concurrencies for 'tracing'"
+    )
+    parser.add_argument(
+        "--baseline-src",
+        type=Path,
+        default=None,
+        help="'tracing': a folder holding the gateway/ of the revision before tracing "
+        "(git archive REV gateway | tar -x -C DIR), measured beside tracing off and on",
+    )
     parser.add_argument("--memory-calls", type=int, default=100_000)
     parser.add_argument("--memory-seconds", type=float, default=120.0, help="cap on that loop")
     parser.add_argument("--uvloop", action="store_true", help="run the gateway on uvloop")
@@ -211,6 +234,15 @@ async def run_all(args: argparse.Namespace, results: dict[str, Any]) -> None:
         _say("issue 14: a Transcode in the emulator vs the ffmpeg CLI on the same file")
         reps = 1 if args.quick else args.reps
         results["transcode"] = await transcode.measure(reps=reps)
+    if "tracing" in items:
+        from bench.tracing import run_tracing
+
+        _say("tracing overhead: submit through gateways with tracing off, on (and a baseline)")
+        results["tracing"] = await run_tracing(
+            replace(plan, concurrencies=_ints(args.tracing_concurrency)),
+            cpus,
+            args.baseline_src.resolve() if args.baseline_src else None,
+        )
 
     if "memory" in items:
         deadline_s = 3.0 if args.quick else 6.0
@@ -474,6 +506,15 @@ def render(results: dict[str, Any]) -> str:
 
         out += ["", "### Transcode: the emulator vs the ffmpeg CLI (issue 14)", ""]
         out.append(render_transcode(results["transcode"]))
+    if "tracing" in results:
+        from bench.tracing import render as render_tracing
+
+        out += [
+            "",
+            "### Tracing overhead: submit, gateway CPU per call (tracing off, on, baseline)",
+            "",
+            *render_tracing(results["tracing"], _ints(meta.get("tracing_concurrency", "1,64"))),
+        ]
     return "\n".join(out) + "\n"
 
 
@@ -505,6 +546,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "warmup_s": args.warmup,
             "uvloop_gateway": args.uvloop,
             "variant_concurrency": args.variant_concurrency,
+            "tracing_concurrency": args.tracing_concurrency,
             "argv": list(sys.argv[1:] if argv is None else argv),
             # Other work on the machine shows here: ratios hold better than absolute figures.
             "loadavg_at_start": os.getloadavg(),

@@ -1,4 +1,4 @@
-"""The two server processes of a benchmark: `python -m bench.serve emulator|gateway ...`.
+"""The server processes of a benchmark: `python -m bench.serve emulator|gateway|otlp ...`.
 
 Each pins itself to one CPU before it starts anything (threads inherit the mask), prints one
 JSON line (`url` or `address`, `pid`, `cpus`) once it is listening, and serves until SIGTERM,
@@ -103,6 +103,11 @@ async def run_emulator(args: argparse.Namespace) -> None:
 async def run_gateway(args: argparse.Namespace) -> None:
     import logging
 
+    if args.src:
+        # Another revision's gateway (a baseline): found before this tree's on sys.path, and
+        # nothing of `gateway` is imported yet.
+        sys.path.insert(0, args.src)
+    import gateway as gateway_package
     from gateway.api.server import start_gateway
     from gateway.config.settings import Settings
     from gateway.credentials import Credentials, StaticCredentialsProvider
@@ -121,11 +126,20 @@ async def run_gateway(args: argparse.Namespace) -> None:
         # once. The memory benchmark raises it so that 1,000 calls are really held upstream.
         retry = dataclasses.replace(settings.retry, max_in_flight_upstream=args.max_in_flight)
         settings = dataclasses.replace(settings, retry=retry)
+    if args.tracing:
+        # `[tracing] enabled`; where spans go is the OTEL_* environment `bench.procs` sets.
+        from gateway.config.settings import Tracing
+
+        settings = dataclasses.replace(settings, tracing=Tracing(enabled=True))
     gateway = await start_gateway(
         settings, StaticCredentialsProvider(Credentials(secret_id, secret_key))
     )
     try:
-        _announce(address=gateway.address, loop=type(asyncio.get_running_loop()).__module__)
+        _announce(
+            address=gateway.address,
+            loop=type(asyncio.get_running_loop()).__module__,
+            source=str(Path(gateway_package.__file__ or "").parent.parent),
+        )
         await _until_stopped(args.max_lifetime_s)
     finally:
         await gateway.stop(grace_s=0)
@@ -168,6 +182,37 @@ async def run_noop_gateway(args: argparse.Namespace) -> None:
         await server.stop(0)
 
 
+async def run_otlp_receiver(args: argparse.Namespace) -> dict[str, int]:
+    """An OTLP/gRPC trace receiver (a collector's front door, from `opentelemetry-proto`'s
+    generated service) that only counts what it gets; the counts go to `--count-file` when it
+    stops, so the tracing benchmark can tell that spans were really exported."""
+    import grpc
+    from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_service_pb2_grpc
+
+    counts = {"requests": 0, "spans": 0}
+
+    class Receiver(trace_service_pb2_grpc.TraceServiceServicer):
+        async def Export(
+            self, request: trace_service_pb2.ExportTraceServiceRequest, context: Any
+        ) -> trace_service_pb2.ExportTraceServiceResponse:
+            counts["requests"] += 1
+            counts["spans"] += sum(
+                len(scope.spans) for spans in request.resource_spans for scope in spans.scope_spans
+            )
+            return trace_service_pb2.ExportTraceServiceResponse()
+
+    server = grpc.aio.server()
+    trace_service_pb2_grpc.add_TraceServiceServicer_to_server(Receiver(), server)  # type: ignore[no-untyped-call]
+    port = server.add_insecure_port("127.0.0.1:0")
+    await server.start()
+    try:
+        _announce(endpoint=f"http://127.0.0.1:{port}")
+        await _until_stopped(args.max_lifetime_s)
+    finally:
+        await server.stop(1)
+    return counts
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m bench.serve")
     sub = parser.add_subparsers(dest="role", required=True)
@@ -180,7 +225,11 @@ def build_parser() -> argparse.ArgumentParser:
     gateway.add_argument(
         "--max-in-flight", type=int, default=0, help="[retry] max_in_flight_upstream"
     )
-    for role in (emulator, gateway):
+    gateway.add_argument("--tracing", action="store_true", help="[tracing] enabled = true")
+    gateway.add_argument("--src", default="", help="import `gateway` from this folder instead")
+    otlp = sub.add_parser("otlp")
+    otlp.add_argument("--count-file", required=True, help="JSON counts written at exit")
+    for role in (emulator, gateway, otlp):
         role.add_argument("--cpu", type=int, default=None, help="pin to this CPU")
         role.add_argument("--max-lifetime-s", type=float, default=DEFAULT_MAX_LIFETIME_S)
     return parser
@@ -191,6 +240,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     pin(args.cpu)
     if args.role == "emulator":
         asyncio.run(run_emulator(args))
+        return 0
+    if args.role == "otlp":
+        counts = asyncio.run(run_otlp_receiver(args))
+        Path(args.count_file).write_text(json.dumps(counts))
         return 0
     serve = run_noop_gateway(args) if args.noop else run_gateway(args)
     if args.uvloop:

@@ -18,7 +18,7 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from gateway import logs
+from gateway import logs, tracing
 from gateway.access.interceptor import ClientAccess
 from gateway.config.load import load_settings
 from gateway.config.settings import OPTIONS, Settings
@@ -154,6 +154,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         refusal = access.listen_refusal(settings.listen, insecure=args.insecure)
         if refusal is not None:
             raise ValueError(refusal)
+        tracing.check(enabled=settings.tracing.enabled)  # the packages, the OTEL_* values
     except (ValueError, OSError, NoCredentialsError) as exc:
         print(f"ci-gateway: {exc}", file=sys.stderr)
         return 2

@@ -1,7 +1,9 @@
 """The seam between the CI client and whatever watches it (metrics, debug logs).
 
 The client reports each attempt and each scheduled retry through this protocol and knows nothing
-of Prometheus or log formats; `NullTelemetry` is the default. Labels are bounded by construction:
+of Prometheus, log formats or traces; `NullTelemetry` is the default. The sinks: metrics
+(`gateway.api.metrics`), the attempt log (`gateway.logs`) and, with tracing on, a client span
+per attempt (`gateway.tracing.spans.AttemptSpans`). Labels are bounded by construction:
 operation names are the CI operation names below, outcomes are an HTTP status or an error class
 name, reasons are `errors.Reason` values, never a job id, object key or secret.
 """

@@ -39,7 +39,7 @@ LAYERS: tuple[frozenset[str], ...] = (
             "_proto",
         }
     ),
-    frozenset({"logs", "status", "config"}),
+    frozenset({"logs", "status", "config", "tracing"}),
     frozenset({"credentials"}),
     frozenset({"upstream", "access"}),
     frozenset({"jobs"}),

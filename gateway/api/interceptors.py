@@ -8,7 +8,9 @@ health and reflection services) so that one place sees every call start and end:
 - `grpc_server_started_total` / `_handled_total` / `_handling_seconds`;
 - one access-log line per RPC (INFO for the API, DEBUG for health checks and reflection, which
   probes call every few seconds);
-- `InFlight`, the count of API calls in progress that a graceful shutdown waits for.
+- `InFlight`, the count of API calls in progress that a graceful shutdown waits for;
+- the call's server span, when tracing is on (`gateway.tracing`; not for health and
+  reflection, like the access log's DEBUG).
 
 What the call's answer said comes from the call's `RpcScope` (`gateway.rpc_context`), where
 whoever answered recorded it: `gateway.status.abort` the reason and CI's RequestId of an error,
@@ -33,7 +35,7 @@ from typing import TYPE_CHECKING, Any
 
 import grpc
 
-from gateway import rpc_context
+from gateway import rpc_context, tracing
 from gateway.api.metrics import GatewayMetrics
 from gateway.logs import ACCESS_LOGGER, event
 
@@ -121,7 +123,7 @@ class _Call:
         self.service, self.method = split_method(details.method)
         self.kind = kind
         self.ops = self.service in OPS_SERVICES
-        metadata = details.invocation_metadata
+        metadata = self._metadata = details.invocation_metadata
         self.scope = rpc_context.RpcScope(
             method=self.full_method,
             request_id=rpc_context.request_id_from(
@@ -132,12 +134,14 @@ class _Call:
         self._labels = (kind, self.service, self.method)
         self._started = 0.0
         self._token: Any = None
+        self._trace: tracing.RpcTrace | None = None
 
     def begin(self) -> None:
         self._started = time.monotonic()
         self._ic.metrics.grpc_started.labels(*self._labels).inc()
         if not self.ops:
             self._ic.in_flight.enter()
+            self._trace = tracing.start_rpc(self.full_method, self._metadata, self.scope.request_id)
         self._token = rpc_context.enter(self.scope)
 
     def finish(self, context: Context, error: BaseException | None) -> None:
@@ -167,6 +171,7 @@ class _Call:
             reason=scope.reason or None,
             attempts=scope.attempts,
         )
+        tracing.end_rpc(self._trace, code.value[0], code.name, scope)
         # The access line above still carries the request id; only then leave the scope.
         with contextlib.suppress(ValueError):  # a generator closed from another context
             rpc_context.leave(self._token)

@@ -17,9 +17,9 @@ probes, which can neither speak TLS (the shared layout's API port) nor reach a l
 (load balancers stop sending), job tracking drained (every watch ends UNAVAILABLE at once), stop
 accepting RPCs, let API calls in flight finish for up to the grace period, then end whatever
 still runs (health watches, reflection streams, calls past the grace). The stack then closes the
-rest in reverse order of building: job tracking, the HTTP session towards CI, the credentials
-provider, the health port and the ops port last: until then both keep answering probes
-(NOT_SERVING) through the drain.
+rest in reverse order of building: job tracking, the HTTP session towards CI, tracing (its last
+spans exported, for at most a few seconds), the credentials provider, the health port and the
+ops port last: until then both keep answering probes (NOT_SERVING) through the drain.
 """
 
 from __future__ import annotations
@@ -35,6 +35,7 @@ from typing import Any
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from gateway import tracing
 from gateway._proto import service_pb2, service_pb2_grpc
 from gateway.access.interceptor import ClientAccess
 from gateway.api.health import (
@@ -287,6 +288,11 @@ async def start_gateway(
         sinks: list[Telemetry] = [UpstreamMetrics(metrics), AttemptLog()]
         if telemetry is not None:
             sinks.append(telemetry)
+        # Closed after the API server, tracking and the CI client: their last spans are flushed.
+        traces = tracing.install(enabled=settings.tracing.enabled)
+        if traces is not None:
+            stack.push_async_callback(traces.shutdown)
+            sinks.append(traces.telemetry)
         client = CiClient(
             settings=settings,
             credentials=credentials,

@@ -42,8 +42,25 @@ _SECTIONS = {option.key.split(".")[0] for option in OPTIONS if "." in option.key
 SECRET_FILES: tuple[str, ...] = tuple(option.key for option in OPTIONS if option.secret)
 
 
+# How a switch may be written in the environment (TOML has its own `true` / `false`).
+_TRUE = frozenset({"true", "1", "yes", "on"})
+_FALSE = frozenset({"false", "0", "no", "off"})
+
+
+def _coerce_bool(option: Option, value: Any) -> bool:
+    """A switch: TOML's booleans, or one of the words above. `bool("false")` is True, so
+    Python's own conversion would turn every written-out `false` on."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in _TRUE | _FALSE:
+        return value.strip().lower() in _TRUE
+    raise ValueError(f"{option.key}: {value!r} is not a valid bool (true or false)")
+
+
 def _coerce(option: Option, value: Any) -> Any:
     template = option.default
+    if isinstance(template, bool):
+        return _coerce_bool(option, value)
     if value is None or isinstance(template, str) or template is None:
         return value if value is None else str(value)
     if isinstance(value, bool) or not isinstance(value, str | int | float):

@@ -16,6 +16,8 @@ from gateway.config.settings import OPTIONS, Option
 def _markdown_default(value: Any) -> str:
     if value is None or value == "":
         return "none"
+    if isinstance(value, bool):
+        return f"`{str(value).lower()}`"  # as TOML and the environment write it
     if isinstance(value, float) and value.is_integer():
         value = int(value)
     return f"`{value}`"

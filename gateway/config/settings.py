@@ -309,6 +309,24 @@ class Shared:
 
 
 @dataclass(frozen=True)
+class Tracing:
+    """OpenTelemetry tracing (`[tracing]` in TOML); see `gateway.tracing`.
+
+    Only the switch is a setting. Where spans go and how many are kept are OpenTelemetry's
+    standard `OTEL_*` variables (`OTEL_EXPORTER_OTLP_ENDPOINT`, `OTEL_SERVICE_NAME`,
+    `OTEL_TRACES_SAMPLER`...), read by its SDK, so the gateway is configured like any other
+    traced service. The switch is explicit rather than implied by those variables: platforms
+    inject `OTEL_EXPORTER_OTLP_ENDPOINT` into every pod, and tracing has a cost (CPU per call,
+    data sent to a collector) that the gateway's operator should choose."""
+
+    enabled: bool = _option(
+        False,
+        help="trace RPCs, CI attempts, submit reconciles and callbacks with OpenTelemetry, "
+        "exported as the standard `OTEL_*` variables say (needs `ci-gateway[tracing]`)",
+    )
+
+
+@dataclass(frozen=True)
 class Settings:
     """Everything the gateway is configured with; the sections are `[name]` tables in TOML."""
 
@@ -373,6 +391,7 @@ class Settings:
     tracking: Tracking = field(default_factory=Tracking, metadata=_SECTION)
     callbacks: Callbacks = field(default_factory=Callbacks, metadata=_SECTION)
     shared: Shared = field(default_factory=Shared, metadata=_SECTION)
+    tracing: Tracing = field(default_factory=Tracing, metadata=_SECTION)
 
     def __post_init__(self) -> None:
         problems = []

@@ -15,7 +15,9 @@ in a callback is believed on its own:
 Accepted callbacks are published through the fan-out (`gateway.jobs.fanout`), so the tracker of
 whichever replica has watchers learns of them; the answer is 200 as soon as that is done (one
 describe round trip), and 503 when CI could not be asked (CI may send the callback again; if
-not, polling finds the change). The access log is off: the path holds the token.
+not, polling finds the change). The access log is off: the path holds the token. With tracing on
+(`gateway.tracing`), each callback received is a trace of its own, naming the route, not the
+path.
 
 JSON quirks honoured (notes §7): every value is a string (numbers are taken as their text),
 `JobsDetail` is an object or an array, one stream is an object and several an array, empty nodes
@@ -33,6 +35,7 @@ from collections.abc import Sequence
 from aiohttp import web
 from lxml import etree
 
+from gateway import tracing
 from gateway._proto import media_pb2
 from gateway.errors import GatewayError
 from gateway.jobs.fanout import FanOut, JobUpdate
@@ -181,7 +184,10 @@ class CallbackReceiver:
         host, _, port = listen.rpartition(":")
         host = host.strip("[]")
         app = web.Application(client_max_size=self._max_body_bytes)
-        app.router.add_post(PATH_PREFIX + "/{token}/{bucket}/{region}", self._handle)
+        route = PATH_PREFIX + "/{token}/{bucket}/{region}"
+        app.router.add_post(
+            route, tracing.traced_http_handler(tracing.CALLBACK_SPAN, "POST", route, self._handle)
+        )
         runner = web.AppRunner(app, access_log=None)
         await runner.setup()
         try:

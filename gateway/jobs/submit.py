@@ -62,6 +62,7 @@ from typing import Protocol
 
 from lxml import etree
 
+from gateway import tracing
 from gateway._proto import media_pb2, service_pb2
 from gateway.errors import (
     DeadlineExceeded,
@@ -366,7 +367,9 @@ class SubmitCoordinator:
         for _ in range(MAX_SEND_ROUNDS):
             if since is not None:
                 try:
-                    found = await self._find(target, request, tag, since, deadline, attempts)
+                    with tracing.span(tracing.RECONCILE_SPAN) as span:
+                        found = await self._find(target, request, tag, since, deadline, attempts)
+                        span.set_attribute("ci_gateway.reconcile.found", found is not None)
                 except GatewayError as error:
                     if existing is None and last_error is None:
                         # The look for a lost record's job failed, and nothing was sent: the id

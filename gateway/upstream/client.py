@@ -24,7 +24,7 @@ from urllib.parse import quote
 
 from google.protobuf.message import Message
 
-from gateway import scrub
+from gateway import scrub, tracing
 from gateway._proto import media_pb2, service_pb2
 from gateway.config.settings import Settings
 from gateway.credentials import CredentialsProvider
@@ -294,6 +294,7 @@ class CiClient:
         try:
             response = await self._send(call, remaining_s)
             outcome = str(response.status)
+            tracing.attempt_answered(_request_id(response))
             return response
         except GatewayError as error:
             outcome = type(error).__name__
@@ -305,6 +306,7 @@ class CiClient:
     async def _send(self, call: CiCall, remaining_s: float) -> HttpResponse:
         host = call.target.host(call.kind)
         headers = {"Host": host}
+        tracing.inject(headers)  # the attempt's traceparent, when tracing is on
         if call.body is not None:
             headers["Content-Type"] = "application/xml"
             headers["Content-Length"] = str(len(call.body))

@@ -67,6 +67,7 @@ SAMPLES: dict[str, tuple[str, object]] = {
     "shared.redis_url": (REDIS_URL, REDIS_URL),
     "shared.fanout": ("redis", "redis"),
     "shared.submit_store": ("redis", "redis"),
+    "tracing.enabled": ("true", True),
 }
 # The `*_file` settings name a file holding their secret twin's value (sampled above); once
 # loaded, the twin holds the value and the `*_file` setting is empty.
