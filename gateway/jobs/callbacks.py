@@ -28,7 +28,7 @@ import hmac
 import json
 import logging
 import re
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 
 from aiohttp import web
 from lxml import etree
@@ -45,6 +45,9 @@ log = logging.getLogger(__name__)
 
 PATH_PREFIX = "/ci-callback"
 EVENT_NAME = "TaskFinish"
+# CI's other event on the same URL (a workflow run finished): handed on whole, with the URL's
+# target, to whoever follows runs (`gateway.resources.executions`); it answers the HTTP status.
+OtherEvent = Callable[[bytes, Target], Awaitable[int]]
 # A callback is one JobsDetail with MediaInfo, a few KiB; CI's multi-operation jobs have at
 # most 6. A megabyte is generous and still bounds what one request can make us hold.
 MAX_CALLBACK_BYTES = 1024 * 1024
@@ -167,8 +170,10 @@ class CallbackReceiver:
         fanout: FanOut,
         verify_timeout_s: float = DEFAULT_VERIFY_TIMEOUT_S,
         max_body_bytes: int = MAX_CALLBACK_BYTES,
+        other_events: dict[str, OtherEvent] | None = None,
     ) -> None:
         self._token = token.encode()
+        self._other_events = other_events or {}
         self._client = client
         self._fanout = fanout
         self._verify_timeout_s = verify_timeout_s
@@ -211,6 +216,9 @@ class CallbackReceiver:
         body = await request.read()  # over client_max_size: aiohttp answers 413
         try:
             callback = parse_callback(body)
+            other = self._other_events.get(callback.event_name)
+            if other is not None:
+                return web.Response(status=await other(body, target))
             check_callback(callback, target)
         except CallbackRejected as exc:
             log.warning("callback rejected (%d): %s", exc.status, exc)

@@ -34,7 +34,7 @@ from redis.exceptions import RedisError
 
 from gateway.config.load import resolve_secret_files
 from gateway.config.settings import Settings
-from gateway.jobs.callbacks import CallbackReceiver, callback_url
+from gateway.jobs.callbacks import CallbackReceiver, OtherEvent, callback_url
 from gateway.jobs.fanout import FanOut, JobUpdate, LocalFanOut, RedisFanOut
 from gateway.jobs.redis_store import RedisSubmitStore
 from gateway.jobs.submit import InMemorySubmitStore, SubmitStore
@@ -94,8 +94,14 @@ def _check(settings: Settings) -> None:
 
 
 async def start_tracking(
-    settings: Settings, client: JobDescriber, *, timer: Timer | None = None
+    settings: Settings,
+    client: JobDescriber,
+    *,
+    timer: Timer | None = None,
+    other_events: dict[str, OtherEvent] | None = None,
 ) -> TrackingRuntime:
+    """`other_events`: the receiver's handlers of callbacks that are not a job's (a workflow
+    run's `WorkflowFinish`), by `EventName`."""
     _check(settings)
     settings = resolve_secret_files(settings)  # no-op when load_settings read them already
     tracking, callbacks, shared = settings.tracking, settings.callbacks, settings.shared
@@ -125,7 +131,9 @@ async def start_tracking(
     try:
         await fanout.start(deliver)
         if callbacks.listen:
-            runtime.receiver = CallbackReceiver(token=runtime.token, client=client, fanout=fanout)
+            runtime.receiver = CallbackReceiver(
+                token=runtime.token, client=client, fanout=fanout, other_events=other_events
+            )
             bound = await runtime.receiver.start(callbacks.listen)
             public = callbacks.public_url
             runtime.public_url = bound if public == AUTO_PUBLIC_URL else public
