@@ -122,9 +122,17 @@ class CallbackDispatcher:
             self._recorder.record_undeliverable("TDMQ")
             self._warn_once("TDMQ", "TDMQ callbacks cannot be delivered by the emulator; counted")
             return
-        body = self._body(job, target.body_format)
+        self.send(target, self._body(job, target.body_format), job.job_id)
+
+    def send(self, target: CallbackTarget, body: tuple[bytes, str], name: str) -> None:
+        """Deliver `body` (bytes, content type) to `target` in the background, recorded like a
+        job's callback: also how a finished workflow run reports (`workflows`)."""
+        if target.kind != "Url":
+            self._recorder.record_undeliverable(target.kind)
+            self._warn_once(target.kind, "%s callbacks cannot be delivered; counted", target.kind)
+            return
         self._recorder.record_scheduled()
-        task = asyncio.create_task(self._deliver(target, body), name=f"callback-{job.job_id}")
+        task = asyncio.create_task(self._deliver(target, body), name=f"callback-{name}")
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
