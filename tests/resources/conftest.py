@@ -1,5 +1,8 @@
 """Fixtures for queues, templates and workflows end to end: the emulator, a real gateway in front
-of it, and one stub per resource service on one channel (`Stubs`)."""
+of it, and one stub per resource service on one channel (`Stubs`).
+
+The gateway here is a platform team's: a sidecar whose access file allows every resource write
+(`platform_access`), since a default sidecar refuses them (tests/resources/test_access.py)."""
 
 from __future__ import annotations
 
@@ -15,7 +18,11 @@ from gateway._proto import (
     templates_pb2_grpc,
     workflows_pb2_grpc,
 )
-from gateway.api.server import RunningGateway
+from gateway.access.config_file import AccessConfig
+from gateway.access.interceptor import ClientAccess
+from gateway.api.server import RunningGateway, start_gateway
+from gateway.config.settings import Settings
+from gateway.credentials import Credentials, StaticCredentialsProvider
 
 
 @dataclass
@@ -33,6 +40,22 @@ def stubs_on(channel: grpc.aio.Channel) -> Stubs:
         templates_pb2_grpc.MediaTemplateServiceStub(channel),
         workflows_pb2_grpc.MediaWorkflowServiceStub(channel),
     )
+
+
+def platform_access() -> ClientAccess:
+    """Sidecar mode, with `sidecar_operations = ["*"]`: queues, templates, workflows writable."""
+    return ClientAccess(AccessConfig(sidecar_operations=frozenset({"*"})))
+
+
+@pytest.fixture
+async def gateway(settings: Settings, credentials: Credentials) -> AsyncIterator[RunningGateway]:
+    running = await start_gateway(
+        settings, StaticCredentialsProvider(credentials), access=platform_access()
+    )
+    try:
+        yield running
+    finally:
+        await running.stop(grace_s=0)
 
 
 @pytest.fixture

@@ -25,7 +25,7 @@ from gateway.credentials import Credentials, StaticCredentialsProvider
 from gateway.upstream import xml_codec
 from tests.conftest import BUCKET, SAMPLE_KEY
 from tests.integration.helpers import rich_error
-from tests.resources.conftest import Stubs, stubs_on
+from tests.resources.conftest import Stubs, platform_access, stubs_on
 
 W = workflows_pb2
 SLOW_POLLS = Tracking(poll_initial_s=60.0, poll_max_s=60.0)  # beyond the test: one look only
@@ -191,7 +191,9 @@ async def test_bad_definitions_are_refused(stubs: Stubs, emulator: RunningEmulat
 @pytest.fixture
 async def polling_stubs(settings: Settings, credentials: Credentials) -> AsyncIterator[Stubs]:
     running = await start_gateway(
-        replace(settings, tracking=FAST_POLLS), StaticCredentialsProvider(credentials)
+        replace(settings, tracking=FAST_POLLS),
+        StaticCredentialsProvider(credentials),
+        access=platform_access(),
     )
     try:
         async with grpc.aio.insecure_channel(running.address) as channel:
@@ -330,6 +332,7 @@ async def receiving_gateway(
     running = await start_gateway(
         replace(settings, tracking=SLOW_POLLS, callbacks=callbacks),
         StaticCredentialsProvider(credentials),
+        access=platform_access(),
     )
     try:
         yield running
