@@ -177,3 +177,28 @@ async def test_a_full_queue_says_retry_later(
     assert error.error_info is not None and error.error_info.reason == "QUEUE_SATURATED"
     assert error.retry_info is not None
     assert "MaxSize" in error.error_info.metadata["action"]
+
+
+async def test_a_kafka_notify_config_round_trips(stubs: Stubs, emulator: RunningEmulator) -> None:
+    kafka = queues_pb2.QueueNotifyConfig(
+        type="Kafka",
+        state="On",
+        event="TaskFinish",
+        kafka_config=media_pb2.CallBackKafkaConfig(
+            region="ap-guangzhou", instance_id="ckafka-1", topic="jobs"
+        ),
+    )
+    reply = await stubs.queues.UpdateMediaQueue(
+        queues_pb2.UpdateMediaQueueRequest(
+            queue=queues_pb2.MediaQueue(queue_id=default_queue_id(emulator), notify_config=kafka)
+        )
+    )
+    assert reply.queue.notify_config.kafka_config == kafka.kafka_config
+    assert emulator.state.queues[default_queue_id(emulator)].notify.kafka == (
+        ("Region", "ap-guangzhou"),
+        ("InstanceId", "ckafka-1"),
+        ("Topic", "jobs"),
+    )
+    done = await stubs.jobs.SubmitMediaJob(SUBMIT)
+    await emulator.state.wait_for_job_state(done.jobs_detail.job_id, {"Success"})
+    assert emulator.state.callbacks_undeliverable["Kafka"] == 1  # counted, never sent
