@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import io
 import json
+import tomllib
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -14,9 +15,11 @@ import pytest
 
 from ci_emulator.server import RunningEmulator
 from gateway._proto import job_kinds_pb2, templates_pb2, templates_pb2_grpc
+from gateway.access.config_file import build_access
 from gateway.api.server import RunningGateway, start_gateway
 from gateway.config.settings import Settings
 from gateway.console.exits import ExitCode
+from gateway.console.template_plan import desired_from
 from gateway.console.templates import run
 from gateway.credentials import Credentials, StaticCredentialsProvider
 from tests.conftest import BUCKET
@@ -226,3 +229,18 @@ def test_the_cli_dispatches_templates(capsys: pytest.CaptureFixture[str]) -> Non
 
     assert main(["templates", "--help"]) == 0
     assert "templates plan: the bucket's templates differ" in capsys.readouterr().out
+
+
+def test_the_readme_examples_are_valid() -> None:
+    """The README's templates file plans, and its platform access file loads."""
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    section = readme.split("### Templates as code")[1]
+    file_text = section.split("```toml\n")[1].split("```")[0]
+    desired = desired_from(tomllib.loads(file_text), source="README")
+    assert [(t.tag, t.name) for t in desired.templates] == [
+        ("Transcode", "mp4-720p"),
+        ("Snapshot", "thumbs"),
+    ]
+    access = readme.split("## Queues, templates and workflows")[1].split("```toml\n")[1]
+    config = build_access(tomllib.loads(access.split("```")[0]))
+    assert {"queues_write", "templates_write", "workflows_write"} <= config.sidecar_operations
