@@ -316,6 +316,7 @@ async def start_gateway(
             settings, client, other_events={WORKFLOW_FINISH: follower.on_callback}
         )
         stack.push_async_callback(tracking.close)
+        tracking.also_drain.append(follower.close)  # run watches end at drain, as job watches do
         metrics.watch_retry_budget(client.budgets.tokens)
         metrics.watch_credentials_expiry(credentials.expires_at)
         in_flight = InFlight()

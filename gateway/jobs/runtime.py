@@ -27,6 +27,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import secrets
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 import redis.asyncio as aioredis
@@ -56,6 +57,8 @@ class TrackingRuntime:
     public_url: str
     token: str = field(repr=False)  # the secret in the CallBack URL
     redis: aioredis.Redis | None
+    # More followers to end at drain, as the tracker's watches end (workflow runs' watches).
+    also_drain: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
 
     def callback_url(self, target: Target) -> str | None:
         return callback_url(self.public_url, self.token, target) if self.public_url else None
@@ -64,6 +67,8 @@ class TrackingRuntime:
         if self.receiver is not None:
             await self.receiver.close()
         await self.tracker.close()
+        for close in self.also_drain:
+            await close()
 
     async def close(self) -> None:
         await self.drain()

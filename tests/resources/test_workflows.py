@@ -374,3 +374,34 @@ async def test_a_workflow_naming_its_own_notify_config_keeps_it(
     async with grpc.aio.insecure_channel(receiving_gateway.address) as channel:
         created = await create(stubs_on(channel), definition)
     assert created.topology.nodes["Start"].input.notify_config == mine
+
+
+async def test_run_watches_end_at_once_when_the_gateway_drains(
+    settings: Settings, credentials: Credentials, emulator: RunningEmulator
+) -> None:
+    """As job watches do: UNAVAILABLE at the start of the drain, so the client watches again
+    elsewhere instead of holding the drain for its whole grace period."""
+    running = await start_gateway(
+        replace(settings, tracking=SLOW_POLLS),
+        StaticCredentialsProvider(credentials),
+        access=platform_access(),
+    )
+    emulator.state.hold_running()
+    async with grpc.aio.insecure_channel(running.address) as channel:
+        stubs = stubs_on(channel)
+        created = await create(stubs, workflow(queue_of(emulator)))
+        triggered = await stubs.workflows.TriggerMediaWorkflow(
+            W.TriggerMediaWorkflowRequest(workflow_id=created.workflow_id, object=SAMPLE_KEY)
+        )
+        call = stubs.workflows.WatchWorkflowExecution(
+            W.WatchWorkflowExecutionRequest(run_id=triggered.instance_id)
+        )
+        first = await call.read()
+        assert isinstance(first, W.WatchWorkflowExecutionResponse)
+        assert first.workflow_execution.state == media_pb2.JOB_STATE_RUNNING
+        async with asyncio.timeout(10):  # far below the 30 s grace
+            await running.stop(grace_s=30)
+            with pytest.raises(grpc.aio.AioRpcError) as caught:
+                await call.read()
+    assert caught.value.code() is grpc.StatusCode.UNAVAILABLE
+    emulator.state.release_running()
