@@ -12,6 +12,8 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
+from google.protobuf.descriptor import EnumDescriptor
+
 from gateway._proto import (
     media_pb2,
     queues_pb2,
@@ -98,9 +100,8 @@ def _paging(number: int, size: int, errors: _Violations) -> Query:
     return query
 
 
-def _enum_text(enum: object, number: int, field: str, errors: _Violations) -> str:
+def _enum_text(descriptor: EnumDescriptor, number: int, field: str, errors: _Violations) -> str:
     """CI's text for a set enum value; "" for UNSPECIFIED; a violation for an unknown number."""
-    descriptor = enum.DESCRIPTOR  # type: ignore[attr-defined]
     if number == 0:
         return ""
     if number not in descriptor.values_by_number:
@@ -120,10 +121,10 @@ def validate_describe_queues(
     query: Query = {}
     if rpc.queue_ids:
         query["queueIds"] = _ids(rpc.queue_ids, "queue_ids", errors, what="queue")
-    state = _enum_text(queues_pb2.QueueState, rpc.state, "state", errors)
+    state = _enum_text(queues_pb2.QueueState.DESCRIPTOR, rpc.state, "state", errors)
     # The Python SDK always sends `All`; Go sends nothing. Both mean "either state".
     query["state"] = state or "All"
-    category = _enum_text(queues_pb2.QueueCategory, rpc.category, "category", errors)
+    category = _enum_text(queues_pb2.QueueCategory.DESCRIPTOR, rpc.category, "category", errors)
     if category:
         query["category"] = category
     query.update(_paging(rpc.page_number, rpc.page_size, errors))
@@ -156,7 +157,7 @@ def validate_update_queue(
     _id(queue.queue_id, "queue.queue_id", errors, what="queue")
     if len(queue.name.encode()) > MAX_QUEUE_NAME_BYTES:
         errors.add("queue.name", f"longer than {MAX_QUEUE_NAME_BYTES} bytes")
-    _enum_text(queues_pb2.QueueState, queue.state, "queue.state", errors)
+    _enum_text(queues_pb2.QueueState.DESCRIPTOR, queue.state, "queue.state", errors)
     if queue.HasField("notify_config"):
         _notify_config(queue.notify_config, "queue.notify_config", errors)
     check_tree(queue, "queue", errors.add)
@@ -234,7 +235,8 @@ def validate_describe_templates(
         if rpc.tag not in template_tags():
             errors.add("tag", f"not a kind CI keeps templates for: {rpc.tag!r}")
         query["tag"] = rpc.tag
-    category = _enum_text(templates_pb2.TemplateCategory, rpc.category, "category", errors)
+    categories = templates_pb2.TemplateCategory.DESCRIPTOR
+    category = _enum_text(categories, rpc.category, "category", errors)
     if category:
         query["category"] = category
     if rpc.template_ids:
@@ -296,7 +298,8 @@ def _workflow(
         errors.add("media_workflow.name", "required")
     elif len(workflow.name) > 128:
         errors.add("media_workflow.name", "longer than 128 characters")
-    _enum_text(workflows_pb2.WorkflowState, workflow.state, "media_workflow.state", errors)
+    states = workflows_pb2.WorkflowState.DESCRIPTOR
+    _enum_text(states, workflow.state, "media_workflow.state", errors)
     _topology(workflow.topology, errors)
     # Only what a body carries: output-only fields are never sent back.
     body = workflows_pb2.MediaWorkflow(name=workflow.name, state=workflow.state)
@@ -377,12 +380,13 @@ def validate_list_executions(
     target = _target(rpc.bucket, rpc.region, settings, errors)
     _id(rpc.workflow_id, "workflow_id", errors, what="workflow")
     states = [
-        _enum_text(media_pb2.JobState, state, f"states[{index}]", errors)
+        _enum_text(media_pb2.JobState.DESCRIPTOR, state, f"states[{index}]", errors)
         for index, state in enumerate(rpc.states)
     ]
     if any(not state for state in states):
         errors.add("states", "each must be a known job state")
-    order = _enum_text(service_pb2.OrderByTime, rpc.order_by_time, "order_by_time", errors)
+    orders = service_pb2.OrderByTime.DESCRIPTOR
+    order = _enum_text(orders, rpc.order_by_time, "order_by_time", errors)
     if not 0 <= rpc.size <= MAX_PAGE_SIZE:
         errors.add("size", f"must be between 1 and {MAX_PAGE_SIZE} (0 = CI's default)")
     _creation_time(rpc.start_creation_time, "start_creation_time", errors)

@@ -223,6 +223,8 @@ class ExecutionFollower:
         body that is no such callback or that CI contradicts, 503 when CI could not be asked."""
         try:
             claimed = parse_workflow_callback(body)
+            if claimed.bucket_id and claimed.bucket_id != target.bucket:
+                raise ValueError("WorkflowExecution.BucketId is not this URL's bucket")
         except ValueError as exc:
             log.warning("workflow callback rejected: %s", exc)
             return 400

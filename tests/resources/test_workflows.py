@@ -22,8 +22,9 @@ from gateway._proto import media_pb2, queues_pb2, templates_pb2, workflows_pb2
 from gateway.api.server import RunningGateway, start_gateway
 from gateway.config.settings import Callbacks, Settings, Tracking
 from gateway.credentials import Credentials, StaticCredentialsProvider
+from gateway.model import Target
 from gateway.upstream import xml_codec
-from tests.conftest import BUCKET, SAMPLE_KEY
+from tests.conftest import BUCKET, REGION, SAMPLE_KEY
 from tests.integration.helpers import rich_error
 from tests.resources.conftest import Stubs, platform_access, stubs_on
 
@@ -405,3 +406,44 @@ async def test_run_watches_end_at_once_when_the_gateway_drains(
                 await call.read()
     assert caught.value.code() is grpc.StatusCode.UNAVAILABLE
     emulator.state.release_running()
+
+
+async def test_a_forged_workflow_callback_is_refused(
+    receiving_gateway: RunningGateway, emulator: RunningEmulator
+) -> None:
+    """CI signs nothing: the receiver believes CI's describe, never the body."""
+    emulator.state.hold_running()
+    async with grpc.aio.insecure_channel(receiving_gateway.address) as channel:
+        stubs = stubs_on(channel)
+        created = await create(stubs, workflow(queue_of(emulator)))
+        triggered = await stubs.workflows.TriggerMediaWorkflow(
+            W.TriggerMediaWorkflowRequest(workflow_id=created.workflow_id, object=SAMPLE_KEY)
+        )
+    url = receiving_gateway.tracking.callback_url(Target(BUCKET, REGION))
+    assert url is not None
+
+    def body(run_id: str, state: str, bucket: str = BUCKET) -> bytes:
+        return (
+            f"<Response><EventName>WorkflowFinish</EventName><WorkflowExecution>"
+            f"<RunId>{run_id}</RunId><BucketId>{bucket}</BucketId><State>{state}</State>"
+            f"</WorkflowExecution></Response>"
+        ).encode()
+
+    answers = {}
+    async with aiohttp.ClientSession() as session:
+        for case, data in {
+            "claims an end CI has not seen": body(triggered.instance_id, "Success"),
+            "names a run CI does not know": body("inothere", "Success"),
+            "names another bucket": body(triggered.instance_id, "Success", "other-1250000000"),
+            "is no workflow callback": b"<Response><EventName>WorkflowFinish</EventName>"
+            b"</Response>",
+        }.items():
+            async with session.post(url, data=data) as answer:
+                answers[case] = answer.status
+    emulator.state.release_running()
+    assert answers == {
+        "claims an end CI has not seen": 422,
+        "names a run CI does not know": 422,
+        "names another bucket": 400,
+        "is no workflow callback": 400,
+    }
