@@ -80,10 +80,12 @@ protos: $(STAMP)
 proto-baseline: $(TOOLS_STAMP)
 	node_modules/.bin/buf build --exclude-source-info -o api/released.binpb
 
-# Benchmarks of issue 8 (~10 min on 2 CPUs); tables in bench/results/, the latest copied into
+# Benchmarks of issues 8 and 14 (~11 min on 2 CPUs); tables in bench/results/, the latest copied into
 # bench/README.md by hand. Not part of `make test`: performance is measured, not timed in tests.
 bench: $(STAMP)
 	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
+	@command -v ffmpeg >/dev/null || { echo "installing: ffmpeg (the transcode item compares with it)"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq ffmpeg; }
 	$(BIN)/python -m bench.run $(BENCH_ARGS)
 
 clean:

@@ -65,10 +65,14 @@ BODY = (
 # ---- the emulator side (a child process) -----------------------------------------------------
 
 
-def serve_pinned(cpu: int, run_jobs: bool) -> None:
-    """Child: pin to `cpu`, start the emulator on a free loopback port, print it, serve."""
+def serve_pinned(cpu: int, run_jobs: bool, media_jobs: int = 0) -> None:
+    """Child: pin to `cpu`, start the emulator on a free loopback port, print it, serve.
+
+    With `media_jobs` N, N Transcode jobs run at all times in worker processes on the other
+    CPUs (a finished one is replaced, at most `MAX_MEDIA_JOBS` in all), in their own queue.
+    """
     os.sched_setaffinity(0, {cpu})
-    from ci_emulator.config import BucketConfig, EmulatorConfig
+    from ci_emulator.config import BucketConfig, EmulatorConfig, QueueConfig
     from ci_emulator.samples import make_h264_aac_mp4
     from ci_emulator.server import start_emulator
 
@@ -77,13 +81,19 @@ def serve_pinned(cpu: int, run_jobs: bool) -> None:
             root = Path(folder)
             (root / "input").mkdir()
             make_h264_aac_mp4(root / OBJECT_KEY, seconds=1.0)
+            others = tuple(sorted(os.sched_getaffinity(0) ^ set(range(os.cpu_count() or 1))))
             config = EmulatorConfig(
                 buckets=(BucketConfig(BUCKET, REGION, root),),
                 credentials={SECRET_ID: SECRET_KEY},
                 queue_max_size=10_000_000,  # the benchmark submits far more than CI's 10,000
+                queues=(QueueConfig(BUCKET, "media", max_concurrent=max(1, media_jobs)),),
+                media_worker_cpus=others,
             )
             emulator = await start_emulator(config)
-            if not run_jobs:
+            if media_jobs:
+                make_h264_aac_mp4(root / MEDIA_KEY, seconds=8.0, width=640, height=360)
+                _keep_transcoding(emulator.state, media_jobs)
+            elif not run_jobs:
                 emulator.state.pause_scheduling()
             print(emulator.port, flush=True)
             loop = asyncio.get_running_loop()
@@ -92,6 +102,47 @@ def serve_pinned(cpu: int, run_jobs: bool) -> None:
             await emulator.close()
 
     asyncio.run(main())
+
+
+MEDIA_KEY = "input/media.mp4"
+MAX_MEDIA_JOBS = 2000
+
+
+def _keep_transcoding(state: Any, running: int) -> None:
+    """Keep `running` Transcode jobs going in the "media" queue (bounded by MAX_MEDIA_JOBS)."""
+    from lxml import etree
+
+    from ci_emulator.ids import named_queue_id
+    from ci_emulator.submit import parse_submit
+
+    bucket = state.config.buckets[0]
+    queue_id = named_queue_id(BUCKET, "media")
+    body = (
+        f"<Request><Tag>Transcode</Tag><Input><Object>{MEDIA_KEY}</Object></Input><Operation>"
+        "<Transcode><Container><Format>mp4</Format></Container><Video><Codec>H.264</Codec>"
+        "<Width>480</Width></Video><Audio><Codec>aac</Codec></Audio></Transcode><Output>"
+        f"<Region>{REGION}</Region><Bucket>{BUCKET}</Bucket><Object>out/t.mp4</Object>"
+        f"</Output></Operation><QueueId>{queue_id}</QueueId></Request>"
+    ).encode()
+    spec = parse_submit(
+        etree.fromstring(body),
+        default_queue_id=queue_id,
+        bucket=bucket,
+        buckets=state.config.bucket,
+    )
+    submitted = 0
+
+    def another(job: Any = None, queue: Any = None) -> None:
+        nonlocal submitted
+        if job is not None and not job.spec.runs_in_worker:
+            return
+        if submitted < MAX_MEDIA_JOBS:
+            submitted += 1
+            state.submit(bucket, spec)
+
+    state.job_end_listeners.append(another)
+    for _ in range(running):
+        another()
 
 
 def cpu_seconds(pid: int) -> float:
@@ -186,7 +237,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     child = await asyncio.create_subprocess_exec(
         sys.executable, "-c",
         "import sys; from bench.emulator_throughput import serve_pinned; "
-        f"serve_pinned({emulator_cpu}, {bool(args.run_jobs)})",
+        f"serve_pinned({emulator_cpu}, {bool(args.run_jobs)}, {int(args.media_jobs)})",
         stdin=asyncio.subprocess.PIPE,
         stdout=asyncio.subprocess.PIPE,
         cwd=str(REPO_ROOT),
@@ -198,6 +249,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         os.sched_setaffinity(0, load_cpus)
         url = f"http://127.0.0.1:{port}/jobs"
         runs = []
+        media_before = await _media_counts(port)
         for _ in range(args.repeat):
             cpu_before, own_before = cpu_seconds(child.pid), time.process_time()
             result = await load(
@@ -212,6 +264,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 "elapsed_s"
             ]
             runs.append(result)
+        media_after = await _media_counts(port)
+        media = {"before": media_before, "after": media_after}
     finally:
         child.stdin.close()
         with contextlib.suppress(TimeoutError):
@@ -225,7 +279,14 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     per_cpu_second = statistics.median(item["requests_per_cpu_second"] for item in summaries)
     return {
         "benchmark": "emulator signed POST /jobs throughput",
-        "mode": "jobs running" if args.run_jobs else "submit only (scheduler paused)",
+        "mode": (
+            f"submits while {args.media_jobs} Transcode jobs run in workers"
+            if args.media_jobs
+            else "jobs running"
+            if args.run_jobs
+            else "submit only (scheduler paused)"
+        ),
+        "media_jobs": media,
         "requests_per_s": rates[len(rates) // 2],
         "requests_per_s_best": rates[-1],
         "requests_per_cpu_second": round(per_cpu_second, 1),
@@ -240,6 +301,16 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         "machine": platform.machine(),
         "measured_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
+
+
+async def _media_counts(port: int) -> dict[str, int]:
+    """Media jobs by state, from the emulator's admin counters."""
+    async with (
+        aiohttp.ClientSession(trust_env=False) as session,
+        session.get(f"http://127.0.0.1:{port}/_emulator/counters") as response,
+    ):
+        counters = await response.json()
+    return dict(counters.get("media_jobs_by_state", {}))
 
 
 def _summary(run: dict[str, Any]) -> dict[str, Any]:
@@ -266,6 +337,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--warmup", type=int, default=300)
     parser.add_argument("--repeat", type=int, default=3, help="repetitions (median reported)")
     parser.add_argument("--run-jobs", action="store_true", help="let submitted jobs execute")
+    parser.add_argument(
+        "--media-jobs",
+        type=int,
+        default=0,
+        help="keep N Transcode jobs running in worker processes on the other CPUs meanwhile",
+    )
     parser.add_argument("--output", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
     result = asyncio.run(run(args))

@@ -30,7 +30,7 @@ if __package__ in (None, ""):  # run as `python bench/run.py`: make `bench` impo
 
 from bench.common import RESULTS_DIR, Spread, Summary, clean_proxy_environment, pin, ratio
 
-ITEMS = ("submit", "read", "variants", "signer", "memory", "watch", "faults")
+ITEMS = ("submit", "read", "variants", "signer", "memory", "watch", "faults", "transcode")
 VARIANTS = {
     # name: (uvloop, noop)
     "grpc floor (no-op server)": (False, True),
@@ -204,6 +204,13 @@ async def run_all(args: argparse.Namespace, results: dict[str, Any]) -> None:
 
     if "faults" in items:
         await _faults(args, cpus, results)
+
+    if "transcode" in items:
+        from bench import transcode
+
+        _say("issue 14: a Transcode in the emulator vs the ffmpeg CLI on the same file")
+        reps = 1 if args.quick else args.reps
+        results["transcode"] = await transcode.measure(reps=reps)
 
     if "memory" in items:
         deadline_s = 3.0 if args.quick else 6.0
@@ -462,6 +469,11 @@ def render(results: dict[str, Any]) -> str:
                 Spread(**c["duplicates_per_1000"]).fmt(1),
             ]
             out.append("| " + " | ".join(row) + " |")
+    if "transcode" in results:
+        from bench.transcode import render as render_transcode
+
+        out += ["", "### Transcode: the emulator vs the ffmpeg CLI (issue 14)", ""]
+        out.append(render_transcode(results["transcode"]))
     return "\n".join(out) + "\n"
 
 

@@ -1,10 +1,11 @@
 """A strict local emulator of Tencent Cloud Infinite's media-job API (and COS's videoinfo).
 
 An aiohttp server on loopback that speaks CI's XML API, verifies COS signatures as CI does,
-answers with CI's error bodies and codes, runs MediaInfo jobs with a real media probe over a
-local folder per bucket, keeps CI's queues, templates and workflows (and runs them), calls back
-when jobs and workflow runs end, and injects faults on demand. Tests, benchmarks and the demo
-stand on it, so where CI would refuse a request it refuses it the same way.
+answers with CI's error bodies and codes, runs MediaInfo jobs with a real media probe and every
+typed media kind (Transcode, Snapshot, Animation, Concat, ...) with FFmpeg in worker processes
+over a local folder per bucket, keeps CI's queues, templates and workflows (and runs them), calls
+back when jobs and workflow runs end, and injects faults on demand. Tests, benchmarks and the
+demo stand on it, so where CI would refuse a request it refuses it the same way.
 
 Addressing a bucket (see `hosts`):
 
@@ -37,6 +38,9 @@ Module map:
     admin      /_emulator/* control surface;  cli, config_file: standalone use
     probe      real media info via PyAV;  probe_types: MediaInfo, Probe;  probe_cache: reuse
                a file's MediaInfo;  samples: generated media for tests and the demo
+    media/     the media job kinds run for real (validation, worker processes, FFmpeg);
+               media_jobs: one media job's run for the scheduler (start, progress, publish)
+    xmlread    reading request XML
 """
 
 from ci_emulator.app import create_app

@@ -17,7 +17,7 @@ from ci_emulator.callbacks import CallbackDispatcher
 from ci_emulator.config import BucketConfig, EmulatorConfig
 from ci_emulator.errors import CiError
 from ci_emulator.frontend import CiFrontend
-from ci_emulator.handlers import submit_job
+from ci_emulator.handlers import submit_jobs
 from ci_emulator.jobs import Job
 from ci_emulator.resource_api import add_admin_routes as add_resource_admin_routes
 from ci_emulator.scheduler import Scheduler
@@ -79,7 +79,8 @@ async def _run_workflows(app: web.Application) -> AsyncIterator[None]:
         return config
 
     runner = WorkflowRunner(
-        submit=lambda config, request: submit_job(state, config, request),
+        # A node's request is in the single form: one job.
+        submit=lambda config, request: submit_jobs(state, config, request)[0],
         wait_for_job=wait_for_job,
         bucket=bucket,
         queue=state.queues.get,

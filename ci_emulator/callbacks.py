@@ -21,8 +21,15 @@ delivery, good or given up, is appended to `EmulatorState.callbacks` as `(url, s
 A URL without a scheme (the Go SDK's queue test uses `test.com`) is tried as `http://`.
 TDMQ and Kafka cannot be reached from here: such callbacks are counted as not delivered (by
 kind), and logged once.
-A callback to a host that is not loopback is sent (the emulator does not police it) but logged,
-because tests must never reach out of the machine.
+
+Where to, allowed: a local tool must not POST job data to whatever URL a queue or job names (the
+Go SDK's test queue names `test.com`). Unless `CallbackSettings.allow_public_hosts` (the
+`--callback-allow-public-hosts` flag) says otherwise, a callback goes only to loopback or private
+addresses (10/8, 172.16/12, 192.168/16, fc00::/7; not link-local, where cloud metadata lives): a
+name is resolved first and every address it has must be such. A refused callback is never sent;
+it is logged (once per host, as a warning naming the host and the flag), recorded with no
+attempt, and counted as undeliverable (`public host`). The session's resolver applies the same
+rule when it connects, so a name that resolves differently the second time is not followed.
 """
 
 from __future__ import annotations
@@ -30,10 +37,13 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import logging
+import socket
 from dataclasses import dataclass
 from typing import Final, NamedTuple, Protocol
 
 import aiohttp
+from aiohttp.abc import AbstractResolver, ResolveResult
+from aiohttp.resolver import DefaultResolver
 from yarl import URL
 
 from ci_emulator.callback_body import (
@@ -49,6 +59,8 @@ from ci_emulator.queues import MediaQueue
 logger = logging.getLogger(__name__)
 
 REPORTED_STATES: Final = frozenset({JobState.SUCCESS, JobState.FAILED})
+PUBLIC_HOST: Final = "public host"
+"""`EmulatorState.callbacks_undeliverable` key of callbacks refused for their host."""
 _LOOPBACK_NAMES: Final = frozenset({"localhost", "localhost.localdomain"})
 
 
@@ -116,6 +128,7 @@ class CallbackDispatcher:
         self._session: aiohttp.ClientSession | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._warned: set[str] = set()
+        self._resolver: LocalOnlyResolver | None = None
 
     def job_ended(self, job: Job, queue: MediaQueue) -> None:
         target = callback_target(job, queue, self._settings)
@@ -144,6 +157,9 @@ class CallbackDispatcher:
         if self._session is not None:
             await self._session.close()
             self._session = None
+        if self._resolver is not None:
+            await self._resolver.close()
+            self._resolver = None
 
     def _body(self, job: Job, body_format: str) -> tuple[bytes, str]:
         if body_format == "JSON":
@@ -153,10 +169,40 @@ class CallbackDispatcher:
     def _client(self) -> aiohttp.ClientSession:
         if self._session is None:
             # trust_env=False: a proxy variable must never carry a callback off the machine.
+            connector = aiohttp.TCPConnector(resolver=self._local_resolver())
             self._session = aiohttp.ClientSession(
-                timeout=aiohttp.ClientTimeout(total=self._settings.timeout_s), trust_env=False
+                connector=connector,
+                timeout=aiohttp.ClientTimeout(total=self._settings.timeout_s),
+                trust_env=False,
             )
         return self._session
+
+    def _local_resolver(self) -> LocalOnlyResolver | None:
+        """The one resolver of the session and of `_refusal` (None: public hosts allowed);
+        made on first use, inside the event loop, and closed with the session."""
+        if self._resolver is None and not self._settings.allow_public_hosts:
+            self._resolver = LocalOnlyResolver()
+        return self._resolver
+
+    async def _refusal(self, host: str) -> str | None:
+        """Why a callback to `host` is not sent, or None (see the module docstring)."""
+        if host.lower() in _LOOPBACK_NAMES:
+            return None
+        try:
+            if not is_local_address(host.strip("[]")):
+                return "not a loopback or private address"
+            return None
+        except ValueError:
+            pass  # a name: resolved below
+        resolver = self._local_resolver()
+        assert resolver is not None  # only asked when public hosts are not allowed
+        try:
+            await resolver.resolve(host, 0, socket.AF_UNSPEC)
+        except PublicAddressError as exc:
+            return str(exc)
+        except OSError:
+            return None  # unresolvable: the delivery fails, and is recorded, as any other
+        return None
 
     async def _deliver(self, target: CallbackTarget, body: tuple[bytes, str]) -> None:
         settings = self._settings
@@ -168,7 +214,16 @@ class CallbackDispatcher:
             logger.warning("callback URL %r is unusable: %s", target.address, exc)
             self._recorder.record_callback(CallbackDelivery(target.address, None, 0))
             return
-        if not is_loopback(url.host or ""):
+        if not settings.allow_public_hosts:
+            refusal = await self._refusal(url.host or "")
+            if refusal is not None:
+                self._warn_once(url.host or "", "callback to %s refused: %s; pass "
+                                "--callback-allow-public-hosts to allow it", target.address,
+                                refusal)  # fmt: skip
+                self._recorder.record_undeliverable(PUBLIC_HOST)
+                self._recorder.record_callback(CallbackDelivery(target.address, None, 0))
+                return
+        elif not is_loopback(url.host or ""):
             self._warn_once(url.host or "", "callback to a non-loopback host: %s", url.host)
         status: int | None = None
         attempt = 0
@@ -197,6 +252,37 @@ class CallbackDispatcher:
         if key not in self._warned:
             self._warned.add(key)
             logger.warning(message, *args)
+
+
+def is_local_address(address: str) -> bool:
+    """Loopback or private, not link-local; `ValueError` if `address` is no IP address."""
+    ip = ipaddress.ip_address(address.split("%", 1)[0])  # without an IPv6 zone
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped  # `::ffff:8.8.8.8` is 8.8.8.8, not a private IPv6 address
+    return ip.is_loopback or (ip.is_private and not ip.is_link_local)
+
+
+class PublicAddressError(OSError):
+    """A callback host resolves to an address beyond loopback and private networks."""
+
+
+class LocalOnlyResolver(AbstractResolver):
+    """aiohttp's resolver, refusing a name that has any public address (`PublicAddressError`)."""
+
+    def __init__(self) -> None:
+        self._resolver = DefaultResolver()
+
+    async def resolve(
+        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
+    ) -> list[ResolveResult]:
+        results = await self._resolver.resolve(host, port, family)
+        public = [result["host"] for result in results if not is_local_address(result["host"])]
+        if public:
+            raise PublicAddressError(f"{host} resolves to {public[0]}, a public address")
+        return results
+
+    async def close(self) -> None:
+        await self._resolver.close()
 
 
 def is_loopback(host: str) -> bool:

@@ -166,6 +166,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--callback-on-cancel", action="store_true", help="also call back for cancelled jobs"
     )
+    parser.add_argument(
+        "--callback-allow-public-hosts",
+        action="store_true",
+        help="also call back URLs whose host is not loopback or private (refused by default)",
+    )
     parser.add_argument("--log-level", default="INFO")
     return parser
 
@@ -196,6 +201,8 @@ def build_launch(args: argparse.Namespace, environ: Mapping[str, str]) -> Launch
         callbacks = replace(callbacks, json_array=True)
     if args.callback_on_cancel:
         callbacks = replace(callbacks, on_cancel=True)
+    if args.callback_allow_public_hosts:
+        callbacks = replace(callbacks, allow_public_hosts=True)
     limits = file.limits
     seed = args.fault_seed if args.fault_seed is not None else file.fault_seed
     config = EmulatorConfig(

@@ -52,6 +52,8 @@ class CallbackSettings:
     """Send JSON `JobsDetail` as a one-element array instead of an object."""
     on_cancel: bool = False
     """Also report jobs that end `Cancel`."""
+    allow_public_hosts: bool = False
+    """Also call back hosts beyond loopback and private networks (refused, and logged, else)."""
 
     def __post_init__(self) -> None:
         if self.attempts < 1 or self.backoff_s < 0 or self.timeout_s <= 0:
@@ -122,6 +124,10 @@ class EmulatorConfig:
     faults: Mapping[str, FaultSpec] = field(default_factory=dict)
     """Fault specs installed at start, by operation name (or `"*"`); see `faults.FaultPlan`."""
     fault_seed: int = 0
+    media_worker_cpus: tuple[int, ...] = ()
+    """CPUs the media worker processes run on (empty: wherever the emulator may run). A
+    benchmark pins the emulator to one core and its workers to the others, so submits are
+    measured while media jobs run beside them, not on top of them."""
 
     def __post_init__(self) -> None:
         for operation in self.faults:

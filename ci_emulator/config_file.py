@@ -159,7 +159,7 @@ def _queue(item: object, where: str) -> QueueConfig:
 
 
 def _callbacks(item: object) -> CallbackSettings:
-    names = {"attempts", "backoff_s", "timeout_s", "json_array", "on_cancel"}
+    names = {"attempts", "backoff_s", "timeout_s", "json_array", "on_cancel", "allow_public_hosts"}
     return CallbackSettings(**table(item, "callbacks", names))
 
 

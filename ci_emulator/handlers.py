@@ -13,11 +13,14 @@ Choices where CI's behaviour is undocumented (UNCONFIRMED, tolerant reading unle
   ids are answered once, in first-seen order.
 * cancel: unknown id -> InvalidArgument 400 (CI's table has no job-not-found code and uses
   InvalidArgument for bad parameters); Submitted or Pause (waiting in a paused queue) -> Cancel;
-  Running or finished -> InvalidArgument 400 "job ... is Running and cannot be canceled" (CI:
-  only jobs not yet executing can be cancelled); an
+  a media job Running in a worker -> Cancel, its worker killed (issue 14; see
+  `Job.cancellable`); a Running MediaInfo job or a finished job -> InvalidArgument 400 "job ...
+  is Running and cannot be canceled" (CI: only jobs not yet executing can be cancelled); an
   already-cancelled job -> 200 again, so a retried cancel whose answer was lost succeeds;
   `PUT /jobs/<id>` without `?cancel` -> InvalidArgument (no other PUT exists on that path).
 * submit to a Paused queue -> QueuePaused 403, to a full one -> QueueSaturated 403 (notes §8.2).
+  A multi-operation submit (`multi_submit`) is checked whole before its jobs are created; a
+  queue that fills up part-way leaves the jobs created so far (CI's behaviour is undocumented).
 * `PUT /queue/<id>` for a queue this bucket does not have -> InvalidArgument 400 (as an unknown
   QueueId on submit); the queue API's own rules are in `queue_api`.
 * `POST /mediainfo` on a missing object -> ResourceNotFound 400 (CI's "input resource does not
@@ -41,6 +44,7 @@ from ci_emulator.errors import CiError, invalid_argument
 from ci_emulator.hosts import Service, Target
 from ci_emulator.jobs import Job, JobState, full_detail, submit_detail
 from ci_emulator.listing import parse_list_query
+from ci_emulator.multi_submit import split_operations
 from ci_emulator.objects import resolve_object_path
 from ci_emulator.probe import ProbeError, ProbeErrorCode
 from ci_emulator.queue_api import (
@@ -140,24 +144,39 @@ async def _request_xml(call: Call) -> etree._Element:
     return (await _request_body(call))[1]
 
 
-def submit_job(
+def submit_jobs(
     state: EmulatorState, bucket: BucketConfig, root: etree._Element, *, body_digest: str = ""
-) -> Job:
-    """CreateMediaJobs' steps, from a parsed `<Request>` to a queued job: shared with workflow
-    runs, whose node jobs are created exactly as a submit would create them."""
-    resolve_job_templates(root, state.resources.templates, bucket.name)
-    spec = parse_submit(root, default_queue_id=state.default_queue[bucket.name])
-    queue = state.queue_of(bucket.name, spec.queue_id)
-    if queue.state is QueueState.PAUSED:
-        raise CiError("QueuePaused", f"queue {queue.queue_id} is paused")
-    return state.submit(bucket, spec, body_digest=body_digest)
+) -> list[Job]:
+    """CreateMediaJobs' steps, from a parsed `<Request>` to its queued jobs: shared with
+    workflow runs, whose node jobs are created exactly as a submit would create them.
+
+    The multi-operation form is one single-form request per Operation (`multi_submit`); each
+    gets the templates it names merged in (`templates`), and every one is checked before any
+    job is created."""
+    requests = split_operations(root) or [root]
+    for one in requests:
+        resolve_job_templates(one, state.resources.templates, bucket.name)
+    specs = [
+        parse_submit(
+            one,
+            default_queue_id=state.default_queue[bucket.name],
+            bucket=bucket,
+            buckets=state.config.bucket,
+        )
+        for one in requests
+    ]
+    for spec in specs:
+        queue = state.queue_of(bucket.name, spec.queue_id)
+        if queue.state is QueueState.PAUSED:
+            raise CiError("QueuePaused", f"queue {queue.queue_id} is paused")
+    return [state.submit(bucket, spec, body_digest=body_digest) for spec in specs]
 
 
 async def _create(call: Call) -> web.Response:
     body, root = await _request_body(call)
     digest = hashlib.sha256(body).hexdigest()
-    job = submit_job(call.state, call.bucket, root, body_digest=digest)
-    return xml_response([("JobsDetail", submit_detail(job))])
+    jobs = submit_jobs(call.state, call.bucket, root, body_digest=digest)
+    return xml_response([("JobsDetail", submit_detail(job)) for job in jobs])
 
 
 async def _describe(call: Call) -> web.Response:

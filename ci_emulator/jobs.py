@@ -38,12 +38,15 @@ whichever code path makes it.
 from __future__ import annotations
 
 import enum
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
+from ci_emulator.media.model import MediaRequest
 from ci_emulator.probe_types import MediaInfo
 from ci_emulator.timefmt import format_ci_time
-from ci_emulator.xmlbuild import Fields, media_info_fields
+from ci_emulator.xmlbuild import Fields, XmlValue, media_info_fields
+
+Field = tuple[str, XmlValue]
 
 
 class JobState(enum.StrEnum):
@@ -76,6 +79,14 @@ class JobSpec:
     callback_type: str | None = None
     callback_mq: tuple[tuple[str, str], ...] = ()
     """`CallBackMqConfig` children (MqRegion, MqMode, MqName) when CallBackType is TDMQ."""
+    media: MediaRequest | None = None
+    """The validated parameters of a media kind (every tag but MediaInfo): run in a worker."""
+    operation_echo: Fields = field(default_factory=list, compare=False)
+    """The request's Operation children (less UserData and JobLevel), echoed back as CI does."""
+
+    @property
+    def runs_in_worker(self) -> bool:
+        return self.media is not None
 
 
 @dataclass(eq=False)
@@ -95,6 +106,10 @@ class Job:
     media_info: MediaInfo | None = field(default=None, repr=False)
     progress: int | None = None
     """Percent done, reported as `<Progress>`; None (no node) until the job starts."""
+    progress_reports: list[int] = field(default_factory=list, repr=False)
+    """Every value a media worker reported, in order: proof of progress for tests."""
+    results: Fields = field(default_factory=list, repr=False)
+    """Result nodes of a finished media job (MediaResult, DigitalWatermark, ...)."""
     on_state_change: Callable[[Job, JobState], None] | None = field(default=None, repr=False)
     """Called after every state change with the job and its previous state."""
 
@@ -111,9 +126,18 @@ class Job:
             raise ValueError(f"progress must be {current}..100 for job {self.job_id}: {percent}")
         self.progress = percent
 
-    def succeed(self, now: float, media_info: MediaInfo) -> None:
+    def report_progress(self, percent: int) -> None:
+        """A media worker's report: kept forwards only and below 100 (100 means done)."""
+        self._require(JobState.RUNNING)
+        self.progress_reports.append(percent)
+        self.progress = max(self.progress or 0, min(percent, 99))
+
+    def succeed(
+        self, now: float, media_info: MediaInfo | None, results: Sequence[Field] = ()
+    ) -> None:
         self._require(JobState.RUNNING)
         self.ended_at, self.media_info, self.progress = now, media_info, 100
+        self.results = list(results)
         self.code, self.message = "Success", ""
         self._become(JobState.SUCCESS)
 
@@ -123,7 +147,7 @@ class Job:
         self._become(JobState.FAILED)
 
     def cancel(self, now: float) -> None:
-        if self.state is not JobState.PAUSE:
+        if not self.cancellable:
             self._require(JobState.SUBMITTED)
         self.ended_at = now
         self._become(JobState.CANCEL)
@@ -143,7 +167,11 @@ class Job:
 
     @property
     def cancellable(self) -> bool:
-        """Not started yet: CI cancels only jobs that are not executing."""
+        """Not started yet (CI: only jobs not executing can be cancelled), or a media job
+        Running in a worker: issue 14 asks that cancel stop a running transcode, and killing
+        its worker does that (UNCONFIRMED what CI answers; MediaInfo jobs keep CI's rule)."""
+        if self.state is JobState.RUNNING:
+            return self.spec.runs_in_worker
         return self.state in (JobState.SUBMITTED, JobState.PAUSE)
 
     def _require(self, state: JobState) -> None:
@@ -158,12 +186,20 @@ def _time(value: float | None) -> str:
 def _operation(job: Job, *, alphabetical: bool) -> Fields:
     user_data: Fields = [] if job.spec.user_data is None else [("UserData", job.spec.user_data)]
     level: Fields = [("JobLevel", str(job.spec.job_level))]
+    echo = job.spec.operation_echo
     if not alphabetical:
-        return user_data + level
+        return echo + user_data + level
     media: Fields = (
         [] if job.media_info is None else [("MediaInfo", media_info_fields(job.media_info))]
     )
-    return level + media + user_data
+    if not echo and not job.results:
+        return level + media + user_data
+    # Echo and results merged in name order (stable: repeated nodes keep their order); a
+    # result node replaces an echoed one of the same name (DigitalWatermark gains State).
+    replaced = {name for name, _ in job.results}
+    merged = [*(item for item in echo if item[0] not in replaced), *job.results]
+    merged += level + media + user_data
+    return sorted(merged, key=lambda item: item[0])
 
 
 def _progress(job: Job) -> Fields:

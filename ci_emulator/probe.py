@@ -56,6 +56,7 @@ __all__ = [
     "MAX_SCAN_SECONDS",
     "ProbeError",
     "ProbeErrorCode",
+    "checked_size",
     "probe",
     "probe_async",
 ]
@@ -175,7 +176,7 @@ def probe(path: str | os.PathLike[str]) -> dict[str, Any]:
     stream. Never decodes the whole file. Raises only :class:`ProbeError`.
     """
     file = Path(path)
-    size = _checked_size(file)
+    size = checked_size(file)
     try:
         # "file:" + an absolute path stops FFmpeg reading a protocol ("concat:", "http:") out of
         # an object key, and the whitelist stops playlists (HLS, concat) reaching the network.
@@ -205,7 +206,7 @@ async def probe_async(path: str | os.PathLike[str]) -> dict[str, Any]:
     return await asyncio.to_thread(probe, path)
 
 
-def _checked_size(file: Path) -> int:
+def checked_size(file: Path) -> int:
     """Classify what FFmpeg would only report as a generic open failure, and read ``Size``.
 
     The file system tells a missing object from an unreadable one precisely; an empty object is

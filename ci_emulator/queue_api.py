@@ -37,9 +37,10 @@ from lxml import etree
 
 from ci_emulator.errors import invalid_argument
 from ci_emulator.queues import MediaQueue, NotifyConfig, QueueState
-from ci_emulator.submit import MQ_MODES, MQ_REGIONS, child, text_of
+from ci_emulator.submit import MQ_MODES, MQ_REGIONS
 from ci_emulator.timefmt import format_ci_time
 from ci_emulator.xmlbuild import Fields
+from ci_emulator.xmlread import child, text_of
 
 MAX_QUEUE_IDS = 10
 MAX_NAME_BYTES = 128

@@ -95,15 +95,29 @@ def make_h264_aac_mp4(
     height: int = 240,
     fps: int = 25,
     sample_rate: int = 44100,
+    gop: int | None = None,
+    audio: bool = True,
 ) -> Path:
     """Write an MP4 with H.264 (yuv420p, BT.709, tv range, square pixels) and stereo AAC.
 
-    The video has exactly ``round(seconds * fps)`` frames; the audio ``seconds`` of tones.
+    The video has exactly ``round(seconds * fps)`` frames; the audio ``seconds`` of tones
+    (none with ``audio=False``). ``gop`` puts a key frame every ``gop`` frames (and only
+    there), for tests that cut at key frames; by default x264 places them.
     """
     with av.open(str(path), mode="w", format="mp4") as container:
         video = _add_video(container, width, height, fps)
-        audio = _add_audio(container, sample_rate)
-        _write(container, seconds, video=(video, fps), audio=(audio, sample_rate))
+        if gop is not None:
+            video.codec_context.gop_size = gop
+            video.codec_context.options = {
+                **dict(_X264_OPTIONS),
+                "x264-params": f"{_X264_OPTIONS['x264-params']}:keyint={gop}:min-keyint={gop}:"
+                "scenecut=0",
+            }
+        if not audio:
+            _write(container, seconds, video=(video, fps))
+            return path
+        audio_stream = _add_audio(container, sample_rate)
+        _write(container, seconds, video=(video, fps), audio=(audio_stream, sample_rate))
     return path
 
 

@@ -3,8 +3,10 @@
 One scheduler task waits for "something changed" (a submit, a finished job, a resumed queue),
 then starts whatever the queues allow (`EmulatorState.take_startable` applies JobLevel priority,
 MaxConcurrent and pausing). Each started job gets a task that waits while running is held,
-probes the object from the bucket folder and records the outcome. Closing the scheduler cancels
-every task it started, so a test's event loop ends clean.
+then probes the object from the bucket folder (MediaInfo) or runs the media job in a worker
+process (`media_jobs`; so at most MaxConcurrent workers per queue), and records the outcome.
+Closing the scheduler cancels every task it started (killing their workers), so a test's
+event loop ends clean.
 """
 
 from __future__ import annotations
@@ -13,7 +15,8 @@ import asyncio
 import logging
 from pathlib import Path
 
-from ci_emulator.jobs import Job
+from ci_emulator.jobs import Job, JobState
+from ci_emulator.media_jobs import run_media_job
 from ci_emulator.objects import MISSING_OBJECT, resolve_object_path
 from ci_emulator.probe import ProbeError
 from ci_emulator.queues import MediaQueue
@@ -52,6 +55,11 @@ class Scheduler:
         state = self._state
         try:
             await state.wait_until_released()
+            if job.state is not JobState.RUNNING:
+                return  # cancelled while held (a media job may be cancelled Running)
+            if job.spec.runs_in_worker:
+                await run_media_job(state, job)
+                return
             bucket = state.bucket(job.bucket, job.region)
             path = resolve_object_path(bucket.root, job.spec.object_key)
             await self._probe_into(job, path)

@@ -40,6 +40,7 @@ from ci_emulator.hooks import RequestHook
 from ci_emulator.job_index import BucketJobs
 from ci_emulator.jobs import Job, JobSpec, JobState
 from ci_emulator.listing import ListQuery, Page, select
+from ci_emulator.media.runner import WorkerHandle
 from ci_emulator.queues import MediaQueue, NotifyConfig, QueueState
 from ci_emulator.resources import ResourceState
 
@@ -89,6 +90,9 @@ class EmulatorState:
         self._running_gate.set()
         self._changed = asyncio.Event()
         self._work = asyncio.Event()
+        self.workers: dict[str, WorkerHandle] = {}
+        """Worker processes of Running media jobs, by job id (`scheduler` keeps it)."""
+        self._workers_held = False
         for bucket in config.buckets:
             queue = MediaQueue(
                 queue_id=ids.default_queue_id(bucket.name),
@@ -160,10 +164,18 @@ class EmulatorState:
         return job
 
     def cancel(self, job: Job) -> None:
+        """Cancel a waiting job, or stop a Running media job's worker. A running job ends
+        (and reports) when its runner has cleaned up, in `finished_running`."""
         queue = self.queues[job.spec.queue_id]
+        running = job.state is JobState.RUNNING
         job.cancel(self.config.clock())
-        queue.withdraw(job)
-        self._job_ended(job, queue)
+        if running:
+            worker = self.workers.get(job.job_id)
+            if worker is not None:
+                worker.kill()
+        else:
+            queue.withdraw(job)
+            self._job_ended(job, queue)
         self._notify()
 
     def take_startable(self) -> list[tuple[MediaQueue, Job]]:
@@ -257,6 +269,27 @@ class EmulatorState:
     def release_running(self) -> None:
         self._running_gate.set()
 
+    @property
+    def workers_held(self) -> bool:
+        return self._workers_held
+
+    def hold_workers(self) -> None:
+        """Media workers started from now on stop after their first progress report until
+        `release_workers`: a test sees a job mid-run (Progress > 0, a live process) without
+        racing it."""
+        self._workers_held = True
+
+    def release_workers(self) -> None:
+        self._workers_held = False
+        for worker in list(self.workers.values()):
+            worker.go()
+
+    def report_progress(self, job: Job, percent: int) -> None:
+        """A media worker's progress report (see `Job.report_progress`)."""
+        if job.state is JobState.RUNNING:
+            job.report_progress(percent)
+            self._signal_waiters()
+
     def set_progress(self, job_id: str, percent: int) -> None:
         """Move a Running job's `Progress` to `percent` (its current value..100); `KeyError` for
         an unknown job, `TransitionError` if it is not Running, `ValueError` for the value."""
@@ -316,6 +349,19 @@ class EmulatorState:
     def queues_of(self, bucket: str) -> list[MediaQueue]:
         return [queue for queue in self.queues.values() if queue.bucket == bucket]
 
+    async def wait_until(
+        self,
+        condition: Callable[[], bool],
+        *,
+        timeout: float = 10.0,  # noqa: ASYNC109 - a bounded wait is the point of this helper
+    ) -> None:
+        """Wait until `condition()` holds, checked after every change (a job's state or
+        progress, a callback); `TimeoutError` after `timeout` seconds."""
+        async with asyncio.timeout(timeout):
+            # Bounded by the timeout; each pass waits for the next change.
+            while not condition():
+                await self._changed.wait()
+
     async def wait_for_job_state(
         self,
         job_id: str,
@@ -355,8 +401,14 @@ class EmulatorState:
                 "not_delivered_tdmq": self.callbacks_undeliverable["TDMQ"],
             },
             "jobs_by_state": dict(states),
+            "media_jobs_by_state": dict(
+                collections.Counter(
+                    str(job.state) for job in self.jobs.values() if job.spec.runs_in_worker
+                )
+            ),
             "scheduler_paused": self.scheduler_paused,
             "running_held": self.running_held,
+            "workers_running": len(self.workers),
             "list_jobs_examined": self.list_jobs_examined,
         }
 

@@ -2,12 +2,16 @@
 
 Rules (notes §2.2), each refusal InvalidArgument 400 unless noted:
 
-* `Tag` required and one of CI's job tags. A real tag the emulator does not run (Transcode,
-  Snapshot, ...) is NotImplemented 501: CI would accept it, so "invalid" would be a lie, and 501
-  tells the client the gap is the emulator's.
-* `Input.Object` required, non-empty, and a key that can name a file in the bucket folder.
+* `Tag` required and one of CI's job tags. MediaInfo and the typed media kinds of the job
+  catalogue run (`media.validate` checks their Operation); a real tag the emulator does not
+  run (VideoTag, Tts, ...) is NotImplemented 501: CI would accept it, so "invalid" would be a
+  lie, and 501 tells the client the gap is the emulator's.
+* `Input.Object` required, non-empty, and a key that can name a file in the bucket folder
+  (Concat alone may omit `Input`: the Go SDK's example sends its clips as fragments).
 * `Operation` optional (required in 2022-24 docs, optional in 2025's and the SDK examples:
-  tolerant reading); a repeated `Operation` (CI's multi-operation form) is NotImplemented.
+  tolerant reading); several `Operation`s under a top-level `Tag` are NotImplemented (no CI
+  document describes that form). CI's multi-operation form, without a top-level `Tag`, is read
+  by `multi_submit` as one request of this form per Operation.
 * `Operation.UserData` printable ASCII, at most 1024 characters.
 * `Operation.JobLevel` `0`, `1` or `2` (empty = `0`).
 * `QueueId` optional (UNCONFIRMED whether still required; tolerant: absent or empty means the
@@ -26,11 +30,17 @@ from typing import Final
 
 from lxml import etree
 
+from ci_emulator.config import BucketConfig
 from ci_emulator.errors import CiError, invalid_argument
 from ci_emulator.jobs import JobSpec
+from ci_emulator.media.fields import BucketLookup
+from ci_emulator.media.model import MediaRequest, ObjectRef
+from ci_emulator.media.validate import INPUT_OPTIONAL_TAGS, MEDIA_TAGS, parse_media
 from ci_emulator.objects import is_mappable_key
+from ci_emulator.xmlbuild import Fields, element_fields
+from ci_emulator.xmlread import child, children, text_of
 
-SUPPORTED_TAGS: Final = frozenset({"MediaInfo"})
+SUPPORTED_TAGS: Final = frozenset({"MediaInfo", *MEDIA_TAGS})
 
 KNOWN_TAGS: Final = frozenset(
     {
@@ -39,10 +49,14 @@ KNOWN_TAGS: Final = frozenset(
         "VideoEnhance", "QualityEstimate", "DigitalWatermark", "ExtractDigitalWatermark",
         "Watermark", "VoiceSeparate", "NoiseReduction", "Tts", "SpeechRecognition", "SoundHound",
         "VocalScore", "Translation", "WordsGeneralize", "VideoTargetRec", "SegmentVideoBody",
-        "SplitVideoParts", "FillConcat", "VideoSynthesis", "GeneratePlayList", "PicProcess",
-        "ImageInspect", "ImageOCR",
+        "SplitVideoParts", "FillConcat", "VideoSynthesis", "GeneratePlayList", "DNA", "PicProcess",
+        "PosterProduction", "ImageInspect", "ImageOCR",
     }
 )  # fmt: skip
+"""The job catalogue's §1.1 tags (37: the union of Tencent's SDK examples, which send every one
+to `POST /jobs`). A tag outside it is InvalidArgument; one inside that the emulator does not run
+is NotImplemented. DNA (dna.go) and PosterProduction (poster.go) come from SDK examples outside
+jobs.go, which is why an earlier copy of this list missed them."""
 
 MAX_USER_DATA = 1024
 JOB_LEVELS: Final = {"0": 0, "1": 1, "2": 2}
@@ -50,36 +64,6 @@ CALLBACK_FORMATS: Final = frozenset({"JSON", "XML"})
 CALLBACK_TYPES: Final = frozenset({"Url", "TDMQ"})
 MQ_REGIONS: Final = frozenset({"sh", "bj", "gz", "cd", "hk"})
 MQ_MODES: Final = frozenset({"Topic", "Queue"})
-
-
-def children(element: etree._Element, name: str) -> list[etree._Element]:
-    """Child elements called `name` in any namespace or none (lxml's `{*}` wildcard, which
-    also skips comments), matched in C rather than by a Python loop over every child."""
-    return list(element.iterchildren(f"{{*}}{name}"))
-
-
-def child(element: etree._Element, name: str) -> etree._Element | None:
-    found = children(element, name)
-    if len(found) > 1:
-        raise invalid_argument(f"<{name}> may appear only once")
-    return found[0] if found else None
-
-
-def text_of(element: etree._Element, name: str, *, strip: bool = True) -> str | None:
-    """Text of a single child; None when absent or empty (CI treats both alike).
-
-    Enumerations and ids are stripped (tolerating pretty-printed XML); free text such as
-    UserData and object keys is kept exactly, since a space is a legal part of either.
-    """
-    node = child(element, name)
-    if node is None:
-        return None
-    if len(node):
-        raise invalid_argument(f"<{name}> must hold text, not elements")
-    text = node.text or ""
-    if strip:
-        text = text.strip()
-    return text or None
 
 
 def object_key(request: etree._Element) -> str:
@@ -93,18 +77,38 @@ def object_key(request: etree._Element) -> str:
     return key
 
 
-def parse_submit(request: etree._Element, *, default_queue_id: str) -> JobSpec:
+def parse_submit(
+    request: etree._Element,
+    *,
+    default_queue_id: str,
+    bucket: BucketConfig | None = None,
+    buckets: BucketLookup | None = None,
+) -> JobSpec:
+    """The job a `<Request>` asks for. `bucket` (the one addressed) and `buckets` (every
+    bound bucket, for outputs and URLs) are needed by the media kinds only."""
     tag = text_of(request, "Tag")
     if tag is None:
         raise invalid_argument("Tag is required")
     if tag not in KNOWN_TAGS:
         raise invalid_argument(f"Tag {tag} is not a CI job type")
     if tag not in SUPPORTED_TAGS:
-        raise CiError("NotImplemented", f"the CI emulator runs only MediaInfo jobs, not {tag}")
-    key = object_key(request)
-    if not is_mappable_key(key):
-        raise invalid_argument(f"Input.Object {key!r} is not a valid object key")
+        raise CiError("NotImplemented", f"the CI emulator does not run {tag} jobs")
+    if tag in INPUT_OPTIONAL_TAGS and child(request, "Input") is None:
+        key = ""
+    else:
+        key = object_key(request)
+        if not is_mappable_key(key):
+            raise invalid_argument(f"Input.Object {key!r} is not a valid object key")
     user_data, job_level = _operation(request)
+    media: MediaRequest | None = None
+    echo: Fields = []
+    if tag in MEDIA_TAGS:
+        if bucket is None or buckets is None:
+            raise CiError("NotImplemented", f"{tag} jobs need the bucket configuration")
+        operation = child(request, "Operation")
+        input_ref = ObjectRef(bucket.name, bucket.region, key) if key else None
+        media = parse_media(tag, operation, input_ref=input_ref, buckets=buckets)
+        echo = _echo(operation)
     callback_type = _one_of(request, "CallBackType", CALLBACK_TYPES)
     return JobSpec(
         tag=tag,
@@ -116,7 +120,17 @@ def parse_submit(request: etree._Element, *, default_queue_id: str) -> JobSpec:
         callback_format=_one_of(request, "CallBackFormat", CALLBACK_FORMATS),
         callback_type=callback_type,
         callback_mq=_mq_config(request) if callback_type == "TDMQ" else (),
+        media=media,
+        operation_echo=echo,
     )
+
+
+def _echo(operation: etree._Element | None) -> Fields:
+    """The Operation children CI echoes in JobsDetail (UserData and JobLevel are rendered
+    by the job itself, JobLevel always)."""
+    if operation is None:
+        return []
+    return [item for item in element_fields(operation) if item[0] not in ("UserData", "JobLevel")]
 
 
 def _operation(request: etree._Element) -> tuple[str | None, int]:

@@ -39,9 +39,9 @@ from typing import Final
 from lxml import etree
 
 from ci_emulator.errors import invalid_argument
-from ci_emulator.submit import child, children, text_of
 from ci_emulator.timefmt import format_ci_time
-from ci_emulator.xmlbuild import Fields, XmlValue
+from ci_emulator.xmlbuild import Fields, XmlValue, element_fields
+from ci_emulator.xmlread import child, children, text_of
 
 CUSTOM = "Custom"
 OFFICIAL = "Official"
@@ -138,16 +138,6 @@ class TemplateQuery:
     name: str | None
     page_number: int
     page_size: int
-
-
-def element_fields(element: etree._Element) -> Fields:
-    """An element's children as fields, text kept as sent, comments skipped; a childless,
-    textless node is the empty node."""
-    fields: Fields = []
-    for node in element.iterchildren("{*}*"):
-        name = etree.QName(node).localname
-        fields.append((name, element_fields(node) if len(node) else (node.text or None)))
-    return fields
 
 
 def _lookup(fields: Fields, path: str) -> XmlValue:

@@ -44,10 +44,10 @@ from ci_emulator.config import BucketConfig
 from ci_emulator.errors import CiError, invalid_argument
 from ci_emulator.jobs import Job, JobState
 from ci_emulator.queues import MediaQueue
-from ci_emulator.submit import child, text_of
-from ci_emulator.templates import TemplateStore, _append, element_fields
+from ci_emulator.templates import TemplateStore, _append
 from ci_emulator.timefmt import format_ci_time, parse_ci_time
-from ci_emulator.xmlbuild import Fields, render_response
+from ci_emulator.xmlbuild import Fields, element_fields, render_response
+from ci_emulator.xmlread import child, text_of
 
 logger = logging.getLogger(__name__)
 

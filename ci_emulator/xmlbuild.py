@@ -111,3 +111,19 @@ def _item_value(item: object) -> XmlValue:
     if item is None:
         return None
     return str(item)
+
+
+def element_fields(element: etree._Element) -> Fields:
+    """A request element's children as fields, for echoing `Operation` back as CI does.
+
+    Text is kept as sent (an object key may end in a space); comments are skipped; an element
+    with neither text nor children is the empty node.
+    """
+    fields: Fields = []
+    for node in element.iterchildren("{*}*"):
+        name = etree.QName(node).localname
+        if len(node):
+            fields.append((name, element_fields(node)))
+        else:
+            fields.append((name, node.text or None))
+    return fields

@@ -8,6 +8,7 @@ whole list (tests/test_errors.py keeps it equal to the classes). The gRPC code i
 
     GatewayError                   INTERNAL            a bug inside the gateway (reason INTERNAL)
     ├── InvalidRequest             INVALID_ARGUMENT    a caller's field is wrong (field violations)
+    ├── MalformedRequest           INVALID_ARGUMENT    the request is no valid Protobuf message
     ├── RequestIdReused            INVALID_ARGUMENT    a request_id came back with another request
     ├── UpstreamError              *                   CI answered with an <Error> (Code, Message)
     ├── UpstreamProtocolError      UNAVAILABLE         CI's answer made no sense (bad XML, 3xx)
@@ -64,6 +65,7 @@ class Reason(enum.StrEnum):
     """`google.rpc.ErrorInfo.reason` values: stable, UPPER_SNAKE, one per cause."""
 
     INVALID_REQUEST = "INVALID_REQUEST"
+    MALFORMED_REQUEST = "MALFORMED_REQUEST"
     UPSTREAM_REJECTED = "UPSTREAM_REJECTED"
     UPSTREAM_NOT_FOUND = "UPSTREAM_NOT_FOUND"
     UPSTREAM_THROTTLED = "UPSTREAM_THROTTLED"
@@ -77,6 +79,8 @@ class Reason(enum.StrEnum):
     OVERLOADED = "OVERLOADED"
     SUBMIT_OUTCOME_UNKNOWN = "SUBMIT_OUTCOME_UNKNOWN"
     REQUEST_ID_REUSED = "REQUEST_ID_REUSED"
+    # The gateway's own dependency, the shared request_id store: not CI (no UPSTREAM_ prefix).
+    SUBMIT_STORE_UNAVAILABLE = "SUBMIT_STORE_UNAVAILABLE"
     # The gateway itself: a bug (never the caller's or CI's fault), or a replica going away.
     INTERNAL = "INTERNAL"
     SHUTTING_DOWN = "SHUTTING_DOWN"
@@ -85,6 +89,7 @@ class Reason(enum.StrEnum):
     CLIENT_NOT_AUTHENTICATED = "CLIENT_NOT_AUTHENTICATED"
     OPERATION_NOT_ALLOWED = "OPERATION_NOT_ALLOWED"
     BUCKET_NOT_ALLOWED = "BUCKET_NOT_ALLOWED"
+    REGION_NOT_ALLOWED = "REGION_NOT_ALLOWED"
     TAG_NOT_ALLOWED = "TAG_NOT_ALLOWED"
     CLIENT_RATE_LIMITED = "CLIENT_RATE_LIMITED"
     # A submit CI refused because of its queue: paused (resume it, or use another queue), or
@@ -222,11 +227,24 @@ class InvalidRequest(GatewayError):
 
     status = grpc.StatusCode.INVALID_ARGUMENT
     reason = Reason.INVALID_REQUEST
+    attempts = 0  # refused before CI was asked
 
     def __init__(self, violations: list[FieldViolation]) -> None:
         self.violations = violations
         summary = "; ".join(f"{v.field}: {v.description}" for v in violations)
         super().__init__(f"invalid request: {summary}")
+
+
+class MalformedRequest(GatewayError):
+    """The request's bytes are no valid message of the RPC's type (corrupt wire format, invalid
+    UTF-8 in a string): no field can be named, and nothing was sent to CI."""
+
+    status = grpc.StatusCode.INVALID_ARGUMENT
+    reason = Reason.MALFORMED_REQUEST
+    attempts = 0
+
+    def __init__(self, rpc: str) -> None:
+        super().__init__(f"the request is not a valid {rpc} request message (Protobuf)")
 
 
 class UpstreamError(GatewayError):
@@ -351,6 +369,8 @@ class Overloaded(GatewayError):
     reason = Reason.OVERLOADED
     # Not retried inside the gateway: waiting for room would be the queue this error avoids.
     retry = RetryClass.TERMINAL
+    # Refused before CI was asked (the retry loop counts a refused attempt when it ran one).
+    attempts = 0
 
     def __init__(self, what: str, limit: int) -> None:
         super().__init__(f"gateway overloaded: {what} at its limit of {limit}; retry later")
@@ -384,6 +404,7 @@ class RequestIdReused(GatewayError):
 
     status = grpc.StatusCode.INVALID_ARGUMENT
     reason = Reason.REQUEST_ID_REUSED
+    attempts = 0  # refused before CI was asked
 
     def __init__(self, request_id: str) -> None:
         super().__init__(
@@ -398,11 +419,13 @@ class RequestIdReused(GatewayError):
 
 class SubmitStoreUnavailable(GatewayError):
     """The shared request_id store (Redis) failed. Retrying with the same request_id is safe: the
-    in-doubt record is written before anything is sent to CI (see `gateway.jobs.redis_store`)."""
+    in-doubt record is written before anything is sent to CI (see `gateway.jobs.redis_store`).
+    Its own reason, not UPSTREAM_UNAVAILABLE: CI is fine, and an operator looks at Redis."""
 
     status = grpc.StatusCode.UNAVAILABLE
-    reason = Reason.UPSTREAM_UNAVAILABLE
+    reason = Reason.SUBMIT_STORE_UNAVAILABLE
     retry = RetryClass.TRANSIENT
+    attempts = 0  # the store is asked before CI, and a later failure never surfaces
 
     def __init__(self, cause: Exception) -> None:
         # The class name only: a Redis error's text may carry its URL, password included.
@@ -489,9 +512,10 @@ class ClientNotAuthenticated(AccessError):
 
 
 class AccessDenied(AccessError):
-    """The client is known but the rule `reason` (OPERATION/BUCKET/TAG_NOT_ALLOWED) refuses the
-    call; `metadata` says what was asked (`operation`, `bucket` or `tag`), which the caller
-    already knows."""
+    """The client is known but the rule `reason` (OPERATION/BUCKET/REGION/TAG_NOT_ALLOWED)
+    refuses the call; `metadata` says what was asked (`operation`, `bucket`, `region` or `tag`,
+    and the `field` that named a bucket or region inside the request), which the caller already
+    knows."""
 
     status = grpc.StatusCode.PERMISSION_DENIED
 

@@ -5,6 +5,8 @@ fields travel in `extra={"fields": {...}}` (see `event`), so the message stays a
 string and the values stay typed; every line logged inside an RPC also carries that RPC's
 `request_id` (from `gateway.rpc_context`). Nothing here reads credentials: secrets are kept out
 of logs by never passing them to a logger, and the formatters add only the record's own fields.
+Text that came from elsewhere (CI's errors, a library's exception) may still echo one, so both
+formatters pass every line through `gateway.scrub.redact` as well.
 
 `AttemptLog` is the `gateway.telemetry.Telemetry` sink that logs each upstream attempt at DEBUG
 (and counts it on the current RPC's scope, for the access log's `attempts`).
@@ -20,6 +22,7 @@ from datetime import UTC, datetime
 from typing import Any, TextIO
 
 from gateway import rpc_context
+from gateway.scrub import redact
 
 ACCESS_LOGGER = "gateway.access"
 UPSTREAM_LOGGER = "gateway.upstream.attempts"
@@ -52,12 +55,12 @@ class JsonFormatter(logging.Formatter):
             "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
             "level": record.levelname,
             "logger": record.name,
-            "msg": record.getMessage(),
+            "msg": redact(record.getMessage()),
         }
         for key, value in _fields_of(record).items():
-            line.setdefault(key, value)
+            line.setdefault(key, redact(value) if isinstance(value, str) else value)
         if record.exc_info:
-            line["exc"] = self.formatException(record.exc_info)
+            line["exc"] = redact(self.formatException(record.exc_info))
         return json.dumps(line, default=str, separators=(",", ":"))
 
 
@@ -71,9 +74,9 @@ class TextFormatter(logging.Formatter):
         text = super().format(record)
         pairs = " ".join(f"{key}={_text_value(value)}" for key, value in _fields_of(record).items())
         if not pairs:
-            return text
+            return redact(text)
         head, sep, tail = text.partition("\n")  # keep a traceback below the fields
-        return f"{head} {pairs}{sep}{tail}"
+        return redact(f"{head} {pairs}{sep}{tail}")
 
 
 def _text_value(value: Any) -> str:

@@ -19,6 +19,9 @@ import secrets
 from dataclasses import dataclass
 
 REQUEST_ID_METADATA = "x-request-id"
+# CI's RequestId of the call's last answer from CI (success or failure): the handle Tencent
+# support asks for.
+CI_REQUEST_ID_METADATA = "x-ci-request-id"
 # A caller's id is echoed into logs and trailing metadata, so it must be short and inert:
 # anything else is replaced by a generated id rather than trusted.
 _VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._~:/+=-]{1,128}$")

@@ -9,11 +9,14 @@ gRPC error-details helpers.
 `abort` is also where the RPC's scope (`gateway.rpc_context`) learns the reason and CI's
 RequestId of the failure, for the access log: the interceptor reads them there rather than
 decoding the status this module just encoded. The scope's own trailing metadata (`x-request-id`)
-rides along, since an abort replaces whatever trailing metadata was set before.
+rides along, since an abort replaces whatever trailing metadata was set before, and so does CI's
+RequestId (`x-ci-request-id`), which a success carries there too.
 """
 
 from __future__ import annotations
 
+import contextlib
+import inspect
 from typing import Any, NoReturn
 
 import grpc
@@ -26,9 +29,12 @@ from gateway import rpc_context
 from gateway.errors import (
     GatewayError,
     InvalidRequest,
+    RetryBudgetExhausted,
+    SubmitOutcomeUnknown,
     UpstreamError,
     UpstreamProtocolError,
 )
+from gateway.scrub import redact
 
 DOMAIN = "ci-gateway"
 # What to suggest to a throttled caller when CI sent no Retry-After.
@@ -42,23 +48,32 @@ def _pack(message: Message) -> any_pb2.Any:
 
 
 def ci_request_id_of(error: GatewayError) -> str:
-    """CI's RequestId behind `error` if CI answered at all: the handle Tencent support asks for."""
+    """CI's RequestId behind `error` if CI answered at all: the handle Tencent support asks for.
+    The errors that wrap CI's last answer (a submit whose outcome is unknown, a spent retry
+    budget) carry its RequestId too: they came from CI as much as the answer itself did."""
     if isinstance(error, UpstreamError | UpstreamProtocolError):
         return error.request_id
+    if isinstance(error, SubmitOutcomeUnknown):
+        return ci_request_id_of(error.cause)
+    if isinstance(error, RetryBudgetExhausted):
+        return ci_request_id_of(error.last)
     return ""
 
 
 def to_status(error: GatewayError) -> status_pb2.Status:
+    """The rich status of `error`. Its message and every metadata value go through
+    `scrub.redact` once more, whoever made the error: the last place text leaves by."""
+    metadata = {**error.metadata(), **error.extra, "attempts": str(error.attempts)}
     details = [
         _pack(
             error_details_pb2.ErrorInfo(
                 reason=error.reason.value,
                 domain=DOMAIN,
-                metadata={**error.metadata(), **error.extra, "attempts": str(error.attempts)},
+                metadata={key: redact(value) for key, value in metadata.items()},
             )
         )
     ]
-    request_id = ci_request_id_of(error)
+    request_id = redact(ci_request_id_of(error))
     if request_id:
         details.append(
             _pack(error_details_pb2.RequestInfo(request_id=request_id, serving_data="CI"))
@@ -81,14 +96,58 @@ def to_status(error: GatewayError) -> status_pb2.Status:
         info = error_details_pb2.RetryInfo()
         info.retry_delay.FromNanoseconds(int((delay or DEFAULT_THROTTLED_RETRY_S) * 1e9))
         details.append(_pack(info))
-    return status_pb2.Status(code=error.status.value[0], message=str(error), details=details)
+    return status_pb2.Status(
+        code=error.status.value[0], message=redact(str(error)), details=details
+    )
+
+
+# Frames of these may belong to a coroutine or generator that is only suspended (an error can
+# travel between tasks, e.g. from the job poller to its watchers): clearing such a frame would
+# close it. Only plain functions' frames are cleared; a function cannot be suspended.
+_SUSPENDABLE = (
+    inspect.CO_GENERATOR
+    | inspect.CO_COROUTINE
+    | inspect.CO_ASYNC_GENERATOR
+    | inspect.CO_ITERABLE_COROUTINE
+)
+
+
+def release_frames(error: BaseException) -> None:
+    """Drop the local variables of the finished function frames `error` and its causes passed
+    through.
+
+    Why: grpc.aio's abort leaves the error in a reference cycle (AbortError -> its traceback ->
+    the handler's frames -> the error) that only the cyclic collector frees, and it runs by
+    object count, blind to what the frames hold: CI's answer (up to `max_response_bytes`) in
+    the client's `_parse`, a parsed tree. Each refused call kept its own until a collection,
+    so a burst of hostile answers grew the process by their size. Nothing reads those locals
+    once the error exists.
+    """
+    seen: set[int] = set()
+    current: BaseException | None = error
+    # Bounded: each exception of the chain once (a chain is finite; `seen` stops a loop), and
+    # each traceback entry once (a traceback is a finite list).
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        entry = current.__traceback__
+        while entry is not None:
+            frame = entry.tb_frame
+            if not frame.f_code.co_flags & _SUSPENDABLE:
+                with contextlib.suppress(RuntimeError):  # still running: ours, up the stack
+                    frame.clear()
+            entry = entry.tb_next
+        current = current.__cause__ or current.__context__
 
 
 async def abort(context: grpc.aio.ServicerContext[Any, Any], error: GatewayError) -> NoReturn:
     """End the RPC with `error` as a rich status (grpc's `abort_with_status`, typed), and note
-    its reason and CI's RequestId on the RPC's scope."""
-    rpc_context.note_answer(reason=error.reason.value, ci_request_id=ci_request_id_of(error))
+    its reason and CI's RequestId on the RPC's scope. CI's RequestId also rides in the
+    `x-ci-request-id` trailer, as on a success, so a client finds it in one place either way."""
+    release_frames(error)
+    ci_request_id = redact(ci_request_id_of(error))
+    rpc_context.note_answer(reason=error.reason.value, ci_request_id=ci_request_id)
     rich = rpc_status.to_status(to_status(error))
-    trailing = (*rich.trailing_metadata, *rpc_context.trailing_metadata())
+    ours = ((rpc_context.CI_REQUEST_ID_METADATA, ci_request_id),) if ci_request_id else ()
+    trailing = (*rich.trailing_metadata, *ours, *rpc_context.trailing_metadata())
     await context.abort(rich.code, rich.details, trailing)
     raise AssertionError("abort returned")  # pragma: no cover

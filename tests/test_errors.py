@@ -153,9 +153,10 @@ def test_an_error_without_its_own_reason_is_an_internal_one() -> None:
             RetryClass.TERMINAL,
         ),
         (
+            # The gateway's own dependency, not CI: a reason of its own (UPSTREAM_* means CI).
             errors.SubmitStoreUnavailable(ConnectionError("redis://:pw@host")),
             grpc.StatusCode.UNAVAILABLE,
-            Reason.UPSTREAM_UNAVAILABLE,
+            Reason.SUBMIT_STORE_UNAVAILABLE,
             RetryClass.TRANSIENT,
         ),
     ],
@@ -171,6 +172,17 @@ def test_submit_store_unavailable_never_shows_the_cause_text() -> None:
     error = errors.SubmitStoreUnavailable(ConnectionError("redis://:hunter2@redis:6379"))
     assert "hunter2" not in str(error)
     assert "ConnectionError" in str(error)
+
+
+def test_errors_raised_before_ci_is_asked_report_no_upstream_attempt() -> None:
+    """`attempts` says how many requests CI saw: none, for what the gateway refused itself."""
+    for error in (
+        errors.InvalidRequest([errors.FieldViolation("job_ids[0]", "not a job id")]),
+        errors.RequestIdReused("rid-1"),
+        errors.SubmitStoreUnavailable(ConnectionError("refused")),
+        errors.Overloaded("RPCs in flight", 3),
+    ):
+        assert error.attempts == 0, type(error).__name__
 
 
 def test_access_errors_report_no_upstream_attempt() -> None:

@@ -27,7 +27,17 @@ GATEWAY = ROOT / "gateway"
 # Lowest first. A part is a top-level module or a subpackage of `gateway`.
 LAYERS: tuple[frozenset[str], ...] = (
     frozenset(
-        {"errors", "model", "kinds", "rpc_context", "telemetry", "_files", "_toml", "_proto"}
+        {
+            "errors",
+            "model",
+            "kinds",
+            "rpc_context",
+            "telemetry",
+            "scrub",
+            "_files",
+            "_toml",
+            "_proto",
+        }
     ),
     frozenset({"logs", "status", "config"}),
     frozenset({"credentials"}),

@@ -3,7 +3,8 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+import weakref
+from collections.abc import AsyncIterator, Awaitable, Callable, Generator, Iterable
 from contextlib import asynccontextmanager
 from typing import Any, cast
 
@@ -20,12 +21,14 @@ from gateway.errors import (
     GatewayError,
     InvalidRequest,
     Overloaded,
+    RetryBudgetExhausted,
+    SubmitOutcomeUnknown,
     TransportError,
     UpstreamError,
     UpstreamProtocolError,
 )
-from gateway.rpc_context import REQUEST_ID_METADATA, RpcScope
-from gateway.status import DEFAULT_THROTTLED_RETRY_S, DOMAIN, abort, to_status
+from gateway.rpc_context import CI_REQUEST_ID_METADATA, REQUEST_ID_METADATA, RpcScope
+from gateway.status import DEFAULT_THROTTLED_RETRY_S, DOMAIN, abort, release_frames, to_status
 
 DETAIL_TYPES: tuple[type[Message], ...] = (
     error_details_pb2.ErrorInfo,
@@ -105,13 +108,33 @@ def test_request_info_only_when_ci_gave_a_request_id() -> None:
     assert dict(info.metadata) == {"request_sent": "false", "attempts": "1"}
 
 
+@pytest.mark.parametrize(
+    "wrap",
+    [
+        lambda ci: SubmitOutcomeUnknown("rid-1", ci),
+        lambda ci: RetryBudgetExhausted(ci, 3),
+        lambda ci: SubmitOutcomeUnknown("rid-1", RetryBudgetExhausted(ci, 3)),
+    ],
+    ids=["outcome-unknown", "budget-exhausted", "both"],
+)
+def test_an_error_wrapping_cis_answer_still_carries_its_request_id(
+    wrap: Callable[[GatewayError], GatewayError],
+) -> None:
+    """SUBMIT_OUTCOME_UNKNOWN and RETRY_BUDGET_EXHAUSTED came from CI too: support needs the
+    RequestId of CI's last answer there as much as on a plain CI error."""
+    error = wrap(not_found(http_status=500, code="InternalError", request_id="ci-last"))
+    request = details(to_status(error))["RequestInfo"]
+    assert isinstance(request, error_details_pb2.RequestInfo)
+    assert (request.request_id, request.serving_data) == ("ci-last", "CI")
+
+
 def test_attempts_is_always_the_errors_own_count() -> None:
     """`extra` adds metadata but cannot pass off another attempt count."""
     error = Overloaded("RPCs in flight", 3)
     error.extra["attempts"] = "99"
     info = details(to_status(error))["ErrorInfo"]
     assert isinstance(info, error_details_pb2.ErrorInfo)
-    assert dict(info.metadata) == {"limit": "3", "attempts": "1"}
+    assert dict(info.metadata) == {"limit": "3", "attempts": "0"}
 
 
 def test_invalid_input_names_every_field_in_bad_request() -> None:
@@ -210,6 +233,25 @@ async def test_abort_sends_the_rich_status_and_notes_it_on_the_scope() -> None:
     assert (scope.reason, scope.ci_request_id) == ("UPSTREAM_NOT_FOUND", "NjQ0ZjE2-ci")
 
 
+async def test_a_failure_ci_answered_carries_cis_request_id_in_the_trailer_too() -> None:
+    """The README promises `x-ci-request-id` for every call CI answered, failures included."""
+    wrapped = SubmitOutcomeUnknown("rid-1", not_found(http_status=500, code="InternalError"))
+
+    async def behavior(request: bytes, context: grpc.aio.ServicerContext[Any, Any]) -> bytes:
+        await abort(context, wrapped)
+
+    async with serving(behavior) as channel:
+        failed = await failed_call(channel)
+    assert dict(trailing(failed))[CI_REQUEST_ID_METADATA] == "NjQ0ZjE2-ci"
+
+    async def unanswered(request: bytes, context: grpc.aio.ServicerContext[Any, Any]) -> bytes:
+        await abort(context, TransportError("connection refused", sent=False))
+
+    async with serving(unanswered) as channel:
+        failed = await failed_call(channel)
+    assert CI_REQUEST_ID_METADATA not in dict(trailing(failed))  # CI never answered
+
+
 async def test_abort_outside_an_rpc_scope_still_sends_the_rich_status() -> None:
     """A servicer served without the interceptor (as some tests do) aborts just the same."""
     error = ClientRateLimited(0.5)
@@ -222,3 +264,46 @@ async def test_abort_outside_an_rpc_scope_still_sends_the_rich_status() -> None:
     assert failed.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
     assert rpc_status.from_call(failed) == to_status(error)  # type: ignore[arg-type]
     assert REQUEST_ID_METADATA not in dict(trailing(failed))
+
+
+# ---- what an aborted error keeps alive ----------------------------------------------------------
+
+
+class _Payload:
+    """Stands for CI's answer: something big that only a frame's local refers to."""
+
+
+def _refuse(payload: _Payload) -> None:
+    raise UpstreamProtocolError("CI's answer could not be parsed")
+
+
+def test_release_frames_drops_what_finished_functions_held() -> None:
+    payload = _Payload()
+    alive = weakref.ref(payload)
+    try:
+        _refuse(payload)
+    except UpstreamProtocolError as caught:
+        error = caught
+    del payload
+    assert alive() is not None  # the traceback's frame still holds it...
+    release_frames(error)
+    assert alive() is None  # ...until released, without waiting for the cyclic collector
+
+
+def test_release_frames_never_closes_a_suspended_coroutine_on_the_errors_path() -> None:
+    """An error may travel between tasks (the job poller hands one to every watcher); the
+    frame that caught it may still be suspended, and clearing it would close that task."""
+
+    def poller() -> Generator[GatewayError, None, None]:
+        try:
+            _refuse(_Payload())
+        except UpstreamProtocolError as caught:
+            error = caught
+        while True:  # suspended here, still alive, with the error's frame in the traceback
+            yield error
+
+    running = poller()
+    error = next(running)
+    release_frames(error)
+    assert next(running) is error  # still running
+    running.close()

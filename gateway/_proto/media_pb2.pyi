@@ -1,4 +1,5 @@
 from gateway._proto import job_kinds_pb2 as _job_kinds_pb2
+from gateway._proto import outputs_pb2 as _outputs_pb2
 from gateway._proto import xml_pb2 as _xml_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
@@ -154,8 +155,32 @@ class Request(_message.Message):
     extra_nodes: _containers.RepeatedCompositeFieldContainer[_xml_pb2.XmlNode]
     def __init__(self, tag: _Optional[str] = ..., input: _Optional[_Union[Input, _Mapping]] = ..., operation: _Optional[_Union[Operation, _Mapping]] = ..., queue_id: _Optional[str] = ..., call_back_format: _Optional[str] = ..., call_back_type: _Optional[str] = ..., call_back: _Optional[str] = ..., call_back_mq_config: _Optional[_Union[CallBackMqConfig, _Mapping]] = ..., queue_type: _Optional[str] = ..., call_back_kafka_config: _Optional[_Union[CallBackKafkaConfig, _Mapping]] = ..., extra_nodes: _Optional[_Iterable[_Union[_xml_pb2.XmlNode, _Mapping]]] = ...) -> None: ...
 
+class MultiOperationRequest(_message.Message):
+    __slots__ = ("input", "operation", "queue_id", "call_back_format", "call_back_type", "call_back", "call_back_mq_config", "queue_type", "call_back_kafka_config", "extra_nodes")
+    INPUT_FIELD_NUMBER: _ClassVar[int]
+    OPERATION_FIELD_NUMBER: _ClassVar[int]
+    QUEUE_ID_FIELD_NUMBER: _ClassVar[int]
+    CALL_BACK_FORMAT_FIELD_NUMBER: _ClassVar[int]
+    CALL_BACK_TYPE_FIELD_NUMBER: _ClassVar[int]
+    CALL_BACK_FIELD_NUMBER: _ClassVar[int]
+    CALL_BACK_MQ_CONFIG_FIELD_NUMBER: _ClassVar[int]
+    QUEUE_TYPE_FIELD_NUMBER: _ClassVar[int]
+    CALL_BACK_KAFKA_CONFIG_FIELD_NUMBER: _ClassVar[int]
+    EXTRA_NODES_FIELD_NUMBER: _ClassVar[int]
+    input: Input
+    operation: _containers.RepeatedCompositeFieldContainer[Operation]
+    queue_id: str
+    call_back_format: str
+    call_back_type: str
+    call_back: str
+    call_back_mq_config: CallBackMqConfig
+    queue_type: str
+    call_back_kafka_config: CallBackKafkaConfig
+    extra_nodes: _containers.RepeatedCompositeFieldContainer[_xml_pb2.XmlNode]
+    def __init__(self, input: _Optional[_Union[Input, _Mapping]] = ..., operation: _Optional[_Iterable[_Union[Operation, _Mapping]]] = ..., queue_id: _Optional[str] = ..., call_back_format: _Optional[str] = ..., call_back_type: _Optional[str] = ..., call_back: _Optional[str] = ..., call_back_mq_config: _Optional[_Union[CallBackMqConfig, _Mapping]] = ..., queue_type: _Optional[str] = ..., call_back_kafka_config: _Optional[_Union[CallBackKafkaConfig, _Mapping]] = ..., extra_nodes: _Optional[_Iterable[_Union[_xml_pb2.XmlNode, _Mapping]]] = ...) -> None: ...
+
 class JobsDetail(_message.Message):
-    __slots__ = ("code", "message", "job_id", "tag", "state", "state_text", "creation_time", "start_time", "end_time", "queue_id", "progress", "sub_tag", "input", "operation", "workflow", "raw_xml", "extra_nodes")
+    __slots__ = ("code", "message", "job_id", "tag", "state", "state_text", "creation_time", "start_time", "end_time", "queue_id", "progress", "sub_tag", "input", "operation", "workflow", "raw_xml", "outputs", "extra_nodes")
     CODE_FIELD_NUMBER: _ClassVar[int]
     MESSAGE_FIELD_NUMBER: _ClassVar[int]
     JOB_ID_FIELD_NUMBER: _ClassVar[int]
@@ -172,6 +197,7 @@ class JobsDetail(_message.Message):
     OPERATION_FIELD_NUMBER: _ClassVar[int]
     WORKFLOW_FIELD_NUMBER: _ClassVar[int]
     RAW_XML_FIELD_NUMBER: _ClassVar[int]
+    OUTPUTS_FIELD_NUMBER: _ClassVar[int]
     EXTRA_NODES_FIELD_NUMBER: _ClassVar[int]
     code: str
     message: str
@@ -189,8 +215,9 @@ class JobsDetail(_message.Message):
     operation: Operation
     workflow: _containers.RepeatedCompositeFieldContainer[JobWorkflow]
     raw_xml: str
+    outputs: _containers.RepeatedCompositeFieldContainer[_outputs_pb2.OutputObject]
     extra_nodes: _containers.RepeatedCompositeFieldContainer[_xml_pb2.XmlNode]
-    def __init__(self, code: _Optional[str] = ..., message: _Optional[str] = ..., job_id: _Optional[str] = ..., tag: _Optional[str] = ..., state: _Optional[_Union[JobState, str]] = ..., state_text: _Optional[str] = ..., creation_time: _Optional[str] = ..., start_time: _Optional[str] = ..., end_time: _Optional[str] = ..., queue_id: _Optional[str] = ..., progress: _Optional[str] = ..., sub_tag: _Optional[str] = ..., input: _Optional[_Union[Input, _Mapping]] = ..., operation: _Optional[_Union[Operation, _Mapping]] = ..., workflow: _Optional[_Iterable[_Union[JobWorkflow, _Mapping]]] = ..., raw_xml: _Optional[str] = ..., extra_nodes: _Optional[_Iterable[_Union[_xml_pb2.XmlNode, _Mapping]]] = ...) -> None: ...
+    def __init__(self, code: _Optional[str] = ..., message: _Optional[str] = ..., job_id: _Optional[str] = ..., tag: _Optional[str] = ..., state: _Optional[_Union[JobState, str]] = ..., state_text: _Optional[str] = ..., creation_time: _Optional[str] = ..., start_time: _Optional[str] = ..., end_time: _Optional[str] = ..., queue_id: _Optional[str] = ..., progress: _Optional[str] = ..., sub_tag: _Optional[str] = ..., input: _Optional[_Union[Input, _Mapping]] = ..., operation: _Optional[_Union[Operation, _Mapping]] = ..., workflow: _Optional[_Iterable[_Union[JobWorkflow, _Mapping]]] = ..., raw_xml: _Optional[str] = ..., outputs: _Optional[_Iterable[_Union[_outputs_pb2.OutputObject, _Mapping]]] = ..., extra_nodes: _Optional[_Iterable[_Union[_xml_pb2.XmlNode, _Mapping]]] = ...) -> None: ...
 
 class JobCallback(_message.Message):
     __slots__ = ("event_name", "jobs_detail", "extra_nodes")

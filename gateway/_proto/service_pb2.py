@@ -27,7 +27,7 @@ from gateway._proto import xml_pb2 as ci_dot_media_dot_v1_dot_xml__pb2
 from google.protobuf import duration_pb2 as google_dot_protobuf_dot_duration__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19\x63i/media/v1/service.proto\x12\x0b\x63i.media.v1\x1a\x17\x63i/media/v1/media.proto\x1a\x15\x63i/media/v1/xml.proto\x1a\x1egoogle/protobuf/duration.proto\"r\n\x15SubmitMediaJobRequest\x12\x0e\n\x06\x62ucket\x18\x01 \x01(\t\x12\x0e\n\x06region\x18\x02 \x01(\t\x12%\n\x07request\x18\x03 \x01(\x0b\x32\x14.ci.media.v1.Request\x12\x12\n\nrequest_id\x18\x04 \x01(\t\"z\n\x16SubmitMediaJobResponse\x12,\n\x0bjobs_detail\x18\x01 \x01(\x0b\x32\x17.ci.media.v1.JobsDetail\x12\x32\n\x0b\x65xtra_nodes\x18\xe8\x07 \x03(\x0b\x32\x14.ci.media.v1.XmlNodeB\x06\x8a\x87\x19\x02 \x01\"d\n\x18\x44\x65scribeMediaJobsRequest\x12\x0e\n\x06\x62ucket\x18\x01 \x01(\t\x12\x0e\n\x06region\x18\x02 \x01(\t\x12\x0f\n\x07job_ids\x18\x03 \x03(\t\x12\x17\n\x0finclude_raw_xml\x18\x04 \x01(\x08\"\xa0\x01\n\x19\x44\x65scribeMediaJobsResponse\x12,\n\x0bjobs_detail\x18\x01 \x03(\x0b\x32\x17.ci.media.v1.JobsDetail\x12!\n\x11non_exist_job_ids\x18\x02 \x03(\tB\x06\x8a\x87\x19\x02\x10\x01\x12\x32\n\x0b\x65xtra_nodes\x18\xe8\x07 \x03(\x0b\x32\x14.ci.media.v1.XmlNodeB\x06\x8a\x87\x19\x02 \x01\"\xed\x02\n\x14ListMediaJobsRequest\x12\x0e\n\x06\x62ucket\x18\x01 \x01(\t\x12\x0e\n\x06region\x18\x02 \x01(\t\x12\x10\n\x08queue_id\x18\x03 \x01(\t\x12\x0b\n\x03tag\x18\x04 \x01(\t\x12%\n\x06states\x18\x05 \x03(\x0e\x32\x15.ci.media.v1.JobState\x12/\n\rorder_by_time\x18\x06 \x01(\x0e\x32\x18.ci.media.v1.OrderByTime\x12\x12\n\nnext_token\x18\x07 \x01(\t\x12\x0c\n\x04size\x18\x08 \x01(\x05\x12\x1b\n\x13start_creation_time\x18\t \x01(\t\x12\x19\n\x11\x65nd_creation_time\x18\n \x01(\t\x12\x14\n\x0cinput_object\x18\x0b \x01(\t\x12\x13\n\x0bworkflow_id\x18\x0c \x01(\t\x12 \n\x18inventory_trigger_job_id\x18\r \x01(\t\x12\x17\n\x0finclude_raw_xml\x18\x0e \x01(\x08\"\x8d\x01\n\x15ListMediaJobsResponse\x12,\n\x0bjobs_detail\x18\x01 \x03(\x0b\x32\x17.ci.media.v1.JobsDetail\x12\x12\n\nnext_token\x18\x02 \x01(\t\x12\x32\n\x0b\x65xtra_nodes\x18\xe8\x07 \x03(\x0b\x32\x14.ci.media.v1.XmlNodeB\x06\x8a\x87\x19\x02 \x01\"G\n\x15\x43\x61ncelMediaJobRequest\x12\x0e\n\x06\x62ucket\x18\x01 \x01(\t\x12\x0e\n\x06region\x18\x02 \x01(\t\x12\x0e\n\x06job_id\x18\x03 \x01(\t\"\x18\n\x16\x43\x61ncelMediaJobResponse\"]\n\x18GenerateMediaInfoRequest\x12\x0e\n\x06\x62ucket\x18\x01 \x01(\t\x12\x0e\n\x06region\x18\x02 \x01(\t\x12!\n\x05input\x18\x03 \x01(\x0b\x32\x12.ci.media.v1.Input\"Y\n\x13GetMediaInfoRequest\x12\x0e\n\x06\x62ucket\x18\x01 \x01(\t\x12\x0e\n\x06region\x18\x02 \x01(\t\x12\x0e\n\x06object\x18\x03 \x01(\t\x12\x12\n\nversion_id\x18\x04 \x01(\t\"s\n\x11MediaInfoResponse\x12*\n\nmedia_info\x18\x01 \x01(\x0b\x32\x16.ci.media.v1.MediaInfo\x12\x32\n\x0b\x65xtra_nodes\x18\xe8\x07 \x03(\x0b\x32\x14.ci.media.v1.XmlNodeB\x06\x8a\x87\x19\x02 \x01\"F\n\x14WatchMediaJobRequest\x12\x0e\n\x06\x62ucket\x18\x01 \x01(\t\x12\x0e\n\x06region\x18\x02 \x01(\t\x12\x0e\n\x06job_id\x18\x03 \x01(\t\"E\n\x15WatchMediaJobResponse\x12,\n\x0bjobs_detail\x18\x01 \x01(\x0b\x32\x17.ci.media.v1.JobsDetail\"q\n\x13WaitMediaJobRequest\x12\x0e\n\x06\x62ucket\x18\x01 \x01(\t\x12\x0e\n\x06region\x18\x02 \x01(\t\x12\x0e\n\x06job_id\x18\x03 \x01(\t\x12*\n\x07timeout\x18\x04 \x01(\x0b\x32\x19.google.protobuf.Duration\"D\n\x14WaitMediaJobResponse\x12,\n\x0bjobs_detail\x18\x01 \x01(\x0b\x32\x17.ci.media.v1.JobsDetail*[\n\x0bOrderByTime\x12\x1d\n\x19ORDER_BY_TIME_UNSPECIFIED\x10\x00\x12\x16\n\x12ORDER_BY_TIME_DESC\x10\x01\x12\x15\n\x11ORDER_BY_TIME_ASC\x10\x02\x32\xe0\x05\n\x0fMediaJobService\x12Y\n\x0eSubmitMediaJob\x12\".ci.media.v1.SubmitMediaJobRequest\x1a#.ci.media.v1.SubmitMediaJobResponse\x12\x62\n\x11\x44\x65scribeMediaJobs\x12%.ci.media.v1.DescribeMediaJobsRequest\x1a&.ci.media.v1.DescribeMediaJobsResponse\x12V\n\rListMediaJobs\x12!.ci.media.v1.ListMediaJobsRequest\x1a\".ci.media.v1.ListMediaJobsResponse\x12Y\n\x0e\x43\x61ncelMediaJob\x12\".ci.media.v1.CancelMediaJobRequest\x1a#.ci.media.v1.CancelMediaJobResponse\x12Z\n\x11GenerateMediaInfo\x12%.ci.media.v1.GenerateMediaInfoRequest\x1a\x1e.ci.media.v1.MediaInfoResponse\x12P\n\x0cGetMediaInfo\x12 .ci.media.v1.GetMediaInfoRequest\x1a\x1e.ci.media.v1.MediaInfoResponse\x12X\n\rWatchMediaJob\x12!.ci.media.v1.WatchMediaJobRequest\x1a\".ci.media.v1.WatchMediaJobResponse0\x01\x12S\n\x0cWaitMediaJob\x12 .ci.media.v1.WaitMediaJobRequest\x1a!.ci.media.v1.WaitMediaJobResponseBZ\n\x19\x63om.cigateway.ci.media.v1P\x01Z;github.com/ci-gateway/ci-gateway/gen/go/ci/media/v1;mediav1b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19\x63i/media/v1/service.proto\x12\x0b\x63i.media.v1\x1a\x17\x63i/media/v1/media.proto\x1a\x15\x63i/media/v1/xml.proto\x1a\x1egoogle/protobuf/duration.proto\"r\n\x15SubmitMediaJobRequest\x12\x0e\n\x06\x62ucket\x18\x01 \x01(\t\x12\x0e\n\x06region\x18\x02 \x01(\t\x12%\n\x07request\x18\x03 \x01(\x0b\x32\x14.ci.media.v1.Request\x12\x12\n\nrequest_id\x18\x04 \x01(\t\"z\n\x16SubmitMediaJobResponse\x12,\n\x0bjobs_detail\x18\x01 \x01(\x0b\x32\x17.ci.media.v1.JobsDetail\x12\x32\n\x0b\x65xtra_nodes\x18\xe8\x07 \x03(\x0b\x32\x14.ci.media.v1.XmlNodeB\x06\x8a\x87\x19\x02 \x01\"\x81\x01\n\x16SubmitMediaJobsRequest\x12\x0e\n\x06\x62ucket\x18\x01 \x01(\t\x12\x0e\n\x06region\x18\x02 \x01(\t\x12\x33\n\x07request\x18\x03 \x01(\x0b\x32\".ci.media.v1.MultiOperationRequest\x12\x12\n\nrequest_id\x18\x04 \x01(\t\"{\n\x17SubmitMediaJobsResponse\x12,\n\x0bjobs_detail\x18\x01 \x03(\x0b\x32\x17.ci.media.v1.JobsDetail\x12\x32\n\x0b\x65xtra_nodes\x18\xe8\x07 \x03(\x0b\x32\x14.ci.media.v1.XmlNodeB\x06\x8a\x87\x19\x02 \x01\"d\n\x18\x44\x65scribeMediaJobsRequest\x12\x0e\n\x06\x62ucket\x18\x01 \x01(\t\x12\x0e\n\x06region\x18\x02 \x01(\t\x12\x0f\n\x07job_ids\x18\x03 \x03(\t\x12\x17\n\x0finclude_raw_xml\x18\x04 \x01(\x08\"\xa0\x01\n\x19\x44\x65scribeMediaJobsResponse\x12,\n\x0bjobs_detail\x18\x01 \x03(\x0b\x32\x17.ci.media.v1.JobsDetail\x12!\n\x11non_exist_job_ids\x18\x02 \x03(\tB\x06\x8a\x87\x19\x02\x10\x01\x12\x32\n\x0b\x65xtra_nodes\x18\xe8\x07 \x03(\x0b\x32\x14.ci.media.v1.XmlNodeB\x06\x8a\x87\x19\x02 \x01\"\xed\x02\n\x14ListMediaJobsRequest\x12\x0e\n\x06\x62ucket\x18\x01 \x01(\t\x12\x0e\n\x06region\x18\x02 \x01(\t\x12\x10\n\x08queue_id\x18\x03 \x01(\t\x12\x0b\n\x03tag\x18\x04 \x01(\t\x12%\n\x06states\x18\x05 \x03(\x0e\x32\x15.ci.media.v1.JobState\x12/\n\rorder_by_time\x18\x06 \x01(\x0e\x32\x18.ci.media.v1.OrderByTime\x12\x12\n\nnext_token\x18\x07 \x01(\t\x12\x0c\n\x04size\x18\x08 \x01(\x05\x12\x1b\n\x13start_creation_time\x18\t \x01(\t\x12\x19\n\x11\x65nd_creation_time\x18\n \x01(\t\x12\x14\n\x0cinput_object\x18\x0b \x01(\t\x12\x13\n\x0bworkflow_id\x18\x0c \x01(\t\x12 \n\x18inventory_trigger_job_id\x18\r \x01(\t\x12\x17\n\x0finclude_raw_xml\x18\x0e \x01(\x08\"\x8d\x01\n\x15ListMediaJobsResponse\x12,\n\x0bjobs_detail\x18\x01 \x03(\x0b\x32\x17.ci.media.v1.JobsDetail\x12\x12\n\nnext_token\x18\x02 \x01(\t\x12\x32\n\x0b\x65xtra_nodes\x18\xe8\x07 \x03(\x0b\x32\x14.ci.media.v1.XmlNodeB\x06\x8a\x87\x19\x02 \x01\"G\n\x15\x43\x61ncelMediaJobRequest\x12\x0e\n\x06\x62ucket\x18\x01 \x01(\t\x12\x0e\n\x06region\x18\x02 \x01(\t\x12\x0e\n\x06job_id\x18\x03 \x01(\t\"\x18\n\x16\x43\x61ncelMediaJobResponse\"]\n\x18GenerateMediaInfoRequest\x12\x0e\n\x06\x62ucket\x18\x01 \x01(\t\x12\x0e\n\x06region\x18\x02 \x01(\t\x12!\n\x05input\x18\x03 \x01(\x0b\x32\x12.ci.media.v1.Input\"Y\n\x13GetMediaInfoRequest\x12\x0e\n\x06\x62ucket\x18\x01 \x01(\t\x12\x0e\n\x06region\x18\x02 \x01(\t\x12\x0e\n\x06object\x18\x03 \x01(\t\x12\x12\n\nversion_id\x18\x04 \x01(\t\"s\n\x11MediaInfoResponse\x12*\n\nmedia_info\x18\x01 \x01(\x0b\x32\x16.ci.media.v1.MediaInfo\x12\x32\n\x0b\x65xtra_nodes\x18\xe8\x07 \x03(\x0b\x32\x14.ci.media.v1.XmlNodeB\x06\x8a\x87\x19\x02 \x01\"F\n\x14WatchMediaJobRequest\x12\x0e\n\x06\x62ucket\x18\x01 \x01(\t\x12\x0e\n\x06region\x18\x02 \x01(\t\x12\x0e\n\x06job_id\x18\x03 \x01(\t\"E\n\x15WatchMediaJobResponse\x12,\n\x0bjobs_detail\x18\x01 \x01(\x0b\x32\x17.ci.media.v1.JobsDetail\"q\n\x13WaitMediaJobRequest\x12\x0e\n\x06\x62ucket\x18\x01 \x01(\t\x12\x0e\n\x06region\x18\x02 \x01(\t\x12\x0e\n\x06job_id\x18\x03 \x01(\t\x12*\n\x07timeout\x18\x04 \x01(\x0b\x32\x19.google.protobuf.Duration\"D\n\x14WaitMediaJobResponse\x12,\n\x0bjobs_detail\x18\x01 \x01(\x0b\x32\x17.ci.media.v1.JobsDetail*[\n\x0bOrderByTime\x12\x1d\n\x19ORDER_BY_TIME_UNSPECIFIED\x10\x00\x12\x16\n\x12ORDER_BY_TIME_DESC\x10\x01\x12\x15\n\x11ORDER_BY_TIME_ASC\x10\x02\x32\xbe\x06\n\x0fMediaJobService\x12Y\n\x0eSubmitMediaJob\x12\".ci.media.v1.SubmitMediaJobRequest\x1a#.ci.media.v1.SubmitMediaJobResponse\x12\\\n\x0fSubmitMediaJobs\x12#.ci.media.v1.SubmitMediaJobsRequest\x1a$.ci.media.v1.SubmitMediaJobsResponse\x12\x62\n\x11\x44\x65scribeMediaJobs\x12%.ci.media.v1.DescribeMediaJobsRequest\x1a&.ci.media.v1.DescribeMediaJobsResponse\x12V\n\rListMediaJobs\x12!.ci.media.v1.ListMediaJobsRequest\x1a\".ci.media.v1.ListMediaJobsResponse\x12Y\n\x0e\x43\x61ncelMediaJob\x12\".ci.media.v1.CancelMediaJobRequest\x1a#.ci.media.v1.CancelMediaJobResponse\x12Z\n\x11GenerateMediaInfo\x12%.ci.media.v1.GenerateMediaInfoRequest\x1a\x1e.ci.media.v1.MediaInfoResponse\x12P\n\x0cGetMediaInfo\x12 .ci.media.v1.GetMediaInfoRequest\x1a\x1e.ci.media.v1.MediaInfoResponse\x12X\n\rWatchMediaJob\x12!.ci.media.v1.WatchMediaJobRequest\x1a\".ci.media.v1.WatchMediaJobResponse0\x01\x12S\n\x0cWaitMediaJob\x12 .ci.media.v1.WaitMediaJobRequest\x1a!.ci.media.v1.WaitMediaJobResponseBZ\n\x19\x63om.cigateway.ci.media.v1P\x01Z;github.com/ci-gateway/ci-gateway/gen/go/ci/media/v1;mediav1b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -37,6 +37,8 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['DESCRIPTOR']._serialized_options = b'\n\031com.cigateway.ci.media.v1P\001Z;github.com/ci-gateway/ci-gateway/gen/go/ci/media/v1;mediav1'
   _globals['_SUBMITMEDIAJOBRESPONSE'].fields_by_name['extra_nodes']._loaded_options = None
   _globals['_SUBMITMEDIAJOBRESPONSE'].fields_by_name['extra_nodes']._serialized_options = b'\212\207\031\002 \001'
+  _globals['_SUBMITMEDIAJOBSRESPONSE'].fields_by_name['extra_nodes']._loaded_options = None
+  _globals['_SUBMITMEDIAJOBSRESPONSE'].fields_by_name['extra_nodes']._serialized_options = b'\212\207\031\002 \001'
   _globals['_DESCRIBEMEDIAJOBSRESPONSE'].fields_by_name['non_exist_job_ids']._loaded_options = None
   _globals['_DESCRIBEMEDIAJOBSRESPONSE'].fields_by_name['non_exist_job_ids']._serialized_options = b'\212\207\031\002\020\001'
   _globals['_DESCRIBEMEDIAJOBSRESPONSE'].fields_by_name['extra_nodes']._loaded_options = None
@@ -45,38 +47,42 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_LISTMEDIAJOBSRESPONSE'].fields_by_name['extra_nodes']._serialized_options = b'\212\207\031\002 \001'
   _globals['_MEDIAINFORESPONSE'].fields_by_name['extra_nodes']._loaded_options = None
   _globals['_MEDIAINFORESPONSE'].fields_by_name['extra_nodes']._serialized_options = b'\212\207\031\002 \001'
-  _globals['_ORDERBYTIME']._serialized_start=1869
-  _globals['_ORDERBYTIME']._serialized_end=1960
+  _globals['_ORDERBYTIME']._serialized_start=2126
+  _globals['_ORDERBYTIME']._serialized_end=2217
   _globals['_SUBMITMEDIAJOBREQUEST']._serialized_start=122
   _globals['_SUBMITMEDIAJOBREQUEST']._serialized_end=236
   _globals['_SUBMITMEDIAJOBRESPONSE']._serialized_start=238
   _globals['_SUBMITMEDIAJOBRESPONSE']._serialized_end=360
-  _globals['_DESCRIBEMEDIAJOBSREQUEST']._serialized_start=362
-  _globals['_DESCRIBEMEDIAJOBSREQUEST']._serialized_end=462
-  _globals['_DESCRIBEMEDIAJOBSRESPONSE']._serialized_start=465
-  _globals['_DESCRIBEMEDIAJOBSRESPONSE']._serialized_end=625
-  _globals['_LISTMEDIAJOBSREQUEST']._serialized_start=628
-  _globals['_LISTMEDIAJOBSREQUEST']._serialized_end=993
-  _globals['_LISTMEDIAJOBSRESPONSE']._serialized_start=996
-  _globals['_LISTMEDIAJOBSRESPONSE']._serialized_end=1137
-  _globals['_CANCELMEDIAJOBREQUEST']._serialized_start=1139
-  _globals['_CANCELMEDIAJOBREQUEST']._serialized_end=1210
-  _globals['_CANCELMEDIAJOBRESPONSE']._serialized_start=1212
-  _globals['_CANCELMEDIAJOBRESPONSE']._serialized_end=1236
-  _globals['_GENERATEMEDIAINFOREQUEST']._serialized_start=1238
-  _globals['_GENERATEMEDIAINFOREQUEST']._serialized_end=1331
-  _globals['_GETMEDIAINFOREQUEST']._serialized_start=1333
-  _globals['_GETMEDIAINFOREQUEST']._serialized_end=1422
-  _globals['_MEDIAINFORESPONSE']._serialized_start=1424
-  _globals['_MEDIAINFORESPONSE']._serialized_end=1539
-  _globals['_WATCHMEDIAJOBREQUEST']._serialized_start=1541
-  _globals['_WATCHMEDIAJOBREQUEST']._serialized_end=1611
-  _globals['_WATCHMEDIAJOBRESPONSE']._serialized_start=1613
-  _globals['_WATCHMEDIAJOBRESPONSE']._serialized_end=1682
-  _globals['_WAITMEDIAJOBREQUEST']._serialized_start=1684
-  _globals['_WAITMEDIAJOBREQUEST']._serialized_end=1797
-  _globals['_WAITMEDIAJOBRESPONSE']._serialized_start=1799
-  _globals['_WAITMEDIAJOBRESPONSE']._serialized_end=1867
-  _globals['_MEDIAJOBSERVICE']._serialized_start=1963
-  _globals['_MEDIAJOBSERVICE']._serialized_end=2699
+  _globals['_SUBMITMEDIAJOBSREQUEST']._serialized_start=363
+  _globals['_SUBMITMEDIAJOBSREQUEST']._serialized_end=492
+  _globals['_SUBMITMEDIAJOBSRESPONSE']._serialized_start=494
+  _globals['_SUBMITMEDIAJOBSRESPONSE']._serialized_end=617
+  _globals['_DESCRIBEMEDIAJOBSREQUEST']._serialized_start=619
+  _globals['_DESCRIBEMEDIAJOBSREQUEST']._serialized_end=719
+  _globals['_DESCRIBEMEDIAJOBSRESPONSE']._serialized_start=722
+  _globals['_DESCRIBEMEDIAJOBSRESPONSE']._serialized_end=882
+  _globals['_LISTMEDIAJOBSREQUEST']._serialized_start=885
+  _globals['_LISTMEDIAJOBSREQUEST']._serialized_end=1250
+  _globals['_LISTMEDIAJOBSRESPONSE']._serialized_start=1253
+  _globals['_LISTMEDIAJOBSRESPONSE']._serialized_end=1394
+  _globals['_CANCELMEDIAJOBREQUEST']._serialized_start=1396
+  _globals['_CANCELMEDIAJOBREQUEST']._serialized_end=1467
+  _globals['_CANCELMEDIAJOBRESPONSE']._serialized_start=1469
+  _globals['_CANCELMEDIAJOBRESPONSE']._serialized_end=1493
+  _globals['_GENERATEMEDIAINFOREQUEST']._serialized_start=1495
+  _globals['_GENERATEMEDIAINFOREQUEST']._serialized_end=1588
+  _globals['_GETMEDIAINFOREQUEST']._serialized_start=1590
+  _globals['_GETMEDIAINFOREQUEST']._serialized_end=1679
+  _globals['_MEDIAINFORESPONSE']._serialized_start=1681
+  _globals['_MEDIAINFORESPONSE']._serialized_end=1796
+  _globals['_WATCHMEDIAJOBREQUEST']._serialized_start=1798
+  _globals['_WATCHMEDIAJOBREQUEST']._serialized_end=1868
+  _globals['_WATCHMEDIAJOBRESPONSE']._serialized_start=1870
+  _globals['_WATCHMEDIAJOBRESPONSE']._serialized_end=1939
+  _globals['_WAITMEDIAJOBREQUEST']._serialized_start=1941
+  _globals['_WAITMEDIAJOBREQUEST']._serialized_end=2054
+  _globals['_WAITMEDIAJOBRESPONSE']._serialized_start=2056
+  _globals['_WAITMEDIAJOBRESPONSE']._serialized_end=2124
+  _globals['_MEDIAJOBSERVICE']._serialized_start=2220
+  _globals['_MEDIAJOBSERVICE']._serialized_end=3050
 # @@protoc_insertion_point(module_scope)

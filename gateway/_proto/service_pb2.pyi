@@ -41,6 +41,26 @@ class SubmitMediaJobResponse(_message.Message):
     extra_nodes: _containers.RepeatedCompositeFieldContainer[_xml_pb2.XmlNode]
     def __init__(self, jobs_detail: _Optional[_Union[_media_pb2.JobsDetail, _Mapping]] = ..., extra_nodes: _Optional[_Iterable[_Union[_xml_pb2.XmlNode, _Mapping]]] = ...) -> None: ...
 
+class SubmitMediaJobsRequest(_message.Message):
+    __slots__ = ("bucket", "region", "request", "request_id")
+    BUCKET_FIELD_NUMBER: _ClassVar[int]
+    REGION_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    bucket: str
+    region: str
+    request: _media_pb2.MultiOperationRequest
+    request_id: str
+    def __init__(self, bucket: _Optional[str] = ..., region: _Optional[str] = ..., request: _Optional[_Union[_media_pb2.MultiOperationRequest, _Mapping]] = ..., request_id: _Optional[str] = ...) -> None: ...
+
+class SubmitMediaJobsResponse(_message.Message):
+    __slots__ = ("jobs_detail", "extra_nodes")
+    JOBS_DETAIL_FIELD_NUMBER: _ClassVar[int]
+    EXTRA_NODES_FIELD_NUMBER: _ClassVar[int]
+    jobs_detail: _containers.RepeatedCompositeFieldContainer[_media_pb2.JobsDetail]
+    extra_nodes: _containers.RepeatedCompositeFieldContainer[_xml_pb2.XmlNode]
+    def __init__(self, jobs_detail: _Optional[_Iterable[_Union[_media_pb2.JobsDetail, _Mapping]]] = ..., extra_nodes: _Optional[_Iterable[_Union[_xml_pb2.XmlNode, _Mapping]]] = ...) -> None: ...
+
 class DescribeMediaJobsRequest(_message.Message):
     __slots__ = ("bucket", "region", "job_ids", "include_raw_xml")
     BUCKET_FIELD_NUMBER: _ClassVar[int]

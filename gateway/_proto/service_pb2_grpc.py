@@ -39,6 +39,11 @@ class MediaJobServiceStub:
                 request_serializer=ci_dot_media_dot_v1_dot_service__pb2.SubmitMediaJobRequest.SerializeToString,
                 response_deserializer=ci_dot_media_dot_v1_dot_service__pb2.SubmitMediaJobResponse.FromString,
                 _registered_method=True)
+        self.SubmitMediaJobs = channel.unary_unary(
+                '/ci.media.v1.MediaJobService/SubmitMediaJobs',
+                request_serializer=ci_dot_media_dot_v1_dot_service__pb2.SubmitMediaJobsRequest.SerializeToString,
+                response_deserializer=ci_dot_media_dot_v1_dot_service__pb2.SubmitMediaJobsResponse.FromString,
+                _registered_method=True)
         self.DescribeMediaJobs = channel.unary_unary(
                 '/ci.media.v1.MediaJobService/DescribeMediaJobs',
                 request_serializer=ci_dot_media_dot_v1_dot_service__pb2.DescribeMediaJobsRequest.SerializeToString,
@@ -81,6 +86,15 @@ class MediaJobServiceServicer:
 
     def SubmitMediaJob(self, request, context):
         """CreateMediaJobs: `POST /jobs`.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SubmitMediaJobs(self, request, context):
+        """CreateMediaJobs in its multi-operation form: `POST /jobs` with up to 6 `Operation`s, one job
+        each, for one input. Exactly once per operation under one `request_id`: a lost answer is
+        reconciled operation by operation, and only operations CI has no job for are sent again.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -147,6 +161,11 @@ def add_MediaJobServiceServicer_to_server(servicer, server):
                     request_deserializer=ci_dot_media_dot_v1_dot_service__pb2.SubmitMediaJobRequest.FromString,
                     response_serializer=ci_dot_media_dot_v1_dot_service__pb2.SubmitMediaJobResponse.SerializeToString,
             ),
+            'SubmitMediaJobs': grpc.unary_unary_rpc_method_handler(
+                    servicer.SubmitMediaJobs,
+                    request_deserializer=ci_dot_media_dot_v1_dot_service__pb2.SubmitMediaJobsRequest.FromString,
+                    response_serializer=ci_dot_media_dot_v1_dot_service__pb2.SubmitMediaJobsResponse.SerializeToString,
+            ),
             'DescribeMediaJobs': grpc.unary_unary_rpc_method_handler(
                     servicer.DescribeMediaJobs,
                     request_deserializer=ci_dot_media_dot_v1_dot_service__pb2.DescribeMediaJobsRequest.FromString,
@@ -210,6 +229,33 @@ class MediaJobService:
             '/ci.media.v1.MediaJobService/SubmitMediaJob',
             ci_dot_media_dot_v1_dot_service__pb2.SubmitMediaJobRequest.SerializeToString,
             ci_dot_media_dot_v1_dot_service__pb2.SubmitMediaJobResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SubmitMediaJobs(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/ci.media.v1.MediaJobService/SubmitMediaJobs',
+            ci_dot_media_dot_v1_dot_service__pb2.SubmitMediaJobsRequest.SerializeToString,
+            ci_dot_media_dot_v1_dot_service__pb2.SubmitMediaJobsResponse.FromString,
             options,
             channel_credentials,
             insecure,

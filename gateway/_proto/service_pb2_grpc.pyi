@@ -38,6 +38,11 @@ class MediaJobServiceStub:
     def __new__(cls, channel: _aio.Channel) -> MediaJobServiceAsyncStub: ...
     SubmitMediaJob: _grpc.UnaryUnaryMultiCallable[_service_pb2.SubmitMediaJobRequest, _service_pb2.SubmitMediaJobResponse]
     """CreateMediaJobs: `POST /jobs`."""
+    SubmitMediaJobs: _grpc.UnaryUnaryMultiCallable[_service_pb2.SubmitMediaJobsRequest, _service_pb2.SubmitMediaJobsResponse]
+    """CreateMediaJobs in its multi-operation form: `POST /jobs` with up to 6 `Operation`s, one job
+    each, for one input. Exactly once per operation under one `request_id`: a lost answer is
+    reconciled operation by operation, and only operations CI has no job for are sent again.
+    """
     DescribeMediaJobs: _grpc.UnaryUnaryMultiCallable[_service_pb2.DescribeMediaJobsRequest, _service_pb2.DescribeMediaJobsResponse]
     """DescribeMediaJob: `GET /jobs/<id>[,<id>...]`. Unknown ids come back in `non_exist_job_ids`."""
     ListMediaJobs: _grpc.UnaryUnaryMultiCallable[_service_pb2.ListMediaJobsRequest, _service_pb2.ListMediaJobsResponse]
@@ -64,6 +69,11 @@ class MediaJobServiceAsyncStub(MediaJobServiceStub):
     def __init__(self, channel: _aio.Channel) -> None: ...
     SubmitMediaJob: _aio.UnaryUnaryMultiCallable[_service_pb2.SubmitMediaJobRequest, _service_pb2.SubmitMediaJobResponse]  # type: ignore[assignment]
     """CreateMediaJobs: `POST /jobs`."""
+    SubmitMediaJobs: _aio.UnaryUnaryMultiCallable[_service_pb2.SubmitMediaJobsRequest, _service_pb2.SubmitMediaJobsResponse]  # type: ignore[assignment]
+    """CreateMediaJobs in its multi-operation form: `POST /jobs` with up to 6 `Operation`s, one job
+    each, for one input. Exactly once per operation under one `request_id`: a lost answer is
+    reconciled operation by operation, and only operations CI has no job for are sent again.
+    """
     DescribeMediaJobs: _aio.UnaryUnaryMultiCallable[_service_pb2.DescribeMediaJobsRequest, _service_pb2.DescribeMediaJobsResponse]  # type: ignore[assignment]
     """DescribeMediaJob: `GET /jobs/<id>[,<id>...]`. Unknown ids come back in `non_exist_job_ids`."""
     ListMediaJobs: _aio.UnaryUnaryMultiCallable[_service_pb2.ListMediaJobsRequest, _service_pb2.ListMediaJobsResponse]  # type: ignore[assignment]
@@ -93,6 +103,17 @@ class MediaJobServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_service_pb2.SubmitMediaJobResponse, _abc.Awaitable[_service_pb2.SubmitMediaJobResponse]]:
         """CreateMediaJobs: `POST /jobs`."""
+
+    @_abc_1.abstractmethod
+    def SubmitMediaJobs(
+        self,
+        request: _service_pb2.SubmitMediaJobsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_service_pb2.SubmitMediaJobsResponse, _abc.Awaitable[_service_pb2.SubmitMediaJobsResponse]]:
+        """CreateMediaJobs in its multi-operation form: `POST /jobs` with up to 6 `Operation`s, one job
+        each, for one input. Exactly once per operation under one `request_id`: a lost answer is
+        reconciled operation by operation, and only operations CI has no job for are sent again.
+        """
 
     @_abc_1.abstractmethod
     def DescribeMediaJobs(

@@ -16,6 +16,7 @@
     certificate_names = ["transcoder.media"]    # mTLS: the certificate's subject CN or a SAN
     token_sha256 = ["<64 hex digits>"]          # bearer tokens, stored as their SHA-256
     buckets = ["videos-1250000000"]             # "*" = any bucket
+    regions = ["ap-guangzhou"]                  # optional, default any ("*")
     operations = ["submit", "describe", "list", "cancel", "media_info"]   # or "*"
                                                 # queues|templates|workflows[_read|_write]
     tags = ["MediaInfo"]                        # optional, default any
@@ -50,7 +51,7 @@ from gateway.access.policy import (
     expand,
 )
 from gateway.access.tls import TlsConfig
-from gateway.model import is_valid_bucket
+from gateway.model import is_valid_bucket, is_valid_region
 
 MODES = ("sidecar", "shared")
 _SHA256_HEX = re.compile(r"^[0-9a-f]{64}$")
@@ -59,6 +60,7 @@ _CLIENT_KEYS = {
     "certificate_names",
     "token_sha256",
     "buckets",
+    "regions",
     "operations",
     "tags",
     "rate_per_s",
@@ -111,6 +113,10 @@ def _client(entry: object, where: str) -> ClientPolicy:
     for bucket in buckets:
         if bucket != ANY and not is_valid_bucket(bucket):
             raise ValueError(f"{where}: bucket {bucket!r} is not 'name-APPID' or '*'")
+    regions = _strings(table, "regions", where, required=False) or [ANY]
+    for region in regions:
+        if region != ANY and not is_valid_region(region):
+            raise ValueError(f"{where}: region {region!r} is not a region name or '*'")
     operations = _strings(table, "operations", where, required=True)
     known = {operation.value for operation in Operation}
     for operation in operations:
@@ -140,6 +146,7 @@ def _client(entry: object, where: str) -> ClientPolicy:
         buckets=frozenset(buckets),
         operations=expand(operations),
         tags=frozenset(tags),
+        regions=frozenset(regions),
         rate=rate,
         certificate_names=frozenset(names),
         token_sha256=frozenset(hashes),

@@ -7,16 +7,17 @@ queues, templates and workflows unless the access file's `sidecar_operations` al
 names its client, by a client certificate (mTLS: the subject CN or a SAN, from
 `context.auth_context()`) or by an `authorization: Bearer <token>` whose SHA-256 the access file
 lists; a token, when sent, decides (a wrong token is refused even on a valid certificate). Then
-the client's policy (`gateway.access.policy`) checks the operation, bucket and tag, and its rate
-limit spends a token.
+the client's policy (`gateway.access.policy`) checks the operation, every bucket and region the
+request names, and the tag, and its rate limit spends a token.
 
 Refusals are rich statuses like every other error (`gateway.status`): UNAUTHENTICATED with
 reason CLIENT_NOT_AUTHENTICATED, PERMISSION_DENIED naming the rule (OPERATION_NOT_ALLOWED,
-BUCKET_NOT_ALLOWED, TAG_NOT_ALLOWED), RESOURCE_EXHAUSTED (CLIENT_RATE_LIMITED) with RetryInfo.
+BUCKET_NOT_ALLOWED, REGION_NOT_ALLOWED, TAG_NOT_ALLOWED), RESOURCE_EXHAUSTED
+(CLIENT_RATE_LIMITED) with RetryInfo.
 
-The check needs the deserialized request (its bucket and tag), so `AccessInterceptor` wraps the
-method handler rather than refusing from `intercept_service`. Health and reflection are never
-checked: Kubernetes' gRPC probes cannot present credentials.
+The check needs the deserialized request (its buckets, regions and tag), so `AccessInterceptor`
+wraps the method handler rather than refusing from `intercept_service`. Health and reflection
+are never checked: Kubernetes' gRPC probes cannot present credentials.
 
 `ClientAccess` also decides how the port is bound: TLS when configured, and no listening beyond
 loopback without client authentication unless the operator insists (`--insecure`).
@@ -284,8 +285,8 @@ class ClientAccess:
             return server.add_insecure_port(address)
         return server.add_secure_port(address, server_credentials(tls))
 
-    def interceptor(self, default_bucket: str) -> AccessInterceptor:
-        return AccessInterceptor(self, default_bucket)
+    def interceptor(self, default_bucket: str, default_region: str = "") -> AccessInterceptor:
+        return AccessInterceptor(self, default_bucket, default_region)
 
 
 def sidecar_refusal(config: AccessConfig, method: str) -> AccessDenied | None:
@@ -341,9 +342,10 @@ def _refuse_streaming(method: str) -> Behavior:
 class AccessInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
     """Authenticates and authorizes every API call in shared mode (see the module docstring)."""
 
-    def __init__(self, access: ClientAccess, default_bucket: str) -> None:
+    def __init__(self, access: ClientAccess, default_bucket: str, default_region: str = "") -> None:
         self._access = access
         self._default_bucket = default_bucket
+        self._default_region = default_region
 
     async def intercept_service(
         self,
@@ -385,7 +387,8 @@ class AccessInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
             client = authenticate(
                 config, context.invocation_metadata() or (), context.auth_context()
             )
-            client.check(request_scope(method, request, self._default_bucket))
+            scope = request_scope(method, request, self._default_bucket, self._default_region)
+            client.check(scope)
             self._access.take_token(client)
         except GatewayError as error:
             event(log, logging.INFO, "client access refused", method=method,

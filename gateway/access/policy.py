@@ -1,10 +1,13 @@
 """What one client may do: buckets, operations, job tags and a request rate.
 
 The decision needs a few facts of the request (`RequestScope`): the operation, from the RPC's
-method name (`METHOD_OPERATIONS`), and the bucket and tag the call will act on, with the same
-defaults `gateway.api.validation` applies (the gateway's default bucket; tag `MediaInfo`). A job id
-names no bucket of its own: CI finds a job only in the bucket the call names, so a client
-limited to its buckets cannot describe, wait for, list or cancel a job in any other one.
+method name (`METHOD_OPERATIONS`), the bucket, region and tag the call will act on, with the same
+defaults `gateway.api.validation` applies (the gateway's default bucket and region; tag
+`MediaInfo`), and every other bucket and region the request names anywhere inside it
+(`request.input.bucket_id`, an output's bucket: `gateway.access.places` finds them by walking
+the message). Each of them must pass the client's `buckets` and `regions`. A job id names no
+bucket of its own: CI finds a job only in the bucket the call names, so a client limited to its
+buckets cannot describe, wait for, list or cancel a job in any other one.
 
 Every rule denies by default: an RPC missing from `METHOD_OPERATIONS` (one added later) is
 allowed only to clients whose `operations` list it by method name or hold `"*"`.
@@ -20,9 +23,12 @@ from __future__ import annotations
 
 import enum
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
+from google.protobuf.message import Message
+
+from gateway.access.places import Place, named_places
 from gateway.errors import AccessDenied, Reason
 
 API_SERVICE = "ci.media.v1.MediaJobService"
@@ -74,6 +80,7 @@ def expand(operations: Iterable[str]) -> frozenset[str]:
 
 METHOD_OPERATIONS: dict[str, Operation] = {
     f"/{API_SERVICE}/SubmitMediaJob": Operation.SUBMIT,
+    f"/{API_SERVICE}/SubmitMediaJobs": Operation.SUBMIT,
     f"/{API_SERVICE}/DescribeMediaJobs": Operation.DESCRIBE,
     # Watching or waiting for a job reads it, exactly like describing it.
     f"/{API_SERVICE}/WatchMediaJob": Operation.DESCRIBE,
@@ -114,19 +121,46 @@ class RequestScope:
     operation: str
     bucket: str
     tag: str | None  # only submits and listings name a tag
+    region: str = ""
+    # Every other bucket and region the request names, wherever in the message.
+    elsewhere: tuple[Place, ...] = ()
+    # A multi-operation submit names no tag at the top (`tag` None) but one per operation, each
+    # checked like `tag` (as sent: validation refuses an operation without one).
+    operation_tags: tuple[str, ...] = ()
+
+    @property
+    def tags(self) -> tuple[str, ...]:
+        """Every job tag the call would act on."""
+        return ((self.tag,) if self.tag is not None else ()) + self.operation_tags
 
 
-def request_scope(method: str, request: object, default_bucket: str) -> RequestScope:
+# The request's own target: read (with its default) as `bucket` and `region` above.
+_TARGET_FIELDS = frozenset({"bucket", "region"})
+
+
+def request_scope(
+    method: str, request: object, default_bucket: str, default_region: str = ""
+) -> RequestScope:
     """The facts a policy decides on, read from the deserialized request."""
     operation = operation_of(method)
     bucket = getattr(request, "bucket", "") or default_bucket
+    region = getattr(request, "region", "") or default_region
     tag: str | None = None
+    operation_tags: tuple[str, ...] = ()
     if operation == Operation.SUBMIT:
         body = getattr(request, "request", None)
-        tag = getattr(body, "tag", "") or DEFAULT_TAG
+        operations = getattr(body, "operation", None)
+        if isinstance(operations, Sequence):  # SubmitMediaJobs: `repeated Operation operation`
+            operation_tags = tuple(getattr(item, "tag", "") for item in operations)
+        else:
+            tag = getattr(body, "tag", "") or DEFAULT_TAG
     elif operation == Operation.LIST:
         tag = getattr(request, "tag", "") or DEFAULT_TAG
-    return RequestScope(operation, bucket, tag)
+    elsewhere: tuple[Place, ...] = ()
+    if isinstance(request, Message):
+        places = named_places(request)
+        elsewhere = tuple(place for place in places if place.field not in _TARGET_FIELDS)
+    return RequestScope(operation, bucket, tag, region, elsewhere, operation_tags)
 
 
 @dataclass(frozen=True)
@@ -164,6 +198,7 @@ class ClientPolicy:
     buckets: frozenset[str]
     operations: frozenset[str]
     tags: frozenset[str] = frozenset({ANY})
+    regions: frozenset[str] = frozenset({ANY})
     rate: RateLimit | None = None
     certificate_names: frozenset[str] = frozenset()
     # sha256 hex of each bearer token; the tokens themselves are never stored.
@@ -180,16 +215,35 @@ class ClientPolicy:
                 f"this client may not call {scope.operation!r}",
                 {"operation": scope.operation},
             )
-        if ANY not in self.buckets and scope.bucket not in self.buckets:
-            shown = scope.bucket or "(no bucket)"
-            raise AccessDenied(
-                Reason.BUCKET_NOT_ALLOWED,
-                f"this client may not use bucket {shown!r}",
-                {"operation": scope.operation, "bucket": scope.bucket},
-            )
-        if scope.tag is not None and ANY not in self.tags and scope.tag not in self.tags:
-            raise AccessDenied(
-                Reason.TAG_NOT_ALLOWED,
-                f"this client may not use job tag {scope.tag!r}",
-                {"operation": scope.operation, "tag": scope.tag},
-            )
+        self._check_place(scope, Place("bucket", "bucket", scope.bucket), top=True)
+        for place in scope.elsewhere:
+            if place.kind == "bucket":
+                self._check_place(scope, place)
+        self._check_place(scope, Place("region", "region", scope.region), top=True)
+        for place in scope.elsewhere:
+            if place.kind == "region":
+                self._check_place(scope, place)
+        if ANY in self.tags:
+            return
+        for tag in scope.tags:
+            if tag not in self.tags:
+                raise AccessDenied(
+                    Reason.TAG_NOT_ALLOWED,
+                    f"this client may not use job tag {tag!r}",
+                    {"operation": scope.operation, "tag": tag},
+                )
+
+    def _check_place(self, scope: RequestScope, place: Place, *, top: bool = False) -> None:
+        """A bucket or region of the request against `buckets` / `regions`; the refusal names
+        the value asked for and, below the request's own target, the field that named it."""
+        allowed = self.buckets if place.kind == "bucket" else self.regions
+        if ANY in allowed or place.value in allowed:
+            return
+        reason = Reason.BUCKET_NOT_ALLOWED if place.kind == "bucket" else Reason.REGION_NOT_ALLOWED
+        shown = place.value or f"(no {place.kind})"
+        asked = {"operation": scope.operation, place.kind: place.value}
+        where = ""
+        if not top:
+            asked["field"] = place.field
+            where = f" (in {place.field})"
+        raise AccessDenied(reason, f"this client may not use {place.kind} {shown!r}{where}", asked)

@@ -9,9 +9,17 @@ for credentials would not help. `ci.media.v1.MediaJobService` is readiness: NOT_
 starting, while any readiness check fails, and for good once draining begins.
 
 A readiness check is any `async () -> None` that raises when the gateway cannot do useful work
-(`credentials_check`: the provider cannot produce credentials). Checks run at start, then every
-`interval_s`, so a later failure (credentials expired and not renewed) takes the replica out of
-rotation and a recovery brings it back; `Readiness.add_check` is the seam for more of them.
+(`credentials_check`: the provider cannot produce credentials; `submit_store_check`: the shared
+request_id store does not answer, so no submit can be served). Checks run at start, then every
+`interval_s`, so a later failure (credentials expired and not renewed, Redis down) takes the
+replica out of rotation and a recovery brings it back; `Readiness.add_check` is the seam for
+more of them.
+
+A check may ask for hysteresis (`fail_after`, `pass_after`): a dependency reached over the
+network (Redis) fails a single probe now and then, and a replica that left and rejoined the
+rotation on every blip would shed its connections for nothing. The first probe of a check
+decides at once either way, so hysteresis never delays start nor lets a replica start ready
+while its store is down.
 """
 
 from __future__ import annotations
@@ -39,10 +47,24 @@ DEFAULT_INTERVAL_S = 5.0
 CHECK_TIMEOUT_S = 5.0
 
 
+# The shared submit store: out of rotation after two failed probes in a row, back after two
+# good ones (with the 5 s interval: 5-10 s after an outage begins or ends).
+SUBMIT_STORE_FAIL_AFTER = 2
+SUBMIT_STORE_PASS_AFTER = 2
+
+
 @dataclass(frozen=True)
 class ReadinessCheck:
     name: str
     probe: Callable[[], Awaitable[object]]
+    # Probes in a row that must fail before a passing check counts as failing, and pass before
+    # a failing one counts as passing again; 1 and 1 follow every probe.
+    fail_after: int = 1
+    pass_after: int = 1
+
+    def __post_init__(self) -> None:
+        if self.fail_after < 1 or self.pass_after < 1:
+            raise ValueError("fail_after and pass_after must be at least 1")
 
 
 def credentials_check(provider: CredentialsProvider) -> ReadinessCheck:
@@ -54,6 +76,17 @@ def credentials_check(provider: CredentialsProvider) -> ReadinessCheck:
         await check_credentials(provider)  # and every other account
 
     return ReadinessCheck(f"credentials:{provider.name}", probe)
+
+
+def submit_store_check(ping: Callable[[], Awaitable[object]], kind: str) -> ReadinessCheck:
+    """Ready only while the shared request_id store answers: without it no submit can be served
+    (`SUBMIT_STORE_UNAVAILABLE`), so the replica should leave the rotation, with hysteresis."""
+    return ReadinessCheck(
+        f"submit-store:{kind}",
+        ping,
+        fail_after=SUBMIT_STORE_FAIL_AFTER,
+        pass_after=SUBMIT_STORE_PASS_AFTER,
+    )
 
 
 class Readiness:
@@ -72,6 +105,10 @@ class Readiness:
         self._check_timeout_s = check_timeout_s
         self._status = {OVERALL: NOT_SERVING, API_SERVICE: NOT_SERVING}
         self._failing: tuple[str, ...] = ("starting",)
+        # Per check name: its verdict (True: failing; absent until its first probe) and how many
+        # probes in a row have disagreed with that verdict.
+        self._verdicts: dict[str, bool] = {}
+        self._against: dict[str, int] = {}
         self._draining = False
         self._recheck = asyncio.Event()
         self._monitor: asyncio.Task[None] | None = None
@@ -144,8 +181,13 @@ class Readiness:
         """Run every check once and publish the result; True when ready."""
         if self._draining:
             return False
-        results = await asyncio.gather(*(self._probe(check) for check in self._checks))
-        failing = tuple(name for name, error in results if error is not None)
+        checks = list(self._checks)
+        results = await asyncio.gather(*(self._probe(check) for check in checks))
+        failing = tuple(
+            check.name
+            for check, (_, error) in zip(checks, results, strict=True)
+            if self._judge(check, failed=error is not None)
+        )
         was_ready = self.ready
         if failing != self._failing:
             for name, error in results:
@@ -162,6 +204,20 @@ class Readiness:
                 failing=list(failing),
             )
         return not failing
+
+    def _judge(self, check: ReadinessCheck, *, failed: bool) -> bool:
+        """The check's verdict (True: failing) after one more probe, with its hysteresis."""
+        verdict = self._verdicts.get(check.name)
+        if verdict is None or verdict == failed:
+            self._verdicts[check.name] = failed
+            self._against[check.name] = 0
+            return failed
+        against = self._against.get(check.name, 0) + 1
+        if against >= (check.fail_after if failed else check.pass_after):
+            self._verdicts[check.name] = failed
+            against = 0
+        self._against[check.name] = against
+        return self._verdicts[check.name]
 
     async def _probe(self, check: ReadinessCheck) -> tuple[str, str | None]:
         try:

@@ -40,10 +40,13 @@ REMOVE_WATERMARK_RANGE = (1, 4096)
 class KindRule:
     # Each tuple: at least one of these `Operation` paths must be set.
     one_of: tuple[tuple[str, ...], ...] = ()
-    # Writes files: `output.region`, `output.bucket` and `output.object` are required.
+    # Writes files: `output.region`, `output.bucket` and (see `needs_object`) `output.object`
+    # are required.
     writes: bool = True
-    # `output.object` is not used (StreamExtract names its files per stream).
-    no_object: bool = False
+    # `output.object` is required. Not for StreamExtract (it names a file per stream), nor where
+    # the catalogue leaves it optional because other keys can take the files (Snapshot's
+    # `SpriteObject`, VoiceSeparate's `AuObject`: a `one_of` then asks for one of them).
+    needs_object: bool = True
     # Output paths whose value, when set, must contain `${Number}`.
     numbered: tuple[str, ...] = ()
     # When the first path is set, the others are required ("Container* { Format* }").
@@ -63,8 +66,10 @@ KIND_RULES: Final[Mapping[str, KindRule]] = {
         one_of=(("template_id", "transcode"),),
         required_within={"transcode": ("transcode.container.format",)},
     ),
+    # Output.Object is "否" (not required) for Snapshot: sprites alone go to SpriteObject.
     "Snapshot": KindRule(
-        one_of=(("template_id", "snapshot"),),
+        one_of=(("template_id", "snapshot"), ("output.object", "output.sprite_object")),
+        needs_object=False,
         numbered=("output.object", "output.sprite_object"),
         values={
             "snapshot.mode": frozenset({"Interval", "Average", "KeyFrame"}),
@@ -82,15 +87,18 @@ KIND_RULES: Final[Mapping[str, KindRule]] = {
     "Concat": KindRule(one_of=(("template_id", "concat_template"),), no_input=True),
     "Segment": KindRule(),
     "SmartCover": KindRule(one_of=(("template_id", "smart_cover"),), numbered=("output.object",)),
+    # Output {Region*, Bucket*, Object, AuObject, ...} (A.9): the background alone may go to
+    # AuObject.
     "VoiceSeparate": KindRule(
-        one_of=(("template_id", "voice_separate"),),
+        one_of=(("template_id", "voice_separate"), ("output.object", "output.au_object")),
+        needs_object=False,
         values={"voice_separate.audio_mode": _AUDIO_MODES},
     ),
     "VideoMontage": KindRule(one_of=(("template_id", "video_montage"),)),
     "Watermark": KindRule(one_of=(("watermark", "watermark_template_id"),)),
     "DigitalWatermark": KindRule(one_of=(("digital_watermark",),)),
     "ExtractDigitalWatermark": KindRule(writes=False),
-    "StreamExtract": KindRule(one_of=(("output.stream_extract",),), no_object=True),
+    "StreamExtract": KindRule(one_of=(("output.stream_extract",),), needs_object=False),
     "SDRtoHDR": KindRule(
         one_of=(("template_id", "sdr_to_hdr"), _TRANSCODE_PARAMS),
         values={"sdr_to_hdr.hdr_mode": frozenset({"HLG", "HDR10"})},
@@ -123,7 +131,7 @@ def check_kind(tag: str, operation: media_pb2.Operation, report: Report) -> None
             report(paths[0], f"{tag} needs {names}")
     if rule.writes:
         needed = ("output.region", "output.bucket")
-        for path in needed if rule.no_object else (*needed, "output.object"):
+        for path in (*needed, "output.object") if rule.needs_object else needed:
             if not _is_set(operation, path):
                 report(path, f"required: {tag} writes its result there")
     for path in rule.numbered:
@@ -131,7 +139,9 @@ def check_kind(tag: str, operation: media_pb2.Operation, report: Report) -> None
         if value and NUMBER not in value:
             report(path, f"must contain {NUMBER} (one file per frame)")
     for parent, children in rule.required_within.items():
-        if _is_set(operation, parent):
+        # With a template, inline parameters are partial overrides: the template (whose values
+        # win) brings what the kind requires.
+        if _is_set(operation, parent) and not operation.template_id:
             for path in children:
                 if not _is_set(operation, path):
                     report(path, f"required when {parent} is set")

@@ -46,8 +46,15 @@ from gateway._proto import (
     workflows_pb2_grpc,
 )
 from gateway.access.interceptor import ClientAccess
-from gateway.api.health import API_SERVICE, Readiness, ReadinessCheck, credentials_check
+from gateway.api.health import (
+    API_SERVICE,
+    Readiness,
+    ReadinessCheck,
+    credentials_check,
+    submit_store_check,
+)
 from gateway.api.interceptors import InFlight, ObservabilityInterceptor
+from gateway.api.malformed import MalformedRequestInterceptor
 from gateway.api.metrics import GatewayMetrics, UpstreamMetrics
 from gateway.api.ops_http import OpsServer, start_ops_server
 from gateway.api.reflection import enable_reflection
@@ -60,6 +67,7 @@ from gateway.api.resources_service import (
 from gateway.api.service import MediaJobService
 from gateway.config.settings import ServerLimits, Settings
 from gateway.credentials import CredentialsProvider
+from gateway.jobs.redis_store import RedisSubmitStore
 from gateway.jobs.runtime import TrackingRuntime, start_tracking
 from gateway.jobs.tracking import PollSchedule
 from gateway.logs import AttemptLog, event
@@ -82,6 +90,9 @@ RESOURCE_SERVICES = (
 # Clients may ping an idle connection this often without being told "too many pings" (GOAWAY):
 # gRPC clients commonly configure 10-30 s keepalives to survive idle-connection reaping.
 CLIENT_PING_MIN_INTERVAL_MS = 10_000
+# grpc's own stop waits this much longer than the drain's grace, so that the calls left when
+# the grace ends are cut (and counted) by the gateway rather than by grpc a moment earlier.
+CUT_MARGIN_S = 1.0
 
 
 # The health port: one tiny request per probe, so a small message limit; no SO_REUSEPORT, for
@@ -209,8 +220,14 @@ class RunningGateway:
 
     async def _drain_server(self, grace: float) -> int:
         """Refuse new RPCs, let API calls in flight finish for up to `grace` (or until
-        `force_stop`), then end whatever still runs; returns how many API calls were cut off."""
-        stopping = asyncio.ensure_future(self.server.stop(grace))
+        `force_stop`), then end whatever still runs; returns how many API calls were cut off.
+
+        The cut is ours, not grpc's: grpc's own stop gets `CUT_MARGIN_S` more grace, so the
+        calls still running when our grace ends are counted *before* they are ended. (Counted
+        after grpc ended them, they would already have left `in_flight`, and every drain would
+        report none cut off.)
+        """
+        stopping = asyncio.ensure_future(self.server.stop(grace + CUT_MARGIN_S))
         # grpc stops accepting in stop()'s first step, before its first real wait; this yield
         # lets that step run, so the line below is true when logged.
         await asyncio.sleep(0)
@@ -219,19 +236,20 @@ class RunningGateway:
         forced = asyncio.ensure_future(self._force.wait())
         try:
             await asyncio.wait({stopping, idle, forced}, return_when=asyncio.FIRST_COMPLETED)
-            if not idle.done() or not idle.result():
-                await asyncio.wait({stopping, forced}, return_when=asyncio.FIRST_COMPLETED)
-            left = self.in_flight.count
-            if not stopping.done() and grace > 0:
-                # API calls are done (or forced): long-lived streams need not hold the exit.
-                # `None` cancels the remaining calls at once; a second `stop(0)` would race the
-                # first stop's teardown inside grpc (it may cancel calls on a destroyed server).
+            finished = idle.done() and idle.result()
+            cut_off = 0 if finished else self.in_flight.count
+            if not stopping.done():
+                # The grace ran out or was forced short (cut what is left), or the API calls
+                # are done and only long-lived streams (health watches, reflection) remain,
+                # which need not hold the exit. `None` ends them at once; a second `stop(0)`
+                # would race the first stop's teardown inside grpc (it may cancel calls on a
+                # destroyed server).
                 await self.server.stop(None)
             await stopping
         finally:
             for task in (idle, forced):
                 task.cancel()
-        return left
+        return cut_off
 
 
 async def _close_client(client: CiClient) -> None:
@@ -317,6 +335,9 @@ async def start_gateway(
         )
         stack.push_async_callback(tracking.close)
         tracking.also_drain.append(follower.close)  # run watches end at drain, as job watches do
+        if isinstance(tracking.submit_store, RedisSubmitStore):
+            # Without its shared store a replica serves no submit: readiness must say so.
+            readiness.add_check(submit_store_check(tracking.submit_store.ping, "redis"))
         metrics.watch_retry_budget(client.budgets.tokens)
         metrics.watch_credentials_expiry(credentials.expires_at)
         in_flight = InFlight()
@@ -400,12 +421,13 @@ def _api_server(
     tracking: TrackingRuntime,
 ) -> grpc.aio.Server:
     """The API server, not yet bound: MediaJobService, health and reflection behind the
-    observability and client-access interceptors."""
+    observability, client-access and malformed-request interceptors (outermost first)."""
     limits = settings.server
     server = grpc.aio.server(
         interceptors=[
             ObservabilityInterceptor(metrics, in_flight),
-            access.interceptor(settings.default_bucket),
+            access.interceptor(settings.default_bucket, settings.default_region),
+            MalformedRequestInterceptor(),
         ],
         options=server_options(limits),
         maximum_concurrent_rpcs=limits.max_concurrent_rpcs or None,

@@ -29,6 +29,8 @@ from gateway.errors import (
     InvalidRequest,
     Overloaded,
 )
+from gateway.jobs.multi_submit import MultiSubmitCoordinator
+from gateway.jobs.outputs import fill_outputs
 from gateway.jobs.submit import InMemorySubmitStore, SubmitCoordinator, SubmitStore, strip_markers
 from gateway.jobs.tracking import JobTracker, PollSchedule, WatchLimits
 from gateway.model import Target
@@ -43,7 +45,7 @@ Resp = TypeVar("Resp")
 ClientIdentity = Callable[[grpc.aio.ServicerContext[Any, Any]], str]
 Handler = Callable[["MediaJobService", Req, grpc.aio.ServicerContext[Req, Resp]], Awaitable[Resp]]
 
-CI_REQUEST_ID_METADATA = "x-ci-request-id"
+CI_REQUEST_ID_METADATA = rpc_context.CI_REQUEST_ID_METADATA
 # The submit's request_id (the caller's, or the one the gateway made): retry with it.
 REQUEST_ID_METADATA = "x-ci-gateway-request-id"
 # WaitMediaJob answers this much before the caller's deadline (a tenth of what is left, at most
@@ -81,11 +83,10 @@ class MediaJobService(service_pb2_grpc.MediaJobServiceServicer):
     ) -> None:
         self._client = client
         self._settings = settings
-        self._submits = SubmitCoordinator(
-            client,
-            submit_store if submit_store is not None else InMemorySubmitStore(),
-            budget_for=client.budget_for,
-        )
+        store = submit_store if submit_store is not None else InMemorySubmitStore()
+        self._submits = SubmitCoordinator(client, store, budget_for=client.budget_for)
+        # One store for both forms: a request_id names one call, whichever form it took.
+        self._multi_submits = MultiSubmitCoordinator(client, store, budget_for=client.budget_for)
         self._max_in_flight_rpcs = max_in_flight_rpcs or settings.retry.max_in_flight_rpcs
         self._in_flight_rpcs = 0
         tracking = settings.tracking
@@ -137,7 +138,7 @@ class MediaJobService(service_pb2_grpc.MediaJobServiceServicer):
                 body,
                 request_id,
                 self._deadline(context),
-                keep_outcome=bool(request.request_id),
+                caller_supplied=bool(request.request_id),
             )
         except GatewayError as error:
             error.extra.setdefault("request_id", request_id)
@@ -147,6 +148,37 @@ class MediaJobService(service_pb2_grpc.MediaJobServiceServicer):
             metadata.append((CI_REQUEST_ID_METADATA, reply.request_id))
             rpc_context.note_answer(ci_request_id=reply.request_id)
         context.set_trailing_metadata(tuple(metadata))
+        fill_outputs([reply.message.jobs_detail])
+        return reply.message
+
+    @_rpc
+    async def SubmitMediaJobs(
+        self,
+        request: service_pb2.SubmitMediaJobsRequest,
+        context: grpc.aio.ServicerContext[
+            service_pb2.SubmitMediaJobsRequest, service_pb2.SubmitMediaJobsResponse
+        ],
+    ) -> service_pb2.SubmitMediaJobsResponse:
+        target, body, request_id = validation.validate_submit_jobs(request, self._settings)
+        self._use_gateway_callback(target, body)
+        context.set_trailing_metadata(((REQUEST_ID_METADATA, request_id),))
+        try:
+            reply = await self._multi_submits.submit(
+                target,
+                body,
+                request_id,
+                self._deadline(context),
+                caller_supplied=bool(request.request_id),
+            )
+        except GatewayError as error:
+            error.extra.setdefault("request_id", request_id)
+            raise
+        metadata = [(REQUEST_ID_METADATA, request_id)]
+        if reply.request_id:
+            metadata.append((CI_REQUEST_ID_METADATA, reply.request_id))
+            rpc_context.note_answer(ci_request_id=reply.request_id)
+        context.set_trailing_metadata(tuple(metadata))
+        fill_outputs(reply.message.jobs_detail)
         return reply.message
 
     @_rpc
@@ -162,6 +194,7 @@ class MediaJobService(service_pb2_grpc.MediaJobServiceServicer):
             target, job_ids, self._deadline(context), keep_raw=request.include_raw_xml
         )
         strip_markers(list(reply.message.jobs_detail))
+        fill_outputs(reply.message.jobs_detail)
         return self._reply(reply, context)
 
     @_rpc
@@ -177,6 +210,7 @@ class MediaJobService(service_pb2_grpc.MediaJobServiceServicer):
             target, params, self._deadline(context), keep_raw=request.include_raw_xml
         )
         strip_markers(list(reply.message.jobs_detail))
+        fill_outputs(reply.message.jobs_detail)
         return self._reply(reply, context)
 
     @_rpc
@@ -217,7 +251,9 @@ class MediaJobService(service_pb2_grpc.MediaJobServiceServicer):
 
     # ---- job tracking --------------------------------------------------------------------
 
-    def _use_gateway_callback(self, target: Target, body: media_pb2.Request) -> None:
+    def _use_gateway_callback(
+        self, target: Target, body: media_pb2.Request | media_pb2.MultiOperationRequest
+    ) -> None:
         """Point CI's callback at the gateway's receiver, unless the caller chose a callback of
         its own (a URL, `no`, or TDMQ): the gateway then relies on polling for that job. This
         runs before the exactly-once fingerprint, with a URL that is the same on every replica,

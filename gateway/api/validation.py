@@ -20,6 +20,7 @@ from gateway.api import kind_rules
 from gateway.api.tree_checks import check_tree
 from gateway.config.settings import Settings
 from gateway.errors import FieldViolation, InvalidRequest
+from gateway.jobs.multi_submit import MAX_OPERATIONS
 from gateway.jobs.submit import MARKER_LEN, REQUEST_ID, new_request_id
 from gateway.model import MAX_DESCRIBE_JOB_IDS, Target, is_valid_bucket, is_valid_region
 from gateway.upstream import xml_codec
@@ -34,6 +35,13 @@ MQ_MODES = frozenset({"Topic", "Queue"})
 # CI allows 1024 characters; the gateway keeps MARKER_LEN of them for its exactly-once marker.
 MAX_USER_DATA = 1024 - MARKER_LEN
 MAX_OBJECT_KEY_BYTES = 850  # COS's limit on an object key
+# Refused in every object key: in a URL path (GetMediaInfo's `/<key>`) any hop that normalises
+# paths (RFC 3986 dot-segment removal: proxies, load balancers, HTTP libraries) rewrites `a/../b`
+# to `b`, so CI would verify a signature over another path (SignatureDoesNotMatch, INTERNAL) or
+# act on another object; percent-encoding them does not help, since `%2E` is `.` to a normaliser.
+# What COS itself does with such keys is not documented (ci-api-notes): refusing is the safe,
+# predictable choice, and one rule for every key lets a key that submits also probe.
+DOT_SEGMENTS = frozenset({".", ".."})
 MAX_LIST_SIZE = 100
 _PRINTABLE_ASCII = re.compile(r"^[\x20-\x7e]*$")
 # CI job ids are `j` + 32 hex in every sample; accept any short token without separators so a
@@ -80,6 +88,8 @@ def _object_key(key: str, field: str, errors: _Violations) -> None:
         errors.add(field, f"longer than {MAX_OBJECT_KEY_BYTES} bytes")
     elif any(ord(char) < 0x20 or ord(char) == 0x7F for char in key):
         errors.add(field, "must not contain control characters")
+    elif DOT_SEGMENTS.intersection(key.split("/")):
+        errors.add(field, "must not contain '.' or '..' path segments")
 
 
 def _job_id(job_id: str, field: str, errors: _Violations) -> None:
@@ -95,8 +105,7 @@ def validate_submit(
     """Return the target, the CI `<Request>` to send (with `Tag` defaulted) and the request_id
     (the caller's, or a new one)."""
     errors = _Violations()
-    if rpc.request_id and not REQUEST_ID.fullmatch(rpc.request_id):
-        errors.add("request_id", "must be 1-128 of letters, digits and . _ : - (a UUID is ideal)")
+    _request_id(rpc.request_id, errors)
     target = _target(rpc.bucket, rpc.region, settings, errors)
     request = media_pb2.Request()
     request.CopyFrom(rpc.request)
@@ -106,21 +115,74 @@ def validate_submit(
         errors.add("request.tag", UNKNOWN_TAG)
     if request.input.object or kind_rules.needs_input(request.tag):
         _object_key(request.input.object, "request.input.object", errors)
-    operation = request.operation
-    if len(operation.user_data) > MAX_USER_DATA:
-        errors.add("request.operation.user_data", f"longer than {MAX_USER_DATA} characters")
-    elif not _PRINTABLE_ASCII.fullmatch(operation.user_data):
-        errors.add("request.operation.user_data", "must be printable ASCII")
-    if not 0 <= operation.job_level <= 2:
-        errors.add("request.operation.job_level", "must be 0, 1 or 2")
-    _output_only(operation, errors)
-    if operation.tag:
-        errors.add("request.operation.tag", "only for multi-operation submits: set request.tag")
-    kind_rules.check_kind(
-        request.tag, operation, lambda path, why: errors.add(f"request.operation.{path}", why)
-    )
+    if request.operation.tag:
+        errors.add(
+            "request.operation.tag",
+            "only for multi-operation submits (SubmitMediaJobs): set request.tag",
+        )
+    _operation(request.tag, request.operation, "request.operation", errors)
     # Every string of every kind's parameters, and every unknown node, must be encodable XML.
     check_tree(request, "request", errors.add)
+    _envelope(request, errors)
+    errors.raise_if_any()
+    return target, request, rpc.request_id or new_request_id()
+
+
+def validate_submit_jobs(
+    rpc: service_pb2.SubmitMediaJobsRequest, settings: Settings
+) -> tuple[Target, media_pb2.MultiOperationRequest, str]:
+    """The multi-operation form: each operation is checked as a single submit of its own `tag`
+    would be (its paths `request.operation[i]....`), the envelope once. Returns the target, the
+    CI `<Request>` to send and the request_id (the caller's, or a new one)."""
+    errors = _Violations()
+    _request_id(rpc.request_id, errors)
+    target = _target(rpc.bucket, rpc.region, settings, errors)
+    request = media_pb2.MultiOperationRequest()
+    request.CopyFrom(rpc.request)
+    count = len(request.operation)
+    if not 1 <= count <= MAX_OPERATIONS:
+        errors.add(
+            "request.operation", f"1 to {MAX_OPERATIONS} operations (one job each), not {count}"
+        )
+    needs_input = False
+    for index, operation in enumerate(request.operation):
+        path = f"request.operation[{index}]"
+        if not operation.tag:
+            errors.add(f"{path}.tag", "required: each operation names its job kind")
+        elif kinds.kind(operation.tag) is None:
+            errors.add(f"{path}.tag", UNKNOWN_TAG)
+        else:
+            needs_input = needs_input or kind_rules.needs_input(operation.tag)
+        _operation(operation.tag, operation, path, errors)
+    if request.input.object or needs_input:
+        _object_key(request.input.object, "request.input.object", errors)
+    check_tree(request, "request", errors.add)
+    _envelope(request, errors)
+    errors.raise_if_any()
+    return target, request, rpc.request_id or new_request_id()
+
+
+def _request_id(request_id: str, errors: _Violations) -> None:
+    if request_id and not REQUEST_ID.fullmatch(request_id):
+        errors.add("request_id", "must be 1-128 of letters, digits and . _ : - (a UUID is ideal)")
+
+
+def _operation(tag: str, operation: media_pb2.Operation, path: str, errors: _Violations) -> None:
+    """One job's `Operation` (at `path`), whichever form carries it."""
+    if len(operation.user_data) > MAX_USER_DATA:
+        errors.add(f"{path}.user_data", f"longer than {MAX_USER_DATA} characters")
+    elif not _PRINTABLE_ASCII.fullmatch(operation.user_data):
+        errors.add(f"{path}.user_data", "must be printable ASCII")
+    if not 0 <= operation.job_level <= 2:
+        errors.add(f"{path}.job_level", "must be 0, 1 or 2")
+    _output_only(operation, path, errors)
+    kind_rules.check_kind(tag, operation, lambda where, why: errors.add(f"{path}.{where}", why))
+
+
+def _envelope(
+    request: media_pb2.Request | media_pb2.MultiOperationRequest, errors: _Violations
+) -> None:
+    """What every job of a submit shares: its queue and where its callback goes."""
     if request.queue_id and not _QUEUE_ID.fullmatch(request.queue_id):
         errors.add("request.queue_id", "must be a CI queue id")
     if request.call_back_format and request.call_back_format not in CALL_BACK_FORMATS:
@@ -145,11 +207,9 @@ def validate_submit(
                 errors.add("request.call_back_mq_config.mq_mode", "must be 'Topic' or 'Queue'")
             if not mq.mq_name:
                 errors.add("request.call_back_mq_config.mq_name", "required")
-    errors.raise_if_any()
-    return target, request, rpc.request_id or new_request_id()
 
 
-def _output_only(operation: media_pb2.Operation, errors: _Violations) -> None:
+def _output_only(operation: media_pb2.Operation, path: str, errors: _Violations) -> None:
     """CI fills these in its answers; a submit that sets one is echoing an answer back."""
     for dotted in OUTPUT_ONLY:
         *parents, leaf = dotted.split(".")
@@ -157,7 +217,7 @@ def _output_only(operation: media_pb2.Operation, errors: _Violations) -> None:
         for name in parents:
             message = getattr(message, name)
         if leaf in (field.name for field, _ in message.ListFields()):
-            errors.add(f"request.operation.{dotted}", "is output only")
+            errors.add(f"{path}.{dotted}", "is output only")
 
 
 def validate_describe(
@@ -256,6 +316,13 @@ def validate_generate_media_info(
     errors = _Violations()
     target = _target(rpc.bucket, rpc.region, settings, errors)
     _object_key(rpc.input.object, "input.object", errors)
+    # CI probes an object of the bucket the call is addressed to; its body carries only the key.
+    # Another bucket or region here would be silently dropped, and the answer be about an
+    # object of the caller's own bucket: refused, naming where to put them instead.
+    if rpc.input.bucket_id and rpc.input.bucket_id != target.bucket:
+        errors.add("input.bucket_id", "not supported here: name the bucket in 'bucket'")
+    if rpc.input.region and rpc.input.region != target.region:
+        errors.add("input.region", "not supported here: name the region in 'region'")
     errors.raise_if_any()
     return target, rpc.input.object
 

@@ -10,8 +10,12 @@ Two replicas leading the same request_id at the same instant: `claim` is Redis `
 exactly one of them stores its record and sends; the other finds the record (with the leader's
 lease) and waits for its outcome instead of sending in parallel.
 
-A Redis failure is `SubmitStoreUnavailable` (UNAVAILABLE): retrying with the same request_id is
-safe, because the coordinator writes its in-doubt record before it sends anything to CI.
+A Redis failure is `SubmitStoreUnavailable` (UNAVAILABLE, reason SUBMIT_STORE_UNAVAILABLE):
+retrying with the same request_id is safe, because the coordinator writes its in-doubt record
+before it sends anything to CI, and reconciles with CI when a caller's request_id has no record
+(Redis restarted empty, or evicted it). `ping` is the readiness probe
+(`gateway.api.health.submit_store_check`): a replica whose Redis is down serves no submit and
+leaves the rotation until it answers again.
 """
 
 from __future__ import annotations
@@ -66,6 +70,13 @@ class RedisSubmitStore:
         self._redis = client
         self._ttl_s = max(int(retention_s), 1)
         self._prefix = prefix
+
+    async def ping(self) -> None:
+        """Raise `SubmitStoreUnavailable` unless Redis answers: the readiness probe."""
+        try:
+            await self._redis.ping()
+        except (RedisError, OSError) as exc:
+            raise SubmitStoreUnavailable(exc) from exc
 
     async def get(self, request_id: str) -> SubmitRecord | None:
         try:

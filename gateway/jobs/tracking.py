@@ -46,6 +46,7 @@ from gateway.errors import (
     TrackerFailed,
     UpstreamError,
 )
+from gateway.jobs.outputs import fill_outputs
 from gateway.jobs.submit import strip_markers
 from gateway.model import MAX_DESCRIBE_JOB_IDS, Target
 from gateway.upstream.client import Reply
@@ -285,6 +286,7 @@ class TargetPoller:
             return
         answer = reply.message
         strip_markers(list(answer.jobs_detail))
+        fill_outputs(answer.jobs_detail)
         found = {detail.job_id: detail for detail in answer.jobs_detail}
         missing = set(answer.non_exist_job_ids)
         for job in jobs:
@@ -396,6 +398,7 @@ class JobTracker:
         copy = media_pb2.JobsDetail()
         copy.CopyFrom(detail)
         strip_markers([copy])
+        fill_outputs([copy])
         return self._offer(job, copy)
 
     def _offer(self, job: TrackedJob, detail: media_pb2.JobsDetail) -> bool:

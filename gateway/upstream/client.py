@@ -17,13 +17,14 @@ import hashlib
 import json
 import logging
 import time
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from typing import Generic, TypeVar
 from urllib.parse import quote
 
 from google.protobuf.message import Message
 
+from gateway import scrub
 from gateway._proto import media_pb2, service_pb2
 from gateway.config.settings import Settings
 from gateway.credentials import CredentialsProvider
@@ -57,6 +58,9 @@ class Reply(Generic[M]):
 
     message: M
     request_id: str
+    # HTTP attempts the call made, retries included (an error carries its own `attempts`), so
+    # that a caller making several calls for one RPC (the exactly-once submit) can report all.
+    attempts: int = 1
 
 
 @dataclass(frozen=True)
@@ -102,11 +106,15 @@ def _retry_after(response: HttpResponse) -> float | None:
         return None  # an HTTP date: rare from CI, and the backoff is a fine substitute
 
 
-def parse_error(response: HttpResponse) -> UpstreamError:
+def parse_error(response: HttpResponse, known: Iterable[str] = ()) -> UpstreamError:
     """Read CI's `<Error>`: each element on its own, so a body lacking `Resource` (CI's own
     documented shape) or `RequestId` still yields the rest; the request id falls back to the
     response header. A body that is not XML (a proxy's HTML page, Go SDK's JSON shape) still
-    becomes an error with the HTTP status, never a parse crash."""
+    becomes an error with the HTTP status, never a parse crash.
+
+    Every text taken from the answer is passed through `scrub.redact` (with `known`, the
+    secrets just signed with): a peer echoing the request would otherwise hand the caller the
+    gateway's SecretId and a live signature."""
     fields = {"Code": "", "Message": "", "RequestId": "", "TraceId": "", "Resource": ""}
     content_type = response.headers.get("Content-Type", "")
     if response.body.strip().startswith(b"<"):
@@ -131,13 +139,18 @@ def parse_error(response: HttpResponse) -> UpstreamError:
     if not fields["Message"] and 300 <= response.status < 400:
         location = response.headers.get("Location", "")
         fields["Message"] = f"unexpected redirect {response.status} {location}".strip()
+    known = tuple(known)
+
+    def clean(text: str) -> str:
+        return scrub.redact(text, known)
+
     return UpstreamError(
         http_status=response.status,
-        code=fields["Code"],
-        message=fields["Message"] or response.reason,
-        request_id=fields["RequestId"] or _request_id(response),
-        trace_id=fields["TraceId"],
-        resource=fields["Resource"],
+        code=clean(fields["Code"]),
+        message=clean(fields["Message"] or response.reason),
+        request_id=clean(fields["RequestId"] or _request_id(response)),
+        trace_id=clean(fields["TraceId"]),
+        resource=clean(fields["Resource"]),
         retry_after_s=_retry_after(response),
     )
 
@@ -166,6 +179,8 @@ class CiClient:
         self._submit = self._reads.for_submit()
         self._in_flight = 0
         self._clock = clock
+        # What an echo of our own request could carry back: see `scrub`.
+        self._signed_with = scrub.RecentSecrets()
 
     @property
     def in_flight(self) -> int:
@@ -194,6 +209,14 @@ class CiClient:
     ) -> Reply[service_pb2.SubmitMediaJobResponse]:
         call = CiCall("CreateMediaJobs", target, "ci", "POST", "/jobs", body=encode_body(request))
         return await self._call(call, service_pb2.SubmitMediaJobResponse, deadline, self._submit)
+
+    async def submit_jobs(
+        self, target: Target, request: media_pb2.MultiOperationRequest, deadline: Deadline
+    ) -> Reply[service_pb2.SubmitMediaJobsResponse]:
+        """CreateMediaJobs in its multi-operation form: the same `POST /jobs`, one `Operation`
+        node per job, answered with one `JobsDetail` each."""
+        call = CiCall("CreateMediaJobs", target, "ci", "POST", "/jobs", body=encode_body(request))
+        return await self._call(call, service_pb2.SubmitMediaJobsResponse, deadline, self._submit)
 
     async def describe_jobs(
         self,
@@ -254,16 +277,21 @@ class CiClient:
         *,
         keep_raw: bool = False,
     ) -> Reply[M]:
+        attempts = 0
+
         async def attempt(remaining_s: float) -> Reply[M]:
+            nonlocal attempts
+            attempts += 1
             response = await self._timed_send(call, remaining_s)
             return self._parse(response, response_type, keep_raw=keep_raw)
 
         def on_retry(error: GatewayError, delay_s: float) -> None:
             self._telemetry.retry_scheduled(call.operation, error.reason.value, delay_s)
 
-        return await call_with_retry(
+        reply = await call_with_retry(
             attempt, policy, deadline, on_retry=on_retry, budget=self.budget_for(call.target)
         )
+        return replace(reply, attempts=attempts)
 
     async def _timed_send(self, call: CiCall, remaining_s: float) -> HttpResponse:
         if self._in_flight >= self._max_in_flight:
@@ -293,6 +321,7 @@ class CiClient:
             digest = hashlib.md5(call.body).digest()  # noqa: S324 - CI's integrity check
             headers["Content-MD5"] = base64.b64encode(digest).decode()
         credentials = await self._credentials.for_bucket(call.target.bucket).get()
+        self._signed_with.note(credentials.secret_id, credentials.token)
         if credentials.token:
             token_header = "x-ci-security-token" if call.kind == "ci" else "x-cos-security-token"
             headers[token_header] = credentials.token
@@ -323,11 +352,21 @@ class CiClient:
     def _parse(
         self, response: HttpResponse, response_type: type[M], *, keep_raw: bool = False
     ) -> Reply[M]:
-        request_id = _request_id(response)
+        known = self._signed_with.values()
+        request_id = scrub.redact(_request_id(response), known)
         if not 200 <= response.status < 300:
-            raise parse_error(response)
+            raise parse_error(response, known)
         if not response.body.strip():
-            # Cancel answers 200 with no body; a message type with fields would be empty anyway.
+            # Cancel answers 200 with no body, and its answer type has no fields. An answer
+            # with fields (a job, a listing, a probe) always comes as a `<Response>`: an empty
+            # one is something other than CI answering (a proxy, a cut connection), not an
+            # empty success.
+            if response_type.DESCRIPTOR.fields:
+                raise UpstreamProtocolError(
+                    f"CI answered {response.status} without the body this operation always has",
+                    http_status=response.status,
+                    request_id=request_id,
+                )
             return Reply(response_type(), request_id)
         try:
             message = xml_codec.decode(
@@ -338,9 +377,15 @@ class CiClient:
                 keep_raw=keep_raw,
             )
         except xml_codec.XmlCodecError as exc:
-            raise UpstreamProtocolError(
-                f"CI's answer could not be parsed: {exc}",
-                http_status=response.status,
-                request_id=request_id,
-            ) from exc
-        return Reply(message, request_id)
+            problem = scrub.redact(str(exc), known)  # it may quote the answer
+        else:
+            return Reply(message, request_id)
+        # Raised outside the handler, without the codec's exception as cause or context: that
+        # one's frames hold the parsed tree (up to `max_response_bytes` of XML as libxml2
+        # nodes), and this error lives on until the refusal has reached the caller. Kept, every
+        # concurrent refusal would hold a tree of its own.
+        raise UpstreamProtocolError(
+            f"CI's answer could not be parsed: {problem}",
+            http_status=response.status,
+            request_id=request_id,
+        )

@@ -10,7 +10,8 @@ descriptors, as botocore's ``parsers.py`` / ``serialize.py`` walk their service 
 What the rule cannot say is said by the ``(ci.media.v1.xml)`` field option (``xml.proto``),
 read from the descriptor like everything else: an exact node name (``SDRtoHDR``, ``ProduceID``),
 comma-joined lists (ids only), ``-`` meaning empty (CI's times), the ``repeated XmlNode`` field
-that keeps unknown nodes, and the field that receives an element's raw XML. Map fields are
+that keeps unknown nodes, the field that receives an element's raw XML, and fields the gateway
+derives itself (no node at all). Map fields are
 elements whose children's names are the keys (workflow topologies), written in key order.
 
 Each message type is analysed once into a ``_Table`` (cached by descriptor full name), so the hot
@@ -90,9 +91,10 @@ class XmlCodecError(ValueError):
     """The XML is malformed, unsafe, too large, or does not fit the expected message."""
 
 
-def _make_parser() -> etree.XMLParser:
+def _make_parser(target: etree.ParserTarget | None = None) -> etree.XMLParser:
     # No entity expansion, no DTD, no network: an entity bomb or an external entity stays inert.
     return etree.XMLParser(
+        target=target,
         resolve_entities=False,
         no_network=True,
         load_dtd=False,
@@ -112,6 +114,7 @@ def parse_document(data: bytes, *, max_bytes: int = DEFAULT_MAX_BYTES) -> etree.
         raise XmlCodecError(f"XML document of {len(data)} bytes exceeds the {max_bytes}-byte limit")
     if not data.strip():
         raise XmlCodecError("XML document is empty")
+    _check_element_budget(data)
     try:
         root = etree.fromstring(data, parser=_PARSER)
     except etree.XMLSyntaxError as exc:
@@ -124,6 +127,51 @@ def parse_document(data: bytes, *, max_bytes: int = DEFAULT_MAX_BYTES) -> etree.
     if docinfo.internalDTD is not None or doctype:
         raise XmlCodecError("XML documents with a DOCTYPE are refused")
     return root
+
+
+class _OverBudget(Exception):
+    """Raised by `_ElementCounter` to stop a parse (lxml re-raises it from `fromstring`)."""
+
+
+class _ElementCounter:
+    """A parser target that builds nothing and counts start tags, up to `MAX_ELEMENTS`."""
+
+    __slots__ = ("count",)
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    def start(self, tag: str, attrib: Mapping[str, str]) -> None:
+        self.count += 1
+        if self.count > MAX_ELEMENTS:
+            raise _OverBudget
+
+    def close(self) -> int:
+        return self.count
+
+
+def _check_element_budget(data: bytes) -> None:
+    """Refuse a document of more than `MAX_ELEMENTS` elements before any tree is built.
+
+    Why before: a 4 MiB answer of 170,000 small elements is a ~40 MiB libxml2 tree, and a tree
+    built only to be refused still costs its memory while the refusal is on its way out; with
+    many such answers at once the process grows by that much per call, and the allocator does
+    not hand it back. Every element starts with a `<`, so a document with no more `<` bytes
+    than the budget (every real answer: one C scan, no parse) is within it in UTF-8 and UTF-16;
+    any other is counted by a parse that builds nothing and stops at the budget. (An encoding
+    that writes `<` otherwise still meets `_check_bounds` after parsing.)
+    """
+    if data.count(b"<") <= MAX_ELEMENTS:
+        return
+    try:
+        # The stubs' ParserTarget lists every callback; lxml calls only those a target has, and
+        # one that counts start tags needs no `data` call per text node.
+        counter = cast("etree.ParserTarget", _ElementCounter())
+        etree.fromstring(data, parser=_make_parser(counter))
+    except _OverBudget:
+        raise XmlCodecError(f"XML has more than {MAX_ELEMENTS} elements") from None
+    except etree.XMLSyntaxError as exc:
+        raise XmlCodecError(f"malformed XML: {exc.msg}") from exc
 
 
 # --- the model: one table per message type, built once from its descriptor ----------------------
@@ -308,6 +356,8 @@ def _build_table(descriptor: Descriptor) -> _Table:
         if options.raw_element:
             raw = _special_field(fd, "raw_element")
             continue
+        if options.derived:
+            continue  # the gateway's own (`JobsDetail.outputs`): no node either way
         kind = _KINDS.get(fd.type)
         map_value = _map_value_kind(fd)
         if kind is None:

@@ -115,6 +115,8 @@ def test_serve_refuses_a_wildcard_listen_and_bad_files_before_binding(
         ({"mode": "shared", "clients": [{"name": "a", "token_sha256": [HASH], "buckets": ["Bad"],
           "operations": ["*"]}]}, "bucket 'Bad' is not"),
         ({"mode": "shared", "clients": [{"name": "a", "token_sha256": [HASH], "buckets": ["*"],
+          "regions": ["Guangzhou"], "operations": ["*"]}]}, "region 'Guangzhou' is not"),
+        ({"mode": "shared", "clients": [{"name": "a", "token_sha256": [HASH], "buckets": ["*"],
           "operations": ["drop tables"]}]}, "unknown operation"),
         ({"mode": "shared", "clients": [{"name": "a", "token_sha256": ["abc"], "buckets": ["*"],
           "operations": ["*"]}]}, "64 hex digits"),

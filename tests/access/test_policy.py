@@ -84,6 +84,15 @@ class Caller:
         )
         return answer.jobs_detail
 
+    async def submit_jobs(self, *tags: str) -> list[M.JobsDetail]:
+        body = M.MultiOperationRequest(
+            input=M.Input(object=SAMPLE_KEY), operation=[M.Operation(tag=tag) for tag in tags]
+        )
+        answer = await self.stub.SubmitMediaJobs(
+            S.SubmitMediaJobsRequest(request=body), metadata=self.metadata, timeout=10
+        )
+        return list(answer.jobs_detail)
+
     async def describe(self, job_id: str, bucket: str = "") -> S.DescribeMediaJobsResponse:
         return await self.stub.DescribeMediaJobs(
             S.DescribeMediaJobsRequest(bucket=bucket, job_ids=[job_id]),
@@ -174,6 +183,21 @@ async def test_tag_rule_for_submit_and_list(callers: dict[str, Caller]) -> None:
     # A client without a tag rule reaches validation, which refuses a tag CI does not have.
     error = await refused(callers["admin"].submit(tag="Transcoding"))
     assert error.code is grpc.StatusCode.INVALID_ARGUMENT
+
+
+async def test_a_multi_operation_submit_needs_every_operations_tag_allowed(
+    callers: dict[str, Caller], seen: RecordingCredentials, emulator2: RunningEmulator
+) -> None:
+    # One operation of a kind the client may not use refuses the whole call, before CI.
+    for tags in (("MediaInfo", "Transcode"), ("Snapshot",), ("MediaInfo", "")):
+        error = await refused(callers["up"].submit_jobs(*tags))
+        assert error.code is grpc.StatusCode.PERMISSION_DENIED
+        assert error.error_info is not None and error.error_info.reason == "TAG_NOT_ALLOWED"
+        assert error.error_info.metadata["tag"] == tags[-1]
+        assert error.error_info.metadata["attempts"] == "0"
+    assert seen.seen == [] and emulator2.state.requests_seen == 0
+    jobs = await callers["up"].submit_jobs("MediaInfo", "MediaInfo")
+    assert len({job.job_id for job in jobs}) == 2 == emulator2.state.jobs_created
 
 
 async def test_rate_rule_is_per_client_and_refills(
@@ -279,6 +303,15 @@ def test_an_unmapped_method_is_its_own_operation_and_only_star_or_its_name_allow
             "SubmitMediaJob",
             S.SubmitMediaJobRequest(bucket=OTHER_BUCKET, request=M.Request(tag="Transcode")),
             RequestScope("submit", OTHER_BUCKET, "Transcode"),
+        ),
+        (
+            "SubmitMediaJobs",
+            S.SubmitMediaJobsRequest(
+                request=M.MultiOperationRequest(
+                    operation=[M.Operation(tag="Snapshot"), M.Operation(tag="")]
+                )
+            ),
+            RequestScope("submit", "default-1250000000", None, operation_tags=("Snapshot", "")),
         ),
         (
             "ListMediaJobs",

@@ -16,6 +16,7 @@ from gateway.api.health import (
     OVERALL,
     SERVING,
     Readiness,
+    ReadinessCheck,
     credentials_check,
 )
 from gateway.api.server import start_gateway
@@ -170,3 +171,32 @@ async def test_readiness_covers_every_account_not_just_the_default(
     readiness = Readiness([credentials_check(cast("CredentialsProvider", TwoAccounts()))])
     assert await readiness.evaluate() is False
     assert readiness.failing == ("credentials:two-accounts",)
+
+
+async def test_a_check_with_hysteresis_rides_out_a_blip_and_needs_a_streak_to_return() -> None:
+    """A networked dependency (the shared submit store) that fails one probe must not take the
+    replica out of rotation; two failures in a row do, and two passes in a row bring it back.
+    The first probe decides at once, so a store that is down at start keeps the replica out."""
+    outcomes: list[bool] = []  # True: the next probe passes
+
+    async def probe() -> None:
+        if not outcomes.pop(0):
+            raise ConnectionError("store down")
+
+    async def ready_after(*passes: bool) -> list[bool]:
+        readiness_after = []
+        for passed in passes:  # bounded: one probe each
+            outcomes.append(passed)
+            readiness_after.append(await readiness.evaluate())
+        return readiness_after
+
+    readiness = Readiness([ReadinessCheck("store", probe, fail_after=2, pass_after=2)])
+    assert await ready_after(True, False, True, False) == [True, True, True, True]  # blips
+    assert await ready_after(False) == [False]  # the second failure in a row
+    assert readiness.failing == ("store",)
+    assert await ready_after(True, False, True) == [False, False, False]  # no streak yet
+    assert await ready_after(True) == [True]  # the second pass in a row
+
+    readiness = Readiness([ReadinessCheck("store", probe, fail_after=2, pass_after=2)])
+    assert await ready_after(False) == [False]  # down at start: out at once, no grace
+    assert await ready_after(True, True) == [False, True]

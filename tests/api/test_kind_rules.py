@@ -122,6 +122,24 @@ def test_concat_may_have_no_input() -> None:
     assert "request.input.object" in _violations(rpc)
 
 
+@pytest.mark.parametrize(
+    ("tag", "operation"),
+    [
+        # Catalogue §1.2: Snapshot's Output.Object is "否"; sprites alone need no Object.
+        ("Snapshot", {"template_id": "t", "output": {**OUTPUT, "object": "", "sprite_object":
+                                                     "s-${Number}.jpg"}}),
+        # Catalogue A.9: VoiceSeparate's Object is optional; the background may go to AuObject.
+        ("VoiceSeparate", {"voice_separate": {"audio_mode": "IsBackground"},
+                           "output": {**OUTPUT, "object": "", "au_object": "bg.mp3"}}),
+    ],
+    ids=["snapshot sprites only", "voice separate background only"],
+)  # fmt: skip
+def test_output_object_is_optional_where_another_key_takes_the_files(
+    tag: str, operation: dict[str, Any]
+) -> None:
+    validate_submit(_submit(tag, operation), SETTINGS)
+
+
 CASES: list[tuple[str, str, dict[str, Any], str]] = [
     # (case, tag, operation, field below request.operation)
     ("no parameters", "Transcode", {"output": OUTPUT}, "template_id"),
@@ -155,6 +173,18 @@ CASES: list[tuple[str, str, dict[str, Any], str]] = [
         "Snapshot",
         {"snapshot": {"mode": "Every"}, "output": NUMBERED},
         "snapshot.mode",
+    ),
+    (
+        "snapshot writing nowhere",
+        "Snapshot",
+        {"template_id": "t", "output": {**OUTPUT, "object": ""}},
+        "output.object",
+    ),
+    (
+        "voice separate writing nowhere",
+        "VoiceSeparate",
+        {"template_id": "t", "output": {**OUTPUT, "object": ""}},
+        "output.object",
     ),
     (
         "smart cover without number",

@@ -29,6 +29,7 @@ from gateway.api.validation import (
     validate_job_ref,
     validate_list,
     validate_submit,
+    validate_submit_jobs,
 )
 from gateway.config.settings import Settings
 from gateway.errors import InvalidRequest
@@ -43,6 +44,7 @@ KEY = "input/a.mp4"
 Validator = Callable[[Any, Settings], object]
 VALIDATORS: dict[type[Any], Validator] = {
     S.SubmitMediaJobRequest: validate_submit,
+    S.SubmitMediaJobsRequest: validate_submit_jobs,
     S.DescribeMediaJobsRequest: validate_describe,
     S.ListMediaJobsRequest: validate_list,
     S.CancelMediaJobRequest: validate_job_ref,
@@ -62,6 +64,15 @@ def submit(**fields: Any) -> S.SubmitMediaJobRequest:
         else:
             setattr(body, name, value)
     return S.SubmitMediaJobRequest(request=body)
+
+
+def multi(*operations: M.Operation, key: str = KEY) -> S.SubmitMediaJobsRequest:
+    """A multi-operation submit of `operations` on `key`."""
+    body = M.MultiOperationRequest(input=M.Input(object=key), operation=operations)
+    return S.SubmitMediaJobsRequest(request=body)
+
+
+INFO = M.Operation(tag="MediaInfo")
 
 
 def tdmq(**mq: str) -> S.SubmitMediaJobRequest:
@@ -123,6 +134,22 @@ RULES: list[tuple[str, Any, Settings, str, str]] = [
     ("tdmq mode", tdmq(mq_mode="Stream"), DEFAULTS, "request.call_back_mq_config.mq_mode",
      "must be 'Topic' or 'Queue'"),
     ("tdmq name", tdmq(mq_name=""), DEFAULTS, "request.call_back_mq_config.mq_name", "required"),
+    # -- multi-operation submit: each operation as a single submit of its tag, the envelope once
+    ("no operations", multi(), DEFAULTS, "request.operation", "1 to 6 operations"),
+    ("seven operations", multi(*[INFO] * 7), DEFAULTS, "request.operation", "1 to 6 operations"),
+    ("operation without tag", multi(INFO, M.Operation(user_data="x")), DEFAULTS,
+     "request.operation[1].tag", "required: each operation names"),
+    ("unknown operation tag", multi(M.Operation(tag="snapshot")), DEFAULTS,
+     "request.operation[0].tag", "not a CI job kind"),
+    ("an operation's user data", multi(INFO, M.Operation(tag="MediaInfo", user_data="é")),
+     DEFAULTS, "request.operation[1].user_data", "must be printable ASCII"),
+    ("an operation's kind rule", multi(M.Operation(tag="Snapshot", output={
+        "region": REGION, "bucket": BUCKET, "object": "s/${Number}.jpg"})), DEFAULTS,
+     "request.operation[0].template_id", "Snapshot needs template_id or snapshot"),
+    ("multi without input", multi(INFO, key=""), DEFAULTS, "request.input.object", "required"),
+    ("multi call back", S.SubmitMediaJobsRequest(request=M.MultiOperationRequest(
+        input=M.Input(object=KEY), operation=[INFO], call_back_format="YAML")), DEFAULTS,
+     "request.call_back_format", "must be 'XML' or 'JSON'"),
     # -- describe
     ("no job ids", S.DescribeMediaJobsRequest(), DEFAULTS, "job_ids", "at least one job id"),
     ("too many job ids", S.DescribeMediaJobsRequest(
@@ -160,7 +187,19 @@ RULES: list[tuple[str, Any, Settings, str, str]] = [
     # -- media info
     ("generate without object", S.GenerateMediaInfoRequest(), DEFAULTS, "input.object",
      "required"),
+    ("generate in another bucket", S.GenerateMediaInfoRequest(
+        input=M.Input(object=KEY, bucket_id="other-1250000000")), DEFAULTS, "input.bucket_id",
+     "not supported here"),
+    ("generate in another region", S.GenerateMediaInfoRequest(
+        input=M.Input(object=KEY, region="ap-beijing")), DEFAULTS, "input.region",
+     "not supported here"),
     ("get without object", S.GetMediaInfoRequest(), DEFAULTS, "object", "required"),
+    ("dot segment", S.GetMediaInfoRequest(object="input/./a.mp4"), DEFAULTS, "object",
+     "must not contain '.' or '..' path segments"),
+    ("dot-dot segment", submit(input={"object": "input/../a.mp4"}), DEFAULTS,
+     "request.input.object", "must not contain '.' or '..'"),
+    ("trailing dot-dot", S.ListMediaJobsRequest(input_object="a/.."), DEFAULTS, "input_object",
+     "must not contain '.' or '..'"),
     ("version id too long", S.GetMediaInfoRequest(object=KEY, version_id="v" * 129), DEFAULTS,
      "version_id", "longer than 128"),
 ]  # fmt: skip
@@ -213,6 +252,30 @@ def test_a_valid_submit_gets_the_default_target_tag_and_a_request_id() -> None:
     assert request_id and validate_submit(rpc, DEFAULTS)[2] != request_id  # a fresh one each
     rpc.request_id = "caller-chosen:1"
     assert validate_submit(rpc, DEFAULTS)[2] == "caller-chosen:1"
+
+
+def test_a_valid_multi_submit_keeps_its_operations_in_order() -> None:
+    snapshot = M.Operation(
+        tag="Snapshot",
+        template_id="t1",
+        output={"region": REGION, "bucket": BUCKET, "object": "s/${Number}.jpg"},
+    )
+    rpc = multi(INFO, snapshot, M.Operation(tag="VideoTag"))
+    rpc.request_id = "multi:1"
+    target, request, request_id = validate_submit_jobs(rpc, DEFAULTS)
+    assert (target, request_id) == (Target(BUCKET, REGION), "multi:1")
+    assert [operation.tag for operation in request.operation] == [
+        "MediaInfo",
+        "Snapshot",
+        "VideoTag",
+    ]
+    # Concat alone reads no input, as in the single form.
+    concat = M.Operation(
+        tag="Concat",
+        template_id="t2",
+        output={"region": REGION, "bucket": BUCKET, "object": "c.mp4"},
+    )
+    assert validate_submit_jobs(multi(concat, key=""), DEFAULTS)[1].input.object == ""
 
 
 def test_a_valid_tdmq_submit_and_the_request_names_win_over_the_defaults() -> None:

@@ -10,17 +10,23 @@ import socket
 from collections import deque
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 
 import pytest
 from aiohttp import web
 from lxml import etree
 
 from ci_emulator.callbacks import (
+    PUBLIC_HOST,
     CallbackDelivery,
     CallbackTarget,
+    LocalOnlyResolver,
+    PublicAddressError,
     callback_target,
+    is_local_address,
     is_loopback,
 )
+from ci_emulator.cli import build_config, build_parser
 from ci_emulator.config import CallbackSettings, EmulatorConfig
 from ci_emulator.jobs import Job, JobSpec
 from ci_emulator.queues import MediaQueue, NotifyConfig
@@ -250,6 +256,67 @@ async def test_tdmq_callbacks_are_counted_not_delivered(
         "not_delivered_tdmq": 2,
     }
     assert sum("TDMQ" in record.getMessage() for record in caplog.records) == 1
+
+
+# ---- where a callback may go -------------------------------------------------------------------
+
+
+async def test_a_callback_beyond_loopback_and_private_networks_is_refused_and_said(
+    client: SignedClient,
+    emu: RunningEmulator,
+    receiver: Receiver,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Issue 11 item 13: the emulator used to POST job data to whatever URL it was given (the
+    Go SDK's queue test names `test.com`). A public address is refused before any connection;
+    the warning names the URL and the flag that would allow it."""
+    caplog.set_level(logging.WARNING, logger="ci_emulator.callbacks")
+    public = "http://8.8.8.8:9/ci-callback"
+    for _ in range(2):
+        job_id = await client.submit_ok(CallBack=public)
+        await emu.state.wait_for_job_state(job_id, DONE, timeout=10)
+    await client.submit_ok(CallBack=receiver.url)  # loopback: delivered as ever
+    deliveries = await emu.state.wait_for_callbacks(3, timeout=10)
+    assert sorted(deliveries) == sorted(
+        [
+            CallbackDelivery(public, None, 0),  # never attempted
+            CallbackDelivery(public, None, 0),
+            CallbackDelivery(receiver.url, 200, 1),
+        ]
+    )
+    assert emu.state.callbacks_undeliverable == {PUBLIC_HOST: 2}
+    (warning,) = [r.getMessage() for r in caplog.records if "refused" in r.getMessage()]
+    assert public in warning and "--callback-allow-public-hosts" in warning
+
+
+@pytest.mark.parametrize(
+    ("address", "local"),
+    [("127.0.0.1", True), ("::1", True), ("10.1.2.3", True), ("172.16.0.9", True),
+     ("192.168.1.20", True), ("fd00::7", True), ("8.8.8.8", False), ("2001:4860::8888", False),
+     ("169.254.169.254", False),  # link-local: cloud metadata, never a callback receiver
+     ("::ffff:8.8.8.8", False), ("::ffff:10.0.0.1", True), ("fe80::1%eth0", False)],
+)  # fmt: skip
+def test_local_addresses_are_loopback_or_private(address: str, local: bool) -> None:
+    assert is_local_address(address) is local
+
+
+async def test_the_resolver_refuses_a_name_with_a_public_address() -> None:
+    """The session connects through it: a name checked once cannot resolve elsewhere later.
+    (IP literals resolve without DNS, so the test needs no network.)"""
+    resolver = LocalOnlyResolver()
+    try:
+        assert [r["host"] for r in await resolver.resolve("127.0.0.1", 80)] == ["127.0.0.1"]
+        with pytest.raises(PublicAddressError, match=r"8\.8\.4\.4"):
+            await resolver.resolve("8.8.4.4", 80)
+    finally:
+        await resolver.close()
+
+
+def test_public_callbacks_are_allowed_only_when_asked(tmp_path: Path) -> None:
+    base = ["--bucket", f"b-1250000000:ap-beijing:{tmp_path}", "--credential", "AKIDx:k"]
+    assert not build_config(build_parser().parse_args(base), {}).callbacks.allow_public_hosts
+    allowed = build_parser().parse_args([*base, "--callback-allow-public-hosts"])
+    assert build_config(allowed, {}).callbacks.allow_public_hosts
 
 
 # ---- delivery ---------------------------------------------------------------------------------

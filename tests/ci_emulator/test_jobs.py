@@ -121,7 +121,10 @@ async def test_a_job_on_a_missing_or_non_media_object_fails_with_a_code(
 SUBMIT_REFUSALS: list[tuple[str, bytes, int, str]] = [
     ("no Tag", b"<Request><Input><Object>a.mp4</Object></Input></Request>", 400, "InvalidArgument"),
     ("unknown Tag", submit_body().replace(b"MediaInfo", b"Nonsense"), 400, "InvalidArgument"),
-    ("Transcode", submit_body().replace(b"MediaInfo", b"Transcode"), 501, "NotImplemented"),
+    ("Transcode without its Operation", submit_body().replace(b"MediaInfo", b"Transcode"), 400,
+     "InvalidArgument"),
+    ("a tag the emulator does not run", submit_body().replace(b"MediaInfo", b"Tts"), 501,
+     "NotImplemented"),
     ("two Tags", submit_body().replace(b"<Input>", b"<Tag>MediaInfo</Tag><Input>"), 400,
      "InvalidArgument"),
     ("no Input", b"<Request><Tag>MediaInfo</Tag></Request>", 400, "InvalidArgument"),

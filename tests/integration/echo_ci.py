@@ -1,6 +1,9 @@
 """A small stateful CI for the job kinds the emulator does not run yet (it answers every tag
 but MediaInfo with NotImplemented): submit stores the job and echoes its `Operation`, as CI
-does; describe and list answer it back, with result nodes the test chooses; cancel marks it.
+does (one job per Operation in the multi-operation form); describe and list answer it back,
+with result nodes the test chooses; cancel marks it. It can also lose an answer, create only
+some of a multi-operation submit's jobs, name only some of them in its answer, or refuse a
+given submit outright.
 
 It checks no signature and no parameter: it exists to show that what the gateway sends for a
 kind comes back through describe, list and cancel without losing a node. The emulator remains
@@ -30,6 +33,12 @@ class EchoCI:
     results: dict[str, Callable[[], list[etree._Element]]] = field(default_factory=dict)
     # Answer this many submits with a 500 *after* storing the job (a lost answer).
     lose_answers: int = 0
+    # The next multi-operation submit creates only its first n jobs (a partial outcome).
+    create_only: int | None = None
+    # The next answer names only its first n jobs (all are created).
+    answer_only: int | None = None
+    # Refuse the submit with this number (1 = the first) with a 400, creating nothing.
+    refuse_submit: int | None = None
     url: str = ""
     jobs: dict[str, etree._Element] = field(default_factory=dict)
     bodies: list[bytes] = field(default_factory=list)
@@ -52,14 +61,36 @@ class EchoCI:
     async def _submit(self, request: web.Request) -> web.StreamResponse:
         body = await request.read()
         self.bodies.append(body)
+        if len(self.bodies) == self.refuse_submit:
+            return web.Response(
+                status=400, body=b"<Error><Code>InvalidArgument</Code><Message>no</Message></Error>"
+            )
         sent = parse_document(body)
+        if sent.find("Tag") is None and sent.find("Operation/Tag") is not None:
+            # The multi-operation form: one job per Operation, each naming its own Tag.
+            operations = sent.findall("Operation")
+            if self.create_only is not None:
+                operations, self.create_only = operations[: self.create_only], None
+            created = [self._create(sent, op.findtext("Tag") or "", op) for op in operations]
+        else:
+            created = [self._create(sent, sent.findtext("Tag") or "", sent.find("Operation"))]
+        if self.lose_answers > 0:
+            self.lose_answers -= 1
+            return web.Response(status=500, body=b"<Error><Code>InternalError</Code></Error>")
+        if self.answer_only is not None:
+            created, self.answer_only = created[: self.answer_only], None
+        return _answer(created)
+
+    def _create(
+        self, sent: etree._Element, tag: str, operation: etree._Element | None
+    ) -> etree._Element:
         job = etree.Element("JobsDetail")
         job_id = "j" + uuid.uuid4().hex
         for name, text in (
             ("Code", "Success"),
             ("Message", "Success"),
             ("JobId", job_id),
-            ("Tag", sent.findtext("Tag") or ""),
+            ("Tag", tag),
             ("State", "Submitted"),
             ("CreationTime", CREATED),
             ("StartTime", "-"),
@@ -69,15 +100,12 @@ class EchoCI:
             etree.SubElement(job, name).text = text
         inputs = etree.SubElement(job, "Input")
         etree.SubElement(inputs, "Object").text = sent.findtext("Input/Object")
-        operation = sent.find("Operation")
-        job.append(
-            copy.deepcopy(operation) if operation is not None else etree.Element("Operation")
-        )
+        echo = copy.deepcopy(operation) if operation is not None else etree.Element("Operation")
+        for node in echo.findall("Tag"):
+            echo.remove(node)
+        job.append(echo)
         self.jobs[job_id] = job
-        if self.lose_answers > 0:
-            self.lose_answers -= 1
-            return web.Response(status=500, body=b"<Error><Code>InternalError</Code></Error>")
-        return _answer([job])
+        return job
 
     def _describe(self, job_ids: list[str]) -> web.StreamResponse:
         found = []

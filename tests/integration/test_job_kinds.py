@@ -4,9 +4,10 @@ A typed kind (Transcode) and a pass-through kind (VideoTag) are submitted, descr
 cancelled and waited for, and come back without losing a node: the typed parameters as sent,
 the untyped ones as the same `XmlNode` trees, CI's result nodes (typed or not) in between.
 
-The peer is `echo_ci` (a small stateful CI), not the emulator: the emulator answers every tag
-but MediaInfo with NotImplemented until its media-job engine runs the other kinds. Everything
-here is about what the gateway does with a kind's nodes, which the echo shows faithfully.
+The peer is `echo_ci` (a small stateful CI), not the emulator: the emulator runs the typed
+kinds (`test_kinds_emulator.py`) but answers the pass-through ones with NotImplemented, and
+the echo lets a test choose CI's result nodes. Everything here is about what the gateway does
+with a kind's nodes, which the echo shows faithfully.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import pytest
 from google.protobuf import json_format
 from lxml import etree
 
-from gateway._proto import media_pb2, service_pb2, service_pb2_grpc, xml_pb2
+from gateway._proto import media_pb2, outputs_pb2, service_pb2, service_pb2_grpc, xml_pb2
 from gateway.api.server import start_gateway
 from gateway.config.settings import Settings
 from gateway.credentials import Credentials, StaticCredentialsProvider
@@ -178,6 +179,42 @@ async def test_typed_kind_comes_back_typed_with_its_results() -> None:
     assert operation.extra_nodes[1].children[0] == xml_pb2.XmlNode(name="Score", text="97")
 
 
+async def test_a_finished_job_lists_its_outputs_on_describe_list_watch_and_wait() -> None:
+    request = _transcode_request()
+    expected = [
+        outputs_pb2.OutputObject(
+            bucket=BUCKET,
+            region=REGION,
+            key="output/demo.mp4",
+            role=outputs_pb2.OUTPUT_ROLE_MAIN,
+        )
+    ]
+    async with echo_ci(results=_results()) as fake, gateway(fake) as stub:
+        submitted = await stub.SubmitMediaJob(
+            service_pb2.SubmitMediaJobRequest(request=request), timeout=10
+        )
+        job_id = submitted.jobs_detail.job_id
+        watched = [
+            update.jobs_detail
+            async for update in stub.WatchMediaJob(
+                service_pb2.WatchMediaJobRequest(job_id=job_id), timeout=10
+            )
+        ]
+        waited = await stub.WaitMediaJob(service_pb2.WaitMediaJobRequest(job_id=job_id), timeout=10)
+        described = await stub.DescribeMediaJobs(
+            service_pb2.DescribeMediaJobsRequest(job_ids=[job_id]), timeout=10
+        )
+        listed = await stub.ListMediaJobs(
+            service_pb2.ListMediaJobsRequest(tag="Transcode"), timeout=10
+        )
+    assert list(submitted.jobs_detail.outputs) == []  # nothing written yet
+    for job in (watched[-1], waited.jobs_detail, *described.jobs_detail, *listed.jobs_detail):
+        assert job.state == media_pb2.JOB_STATE_SUCCESS
+        assert list(job.outputs) == expected
+    # The gateway's own field: CI's XML never carries it.
+    assert all(b"Outputs" not in body for body in fake.bodies)
+
+
 async def test_cancel_a_pass_through_kind() -> None:
     request = media_pb2.Request(
         tag="SpeechRecognition",
@@ -221,7 +258,9 @@ async def test_lost_answer_is_reconciled_for_any_kind(tag: str) -> None:
     assert len(fake.jobs) == 1 and len(fake.bodies) == 1
     assert first.jobs_detail.job_id == again.jobs_detail.job_id in fake.jobs
     assert first.jobs_detail.tag == tag
-    assert [c for c in fake.calls if c.startswith("GET")] == ["GET /jobs"]  # one reconcile
+    # A caller's request_id the store does not know is first looked for (store-loss recovery),
+    # then the lost answer is reconciled once: two listings, one POST.
+    assert [c for c in fake.calls if c.startswith("GET")] == ["GET /jobs", "GET /jobs"]
 
 
 # Enough for every typed kind's rule (a template, transcode parameters, an output with

@@ -49,7 +49,7 @@ SECRET = Credentials("AKIDfakeci0000000000000000000000", "fake-ci-secret-key-nev
 
 @asynccontextmanager
 async def gateway_stub(
-    fake: FakeCI, **overrides: object
+    fake: FakeCI, credentials: Credentials = SECRET, **overrides: object
 ) -> AsyncIterator[service_pb2_grpc.MediaJobServiceAsyncStub]:
     settings = Settings(
         listen="127.0.0.1:0",
@@ -58,7 +58,7 @@ async def gateway_stub(
         endpoint_url=fake.url,
         **overrides,  # type: ignore[arg-type]
     )
-    gateway = await start_gateway(settings, StaticCredentialsProvider(SECRET))
+    gateway = await start_gateway(settings, StaticCredentialsProvider(credentials))
     try:
         async with grpc.aio.insecure_channel(gateway.address) as channel:
             yield service_pb2_grpc.MediaJobServiceStub(channel)
@@ -228,7 +228,10 @@ async def test_submit_is_not_replayed_after_an_ambiguous_5xx() -> None:
     body = error_body("InternalError", "oops", "rid-500")
     request = service_pb2.SubmitMediaJobRequest(request_id="req-ambiguous-1")
     request.request.CopyFrom(SUBMIT.request)
-    async with fake_ci(Scripted(500, body)) as fake, gateway_stub(fake) as stub:
+    # A caller's new request_id is first looked for (its store record may have been lost):
+    # that listing finds nothing; then CI fails everything with a 500.
+    no_jobs = Scripted(200, b"<Response><NextToken></NextToken></Response>")
+    async with fake_ci(no_jobs, Scripted(500, body)) as fake, gateway_stub(fake) as stub:
         with pytest.raises(grpc.aio.AioRpcError) as caught:
             await stub.SubmitMediaJob(request, timeout=10)
     error = rich_error(caught.value)
@@ -239,7 +242,7 @@ async def test_submit_is_not_replayed_after_an_ambiguous_5xx() -> None:
     methods = [r.method for r in fake.requests]
     assert methods.count("POST") == 1  # never replayed blindly
     # The reconcile (a job listing, itself retried as a read) was tried.
-    assert methods[0] == "POST" and methods[1:] == ["GET"] * READ_ONLY.max_attempts
+    assert methods[:2] == ["GET", "POST"] and methods[2:] == ["GET"] * READ_ONLY.max_attempts
 
 
 async def test_submit_is_replayed_after_throttling_then_succeeds() -> None:

@@ -244,6 +244,20 @@ CASES: list[tuple[str, str, Any, str]] = [
     ("cancel bad id", "CancelMediaJob", S.CancelMediaJobRequest(job_id="../x"), "job_id"),
     ("generate without object", "GenerateMediaInfo", S.GenerateMediaInfoRequest(), "input.object"),
     ("videoinfo without object", "GetMediaInfo", S.GetMediaInfoRequest(), "object"),
+    # A path-normalising hop would turn `a/../b` into `b`: refused, never sent (issue 11 item 10).
+    (
+        "videoinfo dot-dot key",
+        "GetMediaInfo",
+        S.GetMediaInfoRequest(object="in/../x.mp4"),
+        "object",
+    ),
+    ("videoinfo dot key", "GetMediaInfo", S.GetMediaInfoRequest(object="./x.mp4"), "object"),
+    (
+        "submit dot-dot key",
+        "SubmitMediaJob",
+        _submit(input={"object": ".."}),
+        "request.input.object",
+    ),
 ]
 
 

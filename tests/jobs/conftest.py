@@ -2,7 +2,8 @@
 
 `redis_url` starts Debian's `redis-server` once per session on a free loopback port, without
 persistence, and waits for it by reading its "Ready to accept connections" line and then
-answering PING, both bounded in time. `.ci/run` installs the package when it is missing.
+answering PING, both bounded in time; `redis_server` starts one of the test's own, which the
+test may stop and start again (outages). `.ci/run` installs the package when it is missing.
 """
 
 from __future__ import annotations
@@ -54,28 +55,37 @@ def _ping(port: int) -> bool:
         return sock.recv(64).startswith(b"+PONG")
 
 
-@pytest.fixture(scope="session")
-def redis_url() -> Iterator[str]:
-    binary = shutil.which("redis-server")
-    if binary is None:
-        pytest.fail("redis-server is not installed (apt-get install redis-server; .ci/run does)")
-    for _ in range(REDIS_START_ATTEMPTS):
-        port = free_port()
+class RedisServer:
+    """One `redis-server` on a loopback port, without persistence, that a test may stop and
+    start again on the same port: an outage, then a restart that comes back empty."""
+
+    def __init__(self, binary: str, port: int) -> None:
+        self._binary = binary
+        self.port = port
+        self._process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> bool:
+        """True once it answers PING; False (and nothing left running) if it did not start."""
         process = subprocess.Popen(
-            [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+            [self._binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
              "--appendonly", "no", "--loglevel", "notice"],
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
         )  # fmt: skip
-        if _wait_ready(process) and _ping(port):
-            break
-        process.kill()
-        process.wait(timeout=REDIS_START_TIMEOUT_S)
-    else:
-        pytest.fail("redis-server did not start")
-    try:
-        yield f"redis://127.0.0.1:{port}/0"
-    finally:
+        self._process = process
+        if _wait_ready(process) and _ping(self.port):
+            return True
+        self.stop()
+        return False
+
+    def stop(self) -> None:
+        process, self._process = self._process, None
+        if process is None:
+            return
         process.terminate()
         try:
             process.wait(timeout=REDIS_START_TIMEOUT_S)
@@ -84,6 +94,36 @@ def redis_url() -> Iterator[str]:
             process.wait(timeout=REDIS_START_TIMEOUT_S)
         if process.stdout is not None:
             process.stdout.close()
+
+
+def start_redis_server() -> RedisServer:
+    binary = shutil.which("redis-server")
+    if binary is None:
+        pytest.fail("redis-server is not installed (apt-get install redis-server; .ci/run does)")
+    for _ in range(REDIS_START_ATTEMPTS):
+        server = RedisServer(binary, free_port())
+        if server.start():
+            return server
+    pytest.fail("redis-server did not start")
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> Iterator[str]:
+    server = start_redis_server()
+    try:
+        yield server.url
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def redis_server() -> Iterator[RedisServer]:
+    """A Redis of the test's own, which it may stop and restart (the session's is shared)."""
+    server = start_redis_server()
+    try:
+        yield server
+    finally:
+        server.stop()
 
 
 @pytest.fixture

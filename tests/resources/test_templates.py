@@ -3,16 +3,24 @@ request shape and comes back decoded into its typed container; the rest stays lo
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from dataclasses import replace
+from pathlib import Path
+
 import grpc
 import pytest
 
 from ci_emulator.server import RunningEmulator
 from gateway._proto import job_kinds_pb2 as kinds
 from gateway._proto import media_pb2, service_pb2, templates_pb2, xml_pb2
+from gateway.api.server import start_gateway
+from gateway.config.settings import Settings
+from gateway.credentials import Credentials, StaticCredentialsProvider
 from gateway.resources import template_wire
 from tests.conftest import BUCKET, REGION, SAMPLE_KEY
 from tests.integration.helpers import rich_error
-from tests.resources.conftest import Stubs
+from tests.integration.kinds_support import FAST, outputs, run
+from tests.resources.conftest import Stubs, platform_access, stubs_on
 
 T = templates_pb2.MediaTemplate
 
@@ -233,3 +241,51 @@ async def test_a_job_naming_an_unknown_template_is_refused_by_ci(stubs: Stubs) -
     error = rich_error(caught.value)
     assert error.code is grpc.StatusCode.INVALID_ARGUMENT
     assert "template t1nothere does not exist" in error.message
+
+
+@pytest.fixture
+async def fast_stubs(settings: Settings, credentials: Credentials) -> AsyncIterator[Stubs]:
+    """A platform gateway whose WaitMediaJob answers soon after a job ends."""
+    running = await start_gateway(
+        replace(settings, tracking=FAST), StaticCredentialsProvider(credentials),
+        access=platform_access(),
+    )  # fmt: skip
+    try:
+        async with grpc.aio.insecure_channel(running.address) as channel:
+            yield stubs_on(channel)
+    finally:
+        await running.stop(grace_s=0)
+
+
+SMALL_MP4 = T(
+    name="mp4-small",
+    trans_tpl=kinds.Transcode(
+        container=kinds.Container(format="mp4"),
+        video=kinds.TranscodeVideo(codec="H.264", width="160"),
+        audio=kinds.TranscodeAudio(codec="aac"),
+    ),
+)
+
+
+async def test_a_transcode_by_template_id_runs_with_the_templates_parameters(
+    fast_stubs: Stubs, emulator: RunningEmulator, bucket_dir: Path
+) -> None:
+    created = await fast_stubs.templates.CreateMediaTemplate(
+        templates_pb2.CreateMediaTemplateRequest(template=SMALL_MP4)
+    )
+    request = media_pb2.Request(
+        tag="Transcode",
+        input=media_pb2.Input(object=SAMPLE_KEY),
+        operation=media_pb2.Operation(
+            template_id=created.template.template_id,
+            # Inline parameters the template also sets lose: the template wins, as in CI.
+            transcode=kinds.Transcode(video=kinds.TranscodeVideo(width="640")),
+            output=kinds.Output(bucket=BUCKET, region=REGION, object="out/small.mp4"),
+        ),
+    )
+    job = await run(fast_stubs.jobs, request)
+    assert job.operation.template_name == "mp4-small"
+    assert job.operation.transcode.video.width == "160"
+    done = outputs(job, bucket_dir)
+    assert done.keys == ["out/small.mp4"]
+    assert done.probe("out/small.mp4").width == 160

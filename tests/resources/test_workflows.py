@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import replace
+from pathlib import Path
 
 import aiohttp
 import grpc
@@ -441,9 +442,48 @@ async def test_a_forged_workflow_callback_is_refused(
             async with session.post(url, data=data) as answer:
                 answers[case] = answer.status
     emulator.state.release_running()
+    # The real WorkflowFinish follows: let it land before the gateway goes away.
+    await emulator.state.resources.wait_for_run(triggered.instance_id, {"Success"})
+    (delivery,) = await emulator.state.wait_for_callbacks(1)
+    assert delivery.status == 200
     assert answers == {
         "claims an end CI has not seen": 422,
         "names a run CI does not know": 422,
         "names another bucket": 400,
         "is no workflow callback": 400,
     }
+
+
+async def test_a_transcode_node_runs_its_template(
+    stubs: Stubs, emulator: RunningEmulator, bucket_dir: Path
+) -> None:
+    template = await stubs.templates.CreateMediaTemplate(
+        templates_pb2.CreateMediaTemplateRequest(
+            template=templates_pb2.MediaTemplate(
+                name="mp4-small",
+                trans_tpl=kinds.Transcode(
+                    container=kinds.Container(format="mp4"),
+                    video=kinds.TranscodeVideo(codec="H.264", width="160"),
+                    audio=kinds.TranscodeAudio(codec="aac"),
+                ),
+            )
+        )
+    )
+    operation = W.WorkflowNodeOperation(
+        template_id=template.template.template_id,
+        output=kinds.Output(region=REGION, bucket=BUCKET, object="wf/small.mp4"),
+    )
+    created = await create(
+        stubs, workflow(queue_of(emulator), node_type="Transcode", operation=operation)
+    )
+    triggered = await stubs.workflows.TriggerMediaWorkflow(
+        W.TriggerMediaWorkflowRequest(workflow_id=created.workflow_id, object=SAMPLE_KEY)
+    )
+    run = await emulator.state.resources.wait_for_run(
+        triggered.instance_id, {"Success", "Failed"}, timeout=60
+    )
+    (task,) = run.tasks
+    assert (run.state, task.state, task.template_name) == ("Success", "Success", "mp4-small")
+    assert (bucket_dir / "wf" / "small.mp4").is_file()
+    job = emulator.state.jobs[task.job_id]
+    assert job.spec.tag == "Transcode"

@@ -495,3 +495,23 @@ def test_too_many_elements_are_refused() -> None:
     data = b"<Response>" + b"<x/>" * MAX_ELEMENTS + b"</Response>"
     with pytest.raises(XmlCodecError, match="elements"):
         decode(data, service_pb2.ListMediaJobsResponse)
+
+
+def test_the_element_budget_counts_elements_not_angle_brackets() -> None:
+    """More `<` than the budget sends a document through the counting parse; text and CDATA
+    full of `<` are no elements, so it is within the budget and decodes."""
+    token = "<" * (MAX_ELEMENTS + 10)
+    data = f"<Response><NextToken><![CDATA[{token}]]></NextToken></Response>".encode()
+    assert decode(data, service_pb2.ListMediaJobsResponse).next_token == token
+
+
+def test_the_element_budget_is_exact_and_applies_to_every_parse() -> None:
+    at_budget = b"<Response>" + b"<x/>" * (MAX_ELEMENTS - 1) + b"</Response>"
+    assert parse_document(at_budget).tag == "Response"
+    with pytest.raises(XmlCodecError, match=f"more than {MAX_ELEMENTS} elements"):
+        parse_document(at_budget.replace(b"<x/>", b"<x/><x/>", 1))
+
+
+def test_a_malformed_document_over_the_bracket_count_is_malformed() -> None:
+    with pytest.raises(XmlCodecError, match="malformed XML"):
+        parse_document(b"<Response>" + b"<x>" * 10 + b"</y>" + b"<x/>" * MAX_ELEMENTS)

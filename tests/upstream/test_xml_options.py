@@ -3,7 +3,8 @@
 `protos/codec_test.proto` is compiled here (protoc from grpcio-tools, in process) and added to
 the default descriptor pool, so these shapes are tested before an API message needs them:
 element-name-keyed maps (workflow topologies), opt-in comma splitting, `-` as empty, the raw
-element, snake_case node names, and the refusal of options on fields that cannot carry them.
+element, derived fields, snake_case node names, and the refusal of options on fields that
+cannot carry them.
 """
 
 from __future__ import annotations
@@ -172,6 +173,18 @@ def test_raw_element_is_filled_only_when_asked_and_never_encoded() -> None:
     raw: Any = decode(data, _type("Topology"), root=None, keep_raw=True)
     assert raw.nodes["Start"].raw == "<Start><Type>Start</Type><New>n</New></Start>"
     assert b"Raw" not in encode(raw) and encode(raw) == encode(plain)
+
+
+# --- derived fields -------------------------------------------------------------------------
+
+
+def test_a_derived_field_is_no_node_either_way() -> None:
+    # The gateway fills it (JobsDetail.outputs): CI's XML can neither set it nor see it.
+    node: Any = _new("Node", type="t", derived=["mine"])
+    assert encode(node, root="R").endswith(b"<R><Type>t</Type></R>")
+    back: Any = decode(b"<R><Derived>theirs</Derived></R>", _type("Node"), root=None)
+    assert list(back.derived) == []
+    assert [(n.name, n.text) for n in back.extra_nodes] == [("Derived", "theirs")]
 
 
 # --- unknown nodes -------------------------------------------------------------------------

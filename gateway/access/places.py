@@ -1,0 +1,151 @@
+"""Every bucket and region a request names, found by walking the message.
+
+Why a walk: a request names places beyond its own `bucket` and `region`. A submit's
+`request.input.bucket_id` makes CI read from that bucket, signed with the gateway's keys, and
+job kinds add more (an `Output`'s bucket and region, per-output destinations, callback
+targets). A policy that checks only the fields someone remembered to list lets a client allowed
+one bucket act on any other. So the policy reads every place the message holds, found by field
+name through the descriptors, at any depth, in singular, repeated and map fields: a new message
+with a `bucket` or `region` field is covered the day it is added, with no code here.
+
+The names are the rule (`BUCKET_FIELDS`, `REGION_FIELDS`); a field whose name merely looks like
+one (`mq_region`, a TDMQ region code such as `gz`, not a storage region) is listed, with why, in
+`NOT_PLACES`. tests/access/test_places.py fails when any message reachable from the API gains a
+field whose name says bucket or region and is in neither list.
+
+A URL names a place too: CI fetches a COS URL of the account's buckets with its own role, so a
+`url` field (or one ending in `_url`) whose host is a bucket's COS or CI host
+(`<bucket>.cos.<region>.myqcloud.com`) names that bucket and region.
+
+XML the caller writes itself is read the same way. A message shaped like a raw XML element (a
+string `name`, a string `text`, repeated `children` of its own type: how the codec carries the
+nodes of job kinds nobody typed) is sent to CI as written, so an element named `Bucket`,
+`BucketId` or `Region` (any case) names a place just as a typed field would.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Literal, cast
+from urllib.parse import urlsplit
+
+from google.protobuf.descriptor import Descriptor, FieldDescriptor
+from google.protobuf.message import Message
+
+PlaceKind = Literal["bucket", "region"]
+
+BUCKET_FIELDS = frozenset({"bucket", "bucket_id"})
+REGION_FIELDS = frozenset({"region"})
+NOT_PLACES: dict[str, str] = {
+    "mq_region": "a TDMQ region code (sh, bj, gz, cd, hk) for callbacks, not a storage region",
+}
+
+
+@dataclass(frozen=True)
+class Place:
+    """One bucket or region a request names, and where (`request.input.bucket_id`)."""
+
+    field: str
+    kind: PlaceKind
+    value: str
+
+
+def _kind(name: str) -> PlaceKind | None:
+    if name in BUCKET_FIELDS:
+        return "bucket"
+    if name in REGION_FIELDS:
+        return "region"
+    return None
+
+
+# `examplebucket-1250000000.cos.ap-guangzhou.myqcloud.com` and the other COS/CI host forms the
+# official SDKs accept (ci-api-notes §1), any case.
+_BUCKET_HOST = re.compile(
+    r"(?P<bucket>[a-z0-9-]+-[0-9]+)\.(?:cos|cos-internal|cos-website|ci)\.(?P<region>[a-z0-9-]+)"
+    r"\.(?:myqcloud\.com|tencentcos\.cn)\.?",
+    re.IGNORECASE,
+)
+
+
+def _is_url_field(name: str) -> bool:
+    return name == "url" or name.endswith("_url")
+
+
+def _url_places(path: str, url: str) -> Iterator[Place]:
+    try:
+        host = urlsplit(url.strip()).hostname or ""
+    except ValueError:  # not a URL: nothing it could make CI fetch
+        return
+    found = _BUCKET_HOST.fullmatch(host)
+    if found is not None:
+        yield Place(path, "bucket", found["bucket"].lower())
+        yield Place(path, "region", found["region"].lower())
+
+
+# Element names, compared without case or underscores (`BucketId`, `BucketID`, `bucket_id`).
+_NODE_KINDS: dict[str, PlaceKind] = {
+    **{name.replace("_", ""): "bucket" for name in BUCKET_FIELDS},
+    **{name.replace("_", ""): "region" for name in REGION_FIELDS},
+}
+_RAW_NODE: dict[str, bool] = {}
+
+
+def _is_raw_node(descriptor: Descriptor) -> bool:
+    """Whether messages of this type are raw XML elements (`name`, `text`, `children`)."""
+    known = _RAW_NODE.get(descriptor.full_name)
+    if known is None:
+        fields = descriptor.fields_by_name
+        name, text, children = (fields.get(key) for key in ("name", "text", "children"))
+        known = _RAW_NODE[descriptor.full_name] = (
+            name is not None
+            and text is not None
+            and children is not None
+            and name.type == text.type == FieldDescriptor.TYPE_STRING
+            and children.is_repeated
+            and children.message_type is not None
+            and children.message_type.full_name == descriptor.full_name
+        )
+    return known
+
+
+def named_places(message: Message) -> list[Place]:
+    """Every non-empty bucket and region field in `message`, depth first, with its path."""
+    return list(_walk(message, ""))
+
+
+def _walk(message: Message, prefix: str) -> Iterator[Place]:
+    # Bounded by the message itself: only fields that are set (`ListFields`), and nesting no
+    # deeper than protobuf's own decoding recursion limit let the message be.
+    fields = message.ListFields()
+    if _is_raw_node(cast(Descriptor, message.DESCRIPTOR)):
+        node = {field.name: value for field, value in fields}
+        kind = _NODE_KINDS.get(str(node.get("name", "")).lower().replace("_", ""))
+        if kind is not None and node.get("text"):
+            yield Place(f"{prefix}text", kind, str(node["text"]))
+    for field, value in fields:
+        path = prefix + field.name
+        entry = field.message_type
+        if entry is not None:  # a message field
+            if entry.GetOptions().map_entry:
+                if entry.fields_by_name["value"].type == FieldDescriptor.TYPE_MESSAGE:
+                    for key, item in value.items():
+                        yield from _walk(item, f"{path}[{key!r}].")
+            elif field.is_repeated:
+                for index, item in enumerate(value):
+                    yield from _walk(item, f"{path}[{index}].")
+            else:
+                yield from _walk(value, f"{path}.")
+            continue
+        kind = _kind(field.name)
+        url = _is_url_field(field.name)
+        if (kind is None and not url) or field.type != FieldDescriptor.TYPE_STRING:
+            continue
+        items = list(value) if field.is_repeated else [value]
+        for index, item in enumerate(items):
+            where = f"{path}[{index}]" if field.is_repeated else path
+            if url:
+                yield from _url_places(where, item)
+            elif kind is not None and item:
+                yield Place(where, kind, item)

@@ -1,0 +1,161 @@
+"""Requests that are not valid Protobuf: INVALID_ARGUMENT, and at most one warning line a minute.
+
+Why an interceptor: grpc.aio deserializes a request before any handler or interceptor behaviour
+runs. A deserializer that raises (corrupt bytes, invalid UTF-8 in a string field) ends the call
+with UNKNOWN and an ERROR log record with a multi-line traceback, per call: anyone who can reach
+the port can flood the log, and the caller is told nothing useful.
+
+`MalformedRequestInterceptor` swaps every handler's deserializer for one that never raises: bytes
+it cannot decode become an `Undecodable` stand-in, which the handler's wrapper refuses with
+INVALID_ARGUMENT (reason MALFORMED_REQUEST) before the servicer sees it. It sits innermost, so the
+access interceptor still authenticates the caller first (and spends its rate), and the
+observability interceptor still counts and logs the call like any other. The log gets one line
+per `warn_every_s` at most, counting the refusals it did not report.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+
+import grpc
+from google.protobuf.message import DecodeError
+
+from gateway.errors import MalformedRequest
+from gateway.logs import event
+from gateway.status import abort
+
+if TYPE_CHECKING:  # grpc's RpcMethodHandler and ServicerContext are generic in its stubs only
+    Handler = grpc.RpcMethodHandler[Any, Any]
+    Context = grpc.aio.ServicerContext[Any, Any]
+
+log = logging.getLogger(__name__)
+
+Behavior = Callable[..., Any]
+WARN_EVERY_S = 60.0
+
+
+class Undecodable:
+    """What the tolerant deserializer returns for bytes that are no valid request."""
+
+    __slots__ = ("problem", "size")
+
+    def __init__(self, problem: str, size: int) -> None:
+        self.problem = problem
+        self.size = size
+
+
+def tolerant(deserializer: Callable[[bytes], Any]) -> Callable[[bytes], Any]:
+    def deserialize(data: bytes) -> Any:
+        try:
+            return deserializer(data)
+        except DecodeError as exc:  # corrupt wire format, bad UTF-8, nesting too deep
+            return Undecodable(str(exc).split("\n", 1)[0][:200], len(data))
+
+    return deserialize
+
+
+class RateLimitedWarning:
+    """One warning line per `every_s` at most; the next line says how many were not logged."""
+
+    def __init__(self, every_s: float = WARN_EVERY_S, clock: Callable[[], float] = time.monotonic):
+        self._every_s = every_s
+        self._clock = clock
+        self._last: float | None = None
+        self.unreported = 0
+
+    def note(self, method: str, peer: str, bad: Undecodable) -> None:
+        now = self._clock()
+        if self._last is not None and now - self._last < self._every_s:
+            self.unreported += 1
+            return
+        event(log, logging.WARNING, "malformed request refused", method=method, peer=peer,
+              bytes=bad.size, problem=bad.problem, unreported=self.unreported)  # fmt: skip
+        self._last, self.unreported = now, 0
+
+
+class MalformedRequestInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
+    def __init__(self, warning: RateLimitedWarning | None = None) -> None:
+        self.warning = warning or RateLimitedWarning()
+
+    async def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[Handler]],
+        handler_call_details: grpc.HandlerCallDetails,
+    ) -> Handler:
+        handler = await continuation(handler_call_details)
+        if handler is None or handler.request_deserializer is None:
+            return handler
+        method = handler_call_details.method
+        deserializer = tolerant(handler.request_deserializer)
+        serializer = handler.response_serializer
+        if handler.request_streaming:
+            behavior = handler.stream_stream or handler.stream_unary
+            assert behavior is not None
+            make = (
+                grpc.stream_stream_rpc_method_handler
+                if handler.response_streaming
+                else grpc.stream_unary_rpc_method_handler
+            )
+            return make(self._guard_requests(method, behavior), deserializer, serializer)
+        if handler.response_streaming:
+            assert handler.unary_stream is not None
+            return grpc.unary_stream_rpc_method_handler(
+                self._guard_stream(method, handler.unary_stream), deserializer, serializer
+            )
+        assert handler.unary_unary is not None
+        return grpc.unary_unary_rpc_method_handler(
+            self._guard_unary(method, handler.unary_unary), deserializer, serializer
+        )
+
+    async def _refuse(self, method: str, bad: Undecodable, context: Context) -> None:
+        self.warning.note(method, context.peer(), bad)
+        await abort(context, MalformedRequest(method.rsplit("/", 1)[-1]))
+
+    def _guard_unary(self, method: str, behavior: Behavior) -> Behavior:
+        async def unary(request: Any, context: Context) -> Any:
+            if isinstance(request, Undecodable):
+                await self._refuse(method, request, context)
+            response = behavior(request, context)
+            return await response if inspect.isawaitable(response) else response
+
+        return unary
+
+    def _guard_stream(self, method: str, behavior: Behavior) -> Behavior:
+        if not inspect.isasyncgenfunction(behavior):
+            return self._guard_unary(method, behavior)  # writes with `context.write`
+
+        async def stream(request: Any, context: Context) -> AsyncIterator[Any]:
+            if isinstance(request, Undecodable):
+                await self._refuse(method, request, context)
+            async for message in behavior(request, context):
+                yield message
+
+        return stream
+
+    def _guard_requests(self, method: str, behavior: Behavior) -> Behavior:
+        """Client streams (reflection): each message is checked as the servicer iterates.
+        (A servicer reading with `context.read()` would bypass this; none of ours does.)"""
+
+        async def checked(requests: AsyncIterator[Any], context: Context) -> AsyncIterator[Any]:
+            async for request in requests:  # ends with the client's stream
+                if isinstance(request, Undecodable):
+                    await self._refuse(method, request, context)
+                yield request
+
+        if inspect.isasyncgenfunction(behavior):
+
+            async def stream(requests: AsyncIterator[Any], context: Context) -> AsyncIterator[Any]:
+                async for message in behavior(checked(requests, context), context):
+                    yield message
+
+            return stream
+
+        async def unary(requests: AsyncIterator[Any], context: Context) -> Any:
+            response = behavior(checked(requests, context), context)
+            return await response if inspect.isawaitable(response) else response
+
+        return unary

@@ -1,0 +1,85 @@
+"""Credential-shaped text removed from whatever the gateway passes on from elsewhere.
+
+Why: CI's error text, and the headers and redirects around it, reach the gateway's callers (the
+status message, `ErrorInfo` metadata, `RequestInfo`) and its logs. CI, or a proxy or middlebox on
+the way, may echo the request back, and the request carries the gateway's `Authorization` (its
+SecretId and a signature valid for the rest of its ten-minute window) and its security token.
+Handed to an untrusted caller, that is a replayable credential.
+
+`redact` replaces, wherever they appear:
+
+* the values of `q-ak=` and `q-signature=` (the COS signature's SecretId and signature);
+* the value after an `Authorization`, security-token, session-token or secret-key name,
+  whether written as a header (`name: value`), a parameter (`name=value`), JSON or XML;
+* anything shaped like a Tencent SecretId (`AKID` + at least 8 letters or digits);
+* every literal in `known` (the SecretIds and tokens the gateway is signing with right now,
+  which need not look like any of the above).
+
+What is left stays readable: CI's code, its message around the redaction, its RequestId.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import OrderedDict
+from collections.abc import Iterable
+
+REDACTED = "[REDACTED]"
+
+# Names whose value is a secret, however written: a header (`name: value`), a parameter
+# (`name=value`), JSON (`"name": "value"`) or XML (`<name>value`).
+_SEPARATOR = r"""["']?\s*(?:[:=]|>)\s*["']?"""
+# An Authorization value may hold spaces (`Bearer x`): it runs to the end of the line, a quote or
+# a tag. A token or key is one word.
+_AUTHORIZATION = re.compile(rf"(?i)(?P<name>\bauthorization{_SEPARATOR})(?P<value>[^\r\n\"'<]+)")
+_TOKEN = re.compile(
+    r"(?i)(?P<name>\b(?:(?:x-(?:ci|cos)-)?security[-_]?token|session[-_]?token"
+    rf"|tmp[-_]?secret[-_]?(?:id|key)|secret[-_]?key){_SEPARATOR})(?P<value>[^\s\"'<>&,;]+)"
+)
+# The signature's own parts, also percent-encoded (`q-ak%3D...`, in an echoed query string,
+# where no word boundary precedes them: `%26q-ak`).
+_SIGNATURE_PART = re.compile(r"(?i)(?P<name>q-(?:ak|signature)(?:=|%3D))(?P<value>[^&\s\"'<>;,%]+)")
+_SECRET_ID = re.compile(r"\bAKID[0-9A-Za-z]{8,}")
+_KEEP_NAME = rf"\g<name>{REDACTED}"
+# Every pattern above needs one of these (lower-cased) in the text. Checking for them first
+# keeps `redact` at about a microsecond on the ordinary line (every access-log line passes
+# through it), where the patterns themselves cost tens.
+_TRIGGERS = ("q-ak", "q-signature", "authorization", "token", "secret", "akid")
+
+
+def redact(text: str, known: Iterable[str] = ()) -> str:
+    """`text` with every credential-shaped part replaced by `[REDACTED]` (see the module)."""
+    for secret in known:
+        if secret and secret in text:
+            text = text.replace(secret, REDACTED)
+    lowered = text.lower()
+    if not any(trigger in lowered for trigger in _TRIGGERS):
+        return text
+    text = _SIGNATURE_PART.sub(_KEEP_NAME, text)
+    text = _AUTHORIZATION.sub(_KEEP_NAME, text)
+    text = _TOKEN.sub(_KEEP_NAME, text)
+    return _SECRET_ID.sub(REDACTED, text)
+
+
+class RecentSecrets:
+    """The last few distinct secret values the gateway used, for `redact(known=...)`.
+
+    Bounded (`limit`, oldest forgotten first): credentials rotate a few times a day, and an
+    echo can only carry values that were sent recently.
+    """
+
+    def __init__(self, limit: int = 16) -> None:
+        self._limit = limit
+        self._values: OrderedDict[str, None] = OrderedDict()
+
+    def note(self, *values: str | None) -> None:
+        for value in values:
+            if not value:
+                continue
+            self._values[value] = None
+            self._values.move_to_end(value)
+            while len(self._values) > self._limit:
+                self._values.popitem(last=False)
+
+    def values(self) -> tuple[str, ...]:
+        return tuple(self._values)

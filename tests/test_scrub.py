@@ -1,0 +1,68 @@
+"""`gateway.scrub`: what counts as credential-shaped, and what is left alone."""
+
+from __future__ import annotations
+
+import pytest
+
+from gateway.scrub import REDACTED, RecentSecrets, redact
+
+SECRET_ID = "AKIDQjz3ltompVjBni5LitkWHFlFpwkn9U5q"  # ci-api-notes' worked example
+SIGNATURE = "4fdc834ee844f2b11df0da97475f187e76be4237"
+AUTHORIZATION = (
+    f"q-sign-algorithm=sha1&q-ak={SECRET_ID}&q-sign-time=1700000000;1700003600"
+    "&q-key-time=1700000000;1700003600&q-header-list=host&q-url-param-list="
+    f"&q-signature={SIGNATURE}"
+)
+TOKEN = "Xk9+/tokenWithSpecials=EXAMPLE_SESSION_TOKEN.v2~ABC/def+ghi=="
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        f"Authorization: {AUTHORIZATION}\r\nHost: x",
+        f"authorization={AUTHORIZATION}",
+        f'{{"Authorization": "{AUTHORIZATION}"}}',
+        f"<Authorization>{AUTHORIZATION.replace('&', '&amp;')}</Authorization>",
+        AUTHORIZATION,  # the bare value: its parts are recognised
+        AUTHORIZATION.replace("=", "%3D").replace("&", "%26"),  # percent-encoded in a query
+        f"x-ci-security-token: {TOKEN}\nx-cos-security-token: {TOKEN}",
+        f"SecurityToken={TOKEN}; sessionToken={TOKEN}",
+        f"The SecretId {SECRET_ID} does not exist",
+    ],
+)
+def test_credential_shaped_text_is_redacted(text: str) -> None:
+    cleaned = redact(text)
+    assert REDACTED in cleaned
+    for secret in (SECRET_ID, SIGNATURE, TOKEN, AUTHORIZATION):
+        assert secret not in cleaned
+
+
+def test_a_bearer_authorization_is_redacted_whole() -> None:
+    assert redact("authorization: Bearer tok-123 more") == f"authorization: {REDACTED}"
+
+
+def test_known_values_are_redacted_whatever_their_shape() -> None:
+    assert redact("echo: sid-1234 / tok-abc", known=("sid-1234", "tok-abc", "")) == (
+        f"echo: {REDACTED} / {REDACTED}"
+    )
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "The QueueId p2242ab62c7c94486915508540933a2c6 is invalid",
+        "MissingAuthorization: the request is not signed",
+        "InvalidToken: the token has expired",
+        "NjJmMzI5MmRfOTBmYTUwNjRfNjcwM18x",
+        "",
+    ],
+)
+def test_ordinary_ci_text_is_left_alone(text: str) -> None:
+    assert redact(text) == text
+
+
+def test_recent_secrets_keep_the_latest_distinct_values_only() -> None:
+    recent = RecentSecrets(limit=3)
+    recent.note("a", None, "b", "")
+    recent.note("a", "c", "d")
+    assert recent.values() == ("a", "c", "d")  # "b" was the oldest; "a" was used again
