@@ -3,9 +3,9 @@
 An aiohttp server on loopback that speaks CI's XML API, verifies COS signatures as CI does,
 answers with CI's error bodies and codes, runs MediaInfo jobs with a real media probe and every
 typed media kind (Transcode, Snapshot, Animation, Concat, ...) with FFmpeg in worker processes
-over a local folder per bucket, keeps CI's queues, calls back when jobs end, and injects faults
-on demand. Tests, benchmarks and the demo stand on it, so where CI would refuse a request it
-refuses it the same way.
+over a local folder per bucket, keeps CI's queues, templates and workflows (and runs them), calls
+back when jobs and workflow runs end, and injects faults on demand. Tests, benchmarks and the
+demo stand on it, so where CI would refuse a request it refuses it the same way.
 
 Addressing a bucket (see `hosts`):
 
@@ -30,6 +30,9 @@ Module map:
     state      jobs, queues, counters, test controls;  scheduler: runs jobs;  queues, jobs
     job_index  per-bucket listing indexes (tag, object, queue, state)
     callbacks  where a finished job reports and the delivery;  callback_body: XML/JSON bodies
+    resources  templates, workflows and runs (EmulatorState.resources);  resource_api: their
+               endpoints;  templates: storage, CI's shapes, resolution into submitted jobs;
+               workflows: definitions, graph checks, runs (WorkflowRunner), WorkflowFinish
     faults     FaultSpec / FaultPlan: seeded errors, latency, resets, commit-then-drop
     xmlbuild   CI's XML from plain data;  errors: the code table;  hooks: raw request seam
     admin      /_emulator/* control surface;  cli, config_file: standalone use

@@ -14,10 +14,15 @@ from aiohttp import web
 
 from ci_emulator.admin import STATE_KEY, add_admin_routes
 from ci_emulator.callbacks import CallbackDispatcher
-from ci_emulator.config import EmulatorConfig
+from ci_emulator.config import BucketConfig, EmulatorConfig
+from ci_emulator.errors import CiError
 from ci_emulator.frontend import CiFrontend
+from ci_emulator.handlers import submit_jobs
+from ci_emulator.jobs import Job
+from ci_emulator.resource_api import add_admin_routes as add_resource_admin_routes
 from ci_emulator.scheduler import Scheduler
 from ci_emulator.state import EmulatorState
+from ci_emulator.workflows import FINAL_JOB_STATES, RUN_JOB_TIMEOUT_S, WorkflowRunner
 
 
 def create_app(config: EmulatorConfig) -> web.Application:
@@ -25,10 +30,12 @@ def create_app(config: EmulatorConfig) -> web.Application:
     app = web.Application()
     app[STATE_KEY] = state
     add_admin_routes(app)
+    add_resource_admin_routes(app)
     # Registered last: aiohttp resolves routes in order, so /_emulator/* wins over the catch-all.
     app.router.add_route("*", "/{tail:.*}", CiFrontend(state).handle)
     app.cleanup_ctx.append(_run_callbacks)
     app.cleanup_ctx.append(_run_scheduler)
+    app.cleanup_ctx.append(_run_workflows)
     app.on_shutdown.append(_release_held_requests)
     return app
 
@@ -54,3 +61,35 @@ async def _run_scheduler(app: web.Application) -> AsyncIterator[None]:
     scheduler.start()
     yield
     await scheduler.close()
+
+
+async def _run_workflows(app: web.Application) -> AsyncIterator[None]:
+    """Workflow runs: their node jobs go through the submit path, their WorkflowFinish through a
+    callback dispatcher of their own. Unwound first, so no run submits to a closed scheduler."""
+    state = app[STATE_KEY]
+    dispatcher = CallbackDispatcher(state, state.config.callbacks)
+
+    async def wait_for_job(job_id: str) -> Job:
+        return await state.wait_for_job_state(job_id, FINAL_JOB_STATES, timeout=RUN_JOB_TIMEOUT_S)
+
+    def bucket(name: str) -> BucketConfig:
+        config = state.config.bucket(name)
+        if config is None:  # a run's bucket is one the emulator serves: never in practice
+            raise CiError("NoSuchBucket", "The specified bucket does not exist.")
+        return config
+
+    runner = WorkflowRunner(
+        # A node's request is in the single form: one job.
+        submit=lambda config, request: submit_jobs(state, config, request)[0],
+        wait_for_job=wait_for_job,
+        bucket=bucket,
+        queue=state.queues.get,
+        notify=dispatcher.send,
+        clock=state.config.clock,
+        on_change=state.resources.changed,
+    )
+    state.resources.runner = runner
+    yield
+    state.resources.runner = None
+    await runner.close()
+    await dispatcher.close()

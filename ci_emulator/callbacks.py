@@ -19,7 +19,8 @@ never waits for it), retried on a non-2xx answer, a connection error or a timeou
 `attempts` times with exponential backoff (CI's own retry policy is UNCONFIRMED). Every finished
 delivery, good or given up, is appended to `EmulatorState.callbacks` as `(url, status, attempts)`.
 A URL without a scheme (the Go SDK's queue test uses `test.com`) is tried as `http://`.
-TDMQ cannot be reached from here: such callbacks are counted as not delivered, and logged once.
+TDMQ and Kafka cannot be reached from here: such callbacks are counted as not delivered (by
+kind), and logged once.
 
 Where to, allowed: a local tool must not POST job data to whatever URL a queue or job names (the
 Go SDK's test queue names `test.com`). Unless `CallbackSettings.allow_public_hosts` (the
@@ -103,6 +104,8 @@ def callback_target(
     if notify.type == "TDMQ":
         address = f"{notify.mq_region}/{notify.mq_mode or 'Queue'}/{notify.mq_name}"
         return CallbackTarget("TDMQ", address, body_format)
+    if notify.type == "Kafka":
+        return CallbackTarget("Kafka", "/".join(value for _, value in notify.kafka), body_format)
     return CallbackTarget("Url", notify.url, body_format)
 
 
@@ -131,13 +134,18 @@ class CallbackDispatcher:
         target = callback_target(job, queue, self._settings)
         if target is None:
             return
-        if target.kind == "TDMQ":
-            self._recorder.record_undeliverable("TDMQ")
-            self._warn_once("TDMQ", "TDMQ callbacks cannot be delivered by the emulator; counted")
+        self.send(target, self._body(job, target.body_format), job.job_id)
+
+    def send(self, target: CallbackTarget, body: tuple[bytes, str], name: str) -> None:
+        """Deliver `body` (bytes, content type) to `target` in the background, recorded like a
+        job's callback: also how a finished workflow run reports (`workflows`)."""
+        if target.kind != "Url":
+            self._recorder.record_undeliverable(target.kind)
+            message = "%s callbacks cannot be delivered by the emulator; counted"
+            self._warn_once(target.kind, message, target.kind)
             return
-        body = self._body(job, target.body_format)
         self._recorder.record_scheduled()
-        task = asyncio.create_task(self._deliver(target, body), name=f"callback-{job.job_id}")
+        task = asyncio.create_task(self._deliver(target, body), name=f"callback-{name}")
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 

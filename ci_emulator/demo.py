@@ -25,6 +25,8 @@ from ci_emulator.samples import ensure_demo_bucket
 from ci_emulator.server import start_emulator
 from gateway import logs
 from gateway._proto import media_pb2, service_pb2, service_pb2_grpc
+from gateway.access.config_file import AccessConfig
+from gateway.access.interceptor import ClientAccess
 from gateway.api.server import start_gateway
 from gateway.config.settings import Settings
 from gateway.credentials import Credentials, StaticCredentialsProvider
@@ -109,7 +111,10 @@ async def _demo(listen: str, bucket_dir: Path, serve: bool) -> int:
         default_region=DEMO_REGION,
         endpoint_url=emulator.url,
     )
-    gateway = await start_gateway(settings, StaticCredentialsProvider(credentials))
+    # One person's loopback playground: it may change its own emulator's queues, templates and
+    # workflows (a sidecar refuses that by default), so the README's day one runs against it.
+    access = ClientAccess(AccessConfig(sidecar_operations=frozenset({"*"})))
+    gateway = await start_gateway(settings, StaticCredentialsProvider(credentials), access=access)
     try:
         print(f"CI emulator:  {emulator.url}  (bucket {DEMO_BUCKET} -> {bucket_dir})")
         print(f"ci-gateway:   {gateway.address}  (gRPC, service ci.media.v1.MediaJobService)")

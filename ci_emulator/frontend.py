@@ -32,6 +32,7 @@ from ci_emulator.faults import (
 )
 from ci_emulator.handlers import Call, route
 from ci_emulator.hosts import Service, Target, resolve_target
+from ci_emulator.resource_api import route as resource_route
 from ci_emulator.state import EmulatorState
 from ci_emulator.xmlbuild import Fields, render_error
 
@@ -78,7 +79,7 @@ class CiFrontend:
                 return injected
         bucket = state.bucket(target.bucket, target.region)
         params = _decode_query(request)
-        endpoint = route(target, request.method)
+        endpoint = resource_route(target, request.method) or route(target, request.method)
         verify(
             CarriedRequest(request.method, target.path, params, request.headers.items()),
             service=target.service,

@@ -2,9 +2,9 @@
 
 Routing happens before the signature check, as CI's front end does: an unknown path is
 InvalidUrl 404 and a known path with the wrong method MethodNotAllowed 405 whoever asks. CI paths
-that exist but are not emulated (templates, workflows, other job and queue families) are
-NotImplemented 501,
-so a client hitting them learns the gap is the emulator's, not its own bug.
+that exist but are not emulated (other job and queue families) are NotImplemented 501, so a
+client hitting them learns the gap is the emulator's, not its own bug. Templates and workflows
+are `resource_api`'s, routed by the front end before this module's `route`.
 
 Choices where CI's behaviour is undocumented (UNCONFIRMED, tolerant reading unless noted):
 
@@ -42,7 +42,7 @@ from ci_emulator.body import parse_request_xml, read_body
 from ci_emulator.config import BucketConfig
 from ci_emulator.errors import CiError, invalid_argument
 from ci_emulator.hosts import Service, Target
-from ci_emulator.jobs import JobState, full_detail, submit_detail
+from ci_emulator.jobs import Job, JobState, full_detail, submit_detail
 from ci_emulator.listing import parse_list_query
 from ci_emulator.multi_submit import split_operations
 from ci_emulator.objects import resolve_object_path
@@ -56,6 +56,7 @@ from ci_emulator.queue_api import (
 from ci_emulator.queues import QueueState
 from ci_emulator.state import EmulatorState
 from ci_emulator.submit import object_key, parse_submit
+from ci_emulator.templates import resolve_job_templates
 from ci_emulator.xmlbuild import Fields, media_info_fields, render_response
 
 MAX_DESCRIBE_IDS = 10
@@ -68,8 +69,6 @@ _UNEMULATED_CI_PREFIXES = (
     "/asrqueue",
     "/file_queue",
     "/inventorytriggerjob",
-    "/workflow",
-    "/template",
 )
 
 
@@ -145,27 +144,38 @@ async def _request_xml(call: Call) -> etree._Element:
     return (await _request_body(call))[1]
 
 
-async def _create(call: Call) -> web.Response:
-    body, root = await _request_body(call)
-    state = call.state
-    # The multi-operation form is one single-form request per Operation (`multi_submit`),
-    # every one checked before any job is created.
+def submit_jobs(
+    state: EmulatorState, bucket: BucketConfig, root: etree._Element, *, body_digest: str = ""
+) -> list[Job]:
+    """CreateMediaJobs' steps, from a parsed `<Request>` to its queued jobs: shared with
+    workflow runs, whose node jobs are created exactly as a submit would create them.
+
+    The multi-operation form is one single-form request per Operation (`multi_submit`); each
+    gets the templates it names merged in (`templates`), and every one is checked before any
+    job is created."""
     requests = split_operations(root) or [root]
+    for one in requests:
+        resolve_job_templates(one, state.resources.templates, bucket.name)
     specs = [
         parse_submit(
             one,
-            default_queue_id=state.default_queue[call.bucket.name],
-            bucket=call.bucket,
+            default_queue_id=state.default_queue[bucket.name],
+            bucket=bucket,
             buckets=state.config.bucket,
         )
         for one in requests
     ]
     for spec in specs:
-        queue = state.queue_of(call.bucket.name, spec.queue_id)
+        queue = state.queue_of(bucket.name, spec.queue_id)
         if queue.state is QueueState.PAUSED:
             raise CiError("QueuePaused", f"queue {queue.queue_id} is paused")
+    return [state.submit(bucket, spec, body_digest=body_digest) for spec in specs]
+
+
+async def _create(call: Call) -> web.Response:
+    body, root = await _request_body(call)
     digest = hashlib.sha256(body).hexdigest()
-    jobs = [state.submit(call.bucket, spec, body_digest=digest) for spec in specs]
+    jobs = submit_jobs(call.state, call.bucket, root, body_digest=digest)
     return xml_response([("JobsDetail", submit_detail(job)) for job in jobs])
 
 

@@ -19,7 +19,8 @@ Body of `PUT /queue/<id>` (notes §8.2): `Name` required, at most 128 bytes; `St
 queue as the path, since an answer could not say which one it changed. `NotifyConfig` is
 optional (the newer doc; the old one required it): absent keeps the queue's current one,
 present replaces it whole, each child optional with the defaults of `queues.NotifyConfig`:
-`State` On | Off, `Type` Url | TDMQ, `Event` a comma list of TaskFinish / WorkflowFinish /
+`State` On | Off, `Type` Url | TDMQ | Kafka (with `KafkaConfig` `Region`, `InstanceId`, `Topic`,
+each required), `Event` a comma list of TaskFinish / WorkflowFinish /
 TransCodingFinish (legacy), `ResultFormat` JSON | XML, `MqMode` Topic | Queue, `MqRegion`
 sh | bj | gz | cd | hk, `MqName` text. `On` needs a `Url` for type Url, `MqRegion` and `MqName`
 for TDMQ: a switched-on callback with nowhere to go is refused rather than silently dropped.
@@ -46,7 +47,8 @@ MAX_NAME_BYTES = 128
 DEFAULT_PAGE_SIZE = 10
 CATEGORIES: Final = frozenset({"CateAll", "Transcoding", "SpeedTranscoding"})
 NOTIFY_STATES: Final = frozenset({"On", "Off"})
-NOTIFY_TYPES: Final = frozenset({"Url", "TDMQ"})
+NOTIFY_TYPES: Final = frozenset({"Url", "TDMQ", "Kafka"})
+KAFKA_FIELDS: Final = ("Region", "InstanceId", "Topic")
 NOTIFY_EVENTS: Final = frozenset({"TaskFinish", "WorkflowFinish", "TransCodingFinish"})
 RESULT_FORMATS: Final = frozenset({"JSON", "XML"})
 QUEUE_STATES: Final = frozenset(state.value for state in QueueState)
@@ -143,6 +145,7 @@ def queue_fields(queue: MediaQueue) -> Fields:
                 ("MqMode", notify.mq_mode or None),
                 ("MqName", notify.mq_name or None),
                 ("MqRegion", notify.mq_region or None),
+                *([("KafkaConfig", _fields(notify.kafka))] if notify.kafka else []),
             ],
         ),
         ("MaxSize", str(queue.max_size)),
@@ -186,13 +189,28 @@ def _notify_config(node: etree._Element) -> NotifyConfig:
         mq_mode=pick("MqMode", MQ_MODES, ""),
         mq_name=text_of(node, "MqName") or "",
         mq_region=pick("MqRegion", MQ_REGIONS, ""),
+        kafka=_kafka_config(node),
     )
     if config.state == "On":
         if config.type == "Url" and not config.url:
             raise invalid_argument("NotifyConfig.Url is required when the callback is On")
         if config.type == "TDMQ" and not (config.mq_region and config.mq_name):
             raise invalid_argument("NotifyConfig needs MqRegion and MqName for TDMQ")
+        if config.type == "Kafka" and len(config.kafka) != len(KAFKA_FIELDS):
+            raise invalid_argument("NotifyConfig needs KafkaConfig Region, InstanceId, Topic")
     return config
+
+
+def _fields(pairs: tuple[tuple[str, str], ...]) -> Fields:
+    return [(name, value) for name, value in pairs]
+
+
+def _kafka_config(node: etree._Element) -> tuple[tuple[str, str], ...]:
+    kafka = child(node, "KafkaConfig")
+    if kafka is None:
+        return ()
+    values = [(name, text_of(kafka, name)) for name in KAFKA_FIELDS]
+    return tuple((name, value) for name, value in values if value is not None)
 
 
 def _positive(params: Mapping[str, str], name: str, default: int) -> int:

@@ -35,7 +35,7 @@ class NotifyConfig:
     state: str = "Off"
     """`On` | `Off`: whether jobs without a CallBack of their own call `url` when they end."""
     type: str = "Url"
-    """`Url` (HTTP POST) | `TDMQ` (a message queue the emulator cannot reach)."""
+    """`Url` (HTTP POST) | `TDMQ` | `Kafka` (message queues the emulator cannot reach)."""
     event: str = "TaskFinish"
     """Comma list of `TaskFinish`, `WorkflowFinish` (and the legacy `TransCodingFinish`)."""
     result_format: str = "XML"
@@ -43,6 +43,8 @@ class NotifyConfig:
     mq_mode: str = ""
     mq_name: str = ""
     mq_region: str = ""
+    kafka: tuple[tuple[str, str], ...] = ()
+    """`KafkaConfig` children (Region, InstanceId, Topic) when Type is Kafka (catalogue §2.4)."""
 
     @property
     def notifies_job_end(self) -> bool:

@@ -42,6 +42,7 @@ from ci_emulator.jobs import Job, JobSpec, JobState
 from ci_emulator.listing import ListQuery, Page, select
 from ci_emulator.media.runner import WorkerHandle
 from ci_emulator.queues import MediaQueue, NotifyConfig, QueueState
+from ci_emulator.resources import ResourceState
 
 JobEndListener: TypeAlias = Callable[[Job, MediaQueue], None]
 """Called synchronously when a job reaches Success, Failed or Cancel; must not block."""
@@ -58,6 +59,8 @@ class EmulatorState:
         self.list_jobs_examined = 0
         """Jobs looked at by every listing so far (`listing.Page.examined`, summed)."""
         self.queues: dict[str, MediaQueue] = {}
+        self.resources = ResourceState((b.name for b in config.buckets), config.clock())
+        """Templates, workflows and their runs (`resources`)."""
         self.default_queue: dict[str, str] = {}
         self.request_hooks: list[RequestHook] = []
         self.faults = FaultPlan(config.fault_seed)

@@ -23,6 +23,7 @@ from gateway.access.interceptor import ClientAccess
 from gateway.config.load import load_settings
 from gateway.config.settings import OPTIONS, Settings
 from gateway.console import commands as console
+from gateway.console import templates as templates_console
 from gateway.credentials import (
     CredentialsProvider,
 )
@@ -127,6 +128,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     commands.add_parser(
+        "templates",
+        help="plan or apply a bucket's custom templates from a TOML file "
+        "(`ci-gateway templates --help`)",
+        add_help=False,
+    )
+    commands.add_parser(
         "jobs",
         help="submit, list, watch, wait for, cancel jobs on a running gateway "
         "(`ci-gateway jobs --help`)",
@@ -143,6 +150,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args_list = list(sys.argv[1:] if argv is None else argv)
     if args_list[:1] == ["jobs"]:  # the operator's CLI: a gRPC client of a running gateway
         return console.main(args_list[1:])
+    if args_list[:1] == ["templates"]:  # templates as code: the same kind of client
+        return templates_console.main(args_list[1:])
     if args_list[:1] and args_list[0] in EMULATOR_COMMANDS:
         entry = _emulator_entry(args_list[0], EMULATOR_COMMANDS[args_list[0]][0])
         return 2 if entry is None else entry(args_list[1:])

@@ -21,6 +21,7 @@ whole list (tests/test_errors.py keeps it equal to the classes). The gRPC code i
     ├── SubmitStoreUnavailable     UNAVAILABLE         the shared request_id store (Redis) failed
     ├── NoCredentialsError         UNAVAILABLE         no usable Tencent credentials to sign with
     ├── JobNotFound                NOT_FOUND           CI has no such job (tracking)
+    ├── ResourceNotFound           NOT_FOUND           CI has no such queue or workflow run
     ├── TrackerClosed              UNAVAILABLE         the gateway is shutting down: watch again
     ├── TrackerFailed              INTERNAL            job tracking stopped on a gateway bug
     └── AccessError                *                   refused before CI was asked (attempts = 0)
@@ -91,6 +92,10 @@ class Reason(enum.StrEnum):
     REGION_NOT_ALLOWED = "REGION_NOT_ALLOWED"
     TAG_NOT_ALLOWED = "TAG_NOT_ALLOWED"
     CLIENT_RATE_LIMITED = "CLIENT_RATE_LIMITED"
+    # A submit CI refused because of its queue: paused (resume it, or use another queue), or
+    # holding MaxSize jobs already (retry later: the queue drains).
+    QUEUE_PAUSED = "QUEUE_PAUSED"
+    QUEUE_SATURATED = "QUEUE_SATURATED"
 
 
 @dataclass(frozen=True)
@@ -135,16 +140,28 @@ CI_ERRORS: dict[str, ErrorRule] = {
     "CIRoleNotExist": ErrorRule(_S.FAILED_PRECONDITION, _T, Reason.UPSTREAM_ACCESS_DENIED),
     "MediaBucketAlreadyBinded": ErrorRule(_S.FAILED_PRECONDITION, _T, Reason.UPSTREAM_REJECTED),
     "UnavailableForLegalReasons": ErrorRule(_S.FAILED_PRECONDITION, _T, Reason.UPSTREAM_REJECTED),
-    "QueuePaused": ErrorRule(_S.FAILED_PRECONDITION, _T, Reason.UPSTREAM_REJECTED),
+    "QueuePaused": ErrorRule(_S.FAILED_PRECONDITION, _T, Reason.QUEUE_PAUSED),
     # Throttling: CI wants fewer requests (429 on CI hosts, 503 on COS hosts, a full queue).
     "SlowDown": ErrorRule(_S.RESOURCE_EXHAUSTED, _X, Reason.UPSTREAM_THROTTLED),
-    "QueueSaturated": ErrorRule(_S.RESOURCE_EXHAUSTED, _X, Reason.UPSTREAM_THROTTLED),
+    "QueueSaturated": ErrorRule(_S.RESOURCE_EXHAUSTED, _X, Reason.QUEUE_SATURATED),
     # CI is failing; a later attempt may succeed.
     "InternalError": ErrorRule(_S.UNAVAILABLE, _R, Reason.UPSTREAM_UNAVAILABLE),
     "InternalErrror": ErrorRule(_S.UNAVAILABLE, _R, Reason.UPSTREAM_UNAVAILABLE),  # doc spelling
     "ServiceUnavailable": ErrorRule(_S.UNAVAILABLE, _R, Reason.UPSTREAM_UNAVAILABLE),
     "ResourceDownloadFailed": ErrorRule(_S.UNAVAILABLE, _R, Reason.UPSTREAM_UNAVAILABLE),
     "NotImplemented": ErrorRule(_S.UNIMPLEMENTED, _T, Reason.UPSTREAM_REJECTED),
+}
+
+# What the caller can do about a refusal it can act on: `ErrorInfo.metadata["action"]`.
+CI_ACTIONS: dict[str, str] = {
+    "QueuePaused": (
+        "the queue is paused: resume it (UpdateMediaQueue with state QUEUE_STATE_ACTIVE) or "
+        "submit to another queue"
+    ),
+    "QueueSaturated": (
+        "the queue already holds MaxSize waiting jobs: retry after the RetryInfo delay, or "
+        "submit to another queue"
+    ),
 }
 
 _TRANSIENT_HTTP = frozenset({500, 502, 503, 504})
@@ -273,6 +290,7 @@ class UpstreamError(GatewayError):
             "ci_request_id": self.request_id,
             "ci_trace_id": self.trace_id,
             "http_status": str(self.http_status),
+            "action": CI_ACTIONS.get(self.code, ""),
         }
         return {key: value for key, value in data.items() if value}
 
@@ -440,6 +458,22 @@ class JobNotFound(GatewayError):
 
     def metadata(self) -> dict[str, str]:
         return {"job_id": self.job_id}
+
+
+class ResourceNotFound(GatewayError):
+    """CI does not know the queue, workflow or workflow run a call names (its answer lists none,
+    or lists the id among the missing)."""
+
+    status = grpc.StatusCode.NOT_FOUND
+    reason = Reason.UPSTREAM_NOT_FOUND
+
+    def __init__(self, kind: str, resource_id: str) -> None:
+        super().__init__(f"CI has no {kind} {resource_id}")
+        self.kind = kind
+        self.resource_id = resource_id
+
+    def metadata(self) -> dict[str, str]:
+        return {"resource": self.kind, "id": self.resource_id}
 
 
 class TrackerClosed(GatewayError):

@@ -43,6 +43,8 @@ LAYERS: tuple[frozenset[str], ...] = (
     frozenset({"credentials"}),
     frozenset({"upstream", "access"}),
     frozenset({"jobs"}),
+    # Queues, templates, workflows: CI's resources beside jobs, reusing their tracking parts.
+    frozenset({"resources"}),
     # The operator's CLI beside the server: a client of the API, it may import neither `api`
     # nor anything below but the generated code (test_the_operator_cli_is_only_a_client).
     frozenset({"api", "console"}),

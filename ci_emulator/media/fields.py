@@ -125,13 +125,15 @@ def time_span(node: Node | None) -> TimeSpan:
 
 
 def no_templates(operation: Node, *names: str) -> None:
-    """The emulator keeps no templates (`/template` is not emulated): a job naming one cannot
-    be run as CI would run it, so it is NotImplemented, never silently run with defaults."""
+    """A safety net: the submit path merges every template a job names into its Operation and
+    removes the ids (`templates.resolve_job_templates`) before this runs, so an id still here
+    was not resolved, and the job cannot be run as CI would run it: NotImplemented, never
+    silently run with defaults."""
     for name in ("TemplateId", *names):
         if operation.text(name) is not None:
             raise CiError(
-                "NotImplemented", f"the CI emulator has no templates; send inline parameters, "
-                f"not Operation.{name}"
+                "NotImplemented", f"the CI emulator could not resolve Operation.{name}; send "
+                "inline parameters"
             )  # fmt: skip
 
 

@@ -2,6 +2,9 @@
 
     mode = "shared"                   # sidecar (default) | shared
     reload_interval_s = 5             # optional: how often the file is checked for changes
+    # mode "sidecar" only: the shared-resource writes local callers may make (default none),
+    # of queues_write, templates_write, workflows_write, a group (queues, ...) or "*":
+    # sidecar_operations = ["templates_write"]
 
     [tls]                             # optional in sidecar mode
     cert_file = "/etc/ci-gateway/tls/tls.crt"
@@ -15,19 +18,22 @@
     buckets = ["videos-1250000000"]             # "*" = any bucket
     regions = ["ap-guangzhou"]                  # optional, default any ("*")
     operations = ["submit", "describe", "list", "cancel", "media_info"]   # or "*"
+                                                # queues|templates|workflows[_read|_write]
     tags = ["MediaInfo"]                        # optional, default any
     rate_per_s = 20                             # optional token bucket ...
     burst = 40                                  # ... of this size (default: rate_per_s, >= 1)
 
-**sidecar**: no client credentials; the gateway must listen on loopback. **shared**: every call
-must present a client certificate from `client_ca_file` whose CN or a SAN is some client's
-`certificate_names`, or an `authorization: Bearer <token>` whose SHA-256 is some client's
+**sidecar**: no client credentials; the gateway must listen on loopback. Changing the bucket's
+queues, templates or workflows is refused unless `sidecar_operations` names it. **shared**:
+every call must present a client certificate from `client_ca_file` whose CN or a SAN is some
+client's `certificate_names`, or an `authorization: Bearer <token>` whose SHA-256 is some client's
 `token_sha256`. Client entries are re-read when the file changes (checked in the background
 every `reload_interval_s`); `mode`, `[tls]` and `reload_interval_s` apply at start only.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -35,7 +41,15 @@ from pathlib import Path
 from typing import Any
 
 from gateway import _toml
-from gateway.access.policy import ANY, ClientPolicy, Operation, RateLimit
+from gateway.access.policy import (
+    ANY,
+    OPERATION_GROUPS,
+    SIDECAR_GUARDED,
+    ClientPolicy,
+    Operation,
+    RateLimit,
+    expand,
+)
 from gateway.access.tls import TlsConfig
 from gateway.model import is_valid_bucket, is_valid_region
 
@@ -64,6 +78,8 @@ class AccessConfig:
     reload_interval_s: float = 5.0
     by_token: Mapping[str, ClientPolicy] = field(default_factory=dict, repr=False)
     by_certificate_name: Mapping[str, ClientPolicy] = field(default_factory=dict, repr=False)
+    # Sidecar mode: which of `SIDECAR_GUARDED` local callers may call (expanded; "*" = all).
+    sidecar_operations: frozenset[str] = frozenset()
 
     @property
     def shared(self) -> bool:
@@ -128,7 +144,7 @@ def _client(entry: object, where: str) -> ClientPolicy:
     return ClientPolicy(
         name=name,
         buckets=frozenset(buckets),
-        operations=frozenset(operations),
+        operations=expand(operations),
         tags=frozenset(tags),
         regions=frozenset(regions),
         rate=rate,
@@ -152,7 +168,9 @@ def _tls(entry: object, base: Path) -> TlsConfig:
 
 def build_access(data: Mapping[str, Any], *, base: Path = Path()) -> AccessConfig:
     """The configuration the parsed file describes; `ValueError` names the offending key."""
-    data = _toml.table(data, "", {"mode", "tls", "clients", "reload_interval_s"})
+    data = _toml.table(
+        data, "", {"mode", "tls", "clients", "reload_interval_s", "sidecar_operations"}
+    )
     mode = data.get("mode", AccessConfig.mode)
     if mode not in MODES:
         raise ValueError(f"mode must be one of {', '.join(MODES)}")
@@ -164,7 +182,25 @@ def build_access(data: Mapping[str, Any], *, base: Path = Path()) -> AccessConfi
     tls = _tls(data["tls"], base) if "tls" in data else None
     entries = _toml.array(data, "clients")
     clients = [_client(entry, f"clients[{index}]") for index, entry in enumerate(entries)]
-    return _index(mode, tls, clients, interval)
+    config = _index(mode, tls, clients, interval)
+    if "sidecar_operations" in data:
+        if mode != "sidecar":
+            raise ValueError("sidecar_operations applies only in mode sidecar")
+        guarded = _sidecar_operations(data)
+        config = dataclasses.replace(config, sidecar_operations=guarded)
+    return config
+
+
+def _sidecar_operations(data: Mapping[str, Any]) -> frozenset[str]:
+    names = _strings(data, "sidecar_operations", "access file", required=True)
+    allowed = {ANY, *SIDECAR_GUARDED}
+    allowed |= {group for group, members in OPERATION_GROUPS.items() if members & SIDECAR_GUARDED}
+    for name in names:
+        if name not in allowed:
+            raise ValueError(
+                f"sidecar_operations: {name!r} is not one of {', '.join(sorted(allowed))}"
+            )
+    return expand(names)
 
 
 def _index(

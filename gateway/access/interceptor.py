@@ -1,12 +1,14 @@
 """Client access: who is calling, and whether their policy allows this call.
 
 Two modes (`gateway.access.config_file`). In **sidecar** mode the gateway trusts every caller and
-must therefore listen on loopback only. In **shared** mode every call names its client, by a
-client certificate (mTLS: the subject CN or a SAN, from `context.auth_context()`) or by an
-`authorization: Bearer <token>` whose SHA-256 the access file lists; a token, when sent, decides
-(a wrong token is refused even on a valid certificate). Then the client's policy
-(`gateway.access.policy`) checks the operation, every bucket and region the request names, and
-the tag, and its rate limit spends a token.
+must therefore listen on loopback only; it still refuses what would change the bucket's shared
+queues, templates and workflows unless the access file's `sidecar_operations` allows it
+(`sidecar_refusal`, decided per method before the call is read). In **shared** mode every call
+names its client, by a client certificate (mTLS: the subject CN or a SAN, from
+`context.auth_context()`) or by an `authorization: Bearer <token>` whose SHA-256 the access file
+lists; a token, when sent, decides (a wrong token is refused even on a valid certificate). Then
+the client's policy (`gateway.access.policy`) checks the operation, every bucket and region the
+request names, and the tag, and its rate limit spends a token.
 
 Refusals are rich statuses like every other error (`gateway.status`): UNAUTHENTICATED with
 reason CLIENT_NOT_AUTHENTICATED, PERMISSION_DENIED naming the rule (OPERATION_NOT_ALLOWED,
@@ -42,7 +44,14 @@ import grpc
 
 from gateway._files import Fingerprint, Poller, Sleep, fingerprint
 from gateway.access.config_file import AccessConfig, load_access_file
-from gateway.access.policy import ClientPolicy, TokenBucket, operation_of, request_scope
+from gateway.access.policy import (
+    ANY,
+    SIDECAR_GUARDED,
+    ClientPolicy,
+    TokenBucket,
+    operation_of,
+    request_scope,
+)
 from gateway.access.tls import is_loopback, server_credentials
 from gateway.errors import (
     AccessDenied,
@@ -280,6 +289,41 @@ class ClientAccess:
         return AccessInterceptor(self, default_bucket, default_region)
 
 
+def sidecar_refusal(config: AccessConfig, method: str) -> AccessDenied | None:
+    """Why a sidecar refuses `method` (a write of a shared resource it was not allowed), or None."""
+    operation = operation_of(method)
+    allowed = config.sidecar_operations
+    if operation not in SIDECAR_GUARDED or ANY in allowed or operation in allowed:
+        return None
+    return AccessDenied(
+        Reason.OPERATION_NOT_ALLOWED,
+        f"{operation!r} changes what every service of the bucket shares: a sidecar allows it "
+        "only when its access file lists it in sidecar_operations",
+        {"operation": operation},
+    )
+
+
+def _refusing(handler: Handler, method: str, error: AccessDenied) -> Handler:
+    """A handler of `handler`'s shape that only answers `error` (the request is not used)."""
+
+    async def refuse(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> None:
+        event(log, logging.INFO, "client access refused", method=method, client=None,
+              reason=error.reason.value, peer=context.peer())  # fmt: skip
+        await abort(context, error)
+
+    # A coroutine serves a server stream too: it would write with `context.write`.
+    make = (
+        grpc.unary_stream_rpc_method_handler
+        if handler.response_streaming
+        else grpc.unary_unary_rpc_method_handler
+    )
+    return make(
+        refuse,
+        request_deserializer=handler.request_deserializer,
+        response_serializer=handler.response_serializer,
+    )
+
+
 def _refuse_streaming(method: str) -> Behavior:
     async def refuse(requests: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
         operation = operation_of(method)
@@ -312,8 +356,10 @@ class AccessInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
         method = handler_call_details.method
         if handler is None or method.startswith(EXEMPT_PREFIXES):
             return handler
-        if not self._access.config.shared:
-            return handler
+        config = self._access.config
+        if not config.shared:
+            refusal = sidecar_refusal(config, method)
+            return handler if refusal is None else _refusing(handler, method, refusal)
         if handler.request_streaming:
             # The API has no client-streaming call; one added later must first decide how its
             # bucket is checked. Until then it is closed to shared clients.

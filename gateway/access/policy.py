@@ -11,13 +11,19 @@ buckets cannot describe, wait for, list or cancel a job in any other one.
 
 Every rule denies by default: an RPC missing from `METHOD_OPERATIONS` (one added later) is
 allowed only to clients whose `operations` list it by method name or hold `"*"`.
+
+CI's resources beside jobs have a read and a write operation each (`queues_read`,
+`queues_write`, `templates_read`, ...); the bare name (`queues`) grants both. Writes change
+what every service of the bucket shares (a paused queue stops everyone's jobs, a changed
+template changes everyone's output), so a sidecar, which trusts every local caller, refuses
+them unless its access file names them in `sidecar_operations` (`SIDECAR_GUARDED`).
 """
 
 from __future__ import annotations
 
 import enum
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 from google.protobuf.message import Message
@@ -26,6 +32,9 @@ from gateway.access.places import Place, named_places
 from gateway.errors import AccessDenied, Reason
 
 API_SERVICE = "ci.media.v1.MediaJobService"
+QUEUE_SERVICE = "ci.media.v1.MediaQueueService"
+TEMPLATE_SERVICE = "ci.media.v1.MediaTemplateService"
+WORKFLOW_SERVICE = "ci.media.v1.MediaWorkflowService"
 ANY = "*"
 # gateway.api.validation's default for a submit or listing that names no tag.
 DEFAULT_TAG = "MediaInfo"
@@ -37,7 +46,36 @@ class Operation(enum.StrEnum):
     LIST = "list"
     CANCEL = "cancel"
     MEDIA_INFO = "media_info"
+    # CI's resources: a group name (`queues`) grants its read and its write.
     QUEUES = "queues"
+    QUEUES_READ = "queues_read"
+    QUEUES_WRITE = "queues_write"
+    TEMPLATES = "templates"
+    TEMPLATES_READ = "templates_read"
+    TEMPLATES_WRITE = "templates_write"
+    WORKFLOWS = "workflows"
+    WORKFLOWS_READ = "workflows_read"
+    WORKFLOWS_WRITE = "workflows_write"
+
+
+OPERATION_GROUPS: dict[str, frozenset[Operation]] = {
+    Operation.QUEUES: frozenset({Operation.QUEUES_READ, Operation.QUEUES_WRITE}),
+    Operation.TEMPLATES: frozenset({Operation.TEMPLATES_READ, Operation.TEMPLATES_WRITE}),
+    Operation.WORKFLOWS: frozenset({Operation.WORKFLOWS_READ, Operation.WORKFLOWS_WRITE}),
+}
+# Changing a bucket's shared resources: refused by a sidecar unless `sidecar_operations` says.
+SIDECAR_GUARDED = frozenset(
+    {Operation.QUEUES_WRITE, Operation.TEMPLATES_WRITE, Operation.WORKFLOWS_WRITE}
+)
+
+
+def expand(operations: Iterable[str]) -> frozenset[str]:
+    """The operations a list grants: each name, and each group's members."""
+    granted: set[str] = set()
+    for name in operations:
+        granted.add(name)
+        granted.update(OPERATION_GROUPS.get(name, ()))
+    return frozenset(granted)
 
 
 METHOD_OPERATIONS: dict[str, Operation] = {
@@ -51,6 +89,23 @@ METHOD_OPERATIONS: dict[str, Operation] = {
     f"/{API_SERVICE}/CancelMediaJob": Operation.CANCEL,
     f"/{API_SERVICE}/GenerateMediaInfo": Operation.MEDIA_INFO,
     f"/{API_SERVICE}/GetMediaInfo": Operation.MEDIA_INFO,
+    f"/{QUEUE_SERVICE}/DescribeMediaQueues": Operation.QUEUES_READ,
+    f"/{QUEUE_SERVICE}/UpdateMediaQueue": Operation.QUEUES_WRITE,
+    f"/{TEMPLATE_SERVICE}/DescribeMediaTemplates": Operation.TEMPLATES_READ,
+    f"/{TEMPLATE_SERVICE}/CreateMediaTemplate": Operation.TEMPLATES_WRITE,
+    f"/{TEMPLATE_SERVICE}/UpdateMediaTemplate": Operation.TEMPLATES_WRITE,
+    f"/{TEMPLATE_SERVICE}/DeleteMediaTemplate": Operation.TEMPLATES_WRITE,
+    f"/{WORKFLOW_SERVICE}/DescribeMediaWorkflows": Operation.WORKFLOWS_READ,
+    f"/{WORKFLOW_SERVICE}/ListWorkflowExecutions": Operation.WORKFLOWS_READ,
+    f"/{WORKFLOW_SERVICE}/DescribeWorkflowExecution": Operation.WORKFLOWS_READ,
+    f"/{WORKFLOW_SERVICE}/WatchWorkflowExecution": Operation.WORKFLOWS_READ,
+    f"/{WORKFLOW_SERVICE}/CreateMediaWorkflow": Operation.WORKFLOWS_WRITE,
+    f"/{WORKFLOW_SERVICE}/UpdateMediaWorkflow": Operation.WORKFLOWS_WRITE,
+    f"/{WORKFLOW_SERVICE}/DeleteMediaWorkflow": Operation.WORKFLOWS_WRITE,
+    f"/{WORKFLOW_SERVICE}/ActivateMediaWorkflow": Operation.WORKFLOWS_WRITE,
+    f"/{WORKFLOW_SERVICE}/PauseMediaWorkflow": Operation.WORKFLOWS_WRITE,
+    # A run submits jobs on the workflow's behalf, as the workflow's owner set it up.
+    f"/{WORKFLOW_SERVICE}/TriggerMediaWorkflow": Operation.WORKFLOWS_WRITE,
 }
 
 

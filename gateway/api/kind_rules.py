@@ -139,7 +139,9 @@ def check_kind(tag: str, operation: media_pb2.Operation, report: Report) -> None
         if value and NUMBER not in value:
             report(path, f"must contain {NUMBER} (one file per frame)")
     for parent, children in rule.required_within.items():
-        if _is_set(operation, parent):
+        # With a template, inline parameters are partial overrides: the template (whose values
+        # win) brings what the kind requires.
+        if _is_set(operation, parent) and not operation.template_id:
             for path in children:
                 if not _is_set(operation, path):
                     report(path, f"required when {parent} is set")

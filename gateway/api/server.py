@@ -36,7 +36,16 @@ import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from gateway import tracing
-from gateway._proto import service_pb2, service_pb2_grpc
+from gateway._proto import (
+    queues_pb2,
+    queues_pb2_grpc,
+    service_pb2,
+    service_pb2_grpc,
+    templates_pb2,
+    templates_pb2_grpc,
+    workflows_pb2,
+    workflows_pb2_grpc,
+)
 from gateway.access.interceptor import ClientAccess
 from gateway.api.health import (
     API_SERVICE,
@@ -50,12 +59,22 @@ from gateway.api.malformed import MalformedRequestInterceptor
 from gateway.api.metrics import GatewayMetrics, UpstreamMetrics
 from gateway.api.ops_http import OpsServer, start_ops_server
 from gateway.api.reflection import enable_reflection
+from gateway.api.resources_service import (
+    Admission,
+    MediaQueueService,
+    MediaTemplateService,
+    MediaWorkflowService,
+)
 from gateway.api.service import MediaJobService
 from gateway.config.settings import ServerLimits, Settings
 from gateway.credentials import CredentialsProvider
 from gateway.jobs.redis_store import RedisSubmitStore
 from gateway.jobs.runtime import TrackingRuntime, start_tracking
+from gateway.jobs.tracking import PollSchedule
 from gateway.logs import AttemptLog, event
+from gateway.resources.calls import ResourceCalls
+from gateway.resources.executions import EVENT_NAME as WORKFLOW_FINISH
+from gateway.resources.executions import ExecutionFollower
 from gateway.telemetry import Telemetry
 from gateway.upstream.client import CiClient
 from gateway.upstream.transport import Transport
@@ -63,6 +82,12 @@ from gateway.upstream.transport import Transport
 log = logging.getLogger(__name__)
 
 HEALTH_SERVICE: str = health_pb2.DESCRIPTOR.services_by_name["Health"].full_name
+# Queues, templates, workflows (issue 15), served beside MediaJobService.
+RESOURCE_SERVICES = (
+    queues_pb2.DESCRIPTOR.services_by_name["MediaQueueService"],
+    templates_pb2.DESCRIPTOR.services_by_name["MediaTemplateService"],
+    workflows_pb2.DESCRIPTOR.services_by_name["MediaWorkflowService"],
+)
 # Clients may ping an idle connection this often without being told "too many pings" (GOAWAY):
 # gRPC clients commonly configure 10-30 s keepalives to survive idle-connection reaping.
 CLIENT_PING_MIN_INTERVAL_MS = 10_000
@@ -300,8 +325,22 @@ async def start_gateway(
             telemetry=_Fanout(sinks),
         )
         stack.push_async_callback(_close_client, client)
-        tracking = await start_tracking(settings, client)  # tracker, callbacks, shared state
+        calls = ResourceCalls(client)
+        follower = ExecutionFollower(
+            calls,
+            schedule=PollSchedule(
+                initial_s=settings.tracking.poll_initial_s, max_s=settings.tracking.poll_max_s
+            ),
+            max_watchers=settings.tracking.max_watchers,
+            describe_timeout_s=settings.timeouts.rpc_deadline_s,
+        )
+        stack.push_async_callback(follower.close)
+        # tracker, callbacks (a workflow run's WorkflowFinish goes to the follower), shared state
+        tracking = await start_tracking(
+            settings, client, other_events={WORKFLOW_FINISH: follower.on_callback}
+        )
         stack.push_async_callback(tracking.close)
+        tracking.also_drain.append(follower.close)  # run watches end at drain, as job watches do
         if isinstance(tracking.submit_store, RedisSubmitStore):
             # Without its shared store a replica serves no submit: readiness must say so.
             readiness.add_check(submit_store_check(tracking.submit_store.ping, "redis"))
@@ -309,6 +348,7 @@ async def start_gateway(
         metrics.watch_credentials_expiry(credentials.expires_at)
         in_flight = InFlight()
         server = _api_server(settings, access, metrics, in_flight, readiness, client, tracking)
+        _add_resource_services(server, settings, metrics, calls, follower, tracking)
         try:
             port = access.bind(server, address)
         except RuntimeError:  # grpc's way of saying the port is taken or the address unusable
@@ -351,6 +391,32 @@ async def start_gateway(
     )
 
 
+def _add_resource_services(
+    server: grpc.aio.Server,
+    settings: Settings,
+    metrics: GatewayMetrics,
+    calls: ResourceCalls,
+    follower: ExecutionFollower,
+    tracking: TrackingRuntime,
+) -> None:
+    """Queues, templates and workflows, sharing one admission bound."""
+    admission = Admission(settings.retry.max_in_flight_rpcs)
+    queues_pb2_grpc.add_MediaQueueServiceServicer_to_server(
+        MediaQueueService(calls, settings, admission), server
+    )
+    templates_pb2_grpc.add_MediaTemplateServiceServicer_to_server(
+        MediaTemplateService(calls, settings, admission), server
+    )
+    workflows_pb2_grpc.add_MediaWorkflowServiceServicer_to_server(
+        MediaWorkflowService(
+            calls, settings, admission, follower=follower, callback_url=tracking.callback_url
+        ),
+        server,
+    )
+    for service in RESOURCE_SERVICES:  # labelled as MediaJobService's are, streams included
+        metrics.initialize("unary", service.full_name, (m.name for m in service.methods))
+
+
 def _api_server(
     settings: Settings,
     access: ClientAccess,
@@ -383,7 +449,8 @@ def _api_server(
         server,
     )
     health_pb2_grpc.add_HealthServicer_to_server(readiness.servicer, server)
-    enable_reflection(server, (API_SERVICE, HEALTH_SERVICE))  # v1 and v1alpha
+    resources = tuple(service.full_name for service in RESOURCE_SERVICES)
+    enable_reflection(server, (API_SERVICE, *resources, HEALTH_SERVICE))  # v1 and v1alpha
     api = service_pb2.DESCRIPTOR.services_by_name["MediaJobService"]
     metrics.initialize("unary", API_SERVICE, (m.name for m in api.methods))
     return server

@@ -27,7 +27,7 @@ from typing import Any
 
 import grpc
 
-from gateway._proto import service_pb2_grpc
+from gateway._proto import service_pb2_grpc, templates_pb2_grpc
 from gateway.console import render
 from gateway.console.exits import CommandFailed, ExitCode
 
@@ -173,6 +173,7 @@ class Session:
         self.connection = connection
         self._channel = connection.channel()
         self.stub = service_pb2_grpc.MediaJobServiceStub(self._channel)
+        self.templates = templates_pb2_grpc.MediaTemplateServiceStub(self._channel)
 
     @property
     def metadata(self) -> tuple[tuple[str, str], ...]:

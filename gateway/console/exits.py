@@ -1,9 +1,10 @@
 """How a command ends: one exit code per outcome a script may want to tell apart.
 
-`watch` and `wait` say how the job ended (succeeded, failed, cancelled, or not yet), so a shell
-script can branch on `$?` without parsing output; every other command is 0 when it did what was
-asked. `MEANING` is the one list: `ci-gateway jobs --help` prints it and a test keeps the README's
-table equal to it.
+`watch` and `wait` say how the job ended (succeeded, failed, cancelled, or not yet), and
+`templates plan` whether the bucket matches its file (0) or has drifted (DRIFT), so a shell
+script or a CI pipeline can branch on `$?` without parsing output; every other command is 0 when
+it did what was asked. `MEANING` is the one list: `ci-gateway jobs --help` prints it and a test
+keeps the README's table equal to it.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ class ExitCode(enum.IntEnum):
     JOB_CANCELLED = 3
     REFUSED = 4
     NOT_DONE = 5
+    DRIFT = 6
     INTERRUPTED = 130
 
 
@@ -37,6 +39,9 @@ MEANING: dict[ExitCode, str] = {
         "UNAUTHENTICATED, ...), or describe named a job CI does not know"
     ),
     ExitCode.NOT_DONE: "watch, wait: --timeout ran out before the job ended",
+    ExitCode.DRIFT: (
+        "templates plan: the bucket's templates differ from the file (apply would change them)"
+    ),
     ExitCode.INTERRUPTED: "interrupted (Ctrl-C)",
 }
 

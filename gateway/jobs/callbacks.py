@@ -30,7 +30,7 @@ import hmac
 import json
 import logging
 import re
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 
 from aiohttp import web
 from lxml import etree
@@ -48,6 +48,9 @@ log = logging.getLogger(__name__)
 
 PATH_PREFIX = "/ci-callback"
 EVENT_NAME = "TaskFinish"
+# CI's other event on the same URL (a workflow run finished): handed on whole, with the URL's
+# target, to whoever follows runs (`gateway.resources.executions`); it answers the HTTP status.
+OtherEvent = Callable[[bytes, Target], Awaitable[int]]
 # A callback is one JobsDetail with MediaInfo, a few KiB; CI's multi-operation jobs have at
 # most 6. A megabyte is generous and still bounds what one request can make us hold.
 MAX_CALLBACK_BYTES = 1024 * 1024
@@ -170,8 +173,10 @@ class CallbackReceiver:
         fanout: FanOut,
         verify_timeout_s: float = DEFAULT_VERIFY_TIMEOUT_S,
         max_body_bytes: int = MAX_CALLBACK_BYTES,
+        other_events: dict[str, OtherEvent] | None = None,
     ) -> None:
         self._token = token.encode()
+        self._other_events = other_events or {}
         self._client = client
         self._fanout = fanout
         self._verify_timeout_s = verify_timeout_s
@@ -217,6 +222,9 @@ class CallbackReceiver:
         body = await request.read()  # over client_max_size: aiohttp answers 413
         try:
             callback = parse_callback(body)
+            other = self._other_events.get(callback.event_name)
+            if other is not None:
+                return web.Response(status=await other(body, target))
             check_callback(callback, target)
         except CallbackRejected as exc:
             log.warning("callback rejected (%d): %s", exc.status, exc)

@@ -27,6 +27,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import secrets
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 import redis.asyncio as aioredis
@@ -34,7 +35,7 @@ from redis.exceptions import RedisError
 
 from gateway.config.load import resolve_secret_files
 from gateway.config.settings import Settings
-from gateway.jobs.callbacks import CallbackReceiver, callback_url
+from gateway.jobs.callbacks import CallbackReceiver, OtherEvent, callback_url
 from gateway.jobs.fanout import FanOut, JobUpdate, LocalFanOut, RedisFanOut
 from gateway.jobs.redis_store import RedisSubmitStore
 from gateway.jobs.submit import InMemorySubmitStore, SubmitStore
@@ -56,6 +57,8 @@ class TrackingRuntime:
     public_url: str
     token: str = field(repr=False)  # the secret in the CallBack URL
     redis: aioredis.Redis | None
+    # More followers to end at drain, as the tracker's watches end (workflow runs' watches).
+    also_drain: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
 
     def callback_url(self, target: Target) -> str | None:
         return callback_url(self.public_url, self.token, target) if self.public_url else None
@@ -64,6 +67,8 @@ class TrackingRuntime:
         if self.receiver is not None:
             await self.receiver.close()
         await self.tracker.close()
+        for close in self.also_drain:
+            await close()
 
     async def close(self) -> None:
         await self.drain()
@@ -94,8 +99,14 @@ def _check(settings: Settings) -> None:
 
 
 async def start_tracking(
-    settings: Settings, client: JobDescriber, *, timer: Timer | None = None
+    settings: Settings,
+    client: JobDescriber,
+    *,
+    timer: Timer | None = None,
+    other_events: dict[str, OtherEvent] | None = None,
 ) -> TrackingRuntime:
+    """`other_events`: the receiver's handlers of callbacks that are not a job's (a workflow
+    run's `WorkflowFinish`), by `EventName`."""
     _check(settings)
     settings = resolve_secret_files(settings)  # no-op when load_settings read them already
     tracking, callbacks, shared = settings.tracking, settings.callbacks, settings.shared
@@ -125,7 +136,9 @@ async def start_tracking(
     try:
         await fanout.start(deliver)
         if callbacks.listen:
-            runtime.receiver = CallbackReceiver(token=runtime.token, client=client, fanout=fanout)
+            runtime.receiver = CallbackReceiver(
+                token=runtime.token, client=client, fanout=fanout, other_events=other_events
+            )
             bound = await runtime.receiver.start(callbacks.listen)
             public = callbacks.public_url
             runtime.public_url = bound if public == AUTO_PUBLIC_URL else public

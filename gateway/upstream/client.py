@@ -192,6 +192,16 @@ class CiClient:
     async def close(self) -> None:
         await self._transport.close()
 
+    async def call(
+        self, call: CiCall, response_type: type[M], deadline: Deadline, *, replayable: bool
+    ) -> Reply[M]:
+        """One CI operation described elsewhere (`gateway.resources`: queues, templates,
+        workflows), through the same pipeline as the methods below. `replayable`: the call is
+        idempotent (a read, a PUT) and may be retried on any transient outcome; otherwise (a
+        create) it is replayed only when the request certainly never reached CI."""
+        policy = self._reads if replayable else self._submit
+        return await self._call(call, response_type, deadline, policy)
+
     # One method per CI operation --------------------------------------------------------------
 
     async def submit_job(

@@ -22,6 +22,9 @@ from tests.fixtures.accounts import Serve
 Request = reflection_pb2.ServerReflectionRequest
 SERVICES = {
     API_SERVICE,
+    "ci.media.v1.MediaQueueService",
+    "ci.media.v1.MediaTemplateService",
+    "ci.media.v1.MediaWorkflowService",
     "grpc.health.v1.Health",
     "grpc.reflection.v1alpha.ServerReflection",
     "grpc.reflection.v1.ServerReflection",

@@ -128,8 +128,9 @@ async def test_digital_watermark_round_trip(client: SignedClient, emu: RunningEm
         ("SDRtoHDR", "<SDRtoHDR><HdrMode>HLG</HdrMode></SDRtoHDR>" + output_xml("o.mp4"), 400),
         ("SDRtoHDR", "<SDRtoHDR><HdrMode>Dolby</HdrMode></SDRtoHDR>" + TRANSCODE
          + output_xml("o.mp4"), 400),
+        # A template the bucket does not have (templates are resolved before the kind's checks).
         ("SDRtoHDR", "<SDRtoHDR><HdrMode>HLG</HdrMode></SDRtoHDR><TranscodeTemplateId>t1"
-         "</TranscodeTemplateId>" + output_xml("o.mp4"), 501),
+         "</TranscodeTemplateId>" + output_xml("o.mp4"), 400),
         ("SuperResolution", "<SuperResolution/>" + TRANSCODE + output_xml("o.mp4"), 400),
         ("VideoProcess", "<VideoProcess><ColorEnhance><Enable>false</Enable></ColorEnhance>"
          "</VideoProcess>" + output_xml("o.mp4"), 400),

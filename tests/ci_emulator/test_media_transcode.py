@@ -220,8 +220,8 @@ REFUSALS = [
      "InvalidArgument"),
     ("four watermarks", media_body("Transcode", transcode("mp4", H264).replace(
         "<Output>", "<Watermark/>" * 4 + "<Output>")), 400, "InvalidArgument"),
-    ("TemplateId", media_body("Transcode", "<TemplateId>t0123</TemplateId>" + output_xml("o.mp4")),
-     501, "NotImplemented"),
+    ("unknown TemplateId", media_body("Transcode", "<TemplateId>t0123</TemplateId>"
+     + output_xml("o.mp4")), 400, "InvalidArgument"),
     ("an unemulated tag", media_body("VideoTag", "<VideoTag/>"), 501, "NotImplemented"),
 ]  # fmt: skip
 

@@ -205,8 +205,10 @@ NAME_129_BYTES = "视" * 43
         ("other QueueID", "<Name>q</Name><QueueID>pother</QueueID><State>Active</State>"),
         ("notify state", "<Name>q</Name><State>Active</State><NotifyConfig><State>Yes</State>"
          "<Url>http://x</Url></NotifyConfig>"),
-        ("notify type", "<Name>q</Name><State>Active</State><NotifyConfig><Type>Kafka</Type>"
+        ("notify type", "<Name>q</Name><State>Active</State><NotifyConfig><Type>Sms</Type>"
          "</NotifyConfig>"),
+        ("kafka without config", "<Name>q</Name><State>Active</State><NotifyConfig>"
+         "<State>On</State><Type>Kafka</Type></NotifyConfig>"),
         ("notify format", "<Name>q</Name><State>Active</State><NotifyConfig><ResultFormat>YAML"
          "</ResultFormat></NotifyConfig>"),
         ("notify event", "<Name>q</Name><State>Active</State><NotifyConfig><Event>Done</Event>"

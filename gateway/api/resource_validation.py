@@ -1,0 +1,421 @@
+"""Checks on the queue, template and workflow RPCs, before anything is sent to CI.
+
+As `validation` does for jobs: each violation names the field by its path in the RPC request,
+all are reported at once, and what comes out is what CI is sent (the target, the query in CI's
+own parameter names, the ids that go into paths). The rules are CI's documented ones; where CI
+documents none (a template name's length, a page's size), the bound is generous and only keeps
+a request from being absurd.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+from google.protobuf.descriptor import EnumDescriptor
+
+from gateway._proto import (
+    media_pb2,
+    queues_pb2,
+    service_pb2,
+    templates_pb2,
+    workflows_pb2,
+    xml_pb2,
+)
+from gateway.api.tree_checks import check_tree
+from gateway.api.validation import (
+    _creation_time,
+    _object_key,
+    _target,
+    _Violations,
+)
+from gateway.config.settings import Settings
+from gateway.model import Target
+from gateway.resources import template_wire
+from gateway.upstream import xml_codec
+
+# Ids in paths and queries: CI's are a letter and 32 hex digits; any short token without a comma
+# (it would split a list) or a slash (it would change the path) is let through.
+_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+MAX_IDS = 10
+MAX_PAGE_SIZE = 100
+MAX_QUEUE_NAME_BYTES = 128
+# CI: "Chinese characters, letters, digits, `_`, `-` and `*`" (catalogue §2.2). No length is
+# documented (UNCONFIRMED); 128 characters is far beyond any real preset's name.
+TEMPLATE_NAME = re.compile(r"^[\u4e00-\u9fffA-Za-z0-9_*-]{1,128}$")
+# Every kind CI keeps templates for (catalogue §2.2): the typed ones (template_wire's containers)
+# and those sent losslessly as `parameters`.
+UNTYPED_TEMPLATE_TAGS = frozenset(
+    {
+        "Tts",
+        "PicProcess",
+        "SpeechRecognition",
+        "NoiseReduction",
+        "VideoTargetRec",
+        "ImageOCR",
+        "HighSpeedHd",
+    }
+)
+NOTIFY_TYPES = frozenset({"Url", "TDMQ", "Kafka"})
+NOTIFY_STATES = frozenset({"On", "Off"})
+RESULT_FORMATS = frozenset({"XML", "JSON"})
+NOTIFY_EVENTS = frozenset({"TaskFinish", "WorkflowFinish", "TransCodingFinish"})
+END_NODE = "End"
+START_TYPE = "Start"
+_NODE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]{0,127}$")
+
+Query = dict[str, str | None]
+
+
+def template_tags() -> frozenset[str]:
+    return frozenset(template_wire.containers()) | UNTYPED_TEMPLATE_TAGS
+
+
+def _id(value: str, field: str, errors: _Violations, *, what: str) -> None:
+    if not value:
+        errors.add(field, "required")
+    elif not _ID.fullmatch(value):
+        errors.add(field, f"must be a CI {what} id (letters, digits, '-', '_'; at most 64)")
+
+
+def _ids(values: Sequence[str], field: str, errors: _Violations, *, what: str) -> str:
+    """The ids comma-joined for a query (`queueIds=a,b`), each checked, at most MAX_IDS."""
+    if len(values) > MAX_IDS:
+        errors.add(field, f"at most {MAX_IDS} ids per call, got {len(values)}")
+    for index, value in enumerate(values):
+        _id(value, f"{field}[{index}]", errors, what=what)
+    return ",".join(dict.fromkeys(values))
+
+
+def _paging(number: int, size: int, errors: _Violations) -> Query:
+    if number < 0:
+        errors.add("page_number", "must be 1 or more (0 = CI's default)")
+    if not 0 <= size <= MAX_PAGE_SIZE:
+        errors.add("page_size", f"must be between 1 and {MAX_PAGE_SIZE} (0 = CI's default)")
+    query: Query = {}
+    if number:
+        query["pageNumber"] = str(number)
+    if size:
+        query["pageSize"] = str(size)
+    return query
+
+
+def _enum_text(descriptor: EnumDescriptor, number: int, field: str, errors: _Violations) -> str:
+    """CI's text for a set enum value; "" for UNSPECIFIED; a violation for an unknown number."""
+    if number == 0:
+        return ""
+    if number not in descriptor.values_by_number:
+        errors.add(field, "unknown value")
+        return ""
+    return xml_codec.enum_wire_name(descriptor, number)
+
+
+# Queues ---------------------------------------------------------------------------------------
+
+
+def validate_describe_queues(
+    rpc: queues_pb2.DescribeMediaQueuesRequest, settings: Settings
+) -> tuple[Target, Query]:
+    errors = _Violations()
+    target = _target(rpc.bucket, rpc.region, settings, errors)
+    query: Query = {}
+    if rpc.queue_ids:
+        query["queueIds"] = _ids(rpc.queue_ids, "queue_ids", errors, what="queue")
+    state = _enum_text(queues_pb2.QueueState.DESCRIPTOR, rpc.state, "state", errors)
+    # The Python SDK always sends `All`; Go sends nothing. Both mean "either state".
+    query["state"] = state or "All"
+    category = _enum_text(queues_pb2.QueueCategory.DESCRIPTOR, rpc.category, "category", errors)
+    if category:
+        query["category"] = category
+    query.update(_paging(rpc.page_number, rpc.page_size, errors))
+    errors.raise_if_any()
+    return target, query
+
+
+def _notify_config(config: queues_pb2.QueueNotifyConfig, path: str, errors: _Violations) -> None:
+    if config.type and config.type not in NOTIFY_TYPES:
+        errors.add(f"{path}.type", f"must be one of {', '.join(sorted(NOTIFY_TYPES))}")
+    if config.state and config.state not in NOTIFY_STATES:
+        errors.add(f"{path}.state", "must be 'On' or 'Off'")
+    if config.result_format and config.result_format not in RESULT_FORMATS:
+        errors.add(f"{path}.result_format", "must be 'XML' or 'JSON'")
+    events = [event.strip() for event in config.event.split(",") if event.strip()]
+    if any(event not in NOTIFY_EVENTS for event in events):
+        errors.add(f"{path}.event", f"a comma list of {', '.join(sorted(NOTIFY_EVENTS))}")
+    if config.state == "On" and config.type in ("", "Url") and not config.url:
+        errors.add(f"{path}.url", "required when the callback is On")
+
+
+def validate_update_queue(
+    rpc: queues_pb2.UpdateMediaQueueRequest, settings: Settings
+) -> tuple[Target, queues_pb2.MediaQueue]:
+    """The target and the queue to write (`state` UNSPECIFIED and an empty `name` are filled
+    from CI by the servicer)."""
+    errors = _Violations()
+    target = _target(rpc.bucket, rpc.region, settings, errors)
+    queue = rpc.queue
+    _id(queue.queue_id, "queue.queue_id", errors, what="queue")
+    if len(queue.name.encode()) > MAX_QUEUE_NAME_BYTES:
+        errors.add("queue.name", f"longer than {MAX_QUEUE_NAME_BYTES} bytes")
+    _enum_text(queues_pb2.QueueState.DESCRIPTOR, queue.state, "queue.state", errors)
+    if queue.HasField("notify_config"):
+        _notify_config(queue.notify_config, "queue.notify_config", errors)
+    check_tree(queue, "queue", errors.add)
+    errors.raise_if_any()
+    return target, queue
+
+
+# Templates ------------------------------------------------------------------------------------
+
+
+def _template_body(
+    template: templates_pb2.MediaTemplate,
+    parameters: Sequence[xml_pb2.XmlNode],
+    errors: _Violations,
+    *,
+    tag_required: bool,
+) -> templates_pb2.MediaTemplate:
+    """The template to send, its tag filled from its container when left empty."""
+    body = templates_pb2.MediaTemplate()
+    body.CopyFrom(template)
+    filled = template_wire.containers_set(template)
+    if len(filled) > 1:
+        names = ", ".join(f"template.{c.field}" for c in filled)
+        errors.add("template", f"set the parameters of one kind only, not {names}")
+    elif filled and not body.tag:
+        body.tag = filled[0].tag
+    if not body.tag:
+        if tag_required or not filled:
+            errors.add("template.tag", "required (or set the container of the template's kind)")
+    elif body.tag not in template_tags():
+        errors.add("template.tag", f"not a kind CI keeps templates for: {body.tag!r}")
+    elif filled and filled[0].tag != body.tag:
+        field, holds = f"template.{filled[0].field}", filled[0].tag
+        errors.add(field, f"holds {holds} parameters, not {body.tag}")
+    elif body.tag in template_wire.containers() and parameters:
+        errors.add("parameters", f"{body.tag} is typed: set its container instead")
+    if not body.name:
+        errors.add("template.name", "required")
+    elif not TEMPLATE_NAME.fullmatch(body.name):
+        errors.add("template.name", "Chinese characters, letters, digits, '_', '-', '*' only")
+    check_tree(body, "template", errors.add)
+    for index, node in enumerate(parameters):
+        check_tree(xml_pb2.XmlNode(children=[node]), f"parameters[{index}]", errors.add)
+    return body
+
+
+def validate_create_template(
+    rpc: templates_pb2.CreateMediaTemplateRequest, settings: Settings
+) -> tuple[Target, templates_pb2.MediaTemplate]:
+    errors = _Violations()
+    target = _target(rpc.bucket, rpc.region, settings, errors)
+    body = _template_body(rpc.template, rpc.parameters, errors, tag_required=False)
+    errors.raise_if_any()
+    return target, body
+
+
+def validate_update_template(
+    rpc: templates_pb2.UpdateMediaTemplateRequest, settings: Settings
+) -> tuple[Target, str, templates_pb2.MediaTemplate]:
+    errors = _Violations()
+    target = _target(rpc.bucket, rpc.region, settings, errors)
+    _id(rpc.template_id, "template_id", errors, what="template")
+    body = _template_body(rpc.template, rpc.parameters, errors, tag_required=False)
+    errors.raise_if_any()
+    return target, rpc.template_id, body
+
+
+def validate_describe_templates(
+    rpc: templates_pb2.DescribeMediaTemplatesRequest, settings: Settings
+) -> tuple[Target, Query]:
+    errors = _Violations()
+    target = _target(rpc.bucket, rpc.region, settings, errors)
+    query: Query = {}
+    if rpc.tag:
+        if rpc.tag not in template_tags():
+            errors.add("tag", f"not a kind CI keeps templates for: {rpc.tag!r}")
+        query["tag"] = rpc.tag
+    categories = templates_pb2.TemplateCategory.DESCRIPTOR
+    category = _enum_text(categories, rpc.category, "category", errors)
+    if category:
+        query["category"] = category
+    if rpc.template_ids:
+        query["ids"] = _ids(rpc.template_ids, "template_ids", errors, what="template")
+    if rpc.name:
+        if not TEMPLATE_NAME.fullmatch(rpc.name):
+            errors.add("name", "Chinese characters, letters, digits, '_', '-', '*' only")
+        query["name"] = rpc.name
+    query.update(_paging(rpc.page_number, rpc.page_size, errors))
+    errors.raise_if_any()
+    return target, query
+
+
+def validate_delete_template(
+    rpc: templates_pb2.DeleteMediaTemplateRequest, settings: Settings
+) -> tuple[Target, str]:
+    errors = _Violations()
+    target = _target(rpc.bucket, rpc.region, settings, errors)
+    _id(rpc.template_id, "template_id", errors, what="template")
+    errors.raise_if_any()
+    return target, rpc.template_id
+
+
+# Workflows ------------------------------------------------------------------------------------
+
+
+def _topology(topology: workflows_pb2.WorkflowTopology, errors: _Violations) -> None:
+    """CI's shape of a graph: a Start node, element names as keys, edges between known nodes.
+    Whether the graph is sensible beyond that (reachable, acyclic) is CI's to judge."""
+    path = "media_workflow.topology"
+    nodes = topology.nodes
+    if not nodes:
+        errors.add(f"{path}.nodes", "required: at least a Start node and one job node")
+        return
+    starts = [name for name, node in nodes.items() if node.type == START_TYPE]
+    if len(starts) != 1:
+        errors.add(f"{path}.nodes", f"exactly one node of type {START_TYPE} is required")
+    for name in sorted(nodes):
+        where = f"{path}.nodes[{name!r}]"
+        if not _NODE_NAME.fullmatch(name):
+            errors.add(where, "node names are XML element names (letters, digits, _ - .)")
+        if not nodes[name].type:
+            errors.add(f"{where}.type", "required")
+        check_tree(nodes[name], where, errors.add)
+    for name in sorted(topology.dependencies):
+        where = f"{path}.dependencies[{name!r}]"
+        if name not in nodes:
+            errors.add(where, f"{name!r} is not a node")
+        following = [part.strip() for part in topology.dependencies[name].split(",")]
+        for target in following:
+            if target != END_NODE and target not in nodes:
+                errors.add(where, f"{target!r} is neither a node nor {END_NODE}")
+
+
+def _workflow(
+    workflow: workflows_pb2.MediaWorkflow, errors: _Violations
+) -> workflows_pb2.MediaWorkflow:
+    if not workflow.name:
+        errors.add("media_workflow.name", "required")
+    elif len(workflow.name) > 128:
+        errors.add("media_workflow.name", "longer than 128 characters")
+    states = workflows_pb2.WorkflowState.DESCRIPTOR
+    _enum_text(states, workflow.state, "media_workflow.state", errors)
+    _topology(workflow.topology, errors)
+    # Only what a body carries: output-only fields are never sent back.
+    body = workflows_pb2.MediaWorkflow(name=workflow.name, state=workflow.state)
+    body.topology.CopyFrom(workflow.topology)
+    body.extra_nodes.extend(workflow.extra_nodes)
+    return body
+
+
+def validate_create_workflow(
+    rpc: workflows_pb2.CreateMediaWorkflowRequest, settings: Settings
+) -> tuple[Target, workflows_pb2.MediaWorkflow]:
+    errors = _Violations()
+    target = _target(rpc.bucket, rpc.region, settings, errors)
+    body = _workflow(rpc.media_workflow, errors)
+    errors.raise_if_any()
+    return target, body
+
+
+def validate_update_workflow(
+    rpc: workflows_pb2.UpdateMediaWorkflowRequest, settings: Settings
+) -> tuple[Target, str, workflows_pb2.MediaWorkflow]:
+    errors = _Violations()
+    target = _target(rpc.bucket, rpc.region, settings, errors)
+    _id(rpc.workflow_id, "workflow_id", errors, what="workflow")
+    body = _workflow(rpc.media_workflow, errors)
+    errors.raise_if_any()
+    return target, rpc.workflow_id, body
+
+
+def validate_describe_workflows(
+    rpc: workflows_pb2.DescribeMediaWorkflowsRequest, settings: Settings
+) -> tuple[Target, Query]:
+    errors = _Violations()
+    target = _target(rpc.bucket, rpc.region, settings, errors)
+    query: Query = {}
+    if rpc.workflow_ids:
+        query["ids"] = _ids(rpc.workflow_ids, "workflow_ids", errors, what="workflow")
+    if rpc.name:
+        query["name"] = rpc.name
+    query.update(_paging(rpc.page_number, rpc.page_size, errors))
+    errors.raise_if_any()
+    return target, query
+
+
+WorkflowRef = (
+    workflows_pb2.DeleteMediaWorkflowRequest
+    | workflows_pb2.ActivateMediaWorkflowRequest
+    | workflows_pb2.PauseMediaWorkflowRequest
+)
+
+
+def validate_workflow_ref(rpc: WorkflowRef, settings: Settings) -> tuple[Target, str]:
+    errors = _Violations()
+    target = _target(rpc.bucket, rpc.region, settings, errors)
+    _id(rpc.workflow_id, "workflow_id", errors, what="workflow")
+    errors.raise_if_any()
+    return target, rpc.workflow_id
+
+
+def validate_trigger_workflow(
+    rpc: workflows_pb2.TriggerMediaWorkflowRequest, settings: Settings
+) -> tuple[Target, Query]:
+    errors = _Violations()
+    target = _target(rpc.bucket, rpc.region, settings, errors)
+    _id(rpc.workflow_id, "workflow_id", errors, what="workflow")
+    _object_key(rpc.object, "object", errors)
+    errors.raise_if_any()
+    query: Query = {"workflowId": rpc.workflow_id, "object": rpc.object}
+    if rpc.name:
+        query["name"] = rpc.name
+    return target, query
+
+
+def validate_list_executions(
+    rpc: workflows_pb2.ListWorkflowExecutionsRequest, settings: Settings
+) -> tuple[Target, Query]:
+    errors = _Violations()
+    target = _target(rpc.bucket, rpc.region, settings, errors)
+    _id(rpc.workflow_id, "workflow_id", errors, what="workflow")
+    states = [
+        _enum_text(media_pb2.JobState.DESCRIPTOR, state, f"states[{index}]", errors)
+        for index, state in enumerate(rpc.states)
+    ]
+    if any(not state for state in states):
+        errors.add("states", "each must be a known job state")
+    orders = service_pb2.OrderByTime.DESCRIPTOR
+    order = _enum_text(orders, rpc.order_by_time, "order_by_time", errors)
+    if not 0 <= rpc.size <= MAX_PAGE_SIZE:
+        errors.add("size", f"must be between 1 and {MAX_PAGE_SIZE} (0 = CI's default)")
+    _creation_time(rpc.start_creation_time, "start_creation_time", errors)
+    _creation_time(rpc.end_creation_time, "end_creation_time", errors)
+    if rpc.object:
+        _object_key(rpc.object, "object", errors)
+    errors.raise_if_any()
+    query: Query = {"workflowId": rpc.workflow_id}
+    optional = {
+        "name": rpc.object,
+        "orderByTime": order,
+        "states": ",".join(dict.fromkeys(states)),
+        "size": str(rpc.size) if rpc.size else "",
+        "startCreationTime": rpc.start_creation_time,
+        "endCreationTime": rpc.end_creation_time,
+    }
+    query.update({name: value for name, value in optional.items() if value})
+    query["nextToken"] = rpc.next_token  # sent even when empty, as the official SDK does
+    return target, query
+
+
+ExecutionRef = (
+    workflows_pb2.DescribeWorkflowExecutionRequest | workflows_pb2.WatchWorkflowExecutionRequest
+)
+
+
+def validate_execution_ref(rpc: ExecutionRef, settings: Settings) -> tuple[Target, str]:
+    errors = _Violations()
+    target = _target(rpc.bucket, rpc.region, settings, errors)
+    _id(rpc.run_id, "run_id", errors, what="workflow run")
+    errors.raise_if_any()
+    return target, rpc.run_id

@@ -1,0 +1,323 @@
+"""The servicers of queues, templates and workflows: Protobuf in, validation, CI, Protobuf out.
+
+Three services (`MediaQueueService`, `MediaTemplateService`, `MediaWorkflowService`) shaped
+like `MediaJobService`: `resource_validation` turns each RPC into a target and CI's inputs,
+`ResourceCalls` makes the call, and any `GatewayError` becomes a rich status. What the gateway
+adds beyond one CI call each:
+
+* UpdateMediaQueue reads the queue first when the call leaves its name or state empty (CI
+  wants both on every update), so pausing a queue is one field;
+* Create/UpdateMediaWorkflow point the Start node's `NotifyConfig` at the gateway's callback
+  receiver when the gateway has one and the workflow names none, so `WatchWorkflowExecution`
+  hears of finished runs at once instead of by polling;
+* DescribeWorkflowExecution and WatchWorkflowExecution answer NOT_FOUND for a run CI does not
+  know (CI answers an empty list).
+
+The three share one admission bound (`retry.max_in_flight_rpcs`), separate from the jobs' so
+that a burst of template reads never starves job submits.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from typing import Any, TypeVar
+
+import grpc
+
+from gateway import rpc_context
+from gateway._proto import (
+    queues_pb2,
+    queues_pb2_grpc,
+    templates_pb2,
+    templates_pb2_grpc,
+    workflows_pb2,
+    workflows_pb2_grpc,
+)
+from gateway.api import resource_validation as checks
+from gateway.config.settings import Settings
+from gateway.errors import GatewayError, Overloaded, ResourceNotFound
+from gateway.model import Target
+from gateway.resources.calls import ResourceCalls
+from gateway.resources.executions import ExecutionFollower, the_run
+from gateway.status import abort
+from gateway.upstream.client import Reply
+from gateway.upstream.retry import Deadline
+
+log = logging.getLogger(__name__)
+
+Req = TypeVar("Req")
+Resp = TypeVar("Resp")
+Context = grpc.aio.ServicerContext[Any, Any]
+CI_REQUEST_ID_METADATA = "x-ci-request-id"
+WORKFLOW_FINISH = "WorkflowFinish"
+START_TYPE = "Start"
+
+
+class Admission:
+    """At most `limit` resource RPCs at once; beyond it RESOURCE_EXHAUSTED (+ RetryInfo)."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.in_flight = 0
+
+    @contextlib.contextmanager
+    def admit(self) -> Iterator[None]:
+        if self.in_flight >= self.limit:
+            raise Overloaded("resource RPCs in flight", self.limit)
+        self.in_flight += 1
+        try:
+            yield
+        finally:
+            self.in_flight -= 1
+
+
+class _Servicer:
+    """What the three servicers share: CI's calls, settings, admission, deadline, reply."""
+
+    def __init__(self, calls: ResourceCalls, settings: Settings, admission: Admission) -> None:
+        self._calls = calls
+        self._settings = settings
+        self._admission = admission
+
+    def _deadline(self, context: Context) -> Deadline:
+        ceiling = self._settings.timeouts.rpc_deadline_s
+        remaining = context.time_remaining()
+        return Deadline(ceiling if remaining is None else min(remaining, ceiling))
+
+    @staticmethod
+    def _reply(reply: Reply[Resp], context: Context) -> Resp:  # type: ignore[type-var]
+        if reply.request_id:
+            context.set_trailing_metadata(((CI_REQUEST_ID_METADATA, reply.request_id),))
+            rpc_context.note_answer(ci_request_id=reply.request_id)
+        return reply.message
+
+
+S = TypeVar("S", bound=_Servicer)
+
+
+def _rpc(
+    handler: Callable[[S, Req, Context], Awaitable[Resp]],
+) -> Callable[[S, Req, Context], Awaitable[Resp]]:
+    """Admission, and any `GatewayError` as a rich status (only those: see `service._rpc`)."""
+
+    @functools.wraps(handler)
+    async def wrapper(self: S, request: Req, context: Context) -> Resp:
+        try:
+            with self._admission.admit():
+                return await handler(self, request, context)
+        except GatewayError as error:
+            log.info("%s failed: %s %s", handler.__name__, error.status.name, error.reason.value)
+            await abort(context, error)
+
+    return wrapper
+
+
+# Queues ---------------------------------------------------------------------------------------
+
+
+class MediaQueueService(_Servicer, queues_pb2_grpc.MediaQueueServiceServicer):
+    @_rpc
+    async def DescribeMediaQueues(
+        self, request: queues_pb2.DescribeMediaQueuesRequest, context: Context
+    ) -> queues_pb2.DescribeMediaQueuesResponse:
+        target, query = checks.validate_describe_queues(request, self._settings)
+        reply = await self._calls.describe_queues(target, query, self._deadline(context))
+        return self._reply(reply, context)
+
+    @_rpc
+    async def UpdateMediaQueue(
+        self, request: queues_pb2.UpdateMediaQueueRequest, context: Context
+    ) -> queues_pb2.UpdateMediaQueueResponse:
+        target, queue = checks.validate_update_queue(request, self._settings)
+        deadline = self._deadline(context)
+        if not queue.name or queue.state == queues_pb2.QUEUE_STATE_UNSPECIFIED:
+            queue = await self._filled(target, queue, deadline)
+        reply = await self._calls.update_queue(target, queue.queue_id, queue, deadline)
+        return self._reply(reply, context)
+
+    async def _filled(
+        self, target: Target, queue: queues_pb2.MediaQueue, deadline: Deadline
+    ) -> queues_pb2.MediaQueue:
+        """`queue` with the name and state CI has for it wherever the call left them empty."""
+        query: dict[str, str | None] = {
+            "queueIds": queue.queue_id,
+            "state": "All",
+            "category": "CateAll",
+        }
+        reply = await self._calls.describe_queues(target, query, deadline)
+        current = next((q for q in reply.message.queue_list if q.queue_id == queue.queue_id), None)
+        if current is None:
+            raise ResourceNotFound("queue", queue.queue_id)
+        filled = queues_pb2.MediaQueue()
+        filled.CopyFrom(queue)
+        if not filled.name:
+            filled.name = current.name
+        if filled.state == queues_pb2.QUEUE_STATE_UNSPECIFIED:
+            filled.state, filled.state_text = current.state, current.state_text
+        return filled
+
+
+# Templates ------------------------------------------------------------------------------------
+
+
+class MediaTemplateService(_Servicer, templates_pb2_grpc.MediaTemplateServiceServicer):
+    @_rpc
+    async def CreateMediaTemplate(
+        self, request: templates_pb2.CreateMediaTemplateRequest, context: Context
+    ) -> templates_pb2.CreateMediaTemplateResponse:
+        target, template = checks.validate_create_template(request, self._settings)
+        reply = await self._calls.create_template(
+            target, template, request.parameters, self._deadline(context)
+        )
+        return self._reply(reply, context)
+
+    @_rpc
+    async def UpdateMediaTemplate(
+        self, request: templates_pb2.UpdateMediaTemplateRequest, context: Context
+    ) -> templates_pb2.UpdateMediaTemplateResponse:
+        target, template_id, template = checks.validate_update_template(request, self._settings)
+        reply = await self._calls.update_template(
+            target, template_id, template, request.parameters, self._deadline(context)
+        )
+        return self._reply(reply, context)
+
+    @_rpc
+    async def DescribeMediaTemplates(
+        self, request: templates_pb2.DescribeMediaTemplatesRequest, context: Context
+    ) -> templates_pb2.DescribeMediaTemplatesResponse:
+        target, query = checks.validate_describe_templates(request, self._settings)
+        reply = await self._calls.describe_templates(target, query, self._deadline(context))
+        return self._reply(reply, context)
+
+    @_rpc
+    async def DeleteMediaTemplate(
+        self, request: templates_pb2.DeleteMediaTemplateRequest, context: Context
+    ) -> templates_pb2.DeleteMediaTemplateResponse:
+        target, template_id = checks.validate_delete_template(request, self._settings)
+        reply = await self._calls.delete_template(target, template_id, self._deadline(context))
+        return self._reply(reply, context)
+
+
+# Workflows ------------------------------------------------------------------------------------
+
+
+class MediaWorkflowService(_Servicer, workflows_pb2_grpc.MediaWorkflowServiceServicer):
+    def __init__(
+        self,
+        calls: ResourceCalls,
+        settings: Settings,
+        admission: Admission,
+        *,
+        follower: ExecutionFollower,
+        callback_url: Callable[[Target], str | None] | None = None,
+    ) -> None:
+        super().__init__(calls, settings, admission)
+        self._follower = follower
+        self._callback_url = callback_url
+
+    def _use_gateway_callback(self, target: Target, workflow: workflows_pb2.MediaWorkflow) -> None:
+        """Point the Start node's NotifyConfig at the gateway's receiver (WorkflowFinish only),
+        unless the workflow names one of its own: its runs then reach watchers by polling."""
+        url = self._callback_url(target) if self._callback_url is not None else None
+        if not url:
+            return
+        for node in workflow.topology.nodes.values():
+            if node.type == START_TYPE and not node.input.HasField("notify_config"):
+                node.input.notify_config.CopyFrom(
+                    queues_pb2.QueueNotifyConfig(
+                        url=url, event=WORKFLOW_FINISH, type="Url", state="On", result_format="XML"
+                    )
+                )
+
+    @_rpc
+    async def CreateMediaWorkflow(
+        self, request: workflows_pb2.CreateMediaWorkflowRequest, context: Context
+    ) -> workflows_pb2.CreateMediaWorkflowResponse:
+        target, workflow = checks.validate_create_workflow(request, self._settings)
+        self._use_gateway_callback(target, workflow)
+        reply = await self._calls.create_workflow(target, workflow, self._deadline(context))
+        return self._reply(reply, context)
+
+    @_rpc
+    async def UpdateMediaWorkflow(
+        self, request: workflows_pb2.UpdateMediaWorkflowRequest, context: Context
+    ) -> workflows_pb2.UpdateMediaWorkflowResponse:
+        target, workflow_id, workflow = checks.validate_update_workflow(request, self._settings)
+        self._use_gateway_callback(target, workflow)
+        reply = await self._calls.update_workflow(
+            target, workflow_id, workflow, self._deadline(context)
+        )
+        return self._reply(reply, context)
+
+    @_rpc
+    async def DescribeMediaWorkflows(
+        self, request: workflows_pb2.DescribeMediaWorkflowsRequest, context: Context
+    ) -> workflows_pb2.DescribeMediaWorkflowsResponse:
+        target, query = checks.validate_describe_workflows(request, self._settings)
+        reply = await self._calls.describe_workflows(target, query, self._deadline(context))
+        return self._reply(reply, context)
+
+    @_rpc
+    async def DeleteMediaWorkflow(
+        self, request: workflows_pb2.DeleteMediaWorkflowRequest, context: Context
+    ) -> workflows_pb2.DeleteMediaWorkflowResponse:
+        target, workflow_id = checks.validate_workflow_ref(request, self._settings)
+        reply = await self._calls.delete_workflow(target, workflow_id, self._deadline(context))
+        return self._reply(reply, context)
+
+    @_rpc
+    async def ActivateMediaWorkflow(
+        self, request: workflows_pb2.ActivateMediaWorkflowRequest, context: Context
+    ) -> workflows_pb2.ActivateMediaWorkflowResponse:
+        target, workflow_id = checks.validate_workflow_ref(request, self._settings)
+        reply = await self._calls.activate_workflow(target, workflow_id, self._deadline(context))
+        return self._reply(reply, context)
+
+    @_rpc
+    async def PauseMediaWorkflow(
+        self, request: workflows_pb2.PauseMediaWorkflowRequest, context: Context
+    ) -> workflows_pb2.PauseMediaWorkflowResponse:
+        target, workflow_id = checks.validate_workflow_ref(request, self._settings)
+        reply = await self._calls.pause_workflow(target, workflow_id, self._deadline(context))
+        return self._reply(reply, context)
+
+    @_rpc
+    async def TriggerMediaWorkflow(
+        self, request: workflows_pb2.TriggerMediaWorkflowRequest, context: Context
+    ) -> workflows_pb2.TriggerMediaWorkflowResponse:
+        target, query = checks.validate_trigger_workflow(request, self._settings)
+        reply = await self._calls.trigger_workflow(target, query, self._deadline(context))
+        return self._reply(reply, context)
+
+    @_rpc
+    async def ListWorkflowExecutions(
+        self, request: workflows_pb2.ListWorkflowExecutionsRequest, context: Context
+    ) -> workflows_pb2.ListWorkflowExecutionsResponse:
+        target, query = checks.validate_list_executions(request, self._settings)
+        reply = await self._calls.list_executions(target, query, self._deadline(context))
+        return self._reply(reply, context)
+
+    @_rpc
+    async def DescribeWorkflowExecution(
+        self, request: workflows_pb2.DescribeWorkflowExecutionRequest, context: Context
+    ) -> workflows_pb2.DescribeWorkflowExecutionResponse:
+        target, run_id = checks.validate_execution_ref(request, self._settings)
+        reply = await self._calls.describe_execution(target, run_id, self._deadline(context))
+        the_run(reply.message, run_id)  # NOT_FOUND rather than an empty answer
+        return self._reply(reply, context)
+
+    async def WatchWorkflowExecution(
+        self, request: workflows_pb2.WatchWorkflowExecutionRequest, context: Context
+    ) -> AsyncIterator[workflows_pb2.WatchWorkflowExecutionResponse]:
+        try:
+            target, run_id = checks.validate_execution_ref(request, self._settings)
+            async with self._follower.watch(target, run_id) as updates:
+                async for execution in updates:
+                    yield workflows_pb2.WatchWorkflowExecutionResponse(workflow_execution=execution)
+        except GatewayError as error:
+            # Not `_rpc`: a stream is not admitted per call; the follower's cap bounds it.
+            log.info("WatchWorkflowExecution failed: %s %s", error.status.name, error.reason.value)
+            await abort(context, error)

@@ -1,0 +1,173 @@
+"""One method per CI operation on queues, templates and workflows, as `CiClient` has for jobs.
+
+Each reads like its documentation row (method, path, query, body, answer) and runs through
+`CiClient.call`, so signing, retries, budgets, time-outs and error mapping are the jobs' own.
+Creates (`POST /template`, `POST /workflow`, `POST /triggerworkflow`) make something new each
+time they reach CI, so they are replayed only when the request certainly never left; every
+other call (reads, `PUT`s, `DELETE`s) is retried like a read. Bodies are built by the XML codec
+(`template_wire` for a template's per-kind body).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+from gateway._proto import queues_pb2, templates_pb2, workflows_pb2, xml_pb2
+from gateway.model import Target
+from gateway.resources import template_wire
+from gateway.upstream.client import CiCall, CiClient, Reply, encode_body
+from gateway.upstream.retry import Deadline
+
+Params = Mapping[str, str | None]
+
+
+class ResourceCalls:
+    """CI's queue, template and workflow operations over one `CiClient`."""
+
+    def __init__(self, client: CiClient) -> None:
+        self._client = client
+
+    # Queues (notes §8) ------------------------------------------------------------------------
+
+    async def describe_queues(
+        self, target: Target, params: Params, deadline: Deadline
+    ) -> Reply[queues_pb2.DescribeMediaQueuesResponse]:
+        call = CiCall("DescribeMediaQueues", target, "ci", "GET", "/queue", params)
+        response = queues_pb2.DescribeMediaQueuesResponse
+        return await self._client.call(call, response, deadline, replayable=True)
+
+    async def update_queue(
+        self, target: Target, queue_id: str, queue: queues_pb2.MediaQueue, deadline: Deadline
+    ) -> Reply[queues_pb2.UpdateMediaQueueResponse]:
+        # The body is the queue's writable part: Name, State, NotifyConfig. A state the enum
+        # lacks (read back from CI by the servicer) is written as CI's own text.
+        body = queues_pb2.MediaQueue(name=queue.name, state=queue.state)
+        if not queue.state:
+            body.state_text = queue.state_text
+        if queue.HasField("notify_config"):
+            body.notify_config.CopyFrom(queue.notify_config)
+        call = CiCall(
+            "UpdateMediaQueue", target, "ci", "PUT", f"/queue/{queue_id}", body=encode_body(body)
+        )
+        response = queues_pb2.UpdateMediaQueueResponse
+        return await self._client.call(call, response, deadline, replayable=True)
+
+    # Templates (catalogue §2.2) ---------------------------------------------------------------
+
+    async def create_template(
+        self,
+        target: Target,
+        template: templates_pb2.MediaTemplate,
+        parameters: Sequence[xml_pb2.XmlNode],
+        deadline: Deadline,
+    ) -> Reply[templates_pb2.CreateMediaTemplateResponse]:
+        body = template_wire.request_body(template, parameters)
+        call = CiCall("CreateMediaTemplate", target, "ci", "POST", "/template", body=body)
+        response = templates_pb2.CreateMediaTemplateResponse
+        return await self._client.call(call, response, deadline, replayable=False)
+
+    async def update_template(
+        self,
+        target: Target,
+        template_id: str,
+        template: templates_pb2.MediaTemplate,
+        parameters: Sequence[xml_pb2.XmlNode],
+        deadline: Deadline,
+    ) -> Reply[templates_pb2.UpdateMediaTemplateResponse]:
+        body = template_wire.request_body(template, parameters)
+        path = f"/template/{template_id}"
+        call = CiCall("UpdateMediaTemplate", target, "ci", "PUT", path, body=body)
+        response = templates_pb2.UpdateMediaTemplateResponse
+        return await self._client.call(call, response, deadline, replayable=True)
+
+    async def describe_templates(
+        self, target: Target, params: Params, deadline: Deadline
+    ) -> Reply[templates_pb2.DescribeMediaTemplatesResponse]:
+        call = CiCall("DescribeMediaTemplate", target, "ci", "GET", "/template", params)
+        response = templates_pb2.DescribeMediaTemplatesResponse
+        return await self._client.call(call, response, deadline, replayable=True)
+
+    async def delete_template(
+        self, target: Target, template_id: str, deadline: Deadline
+    ) -> Reply[templates_pb2.DeleteMediaTemplateResponse]:
+        path = f"/template/{template_id}"
+        call = CiCall("DeleteMediaTemplate", target, "ci", "DELETE", path)
+        response = templates_pb2.DeleteMediaTemplateResponse
+        return await self._client.call(call, response, deadline, replayable=True)
+
+    # Workflows and their runs (catalogue §2.3) ------------------------------------------------
+
+    async def create_workflow(
+        self, target: Target, workflow: workflows_pb2.MediaWorkflow, deadline: Deadline
+    ) -> Reply[workflows_pb2.CreateMediaWorkflowResponse]:
+        body = encode_body(workflows_pb2.MediaWorkflowBody(media_workflow=workflow))
+        call = CiCall("CreateMediaWorkflow", target, "ci", "POST", "/workflow", body=body)
+        response = workflows_pb2.CreateMediaWorkflowResponse
+        return await self._client.call(call, response, deadline, replayable=False)
+
+    async def update_workflow(
+        self,
+        target: Target,
+        workflow_id: str,
+        workflow: workflows_pb2.MediaWorkflow,
+        deadline: Deadline,
+    ) -> Reply[workflows_pb2.UpdateMediaWorkflowResponse]:
+        body = encode_body(workflows_pb2.MediaWorkflowBody(media_workflow=workflow))
+        path = f"/workflow/{workflow_id}"
+        call = CiCall("UpdateMediaWorkflow", target, "ci", "PUT", path, body=body)
+        response = workflows_pb2.UpdateMediaWorkflowResponse
+        return await self._client.call(call, response, deadline, replayable=True)
+
+    async def describe_workflows(
+        self, target: Target, params: Params, deadline: Deadline
+    ) -> Reply[workflows_pb2.DescribeMediaWorkflowsResponse]:
+        call = CiCall("DescribeMediaWorkflow", target, "ci", "GET", "/workflow", params)
+        response = workflows_pb2.DescribeMediaWorkflowsResponse
+        return await self._client.call(call, response, deadline, replayable=True)
+
+    async def delete_workflow(
+        self, target: Target, workflow_id: str, deadline: Deadline
+    ) -> Reply[workflows_pb2.DeleteMediaWorkflowResponse]:
+        path = f"/workflow/{workflow_id}"
+        call = CiCall("DeleteMediaWorkflow", target, "ci", "DELETE", path)
+        response = workflows_pb2.DeleteMediaWorkflowResponse
+        return await self._client.call(call, response, deadline, replayable=True)
+
+    async def activate_workflow(
+        self, target: Target, workflow_id: str, deadline: Deadline
+    ) -> Reply[workflows_pb2.ActivateMediaWorkflowResponse]:
+        path = f"/workflow/{workflow_id}"
+        call = CiCall("ActiveMediaWorkflow", target, "ci", "PUT", path, {"active": None})
+        response = workflows_pb2.ActivateMediaWorkflowResponse
+        return await self._client.call(call, response, deadline, replayable=True)
+
+    async def pause_workflow(
+        self, target: Target, workflow_id: str, deadline: Deadline
+    ) -> Reply[workflows_pb2.PauseMediaWorkflowResponse]:
+        path = f"/workflow/{workflow_id}"
+        call = CiCall("PausedMediaWorkflow", target, "ci", "PUT", path, {"paused": None})
+        response = workflows_pb2.PauseMediaWorkflowResponse
+        return await self._client.call(call, response, deadline, replayable=True)
+
+    async def trigger_workflow(
+        self, target: Target, params: Params, deadline: Deadline
+    ) -> Reply[workflows_pb2.TriggerMediaWorkflowResponse]:
+        call = CiCall("TriggerWorkflow", target, "ci", "POST", "/triggerworkflow", params)
+        response = workflows_pb2.TriggerMediaWorkflowResponse
+        return await self._client.call(call, response, deadline, replayable=False)
+
+    async def list_executions(
+        self, target: Target, params: Params, deadline: Deadline
+    ) -> Reply[workflows_pb2.ListWorkflowExecutionsResponse]:
+        path = "/workflowexecution"
+        call = CiCall("DescribeWorkflowExecutions", target, "ci", "GET", path, params)
+        response = workflows_pb2.ListWorkflowExecutionsResponse
+        return await self._client.call(call, response, deadline, replayable=True)
+
+    async def describe_execution(
+        self, target: Target, run_id: str, deadline: Deadline
+    ) -> Reply[workflows_pb2.DescribeWorkflowExecutionResponse]:
+        path = f"/workflowexecution/{run_id}"
+        call = CiCall("DescribeWorkflowExecution", target, "ci", "GET", path)
+        response = workflows_pb2.DescribeWorkflowExecutionResponse
+        return await self._client.call(call, response, deadline, replayable=True)

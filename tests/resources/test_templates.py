@@ -1,0 +1,291 @@
+"""MediaTemplateService end to end through the emulator: every typed kind goes out in CI's
+request shape and comes back decoded into its typed container; the rest stays lossless."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import replace
+from pathlib import Path
+
+import grpc
+import pytest
+
+from ci_emulator.server import RunningEmulator
+from gateway._proto import job_kinds_pb2 as kinds
+from gateway._proto import media_pb2, service_pb2, templates_pb2, xml_pb2
+from gateway.api.server import start_gateway
+from gateway.config.settings import Settings
+from gateway.credentials import Credentials, StaticCredentialsProvider
+from gateway.resources import template_wire
+from tests.conftest import BUCKET, REGION, SAMPLE_KEY
+from tests.integration.helpers import rich_error
+from tests.integration.kinds_support import FAST, outputs, run
+from tests.resources.conftest import Stubs, platform_access, stubs_on
+
+T = templates_pb2.MediaTemplate
+
+# One valid template of each typed kind, as a caller writes it (no tag: the container says it).
+TYPED: dict[str, T] = {
+    "Transcode": T(
+        name="mp4-720p",
+        trans_tpl=kinds.Transcode(
+            container=kinds.Container(format="mp4"),
+            video=kinds.TranscodeVideo(codec="H.264", width="1280", fps="30"),
+            audio=kinds.TranscodeAudio(codec="aac", samplerate="44100"),
+            trans_config=kinds.TransConfig(adj_dar_method="scale"),
+        ),
+    ),
+    "TranscodePro": T(
+        name="xavc",
+        trans_pro_tpl=templates_pb2.TranscodePro(
+            container=kinds.Container(format="mxf"),
+            video=templates_pb2.TranscodeProVideo(
+                codec="xavc",
+                profile="XAVC-HD_422_10bit",
+                width="1920",
+                height="1080",
+                interlaced="true",
+                fps="30000/1001",
+            ),
+            audio=templates_pb2.TranscodeProAudio(codec="pcm_s24le"),
+        ),
+    ),
+    "Snapshot": T(name="thumbs", snapshot=kinds.Snapshot(mode="Interval", count="5")),
+    "Animation": T(
+        name="gif",
+        animation=kinds.Animation(
+            container=kinds.Container(format="gif"), video=kinds.AnimationVideo(codec="gif")
+        ),
+    ),
+    "Concat": T(
+        name="concat",
+        concat_template=kinds.ConcatTemplate(container=kinds.Container(format="mp4")),
+    ),
+    "Watermark": T(
+        name="logo",
+        watermark=kinds.Watermark(type="Text", pos="TopLeft", text=kinds.WatermarkText(text="hi")),
+    ),
+    "VideoProcess": T(
+        name="vivid",
+        video_process=kinds.VideoProcess(color_enhance=kinds.ColorEnhance(enable="true")),
+    ),
+    "VideoMontage": T(name="montage", video_montage=kinds.VideoMontage(duration="10")),
+    "VoiceSeparate": T(name="voice", voice_separate=kinds.VoiceSeparate(audio_mode="IsAudio")),
+    "SuperResolution": T(
+        name="sr", super_resolution=kinds.SuperResolution(resolution="sdtohd", version="Enhance")
+    ),
+    "SmartCover": T(name="cover", smart_cover=kinds.SmartCover(format="jpg", count="3")),
+    "VideoEnhance": T(
+        name="enhance",
+        video_enhance=kinds.VideoEnhance(
+            super_resolution=kinds.SuperResolution(resolution="sdtohd")
+        ),
+    ),
+}
+
+
+def test_every_typed_kind_has_an_example() -> None:
+    assert set(TYPED) == set(template_wire.containers())
+
+
+@pytest.mark.parametrize("tag", sorted(TYPED))
+async def test_each_typed_kind_round_trips_through_ci(
+    stubs: Stubs, emulator: RunningEmulator, tag: str
+) -> None:
+    sent = TYPED[tag]
+    (container,) = template_wire.containers_set(sent)
+    created = await stubs.templates.CreateMediaTemplate(
+        templates_pb2.CreateMediaTemplateRequest(template=sent)
+    )
+    template = created.template
+    assert (template.tag, template.name, template.category) == (tag, sent.name, "Custom")
+    assert template.template_id.startswith("t1") and template.bucket_id == BUCKET
+    assert getattr(template, container.field) == getattr(sent, container.field)
+    assert not template.extra_nodes  # nothing CI answered was left untyped
+    assert created.request_id
+
+    described = await stubs.templates.DescribeMediaTemplates(
+        templates_pb2.DescribeMediaTemplatesRequest(template_ids=[template.template_id])
+    )
+    assert [t.template_id for t in described.template_list] == [template.template_id]
+    assert getattr(described.template_list[0], container.field) == getattr(sent, container.field)
+
+
+async def test_the_request_puts_parameters_where_ci_wants_them(
+    stubs: Stubs, emulator: RunningEmulator
+) -> None:
+    """Transcode's parameters go straight under <Request>; Snapshot's in <Snapshot>: the
+    emulator, which reads CI's request shape on its own, stores both whole."""
+    for tag in ("Transcode", "Snapshot"):
+        created = await stubs.templates.CreateMediaTemplate(
+            templates_pb2.CreateMediaTemplateRequest(template=TYPED[tag])
+        )
+        stored = emulator.state.resources.templates.get(BUCKET, created.template.template_id)
+        assert stored is not None and stored.tag == tag
+        names = [name for name, _ in stored.params]
+        expected = ["Container", "Video", "Audio", "TransConfig"] if tag == "Transcode" else None
+        assert names == (expected or ["Mode", "Count"])
+
+
+async def test_an_untyped_kind_is_sent_and_kept_losslessly(stubs: Stubs) -> None:
+    parameters = [
+        xml_pb2.XmlNode(name="Mode", text="Asyc"),
+        xml_pb2.XmlNode(name="Codec", text="mp3"),
+        xml_pb2.XmlNode(name="VoiceType", text="ruxue"),
+    ]
+    created = await stubs.templates.CreateMediaTemplate(
+        templates_pb2.CreateMediaTemplateRequest(
+            template=T(tag="Tts", name="voice"), parameters=parameters
+        )
+    )
+    (container,) = created.template.extra_nodes
+    assert container.name == "TtsTpl"
+    assert [(n.name, n.text) for n in container.children] == [
+        ("Mode", "Asyc"),
+        ("Codec", "mp3"),
+        ("VoiceType", "ruxue"),
+    ]
+
+
+async def test_describe_filters_and_pages(stubs: Stubs) -> None:
+    ids = []
+    for tag in ("Transcode", "Snapshot", "Animation"):
+        created = await stubs.templates.CreateMediaTemplate(
+            templates_pb2.CreateMediaTemplateRequest(template=TYPED[tag])
+        )
+        ids.append(created.template.template_id)
+    by_tag = await stubs.templates.DescribeMediaTemplates(
+        templates_pb2.DescribeMediaTemplatesRequest(tag="Snapshot")
+    )
+    assert [t.template_id for t in by_tag.template_list] == [ids[1]]
+    page = await stubs.templates.DescribeMediaTemplates(
+        templates_pb2.DescribeMediaTemplatesRequest(page_number=2, page_size=2)
+    )
+    assert (page.total_count, [t.template_id for t in page.template_list]) == ("3", [ids[2]])
+    by_name = await stubs.templates.DescribeMediaTemplates(
+        templates_pb2.DescribeMediaTemplatesRequest(name="thumb")
+    )
+    assert [t.name for t in by_name.template_list] == ["thumbs"]
+    official = await stubs.templates.DescribeMediaTemplates(
+        templates_pb2.DescribeMediaTemplatesRequest(
+            category=templates_pb2.TEMPLATE_CATEGORY_OFFICIAL, tag="Transcode"
+        )
+    )
+    (preset,) = official.template_list
+    assert preset.category == "Official" and preset.trans_tpl.container.format == "mp4"
+
+
+async def test_update_replaces_and_delete_removes(stubs: Stubs, emulator: RunningEmulator) -> None:
+    created = await stubs.templates.CreateMediaTemplate(
+        templates_pb2.CreateMediaTemplateRequest(template=TYPED["Transcode"])
+    )
+    template_id = created.template.template_id
+    changed = T()
+    changed.CopyFrom(TYPED["Transcode"])
+    changed.trans_tpl.video.width = "1920"
+    changed.name = "mp4-1080p"
+    updated = await stubs.templates.UpdateMediaTemplate(
+        templates_pb2.UpdateMediaTemplateRequest(template_id=template_id, template=changed)
+    )
+    assert (updated.template.name, updated.template.trans_tpl.video.width) == ("mp4-1080p", "1920")
+    assert updated.template.tag == "Transcode"
+
+    deleted = await stubs.templates.DeleteMediaTemplate(
+        templates_pb2.DeleteMediaTemplateRequest(template_id=template_id)
+    )
+    assert deleted.template_id == template_id
+    assert emulator.state.resources.templates.get(BUCKET, template_id) is None
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await stubs.templates.DeleteMediaTemplate(
+            templates_pb2.DeleteMediaTemplateRequest(template_id=template_id)
+        )
+    assert caught.value.code() is grpc.StatusCode.INVALID_ARGUMENT  # CI's answer, relayed
+
+
+async def test_bad_templates_are_refused_field_by_field(stubs: Stubs) -> None:
+    two = T()
+    two.CopyFrom(TYPED["Transcode"])
+    two.snapshot.mode = "Interval"
+    cases = {
+        "template": templates_pb2.CreateMediaTemplateRequest(template=two),
+        "template.name": templates_pb2.CreateMediaTemplateRequest(
+            template=T(name="has space", snapshot=kinds.Snapshot(mode="Interval"))
+        ),
+        "template.trans_tpl": templates_pb2.CreateMediaTemplateRequest(
+            template=T(tag="Snapshot", name="x", trans_tpl=TYPED["Transcode"].trans_tpl)
+        ),
+        "template.tag": templates_pb2.CreateMediaTemplateRequest(template=T(name="x")),
+        "parameters": templates_pb2.CreateMediaTemplateRequest(
+            template=TYPED["Snapshot"], parameters=[xml_pb2.XmlNode(name="Mode", text="x")]
+        ),
+    }
+    for field, request in cases.items():
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            await stubs.templates.CreateMediaTemplate(request)
+        error = rich_error(caught.value)
+        assert error.code is grpc.StatusCode.INVALID_ARGUMENT, field
+        assert field in error.violations, (field, error.violations)
+
+
+async def test_a_job_naming_an_unknown_template_is_refused_by_ci(stubs: Stubs) -> None:
+    request = media_pb2.Request(
+        tag="Transcode",
+        input=media_pb2.Input(object=SAMPLE_KEY),
+        operation=media_pb2.Operation(
+            template_id="t1nothere",
+            output=kinds.Output(bucket=BUCKET, region=REGION, object="out.mp4"),
+        ),
+    )
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await stubs.jobs.SubmitMediaJob(service_pb2.SubmitMediaJobRequest(request=request))
+    error = rich_error(caught.value)
+    assert error.code is grpc.StatusCode.INVALID_ARGUMENT
+    assert "template t1nothere does not exist" in error.message
+
+
+@pytest.fixture
+async def fast_stubs(settings: Settings, credentials: Credentials) -> AsyncIterator[Stubs]:
+    """A platform gateway whose WaitMediaJob answers soon after a job ends."""
+    running = await start_gateway(
+        replace(settings, tracking=FAST), StaticCredentialsProvider(credentials),
+        access=platform_access(),
+    )  # fmt: skip
+    try:
+        async with grpc.aio.insecure_channel(running.address) as channel:
+            yield stubs_on(channel)
+    finally:
+        await running.stop(grace_s=0)
+
+
+SMALL_MP4 = T(
+    name="mp4-small",
+    trans_tpl=kinds.Transcode(
+        container=kinds.Container(format="mp4"),
+        video=kinds.TranscodeVideo(codec="H.264", width="160"),
+        audio=kinds.TranscodeAudio(codec="aac"),
+    ),
+)
+
+
+async def test_a_transcode_by_template_id_runs_with_the_templates_parameters(
+    fast_stubs: Stubs, emulator: RunningEmulator, bucket_dir: Path
+) -> None:
+    created = await fast_stubs.templates.CreateMediaTemplate(
+        templates_pb2.CreateMediaTemplateRequest(template=SMALL_MP4)
+    )
+    request = media_pb2.Request(
+        tag="Transcode",
+        input=media_pb2.Input(object=SAMPLE_KEY),
+        operation=media_pb2.Operation(
+            template_id=created.template.template_id,
+            # Inline parameters the template also sets lose: the template wins, as in CI.
+            transcode=kinds.Transcode(video=kinds.TranscodeVideo(width="640")),
+            output=kinds.Output(bucket=BUCKET, region=REGION, object="out/small.mp4"),
+        ),
+    )
+    job = await run(fast_stubs.jobs, request)
+    assert job.operation.template_name == "mp4-small"
+    assert job.operation.transcode.video.width == "160"
+    done = outputs(job, bucket_dir)
+    assert done.keys == ["out/small.mp4"]
+    assert done.probe("out/small.mp4").width == 160

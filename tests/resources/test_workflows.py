@@ -1,0 +1,489 @@
+"""MediaWorkflowService end to end through the emulator: definitions (element-keyed topology),
+state, runs (trigger, upload), executions, and WorkflowFinish reaching watchers.
+
+Runs here use MediaInfo nodes, which the emulator runs with a real probe; nodes of the media
+kinds (Transcode, ...) run the same way once the emulator's media engine runs their jobs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from dataclasses import replace
+from pathlib import Path
+
+import aiohttp
+import grpc
+import pytest
+
+from ci_emulator.queues import QueueState
+from ci_emulator.server import RunningEmulator
+from gateway._proto import job_kinds_pb2 as kinds
+from gateway._proto import media_pb2, queues_pb2, templates_pb2, workflows_pb2
+from gateway.api.server import RunningGateway, start_gateway
+from gateway.config.settings import Callbacks, Settings, Tracking
+from gateway.credentials import Credentials, StaticCredentialsProvider
+from gateway.model import Target
+from gateway.upstream import xml_codec
+from tests.conftest import BUCKET, REGION, SAMPLE_KEY
+from tests.integration.helpers import rich_error
+from tests.resources.conftest import Stubs, platform_access, stubs_on
+
+W = workflows_pb2
+SLOW_POLLS = Tracking(poll_initial_s=60.0, poll_max_s=60.0)  # beyond the test: one look only
+FAST_POLLS = Tracking(poll_initial_s=0.05, poll_max_s=0.2)
+
+
+def workflow(
+    queue_id: str,
+    *,
+    name: str = "probe-uploads",
+    node_type: str = "MediaInfo",
+    operation: W.WorkflowNodeOperation | None = None,
+    prefix: str = "input/",
+    state: int = W.WORKFLOW_STATE_ACTIVE,
+) -> W.MediaWorkflow:
+    """Start -> one job node -> End."""
+    key = f"{node_type}_1581665960537"
+    topology = W.WorkflowTopology(dependencies={"Start": key, key: "End"})
+    topology.nodes["Start"].CopyFrom(
+        W.WorkflowNode(
+            type="Start", input=W.WorkflowNodeInput(queue_id=queue_id, object_prefix=prefix)
+        )
+    )
+    topology.nodes[key].CopyFrom(
+        W.WorkflowNode(type=node_type, operation=operation or W.WorkflowNodeOperation())
+    )
+    return W.MediaWorkflow(name=name, state=state, topology=topology)  # type: ignore[arg-type]
+
+
+def queue_of(emulator: RunningEmulator) -> str:
+    return emulator.state.default_queue[BUCKET]
+
+
+async def create(stubs: Stubs, definition: W.MediaWorkflow) -> W.MediaWorkflow:
+    reply = await stubs.workflows.CreateMediaWorkflow(
+        W.CreateMediaWorkflowRequest(media_workflow=definition)
+    )
+    return reply.media_workflow
+
+
+async def watch_to_end(stubs: Stubs, run_id: str) -> list[W.WorkflowExecution]:
+    call = stubs.workflows.WatchWorkflowExecution(
+        W.WatchWorkflowExecutionRequest(run_id=run_id), timeout=20
+    )
+    return [reply.workflow_execution async for reply in call]
+
+
+# ---- definitions -----------------------------------------------------------------------------
+
+
+async def test_create_and_describe_round_trip_the_topology(
+    stubs: Stubs, emulator: RunningEmulator
+) -> None:
+    template = await stubs.templates.CreateMediaTemplate(
+        templates_pb2.CreateMediaTemplateRequest(
+            template=templates_pb2.MediaTemplate(
+                name="mp4", trans_tpl=kinds.Transcode(container=kinds.Container(format="mp4"))
+            )
+        )
+    )
+    operation = W.WorkflowNodeOperation(
+        template_id=template.template.template_id,
+        output=kinds.Output(region="ap-guangzhou", bucket=BUCKET, object="out/${InputName}.mp4"),
+    )
+    sent = workflow(queue_of(emulator), node_type="Transcode", operation=operation)
+    created = await create(stubs, sent)
+    assert created.workflow_id.startswith("w") and created.bucket_id == BUCKET
+    assert (created.state, created.state_text) == (W.WORKFLOW_STATE_ACTIVE, "Active")
+    assert created.topology == sent.topology  # maps keyed by element name, both ways
+
+    described = await stubs.workflows.DescribeMediaWorkflows(
+        W.DescribeMediaWorkflowsRequest(workflow_ids=[created.workflow_id, "wnothere"])
+    )
+    assert [w.workflow_id for w in described.media_workflow_list] == [created.workflow_id]
+    assert described.media_workflow_list[0].topology == sent.topology
+    assert list(described.non_exist_ids) == ["wnothere"]
+
+
+def test_the_topology_is_the_same_bytes_whatever_the_insertion_order() -> None:
+    first = workflow("p1")
+    second = W.MediaWorkflow(name=first.name, state=first.state)
+    for key in reversed(sorted(first.topology.nodes)):
+        second.topology.nodes[key].CopyFrom(first.topology.nodes[key])
+    for key in reversed(sorted(first.topology.dependencies)):
+        second.topology.dependencies[key] = first.topology.dependencies[key]
+    encode = xml_codec.encode
+    assert encode(W.MediaWorkflowBody(media_workflow=first)) == encode(
+        W.MediaWorkflowBody(media_workflow=second)
+    )
+    body = encode(W.MediaWorkflowBody(media_workflow=first)).decode()
+    assert body.index("<MediaInfo_1581665960537>") < body.index("<Start>")  # sorted keys
+
+
+async def test_update_pause_activate_and_delete(stubs: Stubs, emulator: RunningEmulator) -> None:
+    created = await create(stubs, workflow(queue_of(emulator)))
+    workflow_id = created.workflow_id
+    renamed = workflow(queue_of(emulator), name="renamed", prefix="videos/")
+    updated = await stubs.workflows.UpdateMediaWorkflow(
+        W.UpdateMediaWorkflowRequest(workflow_id=workflow_id, media_workflow=renamed)
+    )
+    assert updated.media_workflow.name == "renamed"
+    assert updated.media_workflow.topology.nodes["Start"].input.object_prefix == "videos/"
+
+    await stubs.workflows.PauseMediaWorkflow(W.PauseMediaWorkflowRequest(workflow_id=workflow_id))
+    assert emulator.state.resources.workflows.workflows[workflow_id].state == "Paused"
+    await stubs.workflows.ActivateMediaWorkflow(
+        W.ActivateMediaWorkflowRequest(workflow_id=workflow_id)
+    )
+    assert emulator.state.resources.workflows.workflows[workflow_id].state == "Active"
+
+    deleted = await stubs.workflows.DeleteMediaWorkflow(
+        W.DeleteMediaWorkflowRequest(workflow_id=workflow_id)
+    )
+    assert deleted.workflow_id == workflow_id
+    assert workflow_id not in emulator.state.resources.workflows.workflows
+
+
+async def test_a_template_in_use_cannot_be_deleted(stubs: Stubs, emulator: RunningEmulator) -> None:
+    template = await stubs.templates.CreateMediaTemplate(
+        templates_pb2.CreateMediaTemplateRequest(
+            template=templates_pb2.MediaTemplate(
+                name="thumbs", snapshot=kinds.Snapshot(mode="Interval")
+            )
+        )
+    )
+    template_id = template.template.template_id
+    operation = W.WorkflowNodeOperation(template_id=template_id)
+    await create(stubs, workflow(queue_of(emulator), node_type="Snapshot", operation=operation))
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await stubs.templates.DeleteMediaTemplate(
+            templates_pb2.DeleteMediaTemplateRequest(template_id=template_id)
+        )
+    assert caught.value.code() is grpc.StatusCode.INVALID_ARGUMENT
+    assert "used by workflow" in (caught.value.details() or "")
+
+
+async def test_bad_definitions_are_refused(stubs: Stubs, emulator: RunningEmulator) -> None:
+    no_start = workflow(queue_of(emulator))
+    del no_start.topology.nodes["Start"]
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await create(stubs, no_start)
+    violations = rich_error(caught.value).violations
+    assert "media_workflow.topology.nodes" in violations
+    assert "media_workflow.topology.dependencies['Start']" in violations
+
+    # What only CI can tell: the queue, the template's kind.
+    for definition in (
+        workflow("pnotaqueue"),
+        workflow(
+            queue_of(emulator),
+            node_type="Snapshot",
+            operation=W.WorkflowNodeOperation(template_id="t1nothere"),
+        ),
+    ):
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            await create(stubs, definition)
+        assert caught.value.code() is grpc.StatusCode.INVALID_ARGUMENT
+
+
+# ---- runs ------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+async def polling_stubs(settings: Settings, credentials: Credentials) -> AsyncIterator[Stubs]:
+    running = await start_gateway(
+        replace(settings, tracking=FAST_POLLS),
+        StaticCredentialsProvider(credentials),
+        access=platform_access(),
+    )
+    try:
+        async with grpc.aio.insecure_channel(running.address) as channel:
+            yield stubs_on(channel)
+    finally:
+        await running.stop(grace_s=0)
+
+
+async def test_a_triggered_run_is_watched_to_its_end_and_recorded(
+    polling_stubs: Stubs, emulator: RunningEmulator
+) -> None:
+    stubs = polling_stubs
+    created = await create(stubs, workflow(queue_of(emulator)))
+    triggered = await stubs.workflows.TriggerMediaWorkflow(
+        W.TriggerMediaWorkflowRequest(workflow_id=created.workflow_id, object=SAMPLE_KEY)
+    )
+    run_id = triggered.instance_id
+    assert run_id.startswith("i")
+
+    updates = await watch_to_end(stubs, run_id)
+    assert updates[-1].state == media_pb2.JOB_STATE_SUCCESS
+    assert all(u.state == media_pb2.JOB_STATE_RUNNING for u in updates[:-1])
+
+    described = await stubs.workflows.DescribeWorkflowExecution(
+        W.DescribeWorkflowExecutionRequest(run_id=run_id)
+    )
+    (run,) = described.workflow_execution
+    assert (run.workflow_id, run.workflow_name, run.object) == (
+        created.workflow_id,
+        "probe-uploads",
+        SAMPLE_KEY,
+    )
+    (task,) = run.tasks
+    assert (task.type, task.name, task.state) == (
+        "MediaInfo",
+        "MediaInfo_1581665960537",
+        media_pb2.JOB_STATE_SUCCESS,
+    )
+    job = emulator.state.jobs[task.job_id]
+    assert (job.spec.tag, job.spec.object_key, str(job.state)) == (
+        "MediaInfo",
+        SAMPLE_KEY,
+        "Success",
+    )
+    assert run.topology == created.topology
+
+    listed = await stubs.workflows.ListWorkflowExecutions(
+        W.ListWorkflowExecutionsRequest(workflow_id=created.workflow_id)
+    )
+    assert [(e.run_id, e.state_text, e.object) for e in listed.workflow_execution_list] == [
+        (run_id, "Success", SAMPLE_KEY)
+    ]
+    assert not listed.next_token
+
+
+async def test_a_failing_node_fails_the_run(stubs: Stubs, emulator: RunningEmulator) -> None:
+    created = await create(stubs, workflow(queue_of(emulator)))
+    emulator.state.set_queue_state(queue_of(emulator), QueueState.PAUSED)
+    triggered = await stubs.workflows.TriggerMediaWorkflow(
+        W.TriggerMediaWorkflowRequest(workflow_id=created.workflow_id, object=SAMPLE_KEY)
+    )
+    run = await emulator.state.resources.wait_for_run(triggered.instance_id, {"Failed"})
+    (task,) = run.tasks
+    assert (task.state, task.code) == ("Failed", "QueuePaused")
+
+
+async def test_listing_runs_pages_and_filters(stubs: Stubs, emulator: RunningEmulator) -> None:
+    created = await create(stubs, workflow(queue_of(emulator)))
+    run_ids = []
+    for _ in range(3):
+        triggered = await stubs.workflows.TriggerMediaWorkflow(
+            W.TriggerMediaWorkflowRequest(workflow_id=created.workflow_id, object=SAMPLE_KEY)
+        )
+        run_ids.append(triggered.instance_id)
+    for run_id in run_ids:
+        await emulator.state.resources.wait_for_run(run_id, {"Success"})
+    first = await stubs.workflows.ListWorkflowExecutions(
+        W.ListWorkflowExecutionsRequest(workflow_id=created.workflow_id, size=2)
+    )
+    assert [e.run_id for e in first.workflow_execution_list] == run_ids[:0:-1]  # newest first
+    second = await stubs.workflows.ListWorkflowExecutions(
+        W.ListWorkflowExecutionsRequest(
+            workflow_id=created.workflow_id, size=2, next_token=first.next_token
+        )
+    )
+    assert [e.run_id for e in second.workflow_execution_list] == run_ids[:1]
+    assert not second.next_token
+    failed_only = await stubs.workflows.ListWorkflowExecutions(
+        W.ListWorkflowExecutionsRequest(
+            workflow_id=created.workflow_id, states=[media_pb2.JOB_STATE_FAILED]
+        )
+    )
+    assert not failed_only.workflow_execution_list
+
+
+async def test_an_unknown_run_is_not_found(stubs: Stubs) -> None:
+    for call in (
+        stubs.workflows.DescribeWorkflowExecution(
+            W.DescribeWorkflowExecutionRequest(run_id="inothere")
+        ),
+        watch_to_end(stubs, "inothere"),
+    ):
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            await call
+        assert caught.value.code() is grpc.StatusCode.NOT_FOUND
+
+
+async def test_an_upload_under_the_prefix_starts_active_workflows_only(
+    stubs: Stubs, emulator: RunningEmulator
+) -> None:
+    active = await create(stubs, workflow(queue_of(emulator)))
+    await create(stubs, workflow(queue_of(emulator), name="paused", state=W.WORKFLOW_STATE_PAUSED))
+    await create(stubs, workflow(queue_of(emulator), name="elsewhere", prefix="other/"))
+    async with (
+        aiohttp.ClientSession() as session,
+        session.post(
+            f"{emulator.url}/_emulator/uploads", json={"bucket": BUCKET, "key": SAMPLE_KEY}
+        ) as answer,
+    ):
+        assert answer.status == 200
+        (run_id,) = (await answer.json())["runs"]
+    run = emulator.state.resources.workflows.executions[run_id]
+    assert run.workflow.workflow_id == active.workflow_id
+    assert (await emulator.state.resources.wait_for_run(run_id, {"Success"})).state == "Success"
+
+
+# ---- WorkflowFinish ----------------------------------------------------------------------------
+
+
+@pytest.fixture
+async def receiving_gateway(
+    settings: Settings, credentials: Credentials
+) -> AsyncIterator[RunningGateway]:
+    """Polls once per run, then only CI's WorkflowFinish callback can tell it the run ended."""
+    callbacks = Callbacks(listen="127.0.0.1:0", public_url="auto", token="t" * 40)
+    running = await start_gateway(
+        replace(settings, tracking=SLOW_POLLS, callbacks=callbacks),
+        StaticCredentialsProvider(credentials),
+        access=platform_access(),
+    )
+    try:
+        yield running
+    finally:
+        await running.stop(grace_s=0)
+
+
+async def test_the_workflow_finish_callback_reaches_watchers(
+    receiving_gateway: RunningGateway, emulator: RunningEmulator
+) -> None:
+    emulator.state.hold_running()  # the watch starts before the run can end
+    async with grpc.aio.insecure_channel(receiving_gateway.address) as channel:
+        stubs = stubs_on(channel)
+        created = await create(stubs, workflow(queue_of(emulator)))
+        notify = created.topology.nodes["Start"].input.notify_config
+        assert notify.url.startswith(receiving_gateway.tracking.public_url)
+        assert (notify.event, notify.state) == ("WorkflowFinish", "On")
+
+        triggered = await stubs.workflows.TriggerMediaWorkflow(
+            W.TriggerMediaWorkflowRequest(workflow_id=created.workflow_id, object=SAMPLE_KEY)
+        )
+        watch = asyncio.ensure_future(watch_to_end(stubs, triggered.instance_id))
+        await emulator.state.resources.wait_for_run(triggered.instance_id, {"Running"})
+        emulator.state.release_running()
+        updates = await watch
+    assert updates[-1].state == media_pb2.JOB_STATE_SUCCESS
+    (delivery,) = await emulator.state.wait_for_callbacks(1)
+    assert delivery.status == 200 and "/ci-callback/" in delivery.url
+
+
+async def test_a_workflow_naming_its_own_notify_config_keeps_it(
+    receiving_gateway: RunningGateway, emulator: RunningEmulator
+) -> None:
+    mine = queues_pb2.QueueNotifyConfig(
+        url="http://127.0.0.1:9/mine", event="WorkflowFinish", type="Url", state="Off"
+    )
+    definition = workflow(queue_of(emulator))
+    definition.topology.nodes["Start"].input.notify_config.CopyFrom(mine)
+    async with grpc.aio.insecure_channel(receiving_gateway.address) as channel:
+        created = await create(stubs_on(channel), definition)
+    assert created.topology.nodes["Start"].input.notify_config == mine
+
+
+async def test_run_watches_end_at_once_when_the_gateway_drains(
+    settings: Settings, credentials: Credentials, emulator: RunningEmulator
+) -> None:
+    """As job watches do: UNAVAILABLE at the start of the drain, so the client watches again
+    elsewhere instead of holding the drain for its whole grace period."""
+    running = await start_gateway(
+        replace(settings, tracking=SLOW_POLLS),
+        StaticCredentialsProvider(credentials),
+        access=platform_access(),
+    )
+    emulator.state.hold_running()
+    async with grpc.aio.insecure_channel(running.address) as channel:
+        stubs = stubs_on(channel)
+        created = await create(stubs, workflow(queue_of(emulator)))
+        triggered = await stubs.workflows.TriggerMediaWorkflow(
+            W.TriggerMediaWorkflowRequest(workflow_id=created.workflow_id, object=SAMPLE_KEY)
+        )
+        call = stubs.workflows.WatchWorkflowExecution(
+            W.WatchWorkflowExecutionRequest(run_id=triggered.instance_id)
+        )
+        first = await call.read()
+        assert isinstance(first, W.WatchWorkflowExecutionResponse)
+        assert first.workflow_execution.state == media_pb2.JOB_STATE_RUNNING
+        async with asyncio.timeout(10):  # far below the 30 s grace
+            await running.stop(grace_s=30)
+            with pytest.raises(grpc.aio.AioRpcError) as caught:
+                await call.read()
+    assert caught.value.code() is grpc.StatusCode.UNAVAILABLE
+    emulator.state.release_running()
+
+
+async def test_a_forged_workflow_callback_is_refused(
+    receiving_gateway: RunningGateway, emulator: RunningEmulator
+) -> None:
+    """CI signs nothing: the receiver believes CI's describe, never the body."""
+    emulator.state.hold_running()
+    async with grpc.aio.insecure_channel(receiving_gateway.address) as channel:
+        stubs = stubs_on(channel)
+        created = await create(stubs, workflow(queue_of(emulator)))
+        triggered = await stubs.workflows.TriggerMediaWorkflow(
+            W.TriggerMediaWorkflowRequest(workflow_id=created.workflow_id, object=SAMPLE_KEY)
+        )
+    url = receiving_gateway.tracking.callback_url(Target(BUCKET, REGION))
+    assert url is not None
+
+    def body(run_id: str, state: str, bucket: str = BUCKET) -> bytes:
+        return (
+            f"<Response><EventName>WorkflowFinish</EventName><WorkflowExecution>"
+            f"<RunId>{run_id}</RunId><BucketId>{bucket}</BucketId><State>{state}</State>"
+            f"</WorkflowExecution></Response>"
+        ).encode()
+
+    answers = {}
+    async with aiohttp.ClientSession() as session:
+        for case, data in {
+            "claims an end CI has not seen": body(triggered.instance_id, "Success"),
+            "names a run CI does not know": body("inothere", "Success"),
+            "names another bucket": body(triggered.instance_id, "Success", "other-1250000000"),
+            "is no workflow callback": b"<Response><EventName>WorkflowFinish</EventName>"
+            b"</Response>",
+        }.items():
+            async with session.post(url, data=data) as answer:
+                answers[case] = answer.status
+    emulator.state.release_running()
+    # The real WorkflowFinish follows: let it land before the gateway goes away.
+    await emulator.state.resources.wait_for_run(triggered.instance_id, {"Success"})
+    (delivery,) = await emulator.state.wait_for_callbacks(1)
+    assert delivery.status == 200
+    assert answers == {
+        "claims an end CI has not seen": 422,
+        "names a run CI does not know": 422,
+        "names another bucket": 400,
+        "is no workflow callback": 400,
+    }
+
+
+async def test_a_transcode_node_runs_its_template(
+    stubs: Stubs, emulator: RunningEmulator, bucket_dir: Path
+) -> None:
+    template = await stubs.templates.CreateMediaTemplate(
+        templates_pb2.CreateMediaTemplateRequest(
+            template=templates_pb2.MediaTemplate(
+                name="mp4-small",
+                trans_tpl=kinds.Transcode(
+                    container=kinds.Container(format="mp4"),
+                    video=kinds.TranscodeVideo(codec="H.264", width="160"),
+                    audio=kinds.TranscodeAudio(codec="aac"),
+                ),
+            )
+        )
+    )
+    operation = W.WorkflowNodeOperation(
+        template_id=template.template.template_id,
+        output=kinds.Output(region=REGION, bucket=BUCKET, object="wf/small.mp4"),
+    )
+    created = await create(
+        stubs, workflow(queue_of(emulator), node_type="Transcode", operation=operation)
+    )
+    triggered = await stubs.workflows.TriggerMediaWorkflow(
+        W.TriggerMediaWorkflowRequest(workflow_id=created.workflow_id, object=SAMPLE_KEY)
+    )
+    run = await emulator.state.resources.wait_for_run(
+        triggered.instance_id, {"Success", "Failed"}, timeout=60
+    )
+    (task,) = run.tasks
+    assert (run.state, task.state, task.template_name) == ("Success", "Success", "mp4-small")
+    assert (bucket_dir / "wf" / "small.mp4").is_file()
+    job = emulator.state.jobs[task.job_id]
+    assert job.spec.tag == "Transcode"
