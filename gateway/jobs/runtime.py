@@ -47,6 +47,10 @@ log = logging.getLogger(__name__)
 AUTO_PUBLIC_URL = "auto"
 
 
+# Bound on each submit-store command and connection attempt towards Redis.
+STORE_TIMEOUT_S = 2.0
+
+
 @dataclass
 class TrackingRuntime:
     tracker: JobTracker
@@ -56,7 +60,8 @@ class TrackingRuntime:
     # Base URL handed to CI in CallBack; empty = the gateway sets no CallBack.
     public_url: str
     token: str = field(repr=False)  # the secret in the CallBack URL
-    redis: aioredis.Redis | None
+    # The Redis clients this runtime opened (fan-out, submit store), closed with it.
+    redis: tuple[aioredis.Redis, ...]
     # More followers to end at drain, as the tracker's watches end (workflow runs' watches).
     also_drain: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
 
@@ -73,9 +78,9 @@ class TrackingRuntime:
     async def close(self) -> None:
         await self.drain()
         await self.fanout.close()
-        if self.redis is not None:
+        for client in self.redis:
             with contextlib.suppress(RedisError, OSError):
-                await self.redis.aclose()
+                await client.aclose()
 
 
 def _check(settings: Settings) -> None:
@@ -110,9 +115,7 @@ async def start_tracking(
     _check(settings)
     settings = resolve_secret_files(settings)  # no-op when load_settings read them already
     tracking, callbacks, shared = settings.tracking, settings.callbacks, settings.shared
-    redis: aioredis.Redis | None = None
-    if "redis" in (shared.fanout, shared.submit_store):
-        redis = aioredis.Redis.from_url(shared.redis_url)
+    clients: list[aioredis.Redis] = []
     tracker = JobTracker(
         client,
         schedule=PollSchedule(initial_s=tracking.poll_initial_s, max_s=tracking.poll_max_s),
@@ -121,13 +124,30 @@ async def start_tracking(
         describe_timeout_s=settings.timeouts.rpc_deadline_s,
     )
     fanout: FanOut = LocalFanOut()
-    if redis is not None and shared.fanout == "redis":
-        fanout = RedisFanOut(redis)
+    if shared.fanout == "redis":
+        # The subscription blocks on reads by design: no read time-out on its client.
+        clients.append(aioredis.Redis.from_url(shared.redis_url))
+        fanout = RedisFanOut(clients[-1])
     store: SubmitStore = InMemorySubmitStore()
-    if redis is not None and shared.submit_store == "redis":
-        store = RedisSubmitStore(redis)
+    if shared.submit_store == "redis":
+        # A Redis that stops answering (rather than refusing connections) must fail a submit
+        # with SUBMIT_STORE_UNAVAILABLE in bounded time, not hold it to its deadline.
+        clients.append(
+            aioredis.Redis.from_url(
+                shared.redis_url,
+                socket_timeout=STORE_TIMEOUT_S,
+                socket_connect_timeout=STORE_TIMEOUT_S,
+            )
+        )
+        store = RedisSubmitStore(clients[-1])
     runtime = TrackingRuntime(
-        tracker, store, fanout, None, "", callbacks.token or secrets.token_urlsafe(32), redis
+        tracker,
+        store,
+        fanout,
+        None,
+        "",
+        callbacks.token or secrets.token_urlsafe(32),
+        tuple(clients),
     )
 
     def deliver(update: JobUpdate) -> None:

@@ -8,6 +8,7 @@ wait is for a reported change, never for a fixed time.
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import replace
 from typing import Any
 
@@ -20,6 +21,7 @@ from gateway.api.health import API_SERVICE, NOT_SERVING, SERVING
 from gateway.api.server import start_gateway
 from gateway.config.settings import Settings, Shared
 from gateway.credentials import Credentials, StaticCredentialsProvider
+from gateway.jobs.runtime import STORE_TIMEOUT_S
 from tests.api.conftest import next_status
 from tests.integration.helpers import rich_error
 from tests.jobs.conftest import RedisServer
@@ -81,3 +83,48 @@ async def test_a_redis_outage_fails_submits_clearly_and_readiness_follows_it(
         await running.stop(grace_s=0)
     assert job.job_id in emulator.state.jobs
     assert emulator.state.jobs_created == 2  # the failed submit never reached CI
+
+
+async def test_a_redis_that_stops_answering_fails_a_submit_in_bounded_time(
+    settings: Settings, credentials: Credentials, emulator: RunningEmulator
+) -> None:
+    """A Redis that accepts connections but never answers (a hung process, a dropped route
+    behind a proxy) fails the submit with SUBMIT_STORE_UNAVAILABLE after the store's own
+    time-out, long before the caller's 10 s deadline, and nothing reaches CI."""
+    accepted: list[asyncio.StreamWriter] = []
+
+    async def hold(_: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        accepted.append(writer)  # read nothing, answer nothing, keep the connection open
+
+    silent = await asyncio.start_server(hold, "127.0.0.1", 0)
+    port = silent.sockets[0].getsockname()[1]
+    shared = replace(
+        settings,
+        shared=Shared(redis_url=f"redis://127.0.0.1:{port}/0", submit_store="redis"),
+    )
+    running = await start_gateway(shared, StaticCredentialsProvider(credentials))
+    try:
+        async with grpc.aio.insecure_channel(running.address) as channel:
+            stub = service_pb2_grpc.MediaJobServiceStub(channel)
+            loop = asyncio.get_running_loop()
+            started = loop.time()
+            try:
+                await submit(stub, request_id="into-the-silence")
+                raise AssertionError("a submit succeeded without its store")
+            except grpc.aio.AioRpcError as failed:
+                error = rich_error(failed)
+            assert loop.time() - started < STORE_TIMEOUT_S * 3  # the store's bound, not 10 s
+            assert error.code is grpc.StatusCode.UNAVAILABLE
+            assert error.error_info is not None
+            assert error.error_info.reason == "SUBMIT_STORE_UNAVAILABLE"
+            assert accepted  # the gateway did reach the silent "Redis"
+            assert emulator.state.jobs_created == 0
+    finally:
+        # The silent end goes first: the gateway's Redis connections then see their peer gone
+        # and close at once, whatever they were waiting for.
+        silent.close()
+        for writer in accepted:
+            writer.close()
+        async with asyncio.timeout(30):
+            await running.stop()
+            await silent.wait_closed()
