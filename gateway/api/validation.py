@@ -16,6 +16,7 @@ from google.protobuf.message import Message
 
 from gateway import kinds
 from gateway._proto import media_pb2, service_pb2
+from gateway.access.places import named_places
 from gateway.api import kind_rules
 from gateway.api.tree_checks import check_tree
 from gateway.config.settings import Settings
@@ -40,7 +41,8 @@ MAX_OBJECT_KEY_BYTES = 850  # COS's limit on an object key
 # to `b`, so CI would verify a signature over another path (SignatureDoesNotMatch, INTERNAL) or
 # act on another object; percent-encoding them does not help, since `%2E` is `.` to a normaliser.
 # What COS itself does with such keys is not documented (ci-api-notes): refusing is the safe,
-# predictable choice, and one rule for every key lets a key that submits also probe.
+# predictable choice, and one rule for every key lets a key that submits also probe. Empty
+# segments (`a//b`) are refused for the same reason: slash-merging hops rewrite them to `a/b`.
 DOT_SEGMENTS = frozenset({".", ".."})
 MAX_LIST_SIZE = 100
 _PRINTABLE_ASCII = re.compile(r"^[\x20-\x7e]*$")
@@ -90,6 +92,8 @@ def _object_key(key: str, field: str, errors: _Violations) -> None:
         errors.add(field, "must not contain control characters")
     elif DOT_SEGMENTS.intersection(key.split("/")):
         errors.add(field, "must not contain '.' or '..' path segments")
+    elif "//" in key:
+        errors.add(field, "must not contain empty path segments ('//')")
 
 
 def _job_id(job_id: str, field: str, errors: _Violations) -> None:
@@ -124,6 +128,7 @@ def validate_submit(
     # Every string of every kind's parameters, and every unknown node, must be encodable XML.
     check_tree(request, "request", errors.add)
     _envelope(request, errors)
+    _places(request, errors)
     errors.raise_if_any()
     return target, request, rpc.request_id or new_request_id()
 
@@ -158,8 +163,24 @@ def validate_submit_jobs(
         _object_key(request.input.object, "request.input.object", errors)
     check_tree(request, "request", errors.add)
     _envelope(request, errors)
+    _places(request, errors)
     errors.raise_if_any()
     return target, request, rpc.request_id or new_request_id()
+
+
+def _places(request: Message, errors: _Violations) -> None:
+    """Every bucket and region the request names below its target (input, outputs, the buckets
+    in COS URLs, raw nodes) has CI's form: the same walk the access policy authorizes them by, so
+    a name the policy sees is one CI would accept, and a typo is the caller's INVALID_ARGUMENT
+    naming the field rather than CI's error after the call."""
+    for place in named_places(request):
+        if place.kind == "bucket" and not is_valid_bucket(place.value):
+            errors.add(
+                f"request.{place.field}",
+                "must be 'name-APPID' (lower-case letters, digits, dashes)",
+            )
+        elif place.kind == "region" and not is_valid_region(place.value):
+            errors.add(f"request.{place.field}", "must be a region name such as 'ap-guangzhou'")
 
 
 def _request_id(request_id: str, errors: _Violations) -> None:
