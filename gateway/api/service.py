@@ -29,9 +29,10 @@ from gateway.errors import (
     InvalidRequest,
     Overloaded,
 )
+from gateway.jobs.exactly_once import InMemorySubmitStore, SubmitStore
 from gateway.jobs.multi_submit import MultiSubmitCoordinator
 from gateway.jobs.outputs import fill_outputs
-from gateway.jobs.submit import InMemorySubmitStore, SubmitCoordinator, SubmitStore, strip_markers
+from gateway.jobs.submit import SubmitCoordinator, strip_markers
 from gateway.jobs.tracking import JobTracker, PollSchedule, WatchLimits
 from gateway.model import Target
 from gateway.status import abort
