@@ -16,6 +16,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import Any, TypeVar
 
 import grpc
+from google.protobuf.message import Message
 
 from gateway import rpc_context
 from gateway._proto import media_pb2, service_pb2, service_pb2_grpc
@@ -29,7 +30,7 @@ from gateway.errors import (
     InvalidRequest,
     Overloaded,
 )
-from gateway.jobs.exactly_once import InMemorySubmitStore, SubmitStore
+from gateway.jobs.exactly_once import ExactlyOnceCoordinator, InMemorySubmitStore, SubmitStore
 from gateway.jobs.multi_submit import MultiSubmitCoordinator
 from gateway.jobs.outputs import fill_outputs
 from gateway.jobs.submit import SubmitCoordinator, strip_markers
@@ -43,6 +44,9 @@ log = logging.getLogger(__name__)
 
 Req = TypeVar("Req")
 Resp = TypeVar("Resp")
+# A submit form's body and answer (`gateway.jobs.exactly_once`).
+Body = TypeVar("Body", media_pb2.Request, media_pb2.MultiOperationRequest)
+Answer = TypeVar("Answer", bound=Message)
 ClientIdentity = Callable[[grpc.aio.ServicerContext[Any, Any]], str]
 Handler = Callable[["MediaJobService", Req, grpc.aio.ServicerContext[Req, Resp]], Awaitable[Resp]]
 
@@ -116,11 +120,44 @@ class MediaJobService(service_pb2_grpc.MediaJobServiceServicer):
         return Deadline(ceiling if remaining is None else min(remaining, ceiling))
 
     @staticmethod
-    def _reply(reply: Reply[Resp], context: grpc.aio.ServicerContext[Req, Resp]) -> Resp:  # type: ignore[type-var]
+    def _reply(
+        reply: Reply[Resp],  # type: ignore[type-var]
+        context: grpc.aio.ServicerContext[Req, Resp],
+        *,
+        submit_request_id: str = "",
+    ) -> Resp:
+        """CI's RequestId (and a submit's request_id, which a caller retries with) in the
+        trailers, and CI's RequestId noted for the access log."""
+        metadata = [(REQUEST_ID_METADATA, submit_request_id)] if submit_request_id else []
         if reply.request_id:
-            context.set_trailing_metadata(((CI_REQUEST_ID_METADATA, reply.request_id),))
+            metadata.append((CI_REQUEST_ID_METADATA, reply.request_id))
             rpc_context.note_answer(ci_request_id=reply.request_id)
+        if metadata:
+            context.set_trailing_metadata(tuple(metadata))
         return reply.message
+
+    async def _submit(
+        self,
+        coordinator: ExactlyOnceCoordinator[Body, Answer],
+        target: Target,
+        body: Body,
+        request_id: str,
+        caller_supplied: bool,
+        context: grpc.aio.ServicerContext[Any, Answer],
+    ) -> Answer:
+        """The steps both submit forms take around their coordinator. The request_id goes in
+        the trailers before the call too, and on any error it ends with, so a caller whose call
+        failed still learns the id to retry with."""
+        self._use_gateway_callback(target, body)
+        context.set_trailing_metadata(((REQUEST_ID_METADATA, request_id),))
+        try:
+            reply = await coordinator.submit(
+                target, body, request_id, self._deadline(context), caller_supplied=caller_supplied
+            )
+        except GatewayError as error:
+            error.extra.setdefault("request_id", request_id)
+            raise
+        return self._reply(reply, context, submit_request_id=request_id)
 
     @_rpc
     async def SubmitMediaJob(
@@ -131,26 +168,11 @@ class MediaJobService(service_pb2_grpc.MediaJobServiceServicer):
         ],
     ) -> service_pb2.SubmitMediaJobResponse:
         target, body, request_id = validation.validate_submit(request, self._settings)
-        self._use_gateway_callback(target, body)
-        context.set_trailing_metadata(((REQUEST_ID_METADATA, request_id),))
-        try:
-            reply = await self._submits.submit(
-                target,
-                body,
-                request_id,
-                self._deadline(context),
-                caller_supplied=bool(request.request_id),
-            )
-        except GatewayError as error:
-            error.extra.setdefault("request_id", request_id)
-            raise
-        metadata = [(REQUEST_ID_METADATA, request_id)]
-        if reply.request_id:
-            metadata.append((CI_REQUEST_ID_METADATA, reply.request_id))
-            rpc_context.note_answer(ci_request_id=reply.request_id)
-        context.set_trailing_metadata(tuple(metadata))
-        fill_outputs([reply.message.jobs_detail])
-        return reply.message
+        response = await self._submit(
+            self._submits, target, body, request_id, bool(request.request_id), context
+        )
+        fill_outputs([response.jobs_detail])
+        return response
 
     @_rpc
     async def SubmitMediaJobs(
@@ -161,26 +183,11 @@ class MediaJobService(service_pb2_grpc.MediaJobServiceServicer):
         ],
     ) -> service_pb2.SubmitMediaJobsResponse:
         target, body, request_id = validation.validate_submit_jobs(request, self._settings)
-        self._use_gateway_callback(target, body)
-        context.set_trailing_metadata(((REQUEST_ID_METADATA, request_id),))
-        try:
-            reply = await self._multi_submits.submit(
-                target,
-                body,
-                request_id,
-                self._deadline(context),
-                caller_supplied=bool(request.request_id),
-            )
-        except GatewayError as error:
-            error.extra.setdefault("request_id", request_id)
-            raise
-        metadata = [(REQUEST_ID_METADATA, request_id)]
-        if reply.request_id:
-            metadata.append((CI_REQUEST_ID_METADATA, reply.request_id))
-            rpc_context.note_answer(ci_request_id=reply.request_id)
-        context.set_trailing_metadata(tuple(metadata))
-        fill_outputs(reply.message.jobs_detail)
-        return reply.message
+        response = await self._submit(
+            self._multi_submits, target, body, request_id, bool(request.request_id), context
+        )
+        fill_outputs(response.jobs_detail)
+        return response
 
     @_rpc
     async def DescribeMediaJobs(
