@@ -43,6 +43,7 @@ from ci_emulator.callbacks import CallbackTarget
 from ci_emulator.config import BucketConfig
 from ci_emulator.errors import CiError, invalid_argument
 from ci_emulator.jobs import Job, JobState
+from ci_emulator.query import positive
 from ci_emulator.queues import MediaQueue
 from ci_emulator.templates import TemplateStore, _append
 from ci_emulator.timefmt import format_ci_time, parse_ci_time
@@ -367,17 +368,6 @@ class WorkflowQuery:
     page_size: int
 
 
-def _positive(params: Mapping[str, str], name: str, default: int, most: int | None = None) -> int:
-    value = params.get(name, "")
-    if value == "":
-        return default
-    if not (value.isascii() and value.isdigit()) or int(value) < 1:
-        raise invalid_argument(f"{name} must be a positive integer")
-    if most is not None and int(value) > most:
-        raise invalid_argument(f"{name} must be at most {most}")
-    return int(value)
-
-
 def parse_workflow_query(params: Mapping[str, str]) -> WorkflowQuery:
     ids = tuple(dict.fromkeys(i.strip() for i in params.get("ids", "").split(",") if i.strip()))
     if len(ids) > MAX_IDS:
@@ -385,8 +375,8 @@ def parse_workflow_query(params: Mapping[str, str]) -> WorkflowQuery:
     return WorkflowQuery(
         ids,
         params.get("name", "") or None,
-        _positive(params, "pageNumber", 1),
-        _positive(params, "pageSize", 10, MAX_PAGE),
+        positive(params, "pageNumber", 1),
+        positive(params, "pageSize", 10, MAX_PAGE),
     )
 
 
@@ -436,7 +426,7 @@ def parse_execution_query(params: Mapping[str, str]) -> ExecutionQuery:
         params.get("name", "") or None,
         order == "Asc",
         states,
-        _positive(params, "size", 10, MAX_PAGE),
+        positive(params, "size", 10, MAX_PAGE),
         after,
         bounds[0],
         bounds[1],
