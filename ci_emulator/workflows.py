@@ -45,6 +45,7 @@ from ci_emulator.errors import CiError, invalid_argument
 from ci_emulator.jobs import Job, JobState
 from ci_emulator.query import positive
 from ci_emulator.queues import MediaQueue
+from ci_emulator.tasks import BackgroundTasks
 from ci_emulator.templates import TemplateStore, _append
 from ci_emulator.timefmt import format_ci_time, parse_ci_time
 from ci_emulator.xmlbuild import Fields, element_fields, render_response
@@ -619,18 +620,13 @@ class WorkflowRunner:
         self._notify = notify
         self._clock = clock
         self._on_change = on_change
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks = BackgroundTasks()
 
     def start(self, execution: Execution) -> None:
-        task = asyncio.create_task(self._run(execution), name=f"run-{execution.run_id}")
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._tasks.spawn(self._run(execution), name=f"run-{execution.run_id}")
 
     async def close(self) -> None:
-        tasks = list(self._tasks)
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await self._tasks.close()
 
     async def _run(self, execution: Execution) -> None:
         try:
