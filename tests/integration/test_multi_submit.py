@@ -10,8 +10,6 @@ outcome never sends an operation whose job was found.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING
 
 import grpc
@@ -19,15 +17,14 @@ import pytest
 
 from ci_emulator.faults import FaultSpec
 from ci_emulator.server import RunningEmulator
-from gateway._proto import media_pb2, outputs_pb2, service_pb2, service_pb2_grpc
-from gateway.api.server import start_gateway
+from gateway._proto import media_pb2, outputs_pb2, service_pb2
 from gateway.api.service import REQUEST_ID_METADATA
 from gateway.config.settings import Settings
-from gateway.credentials import Credentials, StaticCredentialsProvider
+from gateway.credentials import Credentials
 from gateway.jobs.multi_submit import operation_marker
 from gateway.jobs.submit import MARKER_HEX, MARKER_PREFIX
 from gateway.upstream.xml_codec import parse_document
-from tests.integration.echo_ci import EchoCI, echo_ci
+from tests.integration.echo_ci import echo_ci, echo_gateway
 from tests.integration.helpers import rich_error
 from tests.integration.under_faults import submit_under_faults
 from tests.jobs.helpers import gateway as jobs_gateway
@@ -37,7 +34,6 @@ if TYPE_CHECKING:
 
 M, S = media_pb2, service_pb2
 BUCKET, REGION = "examplebucket-1250000000", "ap-guangzhou"
-ECHO_SECRET = Credentials("AKIDechoci00000000000000000000000", "echo-ci-secret-key-never-shown")
 
 
 def multi_request(
@@ -203,19 +199,6 @@ async def test_thousand_multi_submits_under_faults_create_exactly_the_expected_j
 
 
 # ---- partial outcomes, against a CI that can produce them ------------------------------------
-
-
-@asynccontextmanager
-async def echo_gateway(fake: EchoCI) -> AsyncIterator[Stub]:
-    settings = Settings(
-        listen="127.0.0.1:0", default_bucket=BUCKET, default_region=REGION, endpoint_url=fake.url
-    )
-    running = await start_gateway(settings, StaticCredentialsProvider(ECHO_SECRET))
-    try:
-        async with grpc.aio.insecure_channel(running.address) as channel:
-            yield service_pb2_grpc.MediaJobServiceStub(channel)
-    finally:
-        await running.stop(0)
 
 
 def _sent_markers(body: bytes) -> list[str]:
