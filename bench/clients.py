@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import time
 from typing import Any
 
 import aiohttp
@@ -29,7 +28,7 @@ import requests
 import requests.adapters
 from urllib3.connection import HTTPConnection
 
-from bench.common import BUCKET, CI_HOST, OBJECT_KEY, REGION, SECRET_ID, SECRET_KEY
+from bench.common import BUCKET, CI_HOST, OBJECT_KEY, REGION, SECRET_ID, SECRET_KEY, signed
 from gateway._proto import media_pb2, service_pb2, service_pb2_grpc
 from gateway.upstream import signing, xml_codec
 
@@ -102,19 +101,7 @@ def _signed_headers(
         headers["Content-Type"] = "application/xml"
         headers["Content-Length"] = str(len(body))
         headers["Content-MD5"] = base64.b64encode(hashlib.md5(body).digest()).decode()  # noqa: S324 - CI's integrity check
-    now = int(time.time())
-    headers["Authorization"] = signing.authorization(
-        secret_id=SECRET_ID,
-        secret_key=SECRET_KEY,
-        method=method,
-        host=None,
-        path=path,
-        params=params,
-        headers=signing.select_signed_headers(headers),
-        start=now - 60,
-        end=now + 600,
-    )
-    return headers
+    return signed(headers, method=method, path=path, params=params, valid_s=600)
 
 
 class DirectClient:

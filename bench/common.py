@@ -1,4 +1,5 @@
-"""What every benchmark shares: the bench bucket and keys, CPU pinning, RSS, and statistics.
+"""What every benchmark shares: the bench bucket and keys, signing a request to the emulator,
+CPU pinning, RSS, and statistics.
 
 Figures are reported as the median of the repetitions with their min and max (`Spread`), so a
 single noisy repetition cannot move a headline number and the table still shows how noisy it
@@ -10,10 +11,13 @@ from __future__ import annotations
 import math
 import os
 import statistics
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
+
+from gateway.upstream import signing
 
 BUCKET = "benchbucket-1250000000"
 REGION = "ap-guangzhou"
@@ -30,6 +34,33 @@ ENV_SECRET_KEY = "BENCH_SECRET_KEY"  # noqa: S105
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 
 PROXY_VARIABLES = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY")
+
+
+def signed(
+    headers: dict[str, str],
+    *,
+    method: str = "POST",
+    path: str = "/jobs",
+    params: signing.Params | None = None,
+    secret_id: str = SECRET_ID,
+    secret_key: str = SECRET_KEY,
+    valid_s: int = 3600,
+) -> dict[str, str]:
+    """`headers` with the Authorization the emulator verifies: over the headers CI signs (as
+    the gateway picks them), valid from a minute ago (clock skew) for `valid_s` seconds."""
+    now = int(time.time())
+    headers["Authorization"] = signing.authorization(
+        secret_id=secret_id,
+        secret_key=secret_key,
+        method=method,
+        host=None,
+        path=path,
+        params=params or {},
+        headers=signing.select_signed_headers(headers),
+        start=now - 60,
+        end=now + valid_s,
+    )
+    return headers
 
 
 def clean_proxy_environment() -> None:

@@ -44,7 +44,7 @@ from typing import Any
 
 import aiohttp
 
-from gateway.upstream import signing
+from bench.common import signed
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -165,19 +165,7 @@ def signed_headers() -> dict[str, str]:
         "Content-Length": str(len(BODY)),
         "Content-MD5": base64.b64encode(hashlib.md5(BODY).digest()).decode(),  # noqa: S324
     }
-    now = int(time.time())
-    headers["Authorization"] = signing.authorization(
-        secret_id=SECRET_ID,
-        secret_key=SECRET_KEY,
-        method="POST",
-        host=None,
-        path="/jobs",
-        params={},
-        headers=signing.select_signed_headers(headers),
-        start=now - 60,
-        end=now + 3600,
-    )
-    return headers
+    return signed(headers, secret_id=SECRET_ID, secret_key=SECRET_KEY)
 
 
 async def load(

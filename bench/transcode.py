@@ -41,7 +41,7 @@ from typing import Any
 
 import aiohttp
 
-from gateway.upstream import signing
+from bench.common import signed
 
 BUCKET = "transcodebench-1250000000"
 REGION = "ap-guangzhou"
@@ -85,19 +85,7 @@ def _signed_headers(body: bytes) -> dict[str, str]:
         "Content-Type": "application/xml",
         "Content-Length": str(len(body)),
     }
-    now = int(time.time())
-    headers["Authorization"] = signing.authorization(
-        secret_id=SECRET_ID,
-        secret_key=SECRET_KEY,
-        method="POST",
-        host=None,
-        path="/jobs",
-        params={},
-        headers=signing.select_signed_headers(headers),
-        start=now - 60,
-        end=now + 3600,
-    )
-    return headers
+    return signed(headers, secret_id=SECRET_ID, secret_key=SECRET_KEY)
 
 
 def time_ffmpeg(source: Path, folder: Path, rep: int) -> float:

@@ -55,6 +55,7 @@ from ci_emulator.callback_body import (
 from ci_emulator.config import CallbackSettings
 from ci_emulator.jobs import Job, JobState
 from ci_emulator.queues import MediaQueue
+from ci_emulator.tasks import BackgroundTasks
 
 logger = logging.getLogger(__name__)
 
@@ -126,7 +127,7 @@ class CallbackDispatcher:
         self._recorder = recorder
         self._settings = settings
         self._session: aiohttp.ClientSession | None = None
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks = BackgroundTasks()
         self._warned: set[str] = set()
         self._resolver: LocalOnlyResolver | None = None
 
@@ -145,15 +146,10 @@ class CallbackDispatcher:
             self._warn_once(target.kind, message, target.kind)
             return
         self._recorder.record_scheduled()
-        task = asyncio.create_task(self._deliver(target, body), name=f"callback-{name}")
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._tasks.spawn(self._deliver(target, body), name=f"callback-{name}")
 
     async def close(self) -> None:
-        tasks = list(self._tasks)
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await self._tasks.close()
         if self._session is not None:
             await self._session.close()
             self._session = None

@@ -36,6 +36,7 @@ from typing import Final
 from lxml import etree
 
 from ci_emulator.errors import invalid_argument
+from ci_emulator.query import positive
 from ci_emulator.queues import MediaQueue, NotifyConfig, QueueState
 from ci_emulator.submit import MQ_MODES, MQ_REGIONS
 from ci_emulator.timefmt import format_ci_time
@@ -87,8 +88,8 @@ def parse_queue_query(params: Mapping[str, str]) -> QueueQuery:
         queue_ids=ids,
         state=QueueState(state_text) if state_text in QUEUE_STATES else None,
         category=category,
-        page_number=_positive(params, "pageNumber", 1),
-        page_size=_positive(params, "pageSize", DEFAULT_PAGE_SIZE),
+        page_number=positive(params, "pageNumber", 1),
+        page_size=positive(params, "pageSize", DEFAULT_PAGE_SIZE),
     )
 
 
@@ -211,12 +212,3 @@ def _kafka_config(node: etree._Element) -> tuple[tuple[str, str], ...]:
         return ()
     values = [(name, text_of(kafka, name)) for name in KAFKA_FIELDS]
     return tuple((name, value) for name, value in values if value is not None)
-
-
-def _positive(params: Mapping[str, str], name: str, default: int) -> int:
-    value = params.get(name, "")
-    if value == "":
-        return default
-    if not (value.isascii() and value.isdigit()) or int(value) < 1:
-        raise invalid_argument(f"{name} must be a positive integer")
-    return int(value)

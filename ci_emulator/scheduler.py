@@ -11,7 +11,6 @@ event loop ends clean.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from pathlib import Path
 
@@ -21,6 +20,7 @@ from ci_emulator.objects import MISSING_OBJECT, resolve_object_path
 from ci_emulator.probe import ProbeError
 from ci_emulator.queues import MediaQueue
 from ci_emulator.state import EmulatorState
+from ci_emulator.tasks import BackgroundTasks
 
 logger = logging.getLogger(__name__)
 
@@ -28,28 +28,21 @@ logger = logging.getLogger(__name__)
 class Scheduler:
     def __init__(self, state: EmulatorState) -> None:
         self._state = state
-        self._tasks: set[asyncio.Task[None]] = set()
-        self._main: asyncio.Task[None] | None = None
+        # The scheduler's own task and one per started job.
+        self._tasks = BackgroundTasks()
 
     def start(self) -> None:
-        self._main = asyncio.create_task(self._run(), name="ci-emulator-scheduler")
+        self._tasks.spawn(self._run(), name="ci-emulator-scheduler")
 
     async def close(self) -> None:
-        tasks = [*self._tasks, *([self._main] if self._main else [])]
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-        self._tasks.clear()
-        self._main = None
+        await self._tasks.close()
 
     async def _run(self) -> None:
         # Runs until cancelled by close(); each pass waits for the next change.
         while True:
             await self._state.wait_for_work()
             for queue, job in self._state.take_startable():
-                task = asyncio.create_task(self._execute(queue, job), name=f"job-{job.job_id}")
-                self._tasks.add(task)
-                task.add_done_callback(self._tasks.discard)
+                self._tasks.spawn(self._execute(queue, job), name=f"job-{job.job_id}")
 
     async def _execute(self, queue: MediaQueue, job: Job) -> None:
         state = self._state

@@ -39,6 +39,7 @@ from typing import Final
 from lxml import etree
 
 from ci_emulator.errors import invalid_argument
+from ci_emulator.query import positive
 from ci_emulator.timefmt import format_ci_time
 from ci_emulator.xmlbuild import Fields, XmlValue, element_fields
 from ci_emulator.xmlread import child, children, text_of
@@ -179,15 +180,6 @@ def parse_template_body(request: etree._Element) -> TemplateBody:
     return TemplateBody(tag, name, params)
 
 
-def _positive(params: Mapping[str, str], name: str, default: int) -> int:
-    value = params.get(name, "")
-    if value == "":
-        return default
-    if not (value.isascii() and value.isdigit()) or int(value) < 1:
-        raise invalid_argument(f"{name} must be a positive integer")
-    return int(value)
-
-
 def parse_template_query(params: Mapping[str, str]) -> TemplateQuery:
     tag = params.get("tag", "") or None
     if tag is not None and tag not in KINDS:
@@ -203,8 +195,8 @@ def parse_template_query(params: Mapping[str, str]) -> TemplateQuery:
         category=category,
         ids=ids,
         name=params.get("name", "") or None,
-        page_number=_positive(params, "pageNumber", 1),
-        page_size=_positive(params, "pageSize", 10),
+        page_number=positive(params, "pageNumber", 1),
+        page_size=positive(params, "pageSize", 10),
     )
 
 

@@ -43,7 +43,9 @@ from ci_emulator.callbacks import CallbackTarget
 from ci_emulator.config import BucketConfig
 from ci_emulator.errors import CiError, invalid_argument
 from ci_emulator.jobs import Job, JobState
+from ci_emulator.query import positive
 from ci_emulator.queues import MediaQueue
+from ci_emulator.tasks import BackgroundTasks
 from ci_emulator.templates import TemplateStore, _append
 from ci_emulator.timefmt import format_ci_time, parse_ci_time
 from ci_emulator.xmlbuild import Fields, element_fields, render_response
@@ -367,17 +369,6 @@ class WorkflowQuery:
     page_size: int
 
 
-def _positive(params: Mapping[str, str], name: str, default: int, most: int | None = None) -> int:
-    value = params.get(name, "")
-    if value == "":
-        return default
-    if not (value.isascii() and value.isdigit()) or int(value) < 1:
-        raise invalid_argument(f"{name} must be a positive integer")
-    if most is not None and int(value) > most:
-        raise invalid_argument(f"{name} must be at most {most}")
-    return int(value)
-
-
 def parse_workflow_query(params: Mapping[str, str]) -> WorkflowQuery:
     ids = tuple(dict.fromkeys(i.strip() for i in params.get("ids", "").split(",") if i.strip()))
     if len(ids) > MAX_IDS:
@@ -385,8 +376,8 @@ def parse_workflow_query(params: Mapping[str, str]) -> WorkflowQuery:
     return WorkflowQuery(
         ids,
         params.get("name", "") or None,
-        _positive(params, "pageNumber", 1),
-        _positive(params, "pageSize", 10, MAX_PAGE),
+        positive(params, "pageNumber", 1),
+        positive(params, "pageSize", 10, MAX_PAGE),
     )
 
 
@@ -436,7 +427,7 @@ def parse_execution_query(params: Mapping[str, str]) -> ExecutionQuery:
         params.get("name", "") or None,
         order == "Asc",
         states,
-        _positive(params, "size", 10, MAX_PAGE),
+        positive(params, "size", 10, MAX_PAGE),
         after,
         bounds[0],
         bounds[1],
@@ -629,18 +620,13 @@ class WorkflowRunner:
         self._notify = notify
         self._clock = clock
         self._on_change = on_change
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks = BackgroundTasks()
 
     def start(self, execution: Execution) -> None:
-        task = asyncio.create_task(self._run(execution), name=f"run-{execution.run_id}")
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._tasks.spawn(self._run(execution), name=f"run-{execution.run_id}")
 
     async def close(self) -> None:
-        tasks = list(self._tasks)
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await self._tasks.close()
 
     async def _run(self, execution: Execution) -> None:
         try:

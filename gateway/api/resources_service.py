@@ -19,15 +19,12 @@ that a burst of template reads never starves job submits.
 
 from __future__ import annotations
 
-import contextlib
-import functools
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from typing import Any, TypeVar
+from collections.abc import AsyncIterator, Callable
+from typing import Any
 
 import grpc
 
-from gateway import rpc_context
 from gateway._proto import (
     queues_pb2,
     queues_pb2_grpc,
@@ -37,89 +34,35 @@ from gateway._proto import (
     workflows_pb2_grpc,
 )
 from gateway.api import resource_validation as checks
+from gateway.api.servicer import Admission, Servicer, rpc
 from gateway.config.settings import Settings
-from gateway.errors import GatewayError, Overloaded, ResourceNotFound
+from gateway.errors import GatewayError, ResourceNotFound
 from gateway.model import Target
 from gateway.resources.calls import ResourceCalls
 from gateway.resources.executions import ExecutionFollower, the_run
 from gateway.status import abort
-from gateway.upstream.client import Reply
 from gateway.upstream.retry import Deadline
 
 log = logging.getLogger(__name__)
 
-Req = TypeVar("Req")
-Resp = TypeVar("Resp")
 Context = grpc.aio.ServicerContext[Any, Any]
-CI_REQUEST_ID_METADATA = "x-ci-request-id"
 WORKFLOW_FINISH = "WorkflowFinish"
 START_TYPE = "Start"
 
 
-class Admission:
-    """At most `limit` resource RPCs at once; beyond it RESOURCE_EXHAUSTED (+ RetryInfo)."""
-
-    def __init__(self, limit: int) -> None:
-        self.limit = limit
-        self.in_flight = 0
-
-    @contextlib.contextmanager
-    def admit(self) -> Iterator[None]:
-        if self.in_flight >= self.limit:
-            raise Overloaded("resource RPCs in flight", self.limit)
-        self.in_flight += 1
-        try:
-            yield
-        finally:
-            self.in_flight -= 1
-
-
-class _Servicer:
-    """What the three servicers share: CI's calls, settings, admission, deadline, reply."""
+class _Servicer(Servicer):
+    """What the three servicers share beyond `Servicer`: CI's resource calls."""
 
     def __init__(self, calls: ResourceCalls, settings: Settings, admission: Admission) -> None:
+        super().__init__(settings, admission)
         self._calls = calls
-        self._settings = settings
-        self._admission = admission
-
-    def _deadline(self, context: Context) -> Deadline:
-        ceiling = self._settings.timeouts.rpc_deadline_s
-        remaining = context.time_remaining()
-        return Deadline(ceiling if remaining is None else min(remaining, ceiling))
-
-    @staticmethod
-    def _reply(reply: Reply[Resp], context: Context) -> Resp:  # type: ignore[type-var]
-        if reply.request_id:
-            context.set_trailing_metadata(((CI_REQUEST_ID_METADATA, reply.request_id),))
-            rpc_context.note_answer(ci_request_id=reply.request_id)
-        return reply.message
-
-
-S = TypeVar("S", bound=_Servicer)
-
-
-def _rpc(
-    handler: Callable[[S, Req, Context], Awaitable[Resp]],
-) -> Callable[[S, Req, Context], Awaitable[Resp]]:
-    """Admission, and any `GatewayError` as a rich status (only those: see `service._rpc`)."""
-
-    @functools.wraps(handler)
-    async def wrapper(self: S, request: Req, context: Context) -> Resp:
-        try:
-            with self._admission.admit():
-                return await handler(self, request, context)
-        except GatewayError as error:
-            log.info("%s failed: %s %s", handler.__name__, error.status.name, error.reason.value)
-            await abort(context, error)
-
-    return wrapper
 
 
 # Queues ---------------------------------------------------------------------------------------
 
 
 class MediaQueueService(_Servicer, queues_pb2_grpc.MediaQueueServiceServicer):
-    @_rpc
+    @rpc
     async def DescribeMediaQueues(
         self, request: queues_pb2.DescribeMediaQueuesRequest, context: Context
     ) -> queues_pb2.DescribeMediaQueuesResponse:
@@ -127,7 +70,7 @@ class MediaQueueService(_Servicer, queues_pb2_grpc.MediaQueueServiceServicer):
         reply = await self._calls.describe_queues(target, query, self._deadline(context))
         return self._reply(reply, context)
 
-    @_rpc
+    @rpc
     async def UpdateMediaQueue(
         self, request: queues_pb2.UpdateMediaQueueRequest, context: Context
     ) -> queues_pb2.UpdateMediaQueueResponse:
@@ -164,7 +107,7 @@ class MediaQueueService(_Servicer, queues_pb2_grpc.MediaQueueServiceServicer):
 
 
 class MediaTemplateService(_Servicer, templates_pb2_grpc.MediaTemplateServiceServicer):
-    @_rpc
+    @rpc
     async def CreateMediaTemplate(
         self, request: templates_pb2.CreateMediaTemplateRequest, context: Context
     ) -> templates_pb2.CreateMediaTemplateResponse:
@@ -174,7 +117,7 @@ class MediaTemplateService(_Servicer, templates_pb2_grpc.MediaTemplateServiceSer
         )
         return self._reply(reply, context)
 
-    @_rpc
+    @rpc
     async def UpdateMediaTemplate(
         self, request: templates_pb2.UpdateMediaTemplateRequest, context: Context
     ) -> templates_pb2.UpdateMediaTemplateResponse:
@@ -184,7 +127,7 @@ class MediaTemplateService(_Servicer, templates_pb2_grpc.MediaTemplateServiceSer
         )
         return self._reply(reply, context)
 
-    @_rpc
+    @rpc
     async def DescribeMediaTemplates(
         self, request: templates_pb2.DescribeMediaTemplatesRequest, context: Context
     ) -> templates_pb2.DescribeMediaTemplatesResponse:
@@ -192,7 +135,7 @@ class MediaTemplateService(_Servicer, templates_pb2_grpc.MediaTemplateServiceSer
         reply = await self._calls.describe_templates(target, query, self._deadline(context))
         return self._reply(reply, context)
 
-    @_rpc
+    @rpc
     async def DeleteMediaTemplate(
         self, request: templates_pb2.DeleteMediaTemplateRequest, context: Context
     ) -> templates_pb2.DeleteMediaTemplateResponse:
@@ -232,7 +175,7 @@ class MediaWorkflowService(_Servicer, workflows_pb2_grpc.MediaWorkflowServiceSer
                     )
                 )
 
-    @_rpc
+    @rpc
     async def CreateMediaWorkflow(
         self, request: workflows_pb2.CreateMediaWorkflowRequest, context: Context
     ) -> workflows_pb2.CreateMediaWorkflowResponse:
@@ -241,7 +184,7 @@ class MediaWorkflowService(_Servicer, workflows_pb2_grpc.MediaWorkflowServiceSer
         reply = await self._calls.create_workflow(target, workflow, self._deadline(context))
         return self._reply(reply, context)
 
-    @_rpc
+    @rpc
     async def UpdateMediaWorkflow(
         self, request: workflows_pb2.UpdateMediaWorkflowRequest, context: Context
     ) -> workflows_pb2.UpdateMediaWorkflowResponse:
@@ -252,7 +195,7 @@ class MediaWorkflowService(_Servicer, workflows_pb2_grpc.MediaWorkflowServiceSer
         )
         return self._reply(reply, context)
 
-    @_rpc
+    @rpc
     async def DescribeMediaWorkflows(
         self, request: workflows_pb2.DescribeMediaWorkflowsRequest, context: Context
     ) -> workflows_pb2.DescribeMediaWorkflowsResponse:
@@ -260,7 +203,7 @@ class MediaWorkflowService(_Servicer, workflows_pb2_grpc.MediaWorkflowServiceSer
         reply = await self._calls.describe_workflows(target, query, self._deadline(context))
         return self._reply(reply, context)
 
-    @_rpc
+    @rpc
     async def DeleteMediaWorkflow(
         self, request: workflows_pb2.DeleteMediaWorkflowRequest, context: Context
     ) -> workflows_pb2.DeleteMediaWorkflowResponse:
@@ -268,7 +211,7 @@ class MediaWorkflowService(_Servicer, workflows_pb2_grpc.MediaWorkflowServiceSer
         reply = await self._calls.delete_workflow(target, workflow_id, self._deadline(context))
         return self._reply(reply, context)
 
-    @_rpc
+    @rpc
     async def ActivateMediaWorkflow(
         self, request: workflows_pb2.ActivateMediaWorkflowRequest, context: Context
     ) -> workflows_pb2.ActivateMediaWorkflowResponse:
@@ -276,7 +219,7 @@ class MediaWorkflowService(_Servicer, workflows_pb2_grpc.MediaWorkflowServiceSer
         reply = await self._calls.activate_workflow(target, workflow_id, self._deadline(context))
         return self._reply(reply, context)
 
-    @_rpc
+    @rpc
     async def PauseMediaWorkflow(
         self, request: workflows_pb2.PauseMediaWorkflowRequest, context: Context
     ) -> workflows_pb2.PauseMediaWorkflowResponse:
@@ -284,7 +227,7 @@ class MediaWorkflowService(_Servicer, workflows_pb2_grpc.MediaWorkflowServiceSer
         reply = await self._calls.pause_workflow(target, workflow_id, self._deadline(context))
         return self._reply(reply, context)
 
-    @_rpc
+    @rpc
     async def TriggerMediaWorkflow(
         self, request: workflows_pb2.TriggerMediaWorkflowRequest, context: Context
     ) -> workflows_pb2.TriggerMediaWorkflowResponse:
@@ -292,7 +235,7 @@ class MediaWorkflowService(_Servicer, workflows_pb2_grpc.MediaWorkflowServiceSer
         reply = await self._calls.trigger_workflow(target, query, self._deadline(context))
         return self._reply(reply, context)
 
-    @_rpc
+    @rpc
     async def ListWorkflowExecutions(
         self, request: workflows_pb2.ListWorkflowExecutionsRequest, context: Context
     ) -> workflows_pb2.ListWorkflowExecutionsResponse:
@@ -300,7 +243,7 @@ class MediaWorkflowService(_Servicer, workflows_pb2_grpc.MediaWorkflowServiceSer
         reply = await self._calls.list_executions(target, query, self._deadline(context))
         return self._reply(reply, context)
 
-    @_rpc
+    @rpc
     async def DescribeWorkflowExecution(
         self, request: workflows_pb2.DescribeWorkflowExecutionRequest, context: Context
     ) -> workflows_pb2.DescribeWorkflowExecutionResponse:
@@ -318,6 +261,6 @@ class MediaWorkflowService(_Servicer, workflows_pb2_grpc.MediaWorkflowServiceSer
                 async for execution in updates:
                     yield workflows_pb2.WatchWorkflowExecutionResponse(workflow_execution=execution)
         except GatewayError as error:
-            # Not `_rpc`: a stream is not admitted per call; the follower's cap bounds it.
+            # Not `rpc`: a stream is not admitted per call; the follower's cap bounds it.
             log.info("WatchWorkflowExecution failed: %s %s", error.status.name, error.reason.value)
             await abort(context, error)

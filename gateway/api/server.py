@@ -60,12 +60,12 @@ from gateway.api.metrics import GatewayMetrics, UpstreamMetrics
 from gateway.api.ops_http import OpsServer, start_ops_server
 from gateway.api.reflection import enable_reflection
 from gateway.api.resources_service import (
-    Admission,
     MediaQueueService,
     MediaTemplateService,
     MediaWorkflowService,
 )
 from gateway.api.service import MediaJobService
+from gateway.api.servicer import Admission
 from gateway.config.settings import ServerLimits, Settings
 from gateway.credentials import CredentialsProvider
 from gateway.jobs.redis_store import RedisSubmitStore
@@ -400,7 +400,7 @@ def _add_resource_services(
     tracking: TrackingRuntime,
 ) -> None:
     """Queues, templates and workflows, sharing one admission bound."""
-    admission = Admission(settings.retry.max_in_flight_rpcs)
+    admission = Admission(settings.retry.max_in_flight_rpcs, "resource RPCs in flight")
     queues_pb2_grpc.add_MediaQueueServiceServicer_to_server(
         MediaQueueService(calls, settings, admission), server
     )

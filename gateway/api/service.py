@@ -1,51 +1,47 @@
 """The gRPC servicer: Protobuf in, validation, one CI call, Protobuf out.
 
 Handlers hold no logic of their own: `validation` turns the RPC into a target and CI's inputs,
-`CiClient` does the call, and `_rpc` turns any `GatewayError` into a rich status. Only
-`GatewayError` is caught: an `AbortError` or a cancellation must pass through untouched, and an
-unexpected exception is a bug that grpc reports as UNKNOWN without our message text.
+`CiClient` does the call, and `servicer.rpc` turns any `GatewayError` into a rich status (see
+`gateway.api.servicer` for what every handler shares).
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import functools
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any, TypeVar
 
 import grpc
+from google.protobuf.message import Message
 
-from gateway import rpc_context
 from gateway._proto import media_pb2, service_pb2, service_pb2_grpc
 from gateway.access.interceptor import current_client
 from gateway.api import validation
+from gateway.api.servicer import Admission, Servicer, rpc
 from gateway.config.settings import Settings
 from gateway.errors import (
     DeadlineExceeded,
     FieldViolation,
     GatewayError,
     InvalidRequest,
-    Overloaded,
 )
+from gateway.jobs.exactly_once import ExactlyOnceCoordinator, InMemorySubmitStore, SubmitStore
 from gateway.jobs.multi_submit import MultiSubmitCoordinator
 from gateway.jobs.outputs import fill_outputs
-from gateway.jobs.submit import InMemorySubmitStore, SubmitCoordinator, SubmitStore, strip_markers
+from gateway.jobs.submit import SubmitCoordinator, strip_markers
 from gateway.jobs.tracking import JobTracker, PollSchedule, WatchLimits
 from gateway.model import Target
 from gateway.status import abort
-from gateway.upstream.client import CiClient, Reply
-from gateway.upstream.retry import Deadline
+from gateway.upstream.client import CiClient
 
 log = logging.getLogger(__name__)
 
-Req = TypeVar("Req")
-Resp = TypeVar("Resp")
+# A submit form's body and answer (`gateway.jobs.exactly_once`).
+Body = TypeVar("Body", media_pb2.Request, media_pb2.MultiOperationRequest)
+Answer = TypeVar("Answer", bound=Message)
 ClientIdentity = Callable[[grpc.aio.ServicerContext[Any, Any]], str]
-Handler = Callable[["MediaJobService", Req, grpc.aio.ServicerContext[Req, Resp]], Awaitable[Resp]]
 
-CI_REQUEST_ID_METADATA = rpc_context.CI_REQUEST_ID_METADATA
 # The submit's request_id (the caller's, or the one the gateway made): retry with it.
 REQUEST_ID_METADATA = "x-ci-gateway-request-id"
 # WaitMediaJob answers this much before the caller's deadline (a tenth of what is left, at most
@@ -54,22 +50,7 @@ WAIT_MARGIN_FRACTION = 0.1
 WAIT_MARGIN_MAX_S = 1.0
 
 
-def _rpc(handler: Handler[Req, Resp]) -> Handler[Req, Resp]:
-    @functools.wraps(handler)
-    async def wrapper(
-        self: MediaJobService, request: Req, context: grpc.aio.ServicerContext[Req, Resp]
-    ) -> Resp:
-        try:
-            with self._admission():
-                return await handler(self, request, context)
-        except GatewayError as error:
-            log.info("%s failed: %s %s", handler.__name__, error.status.name, error.reason.value)
-            await abort(context, error)
-
-    return wrapper
-
-
-class MediaJobService(service_pb2_grpc.MediaJobServiceServicer):
+class MediaJobService(Servicer, service_pb2_grpc.MediaJobServiceServicer):
     def __init__(
         self,
         client: CiClient,
@@ -81,14 +62,13 @@ class MediaJobService(service_pb2_grpc.MediaJobServiceServicer):
         callback_url: Callable[[Target], str | None] | None = None,
         client_identity: ClientIdentity | None = None,
     ) -> None:
+        limit = max_in_flight_rpcs or settings.retry.max_in_flight_rpcs
+        super().__init__(settings, Admission(limit))
         self._client = client
-        self._settings = settings
         store = submit_store if submit_store is not None else InMemorySubmitStore()
         self._submits = SubmitCoordinator(client, store, budget_for=client.budget_for)
         # One store for both forms: a request_id names one call, whichever form it took.
         self._multi_submits = MultiSubmitCoordinator(client, store, budget_for=client.budget_for)
-        self._max_in_flight_rpcs = max_in_flight_rpcs or settings.retry.max_in_flight_rpcs
-        self._in_flight_rpcs = 0
         tracking = settings.tracking
         self._tracker = tracker or JobTracker(
             client,
@@ -98,30 +78,30 @@ class MediaJobService(service_pb2_grpc.MediaJobServiceServicer):
         self._callback_url = callback_url
         self._client_identity = client_identity or default_client_identity
 
-    @contextlib.contextmanager
-    def _admission(self) -> Iterator[None]:
-        """Refuse, rather than queue, RPCs beyond the bound: RESOURCE_EXHAUSTED + RetryInfo."""
-        if self._in_flight_rpcs >= self._max_in_flight_rpcs:
-            raise Overloaded("RPCs in flight", self._max_in_flight_rpcs)
-        self._in_flight_rpcs += 1
+    async def _submit(
+        self,
+        coordinator: ExactlyOnceCoordinator[Body, Answer],
+        target: Target,
+        body: Body,
+        request_id: str,
+        caller_supplied: bool,
+        context: grpc.aio.ServicerContext[Any, Answer],
+    ) -> Answer:
+        """The steps both submit forms take around their coordinator. The request_id goes in
+        the trailers before the call too, and on any error it ends with, so a caller whose call
+        failed still learns the id to retry with."""
+        self._use_gateway_callback(target, body)
+        context.set_trailing_metadata(((REQUEST_ID_METADATA, request_id),))
         try:
-            yield
-        finally:
-            self._in_flight_rpcs -= 1
+            reply = await coordinator.submit(
+                target, body, request_id, self._deadline(context), caller_supplied=caller_supplied
+            )
+        except GatewayError as error:
+            error.extra.setdefault("request_id", request_id)
+            raise
+        return self._reply(reply, context, (REQUEST_ID_METADATA, request_id))
 
-    def _deadline(self, context: grpc.aio.ServicerContext[Req, Resp]) -> Deadline:
-        ceiling = self._settings.timeouts.rpc_deadline_s
-        remaining = context.time_remaining()
-        return Deadline(ceiling if remaining is None else min(remaining, ceiling))
-
-    @staticmethod
-    def _reply(reply: Reply[Resp], context: grpc.aio.ServicerContext[Req, Resp]) -> Resp:  # type: ignore[type-var]
-        if reply.request_id:
-            context.set_trailing_metadata(((CI_REQUEST_ID_METADATA, reply.request_id),))
-            rpc_context.note_answer(ci_request_id=reply.request_id)
-        return reply.message
-
-    @_rpc
+    @rpc
     async def SubmitMediaJob(
         self,
         request: service_pb2.SubmitMediaJobRequest,
@@ -130,28 +110,13 @@ class MediaJobService(service_pb2_grpc.MediaJobServiceServicer):
         ],
     ) -> service_pb2.SubmitMediaJobResponse:
         target, body, request_id = validation.validate_submit(request, self._settings)
-        self._use_gateway_callback(target, body)
-        context.set_trailing_metadata(((REQUEST_ID_METADATA, request_id),))
-        try:
-            reply = await self._submits.submit(
-                target,
-                body,
-                request_id,
-                self._deadline(context),
-                caller_supplied=bool(request.request_id),
-            )
-        except GatewayError as error:
-            error.extra.setdefault("request_id", request_id)
-            raise
-        metadata = [(REQUEST_ID_METADATA, request_id)]
-        if reply.request_id:
-            metadata.append((CI_REQUEST_ID_METADATA, reply.request_id))
-            rpc_context.note_answer(ci_request_id=reply.request_id)
-        context.set_trailing_metadata(tuple(metadata))
-        fill_outputs([reply.message.jobs_detail])
-        return reply.message
+        response = await self._submit(
+            self._submits, target, body, request_id, bool(request.request_id), context
+        )
+        fill_outputs([response.jobs_detail])
+        return response
 
-    @_rpc
+    @rpc
     async def SubmitMediaJobs(
         self,
         request: service_pb2.SubmitMediaJobsRequest,
@@ -160,28 +125,13 @@ class MediaJobService(service_pb2_grpc.MediaJobServiceServicer):
         ],
     ) -> service_pb2.SubmitMediaJobsResponse:
         target, body, request_id = validation.validate_submit_jobs(request, self._settings)
-        self._use_gateway_callback(target, body)
-        context.set_trailing_metadata(((REQUEST_ID_METADATA, request_id),))
-        try:
-            reply = await self._multi_submits.submit(
-                target,
-                body,
-                request_id,
-                self._deadline(context),
-                caller_supplied=bool(request.request_id),
-            )
-        except GatewayError as error:
-            error.extra.setdefault("request_id", request_id)
-            raise
-        metadata = [(REQUEST_ID_METADATA, request_id)]
-        if reply.request_id:
-            metadata.append((CI_REQUEST_ID_METADATA, reply.request_id))
-            rpc_context.note_answer(ci_request_id=reply.request_id)
-        context.set_trailing_metadata(tuple(metadata))
-        fill_outputs(reply.message.jobs_detail)
-        return reply.message
+        response = await self._submit(
+            self._multi_submits, target, body, request_id, bool(request.request_id), context
+        )
+        fill_outputs(response.jobs_detail)
+        return response
 
-    @_rpc
+    @rpc
     async def DescribeMediaJobs(
         self,
         request: service_pb2.DescribeMediaJobsRequest,
@@ -197,7 +147,7 @@ class MediaJobService(service_pb2_grpc.MediaJobServiceServicer):
         fill_outputs(reply.message.jobs_detail)
         return self._reply(reply, context)
 
-    @_rpc
+    @rpc
     async def ListMediaJobs(
         self,
         request: service_pb2.ListMediaJobsRequest,
@@ -213,7 +163,7 @@ class MediaJobService(service_pb2_grpc.MediaJobServiceServicer):
         fill_outputs(reply.message.jobs_detail)
         return self._reply(reply, context)
 
-    @_rpc
+    @rpc
     async def CancelMediaJob(
         self,
         request: service_pb2.CancelMediaJobRequest,
@@ -225,7 +175,7 @@ class MediaJobService(service_pb2_grpc.MediaJobServiceServicer):
         reply = await self._client.cancel_job(target, job_id, self._deadline(context))
         return self._reply(reply, context)
 
-    @_rpc
+    @rpc
     async def GenerateMediaInfo(
         self,
         request: service_pb2.GenerateMediaInfoRequest,
@@ -237,7 +187,7 @@ class MediaJobService(service_pb2_grpc.MediaJobServiceServicer):
         reply = await self._client.generate_media_info(target, key, self._deadline(context))
         return self._reply(reply, context)
 
-    @_rpc
+    @rpc
     async def GetMediaInfo(
         self,
         request: service_pb2.GetMediaInfoRequest,
@@ -275,11 +225,11 @@ class MediaJobService(service_pb2_grpc.MediaJobServiceServicer):
                 async for detail in watch.updates():
                     yield service_pb2.WatchMediaJobResponse(jobs_detail=detail)
         except GatewayError as error:
-            # Not `_rpc`: a stream is not admitted per call; the watcher caps bound it instead.
+            # Not `rpc`: a stream is not admitted per call; the watcher caps bound it instead.
             log.info("WatchMediaJob failed: %s %s", error.status.name, error.reason.value)
             await abort(context, error)
 
-    @_rpc
+    @rpc
     async def WaitMediaJob(
         self,
         request: service_pb2.WaitMediaJobRequest,

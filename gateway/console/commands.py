@@ -13,11 +13,11 @@ import argparse
 import asyncio
 import os
 import sys
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
 from contextlib import redirect_stderr, redirect_stdout
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 import grpc
 from google.protobuf import json_format
@@ -357,9 +357,26 @@ async def run(
 ) -> int:
     """The whole command; returns its exit code. Failures are one message on `err`."""
     streams = Streams(out or sys.stdout, err or sys.stderr, stdin or sys.stdin)
+    return await execute(build_parser(), PROG, argv, streams, environ)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    return main_with(run, argv)
+
+
+async def execute(
+    parser: argparse.ArgumentParser,
+    prog: str,
+    argv: Sequence[str],
+    streams: Streams,
+    environ: Mapping[str, str] | None,
+) -> int:
+    """Parse `argv`, connect to the gateway and run the chosen subcommand's handler: the exit
+    code. `--help` and usage errors are argparse's own text, on `streams`; any other failure
+    is one line on `err`. Every console command (`jobs`, `templates`) runs through this."""
     try:
         with redirect_stdout(streams.out), redirect_stderr(streams.err):
-            args = build_parser().parse_args(argv)
+            args = parser.parse_args(argv)
     except SystemExit as done:  # --help (0) or a usage error (2), already printed
         return done.code if isinstance(done.code, int) else ExitCode.USAGE
     try:
@@ -368,11 +385,14 @@ async def run(
             handler: Handler = args.handler
             return int(await handler(args, gateway, streams))
     except CommandFailed as failure:
-        print(f"{PROG} {args.command}: {failure.message}", file=streams.err)
+        print(f"{prog} {args.command}: {failure.message}", file=streams.err)
         return int(failure.code)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main_with(
+    run: Callable[[list[str]], Coroutine[Any, Any, int]], argv: Sequence[str] | None
+) -> int:
+    """A console command's entry point: `run` under asyncio, and Ctrl-C as INTERRUPTED."""
     try:
         return asyncio.run(run(list(sys.argv[1:] if argv is None else argv)))
     except KeyboardInterrupt:

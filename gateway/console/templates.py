@@ -14,19 +14,16 @@ templates needs `templates_write` (a sidecar's `sidecar_operations`, a shared cl
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
-import os
 import sys
 import tomllib
 from collections.abc import Mapping, Sequence
-from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
 from typing import TextIO
 
 from gateway._proto import templates_pb2
-from gateway.console import connection, exits
-from gateway.console.commands import CALL_TIMEOUT_S, Streams, _common
+from gateway.console import exits
+from gateway.console.commands import CALL_TIMEOUT_S, Streams, _common, execute, main_with
 from gateway.console.connection import Session
 from gateway.console.exits import CommandFailed, ExitCode
 from gateway.console.template_plan import (
@@ -197,23 +194,8 @@ async def run(
 ) -> int:
     """The whole command; returns its exit code. Failures are one message on `err`."""
     streams = Streams(out or sys.stdout, err or sys.stderr, sys.stdin)
-    try:
-        with redirect_stdout(streams.out), redirect_stderr(streams.err):
-            args = build_parser().parse_args(argv)
-    except SystemExit as done:  # --help (0) or a usage error (2), already printed
-        return done.code if isinstance(done.code, int) else ExitCode.USAGE
-    try:
-        target = connection.from_args(args, os.environ if environ is None else environ)
-        async with Session(target) as gateway:
-            return int(await args.handler(args, gateway, streams))
-    except CommandFailed as failure:
-        print(f"{PROG} {args.command}: {failure.message}", file=streams.err)
-        return int(failure.code)
+    return await execute(build_parser(), PROG, argv, streams, environ)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    try:
-        return asyncio.run(run(list(sys.argv[1:] if argv is None else argv)))
-    except KeyboardInterrupt:
-        print(file=sys.stderr)
-        return ExitCode.INTERRUPTED
+    return main_with(run, argv)

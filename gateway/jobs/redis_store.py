@@ -1,8 +1,8 @@
 """`SubmitStore` in Redis: a submit retried on another replica finds the first one's record.
 
-The embedded store (`gateway.jobs.submit.InMemorySubmitStore`) is per process, so behind a load
-balancer a client's retry with the same request_id may reach a replica that never saw it and
-would submit again. With this store every replica reads and writes the same records:
+The embedded store (`gateway.jobs.exactly_once.InMemorySubmitStore`) is per process, so behind
+a load balancer a client's retry with the same request_id may reach a replica that never saw it
+and would submit again. With this store every replica reads and writes the same records:
 `ci-gateway:submit:<request_id>` -> JSON of the `SubmitRecord`, kept `RETENTION_S` (24 h) by a
 Redis TTL, so Redis does the expiry and the memory bound (with its own eviction policy).
 
@@ -27,7 +27,7 @@ import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from gateway.errors import SubmitStoreUnavailable
-from gateway.jobs.submit import RETENTION_S, SubmitRecord
+from gateway.jobs.exactly_once import RETENTION_S, SubmitRecord
 
 KEY_PREFIX = "ci-gateway:submit:"
 
@@ -58,7 +58,7 @@ def decode_record(data: bytes) -> SubmitRecord:
 
 
 class RedisSubmitStore:
-    """Implements `gateway.jobs.submit.SubmitStore` on a shared Redis."""
+    """Implements `gateway.jobs.exactly_once.SubmitStore` on a shared Redis."""
 
     def __init__(
         self,

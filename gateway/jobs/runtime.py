@@ -36,9 +36,9 @@ from redis.exceptions import RedisError
 from gateway.config.load import resolve_secret_files
 from gateway.config.settings import Settings
 from gateway.jobs.callbacks import CallbackReceiver, OtherEvent, callback_url
+from gateway.jobs.exactly_once import InMemorySubmitStore, SubmitStore
 from gateway.jobs.fanout import FanOut, JobUpdate, LocalFanOut, RedisFanOut
 from gateway.jobs.redis_store import RedisSubmitStore
-from gateway.jobs.submit import InMemorySubmitStore, SubmitStore
 from gateway.jobs.tracking import JobDescriber, JobTracker, PollSchedule, Timer, WatchLimits
 from gateway.model import Target
 

@@ -43,46 +43,60 @@ reconcile that found nothing could still duplicate; the window is the listing's 
 UNCONFIRMED: how long CI keeps jobs listable. Its documentation states no retention and no
 limit on the `startCreationTime`..`endCreationTime` range, so the recovery assumes CI still
 lists a job 24 h after creating it.
+
+This module holds the markers and the single form. The steps themselves (claim and lease,
+another replica's lead, the shared flight, the rounds of reconcile-then-send) and the store are
+`gateway.jobs.exactly_once`'s, shared with the multi-operation form (`gateway.jobs.multi_submit`).
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import hashlib
-import logging
 import re
-import time
 import uuid
-from collections import OrderedDict
-from collections.abc import Callable
-from dataclasses import dataclass, replace
-from datetime import UTC, datetime, timedelta, timezone
-from typing import Protocol
 
 from lxml import etree
 
 from gateway import tracing
 from gateway._proto import media_pb2, service_pb2
-from gateway.errors import (
-    DeadlineExceeded,
-    GatewayError,
-    RequestIdReused,
-    RetryBudgetExhausted,
-    RetryClass,
-    SubmitOutcomeUnknown,
-    SubmitStoreUnavailable,
-    TransportError,
-    UpstreamError,
-    UpstreamProtocolError,
+from gateway.errors import UpstreamProtocolError
+from gateway.jobs.exactly_once import (
+    RECOVERY_LOOKBACK_S,
+    RETENTION_S,
+    Attempts,
+    ExactlyOnceCoordinator,
+    InMemorySubmitStore,
+    Jobs,
+    SubmitRecord,
+    SubmitStore,
 )
 from gateway.kinds import DEFAULT_TAG
 from gateway.model import Target
 from gateway.upstream import xml_codec
-from gateway.upstream.client import CiClient, Reply
-from gateway.upstream.retry import Deadline, RetryBudget
+from gateway.upstream.retry import Deadline
 
-log = logging.getLogger(__name__)
+# The store and its horizons are `exactly_once`'s; they stay importable from here, beside the
+# design they serve.
+__all__ = [
+    "MARKER_HEX",
+    "MARKER_LEN",
+    "MARKER_PREFIX",
+    "RECOVERY_LOOKBACK_S",
+    "REQUEST_ID",
+    "RETENTION_S",
+    "InMemorySubmitStore",
+    "SubmitCoordinator",
+    "SubmitRecord",
+    "SubmitStore",
+    "fingerprint",
+    "marker",
+    "new_request_id",
+    "strip_marker",
+    "strip_markers",
+    "with_marker",
+]
+
 MARKER_PREFIX = "#cigw:"
 MARKER_HEX = 20
 # A space separates the marker from the caller's UserData (none when that is empty: CI's XML
@@ -90,23 +104,6 @@ MARKER_HEX = 20
 MARKER_LEN = 1 + len(MARKER_PREFIX) + MARKER_HEX
 _MARKER = re.compile(f"(?:^| ){re.escape(MARKER_PREFIX)}[0-9a-f]{{{MARKER_HEX}}}$")
 REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
-RETENTION_S = 24 * 3600
-# How far before the first attempt a reconcile looks back: covers clock skew between the
-# gateway and CI (CI's creation times come from CI's clock).
-RECONCILE_LOOKBACK_S = 600
-# A caller's request_id the store does not know: how far back a job of it may have been created
-# with its record since lost. The store keeps records RETENTION_S, so a repeat within that is
-# promised its job whatever happened to the store; beyond it, not even an intact store would.
-RECOVERY_LOOKBACK_S = RETENTION_S + RECONCILE_LOOKBACK_S
-RECONCILE_PAGES = 5
-RECONCILE_PAGE_SIZE = 100  # CI's maximum `size`
-MAX_SEND_ROUNDS = 3
-# A lead lasts the caller's deadline plus this; a replica that died mid-submit blocks others
-# at most that long, and then they reconcile.
-LEASE_MARGIN_S = 5.0
-# How often a replica looks whether another replica's lead on the same request_id has ended.
-LEADER_POLL_S = (0.05, 0.5)
-CI_TIMEZONE = timezone(timedelta(hours=8))
 
 
 def new_request_id() -> str:
@@ -149,274 +146,34 @@ def fingerprint(target: Target, request: media_pb2.Request) -> str:
     return hashlib.sha256(f"{target.bucket}\0{target.region}\0".encode() + body).hexdigest()
 
 
-@dataclass(frozen=True)
-class SubmitRecord:
-    fingerprint: str
-    # None while in doubt: sent or about to be sent, outcome not known yet.
-    jobs_detail: bytes | None
-    first_attempt_at: float
-    updated_at: float
-    # Until when the replica leading this submit may still be sending it (0: nobody is). Another
-    # replica waits for the leader's outcome instead of sending the same job in parallel.
-    leader_until: float = 0.0
+class SubmitCoordinator(
+    ExactlyOnceCoordinator[media_pb2.Request, service_pb2.SubmitMediaJobResponse]
+):
+    """The single form: one request, one job (operation 0), the marker of the request_id."""
 
+    _response_type = service_pb2.SubmitMediaJobResponse
 
-class SubmitStore(Protocol):
-    """request_id -> SubmitRecord. The embedded store is the default; a shared one (Redis) makes
-    retries land on any replica."""
+    def _fingerprint(self, target: Target, request: media_pb2.Request) -> str:
+        return fingerprint(target, request)
 
-    async def get(self, request_id: str) -> SubmitRecord | None: ...
-
-    async def claim(self, request_id: str, record: SubmitRecord) -> SubmitRecord | None:
-        """Store `record` only if the id has none, atomically; return the existing one if any."""
-        ...
-
-    async def put(self, request_id: str, record: SubmitRecord) -> None: ...
-
-    async def delete(self, request_id: str) -> None: ...
-
-
-class InMemorySubmitStore:
-    """Process-local store. Records live `retention_s` (24 h); beyond `max_entries` the oldest
-    are evicted first, so memory stays bounded under any request rate."""
-
-    def __init__(
-        self,
-        *,
-        retention_s: float = RETENTION_S,
-        max_entries: int = 1_000_000,
-        clock: Callable[[], float] = time.time,
-    ) -> None:
-        self._records: OrderedDict[str, SubmitRecord] = OrderedDict()
-        self._retention_s = retention_s
-        self._max_entries = max_entries
-        self._clock = clock
-
-    def __len__(self) -> int:
-        return len(self._records)
-
-    def _expire(self) -> None:
-        horizon = self._clock() - self._retention_s
-        while self._records:
-            oldest_id, oldest = next(iter(self._records.items()))
-            if oldest.updated_at >= horizon and len(self._records) <= self._max_entries:
-                return
-            del self._records[oldest_id]
-
-    async def get(self, request_id: str) -> SubmitRecord | None:
-        self._expire()
-        return self._records.get(request_id)
-
-    async def claim(self, request_id: str, record: SubmitRecord) -> SubmitRecord | None:
-        self._expire()
-        existing = self._records.get(request_id)
-        if existing is None:
-            await self.put(request_id, record)
-        return existing
-
-    async def put(self, request_id: str, record: SubmitRecord) -> None:
-        self._records[request_id] = record
-        self._records.move_to_end(request_id)
-        self._expire()
-
-    async def delete(self, request_id: str) -> None:
-        self._records.pop(request_id, None)
-
-
-def is_ambiguous(error: GatewayError) -> bool:
-    """Might CI have acted on a submit that failed this way?"""
-    if isinstance(error, RetryBudgetExhausted):
-        return is_ambiguous(error.last)
-    if isinstance(error, TransportError):
-        return error.sent
-    if isinstance(error, DeadlineExceeded):
-        return True  # the last attempt may have been in flight
-    if isinstance(error, UpstreamProtocolError):
-        # A 2xx whose body could not be read (cut short, garbled, empty, oversize): CI accepted
-        # the submit, so the job probably exists; only its answer is lost.
-        return 200 <= error.http_status < 300
-    if isinstance(error, UpstreamError):
-        # A 5xx may come after CI created the job; throttling and 4xx come before.
-        return error.retry is RetryClass.TRANSIENT
-    return False
-
-
-def ci_time(unix: float) -> str:
-    return datetime.fromtimestamp(unix, UTC).astimezone(CI_TIMEZONE).strftime("%Y-%m-%dT%H:%M:%S%z")
-
-
-@dataclass
-class _Attempts:
-    """HTTP attempts towards CI one submit made over all its POSTs and listings. Each CI call
-    counts only its own; the error a submit ends with reports them all (`ErrorInfo.attempts`)."""
-
-    count: int = 0
-
-    def report(self, error: GatewayError) -> GatewayError:
-        error.attempts = self.count
-        return error
-
-
-class SubmitCoordinator:
-    def __init__(
-        self,
-        client: CiClient,
-        store: SubmitStore,
-        *,
-        budget_for: Callable[[Target], RetryBudget] | None = None,
-        clock: Callable[[], float] = time.time,
-    ) -> None:
-        self._client = client
-        self._store = store
-        self._budget_for = budget_for
-        self._clock = clock
-        self._flights: dict[
-            str, tuple[str, asyncio.Future[Reply[service_pb2.SubmitMediaJobResponse]]]
-        ] = {}
-
-    async def submit(
-        self,
-        target: Target,
-        request: media_pb2.Request,
-        request_id: str,
-        deadline: Deadline,
-        *,
-        caller_supplied: bool = True,
-    ) -> Reply[service_pb2.SubmitMediaJobResponse]:
-        """Submit once per request_id. `caller_supplied=False` (the gateway made the id) skips
-        the look for a lost record's job (nobody can have sent the id before) and drops the
-        record once the job is known, which keeps memory flat (no caller can repeat a call
-        that succeeded); records in doubt are kept either way, since their id was returned."""
-        print_ = fingerprint(target, request)
-        # Bounded: a cancelled leader hands over at most this often.
-        for _ in range(MAX_SEND_ROUNDS):
-            flight = self._flights.get(request_id)
-            if flight is None:
-                break
-            flight_print, leader = flight
-            if flight_print != print_:
-                raise RequestIdReused(request_id)
-            try:
-                return await asyncio.shield(leader)
-            except asyncio.CancelledError:
-                if not leader.cancelled():
-                    raise  # we were cancelled ourselves
-                # The leading call was cancelled by its client; take over.
-        future: asyncio.Future[Reply[service_pb2.SubmitMediaJobResponse]]
-        future = asyncio.get_running_loop().create_future()
-        self._flights[request_id] = (print_, future)
-        try:
-            reply = await self._lead(
-                target, request, request_id, print_, deadline, recover=caller_supplied
-            )
-            if not caller_supplied:
-                # Best effort: the job is known, and the record expires by itself anyway.
-                with contextlib.suppress(SubmitStoreUnavailable):
-                    await self._store.delete(request_id)
-        except GatewayError as error:
-            future.set_exception(error)
-            future.exception()  # mark retrieved: followers may be none
-            raise
-        except BaseException:
-            future.cancel()
-            raise
-        else:
-            future.set_result(reply)
-            return reply
-        finally:
-            if self._flights.get(request_id, (None, None))[1] is future:
-                del self._flights[request_id]
-
-    async def _lead(
-        self,
-        target: Target,
-        request: media_pb2.Request,
-        request_id: str,
-        print_: str,
-        deadline: Deadline,
-        *,
-        recover: bool,
-    ) -> Reply[service_pb2.SubmitMediaJobResponse]:
-        now = self._clock()
-        lease = now + deadline.remaining() + LEASE_MARGIN_S
-        record = SubmitRecord(print_, None, now, now, leader_until=lease)
-        attempts = _Attempts()
-        existing = await self._store.claim(request_id, record)
-        # Where the next look for a job of this request_id starts (None: send without looking).
-        since: float | None
-        if existing is None:
-            # Ours: nobody has sent it since the store last knew. A caller's id may still have
-            # a job whose record the store lost: look as far back as the store keeps records.
-            since = now - RECOVERY_LOOKBACK_S if recover else None
-        else:
-            existing = await self._await_other_leader(request_id, existing, deadline)
-            if existing.fingerprint != print_:
-                raise RequestIdReused(request_id)
-            if existing.jobs_detail is not None:
-                return self._reply_from(existing.jobs_detail)
-            # Sent before (answer lost, caller gone, replica died): reconcile first. We lead now.
-            record = replace(existing, leader_until=lease, updated_at=now)
-            await self._store.put(request_id, record)
-            since = record.first_attempt_at - RECONCILE_LOOKBACK_S
-
-        tag = marker(request_id)
-        marked = media_pb2.Request()
-        marked.CopyFrom(request)
-        marked.operation.user_data = with_marker(request.operation.user_data, request_id)
-        last_error: GatewayError | None = None
-        for _ in range(MAX_SEND_ROUNDS):
-            if since is not None:
-                try:
-                    with tracing.span(tracing.RECONCILE_SPAN) as span:
-                        found = await self._find(target, request, tag, since, deadline, attempts)
-                        span.set_attribute("ci_gateway.reconcile.found", found is not None)
-                except GatewayError as error:
-                    if existing is None and last_error is None:
-                        # The look for a lost record's job failed, and nothing was sent: the id
-                        # is free again, and the next call looks just as far back.
-                        await self._forget(request_id)
-                        attempts.report(error)
-                        raise
-                    await self._release(request_id, record)
-                    raise self._unknown(request_id, error, attempts) from error
-                if found is not None:
-                    return await self._complete(request_id, record, *found)
-                if last_error is not None and not self._may_resend(target, last_error):
-                    await self._release(request_id, record)
-                    raise self._unknown(request_id, last_error, attempts) from last_error
-            try:
-                job, ci_request_id = await self._send(target, marked, deadline, attempts)
-            except GatewayError as error:
-                if not is_ambiguous(error):
-                    await self._forget(request_id)  # certainly no job: the id is free again
-                    attempts.report(error)
-                    raise
-                if isinstance(error, DeadlineExceeded) or deadline.expired:
-                    await self._release(request_id, record)
-                    raise self._unknown(request_id, error, attempts) from error
-                last_error = error
-                since = record.first_attempt_at - RECONCILE_LOOKBACK_S
-                continue
-            return await self._complete(request_id, record, job, ci_request_id)
-        assert last_error is not None
-        await self._release(request_id, record)
-        raise self._unknown(request_id, last_error, attempts) from last_error
+    def _operations(self, request: media_pb2.Request) -> int:
+        return 1
 
     async def _send(
         self,
         target: Target,
-        marked: media_pb2.Request,
+        request: media_pb2.Request,
+        request_id: str,
+        pending: list[int],
         deadline: Deadline,
-        attempts: _Attempts,
-    ) -> tuple[media_pb2.JobsDetail, str]:
+        attempts: Attempts,
+    ) -> tuple[Jobs, str]:
         """POST the marked job: its JobsDetail and CI's RequestId. A 2xx naming no job (an
         empty body) lost CI's answer as surely as a garbled one did: an ambiguous failure."""
-        try:
-            reply = await self._client.submit_job(target, marked, deadline)
-        except GatewayError as error:
-            attempts.count += error.attempts
-            raise
-        attempts.count += reply.attempts
+        marked = media_pb2.Request()
+        marked.CopyFrom(request)
+        marked.operation.user_data = with_marker(request.operation.user_data, request_id)
+        reply = await attempts.counted(self._client.submit_job(target, marked, deadline))
         job = reply.message.jobs_detail
         if not job.job_id:
             raise UpstreamProtocolError(
@@ -424,112 +181,57 @@ class SubmitCoordinator:
                 http_status=200,
                 request_id=reply.request_id,
             )
-        return job, reply.request_id
-
-    async def _await_other_leader(
-        self, request_id: str, record: SubmitRecord, deadline: Deadline
-    ) -> SubmitRecord:
-        """Another replica leads this request_id: wait (bounded) for its outcome."""
-        delay = LEADER_POLL_S[0]
-        while record.jobs_detail is None and record.leader_until > self._clock():
-            if deadline.remaining() <= delay:
-                waited = DeadlineExceeded("another replica is still submitting it")
-                unknown = SubmitOutcomeUnknown(request_id, waited)
-                waited.attempts = unknown.attempts = 0  # this call asked CI nothing
-                raise unknown
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, LEADER_POLL_S[1])
-            latest = await self._store.get(request_id)
-            if latest is None:  # the other lead failed for certain: the id is free again
-                return replace(record, leader_until=0.0)
-            record = latest
-        return record
-
-    async def _release(self, request_id: str, record: SubmitRecord) -> None:
-        """In doubt and nobody sending: the next call with this id reconciles at once. Best
-        effort: should the store fail too, the lease runs out by itself, and the caller learns
-        of the submit's own failure rather than the store's."""
-        with contextlib.suppress(SubmitStoreUnavailable):
-            await self._store.put(request_id, replace(record, leader_until=0.0))
-
-    async def _forget(self, request_id: str) -> None:
-        """No job for this id: free it. Best effort, like `_release`: CI's answer is what the
-        caller must learn; a record the store failed to drop is reconciled by the next call."""
-        with contextlib.suppress(SubmitStoreUnavailable):
-            await self._store.delete(request_id)
-
-    def _may_resend(self, target: Target, error: GatewayError) -> bool:
-        if self._budget_for is None:
-            return True
-        return self._budget_for(target).try_spend(error)
-
-    @staticmethod
-    def _unknown(request_id: str, error: GatewayError, attempts: _Attempts) -> GatewayError:
-        if isinstance(error, DeadlineExceeded):
-            error.extra["request_id"] = request_id
-            return attempts.report(error)
-        return attempts.report(SubmitOutcomeUnknown(request_id, error))
-
-    async def _complete(
-        self,
-        request_id: str,
-        record: SubmitRecord,
-        job: media_pb2.JobsDetail,
-        ci_request_id: str,
-    ) -> Reply[service_pb2.SubmitMediaJobResponse]:
-        response = service_pb2.SubmitMediaJobResponse(jobs_detail=job)
-        strip_markers([response.jobs_detail])
-        stored = response.SerializeToString()
-        try:
-            await self._store.put(
-                request_id,
-                SubmitRecord(record.fingerprint, stored, record.first_attempt_at, self._clock()),
-            )
-        except SubmitStoreUnavailable:
-            # The job exists and is known: the caller gets it. A repeat still finds this job,
-            # through the in-doubt record if the store kept it, else through the recovery look.
-            log.warning("submit succeeded but its outcome could not be stored; a repeat looks")
-        return Reply(response, ci_request_id)
-
-    @staticmethod
-    def _reply_from(stored: bytes) -> Reply[service_pb2.SubmitMediaJobResponse]:
-        return Reply(service_pb2.SubmitMediaJobResponse.FromString(stored), "")
+        return {0: job}, reply.request_id
 
     async def _find(
         self,
         target: Target,
         request: media_pb2.Request,
-        tag: str,
+        request_id: str,
+        known: Jobs,
         since: float,
         deadline: Deadline,
-        attempts: _Attempts,
-    ) -> tuple[media_pb2.JobsDetail, str] | None:
+        attempts: Attempts,
+    ) -> tuple[Jobs, str]:
         """Look for the job a lost submit may have created: same tag, same input object,
         created since `since` (by CI's clock, hence the margins callers add), carrying this
         request's marker. Returns it with CI's RequestId of the listing that found it."""
-        params = {
-            "tag": request.tag or DEFAULT_TAG,
-            "startCreationTime": ci_time(since),
-            "orderByTime": "Desc",
-            "size": str(RECONCILE_PAGE_SIZE),
-            "nextToken": "",
-        }
-        if request.input.object:  # a kind without input (Concat) is found by tag and marker
-            params["inputObject"] = request.input.object
-        if request.queue_id:
-            params["queueId"] = request.queue_id
-        for _ in range(RECONCILE_PAGES):
-            try:
-                reply = await self._client.list_jobs(target, params, deadline)
-            except GatewayError as error:
-                attempts.count += error.attempts
-                raise
-            attempts.count += reply.attempts
-            page = reply.message
-            for job in page.jobs_detail:
-                if job.operation.user_data.endswith(tag):
-                    return job, reply.request_id
-            if not page.next_token:
-                return None
-            params["nextToken"] = page.next_token
+        with tracing.span(tracing.RECONCILE_SPAN) as span:
+            found = await self._find_job(
+                target, request, marker(request_id), since, deadline, attempts
+            )
+            span.set_attribute("ci_gateway.reconcile.found", found is not None)
+        if found is None:
+            return {}, ""
+        job, ci_request_id = found
+        return {0: job}, ci_request_id
+
+    async def _find_job(
+        self,
+        target: Target,
+        request: media_pb2.Request,
+        wanted: str,
+        since: float,
+        deadline: Deadline,
+        attempts: Attempts,
+    ) -> tuple[media_pb2.JobsDetail, str] | None:
+        pages = self._reconcile_pages(
+            target,
+            deadline,
+            attempts,
+            tag=request.tag or DEFAULT_TAG,
+            input_object=request.input.object,
+            queue_id=request.queue_id,
+            since=since,
+        )
+        async with contextlib.aclosing(pages):
+            async for page in pages:
+                for job in page.message.jobs_detail:
+                    if job.operation.user_data.endswith(wanted):
+                        return job, page.request_id
         return None
+
+    def _response(self, jobs: Jobs) -> service_pb2.SubmitMediaJobResponse:
+        response = service_pb2.SubmitMediaJobResponse(jobs_detail=jobs[0])
+        strip_markers([response.jobs_detail])
+        return response

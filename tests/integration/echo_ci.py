@@ -7,7 +7,8 @@ given submit outright.
 
 It checks no signature and no parameter: it exists to show that what the gateway sends for a
 kind comes back through describe, list and cancel without losing a node. The emulator remains
-the peer for everything about how the gateway signs and what CI accepts.
+the peer for everything about how the gateway signs and what CI accepts. `echo_gateway` puts a
+real gateway in front of it.
 """
 
 from __future__ import annotations
@@ -18,13 +19,20 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
+import grpc
 from aiohttp import web
 from lxml import etree
 
+from gateway._proto import service_pb2_grpc
+from gateway.api.server import start_gateway
+from gateway.config.settings import Settings
+from gateway.credentials import Credentials, StaticCredentialsProvider
 from gateway.upstream.xml_codec import parse_document
+from tests.conftest import BUCKET, REGION
 
 QUEUE_ID = "p893bcda225bf4945a378da6662e81a89"
 CREATED = "2023-07-12T10:00:00+0800"
+SECRET = Credentials("AKIDechoci00000000000000000000000", "echo-ci-secret-key-never-shown")
 
 
 @dataclass
@@ -171,3 +179,17 @@ async def echo_ci(**options: object) -> AsyncIterator[EchoCI]:
         yield fake
     finally:
         await runner.cleanup()
+
+
+@asynccontextmanager
+async def echo_gateway(fake: EchoCI) -> AsyncIterator[service_pb2_grpc.MediaJobServiceAsyncStub]:
+    """A gateway whose CI is `fake` (bucket `BUCKET` in `REGION`), and a stub to call it."""
+    settings = Settings(
+        listen="127.0.0.1:0", default_bucket=BUCKET, default_region=REGION, endpoint_url=fake.url
+    )
+    running = await start_gateway(settings, StaticCredentialsProvider(SECRET))
+    try:
+        async with grpc.aio.insecure_channel(running.address) as channel:
+            yield service_pb2_grpc.MediaJobServiceStub(channel)
+    finally:
+        await running.stop(0)

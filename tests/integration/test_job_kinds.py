@@ -12,26 +12,18 @@ with a kind's nodes, which the echo shows faithfully.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-
 import grpc
 import pytest
 from google.protobuf import json_format
 from lxml import etree
 
-from gateway._proto import media_pb2, outputs_pb2, service_pb2, service_pb2_grpc, xml_pb2
-from gateway.api.server import start_gateway
-from gateway.config.settings import Settings
-from gateway.credentials import Credentials, StaticCredentialsProvider
+from gateway._proto import media_pb2, outputs_pb2, service_pb2, xml_pb2
 from gateway.jobs.submit import MARKER_PREFIX
 from gateway.kinds import KINDS
 from gateway.upstream.xml_codec import parse_document
-from tests.integration.echo_ci import EchoCI, echo_ci
+from tests.conftest import BUCKET, REGION
+from tests.integration.echo_ci import echo_ci, echo_gateway
 from tests.integration.helpers import rich_error
-
-BUCKET, REGION = "examplebucket-1250000000", "ap-guangzhou"
-SECRET = Credentials("AKIDechoci00000000000000000000000", "echo-ci-secret-key-never-shown")
 
 VIDEO_TAG = xml_pb2.XmlNode(
     name="VideoTag", children=[xml_pb2.XmlNode(name="Scenario", text="Stream")]
@@ -56,19 +48,6 @@ def _results() -> dict[str, object]:
         "VideoTag": nodes(VIDEO_TAG_RESULT),
         "Transcode": nodes(TRANSCODE_RESULT, FUTURE, "<TemplateName>t-name</TemplateName>"),
     }
-
-
-@asynccontextmanager
-async def gateway(fake: EchoCI) -> AsyncIterator[service_pb2_grpc.MediaJobServiceAsyncStub]:
-    settings = Settings(
-        listen="127.0.0.1:0", default_bucket=BUCKET, default_region=REGION, endpoint_url=fake.url
-    )
-    running = await start_gateway(settings, StaticCredentialsProvider(SECRET))
-    try:
-        async with grpc.aio.insecure_channel(running.address) as channel:
-            yield service_pb2_grpc.MediaJobServiceStub(channel)
-    finally:
-        await running.stop(0)
 
 
 def _transcode_request() -> media_pb2.Request:
@@ -109,7 +88,7 @@ async def test_untyped_kind_comes_back_whole() -> None:
         input=media_pb2.Input(object="input/demo.mp4"),
         operation=media_pb2.Operation(user_data="tag me", extra_nodes=[VIDEO_TAG]),
     )
-    async with echo_ci(results=_results()) as fake, gateway(fake) as stub:
+    async with echo_ci(results=_results()) as fake, echo_gateway(fake) as stub:
         submitted = await stub.SubmitMediaJob(
             service_pb2.SubmitMediaJobRequest(request=request), timeout=10
         )
@@ -148,7 +127,7 @@ async def test_untyped_kind_comes_back_whole() -> None:
 
 async def test_typed_kind_comes_back_typed_with_its_results() -> None:
     request = _transcode_request()
-    async with echo_ci(results=_results()) as fake, gateway(fake) as stub:
+    async with echo_ci(results=_results()) as fake, echo_gateway(fake) as stub:
         submitted = await stub.SubmitMediaJob(
             service_pb2.SubmitMediaJobRequest(request=request), timeout=10
         )
@@ -189,7 +168,7 @@ async def test_a_finished_job_lists_its_outputs_on_describe_list_watch_and_wait(
             role=outputs_pb2.OUTPUT_ROLE_MAIN,
         )
     ]
-    async with echo_ci(results=_results()) as fake, gateway(fake) as stub:
+    async with echo_ci(results=_results()) as fake, echo_gateway(fake) as stub:
         submitted = await stub.SubmitMediaJob(
             service_pb2.SubmitMediaJobRequest(request=request), timeout=10
         )
@@ -228,7 +207,7 @@ async def test_cancel_a_pass_through_kind() -> None:
             ]
         ),
     )
-    async with echo_ci() as fake, gateway(fake) as stub:
+    async with echo_ci() as fake, echo_gateway(fake) as stub:
         submitted = await stub.SubmitMediaJob(
             service_pb2.SubmitMediaJobRequest(request=request), timeout=10
         )
@@ -252,7 +231,7 @@ async def test_lost_answer_is_reconciled_for_any_kind(tag: str) -> None:
             operation=media_pb2.Operation(extra_nodes=[VIDEO_TAG]),
         )
     submit = service_pb2.SubmitMediaJobRequest(request=request, request_id=f"once-{tag}")
-    async with echo_ci(lose_answers=1) as fake, gateway(fake) as stub:
+    async with echo_ci(lose_answers=1) as fake, echo_gateway(fake) as stub:
         first = await stub.SubmitMediaJob(submit, timeout=10)
         again = await stub.SubmitMediaJob(submit, timeout=10)
     assert len(fake.jobs) == 1 and len(fake.bodies) == 1
@@ -280,7 +259,7 @@ EVERY_KIND_OPERATION = {
 
 
 async def test_every_catalogue_kind_is_accepted_and_sent_as_given() -> None:
-    async with echo_ci() as fake, gateway(fake) as stub:
+    async with echo_ci() as fake, echo_gateway(fake) as stub:
         for tag in KINDS:
             node = xml_pb2.XmlNode(name=f"{tag}Params", text="x")
             request = media_pb2.Request(
@@ -299,7 +278,7 @@ async def test_every_catalogue_kind_is_accepted_and_sent_as_given() -> None:
 
 async def test_a_tag_outside_the_catalogue_never_reaches_ci() -> None:
     request = media_pb2.Request(tag="VideoTagging", input=media_pb2.Input(object="a.mp4"))
-    async with echo_ci() as fake, gateway(fake) as stub:
+    async with echo_ci() as fake, echo_gateway(fake) as stub:
         with pytest.raises(grpc.aio.AioRpcError) as caught:
             await stub.SubmitMediaJob(
                 service_pb2.SubmitMediaJobRequest(request=request), timeout=10

@@ -9,10 +9,7 @@ outcome never sends an operation whose job was found.
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING
 
 import grpc
@@ -20,16 +17,16 @@ import pytest
 
 from ci_emulator.faults import FaultSpec
 from ci_emulator.server import RunningEmulator
-from gateway._proto import media_pb2, outputs_pb2, service_pb2, service_pb2_grpc
-from gateway.api.server import start_gateway
+from gateway._proto import media_pb2, outputs_pb2, service_pb2
 from gateway.api.service import REQUEST_ID_METADATA
 from gateway.config.settings import Settings
-from gateway.credentials import Credentials, StaticCredentialsProvider
+from gateway.credentials import Credentials
 from gateway.jobs.multi_submit import operation_marker
 from gateway.jobs.submit import MARKER_HEX, MARKER_PREFIX
 from gateway.upstream.xml_codec import parse_document
-from tests.integration.echo_ci import EchoCI, echo_ci
+from tests.integration.echo_ci import echo_ci, echo_gateway
 from tests.integration.helpers import rich_error
+from tests.integration.under_faults import submit_under_faults
 from tests.jobs.helpers import gateway as jobs_gateway
 
 if TYPE_CHECKING:
@@ -37,7 +34,6 @@ if TYPE_CHECKING:
 
 M, S = media_pb2, service_pb2
 BUCKET, REGION = "examplebucket-1250000000", "ap-guangzhou"
-ECHO_SECRET = Credentials("AKIDechoci00000000000000000000000", "echo-ci-secret-key-never-shown")
 
 
 def multi_request(
@@ -176,18 +172,6 @@ async def test_a_probe_and_a_snapshot_in_one_call_and_the_snapshots_outputs(
 async def test_thousand_multi_submits_under_faults_create_exactly_the_expected_jobs(
     stub: Stub, emulator: RunningEmulator
 ) -> None:
-    emulator.state.pause_scheduling()  # jobs are only created; probing is not under test
-    emulator.state.faults.reseed(20261130)
-    emulator.state.faults.set(
-        "*",
-        FaultSpec(
-            error_500=0.05,
-            error_503=0.04,
-            slowdown_429=0.04,
-            reset_before=0.03,
-            commit_then_drop=0.04,
-        ),
-    )
     calls, per_call = 1000, 3
     requests = {
         f"multi-{i:04d}": multi_request(
@@ -195,44 +179,19 @@ async def test_thousand_multi_submits_under_faults_create_exactly_the_expected_j
         )
         for i in range(calls)
     }
-    gate = asyncio.Semaphore(50)
 
-    async def call(request_id: str) -> tuple[str, ...] | grpc.StatusCode:
-        async with gate:
-            try:
-                answer = await stub.SubmitMediaJobs(requests[request_id], timeout=30)
-            except grpc.aio.AioRpcError as error:
-                return error.code()
+    async def submit(request_id: str) -> tuple[str, ...]:
+        answer = await stub.SubmitMediaJobs(requests[request_id], timeout=30)
         sent = [operation.user_data for operation in requests[request_id].request.operation]
         assert [job.operation.user_data for job in answer.jobs_detail] == sent
         return tuple(job.job_id for job in answer.jobs_detail)
 
-    first = dict(zip(requests, await asyncio.gather(*map(call, requests)), strict=True))
-    failed = [rid for rid, result in first.items() if not isinstance(result, tuple)]
-    # Every fault kind really happened, including the ones that lose created jobs' answer.
-    injected = emulator.state.faults.injected
-    for kind in ("error_500", "error_503", "slowdown_429", "reset_before", "commit_then_drop"):
-        assert injected[f"CreateMediaJobs:{kind}"] > 0, kind
-    assert {first[rid] for rid in failed} <= {
-        grpc.StatusCode.UNAVAILABLE,
-        grpc.StatusCode.RESOURCE_EXHAUSTED,
-    }
-
-    # A retry with the same request_id resolves every failed call to its jobs.
-    emulator.state.faults.clear()
-    resolved = dict(zip(failed, await asyncio.gather(*map(call, failed)), strict=True))
-    assert all(isinstance(result, tuple) for result in resolved.values()), resolved
-    jobs_of = {**first, **resolved}
-
-    # A repeat of a call that succeeded the first time returns the same jobs.
-    sample = [rid for rid in requests if rid not in resolved][:100]
-    again = await asyncio.gather(*map(call, sample))
-    assert again == [jobs_of[rid] for rid in sample]
+    jobs_of = await submit_under_faults(emulator, 20261130, requests, submit)
 
     # Exactly one job per operation: no duplicates, none lost.
     expected = calls * per_call
     assert emulator.state.jobs_created == expected
-    every_job = [job_id for jobs in jobs_of.values() if isinstance(jobs, tuple) for job_id in jobs]
+    every_job = [job_id for jobs in jobs_of.values() for job_id in jobs]
     assert len(set(every_job)) == expected
     per_operation = emulator.state.jobs_by_input
     assert len(per_operation) == expected and set(per_operation.values()) == {1}
@@ -240,19 +199,6 @@ async def test_thousand_multi_submits_under_faults_create_exactly_the_expected_j
 
 
 # ---- partial outcomes, against a CI that can produce them ------------------------------------
-
-
-@asynccontextmanager
-async def echo_gateway(fake: EchoCI) -> AsyncIterator[Stub]:
-    settings = Settings(
-        listen="127.0.0.1:0", default_bucket=BUCKET, default_region=REGION, endpoint_url=fake.url
-    )
-    running = await start_gateway(settings, StaticCredentialsProvider(ECHO_SECRET))
-    try:
-        async with grpc.aio.insecure_channel(running.address) as channel:
-            yield service_pb2_grpc.MediaJobServiceStub(channel)
-    finally:
-        await running.stop(0)
 
 
 def _sent_markers(body: bytes) -> list[str]:

@@ -15,10 +15,8 @@ from typing import TYPE_CHECKING, Any
 
 import grpc
 import pytest
-from aiohttp import web
 
 from ci_emulator.faults import FaultSpec
-from ci_emulator.hosts import Target
 from ci_emulator.server import RunningEmulator
 from gateway._proto import media_pb2, service_pb2, service_pb2_grpc
 from gateway.api.service import REQUEST_ID_METADATA, MediaJobService
@@ -29,6 +27,8 @@ from gateway.upstream.client import CiClient
 from gateway.upstream.retry import READ_ONLY, RetryBudget, RetryBudgets
 from gateway.upstream.transport import Transport
 from tests.integration.helpers import rich_error
+from tests.integration.hold import Hold
+from tests.integration.under_faults import submit_under_faults
 
 if TYPE_CHECKING:
     from gateway._proto.service_pb2_grpc import MediaJobServiceAsyncStub as Stub
@@ -110,58 +110,19 @@ def submit_request(request_id: str, key: str, user_data: str = "") -> S.SubmitMe
 async def test_thousand_submits_under_faults_create_exactly_one_job_each(
     stub: Stub, emulator: RunningEmulator
 ) -> None:
-    emulator.state.pause_scheduling()  # jobs are only created; probing is not under test
-    emulator.state.faults.reseed(20261129)
-    emulator.state.faults.set(
-        "*",
-        FaultSpec(
-            error_500=0.05,
-            error_503=0.04,
-            slowdown_429=0.04,
-            reset_before=0.03,
-            commit_then_drop=0.04,
-        ),
-    )
     calls = 1000
     requests = {
         f"req-{i:04d}": submit_request(f"req-{i:04d}", f"input/clip-{i:04d}.mp4", f"n{i}")
         for i in range(calls)
     }
-    gate = asyncio.Semaphore(50)
 
-    async def call(request_id: str) -> str | grpc.StatusCode:
-        async with gate:
-            try:
-                answer = await stub.SubmitMediaJob(requests[request_id], timeout=30)
-            except grpc.aio.AioRpcError as error:
-                return error.code()
-            assert (
-                answer.jobs_detail.operation.user_data
-                == requests[request_id].request.operation.user_data
-            )
-            return answer.jobs_detail.job_id
+    async def submit(request_id: str) -> str:
+        answer = await stub.SubmitMediaJob(requests[request_id], timeout=30)
+        sent = requests[request_id].request.operation.user_data
+        assert answer.jobs_detail.operation.user_data == sent
+        return answer.jobs_detail.job_id
 
-    first = dict(zip(requests, await asyncio.gather(*map(call, requests)), strict=True))
-    failed = [rid for rid, result in first.items() if not isinstance(result, str)]
-    # Every fault kind really happened, including the ones that lose a created job's answer.
-    injected = emulator.state.faults.injected
-    for kind in ("error_500", "error_503", "slowdown_429", "reset_before", "commit_then_drop"):
-        assert injected[f"CreateMediaJobs:{kind}"] > 0, kind
-    assert {first[rid] for rid in failed} <= {
-        grpc.StatusCode.UNAVAILABLE,
-        grpc.StatusCode.RESOURCE_EXHAUSTED,
-    }
-
-    # A retry with the same request_id resolves every failed call to its one job.
-    emulator.state.faults.clear()
-    resolved = dict(zip(failed, await asyncio.gather(*map(call, failed)), strict=True))
-    assert all(isinstance(result, str) for result in resolved.values()), resolved
-    job_of = {**first, **resolved}
-
-    # A repeat of a call that succeeded the first time returns the same job.
-    sample = [rid for rid in requests if rid not in resolved][:100]
-    again = await asyncio.gather(*map(call, sample))
-    assert again == [job_of[rid] for rid in sample]
+    job_of = await submit_under_faults(emulator, 20261129, requests, submit)
 
     # Exactly one job per request: no duplicates, none lost.
     assert emulator.state.jobs_created == calls
@@ -304,26 +265,6 @@ async def test_marker_never_reaches_the_caller(stub: Stub, emulator: RunningEmul
     # ... the caller never sees it.
     assert described.jobs_detail[0].operation.user_data == "mine"
     assert [j.operation.user_data for j in listed.jobs_detail] == ["mine"]
-
-
-class Hold:
-    """A request hook that keeps every CI request in the emulator until released, and says
-    when `count` of them are held: the bound tests fill their slots with it, deterministically
-    and without a timed latency."""
-
-    def __init__(self, count: int) -> None:
-        self.count = 0
-        self.target = count
-        self.full = asyncio.Event()
-        self.release = asyncio.Event()
-
-    async def __call__(self, request: web.Request, target: Target) -> web.StreamResponse | None:
-        self.count += 1
-        if self.count >= self.target:
-            self.full.set()
-        async with asyncio.timeout(10):  # bounded: a failing test still ends
-            await self.release.wait()
-        return None
 
 
 async def held_then_released(

@@ -1,0 +1,104 @@
+"""What every unary handler of the gateway's servicers takes around its own steps.
+
+`MediaJobService` and the queue, template and workflow servicers each validate an RPC, make one
+CI call (or a few) and answer; around that they share the same policy, written here once:
+
+* admission: beyond a bound of RPCs in flight, refuse at once (RESOURCE_EXHAUSTED + RetryInfo)
+  rather than queue, so a burst cannot pile up work the callers will have given up on;
+* the deadline towards CI: the caller's, capped by `timeouts.rpc_deadline_s`;
+* the answer's trailers: CI's RequestId (what CI support asks for), also noted for the log;
+* `GatewayError` as a rich status. Only `GatewayError` is caught: an `AbortError` or a
+  cancellation must pass through untouched, and an unexpected exception is a bug that grpc
+  reports as UNKNOWN without our message text.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import logging
+from collections.abc import Awaitable, Callable, Iterator
+from typing import Any, TypeVar
+
+import grpc
+from google.protobuf.message import Message
+
+from gateway import rpc_context
+from gateway.config.settings import Settings
+from gateway.errors import GatewayError, Overloaded
+from gateway.status import abort
+from gateway.upstream.client import Reply
+from gateway.upstream.retry import Deadline
+
+log = logging.getLogger(__name__)
+
+Req = TypeVar("Req")
+Resp = TypeVar("Resp", bound=Message)
+CI_REQUEST_ID_METADATA = rpc_context.CI_REQUEST_ID_METADATA
+
+
+class Admission:
+    """At most `limit` RPCs at once; beyond it RESOURCE_EXHAUSTED (+ RetryInfo). One instance
+    may bound several servicers together."""
+
+    def __init__(self, limit: int, what: str = "RPCs in flight") -> None:
+        self.limit = limit
+        self.in_flight = 0
+        self._what = what
+
+    @contextlib.contextmanager
+    def admit(self) -> Iterator[None]:
+        if self.in_flight >= self.limit:
+            raise Overloaded(self._what, self.limit)
+        self.in_flight += 1
+        try:
+            yield
+        finally:
+            self.in_flight -= 1
+
+
+class Servicer:
+    """A servicer's settings and admission, and the deadline and reply steps of its handlers."""
+
+    def __init__(self, settings: Settings, admission: Admission) -> None:
+        self._settings = settings
+        self._admission = admission
+
+    def _deadline(self, context: grpc.aio.ServicerContext[Any, Any]) -> Deadline:
+        ceiling = self._settings.timeouts.rpc_deadline_s
+        remaining = context.time_remaining()
+        return Deadline(ceiling if remaining is None else min(remaining, ceiling))
+
+    @staticmethod
+    def _reply(
+        reply: Reply[Resp],
+        context: grpc.aio.ServicerContext[Any, Any],
+        *metadata: tuple[str, str],
+    ) -> Resp:
+        """The answer, with `metadata` and CI's RequestId in the trailers."""
+        trailers = list(metadata)
+        if reply.request_id:
+            trailers.append((CI_REQUEST_ID_METADATA, reply.request_id))
+            rpc_context.note_answer(ci_request_id=reply.request_id)
+        if trailers:
+            context.set_trailing_metadata(tuple(trailers))
+        return reply.message
+
+
+S = TypeVar("S", bound=Servicer)
+Handler = Callable[[S, Req, grpc.aio.ServicerContext[Req, Resp]], Awaitable[Resp]]
+
+
+def rpc(handler: Handler[S, Req, Resp]) -> Handler[S, Req, Resp]:
+    """Admission, and any `GatewayError` as a rich status, around a unary handler."""
+
+    @functools.wraps(handler)
+    async def wrapper(self: S, request: Req, context: grpc.aio.ServicerContext[Req, Resp]) -> Resp:
+        try:
+            with self._admission.admit():
+                return await handler(self, request, context)
+        except GatewayError as error:
+            log.info("%s failed: %s %s", handler.__name__, error.status.name, error.reason.value)
+            await abort(context, error)
+
+    return wrapper

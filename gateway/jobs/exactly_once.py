@@ -1,0 +1,502 @@
+"""The machinery of exactly-once submission that the single and the multi-operation form share:
+the record store, the claim and lease on a request_id, waiting out another replica's lead, one
+shared flight per request_id in this process, and the rounds of reconcile-then-send that end in
+a stored answer, a freed id or a record left in doubt.
+
+The design (markers in `UserData`, what is ambiguous, how far a reconcile looks and why) is
+`gateway.jobs.submit`'s docstring: read it first. `ExactlyOnceCoordinator` runs that protocol
+once; a form says only how many jobs its request makes, how it fingerprints, sends and finds
+them, and how its answer is built (`gateway.jobs.submit.SubmitCoordinator`,
+`gateway.jobs.multi_submit.MultiSubmitCoordinator`). A job is known by its operation's index,
+so the single form is the case of one operation.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from abc import ABC, abstractmethod
+from collections import OrderedDict
+from collections.abc import AsyncGenerator, Awaitable, Callable
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta, timezone
+from typing import Generic, Protocol, TypeVar
+
+from google.protobuf.message import Message
+
+from gateway._proto import media_pb2, service_pb2
+from gateway.errors import (
+    DeadlineExceeded,
+    GatewayError,
+    RequestIdReused,
+    RetryBudgetExhausted,
+    RetryClass,
+    SubmitOutcomeUnknown,
+    SubmitStoreUnavailable,
+    TransportError,
+    UpstreamError,
+    UpstreamProtocolError,
+)
+from gateway.model import Target
+from gateway.upstream.client import CiClient, Reply
+from gateway.upstream.retry import Deadline, RetryBudget
+
+log = logging.getLogger(__name__)
+
+RETENTION_S = 24 * 3600
+# How far before the first attempt a reconcile looks back: covers clock skew between the
+# gateway and CI (CI's creation times come from CI's clock).
+RECONCILE_LOOKBACK_S = 600
+# A caller's request_id the store does not know: how far back a job of it may have been created
+# with its record since lost. The store keeps records RETENTION_S, so a repeat within that is
+# promised its job whatever happened to the store; beyond it, not even an intact store would.
+RECOVERY_LOOKBACK_S = RETENTION_S + RECONCILE_LOOKBACK_S
+RECONCILE_PAGES = 5
+RECONCILE_PAGE_SIZE = 100  # CI's maximum `size`
+MAX_SEND_ROUNDS = 3
+# A lead lasts the caller's deadline plus this; a replica that died mid-submit blocks others
+# at most that long, and then they reconcile.
+LEASE_MARGIN_S = 5.0
+# How often a replica looks whether another replica's lead on the same request_id has ended.
+LEADER_POLL_S = (0.05, 0.5)
+CI_TIMEZONE = timezone(timedelta(hours=8))
+
+RequestT = TypeVar("RequestT", bound=Message)
+ResponseT = TypeVar("ResponseT", bound=Message)
+ReplyT = TypeVar("ReplyT", bound=Message)
+# Operation index -> its job, as far as known (the single form's one job is operation 0).
+Jobs = dict[int, media_pb2.JobsDetail]
+
+
+@dataclass(frozen=True)
+class SubmitRecord:
+    fingerprint: str
+    # None while in doubt: sent or about to be sent, outcome not known yet.
+    jobs_detail: bytes | None
+    first_attempt_at: float
+    updated_at: float
+    # Until when the replica leading this submit may still be sending it (0: nobody is). Another
+    # replica waits for the leader's outcome instead of sending the same job in parallel.
+    leader_until: float = 0.0
+
+
+class SubmitStore(Protocol):
+    """request_id -> SubmitRecord. The embedded store is the default; a shared one (Redis) makes
+    retries land on any replica."""
+
+    async def get(self, request_id: str) -> SubmitRecord | None: ...
+
+    async def claim(self, request_id: str, record: SubmitRecord) -> SubmitRecord | None:
+        """Store `record` only if the id has none, atomically; return the existing one if any."""
+        ...
+
+    async def put(self, request_id: str, record: SubmitRecord) -> None: ...
+
+    async def delete(self, request_id: str) -> None: ...
+
+
+class InMemorySubmitStore:
+    """Process-local store. Records live `retention_s` (24 h); beyond `max_entries` the oldest
+    are evicted first, so memory stays bounded under any request rate."""
+
+    def __init__(
+        self,
+        *,
+        retention_s: float = RETENTION_S,
+        max_entries: int = 1_000_000,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._records: OrderedDict[str, SubmitRecord] = OrderedDict()
+        self._retention_s = retention_s
+        self._max_entries = max_entries
+        self._clock = clock
+
+    def __len__(self) -> int:
+        return len(self._records)
+
+    def _expire(self) -> None:
+        horizon = self._clock() - self._retention_s
+        while self._records:
+            oldest_id, oldest = next(iter(self._records.items()))
+            if oldest.updated_at >= horizon and len(self._records) <= self._max_entries:
+                return
+            del self._records[oldest_id]
+
+    async def get(self, request_id: str) -> SubmitRecord | None:
+        self._expire()
+        return self._records.get(request_id)
+
+    async def claim(self, request_id: str, record: SubmitRecord) -> SubmitRecord | None:
+        self._expire()
+        existing = self._records.get(request_id)
+        if existing is None:
+            await self.put(request_id, record)
+        return existing
+
+    async def put(self, request_id: str, record: SubmitRecord) -> None:
+        self._records[request_id] = record
+        self._records.move_to_end(request_id)
+        self._expire()
+
+    async def delete(self, request_id: str) -> None:
+        self._records.pop(request_id, None)
+
+
+def is_ambiguous(error: GatewayError) -> bool:
+    """Might CI have acted on a submit that failed this way?"""
+    if isinstance(error, RetryBudgetExhausted):
+        return is_ambiguous(error.last)
+    if isinstance(error, TransportError):
+        return error.sent
+    if isinstance(error, DeadlineExceeded):
+        return True  # the last attempt may have been in flight
+    if isinstance(error, UpstreamProtocolError):
+        # A 2xx whose body could not be read (cut short, garbled, empty, oversize): CI accepted
+        # the submit, so the job probably exists; only its answer is lost.
+        return 200 <= error.http_status < 300
+    if isinstance(error, UpstreamError):
+        # A 5xx may come after CI created the job; throttling and 4xx come before.
+        return error.retry is RetryClass.TRANSIENT
+    return False
+
+
+def ci_time(unix: float) -> str:
+    return datetime.fromtimestamp(unix, UTC).astimezone(CI_TIMEZONE).strftime("%Y-%m-%dT%H:%M:%S%z")
+
+
+@dataclass
+class Attempts:
+    """HTTP attempts towards CI one submit made over all its POSTs and listings. Each CI call
+    counts only its own; the error a submit ends with reports them all (`ErrorInfo.attempts`)."""
+
+    count: int = 0
+
+    async def counted(self, call: Awaitable[Reply[ReplyT]]) -> Reply[ReplyT]:
+        """Await one CI call, adding its attempts whether it answers or fails."""
+        try:
+            reply = await call
+        except GatewayError as error:
+            self.count += error.attempts
+            raise
+        self.count += reply.attempts
+        return reply
+
+    def report(self, error: GatewayError) -> GatewayError:
+        error.attempts = self.count
+        return error
+
+
+class ExactlyOnceCoordinator(ABC, Generic[RequestT, ResponseT]):
+    """Submits a request at most once per request_id, whatever fails on the way. Subclasses
+    supply the form's steps (the abstract methods); the order of claim, reconcile, send and
+    record, which is what makes it exactly once, is here alone."""
+
+    # The answer's message type, to read a stored outcome back.
+    _response_type: type[ResponseT]
+
+    def __init__(
+        self,
+        client: CiClient,
+        store: SubmitStore,
+        *,
+        budget_for: Callable[[Target], RetryBudget] | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._client = client
+        self._store = store
+        self._budget_for = budget_for
+        self._clock = clock
+        self._flights: dict[str, tuple[str, asyncio.Future[Reply[ResponseT]]]] = {}
+
+    # ---- what a form supplies ---------------------------------------------------------------
+
+    @abstractmethod
+    def _fingerprint(self, target: Target, request: RequestT) -> str:
+        """What one request_id must always name: a different request under it is refused."""
+
+    @abstractmethod
+    def _operations(self, request: RequestT) -> int:
+        """How many jobs the request makes: the call is done once each has its job."""
+
+    @abstractmethod
+    async def _send(
+        self,
+        target: Target,
+        request: RequestT,
+        request_id: str,
+        pending: list[int],
+        deadline: Deadline,
+        attempts: Attempts,
+    ) -> tuple[Jobs, str]:
+        """POST the `pending` operations with their markers: the jobs CI's answer names for
+        them, and CI's RequestId. An answer naming fewer leaves the rest in doubt."""
+
+    @abstractmethod
+    async def _find(
+        self,
+        target: Target,
+        request: RequestT,
+        request_id: str,
+        known: Jobs,
+        since: float,
+        deadline: Deadline,
+        attempts: Attempts,
+    ) -> tuple[Jobs, str]:
+        """Reconcile: the jobs a lost submit may have created (created since `since` by CI's
+        clock) for the operations not in `known`, and the CI RequestId to answer with should
+        they complete the call ("" to keep the last POST's)."""
+
+    @abstractmethod
+    def _response(self, jobs: Jobs) -> ResponseT:
+        """The caller's answer once every operation has its job, markers stripped."""
+
+    # ---- the protocol -----------------------------------------------------------------------
+
+    async def submit(
+        self,
+        target: Target,
+        request: RequestT,
+        request_id: str,
+        deadline: Deadline,
+        *,
+        caller_supplied: bool = True,
+    ) -> Reply[ResponseT]:
+        """Submit once per request_id. `caller_supplied=False` (the gateway made the id) skips
+        the look for a lost record's jobs (nobody can have sent the id before) and drops the
+        record once the jobs are known, which keeps memory flat (no caller can repeat a call
+        that succeeded); records in doubt are kept either way, since their id was returned."""
+        print_ = self._fingerprint(target, request)
+        # Bounded: a cancelled leader hands over at most this often.
+        for _ in range(MAX_SEND_ROUNDS):
+            flight = self._flights.get(request_id)
+            if flight is None:
+                break
+            flight_print, leader = flight
+            if flight_print != print_:
+                raise RequestIdReused(request_id)
+            try:
+                return await asyncio.shield(leader)
+            except asyncio.CancelledError:
+                if not leader.cancelled():
+                    raise  # we were cancelled ourselves
+                # The leading call was cancelled by its client; take over.
+        future: asyncio.Future[Reply[ResponseT]] = asyncio.get_running_loop().create_future()
+        self._flights[request_id] = (print_, future)
+        try:
+            reply = await self._lead(
+                target, request, request_id, print_, deadline, recover=caller_supplied
+            )
+            if not caller_supplied:
+                # Best effort: the jobs are known, and the record expires by itself anyway.
+                with contextlib.suppress(SubmitStoreUnavailable):
+                    await self._store.delete(request_id)
+        except GatewayError as error:
+            future.set_exception(error)
+            future.exception()  # mark retrieved: followers may be none
+            raise
+        except BaseException:
+            future.cancel()
+            raise
+        else:
+            future.set_result(reply)
+            return reply
+        finally:
+            if self._flights.get(request_id, (None, None))[1] is future:
+                del self._flights[request_id]
+
+    async def _lead(
+        self,
+        target: Target,
+        request: RequestT,
+        request_id: str,
+        print_: str,
+        deadline: Deadline,
+        *,
+        recover: bool,
+    ) -> Reply[ResponseT]:
+        now = self._clock()
+        lease = now + deadline.remaining() + LEASE_MARGIN_S
+        record = SubmitRecord(print_, None, now, now, leader_until=lease)
+        attempts = Attempts()
+        existing = await self._store.claim(request_id, record)
+        # Where the next look for this request_id's jobs starts (None: send without looking).
+        since: float | None
+        if existing is None:
+            # Ours: nobody has sent it since the store last knew. A caller's id may still have
+            # jobs whose record the store lost: look as far back as the store keeps records.
+            since = now - RECOVERY_LOOKBACK_S if recover else None
+        else:
+            existing = await self._await_other_leader(request_id, existing, deadline)
+            if existing.fingerprint != print_:
+                raise RequestIdReused(request_id)
+            if existing.jobs_detail is not None:
+                return Reply(self._response_type.FromString(existing.jobs_detail), "")
+            # Sent before (answer lost, caller gone, replica died): reconcile first. We lead now.
+            record = replace(existing, leader_until=lease, updated_at=now)
+            await self._store.put(request_id, record)
+            since = record.first_attempt_at - RECONCILE_LOOKBACK_S
+
+        operations = self._operations(request)
+        jobs: Jobs = {}
+        ci_request_id = ""
+        last_error: GatewayError | None = None
+        for _ in range(MAX_SEND_ROUNDS):
+            if since is not None:
+                try:
+                    found, listed_by = await self._find(
+                        target, request, request_id, jobs, since, deadline, attempts
+                    )
+                except GatewayError as error:
+                    if existing is None and last_error is None and not jobs:
+                        # The look for a lost record's jobs failed, and nothing was sent: the
+                        # id is free again, and the next call looks just as far back.
+                        await self._forget(request_id)
+                        attempts.report(error)
+                        raise
+                    raise await self._give_up(request_id, record, error, jobs, attempts) from error
+                jobs.update(found)
+                if len(jobs) == operations:
+                    return await self._complete(
+                        request_id, record, jobs, listed_by or ci_request_id
+                    )
+                if last_error is not None and not self._may_resend(target, last_error):
+                    raise await self._give_up(
+                        request_id, record, last_error, jobs, attempts
+                    ) from last_error
+            pending = [i for i in range(operations) if i not in jobs]
+            try:
+                answered, ci_request_id = await self._send(
+                    target, request, request_id, pending, deadline, attempts
+                )
+            except GatewayError as error:
+                if not is_ambiguous(error):
+                    if not jobs:
+                        await self._forget(request_id)  # certainly no job: the id is free again
+                        attempts.report(error)
+                        raise
+                    # CI refused the rest for certain, but some operations have a job: keep the
+                    # record in doubt, so no repeat sends those again, and say which they are.
+                    await self._give_up(request_id, record, error, jobs, attempts, wrap=False)
+                    raise
+                if isinstance(error, DeadlineExceeded) or deadline.expired:
+                    raise await self._give_up(request_id, record, error, jobs, attempts) from error
+                last_error = error
+                since = record.first_attempt_at - RECONCILE_LOOKBACK_S
+                continue
+            jobs.update(answered)
+            if len(jobs) == operations:
+                return await self._complete(request_id, record, jobs, ci_request_id)
+            # CI answered for some operations only: the others may or may not have a job.
+            since = record.first_attempt_at - RECONCILE_LOOKBACK_S
+            last_error = UpstreamProtocolError(
+                f"CI's answer names {len(answered)} of the {len(pending)} jobs it was sent",
+                http_status=200,
+                request_id=ci_request_id,
+            )
+        assert last_error is not None
+        raise await self._give_up(request_id, record, last_error, jobs, attempts) from last_error
+
+    async def _reconcile_pages(
+        self,
+        target: Target,
+        deadline: Deadline,
+        attempts: Attempts,
+        *,
+        tag: str,
+        input_object: str,
+        queue_id: str,
+        since: float,
+    ) -> AsyncGenerator[Reply[service_pb2.ListMediaJobsResponse], None]:
+        """The listing a reconcile reads, newest first: jobs of `tag` on the same input object
+        (and queue, when the request names one) created since `since`, page by page, at most
+        `RECONCILE_PAGES` of them. A form stops reading once it has found what it looks for."""
+        params = {
+            "tag": tag,
+            "startCreationTime": ci_time(since),
+            "orderByTime": "Desc",
+            "size": str(RECONCILE_PAGE_SIZE),
+            "nextToken": "",
+        }
+        if input_object:  # a kind without input (Concat) is found by tag and marker
+            params["inputObject"] = input_object
+        if queue_id:
+            params["queueId"] = queue_id
+        for _ in range(RECONCILE_PAGES):
+            page = await attempts.counted(self._client.list_jobs(target, params, deadline))
+            yield page
+            if not page.message.next_token:
+                return
+            params["nextToken"] = page.message.next_token
+
+    async def _await_other_leader(
+        self, request_id: str, record: SubmitRecord, deadline: Deadline
+    ) -> SubmitRecord:
+        """Another replica leads this request_id: wait (bounded) for its outcome."""
+        delay = LEADER_POLL_S[0]
+        while record.jobs_detail is None and record.leader_until > self._clock():
+            if deadline.remaining() <= delay:
+                waited = DeadlineExceeded("another replica is still submitting it")
+                unknown = SubmitOutcomeUnknown(request_id, waited)
+                waited.attempts = unknown.attempts = 0  # this call asked CI nothing
+                raise unknown
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, LEADER_POLL_S[1])
+            latest = await self._store.get(request_id)
+            if latest is None:  # the other lead failed for certain: the id is free again
+                return replace(record, leader_until=0.0)
+            record = latest
+        return record
+
+    async def _complete(
+        self, request_id: str, record: SubmitRecord, jobs: Jobs, ci_request_id: str
+    ) -> Reply[ResponseT]:
+        response = self._response(jobs)
+        stored = response.SerializeToString()
+        try:
+            await self._store.put(
+                request_id,
+                SubmitRecord(record.fingerprint, stored, record.first_attempt_at, self._clock()),
+            )
+        except SubmitStoreUnavailable:
+            # The jobs exist and are known: the caller gets them. A repeat still finds them,
+            # through the in-doubt record if the store kept it, else through the recovery look.
+            log.warning("submit succeeded but its outcome could not be stored; a repeat looks")
+        return Reply(response, ci_request_id)
+
+    async def _give_up(
+        self,
+        request_id: str,
+        record: SubmitRecord,
+        error: GatewayError,
+        jobs: Jobs,
+        attempts: Attempts,
+        *,
+        wrap: bool = True,
+    ) -> GatewayError:
+        """Leave the record in doubt with nobody leading (the next call with this id reconciles
+        at once) and return the error the call ends with. Best effort: should the store fail
+        too, the lease runs out by itself, and the caller learns of the submit's own failure
+        rather than the store's."""
+        with contextlib.suppress(SubmitStoreUnavailable):
+            await self._store.put(request_id, replace(record, leader_until=0.0))
+        final = error
+        if wrap and not isinstance(error, DeadlineExceeded):
+            final = SubmitOutcomeUnknown(request_id, error)
+        attempts.report(final)
+        final.extra["request_id"] = request_id
+        if jobs:
+            final.extra["operations_with_a_job"] = ",".join(map(str, sorted(jobs)))
+        return final
+
+    async def _forget(self, request_id: str) -> None:
+        """No job for this id: free it. Best effort, like `_give_up`: CI's answer is what the
+        caller must learn; a record the store failed to drop is reconciled by the next call."""
+        with contextlib.suppress(SubmitStoreUnavailable):
+            await self._store.delete(request_id)
+
+    def _may_resend(self, target: Target, error: GatewayError) -> bool:
+        if self._budget_for is None:
+            return True
+        return self._budget_for(target).try_spend(error)
