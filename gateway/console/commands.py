@@ -372,9 +372,27 @@ async def run(
         return int(failure.code)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def run_to_exit(command: Callable[[], Awaitable[int]]) -> int:
+    """Run a whole command as a process's `main`: Ctrl-C and a closed output are exit codes,
+    never a traceback."""
     try:
-        return asyncio.run(run(list(sys.argv[1:] if argv is None else argv)))
+        return asyncio.run(_awaited(command))
     except KeyboardInterrupt:
         print(file=sys.stderr)
         return ExitCode.INTERRUPTED
+    except BrokenPipeError:
+        # `ci-gateway jobs list | head`: the reader has what it wanted. Point stdout at
+        # /dev/null, so the interpreter's own flush at exit does not fail a second time.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+        return ExitCode.OUTPUT_CLOSED
+
+
+async def _awaited(command: Callable[[], Awaitable[int]]) -> int:
+    return await command()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    return run_to_exit(lambda: run(args))

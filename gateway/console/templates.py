@@ -14,7 +14,6 @@ templates needs `templates_write` (a sidecar's `sidecar_operations`, a shared cl
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import os
 import sys
@@ -26,7 +25,7 @@ from typing import TextIO
 
 from gateway._proto import templates_pb2
 from gateway.console import connection, exits
-from gateway.console.commands import CALL_TIMEOUT_S, Streams, _common
+from gateway.console.commands import CALL_TIMEOUT_S, Streams, _common, run_to_exit
 from gateway.console.connection import Session
 from gateway.console.exits import CommandFailed, ExitCode
 from gateway.console.template_plan import (
@@ -212,8 +211,5 @@ async def run(
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    try:
-        return asyncio.run(run(list(sys.argv[1:] if argv is None else argv)))
-    except KeyboardInterrupt:
-        print(file=sys.stderr)
-        return ExitCode.INTERRUPTED
+    args = list(sys.argv[1:] if argv is None else argv)
+    return run_to_exit(lambda: run(args))
