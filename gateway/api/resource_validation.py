@@ -26,6 +26,7 @@ from gateway.api.tree_checks import check_tree
 from gateway.api.validation import (
     _creation_time,
     _object_key,
+    _page_token,
     _target,
     _Violations,
 )
@@ -393,6 +394,7 @@ def validate_list_executions(
     _creation_time(rpc.end_creation_time, "end_creation_time", errors)
     if rpc.object:
         _object_key(rpc.object, "object", errors)
+    _page_token(rpc.next_token, "next_token", errors)
     errors.raise_if_any()
     query: Query = {"workflowId": rpc.workflow_id}
     optional = {
