@@ -392,3 +392,27 @@ def test_a_workflow_run_listing_checks_its_page_token() -> None:
     with pytest.raises(InvalidRequest) as caught:
         validate_list_executions(rpc, DEFAULTS)
     assert [item.field for item in caught.value.violations] == ["next_token"]
+
+
+def test_a_workflow_node_s_output_keys_meet_a_job_s_rule() -> None:
+    from gateway._proto import job_kinds_pb2, workflows_pb2
+    from gateway.api.resource_validation import validate_create_workflow
+
+    topology = workflows_pb2.WorkflowTopology(
+        dependencies={"Start": "Transcode_1", "Transcode_1": "End"}
+    )
+    topology.nodes["Start"].type = "Start"
+    node = topology.nodes["Transcode_1"]
+    node.type = "Transcode"
+    node.operation.template_id = "t1"
+    node.operation.output.CopyFrom(
+        job_kinds_pb2.Output(region=REGION, bucket=BUCKET, object="out/../${InputName}.mp4")
+    )
+    rpc = workflows_pb2.CreateMediaWorkflowRequest(
+        media_workflow=workflows_pb2.MediaWorkflow(name="w", topology=topology)
+    )
+    with pytest.raises(InvalidRequest) as caught:
+        validate_create_workflow(rpc, DEFAULTS)
+    assert [item.field for item in caught.value.violations] == [
+        "media_workflow.topology.nodes['Transcode_1'].operation.output.object"
+    ]
