@@ -119,9 +119,11 @@ def parse_fault(value: str) -> tuple[str, FaultSpec]:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m ci_emulator",
+        # The README starts it as `ci-gateway emulator`; a usage line naming another command
+        # would send a new user looking for it.
+        prog="ci-gateway emulator",
         description="Emulate Tencent Cloud Infinite's media-job API on loopback "
-        "(also started as `ci-gateway emulator`).",
+        "(also started as `python -m ci_emulator`).",
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )

@@ -59,3 +59,12 @@ def test_ci_runs_the_readme_test_command() -> None:
     for line in setup:  # only installs of system packages the quick start names
         tool = re.fullmatch(r"command -v (\S+) >/dev/null \|\| \(.*apt-get install -y \1\)", line)
         assert tool is not None and f"`{tool.group(1)}`" in quick_start, line
+
+
+def test_every_repository_path_the_readme_names_exists() -> None:
+    """A reader follows `gateway/jobs/tracking.py` to the code: a path left behind by a move
+    sends them nowhere."""
+    top = "gateway|ci_emulator|tests|protos|k8s|bench|examples|scripts|api"
+    named = set(re.findall(rf"`((?:{top})/[\w./-]*)`", README))
+    assert named, "the pattern found no path at all"
+    assert sorted(path for path in named if not (ROOT / path).exists()) == []

@@ -7,11 +7,18 @@
 //
 //   npm ci --prefix examples/node      # once: @grpc/grpc-js and @grpc/proto-loader
 //   node client.js --address 127.0.0.1:50051 --object input/demo.mp4
+//   CI_GATEWAY_TOKEN=... node client.js --address gw:50051 --ca-file ca.crt --object input/demo.mp4
 //   node client.js --help
+//
+// A shared gateway (README "Credentials and client access") wants a bearer token, taken from
+// CI_GATEWAY_TOKEN or the file in --token-file / CI_GATEWAY_TOKEN_FILE (never a flag value:
+// argv shows in ps), and usually TLS: --ca-file (CI_GATEWAY_CA_FILE) names the CA its
+// certificate chains to, as for `ci-gateway jobs`.
 //
 // Exit code: 0 when the job succeeded, 1 when it failed or was cancelled, 2 on any other error.
 'use strict';
 
+const fs = require('node:fs');
 const path = require('node:path');
 const crypto = require('node:crypto');
 const { parseArgs } = require('node:util');
@@ -25,10 +32,14 @@ const OPTIONS = {
   bucket: { type: 'string', default: '' },
   region: { type: 'string', default: '' },
   'timeout-s': { type: 'string', default: '60' },
+  'token-file': { type: 'string', default: process.env.CI_GATEWAY_TOKEN_FILE || '' },
+  'ca-file': { type: 'string', default: process.env.CI_GATEWAY_CA_FILE || '' },
+  'tls-server-name': { type: 'string', default: process.env.CI_GATEWAY_TLS_SERVER_NAME || '' },
   help: { type: 'boolean', short: 'h', default: false },
 };
 const USAGE = `Usage: node client.js --object KEY [--address HOST:PORT] [--bucket NAME-APPID]
-                      [--region REGION] [--timeout-s SECONDS]
+                      [--region REGION] [--timeout-s SECONDS] [--token-file FILE]
+                      [--ca-file FILE] [--tls-server-name NAME]
 
 Submit a MediaInfo job through ci-gateway, wait for it to end (polling DescribeMediaJobs) and
 print its JobsDetail as JSON. Only the .proto files in protos/ are needed.
@@ -39,6 +50,10 @@ Options:
   --bucket NAME-APPID   bucket (default: the gateway's)
   --region REGION       region, e.g. ap-guangzhou (default: the gateway's)
   --timeout-s SECONDS   longest wait for the job (default 60)
+  --token-file FILE     a shared gateway's bearer token, sent as 'authorization: Bearer ...'
+                        (or CI_GATEWAY_TOKEN_FILE; the token itself: CI_GATEWAY_TOKEN)
+  --ca-file FILE        TLS, trusting the CA in FILE (or CI_GATEWAY_CA_FILE)
+  --tls-server-name NAME  the name in the gateway's certificate, when the address is not it
   -h, --help            show this help and exit
 
 Exit code: 0 the job succeeded, 1 it failed or was cancelled, 2 any other error.
@@ -70,9 +85,12 @@ function loadService(grpc, protoLoader) {
 }
 
 // One unary call; resolves with the reply and the trailing metadata (request ids).
-function unary(grpc, client, method, request, requestId) {
+function unary(grpc, client, method, request, requestId, token) {
   const metadata = new grpc.Metadata();
   metadata.set('x-request-id', requestId);
+  if (token) {
+    metadata.set('authorization', `Bearer ${token}`);
+  }
   const deadline = new Date(Date.now() + CALL_TIMEOUT_S * 1000);
   return new Promise((resolve, reject) => {
     let reply;
@@ -92,6 +110,23 @@ function unary(grpc, client, method, request, requestId) {
   });
 }
 
+function readFile(file, what) {
+  try {
+    return fs.readFileSync(file);
+  } catch (error) {
+    throw new Error(`cannot read ${what} ${file}: ${error.code || error.message}`);
+  }
+}
+
+// The token's file or variable; never printed. Surrounding whitespace (a trailing newline) is
+// not part of it.
+function bearerToken(tokenFile) {
+  const token = tokenFile
+    ? readFile(tokenFile, '--token-file').toString('utf8')
+    : process.env.CI_GATEWAY_TOKEN || '';
+  return token.trim();
+}
+
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
 async function main() {
@@ -104,9 +139,17 @@ async function main() {
     throw new Error('--object is required (the object key of the video in the bucket; see --help)');
   }
   const timeoutMs = Number(values['timeout-s']) * 1000;
+  const token = bearerToken(values['token-file']);
   const { grpc, protoLoader } = grpcLibraries();
   const MediaJobService = loadService(grpc, protoLoader);
-  const client = new MediaJobService(values.address, grpc.credentials.createInsecure());
+  const options = {};
+  if (values['tls-server-name']) {
+    options['grpc.ssl_target_name_override'] = values['tls-server-name'];
+  }
+  const channelCredentials = values['ca-file']
+    ? grpc.credentials.createSsl(readFile(values['ca-file'], '--ca-file'))
+    : grpc.credentials.createInsecure();
+  const client = new MediaJobService(values.address, channelCredentials, options);
   const target = { bucket: values.bucket, region: values.region };
   const requestId = `node-${crypto.randomUUID()}`;
   try {
@@ -116,6 +159,7 @@ async function main() {
       'SubmitMediaJob',
       { ...target, request: { tag: 'MediaInfo', input: { object: values.object } } },
       requestId,
+      token,
     );
     const jobId = submitted.reply.jobs_detail.job_id;
     console.error(
@@ -133,6 +177,7 @@ async function main() {
         'DescribeMediaJobs',
         { ...target, job_ids: [jobId] },
         requestId,
+        token,
       );
       const job = described.reply.jobs_detail[0];
       if (TERMINAL.has(job.state)) {

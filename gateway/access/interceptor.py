@@ -128,8 +128,10 @@ def authenticate(
             if client is not None:
                 return client
     raise ClientNotAuthenticated(
-        "no valid client credentials: present a client certificate or "
-        "'authorization: Bearer <token>'"
+        # Not "authorization: Bearer ...": the scrubber, rightly, blanks whatever follows that
+        # on every status message, which would leave the caller a garbled hint.
+        "no valid client credentials: present a client certificate or the metadata entry "
+        "'authorization' with the value 'Bearer <token>'"
     )
 
 

@@ -21,9 +21,9 @@ from typing import Final
 
 from google.protobuf.message import Message
 
-from gateway._proto import media_pb2
+from gateway._proto import job_kinds_pb2, media_pb2
 
-__all__ = ["KIND_RULES", "KindRule", "check_kind", "needs_input"]
+__all__ = ["KIND_RULES", "KindRule", "check_kind", "check_output_keys", "needs_input"]
 
 Report = Callable[[str, str], None]
 
@@ -34,6 +34,11 @@ _DIGITAL_MESSAGE_CHARS = frozenset(
 )
 MAX_DIGITAL_MESSAGE = 64
 REMOVE_WATERMARK_RANGE = (1, 4096)
+# The object keys a job writes: held to the rule every input key meets (`validation`'s
+# DOT_SEGMENTS, README "Errors"), so `../x.mp4` or `/x.mp4` never reaches CI as a place to
+# write, whatever the kind (CI's treatment of such keys is undocumented).
+_OUTPUT_KEYS = ("object", "sprite_object", "au_object", "bass_object", "drum_object")
+_DOT_SEGMENTS = frozenset({".", ".."})
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,6 +127,7 @@ def needs_input(tag: str) -> bool:
 
 def check_kind(tag: str, operation: media_pb2.Operation, report: Report) -> None:
     """Report (path below `request.operation`, description) for each rule `operation` breaks."""
+    check_output_keys(operation.output, report)
     rule = KIND_RULES.get(tag)
     if rule is None:
         return
@@ -150,6 +156,19 @@ def check_kind(tag: str, operation: media_pb2.Operation, report: Report) -> None
         if value and value not in allowed:
             report(path, f"must be one of {', '.join(sorted(allowed))}")
     _check_leaves(operation, report)
+
+
+def check_output_keys(output: job_kinds_pb2.Output, report: Report) -> None:
+    keys = [(f"output.{name}", _value(output, name)) for name in _OUTPUT_KEYS]
+    keys += [
+        (f"output.stream_extract[{index}].object", stream.object)
+        for index, stream in enumerate(output.stream_extract)
+    ]
+    for path, key in keys:
+        if key.startswith("/"):
+            report(path, "must not start with '/' (write 'output/a.mp4', not '/output/a.mp4')")
+        elif _DOT_SEGMENTS.intersection(key.split("/")):
+            report(path, "must not contain '.' or '..' path segments")
 
 
 def _check_leaves(operation: media_pb2.Operation, report: Report) -> None:

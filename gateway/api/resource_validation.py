@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from google.protobuf.descriptor import EnumDescriptor
 
 from gateway._proto import (
+    job_kinds_pb2,
     media_pb2,
     queues_pb2,
     service_pb2,
@@ -22,10 +23,12 @@ from gateway._proto import (
     workflows_pb2,
     xml_pb2,
 )
+from gateway.api import kind_rules
 from gateway.api.tree_checks import check_tree
 from gateway.api.validation import (
     _creation_time,
     _object_key,
+    _page_token,
     _target,
     _Violations,
 )
@@ -281,6 +284,8 @@ def _topology(topology: workflows_pb2.WorkflowTopology, errors: _Violations) -> 
         if not nodes[name].type:
             errors.add(f"{where}.type", "required")
         check_tree(nodes[name], where, errors.add)
+        if nodes[name].operation.HasField("output"):
+            _output_keys(nodes[name].operation.output, f"{where}.operation", errors)
     for name in sorted(topology.dependencies):
         where = f"{path}.dependencies[{name!r}]"
         if name not in nodes:
@@ -289,6 +294,11 @@ def _topology(topology: workflows_pb2.WorkflowTopology, errors: _Violations) -> 
         for target in following:
             if target != END_NODE and target not in nodes:
                 errors.add(where, f"{target!r} is neither a node nor {END_NODE}")
+
+
+def _output_keys(output: job_kinds_pb2.Output, below: str, errors: _Violations) -> None:
+    """A node's output keys, held to a job's rule (`kind_rules.check_output_keys`)."""
+    kind_rules.check_output_keys(output, lambda at, why: errors.add(f"{below}.{at}", why))
 
 
 def _workflow(
@@ -393,6 +403,7 @@ def validate_list_executions(
     _creation_time(rpc.end_creation_time, "end_creation_time", errors)
     if rpc.object:
         _object_key(rpc.object, "object", errors)
+    _page_token(rpc.next_token, "next_token", errors)
     errors.raise_if_any()
     query: Query = {"workflowId": rpc.workflow_id}
     optional = {

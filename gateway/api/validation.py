@@ -51,6 +51,11 @@ _PRINTABLE_ASCII = re.compile(r"^[\x20-\x7e]*$")
 _JOB_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 _QUEUE_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 CREATION_TIME_FORMAT = "%Y-%m-%dT%H:%M:%S%z"
+# CI's paging token is opaque, but it is CI's own short ASCII text: anything else (control
+# characters, kilobytes of it) could never be one, and CI would answer it with a bare 400 that
+# names no field.
+MAX_PAGE_TOKEN_CHARS = 1024
+_PAGE_TOKEN = re.compile(r"^[\x21-\x7e]*$")
 
 
 class _Violations:
@@ -94,6 +99,13 @@ def _object_key(key: str, field: str, errors: _Violations) -> None:
         errors.add(field, "must not contain '.' or '..' path segments")
     elif "//" in key:
         errors.add(field, "must not contain empty path segments ('//')")
+
+
+def _page_token(token: str, field: str, errors: _Violations) -> None:
+    if len(token) > MAX_PAGE_TOKEN_CHARS:
+        errors.add(field, f"longer than {MAX_PAGE_TOKEN_CHARS} characters")
+    elif not _PAGE_TOKEN.fullmatch(token):
+        errors.add(field, "must be the next_token of a previous answer (printable ASCII)")
 
 
 def _job_id(job_id: str, field: str, errors: _Violations) -> None:
@@ -292,6 +304,13 @@ def validate_list(
     _creation_time(rpc.end_creation_time, "end_creation_time", errors)
     if rpc.input_object:
         _object_key(rpc.input_object, "input_object", errors)
+    for field, value in (
+        ("workflow_id", rpc.workflow_id),
+        ("inventory_trigger_job_id", rpc.inventory_trigger_job_id),
+    ):
+        if value and not _JOB_ID.fullmatch(value):
+            errors.add(field, "must be a CI id (letters, digits, '-', '_'; at most 64)")
+    _page_token(rpc.next_token, "next_token", errors)
     errors.raise_if_any()
     params = {"tag": tag}
     optional = {

@@ -392,9 +392,18 @@ async def execute(
 def main_with(
     run: Callable[[list[str]], Coroutine[Any, Any, int]], argv: Sequence[str] | None
 ) -> int:
-    """A console command's entry point: `run` under asyncio, and Ctrl-C as INTERRUPTED."""
+    """A console command's entry point: `run` under asyncio; Ctrl-C and a closed output are
+    exit codes, never a traceback."""
+    args = list(sys.argv[1:] if argv is None else argv)
     try:
-        return asyncio.run(run(list(sys.argv[1:] if argv is None else argv)))
+        return asyncio.run(run(args))
     except KeyboardInterrupt:
         print(file=sys.stderr)
         return ExitCode.INTERRUPTED
+    except BrokenPipeError:
+        # `ci-gateway jobs list | head`: the reader has what it wanted. Point stdout at
+        # /dev/null, so the interpreter's own flush at exit does not fail a second time.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+        return ExitCode.OUTPUT_CLOSED

@@ -24,6 +24,7 @@ class ExitCode(enum.IntEnum):
     NOT_DONE = 5
     DRIFT = 6
     INTERRUPTED = 130
+    OUTPUT_CLOSED = 141
 
 
 MEANING: dict[ExitCode, str] = {
@@ -43,6 +44,9 @@ MEANING: dict[ExitCode, str] = {
         "templates plan: the bucket's templates differ from the file (apply would change them)"
     ),
     ExitCode.INTERRUPTED: "interrupted (Ctrl-C)",
+    ExitCode.OUTPUT_CLOSED: (
+        "the output's reader went away (e.g. piped into `head`): the rest was not printed"
+    ),
 }
 
 _BY_FINAL_STATE = {

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -36,6 +37,10 @@ from gateway.errors import NoCredentialsError
 ENV_SECRET_ID = "CI_GATEWAY_SECRET_ID"  # noqa: S105 - variable names, not secrets
 ENV_SECRET_KEY = "CI_GATEWAY_SECRET_KEY"  # noqa: S105
 ENV_SESSION_TOKEN = "CI_GATEWAY_SESSION_TOKEN"  # noqa: S105
+# SecretIds, SecretKeys and STS tokens are printable ASCII without spaces (as the directory
+# source requires of its files). A value pasted with a trailing newline would otherwise pass
+# readiness and then fail every call: the SecretId and the token travel in HTTP headers.
+_CREDENTIAL_TEXT = re.compile(r"[\x21-\x7e]+")
 
 # Credentials closer than this to their expiry are never handed out: the attempt they sign may
 # take up to the read time-out (30 s by default) to reach CI, and CI refuses an expired token.
@@ -218,6 +223,16 @@ class EnvironmentCredentialsProvider(StaticCredentialsProvider):
         credentials = load_from_environment(environ)
         if credentials is None:
             raise NoCredentialsError(f"set {ENV_SECRET_ID} and {ENV_SECRET_KEY}")
+        values = (
+            (ENV_SECRET_ID, credentials.secret_id),
+            (ENV_SECRET_KEY, credentials.secret_key),
+            (ENV_SESSION_TOKEN, credentials.token or "x"),
+        )
+        for name, value in values:
+            if not _CREDENTIAL_TEXT.fullmatch(value):  # the message names it, never shows it
+                raise NoCredentialsError(
+                    f"{name} contains spaces or control characters (a trailing newline?)"
+                )
         super().__init__(credentials, "environment")
 
 

@@ -26,6 +26,7 @@ are simply absent. The Content-Type of JSON callbacks is undocumented, so the fo
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import json
 import logging
@@ -55,6 +56,17 @@ OtherEvent = Callable[[bytes, Target], Awaitable[int]]
 # most 6. A megabyte is generous and still bounds what one request can make us hold.
 MAX_CALLBACK_BYTES = 1024 * 1024
 DEFAULT_VERIFY_TIMEOUT_S = 10.0
+# The port faces the Internet (CI calls from Tencent's network). aiohttp holds a connection that
+# never completes its request line and headers for its keep-alive time, an hour by default, and
+# reads a body as slowly as it is sent: either way anyone could pin sockets and file descriptors
+# (the ones the gateway needs towards CI) at a few bytes a minute. A connection gets this long
+# to send a request (or the next one); a body gets this long to arrive in full.
+DEFAULT_IDLE_TIMEOUT_S = 15.0
+DEFAULT_BODY_TIMEOUT_S = 10.0
+# After answering a request whose body it did not read (a wrong token, a body too slow), aiohttp
+# drains the rest for this long before closing, so that the peer sees the answer (10 s by
+# default, enough to hold a socket per trickled request).
+_LINGER_S = 2.0
 _JOB_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
 
@@ -174,6 +186,8 @@ class CallbackReceiver:
         verify_timeout_s: float = DEFAULT_VERIFY_TIMEOUT_S,
         max_body_bytes: int = MAX_CALLBACK_BYTES,
         other_events: dict[str, OtherEvent] | None = None,
+        idle_timeout_s: float = DEFAULT_IDLE_TIMEOUT_S,
+        body_timeout_s: float = DEFAULT_BODY_TIMEOUT_S,
     ) -> None:
         self._token = token.encode()
         self._other_events = other_events or {}
@@ -181,6 +195,8 @@ class CallbackReceiver:
         self._fanout = fanout
         self._verify_timeout_s = verify_timeout_s
         self._max_body_bytes = max_body_bytes
+        self._idle_timeout_s = idle_timeout_s
+        self._body_timeout_s = body_timeout_s
         self._runner: web.AppRunner | None = None
         self.base_url = ""
 
@@ -193,7 +209,12 @@ class CallbackReceiver:
         app.router.add_post(
             route, tracing.traced_http_handler(tracing.CALLBACK_SPAN, "POST", route, self._handle)
         )
-        runner = web.AppRunner(app, access_log=None)
+        runner = web.AppRunner(
+            app,
+            access_log=None,
+            keepalive_timeout=self._idle_timeout_s,
+            lingering_time=_LINGER_S,
+        )
         await runner.setup()
         try:
             site = web.TCPSite(runner, host, int(port))
@@ -219,7 +240,14 @@ class CallbackReceiver:
         target = Target(info["bucket"], info["region"])
         if not (is_valid_bucket(target.bucket) and is_valid_region(target.region)):
             return web.Response(status=404)
-        body = await request.read()  # over client_max_size: aiohttp answers 413
+        try:
+            async with asyncio.timeout(self._body_timeout_s):
+                body = await request.read()  # over client_max_size: aiohttp answers 413
+        except TimeoutError:
+            log.warning("callback rejected (408): the body took over %ss", self._body_timeout_s)
+            response = web.Response(status=408, text="the body was not sent in time")
+            response.force_close()
+            return response
         try:
             callback = parse_callback(body)
             other = self._other_events.get(callback.event_name)

@@ -53,7 +53,10 @@ class Transport:
                 # No cookies: CI sets none and a shared jar would mix callers.
                 cookie_jar=aiohttp.DummyCookieJar(),
                 auto_decompress=True,
-                skip_auto_headers=("User-Agent",),
+                # No Content-Type of aiohttp's own either: it would label a body-less PUT (CI's
+                # cancel) `application/octet-stream`; a body's type is set, and signed, by the
+                # client.
+                skip_auto_headers=("User-Agent", "Content-Type"),
             )
         return self._session
 

@@ -61,7 +61,8 @@ LIST = service_pb2.ListMediaJobsRequest(size=1)
 @pytest.mark.parametrize(
     ("metadata", "message"),
     [
-        ((), "no valid client credentials"),
+        # The whole hint arrives: the scrubber must find nothing to blank in it.
+        ((), "'authorization' with the value 'Bearer <token>'"),
         (bearer("tok-" + secrets.token_urlsafe(24)), "the bearer token is not valid"),
         (bearer(""), "the bearer token is not valid"),
         ((("authorization", f"Basic {TOKEN}"),), "must be 'Bearer <token>'"),

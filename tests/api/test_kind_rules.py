@@ -316,7 +316,22 @@ CASES: list[tuple[str, str, dict[str, Any], str]] = [
         {"template_id": "t", "remove_watermark": {"dx": "1"}, "output": OUTPUT},
         "remove_watermark.height",
     ),
-]
+    # Output keys meet the input keys' rule (README "Errors"): no '.'/'..' segment, no leading
+    # '/', for every key a job writes, of any kind.
+    ("output dot-dot", "Transcode", {"template_id": "t", "output": {**OUTPUT, "object":
+     "../escape.mp4"}}, "output.object"),
+    ("output leading slash", "Transcode", {"template_id": "t", "output": {**OUTPUT, "object":
+     "/o.mp4"}}, "output.object"),
+    ("sprite dot", "Snapshot", {"template_id": "t", "output": {**NUMBERED, "sprite_object":
+     "./s-${Number}.jpg"}}, "output.sprite_object"),
+    ("audio track dot-dot", "VoiceSeparate", {"template_id": "t", "output": {**OUTPUT,
+     "au_object": "a/../../b.mp3"}}, "output.au_object"),
+    ("stream extract dot-dot", "StreamExtract", {"output": {**OUTPUT, "object": "",
+     "stream_extract": [{"index": "0", "object": "../v.h264"}]}},
+     "output.stream_extract[0].object"),
+    ("pass-through kind output", "VideoTag", {"output": {**OUTPUT, "object": "x/../y.json"}},
+     "output.object"),
+]  # fmt: skip
 
 
 @pytest.mark.parametrize(

@@ -178,6 +178,15 @@ RULES: list[tuple[str, Any, Settings, str, str]] = [
      "end_creation_time", "must look like"),
     ("list input object", S.ListMediaJobsRequest(input_object="/a.mp4"), DEFAULTS,
      "input_object", "must not start with '/'"),
+    # Sent to CI as query parameters, where CI answers a bare 400 naming no field.
+    ("list next token control", S.ListMediaJobsRequest(next_token="a\x00b"), DEFAULTS,
+     "next_token", "must be the next_token of a previous answer"),
+    ("list next token size", S.ListMediaJobsRequest(next_token="a" * 1025), DEFAULTS,
+     "next_token", "longer than 1024"),
+    ("list workflow id", S.ListMediaJobsRequest(workflow_id="w\x00"), DEFAULTS, "workflow_id",
+     "must be a CI id"),
+    ("list batch job id", S.ListMediaJobsRequest(inventory_trigger_job_id="b/1"), DEFAULTS,
+     "inventory_trigger_job_id", "must be a CI id"),
     # -- one job: cancel, watch, wait
     ("cancel without id", S.CancelMediaJobRequest(), DEFAULTS, "job_id", "required"),
     ("watch bad id", S.WatchMediaJobRequest(job_id="j/1"), DEFAULTS, "job_id",
@@ -379,3 +388,37 @@ def test_the_table_has_a_row_for_every_rule_in_the_module() -> None:
         if not any(d == text if whole else d.startswith(text) for d in produced)
     ]
     assert not missing, f"rules without a row in RULES: {sorted(missing)}"
+
+
+def test_a_workflow_run_listing_checks_its_page_token() -> None:
+    from gateway._proto import workflows_pb2
+    from gateway.api.resource_validation import validate_list_executions
+
+    rpc = workflows_pb2.ListWorkflowExecutionsRequest(workflow_id="w1", next_token="x\ny")
+    with pytest.raises(InvalidRequest) as caught:
+        validate_list_executions(rpc, DEFAULTS)
+    assert [item.field for item in caught.value.violations] == ["next_token"]
+
+
+def test_a_workflow_node_s_output_keys_meet_a_job_s_rule() -> None:
+    from gateway._proto import job_kinds_pb2, workflows_pb2
+    from gateway.api.resource_validation import validate_create_workflow
+
+    topology = workflows_pb2.WorkflowTopology(
+        dependencies={"Start": "Transcode_1", "Transcode_1": "End"}
+    )
+    topology.nodes["Start"].type = "Start"
+    node = topology.nodes["Transcode_1"]
+    node.type = "Transcode"
+    node.operation.template_id = "t1"
+    node.operation.output.CopyFrom(
+        job_kinds_pb2.Output(region=REGION, bucket=BUCKET, object="out/../${InputName}.mp4")
+    )
+    rpc = workflows_pb2.CreateMediaWorkflowRequest(
+        media_workflow=workflows_pb2.MediaWorkflow(name="w", topology=topology)
+    )
+    with pytest.raises(InvalidRequest) as caught:
+        validate_create_workflow(rpc, DEFAULTS)
+    assert [item.field for item in caught.value.violations] == [
+        "media_workflow.topology.nodes['Transcode_1'].operation.output.object"
+    ]

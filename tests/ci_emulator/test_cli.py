@@ -78,6 +78,8 @@ def test_help_exits_cleanly_and_documents_both_routing_forms(
     assert "Host: <bucket>.ci.<region>.myqcloud.com" in text
     assert "/_path/<bucket>/<region>/<ci|cos>/<path>" in text
     assert "ID:KEY[:TOKEN[:EXPIRES_UNIX]]" in text
+    # The command the README has a new user type, not a module they never heard of.
+    assert text.startswith("usage: ci-gateway emulator ")
 
 
 def test_credential_repr_hides_secrets() -> None:

@@ -90,6 +90,30 @@ def test_missing_environment_credentials_are_refused() -> None:
         EnvironmentCredentialsProvider({})
 
 
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("CI_GATEWAY_SECRET_ID", "AKIDpasted\n"),
+        ("CI_GATEWAY_SECRET_KEY", "key with spaces"),
+        ("CI_GATEWAY_SESSION_TOKEN", "token\r\n"),
+    ],
+)
+def test_environment_credentials_that_cannot_be_sent_are_refused_at_start(
+    name: str, value: str
+) -> None:
+    """A SecretId or token with a newline cannot go in an HTTP header: refused at start
+    (`serve` exits 2 naming the variable), not with every call failing while readiness is OK."""
+    environ = {
+        "CI_GATEWAY_SECRET_ID": "AKIDenv",
+        "CI_GATEWAY_SECRET_KEY": "the-secret-key",
+        "CI_GATEWAY_SESSION_TOKEN": "the-token",
+    }
+    environ[name] = value
+    with pytest.raises(NoCredentialsError, match=name) as caught:
+        EnvironmentCredentialsProvider(environ)
+    assert value.strip() not in str(caught.value)
+
+
 def test_retry_section_reaches_the_ci_client_policy(tmp_path: Path) -> None:
     from gateway.credentials import StaticCredentialsProvider
     from gateway.model import Target

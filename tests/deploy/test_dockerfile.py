@@ -110,3 +110,7 @@ def test_dockerignore_sends_only_the_sources() -> None:
     for path in copied:
         assert (ROOT / path).exists()
     assert not allowed & {".venv", ".git", "tests", "node_modules", "var", "examples"}
+    # The README names the same list (it once named a `ci/` that no build ever sent).
+    readme = (ROOT / "README.md").read_text().replace("\n", " ")
+    named = readme.split("`.dockerignore` is an allow-list (")[1].split(")")[0]
+    assert {name.strip("` /") for name in named.split(",")} == allowed
