@@ -186,11 +186,23 @@ def rule_for_http_status(http_status: int) -> ErrorRule:
     return ErrorRule(_S.INTERNAL, _T, Reason.UPSTREAM_PROTOCOL_ERROR)
 
 
+# A code that means two things, told apart by the HTTP status (ci-api-notes §6.2): CI's
+# `InvalidContent` is a malformed body (the gateway's bug) on 400, but "body too large" on 413,
+# which is what the caller sent (say, megabytes of pass-through nodes): theirs to fix.
+CI_ERRORS_BY_STATUS: dict[tuple[str, int], ErrorRule] = {
+    ("InvalidContent", 413): ErrorRule(_S.INVALID_ARGUMENT, _T, Reason.UPSTREAM_REJECTED),
+}
+
+
 def rule_for(code: str, http_status: int) -> ErrorRule:
-    """Map CI's `Code`; a code the table does not know falls back on the HTTP status, so that
-    `SlowDown` is throttling on both its 429 (CI) and 503 (COS) forms and an unknown 5xx stays
-    retryable."""
-    return CI_ERRORS.get(code) or rule_for_http_status(http_status)
+    """Map CI's `Code` (with its HTTP status where that tells two meanings apart); a code the
+    table does not know falls back on the HTTP status, so that `SlowDown` is throttling on both
+    its 429 (CI) and 503 (COS) forms and an unknown 5xx stays retryable."""
+    return (
+        CI_ERRORS_BY_STATUS.get((code, http_status))
+        or CI_ERRORS.get(code)
+        or rule_for_http_status(http_status)
+    )
 
 
 class GatewayError(Exception):

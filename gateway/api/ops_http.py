@@ -24,6 +24,11 @@ from gateway.api.health import Readiness
 log = logging.getLogger(__name__)
 
 SHUTDOWN_TIMEOUT_S = 1.0
+# A connection that never completes a request would otherwise stay open for aiohttp's default
+# keep-alive of an hour: probes and scrapers send a request at once, so 15 s is plenty, and an
+# unfinished request is dropped after it (the same bounds as the callback port).
+IDLE_TIMEOUT_S = 15.0
+LINGER_S = 2.0
 
 
 @dataclass
@@ -60,7 +65,11 @@ async def start_ops_server(
     host, _, port_text = listen.rpartition(":")
     host = host.strip("[]") or "0.0.0.0"  # noqa: S104 - an empty host means every interface
     runner = web.AppRunner(
-        _app(registry, readiness), access_log=None, shutdown_timeout=SHUTDOWN_TIMEOUT_S
+        _app(registry, readiness),
+        access_log=None,
+        shutdown_timeout=SHUTDOWN_TIMEOUT_S,
+        keepalive_timeout=IDLE_TIMEOUT_S,
+        lingering_time=LINGER_S,
     )
     await runner.setup()
     try:

@@ -274,7 +274,13 @@ class MediaJobService(Servicer, service_pb2_grpc.MediaJobServiceServicer):
 
 def default_client_identity(context: grpc.aio.ServicerContext[Any, Any]) -> str:
     """Who counts against the per-client watcher cap: the authenticated client (shared mode,
-    `gateway.access.interceptor`), else the gRPC peer (`ipv4:10.0.0.7:51234`), where a caller
-    with several connections counts as several, since nothing better identifies it."""
+    `gateway.access.interceptor`), else the gRPC peer's address without its port (`ipv4:10.0.0.7`):
+    behind one NAT or node address, callers share it, which errs on the safe side of a cap."""
     client = current_client()
-    return f"client:{client.name}" if client is not None else f"peer:{context.peer()}"
+    if client is not None:
+        return f"client:{client.name}"
+    # The peer without its source port (`ipv4:10.0.0.7`): a caller opening several connections
+    # (or one channel per watch) is still one caller.
+    peer = context.peer()
+    host, sep, port = peer.rpartition(":")
+    return f"peer:{host if sep and port.isdigit() else peer}"

@@ -7,9 +7,11 @@ CI call (or a few) and answer; around that they share the same policy, written h
   rather than queue, so a burst cannot pile up work the callers will have given up on;
 * the deadline towards CI: the caller's, capped by `timeouts.rpc_deadline_s`;
 * the answer's trailers: CI's RequestId (what CI support asks for), also noted for the log;
-* `GatewayError` as a rich status. Only `GatewayError` is caught: an `AbortError` or a
-  cancellation must pass through untouched, and an unexpected exception is a bug that grpc
-  reports as UNKNOWN without our message text.
+* `GatewayError` as a rich status. An `AbortError` (a status already sent) and a cancellation
+  pass through untouched. Any other exception is the gateway's bug: the caller gets INTERNAL
+  with reason INTERNAL and a fixed message, never the exception's own text (it may quote
+  anything, CI's answer or a setting), and the log gets its class and traceback (scrubbed by
+  the log formatters like every line).
 """
 
 from __future__ import annotations
@@ -100,5 +102,14 @@ def rpc(handler: Handler[S, Req, Resp]) -> Handler[S, Req, Resp]:
         except GatewayError as error:
             log.info("%s failed: %s %s", handler.__name__, error.status.name, error.reason.value)
             await abort(context, error)
+        except grpc.aio.AbortError:
+            raise
+        except Exception:
+            log.exception("%s failed unexpectedly", handler.__name__)
+            await abort(context, GatewayError(UNEXPECTED))
 
     return wrapper
+
+
+# What a caller sees of a gateway bug: enough to report it (with the call's x-request-id).
+UNEXPECTED = "internal error in the gateway; its log has the details under this call's request id"

@@ -283,3 +283,19 @@ async def test_connection_refused_is_unavailable() -> None:
     assert error.error_info is not None
     assert error.error_info.metadata["request_sent"] == "false"
     assert SECRET.secret_key not in error.message
+
+
+async def test_a_body_too_large_for_ci_is_the_callers_invalid_argument() -> None:
+    """`InvalidContent` is the gateway's bug on 400 (a malformed body) but the caller's on 413
+    (CI's "body too large"): INVALID_ARGUMENT, with CI's code and status in the details."""
+    body = error_body("InvalidContent", "body too large", "NjJmMzI5MmRfOTBmYTUwNjRfNjcwM18x", "t")
+    async with fake_ci(Scripted(413, body, {})) as fake:
+        async with gateway_stub(fake) as stub:
+            with pytest.raises(grpc.aio.AioRpcError) as caught:
+                await stub.DescribeMediaJobs(DESCRIBE, timeout=10)
+    error = rich_error(caught.value)
+    assert error.code is grpc.StatusCode.INVALID_ARGUMENT
+    assert error.error_info is not None
+    assert error.error_info.reason == "UPSTREAM_REJECTED"
+    assert dict(error.error_info.metadata)["http_status"] == "413"
+    assert len(fake.requests) == 1  # terminal: not retried

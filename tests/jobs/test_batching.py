@@ -68,7 +68,15 @@ async def test_200_watchers_on_50_jobs_cost_one_batched_request_per_10_jobs_per_
 ) -> None:
     state = emulator.state
     timer = ManualTimer()
-    tracked = replace(settings, tracking=Tracking(poll_initial_s=INITIAL_S, poll_max_s=4.0))
+    # One caller (all on loopback) with 200 watchers: its own cap raised to hold them.
+    tracked = replace(
+        settings,
+        tracking=Tracking(
+            poll_initial_s=INITIAL_S,
+            poll_max_s=4.0,
+            max_watchers_per_client=JOBS * WATCHERS_PER_JOB,
+        ),
+    )
     batches_per_round = math.ceil(JOBS / MAX_DESCRIBE_JOB_IDS)
     async with AsyncExitStack() as stack:
         address, tracker = await stack.enter_async_context(
@@ -76,7 +84,7 @@ async def test_200_watchers_on_50_jobs_cost_one_batched_request_per_10_jobs_per_
         )
         stubs: list[Stub] = []
         for _ in range(CHANNELS):
-            # Own connections (HTTP/2 allows 100 streams on one), so four peers.
+            # Own connections: HTTP/2 allows 100 streams on one.
             channel = await stack.enter_async_context(
                 grpc.aio.insecure_channel(address, options=[("grpc.use_local_subchannel_pool", 1)])
             )

@@ -188,26 +188,41 @@ async def test_watcher_caps_per_client_and_in_total_are_resource_exhausted(
         assert error.error_info is not None and error.error_info.metadata["limit"] == "2"
         assert error.retry_info is not None
 
-        # Another connection is another client (the peer differs), up to the total.
+        # Another connection from the same address is the same caller (the peer's port does
+        # not make a new client): still over its cap of two.
         async with gateway_channel(gw.running.address) as other:
-            b1 = watch(other, job.job_id)
-            await next_detail(b1)
-            with pytest.raises(grpc.aio.AioRpcError) as total:
+            with pytest.raises(grpc.aio.AioRpcError) as same_caller:
                 await watch(other, job.job_id).read()
-            error = rich_error(total.value)
-            assert error.code is grpc.StatusCode.RESOURCE_EXHAUSTED
-            assert error.error_info is not None and error.error_info.metadata["limit"] == "3"
+            error = rich_error(same_caller.value)
+            assert error.error_info is not None and error.error_info.metadata["limit"] == "2"
 
-            # A watcher that leaves frees its place.
-            b1.cancel()
-            await gw.tracker.wait_for(lambda stats: stats.watchers == 2)
-            b2 = watch(other, job.job_id)
-            assert (await next_detail(b2)).state == M.JOB_STATE_SUBMITTED
+            # A watcher that leaves frees its place, on any of the caller's connections.
+            a1.cancel()
+            await gw.tracker.wait_for(lambda stats: stats.watchers == 1)
+            b1 = watch(other, job.job_id)
+            assert (await next_detail(b1)).state == M.JOB_STATE_SUBMITTED
+
+
+async def test_the_total_watcher_cap_is_resource_exhausted(
+    settings: Settings, credentials: Credentials, emulator: RunningEmulator
+) -> None:
+    capped = replace(settings, tracking=replace(FAST, max_watchers=2, max_watchers_per_client=5))
+    emulator.state.pause_scheduling()
+    async with gateway(capped, credentials) as gw:
+        job = await submit(gw.stub)
+        first, second = watch(gw.stub, job.job_id), watch(gw.stub, job.job_id)
+        await next_detail(first)
+        await next_detail(second)
+        with pytest.raises(grpc.aio.AioRpcError) as total:
+            await watch(gw.stub, job.job_id).read()
+        error = rich_error(total.value)
+        assert error.code is grpc.StatusCode.RESOURCE_EXHAUSTED
+        assert error.error_info is not None and error.error_info.metadata["limit"] == "2"
 
 
 @asynccontextmanager
 async def gateway_channel(address: str) -> AsyncIterator[Stub]:
-    """A second channel: its own connection, so its own peer address."""
+    """A second channel: its own connection (its own source port, the same address)."""
     async with grpc.aio.insecure_channel(
         address, options=[("grpc.use_local_subchannel_pool", 1)]
     ) as channel:
