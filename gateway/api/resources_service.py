@@ -24,6 +24,8 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import grpc
+from google.protobuf.descriptor import FieldDescriptor
+from google.protobuf.message import Message
 
 from gateway._proto import (
     queues_pb2,
@@ -163,17 +165,33 @@ class MediaWorkflowService(_Servicer, workflows_pb2_grpc.MediaWorkflowServiceSer
 
     def _use_gateway_callback(self, target: Target, workflow: workflows_pb2.MediaWorkflow) -> None:
         """Point the Start node's NotifyConfig at the gateway's receiver (WorkflowFinish only),
-        unless the workflow names one of its own: its runs then reach watchers by polling."""
+        unless the workflow names one of its own: its runs then reach watchers by polling. A
+        NotifyConfig a caller read back from the gateway names the receiver as
+        `GATEWAY_CALLBACK` (see `_hide_gateway_callback`), which becomes the real URL again."""
         url = self._callback_url(target) if self._callback_url is not None else None
-        if not url:
-            return
         for node in workflow.topology.nodes.values():
-            if node.type == START_TYPE and not node.input.HasField("notify_config"):
-                node.input.notify_config.CopyFrom(
+            if node.type != START_TYPE:
+                continue
+            notify = node.input.notify_config
+            if url and not node.input.HasField("notify_config"):
+                notify.CopyFrom(
                     queues_pb2.QueueNotifyConfig(
                         url=url, event=WORKFLOW_FINISH, type="Url", state="On", result_format="XML"
                     )
                 )
+            elif notify.url == GATEWAY_CALLBACK:
+                if not url:
+                    notify.ClearField("url")  # this gateway receives no callbacks
+                else:
+                    notify.url = url
+
+    def _hide_gateway_callback(self, target: Target, answer: Message) -> None:
+        """The receiver's URL carries the callback token (a secret: with it anyone can make the
+        gateway re-read jobs from CI), so no answer shows it: every URL equal to it, anywhere in
+        the answer, reads `GATEWAY_CALLBACK`, which an update may send back unchanged."""
+        url = self._callback_url(target) if self._callback_url is not None else None
+        if url:
+            _replace_strings(answer, url, GATEWAY_CALLBACK)
 
     @rpc
     async def CreateMediaWorkflow(
@@ -182,6 +200,7 @@ class MediaWorkflowService(_Servicer, workflows_pb2_grpc.MediaWorkflowServiceSer
         target, workflow = checks.validate_create_workflow(request, self._settings)
         self._use_gateway_callback(target, workflow)
         reply = await self._calls.create_workflow(target, workflow, self._deadline(context))
+        self._hide_gateway_callback(target, reply.message)
         return self._reply(reply, context)
 
     @rpc
@@ -193,6 +212,7 @@ class MediaWorkflowService(_Servicer, workflows_pb2_grpc.MediaWorkflowServiceSer
         reply = await self._calls.update_workflow(
             target, workflow_id, workflow, self._deadline(context)
         )
+        self._hide_gateway_callback(target, reply.message)
         return self._reply(reply, context)
 
     @rpc
@@ -201,6 +221,7 @@ class MediaWorkflowService(_Servicer, workflows_pb2_grpc.MediaWorkflowServiceSer
     ) -> workflows_pb2.DescribeMediaWorkflowsResponse:
         target, query = checks.validate_describe_workflows(request, self._settings)
         reply = await self._calls.describe_workflows(target, query, self._deadline(context))
+        self._hide_gateway_callback(target, reply.message)
         return self._reply(reply, context)
 
     @rpc
@@ -250,6 +271,7 @@ class MediaWorkflowService(_Servicer, workflows_pb2_grpc.MediaWorkflowServiceSer
         target, run_id = checks.validate_execution_ref(request, self._settings)
         reply = await self._calls.describe_execution(target, run_id, self._deadline(context))
         the_run(reply.message, run_id)  # NOT_FOUND rather than an empty answer
+        self._hide_gateway_callback(target, reply.message)
         return self._reply(reply, context)
 
     async def WatchWorkflowExecution(
@@ -264,3 +286,34 @@ class MediaWorkflowService(_Servicer, workflows_pb2_grpc.MediaWorkflowServiceSer
             # Not `rpc`: a stream is not admitted per call; the follower's cap bounds it.
             log.info("WatchWorkflowExecution failed: %s %s", error.status.name, error.reason.value)
             await abort(context, error)
+
+
+# What an answer shows instead of the gateway's own callback URL (see `_hide_gateway_callback`).
+GATEWAY_CALLBACK = "ci-gateway:callback"
+
+
+def _replace_strings(message: Message, old: str, new: str) -> None:
+    """Every string field equal to `old`, at any depth (maps and lists included), becomes `new`.
+    Bounded by the message: it walks only the fields that are set."""
+    for field, value in message.ListFields():
+        if field.message_type is not None:
+            if field.message_type.GetOptions().map_entry:
+                items = value.values()
+                if field.message_type.fields_by_name["value"].message_type is None:
+                    for key, item in list(value.items()):
+                        if item == old:
+                            value[key] = new
+                    continue
+            elif field.is_repeated:
+                items = value
+            else:
+                items = [value]
+            for item in items:
+                _replace_strings(item, old, new)
+        elif field.type == FieldDescriptor.TYPE_STRING:
+            if field.is_repeated:
+                for index, item in enumerate(value):
+                    if item == old:
+                        value[index] = new
+            elif value == old:
+                setattr(message, field.name, new)

@@ -20,6 +20,7 @@ from ci_emulator.queues import QueueState
 from ci_emulator.server import RunningEmulator
 from gateway._proto import job_kinds_pb2 as kinds
 from gateway._proto import media_pb2, queues_pb2, templates_pb2, workflows_pb2
+from gateway.api.resources_service import GATEWAY_CALLBACK
 from gateway.api.server import RunningGateway, start_gateway
 from gateway.config.settings import Callbacks, Settings, Tracking
 from gateway.credentials import Credentials, StaticCredentialsProvider
@@ -350,8 +351,25 @@ async def test_the_workflow_finish_callback_reaches_watchers(
         stubs = stubs_on(channel)
         created = await create(stubs, workflow(queue_of(emulator)))
         notify = created.topology.nodes["Start"].input.notify_config
-        assert notify.url.startswith(receiving_gateway.tracking.public_url)
+        # CI holds the receiver's URL (token included); callers see only its stand-in.
+        assert notify.url == GATEWAY_CALLBACK
         assert (notify.event, notify.state) == ("WorkflowFinish", "On")
+        token = receiving_gateway.tracking.token
+        described = await stubs.workflows.DescribeMediaWorkflows(
+            W.DescribeMediaWorkflowsRequest(workflow_ids=[created.workflow_id])
+        )
+        assert token not in str(described)
+        stored = emulator.state.resources.workflows.workflows[created.workflow_id]
+        assert f"/ci-callback/{token}/" in str(stored.fields())
+        # What a caller read back can be sent back: the stand-in becomes the real URL again.
+        renamed = described.media_workflow_list[0]
+        renamed.name = "renamed"
+        updated = await stubs.workflows.UpdateMediaWorkflow(
+            W.UpdateMediaWorkflowRequest(workflow_id=created.workflow_id, media_workflow=renamed)
+        )
+        assert token not in str(updated)
+        stored = emulator.state.resources.workflows.workflows[created.workflow_id]
+        assert stored.name == "renamed" and f"/ci-callback/{token}/" in str(stored.fields())
 
         triggered = await stubs.workflows.TriggerMediaWorkflow(
             W.TriggerMediaWorkflowRequest(workflow_id=created.workflow_id, object=SAMPLE_KEY)
