@@ -2,7 +2,9 @@
 
 `servers(...)` is a context manager yielding both processes' addresses, pids and CPU masks. The
 children are stopped with SIGTERM (then SIGKILL after a grace period) by their own pids, and
-their stderr goes to `bench/results/logs/` so a failed start can be read afterwards.
+their stderr goes to `bench/results/logs/<what>.log`, so a failed start can be read afterwards.
+Each start overwrites its file: a gateway writes an access-log line per RPC (the production
+default), and a full run would otherwise pile up hundreds of MB.
 """
 
 from __future__ import annotations
@@ -91,7 +93,7 @@ def child(
     env = {name: value for name, value in os.environ.items() if not name.startswith("OTEL_")}
     env |= {ENV_SECRET_ID: SECRET_ID, ENV_SECRET_KEY: SECRET_KEY, **(extra_env or {})}
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
-    with (logs / f"{what}.log").open("ab") as stderr:
+    with (logs / f"{what}.log").open("wb") as stderr:
         process = subprocess.Popen(  # noqa: S603 - our own interpreter and module
             [sys.executable, "-m", "bench.serve", *args],
             stdout=subprocess.PIPE,
