@@ -119,11 +119,13 @@ def servers(
     max_in_flight: int = 0,
     tracing_env: Mapping[str, str] | None = None,
     gateway_src: Path | None = None,
+    event_loop: str = "",
 ) -> Iterator[Servers]:
     """An emulator pinned to `emulator_cpu` and a gateway in front of it on `gateway_cpu`
     (with `noop`, a bare grpc.aio server with canned answers in the gateway's place). With
     `tracing_env`, the gateway traces, configured by those `OTEL_*` variables; with
-    `gateway_src`, its `gateway` package is imported from that folder (another revision)."""
+    `gateway_src`, its `gateway` package is imported from that folder (another revision); with
+    `event_loop`, it runs on that loop instead of its default (`auto`: uvloop)."""
     emulator_args = ["emulator", "--cpu", str(emulator_cpu), "--delay-s", str(delay_s)]
     with child(emulator_args, "emulator") as emulator:
         gateway_args = ["gateway", "--cpu", str(gateway_cpu), "--endpoint", emulator.info["url"]]
@@ -137,5 +139,7 @@ def servers(
             gateway_args.append("--tracing")
         if gateway_src is not None:
             gateway_args += ["--src", str(gateway_src)]
+        if event_loop:
+            gateway_args += ["--event-loop", event_loop]
         with child(gateway_args, "gateway", tracing_env) as gateway:
             yield Servers(emulator, gateway)

@@ -106,10 +106,6 @@ async def run_emulator(args: argparse.Namespace) -> None:
 
 
 async def run_gateway(args: argparse.Namespace) -> None:
-    if args.src:
-        # Another revision's gateway (a baseline): found before this tree's on sys.path, and
-        # nothing of `gateway` is imported yet.
-        sys.path.insert(0, args.src)
     import gateway as gateway_package
     from gateway import logs
     from gateway.api.server import start_gateway
@@ -273,6 +269,9 @@ def build_parser() -> argparse.ArgumentParser:
     gateway = sub.add_parser("gateway")
     gateway.add_argument("--endpoint", required=True, help="the emulator's URL")
     gateway.add_argument("--uvloop", action="store_true", help="run on uvloop (a variant)")
+    gateway.add_argument(
+        "--event-loop", default="auto", help="the gateway's `event_loop` setting (as serve's)"
+    )
     gateway.add_argument("--noop", action="store_true", help="bare grpc.aio, canned answers")
     gateway.add_argument(
         "--canned-dir", default="", help="--noop: answer as the gateway would to these CI answers"
@@ -303,13 +302,30 @@ def main(argv: Sequence[str] | None = None) -> int:
         counts = asyncio.run(run_otlp_receiver(args))
         Path(args.count_file).write_text(json.dumps(counts))
         return 0
-    serve = run_noop_gateway(args) if args.noop else run_gateway(args)
-    if args.uvloop:
-        import uvloop
+    if args.noop:
+        if args.uvloop:
+            import uvloop
 
-        uvloop.run(serve)
-    else:
-        asyncio.run(serve)
+            uvloop.run(run_noop_gateway(args))
+        else:
+            asyncio.run(run_noop_gateway(args))
+        return 0
+    if args.src:
+        # Another revision's gateway (a baseline): found before this tree's on sys.path, and
+        # nothing of `gateway` is imported yet.
+        sys.path.insert(0, args.src)
+    # As `ci-gateway serve` runs it: a revision before `gateway.api.process` ran asyncio.run.
+    try:
+        from gateway.api.process import run
+    except ImportError:
+        if args.uvloop:
+            import uvloop
+
+            uvloop.run(run_gateway(args))
+        else:
+            asyncio.run(run_gateway(args))
+        return 0
+    run(run_gateway(args), event_loop="uvloop" if args.uvloop else args.event_loop)
     return 0
 
 

@@ -332,6 +332,7 @@ async def start_gateway(
         health_address=health.address if health else None,
         credentials=credentials.name,
         pid=os.getpid(),
+        event_loop=type(asyncio.get_running_loop()).__module__.split(".")[0],
     )
     return RunningGateway(
         server=server,
