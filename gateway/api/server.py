@@ -38,6 +38,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from gateway import tracing
 from gateway._proto import service_pb2, service_pb2_grpc
 from gateway.access.interceptor import ClientAccess
+from gateway.api.chain import PerMethodChain
 from gateway.api.health import (
     API_SERVICE,
     Readiness,
@@ -362,13 +363,18 @@ def _api_server(
     tracking: TrackingRuntime,
 ) -> grpc.aio.Server:
     """The API server, not yet bound: MediaJobService, health and reflection behind the
-    observability, client-access and malformed-request interceptors (outermost first)."""
+    observability, client-access and malformed-request interceptors (outermost first), applied
+    once per method (`PerMethodChain`)."""
     limits = settings.server
     server = grpc.aio.server(
         interceptors=[
-            ObservabilityInterceptor(metrics, in_flight),
-            access.interceptor(settings.default_bucket, settings.default_region),
-            MalformedRequestInterceptor(),
+            PerMethodChain(
+                [
+                    ObservabilityInterceptor(metrics, in_flight),
+                    access.interceptor(settings.default_bucket, settings.default_region),
+                    MalformedRequestInterceptor(),
+                ]
+            )
         ],
         options=server_options(limits),
         maximum_concurrent_rpcs=limits.max_concurrent_rpcs or None,
