@@ -154,6 +154,8 @@ class AttemptLog:
             scope.attempts += 1
 
     def attempt_finished(self, operation: str, outcome: str, seconds: float) -> None:
+        if not self._log.isEnabledFor(logging.DEBUG):
+            return  # before the fields are worked out: every attempt comes here
         scope = rpc_context.current()
         event(
             self._log,

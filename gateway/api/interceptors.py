@@ -113,17 +113,37 @@ def _metadata_value(metadata: Any, key: str) -> str | None:
 
 
 class _Method:
-    """What every call of one method shares, worked out once when the method is wrapped."""
+    """What every call of one method shares, worked out once when the method is wrapped: its
+    names and its metric children (a `labels()` lookup validates and locks on every call)."""
 
-    __slots__ = ("full_method", "kind", "labels", "level", "ops")
+    __slots__ = (
+        "_handled",
+        "_metrics",
+        "full_method",
+        "handling",
+        "labels",
+        "level",
+        "ops",
+        "started",
+    )
 
-    def __init__(self, full_method: str, kind: str) -> None:
+    def __init__(self, metrics: GatewayMetrics, full_method: str, kind: str) -> None:
         self.full_method = full_method
-        self.kind = kind
         service, method = split_method(full_method)
         self.ops = service in OPS_SERVICES
         self.labels = (kind, service, method)
         self.level = logging.DEBUG if self.ops else logging.INFO
+        self._metrics = metrics
+        self.started = metrics.grpc_started.labels(*self.labels)
+        self.handling = metrics.grpc_handling.labels(*self.labels)
+        # By status code: at most the 17 grpc.StatusCode values.
+        self._handled: dict[grpc.StatusCode, Any] = {}
+
+    def handled(self, code: grpc.StatusCode) -> Any:
+        child = self._handled.get(code)
+        if child is None:
+            child = self._handled[code] = self._metrics.grpc_handled.labels(*self.labels, code.name)
+        return child
 
 
 class _Call:
@@ -149,7 +169,7 @@ class _Call:
     def begin(self) -> None:
         self._started = time.monotonic()
         method = self._m
-        self._ic.metrics.grpc_started.labels(*method.labels).inc()
+        method.started.inc()
         if not method.ops:
             self._ic.in_flight.enter()
             self._trace = tracing.start_rpc(
@@ -164,9 +184,8 @@ class _Call:
             self._keep_request_id(context)
         code = self._code(context, error, aborted=aborted)
         method = self._m
-        metrics = self._ic.metrics
-        metrics.grpc_handled.labels(*method.labels, code.name).inc()
-        metrics.grpc_handling.labels(*method.labels).observe(seconds)
+        method.handled(code).inc()
+        method.handling.observe(seconds)
         if not method.ops:
             self._ic.in_flight.leave()
         identities = [i.decode(errors="replace") for i in context.peer_identities() or ()]
@@ -250,7 +269,7 @@ class ObservabilityInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type
             "bidi_stream": handler.stream_stream,
         }[kind]
         assert behavior is not None, f"{full_method}: no {kind} behavior"
-        method = _Method(full_method, kind)
+        method = _Method(self.metrics, full_method, kind)
         if handler.response_streaming:
             wrapped = self._wrap_streaming(behavior, method)
         else:
