@@ -30,7 +30,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import Enum
 from typing import TYPE_CHECKING, Any, TypeVar, cast
@@ -244,6 +244,11 @@ class _Table:
     # no field names: decoding then costs one dict lookup per node instead of a namespace split
     # and a lower(). Filled as tags are met, and bounded, since the tags come from untrusted XML.
     by_tag: dict[object, _Field] = dataclasses.field(default_factory=dict)
+    # Encoding walks only the fields a message has set (`ListFields`), found here by name.
+    by_name: Mapping[str, _Field] = dataclasses.field(default_factory=dict)
+    # A text twin's name -> its enum's name: an enum left at 0 whose twin holds CI's text
+    # still writes that text (`_scalar_text`), although only the twin is set.
+    twins: Mapping[str, str] = dataclasses.field(default_factory=dict)
 
 
 _SKIP = _Field(name="", wire="", kind=_Kind.STRING, repeated=False)
@@ -381,7 +386,9 @@ def _build_table(descriptor: Descriptor) -> _Table:
     by_wire = {f.wire.lower(): f for f in fields}
     if len(by_wire) != len(fields):
         raise TypeError(f"{descriptor.full_name}: two fields share a case-insensitive XML name")
-    return _Table(tuple(fields), by_wire, unknown, raw)
+    twin_of = {f.text_field: f.name for f in fields if f.text_field}
+    by_name = {f.name: f for f in fields}
+    return _Table(tuple(fields), by_wire, unknown, raw, by_name=by_name, twins=twin_of)
 
 
 def _table(message: Message) -> _Table:
@@ -435,29 +442,51 @@ def encode(message: Message, root: str = "Request") -> bytes:
 
 def _encode_into(parent: etree._Element, message: Message) -> None:
     table = _table(message)
-    for field in table.fields:
-        value = getattr(message, field.name)
-        if field.kind is _MESSAGE:
-            if field.repeated:
-                for item in value:  # kept even when empty: the node count is information
-                    _encode_into(etree.SubElement(parent, field.wire), item)
-            elif message.HasField(field.name):
-                child = etree.SubElement(parent, field.wire)
-                _encode_into(child, value)
-                if len(child) == 0:
-                    parent.remove(child)  # set but empty reads back as absent anyway
-            continue
-        if field.kind is _MAP:
-            if value:
-                _encode_map(etree.SubElement(parent, field.wire), field, value)
-            continue
-        for item in value if field.repeated else (value,):
-            text = _scalar_text(message, field, item)
-            if text:
-                etree.SubElement(parent, field.wire).text = text
+    # Only what is set: proto3 defaults are omitted anyway, and a request's `Operation` has a
+    # field per job kind (dozens), of which one or two are set. `ListFields` is in field-number
+    # order, the order we encode in.
+    listed = message.ListFields()
+    if table.twins and _orphan_twin(table, listed):
+        for field in table.fields:  # rare: an enum at 0 that still writes its twin's text
+            if field.kind is _MESSAGE and not field.repeated and not message.HasField(field.name):
+                continue
+            _encode_field(parent, message, field, getattr(message, field.name))
+    else:
+        by_name = table.by_name
+        for descriptor, value in listed:
+            named = by_name.get(descriptor.name)
+            if named is not None:  # else a twin, the kept nodes, a raw or derived field
+                _encode_field(parent, message, named, value)
     if table.unknown is not None:
         for node in getattr(message, table.unknown):
             _encode_node(parent, node)
+
+
+def _orphan_twin(table: _Table, listed: Sequence[tuple[Any, Any]]) -> bool:
+    names = {descriptor.name for descriptor, _ in listed}
+    return any(twin in names and enum not in names for twin, enum in table.twins.items())
+
+
+def _encode_field(parent: etree._Element, message: Message, field: _Field, value: Any) -> None:
+    """One field's nodes; a singular message field is present (the caller checked)."""
+    if field.kind is _MESSAGE:
+        if field.repeated:
+            for item in value:  # kept even when empty: the node count is information
+                _encode_into(etree.SubElement(parent, field.wire), item)
+        else:
+            child = etree.SubElement(parent, field.wire)
+            _encode_into(child, value)
+            if len(child) == 0:
+                parent.remove(child)  # set but empty reads back as absent anyway
+        return
+    if field.kind is _MAP:
+        if value:
+            _encode_map(etree.SubElement(parent, field.wire), field, value)
+        return
+    for item in value if field.repeated else (value,):
+        text = _scalar_text(message, field, item)
+        if text:
+            etree.SubElement(parent, field.wire).text = text
 
 
 def _encode_map(element: etree._Element, field: _Field, entries: Mapping[str, Any]) -> None:
