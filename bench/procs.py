@@ -2,7 +2,9 @@
 
 `servers(...)` is a context manager yielding both processes' addresses, pids and CPU masks. The
 children are stopped with SIGTERM (then SIGKILL after a grace period) by their own pids, and
-their stderr goes to `bench/results/logs/` so a failed start can be read afterwards.
+their stderr goes to `bench/results/logs/<what>.log`, so a failed start can be read afterwards.
+Each start overwrites its file: a gateway writes an access-log line per RPC (the production
+default), and a full run would otherwise pile up hundreds of MB.
 """
 
 from __future__ import annotations
@@ -91,7 +93,7 @@ def child(
     env = {name: value for name, value in os.environ.items() if not name.startswith("OTEL_")}
     env |= {ENV_SECRET_ID: SECRET_ID, ENV_SECRET_KEY: SECRET_KEY, **(extra_env or {})}
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
-    with (logs / f"{what}.log").open("ab") as stderr:
+    with (logs / f"{what}.log").open("wb") as stderr:
         process = subprocess.Popen(  # noqa: S603 - our own interpreter and module
             [sys.executable, "-m", "bench.serve", *args],
             stdout=subprocess.PIPE,
@@ -117,11 +119,13 @@ def servers(
     max_in_flight: int = 0,
     tracing_env: Mapping[str, str] | None = None,
     gateway_src: Path | None = None,
+    event_loop: str = "",
 ) -> Iterator[Servers]:
     """An emulator pinned to `emulator_cpu` and a gateway in front of it on `gateway_cpu`
     (with `noop`, a bare grpc.aio server with canned answers in the gateway's place). With
     `tracing_env`, the gateway traces, configured by those `OTEL_*` variables; with
-    `gateway_src`, its `gateway` package is imported from that folder (another revision)."""
+    `gateway_src`, its `gateway` package is imported from that folder (another revision); with
+    `event_loop`, it runs on that loop instead of its default (`auto`: uvloop)."""
     emulator_args = ["emulator", "--cpu", str(emulator_cpu), "--delay-s", str(delay_s)]
     with child(emulator_args, "emulator") as emulator:
         gateway_args = ["gateway", "--cpu", str(gateway_cpu), "--endpoint", emulator.info["url"]]
@@ -135,5 +139,7 @@ def servers(
             gateway_args.append("--tracing")
         if gateway_src is not None:
             gateway_args += ["--src", str(gateway_src)]
+        if event_loop:
+            gateway_args += ["--event-loop", event_loop]
         with child(gateway_args, "gateway", tracing_env) as gateway:
             yield Servers(emulator, gateway)

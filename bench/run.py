@@ -31,6 +31,7 @@ if __package__ in (None, ""):  # run as `python bench/run.py`: make `bench` impo
 from bench.common import RESULTS_DIR, Spread, Summary, clean_proxy_environment, pin, ratio
 
 ITEMS = (
+    "ratio",
     "submit",
     "read",
     "variants",
@@ -42,17 +43,17 @@ ITEMS = (
     "tracing",
 )
 VARIANTS = {
-    # name: (uvloop, noop)
-    "grpc floor (no-op server)": (False, True),
-    "grpc floor (no-op server), uvloop": (True, True),
-    "gateway, uvloop": (True, False),
+    # name: (uvloop, noop, event_loop); the gateway itself runs on uvloop by default (issue 16)
+    "grpc floor (no-op server)": (False, True, ""),
+    "grpc floor (no-op server), uvloop": (True, True, ""),
+    "gateway, asyncio's loop": (False, False, "asyncio"),
 }
 REQUIRED = {
     "qcloud_cos": "cos-python-sdk-v5 (the dev extra: pip install -e '.[dev]')",
     "requests": "requests (comes with cos-python-sdk-v5)",
 }
 OPTIONAL = {
-    "uvloop": "uvloop (for the 'variants' item and --uvloop; or leave 'variants' out of --only)",
+    "uvloop": "uvloop (for the 'variants' and 'ratio' items and --uvloop; or leave those out)",
     "py-spy": "py-spy (only for --profile)",
     "tracing": "OpenTelemetry (the tracing extra, in dev; or leave 'tracing' out of --only)",
 }
@@ -60,7 +61,7 @@ OPTIONAL = {
 
 def check_dependencies(args: argparse.Namespace) -> list[str]:
     missing = [what for module, what in REQUIRED.items() if not importlib.util.find_spec(module)]
-    wants_uvloop = args.uvloop or "variants" in args.only.split(",")
+    wants_uvloop = args.uvloop or {"variants", "ratio"} & set(args.only.split(","))
     if wants_uvloop and not importlib.util.find_spec("uvloop"):
         missing.append(OPTIONAL["uvloop"])
     if "tracing" in args.only.split(",") and not importlib.util.find_spec("opentelemetry"):
@@ -94,16 +95,23 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--tracing-concurrency", default="1,64", help="submit concurrencies for 'tracing'"
     )
+    parser.add_argument("--ratio-concurrency", default="1,64", help="for the 'ratio' item")
     parser.add_argument(
         "--baseline-src",
         type=Path,
         default=None,
-        help="'tracing': a folder holding the gateway/ of the revision before tracing "
-        "(git archive REV gateway | tar -x -C DIR), measured beside tracing off and on",
+        help="a folder holding an earlier revision's gateway/ (git archive REV gateway | tar -x "
+        "-C DIR), measured beside this tree's: 'ratio' (before/after) and 'tracing' (the "
+        "revision before tracing)",
+    )
+    parser.add_argument(
+        "--baseline-label", default="baseline", help="what the baseline rows are called"
     )
     parser.add_argument("--memory-calls", type=int, default=100_000)
     parser.add_argument("--memory-seconds", type=float, default=120.0, help="cap on that loop")
-    parser.add_argument("--uvloop", action="store_true", help="run the gateway on uvloop")
+    parser.add_argument(
+        "--uvloop", action="store_true", help="gateway on uvloop (its default anyway)"
+    )
     parser.add_argument("--profile", action="store_true", help="py-spy the gateway under load")
     parser.add_argument("--name", default=None, help="results file name (default: timestamp)")
     return parser
@@ -147,6 +155,17 @@ async def run_all(args: argparse.Namespace, results: dict[str, Any]) -> None:
         warmup_s=args.warmup,
     )
 
+    if "ratio" in items:
+        from bench.ratio import run_ratio
+
+        _say("headline (issue 16): gateway CPU per call vs the gRPC floor + the HTTP floor")
+        results["ratio"] = await run_ratio(
+            replace(plan, concurrencies=_ints(args.ratio_concurrency)),
+            cpus,
+            args.baseline_src.resolve() if args.baseline_src else None,
+            uvloop_gateway=args.uvloop,
+        )
+
     if "read" in items:
         _say("item 2: describe and list (fresh emulator + gateway, 50 finished jobs)")
 
@@ -156,7 +175,7 @@ async def run_all(args: argparse.Namespace, results: dict[str, Any]) -> None:
                 pair, replace(plan, concurrencies=_ints(args.read_concurrency)),
                 ("describe", "list"), ids,
             )  # fmt: skip
-            bodies = await _capture_bodies(pair, ids[0])
+            bodies = await throughput.capture_bodies(pair.emulator_url, ids[0])
             return cells, bodies
 
         (cells, bodies), seen = await _with_servers(args, cpus, job=read)
@@ -194,10 +213,10 @@ async def run_all(args: argparse.Namespace, results: dict[str, Any]) -> None:
             plan, concurrencies=_ints(args.variant_concurrency), clients=("gateway",)
         )
         results["variants"] = {}
-        for name, (uvloop, noop) in VARIANTS.items():
+        for name, (uvloop, noop, event_loop) in VARIANTS.items():
             _say(f"variant: {name}")
             cells, _ = await _with_servers(
-                args, cpus, uvloop=uvloop, noop=noop,
+                args, cpus, uvloop=uvloop, noop=noop, event_loop=event_loop,
                 job=lambda pair: throughput.run_load(pair, variant_plan, ("submit",)),
             )  # fmt: skip
             results["variants"][name] = _cells_json(cells)
@@ -273,20 +292,6 @@ async def _faults(args: argparse.Namespace, cpus: tuple[int, int], results: dict
             pair, concurrency=64, reps=args.reps, duration_s=args.duration
         ),
     )  # fmt: skip
-
-
-async def _capture_bodies(pair: Any, job_id: str) -> dict[str, bytes]:
-    from bench.clients import SUBMIT_BODY, DirectClient
-
-    direct = DirectClient(pair.emulator_url)
-    try:
-        return {
-            "submit": await direct._call("POST", "/jobs", {}, SUBMIT_BODY),
-            "describe": await direct._call("GET", f"/jobs/{job_id}", {}, None),
-            "list": await direct._call("GET", "/jobs", {"tag": "MediaInfo", "size": "10"}, None),
-        }
-    finally:
-        await direct.close()
 
 
 def _cells_json(cells: dict[tuple[str, str, int], Summary]) -> list[dict[str, Any]]:
@@ -389,6 +394,11 @@ def render(results: dict[str, Any]) -> str:
         f"Pinning: emulator CPU {pinning.get('emulator')}, gateway CPU {pinning.get('gateway')}, "
         f"load generator CPU {pinning.get('loadgen')} (seen: {pinning.get('seen')})."
     )
+    if "ratio" in results:
+        from bench.ratio import render as render_ratio
+
+        out += ["", "### Headline: gateway CPU per call vs its two floors (issue 16)", ""]
+        out += render_ratio(results["ratio"], meta.get("baseline_label", "baseline"))
     if "submit" in results:
         out += ["", "### 1. Submit (MediaInfo), closed loop", ""]
         out += _load_table(results["submit"], "submit")
@@ -547,6 +557,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "uvloop_gateway": args.uvloop,
             "variant_concurrency": args.variant_concurrency,
             "tracing_concurrency": args.tracing_concurrency,
+            "baseline_label": args.baseline_label,
             "argv": list(sys.argv[1:] if argv is None else argv),
             # Other work on the machine shows here: ratios hold better than absolute figures.
             "loadavg_at_start": os.getloadavg(),

@@ -28,9 +28,14 @@ import sys
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from bench.common import BUCKET, ENV_SECRET_ID, ENV_SECRET_KEY, OBJECT_KEY, REGION, pin
+
+if TYPE_CHECKING:
+    from google.protobuf.message import Message
+
+M = TypeVar("M", bound="Message")
 
 DEFAULT_MAX_LIFETIME_S = 1800.0
 
@@ -101,26 +106,25 @@ async def run_emulator(args: argparse.Namespace) -> None:
 
 
 async def run_gateway(args: argparse.Namespace) -> None:
-    import logging
-
-    if args.src:
-        # Another revision's gateway (a baseline): found before this tree's on sys.path, and
-        # nothing of `gateway` is imported yet.
-        sys.path.insert(0, args.src)
     import gateway as gateway_package
+    from gateway import logs
     from gateway.api.server import start_gateway
     from gateway.config.settings import Settings
     from gateway.credentials import Credentials, StaticCredentialsProvider
 
-    logging.basicConfig(level=logging.WARNING)
     secret_id, secret_key = _keys()
+    # The production defaults (`ci-gateway serve`): INFO, JSON lines on stderr, so one access-log
+    # line per RPC is written and paid for, as in a deployment (stderr is a file under
+    # bench/results/logs/ here, a pipe to the container runtime there).
     settings = Settings(
         listen="127.0.0.1:0",
         default_bucket=BUCKET,
         default_region=REGION,
         endpoint_url=args.endpoint,
-        log_level="WARNING",
     )
+    if args.log_level:
+        settings = dataclasses.replace(settings, log_level=args.log_level)
+    logs.configure(settings.log_level, settings.log_format)
     if args.max_in_flight:
         # `[retry] max_in_flight_upstream` (512 by default): beyond it the gateway sheds calls at
         # once. The memory benchmark raises it so that 1,000 calls are really held upstream.
@@ -146,14 +150,19 @@ async def run_gateway(args: argparse.Namespace) -> None:
 
 
 async def run_noop_gateway(args: argparse.Namespace) -> None:
-    """The gRPC floor: the same service on a bare `grpc.aio` server whose SubmitMediaJob answers
-    a canned job at once (no validation, no CI call). What it costs per call is what grpc.aio
-    itself costs, which no change inside the gateway's own modules can remove."""
+    """The gRPC floor: the same service on a bare `grpc.aio` server that answers at once with a
+    canned answer (no validation, no CI call). What it costs per call is what grpc.aio itself
+    costs, which no change inside the gateway's own modules can remove.
+
+    With `--canned-dir`, the answers are what the gateway returns for the CI answers saved there
+    (`submit.xml`, `describe.xml`, `list.xml`: decoded, markers stripped, outputs filled), so
+    the floor serializes and sends the same bytes the gateway does; without it, SubmitMediaJob
+    answers a small hand-made job and the reads are UNIMPLEMENTED."""
     import grpc
 
     from gateway._proto import media_pb2, service_pb2, service_pb2_grpc
 
-    canned = service_pb2.SubmitMediaJobResponse(
+    canned_submit = service_pb2.SubmitMediaJobResponse(
         jobs_detail=media_pb2.JobsDetail(
             code="Success", message="Success", job_id="j" + "0" * 32, state_text="Submitted",
             state=media_pb2.JOB_STATE_SUBMITTED, tag="MediaInfo", queue_id="p" + "0" * 32,
@@ -161,12 +170,33 @@ async def run_noop_gateway(args: argparse.Namespace) -> None:
             input=media_pb2.Input(object=OBJECT_KEY),
         )
     )  # fmt: skip
+    canned_describe = service_pb2.DescribeMediaJobsResponse()
+    canned_list = service_pb2.ListMediaJobsResponse()
+    if args.canned_dir:
+        folder = Path(args.canned_dir)
+        canned_submit = _as_gateway_answers(
+            folder / "submit.xml", service_pb2.SubmitMediaJobResponse
+        )
+        canned_describe = _as_gateway_answers(
+            folder / "describe.xml", service_pb2.DescribeMediaJobsResponse
+        )
+        canned_list = _as_gateway_answers(folder / "list.xml", service_pb2.ListMediaJobsResponse)
 
     class Noop(service_pb2_grpc.MediaJobServiceServicer):
         async def SubmitMediaJob(
             self, request: service_pb2.SubmitMediaJobRequest, context: Any
         ) -> service_pb2.SubmitMediaJobResponse:
-            return canned
+            return canned_submit
+
+        async def DescribeMediaJobs(
+            self, request: service_pb2.DescribeMediaJobsRequest, context: Any
+        ) -> service_pb2.DescribeMediaJobsResponse:
+            return canned_describe
+
+        async def ListMediaJobs(
+            self, request: service_pb2.ListMediaJobsRequest, context: Any
+        ) -> service_pb2.ListMediaJobsResponse:
+            return canned_list
 
     server = grpc.aio.server()
     # Any: the generated stub's servicer base may declare further RPCs abstract; unanswered
@@ -180,6 +210,24 @@ async def run_noop_gateway(args: argparse.Namespace) -> None:
         await _until_stopped(args.max_lifetime_s)
     finally:
         await server.stop(0)
+
+
+def _as_gateway_answers(path: Path, response_type: type[M]) -> M:
+    """CI's saved answer as the gateway turns it into its own: decoded, markers stripped,
+    outputs filled (`gateway.api.service`)."""
+    from gateway._proto import media_pb2
+    from gateway.jobs.outputs import fill_outputs
+    from gateway.jobs.submit import strip_markers
+    from gateway.upstream import xml_codec
+
+    message = xml_codec.decode(path.read_bytes(), response_type, root="Response")
+    found: Any = getattr(message, "jobs_detail")  # noqa: B009 - singular or repeated
+    jobs: list[media_pb2.JobsDetail] = (
+        [found] if isinstance(found, media_pb2.JobsDetail) else list(found)
+    )
+    strip_markers(jobs)
+    fill_outputs(jobs)
+    return message
 
 
 async def run_otlp_receiver(args: argparse.Namespace) -> dict[str, int]:
@@ -221,12 +269,21 @@ def build_parser() -> argparse.ArgumentParser:
     gateway = sub.add_parser("gateway")
     gateway.add_argument("--endpoint", required=True, help="the emulator's URL")
     gateway.add_argument("--uvloop", action="store_true", help="run on uvloop (a variant)")
+    gateway.add_argument(
+        "--event-loop", default="auto", help="the gateway's `event_loop` setting (as serve's)"
+    )
     gateway.add_argument("--noop", action="store_true", help="bare grpc.aio, canned answers")
+    gateway.add_argument(
+        "--canned-dir", default="", help="--noop: answer as the gateway would to these CI answers"
+    )
     gateway.add_argument(
         "--max-in-flight", type=int, default=0, help="[retry] max_in_flight_upstream"
     )
     gateway.add_argument("--tracing", action="store_true", help="[tracing] enabled = true")
     gateway.add_argument("--src", default="", help="import `gateway` from this folder instead")
+    gateway.add_argument(
+        "--log-level", default="", help="instead of the default (INFO: an access-log line per RPC)"
+    )
     otlp = sub.add_parser("otlp")
     otlp.add_argument("--count-file", required=True, help="JSON counts written at exit")
     for role in (emulator, gateway, otlp):
@@ -245,13 +302,30 @@ def main(argv: Sequence[str] | None = None) -> int:
         counts = asyncio.run(run_otlp_receiver(args))
         Path(args.count_file).write_text(json.dumps(counts))
         return 0
-    serve = run_noop_gateway(args) if args.noop else run_gateway(args)
-    if args.uvloop:
-        import uvloop
+    if args.noop:
+        if args.uvloop:
+            import uvloop
 
-        uvloop.run(serve)
-    else:
-        asyncio.run(serve)
+            uvloop.run(run_noop_gateway(args))
+        else:
+            asyncio.run(run_noop_gateway(args))
+        return 0
+    if args.src:
+        # Another revision's gateway (a baseline): found before this tree's on sys.path, and
+        # nothing of `gateway` is imported yet.
+        sys.path.insert(0, args.src)
+    # As `ci-gateway serve` runs it: a revision before `gateway.api.process` ran asyncio.run.
+    try:
+        from gateway.api.process import run
+    except ImportError:
+        if args.uvloop:
+            import uvloop
+
+            uvloop.run(run_gateway(args))
+        else:
+            asyncio.run(run_gateway(args))
+        return 0
+    run(run_gateway(args), event_loop="uvloop" if args.uvloop else args.event_loop)
     return 0
 
 

@@ -82,6 +82,22 @@ async def seed_jobs(servers: Servers, count: int = SEED_JOBS) -> list[str]:
     raise RuntimeError(f"seeded jobs did not all succeed within {SEED_TIMEOUT_S} s: {states}")
 
 
+async def capture_bodies(emulator_url: str, job_id: str) -> dict[str, bytes]:
+    """CI's answers to a submit, a describe of `job_id` and a list of 10, as the direct client
+    gets them (for the codec figures and the gRPC floor's canned answers)."""
+    from bench.clients import LIST_PARAMS, SUBMIT_BODY
+
+    direct = DirectClient(emulator_url)
+    try:
+        return {
+            "submit": await direct._call("POST", "/jobs", {}, SUBMIT_BODY),
+            "describe": await direct._call("GET", f"/jobs/{job_id}", {}, None),
+            "list": await direct._call("GET", "/jobs", LIST_PARAMS, None),
+        }
+    finally:
+        await direct.close()
+
+
 async def run_load(
     servers: Servers, plan: LoadPlan, operations: Sequence[str], job_ids: Sequence[str] = ()
 ) -> dict[Cell, Summary]:

@@ -168,7 +168,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"ci-gateway: {exc}", file=sys.stderr)
         return 2
     logs.configure(settings.log_level, settings.log_format)
-    asyncio.run(_serve(settings, credentials, access, args.insecure))
+    # Imported here, as in `_serve`: `ci-gateway jobs` starts without the server's imports.
+    from gateway.api import process
+
+    serving = _serve(settings, credentials, access, args.insecure)
+    process.run(serving, event_loop=settings.event_loop)
     return 0
 
 

@@ -22,8 +22,9 @@ def test_bench_run_measures_every_client_and_writes_json() -> None:
     result = ROOT / "bench" / "results" / f"{name}.json"
     try:
         done = subprocess.run(
-            [sys.executable, "-m", "bench.run", "--only", "signer,submit", "--quick",
-             "--concurrency", "1", "--duration", "0.2", "--warmup", "0.1", "--name", name],
+            [sys.executable, "-m", "bench.run", "--only", "signer,submit,ratio", "--quick",
+             "--concurrency", "1", "--ratio-concurrency", "1", "--duration", "0.2",
+             "--warmup", "0.1", "--name", name],
             cwd=ROOT, capture_output=True, text=True, timeout=110,
         )  # fmt: skip
         assert done.returncode == 0, done.stderr[-2000:]
@@ -39,3 +40,11 @@ def test_bench_run_measures_every_client_and_writes_json() -> None:
     assert data["signer"]["ours_us"]["median"] > 0
     assert data["signer"]["sdk_us"]["median"] > 0
     assert "Signer" in done.stdout and "Submit" in done.stdout
+    # The headline (issue 16): every operation's ratio to its floors, measured with the access
+    # log on (one line per RPC the gateway served).
+    ratio = {row["operation"]: row for row in data["ratio"]["rows"]}
+    assert set(ratio) == {"submit", "describe", "list"}
+    for operation, row in ratio.items():
+        assert row["ratio"]["median"] > 0, operation
+    assert data["ratio"]["reps"][0]["access_lines_per_rpc"]["gateway"] == 1.0
+    assert "Headline" in done.stdout

@@ -354,8 +354,11 @@ class AccessInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
         continuation: Callable[[grpc.HandlerCallDetails], Awaitable[Handler]],
         handler_call_details: grpc.HandlerCallDetails,
     ) -> Handler:
-        handler = await continuation(handler_call_details)
-        method = handler_call_details.method
+        return self.wrap(handler_call_details.method, await continuation(handler_call_details))
+
+    def wrap(self, method: str, handler: Handler) -> Handler:
+        """`handler` guarded by the access check in shared mode; as it is otherwise. Decided
+        once per method: the mode is the access file's at start (a reload keeps it)."""
         if handler is None or method.startswith(EXEMPT_PREFIXES):
             return handler
         config = self._access.config

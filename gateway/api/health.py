@@ -152,12 +152,14 @@ class Readiness:
         """Draining: NOT_SERVING for every name, for good."""
         self._draining = True
         self._failing = ("draining",)
+        # Before anything is awaited: from the moment a drain begins (and its log line is out),
+        # /readyz and /livez must say so, not once the monitor has finished.
+        for service in self._status:
+            self._status[service] = NOT_SERVING
         if self._monitor is not None:
             self._monitor.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._monitor
-        for service in self._status:
-            self._status[service] = NOT_SERVING
         await self.servicer.enter_graceful_shutdown()
         event(log, logging.INFO, "health: draining, every service NOT_SERVING")
 

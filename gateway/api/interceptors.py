@@ -1,7 +1,7 @@
 """The server interceptor: request id, metrics, access log and drain accounting for every RPC.
 
-`ObservabilityInterceptor` wraps each handler the server resolves (unary or streaming, ours or the
-health and reflection services) so that one place sees every call start and end:
+`ObservabilityInterceptor` wraps each method's handler (unary or streaming, ours or the health
+and reflection services) so that one place sees every call start and end:
 
 - the request id: the caller's `x-request-id` when sane, else a generated one, kept in
   `gateway.rpc_context` for every log line of the call and returned in trailing metadata;
@@ -11,6 +11,9 @@ health and reflection services) so that one place sees every call start and end:
 - `InFlight`, the count of API calls in progress that a graceful shutdown waits for;
 - the call's server span, when tracing is on (`gateway.tracing`; not for health and
   reflection, like the access log's DEBUG).
+
+The wrapping depends on the method alone (`wrap`), so the server applies it once per method
+(`gateway.api.chain`); everything about one call (its metadata, its scope) is read from the call.
 
 What the call's answer said comes from the call's `RpcScope` (`gateway.rpc_context`), where
 whoever answered recorded it: `gateway.status.abort` the reason and CI's RequestId of an error,
@@ -109,39 +112,69 @@ def _metadata_value(metadata: Any, key: str) -> str | None:
     return None
 
 
+class _Method:
+    """What every call of one method shares, worked out once when the method is wrapped: its
+    names and its metric children (a `labels()` lookup validates and locks on every call)."""
+
+    __slots__ = (
+        "_handled",
+        "_metrics",
+        "full_method",
+        "handling",
+        "labels",
+        "level",
+        "ops",
+        "started",
+    )
+
+    def __init__(self, metrics: GatewayMetrics, full_method: str, kind: str) -> None:
+        self.full_method = full_method
+        service, method = split_method(full_method)
+        self.ops = service in OPS_SERVICES
+        self.labels = (kind, service, method)
+        self.level = logging.DEBUG if self.ops else logging.INFO
+        self._metrics = metrics
+        self.started = metrics.grpc_started.labels(*self.labels)
+        self.handling = metrics.grpc_handling.labels(*self.labels)
+        # By status code: at most the 17 grpc.StatusCode values.
+        self._handled: dict[grpc.StatusCode, Any] = {}
+
+    def handled(self, code: grpc.StatusCode) -> Any:
+        child = self._handled.get(code)
+        if child is None:
+            child = self._handled[code] = self._metrics.grpc_handled.labels(*self.labels, code.name)
+        return child
+
+
 class _Call:
     """Book-keeping for one RPC, from the handler's first line to its status."""
 
-    def __init__(
-        self,
-        interceptor: ObservabilityInterceptor,
-        details: grpc.HandlerCallDetails,
-        kind: str,
-    ) -> None:
+    def __init__(self, interceptor: ObservabilityInterceptor, method: _Method, context: Context):
         self._ic = interceptor
-        self.full_method = details.method
-        self.service, self.method = split_method(details.method)
-        self.kind = kind
-        self.ops = self.service in OPS_SERVICES
-        metadata = self._metadata = details.invocation_metadata
+        self._m = method
+        # From the call itself, not from `HandlerCallDetails`: the method's wrapped handler is
+        # built once (`ObservabilityInterceptor.wrap`), and the metadata is each call's own.
+        metadata = self._metadata = context.invocation_metadata()
         self.scope = rpc_context.RpcScope(
-            method=self.full_method,
+            method=method.full_method,
             request_id=rpc_context.request_id_from(
                 _metadata_value(metadata, rpc_context.REQUEST_ID_METADATA)
             ),
         )
         self.user_agent = (_metadata_value(metadata, "user-agent") or "")[:_MAX_LOGGED_AGENT]
-        self._labels = (kind, self.service, self.method)
         self._started = 0.0
         self._token: Any = None
         self._trace: tracing.RpcTrace | None = None
 
     def begin(self) -> None:
         self._started = time.monotonic()
-        self._ic.metrics.grpc_started.labels(*self._labels).inc()
-        if not self.ops:
+        method = self._m
+        method.started.inc()
+        if not method.ops:
             self._ic.in_flight.enter()
-            self._trace = tracing.start_rpc(self.full_method, self._metadata, self.scope.request_id)
+            self._trace = tracing.start_rpc(
+                method.full_method, self._metadata, self.scope.request_id
+            )
         self._token = rpc_context.enter(self.scope)
 
     def finish(self, context: Context, error: BaseException | None) -> None:
@@ -150,18 +183,18 @@ class _Call:
         if not aborted:
             self._keep_request_id(context)
         code = self._code(context, error, aborted=aborted)
-        metrics = self._ic.metrics
-        metrics.grpc_handled.labels(*self._labels, code.name).inc()
-        metrics.grpc_handling.labels(*self._labels).observe(seconds)
-        if not self.ops:
+        method = self._m
+        method.handled(code).inc()
+        method.handling.observe(seconds)
+        if not method.ops:
             self._ic.in_flight.leave()
         identities = [i.decode(errors="replace") for i in context.peer_identities() or ()]
         scope = self.scope
         event(
             access_log,
-            logging.DEBUG if self.ops else logging.INFO,
+            method.level,
             "rpc",
-            grpc_method=self.full_method,
+            grpc_method=method.full_method,
             grpc_code=code.name,
             duration_ms=round(seconds * 1000, 1),
             peer=context.peer(),
@@ -203,6 +236,9 @@ Behavior = Callable[..., Any]
 
 
 class ObservabilityInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
+    """Wraps each method's handler once (`wrap`): in the gateway's server through
+    `gateway.api.chain.PerMethodChain`, or per call as a plain grpc interceptor."""
+
     def __init__(self, metrics: GatewayMetrics, in_flight: InFlight) -> None:
         self.metrics = metrics
         self.in_flight = in_flight
@@ -212,11 +248,14 @@ class ObservabilityInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type
         continuation: Callable[[grpc.HandlerCallDetails], Awaitable[Handler]],
         handler_call_details: grpc.HandlerCallDetails,
     ) -> Handler:
-        handler = await continuation(handler_call_details)
-        if handler is None:  # unknown method: grpc answers UNIMPLEMENTED
+        return self.wrap(handler_call_details.method, await continuation(handler_call_details))
+
+    def wrap(self, full_method: str, handler: Handler) -> Handler:
+        """`handler` with every call counted, logged and scoped (None stays None: grpc answers
+        UNIMPLEMENTED for an unknown method)."""
+        if handler is None:
             return handler
         kind = grpc_type(handler)
-        details = handler_call_details
         make = {
             "unary": grpc.unary_unary_rpc_method_handler,
             "client_stream": grpc.stream_unary_rpc_method_handler,
@@ -229,22 +268,21 @@ class ObservabilityInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type
             "server_stream": handler.unary_stream,
             "bidi_stream": handler.stream_stream,
         }[kind]
-        assert behavior is not None, f"{handler_call_details.method}: no {kind} behavior"
+        assert behavior is not None, f"{full_method}: no {kind} behavior"
+        method = _Method(self.metrics, full_method, kind)
         if handler.response_streaming:
-            wrapped = self._wrap_streaming(behavior, details, kind)
+            wrapped = self._wrap_streaming(behavior, method)
         else:
-            wrapped = self._wrap_unary(behavior, details, kind)
+            wrapped = self._wrap_unary(behavior, method)
         return make(
             wrapped,
             request_deserializer=handler.request_deserializer,
             response_serializer=handler.response_serializer,
         )
 
-    def _wrap_unary(
-        self, behavior: Behavior, details: grpc.HandlerCallDetails, kind: str
-    ) -> Behavior:
+    def _wrap_unary(self, behavior: Behavior, method: _Method) -> Behavior:
         async def unary_response(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
-            call = _Call(self, details, kind)
+            call = _Call(self, method, context)
             call.begin()
             try:
                 response = behavior(request, context)
@@ -258,15 +296,13 @@ class ObservabilityInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type
 
         return unary_response
 
-    def _wrap_streaming(
-        self, behavior: Behavior, details: grpc.HandlerCallDetails, kind: str
-    ) -> Behavior:
+    def _wrap_streaming(self, behavior: Behavior, method: _Method) -> Behavior:
         if inspect.isasyncgenfunction(behavior):
 
             async def generator(
                 request: Any, context: grpc.aio.ServicerContext[Any, Any]
             ) -> AsyncIterator[Any]:
-                call = _Call(self, details, kind)
+                call = _Call(self, method, context)
                 call.begin()
                 try:
                     async for message in behavior(request, context):
@@ -279,4 +315,4 @@ class ObservabilityInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type
             return generator
 
         # A handler that writes with `context.write` and returns None (grpc's health Watch).
-        return self._wrap_unary(behavior, details, kind)
+        return self._wrap_unary(behavior, method)

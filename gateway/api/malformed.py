@@ -86,10 +86,13 @@ class MalformedRequestInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[t
         continuation: Callable[[grpc.HandlerCallDetails], Awaitable[Handler]],
         handler_call_details: grpc.HandlerCallDetails,
     ) -> Handler:
-        handler = await continuation(handler_call_details)
+        return self.wrap(handler_call_details.method, await continuation(handler_call_details))
+
+    def wrap(self, method: str, handler: Handler) -> Handler:
+        """`handler` with a deserializer that never raises and a guard that refuses what it
+        could not decode."""
         if handler is None or handler.request_deserializer is None:
             return handler
-        method = handler_call_details.method
         deserializer = tolerant(handler.request_deserializer)
         serializer = handler.response_serializer
         if handler.request_streaming:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import GaugeMetricFamily, Metric
@@ -157,19 +158,42 @@ class GatewayMetrics:
                     yield sample.labels, sample.value
 
 
+# Children remembered per label set by `UpstreamMetrics`: the label sets are bounded already
+# (operations and outcomes are checked), this bounds the cache whatever those checks allow.
+_MAX_CHILDREN = 1024
+
+
 class UpstreamMetrics:
-    """`Telemetry` sink turning the CI client's reports into the upstream metrics."""
+    """`Telemetry` sink turning the CI client's reports into the upstream metrics. The metric
+    child of each label set is looked up once and kept: `labels()` validates the values and
+    takes a lock on every call, twice or three times per attempt."""
 
     def __init__(self, metrics: GatewayMetrics) -> None:
         self._m = metrics
+        self._in_flight: dict[str, Any] = {}
+        self._duration: dict[tuple[str, str], Any] = {}
+
+    def _in_flight_of(self, operation: str) -> Any:
+        child = self._in_flight.get(operation)
+        if child is None:
+            child = self._m.upstream_in_flight.labels(bounded_operation(operation))
+            if len(self._in_flight) < _MAX_CHILDREN:
+                self._in_flight[operation] = child
+        return child
 
     def attempt_started(self, operation: str) -> None:
-        self._m.upstream_in_flight.labels(bounded_operation(operation)).inc()
+        self._in_flight_of(operation).inc()
 
     def attempt_finished(self, operation: str, outcome: str, seconds: float) -> None:
-        op = bounded_operation(operation)
-        self._m.upstream_in_flight.labels(op).dec()
-        self._m.upstream_duration.labels(op, bounded_outcome(outcome)).observe(seconds)
+        self._in_flight_of(operation).dec()
+        key = (operation, outcome)
+        child = self._duration.get(key)
+        if child is None:
+            labels = (bounded_operation(operation), bounded_outcome(outcome))
+            child = self._m.upstream_duration.labels(*labels)
+            if len(self._duration) < _MAX_CHILDREN:
+                self._duration[key] = child
+        child.observe(seconds)
 
     def retry_scheduled(self, operation: str, reason: str, delay_s: float) -> None:
         self._m.upstream_retries.labels(bounded_operation(operation), bounded_reason(reason)).inc()

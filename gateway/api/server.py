@@ -47,6 +47,7 @@ from gateway._proto import (
     workflows_pb2_grpc,
 )
 from gateway.access.interceptor import ClientAccess
+from gateway.api.chain import PerMethodChain
 from gateway.api.health import (
     API_SERVICE,
     Readiness,
@@ -372,6 +373,7 @@ async def start_gateway(
         health_address=health.address if health else None,
         credentials=credentials.name,
         pid=os.getpid(),
+        event_loop=type(asyncio.get_running_loop()).__module__.split(".")[0],
     )
     return RunningGateway(
         server=server,
@@ -427,13 +429,18 @@ def _api_server(
     tracking: TrackingRuntime,
 ) -> grpc.aio.Server:
     """The API server, not yet bound: MediaJobService, health and reflection behind the
-    observability, client-access and malformed-request interceptors (outermost first)."""
+    observability, client-access and malformed-request interceptors (outermost first), applied
+    once per method (`PerMethodChain`)."""
     limits = settings.server
     server = grpc.aio.server(
         interceptors=[
-            ObservabilityInterceptor(metrics, in_flight),
-            access.interceptor(settings.default_bucket, settings.default_region),
-            MalformedRequestInterceptor(),
+            PerMethodChain(
+                [
+                    ObservabilityInterceptor(metrics, in_flight),
+                    access.interceptor(settings.default_bucket, settings.default_region),
+                    MalformedRequestInterceptor(),
+                ]
+            )
         ],
         options=server_options(limits),
         maximum_concurrent_rpcs=limits.max_concurrent_rpcs or None,

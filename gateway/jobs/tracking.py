@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import logging
 from collections import Counter, deque
 from collections.abc import AsyncIterator, Callable, Sequence
@@ -219,7 +220,12 @@ class TargetPoller:
         self.target = target
         self._jobs: dict[str, TrackedJob] = {}
         self._wake = asyncio.Event()
-        self._task = asyncio.create_task(self._run(), name=f"poll-{target.bucket}")
+        # A context of its own, not a copy of the one that starts it: the first watcher's RPC
+        # (its `RpcScope`, its trace span) would otherwise count every later poll among that
+        # RPC's CI attempts and show it as that RPC's child, long after the RPC ended.
+        self._task = asyncio.create_task(
+            self._run(), name=f"poll-{target.bucket}", context=contextvars.Context()
+        )
         self._task.add_done_callback(self._finished)
 
     def __len__(self) -> int:

@@ -18,7 +18,7 @@ import json
 import logging
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 from urllib.parse import quote
 
@@ -283,15 +283,15 @@ class CiClient:
             nonlocal attempts
             attempts += 1
             response = await self._timed_send(call, remaining_s)
-            return self._parse(response, response_type, keep_raw=keep_raw)
+            # The attempt that answers is the last: its count is the call's.
+            return self._parse(response, response_type, keep_raw=keep_raw, attempts=attempts)
 
         def on_retry(error: GatewayError, delay_s: float) -> None:
             self._telemetry.retry_scheduled(call.operation, error.reason.value, delay_s)
 
-        reply = await call_with_retry(
+        return await call_with_retry(
             attempt, policy, deadline, on_retry=on_retry, budget=self.budget_for(call.target)
         )
-        return replace(reply, attempts=attempts)
 
     async def _timed_send(self, call: CiCall, remaining_s: float) -> HttpResponse:
         if self._in_flight >= self._max_in_flight:
@@ -352,7 +352,12 @@ class CiClient:
         )
 
     def _parse(
-        self, response: HttpResponse, response_type: type[M], *, keep_raw: bool = False
+        self,
+        response: HttpResponse,
+        response_type: type[M],
+        *,
+        keep_raw: bool = False,
+        attempts: int = 1,
     ) -> Reply[M]:
         known = self._signed_with.values()
         request_id = scrub.redact(_request_id(response), known)
@@ -369,7 +374,7 @@ class CiClient:
                     http_status=response.status,
                     request_id=request_id,
                 )
-            return Reply(response_type(), request_id)
+            return Reply(response_type(), request_id, attempts)
         try:
             message = xml_codec.decode(
                 response.body,
@@ -381,7 +386,7 @@ class CiClient:
         except xml_codec.XmlCodecError as exc:
             problem = scrub.redact(str(exc), known)  # it may quote the answer
         else:
-            return Reply(message, request_id)
+            return Reply(message, request_id, attempts)
         # Raised outside the handler, without the codec's exception as cause or context: that
         # one's frames hold the parsed tree (up to `max_response_bytes` of XML as libxml2
         # nodes), and this error lives on until the refusal has reached the caller. Kept, every

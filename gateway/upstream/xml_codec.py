@@ -30,7 +30,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import Enum
 from typing import TYPE_CHECKING, Any, TypeVar, cast
@@ -232,6 +232,8 @@ class _Field:
     split_commas: bool = False  # `(xml).comma_separated`
     dash_empty: bool = False  # `(xml).dash_is_empty`
     map_value: _Kind | None = None  # a map's value kind: STRING or MESSAGE
+    # What decoding does with a node of this field, worked out once (see `_step`).
+    step: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -244,10 +246,26 @@ class _Table:
     # no field names: decoding then costs one dict lookup per node instead of a namespace split
     # and a lower(). Filled as tags are met, and bounded, since the tags come from untrusted XML.
     by_tag: dict[object, _Field] = dataclasses.field(default_factory=dict)
+    # Encoding walks only the fields a message has set (`ListFields`), found here by name.
+    by_name: Mapping[str, _Field] = dataclasses.field(default_factory=dict)
+    # A text twin's name -> its enum's name: an enum left at 0 whose twin holds CI's text
+    # still writes that text (`_scalar_text`), although only the twin is set.
+    twins: Mapping[str, str] = dataclasses.field(default_factory=dict)
 
 
 _SKIP = _Field(name="", wire="", kind=_Kind.STRING, repeated=False)
 """`_Table.by_tag`'s answer for a node that maps to no field."""
+
+# Decoding steps (`_Field.step`), the branch each node takes, decided per field, not per node.
+_STEP_SKIP, _STEP_NESTED, _STEP_TEXT, _STEP_SCALAR = 0, 1, 2, 3
+
+
+def _step(kind: _Kind, repeated: bool, dash_empty: bool) -> int:
+    if kind is _Kind.MESSAGE or kind is _Kind.MAP:
+        return _STEP_NESTED
+    if kind is _Kind.STRING and not repeated and not dash_empty:
+        return _STEP_TEXT  # the common leaf: its text, set as it is
+    return _STEP_SCALAR
 
 
 _TAG_CACHE_MAX = 256
@@ -365,23 +383,28 @@ def _build_table(descriptor: Descriptor) -> _Table:
         if options.comma_separated and (kind is not _STRING or not fd.is_repeated):
             raise TypeError(f"{fd.full_name}: (xml).comma_separated needs a repeated string")
         twin = _text_twin(descriptor, fd)
+        kind = _MAP if map_value is not None else kind
+        repeated = fd.is_repeated and map_value is None
         fields.append(
             _Field(
                 name=fd.name,
                 wire=wire_name(fd),
-                kind=_MAP if map_value is not None else kind,
-                repeated=fd.is_repeated and map_value is None,
+                kind=kind,
+                repeated=repeated,
                 enum=_enum_names(fd.enum_type) if fd.enum_type is not None else None,
                 text_field=twin.name if twin is not None else None,
                 split_commas=options.comma_separated,
                 dash_empty=options.dash_is_empty,
                 map_value=map_value,
+                step=_step(kind, repeated, options.dash_is_empty),
             )
         )
     by_wire = {f.wire.lower(): f for f in fields}
     if len(by_wire) != len(fields):
         raise TypeError(f"{descriptor.full_name}: two fields share a case-insensitive XML name")
-    return _Table(tuple(fields), by_wire, unknown, raw)
+    twin_of = {f.text_field: f.name for f in fields if f.text_field}
+    by_name = {f.name: f for f in fields}
+    return _Table(tuple(fields), by_wire, unknown, raw, by_name=by_name, twins=twin_of)
 
 
 def _table(message: Message) -> _Table:
@@ -435,29 +458,51 @@ def encode(message: Message, root: str = "Request") -> bytes:
 
 def _encode_into(parent: etree._Element, message: Message) -> None:
     table = _table(message)
-    for field in table.fields:
-        value = getattr(message, field.name)
-        if field.kind is _MESSAGE:
-            if field.repeated:
-                for item in value:  # kept even when empty: the node count is information
-                    _encode_into(etree.SubElement(parent, field.wire), item)
-            elif message.HasField(field.name):
-                child = etree.SubElement(parent, field.wire)
-                _encode_into(child, value)
-                if len(child) == 0:
-                    parent.remove(child)  # set but empty reads back as absent anyway
-            continue
-        if field.kind is _MAP:
-            if value:
-                _encode_map(etree.SubElement(parent, field.wire), field, value)
-            continue
-        for item in value if field.repeated else (value,):
-            text = _scalar_text(message, field, item)
-            if text:
-                etree.SubElement(parent, field.wire).text = text
+    # Only what is set: proto3 defaults are omitted anyway, and a request's `Operation` has a
+    # field per job kind (dozens), of which one or two are set. `ListFields` is in field-number
+    # order, the order we encode in.
+    listed = message.ListFields()
+    if table.twins and _orphan_twin(table, listed):
+        for field in table.fields:  # rare: an enum at 0 that still writes its twin's text
+            if field.kind is _MESSAGE and not field.repeated and not message.HasField(field.name):
+                continue
+            _encode_field(parent, message, field, getattr(message, field.name))
+    else:
+        by_name = table.by_name
+        for descriptor, value in listed:
+            named = by_name.get(descriptor.name)
+            if named is not None:  # else a twin, the kept nodes, a raw or derived field
+                _encode_field(parent, message, named, value)
     if table.unknown is not None:
         for node in getattr(message, table.unknown):
             _encode_node(parent, node)
+
+
+def _orphan_twin(table: _Table, listed: Sequence[tuple[Any, Any]]) -> bool:
+    names = {descriptor.name for descriptor, _ in listed}
+    return any(twin in names and enum not in names for twin, enum in table.twins.items())
+
+
+def _encode_field(parent: etree._Element, message: Message, field: _Field, value: Any) -> None:
+    """One field's nodes; a singular message field is present (the caller checked)."""
+    if field.kind is _MESSAGE:
+        if field.repeated:
+            for item in value:  # kept even when empty: the node count is information
+                _encode_into(etree.SubElement(parent, field.wire), item)
+        else:
+            child = etree.SubElement(parent, field.wire)
+            _encode_into(child, value)
+            if len(child) == 0:
+                parent.remove(child)  # set but empty reads back as absent anyway
+        return
+    if field.kind is _MAP:
+        if value:
+            _encode_map(etree.SubElement(parent, field.wire), field, value)
+        return
+    for item in value if field.repeated else (value,):
+        text = _scalar_text(message, field, item)
+        if text:
+            etree.SubElement(parent, field.wire).text = text
 
 
 def _encode_map(element: etree._Element, field: _Field, entries: Mapping[str, Any]) -> None:
@@ -519,7 +564,7 @@ def decode(
     if root is not None and tag.lower() != root.lower():
         raise XmlCodecError(f"expected root element <{root}>, got <{tag}>")
     message = message_type()
-    _decode_into(message, element, "", keep_raw)
+    _decode_into(message, element, (), keep_raw)
     return message
 
 
@@ -539,12 +584,23 @@ def _check_bounds(element: etree._Element) -> None:
         raise XmlCodecError(f"XML has {int(count)} elements, more than {MAX_ELEMENTS}")
 
 
-def _decode_into(message: Message, element: etree._Element, path: str, keep_raw: bool) -> None:
+Path = tuple[object, ...]
+"""The tags from the decoded root down to an element (not the root itself), joined into the
+`A.B.C` of an error message only when an error is raised."""
+
+
+def _where(path: Path, tag: object) -> str:
+    return ".".join(local_name(str(part)) for part in (*path, tag))
+
+
+def _decode_into(message: Message, element: etree._Element, path: Path, keep_raw: bool) -> None:
     # The hot path of every answer (a list of 10 jobs is ~750 nodes): one cached dict lookup per
-    # node, and the error path string is only built when an error needs it.
+    # node, the branch decided per field (`_Field.step`), and no error path string built unless
+    # an error needs it.
     table = _table(message)
     by_tag = table.by_tag
     unknown = table.unknown
+    space = _XML_SPACE
     if keep_raw and table.raw is not None:
         setattr(message, table.raw, etree.tostring(element, encoding="unicode", with_tail=False))
     for child in element:
@@ -552,19 +608,38 @@ def _decode_into(message: Message, element: etree._Element, path: str, keep_raw:
         field = by_tag.get(tag)
         if field is None:
             field = _field_for_tag(table, tag)
+        step = field.step
+        if step == _STEP_TEXT:
+            # Singular strings: most of every answer.
+            if unknown is not None and len(child):
+                _decode_node(getattr(message, unknown), child)  # children where text belongs
+                continue
+            text = child.text
+            if text is None:
+                continue
+            text = text.strip(space)  # CI pretty-prints; inner text is verbatim
+            if not text:
+                continue
+            try:
+                setattr(message, field.name, text)
+            except ValueError as exc:
+                raise XmlCodecError(
+                    f"{_where(path, tag)}: {text[:40]!r} does not fit: {exc}"
+                ) from exc
+            continue
         if field is _SKIP:
             # A node newer than our protos (kept), or no element at all (an entity reference).
             if unknown is not None and isinstance(tag, str):
                 _decode_node(getattr(message, unknown), child)
             continue
-        if field.kind is _MESSAGE or field.kind is _MAP:
+        if step == _STEP_NESTED:
             if len(child) == 0:
                 # `<Subtitle/>`, `<Format></Format>`: nothing there. Text instead of children
                 # does not fit the field: kept as an unknown node rather than lost.
-                if unknown is not None and (child.text or "").strip(_XML_SPACE):
+                if unknown is not None and (child.text or "").strip(space):
                     _decode_node(getattr(message, unknown), child)
                 continue
-            child_path = f"{path}{local_name(tag)}."
+            child_path = (*path, tag)
             if field.kind is _MAP:
                 _decode_map(getattr(message, field.name), field, child, child_path, keep_raw)
                 continue
@@ -577,19 +652,12 @@ def _decode_into(message: Message, element: etree._Element, path: str, keep_raw:
         text = child.text
         if text is None:
             continue
-        text = text.strip(_XML_SPACE)  # CI pretty-prints; inner text is verbatim
+        text = text.strip(space)
         if not text:
             continue
-        if field.kind is _STRING and not field.repeated:
-            if text == "-" and field.dash_empty:
-                continue  # `<StartTime>-</StartTime>`: not reached yet
-            try:  # the common case, inlined: a singular string is set verbatim
-                setattr(message, field.name, text)
-            except ValueError as exc:
-                where = path + local_name(tag)
-                raise XmlCodecError(f"{where}: {text[:40]!r} does not fit: {exc}") from exc
-        else:
-            _decode_scalar(message, field, text, path + local_name(tag))
+        if field.kind is _STRING and not field.repeated and text == "-" and field.dash_empty:
+            continue  # `<StartTime>-</StartTime>`: not reached yet
+        _decode_scalar(message, field, text, path, tag)
 
 
 def _decode_node(nodes: Any, element: etree._Element) -> None:
@@ -605,19 +673,19 @@ def _decode_node(nodes: Any, element: etree._Element) -> None:
 
 
 def _decode_map(
-    entries: Any, field: _Field, element: etree._Element, path: str, keep_raw: bool
+    entries: Any, field: _Field, element: etree._Element, path: Path, keep_raw: bool
 ) -> None:
     for child in element:
         if not isinstance(child.tag, str):
             continue
         key = local_name(child.tag)
         if field.map_value is _MESSAGE:
-            _decode_into(entries[key], child, f"{path}{key}.", keep_raw)
+            _decode_into(entries[key], child, (*path, key), keep_raw)
         else:
             entries[key] = (child.text or "").strip(_XML_SPACE)
 
 
-def _decode_scalar(message: Message, field: _Field, text: str, path: str) -> None:
+def _decode_scalar(message: Message, field: _Field, text: str, path: Path, tag: object) -> None:
     values: list[Any]
     if field.kind is _STRING:
         # Split only where the field says so (`(xml).comma_separated`): Go's single-job describe
@@ -629,12 +697,12 @@ def _decode_scalar(message: Message, field: _Field, text: str, path: str) -> Non
             values = [text]
     elif field.kind is _INT:
         if not _INTEGER.fullmatch(text):
-            raise XmlCodecError(f"{path}: {text[:40]!r} is not an integer")
+            raise XmlCodecError(f"{_where(path, tag)}: {text[:40]!r} is not an integer")
         values = [int(text)]
     elif field.kind is _BOOL:
         flag = _BOOL_TEXT.get(text.lower())
         if flag is None:
-            raise XmlCodecError(f"{path}: {text[:40]!r} is not true or false")
+            raise XmlCodecError(f"{_where(path, tag)}: {text[:40]!r} is not true or false")
         values = [flag]
     else:
         assert field.enum is not None
@@ -648,4 +716,4 @@ def _decode_scalar(message: Message, field: _Field, text: str, path: str) -> Non
         elif values[0]:  # a default (`<JobLevel>0</JobLevel>`) must not make its parent present
             setattr(message, field.name, values[0])
     except ValueError as exc:  # e.g. an integer outside int32
-        raise XmlCodecError(f"{path}: {text[:40]!r} does not fit: {exc}") from exc
+        raise XmlCodecError(f"{_where(path, tag)}: {text[:40]!r} does not fit: {exc}") from exc

@@ -84,6 +84,7 @@ async def test_sigterm_drains_100_in_flight_calls_as_pid_1(
     serve = await start_serve(True)
     listening = await serve.line("gateway listening", START_S)
     assert listening["pid"] == 1  # really PID 1 of its namespace
+    assert listening["event_loop"] == "uvloop"  # the default where installed: drains on it too
     address, ops = listening["address"], f"http://{listening['ops_address']}"
     health_port = listening["health_address"]
     await wait_until_serving(address)

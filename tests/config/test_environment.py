@@ -33,6 +33,7 @@ SAMPLES: dict[str, tuple[str, object]] = {
     "max_response_bytes": ("131072", 131072),
     "log_level": ("DEBUG", "DEBUG"),
     "log_format": ("text", "text"),
+    "event_loop": ("asyncio", "asyncio"),
     "metrics_listen": ("127.0.0.1:9091", "127.0.0.1:9091"),
     "health_listen": ("127.0.0.1:8082", "127.0.0.1:8082"),
     "shutdown_grace_s": ("7.5", 7.5),

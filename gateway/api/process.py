@@ -1,0 +1,40 @@
+"""The serving process's event loop: uvloop by default where it is installed, else asyncio's.
+
+Process-wide, so it belongs to the process that serves (`ci-gateway serve`, and the benchmarks'
+gateway, which must run exactly as production does), never to `start_gateway`, which tests call
+many times in one process. `auto` (the default) runs on uvloop when it is installed (a
+dependency on Linux). Measured (bench/README, issue 16): 3-5% less gateway CPU per call, and
+10-12% less on a bare grpc.aio server, in the parts of grpc.aio and aiohttp the loop runs (the
+poller's wake-ups, socket reads and writes, timers); nothing in the gateway depends on which
+loop it is. `asyncio` is the way back should uvloop ever misbehave.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.util
+from collections.abc import Coroutine
+from typing import Any, TypeVar
+
+from gateway.config.settings import EVENT_LOOPS
+
+T = TypeVar("T")
+
+
+def loop_name(choice: str) -> str:
+    """The loop the `event_loop` setting `choice` means here: `auto` is uvloop when installed."""
+    if choice == "auto":
+        return "uvloop" if importlib.util.find_spec("uvloop") is not None else "asyncio"
+    if choice not in EVENT_LOOPS:
+        raise ValueError(f"event_loop {choice!r} must be one of {EVENT_LOOPS}")
+    return choice
+
+
+def run(main: Coroutine[Any, Any, T], *, event_loop: str = "auto") -> T:
+    """`asyncio.run(main)` on the loop `event_loop` names; ImportError for `uvloop` when it is
+    not installed (asked for by name, its absence must not pass silently)."""
+    if loop_name(event_loop) == "uvloop":
+        import uvloop
+
+        return uvloop.run(main)
+    return asyncio.run(main)
