@@ -80,7 +80,8 @@ protos: $(STAMP)
 proto-baseline: $(TOOLS_STAMP)
 	node_modules/.bin/buf build --exclude-source-info -o api/released.binpb
 
-# Benchmarks of issues 8, 14 and 17 (~20 min on 2 CPUs); tables in bench/results/, the latest
+# Benchmarks of issues 8, 14, 16 and 17 (~20 min on 2 CPUs; the headline, issue 16's `ratio`,
+# prints first); tables in bench/results/, the latest
 # copied into bench/README.md by hand. Not part of `make test`: performance is measured, not
 # timed in tests.
 bench: $(STAMP)
