@@ -36,6 +36,7 @@ LAYERS: tuple[frozenset[str], ...] = (
             "scrub",
             "_files",
             "_toml",
+            "_chain",
             "_proto",
         }
     ),

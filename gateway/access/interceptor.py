@@ -36,12 +36,13 @@ import hashlib
 import inspect
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any, TypeAlias
 
 import grpc
 
+from gateway._chain import MethodInterceptor
 from gateway._files import Fingerprint, Poller, Sleep, fingerprint
 from gateway.access.config_file import AccessConfig, load_access_file
 from gateway.access.policy import (
@@ -341,20 +342,13 @@ def _refuse_streaming(method: str) -> Behavior:
     return refuse
 
 
-class AccessInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
+class AccessInterceptor(MethodInterceptor):
     """Authenticates and authorizes every API call in shared mode (see the module docstring)."""
 
     def __init__(self, access: ClientAccess, default_bucket: str, default_region: str = "") -> None:
         self._access = access
         self._default_bucket = default_bucket
         self._default_region = default_region
-
-    async def intercept_service(
-        self,
-        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[Handler]],
-        handler_call_details: grpc.HandlerCallDetails,
-    ) -> Handler:
-        return self.wrap(handler_call_details.method, await continuation(handler_call_details))
 
     def wrap(self, method: str, handler: Handler) -> Handler:
         """`handler` guarded by the access check in shared mode; as it is otherwise. Decided

@@ -13,7 +13,7 @@ and reflection services) so that one place sees every call start and end:
   reflection, like the access log's DEBUG).
 
 The wrapping depends on the method alone (`wrap`), so the server applies it once per method
-(`gateway.api.chain`); everything about one call (its metadata, its scope) is read from the call.
+(`gateway._chain`); everything about one call (its metadata, its scope) is read from the call.
 
 What the call's answer said comes from the call's `RpcScope` (`gateway.rpc_context`), where
 whoever answered recorded it: `gateway.status.abort` the reason and CI's RequestId of an error,
@@ -33,12 +33,13 @@ import contextlib
 import inspect
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from typing import TYPE_CHECKING, Any
 
 import grpc
 
 from gateway import rpc_context, tracing
+from gateway._chain import MethodInterceptor
 from gateway.api.metrics import GatewayMetrics
 from gateway.logs import ACCESS_LOGGER, event
 
@@ -235,20 +236,13 @@ class _Call:
 Behavior = Callable[..., Any]
 
 
-class ObservabilityInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
+class ObservabilityInterceptor(MethodInterceptor):
     """Wraps each method's handler once (`wrap`): in the gateway's server through
-    `gateway.api.chain.PerMethodChain`, or per call as a plain grpc interceptor."""
+    `gateway._chain.PerMethodChain`, or per call as a plain grpc interceptor."""
 
     def __init__(self, metrics: GatewayMetrics, in_flight: InFlight) -> None:
         self.metrics = metrics
         self.in_flight = in_flight
-
-    async def intercept_service(
-        self,
-        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[Handler]],
-        handler_call_details: grpc.HandlerCallDetails,
-    ) -> Handler:
-        return self.wrap(handler_call_details.method, await continuation(handler_call_details))
 
     def wrap(self, full_method: str, handler: Handler) -> Handler:
         """`handler` with every call counted, logged and scoped (None stays None: grpc answers

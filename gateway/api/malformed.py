@@ -18,12 +18,13 @@ from __future__ import annotations
 import inspect
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from typing import TYPE_CHECKING, Any
 
 import grpc
 from google.protobuf.message import DecodeError
 
+from gateway._chain import MethodInterceptor
 from gateway.errors import MalformedRequest
 from gateway.logs import event
 from gateway.status import abort
@@ -77,16 +78,9 @@ class RateLimitedWarning:
         self._last, self.unreported = now, 0
 
 
-class MalformedRequestInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
+class MalformedRequestInterceptor(MethodInterceptor):
     def __init__(self, warning: RateLimitedWarning | None = None) -> None:
         self.warning = warning or RateLimitedWarning()
-
-    async def intercept_service(
-        self,
-        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[Handler]],
-        handler_call_details: grpc.HandlerCallDetails,
-    ) -> Handler:
-        return self.wrap(handler_call_details.method, await continuation(handler_call_details))
 
     def wrap(self, method: str, handler: Handler) -> Handler:
         """`handler` with a deserializer that never raises and a guard that refuses what it

@@ -36,6 +36,7 @@ import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from gateway import tracing
+from gateway._chain import PerMethodChain
 from gateway._proto import (
     queues_pb2,
     queues_pb2_grpc,
@@ -47,7 +48,6 @@ from gateway._proto import (
     workflows_pb2_grpc,
 )
 from gateway.access.interceptor import ClientAccess
-from gateway.api.chain import PerMethodChain
 from gateway.api.health import (
     API_SERVICE,
     Readiness,

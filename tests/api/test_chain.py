@@ -8,14 +8,14 @@ from typing import TYPE_CHECKING, Any
 import grpc
 import pytest
 
-from gateway.api.chain import PerMethodChain
+from gateway._chain import MethodInterceptor, PerMethodChain
 
 if TYPE_CHECKING:  # generic in grpc's stubs only
     Handler = grpc.RpcMethodHandler[Any, Any]
     Context = grpc.aio.ServicerContext[Any, Any]
 
 
-class Tagging:
+class Tagging(MethodInterceptor):
     """Appends its name to every answer, and counts how often it was asked to wrap."""
 
     def __init__(self, name: str) -> None:
