@@ -4,6 +4,9 @@
 * `DirectClient`: the floor. One aiohttp session straight to the emulator, every request signed
   with `gateway.upstream.signing` as the gateway signs it (same headers, Content-MD5, a fresh
   time window per call); the answer is read and its status checked, but not decoded.
+* `TransportDirectClient`: the same direct signed call made through the gateway's own HTTP
+  client (`gateway.upstream.transport.Transport`) instead of aiohttp: the floor of the gateway's
+  own stack, reported beside the aiohttp floor the issue defines so neither flatters the other.
 * `SdkClient`: the official `cos-python-sdk-v5` (`qcloud_cos`), pointed at the emulator as an
   HTTP proxy (`Scheme="http", Proxies={"http": url}`, as `tests/ci_emulator/test_official_sdk.py`
   does), with a `requests` connection pool as large as its thread pool. Synchronous.
@@ -31,6 +34,7 @@ from urllib3.connection import HTTPConnection
 from bench.common import BUCKET, CI_HOST, OBJECT_KEY, REGION, SECRET_ID, SECRET_KEY, signed
 from gateway._proto import media_pb2, service_pb2, service_pb2_grpc
 from gateway.upstream import signing, xml_codec
+from gateway.upstream.transport import HttpRequest, Transport
 
 LIST_SIZE = 10
 RPC_TIMEOUT_S = 30.0
@@ -104,7 +108,38 @@ def _signed_headers(
     return signed(headers, method=method, path=path, params=params, valid_s=600)
 
 
-class DirectClient:
+class _DirectCalls:
+    """The three operations as signed requests; subclasses say how a request is sent."""
+
+    async def _call(
+        self, method: str, path: str, params: dict[str, str], body: bytes | None
+    ) -> bytes:
+        raise NotImplementedError
+
+    async def submit(self, user_data: str = "", object_key: str = OBJECT_KEY) -> None:
+        plain = not user_data and object_key == OBJECT_KEY
+        body = SUBMIT_BODY if plain else _submit_body(user_data, object_key)
+        await self._call("POST", "/jobs", {}, body)
+
+    async def describe(self, job_id: str) -> None:
+        await self._call("GET", f"/jobs/{job_id}", {}, None)
+
+    async def list(self) -> None:
+        await self._call("GET", "/jobs", LIST_PARAMS, None)
+
+
+def _url(base: str, path: str, params: dict[str, str]) -> str:
+    if not params:
+        return base + path
+    return (
+        base
+        + path
+        + "?"
+        + "&".join(f"{signing.encode(k)}={signing.encode(v)}" for k, v in params.items())
+    )
+
+
+class DirectClient(_DirectCalls):
     def __init__(self, emulator_url: str) -> None:
         self._base = emulator_url.rstrip("/")
         self._session = aiohttp.ClientSession(
@@ -119,11 +154,7 @@ class DirectClient:
     async def _call(
         self, method: str, path: str, params: dict[str, str], body: bytes | None
     ) -> bytes:
-        url = self._base + path
-        if params:
-            url += "?" + "&".join(
-                f"{signing.encode(k)}={signing.encode(v)}" for k, v in params.items()
-            )
+        url = _url(self._base, path, params)
         headers = _signed_headers(method, path, params, body)
         async with self._session.request(method, url, headers=headers, data=body) as response:
             data = await response.read()
@@ -131,16 +162,28 @@ class DirectClient:
                 raise CallFailed(f"{method} {path}: HTTP {response.status} {data[:200]!r}")
             return data
 
-    async def submit(self, user_data: str = "", object_key: str = OBJECT_KEY) -> None:
-        plain = not user_data and object_key == OBJECT_KEY
-        body = SUBMIT_BODY if plain else _submit_body(user_data, object_key)
-        await self._call("POST", "/jobs", {}, body)
 
-    async def describe(self, job_id: str) -> None:
-        await self._call("GET", f"/jobs/{job_id}", {}, None)
+class TransportDirectClient(_DirectCalls):
+    """`DirectClient`'s calls through the gateway's `Transport` (what `CiClient` sends with)."""
 
-    async def list(self) -> None:
-        await self._call("GET", "/jobs", LIST_PARAMS, None)
+    def __init__(self, emulator_url: str) -> None:
+        self._base = emulator_url.rstrip("/")
+        self._transport = Transport(max_body_bytes=16 * 1024 * 1024)
+
+    async def close(self) -> None:
+        await self._transport.close()
+
+    async def _call(
+        self, method: str, path: str, params: dict[str, str], body: bytes | None
+    ) -> bytes:
+        url = _url(self._base, path, params)
+        headers = _signed_headers(method, path, params, body)
+        response = await self._transport.send(
+            HttpRequest(method, url, headers, body), connect_timeout=5.0, total_timeout=30.0
+        )
+        if response.status != 200:
+            raise CallFailed(f"{method} {path}: HTTP {response.status} {response.body[:200]!r}")
+        return response.body
 
 
 class _NoDelayAdapter(requests.adapters.HTTPAdapter):

@@ -46,5 +46,6 @@ def test_bench_run_measures_every_client_and_writes_json() -> None:
     assert set(ratio) == {"submit", "describe", "list"}
     for operation, row in ratio.items():
         assert row["ratio"]["median"] > 0, operation
+        assert row["ratio_vs_own_stack"]["median"] > 0, operation
     assert data["ratio"]["reps"][0]["access_lines_per_rpc"]["gateway"] == 1.0
     assert "Headline" in done.stdout
