@@ -165,7 +165,9 @@ class Transport:
             raise TransportError("invalid CI URL", sent=False)
         tls = parts.scheme == "https"
         port = port or (443 if tls else 80)
-        origin = _Origin((parts.scheme, host, port), host, port, tls, parts.netloc)
+        # host[:port] as the URL spells it, never a `user:password@` in front of it.
+        authority = parts.netloc.rpartition("@")[2]
+        origin = _Origin((parts.scheme, host, port), host, port, tls, authority)
         if len(self._origins) >= _MAX_ORIGINS:
             self._origins.clear()
         self._origins[prefix] = origin

@@ -184,8 +184,11 @@ async def test_a_host_header_is_added_only_when_the_caller_sets_none(transport: 
         bare = HttpRequest("GET", peer.url, {"host": "given"})
         await transport.send(bare, connect_timeout=5, total_timeout=5)
         await transport.send(HttpRequest("GET", peer.url, {}), connect_timeout=5, total_timeout=5)
+        with_user = peer.url.replace("//", "//user:secret@")
+        await transport.send(HttpRequest("GET", with_user, {}), connect_timeout=5, total_timeout=5)
     assert peer.requests[0] == b"GET / HTTP/1.1\r\nhost: given\r\n\r\n"
     assert peer.requests[1] == f"GET / HTTP/1.1\r\nHost: {peer.url[7:]}\r\n\r\n".encode()
+    assert peer.requests[2] == peer.requests[1]  # never the URL's user:password
 
 
 @pytest.mark.parametrize(
@@ -352,7 +355,8 @@ async def test_a_connection_the_peer_closed_while_idle_is_not_used(transport: Tr
 
     async with serve(handler) as peer:
         await send(transport, peer)
-        # The client learns of the close within a few passes of its loop.
+        # The client learns of the close within a few passes of its loop (yields, not a timed
+        # wait: the close is already on the wire).
         for _ in range(1000):
             if transport.open_connections == 0:
                 break
