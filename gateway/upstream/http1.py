@@ -161,7 +161,12 @@ class Http1Connection(asyncio.Protocol):
         waiter = self._waiter
         if waiter is not None and not waiter.done():
             if self._until_eof and exc is None and self._failure is None:
-                self._complete()  # a body delimited by the close, as HTTP/1.0 allows
+                # A body delimited by the close, as HTTP/1.0 allows: complete, unless it was
+                # compressed and its stream did not end.
+                if self._decompress is not None and not self._decompress.eof:
+                    self._fail(self._undecodable())
+                else:
+                    self._complete()
             elif self._received:
                 self._fail(TransportError(_CUT_SHORT, sent=True))
             else:

@@ -708,6 +708,16 @@ async def test_an_answer_that_does_not_decode_is_refused(
     assert str(error) == message
 
 
+async def test_a_compressed_body_read_to_the_close_must_end_its_stream(
+    transport: Transport,
+) -> None:
+    truncated = gzip.compress(b"<Response/>" * 50)[:-8]
+    answer = b"HTTP/1.0 200 OK\r\nContent-Encoding: gzip\r\n\r\n" + truncated
+    error = await refused(transport, scripted(answer))
+    assert isinstance(error, TransportError) and error.sent is True
+    assert str(error) == "CI's answer could not be decompressed"
+
+
 # ---- connecting -----------------------------------------------------------------------------
 
 
