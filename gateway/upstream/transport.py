@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ipaddress
 import socket
 import ssl
 from collections import deque
@@ -46,6 +47,11 @@ some 20 s): a connection is not reused once the peer may be closing it."""
 _BODY_METHODS: Final = frozenset({"POST", "PUT", "PATCH"})
 _MAX_ORIGINS: Final = 256
 
+DNS_TTL_S: Final = 60.0
+"""How long a name's addresses are reused for new connections (aiohttp's `ttl_dns_cache` was
+60 s too): a burst of new connections makes one lookup, not one each (in Kubernetes, with
+`ndots: 5`, each lookup is several queries)."""
+
 Key = tuple[str, str, int]
 
 
@@ -65,6 +71,7 @@ class _Origin:
     port: int
     tls: bool
     authority: str  # the URL's host[:port], for a Host header the caller did not set
+    literal: bool  # the host is an IP address: nothing to look up
 
 
 def _has(headers: Mapping[str, str], name: str) -> bool:
@@ -88,6 +95,7 @@ class Transport:
         self._ssl_context = ssl_context
         self._idle_expiry_s = idle_expiry_s
         self._origins: dict[str, _Origin] = {}
+        self._addresses: dict[Key, tuple[float, list[str]]] = {}  # (expiry, addresses)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._idle: dict[Key, list[Http1Connection]] = {}
         self._all: set[Http1Connection] = set()  # connected and not yet lost
@@ -167,7 +175,13 @@ class Transport:
         port = port or (443 if tls else 80)
         # host[:port] as the URL spells it, never a `user:password@` in front of it.
         authority = parts.netloc.rpartition("@")[2]
-        origin = _Origin((parts.scheme, host, port), host, port, tls, authority)
+        try:
+            ipaddress.ip_address(host)
+        except ValueError:
+            literal = False
+        else:
+            literal = True
+        origin = _Origin((parts.scheme, host, port), host, port, tls, authority, literal)
         if len(self._origins) >= _MAX_ORIGINS:
             self._origins.clear()
         self._origins[prefix] = origin
@@ -323,17 +337,9 @@ class Transport:
             context = self._ssl_context
             if context is None:
                 context = self._ssl_context = ssl.create_default_context()
-        lost = self._lost
-        key = origin.key
         try:
             async with asyncio.timeout_at(connect_by):
-                transport, connection = await loop.create_connection(
-                    lambda: Http1Connection(key, lost),
-                    origin.host,
-                    origin.port,
-                    ssl=context,
-                    server_hostname=origin.host if context is not None else None,
-                )
+                transport, connection = await self._connect_any(origin, context, loop)
         except TimeoutError:
             raise UpstreamTimeout("timed out connecting to CI", sent=False) from None
         except ssl.SSLError as exc:
@@ -348,3 +354,39 @@ class Transport:
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self._all.add(connection)
         return connection
+
+    async def _connect_any(
+        self, origin: _Origin, context: ssl.SSLContext | None, loop: asyncio.AbstractEventLoop
+    ) -> tuple[asyncio.BaseTransport, Http1Connection]:
+        """Connect to the origin's addresses in turn until one answers (the last error raised);
+        the certificate is checked against the URL's host whatever address answered."""
+        key = origin.key
+        lost = self._lost
+        addresses = [origin.host] if origin.literal else await self._resolve(origin, loop)
+        for index, address in enumerate(addresses):
+            try:
+                return await loop.create_connection(
+                    lambda: Http1Connection(key, lost),
+                    address,
+                    origin.port,
+                    ssl=context,
+                    server_hostname=origin.host if context is not None else None,
+                )
+            except OSError:
+                if index + 1 < len(addresses):
+                    continue
+                self._addresses.pop(key, None)  # the name may have moved: look it up again
+                raise
+        raise OSError("no address")  # getaddrinfo raises rather than answering none
+
+    async def _resolve(self, origin: _Origin, loop: asyncio.AbstractEventLoop) -> list[str]:
+        now = loop.time()
+        cached = self._addresses.get(origin.key)
+        if cached is not None and cached[0] > now:
+            return cached[1]
+        infos = await loop.getaddrinfo(origin.host, origin.port, type=socket.SOCK_STREAM)
+        addresses = list(dict.fromkeys(str(info[4][0]) for info in infos))
+        if len(self._addresses) >= _MAX_ORIGINS:
+            self._addresses.clear()
+        self._addresses[origin.key] = (now + DNS_TTL_S, addresses)
+        return addresses

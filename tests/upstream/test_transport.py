@@ -751,6 +751,27 @@ async def test_a_connect_time_out_is_sent_false(transport: Transport) -> None:
     assert transport.open_connections == 0
 
 
+async def test_a_name_is_looked_up_and_its_addresses_tried_in_turn(transport: Transport) -> None:
+    closing = b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 2\r\n\r\nok"
+    async with serve(answering(closing)) as peer:
+        # localhost may come back as ::1 first, where nothing listens: the next address is
+        # tried. The second connection reuses the lookup.
+        by_name = peer.url.replace("127.0.0.1", "localhost")
+        for _ in range(2):
+            response = await transport.send(request(by_name), connect_timeout=5, total_timeout=5)
+            assert response.body == b"ok"
+    assert peer.connections == 2
+
+
+async def test_a_name_that_does_not_resolve_is_sent_false(transport: Transport) -> None:
+    with pytest.raises(TransportError) as caught:
+        await transport.send(
+            request("http://no-such-host.invalid"), connect_timeout=3, total_timeout=3
+        )
+    assert caught.value.sent is False
+    assert transport.open_connections == 0
+
+
 # ---- TLS ------------------------------------------------------------------------------------
 
 
