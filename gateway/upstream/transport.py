@@ -137,8 +137,7 @@ class Transport:
         payload = self._payload(request, origin, target)
         connection = self._take_idle(origin.key, now)
         if connection is None:
-            connect_by = min(now + connect_timeout, deadline)
-            connection = await self._acquire(origin, deadline, connect_by, loop)
+            connection = await self._acquire(origin, deadline, connect_timeout, loop)
         try:
             response = await connection.exchange(
                 payload,
@@ -292,7 +291,7 @@ class Transport:
         self,
         origin: _Origin,
         deadline: float,
-        connect_by: float,
+        connect_timeout: float,
         loop: asyncio.AbstractEventLoop,
     ) -> Http1Connection:
         # Bounded: each pass either returns, connects, evicts one idle connection, or waits
@@ -303,6 +302,8 @@ class Transport:
                 return connection
             if self._slots < self._pool_size:
                 self._slots += 1
+                # The connect time-out counts from here, not from before a wait for room.
+                connect_by = min(loop.time() + connect_timeout, deadline)
                 try:
                     return await self._connect(origin, connect_by, loop)
                 except BaseException:
