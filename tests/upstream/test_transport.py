@@ -5,6 +5,9 @@ every hostile answer are proven on the wire rather than by looking inside the cl
 
 What each refusal must say matters as much as that it happens: `sent` decides whether a job
 submit may be replayed (tests/integration/test_resilience.py runs the exactly-once side).
+
+Every test runs twice, on asyncio's own loop and on uvloop (the gateway's default): see
+`pytest_asyncio_loop_factories` in conftest.py.
 """
 
 from __future__ import annotations
@@ -824,25 +827,3 @@ async def test_https_checks_the_name_against_the_url_host(ca: trustme.CA) -> Non
         assert caught.value.sent is False
     finally:
         await transport.close()
-
-
-# ---- on every event loop --------------------------------------------------------------------
-
-
-def test_it_runs_on_uvloop_too() -> None:
-    uvloop = pytest.importorskip("uvloop")
-
-    async def main() -> list[bytes]:
-        transport = Transport(max_body_bytes=LIMIT)
-        try:
-            async with serve(answering(OK)) as peer:
-                bodies = [(await send(transport, peer)).body for _ in range(3)]
-                assert peer.connections == 1
-                with pytest.raises(TransportError):
-                    async with serve(scripted(b"nonsense\r\n\r\n")) as bad:
-                        await send(transport, bad)
-                return bodies
-        finally:
-            await transport.close()
-
-    assert uvloop.run(main()) == [b"ok"] * 3
