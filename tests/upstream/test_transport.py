@@ -298,6 +298,16 @@ async def test_keep_alive_reuses_one_connection(transport: Transport) -> None:
     assert len(peer.requests) == 5
 
 
+async def test_connections_send_without_delay(transport: Transport) -> None:
+    """TCP_NODELAY: a request is one write, and Nagle would hold a second segment back."""
+    async with serve(answering(OK)) as peer:
+        await send(transport, peer)
+        (idle,) = [c for stack in transport._idle.values() for c in stack]  # the pooled one
+        assert idle.transport is not None
+        sock = idle.transport.get_extra_info("socket")
+        assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) != 0
+
+
 @pytest.mark.parametrize(
     "answer",
     [
