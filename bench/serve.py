@@ -311,8 +311,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             asyncio.run(run_noop_gateway(args))
         return 0
     if args.src:
-        # Another revision's gateway (a baseline): found before this tree's on sys.path, and
-        # nothing of `gateway` is imported yet.
+        # Another revision's gateway (a baseline): found before this tree's on sys.path. This
+        # tree's `gateway` is already imported (bench.common signs with it), so it is forgotten
+        # first; otherwise every import below would resolve to this tree again, and the
+        # "baseline" would be this tree.
+        for name in [name for name in sys.modules if name.partition(".")[0] == "gateway"]:
+            del sys.modules[name]
         sys.path.insert(0, args.src)
     # As `ci-gateway serve` runs it: a revision before `gateway.api.process` ran asyncio.run.
     try:

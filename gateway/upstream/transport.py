@@ -1,23 +1,58 @@
-"""HTTP I/O towards CI: the only module that imports aiohttp's client.
+"""HTTP I/O towards CI: one request in, status + headers + a size-capped body out.
 
-It sends one request and returns status, headers and a size-capped body, nothing more: no
-signing, no retries, no XML. Every aiohttp/asyncio failure is translated here, in one place,
-into `TransportError` with `sent` telling whether the request may have reached CI (which decides
-whether a job submit may be replayed).
+No signing, no retries, no XML. The wire is `http1.Http1Connection` (asyncio's Protocol API,
+httptools' parser; on uvloop, the default loop or plain asyncio); this module is the interface
+`client` calls and the keep-alive pool. Every failure is translated in these two modules, into
+`TransportError` whose `sent` says whether the request may have reached CI (which decides
+whether a job submit may be replayed): `sent=False` only when it certainly never left (no
+connection could be made or waited for, or the request was refused before writing).
+
+What goes on the wire is the caller's method, target and headers as given (`client` sets Host,
+Content-Type, Content-Length and signs them), plus Host and Content-Length when missing. Nothing
+else: no User-Agent, no Accept, and no Accept-Encoding (CI's answers are small XML; inflating
+them costs CPU and a decompression bomb is one more thing to refuse; a compressed answer sent
+anyway is still read, bounded, by `http1`).
+
+The pool, per (scheme, host, port): at most `pool_size` connections in total (callers wait, up
+to their own time-out, when all are busy; an idle connection of another origin is closed to make
+room), the most recently used idle one first (LIFO: the others age out), a connection idle for
+more than `idle_expiry_s` is closed when next met (no timer per connection), and a connection
+goes back only after a complete keep-alive answer. A cancelled `send` aborts its connection.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import ipaddress
+import socket
+import ssl
+from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Final
+from urllib.parse import urlsplit
 
-import aiohttp
-from multidict import CIMultiDictProxy
-from yarl import URL
+from gateway.errors import TransportError, UpstreamTimeout
+from gateway.upstream.http1 import Http1Connection, HttpResponse
 
-from gateway.errors import TransportError, UpstreamProtocolError, UpstreamTimeout
+__all__ = ["HttpRequest", "HttpResponse", "Transport"]
 
-_READ_CHUNK = 64 * 1024
+IDLE_EXPIRY_S: Final = 15.0
+"""Under the keep-alive time-outs servers commonly use (nginx 75 s, many load balancers 60 s,
+some 20 s): a connection is not reused once the peer may be closing it."""
+
+# Methods whose request means something with a body: sent with `Content-Length: 0` when they
+# have none, as RFC 9110 asks (and aiohttp did), so no server waits for a body or wants a 411.
+_BODY_METHODS: Final = frozenset({"POST", "PUT", "PATCH"})
+_MAX_ORIGINS: Final = 256
+
+DNS_TTL_S: Final = 60.0
+"""How long a name's addresses are reused for new connections (aiohttp's `ttl_dns_cache` was
+60 s too): a burst of new connections makes one lookup, not one each (in Kubernetes, with
+`ndots: 5`, each lookup is several queries)."""
+
+Key = tuple[str, str, int]
 
 
 @dataclass(frozen=True)
@@ -29,97 +64,330 @@ class HttpRequest:
     body: bytes | None = None
 
 
-@dataclass(frozen=True)
-class HttpResponse:
-    status: int
-    reason: str
-    headers: CIMultiDictProxy[str]
-    body: bytes
+@dataclass(frozen=True, slots=True)
+class _Origin:
+    key: Key
+    host: str
+    port: int
+    tls: bool
+    authority: str  # the URL's host[:port], for a Host header the caller did not set
+    literal: bool  # the host is an IP address: nothing to look up
+
+
+def _has(headers: Mapping[str, str], name: str) -> bool:
+    return any(key.lower() == name for key in headers)
 
 
 class Transport:
-    """One shared aiohttp session with a bounded connection pool."""
+    """A keep-alive pool of HTTP/1.1 connections, shared by every call to CI."""
 
-    def __init__(self, *, max_body_bytes: int, pool_size: int = 100) -> None:
+    def __init__(
+        self,
+        *,
+        max_body_bytes: int,
+        pool_size: int = 100,
+        ssl_context: ssl.SSLContext | None = None,
+        idle_expiry_s: float = IDLE_EXPIRY_S,
+    ) -> None:
+        """`ssl_context`: the system's CAs by default (`ssl.create_default_context()`)."""
         self._max_body_bytes = max_body_bytes
         self._pool_size = pool_size
-        self._session: aiohttp.ClientSession | None = None
+        self._ssl_context = ssl_context
+        self._idle_expiry_s = idle_expiry_s
+        self._origins: dict[str, _Origin] = {}
+        self._addresses: dict[Key, tuple[float, list[str]]] = {}  # (expiry, addresses)
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._idle: dict[Key, list[Http1Connection]] = {}
+        self._all: set[Http1Connection] = set()  # connected and not yet lost
+        self._slots = 0  # connections counted against pool_size: connecting, busy or idle
+        self._waiters: deque[asyncio.Future[None]] = deque()
 
-    def _ensure_session(self) -> aiohttp.ClientSession:
-        if self._session is None or self._session.closed:
-            connector = aiohttp.TCPConnector(limit=self._pool_size, ttl_dns_cache=60)
-            self._session = aiohttp.ClientSession(
-                connector=connector,
-                # No cookies: CI sets none and a shared jar would mix callers.
-                cookie_jar=aiohttp.DummyCookieJar(),
-                auto_decompress=True,
-                # No Content-Type of aiohttp's own either: it would label a body-less PUT (CI's
-                # cancel) `application/octet-stream`; a body's type is set, and signed, by the
-                # client.
-                skip_auto_headers=("User-Agent", "Content-Type"),
-            )
-        return self._session
+    @property
+    def open_connections(self) -> int:
+        """Connections held against `pool_size` (connecting, in use or idle)."""
+        return self._slots
 
     async def close(self) -> None:
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
+        """Close every connection (busy ones fail their `send` with `sent=True`) and wait
+        until each is gone. The transport stays usable: a later `send` connects afresh."""
+        for waiter in self._waiters:
+            if not waiter.done():
+                waiter.set_result(None)  # to try again: there will be room
+        self._waiters.clear()
+        connections = list(self._all)
+        for connection in connections:
+            connection.abort()
+        for connection in connections:
+            await connection.wait_lost()
 
     async def send(
         self, request: HttpRequest, *, connect_timeout: float, total_timeout: float
     ) -> HttpResponse:
-        """Send once. `total_timeout` bounds the whole exchange, body included."""
-        session = self._ensure_session()
-        timeout = aiohttp.ClientTimeout(
-            total=total_timeout, sock_connect=min(connect_timeout, total_timeout)
-        )
+        """Send once. `total_timeout` bounds the whole exchange: the wait for a free
+        connection, connecting, and the answer to its last byte."""
+        loop = asyncio.get_running_loop()
+        if loop is not self._loop:
+            self._adopt(loop)
+        now = loop.time()
+        deadline = now + total_timeout
+        url = request.url
+        end = url.find("/", url.find("//") + 2)
+        prefix, target = (url[:end], url[end:]) if end > 0 else (url, "/")
+        origin = self._origins.get(prefix) or self._origin(prefix)
+        payload = self._payload(request, origin, target)
+        connection = self._take_idle(origin.key, now)
+        if connection is None:
+            connection = await self._acquire(origin, deadline, connect_timeout, loop)
         try:
-            async with session.request(
-                request.method,
-                URL(request.url, encoded=True),
-                headers=dict(request.headers),
-                data=request.body,
-                timeout=timeout,
-                allow_redirects=False,
-            ) as response:
-                body = await self._read_capped(response)
-                return HttpResponse(response.status, response.reason or "", response.headers, body)
-        except aiohttp.ConnectionTimeoutError as exc:
-            raise UpstreamTimeout("timed out connecting to CI", sent=False) from exc
-        except aiohttp.ClientConnectorError as exc:
+            response = await connection.exchange(
+                payload,
+                head_request=request.method == "HEAD",
+                max_body=self._max_body_bytes,
+                deadline=deadline,
+                loop=loop,
+            )
+        except BaseException:
+            # An error, a time-out or the caller's cancellation: the connection's state is
+            # unknown (half an answer may be on its way), so it is closed, never reused.
+            connection.abort()
+            self._release(connection)
+            raise
+        if connection.reusable:
+            self._put_idle(connection, loop.time())
+        else:
+            connection.close_idle()
+            self._release(connection)
+        return response
+
+    # The request ------------------------------------------------------------------------
+
+    def _origin(self, prefix: str) -> _Origin:
+        try:
+            parts = urlsplit(prefix)
+            port = parts.port
+        except ValueError:
+            raise TransportError("invalid CI URL", sent=False) from None
+        host = parts.hostname
+        if parts.scheme not in ("http", "https") or not host or parts.query or parts.fragment:
+            raise TransportError("invalid CI URL", sent=False)
+        tls = parts.scheme == "https"
+        port = port or (443 if tls else 80)
+        # host[:port] as the URL spells it, never a `user:password@` in front of it.
+        authority = parts.netloc.rpartition("@")[2]
+        try:
+            ipaddress.ip_address(host)
+        except ValueError:
+            literal = False
+        else:
+            literal = True
+        origin = _Origin((parts.scheme, host, port), host, port, tls, authority, literal)
+        if len(self._origins) >= _MAX_ORIGINS:
+            self._origins.clear()
+        self._origins[prefix] = origin
+        return origin
+
+    @staticmethod
+    def _payload(request: HttpRequest, origin: _Origin, target: str) -> bytes:
+        """The request as one buffer for a single write: head (request line and the caller's
+        headers, in order) and body."""
+        headers = request.headers
+        body = request.body
+        lines = [f"{request.method} {target} HTTP/1.1"]
+        lines.extend(map(": ".join, headers.items()))
+        if "Host" not in headers and not _has(headers, "host"):
+            lines.append("Host: " + origin.authority)
+        if "Content-Length" not in headers and not _has(headers, "content-length"):
+            if body is not None:
+                lines.append(f"Content-Length: {len(body)}")
+            elif request.method in _BODY_METHODS:
+                lines.append("Content-Length: 0")
+        lines.append("\r\n")
+        head = "\r\n".join(lines)
+        # One CR and one LF per line and nowhere else: a header value carrying a line break
+        # would smuggle a header (or a request) of its own.
+        count = len(lines)
+        if head.count("\n") != count or head.count("\r") != count or "\0" in head or " " in target:
+            raise TransportError("request to CI refused: a line break in its head", sent=False)
+        data = head.encode()
+        return data + body if body else data
+
+    # The pool ---------------------------------------------------------------------------
+
+    def _adopt(self, loop: asyncio.AbstractEventLoop) -> None:
+        """First use, or a new event loop (tests): connections of another loop are useless."""
+        for connection in self._all:
+            with contextlib.suppress(RuntimeError):  # that loop is closed
+                connection.abort()
+        self._loop = loop
+        self._idle = {}
+        self._all = set()
+        self._slots = 0
+        self._waiters = deque()
+
+    def _take_idle(self, key: Key, now: float) -> Http1Connection | None:
+        stack = self._idle.get(key)
+        while stack:
+            connection = stack.pop()
+            connection.in_pool = False
+            if connection.usable and now - connection.idle_since <= self._idle_expiry_s:
+                return connection
+            connection.close_idle()
+            self._release(connection)
+        return None
+
+    def _put_idle(self, connection: Http1Connection, now: float) -> None:
+        connection.idle_since = now
+        connection.in_pool = True
+        stack = self._idle.get(connection.key)
+        if stack is None:
+            stack = self._idle[connection.key] = []
+        stack.append(connection)
+        # The oldest are at the bottom: the lazy expiry looks there, once per return.
+        while stack and now - stack[0].idle_since > self._idle_expiry_s:
+            oldest = stack.pop(0)
+            oldest.in_pool = False
+            oldest.close_idle()
+            self._release(oldest)
+        self._wake()
+
+    def _release(self, connection: Http1Connection) -> None:
+        """Give back the connection's slot (once) and let a waiting caller have it."""
+        if connection.holds_slot:
+            connection.holds_slot = False
+            self._slots -= 1
+            self._wake()
+
+    def _wake(self) -> None:
+        waiters = self._waiters
+        while waiters:
+            waiter = waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(None)
+                return
+
+    def _lost(self, connection: Http1Connection) -> None:
+        """`connection_lost` of any connection: an idle one leaves the pool at once."""
+        self._all.discard(connection)
+        if connection.in_pool:
+            connection.in_pool = False
+            stack = self._idle.get(connection.key)
+            if stack is not None:
+                with contextlib.suppress(ValueError):
+                    stack.remove(connection)
+            self._release(connection)
+
+    def _evict_idle(self) -> bool:
+        """Close the oldest idle connection of any origin, to open one for another."""
+        for stack in self._idle.values():
+            if stack:
+                oldest = stack.pop(0)
+                oldest.in_pool = False
+                oldest.close_idle()
+                self._release(oldest)
+                return True
+        return False
+
+    async def _acquire(
+        self,
+        origin: _Origin,
+        deadline: float,
+        connect_timeout: float,
+        loop: asyncio.AbstractEventLoop,
+    ) -> Http1Connection:
+        # Bounded: each pass either returns, connects, evicts one idle connection, or waits
+        # (until woken or the deadline).
+        while True:
+            connection = self._take_idle(origin.key, loop.time())
+            if connection is not None:
+                return connection
+            if self._slots < self._pool_size:
+                self._slots += 1
+                # The connect time-out counts from here, not from before a wait for room.
+                connect_by = min(loop.time() + connect_timeout, deadline)
+                try:
+                    return await self._connect(origin, connect_by, loop)
+                except BaseException:
+                    self._slots -= 1
+                    self._wake()
+                    raise
+            if not self._evict_idle():
+                await self._wait_for_slot(deadline, loop)
+
+    async def _wait_for_slot(self, deadline: float, loop: asyncio.AbstractEventLoop) -> None:
+        waiter: asyncio.Future[None] = loop.create_future()
+        self._waiters.append(waiter)
+        try:
+            async with asyncio.timeout_at(deadline):
+                await waiter
+        except BaseException as exc:
+            with contextlib.suppress(ValueError):
+                self._waiters.remove(waiter)
+            if waiter.done() and not waiter.cancelled():
+                self._wake()  # woken as we left: the slot goes to the next caller
+            if isinstance(exc, TimeoutError):
+                raise UpstreamTimeout(
+                    "timed out waiting for a connection to CI", sent=False
+                ) from None
+            raise
+
+    async def _connect(
+        self, origin: _Origin, connect_by: float, loop: asyncio.AbstractEventLoop
+    ) -> Http1Connection:
+        context: ssl.SSLContext | None = None
+        if origin.tls:
+            context = self._ssl_context
+            if context is None:
+                context = self._ssl_context = ssl.create_default_context()
+        try:
+            async with asyncio.timeout_at(connect_by):
+                transport, connection = await self._connect_any(origin, context, loop)
+        except TimeoutError:
+            raise UpstreamTimeout("timed out connecting to CI", sent=False) from None
+        except ssl.SSLError as exc:
+            raise TransportError("cannot connect to CI: TLS handshake failed", sent=False) from exc
+        except OSError as exc:
             raise TransportError(
                 f"cannot connect to CI: {exc.strerror or 'refused'}", sent=False
             ) from exc
-        except (aiohttp.SocketTimeoutError, TimeoutError) as exc:
-            raise UpstreamTimeout("timed out waiting for CI's answer", sent=True) from exc
-        except aiohttp.ServerDisconnectedError as exc:
-            raise TransportError("CI closed the connection before answering", sent=True) from exc
-        except aiohttp.ClientPayloadError as exc:
-            raise TransportError("CI's answer was cut short", sent=True) from exc
-        except (aiohttp.ClientResponseError, aiohttp.ClientOSError) as exc:
-            raise TransportError(
-                f"connection to CI failed: {type(exc).__name__}", sent=True
-            ) from exc
-        except aiohttp.ClientError as exc:
-            raise TransportError(f"HTTP client error: {type(exc).__name__}", sent=True) from exc
+        sock = transport.get_extra_info("socket")
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self._all.add(connection)
+        return connection
 
-    async def _read_capped(self, response: aiohttp.ClientResponse) -> bytes:
-        limit = self._max_body_bytes
-        if response.content_length is not None and response.content_length > limit:
-            raise UpstreamProtocolError(
-                f"CI's answer of {response.content_length} bytes exceeds the {limit}-byte limit",
-                http_status=response.status,
-            )
-        chunks: list[bytes] = []
-        size = 0
-        # Bounded: stops at EOF or one chunk past the limit, whichever comes first.
-        while True:
-            chunk = await response.content.read(_READ_CHUNK)
-            if not chunk:
-                return b"".join(chunks)
-            size += len(chunk)
-            if size > limit:
-                raise UpstreamProtocolError(
-                    f"CI's answer exceeds the {limit}-byte limit", http_status=response.status
+    async def _connect_any(
+        self, origin: _Origin, context: ssl.SSLContext | None, loop: asyncio.AbstractEventLoop
+    ) -> tuple[asyncio.BaseTransport, Http1Connection]:
+        """Connect to the origin's addresses in turn until one answers (the last error raised);
+        the certificate is checked against the URL's host whatever address answered."""
+        key = origin.key
+        lost = self._lost
+        addresses = [origin.host] if origin.literal else await self._resolve(origin, loop)
+        for index, address in enumerate(addresses):
+            try:
+                return await loop.create_connection(
+                    lambda: Http1Connection(key, lost),
+                    address,
+                    origin.port,
+                    ssl=context,
+                    server_hostname=origin.host if context is not None else None,
                 )
-            chunks.append(chunk)
+            except OSError:
+                if index + 1 < len(addresses):
+                    continue
+                self._addresses.pop(key, None)  # the name may have moved: look it up again
+                raise
+        raise OSError("no address")  # getaddrinfo raises rather than answering none
+
+    async def _resolve(self, origin: _Origin, loop: asyncio.AbstractEventLoop) -> list[str]:
+        now = loop.time()
+        cached = self._addresses.get(origin.key)
+        if cached is not None and cached[0] > now:
+            return cached[1]
+        infos = await loop.getaddrinfo(origin.host, origin.port, type=socket.SOCK_STREAM)
+        addresses = list(dict.fromkeys(str(info[4][0]) for info in infos))
+        if len(self._addresses) >= _MAX_ORIGINS:
+            self._addresses.clear()
+        self._addresses[origin.key] = (now + DNS_TTL_S, addresses)
+        return addresses

@@ -1,0 +1,381 @@
+"""One HTTP/1.1 connection towards CI: an asyncio `Protocol` that writes a request and reads
+its answer with `httptools` (llhttp, the C parser uvicorn and Node.js use), for `transport`.
+
+Why not aiohttp's client: inside the gateway a bare aiohttp request cost ~195 µs of CPU per
+call (bench/README, "Where the CPU goes"), most of it machinery the gateway never uses (cookie
+jars, redirects, tracing signals, streamed readers, timeout objects). Here an exchange is one
+`transport.write`, one future, one `loop.call_at` timer (cancelled when the answer is in:
+~1 µs, where `asyncio.timeout` costs ~3 and 3.11's `wait_for` ~5, a task each) and the parser's
+callbacks. `python -m bench.transport`: ~20 µs of client CPU per request, aiohttp's ~85. Framing
+and hostile input (bad status lines, conflicting lengths, chunk syntax) are llhttp's, which is
+fuzzed and kept by others, not a parser of our own.
+
+What an answer may not do, and what it becomes (`transport` maps nothing else):
+
+    head over MAX_HEAD_BYTES / MAX_HEADERS,        TransportError(sent=True): no answer could
+    not HTTP, bad chunks, 101 Switching Protocols   be read, so CI's outcome is unknown (the
+                                                    exactly-once submit reconciles)
+    closed before its first byte                    TransportError("... before answering")
+    closed before its end                           TransportError("... cut short")
+    a body over max_body_bytes (on the wire or      UpstreamProtocolError(http_status): an
+    decoded), an unknown Content-Encoding           answer that came, refused (as before)
+    a compressed body that does not decompress      TransportError(sent=True): unreadable
+    no answer by the exchange's deadline            UpstreamTimeout(sent=True)
+
+(An UpstreamProtocolError on a 2xx still counts as "CI may have acted" for the exactly-once
+submit: `gateway.jobs.exactly_once.is_ambiguous`.)
+
+Every message is fixed text: nothing of the request (its headers hold a signature and maybe an
+STS token) or of the answer is echoed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import zlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Final, cast
+
+import httptools
+from multidict import CIMultiDict, CIMultiDictProxy
+
+from gateway.errors import GatewayError, TransportError, UpstreamProtocolError, UpstreamTimeout
+
+MAX_HEAD_BYTES: Final = 64 * 1024
+"""Status lines and headers of one exchange together (interim 1xx answers included), counted
+as bytes arrive: a peer sending endless headers is refused at this size, not buffered."""
+
+MAX_HEADERS: Final = 128
+"""Header fields of one answer; CI sends about a dozen."""
+
+_NOT_HTTP: Final = "CI's answer was not valid HTTP"
+_CUT_SHORT: Final = "CI's answer was cut short"
+_NO_ANSWER: Final = "CI closed the connection before answering"
+
+
+@dataclass(frozen=True, slots=True)
+class HttpResponse:
+    """A complete answer: its headers read case-insensitively (`headers.get("retry-after")`),
+    its body whole, decompressed and at most `max_body_bytes`."""
+
+    status: int
+    reason: str
+    headers: CIMultiDictProxy[str]
+    body: bytes
+
+
+class _Refused(Exception):
+    """Raised from a parser callback to stop llhttp; the error itself is in `_failure`."""
+
+
+def _decoder(encoding: str) -> zlib._Decompress | None:
+    """A decompressor for a Content-Encoding we never asked for but must still read, or None
+    for an unknown one. `deflate` is read zlib-wrapped, as the RFC defines it (or gzip-wrapped);
+    a raw deflate stream does not decompress and is refused as such."""
+    if encoding in ("gzip", "x-gzip"):
+        return zlib.decompressobj(16 + zlib.MAX_WBITS)
+    if encoding == "deflate":
+        return zlib.decompressobj(32 + zlib.MAX_WBITS)  # zlib or gzip header, detected
+    raise ValueError(encoding)
+
+
+def _chunked(transfer_encoding: str) -> bool:
+    """Chunked framing applies when it is the last coding listed (RFC 9112 §6.3)."""
+    return transfer_encoding.rpartition(",")[2].strip().lower() == "chunked"
+
+
+class Http1Connection(asyncio.Protocol):
+    """One TCP (or TLS) connection, one exchange at a time. `transport.Transport` owns it:
+    takes it from its pool, calls `exchange`, awaits the future, and puts it back only when
+    `reusable` (a complete answer, keep-alive, nothing unsolicited after it)."""
+
+    def __init__(self, key: tuple[str, str, int], on_lost: Callable[[Http1Connection], None]):
+        self.key = key
+        self._on_lost = on_lost
+        self.transport: asyncio.Transport | None = None
+        self._parser = httptools.HttpResponseParser(self)
+        self.lost = False
+        self.reusable = False
+        self.idle_since = 0.0
+        self.holds_slot = True
+        self.in_pool = False
+        self._lost_waiter: asyncio.Future[None] | None = None
+        # The exchange in progress (None between exchanges).
+        self._waiter: asyncio.Future[HttpResponse] | None = None
+        self._timer: asyncio.TimerHandle | None = None
+        self._max_body = 0
+        self._head_request = False
+        self._failure: GatewayError | None = None
+        self._received = False
+        self._head_bytes = 0
+        self._headers_done = False
+        self._interim = False
+        self._until_eof = False
+        self._status = 0
+        self._reason = ""
+        self._fields: list[tuple[str, str]] = []
+        self._headers: CIMultiDictProxy[str] | None = None
+        self._chunks: list[bytes] = []
+        self._size = 0
+        self._wire_size = 0
+        self._decompress: zlib._Decompress | None = None
+
+    # asyncio.Protocol ---------------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        # uvloop's transports are not registered as `asyncio.Transport`, only duck-typed.
+        self.transport = cast(asyncio.Transport, transport)
+
+    def data_received(self, data: bytes) -> None:
+        waiter = self._waiter
+        if waiter is None or waiter.done():
+            # Bytes nobody asked for, on an idle connection or after the answer: whatever they
+            # are, the next exchange could not tell them from its own answer.
+            self.reusable = False
+            self._abort()
+            return
+        self._received = True
+        try:
+            if self._headers_done:
+                self._parser.feed_data(data)
+            else:
+                room = MAX_HEAD_BYTES - self._head_bytes
+                self._head_bytes += len(data)
+                if len(data) <= room:
+                    self._parser.feed_data(data)
+                else:
+                    self._parser.feed_data(data[:room])
+                    if not self._headers_done:
+                        raise self._refuse(
+                            TransportError("CI's answer headers are too large", sent=True)
+                        )
+                    self._parser.feed_data(data[room:])
+        except (_Refused, httptools.HttpParserCallbackError):
+            self._fail(self._failure or TransportError(_NOT_HTTP, sent=True))
+        except (httptools.HttpParserError, httptools.HttpParserUpgrade):
+            if waiter.done():
+                # Garbage after a complete answer: the answer stands, the connection does not.
+                self.reusable = False
+                self._abort()
+            else:
+                self._fail(TransportError(_NOT_HTTP, sent=True))
+
+    def eof_received(self) -> bool:
+        return False  # close our side too; connection_lost decides what the EOF meant
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.lost = True
+        self.reusable = False
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            if self._until_eof and exc is None and self._failure is None:
+                # A body delimited by the close, as HTTP/1.0 allows: complete, unless it was
+                # compressed and its stream did not end.
+                if self._decompress is not None and not self._decompress.eof:
+                    self._fail(self._undecodable())
+                else:
+                    self._complete()
+            elif self._received:
+                self._fail(TransportError(_CUT_SHORT, sent=True))
+            else:
+                self._fail(TransportError(_NO_ANSWER, sent=True))
+        if self._lost_waiter is not None and not self._lost_waiter.done():
+            self._lost_waiter.set_result(None)
+        self._on_lost(self)
+
+    # The pool's side -----------------------------------------------------------------------
+
+    @property
+    def usable(self) -> bool:
+        """Known alive: no close, EOF or error seen (checked before every reuse, so a dead
+        pooled connection is skipped while the request certainly has not left)."""
+        transport = self.transport
+        return not self.lost and transport is not None and not transport.is_closing()
+
+    def exchange(
+        self,
+        payload: bytes,
+        *,
+        head_request: bool,
+        max_body: int,
+        deadline: float,
+        loop: asyncio.AbstractEventLoop,
+    ) -> asyncio.Future[HttpResponse]:
+        """Write the whole request at once and return the future of its answer, failed with
+        `UpstreamTimeout` at `deadline` (a timer handle, cancelled when the answer is in)."""
+        assert self.transport is not None
+        self.reusable = False
+        self._head_request = head_request
+        self._max_body = max_body
+        self._failure = None
+        self._received = False
+        self._head_bytes = 0
+        self._headers_done = False
+        self._begin()
+        waiter = self._waiter = loop.create_future()
+        self._timer = loop.call_at(deadline, self._time_out)
+        self.transport.write(payload)
+        return waiter
+
+    def abort(self) -> None:
+        """Close at once (an error, a cancelled caller): the exchange, if any, is abandoned."""
+        self.reusable = False
+        self._abort()
+
+    def close_idle(self) -> None:
+        """Close an idle connection politely (FIN; a TLS close_notify)."""
+        self.reusable = False
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.close()
+
+    async def wait_lost(self) -> None:
+        if not self.lost:
+            if self._lost_waiter is None:
+                self._lost_waiter = asyncio.get_running_loop().create_future()
+            await self._lost_waiter
+
+    # httptools callbacks (one answer; interim 1xx answers reset it) -----------------------
+
+    def on_message_begin(self) -> None:
+        waiter = self._waiter
+        if waiter is not None and waiter.done():
+            # Another message after the answer: nothing asked for it, and it would become the
+            # next exchange's "answer". The connection goes once this one is delivered.
+            self.reusable = False
+
+    def on_status(self, status: bytes) -> None:
+        self._reason = status.decode("utf-8", "surrogateescape")
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        fields = self._fields
+        if len(fields) >= MAX_HEADERS:
+            raise self._refuse(TransportError("CI's answer has too many headers", sent=True))
+        fields.append(
+            (name.decode("utf-8", "surrogateescape"), value.decode("utf-8", "surrogateescape"))
+        )
+
+    def on_headers_complete(self) -> None:
+        status = self._parser.get_status_code()
+        if status < 200:
+            self._interim = True  # 100 Continue, 103 Early Hints: skipped (101 raises Upgrade)
+            return
+        self._status = status
+        self._headers_done = True
+        headers = self._headers = CIMultiDictProxy(CIMultiDict(self._fields))
+        if self._head_request:
+            self._complete()
+            raise self._refuse(None)  # a HEAD answer has no body, whatever its length says
+        if status in (204, 304):
+            return  # llhttp reads no body for these
+        length = headers.get("Content-Length")
+        if length is not None:
+            if int(length) > self._max_body:
+                raise self._refuse(self._too_large())
+        elif not _chunked(headers.get("Transfer-Encoding", "")):
+            # Neither length nor chunks: the body ends when CI closes (llhttp reads the same).
+            self._until_eof = True
+        encoding = headers.get("Content-Encoding")
+        if encoding is not None:
+            encoding = encoding.strip().lower()
+            if encoding and encoding != "identity":
+                try:
+                    self._decompress = _decoder(encoding)
+                except ValueError:
+                    raise self._refuse(
+                        UpstreamProtocolError(
+                            "CI's answer has an unsupported Content-Encoding", http_status=status
+                        )
+                    ) from None
+
+    def on_body(self, body: bytes) -> None:
+        self._wire_size += len(body)
+        if self._wire_size > self._max_body:
+            raise self._refuse(self._too_large())
+        decompress = self._decompress
+        if decompress is not None:
+            room = self._max_body - self._size
+            try:
+                # At most one byte past the limit: a bomb stops here, its rest never inflated.
+                body = decompress.decompress(body, room + 1)
+            except zlib.error:
+                raise self._refuse(self._undecodable()) from None
+            if decompress.unconsumed_tail:
+                raise self._refuse(self._too_large())
+        self._size += len(body)
+        if self._size > self._max_body:
+            raise self._refuse(self._too_large())
+        if body:
+            self._chunks.append(body)
+
+    def on_message_complete(self) -> None:
+        if self._interim:
+            self._begin()  # the real answer follows on the same connection
+            return
+        if self._decompress is not None:
+            decompress = self._decompress
+            if not decompress.eof:
+                raise self._refuse(self._undecodable())
+        self.reusable = (
+            not self._until_eof and not self._head_request and self._parser.should_keep_alive()
+        )
+        self._complete()
+
+    # Internals ----------------------------------------------------------------------------
+
+    def _begin(self) -> None:
+        self._interim = False
+        self._until_eof = False
+        self._status = 0
+        self._reason = ""
+        self._fields = []
+        self._headers = None
+        self._chunks = []
+        self._size = 0
+        self._wire_size = 0
+        self._decompress = None
+
+    def _too_large(self) -> UpstreamProtocolError:
+        return UpstreamProtocolError(
+            f"CI's answer exceeds the {self._max_body}-byte limit", http_status=self._status
+        )
+
+    def _undecodable(self) -> TransportError:
+        return TransportError("CI's answer could not be decompressed", sent=True)
+
+    def _refuse(self, error: GatewayError | None) -> _Refused:
+        if error is not None and self._failure is None:
+            self._failure = error
+        return _Refused()
+
+    def _complete(self) -> None:
+        waiter = self._waiter
+        if waiter is None or waiter.done():
+            return
+        assert self._headers is not None
+        body = b"".join(self._chunks)
+        self._chunks = []
+        self._cancel_timer()
+        waiter.set_result(HttpResponse(self._status, self._reason, self._headers, body))
+
+    def _fail(self, error: GatewayError) -> None:
+        self.reusable = False
+        waiter = self._waiter
+        self._cancel_timer()
+        if waiter is not None and not waiter.done():
+            waiter.set_exception(error)
+        self._abort()
+
+    def _time_out(self) -> None:
+        self._timer = None
+        self._fail(UpstreamTimeout("timed out waiting for CI's answer", sent=True))
+
+    def _cancel_timer(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    def _abort(self) -> None:
+        self._cancel_timer()
+        if self.transport is not None:
+            self.transport.abort()
