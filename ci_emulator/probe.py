@@ -241,6 +241,11 @@ def _reason(exc: BaseException) -> str:
 
 def _media_info(container: Any, size: int) -> dict[str, Any]:
     streams = list(container.streams)
+    if not streams:
+        # A container FFmpeg opens but finds no track in (an MP4 cut inside its moov box) is
+        # no media CI could describe; UNCONFIRMED whether CI fails the job or answers a Format
+        # with NumStream 0: failing it is the reading a caller cannot mistake for a real file.
+        raise ProbeError(ProbeErrorCode.INVALID_MEDIA, "the input has no audio or video streams")
     rotations, frame_counts = _scan(container, streams)
     audio: list[dict[str, str]] = []
     subtitles: list[dict[str, str]] = []

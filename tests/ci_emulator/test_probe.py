@@ -15,7 +15,7 @@ from typing import Any
 
 import av
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from ci_emulator import probe as probe_module
@@ -408,6 +408,7 @@ def test_only_probe_error_ever_escapes(
 
 @settings(max_examples=25, deadline=None)
 @given(fraction=st.floats(min_value=0.0, max_value=1.0))
+@example(fraction=0.9693818314885201)  # cut inside the moov box: opens, but with no stream
 def test_any_truncation_of_real_media_is_handled(
     fraction: float, mp4: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> None:
@@ -421,7 +422,7 @@ def test_any_truncation_of_real_media_is_handled(
     else:
         # FFmpeg may read a damaged index partially (e.g. only the first track): that is its
         # answer, and ffprobe's too. The probe must still return well-formed text.
-        assert int(info["Format"]["NumStream"]) in {1, 2}
+        assert int(info["Format"]["NumStream"]) in {1, 2}  # never 0: that is INVALID_MEDIA
         assert all(isinstance(v, str) for v in info["Format"].values())
 
 
