@@ -159,9 +159,11 @@ def _check_element_budget(data: bytes) -> None:
     not hand it back. Every element starts with a `<`, so a document with no more `<` bytes
     than the budget (every real answer: one C scan, no parse) is within it in UTF-8 and UTF-16;
     any other is counted by a parse that builds nothing and stops at the budget. (An encoding
-    that writes `<` otherwise still meets `_check_bounds` after parsing.)
+    that writes `<` otherwise still meets `_check_bounds` after parsing.) A document of no more
+    bytes than the budget cannot hold more `<` than that either, so it skips the scan (~5 us
+    for a list of 10 jobs, 21.7 KB).
     """
-    if data.count(b"<") <= MAX_ELEMENTS:
+    if len(data) <= MAX_ELEMENTS or data.count(b"<") <= MAX_ELEMENTS:
         return
     try:
         # The stubs' ParserTarget lists every callback; lxml calls only those a target has, and
@@ -474,8 +476,12 @@ def _encode_into(parent: etree._Element, message: Message) -> None:
             if named is not None:  # else a twin, the kept nodes, a raw or derived field
                 _encode_field(parent, message, named, value)
     if table.unknown is not None:
-        for node in getattr(message, table.unknown):
-            _encode_node(parent, node)
+        # Tested first: iterating an empty upb list still ends in a formatted IndexError
+        # (~1,800 instructions, twice per submit body).
+        nodes = getattr(message, table.unknown)
+        if nodes:
+            for node in nodes:
+                _encode_node(parent, node)
 
 
 def _orphan_twin(table: _Table, listed: Sequence[tuple[Any, Any]]) -> bool:
@@ -558,8 +564,12 @@ def decode(
     message that has a raw-XML field gets its element's XML there. Anything unsafe, oversized
     or not fitting the fields is `XmlCodecError`.
     """
-    element = parse_document(data, max_bytes=max_bytes) if isinstance(data, bytes) else data
-    _check_bounds(element)
+    if isinstance(data, bytes):
+        element = parse_document(data, max_bytes=max_bytes)
+        _check_bounds(element, count_elements=len(data) > _MAX_UNCOUNTED_BYTES)
+    else:
+        element = data
+        _check_bounds(element)
     tag = local_name(element.tag)
     if root is not None and tag.lower() != root.lower():
         raise XmlCodecError(f"expected root element <{root}>, got <{tag}>")
@@ -574,11 +584,20 @@ def local_name(tag: str) -> str:
     return tag.rpartition("}")[2]
 
 
-def _check_bounds(element: etree._Element) -> None:
+_MAX_UNCOUNTED_BYTES = 4 * MAX_ELEMENTS
+"""Documents up to this size need no element count after parsing: the smallest element,
+`<a/>`, is 4 characters, no encoding writes a character in less than a byte, and with no
+DOCTYPE (refused) nothing expands, so they hold at most `MAX_ELEMENTS` elements. Every real CI
+answer is this small, and the count was ~3% of decoding a list of 10 jobs."""
+
+
+def _check_bounds(element: etree._Element, *, count_elements: bool = True) -> None:
     # lxml stops at depth 256; ours is tighter and also covers elements built by the caller.
     # Both checks run as XPath, inside libxml2, so they stay cheap next to the parse itself.
     if _TOO_DEEP(element) is True:
         raise XmlCodecError(f"XML nested deeper than {MAX_DEPTH} elements")
+    if not count_elements:
+        return
     count = _COUNT_ELEMENTS(element)
     if isinstance(count, float) and count > MAX_ELEMENTS:
         raise XmlCodecError(f"XML has {int(count)} elements, more than {MAX_ELEMENTS}")

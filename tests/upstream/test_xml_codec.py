@@ -29,6 +29,7 @@ from hypothesis import strategies as st
 from lxml import etree
 
 from gateway._proto import media_pb2, service_pb2
+from gateway.upstream import xml_codec
 from gateway.upstream.xml_codec import (
     DEFAULT_MAX_BYTES,
     MAX_DEPTH,
@@ -515,3 +516,31 @@ def test_the_element_budget_is_exact_and_applies_to_every_parse() -> None:
 def test_a_malformed_document_over_the_bracket_count_is_malformed() -> None:
     with pytest.raises(XmlCodecError, match="malformed XML"):
         parse_document(b"<Response>" + b"<x>" * 10 + b"</y>" + b"<x/>" * MAX_ELEMENTS)
+
+
+def test_the_element_count_runs_where_the_size_does_not_bound_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Up to 4 bytes per `MAX_ELEMENTS` a document cannot hold too many elements, so only a
+    bigger one, or an element built by the caller, is counted after parsing."""
+    counted: list[object] = []
+    real = xml_codec._COUNT_ELEMENTS
+
+    def spy(element: etree._Element) -> object:
+        counted.append(element)
+        return real(element)
+
+    monkeypatch.setattr(xml_codec, "_COUNT_ELEMENTS", spy)
+    small = b"<Response><NextToken>t</NextToken></Response>"
+    assert decode(small, service_pb2.ListMediaJobsResponse).next_token == "t"
+    assert counted == []
+    padding = b" " * xml_codec._MAX_UNCOUNTED_BYTES
+    big = b"<Response><NextToken>t</NextToken>" + padding + b"</Response>"
+    assert decode(big, service_pb2.ListMediaJobsResponse).next_token == "t"
+    assert len(counted) == 1
+    built = etree.Element("Response")
+    for _ in range(xml_codec.MAX_ELEMENTS):
+        etree.SubElement(built, "x")
+    with pytest.raises(XmlCodecError, match=f"100001 elements, more than {xml_codec.MAX_ELEMENTS}"):
+        decode(built, service_pb2.ListMediaJobsResponse)
+    assert len(counted) == 2
