@@ -77,8 +77,15 @@ class RecentSecrets:
     def __init__(self, limit: int = 16) -> None:
         self._limit = limit
         self._values: OrderedDict[str, None] = OrderedDict()
+        # What the last `note` was given, and `values()` as of then: every CI attempt notes
+        # the same credentials again and reads the values back, and the credentials change a
+        # few times a day at most.
+        self._last: tuple[str | None, ...] = ()
+        self._snapshot: tuple[str, ...] = ()
 
     def note(self, *values: str | None) -> None:
+        if values == self._last:
+            return  # already the most recent, in this order
         for value in values:
             if not value:
                 continue
@@ -86,6 +93,8 @@ class RecentSecrets:
             self._values.move_to_end(value)
             while len(self._values) > self._limit:
                 self._values.popitem(last=False)
+        self._last = values
+        self._snapshot = tuple(self._values)
 
     def values(self) -> tuple[str, ...]:
-        return tuple(self._values)
+        return self._snapshot
