@@ -270,8 +270,14 @@ class ExactlyOnceCoordinator(ABC, Generic[RequestT, ResponseT]):
         """Submit once per request_id. `caller_supplied=False` (the gateway made the id) skips
         the look for a lost record's jobs (nobody can have sent the id before) and drops the
         record once the jobs are known, which keeps memory flat (no caller can repeat a call
-        that succeeded); records in doubt are kept either way, since their id was returned."""
+        that succeeded); records in doubt are kept either way, since their id was returned.
+        Nor does such a call open a flight for others to follow: nobody knows the id before the
+        call answers (it leaves in the trailers), so no concurrent call can name it."""
         print_ = self._fingerprint(target, request)
+        if not caller_supplied:
+            return await self._lead(
+                target, request, request_id, print_, deadline, recover=False, keep=False
+            )
         # Bounded: a cancelled leader hands over at most this often.
         for _ in range(MAX_SEND_ROUNDS):
             flight = self._flights.get(request_id)
@@ -289,15 +295,7 @@ class ExactlyOnceCoordinator(ABC, Generic[RequestT, ResponseT]):
         future: asyncio.Future[Reply[ResponseT]] = asyncio.get_running_loop().create_future()
         self._flights[request_id] = (print_, future)
         try:
-            reply = await self._lead(
-                target,
-                request,
-                request_id,
-                print_,
-                deadline,
-                recover=caller_supplied,
-                keep=caller_supplied,
-            )
+            reply = await self._lead(target, request, request_id, print_, deadline, recover=True)
         except GatewayError as error:
             future.set_exception(error)
             future.exception()  # mark retrieved: followers may be none
