@@ -179,8 +179,9 @@ class JsonLines(logging.StreamHandler):  # type: ignore[type-arg]
             line = self.json.render(
                 created, logging.getLevelName(level), logger_name, message, fields
             )
-            self.stream.write(line + self.terminator)
-            self.flush()
+            stream = self.stream
+            stream.write(line + self.terminator)
+            stream.flush()  # `self.flush()` would take the lock held here a second time
         except RecursionError:
             raise
         except Exception:

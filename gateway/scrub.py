@@ -51,7 +51,11 @@ def may_hold_secrets(text: str) -> bool:
     """False when no pattern of `redact` can match anywhere in `text` (no trigger word in it).
     Several texts can be checked at once joined by a newline: no trigger spans one."""
     lowered = text.lower()
-    return any(trigger in lowered for trigger in _TRIGGERS)
+    # A plain loop: `any()` over a generator costs ~40% more, on every line and CI answer.
+    for trigger in _TRIGGERS:  # noqa: SIM110
+        if trigger in lowered:
+            return True
+    return False
 
 
 def redact(text: str, known: Iterable[str] = ()) -> str:
