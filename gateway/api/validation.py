@@ -46,7 +46,7 @@ MAX_OBJECT_KEY_BYTES = 850  # COS's limit on an object key
 DOT_SEGMENTS = frozenset({".", ".."})
 MAX_LIST_SIZE = 100
 _PRINTABLE_ASCII = re.compile(r"^[\x20-\x7e]*$")
-_CONTROL = re.compile("[\x00-\x1f\x7f]")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 # CI job ids are `j` + 32 hex in every sample; accept any short token without separators so a
 # future id format still works, but never a comma (it would split into several ids) or a slash.
 _JOB_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
