@@ -515,8 +515,11 @@ class ExactlyOnceCoordinator(ABC, Generic[RequestT, ResponseT]):
         are known and the id was the gateway's (nobody can repeat it). Best effort, like
         `_give_up`: CI's answer is what the caller must learn; a record the store failed to
         drop is reconciled by the next call, or expires."""
-        with contextlib.suppress(SubmitStoreUnavailable):
+        # Not contextlib.suppress: every submit without a request_id ends here.
+        try:  # noqa: SIM105
             await self._store.delete(request_id)
+        except SubmitStoreUnavailable:
+            pass
 
     def _may_resend(self, target: Target, error: GatewayError) -> bool:
         if self._budget_for is None:
