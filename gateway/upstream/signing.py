@@ -69,12 +69,23 @@ def encode(text: str) -> str:
     # Content-Type, the token, list filters): a cache hit costs ~0.1 us, `quote` 0.4-1.7 us.
     if len(text) <= _ENCODE_CACHE_MAX_CHARS:
         return _cached_quote(text)
-    return quote(text, safe="-_.~")
+    return _quote(text)
 
 
 @functools.lru_cache(maxsize=_ENCODE_CACHE_SIZE)
 def _cached_quote(text: str) -> str:
-    return quote(text, safe="-_.~")
+    return _quote(text)
+
+
+# `quote(text, safe="-_.~")` of ASCII text, one character at a time: its UTF-8 is itself, so
+# each character not left bare becomes its own `%XX`. Texts that miss the cache (a body's
+# Content-MD5, once per submit) then cost one `str.translate` instead of `quote`'s steps.
+_UNRESERVED = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.~")
+_ASCII_ESCAPES = {code: f"%{code:02X}" for code in range(128) if chr(code) not in _UNRESERVED}
+
+
+def _quote(text: str) -> str:
+    return text.translate(_ASCII_ESCAPES) if text.isascii() else quote(text, safe="-_.~")
 
 
 def select_signed_headers(headers: Mapping[str, str]) -> dict[str, str]:
