@@ -14,8 +14,8 @@ call ends. Nothing decodes the answer again to learn what it said.
 from __future__ import annotations
 
 import contextvars
+import os
 import re
-import secrets
 from dataclasses import dataclass
 
 REQUEST_ID_METADATA = "x-request-id"
@@ -83,7 +83,7 @@ def trailing_metadata() -> Metadata:
 
 
 def new_request_id() -> str:
-    return secrets.token_hex(16)
+    return os.urandom(16).hex()  # `secrets.token_hex(16)`, without its two calls on the way
 
 
 def request_id_from(value: str | bytes | None) -> str:

@@ -51,7 +51,11 @@ def may_hold_secrets(text: str) -> bool:
     """False when no pattern of `redact` can match anywhere in `text` (no trigger word in it).
     Several texts can be checked at once joined by a newline: no trigger spans one."""
     lowered = text.lower()
-    return any(trigger in lowered for trigger in _TRIGGERS)
+    # A plain loop: `any()` over a generator costs ~40% more, on every line and CI answer.
+    for trigger in _TRIGGERS:  # noqa: SIM110
+        if trigger in lowered:
+            return True
+    return False
 
 
 def redact(text: str, known: Iterable[str] = ()) -> str:
@@ -77,8 +81,15 @@ class RecentSecrets:
     def __init__(self, limit: int = 16) -> None:
         self._limit = limit
         self._values: OrderedDict[str, None] = OrderedDict()
+        # What the last `note` was given, and `values()` as of then: every CI attempt notes
+        # the same credentials again and reads the values back, and the credentials change a
+        # few times a day at most.
+        self._last: tuple[str | None, ...] = ()
+        self._snapshot: tuple[str, ...] = ()
 
     def note(self, *values: str | None) -> None:
+        if values == self._last:
+            return  # already the most recent, in this order
         for value in values:
             if not value:
                 continue
@@ -86,6 +97,8 @@ class RecentSecrets:
             self._values.move_to_end(value)
             while len(self._values) > self._limit:
                 self._values.popitem(last=False)
+        self._last = values
+        self._snapshot = tuple(self._values)
 
     def values(self) -> tuple[str, ...]:
-        return tuple(self._values)
+        return self._snapshot

@@ -49,3 +49,14 @@ def test_bench_run_measures_every_client_and_writes_json() -> None:
         assert row["ratio_vs_own_stack"]["median"] > 0, operation
     assert data["ratio"]["reps"][0]["access_lines_per_rpc"]["gateway"] == 1.0
     assert "Headline" in done.stdout
+
+
+def test_inproc_harness_runs_every_operation_with_its_access_lines() -> None:
+    """`python -m bench.inproc` (issue 16's in-process figures): the real chain and servicer
+    answer each operation, and the access log holds one line per call, or it exits non-zero."""
+    done = subprocess.run(
+        [sys.executable, "-m", "bench.inproc", "--calls", "20", "--reps", "2", "--warmup", "5"],
+        cwd=ROOT, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert [line.split()[0] for line in done.stdout.splitlines()] == ["submit", "describe", "list"]

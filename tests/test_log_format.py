@@ -3,13 +3,18 @@
 
 from __future__ import annotations
 
+import io
 import json
 import logging
+import time
+from collections.abc import Iterator
 from datetime import UTC, datetime
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from gateway import logs, rpc_context
 from gateway.logs import JsonFormatter, _UtcStamp
 from gateway.scrub import REDACTED
 
@@ -58,3 +63,59 @@ def test_every_text_field_is_redacted_when_one_may_hold_a_secret() -> None:
     assert line["peer"] == "ipv4:127.0.0.1:1"
     assert line["identities"] == ["token=kept-as-before"]
     assert line["logger"] == "gateway.access"
+
+
+@pytest.fixture(autouse=True)
+def _logging_restored() -> Iterator[None]:
+    """`configure` sets process-wide logging state: give the other tests theirs back."""
+    root = logging.getLogger()
+    saved = (root.level, list(root.handlers), logging._srcfile, logging.logThreads)
+    saved_processes = (logging.logProcesses, logging.logMultiprocessing)
+    yield
+    root.setLevel(saved[0])
+    root.handlers[:] = saved[1]
+    logging._srcfile, logging.logThreads = saved[2], saved[3]
+    logging.logProcesses, logging.logMultiprocessing = saved_processes
+
+
+def _lines_of(fields: dict[str, object], *, through_logging: bool) -> str:
+    """What `event` writes under `configure("INFO", "json")`, by its direct path or (a filter
+    on the logger rules the direct path out) through logging's."""
+    stream = io.StringIO()
+    logs.configure("INFO", "json", stream=stream)
+    logger = logging.getLogger("gateway.access")
+    keep_all = logging.Filter()
+    if through_logging:
+        logger.addFilter(keep_all)
+    try:
+        logs.event(logger, logging.INFO, "rpc", **fields)
+        logs.event(logger, logging.DEBUG, "not written", **fields)
+    finally:
+        logger.removeFilter(keep_all)
+        logging.getLogger().handlers.clear()
+    return stream.getvalue()
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"grpc_code": "OK", "duration_ms": 0.3, "client_identity": None, "attempts": 1},
+        {"peer": "x-cos-security-token: abc123", "ts": "not ours", "msg": "nor this"},
+        {"reason": "Authorization: q-sign-algorithm=sha1&q-ak=AKIDabcdefgh12345678"},
+        {"identities": ["token=kept-as-before"], "user_agent": 'ü \u2028 "quoted"'},
+    ],
+)
+def test_event_writes_the_same_bytes_with_or_without_a_log_record(
+    fields: dict[str, object], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(time, "time", lambda: 1_700_000_000.1234)
+    scope = rpc_context.RpcScope(method="/x/Y", request_id="rid-1")
+    token = rpc_context.enter(scope)
+    try:
+        direct = _lines_of(fields, through_logging=False)
+        logged = _lines_of(fields, through_logging=True)
+    finally:
+        rpc_context.leave(token)
+    assert direct == logged
+    assert direct.count("\n") == 1 and "AKIDabcdefgh12345678" not in direct
+    assert json.loads(direct)["request_id"] == "rid-1"

@@ -113,6 +113,16 @@ class MalformedRequestInterceptor(MethodInterceptor):
         await abort(context, MalformedRequest(method.rsplit("/", 1)[-1]))
 
     def _guard_unary(self, method: str, behavior: Behavior) -> Behavior:
+        if inspect.iscoroutinefunction(behavior):
+            # Known to answer with a coroutine (every servicer method here): awaited without
+            # asking each call.
+            async def coroutine(request: Any, context: Context) -> Any:
+                if isinstance(request, Undecodable):
+                    await self._refuse(method, request, context)
+                return await behavior(request, context)
+
+            return coroutine
+
         async def unary(request: Any, context: Context) -> Any:
             if isinstance(request, Undecodable):
                 await self._refuse(method, request, context)

@@ -145,6 +145,38 @@ class _Fanout:
             sink.retry_scheduled(operation, reason, delay_s)
 
 
+def upstream_telemetry(metrics: GatewayMetrics, extra: Sequence[Telemetry] = ()) -> Telemetry:
+    """What the CI client reports each attempt to: metrics, the attempt log, then `extra`."""
+    return _Fanout([UpstreamMetrics(metrics), AttemptLog(), *extra])
+
+
+def api_interceptors(
+    settings: Settings, access: ClientAccess, metrics: GatewayMetrics, in_flight: InFlight
+) -> PerMethodChain:
+    """The API server's interceptors, outermost first (observability, client access,
+    malformed requests), applied once per method. Also what `bench.inproc` runs a call
+    through, so the in-process figures are this server's."""
+    return PerMethodChain(
+        [
+            ObservabilityInterceptor(metrics, in_flight),
+            access.interceptor(settings.default_bucket, settings.default_region),
+            MalformedRequestInterceptor(),
+        ]
+    )
+
+
+def media_job_service(
+    client: CiClient, settings: Settings, tracking: TrackingRuntime
+) -> MediaJobService:
+    return MediaJobService(
+        client,
+        settings,
+        submit_store=tracking.submit_store,
+        tracker=tracking.tracker,
+        callback_url=tracking.callback_url,
+    )
+
+
 @dataclass
 class HealthPort:
     """The plaintext grpc.health.v1-only server (`health_listen`)."""
@@ -311,9 +343,7 @@ async def start_gateway(
         # Providers that watch files or refresh tokens start (and stop) with the gateway.
         await credentials.start()
         stack.push_async_callback(credentials.close)
-        sinks: list[Telemetry] = [UpstreamMetrics(metrics), AttemptLog()]
-        if telemetry is not None:
-            sinks.append(telemetry)
+        sinks: list[Telemetry] = [] if telemetry is None else [telemetry]
         # Closed after the API server, tracking and the CI client: their last spans are flushed.
         traces = tracing.install(enabled=settings.tracing.enabled)
         if traces is not None:
@@ -323,7 +353,7 @@ async def start_gateway(
             settings=settings,
             credentials=credentials,
             transport=Transport(max_body_bytes=settings.max_response_bytes),
-            telemetry=_Fanout(sinks),
+            telemetry=upstream_telemetry(metrics, sinks),
         )
         stack.push_async_callback(_close_client, client)
         calls = ResourceCalls(client)
@@ -433,27 +463,12 @@ def _api_server(
     once per method (`PerMethodChain`)."""
     limits = settings.server
     server = grpc.aio.server(
-        interceptors=[
-            PerMethodChain(
-                [
-                    ObservabilityInterceptor(metrics, in_flight),
-                    access.interceptor(settings.default_bucket, settings.default_region),
-                    MalformedRequestInterceptor(),
-                ]
-            )
-        ],
+        interceptors=[api_interceptors(settings, access, metrics, in_flight)],
         options=server_options(limits),
         maximum_concurrent_rpcs=limits.max_concurrent_rpcs or None,
     )
     service_pb2_grpc.add_MediaJobServiceServicer_to_server(
-        MediaJobService(
-            client,
-            settings,
-            submit_store=tracking.submit_store,
-            tracker=tracking.tracker,
-            callback_url=tracking.callback_url,
-        ),
-        server,
+        media_job_service(client, settings, tracking), server
     )
     health_pb2_grpc.add_HealthServicer_to_server(readiness.servicer, server)
     resources = tuple(service.full_name for service in RESOURCE_SERVICES)

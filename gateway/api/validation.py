@@ -46,6 +46,7 @@ MAX_OBJECT_KEY_BYTES = 850  # COS's limit on an object key
 DOT_SEGMENTS = frozenset({".", ".."})
 MAX_LIST_SIZE = 100
 _PRINTABLE_ASCII = re.compile(r"^[\x20-\x7e]*$")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 # CI job ids are `j` + 32 hex in every sample; accept any short token without separators so a
 # future id format still works, but never a comma (it would split into several ids) or a slash.
 _JOB_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
@@ -93,7 +94,7 @@ def _object_key(key: str, field: str, errors: _Violations) -> None:
         errors.add(field, "must not start with '/' (write 'input/a.mp4', not '/input/a.mp4')")
     elif len(key.encode()) > MAX_OBJECT_KEY_BYTES:
         errors.add(field, f"longer than {MAX_OBJECT_KEY_BYTES} bytes")
-    elif any(ord(char) < 0x20 or ord(char) == 0x7F for char in key):
+    elif _CONTROL.search(key):
         errors.add(field, "must not contain control characters")
     elif DOT_SEGMENTS.intersection(key.split("/")):
         errors.add(field, "must not contain '.' or '..' path segments")
@@ -244,13 +245,22 @@ def _envelope(
 
 def _output_only(operation: media_pb2.Operation, path: str, errors: _Violations) -> None:
     """CI fills these in its answers; a submit that sets one is echoing an answer back."""
-    for dotted in OUTPUT_ONLY:
-        *parents, leaf = dotted.split(".")
+    set_here = {field.name for field, _ in operation.ListFields()}
+    for dotted, parents, leaf in _OUTPUT_ONLY_PATHS:
+        if parents and parents[0] not in set_here:
+            continue  # an unset message sets nothing below it
         message: Message = operation
         for name in parents:
             message = getattr(message, name)
-        if leaf in (field.name for field, _ in message.ListFields()):
+        names = set_here if not parents else {field.name for field, _ in message.ListFields()}
+        if leaf in names:
             errors.add(f"{path}.{dotted}", "is output only")
+
+
+# OUTPUT_ONLY split once: (dotted path, its parents, its leaf).
+_OUTPUT_ONLY_PATHS = tuple(
+    (dotted, tuple(dotted.split(".")[:-1]), dotted.split(".")[-1]) for dotted in OUTPUT_ONLY
+)
 
 
 def validate_describe(
@@ -279,6 +289,11 @@ def _creation_time(value: str, field: str, errors: _Violations) -> None:
             errors.add(field, "must look like 2001-01-01T00:00:00+0800")
 
 
+# The enums' values, as sets once (`EnumTypeWrapper.values()` builds a list per call).
+_JOB_STATES = frozenset(media_pb2.JobState.values())
+_ORDERS_BY_TIME = frozenset(service_pb2.OrderByTime.values())
+
+
 def validate_list(
     rpc: service_pb2.ListMediaJobsRequest, settings: Settings
 ) -> tuple[Target, dict[str, str]]:
@@ -292,11 +307,11 @@ def validate_list(
         errors.add("tag", UNKNOWN_TAG)
     states: list[str] = []
     for index, state in enumerate(rpc.states):
-        if state == media_pb2.JOB_STATE_UNSPECIFIED or state not in media_pb2.JobState.values():
+        if state == media_pb2.JOB_STATE_UNSPECIFIED or state not in _JOB_STATES:
             errors.add(f"states[{index}]", "must be a known job state")
         else:
             states.append(xml_codec.enum_wire_name(media_pb2.JobState.DESCRIPTOR, state))
-    if rpc.order_by_time not in service_pb2.OrderByTime.values():
+    if rpc.order_by_time not in _ORDERS_BY_TIME:
         errors.add("order_by_time", "must be ORDER_BY_TIME_DESC or ORDER_BY_TIME_ASC")
     if not 0 <= rpc.size <= MAX_LIST_SIZE:
         errors.add("size", f"must be between 1 and {MAX_LIST_SIZE} (0 = CI's default)")

@@ -132,7 +132,11 @@ class InMemorySubmitStore:
         self._expire()
         existing = self._records.get(request_id)
         if existing is None:
-            await self.put(request_id, record)
+            # Not through `put`: expired above already, and this runs for every submit. A new
+            # key goes last by itself.
+            self._records[request_id] = record
+            if len(self._records) > self._max_entries:
+                self._expire()
         return existing
 
     async def put(self, request_id: str, record: SubmitRecord) -> None:
@@ -266,8 +270,14 @@ class ExactlyOnceCoordinator(ABC, Generic[RequestT, ResponseT]):
         """Submit once per request_id. `caller_supplied=False` (the gateway made the id) skips
         the look for a lost record's jobs (nobody can have sent the id before) and drops the
         record once the jobs are known, which keeps memory flat (no caller can repeat a call
-        that succeeded); records in doubt are kept either way, since their id was returned."""
+        that succeeded); records in doubt are kept either way, since their id was returned.
+        Nor does such a call open a flight for others to follow: nobody knows the id before the
+        call answers (it leaves in the trailers), so no concurrent call can name it."""
         print_ = self._fingerprint(target, request)
+        if not caller_supplied:
+            return await self._lead(
+                target, request, request_id, print_, deadline, recover=False, keep=False
+            )
         # Bounded: a cancelled leader hands over at most this often.
         for _ in range(MAX_SEND_ROUNDS):
             flight = self._flights.get(request_id)
@@ -285,13 +295,7 @@ class ExactlyOnceCoordinator(ABC, Generic[RequestT, ResponseT]):
         future: asyncio.Future[Reply[ResponseT]] = asyncio.get_running_loop().create_future()
         self._flights[request_id] = (print_, future)
         try:
-            reply = await self._lead(
-                target, request, request_id, print_, deadline, recover=caller_supplied
-            )
-            if not caller_supplied:
-                # Best effort: the jobs are known, and the record expires by itself anyway.
-                with contextlib.suppress(SubmitStoreUnavailable):
-                    await self._store.delete(request_id)
+            reply = await self._lead(target, request, request_id, print_, deadline, recover=True)
         except GatewayError as error:
             future.set_exception(error)
             future.exception()  # mark retrieved: followers may be none
@@ -315,7 +319,9 @@ class ExactlyOnceCoordinator(ABC, Generic[RequestT, ResponseT]):
         deadline: Deadline,
         *,
         recover: bool,
+        keep: bool = True,
     ) -> Reply[ResponseT]:
+        """`keep=False`: the record goes once the jobs are known (see `submit`)."""
         now = self._clock()
         lease = now + deadline.remaining() + LEASE_MARGIN_S
         record = SubmitRecord(print_, None, now, now, leader_until=lease)
@@ -332,6 +338,8 @@ class ExactlyOnceCoordinator(ABC, Generic[RequestT, ResponseT]):
             if existing.fingerprint != print_:
                 raise RequestIdReused(request_id)
             if existing.jobs_detail is not None:
+                if not keep:
+                    await self._forget(request_id)
                 return Reply(self._response_type.FromString(existing.jobs_detail), "")
             # Sent before (answer lost, caller gone, replica died): reconcile first. We lead now.
             record = replace(existing, leader_until=lease, updated_at=now)
@@ -359,7 +367,7 @@ class ExactlyOnceCoordinator(ABC, Generic[RequestT, ResponseT]):
                 jobs.update(found)
                 if len(jobs) == operations:
                     return await self._complete(
-                        request_id, record, jobs, listed_by or ci_request_id
+                        request_id, record, jobs, listed_by or ci_request_id, keep=keep
                     )
                 if last_error is not None and not self._may_resend(target, last_error):
                     raise await self._give_up(
@@ -387,7 +395,7 @@ class ExactlyOnceCoordinator(ABC, Generic[RequestT, ResponseT]):
                 continue
             jobs.update(answered)
             if len(jobs) == operations:
-                return await self._complete(request_id, record, jobs, ci_request_id)
+                return await self._complete(request_id, record, jobs, ci_request_id, keep=keep)
             # CI answered for some operations only: the others may or may not have a job.
             since = record.first_attempt_at - RECONCILE_LOOKBACK_S
             last_error = UpstreamProtocolError(
@@ -450,9 +458,21 @@ class ExactlyOnceCoordinator(ABC, Generic[RequestT, ResponseT]):
         return record
 
     async def _complete(
-        self, request_id: str, record: SubmitRecord, jobs: Jobs, ci_request_id: str
+        self,
+        request_id: str,
+        record: SubmitRecord,
+        jobs: Jobs,
+        ci_request_id: str,
+        *,
+        keep: bool = True,
     ) -> Reply[ResponseT]:
         response = self._response(jobs)
+        if not keep:
+            # Dropped rather than stored and then dropped: one store call instead of two (a
+            # round trip to Redis when shared), nothing serialized. The jobs are known; a
+            # record the store fails to drop expires by itself.
+            await self._forget(request_id)
+            return Reply(response, ci_request_id)
         stored = response.SerializeToString()
         try:
             await self._store.put(
@@ -491,10 +511,15 @@ class ExactlyOnceCoordinator(ABC, Generic[RequestT, ResponseT]):
         return final
 
     async def _forget(self, request_id: str) -> None:
-        """No job for this id: free it. Best effort, like `_give_up`: CI's answer is what the
-        caller must learn; a record the store failed to drop is reconciled by the next call."""
-        with contextlib.suppress(SubmitStoreUnavailable):
+        """Drop the id's record: no job was made for it (the id is free again), or the jobs
+        are known and the id was the gateway's (nobody can repeat it). Best effort, like
+        `_give_up`: CI's answer is what the caller must learn; a record the store failed to
+        drop is reconciled by the next call, or expires."""
+        # Not contextlib.suppress: every submit without a request_id ends here.
+        try:  # noqa: SIM105
             await self._store.delete(request_id)
+        except SubmitStoreUnavailable:
+            pass
 
     def _may_resend(self, target: Target, error: GatewayError) -> bool:
         if self._budget_for is None:

@@ -53,8 +53,8 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import os
 import re
-import uuid
 
 from lxml import etree
 
@@ -107,7 +107,13 @@ REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
 
 def new_request_id() -> str:
-    return str(uuid.uuid4())
+    """A random (version 4) UUID in its usual text form: `str(uuid.uuid4())`, without building
+    a `uuid.UUID` on the way (half the cost, once per submit that names no id)."""
+    raw = bytearray(os.urandom(16))
+    raw[6] = (raw[6] & 0x0F) | 0x40  # version 4
+    raw[8] = (raw[8] & 0x3F) | 0x80  # RFC 4122 variant
+    h = raw.hex()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
 def marker(request_id: str) -> str:

@@ -12,7 +12,8 @@ credential rotation or a long backoff never carries a stale signature.
 
 from __future__ import annotations
 
-import base64
+import binascii
+import functools
 import hashlib
 import json
 import logging
@@ -82,6 +83,18 @@ def encode_body(message: Message) -> bytes:
 
 def encode_path(path: str) -> str:
     """Percent-encode a raw path for the wire, keeping `/` (CI decodes before verifying)."""
+    # Paths repeat (`/jobs` on every submit and listing): a cache hit costs ~0.1 µs, `quote`
+    # ~1 µs. Only short ones are remembered, so the cache stays small whatever it is fed.
+    if len(path) <= _PATH_CACHE_MAX_CHARS:
+        return _cached_path(path)
+    return quote(path, safe="/-_.~")
+
+
+_PATH_CACHE_MAX_CHARS = 256
+
+
+@functools.lru_cache(maxsize=1024)
+def _cached_path(path: str) -> str:
     return quote(path, safe="/-_.~")
 
 
@@ -321,7 +334,8 @@ class CiClient:
             headers["Content-Type"] = "application/xml"
             headers["Content-Length"] = str(len(call.body))
             digest = hashlib.md5(call.body).digest()  # noqa: S324 - CI's integrity check
-            headers["Content-MD5"] = base64.b64encode(digest).decode()
+            # `base64.b64encode`'s own call, without its wrapper's checks: once per submit.
+            headers["Content-MD5"] = binascii.b2a_base64(digest, newline=False).decode()
         credentials = await self._credentials.for_bucket(call.target.bucket).get()
         self._signed_with.note(credentials.secret_id, credentials.token)
         if credentials.token:
@@ -363,7 +377,8 @@ class CiClient:
         request_id = scrub.redact(_request_id(response), known)
         if not 200 <= response.status < 300:
             raise parse_error(response, known)
-        if not response.body.strip():
+        body = response.body
+        if not body or body.isspace():  # `not body.strip()` without copying the answer
             # Cancel answers 200 with no body, and its answer type has no fields. An answer
             # with fields (a job, a listing, a probe) always comes as a `<Response>`: an empty
             # one is something other than CI answering (a proxy, a cut connection), not an

@@ -3,6 +3,7 @@ a secret, whatever the format or outcome."""
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 import logging
@@ -28,6 +29,7 @@ if TYPE_CHECKING:
     from gateway._proto.service_pb2_grpc import MediaJobServiceAsyncStub as Stub
 
 API = "/ci.media.v1.MediaJobService/"
+MAX_LOG_WAITS = 200  # x 10 ms
 
 
 @pytest.fixture
@@ -91,6 +93,12 @@ async def test_one_json_line_per_rpc_and_per_attempt(
             metadata=(("x-request-id", "log-err-1"),),
             timeout=10,
         )
+    # An abort sends the status before the handler's stack unwinds to the access line: the
+    # caller (in this loop) may hear the error first.
+    for _ in range(MAX_LOG_WAITS):
+        if '"request_id":"log-err-1","grpc_method"' in json_log.getvalue():
+            break
+        await asyncio.sleep(0.01)
 
     lines = json_log.getvalue().splitlines()
     records = [json.loads(line) for line in lines]  # every line is one JSON object

@@ -22,7 +22,7 @@ from gateway._proto import media_pb2, service_pb2, service_pb2_grpc
 from gateway.api.service import REQUEST_ID_METADATA, MediaJobService
 from gateway.config.settings import Settings
 from gateway.credentials import Credentials, StaticCredentialsProvider
-from gateway.jobs.submit import InMemorySubmitStore, SubmitStore
+from gateway.jobs.submit import InMemorySubmitStore, SubmitRecord, SubmitStore
 from gateway.upstream.client import CiClient
 from gateway.upstream.retry import READ_ONLY, RetryBudget, RetryBudgets
 from gateway.upstream.transport import Transport
@@ -368,11 +368,41 @@ async def test_store_keeps_outcomes_only_for_ids_a_caller_can_repeat(
     """A gateway-made request_id that succeeded can never be repeated, so its record is dropped
     (memory stays flat); a caller's id is remembered for its repeats."""
     emulator.state.pause_scheduling()
-    store = InMemorySubmitStore()
+    store = CountingStore()
     async with custom_gateway(settings, credentials, submit_store=store) as gateway:
         for _ in range(20):
             await gateway.stub.SubmitMediaJob(submit_request("", "input/sample.mp4"), timeout=10)
         assert len(store) == 0
+        # Dropped, not stored and then dropped: one store call after the claim (a Redis round
+        # trip each, when shared).
+        assert store.calls == {"claim": 20, "delete": 20}
         await gateway.stub.SubmitMediaJob(submit_request("mine", "input/sample.mp4"), timeout=10)
         assert len(store) == 1
     assert emulator.state.jobs_created == 21
+
+
+class CountingStore(InMemorySubmitStore):
+    """The embedded store, counting the calls made to it by name."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls: dict[str, int] = {}
+
+    def _count(self, name: str) -> None:
+        self.calls[name] = self.calls.get(name, 0) + 1
+
+    async def get(self, request_id: str) -> SubmitRecord | None:
+        self._count("get")
+        return await super().get(request_id)
+
+    async def claim(self, request_id: str, record: SubmitRecord) -> SubmitRecord | None:
+        self._count("claim")
+        return await super().claim(request_id, record)
+
+    async def put(self, request_id: str, record: SubmitRecord) -> None:
+        self._count("put")
+        await super().put(request_id, record)
+
+    async def delete(self, request_id: str) -> None:
+        self._count("delete")
+        await super().delete(request_id)
