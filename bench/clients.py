@@ -111,9 +111,20 @@ def _signed_headers(
 class _DirectCalls:
     """The three operations as signed requests; subclasses say how a request is sent."""
 
+    _base: str
+
     async def _call(
         self, method: str, path: str, params: dict[str, str], body: bytes | None
     ) -> bytes:
+        headers = _signed_headers(method, path, params, body)
+        status, data = await self._send(method, _url(self._base, path, params), headers, body)
+        if status != 200:
+            raise CallFailed(f"{method} {path}: HTTP {status} {data[:200]!r}")
+        return data
+
+    async def _send(
+        self, method: str, url: str, headers: dict[str, str], body: bytes | None
+    ) -> tuple[int, bytes]:
         raise NotImplementedError
 
     async def submit(self, user_data: str = "", object_key: str = OBJECT_KEY) -> None:
@@ -151,16 +162,11 @@ class DirectClient(_DirectCalls):
     async def close(self) -> None:
         await self._session.close()
 
-    async def _call(
-        self, method: str, path: str, params: dict[str, str], body: bytes | None
-    ) -> bytes:
-        url = _url(self._base, path, params)
-        headers = _signed_headers(method, path, params, body)
+    async def _send(
+        self, method: str, url: str, headers: dict[str, str], body: bytes | None
+    ) -> tuple[int, bytes]:
         async with self._session.request(method, url, headers=headers, data=body) as response:
-            data = await response.read()
-            if response.status != 200:
-                raise CallFailed(f"{method} {path}: HTTP {response.status} {data[:200]!r}")
-            return data
+            return response.status, await response.read()
 
 
 class TransportDirectClient(_DirectCalls):
@@ -173,17 +179,13 @@ class TransportDirectClient(_DirectCalls):
     async def close(self) -> None:
         await self._transport.close()
 
-    async def _call(
-        self, method: str, path: str, params: dict[str, str], body: bytes | None
-    ) -> bytes:
-        url = _url(self._base, path, params)
-        headers = _signed_headers(method, path, params, body)
+    async def _send(
+        self, method: str, url: str, headers: dict[str, str], body: bytes | None
+    ) -> tuple[int, bytes]:
         response = await self._transport.send(
             HttpRequest(method, url, headers, body), connect_timeout=5.0, total_timeout=30.0
         )
-        if response.status != 200:
-            raise CallFailed(f"{method} {path}: HTTP {response.status} {response.body[:200]!r}")
-        return response.body
+        return response.status, response.body
 
 
 class _NoDelayAdapter(requests.adapters.HTTPAdapter):

@@ -21,6 +21,7 @@ import struct
 import zlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import pytest
 import trustme
@@ -77,6 +78,16 @@ async def until_eof(peer: Peer, reader: asyncio.StreamReader) -> None:
                 break
     peer.closed_by_client += 1
     peer.closed.set()
+
+
+@contextlib.asynccontextmanager
+async def opened(**options: Any) -> AsyncIterator[Transport]:
+    """A `Transport` closed after the test, whatever it raised."""
+    transport = Transport(**options)
+    try:
+        yield transport
+    finally:
+        await transport.close()
 
 
 @contextlib.asynccontextmanager
@@ -148,11 +159,8 @@ async def send(
 
 @pytest.fixture
 async def transport() -> AsyncIterator[Transport]:
-    transport = Transport(max_body_bytes=LIMIT)
-    try:
+    async with opened(max_body_bytes=LIMIT) as transport:
         yield transport
-    finally:
-        await transport.close()
 
 
 # ---- what goes on the wire, and a plain answer ----------------------------------------------
@@ -381,8 +389,7 @@ async def test_a_connection_the_peer_closed_while_idle_is_not_used(transport: Tr
 
 
 async def test_an_expired_idle_connection_is_closed_when_next_met() -> None:
-    transport = Transport(max_body_bytes=LIMIT, idle_expiry_s=-1.0)  # expired at once
-    try:
+    async with opened(max_body_bytes=LIMIT, idle_expiry_s=-1.0) as transport:  # expired at once
 
         async def handler(
             peer: Peer, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
@@ -395,13 +402,10 @@ async def test_an_expired_idle_connection_is_closed_when_next_met() -> None:
             await send(transport, peer)
             await asyncio.wait_for(peer.closed.wait(), 5)
         assert peer.connections == 2
-    finally:
-        await transport.close()
 
 
 async def test_the_pool_bounds_connections_in_total_and_reuses_them() -> None:
-    transport = Transport(max_body_bytes=LIMIT, pool_size=4)
-    try:
+    async with opened(max_body_bytes=LIMIT, pool_size=4) as transport:
 
         async def handler(
             peer: Peer, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
@@ -419,13 +423,10 @@ async def test_the_pool_bounds_connections_in_total_and_reuses_them() -> None:
         assert [result.body for result in results] == [b"ok"] * 40
         assert peer.connections == 4 and peer.most_open == 4
         assert len(peer.requests) == 40
-    finally:
-        await transport.close()
 
 
 async def test_a_caller_waits_for_a_connection_no_longer_than_its_time_out() -> None:
-    transport = Transport(max_body_bytes=LIMIT, pool_size=1)
-    try:
+    async with opened(max_body_bytes=LIMIT, pool_size=1) as transport:
 
         async def handler(
             peer: Peer, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
@@ -444,13 +445,10 @@ async def test_a_caller_waits_for_a_connection_no_longer_than_its_time_out() -> 
             assert "waiting for a connection" in str(caught.value)
             peer.release.set()
             assert (await busy).body == b"ok"
-    finally:
-        await transport.close()
 
 
 async def test_an_idle_connection_of_another_origin_makes_room() -> None:
-    transport = Transport(max_body_bytes=LIMIT, pool_size=1)
-    try:
+    async with opened(max_body_bytes=LIMIT, pool_size=1) as transport:
 
         async def handler(
             peer: Peer, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
@@ -463,13 +461,10 @@ async def test_an_idle_connection_of_another_origin_makes_room() -> None:
             await send(transport, second)
             await asyncio.wait_for(first.closed.wait(), 5)
             assert transport.open_connections == 1
-    finally:
-        await transport.close()
 
 
 async def test_cancelled_sends_close_their_connections_and_free_the_pool() -> None:
-    transport = Transport(max_body_bytes=LIMIT, pool_size=8)
-    try:
+    async with opened(max_body_bytes=LIMIT, pool_size=8) as transport:
 
         async def handler(
             peer: Peer, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
@@ -498,8 +493,6 @@ async def test_cancelled_sends_close_their_connections_and_free_the_pool() -> No
             replies = await asyncio.gather(*(send(transport, peer) for _ in range(20)))
             assert [reply.body for reply in replies] == [b"ok"] * 20
             assert peer.connections <= 16 and transport.open_connections <= 8
-    finally:
-        await transport.close()
 
 
 async def test_close_closes_everything_and_the_transport_stays_usable() -> None:
@@ -803,38 +796,29 @@ def server_context(ca: trustme.CA) -> ssl.SSLContext:
 async def test_https_with_an_injected_ca_and_keep_alive(ca: trustme.CA) -> None:
     client_context = ssl.create_default_context()
     ca.configure_trust(client_context)
-    transport = Transport(max_body_bytes=LIMIT, ssl_context=client_context)
-    try:
+    async with opened(max_body_bytes=LIMIT, ssl_context=client_context) as transport:
         async with serve(answering(OK), tls=server_context(ca)) as peer:
             for _ in range(3):
                 response = await send(transport, peer)
                 assert response.body == b"ok"
         assert peer.connections == 1
-    finally:
-        await transport.close()
 
 
 async def test_https_to_an_untrusted_server_is_refused_sent_false(ca: trustme.CA) -> None:
-    transport = Transport(max_body_bytes=LIMIT)  # the system's CAs
-    try:
+    async with opened(max_body_bytes=LIMIT) as transport:  # the system's CAs
         async with serve(answering(OK), tls=server_context(ca)) as peer:
             with pytest.raises(TransportError) as caught:
                 await send(transport, peer)
         assert caught.value.sent is False
         assert str(caught.value) == "cannot connect to CI: TLS handshake failed"
-    finally:
-        await transport.close()
 
 
 async def test_https_checks_the_name_against_the_url_host(ca: trustme.CA) -> None:
     client_context = ssl.create_default_context()
     ca.configure_trust(client_context)
-    transport = Transport(max_body_bytes=LIMIT, ssl_context=client_context)
-    try:
+    async with opened(max_body_bytes=LIMIT, ssl_context=client_context) as transport:
         async with serve(answering(OK), tls=server_context(ca)) as peer:
             wrong = peer.url.replace("localhost", "127.0.0.1")  # the cert names localhost only
             with pytest.raises(TransportError) as caught:
                 await transport.send(request(wrong), connect_timeout=5, total_timeout=5)
         assert caught.value.sent is False
-    finally:
-        await transport.close()
