@@ -27,11 +27,17 @@ The variants put the gateway's pieces back one at a time, on the same emulator:
   telemetry), registered without interceptors, log level WARNING;
 * `service+chain+log`: the service inside the chain, access line at INFO;
 * `gateway`: `start_gateway` as `ci-gateway serve` runs it (the chain, the service, health,
-  reflection, server options), access line at INFO to a file.
+  reflection, server options), access line at INFO to a file;
+* `gateway+freeze`: the same with `gc.freeze()` once started (start-up's objects never scanned
+  again by a collection);
+* `gateway-gc`: the same with the cyclic collector off (a diagnostic: what collections cost).
 
-`--variants` picks some (comma-separated). Bounded: each cell is a `--seconds` window (at most
-`bench.loadgen`'s call cap), each child lives at most as long as the run and is stopped by its
-own pid. Linux only (pinning, /proc).
+`--variants` picks some (comma-separated). `--baseline-src DIR` runs each variant twice, on
+DIR's `gateway/` (`variant@base`, the revision before a change) and on this tree's, side by
+side in every repetition: a change's gain under load, measured in one run.
+
+Bounded: each cell is a `--seconds` window (at most `bench.loadgen`'s call cap), each child
+lives at most as long as the run and is stopped by its own pid. Linux only (pinning, /proc).
 """
 
 from __future__ import annotations
@@ -39,6 +45,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import dataclasses
+import gc
 import json
 import os
 import statistics
@@ -68,8 +75,11 @@ VARIANTS = (
     "service",
     "service+chain+log",
     "gateway",
+    "gateway+freeze",
+    "gateway-gc",
 )
 PORT_BASE = 50300
+BASE = "@base"  # a variant run on `--baseline-src`'s gateway package
 _TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 
 
@@ -174,15 +184,19 @@ async def _serve(variant: str, port: int, endpoint: str, job_id: str, log_path: 
     from gateway.upstream.client import CiClient
     from gateway.upstream.transport import Transport
 
-    level = "INFO" if variant.endswith("log") or variant == "gateway" else "WARNING"
+    level = "INFO" if variant.endswith("log") or variant.startswith("gateway") else "WARNING"
     settings = _settings(endpoint, level)
     stream = await asyncio.to_thread(Path(log_path).open, "w")  # as long as the process
     logs.configure(settings.log_level, settings.log_format, stream=stream)
     credentials = StaticCredentialsProvider(Credentials(SECRET_ID, SECRET_KEY))
     address = f"127.0.0.1:{port}"
-    if variant == "gateway":
+    if variant.startswith("gateway"):
         settings = dataclasses.replace(settings, listen=address)
         running = await start_gateway(settings, credentials)
+        if variant == "gateway+freeze":
+            gc.freeze()
+        elif variant == "gateway-gc":
+            gc.disable()
         print("ready", flush=True)
         await running.server.wait_for_termination()
         return
@@ -233,8 +247,21 @@ def _serve_main(argv: Sequence[str]) -> None:
 # ---- the driver ----------------------------------------------------------------------------
 
 
+def _command(variant: str, baseline_src: str) -> list[str]:
+    """The child's command line: this tree's `gateway`, or with `@base` (`--baseline-src`)
+    the `gateway` package of that folder, imported before this tree's (bench stays this
+    tree's)."""
+    if not variant.endswith(BASE):
+        return [sys.executable, "-m", "bench.ablate", "serve"]
+    start = (
+        f"import runpy, sys; sys.path.insert(0, {baseline_src!r}); "
+        "runpy.run_module('bench.ablate', run_name='__main__')"
+    )
+    return [sys.executable, "-c", start, "serve"]
+
+
 async def _measure(
-    variants: Sequence[str], reps: int, seconds: float, concurrency: int
+    variants: Sequence[str], reps: int, seconds: float, concurrency: int, baseline_src: str = ""
 ) -> dict[str, list[_Cell]]:
     emulator_cpu, gateway_cpu = default_cpus()
     logs_dir = Path(tempfile.mkdtemp(prefix="ablate-"))
@@ -250,11 +277,12 @@ async def _measure(
         try:
             for index, variant in enumerate(variants):
                 port = PORT_BASE + index
-                args = [variant, str(port), emulator.info["url"], job_id, str(gateway_cpu)]
-                args.append(str(logs_dir / f"{variant}.log"))
+                name = variant.removesuffix(BASE)
+                args = [name, str(port), emulator.info["url"], job_id, str(gateway_cpu)]
+                args.append(str(logs_dir / f"{index}.log"))
                 # Blocking, but before any measuring starts.
                 process = subprocess.Popen(  # noqa: S603, ASYNC220 - our own interpreter
-                    [sys.executable, "-m", "bench.ablate", "serve", *args],
+                    [*_command(variant, baseline_src), *args],
                     stdout=subprocess.PIPE,
                     text=True,
                     cwd=ROOT,
@@ -321,12 +349,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=3.0)
     parser.add_argument("--concurrency", type=int, default=64)
     parser.add_argument("--json", default="", help="also write the figures to this file")
+    parser.add_argument(
+        "--baseline-src",
+        default="",
+        help="a folder holding another revision's gateway/ (git archive REV gateway | tar -x "
+        "-C DIR): each variant also runs on it (`variant@base`), interleaved with this tree's",
+    )
     args = parser.parse_args(argv)
     variants = [v for v in args.variants.split(",") if v]
-    unknown = set(variants) - set(VARIANTS)
+    unknown = {v.removesuffix(BASE) for v in variants} - set(VARIANTS)
     if unknown:
         parser.error(f"unknown variants: {sorted(unknown)}")
-    results = asyncio.run(_measure(variants, args.reps, args.seconds, args.concurrency))
+    if args.baseline_src:
+        variants = [v for variant in variants for v in (variant + BASE, variant)]
+    results = asyncio.run(
+        _measure(variants, args.reps, args.seconds, args.concurrency, args.baseline_src)
+    )
     print(f"µs of server CPU per DescribeMediaJobs at concurrency {args.concurrency}")
     print(
         "| variant | µs per call | [min-max] | vs previous | loop thread µs | other threads µs "
