@@ -155,6 +155,9 @@ class _Method:
         return child
 
 
+_NO_IDS: dict[str, str] = {}
+
+
 class _Call:
     """Book-keeping for one RPC, from the handler's first line to its status."""
 
@@ -200,6 +203,9 @@ class _Call:
             [i.decode(errors="replace") for i in peer_identities] if peer_identities else None
         )
         scope = self.scope
+        trace = self._trace
+        # Only when tracing is on: a line of a gateway without it keeps its keys.
+        trace_ids = trace.log_ids() if trace is not None else _NO_IDS
         event(
             access_log,
             method.level,
@@ -213,9 +219,10 @@ class _Call:
             ci_request_id=scope.ci_request_id or None,
             reason=scope.reason or None,
             attempts=scope.attempts,
+            **trace_ids,
         )
-        if self._trace is not None:
-            tracing.end_rpc(self._trace, code.value[0], code.name, scope)
+        if trace is not None:
+            tracing.end_rpc(trace, code.value[0], code.name, scope)
         # The access line above still carries the request id; only then leave the scope.
         # Not contextlib.suppress: an object and two calls more, on every RPC.
         try:  # noqa: SIM105

@@ -66,6 +66,11 @@ class RpcTrace(Protocol):
 
     def end(self, status_code: int, status_name: str, scope: RpcScope) -> None: ...
 
+    def log_ids(self) -> dict[str, str]:
+        """`trace_id` and `span_id` (W3C hex) for the call's access line, so a log line leads
+        to its trace; empty when the span has no valid context."""
+        ...
+
 
 class _Backend(Protocol):
     """`gateway.tracing.spans.Spans`, as the hooks see it."""

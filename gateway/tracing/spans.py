@@ -155,6 +155,17 @@ class _Opened:
 
 
 class _RpcTrace(_Opened):
+    def log_ids(self) -> dict[str, str]:
+        # Sampled out or not, the span has the trace's ids (the caller's, or new ones): the
+        # line can still be matched with the caller's and CI's side of the same trace.
+        context = self.span.get_span_context()
+        if not context.is_valid:
+            return {}
+        return {
+            "trace_id": format(context.trace_id, "032x"),
+            "span_id": format(context.span_id, "016x"),
+        }
+
     def end(self, status_code: int, status_name: str, scope: RpcScope) -> None:
         span = self.span
         span.set_attribute(RPC_GRPC_STATUS_CODE, status_code)

@@ -110,6 +110,7 @@ async def test_one_json_line_per_rpc_and_per_attempt(
     assert ok["level"] == "INFO" and isinstance(ok["duration_ms"], float)
     assert ok["ci_request_id"] == ci_request_id and ok["attempts"] == 1
     assert ok["peer"].startswith("ipv4:127.0.0.1:") and "grpc-python" in ok["user_agent"]
+    assert "trace_id" not in ok  # only a gateway with tracing on logs the trace's ids
     assert failed["grpc_code"] == "NOT_FOUND" and failed["reason"] == "UPSTREAM_NOT_FOUND"
     assert failed["ci_request_id"]  # from the error's RequestInfo
     attempts = [r for r in records if r["msg"] == "upstream attempt"]

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import io
+import json
+import logging
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
@@ -26,6 +28,7 @@ from gateway.api.server import RunningGateway, start_gateway
 from gateway.config.settings import Callbacks, Settings
 from gateway.credentials import Credentials, StaticCredentialsProvider
 from gateway.jobs.callbacks import MAX_CALLBACK_BYTES
+from gateway.logs import JsonFormatter
 from tests.conftest import BUCKET, REGION, SAMPLE_KEY
 from tests.fixtures.otlp import OtlpReceiver, ReceivedSpan
 from tests.tracing.conftest import SERVICE_NAME, traced
@@ -288,3 +291,48 @@ async def test_refused_callbacks_are_spans_with_their_status_and_no_path(
     assert [s.attributes["http.response.status_code"] for s in spans] == [404, 413]
     assert [s.status for s in spans] == ["unset", "unset"]
     assert not [value for value in attribute_values(spans) if token in value]
+
+
+async def test_the_access_line_names_the_calls_trace_and_server_span(
+    traced_gateway: RunningGateway, receiver: OtlpReceiver
+) -> None:
+    """A log line leads to its trace: the caller's trace id and the gateway's server span, for
+    sampled and unsampled callers alike (the ids exist either way)."""
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(JsonFormatter())
+    access = logging.getLogger("gateway.access")
+    access.addHandler(handler)
+    access.setLevel(logging.INFO)
+    sampled, unsampled = CallerContext.new(), CallerContext.new()
+    try:
+        async with grpc.aio.insecure_channel(traced_gateway.address) as channel:
+            stub = service_pb2_grpc.MediaJobServiceStub(channel)
+            await stub.GetMediaInfo(
+                S.GetMediaInfoRequest(object=SAMPLE_KEY),
+                metadata=sampled.metadata("trace-log-1"),
+                timeout=WAIT_S,
+            )
+            await stub.GetMediaInfo(
+                S.GetMediaInfoRequest(object=SAMPLE_KEY),
+                metadata=(
+                    ("traceparent", f"00-{unsampled.trace_id}-{unsampled.span_id}-00"),
+                    ("x-request-id", "trace-log-2"),
+                ),
+                timeout=WAIT_S,
+            )
+    finally:
+        access.removeHandler(handler)
+        access.setLevel(logging.NOTSET)
+    await traced_gateway.stop()
+    lines = {
+        line["request_id"]: line
+        for line in map(json.loads, stream.getvalue().splitlines())
+        if line["msg"] == "rpc"
+    }
+    server = one(receiver.spans(), "ci.media.v1.MediaJobService/GetMediaInfo")
+    assert lines["trace-log-1"]["trace_id"] == sampled.trace_id == server.trace_id
+    assert lines["trace-log-1"]["span_id"] == server.span_id
+    assert lines["trace-log-2"]["trace_id"] == unsampled.trace_id
+    assert len(lines["trace-log-2"]["span_id"]) == 16
+    assert lines["trace-log-2"]["span_id"] not in (unsampled.span_id, "0" * 16)
