@@ -12,7 +12,8 @@
     client_ca_file = "/etc/ci-gateway/tls/ca.crt"   # optional: require client certificates
 
     [[clients]]
-    name = "transcoder"                         # for logs; never shown to other clients
+    name = "transcoder"                         # for logs; never shown to other clients;
+                                                # scopes its request_ids: keep it stable
     certificate_names = ["transcoder.media"]    # mTLS: the certificate's subject CN or a SAN
     token_sha256 = ["<64 hex digits>"]          # bearer tokens, stored as their SHA-256
     buckets = ["videos-1250000000"]             # "*" = any bucket

@@ -26,7 +26,12 @@ from gateway.errors import (
     GatewayError,
     InvalidRequest,
 )
-from gateway.jobs.exactly_once import ExactlyOnceCoordinator, InMemorySubmitStore, SubmitStore
+from gateway.jobs.exactly_once import (
+    ExactlyOnceCoordinator,
+    InMemorySubmitStore,
+    RequestKey,
+    SubmitStore,
+)
 from gateway.jobs.multi_submit import MultiSubmitCoordinator
 from gateway.jobs.outputs import fill_outputs
 from gateway.jobs.submit import SubmitCoordinator, strip_markers
@@ -89,12 +94,16 @@ class MediaJobService(Servicer, service_pb2_grpc.MediaJobServiceServicer):
     ) -> Answer:
         """The steps both submit forms take around their coordinator. The request_id goes in
         the trailers before the call too, and on any error it ends with, so a caller whose call
-        failed still learns the id to retry with."""
+        failed still learns the id to retry with. In shared mode the id is the client's own:
+        the coordinator keys it by the client's name (`RequestKey.scoped`), so two clients'
+        equal ids never meet, and what the caller reads still shows the id it sent."""
         self._use_gateway_callback(target, body)
         context.set_trailing_metadata(((REQUEST_ID_METADATA, request_id),))
+        client = current_client()
+        key = RequestKey.scoped(client.name if client is not None else None, request_id)
         try:
             reply = await coordinator.submit(
-                target, body, request_id, self._deadline(context), caller_supplied=caller_supplied
+                target, body, key, self._deadline(context), caller_supplied=caller_supplied
             )
         except GatewayError as error:
             error.extra.setdefault("request_id", request_id)

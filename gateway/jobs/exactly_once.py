@@ -68,6 +68,38 @@ ResponseT = TypeVar("ResponseT", bound=Message)
 ReplyT = TypeVar("ReplyT", bound=Message)
 # Operation index -> its job, as far as known (the single form's one job is operation 0).
 Jobs = dict[int, media_pb2.JobsDetail]
+# Between a client's name and its request_id in a scoped key. Not a request_id character
+# (`gateway.jobs.submit.REQUEST_ID`), so an unscoped key never contains it and the part after
+# the last one is always the caller's whole id: no two (client, request_id) pairs share a key,
+# whatever the names hold, and none meets a sidecar's key.
+SCOPE_SEPARATOR = "|"
+
+
+@dataclass(frozen=True)
+class RequestKey:
+    """A submit's request_id twice over: `shown`, as the caller sent it (or the gateway made
+    it), for everything the caller reads (trailers, error messages and metadata), and `key`,
+    what the store, the in-process flight and the markers derive from.
+
+    In shared mode several clients pick their own ids, and natural ones ("order-123") collide:
+    under one key, a client would be refused as reusing another's id, or adopt the other's job
+    as its own. So a client's key is scoped by its name (`scoped`). Without a client (sidecar
+    mode) the key is the id itself (`unscoped`), exactly as before scoping existed, so the
+    markers of existing jobs and the records in the store still match."""
+
+    shown: str
+    key: str
+
+    @classmethod
+    def unscoped(cls, request_id: str) -> RequestKey:
+        return cls(request_id, request_id)
+
+    @classmethod
+    def scoped(cls, client: str | None, request_id: str) -> RequestKey:
+        """`client`'s own request_id; no client (sidecar mode) is `unscoped`."""
+        if client is None:
+            return cls.unscoped(request_id)
+        return cls(request_id, f"{client}{SCOPE_SEPARATOR}{request_id}")
 
 
 @dataclass(frozen=True)
@@ -234,8 +266,9 @@ class ExactlyOnceCoordinator(ABC, Generic[RequestT, ResponseT]):
         deadline: Deadline,
         attempts: Attempts,
     ) -> tuple[Jobs, str]:
-        """POST the `pending` operations with their markers: the jobs CI's answer names for
-        them, and CI's RequestId. An answer naming fewer leaves the rest in doubt."""
+        """POST the `pending` operations with their markers (derived from `request_id`, which
+        is the `RequestKey.key`): the jobs CI's answer names for them, and CI's RequestId. An
+        answer naming fewer leaves the rest in doubt."""
 
     @abstractmethod
     async def _find(
@@ -249,8 +282,8 @@ class ExactlyOnceCoordinator(ABC, Generic[RequestT, ResponseT]):
         attempts: Attempts,
     ) -> tuple[Jobs, str]:
         """Reconcile: the jobs a lost submit may have created (created since `since` by CI's
-        clock) for the operations not in `known`, and the CI RequestId to answer with should
-        they complete the call ("" to keep the last POST's)."""
+        clock, marked from `request_id`, the key) for the operations not in `known`, and the CI
+        RequestId to answer with should they complete the call ("" to keep the last POST's)."""
 
     @abstractmethod
     def _response(self, jobs: Jobs) -> ResponseT:
@@ -262,12 +295,13 @@ class ExactlyOnceCoordinator(ABC, Generic[RequestT, ResponseT]):
         self,
         target: Target,
         request: RequestT,
-        request_id: str,
+        request_id: RequestKey,
         deadline: Deadline,
         *,
         caller_supplied: bool = True,
     ) -> Reply[ResponseT]:
-        """Submit once per request_id. `caller_supplied=False` (the gateway made the id) skips
+        """Submit once per request_id: per `request_id.key` (in shared mode, per client), while
+        errors name `request_id.shown`. `caller_supplied=False` (the gateway made the id) skips
         the look for a lost record's jobs (nobody can have sent the id before) and drops the
         record once the jobs are known, which keeps memory flat (no caller can repeat a call
         that succeeded); records in doubt are kept either way, since their id was returned.
@@ -279,13 +313,14 @@ class ExactlyOnceCoordinator(ABC, Generic[RequestT, ResponseT]):
                 target, request, request_id, print_, deadline, recover=False, keep=False
             )
         # Bounded: a cancelled leader hands over at most this often.
+        key = request_id.key
         for _ in range(MAX_SEND_ROUNDS):
-            flight = self._flights.get(request_id)
+            flight = self._flights.get(key)
             if flight is None:
                 break
             flight_print, leader = flight
             if flight_print != print_:
-                raise RequestIdReused(request_id)
+                raise RequestIdReused(request_id.shown)
             try:
                 return await asyncio.shield(leader)
             except asyncio.CancelledError:
@@ -293,7 +328,7 @@ class ExactlyOnceCoordinator(ABC, Generic[RequestT, ResponseT]):
                     raise  # we were cancelled ourselves
                 # The leading call was cancelled by its client; take over.
         future: asyncio.Future[Reply[ResponseT]] = asyncio.get_running_loop().create_future()
-        self._flights[request_id] = (print_, future)
+        self._flights[key] = (print_, future)
         try:
             reply = await self._lead(target, request, request_id, print_, deadline, recover=True)
         except GatewayError as error:
@@ -307,14 +342,14 @@ class ExactlyOnceCoordinator(ABC, Generic[RequestT, ResponseT]):
             future.set_result(reply)
             return reply
         finally:
-            if self._flights.get(request_id, (None, None))[1] is future:
-                del self._flights[request_id]
+            if self._flights.get(key, (None, None))[1] is future:
+                del self._flights[key]
 
     async def _lead(
         self,
         target: Target,
         request: RequestT,
-        request_id: str,
+        request_id: RequestKey,
         print_: str,
         deadline: Deadline,
         *,
@@ -322,11 +357,12 @@ class ExactlyOnceCoordinator(ABC, Generic[RequestT, ResponseT]):
         keep: bool = True,
     ) -> Reply[ResponseT]:
         """`keep=False`: the record goes once the jobs are known (see `submit`)."""
+        key = request_id.key
         now = self._clock()
         lease = now + deadline.remaining() + LEASE_MARGIN_S
         record = SubmitRecord(print_, None, now, now, leader_until=lease)
         attempts = Attempts()
-        existing = await self._store.claim(request_id, record)
+        existing = await self._store.claim(key, record)
         # Where the next look for this request_id's jobs starts (None: send without looking).
         since: float | None
         if existing is None:
@@ -336,14 +372,14 @@ class ExactlyOnceCoordinator(ABC, Generic[RequestT, ResponseT]):
         else:
             existing = await self._await_other_leader(request_id, existing, deadline)
             if existing.fingerprint != print_:
-                raise RequestIdReused(request_id)
+                raise RequestIdReused(request_id.shown)
             if existing.jobs_detail is not None:
                 if not keep:
-                    await self._forget(request_id)
+                    await self._forget(key)
                 return Reply(self._response_type.FromString(existing.jobs_detail), "")
             # Sent before (answer lost, caller gone, replica died): reconcile first. We lead now.
             record = replace(existing, leader_until=lease, updated_at=now)
-            await self._store.put(request_id, record)
+            await self._store.put(key, record)
             since = record.first_attempt_at - RECONCILE_LOOKBACK_S
 
         operations = self._operations(request)
@@ -354,20 +390,20 @@ class ExactlyOnceCoordinator(ABC, Generic[RequestT, ResponseT]):
             if since is not None:
                 try:
                     found, listed_by = await self._find(
-                        target, request, request_id, jobs, since, deadline, attempts
+                        target, request, key, jobs, since, deadline, attempts
                     )
                 except GatewayError as error:
                     if existing is None and last_error is None and not jobs:
                         # The look for a lost record's jobs failed, and nothing was sent: the
                         # id is free again, and the next call looks just as far back.
-                        await self._forget(request_id)
+                        await self._forget(key)
                         attempts.report(error)
                         raise
                     raise await self._give_up(request_id, record, error, jobs, attempts) from error
                 jobs.update(found)
                 if len(jobs) == operations:
                     return await self._complete(
-                        request_id, record, jobs, listed_by or ci_request_id, keep=keep
+                        key, record, jobs, listed_by or ci_request_id, keep=keep
                     )
                 if last_error is not None and not self._may_resend(target, last_error):
                     raise await self._give_up(
@@ -376,12 +412,12 @@ class ExactlyOnceCoordinator(ABC, Generic[RequestT, ResponseT]):
             pending = [i for i in range(operations) if i not in jobs]
             try:
                 answered, ci_request_id = await self._send(
-                    target, request, request_id, pending, deadline, attempts
+                    target, request, key, pending, deadline, attempts
                 )
             except GatewayError as error:
                 if not is_ambiguous(error):
                     if not jobs:
-                        await self._forget(request_id)  # certainly no job: the id is free again
+                        await self._forget(key)  # certainly no job: the id is free again
                         attempts.report(error)
                         raise
                     # CI refused the rest for certain, but some operations have a job: keep the
@@ -395,7 +431,7 @@ class ExactlyOnceCoordinator(ABC, Generic[RequestT, ResponseT]):
                 continue
             jobs.update(answered)
             if len(jobs) == operations:
-                return await self._complete(request_id, record, jobs, ci_request_id, keep=keep)
+                return await self._complete(key, record, jobs, ci_request_id, keep=keep)
             # CI answered for some operations only: the others may or may not have a job.
             since = record.first_attempt_at - RECONCILE_LOOKBACK_S
             last_error = UpstreamProtocolError(
@@ -439,19 +475,19 @@ class ExactlyOnceCoordinator(ABC, Generic[RequestT, ResponseT]):
             params["nextToken"] = page.message.next_token
 
     async def _await_other_leader(
-        self, request_id: str, record: SubmitRecord, deadline: Deadline
+        self, request_id: RequestKey, record: SubmitRecord, deadline: Deadline
     ) -> SubmitRecord:
         """Another replica leads this request_id: wait (bounded) for its outcome."""
         delay = LEADER_POLL_S[0]
         while record.jobs_detail is None and record.leader_until > self._clock():
             if deadline.remaining() <= delay:
                 waited = DeadlineExceeded("another replica is still submitting it")
-                unknown = SubmitOutcomeUnknown(request_id, waited)
+                unknown = SubmitOutcomeUnknown(request_id.shown, waited)
                 waited.attempts = unknown.attempts = 0  # this call asked CI nothing
                 raise unknown
             await asyncio.sleep(delay)
             delay = min(delay * 2, LEADER_POLL_S[1])
-            latest = await self._store.get(request_id)
+            latest = await self._store.get(request_id.key)
             if latest is None:  # the other lead failed for certain: the id is free again
                 return replace(record, leader_until=0.0)
             record = latest
@@ -459,7 +495,7 @@ class ExactlyOnceCoordinator(ABC, Generic[RequestT, ResponseT]):
 
     async def _complete(
         self,
-        request_id: str,
+        key: str,
         record: SubmitRecord,
         jobs: Jobs,
         ci_request_id: str,
@@ -471,12 +507,12 @@ class ExactlyOnceCoordinator(ABC, Generic[RequestT, ResponseT]):
             # Dropped rather than stored and then dropped: one store call instead of two (a
             # round trip to Redis when shared), nothing serialized. The jobs are known; a
             # record the store fails to drop expires by itself.
-            await self._forget(request_id)
+            await self._forget(key)
             return Reply(response, ci_request_id)
         stored = response.SerializeToString()
         try:
             await self._store.put(
-                request_id,
+                key,
                 SubmitRecord(record.fingerprint, stored, record.first_attempt_at, self._clock()),
             )
         except SubmitStoreUnavailable:
@@ -487,7 +523,7 @@ class ExactlyOnceCoordinator(ABC, Generic[RequestT, ResponseT]):
 
     async def _give_up(
         self,
-        request_id: str,
+        request_id: RequestKey,
         record: SubmitRecord,
         error: GatewayError,
         jobs: Jobs,
@@ -500,24 +536,24 @@ class ExactlyOnceCoordinator(ABC, Generic[RequestT, ResponseT]):
         too, the lease runs out by itself, and the caller learns of the submit's own failure
         rather than the store's."""
         with contextlib.suppress(SubmitStoreUnavailable):
-            await self._store.put(request_id, replace(record, leader_until=0.0))
+            await self._store.put(request_id.key, replace(record, leader_until=0.0))
         final = error
         if wrap and not isinstance(error, DeadlineExceeded):
-            final = SubmitOutcomeUnknown(request_id, error)
+            final = SubmitOutcomeUnknown(request_id.shown, error)
         attempts.report(final)
-        final.extra["request_id"] = request_id
+        final.extra["request_id"] = request_id.shown
         if jobs:
             final.extra["operations_with_a_job"] = ",".join(map(str, sorted(jobs)))
         return final
 
-    async def _forget(self, request_id: str) -> None:
+    async def _forget(self, key: str) -> None:
         """Drop the id's record: no job was made for it (the id is free again), or the jobs
         are known and the id was the gateway's (nobody can repeat it). Best effort, like
         `_give_up`: CI's answer is what the caller must learn; a record the store failed to
         drop is reconciled by the next call, or expires."""
         # Not contextlib.suppress: every submit without a request_id ends here.
         try:  # noqa: SIM105
-            await self._store.delete(request_id)
+            await self._store.delete(key)
         except SubmitStoreUnavailable:
             pass
 

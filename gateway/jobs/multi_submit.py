@@ -52,8 +52,9 @@ Response = service_pb2.SubmitMediaJobsResponse
 
 
 def _operation_id(request_id: str, index: int) -> str:
-    # `/` is no request_id character (`submit.REQUEST_ID`): no single submit's id, and no other
-    # operation's, derives the same marker.
+    # `/` is no request_id character (`submit.REQUEST_ID`) and the index follows the last one:
+    # no single submit's id, and no other operation's, derives the same marker (a shared-mode
+    # key, `<client>|<request_id>`, too: its client name may hold `/`, its request_id cannot).
     return f"{request_id}/{index}"
 
 

@@ -3,8 +3,10 @@
 The embedded store (`gateway.jobs.exactly_once.InMemorySubmitStore`) is per process, so behind
 a load balancer a client's retry with the same request_id may reach a replica that never saw it
 and would submit again. With this store every replica reads and writes the same records:
-`ci-gateway:submit:<request_id>` -> JSON of the `SubmitRecord`, kept `RETENTION_S` (24 h) by a
-Redis TTL, so Redis does the expiry and the memory bound (with its own eviction policy).
+`ci-gateway:submit:<key>` -> JSON of the `SubmitRecord`, kept `RETENTION_S` (24 h) by a Redis
+TTL, so Redis does the expiry and the memory bound (with its own eviction policy). The key is the
+request_id in sidecar mode, `<client name>|<request_id>` in shared mode
+(`gateway.jobs.exactly_once.RequestKey`).
 
 Two replicas leading the same request_id at the same instant: `claim` is Redis `SET NX`, so
 exactly one of them stores its record and sends; the other finds the record (with the leader's

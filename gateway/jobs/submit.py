@@ -9,10 +9,11 @@ the same submit twice without first asking CI whether the first one landed:
 2. The gateway appends a short **marker** derived from the request_id alone to the job's
    `UserData` (` #cigw:<20 hex>`, without the space when `UserData` is empty; `UserData` is the
    one field CI stores verbatim and returns on describe, list and callbacks), so a caller who
-   sends the same request_id again names the same marker. Everything the gateway returns has
-   the marker stripped again, so callers see their own `UserData`; the marker costs
-   `MARKER_LEN` of CI's 1024-character budget. (Jobs read straight from CI, e.g. callbacks sent
-   to a caller's own URL, do show it.)
+   sends the same request_id again names the same marker. (In shared mode, from the client's
+   name and its request_id, `gateway.jobs.exactly_once.RequestKey`: one client's id never finds
+   another's job.) Everything the gateway returns has the marker stripped again, so callers see
+   their own `UserData`; the marker costs `MARKER_LEN` of CI's 1024-character budget. (Jobs
+   read straight from CI, e.g. callbacks sent to a caller's own URL, do show it.)
 3. After an ambiguous failure, the gateway **reconciles**: it lists the jobs of that tag for
    that input object created since shortly before the first attempt and adopts the one carrying
    the marker. Only when none exists does it send the submit again.
