@@ -142,12 +142,18 @@ def release_frames(error: BaseException) -> None:
 async def abort(context: grpc.aio.ServicerContext[Any, Any], error: GatewayError) -> NoReturn:
     """End the RPC with `error` as a rich status (grpc's `abort_with_status`, typed), and note
     its reason and CI's RequestId on the RPC's scope. CI's RequestId also rides in the
-    `x-ci-request-id` trailer, as on a success, so a client finds it in one place either way."""
+    `x-ci-request-id` trailer, as on a success, so a client finds it in one place either way.
+    Trailers the handler set before failing (a submit's `x-ci-gateway-request-id`, the id to
+    retry with) are kept: grpc's abort would otherwise replace them."""
     release_frames(error)
     ci_request_id = redact(ci_request_id_of(error))
     rpc_context.note_answer(reason=error.reason.value, ci_request_id=ci_request_id)
     rich = rpc_status.to_status(to_status(error))
     ours = ((rpc_context.CI_REQUEST_ID_METADATA, ci_request_id),) if ci_request_id else ()
     trailing = (*rich.trailing_metadata, *ours, *rpc_context.trailing_metadata())
+    set_before = context.trailing_metadata()
+    if set_before:
+        names = {name for name, _ in trailing}
+        trailing += tuple(pair for pair in set_before if pair[0] not in names)
     await context.abort(rich.code, rich.details, trailing)
     raise AssertionError("abort returned")  # pragma: no cover

@@ -218,7 +218,9 @@ async def test_abort_sends_the_rich_status_and_notes_it_on_the_scope() -> None:
         scope = RpcScope("/test.Status/Call", "caller-id-1")
         scopes.append(scope)
         rpc_context.enter(scope)  # this handler's own task: its context ends with the call
-        context.set_trailing_metadata((("x-replaced", "by the abort"),))
+        context.set_trailing_metadata(
+            (("x-kept", "set before the abort"), ("x-ci-request-id", "an earlier answer's"))
+        )
         await abort(context, error)
 
     async with serving(behavior) as channel:
@@ -228,7 +230,10 @@ async def test_abort_sends_the_rich_status_and_notes_it_on_the_scope() -> None:
     assert rpc_status.from_call(failed) == to_status(error)  # type: ignore[arg-type]
     pairs = trailing(failed)
     assert (REQUEST_ID_METADATA, "caller-id-1") in pairs
-    assert "x-replaced" not in dict(pairs)  # an abort replaces what was set before
+    # What the handler set before failing is kept (a submit's id to retry with), except where
+    # the abort sends its own value under the same name.
+    assert ("x-kept", "set before the abort") in pairs
+    assert [value for name, value in pairs if name == "x-ci-request-id"] == ["NjQ0ZjE2-ci"]
     (scope,) = scopes
     assert (scope.reason, scope.ci_request_id) == ("UPSTREAM_NOT_FOUND", "NjQ0ZjE2-ci")
 
