@@ -244,7 +244,8 @@ async def test_repeat_returns_the_original_and_a_different_body_is_refused(
     assert error.error_info.reason == "REQUEST_ID_REUSED"
     assert "rid-7" in error.message
     # The id to retry with rides in the trailers of a failed submit too.
-    assert (REQUEST_ID_METADATA, "rid-7") in tuple(caught.value.trailing_metadata())
+    trailers: Any = caught.value.trailing_metadata()  # grpc types the items loosely
+    assert dict(trailers)[REQUEST_ID_METADATA] == "rid-7"
     assert emulator.state.jobs_created == 1
 
 
