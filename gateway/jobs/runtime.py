@@ -37,7 +37,7 @@ from gateway.config.load import resolve_secret_files
 from gateway.config.settings import Settings
 from gateway.jobs.callbacks import CallbackReceiver, OtherEvent, callback_url
 from gateway.jobs.exactly_once import InMemorySubmitStore, SubmitStore
-from gateway.jobs.fanout import FanOut, JobUpdate, LocalFanOut, RedisFanOut
+from gateway.jobs.fanout import FanOut, JobUpdate, LocalFanOut, RedisFanOut, Update
 from gateway.jobs.redis_store import RedisSubmitStore
 from gateway.jobs.tracking import JobDescriber, JobTracker, PollSchedule, Timer, WatchLimits
 from gateway.model import Target
@@ -150,8 +150,9 @@ async def start_tracking(
         tuple(clients),
     )
 
-    def deliver(update: JobUpdate) -> None:
-        tracker.apply(update.target, update.detail)
+    def deliver(update: Update) -> None:
+        if isinstance(update, JobUpdate):  # nothing publishes workflow runs' updates yet
+            tracker.apply(update.target, update.detail)
 
     try:
         await fanout.start(deliver)
