@@ -9,7 +9,8 @@ adds beyond one CI call each:
   wants both on every update), so pausing a queue is one field;
 * Create/UpdateMediaWorkflow point the Start node's `NotifyConfig` at the gateway's callback
   receiver when the gateway has one and the workflow names none, so `WatchWorkflowExecution`
-  hears of finished runs at once instead of by polling;
+  hears of finished runs at once instead of by polling (on every replica: the verified run
+  travels through the fan-out, `gateway.jobs.fanout`);
 * DescribeWorkflowExecution and WatchWorkflowExecution answer NOT_FOUND for a run CI does not
   know (CI answers an empty list).
 

@@ -366,9 +366,13 @@ async def start_gateway(
             describe_timeout_s=settings.timeouts.rpc_deadline_s,
         )
         stack.push_async_callback(follower.close)
-        # tracker, callbacks (a workflow run's WorkflowFinish goes to the follower), shared state
+        # tracker, callbacks (a workflow run's WorkflowFinish goes to the follower, which
+        # publishes what it verified through the fan-out, as jobs' are), shared state
         tracking = await start_tracking(
-            settings, client, other_events={WORKFLOW_FINISH: follower.on_callback}
+            settings,
+            client,
+            other_events={WORKFLOW_FINISH: follower.on_callback},
+            runs=follower,
         )
         stack.push_async_callback(tracking.close)
         tracking.also_drain.append(follower.close)  # run watches end at drain, as job watches do

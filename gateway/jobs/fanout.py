@@ -1,9 +1,15 @@
-"""Fan-out of verified job changes to every replica's tracker.
+"""Fan-out of verified job and workflow-run changes to every replica.
 
 A callback from CI lands on whichever replica the load balancer picks, but the client watching
-that job may be connected to another one. The callback receiver therefore never hands a change
-to its own tracker directly: it publishes a `JobUpdate` here, and every replica's tracker gets
-it (`JobTracker.apply`).
+that job (or workflow run) may be connected to another one. The receivers therefore never hand a
+change to their own follower directly: they publish it here, and every replica gets it. Two
+kinds of update travel, on one channel:
+
+- `JobUpdate` (a verified TaskFinish, `gateway.jobs.callbacks`) -> `JobTracker.apply`;
+- `ExecutionUpdate` (a verified WorkflowFinish, `gateway.resources.executions`) ->
+  `ExecutionFollower.apply`.
+
+The runtime (`gateway.jobs.runtime`) routes each kind to its follower.
 
 - `LocalFanOut` (default): this process only; right for a single replica.
 - `RedisFanOut`: Redis pub/sub on one channel, so a callback on replica B wakes watchers on A.
@@ -14,6 +20,15 @@ Pub/sub is fire-and-forget: a replica that is disconnected at the moment misses 
 That is acceptable because polling stays the safety net: a lost update costs latency only.
 Only verified updates travel here (CI's own describe answer, never a callback's body), and
 Redis is the deployment's own trusted infrastructure.
+
+A message is JSON: `v` (1), `kind` (`job` or `execution`), `origin`, `bucket`, `region`, and the
+record (`job` or `execution`, base64 protobuf). A message without `kind` is a job's: replicas
+from before workflow runs travelled here write no kind, and still read job messages, which keep
+their shape; an execution message lacks the `job` they require, so they drop it as foreign. A
+rolling upgrade therefore keeps working, older replicas learning of runs' ends by polling only;
+the channel keeps its old name for the same reason. Whatever this version cannot read (an
+unknown kind from a newer replica, anything malformed) is logged and dropped, and neither it
+nor a follower that fails on an update stops the listener.
 """
 
 from __future__ import annotations
@@ -26,13 +41,13 @@ import logging
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, ClassVar, Protocol
 
 import redis.asyncio as aioredis
-from google.protobuf.message import DecodeError
+from google.protobuf.message import DecodeError, Message
 from redis.exceptions import RedisError
 
-from gateway._proto import media_pb2
+from gateway._proto import media_pb2, workflows_pb2
 from gateway.model import Target
 
 log = logging.getLogger(__name__)
@@ -48,42 +63,72 @@ _FORMAT = 1
 class JobUpdate:
     """CI's describe answer for one job, and where the job lives."""
 
+    kind: ClassVar[str] = "job"
     target: Target
     detail: media_pb2.JobsDetail
 
     def encode(self, origin: str) -> bytes:
-        return json.dumps(
-            {
-                "v": _FORMAT,
-                "origin": origin,
-                "bucket": self.target.bucket,
-                "region": self.target.region,
-                "job": base64.b64encode(self.detail.SerializeToString()).decode(),
-            }
-        ).encode()
-
-    @staticmethod
-    def decode(data: bytes) -> tuple[str, JobUpdate]:
-        """(origin, update); `ValueError` for anything this version did not write."""
-        try:
-            document = json.loads(data)
-            if not isinstance(document, dict) or document.get("v") != _FORMAT:
-                raise ValueError("not a job update of this format")
-            detail = media_pb2.JobsDetail.FromString(base64.b64decode(document["job"]))
-            target = Target(str(document["bucket"]), str(document["region"]))
-            return str(document["origin"]), JobUpdate(target, detail)
-        except (KeyError, TypeError, ValueError, DecodeError) as exc:
-            raise ValueError(f"bad job update: {exc}") from exc
+        return _encode(self.kind, origin, self.target, self.detail)
 
 
-Deliver = Callable[[JobUpdate], None]
+@dataclass(frozen=True)
+class ExecutionUpdate:
+    """CI's describe answer for one workflow run, and where the run lives."""
+
+    kind: ClassVar[str] = "execution"
+    target: Target
+    execution: workflows_pb2.WorkflowExecution
+
+    def encode(self, origin: str) -> bytes:
+        return _encode(self.kind, origin, self.target, self.execution)
+
+
+Update = JobUpdate | ExecutionUpdate
+
+
+def _encode(kind: str, origin: str, target: Target, record: Message) -> bytes:
+    return json.dumps(
+        {
+            "v": _FORMAT,
+            "kind": kind,
+            "origin": origin,
+            "bucket": target.bucket,
+            "region": target.region,
+            kind: base64.b64encode(record.SerializeToString()).decode(),
+        }
+    ).encode()
+
+
+def decode(data: bytes | str) -> tuple[str, Update]:
+    """(origin, update); `ValueError` for anything this version did not write."""
+    try:
+        document = json.loads(data)
+        if not isinstance(document, dict) or document.get("v") != _FORMAT:
+            raise ValueError("not an update of this format")
+        kind = document.get("kind", JobUpdate.kind)  # none: written before kinds existed
+        if kind not in (JobUpdate.kind, ExecutionUpdate.kind):
+            raise ValueError(f"unknown kind {str(kind)[:40]!r}")
+        record = base64.b64decode(document[kind])  # the record's field is named as its kind
+        target = Target(str(document["bucket"]), str(document["region"]))
+        update: Update
+        if kind == JobUpdate.kind:
+            update = JobUpdate(target, media_pb2.JobsDetail.FromString(record))
+        else:
+            update = ExecutionUpdate(target, workflows_pb2.WorkflowExecution.FromString(record))
+        return str(document["origin"]), update
+    # RecursionError: what json raises for absurdly deep nesting.
+    except (KeyError, TypeError, ValueError, RecursionError, DecodeError) as exc:
+        raise ValueError(f"bad update: {exc}") from exc
+
+
+Deliver = Callable[[Update], None]
 
 
 class FanOut(Protocol):
     async def start(self, deliver: Deliver) -> None:
         """Begin delivering every update (this replica's and, if shared, the others')."""
 
-    async def publish(self, update: JobUpdate) -> None:
+    async def publish(self, update: Update) -> None:
         """Deliver here and to every other replica; never raises for a delivery failure."""
 
     async def close(self) -> None: ...
@@ -98,7 +143,7 @@ class LocalFanOut:
     async def start(self, deliver: Deliver) -> None:
         self._deliver = deliver
 
-    async def publish(self, update: JobUpdate) -> None:
+    async def publish(self, update: Update) -> None:
         if self._deliver is not None:
             self._deliver(update)
 
@@ -129,13 +174,15 @@ class RedisFanOut:
         await self._subscribe()
         self._task = asyncio.create_task(self._listen(), name="fanout-redis")
 
-    async def publish(self, update: JobUpdate) -> None:
+    async def publish(self, update: Update) -> None:
         if self._deliver is not None:
             self._deliver(update)
         try:
             await self._redis.publish(self._channel, update.encode(self.origin))
         except (RedisError, OSError) as exc:
-            log.warning("could not publish a job update to Redis (others will poll): %s", exc)
+            log.warning(
+                "could not publish a %s update to Redis (others will poll): %s", update.kind, exc
+            )
 
     async def close(self) -> None:
         self._deliver = None
@@ -169,6 +216,7 @@ class RedisFanOut:
                 if self._pubsub is None:
                     await self._subscribe()
                     delay = RECONNECT_INITIAL_S
+                    log.info("Redis fan-out resubscribed to %s", self._channel)
                 async for message in self._pubsub.listen():
                     if message.get("type") == "message":
                         self._receive(message["data"])
@@ -178,11 +226,15 @@ class RedisFanOut:
             await asyncio.sleep(delay)
             delay = min(delay * 2, RECONNECT_MAX_S)
 
-    def _receive(self, data: bytes) -> None:
+    def _receive(self, data: bytes | str) -> None:
         try:
-            origin, update = JobUpdate.decode(data)
+            origin, update = decode(data)
         except ValueError as exc:
             log.warning("ignoring a message on %s: %s", self._channel, exc)
             return
-        if origin != self.origin and self._deliver is not None:
+        if origin == self.origin or self._deliver is None:
+            return
+        try:
             self._deliver(update)
+        except Exception:  # one bad update must not end this replica's listening for good
+            log.exception("a %s update from another replica could not be applied", update.kind)

@@ -4,9 +4,14 @@
 ask for, and `TrackingRuntime` owns it until the gateway stops:
 
     Redis client (only when a `[shared]` backend is `redis`)
-    -> fan-out (`local` | `redis`) -> JobTracker.apply
+    -> fan-out (`local` | `redis`) -> JobTracker.apply (a JobUpdate)
+                                   -> the run follower's apply (an ExecutionUpdate), if any
     -> submit store (`memory` | `redis`)
     -> callback receiver on `callbacks.listen` (optional), publishing through the fan-out
+
+The run follower (`gateway.resources.executions.ExecutionFollower`, passed as `runs`) is told to
+publish through the fan-out before the receiver starts, so no WorkflowFinish it verifies stays
+on the replica that received it.
 
 Stopping is two steps around the gRPC server's own drain: `drain()` first (no more callbacks;
 every watch ends with UNAVAILABLE so its client re-watches on another replica at once instead
@@ -29,15 +34,24 @@ import logging
 import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
+from gateway._proto import workflows_pb2
 from gateway.config.load import resolve_secret_files
 from gateway.config.settings import Settings
 from gateway.jobs.callbacks import CallbackReceiver, OtherEvent, callback_url
 from gateway.jobs.exactly_once import InMemorySubmitStore, SubmitStore
-from gateway.jobs.fanout import FanOut, JobUpdate, LocalFanOut, RedisFanOut
+from gateway.jobs.fanout import (
+    ExecutionUpdate,
+    FanOut,
+    JobUpdate,
+    LocalFanOut,
+    RedisFanOut,
+    Update,
+)
 from gateway.jobs.redis_store import RedisSubmitStore
 from gateway.jobs.tracking import JobDescriber, JobTracker, PollSchedule, Timer, WatchLimits
 from gateway.model import Target
@@ -49,6 +63,14 @@ AUTO_PUBLIC_URL = "auto"
 
 # Bound on each submit-store command and connection attempt towards Redis.
 STORE_TIMEOUT_S = 2.0
+
+
+class RunFollower(Protocol):
+    """What the runtime needs of `gateway.resources.executions.ExecutionFollower`."""
+
+    def apply(self, target: Target, execution: workflows_pb2.WorkflowExecution) -> bool: ...
+
+    def share_through(self, publish: Callable[[ExecutionUpdate], Awaitable[None]]) -> None: ...
 
 
 @dataclass
@@ -109,9 +131,12 @@ async def start_tracking(
     *,
     timer: Timer | None = None,
     other_events: dict[str, OtherEvent] | None = None,
+    runs: RunFollower | None = None,
 ) -> TrackingRuntime:
     """`other_events`: the receiver's handlers of callbacks that are not a job's (a workflow
-    run's `WorkflowFinish`), by `EventName`."""
+    run's `WorkflowFinish`), by `EventName`. `runs`: who follows workflow runs; it publishes
+    the runs it verified through the fan-out and gets every replica's (without one, runs'
+    updates from other replicas are dropped)."""
     _check(settings)
     settings = resolve_secret_files(settings)  # no-op when load_settings read them already
     tracking, callbacks, shared = settings.tracking, settings.callbacks, settings.shared
@@ -150,10 +175,15 @@ async def start_tracking(
         tuple(clients),
     )
 
-    def deliver(update: JobUpdate) -> None:
-        tracker.apply(update.target, update.detail)
+    def deliver(update: Update) -> None:
+        if isinstance(update, JobUpdate):
+            tracker.apply(update.target, update.detail)
+        elif runs is not None:
+            runs.apply(update.target, update.execution)
 
     try:
+        if runs is not None:
+            runs.share_through(fanout.publish)
         await fanout.start(deliver)
         if callbacks.listen:
             runtime.receiver = CallbackReceiver(

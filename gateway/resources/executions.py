@@ -5,13 +5,17 @@
     WatchWorkflowExecution -> ExecutionFollower.watch(target, run_id)   cap -> Overloaded
         <- each change of the run (its state, or any task's), ends after a final state
     _Run: one task per watched run, polling GET /workflowexecution/<RunId> on PollSchedule
-    ExecutionFollower.on_callback(body, target)   CI's WorkflowFinish POST, checked, then apply
+    ExecutionFollower.on_callback(body, target)   CI's WorkflowFinish POST, checked, published
+        -> fan-out -> ExecutionFollower.apply(target, run)   on every replica
 
 As with jobs (`gateway.jobs.tracking`), a callback only makes the follower learn sooner: its
 body is never believed. The receiver of job callbacks hands WorkflowFinish bodies here; the run
 is read back from CI, and the callback is accepted only when CI reports the state it claims.
-Polling stays the safety net. Runs are few and long next to jobs, so each watched run has its
-own poll (no batching: CI's run describe takes one id).
+CI's answer (never the body) is then published as an `ExecutionUpdate` through the replicas'
+fan-out (`gateway.jobs.fanout`, wired by `gateway.jobs.runtime` with `share_through`), so a
+WorkflowFinish received by replica B wakes the watchers of that run on replica A at once, and
+every follower takes it in `apply`. Polling stays the safety net. Runs are few and long next
+to jobs, so each watched run has its own poll (no batching: CI's run describe takes one id).
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ import asyncio
 import contextlib
 import logging
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Protocol
 
 from gateway._proto import media_pb2, workflows_pb2
@@ -33,6 +37,7 @@ from gateway.errors import (
     UpstreamError,
 )
 from gateway.jobs.callbacks import json_to_element
+from gateway.jobs.fanout import ExecutionUpdate
 from gateway.jobs.tracking import LoopTimer, PollSchedule, Timer
 from gateway.model import Target
 from gateway.upstream import xml_codec
@@ -48,6 +53,10 @@ FINAL_STATES = frozenset(
 MAX_CALLBACK_BYTES = 1024 * 1024
 DEFAULT_DESCRIBE_TIMEOUT_S = 30.0
 _RUN_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+
+
+# Hands a verified run to every replica's follower (this one's included).
+Publish = Callable[[ExecutionUpdate], Awaitable[None]]
 
 
 def is_final(execution: workflows_pb2.WorkflowExecution) -> bool:
@@ -140,6 +149,8 @@ class _Run:
         while self.latest is None or not is_final(self.latest):
             await timer.sleep_until(due, self._wake)
             self._wake.clear()
+            if self.latest is not None and is_final(self.latest):
+                return  # a callback brought the end while this slept: nothing left to ask CI
             changed = False
             try:
                 reply = await follower.client.describe_execution(
@@ -178,6 +189,15 @@ class ExecutionFollower:
         self._runs: dict[tuple[Target, str], _Run] = {}
         self._watchers = 0
         self._closed = False
+        self._publish: Publish = self._apply_here
+
+    def share_through(self, publish: Publish) -> None:
+        """Publish the runs callbacks verified through the replicas' fan-out rather than apply
+        them here only; the fan-out delivers them back to `apply`, here as everywhere."""
+        self._publish = publish
+
+    async def _apply_here(self, update: ExecutionUpdate) -> None:
+        self.apply(update.target, update.execution)
 
     @property
     def watchers(self) -> int:
@@ -207,8 +227,8 @@ class ExecutionFollower:
                 await run.stop()
 
     def apply(self, target: Target, execution: workflows_pb2.WorkflowExecution) -> bool:
-        """A run as CI's describe reports it (a verified callback); True when a followed run
-        changed."""
+        """A run as CI's describe reports it (a verified callback, maybe relayed by another
+        replica); True when a followed run changed."""
         run = self._runs.get((target, execution.run_id))
         if run is None:
             return False
@@ -219,7 +239,7 @@ class ExecutionFollower:
 
     async def on_callback(self, body: bytes, target: Target) -> int:
         """CI's WorkflowFinish POST (handed on by the job callback receiver): the HTTP status
-        to answer. 200 once CI confirmed the run's state (and watchers have it), 4xx for a
+        to answer. 200 once CI confirmed the run's state (and it is published), 4xx for a
         body that is no such callback or that CI contradicts, 503 when CI could not be asked."""
         try:
             claimed = parse_workflow_callback(body)
@@ -247,7 +267,7 @@ class ExecutionFollower:
                 claimed.state_text,
             )
             return 422
-        self.apply(target, record)
+        await self._publish(ExecutionUpdate(target, record))
         log.info("workflow callback for run %s accepted", claimed.run_id)
         return 200
 

@@ -1,5 +1,6 @@
-"""`gateway.jobs.fanout` on its own: local delivery, unsubscribing, and Redis pub/sub between
-replicas on the real redis-server of `redis_url` (each test on a channel of its own).
+"""`gateway.jobs.fanout` on its own: the message format (both kinds), local delivery,
+unsubscribing, and Redis pub/sub between replicas on the real redis-server of `redis_url` (each
+test on a channel of its own), or on one of the test's own that it restarts.
 
 Updates are awaited through an `asyncio.Queue` each replica delivers into, never slept on.
 Where a test must show that something did *not* arrive (a replica's own echo, a message after
@@ -19,12 +20,22 @@ from urllib.parse import urlsplit
 
 import pytest
 import redis.asyncio as aioredis
+from google.protobuf.message import DecodeError
 
-from gateway._proto import media_pb2
-from gateway.jobs.fanout import JobUpdate, LocalFanOut, RedisFanOut
+from gateway._proto import media_pb2, workflows_pb2
+from gateway.jobs.fanout import (
+    ExecutionUpdate,
+    JobUpdate,
+    LocalFanOut,
+    RedisFanOut,
+    Update,
+    decode,
+)
 from gateway.model import Target
+from tests.jobs.conftest import RedisServer
 
 M = media_pb2
+W = workflows_pb2
 TARGET = Target("examplebucket-1250000000", "ap-guangzhou")
 WAIT_S = 5.0
 
@@ -33,32 +44,85 @@ def update(job_id: str, state: M.JobState = M.JOB_STATE_SUCCESS) -> JobUpdate:
     return JobUpdate(TARGET, M.JobsDetail(job_id=job_id, state=state, tag="MediaInfo"))
 
 
+def run_update(run_id: str, state_text: str = "Success") -> ExecutionUpdate:
+    execution = W.WorkflowExecution(
+        run_id=run_id, workflow_id="w1", state=M.JOB_STATE_SUCCESS, state_text=state_text
+    )
+    execution.tasks.add(type="MediaInfo", job_id="j-" + run_id, state=M.JOB_STATE_SUCCESS)
+    return ExecutionUpdate(TARGET, execution)
+
+
+def key(update: Update) -> str:
+    """The job's id, or the workflow run's."""
+    if isinstance(update, JobUpdate):
+        return update.detail.job_id
+    return update.execution.run_id
+
+
 class Inbox:
-    """What one replica's tracker was handed, in order, awaitable."""
+    """What one replica's followers were handed, in order, awaitable."""
 
     def __init__(self) -> None:
-        self.updates: list[JobUpdate] = []
-        self._queue: asyncio.Queue[JobUpdate] = asyncio.Queue()
+        self.updates: list[Update] = []
+        self._queue: asyncio.Queue[Update] = asyncio.Queue()
 
-    def deliver(self, update: JobUpdate) -> None:
+    def deliver(self, update: Update) -> None:
         self.updates.append(update)
         self._queue.put_nowait(update)
 
-    async def next(self) -> JobUpdate:
-        return await asyncio.wait_for(self._queue.get(), WAIT_S)
+    async def next(self, timeout: float = WAIT_S) -> Update:
+        return await asyncio.wait_for(self._queue.get(), timeout)
+
+    async def next_key(self) -> str:
+        return key(await self.next())
 
     def job_ids(self) -> list[str]:
-        return [u.detail.job_id for u in self.updates]
+        return [key(u) for u in self.updates]
 
 
 # ---- the message format ------------------------------------------------------------------------
 
 
-def test_an_update_round_trips_with_its_origin() -> None:
-    sent = update("j1", M.JOB_STATE_FAILED)
-    origin, received = JobUpdate.decode(sent.encode("replica-a"))
+@pytest.mark.parametrize(
+    "sent", [update("j1", M.JOB_STATE_FAILED), run_update("i1")], ids=["job", "execution"]
+)
+def test_an_update_round_trips_with_its_origin_and_kind(sent: Update) -> None:
+    data = sent.encode("replica-a")
+    assert json.loads(data)["kind"] == sent.kind
+    origin, received = decode(data)
     assert origin == "replica-a"
     assert received == sent
+
+
+def test_a_job_message_without_a_kind_is_a_job_update() -> None:
+    """What replicas from before workflow runs travelled here write; and what they read: a job
+    message keeps every field they require."""
+    sent = update("j-old")
+    document = json.loads(sent.encode("old-replica"))
+    assert {"v", "origin", "bucket", "region", "job"} <= document.keys()
+    del document["kind"]
+    assert decode(json.dumps(document).encode()) == ("old-replica", sent)
+
+
+def old_decode(data: bytes) -> tuple[str, JobUpdate]:
+    """The previous version's `JobUpdate.decode`, verbatim but for names: what an older replica
+    does with what this one writes during a rolling upgrade (its listener logs a `ValueError`
+    and goes on)."""
+    try:
+        document = json.loads(data)
+        if not isinstance(document, dict) or document.get("v") != 1:
+            raise ValueError("not a job update of this format")
+        detail = M.JobsDetail.FromString(base64.b64decode(document["job"]))
+        target = Target(str(document["bucket"]), str(document["region"]))
+        return str(document["origin"]), JobUpdate(target, detail)
+    except (KeyError, TypeError, ValueError, DecodeError) as exc:
+        raise ValueError(f"bad job update: {exc}") from exc
+
+
+def test_an_older_replica_reads_job_messages_and_drops_execution_ones() -> None:
+    assert old_decode(update("j1").encode("new")) == ("new", update("j1"))
+    with pytest.raises(ValueError, match="bad job update: 'job'"):
+        old_decode(run_update("i1").encode("new"))
 
 
 @pytest.mark.parametrize(
@@ -80,12 +144,40 @@ def test_an_update_round_trips_with_its_origin() -> None:
                 "job": base64.b64encode(b"\xff\xff\xff").decode(),  # not a JobsDetail
             }
         ).encode(),
+        json.dumps({"v": 1, "kind": "queue", "origin": "a", "bucket": "b", "region": "r"}).encode(),
+        json.dumps({"v": 1, "kind": ["job"], "origin": "a", "bucket": "b", "region": "r"}).encode(),
+        json.dumps(
+            {"v": 1, "kind": "execution", "origin": "a", "bucket": "b", "region": "r", "job": ""}
+        ).encode(),
+        json.dumps(
+            {
+                "v": 1,
+                "kind": "execution",
+                "origin": "a",
+                "bucket": "b",
+                "region": "r",
+                "execution": base64.b64encode(b"\xff\xff\xff").decode(),
+            }
+        ).encode(),
+        b"[" * 100_000,  # json's recursion limit
     ],
-    ids=["not-json", "not-an-object", "other-version", "no-job", "bad-base64", "bad-protobuf"],
+    ids=[
+        "not-json",
+        "not-an-object",
+        "other-version",
+        "no-job",
+        "bad-base64",
+        "bad-protobuf",
+        "unknown-kind",
+        "kind-not-a-string",
+        "no-execution",
+        "bad-execution-protobuf",
+        "too-deep",
+    ],
 )
 def test_anything_this_version_did_not_write_is_a_value_error(data: bytes) -> None:
-    with pytest.raises(ValueError, match="bad job update"):
-        JobUpdate.decode(data)
+    with pytest.raises(ValueError, match="bad update"):
+        decode(data)
 
 
 # ---- one process ------------------------------------------------------------------------------
@@ -150,7 +242,7 @@ async def test_an_update_reaches_every_replica_once(
     # its own echo included, has been handled.
     await redis_client.publish(replicas.channel, update("last").encode("elsewhere"))
     for inbox in (on_a, on_b, on_c):
-        while (await inbox.next()).detail.job_id != "last":  # bounded: 4 deliveries each
+        while await inbox.next_key() != "last":  # bounded: 4 deliveries each
             pass
     # Every update exactly once; the ones that came through Redis in publish order (its own
     # was delivered when published, wherever the others had got to by then).
@@ -161,13 +253,27 @@ async def test_an_update_reaches_every_replica_once(
     assert update("from-a") in on_c.updates  # the whole detail travels, not only the id
 
 
+async def test_an_execution_update_crosses_replicas_as_a_job_update_does(
+    replicas: Replicas,
+) -> None:
+    (a, on_a), (b, on_b) = [await replicas.start() for _ in range(2)]
+    await b.publish(run_update("i1"))
+    assert on_b.updates == [run_update("i1")]  # here at once
+    await b.publish(update("j-after"))
+    assert [await on_a.next() for _ in range(2)] == [run_update("i1"), update("j-after")]
+    await a.publish(update("j-last"))
+    assert await on_b.next_key() == "i1"  # its own, handed over when published
+    assert [await on_b.next_key() for _ in range(2)] == ["j-after", "j-last"]
+    assert on_b.job_ids() == ["i1", "j-after", "j-last"]  # no echo of its own
+
+
 async def test_a_closed_replica_receives_nothing_more(replicas: Replicas) -> None:
     (a, _), (b, on_b), (_, on_c) = [await replicas.start() for _ in range(3)]
     await a.publish(update("j1"))
-    assert (await on_b.next()).detail.job_id == "j1"
+    assert await on_b.next_key() == "j1"
     await b.close()
     await a.publish(update("j2"))
-    assert [(await on_c.next()).detail.job_id for _ in range(2)] == ["j1", "j2"]
+    assert [await on_c.next_key() for _ in range(2)] == ["j1", "j2"]
     await b.publish(update("j3"))  # a closed fan-out delivers nowhere, not even to itself
     assert on_b.job_ids() == ["j1"]
 
@@ -180,11 +286,16 @@ async def test_foreign_messages_on_the_channel_are_ignored(
     channel = replicas.channel
     await redis_client.publish(channel, b"hello")
     await redis_client.publish(channel, json.dumps({"v": 99}).encode())
+    newer = {"v": 1, "kind": "queue", "origin": "newer", "bucket": "b", "region": "r"}
+    await redis_client.publish(channel, json.dumps(newer).encode())  # a kind from the future
+    await redis_client.publish(channel, b"[" * 100_000)
     await redis_client.publish(channel, update("real").encode("elsewhere"))
-    assert (await inbox.next()).detail.job_id == "real"
-    assert inbox.job_ids() == ["real"]
+    await redis_client.publish(channel, run_update("i-real").encode("elsewhere"))
+    assert [await inbox.next_key() for _ in range(2)] == ["real", "i-real"]  # still listening
+    assert inbox.job_ids() == ["real", "i-real"]
     ignored = [r for r in caplog.records if "ignoring a message" in r.getMessage()]
-    assert len(ignored) == 2
+    assert len(ignored) == 4
+    assert "unknown kind 'queue'" in ignored[2].getMessage()
 
 
 async def test_a_refused_publish_still_delivers_here_and_does_not_raise(
@@ -217,7 +328,92 @@ async def test_a_refused_publish_still_delivers_here_and_does_not_raise(
         # Nothing reached the other replica: a later update from a permitted publisher is the
         # first thing it receives.
         await redis_client.publish(replicas.channel, update("later").encode("elsewhere"))
-        assert (await on_other.next()).detail.job_id == "later"
+        assert await on_other.next_key() == "later"
         assert on_other.job_ids() == ["later"]
     finally:
         await redis_client.acl_deluser(user)
+
+
+async def test_an_update_its_follower_fails_on_does_not_end_the_listening(
+    replicas: Replicas, redis_client: aioredis.Redis, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.ERROR, logger="gateway.jobs.fanout")
+    client = aioredis.Redis.from_url(replicas.redis_url)
+    fanout, inbox = RedisFanOut(client, channel=replicas.channel), Inbox()
+
+    def deliver(update: Update) -> None:
+        if key(update) == "poison":
+            raise RuntimeError("the follower broke")
+        inbox.deliver(update)
+
+    await fanout.start(deliver)
+    try:
+        await redis_client.publish(replicas.channel, run_update("poison").encode("elsewhere"))
+        await redis_client.publish(replicas.channel, update("next").encode("elsewhere"))
+        assert await inbox.next_key() == "next"
+        assert "execution update from another replica could not be applied" in caplog.text
+    finally:
+        await fanout.close()
+        await client.aclose()
+
+
+PROBES = 100
+PROBE_WAIT_S = 0.2  # per probe; PROBES of them bound the wait for the resubscription to 20 s
+
+
+async def first_probe_through(publisher: RedisFanOut, inbox: Inbox) -> None:
+    """Publish probes until `inbox` receives one (each awaited for `PROBE_WAIT_S`, at most
+    `PROBES`): the subscriber is listening again."""
+    for attempt in range(1, PROBES + 1):
+        await publisher.publish(run_update(f"probe-{attempt}"))
+        try:
+            await inbox.next(PROBE_WAIT_S)
+        except TimeoutError:
+            continue
+        return
+    raise AssertionError(f"no probe arrived in {PROBES * PROBE_WAIT_S:.0f} s")
+
+
+async def until(inbox: Inbox, wanted: str) -> None:
+    """Take deliveries until `wanted` (bounded: at most every probe and a few more)."""
+    for _ in range(PROBES + 10):
+        if await inbox.next_key() == wanted:
+            return
+    raise AssertionError(f"{wanted} did not arrive: {inbox.job_ids()}")
+
+
+@pytest.mark.parametrize("outage", ["restart", "connections-killed"])
+async def test_a_replica_subscribes_again_after_losing_redis_and_receives_again(
+    redis_server: RedisServer, outage: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Redis restarting (every connection and the subscription gone, the server back empty) or
+    dropping the replicas' connections must not leave a replica deaf for good: it subscribes
+    again and updates published after that reach it. What was published while it could not
+    listen is lost (polling covers it). Whether redis-py reconnects the subscription itself or
+    the fan-out's own loop does, the test only asks for deliveries; it waits for the first by
+    sending probes (`first_probe_through`), never by sleeping."""
+    caplog.set_level(logging.INFO, logger="gateway.jobs.fanout")
+    replicas = Replicas(redis_server.url)
+    try:
+        (a, on_a), (b, on_b) = [await replicas.start() for _ in range(2)]
+        await a.publish(update("before"))
+        assert await on_b.next_key() == "before"
+
+        if outage == "restart":
+            await asyncio.to_thread(redis_server.stop)
+            await a.publish(update("while-down"))  # logged, not raised; delivered here
+            assert on_a.job_ids()[-1] == "while-down"
+            assert await asyncio.to_thread(redis_server.start)
+        else:
+            async with aioredis.Redis.from_url(redis_server.url) as admin:
+                killed = await admin.client_kill_filter(_type="pubsub")
+            assert killed == 2  # both replicas' subscriptions
+        await first_probe_through(a, on_b)
+
+        await a.publish(run_update("after"))
+        await until(on_b, "after")  # past any late probe
+        await b.publish(update("from-b"))
+        await until(on_a, "from-b")  # A hears again too
+        assert "while-down" not in on_b.job_ids()
+    finally:
+        await replicas.close()
