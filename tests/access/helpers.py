@@ -23,6 +23,7 @@ import pytest
 from ci_emulator.config import Credential
 from gateway.credentials import Credentials
 from gateway.logs import JsonFormatter
+from tests.conftest import BUCKET
 
 CANARY = "LEAKCANARY"
 
@@ -156,6 +157,23 @@ class FakeSleep:
 
 def sha256_hex(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
+
+
+def token_access_file(path: Path, *clients: tuple[str, str]) -> Path:
+    """A shared-mode access file at `path`: each (name, bearer token) a client with every
+    operation on the suite's bucket; re-read every 5 s (token rotation tests)."""
+    entries = "".join(
+        f"""
+[[clients]]
+name = "{name}"
+token_sha256 = ["{sha256_hex(token)}"]
+buckets = ["{BUCKET}"]
+operations = ["*"]
+"""
+        for name, token in clients
+    )
+    path.write_text(f'mode = "shared"\nreload_interval_s = 5\n{entries}')
+    return path
 
 
 def assert_no_canary(texts: Iterable[str], secrets_: Iterable[str]) -> None:

@@ -23,8 +23,8 @@ from gateway._proto import media_pb2, service_pb2, service_pb2_grpc
 from gateway.access.interceptor import ClientAccess
 from gateway.api.server import RunningGateway
 from gateway.api.service import REQUEST_ID_METADATA
-from tests.access.helpers import sha256_hex
-from tests.conftest import BUCKET, SAMPLE_KEY
+from tests.access.helpers import token_access_file
+from tests.conftest import SAMPLE_KEY
 from tests.fixtures.accounts import Serve
 from tests.integration.helpers import rich_error
 from tests.integration.hold import HOLD_S, Hold
@@ -38,21 +38,6 @@ TOKENS = {ALPHA: "tok-" + secrets.token_urlsafe(24), BETA: "tok-" + secrets.toke
 Metadata = tuple[tuple[str, str], ...]
 
 
-def access_file(path: Path) -> Path:
-    entries = "".join(
-        f"""
-[[clients]]
-name = "{name}"
-token_sha256 = ["{sha256_hex(token)}"]
-buckets = ["{BUCKET}"]
-operations = ["*"]
-"""
-        for name, token in TOKENS.items()
-    )
-    path.write_text(f'mode = "shared"\n{entries}')
-    return path
-
-
 def as_client(name: str) -> Metadata:
     return (("authorization", f"Bearer {TOKENS[name]}"),)
 
@@ -61,7 +46,9 @@ async def shared_gateway(serve: Serve, tmp_path: Path) -> RunningGateway:
     """A gateway in shared mode with its own embedded store (a replica of its own)."""
     directory = tmp_path / secrets.token_hex(4)
     directory.mkdir()
-    return await serve(ClientAccess.from_file(access_file(directory / "access.toml")))
+    return await serve(
+        ClientAccess.from_file(token_access_file(directory / "access.toml", *TOKENS.items()))
+    )
 
 
 def single(request_id: str, user_data: str) -> S.SubmitMediaJobRequest:

@@ -15,28 +15,12 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from gateway._proto import service_pb2, service_pb2_grpc
 from gateway.access.interceptor import ClientAccess
 from gateway.api.server import RunningGateway
-from tests.access.helpers import FakeSleep, RecordingCredentials, log_text, sha256_hex
-from tests.conftest import BUCKET
+from tests.access.helpers import FakeSleep, RecordingCredentials, log_text, token_access_file
 from tests.fixtures.accounts import Serve
 from tests.integration.helpers import rich_error
 
 TOKEN = "tok-" + secrets.token_urlsafe(24)
 OTHER_TOKEN = "tok-" + secrets.token_urlsafe(24)
-
-
-def access_file(path: Path, *clients: tuple[str, str]) -> Path:
-    entries = "".join(
-        f"""
-[[clients]]
-name = "{name}"
-token_sha256 = ["{sha256_hex(token)}"]
-buckets = ["{BUCKET}"]
-operations = ["*"]
-"""
-        for name, token in clients
-    )
-    path.write_text(f'mode = "shared"\nreload_interval_s = 5\n{entries}')
-    return path
 
 
 def bearer(token: str) -> tuple[tuple[str, str], ...]:
@@ -45,7 +29,7 @@ def bearer(token: str) -> tuple[tuple[str, str], ...]:
 
 @pytest.fixture
 async def gateway(tmp_path: Path, serve: Serve) -> RunningGateway:
-    path = access_file(tmp_path / "access.toml", ("alpha-team", TOKEN))
+    path = token_access_file(tmp_path / "access.toml", ("alpha-team", TOKEN))
     return await serve(ClientAccess.from_file(path))
 
 
@@ -117,7 +101,7 @@ async def test_tokens_are_reloaded_when_the_access_file_changes(
 ) -> None:
     caplog.set_level(logging.INFO)
     sleep = FakeSleep()
-    path = access_file(tmp_path / "access.toml", ("alpha-team", TOKEN))
+    path = token_access_file(tmp_path / "access.toml", ("alpha-team", TOKEN))
     gateway = await serve(ClientAccess.from_file(path, sleep=sleep))
     # The gateway watches the file in the background, every reload_interval_s.
     assert await sleep.next_delay() == 5
@@ -125,7 +109,7 @@ async def test_tokens_are_reloaded_when_the_access_file_changes(
         stub = service_pb2_grpc.MediaJobServiceStub(channel)
         await stub.ListMediaJobs(LIST, metadata=bearer(TOKEN), timeout=10)
 
-        access_file(path, ("beta-team", OTHER_TOKEN))  # alpha's token revoked, beta's added
+        token_access_file(path, ("beta-team", OTHER_TOKEN))  # alpha's token revoked, beta's added
         # RPCs never look at the file themselves: nothing changes until the watcher checks.
         with pytest.raises(grpc.aio.AioRpcError):
             await stub.ListMediaJobs(LIST, metadata=bearer(OTHER_TOKEN), timeout=10)
@@ -149,7 +133,7 @@ async def test_tokens_are_reloaded_when_the_access_file_changes(
 async def test_the_watcher_stops_with_the_gateway(tmp_path: Path, serve: Serve) -> None:
     sleep = FakeSleep()
     access = ClientAccess.from_file(
-        access_file(tmp_path / "access.toml", ("alpha-team", TOKEN)), sleep=sleep
+        token_access_file(tmp_path / "access.toml", ("alpha-team", TOKEN)), sleep=sleep
     )
     gateway = await serve(access)
     await sleep.next_delay()

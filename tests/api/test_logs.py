@@ -23,6 +23,7 @@ from gateway.config.settings import Settings
 from gateway.credentials import Credentials, StaticCredentialsProvider
 from gateway.logs import JsonFormatter, TextFormatter
 from tests.conftest import SAMPLE_KEY
+from tests.fixtures.logs import access_lines
 from tests.integration.helpers import rich_error
 
 if TYPE_CHECKING:
@@ -122,21 +123,12 @@ async def test_one_json_line_per_rpc_and_per_attempt(
 
 
 async def test_text_format_carries_the_same_fields(api: Stub) -> None:
-    stream = io.StringIO()
-    handler = logging.StreamHandler(stream)
-    handler.setFormatter(TextFormatter())
-    access = logging.getLogger("gateway.access")
-    access.addHandler(handler)
-    access.setLevel(logging.INFO)
-    try:
+    with access_lines(TextFormatter()) as stream:
         await api.GetMediaInfo(
             service_pb2.GetMediaInfoRequest(object=SAMPLE_KEY),
             metadata=(("x-request-id", "text-1"),),
             timeout=10,
         )
-    finally:
-        access.removeHandler(handler)
-        access.setLevel(logging.NOTSET)
     (line,) = stream.getvalue().splitlines()
     assert " INFO gateway.access: rpc " in line
     assert "grpc_code=OK" in line and "request_id=text-1" in line

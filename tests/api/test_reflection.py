@@ -16,7 +16,7 @@ from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 from gateway.access.interceptor import ClientAccess
 from gateway.api.health import API_SERVICE
 from gateway.api.reflection import v1_file_descriptor
-from tests.access.test_tokens import access_file
+from tests.access.helpers import token_access_file
 from tests.fixtures.accounts import Serve
 
 Request = reflection_pb2.ServerReflectionRequest
@@ -139,7 +139,7 @@ async def test_an_unknown_symbol_is_a_v1_not_found_error(channel: grpc.aio.Chann
 
 
 async def test_v1_needs_no_client_credentials_in_shared_mode(tmp_path: Path, serve: Serve) -> None:
-    path = access_file(tmp_path / "access.toml", ("alpha-team", "tok-" + "x" * 32))
+    path = token_access_file(tmp_path / "access.toml", ("alpha-team", "tok-" + "x" * 32))
     gateway = await serve(ClientAccess.from_file(path))
     async with grpc.aio.insecure_channel(gateway.address) as channel:
         reply = await V1Client(channel).ask(list_services="")

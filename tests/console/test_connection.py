@@ -14,8 +14,8 @@ import pytest
 from gateway.access.interceptor import ClientAccess
 from gateway.api.server import RunningGateway
 from gateway.console.exits import ExitCode
+from tests.access.helpers import token_access_file
 from tests.access.test_mtls import mtls_access
-from tests.access.test_tokens import access_file
 from tests.console.conftest import run_jobs
 from tests.fixtures.accounts import Pki, Serve
 
@@ -63,7 +63,7 @@ async def test_the_address_comes_from_the_environment(gateway: RunningGateway) -
 
 async def test_bearer_tokens_from_the_environment_or_a_file(tmp_path: Path, serve: Serve) -> None:
     gateway = await serve(
-        ClientAccess.from_file(access_file(tmp_path / "access.toml", ("ops", TOKEN)))
+        ClientAccess.from_file(token_access_file(tmp_path / "access.toml", ("ops", TOKEN)))
     )
     address = gateway.address
     assert (await run_jobs(address, "list", environ={"CI_GATEWAY_TOKEN": TOKEN})).code == 0

@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import io
 import json
-import logging
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
@@ -30,6 +29,7 @@ from gateway.credentials import Credentials, StaticCredentialsProvider
 from gateway.jobs.callbacks import MAX_CALLBACK_BYTES
 from gateway.logs import JsonFormatter
 from tests.conftest import BUCKET, REGION, SAMPLE_KEY
+from tests.fixtures.logs import access_lines
 from tests.fixtures.otlp import OtlpReceiver, ReceivedSpan
 from tests.tracing.conftest import SERVICE_NAME, traced
 
@@ -298,14 +298,8 @@ async def test_the_access_line_names_the_calls_trace_and_server_span(
 ) -> None:
     """A log line leads to its trace: the caller's trace id and the gateway's server span, for
     sampled and unsampled callers alike (the ids exist either way)."""
-    stream = io.StringIO()
-    handler = logging.StreamHandler(stream)
-    handler.setFormatter(JsonFormatter())
-    access = logging.getLogger("gateway.access")
-    access.addHandler(handler)
-    access.setLevel(logging.INFO)
     sampled, unsampled = CallerContext.new(), CallerContext.new()
-    try:
+    with access_lines(JsonFormatter()) as stream:
         async with grpc.aio.insecure_channel(traced_gateway.address) as channel:
             stub = service_pb2_grpc.MediaJobServiceStub(channel)
             await stub.GetMediaInfo(
@@ -321,9 +315,6 @@ async def test_the_access_line_names_the_calls_trace_and_server_span(
                 ),
                 timeout=WAIT_S,
             )
-    finally:
-        access.removeHandler(handler)
-        access.setLevel(logging.NOTSET)
     await traced_gateway.stop()
     lines = {
         line["request_id"]: line
