@@ -76,6 +76,40 @@ async def serve(
     return process, str(listening["address"]), str(receiver["msg"])[len(RECEIVER_PREFIX) :]
 
 
+Replica = tuple[ServeProcess, str, str]
+
+
+async def two_replicas(
+    start_serve: StartServe,
+    tmp_path: Path,
+    *,
+    emulator: RunningEmulator,
+    credentials: Credentials,
+    redis_url: str,
+    access_file: Path | None = None,
+) -> tuple[Replica, Replica]:
+    """Replicas A and B, both serving. B's receiver takes a free port; its URL is then the
+    public one for both, so CI calls B back whichever replica a job or run came through."""
+
+    async def replica(name: str, public_url: str) -> Replica:
+        return await serve(
+            start_serve,
+            tmp_path,
+            name,
+            emulator=emulator,
+            credentials=credentials,
+            redis_url=redis_url,
+            public_url=public_url,
+            access_file=access_file,
+        )
+
+    b = await replica("b", "auto")
+    a = await replica("a", b[2])
+    await wait_until_serving(a[1])
+    await wait_until_serving(b[1])
+    return a, b
+
+
 async def test_two_processes_share_callbacks_and_request_ids_through_redis(
     emulator: RunningEmulator,
     credentials: Credentials,
@@ -85,24 +119,10 @@ async def test_two_processes_share_callbacks_and_request_ids_through_redis(
     serve_processes: StartServe,
 ) -> None:
     state = emulator.state
-
-    async def replica(name: str, public_url: str) -> tuple[ServeProcess, str, str]:
-        return await serve(
-            serve_processes,
-            tmp_path,
-            name,
-            emulator=emulator,
-            credentials=credentials,
-            redis_url=redis_url,
-            public_url=public_url,
-        )
-
-    # B's receiver takes a free port; its URL is then the public one for both replicas.
-    b, b_address, b_receiver = await replica("b", "auto")
-    a, a_address, a_receiver = await replica("a", b_receiver)
+    (a, a_address, a_receiver), (b, b_address, b_receiver) = await two_replicas(
+        serve_processes, tmp_path, emulator=emulator, credentials=credentials, redis_url=redis_url
+    )
     assert a_receiver != b_receiver
-    await wait_until_serving(a_address)
-    await wait_until_serving(b_address)
 
     async with (
         grpc.aio.insecure_channel(a_address) as a_channel,
@@ -159,22 +179,14 @@ async def test_a_workflow_finish_delivered_to_b_ends_the_run_watch_on_a(
     access = tmp_path / "access.toml"  # a platform team's sidecar: workflows are writable
     access.write_text('mode = "sidecar"\nsidecar_operations = ["workflows"]\n')
 
-    async def replica(name: str, public_url: str) -> tuple[ServeProcess, str, str]:
-        return await serve(
-            serve_processes,
-            tmp_path,
-            name,
-            emulator=emulator,
-            credentials=credentials,
-            redis_url=redis_url,
-            public_url=public_url,
-            access_file=access,
-        )
-
-    b, b_address, b_receiver = await replica("b", "auto")
-    a, a_address, _ = await replica("a", b_receiver)
-    await wait_until_serving(a_address)
-    await wait_until_serving(b_address)
+    (a, a_address, _), (b, _, b_receiver) = await two_replicas(
+        serve_processes,
+        tmp_path,
+        emulator=emulator,
+        credentials=credentials,
+        redis_url=redis_url,
+        access_file=access,
+    )
 
     state.hold_running()  # the watch starts before the run can end
     async with grpc.aio.insecure_channel(a_address) as a_channel:
