@@ -13,8 +13,9 @@ fuzzed and kept by others, not a parser of our own.
 What an answer may not do, and what it becomes (`transport` maps nothing else):
 
     head over MAX_HEAD_BYTES / MAX_HEADERS,        TransportError(sent=True): no answer could
-    not HTTP, bad chunks, 101 Switching Protocols   be read, so CI's outcome is unknown (the
-                                                    exactly-once submit reconciles)
+    not HTTP, bad chunks, chunk framing (size       be read, so CI's outcome is unknown (the
+    lines, extensions, trailers) over its budget,   exactly-once submit reconciles)
+    101 Switching Protocols
     closed before its first byte                    TransportError("... before answering")
     closed before its end                           TransportError("... cut short")
     a body over max_body_bytes (on the wire or      UpstreamProtocolError(http_status): an
@@ -48,6 +49,17 @@ as bytes arrive: a peer sending endless headers is refused at this size, not buf
 
 MAX_HEADERS: Final = 128
 """Header fields of one answer; CI sends about a dozen."""
+
+MAX_FRAMING_BYTES: Final = 128 * 1024
+"""Chunk framing (size lines, extensions, trailers) of one answer, plus
+FRAMING_BYTES_PER_BODY_BYTE per body byte, counted as bytes arrive. llhttp bounds none of a
+chunk-size line (leading zeros), a chunk extension or a trailer field (which httptools buffers
+whole): without a budget a peer could stream them until the deadline while the body stays
+empty. Exceeding it is refused as framing that is not valid HTTP."""
+
+FRAMING_BYTES_PER_BODY_BYTE: Final = 8
+"""One-byte chunks cost 5 bytes of framing each (`1\\r\\n` and `\\r\\n`): even the most
+fragmented plain chunking fits, whatever the body's size."""
 
 _NOT_HTTP: Final = "CI's answer was not valid HTTP"
 _CUT_SHORT: Final = "CI's answer was cut short"
@@ -108,7 +120,7 @@ class Http1Connection(asyncio.Protocol):
         self._head_request = False
         self._failure: GatewayError | None = None
         self._received = False
-        self._head_bytes = 0
+        self._read_bytes = 0  # of this exchange's answer (interim answers and head included)
         self._headers_done = False
         self._interim = False
         self._until_eof = False
@@ -136,12 +148,13 @@ class Http1Connection(asyncio.Protocol):
             self._abort()
             return
         self._received = True
+        read = self._read_bytes
+        self._read_bytes = read + len(data)
         try:
             if self._headers_done:
                 self._parser.feed_data(data)
             else:
-                room = MAX_HEAD_BYTES - self._head_bytes
-                self._head_bytes += len(data)
+                room = MAX_HEAD_BYTES - read
                 if len(data) <= room:
                     self._parser.feed_data(data)
                 else:
@@ -151,6 +164,13 @@ class Http1Connection(asyncio.Protocol):
                             TransportError("CI's answer headers are too large", sent=True)
                         )
                     self._parser.feed_data(data[room:])
+            if self._headers_done and not waiter.done():
+                # What is neither body nor head (at most MAX_HEAD_BYTES) is chunk framing.
+                body = self._wire_size
+                if self._read_bytes - body > (
+                    MAX_HEAD_BYTES + MAX_FRAMING_BYTES + FRAMING_BYTES_PER_BODY_BYTE * body
+                ):
+                    raise self._refuse(TransportError(_NOT_HTTP, sent=True))
         except (_Refused, httptools.HttpParserCallbackError):
             self._fail(self._failure or TransportError(_NOT_HTTP, sent=True))
         except (httptools.HttpParserError, httptools.HttpParserUpgrade):
@@ -210,7 +230,7 @@ class Http1Connection(asyncio.Protocol):
         self._max_body = max_body
         self._failure = None
         self._received = False
-        self._head_bytes = 0
+        self._read_bytes = 0
         self._headers_done = False
         self._begin()
         waiter = self._waiter = loop.create_future()

@@ -27,7 +27,7 @@ import pytest
 import trustme
 
 from gateway.errors import TransportError, UpstreamProtocolError, UpstreamTimeout
-from gateway.upstream.http1 import MAX_HEAD_BYTES, MAX_HEADERS
+from gateway.upstream.http1 import MAX_FRAMING_BYTES, MAX_HEAD_BYTES, MAX_HEADERS
 from gateway.upstream.transport import HttpRequest, HttpResponse, Transport
 
 LIMIT = 64 * 1024  # max_body_bytes of these tests
@@ -583,6 +583,48 @@ async def test_an_answer_that_is_not_http_is_a_transport_error_sent(
     error = await refused(transport, scripted(answer, hold=True))
     assert isinstance(error, TransportError) and error.sent is True
     assert str(error) == "CI's answer was not valid HTTP"
+
+
+def endless_chunk_framing(kind: str) -> list[bytes]:
+    """An answer whose body stays a few bytes while its chunk framing grows: several times
+    the framing budget of that body, in 8 KiB writes."""
+    head = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+    pieces = 4 * (MAX_HEAD_BYTES + MAX_FRAMING_BYTES) // 8192
+    if kind == "size-zeros":  # a chunk-size line of leading zeros that never ends
+        return [head, *[b"0" * 8192] * pieces]
+    if kind == "extension":  # one chunk extension that never ends
+        return [head, b"5;name=", *[b"v" * 8192] * pieces]
+    if kind == "trailer":  # one trailer field that never ends (llhttp buffers none of these)
+        return [head, b"5\r\nhello\r\n0\r\nX-Trailer: ", *[b"t" * 8192] * pieces]
+    # One-byte chunks, each with an 8 KiB extension: the body grows, the framing far faster.
+    chunk = b"1;e=" + b"x" * 8186 + b"\r\nb\r\n"
+    return [head, *[chunk] * pieces]
+
+
+@pytest.mark.parametrize("kind", ["size-zeros", "extension", "trailer", "every-chunk"])
+async def test_chunk_framing_over_its_budget_is_refused_as_it_arrives(
+    transport: Transport, kind: str
+) -> None:
+    """llhttp bounds none of a chunk-size line, an extension or a trailer: without a budget
+    a peer could stream framing for as long as the deadline lasts while the body stays empty."""
+    error = await refused(transport, scripted(*endless_chunk_framing(kind), hold=True), timeout=10)
+    assert isinstance(error, TransportError) and error.sent is True
+    assert not isinstance(error, UpstreamTimeout)
+    assert str(error) == "CI's answer was not valid HTTP"
+
+
+async def test_chunk_framing_within_its_budget_is_read(transport: Transport) -> None:
+    """Small chunks with short extensions, and a trailer: ordinary framing, several bytes per
+    body byte, stays well inside the budget."""
+    body = b"x" * (LIMIT // 2)
+    chunks = b"".join(b"1;ext=1\r\n" + body[i : i + 1] + b"\r\n" for i in range(len(body)))
+    answer = (
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+        + chunks
+        + b"0\r\nX-Trailer: t\r\n\r\n"
+    )
+    async with serve(answering(answer)) as peer:
+        assert (await send(transport, peer)).body == body
 
 
 async def test_a_close_before_the_answer_is_sent_true(transport: Transport) -> None:
