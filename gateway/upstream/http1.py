@@ -244,10 +244,16 @@ class Http1Connection(asyncio.Protocol):
         self._abort()
 
     def close_idle(self) -> None:
-        """Close an idle connection politely (FIN; a TLS close_notify)."""
+        """Close an idle connection politely (FIN; a TLS close_notify), unless part of the
+        request is still unwritten (CI answered early and reads no more): a polite close would
+        wait to flush it for as long as CI keeps the connection, so it is aborted."""
         self.reusable = False
-        if self.transport is not None and not self.transport.is_closing():
-            self.transport.close()
+        transport = self.transport
+        if transport is not None and not transport.is_closing():
+            if transport.get_write_buffer_size():
+                self._abort()
+            else:
+                transport.close()
 
     async def wait_lost(self) -> None:
         if not self.lost:
@@ -336,8 +342,15 @@ class Http1Connection(asyncio.Protocol):
             decompress = self._decompress
             if not decompress.eof:
                 raise self._refuse(self._undecodable())
+        transport = self.transport
         self.reusable = (
-            not self._until_eof and not self._head_request and self._parser.should_keep_alive()
+            not self._until_eof
+            and not self._head_request
+            and self._parser.should_keep_alive()
+            # An answer before the whole request was written (a 413 on a large body): the rest
+            # would reach CI as the start of the next request.
+            and transport is not None
+            and not transport.get_write_buffer_size()
         )
         self._complete()
 

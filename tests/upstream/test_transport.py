@@ -388,6 +388,53 @@ async def test_a_connection_the_peer_closed_while_idle_is_not_used(transport: Tr
     assert peer.connections == 2
 
 
+async def test_an_answer_before_the_request_is_written_ends_its_connection(
+    transport: Transport,
+) -> None:
+    """CI may answer (a 413, a 400) before it has read the body, and keep the connection: the
+    rest of the body would reach CI as the next request's start, so the connection is not
+    reused; and since CI is not reading, a polite close would wait for ever to flush the rest,
+    so it is aborted (its unsent bytes dropped)."""
+    size = 16 * 1024 * 1024  # far over the socket buffers the peer leaves unread
+    early = b"HTTP/1.1 413 Payload Too Large\r\nContent-Length: 0\r\n\r\n"
+    received: list[int] = []
+    counted = asyncio.Event()
+
+    async def handler(
+        peer: Peer, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
+        if peer.connections > 1:
+            await answering(OK)(peer, reader, writer)
+            return
+        sock = writer.get_extra_info("socket")
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)  # no autotuning
+        await reader.readuntil(b"\r\n\r\n")  # the head only: the body is left unread
+        writer.write(early)
+        await writer.drain()
+        await peer.release.wait()  # the client has its answer
+        count = 0
+        with contextlib.suppress(ConnectionError):
+            for _ in range(100_000):  # bounded: far more passes than the body needs
+                data = await reader.read(65536)
+                if not data:
+                    break
+                count += len(data)
+        received.append(count)
+        counted.set()
+
+    async with serve(handler) as peer:
+        response = await transport.send(
+            request(peer.url, "POST", b"b" * size), connect_timeout=5, total_timeout=5
+        )
+        assert response.status == 413
+        assert transport.open_connections == 0  # not back in the pool
+        peer.release.set()
+        await asyncio.wait_for(counted.wait(), 10)
+        assert received[0] < size  # aborted: the body's rest was never sent
+        assert (await send(transport, peer)).body == b"ok"
+    assert peer.connections == 2
+
+
 async def test_an_expired_idle_connection_is_closed_when_next_met() -> None:
     async with opened(max_body_bytes=LIMIT, idle_expiry_s=-1.0) as transport:  # expired at once
 
