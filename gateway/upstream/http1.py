@@ -270,16 +270,18 @@ class Http1Connection(asyncio.Protocol):
             # next exchange's "answer". The connection goes once this one is delivered.
             self.reusable = False
 
+    # Reason and fields may hold any octet (obs-text): each one that is not UTF-8 becomes
+    # U+FFFD. Never a lone surrogate, which every later encoding (a gRPC status message, a log
+    # line) refuses: the answer must still map to an error.
+
     def on_status(self, status: bytes) -> None:
-        self._reason = status.decode("utf-8", "surrogateescape")
+        self._reason = status.decode("utf-8", "replace")
 
     def on_header(self, name: bytes, value: bytes) -> None:
         fields = self._fields
         if len(fields) >= MAX_HEADERS:
             raise self._refuse(TransportError("CI's answer has too many headers", sent=True))
-        fields.append(
-            (name.decode("utf-8", "surrogateescape"), value.decode("utf-8", "surrogateescape"))
-        )
+        fields.append((name.decode("utf-8", "replace"), value.decode("utf-8", "replace")))
 
     def on_headers_complete(self) -> None:
         status = self._parser.get_status_code()

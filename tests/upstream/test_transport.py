@@ -27,6 +27,8 @@ import pytest
 import trustme
 
 from gateway.errors import TransportError, UpstreamProtocolError, UpstreamTimeout
+from gateway.status import to_status
+from gateway.upstream.client import parse_error
 from gateway.upstream.http1 import MAX_FRAMING_BYTES, MAX_HEAD_BYTES, MAX_HEADERS
 from gateway.upstream.transport import HttpRequest, HttpResponse, Transport
 
@@ -672,6 +674,25 @@ async def test_chunk_framing_within_its_budget_is_read(transport: Transport) -> 
     )
     async with serve(answering(answer)) as peer:
         assert (await send(transport, peer)).body == body
+
+
+async def test_bytes_that_are_not_utf8_in_the_reason_and_headers_still_map(
+    transport: Transport,
+) -> None:
+    """HTTP allows any octet in a reason phrase or field value (obs-text). Each undecodable
+    byte becomes U+FFFD, so the answer still maps to a status (whose message must be UTF-8:
+    a lone surrogate there made building it raise), and valid UTF-8 stays as sent."""
+    answer = (
+        b"HTTP/1.1 503 Slow \xff Down \xc3\xa9\r\nX-CI-Request-Id: r\xfe1\r\n"
+        b"Content-Length: 0\r\n\r\n"
+    )
+    async with serve(answering(answer)) as peer:
+        response = await send(transport, peer)
+    assert response.reason == "Slow \ufffd Down \u00e9"
+    assert response.headers.get("X-CI-Request-Id") == "r\ufffd1"
+    status = to_status(parse_error(response))
+    assert status.message == "CI error HTTP 503: Slow \ufffd Down \u00e9 (RequestId r\ufffd1)"
+    assert status.SerializeToString()
 
 
 async def test_a_close_before_the_answer_is_sent_true(transport: Transport) -> None:
