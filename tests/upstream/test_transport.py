@@ -743,6 +743,40 @@ async def test_a_slow_trickle_is_bounded_by_the_total_time_out(transport: Transp
     assert loop.time() - started < 2.0
 
 
+async def test_a_peer_that_never_reads_is_bounded_by_the_total_time_out(
+    transport: Transport,
+) -> None:
+    """The request fills the socket buffers and the rest waits in the transport's: the
+    deadline still ends the exchange (its timer does not wait on the writing), the connection
+    is aborted with its unsent bytes, and the next call is served as usual."""
+    size = 16 * 1024 * 1024  # far over the socket buffers
+
+    async def handler(
+        peer: Peer, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
+        if peer.connections > 1:
+            await answering(OK)(peer, reader, writer)
+            return
+        sock = writer.get_extra_info("socket")
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)  # no autotuning
+        await peer.release.wait()  # accepted, never read (until the test is over)
+
+    loop = asyncio.get_running_loop()
+    async with serve(handler) as peer:
+        started = loop.time()
+        with pytest.raises(UpstreamTimeout) as caught:
+            await transport.send(
+                request(peer.url, "POST", b"b" * size), connect_timeout=5, total_timeout=0.5
+            )
+        assert loop.time() - started < 3.0
+        assert caught.value.sent is True
+        assert str(caught.value) == "timed out waiting for CI's answer"
+        assert transport.open_connections == 0
+        assert (await send(transport, peer)).body == b"ok"
+        peer.release.set()
+    assert peer.connections == 2
+
+
 async def test_headers_over_the_cap_are_refused_as_they_arrive(transport: Transport) -> None:
     line = b"X-Filler: " + b"y" * 1000 + b"\r\n"
     endless = [b"HTTP/1.1 200 OK\r\n", *([line] * (4 * MAX_HEAD_BYTES // len(line)))]
