@@ -64,6 +64,7 @@ fragmented plain chunking fits, whatever the body's size."""
 _NOT_HTTP: Final = "CI's answer was not valid HTTP"
 _CUT_SHORT: Final = "CI's answer was cut short"
 _NO_ANSWER: Final = "CI closed the connection before answering"
+_UNUSED_LOST: Final = "CI closed the connection before it was used"
 
 
 @dataclass(frozen=True, slots=True)
@@ -223,7 +224,14 @@ class Http1Connection(asyncio.Protocol):
         loop: asyncio.AbstractEventLoop,
     ) -> asyncio.Future[HttpResponse]:
         """Write the whole request at once and return the future of its answer, failed with
-        `UpstreamTimeout` at `deadline` (a timer handle, cancelled when the answer is in)."""
+        `UpstreamTimeout` at `deadline` (a timer handle, cancelled when the answer is in).
+
+        On a connection already known closed, raise `TransportError(sent=False)` at once:
+        nothing is written, so the request may be retried safely. Writing would not tell
+        (asyncio drops the bytes and the exchange waits out its deadline; uvloop raises
+        RuntimeError)."""
+        if not self.usable:
+            raise TransportError(_UNUSED_LOST, sent=False)
         assert self.transport is not None
         self.reusable = False
         self._head_request = head_request

@@ -29,7 +29,12 @@ import trustme
 from gateway.errors import TransportError, UpstreamProtocolError, UpstreamTimeout
 from gateway.status import to_status
 from gateway.upstream.client import parse_error
-from gateway.upstream.http1 import MAX_FRAMING_BYTES, MAX_HEAD_BYTES, MAX_HEADERS
+from gateway.upstream.http1 import (
+    MAX_FRAMING_BYTES,
+    MAX_HEAD_BYTES,
+    MAX_HEADERS,
+    Http1Connection,
+)
 from gateway.upstream.transport import HttpRequest, HttpResponse, Transport
 
 LIMIT = 64 * 1024  # max_body_bytes of these tests
@@ -435,6 +440,41 @@ async def test_an_answer_before_the_request_is_written_ends_its_connection(
         assert received[0] < size  # aborted: the body's rest was never sent
         assert (await send(transport, peer)).body == b"ok"
     assert peer.connections == 2
+
+
+async def test_an_exchange_on_a_connection_already_lost_fails_at_once_sent_false() -> None:
+    """The pool skips a connection whose close it has seen; `exchange` refuses one on its
+    own as well (whoever calls it, and between connecting and the first exchange): nothing was
+    written, so the request is safely retried, at once rather than at the deadline. On uvloop
+    a write to the closed transport raised RuntimeError; on asyncio's it was dropped and the
+    exchange waited out its deadline."""
+    loop = asyncio.get_running_loop()
+
+    async def handler(
+        peer: Peer, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
+        return  # accepted, then closed at once
+
+    async with serve(handler) as peer:
+        port = int(peer.url.rpartition(":")[2])
+        gone: list[Http1Connection] = []
+        _, connection = await loop.create_connection(
+            lambda: Http1Connection(("http", "127.0.0.1", port), gone.append), "127.0.0.1", port
+        )
+        await asyncio.wait_for(connection.wait_lost(), 5)  # the close is noticed
+        assert gone == [connection] and not connection.usable
+        started = loop.time()
+        with pytest.raises(TransportError) as caught:
+            await connection.exchange(
+                b"GET / HTTP/1.1\r\nHost: ci.example\r\n\r\n",
+                head_request=False,
+                max_body=LIMIT,
+                deadline=loop.time() + 10,
+                loop=loop,
+            )
+        assert not isinstance(caught.value, UpstreamTimeout) and caught.value.sent is False
+        assert str(caught.value) == "CI closed the connection before it was used"
+        assert loop.time() - started < 5  # at once, not at the deadline
 
 
 async def test_an_expired_idle_connection_is_closed_when_next_met() -> None:
