@@ -193,7 +193,7 @@ class Http1Connection(asyncio.Protocol):
             if self._until_eof and exc is None and self._failure is None:
                 # A body delimited by the close, as HTTP/1.0 allows: complete, unless it was
                 # compressed and its stream did not end.
-                if self._decompress is not None and not self._decompress.eof:
+                if self._unfinished_stream():
                     self._fail(self._undecodable())
                 else:
                     self._complete()
@@ -348,10 +348,8 @@ class Http1Connection(asyncio.Protocol):
         if self._interim:
             self._begin()  # the real answer follows on the same connection
             return
-        if self._decompress is not None:
-            decompress = self._decompress
-            if not decompress.eof:
-                raise self._refuse(self._undecodable())
+        if self._unfinished_stream():
+            raise self._refuse(self._undecodable())
         transport = self.transport
         self.reusable = (
             not self._until_eof
@@ -377,6 +375,12 @@ class Http1Connection(asyncio.Protocol):
         self._size = 0
         self._wire_size = 0
         self._decompress = None
+
+    def _unfinished_stream(self) -> bool:
+        """A compressed body whose stream did not end. An empty body is not one: no bytes at
+        all is no stream (servers label empty error answers with their usual encoding)."""
+        decompress = self._decompress
+        return decompress is not None and self._wire_size > 0 and not decompress.eof
 
     def _too_large(self) -> UpstreamProtocolError:
         return UpstreamProtocolError(

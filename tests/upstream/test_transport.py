@@ -899,6 +899,25 @@ async def test_an_answer_that_does_not_decode_is_refused(
     assert str(error) == message
 
 
+@pytest.mark.parametrize("encoding", ["gzip", "deflate"])
+@pytest.mark.parametrize("framing", ["length", "chunked", "close"])
+async def test_an_empty_body_labelled_compressed_is_empty(
+    transport: Transport, encoding: str, framing: str
+) -> None:
+    """No bytes at all is no compressed stream to end: an empty body, as servers send with
+    an error status and their usual Content-Encoding."""
+    head = f"HTTP/1.1 404 Not Found\r\nContent-Encoding: {encoding}\r\n".encode()
+    if framing == "length":
+        answer = head + b"Content-Length: 0\r\n\r\n"
+    elif framing == "chunked":
+        answer = head + b"Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n"
+    else:
+        answer = head.replace(b"HTTP/1.1", b"HTTP/1.0") + b"\r\n"
+    async with serve(answering(answer, then_close=framing == "close")) as peer:
+        response = await send(transport, peer)
+    assert (response.status, response.body) == (404, b"")
+
+
 async def test_a_compressed_body_read_to_the_close_must_end_its_stream(
     transport: Transport,
 ) -> None:
