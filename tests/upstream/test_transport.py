@@ -918,6 +918,104 @@ async def test_an_empty_body_labelled_compressed_is_empty(
     assert (response.status, response.body) == (404, b"")
 
 
+def chunked(data: bytes) -> bytes:
+    """`data` as two chunks and the last one."""
+    half = len(data) // 2
+    return (
+        b"".join(
+            f"{len(part):x}\r\n".encode() + part + b"\r\n" for part in (data[:half], data[half:])
+        )
+        + b"0\r\n\r\n"
+    )
+
+
+BODY = b"<Response>" + b"c" * 500 + b"</Response>"
+
+
+@pytest.mark.parametrize(
+    ("fields", "payload", "to_the_close"),
+    [
+        # RFC 9110 §5.3: repeated lines are one list. llhttp frames by the last line's last
+        # coding, and the codings before it are the body's to undo.
+        (
+            b"Transfer-Encoding: gzip\r\nTransfer-Encoding: chunked\r\n",
+            chunked(gzip.compress(BODY)),
+            False,
+        ),
+        (b"Transfer-Encoding: gzip, chunked\r\n", chunked(gzip.compress(BODY)), False),
+        (b"Transfer-Encoding: identity, chunked\r\n", chunked(BODY), False),
+        (
+            b"Content-Encoding: identity\r\nContent-Encoding: gzip\r\n"
+            b"Transfer-Encoding: chunked\r\n",
+            chunked(gzip.compress(BODY)),
+            False,
+        ),
+        (b"Transfer-Encoding: deflate\r\n", zlib.compress(BODY), True),
+    ],
+    ids=["te-lines", "te-list", "te-identity", "ce-lines", "te-to-the-close"],
+)
+async def test_every_coding_of_the_answer_is_undone(
+    transport: Transport, fields: bytes, payload: bytes, to_the_close: bool
+) -> None:
+    answer = b"HTTP/1.1 200 OK\r\n" + fields + b"\r\n" + payload
+    async with serve(answering(answer, then_close=to_the_close)) as peer:
+        response = await send(transport, peer)
+    assert response.body == BODY
+
+
+@pytest.mark.parametrize(
+    ("fields", "payload", "message"),
+    [
+        (
+            b"Transfer-Encoding: br, chunked\r\n",
+            chunked(b"not decoded here"),
+            "CI's answer has an unsupported Transfer-Encoding",
+        ),
+        (  # chunked, then more: llhttp reads to the close, and the chunks are still in it
+            b"Transfer-Encoding: chunked\r\nTransfer-Encoding: gzip\r\n",
+            gzip.compress(chunked(BODY)),
+            "CI's answer has an unsupported Transfer-Encoding",
+        ),
+        (  # an empty element last: llhttp reads to the close, the chunks still in the body
+            b"Transfer-Encoding: chunked,\r\n",
+            chunked(BODY),
+            "CI's answer has an unsupported Transfer-Encoding",
+        ),
+        (  # chunked twice: llhttp undoes one
+            b"Transfer-Encoding: chunked, chunked\r\n",
+            chunked(chunked(BODY)),
+            "CI's answer has an unsupported Transfer-Encoding",
+        ),
+        (
+            b"Content-Encoding: gzip\r\nTransfer-Encoding: gzip, chunked\r\n",
+            chunked(gzip.compress(gzip.compress(BODY))),
+            "CI's answer is compressed more than once",
+        ),
+        (
+            b"Content-Encoding: deflate\r\nContent-Encoding: gzip\r\n"
+            b"Transfer-Encoding: chunked\r\n",
+            chunked(gzip.compress(zlib.compress(BODY))),
+            "CI's answer is compressed more than once",
+        ),
+    ],
+    ids=[
+        "te-unknown",
+        "te-after-chunked",
+        "te-chunked-comma",
+        "te-chunked-twice",
+        "te-and-ce",
+        "ce-twice",
+    ],
+)
+async def test_a_coding_that_is_not_undone_is_refused_never_returned_as_plain(
+    transport: Transport, fields: bytes, payload: bytes, message: str
+) -> None:
+    answer = b"HTTP/1.1 200 OK\r\n" + fields + b"\r\n" + payload
+    error = await refused(transport, scripted(answer, hold=True))
+    assert isinstance(error, UpstreamProtocolError) and error.http_status == 200
+    assert str(error) == message
+
+
 async def test_a_compressed_body_read_to_the_close_must_end_its_stream(
     transport: Transport,
 ) -> None:
