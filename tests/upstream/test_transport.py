@@ -226,6 +226,29 @@ async def test_a_line_break_in_a_header_is_refused_before_anything_is_sent(
     assert "X-Injected" not in str(caught.value) and peer.connections == 0
 
 
+@pytest.mark.parametrize(
+    "headers",
+    [{"Content-Length": 10}, {"X-Token": b"secret-token"}, {7: "seven"}, {"X-None": None}],
+    ids=["int", "bytes", "int-name", "none"],
+)
+async def test_a_header_that_is_not_text_is_refused_before_anything_is_sent(
+    transport: Transport, headers: dict[Any, Any]
+) -> None:
+    """`client` builds every header as str (it signs them as such): anything else is a bug,
+    refused before connecting with a fixed message (never the value: it may be a secret),
+    rather than converted into something other than what was signed."""
+    async with serve(answering(OK)) as peer:
+        with pytest.raises(TransportError) as caught:
+            await transport.send(
+                HttpRequest("POST", peer.url + "/", headers, b"0123456789"),
+                connect_timeout=5,
+                total_timeout=5,
+            )
+    assert caught.value.sent is False
+    assert str(caught.value) == "request to CI refused: a header name or value that is not text"
+    assert peer.connections == 0 and transport.open_connections == 0
+
+
 async def test_a_bad_url_is_refused_before_anything_is_sent(transport: Transport) -> None:
     for url in ("ftp://h/x", "http://h:notaport/x", "http:///x", "http://h?x=1"):
         with pytest.raises(TransportError) as caught:
