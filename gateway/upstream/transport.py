@@ -11,7 +11,8 @@ What goes on the wire is the caller's method, target and headers as given (`clie
 Content-Type, Content-Length and signs them), plus Host and Content-Length when missing. Nothing
 else: no User-Agent, no Accept, and no Accept-Encoding (CI's answers are small XML; inflating
 them costs CPU and a decompression bomb is one more thing to refuse; a compressed answer sent
-anyway is still read, bounded, by `http1`).
+anyway is still read, bounded, by `http1`). A header name or value that is not str, or that
+holds a line break, is refused before connecting (`sent=False`).
 
 The pool, per (scheme, host, port): at most `pool_size` connections in total (callers wait, up
 to their own time-out, when all are busy; an idle connection of another origin is closed to make
@@ -193,7 +194,15 @@ class Transport:
         headers = request.headers
         body = request.body
         lines = [f"{request.method} {target} HTTP/1.1"]
-        lines.extend(map(": ".join, headers.items()))
+        try:
+            lines.extend(map(": ".join, headers.items()))
+        except TypeError:
+            # A name or value that is not str (an int Content-Length, bytes): `client` signs
+            # the headers as str, so converting here could send other bytes than it signed.
+            # Refused like a line break: a bug of the caller, caught before anything is sent.
+            raise TransportError(
+                "request to CI refused: a header name or value that is not text", sent=False
+            ) from None
         if "Host" not in headers and not _has(headers, "host"):
             lines.append("Host: " + origin.authority)
         if "Content-Length" not in headers and not _has(headers, "content-length"):

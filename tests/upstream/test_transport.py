@@ -27,7 +27,14 @@ import pytest
 import trustme
 
 from gateway.errors import TransportError, UpstreamProtocolError, UpstreamTimeout
-from gateway.upstream.http1 import MAX_HEAD_BYTES, MAX_HEADERS
+from gateway.status import to_status
+from gateway.upstream.client import parse_error
+from gateway.upstream.http1 import (
+    MAX_FRAMING_BYTES,
+    MAX_HEAD_BYTES,
+    MAX_HEADERS,
+    Http1Connection,
+)
 from gateway.upstream.transport import HttpRequest, HttpResponse, Transport
 
 LIMIT = 64 * 1024  # max_body_bytes of these tests
@@ -219,6 +226,29 @@ async def test_a_line_break_in_a_header_is_refused_before_anything_is_sent(
     assert "X-Injected" not in str(caught.value) and peer.connections == 0
 
 
+@pytest.mark.parametrize(
+    "headers",
+    [{"Content-Length": 10}, {"X-Token": b"secret-token"}, {7: "seven"}, {"X-None": None}],
+    ids=["int", "bytes", "int-name", "none"],
+)
+async def test_a_header_that_is_not_text_is_refused_before_anything_is_sent(
+    transport: Transport, headers: dict[Any, Any]
+) -> None:
+    """`client` builds every header as str (it signs them as such): anything else is a bug,
+    refused before connecting with a fixed message (never the value: it may be a secret),
+    rather than converted into something other than what was signed."""
+    async with serve(answering(OK)) as peer:
+        with pytest.raises(TransportError) as caught:
+            await transport.send(
+                HttpRequest("POST", peer.url + "/", headers, b"0123456789"),
+                connect_timeout=5,
+                total_timeout=5,
+            )
+    assert caught.value.sent is False
+    assert str(caught.value) == "request to CI refused: a header name or value that is not text"
+    assert peer.connections == 0 and transport.open_connections == 0
+
+
 async def test_a_bad_url_is_refused_before_anything_is_sent(transport: Transport) -> None:
     for url in ("ftp://h/x", "http://h:notaport/x", "http:///x", "http://h?x=1"):
         with pytest.raises(TransportError) as caught:
@@ -386,6 +416,88 @@ async def test_a_connection_the_peer_closed_while_idle_is_not_used(transport: Tr
         assert transport.open_connections == 0
         assert (await send(transport, peer)).body == b"ok"
     assert peer.connections == 2
+
+
+async def test_an_answer_before_the_request_is_written_ends_its_connection(
+    transport: Transport,
+) -> None:
+    """CI may answer (a 413, a 400) before it has read the body, and keep the connection: the
+    rest of the body would reach CI as the next request's start, so the connection is not
+    reused; and since CI is not reading, a polite close would wait for ever to flush the rest,
+    so it is aborted (its unsent bytes dropped)."""
+    size = 16 * 1024 * 1024  # far over the socket buffers the peer leaves unread
+    early = b"HTTP/1.1 413 Payload Too Large\r\nContent-Length: 0\r\n\r\n"
+    received: list[int] = []
+    counted = asyncio.Event()
+
+    async def handler(
+        peer: Peer, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
+        if peer.connections > 1:
+            await answering(OK)(peer, reader, writer)
+            return
+        sock = writer.get_extra_info("socket")
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)  # no autotuning
+        await reader.readuntil(b"\r\n\r\n")  # the head only: the body is left unread
+        writer.write(early)
+        await writer.drain()
+        await peer.release.wait()  # the client has its answer
+        count = 0
+        with contextlib.suppress(ConnectionError):
+            for _ in range(100_000):  # bounded: far more passes than the body needs
+                data = await reader.read(65536)
+                if not data:
+                    break
+                count += len(data)
+        received.append(count)
+        counted.set()
+
+    async with serve(handler) as peer:
+        response = await transport.send(
+            request(peer.url, "POST", b"b" * size), connect_timeout=5, total_timeout=5
+        )
+        assert response.status == 413
+        assert transport.open_connections == 0  # not back in the pool
+        peer.release.set()
+        await asyncio.wait_for(counted.wait(), 10)
+        assert received[0] < size  # aborted: the body's rest was never sent
+        assert (await send(transport, peer)).body == b"ok"
+    assert peer.connections == 2
+
+
+async def test_an_exchange_on_a_connection_already_lost_fails_at_once_sent_false() -> None:
+    """The pool skips a connection whose close it has seen; `exchange` refuses one on its
+    own as well (whoever calls it, and between connecting and the first exchange): nothing was
+    written, so the request is safely retried, at once rather than at the deadline. On uvloop
+    a write to the closed transport raised RuntimeError; on asyncio's it was dropped and the
+    exchange waited out its deadline."""
+    loop = asyncio.get_running_loop()
+
+    async def handler(
+        peer: Peer, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
+        return  # accepted, then closed at once
+
+    async with serve(handler) as peer:
+        port = int(peer.url.rpartition(":")[2])
+        gone: list[Http1Connection] = []
+        _, connection = await loop.create_connection(
+            lambda: Http1Connection(("http", "127.0.0.1", port), gone.append), "127.0.0.1", port
+        )
+        await asyncio.wait_for(connection.wait_lost(), 5)  # the close is noticed
+        assert gone == [connection] and not connection.usable
+        started = loop.time()
+        with pytest.raises(TransportError) as caught:
+            await connection.exchange(
+                b"GET / HTTP/1.1\r\nHost: ci.example\r\n\r\n",
+                head_request=False,
+                max_body=LIMIT,
+                deadline=loop.time() + 10,
+                loop=loop,
+            )
+        assert not isinstance(caught.value, UpstreamTimeout) and caught.value.sent is False
+        assert str(caught.value) == "CI closed the connection before it was used"
+        assert loop.time() - started < 5  # at once, not at the deadline
 
 
 async def test_an_expired_idle_connection_is_closed_when_next_met() -> None:
@@ -585,6 +697,67 @@ async def test_an_answer_that_is_not_http_is_a_transport_error_sent(
     assert str(error) == "CI's answer was not valid HTTP"
 
 
+def endless_chunk_framing(kind: str) -> list[bytes]:
+    """An answer whose body stays a few bytes while its chunk framing grows: several times
+    the framing budget of that body, in 8 KiB writes."""
+    head = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+    pieces = 4 * (MAX_HEAD_BYTES + MAX_FRAMING_BYTES) // 8192
+    if kind == "size-zeros":  # a chunk-size line of leading zeros that never ends
+        return [head, *[b"0" * 8192] * pieces]
+    if kind == "extension":  # one chunk extension that never ends
+        return [head, b"5;name=", *[b"v" * 8192] * pieces]
+    if kind == "trailer":  # one trailer field that never ends (llhttp buffers none of these)
+        return [head, b"5\r\nhello\r\n0\r\nX-Trailer: ", *[b"t" * 8192] * pieces]
+    # One-byte chunks, each with an 8 KiB extension: the body grows, the framing far faster.
+    chunk = b"1;e=" + b"x" * 8186 + b"\r\nb\r\n"
+    return [head, *[chunk] * pieces]
+
+
+@pytest.mark.parametrize("kind", ["size-zeros", "extension", "trailer", "every-chunk"])
+async def test_chunk_framing_over_its_budget_is_refused_as_it_arrives(
+    transport: Transport, kind: str
+) -> None:
+    """llhttp bounds none of a chunk-size line, an extension or a trailer: without a budget
+    a peer could stream framing for as long as the deadline lasts while the body stays empty."""
+    error = await refused(transport, scripted(*endless_chunk_framing(kind), hold=True), timeout=10)
+    assert isinstance(error, TransportError) and error.sent is True
+    assert not isinstance(error, UpstreamTimeout)
+    assert str(error) == "CI's answer was not valid HTTP"
+
+
+async def test_chunk_framing_within_its_budget_is_read(transport: Transport) -> None:
+    """Small chunks with short extensions, and a trailer: ordinary framing, several bytes per
+    body byte, stays well inside the budget."""
+    body = b"x" * (LIMIT // 2)
+    chunks = b"".join(b"1;ext=1\r\n" + body[i : i + 1] + b"\r\n" for i in range(len(body)))
+    answer = (
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+        + chunks
+        + b"0\r\nX-Trailer: t\r\n\r\n"
+    )
+    async with serve(answering(answer)) as peer:
+        assert (await send(transport, peer)).body == body
+
+
+async def test_bytes_that_are_not_utf8_in_the_reason_and_headers_still_map(
+    transport: Transport,
+) -> None:
+    """HTTP allows any octet in a reason phrase or field value (obs-text). Each undecodable
+    byte becomes U+FFFD, so the answer still maps to a status (whose message must be UTF-8:
+    a lone surrogate there made building it raise), and valid UTF-8 stays as sent."""
+    answer = (
+        b"HTTP/1.1 503 Slow \xff Down \xc3\xa9\r\nX-CI-Request-Id: r\xfe1\r\n"
+        b"Content-Length: 0\r\n\r\n"
+    )
+    async with serve(answering(answer)) as peer:
+        response = await send(transport, peer)
+    assert response.reason == "Slow \ufffd Down \u00e9"
+    assert response.headers.get("X-CI-Request-Id") == "r\ufffd1"
+    status = to_status(parse_error(response))
+    assert status.message == "CI error HTTP 503: Slow \ufffd Down \u00e9 (RequestId r\ufffd1)"
+    assert status.SerializeToString()
+
+
 async def test_a_close_before_the_answer_is_sent_true(transport: Transport) -> None:
     error = await refused(transport, scripted())
     assert isinstance(error, TransportError) and error.sent is True
@@ -631,6 +804,40 @@ async def test_a_slow_trickle_is_bounded_by_the_total_time_out(transport: Transp
     assert isinstance(error, UpstreamTimeout) and error.sent is True
     assert str(error) == "timed out waiting for CI's answer"
     assert loop.time() - started < 2.0
+
+
+async def test_a_peer_that_never_reads_is_bounded_by_the_total_time_out(
+    transport: Transport,
+) -> None:
+    """The request fills the socket buffers and the rest waits in the transport's: the
+    deadline still ends the exchange (its timer does not wait on the writing), the connection
+    is aborted with its unsent bytes, and the next call is served as usual."""
+    size = 16 * 1024 * 1024  # far over the socket buffers
+
+    async def handler(
+        peer: Peer, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
+        if peer.connections > 1:
+            await answering(OK)(peer, reader, writer)
+            return
+        sock = writer.get_extra_info("socket")
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)  # no autotuning
+        await peer.release.wait()  # accepted, never read (until the test is over)
+
+    loop = asyncio.get_running_loop()
+    async with serve(handler) as peer:
+        started = loop.time()
+        with pytest.raises(UpstreamTimeout) as caught:
+            await transport.send(
+                request(peer.url, "POST", b"b" * size), connect_timeout=5, total_timeout=0.5
+            )
+        assert loop.time() - started < 3.0
+        assert caught.value.sent is True
+        assert str(caught.value) == "timed out waiting for CI's answer"
+        assert transport.open_connections == 0
+        assert (await send(transport, peer)).body == b"ok"
+        peer.release.set()
+    assert peer.connections == 2
 
 
 async def test_headers_over_the_cap_are_refused_as_they_arrive(transport: Transport) -> None:
@@ -712,6 +919,123 @@ async def test_an_answer_that_does_not_decode_is_refused(
         f"HTTP/1.1 200 OK\r\nContent-Encoding: {encoding}\r\nContent-Length: {len(body)}\r\n\r\n"
     ).encode() + body
     error = await refused(transport, scripted(answer, hold=True))
+    assert str(error) == message
+
+
+@pytest.mark.parametrize("encoding", ["gzip", "deflate"])
+@pytest.mark.parametrize("framing", ["length", "chunked", "close"])
+async def test_an_empty_body_labelled_compressed_is_empty(
+    transport: Transport, encoding: str, framing: str
+) -> None:
+    """No bytes at all is no compressed stream to end: an empty body, as servers send with
+    an error status and their usual Content-Encoding."""
+    head = f"HTTP/1.1 404 Not Found\r\nContent-Encoding: {encoding}\r\n".encode()
+    if framing == "length":
+        answer = head + b"Content-Length: 0\r\n\r\n"
+    elif framing == "chunked":
+        answer = head + b"Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n"
+    else:
+        answer = head.replace(b"HTTP/1.1", b"HTTP/1.0") + b"\r\n"
+    async with serve(answering(answer, then_close=framing == "close")) as peer:
+        response = await send(transport, peer)
+    assert (response.status, response.body) == (404, b"")
+
+
+def chunked(data: bytes) -> bytes:
+    """`data` as two chunks and the last one."""
+    half = len(data) // 2
+    return (
+        b"".join(
+            f"{len(part):x}\r\n".encode() + part + b"\r\n" for part in (data[:half], data[half:])
+        )
+        + b"0\r\n\r\n"
+    )
+
+
+BODY = b"<Response>" + b"c" * 500 + b"</Response>"
+
+
+@pytest.mark.parametrize(
+    ("fields", "payload", "to_the_close"),
+    [
+        # RFC 9110 §5.3: repeated lines are one list. llhttp frames by the last line's last
+        # coding, and the codings before it are the body's to undo.
+        (
+            b"Transfer-Encoding: gzip\r\nTransfer-Encoding: chunked\r\n",
+            chunked(gzip.compress(BODY)),
+            False,
+        ),
+        (b"Transfer-Encoding: gzip, chunked\r\n", chunked(gzip.compress(BODY)), False),
+        (b"Transfer-Encoding: identity, chunked\r\n", chunked(BODY), False),
+        (
+            b"Content-Encoding: identity\r\nContent-Encoding: gzip\r\n"
+            b"Transfer-Encoding: chunked\r\n",
+            chunked(gzip.compress(BODY)),
+            False,
+        ),
+        (b"Transfer-Encoding: deflate\r\n", zlib.compress(BODY), True),
+    ],
+    ids=["te-lines", "te-list", "te-identity", "ce-lines", "te-to-the-close"],
+)
+async def test_every_coding_of_the_answer_is_undone(
+    transport: Transport, fields: bytes, payload: bytes, to_the_close: bool
+) -> None:
+    answer = b"HTTP/1.1 200 OK\r\n" + fields + b"\r\n" + payload
+    async with serve(answering(answer, then_close=to_the_close)) as peer:
+        response = await send(transport, peer)
+    assert response.body == BODY
+
+
+@pytest.mark.parametrize(
+    ("fields", "payload", "message"),
+    [
+        (
+            b"Transfer-Encoding: br, chunked\r\n",
+            chunked(b"not decoded here"),
+            "CI's answer has an unsupported Transfer-Encoding",
+        ),
+        (  # chunked, then more: llhttp reads to the close, and the chunks are still in it
+            b"Transfer-Encoding: chunked\r\nTransfer-Encoding: gzip\r\n",
+            gzip.compress(chunked(BODY)),
+            "CI's answer has an unsupported Transfer-Encoding",
+        ),
+        (  # an empty element last: llhttp reads to the close, the chunks still in the body
+            b"Transfer-Encoding: chunked,\r\n",
+            chunked(BODY),
+            "CI's answer has an unsupported Transfer-Encoding",
+        ),
+        (  # chunked twice: llhttp undoes one
+            b"Transfer-Encoding: chunked, chunked\r\n",
+            chunked(chunked(BODY)),
+            "CI's answer has an unsupported Transfer-Encoding",
+        ),
+        (
+            b"Content-Encoding: gzip\r\nTransfer-Encoding: gzip, chunked\r\n",
+            chunked(gzip.compress(gzip.compress(BODY))),
+            "CI's answer is compressed more than once",
+        ),
+        (
+            b"Content-Encoding: deflate\r\nContent-Encoding: gzip\r\n"
+            b"Transfer-Encoding: chunked\r\n",
+            chunked(gzip.compress(zlib.compress(BODY))),
+            "CI's answer is compressed more than once",
+        ),
+    ],
+    ids=[
+        "te-unknown",
+        "te-after-chunked",
+        "te-chunked-comma",
+        "te-chunked-twice",
+        "te-and-ce",
+        "ce-twice",
+    ],
+)
+async def test_a_coding_that_is_not_undone_is_refused_never_returned_as_plain(
+    transport: Transport, fields: bytes, payload: bytes, message: str
+) -> None:
+    answer = b"HTTP/1.1 200 OK\r\n" + fields + b"\r\n" + payload
+    error = await refused(transport, scripted(answer, hold=True))
+    assert isinstance(error, UpstreamProtocolError) and error.http_status == 200
     assert str(error) == message
 
 
