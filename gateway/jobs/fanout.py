@@ -37,7 +37,7 @@ channel quiet for half of `liveness_timeout_s` gets a PING on the subscription, 
 connection that has answered nothing, not even that, by `liveness_timeout_s` after it last said
 anything is given up and subscribed again. redis-py's own `health_check_interval` does not do
 this for an idle subscription: it sends its PING only when a read begins, and swallows the PONG
-without ever checking that one came.
+without ever checking that one came. A publish waits no longer than that for its answer.
 """
 
 from __future__ import annotations
@@ -192,8 +192,11 @@ class RedisFanOut:
         if self._deliver is not None:
             self._deliver(update)
         try:
-            await self._redis.publish(self._channel, update.encode(self.origin))
-        except (RedisError, OSError) as exc:
+            # Bounded: a connection gone silent would otherwise hold the caller (a CI callback's
+            # answer) until the kernel gives up on it, minutes later.
+            async with asyncio.timeout(self._liveness_timeout_s):
+                await self._redis.publish(self._channel, update.encode(self.origin))
+        except (RedisError, OSError, TimeoutError) as exc:
             log.warning(
                 "could not publish a %s update to Redis (others will poll): %s", update.kind, exc
             )

@@ -544,3 +544,23 @@ async def test_a_replica_whose_connection_goes_silent_subscribes_again_and_logs_
     warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
     assert any("Redis fan-out lost (no answer from Redis" in w for w in warnings), warnings
     assert_no_password_logged(caplog, relayed.password)
+
+
+async def test_a_publish_on_a_connection_gone_silent_gives_up_in_bounded_time(
+    relayed: Relayed, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A publish whose pooled connection stops answering (the relay frozen) is abandoned after
+    the liveness time-out, logged, and still delivered here; the next publish takes a new
+    connection and reaches the other replica."""
+    caplog.set_level(logging.DEBUG)
+    await relayed.fanout.publish(update("warm"))  # leaves a relayed connection in its pool
+    assert await relayed.on_direct.next_key() == "warm"
+
+    relayed.relay.freeze()
+    async with asyncio.timeout(WAIT_S):  # the liveness time-out is 1 s
+        await relayed.fanout.publish(update("stuck"))
+    assert relayed.inbox.job_ids()[-1] == "stuck"
+    assert "could not publish a job update to Redis" in caplog.text
+    await first_probe_through(relayed.fanout, relayed.on_direct)
+    assert "stuck" not in relayed.on_direct.job_ids()
+    assert_no_password_logged(caplog, relayed.password)
