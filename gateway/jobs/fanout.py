@@ -29,6 +29,15 @@ rolling upgrade therefore keeps working, older replicas learning of runs' ends b
 the channel keeps its old name for the same reason. Whatever this version cannot read (an
 unknown kind from a newer replica, anything malformed) is logged and dropped, and neither it
 nor a follower that fails on an update stops the listener.
+
+A subscription only ever reads, so a connection that dies silently (a NAT or conntrack entry
+dropped, a failover behind a virtual IP: no FIN, no RST) would leave it waiting for good, the
+replica deaf to the others until it restarts. The listener therefore reads with a time-out: a
+channel quiet for half of `liveness_timeout_s` gets a PING on the subscription, and a
+connection that has answered nothing, not even that, by `liveness_timeout_s` after it last said
+anything is given up and subscribed again. redis-py's own `health_check_interval` does not do
+this for an idle subscription: it sends its PING only when a read begins, and swallows the PONG
+without ever checking that one came. A publish waits no longer than that for its answer.
 """
 
 from __future__ import annotations
@@ -54,6 +63,9 @@ log = logging.getLogger(__name__)
 
 DEFAULT_CHANNEL = "ci-gateway:job-updates"
 SUBSCRIBE_TIMEOUT_S = 5.0
+# A subscription silent for this long (not even answering a PING) is given up and resubscribed.
+LIVENESS_TIMEOUT_S = 30.0
+_PING = "ci-gateway-fanout"  # the PONG's payload; not redis-py's own health-check message
 RECONNECT_INITIAL_S = 0.5
 RECONNECT_MAX_S = 10.0
 _FORMAT = 1
@@ -160,8 +172,10 @@ class RedisFanOut:
         *,
         channel: str = DEFAULT_CHANNEL,
         origin: str | None = None,
+        liveness_timeout_s: float = LIVENESS_TIMEOUT_S,
     ) -> None:
         self._redis = client
+        self._liveness_timeout_s = liveness_timeout_s
         self._channel = channel
         self.origin = origin or uuid.uuid4().hex
         self._deliver: Deliver | None = None
@@ -178,8 +192,11 @@ class RedisFanOut:
         if self._deliver is not None:
             self._deliver(update)
         try:
-            await self._redis.publish(self._channel, update.encode(self.origin))
-        except (RedisError, OSError) as exc:
+            # Bounded: a connection gone silent would otherwise hold the caller (a CI callback's
+            # answer) until the kernel gives up on it, minutes later.
+            async with asyncio.timeout(self._liveness_timeout_s):
+                await self._redis.publish(self._channel, update.encode(self.origin))
+        except (RedisError, OSError, TimeoutError) as exc:
             log.warning(
                 "could not publish a %s update to Redis (others will poll): %s", update.kind, exc
             )
@@ -194,10 +211,12 @@ class RedisFanOut:
         await self._close_pubsub()
 
     async def _subscribe(self) -> None:
-        pubsub = self._redis.pubsub()
-        self._pubsub = pubsub
-        await pubsub.subscribe(self._channel)
+        # Connecting is bounded too: a Redis address that swallows packets must not hold the
+        # listener for the kernel's connect time-out.
         async with asyncio.timeout(SUBSCRIBE_TIMEOUT_S):
+            pubsub = self._redis.pubsub()
+            self._pubsub = pubsub
+            await pubsub.subscribe(self._channel)
             while True:  # bounded by the timeout: the confirmation is the first reply
                 message = await pubsub.get_message(timeout=SUBSCRIBE_TIMEOUT_S)
                 if message is not None and message.get("type") == "subscribe":
@@ -217,14 +236,35 @@ class RedisFanOut:
                     await self._subscribe()
                     delay = RECONNECT_INITIAL_S
                     log.info("Redis fan-out resubscribed to %s", self._channel)
-                async for message in self._pubsub.listen():
-                    if message.get("type") == "message":
-                        self._receive(message["data"])
+                await self._read_while_alive(self._pubsub)
             except (RedisError, OSError, TimeoutError) as exc:
+                # The exception's text names host and port at most, never the URL's password.
                 log.warning("Redis fan-out lost (%s); resubscribing in %.1f s", exc, delay)
             await self._close_pubsub()
             await asyncio.sleep(delay)
             delay = min(delay * 2, RECONNECT_MAX_S)
+
+    async def _read_while_alive(self, pubsub: Any) -> None:
+        """Receive until the connection fails, or says nothing for `liveness_timeout_s`
+        (`TimeoutError`). A busy channel is never pinged; a quiet one is, half-way."""
+        quiet_s = self._liveness_timeout_s / 2
+        pinged = False
+        while True:
+            # None: nothing within quiet_s (get_message's own time-out leaves the connection
+            # usable, unlike cancelling the read).
+            message = await pubsub.get_message(timeout=quiet_s)
+            if message is not None:
+                pinged = False  # anything at all, a PONG included, shows the connection lives
+                if message.get("type") == "message":
+                    self._receive(message["data"])
+            elif pinged:
+                raise TimeoutError(
+                    f"no answer from Redis in {self._liveness_timeout_s:g} s, not even to a PING"
+                )
+            else:
+                async with asyncio.timeout(quiet_s):  # a write into a stalled socket, bounded
+                    await pubsub.ping(_PING)
+                pinged = True
 
     def _receive(self, data: bytes | str) -> None:
         try:

@@ -150,7 +150,8 @@ async def start_tracking(
     )
     fanout: FanOut = LocalFanOut()
     if shared.fanout == "redis":
-        # The subscription blocks on reads by design: no read time-out on its client.
+        # No read time-out on its client: the subscription waits for messages by design, and
+        # finds a silently dead connection by PINGs of its own (`RedisFanOut`).
         clients.append(aioredis.Redis.from_url(shared.redis_url))
         fanout = RedisFanOut(clients[-1])
     store: SubmitStore = InMemorySubmitStore()

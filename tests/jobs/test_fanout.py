@@ -1,6 +1,7 @@
 """`gateway.jobs.fanout` on its own: the message format (both kinds), local delivery,
 unsubscribing, and Redis pub/sub between replicas on the real redis-server of `redis_url` (each
-test on a channel of its own), or on one of the test's own that it restarts.
+test on a channel of its own), or on one of the test's own that it restarts, or through a TCP
+relay of the test's own that freezes connections silently.
 
 Updates are awaited through an `asyncio.Queue` each replica delivers into, never slept on.
 Where a test must show that something did *not* arrive (a replica's own echo, a message after
@@ -16,6 +17,7 @@ import json
 import logging
 import secrets
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 import pytest
@@ -417,3 +419,148 @@ async def test_a_replica_subscribes_again_after_losing_redis_and_receives_again(
         assert "while-down" not in on_b.job_ids()
     finally:
         await replicas.close()
+
+
+class FreezableRelay:
+    """A loopback TCP relay to Redis of the test's own. `freeze()` stops forwarding on every
+    connection it carries at that moment, in both directions, while keeping both of its sockets
+    open (no FIN, no RST): what a NAT entry dropped silently, or a failover behind a virtual IP,
+    looks like to the client. Connections made after that are relayed normally."""
+
+    def __init__(self, upstream_port: int) -> None:
+        self._upstream_port = upstream_port
+        self._server: asyncio.Server | None = None
+        self._pumps: set[asyncio.Task[None]] = set()  # the live connections' forwarding
+        self._writers: list[asyncio.StreamWriter] = []  # every socket, frozen ones kept open
+        self.connections = 0
+
+    async def start(self) -> int:
+        """The loopback port it listens on."""
+        self._server = await asyncio.start_server(self._relay, "127.0.0.1", 0)
+        port: int = self._server.sockets[0].getsockname()[1]
+        return port
+
+    def freeze(self) -> None:
+        for pump in self._pumps:
+            pump.cancel()
+        self._pumps.clear()
+
+    async def close(self) -> None:
+        self.freeze()
+        if self._server is not None:
+            self._server.close()
+            await self._server.wait_closed()
+        for writer in self._writers:
+            writer.transport.abort()
+
+    async def _relay(self, client_r: asyncio.StreamReader, client_w: asyncio.StreamWriter) -> None:
+        self.connections += 1
+        self._writers.append(client_w)
+        server_r, server_w = await asyncio.open_connection("127.0.0.1", self._upstream_port)
+        self._writers.append(server_w)
+        for source, sink in ((client_r, server_w), (server_r, client_w)):
+            pump = asyncio.create_task(self._pump(source, sink))
+            self._pumps.add(pump)
+            pump.add_done_callback(self._pumps.discard)
+
+    @staticmethod
+    async def _pump(source: asyncio.StreamReader, sink: asyncio.StreamWriter) -> None:
+        while data := await source.read(65536):  # until EOF, or cancelled by freeze()
+            sink.write(data)
+            await sink.drain()
+        sink.write_eof()  # a side that closed is passed on: only freezing is silent
+
+
+@dataclass
+class Relayed:
+    """A replica that reaches Redis through a `FreezableRelay`, with a password in its URL (an
+    ACL user's, so AUTH travels through the relay), and a replica connected directly."""
+
+    relay: FreezableRelay
+    password: str
+    fanout: RedisFanOut
+    inbox: Inbox
+    direct: RedisFanOut
+    on_direct: Inbox
+
+
+@pytest.fixture
+async def relayed(redis_url: str, redis_client: aioredis.Redis) -> AsyncIterator[Relayed]:
+    user, password = "fanout-" + secrets.token_hex(4), "pw-" + secrets.token_hex(12)
+    await redis_client.acl_setuser(
+        user,
+        enabled=True,
+        passwords=[f"+{password}"],
+        categories=["+@all"],
+        keys=["*"],
+        channels=["*"],
+    )
+    relay = FreezableRelay(int(urlsplit(redis_url).port or 0))
+    replicas = Replicas(redis_url)
+    try:
+        port = await relay.start()
+        client = aioredis.Redis.from_url(f"redis://{user}:{password}@127.0.0.1:{port}/0")
+        fanout, inbox = (
+            RedisFanOut(client, channel=replicas.channel, liveness_timeout_s=1.0),
+            Inbox(),
+        )
+        try:
+            await fanout.start(inbox.deliver)
+            direct, on_direct = await replicas.start()
+            yield Relayed(relay, password, fanout, inbox, direct, on_direct)
+        finally:
+            await fanout.close()
+            await client.aclose()
+    finally:
+        await replicas.close()
+        await relay.close()
+        await redis_client.acl_deluser(user)
+
+
+def assert_no_password_logged(caplog: pytest.LogCaptureFixture, password: str) -> None:
+    logged = [r.getMessage() for r in caplog.records] + [caplog.text]
+    assert not [line for line in logged if password in line]
+
+
+async def test_a_replica_whose_connection_goes_silent_subscribes_again_and_logs_no_password(
+    relayed: Relayed, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A subscription whose connection stops answering without being closed (the relay frozen)
+    is given up within the fan-out's liveness time-out and subscribed again through a new
+    connection; an update published after that, by the replica connected to Redis directly,
+    reaches it. The password in its Redis URL appears in no log line of any logger, the
+    reconnect's warning included."""
+    caplog.set_level(logging.DEBUG)  # every logger, redis-py's own too
+    await relayed.direct.publish(update("before"))
+    assert await relayed.inbox.next_key() == "before"
+
+    relayed.relay.freeze()
+    connections = relayed.relay.connections
+    await first_probe_through(relayed.direct, relayed.inbox)  # bounded: PROBES * PROBE_WAIT_S
+    assert relayed.relay.connections > connections  # it came back through a new connection
+    await relayed.direct.publish(run_update("after"))
+    await until(relayed.inbox, "after")
+
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert any("Redis fan-out lost (no answer from Redis" in w for w in warnings), warnings
+    assert_no_password_logged(caplog, relayed.password)
+
+
+async def test_a_publish_on_a_connection_gone_silent_gives_up_in_bounded_time(
+    relayed: Relayed, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A publish whose pooled connection stops answering (the relay frozen) is abandoned after
+    the liveness time-out, logged, and still delivered here; the next publish takes a new
+    connection and reaches the other replica."""
+    caplog.set_level(logging.DEBUG)
+    await relayed.fanout.publish(update("warm"))  # leaves a relayed connection in its pool
+    assert await relayed.on_direct.next_key() == "warm"
+
+    relayed.relay.freeze()
+    async with asyncio.timeout(WAIT_S):  # the liveness time-out is 1 s
+        await relayed.fanout.publish(update("stuck"))
+    assert relayed.inbox.job_ids()[-1] == "stuck"
+    assert "could not publish a job update to Redis" in caplog.text
+    await first_probe_through(relayed.fanout, relayed.on_direct)
+    assert "stuck" not in relayed.on_direct.job_ids()
+    assert_no_password_logged(caplog, relayed.password)
