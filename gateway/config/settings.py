@@ -297,8 +297,16 @@ class Shared:
         help="where request_id -> job records live (24 h): `memory` or `redis`",
         aliases=("CI_GATEWAY_SUBMIT_STORE",),
     )
+    submit_store_max_mb: float = _option(
+        32.0,
+        help="memory the `memory` submit store may hold (MiB); past it the oldest records go "
+        "first (a repeat of their request_id then reconciles with CI); size it under the "
+        "pod's memory limit",
+    )
 
     def __post_init__(self) -> None:
+        if not self.submit_store_max_mb > 0:
+            raise ValueError("shared.submit_store_max_mb must be more than 0")
         if self.redis_url and self.redis_url_file:
             raise ValueError("shared.redis_url and shared.redis_url_file are both set: set one")
         if self.fanout not in FANOUT_BACKENDS:

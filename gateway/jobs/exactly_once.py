@@ -129,32 +129,108 @@ class SubmitStore(Protocol):
     async def delete(self, request_id: str) -> None: ...
 
 
+DEFAULT_STORE_MAX_BYTES = 32 * 1024 * 1024
+"""The embedded store's budget. A pod's memory limit, not the request rate, must bound it: with
+callers sending their own request_id on every submit it would otherwise grow ~1.1 KiB per submit
+for 24 h (a sidecar limited to 192 MiB would be OOM-killed within a day at a few submits/s)."""
+
+RECORD_OVERHEAD_BYTES = 290
+"""What a record costs beyond its key's, fingerprint's and answer's bytes: the strings'
+headers, the record itself and its OrderedDict entry (and `_BYTES_HEADER` more for an answer).
+Measured with tracemalloc on CPython 3.11 (386 B for a record in doubt with a 40-character key,
+1,157 B with a 700-byte answer); a test keeps the count within 15% of what tracemalloc sees."""
+
+_BYTES_HEADER = 33
+
+_EVICTION_WARNING_EVERY_S = 300.0
+
+
+def record_bytes(request_id: str, record: SubmitRecord) -> int:
+    """The memory one record holds, as the budget counts it."""
+    detail = record.jobs_detail
+    return (
+        RECORD_OVERHEAD_BYTES
+        + len(request_id)
+        + len(record.fingerprint)
+        + (len(detail) + _BYTES_HEADER if detail is not None else 0)
+    )
+
+
 class InMemorySubmitStore:
-    """Process-local store. Records live `retention_s` (24 h); beyond `max_entries` the oldest
-    are evicted first, so memory stays bounded under any request rate."""
+    """Process-local store. Records live `retention_s` (24 h); beyond `max_bytes` (or
+    `max_entries`) the oldest are evicted first, so memory stays bounded under any request rate
+    and any answer size.
+
+    An evicted record is not a broken promise: a repeat of its request_id finds no record and
+    reconciles first, listing CI's jobs for the id's marker as far back as the retention
+    (`RECOVERY_LOOKBACK_S`), so it still gets its job, at the cost of CI calls (and within
+    the reconcile's page limit). Evicting before the retention ends is logged (at most every
+    few minutes): raise the budget, or use the Redis store, if it shows."""
 
     def __init__(
         self,
         *,
         retention_s: float = RETENTION_S,
+        max_bytes: int = DEFAULT_STORE_MAX_BYTES,
         max_entries: int = 1_000_000,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._records: OrderedDict[str, SubmitRecord] = OrderedDict()
         self._retention_s = retention_s
+        self._max_bytes = max_bytes
         self._max_entries = max_entries
         self._clock = clock
+        self._bytes = 0
+        self._early_evictions = 0
+        self._warned_at: float | None = None
 
     def __len__(self) -> int:
         return len(self._records)
+
+    @property
+    def max_bytes(self) -> int:
+        return self._max_bytes
+
+    @property
+    def held_bytes(self) -> int:
+        """The records' memory as the budget counts it (`record_bytes`)."""
+        return self._bytes
+
+    def _over(self) -> bool:
+        return self._bytes > self._max_bytes or len(self._records) > self._max_entries
 
     def _expire(self) -> None:
         horizon = self._clock() - self._retention_s
         while self._records:
             oldest_id, oldest = next(iter(self._records.items()))
-            if oldest.updated_at >= horizon and len(self._records) <= self._max_entries:
+            expired = oldest.updated_at < horizon
+            if not expired and not self._over():
                 return
             del self._records[oldest_id]
+            self._bytes -= record_bytes(oldest_id, oldest)
+            if not expired:
+                self._evicted_early()
+
+    def _evicted_early(self) -> None:
+        self._early_evictions += 1
+        now = self._clock()
+        if self._warned_at is None or now - self._warned_at >= _EVICTION_WARNING_EVERY_S:
+            self._warned_at = now
+            log.warning(
+                "submit store full: %d records evicted before their 24 h so far (budget %d "
+                "bytes, %d records held); repeats of their request_ids reconcile with CI "
+                "first. Raise shared.submit_store_max_mb or use the Redis store",
+                self._early_evictions,
+                self._max_bytes,
+                len(self._records),
+            )
+
+    def _insert(self, request_id: str, record: SubmitRecord) -> None:
+        previous = self._records.get(request_id)
+        if previous is not None:
+            self._bytes -= record_bytes(request_id, previous)
+        self._records[request_id] = record
+        self._bytes += record_bytes(request_id, record)
 
     async def get(self, request_id: str) -> SubmitRecord | None:
         self._expire()
@@ -166,18 +242,20 @@ class InMemorySubmitStore:
         if existing is None:
             # Not through `put`: expired above already, and this runs for every submit. A new
             # key goes last by itself.
-            self._records[request_id] = record
-            if len(self._records) > self._max_entries:
+            self._insert(request_id, record)
+            if self._over():
                 self._expire()
         return existing
 
     async def put(self, request_id: str, record: SubmitRecord) -> None:
-        self._records[request_id] = record
+        self._insert(request_id, record)
         self._records.move_to_end(request_id)
         self._expire()
 
     async def delete(self, request_id: str) -> None:
-        self._records.pop(request_id, None)
+        record = self._records.pop(request_id, None)
+        if record is not None:
+            self._bytes -= record_bytes(request_id, record)
 
 
 def is_ambiguous(error: GatewayError) -> bool:

@@ -154,7 +154,7 @@ async def start_tracking(
         # finds a silently dead connection by PINGs of its own (`RedisFanOut`).
         clients.append(aioredis.Redis.from_url(shared.redis_url))
         fanout = RedisFanOut(clients[-1])
-    store: SubmitStore = InMemorySubmitStore()
+    store: SubmitStore = InMemorySubmitStore(max_bytes=int(shared.submit_store_max_mb * 2**20))
     if shared.submit_store == "redis":
         # A Redis that stops answering (rather than refusing connections) must fail a submit
         # with SUBMIT_STORE_UNAVAILABLE in bounded time, not hold it to its deadline.

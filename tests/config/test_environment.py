@@ -68,6 +68,7 @@ SAMPLES: dict[str, tuple[str, object]] = {
     "shared.redis_url": (REDIS_URL, REDIS_URL),
     "shared.fanout": ("redis", "redis"),
     "shared.submit_store": ("redis", "redis"),
+    "shared.submit_store_max_mb": ("64", 64.0),
     "tracing.enabled": ("true", True),
 }
 # The `*_file` settings name a file holding their secret twin's value (sampled above); once

@@ -384,6 +384,23 @@ async def test_store_keeps_outcomes_only_for_ids_a_caller_can_repeat(
     assert emulator.state.jobs_created == 21
 
 
+async def test_a_record_the_full_store_evicted_is_recovered_by_the_reconcile(
+    settings: Settings, credentials: Credentials, emulator: RunningEmulator
+) -> None:
+    """A store past its memory budget drops its oldest records; a repeat of such a request_id
+    finds the job again in CI (the reconcile by marker) instead of creating a second one."""
+    emulator.state.pause_scheduling()
+    store = InMemorySubmitStore(max_bytes=1500)  # room for two or three answered records
+    requests = [submit_request(f"rid-full-{i}", f"input/full-{i}.mp4", f"n{i}") for i in range(6)]
+    async with custom_gateway(settings, credentials, submit_store=store) as gateway:
+        first = [await gateway.stub.SubmitMediaJob(r, timeout=10) for r in requests]
+        assert len(store) < len(requests)
+        assert await store.get("rid-full-0") is None  # evicted
+        again = [await gateway.stub.SubmitMediaJob(r, timeout=10) for r in requests]
+    assert [a.jobs_detail.job_id for a in again] == [f.jobs_detail.job_id for f in first]
+    assert emulator.state.jobs_created == len(requests)
+
+
 class CountingStore(InMemorySubmitStore):
     """The embedded store, counting the calls made to it by name."""
 
