@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import ast
+import importlib.metadata
 import os
 import subprocess
 import sys
@@ -206,3 +207,31 @@ def test_serve_runs_without_pyav() -> None:
     )
     assert done.returncode == 0, done.stderr
     assert "--listen" in done.stdout
+
+
+def _requirement_name(requirement: str) -> str:
+    name = requirement.split(";")[0]
+    for stop in "<>=!~[ ":
+        name = name.split(stop)[0]
+    return name.strip().lower().replace("_", "-")
+
+
+def test_every_library_the_gateway_imports_is_a_declared_dependency() -> None:
+    """A direct import of what happens to come with another package (multidict with aiohttp,
+    say) breaks the day that package stops bringing it; `pip install ci-gateway` must bring
+    everything `gateway` imports (the `tracing` extra, what `gateway.tracing` imports)."""
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    declared = {_requirement_name(dep) for dep in project["dependencies"]}
+    tracing = declared | {_requirement_name(d) for d in project["optional-dependencies"]["tracing"]}
+    providers = importlib.metadata.packages_distributions()
+    missing = []
+    for name, path in _gateway_modules().items():
+        allowed = tracing if _part(name) == "tracing" else declared
+        for target in _imports(path):
+            top = target.split(".")[0]
+            if top in sys.stdlib_module_names or top == "gateway" or top == "__future__":
+                continue
+            dists = {d.lower().replace("_", "-") for d in providers.get(top, [])}
+            if not dists & allowed:
+                missing.append(f"{name}: {top} ({sorted(dists) or 'not installed'})")
+    assert not missing, sorted(set(missing))
