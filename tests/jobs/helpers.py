@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import json
+import secrets
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import grpc
+import redis.asyncio as aioredis
 from lxml import etree
 
 from gateway._proto import media_pb2, service_pb2, service_pb2_grpc
@@ -140,3 +142,34 @@ def _to_json(element: etree._Element) -> object:
     for child in element:
         grouped.setdefault(str(child.tag), []).append(_to_json(child))
     return {tag: items[0] if len(items) == 1 else items for tag, items in grouped.items()}
+
+
+@dataclass(frozen=True)
+class RedisUser:
+    name: str
+    password: str
+
+    def url(self, host: str, port: int | None, path: str = "/0") -> str:
+        return f"redis://{self.name}:{self.password}@{host}:{port}{path}"
+
+
+@asynccontextmanager
+async def redis_acl_user(
+    redis_client: aioredis.Redis, *, denied: tuple[str, ...] = ()
+) -> AsyncIterator[RedisUser]:
+    """A fresh Redis ACL user with a password, allowed every command but `denied`; deleted
+    after. The default user stays open, so only a connection with these credentials is it."""
+    user = RedisUser("gw-" + secrets.token_hex(4), "pw-" + secrets.token_hex(16))
+    await redis_client.acl_setuser(
+        user.name,
+        enabled=True,
+        passwords=[f"+{user.password}"],
+        categories=["+@all"],
+        commands=[f"-{command}" for command in denied],
+        keys=["*"],
+        channels=["*"],
+    )
+    try:
+        yield user
+    finally:
+        await redis_client.acl_deluser(user.name)

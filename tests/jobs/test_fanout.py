@@ -35,6 +35,7 @@ from gateway.jobs.fanout import (
 )
 from gateway.model import Target
 from tests.jobs.conftest import RedisServer
+from tests.jobs.helpers import redis_acl_user
 
 M = media_pb2
 W = workflows_pb2
@@ -308,20 +309,11 @@ async def test_a_refused_publish_still_delivers_here_and_does_not_raise(
 ) -> None:
     """Redis refusing the publish (here an ACL without PUBLISH) costs the other replicas only
     latency: they fall back to polling. This replica's watchers still get the update."""
-    user, password = "fanout-" + secrets.token_hex(4), "pw-" + secrets.token_hex(12)
-    await redis_client.acl_setuser(
-        user,
-        enabled=True,
-        passwords=[f"+{password}"],
-        categories=["+@all"],
-        commands=["-publish"],
-        keys=["*"],
-        channels=["*"],
-    )
-    try:
-        parts = urlsplit(redis_url)
-        url = f"redis://{user}:{password}@{parts.hostname}:{parts.port}{parts.path}"
-        muted, on_muted = await replicas.start(url)
+    parts = urlsplit(redis_url)
+    async with redis_acl_user(redis_client, denied=("publish",)) as user:
+        muted, on_muted = await replicas.start(
+            user.url(str(parts.hostname), parts.port, parts.path)
+        )
         _, on_other = await replicas.start()
         caplog.set_level(logging.WARNING, logger="gateway.jobs.fanout")
         await muted.publish(update("kept-local"))
@@ -332,8 +324,6 @@ async def test_a_refused_publish_still_delivers_here_and_does_not_raise(
         await redis_client.publish(replicas.channel, update("later").encode("elsewhere"))
         assert await on_other.next_key() == "later"
         assert on_other.job_ids() == ["later"]
-    finally:
-        await redis_client.acl_deluser(user)
 
 
 async def test_an_update_its_follower_fails_on_does_not_end_the_listening(
@@ -486,35 +476,26 @@ class Relayed:
 
 @pytest.fixture
 async def relayed(redis_url: str, redis_client: aioredis.Redis) -> AsyncIterator[Relayed]:
-    user, password = "fanout-" + secrets.token_hex(4), "pw-" + secrets.token_hex(12)
-    await redis_client.acl_setuser(
-        user,
-        enabled=True,
-        passwords=[f"+{password}"],
-        categories=["+@all"],
-        keys=["*"],
-        channels=["*"],
-    )
     relay = FreezableRelay(int(urlsplit(redis_url).port or 0))
     replicas = Replicas(redis_url)
-    try:
-        port = await relay.start()
-        client = aioredis.Redis.from_url(f"redis://{user}:{password}@127.0.0.1:{port}/0")
-        fanout, inbox = (
-            RedisFanOut(client, channel=replicas.channel, liveness_timeout_s=1.0),
-            Inbox(),
-        )
+    async with redis_acl_user(redis_client) as user:
         try:
-            await fanout.start(inbox.deliver)
-            direct, on_direct = await replicas.start()
-            yield Relayed(relay, password, fanout, inbox, direct, on_direct)
+            port = await relay.start()
+            client = aioredis.Redis.from_url(user.url("127.0.0.1", port))
+            fanout, inbox = (
+                RedisFanOut(client, channel=replicas.channel, liveness_timeout_s=1.0),
+                Inbox(),
+            )
+            try:
+                await fanout.start(inbox.deliver)
+                direct, on_direct = await replicas.start()
+                yield Relayed(relay, user.password, fanout, inbox, direct, on_direct)
+            finally:
+                await fanout.close()
+                await client.aclose()
         finally:
-            await fanout.close()
-            await client.aclose()
-    finally:
-        await replicas.close()
-        await relay.close()
-        await redis_client.acl_deluser(user)
+            await replicas.close()
+            await relay.close()
 
 
 def assert_no_password_logged(caplog: pytest.LogCaptureFixture, password: str) -> None:

@@ -10,7 +10,6 @@ with; `ci-gateway serve` does both from a TOML `--config` and logs neither secre
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -44,6 +43,7 @@ from tests.jobs.helpers import (
     assert_ended,
     gateway,
     next_detail,
+    redis_acl_user,
     submit,
     watch,
     xml_callback,
@@ -249,21 +249,9 @@ async def test_the_token_from_a_file_is_handed_to_ci_and_accepted_by_the_receive
 async def redis_user(redis_url: str, redis_client: aioredis.Redis) -> AsyncIterator[str]:
     """A Redis URL that logs in as a fresh ACL user with a password; the user is deleted after.
     The default user stays open, so only a connection with these credentials counts as it."""
-    user = "gw-" + secrets.token_hex(4)
-    password = "pw-" + secrets.token_hex(16)
-    await redis_client.acl_setuser(
-        user,
-        enabled=True,
-        passwords=[f"+{password}"],
-        categories=["+@all"],
-        keys=["*"],
-        channels=["*"],
-    )
     parts = urlsplit(redis_url)
-    try:
-        yield f"redis://{user}:{password}@{parts.hostname}:{parts.port}{parts.path}"
-    finally:
-        await redis_client.acl_deluser(user)
+    async with redis_acl_user(redis_client) as user:
+        yield user.url(str(parts.hostname), parts.port, parts.path)
 
 
 async def connected_users(client: aioredis.Redis) -> set[str]:
