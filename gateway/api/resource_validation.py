@@ -24,7 +24,7 @@ from gateway._proto import (
     xml_pb2,
 )
 from gateway.api import kind_rules
-from gateway.api.tree_checks import check_tree
+from gateway.api.tree_checks import check_nodes, check_tree, new_budget
 from gateway.api.validation import (
     _creation_time,
     _object_key,
@@ -201,9 +201,12 @@ def _template_body(
         errors.add("template.name", "required")
     elif not TEMPLATE_NAME.fullmatch(body.name):
         errors.add("template.name", "Chinese characters, letters, digits, '_', '-', '*' only")
-    check_tree(body, "template", errors.add)
-    for index, node in enumerate(parameters):
-        check_tree(xml_pb2.XmlNode(children=[node]), f"parameters[{index}]", errors.add)
+    # One budget for the whole request. The parameters are written as the template's unknown
+    # nodes (template_wire.request_body), so they are checked as those are: XML names, text XML
+    # can carry, depth, and never the name of a typed field (CI refuses a second `<Name>`).
+    budget = new_budget()
+    check_tree(body, "template", errors.add, budget)
+    check_nodes(templates_pb2.MediaTemplate(), parameters, "parameters", errors.add, budget)
     return body
 
 
@@ -266,7 +269,9 @@ def validate_delete_template(
 # Workflows ------------------------------------------------------------------------------------
 
 
-def _topology(topology: workflows_pb2.WorkflowTopology, errors: _Violations) -> None:
+def _topology(
+    topology: workflows_pb2.WorkflowTopology, errors: _Violations, budget: list[int]
+) -> None:
     """CI's shape of a graph: a Start node, element names as keys, edges between known nodes.
     Whether the graph is sensible beyond that (reachable, acyclic) is CI's to judge."""
     path = "media_workflow.topology"
@@ -283,7 +288,7 @@ def _topology(topology: workflows_pb2.WorkflowTopology, errors: _Violations) -> 
             errors.add(where, "node names are XML element names (letters, digits, _ - .)")
         if not nodes[name].type:
             errors.add(f"{where}.type", "required")
-        check_tree(nodes[name], where, errors.add)
+        check_tree(nodes[name], where, errors.add, budget)
         if nodes[name].operation.HasField("output"):
             _output_keys(nodes[name].operation.output, f"{where}.operation", errors)
     for name in sorted(topology.dependencies):
@@ -310,11 +315,12 @@ def _workflow(
         errors.add("media_workflow.name", "longer than 128 characters")
     states = workflows_pb2.WorkflowState.DESCRIPTOR
     _enum_text(states, workflow.state, "media_workflow.state", errors)
-    _topology(workflow.topology, errors)
     # Only what a body carries: output-only fields are never sent back.
     body = workflows_pb2.MediaWorkflow(name=workflow.name, state=workflow.state)
     body.topology.CopyFrom(workflow.topology)
     body.extra_nodes.extend(workflow.extra_nodes)
+    budget = new_budget()
+    _topology(workflow.topology, errors, budget)
     return body
 
 

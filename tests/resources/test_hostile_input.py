@@ -1,0 +1,120 @@
+"""Hostile input to the resource services, end to end: a real gateway in front of the emulator.
+
+Every string the gateway writes into a body is XML, and XML cannot carry every string a proto
+can (C0 controls, U+FFFE/U+FFFF); every unknown node counts against one request's bound. A
+request that breaks either must be the caller's INVALID_ARGUMENT naming the field, refused
+before CI is asked: never INTERNAL, never a body the gateway cannot build.
+"""
+
+from __future__ import annotations
+
+import grpc
+import pytest
+
+from ci_emulator.server import RunningEmulator
+from gateway._proto import templates_pb2, workflows_pb2, xml_pb2
+from gateway.api.tree_checks import MAX_EXTRA_NODES
+from tests.integration.helpers import RichError, rich_error
+from tests.resources.conftest import Stubs
+
+W = workflows_pb2
+T = templates_pb2
+QUEUE_ID = "p" + "0" * 32
+WORKFLOW_ID = "w" + "0" * 32
+
+
+def workflow(name: str = "probe") -> W.MediaWorkflow:
+    """Start -> MediaInfo -> End, valid in every respect the tests below do not break."""
+    topology = W.WorkflowTopology(dependencies={"Start": "MediaInfo_1", "MediaInfo_1": "End"})
+    topology.nodes["Start"].CopyFrom(
+        W.WorkflowNode(
+            type="Start", input=W.WorkflowNodeInput(queue_id=QUEUE_ID, object_prefix="input/")
+        )
+    )
+    topology.nodes["MediaInfo_1"].CopyFrom(W.WorkflowNode(type="MediaInfo"))
+    return W.MediaWorkflow(name=name, topology=topology)
+
+
+async def refused(call: grpc.aio.UnaryUnaryCall) -> RichError:  # type: ignore[type-arg]
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await call
+    error = rich_error(caught.value)
+    assert error.code == grpc.StatusCode.INVALID_ARGUMENT, error
+    return error
+
+
+async def test_template_parameters_share_one_request_bound_on_unknown_nodes(
+    stubs: Stubs, emulator: RunningEmulator
+) -> None:
+    """Each parameter used to get a bound of its own, so MAX_EXTRA_NODES parameters and more
+    (up to the message size, millions of nodes) were built into one body."""
+    parameters = [xml_pb2.XmlNode(name="P", text="x") for _ in range(MAX_EXTRA_NODES + 1)]
+    seen = emulator.state.requests_seen
+    error = await refused(
+        stubs.templates.CreateMediaTemplate(
+            T.CreateMediaTemplateRequest(
+                template=T.MediaTemplate(tag="Tts", name="many"), parameters=parameters
+            ),
+            timeout=30,
+        )
+    )
+    assert len(error.violations) == 1
+    [(field, why)] = error.violations.items()
+    assert field.startswith(f"parameters[{MAX_EXTRA_NODES}]")
+    assert f"more than {MAX_EXTRA_NODES}" in why
+    assert emulator.state.requests_seen == seen
+
+
+async def test_workflow_nodes_share_one_request_bound_on_unknown_nodes(
+    stubs: Stubs, emulator: RunningEmulator
+) -> None:
+    """The same for a workflow: each node's unknown nodes used to have a bound of their own."""
+    half = MAX_EXTRA_NODES // 2 + 1
+    bad = workflow()
+    for name in ("Start", "MediaInfo_1"):
+        bad.topology.nodes[name].extra_nodes.extend(
+            xml_pb2.XmlNode(name="N", text="x") for _ in range(half)
+        )
+    seen = emulator.state.requests_seen
+    error = await refused(
+        stubs.workflows.CreateMediaWorkflow(
+            W.CreateMediaWorkflowRequest(media_workflow=bad), timeout=30
+        )
+    )
+    assert any(f"more than {MAX_EXTRA_NODES}" in why for why in error.violations.values())
+    assert emulator.state.requests_seen == seen
+
+
+def _deep(levels: int) -> xml_pb2.XmlNode:
+    root = xml_pb2.XmlNode(name="P")
+    node = root
+    for _ in range(levels):
+        node = node.children.add(name="Q")
+    return root
+
+
+@pytest.mark.parametrize(
+    ("parameter", "field"),
+    [
+        (xml_pb2.XmlNode(name="not a name", text="x"), "parameters[0].name"),
+        (xml_pb2.XmlNode(name="Name", text="twice"), "parameters[0].name"),
+        (xml_pb2.XmlNode(name="P", text="\ufffe"), "parameters[0].text"),
+        (_deep(40), "parameters[0]" + ".children[0]" * 32),
+    ],
+)
+async def test_a_template_parameter_the_body_cannot_carry_is_refused_naming_it(
+    stubs: Stubs, emulator: RunningEmulator, parameter: xml_pb2.XmlNode, field: str
+) -> None:
+    """Parameters were walked as plain messages: their names, depth and count went unchecked
+    (a bad name was INTERNAL, a `<Name>` reached CI, which refuses a second one)."""
+    seen = emulator.state.requests_seen
+    error = await refused(
+        stubs.templates.CreateMediaTemplate(
+            T.CreateMediaTemplateRequest(
+                template=T.MediaTemplate(tag="Tts", name="odd"), parameters=[parameter]
+            ),
+            timeout=10,
+        )
+    )
+    assert set(error.violations) == {field}
+    assert emulator.state.requests_seen == seen
