@@ -321,6 +321,9 @@ def _workflow(
     body.extra_nodes.extend(workflow.extra_nodes)
     budget = new_budget()
     _topology(workflow.topology, errors, budget)
+    # Everything else the body carries is XML too: the name, and the unknown nodes of the
+    # workflow and of its topology (the walk skips the maps, which _topology checked).
+    check_tree(body, "media_workflow", errors.add, budget)
     return body
 
 

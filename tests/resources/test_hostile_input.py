@@ -8,6 +8,8 @@ before CI is asked: never INTERNAL, never a body the gateway cannot build.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import grpc
 import pytest
 
@@ -41,6 +43,57 @@ async def refused(call: grpc.aio.UnaryUnaryCall) -> RichError:  # type: ignore[t
     error = rich_error(caught.value)
     assert error.code == grpc.StatusCode.INVALID_ARGUMENT, error
     return error
+
+
+def _bad_name() -> W.MediaWorkflow:
+    return workflow("a\x00b")
+
+
+def _non_character_name() -> W.MediaWorkflow:
+    return workflow("a\ufffeb")
+
+
+def _bad_extra_node() -> W.MediaWorkflow:
+    bad = workflow()
+    bad.extra_nodes.append(xml_pb2.XmlNode(name="not a name", text="x"))
+    return bad
+
+
+def _bad_topology_text() -> W.MediaWorkflow:
+    bad = workflow()
+    bad.topology.extra_nodes.append(xml_pb2.XmlNode(name="Note", text="\x01"))
+    return bad
+
+
+@pytest.mark.parametrize(
+    ("build", "field"),
+    [
+        (_bad_name, "media_workflow.name"),
+        (_non_character_name, "media_workflow.name"),
+        (_bad_extra_node, "media_workflow.extra_nodes[0].name"),
+        (_bad_topology_text, "media_workflow.topology.extra_nodes[0].text"),
+    ],
+)
+async def test_a_workflow_body_xml_cannot_carry_is_refused_naming_the_field(
+    stubs: Stubs, emulator: RunningEmulator, build: Callable[[], W.MediaWorkflow], field: str
+) -> None:
+    """These were INTERNAL: the name and the unknown nodes of a workflow reached the XML codec
+    unchecked, which then failed to build the body."""
+    seen = emulator.state.requests_seen
+    created = await refused(
+        stubs.workflows.CreateMediaWorkflow(
+            W.CreateMediaWorkflowRequest(media_workflow=build()), timeout=10
+        )
+    )
+    updated = await refused(
+        stubs.workflows.UpdateMediaWorkflow(
+            W.UpdateMediaWorkflowRequest(workflow_id=WORKFLOW_ID, media_workflow=build()),
+            timeout=10,
+        )
+    )
+    assert set(created.violations) == {field}
+    assert set(updated.violations) == {field}
+    assert emulator.state.requests_seen == seen
 
 
 async def test_template_parameters_share_one_request_bound_on_unknown_nodes(
