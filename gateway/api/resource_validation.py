@@ -43,6 +43,8 @@ _ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 MAX_IDS = 10
 MAX_PAGE_SIZE = 100
 MAX_QUEUE_NAME_BYTES = 128
+MAX_WORKFLOW_NAME = 128
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 # CI: "Chinese characters, letters, digits, `_`, `-` and `*`" (catalogue §2.2). No length is
 # documented (UNCONFIRMED); 128 characters is far beyond any real preset's name.
 TEMPLATE_NAME = re.compile(r"^[\u4e00-\u9fffA-Za-z0-9_*-]{1,128}$")
@@ -306,13 +308,23 @@ def _output_keys(output: job_kinds_pb2.Output, below: str, errors: _Violations) 
     kind_rules.check_output_keys(output, lambda at, why: errors.add(f"{below}.{at}", why))
 
 
+def _query_name(name: str, field: str, errors: _Violations) -> None:
+    """A name sent in a query (a workflow filter, a run's name): bounded as a workflow's own
+    name is, so a megabyte of it never becomes a URL CI refuses with a bare 400 naming no
+    field, and free of control characters, which no name CI keeps can hold."""
+    if len(name) > MAX_WORKFLOW_NAME:
+        errors.add(field, f"longer than {MAX_WORKFLOW_NAME} characters")
+    elif _CONTROL.search(name):
+        errors.add(field, "must not contain control characters")
+
+
 def _workflow(
     workflow: workflows_pb2.MediaWorkflow, errors: _Violations
 ) -> workflows_pb2.MediaWorkflow:
     if not workflow.name:
         errors.add("media_workflow.name", "required")
-    elif len(workflow.name) > 128:
-        errors.add("media_workflow.name", "longer than 128 characters")
+    elif len(workflow.name) > MAX_WORKFLOW_NAME:
+        errors.add("media_workflow.name", f"longer than {MAX_WORKFLOW_NAME} characters")
     states = workflows_pb2.WorkflowState.DESCRIPTOR
     _enum_text(states, workflow.state, "media_workflow.state", errors)
     # Only what a body carries: output-only fields are never sent back.
@@ -357,6 +369,7 @@ def validate_describe_workflows(
     if rpc.workflow_ids:
         query["ids"] = _ids(rpc.workflow_ids, "workflow_ids", errors, what="workflow")
     if rpc.name:
+        _query_name(rpc.name, "name", errors)
         query["name"] = rpc.name
     query.update(_paging(rpc.page_number, rpc.page_size, errors))
     errors.raise_if_any()
@@ -385,6 +398,8 @@ def validate_trigger_workflow(
     target = _target(rpc.bucket, rpc.region, settings, errors)
     _id(rpc.workflow_id, "workflow_id", errors, what="workflow")
     _object_key(rpc.object, "object", errors)
+    if rpc.name:
+        _query_name(rpc.name, "name", errors)
     errors.raise_if_any()
     query: Query = {"workflowId": rpc.workflow_id, "object": rpc.object}
     if rpc.name:

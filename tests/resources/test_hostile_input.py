@@ -16,6 +16,7 @@ import pytest
 from ci_emulator.server import RunningEmulator
 from gateway._proto import templates_pb2, workflows_pb2, xml_pb2
 from gateway.api.tree_checks import MAX_EXTRA_NODES
+from tests.conftest import SAMPLE_KEY
 from tests.integration.helpers import RichError, rich_error
 from tests.resources.conftest import Stubs
 
@@ -171,3 +172,33 @@ async def test_a_template_parameter_the_body_cannot_carry_is_refused_naming_it(
     )
     assert set(error.violations) == {field}
     assert emulator.state.requests_seen == seen
+
+
+@pytest.mark.parametrize("name", ["a" * 129, "a" * 1_000_000, "tab\there", "nul\x00"])
+async def test_a_workflow_name_in_a_query_is_bounded_and_refused_naming_it(
+    stubs: Stubs, emulator: RunningEmulator, name: str
+) -> None:
+    """DescribeMediaWorkflows' filter and TriggerMediaWorkflow's run name went into the query
+    unchecked: a megabyte of either reached CI, which answered a bare HTTP 400 naming no field."""
+    seen = emulator.state.requests_seen
+    described = await refused(
+        stubs.workflows.DescribeMediaWorkflows(
+            W.DescribeMediaWorkflowsRequest(name=name), timeout=10
+        )
+    )
+    triggered = await refused(
+        stubs.workflows.TriggerMediaWorkflow(
+            W.TriggerMediaWorkflowRequest(workflow_id=WORKFLOW_ID, object=SAMPLE_KEY, name=name),
+            timeout=10,
+        )
+    )
+    assert set(described.violations) == {"name"}
+    assert set(triggered.violations) == {"name"}
+    assert emulator.state.requests_seen == seen
+
+
+async def test_a_workflow_name_of_any_script_still_filters(stubs: Stubs) -> None:
+    answer = await stubs.workflows.DescribeMediaWorkflows(
+        W.DescribeMediaWorkflowsRequest(name="上传-\u202e" + "a" * 120), timeout=10
+    )
+    assert answer.total_count == "0"
