@@ -47,6 +47,7 @@ DOT_SEGMENTS = frozenset({".", ".."})
 MAX_LIST_SIZE = 100
 _PRINTABLE_ASCII = re.compile(r"^[\x20-\x7e]*$")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_NON_CHARACTER = re.compile("[\ufffe\uffff]")
 # CI job ids are `j` + 32 hex in every sample; accept any short token without separators so a
 # future id format still works, but never a comma (it would split into several ids) or a slash.
 _JOB_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
@@ -96,6 +97,9 @@ def _object_key(key: str, field: str, errors: _Violations) -> None:
         errors.add(field, f"longer than {MAX_OBJECT_KEY_BYTES} bytes")
     elif _CONTROL.search(key):
         errors.add(field, "must not contain control characters")
+    elif _NON_CHARACTER.search(key):
+        # XML cannot carry them: a key with one could never be written into a body.
+        errors.add(field, "must not contain U+FFFE or U+FFFF")
     elif DOT_SEGMENTS.intersection(key.split("/")):
         errors.add(field, "must not contain '.' or '..' path segments")
     elif "//" in key:

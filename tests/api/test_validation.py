@@ -108,6 +108,8 @@ RULES: list[tuple[str, Any, Settings, str, str]] = [
      DEFAULTS, "request.input.object", "longer than"),
     ("control character", submit(input={"object": "a\x7fb.mp4"}), DEFAULTS,
      "request.input.object", "must not contain control"),
+    ("xml non-character", S.GenerateMediaInfoRequest(input=M.Input(object="a\ufffe.mp4")),
+     DEFAULTS, "input.object", "must not contain U+FFFE or U+FFFF"),
     ("user data too long", submit(operation={"user_data": "u" * (MAX_USER_DATA + 1)}), DEFAULTS,
      "request.operation.user_data", "longer than"),
     ("user data not ascii", submit(operation={"user_data": "héllo"}), DEFAULTS,

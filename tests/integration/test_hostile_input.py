@@ -64,3 +64,27 @@ async def test_a_good_call_back_still_submits(
         service_pb2.SubmitMediaJobRequest(request=request), timeout=10
     )
     assert answer.jobs_detail.job_id
+
+
+@pytest.mark.parametrize("char", ["\ufffe", "\uffff"])
+async def test_an_object_key_xml_cannot_carry_is_refused_by_every_rpc_naming_it(
+    stub: service_pb2_grpc.MediaJobServiceAsyncStub, emulator: RunningEmulator, char: str
+) -> None:
+    """GenerateMediaInfo writes the key into an XML body and checked only for C0 controls: a
+    non-character there was INTERNAL. Every key follows one rule, so the other RPCs refuse it
+    the same way."""
+    key = f"input/{char}.mp4"
+    seen = emulator.state.requests_seen
+    generate = await refused(
+        stub.GenerateMediaInfo(
+            service_pb2.GenerateMediaInfoRequest(input=media_pb2.Input(object=key)), timeout=10
+        )
+    )
+    assert set(generate.violations) == {"input.object"}
+    get = await refused(stub.GetMediaInfo(service_pb2.GetMediaInfoRequest(object=key), timeout=10))
+    assert set(get.violations) == {"object"}
+    listed = await refused(
+        stub.ListMediaJobs(service_pb2.ListMediaJobsRequest(input_object=key), timeout=10)
+    )
+    assert set(listed.violations) == {"input_object"}
+    assert emulator.state.requests_seen == seen
