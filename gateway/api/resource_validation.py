@@ -27,6 +27,7 @@ from gateway.api import kind_rules
 from gateway.api.tree_checks import check_nodes, check_tree, new_budget
 from gateway.api.validation import (
     _creation_time,
+    _is_http_url,
     _object_key,
     _page_token,
     _target,
@@ -149,6 +150,9 @@ def _notify_config(config: queues_pb2.QueueNotifyConfig, path: str, errors: _Vio
         errors.add(f"{path}.event", f"a comma list of {', '.join(sorted(NOTIFY_EVENTS))}")
     if config.state == "On" and config.type in ("", "Url") and not config.url:
         errors.add(f"{path}.url", "required when the callback is On")
+    elif config.url and config.type in ("", "Url") and not _is_http_url(config.url):
+        # The rule a job's own `call_back` follows: CI posts every job's end to this URL.
+        errors.add(f"{path}.url", "must be an http(s) URL")
 
 
 def validate_update_queue(

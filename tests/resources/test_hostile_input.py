@@ -14,7 +14,7 @@ import grpc
 import pytest
 
 from ci_emulator.server import RunningEmulator
-from gateway._proto import templates_pb2, workflows_pb2, xml_pb2
+from gateway._proto import queues_pb2, templates_pb2, workflows_pb2, xml_pb2
 from gateway.api.tree_checks import MAX_EXTRA_NODES
 from tests.conftest import SAMPLE_KEY
 from tests.integration.helpers import RichError, rich_error
@@ -202,3 +202,29 @@ async def test_a_workflow_name_of_any_script_still_filters(stubs: Stubs) -> None
         W.DescribeMediaWorkflowsRequest(name="上传-\u202e" + "a" * 120), timeout=10
     )
     assert answer.total_count == "0"
+
+
+@pytest.mark.parametrize(
+    "url", ["javascript:alert(1)", "http://[::1/ci", "http://h:99999/ci", "http://a b/ci"]
+)
+async def test_a_queue_callback_url_that_is_no_http_url_is_refused_naming_it(
+    stubs: Stubs, emulator: RunningEmulator, url: str
+) -> None:
+    """A job's `call_back` had to be an http(s) URL, but a queue's NotifyConfig.Url, where CI
+    posts every job of the queue that has none of its own, was sent to CI as anything."""
+    queues = await stubs.queues.DescribeMediaQueues(
+        queues_pb2.DescribeMediaQueuesRequest(), timeout=10
+    )
+    queue = queues_pb2.MediaQueue(
+        queue_id=queues.queue_list[0].queue_id,
+        name="odd",
+        notify_config=queues_pb2.QueueNotifyConfig(
+            url=url, event="TaskFinish", type="Url", state="On"
+        ),
+    )
+    seen = emulator.state.requests_seen
+    error = await refused(
+        stubs.queues.UpdateMediaQueue(queues_pb2.UpdateMediaQueueRequest(queue=queue), timeout=10)
+    )
+    assert set(error.violations) == {"queue.notify_config.url"}
+    assert emulator.state.requests_seen == seen
