@@ -407,5 +407,9 @@ def validate_get_media_info(
     _object_key(rpc.object, "object", errors)
     if len(rpc.version_id) > 128:
         errors.add("version_id", "longer than 128 characters")
+    elif _CONTROL.search(rpc.version_id):
+        # COS's version ids are short printable tokens; a NUL or CR/LF would otherwise go to CI
+        # percent-encoded in the query, which no version can match.
+        errors.add("version_id", "must not contain control characters")
     errors.raise_if_any()
     return target, rpc.object, rpc.version_id

@@ -108,6 +108,8 @@ RULES: list[tuple[str, Any, Settings, str, str]] = [
      DEFAULTS, "request.input.object", "longer than"),
     ("control character", submit(input={"object": "a\x7fb.mp4"}), DEFAULTS,
      "request.input.object", "must not contain control"),
+    ("version id control", S.GetMediaInfoRequest(object=KEY, version_id="v1\r\nx"), DEFAULTS,
+     "version_id", "must not contain control characters"),
     ("xml non-character", S.GenerateMediaInfoRequest(input=M.Input(object="a\ufffe.mp4")),
      DEFAULTS, "input.object", "must not contain U+FFFE or U+FFFF"),
     ("user data too long", submit(operation={"user_data": "u" * (MAX_USER_DATA + 1)}), DEFAULTS,

@@ -88,3 +88,17 @@ async def test_an_object_key_xml_cannot_carry_is_refused_by_every_rpc_naming_it(
     )
     assert set(listed.violations) == {"input_object"}
     assert emulator.state.requests_seen == seen
+
+
+async def test_a_version_id_with_control_characters_is_refused_naming_it(
+    stub: service_pb2_grpc.MediaJobServiceAsyncStub, emulator: RunningEmulator
+) -> None:
+    """It was checked for length only, and reached CI percent-encoded in the query."""
+    seen = emulator.state.requests_seen
+    error = await refused(
+        stub.GetMediaInfo(
+            service_pb2.GetMediaInfoRequest(object=SAMPLE_KEY, version_id="v\x00\r\n1"), timeout=10
+        )
+    )
+    assert set(error.violations) == {"version_id"}
+    assert emulator.state.requests_seen == seen
