@@ -24,9 +24,10 @@ from gateway._proto import (
     xml_pb2,
 )
 from gateway.api import kind_rules
-from gateway.api.tree_checks import check_tree
+from gateway.api.tree_checks import check_nodes, check_tree, new_budget
 from gateway.api.validation import (
     _creation_time,
+    _is_http_url,
     _object_key,
     _page_token,
     _target,
@@ -43,6 +44,8 @@ _ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 MAX_IDS = 10
 MAX_PAGE_SIZE = 100
 MAX_QUEUE_NAME_BYTES = 128
+MAX_WORKFLOW_NAME = 128
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 # CI: "Chinese characters, letters, digits, `_`, `-` and `*`" (catalogue §2.2). No length is
 # documented (UNCONFIRMED); 128 characters is far beyond any real preset's name.
 TEMPLATE_NAME = re.compile(r"^[\u4e00-\u9fffA-Za-z0-9_*-]{1,128}$")
@@ -147,6 +150,9 @@ def _notify_config(config: queues_pb2.QueueNotifyConfig, path: str, errors: _Vio
         errors.add(f"{path}.event", f"a comma list of {', '.join(sorted(NOTIFY_EVENTS))}")
     if config.state == "On" and config.type in ("", "Url") and not config.url:
         errors.add(f"{path}.url", "required when the callback is On")
+    elif config.url and config.type in ("", "Url") and not _is_http_url(config.url):
+        # The rule a job's own `call_back` follows: CI posts every job's end to this URL.
+        errors.add(f"{path}.url", "must be an http(s) URL")
 
 
 def validate_update_queue(
@@ -201,9 +207,12 @@ def _template_body(
         errors.add("template.name", "required")
     elif not TEMPLATE_NAME.fullmatch(body.name):
         errors.add("template.name", "Chinese characters, letters, digits, '_', '-', '*' only")
-    check_tree(body, "template", errors.add)
-    for index, node in enumerate(parameters):
-        check_tree(xml_pb2.XmlNode(children=[node]), f"parameters[{index}]", errors.add)
+    # One budget for the whole request. The parameters are written as the template's unknown
+    # nodes (template_wire.request_body), so they are checked as those are: XML names, text XML
+    # can carry, depth, and never the name of a typed field (CI refuses a second `<Name>`).
+    budget = new_budget()
+    check_tree(body, "template", errors.add, budget)
+    check_nodes(templates_pb2.MediaTemplate(), parameters, "parameters", errors.add, budget)
     return body
 
 
@@ -266,7 +275,9 @@ def validate_delete_template(
 # Workflows ------------------------------------------------------------------------------------
 
 
-def _topology(topology: workflows_pb2.WorkflowTopology, errors: _Violations) -> None:
+def _topology(
+    topology: workflows_pb2.WorkflowTopology, errors: _Violations, budget: list[int]
+) -> None:
     """CI's shape of a graph: a Start node, element names as keys, edges between known nodes.
     Whether the graph is sensible beyond that (reachable, acyclic) is CI's to judge."""
     path = "media_workflow.topology"
@@ -283,7 +294,7 @@ def _topology(topology: workflows_pb2.WorkflowTopology, errors: _Violations) -> 
             errors.add(where, "node names are XML element names (letters, digits, _ - .)")
         if not nodes[name].type:
             errors.add(f"{where}.type", "required")
-        check_tree(nodes[name], where, errors.add)
+        check_tree(nodes[name], where, errors.add, budget)
         if nodes[name].operation.HasField("output"):
             _output_keys(nodes[name].operation.output, f"{where}.operation", errors)
     for name in sorted(topology.dependencies):
@@ -301,20 +312,34 @@ def _output_keys(output: job_kinds_pb2.Output, below: str, errors: _Violations) 
     kind_rules.check_output_keys(output, lambda at, why: errors.add(f"{below}.{at}", why))
 
 
+def _query_name(name: str, field: str, errors: _Violations) -> None:
+    """A name sent in a query (a workflow filter, a run's name): bounded as a workflow's own
+    name is, so a megabyte of it never becomes a URL CI refuses with a bare 400 naming no
+    field, and free of control characters, which no name CI keeps can hold."""
+    if len(name) > MAX_WORKFLOW_NAME:
+        errors.add(field, f"longer than {MAX_WORKFLOW_NAME} characters")
+    elif _CONTROL.search(name):
+        errors.add(field, "must not contain control characters")
+
+
 def _workflow(
     workflow: workflows_pb2.MediaWorkflow, errors: _Violations
 ) -> workflows_pb2.MediaWorkflow:
     if not workflow.name:
         errors.add("media_workflow.name", "required")
-    elif len(workflow.name) > 128:
-        errors.add("media_workflow.name", "longer than 128 characters")
+    elif len(workflow.name) > MAX_WORKFLOW_NAME:
+        errors.add("media_workflow.name", f"longer than {MAX_WORKFLOW_NAME} characters")
     states = workflows_pb2.WorkflowState.DESCRIPTOR
     _enum_text(states, workflow.state, "media_workflow.state", errors)
-    _topology(workflow.topology, errors)
     # Only what a body carries: output-only fields are never sent back.
     body = workflows_pb2.MediaWorkflow(name=workflow.name, state=workflow.state)
     body.topology.CopyFrom(workflow.topology)
     body.extra_nodes.extend(workflow.extra_nodes)
+    budget = new_budget()
+    _topology(workflow.topology, errors, budget)
+    # Everything else the body carries is XML too: the name, and the unknown nodes of the
+    # workflow and of its topology (the walk skips the maps, which _topology checked).
+    check_tree(body, "media_workflow", errors.add, budget)
     return body
 
 
@@ -348,6 +373,7 @@ def validate_describe_workflows(
     if rpc.workflow_ids:
         query["ids"] = _ids(rpc.workflow_ids, "workflow_ids", errors, what="workflow")
     if rpc.name:
+        _query_name(rpc.name, "name", errors)
         query["name"] = rpc.name
     query.update(_paging(rpc.page_number, rpc.page_size, errors))
     errors.raise_if_any()
@@ -376,6 +402,8 @@ def validate_trigger_workflow(
     target = _target(rpc.bucket, rpc.region, settings, errors)
     _id(rpc.workflow_id, "workflow_id", errors, what="workflow")
     _object_key(rpc.object, "object", errors)
+    if rpc.name:
+        _query_name(rpc.name, "name", errors)
     errors.raise_if_any()
     query: Query = {"workflowId": rpc.workflow_id, "object": rpc.object}
     if rpc.name:

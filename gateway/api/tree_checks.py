@@ -11,7 +11,7 @@ so it must be set there). Paths are the RPC's own (`request.operation.extra_node
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from google.protobuf.descriptor import FieldDescriptor
 from google.protobuf.message import Message
@@ -19,7 +19,7 @@ from google.protobuf.message import Message
 from gateway._proto import xml_pb2
 from gateway.upstream import xml_codec
 
-__all__ = ["MAX_EXTRA_DEPTH", "MAX_EXTRA_NODES", "check_tree"]
+__all__ = ["MAX_EXTRA_DEPTH", "MAX_EXTRA_NODES", "check_nodes", "check_tree", "new_budget"]
 
 MAX_EXTRA_NODES = 2000
 """Most unknown nodes in one request: far above any job kind's parameters, and a bound on the
@@ -37,11 +37,34 @@ _NOT_XML_TEXT = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 Report = Callable[[str, str], None]
 
 
-def check_tree(message: Message, path: str, report: Report) -> None:
+def new_budget() -> list[int]:
+    """MAX_EXTRA_NODES for one request, to share between the `check_tree` calls over its parts
+    (a template's `parameters`, a workflow's nodes): a budget per part would let a request of
+    many parts hold many times the bound."""
+    return [MAX_EXTRA_NODES]
+
+
+def check_tree(
+    message: Message, path: str, report: Report, budget: list[int] | None = None
+) -> None:
     """Report (path, description) for every string XML cannot carry and every malformed or
-    ambiguous unknown node under `message`, at most MAX_EXTRA_NODES nodes deep in all."""
-    budget = [MAX_EXTRA_NODES]
-    _walk(message, path, report, budget)
+    ambiguous unknown node under `message`, at most MAX_EXTRA_NODES nodes in all (in all the
+    trees checked with the same `budget`, when one is given)."""
+    _walk(message, path, report, new_budget() if budget is None else budget)
+
+
+def check_nodes(
+    parent: Message,
+    nodes: Sequence[xml_pb2.XmlNode],
+    path: str,
+    report: Report,
+    budget: list[int],
+) -> None:
+    """The same for unknown nodes an RPC carries beside the message they are written into (a
+    template's `parameters` become its `extra_nodes`): each at `path[i]`, held to the names of
+    `parent`'s typed fields as its own unknown nodes are."""
+    for index, node in enumerate(nodes):
+        _node(parent, node, f"{path}[{index}]", 1, report, budget)
 
 
 def _walk(message: Message, path: str, report: Report, budget: list[int]) -> None:

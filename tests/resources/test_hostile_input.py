@@ -1,0 +1,230 @@
+"""Hostile input to the resource services, end to end: a real gateway in front of the emulator.
+
+Every string the gateway writes into a body is XML, and XML cannot carry every string a proto
+can (C0 controls, U+FFFE/U+FFFF); every unknown node counts against one request's bound. A
+request that breaks either must be the caller's INVALID_ARGUMENT naming the field, refused
+before CI is asked: never INTERNAL, never a body the gateway cannot build.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import grpc
+import pytest
+
+from ci_emulator.server import RunningEmulator
+from gateway._proto import queues_pb2, templates_pb2, workflows_pb2, xml_pb2
+from gateway.api.tree_checks import MAX_EXTRA_NODES
+from tests.conftest import SAMPLE_KEY
+from tests.integration.helpers import RichError, rich_error
+from tests.resources.conftest import Stubs
+
+W = workflows_pb2
+T = templates_pb2
+QUEUE_ID = "p" + "0" * 32
+WORKFLOW_ID = "w" + "0" * 32
+
+
+def workflow(name: str = "probe") -> W.MediaWorkflow:
+    """Start -> MediaInfo -> End, valid in every respect the tests below do not break."""
+    topology = W.WorkflowTopology(dependencies={"Start": "MediaInfo_1", "MediaInfo_1": "End"})
+    topology.nodes["Start"].CopyFrom(
+        W.WorkflowNode(
+            type="Start", input=W.WorkflowNodeInput(queue_id=QUEUE_ID, object_prefix="input/")
+        )
+    )
+    topology.nodes["MediaInfo_1"].CopyFrom(W.WorkflowNode(type="MediaInfo"))
+    return W.MediaWorkflow(name=name, topology=topology)
+
+
+async def refused(call: grpc.aio.UnaryUnaryCall) -> RichError:  # type: ignore[type-arg]
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await call
+    error = rich_error(caught.value)
+    assert error.code == grpc.StatusCode.INVALID_ARGUMENT, error
+    return error
+
+
+def _bad_name() -> W.MediaWorkflow:
+    return workflow("a\x00b")
+
+
+def _non_character_name() -> W.MediaWorkflow:
+    return workflow("a\ufffeb")
+
+
+def _bad_extra_node() -> W.MediaWorkflow:
+    bad = workflow()
+    bad.extra_nodes.append(xml_pb2.XmlNode(name="not a name", text="x"))
+    return bad
+
+
+def _bad_topology_text() -> W.MediaWorkflow:
+    bad = workflow()
+    bad.topology.extra_nodes.append(xml_pb2.XmlNode(name="Note", text="\x01"))
+    return bad
+
+
+@pytest.mark.parametrize(
+    ("build", "field"),
+    [
+        (_bad_name, "media_workflow.name"),
+        (_non_character_name, "media_workflow.name"),
+        (_bad_extra_node, "media_workflow.extra_nodes[0].name"),
+        (_bad_topology_text, "media_workflow.topology.extra_nodes[0].text"),
+    ],
+)
+async def test_a_workflow_body_xml_cannot_carry_is_refused_naming_the_field(
+    stubs: Stubs, emulator: RunningEmulator, build: Callable[[], W.MediaWorkflow], field: str
+) -> None:
+    """These were INTERNAL: the name and the unknown nodes of a workflow reached the XML codec
+    unchecked, which then failed to build the body."""
+    seen = emulator.state.requests_seen
+    created = await refused(
+        stubs.workflows.CreateMediaWorkflow(
+            W.CreateMediaWorkflowRequest(media_workflow=build()), timeout=10
+        )
+    )
+    updated = await refused(
+        stubs.workflows.UpdateMediaWorkflow(
+            W.UpdateMediaWorkflowRequest(workflow_id=WORKFLOW_ID, media_workflow=build()),
+            timeout=10,
+        )
+    )
+    assert set(created.violations) == {field}
+    assert set(updated.violations) == {field}
+    assert emulator.state.requests_seen == seen
+
+
+async def test_template_parameters_share_one_request_bound_on_unknown_nodes(
+    stubs: Stubs, emulator: RunningEmulator
+) -> None:
+    """Each parameter used to get a bound of its own, so MAX_EXTRA_NODES parameters and more
+    (up to the message size, millions of nodes) were built into one body."""
+    parameters = [xml_pb2.XmlNode(name="P", text="x") for _ in range(MAX_EXTRA_NODES + 1)]
+    seen = emulator.state.requests_seen
+    error = await refused(
+        stubs.templates.CreateMediaTemplate(
+            T.CreateMediaTemplateRequest(
+                template=T.MediaTemplate(tag="Tts", name="many"), parameters=parameters
+            ),
+            timeout=30,
+        )
+    )
+    assert len(error.violations) == 1
+    [(field, why)] = error.violations.items()
+    assert field.startswith(f"parameters[{MAX_EXTRA_NODES}]")
+    assert f"more than {MAX_EXTRA_NODES}" in why
+    assert emulator.state.requests_seen == seen
+
+
+async def test_workflow_nodes_share_one_request_bound_on_unknown_nodes(
+    stubs: Stubs, emulator: RunningEmulator
+) -> None:
+    """The same for a workflow: each node's unknown nodes used to have a bound of their own."""
+    half = MAX_EXTRA_NODES // 2 + 1
+    bad = workflow()
+    for name in ("Start", "MediaInfo_1"):
+        bad.topology.nodes[name].extra_nodes.extend(
+            xml_pb2.XmlNode(name="N", text="x") for _ in range(half)
+        )
+    seen = emulator.state.requests_seen
+    error = await refused(
+        stubs.workflows.CreateMediaWorkflow(
+            W.CreateMediaWorkflowRequest(media_workflow=bad), timeout=30
+        )
+    )
+    assert any(f"more than {MAX_EXTRA_NODES}" in why for why in error.violations.values())
+    assert emulator.state.requests_seen == seen
+
+
+def _deep(levels: int) -> xml_pb2.XmlNode:
+    root = xml_pb2.XmlNode(name="P")
+    node = root
+    for _ in range(levels):
+        node = node.children.add(name="Q")
+    return root
+
+
+@pytest.mark.parametrize(
+    ("parameter", "field"),
+    [
+        (xml_pb2.XmlNode(name="not a name", text="x"), "parameters[0].name"),
+        (xml_pb2.XmlNode(name="Name", text="twice"), "parameters[0].name"),
+        (xml_pb2.XmlNode(name="P", text="\ufffe"), "parameters[0].text"),
+        (_deep(40), "parameters[0]" + ".children[0]" * 32),
+    ],
+)
+async def test_a_template_parameter_the_body_cannot_carry_is_refused_naming_it(
+    stubs: Stubs, emulator: RunningEmulator, parameter: xml_pb2.XmlNode, field: str
+) -> None:
+    """Parameters were walked as plain messages: their names, depth and count went unchecked
+    (a bad name was INTERNAL, a `<Name>` reached CI, which refuses a second one)."""
+    seen = emulator.state.requests_seen
+    error = await refused(
+        stubs.templates.CreateMediaTemplate(
+            T.CreateMediaTemplateRequest(
+                template=T.MediaTemplate(tag="Tts", name="odd"), parameters=[parameter]
+            ),
+            timeout=10,
+        )
+    )
+    assert set(error.violations) == {field}
+    assert emulator.state.requests_seen == seen
+
+
+@pytest.mark.parametrize("name", ["a" * 129, "a" * 1_000_000, "tab\there", "nul\x00"])
+async def test_a_workflow_name_in_a_query_is_bounded_and_refused_naming_it(
+    stubs: Stubs, emulator: RunningEmulator, name: str
+) -> None:
+    """DescribeMediaWorkflows' filter and TriggerMediaWorkflow's run name went into the query
+    unchecked: a megabyte of either reached CI, which answered a bare HTTP 400 naming no field."""
+    seen = emulator.state.requests_seen
+    described = await refused(
+        stubs.workflows.DescribeMediaWorkflows(
+            W.DescribeMediaWorkflowsRequest(name=name), timeout=10
+        )
+    )
+    triggered = await refused(
+        stubs.workflows.TriggerMediaWorkflow(
+            W.TriggerMediaWorkflowRequest(workflow_id=WORKFLOW_ID, object=SAMPLE_KEY, name=name),
+            timeout=10,
+        )
+    )
+    assert set(described.violations) == {"name"}
+    assert set(triggered.violations) == {"name"}
+    assert emulator.state.requests_seen == seen
+
+
+async def test_a_workflow_name_of_any_script_still_filters(stubs: Stubs) -> None:
+    answer = await stubs.workflows.DescribeMediaWorkflows(
+        W.DescribeMediaWorkflowsRequest(name="上传-\u202e" + "a" * 120), timeout=10
+    )
+    assert answer.total_count == "0"
+
+
+@pytest.mark.parametrize(
+    "url", ["javascript:alert(1)", "http://[::1/ci", "http://h:99999/ci", "http://a b/ci"]
+)
+async def test_a_queue_callback_url_that_is_no_http_url_is_refused_naming_it(
+    stubs: Stubs, emulator: RunningEmulator, url: str
+) -> None:
+    """A job's `call_back` had to be an http(s) URL, but a queue's NotifyConfig.Url, where CI
+    posts every job of the queue that has none of its own, was sent to CI as anything."""
+    queues = await stubs.queues.DescribeMediaQueues(
+        queues_pb2.DescribeMediaQueuesRequest(), timeout=10
+    )
+    queue = queues_pb2.MediaQueue(
+        queue_id=queues.queue_list[0].queue_id,
+        name="odd",
+        notify_config=queues_pb2.QueueNotifyConfig(
+            url=url, event="TaskFinish", type="Url", state="On"
+        ),
+    )
+    seen = emulator.state.requests_seen
+    error = await refused(
+        stubs.queues.UpdateMediaQueue(queues_pb2.UpdateMediaQueueRequest(queue=queue), timeout=10)
+    )
+    assert set(error.violations) == {"queue.notify_config.url"}
+    assert emulator.state.requests_seen == seen
