@@ -25,11 +25,13 @@ nodes of job kinds nobody typed) is sent to CI as written, so an element named `
 
 from __future__ import annotations
 
+import contextlib
 import re
+import unicodedata
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Literal, cast
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 from google.protobuf.descriptor import Descriptor, FieldDescriptor
 from google.protobuf.message import Message
@@ -73,13 +75,38 @@ def _is_url_field(name: str) -> bool:
     return name == "url" or name.endswith("_url")
 
 
+_SPECIAL_URL = re.compile(r"(?i)(?:https?|wss?|ftp):[/\\]*(?P<rest>.*)", re.DOTALL)
+
+
+def _url_hosts(url: str) -> list[str]:
+    """The host as Python reads the URL, and as a WHATWG parser (browsers, many HTTP stacks)
+    does, where `\\` ends the authority like `/` and the host is percent-decoded and
+    IDNA-mapped. They differ on purpose-built URLs: in
+    `https://victim...\\@allowed.../x` Python sees `allowed` (the rest is userinfo), a browser
+    `victim`. Which reading CI's fetcher takes is not documented, so both hosts count."""
+    text = url.strip()
+    hosts = []
+    with contextlib.suppress(ValueError):  # not a URL to Python; the other reading may be
+        hosts.append(urlsplit(text).hostname or "")
+    # WHATWG drops tabs and line breaks anywhere, and for http(s) any run of `/` and `\\`
+    # after the scheme (`https:\\\\host`, `https:host` are `https://host`).
+    special = _SPECIAL_URL.match(re.sub(r"[\t\n\r]", "", text))
+    if special is not None:
+        authority = re.split(r"[/\\?#]", special["rest"], maxsplit=1)[0]
+        host = authority.rpartition("@")[2]
+        host = host.rpartition(":")[0] if re.search(r":[0-9]*$", host) else host
+        # WHATWG also percent-decodes a host and maps it through IDNA (fullwidth U+FF56 is `v`).
+        hosts.append(unicodedata.normalize("NFKC", unquote(host)).lower())
+    return hosts
+
+
 def _url_places(path: str, url: str) -> Iterator[Place]:
-    try:
-        host = urlsplit(url.strip()).hostname or ""
-    except ValueError:  # not a URL: nothing it could make CI fetch
-        return
-    found = _BUCKET_HOST.fullmatch(host)
-    if found is not None:
+    seen: set[str] = set()
+    for host in _url_hosts(url):
+        found = _BUCKET_HOST.fullmatch(host)
+        if found is None or found["bucket"].lower() + found["region"].lower() in seen:
+            continue
+        seen.add(found["bucket"].lower() + found["region"].lower())
         yield Place(path, "bucket", found["bucket"].lower())
         yield Place(path, "region", found["region"].lower())
 

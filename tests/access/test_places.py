@@ -193,6 +193,24 @@ def _submit(**input_: str) -> S.SubmitMediaJobRequest:
             Reason.BUCKET_NOT_ALLOWED,
             {"bucket": OTHER_BUCKET, "field": "input.bucket_id"},
         ),
+        (SUBMIT, _submit(url=f"https://{BUCKET}.cos.{REGION}.myqcloud.com/a.mp4"), None, None),
+        # URLs read one way by Python and another by a WHATWG parser (which CI's fetcher may
+        # be): the other bucket is named either way, so the policy sees it.
+        *(
+            (
+                SUBMIT,
+                _submit(url=url),
+                Reason.BUCKET_NOT_ALLOWED,
+                {"bucket": OTHER_BUCKET, "field": "request.input.url"},
+            )
+            for url in (
+                f"https://{OTHER_BUCKET}.cos.{REGION}.myqcloud.com\\@{BUCKET}.cos.{REGION}"
+                ".myqcloud.com/a.mp4",
+                f"https:\\\\{OTHER_BUCKET}.cos.{REGION}.myqcloud.com/a.mp4",
+                f"https://%6F{OTHER_BUCKET[1:]}.cos.{REGION}.myqcloud.com/a.mp4",
+                f"https://\uff4f{OTHER_BUCKET[1:]}.cos.{REGION}.myqcloud.com/a.mp4",  # fullwidth o
+            )
+        ),
     ],
 )
 def test_every_bucket_and_region_of_the_request_passes_the_policy(
