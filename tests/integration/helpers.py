@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import grpc
+import pytest
 from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 
@@ -39,3 +40,12 @@ def rich_error(error: grpc.aio.AioRpcError) -> RichError:
             detail.Unpack(bad)
             result.violations = {v.field: v.description for v in bad.field_violations}
     return result
+
+
+async def refused(call: grpc.aio.UnaryUnaryCall) -> RichError:  # type: ignore[type-arg]
+    """The rich error of a call that must fail INVALID_ARGUMENT (the caller's own mistake)."""
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await call
+    error = rich_error(caught.value)
+    assert error.code == grpc.StatusCode.INVALID_ARGUMENT, error
+    return error

@@ -7,21 +7,12 @@ before CI is asked: never INTERNAL, never a request CI would refuse.
 
 from __future__ import annotations
 
-import grpc
 import pytest
 
 from ci_emulator.server import RunningEmulator
 from gateway._proto import media_pb2, service_pb2, service_pb2_grpc
 from tests.conftest import SAMPLE_KEY
-from tests.integration.helpers import RichError, rich_error
-
-
-async def refused(call: grpc.aio.UnaryUnaryCall) -> RichError:  # type: ignore[type-arg]
-    with pytest.raises(grpc.aio.AioRpcError) as caught:
-        await call
-    error = rich_error(caught.value)
-    assert error.code == grpc.StatusCode.INVALID_ARGUMENT, error
-    return error
+from tests.integration.helpers import refused
 
 
 @pytest.mark.parametrize(

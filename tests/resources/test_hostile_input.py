@@ -10,14 +10,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-import grpc
 import pytest
 
 from ci_emulator.server import RunningEmulator
 from gateway._proto import queues_pb2, templates_pb2, workflows_pb2, xml_pb2
 from gateway.api.tree_checks import MAX_EXTRA_NODES
 from tests.conftest import SAMPLE_KEY
-from tests.integration.helpers import RichError, rich_error
+from tests.integration.helpers import refused
 from tests.resources.conftest import Stubs
 
 W = workflows_pb2
@@ -36,14 +35,6 @@ def workflow(name: str = "probe") -> W.MediaWorkflow:
     )
     topology.nodes["MediaInfo_1"].CopyFrom(W.WorkflowNode(type="MediaInfo"))
     return W.MediaWorkflow(name=name, topology=topology)
-
-
-async def refused(call: grpc.aio.UnaryUnaryCall) -> RichError:  # type: ignore[type-arg]
-    with pytest.raises(grpc.aio.AioRpcError) as caught:
-        await call
-    error = rich_error(caught.value)
-    assert error.code == grpc.StatusCode.INVALID_ARGUMENT, error
-    return error
 
 
 def _bad_name() -> W.MediaWorkflow:
