@@ -101,14 +101,11 @@ def _url_hosts(url: str) -> list[str]:
 
 
 def _url_places(path: str, url: str) -> Iterator[Place]:
-    seen: set[str] = set()
-    for host in _url_hosts(url):
+    for host in dict.fromkeys(_url_hosts(url)):  # both readings lower-case it; once each
         found = _BUCKET_HOST.fullmatch(host)
-        if found is None or found["bucket"].lower() + found["region"].lower() in seen:
-            continue
-        seen.add(found["bucket"].lower() + found["region"].lower())
-        yield Place(path, "bucket", found["bucket"].lower())
-        yield Place(path, "region", found["region"].lower())
+        if found is not None:
+            yield Place(path, "bucket", found["bucket"].lower())
+            yield Place(path, "region", found["region"].lower())
 
 
 # Element names, compared without case or underscores (`BucketId`, `BucketID`, `bucket_id`).

@@ -26,6 +26,7 @@ from gateway._proto import (
 from gateway.api import kind_rules
 from gateway.api.tree_checks import check_nodes, check_tree, new_budget
 from gateway.api.validation import (
+    _CONTROL,
     _creation_time,
     _is_http_url,
     _object_key,
@@ -45,7 +46,6 @@ MAX_IDS = 10
 MAX_PAGE_SIZE = 100
 MAX_QUEUE_NAME_BYTES = 128
 MAX_WORKFLOW_NAME = 128
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 # CI: "Chinese characters, letters, digits, `_`, `-` and `*`" (catalogue §2.2). No length is
 # documented (UNCONFIRMED); 128 characters is far beyond any real preset's name.
 TEMPLATE_NAME = re.compile(r"^[\u4e00-\u9fffA-Za-z0-9_*-]{1,128}$")

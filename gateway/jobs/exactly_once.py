@@ -157,9 +157,9 @@ def record_bytes(request_id: str, record: SubmitRecord) -> int:
 
 
 class InMemorySubmitStore:
-    """Process-local store. Records live `retention_s` (24 h); beyond `max_bytes` (or
-    `max_entries`) the oldest are evicted first, so memory stays bounded under any request rate
-    and any answer size.
+    """Process-local store. Records live `retention_s` (24 h); beyond `max_bytes` the oldest are
+    evicted first, so memory stays bounded under any request rate and any answer size (and so
+    does the count: a record is at least `RECORD_OVERHEAD_BYTES`).
 
     An evicted record is not a broken promise: a repeat of its request_id finds no record and
     reconciles first, listing CI's jobs for the id's marker as far back as the retention
@@ -172,13 +172,11 @@ class InMemorySubmitStore:
         *,
         retention_s: float = RETENTION_S,
         max_bytes: int = DEFAULT_STORE_MAX_BYTES,
-        max_entries: int = 1_000_000,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._records: OrderedDict[str, SubmitRecord] = OrderedDict()
         self._retention_s = retention_s
         self._max_bytes = max_bytes
-        self._max_entries = max_entries
         self._clock = clock
         self._bytes = 0
         self._early_evictions = 0
@@ -196,15 +194,12 @@ class InMemorySubmitStore:
         """The records' memory as the budget counts it (`record_bytes`)."""
         return self._bytes
 
-    def _over(self) -> bool:
-        return self._bytes > self._max_bytes or len(self._records) > self._max_entries
-
     def _expire(self) -> None:
         horizon = self._clock() - self._retention_s
         while self._records:
             oldest_id, oldest = next(iter(self._records.items()))
             expired = oldest.updated_at < horizon
-            if not expired and not self._over():
+            if not expired and self._bytes <= self._max_bytes:
                 return
             del self._records[oldest_id]
             self._bytes -= record_bytes(oldest_id, oldest)
@@ -243,7 +238,7 @@ class InMemorySubmitStore:
             # Not through `put`: expired above already, and this runs for every submit. A new
             # key goes last by itself.
             self._insert(request_id, record)
-            if self._over():
+            if self._bytes > self._max_bytes:
                 self._expire()
         return existing
 
