@@ -133,6 +133,24 @@ async def serve(handler: Handler, *, tls: ssl.SSLContext | None = None) -> Async
         await server.wait_closed()
 
 
+def first_connection_unread(first: Handler) -> Handler:
+    """`first` serves the first connection, with a small receive buffer (no autotuning), so a
+    large request it leaves unread stays in the client's buffers; later connections are
+    answered `OK`, to show the client carries on."""
+
+    async def handler(
+        peer: Peer, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
+        if peer.connections > 1:
+            await answering(OK)(peer, reader, writer)
+            return
+        sock = writer.get_extra_info("socket")
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
+        await first(peer, reader, writer)
+
+    return handler
+
+
 def answering(*answers: bytes, then_close: bool = False) -> Handler:
     """Answer each request on a connection with the next of `answers` (the last repeats)."""
 
@@ -430,14 +448,9 @@ async def test_an_answer_before_the_request_is_written_ends_its_connection(
     received: list[int] = []
     counted = asyncio.Event()
 
-    async def handler(
+    async def answer_early(
         peer: Peer, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
     ) -> None:
-        if peer.connections > 1:
-            await answering(OK)(peer, reader, writer)
-            return
-        sock = writer.get_extra_info("socket")
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)  # no autotuning
         await reader.readuntil(b"\r\n\r\n")  # the head only: the body is left unread
         writer.write(early)
         await writer.drain()
@@ -452,7 +465,7 @@ async def test_an_answer_before_the_request_is_written_ends_its_connection(
         received.append(count)
         counted.set()
 
-    async with serve(handler) as peer:
+    async with serve(first_connection_unread(answer_early)) as peer:
         response = await transport.send(
             request(peer.url, "POST", b"b" * size), connect_timeout=5, total_timeout=5
         )
@@ -814,18 +827,13 @@ async def test_a_peer_that_never_reads_is_bounded_by_the_total_time_out(
     is aborted with its unsent bytes, and the next call is served as usual."""
     size = 16 * 1024 * 1024  # far over the socket buffers
 
-    async def handler(
+    async def never_read(
         peer: Peer, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
     ) -> None:
-        if peer.connections > 1:
-            await answering(OK)(peer, reader, writer)
-            return
-        sock = writer.get_extra_info("socket")
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)  # no autotuning
         await peer.release.wait()  # accepted, never read (until the test is over)
 
     loop = asyncio.get_running_loop()
-    async with serve(handler) as peer:
+    async with serve(first_connection_unread(never_read)) as peer:
         started = loop.time()
         with pytest.raises(UpstreamTimeout) as caught:
             await transport.send(
