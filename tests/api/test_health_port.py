@@ -39,6 +39,7 @@ from gateway.credentials import Credentials, StaticCredentialsProvider
 from tests.api.conftest import WAIT_S, health_status, next_status
 from tests.api.test_health import GatedCredentials, as_provider
 from tests.conftest import BUCKET, SAMPLE_KEY
+from tests.fixtures.logs import attached
 
 LOOPBACK = "127.0.0.1:0"
 TOKEN = "health-port-test-token-0123456789"
@@ -81,15 +82,8 @@ def log_event(logger_name: str, message: str) -> Iterator[asyncio.Event]:
             if record.getMessage() == message:
                 seen.set()
 
-    logger = logging.getLogger(logger_name)
-    handler, level = Handler(), logger.level
-    logger.addHandler(handler)
-    logger.setLevel(logging.INFO)
-    try:
+    with attached(Handler(), logger_name, logging.INFO):
         yield seen
-    finally:
-        logger.removeHandler(handler)
-        logger.setLevel(level)
 
 
 @pytest.fixture

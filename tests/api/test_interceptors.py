@@ -21,6 +21,7 @@ from gateway.api.metrics import GatewayMetrics
 from gateway.errors import UpstreamError
 from gateway.logs import ACCESS_LOGGER
 from gateway.status import abort
+from tests.fixtures.logs import attached
 
 WAIT_S = 10.0
 SERVICE = "test.Probe"
@@ -52,16 +53,8 @@ class AccessLines(logging.Handler):
 
 @pytest.fixture
 def access() -> Iterator[AccessLines]:
-    lines = AccessLines()
-    logger = logging.getLogger(ACCESS_LOGGER)
-    previous = logger.level
-    logger.addHandler(lines)
-    logger.setLevel(logging.DEBUG)
-    try:
+    with attached(AccessLines(), ACCESS_LOGGER) as lines:
         yield lines
-    finally:
-        logger.removeHandler(lines)
-        logger.setLevel(previous)
 
 
 @dataclass

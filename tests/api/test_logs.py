@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import io
 import json
-import logging
 import secrets
 from collections.abc import Iterator
 from dataclasses import replace
@@ -23,7 +22,7 @@ from gateway.config.settings import Settings
 from gateway.credentials import Credentials, StaticCredentialsProvider
 from gateway.logs import JsonFormatter, TextFormatter
 from tests.conftest import SAMPLE_KEY
-from tests.fixtures.logs import access_lines
+from tests.fixtures.logs import access_lines, rendered
 from tests.integration.helpers import rich_error
 
 if TYPE_CHECKING:
@@ -44,18 +43,8 @@ def credentials() -> Credentials:
 @pytest.fixture(params=["json", "text"])
 def captured(request: pytest.FixtureRequest) -> Iterator[io.StringIO]:
     """Everything logged at DEBUG and above, rendered by the gateway's own formatter."""
-    stream = io.StringIO()
-    handler = logging.StreamHandler(stream)
-    handler.setFormatter(JsonFormatter() if request.param == "json" else TextFormatter())
-    root = logging.getLogger()
-    previous = root.level
-    root.addHandler(handler)
-    root.setLevel(logging.DEBUG)
-    try:
+    with rendered(JsonFormatter() if request.param == "json" else TextFormatter()) as stream:
         yield stream
-    finally:
-        root.removeHandler(handler)
-        root.setLevel(previous)
 
 
 def json_lines(stream: io.StringIO) -> list[dict[str, Any]]:
@@ -64,18 +53,8 @@ def json_lines(stream: io.StringIO) -> list[dict[str, Any]]:
 
 @pytest.fixture
 def json_log() -> Iterator[io.StringIO]:
-    stream = io.StringIO()
-    handler = logging.StreamHandler(stream)
-    handler.setFormatter(JsonFormatter())
-    root = logging.getLogger()
-    previous = root.level
-    root.addHandler(handler)
-    root.setLevel(logging.DEBUG)
-    try:
+    with rendered(JsonFormatter()) as stream:
         yield stream
-    finally:
-        root.removeHandler(handler)
-        root.setLevel(previous)
 
 
 async def test_one_json_line_per_rpc_and_per_attempt(
