@@ -325,26 +325,27 @@ class Http1Connection(asyncio.Protocol):
         if status in (204, 304):
             return  # llhttp reads no body for these
         transfer_lines = headers.getall("Transfer-Encoding", ())
+        chunked = _chunked(transfer_lines)
         length = headers.get("Content-Length")
         if length is not None:
             if int(length) > self._max_body:
                 raise self._refuse(self._too_large())
-        elif not _chunked(transfer_lines):
+        elif not chunked:
             # Neither length nor chunks: the body ends when CI closes (llhttp reads the same).
             self._until_eof = True
         content_lines = headers.getall("Content-Encoding", ())
         if transfer_lines or content_lines:
-            self._decompress = self._decompressor(transfer_lines, content_lines)
+            self._decompress = self._decompressor(transfer_lines, chunked, content_lines)
 
     def _decompressor(
-        self, transfer_lines: Sequence[str], content_lines: Sequence[str]
+        self, transfer_lines: Sequence[str], chunked: bool, content_lines: Sequence[str]
     ) -> zlib._Decompress | None:
         """What undoes the body's codings once llhttp has undone the chunks: Content-Encoding
         first applied, then Transfer-Encoding's codings before `chunked` (or all of them when
         the body is read to the close). One coding at most: a body coded twice, or with a
         coding we do not read, is refused, never returned still coded as if plain."""
         transfer = _codings(transfer_lines)
-        if _chunked(transfer_lines):
+        if chunked:
             transfer.pop()  # the framing, llhttp's
         content = _codings(content_lines)
         if not transfer and not content:
