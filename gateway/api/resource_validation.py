@@ -68,6 +68,10 @@ RESULT_FORMATS = frozenset({"XML", "JSON"})
 NOTIFY_EVENTS = frozenset({"TaskFinish", "WorkflowFinish", "TransCodingFinish"})
 END_NODE = "End"
 START_TYPE = "Start"
+# What an answer shows instead of the gateway's own callback URL, which carries the callback
+# token (`MediaWorkflowService._hide_gateway_callback`); a workflow sent back with it unchanged
+# gets the real URL again, so it is a valid NotifyConfig URL here.
+GATEWAY_CALLBACK = "ci-gateway:callback"
 _NODE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]{0,127}$")
 
 Query = dict[str, str | None]
@@ -295,6 +299,10 @@ def _topology(
         if not nodes[name].type:
             errors.add(f"{where}.type", "required")
         check_tree(nodes[name], where, errors.add, budget)
+        notify = nodes[name].input.notify_config
+        if nodes[name].input.HasField("notify_config") and notify.url != GATEWAY_CALLBACK:
+            # CI posts each run's end there, as it posts a job's to its `call_back`.
+            _notify_config(notify, f"{where}.input.notify_config", errors)
         if nodes[name].operation.HasField("output"):
             _output_keys(nodes[name].operation.output, f"{where}.operation", errors)
     for name in sorted(topology.dependencies):

@@ -37,6 +37,7 @@ from gateway._proto import (
     workflows_pb2_grpc,
 )
 from gateway.api import resource_validation as checks
+from gateway.api.resource_validation import GATEWAY_CALLBACK
 from gateway.api.servicer import Admission, Servicer, rpc
 from gateway.config.settings import Settings
 from gateway.errors import GatewayError, ResourceNotFound
@@ -287,10 +288,6 @@ class MediaWorkflowService(_Servicer, workflows_pb2_grpc.MediaWorkflowServiceSer
             # Not `rpc`: a stream is not admitted per call; the follower's cap bounds it.
             log.info("WatchWorkflowExecution failed: %s %s", error.status.name, error.reason.value)
             await abort(context, error)
-
-
-# What an answer shows instead of the gateway's own callback URL (see `_hide_gateway_callback`).
-GATEWAY_CALLBACK = "ci-gateway:callback"
 
 
 def _replace_strings(message: Message, old: str, new: str) -> None:

@@ -219,3 +219,25 @@ async def test_a_queue_callback_url_that_is_no_http_url_is_refused_naming_it(
     )
     assert set(error.violations) == {"queue.notify_config.url"}
     assert emulator.state.requests_seen == seen
+
+
+@pytest.mark.parametrize("url", ["javascript:alert(1)", "http://h:99999/ci", "http://a b/ci"])
+async def test_a_workflow_start_callback_url_that_is_no_http_url_is_refused_naming_it(
+    stubs: Stubs, emulator: RunningEmulator, url: str
+) -> None:
+    """The Start node's NotifyConfig.Url is where CI posts each run's end: held to the rule of
+    a queue's NotifyConfig and a job's `call_back`, where it used to reach CI as anything."""
+    bad = workflow()
+    bad.topology.nodes["Start"].input.notify_config.CopyFrom(
+        queues_pb2.QueueNotifyConfig(url=url, event="WorkflowFinish", type="Url", state="On")
+    )
+    seen = emulator.state.requests_seen
+    error = await refused(
+        stubs.workflows.CreateMediaWorkflow(
+            W.CreateMediaWorkflowRequest(media_workflow=bad), timeout=10
+        )
+    )
+    assert set(error.violations) == {
+        "media_workflow.topology.nodes['Start'].input.notify_config.url"
+    }
+    assert emulator.state.requests_seen == seen

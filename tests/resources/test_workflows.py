@@ -20,7 +20,7 @@ from ci_emulator.queues import QueueState
 from ci_emulator.server import RunningEmulator
 from gateway._proto import job_kinds_pb2 as kinds
 from gateway._proto import media_pb2, queues_pb2, templates_pb2, workflows_pb2
-from gateway.api.resources_service import GATEWAY_CALLBACK
+from gateway.api.resource_validation import GATEWAY_CALLBACK
 from gateway.api.server import RunningGateway, start_gateway
 from gateway.config.settings import Callbacks, Settings, Tracking
 from gateway.credentials import Credentials, StaticCredentialsProvider
