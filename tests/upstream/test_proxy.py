@@ -215,7 +215,7 @@ async def test_a_stalled_proxy_is_bounded_by_the_connect_time_out() -> None:
         "timed out connecting to CI through the proxy",
         False,
     )
-    assert p.connects and 0.2 <= elapsed < 2.0
+    assert p.connects and 0.1 < elapsed < 2.0  # uvloop's clock has millisecond steps
 
 
 async def test_a_proxy_that_refuses_connections_is_sent_false() -> None:
