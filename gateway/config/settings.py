@@ -87,7 +87,8 @@ class Upstream:
     read once, when the settings are loaded (`gateway.config.load`), as curl and httpx read them:
     `https_proxy`/`HTTPS_PROXY` for CI (`http_proxy`/`HTTP_PROXY` when `endpoint_url` is plain
     http), `no_proxy`/`NO_PROXY`; the lowercase name wins when both are set (urllib's rule, which
-    httpx and requests follow), and a value without a scheme is taken as `http://`. Set
+    httpx and requests follow), and a value without a scheme is taken as `http://`. `ALL_PROXY`
+    is not read: the gateway speaks one scheme to CI, and `HTTPS_PROXY` names it exactly. Set
     `proxy_from_env = false` to ignore them (a pod that inherits a proxy meant for other
     traffic); `no_proxy = "*"` also sends everything direct."""
 
