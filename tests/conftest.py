@@ -44,6 +44,16 @@ SAMPLE_WIDTH = 320
 SAMPLE_HEIGHT = 240
 
 
+@pytest.fixture(autouse=True)
+def no_proxy_variables(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The machine's proxy variables, should it have any, reach no test: the gateway honours
+    them (`upstream.proxy_from_env`), and every test's CI is on loopback. Proxy tests set their
+    own."""
+    for name in ("https_proxy", "http_proxy", "no_proxy"):
+        monkeypatch.delenv(name, raising=False)
+        monkeypatch.delenv(name.upper(), raising=False)
+
+
 @pytest.fixture(scope="session")
 def sample_video(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """One generated H.264/AAC MP4 per session (generation costs ~0.5 s)."""

@@ -78,6 +78,7 @@ from gateway.resources.executions import EVENT_NAME as WORKFLOW_FINISH
 from gateway.resources.executions import ExecutionFollower
 from gateway.telemetry import Telemetry
 from gateway.upstream.client import CiClient
+from gateway.upstream.proxy import from_settings as proxy_from_settings
 from gateway.upstream.transport import Transport
 
 log = logging.getLogger(__name__)
@@ -349,10 +350,11 @@ async def start_gateway(
         if traces is not None:
             stack.push_async_callback(traces.shutdown)
             sinks.append(traces.telemetry)
+        proxy = proxy_from_settings(settings.upstream)
         client = CiClient(
             settings=settings,
             credentials=credentials,
-            transport=Transport(max_body_bytes=settings.max_response_bytes),
+            transport=Transport(max_body_bytes=settings.max_response_bytes, proxy=proxy),
             telemetry=upstream_telemetry(metrics, sinks),
         )
         stack.push_async_callback(_close_client, client)
@@ -406,6 +408,7 @@ async def start_gateway(
         ops_address=ops.address if ops else None,
         health_address=health.address if health else None,
         credentials=credentials.name,
+        upstream_proxy=proxy.address if proxy else None,  # never its credentials
         pid=os.getpid(),
         event_loop=type(asyncio.get_running_loop()).__module__.split(".")[0],
     )

@@ -16,6 +16,12 @@ silently override it. An empty variable counts as unset.
 their `*_file` twin names (a mounted Kubernetes Secret). `resolve_secret_files` reads each once,
 with the one secret-file reader (`gateway._files.read_secret_file`), and replaces the `*_file`
 setting by the value it holds; its errors name the setting and the path, never the content.
+
+**Proxy variables.** Last, unless `upstream.proxy_from_env` is off, the standard
+`HTTPS_PROXY` (or `HTTP_PROXY`) and `NO_PROXY` fill `upstream.proxy_url` and `upstream.no_proxy`
+where nothing else set them (`proxy_from_environment`; the rules are in
+`gateway.config.settings.Upstream`). They are read here, with the rest of the environment, so
+the transport is given settings and never reads the process's environment itself.
 """
 
 from __future__ import annotations
@@ -138,6 +144,43 @@ def resolve_secret_files(settings: Settings) -> Settings:
     return replace(settings, **changes) if changes else settings
 
 
+def _standard_variable(environ: Mapping[str, str], name: str) -> tuple[str, str]:
+    """The variable and its value, the lowercase name first (urllib's rule, hence httpx's and
+    requests'); ("", "") when neither is set or both are empty."""
+    for variable in (name, name.upper()):
+        if environ.get(variable):
+            return variable, environ[variable].strip()
+    return "", ""
+
+
+def proxy_from_environment(settings: Settings, environ: Mapping[str, str]) -> Settings:
+    """`settings` with the standard proxy variables filling `upstream.proxy_url` and
+    `upstream.no_proxy` when those are empty and `upstream.proxy_from_env` is on. A bad value is
+    an error naming its variable, never the value (it may hold a password)."""
+    upstream = settings.upstream
+    if not upstream.proxy_from_env:
+        return settings
+    plain = (settings.endpoint_url or "").startswith("http://")
+    changes: dict[str, Any] = {}
+    named = []
+    if not upstream.proxy_url:
+        name, value = _standard_variable(environ, "http_proxy" if plain else "https_proxy")
+        if value:
+            changes["proxy_url"] = value if "://" in value else "http://" + value
+            named.append(name)
+    if not upstream.no_proxy:
+        name, value = _standard_variable(environ, "no_proxy")
+        if value:
+            changes["no_proxy"] = value
+            named.append(name)
+    if not changes:
+        return settings
+    try:
+        return replace(settings, upstream=replace(upstream, **changes))
+    except ValueError as exc:  # the section's own check: fixed text, no value
+        raise ValueError(f"{' / '.join(named)}: {exc}") from None
+
+
 def load_settings(
     *,
     config_file: Path | None = None,
@@ -145,7 +188,8 @@ def load_settings(
     overrides: Mapping[str, Any] | None = None,
 ) -> Settings:
     """Build settings from file < environment < overrides (flags, keyed like `OPTIONS`), then
-    read the secrets' `*_file`s (`resolve_secret_files`); `ValueError` names the offending key."""
+    read the secrets' `*_file`s (`resolve_secret_files`) and, from `environ`, the standard proxy
+    variables (`proxy_from_environment`); `ValueError` names the offending key."""
     settings = Settings()
     if config_file is not None:
         settings = _apply(settings, file_values(config_file), str(config_file))
@@ -154,4 +198,7 @@ def load_settings(
     if overrides:
         given = {key: value for key, value in overrides.items() if value is not None}
         settings = _apply(settings, given, "flags")
-    return resolve_secret_files(settings)
+    settings = resolve_secret_files(settings)
+    if environ is not None:
+        settings = proxy_from_environment(settings, environ)
+    return settings

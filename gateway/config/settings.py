@@ -14,9 +14,10 @@ level, `CI_GATEWAY_<NAME>` (`env_name`), so no name is written by hand. The load
 flags and the README's configuration table (`gateway.config.reference`, checked by
 `tests/deploy/test_readme_ops.py`) all read `OPTIONS`, so none of them can drift from the code.
 
-Two settings are secrets: `callbacks.token` and `shared.redis_url` (which may carry a password).
-Neither has a flag nor appears in a repr, and each can instead be read from a file named by its
-`*_file` twin (a mounted Kubernetes Secret, say), which `gateway.config.load` resolves.
+Three settings are secrets: `callbacks.token`, and `shared.redis_url` and `upstream.proxy_url`
+(which may carry a password). None has a flag or appears in a repr, and each can instead be read
+from a file named by its `*_file` twin (a mounted Kubernetes Secret, say), which
+`gateway.config.load` resolves.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field, fields, is_dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 from gateway.model import is_valid_bucket, is_valid_region
 
@@ -73,6 +75,72 @@ class Timeouts:
         60.0,
         help="ceiling for a call whose client set no deadline",
         aliases=("CI_GATEWAY_RPC_DEADLINE_S",),
+    )
+
+
+@dataclass(frozen=True)
+class Upstream:
+    """How the gateway reaches CI (`[upstream]` in TOML): directly, or through an egress HTTP
+    proxy (`gateway.upstream.proxy`, which tunnels every origin with CONNECT).
+
+    An explicit `proxy_url` or `no_proxy` wins over its environment variable. The variables are
+    read once, when the settings are loaded (`gateway.config.load`), as curl and httpx read them:
+    `https_proxy`/`HTTPS_PROXY` for CI (`http_proxy`/`HTTP_PROXY` when `endpoint_url` is plain
+    http), `no_proxy`/`NO_PROXY`; the lowercase name wins when both are set (urllib's rule, which
+    httpx and requests follow), and a value without a scheme is taken as `http://`. `ALL_PROXY`
+    is not read: the gateway speaks one scheme to CI, and `HTTPS_PROXY` names it exactly. Set
+    `proxy_from_env = false` to ignore them (a pod that inherits a proxy meant for other
+    traffic); `no_proxy = "*"` also sends everything direct."""
+
+    # May hold a password: a secret (no flag, no repr), also readable from `proxy_url_file`.
+    proxy_url: str = _option(
+        "",
+        secret=True,
+        help="egress HTTP proxy towards CI, `http://[user:password@]host:port` (CONNECT); "
+        "empty = `HTTPS_PROXY` and the like (see `proxy_from_env`)",
+    )
+    proxy_url_file: str = _option(
+        "",
+        flag="--proxy-url-file",
+        help="file holding `upstream.proxy_url` (surrounding whitespace stripped), e.g. a "
+        "mounted Secret; read once at start; not together with `proxy_url`",
+    )
+    no_proxy: str = _option(
+        "",
+        help="hosts reached without the proxy: comma list of names (each covers its "
+        "subdomains), IPs, CIDRs, `host:port`, `*` = all; empty = `NO_PROXY` (see "
+        "`proxy_from_env`)",
+    )
+    proxy_from_env: bool = _option(
+        True,
+        help="when `proxy_url` / `no_proxy` are empty, take them from `HTTPS_PROXY` "
+        "(`HTTP_PROXY` for an http `endpoint_url`) / `NO_PROXY`, lowercase names first",
+    )
+
+    def __post_init__(self) -> None:
+        if self.proxy_url and self.proxy_url_file:
+            raise ValueError("upstream.proxy_url and upstream.proxy_url_file are both set: set one")
+        if self.proxy_url and not is_proxy_url(self.proxy_url):
+            # Fixed text: the value may hold a password.
+            raise ValueError(
+                "upstream.proxy_url must be http://[user:password@]host:port (value not shown)"
+            )
+
+
+def is_proxy_url(url: str) -> bool:
+    """`http://[user[:password]@]host[:port][/]`: the only kind of proxy the transport speaks
+    to (no TLS to the proxy itself, no SOCKS)."""
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError when it is not a port
+    except ValueError:
+        return False
+    return (
+        parts.scheme == "http"
+        and bool(parts.hostname)
+        and parts.path in ("", "/")
+        and not parts.query
+        and not parts.fragment
     )
 
 
@@ -355,6 +423,7 @@ class Settings:
         "emulator); the real CI host is still sent and signed as `Host`",
     )
     timeouts: Timeouts = field(default_factory=Timeouts, metadata=_SECTION)
+    upstream: Upstream = field(default_factory=Upstream, metadata=_SECTION)
     max_response_bytes: int = _option(4 * 1024 * 1024, help="larger CI answers are refused")
     log_level: str = _option("INFO", flag="--log-level", help="DEBUG, INFO, WARNING or ERROR")
     log_format: str = _option(

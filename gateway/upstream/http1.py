@@ -79,6 +79,11 @@ class HttpResponse:
     body: bytes
 
 
+Key = tuple[str, str, int, str]
+"""What a pooled connection may be reused for: (scheme, host, port) of its origin and the
+`host:port` of the proxy it is tunnelled through ("" when direct)."""
+
+
 class _Refused(Exception):
     """Raised from a parser callback to stop llhttp; the error itself is in `_failure`."""
 
@@ -123,7 +128,7 @@ class Http1Connection(asyncio.Protocol):
     takes it from its pool, calls `exchange`, awaits the future, and puts it back only when
     `reusable` (a complete answer, keep-alive, nothing unsolicited after it)."""
 
-    def __init__(self, key: tuple[str, str, int], on_lost: Callable[[Http1Connection], None]):
+    def __init__(self, key: Key, on_lost: Callable[[Http1Connection], None]):
         self.key = key
         self._on_lost = on_lost
         self.transport: asyncio.Transport | None = None

@@ -19,6 +19,12 @@ to their own time-out, when all are busy; an idle connection of another origin i
 room), the most recently used idle one first (LIFO: the others age out), a connection idle for
 more than `idle_expiry_s` is closed when next met (no timer per connection), and a connection
 goes back only after a complete keep-alive answer. A cancelled `send` aborts its connection.
+
+With a `proxy` (`gateway.upstream.proxy`), an origin it applies to is reached through a CONNECT
+tunnel, decided once per origin (when its URL is first met: nothing more per request). A tunnel
+is pooled like a direct connection, under a key that also names the proxy, and counts against
+the same `pool_size`; the proxy's name, not CI's, is looked up. Its failures before the tunnel
+stands are `sent=False`, like any failure to connect.
 """
 
 from __future__ import annotations
@@ -29,13 +35,14 @@ import ipaddress
 import socket
 import ssl
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Final
+from typing import Final, TypeVar, cast
 from urllib.parse import urlsplit
 
 from gateway.errors import TransportError, UpstreamTimeout
-from gateway.upstream.http1 import Http1Connection, HttpResponse
+from gateway.upstream.http1 import Http1Connection, HttpResponse, Key
+from gateway.upstream.proxy import Proxy, TunnelAnswer
 
 __all__ = ["HttpRequest", "HttpResponse", "Transport"]
 
@@ -53,7 +60,8 @@ DNS_TTL_S: Final = 60.0
 60 s too): a burst of new connections makes one lookup, not one each (in Kubernetes, with
 `ndots: 5`, each lookup is several queries)."""
 
-Key = tuple[str, str, int]
+Address = tuple[str, int]  # what a connection goes to: the origin's host, or the proxy's
+P = TypeVar("P", bound=asyncio.BaseProtocol)
 
 
 @dataclass(frozen=True)
@@ -73,6 +81,7 @@ class _Origin:
     tls: bool
     authority: str  # the URL's host[:port], for a Host header the caller did not set
     literal: bool  # the host is an IP address: nothing to look up
+    proxy: Proxy | None  # None: direct
 
 
 def _has(headers: Mapping[str, str], name: str) -> bool:
@@ -89,14 +98,17 @@ class Transport:
         pool_size: int = 100,
         ssl_context: ssl.SSLContext | None = None,
         idle_expiry_s: float = IDLE_EXPIRY_S,
+        proxy: Proxy | None = None,
     ) -> None:
-        """`ssl_context`: the system's CAs by default (`ssl.create_default_context()`)."""
+        """`ssl_context`: the system's CAs by default (`ssl.create_default_context()`).
+        `proxy`: where to tunnel to the origins it applies to (None: every origin direct)."""
         self._max_body_bytes = max_body_bytes
+        self._proxy = proxy
         self._pool_size = pool_size
         self._ssl_context = ssl_context
         self._idle_expiry_s = idle_expiry_s
         self._origins: dict[str, _Origin] = {}
-        self._addresses: dict[Key, tuple[float, list[str]]] = {}  # (expiry, addresses)
+        self._addresses: dict[Address, tuple[float, list[str]]] = {}  # (expiry, addresses)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._idle: dict[Key, list[Http1Connection]] = {}
         self._all: set[Http1Connection] = set()  # connected and not yet lost
@@ -175,13 +187,12 @@ class Transport:
         port = port or (443 if tls else 80)
         # host[:port] as the URL spells it, never a `user:password@` in front of it.
         authority = parts.netloc.rpartition("@")[2]
-        try:
-            ipaddress.ip_address(host)
-        except ValueError:
-            literal = False
-        else:
-            literal = True
-        origin = _Origin((parts.scheme, host, port), host, port, tls, authority, literal)
+        proxy = self._proxy
+        if proxy is not None and not proxy.applies_to(host, port):
+            proxy = None
+        # The proxy is part of the key: a tunnel is to one origin through one proxy.
+        key = (parts.scheme, host, port, proxy.address if proxy is not None else "")
+        origin = _Origin(key, host, port, tls, authority, _is_literal(host), proxy)
         if len(self._origins) >= _MAX_ORIGINS:
             self._origins.clear()
         self._origins[prefix] = origin
@@ -347,16 +358,20 @@ class Transport:
             context = self._ssl_context
             if context is None:
                 context = self._ssl_context = ssl.create_default_context()
+        via = "" if origin.proxy is None else " through the proxy"
         try:
             async with asyncio.timeout_at(connect_by):
-                transport, connection = await self._connect_any(origin, context, loop)
+                if origin.proxy is None:
+                    transport, connection = await self._connect_direct(origin, context, loop)
+                else:
+                    transport, connection = await self._tunnel(origin, origin.proxy, context, loop)
         except TimeoutError:
-            raise UpstreamTimeout("timed out connecting to CI", sent=False) from None
+            raise UpstreamTimeout(f"timed out connecting to CI{via}", sent=False) from None
         except ssl.SSLError as exc:
             raise TransportError("cannot connect to CI: TLS handshake failed", sent=False) from exc
         except OSError as exc:
             raise TransportError(
-                f"cannot connect to CI: {exc.strerror or 'refused'}", sent=False
+                f"cannot connect to CI{via}: {exc.strerror or 'refused'}", sent=False
             ) from exc
         sock = transport.get_extra_info("socket")
         if sock is not None:
@@ -365,38 +380,101 @@ class Transport:
         self._all.add(connection)
         return connection
 
-    async def _connect_any(
+    async def _connect_direct(
         self, origin: _Origin, context: ssl.SSLContext | None, loop: asyncio.AbstractEventLoop
     ) -> tuple[asyncio.BaseTransport, Http1Connection]:
-        """Connect to the origin's addresses in turn until one answers (the last error raised);
-        the certificate is checked against the URL's host whatever address answered."""
         key = origin.key
         lost = self._lost
-        addresses = [origin.host] if origin.literal else await self._resolve(origin, loop)
-        for index, address in enumerate(addresses):
+        return await self._connect_any(
+            (origin.host, origin.port),
+            origin.literal,
+            lambda: Http1Connection(key, lost),
+            context,
+            origin.host,
+            loop,
+        )
+
+    async def _tunnel(
+        self,
+        origin: _Origin,
+        proxy: Proxy,
+        context: ssl.SSLContext | None,
+        loop: asyncio.AbstractEventLoop,
+    ) -> tuple[asyncio.BaseTransport, Http1Connection]:
+        """Connect to the proxy, have it CONNECT to the origin, then hand the connection to a
+        `Http1Connection`: through TLS for CI's host (`start_tls`, the certificate checked
+        against it as directly), or as is for a plain origin."""
+        address = (proxy.host, proxy.port)
+        raw, answer = await self._connect_any(
+            address, _is_literal(proxy.host), lambda: TunnelAnswer(loop), None, "", loop
+        )
+        raw_transport = cast(asyncio.Transport, raw)
+        connection = Http1Connection(origin.key, self._lost)
+        try:
+            raw_transport.write(proxy.connect_request(origin.host, origin.port))
+            await answer.accepted(proxy)
+            if context is None:
+                raw_transport.set_protocol(connection)
+                connection.connection_made(raw_transport)
+                raw_transport.resume_reading()
+                return raw_transport, connection
+            tls = await loop.start_tls(
+                raw_transport, connection, context, server_hostname=origin.host
+            )
+        except BaseException:
+            raw_transport.abort()
+            raise
+        if tls is None:  # the connection closed during the handshake
+            raise ConnectionResetError("the tunnel closed during the TLS handshake")
+        connection.connection_made(tls)  # start_tls leaves it to the caller
+        return tls, connection
+
+    async def _connect_any(
+        self,
+        address: Address,
+        literal: bool,
+        factory: Callable[[], P],
+        context: ssl.SSLContext | None,
+        server_hostname: str,
+        loop: asyncio.AbstractEventLoop,
+    ) -> tuple[asyncio.BaseTransport, P]:
+        """Connect to the host's addresses in turn until one answers (the last error raised);
+        the certificate is checked against `server_hostname` whatever address answered."""
+        host, port = address
+        addresses = [host] if literal else await self._resolve(address, loop)
+        for index, ip in enumerate(addresses):
             try:
                 return await loop.create_connection(
-                    lambda: Http1Connection(key, lost),
-                    address,
-                    origin.port,
+                    factory,
+                    ip,
+                    port,
                     ssl=context,
-                    server_hostname=origin.host if context is not None else None,
+                    server_hostname=server_hostname if context is not None else None,
                 )
             except OSError:
                 if index + 1 < len(addresses):
                     continue
-                self._addresses.pop(key, None)  # the name may have moved: look it up again
+                self._addresses.pop(address, None)  # the name may have moved: look it up again
                 raise
         raise OSError("no address")  # getaddrinfo raises rather than answering none
 
-    async def _resolve(self, origin: _Origin, loop: asyncio.AbstractEventLoop) -> list[str]:
+    async def _resolve(self, address: Address, loop: asyncio.AbstractEventLoop) -> list[str]:
         now = loop.time()
-        cached = self._addresses.get(origin.key)
+        cached = self._addresses.get(address)
         if cached is not None and cached[0] > now:
             return cached[1]
-        infos = await loop.getaddrinfo(origin.host, origin.port, type=socket.SOCK_STREAM)
+        infos = await loop.getaddrinfo(*address, type=socket.SOCK_STREAM)
         addresses = list(dict.fromkeys(str(info[4][0]) for info in infos))
         if len(self._addresses) >= _MAX_ORIGINS:
             self._addresses.clear()
-        self._addresses[origin.key] = (now + DNS_TTL_S, addresses)
+        self._addresses[address] = (now + DNS_TTL_S, addresses)
         return addresses
+
+
+def _is_literal(host: str) -> bool:
+    """An IP address: nothing to look up."""
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True

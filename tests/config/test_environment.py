@@ -19,6 +19,7 @@ from gateway.credentials import ENV_SECRET_ID, ENV_SECRET_KEY, ENV_SESSION_TOKEN
 
 TOKEN = "env-token-" + "t" * 30
 REDIS_URL = "redis://:pa55@redis.example.internal:6379/0"
+PROXY_URL = "http://egress:pa55@proxy.example.internal:3128"
 
 # One valid, non-default value per setting as a variable spells it, and what it becomes. A new
 # setting fails `test_every_setting_has_a_sample` until it has one here.
@@ -30,6 +31,9 @@ SAMPLES: dict[str, tuple[str, object]] = {
     "timeouts.connect_s": ("2.5", 2.5),
     "timeouts.read_s": ("9", 9.0),
     "timeouts.rpc_deadline_s": ("45", 45.0),
+    "upstream.proxy_url": (PROXY_URL, PROXY_URL),
+    "upstream.no_proxy": (".internal,10.0.0.0/8", ".internal,10.0.0.0/8"),
+    "upstream.proxy_from_env": ("false", False),
     "max_response_bytes": ("131072", 131072),
     "log_level": ("DEBUG", "DEBUG"),
     "log_format": ("text", "text"),
@@ -76,6 +80,7 @@ SAMPLES: dict[str, tuple[str, object]] = {
 FILE_TWINS = {
     "callbacks.token_file": "callbacks.token",
     "shared.redis_url_file": "shared.redis_url",
+    "upstream.proxy_url_file": "upstream.proxy_url",
 }
 # A second valid value, for settings whose default cannot stand for "some other value".
 OTHER_VALUES = {

@@ -449,6 +449,7 @@ async def test_configs_load_with_the_gateways_own_loaders(layout: str, tmp_path:
         "CI_GATEWAY_CALLBACK_TOKEN",
         "CI_GATEWAY_SHARED_REDIS_URL",
         "CI_GATEWAY_REDIS_URL",
+        "CI_GATEWAY_UPSTREAM_PROXY_URL",
     }
     assert not secret_env & set(rendered.environ)
 

@@ -1,4 +1,5 @@
-"""The two secret settings read from files: `callbacks.token_file` and `shared.redis_url_file`.
+"""The secret settings read from files: `callbacks.token_file`, `shared.redis_url_file` and
+`upstream.proxy_url_file`.
 
 A file's content (stripped) becomes the setting, read once when the settings are loaded (or, for
 settings built in code, when tracking starts). Giving a value and its file is an error naming
@@ -25,7 +26,7 @@ from ci_emulator.server import RunningEmulator
 from gateway._files import MAX_SECRET_FILE_BYTES
 from gateway._proto import media_pb2, service_pb2_grpc
 from gateway.config.load import load_settings
-from gateway.config.settings import Callbacks, Settings, Shared, Tracking
+from gateway.config.settings import Callbacks, Settings, Shared, Tracking, Upstream
 from gateway.credentials import Credentials
 from gateway.jobs.callbacks import callback_url
 from gateway.jobs.redis_store import KEY_PREFIX
@@ -56,6 +57,7 @@ TARGET = Target(BUCKET, REGION)
 SLOW_POLLS = Tracking(poll_initial_s=60.0, poll_max_s=60.0)
 FILE_TOKEN = "from-a-file-" + "f" * 36
 REDIS_URL = "redis://:pa55-in-a-file@redis.example.internal:6379/0"
+PROXY_URL = "http://egress:pa55-in-a-file@proxy.example.internal:3128"
 
 
 @dataclass(frozen=True)
@@ -100,6 +102,16 @@ SECRETS = [
         hidden="pa55-in-a-file",
         invalid="http://user:pa55-in-a-file@redis.example.internal/0",
         refusal="must be a redis://",
+    ),
+    Secret(
+        section="upstream",
+        group=Upstream,
+        name="proxy_url",
+        env="CI_GATEWAY_UPSTREAM_PROXY_URL_FILE",
+        value=PROXY_URL,
+        hidden="pa55-in-a-file",
+        invalid="https://egress:pa55-in-a-file@proxy.example.internal:3128",
+        refusal="must be http://",
     ),
 ]
 IDS = [secret.name for secret in SECRETS]

@@ -19,6 +19,6 @@ def pytest_asyncio_loop_factories(
     factories: dict[str, Callable[[], asyncio.AbstractEventLoop]] = {
         "asyncio": asyncio.new_event_loop
     }
-    if item.path.name == "test_transport.py" and uvloop is not None:
+    if item.path.name in ("test_transport.py", "test_proxy.py") and uvloop is not None:
         factories["uvloop"] = uvloop.new_event_loop
     return factories

@@ -495,7 +495,7 @@ async def test_an_exchange_on_a_connection_already_lost_fails_at_once_sent_false
         port = int(peer.url.rpartition(":")[2])
         gone: list[Http1Connection] = []
         _, connection = await loop.create_connection(
-            lambda: Http1Connection(("http", "127.0.0.1", port), gone.append), "127.0.0.1", port
+            lambda: Http1Connection(("http", "127.0.0.1", port, ""), gone.append), "127.0.0.1", port
         )
         await asyncio.wait_for(connection.wait_lost(), 5)  # the close is noticed
         assert gone == [connection] and not connection.usable
