@@ -21,7 +21,7 @@ import trustme
 from gateway.errors import TransportError, UpstreamTimeout
 from gateway.upstream.proxy import MAX_ANSWER_BYTES, NoProxy, Proxy
 from gateway.upstream.transport import HttpRequest, Transport
-from tests.fixtures.connect_proxy import ESTABLISHED, connect_proxy
+from tests.fixtures.connect_proxy import ESTABLISHED, ORIGIN_HOST, connect_proxy
 from tests.fixtures.logs import rendered
 from tests.upstream.test_transport import LIMIT, OK, answering, opened, serve
 
@@ -34,6 +34,12 @@ PASSWORD = "pr0xy-pa55-c4n4ry"
 
 def get(url: str, host: str = CI_HOST) -> HttpRequest:
     return HttpRequest("GET", url + "/jobs/j1?x=1", {"Host": host})
+
+
+def named(url: str) -> str:
+    """A loopback origin's URL by a name only the test proxy resolves: the transport never
+    sends loopback through a proxy (`test_loopback_is_never_proxied`)."""
+    return url.replace("127.0.0.1", ORIGIN_HOST)
 
 
 async def send(transport: Transport, url: str, *, timeout: float = 5.0) -> bytes:
@@ -109,9 +115,9 @@ async def test_a_plain_origin_gets_the_request_byte_for_byte_through_a_tunnel() 
     async with serve(answering(OK)) as origin, connect_proxy() as p:
         async with opened(max_body_bytes=LIMIT, proxy=Proxy.from_url(p.url)) as transport:
             for _ in range(2):
-                assert await send(transport, origin.url) == b"ok"
+                assert await send(transport, named(origin.url)) == b"ok"
     port = origin.url.rpartition(":")[2]
-    assert p.connects == [f"127.0.0.1:{port}"]
+    assert p.connects == [f"{ORIGIN_HOST}:{port}"]
     assert p.authorizations == [None]  # no credentials, no header
     expected = f"GET /jobs/j1?x=1 HTTP/1.1\r\nHost: {CI_HOST}\r\n\r\n".encode()
     assert origin.requests == [expected, expected]  # origin-form, as signed
@@ -123,18 +129,33 @@ async def test_each_origin_has_its_own_tunnels_within_the_pool_bound() -> None:
             proxy = Proxy.from_url(p.url)
             async with opened(max_body_bytes=LIMIT, proxy=proxy, pool_size=1) as transport:
                 for url in (first.url, second.url, first.url):
-                    assert await send(transport, url) == b"ok"
+                    assert await send(transport, named(url)) == b"ok"
                     assert transport.open_connections == 1
     ports = [url.rpartition(":")[2] for url in (first.url, second.url, first.url)]
     # Never a tunnel to one origin used for another: a new CONNECT each time the origin changes
     # (the bound of 1 closes the idle tunnel of the other).
-    assert p.connects == [f"127.0.0.1:{port}" for port in ports]
+    assert p.connects == [f"{ORIGIN_HOST}:{port}" for port in ports]
     assert (first.connections, second.connections) == (2, 1)
 
 
-async def test_no_proxy_hosts_are_reached_directly() -> None:
+def test_no_proxy_hosts_are_reached_directly() -> None:
+    """On the wire a bypassed origin is dialled like a loopback one (the test below): here,
+    that the decision asks `no_proxy` (its matching: the table at the end)."""
+    proxy = Proxy.from_url("http://127.0.0.1:3128", no_proxy="example.com, 10.0.0.0/8")
+    assert not proxy.applies_to("ci.example.com", 443)
+    assert not proxy.applies_to("10.1.2.3", 443)
+    assert proxy.applies_to("bucket-1250000000.ci.ap-guangzhou.myqcloud.com", 443)
+
+
+async def test_loopback_is_never_proxied() -> None:
+    """As Go's net/http decides: the proxy's loopback is not ours, so `127.0.0.1`, `::1` and
+    `localhost` (the emulator, a sidecar) are reached directly even with no NO_PROXY; a machine
+    exporting HTTP_PROXY must not send `make demo`'s gateway to its emulator through it."""
     async with serve(answering(OK)) as origin, connect_proxy() as p:
-        proxy = Proxy.from_url(p.url, no_proxy="example.com, 127.0.0.0/8")
+        proxy = Proxy.from_url(p.url)
+        port = int(origin.url.rpartition(":")[2])
+        assert not any(proxy.applies_to(host, port) for host in ("127.0.0.1", "::1", "localhost"))
+        assert proxy.applies_to(ORIGIN_HOST, port) and proxy.applies_to("10.0.0.1", port)
         async with opened(max_body_bytes=LIMIT, proxy=proxy) as transport:
             assert await send(transport, origin.url) == b"ok"
     assert p.connects == [] and origin.connections == 1
@@ -174,7 +195,7 @@ async def test_a_proxy_that_does_not_open_the_tunnel_fails_sent_false(
     answer: bytes, message: str
 ) -> None:
     async with serve(answering(OK)) as origin, connect_proxy(answer=answer) as p:
-        error = await refusal(Proxy.from_url(p.url), origin.url)
+        error = await refusal(Proxy.from_url(p.url), named(origin.url))
     assert (str(error), error.sent) == (message, False)
     assert origin.connections == 0
 
@@ -183,7 +204,7 @@ async def test_wrong_credentials_are_a_clear_refusal_that_never_shows_them() -> 
     async with serve(answering(OK)) as origin, connect_proxy(credentials=(USER, "other")) as p:
         proxy = Proxy.from_url(p.url_with(USER, PASSWORD))
         with rendered(logging.Formatter("%(name)s %(message)s %(exc_info)s")) as logs:
-            error = await refusal(proxy, origin.url)
+            error = await refusal(proxy, named(origin.url))
     assert (str(error), error.sent) == (
         "the proxy refused the tunnel to CI: 407 Proxy Authentication Required",
         False,
@@ -198,7 +219,7 @@ async def test_a_reason_echoing_the_credentials_is_redacted() -> None:
     proxy = Proxy.from_url(f"http://{USER}:{PASSWORD}@127.0.0.1:1")
     echo = f"HTTP/1.1 407 bad password {PASSWORD} in {proxy.authorization}\r\n\r\n".encode()
     async with serve(answering(OK)) as origin, connect_proxy(answer=echo) as p:
-        error = await refusal(Proxy.from_url(p.url_with(USER, PASSWORD)), origin.url)
+        error = await refusal(Proxy.from_url(p.url_with(USER, PASSWORD)), named(origin.url))
     assert PASSWORD not in str(error) and "[REDACTED]" in str(error)
 
 
@@ -208,7 +229,7 @@ async def test_a_stalled_proxy_is_bounded_by_the_connect_time_out() -> None:
         async with opened(max_body_bytes=LIMIT, proxy=Proxy.from_url(p.url)) as transport:
             started = loop.time()
             with pytest.raises(UpstreamTimeout) as caught:
-                await transport.send(get(origin.url), connect_timeout=0.2, total_timeout=5)
+                await transport.send(get(named(origin.url)), connect_timeout=0.2, total_timeout=5)
             elapsed = loop.time() - started
             assert transport.open_connections == 0
     assert (str(caught.value), caught.value.sent) == (
@@ -221,7 +242,7 @@ async def test_a_stalled_proxy_is_bounded_by_the_connect_time_out() -> None:
 async def test_a_proxy_that_refuses_connections_is_sent_false() -> None:
     async with connect_proxy() as p:
         dead = Proxy.from_url(p.url)  # closed when the block ends: nothing listens there
-    error = await refusal(dead, "http://127.0.0.1:9")
+    error = await refusal(dead, f"http://{ORIGIN_HOST}:9")
     assert error.sent is False
     assert str(error).startswith("cannot connect to CI through the proxy: ")
 
@@ -288,7 +309,7 @@ def test_a_proxy_url_the_transport_cannot_use_is_refused_without_showing_it(url:
         ("[::1]:8080", "::1", 8080, True),
         ("[::1]:8080", "::1", 80, False),
         ("fd00::/8", "fd12::1", 80, True),
-        ("localhost", "127.0.0.1", 80, False),  # loopback is not special
+        ("localhost", "127.0.0.1", 80, False),  # NO_PROXY itself: loopback is not special
         ("", "localhost", 80, False),
         ("localhost,127.0.0.1", "localhost", 80, True),
     ],
