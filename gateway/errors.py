@@ -13,7 +13,8 @@ whole list (tests/test_errors.py keeps it equal to the classes). The gRPC code i
     ├── UpstreamError              *                   CI answered with an <Error> (Code, Message)
     ├── UpstreamProtocolError      UNAVAILABLE         CI's answer made no sense (bad XML, 3xx)
     ├── TransportError             UNAVAILABLE         no answer: connect failure, reset, time-out
-    │   └── UpstreamTimeout        UNAVAILABLE         an attempt's own time-out ran out
+    │   ├── UpstreamTimeout        UNAVAILABLE         an attempt's own time-out ran out
+    │   └── ProxyRefused           UNAVAILABLE         the egress proxy refused CONNECT
     ├── DeadlineExceeded           DEADLINE_EXCEEDED   the caller's deadline ran out first
     ├── RetryBudgetExhausted       UNAVAILABLE         a retry was due; the retry budget is empty
     ├── Overloaded                 RESOURCE_EXHAUSTED  the gateway sheds load instead of queueing
@@ -74,6 +75,7 @@ class Reason(enum.StrEnum):
     UPSTREAM_ACCESS_DENIED = "UPSTREAM_ACCESS_DENIED"
     UPSTREAM_PROTOCOL_ERROR = "UPSTREAM_PROTOCOL_ERROR"
     UPSTREAM_TIMEOUT = "UPSTREAM_TIMEOUT"
+    UPSTREAM_PROXY_REFUSED = "UPSTREAM_PROXY_REFUSED"
     DEADLINE_EXCEEDED = "DEADLINE_EXCEEDED"
     RETRY_BUDGET_EXHAUSTED = "RETRY_BUDGET_EXHAUSTED"
     OVERLOADED = "OVERLOADED"
@@ -346,6 +348,25 @@ class UpstreamTimeout(TransportError):
     """An attempt's own time-out ran out (not the caller's deadline)."""
 
     reason = Reason.UPSTREAM_TIMEOUT
+
+
+class ProxyRefused(TransportError):
+    """The egress proxy answered CONNECT with something other than 2xx: CI was never asked.
+
+    Its own reason, because the fix is the operator's (the proxy's credentials or its allow
+    list), not CI's. A 4xx (407 wrong credentials, 403 host not allowed) is TERMINAL: every
+    attempt within the call would be refused the same way, and each would only add to the
+    proxy's load and the caller's wait; a 5xx (the proxy could not reach CI) is TRANSIENT."""
+
+    reason = Reason.UPSTREAM_PROXY_REFUSED
+
+    def __init__(self, message: str, *, proxy_status: int) -> None:
+        super().__init__(message, sent=False)
+        self.proxy_status = proxy_status
+        self.retry = RetryClass.TERMINAL if 400 <= proxy_status < 500 else RetryClass.TRANSIENT
+
+    def metadata(self) -> dict[str, str]:
+        return {**super().metadata(), "proxy_status": str(self.proxy_status)}
 
 
 class DeadlineExceeded(GatewayError):

@@ -35,7 +35,7 @@ from urllib.parse import unquote, urlsplit
 
 from gateway import scrub
 from gateway.config.settings import Upstream, is_proxy_url
-from gateway.errors import TransportError
+from gateway.errors import ProxyRefused, TransportError
 
 __all__ = ["MAX_ANSWER_BYTES", "NoProxy", "Proxy", "TunnelAnswer", "from_settings"]
 
@@ -247,8 +247,9 @@ class TunnelAnswer(asyncio.Protocol):
         if not 200 <= status < 300:
             reason = _UNPRINTABLE.sub("?", (match[2] or b"").decode("latin-1"))
             reason = scrub.redact(reason[:_MAX_REASON_CHARS], proxy.secrets)
-            raise TransportError(
-                f"the proxy refused the tunnel to CI: {status} {reason}".rstrip(), sent=False
+            raise ProxyRefused(
+                f"the proxy refused the tunnel to CI: {status} {reason}".rstrip(),
+                proxy_status=status,
             )
         if self._extra:
             # A TLS server never speaks first: these bytes are the proxy's, and would be read

@@ -94,9 +94,10 @@ def _idempotent_replay(error: GatewayError) -> bool:
 
 
 def _never_sent_replay(error: GatewayError) -> bool:
-    """A submit may be replayed only when CI certainly did not act on it."""
+    """A submit may be replayed only when CI certainly did not act on it (and when a replay
+    can help: an egress proxy's refusal of our credentials never can)."""
     if isinstance(error, TransportError):
-        return not error.sent
+        return not error.sent and error.retry is not RetryClass.TERMINAL
     # A throttled answer (429 SlowDown, QueueSaturated) means CI refused before processing.
     return error.retry is RetryClass.THROTTLED
 

@@ -2,8 +2,9 @@
 
 The gateway's `endpoint_url` names a host only the proxy can resolve (`.invalid`), so an answer
 proves the gateway went through the proxy. A wrong proxy password fails the call UNAVAILABLE
-with `request_sent=false`, a job submit included (which may then be retried: nothing reached
-CI), and the password shows up in no log line at DEBUG and no error a caller sees.
+(`UPSTREAM_PROXY_REFUSED`, `request_sent=false`) after one attempt, as a further one would be
+refused the same way, and the password shows up in no log line at DEBUG and no error a caller
+sees; a proxy that cannot reach CI (502) is retried, a job submit included (nothing reached CI).
 """
 
 from __future__ import annotations
@@ -99,13 +100,33 @@ async def test_a_proxy_refusing_the_credentials_fails_unavailable_unsent_and_unl
         error.message
     )
     assert error.error_info is not None
+    assert error.error_info.reason == "UPSTREAM_PROXY_REFUSED"
     assert error.error_info.metadata["request_sent"] == "false"
-    # Never sent, so even the submit was tried again: every attempt is a CONNECT refused.
-    assert len(proxy.connects) == settings.retry.max_attempts
+    assert error.error_info.metadata["proxy_status"] == "407"
+    # Never sent, and never retried: the next attempt's credentials would be the same.
+    assert len(proxy.connects) == 1
     assert proxy.upstream_bytes == b""
     texts = [logs.getvalue(), str(caught.value), repr(caught.value.trailing_metadata())]
-    assert logs.getvalue().count('"msg":"upstream attempt"') == settings.retry.max_attempts
+    assert logs.getvalue().count('"msg":"upstream attempt"') == 1
     # The start line names the proxy in use, by host and port only.
     assert f'"upstream_proxy":"{proxy.url.removeprefix("http://")}"' in logs.getvalue()
     for text in texts:
         assert PASSWORD not in text and (proxy.authorizations[0] or "-") not in text
+
+
+async def test_a_proxy_that_cannot_reach_ci_is_retried_even_for_a_submit(
+    emulator: RunningEmulator, credentials: Credentials
+) -> None:
+    bad_gateway = b"HTTP/1.1 502 Bad Gateway\r\nContent-Length: 0\r\n\r\n"
+    async with connect_proxy(answer=bad_gateway) as proxy:
+        settings = proxied(emulator, proxy.url)
+        async with gateway_stub(settings, credentials) as stub:
+            with pytest.raises(grpc.aio.AioRpcError) as caught:
+                await submit(stub)
+    error = rich_error(caught.value)
+    assert error.code == grpc.StatusCode.UNAVAILABLE and error.error_info is not None
+    assert error.error_info.reason == "UPSTREAM_PROXY_REFUSED"
+    assert error.error_info.metadata["proxy_status"] == "502"
+    # 5xx: the proxy's way to CI may come back, and nothing reached CI: every attempt made.
+    assert len(proxy.connects) == settings.retry.max_attempts
+    assert emulator.state.requests_seen == 0

@@ -18,7 +18,7 @@ import ssl
 import pytest
 import trustme
 
-from gateway.errors import TransportError, UpstreamTimeout
+from gateway.errors import ProxyRefused, RetryClass, TransportError, UpstreamTimeout
 from gateway.upstream.proxy import MAX_ANSWER_BYTES, NoProxy, Proxy
 from gateway.upstream.transport import HttpRequest, Transport
 from tests.fixtures.connect_proxy import ESTABLISHED, ORIGIN_HOST, connect_proxy
@@ -209,7 +209,8 @@ async def test_wrong_credentials_are_a_clear_refusal_that_never_shows_them() -> 
         "the proxy refused the tunnel to CI: 407 Proxy Authentication Required",
         False,
     )
-    assert error.metadata() == {"request_sent": "false"}
+    assert error.metadata() == {"request_sent": "false", "proxy_status": "407"}
+    assert isinstance(error, ProxyRefused) and error.retry is RetryClass.TERMINAL
     texts = [str(error), repr(error), repr(proxy), str(error.__cause__), logs.getvalue()]
     for secret in (PASSWORD, proxy.authorization):
         assert secret and not any(secret in text for text in texts)
