@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import json
 import logging
 import secrets
@@ -34,6 +35,7 @@ from gateway.jobs.fanout import (
     decode,
 )
 from gateway.model import Target
+from tests.fixtures.tcp import StreamServer
 from tests.jobs.conftest import RedisServer
 from tests.jobs.helpers import redis_acl_user
 
@@ -415,20 +417,22 @@ class FreezableRelay:
     """A loopback TCP relay to Redis of the test's own. `freeze()` stops forwarding on every
     connection it carries at that moment, in both directions, while keeping both of its sockets
     open (no FIN, no RST): what a NAT entry dropped silently, or a failover behind a virtual IP,
-    looks like to the client. Connections made after that are relayed normally."""
+    looks like to the client. Connections made after that are relayed normally. `close()` ends
+    them all, frozen or not, on both sides (`StreamServer` the clients' side)."""
 
     def __init__(self, upstream_port: int) -> None:
         self._upstream_port = upstream_port
-        self._server: asyncio.Server | None = None
+        self._server = StreamServer(self._relay)
         self._pumps: set[asyncio.Task[None]] = set()  # the live connections' forwarding
-        self._writers: list[asyncio.StreamWriter] = []  # every socket, frozen ones kept open
-        self.connections = 0
+        self._upstream: list[asyncio.StreamWriter] = []  # to Redis; frozen ones kept open
+
+    @property
+    def connections(self) -> int:
+        return self._server.accepted
 
     async def start(self) -> int:
         """The loopback port it listens on."""
-        self._server = await asyncio.start_server(self._relay, "127.0.0.1", 0)
-        port: int = self._server.sockets[0].getsockname()[1]
-        return port
+        return await self._server.start()
 
     def freeze(self) -> None:
         for pump in self._pumps:
@@ -437,17 +441,17 @@ class FreezableRelay:
 
     async def close(self) -> None:
         self.freeze()
-        if self._server is not None:
-            self._server.close()
-            await self._server.wait_closed()
-        for writer in self._writers:
+        # Also cancels a relay still connecting upstream, so none adds a connection after this.
+        await self._server.close()
+        for writer in self._upstream:
             writer.transport.abort()
+        for writer in self._upstream:
+            with contextlib.suppress(OSError):  # one Redis reset first says so here
+                await writer.wait_closed()
 
     async def _relay(self, client_r: asyncio.StreamReader, client_w: asyncio.StreamWriter) -> None:
-        self.connections += 1
-        self._writers.append(client_w)
         server_r, server_w = await asyncio.open_connection("127.0.0.1", self._upstream_port)
-        self._writers.append(server_w)
+        self._upstream.append(server_w)
         for source, sink in ((client_r, server_w), (server_r, client_w)):
             pump = asyncio.create_task(self._pump(source, sink))
             self._pumps.add(pump)

@@ -23,6 +23,7 @@ from gateway.config.settings import Settings, Shared
 from gateway.credentials import Credentials, StaticCredentialsProvider
 from gateway.jobs.runtime import STORE_TIMEOUT_S
 from tests.api.conftest import next_status
+from tests.fixtures.tcp import stream_server
 from tests.integration.helpers import rich_error
 from tests.jobs.conftest import RedisServer
 from tests.jobs.helpers import submit
@@ -91,40 +92,37 @@ async def test_a_redis_that_stops_answering_fails_a_submit_in_bounded_time(
     """A Redis that accepts connections but never answers (a hung process, a dropped route
     behind a proxy) fails the submit with SUBMIT_STORE_UNAVAILABLE after the store's own
     time-out, long before the caller's 10 s deadline, and nothing reaches CI."""
-    accepted: list[asyncio.StreamWriter] = []
 
     async def hold(_: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        accepted.append(writer)  # read nothing, answer nothing, keep the connection open
+        pass  # read nothing, answer nothing: the connection stays open until silent.close()
 
-    silent = await asyncio.start_server(hold, "127.0.0.1", 0)
-    port = silent.sockets[0].getsockname()[1]
-    shared = replace(
-        settings,
-        shared=Shared(redis_url=f"redis://127.0.0.1:{port}/0", submit_store="redis"),
-    )
-    running = await start_gateway(shared, StaticCredentialsProvider(credentials))
-    try:
-        async with grpc.aio.insecure_channel(running.address) as channel:
-            stub = service_pb2_grpc.MediaJobServiceStub(channel)
-            loop = asyncio.get_running_loop()
-            started = loop.time()
-            try:
-                await submit(stub, request_id="into-the-silence")
-                raise AssertionError("a submit succeeded without its store")
-            except grpc.aio.AioRpcError as failed:
-                error = rich_error(failed)
-            assert loop.time() - started < STORE_TIMEOUT_S * 3  # the store's bound, not 10 s
-            assert error.code is grpc.StatusCode.UNAVAILABLE
-            assert error.error_info is not None
-            assert error.error_info.reason == "SUBMIT_STORE_UNAVAILABLE"
-            assert accepted  # the gateway did reach the silent "Redis"
-            assert emulator.state.jobs_created == 0
-    finally:
-        # The silent end goes first: the gateway's Redis connections then see their peer gone
-        # and close at once, whatever they were waiting for.
-        silent.close()
-        for writer in accepted:
-            writer.close()
-        async with asyncio.timeout(30):
-            await running.stop()
-            await silent.wait_closed()
+    async with stream_server(hold) as silent:
+        shared = replace(
+            settings,
+            shared=Shared(redis_url=f"redis://127.0.0.1:{silent.port}/0", submit_store="redis"),
+        )
+        running = await start_gateway(shared, StaticCredentialsProvider(credentials))
+        try:
+            async with grpc.aio.insecure_channel(running.address) as channel:
+                stub = service_pb2_grpc.MediaJobServiceStub(channel)
+                loop = asyncio.get_running_loop()
+                started = loop.time()
+                try:
+                    await submit(stub, request_id="into-the-silence")
+                    raise AssertionError("a submit succeeded without its store")
+                except grpc.aio.AioRpcError as failed:
+                    error = rich_error(failed)
+                assert loop.time() - started < STORE_TIMEOUT_S * 3  # the store's bound, not 10 s
+                assert error.code is grpc.StatusCode.UNAVAILABLE
+                assert error.error_info is not None
+                assert error.error_info.reason == "SUBMIT_STORE_UNAVAILABLE"
+                assert silent.accepted  # the gateway did reach the silent "Redis"
+                assert emulator.state.jobs_created == 0
+        finally:
+            # The silent end goes first: the gateway's Redis connections then see their peer
+            # gone and close at once, whatever they were waiting for. Its close() also ends a
+            # connection accepted in its last moment (a readiness probe's reconnect after its
+            # own time-out, which lands with the submit's) that no handler has seen yet.
+            async with asyncio.timeout(30):
+                await silent.close()
+                await running.stop()

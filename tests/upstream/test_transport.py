@@ -36,6 +36,7 @@ from gateway.upstream.http1 import (
     Http1Connection,
 )
 from gateway.upstream.transport import HttpRequest, HttpResponse, Transport
+from tests.fixtures.tcp import stream_server
 
 LIMIT = 64 * 1024  # max_body_bytes of these tests
 OK = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nX-CI-Request-Id: r1\r\n\r\nok"
@@ -99,38 +100,25 @@ async def opened(**options: Any) -> AsyncIterator[Transport]:
 
 @contextlib.asynccontextmanager
 async def serve(handler: Handler, *, tls: ssl.SSLContext | None = None) -> AsyncIterator[Peer]:
+    """`handler` for each connection, which is closed when it returns; when the block ends,
+    handlers still blocked (on a client that never closes) are cancelled and every connection
+    is closed (`stream_server`)."""
     peer = Peer()
-    handlers: set[asyncio.Task[None]] = set()
 
     async def on_connection(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        task = asyncio.current_task()
-        assert task is not None
-        handlers.add(task)
         peer.connections += 1
         peer.open_now += 1
         peer.most_open = max(peer.most_open, peer.open_now)
         try:
             await handler(peer, reader, writer)
-        except (ConnectionError, asyncio.CancelledError):
-            pass  # cancelled: the test is over (below); the stream's callback must not see it
         finally:
             peer.open_now -= 1
             writer.transport.abort()
-            handlers.discard(task)
 
-    server = await asyncio.start_server(on_connection, "127.0.0.1", 0, ssl=tls)
-    port = server.sockets[0].getsockname()[1]
-    peer.url = f"{'https' if tls else 'http'}://{'localhost' if tls else '127.0.0.1'}:{port}"
-    try:
+    async with stream_server(on_connection, tls=tls) as server:
+        host = "localhost" if tls else "127.0.0.1"
+        peer.url = f"{'https' if tls else 'http'}://{host}:{server.port}"
         yield peer
-    finally:
-        server.close()
-        # Handlers still blocked (on a client that never closes) must not outlive the test.
-        for task in list(handlers):
-            task.cancel()
-        if handlers:
-            await asyncio.wait(list(handlers), timeout=5)
-        await server.wait_closed()
 
 
 def first_connection_unread(first: Handler) -> Handler:
