@@ -30,7 +30,12 @@ The variants put the gateway's pieces back one at a time, on the same emulator:
   reflection, server options), access line at INFO to a file;
 * `gateway+freeze`: the same with `gc.freeze()` once started (start-up's objects never scanned
   again by a collection);
-* `gateway-gc`: the same with the cyclic collector off (a diagnostic: what collections cost).
+* `gateway-gc`: the same with the cyclic collector off (a diagnostic: what collections cost);
+* `gateway+nourandom`: `os.urandom` (which releases the GIL around `getrandom`, twice per call
+  for the request ids) replaced by `random.randbytes`, which does not (a diagnostic: does
+  handing the GIL to grpc's poller thread at each syscall cost switches?);
+* `gateway+nowrite`: the access line formatted as always but kept in memory, no `write`
+  syscall (a diagnostic: the same question for the log's write).
 
 `--variants` picks some (comma-separated). `--baseline-src DIR` runs each variant twice, on
 DIR's `gateway/` (`variant@base`, the revision before a change) and on this tree's, side by
@@ -65,6 +70,21 @@ from bench.procs import ROOT, Servers, child, default_cpus
 from bench.throughput import seed_jobs
 from gateway._proto import service_pb2, service_pb2_grpc
 
+
+class _Discard:
+    """A log stream that keeps the lines in memory (no write syscall, no GIL release)."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    def write(self, text: str) -> int:
+        self.count += 1
+        return len(text)
+
+    def flush(self) -> None:
+        pass
+
+
 VARIANTS = (
     "noop",
     "send",
@@ -77,6 +97,8 @@ VARIANTS = (
     "gateway",
     "gateway+freeze",
     "gateway-gc",
+    "gateway+nourandom",
+    "gateway+nowrite",
 )
 PORT_BASE = 50300
 BASE = "@base"  # a variant run on `--baseline-src`'s gateway package
@@ -186,7 +208,13 @@ async def _serve(variant: str, port: int, endpoint: str, job_id: str, log_path: 
 
     level = "INFO" if variant.endswith("log") or variant.startswith("gateway") else "WARNING"
     settings = _settings(endpoint, level)
-    stream = await asyncio.to_thread(Path(log_path).open, "w")  # as long as the process
+    stream: Any = await asyncio.to_thread(Path(log_path).open, "w")  # as long as the process
+    if variant == "gateway+nowrite":
+        stream = _Discard()
+    elif variant == "gateway+nourandom":
+        import random
+
+        os.urandom = random.randbytes
     logs.configure(settings.log_level, settings.log_format, stream=stream)
     credentials = StaticCredentialsProvider(Credentials(SECRET_ID, SECRET_KEY))
     address = f"127.0.0.1:{port}"
