@@ -29,6 +29,7 @@ from gateway.credentials import (
 )
 from gateway.credentials.config_file import open_credentials
 from gateway.errors import NoCredentialsError
+from gateway.upstream import proxy as upstream_proxy
 
 log = logging.getLogger("gateway")
 
@@ -102,6 +103,18 @@ async def _serve(
             loop.remove_signal_handler(sig)
 
 
+def _egress_proxy_for(settings: Settings) -> Callable[[str, int], str | None]:
+    """STS goes out the way CI does: through `upstream.proxy_url` (from the settings or
+    HTTPS_PROXY) unless `no_proxy` lists its host."""
+    proxy = upstream_proxy.from_settings(settings.upstream)
+    url = settings.upstream.proxy_url
+
+    def proxy_for(host: str, port: int) -> str | None:
+        return url if proxy is not None and proxy.applies_to(host, port) else None
+
+    return proxy_for
+
+
 def _settings_from(args: argparse.Namespace) -> Settings:
     return load_settings(
         config_file=args.config,
@@ -158,7 +171,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(args_list)
     try:
         settings = _settings_from(args)
-        credentials = open_credentials(settings.credentials_file)
+        credentials = open_credentials(
+            settings.credentials_file, proxy_for=_egress_proxy_for(settings)
+        )
         access = ClientAccess.from_setting(settings.access_file)
         refusal = access.listen_refusal(settings.listen, insecure=args.insecure)
         if refusal is not None:

@@ -26,9 +26,11 @@ bucket each one signs for. It names sources (variables, directories, roles), nev
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import dataclasses
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from gateway import _toml
 from gateway.credentials import (
@@ -74,11 +76,19 @@ def _number(table: Mapping[str, Any], key: str, where: str, default: float) -> f
     return value
 
 
+ProxyFor = Callable[[str, int], str | None]
+"""The egress proxy URL for a host and port (`sts.tencentcloudapi.com:443`, or an account's
+`endpoint`), or None: decided by whoever knows the settings' proxy and `no_proxy` (the CLI)."""
+
+STS_HOST = "sts.tencentcloudapi.com"  # the SDK's own endpoint when an account names none
+
+
 def _account(
     name: str,
     table: Mapping[str, Any],
     built: Mapping[str, CredentialsProvider],
     environ: Mapping[str, str] | None,
+    proxy_for: ProxyFor | None,
 ) -> CredentialsProvider:
     where = f"accounts.{name}"
     source = table.get("source")
@@ -106,13 +116,21 @@ def _account(
         endpoint=_toml.optional(table, "endpoint", str, where),
         scheme=_string(table, "scheme", where, AssumeRoleSpec.scheme),
     )
+    if proxy_for is not None:
+        parts = urlsplit("//" + (spec.endpoint or STS_HOST))
+        port = parts.port or (443 if spec.scheme == "https" else 80)
+        spec = dataclasses.replace(spec, proxy=proxy_for(parts.hostname or STS_HOST, port))
     return RefreshingCredentialsProvider(StsFetcher(spec, base), name=f"sts:{spec.role_arn}")
 
 
 def build_credentials(
-    data: Mapping[str, Any], *, environ: Mapping[str, str] | None = None
+    data: Mapping[str, Any],
+    *,
+    environ: Mapping[str, str] | None = None,
+    proxy_for: ProxyFor | None = None,
 ) -> CredentialsProvider:
-    """The provider the parsed file describes; `ValueError` names the offending key."""
+    """The provider the parsed file describes; `ValueError` names the offending key.
+    `proxy_for`: the egress proxy STS accounts go through (see `ProxyFor`)."""
     data = _toml.table(data, "", {"default", "accounts", "buckets"})
     if not data.get("accounts"):
         raise ValueError("accounts: at least one [accounts.<name>] table is required")
@@ -123,7 +141,7 @@ def build_credentials(
     built: dict[str, CredentialsProvider] = {}
     # Keys from the environment or a directory first: STS accounts call STS with them.
     for name, table in sorted(accounts.items(), key=lambda item: item[1].get("source") == "sts"):
-        built[name] = _account(name, table, built, environ)
+        built[name] = _account(name, table, built, environ, proxy_for)
     default_name = data.get("default", next(iter(accounts)) if len(accounts) == 1 else None)
     if default_name not in built:
         raise ValueError("default must name an account (required with several accounts)")
@@ -141,19 +159,22 @@ def build_credentials(
 
 
 def load_credentials_file(
-    path: Path, *, environ: Mapping[str, str] | None = None
+    path: Path, *, environ: Mapping[str, str] | None = None, proxy_for: ProxyFor | None = None
 ) -> CredentialsProvider:
     data = _toml.load(path)
     try:
-        return build_credentials(data, environ=environ)
+        return build_credentials(data, environ=environ, proxy_for=proxy_for)
     except ValueError as exc:
         raise ValueError(f"{path}: {exc}") from None
 
 
 def open_credentials(
-    credentials_file: str, *, environ: Mapping[str, str] | None = None
+    credentials_file: str,
+    *,
+    environ: Mapping[str, str] | None = None,
+    proxy_for: ProxyFor | None = None,
 ) -> CredentialsProvider:
     """The `credentials_file` setting: a file name, or empty for the environment variables."""
     if not credentials_file:
         return EnvironmentCredentialsProvider(environ)
-    return load_credentials_file(Path(credentials_file), environ=environ)
+    return load_credentials_file(Path(credentials_file), environ=environ, proxy_for=proxy_for)

@@ -9,13 +9,17 @@ makes at most one call at a time per account.
 The SDK logs whole responses, temporary keys included, at DEBUG on `tencentcloud_sdk_common`:
 that logger is held at WARNING whatever the gateway's level. Its exceptions carry STS's error
 code, message and RequestId; only the code and RequestId are passed on (`FetchError`).
+
+Behind an egress proxy, STS is reached through the one CI is (`AssumeRoleSpec.proxy`): a pod
+whose only way out is `upstream.proxy_url` would otherwise get CI's traffic through and never
+the credentials to sign it with.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from tencentcloud.common import credential  # type: ignore[import-untyped]
 from tencentcloud.common.exception.tencent_cloud_sdk_exception import (  # type: ignore[import-untyped]
@@ -45,6 +49,10 @@ class AssumeRoleSpec:
     endpoint: str | None = None
     scheme: str = "https"
     timeout_s: int = 10
+    # The egress proxy to reach STS through (`http://[user:password@]host:port`), chosen by the
+    # caller as it chooses CI's (`upstream.proxy_url`, `no_proxy`). May hold a password: no
+    # repr. None leaves the SDK to its own reading of HTTPS_PROXY (through `requests`).
+    proxy: str | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         if not self.role_arn.startswith("qcs::cam::"):
@@ -73,7 +81,10 @@ class StsFetcher:
         spec = self.spec
         profile = ClientProfile(
             httpProfile=HttpProfile(
-                protocol=spec.scheme, endpoint=spec.endpoint, reqTimeout=spec.timeout_s
+                protocol=spec.scheme,
+                endpoint=spec.endpoint,
+                reqTimeout=spec.timeout_s,
+                proxy=spec.proxy,
             )
         )
         client = sts_client.StsClient(

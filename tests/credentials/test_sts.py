@@ -10,7 +10,9 @@ from pathlib import Path
 import grpc
 import pytest
 
+from gateway import cli
 from gateway._proto import media_pb2, service_pb2, service_pb2_grpc
+from gateway.config.settings import Settings, Upstream
 from gateway.credentials import BucketCredentialsProvider, Credentials, has_valid_credentials
 from gateway.credentials.config_file import load_credentials_file
 from gateway.credentials.refreshing import FetchError, RefreshingCredentialsProvider
@@ -136,3 +138,49 @@ scheme = "http"
     main, partner = upstream_keys.secret_id, sts.issued[0].secret_id
     assert seen.ids == [main, main, partner, partner, main, main]
     assert len(sts.requests) == 1  # one AssumeRole, reused for every call
+
+
+async def test_sts_goes_out_through_the_egress_proxy_ci_goes_through(
+    tmp_path: Path, sts: StsEndpoint, upstream_keys: Credentials
+) -> None:
+    """A pod whose only way out is `upstream.proxy_url` must reach STS that way too, or it has
+    no credentials to sign CI's calls with. STS is named by a host only the proxy can reach
+    (`.invalid` never resolves), and the proxy here is the loopback STS itself, which answers
+    the absolute-form request `requests` sends a proxy for an http URL."""
+    proxy_url = f"http://{sts.url_host}"
+    settings = Settings(upstream=Upstream(proxy_url=proxy_url, proxy_from_env=False))
+    assert cli._egress_proxy_for(settings)("sts.tencentcloudapi.com", 443) == proxy_url
+    listed = Upstream(proxy_url=proxy_url, no_proxy=".tencentcloudapi.com", proxy_from_env=False)
+    assert cli._egress_proxy_for(Settings(upstream=listed))("sts.tencentcloudapi.com", 443) is None
+    assert cli._egress_proxy_for(Settings())("sts.tencentcloudapi.com", 443) is None
+
+    (tmp_path / "keys").mkdir()
+    (tmp_path / "keys" / "secret_id").write_text(upstream_keys.secret_id)
+    (tmp_path / "keys" / "secret_key").write_text(upstream_keys.secret_key)
+    config = tmp_path / "credentials.toml"
+    config.write_text(
+        f"""
+default = "partner"
+
+[accounts.main]
+source = "directory"
+path = "{tmp_path / "keys"}"
+
+[accounts.partner]
+source = "sts"
+role_arn = "{ROLE}"
+region = "{REGION}"
+base = "main"
+endpoint = "sts.proxied.invalid"
+scheme = "http"
+"""
+    )
+    provider = load_credentials_file(config, proxy_for=cli._egress_proxy_for(settings))
+    assert proxy_url not in repr(provider)
+    await provider.start()
+    try:
+        assert has_valid_credentials(provider)
+    finally:
+        await provider.close()
+    (request,) = sts.requests
+    assert request["headers"]["Host"] == "sts.proxied.invalid"
