@@ -112,7 +112,9 @@ async def test_listing_by_workflow_id_finds_exactly_its_runs_jobs(
     async def listed(**params: str) -> list[str]:
         return job_ids(await client.list_jobs(params))
 
+    before = emu.state.list_jobs_examined
     assert await listed(workflowId=mine) == my_jobs[::-1]  # newest first, as always
+    assert emu.state.list_jobs_examined - before == len(my_jobs)  # its index, not every job
     assert await listed(workflowId=mine, orderByTime="Asc") == my_jobs
     assert await listed(workflowId=other) == their_jobs[::-1]
     assert await listed(workflowId="wnosuchworkflow") == []
