@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 from aiohttp import web
+from lxml import etree
 
 from ci_emulator.admin import STATE_KEY, add_admin_routes
 from ci_emulator.callbacks import CallbackDispatcher
@@ -18,7 +19,7 @@ from ci_emulator.config import BucketConfig, EmulatorConfig
 from ci_emulator.errors import CiError
 from ci_emulator.frontend import CiFrontend
 from ci_emulator.handlers import submit_jobs
-from ci_emulator.jobs import Job
+from ci_emulator.jobs import Job, WorkflowOrigin
 from ci_emulator.resource_api import add_admin_routes as add_resource_admin_routes
 from ci_emulator.scheduler import Scheduler
 from ci_emulator.state import EmulatorState
@@ -78,9 +79,12 @@ async def _run_workflows(app: web.Application) -> AsyncIterator[None]:
             raise CiError("NoSuchBucket", "The specified bucket does not exist.")
         return config
 
-    runner = WorkflowRunner(
+    def submit(config: BucketConfig, request: etree._Element, origin: WorkflowOrigin) -> Job:
         # A node's request is in the single form: one job.
-        submit=lambda config, request: submit_jobs(state, config, request)[0],
+        return submit_jobs(state, config, request, workflow=origin)[0]
+
+    runner = WorkflowRunner(
+        submit=submit,
         wait_for_job=wait_for_job,
         bucket=bucket,
         queue=state.queues.get,

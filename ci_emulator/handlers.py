@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from aiohttp import web
 from lxml import etree
@@ -42,7 +42,7 @@ from ci_emulator.body import parse_request_xml, read_body
 from ci_emulator.config import BucketConfig
 from ci_emulator.errors import CiError, invalid_argument
 from ci_emulator.hosts import Service, Target
-from ci_emulator.jobs import Job, JobState, full_detail, submit_detail
+from ci_emulator.jobs import Job, JobState, WorkflowOrigin, full_detail, submit_detail
 from ci_emulator.listing import parse_list_query
 from ci_emulator.multi_submit import split_operations
 from ci_emulator.objects import resolve_object_path
@@ -145,10 +145,17 @@ async def _request_xml(call: Call) -> etree._Element:
 
 
 def submit_jobs(
-    state: EmulatorState, bucket: BucketConfig, root: etree._Element, *, body_digest: str = ""
+    state: EmulatorState,
+    bucket: BucketConfig,
+    root: etree._Element,
+    *,
+    body_digest: str = "",
+    workflow: WorkflowOrigin | None = None,
 ) -> list[Job]:
     """CreateMediaJobs' steps, from a parsed `<Request>` to its queued jobs: shared with
-    workflow runs, whose node jobs are created exactly as a submit would create them.
+    workflow runs, whose node jobs are created exactly as a submit would create them, plus
+    `workflow` (the run and node that started them: their `JobsDetail.Workflow`, and what a
+    listing by `workflowId` finds them by). A client's submit cannot set it.
 
     The multi-operation form is one single-form request per Operation (`multi_submit`); each
     gets the templates it names merged in (`templates`), and every one is checked before any
@@ -165,6 +172,8 @@ def submit_jobs(
         )
         for one in requests
     ]
+    if workflow is not None:
+        specs = [replace(spec, workflow=workflow) for spec in specs]
     for spec in specs:
         queue = state.queue_of(bucket.name, spec.queue_id)
         if queue.state is QueueState.PAUSED:

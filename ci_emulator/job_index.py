@@ -6,7 +6,8 @@ bucket made that cost grow with the whole history of the bucket (bench/README.md
 
 `BucketJobs` keeps, for one bucket:
 
-* every job, by tag, by input object key and by queue: lists in creation (`seq`) order, so a
+* every job, by tag, by input object key and by queue, and a workflow run's jobs by their
+  workflow id: lists in creation (`seq`) order, so a
   listing walks one of them from either end, starts at a cursor by bisection and stops once it
   has a page and one more;
 * the jobs in each state: dicts (insertion-ordered, not seq-ordered), moved on every state
@@ -28,6 +29,8 @@ class BucketJobs:
         self.by_tag: dict[str, list[Job]] = {}
         self.by_object: dict[str, list[Job]] = {}
         self.by_queue: dict[str, list[Job]] = {}
+        self.by_workflow: dict[str, list[Job]] = {}
+        """Only the jobs workflow runs started (`JobSpec.workflow`), by workflow id."""
         self.by_state: dict[JobState, dict[str, Job]] = {state: {} for state in JobState}
 
     def __len__(self) -> int:
@@ -41,6 +44,8 @@ class BucketJobs:
         self.by_tag.setdefault(job.spec.tag, []).append(job)
         self.by_object.setdefault(job.spec.object_key, []).append(job)
         self.by_queue.setdefault(job.spec.queue_id, []).append(job)
+        if job.spec.workflow is not None:
+            self.by_workflow.setdefault(job.spec.workflow.workflow_id, []).append(job)
         self.by_state[job.state][job.job_id] = job
         job.on_state_change = self._moved
 

@@ -30,6 +30,13 @@ It is an integer in text, as in the sample. Node order: in the describe/callback
 sits where the alphabetical order puts it (after `Operation`, before `QueueId`); in the submit
 layout, also just before `QueueId` (a submit answers a Submitted job, so it never shows there).
 
+`Workflow` (notes §3.1: "only for workflow-triggered jobs: RunId, WorkflowId, WorkflowName,
+Name"; the Go SDK types it as a list) is one node for a job a workflow run started
+(`JobSpec.workflow`), its children alphabetical like the rest, `Name` the run's node (the
+element name in the topology); absent for every other job. Describe, list and the job's
+callback render it (they share `full_detail`); the submit layout never does, since only
+`POST /jobs` answers in it and a run's jobs are not submitted by a client.
+
 Every state change goes through `_become`, which tells the job's `on_state_change` observer
 (the emulator's per-bucket listing index, see `job_index`), so an index cannot miss a change
 whichever code path makes it.
@@ -66,6 +73,26 @@ class TransitionError(RuntimeError):
 
 
 @dataclass(frozen=True)
+class WorkflowOrigin:
+    """The workflow run that started a job: what its `JobsDetail.Workflow` says, fixed when
+    the job is created (a later rename of the workflow does not rewrite its jobs)."""
+
+    run_id: str
+    workflow_id: str
+    workflow_name: str
+    name: str
+    """The node's element name in the run's topology (e.g. `Transcode_1581665960537`)."""
+
+    def fields(self) -> Fields:
+        return [
+            ("Name", self.name),
+            ("RunId", self.run_id),
+            ("WorkflowId", self.workflow_id),
+            ("WorkflowName", self.workflow_name),
+        ]
+
+
+@dataclass(frozen=True)
 class JobSpec:
     """What a client asked for: the validated content of a submit `<Request>`."""
 
@@ -83,6 +110,8 @@ class JobSpec:
     """The validated parameters of a media kind (every tag but MediaInfo): run in a worker."""
     operation_echo: Fields = field(default_factory=list, compare=False)
     """The request's Operation children (less UserData and JobLevel), echoed back as CI does."""
+    workflow: WorkflowOrigin | None = None
+    """Set on the jobs a workflow run submits (never by a client's submit)."""
 
     @property
     def runs_in_worker(self) -> bool:
@@ -242,4 +271,5 @@ def full_detail(job: Job) -> Fields:
         ("StartTime", _time(job.started_at)),
         ("State", str(job.state)),
         ("Tag", job.spec.tag),
+        *([] if job.spec.workflow is None else [("Workflow", job.spec.workflow.fields())]),
     ]

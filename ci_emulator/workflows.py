@@ -17,8 +17,10 @@ A run (`POST /triggerworkflow`, or an upload under the Start node's `ObjectPrefi
 emulator learns of through `object_uploaded`) is a `WorkflowExecution`: its nodes run one after
 the other in dependency order (UNCONFIRMED whether CI runs parallel branches at once; the
 results are the same), each as a job submitted exactly as `POST /jobs` would create it, templates
-resolved. A task records its job; a job that fails, or a node that cannot be submitted (a paused
-queue, a kind the emulator does not run), fails the run and ends it. The run is `Running` until
+resolved, and marked as the run's (`JobsDetail.Workflow`: RunId, WorkflowId, WorkflowName and
+the node's Name; `GET /jobs?workflowId=` lists them, see `listing`). A task records its job;
+a job that fails, or a node that cannot be submitted (a paused queue, a kind the emulator does
+not run), fails the run and ends it. The run is `Running` until
 its last node ends, then `Success` or `Failed`, and then reports `WorkflowFinish` to the Start
 node's `NotifyConfig`, else the queue's (when `On` and subscribed to `WorkflowFinish`).
 """
@@ -42,7 +44,7 @@ from ci_emulator.callback_body import JSON_CONTENT_TYPE, XML_CONTENT_TYPE, field
 from ci_emulator.callbacks import CallbackTarget
 from ci_emulator.config import BucketConfig
 from ci_emulator.errors import CiError, invalid_argument
-from ci_emulator.jobs import Job, JobState
+from ci_emulator.jobs import Job, JobState, WorkflowOrigin
 from ci_emulator.query import positive
 from ci_emulator.queues import MediaQueue
 from ci_emulator.tasks import BackgroundTasks
@@ -531,9 +533,10 @@ class WorkflowStore:
 
 # ---- runs --------------------------------------------------------------------------------------
 
-SubmitJob = Callable[[BucketConfig, etree._Element], Job]
+SubmitJob = Callable[[BucketConfig, etree._Element, WorkflowOrigin], Job]
 """Create a job from a CreateMediaJobs `<Request>` exactly as `POST /jobs` does (templates
-resolved in place, queue checked); raises `CiError` as the handler would answer it."""
+resolved in place, queue checked), marked as started by the run's node (`WorkflowOrigin`);
+raises `CiError` as the handler would answer it."""
 WaitForJob = Callable[[str], Awaitable[Job]]
 """Until the job has ended (Success, Failed or Cancel)."""
 Notify = Callable[[CallbackTarget, tuple[bytes, str], str], None]
@@ -551,6 +554,13 @@ def job_request(execution: Execution, node: Node) -> etree._Element:
         _append(operation, name, value)
     etree.SubElement(request, "QueueId").text = execution.topology.queue_id
     return request
+
+
+def job_origin(execution: Execution, node: Node) -> WorkflowOrigin:
+    """What a node's job says of its run (`JobsDetail.Workflow`), fixed when the job is
+    created: the workflow's name then, as the run's describe would have reported it."""
+    workflow = execution.workflow
+    return WorkflowOrigin(execution.run_id, workflow.workflow_id, workflow.name, node.name)
 
 
 def finish_target(execution: Execution, queue: MediaQueue | None) -> CallbackTarget | None:
@@ -650,7 +660,7 @@ class WorkflowRunner:
         execution.tasks.append(task)
         request = job_request(execution, node)
         try:
-            job = self._submit(self._bucket(execution.bucket), request)
+            job = self._submit(self._bucket(execution.bucket), request, job_origin(execution, node))
         except CiError as error:
             task.state, task.code, task.message = FAILED, error.code, error.message
             task.ended_at = self._clock()

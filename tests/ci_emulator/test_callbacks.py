@@ -33,6 +33,7 @@ from ci_emulator.queues import MediaQueue, NotifyConfig
 from ci_emulator.server import RunningEmulator, start_emulator
 from gateway.upstream.xml_codec import parse_document
 from tests.ci_emulator.conftest import BUCKET, DONE, TEXT_KEY, VIDEO_KEY, SignedClient
+from tests.ci_emulator.test_workflow_jobs import NODES, create_workflow, run_to_end
 from tests.fixtures.servers import StartEmulator, serve_app
 
 FAST = CallbackSettings(attempts=3, backoff_s=0.01, timeout_s=5.0)
@@ -200,6 +201,37 @@ async def test_the_queue_notify_config_is_the_fallback(
     await emu.state.wait_for_callbacks(2, timeout=10)
     assert receiver.received[1].xml().findtext("JobsDetail/JobId") == second
     assert [d.url for d in emu.state.callbacks] == [receiver.url, receiver.url]
+
+
+async def test_a_workflow_runs_job_reports_its_workflow_node(
+    client: SignedClient, emu: RunningEmulator, receiver: Receiver
+) -> None:
+    """Through the queue's TaskFinish (a run's node jobs name no CallBack of their own): the
+    body is the described job, Workflow node included, an object in JSON (notes §7)."""
+    await set_queue_notify(
+        client,
+        emu,
+        f"<State>On</State><Url>{receiver.url}</Url><Event>TaskFinish</Event>"
+        "<ResultFormat>JSON</ResultFormat>",
+    )
+    workflow_id = await create_workflow(client, emu, "reported")
+    run = await run_to_end(client, emu, workflow_id)
+    deliveries = await emu.state.wait_for_callbacks(len(NODES), timeout=10)
+    assert [d.status for d in deliveries] == [200] * len(NODES)
+    sent = {}
+    for got in receiver.received:
+        detail = got.json()["JobsDetail"]
+        assert isinstance(detail, dict)
+        sent[detail["JobId"]] = detail["Workflow"]
+    assert sent == {
+        task.job_id: {
+            "Name": task.node,
+            "RunId": run.run_id,
+            "WorkflowId": workflow_id,
+            "WorkflowName": "reported",
+        }
+        for task in run.tasks
+    }
 
 
 async def test_callback_no_suppresses_the_queue_callback(

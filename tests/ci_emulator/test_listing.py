@@ -108,7 +108,8 @@ async def test_filter_by_tag_workflow_and_batch(client: SignedClient, emu: Runni
     emu.state.pause_scheduling()
     await client.submit_ok()
     assert job_ids(await client.list_jobs({"tag": "Transcode"})) == []
-    # No workflow or batch job exists in the emulator, so these match nothing.
+    # No run of that workflow started a job (test_workflow_jobs lists those), and the emulator
+    # runs no batch jobs: these match nothing.
     assert job_ids(await client.list_jobs({"workflowId": "w123"})) == []
     assert job_ids(await client.list_jobs({"inventoryTriggerJobId": "b123"})) == []
     assert len(job_ids(await client.list_jobs({"workflowId": ""}))) == 1

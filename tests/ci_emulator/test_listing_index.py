@@ -1,5 +1,6 @@
 """The listing indexes: `GET /jobs` answers exactly what a full scan answers, and a listing by
-input object, queue or state looks at those jobs only, however many others the bucket holds."""
+input object, queue, workflow or state looks at those jobs only, however many others the bucket
+holds."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ci_emulator.config import BucketConfig, EmulatorConfig
-from ci_emulator.jobs import ALL_STATES, Job, JobSpec, JobState
+from ci_emulator.jobs import ALL_STATES, Job, JobSpec, JobState, WorkflowOrigin
 from ci_emulator.listing import ListQuery, scan_page
 from ci_emulator.queues import QueueState
 from ci_emulator.server import RunningEmulator
@@ -26,6 +27,7 @@ BASE = 1_700_000_000
 MOMENTS = (BASE + 0.0, BASE + 0.4, BASE + 1.0, BASE + 5.0)  # ties within one second too
 BOUNDS = (None, BASE, BASE + 1, BASE + 2, BASE + 5)
 FATES = ("Submitted", "Running", "Success", "Failed", "Cancel")
+WORKFLOWS = ("wone", "wtwo")
 
 
 @dataclass
@@ -44,6 +46,8 @@ class Planned:
     second_queue: bool
     moment: float
     fate: str
+    workflow: str | None
+    """The workflow whose run started the job; None for a client's submit."""
 
 
 PLANNED = st.builds(
@@ -54,6 +58,7 @@ PLANNED = st.builds(
     second_queue=st.booleans(),
     moment=st.sampled_from(MOMENTS),
     fate=st.sampled_from(FATES),
+    workflow=st.sampled_from((None, None, *WORKFLOWS)),
 )
 
 
@@ -67,12 +72,18 @@ def build(plan: list[Planned], clock: Clock) -> tuple[EmulatorState, list[Job], 
     queues = []
     for name in BUCKETS:
         queues += [state.default_queue[name], state.add_queue(name, "second").queue_id]
-    jobs = []
+    jobs: list[Job] = []
     for item in plan:
         clock.now = item.moment
         bucket = config.buckets[item.bucket]
         queue_id = queues[item.bucket * 2 + item.second_queue]
-        jobs.append(state.submit(bucket, JobSpec(item.tag, item.key, queue_id)))
+        origin = (
+            None
+            if item.workflow is None
+            else WorkflowOrigin(f"i{len(jobs)}", item.workflow, "name", "Node_1")
+        )
+        spec = JobSpec(item.tag, item.key, queue_id, workflow=origin)
+        jobs.append(state.submit(bucket, spec))
     return state, jobs, queues
 
 
@@ -103,7 +114,8 @@ def queries(queue_ids: list[str], n_jobs: int) -> st.SearchStrategy[ListQuery]:
         start_time=st.sampled_from(BOUNDS),
         end_time=st.sampled_from(BOUNDS),
         input_object=st.none() | st.sampled_from((*OBJECTS, "in/none.mp4")),
-        only_workflow_jobs=st.sampled_from((False, False, False, True)),
+        workflow_id=st.none() | st.sampled_from((*WORKFLOWS, "wnone")),
+        batch_only=st.sampled_from((False, False, False, True)),
     )
 
 

@@ -19,7 +19,7 @@ import pytest
 from ci_emulator.queues import QueueState
 from ci_emulator.server import RunningEmulator
 from gateway._proto import job_kinds_pb2 as kinds
-from gateway._proto import media_pb2, queues_pb2, templates_pb2, workflows_pb2
+from gateway._proto import media_pb2, queues_pb2, service_pb2, templates_pb2, workflows_pb2
 from gateway.api.resource_validation import GATEWAY_CALLBACK
 from gateway.api.server import RunningGateway, start_gateway
 from gateway.config.settings import Callbacks, Settings, Tracking
@@ -321,6 +321,60 @@ async def test_an_upload_under_the_prefix_starts_active_workflows_only(
     run = emulator.state.resources.workflows.executions[run_id]
     assert run.workflow.workflow_id == active.workflow_id
     assert (await emulator.state.resources.wait_for_run(run_id, {"Success"})).state == "Success"
+
+
+async def test_a_runs_jobs_name_their_run_and_list_by_workflow_id(
+    stubs: Stubs, emulator: RunningEmulator
+) -> None:
+    """Through the gateway: the typed `JobsDetail.workflow` of each job a run started, and
+    ListMediaJobs' `workflow_id` finding exactly the jobs of that workflow's runs."""
+    mine = await create(stubs, workflow(queue_of(emulator), name="mine"))
+    other = await create(stubs, workflow(queue_of(emulator), name="other"))
+    runs = {}
+    for workflow_id in (mine.workflow_id, mine.workflow_id, other.workflow_id):
+        triggered = await stubs.workflows.TriggerMediaWorkflow(
+            W.TriggerMediaWorkflowRequest(workflow_id=workflow_id, object=SAMPLE_KEY)
+        )
+        run = await emulator.state.resources.wait_for_run(triggered.instance_id, {"Success"})
+        (task,) = run.tasks
+        runs[task.job_id] = (run.run_id, workflow_id)
+    own = await stubs.jobs.SubmitMediaJob(
+        service_pb2.SubmitMediaJobRequest(
+            request=media_pb2.Request(input=media_pb2.Input(object=SAMPLE_KEY))
+        )
+    )
+    node = "MediaInfo_1581665960537"
+
+    described = await stubs.jobs.DescribeMediaJobs(
+        service_pb2.DescribeMediaJobsRequest(job_ids=[*runs, own.jobs_detail.job_id])
+    )
+    by_id = {detail.job_id: detail for detail in described.jobs_detail}
+    for job_id, (run_id, workflow_id) in runs.items():
+        name = "mine" if workflow_id == mine.workflow_id else "other"
+        assert list(by_id[job_id].workflow) == [
+            media_pb2.JobWorkflow(
+                name=node, run_id=run_id, workflow_id=workflow_id, workflow_name=name
+            )
+        ]
+        assert not by_id[job_id].extra_nodes  # typed, nothing left over
+    assert not by_id[own.jobs_detail.job_id].workflow
+
+    async def listed(workflow_id: str) -> list[str]:
+        reply = await stubs.jobs.ListMediaJobs(
+            service_pb2.ListMediaJobsRequest(workflow_id=workflow_id, size=100)
+        )
+        assert not reply.next_token
+        return [detail.job_id for detail in reply.jobs_detail]
+
+    mine_jobs = [job_id for job_id, (_, w) in runs.items() if w == mine.workflow_id]
+    other_jobs = [job_id for job_id, (_, w) in runs.items() if w == other.workflow_id]
+    assert await listed(mine.workflow_id) == mine_jobs[::-1]  # newest first
+    assert await listed(other.workflow_id) == other_jobs
+    assert await listed("wnosuchworkflow") == []
+    reply = await stubs.jobs.ListMediaJobs(
+        service_pb2.ListMediaJobsRequest(workflow_id=other.workflow_id)
+    )
+    assert [w.run_id for d in reply.jobs_detail for w in d.workflow] == [runs[other_jobs[0]][0]]
 
 
 # ---- WorkflowFinish ----------------------------------------------------------------------------
