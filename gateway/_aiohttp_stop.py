@@ -15,9 +15,14 @@ waiting out the grace period for a connection that has no request in it.
   the close, and `Server.shutdown(timeout)` then waits the whole `shutdown_timeout` (60 s by
   default) for a request that will never come, before it cancels the handler.
 
-`stop_runner` stops accepting first, lets the connections already accepted get their transports
-and protocols, closes at once every connection with no request in it, and only then runs
-`runner.cleanup()`, whose `shutdown_timeout` is left to the requests actually being handled.
+`stop_runner` stops accepting first, closes the listening sockets only once the sockets already
+accepted have their transports, and lets each of those connections reach the point where its
+handler waits for a request; only then does it run `runner.cleanup()`, which closes every idle
+connection at once and leaves its `shutdown_timeout` to the requests actually being handled.
+That takes three loop turns, each explained where it is yielded: asyncio's loop and uvloop both
+schedule these steps with `call_soon`, so each is done by the time the turn after it comes.
+(None of these servers speaks TLS: a TLS connection reaches aiohttp only after its handshake,
+which takes round trips, not turns.)
 """
 
 from __future__ import annotations
