@@ -26,6 +26,7 @@ from ci_emulator.admin import STATE_KEY
 from ci_emulator.app import create_app
 from ci_emulator.config import EmulatorConfig
 from ci_emulator.state import EmulatorState
+from gateway._aiohttp_stop import stop_runner
 
 logger = logging.getLogger(__name__)
 
@@ -50,7 +51,7 @@ class RunningEmulator:
         if self._closed:
             return
         self._closed = True
-        await self._runner.cleanup()
+        await stop_runner(self._runner)
 
     async def __aenter__(self) -> RunningEmulator:
         return self

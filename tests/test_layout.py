@@ -38,6 +38,7 @@ LAYERS: tuple[frozenset[str], ...] = (
             "_files",
             "_toml",
             "_chain",
+            "_aiohttp_stop",
             "_proto",
         }
     ),

@@ -19,6 +19,7 @@ from aiohttp import web
 from prometheus_client import CollectorRegistry
 from prometheus_client.aiohttp import make_aiohttp_handler
 
+from gateway._aiohttp_stop import stop_runner
 from gateway.api.health import Readiness
 
 log = logging.getLogger(__name__)
@@ -38,7 +39,7 @@ class OpsServer:
     _runner: web.AppRunner
 
     async def close(self) -> None:
-        await self._runner.cleanup()
+        await stop_runner(self._runner)
 
 
 def _app(registry: CollectorRegistry, readiness: Readiness) -> web.Application:

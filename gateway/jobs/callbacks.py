@@ -37,6 +37,7 @@ from aiohttp import web
 from lxml import etree
 
 from gateway import tracing
+from gateway._aiohttp_stop import stop_runner
 from gateway._proto import media_pb2
 from gateway.errors import GatewayError
 from gateway.jobs.fanout import FanOut, JobUpdate
@@ -230,7 +231,7 @@ class CallbackReceiver:
 
     async def close(self) -> None:
         if self._runner is not None:
-            await self._runner.cleanup()
+            await stop_runner(self._runner)
             self._runner = None
 
     async def _handle(self, request: web.Request) -> web.Response:

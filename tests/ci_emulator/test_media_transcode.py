@@ -31,6 +31,7 @@ from tests.ci_emulator.media_support import (
     submit,
     succeeded,
 )
+from tests.fixtures.servers import serve_app
 
 
 def transcode(
@@ -292,14 +293,8 @@ async def callback_sink() -> AsyncIterator[tuple[str, list[bytes]]]:
 
     app = web.Application()
     app.router.add_post("/cb", handle)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    try:
-        yield f"http://127.0.0.1:{runner.addresses[0][1]}/cb", received
-    finally:
-        await runner.cleanup()
+    async with serve_app(app) as url:
+        yield f"{url}/cb", received
 
 
 async def test_callback_listing_and_a_lost_submit_answer(

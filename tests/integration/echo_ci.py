@@ -29,6 +29,7 @@ from gateway.config.settings import Settings
 from gateway.credentials import Credentials, StaticCredentialsProvider
 from gateway.upstream.xml_codec import parse_document
 from tests.conftest import BUCKET, REGION
+from tests.fixtures.servers import serve_app
 
 QUEUE_ID = "p893bcda225bf4945a378da6662e81a89"
 CREATED = "2023-07-12T10:00:00+0800"
@@ -169,16 +170,8 @@ async def echo_ci(**options: object) -> AsyncIterator[EchoCI]:
     fake = EchoCI(**options)  # type: ignore[arg-type]
     app = web.Application()
     app.router.add_route("*", "/{tail:.*}", fake.handle)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    fake.url = f"http://127.0.0.1:{port}"
-    try:
+    async with serve_app(app) as fake.url:
         yield fake
-    finally:
-        await runner.cleanup()
 
 
 @asynccontextmanager
