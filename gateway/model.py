@@ -17,6 +17,12 @@ HostKind = Literal["ci", "cos"]
 # UNCONFIRMED: CI documents comma-joined ids for DescribeMediaJob but no maximum; 10 is the
 # tolerant guess used across the gateway (validation) and the emulator.
 MAX_DESCRIBE_JOB_IDS = 10
+CALLBACK_PATH_PREFIX = "/ci-callback"
+"""Where the gateway receives CI's callbacks: `<public_url>/ci-callback/<token>/<bucket>/<region>`
+(`gateway.jobs.callbacks`). The token in it is a secret: no answer shows the URL."""
+GATEWAY_CALLBACK = "ci-gateway:callback"
+"""What answers show instead of the gateway's own callback URL. A workflow sent back with it
+unchanged gets the real URL again (`MediaWorkflowService._use_gateway_callback`)."""
 
 _BUCKET = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,48}[a-z0-9])?-[0-9]{1,20}$")
 _REGION = re.compile(r"^[a-z]{2,}(?:-[a-z0-9]+){1,3}$")

@@ -35,7 +35,7 @@ from gateway.api.validation import (
     _Violations,
 )
 from gateway.config.settings import Settings
-from gateway.model import Target
+from gateway.model import GATEWAY_CALLBACK, Target
 from gateway.resources import template_wire
 from gateway.upstream import xml_codec
 
@@ -68,10 +68,6 @@ RESULT_FORMATS = frozenset({"XML", "JSON"})
 NOTIFY_EVENTS = frozenset({"TaskFinish", "WorkflowFinish", "TransCodingFinish"})
 END_NODE = "End"
 START_TYPE = "Start"
-# What an answer shows instead of the gateway's own callback URL, which carries the callback
-# token (`MediaWorkflowService._hide_gateway_callback`); a workflow sent back with it unchanged
-# gets the real URL again, so it is a valid NotifyConfig URL here.
-GATEWAY_CALLBACK = "ci-gateway:callback"
 _NODE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]{0,127}$")
 
 Query = dict[str, str | None]

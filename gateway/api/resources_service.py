@@ -37,11 +37,10 @@ from gateway._proto import (
     workflows_pb2_grpc,
 )
 from gateway.api import resource_validation as checks
-from gateway.api.resource_validation import GATEWAY_CALLBACK
 from gateway.api.servicer import Admission, Servicer, rpc
 from gateway.config.settings import Settings
 from gateway.errors import GatewayError, ResourceNotFound
-from gateway.model import Target
+from gateway.model import GATEWAY_CALLBACK, Target
 from gateway.resources.calls import ResourceCalls
 from gateway.resources.executions import ExecutionFollower, the_run
 from gateway.status import abort

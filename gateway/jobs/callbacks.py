@@ -42,13 +42,19 @@ from gateway._proto import media_pb2
 from gateway.errors import GatewayError
 from gateway.jobs.fanout import FanOut, JobUpdate
 from gateway.jobs.tracking import JobDescriber
-from gateway.model import MAX_DESCRIBE_JOB_IDS, Target, is_valid_bucket, is_valid_region
+from gateway.model import (
+    CALLBACK_PATH_PREFIX,
+    MAX_DESCRIBE_JOB_IDS,
+    Target,
+    is_valid_bucket,
+    is_valid_region,
+)
 from gateway.upstream import xml_codec
 from gateway.upstream.retry import Deadline
 
 log = logging.getLogger(__name__)
 
-PATH_PREFIX = "/ci-callback"
+PATH_PREFIX = CALLBACK_PATH_PREFIX
 EVENT_NAME = "TaskFinish"
 # CI's other event on the same URL (a workflow run finished): handed on whole, with the URL's
 # target, to whoever follows runs (`gateway.resources.executions`); it answers the HTTP status.

@@ -73,7 +73,7 @@ from gateway.jobs.exactly_once import (
     SubmitStore,
 )
 from gateway.kinds import DEFAULT_TAG
-from gateway.model import Target
+from gateway.model import CALLBACK_PATH_PREFIX, GATEWAY_CALLBACK, Target
 from gateway.upstream import xml_codec
 from gateway.upstream.retry import Deadline
 
@@ -132,12 +132,24 @@ def strip_marker(user_data: str) -> str:
 
 def strip_markers(jobs: list[media_pb2.JobsDetail]) -> None:
     """Give callers back their own UserData on every job the gateway returns, in the typed
-    view and in the raw XML when the call asked for it."""
+    view and in the raw XML when the call asked for it; and never show them the gateway's
+    callback URL (it holds the callback token), should CI echo a job's `CallBack`. CI's
+    documented JobsDetail has none (UNCONFIRMED that it never sends one): it would arrive as an
+    unknown node, so that is where it is looked for, at the cost of one emptiness check a job."""
     for job in jobs:
         if job.operation.user_data:
             job.operation.user_data = strip_marker(job.operation.user_data)
+        if job.extra_nodes:
+            for node in job.extra_nodes:
+                if node.name == "CallBack" and _GATEWAY_CALLBACK_URL.search(node.text):
+                    node.text = GATEWAY_CALLBACK
         if job.raw_xml:
             job.raw_xml = _strip_marker_xml(job.raw_xml)
+
+
+# A URL whose path is the gateway's receiver, `.../ci-callback/<token>/...`: what `callback_url`
+# makes, whichever replica or public URL made it.
+_GATEWAY_CALLBACK_URL = re.compile(f"{re.escape(CALLBACK_PATH_PREFIX)}/[^/]+/")
 
 
 def _strip_marker_xml(raw: str) -> str:
@@ -145,6 +157,9 @@ def _strip_marker_xml(raw: str) -> str:
     for node in element.iterfind("{*}Operation/{*}UserData"):
         if node.text:
             node.text = strip_marker(node.text.strip(" \t\r\n"))
+    for node in element.iterfind("{*}CallBack"):
+        if node.text and _GATEWAY_CALLBACK_URL.search(node.text):
+            node.text = GATEWAY_CALLBACK
     return etree.tostring(element, encoding="unicode")
 
 

@@ -25,7 +25,7 @@ from lxml import etree
 
 from gateway._proto import service_pb2_grpc
 from gateway.api.server import start_gateway
-from gateway.config.settings import Settings
+from gateway.config.settings import Callbacks, Settings
 from gateway.credentials import Credentials, StaticCredentialsProvider
 from gateway.upstream.xml_codec import parse_document
 from tests.conftest import BUCKET, REGION
@@ -48,6 +48,9 @@ class EchoCI:
     answer_only: int | None = None
     # Refuse the submit with this number (1 = the first) with a 400, creating nothing.
     refuse_submit: int | None = None
+    # Echo the request's `CallBack` in each job's JobsDetail (documented CI does not; a CI that
+    # did would hand the gateway's callback URL, token included, back to its callers).
+    echo_callback: bool = False
     url: str = ""
     jobs: dict[str, etree._Element] = field(default_factory=dict)
     bodies: list[bytes] = field(default_factory=list)
@@ -107,6 +110,8 @@ class EchoCI:
             ("QueueId", sent.findtext("QueueId") or QUEUE_ID),
         ):
             etree.SubElement(job, name).text = text
+        if self.echo_callback and sent.find("CallBack") is not None:
+            etree.SubElement(job, "CallBack").text = sent.findtext("CallBack")
         inputs = etree.SubElement(job, "Input")
         etree.SubElement(inputs, "Object").text = sent.findtext("Input/Object")
         echo = copy.deepcopy(operation) if operation is not None else etree.Element("Operation")
@@ -175,10 +180,16 @@ async def echo_ci(**options: object) -> AsyncIterator[EchoCI]:
 
 
 @asynccontextmanager
-async def echo_gateway(fake: EchoCI) -> AsyncIterator[service_pb2_grpc.MediaJobServiceAsyncStub]:
+async def echo_gateway(
+    fake: EchoCI, callbacks: Callbacks | None = None
+) -> AsyncIterator[service_pb2_grpc.MediaJobServiceAsyncStub]:
     """A gateway whose CI is `fake` (bucket `BUCKET` in `REGION`), and a stub to call it."""
     settings = Settings(
-        listen="127.0.0.1:0", default_bucket=BUCKET, default_region=REGION, endpoint_url=fake.url
+        listen="127.0.0.1:0",
+        default_bucket=BUCKET,
+        default_region=REGION,
+        endpoint_url=fake.url,
+        callbacks=callbacks or Callbacks(),
     )
     running = await start_gateway(settings, StaticCredentialsProvider(SECRET))
     try:

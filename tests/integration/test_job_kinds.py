@@ -18,8 +18,10 @@ from google.protobuf import json_format
 from lxml import etree
 
 from gateway._proto import media_pb2, outputs_pb2, service_pb2, xml_pb2
+from gateway.config.settings import Callbacks
 from gateway.jobs.submit import MARKER_PREFIX
 from gateway.kinds import KINDS
+from gateway.model import GATEWAY_CALLBACK
 from gateway.upstream.xml_codec import parse_document
 from tests.conftest import BUCKET, REGION
 from tests.integration.echo_ci import echo_ci, echo_gateway
@@ -285,3 +287,30 @@ async def test_a_tag_outside_the_catalogue_never_reaches_ci() -> None:
             )
     assert "request.tag" in rich_error(caught.value).violations
     assert fake.calls == []
+
+
+async def test_a_ci_echoing_the_gateways_callback_url_never_shows_its_token() -> None:
+    """The gateway's receiver URL (`.../ci-callback/<token>/...`) goes to CI in each job's
+    `CallBack`; a CI that echoed it in JobsDetail (documented CI does not) must not hand the
+    token to callers: typed view, unknown nodes and raw XML all read the stand-in."""
+    token = "t" * 40
+    callbacks = Callbacks(listen="127.0.0.1:0", public_url="http://gw.example:8080", token=token)
+    request = media_pb2.Request(input=media_pb2.Input(object="input/demo.mp4"))
+    async with echo_ci(echo_callback=True) as fake, echo_gateway(fake, callbacks) as stub:
+        submitted = await stub.SubmitMediaJob(
+            service_pb2.SubmitMediaJobRequest(request=request), timeout=10
+        )
+        job_id = submitted.jobs_detail.job_id
+        described = await stub.DescribeMediaJobs(
+            service_pb2.DescribeMediaJobsRequest(job_ids=[job_id], include_raw_xml=True),
+            timeout=10,
+        )
+        listed = await stub.ListMediaJobs(service_pb2.ListMediaJobsRequest(), timeout=10)
+    (body,) = fake.bodies
+    assert f"/ci-callback/{token}/" in (parse_document(body).findtext("CallBack") or "")
+    (job,) = described.jobs_detail
+    for answer in (submitted, described, listed):
+        assert token not in str(answer)
+    for shown in (submitted.jobs_detail, job, listed.jobs_detail[0]):
+        assert [(n.name, n.text) for n in shown.extra_nodes] == [("CallBack", GATEWAY_CALLBACK)]
+    assert parse_document(job.raw_xml.encode()).findtext("CallBack") == GATEWAY_CALLBACK

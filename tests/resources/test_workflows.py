@@ -20,11 +20,10 @@ from ci_emulator.queues import QueueState
 from ci_emulator.server import RunningEmulator
 from gateway._proto import job_kinds_pb2 as kinds
 from gateway._proto import media_pb2, queues_pb2, service_pb2, templates_pb2, workflows_pb2
-from gateway.api.resource_validation import GATEWAY_CALLBACK
 from gateway.api.server import RunningGateway, start_gateway
 from gateway.config.settings import Callbacks, Settings, Tracking
 from gateway.credentials import Credentials, StaticCredentialsProvider
-from gateway.model import Target
+from gateway.model import GATEWAY_CALLBACK, Target
 from gateway.upstream import xml_codec
 from tests.conftest import BUCKET, REGION, SAMPLE_KEY
 from tests.integration.helpers import rich_error
