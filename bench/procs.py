@@ -117,6 +117,7 @@ def servers(
     uvloop: bool = False,
     noop: bool = False,
     max_in_flight: int = 0,
+    max_watchers_per_client: int = 0,
     tracing_env: Mapping[str, str] | None = None,
     gateway_src: Path | None = None,
     event_loop: str = "",
@@ -135,6 +136,8 @@ def servers(
             gateway_args.append("--noop")
         if max_in_flight:
             gateway_args += ["--max-in-flight", str(max_in_flight)]
+        if max_watchers_per_client:
+            gateway_args += ["--max-watchers-per-client", str(max_watchers_per_client)]
         if tracing_env is not None:
             gateway_args.append("--tracing")
         if gateway_src is not None:

@@ -130,6 +130,13 @@ async def run_gateway(args: argparse.Namespace) -> None:
         # once. The memory benchmark raises it so that 1,000 calls are really held upstream.
         retry = dataclasses.replace(settings.retry, max_in_flight_upstream=args.max_in_flight)
         settings = dataclasses.replace(settings, retry=retry)
+    if args.max_watchers_per_client:
+        # `[tracking] max_watchers_per_client` (100 by default): the load generator is one
+        # client (one loopback peer), and the watch item opens a stream per job.
+        tracking = dataclasses.replace(
+            settings.tracking, max_watchers_per_client=args.max_watchers_per_client
+        )
+        settings = dataclasses.replace(settings, tracking=tracking)
     if args.tracing:
         # `[tracing] enabled`; where spans go is the OTEL_* environment `bench.procs` sets.
         from gateway.config.settings import Tracing
@@ -278,6 +285,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     gateway.add_argument(
         "--max-in-flight", type=int, default=0, help="[retry] max_in_flight_upstream"
+    )
+    gateway.add_argument(
+        "--max-watchers-per-client", type=int, default=0, help="[tracking] max_watchers_per_client"
     )
     gateway.add_argument("--tracing", action="store_true", help="[tracing] enabled = true")
     gateway.add_argument("--src", default="", help="import `gateway` from this folder instead")
