@@ -486,7 +486,7 @@ def render(results: dict[str, Any]) -> str:
             f"- after the jobs finish: {w['final_received']} of {w['jobs']} streams got the final "
             f"state, p50 {w['final_p50_s']:.2f} s, p99 {w['final_p99_s']:.2f} s, max "
             f"{w['final_max_s']:.2f} s (polling only, no callbacks); stream failures "
-            f"{w['failures']}",
+            f"{w['failures']}" + (f" (first: {w['first_failure']})" if w["failures"] else ""),
         ]
     if "faults" in results:
         f = results["faults"]
