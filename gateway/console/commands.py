@@ -1,4 +1,4 @@
-"""`ci-gateway jobs submit|describe|list|watch|wait|cancel|media-info`: one RPC (or one
+"""`ci-gateway jobs submit|submit-multi|describe|list|watch|wait|cancel|media-info`: one RPC (or one
 stream) per command, against a running gateway.
 
 Each handler builds the request from its flags, makes the call through `Session` (which turns
@@ -21,6 +21,7 @@ from typing import Any, TextIO
 
 import grpc
 from google.protobuf import json_format
+from google.protobuf.message import Message
 
 from gateway._proto import media_pb2, service_pb2
 from gateway.console import connection, exits, progress, render
@@ -65,18 +66,25 @@ def _print_jobs(streams: Streams, jobs: Sequence[media_pb2.JobsDetail]) -> None:
 # submit ------------------------------------------------------------------------------------
 
 
+def _read_json(where: str, stdin: TextIO, message: Message) -> None:
+    """Fill `message` from the JSON in file `where` (`-`: stdin); a usage error naming the
+    source and the message type when it cannot be read or is not that message."""
+    source = "stdin" if where == "-" else where
+    try:
+        text = stdin.read() if where == "-" else Path(source).read_text()
+        json_format.Parse(text, message)
+    except OSError as exc:
+        raise CommandFailed(ExitCode.USAGE, f"cannot read {source}: {exc.strerror}") from None
+    except json_format.ParseError as exc:
+        what = message.DESCRIPTOR.name
+        raise CommandFailed(ExitCode.USAGE, f"{source} is not a {what}: {exc}") from None
+
+
 def _submit_request(args: argparse.Namespace, stdin: TextIO) -> service_pb2.SubmitMediaJobRequest:
     """`--request-json` (a `Request`, as JSON) first, then the flags on top of it."""
     request = media_pb2.Request()
     if args.request_json is not None:
-        source = "stdin" if args.request_json == "-" else args.request_json
-        try:
-            text = stdin.read() if args.request_json == "-" else Path(source).read_text()
-            json_format.Parse(text, request)
-        except OSError as exc:
-            raise CommandFailed(ExitCode.USAGE, f"cannot read {source}: {exc.strerror}") from None
-        except json_format.ParseError as exc:
-            raise CommandFailed(ExitCode.USAGE, f"{source} is not a Request: {exc}") from None
+        _read_json(args.request_json, stdin, request)
     elif args.object is None:
         raise CommandFailed(ExitCode.USAGE, "give --object KEY, or --request-json FILE|-")
     if args.object is not None:
@@ -102,6 +110,25 @@ async def _submit(args: argparse.Namespace, gateway: Session, streams: Streams) 
         print(render.to_json(reply), file=streams.out)
     else:
         _print_jobs(streams, [reply.jobs_detail])
+    return ExitCode.OK
+
+
+async def _submit_multi(args: argparse.Namespace, gateway: Session, streams: Streams) -> ExitCode:
+    """SubmitMediaJobs: one input, up to 6 operations, one job each, exactly once as a whole
+    under one `--request-id` (a retry gets the same jobs)."""
+    target = _target(args)
+    request = service_pb2.SubmitMediaJobsRequest(
+        bucket=target["bucket"], region=target["region"], request_id=args.request_id or ""
+    )
+    _read_json(args.request_json, streams.stdin, request.request)
+    with gateway.errors():
+        reply = await gateway.stub.SubmitMediaJobs(
+            request, metadata=gateway.metadata, timeout=args.timeout
+        )
+    if args.json:
+        print(render.to_json(reply), file=streams.out)
+    else:
+        _print_jobs(streams, reply.jobs_detail)
     return ExitCode.OK
 
 
@@ -314,6 +341,17 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="FILE|-",
         help="the whole CI Request as JSON (proto field names); the flags above override it",
     )
+
+    multi = add(
+        "submit-multi", _submit_multi, "submit one input's 1-6 operations (SubmitMediaJobs)", call
+    )
+    multi.add_argument(
+        "--request-json",
+        metavar="FILE|-",
+        required=True,
+        help="CI's multi-operation Request as JSON: input, operation[] each with its tag, ...",
+    )
+    multi.add_argument("--request-id", help="idempotency key: a retry gets the same jobs")
 
     describe = add("describe", _describe, "show jobs by id (up to 10)", call)
     describe.add_argument("job_ids", nargs="+", metavar="JOB_ID")

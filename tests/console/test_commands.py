@@ -71,6 +71,30 @@ async def test_a_request_as_json_with_flags_on_top_and_a_request_id(jobs: Jobs) 
     assert described["operation"]["job_level"] == 1
 
 
+async def test_submit_multi_makes_one_job_per_operation_exactly_once(jobs: Jobs) -> None:
+    request = {
+        "input": {"object": SAMPLE_KEY},
+        "operation": [
+            {"tag": "MediaInfo", "user_data": "first"},
+            {"tag": "MediaInfo", "user_data": "second"},
+        ],
+    }
+    argv = ("submit-multi", "--request-json", "-", "--request-id", "batch-9", "--json")
+    first = await jobs(*argv, stdin=json.dumps(request))
+    assert first.code == ExitCode.OK, first.err
+    made = json.loads(first.out)["jobs_detail"]
+    assert [job["operation"]["user_data"] for job in made] == ["first", "second"]
+    again = await jobs(*argv, stdin=json.dumps(request))  # the same request_id: the same jobs
+    assert [job["job_id"] for job in json.loads(again.out)["jobs_detail"]] == [
+        job["job_id"] for job in made
+    ]
+    table = await jobs("submit-multi", "--request-json", "-", stdin=json.dumps(request))
+    assert table.code == ExitCode.OK and len(rows(table.out)) == 3  # header + a row per job
+    not_multi = await jobs("submit-multi", "--request-json", "-", stdin='{"tag": 1}')
+    assert not_multi.code == ExitCode.USAGE
+    assert "stdin is not a MultiOperationRequest" in not_multi.err
+
+
 async def test_describe_shows_known_jobs_and_names_unknown_ones(jobs: Jobs) -> None:
     job_id = await submit(jobs, "--object", SAMPLE_KEY)
     unknown = "j" + "0" * 32
