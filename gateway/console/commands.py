@@ -54,6 +54,19 @@ def _target(args: argparse.Namespace) -> dict[str, str]:
     return {"bucket": args.bucket or "", "region": args.region or ""}
 
 
+def _show_jobs(
+    args: argparse.Namespace,
+    streams: Streams,
+    reply: Message,
+    jobs: Sequence[media_pb2.JobsDetail],
+) -> None:
+    """The answer as `--json` asks: the whole response message, or its jobs as a table."""
+    if args.json:
+        print(render.to_json(reply), file=streams.out)
+    else:
+        _print_jobs(streams, jobs)
+
+
 def _print_jobs(streams: Streams, jobs: Sequence[media_pb2.JobsDetail]) -> None:
     """The jobs' table, then the media info of each job that carries one."""
     print(render.jobs_table(jobs), file=streams.out)
@@ -106,10 +119,7 @@ async def _submit(args: argparse.Namespace, gateway: Session, streams: Streams) 
         reply = await gateway.stub.SubmitMediaJob(
             request, metadata=gateway.metadata, timeout=args.timeout
         )
-    if args.json:
-        print(render.to_json(reply), file=streams.out)
-    else:
-        _print_jobs(streams, [reply.jobs_detail])
+    _show_jobs(args, streams, reply, [reply.jobs_detail])
     return ExitCode.OK
 
 
@@ -125,10 +135,7 @@ async def _submit_multi(args: argparse.Namespace, gateway: Session, streams: Str
         reply = await gateway.stub.SubmitMediaJobs(
             request, metadata=gateway.metadata, timeout=args.timeout
         )
-    if args.json:
-        print(render.to_json(reply), file=streams.out)
-    else:
-        _print_jobs(streams, reply.jobs_detail)
+    _show_jobs(args, streams, reply, reply.jobs_detail)
     return ExitCode.OK
 
 
@@ -243,10 +250,7 @@ async def _wait(args: argparse.Namespace, gateway: Session, streams: Streams) ->
             break
     if reply is None:
         raise CommandFailed(ExitCode.NOT_DONE, f"no answer for job {args.job_id} in time")
-    if args.json:
-        print(render.to_json(reply), file=streams.out)
-    else:
-        _print_jobs(streams, [reply.jobs_detail])
+    _show_jobs(args, streams, reply, [reply.jobs_detail])
     if not exits.is_final(reply.jobs_detail):
         raise CommandFailed(ExitCode.NOT_DONE, _still(reply.jobs_detail, args.timeout))
     return exits.for_job(reply.jobs_detail)
