@@ -90,7 +90,7 @@ class Upstream:
     httpx and requests follow), and a value without a scheme is taken as `http://`. `ALL_PROXY`
     is not read: the gateway speaks one scheme to CI, and `HTTPS_PROXY` names it exactly. Set
     `proxy_from_env = false` to ignore them (a pod that inherits a proxy meant for other
-    traffic); `no_proxy = "*"` also sends everything direct. Loopback is always direct."""
+    traffic); `no_proxy = "*"` also sends everything direct."""
 
     # May hold a password: a secret (no flag, no repr), also readable from `proxy_url_file`.
     proxy_url: str = _option(

@@ -57,7 +57,7 @@ class NoProxy:
     `.example.com` and `*.example.com` all match `example.com` and `a.example.com`); an IP or a
     CIDR covers the addresses in it (an IP host only: names are not looked up). An entry may end
     in `:port` to bypass that port only. Loopback is not special: like curl and httpx, `localhost`
-    and `127.0.0.1` go through the proxy unless listed (but see `Proxy.applies_to`)."""
+    and `127.0.0.1` go through the proxy unless listed."""
 
     everything: bool = False
     names: tuple[tuple[str, int | None], ...] = ()
@@ -156,11 +156,11 @@ class Proxy:
         return tuple(value for value in (self.password, self.authorization) if value)
 
     def applies_to(self, host: str, port: int) -> bool:
-        """Loopback is never proxied, whatever `no_proxy` says, as Go's net/http decides
-        (`httpproxy.Config.ProxyFunc`): the proxy's own loopback is not this pod's, so a tunnel
-        there reaches the proxy itself, never the emulator or sidecar the name meant. Without
-        this, a machine exporting HTTP_PROXY without a NO_PROXY would break the demo."""
-        return not _is_loopback(host) and not self.no_proxy.bypasses(host, port)
+        """Every origin `no_proxy` does not list, loopback included, as curl, requests and
+        httpx decide (Go's net/http exempts loopback; we follow the tools whose variables these
+        are). A proxy whose loopback is not ours cannot reach a `127.0.0.1` endpoint, so list it
+        in NO_PROXY; a proxy on this host can, and is then used as configured."""
+        return not self.no_proxy.bypasses(host, port)
 
     def connect_request(self, host: str, port: int) -> bytes:
         """`CONNECT host:port` with its Host (RFC 9110 §9.3.6) and, with credentials, their
@@ -170,16 +170,6 @@ class Proxy:
         if self.authorization:
             lines.append(f"Proxy-Authorization: {self.authorization}")
         return ("\r\n".join(lines) + "\r\n\r\n").encode()
-
-
-def _is_loopback(host: str) -> bool:
-    host = host.lower().rstrip(".")
-    if host == "localhost" or host.endswith(".localhost"):  # RFC 6761 §6.3
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
 
 
 def _authority(host: str, port: int) -> str:

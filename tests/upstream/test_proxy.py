@@ -37,8 +37,8 @@ def get(url: str, host: str = CI_HOST) -> HttpRequest:
 
 
 def named(url: str) -> str:
-    """A loopback origin's URL by a name only the test proxy resolves: the transport never
-    sends loopback through a proxy (`test_loopback_is_never_proxied`)."""
+    """A loopback origin's URL by a name only the test proxy resolves: an answer proves the
+    request went through the proxy, which alone could find it."""
     return url.replace("127.0.0.1", ORIGIN_HOST)
 
 
@@ -147,18 +147,18 @@ def test_no_proxy_hosts_are_reached_directly() -> None:
     assert proxy.applies_to("bucket-1250000000.ci.ap-guangzhou.myqcloud.com", 443)
 
 
-async def test_loopback_is_never_proxied() -> None:
-    """As Go's net/http decides: the proxy's loopback is not ours, so `127.0.0.1`, `::1` and
-    `localhost` (the emulator, a sidecar) are reached directly even with no NO_PROXY; a machine
-    exporting HTTP_PROXY must not send `make demo`'s gateway to its emulator through it."""
+async def test_loopback_goes_through_the_proxy_unless_no_proxy_lists_it() -> None:
+    """As curl, requests and httpx decide: `127.0.0.1` is proxied like any host (a proxy on
+    this host reaches it), and reached directly once NO_PROXY names it."""
     async with serve(answering(OK)) as origin, connect_proxy() as p:
-        proxy = Proxy.from_url(p.url)
         port = int(origin.url.rpartition(":")[2])
-        assert not any(proxy.applies_to(host, port) for host in ("127.0.0.1", "::1", "localhost"))
-        assert proxy.applies_to(ORIGIN_HOST, port) and proxy.applies_to("10.0.0.1", port)
-        async with opened(max_body_bytes=LIMIT, proxy=proxy) as transport:
+        async with opened(max_body_bytes=LIMIT, proxy=Proxy.from_url(p.url)) as transport:
             assert await send(transport, origin.url) == b"ok"
-    assert p.connects == [] and origin.connections == 1
+        assert p.connects == [f"127.0.0.1:{port}"]
+        listed = Proxy.from_url(p.url, no_proxy="localhost,127.0.0.1")
+        async with opened(max_body_bytes=LIMIT, proxy=listed) as transport:
+            assert await send(transport, origin.url) == b"ok"
+    assert p.connects == [f"127.0.0.1:{port}"] and origin.connections == 2
 
 
 # ---- what a proxy can do wrong: all sent=False ------------------------------------------------
