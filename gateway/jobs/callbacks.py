@@ -54,7 +54,6 @@ from gateway.upstream.retry import Deadline
 
 log = logging.getLogger(__name__)
 
-PATH_PREFIX = CALLBACK_PATH_PREFIX
 EVENT_NAME = "TaskFinish"
 # CI's other event on the same URL (a workflow run finished): handed on whole, with the URL's
 # target, to whoever follows runs (`gateway.resources.executions`); it answers the HTTP status.
@@ -87,7 +86,7 @@ class CallbackRejected(ValueError):
 
 def callback_url(base_url: str, token: str, target: Target) -> str:
     """The CallBack URL the gateway hands CI for a job of `target`."""
-    return f"{base_url.rstrip('/')}{PATH_PREFIX}/{token}/{target.bucket}/{target.region}"
+    return f"{base_url.rstrip('/')}{CALLBACK_PATH_PREFIX}/{token}/{target.bucket}/{target.region}"
 
 
 # ---- parsing ---------------------------------------------------------------------------------
@@ -212,7 +211,7 @@ class CallbackReceiver:
         host, _, port = listen.rpartition(":")
         host = host.strip("[]")
         app = web.Application(client_max_size=self._max_body_bytes)
-        route = PATH_PREFIX + "/{token}/{bucket}/{region}"
+        route = CALLBACK_PATH_PREFIX + "/{token}/{bucket}/{region}"
         app.router.add_post(
             route, tracing.traced_http_handler(tracing.CALLBACK_SPAN, "POST", route, self._handle)
         )
