@@ -21,6 +21,8 @@ handler waits for a request; only then does it run `runner.cleanup()`, which clo
 connection at once and leaves its `shutdown_timeout` to the requests actually being handled.
 That takes three loop turns, each explained where it is yielded: asyncio's loop and uvloop both
 schedule these steps with `call_soon`, so each is done by the time the turn after it comes.
+Its first step, `stop_accepting`, is the whole fix for a bare asyncio server too (the tests'
+stream servers use it).
 (None of these servers speaks TLS: a TLS connection reaches aiohttp only after its handshake,
 which takes round trips, not turns.)
 """
@@ -28,26 +30,32 @@ which takes round trips, not turns.)
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterable
 
 from aiohttp import web
+
+
+async def stop_accepting(servers: Iterable[object]) -> None:
+    """Stop `servers` accepting, but keep them open until the sockets they have just accepted
+    have their transports (closing a server now is what drops those): the first step of
+    stopping any asyncio server without a leak, aiohttp's (`stop_runner`) or a bare one."""
+    loop = asyncio.get_running_loop()
+    for server in servers:
+        if isinstance(server, asyncio.Server):
+            # uvloop accepts and makes the transport in one step, and has no reader to remove.
+            for listening in server.sockets:
+                loop.remove_reader(listening.fileno())
+    # One turn: asyncio's tasks making the transports of the sockets accepted before this run
+    # (each was scheduled when its socket was accepted, so ahead of this task's wake-up).
+    await asyncio.sleep(0)
 
 
 async def stop_runner(runner: web.BaseRunner) -> None:
     """Stop `runner`'s sites and close its connections: idle ones at once, ones with a request
     in progress after that request ends or the runner's `shutdown_timeout` passes (aiohttp's
     own grace, and the app's `on_shutdown` hooks, run as in `runner.cleanup()`)."""
-    loop = asyncio.get_running_loop()
-    for site in runner.sites:
-        server = site._server  # the listening server; aiohttp's own `runner.addresses` reads it
-        if isinstance(server, asyncio.Server):
-            # asyncio's loop: stop accepting, but keep the server open while the sockets it has
-            # just accepted get their transports (closing it now is what drops them). uvloop
-            # accepts and makes the transport in one step, and has no reader here to remove.
-            for listening in server.sockets:
-                loop.remove_reader(listening.fileno())
-    # One turn: asyncio's tasks making the transports of the sockets accepted before this run
-    # (each was scheduled when its socket was accepted, so ahead of this task's wake-up).
-    await asyncio.sleep(0)
+    # `site._server`: the listening server; aiohttp's own `runner.addresses` reads it.
+    await stop_accepting(site._server for site in runner.sites)
     for site in list(runner.sites):
         await site.stop()  # closes the listening socket; from here nothing new is accepted
     # One turn: a transport made in the turn above, on either loop, has its protocol's
