@@ -30,7 +30,6 @@ import dataclasses
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 from gateway import _toml
 from gateway.credentials import (
@@ -80,8 +79,6 @@ ProxyFor = Callable[[str, int], str | None]
 """The egress proxy URL for a host and port (`sts.tencentcloudapi.com:443`, or an account's
 `endpoint`), or None: decided by whoever knows the settings' proxy and `no_proxy` (the CLI)."""
 
-STS_HOST = "sts.tencentcloudapi.com"  # the SDK's own endpoint when an account names none
-
 
 def _account(
     name: str,
@@ -117,9 +114,7 @@ def _account(
         scheme=_string(table, "scheme", where, AssumeRoleSpec.scheme),
     )
     if proxy_for is not None:
-        parts = urlsplit("//" + (spec.endpoint or STS_HOST))
-        port = parts.port or (443 if spec.scheme == "https" else 80)
-        spec = dataclasses.replace(spec, proxy=proxy_for(parts.hostname or STS_HOST, port))
+        spec = dataclasses.replace(spec, proxy=proxy_for(*spec.address))
     return RefreshingCredentialsProvider(StsFetcher(spec, base), name=f"sts:{spec.role_arn}")
 
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass, field
+from urllib.parse import urlsplit
 
 from tencentcloud.common import credential  # type: ignore[import-untyped]
 from tencentcloud.common.exception.tencent_cloud_sdk_exception import (  # type: ignore[import-untyped]
@@ -33,6 +34,7 @@ from gateway.credentials import Credentials, CredentialsProvider
 from gateway.credentials.refreshing import FetchError
 
 SDK_LOGGER = "tencentcloud_sdk_common"
+STS_HOST = "sts.tencentcloudapi.com"  # the SDK's own endpoint when an account names none
 logging.getLogger(SDK_LOGGER).setLevel(logging.WARNING)
 
 
@@ -53,6 +55,12 @@ class AssumeRoleSpec:
     # caller as it chooses CI's (`upstream.proxy_url`, `no_proxy`). May hold a password: no
     # repr. None leaves the SDK to its own reading of HTTPS_PROXY (through `requests`).
     proxy: str | None = field(default=None, repr=False)
+
+    @property
+    def address(self) -> tuple[str, int]:
+        """The host and port the SDK calls: `endpoint`, else STS's own name."""
+        parts = urlsplit("//" + (self.endpoint or STS_HOST))
+        return parts.hostname or STS_HOST, parts.port or (443 if self.scheme == "https" else 80)
 
     def __post_init__(self) -> None:
         if not self.role_arn.startswith("qcs::cam::"):
