@@ -1,5 +1,5 @@
-"""`ci-gateway jobs submit|submit-multi|describe|list|watch|wait|cancel|media-info`: one RPC (or one
-stream) per command, against a running gateway.
+"""`ci-gateway jobs submit|submit-multi|describe|list|watch|wait|cancel|media-info`: one RPC
+(or one stream) per command, against a running gateway.
 
 Each handler builds the request from its flags, makes the call through `Session` (which turns
 an RPC error into the exit it means) and prints the answer: a table, or with `--json` the
