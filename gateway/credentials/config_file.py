@@ -125,7 +125,8 @@ def build_credentials(
     proxy_for: ProxyFor | None = None,
 ) -> CredentialsProvider:
     """The provider the parsed file describes; `ValueError` names the offending key.
-    `proxy_for`: the egress proxy STS accounts go through (see `ProxyFor`)."""
+    `proxy_for`: the egress proxy STS accounts go through (see `ProxyFor`); without it they
+    go directly."""
     data = _toml.table(data, "", {"default", "accounts", "buckets"})
     if not data.get("accounts"):
         raise ValueError("accounts: at least one [accounts.<name>] table is required")

@@ -10,9 +10,12 @@ The SDK logs whole responses, temporary keys included, at DEBUG on `tencentcloud
 that logger is held at WARNING whatever the gateway's level. Its exceptions carry STS's error
 code, message and RequestId; only the code and RequestId are passed on (`FetchError`).
 
-Behind an egress proxy, STS is reached through the one CI is (`AssumeRoleSpec.proxy`): a pod
-whose only way out is `upstream.proxy_url` would otherwise get CI's traffic through and never
-the credentials to sign it with.
+STS goes out the way the gateway decided (`AssumeRoleSpec.proxy`): through the egress proxy CI
+is reached through (a pod whose only way out is `upstream.proxy_url` would otherwise get CI's
+traffic through and never the credentials to sign it with), or directly. Never by the SDK's own
+reading of the environment: it takes HTTPS_PROXY whenever it is given no proxy, with its own
+NO_PROXY rule (a substring match), and `requests` under it reads the variables again, so an
+operator's `proxy_from_env = false` or `no_proxy` entry would not have held for STS.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass, field
+from typing import Any
 from urllib.parse import urlsplit
 
 from tencentcloud.common import credential  # type: ignore[import-untyped]
@@ -52,8 +56,8 @@ class AssumeRoleSpec:
     scheme: str = "https"
     timeout_s: int = 10
     # The egress proxy to reach STS through (`http://[user:password@]host:port`), chosen by the
-    # caller as it chooses CI's (`upstream.proxy_url`, `no_proxy`). May hold a password: no
-    # repr. None leaves the SDK to its own reading of HTTPS_PROXY (through `requests`).
+    # caller as it chooses CI's (`upstream.proxy_url`, `no_proxy`), or None: directly, whatever
+    # the environment says (the settings already read it). May hold a password: no repr.
     proxy: str | None = field(default=None, repr=False)
 
     @property
@@ -92,7 +96,6 @@ class StsFetcher:
                 protocol=spec.scheme,
                 endpoint=spec.endpoint,
                 reqTimeout=spec.timeout_s,
-                proxy=spec.proxy,
             )
         )
         client = sts_client.StsClient(
@@ -100,6 +103,7 @@ class StsFetcher:
             spec.region,
             profile,
         )
+        _route(client, spec.proxy)
         request = models.AssumeRoleRequest()
         request.RoleArn = spec.role_arn
         request.RoleSessionName = spec.session_name
@@ -120,3 +124,16 @@ class StsFetcher:
         return Credentials(
             str(issued.TmpSecretId), str(issued.TmpSecretKey), str(issued.Token), expires_at
         )
+
+
+def _route(client: Any, proxy: str | None) -> None:
+    """Point the SDK's one connection (made with the client, used for each of its calls) at
+    `proxy`, or directly at STS, and stop `requests` from consulting the environment.
+
+    The SDK has no setting for "no proxy": given none, it takes HTTPS_PROXY (HTTP_PROXY for a
+    plain-http endpoint) itself, and its `requests.Session` merges the variables in again on
+    every call. Its connection's `proxy` (the `proxies` it passes to `requests`) and session are
+    the SDK's own attributes: tests/credentials/test_sts.py fails if a release renames them."""
+    connection = client.request.conn
+    connection.proxy = {"http": proxy, "https": proxy} if proxy else None
+    connection._session.trust_env = False

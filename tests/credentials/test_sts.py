@@ -3,7 +3,9 @@ accounts: one bucket signed with temporary credentials, the others with the main
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import os
 import secrets
 from pathlib import Path
 
@@ -12,19 +14,24 @@ import pytest
 
 from gateway import cli
 from gateway._proto import media_pb2, service_pb2, service_pb2_grpc
+from gateway.config.load import proxy_from_environment
 from gateway.config.settings import Settings, Upstream
-from gateway.credentials import BucketCredentialsProvider, Credentials, has_valid_credentials
+from gateway.credentials import (
+    BucketCredentialsProvider,
+    Credentials,
+    StaticCredentialsProvider,
+    has_valid_credentials,
+)
 from gateway.credentials.config_file import load_credentials_file
 from gateway.credentials.refreshing import FetchError, RefreshingCredentialsProvider
 from gateway.credentials.sts import AssumeRoleSpec, StsFetcher
 from tests.access.helpers import CANARY, RecordingCredentials, log_text
 from tests.conftest import BUCKET, REGION, SAMPLE_KEY
 from tests.fixtures.accounts import OTHER_BUCKET, ROLE, Serve, StsEndpoint
+from tests.fixtures.tcp import stream_server
 
 
 def fetcher(sts: StsEndpoint, base: Credentials) -> StsFetcher:
-    from gateway.credentials import StaticCredentialsProvider
-
     spec = AssumeRoleSpec(
         role_arn=ROLE, region=REGION, endpoint=sts.url_host, scheme="http", duration_s=7200
     )
@@ -184,3 +191,46 @@ scheme = "http"
         await provider.close()
     (request,) = sts.requests
     assert request["headers"]["Host"] == "sts.proxied.invalid"
+
+
+@pytest.mark.parametrize(
+    ("upstream", "no_proxy"),
+    [
+        pytest.param(Upstream(proxy_from_env=False), None, id="proxy_from_env-off"),
+        pytest.param(Upstream(), "127.0.0.1", id="NO_PROXY-lists-the-endpoint"),
+    ],
+)
+async def test_sts_goes_direct_when_the_gateway_decided_so_whatever_the_environment_says(
+    sts: StsEndpoint,
+    upstream_keys: Credentials,
+    monkeypatch: pytest.MonkeyPatch,
+    upstream: Upstream,
+    no_proxy: str | None,
+) -> None:
+    """Given no proxy, Tencent's SDK took HTTP(S)_PROXY from the environment itself (NO_PROXY
+    by a substring match of `host:port`), and `requests` under it read them again, so
+    `proxy_from_env = false`, or NO_PROXY naming STS, held for CI's calls and not for STS's.
+    The variables here name a listening proxy that records who connects; the settings read
+    them as `ci-gateway serve` does, and STS must be reached without the proxy."""
+
+    async def refuse(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writer.close()
+
+    async with stream_server(refuse) as proxy:
+        for name in ("HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy", "ALL_PROXY"):
+            monkeypatch.setenv(name, f"http://127.0.0.1:{proxy.port}")
+        for name in ("NO_PROXY", "no_proxy"):
+            monkeypatch.delenv(name, raising=False)
+        if no_proxy is not None:
+            monkeypatch.setenv("NO_PROXY", no_proxy)
+        settings = proxy_from_environment(Settings(upstream=upstream), os.environ)
+        host, port = sts.url_host.split(":")
+        decided = cli._egress_proxy_for(settings)(host, int(port))
+        assert decided is None
+
+        spec = AssumeRoleSpec(
+            role_arn=ROLE, region=REGION, endpoint=sts.url_host, scheme="http", proxy=decided
+        )
+        issued = await StsFetcher(spec, StaticCredentialsProvider(upstream_keys, "base"))()
+    assert issued == sts.issued[0]
+    assert proxy.accepted == 0
