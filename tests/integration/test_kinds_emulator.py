@@ -29,7 +29,7 @@ import pytest
 
 from ci_emulator.server import RunningEmulator
 from ci_emulator.submit import KNOWN_TAGS
-from gateway._proto import job_kinds_pb2, media_pb2, service_pb2, xml_pb2
+from gateway._proto import job_kinds_pb2, media_pb2, outputs_pb2, service_pb2, xml_pb2
 from gateway.config.settings import Settings
 from gateway.kinds import KINDS
 from gateway.upstream.xml_codec import typed_field_for
@@ -595,6 +595,24 @@ async def test_a_kind_without_output_object_runs(name: str, stub: Stub, bucket_d
     case = WITHOUT_OBJECT[name]
     job = await run(stub, case.build())
     case.check(outputs(job, bucket_dir))
+
+
+async def test_a_lower_case_number_placeholder_is_a_numbered_output(
+    stub: Stub, bucket_dir: Path
+) -> None:
+    """CI's placeholder is also spelled `${number}` (catalogue §1.2 "placeholders seen"; the Go
+    SDK's SmartCover example writes `output/mc-${number}.jpg`): a SmartCover or Snapshot output
+    spelled so is numbered, and the job runs."""
+    sent = request(
+        "SmartCover",
+        M.Operation(
+            smart_cover=K.SmartCover(format="png", width="128", count="2"),
+            output=output("cover/lower-${number}.png"),
+        ),
+    )
+    done = outputs(await run(stub, sent), bucket_dir)
+    assert done.keys == ["cover/lower-0.png", "cover/lower-1.png"]
+    assert {o.role for o in done.job.outputs} == {outputs_pb2.OUTPUT_ROLE_MAIN}
 
 
 # ---- a job that fails ------------------------------------------------------------------------
