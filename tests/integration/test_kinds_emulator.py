@@ -675,3 +675,24 @@ async def test_untyped_kinds_are_unimplemented_with_cis_error_in_the_details(
         )
         assert metadata["ci_request_id"] in error.message
     assert emulator.state.jobs == {}
+
+
+@pytest.mark.parametrize(
+    ("tag", "node"),
+    [("Tts", "TtsConfig"), ("FillConcat", "FillConcat"), ("VideoSynthesis", "VideoSynthesis")],
+)
+async def test_untyped_kinds_whose_input_is_in_their_own_nodes_reach_ci_without_input(
+    tag: str, node: str, stub: Stub
+) -> None:
+    """The Go SDK's examples of these kinds send no `Input` (the text or the clips are in the
+    kind's own nodes); CI, not the gateway, judges them: the submit reaches the emulator, which
+    answers that it does not run the kind, instead of INVALID_ARGUMENT on request.input.object."""
+    operation = M.Operation(extra_nodes=[xml_pb2.XmlNode(name=node, text="x")])
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await stub.SubmitMediaJob(
+            S.SubmitMediaJobRequest(request=request(tag, operation, key=None)), timeout=10
+        )
+    error = rich_error(caught.value)
+    assert error.code == grpc.StatusCode.UNIMPLEMENTED, error.message
+    assert error.error_info is not None
+    assert error.error_info.metadata["ci_code"] == "NotImplemented"
