@@ -298,12 +298,21 @@ def validate_describe(
     return target, list(dict.fromkeys(rpc.job_ids))
 
 
-def _creation_time(value: str, field: str, errors: _Violations) -> None:
-    if value:
-        try:
-            datetime.strptime(value, CREATION_TIME_FORMAT)
-        except ValueError:
-            errors.add(field, "must look like 2001-01-01T00:00:00+0800")
+def _creation_time(value: str, field: str, errors: _Violations) -> str:
+    """`value` in CI's form (notes §5.2: `2001-01-01T00:00:00+0800`, an offset without a colon),
+    as sent to CI. `strptime` also reads `Z`, `+08:00` and unpadded fields, which CI's form is
+    not: those are written back in it, so CI gets only what it documents."""
+    if not value:
+        return ""
+    try:
+        parsed = datetime.strptime(value, CREATION_TIME_FORMAT)
+    except ValueError:
+        parsed = None
+    offset = parsed.utcoffset() if parsed is not None else None
+    if parsed is None or offset is None or offset.seconds % 60 or offset.microseconds:
+        errors.add(field, "must look like 2001-01-01T00:00:00+0800")
+        return ""
+    return parsed.strftime(CREATION_TIME_FORMAT)
 
 
 # The enums' values, as sets once (`EnumTypeWrapper.values()` builds a list per call).
@@ -332,8 +341,8 @@ def validate_list(
         errors.add("order_by_time", "must be ORDER_BY_TIME_DESC or ORDER_BY_TIME_ASC")
     if not 0 <= rpc.size <= MAX_LIST_SIZE:
         errors.add("size", f"must be between 1 and {MAX_LIST_SIZE} (0 = CI's default)")
-    _creation_time(rpc.start_creation_time, "start_creation_time", errors)
-    _creation_time(rpc.end_creation_time, "end_creation_time", errors)
+    start_creation_time = _creation_time(rpc.start_creation_time, "start_creation_time", errors)
+    end_creation_time = _creation_time(rpc.end_creation_time, "end_creation_time", errors)
     if rpc.input_object:
         _object_key(rpc.input_object, "input_object", errors)
     for field, value in (
@@ -354,8 +363,8 @@ def validate_list(
         if rpc.order_by_time
         else "",
         "size": str(rpc.size) if rpc.size else "",
-        "startCreationTime": rpc.start_creation_time,
-        "endCreationTime": rpc.end_creation_time,
+        "startCreationTime": start_creation_time,
+        "endCreationTime": end_creation_time,
         "inputObject": rpc.input_object,
         "workflowId": rpc.workflow_id,
         "inventoryTriggerJobId": rpc.inventory_trigger_job_id,

@@ -122,6 +122,15 @@ def test_concat_may_have_no_input() -> None:
     assert "request.input.object" in _violations(rpc)
 
 
+def test_only_the_pass_through_kinds_sdks_send_without_input_may_have_none() -> None:
+    for tag in ("Tts", "FillConcat", "VideoSynthesis"):  # [GO-EX]: no Input in their examples
+        rpc = _submit(tag, {})
+        rpc.request.ClearField("input")
+        validate_submit(rpc, SETTINGS)
+    rpc.request.tag = "SpeechRecognition"  # its example reads Input.Object
+    assert "request.input.object" in _violations(rpc)
+
+
 @pytest.mark.parametrize(
     ("tag", "operation"),
     [

@@ -180,6 +180,8 @@ RULES: list[tuple[str, Any, Settings, str, str]] = [
      "start_creation_time", "must look like"),
     ("end time", S.ListMediaJobsRequest(end_creation_time="yesterday"), DEFAULTS,
      "end_creation_time", "must look like"),
+    ("offset with seconds", S.ListMediaJobsRequest(end_creation_time="2024-01-01T00:00:00"
+     "+080030"), DEFAULTS, "end_creation_time", "must look like"),
     ("list input object", S.ListMediaJobsRequest(input_object="/a.mp4"), DEFAULTS,
      "input_object", "must not start with '/'"),
     # Sent to CI as query parameters, where CI answers a bare 400 naming no field.

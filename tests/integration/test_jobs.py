@@ -7,7 +7,9 @@ from typing import TYPE_CHECKING
 
 import grpc
 import pytest
+from aiohttp import web
 
+from ci_emulator.hosts import Target
 from ci_emulator.server import RunningEmulator
 from gateway._proto import media_pb2, service_pb2, service_pb2_grpc
 from tests.conftest import BUCKET, REGION, SAMPLE_HEIGHT, SAMPLE_KEY, SAMPLE_SECONDS, SAMPLE_WIDTH
@@ -156,6 +158,31 @@ async def test_list_filters(stub: Stub, emulator: RunningEmulator) -> None:
     }
     assert await listed(end_creation_time="2000-01-01T00:00:00+0800") == []
     assert await listed(workflow_id="w0000") == []
+
+
+async def test_list_sends_creation_times_in_cis_form_whatever_iso_form_they_came_in(
+    stub: Stub, emulator: RunningEmulator
+) -> None:
+    """CI's time parameters are `2001-01-01T00:00:00+0800` (notes §5.2, an offset without a
+    colon). ISO forms the gateway accepts (`Z`, `+08:00`, unpadded fields) reach CI in that
+    form, never as given."""
+    sent: list[tuple[str, str]] = []
+
+    async def record(request: web.Request, target: Target) -> web.StreamResponse | None:
+        if request.method == "GET" and request.path == "/jobs":
+            sent.append((request.query["startCreationTime"], request.query["endCreationTime"]))
+        return None
+
+    emulator.state.request_hooks.append(record)
+    job = await submit(stub)
+    page = await stub.ListMediaJobs(
+        S.ListMediaJobsRequest(
+            start_creation_time="2000-1-1T0:0:0Z", end_creation_time="2100-01-01T08:00:00+08:00"
+        ),
+        timeout=10,
+    )
+    assert [listed.job_id for listed in page.jobs_detail] == [job.job_id]
+    assert sent == [("2000-01-01T00:00:00+0000", "2100-01-01T08:00:00+0800")]
 
 
 async def test_list_unknown_queue_is_invalid_argument_from_ci(stub: Stub) -> None:

@@ -29,7 +29,7 @@ import pytest
 
 from ci_emulator.server import RunningEmulator
 from ci_emulator.submit import KNOWN_TAGS
-from gateway._proto import job_kinds_pb2, media_pb2, service_pb2, xml_pb2
+from gateway._proto import job_kinds_pb2, media_pb2, outputs_pb2, service_pb2, xml_pb2
 from gateway.config.settings import Settings
 from gateway.kinds import KINDS
 from gateway.upstream.xml_codec import typed_field_for
@@ -597,6 +597,24 @@ async def test_a_kind_without_output_object_runs(name: str, stub: Stub, bucket_d
     case.check(outputs(job, bucket_dir))
 
 
+async def test_a_lower_case_number_placeholder_is_a_numbered_output(
+    stub: Stub, bucket_dir: Path
+) -> None:
+    """CI's placeholder is also spelled `${number}` (catalogue §1.2 "placeholders seen"; the Go
+    SDK's SmartCover example writes `output/mc-${number}.jpg`): a SmartCover or Snapshot output
+    spelled so is numbered, and the job runs."""
+    sent = request(
+        "SmartCover",
+        M.Operation(
+            smart_cover=K.SmartCover(format="png", width="128", count="2"),
+            output=output("cover/lower-${number}.png"),
+        ),
+    )
+    done = outputs(await run(stub, sent), bucket_dir)
+    assert done.keys == ["cover/lower-0.png", "cover/lower-1.png"]
+    assert {o.role for o in done.job.outputs} == {outputs_pb2.OUTPUT_ROLE_MAIN}
+
+
 # ---- a job that fails ------------------------------------------------------------------------
 
 
@@ -657,3 +675,24 @@ async def test_untyped_kinds_are_unimplemented_with_cis_error_in_the_details(
         )
         assert metadata["ci_request_id"] in error.message
     assert emulator.state.jobs == {}
+
+
+@pytest.mark.parametrize(
+    ("tag", "node"),
+    [("Tts", "TtsConfig"), ("FillConcat", "FillConcat"), ("VideoSynthesis", "VideoSynthesis")],
+)
+async def test_untyped_kinds_whose_input_is_in_their_own_nodes_reach_ci_without_input(
+    tag: str, node: str, stub: Stub
+) -> None:
+    """The Go SDK's examples of these kinds send no `Input` (the text or the clips are in the
+    kind's own nodes); CI, not the gateway, judges them: the submit reaches the emulator, which
+    answers that it does not run the kind, instead of INVALID_ARGUMENT on request.input.object."""
+    operation = M.Operation(extra_nodes=[xml_pb2.XmlNode(name=node, text="x")])
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await stub.SubmitMediaJob(
+            S.SubmitMediaJobRequest(request=request(tag, operation, key=None)), timeout=10
+        )
+    error = rich_error(caught.value)
+    assert error.code == grpc.StatusCode.UNIMPLEMENTED, error.message
+    assert error.error_info is not None
+    assert error.error_info.metadata["ci_code"] == "NotImplemented"
