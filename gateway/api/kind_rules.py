@@ -23,7 +23,14 @@ from google.protobuf.message import Message
 
 from gateway._proto import job_kinds_pb2, media_pb2
 
-__all__ = ["KIND_RULES", "KindRule", "check_kind", "check_output_keys", "needs_input"]
+__all__ = [
+    "KIND_RULES",
+    "KindRule",
+    "check_kind",
+    "check_output_keys",
+    "check_watermark",
+    "needs_input",
+]
 
 Report = Callable[[str, str], None]
 
@@ -180,7 +187,7 @@ def _check_leaves(operation: media_pb2.Operation, report: Report) -> None:
     if len(operation.watermark_template_id) > MAX_WATERMARKS:
         report("watermark_template_id", f"at most {MAX_WATERMARKS}")
     for index, watermark in enumerate(operation.watermark):
-        _check_watermark(watermark, f"watermark[{index}]", report)
+        check_watermark(watermark, f"watermark[{index}]", report)
     for index, stream in enumerate(operation.output.stream_extract):
         for name in ("index", "object"):
             if not getattr(stream, name):
@@ -195,7 +202,8 @@ def _check_leaves(operation: media_pb2.Operation, report: Report) -> None:
                 report(f"remove_watermark.{name}", f"required, an integer from {low} to {high}")
 
 
-def _check_watermark(watermark: Message, path: str, report: Report) -> None:
+def check_watermark(watermark: Message, path: str, report: Report) -> None:
+    """A watermark's documented rules, in a job's `Operation` or in a Watermark template."""
     for name in ("type", "pos", "loc_mode", "dx"):
         if not _value(watermark, name):
             report(f"{path}.{name}", "required")

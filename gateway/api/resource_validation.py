@@ -203,6 +203,10 @@ def _template_body(
         errors.add(field, f"holds {holds} parameters, not {body.tag}")
     elif body.tag in template_wire.containers() and parameters:
         errors.add("parameters", f"{body.tag} is typed: set its container instead")
+    if body.HasField("watermark"):
+        # A Watermark template's watermark is held to a job's rules (Type, Pos, LocMode, Dx
+        # required; catalogue §1.3 cites the watermark *template* docs for them).
+        kind_rules.check_watermark(body.watermark, "template.watermark", errors.add)
     if not body.name:
         errors.add("template.name", "required")
     elif not TEMPLATE_NAME.fullmatch(body.name):
