@@ -138,7 +138,9 @@ def validate_describe_queues(
     return target, query
 
 
-def _notify_config(config: queues_pb2.QueueNotifyConfig, path: str, errors: _Violations) -> None:
+def _notify_config(
+    config: queues_pb2.QueueNotifyConfig, path: str, errors: _Violations, *, check_url: bool = True
+) -> None:
     if config.type and config.type not in NOTIFY_TYPES:
         errors.add(f"{path}.type", f"must be one of {', '.join(sorted(NOTIFY_TYPES))}")
     if config.state and config.state not in NOTIFY_STATES:
@@ -148,6 +150,8 @@ def _notify_config(config: queues_pb2.QueueNotifyConfig, path: str, errors: _Vio
     events = [event.strip() for event in config.event.split(",") if event.strip()]
     if any(event not in NOTIFY_EVENTS for event in events):
         errors.add(f"{path}.event", f"a comma list of {', '.join(sorted(NOTIFY_EVENTS))}")
+    if not check_url:
+        return
     if config.state == "On" and config.type in ("", "Url") and not config.url:
         errors.add(f"{path}.url", "required when the callback is On")
     elif config.url and config.type in ("", "Url") and not _is_http_url(config.url):
@@ -300,9 +304,12 @@ def _topology(
             errors.add(f"{where}.type", "required")
         check_tree(nodes[name], where, errors.add, budget)
         notify = nodes[name].input.notify_config
-        if nodes[name].input.HasField("notify_config") and notify.url != GATEWAY_CALLBACK:
-            # CI posts each run's end there, as it posts a job's to its `call_back`.
-            _notify_config(notify, f"{where}.input.notify_config", errors)
+        if nodes[name].input.HasField("notify_config"):
+            # CI posts each run's end there, as it posts a job's to its `call_back`. The stand-in
+            # GATEWAY_CALLBACK is replaced before CI sees it: only its URL goes unchecked, the
+            # rest of the node is sent as it is (Type, State, Event, ResultFormat).
+            own_url = notify.url != GATEWAY_CALLBACK
+            _notify_config(notify, f"{where}.input.notify_config", errors, check_url=own_url)
         if nodes[name].operation.HasField("output"):
             _output_keys(nodes[name].operation.output, f"{where}.operation", errors)
     for name in sorted(topology.dependencies):
