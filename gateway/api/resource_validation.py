@@ -27,6 +27,8 @@ from gateway.api import kind_rules
 from gateway.api.tree_checks import check_nodes, check_tree, new_budget
 from gateway.api.validation import (
     _CONTROL,
+    MQ_MODES,
+    MQ_REGIONS,
     _creation_time,
     _is_http_url,
     _object_key,
@@ -150,6 +152,20 @@ def _notify_config(
     events = [event.strip() for event in config.event.split(",") if event.strip()]
     if any(event not in NOTIFY_EVENTS for event in events):
         errors.add(f"{path}.event", f"a comma list of {', '.join(sorted(NOTIFY_EVENTS))}")
+    # TDMQ's nodes, as in a job's CallBackMqConfig (notes §2.2, §8.1); a switched-on callback
+    # needs somewhere to go (Kafka: KafkaConfig Region, InstanceId, Topic; catalogue §2.4).
+    if config.mq_region and config.mq_region not in MQ_REGIONS:
+        errors.add(f"{path}.mq_region", f"must be one of {', '.join(sorted(MQ_REGIONS))}")
+    if config.mq_mode and config.mq_mode not in MQ_MODES:
+        errors.add(f"{path}.mq_mode", "must be 'Topic' or 'Queue'")
+    if config.state == "On" and config.type == "TDMQ":
+        for name in ("mq_region", "mq_name"):
+            if not getattr(config, name):
+                errors.add(f"{path}.{name}", "required when a TDMQ callback is On")
+    if config.state == "On" and config.type == "Kafka":
+        for name in ("region", "instance_id", "topic"):
+            if not getattr(config.kafka_config, name):
+                errors.add(f"{path}.kafka_config.{name}", "required when a Kafka callback is On")
     if not check_url:
         return
     if config.state == "On" and config.type in ("", "Url") and not config.url:
