@@ -91,14 +91,22 @@ KINDS: Final[Mapping[str, Kind]] = {
     "HighSpeedHd": Kind("HighSpeedHd", None),
 }
 _ONE_OF: Final[Mapping[str, tuple[str, ...]]] = {"VideoProcess": ("ColorEnhance", "MsSharpen")}
-# Closed sets (path -> values) and what a value then requires (catalogue A.3: a watermark's
-# `Type` is Text | Image, `LocMode` Relativity | Absolute; Type Text needs `Text.Text`, Image
-# needs `Image.Url`), checked as a job's own watermark is.
+# Closed sets (path -> values), the ones a job's node of the same kind is held to (catalogue
+# §1.3, A.3-A.10): a watermark's `Type` Text | Image and `LocMode` Relativity | Absolute, an
+# Animation's `Video.Codec` gif | webp, ... And what a value then requires (Type Text needs
+# `Text.Text`, Image needs `Image.Url`).
 _VALUES: Final[Mapping[str, Mapping[str, frozenset[str]]]] = {
     "Watermark": {
         "Type": frozenset({"Text", "Image"}),
         "LocMode": frozenset({"Relativity", "Absolute"}),
-    }
+    },
+    "Animation": {"Video/Codec": frozenset({"gif", "webp"})},
+    "Snapshot": {
+        "Mode": frozenset({"Interval", "Average", "KeyFrame"}),
+        "SnapshotOutMode": frozenset({"OnlySnapshot", "OnlySprite", "SnapshotAndSprite"}),
+    },
+    "SuperResolution": {"Resolution": frozenset({"sdtohd", "hdto4k"})},
+    "VoiceSeparate": {"AudioMode": frozenset({"IsAudio", "IsBackground", "AudioAndBackground"})},
 }
 _REQUIRED_WHEN: Final[Mapping[str, Mapping[tuple[str, str], str]]] = {
     "Watermark": {("Type", "Text"): "Text/Text", ("Type", "Image"): "Image/Url"}

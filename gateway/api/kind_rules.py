@@ -28,6 +28,7 @@ __all__ = [
     "KindRule",
     "check_kind",
     "check_output_keys",
+    "check_parameters",
     "check_watermark",
     "needs_input",
 ]
@@ -151,18 +152,33 @@ def check_kind(tag: str, operation: media_pb2.Operation, report: Report) -> None
         value = _value(operation, path)
         if value and NUMBER not in value:
             report(path, f"must contain {NUMBER} (one file per frame)")
-    for parent, children in rule.required_within.items():
-        # With a template, inline parameters are partial overrides: the template (whose values
-        # win) brings what the kind requires.
-        if _is_set(operation, parent) and not operation.template_id:
-            for path in children:
-                if not _is_set(operation, path):
-                    report(path, f"required when {parent} is set")
+    # With a template, inline parameters are partial overrides: the template (whose values
+    # win) brings what the kind requires.
+    _check_parameters(rule, operation, report, complete=not operation.template_id)
+    _check_leaves(operation, report)
+
+
+def check_parameters(tag: str, operation: media_pb2.Operation, report: Report) -> None:
+    """A template's parameters, set where a job's `Operation` holds its kind's node: what the
+    kind requires within that node, and its closed sets (a template is that node, whole)."""
+    rule = KIND_RULES.get(tag)
+    if rule is not None:
+        _check_parameters(rule, operation, report, complete=True)
+
+
+def _check_parameters(
+    rule: KindRule, operation: media_pb2.Operation, report: Report, *, complete: bool
+) -> None:
+    if complete:
+        for parent, children in rule.required_within.items():
+            if _is_set(operation, parent):
+                for path in children:
+                    if not _is_set(operation, path):
+                        report(path, f"required when {parent} is set")
     for path, allowed in rule.values.items():
         value = _value(operation, path)
         if value and value not in allowed:
             report(path, f"must be one of {', '.join(sorted(allowed))}")
-    _check_leaves(operation, report)
 
 
 def check_output_keys(output: job_kinds_pb2.Output, report: Report) -> None:

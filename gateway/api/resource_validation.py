@@ -9,6 +9,7 @@ a request from being absurd.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Sequence
 
@@ -223,6 +224,8 @@ def _template_body(
         errors.add(field, f"holds {holds} parameters, not {body.tag}")
     elif body.tag in template_wire.containers() and parameters:
         errors.add("parameters", f"{body.tag} is typed: set its container instead")
+    for container in filled[:1]:
+        _template_parameters(body, container, errors)
     if body.HasField("watermark"):
         # A Watermark template's watermark is held to a job's rules (Type, Pos, LocMode, Dx
         # required; catalogue §1.3 cites the watermark *template* docs for them).
@@ -238,6 +241,35 @@ def _template_body(
     check_tree(body, "template", errors.add, budget)
     check_nodes(templates_pb2.MediaTemplate(), parameters, "parameters", errors.add, budget)
     return body
+
+
+@functools.cache
+def _operation_fields() -> dict[str, str]:
+    """`Operation`'s singular message fields by message type: where a job holds each kind's
+    node (`Transcode` -> `transcode`), which is what a template's container holds."""
+    return {
+        f.message_type.full_name: f.name
+        for f in media_pb2.Operation.DESCRIPTOR.fields
+        if f.message_type is not None and not f.is_repeated
+    }
+
+
+def _template_parameters(
+    body: templates_pb2.MediaTemplate, container: template_wire.Container, errors: _Violations
+) -> None:
+    """The kind's rules on its parameters (kind_rules: required nodes, closed sets), checked on
+    the container set where a job's Operation would hold it, reported under the container."""
+    params = getattr(body, container.field)
+    field = _operation_fields().get(params.DESCRIPTOR.full_name)
+    if field is None:
+        return  # TranscodePro: no job holds it
+    operation = media_pb2.Operation()
+    getattr(operation, field).CopyFrom(params)
+
+    def report(path: str, why: str) -> None:
+        errors.add(f"template.{container.field}{path.removeprefix(field)}", why)
+
+    kind_rules.check_parameters(container.tag, operation, report)
 
 
 def validate_create_template(

@@ -86,6 +86,23 @@ async def test_each_kind_comes_back_in_its_container(
         ("<Tag>Snapshot</Tag><Name>x</Name>", "Snapshot is required"),
         ("<Tag>VideoProcess</Tag><Name>x</Name>", "ColorEnhance"),
         (
+            "<Tag>Animation</Tag><Name>x</Name><Container><Format>gif</Format></Container>"
+            "<Video><Codec>H.264</Codec></Video>",
+            "Video.Codec must be one of gif, webp",
+        ),
+        (
+            "<Tag>SuperResolution</Tag><Name>x</Name><Resolution>4k</Resolution>",
+            "Resolution must be one of",
+        ),
+        (
+            "<Tag>Snapshot</Tag><Name>x</Name><Snapshot><Mode>Random</Mode></Snapshot>",
+            "Snapshot.Mode must be one of",
+        ),
+        (
+            "<Tag>VoiceSeparate</Tag><Name>x</Name><AudioMode>Karaoke</AudioMode>",
+            "AudioMode must be one of",
+        ),
+        (
             "<Tag>Watermark</Tag><Name>x</Name><Watermark><Type>Text</Type>"
             "<Text><Text>hi</Text></Text></Watermark>",
             "Watermark.Pos is required",

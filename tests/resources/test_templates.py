@@ -224,6 +224,27 @@ async def test_bad_templates_are_refused_field_by_field(stubs: Stubs) -> None:
         "parameters": templates_pb2.CreateMediaTemplateRequest(
             template=TYPED["Snapshot"], parameters=[xml_pb2.XmlNode(name="Mode", text="x")]
         ),
+        # A kind's own rules, as for its node in a job (kind_rules; catalogue §1.3, A.12).
+        "template.trans_tpl.container.format": templates_pb2.CreateMediaTemplateRequest(
+            template=T(
+                name="x", trans_tpl=kinds.Transcode(video=kinds.TranscodeVideo(codec="H.264"))
+            )
+        ),
+        "template.animation.video.codec": templates_pb2.CreateMediaTemplateRequest(
+            template=T(
+                name="x",
+                animation=kinds.Animation(
+                    container=kinds.Container(format="gif"),
+                    video=kinds.AnimationVideo(codec="H.264"),
+                ),
+            )
+        ),
+        "template.super_resolution.resolution": templates_pb2.CreateMediaTemplateRequest(
+            template=T(name="x", super_resolution=kinds.SuperResolution(resolution="4k"))
+        ),
+        "template.snapshot.mode": templates_pb2.CreateMediaTemplateRequest(
+            template=T(name="x", snapshot=kinds.Snapshot(mode="Random"))
+        ),
     }
     for field, request in cases.items():
         with pytest.raises(grpc.aio.AioRpcError) as caught:
