@@ -123,7 +123,7 @@ def parse_queue_update(request: etree._Element) -> QueueUpdate:
     return QueueUpdate(
         name=name,
         state=QueueState(state),
-        notify=None if notify_node is None else _notify_config(notify_node),
+        notify=None if notify_node is None else parse_notify_config(notify_node),
         queue_id=_queue_id(request),
     )
 
@@ -166,7 +166,10 @@ def _queue_id(request: etree._Element) -> str | None:
     return given[0] if given else None
 
 
-def _notify_config(node: etree._Element) -> NotifyConfig:
+def parse_notify_config(node: etree._Element) -> NotifyConfig:
+    """A `NotifyConfig` node, a queue's or a workflow Start node's (the same node, notes §8.1,
+    catalogue A.13), checked as described above."""
+
     def pick(name: str, allowed: frozenset[str], default: str) -> str:
         value = text_of(node, name)
         if value is None:

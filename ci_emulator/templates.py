@@ -72,7 +72,9 @@ KINDS: Final[Mapping[str, Kind]] = {
     "Snapshot": Kind("Snapshot", "Snapshot", "Snapshot"),
     "Animation": Kind("Animation", None, "Animation", ("Container/Format", "Video/Codec")),
     "Concat": Kind("ConcatTemplate", "ConcatTemplate", "ConcatTemplate", ("Container/Format",)),
-    "Watermark": Kind("Watermark", "Watermark", "Watermark", ("Type",)),
+    # Type, Pos, LocMode and Dx are "*" in the watermark template docs (catalogue §1.3, A.3);
+    # Dy's row is cut off there (UNCONFIRMED): optional, as for a job's watermark.
+    "Watermark": Kind("Watermark", "Watermark", "Watermark", ("Type", "Pos", "LocMode", "Dx")),
     "VideoProcess": Kind("VideoProcess", None, "VideoProcess"),
     "VideoMontage": Kind("VideoMontage", None, "VideoMontage"),
     "VoiceSeparate": Kind("VoiceSeparate", None, "VoiceSeparate", ("AudioMode",)),
@@ -89,6 +91,26 @@ KINDS: Final[Mapping[str, Kind]] = {
     "HighSpeedHd": Kind("HighSpeedHd", None),
 }
 _ONE_OF: Final[Mapping[str, tuple[str, ...]]] = {"VideoProcess": ("ColorEnhance", "MsSharpen")}
+# Closed sets (path -> values), the ones a job's node of the same kind is held to (catalogue
+# §1.3, A.3-A.10): a watermark's `Type` Text | Image and `LocMode` Relativity | Absolute, an
+# Animation's `Video.Codec` gif | webp, ... And what a value then requires (Type Text needs
+# `Text.Text`, Image needs `Image.Url`).
+_VALUES: Final[Mapping[str, Mapping[str, frozenset[str]]]] = {
+    "Watermark": {
+        "Type": frozenset({"Text", "Image"}),
+        "LocMode": frozenset({"Relativity", "Absolute"}),
+    },
+    "Animation": {"Video/Codec": frozenset({"gif", "webp"})},
+    "Snapshot": {
+        "Mode": frozenset({"Interval", "Average", "KeyFrame"}),
+        "SnapshotOutMode": frozenset({"OnlySnapshot", "OnlySprite", "SnapshotAndSprite"}),
+    },
+    "SuperResolution": {"Resolution": frozenset({"sdtohd", "hdto4k"})},
+    "VoiceSeparate": {"AudioMode": frozenset({"IsAudio", "IsBackground", "AudioAndBackground"})},
+}
+_REQUIRED_WHEN: Final[Mapping[str, Mapping[tuple[str, str], str]]] = {
+    "Watermark": {("Type", "Text"): "Text/Text", ("Type", "Image"): "Image/Url"}
+}
 _ENVELOPE: Final = frozenset({"Tag", "Name"})
 # Kinds whose jobs take a Transcode template beside their own (`TranscodeTemplateId`).
 TRANSCODE_STEP_KINDS: Final = frozenset(
@@ -174,6 +196,19 @@ def parse_template_body(request: etree._Element) -> TemplateBody:
         if not isinstance(_lookup(params, path), str):
             where = path.replace("/", ".")
             raise invalid_argument(f"{kind.wrapper or 'Request'}.{where} is required for {tag}")
+    for path, allowed in _VALUES.get(tag, {}).items():
+        value = _lookup(params, path)
+        if isinstance(value, str) and value not in allowed:
+            where = path.replace("/", ".")
+            raise invalid_argument(
+                f"{kind.wrapper or 'Request'}.{where} must be one of {', '.join(sorted(allowed))}"
+            )
+    for (path, value), needed in _REQUIRED_WHEN.get(tag, {}).items():
+        if _lookup(params, path) == value and not isinstance(_lookup(params, needed), str):
+            where = needed.replace("/", ".")
+            raise invalid_argument(
+                f"{kind.wrapper or 'Request'}.{where} is required when {path} is {value}"
+            )
     one_of = _ONE_OF.get(tag)
     if one_of and not any(_lookup(params, name) is not None for name in one_of):
         raise invalid_argument(f"a {tag} template needs one of {', '.join(one_of)}")

@@ -7,7 +7,8 @@ Checked on create and update, each refusal InvalidArgument:
 
 * `Name` required (at most 128 characters); `State` `Active` | `Paused`, absent = `Paused`
   (UNCONFIRMED: CI's console creates workflows paused);
-* exactly one node of `Type` `Start`, whose `Input.QueueId` is one of the bucket's queues;
+* exactly one node of `Type` `Start`, whose `Input.QueueId` is one of the bucket's queues and
+  whose `Input.NotifyConfig`, when given, meets a queue's rules (`queue_api`: the same node);
 * every other node has a `Type` (a job kind) and an `Operation`; a `TemplateId` there must be a
   template of the node's kind, a `TranscodeTemplateId` a Transcode template;
 * every dependency joins known nodes (or `End`); the graph has no cycle and every node can be
@@ -46,6 +47,7 @@ from ci_emulator.config import BucketConfig
 from ci_emulator.errors import CiError, invalid_argument
 from ci_emulator.jobs import Job, JobState, WorkflowOrigin
 from ci_emulator.query import positive
+from ci_emulator.queue_api import parse_notify_config
 from ci_emulator.queues import MediaQueue
 from ci_emulator.tasks import BackgroundTasks
 from ci_emulator.templates import TemplateStore, _append
@@ -297,6 +299,9 @@ def _topology(
     input_node = child(start_element, "Input")
     if input_node is None:
         raise invalid_argument(f"Topology.Nodes.{start.name}.Input is required")
+    notify_node = child(input_node, "NotifyConfig")
+    if notify_node is not None:
+        parse_notify_config(notify_node)  # held to a queue's rules: it is the same node
     queue_id = text_of(input_node, "QueueId")
     queue = queues.get(queue_id or "")
     if queue_id is None or queue is None or queue.bucket != bucket:

@@ -24,7 +24,15 @@ from google.protobuf.message import Message
 
 from gateway._proto import job_kinds_pb2, media_pb2
 
-__all__ = ["KIND_RULES", "KindRule", "check_kind", "check_output_keys", "needs_input"]
+__all__ = [
+    "KIND_RULES",
+    "KindRule",
+    "check_kind",
+    "check_output_keys",
+    "check_parameters",
+    "check_watermark",
+    "needs_input",
+]
 
 Report = Callable[[str, str], None]
 
@@ -159,18 +167,33 @@ def check_kind(tag: str, operation: media_pb2.Operation, report: Report) -> None
         value = _value(operation, path)
         if value and not _NUMBER.search(value):
             report(path, f"must contain {NUMBER} (one file per frame)")
-    for parent, children in rule.required_within.items():
-        # With a template, inline parameters are partial overrides: the template (whose values
-        # win) brings what the kind requires.
-        if _is_set(operation, parent) and not operation.template_id:
-            for path in children:
-                if not _is_set(operation, path):
-                    report(path, f"required when {parent} is set")
+    # With a template, inline parameters are partial overrides: the template (whose values
+    # win) brings what the kind requires.
+    _check_parameters(rule, operation, report, complete=not operation.template_id)
+    _check_leaves(operation, report)
+
+
+def check_parameters(tag: str, operation: media_pb2.Operation, report: Report) -> None:
+    """A template's parameters, set where a job's `Operation` holds its kind's node: what the
+    kind requires within that node, and its closed sets (a template is that node, whole)."""
+    rule = KIND_RULES.get(tag)
+    if rule is not None:
+        _check_parameters(rule, operation, report, complete=True)
+
+
+def _check_parameters(
+    rule: KindRule, operation: media_pb2.Operation, report: Report, *, complete: bool
+) -> None:
+    if complete:
+        for parent, children in rule.required_within.items():
+            if _is_set(operation, parent):
+                for path in children:
+                    if not _is_set(operation, path):
+                        report(path, f"required when {parent} is set")
     for path, allowed in rule.values.items():
         value = _value(operation, path)
         if value and value not in allowed:
             report(path, f"must be one of {', '.join(sorted(allowed))}")
-    _check_leaves(operation, report)
 
 
 def check_output_keys(output: job_kinds_pb2.Output, report: Report) -> None:
@@ -195,7 +218,7 @@ def _check_leaves(operation: media_pb2.Operation, report: Report) -> None:
     if len(operation.watermark_template_id) > MAX_WATERMARKS:
         report("watermark_template_id", f"at most {MAX_WATERMARKS}")
     for index, watermark in enumerate(operation.watermark):
-        _check_watermark(watermark, f"watermark[{index}]", report)
+        check_watermark(watermark, f"watermark[{index}]", report)
     for index, stream in enumerate(operation.output.stream_extract):
         for name in ("index", "object"):
             if not getattr(stream, name):
@@ -210,7 +233,8 @@ def _check_leaves(operation: media_pb2.Operation, report: Report) -> None:
                 report(f"remove_watermark.{name}", f"required, an integer from {low} to {high}")
 
 
-def _check_watermark(watermark: Message, path: str, report: Report) -> None:
+def check_watermark(watermark: Message, path: str, report: Report) -> None:
+    """A watermark's documented rules, in a job's `Operation` or in a Watermark template."""
     for name in ("type", "pos", "loc_mode", "dx"):
         if not _value(watermark, name):
             report(f"{path}.{name}", "required")

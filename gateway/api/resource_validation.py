@@ -9,6 +9,7 @@ a request from being absurd.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Sequence
 
@@ -27,6 +28,8 @@ from gateway.api import kind_rules
 from gateway.api.tree_checks import check_nodes, check_tree, new_budget
 from gateway.api.validation import (
     _CONTROL,
+    MQ_MODES,
+    MQ_REGIONS,
     _creation_time,
     _is_http_url,
     _object_key,
@@ -138,7 +141,9 @@ def validate_describe_queues(
     return target, query
 
 
-def _notify_config(config: queues_pb2.QueueNotifyConfig, path: str, errors: _Violations) -> None:
+def _notify_config(
+    config: queues_pb2.QueueNotifyConfig, path: str, errors: _Violations, *, check_url: bool = True
+) -> None:
     if config.type and config.type not in NOTIFY_TYPES:
         errors.add(f"{path}.type", f"must be one of {', '.join(sorted(NOTIFY_TYPES))}")
     if config.state and config.state not in NOTIFY_STATES:
@@ -148,6 +153,22 @@ def _notify_config(config: queues_pb2.QueueNotifyConfig, path: str, errors: _Vio
     events = [event.strip() for event in config.event.split(",") if event.strip()]
     if any(event not in NOTIFY_EVENTS for event in events):
         errors.add(f"{path}.event", f"a comma list of {', '.join(sorted(NOTIFY_EVENTS))}")
+    # TDMQ's nodes, as in a job's CallBackMqConfig (notes §2.2, §8.1); a switched-on callback
+    # needs somewhere to go (Kafka: KafkaConfig Region, InstanceId, Topic; catalogue §2.4).
+    if config.mq_region and config.mq_region not in MQ_REGIONS:
+        errors.add(f"{path}.mq_region", f"must be one of {', '.join(sorted(MQ_REGIONS))}")
+    if config.mq_mode and config.mq_mode not in MQ_MODES:
+        errors.add(f"{path}.mq_mode", "must be 'Topic' or 'Queue'")
+    if config.state == "On" and config.type == "TDMQ":
+        for name in ("mq_region", "mq_name"):
+            if not getattr(config, name):
+                errors.add(f"{path}.{name}", "required when a TDMQ callback is On")
+    if config.state == "On" and config.type == "Kafka":
+        for name in ("region", "instance_id", "topic"):
+            if not getattr(config.kafka_config, name):
+                errors.add(f"{path}.kafka_config.{name}", "required when a Kafka callback is On")
+    if not check_url:
+        return
     if config.state == "On" and config.type in ("", "Url") and not config.url:
         errors.add(f"{path}.url", "required when the callback is On")
     elif config.url and config.type in ("", "Url") and not _is_http_url(config.url):
@@ -203,6 +224,12 @@ def _template_body(
         errors.add(field, f"holds {holds} parameters, not {body.tag}")
     elif body.tag in template_wire.containers() and parameters:
         errors.add("parameters", f"{body.tag} is typed: set its container instead")
+    for container in filled[:1]:
+        _template_parameters(body, container, errors)
+    if body.HasField("watermark"):
+        # A Watermark template's watermark is held to a job's rules (Type, Pos, LocMode, Dx
+        # required; catalogue §1.3 cites the watermark *template* docs for them).
+        kind_rules.check_watermark(body.watermark, "template.watermark", errors.add)
     if not body.name:
         errors.add("template.name", "required")
     elif not TEMPLATE_NAME.fullmatch(body.name):
@@ -214,6 +241,35 @@ def _template_body(
     check_tree(body, "template", errors.add, budget)
     check_nodes(templates_pb2.MediaTemplate(), parameters, "parameters", errors.add, budget)
     return body
+
+
+@functools.cache
+def _operation_fields() -> dict[str, str]:
+    """`Operation`'s singular message fields by message type: where a job holds each kind's
+    node (`Transcode` -> `transcode`), which is what a template's container holds."""
+    return {
+        f.message_type.full_name: f.name
+        for f in media_pb2.Operation.DESCRIPTOR.fields
+        if f.message_type is not None and not f.is_repeated
+    }
+
+
+def _template_parameters(
+    body: templates_pb2.MediaTemplate, container: template_wire.Container, errors: _Violations
+) -> None:
+    """The kind's rules on its parameters (kind_rules: required nodes, closed sets), checked on
+    the container set where a job's Operation would hold it, reported under the container."""
+    params = getattr(body, container.field)
+    field = _operation_fields().get(params.DESCRIPTOR.full_name)
+    if field is None:
+        return  # TranscodePro: no job holds it
+    operation = media_pb2.Operation()
+    getattr(operation, field).CopyFrom(params)
+
+    def report(path: str, why: str) -> None:
+        errors.add(f"template.{container.field}{path.removeprefix(field)}", why)
+
+    kind_rules.check_parameters(container.tag, operation, report)
 
 
 def validate_create_template(
@@ -296,9 +352,12 @@ def _topology(
             errors.add(f"{where}.type", "required")
         check_tree(nodes[name], where, errors.add, budget)
         notify = nodes[name].input.notify_config
-        if nodes[name].input.HasField("notify_config") and notify.url != GATEWAY_CALLBACK:
-            # CI posts each run's end there, as it posts a job's to its `call_back`.
-            _notify_config(notify, f"{where}.input.notify_config", errors)
+        if nodes[name].input.HasField("notify_config"):
+            # CI posts each run's end there, as it posts a job's to its `call_back`. The stand-in
+            # GATEWAY_CALLBACK is replaced before CI sees it: only its URL goes unchecked, the
+            # rest of the node is sent as it is (Type, State, Event, ResultFormat).
+            own_url = notify.url != GATEWAY_CALLBACK
+            _notify_config(notify, f"{where}.input.notify_config", errors, check_url=own_url)
         if nodes[name].operation.HasField("output"):
             _output_keys(nodes[name].operation.output, f"{where}.operation", errors)
     for name in sorted(topology.dependencies):

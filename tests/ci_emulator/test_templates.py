@@ -16,6 +16,12 @@ TRANSCODE = (
     "<Video><Codec>H.264</Codec><Width>1280</Width></Video>"
     "<Audio><Codec>aac</Codec></Audio>"
 )
+# A watermark's nodes its template docs mark required: Type, Pos, LocMode, Dx (catalogue A.3),
+# and Text.Text for a Type Text.
+TEXT_MARK = (
+    "<Type>Text</Type><Pos>TopLeft</Pos><LocMode>Absolute</LocMode><Dx>10</Dx>"
+    "<Text><Text>hi</Text></Text>"
+)
 
 
 async def create(client: SignedClient, body: str) -> Reply:
@@ -57,7 +63,7 @@ async def test_create_answers_the_template_in_its_kind_container(client: SignedC
         ),
         ("<Tag>Tts</Tag><Name>tts</Name><Mode>Sync</Mode><VoiceType>ruxue</VoiceType>", "TtsTpl"),
         (
-            "<Tag>Watermark</Tag><Name>w</Name><Watermark><Type>Text</Type></Watermark>",
+            f"<Tag>Watermark</Tag><Name>w</Name><Watermark>{TEXT_MARK}</Watermark>",
             "Watermark",
         ),
     ],
@@ -79,6 +85,48 @@ async def test_each_kind_comes_back_in_its_container(
         ("<Tag>Transcode</Tag><Name>x</Name><Video><Codec>H.264</Codec></Video>", "Format"),
         ("<Tag>Snapshot</Tag><Name>x</Name>", "Snapshot is required"),
         ("<Tag>VideoProcess</Tag><Name>x</Name>", "ColorEnhance"),
+        (
+            "<Tag>Animation</Tag><Name>x</Name><Container><Format>gif</Format></Container>"
+            "<Video><Codec>H.264</Codec></Video>",
+            "Video.Codec must be one of gif, webp",
+        ),
+        (
+            "<Tag>SuperResolution</Tag><Name>x</Name><Resolution>4k</Resolution>",
+            "Resolution must be one of",
+        ),
+        (
+            "<Tag>Snapshot</Tag><Name>x</Name><Snapshot><Mode>Random</Mode></Snapshot>",
+            "Snapshot.Mode must be one of",
+        ),
+        (
+            "<Tag>VoiceSeparate</Tag><Name>x</Name><AudioMode>Karaoke</AudioMode>",
+            "AudioMode must be one of",
+        ),
+        (
+            "<Tag>Watermark</Tag><Name>x</Name><Watermark><Type>Text</Type>"
+            "<Text><Text>hi</Text></Text></Watermark>",
+            "Watermark.Pos is required",
+        ),
+        (
+            "<Tag>Watermark</Tag><Name>x</Name>"
+            f"<Watermark>{TEXT_MARK.replace('<Dx>10</Dx>', '')}</Watermark>",
+            "Watermark.Dx is required",
+        ),
+        (
+            "<Tag>Watermark</Tag><Name>x</Name>"
+            f"<Watermark>{TEXT_MARK.replace('Absolute', 'Centre')}</Watermark>",
+            "Watermark.LocMode must be one of",
+        ),
+        (
+            "<Tag>Watermark</Tag><Name>x</Name>"
+            f"<Watermark>{TEXT_MARK.replace('<Text><Text>hi</Text></Text>', '')}</Watermark>",
+            "Watermark.Text.Text is required when Type is Text",
+        ),
+        (
+            "<Tag>Watermark</Tag><Name>x</Name>"
+            f"<Watermark>{TEXT_MARK.replace('>Text</Type>', '>Image</Type>')}</Watermark>",
+            "Watermark.Image.Url is required when Type is Image",
+        ),
     ],
 )
 async def test_create_refuses_what_ci_refuses(client: SignedClient, body: str, why: str) -> None:

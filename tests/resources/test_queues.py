@@ -202,3 +202,39 @@ async def test_a_kafka_notify_config_round_trips(stubs: Stubs, emulator: Running
     done = await stubs.jobs.SubmitMediaJob(SUBMIT)
     await emulator.state.wait_for_job_state(done.jobs_detail.job_id, {"Success"})
     assert emulator.state.callbacks_undeliverable["Kafka"] == 1  # counted, never sent
+
+
+async def test_a_tdmq_or_kafka_notify_config_is_checked_before_ci(
+    stubs: Stubs, emulator: RunningEmulator
+) -> None:
+    """TDMQ's MqRegion and MqMode are closed sets, and a callback switched On needs somewhere to
+    go (MqRegion + MqName; KafkaConfig Region, InstanceId, Topic): notes §2.2, §8.1, catalogue
+    §2.4. CI (and the emulator) refuse such a queue; the gateway names the fields first."""
+    cases = [
+        (
+            queues_pb2.QueueNotifyConfig(type="TDMQ", state="On", mq_mode="Fifo"),
+            {"mq_mode", "mq_region", "mq_name"},
+        ),
+        (queues_pb2.QueueNotifyConfig(type="TDMQ", state="Off", mq_region="sz"), {"mq_region"}),
+        (
+            queues_pb2.QueueNotifyConfig(
+                type="Kafka", state="On", kafka_config=media_pb2.CallBackKafkaConfig(region="gz")
+            ),
+            {"kafka_config.instance_id", "kafka_config.topic"},
+        ),
+    ]
+    for notify, fields in cases:
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            await stubs.queues.UpdateMediaQueue(
+                queues_pb2.UpdateMediaQueueRequest(
+                    queue=queues_pb2.MediaQueue(
+                        queue_id=default_queue_id(emulator),
+                        name="default",
+                        state=queues_pb2.QUEUE_STATE_ACTIVE,
+                        notify_config=notify,
+                    )
+                )
+            )
+        error = rich_error(caught.value)
+        assert error.code is grpc.StatusCode.INVALID_ARGUMENT
+        assert set(error.violations) == {f"queue.notify_config.{f}" for f in fields}, notify

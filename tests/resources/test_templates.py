@@ -63,7 +63,13 @@ TYPED: dict[str, T] = {
     ),
     "Watermark": T(
         name="logo",
-        watermark=kinds.Watermark(type="Text", pos="TopLeft", text=kinds.WatermarkText(text="hi")),
+        watermark=kinds.Watermark(
+            type="Text",
+            pos="TopLeft",
+            loc_mode="Absolute",
+            dx="10",
+            text=kinds.WatermarkText(text="hi"),
+        ),
     ),
     "VideoProcess": T(
         name="vivid",
@@ -218,6 +224,27 @@ async def test_bad_templates_are_refused_field_by_field(stubs: Stubs) -> None:
         "parameters": templates_pb2.CreateMediaTemplateRequest(
             template=TYPED["Snapshot"], parameters=[xml_pb2.XmlNode(name="Mode", text="x")]
         ),
+        # A kind's own rules, as for its node in a job (kind_rules; catalogue §1.3, A.12).
+        "template.trans_tpl.container.format": templates_pb2.CreateMediaTemplateRequest(
+            template=T(
+                name="x", trans_tpl=kinds.Transcode(video=kinds.TranscodeVideo(codec="H.264"))
+            )
+        ),
+        "template.animation.video.codec": templates_pb2.CreateMediaTemplateRequest(
+            template=T(
+                name="x",
+                animation=kinds.Animation(
+                    container=kinds.Container(format="gif"),
+                    video=kinds.AnimationVideo(codec="H.264"),
+                ),
+            )
+        ),
+        "template.super_resolution.resolution": templates_pb2.CreateMediaTemplateRequest(
+            template=T(name="x", super_resolution=kinds.SuperResolution(resolution="4k"))
+        ),
+        "template.snapshot.mode": templates_pb2.CreateMediaTemplateRequest(
+            template=T(name="x", snapshot=kinds.Snapshot(mode="Random"))
+        ),
     }
     for field, request in cases.items():
         with pytest.raises(grpc.aio.AioRpcError) as caught:
@@ -225,6 +252,23 @@ async def test_bad_templates_are_refused_field_by_field(stubs: Stubs) -> None:
         error = rich_error(caught.value)
         assert error.code is grpc.StatusCode.INVALID_ARGUMENT, field
         assert field in error.violations, (field, error.violations)
+
+
+async def test_a_watermark_template_needs_what_a_jobs_watermark_needs(stubs: Stubs) -> None:
+    """Type, Pos, LocMode and Dx are required in a watermark template (catalogue §1.3, A.3, from
+    the watermark template docs): one without LocMode and Dx never reaches CI, which would refuse
+    it (the emulator too, tests/ci_emulator/test_templates.py)."""
+    partial = T(
+        name="logo",
+        watermark=kinds.Watermark(type="Text", pos="TopLeft", text=kinds.WatermarkText(text="hi")),
+    )
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await stubs.templates.CreateMediaTemplate(
+            templates_pb2.CreateMediaTemplateRequest(template=partial)
+        )
+    error = rich_error(caught.value)
+    assert error.code is grpc.StatusCode.INVALID_ARGUMENT
+    assert {"template.watermark.loc_mode", "template.watermark.dx"} <= set(error.violations)
 
 
 async def test_a_job_naming_an_unknown_template_is_refused_by_ci(stubs: Stubs) -> None:

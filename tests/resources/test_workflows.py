@@ -449,6 +449,25 @@ async def test_a_workflow_naming_its_own_notify_config_keeps_it(
     assert created.topology.nodes["Start"].input.notify_config == mine
 
 
+async def test_a_notify_config_read_back_is_still_held_to_cis_values(
+    stubs: Stubs, emulator: RunningEmulator
+) -> None:
+    """A Start node's NotifyConfig whose URL is the gateway's stand-in (`GATEWAY_CALLBACK`, as
+    a caller reads it back) goes to CI with everything else it says: its State, Type, Event and
+    ResultFormat are checked as any NotifyConfig's (notes §8.1), only its URL is the gateway's."""
+    definition = workflow(queue_of(emulator))
+    definition.topology.nodes["Start"].input.notify_config.CopyFrom(
+        queues_pb2.QueueNotifyConfig(
+            url=GATEWAY_CALLBACK, event="WorkflowFinish", type="Url", state="Maybe"
+        )
+    )
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await create(stubs, definition)
+    error = rich_error(caught.value)
+    assert error.code is grpc.StatusCode.INVALID_ARGUMENT
+    assert "media_workflow.topology.nodes['Start'].input.notify_config.state" in error.violations
+
+
 async def test_run_watches_end_at_once_when_the_gateway_drains(
     settings: Settings, credentials: Credentials, emulator: RunningEmulator
 ) -> None:
