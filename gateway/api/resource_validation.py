@@ -490,8 +490,8 @@ def validate_list_executions(
     order = _enum_text(orders, rpc.order_by_time, "order_by_time", errors)
     if not 0 <= rpc.size <= MAX_PAGE_SIZE:
         errors.add("size", f"must be between 1 and {MAX_PAGE_SIZE} (0 = CI's default)")
-    _creation_time(rpc.start_creation_time, "start_creation_time", errors)
-    _creation_time(rpc.end_creation_time, "end_creation_time", errors)
+    start_creation_time = _creation_time(rpc.start_creation_time, "start_creation_time", errors)
+    end_creation_time = _creation_time(rpc.end_creation_time, "end_creation_time", errors)
     if rpc.object:
         _object_key(rpc.object, "object", errors)
     _page_token(rpc.next_token, "next_token", errors)
@@ -502,8 +502,8 @@ def validate_list_executions(
         "orderByTime": order,
         "states": ",".join(dict.fromkeys(states)),
         "size": str(rpc.size) if rpc.size else "",
-        "startCreationTime": rpc.start_creation_time,
-        "endCreationTime": rpc.end_creation_time,
+        "startCreationTime": start_creation_time,
+        "endCreationTime": end_creation_time,
     }
     query.update({name: value for name, value in optional.items() if value})
     query["nextToken"] = rpc.next_token  # sent even when empty, as the official SDK does

@@ -15,7 +15,9 @@ from pathlib import Path
 import aiohttp
 import grpc
 import pytest
+from aiohttp import web
 
+from ci_emulator.hosts import Target as EmulatorTarget
 from ci_emulator.queues import QueueState
 from ci_emulator.server import RunningEmulator
 from gateway._proto import job_kinds_pb2 as kinds
@@ -289,6 +291,31 @@ async def test_listing_runs_pages_and_filters(stubs: Stubs, emulator: RunningEmu
         )
     )
     assert not failed_only.workflow_execution_list
+
+
+async def test_listing_runs_sends_creation_times_in_cis_form(
+    stubs: Stubs, emulator: RunningEmulator
+) -> None:
+    """As for ListMediaJobs: the ISO forms the gateway accepts (`Z`, `+08:00`, unpadded
+    fields) reach CI as `2001-01-01T00:00:00+0800` (notes §5.2), never as given."""
+    created = await create(stubs, workflow(queue_of(emulator)))
+    sent: list[tuple[str, str]] = []
+
+    async def record(request: web.Request, target: EmulatorTarget) -> web.StreamResponse | None:
+        if request.method == "GET" and "startCreationTime" in request.query:
+            sent.append((request.query["startCreationTime"], request.query["endCreationTime"]))
+        return None
+
+    emulator.state.request_hooks.append(record)
+    listed = await stubs.workflows.ListWorkflowExecutions(
+        W.ListWorkflowExecutionsRequest(
+            workflow_id=created.workflow_id,
+            start_creation_time="2000-1-1T0:0:0Z",
+            end_creation_time="2100-01-01T08:00:00+08:00",
+        )
+    )
+    assert not listed.workflow_execution_list
+    assert sent == [("2000-01-01T00:00:00+0000", "2100-01-01T08:00:00+0800")]
 
 
 async def test_an_unknown_run_is_not_found(stubs: Stubs) -> None:
