@@ -137,6 +137,8 @@ def _by_method(method: str, **endpoints: Endpoint) -> Endpoint:
 async def _request_body(call: Call) -> tuple[bytes, etree._Element]:
     max_bytes = call.state.config.max_body_bytes
     body = await read_body(call.request, max_bytes=max_bytes)
+    if call.state.bodies is not None:
+        call.state.bodies.append((call.request.method, call.target.path, body))
     return body, parse_request_xml(body, max_bytes=max_bytes)
 
 

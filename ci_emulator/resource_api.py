@@ -26,12 +26,10 @@ from __future__ import annotations
 import json
 
 from aiohttp import web
-from lxml import etree
 
 from ci_emulator.admin import ADMIN_PREFIX, STATE_KEY
-from ci_emulator.body import parse_request_xml, read_body
 from ci_emulator.errors import CiError, invalid_argument
-from ci_emulator.handlers import Call, Endpoint, _by_method, xml_response
+from ci_emulator.handlers import Call, Endpoint, _by_method, _request_xml, xml_response
 from ci_emulator.hosts import Service, Target
 from ci_emulator.templates import Template, parse_template_body, parse_template_query
 from ci_emulator.workflows import (
@@ -70,13 +68,6 @@ def route(target: Target, method: str) -> Endpoint | None:
     return None
 
 
-async def _body(call: Call) -> etree._Element:
-    max_bytes = call.state.config.max_body_bytes
-    return parse_request_xml(
-        await read_body(call.request, max_bytes=max_bytes), max_bytes=max_bytes
-    )
-
-
 def _tail(call: Call, prefix: str) -> str:
     value = call.target.path[len(prefix) :]
     if not value or "/" in value or "," in value:
@@ -100,14 +91,14 @@ def _template(call: Call) -> Template:
 
 
 async def _create_template(call: Call) -> web.Response:
-    body = parse_template_body(await _body(call))
+    body = parse_template_body(await _request_xml(call))
     template = call.state.resources.templates.create(call.bucket.name, body, _now(call))
     return xml_response([("RequestId", call.request_id), ("Template", template.fields())])
 
 
 async def _update_template(call: Call) -> web.Response:
     template = _template(call)
-    body = parse_template_body(await _body(call))
+    body = parse_template_body(await _request_xml(call))
     call.state.resources.templates.update(template, body, _now(call))
     return xml_response([("RequestId", call.request_id), ("Template", template.fields())])
 
@@ -150,7 +141,7 @@ def _workflow(call: Call) -> Workflow:
 async def _create_workflow(call: Call) -> web.Response:
     state = call.state
     body = parse_workflow_body(
-        await _body(call), queues=state.queues, templates=state.resources.templates,
+        await _request_xml(call), queues=state.queues, templates=state.resources.templates,
         bucket=call.bucket.name,
     )  # fmt: skip
     workflow = state.resources.workflows.create(call.bucket.name, body, _now(call))
@@ -168,7 +159,7 @@ async def _update_workflow(call: Call) -> web.Response:
         return xml_response([("RequestId", call.request_id)])
     state = call.state
     body = parse_workflow_body(
-        await _body(call), queues=state.queues, templates=state.resources.templates,
+        await _request_xml(call), queues=state.queues, templates=state.resources.templates,
         bucket=call.bucket.name,
     )  # fmt: skip
     workflow.name, workflow.state, workflow.topology = body.name, body.state, body.topology

@@ -63,6 +63,10 @@ class EmulatorState:
         """Templates, workflows and their runs (`resources`)."""
         self.default_queue: dict[str, str] = {}
         self.request_hooks: list[RequestHook] = []
+        # When a list, each request body the CI API reads is appended as (method, path, bytes),
+        # for a test asserting what a client sent (a hook cannot read the body: the handler
+        # reads it from the stream after). None by default, so a long run keeps no bodies.
+        self.bodies: list[tuple[str, str, bytes]] | None = None
         self.faults = FaultPlan(config.fault_seed)
         for operation, spec in config.faults.items():
             self.faults.set(operation, spec)

@@ -5,8 +5,9 @@ like `MediaJobService`: `resource_validation` turns each RPC into a target and C
 `ResourceCalls` makes the call, and any `GatewayError` becomes a rich status. What the gateway
 adds beyond one CI call each:
 
-* UpdateMediaQueue reads the queue first when the call leaves its name or state empty (CI
-  wants both on every update), so pausing a queue is one field;
+* UpdateMediaQueue reads the queue first when the call leaves its name, state or NotifyConfig
+  empty (CI wants name and state on every update, and its older documentation NotifyConfig
+  too), so pausing a queue is one field and leaves its callback as it was;
 * Create/UpdateMediaWorkflow point the Start node's `NotifyConfig` at the gateway's callback
   receiver when the gateway has one and the workflow names none, so `WatchWorkflowExecution`
   hears of finished runs at once instead of by polling (on every replica: the verified run
@@ -79,7 +80,11 @@ class MediaQueueService(_Servicer, queues_pb2_grpc.MediaQueueServiceServicer):
     ) -> queues_pb2.UpdateMediaQueueResponse:
         target, queue = checks.validate_update_queue(request, self._settings)
         deadline = self._deadline(context)
-        if not queue.name or queue.state == queues_pb2.QUEUE_STATE_UNSPECIFIED:
+        if (
+            not queue.name
+            or queue.state == queues_pb2.QUEUE_STATE_UNSPECIFIED
+            or not queue.HasField("notify_config")
+        ):
             queue = await self._filled(target, queue, deadline)
         reply = await self._calls.update_queue(target, queue.queue_id, queue, deadline)
         return self._reply(reply, context)
@@ -87,7 +92,10 @@ class MediaQueueService(_Servicer, queues_pb2_grpc.MediaQueueServiceServicer):
     async def _filled(
         self, target: Target, queue: queues_pb2.MediaQueue, deadline: Deadline
     ) -> queues_pb2.MediaQueue:
-        """`queue` with the name and state CI has for it wherever the call left them empty."""
+        """`queue` with the name, state and NotifyConfig CI has for it wherever the call left
+        them out. NotifyConfig: "required" in CI's older documentation (notes §8.2), optional in
+        the current one, where leaving it out is UNCONFIRMED to keep it rather than clear it;
+        sending the queue's own is right under every reading."""
         query: dict[str, str | None] = {
             "queueIds": queue.queue_id,
             "state": "All",
@@ -103,6 +111,8 @@ class MediaQueueService(_Servicer, queues_pb2_grpc.MediaQueueServiceServicer):
             filled.name = current.name
         if filled.state == queues_pb2.QUEUE_STATE_UNSPECIFIED:
             filled.state, filled.state_text = current.state, current.state_text
+        if not filled.HasField("notify_config") and current.HasField("notify_config"):
+            filled.notify_config.CopyFrom(current.notify_config)
         return filled
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import grpc
 import pytest
+from lxml import etree
 
 from ci_emulator.queues import QueueState
 from ci_emulator.server import RunningEmulator
@@ -139,6 +140,37 @@ async def test_update_renames_and_sets_the_notify_config(
     )
     assert (reply.queue.notify_config.type, reply.queue.notify_config.mq_name) == ("TDMQ", "jobs")
     assert reply.queue.name == "transcodes"
+
+
+async def test_pausing_by_state_alone_sends_the_queues_notify_config_again(
+    stubs: Stubs, emulator: RunningEmulator
+) -> None:
+    """CI's older documentation makes NotifyConfig required on every update (notes §8.2), and
+    whether leaving it out keeps or clears it is not documented: the gateway sends the queue's
+    own, read back with its name, so a pause keeps the queue's callback under every reading."""
+    queue_id = default_queue_id(emulator)
+    notify = queues_pb2.QueueNotifyConfig(
+        url="http://127.0.0.1:9/ci", event="TaskFinish", type="Url", state="On"
+    )
+    await stubs.queues.UpdateMediaQueue(
+        queues_pb2.UpdateMediaQueueRequest(
+            queue=queues_pb2.MediaQueue(queue_id=queue_id, notify_config=notify)
+        )
+    )
+    bodies: list[tuple[str, str, bytes]] = []
+    emulator.state.bodies = bodies
+    paused = await stubs.queues.UpdateMediaQueue(
+        queues_pb2.UpdateMediaQueueRequest(
+            queue=queues_pb2.MediaQueue(queue_id=queue_id, state=queues_pb2.QUEUE_STATE_PAUSED)
+        )
+    )
+    ((method, path, body),) = bodies
+    assert (method, path) == ("PUT", f"/queue/{queue_id}")
+    sent = etree.fromstring(body)
+    assert sent.findtext("NotifyConfig/Url") == notify.url
+    assert sent.findtext("NotifyConfig/State") == "On"
+    assert sent.findtext("State") == "Paused"
+    assert paused.queue.notify_config.url == notify.url
 
 
 async def test_update_of_an_unknown_queue_is_not_found(stubs: Stubs) -> None:
