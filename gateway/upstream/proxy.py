@@ -152,8 +152,14 @@ class Proxy:
 
     @property
     def secrets(self) -> tuple[str, ...]:
-        """What `scrub.redact` must remove from anything the proxy sends back."""
-        return tuple(value for value in (self.password, self.authorization) if value)
+        """What `scrub.redact` must remove from anything the proxy sends back, however it could
+        echo them: the Authorization value, its base64 token alone, and the password, also as
+        its UTF-8 bytes read as Latin-1 (how an answer is decoded). Longest first, so that a
+        short password inside the token does not break the token's match."""
+        token = self.authorization.partition(" ")[2] if self.authorization else ""
+        wide = self.password.encode().decode("latin-1")
+        values = {self.authorization or "", token, wide, self.password} - {""}
+        return tuple(sorted(values, key=len, reverse=True))
 
     def applies_to(self, host: str, port: int) -> bool:
         """Every origin `no_proxy` does not list, loopback included, as curl, requests and
@@ -235,8 +241,10 @@ class TunnelAnswer(asyncio.Protocol):
             raise TransportError("the proxy's answer to CONNECT was not HTTP", sent=False)
         status = int(match[1])
         if not 200 <= status < 300:
-            reason = _UNPRINTABLE.sub("?", (match[2] or b"").decode("latin-1"))
-            reason = scrub.redact(reason[:_MAX_REASON_CHARS], proxy.secrets)
+            # Redacted whole, then made printable and cut: cut first, a secret running past
+            # the cut would no longer match and its first part would be shown.
+            reason = scrub.redact((match[2] or b"").decode("latin-1"), proxy.secrets)
+            reason = _UNPRINTABLE.sub("?", reason)[:_MAX_REASON_CHARS]
             raise ProxyRefused(
                 f"the proxy refused the tunnel to CI: {status} {reason}".rstrip(),
                 proxy_status=status,

@@ -14,6 +14,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import ssl
+from collections.abc import Callable
+from urllib.parse import quote
 
 import pytest
 import trustme
@@ -224,6 +226,37 @@ async def test_a_reason_echoing_the_credentials_is_redacted() -> None:
     assert PASSWORD not in str(error) and "[REDACTED]" in str(error)
 
 
+WIDE_PASSWORD = "pä55wörd-c4n4ry-ßecret"  # its UTF-8 bytes are not its Latin-1 reading
+
+
+@pytest.mark.parametrize(
+    ("password", "echo"),
+    [
+        # Past the reason's cut: the part kept must not be the password's first half.
+        (PASSWORD, lambda proxy: "x" * 70 + PASSWORD),
+        # The Authorization's token alone (base64 of user:password), without `Basic`.
+        (PASSWORD, lambda proxy: "bad token " + proxy.authorization.split()[1]),
+        # A non-ASCII password echoed as the UTF-8 bytes the proxy was sent.
+        (WIDE_PASSWORD, lambda proxy: "bad password " + WIDE_PASSWORD),
+    ],
+    ids=["cut", "token", "utf-8"],
+)
+async def test_no_part_of_the_credentials_survives_in_a_reason(
+    password: str, echo: Callable[[Proxy], str]
+) -> None:
+    proxy = Proxy.from_url(f"http://{USER}:{quote(password)}@127.0.0.1:1")
+    answer = f"HTTP/1.1 407 {echo(proxy)}\r\n\r\n".encode()
+    async with serve(answering(OK)) as origin, connect_proxy(answer=answer) as p:
+        proxy = Proxy.from_url(p.url_with(USER, quote(password)), "")
+        error = await refusal(proxy, named(origin.url))
+    assert isinstance(error, ProxyRefused) and error.proxy_status == 407
+    text = str(error)
+    token = (proxy.authorization or "").split()[1]
+    # No run of 6 characters of the password or of its token is left.
+    for secret in (password, token):
+        assert not any(secret[i : i + 6] in text for i in range(len(secret) - 5)), text
+
+
 async def test_a_stalled_proxy_is_bounded_by_the_connect_time_out() -> None:
     loop = asyncio.get_running_loop()
     async with serve(answering(OK)) as origin, connect_proxy(stall=True) as p:
@@ -260,7 +293,8 @@ def test_a_proxy_url_is_parsed_and_its_credentials_never_shown() -> None:
     )
     assert proxy.authorization == "Basic dXNAZXI6cDpzcw=="  # base64("us@er:p:ss")
     assert repr(proxy) == "Proxy(proxy.internal:3128, with credentials)"
-    assert "p:ss" not in repr(proxy) and proxy.secrets == ("p:ss", proxy.authorization)
+    assert "p:ss" not in repr(proxy)
+    assert proxy.secrets == (proxy.authorization, "dXNAZXI6cDpzcw==", "p:ss")
     assert Proxy.from_url("http://[::1]:8080").address == "[::1]:8080"
     assert Proxy.from_url("http://proxy").port == 80
     assert Proxy.from_url("http://proxy:3128").connect_request("ci.example", 443) == (
