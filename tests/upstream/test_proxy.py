@@ -125,6 +125,22 @@ async def test_a_plain_origin_gets_the_request_byte_for_byte_through_a_tunnel() 
     assert origin.requests == [expected, expected]  # origin-form, as signed
 
 
+@pytest.mark.parametrize(
+    "interim",
+    [
+        b"HTTP/1.1 100 Continue\r\n\r\n",
+        b"HTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\nHTTP/1.1 100 Continue\r\n\r\n",
+    ],
+    ids=["100", "103+100"],
+)
+async def test_interim_answers_before_the_200_are_read_past(interim: bytes) -> None:
+    """RFC 9110 §15.2: a client reads past any 1xx before the final answer."""
+    async with serve(answering(OK)) as origin, connect_proxy(interim=interim) as p:
+        async with opened(max_body_bytes=LIMIT, proxy=Proxy.from_url(p.url)) as transport:
+            assert await send(transport, named(origin.url)) == b"ok"
+    assert len(p.connects) == 1
+
+
 async def test_each_origin_has_its_own_tunnels_within_the_pool_bound() -> None:
     async with serve(answering(OK)) as first, serve(answering(OK)) as second:
         async with connect_proxy() as p:
@@ -190,8 +206,28 @@ async def test_loopback_goes_through_the_proxy_unless_no_proxy_lists_it() -> Non
             b"HTTP/1.1 200 OK\r\n" + b"X: y\r\n" * 100_000,
             "the proxy's answer to CONNECT is too large",
         ),
+        (
+            b"HTTP/1.1 100 Continue\r\n\r\n" * (MAX_ANSWER_BYTES // 20) + ESTABLISHED,
+            "the proxy's answer to CONNECT is too large",
+        ),
+        (
+            b"HTTP/1.1 101 Switching Protocols\r\n\r\n",
+            "the proxy refused the tunnel to CI: 101 Switching Protocols",
+        ),
     ],
-    ids=["403", "502", "no-reason", "not-http", "cut", "closed", "extra", "huge", "endless"],
+    ids=[
+        "403",
+        "502",
+        "no-reason",
+        "not-http",
+        "cut",
+        "closed",
+        "extra",
+        "huge",
+        "endless",
+        "endless-interim",
+        "101",
+    ],
 )
 async def test_a_proxy_that_does_not_open_the_tunnel_fails_sent_false(
     answer: bytes, message: str
