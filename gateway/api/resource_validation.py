@@ -138,7 +138,15 @@ def validate_describe_queues(
     return target, query
 
 
-def _notify_config(config: queues_pb2.QueueNotifyConfig, path: str, errors: _Violations) -> None:
+def _notify_config(
+    config: queues_pb2.QueueNotifyConfig,
+    path: str,
+    errors: _Violations,
+    *,
+    stand_in: bool = False,
+) -> None:
+    """`stand_in`: the URL may be `GATEWAY_CALLBACK`, which the servicer replaces by the
+    gateway's receiver; only the URL's checks are then skipped."""
     if config.type and config.type not in NOTIFY_TYPES:
         errors.add(f"{path}.type", f"must be one of {', '.join(sorted(NOTIFY_TYPES))}")
     if config.state and config.state not in NOTIFY_STATES:
@@ -148,6 +156,8 @@ def _notify_config(config: queues_pb2.QueueNotifyConfig, path: str, errors: _Vio
     events = [event.strip() for event in config.event.split(",") if event.strip()]
     if any(event not in NOTIFY_EVENTS for event in events):
         errors.add(f"{path}.event", f"a comma list of {', '.join(sorted(NOTIFY_EVENTS))}")
+    if stand_in and config.url == GATEWAY_CALLBACK:
+        return
     if config.state == "On" and config.type in ("", "Url") and not config.url:
         errors.add(f"{path}.url", "required when the callback is On")
     elif config.url and config.type in ("", "Url") and not _is_http_url(config.url):
@@ -295,10 +305,10 @@ def _topology(
         if not nodes[name].type:
             errors.add(f"{where}.type", "required")
         check_tree(nodes[name], where, errors.add, budget)
-        notify = nodes[name].input.notify_config
-        if nodes[name].input.HasField("notify_config") and notify.url != GATEWAY_CALLBACK:
+        if nodes[name].input.HasField("notify_config"):
             # CI posts each run's end there, as it posts a job's to its `call_back`.
-            _notify_config(notify, f"{where}.input.notify_config", errors)
+            notify = nodes[name].input.notify_config
+            _notify_config(notify, f"{where}.input.notify_config", errors, stand_in=True)
         if nodes[name].operation.HasField("output"):
             _output_keys(nodes[name].operation.output, f"{where}.operation", errors)
     for name in sorted(topology.dependencies):
