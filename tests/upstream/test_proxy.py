@@ -344,6 +344,7 @@ def test_a_proxy_url_is_parsed_and_its_credentials_never_shown() -> None:
         "https://u:secret@proxy:443",  # TLS to the proxy: not spoken
         "socks5://u:secret@proxy:1080",
         "http://u:secret@proxy:99999",
+        "http://u:secret@proxy:0",  # no port to connect to (was taken as 80)
         "http://u:secret@proxy:3128/path",
         "http://u:secret@:3128",
         "u:secret@proxy:3128",
