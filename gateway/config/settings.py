@@ -132,11 +132,12 @@ def is_proxy_url(url: str) -> bool:
     to (no TLS to the proxy itself, no SOCKS)."""
     try:
         parts = urlsplit(url)
-        parts.port  # noqa: B018 - raises ValueError when it is not a port
+        port = parts.port  # raises ValueError when it is not a port
     except ValueError:
         return False
     return (
         parts.scheme == "http"
+        and port != 0  # `:0` would connect nowhere (`Proxy` took it as the default, 80)
         and bool(parts.hostname)
         and parts.path in ("", "/")
         and not parts.query

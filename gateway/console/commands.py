@@ -84,10 +84,13 @@ def _read_json(where: str, stdin: TextIO, message: Message) -> None:
     source and the message type when it cannot be read or is not that message."""
     source = "stdin" if where == "-" else where
     try:
-        text = stdin.read() if where == "-" else Path(source).read_text()
+        # JSON is UTF-8 (RFC 8259), whatever the locale says.
+        text = stdin.read() if where == "-" else Path(source).read_text(encoding="utf-8")
         json_format.Parse(text, message)
     except OSError as exc:
         raise CommandFailed(ExitCode.USAGE, f"cannot read {source}: {exc.strerror}") from None
+    except UnicodeDecodeError:  # UTF-16 from PowerShell's `>`, say
+        raise CommandFailed(ExitCode.USAGE, f"{source} is not UTF-8 text") from None
     except json_format.ParseError as exc:
         what = message.DESCRIPTOR.name
         raise CommandFailed(ExitCode.USAGE, f"{source} is not a {what}: {exc}") from None

@@ -46,6 +46,8 @@ Envoy or a cloud NAT proxy. Beyond it the answer is refused, not buffered."""
 _MAX_REASON_CHARS: Final = 80
 _STATUS_LINE: Final = re.compile(rb"HTTP/1\.[01] ([1-9][0-9]{2})(?: ([^\r\n]*))?")
 _UNPRINTABLE: Final = re.compile(r"[^\x20-\x7e]")
+# 1xx but 101 (Switching Protocols ends the HTTP exchange: no tunnel follows it).
+_INTERIM: Final = re.compile(rb"HTTP/1\.[01] 1(?!01)[0-9]{2}[ \r]")
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -152,8 +154,14 @@ class Proxy:
 
     @property
     def secrets(self) -> tuple[str, ...]:
-        """What `scrub.redact` must remove from anything the proxy sends back."""
-        return tuple(value for value in (self.password, self.authorization) if value)
+        """What `scrub.redact` must remove from anything the proxy sends back, however it could
+        echo them: the Authorization value, its base64 token alone, and the password, also as
+        its UTF-8 bytes read as Latin-1 (how an answer is decoded). Longest first, so that a
+        short password inside the token does not break the token's match."""
+        token = self.authorization.partition(" ")[2] if self.authorization else ""
+        wide = self.password.encode().decode("latin-1")
+        values = {self.authorization or "", token, wide, self.password} - {""}
+        return tuple(sorted(values, key=len, reverse=True))
 
     def applies_to(self, host: str, port: int) -> bool:
         """Every origin `no_proxy` does not list, loopback included, as curl, requests and
@@ -193,6 +201,7 @@ class TunnelAnswer(asyncio.Protocol):
         self._head: asyncio.Future[bytes] = loop.create_future()
         self._buffer = bytearray()
         self._extra = False
+        self._used = 0  # bytes of interim answers read past
         self._transport: asyncio.Transport | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -206,8 +215,16 @@ class TunnelAnswer(asyncio.Protocol):
         start = max(0, len(self._buffer) - 3)
         self._buffer += data
         end = self._buffer.find(b"\r\n\r\n", start)
-        if end < 0 or end + 4 > MAX_ANSWER_BYTES:
-            if len(self._buffer) > MAX_ANSWER_BYTES:
+        # An interim answer (`100 Continue`, `103 Early Hints`) precedes the real one: a client
+        # must read past it (RFC 9110 §15.2). Within the same bound, counting what it took.
+        while (
+            end >= 0 and _INTERIM.match(self._buffer) and self._used + end + 4 <= MAX_ANSWER_BYTES
+        ):
+            self._used += end + 4
+            del self._buffer[: end + 4]
+            end = self._buffer.find(b"\r\n\r\n")
+        if end < 0 or self._used + end + 4 > MAX_ANSWER_BYTES:
+            if self._used + len(self._buffer) > MAX_ANSWER_BYTES:
                 self._fail("the proxy's answer to CONNECT is too large")
         else:
             # Anything after the head: a refusal's body, or trouble (below, once its status
@@ -235,8 +252,10 @@ class TunnelAnswer(asyncio.Protocol):
             raise TransportError("the proxy's answer to CONNECT was not HTTP", sent=False)
         status = int(match[1])
         if not 200 <= status < 300:
-            reason = _UNPRINTABLE.sub("?", (match[2] or b"").decode("latin-1"))
-            reason = scrub.redact(reason[:_MAX_REASON_CHARS], proxy.secrets)
+            # Redacted whole, then made printable and cut: cut first, a secret running past
+            # the cut would no longer match and its first part would be shown.
+            reason = scrub.redact((match[2] or b"").decode("latin-1"), proxy.secrets)
+            reason = _UNPRINTABLE.sub("?", reason)[:_MAX_REASON_CHARS]
             raise ProxyRefused(
                 f"the proxy refused the tunnel to CI: {status} {reason}".rstrip(),
                 proxy_status=status,

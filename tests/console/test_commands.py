@@ -168,6 +168,15 @@ async def test_usage_errors_exit_2_before_any_call(jobs: Jobs, tmp_path: Path) -
     assert not_json.code == ExitCode.USAGE and "stdin is not a Request" in not_json.err
     missing = await jobs("submit", "--request-json", str(tmp_path / "none.json"))
     assert missing.code == ExitCode.USAGE and "cannot read" in missing.err
+    # PowerShell's `>` writes UTF-16: a usage error naming the file, not a traceback.
+    utf16 = tmp_path / "request.json"
+    utf16.write_bytes('{"input": {"object": "a"}}'.encode("utf-16"))
+    for command in ("submit", "submit-multi"):
+        wide = await jobs(command, "--request-json", str(utf16))
+        assert (wide.code, wide.err) == (
+            ExitCode.USAGE,
+            f"ci-gateway jobs {command}: {utf16} is not UTF-8 text\n",
+        )
     bad_state = await jobs("list", "--state", "finished")
     assert bad_state.code == ExitCode.USAGE and "invalid choice" in bad_state.err
     assert (await jobs()).code == ExitCode.USAGE

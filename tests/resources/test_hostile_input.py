@@ -15,6 +15,7 @@ import pytest
 from ci_emulator.server import RunningEmulator
 from gateway._proto import queues_pb2, templates_pb2, workflows_pb2, xml_pb2
 from gateway.api.tree_checks import MAX_EXTRA_NODES
+from gateway.model import GATEWAY_CALLBACK
 from tests.conftest import SAMPLE_KEY
 from tests.integration.helpers import refused
 from tests.resources.conftest import Stubs
@@ -240,4 +241,27 @@ async def test_a_workflow_start_callback_url_that_is_no_http_url_is_refused_nami
     assert set(error.violations) == {
         "media_workflow.topology.nodes['Start'].input.notify_config.url"
     }
+    assert emulator.state.requests_seen == seen
+
+
+async def test_a_workflow_start_notify_config_naming_the_gateway_is_still_checked(
+    stubs: Stubs, emulator: RunningEmulator
+) -> None:
+    """`ci-gateway:callback` (what answers show for the gateway's receiver) stands for a valid
+    URL, not for a valid NotifyConfig: the rest of it is held to the same rules, where it used
+    to reach CI as anything once its URL was the stand-in."""
+    bad = workflow()
+    bad.topology.nodes["Start"].input.notify_config.CopyFrom(
+        queues_pb2.QueueNotifyConfig(
+            url=GATEWAY_CALLBACK, event="WorkflowFinish,Nope", type="Carrier", state="Maybe"
+        )
+    )
+    seen = emulator.state.requests_seen
+    error = await refused(
+        stubs.workflows.CreateMediaWorkflow(
+            W.CreateMediaWorkflowRequest(media_workflow=bad), timeout=10
+        )
+    )
+    where = "media_workflow.topology.nodes['Start'].input.notify_config"
+    assert set(error.violations) == {f"{where}.event", f"{where}.type", f"{where}.state"}
     assert emulator.state.requests_seen == seen

@@ -14,6 +14,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import ssl
+from collections.abc import Callable
+from urllib.parse import quote
 
 import pytest
 import trustme
@@ -123,6 +125,22 @@ async def test_a_plain_origin_gets_the_request_byte_for_byte_through_a_tunnel() 
     assert origin.requests == [expected, expected]  # origin-form, as signed
 
 
+@pytest.mark.parametrize(
+    "interim",
+    [
+        b"HTTP/1.1 100 Continue\r\n\r\n",
+        b"HTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\nHTTP/1.1 100 Continue\r\n\r\n",
+    ],
+    ids=["100", "103+100"],
+)
+async def test_interim_answers_before_the_200_are_read_past(interim: bytes) -> None:
+    """RFC 9110 §15.2: a client reads past any 1xx before the final answer."""
+    async with serve(answering(OK)) as origin, connect_proxy(interim=interim) as p:
+        async with opened(max_body_bytes=LIMIT, proxy=Proxy.from_url(p.url)) as transport:
+            assert await send(transport, named(origin.url)) == b"ok"
+    assert len(p.connects) == 1
+
+
 async def test_each_origin_has_its_own_tunnels_within_the_pool_bound() -> None:
     async with serve(answering(OK)) as first, serve(answering(OK)) as second:
         async with connect_proxy() as p:
@@ -188,8 +206,28 @@ async def test_loopback_goes_through_the_proxy_unless_no_proxy_lists_it() -> Non
             b"HTTP/1.1 200 OK\r\n" + b"X: y\r\n" * 100_000,
             "the proxy's answer to CONNECT is too large",
         ),
+        (
+            b"HTTP/1.1 100 Continue\r\n\r\n" * (MAX_ANSWER_BYTES // 20) + ESTABLISHED,
+            "the proxy's answer to CONNECT is too large",
+        ),
+        (
+            b"HTTP/1.1 101 Switching Protocols\r\n\r\n",
+            "the proxy refused the tunnel to CI: 101 Switching Protocols",
+        ),
     ],
-    ids=["403", "502", "no-reason", "not-http", "cut", "closed", "extra", "huge", "endless"],
+    ids=[
+        "403",
+        "502",
+        "no-reason",
+        "not-http",
+        "cut",
+        "closed",
+        "extra",
+        "huge",
+        "endless",
+        "endless-interim",
+        "101",
+    ],
 )
 async def test_a_proxy_that_does_not_open_the_tunnel_fails_sent_false(
     answer: bytes, message: str
@@ -222,6 +260,37 @@ async def test_a_reason_echoing_the_credentials_is_redacted() -> None:
     async with serve(answering(OK)) as origin, connect_proxy(answer=echo) as p:
         error = await refusal(Proxy.from_url(p.url_with(USER, PASSWORD)), named(origin.url))
     assert PASSWORD not in str(error) and "[REDACTED]" in str(error)
+
+
+WIDE_PASSWORD = "pä55wörd-c4n4ry-ßecret"  # its UTF-8 bytes are not its Latin-1 reading
+
+
+@pytest.mark.parametrize(
+    ("password", "echo"),
+    [
+        # Past the reason's cut: the part kept must not be the password's first half.
+        (PASSWORD, lambda proxy: "x" * 70 + PASSWORD),
+        # The Authorization's token alone (base64 of user:password), without `Basic`.
+        (PASSWORD, lambda proxy: "bad token " + proxy.authorization.split()[1]),
+        # A non-ASCII password echoed as the UTF-8 bytes the proxy was sent.
+        (WIDE_PASSWORD, lambda proxy: "bad password " + WIDE_PASSWORD),
+    ],
+    ids=["cut", "token", "utf-8"],
+)
+async def test_no_part_of_the_credentials_survives_in_a_reason(
+    password: str, echo: Callable[[Proxy], str]
+) -> None:
+    proxy = Proxy.from_url(f"http://{USER}:{quote(password)}@127.0.0.1:1")
+    answer = f"HTTP/1.1 407 {echo(proxy)}\r\n\r\n".encode()
+    async with serve(answering(OK)) as origin, connect_proxy(answer=answer) as p:
+        proxy = Proxy.from_url(p.url_with(USER, quote(password)), "")
+        error = await refusal(proxy, named(origin.url))
+    assert isinstance(error, ProxyRefused) and error.proxy_status == 407
+    text = str(error)
+    token = (proxy.authorization or "").split()[1]
+    # No run of 6 characters of the password or of its token is left.
+    for secret in (password, token):
+        assert not any(secret[i : i + 6] in text for i in range(len(secret) - 5)), text
 
 
 async def test_a_stalled_proxy_is_bounded_by_the_connect_time_out() -> None:
@@ -260,7 +329,8 @@ def test_a_proxy_url_is_parsed_and_its_credentials_never_shown() -> None:
     )
     assert proxy.authorization == "Basic dXNAZXI6cDpzcw=="  # base64("us@er:p:ss")
     assert repr(proxy) == "Proxy(proxy.internal:3128, with credentials)"
-    assert "p:ss" not in repr(proxy) and proxy.secrets == ("p:ss", proxy.authorization)
+    assert "p:ss" not in repr(proxy)
+    assert proxy.secrets == (proxy.authorization, "dXNAZXI6cDpzcw==", "p:ss")
     assert Proxy.from_url("http://[::1]:8080").address == "[::1]:8080"
     assert Proxy.from_url("http://proxy").port == 80
     assert Proxy.from_url("http://proxy:3128").connect_request("ci.example", 443) == (
@@ -274,6 +344,7 @@ def test_a_proxy_url_is_parsed_and_its_credentials_never_shown() -> None:
         "https://u:secret@proxy:443",  # TLS to the proxy: not spoken
         "socks5://u:secret@proxy:1080",
         "http://u:secret@proxy:99999",
+        "http://u:secret@proxy:0",  # no port to connect to (was taken as 80)
         "http://u:secret@proxy:3128/path",
         "http://u:secret@:3128",
         "u:secret@proxy:3128",
