@@ -14,6 +14,9 @@ Handed to an untrusted caller, that is a replayable credential.
 * anything shaped like a Tencent SecretId (`AKID` + at least 8 letters or digits);
 * every literal in `known` (the SecretIds and tokens the gateway is signing with right now,
   which need not look like any of the above).
+* the callback token in a URL of the gateway's own callback receiver
+  (`.../ci-callback/<token>/...`): the gateway hands CI that URL with every job, CI may quote it
+  in an error's Message, and with the token anyone can post callbacks to the gateway.
 
 What is left stays readable: CI's code, its message around the redaction, its RequestId.
 """
@@ -40,11 +43,14 @@ _TOKEN = re.compile(
 # where no word boundary precedes them: `%26q-ak`).
 _SIGNATURE_PART = re.compile(r"(?i)(?P<name>q-(?:ak|signature)(?:=|%3D))(?P<value>[^&\s\"'<>;,%]+)")
 _SECRET_ID = re.compile(r"\bAKID[0-9A-Za-z]{8,}")
+# `CALLBACK_PATH_PREFIX` (gateway.model) and a token's alphabet (`callbacks.token`), spelled
+# here: scrub is imported by everything. Also percent-encoded (a URL quoted in a query string).
+_CALLBACK_TOKEN = re.compile(r"(?i)(?P<name>(?:/|%2F)ci-callback(?:/|%2F))(?P<value>[\w-]+)")
 _KEEP_NAME = rf"\g<name>{REDACTED}"
 # Every pattern above needs one of these (lower-cased) in the text. Checking for them first
 # keeps `redact` at about a microsecond on the ordinary line (every access-log line passes
 # through it), where the patterns themselves cost tens.
-_TRIGGERS = ("q-ak", "q-signature", "authorization", "token", "secret", "akid")
+_TRIGGERS = ("q-ak", "q-signature", "authorization", "token", "secret", "akid", "ci-callback")
 
 
 def may_hold_secrets(text: str) -> bool:
@@ -68,6 +74,7 @@ def redact(text: str, known: Iterable[str] = ()) -> str:
     text = _SIGNATURE_PART.sub(_KEEP_NAME, text)
     text = _AUTHORIZATION.sub(_KEEP_NAME, text)
     text = _TOKEN.sub(_KEEP_NAME, text)
+    text = _CALLBACK_TOKEN.sub(_KEEP_NAME, text)
     return _SECRET_ID.sub(REDACTED, text)
 
 

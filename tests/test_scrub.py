@@ -14,6 +14,7 @@ AUTHORIZATION = (
     f"&q-signature={SIGNATURE}"
 )
 TOKEN = "Xk9+/tokenWithSpecials=EXAMPLE_SESSION_TOKEN.v2~ABC/def+ghi=="
+CALLBACK_TOKEN = "Q2hhbmdlTWU-callback_token-0123456789"  # `callbacks.token`'s alphabet
 
 
 @pytest.mark.parametrize(
@@ -28,12 +29,14 @@ TOKEN = "Xk9+/tokenWithSpecials=EXAMPLE_SESSION_TOKEN.v2~ABC/def+ghi=="
         f"x-ci-security-token: {TOKEN}\nx-cos-security-token: {TOKEN}",
         f"SecurityToken={TOKEN}; sessionToken={TOKEN}",
         f"The SecretId {SECRET_ID} does not exist",
+        f"CallBack http://gw:8080/ci-callback/{CALLBACK_TOKEN}/b-1250000000/ap-guangzhou",
+        f"callBack=http%3A%2F%2Fgw%2Fci-callback%2F{CALLBACK_TOKEN}%2Fb",
     ],
 )
 def test_credential_shaped_text_is_redacted(text: str) -> None:
     cleaned = redact(text)
     assert REDACTED in cleaned
-    for secret in (SECRET_ID, SIGNATURE, TOKEN, AUTHORIZATION):
+    for secret in (SECRET_ID, SIGNATURE, TOKEN, AUTHORIZATION, CALLBACK_TOKEN):
         assert secret not in cleaned
 
 
@@ -54,6 +57,7 @@ def test_known_values_are_redacted_whatever_their_shape() -> None:
         "MissingAuthorization: the request is not signed",
         "InvalidToken: the token has expired",
         "NjJmMzI5MmRfOTBmYTUwNjRfNjcwM18x",
+        "the /ci-callback receiver refused it",
         "",
     ],
 )

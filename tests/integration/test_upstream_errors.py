@@ -7,6 +7,7 @@ called over a real gRPC channel.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -16,10 +17,11 @@ import pytest
 
 from gateway._proto import media_pb2, service_pb2, service_pb2_grpc
 from gateway.api.server import start_gateway
-from gateway.config.settings import Settings
+from gateway.config.settings import Callbacks, Settings
 from gateway.credentials import Credentials, StaticCredentialsProvider
 from gateway.errors import CI_ERRORS, RetryClass, rule_for_http_status
 from gateway.upstream.retry import READ_ONLY
+from tests.access.helpers import log_text
 from tests.integration.fake_ci import FakeCI, Scripted, error_body, fake_ci
 from tests.integration.helpers import rich_error
 
@@ -299,3 +301,28 @@ async def test_a_body_too_large_for_ci_is_the_callers_invalid_argument() -> None
     assert error.error_info.reason == "UPSTREAM_REJECTED"
     assert dict(error.error_info.metadata)["http_status"] == "413"
     assert len(fake.requests) == 1  # terminal: not retried
+
+
+async def test_ci_quoting_the_gateways_callback_url_shows_the_caller_no_token(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The gateway hands CI its receiver's URL with every submit, and the token in its path is
+    what lets anyone post callbacks to the gateway. An error Message quoting that URL (plain or
+    percent-encoded) reaches the caller and the log with the token redacted, the rest intact."""
+    caplog.set_level(logging.DEBUG)
+    token = "cb-token-" + "x7" * 16
+    url = f"http://gw.example:8080/ci-callback/{token}/{BUCKET}/{REGION}"
+    quoted = url.replace(":", "%3A").replace("/", "%2F")
+    body = error_body("InvalidArgument", f"CallBack {url} unreachable ({quoted})", "rid-cb")
+    callbacks = Callbacks(listen="127.0.0.1:0", public_url="http://gw.example:8080", token=token)
+    async with fake_ci(Scripted(400, body)) as fake:
+        async with gateway_stub(fake, callbacks=callbacks) as stub:
+            with pytest.raises(grpc.aio.AioRpcError) as caught:
+                await stub.SubmitMediaJob(SUBMIT, timeout=10)
+    error = rich_error(caught.value)
+    assert error.code is grpc.StatusCode.INVALID_ARGUMENT
+    assert error.error_info is not None
+    message = error.error_info.metadata["ci_message"]
+    assert message.startswith("CallBack http://gw.example:8080/ci-callback/[REDACTED]/")
+    shown = "\n".join([str(error), caught.value.debug_error_string() or "", log_text(caplog)])
+    assert token not in shown
