@@ -19,6 +19,7 @@ from aiohttp import web
 from prometheus_client import CollectorRegistry
 from prometheus_client.aiohttp import make_aiohttp_handler
 
+from gateway._aiohttp_log import server_logger
 from gateway._aiohttp_stop import stop_runner
 from gateway.api.health import Readiness
 
@@ -68,6 +69,7 @@ async def start_ops_server(
     runner = web.AppRunner(
         _app(registry, readiness),
         access_log=None,
+        logger=server_logger(f"{__name__}.http", "ops"),
         shutdown_timeout=SHUTDOWN_TIMEOUT_S,
         keepalive_timeout=IDLE_TIMEOUT_S,
         lingering_time=LINGER_S,

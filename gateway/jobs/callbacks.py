@@ -34,10 +34,10 @@ import re
 from collections.abc import Awaitable, Callable, Sequence
 
 from aiohttp import web
-from aiohttp.http_exceptions import HttpProcessingError
 from lxml import etree
 
 from gateway import tracing
+from gateway._aiohttp_log import server_logger
 from gateway._aiohttp_stop import stop_runner
 from gateway._proto import media_pb2
 from gateway.errors import GatewayError
@@ -56,27 +56,9 @@ from gateway.upstream.retry import Deadline
 log = logging.getLogger(__name__)
 
 
-class _MalformedRequests(logging.Filter):
-    """aiohttp logs a request it cannot parse (`HttpProcessingError`) at ERROR with a traceback
-    whose exception text quotes the offending line: for the request line, the path and so the
-    token. Anyone on the Internet can send one; each becomes one line (WARNING at most) naming
-    its status and the error's class, never its text."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        error = record.exc_info[1] if record.exc_info else None
-        if isinstance(error, HttpProcessingError):
-            remote = record.args[0] if isinstance(record.args, tuple) and record.args else None
-            record.msg = "callback request refused (%d): malformed HTTP from %s (%s)"
-            record.args = (error.code, remote, type(error).__name__)
-            record.exc_info = record.exc_text = None
-            if record.levelno > logging.WARNING:  # aiohttp logs a few at DEBUG: kept there
-                record.levelno, record.levelname = logging.WARNING, "WARNING"
-        return True
-
-
-# aiohttp's own messages about the receiver's connections (its `aiohttp.server` otherwise).
-_server_log = logging.getLogger(f"{__name__}.http")
-_server_log.addFilter(_MalformedRequests())
+# aiohttp's own messages about the receiver's connections, a malformed request in one line
+# (its text would quote the path, and so the token).
+_server_log = server_logger(f"{__name__}.http", "callback")
 
 EVENT_NAME = "TaskFinish"
 # CI's other event on the same URL (a workflow run finished): handed on whole, with the URL's

@@ -166,3 +166,29 @@ async def exercise(gateway: RunningGateway, seen: list[str]) -> None:
                 seen.append(f"{rich.message} {rich.error_info} {error.trailing_metadata()}")
             else:
                 seen.append(str(await call.trailing_metadata()))
+
+
+async def test_the_ops_port_logs_a_request_it_cannot_parse_in_one_line(
+    ops_gateway: RunningGateway,
+) -> None:
+    """aiohttp logs such a request at ERROR with a traceback quoting it; anyone who can reach
+    the ops port could fill the log with them. One WARNING line each, no traceback, no text of
+    the request."""
+    assert ops_gateway.ops_address is not None
+    host, _, port = ops_gateway.ops_address.rpartition(":")
+    with rendered(JsonFormatter()) as logs:
+        reader, writer = await asyncio.open_connection(host, int(port))
+        writer.write(b"GET /metrics?quoted-by-aiohttp HTTP/1.7\r\nHost: a\r\n\r\n")
+        await writer.drain()
+        try:
+            answer = await asyncio.wait_for(reader.read(), 10)
+        finally:
+            writer.close()
+    assert answer.startswith(b"HTTP/1.0 400 ")
+    lines = [json.loads(line) for line in logs.getvalue().splitlines()]
+    refused = [line for line in lines if "malformed" in line["msg"]]
+    assert len(refused) == 1, lines
+    assert refused[0]["level"] == "WARNING" and "exc" not in refused[0]
+    assert refused[0]["msg"].startswith("ops request refused (400)")
+    assert not any(line["level"] == "ERROR" for line in lines), lines
+    assert "quoted-by-aiohttp" not in logs.getvalue()
