@@ -146,10 +146,12 @@ def resolve_secret_files(settings: Settings) -> Settings:
 
 def _standard_variable(environ: Mapping[str, str], name: str) -> tuple[str, str]:
     """The variable and its value, the lowercase name first (urllib's rule, hence httpx's and
-    requests'); ("", "") when neither is set or both are empty."""
+    requests'); ("", "") when neither is set or both are empty. Blank counts as empty: a
+    stray `https_proxy=" "` must not hide a real HTTPS_PROXY."""
     for variable in (name, name.upper()):
-        if environ.get(variable):
-            return variable, environ[variable].strip()
+        value = environ.get(variable, "").strip()
+        if value:
+            return variable, value
     return "", ""
 
 

@@ -100,10 +100,15 @@ class NoProxy:
 
 
 def _split_port(entry: str) -> tuple[str, int | None]:
-    """`host:port`, `[v6]:port`, `[v6]`, a bare IPv6 address or a name: the host and the port
-    (None when absent or not a number, which then stays part of the host and matches nothing)."""
+    """`host:port`, `[v6]:port`, `[v6]`, `[v6]/bits`, a bare IPv6 address or a name: the host
+    (a CIDR keeps its bits) and the port (None when absent or not a number, which then stays
+    part of the host and matches nothing)."""
     if entry.startswith("["):
         host, _, rest = entry[1:].partition("]")
+        if rest.startswith("/"):  # `[fd00::]/8`: a bracketed CIDR
+            bits, _, rest = rest.partition(":")
+            host += bits
+            rest = ":" + rest if rest else ""
         port = rest[1:] if rest.startswith(":") else ""
     elif entry.count(":") == 1:
         host, _, port = entry.partition(":")

@@ -40,8 +40,10 @@ def test_the_lowercase_name_wins_when_both_are_set() -> None:
         "http://lower:2",
         "lower.example",
     )
-    # An empty variable counts as unset.
+    # An empty or blank variable counts as unset.
     assert upstream(environ | {"https_proxy": ""}).proxy_url == "http://upper:1"
+    assert upstream(environ | {"https_proxy": " \t"}).proxy_url == "http://upper:1"
+    assert upstream(environ | {"no_proxy": " "}).no_proxy == "upper.example"
 
 
 def test_a_proxy_without_a_scheme_is_http() -> None:

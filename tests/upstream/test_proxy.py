@@ -381,6 +381,8 @@ def test_a_proxy_url_the_transport_cannot_use_is_refused_without_showing_it(url:
         ("[::1]:8080", "::1", 8080, True),
         ("[::1]:8080", "::1", 80, False),
         ("fd00::/8", "fd12::1", 80, True),
+        ("[fd00::]/8", "fd12::1", 80, True),  # bracketed, as in a URL: the bits still count
+        ("[fd00::]/8:443", "fd12::1", 80, False),
         ("localhost", "127.0.0.1", 80, False),  # NO_PROXY itself: loopback is not special
         ("", "localhost", 80, False),
         ("localhost,127.0.0.1", "localhost", 80, True),
