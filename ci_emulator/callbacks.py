@@ -3,7 +3,8 @@
 Where to (notes §7, §2.2, §8.1), decided when the job ends:
 
 1. the job's `CallBack` = `no`: nowhere (it suppresses the queue's callback);
-2. the job's `CallBackType` = `TDMQ`: its `CallBackMqConfig` topic;
+2. the job's `CallBackType` = `TDMQ` or `Kafka`: its `CallBackMqConfig` or
+   `CallBackKafkaConfig` topic;
 3. the job's `CallBack` URL: that URL;
 4. otherwise the queue's `NotifyConfig`, if it is `On` and subscribed to `TaskFinish` (or the
    legacy `TransCodingFinish`): its Url, or its TDMQ topic for `Type` TDMQ;
@@ -96,8 +97,9 @@ def callback_target(
     if spec.callback == "no":
         return None
     body_format = spec.callback_format or notify.result_format or "XML"
-    if spec.callback_type == "TDMQ":
-        return CallbackTarget("TDMQ", "/".join(value for _, value in spec.callback_mq), body_format)
+    if spec.callback_type in ("TDMQ", "Kafka"):
+        address = "/".join(value for _, value in spec.callback_mq)
+        return CallbackTarget(spec.callback_type, address, body_format)
     if spec.callback:
         return CallbackTarget("Url", spec.callback, body_format)
     if not notify.notifies_job_end:

@@ -105,7 +105,8 @@ class JobSpec:
     callback_format: str | None = None
     callback_type: str | None = None
     callback_mq: tuple[tuple[str, str], ...] = ()
-    """`CallBackMqConfig` children (MqRegion, MqMode, MqName) when CallBackType is TDMQ."""
+    """The message queue's address when CallBackType is TDMQ (`CallBackMqConfig`: MqRegion,
+    MqMode, MqName) or Kafka (`CallBackKafkaConfig`: Region, InstanceId, Topic)."""
     media: MediaRequest | None = None
     """The validated parameters of a media kind (every tag but MediaInfo): run in a worker."""
     operation_echo: Fields = field(default_factory=list, compare=False)

@@ -38,7 +38,7 @@ from lxml import etree
 from ci_emulator.errors import invalid_argument
 from ci_emulator.query import positive
 from ci_emulator.queues import MediaQueue, NotifyConfig, QueueState
-from ci_emulator.submit import MQ_MODES, MQ_REGIONS
+from ci_emulator.submit import KAFKA_FIELDS, MQ_MODES, MQ_REGIONS
 from ci_emulator.timefmt import format_ci_time
 from ci_emulator.xmlbuild import Fields
 from ci_emulator.xmlread import child, text_of
@@ -49,7 +49,6 @@ DEFAULT_PAGE_SIZE = 10
 CATEGORIES: Final = frozenset({"CateAll", "Transcoding", "SpeedTranscoding"})
 NOTIFY_STATES: Final = frozenset({"On", "Off"})
 NOTIFY_TYPES: Final = frozenset({"Url", "TDMQ", "Kafka"})
-KAFKA_FIELDS: Final = ("Region", "InstanceId", "Topic")
 NOTIFY_EVENTS: Final = frozenset({"TaskFinish", "WorkflowFinish", "TransCodingFinish"})
 RESULT_FORMATS: Final = frozenset({"JSON", "XML"})
 QUEUE_STATES: Final = frozenset(state.value for state in QueueState)

@@ -30,7 +30,9 @@ from gateway.upstream import xml_codec
 OUTPUT_ONLY = ("media_info", "media_result", "template_name", "digital_watermark.state")
 UNKNOWN_TAG = 'not a CI job kind (tags are case-sensitive); the README\'s "Job kinds" lists them'
 CALL_BACK_FORMATS = frozenset({"XML", "JSON"})
-CALL_BACK_TYPES = frozenset({"Url", "TDMQ"})
+# Kafka is in the Go and Java SDKs (with CallBackKafkaConfig), not in CI's pages (notes §1):
+# UNCONFIRMED, so the tolerant reading lets it through, as a queue's NotifyConfig Type Kafka.
+CALL_BACK_TYPES = frozenset({"Url", "TDMQ", "Kafka"})
 MQ_REGIONS = frozenset({"sh", "bj", "gz", "cd", "hk"})
 MQ_MODES = frozenset({"Topic", "Queue"})
 # CI allows 1024 characters; the gateway keeps MARKER_LEN of them for its exactly-once marker.
@@ -226,7 +228,7 @@ def _envelope(
     if request.call_back_format and request.call_back_format not in CALL_BACK_FORMATS:
         errors.add("request.call_back_format", "must be 'XML' or 'JSON'")
     if request.call_back_type and request.call_back_type not in CALL_BACK_TYPES:
-        errors.add("request.call_back_type", "must be 'Url' or 'TDMQ'")
+        errors.add("request.call_back_type", "must be 'Url', 'TDMQ' or 'Kafka'")
     if request.call_back and request.call_back != "no" and not _is_http_url(request.call_back):
         errors.add("request.call_back", "must be an http(s) URL, or 'no'")
     if request.call_back_type == "TDMQ":
@@ -243,6 +245,12 @@ def _envelope(
                 errors.add("request.call_back_mq_config.mq_mode", "must be 'Topic' or 'Queue'")
             if not mq.mq_name:
                 errors.add("request.call_back_mq_config.mq_name", "required")
+    if request.call_back_type == "Kafka":
+        kafka = request.call_back_kafka_config
+        for name in ("region", "instance_id", "topic"):
+            if not getattr(kafka, name):
+                field = f"request.call_back_kafka_config.{name}"
+                errors.add(field, "required when call_back_type is 'Kafka'")
 
 
 def _is_http_url(url: str) -> bool:

@@ -125,8 +125,11 @@ RULES: list[tuple[str, Any, Settings, str, str]] = [
     ("queue id", submit(queue_id="p1,p2"), DEFAULTS, "request.queue_id", "must be a CI queue"),
     ("call back format", submit(call_back_format="YAML"), DEFAULTS, "request.call_back_format",
      "must be 'XML' or 'JSON'"),
-    ("call back type", submit(call_back_type="Kafka"), DEFAULTS, "request.call_back_type",
-     "must be 'Url' or 'TDMQ'"),
+    ("call back type", submit(call_back_type="RabbitMQ"), DEFAULTS, "request.call_back_type",
+     "must be 'Url', 'TDMQ' or 'Kafka'"),
+    ("kafka without a topic", submit(call_back_type="Kafka", call_back_kafka_config={
+        "region": "ap-guangzhou", "instance_id": "ckafka-1"}), DEFAULTS,
+     "request.call_back_kafka_config.topic", "required when call_back_type is 'Kafka'"),
     ("call back scheme", submit(call_back="ftp://example.com/cb"), DEFAULTS,
      "request.call_back", "must be an http(s) URL"),
     ("call back without host", submit(call_back="https:///cb"), DEFAULTS, "request.call_back",

@@ -272,6 +272,22 @@ async def test_cancel_reports_only_when_configured(
     assert receiver.received[0].xml().findtext("JobsDetail/State") == "Cancel"
 
 
+async def test_kafka_callbacks_are_counted_not_delivered(
+    client: SignedClient, emu: RunningEmulator
+) -> None:
+    """A job's CallBackType Kafka (Go and Java SDKs; not on CI's pages, so accepted as the
+    tolerant reading): the topic is kept, and the callback counted, as for TDMQ."""
+    kafka = "<Region>ap-guangzhou</Region><InstanceId>ckafka-1</InstanceId><Topic>jobs</Topic>"
+    job_id = await client.submit_ok(CallBackType="Kafka", CallBackKafkaConfig=kafka)
+    await emu.state.wait_for_job_state(job_id, DONE, timeout=10)
+    assert emu.state.jobs[job_id].spec.callback_mq == (
+        ("Region", "ap-guangzhou"),
+        ("InstanceId", "ckafka-1"),
+        ("Topic", "jobs"),
+    )
+    assert emu.state.callbacks_undeliverable == {"Kafka": 1}
+
+
 async def test_tdmq_callbacks_are_counted_not_delivered(
     client: SignedClient, emu: RunningEmulator, caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -139,7 +139,12 @@ SUBMIT_REFUSALS: list[tuple[str, bytes, int, str]] = [
     ("JobLevel 3", submit_body(JobLevel="3"), 400, "InvalidArgument"),
     ("JobLevel word", submit_body(JobLevel="high"), 400, "InvalidArgument"),
     ("CallBackFormat", submit_body(CallBackFormat="YAML"), 400, "InvalidArgument"),
-    ("CallBackType Kafka", submit_body(CallBackType="Kafka"), 400, "InvalidArgument"),
+    ("CallBackType unknown", submit_body(CallBackType="RabbitMQ"), 400, "InvalidArgument"),
+    ("Kafka without config", submit_body(CallBackType="Kafka"), 400, "InvalidArgument"),
+    ("Kafka without a topic", submit_body(
+        CallBackType="Kafka",
+        CallBackKafkaConfig="<Region>ap-guangzhou</Region><InstanceId>ckafka-1</InstanceId>",
+    ), 400, "InvalidArgument"),
     ("TDMQ without config", submit_body(CallBackType="TDMQ"), 400, "InvalidArgument"),
     ("TDMQ bad region", submit_body(
         CallBackType="TDMQ",

@@ -288,3 +288,27 @@ async def test_concurrent_submits_all_land(stub: Stub, emulator: RunningEmulator
     assert len(ids) == 20
     answer = await describe(stub, *sorted(ids)[:10])
     assert len(answer.jobs_detail) == 10
+
+
+async def test_a_kafka_callback_reaches_ci_with_its_topic(
+    stub: Stub, emulator: RunningEmulator
+) -> None:
+    """CallBackType Kafka is in the Go and Java SDKs, not on CI's pages: the gateway lets it
+    through (the tolerant reading) with its CallBackKafkaConfig, rather than refuse a
+    callback CI's own SDKs offer."""
+    kafka = M.CallBackKafkaConfig(region="ap-guangzhou", instance_id="ckafka-1", topic="jobs")
+    answer = await stub.SubmitMediaJob(
+        S.SubmitMediaJobRequest(
+            request=M.Request(
+                input=M.Input(object=SAMPLE_KEY),
+                call_back_type="Kafka",
+                call_back_kafka_config=kafka,
+            )
+        ),
+        timeout=10,
+    )
+    spec = emulator.state.jobs[answer.jobs_detail.job_id].spec
+    assert (spec.callback_type, spec.callback_mq) == (
+        "Kafka",
+        (("Region", "ap-guangzhou"), ("InstanceId", "ckafka-1"), ("Topic", "jobs")),
+    )

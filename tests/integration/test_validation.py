@@ -146,7 +146,7 @@ CASES: list[tuple[str, str, Any, str]] = [
     (
         "bad callback type",
         "SubmitMediaJob",
-        _submit(call_back_type="Kafka"),
+        _submit(call_back_type="RabbitMQ"),
         "request.call_back_type",
     ),
     ("bad callback url", "SubmitMediaJob", _submit(call_back="ftp://x"), "request.call_back"),
