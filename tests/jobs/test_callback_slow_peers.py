@@ -5,7 +5,6 @@ aiohttp waits an hour for a request's headers and as long as it takes for its bo
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import AsyncIterator
 from typing import cast
 
@@ -14,9 +13,8 @@ import pytest
 from gateway.jobs.callbacks import CallbackReceiver
 from gateway.jobs.fanout import LocalFanOut
 from gateway.jobs.tracking import JobDescriber
-from gateway.logs import JsonFormatter
 from tests.conftest import BUCKET, REGION
-from tests.fixtures.logs import rendered
+from tests.fixtures.logs import refusing_malformed
 from tests.jobs.helpers import TOKEN
 
 BOUND_S = 0.5
@@ -82,18 +80,8 @@ async def test_a_request_aiohttp_cannot_parse_logs_neither_the_token_nor_a_trace
     request line, and so the path with the callback token (the access log is off for that
     reason). Anyone on the Internet can send one: one WARNING line, no token, no traceback."""
     path = f"/ci-callback/{TOKEN}/{BUCKET}/{REGION}"
-    with rendered(JsonFormatter()) as logs:
-        reader, writer = await asyncio.open_connection(*receiver)
-        writer.write(f"{request_line.format(path=path)}\r\nHost: a\r\n\r\n".encode("latin-1"))
-        await writer.drain()
-        try:
-            answer = await _closed_within(reader, 10 * BOUND_S)
-        finally:
-            writer.close()
+    request = f"{request_line.format(path=path)}\r\nHost: a\r\n\r\n".encode("latin-1")
+    answer, refused, logged = await refusing_malformed(*receiver, request, 10 * BOUND_S)
     assert answer.startswith(b"HTTP/1.0 400 ")
-    lines = [json.loads(line) for line in logs.getvalue().splitlines()]
-    refused = [line for line in lines if "malformed" in line["msg"]]
-    assert len(refused) == 1, lines
-    assert refused[0]["level"] == "WARNING" and "exc" not in refused[0]
-    assert not any(line["level"] == "ERROR" for line in lines), lines
-    assert TOKEN not in logs.getvalue()
+    assert refused["msg"].startswith("callback request refused (400)")
+    assert TOKEN not in logged
