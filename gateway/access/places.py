@@ -14,13 +14,15 @@ one (`mq_region`, a TDMQ region code such as `gz`, not a storage region) is list
 field whose name says bucket or region and is in neither list.
 
 A URL names a place too: CI fetches a COS URL of the account's buckets with its own role, so a
-`url` field (or one ending in `_url`) whose host is a bucket's COS or CI host
-(`<bucket>.cos.<region>.myqcloud.com`) names that bucket and region.
+`url` field (or one ending in `_url`, or one of `URL_FIELDS`, such as AudioMix's
+`audio_source`) whose host is a bucket's COS or CI host (`<bucket>.cos.<region>.myqcloud.com`)
+names that bucket and region.
 
 XML the caller writes itself is read the same way. A message shaped like a raw XML element (a
 string `name`, a string `text`, repeated `children` of its own type: how the codec carries the
 nodes of job kinds nobody typed) is sent to CI as written, so an element named `Bucket`,
-`BucketId` or `Region` (any case) names a place just as a typed field would.
+`BucketId` or `Region` (any case) names a place just as a typed field would, and one named like
+a URL field (`Url`, `AudioSource`, `...Url`) names the bucket and region of its COS URL.
 """
 
 from __future__ import annotations
@@ -71,8 +73,22 @@ _BUCKET_HOST = re.compile(
 )
 
 
+# Fields holding a URL CI fetches whose name does not say so: AudioMix's `AudioSource` is "the
+# COS address of the audio to mix in" (Transcode, Concat, VideoMontage).
+URL_FIELDS = frozenset({"url", "audio_source"})
+
+
 def _is_url_field(name: str) -> bool:
-    return name == "url" or name.endswith("_url")
+    return name in URL_FIELDS or name.endswith("_url")
+
+
+_URL_NODES = frozenset(name.replace("_", "") for name in URL_FIELDS)
+
+
+def _is_url_node(name: str) -> bool:
+    """A raw element named like a URL field: `Url`, `AudioSource`, `ImageUrl` (any case)."""
+    name = name.lower().replace("_", "")
+    return name in _URL_NODES or name.endswith("url")
 
 
 _SPECIAL_URL = re.compile(r"(?i)(?:https?|wss?|ftp):[/\\]*(?P<rest>.*)", re.DOTALL)
@@ -145,9 +161,12 @@ def _walk(message: Message, prefix: str) -> Iterator[Place]:
     fields = message.ListFields()
     if _is_raw_node(cast(Descriptor, message.DESCRIPTOR)):
         node = {field.name: value for field, value in fields}
-        kind = _NODE_KINDS.get(str(node.get("name", "")).lower().replace("_", ""))
-        if kind is not None and node.get("text"):
-            yield Place(f"{prefix}text", kind, str(node["text"]))
+        name, text = str(node.get("name", "")), str(node.get("text", ""))
+        kind = _NODE_KINDS.get(name.lower().replace("_", ""))
+        if kind is not None and text:
+            yield Place(f"{prefix}text", kind, text)
+        elif _is_url_node(name):
+            yield from _url_places(f"{prefix}text", text)
     for field, value in fields:
         path = prefix + field.name
         entry = field.message_type

@@ -38,6 +38,7 @@ from gateway._proto import (
     workflows_pb2_grpc,
 )
 from gateway.api import resource_validation as checks
+from gateway.api.service import default_client_identity
 from gateway.api.servicer import Admission, Servicer, rpc
 from gateway.config.settings import Settings
 from gateway.errors import GatewayError, ResourceNotFound
@@ -290,7 +291,8 @@ class MediaWorkflowService(_Servicer, workflows_pb2_grpc.MediaWorkflowServiceSer
     ) -> AsyncIterator[workflows_pb2.WatchWorkflowExecutionResponse]:
         try:
             target, run_id = checks.validate_execution_ref(request, self._settings)
-            async with self._follower.watch(target, run_id) as updates:
+            client = default_client_identity(context)
+            async with self._follower.watch(target, run_id, client) as updates:
                 async for execution in updates:
                     yield workflows_pb2.WatchWorkflowExecutionResponse(workflow_execution=execution)
         except GatewayError as error:

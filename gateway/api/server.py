@@ -365,6 +365,7 @@ async def start_gateway(
                 initial_s=settings.tracking.poll_initial_s, max_s=settings.tracking.poll_max_s
             ),
             max_watchers=settings.tracking.max_watchers,
+            max_per_client=settings.tracking.max_watchers_per_client,
             describe_timeout_s=settings.timeouts.rpc_deadline_s,
         )
         stack.push_async_callback(follower.close)

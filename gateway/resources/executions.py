@@ -2,7 +2,7 @@
 
 ::
 
-    WatchWorkflowExecution -> ExecutionFollower.watch(target, run_id)   cap -> Overloaded
+    WatchWorkflowExecution -> ExecutionFollower.watch(target, run_id, client)   caps -> Overloaded
         <- each change of the run (its state, or any task's), ends after a final state
     _Run: one task per watched run, polling GET /workflowexecution/<RunId> on PollSchedule
     ExecutionFollower.on_callback(body, target)   CI's WorkflowFinish POST, checked, published
@@ -24,6 +24,7 @@ import asyncio
 import contextlib
 import logging
 import re
+from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Protocol
 
@@ -178,12 +179,17 @@ class ExecutionFollower:
         *,
         schedule: PollSchedule | None = None,
         max_watchers: int = 1000,
+        max_per_client: int = 100,
         timer: Timer | None = None,
         describe_timeout_s: float = DEFAULT_DESCRIBE_TIMEOUT_S,
     ) -> None:
         self.client = client
         self.schedule = schedule or PollSchedule()
         self.max_watchers = max_watchers
+        # As for job watches: one client (its authenticated name, else its peer) cannot hold
+        # every watcher and leave the others none.
+        self.max_per_client = max_per_client
+        self._by_client: Counter[str] = Counter()
         self.timer: Timer = timer or LoopTimer()
         self.describe_timeout_s = describe_timeout_s
         self._runs: dict[tuple[Target, str], _Run] = {}
@@ -205,23 +211,29 @@ class ExecutionFollower:
 
     @contextlib.asynccontextmanager
     async def watch(
-        self, target: Target, run_id: str
+        self, target: Target, run_id: str, client: str
     ) -> AsyncIterator[AsyncIterator[workflows_pb2.WorkflowExecution]]:
-        """Follow one run for as long as the block runs; yields its updates."""
+        """Follow one run for `client` for as long as the block runs; yields its updates."""
         if self._closed:
             raise TrackerClosed()
         if self._watchers >= self.max_watchers:
             raise Overloaded("workflow run watchers", self.max_watchers)
+        if self._by_client[client] >= self.max_per_client:
+            raise Overloaded("workflow run watchers of this client", self.max_per_client)
         run = self._runs.get((target, run_id))
         if run is None:
             run = self._runs[(target, run_id)] = _Run(self, target, run_id)
         run.watchers += 1
         self._watchers += 1
+        self._by_client[client] += 1
         try:
             yield run.updates()
         finally:
             run.watchers -= 1
             self._watchers -= 1
+            self._by_client[client] -= 1
+            if self._by_client[client] <= 0:
+                del self._by_client[client]
             if run.watchers <= 0 and self._runs.get((target, run_id)) is run:
                 del self._runs[(target, run_id)]
                 await run.stop()

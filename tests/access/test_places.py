@@ -327,3 +327,58 @@ async def test_generate_media_info_refuses_another_bucket_instead_of_dropping_it
         same = M.Input(object=SAMPLE_KEY, bucket_id=BUCKET, region=REGION)
         answer = await stub.GenerateMediaInfo(S.GenerateMediaInfoRequest(input=same), timeout=30)
         assert answer.media_info.format.format_name
+
+
+def _other_url() -> str:
+    return f"https://{OTHER_BUCKET}.cos.{REGION}.myqcloud.com/private.mp3"
+
+
+def _audio_mix() -> S.SubmitMediaJobRequest:
+    """Transcode mixing in `AudioMix.AudioSource`: "the COS address of the audio to mix in",
+    which CI fetches with its own role, like a `url`."""
+    request = _submit()
+    request.request.tag = "Transcode"
+    operation = request.request.operation
+    operation.transcode.container.format = "mp4"
+    operation.transcode.audio_mix.audio_source = _other_url()
+    operation.output.bucket, operation.output.region = BUCKET, REGION
+    operation.output.object = "out/mixed.mp4"
+    return request
+
+
+def _fill_concat() -> S.SubmitMediaJobRequest:
+    """A pass-through kind (`FillConcat`, nobody typed it) whose clips are `FillInput/Url`
+    elements the caller writes as raw XML nodes."""
+    request = S.SubmitMediaJobRequest(request=M.Request(tag="FillConcat"))
+    fill = request.request.operation.extra_nodes.add(name="FillConcat")
+    fill.children.add(name="FillInput").children.add(name="Url", text=_other_url())
+    output = request.request.operation.output
+    output.bucket, output.region, output.object = BUCKET, REGION, "out/filled.mp4"
+    return request
+
+
+@pytest.mark.parametrize(
+    ("request_", "field"),
+    [
+        (_audio_mix(), "request.operation.transcode.audio_mix.audio_source"),
+        (_fill_concat(), "request.operation.extra_nodes[0].children[0].children[0].text"),
+    ],
+)
+async def test_a_cos_url_ci_fetches_is_refused_whatever_names_it(
+    limited: tuple[Stub, tuple[tuple[str, str]]],
+    seen: RecordingCredentials,
+    request_: S.SubmitMediaJobRequest,
+    field: str,
+) -> None:
+    """Not only `url` and `*_url` fields hold URLs CI fetches: `AudioMix.AudioSource` does, and
+    so do the `Url` elements of raw XML a caller writes for a kind nobody typed."""
+    stub, auth = limited
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await stub.SubmitMediaJob(request_, metadata=auth, timeout=10)
+    error = rich_error(caught.value)
+    assert error.code is grpc.StatusCode.PERMISSION_DENIED, error
+    assert error.error_info is not None
+    assert error.error_info.reason == Reason.BUCKET_NOT_ALLOWED.value
+    assert error.error_info.metadata["field"] == field
+    assert error.error_info.metadata["bucket"] == OTHER_BUCKET
+    assert seen.seen == []  # CI was never asked

@@ -8,6 +8,7 @@ kinds (Transcode, ...) run the same way once the emulator's media engine runs th
 from __future__ import annotations
 
 import asyncio
+import secrets
 from collections.abc import AsyncIterator
 from dataclasses import replace
 from pathlib import Path
@@ -22,11 +23,13 @@ from ci_emulator.queues import QueueState
 from ci_emulator.server import RunningEmulator
 from gateway._proto import job_kinds_pb2 as kinds
 from gateway._proto import media_pb2, queues_pb2, service_pb2, templates_pb2, workflows_pb2
+from gateway.access.interceptor import ClientAccess
 from gateway.api.server import RunningGateway, start_gateway
 from gateway.config.settings import Callbacks, Settings, Tracking
 from gateway.credentials import Credentials, StaticCredentialsProvider
 from gateway.model import GATEWAY_CALLBACK, Target
 from gateway.upstream import xml_codec
+from tests.access.helpers import sha256_hex
 from tests.conftest import BUCKET, REGION, SAMPLE_KEY
 from tests.integration.helpers import rich_error
 from tests.resources.conftest import Stubs, platform_access, stubs_on
@@ -604,3 +607,65 @@ async def test_a_transcode_node_runs_its_template(
     assert (bucket_dir / "wf" / "small.mp4").is_file()
     job = emulator.state.jobs[task.job_id]
     assert job.spec.tag == "Transcode"
+
+
+async def test_a_shared_client_is_held_to_its_own_cap_of_run_watches(
+    settings: Settings, credentials: Credentials, emulator: RunningEmulator, tmp_path: Path
+) -> None:
+    """As for job watches (`tracking.max_watchers_per_client`): one client of a shared gateway
+    cannot take every run watcher and leave the other clients none."""
+    alpha, beta = "tok-" + secrets.token_urlsafe(24), "tok-" + secrets.token_urlsafe(24)
+    access = tmp_path / "access.toml"
+    access.write_text(
+        'mode = "shared"\n'
+        + "".join(
+            f'[[clients]]\nname = "{name}"\ntoken_sha256 = ["{sha256_hex(token)}"]\n'
+            f'buckets = ["{BUCKET}"]\noperations = ["*"]\n'
+            for name, token in (("alpha", alpha), ("beta", beta))
+        )
+    )
+    one_each = replace(settings, tracking=replace(SLOW_POLLS, max_watchers_per_client=1))
+    running = await start_gateway(
+        one_each, StaticCredentialsProvider(credentials), access=ClientAccess.from_file(access)
+    )
+    emulator.state.hold_running()
+    as_alpha, as_beta = (
+        (("authorization", f"Bearer {alpha}"),),
+        (("authorization", f"Bearer {beta}"),),
+    )
+    try:
+        async with (
+            grpc.aio.insecure_channel(running.address) as first,
+            grpc.aio.insecure_channel(running.address) as second,
+        ):
+            stubs = stubs_on(first)
+            created = (
+                await stubs.workflows.CreateMediaWorkflow(
+                    W.CreateMediaWorkflowRequest(media_workflow=workflow(queue_of(emulator))),
+                    metadata=as_alpha,
+                )
+            ).media_workflow
+            triggered = await stubs.workflows.TriggerMediaWorkflow(
+                W.TriggerMediaWorkflowRequest(workflow_id=created.workflow_id, object=SAMPLE_KEY),
+                metadata=as_alpha,
+            )
+            request = W.WatchWorkflowExecutionRequest(run_id=triggered.instance_id)
+            watching = stubs.workflows.WatchWorkflowExecution(request, metadata=as_alpha)
+            async with asyncio.timeout(10):
+                first_update = await watching.read()
+            assert isinstance(first_update, W.WatchWorkflowExecutionResponse)
+            # Another connection, the same client: over its cap of one.
+            again = stubs_on(second).workflows.WatchWorkflowExecution(request, metadata=as_alpha)
+            with pytest.raises(grpc.aio.AioRpcError) as caught:
+                async with asyncio.timeout(10):
+                    await again.read()
+            assert caught.value.code() is grpc.StatusCode.RESOURCE_EXHAUSTED
+            # The same connection, another client: its own cap.
+            other = stubs.workflows.WatchWorkflowExecution(request, metadata=as_beta)
+            async with asyncio.timeout(10):
+                assert isinstance(await other.read(), W.WatchWorkflowExecutionResponse)
+            watching.cancel()
+            other.cancel()
+    finally:
+        emulator.state.release_running()
+        await running.stop(grace_s=0)
