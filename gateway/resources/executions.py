@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import logging
 import re
 from collections import Counter
@@ -95,7 +96,12 @@ class _Run:
         self._follower = follower
         self._changed = asyncio.Event()
         self._wake = asyncio.Event()
-        self._task = asyncio.create_task(self._poll(), name=f"run-{run_id}")
+        # A context of its own, as the job poller's (`gateway.jobs.tracking.TargetPoller`): a
+        # copy of the first watcher's would count every poll among that RPC's CI attempts and
+        # show it as that RPC's child, for as long as anyone watches the run.
+        self._task = asyncio.create_task(
+            self._poll(), name=f"run-{run_id}", context=contextvars.Context()
+        )
 
     def offer(self, execution: workflows_pb2.WorkflowExecution) -> bool:
         """Take CI's latest answer; True when it differs from the last one (a final run's

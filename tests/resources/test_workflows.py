@@ -8,6 +8,7 @@ kinds (Transcode, ...) run the same way once the emulator's media engine runs th
 from __future__ import annotations
 
 import asyncio
+import logging
 import secrets
 from collections.abc import AsyncIterator
 from dataclasses import replace
@@ -21,12 +22,14 @@ from aiohttp import web
 from ci_emulator.hosts import Target as EmulatorTarget
 from ci_emulator.queues import QueueState
 from ci_emulator.server import RunningEmulator
+from gateway import rpc_context
 from gateway._proto import job_kinds_pb2 as kinds
 from gateway._proto import media_pb2, queues_pb2, service_pb2, templates_pb2, workflows_pb2
 from gateway.access.interceptor import ClientAccess
 from gateway.api.server import RunningGateway, start_gateway
 from gateway.config.settings import Callbacks, Settings, Tracking
 from gateway.credentials import Credentials, StaticCredentialsProvider
+from gateway.logs import UPSTREAM_LOGGER
 from gateway.model import GATEWAY_CALLBACK, Target
 from gateway.upstream import xml_codec
 from tests.access.helpers import sha256_hex
@@ -669,3 +672,63 @@ async def test_a_shared_client_is_held_to_its_own_cap_of_run_watches(
     finally:
         emulator.state.release_running()
         await running.stop(grace_s=0)
+
+
+class _ScopeOfAttempts(logging.Handler):
+    """Notes, for each CI attempt the client logs, the request id of the RPC it ran in."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.request_ids: list[str | None] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        scope = rpc_context.current()
+        self.request_ids.append(scope.request_id if scope is not None else None)
+
+
+async def test_a_runs_polls_are_not_part_of_the_watch_that_started_them(
+    settings: Settings, credentials: Credentials, emulator: RunningEmulator
+) -> None:
+    """A run's poll serves every watcher of it, for as long as any watches: as the job poller,
+    it must not run in the context of the first watcher's RPC (its request id on every poll's
+    log line, its attempt count, its trace span as the parent of every later poll)."""
+    attempts = _ScopeOfAttempts()
+    upstream = logging.getLogger(UPSTREAM_LOGGER)
+    level = upstream.level
+    upstream.setLevel(logging.DEBUG)
+    upstream.addHandler(attempts)
+    running = await start_gateway(
+        replace(settings, tracking=FAST_POLLS),
+        StaticCredentialsProvider(credentials),
+        access=platform_access(),
+    )
+    emulator.state.hold_running()
+    try:
+        async with grpc.aio.insecure_channel(running.address) as channel:
+            stubs = stubs_on(channel)
+            created = await create(stubs, workflow(queue_of(emulator)))
+            triggered = await stubs.workflows.TriggerMediaWorkflow(
+                W.TriggerMediaWorkflowRequest(workflow_id=created.workflow_id, object=SAMPLE_KEY)
+            )
+            attempts.request_ids.clear()  # the calls above are RPCs of their own
+            call = stubs.workflows.WatchWorkflowExecution(
+                W.WatchWorkflowExecutionRequest(run_id=triggered.instance_id),
+                metadata=(("x-request-id", "watch-a"),),
+                timeout=20,
+            )
+            first = await call.read()
+            assert isinstance(first, W.WatchWorkflowExecutionResponse)
+            emulator.state.release_running()
+            last = first.workflow_execution
+            async with asyncio.timeout(20):
+                while (reply := await call.read()) is not grpc.aio.EOF:  # type: ignore[attr-defined]
+                    assert isinstance(reply, W.WatchWorkflowExecutionResponse)
+                    last = reply.workflow_execution
+            assert last.state == media_pb2.JOB_STATE_SUCCESS
+    finally:
+        emulator.state.release_running()
+        await running.stop(grace_s=0)
+        upstream.removeHandler(attempts)
+        upstream.setLevel(level)
+    assert attempts.request_ids  # the polls were logged ...
+    assert set(attempts.request_ids) == {None}  # ... and none as part of the watch
