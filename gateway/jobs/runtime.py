@@ -13,10 +13,10 @@ The run follower (`gateway.resources.executions.ExecutionFollower`, passed as `r
 publish through the fan-out before the receiver starts, so no WorkflowFinish it verifies stays
 on the replica that received it.
 
-Stopping is two steps around the gRPC server's own drain: `drain()` first (no more callbacks;
-every watch ends with UNAVAILABLE so its client re-watches on another replica at once instead
-of holding the drain for the whole grace period), then `close()` after the server stopped (the
-submit store and Redis stay usable by submits that are finishing).
+Stopping is two steps around the gRPC server's own drain: `drain()` first (every watch ends
+with UNAVAILABLE so its client re-watches on another replica at once instead of holding the
+drain for the whole grace period; then no more callbacks), then `close()` after the server
+stopped (the submit store and Redis stay usable by submits that are finishing).
 
 The CallBack URL must be identical on every replica and across restarts, because the
 exactly-once submit fingerprints the request including it: replicas that share Redis must
@@ -91,11 +91,14 @@ class TrackingRuntime:
         return callback_url(self.public_url, self.token, target) if self.public_url else None
 
     async def drain(self) -> None:
-        if self.receiver is not None:
-            await self.receiver.close()
+        # Watches end first: stopping the receiver waits for the callbacks it is checking with
+        # CI (each up to its verify time-out, then its publish), which must not hold them. A
+        # callback that completes after this finds nothing left to wake, harmlessly.
         await self.tracker.close()
         for close in self.also_drain:
             await close()
+        if self.receiver is not None:
+            await self.receiver.close()
 
     async def close(self) -> None:
         await self.drain()

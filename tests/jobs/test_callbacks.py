@@ -3,11 +3,13 @@ receiver: genuine ones wake watchers long before the next poll; forged ones chan
 
 from __future__ import annotations
 
+import asyncio
 import io
 from dataclasses import replace
 from pathlib import Path
 
 import aiohttp
+import grpc
 import pytest
 
 from ci_emulator.config import CallbackSettings
@@ -19,6 +21,7 @@ from gateway.jobs.callbacks import MAX_CALLBACK_BYTES, callback_url
 from gateway.model import Target
 from tests.conftest import BUCKET, REGION, one_bucket_config, settings_for
 from tests.fixtures.servers import StartEmulator
+from tests.integration.hold import HOLD_S, Hold
 from tests.integration.test_jobs import assert_matches_sample
 from tests.jobs.helpers import (
     TOKEN,
@@ -153,3 +156,44 @@ async def test_forged_callbacks_get_4xx_and_change_nothing(
         state.resume_scheduling()
         assert (await next_detail(call)).state == M.JOB_STATE_SUCCESS
         await assert_ended(call)
+
+
+async def test_a_callback_being_verified_does_not_hold_back_the_end_of_watches_at_drain(
+    settings: Settings, credentials: Credentials, emulator: RunningEmulator
+) -> None:
+    """A drain ends every watch at once (UNAVAILABLE: its client watches again on another
+    replica). A callback the receiver is still checking with CI when the drain begins (CI slow
+    to answer; under load one nearly always is) must not hold that back: the receiver's stop
+    waits for its requests, so it may come only after the watches have ended."""
+    state = emulator.state
+    async with gateway(with_receiver(settings, emulator.url), credentials) as gw:
+        state.pause_scheduling()
+        job = await submit(gw.stub)
+        call = watch(gw.stub, job.job_id)
+        first = await next_detail(call)
+        assert first.state == M.JOB_STATE_SUBMITTED
+
+        hold = Hold(1)  # every CI request from here on waits inside the emulator
+        state.request_hooks.append(hold)
+        claimed = M.JobsDetail()
+        claimed.CopyFrom(first)
+        claimed.state, claimed.state_text = M.JOB_STATE_SUCCESS, "Success"
+        url = callback_url(gw.callback_base, TOKEN, TARGET)
+        async with aiohttp.ClientSession() as http:
+            posted = asyncio.ensure_future(http.post(url, data=io.BytesIO(xml_callback(claimed))))
+            try:
+                async with asyncio.timeout(HOLD_S / 2):
+                    await hold.full.wait()  # the receiver is asking CI about the callback
+                stopping = asyncio.ensure_future(gw.running.stop(grace_s=30))
+                with pytest.raises(grpc.aio.AioRpcError) as caught:
+                    # Well before the hold gives up by itself (HOLD_S): the watch ended while
+                    # the callback was still being verified.
+                    async with asyncio.timeout(HOLD_S / 2):
+                        await call.read()
+                assert caught.value.code() is grpc.StatusCode.UNAVAILABLE
+                assert not posted.done()
+            finally:
+                hold.release.set()
+                answer = await posted
+                answer.release()
+            await stopping
