@@ -294,7 +294,12 @@ class MediaWorkflowService(_Servicer, workflows_pb2_grpc.MediaWorkflowServiceSer
             client = default_client_identity(context)
             async with self._follower.watch(target, run_id, client) as updates:
                 async for execution in updates:
-                    yield workflows_pb2.WatchWorkflowExecutionResponse(workflow_execution=execution)
+                    # A copy (the follower's answer is every watcher's), shown as Describe's is.
+                    answer = workflows_pb2.WatchWorkflowExecutionResponse(
+                        workflow_execution=execution
+                    )
+                    self._hide_gateway_callback(target, answer)
+                    yield answer
         except GatewayError as error:
             # Not `rpc`: a stream is not admitted per call; the follower's cap bounds it.
             log.info("WatchWorkflowExecution failed: %s %s", error.status.name, error.reason.value)

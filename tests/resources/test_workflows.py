@@ -732,3 +732,24 @@ async def test_a_runs_polls_are_not_part_of_the_watch_that_started_them(
         upstream.setLevel(level)
     assert attempts.request_ids  # the polls were logged ...
     assert set(attempts.request_ids) == {None}  # ... and none as part of the watch
+
+
+async def test_a_run_watched_never_shows_the_receivers_url(
+    receiving_gateway: RunningGateway, emulator: RunningEmulator
+) -> None:
+    """A run's topology is its workflow's, whose Start node CI holds with the receiver's URL,
+    token included (a secret: with it anyone can make the gateway re-read jobs from CI). As
+    DescribeWorkflowExecution, WatchWorkflowExecution shows its stand-in instead."""
+    token = receiving_gateway.tracking.token
+    async with grpc.aio.insecure_channel(receiving_gateway.address) as channel:
+        stubs = stubs_on(channel)
+        created = await create(stubs, workflow(queue_of(emulator)))
+        triggered = await stubs.workflows.TriggerMediaWorkflow(
+            W.TriggerMediaWorkflowRequest(workflow_id=created.workflow_id, object=SAMPLE_KEY)
+        )
+        updates = await watch_to_end(stubs, triggered.instance_id)
+    assert updates[-1].state == media_pb2.JOB_STATE_SUCCESS
+    for update in updates:
+        assert token not in str(update)
+        notify = update.topology.nodes["Start"].input.notify_config
+        assert notify.url == GATEWAY_CALLBACK
