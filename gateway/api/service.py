@@ -18,7 +18,7 @@ from google.protobuf.message import Message
 from gateway._proto import media_pb2, service_pb2, service_pb2_grpc
 from gateway.access.interceptor import current_client
 from gateway.api import validation
-from gateway.api.servicer import Admission, Servicer, rpc
+from gateway.api.servicer import Admission, Servicer, rpc, waiting_rpc
 from gateway.config.settings import Settings
 from gateway.errors import (
     DeadlineExceeded,
@@ -238,7 +238,7 @@ class MediaJobService(Servicer, service_pb2_grpc.MediaJobServiceServicer):
             log.info("WatchMediaJob failed: %s %s", error.status.name, error.reason.value)
             await abort(context, error)
 
-    @rpc
+    @waiting_rpc
     async def WaitMediaJob(
         self,
         request: service_pb2.WaitMediaJobRequest,

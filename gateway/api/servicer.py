@@ -93,11 +93,25 @@ Handler = Callable[[S, Req, grpc.aio.ServicerContext[Req, Resp]], Awaitable[Resp
 
 def rpc(handler: Handler[S, Req, Resp]) -> Handler[S, Req, Resp]:
     """Admission, and any `GatewayError` as a rich status, around a unary handler."""
+    return _handled(handler, admitted=True)
 
+
+def waiting_rpc(handler: Handler[S, Req, Resp]) -> Handler[S, Req, Resp]:
+    """`rpc` without admission, for a unary call that mostly waits (WaitMediaJob): it holds its
+    place until its job ends or its deadline comes, so admitted, a few thousand waits would take
+    every place and refuse the submits and cancels the bound is there to let through. The
+    watcher caps (`tracking.max_watchers`, per client too) bound such calls instead, as they
+    bound the watch streams."""
+    return _handled(handler, admitted=False)
+
+
+def _handled(handler: Handler[S, Req, Resp], *, admitted: bool) -> Handler[S, Req, Resp]:
     @functools.wraps(handler)
     async def wrapper(self: S, request: Req, context: grpc.aio.ServicerContext[Req, Resp]) -> Resp:
-        admission = self._admission
+        admission = self._admission if admitted else None
         try:
+            if admission is None:
+                return await handler(self, request, context)
             admission.enter()
             try:
                 return await handler(self, request, context)

@@ -328,3 +328,25 @@ def sha256(text: str) -> str:
 
 def bearer(token: str) -> tuple[tuple[str, str], ...]:
     return (("authorization", f"Bearer {token}"),)
+
+
+async def test_waits_hold_no_admission_place_so_submits_still_go_through(
+    fast: Settings, credentials: Credentials, emulator: RunningEmulator
+) -> None:
+    """WaitMediaJob holds its call until the job ends: with every admission place taken by
+    waits, submits and cancels (what the bound is there to let through) were refused
+    RESOURCE_EXHAUSTED. The watcher caps bound the waits, as they bound the streams."""
+    bounded = replace(fast, retry=replace(fast.retry, max_in_flight_rpcs=2))
+    emulator.state.pause_scheduling()
+    async with gateway(bounded, credentials) as gw:
+        job = await submit(gw.stub)
+        waits = [
+            gw.stub.WaitMediaJob(S.WaitMediaJobRequest(job_id=job.job_id), timeout=30)
+            for _ in range(2)
+        ]
+        await gw.tracker.wait_for(lambda stats: stats.watchers == 2)
+        another = await submit(gw.stub)  # was RESOURCE_EXHAUSTED: both places held by waits
+        assert another.job_id
+        emulator.state.resume_scheduling()
+        for call in waits:
+            assert (await call).jobs_detail.state == M.JOB_STATE_SUCCESS
