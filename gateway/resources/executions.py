@@ -36,6 +36,7 @@ from gateway.errors import (
     ResourceNotFound,
     RetryClass,
     TrackerClosed,
+    TrackerFailed,
     UpstreamError,
 )
 from gateway.jobs.callbacks import json_to_element
@@ -102,6 +103,7 @@ class _Run:
         self._task = asyncio.create_task(
             self._poll(), name=f"run-{run_id}", context=contextvars.Context()
         )
+        self._task.add_done_callback(self._finished)
 
     def offer(self, execution: workflows_pb2.WorkflowExecution) -> bool:
         """Take CI's latest answer; True when it differs from the last one (a final run's
@@ -139,8 +141,17 @@ class _Run:
 
     async def stop(self) -> None:
         self._task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self._task
+        # Waited for, not awaited: a task that crashed (already logged, see `_finished`) would
+        # raise its exception again here, in whichever watch happened to leave last.
+        await asyncio.wait([self._task])
+
+    def _finished(self, task: asyncio.Task[None]) -> None:
+        """A poll that stopped on a bug of ours tells the run's watchers, as the job poller
+        does, instead of leaving them waiting for their deadlines."""
+        if task.cancelled() or task.exception() is None:
+            return
+        log.error("poller of workflow run %s crashed", self.run_id, exc_info=task.exception())
+        self.fail(TrackerFailed())
 
     def _notify(self) -> None:
         # Swapped, not cleared: no waiter misses a change between its check and its wait.
