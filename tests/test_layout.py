@@ -39,6 +39,7 @@ LAYERS: tuple[frozenset[str], ...] = (
             "_toml",
             "_chain",
             "_aiohttp_stop",
+            "_aiohttp_log",
             "_proto",
         }
     ),
