@@ -214,11 +214,12 @@ class MediaJobService(Servicer, service_pb2_grpc.MediaJobServiceServicer):
         self, target: Target, body: media_pb2.Request | media_pb2.MultiOperationRequest
     ) -> None:
         """Point CI's callback at the gateway's receiver, unless the caller chose a callback of
-        its own (a URL, `no`, or TDMQ): the gateway then relies on polling for that job. This
+        its own (a URL, `no`, or a message queue: TDMQ, Kafka): the gateway then relies on
+        polling for that job. This
         runs before the exactly-once fingerprint, with a URL that is the same on every replica,
         so a retried submit fingerprints alike."""
         url = self._callback_url(target) if self._callback_url is not None else None
-        if url and not body.call_back and body.call_back_type != "TDMQ":
+        if url and not body.call_back and body.call_back_type not in ("TDMQ", "Kafka"):
             body.call_back = url
 
     async def WatchMediaJob(

@@ -7,6 +7,7 @@ import asyncio
 import io
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import grpc
@@ -197,3 +198,32 @@ async def test_a_callback_being_verified_does_not_hold_back_the_end_of_watches_a
                 answer = await posted
                 answer.release()
             await stopping
+
+
+@pytest.mark.parametrize(
+    "queue",
+    [
+        {
+            "call_back_type": "TDMQ",
+            "call_back_mq_config": M.CallBackMqConfig(mq_region="gz", mq_mode="Queue", mq_name="t"),
+        },
+        {
+            "call_back_type": "Kafka",
+            "call_back_kafka_config": M.CallBackKafkaConfig(
+                region="ap-guangzhou", instance_id="ckafka-1", topic="jobs"
+            ),
+        },
+    ],
+    ids=["tdmq", "kafka"],
+)
+async def test_a_job_reporting_to_a_message_queue_gets_no_gateway_callback(
+    emulators: StartEmulator, credentials: Credentials, bucket_dir: Path, queue: dict[str, Any]
+) -> None:
+    """The caller chose where the job reports (TDMQ, Kafka): the gateway adds no CallBack URL
+    of its own beside it (which CI might use instead) and follows the job by polling."""
+    config = one_bucket_config(bucket_dir, {credentials.secret_id: credentials.secret_key})
+    emulator = await emulators(config)
+    async with gateway(with_receiver(settings_for(emulator), emulator.url), credentials) as gw:
+        job = await submit(gw.stub, **queue)
+    spec = emulator.state.jobs[job.job_id].spec
+    assert (spec.callback_type, spec.callback) == (queue["call_back_type"], None)
