@@ -284,8 +284,12 @@ def is_ambiguous(error: GatewayError) -> bool:
         # the submit, so the job probably exists; only its answer is lost.
         return 200 <= error.http_status < 300
     if isinstance(error, UpstreamError):
-        # A 5xx may come after CI created the job; throttling and 4xx come before.
-        return error.retry is RetryClass.TRANSIENT
+        # A 5xx may come after CI created the job, whatever its number or code (a load
+        # balancer's 520 names none): only a throttling answer and a 501 (CI cannot do it at
+        # all) say it refused first. 3xx and 4xx come before.
+        if error.retry is RetryClass.THROTTLED or error.http_status == 501:
+            return False
+        return error.http_status >= 500
     return False
 
 
