@@ -286,7 +286,10 @@ def is_ambiguous(error: GatewayError) -> bool:
     if isinstance(error, UpstreamError):
         # A 5xx may come after CI created the job, whatever its number or code (a load
         # balancer's 520 names none): only a throttling answer and a 501 (CI cannot do it at
-        # all) say it refused first. 3xx and 4xx come before.
+        # all) say it refused first. 3xx and 4xx come before. An `<Error>` under a 2xx is no
+        # documented answer: CI accepted something, so it is taken as a 2xx that lost its body.
+        if 200 <= error.http_status < 300:
+            return True
         if error.retry is RetryClass.THROTTLED or error.http_status == 501:
             return False
         return error.http_status >= 500

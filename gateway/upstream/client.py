@@ -19,6 +19,7 @@ import hashlib
 import json
 import logging
 import math
+import re
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -186,6 +187,12 @@ def parse_error(
         resource=clean(fields["Resource"]),
         retry_after_s=_retry_after(response, time.time() if now is None else now),
     )
+
+
+# An answer whose root element is `<Error>` (after an optional XML declaration and comments
+# or whitespace), looked for in its first bytes only.
+_ERROR_ROOT = re.compile(rb"\s*(?:<\?xml[^>]*\?>\s*)?(?:<!--.*?-->\s*)*<Error[\s/>]", re.DOTALL)
+_ERROR_ROOT_WITHIN = 1024
 
 
 class CiClient:
@@ -422,6 +429,10 @@ class CiClient:
             problem = scrub.redact(str(exc), known)  # it may quote the answer
         else:
             return Reply(message, request_id, attempts)
+        if _ERROR_ROOT.match(body, 0, _ERROR_ROOT_WITHIN):
+            # CI's `<Error>` under a 2xx (UNCONFIRMED that CI sends one): its Code decides, as
+            # on any other status, and its Code, Message and RequestId reach the caller.
+            raise parse_error(response, known, now=self._clock())
         # Raised outside the handler, without the codec's exception as cause or context: that
         # one's frames hold the parsed tree (up to `max_response_bytes` of XML as libxml2
         # nodes), and this error lives on until the refusal has reached the caller. Kept, every

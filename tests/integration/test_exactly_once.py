@@ -99,8 +99,10 @@ def submit_request(request_id: str, key: str = "input/sample.mp4") -> S.SubmitMe
         lambda body: body[: len(body) // 2],  # cut in half
         lambda body: body.replace(b"<", b"{"),  # garbled: not XML at all
         lambda body: b"",  # empty
+        # CI's error under the 200 (a terminal Code at that): no proof that nothing was made.
+        lambda body: b"<Error><Code>InvalidArgument</Code><Message>m</Message></Error>",
     ],
-    ids=["half", "garbled", "empty"],
+    ids=["half", "garbled", "empty", "error"],
 )
 async def test_an_unreadable_200_to_a_submit_is_reconciled_into_the_one_job(
     emulator: RunningEmulator, credentials: Credentials, mangle: Mangle

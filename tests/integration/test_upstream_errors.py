@@ -364,3 +364,34 @@ async def test_retry_after_of_any_form_is_a_bounded_wait(
         assert 0 <= delay <= DEFAULT_THROTTLED_RETRY_S
     else:
         assert delay == pytest.approx(told_s, abs=1)
+
+
+@pytest.mark.parametrize(
+    ("code", "expected", "attempts"),
+    [
+        ("InvalidArgument", grpc.StatusCode.INVALID_ARGUMENT, 1),
+        ("SlowDown", grpc.StatusCode.RESOURCE_EXHAUSTED, READ_ONLY.max_attempts),
+        ("SomethingNew", grpc.StatusCode.UNAVAILABLE, 1),  # as an unreadable <Response>
+    ],
+)
+async def test_cis_error_under_a_2xx_maps_by_its_code(
+    code: str, expected: grpc.StatusCode, attempts: int
+) -> None:
+    """An `<Error>` answered with 200 is CI's error all the same: its Code picks the status and
+    the retry, and Code, Message and RequestId reach the caller (it was an unreadable
+    `<Response>`: UNAVAILABLE, CI's words lost)."""
+    body = error_body(code, f"message for {code}", "rid-200", "trace-200")
+    async with fake_ci(Scripted(200, body, {"Retry-After": "0"})) as fake:
+        async with gateway_stub(fake) as stub:
+            with pytest.raises(grpc.aio.AioRpcError) as caught:
+                await stub.DescribeMediaJobs(DESCRIBE, timeout=10)
+    error = rich_error(caught.value)
+    assert error.code is expected, error.message
+    assert error.error_info is not None
+    metadata = dict(error.error_info.metadata)
+    assert metadata["ci_code"] == code
+    assert metadata["ci_message"] == f"message for {code}"
+    assert metadata["ci_request_id"] == "rid-200"
+    assert metadata["http_status"] == "200"
+    assert error.request_info is not None and error.request_info.request_id == "rid-200"
+    assert len(fake.requests) == attempts
