@@ -395,3 +395,14 @@ async def test_cis_error_under_a_2xx_maps_by_its_code(
     assert metadata["http_status"] == "200"
     assert error.request_info is not None and error.request_info.request_id == "rid-200"
     assert len(fake.requests) == attempts
+
+
+async def test_a_submit_answered_slowdown_under_a_2xx_is_not_replayed() -> None:
+    """Throttling refuses before CI acts, so a submit is replayed after it; but a 2xx says CI
+    accepted something, whatever its `<Error>` says: the submit is not sent again blindly."""
+    body = error_body("SlowDown", "slow down", "rid-200")
+    async with fake_ci(Scripted(200, body, {"Retry-After": "0"})) as fake:
+        async with gateway_stub(fake) as stub:
+            with pytest.raises(grpc.aio.AioRpcError):
+                await stub.SubmitMediaJob(SUBMIT, timeout=10)
+    assert [r.method for r in fake.requests].count("POST") == 1
