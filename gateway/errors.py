@@ -185,6 +185,10 @@ def rule_for_http_status(http_status: int) -> ErrorRule:
         return ErrorRule(_S.INTERNAL, _T, Reason.UPSTREAM_AUTH_FAILED)
     if http_status == 404:
         return ErrorRule(_S.NOT_FOUND, _T, Reason.UPSTREAM_NOT_FOUND)
+    if 200 <= http_status < 300:
+        # An `<Error>` under a 2xx whose Code says nothing: an answer that makes no sense, as
+        # an unreadable `<Response>` is (`UpstreamProtocolError`).
+        return ErrorRule(_S.UNAVAILABLE, _T, Reason.UPSTREAM_PROTOCOL_ERROR)
     return ErrorRule(_S.INTERNAL, _T, Reason.UPSTREAM_PROTOCOL_ERROR)
 
 

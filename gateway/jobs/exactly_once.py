@@ -56,6 +56,8 @@ RECOVERY_LOOKBACK_S = RETENTION_S + RECONCILE_LOOKBACK_S
 RECONCILE_PAGES = 5
 RECONCILE_PAGE_SIZE = 100  # CI's maximum `size`
 MAX_SEND_ROUNDS = 3
+# How often a call may find the record in doubt taken over by another replica before it gives up.
+MAX_TAKEOVERS = 5
 # A lead lasts the caller's deadline plus this; a replica that died mid-submit blocks others
 # at most that long, and then they reconcile.
 LEASE_MARGIN_S = 5.0
@@ -122,6 +124,13 @@ class SubmitStore(Protocol):
 
     async def claim(self, request_id: str, record: SubmitRecord) -> SubmitRecord | None:
         """Store `record` only if the id has none, atomically; return the existing one if any."""
+        ...
+
+    async def take_over(
+        self, request_id: str, expected: SubmitRecord, record: SubmitRecord
+    ) -> bool:
+        """Replace `expected` by `record` only if the id still holds `expected`, atomically:
+        of several replicas taking over one record in doubt at once, one leads."""
         ...
 
     async def put(self, request_id: str, record: SubmitRecord) -> None: ...
@@ -242,6 +251,15 @@ class InMemorySubmitStore:
                 self._expire()
         return existing
 
+    async def take_over(
+        self, request_id: str, expected: SubmitRecord, record: SubmitRecord
+    ) -> bool:
+        self._expire()
+        if self._records.get(request_id) != expected:
+            return False
+        await self.put(request_id, record)
+        return True
+
     async def put(self, request_id: str, record: SubmitRecord) -> None:
         self._insert(request_id, record)
         self._records.move_to_end(request_id)
@@ -266,8 +284,15 @@ def is_ambiguous(error: GatewayError) -> bool:
         # the submit, so the job probably exists; only its answer is lost.
         return 200 <= error.http_status < 300
     if isinstance(error, UpstreamError):
-        # A 5xx may come after CI created the job; throttling and 4xx come before.
-        return error.retry is RetryClass.TRANSIENT
+        # A 5xx may come after CI created the job, whatever its number or code (a load
+        # balancer's 520 names none): only a throttling answer and a 501 (CI cannot do it at
+        # all) say it refused first. 3xx and 4xx come before. An `<Error>` under a 2xx is no
+        # documented answer: CI accepted something, so it is taken as a 2xx that lost its body.
+        if 200 <= error.http_status < 300:
+            return True
+        if error.retry is RetryClass.THROTTLED or error.http_status == 501:
+            return False
+        return error.http_status >= 500
     return False
 
 
@@ -437,12 +462,16 @@ class ExactlyOnceCoordinator(ABC, Generic[RequestT, ResponseT]):
         attempts = Attempts()
         existing = await self._store.claim(key, record)
         # Where the next look for this request_id's jobs starts (None: send without looking).
-        since: float | None
-        if existing is None:
-            # Ours: nobody has sent it since the store last knew. A caller's id may still have
-            # jobs whose record the store lost: look as far back as the store keeps records.
-            since = now - RECOVERY_LOOKBACK_S if recover else None
-        else:
+        since: float | None = None
+        # Bounded: each pass claims the id, takes over its record, or lost the take-over to
+        # another replica, which leads now (and is waited for on the next pass).
+        for _ in range(MAX_TAKEOVERS):
+            if existing is None:
+                # Ours: nobody has sent it since the store last knew. A caller's id may still
+                # have jobs whose record the store lost: look as far back as the store keeps
+                # records.
+                since = now - RECOVERY_LOOKBACK_S if recover else None
+                break
             existing = await self._await_other_leader(request_id, existing, deadline)
             if existing.fingerprint != print_:
                 raise RequestIdReused(request_id.shown)
@@ -450,10 +479,20 @@ class ExactlyOnceCoordinator(ABC, Generic[RequestT, ResponseT]):
                 if not keep:
                     await self._forget(key)
                 return Reply(self._response_type.FromString(existing.jobs_detail), "")
-            # Sent before (answer lost, caller gone, replica died): reconcile first. We lead now.
-            record = replace(existing, leader_until=lease, updated_at=now)
-            await self._store.put(key, record)
-            since = record.first_attempt_at - RECONCILE_LOOKBACK_S
+            # Sent before (answer lost, caller gone, replica died): reconcile first, leading
+            # only if no other replica took the record over since we read it.
+            now = self._clock()
+            taken = replace(existing, leader_until=lease, updated_at=now)
+            if await self._store.take_over(key, existing, taken):
+                record = taken
+                since = record.first_attempt_at - RECONCILE_LOOKBACK_S
+                break
+            existing = await self._store.claim(key, record)
+        else:
+            waited = DeadlineExceeded("other replicas kept taking the submit over")
+            unknown = SubmitOutcomeUnknown(request_id.shown, waited)
+            waited.attempts = unknown.attempts = 0  # this call asked CI nothing
+            raise unknown
 
         operations = self._operations(request)
         jobs: Jobs = {}

@@ -10,7 +10,9 @@ request_id in sidecar mode, `<client name>|<request_id>` in shared mode
 
 Two replicas leading the same request_id at the same instant: `claim` is Redis `SET NX`, so
 exactly one of them stores its record and sends; the other finds the record (with the leader's
-lease) and waits for its outcome instead of sending in parallel.
+lease) and waits for its outcome instead of sending in parallel. Taking over a record left in
+doubt is atomic too (`take_over`: `WATCH`, compare, `MULTI`/`SET`), so of two replicas retrying
+it at once one leads and the other waits.
 
 A Redis failure is `SubmitStoreUnavailable` (UNAVAILABLE, reason SUBMIT_STORE_UNAVAILABLE):
 retrying with the same request_id is safe, because the coordinator writes its in-doubt record
@@ -26,7 +28,7 @@ import base64
 import json
 
 import redis.asyncio as aioredis
-from redis.exceptions import RedisError
+from redis.exceptions import RedisError, WatchError
 
 from gateway.errors import SubmitStoreUnavailable
 from gateway.jobs.exactly_once import RETENTION_S, SubmitRecord
@@ -104,6 +106,31 @@ class RedisSubmitStore:
             if existing is not None:
                 return existing
         raise SubmitStoreUnavailable(RuntimeError("the record kept vanishing"))
+
+    async def take_over(
+        self, request_id: str, expected: SubmitRecord, record: SubmitRecord
+    ) -> bool:
+        """`WATCH` the key, compare, `MULTI`/`SET`: a write by another replica in between
+        aborts the transaction, and that replica leads."""
+        key = self._prefix + request_id
+        try:
+            async with self._redis.pipeline(transaction=True) as pipe:
+                await pipe.watch(key)
+                data = await pipe.get(key)
+                if data is None:
+                    return False
+                if not isinstance(data, bytes):
+                    data = str(data).encode()
+                if decode_record(data) != expected:
+                    return False
+                pipe.multi()  # type: ignore[no-untyped-call]  # redis-py leaves it untyped
+                pipe.set(key, encode_record(record), ex=self._ttl_s)
+                await pipe.execute()
+        except WatchError:
+            return False
+        except (RedisError, OSError) as exc:
+            raise SubmitStoreUnavailable(exc) from exc
+        return True
 
     async def put(self, request_id: str, record: SubmitRecord) -> None:
         try:

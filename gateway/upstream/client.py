@@ -13,10 +13,13 @@ credential rotation or a long backoff never carries a stale signature.
 from __future__ import annotations
 
 import binascii
+import email.utils
 import functools
 import hashlib
 import json
 import logging
+import math
+import re
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -111,15 +114,33 @@ def _request_id(response: HttpResponse) -> str:
     return headers.get("x-ci-request-id") or headers.get("x-cos-request-id") or ""
 
 
-def _retry_after(response: HttpResponse) -> float | None:
-    value = response.headers.get("Retry-After", "")
+# The longest Retry-After taken as CI says it: it bounds the wait the caller is told
+# (`RetryInfo`); the gateway's own wait is capped lower, by the backoff's cap.
+MAX_RETRY_AFTER_S = 3600.0
+
+
+def _retry_after(response: HttpResponse, now: float) -> float | None:
+    """CI's `Retry-After` in seconds: delay-seconds or an HTTP-date (RFC 9110 §10.2.3), at
+    least 0 and at most `MAX_RETRY_AFTER_S`. Anything else (`nan`, `inf`, text) is no advice:
+    a NaN wait never ended and an infinite one could not become a `RetryInfo`."""
+    value = response.headers.get("Retry-After", "").strip()
+    if not value:
+        return None
     try:
-        return float(value) if value else None
+        seconds = float(value)
     except ValueError:
-        return None  # an HTTP date: rare from CI, and the backoff is a fine substitute
+        try:
+            seconds = email.utils.parsedate_to_datetime(value).timestamp() - now
+        except (TypeError, ValueError, OverflowError):
+            return None
+    if not math.isfinite(seconds):
+        return None
+    return min(max(seconds, 0.0), MAX_RETRY_AFTER_S)
 
 
-def parse_error(response: HttpResponse, known: Iterable[str] = ()) -> UpstreamError:
+def parse_error(
+    response: HttpResponse, known: Iterable[str] = (), *, now: float | None = None
+) -> UpstreamError:
     """Read CI's `<Error>`: each element on its own, so a body lacking `Resource` (CI's own
     documented shape) or `RequestId` still yields the rest; the request id falls back to the
     response header. A body that is not XML (a proxy's HTML page, Go SDK's JSON shape) still
@@ -164,8 +185,14 @@ def parse_error(response: HttpResponse, known: Iterable[str] = ()) -> UpstreamEr
         request_id=clean(fields["RequestId"] or _request_id(response)),
         trace_id=clean(fields["TraceId"]),
         resource=clean(fields["Resource"]),
-        retry_after_s=_retry_after(response),
+        retry_after_s=_retry_after(response, time.time() if now is None else now),
     )
+
+
+# An answer whose root element is `<Error>` (after an optional XML declaration and comments
+# or whitespace), looked for in its first bytes only.
+_ERROR_ROOT = re.compile(rb"\s*(?:<\?xml[^>]*\?>\s*)?(?:<!--.*?-->\s*)*<Error[\s/>]", re.DOTALL)
+_ERROR_ROOT_WITHIN = 1024
 
 
 class CiClient:
@@ -376,7 +403,7 @@ class CiClient:
         known = self._signed_with.values()
         request_id = scrub.redact(_request_id(response), known)
         if not 200 <= response.status < 300:
-            raise parse_error(response, known)
+            raise parse_error(response, known, now=self._clock())
         body = response.body
         if not body or body.isspace():  # `not body.strip()` without copying the answer
             # Cancel answers 200 with no body, and its answer type has no fields. An answer
@@ -402,6 +429,10 @@ class CiClient:
             problem = scrub.redact(str(exc), known)  # it may quote the answer
         else:
             return Reply(message, request_id, attempts)
+        if _ERROR_ROOT.match(body, 0, _ERROR_ROOT_WITHIN):
+            # CI's `<Error>` under a 2xx (UNCONFIRMED that CI sends one): its Code decides, as
+            # on any other status, and its Code, Message and RequestId reach the caller.
+            raise parse_error(response, known, now=self._clock())
         # Raised outside the handler, without the codec's exception as cause or context: that
         # one's frames hold the parsed tree (up to `max_response_bytes` of XML as libxml2
         # nodes), and this error lives on until the refusal has reached the caller. Kept, every

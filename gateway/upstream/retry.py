@@ -37,6 +37,7 @@ from gateway.errors import (
     RetryBudgetExhausted,
     RetryClass,
     TransportError,
+    UpstreamError,
     UpstreamTimeout,
 )
 
@@ -98,6 +99,8 @@ def _never_sent_replay(error: GatewayError) -> bool:
     can help: an egress proxy's refusal of our credentials never can)."""
     if isinstance(error, TransportError):
         return not error.sent and error.retry is not RetryClass.TERMINAL
+    if isinstance(error, UpstreamError) and 200 <= error.http_status < 300:
+        return False  # CI's <Error> under a 2xx: CI accepted something, whatever it says
     # A throttled answer (429 SlowDown, QueueSaturated) means CI refused before processing.
     return error.retry is RetryClass.THROTTLED
 

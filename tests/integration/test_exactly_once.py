@@ -48,6 +48,8 @@ class ManglingProxy:
     upstream: str
     mangle: Mangle
     session: aiohttp.ClientSession
+    # The status that answer reaches the gateway with instead of CI's 200 (None: kept).
+    status: int | None = None
     url: str = ""
     mangled: list[bytes] = field(default_factory=list)
 
@@ -65,16 +67,19 @@ class ManglingProxy:
         if (request.method, request.path, status) == ("POST", "/jobs", 200) and not self.mangled:
             self.mangled.append(body)
             body = self.mangle(body)
+            status = self.status or status
         copied = {k: v for k, v in answer_headers.items() if k.lower() not in _NOT_COPIED}
         return web.Response(status=status, body=body, headers=copied)
 
 
 @asynccontextmanager
-async def mangling_proxy(upstream: str, mangle: Mangle) -> AsyncIterator[ManglingProxy]:
+async def mangling_proxy(
+    upstream: str, mangle: Mangle, status: int | None = None
+) -> AsyncIterator[ManglingProxy]:
     async with aiohttp.ClientSession(
         auto_decompress=False, skip_auto_headers=("User-Agent", "Accept", "Accept-Encoding")
     ) as session:
-        proxy = ManglingProxy(upstream, mangle, session)
+        proxy = ManglingProxy(upstream, mangle, session, status)
         app = web.Application()
         app.router.add_route("*", "/{tail:.*}", proxy.handle)
         async with serve_app(app) as proxy.url:
@@ -94,8 +99,10 @@ def submit_request(request_id: str, key: str = "input/sample.mp4") -> S.SubmitMe
         lambda body: body[: len(body) // 2],  # cut in half
         lambda body: body.replace(b"<", b"{"),  # garbled: not XML at all
         lambda body: b"",  # empty
+        # CI's error under the 200 (a terminal Code at that): no proof that nothing was made.
+        lambda body: b"<Error><Code>InvalidArgument</Code><Message>m</Message></Error>",
     ],
-    ids=["half", "garbled", "empty"],
+    ids=["half", "garbled", "empty", "error"],
 )
 async def test_an_unreadable_200_to_a_submit_is_reconciled_into_the_one_job(
     emulator: RunningEmulator, credentials: Credentials, mangle: Mangle
@@ -113,6 +120,28 @@ async def test_an_unreadable_200_to_a_submit_is_reconciled_into_the_one_job(
     (job_id,) = emulator.state.jobs
     assert first.jobs_detail.job_id == again.jobs_detail.job_id == job_id
     assert first.jobs_detail.operation.user_data == "mine"  # the marker stripped, as always
+
+
+LB_PAGE = b"<html><body><h1>520 Origin Error</h1></body></html>"
+
+
+@pytest.mark.parametrize("status", [505, 507, 520, 599])
+async def test_any_5xx_to_a_submit_is_reconciled_into_the_one_job(
+    emulator: RunningEmulator, credentials: Credentials, status: int
+) -> None:
+    """A 5xx may come after CI made the job, whatever its number: one outside 500-504 (a load
+    balancer's 520, a 507) without a CI code the gateway knows is no proof that nothing was
+    made. The gateway must look for the job before answering, even for an id it made itself
+    (a caller told UNAVAILABLE without SUBMIT_OUTCOME_UNKNOWN would submit again, anew)."""
+    emulator.state.pause_scheduling()
+    async with mangling_proxy(emulator.url, lambda body: LB_PAGE, status) as proxy:
+        settings = replace(settings_for(emulator), endpoint_url=proxy.url)
+        async with gateway(settings, credentials) as running:
+            answer = await running.stub.SubmitMediaJob(submit_request(""), timeout=10)
+    assert len(proxy.mangled) == 1  # CI's 200 really reached the gateway as that 5xx
+    assert emulator.state.jobs_created == 1
+    (job_id,) = emulator.state.jobs
+    assert answer.jobs_detail.job_id == job_id
 
 
 async def test_a_failed_submit_reports_every_attempt_and_cis_request_id(

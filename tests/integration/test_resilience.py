@@ -426,3 +426,92 @@ class CountingStore(InMemorySubmitStore):
     async def delete(self, request_id: str) -> None:
         self._count("delete")
         await super().delete(request_id)
+
+
+class MeetOnClaim:
+    """A store shared by replicas whose `claim`, once `armed`, answers an existing record only
+    when `count` claims have read it: replicas retrying a record in doubt at the same moment
+    all see it as it was before any of them acts on it. A plain write of a lead over a record
+    in doubt (what taking it over was before `take_over`) waits likewise for `count` of them,
+    so that every replica that wrongly leads also reconciles before any sends. Bounded: a
+    failing test still ends."""
+
+    def __init__(self, store: SubmitStore, count: int = 2) -> None:
+        self.store = store
+        self.count = count
+        self.armed = False
+        self.met = 0
+        self.all_met = asyncio.Event()
+        self.led = 0
+        self.all_led = asyncio.Event()
+
+    async def get(self, request_id: str) -> SubmitRecord | None:
+        return await self.store.get(request_id)
+
+    async def claim(self, request_id: str, record: SubmitRecord) -> SubmitRecord | None:
+        existing = await self.store.claim(request_id, record)
+        if existing is not None and self.armed:
+            self.met += 1
+            if self.met >= self.count:
+                self.all_met.set()
+            async with asyncio.timeout(5):
+                await self.all_met.wait()
+        return existing
+
+    async def take_over(
+        self, request_id: str, expected: SubmitRecord, record: SubmitRecord
+    ) -> bool:
+        return await self.store.take_over(request_id, expected, record)
+
+    async def put(self, request_id: str, record: SubmitRecord) -> None:
+        await self.store.put(request_id, record)
+        if self.armed and record.jobs_detail is None and record.leader_until > 0:
+            self.led += 1
+            if self.led >= self.count:
+                self.all_led.set()
+            async with asyncio.timeout(5):
+                await self.all_led.wait()
+
+    async def delete(self, request_id: str) -> None:
+        await self.store.delete(request_id)
+
+
+async def retry_in_doubt_on_two_replicas(
+    settings: Settings, credentials: Credentials, emulator: RunningEmulator, store: SubmitStore
+) -> list[S.SubmitMediaJobResponse]:
+    """Leave a submit in doubt (CI answers 503 to every POST: no job, but the gateway cannot
+    know), then retry it with its request_id on two replicas sharing `store` at once."""
+    state = emulator.state
+    state.pause_scheduling()
+    meeting = MeetOnClaim(store)
+    request = submit_request("rid-in-doubt", "input/sample.mp4", "doubt")
+    async with (
+        custom_gateway(settings, credentials, submit_store=meeting) as a,
+        custom_gateway(settings, credentials, submit_store=meeting) as b,
+    ):
+        state.faults.set("CreateMediaJobs", FaultSpec(error_503=1.0))
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            await a.stub.SubmitMediaJob(request, timeout=10)
+        error = rich_error(caught.value)
+        assert error.error_info is not None
+        assert error.error_info.reason == "SUBMIT_OUTCOME_UNKNOWN"
+        assert state.jobs_created == 0
+        state.faults.set("CreateMediaJobs", FaultSpec())
+        meeting.armed = True
+        answers = await asyncio.gather(
+            a.stub.SubmitMediaJob(request, timeout=10), b.stub.SubmitMediaJob(request, timeout=10)
+        )
+    assert meeting.met >= 2  # both read the record in doubt before either acted
+    return list(answers)
+
+
+async def test_two_replicas_retrying_a_submit_in_doubt_create_one_job(
+    settings: Settings, credentials: Credentials, emulator: RunningEmulator
+) -> None:
+    """Only one replica may take the lead over a record in doubt; the other waits for its
+    outcome. Taking it over by a plain write let both reconcile, find nothing, and send."""
+    answers = await retry_in_doubt_on_two_replicas(
+        settings, credentials, emulator, InMemorySubmitStore()
+    )
+    assert len({answer.jobs_detail.job_id for answer in answers}) == 1
+    assert emulator.state.jobs_created == 1

@@ -7,6 +7,7 @@ called over a real gRPC channel.
 from __future__ import annotations
 
 import asyncio
+import email.utils
 import logging
 import time
 from collections.abc import AsyncIterator
@@ -17,9 +18,11 @@ import pytest
 
 from gateway._proto import media_pb2, service_pb2, service_pb2_grpc
 from gateway.api.server import start_gateway
-from gateway.config.settings import Callbacks, Settings
+from gateway.config.settings import Callbacks, Retry, Settings
 from gateway.credentials import Credentials, StaticCredentialsProvider
 from gateway.errors import CI_ERRORS, RetryClass, rule_for_http_status
+from gateway.status import DEFAULT_THROTTLED_RETRY_S
+from gateway.upstream.client import MAX_RETRY_AFTER_S
 from gateway.upstream.retry import READ_ONLY
 from tests.access.helpers import log_text
 from tests.integration.fake_ci import FakeCI, Scripted, error_body, fake_ci
@@ -326,3 +329,80 @@ async def test_ci_quoting_the_gateways_callback_url_shows_the_caller_no_token(
     assert message.startswith("CallBack http://gw.example:8080/ci-callback/[REDACTED]/")
     shown = "\n".join([str(error), caught.value.debug_error_string() or "", log_text(caplog)])
     assert token not in shown
+
+
+@pytest.mark.parametrize(
+    ("retry_after", "told_s"),
+    [
+        ("nan", None),  # was slept on for ever: the call hung until its deadline
+        ("inf", None),  # was an OverflowError building RetryInfo: UNKNOWN to the caller
+        ("-5", None),  # was a negative RetryInfo
+        ("1e12", MAX_RETRY_AFTER_S),  # was a RetryInfo no Duration can hold
+        ("date+7200", MAX_RETRY_AFTER_S),  # an HTTP-date was ignored
+        ("date-60", None),  # in the past: retry now
+    ],
+)
+async def test_retry_after_of_any_form_is_a_bounded_wait(
+    retry_after: str, told_s: float | None
+) -> None:
+    """CI's Retry-After, in either of its forms or none, becomes a wait within bounds: for the
+    gateway's retries (capped by the backoff's cap, here short) and in the caller's RetryInfo."""
+    if retry_after.startswith("date"):  # an HTTP-date this far from now
+        retry_after = email.utils.formatdate(time.time() + float(retry_after[4:]), usegmt=True)
+    body = error_body("SlowDown", "slow down", "rid-ra")
+    fast = Retry(transient_base_s=0.01, throttled_base_s=0.01, backoff_cap_s=0.05)
+    async with fake_ci(Scripted(429, body, {"Retry-After": retry_after})) as fake:
+        async with gateway_stub(fake, retry=fast) as stub:
+            with pytest.raises(grpc.aio.AioRpcError) as caught:
+                await stub.DescribeMediaJobs(DESCRIBE, timeout=10)
+    error = rich_error(caught.value)
+    assert error.code is grpc.StatusCode.RESOURCE_EXHAUSTED, error.message
+    assert len(fake.requests) == READ_ONLY.max_attempts
+    assert error.retry_info is not None
+    delay = error.retry_info.retry_delay.ToTimedelta().total_seconds()
+    if told_s is None:
+        assert 0 <= delay <= DEFAULT_THROTTLED_RETRY_S
+    else:
+        assert delay == pytest.approx(told_s, abs=1)
+
+
+@pytest.mark.parametrize(
+    ("code", "expected", "attempts"),
+    [
+        ("InvalidArgument", grpc.StatusCode.INVALID_ARGUMENT, 1),
+        ("SlowDown", grpc.StatusCode.RESOURCE_EXHAUSTED, READ_ONLY.max_attempts),
+        ("SomethingNew", grpc.StatusCode.UNAVAILABLE, 1),  # as an unreadable <Response>
+    ],
+)
+async def test_cis_error_under_a_2xx_maps_by_its_code(
+    code: str, expected: grpc.StatusCode, attempts: int
+) -> None:
+    """An `<Error>` answered with 200 is CI's error all the same: its Code picks the status and
+    the retry, and Code, Message and RequestId reach the caller (it was an unreadable
+    `<Response>`: UNAVAILABLE, CI's words lost)."""
+    body = error_body(code, f"message for {code}", "rid-200", "trace-200")
+    async with fake_ci(Scripted(200, body, {"Retry-After": "0"})) as fake:
+        async with gateway_stub(fake) as stub:
+            with pytest.raises(grpc.aio.AioRpcError) as caught:
+                await stub.DescribeMediaJobs(DESCRIBE, timeout=10)
+    error = rich_error(caught.value)
+    assert error.code is expected, error.message
+    assert error.error_info is not None
+    metadata = dict(error.error_info.metadata)
+    assert metadata["ci_code"] == code
+    assert metadata["ci_message"] == f"message for {code}"
+    assert metadata["ci_request_id"] == "rid-200"
+    assert metadata["http_status"] == "200"
+    assert error.request_info is not None and error.request_info.request_id == "rid-200"
+    assert len(fake.requests) == attempts
+
+
+async def test_a_submit_answered_slowdown_under_a_2xx_is_not_replayed() -> None:
+    """Throttling refuses before CI acts, so a submit is replayed after it; but a 2xx says CI
+    accepted something, whatever its `<Error>` says: the submit is not sent again blindly."""
+    body = error_body("SlowDown", "slow down", "rid-200")
+    async with fake_ci(Scripted(200, body, {"Retry-After": "0"})) as fake:
+        async with gateway_stub(fake) as stub:
+            with pytest.raises(grpc.aio.AioRpcError):
+                await stub.SubmitMediaJob(SUBMIT, timeout=10)
+    assert [r.method for r in fake.requests].count("POST") == 1

@@ -6,15 +6,18 @@ from dataclasses import replace
 
 import grpc
 import pytest
+import redis.asyncio as aioredis
 
 from ci_emulator.server import RunningEmulator
 from gateway._proto import media_pb2
 from gateway.config.settings import Callbacks, Settings, Shared, Tracking
 from gateway.credentials import Credentials
 from gateway.jobs.callbacks import callback_url
+from gateway.jobs.redis_store import RedisSubmitStore
 from gateway.model import Target
 from tests.conftest import BUCKET, REGION, SAMPLE_KEY
 from tests.integration.test_jobs import assert_matches_sample
+from tests.integration.test_resilience import retry_in_doubt_on_two_replicas
 from tests.jobs.conftest import free_port
 from tests.jobs.helpers import TOKEN, assert_ended, gateway, next_detail, submit, watch
 
@@ -81,4 +84,18 @@ async def test_a_different_request_under_the_same_id_is_refused_on_the_other_rep
         with pytest.raises(grpc.aio.AioRpcError) as caught:
             await submit(b.stub, SAMPLE_KEY.replace("sample", "other"), request_id="reused-1")
         assert caught.value.code() is grpc.StatusCode.INVALID_ARGUMENT
+    assert emulator.state.jobs_created == 1
+
+
+async def test_two_replicas_retrying_a_submit_in_doubt_through_redis_create_one_job(
+    settings: Settings,
+    credentials: Credentials,
+    emulator: RunningEmulator,
+    redis_client: aioredis.Redis,  # flushes the database first
+) -> None:
+    """The Redis store's take-over is atomic too (`WATCH`): of two replicas retrying a record
+    in doubt at once, one leads and the other waits for its outcome."""
+    store = RedisSubmitStore(redis_client)
+    answers = await retry_in_doubt_on_two_replicas(settings, credentials, emulator, store)
+    assert len({answer.jobs_detail.job_id for answer in answers}) == 1
     assert emulator.state.jobs_created == 1
