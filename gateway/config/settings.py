@@ -240,7 +240,9 @@ class Retry:
     )
     max_in_flight_rpcs: int = _option(
         2000,
-        help="API calls at once; beyond it RESOURCE_EXHAUSTED (OVERLOADED) with RetryInfo",
+        help="API calls at once; beyond it RESOURCE_EXHAUSTED (OVERLOADED) with RetryInfo; "
+        "watch streams and `WaitMediaJob` are bounded by the watcher caps "
+        "(`tracking.max_watchers`, `max_watchers_per_client`) instead",
         aliases=("CI_GATEWAY_MAX_IN_FLIGHT_RPCS",),
     )
 
