@@ -28,6 +28,8 @@ the answer would depend on which one a server reads.
 
 from __future__ import annotations
 
+import copy
+from dataclasses import replace
 from typing import Final
 
 from lxml import etree
@@ -130,6 +132,28 @@ def parse_submit(
         media=media,
         operation_echo=echo,
     )
+
+
+def sent_operation(request: etree._Element) -> etree._Element | None:
+    """A copy of a request's one `Operation` as the client sent it (None if it has none or
+    several: `parse_submit` answers for those), taken before templates are merged into it."""
+    operations = children(request, "Operation")
+    return copy.deepcopy(operations[0]) if len(operations) == 1 else None
+
+
+def echo_as_sent(spec: JobSpec, sent: etree._Element | None) -> JobSpec:
+    """`spec` echoing its Operation as sent: CI's JobsDetail echoes the request (catalogue
+    §1.3, "TemplateName, echo of request"), so a job that named a template shows its
+    `TemplateId` (and `TranscodeTemplateId`, `WatermarkTemplateId`) with the `TemplateName`
+    it was resolved to, not the parameters the emulator merged in to run it."""
+    if spec.media is None or sent is None:
+        return spec
+    echo = _echo(sent)
+    names = [item for item in spec.operation_echo if item[0] == "TemplateName"]
+    if names:
+        at = next((i + 1 for i, item in enumerate(echo) if item[0] == "TemplateId"), len(echo))
+        echo[at:at] = names
+    return replace(spec, operation_echo=echo)
 
 
 def _echo(operation: etree._Element | None) -> Fields:

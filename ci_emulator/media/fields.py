@@ -29,6 +29,7 @@ _COS_URL: Final = re.compile(
     r"\.myqcloud\.com/(?P<key>.+)$"
 )
 _TRUE_FALSE: Final = {"true": True, "false": False}
+_INTEGER: Final = re.compile(r"-?[0-9]+")
 
 
 class Node:
@@ -101,7 +102,8 @@ class Node:
         value = self.text(name)
         if value is None:
             return None
-        if not (value.isascii() and value.lstrip("-").isdigit()) or not low <= int(value) <= high:
+        # One optional minus sign: `--5` is no integer (int() would raise, answering 500).
+        if not _INTEGER.fullmatch(value) or not low <= int(value) <= high:
             raise invalid_argument(f"{self._at(name)} must be an integer in [{low}, {high}]")
         if even and int(value) % 2:
             raise invalid_argument(f"{self._at(name)} must be even")

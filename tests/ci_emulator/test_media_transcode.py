@@ -200,6 +200,8 @@ REFUSALS = [
      400, "InvalidArgument"),
     ("width too small", media_body("Transcode", transcode("mp4", video("<Width>64</Width>"))),
      400, "InvalidArgument"),
+    ("width with two minus signs", media_body("Transcode", transcode("mp4", video(
+        "<Width>--200</Width>"))), 400, "InvalidArgument"),
     ("fps too high", media_body("Transcode", transcode("mp4", video("<Fps>120</Fps>"))),
      400, "InvalidArgument"),
     ("crf out of range", media_body("Transcode", transcode("mp4", video("<Crf>60</Crf>"))),

@@ -307,3 +307,29 @@ async def test_the_submit_path_resolves_templates_before_it_validates(
     assert (reply.status, reply.code) == (400, "InvalidArgument")
     assert "template t1nothere does not exist" in (reply.xml().findtext("Message") or "")
     assert emu.state.jobs_created == 0
+
+
+async def test_a_job_echoes_the_template_id_it_was_sent_and_the_template_s_name(
+    client: SignedClient, emu: RunningEmulator
+) -> None:
+    """CI's JobsDetail.Operation echoes the request (catalogue §1.3: "Result: MediaResult,
+    MediaInfo, TemplateName, echo of request"): the TemplateId sent, beside TemplateName; the
+    parameters the emulator merges in to run the job are its own business, not CI's echo."""
+    emu.state.pause_scheduling()
+    template_id = await created_id(client, TRANSCODE)
+    body = (
+        "<Request><Tag>Transcode</Tag><Input><Object>input/a.mp4</Object></Input>"
+        f"<Operation><TemplateId>{template_id}</TemplateId><Output><Region>ap-guangzhou</Region>"
+        f"<Bucket>{BUCKET}</Bucket><Object>out/t.mp4</Object></Output></Operation></Request>"
+    )
+    submitted = (await client.send("POST", "/jobs", body=body.encode())).ok().xml()
+    job_id = submitted.findtext("JobsDetail/JobId")
+    described = (await client.send("GET", f"/jobs/{job_id}")).ok().xml()
+    for detail in (submitted.find("JobsDetail"), described.find("JobsDetail")):
+        assert detail is not None
+        assert detail.findtext("Operation/TemplateId") == template_id
+        assert detail.findtext("Operation/TemplateName") == "mp4-720p"
+        assert detail.find("Operation/Transcode") is None
+    assert [name for name, _ in pairs(submitted, "JobsDetail/Operation")] == [
+        "TemplateId", "TemplateName", "Output", "JobLevel",
+    ]  # fmt: skip
