@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import os
 import re
 import time
@@ -89,7 +90,9 @@ def read_directory(directory: Path) -> Credentials:
         try:
             expires_at = float(expired)
         except ValueError:
-            raise CredentialFileError(f"{FILE_EXPIRED_TIME} is not Unix seconds") from None
+            expires_at = math.nan
+        if not math.isfinite(expires_at):  # float() also reads "nan", "inf" and "1e999"
+            raise CredentialFileError(f"{FILE_EXPIRED_TIME} is not Unix seconds")
     assert secret_id is not None and secret_key is not None  # required=True
     return Credentials(secret_id, secret_key, token, expires_at)
 

@@ -240,14 +240,11 @@ class ParsedAuthorization:
     header_list: tuple[str, ...]
     param_list: tuple[str, ...]
     signature: str
-
-    @property
-    def sign_time_text(self) -> str:
-        return f"{self.sign_time[0]};{self.sign_time[1]}"
-
-    @property
-    def key_time_text(self) -> str:
-        return f"{self.key_time[0]};{self.key_time[1]}"
+    # The windows as the header spells them: the signature covers this text (SignKey is
+    # HMAC(SecretKey, q-key-time), StringToSign holds q-sign-time), never a re-spelling of the
+    # numbers (`0170…` is the same second but not the same text).
+    sign_time_text: str
+    key_time_text: str
 
 
 _REQUIRED_FIELDS = (
@@ -263,7 +260,8 @@ _REQUIRED_FIELDS = (
 
 def _parse_window(text: str) -> tuple[int, int]:
     start, sep, end = text.partition(";")
-    if not sep or not start.isdigit() or not end.isdigit():
+    # ASCII digits only: `str.isdigit` alone also takes full-width (U+FF11) or superscript ones.
+    if not sep or not (start + end).isascii() or not start.isdigit() or not end.isdigit():
         raise ValueError("a time window must be '<start>;<end>' in Unix seconds")
     return int(start), int(end)
 
@@ -291,6 +289,8 @@ def parse_authorization(value: str) -> ParsedAuthorization:
         header_list=_parse_names(fields["q-header-list"]),
         param_list=_parse_names(fields["q-url-param-list"]),
         signature=fields["q-signature"],
+        sign_time_text=fields["q-sign-time"],
+        key_time_text=fields["q-key-time"],
     )
 
 

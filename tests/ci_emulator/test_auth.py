@@ -28,6 +28,11 @@ from tests.fixtures.servers import StartEmulator
 
 NOW = int(time.time())
 
+
+def _fullwidth(number: int) -> str:
+    return "".join(chr(0xFF10 + int(digit)) for digit in str(number))  # full-width digits
+
+
 # (case, send() keyword arguments, CI host (status, code), COS host (status, code))
 REJECTIONS: list[tuple[str, dict[str, Any], tuple[int, str], tuple[int, str]]] = [
     ("missing", {"sign": False}, (401, "MissingAuthorization"), (403, "AccessDenied")),
@@ -48,6 +53,14 @@ REJECTIONS: list[tuple[str, dict[str, Any], tuple[int, str], tuple[int, str]]] =
     (
         "window inverted",
         {"authorization": "REPLACE:q-sign-time=1700000600;1700000000"},
+        (401, "InvalidAuthorization"),
+        (403, "AccessDenied"),
+    ),
+    (
+        # CI reads Unix seconds in ASCII; `str.isdigit` alone would take U+FF11 and the like as a
+        # number and verify over its ASCII spelling, a text the request did not carry.
+        "window in non-ASCII digits",
+        {"authorization": f"REPLACE:q-sign-time={_fullwidth(NOW - 60)};{_fullwidth(NOW + 600)}"},
         (401, "InvalidAuthorization"),
         (403, "AccessDenied"),
     ),
@@ -185,6 +198,44 @@ async def test_signature_rejections(
     assert reply.headers[f"x-{service}-request-id"] == reply.xml().findtext("RequestId")
     assert (reply.xml().find("Resource") is not None) == (service == "cos")
     (await send_case(client, service, {})).ok()
+
+
+def _authorization_over_window_text(
+    client: SignedClient, *, signed_window: str, carried_window: str
+) -> str:
+    """A GET /jobs?tag=MediaInfo signed with `signed_window` as its KeyTime and SignTime text,
+    carrying `carried_window` in q-sign-time and q-key-time."""
+    header_pairs = signing.canonical_pairs([("host", client.host())])
+    param_pairs = signing.canonical_pairs([("tag", "MediaInfo")])
+    http = signing.http_string("GET", "/jobs", param_pairs, header_pairs)
+    to_sign = signing.string_to_sign(signed_window, http)
+    sign = signing.signature(signing.sign_key(client.secret_key, signed_window), to_sign)
+    return (
+        f"q-sign-algorithm=sha1&q-ak={client.secret_id}"
+        f"&q-sign-time={carried_window}&q-key-time={carried_window}"
+        f"&q-header-list=host&q-url-param-list=tag&q-signature={sign}"
+    )
+
+
+async def test_the_signature_is_verified_over_the_window_text_carried(
+    client: SignedClient,
+) -> None:
+    """CI's SignKey is HMAC(SecretKey, q-key-time) and its StringToSign holds q-sign-time, as
+    the request spells them: a window written `0<start>;0<end>` (the same seconds) is signed
+    over that text, and one signed over `<start>;<end>` but carrying the zeros is a mismatch."""
+    now = int(client.now())
+    plain = f"{now - 60};{now + 600}"
+    padded = f"0{now - 60};0{now + 600}"
+    carried_as_signed = _authorization_over_window_text(
+        client, signed_window=padded, carried_window=padded
+    )
+    reply = await client.send(
+        "GET", "/jobs", params={"tag": "MediaInfo"}, authorization=carried_as_signed
+    )
+    reply.ok()
+    respelled = _authorization_over_window_text(client, signed_window=plain, carried_window=padded)
+    reply = await client.send("GET", "/jobs", params={"tag": "MediaInfo"}, authorization=respelled)
+    assert (reply.status, reply.code) == (403, "SignatureDoesNotMatch"), reply.body
 
 
 async def test_a_window_starting_within_the_skew_is_accepted(client: SignedClient) -> None:

@@ -48,6 +48,11 @@ async def test_reads_a_kubernetes_secret_volume_and_swaps_on_rotation(tmp_path: 
         (lambda d: (d / "secret_id").write_bytes(b"AKID\xff"), "secret_id is not ASCII"),
         (lambda d: (d / "secret_key").write_text("half written"), "spaces or control"),
         (lambda d: (d / "expired_time").write_text("soon"), "expired_time is not Unix"),
+        # float() reads these, but no instant is NaN (the keys would never be handed out) or
+        # infinite (temporary keys the gateway would use forever).
+        (lambda d: (d / "expired_time").write_text("nan"), "expired_time is not Unix"),
+        (lambda d: (d / "expired_time").write_text("inf"), "expired_time is not Unix"),
+        (lambda d: (d / "expired_time").write_text("1e999"), "expired_time is not Unix"),
     ],
 )
 async def test_a_bad_change_keeps_the_previous_credentials_and_warns(

@@ -463,6 +463,7 @@ def test_valid_authorization_parses() -> None:
     assert parsed.algorithm == "sha1"
     assert parsed.secret_id == "AKIDQjz3ltompVjBni5LitkWHFlFpwkn9U5q"
     assert parsed.sign_time == parsed.key_time == (1557989753, 1557996953)
+    assert parsed.sign_time_text == parsed.key_time_text == "1557989753;1557996953"
     assert parsed.header_list == ("date", "host")
     assert parsed.param_list == ("response-cache-control", "response-content-type")
     assert parsed.signature == "01681b8c9d798a678e43b685a9f1bba0f6c0e012"
@@ -477,7 +478,18 @@ def test_missing_field_is_rejected(field: str) -> None:
 @pytest.mark.parametrize("field", ["q-sign-time", "q-key-time"])
 @pytest.mark.parametrize(
     "window",
-    ["", "1557989753", "1557989753;", ";1557996953", "a;b", "-1;1557996953", "1.5;2", "1;2;3"],
+    [
+        "",
+        "1557989753",
+        "1557989753;",
+        ";1557996953",
+        "a;b",
+        "-1;1557996953",
+        "1.5;2",
+        "1;2;3",
+        "\uff11;\uff12",  # full-width digits: str.isdigit and int() take them
+        "\u0661;\u0662",  # Arabic-Indic digits, likewise
+    ],
 )
 def test_bad_time_window_is_rejected(field: str, window: str) -> None:
     with pytest.raises(ValueError, match="time window"):
