@@ -39,6 +39,23 @@ def test_demo_submits_a_job_and_prints_its_media_info(tmp_path: Path) -> None:
     assert (tmp_path / "b" / "input" / "demo.mp4").is_file()
 
 
+def test_demo_refuses_an_unknown_log_level_naming_it(tmp_path: Path) -> None:
+    """The demo reads `CI_GATEWAY_LOG_LEVEL` as `serve` does: a level logging does not know is
+    a usage error naming the variable (status 2), not a ValueError's traceback."""
+    done = run_gateway(
+        "demo",
+        "--no-serve",
+        "--listen",
+        "127.0.0.1:0",
+        "--bucket-dir",
+        str(tmp_path / "b"),
+        env=gateway_env(CI_GATEWAY_LOG_LEVEL="LOUD"),
+    )
+    assert done.returncode == 2, done.stderr
+    assert "CI_GATEWAY_LOG_LEVEL" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
 def test_serve_without_credentials_refuses_to_start() -> None:
     done = run_gateway("serve", "--listen", "127.0.0.1:0", env=gateway_env())
     assert done.returncode == 2
@@ -51,6 +68,7 @@ def test_serve_without_credentials_refuses_to_start() -> None:
         ("--default-bucket", "No_Such", "default_bucket"),
         ("--default-region", "Mars!", "default_region"),
         ("--endpoint-url", "ftp://x", "endpoint_url"),
+        ("--log-level", "LOUD", "log_level"),
     ],
 )
 def test_serve_rejects_bad_settings_naming_them(
