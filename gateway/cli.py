@@ -60,6 +60,10 @@ def _emulator_entry(command: str, module: str) -> Callable[[list[str]], int] | N
     return entry
 
 
+class CannotStart(Exception):
+    """`start_gateway` refused the settings or could not bind a port."""
+
+
 async def _serve(
     settings: Settings,
     credentials: CredentialsProvider,
@@ -93,7 +97,12 @@ async def _serve(
     try:
         # start_gateway starts the credentials (first keys, then rotation watching / STS
         # refresh) and gateway.stop() closes them: the gateway owns their lifecycle.
-        gateway = await start_gateway(settings, credentials, access=access, insecure=insecure)
+        try:
+            gateway = await start_gateway(settings, credentials, access=access, insecure=insecure)
+        except (ValueError, OSError) as exc:
+            # A port taken or not local, settings that only conflict once assembled: one line
+            # and status 2, as the refusals before the start, never a traceback.
+            raise CannotStart(str(exc)) from exc
         try:
             await signalled.wait()
         finally:
@@ -187,7 +196,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     from gateway.api import process
 
     serving = _serve(settings, credentials, access, args.insecure)
-    process.run(serving, event_loop=settings.event_loop)
+    try:
+        process.run(serving, event_loop=settings.event_loop)
+    except CannotStart as exc:
+        print(f"ci-gateway: {exc}", file=sys.stderr)
+        return 2
     return 0
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 from pathlib import Path
 
@@ -78,6 +79,41 @@ def test_serve_rejects_bad_settings_naming_them(
     stderr = serve_refusal("--listen", "127.0.0.1:0", flag, value, credentials=keys)
     assert named in stderr
     assert keys.secret_key not in stderr
+
+
+@pytest.mark.parametrize(
+    ("flags", "env", "named"),
+    [
+        (["--listen", "{taken}"], {}, "cannot listen on {taken}"),
+        (["--metrics-listen", "{taken}"], {}, "cannot listen on {taken} (metrics_listen)"),
+        (["--health-listen", "{taken}"], {}, "cannot listen on {taken} (health_listen)"),
+        ([], {"CI_GATEWAY_CALLBACKS_LISTEN": "{taken}"}, "{taken} (callbacks.listen)"),
+        ([], {"CI_GATEWAY_CALLBACKS_PUBLIC_URL": "http://gw.example"}, "callbacks.listen"),
+        ([], {"CI_GATEWAY_SHARED_FANOUT": "redis"}, "shared.redis_url"),
+    ],
+)
+def test_serve_that_cannot_start_says_why_in_one_line(
+    flags: list[str], env: dict[str, str], named: str
+) -> None:
+    """What is only found while starting (a port taken, settings that conflict once assembled)
+    ends `serve` as the refusals before it do, the troubleshooting table's `cannot listen on
+    ...` included: status 2 and one line naming the setting, not a traceback."""
+    keys = Credentials("AKIDx", "never-printed-secret")
+    with socket.socket() as holder:  # a port in use: bound and listening, for the whole run
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        taken = f"127.0.0.1:{holder.getsockname()[1]}"
+        fill = [flag.replace("{taken}", taken) for flag in flags]
+        extra = {name: value.replace("{taken}", taken) for name, value in env.items()}
+        if "--listen" not in fill:
+            fill = ["--listen", "127.0.0.1:0", *fill]
+        done = run_gateway("serve", *fill, env=gateway_env(keys, **extra))
+    assert done.returncode == 2, done.stderr
+    assert "Traceback" not in done.stderr
+    last = done.stderr.splitlines()[-1]
+    assert last.startswith("ci-gateway: ")
+    assert named.replace("{taken}", taken) in last
+    assert keys.secret_key not in done.stderr
 
 
 def test_the_serving_demo_ends_with_next_steps_that_work_as_printed(tmp_path: Path) -> None:
