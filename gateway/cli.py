@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import importlib
 import logging
 import os
 import signal
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 from gateway import logs, tracing
@@ -168,6 +169,19 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+@contextlib.contextmanager
+def _naming_the_file(setting: str, path: Path | str | None) -> Iterator[None]:
+    """An unreadable file that `setting` names is refused naming the setting, as the secret
+    files' are ("callbacks.token_file '...' cannot be read: ..."), not as a bare "[Errno 2]"
+    that could be any of three files."""
+    try:
+        yield
+    except OSError as exc:
+        if path is None or exc.filename != str(path):
+            raise
+        raise ValueError(f"{setting} {str(path)!r} cannot be read: {exc.strerror}") from exc
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args_list = list(sys.argv[1:] if argv is None else argv)
     if args_list[:1] == ["jobs"]:  # the operator's CLI: a gRPC client of a running gateway
@@ -179,11 +193,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2 if entry is None else entry(args_list[1:])
     args = build_parser().parse_args(args_list)
     try:
-        settings = _settings_from(args)
-        credentials = open_credentials(
-            settings.credentials_file, proxy_for=_egress_proxy_for(settings)
-        )
-        access = ClientAccess.from_setting(settings.access_file)
+        with _naming_the_file("--config", args.config):
+            settings = _settings_from(args)
+        with _naming_the_file("credentials_file", settings.credentials_file):
+            credentials = open_credentials(
+                settings.credentials_file, proxy_for=_egress_proxy_for(settings)
+            )
+        with _naming_the_file("access_file", settings.access_file):
+            access = ClientAccess.from_setting(settings.access_file)
         refusal = access.listen_refusal(settings.listen, insecure=args.insecure)
         if refusal is not None:
             raise ValueError(refusal)

@@ -81,6 +81,21 @@ def test_serve_rejects_bad_settings_naming_them(
     assert keys.secret_key not in stderr
 
 
+@pytest.mark.parametrize("flag", ["--config", "--access-file", "--credentials-file"])
+def test_a_missing_settings_file_is_named_by_its_setting(
+    serve_refusal: ServeRefusal, flag: str, tmp_path: Path
+) -> None:
+    """Three settings name a TOML file; a missing one was a bare "[Errno 2] No such file or
+    directory: '...'", which did not say which of them to fix."""
+    missing = tmp_path / "missing.toml"
+    keys = Credentials("AKIDx", "never-printed-secret")
+    stderr = serve_refusal("--listen", "127.0.0.1:0", flag, str(missing), credentials=keys)
+    named = flag if flag == "--config" else flag[2:].replace("-", "_")
+    assert stderr == (
+        f"ci-gateway: {named} '{missing}' cannot be read: No such file or directory\n"
+    )
+
+
 @pytest.mark.parametrize(
     ("flags", "env", "named"),
     [
