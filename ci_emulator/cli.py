@@ -173,7 +173,13 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="also call back URLs whose host is not loopback or private (refused by default)",
     )
-    parser.add_argument("--log-level", default="INFO")
+    parser.add_argument(
+        "--log-level",
+        default="INFO",
+        type=str.upper,
+        choices=("DEBUG", "INFO", "WARNING", "ERROR"),
+        help="default INFO",
+    )
     return parser
 
 

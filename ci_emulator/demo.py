@@ -28,7 +28,7 @@ from gateway._proto import media_pb2, service_pb2, service_pb2_grpc
 from gateway.access.config_file import AccessConfig
 from gateway.access.interceptor import ClientAccess
 from gateway.api.server import start_gateway
-from gateway.config.settings import Settings
+from gateway.config.settings import LOG_LEVELS, Settings
 from gateway.credentials import Credentials, StaticCredentialsProvider
 
 DEMO_BUCKET = "demo-1250000000"
@@ -166,6 +166,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(list(sys.argv[1:] if argv is None else argv))
-    logs.configure(os.environ.get("CI_GATEWAY_LOG_LEVEL", "INFO"), "text")
+    parser = build_parser()
+    args = parser.parse_args(list(sys.argv[1:] if argv is None else argv))
+    level = os.environ.get("CI_GATEWAY_LOG_LEVEL", "INFO")
+    if level.upper() not in LOG_LEVELS:
+        parser.error(f"CI_GATEWAY_LOG_LEVEL {level!r} must be one of {LOG_LEVELS}")
+    logs.configure(level, "text")
     return asyncio.run(_demo(args.listen, args.bucket_dir, serve=not args.no_serve))

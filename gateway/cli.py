@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import importlib
 import logging
 import os
 import signal
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 from gateway import logs, tracing
@@ -60,6 +61,10 @@ def _emulator_entry(command: str, module: str) -> Callable[[list[str]], int] | N
     return entry
 
 
+class CannotStart(Exception):
+    """`start_gateway` refused the settings or could not bind a port."""
+
+
 async def _serve(
     settings: Settings,
     credentials: CredentialsProvider,
@@ -93,7 +98,12 @@ async def _serve(
     try:
         # start_gateway starts the credentials (first keys, then rotation watching / STS
         # refresh) and gateway.stop() closes them: the gateway owns their lifecycle.
-        gateway = await start_gateway(settings, credentials, access=access, insecure=insecure)
+        try:
+            gateway = await start_gateway(settings, credentials, access=access, insecure=insecure)
+        except (ValueError, OSError) as exc:
+            # A port taken or not local, settings that only conflict once assembled: one line
+            # and status 2, as the refusals before the start, never a traceback.
+            raise CannotStart(str(exc)) from exc
         try:
             await signalled.wait()
         finally:
@@ -159,6 +169,19 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+@contextlib.contextmanager
+def _naming_the_file(setting: str, path: Path | str | None) -> Iterator[None]:
+    """An unreadable file that `setting` names is refused naming the setting, as the secret
+    files' are ("callbacks.token_file '...' cannot be read: ..."), not as a bare "[Errno 2]"
+    that could be any of three files."""
+    try:
+        yield
+    except OSError as exc:
+        if path is None or exc.filename != str(path):
+            raise
+        raise ValueError(f"{setting} {str(path)!r} cannot be read: {exc.strerror}") from exc
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args_list = list(sys.argv[1:] if argv is None else argv)
     if args_list[:1] == ["jobs"]:  # the operator's CLI: a gRPC client of a running gateway
@@ -170,11 +193,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2 if entry is None else entry(args_list[1:])
     args = build_parser().parse_args(args_list)
     try:
-        settings = _settings_from(args)
-        credentials = open_credentials(
-            settings.credentials_file, proxy_for=_egress_proxy_for(settings)
-        )
-        access = ClientAccess.from_setting(settings.access_file)
+        with _naming_the_file("--config", args.config):
+            settings = _settings_from(args)
+        with _naming_the_file("credentials_file", settings.credentials_file):
+            credentials = open_credentials(
+                settings.credentials_file, proxy_for=_egress_proxy_for(settings)
+            )
+        with _naming_the_file("access_file", settings.access_file):
+            access = ClientAccess.from_setting(settings.access_file)
         refusal = access.listen_refusal(settings.listen, insecure=args.insecure)
         if refusal is not None:
             raise ValueError(refusal)
@@ -187,7 +213,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     from gateway.api import process
 
     serving = _serve(settings, credentials, access, args.insecure)
-    process.run(serving, event_loop=settings.event_loop)
+    try:
+        process.run(serving, event_loop=settings.event_loop)
+    except CannotStart as exc:
+        print(f"ci-gateway: {exc}", file=sys.stderr)
+        return 2
     return 0
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 from pathlib import Path
 
@@ -39,6 +40,23 @@ def test_demo_submits_a_job_and_prints_its_media_info(tmp_path: Path) -> None:
     assert (tmp_path / "b" / "input" / "demo.mp4").is_file()
 
 
+def test_demo_refuses_an_unknown_log_level_naming_it(tmp_path: Path) -> None:
+    """The demo reads `CI_GATEWAY_LOG_LEVEL` as `serve` does: a level logging does not know is
+    a usage error naming the variable (status 2), not a ValueError's traceback."""
+    done = run_gateway(
+        "demo",
+        "--no-serve",
+        "--listen",
+        "127.0.0.1:0",
+        "--bucket-dir",
+        str(tmp_path / "b"),
+        env=gateway_env(CI_GATEWAY_LOG_LEVEL="LOUD"),
+    )
+    assert done.returncode == 2, done.stderr
+    assert "CI_GATEWAY_LOG_LEVEL" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
 def test_serve_without_credentials_refuses_to_start() -> None:
     done = run_gateway("serve", "--listen", "127.0.0.1:0", env=gateway_env())
     assert done.returncode == 2
@@ -51,6 +69,7 @@ def test_serve_without_credentials_refuses_to_start() -> None:
         ("--default-bucket", "No_Such", "default_bucket"),
         ("--default-region", "Mars!", "default_region"),
         ("--endpoint-url", "ftp://x", "endpoint_url"),
+        ("--log-level", "LOUD", "log_level"),
     ],
 )
 def test_serve_rejects_bad_settings_naming_them(
@@ -60,6 +79,56 @@ def test_serve_rejects_bad_settings_naming_them(
     stderr = serve_refusal("--listen", "127.0.0.1:0", flag, value, credentials=keys)
     assert named in stderr
     assert keys.secret_key not in stderr
+
+
+@pytest.mark.parametrize("flag", ["--config", "--access-file", "--credentials-file"])
+def test_a_missing_settings_file_is_named_by_its_setting(
+    serve_refusal: ServeRefusal, flag: str, tmp_path: Path
+) -> None:
+    """Three settings name a TOML file; a missing one was a bare "[Errno 2] No such file or
+    directory: '...'", which did not say which of them to fix."""
+    missing = tmp_path / "missing.toml"
+    keys = Credentials("AKIDx", "never-printed-secret")
+    stderr = serve_refusal("--listen", "127.0.0.1:0", flag, str(missing), credentials=keys)
+    named = flag if flag == "--config" else flag[2:].replace("-", "_")
+    assert stderr == (
+        f"ci-gateway: {named} '{missing}' cannot be read: No such file or directory\n"
+    )
+
+
+@pytest.mark.parametrize(
+    ("flags", "env", "named"),
+    [
+        (["--listen", "{taken}"], {}, "cannot listen on {taken}"),
+        (["--metrics-listen", "{taken}"], {}, "cannot listen on {taken} (metrics_listen)"),
+        (["--health-listen", "{taken}"], {}, "cannot listen on {taken} (health_listen)"),
+        ([], {"CI_GATEWAY_CALLBACKS_LISTEN": "{taken}"}, "{taken} (callbacks.listen)"),
+        ([], {"CI_GATEWAY_CALLBACKS_PUBLIC_URL": "http://gw.example"}, "callbacks.listen"),
+        ([], {"CI_GATEWAY_SHARED_FANOUT": "redis"}, "shared.redis_url"),
+    ],
+)
+def test_serve_that_cannot_start_says_why_in_one_line(
+    flags: list[str], env: dict[str, str], named: str
+) -> None:
+    """What is only found while starting (a port taken, settings that conflict once assembled)
+    ends `serve` as the refusals before it do, the troubleshooting table's `cannot listen on
+    ...` included: status 2 and one line naming the setting, not a traceback."""
+    keys = Credentials("AKIDx", "never-printed-secret")
+    with socket.socket() as holder:  # a port in use: bound and listening, for the whole run
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        taken = f"127.0.0.1:{holder.getsockname()[1]}"
+        fill = [flag.replace("{taken}", taken) for flag in flags]
+        extra = {name: value.replace("{taken}", taken) for name, value in env.items()}
+        if "--listen" not in fill:
+            fill = ["--listen", "127.0.0.1:0", *fill]
+        done = run_gateway("serve", *fill, env=gateway_env(keys, **extra))
+    assert done.returncode == 2, done.stderr
+    assert "Traceback" not in done.stderr
+    last = done.stderr.splitlines()[-1]
+    assert last.startswith("ci-gateway: ")
+    assert named.replace("{taken}", taken) in last
+    assert keys.secret_key not in done.stderr
 
 
 def test_the_serving_demo_ends_with_next_steps_that_work_as_printed(tmp_path: Path) -> None:

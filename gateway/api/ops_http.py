@@ -77,7 +77,10 @@ async def start_ops_server(
     await runner.setup()
     try:
         site = web.TCPSite(runner, host, int(port_text))
-        await site.start()
+        try:
+            await site.start()
+        except OSError as exc:  # named like the API and health ports' refusals
+            raise OSError(f"cannot listen on {listen} (metrics_listen): {exc.strerror}") from exc
         port = int(runner.addresses[0][1])
     except BaseException:
         await runner.cleanup()

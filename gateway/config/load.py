@@ -26,6 +26,7 @@ the transport is given settings and never reads the process's environment itself
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import replace
 from pathlib import Path
@@ -72,11 +73,16 @@ def _coerce(option: Option, value: Any) -> Any:
     if isinstance(value, bool) or not isinstance(value, str | int | float):
         raise ValueError(f"{option.key}: {value!r} is not a valid {type(template).__name__}")
     try:
-        return type(template)(value)
+        number = type(template)(value)
     except (TypeError, ValueError) as exc:
         raise ValueError(
             f"{option.key}: {value!r} is not a valid {type(template).__name__}"
         ) from exc
+    # float("nan") and float("inf") parse, and pass every `<= 0` check after them, but no
+    # time-out, size or rate is either: a NaN read time-out failed every call INTERNAL.
+    if not math.isfinite(number):
+        raise ValueError(f"{option.key}: {value!r} is not a valid {type(template).__name__}")
+    return number
 
 
 def _apply(settings: Settings, values: Mapping[str, Any], source: str) -> Settings:

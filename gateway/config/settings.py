@@ -31,6 +31,7 @@ from urllib.parse import urlsplit
 from gateway.model import is_valid_bucket, is_valid_region
 
 ENV_PREFIX = "CI_GATEWAY_"
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 LOG_FORMATS = ("json", "text")
 EVENT_LOOPS = ("auto", "uvloop", "asyncio")
 FANOUT_BACKENDS = ("local", "redis")
@@ -500,6 +501,8 @@ class Settings:
                 problems.append(f"timeouts.{name} must be positive")
         if self.max_response_bytes < 64 * 1024:
             problems.append("max_response_bytes must be at least 65536")
+        if self.log_level.upper() not in LOG_LEVELS:
+            problems.append(f"log_level {self.log_level!r} must be one of {LOG_LEVELS}")
         if self.log_format not in LOG_FORMATS:
             problems.append(f"log_format {self.log_format!r} must be one of {LOG_FORMATS}")
         if self.event_loop not in EVENT_LOOPS:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import math
 import os
 import sys
 from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
@@ -291,9 +292,24 @@ async def _media_info(args: argparse.Namespace, gateway: Session, streams: Strea
 
 
 def _positive(text: str) -> float:
-    value = float(text)
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be more than 0: {text}")
+    """Seconds: a finite number above 0 (argparse would name this function for a ValueError,
+    and `inf` reached grpc as a deadline already past)."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not 0 < value < math.inf:
+        raise argparse.ArgumentTypeError(f"must be a number of seconds more than 0: {text}")
+    return value
+
+
+def _at_least_one(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a whole number, at least 1: {text}")
     return value
 
 
@@ -377,7 +393,10 @@ def build_parser() -> argparse.ArgumentParser:
     listing.add_argument("--next-token", help="continue from a previous page")
     listing.add_argument("--all", action="store_true", help="follow every page")
     listing.add_argument(
-        "--max-pages", type=int, default=MAX_PAGES, help=f"with --all (default {MAX_PAGES})"
+        "--max-pages",
+        type=_at_least_one,
+        default=MAX_PAGES,
+        help=f"with --all (default {MAX_PAGES})",
     )
 
     watch = add("watch", _watch, "follow a job live until it ends; exit code = outcome", waits)

@@ -118,6 +118,15 @@ def _read(path: Path, what: str) -> bytes:
         raise _usage(f"cannot read {what} {path}: {exc.strerror or exc}") from None
 
 
+def _read_pem(path: Path, what: str) -> bytes:
+    """A PEM file's bytes; gRPC takes nothing else, and told another format it fails only at
+    the handshake, as "cannot reach the gateway ... Failed to create security handshaker"."""
+    data = _read(path, what)
+    if b"-----BEGIN " not in data:
+        raise _usage(f"{what} {path} is not PEM (no -----BEGIN line)")
+    return data
+
+
 def check_address(address: str) -> str:
     if address.startswith(_SCHEMES) or _HOST_PORT.match(address):
         return address
@@ -158,9 +167,9 @@ def from_args(args: argparse.Namespace, environ: Mapping[str, str]) -> Connectio
     tls = None
     if args.tls or ca_file or cert_file or server_name:
         tls = Tls(
-            root_certificates=_read(ca_file, "the CA file") if ca_file else None,
-            certificate_chain=_read(cert_file, "the certificate file") if cert_file else None,
-            private_key=_read(key_file, "the key file") if key_file else None,
+            root_certificates=_read_pem(ca_file, "the CA file") if ca_file else None,
+            certificate_chain=_read_pem(cert_file, "the certificate file") if cert_file else None,
+            private_key=_read_pem(key_file, "the key file") if key_file else None,
             server_name=server_name,
         )
     return Connection(address, tls, _token(args, environ))

@@ -231,7 +231,12 @@ class CallbackReceiver:
         await runner.setup()
         try:
             site = web.TCPSite(runner, host, int(port))
-            await site.start()
+            try:
+                await site.start()
+            except OSError as exc:  # named like the API and health ports' refusals
+                raise OSError(
+                    f"cannot listen on {listen} (callbacks.listen): {exc.strerror}"
+                ) from exc
         except BaseException:
             await runner.cleanup()
             raise

@@ -56,6 +56,7 @@ def test_credentials_from_the_environment(tmp_path: Path) -> None:
         ["--credential", "A:k"],  # no bucket anywhere
         ["--config", "{tmp}/missing.toml"],
         ["--bucket", "b-1:ap-beijing:{tmp}"],  # no credential anywhere
+        ["--bucket", "b-1:ap-beijing:{tmp}", "--credential", "A:k", "--log-level", "LOUD"],
     ],
 )
 def test_bad_arguments_exit_with_usage(

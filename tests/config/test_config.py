@@ -58,6 +58,8 @@ def test_file_then_environment_then_flags(tmp_path: Path) -> None:
         ("[timeouts]\nread_s = -1", "timeouts.read_s"),
         ('[timeouts]\nread_s = "soon"', "timeouts.read_s"),
         ("max_response_bytes = 10", "max_response_bytes"),
+        ("[timeouts]\nread_s = nan", "timeouts.read_s"),
+        ("shutdown_grace_s = inf", "shutdown_grace_s"),
     ],
 )
 def test_bad_file_setting_is_named(tmp_path: Path, text: str, named: str) -> None:
@@ -66,9 +68,12 @@ def test_bad_file_setting_is_named(tmp_path: Path, text: str, named: str) -> Non
     assert named in str(caught.value)
 
 
-def test_bad_environment_value_is_named() -> None:
+@pytest.mark.parametrize("value", ["fast", "nan", "NaN", "inf", "-inf"])
+def test_bad_environment_value_is_named(value: str) -> None:
+    """Not a number, or not a finite one: a NaN time-out passed the `<= 0` check and then
+    failed every call INTERNAL."""
     with pytest.raises(ValueError, match=r"timeouts\.connect_s"):
-        load_settings(environ={"CI_GATEWAY_TIMEOUTS_CONNECT_S": "fast"})
+        load_settings(environ={"CI_GATEWAY_TIMEOUTS_CONNECT_S": value})
 
 
 def test_credentials_from_environment_hide_their_secrets() -> None:

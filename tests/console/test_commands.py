@@ -180,6 +180,12 @@ async def test_usage_errors_exit_2_before_any_call(jobs: Jobs, tmp_path: Path) -
     bad_state = await jobs("list", "--state", "finished")
     assert bad_state.code == ExitCode.USAGE and "invalid choice" in bad_state.err
     assert (await jobs()).code == ExitCode.USAGE
+    # Seconds above 0 and finite (`inf` went out as a deadline and came back as "cannot reach
+    # the gateway"), said so (not "invalid _positive value"); --max-pages 0 printed no page.
+    for flags in (["--timeout", "soon"], ["--timeout", "inf"], ["--all", "--max-pages", "0"]):
+        bad = await jobs("list", *flags)
+        assert bad.code == ExitCode.USAGE, (flags, bad.err)
+        assert f"argument {flags[-2]}: must be " in bad.err and "_positive" not in bad.err
 
 
 async def test_help_lists_the_commands_exit_codes_and_environment(jobs: Jobs) -> None:

@@ -131,6 +131,15 @@ async def test_unusable_tls_options_exit_2_naming_the_file(tmp_path: Path) -> No
         done.err
         == f"ci-gateway jobs list: cannot read the CA file {missing}: No such file or directory\n"
     )
+    # Not PEM (a DER file, a pasted fingerprint): named as such, not "cannot reach the gateway"
+    # after gRPC fails to build its handshaker.
+    der = tmp_path / "ca.der"
+    der.write_bytes(b"0\x82\x01\n")
+    not_pem = await run_jobs("127.0.0.1:1", "list", "--ca-file", str(der))
+    assert (not_pem.code, not_pem.err) == (
+        ExitCode.USAGE,
+        f"ci-gateway jobs list: the CA file {der} is not PEM (no -----BEGIN line)\n",
+    )
     half = await run_jobs("127.0.0.1:1", "list", "--cert-file", str(missing))
     assert half.code == ExitCode.USAGE
     assert "a client certificate needs both --cert-file and --key-file" in half.err

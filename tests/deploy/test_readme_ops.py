@@ -64,3 +64,17 @@ def test_deploy_sections_name_real_files() -> None:
     shared = README.split("## Deploy shared")[1].split("\n## ")[0]
     for name in re.findall(r"`(\w+\.yaml)`", shared):
         assert (ROOT / "k8s" / "shared" / name).is_file(), name
+
+
+def test_every_test_file_the_deployment_files_name_exists() -> None:
+    """A reader told "tests/... checks this" by the README, a manifest, the Dockerfile, the
+    Makefile or buf.yaml finds that file (two comments named a `tests/ops/` that was renamed)."""
+    named = [ROOT / "README.md", ROOT / "Dockerfile", ROOT / "Makefile", ROOT / "buf.yaml"]
+    named += sorted((ROOT / "k8s").rglob("*.yaml"))
+    missing = {
+        f"{path.relative_to(ROOT)}: {test}"
+        for path in named
+        for test in re.findall(r"\btests/[\w/]+\.py\b", path.read_text())
+        if not (ROOT / test).is_file()
+    }
+    assert not missing
