@@ -21,11 +21,15 @@ from pathlib import Path
 
 from gateway import logs, tracing
 from gateway.access.interceptor import ClientAccess
-from gateway.config.load import load_settings
+from gateway.config.load import load_settings, unknown_variables
 from gateway.config.settings import OPTIONS, Settings
 from gateway.console import commands as console
 from gateway.console import templates as templates_console
+from gateway.console.connection import ENVIRONMENT as CLIENT_ENVIRONMENT
 from gateway.credentials import (
+    ENV_SECRET_ID,
+    ENV_SECRET_KEY,
+    ENV_SESSION_TOKEN,
     CredentialsProvider,
 )
 from gateway.credentials.config_file import open_credentials
@@ -33,6 +37,8 @@ from gateway.errors import NoCredentialsError
 from gateway.upstream import proxy as upstream_proxy
 
 log = logging.getLogger("gateway")
+# The `environment` account's keys: read by `gateway.credentials`, not settings.
+KEY_VARIABLES = (ENV_SECRET_ID, ENV_SECRET_KEY, ENV_SESSION_TOKEN)
 
 # `ci-gateway <command>` forwarded whole to `main(argv)` of the module named here.
 EMULATOR_COMMANDS = {
@@ -209,6 +215,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"ci-gateway: {exc}", file=sys.stderr)
         return 2
     logs.configure(settings.log_level, settings.log_format)
+    unknown = unknown_variables(os.environ, also_known=(*CLIENT_ENVIRONMENT, *KEY_VARIABLES))
+    if unknown:
+        log.warning(
+            "ignoring environment variables that name no setting (misspelt?): %s",
+            ", ".join(unknown),
+        )
     # Imported here, as in `_serve`: `ci-gateway jobs` starts without the server's imports.
     from gateway.api import process
 

@@ -16,8 +16,15 @@ from pathlib import Path
 
 import pytest
 
+from gateway.config.load import unknown_variables
 from gateway.credentials import ENV_SECRET_ID, Credentials
-from tests.fixtures.serve_process import ServeRefusal, gateway_command, gateway_env, run_gateway
+from tests.fixtures.serve_process import (
+    ServeRefusal,
+    StartServe,
+    gateway_command,
+    gateway_env,
+    run_gateway,
+)
 
 
 def test_demo_submits_a_job_and_prints_its_media_info(tmp_path: Path) -> None:
@@ -159,3 +166,41 @@ def test_the_serving_demo_ends_with_next_steps_that_work_as_printed(tmp_path: Pa
         finally:
             demo.send_signal(signal.SIGINT)
             assert demo.wait(timeout=60) == 0
+
+
+async def test_serve_warns_of_variables_that_name_no_setting(
+    serve_processes: StartServe,
+) -> None:
+    """The file and the flags refuse an unknown key; a misspelt variable was ignored without a
+    word, its setting left at the default. The operator CLI's own variables are known too; a
+    value is never shown (it may be a secret)."""
+    keys = Credentials("AKIDx", "never-printed-secret")
+    env = gateway_env(
+        keys,
+        CI_GATEWAY_LISTN="0.0.0.0:50051",  # misspelt
+        CI_GATEWAY_TOKN="typo-token-value",
+        CI_GATEWAY_ADDRESS="127.0.0.1:50051",  # the CLI's
+        CI_GATEWAY_LOG_FORMAT="json",
+    )
+    serve = await serve_processes("--listen", "127.0.0.1:0", env=env)
+    try:
+        warned = await serve.line(lambda line: "name no setting" in str(line.get("msg")))
+        assert warned["level"] == "WARNING"
+        assert warned["msg"].endswith(": CI_GATEWAY_LISTN, CI_GATEWAY_TOKN")
+        await serve.line("gateway listening")
+        assert await serve.terminate() == 0
+    finally:
+        await serve.kill()
+    assert "typo-token-value" not in serve.log
+
+
+def test_unknown_variables_are_named_and_known_ones_are_not() -> None:
+    environ = {
+        "CI_GATEWAY_LISTEN": "x",  # a setting
+        "CI_GATEWAY_CONNECT_TIMEOUT_S": "3",  # an alias
+        "CI_GATEWAY_TOKEN": "t",  # the CLI's, when told
+        "CI_GATEWAY_LISTN": "x",
+        "CI_GATEWAY_EMPTY": "",  # empty counts as unset
+        "OTHER": "x",
+    }
+    assert unknown_variables(environ, also_known={"CI_GATEWAY_TOKEN"}) == ["CI_GATEWAY_LISTN"]

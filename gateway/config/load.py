@@ -1,9 +1,12 @@
 """Settings from a TOML file, the environment and flags; then the secrets' files.
 
 Precedence, lowest first: the declared defaults (`gateway.config.settings`), the TOML file,
-environment variables, flags. Each source is checked against `OPTIONS`, so an unknown key is an
-error naming it rather than a typo silently left at its default, and every value is coerced to
-the declared type with an error naming the setting.
+environment variables, flags. The file and the flags are checked against `OPTIONS`, so an
+unknown key is an error naming it rather than a typo silently left at its default, and every
+value is coerced to the declared type with an error naming the setting. The environment cannot
+be held to that (it carries the operator CLI's own `CI_GATEWAY_*` variables, and whatever else
+a pod sets): `unknown_variables` names the `CI_GATEWAY_*` ones that set nothing, for `serve`
+to warn about.
 
 **Environment variables.** A setting's canonical name is `CI_GATEWAY_<SECTION>_<NAME>`
 (`CI_GATEWAY_<NAME>` at the top level), derived from its declaration (`Option.env`). Names the
@@ -27,7 +30,7 @@ the transport is given settings and never reads the process's environment itself
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -72,6 +75,9 @@ def _coerce(option: Option, value: Any) -> Any:
         return value if value is None else str(value)
     if isinstance(value, bool) or not isinstance(value, str | int | float):
         raise ValueError(f"{option.key}: {value!r} is not a valid {type(template).__name__}")
+    if isinstance(template, int) and isinstance(value, float) and not value.is_integer():
+        # `int(1.5)` is 1: a TOML `max_attempts = 1.5` would be cut down without a word.
+        raise ValueError(f"{option.key}: {value!r} is not a valid int")
     try:
         number = type(template)(value)
     except (TypeError, ValueError) as exc:
@@ -127,6 +133,18 @@ def environment_values(environ: Mapping[str, str]) -> dict[str, str]:
                 values[option.key] = environ[name]
                 break
     return values
+
+
+def unknown_variables(environ: Mapping[str, str], also_known: Iterable[str] = ()) -> list[str]:
+    """The `CI_GATEWAY_*` variables `environ` sets that are neither a setting (canonical name or
+    alias) nor in `also_known` (the operator CLI's own): most likely a misspelt setting, left
+    at its default. Names only: a value may be a secret."""
+    known = ENVIRONMENT.keys() | set(also_known)
+    return sorted(
+        name
+        for name, value in environ.items()
+        if name.startswith("CI_GATEWAY_") and value and name not in known
+    )
 
 
 def resolve_secret_files(settings: Settings) -> Settings:

@@ -51,6 +51,7 @@ def test_file_then_environment_then_flags(tmp_path: Path) -> None:
     [
         ('listne = "x"', "listne"),
         ("[timeouts]\nread = 3", "unknown setting 'timeouts.read'"),
+        ("[retry]\nmax_attempts = 1.5", "retry.max_attempts: 1.5 is not a valid int"),
         ("timeouts = 3", "[timeouts]: must be a table"),
         ('default_bucket = "Bad_Bucket"', "default_bucket"),
         ('default_region = "mars"', "default_region"),

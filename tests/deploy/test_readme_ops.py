@@ -78,3 +78,20 @@ def test_every_test_file_the_deployment_files_name_exists() -> None:
         if not (ROOT / test).is_file()
     }
     assert not missing
+
+
+def test_every_variable_the_docs_and_manifests_name_is_one_serve_knows() -> None:
+    """`serve` warns of `CI_GATEWAY_*` variables that name no setting: none that the README,
+    the manifests or the Dockerfile tell an operator to set may be among them."""
+    from gateway.cli import KEY_VARIABLES
+    from gateway.config.load import unknown_variables
+    from gateway.console.connection import ENVIRONMENT as CLIENT_ENVIRONMENT
+
+    texts = [README, (ROOT / "Dockerfile").read_text()]
+    texts += [path.read_text() for path in sorted((ROOT / "k8s").rglob("*.yaml"))]
+    named = {
+        name for text in texts for name in re.findall(r"\bCI_GATEWAY_[A-Z0-9_]*[A-Z0-9]", text)
+    }
+    assert len(named) > 50
+    environ = dict.fromkeys(named, "set")
+    assert unknown_variables(environ, also_known=(*CLIENT_ENVIRONMENT, *KEY_VARIABLES)) == []
