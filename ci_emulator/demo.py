@@ -155,7 +155,9 @@ async def _demo(listen: str, bucket_dir: Path, serve: bool) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ci-gateway demo", description=__doc__)
-    parser.add_argument("--listen", default=DEFAULT_LISTEN, help="gateway address")
+    parser.add_argument(
+        "--listen", default=DEFAULT_LISTEN, help=f"gateway address (default {DEFAULT_LISTEN})"
+    )
     parser.add_argument(
         "--bucket-dir", type=Path, default=Path("var/demo-bucket"), help="demo bucket folder"
     )

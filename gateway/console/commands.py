@@ -313,20 +313,25 @@ def _at_least_one(text: str) -> int:
     return value
 
 
-def _common(timeout_s: float, timeout_help: str) -> argparse.ArgumentParser:
-    """The options every command takes: where the gateway is, target, output, time-out."""
+def common_options(
+    timeout_s: float,
+    timeout_help: str,
+    *,
+    json_help: str = "print the RPC's response message as JSON",
+) -> argparse.ArgumentParser:
+    """The options every command (of `ci-gateway jobs` and `ci-gateway templates`) takes:
+    where the gateway is, target, output, time-out."""
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--bucket", help="bucket name-APPID (default: the gateway's)")
     common.add_argument("--region", help="region, e.g. ap-guangzhou (default: the gateway's)")
-    common.add_argument(
-        "--json", action="store_true", help="print the RPC's response message as JSON"
-    )
+    common.add_argument("--json", action="store_true", help=json_help)
     common.add_argument("--timeout", type=_positive, default=timeout_s, help=timeout_help)
     connection.add_arguments(common)
     return common
 
 
-def _epilog() -> str:
+def epilog() -> str:
+    """Exit codes and the connection's environment variables, for a command's `--help`."""
     environment = "\n".join(
         f"  {name:<28}{about}" for name, about in connection.ENVIRONMENT.items()
     )
@@ -337,12 +342,16 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog=PROG,
         description="Operate on CI media jobs through a running ci-gateway (gRPC).",
-        epilog=_epilog(),
+        epilog=epilog(),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    call = _common(CALL_TIMEOUT_S, f"seconds to wait for the answer (default {CALL_TIMEOUT_S:g})")
-    waits = _common(WAIT_TIMEOUT_S, f"longest wait for the job, s (default {WAIT_TIMEOUT_S:g})")
+    call = common_options(
+        CALL_TIMEOUT_S, f"seconds to wait for the answer (default {CALL_TIMEOUT_S:g})"
+    )
+    waits = common_options(
+        WAIT_TIMEOUT_S, f"longest wait for the job, s (default {WAIT_TIMEOUT_S:g})"
+    )
 
     def add(
         name: str, handler: Handler, about: str, parent: argparse.ArgumentParser

@@ -22,8 +22,14 @@ from pathlib import Path
 from typing import TextIO
 
 from gateway._proto import templates_pb2
-from gateway.console import exits
-from gateway.console.commands import CALL_TIMEOUT_S, Streams, _common, execute, main_with
+from gateway.console.commands import (
+    CALL_TIMEOUT_S,
+    Streams,
+    common_options,
+    epilog,
+    execute,
+    main_with,
+)
 from gateway.console.connection import Session
 from gateway.console.exits import CommandFailed, ExitCode
 from gateway.console.template_plan import (
@@ -167,11 +173,15 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog=PROG,
         description="Keep a bucket's custom CI templates equal to a declarative TOML file.",
-        epilog=f"exit codes:\n{exits.reference()}",
+        epilog=epilog(),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    common = _common(CALL_TIMEOUT_S, f"seconds for each call (default {CALL_TIMEOUT_S:g})")
+    common = common_options(
+        CALL_TIMEOUT_S,
+        f"seconds for each call (default {CALL_TIMEOUT_S:g})",
+        json_help="print the plan (apply: also what was done) as JSON",
+    )
     for name, handler, about in (
         ("plan", _plan, "show, as a diff, what apply would change; exit 6 when not in sync"),
         ("apply", _apply, "create, update (and with prune, delete) templates to match the file"),

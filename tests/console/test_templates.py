@@ -228,7 +228,12 @@ def test_the_cli_dispatches_templates(capsys: pytest.CaptureFixture[str]) -> Non
     from gateway.cli import main
 
     assert main(["templates", "--help"]) == 0
-    assert "templates plan: the bucket's templates differ" in capsys.readouterr().out
+    shown = capsys.readouterr().out
+    assert "templates plan: the bucket's templates differ" in shown
+    assert "CI_GATEWAY_TOKEN_FILE" in shown  # how it reaches a shared gateway, as `jobs` says
+    with pytest.raises(SystemExit):
+        main(["templates", "plan", "--help"])
+    assert "print the plan (apply: also what was done) as JSON" in capsys.readouterr().out
 
 
 def test_the_readme_examples_are_valid() -> None:
