@@ -94,14 +94,17 @@ def split_method(full_method: str) -> tuple[str, str]:
     return service or "unknown", method
 
 
+# The `grpc_type` label by (request streaming, response streaming).
+STREAM_TYPES = {
+    (False, False): "unary",
+    (True, False): "client_stream",
+    (False, True): "server_stream",
+    (True, True): "bidi_stream",
+}
+
+
 def grpc_type(handler: grpc.RpcMethodHandler[Any, Any]) -> str:
-    if handler.request_streaming and handler.response_streaming:
-        return "bidi_stream"
-    if handler.request_streaming:
-        return "client_stream"
-    if handler.response_streaming:
-        return "server_stream"
-    return "unary"
+    return STREAM_TYPES[bool(handler.request_streaming), bool(handler.response_streaming)]
 
 
 def _call_metadata(metadata: Any) -> tuple[str | None, str | None]:
