@@ -94,14 +94,17 @@ def split_method(full_method: str) -> tuple[str, str]:
     return service or "unknown", method
 
 
+# The `grpc_type` label by (request streaming, response streaming).
+STREAM_TYPES = {
+    (False, False): "unary",
+    (True, False): "client_stream",
+    (False, True): "server_stream",
+    (True, True): "bidi_stream",
+}
+
+
 def grpc_type(handler: grpc.RpcMethodHandler[Any, Any]) -> str:
-    if handler.request_streaming and handler.response_streaming:
-        return "bidi_stream"
-    if handler.request_streaming:
-        return "client_stream"
-    if handler.response_streaming:
-        return "server_stream"
-    return "unary"
+    return STREAM_TYPES[bool(handler.request_streaming), bool(handler.response_streaming)]
 
 
 def _call_metadata(metadata: Any) -> tuple[str | None, str | None]:
@@ -172,6 +175,12 @@ class _Call:
             method=method.full_method, request_id=rpc_context.request_id_from(request_id)
         )
         self.user_agent = (user_agent or "")[:_MAX_LOGGED_AGENT]
+        # Read while the call is certainly alive. A stream whose client went away while grpc
+        # was sending leaves its generator suspended at a `yield`; the event loop closes it
+        # later, after grpc has released the call, and reading the peer then reads freed
+        # memory (the process dies of SIGSEGV).
+        self._peer = context.peer()
+        self._peer_identities = context.peer_identities()
         self._started = 0.0
         self._token: Any = None
         self._trace: tracing.RpcTrace | None = None
@@ -198,7 +207,7 @@ class _Call:
         method.handling.observe(seconds)
         if not method.ops:
             self._ic.in_flight.leave()
-        peer_identities = context.peer_identities()
+        peer_identities = self._peer_identities
         identities = (
             [i.decode(errors="replace") for i in peer_identities] if peer_identities else None
         )
@@ -213,7 +222,7 @@ class _Call:
             grpc_method=method.full_method,
             grpc_code=code.name,
             duration_ms=round(seconds * 1000, 1),
-            peer=context.peer(),
+            peer=self._peer,
             client_identity=identities or None,  # an empty list logs as null too
             user_agent=self.user_agent or None,
             ci_request_id=scope.ci_request_id or None,
@@ -248,7 +257,9 @@ class _Call:
             if isinstance(code, grpc.StatusCode):
                 return code
             return grpc.StatusCode.OK if error is None else grpc.StatusCode.UNKNOWN
-        if isinstance(error, asyncio.CancelledError):
+        # GeneratorExit: grpc abandoned a stream's generator (the call was cancelled, or
+        # ran out of time, while grpc was sending) and the event loop closed it afterwards.
+        if isinstance(error, asyncio.CancelledError | GeneratorExit):
             remaining = context.time_remaining()
             expired = remaining is not None and remaining <= 0
             return grpc.StatusCode.DEADLINE_EXCEEDED if expired else grpc.StatusCode.CANCELLED

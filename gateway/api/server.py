@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import grpc
+from google.protobuf.descriptor import ServiceDescriptor
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from gateway import tracing
@@ -55,7 +56,7 @@ from gateway.api.health import (
     credentials_check,
     submit_store_check,
 )
-from gateway.api.interceptors import InFlight, ObservabilityInterceptor
+from gateway.api.interceptors import STREAM_TYPES, InFlight, ObservabilityInterceptor
 from gateway.api.malformed import MalformedRequestInterceptor
 from gateway.api.metrics import GatewayMetrics, UpstreamMetrics
 from gateway.api.ops_http import OpsServer, start_ops_server
@@ -453,8 +454,8 @@ def _add_resource_services(
         ),
         server,
     )
-    for service in RESOURCE_SERVICES:  # labelled as MediaJobService's are, streams included
-        metrics.initialize("unary", service.full_name, (m.name for m in service.methods))
+    for service in RESOURCE_SERVICES:
+        initialize_metrics(metrics, service)
 
 
 def _api_server(
@@ -481,6 +482,14 @@ def _api_server(
     health_pb2_grpc.add_HealthServicer_to_server(readiness.servicer, server)
     resources = tuple(service.full_name for service in RESOURCE_SERVICES)
     enable_reflection(server, (API_SERVICE, *resources, HEALTH_SERVICE))  # v1 and v1alpha
-    api = service_pb2.DESCRIPTOR.services_by_name["MediaJobService"]
-    metrics.initialize("unary", API_SERVICE, (m.name for m in api.methods))
+    initialize_metrics(metrics, service_pb2.DESCRIPTOR.services_by_name["MediaJobService"])
     return server
+
+
+def initialize_metrics(metrics: GatewayMetrics, service: ServiceDescriptor) -> None:
+    """Zeros for each of `service`'s methods, under the `grpc_type` its calls will be counted
+    as (`interceptors.grpc_type`): a watch's zero labelled `unary` would be a series no call
+    ever moves, beside the `server_stream` one its first call creates."""
+    for method in service.methods:
+        kind = STREAM_TYPES[method.client_streaming, method.server_streaming]
+        metrics.initialize(kind, service.full_name, (method.name,))

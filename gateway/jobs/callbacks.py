@@ -79,6 +79,13 @@ DEFAULT_BODY_TIMEOUT_S = 10.0
 # drains the rest for this long before closing, so that the peer sees the answer (10 s by
 # default, enough to hold a socket per trickled request).
 _LINGER_S = 2.0
+# At a drain, a callback still being checked with CI gets this long before aiohttp cancels it
+# (aiohttp's default is 60 s). The drain closes the receiver before it gives the API calls in
+# flight their `shutdown_grace_s`, so whatever the receiver waits comes on top of that grace,
+# which the pod's terminationGracePeriodSeconds is sized for. Cutting one costs little: this
+# replica's watches have ended already, other replicas' pollers find the job's end, and CI may
+# send the callback again.
+SHUTDOWN_TIMEOUT_S = 1.0
 _JOB_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
 
@@ -227,6 +234,7 @@ class CallbackReceiver:
             logger=_server_log,
             keepalive_timeout=self._idle_timeout_s,
             lingering_time=_LINGER_S,
+            shutdown_timeout=SHUTDOWN_TIMEOUT_S,
         )
         await runner.setup()
         try:

@@ -12,20 +12,28 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import replace
 
+import aiohttp
 import grpc
 import pytest
 
 from ci_emulator.server import RunningEmulator
-from gateway._proto import service_pb2, service_pb2_grpc
+from gateway._proto import media_pb2, service_pb2, service_pb2_grpc
 from gateway.api.server import RunningGateway, start_gateway
-from gateway.config.settings import Settings
+from gateway.config.settings import Callbacks, Settings
 from gateway.credentials import Credentials, StaticCredentialsProvider
-from tests.conftest import SAMPLE_KEY
+from gateway.jobs.callbacks import callback_url
+from gateway.model import Target
+from tests.conftest import BUCKET, REGION, SAMPLE_KEY
 from tests.integration.hold import Hold
+from tests.jobs.helpers import TOKEN, xml_callback
 
 CALLS = 12
 WAIT_S = 10.0
+# A drain with a grace of 0 and nothing in flight on the API port: well under the receiver's
+# 10 s verify time-out towards CI.
+DRAIN_BOUND_S = 3.0
 Calls = list[asyncio.Task[service_pb2.MediaInfoResponse]]
 
 
@@ -96,3 +104,32 @@ async def test_a_drain_that_lets_every_call_finish_cuts_off_none(
         await asyncio.wait_for(stopping, WAIT_S)
     assert all(reply.media_info.format.num_stream for reply in replies)
     assert [line["cut_off"] for line in stopped_lines(caplog)] == [0]
+
+
+async def test_a_callback_being_checked_with_ci_does_not_hold_the_drain_past_its_grace(
+    settings: Settings, credentials: Credentials, emulator: RunningEmulator
+) -> None:
+    """The drain's bound is `shutdown_grace_s` (what the README tells operators to keep, with
+    the preStop sleep, below the pod's terminationGracePeriodSeconds): a callback the receiver
+    is still checking with CI when it begins must not add its verify time-out to it."""
+    hold = Hold(1)
+    running = await start_gateway(
+        replace(
+            settings, callbacks=Callbacks(listen="127.0.0.1:0", public_url="auto", token=TOKEN)
+        ),
+        StaticCredentialsProvider(credentials),
+    )
+    try:
+        assert running.tracking.receiver is not None
+        url = callback_url(running.tracking.receiver.base_url, TOKEN, Target(BUCKET, REGION))
+        emulator.state.request_hooks.append(hold)
+        claimed = media_pb2.JobsDetail(job_id="j" + "0" * 32, state_text="Success")
+        async with aiohttp.ClientSession() as http:
+            posted = asyncio.ensure_future(http.post(url, data=xml_callback(claimed)))
+            await asyncio.wait_for(hold.full.wait(), WAIT_S)  # the receiver is asking CI
+            await asyncio.wait_for(running.stop(grace_s=0), DRAIN_BOUND_S)
+            posted.cancel()
+            await asyncio.gather(posted, return_exceptions=True)
+    finally:
+        hold.release.set()
+        await running.stop(grace_s=0)

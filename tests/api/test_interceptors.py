@@ -116,6 +116,12 @@ async def serving() -> AsyncIterator[Served]:
         for message in (b"one", b"two"):
             yield message
 
+    async def endless(request: bytes, context: Context) -> AsyncIterator[bytes]:
+        # Never awaits: whenever the call ends, the generator is suspended at its `yield`
+        # (bounded, though the caller cancels long before the end).
+        for _ in range(10_000):
+            yield b"x" * 65536
+
     async def check(request: bytes, context: Context) -> bytes:
         return b"SERVING"
 
@@ -132,6 +138,7 @@ async def serving() -> AsyncIterator[Served]:
                     "Bug": unary(bug),
                     "Held": unary(held_call),
                     "Stream": grpc.unary_stream_rpc_method_handler(stream),
+                    "Endless": grpc.unary_stream_rpc_method_handler(endless),
                 },
             ),
             grpc.method_handlers_generic_handler(HEALTH, {"Check": unary(check)}),
@@ -205,6 +212,27 @@ async def test_a_stream_gets_the_same_treatment(served: Served, access: AccessLi
     line = await access.line(0)
     assert (line["grpc_method"], line["grpc_code"]) == (f"/{SERVICE}/Stream", "OK")
     assert served.handled("Stream", kind="server_stream") == {"OK": 1.0}
+
+
+async def test_a_stream_cancelled_while_grpc_sends_is_logged_cancelled_and_crashes_nothing(
+    served: Served, access: AccessLines
+) -> None:
+    """The generator is left suspended at its `yield` when grpc gives up on the call, and the
+    event loop closes it only later, after grpc has released the call: the access line must not
+    read anything from the call then (its peer was read from freed memory: SIGSEGV, the whole
+    gateway gone; a reflection stream any caller may open was enough), and the ending is the
+    cancellation it was, not UNKNOWN."""
+    rounds = 3
+    for index in range(rounds):
+        call = served.channel.unary_stream(f"/{SERVICE}/Endless", None, None)(b"", timeout=WAIT_S)
+        assert await call.read() == b"x" * 65536
+        call.cancel()
+        line = await access.line(index)
+        assert line["grpc_code"] == "CANCELLED"
+        assert line["peer"].startswith("ipv4:127.0.0.1:")
+    assert served.handled("Endless", kind="server_stream") == {"CANCELLED": float(rounds)}
+    assert await served.in_flight.wait_idle(WAIT_S) is True
+    assert (await served.unary("Ok")(b"", timeout=WAIT_S)).startswith(b"pong:")  # still serving
 
 
 async def test_in_flight_counts_api_calls_until_they_end(served: Served) -> None:

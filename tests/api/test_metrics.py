@@ -16,7 +16,7 @@ from gateway._proto import media_pb2, service_pb2
 from gateway.api.health import API_SERVICE, OVERALL
 from gateway.api.metrics import GatewayMetrics, UpstreamMetrics, bounded_operation, bounded_outcome
 from gateway.api.server import RunningGateway
-from tests.api.conftest import health_status, labels, scrape
+from tests.api.conftest import Labels, health_status, labels, scrape
 from tests.conftest import SAMPLE_KEY
 
 if TYPE_CHECKING:
@@ -122,3 +122,35 @@ def test_unknown_operations_and_outcomes_collapse_to_other() -> None:
     assert bounded_operation("GetMediaInfo") == "GetMediaInfo"
     assert bounded_outcome("UpstreamTimeout") == "UpstreamTimeout"
     assert bounded_outcome("503") == "503"
+
+
+async def test_a_streaming_method_is_exported_under_the_type_its_calls_are_counted_as(
+    ops_gateway: RunningGateway, api: Stub, http: aiohttp.ClientSession
+) -> None:
+    """The zeros exported before the first call are the series the calls then increase: a
+    stream's zero labelled `unary` would be a series no call ever moves (its absence alert
+    always quiet) beside the `server_stream` one that appears only with the first watch."""
+
+    def watch_series(samples: dict[Labels, float]) -> dict[str, float]:
+        return {
+            dict(key)["grpc_type"]: value
+            for key, value in samples.items()
+            if dict(key)["grpc_method"] == "WatchMediaJob"
+        }
+
+    before = await scrape(http, ops_gateway)
+    assert watch_series(before["grpc_server_started_total"]) == {"server_stream": 0}
+    workflows = {
+        dict(key)["grpc_type"]
+        for key in before["grpc_server_started_total"]
+        if dict(key)["grpc_method"] == "WatchWorkflowExecution"
+    }
+    assert workflows == {"server_stream"}
+    call = api.WatchMediaJob(service_pb2.WatchMediaJobRequest(), timeout=10)
+    with pytest.raises(grpc.aio.AioRpcError) as invalid:
+        async for _ in call:
+            pass
+    assert invalid.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    after = await scrape(http, ops_gateway)
+    assert watch_series(after["grpc_server_started_total"]) == {"server_stream": 1}
+    assert watch_series(after["grpc_server_handling_seconds_count"]) == {"server_stream": 1}
