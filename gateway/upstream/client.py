@@ -13,6 +13,7 @@ credential rotation or a long backoff never carries a stale signature.
 from __future__ import annotations
 
 import binascii
+import codecs
 import email.utils
 import functools
 import hashlib
@@ -151,7 +152,7 @@ def parse_error(
     gateway's SecretId and a live signature."""
     fields = {"Code": "", "Message": "", "RequestId": "", "TraceId": "", "Resource": ""}
     content_type = response.headers.get("Content-Type", "")
-    if response.body.strip().startswith(b"<"):
+    if _head(response.body).lstrip().startswith(b"<"):
         try:
             root = xml_codec.parse_document(response.body)
         except xml_codec.XmlCodecError:
@@ -190,9 +191,26 @@ def parse_error(
 
 
 # An answer whose root element is `<Error>` (after an optional XML declaration and comments
-# or whitespace), looked for in its first bytes only.
+# or whitespace), looked for in its first bytes only (`_head`).
 _ERROR_ROOT = re.compile(rb"\s*(?:<\?xml[^>]*\?>\s*)?(?:<!--.*?-->\s*)*<Error[\s/>]", re.DOTALL)
 _ERROR_ROOT_WITHIN = 1024
+# The byte-order marks an XML document may start with (XML 1.0 appendix F), and their codecs.
+_BOMS = (
+    (codecs.BOM_UTF8, "utf-8"),
+    (codecs.BOM_UTF16_LE, "utf-16-le"),
+    (codecs.BOM_UTF16_BE, "utf-16-be"),
+)
+
+
+def _head(body: bytes) -> bytes:
+    """The answer's first `_ERROR_ROOT_WITHIN` bytes as UTF-8 without a byte-order mark, for
+    telling XML (and an `<Error>`) from other bodies: the parser itself reads a BOM and UTF-16,
+    so an `<Error>` with one is CI's error all the same, not an unreadable answer."""
+    head = body[:_ERROR_ROOT_WITHIN]
+    for bom, encoding in _BOMS:
+        if head.startswith(bom):
+            return head[len(bom) :].decode(encoding, errors="ignore").encode()
+    return head
 
 
 class CiClient:
@@ -429,7 +447,7 @@ class CiClient:
             problem = scrub.redact(str(exc), known)  # it may quote the answer
         else:
             return Reply(message, request_id, attempts)
-        if _ERROR_ROOT.match(body, 0, _ERROR_ROOT_WITHIN):
+        if _ERROR_ROOT.match(_head(body)):
             # CI's `<Error>` under a 2xx (UNCONFIRMED that CI sends one): its Code decides, as
             # on any other status, and its Code, Message and RequestId reach the caller.
             raise parse_error(response, known, now=self._clock())
