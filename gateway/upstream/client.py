@@ -13,7 +13,6 @@ credential rotation or a long backoff never carries a stale signature.
 from __future__ import annotations
 
 import binascii
-import codecs
 import email.utils
 import functools
 import hashlib
@@ -191,26 +190,10 @@ def parse_error(
 
 
 # An answer whose root element is `<Error>` (after an optional XML declaration and comments
-# or whitespace), looked for in its first bytes only (`_head`).
+# or whitespace), looked for in its first bytes only, after any byte-order mark (`_head`).
 _ERROR_ROOT = re.compile(rb"\s*(?:<\?xml[^>]*\?>\s*)?(?:<!--.*?-->\s*)*<Error[\s/>]", re.DOTALL)
 _ERROR_ROOT_WITHIN = 1024
-# The byte-order marks an XML document may start with (XML 1.0 appendix F), and their codecs.
-_BOMS = (
-    (codecs.BOM_UTF8, "utf-8"),
-    (codecs.BOM_UTF16_LE, "utf-16-le"),
-    (codecs.BOM_UTF16_BE, "utf-16-be"),
-)
-
-
-def _head(body: bytes) -> bytes:
-    """The answer's first `_ERROR_ROOT_WITHIN` bytes as UTF-8 without a byte-order mark, for
-    telling XML (and an `<Error>`) from other bodies: the parser itself reads a BOM and UTF-16,
-    so an `<Error>` with one is CI's error all the same, not an unreadable answer."""
-    head = body[:_ERROR_ROOT_WITHIN]
-    for bom, encoding in _BOMS:
-        if head.startswith(bom):
-            return head[len(bom) :].decode(encoding, errors="ignore").encode()
-    return head
+_head = functools.partial(xml_codec.document_head, size=_ERROR_ROOT_WITHIN)
 
 
 class CiClient:

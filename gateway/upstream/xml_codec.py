@@ -27,6 +27,7 @@ parse in the gateway and the emulator goes through.
 
 from __future__ import annotations
 
+import codecs
 import dataclasses
 import functools
 import re
@@ -53,6 +54,7 @@ __all__ = [
     "XML_DECLARATION",
     "XmlCodecError",
     "decode",
+    "document_head",
     "encode",
     "enum_wire_name",
     "local_name",
@@ -127,6 +129,25 @@ def parse_document(data: bytes, *, max_bytes: int = DEFAULT_MAX_BYTES) -> etree.
     if docinfo.internalDTD is not None or doctype:
         raise XmlCodecError("XML documents with a DOCTYPE are refused")
     return root
+
+
+# The byte-order marks a document may open with (XML 1.0 appendix F), and their encodings.
+_BOMS = (
+    (codecs.BOM_UTF8, "utf-8"),
+    (codecs.BOM_UTF16_LE, "utf-16-le"),
+    (codecs.BOM_UTF16_BE, "utf-16-be"),
+)
+
+
+def document_head(data: bytes, size: int = 1024) -> bytes:
+    """The first `size` bytes of `data` as UTF-8, without the byte-order mark it may open with,
+    for telling XML (or JSON) and its root from other bodies before any parse: the parser reads
+    a UTF-8 BOM and UTF-16 as well as plain UTF-8, so a sniff of the raw bytes must too."""
+    head = data[:size]
+    for bom, encoding in _BOMS:
+        if head.startswith(bom):
+            return head[len(bom) :].decode(encoding, errors="ignore").encode()
+    return head
 
 
 class _OverBudget(Exception):
