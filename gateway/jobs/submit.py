@@ -156,7 +156,8 @@ def _strip_marker_xml(raw: str) -> str:
     element = xml_codec.parse_document(raw.encode())
     for node in element.iterfind("{*}Operation/{*}UserData"):
         if node.text:
-            node.text = strip_marker(node.text.strip(" \t\r\n"))
+            # After the marker is layout only; before it, the caller's UserData as it is.
+            node.text = strip_marker(node.text.rstrip(" \t\r\n"))
     for node in element.iterfind("{*}CallBack"):
         if node.text and _GATEWAY_CALLBACK_URL.search(node.text):
             node.text = GATEWAY_CALLBACK
