@@ -106,8 +106,9 @@ def callback_url(base_url: str, token: str, target: Target) -> str:
 
 
 def parse_callback(body: bytes) -> media_pb2.JobCallback:
-    """XML or JSON (sniffed) -> `JobCallback`; `CallbackRejected` for anything else."""
-    head = body.lstrip()[:1]
+    """XML or JSON (sniffed, after any byte-order mark) -> `JobCallback`; `CallbackRejected`
+    for anything else."""
+    head = xml_codec.document_head(body).lstrip()[:1]
     try:
         if head == b"<":
             return xml_codec.decode(

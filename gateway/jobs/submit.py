@@ -156,7 +156,10 @@ def _strip_marker_xml(raw: str) -> str:
     element = xml_codec.parse_document(raw.encode())
     for node in element.iterfind("{*}Operation/{*}UserData"):
         if node.text:
-            node.text = strip_marker(node.text.strip(" \t\r\n"))
+            # Only a marker goes (and the layout after it): the rest is UserData as CI sent it.
+            marked = node.text.rstrip(" \t\r\n")
+            if (unmarked := strip_marker(marked)) != marked:
+                node.text = unmarked
     for node in element.iterfind("{*}CallBack"):
         if node.text and _GATEWAY_CALLBACK_URL.search(node.text):
             node.text = GATEWAY_CALLBACK

@@ -151,7 +151,7 @@ def parse_error(
     gateway's SecretId and a live signature."""
     fields = {"Code": "", "Message": "", "RequestId": "", "TraceId": "", "Resource": ""}
     content_type = response.headers.get("Content-Type", "")
-    if response.body.strip().startswith(b"<"):
+    if _head(response.body).lstrip().startswith(b"<"):
         try:
             root = xml_codec.parse_document(response.body)
         except xml_codec.XmlCodecError:
@@ -190,9 +190,10 @@ def parse_error(
 
 
 # An answer whose root element is `<Error>` (after an optional XML declaration and comments
-# or whitespace), looked for in its first bytes only.
+# or whitespace), looked for in its first bytes only, after any byte-order mark (`_head`).
 _ERROR_ROOT = re.compile(rb"\s*(?:<\?xml[^>]*\?>\s*)?(?:<!--.*?-->\s*)*<Error[\s/>]", re.DOTALL)
 _ERROR_ROOT_WITHIN = 1024
+_head = functools.partial(xml_codec.document_head, size=_ERROR_ROOT_WITHIN)
 
 
 class CiClient:
@@ -429,7 +430,7 @@ class CiClient:
             problem = scrub.redact(str(exc), known)  # it may quote the answer
         else:
             return Reply(message, request_id, attempts)
-        if _ERROR_ROOT.match(body, 0, _ERROR_ROOT_WITHIN):
+        if _ERROR_ROOT.match(_head(body)):
             # CI's `<Error>` under a 2xx (UNCONFIRMED that CI sends one): its Code decides, as
             # on any other status, and its Code, Message and RequestId reach the caller.
             raise parse_error(response, known, now=self._clock())

@@ -19,14 +19,16 @@ path is a dict lookup per XML node. Encoding is canonical (field-number order, p
 omitted, like the Go SDK's ``omitempty``; kept unknown nodes last, in their order); decoding is
 tolerant, because CI's real answers differ from its docs: any node order, case-insensitive names
 (``QueueID``/``QueueId``), empty nodes as absent, a single node where a list is expected, enum
-text it has never seen kept verbatim. It is also lossless: a node no field names, or one whose
-shape does not fit its field (text where children were expected), is kept in the message's
-unknown-node field and written back on encode. The hardened parser below is the one every XML
-parse in the gateway and the emulator goes through.
+text it has never seen kept verbatim, pretty-printing's line breaks and indentation around a
+value dropped (but a string's own spaces kept: `_string_value`). It is also lossless: a node no
+field names, or one whose shape does not fit its field (text where children were expected), is
+kept in the message's unknown-node field and written back on encode. The hardened parser below
+is the one every XML parse in the gateway and the emulator goes through.
 """
 
 from __future__ import annotations
 
+import codecs
 import dataclasses
 import functools
 import re
@@ -53,6 +55,7 @@ __all__ = [
     "XML_DECLARATION",
     "XmlCodecError",
     "decode",
+    "document_head",
     "encode",
     "enum_wire_name",
     "local_name",
@@ -127,6 +130,25 @@ def parse_document(data: bytes, *, max_bytes: int = DEFAULT_MAX_BYTES) -> etree.
     if docinfo.internalDTD is not None or doctype:
         raise XmlCodecError("XML documents with a DOCTYPE are refused")
     return root
+
+
+# The byte-order marks a document may open with (XML 1.0 appendix F), and their encodings.
+_BOMS = (
+    (codecs.BOM_UTF8, "utf-8"),
+    (codecs.BOM_UTF16_LE, "utf-16-le"),
+    (codecs.BOM_UTF16_BE, "utf-16-be"),
+)
+
+
+def document_head(data: bytes, size: int = 1024) -> bytes:
+    """The first `size` bytes of `data` as UTF-8, without the byte-order mark it may open with,
+    for telling XML (or JSON) and its root from other bodies before any parse: the parser reads
+    a UTF-8 BOM and UTF-16 as well as plain UTF-8, so a sniff of the raw bytes must too."""
+    head = data[:size]
+    for bom, encoding in _BOMS:
+        if head.startswith(bom):
+            return head[len(bom) :].decode(encoding, errors="ignore").encode()
+    return head
 
 
 class _OverBudget(Exception):
@@ -636,14 +658,16 @@ def _decode_into(message: Message, element: etree._Element, path: Path, keep_raw
             text = child.text
             if text is None:
                 continue
-            text = text.strip(space)  # CI pretty-prints; inner text is verbatim
-            if not text:
+            value = text.strip(space)
+            if not value:
                 continue
+            if len(value) != len(text):
+                value = _string_value(text, value)
             try:
-                setattr(message, field.name, text)
+                setattr(message, field.name, value)
             except ValueError as exc:
                 raise XmlCodecError(
-                    f"{_where(path, tag)}: {text[:40]!r} does not fit: {exc}"
+                    f"{_where(path, tag)}: {value[:40]!r} does not fit: {exc}"
                 ) from exc
             continue
         if field is _SKIP:
@@ -671,12 +695,33 @@ def _decode_into(message: Message, element: etree._Element, path: Path, keep_raw
         text = child.text
         if text is None:
             continue
-        text = text.strip(space)
-        if not text:
+        value = text.strip(space)
+        if not value:
             continue
-        if field.kind is _STRING and not field.repeated and text == "-" and field.dash_empty:
-            continue  # `<StartTime>-</StartTime>`: not reached yet
-        _decode_scalar(message, field, text, path, tag)
+        if field.kind is _STRING:
+            if field.dash_empty and not field.repeated and value == "-":
+                continue  # `<StartTime>-</StartTime>`: not reached yet
+            if len(value) != len(text) and not field.split_commas:
+                value = _string_value(text, value)
+        _decode_scalar(message, field, value, path, tag)
+
+
+def _string_value(text: str, stripped: str) -> str:
+    """A string node's value, given its text and that text `stripped` of XML whitespace.
+
+    Whitespace around a value is a pretty-printer's layout when it holds a line break (the value
+    on a line of its own, indented) or when it is all the text there is; spaces and tabs beside
+    a value on its tags' line are part of it, as CI keeps them: a UserData or an object key may
+    begin or end with a space (`snap/ ${Number}.jpg` writes `snap/ 0.jpg`). Numbers, booleans
+    and enum text are read stripped whatever the whitespace.
+    """
+    lead = len(text) - len(text.lstrip(_XML_SPACE))
+    head, tail = text[:lead], text[lead + len(stripped) :]
+    if "\n" in head or "\r" in head:
+        head = ""
+    if "\n" in tail or "\r" in tail:
+        tail = ""
+    return head + stripped + tail
 
 
 def _decode_node(nodes: Any, element: etree._Element) -> None:

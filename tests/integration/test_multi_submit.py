@@ -169,6 +169,39 @@ async def test_a_probe_and_a_snapshot_in_one_call_and_the_snapshots_outputs(
     assert list(probe.jobs_detail.outputs) == []  # a probe writes nothing
 
 
+async def test_spaces_around_user_data_and_in_output_keys_come_back_as_ci_keeps_them(
+    stub: Stub, emulator: RunningEmulator
+) -> None:
+    """A space is a legal part of UserData and of an object key, at either end too: CI (here
+    the emulator) keeps it, and the answers the caller reads say what CI wrote, so each listed
+    output is an object that exists and each UserData is the caller's own."""
+    snapshot = M.Operation(
+        tag="Snapshot",
+        user_data=" lead and trail ",
+        snapshot={"mode": "Average", "count": "2", "width": "160"},
+        output={"region": REGION, "bucket": BUCKET, "object": "snap/ ${Number} .jpg"},
+    )
+    operations = [snapshot, M.Operation(tag="MediaInfo", user_data="  ")]
+    body = M.MultiOperationRequest(input=M.Input(object="input/sample.mp4"), operation=operations)
+    answer = await stub.SubmitMediaJobs(S.SubmitMediaJobsRequest(request=body), timeout=10)
+    assert [job.operation.user_data for job in answer.jobs_detail] == [" lead and trail ", "  "]
+    job_id = answer.jobs_detail[0].job_id
+    done = (await stub.WaitMediaJob(S.WaitMediaJobRequest(job_id=job_id), timeout=60)).jobs_detail
+    assert done.state == M.JOB_STATE_SUCCESS, done.message
+    root = emulator.state.config.buckets[0].root
+    assert [output.key for output in done.outputs] == ["snap/ 0 .jpg", "snap/ 1 .jpg"]
+    assert all((root / output.key).is_file() for output in done.outputs)
+    assert done.operation.output.object == "snap/ ${Number} .jpg"
+    assert done.operation.user_data == " lead and trail "
+    described = await stub.DescribeMediaJobs(
+        S.DescribeMediaJobsRequest(job_ids=[job_id], include_raw_xml=True), timeout=10
+    )
+    (job,) = described.jobs_detail
+    assert job.operation.user_data == " lead and trail "
+    raw = parse_document(job.raw_xml.encode())
+    assert raw.findtext("Operation/UserData") == " lead and trail "
+
+
 async def test_thousand_multi_submits_under_faults_create_exactly_the_expected_jobs(
     stub: Stub, emulator: RunningEmulator
 ) -> None:

@@ -397,6 +397,40 @@ async def test_cis_error_under_a_2xx_maps_by_its_code(
     assert len(fake.requests) == attempts
 
 
+def _with_bom(body: bytes, encoding: str) -> bytes:
+    """`body` (UTF-8, declared so) re-encoded with a byte-order mark first."""
+    text = body.decode()
+    if encoding == "utf-8-sig":
+        return text.encode(encoding)
+    return text.replace("encoding='utf-8'", "encoding='utf-16'").encode(encoding)
+
+
+@pytest.mark.parametrize("encoding", ["utf-8-sig", "utf-16"])
+@pytest.mark.parametrize(
+    ("status", "code", "expected"),
+    [
+        (403, "QueueSaturated", grpc.StatusCode.RESOURCE_EXHAUSTED),  # by status: INTERNAL
+        (200, "InvalidArgument", grpc.StatusCode.INVALID_ARGUMENT),  # else: UNAVAILABLE
+    ],
+)
+async def test_an_error_body_with_a_byte_order_mark_maps_by_its_code(
+    encoding: str, status: int, code: str, expected: grpc.StatusCode
+) -> None:
+    """A BOM before `<?xml` (UTF-8's, or UTF-16's, which the declaration names) is still XML:
+    CI's Code picks the status and reaches the caller, as without one."""
+    body = _with_bom(error_body(code, f"message for {code}", "rid-bom"), encoding)
+    async with fake_ci(Scripted(status, body, {"Retry-After": "0"})) as fake:
+        async with gateway_stub(fake) as stub:
+            with pytest.raises(grpc.aio.AioRpcError) as caught:
+                await stub.DescribeMediaJobs(DESCRIBE, timeout=10)
+    error = rich_error(caught.value)
+    assert error.code is expected, error.message
+    assert error.error_info is not None
+    metadata = dict(error.error_info.metadata)
+    assert (metadata["ci_code"], metadata["ci_message"]) == (code, f"message for {code}")
+    assert metadata["ci_request_id"] == "rid-bom"
+
+
 async def test_a_submit_answered_slowdown_under_a_2xx_is_not_replayed() -> None:
     """Throttling refuses before CI acts, so a submit is replayed after it; but a 2xx says CI
     accepted something, whatever its `<Error>` says: the submit is not sent again blindly."""

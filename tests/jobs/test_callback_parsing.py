@@ -95,6 +95,21 @@ def test_xml_and_json_forms_agree() -> None:
     assert parse_callback(xml) == from_json
 
 
+@pytest.mark.parametrize("encoding", ["utf-8-sig", "utf-16-le", "utf-16-be"])
+def test_a_byte_order_mark_before_xml_or_json(encoding: str) -> None:
+    """A BOM (UTF-8's, or UTF-16's) before the document is no reason to refuse it: the parsers
+    read both forms with one, so the sniff looks past it too."""
+    from gateway.upstream import xml_codec
+
+    expected = parsed(SAMPLE)
+    bom = {"utf-16-le": "\ufeff", "utf-16-be": "\ufeff"}.get(encoding, "")
+    xml = xml_codec.encode(expected, root="Response").decode()
+    if bom:
+        xml = xml.replace('encoding="utf-8"', 'encoding="utf-16"')
+    assert parse_callback((bom + xml).encode(encoding)) == expected
+    assert parse_callback((bom + json.dumps(SAMPLE)).encode(encoding)) == expected
+
+
 @pytest.mark.parametrize(
     "body",
     [
