@@ -206,8 +206,14 @@ class TextFormatter(logging.Formatter):
 
 
 def _text_value(value: Any) -> str:
+    """A field's value as `key=value` shows it: quoted (JSON, so escaped) when it is empty, holds
+    a space, a quote or `=` (which would let a caller's value forge fields), or any character
+    that is not printable (a terminal escape sequence in a user agent would recolour or rewrite
+    the operator's screen)."""
     text = str(value)
-    return json.dumps(text) if not text or any(c.isspace() or c in '"=' for c in text) else text
+    if not text or any(c.isspace() or c in '"=' or not c.isprintable() for c in text):
+        return json.dumps(text)
+    return text
 
 
 def configure(level: str, fmt: str, *, stream: TextIO | None = None) -> None:

@@ -15,8 +15,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from gateway import logs, rpc_context
-from gateway.logs import JsonFormatter, _UtcStamp
+from gateway.logs import JsonFormatter, TextFormatter, _UtcStamp
 from gateway.scrub import REDACTED
+from tests.fixtures.logs import rendered
 
 # Rounding edges: a fraction that rounds up into the next second, and milliseconds' borders.
 EDGES = [1_700_000_000.9999996, 1_700_000_000.9999994, 1_700_000_000.0005, 1_700_000_000.0004999]
@@ -119,3 +120,18 @@ def test_event_writes_the_same_bytes_with_or_without_a_log_record(
     assert direct == logged
     assert direct.count("\n") == 1 and "AKIDabcdefgh12345678" not in direct
     assert json.loads(direct)["request_id"] == "rid-1"
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["\x1b[2J\x1b[31mred", "a\x07b", "a\u202eb", "x\x00y"],
+    ids=["escape-sequence", "bell", "bidi-override", "nul"],
+)
+def test_the_text_format_shows_no_unprintable_character_of_a_field(value: str) -> None:
+    """A field carries what a caller sent (user agent, request id): raw, an escape sequence
+    would act on the operator's terminal. Quoted as JSON, it is escaped."""
+    with rendered(TextFormatter(), "gateway.access", logging.INFO) as stream:
+        logs.event(logging.getLogger("gateway.access"), logging.INFO, "rpc", user_agent=value)
+    line = stream.getvalue()
+    assert f"user_agent={json.dumps(value)}" in line
+    assert all(c.isprintable() for c in line.rstrip("\n"))
