@@ -27,16 +27,14 @@ from tests.fixtures.serve_process import (
 )
 
 
+def run_demo(bucket_dir: Path, **env: str) -> subprocess.CompletedProcess[str]:
+    """`ci-gateway demo --no-serve` on a free port, its bucket in `bucket_dir`."""
+    arguments = ("--no-serve", "--listen", "127.0.0.1:0", "--bucket-dir", str(bucket_dir))
+    return run_gateway("demo", *arguments, env=gateway_env(None, **env))
+
+
 def test_demo_submits_a_job_and_prints_its_media_info(tmp_path: Path) -> None:
-    done = run_gateway(
-        "demo",
-        "--no-serve",
-        "--listen",
-        "127.0.0.1:0",
-        "--bucket-dir",
-        str(tmp_path / "b"),
-        env=gateway_env(),
-    )
+    done = run_demo(tmp_path / "b")
     assert done.returncode == 0, done.stderr
     printed = done.stdout.split("JobsDetail:", 1)[1]
     job = json.loads(printed)
@@ -50,15 +48,7 @@ def test_demo_submits_a_job_and_prints_its_media_info(tmp_path: Path) -> None:
 def test_demo_refuses_an_unknown_log_level_naming_it(tmp_path: Path) -> None:
     """The demo reads `CI_GATEWAY_LOG_LEVEL` as `serve` does: a level logging does not know is
     a usage error naming the variable (status 2), not a ValueError's traceback."""
-    done = run_gateway(
-        "demo",
-        "--no-serve",
-        "--listen",
-        "127.0.0.1:0",
-        "--bucket-dir",
-        str(tmp_path / "b"),
-        env=gateway_env(CI_GATEWAY_LOG_LEVEL="LOUD"),
-    )
+    done = run_demo(tmp_path / "b", CI_GATEWAY_LOG_LEVEL="LOUD")
     assert done.returncode == 2, done.stderr
     assert "CI_GATEWAY_LOG_LEVEL" in done.stderr
     assert "Traceback" not in done.stderr

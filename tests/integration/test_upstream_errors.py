@@ -26,7 +26,7 @@ from gateway.upstream.client import MAX_RETRY_AFTER_S
 from gateway.upstream.retry import READ_ONLY
 from tests.access.helpers import log_text
 from tests.integration.fake_ci import FakeCI, Scripted, error_body, fake_ci
-from tests.integration.helpers import rich_error
+from tests.integration.helpers import RichError, rich_error
 
 BUCKET, REGION = "examplebucket-1250000000", "ap-guangzhou"
 DESCRIBE = service_pb2.DescribeMediaJobsRequest(job_ids=["jb976c9e0f86111ec9452c1c27f56a659"])
@@ -71,6 +71,15 @@ async def gateway_stub(
         await gateway.stop(0)
 
 
+async def describe_refused(*script: Scripted, **overrides: object) -> tuple[RichError, FakeCI]:
+    """A DescribeMediaJobs through a gateway whose CI answers `script`: the error the caller
+    gets, and the fake (what CI was sent)."""
+    async with fake_ci(*script) as fake, gateway_stub(fake, SECRET, **overrides) as stub:
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            await stub.DescribeMediaJobs(DESCRIBE, timeout=10)
+    return rich_error(caught.value), fake
+
+
 def test_every_mapped_code_has_a_documented_status() -> None:
     assert set(CI_ERRORS) == set(HTTP_STATUS)
 
@@ -79,11 +88,7 @@ def test_every_mapped_code_has_a_documented_status() -> None:
 async def test_ci_error_code_maps_to_grpc_status_with_details(code: str) -> None:
     rule = CI_ERRORS[code]
     body = error_body(code, f"message for {code}", "NjJmMzI5MmRfOTBmYTUwNjRfNjcwM18x", "trace-1")
-    async with fake_ci(Scripted(HTTP_STATUS[code], body, {"Retry-After": "0"})) as fake:
-        async with gateway_stub(fake) as stub:
-            with pytest.raises(grpc.aio.AioRpcError) as caught:
-                await stub.DescribeMediaJobs(DESCRIBE, timeout=10)
-    error = rich_error(caught.value)
+    error, fake = await describe_refused(Scripted(HTTP_STATUS[code], body, {"Retry-After": "0"}))
     assert error.code is rule.status
     assert error.code is not grpc.StatusCode.PERMISSION_DENIED
     assert error.code is not grpc.StatusCode.UNAUTHENTICATED
@@ -122,11 +127,7 @@ async def test_unknown_code_falls_back_on_http_status(
 ) -> None:
     assert rule_for_http_status(status).status is expected
     body = error_body("SomethingNew", "a code this gateway has never seen", "rid-1")
-    async with fake_ci(Scripted(status, body, {"Retry-After": "0"})) as fake:
-        async with gateway_stub(fake) as stub:
-            with pytest.raises(grpc.aio.AioRpcError) as caught:
-                await stub.DescribeMediaJobs(DESCRIBE, timeout=10)
-    error = rich_error(caught.value)
+    error, _ = await describe_refused(Scripted(status, body, {"Retry-After": "0"}))
     assert error.code is expected
     assert error.error_info is not None
     assert error.error_info.metadata["ci_code"] == "SomethingNew"
@@ -134,11 +135,7 @@ async def test_unknown_code_falls_back_on_http_status(
 
 async def test_request_id_falls_back_to_header_when_body_lacks_it() -> None:
     body = error_body("InvalidArgument", "bad queue")
-    async with fake_ci(Scripted(400, body, {"x-ci-request-id": "from-header-123"})) as fake:
-        async with gateway_stub(fake) as stub:
-            with pytest.raises(grpc.aio.AioRpcError) as caught:
-                await stub.DescribeMediaJobs(DESCRIBE, timeout=10)
-    error = rich_error(caught.value)
+    error, _ = await describe_refused(Scripted(400, body, {"x-ci-request-id": "from-header-123"}))
     assert error.request_info is not None
     assert error.request_info.request_id == "from-header-123"
 
@@ -146,10 +143,7 @@ async def test_request_id_falls_back_to_header_when_body_lacks_it() -> None:
 async def test_json_error_body_is_understood() -> None:
     body = b'{"code": "AccessDenied", "message": "no", "request_id": "json-rid"}'
     headers = {"Content-Type": "application/json"}
-    async with fake_ci(Scripted(403, body, headers)) as fake, gateway_stub(fake) as stub:
-        with pytest.raises(grpc.aio.AioRpcError) as caught:
-            await stub.DescribeMediaJobs(DESCRIBE, timeout=10)
-    error = rich_error(caught.value)
+    error, _ = await describe_refused(Scripted(403, body, headers))
     assert error.code is grpc.StatusCode.FAILED_PRECONDITION
     assert error.error_info is not None
     assert error.error_info.metadata["ci_request_id"] == "json-rid"
@@ -157,10 +151,7 @@ async def test_json_error_body_is_understood() -> None:
 
 async def test_redirect_is_an_error_not_a_parse_crash() -> None:
     redirect = Scripted(301, b"", {"Location": "https://elsewhere.example/jobs"})
-    async with fake_ci(redirect) as fake, gateway_stub(fake) as stub:
-        with pytest.raises(grpc.aio.AioRpcError) as caught:
-            await stub.DescribeMediaJobs(DESCRIBE, timeout=10)
-    error = rich_error(caught.value)
+    error, fake = await describe_refused(redirect)
     assert error.code is grpc.StatusCode.INTERNAL
     assert "redirect" in error.message
     assert len(fake.requests) == 1  # never followed
@@ -294,11 +285,7 @@ async def test_a_body_too_large_for_ci_is_the_callers_invalid_argument() -> None
     """`InvalidContent` is the gateway's bug on 400 (a malformed body) but the caller's on 413
     (CI's "body too large"): INVALID_ARGUMENT, with CI's code and status in the details."""
     body = error_body("InvalidContent", "body too large", "NjJmMzI5MmRfOTBmYTUwNjRfNjcwM18x", "t")
-    async with fake_ci(Scripted(413, body, {})) as fake:
-        async with gateway_stub(fake) as stub:
-            with pytest.raises(grpc.aio.AioRpcError) as caught:
-                await stub.DescribeMediaJobs(DESCRIBE, timeout=10)
-    error = rich_error(caught.value)
+    error, fake = await describe_refused(Scripted(413, body, {}))
     assert error.code is grpc.StatusCode.INVALID_ARGUMENT
     assert error.error_info is not None
     assert error.error_info.reason == "UPSTREAM_REJECTED"
@@ -351,11 +338,9 @@ async def test_retry_after_of_any_form_is_a_bounded_wait(
         retry_after = email.utils.formatdate(time.time() + float(retry_after[4:]), usegmt=True)
     body = error_body("SlowDown", "slow down", "rid-ra")
     fast = Retry(transient_base_s=0.01, throttled_base_s=0.01, backoff_cap_s=0.05)
-    async with fake_ci(Scripted(429, body, {"Retry-After": retry_after})) as fake:
-        async with gateway_stub(fake, retry=fast) as stub:
-            with pytest.raises(grpc.aio.AioRpcError) as caught:
-                await stub.DescribeMediaJobs(DESCRIBE, timeout=10)
-    error = rich_error(caught.value)
+    error, fake = await describe_refused(
+        Scripted(429, body, {"Retry-After": retry_after}), retry=fast
+    )
     assert error.code is grpc.StatusCode.RESOURCE_EXHAUSTED, error.message
     assert len(fake.requests) == READ_ONLY.max_attempts
     assert error.retry_info is not None
@@ -381,11 +366,7 @@ async def test_cis_error_under_a_2xx_maps_by_its_code(
     the retry, and Code, Message and RequestId reach the caller (it was an unreadable
     `<Response>`: UNAVAILABLE, CI's words lost)."""
     body = error_body(code, f"message for {code}", "rid-200", "trace-200")
-    async with fake_ci(Scripted(200, body, {"Retry-After": "0"})) as fake:
-        async with gateway_stub(fake) as stub:
-            with pytest.raises(grpc.aio.AioRpcError) as caught:
-                await stub.DescribeMediaJobs(DESCRIBE, timeout=10)
-    error = rich_error(caught.value)
+    error, fake = await describe_refused(Scripted(200, body, {"Retry-After": "0"}))
     assert error.code is expected, error.message
     assert error.error_info is not None
     metadata = dict(error.error_info.metadata)
@@ -419,11 +400,7 @@ async def test_an_error_body_with_a_byte_order_mark_maps_by_its_code(
     """A BOM before `<?xml` (UTF-8's, or UTF-16's, which the declaration names) is still XML:
     CI's Code picks the status and reaches the caller, as without one."""
     body = _with_bom(error_body(code, f"message for {code}", "rid-bom"), encoding)
-    async with fake_ci(Scripted(status, body, {"Retry-After": "0"})) as fake:
-        async with gateway_stub(fake) as stub:
-            with pytest.raises(grpc.aio.AioRpcError) as caught:
-                await stub.DescribeMediaJobs(DESCRIBE, timeout=10)
-    error = rich_error(caught.value)
+    error, _ = await describe_refused(Scripted(status, body, {"Retry-After": "0"}))
     assert error.code is expected, error.message
     assert error.error_info is not None
     metadata = dict(error.error_info.metadata)

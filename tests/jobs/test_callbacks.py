@@ -15,6 +15,7 @@ import pytest
 
 from ci_emulator.config import CallbackSettings
 from ci_emulator.server import RunningEmulator
+from ci_emulator.state import EmulatorState
 from gateway._proto import media_pb2
 from gateway.config.settings import Callbacks, Settings, Tracking
 from gateway.credentials import Credentials
@@ -26,6 +27,8 @@ from tests.integration.hold import HOLD_S, Hold
 from tests.integration.test_jobs import assert_matches_sample
 from tests.jobs.helpers import (
     TOKEN,
+    Call,
+    Gateway,
     assert_ended,
     gateway,
     json_callback,
@@ -45,6 +48,17 @@ TARGET = Target(BUCKET, REGION)
 
 def with_receiver(settings: Settings, endpoint_url: str) -> Settings:
     return replace(settings, endpoint_url=endpoint_url, tracking=SLOW_POLLS, callbacks=RECEIVER)
+
+
+async def watching_a_waiting_job(gw: Gateway, state: EmulatorState) -> tuple[Call, M.JobsDetail]:
+    """A job submitted while CI schedules nothing, a watch on it, and its first (Submitted)
+    update: the job stays there until the test lets it go."""
+    state.pause_scheduling()
+    job = await submit(gw.stub)
+    call = watch(gw.stub, job.job_id)
+    first = await next_detail(call)
+    assert first.state == M.JOB_STATE_SUBMITTED
+    return call, first
 
 
 @pytest.mark.parametrize(
@@ -108,11 +122,7 @@ async def test_forged_callbacks_get_4xx_and_change_nothing(
 ) -> None:
     state = emulator.state
     async with gateway(with_receiver(settings, emulator.url), credentials) as gw:
-        state.pause_scheduling()
-        job = await submit(gw.stub)
-        call = watch(gw.stub, job.job_id)
-        first = await next_detail(call)
-        assert first.state == M.JOB_STATE_SUBMITTED
+        call, first = await watching_a_waiting_job(gw, state)
 
         claimed = M.JobsDetail()
         claimed.CopyFrom(first)
@@ -150,7 +160,7 @@ async def test_forged_callbacks_get_4xx_and_change_nothing(
                     assert answer.status == status, name
         # Only well-formed callbacks for this bucket were checked with CI, and none believed.
         assert state.operations["DescribeMediaJob"] == describes + 3
-        latest = gw.tracker.latest(TARGET, job.job_id)
+        latest = gw.tracker.latest(TARGET, first.job_id)
         assert latest is not None and latest.state == M.JOB_STATE_SUBMITTED
 
         # The genuine callback still works afterwards.
@@ -168,11 +178,7 @@ async def test_a_callback_being_verified_does_not_hold_back_the_end_of_watches_a
     waits for its requests, so it may come only after the watches have ended."""
     state = emulator.state
     async with gateway(with_receiver(settings, emulator.url), credentials) as gw:
-        state.pause_scheduling()
-        job = await submit(gw.stub)
-        call = watch(gw.stub, job.job_id)
-        first = await next_detail(call)
-        assert first.state == M.JOB_STATE_SUBMITTED
+        call, first = await watching_a_waiting_job(gw, state)
 
         hold = Hold(1)  # every CI request from here on waits inside the emulator
         state.request_hooks.append(hold)
