@@ -14,6 +14,9 @@ the choices where CI is silent (UNCONFIRMED, tolerant reading unless noted):
   object that does not exist fails the run's first job, as a job for it would fail;
 * `GET /workflowexecution/<RunId>` of an unknown run answers 200 with no `WorkflowExecution`
   (like describe's NonExist lists; the gateway turns it into NOT_FOUND);
+* `GET /workflowexecution?workflowId=` filters, as `GET /jobs?workflowId=` does: an id this
+  bucket has no workflow of is no error (CI documents none), so an unknown one lists nothing
+  and a deleted workflow's runs (still describable by RunId) still list;
 * answers carry `RequestId` first, except the workflow list, which follows the catalogue's
   order (`MediaWorkflowList` first).
 
@@ -201,10 +204,7 @@ async def _trigger_workflow(call: Call) -> web.Response:
 
 async def _list_executions(call: Call) -> web.Response:
     query = parse_execution_query(call.params)
-    workflows = call.state.resources.workflows
-    if workflows.get(call.bucket.name, query.workflow_id) is None:
-        raise invalid_argument(f"workflow {query.workflow_id} does not exist")
-    page, last = workflows.list_executions(call.bucket.name, query)
+    page, last = call.state.resources.workflows.list_executions(call.bucket.name, query)
     fields: Fields = [("WorkflowExecutionList", run.list_fields()) for run in page]
     fields += [
         ("NextToken", next_token(last) if last is not None else ""),

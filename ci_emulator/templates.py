@@ -72,7 +72,8 @@ KINDS: Final[Mapping[str, Kind]] = {
     "Transcode": Kind("TransTpl", None, "Transcode", ("Container/Format",)),
     "TranscodePro": Kind("TransProTpl", None, None, ("Container/Format", *_PRO_VIDEO)),
     "Snapshot": Kind("Snapshot", "Snapshot", "Snapshot"),
-    "Animation": Kind("Animation", None, "Animation", ("Container/Format", "Video/Codec")),
+    # Container { Format } is optional (catalogue A.6: the job takes Video.Codec's format).
+    "Animation": Kind("Animation", None, "Animation", ("Video/Codec",)),
     "Concat": Kind("ConcatTemplate", "ConcatTemplate", "ConcatTemplate", ("Container/Format",)),
     # Type, Pos, LocMode and Dx are "*" in the watermark template docs (catalogue §1.3, A.3);
     # Dy's row is cut off there (UNCONFIRMED): optional, as for a job's watermark.
@@ -102,7 +103,10 @@ _VALUES: Final[Mapping[str, Mapping[str, frozenset[str]]]] = {
         "Type": frozenset({"Text", "Image"}),
         "LocMode": frozenset({"Relativity", "Absolute"}),
     },
-    "Animation": {"Video/Codec": frozenset({"gif", "webp"})},
+    "Animation": {
+        "Video/Codec": frozenset({"gif", "webp"}),
+        "Container/Format": frozenset({"gif", "webp"}),
+    },
     "Snapshot": {
         "Mode": frozenset({"Interval", "Average", "KeyFrame"}),
         "SnapshotOutMode": frozenset({"OnlySnapshot", "OnlySprite", "SnapshotAndSprite"}),

@@ -135,6 +135,22 @@ async def test_create_refuses_what_ci_refuses(client: SignedClient, body: str, w
     assert why in (reply.xml().findtext("Message") or "")
 
 
+async def test_an_animation_template_needs_no_container_as_its_job_needs_none(
+    client: SignedClient,
+) -> None:
+    # Catalogue A.6/A.12: an Animation's Container { Format } is optional (gif | webp, the job
+    # takes the format from Video.Codec when absent); only Video.Codec is required.
+    video = "<Video><Codec>webp</Codec></Video>"
+    reply = (await create(client, f"<Tag>Animation</Tag><Name>anim</Name>{video}")).ok()
+    assert reply.xml().findtext("Template/Animation/Video/Codec") == "webp"
+    mp4 = await create(
+        client,
+        f"<Tag>Animation</Tag><Name>x</Name><Container><Format>mp4</Format></Container>{video}",
+    )
+    assert (mp4.status, mp4.code) == (400, "InvalidArgument")
+    assert "Container.Format must be one of gif, webp" in (mp4.xml().findtext("Message") or "")
+
+
 async def test_a_name_is_used_once_per_kind(client: SignedClient) -> None:
     await created_id(client, TRANSCODE)
     again = await create(client, TRANSCODE)

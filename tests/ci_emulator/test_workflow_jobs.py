@@ -150,3 +150,26 @@ async def test_a_run_job_in_a_listing_carries_its_workflow_node(
     details = reply.xml().findall("JobsDetail")
     assert [dict(workflow_node(detail))["Name"] for detail in details] == list(NODES)
     assert {dict(workflow_node(detail))["RunId"] for detail in details} == {run.run_id}
+
+
+async def test_listing_runs_filters_by_workflow_id_and_refuses_none(
+    client: SignedClient, emu: RunningEmulator
+) -> None:
+    """`GET /workflowexecution?workflowId=` filters, as `GET /jobs?workflowId=` does: an id
+    the bucket has no workflow of is no error CI documents (tolerant reading: an empty list),
+    and a deleted workflow's runs, which `GET /workflowexecution/<RunId>` still describes,
+    still list."""
+    workflow_id = await create_workflow(client, emu, "gone")
+    run = await run_to_end(client, emu, workflow_id)
+
+    async def listed(workflow: str) -> tuple[list[str], str | None]:
+        reply = await client.send("GET", "/workflowexecution", params={"workflowId": workflow})
+        root = reply.ok().xml()
+        return [n.text or "" for n in root.findall("WorkflowExecutionList/RunId")], root.findtext(
+            "NextToken"
+        )
+
+    assert await listed("wnosuchworkflow") == ([], "")
+    (await client.send("DELETE", f"/workflow/{workflow_id}")).ok()
+    (await client.send("GET", f"/workflowexecution/{run.run_id}")).ok()
+    assert await listed(workflow_id) == ([run.run_id], "")
