@@ -9,9 +9,10 @@ here: which exporters `OTEL_TRACES_EXPORTER` names (`otlp`, the default; `consol
 over which protocol, and the service name when none is given (`ci-gateway`).
 
 A value the gateway cannot honour (an unknown exporter or sampler, OTLP over HTTP, which this
-build does not ship) is refused at start rather than logged and replaced by a default, the way
-the gateway's own settings refuse an unknown key: a trace that silently goes nowhere is worse
-than a gateway that says why it did not start.
+build does not ship, an endpoint URL carrying a password, which OTLP/gRPC never sends) is
+refused at start rather than logged and replaced by a default, the way the gateway's own
+settings refuse an unknown key: a trace that silently goes nowhere is worse than a gateway that
+says why it did not start.
 """
 
 from __future__ import annotations
@@ -77,6 +78,23 @@ def otlp_protocol() -> str:
     return OTLP_PROTOCOLS[0]
 
 
+def otlp_endpoint() -> str:
+    """Where OTLP goes: the traces-specific variable first, then the general one. A URL with a
+    user or password in it is refused: OTLP/gRPC does not send them (the collector would be
+    unreachable, every span dropped) and the exporter names the endpoint, password and all, in
+    each warning about a failed export. Credentials go in `OTEL_EXPORTER_OTLP_HEADERS`."""
+    for variable in ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT"):
+        url = _get(variable)
+        if url:
+            if "@" in urlsplit(url).netloc:
+                raise ValueError(
+                    f"{variable}: a user or password in the URL (not repeated here) is never "
+                    "sent over OTLP/gRPC; give credentials in OTEL_EXPORTER_OTLP_HEADERS"
+                )
+            return url
+    return DEFAULT_OTLP_ENDPOINT
+
+
 def sampler_name() -> str:
     name = _get("OTEL_TRACES_SAMPLER", "parentbased_always_on").lower()
     if name not in SAMPLERS:
@@ -97,6 +115,7 @@ def check_environment() -> list[str]:
     names = exporter_names()
     if "otlp" in names:
         otlp_protocol()
+        otlp_endpoint()
     sampler_name()
     return names
 
@@ -123,10 +142,8 @@ def _resource() -> Resource:
 
 def _endpoint() -> str:
     """Where OTLP goes, for the start-up log line: scheme, host and port only."""
-    url = _get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", _get("OTEL_EXPORTER_OTLP_ENDPOINT"))
-    parts = urlsplit(url or DEFAULT_OTLP_ENDPOINT)
-    host = parts.netloc.rpartition("@")[2]  # never a password in a log line
-    return f"{parts.scheme}://{host}" if parts.scheme else host
+    parts = urlsplit(otlp_endpoint())  # checked: no user or password in it
+    return f"{parts.scheme}://{parts.netloc}" if parts.scheme else parts.netloc
 
 
 def _exporter(name: str) -> SpanExporter:

@@ -124,6 +124,21 @@ def test_serve_refuses_otel_values_it_cannot_honour(
     tracing.check(enabled=False)
 
 
+@pytest.mark.parametrize(
+    "variable", ["OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"]
+)
+def test_an_otlp_endpoint_with_a_password_is_refused_without_repeating_it(
+    monkeypatch: pytest.MonkeyPatch, clean_otel_environment: None, variable: str
+) -> None:
+    """OTLP/gRPC never sends a URL's user and password: every span would be dropped, and the
+    exporter would log the password with each failed export."""
+    monkeypatch.setenv(variable, "http://otel:pa55word-in-url@127.0.0.1:4317")
+    with pytest.raises(ValueError, match=variable) as refused:
+        tracing.check(enabled=True)
+    assert "pa55word-in-url" not in str(refused.value)
+    tracing.check(enabled=False)  # harmless while tracing is off
+
+
 def test_a_sampling_ratio_must_be_a_ratio(
     monkeypatch: pytest.MonkeyPatch, clean_otel_environment: None
 ) -> None:
