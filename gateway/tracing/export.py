@@ -1,12 +1,13 @@
 """The OpenTelemetry SDK as the standard `OTEL_*` variables configure it.
 
 The SDK reads most of them itself, and the gateway leaves them to it: `OTEL_SERVICE_NAME` and
-`OTEL_RESOURCE_ATTRIBUTES` (the resource), `OTEL_TRACES_SAMPLER` / `_ARG` (the provider),
-`OTEL_BSP_*` (the batch processor: a bounded queue, so a slow collector costs dropped spans, not
-memory), `OTEL_EXPORTER_OTLP_[TRACES_]ENDPOINT`, `_HEADERS`, `_TIMEOUT`, `_COMPRESSION`,
-`_CERTIFICATE`, `_INSECURE` (the OTLP exporter). What the SDK leaves to its caller is decided
-here: which exporters `OTEL_TRACES_EXPORTER` names (`otlp`, the default; `console`; `none`),
-over which protocol, and the service name when none is given (`ci-gateway`).
+`OTEL_RESOURCE_ATTRIBUTES` (the resource), `OTEL_BSP_*` (the batch processor: a bounded queue,
+so a slow collector costs dropped spans, not memory), `OTEL_EXPORTER_OTLP_[TRACES_]ENDPOINT`,
+`_HEADERS`, `_TIMEOUT`, `_COMPRESSION`, `_CERTIFICATE`, `_INSECURE` (the OTLP exporter). What
+the SDK leaves to its caller is decided here: which exporters `OTEL_TRACES_EXPORTER` names
+(`otlp`, the default; `console`; `none`), over which protocol, and the service name when none is
+given (`ci-gateway`). The sampler (`OTEL_TRACES_SAMPLER` / `_ARG`) is built here too, from the
+values checked here, so that the one the start-up line names is the one in use.
 
 A value the gateway cannot honour (an unknown exporter or sampler, OTLP over HTTP, which this
 build does not ship, an endpoint URL carrying a password, which OTLP/gRPC never sends) is
@@ -28,6 +29,14 @@ from opentelemetry.sdk.trace.export import (
     BatchSpanProcessor,
     ConsoleSpanExporter,
     SpanExporter,
+)
+from opentelemetry.sdk.trace.sampling import (
+    ALWAYS_OFF,
+    ALWAYS_ON,
+    ParentBased,
+    ParentBasedTraceIdRatio,
+    Sampler,
+    TraceIdRatioBased,
 )
 
 DEFAULT_SERVICE_NAME = "ci-gateway"
@@ -95,19 +104,37 @@ def otlp_endpoint() -> str:
     return DEFAULT_OTLP_ENDPOINT
 
 
+def _ratio() -> float:
+    arg = _get("OTEL_TRACES_SAMPLER_ARG", "1.0")
+    try:
+        ratio = float(arg)
+    except ValueError:
+        ratio = -1.0
+    if not 0.0 <= ratio <= 1.0:
+        raise ValueError(f"OTEL_TRACES_SAMPLER_ARG {arg!r} must be a ratio in [0, 1]")
+    return ratio
+
+
 def sampler_name() -> str:
     name = _get("OTEL_TRACES_SAMPLER", "parentbased_always_on").lower()
     if name not in SAMPLERS:
         raise ValueError(f"OTEL_TRACES_SAMPLER {name!r} is not one of {', '.join(SAMPLERS)}")
     if name in _RATIO_SAMPLERS:
-        arg = _get("OTEL_TRACES_SAMPLER_ARG", "1.0")
-        try:
-            ratio = float(arg)
-        except ValueError:
-            ratio = -1.0
-        if not 0.0 <= ratio <= 1.0:
-            raise ValueError(f"OTEL_TRACES_SAMPLER_ARG {arg!r} must be a ratio in [0, 1]")
+        _ratio()
     return name
+
+
+def _sampler() -> Sampler:
+    """The sampler `sampler_name` names, built here rather than left to the SDK, which reads the
+    variable unstripped: `traceidratio ` (a trailing space from a manifest) was checked and
+    logged as a ratio here, and silently replaced there by its default, every trace sampled."""
+    name = sampler_name()
+    if name == "traceidratio":
+        return TraceIdRatioBased(_ratio())
+    if name == "parentbased_traceidratio":
+        return ParentBasedTraceIdRatio(_ratio())
+    root = ALWAYS_OFF if name.endswith("always_off") else ALWAYS_ON
+    return ParentBased(root) if name.startswith("parentbased_") else root
 
 
 def check_environment() -> list[str]:
@@ -158,7 +185,7 @@ def build_provider() -> tuple[TracerProvider, str]:
     names = check_environment()
     resource = _resource()
     # shutdown_on_exit=False: the gateway shuts it down itself, bounded, when it stops.
-    provider = TracerProvider(resource=resource, shutdown_on_exit=False)
+    provider = TracerProvider(sampler=_sampler(), resource=resource, shutdown_on_exit=False)
     for name in names:
         provider.add_span_processor(BatchSpanProcessor(_exporter(name)))
     where = [f"OTLP/gRPC to {_endpoint()}" if name == "otlp" else "the console" for name in names]
