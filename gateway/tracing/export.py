@@ -10,16 +10,17 @@ given (`ci-gateway`). The sampler (`OTEL_TRACES_SAMPLER` / `_ARG`) is built here
 values checked here, so that the one the start-up line names is the one in use.
 
 A value the gateway cannot honour (an unknown exporter or sampler, OTLP over HTTP, which this
-build does not ship, an endpoint URL carrying a password, which OTLP/gRPC never sends) is
-refused at start rather than logged and replaced by a default, the way the gateway's own
-settings refuse an unknown key: a trace that silently goes nowhere is worse than a gateway that
-says why it did not start.
+build does not ship, an endpoint URL carrying a password, which OTLP/gRPC never sends, OTLP
+headers the exporter cannot read) is refused at start rather than logged and replaced by a
+default, the way the gateway's own settings refuse an unknown key: a trace that silently goes
+nowhere is worse than a gateway that says why it did not start.
 """
 
 from __future__ import annotations
 
 import importlib.metadata
 import os
+import re
 from urllib.parse import urlsplit
 
 from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
@@ -115,6 +116,33 @@ def _ratio() -> float:
     return ratio
 
 
+# How the OTLP exporter reads `OTEL_EXPORTER_OTLP_[TRACES_]HEADERS` (OpenTelemetry's
+# `opentelemetry.util.re`, liberal mode): comma-separated `name=value`. An entry it cannot read
+# it drops with a WARNING quoting it whole: `Authorization: Bearer ...` put the token in the
+# gateway's log, and the collector then refused every export.
+_HEADER_ENTRY = re.compile(
+    r"[ \t]*[\x21\x23-\x27\x2a\x2b\x2d\x2e\x30-\x39\x41-\x5a\x5e-\x7a\x7c\x7e]+[ \t]*=[ \t]*"
+    r"[\x20\x21\x23-\x2b\x2d-\x3a\x3c-\x5b\x5d-\x7e]*[ \t]*"
+)
+_HEADER_DELIMITER = re.compile(r"[ \t]*,[ \t]*")
+
+
+def check_otlp_headers() -> None:
+    """The variable the exporter reads (the traces-specific one when set), refused if an entry
+    is not `name=value`; the message never repeats a value, which is usually a credential."""
+    for variable in ("OTEL_EXPORTER_OTLP_TRACES_HEADERS", "OTEL_EXPORTER_OTLP_HEADERS"):
+        value = os.environ.get(variable, "")
+        if not value:
+            continue
+        for position, entry in enumerate(_HEADER_DELIMITER.split(value), 1):
+            if entry.strip() and not _HEADER_ENTRY.fullmatch(entry.strip()):
+                raise ValueError(
+                    f"{variable}: entry {position} is not name=value (comma-separated, values "
+                    "URL-encoded); the value is not repeated here"
+                )
+        return
+
+
 def sampler_name() -> str:
     name = _get("OTEL_TRACES_SAMPLER", "parentbased_always_on").lower()
     if name not in SAMPLERS:
@@ -143,6 +171,7 @@ def check_environment() -> list[str]:
     if "otlp" in names:
         otlp_protocol()
         otlp_endpoint()
+        check_otlp_headers()
     sampler_name()
     return names
 
