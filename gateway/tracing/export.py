@@ -1,23 +1,26 @@
 """The OpenTelemetry SDK as the standard `OTEL_*` variables configure it.
 
 The SDK reads most of them itself, and the gateway leaves them to it: `OTEL_SERVICE_NAME` and
-`OTEL_RESOURCE_ATTRIBUTES` (the resource), `OTEL_TRACES_SAMPLER` / `_ARG` (the provider),
-`OTEL_BSP_*` (the batch processor: a bounded queue, so a slow collector costs dropped spans, not
-memory), `OTEL_EXPORTER_OTLP_[TRACES_]ENDPOINT`, `_HEADERS`, `_TIMEOUT`, `_COMPRESSION`,
-`_CERTIFICATE`, `_INSECURE` (the OTLP exporter). What the SDK leaves to its caller is decided
-here: which exporters `OTEL_TRACES_EXPORTER` names (`otlp`, the default; `console`; `none`),
-over which protocol, and the service name when none is given (`ci-gateway`).
+`OTEL_RESOURCE_ATTRIBUTES` (the resource), `OTEL_BSP_*` (the batch processor: a bounded queue,
+so a slow collector costs dropped spans, not memory), `OTEL_EXPORTER_OTLP_[TRACES_]ENDPOINT`,
+`_HEADERS`, `_TIMEOUT`, `_COMPRESSION`, `_CERTIFICATE`, `_INSECURE` (the OTLP exporter). What
+the SDK leaves to its caller is decided here: which exporters `OTEL_TRACES_EXPORTER` names
+(`otlp`, the default; `console`; `none`), over which protocol, and the service name when none is
+given (`ci-gateway`). The sampler (`OTEL_TRACES_SAMPLER` / `_ARG`) is built here too, from the
+values checked here, so that the one the start-up line names is the one in use.
 
 A value the gateway cannot honour (an unknown exporter or sampler, OTLP over HTTP, which this
-build does not ship) is refused at start rather than logged and replaced by a default, the way
-the gateway's own settings refuse an unknown key: a trace that silently goes nowhere is worse
-than a gateway that says why it did not start.
+build does not ship, an endpoint URL carrying a password, which OTLP/gRPC never sends, OTLP
+headers the exporter cannot read) is refused at start rather than logged and replaced by a
+default, the way the gateway's own settings refuse an unknown key: a trace that silently goes
+nowhere is worse than a gateway that says why it did not start.
 """
 
 from __future__ import annotations
 
 import importlib.metadata
 import os
+import re
 from urllib.parse import urlsplit
 
 from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
@@ -27,6 +30,14 @@ from opentelemetry.sdk.trace.export import (
     BatchSpanProcessor,
     ConsoleSpanExporter,
     SpanExporter,
+)
+from opentelemetry.sdk.trace.sampling import (
+    ALWAYS_OFF,
+    ALWAYS_ON,
+    ParentBased,
+    ParentBasedTraceIdRatio,
+    Sampler,
+    TraceIdRatioBased,
 )
 
 DEFAULT_SERVICE_NAME = "ci-gateway"
@@ -77,19 +88,81 @@ def otlp_protocol() -> str:
     return OTLP_PROTOCOLS[0]
 
 
+def otlp_endpoint() -> str:
+    """Where OTLP goes: the traces-specific variable first, then the general one. A URL with a
+    user or password in it is refused: OTLP/gRPC does not send them (the collector would be
+    unreachable, every span dropped) and the exporter names the endpoint, password and all, in
+    each warning about a failed export. Credentials go in `OTEL_EXPORTER_OTLP_HEADERS`."""
+    for variable in ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT"):
+        url = _get(variable)
+        if url:
+            if "@" in urlsplit(url).netloc:
+                raise ValueError(
+                    f"{variable}: a user or password in the URL (not repeated here) is never "
+                    "sent over OTLP/gRPC; give credentials in OTEL_EXPORTER_OTLP_HEADERS"
+                )
+            return url
+    return DEFAULT_OTLP_ENDPOINT
+
+
+def _ratio() -> float:
+    arg = _get("OTEL_TRACES_SAMPLER_ARG", "1.0")
+    try:
+        ratio = float(arg)
+    except ValueError:
+        ratio = -1.0
+    if not 0.0 <= ratio <= 1.0:
+        raise ValueError(f"OTEL_TRACES_SAMPLER_ARG {arg!r} must be a ratio in [0, 1]")
+    return ratio
+
+
+# How the OTLP exporter reads `OTEL_EXPORTER_OTLP_[TRACES_]HEADERS` (OpenTelemetry's
+# `opentelemetry.util.re`, liberal mode): comma-separated `name=value`. An entry it cannot read
+# it drops with a WARNING quoting it whole: `Authorization: Bearer ...` put the token in the
+# gateway's log, and the collector then refused every export.
+_HEADER_ENTRY = re.compile(
+    r"[ \t]*[\x21\x23-\x27\x2a\x2b\x2d\x2e\x30-\x39\x41-\x5a\x5e-\x7a\x7c\x7e]+[ \t]*=[ \t]*"
+    r"[\x20\x21\x23-\x2b\x2d-\x3a\x3c-\x5b\x5d-\x7e]*[ \t]*"
+)
+_HEADER_DELIMITER = re.compile(r"[ \t]*,[ \t]*")
+
+
+def check_otlp_headers() -> None:
+    """The variable the exporter reads (the traces-specific one when set), refused if an entry
+    is not `name=value`; the message never repeats a value, which is usually a credential."""
+    for variable in ("OTEL_EXPORTER_OTLP_TRACES_HEADERS", "OTEL_EXPORTER_OTLP_HEADERS"):
+        value = os.environ.get(variable, "")
+        if not value:
+            continue
+        for position, entry in enumerate(_HEADER_DELIMITER.split(value), 1):
+            if entry.strip() and not _HEADER_ENTRY.fullmatch(entry.strip()):
+                raise ValueError(
+                    f"{variable}: entry {position} is not name=value (comma-separated, values "
+                    "URL-encoded); the value is not repeated here"
+                )
+        return
+
+
 def sampler_name() -> str:
     name = _get("OTEL_TRACES_SAMPLER", "parentbased_always_on").lower()
     if name not in SAMPLERS:
         raise ValueError(f"OTEL_TRACES_SAMPLER {name!r} is not one of {', '.join(SAMPLERS)}")
     if name in _RATIO_SAMPLERS:
-        arg = _get("OTEL_TRACES_SAMPLER_ARG", "1.0")
-        try:
-            ratio = float(arg)
-        except ValueError:
-            ratio = -1.0
-        if not 0.0 <= ratio <= 1.0:
-            raise ValueError(f"OTEL_TRACES_SAMPLER_ARG {arg!r} must be a ratio in [0, 1]")
+        _ratio()
     return name
+
+
+def _sampler() -> Sampler:
+    """The sampler `sampler_name` names, built here rather than left to the SDK, which reads the
+    variable unstripped: `traceidratio ` (a trailing space from a manifest) was checked and
+    logged as a ratio here, and silently replaced there by its default, every trace sampled."""
+    name = sampler_name()
+    if name == "traceidratio":
+        return TraceIdRatioBased(_ratio())
+    if name == "parentbased_traceidratio":
+        return ParentBasedTraceIdRatio(_ratio())
+    root = ALWAYS_OFF if name.endswith("always_off") else ALWAYS_ON
+    return ParentBased(root) if name.startswith("parentbased_") else root
 
 
 def check_environment() -> list[str]:
@@ -97,6 +170,8 @@ def check_environment() -> list[str]:
     names = exporter_names()
     if "otlp" in names:
         otlp_protocol()
+        otlp_endpoint()
+        check_otlp_headers()
     sampler_name()
     return names
 
@@ -123,10 +198,8 @@ def _resource() -> Resource:
 
 def _endpoint() -> str:
     """Where OTLP goes, for the start-up log line: scheme, host and port only."""
-    url = _get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", _get("OTEL_EXPORTER_OTLP_ENDPOINT"))
-    parts = urlsplit(url or DEFAULT_OTLP_ENDPOINT)
-    host = parts.netloc.rpartition("@")[2]  # never a password in a log line
-    return f"{parts.scheme}://{host}" if parts.scheme else host
+    parts = urlsplit(otlp_endpoint())  # checked: no user or password in it
+    return f"{parts.scheme}://{parts.netloc}" if parts.scheme else parts.netloc
 
 
 def _exporter(name: str) -> SpanExporter:
@@ -141,7 +214,7 @@ def build_provider() -> tuple[TracerProvider, str]:
     names = check_environment()
     resource = _resource()
     # shutdown_on_exit=False: the gateway shuts it down itself, bounded, when it stops.
-    provider = TracerProvider(resource=resource, shutdown_on_exit=False)
+    provider = TracerProvider(sampler=_sampler(), resource=resource, shutdown_on_exit=False)
     for name in names:
         provider.add_span_processor(BatchSpanProcessor(_exporter(name)))
     where = [f"OTLP/gRPC to {_endpoint()}" if name == "otlp" else "the console" for name in names]

@@ -36,6 +36,7 @@ from dataclasses import dataclass
 from types import ModuleType
 from typing import Any, Protocol, TypeVar
 
+from gateway import scrub
 from gateway.rpc_context import RpcScope
 from gateway.telemetry import Telemetry
 
@@ -223,11 +224,13 @@ def inject(headers: MutableMapping[str, str]) -> None:
         backend.inject(headers)
 
 
-def attempt_answered(ci_request_id: str) -> None:
-    """CI answered the current attempt with this RequestId (recorded on its span)."""
+def attempt_answered(ci_request_id: str, known: Iterable[str] = ()) -> None:
+    """CI answered the current attempt with this RequestId (recorded on its span), redacted as
+    the caller and the access log get it (`known`: the secrets the request was signed with): a
+    peer echoing the request may put its Authorization there."""
     backend = _active
     if backend is not None and ci_request_id:
-        backend.attempt_answered(ci_request_id)
+        backend.attempt_answered(scrub.redact(ci_request_id, known))
 
 
 class _HasStatus(Protocol):

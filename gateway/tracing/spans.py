@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import logging
 from collections.abc import Callable, Iterable, Iterator, MutableMapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -72,6 +73,17 @@ _GRPC_SERVER_ERRORS = frozenset({2, 4, 12, 13, 14, 15})
 # An empty context: a span started under it begins a new trace.
 _ROOT = Context()
 _W3C = TraceContextTextMapPropagator()
+
+# OpenTelemetry's propagators (and `TraceState`, which parses `tracestate`) refuse a malformed
+# or oversized header with a WARNING quoting it: any caller could write its `baggage` (anything
+# at all, up to a line per list-member) into the gateway's log on every call. The caller's
+# headers are its own business; they are dropped as the propagators drop them, silently.
+for _name in (
+    "opentelemetry.baggage.propagation",
+    "opentelemetry.trace.propagation.tracecontext",
+    "opentelemetry.trace.span",
+):
+    logging.getLogger(_name).setLevel(logging.ERROR)
 
 
 @dataclass

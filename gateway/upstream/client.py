@@ -345,7 +345,7 @@ class CiClient:
         try:
             response = await self._send(call, remaining_s)
             outcome = str(response.status)
-            tracing.attempt_answered(_request_id(response))
+            tracing.attempt_answered(_request_id(response), self._signed_with.values())
             return response
         except GatewayError as error:
             outcome = type(error).__name__

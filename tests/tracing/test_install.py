@@ -124,6 +124,36 @@ def test_serve_refuses_otel_values_it_cannot_honour(
     tracing.check(enabled=False)
 
 
+@pytest.mark.parametrize(
+    "variable", ["OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"]
+)
+def test_an_otlp_endpoint_with_a_password_is_refused_without_repeating_it(
+    monkeypatch: pytest.MonkeyPatch, clean_otel_environment: None, variable: str
+) -> None:
+    """OTLP/gRPC never sends a URL's user and password: every span would be dropped, and the
+    exporter would log the password with each failed export."""
+    monkeypatch.setenv(variable, "http://otel:pa55word-in-url@127.0.0.1:4317")
+    with pytest.raises(ValueError, match=variable) as refused:
+        tracing.check(enabled=True)
+    assert "pa55word-in-url" not in str(refused.value)
+    tracing.check(enabled=False)  # harmless while tracing is off
+
+
+@pytest.mark.parametrize(
+    "variable", ["OTEL_EXPORTER_OTLP_HEADERS", "OTEL_EXPORTER_OTLP_TRACES_HEADERS"]
+)
+def test_otlp_headers_the_exporter_cannot_read_are_refused_without_repeating_them(
+    monkeypatch: pytest.MonkeyPatch, clean_otel_environment: None, variable: str
+) -> None:
+    """The exporter would drop such an entry, logging it whole: the collector's token."""
+    monkeypatch.setenv(variable, "x-tenant=ci, Authorization: Bearer tok-in-header")
+    with pytest.raises(ValueError, match=variable) as refused:
+        tracing.check(enabled=True)
+    assert "tok-in-header" not in str(refused.value)
+    monkeypatch.setenv(variable, "x-tenant=ci, authorization=Bearer%20tok , api-key = k+/=")
+    tracing.check(enabled=True)
+
+
 def test_a_sampling_ratio_must_be_a_ratio(
     monkeypatch: pytest.MonkeyPatch, clean_otel_environment: None
 ) -> None:

@@ -17,6 +17,7 @@ from typing import Any
 
 import aiohttp
 import grpc
+import pytest
 from aiohttp import web
 
 from ci_emulator.faults import FaultKind, FaultPlan, FaultSpec
@@ -262,6 +263,25 @@ async def test_a_caller_that_does_not_sample_gets_no_spans_but_ci_keeps_its_trac
     ((traceparent,),) = {(r.traceparent,) for r in seen}
     assert traceparent is not None
     assert traceparent.startswith(f"00-{caller.trace_id}-") and traceparent.endswith("-00")
+
+
+async def test_the_sampler_the_start_line_names_is_the_one_in_use(
+    receiver: OtlpReceiver,
+    settings: Settings,
+    credentials: Credentials,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A value as a manifest may write it, a space after it: the gateway reads it as
+    `always_off`, and so must the sampler (the SDK's own reading fell back to sampling all)."""
+    monkeypatch.setenv("OTEL_TRACES_SAMPLER", "always_off ")
+    gateway = await start_gateway(traced(settings), StaticCredentialsProvider(credentials))
+    try:
+        async with grpc.aio.insecure_channel(gateway.address) as channel:
+            stub = service_pb2_grpc.MediaJobServiceStub(channel)
+            await stub.GetMediaInfo(S.GetMediaInfoRequest(object=SAMPLE_KEY), timeout=WAIT_S)
+    finally:
+        await gateway.stop(grace_s=0)
+    assert receiver.spans() == []
 
 
 async def test_refused_callbacks_are_spans_with_their_status_and_no_path(
