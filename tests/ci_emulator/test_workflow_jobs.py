@@ -8,6 +8,7 @@ makes two jobs and the node names tell them apart."""
 
 from __future__ import annotations
 
+import pytest
 from lxml import etree
 
 from ci_emulator.server import RunningEmulator
@@ -173,3 +174,19 @@ async def test_listing_runs_filters_by_workflow_id_and_refuses_none(
     (await client.send("DELETE", f"/workflow/{workflow_id}")).ok()
     (await client.send("GET", f"/workflowexecution/{run.run_id}")).ok()
     assert await listed(workflow_id) == ([run.run_id], "")
+
+
+@pytest.mark.parametrize("state", ["Submitted", "Pause"])
+async def test_listing_runs_takes_every_job_state(
+    client: SignedClient, emu: RunningEmulator, state: str
+) -> None:
+    """Which job states a run can be in is undocumented: a filter on one no run reaches lists
+    nothing rather than being refused (the gateway sends any job state)."""
+    workflow_id = await create_workflow(client, emu, "states")
+    await run_to_end(client, emu, workflow_id)
+    params = {"workflowId": workflow_id, "states": state}
+    root = (await client.send("GET", "/workflowexecution", params=params)).ok().xml()
+    assert root.findall("WorkflowExecutionList") == []
+    params["states"] = f"{state},Success"
+    root = (await client.send("GET", "/workflowexecution", params=params)).ok().xml()
+    assert len(root.findall("WorkflowExecutionList")) == 1
