@@ -17,7 +17,7 @@ import pytest
 from google.protobuf import json_format
 from lxml import etree
 
-from gateway._proto import media_pb2, outputs_pb2, service_pb2, xml_pb2
+from gateway._proto import media_pb2, outputs_pb2, service_pb2, service_pb2_grpc, xml_pb2
 from gateway.config.settings import Callbacks
 from gateway.jobs.submit import MARKER_PREFIX
 from gateway.kinds import KINDS
@@ -84,6 +84,30 @@ def _transcode_request() -> media_pb2.Request:
     )
 
 
+async def submit_describe_list(
+    stub: service_pb2_grpc.MediaJobServiceAsyncStub,
+    request: media_pb2.Request,
+    listing: service_pb2.ListMediaJobsRequest,
+) -> tuple[
+    service_pb2.SubmitMediaJobResponse,
+    service_pb2.DescribeMediaJobsResponse,
+    service_pb2.ListMediaJobsResponse,
+]:
+    """`request` submitted, then read back both ways: described by its id (with CI's raw XML)
+    and listed by `listing`."""
+    submitted = await stub.SubmitMediaJob(
+        service_pb2.SubmitMediaJobRequest(request=request), timeout=10
+    )
+    described = await stub.DescribeMediaJobs(
+        service_pb2.DescribeMediaJobsRequest(
+            job_ids=[submitted.jobs_detail.job_id], include_raw_xml=True
+        ),
+        timeout=10,
+    )
+    listed = await stub.ListMediaJobs(listing, timeout=10)
+    return submitted, described, listed
+
+
 async def test_untyped_kind_comes_back_whole() -> None:
     request = media_pb2.Request(
         tag="VideoTag",
@@ -91,16 +115,8 @@ async def test_untyped_kind_comes_back_whole() -> None:
         operation=media_pb2.Operation(user_data="tag me", extra_nodes=[VIDEO_TAG]),
     )
     async with echo_ci(results=_results()) as fake, echo_gateway(fake) as stub:
-        submitted = await stub.SubmitMediaJob(
-            service_pb2.SubmitMediaJobRequest(request=request), timeout=10
-        )
-        job_id = submitted.jobs_detail.job_id
-        described = await stub.DescribeMediaJobs(
-            service_pb2.DescribeMediaJobsRequest(job_ids=[job_id], include_raw_xml=True),
-            timeout=10,
-        )
-        listed = await stub.ListMediaJobs(
-            service_pb2.ListMediaJobsRequest(tag="VideoTag"), timeout=10
+        submitted, described, listed = await submit_describe_list(
+            stub, request, service_pb2.ListMediaJobsRequest(tag="VideoTag")
         )
     # On the wire: the kind's node exactly as given, after the typed fields.
     (body,) = fake.bodies
@@ -122,7 +138,7 @@ async def test_untyped_kind_comes_back_whole() -> None:
     assert raw.findtext("Operation/VideoTag/Scenario") == "Stream"
     assert raw.findtext("Operation/UserData") == "tag me"
     assert MARKER_PREFIX not in job.raw_xml
-    assert [j.job_id for j in listed.jobs_detail] == [job_id]
+    assert [j.job_id for j in listed.jobs_detail] == [submitted.jobs_detail.job_id]
     assert listed.jobs_detail[0].raw_xml == ""
     assert listed.jobs_detail[0].operation.extra_nodes == job.operation.extra_nodes
 
@@ -297,15 +313,9 @@ async def test_a_ci_echoing_the_gateways_callback_url_never_shows_its_token() ->
     callbacks = Callbacks(listen="127.0.0.1:0", public_url="http://gw.example:8080", token=token)
     request = media_pb2.Request(input=media_pb2.Input(object="input/demo.mp4"))
     async with echo_ci(echo_callback=True) as fake, echo_gateway(fake, callbacks) as stub:
-        submitted = await stub.SubmitMediaJob(
-            service_pb2.SubmitMediaJobRequest(request=request), timeout=10
+        submitted, described, listed = await submit_describe_list(
+            stub, request, service_pb2.ListMediaJobsRequest()
         )
-        job_id = submitted.jobs_detail.job_id
-        described = await stub.DescribeMediaJobs(
-            service_pb2.DescribeMediaJobsRequest(job_ids=[job_id], include_raw_xml=True),
-            timeout=10,
-        )
-        listed = await stub.ListMediaJobs(service_pb2.ListMediaJobsRequest(), timeout=10)
     (body,) = fake.bodies
     assert f"/ci-callback/{token}/" in (parse_document(body).findtext("CallBack") or "")
     (job,) = described.jobs_detail
