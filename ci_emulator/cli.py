@@ -40,6 +40,7 @@ from ci_emulator.config import (
 from ci_emulator.config_file import ConfigFileError, FileSettings, load_config_file
 from ci_emulator.faults import FaultSpec, check_operation
 from ci_emulator.server import serve
+from gateway.config.settings import LOG_LEVELS
 
 logger = logging.getLogger(__name__)
 
@@ -177,7 +178,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--log-level",
         default="INFO",
         type=str.upper,
-        choices=("DEBUG", "INFO", "WARNING", "ERROR"),
+        choices=LOG_LEVELS,
         help="default INFO",
     )
     return parser

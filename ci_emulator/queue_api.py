@@ -38,7 +38,7 @@ from lxml import etree
 from ci_emulator.errors import invalid_argument
 from ci_emulator.query import positive
 from ci_emulator.queues import MediaQueue, NotifyConfig, QueueState
-from ci_emulator.submit import KAFKA_FIELDS, MQ_MODES, MQ_REGIONS
+from ci_emulator.submit import KAFKA_FIELDS, MQ_MODES, MQ_REGIONS, kafka_config
 from ci_emulator.timefmt import format_ci_time
 from ci_emulator.xmlbuild import Fields
 from ci_emulator.xmlread import child, text_of
@@ -192,7 +192,7 @@ def parse_notify_config(node: etree._Element) -> NotifyConfig:
         mq_mode=pick("MqMode", MQ_MODES, ""),
         mq_name=text_of(node, "MqName") or "",
         mq_region=pick("MqRegion", MQ_REGIONS, ""),
-        kafka=_kafka_config(node),
+        kafka=kafka_config(node, "KafkaConfig"),
     )
     if config.state == "On":
         if config.type == "Url" and not config.url:
@@ -206,11 +206,3 @@ def parse_notify_config(node: etree._Element) -> NotifyConfig:
 
 def _fields(pairs: tuple[tuple[str, str], ...]) -> Fields:
     return [(name, value) for name, value in pairs]
-
-
-def _kafka_config(node: etree._Element) -> tuple[tuple[str, str], ...]:
-    kafka = child(node, "KafkaConfig")
-    if kafka is None:
-        return ()
-    values = [(name, text_of(kafka, name)) for name in KAFKA_FIELDS]
-    return tuple((name, value) for name, value in values if value is not None)

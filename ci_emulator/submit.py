@@ -204,11 +204,18 @@ def _mq_config(request: etree._Element) -> tuple[tuple[str, str], ...]:
     return (("MqRegion", region), ("MqMode", mode), ("MqName", name))
 
 
+def kafka_config(node: etree._Element, name: str) -> tuple[tuple[str, str], ...]:
+    """The Region, InstanceId and Topic of `node`'s child `name` (a job's
+    `CallBackKafkaConfig`, a NotifyConfig's `KafkaConfig`) that are present, in that order."""
+    config = child(node, name)
+    if config is None:
+        return ()
+    values = [(field, text_of(config, field)) for field in KAFKA_FIELDS]
+    return tuple((field, value) for field, value in values if value)
+
+
 def _kafka_config(request: etree._Element) -> tuple[tuple[str, str], ...]:
-    config = child(request, "CallBackKafkaConfig")
-    values = (
-        [(name, text_of(config, name) or "") for name in KAFKA_FIELDS] if config is not None else []
-    )
-    if not values or not all(value for _, value in values):
+    values = kafka_config(request, "CallBackKafkaConfig")
+    if len(values) != len(KAFKA_FIELDS):
         raise invalid_argument("CallBackKafkaConfig needs Region, InstanceId and Topic")
-    return tuple(values)
+    return values

@@ -36,6 +36,7 @@ from gateway.api.validation import (
     _page_token,
     _target,
     _Violations,
+    kafka_config,
 )
 from gateway.config.settings import Settings
 from gateway.model import GATEWAY_CALLBACK, Target
@@ -164,9 +165,8 @@ def _notify_config(
             if not getattr(config, name):
                 errors.add(f"{path}.{name}", "required when a TDMQ callback is On")
     if config.state == "On" and config.type == "Kafka":
-        for name in ("region", "instance_id", "topic"):
-            if not getattr(config.kafka_config, name):
-                errors.add(f"{path}.kafka_config.{name}", "required when a Kafka callback is On")
+        why = "required when a Kafka callback is On"
+        kafka_config(config.kafka_config, f"{path}.kafka_config", errors, why=why)
     if not check_url:
         return
     if config.state == "On" and config.type in ("", "Url") and not config.url:

@@ -219,7 +219,11 @@ class MediaJobService(Servicer, service_pb2_grpc.MediaJobServiceServicer):
         runs before the exactly-once fingerprint, with a URL that is the same on every replica,
         so a retried submit fingerprints alike."""
         url = self._callback_url(target) if self._callback_url is not None else None
-        if url and not body.call_back and body.call_back_type not in ("TDMQ", "Kafka"):
+        if (
+            url
+            and not body.call_back
+            and body.call_back_type not in validation.QUEUE_CALL_BACK_TYPES
+        ):
             body.call_back = url
 
     async def WatchMediaJob(

@@ -33,6 +33,8 @@ CALL_BACK_FORMATS = frozenset({"XML", "JSON"})
 # Kafka is in the Go and Java SDKs (with CallBackKafkaConfig), not in CI's pages (notes §1):
 # UNCONFIRMED, so the tolerant reading lets it through, as a queue's NotifyConfig Type Kafka.
 CALL_BACK_TYPES = frozenset({"Url", "TDMQ", "Kafka"})
+# The types whose callback goes to a message queue rather than to `CallBack`'s URL.
+QUEUE_CALL_BACK_TYPES = CALL_BACK_TYPES - {"Url"}
 MQ_REGIONS = frozenset({"sh", "bj", "gz", "cd", "hk"})
 MQ_MODES = frozenset({"Topic", "Queue"})
 # CI allows 1024 characters; the gateway keeps MARKER_LEN of them for its exactly-once marker.
@@ -246,11 +248,20 @@ def _envelope(
             if not mq.mq_name:
                 errors.add("request.call_back_mq_config.mq_name", "required")
     if request.call_back_type == "Kafka":
-        kafka = request.call_back_kafka_config
-        for name in ("region", "instance_id", "topic"):
-            if not getattr(kafka, name):
-                field = f"request.call_back_kafka_config.{name}"
-                errors.add(field, "required when call_back_type is 'Kafka'")
+        kafka_config(
+            request.call_back_kafka_config,
+            "request.call_back_kafka_config",
+            errors,
+            why="required when call_back_type is 'Kafka'",
+        )
+
+
+def kafka_config(config: Message, path: str, errors: _Violations, *, why: str) -> None:
+    """A Kafka callback's address (a job's `CallBackKafkaConfig`, a NotifyConfig's
+    `KafkaConfig`): region, instance and topic, each required."""
+    for name in ("region", "instance_id", "topic"):
+        if not getattr(config, name):
+            errors.add(f"{path}.{name}", why)
 
 
 def _is_http_url(url: str) -> bool:

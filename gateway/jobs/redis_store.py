@@ -87,11 +87,7 @@ class RedisSubmitStore:
             data = await self._redis.get(self._prefix + request_id)
         except (RedisError, OSError) as exc:
             raise SubmitStoreUnavailable(exc) from exc
-        if data is None:
-            return None
-        if not isinstance(data, bytes):
-            data = str(data).encode()
-        return decode_record(data)
+        return None if data is None else _decoded(data)
 
     async def claim(self, request_id: str, record: SubmitRecord) -> SubmitRecord | None:
         key = self._prefix + request_id
@@ -117,11 +113,7 @@ class RedisSubmitStore:
             async with self._redis.pipeline(transaction=True) as pipe:
                 await pipe.watch(key)
                 data = await pipe.get(key)
-                if data is None:
-                    return False
-                if not isinstance(data, bytes):
-                    data = str(data).encode()
-                if decode_record(data) != expected:
+                if data is None or _decoded(data) != expected:
                     return False
                 pipe.multi()  # type: ignore[no-untyped-call]  # redis-py leaves it untyped
                 pipe.set(key, encode_record(record), ex=self._ttl_s)
@@ -143,3 +135,8 @@ class RedisSubmitStore:
             await self._redis.delete(self._prefix + request_id)
         except (RedisError, OSError) as exc:
             raise SubmitStoreUnavailable(exc) from exc
+
+
+def _decoded(data: object) -> SubmitRecord:
+    """A stored record, whether the client hands back bytes or (decode_responses) text."""
+    return decode_record(data if isinstance(data, bytes) else str(data).encode())
