@@ -43,14 +43,32 @@ _TOKEN = re.compile(
 # where no word boundary precedes them: `%26q-ak`).
 _SIGNATURE_PART = re.compile(r"(?i)(?P<name>q-(?:ak|signature)(?:=|%3D))(?P<value>[^&\s\"'<>;,%]+)")
 _SECRET_ID = re.compile(r"\bAKID[0-9A-Za-z]{8,}")
-# `CALLBACK_PATH_PREFIX` (gateway.model) and a token's alphabet (`callbacks.token`), spelled
-# here: scrub is imported by everything. Also percent-encoded (a URL quoted in a query string).
-_CALLBACK_TOKEN = re.compile(r"(?i)(?P<name>(?:/|%2F)ci-callback(?:/|%2F))(?P<value>[\w-]+)")
+# `gateway.model.CALLBACK_PATH_PREFIX` spelled here (a part of the bottom layer imports no other
+# part; tests/test_scrub.py checks the two agree), and a token's alphabet (`callbacks.token`).
+GATEWAY_CALLBACK_URL = re.compile(r"(?i)(?P<name>(?:/|%2F)ci-callback(?:/|%2F))(?P<value>[\w-]+)")
+"""The path of a URL of the gateway's receiver, whichever replica or public URL made it, also
+percent-encoded (a URL quoted in a query string); `value` is the token. `redact` removes the
+token from text; answers show such a URL as `model.GATEWAY_CALLBACK` (`is_gateway_callback`)."""
+
+
+def is_gateway_callback(url: str) -> bool:
+    """Whether `url` is one of the gateway's receiver URLs (it holds the callback token)."""
+    return GATEWAY_CALLBACK_URL.search(url) is not None
+
+
 _KEEP_NAME = rf"\g<name>{REDACTED}"
 # Every pattern above needs one of these (lower-cased) in the text. Checking for them first
 # keeps `redact` at about a microsecond on the ordinary line (every access-log line passes
 # through it), where the patterns themselves cost tens.
-_TRIGGERS = ("q-ak", "q-signature", "authorization", "token", "secret", "akid", "ci-callback")
+_TRIGGERS = (
+    "q-ak",
+    "q-signature",
+    "authorization",
+    "token",
+    "secret",
+    "akid",
+    "ci-callback",
+)
 
 
 def may_hold_secrets(text: str) -> bool:
@@ -74,7 +92,7 @@ def redact(text: str, known: Iterable[str] = ()) -> str:
     text = _SIGNATURE_PART.sub(_KEEP_NAME, text)
     text = _AUTHORIZATION.sub(_KEEP_NAME, text)
     text = _TOKEN.sub(_KEEP_NAME, text)
-    text = _CALLBACK_TOKEN.sub(_KEEP_NAME, text)
+    text = GATEWAY_CALLBACK_URL.sub(_KEEP_NAME, text)
     return _SECRET_ID.sub(REDACTED, text)
 
 

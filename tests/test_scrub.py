@@ -70,3 +70,16 @@ def test_recent_secrets_keep_the_latest_distinct_values_only() -> None:
     recent.note("a", None, "b", "")
     recent.note("a", "c", "d")
     assert recent.values() == ("a", "c", "d")  # "b" was the oldest; "a" was used again
+
+
+def test_the_callback_pattern_is_the_receivers_path() -> None:
+    """`scrub` spells the receiver's path itself (the bottom layer's parts import no other):
+    it must recognise every URL `callback_url` makes, and keep its token out of text."""
+    from gateway.jobs.callbacks import callback_url
+    from gateway.model import CALLBACK_PATH_PREFIX, Target
+    from gateway.scrub import is_gateway_callback
+
+    url = callback_url("https://gw.example/base/", CALLBACK_TOKEN, Target("b-1250000000", "ap-gz"))
+    assert CALLBACK_PATH_PREFIX in url and is_gateway_callback(url)
+    assert CALLBACK_TOKEN not in redact(f"CallBack {url} refused")
+    assert not is_gateway_callback("https://example.com/my-callback/x")

@@ -45,6 +45,7 @@ from gateway.errors import GatewayError, ResourceNotFound
 from gateway.model import GATEWAY_CALLBACK, Target
 from gateway.resources.calls import ResourceCalls
 from gateway.resources.executions import ExecutionFollower, the_run
+from gateway.scrub import is_gateway_callback
 from gateway.status import abort
 from gateway.upstream.retry import Deadline
 
@@ -197,13 +198,14 @@ class MediaWorkflowService(_Servicer, workflows_pb2_grpc.MediaWorkflowServiceSer
                 else:
                     notify.url = url
 
-    def _hide_gateway_callback(self, target: Target, answer: Message) -> None:
+    @staticmethod
+    def _hide_gateway_callback(answer: Message) -> None:
         """The receiver's URL carries the callback token (a secret: with it anyone can make the
-        gateway re-read jobs from CI), so no answer shows it: every URL equal to it, anywhere in
-        the answer, reads `GATEWAY_CALLBACK`, which an update may send back unchanged."""
-        url = self._callback_url(target) if self._callback_url is not None else None
-        if url:
-            _replace_strings(answer, url, GATEWAY_CALLBACK)
+        gateway re-read jobs from CI), so no answer shows it: every receiver URL
+        (`model.is_gateway_callback`, the rule job answers follow: any replica's, any public
+        URL's), anywhere in the answer, reads `GATEWAY_CALLBACK`, which an update may send back
+        unchanged."""
+        _replace_strings(answer, is_gateway_callback, GATEWAY_CALLBACK)
 
     @rpc
     async def CreateMediaWorkflow(
@@ -212,7 +214,7 @@ class MediaWorkflowService(_Servicer, workflows_pb2_grpc.MediaWorkflowServiceSer
         target, workflow = checks.validate_create_workflow(request, self._settings)
         self._use_gateway_callback(target, workflow)
         reply = await self._calls.create_workflow(target, workflow, self._deadline(context))
-        self._hide_gateway_callback(target, reply.message)
+        self._hide_gateway_callback(reply.message)
         return self._reply(reply, context)
 
     @rpc
@@ -224,7 +226,7 @@ class MediaWorkflowService(_Servicer, workflows_pb2_grpc.MediaWorkflowServiceSer
         reply = await self._calls.update_workflow(
             target, workflow_id, workflow, self._deadline(context)
         )
-        self._hide_gateway_callback(target, reply.message)
+        self._hide_gateway_callback(reply.message)
         return self._reply(reply, context)
 
     @rpc
@@ -233,7 +235,7 @@ class MediaWorkflowService(_Servicer, workflows_pb2_grpc.MediaWorkflowServiceSer
     ) -> workflows_pb2.DescribeMediaWorkflowsResponse:
         target, query = checks.validate_describe_workflows(request, self._settings)
         reply = await self._calls.describe_workflows(target, query, self._deadline(context))
-        self._hide_gateway_callback(target, reply.message)
+        self._hide_gateway_callback(reply.message)
         return self._reply(reply, context)
 
     @rpc
@@ -283,7 +285,7 @@ class MediaWorkflowService(_Servicer, workflows_pb2_grpc.MediaWorkflowServiceSer
         target, run_id = checks.validate_execution_ref(request, self._settings)
         reply = await self._calls.describe_execution(target, run_id, self._deadline(context))
         the_run(reply.message, run_id)  # NOT_FOUND rather than an empty answer
-        self._hide_gateway_callback(target, reply.message)
+        self._hide_gateway_callback(reply.message)
         return self._reply(reply, context)
 
     async def WatchWorkflowExecution(
@@ -298,7 +300,7 @@ class MediaWorkflowService(_Servicer, workflows_pb2_grpc.MediaWorkflowServiceSer
                     answer = workflows_pb2.WatchWorkflowExecutionResponse(
                         workflow_execution=execution
                     )
-                    self._hide_gateway_callback(target, answer)
+                    self._hide_gateway_callback(answer)
                     yield answer
         except GatewayError as error:
             # Not `rpc`: a stream is not admitted per call; the follower's cap bounds it.
@@ -306,16 +308,16 @@ class MediaWorkflowService(_Servicer, workflows_pb2_grpc.MediaWorkflowServiceSer
             await abort(context, error)
 
 
-def _replace_strings(message: Message, old: str, new: str) -> None:
-    """Every string field equal to `old`, at any depth (maps and lists included), becomes `new`.
-    Bounded by the message: it walks only the fields that are set."""
+def _replace_strings(message: Message, old: Callable[[str], bool], new: str) -> None:
+    """Every string field `old` holds true of, at any depth (maps and lists included), becomes
+    `new`. Bounded by the message: it walks only the fields that are set."""
     for field, value in message.ListFields():
         if field.message_type is not None:
             if field.message_type.GetOptions().map_entry:
                 items = value.values()
                 if field.message_type.fields_by_name["value"].message_type is None:
                     for key, item in list(value.items()):
-                        if item == old:
+                        if old(item):
                             value[key] = new
                     continue
             elif field.is_repeated:
@@ -327,7 +329,7 @@ def _replace_strings(message: Message, old: str, new: str) -> None:
         elif field.type == FieldDescriptor.TYPE_STRING:
             if field.is_repeated:
                 for index, item in enumerate(value):
-                    if item == old:
+                    if old(item):
                         value[index] = new
-            elif value == old:
+            elif old(value):
                 setattr(message, field.name, new)

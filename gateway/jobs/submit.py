@@ -73,7 +73,8 @@ from gateway.jobs.exactly_once import (
     SubmitStore,
 )
 from gateway.kinds import DEFAULT_TAG
-from gateway.model import CALLBACK_PATH_PREFIX, GATEWAY_CALLBACK, Target
+from gateway.model import GATEWAY_CALLBACK, Target
+from gateway.scrub import is_gateway_callback
 from gateway.upstream import xml_codec
 from gateway.upstream.retry import Deadline
 
@@ -141,15 +142,10 @@ def strip_markers(jobs: list[media_pb2.JobsDetail]) -> None:
             job.operation.user_data = strip_marker(job.operation.user_data)
         if job.extra_nodes:
             for node in job.extra_nodes:
-                if node.name == "CallBack" and _GATEWAY_CALLBACK_URL.search(node.text):
+                if node.name == "CallBack" and is_gateway_callback(node.text):
                     node.text = GATEWAY_CALLBACK
         if job.raw_xml:
             job.raw_xml = _strip_marker_xml(job.raw_xml)
-
-
-# A URL whose path is the gateway's receiver, `.../ci-callback/<token>/...`: what `callback_url`
-# makes, whichever replica or public URL made it.
-_GATEWAY_CALLBACK_URL = re.compile(f"{re.escape(CALLBACK_PATH_PREFIX)}/[^/]+/")
 
 
 def _strip_marker_xml(raw: str) -> str:
@@ -161,7 +157,7 @@ def _strip_marker_xml(raw: str) -> str:
             if (unmarked := strip_marker(marked)) != marked:
                 node.text = unmarked
     for node in element.iterfind("{*}CallBack"):
-        if node.text and _GATEWAY_CALLBACK_URL.search(node.text):
+        if node.text and is_gateway_callback(node.text):
             node.text = GATEWAY_CALLBACK
     return etree.tostring(element, encoding="unicode")
 
