@@ -96,6 +96,7 @@ class StsFetcher:
                 protocol=spec.scheme,
                 endpoint=spec.endpoint,
                 reqTimeout=spec.timeout_s,
+                proxy=spec.proxy,
             )
         )
         client = sts_client.StsClient(
@@ -127,13 +128,14 @@ class StsFetcher:
 
 
 def _route(client: Any, proxy: str | None) -> None:
-    """Point the SDK's one connection (made with the client, used for each of its calls) at
-    `proxy`, or directly at STS, and stop `requests` from consulting the environment.
+    """Keep the SDK to the route `proxy` names (set through `HttpProfile`), or to none.
 
-    The SDK has no setting for "no proxy": given none, it takes HTTPS_PROXY (HTTP_PROXY for a
-    plain-http endpoint) itself, and its `requests.Session` merges the variables in again on
-    every call. Its connection's `proxy` (the `proxies` it passes to `requests`) and session are
-    the SDK's own attributes: tests/credentials/test_sts.py fails if a release renames them."""
+    The SDK has no setting for "no proxy": given none, its connection (made with the client,
+    used for each of its calls) takes HTTPS_PROXY (HTTP_PROXY for a plain-http endpoint) itself,
+    and its `requests.Session` merges the variables in again on every call. Its connection's
+    `proxy` and `_session` are the SDK's own attributes: tests/credentials/test_sts.py fails if a
+    release renames them."""
     connection = client.request.conn
-    connection.proxy = {"http": proxy, "https": proxy} if proxy else None
+    if proxy is None:
+        connection.proxy = None
     connection._session.trust_env = False
