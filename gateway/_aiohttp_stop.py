@@ -1,5 +1,6 @@
-"""Stopping an aiohttp server without leaking a connection it had just accepted, and without
-waiting out the grace period for a connection that has no request in it.
+"""Starting an aiohttp server of the gateway's (`start_site`), and stopping it without leaking
+a connection it had just accepted, and without waiting out the grace period for a connection
+that has no request in it.
 
 `AppRunner.cleanup()` alone gets two moments wrong (read against aiohttp 3.14, Python 3.11):
 
@@ -33,6 +34,28 @@ import asyncio
 from collections.abc import Iterable
 
 from aiohttp import web
+
+
+async def start_site(
+    runner: web.AppRunner, listen: str, setting: str, *, default_host: str = ""
+) -> tuple[str, int]:
+    """Set `runner` up and listen on `listen` (`host:port`, `[v6]:port`, `:port` for
+    `default_host`; port 0 = any free one); returns the host and the port bound. A port that
+    cannot be had is an `OSError` naming `setting`, like the API and health ports' refusals;
+    the runner is cleaned up then. The start that `stop_runner` undoes, for the ops port and
+    the callback receiver alike."""
+    host, _, port = listen.rpartition(":")
+    host = host.strip("[]") or default_host
+    await runner.setup()
+    try:
+        try:
+            await web.TCPSite(runner, host, int(port)).start()
+        except OSError as exc:
+            raise OSError(f"cannot listen on {listen} ({setting}): {exc.strerror}") from exc
+        return host, int(runner.addresses[0][1])
+    except BaseException:
+        await runner.cleanup()
+        raise
 
 
 async def stop_accepting(servers: Iterable[object]) -> None:

@@ -20,7 +20,7 @@ from prometheus_client import CollectorRegistry
 from prometheus_client.aiohttp import make_aiohttp_handler
 
 from gateway._aiohttp_log import server_logger
-from gateway._aiohttp_stop import stop_runner
+from gateway._aiohttp_stop import start_site, stop_runner
 from gateway.api.health import Readiness
 
 log = logging.getLogger(__name__)
@@ -64,8 +64,6 @@ def _app(registry: CollectorRegistry, readiness: Readiness) -> web.Application:
 async def start_ops_server(
     listen: str, registry: CollectorRegistry, readiness: Readiness
 ) -> OpsServer:
-    host, _, port_text = listen.rpartition(":")
-    host = host.strip("[]") or "0.0.0.0"  # noqa: S104 - an empty host means every interface
     runner = web.AppRunner(
         _app(registry, readiness),
         access_log=None,
@@ -74,16 +72,7 @@ async def start_ops_server(
         keepalive_timeout=IDLE_TIMEOUT_S,
         lingering_time=LINGER_S,
     )
-    await runner.setup()
-    try:
-        site = web.TCPSite(runner, host, int(port_text))
-        try:
-            await site.start()
-        except OSError as exc:  # named like the API and health ports' refusals
-            raise OSError(f"cannot listen on {listen} (metrics_listen): {exc.strerror}") from exc
-        port = int(runner.addresses[0][1])
-    except BaseException:
-        await runner.cleanup()
-        raise
+    # An empty host means every interface.
+    host, port = await start_site(runner, listen, "metrics_listen", default_host="0.0.0.0")  # noqa: S104
     shown = f"[{host}]" if ":" in host else host
     return OpsServer(f"{shown}:{port}", port, runner)

@@ -38,7 +38,7 @@ from lxml import etree
 
 from gateway import tracing
 from gateway._aiohttp_log import server_logger
-from gateway._aiohttp_stop import stop_runner
+from gateway._aiohttp_stop import start_site, stop_runner
 from gateway._proto import media_pb2
 from gateway.errors import GatewayError
 from gateway.jobs.fanout import FanOut, JobUpdate
@@ -222,8 +222,6 @@ class CallbackReceiver:
 
     async def start(self, listen: str) -> str:
         """Listen on `host:port` (port 0 = any free one); returns `http://host:port`."""
-        host, _, port = listen.rpartition(":")
-        host = host.strip("[]")
         app = web.Application(client_max_size=self._max_body_bytes)
         route = CALLBACK_PATH_PREFIX + "/{token}/{bucket}/{region}"
         app.router.add_post(
@@ -237,20 +235,8 @@ class CallbackReceiver:
             lingering_time=_LINGER_S,
             shutdown_timeout=SHUTDOWN_TIMEOUT_S,
         )
-        await runner.setup()
-        try:
-            site = web.TCPSite(runner, host, int(port))
-            try:
-                await site.start()
-            except OSError as exc:  # named like the API and health ports' refusals
-                raise OSError(
-                    f"cannot listen on {listen} (callbacks.listen): {exc.strerror}"
-                ) from exc
-        except BaseException:
-            await runner.cleanup()
-            raise
+        host, bound = await start_site(runner, listen, "callbacks.listen")
         self._runner = runner
-        bound = runner.addresses[0][1]
         self.base_url = f"http://{f'[{host}]' if ':' in host else host}:{bound}"
         log.info("callback receiver listening on %s", self.base_url)
         return self.base_url
