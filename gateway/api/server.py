@@ -72,7 +72,7 @@ from gateway.config.settings import ServerLimits, Settings
 from gateway.credentials import CredentialsProvider
 from gateway.jobs.redis_store import RedisSubmitStore
 from gateway.jobs.runtime import TrackingRuntime, start_tracking
-from gateway.jobs.tracking import PollSchedule
+from gateway.jobs.tracking import PollSchedule, WatchLimits
 from gateway.logs import AttemptLog, event
 from gateway.resources.calls import ResourceCalls
 from gateway.resources.executions import EVENT_NAME as WORKFLOW_FINISH
@@ -365,8 +365,9 @@ async def start_gateway(
             schedule=PollSchedule(
                 initial_s=settings.tracking.poll_initial_s, max_s=settings.tracking.poll_max_s
             ),
-            max_watchers=settings.tracking.max_watchers,
-            max_per_client=settings.tracking.max_watchers_per_client,
+            limits=WatchLimits(
+                settings.tracking.max_watchers, settings.tracking.max_watchers_per_client
+            ),
             describe_timeout_s=settings.timeouts.rpc_deadline_s,
         )
         stack.push_async_callback(follower.close)

@@ -131,6 +131,33 @@ class WatchLimits:
     max_per_client: int = Tracking.max_watchers_per_client
 
 
+class WatcherPlaces:
+    """The watchers a follower (of jobs, of workflow runs) holds, in all and per client, held
+    to its `WatchLimits`: one client (its authenticated name, else its peer) cannot take every
+    place and leave the others none."""
+
+    def __init__(self, limits: WatchLimits, what: str) -> None:
+        self.limits = limits
+        self._what = what
+        self._by_client: Counter[str] = Counter()
+        self.total = 0
+
+    def take(self, client: str) -> None:
+        """One place for `client`, or `Overloaded` (RESOURCE_EXHAUSTED)."""
+        if self.total >= self.limits.max_watchers:
+            raise Overloaded(self._what, self.limits.max_watchers)
+        if self._by_client[client] >= self.limits.max_per_client:
+            raise Overloaded(f"{self._what} of this client", self.limits.max_per_client)
+        self.total += 1
+        self._by_client[client] += 1
+
+    def give_back(self, client: str) -> None:
+        self.total -= 1
+        self._by_client[client] -= 1
+        if self._by_client[client] <= 0:
+            del self._by_client[client]
+
+
 @dataclass(frozen=True)
 class TrackerStats:
     jobs: int
@@ -334,8 +361,7 @@ class JobTracker:
         self.describe_timeout_s = describe_timeout_s
         self._jobs: dict[tuple[Target, str], TrackedJob] = {}
         self._pollers: dict[Target, TargetPoller] = {}
-        self._by_client: Counter[str] = Counter()
-        self._watchers = 0
+        self._places = WatcherPlaces(self.limits, "job watchers")
         self._closed = False
         self._stats_changed = asyncio.Event()
 
@@ -346,14 +372,9 @@ class JobTracker:
         """Join (or start) the tracking of one job for as long as the block runs."""
         if self._closed:
             raise TrackerClosed()
-        if self._watchers >= self.limits.max_watchers:
-            raise Overloaded("job watchers", self.limits.max_watchers)
-        if self._by_client[client] >= self.limits.max_per_client:
-            raise Overloaded("job watchers of this client", self.limits.max_per_client)
+        self._places.take(client)
         job = self._jobs.get((target, job_id)) or self._track(target, job_id)
         job.watchers += 1
-        self._watchers += 1
-        self._by_client[client] += 1
         self._stats_changed_now()
         try:
             yield Subscription(job)
@@ -374,10 +395,7 @@ class JobTracker:
 
     def _leave(self, job: TrackedJob, client: str) -> None:
         job.watchers -= 1
-        self._watchers -= 1
-        self._by_client[client] -= 1
-        if self._by_client[client] <= 0:
-            del self._by_client[client]
+        self._places.give_back(client)
         if job.watchers <= 0:
             self._untrack(job)
         self._stats_changed_now()
@@ -441,7 +459,7 @@ class JobTracker:
         return job.detail if job is not None else None
 
     def stats(self) -> TrackerStats:
-        return TrackerStats(len(self._jobs), self._watchers, len(self._pollers))
+        return TrackerStats(len(self._jobs), self._places.total, len(self._pollers))
 
     async def wait_for(
         self,

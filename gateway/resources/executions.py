@@ -25,14 +25,12 @@ import contextlib
 import contextvars
 import logging
 import re
-from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Protocol
 
 from gateway._proto import media_pb2, workflows_pb2
 from gateway.errors import (
     GatewayError,
-    Overloaded,
     ResourceNotFound,
     RetryClass,
     TrackerClosed,
@@ -41,7 +39,7 @@ from gateway.errors import (
 )
 from gateway.jobs.callbacks import json_to_element
 from gateway.jobs.fanout import ExecutionUpdate
-from gateway.jobs.tracking import LoopTimer, PollSchedule, Timer
+from gateway.jobs.tracking import LoopTimer, PollSchedule, Timer, WatcherPlaces, WatchLimits
 from gateway.model import Target
 from gateway.upstream import xml_codec
 from gateway.upstream.client import Reply
@@ -195,22 +193,16 @@ class ExecutionFollower:
         client: ExecutionDescriber,
         *,
         schedule: PollSchedule | None = None,
-        max_watchers: int = 1000,
-        max_per_client: int = 100,
+        limits: WatchLimits | None = None,
         timer: Timer | None = None,
         describe_timeout_s: float = DEFAULT_DESCRIBE_TIMEOUT_S,
     ) -> None:
         self.client = client
         self.schedule = schedule or PollSchedule()
-        self.max_watchers = max_watchers
-        # As for job watches: one client (its authenticated name, else its peer) cannot hold
-        # every watcher and leave the others none.
-        self.max_per_client = max_per_client
-        self._by_client: Counter[str] = Counter()
+        self._places = WatcherPlaces(limits or WatchLimits(), "workflow run watchers")
         self.timer: Timer = timer or LoopTimer()
         self.describe_timeout_s = describe_timeout_s
         self._runs: dict[tuple[Target, str], _Run] = {}
-        self._watchers = 0
         self._closed = False
         self._publish: Publish = self._apply_here
 
@@ -224,7 +216,7 @@ class ExecutionFollower:
 
     @property
     def watchers(self) -> int:
-        return self._watchers
+        return self._places.total
 
     @contextlib.asynccontextmanager
     async def watch(
@@ -233,24 +225,16 @@ class ExecutionFollower:
         """Follow one run for `client` for as long as the block runs; yields its updates."""
         if self._closed:
             raise TrackerClosed()
-        if self._watchers >= self.max_watchers:
-            raise Overloaded("workflow run watchers", self.max_watchers)
-        if self._by_client[client] >= self.max_per_client:
-            raise Overloaded("workflow run watchers of this client", self.max_per_client)
+        self._places.take(client)
         run = self._runs.get((target, run_id))
         if run is None:
             run = self._runs[(target, run_id)] = _Run(self, target, run_id)
         run.watchers += 1
-        self._watchers += 1
-        self._by_client[client] += 1
         try:
             yield run.updates()
         finally:
             run.watchers -= 1
-            self._watchers -= 1
-            self._by_client[client] -= 1
-            if self._by_client[client] <= 0:
-                del self._by_client[client]
+            self._places.give_back(client)
             if run.watchers <= 0 and self._runs.get((target, run_id)) is run:
                 del self._runs[(target, run_id)]
                 await run.stop()
