@@ -19,7 +19,6 @@ import hashlib
 import json
 import logging
 import math
-import re
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -151,7 +150,7 @@ def parse_error(
     gateway's SecretId and a live signature."""
     fields = {"Code": "", "Message": "", "RequestId": "", "TraceId": "", "Resource": ""}
     content_type = response.headers.get("Content-Type", "")
-    if _head(response.body).lstrip().startswith(b"<"):
+    if xml_codec.document_head(response.body).lstrip().startswith(b"<"):
         try:
             root = xml_codec.parse_document(response.body)
         except xml_codec.XmlCodecError:
@@ -187,13 +186,6 @@ def parse_error(
         resource=clean(fields["Resource"]),
         retry_after_s=_retry_after(response, time.time() if now is None else now),
     )
-
-
-# An answer whose root element is `<Error>` (after an optional XML declaration and comments
-# or whitespace), looked for in its first bytes only, after any byte-order mark (`_head`).
-_ERROR_ROOT = re.compile(rb"\s*(?:<\?xml[^>]*\?>\s*)?(?:<!--.*?-->\s*)*<Error[\s/>]", re.DOTALL)
-_ERROR_ROOT_WITHIN = 1024
-_head = functools.partial(xml_codec.document_head, size=_ERROR_ROOT_WITHIN)
 
 
 class CiClient:
@@ -427,10 +419,11 @@ class CiClient:
                 keep_raw=keep_raw,
             )
         except xml_codec.XmlCodecError as exc:
+            error_root = isinstance(exc, xml_codec.WrongRoot) and exc.root.lower() == "error"
             problem = scrub.redact(str(exc), known)  # it may quote the answer
         else:
             return Reply(message, request_id, attempts)
-        if _ERROR_ROOT.match(_head(body)):
+        if error_root:
             # CI's `<Error>` under a 2xx (UNCONFIRMED that CI sends one): its Code decides, as
             # on any other status, and its Code, Message and RequestId reach the caller.
             raise parse_error(response, known, now=self._clock())

@@ -53,6 +53,7 @@ __all__ = [
     "MAX_DEPTH",
     "MAX_ELEMENTS",
     "XML_DECLARATION",
+    "WrongRoot",
     "XmlCodecError",
     "decode",
     "document_head",
@@ -92,6 +93,14 @@ M = TypeVar("M", bound=Message)
 
 class XmlCodecError(ValueError):
     """The XML is malformed, unsafe, too large, or does not fit the expected message."""
+
+
+class WrongRoot(XmlCodecError):
+    """A well-formed document whose root is not the one expected (`root`: the one it has)."""
+
+    def __init__(self, expected: str, root: str) -> None:
+        super().__init__(f"expected root element <{expected}>, got <{root}>")
+        self.root = root
 
 
 def _make_parser(target: etree.ParserTarget | None = None) -> etree.XMLParser:
@@ -594,7 +603,7 @@ def decode(
         _check_bounds(element)
     tag = local_name(element.tag)
     if root is not None and tag.lower() != root.lower():
-        raise XmlCodecError(f"expected root element <{root}>, got <{tag}>")
+        raise WrongRoot(root, tag)
     message = message_type()
     _decode_into(message, element, (), keep_raw)
     return message
