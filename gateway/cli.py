@@ -32,7 +32,7 @@ from gateway.credentials import (
     ENV_SESSION_TOKEN,
     CredentialsProvider,
 )
-from gateway.credentials.config_file import open_credentials
+from gateway.credentials.config_file import ProxyFor, open_credentials
 from gateway.errors import NoCredentialsError
 from gateway.upstream import proxy as upstream_proxy
 
@@ -119,7 +119,7 @@ async def _serve(
             loop.remove_signal_handler(sig)
 
 
-def _egress_proxy_for(settings: Settings) -> Callable[[str, int], str | None]:
+def _egress_proxy_for(settings: Settings) -> ProxyFor:
     """STS goes out the way CI does: through `upstream.proxy_url` (from the settings or
     HTTPS_PROXY) unless `no_proxy` lists its host."""
     proxy = upstream_proxy.from_settings(settings.upstream)

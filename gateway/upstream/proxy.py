@@ -240,9 +240,6 @@ class TunnelAnswer(asyncio.Protocol):
             self._head.set_result(bytes(self._buffer[:end]))
             self._buffer.clear()
 
-    def eof_received(self) -> bool:
-        return False
-
     def connection_lost(self, exc: Exception | None) -> None:
         if not self._head.done():
             message = "the proxy closed the connection before answering CONNECT"
