@@ -4,7 +4,7 @@
 # project with its test tools (the `dev` extra), and also the system tools the suite runs when
 # they are missing (Node.js + npm for buf and the Node example, Debian's redis-server for the
 # multi-replica tests; through apt-get, as root, as on CI) and the npm packages it runs (buf,
-# the Node example's gRPC libraries).
+# the Node example's gRPC and google.rpc packages).
 
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
@@ -51,7 +51,7 @@ $(TOOLS_STAMP): package.json package-lock.json | system-tools
 	$(NPM_CI)
 	touch $(TOOLS_STAMP)
 
-# @grpc/grpc-js and @grpc/proto-loader for examples/node, which the suite runs.
+# @grpc/grpc-js, @grpc/proto-loader and google-proto-files for examples/node, which the suite runs.
 $(EXAMPLE_STAMP): examples/node/package.json examples/node/package-lock.json | system-tools
 	$(NPM_CI) --prefix examples/node
 	touch $(EXAMPLE_STAMP)

@@ -1,11 +1,19 @@
 #!/usr/bin/env node
-// Submit a MediaInfo job through ci-gateway, wait for it, print its JobsDetail as JSON.
+// Submit a MediaInfo job through ci-gateway, follow it to its end, print its JobsDetail as JSON.
 //
 // Only the .proto files are needed: @grpc/proto-loader reads protos/ci/media/v1/service.proto
 // at run time, so there is no generated code to keep in step. Field names stay as in the proto
 // (`keepCase`), enums print as their names (`JOB_STATE_SUCCESS`).
 //
-//   npm ci --prefix examples/node      # once: @grpc/grpc-js and @grpc/proto-loader
+// The job is followed on the WatchMediaJob server stream (one message per change, the stream
+// ends with the job); `--poll` polls DescribeMediaJobs instead, for a path that does not carry
+// long-lived streams.
+//
+// On a gRPC error it prints the code and message, then the gateway's rich status decoded from
+// the `grpc-status-details-bin` trailer (status_details.js): ErrorInfo (reason, and CI's Code,
+// Message and RequestId as metadata), RequestInfo, BadRequest's field violations, RetryInfo.
+//
+//   npm ci --prefix examples/node      # once: the gRPC packages and google-proto-files
 //   node client.js --address 127.0.0.1:50051 --object input/demo.mp4
 //   CI_GATEWAY_TOKEN=... node client.js --address gw:50051 --ca-file ca.crt --object input/demo.mp4
 //   node client.js --help
@@ -32,17 +40,19 @@ const OPTIONS = {
   bucket: { type: 'string', default: '' },
   region: { type: 'string', default: '' },
   'timeout-s': { type: 'string', default: '60' },
+  poll: { type: 'boolean', default: false },
   'token-file': { type: 'string', default: process.env.CI_GATEWAY_TOKEN_FILE || '' },
   'ca-file': { type: 'string', default: process.env.CI_GATEWAY_CA_FILE || '' },
   'tls-server-name': { type: 'string', default: process.env.CI_GATEWAY_TLS_SERVER_NAME || '' },
   help: { type: 'boolean', short: 'h', default: false },
 };
 const USAGE = `Usage: node client.js --object KEY [--address HOST:PORT] [--bucket NAME-APPID]
-                      [--region REGION] [--timeout-s SECONDS] [--token-file FILE]
+                      [--region REGION] [--timeout-s SECONDS] [--poll] [--token-file FILE]
                       [--ca-file FILE] [--tls-server-name NAME]
 
-Submit a MediaInfo job through ci-gateway, wait for it to end (polling DescribeMediaJobs) and
-print its JobsDetail as JSON. Only the .proto files in protos/ are needed.
+Submit a MediaInfo job through ci-gateway, follow it to its end (the WatchMediaJob stream, one
+'watch: STATE PROGRESS' line on stderr per change) and print its JobsDetail as JSON. Only the
+.proto files in protos/ are needed.
 
 Options:
   --object KEY          object key of the video in the bucket (required), e.g. input/demo.mp4
@@ -50,11 +60,20 @@ Options:
   --bucket NAME-APPID   bucket (default: the gateway's)
   --region REGION       region, e.g. ap-guangzhou (default: the gateway's)
   --timeout-s SECONDS   longest wait for the job (default 60)
+  --poll                poll DescribeMediaJobs (100 ms backing off to 1 s) instead of watching
   --token-file FILE     a shared gateway's bearer token, sent as 'authorization: Bearer ...'
                         (or CI_GATEWAY_TOKEN_FILE; the token itself: CI_GATEWAY_TOKEN)
   --ca-file FILE        TLS, trusting the CA in FILE (or CI_GATEWAY_CA_FILE)
   --tls-server-name NAME  the name in the gateway's certificate, when the address is not it
   -h, --help            show this help and exit
+
+On a gRPC error, stderr has 'error CODE (gRPC status N): MESSAGE', then one indented line per
+detail of the rich status (grpc-status-details-bin), values bare or as JSON strings:
+  ErrorInfo reason=REASON domain=ci-gateway
+  ErrorInfo.metadata KEY=VALUE          (ci_code, ci_message, ci_request_id, attempts, ...)
+  RequestInfo request_id=ID serving_data=CI      (CI's RequestId, for Tencent support)
+  BadRequest.field_violation field=PATH description=TEXT
+  RetryInfo retry_delay=SECONDSs
 
 Exit code: 0 the job succeeded, 1 it failed or was cancelled, 2 any other error.
 Dependencies (once, from the repository root): npm ci --prefix examples/node
@@ -84,13 +103,19 @@ function loadService(grpc, protoLoader) {
   return grpc.loadPackageDefinition(definition).ci.media.v1.MediaJobService;
 }
 
-// One unary call; resolves with the reply and the trailing metadata (request ids).
-function unary(grpc, client, method, request, requestId, token) {
+// What every call sends: our request id (the gateway logs it) and the bearer token, if any.
+function callMetadata(grpc, requestId, token) {
   const metadata = new grpc.Metadata();
   metadata.set('x-request-id', requestId);
   if (token) {
     metadata.set('authorization', `Bearer ${token}`);
   }
+  return metadata;
+}
+
+// One unary call; resolves with the reply and the trailing metadata (request ids).
+function unary(grpc, client, method, request, requestId, token) {
+  const metadata = callMetadata(grpc, requestId, token);
   const deadline = new Date(Date.now() + CALL_TIMEOUT_S * 1000);
   return new Promise((resolve, reject) => {
     let reply;
@@ -108,6 +133,42 @@ function unary(grpc, client, method, request, requestId, token) {
       }
     });
   });
+}
+
+// Follows one job on the WatchMediaJob server stream: its JobsDetail at once, then one per
+// change of state or progress; the gateway ends the stream after a final state. `giveUpAt` (a
+// Date.now() value) is the stream's deadline, so the wait needs no loop; resolves with the last
+// JobsDetail, also when that deadline ran out before the job ended.
+function watch(grpc, client, request, requestId, token, giveUpAt) {
+  return new Promise((resolve, reject) => {
+    let job;
+    let failure;
+    const metadata = callMetadata(grpc, requestId, token);
+    const call = client.WatchMediaJob(request, metadata, { deadline: new Date(giveUpAt) });
+    call.on('data', (message) => {
+      job = message.jobs_detail;
+      console.error(`watch: ${job.state} ${job.progress || '-'}`);
+    });
+    call.on('error', (error) => {
+      // A non-OK status ('status' follows); running out of time is not a failure of the call.
+      failure = error.code === grpc.status.DEADLINE_EXCEEDED ? undefined : error;
+    });
+    call.on('status', () => (failure ? reject(failure) : resolve(job)));
+  });
+}
+
+// Bounded polling of DescribeMediaJobs: at most until giveUpAt, backing off from 100 ms to 1 s.
+async function poll(grpc, client, request, requestId, token, giveUpAt) {
+  let delayMs = 100;
+  for (;;) {
+    const described = await unary(grpc, client, 'DescribeMediaJobs', request, requestId, token);
+    const job = described.reply.jobs_detail[0];
+    if (TERMINAL.has(job.state) || Date.now() + delayMs > giveUpAt) {
+      return job;
+    }
+    await sleep(delayMs);
+    delayMs = Math.min(delayMs * 2, 1000);
+  }
 }
 
 function readFile(file, what) {
@@ -167,29 +228,15 @@ async function main() {
         `x-ci-request-id=${submitted.trailers.get('x-ci-request-id')}`,
     );
 
-    // Bounded polling: at most timeout-s in all, backing off from 100 ms to 1 s.
     const giveUpAt = Date.now() + timeoutMs;
-    let delayMs = 100;
-    for (;;) {
-      const described = await unary(
-        grpc,
-        client,
-        'DescribeMediaJobs',
-        { ...target, job_ids: [jobId] },
-        requestId,
-        token,
-      );
-      const job = described.reply.jobs_detail[0];
-      if (TERMINAL.has(job.state)) {
-        process.stdout.write(`${JSON.stringify(job, null, 2)}\n`);
-        return job.state === 'JOB_STATE_SUCCESS' ? 0 : 1;
-      }
-      if (Date.now() + delayMs > giveUpAt) {
-        throw new Error(`job ${jobId} did not finish within ${values['timeout-s']} s`);
-      }
-      await sleep(delayMs);
-      delayMs = Math.min(delayMs * 2, 1000);
+    const job = values.poll
+      ? await poll(grpc, client, { ...target, job_ids: [jobId] }, requestId, token, giveUpAt)
+      : await watch(grpc, client, { ...target, job_id: jobId }, requestId, token, giveUpAt);
+    if (!job || !TERMINAL.has(job.state)) {
+      throw new Error(`job ${jobId} did not finish within ${values['timeout-s']} s`);
     }
+    process.stdout.write(`${JSON.stringify(job, null, 2)}\n`);
+    return job.state === 'JOB_STATE_SUCCESS' ? 0 : 1;
   } finally {
     client.close();
   }
@@ -198,9 +245,13 @@ async function main() {
 main().then(
   (code) => process.exit(code),
   (error) => {
-    // gRPC errors carry a numeric status code; Node's own (e.g. parseArgs') a string one.
-    const status = typeof error.code === 'number' ? ` (gRPC status ${error.code})` : '';
-    console.error(`error${status}: ${error.details || error.message}`);
+    // gRPC errors carry a numeric status code (and maybe a rich status); Node's own (e.g.
+    // parseArgs') a string one.
+    if (typeof error.code === 'number') {
+      console.error(require('./status_details').errorLines(error).join('\n'));
+    } else {
+      console.error(`error: ${error.message}`);
+    }
     process.exit(2);
   },
 );
