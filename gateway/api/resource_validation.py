@@ -349,6 +349,17 @@ def _topology(
         if not _NODE_NAME.fullmatch(name):
             errors.add(where, "node names are XML element names (letters, digits, _ - .)")
         if not nodes[name].type:
+    for name in starts:
+        # CI's CreateWorkflow doc marks Start.Input.QueueId "是" (the queue the runs' jobs go
+        # to; the catalogue's A.13 lists it unmarked), and the emulator refuses a Start node
+        # without one. ObjectPrefix is "是" there too, but an empty prefix (every upload) is a
+        # reasonable workflow the gateway cannot send as a node: left to CI (UNCONFIRMED).
+        if not nodes[name].input.queue_id:
+            errors.add(f"{path}.nodes[{name!r}].input.queue_id", "required on the Start node")
+    if not topology.dependencies:
+        # "Dependencies 是" in CI's CreateWorkflow doc (every body in catalogue A.13 has them):
+        # without an edge from Start no node runs, and the emulator refuses a topology without.
+        errors.add(f"{path}.dependencies", "required: Start's edge to the first job node")
             errors.add(f"{where}.type", "required")
         check_tree(nodes[name], where, errors.add, budget)
         notify = nodes[name].input.notify_config
