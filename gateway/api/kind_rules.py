@@ -83,6 +83,8 @@ class KindRule:
 _TRANSCODE_PARAMS = ("transcode_template_id", "transcode")
 _AUDIO_MODES = frozenset({"IsAudio", "IsBackground", "AudioAndBackground"})
 _ANIMATION_FORMATS = frozenset({"gif", "webp"})
+_RESOLUTIONS = frozenset({"sdtohd", "hdto4k"})
+_HDR_MODES = frozenset({"HLG", "HDR10"})
 
 KIND_RULES: Final[Mapping[str, KindRule]] = {
     "MediaInfo": KindRule(writes=False),
@@ -120,7 +122,10 @@ KIND_RULES: Final[Mapping[str, KindRule]] = {
         required_within={"concat_template": ("concat_template.container.format",)},
         no_input=True,
     ),
-    "Segment": KindRule(),
+    # `Segment { Format, Duration, ... }` (A.8): "是" for Segment and its Format in CI's
+    # Segment job doc, and no template kind stands in for it. Duration is "是" there too, but
+    # HLS and remux cuts take none (catalogue §1.3, the emulator): left optional.
+    "Segment": KindRule(one_of=(("segment",),), required_within={"segment": ("segment.format",)}),
     "SmartCover": KindRule(one_of=(("template_id", "smart_cover"),), numbered=("output.object",)),
     # Output {Region*, Bucket*, Object, AuObject, ...} (A.9): the background alone may go to
     # AuObject.
@@ -132,19 +137,41 @@ KIND_RULES: Final[Mapping[str, KindRule]] = {
     "VideoMontage": KindRule(one_of=(("template_id", "video_montage"),)),
     "Watermark": KindRule(one_of=(("watermark", "watermark_template_id"),)),
     "DigitalWatermark": KindRule(one_of=(("digital_watermark",),)),
-    "ExtractDigitalWatermark": KindRule(writes=False),
+    # The node is "Yes" in CI's ExtractDigitalWatermark doc, its Type Text and Version V1 (as
+    # DigitalWatermark's); both default in the emulator, so only their values are held here.
+    "ExtractDigitalWatermark": KindRule(
+        one_of=(("extract_digital_watermark",),),
+        writes=False,
+        values={
+            "extract_digital_watermark.type": frozenset({"Text"}),
+            "extract_digital_watermark.version": frozenset({"V1"}),
+        },
+    ),
     "StreamExtract": KindRule(one_of=(("output.stream_extract",),), needs_object=False),
     "SDRtoHDR": KindRule(
         one_of=(("template_id", "sdr_to_hdr"), _TRANSCODE_PARAMS),
-        values={"sdr_to_hdr.hdr_mode": frozenset({"HLG", "HDR10"})},
+        required_within={"sdr_to_hdr": ("sdr_to_hdr.hdr_mode",)},
+        values={"sdr_to_hdr.hdr_mode": _HDR_MODES},
     ),
     "VideoProcess": KindRule(one_of=(("template_id", "video_process"),)),
     "SuperResolution": KindRule(
         one_of=(("template_id", "super_resolution"), _TRANSCODE_PARAMS),
         required_within={"super_resolution": ("super_resolution.resolution",)},
-        values={"super_resolution.resolution": frozenset({"sdtohd", "hdto4k"})},
+        values={"super_resolution.resolution": _RESOLUTIONS},
     ),
-    "VideoEnhance": KindRule(one_of=(("template_id", "video_enhance"),)),
+    # VideoEnhance nests the SuperResolution and SDRtoHDR nodes (A.10), each with its own
+    # required value.
+    "VideoEnhance": KindRule(
+        one_of=(("template_id", "video_enhance"),),
+        required_within={
+            "video_enhance.super_resolution": ("video_enhance.super_resolution.resolution",),
+            "video_enhance.sdr_to_hdr": ("video_enhance.sdr_to_hdr.hdr_mode",),
+        },
+        values={
+            "video_enhance.super_resolution.resolution": _RESOLUTIONS,
+            "video_enhance.sdr_to_hdr.hdr_mode": _HDR_MODES,
+        },
+    ),
 }
 """Typed kind -> its rule; a pass-through kind has none."""
 

@@ -255,6 +255,44 @@ CASES: list[tuple[str, str, dict[str, Any], str]] = [
         {"concat_template": {"concat_fragment": [{"url": "https://x/a.mp4"}]}, "output": OUTPUT},
         "concat_template.container.format",
     ),
+    # Nodes CI's job docs mark required, which the emulator refuses without (kind_rules).
+    ("segment without segment", "Segment", {"output": OUTPUT}, "segment"),
+    (
+        "segment without format",
+        "Segment",
+        {"segment": {"duration": "5"}, "output": OUTPUT},
+        "segment.format",
+    ),
+    (
+        "extract without its node",
+        "ExtractDigitalWatermark",
+        {"output": OUTPUT},
+        "extract_digital_watermark",
+    ),
+    (
+        "extract type",
+        "ExtractDigitalWatermark",
+        {"extract_digital_watermark": {"type": "Image", "version": "V1"}},
+        "extract_digital_watermark.type",
+    ),
+    (
+        "sdr to hdr without mode",
+        "SDRtoHDR",
+        {"sdr_to_hdr": {}, "transcode_template_id": "t2", "output": OUTPUT},
+        "sdr_to_hdr.hdr_mode",
+    ),
+    (
+        "enhance super resolution without resolution",
+        "VideoEnhance",
+        {"video_enhance": {"super_resolution": {"enable_scale_up": "true"}}, "output": OUTPUT},
+        "video_enhance.super_resolution.resolution",
+    ),
+    (
+        "enhance hdr mode",
+        "VideoEnhance",
+        {"video_enhance": {"sdr_to_hdr": {"hdr_mode": "PQ"}}, "output": OUTPUT},
+        "video_enhance.sdr_to_hdr.hdr_mode",
+    ),
     (
         "audio mode",
         "VoiceSeparate",
