@@ -96,8 +96,9 @@ KINDS: Final[Mapping[str, Kind]] = {
 _ONE_OF: Final[Mapping[str, tuple[str, ...]]] = {"VideoProcess": ("ColorEnhance", "MsSharpen")}
 # Closed sets (path -> values), the ones a job's node of the same kind is held to (catalogue
 # §1.3, A.3-A.10): a watermark's `Type` Text | Image and `LocMode` Relativity | Absolute, an
-# Animation's `Video.Codec` gif | webp, ... And what a value then requires (Type Text needs
-# `Text.Text`, Image needs `Image.Url`).
+# Animation's `Video.Codec` gif | webp, ..., and TranscodePro's `Container.Format` mxf | mov | mkv
+# (A.12), which no job holds. And what a value then requires (Type Text needs `Text.Text`, Image
+# needs `Image.Url`).
 _VALUES: Final[Mapping[str, Mapping[str, frozenset[str]]]] = {
     "Watermark": {
         "Type": frozenset({"Text", "Image"}),
@@ -112,10 +113,15 @@ _VALUES: Final[Mapping[str, Mapping[str, frozenset[str]]]] = {
         "SnapshotOutMode": frozenset({"OnlySnapshot", "OnlySprite", "SnapshotAndSprite"}),
     },
     "SuperResolution": {"Resolution": frozenset({"sdtohd", "hdto4k"})},
+    "TranscodePro": {"Container/Format": frozenset({"mxf", "mov", "mkv"})},
     "VoiceSeparate": {"AudioMode": frozenset({"IsAudio", "IsBackground", "AudioAndBackground"})},
 }
 _REQUIRED_WHEN: Final[Mapping[str, Mapping[tuple[str, str], str]]] = {
     "Watermark": {("Type", "Text"): "Text/Text", ("Type", "Image"): "Image/Url"}
+}
+# What a node requires once it is given (catalogue A.12: TranscodePro's `Audio { Codec* }`).
+_REQUIRED_WITHIN: Final[Mapping[str, Mapping[str, str]]] = {
+    "TranscodePro": {"Audio": "Audio/Codec"}
 }
 _ENVELOPE: Final = frozenset({"Tag", "Name"})
 # Kinds whose jobs take a Transcode template beside their own (`TranscodeTemplateId`).
@@ -214,6 +220,12 @@ def parse_template_body(request: etree._Element) -> TemplateBody:
             where = needed.replace("/", ".")
             raise invalid_argument(
                 f"{kind.wrapper or 'Request'}.{where} is required when {path} is {value}"
+            )
+    for parent, needed in _REQUIRED_WITHIN.get(tag, {}).items():
+        if _lookup(params, parent) is not None and not isinstance(_lookup(params, needed), str):
+            where = needed.replace("/", ".")
+            raise invalid_argument(
+                f"{kind.wrapper or 'Request'}.{where} is required when {parent} is given"
             )
     one_of = _ONE_OF.get(tag)
     if one_of and not any(_lookup(params, name) is not None for name in one_of):

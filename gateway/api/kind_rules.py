@@ -7,7 +7,9 @@ whether it writes files (then `Output.Region`/`Bucket`/`Object` are required), w
 need CI's `${Number}` placeholder, and which values are a closed set. Rules on shared leaves
 (a watermark's required nodes, a digital watermark's message charset, RemoveWatermark's range)
 apply wherever the leaf appears, whatever the kind. Pass-through kinds get none of this: the
-gateway knows nothing of their nodes, and CI is their judge.
+gateway knows nothing of their nodes, and CI is their judge. A template is its kind's node
+without the job around it, so the same rules hold for it (`check_parameters`), plus what only
+the template docs ask (`TEMPLATE_RULES`: TranscodePro, which no job holds, and VoiceSeparate).
 
 Only rules a Tencent doc states are here; where the docs disagree (Snapshot's `Mode`, required
 in two variants and defaulted in three) the tolerant reading wins and the node stays optional.
@@ -26,10 +28,13 @@ from gateway._proto import job_kinds_pb2, media_pb2
 
 __all__ = [
     "KIND_RULES",
+    "TEMPLATE_RULES",
     "KindRule",
+    "TemplateRule",
     "check_kind",
     "check_output_keys",
     "check_parameters",
+    "check_template",
     "check_watermark",
     "needs_input",
 ]
@@ -77,6 +82,9 @@ class KindRule:
 
 _TRANSCODE_PARAMS = ("transcode_template_id", "transcode")
 _AUDIO_MODES = frozenset({"IsAudio", "IsBackground", "AudioAndBackground"})
+_ANIMATION_FORMATS = frozenset({"gif", "webp"})
+_RESOLUTIONS = frozenset({"sdtohd", "hdto4k"})
+_HDR_MODES = frozenset({"HLG", "HDR10"})
 
 KIND_RULES: Final[Mapping[str, KindRule]] = {
     "MediaInfo": KindRule(writes=False),
@@ -96,14 +104,28 @@ KIND_RULES: Final[Mapping[str, KindRule]] = {
             ),
         },
     ),
+    # A.6: `Container { Format } (gif|webp)`, optional (the format then follows Video.Codec),
+    # held to its closed set when given, in jobs and templates, as the emulator holds it.
     "Animation": KindRule(
         one_of=(("template_id", "animation"),),
         required_within={"animation": ("animation.video.codec",)},
-        values={"animation.video.codec": frozenset({"gif", "webp"})},
+        values={
+            "animation.video.codec": _ANIMATION_FORMATS,
+            "animation.container.format": _ANIMATION_FORMATS,
+        },
     ),
-    # The Go SDK's Concat example sends no Input: the clips are ConcatFragment URLs.
-    "Concat": KindRule(one_of=(("template_id", "concat_template"),), no_input=True),
-    "Segment": KindRule(),
+    # The Go SDK's Concat example sends no Input: the clips are ConcatFragment URLs. Inline
+    # parameters need Container { Format }: "是" in both CI's Concat job and Concat template
+    # docs (CreateMediaJobs / CreateMediaTemplate, ConcatTemplate.Container), A.3's Format*.
+    "Concat": KindRule(
+        one_of=(("template_id", "concat_template"),),
+        required_within={"concat_template": ("concat_template.container.format",)},
+        no_input=True,
+    ),
+    # `Segment { Format, Duration, ... }` (A.8): "是" for Segment and its Format in CI's
+    # Segment job doc, and no template kind stands in for it. Duration is "是" there too, but
+    # HLS and remux cuts take none (catalogue §1.3, the emulator): left optional.
+    "Segment": KindRule(one_of=(("segment",),), required_within={"segment": ("segment.format",)}),
     "SmartCover": KindRule(one_of=(("template_id", "smart_cover"),), numbered=("output.object",)),
     # Output {Region*, Bucket*, Object, AuObject, ...} (A.9): the background alone may go to
     # AuObject.
@@ -115,21 +137,80 @@ KIND_RULES: Final[Mapping[str, KindRule]] = {
     "VideoMontage": KindRule(one_of=(("template_id", "video_montage"),)),
     "Watermark": KindRule(one_of=(("watermark", "watermark_template_id"),)),
     "DigitalWatermark": KindRule(one_of=(("digital_watermark",),)),
-    "ExtractDigitalWatermark": KindRule(writes=False),
+    # The node is "Yes" in CI's ExtractDigitalWatermark doc, its Type Text and Version V1 (as
+    # DigitalWatermark's); both default in the emulator, so only their values are held here.
+    "ExtractDigitalWatermark": KindRule(
+        one_of=(("extract_digital_watermark",),),
+        writes=False,
+        values={
+            "extract_digital_watermark.type": frozenset({"Text"}),
+            "extract_digital_watermark.version": frozenset({"V1"}),
+        },
+    ),
     "StreamExtract": KindRule(one_of=(("output.stream_extract",),), needs_object=False),
     "SDRtoHDR": KindRule(
         one_of=(("template_id", "sdr_to_hdr"), _TRANSCODE_PARAMS),
-        values={"sdr_to_hdr.hdr_mode": frozenset({"HLG", "HDR10"})},
+        required_within={"sdr_to_hdr": ("sdr_to_hdr.hdr_mode",)},
+        values={"sdr_to_hdr.hdr_mode": _HDR_MODES},
     ),
     "VideoProcess": KindRule(one_of=(("template_id", "video_process"),)),
     "SuperResolution": KindRule(
         one_of=(("template_id", "super_resolution"), _TRANSCODE_PARAMS),
         required_within={"super_resolution": ("super_resolution.resolution",)},
-        values={"super_resolution.resolution": frozenset({"sdtohd", "hdto4k"})},
+        values={"super_resolution.resolution": _RESOLUTIONS},
     ),
-    "VideoEnhance": KindRule(one_of=(("template_id", "video_enhance"),)),
+    # VideoEnhance nests the SuperResolution and SDRtoHDR nodes (A.10), each with its own
+    # required value.
+    "VideoEnhance": KindRule(
+        one_of=(("template_id", "video_enhance"),),
+        required_within={
+            "video_enhance.super_resolution": ("video_enhance.super_resolution.resolution",),
+            "video_enhance.sdr_to_hdr": ("video_enhance.sdr_to_hdr.hdr_mode",),
+        },
+        values={
+            "video_enhance.super_resolution.resolution": _RESOLUTIONS,
+            "video_enhance.sdr_to_hdr.hdr_mode": _HDR_MODES,
+        },
+    ),
 }
 """Typed kind -> its rule; a pass-through kind has none."""
+
+
+@dataclass(frozen=True, slots=True)
+class TemplateRule:
+    """What a template of a kind needs beyond its job node's rule: paths below the template's
+    parameter container (`MediaTemplate.trans_pro_tpl`, `.voice_separate`, ...)."""
+
+    # Always required: a template has no TemplateId standing in for them.
+    required: tuple[str, ...] = ()
+    required_within: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    values: Mapping[str, frozenset[str]] = field(default_factory=dict)
+
+
+TEMPLATE_RULES: Final[Mapping[str, TemplateRule]] = {
+    # No job holds TranscodePro's parameters, so no KindRule covers them: catalogue A.12,
+    # `Container* { Format* (mxf|mov|mkv) }, Video* { Codec*, Profile*, Width*, Height*,
+    # Interlaced*, Fps* }, Audio { Codec* }`.
+    "TranscodePro": TemplateRule(
+        required=(
+            "container.format",
+            "video.codec",
+            "video.profile",
+            "video.width",
+            "video.height",
+            "video.interlaced",
+            "video.fps",
+        ),
+        required_within={"audio": ("audio.codec",)},
+        values={"container.format": frozenset({"mxf", "mov", "mkv"})},
+    ),
+    # AudioMode is "是" in CI's VoiceSeparate *template* doc (CreateMediaTemplate) but "否" in
+    # its job doc, so it is required here and not in the job's rule. The same doc marks
+    # AudioConfig "是" although every child of it has a default; the catalogue says nothing of
+    # either, so AudioConfig stays optional (tolerant reading, UNCONFIRMED).
+    "VoiceSeparate": TemplateRule(required=("audio_mode",)),
+}
+"""Template tag -> what its container needs on top of `KIND_RULES` (run by `check_template`)."""
 
 
 # Pass-through kinds whose input lives in their own nodes, not in `Input`: the SDK example the
@@ -181,8 +262,20 @@ def check_parameters(tag: str, operation: media_pb2.Operation, report: Report) -
         _check_parameters(rule, operation, report, complete=True)
 
 
+def check_template(tag: str, params: Message, report: Report) -> None:
+    """A template's own rules (`TEMPLATE_RULES`) on its parameter container `params`; paths
+    reported below the container."""
+    rule = TEMPLATE_RULES.get(tag)
+    if rule is None:
+        return
+    for path in rule.required:
+        if not _is_set(params, path):
+            report(path, f"required in a {tag} template")
+    _check_parameters(rule, params, report, complete=True)
+
+
 def _check_parameters(
-    rule: KindRule, operation: media_pb2.Operation, report: Report, *, complete: bool
+    rule: KindRule | TemplateRule, operation: Message, report: Report, *, complete: bool
 ) -> None:
     if complete:
         for parent, children in rule.required_within.items():

@@ -8,12 +8,13 @@ from typing import Any
 import pytest
 from google.protobuf import json_format
 
-from gateway._proto import media_pb2, service_pb2
-from gateway.api.kind_rules import KIND_RULES
+from gateway._proto import media_pb2, service_pb2, templates_pb2
+from gateway.api.kind_rules import KIND_RULES, TEMPLATE_RULES
 from gateway.api.validation import validate_submit
 from gateway.config.settings import Settings
 from gateway.errors import InvalidRequest
 from gateway.kinds import KINDS
+from gateway.resources import template_wire
 
 SETTINGS = Settings(default_bucket="examplebucket-1250000000", default_region="ap-guangzhou")
 OUTPUT = {"region": "ap-guangzhou", "bucket": "examplebucket-1250000000", "object": "o.mp4"}
@@ -33,7 +34,10 @@ VALID: dict[str, dict[str, Any]] = {
     "Snapshot": {"snapshot": {"mode": "KeyFrame"}, "output": NUMBERED},
     "Animation": {"animation": {"video": {"codec": "gif"}}, "output": OUTPUT},
     "Concat": {
-        "concat_template": {"concat_fragment": [{"url": "https://x/a.mp4"}]},
+        "concat_template": {
+            "concat_fragment": [{"url": "https://x/a.mp4"}],
+            "container": {"format": "mp4"},
+        },
         "output": OUTPUT,
     },
     "Segment": {"segment": {"format": "hls"}, "output": OUTPUT},
@@ -95,6 +99,30 @@ def _paths() -> set[str]:
 @pytest.mark.parametrize("path", sorted(_paths()))
 def test_every_rule_path_is_a_field_of_operation(path: str) -> None:
     descriptor: Any = media_pb2.Operation.DESCRIPTOR
+    for name in path.split("."):
+        assert descriptor is not None and name in descriptor.fields_by_name, path
+        descriptor = descriptor.fields_by_name[name].message_type
+
+
+def _template_paths() -> list[tuple[str, str]]:
+    return [
+        (tag, path)
+        for tag, rule in TEMPLATE_RULES.items()
+        for path in (
+            *rule.required,
+            *rule.values,
+            *rule.required_within,
+            *(p for group in rule.required_within.values() for p in group),
+        )
+    ]
+
+
+@pytest.mark.parametrize(("tag", "path"), _template_paths())
+def test_every_template_rule_path_is_a_field_of_its_container(tag: str, path: str) -> None:
+    container = template_wire.containers()[tag]
+    descriptor: Any = templates_pb2.MediaTemplate.DESCRIPTOR.fields_by_name[
+        container.field
+    ].message_type
     for name in path.split("."):
         assert descriptor is not None and name in descriptor.fields_by_name, path
         descriptor = descriptor.fields_by_name[name].message_type
@@ -212,6 +240,58 @@ CASES: list[tuple[str, str, dict[str, Any], str]] = [
         "Animation",
         {"animation": {"container": {"format": "gif"}}, "output": OUTPUT},
         "animation.video.codec",
+    ),
+    (
+        "animation container format",
+        "Animation",
+        {"animation": {"container": {"format": "mp4"}, "video": {"codec": "gif"}},
+         "output": OUTPUT},
+        "animation.container.format",
+    ),
+    (
+        # "是" in CI's Concat job doc (ConcatTemplate.Container) and A.3's Format*.
+        "concat without container",
+        "Concat",
+        {"concat_template": {"concat_fragment": [{"url": "https://x/a.mp4"}]}, "output": OUTPUT},
+        "concat_template.container.format",
+    ),
+    # Nodes CI's job docs mark required, which the emulator refuses without (kind_rules).
+    ("segment without segment", "Segment", {"output": OUTPUT}, "segment"),
+    (
+        "segment without format",
+        "Segment",
+        {"segment": {"duration": "5"}, "output": OUTPUT},
+        "segment.format",
+    ),
+    (
+        "extract without its node",
+        "ExtractDigitalWatermark",
+        {"output": OUTPUT},
+        "extract_digital_watermark",
+    ),
+    (
+        "extract type",
+        "ExtractDigitalWatermark",
+        {"extract_digital_watermark": {"type": "Image", "version": "V1"}},
+        "extract_digital_watermark.type",
+    ),
+    (
+        "sdr to hdr without mode",
+        "SDRtoHDR",
+        {"sdr_to_hdr": {}, "transcode_template_id": "t2", "output": OUTPUT},
+        "sdr_to_hdr.hdr_mode",
+    ),
+    (
+        "enhance super resolution without resolution",
+        "VideoEnhance",
+        {"video_enhance": {"super_resolution": {"enable_scale_up": "true"}}, "output": OUTPUT},
+        "video_enhance.super_resolution.resolution",
+    ),
+    (
+        "enhance hdr mode",
+        "VideoEnhance",
+        {"video_enhance": {"sdr_to_hdr": {"hdr_mode": "PQ"}}, "output": OUTPUT},
+        "video_enhance.sdr_to_hdr.hdr_mode",
     ),
     (
         "audio mode",

@@ -417,6 +417,7 @@ def test_a_workflow_node_s_output_keys_meet_a_job_s_rule() -> None:
         dependencies={"Start": "Transcode_1", "Transcode_1": "End"}
     )
     topology.nodes["Start"].type = "Start"
+    topology.nodes["Start"].input.queue_id = "p1"
     node = topology.nodes["Transcode_1"]
     node.type = "Transcode"
     node.operation.template_id = "t1"

@@ -16,6 +16,11 @@ TRANSCODE = (
     "<Video><Codec>H.264</Codec><Width>1280</Width></Video>"
     "<Audio><Codec>aac</Codec></Audio>"
 )
+# TranscodePro's Video with every node catalogue A.12 marks required.
+PRO_VIDEO = (
+    "<Video><Codec>xavc</Codec><Profile>XAVC-HD_422_10bit</Profile><Width>1920</Width>"
+    "<Height>1080</Height><Interlaced>true</Interlaced><Fps>30000/1001</Fps></Video>"
+)
 # A watermark's nodes its template docs mark required: Type, Pos, LocMode, Dx (catalogue A.3),
 # and Text.Text for a Type Text.
 TEXT_MARK = (
@@ -101,6 +106,17 @@ async def test_each_kind_comes_back_in_its_container(
         (
             "<Tag>VoiceSeparate</Tag><Name>x</Name><AudioMode>Karaoke</AudioMode>",
             "AudioMode must be one of",
+        ),
+        # TranscodePro (catalogue A.12): Container.Format mxf | mov | mkv; Audio { Codec* }.
+        (
+            f"<Tag>TranscodePro</Tag><Name>x</Name>{PRO_VIDEO}"
+            "<Container><Format>mp4</Format></Container>",
+            "Container.Format must be one of",
+        ),
+        (
+            f"<Tag>TranscodePro</Tag><Name>x</Name>{PRO_VIDEO}"
+            "<Container><Format>mxf</Format></Container><Audio><Remove>false</Remove></Audio>",
+            "Audio.Codec is required when Audio is given",
         ),
         (
             "<Tag>Watermark</Tag><Name>x</Name><Watermark><Type>Text</Type>"

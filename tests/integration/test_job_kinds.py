@@ -267,6 +267,9 @@ EVERY_KIND_OPERATION = {
     "transcode_template_id": "t2",
     "watermark_template_id": ["t3"],
     "digital_watermark": {"message": "m-1", "type": "Text", "version": "V1"},
+    # The two kinds no template stands in for (kind_rules).
+    "segment": {"format": "mp4"},
+    "extract_digital_watermark": {"type": "Text", "version": "V1"},
     "output": {
         "region": REGION,
         "bucket": BUCKET,

@@ -3,7 +3,7 @@ request shape and comes back decoded into its typed container; the rest stays lo
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import replace
 from pathlib import Path
 
@@ -208,7 +208,21 @@ async def test_update_replaces_and_delete_removes(stubs: Stubs, emulator: Runnin
     assert caught.value.code() is grpc.StatusCode.INVALID_ARGUMENT  # CI's answer, relayed
 
 
-async def test_bad_templates_are_refused_field_by_field(stubs: Stubs) -> None:
+def _pro(
+    change: Callable[[templates_pb2.TranscodePro], object],
+) -> templates_pb2.CreateMediaTemplateRequest:
+    """A create of the valid TranscodePro template, `change`d."""
+    template = T()
+    template.CopyFrom(TYPED["TranscodePro"])
+    change(template.trans_pro_tpl)
+    return templates_pb2.CreateMediaTemplateRequest(template=template)
+
+
+async def test_bad_templates_are_refused_field_by_field(
+    stubs: Stubs, emulator: RunningEmulator
+) -> None:
+    bodies: list[tuple[str, str, bytes]] = []
+    emulator.state.bodies = bodies
     two = T()
     two.CopyFrom(TYPED["Transcode"])
     two.snapshot.mode = "Interval"
@@ -245,6 +259,34 @@ async def test_bad_templates_are_refused_field_by_field(stubs: Stubs) -> None:
         "template.snapshot.mode": templates_pb2.CreateMediaTemplateRequest(
             template=T(name="x", snapshot=kinds.Snapshot(mode="Random"))
         ),
+        # Concat's Container { Format } is "是" in CI's Concat template and job docs.
+        "template.concat_template.container.format": templates_pb2.CreateMediaTemplateRequest(
+            template=T(name="x", concat_template=kinds.ConcatTemplate(index="0"))
+        ),
+        "template.animation.container.format": templates_pb2.CreateMediaTemplateRequest(
+            template=T(
+                name="x",
+                animation=kinds.Animation(
+                    container=kinds.Container(format="mp4"),
+                    video=kinds.AnimationVideo(codec="gif"),
+                ),
+            )
+        ),
+        # The template-only rules (kind_rules.TEMPLATE_RULES): AudioMode is "是" in the
+        # VoiceSeparate template doc; TranscodePro's required nodes and formats (A.12).
+        "template.voice_separate.audio_mode": templates_pb2.CreateMediaTemplateRequest(
+            template=T(
+                name="x",
+                voice_separate=kinds.VoiceSeparate(audio_config=kinds.AudioConfig(codec="aac")),
+            )
+        ),
+        "template.trans_pro_tpl.video.profile": _pro(lambda pro: pro.video.ClearField("profile")),
+        "template.trans_pro_tpl.container.format": _pro(
+            lambda pro: setattr(pro.container, "format", "mp4")
+        ),
+        "template.trans_pro_tpl.audio.codec": _pro(
+            lambda pro: pro.audio.CopyFrom(templates_pb2.TranscodeProAudio(remove="false"))
+        ),
     }
     for field, request in cases.items():
         with pytest.raises(grpc.aio.AioRpcError) as caught:
@@ -252,6 +294,7 @@ async def test_bad_templates_are_refused_field_by_field(stubs: Stubs) -> None:
         error = rich_error(caught.value)
         assert error.code is grpc.StatusCode.INVALID_ARGUMENT, field
         assert field in error.violations, (field, error.violations)
+    assert bodies == []  # none reached CI
 
 
 async def test_a_watermark_template_needs_what_a_jobs_watermark_needs(stubs: Stubs) -> None:

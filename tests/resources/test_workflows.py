@@ -181,6 +181,22 @@ async def test_bad_definitions_are_refused(stubs: Stubs, emulator: RunningEmulat
     assert "media_workflow.topology.nodes" in violations
     assert "media_workflow.topology.dependencies['Start']" in violations
 
+    # CI's CreateWorkflow doc marks Start.Input.QueueId and Topology.Dependencies "是", and the
+    # emulator refuses both omissions: the gateway names the field instead of sending them.
+    bodies: list[tuple[str, str, bytes]] = []
+    emulator.state.bodies = bodies
+    no_queue = workflow("")
+    no_edges = workflow(queue_of(emulator))
+    no_edges.topology.ClearField("dependencies")
+    for definition, field in (
+        (no_queue, "media_workflow.topology.nodes['Start'].input.queue_id"),
+        (no_edges, "media_workflow.topology.dependencies"),
+    ):
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            await create(stubs, definition)
+        assert field in rich_error(caught.value).violations, field
+    assert bodies == []  # neither reached CI
+
     # What only CI can tell: the queue, the template's kind.
     for definition in (
         workflow("pnotaqueue"),
