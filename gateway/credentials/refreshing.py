@@ -20,6 +20,12 @@ not call STS in the same second; it is also what retries after a failure. A call
 retry whose backoff has run out (without waiting for it), so a provider used without `start`
 recovers too.
 
+When CI refuses the keys an attempt was signed with, `renew` only says whether they were renewed
+meanwhile; it never calls STS. UNCONFIRMED that Tencent revokes temporary keys before their
+ExpiredTime; if it does not, a refusal of valid temporary keys is the clock's, the role's or the
+signer's fault, which new keys would not cure, and a forced fetch per refused call would only
+load STS.
+
 For credentials that live shorter than the windows assume, the windows shrink to a fraction of
 the lifetime, so a 15-minute token is not refreshed on every call.
 """
