@@ -19,6 +19,12 @@ loopback), and answered whatever the Host header says:
     POST /_emulator/scheduling/resume
     POST /_emulator/running/hold        keep started jobs in Running
     POST /_emulator/running/release
+    PUT  /_emulator/credentials/<id>    {"secret_key": ..., "token"?: ..., "expires_at"?: n}:
+                                        CAM issues (or enables again) the key <id>
+                                        -> {"secret_id": ..., "enabled": true}
+    DELETE /_emulator/credentials/<id>  disable the key <id>: every request still signed with
+                                        it is refused from now on, as after a rotation;
+                                        404 unknown key (no answer ever echoes a secret)
     POST /_emulator/jobs/<id>/progress  {"progress": 50} -> {"job_id": ..., "progress": 50}:
                                         a Running job's Progress (its current value..100);
                                         404 unknown job, 409 not Running, 400 bad value
@@ -31,6 +37,7 @@ from collections.abc import Mapping
 
 from aiohttp import web
 
+from ci_emulator.config_file import credential_entry
 from ci_emulator.faults import FaultSpec, check_operation
 from ci_emulator.jobs import TransitionError
 from ci_emulator.state import EmulatorState
@@ -50,6 +57,8 @@ def add_admin_routes(app: web.Application) -> None:
     app.router.add_delete(f"{ADMIN_PREFIX}/faults", _delete_faults)
     app.router.add_post(f"{ADMIN_PREFIX}/queues", _add_queue)
     app.router.add_post(f"{ADMIN_PREFIX}/jobs/{{job_id}}/progress", _set_progress)
+    app.router.add_put(f"{ADMIN_PREFIX}/credentials/{{secret_id}}", _issue_key)
+    app.router.add_delete(f"{ADMIN_PREFIX}/credentials/{{secret_id}}", _disable_key)
 
 
 async def _health(request: web.Request) -> web.Response:
@@ -167,3 +176,23 @@ async def _set_progress(request: web.Request) -> web.Response:
     except ValueError as exc:  # json.JSONDecodeError is a ValueError
         return web.json_response({"error": str(exc)}, status=400)
     return web.json_response({"job_id": job_id, "progress": percent})
+
+
+async def _issue_key(request: web.Request) -> web.Response:
+    secret_id = request.match_info["secret_id"]
+    try:
+        document = json.loads(await request.read())
+        if not isinstance(document, Mapping) or "secret_id" in document:
+            raise ValueError('expected {"secret_key": ..., "token"?: ..., "expires_at"?: n}')
+        _, credential = credential_entry({**document, "secret_id": secret_id}, "credential")
+    except (ValueError, TypeError) as exc:  # json.JSONDecodeError is a ValueError
+        return web.json_response({"error": str(exc)}, status=400)
+    request.app[STATE_KEY].keys.issue(secret_id, credential)
+    return web.json_response({"secret_id": secret_id, "enabled": True})
+
+
+async def _disable_key(request: web.Request) -> web.Response:
+    secret_id = request.match_info["secret_id"]
+    if not request.app[STATE_KEY].keys.disable(secret_id):
+        return web.json_response({"error": f"no key {secret_id}"}, status=404)
+    return web.json_response({"secret_id": secret_id, "enabled": False})

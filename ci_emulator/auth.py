@@ -13,6 +13,11 @@ The check, in the order a server can perform it cheaply:
    values this request carried, equals `q-signature`. A listed name the request lacks, or whose
    value is not UTF-8, can never match.
 
+The keys accepted are a `KeyTable`: those configured, plus keys issued while the emulator runs,
+less keys disabled meanwhile, so a test (or `PUT`/`DELETE /_emulator/credentials/<SecretId>`)
+can rotate a key the way an operator does in CAM: issue the new key, then disable the old one,
+after which CI refuses every request still signed with it.
+
 Which code each failure gets depends on the host (`AuthCodes`): the job API answers with CI's
 table (notes §6.2), the COS host with COS's (403 family). Signature-in-query (`?q-sign-algorithm=
 ...`, presigned URLs) is not accepted: CI's job API is documented with the header only, and a
@@ -99,7 +104,43 @@ class CarriedRequest:
     headers: Iterable[tuple[str, str]]
 
 
-def verify(request: CarriedRequest, *, service: Service, config: EmulatorConfig) -> str:
+class KeyTable:
+    """The keys CI accepts now: the configured ones, plus those issued and less those disabled
+    since the emulator started (CAM's key management, as far as a signature check sees it)."""
+
+    def __init__(self, config: EmulatorConfig) -> None:
+        self._config = config
+        self._issued: dict[str, Credential] = {}
+        self._disabled: set[str] = set()
+
+    def issue(self, secret_id: str, credential: Credential) -> None:
+        """Accept `secret_id` from now on with this key (a new key, or one enabled again)."""
+        self._issued[secret_id] = credential
+        self._disabled.discard(secret_id)
+
+    def disable(self, secret_id: str) -> bool:
+        """Refuse `secret_id` from now on; False when no such key exists."""
+        # `in`, not a lookup: a test's recording table notes only what requests presented.
+        if secret_id not in self._issued and secret_id not in self._config.credentials:
+            return False
+        self._disabled.add(secret_id)
+        return True
+
+    def lookup(self, secret_id: str) -> Credential | None:
+        # The configured table is asked first, whatever comes next: a test's recording table
+        # notes every SecretId a request presented, refused ones included.
+        configured = self._config.credential(secret_id)
+        if secret_id in self._disabled:
+            # UNCONFIRMED what CI answers for a key disabled in CAM; the tolerant reading is
+            # that it is refused as a key that does not exist (SecretidNotExist,
+            # InvalidAccessKeyId), the codes a deleted key gets.
+            return None
+        return self._issued.get(secret_id, configured)
+
+
+def verify(
+    request: CarriedRequest, *, service: Service, config: EmulatorConfig, keys: KeyTable
+) -> str:
     """Return the request's SecretId if its signature is valid; raise `CiError` otherwise."""
     codes = codes_for(service)
     carried = list(request.headers)
@@ -114,7 +155,7 @@ def verify(request: CarriedRequest, *, service: Service, config: EmulatorConfig)
         raise _fail(codes.malformed, detail=str(exc)) from exc
     if parsed.algorithm != signing.ALGORITHM:
         raise _fail(codes.malformed, detail=f"unsupported q-sign-algorithm {parsed.algorithm!r}")
-    credential = config.credential(parsed.secret_id)
+    credential = keys.lookup(parsed.secret_id)
     if credential is None:
         raise _fail(codes.unknown_secret_id)
     now = config.clock()

@@ -116,7 +116,7 @@ def parse_settings(document: object, *, base: Path) -> FileSettings:
             _bucket(item, f"buckets[{i}]", base) for i, item in enumerate(array(top, "buckets"))
         ),
         credentials=dict(
-            _credential(item, f"credentials[{i}]")
+            credential_entry(item, f"credentials[{i}]")
             for i, item in enumerate(array(top, "credentials"))
         ),
         queues=tuple(_queue(item, f"queues[{i}]") for i, item in enumerate(array(top, "queues"))),
@@ -135,7 +135,8 @@ def _bucket(item: object, where: str, base: Path) -> BucketConfig:
     return BucketConfig(name, required(values, "region", str, where), root)
 
 
-def _credential(item: object, where: str) -> tuple[str, Credential]:
+def credential_entry(item: object, where: str) -> tuple[str, Credential]:
+    """One `[[credentials]]` table (also what `PUT /_emulator/credentials/<id>` reads)."""
     values = table(item, where, {"secret_id", "secret_key", "token", "expires_at"})
     expires = optional(values, "expires_at", float, where)
     token = optional(values, "token", str, where)

@@ -84,6 +84,7 @@ class CiFrontend:
             CarriedRequest(request.method, target.path, params, request.headers.items()),
             service=target.service,
             config=state.config,
+            keys=state.keys,
         )
         state.operations[endpoint.name] += 1
         # Drawn only now: a fault never hides a routing or signature refusal.

@@ -32,6 +32,7 @@ from collections.abc import Callable, Iterable
 from typing import TypeAlias
 
 from ci_emulator import ids
+from ci_emulator.auth import KeyTable
 from ci_emulator.callbacks import CallbackDelivery
 from ci_emulator.config import BucketConfig, EmulatorConfig
 from ci_emulator.errors import CiError
@@ -63,6 +64,8 @@ class EmulatorState:
         """Templates, workflows and their runs (`resources`)."""
         self.default_queue: dict[str, str] = {}
         self.request_hooks: list[RequestHook] = []
+        self.keys = KeyTable(config)
+        """The keys the signature check accepts now: a test issues and disables keys here."""
         # When a list, each request body the CI API reads is appended as (method, path, bytes),
         # for a test asserting what a client sent (a hook cannot read the body: the handler
         # reads it from the stream after). None by default, so a long run keeps no bodies.

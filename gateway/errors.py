@@ -200,6 +200,14 @@ CI_ERRORS_BY_STATUS: dict[tuple[str, int], ErrorRule] = {
 }
 
 
+# Codes that refuse the credentials a request was signed with besides UPSTREAM_AUTH_FAILED's:
+# COS answers AccessDenied for a missing, expired or token-less signature, and CI's table has an
+# AccessDenied 401. UNCONFIRMED what either answers for a key disabled in CAM; the tolerant
+# reading counts AccessDenied as a refusal of the keys too (it matters only once the gateway
+# holds other keys: see `UpstreamError.refuses_credentials`).
+_CREDENTIAL_REFUSAL_CODES = frozenset({"AccessDenied"})
+
+
 def rule_for(code: str, http_status: int) -> ErrorRule:
     """Map CI's `Code` (with its HTTP status where that tells two meanings apart); a code the
     table does not know falls back on the HTTP status, so that `SlowDown` is throttling on both
@@ -290,7 +298,17 @@ class UpstreamError(GatewayError):
         self.attempts = attempts
         rule = rule_for(code, http_status)
         self.status, self.reason, self.retry = rule.status, rule.reason, rule.retry
+        # Set by the CI client: CI refused the credentials this attempt was signed with, and
+        # the gateway holds other ones now (rotated meanwhile, or re-read on this refusal).
+        self.credentials_replaced = False
         super().__init__(str(self))
+
+    @property
+    def refuses_credentials(self) -> bool:
+        """CI refused the keys the request was signed with, before acting on it (a 4xx)."""
+        if not 400 <= self.http_status < 500:
+            return False
+        return self.reason is Reason.UPSTREAM_AUTH_FAILED or self.code in _CREDENTIAL_REFUSAL_CODES
 
     def __str__(self) -> str:
         code = self.code or f"HTTP {self.http_status}"

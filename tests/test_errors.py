@@ -192,3 +192,29 @@ def test_access_errors_report_no_upstream_attempt() -> None:
         errors.ClientRateLimited(0.25),
     ):
         assert error.attempts == 0
+
+
+@pytest.mark.parametrize(
+    ("code", "http_status", "refuses"),
+    [
+        ("SecretidNotExist", 401, True),  # CI's host: a key that does not exist (or disabled)
+        ("InvalidAccessKeyId", 403, True),  # COS's host: the same
+        ("SignatureDoesNotMatch", 403, True),
+        ("ExpiredToken", 403, True),
+        ("AccessDenied", 401, True),  # CI's "no permission"; COS's expired or missing signature
+        ("AccessDenied", 403, True),
+        ("", 401, True),  # a refusal without a code CI documents
+        ("SecretidNotExist", 200, False),  # an <Error> under a 2xx: CI accepted something
+        ("ResourceAccessDenied", 400, False),  # CI cannot read the input, whatever our keys
+        ("QueuePaused", 403, False),
+        ("InvalidArgument", 400, False),
+        ("InternalError", 500, False),
+    ],
+)
+def test_which_answers_refuse_the_keys_a_request_was_signed_with(
+    code: str, http_status: int, refuses: bool
+) -> None:
+    """Only these may be resent after a rotation: CI refused them before acting on them."""
+    error = errors.UpstreamError(http_status=http_status, code=code, message="m")
+    assert error.refuses_credentials is refuses
+    assert error.credentials_replaced is False  # the client sets it, after asking the provider

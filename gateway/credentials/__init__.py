@@ -4,7 +4,10 @@
 traceback or debug dump cannot leak them. A provider hands out the credentials to sign the next
 attempt with; the CI client asks `await provider.for_bucket(bucket).get()` right before signing
 each attempt, so a rotation (mounted files, STS refresh) takes effect on the very next attempt
-while attempts already signed finish with the keys they were signed with.
+while attempts already signed finish with the keys they were signed with. When CI refuses the
+keys an attempt was signed with, the client asks `await provider.renew(refused)`: whether the
+provider hands out other keys by now (rotated while the attempt was in flight, or found on a
+re-read of the source the refusal prompted), in which case the attempt is resent once.
 
 Implementations, chosen by configuration (`gateway.credentials.config_file`):
 
@@ -63,6 +66,14 @@ class Credentials:
 
     __repr__ = __str__
 
+    def same_keys(self, other: Credentials) -> bool:
+        """Whether `other` signs exactly as these do (the expiry aside)."""
+        return (self.secret_id, self.secret_key, self.token) == (
+            other.secret_id,
+            other.secret_key,
+            other.token,
+        )
+
     def usable_at(self, now: float, margin_s: float = EXPIRY_MARGIN_S) -> bool:
         """Whether an attempt signed now can still reach CI before the credentials expire."""
         return self.expires_at is None or self.expires_at - now > margin_s
@@ -93,6 +104,12 @@ class CredentialsProvider(Protocol):
 
     def for_bucket(self, bucket: str) -> CredentialsProvider:
         """The provider whose account owns `bucket` (itself for single-account providers)."""
+        ...
+
+    async def renew(self, refused: Credentials) -> bool:
+        """CI refused `refused`: whether `get` now hands out other keys. A source that can have
+        changed unseen (a mounted file not yet polled) is re-read first. Never raises, and
+        never waits on a remote service."""
         ...
 
     def statuses(self) -> Sequence[CredentialStatus]:
@@ -174,6 +191,17 @@ class SingleSourceProvider:
 
     def for_bucket(self, bucket: str) -> CredentialsProvider:
         return self
+
+    async def renew(self, refused: Credentials) -> bool:
+        """Whether the keys loaded last differ from `refused`; a source that can be re-read on
+        demand does so first (`_reload`)."""
+        await self._reload()
+        current = self._current
+        return current is not None and not current.same_keys(refused)
+
+    async def _reload(self) -> None:
+        """Look at the source again now, if it may have changed unseen (none here)."""
+        return None
 
     def statuses(self) -> Sequence[CredentialStatus]:
         current = self._current
@@ -266,6 +294,10 @@ class BucketCredentialsProvider:
 
     def for_bucket(self, bucket: str) -> CredentialsProvider:
         return self._by_bucket.get(bucket, self._default).for_bucket(bucket)
+
+    async def renew(self, refused: Credentials) -> bool:
+        """The default account's (the client asks the bucket's own provider instead)."""
+        return await self._default.renew(refused)
 
     def statuses(self) -> Sequence[CredentialStatus]:
         return tuple(status for p in self._providers() for status in p.statuses())

@@ -14,6 +14,10 @@ signed with, the next attempt gets the new ones, so a rotation fails no call. A 
 or malformed file keeps the previous credentials and logs a warning naming the file (never its
 content); the next change is tried again.
 
+When CI refuses the keys in use, the client's `renew` checks the files at once rather than at the
+next poll, so a call signed just before kubelet swapped the Secret is resent with the new keys
+instead of failing.
+
 Kubernetes swaps all files at once (the `..data` symlink), and the files are read through one
 resolved `..data`, so a pair is never mixed. A writer without that symlink may update the files
 one after another; there a change is adopted only once two consecutive checks agree, so a new
@@ -143,6 +147,20 @@ class DirectoryCredentialsProvider(SingleSourceProvider):
         if self._seen is None:
             await self.poll()  # used before start(): load on first use
         return self._usable()
+
+    async def _reload(self) -> None:
+        # A refusal counts as one check: a directory without `..data` still adopts a change only
+        # once two checks agree (this one and the poller's), never a pair caught half-written.
+        try:
+            await self.poll()
+        except Exception as exc:  # keep the call's own error; the class name only, as Poller
+            event(
+                log,
+                logging.WARNING,
+                "mounted credentials: check failed",
+                source=self.name,
+                error=type(exc).__name__,
+            )
 
     async def poll(self) -> bool:
         """Check the files once; True when new credentials were swapped in."""

@@ -5,13 +5,26 @@ After botocore's `RefreshableCredentials`, async and with one refresh in flight 
 - **advisory window** (15 min before expiry): a refresh starts in the background; calls keep
   the current credentials meanwhile, and a failed refresh only logs (the keys still work);
 - **mandatory window** (10 min before expiry): calls wait for the refresh in flight (one for
-  all of them) and get the new credentials. If it fails, calls keep the old credentials only
-  while they stay valid for `EXPIRY_MARGIN_S`; after that a call fails with
-  `NoCredentialsError` rather than send an expired token.
+  all of them) and get the new credentials.
+
+Once a refresh has failed, no call waits on STS any more: calls keep the current credentials
+while they stay valid for `EXPIRY_MARGIN_S`, and after that fail at once with
+`NoCredentialsError` (UNAVAILABLE) rather than send an expired token, while the refresh is
+retried with a capped backoff (5 s doubling to a minute), in the background. Waiting would buy
+nothing: the keys in hand are as good as new ones until the margin, and a call that waited for
+a failing STS (up to its 10 s time-out, one attempt after another) would only fail later.
 
 Besides, a background task refreshes at a jittered point in the advisory window, so the keys
 are renewed even without traffic (and readiness stays true), and replicas started together do
-not call STS in the same second. After a failure it tries again with a capped backoff.
+not call STS in the same second; it is also what retries after a failure. A call may start a
+retry whose backoff has run out (without waiting for it), so a provider used without `start`
+recovers too.
+
+When CI refuses the keys an attempt was signed with, `renew` only says whether they were renewed
+meanwhile; it never calls STS. UNCONFIRMED that Tencent revokes temporary keys before their
+ExpiredTime; if it does not, a refusal of valid temporary keys is the clock's, the role's or the
+signer's fault, which new keys would not cure, and a forced fetch per refused call would only
+load STS.
 
 For credentials that live shorter than the windows assume, the windows shrink to a fraction of
 the lifetime, so a 15-minute token is not refreshed on every call.
@@ -89,6 +102,8 @@ class RefreshingCredentialsProvider(SingleSourceProvider):
         self._fetched_at = 0.0
         self._jitter = 0.0
         self._failures = 0
+        # After a failed refresh: when the next one may start (provider clock).
+        self._retry_at = 0.0
         self._refresh: asyncio.Task[bool] | None = None
         self._background: asyncio.Task[None] | None = None
         self._started = False
@@ -114,19 +129,37 @@ class RefreshingCredentialsProvider(SingleSourceProvider):
     async def get(self) -> Credentials:
         current = self._current
         now = self._clock()
-        advisory, mandatory = self._windows(current) if current else (0.0, 0.0)
-        remaining = self._remaining(current, now) if current else 0.0
-        if current is None or remaining <= max(mandatory, self._margin_s):
+        if current is None or not current.usable_at(now, self._margin_s):
+            if self._failures:
+                self._refresh_when_due()  # fail fast; the retry never makes a call wait
+            else:
+                await self.refresh()  # a first try: every caller waits for the same one
+            return self._served()
+        advisory, mandatory = self._windows(current)
+        remaining = self._remaining(current, now)
+        if remaining <= mandatory and not self._failures:
             await self.refresh()
-            current = self._current
-            if current is None:
-                raise NoCredentialsError(f"no temporary credentials from {self.name} yet")
-            if not current.usable_at(self._clock(), self._margin_s):
-                raise NoCredentialsError(
-                    f"the temporary credentials from {self.name} expire and renewing them failed"
-                )
-        elif remaining <= advisory:
-            self._start_refresh()  # advisory: renew in the background, use these meanwhile
+            return self._served()  # the new keys, or these while they last
+        if remaining <= advisory:
+            self._refresh_when_due()  # renew in the background, use these meanwhile
+        return current
+
+    def _served(self) -> Credentials:
+        """The current credentials if an attempt signed now reaches CI before they expire;
+        otherwise `NoCredentialsError` saying why (the source's name, never a value)."""
+        current = self._current
+        retrying = (
+            f" ({self._failures} failed attempt(s); retrying in the background)"
+            if self._failures
+            else ""
+        )
+        if current is None:
+            raise NoCredentialsError(f"no temporary credentials from {self.name} yet{retrying}")
+        if not current.usable_at(self._clock(), self._margin_s):
+            raise NoCredentialsError(
+                f"the temporary credentials from {self.name} expire and renewing them "
+                f"failed{retrying}"
+            )
         return current
 
     # Refreshing -----------------------------------------------------------------------------
@@ -135,6 +168,15 @@ class RefreshingCredentialsProvider(SingleSourceProvider):
         """Fetch new credentials now, joining a fetch already in flight; True on success.
         The fetch is shielded: a caller that gives up does not cancel it for the others."""
         return await asyncio.shield(self._start_refresh())
+
+    def _refresh_when_due(self) -> None:
+        """Start a refresh in the background, unless one is in flight or a failed one's
+        backoff has not run out."""
+        if self._refresh is not None and not self._refresh.done():
+            return
+        if self._failures and self._clock() < self._retry_at:
+            return
+        self._start_refresh()
 
     def _start_refresh(self) -> asyncio.Task[bool]:
         if self._refresh is None or self._refresh.done():
@@ -147,7 +189,7 @@ class RefreshingCredentialsProvider(SingleSourceProvider):
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # any failure keeps the old keys; logged safely
-            self._failures += 1
+            self._failed()
             # A FetchError's text is safe by contract; anything else shows its class only.
             detail = str(exc) if isinstance(exc, FetchError) else type(exc).__name__
             event(
@@ -162,7 +204,7 @@ class RefreshingCredentialsProvider(SingleSourceProvider):
             return False
         now = self._clock()
         if fresh.expires_at is None or not fresh.usable_at(now, self._margin_s):
-            self._failures += 1
+            self._failed()
             event(
                 log,
                 logging.WARNING,
@@ -185,6 +227,11 @@ class RefreshingCredentialsProvider(SingleSourceProvider):
         )
         return True
 
+    def _failed(self) -> None:
+        self._failures += 1
+        exponent = self._failures - 1
+        self._retry_at = self._clock() + min(RETRY_INITIAL_S * 2.0**exponent, RETRY_MAX_S)
+
     def _remaining(self, credentials: Credentials, now: float) -> float:
         assert credentials.expires_at is not None  # only stored with an expiry
         return credentials.expires_at - now
@@ -199,9 +246,10 @@ class RefreshingCredentialsProvider(SingleSourceProvider):
         """Seconds until the background task should refresh (jittered), or retry after a
         failure."""
         current = self._current
-        if self._failures or current is None:
-            exponent = max(self._failures - 1, 0)
-            return min(RETRY_INITIAL_S * 2.0**exponent, RETRY_MAX_S)
+        if self._failures:
+            return max(self._retry_at - self._clock(), 0.0)
+        if current is None:
+            return RETRY_INITIAL_S
         return max(self._until_due(current), 0.0)
 
     def _until_due(self, current: Credentials) -> float:
@@ -210,7 +258,9 @@ class RefreshingCredentialsProvider(SingleSourceProvider):
 
     def _refresh_due(self) -> bool:
         current = self._current
-        return current is None or self._failures > 0 or self._until_due(current) <= 0
+        if self._failures:
+            return self._clock() >= self._retry_at  # a call may have retried meanwhile
+        return current is None or self._until_due(current) <= 0
 
     async def _run(self) -> None:
         # Ends only by cancellation (close); each round sleeps, then makes one bounded fetch

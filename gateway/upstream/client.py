@@ -7,7 +7,10 @@ path, params, body, response type); `_call` runs the shared pipeline under the r
           -> _raise_for_error (CI <Error> -> UpstreamError) -> xml_codec.decode
 
 Every attempt is signed afresh (new time window, current credentials), so a retry after a
-credential rotation or a long backoff never carries a stale signature.
+credential rotation or a long backoff never carries a stale signature. When CI refuses the keys
+an attempt was signed with, the attempt asks the provider whether it holds other keys by now
+(`CredentialsProvider.renew`, which re-reads a source that may have changed unseen) and marks
+the error `credentials_replaced` if so; the retry loop alone decides what follows.
 """
 
 from __future__ import annotations
@@ -30,8 +33,9 @@ from google.protobuf.message import Message
 from gateway import scrub, tracing
 from gateway._proto import media_pb2, service_pb2
 from gateway.config.settings import Settings
-from gateway.credentials import CredentialsProvider
+from gateway.credentials import Credentials, CredentialsProvider
 from gateway.errors import GatewayError, Overloaded, UpstreamError, UpstreamProtocolError
+from gateway.logs import event
 from gateway.model import HostKind, Target
 from gateway.telemetry import NullTelemetry, Telemetry
 from gateway.upstream import signing, xml_codec
@@ -311,13 +315,19 @@ class CiClient:
         keep_raw: bool = False,
     ) -> Reply[M]:
         attempts = 0
+        provider = self._credentials.for_bucket(call.target.bucket)
 
         async def attempt(remaining_s: float) -> Reply[M]:
             nonlocal attempts
             attempts += 1
-            response = await self._timed_send(call, remaining_s)
-            # The attempt that answers is the last: its count is the call's.
-            return self._parse(response, response_type, keep_raw=keep_raw, attempts=attempts)
+            response, signed_with = await self._timed_send(call, provider, remaining_s)
+            try:
+                # The attempt that answers is the last: its count is the call's.
+                return self._parse(response, response_type, keep_raw=keep_raw, attempts=attempts)
+            except UpstreamError as error:
+                if error.refuses_credentials:
+                    await self._note_refusal(call, provider, signed_with, error)
+                raise
 
         def on_retry(error: GatewayError, delay_s: float) -> None:
             self._telemetry.retry_scheduled(call.operation, error.reason.value, delay_s)
@@ -326,7 +336,30 @@ class CiClient:
             attempt, policy, deadline, on_retry=on_retry, budget=self.budget_for(call.target)
         )
 
-    async def _timed_send(self, call: CiCall, remaining_s: float) -> HttpResponse:
+    async def _note_refusal(
+        self,
+        call: CiCall,
+        provider: CredentialsProvider,
+        signed_with: Credentials,
+        error: UpstreamError,
+    ) -> None:
+        """CI refused `signed_with`: mark `error` when the provider holds other keys now."""
+        error.credentials_replaced = await provider.renew(signed_with)
+        if not error.credentials_replaced:
+            return  # final: the caller's status and the access log tell of it
+        event(
+            log,
+            logging.WARNING,
+            "CI refused the credentials an attempt was signed with; the gateway holds new ones",
+            operation=call.operation,
+            source=provider.name,
+            code=error.code,
+            ci_request_id=error.request_id,
+        )
+
+    async def _timed_send(
+        self, call: CiCall, provider: CredentialsProvider, remaining_s: float
+    ) -> tuple[HttpResponse, Credentials]:
         if self._in_flight >= self._max_in_flight:
             # Shed rather than queue: a queue here would only turn overload into time-outs.
             raise Overloaded("requests in flight to CI", self._max_in_flight)
@@ -335,10 +368,10 @@ class CiClient:
         started = time.monotonic()
         outcome = "Cancelled"
         try:
-            response = await self._send(call, remaining_s)
+            response, signed_with = await self._send(call, provider, remaining_s)
             outcome = str(response.status)
             tracing.attempt_answered(_request_id(response), self._signed_with.values())
-            return response
+            return response, signed_with
         except GatewayError as error:
             outcome = type(error).__name__
             raise
@@ -346,7 +379,11 @@ class CiClient:
             self._in_flight -= 1
             self._telemetry.attempt_finished(call.operation, outcome, time.monotonic() - started)
 
-    async def _send(self, call: CiCall, remaining_s: float) -> HttpResponse:
+    async def _send(
+        self, call: CiCall, provider: CredentialsProvider, remaining_s: float
+    ) -> tuple[HttpResponse, Credentials]:
+        """Sign with `provider`'s current credentials and send: the answer, and the credentials
+        it was signed with (CI may refuse exactly those)."""
         host = call.target.host(call.kind)
         headers = {"Host": host}
         tracing.inject(headers)  # the attempt's traceparent, when tracing is on
@@ -356,7 +393,7 @@ class CiClient:
             digest = hashlib.md5(call.body).digest()  # noqa: S324 - CI's integrity check
             # `base64.b64encode`'s own call, without its wrapper's checks: once per submit.
             headers["Content-MD5"] = binascii.b2a_base64(digest, newline=False).decode()
-        credentials = await self._credentials.for_bucket(call.target.bucket).get()
+        credentials = await provider.get()
         self._signed_with.note(credentials.secret_id, credentials.token)
         if credentials.token:
             token_header = "x-ci-security-token" if call.kind == "ci" else "x-cos-security-token"
@@ -379,11 +416,12 @@ class CiClient:
             url += "?" + encode_query(call.params)
         timeouts = self._settings.timeouts
         log.debug("CI %s %s%s", call.method, host, call.path)
-        return await self._transport.send(
+        response = await self._transport.send(
             HttpRequest(call.method, url, headers, call.body),
             connect_timeout=min(timeouts.connect_s, remaining_s),
             total_timeout=min(timeouts.read_s, remaining_s),
         )
+        return response, credentials
 
     def _parse(
         self,

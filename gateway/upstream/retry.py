@@ -10,7 +10,11 @@ The parts, after botocore's standard retry mode and google-api-core's `retry_tar
 - `RetryPolicy`: which outcomes may be retried for which operation. Read-only calls retry every
   transient or throttled outcome. A job submit is not idempotent: it is replayed only when the
   request certainly never reached CI (no connection, or throttled before processing).
-- `call_with_retry`: the loop, over a target that takes the attempt's timeout.
+- `call_with_retry`: the loop, over a target that takes the attempt's timeout. Besides what the
+  policy retries, it resends once, at once, an attempt CI refused for the credentials it was
+  signed with when the gateway holds other ones by now (`credentials_replaced`): a key rotated
+  while the attempt was in flight, or a mounted Secret re-read on the refusal. CI refused before
+  acting on it, so that resend is safe for a submit too; every other auth refusal stays final.
 
 - `RetryBudget`: a token bucket per upstream (bucket + region), after AWS's standard retry
   quota: a retry spends tokens, a success refunds one, so when CI is down retries stop within a
@@ -88,6 +92,11 @@ class Backoff:
         )
         ceiling: float = min(self.cap_s, base * 2.0 ** max(failures - 1, 0))
         return rng() * ceiling
+
+
+def credentials_replaced(error: GatewayError) -> bool:
+    """CI refused the keys the attempt was signed with, and the gateway holds others now."""
+    return isinstance(error, UpstreamError) and error.credentials_replaced
 
 
 def _idempotent_replay(error: GatewayError) -> bool:
@@ -194,8 +203,14 @@ async def call_with_retry(
 
     The error raised is the last attempt's, with `attempts` recorded on CI errors; it becomes
     `DeadlineExceeded` only when the deadline really left no room for an attempt.
+
+    An attempt refused for credentials since replaced is resent once per call without backoff,
+    whatever the policy (a refusal of the keys is no failure of CI's, and an operator who set
+    `max_attempts = 1` still expects a rotation to fail no call); the deadline and the budget
+    still bound it.
     """
     failures = 0
+    resent_with_new_keys = False
     while True:
         remaining = deadline.remaining()
         if remaining < MIN_ATTEMPT_S:
@@ -215,11 +230,15 @@ async def call_with_retry(
                 expired = DeadlineExceeded(f"deadline exceeded waiting for CI (attempt {failures})")
                 expired.attempts = failures
                 raise expired from error
-            if failures >= policy.max_attempts or not policy.is_retryable(error):
+            if credentials_replaced(error) and not resent_with_new_keys:
+                resent_with_new_keys = True
+                delay = 0.0
+            elif failures >= policy.max_attempts or not policy.is_retryable(error):
                 raise
-            delay = policy.backoff.delay(
-                failures, error.retry, retry_after_s=error.retry_after_s, rng=rng
-            )
+            else:
+                delay = policy.backoff.delay(
+                    failures, error.retry, retry_after_s=error.retry_after_s, rng=rng
+                )
             if delay + MIN_ATTEMPT_S > deadline.remaining():
                 raise
             if budget is not None and not budget.try_spend(error):

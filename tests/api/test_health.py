@@ -53,6 +53,9 @@ class GatedCredentials:
     def for_bucket(self, bucket: str) -> GatedCredentials:
         return self
 
+    async def renew(self, refused: Credentials) -> bool:
+        return False
+
     def expires_at(self) -> float | None:
         return None
 

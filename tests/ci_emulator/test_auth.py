@@ -15,10 +15,12 @@ import aiohttp
 import pytest
 
 from ci_emulator.config import BucketConfig, EmulatorConfig
+from ci_emulator.server import RunningEmulator
 from gateway.upstream import signing
 from tests.ci_emulator.conftest import (
     EXPIRED_SECRET_ID,
     EXPIRED_SECRET_KEY,
+    SECRET_KEY,
     TOKEN,
     VIDEO_KEY,
     Reply,
@@ -370,3 +372,41 @@ async def test_an_expired_temporary_credential_is_refused(temp_client: SignedCli
 
 async def test_a_permanent_key_ignores_a_token_header(client: SignedClient) -> None:
     (await client.list_jobs(headers={"x-cos-security-token": "anything"})).ok()
+
+
+async def test_keys_issued_and_disabled_at_runtime_as_in_a_rotation(
+    client: SignedClient, emu: RunningEmulator
+) -> None:
+    """CAM issues a new key, then disables the old one: from then on CI refuses the old key as
+    one that does not exist, on either host. Driven through the admin routes, which an emulator
+    in another process is rotated with, and whose answers never echo a key."""
+    new = replace(client, secret_id="AKIDemulatorTestRotatedKey0000000", secret_key="rotated-sk")
+    assert (await send_case(new, "ci", {})).code == "SecretidNotExist"
+    admin = client.session
+    issued = f"{emu.url}/_emulator/credentials/{new.secret_id}"
+    async with admin.put(issued, json={"secret_key": new.secret_key}) as answer:
+        assert answer.status == 200
+        assert new.secret_key not in await answer.text()
+    for service in ("ci", "cos"):
+        (await send_case(new, service, {})).ok()
+        (await send_case(client, service, {})).ok()  # both keys work during the rotation
+
+    async with admin.delete(f"{emu.url}/_emulator/credentials/{client.secret_id}") as answer:
+        assert answer.status == 200
+        assert await answer.json() == {"secret_id": client.secret_id, "enabled": False}
+    assert (await send_case(client, "ci", {})).code == "SecretidNotExist"
+    assert (await send_case(client, "cos", {})).code == "InvalidAccessKeyId"
+    for service in ("ci", "cos"):
+        (await send_case(new, service, {})).ok()
+
+    async with admin.delete(f"{emu.url}/_emulator/credentials/AKIDnobody") as answer:
+        assert answer.status == 404
+    for body in ({"secret_key": 5}, {"secret_id": "AKIDother", "secret_key": "k"}, [1]):
+        async with admin.put(issued, json=body) as answer:
+            assert answer.status == 400, body
+    # Issuing the old key again enables it, as CAM's "enable" does.
+    async with admin.put(
+        f"{emu.url}/_emulator/credentials/{client.secret_id}", json={"secret_key": SECRET_KEY}
+    ) as answer:
+        assert answer.status == 200
+    (await send_case(client, "ci", {})).ok()

@@ -146,6 +146,10 @@ async def test_failed_refresh_keeps_valid_keys_then_refuses_rather_than_send_exp
         clock.advance(LIFETIME_S - 9 * MINUTE)
         assert await provider.get() is current  # refresh failed, keys still good for 9 min
         assert has_valid_credentials(provider)
+        # Later calls neither wait for nor start another fetch: that is the backoff's to do.
+        for _ in range(5):
+            assert await provider.get() is current
+        assert sts.calls == 2
         assert "refresh failed" in caplog.text and "InternalError" in log_text(caplog)
 
         clock.advance(8 * MINUTE + 10)  # 50 s left: an attempt could reach CI after expiry
@@ -154,7 +158,8 @@ async def test_failed_refresh_keeps_valid_keys_then_refuses_rather_than_send_exp
         assert refused.value.reason is Reason.CREDENTIALS_UNAVAILABLE
         assert not has_valid_credentials(provider)
 
-        sts.failing = False  # STS is back: the next call renews and goes on
+        sts.failing = False  # STS is back: the retry the refusal started renews them
+        await asyncio.wait_for(provider.wait_for_generation(2), 5)
         assert await provider.get() is sts.issued[1]
         logged = log_text(caplog)
         assert current.secret_key not in logged and str(current.token) not in logged
@@ -274,7 +279,9 @@ async def test_the_gateway_renews_before_expiry_and_never_sends_an_expired_token
 
         clock.advance(MINUTE)  # now really expired: the emulator would refuse the token...
         sts.failing = False
-        await call()  # ... but the gateway renews first and sends fresh keys
+        # ... but the retry the refusal started (its backoff had run out) renews them
+        await asyncio.wait_for(provider.wait_for_generation(2), 5)
+        await call()
         assert registry.ids[-1] == sts.issued[-1].secret_id
     finally:
         await provider.close()

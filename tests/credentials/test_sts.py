@@ -25,10 +25,22 @@ from gateway.credentials import (
 from gateway.credentials.config_file import load_credentials_file
 from gateway.credentials.refreshing import FetchError, RefreshingCredentialsProvider
 from gateway.credentials.sts import AssumeRoleSpec, StsFetcher
-from tests.access.helpers import CANARY, RecordingCredentials, log_text
+from gateway.errors import Reason
+from tests.access.helpers import (
+    CANARY,
+    FakeClock,
+    FakeSleep,
+    RecordingCredentials,
+    assert_no_canary,
+    log_text,
+)
 from tests.conftest import BUCKET, REGION, SAMPLE_KEY
 from tests.fixtures.accounts import OTHER_BUCKET, ROLE, Serve, StsEndpoint
 from tests.fixtures.tcp import stream_server
+from tests.integration.helpers import rich_error
+
+# Long enough that a call which waits for a hanging STS fails by its deadline, not by a hang.
+CALL_TIMEOUT_S = 5
 
 
 def fetcher(sts: StsEndpoint, base: Credentials) -> StsFetcher:
@@ -234,3 +246,74 @@ async def test_sts_goes_direct_when_the_gateway_decided_so_whatever_the_environm
         issued = await StsFetcher(spec, StaticCredentialsProvider(upstream_keys, "base"))()
     assert issued == sts.issued[0]
     assert proxy.accepted == 0
+
+
+async def test_while_sts_fails_calls_use_the_keys_in_hand_without_waiting_then_fail_fast(
+    sts: StsEndpoint,
+    serve: Serve,
+    seen: RecordingCredentials,
+    upstream_keys: Credentials,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The last minutes of the temporary keys (the provider's clock is moved; CI's is real, so
+    the keys stay good for CI), with STS failing and then hanging. Once a renewal has failed,
+    calls are signed with the keys in hand at once while the background retries on its
+    backoff, even while that retry hangs in STS; within the safety margin of expiry they fail
+    at once, UNAVAILABLE, naming the source and no secret; the held retry then renews."""
+    caplog.set_level(logging.DEBUG)
+    clock = FakeClock()
+    sts.clock = clock  # new keys from STS expire two hours after the provider's now
+    background = FakeSleep()  # the renewal loop's sleeps end only when the test says
+    provider = RefreshingCredentialsProvider(
+        fetcher(sts, upstream_keys), name=f"sts:{ROLE}", clock=clock, sleep=background
+    )
+    await provider.start()
+    gateway = await serve(credentials=provider)
+    lifetime = (sts.issued[0].expires_at or 0.0) - clock()
+    texts: list[str] = []
+    try:
+        async with grpc.aio.insecure_channel(gateway.address) as channel:
+            stub = service_pb2_grpc.MediaJobServiceStub(channel)
+
+            async def call() -> None:
+                request = service_pb2.ListMediaJobsRequest(size=1)
+                await stub.ListMediaJobs(request, timeout=CALL_TIMEOUT_S)
+
+            await background.next_delay()  # the loop sleeps until the advisory point
+            clock.advance(lifetime - 9 * 60)  # 9 min left: the mandatory window
+            sts.error = ("InternalError", f"echoing {CANARY}")
+            await call()  # waits for this first try, which fails: the keys in hand sign it
+            assert len(sts.requests) == 2
+
+            sts.error, sts.gate = None, asyncio.Event()  # STS now holds every request
+            background.release()  # the loop wakes: the retry is not due yet ...
+            assert await background.next_delay() == 5.0  # ... and waits out the backoff
+            clock.advance(5.0)
+            background.release()
+            await sts.wait_for_requests(3)  # the retry is in flight, held by STS
+            for _ in range(3):
+                await call()  # signed with the keys in hand, without waiting for STS
+            assert seen.ids == [sts.issued[0].secret_id] * 4
+
+            clock.advance(9 * 60 - 5.0 - 30)  # 30 s left: within the 60 s margin
+            with pytest.raises(grpc.aio.AioRpcError) as caught:
+                await call()  # at once, while the retry still hangs
+            refused = rich_error(caught.value)
+            assert refused.code == grpc.StatusCode.UNAVAILABLE
+            assert refused.error_info is not None
+            assert refused.error_info.reason == Reason.CREDENTIALS_UNAVAILABLE.value
+            assert f"sts:{ROLE}" in refused.message and "retrying" in refused.message
+            assert len(seen.ids) == 4 and len(sts.requests) == 3  # nothing sent to either
+            texts += [refused.message, str(refused.error_info)]
+
+            sts.gate.set()  # STS answers the held retry
+            await asyncio.wait_for(provider.wait_for_generation(2), 5)
+            await call()
+            assert seen.ids[-1] == sts.issued[1].secret_id
+    finally:
+        if sts.gate is not None:
+            sts.gate.set()  # never leave the SDK's worker thread waiting
+        await provider.close()
+    secrets_ = [upstream_keys.secret_key, *(c.secret_key for c in sts.issued)]
+    secrets_ += [str(c.token) for c in sts.issued]
+    assert_no_canary([*texts, log_text(caplog)], [*secrets_, CANARY])

@@ -9,6 +9,8 @@ import pytest
 from gateway.errors import (
     DeadlineExceeded,
     GatewayError,
+    Reason,
+    RetryBudgetExhausted,
     RetryClass,
     TransportError,
     UpstreamError,
@@ -19,6 +21,7 @@ from gateway.upstream.retry import (
     SUBMIT,
     Backoff,
     Deadline,
+    RetryBudget,
     RetryPolicy,
     call_with_retry,
 )
@@ -170,3 +173,58 @@ def test_backoff_is_capped_and_jittered() -> None:
     assert backoff.delay(10, RetryClass.TRANSIENT, rng=lambda: 1.0) == 3
     assert backoff.delay(10, RetryClass.TRANSIENT, rng=lambda: 0.0) == 0
     assert backoff.delay(1, RetryClass.TRANSIENT, retry_after_s=99, rng=lambda: 0.0) == 3
+
+
+def refused_keys(*, replaced: bool) -> UpstreamError:
+    """CI refused the attempt's keys; `replaced`: the gateway holds other ones by now."""
+    error = upstream("SecretidNotExist", 401)
+    error.credentials_replaced = replaced
+    return error
+
+
+@pytest.mark.parametrize(
+    "policy",
+    [READ_ONLY, SUBMIT, RetryPolicy(max_attempts=1)],
+    ids=["read", "submit", "no-retries"],
+)
+async def test_a_refusal_of_replaced_keys_is_resent_once_at_once_whatever_the_policy(
+    policy: RetryPolicy,
+) -> None:
+    """CI refused before acting, so a submit may be resent too; and a rotation should fail no
+    call even where the operator turned retries off."""
+    sleeps, sleep = recorder()
+    budget = RetryBudget()
+    attempt = Scripted(refused_keys(replaced=True))
+    assert await call_with_retry(attempt, policy, Deadline(30), sleep=sleep, budget=budget) == "ok"
+    assert len(attempt.timeouts) == 2 and sleeps == [0.0]
+    assert budget.tokens == budget.capacity - budget.retry_cost + budget.success_refund
+
+
+async def test_a_refusal_of_replaced_keys_is_resent_only_once_per_call() -> None:
+    _, sleep = recorder()
+    attempt = Scripted(refused_keys(replaced=True), refused_keys(replaced=True))
+    with pytest.raises(UpstreamError) as caught:
+        await call_with_retry(attempt, READ_ONLY, Deadline(30), sleep=sleep)
+    assert len(attempt.timeouts) == 2 and caught.value.attempts == 2
+
+
+async def test_a_refusal_of_keys_still_current_stays_final() -> None:
+    attempt = Scripted(refused_keys(replaced=False))
+    with pytest.raises(UpstreamError):
+        await call_with_retry(attempt, READ_ONLY, Deadline(30))
+    assert len(attempt.timeouts) == 1
+
+
+async def test_the_resend_with_new_keys_respects_the_budget_and_the_deadline() -> None:
+    empty = RetryBudget(capacity=1.0)
+    attempt = Scripted(refused_keys(replaced=True))
+    with pytest.raises(RetryBudgetExhausted) as exhausted:
+        await call_with_retry(attempt, READ_ONLY, Deadline(30), budget=empty)
+    assert exhausted.value.last.reason is Reason.UPSTREAM_AUTH_FAILED
+    assert len(attempt.timeouts) == 1
+
+    clock = FakeClock()
+    attempt = Scripted(refused_keys(replaced=True), clock=clock, cost=0.99)
+    with pytest.raises(UpstreamError):  # CI's refusal, not a made-up deadline error
+        await call_with_retry(attempt, READ_ONLY, Deadline(1.0, clock=clock))
+    assert len(attempt.timeouts) == 1
