@@ -20,6 +20,7 @@ from gateway.upstream.retry import (
     Backoff,
     Deadline,
     RetryPolicy,
+    Settle,
     call_with_retry,
 )
 
@@ -170,3 +171,18 @@ def test_backoff_is_capped_and_jittered() -> None:
     assert backoff.delay(10, RetryClass.TRANSIENT, rng=lambda: 1.0) == 3
     assert backoff.delay(10, RetryClass.TRANSIENT, rng=lambda: 0.0) == 0
     assert backoff.delay(1, RetryClass.TRANSIENT, retry_after_s=99, rng=lambda: 0.0) == 3
+
+
+def test_the_settle_is_a_floor_plus_the_backoff_and_off_at_zero() -> None:
+    """A submit in doubt waits at least the floor (CI may still be making the job), plus the
+    backoff, which grows with each failure, or CI's Retry-After, so that resends to an
+    overloaded CI are spread and slowed; a floor of 0 switches the wait off altogether."""
+    settle = Settle(1.0, Backoff(transient_base_s=0.1, throttled_base_s=0.5, cap_s=3))
+    gateway_timeout = upstream("", 504)
+    assert settle.delay(1, gateway_timeout, rng=lambda: 0.0) == 1.0
+    assert settle.delay(1, gateway_timeout, rng=lambda: 0.5) == pytest.approx(1.05)
+    assert settle.delay(3, gateway_timeout, rng=lambda: 0.5) == pytest.approx(1.2)
+    busy = UpstreamError(http_status=503, code="ServiceUnavailable", message="m", retry_after_s=2)
+    assert settle.delay(1, busy, rng=lambda: 0.0) == 3.0
+    off = Settle(0.0, Backoff(transient_base_s=0.1, throttled_base_s=0.5, cap_s=3))
+    assert off.delay(3, busy, rng=lambda: 1.0) == 0.0
