@@ -158,7 +158,8 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="OPERATION:FIELD=P[,FIELD=P...]",
         help="inject faults into an operation (or '*'), e.g. "
         "CreateMediaJobs:error_500=0.2,commit_then_drop=0.05; fields: error_500, error_503, "
-        "slowdown_429, reset_before, commit_then_drop, latency_s, latency_p (repeatable)",
+        "slowdown_429, reset_before, commit_then_drop, latency_s, latency_p, and for "
+        "DescribeMediaJobs listing_lag_s (repeatable)",
     )
     parser.add_argument("--fault-seed", type=int, help="seed of the fault draws (default 0)")
     parser.add_argument(

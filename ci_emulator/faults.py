@@ -16,10 +16,18 @@ What each fault does to the request (the client's view in brackets):
     reset_before      TCP RST before processing: SO_LINGER 0 + abort        [ECONNRESET]
     commit_then_drop  process fully (the job exists), then close the socket
                       without a byte of answer (FIN)                        [server disconnected]
+    listing_lag_s     DescribeMediaJobs only, every listing (no draw): jobs
+                      created less than this long ago are not listed yet,
+                      though they exist and describe by id                  [eventual consistency]
 
 The two connection faults end differently on purpose: a reset (`ClientOSError`/
 `ConnectionResetError` in aiohttp) and an orderly close with no answer (`ServerDisconnectedError`)
 are the two ways a real connection dies, and a client must treat both as "outcome unknown".
+
+The listing lag is CI's own timing rather than a fault of one request: a job committed but
+listed only after a while, so a client that looks for it at once misses it (UNCONFIRMED whether
+CI's listing lags at all; the gateway must not resend on such a miss). It reads the emulator's
+clock (`EmulatorConfig.clock`), so a test on a manual clock decides exactly when a job appears.
 
 Determinism: each operation draws from its own `random.Random` stream seeded by `(seed,
 operation)`, and every faultable request of that operation draws exactly two numbers (latency,
@@ -63,6 +71,9 @@ OPERATIONS: Final = frozenset(
 ALL_OPERATIONS: Final = "*"
 """The key whose spec applies to every operation without a spec of its own."""
 
+LISTING: Final = "DescribeMediaJobs"
+"""The one operation `FaultSpec.listing_lag_s` applies to."""
+
 
 class FaultKind(enum.StrEnum):
     """One outcome of a draw; the value is the `FaultSpec` field and the counter suffix."""
@@ -90,6 +101,7 @@ class FaultSpec:
     commit_then_drop: float = 0.0
     latency_s: float = 0.0
     latency_p: float = 1.0
+    listing_lag_s: float = 0.0
 
     def __post_init__(self) -> None:
         for name in (*(kind.value for kind in FaultKind), "latency_p"):
@@ -98,8 +110,10 @@ class FaultSpec:
                 raise ValueError(f"{name} must be a probability in [0, 1], not {value!r}")
         if sum(getattr(self, kind.value) for kind in FaultKind) > 1.0 + 1e-9:
             raise ValueError("the outcome probabilities of one FaultSpec must sum to at most 1")
-        if not (isinstance(self.latency_s, int | float) and 0.0 <= self.latency_s < math.inf):
-            raise ValueError(f"latency_s must be a finite number >= 0, not {self.latency_s!r}")
+        for name in ("latency_s", "listing_lag_s"):
+            value = getattr(self, name)
+            if not (isinstance(value, int | float) and 0.0 <= value < math.inf):
+                raise ValueError(f"{name} must be a finite number >= 0, not {value!r}")
 
     @classmethod
     def from_mapping(cls, values: Mapping[str, object]) -> FaultSpec:
@@ -163,6 +177,8 @@ class FaultPlan:
     def set(self, operation: str, spec: FaultSpec) -> None:
         """Install `spec` for `operation` (or `"*"`); replaces any earlier spec for it."""
         check_operation(operation)
+        if spec.listing_lag_s and operation not in (LISTING, ALL_OPERATIONS):
+            raise ValueError(f"listing_lag_s applies to {LISTING} (or '*'), not {operation}")
         self._specs[operation] = spec
 
     def clear(self) -> None:
@@ -191,6 +207,15 @@ class FaultPlan:
         if kind is not None:
             self.injected[f"{operation}:{kind}"] += 1
         return FaultDecision(latency, kind) if latency or kind else NO_FAULT
+
+    def listed_until(self, now: float) -> float | None:
+        """The newest creation time a listing served at `now` shows (None: every job), under
+        the listing lag; a listing it applies to counts as `DescribeMediaJobs:listing_lag`."""
+        spec = self._specs.get(LISTING) or self._specs.get(ALL_OPERATIONS)
+        if spec is None or spec.listing_lag_s <= 0:
+            return None
+        self.injected[f"{LISTING}:listing_lag"] += 1
+        return now - spec.listing_lag_s
 
     async def delay(self, decision: FaultDecision) -> bool:
         """Sleep out the decision's latency; False when shutdown ended the sleep first.

@@ -216,6 +216,9 @@ async def _list(call: Call) -> web.Response:
     query = parse_list_query(call.params)
     if query.queue_id is not None:
         call.state.queue_of(call.bucket.name, query.queue_id)
+    listed_until = call.state.faults.listed_until(call.state.config.clock())
+    if listed_until is not None:
+        query = replace(query, listed_until=listed_until)
     found = call.state.list_jobs(call.bucket.name, query)
     fields: Fields = [("JobsDetail", full_detail(job)) for job in found.jobs]
     return xml_response([*fields, ("NextToken", found.next_token)])

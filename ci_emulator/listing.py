@@ -71,6 +71,9 @@ class ListQuery:
     workflow_id: str | None = None
     batch_only: bool = False
     """`inventoryTriggerJobId` given: the emulator runs no batch jobs, so nothing matches."""
+    listed_until: float | None = None
+    """Not a parameter: jobs created after this (emulator clock) are not listed yet, the
+    injected listing lag (`faults.FaultPlan.listed_until`)."""
 
 
 def parse_list_query(params: Mapping[str, str]) -> ListQuery:
@@ -191,6 +194,7 @@ def _matches(job: Job, query: ListQuery) -> bool:
         and (query.end_time is None or int(job.created_at) <= query.end_time)
         and (query.input_object is None or job.spec.object_key == query.input_object)
         and (query.workflow_id is None or _workflow_id(job) == query.workflow_id)
+        and (query.listed_until is None or job.created_at <= query.listed_until)
     )
 
 

@@ -39,6 +39,7 @@ from gateway.jobs.tracking import JobTracker, PollSchedule, WatchLimits
 from gateway.model import Target
 from gateway.status import abort
 from gateway.upstream.client import CiClient
+from gateway.upstream.retry import submit_settle
 
 log = logging.getLogger(__name__)
 
@@ -71,9 +72,14 @@ class MediaJobService(Servicer, service_pb2_grpc.MediaJobServiceServicer):
         super().__init__(settings, Admission(limit))
         self._client = client
         store = submit_store if submit_store is not None else InMemorySubmitStore()
-        self._submits = SubmitCoordinator(client, store, budget_for=client.budget_for)
+        settle = submit_settle(settings.retry)
+        self._submits = SubmitCoordinator(
+            client, store, budget_for=client.budget_for, settle=settle
+        )
         # One store for both forms: a request_id names one call, whichever form it took.
-        self._multi_submits = MultiSubmitCoordinator(client, store, budget_for=client.budget_for)
+        self._multi_submits = MultiSubmitCoordinator(
+            client, store, budget_for=client.budget_for, settle=settle
+        )
         tracking = settings.tracking
         self._tracker = tracker or JobTracker(
             client,

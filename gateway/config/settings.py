@@ -22,6 +22,7 @@ from a file named by its `*_file` twin (a mounted Kubernetes Secret, say), which
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field, fields, is_dataclass
@@ -226,6 +227,17 @@ class Retry:
         help="longest wait between two attempts (also caps CI's Retry-After)",
         aliases=("CI_GATEWAY_BACKOFF_CAP_S",),
     )
+    # CI documents no bound on how long it may go on creating a job after its answer was lost,
+    # nor that its listing shows a job as soon as it exists: a look right after a lost answer
+    # can miss a job CI is still committing, and a resend then makes a second one. A second is
+    # long against CI's tens of milliseconds per call, short against a caller's deadline.
+    submit_settle_s: float = _option(
+        1.0,
+        help="a submit whose outcome is unknown (time-out, reset, 5xx) and whose job a first "
+        "look did not find is looked for again and resent only after this long, plus the "
+        "backoff's jitter, and only if the caller's deadline leaves room for it; else it ends "
+        "UNAVAILABLE (SUBMIT_OUTCOME_UNKNOWN); 0 = resend right after the first look",
+    )
     budget_capacity: float = _option(
         100.0,
         help="retry tokens per bucket+region; empty = calls fail fast (RETRY_BUDGET_EXHAUSTED)",
@@ -254,6 +266,8 @@ class Retry:
             raise ValueError("retry: need 0 < transient_base_s <= backoff_cap_s")
         if not 0 < self.throttled_base_s <= self.backoff_cap_s:
             raise ValueError("retry: need 0 < throttled_base_s <= backoff_cap_s")
+        if not (math.isfinite(self.submit_settle_s) and self.submit_settle_s >= 0):
+            raise ValueError("retry.submit_settle_s must be a finite number >= 0")
         costs = (self.budget_capacity, self.budget_retry_cost, self.budget_timeout_cost)
         if min(costs) < 0 or self.budget_success_refund < 0:
             raise ValueError("retry: budget numbers must not be negative")

@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import random
 import time
 from abc import ABC, abstractmethod
 from collections import OrderedDict
@@ -41,7 +42,7 @@ from gateway.errors import (
 )
 from gateway.model import Target
 from gateway.upstream.client import CiClient, Reply
-from gateway.upstream.retry import Deadline, RetryBudget
+from gateway.upstream.retry import MIN_ATTEMPT_S, Deadline, RetryBudget, Settle
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +57,10 @@ RECOVERY_LOOKBACK_S = RETENTION_S + RECONCILE_LOOKBACK_S
 RECONCILE_PAGES = 5
 RECONCILE_PAGE_SIZE = 100  # CI's maximum `size`
 MAX_SEND_ROUNDS = 3
+# What a resend needs after the settle: a look and the POST, each given at least what any CI
+# attempt is (`call_with_retry` starts none with less). With less left, the call ends
+# SUBMIT_OUTCOME_UNKNOWN instead of resending unsettled.
+RESEND_ROOM_S = 2 * MIN_ATTEMPT_S
 # How often a call may find the record in doubt taken over by another replica before it gives up.
 MAX_TAKEOVERS = 5
 # A lead lasts the caller's deadline plus this; a replica that died mid-submit blocks others
@@ -110,6 +115,8 @@ class SubmitRecord:
     # None while in doubt: sent or about to be sent, outcome not known yet.
     jobs_detail: bytes | None
     first_attempt_at: float
+    # In doubt and nobody leading: when its last send ended, from which a repeat lets CI settle
+    # before it sends again (`Settle`).
     updated_at: float
     # Until when the replica leading this submit may still be sending it (0: nobody is). Another
     # replica waits for the leader's outcome instead of sending the same job in parallel.
@@ -336,12 +343,18 @@ class ExactlyOnceCoordinator(ABC, Generic[RequestT, ResponseT]):
         store: SubmitStore,
         *,
         budget_for: Callable[[Target], RetryBudget] | None = None,
+        settle: Settle | None = None,
         clock: Callable[[], float] = time.time,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        rng: Callable[[], float] = random.random,
     ) -> None:
         self._client = client
         self._store = store
         self._budget_for = budget_for
+        self._settle = settle if settle is not None else Settle()
         self._clock = clock
+        self._sleep = sleep
+        self._rng = rng
         self._flights: dict[str, tuple[str, asyncio.Future[Reply[ResponseT]]]] = {}
 
     # ---- what a form supplies ---------------------------------------------------------------
@@ -484,7 +497,10 @@ class ExactlyOnceCoordinator(ABC, Generic[RequestT, ResponseT]):
             now = self._clock()
             taken = replace(existing, leader_until=lease, updated_at=now)
             if await self._store.take_over(key, existing, taken):
-                record = taken
+                # Here `updated_at` stays when the last send ended, from which this call lets
+                # CI settle before it resends, and which its record keeps if it ends sending
+                # nothing (else each such repeat would put the settle off again).
+                record = replace(taken, updated_at=existing.updated_at)
                 since = record.first_attempt_at - RECONCILE_LOOKBACK_S
                 break
             existing = await self._store.claim(key, record)
@@ -498,29 +514,69 @@ class ExactlyOnceCoordinator(ABC, Generic[RequestT, ResponseT]):
         jobs: Jobs = {}
         ci_request_id = ""
         last_error: GatewayError | None = None
-        for _ in range(MAX_SEND_ROUNDS):
+        # How long CI may still be creating (or not yet listing) the job of the last send in
+        # doubt, which ended at `record.updated_at`: no resend goes out before that has passed
+        # and a look after it. A record in doubt left by an earlier call counts too: a caller
+        # retrying at once after SUBMIT_OUTCOME_UNKNOWN must not resend unsettled either.
+        settle_s = self._settle.floor_s if existing is not None else 0.0
+
+        async def look() -> Reply[ResponseT] | None:
+            """Reconcile: adopt the jobs CI made for this request_id; the call's answer once
+            every operation has one."""
+            assert since is not None
+            try:
+                found, listed_by = await self._find(
+                    target, request, key, jobs, since, deadline, attempts
+                )
+            except GatewayError as error:
+                if existing is None and last_error is None and not jobs:
+                    # The look for a lost record's jobs failed, and nothing was sent: the id
+                    # is free again, and the next call looks just as far back.
+                    await self._forget(key)
+                    attempts.report(error)
+                    raise
+                raise await self._give_up(request_id, record, error, jobs, attempts) from error
+            jobs.update(found)
+            if len(jobs) == operations:
+                return await self._complete(
+                    key, record, jobs, listed_by or ci_request_id, keep=keep
+                )
+            return None
+
+        for sends in range(1, MAX_SEND_ROUNDS + 1):
             if since is not None:
-                try:
-                    found, listed_by = await self._find(
-                        target, request, key, jobs, since, deadline, attempts
+                settled_at = record.updated_at + settle_s
+                # At once: a job CI made and lists already (the answer alone was lost) is the
+                # caller's without waiting.
+                early = self._clock() < settled_at
+                if (reply := await look()) is not None:
+                    return reply
+                # A look begun before CI had settled decides no resend (however long it took):
+                # another follows once it has. The wait is at most `settle_s` should the wall
+                # clock step back.
+                wait = max(min(settled_at - self._clock(), settle_s), 0.0)
+                if early and deadline.remaining() < wait + RESEND_ROOM_S:
+                    # No room to let CI settle and still resend: a resend now could make a
+                    # second job, so the call ends in doubt and its repeat looks again.
+                    log.debug(
+                        "submit in doubt: %.3f s left, too little to settle and resend",
+                        deadline.remaining(),
                     )
-                except GatewayError as error:
-                    if existing is None and last_error is None and not jobs:
-                        # The look for a lost record's jobs failed, and nothing was sent: the
-                        # id is free again, and the next call looks just as far back.
-                        await self._forget(key)
-                        attempts.report(error)
-                        raise
-                    raise await self._give_up(request_id, record, error, jobs, attempts) from error
-                jobs.update(found)
-                if len(jobs) == operations:
-                    return await self._complete(
-                        key, record, jobs, listed_by or ci_request_id, keep=keep
-                    )
+                    raise await self._give_up(
+                        request_id, record, self._unsettled(request_id, last_error), jobs, attempts
+                    ) from last_error
                 if last_error is not None and not self._may_resend(target, last_error):
                     raise await self._give_up(
                         request_id, record, last_error, jobs, attempts
                     ) from last_error
+                if early:
+                    log.debug(
+                        "submit in doubt: letting CI settle %.3f s before looking again", wait
+                    )
+                    if wait > 0:
+                        await self._sleep(wait)
+                    if (reply := await look()) is not None:
+                        return reply
             pending = [i for i in range(operations) if i not in jobs]
             try:
                 answered, ci_request_id = await self._send(
@@ -539,18 +595,19 @@ class ExactlyOnceCoordinator(ABC, Generic[RequestT, ResponseT]):
                 if isinstance(error, DeadlineExceeded) or deadline.expired:
                     raise await self._give_up(request_id, record, error, jobs, attempts) from error
                 last_error = error
-                since = record.first_attempt_at - RECONCILE_LOOKBACK_S
-                continue
-            jobs.update(answered)
-            if len(jobs) == operations:
-                return await self._complete(key, record, jobs, ci_request_id, keep=keep)
-            # CI answered for some operations only: the others may or may not have a job.
+            else:
+                jobs.update(answered)
+                if len(jobs) == operations:
+                    return await self._complete(key, record, jobs, ci_request_id, keep=keep)
+                # CI answered for some operations only: the others may or may not have a job.
+                last_error = UpstreamProtocolError(
+                    f"CI's answer names {len(answered)} of the {len(pending)} jobs it was sent",
+                    http_status=200,
+                    request_id=ci_request_id,
+                )
             since = record.first_attempt_at - RECONCILE_LOOKBACK_S
-            last_error = UpstreamProtocolError(
-                f"CI's answer names {len(answered)} of the {len(pending)} jobs it was sent",
-                http_status=200,
-                request_id=ci_request_id,
-            )
+            record = replace(record, updated_at=self._clock())
+            settle_s = self._settle.delay(sends, last_error, rng=self._rng)
         assert last_error is not None
         raise await self._give_up(request_id, record, last_error, jobs, attempts) from last_error
 
@@ -644,13 +701,14 @@ class ExactlyOnceCoordinator(ABC, Generic[RequestT, ResponseT]):
         wrap: bool = True,
     ) -> GatewayError:
         """Leave the record in doubt with nobody leading (the next call with this id reconciles
-        at once) and return the error the call ends with. Best effort: should the store fail
+        at once, and resends only once CI had `Settle`'s time since `record.updated_at`) and
+        return the error the call ends with. Best effort: should the store fail
         too, the lease runs out by itself, and the caller learns of the submit's own failure
         rather than the store's."""
         with contextlib.suppress(SubmitStoreUnavailable):
             await self._store.put(request_id.key, replace(record, leader_until=0.0))
         final = error
-        if wrap and not isinstance(error, DeadlineExceeded):
+        if wrap and not isinstance(error, DeadlineExceeded | SubmitOutcomeUnknown):
             final = SubmitOutcomeUnknown(request_id.shown, error)
         attempts.report(final)
         final.extra["request_id"] = request_id.shown
@@ -668,6 +726,16 @@ class ExactlyOnceCoordinator(ABC, Generic[RequestT, ResponseT]):
             await self._store.delete(key)
         except SubmitStoreUnavailable:
             pass
+
+    @staticmethod
+    def _unsettled(request_id: RequestKey, last_error: GatewayError | None) -> GatewayError:
+        """Why a call whose deadline leaves no room to let CI settle ends in doubt: its own
+        send's failure, or (its send in doubt was an earlier call's) the wait itself."""
+        if last_error is not None:
+            return last_error
+        waited = DeadlineExceeded("an earlier send of it may still be running at CI")
+        waited.attempts = 0
+        return SubmitOutcomeUnknown(request_id.shown, waited)
 
     def _may_resend(self, target: Target, error: GatewayError) -> bool:
         if self._budget_for is None:

@@ -16,7 +16,15 @@ the same submit twice without first asking CI whether the first one landed:
    read straight from CI, e.g. callbacks sent to a caller's own URL, do show it.)
 3. After an ambiguous failure, the gateway **reconciles**: it lists the jobs of that tag for
    that input object created since shortly before the first attempt and adopts the one carrying
-   the marker. Only when none exists does it send the submit again.
+   the marker. That first look is made at once (the job is the caller's without delay when only
+   CI's answer was lost). When it finds nothing, CI may still be creating the job (a balancer's
+   504 while CI commits, a read time-out on a slow front end) or not list it yet, so the
+   gateway **lets CI settle** (`retry.submit_settle_s`, 1 s, plus the retry backoff's jitter:
+   `gateway.upstream.retry.Settle`) and looks again; only when that look finds none either does
+   it send the submit again. A caller's deadline too short for the settle, a look and a resend
+   ends the call SUBMIT_OUTCOME_UNKNOWN instead, the record left in doubt with the time its
+   last send ended, so a repeat at once settles from then too before any resend. At most two
+   looks per send in doubt, `MAX_SEND_ROUNDS` sends per call.
 4. A `SubmitStore` remembers request_id -> (fingerprint of the request, outcome) for 24 h
    (`RETENTION_S`): a repeat returns the original `JobsDetail`; a different request under the
    same id is refused; a record left in doubt (answer lost, process restarted) is reconciled
@@ -39,8 +47,10 @@ A different request under a request_id whose record was lost is not recognised a
 fingerprint went with the record): with the same tag and input object it gets the earlier job
 back, with another input object a new job.
 
-UNCONFIRMED: whether CI's job listing can lag behind job creation. If it can, a resend after a
-reconcile that found nothing could still duplicate; the window is the listing's lag. Also
+UNCONFIRMED: whether CI's job listing can lag behind job creation, and how long CI may go on
+creating a job after the answer to its POST was lost. The settle covers either up to its length:
+a job CI commits, or lists, later than the settle after the failure is missed by the look, and
+the resend then duplicates it (the emulator's `listing_lag_s` fault plays such a lag). Also
 UNCONFIRMED: how long CI keeps jobs listable. Its documentation states no retention and no
 limit on the `startCreationTime`..`endCreationTime` range, so the recovery assumes CI still
 lists a job 24 h after creating it.

@@ -4,7 +4,9 @@ What one traced SubmitMediaJob looks like when CI answers the first attempt 503:
 
     ci.media.v1.MediaJobService/SubmitMediaJob   SERVER, child of the caller's traceparent
     ├── CI CreateMediaJobs       CLIENT  ci.retry=0  http.response.status_code=503
-    ├── reconcile submit         INTERNAL  ci_gateway.reconcile.found=false
+    ├── reconcile submit         INTERNAL  ci_gateway.reconcile.found=false   (at once)
+    │   └── CI DescribeMediaJobs CLIENT  ci.retry=0  200
+    ├── reconcile submit         INTERNAL  ci_gateway.reconcile.found=false   (CI settled)
     │   └── CI DescribeMediaJobs CLIENT  ci.retry=0  200
     └── CI CreateMediaJobs       CLIENT  ci.retry=1  200
 

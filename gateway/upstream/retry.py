@@ -21,8 +21,12 @@ The parts, after botocore's standard retry mode and google-api-core's `retry_tar
   few dozen calls instead of multiplying the outage by `max_attempts`. An empty budget fails the
   call at once with RETRY_BUDGET_EXHAUSTED rather than waiting.
 
+- `Settle`: how long a submit whose outcome is unknown is left to CI before the look that
+  decides whether to send it again.
+
 Exactly-once submission across ambiguous failures lives in `gateway.jobs.submit`, which reconciles
-with CI before any replay; this module only refuses to replay what might have reached CI.
+with CI before any replay; this module only refuses to replay what might have reached CI, and
+says how long to wait before that reconcile (`Settle`).
 """
 
 from __future__ import annotations
@@ -128,10 +132,44 @@ READ_ONLY = RetryPolicy()
 SUBMIT = READ_ONLY.for_submit()
 
 
+def _backoff(settings: config.Retry) -> Backoff:
+    return Backoff(settings.transient_base_s, settings.throttled_base_s, settings.backoff_cap_s)
+
+
 def read_only_policy(settings: config.Retry) -> RetryPolicy:
     """The policy for idempotent calls, from the `[retry]` settings."""
-    backoff = Backoff(settings.transient_base_s, settings.throttled_base_s, settings.backoff_cap_s)
-    return RetryPolicy(settings.max_attempts, backoff)
+    return RetryPolicy(settings.max_attempts, _backoff(settings))
+
+
+@dataclass(frozen=True)
+class Settle:
+    """How long a submit in doubt is left to CI before it may be sent again.
+
+    A submit whose outcome is unknown may still be running at CI (a balancer's 504 while CI
+    commits, a read time-out on a slow front end), or be made but not listed yet. A resend
+    decided by a look right after the failure would then make a second job, so
+    `gateway.jobs.exactly_once` waits `floor_s` (plus the policy's backoff: full jitter that
+    grows with each failure, or CI's `Retry-After`, so an overloaded CI is not met by every
+    caller's resend at once) and looks again before it resends."""
+
+    floor_s: float = config.Retry.submit_settle_s
+    backoff: Backoff = field(default_factory=Backoff)
+
+    def delay(
+        self, failures: int, error: GatewayError, *, rng: Callable[[], float] = random.random
+    ) -> float:
+        """The wait after the `failures`-th send in doubt, which failed with `error`."""
+        if self.floor_s <= 0:
+            return 0.0  # settling switched off: resend right after the first look, as before
+        jitter = self.backoff.delay(
+            failures, error.retry, retry_after_s=error.retry_after_s, rng=rng
+        )
+        return self.floor_s + jitter
+
+
+def submit_settle(settings: config.Retry) -> Settle:
+    """The settle of submits in doubt, from the `[retry]` settings."""
+    return Settle(settings.submit_settle_s, _backoff(settings))
 
 
 @dataclass

@@ -227,6 +227,9 @@ async def test_two_emulators_with_one_seed_fail_the_same_requests(
         {"latency_p": 2},
         {"latency_s": -1},
         {"latency_s": float("inf")},
+        {"listing_lag_s": -0.5},
+        {"listing_lag_s": float("nan")},
+        {"listing_lag_s": float("inf")},
         {"error_500": 0.6, "commit_then_drop": 0.5},
     ],
 )
@@ -243,6 +246,16 @@ def test_specs_from_mappings_refuse_typos_and_non_numbers() -> None:
         FaultSpec.from_mapping({"error_500": True})
     with pytest.raises(ValueError):
         FaultSpec.from_mapping({"error_500": "lots"})
+
+
+def test_a_listing_lag_is_refused_on_an_operation_that_lists_nothing() -> None:
+    with pytest.raises(ValueError, match="DescribeMediaJobs"):
+        FaultPlan().set(CREATE, FaultSpec(listing_lag_s=1.0))
+    plan = FaultPlan()
+    plan.set("*", FaultSpec(listing_lag_s=1.0))
+    assert plan.listed_until(10.0) == 9.0
+    plan.set("DescribeMediaJobs", FaultSpec(listing_lag_s=0.25))
+    assert plan.listed_until(10.0) == 9.75
 
 
 def test_unknown_operations_are_refused(emulator_config: EmulatorConfig) -> None:
@@ -295,6 +308,8 @@ def test_cli_fault_flags(tmp_path: Any) -> None:
             "CreateMediaJobs:error_500=0.2,commit_then_drop=0.05",
             "--fault",
             "*:latency_s=0.5,latency_p=0.1",
+            "--fault",
+            "DescribeMediaJobs:listing_lag_s=0.75",
             "--fault-seed",
             "7",
         ]
@@ -303,6 +318,7 @@ def test_cli_fault_flags(tmp_path: Any) -> None:
     assert config.faults == {
         CREATE: FaultSpec(error_500=0.2, commit_then_drop=0.05),
         "*": FaultSpec(latency_s=0.5, latency_p=0.1),
+        "DescribeMediaJobs": FaultSpec(listing_lag_s=0.75),
     }
     assert config.fault_seed == 7
 

@@ -9,6 +9,7 @@ import aiohttp
 import pytest
 
 from ci_emulator.config import EmulatorConfig
+from ci_emulator.faults import FaultSpec
 from ci_emulator.server import RunningEmulator
 from ci_emulator.timefmt import format_ci_time
 from tests.ci_emulator.conftest import BUCKET, DONE, MISSING_KEY, VIDEO_KEY, Reply, SignedClient
@@ -164,6 +165,31 @@ async def test_creation_time_uses_the_emulator_clock(
     _, client = pinned
     reply = (await client.submit()).ok()
     assert reply.xml().findtext("JobsDetail/CreationTime") == "2023-11-15T06:13:20+0800"
+
+
+async def test_a_lagging_listing_shows_a_job_only_once_the_lag_has_passed(
+    pinned: tuple[RunningEmulator, SignedClient], clock: FakeClock
+) -> None:
+    """`listing_lag_s`: a job exists (and describes) at once, but is listed only that long
+    after its creation, by the emulator's clock: CI still committing, or a lagging index."""
+    emu, client = pinned
+    emu.state.pause_scheduling()
+    emu.state.faults.set("DescribeMediaJobs", FaultSpec(listing_lag_s=2.0))
+    first = await client.submit_ok()
+    assert job_ids(await client.list_jobs()) == []
+    described = (await client.describe(first)).ok().xml()
+    assert described.findtext("JobsDetail/JobId") == first
+    clock.now += 1.0
+    second = await client.submit_ok()
+    assert job_ids(await client.list_jobs()) == []
+    clock.now += 1.0
+    assert job_ids(await client.list_jobs()) == [first]
+    clock.now += 1.0
+    assert job_ids(await client.list_jobs()) == [second, first]
+    assert emu.state.faults.injected["DescribeMediaJobs:listing_lag"] == 4
+    emu.state.faults.clear()  # without the lag, a job is listed at once again
+    third = await client.submit_ok()
+    assert job_ids(await client.list_jobs()) == [third, second, first]
 
 
 LIST_REFUSALS: list[tuple[str, dict[str, str]]] = [

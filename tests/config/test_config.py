@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import pytest
 
 from gateway.config.load import load_settings
-from gateway.config.settings import Settings, Timeouts
+from gateway.config.settings import Retry, Settings, Timeouts
 from gateway.credentials import (
     Credentials,
     EnvironmentCredentialsProvider,
@@ -61,6 +62,8 @@ def test_file_then_environment_then_flags(tmp_path: Path) -> None:
         ("max_response_bytes = 10", "max_response_bytes"),
         ("[timeouts]\nread_s = nan", "timeouts.read_s"),
         ("shutdown_grace_s = inf", "shutdown_grace_s"),
+        ("[retry]\nsubmit_settle_s = -0.5", "retry.submit_settle_s"),
+        ("[retry]\nsubmit_settle_s = nan", "retry.submit_settle_s"),
     ],
 )
 def test_bad_file_setting_is_named(tmp_path: Path, text: str, named: str) -> None:
@@ -75,6 +78,14 @@ def test_bad_environment_value_is_named(value: str) -> None:
     failed every call INTERNAL."""
     with pytest.raises(ValueError, match=r"timeouts\.connect_s"):
         load_settings(environ={"CI_GATEWAY_TIMEOUTS_CONNECT_S": value})
+
+
+@pytest.mark.parametrize("value", [-1.0, math.nan, math.inf])
+def test_a_submit_settle_that_is_no_duration_is_refused_however_built(value: float) -> None:
+    """Built directly (not through the loader, which refuses nan and inf for every number): a
+    NaN settle would compare false everywhere and resend unsettled, an infinite one hang."""
+    with pytest.raises(ValueError, match=r"retry\.submit_settle_s"):
+        Retry(submit_settle_s=value)
 
 
 def test_credentials_from_environment_hide_their_secrets() -> None:

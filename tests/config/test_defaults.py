@@ -13,7 +13,9 @@ from gateway.upstream.retry import (
     Backoff,
     RetryBudget,
     RetryPolicy,
+    Settle,
     read_only_policy,
+    submit_settle,
 )
 
 
@@ -42,6 +44,7 @@ def test_retry_objects_default_to_the_retry_settings() -> None:
         retry.budget_success_refund,
     )
     assert read_only_policy(retry) == READ_ONLY
+    assert submit_settle(retry) == Settle()
 
 
 def test_tracking_objects_default_to_the_tracking_settings() -> None:

@@ -53,6 +53,7 @@ SAMPLES: dict[str, tuple[str, object]] = {
     "retry.transient_base_s": ("0.25", 0.25),
     "retry.throttled_base_s": ("1.5", 1.5),
     "retry.backoff_cap_s": ("8", 8.0),
+    "retry.submit_settle_s": ("2.5", 2.5),
     "retry.budget_capacity": ("70", 70.0),
     "retry.budget_retry_cost": ("3", 3.0),
     "retry.budget_timeout_cost": ("6", 6.0),

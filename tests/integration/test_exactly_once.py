@@ -50,6 +50,8 @@ class ManglingProxy:
     session: aiohttp.ClientSession
     # The status that answer reaches the gateway with instead of CI's 200 (None: kept).
     status: int | None = None
+    # Told of every request once CI's answer to it is in, before the gateway gets it.
+    answered: Callable[[web.Request], None] | None = None
     url: str = ""
     mangled: list[bytes] = field(default_factory=list)
 
@@ -68,18 +70,23 @@ class ManglingProxy:
             self.mangled.append(body)
             body = self.mangle(body)
             status = self.status or status
+        if self.answered is not None:
+            self.answered(request)
         copied = {k: v for k, v in answer_headers.items() if k.lower() not in _NOT_COPIED}
         return web.Response(status=status, body=body, headers=copied)
 
 
 @asynccontextmanager
 async def mangling_proxy(
-    upstream: str, mangle: Mangle, status: int | None = None
+    upstream: str,
+    mangle: Mangle,
+    status: int | None = None,
+    answered: Callable[[web.Request], None] | None = None,
 ) -> AsyncIterator[ManglingProxy]:
     async with aiohttp.ClientSession(
         auto_decompress=False, skip_auto_headers=("User-Agent", "Accept", "Accept-Encoding")
     ) as session:
-        proxy = ManglingProxy(upstream, mangle, session, status)
+        proxy = ManglingProxy(upstream, mangle, session, status, answered)
         app = web.Application()
         app.router.add_route("*", "/{tail:.*}", proxy.handle)
         async with serve_app(app) as proxy.url:
@@ -148,7 +155,8 @@ async def test_a_failed_submit_reports_every_attempt_and_cis_request_id(
     stub: Stub, emulator: RunningEmulator
 ) -> None:
     """CI fails every POST with a 5xx (which may come after the job was made): the gateway
-    reconciles between sends and ends SUBMIT_OUTCOME_UNKNOWN. What it reports must be true:
+    reconciles between sends (at once, and again after letting CI settle) and ends
+    SUBMIT_OUTCOME_UNKNOWN. What it reports must be true:
     every HTTP attempt counted, and CI's RequestId of the last answer in RequestInfo and in
     the `x-ci-request-id` trailer."""
     emulator.state.pause_scheduling()
@@ -165,8 +173,9 @@ async def test_a_failed_submit_reports_every_attempt_and_cis_request_id(
     sent = emulator.state.requests_seen - seen
     posts = emulator.state.operations["CreateMediaJobs"] - operations.get("CreateMediaJobs", 0)
     lists = emulator.state.operations["DescribeMediaJobs"] - operations.get("DescribeMediaJobs", 0)
-    assert (posts, lists) == (3, 3)  # a look before each send (the first: store recovery)
-    assert error.error_info.metadata["attempts"] == str(sent) == "6"
+    # The store-recovery look before the first send; two looks before each resend.
+    assert (posts, lists) == (3, 5)
+    assert error.error_info.metadata["attempts"] == str(sent) == "8"
     ci_request_id = error.error_info.metadata["ci_request_id"]
     assert ci_request_id
     assert error.request_info is not None and error.request_info.request_id == ci_request_id

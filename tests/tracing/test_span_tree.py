@@ -133,8 +133,8 @@ async def test_a_submit_answered_503_is_one_trace_with_both_attempts_and_the_rec
     spans = receiver.spans()
 
     # The caller's request_id was new to the store, so the gateway first looked for a job of it
-    # (store-loss recovery, nothing found); CI answered 503, the gateway reconciled (nothing
-    # found), then sent it again.
+    # (store-loss recovery, nothing found); CI answered 503, the gateway reconciled at once and
+    # again after letting CI settle (nothing found either time), then sent it again.
     assert emulator.state.faults.injected["CreateMediaJobs:error_503"] == 1
     assert emulator.state.jobs_created == 1
     assert {span.trace_id for span in spans} == {caller.trace_id}
@@ -147,7 +147,7 @@ async def test_a_submit_answered_503_is_one_trace_with_both_attempts_and_the_rec
     assert server.attributes["rpc.grpc.status_code"] == 0
     assert server.attributes["ci_gateway.request_id"] == "order-42"
     assert server.attributes["ci.request_id"] == trailing["x-ci-request-id"]
-    assert server.attributes["ci_gateway.attempts"] == 4  # 2 listings, 2 POSTs
+    assert server.attributes["ci_gateway.attempts"] == 5  # 3 listings, 2 POSTs
 
     attempts = named(spans, "CI CreateMediaJobs")
     assert [a.attributes["ci.retry"] for a in attempts] == [0, 1]
@@ -162,9 +162,10 @@ async def test_a_submit_answered_503_is_one_trace_with_both_attempts_and_the_rec
     assert len(set(request_ids)) == 2 and request_ids[1] == trailing["x-ci-request-id"]
 
     reconciles = named(spans, "reconcile submit")
-    assert len(reconciles) == 2  # the store-loss look, then the reconcile after the 503
+    # The store-loss look, then the reconciles after the 503: at once, and after the settle.
+    assert len(reconciles) == 3
     assert {(r.kind, r.parent_span_id) for r in reconciles} == {("internal", server.span_id)}
-    assert [r.attributes["ci_gateway.reconcile.found"] for r in reconciles] == [False, False]
+    assert [r.attributes["ci_gateway.reconcile.found"] for r in reconciles] == [False] * 3
     listings = named(spans, "CI DescribeMediaJobs")
     assert [item.parent_span_id for item in listings] == [r.span_id for r in reconciles]
     assert {(item.attributes["ci.retry"], item.attributes["ci.outcome"]) for item in listings} == {

@@ -23,6 +23,7 @@ from gateway.upstream.retry import (
     Deadline,
     RetryBudget,
     RetryPolicy,
+    Settle,
     call_with_retry,
 )
 
@@ -228,3 +229,18 @@ async def test_the_resend_with_new_keys_respects_the_budget_and_the_deadline() -
     with pytest.raises(UpstreamError):  # CI's refusal, not a made-up deadline error
         await call_with_retry(attempt, READ_ONLY, Deadline(1.0, clock=clock))
     assert len(attempt.timeouts) == 1
+
+
+def test_the_settle_is_a_floor_plus_the_backoff_and_off_at_zero() -> None:
+    """A submit in doubt waits at least the floor (CI may still be making the job), plus the
+    backoff, which grows with each failure, or CI's Retry-After, so that resends to an
+    overloaded CI are spread and slowed; a floor of 0 switches the wait off altogether."""
+    settle = Settle(1.0, Backoff(transient_base_s=0.1, throttled_base_s=0.5, cap_s=3))
+    gateway_timeout = upstream("", 504)
+    assert settle.delay(1, gateway_timeout, rng=lambda: 0.0) == 1.0
+    assert settle.delay(1, gateway_timeout, rng=lambda: 0.5) == pytest.approx(1.05)
+    assert settle.delay(3, gateway_timeout, rng=lambda: 0.5) == pytest.approx(1.2)
+    busy = UpstreamError(http_status=503, code="ServiceUnavailable", message="m", retry_after_s=2)
+    assert settle.delay(1, busy, rng=lambda: 0.0) == 3.0
+    off = Settle(0.0, Backoff(transient_base_s=0.1, throttled_base_s=0.5, cap_s=3))
+    assert off.delay(3, busy, rng=lambda: 1.0) == 0.0

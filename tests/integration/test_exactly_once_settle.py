@@ -1,0 +1,311 @@
+"""Exactly-once submit when CI is slower than the gateway's first look: the settle.
+
+A submit whose answer is lost (here a balancer's 504 in front of CI, which made the job) is
+looked for at once. If CI lists the job only a while after creating it (the emulator's
+`listing_lag_s`: CI still committing, or a listing that lags), that look misses it, and a resend
+then would make a second job. So the gateway lets CI settle (`retry.submit_settle_s` plus the
+backoff's jitter) and looks again before it resends, and gives up in doubt rather than resend
+unsettled when the caller's deadline leaves no room.
+
+The coordinator runs against the real emulator through a real `CiClient`, and both share a
+manual clock: the emulator lists a job only once its clock has passed the lag, the coordinator's
+settle is that clock's `sleep`, so when a job appears is decided by the test, never by timing.
+One test runs the whole gateway on the real clock, for the setting's way from `Settings` in.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, TypeVar
+
+import grpc
+import pytest
+from aiohttp import web
+
+from ci_emulator.errors import CiError
+from ci_emulator.faults import FaultSpec
+from ci_emulator.hosts import Target as CiTarget
+from ci_emulator.server import RunningEmulator
+from gateway.api import validation
+from gateway.config.settings import Retry, Settings
+from gateway.credentials import Credentials, StaticCredentialsProvider
+from gateway.errors import SubmitOutcomeUnknown
+from gateway.jobs.exactly_once import ExactlyOnceCoordinator, InMemorySubmitStore, RequestKey
+from gateway.jobs.multi_submit import MultiSubmitCoordinator
+from gateway.jobs.submit import SubmitCoordinator
+from gateway.upstream.client import CiClient
+from gateway.upstream.retry import Backoff, Deadline, Settle
+from gateway.upstream.transport import Transport
+from tests.conftest import one_bucket_config, settings_for
+from tests.fixtures.servers import StartEmulator
+from tests.integration.test_exactly_once import LB_PAGE, mangling_proxy, submit_request
+from tests.integration.test_multi_submit import multi_request
+from tests.jobs.helpers import gateway
+
+C = TypeVar("C", bound=ExactlyOnceCoordinator[Any, Any])
+SETTLE_S = 1.0
+LAG_S = 0.5  # CI lists a job this long after making it: within the settle
+BACKOFF = Backoff(transient_base_s=0.1, throttled_base_s=0.01, cap_s=5.0)
+HALF = 0.5  # the jitter's draw: half of the backoff's ceiling
+FIRST_WAIT_S = SETTLE_S + HALF * 0.1  # after the first send in doubt: the floor + jitter
+
+
+@dataclass
+class ManualClock:
+    """One clock for the emulator (job creation, listing lag, signatures) and the coordinator
+    (records, settle): it moves only when the coordinator sleeps."""
+
+    now_s: float = field(default_factory=time.time)
+    slept: list[float] = field(default_factory=list)
+
+    def now(self) -> float:
+        return self.now_s
+
+    async def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        self.now_s += seconds
+        await asyncio.sleep(0)
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    return ManualClock()
+
+
+@pytest.fixture
+async def lagging(
+    emulators: StartEmulator, bucket_dir: Path, credentials: Credentials, clock: ManualClock
+) -> RunningEmulator:
+    """The emulator on the manual clock, listing every job `LAG_S` after creating it."""
+    keys = {credentials.secret_id: credentials.secret_key}
+    emulator = await emulators(one_bucket_config(bucket_dir, keys, clock=clock.now))
+    emulator.state.pause_scheduling()  # jobs are only created; running them is not under test
+    emulator.state.faults.set("DescribeMediaJobs", FaultSpec(listing_lag_s=LAG_S))
+    return emulator
+
+
+@asynccontextmanager
+async def ci_client(
+    settings: Settings, credentials: Credentials, clock: ManualClock
+) -> AsyncIterator[CiClient]:
+    client = CiClient(
+        settings=settings,
+        credentials=StaticCredentialsProvider(credentials),
+        transport=Transport(max_body_bytes=settings.max_response_bytes),
+        clock=clock.now,
+    )
+    try:
+        yield client
+    finally:
+        await client.close()
+
+
+def coordinator(form: type[C], client: CiClient, clock: ManualClock, settle_s: float) -> C:
+    """A submit form as the service builds it, on the manual clock, its jitter drawn at half."""
+    return form(
+        client,
+        InMemorySubmitStore(clock=clock.now),
+        budget_for=client.budget_for,
+        settle=Settle(settle_s, BACKOFF),
+        clock=clock.now,
+        sleep=clock.sleep,
+        rng=lambda: HALF,
+    )
+
+
+def counts(emulator: RunningEmulator) -> tuple[int, int]:
+    """(POSTs, listings) the emulator served."""
+    operations = emulator.state.operations
+    return operations["CreateMediaJobs"], operations["DescribeMediaJobs"]
+
+
+@pytest.mark.parametrize(("settle_s", "jobs"), [(SETTLE_S, 1), (0.0, 2)], ids=["settled", "off"])
+async def test_a_job_listed_late_after_a_504_is_adopted_after_the_settle_not_sent_again(
+    lagging: RunningEmulator,
+    credentials: Credentials,
+    clock: ManualClock,
+    settle_s: float,
+    jobs: int,
+) -> None:
+    """CI made the job, a balancer answered 504, and CI lists the job only `LAG_S` later. The
+    look at once misses it; the one after the settle finds it, and the caller gets that job.
+    With the settle off (`submit_settle_s = 0`, the behaviour before it) the same misses end in
+    a resend and a second job: the emulator's lag really hides the job from the first look."""
+    async with mangling_proxy(lagging.url, lambda body: LB_PAGE, 504) as proxy:
+        settings = replace(settings_for(lagging), endpoint_url=proxy.url)
+        async with ci_client(settings, credentials, clock) as client:
+            submits = coordinator(SubmitCoordinator, client, clock, settle_s)
+            target, body, request_id = validation.validate_submit(
+                submit_request("rid-late"), settings
+            )
+            reply = await submits.submit(
+                target, body, RequestKey.unscoped(request_id), Deadline(10, clock=clock.now)
+            )
+    assert len(proxy.mangled) == 1  # the first POST made a job and reached us as a 504
+    assert lagging.state.jobs_created == jobs
+    if jobs == 1:
+        (job_id,) = lagging.state.jobs
+        assert reply.message.jobs_detail.job_id == job_id
+        assert reply.message.jobs_detail.operation.user_data == "mine"
+        assert clock.slept == [pytest.approx(FIRST_WAIT_S)]
+        # The recovery look before the POST, the look at once, the look after the settle.
+        assert counts(lagging) == (1, 3)
+    else:
+        assert clock.slept == []
+        assert counts(lagging) == (2, 2)
+
+
+async def test_no_room_to_settle_and_resend_ends_in_doubt_and_a_repeat_at_once_still_settles(
+    lagging: RunningEmulator, credentials: Credentials, clock: ManualClock
+) -> None:
+    """A deadline shorter than the settle plus a look and a resend: the gateway does not
+    resend, and the call ends UNAVAILABLE (SUBMIT_OUTCOME_UNKNOWN). The caller's repeat, sent at
+    once, misses the job too (still unlisted), waits out the rest of the settle counted from
+    the end of the first send, and adopts the one job."""
+    async with mangling_proxy(lagging.url, lambda body: LB_PAGE, 504) as proxy:
+        settings = replace(settings_for(lagging), endpoint_url=proxy.url)
+        async with ci_client(settings, credentials, clock) as client:
+            submits = coordinator(SubmitCoordinator, client, clock, SETTLE_S)
+            target, body, request_id = validation.validate_submit(
+                submit_request("rid-short"), settings
+            )
+            key = RequestKey.unscoped(request_id)
+            with pytest.raises(SubmitOutcomeUnknown) as caught:
+                await submits.submit(target, body, key, Deadline(FIRST_WAIT_S, clock=clock.now))
+            assert caught.value.status is grpc.StatusCode.UNAVAILABLE
+            assert caught.value.attempts == 3  # the recovery look, the POST, the look at once
+            assert (lagging.state.jobs_created, clock.slept) == (1, [])
+            assert counts(lagging) == (1, 2)
+
+            reply = await submits.submit(target, body, key, Deadline(10, clock=clock.now))
+    (job_id,) = lagging.state.jobs
+    assert reply.message.jobs_detail.job_id == job_id
+    # The first send's settle floor; its jitter was that call's own.
+    assert clock.slept == [pytest.approx(SETTLE_S)]
+    assert counts(lagging) == (1, 4)
+
+
+async def test_a_look_ci_answered_after_the_settle_but_served_before_it_decides_no_resend(
+    lagging: RunningEmulator, credentials: Credentials, clock: ManualClock
+) -> None:
+    """The look at once is served while the job is still unlisted, and its answer takes longer
+    than the settle to come back. The settle has passed by then, but that look saw CI before
+    it: another look follows (without a wait) before anything is resent, and finds the job."""
+    gets: list[str] = []
+
+    def slow_first_look(request: web.Request) -> None:
+        if request.method == "GET":
+            gets.append(request.path)
+            if len(gets) == 2:  # the look at once (the first: the recovery look)
+                clock.now_s += 2 * SETTLE_S
+
+    async with mangling_proxy(lagging.url, lambda body: LB_PAGE, 504, slow_first_look) as proxy:
+        settings = replace(settings_for(lagging), endpoint_url=proxy.url)
+        async with ci_client(settings, credentials, clock) as client:
+            submits = coordinator(SubmitCoordinator, client, clock, SETTLE_S)
+            target, body, request_id = validation.validate_submit(
+                submit_request("rid-slow-look"), settings
+            )
+            reply = await submits.submit(
+                target, body, RequestKey.unscoped(request_id), Deadline(10, clock=clock.now)
+            )
+    assert len(proxy.mangled) == 1
+    assert lagging.state.jobs_created == 1
+    assert reply.message.jobs_detail.job_id in lagging.state.jobs
+    assert clock.slept == []
+    assert counts(lagging) == (1, 3)
+
+
+async def test_resends_to_a_failing_ci_wait_a_growing_settle(
+    lagging: RunningEmulator, credentials: Credentials, clock: ManualClock
+) -> None:
+    """CI answers every POST 503 (nothing made): each resend comes only after the settle, whose
+    jitter grows with each failure, and after a look before and after it."""
+    lagging.state.faults.set("CreateMediaJobs", FaultSpec(error_503=1.0))
+    settings = settings_for(lagging)
+    async with ci_client(settings, credentials, clock) as client:
+        submits = coordinator(SubmitCoordinator, client, clock, SETTLE_S)
+        target, body, request_id = validation.validate_submit(submit_request("rid-503"), settings)
+        with pytest.raises(SubmitOutcomeUnknown):
+            await submits.submit(
+                target, body, RequestKey.unscoped(request_id), Deadline(30, clock=clock.now)
+            )
+    assert clock.slept == [
+        pytest.approx(SETTLE_S + HALF * 0.1),
+        pytest.approx(SETTLE_S + HALF * 0.2),
+    ]
+    assert counts(lagging) == (3, 5)
+    assert lagging.state.jobs_created == 0
+
+
+async def test_throttling_is_resent_at_once_without_a_settle(
+    lagging: RunningEmulator, credentials: Credentials, clock: ManualClock
+) -> None:
+    """SlowDown means CI refused before processing: no job can exist, so the submit is
+    retried with the throttled backoff as before, neither looked for nor settled."""
+    throttled: list[str] = []
+
+    async def slow_down_once(request: web.Request, target: CiTarget) -> web.StreamResponse | None:
+        if request.method == "POST" and target.path == "/jobs" and not throttled:
+            throttled.append(target.path)
+            raise CiError("SlowDown", "Please reduce your request rate.", status=429)
+        return None
+
+    lagging.state.request_hooks.append(slow_down_once)
+    fast = Retry(transient_base_s=0.01, throttled_base_s=0.01, backoff_cap_s=0.05)
+    settings = replace(settings_for(lagging), retry=fast)
+    async with ci_client(settings, credentials, clock) as client:
+        submits = coordinator(SubmitCoordinator, client, clock, SETTLE_S)
+        target, body, request_id = validation.validate_submit(submit_request("rid-429"), settings)
+        reply = await submits.submit(
+            target, body, RequestKey.unscoped(request_id), Deadline(10, clock=clock.now)
+        )
+    assert throttled and lagging.state.jobs_created == 1
+    assert reply.message.jobs_detail.job_id in lagging.state.jobs
+    assert clock.slept == []
+    # The 429 never reached the emulator's counters (a hook answered it); the listing is the
+    # recovery look only.
+    assert counts(lagging) == (1, 1)
+
+
+async def test_the_multi_operation_form_settles_too(
+    lagging: RunningEmulator, credentials: Credentials, clock: ManualClock
+) -> None:
+    async with mangling_proxy(lagging.url, lambda body: LB_PAGE, 504) as proxy:
+        settings = replace(settings_for(lagging), endpoint_url=proxy.url)
+        async with ci_client(settings, credentials, clock) as client:
+            submits = coordinator(MultiSubmitCoordinator, client, clock, SETTLE_S)
+            target, body, request_id = validation.validate_submit_jobs(
+                multi_request("multi-late", "input/sample.mp4", "a", "b"), settings
+            )
+            reply = await submits.submit(
+                target, body, RequestKey.unscoped(request_id), Deadline(10, clock=clock.now)
+            )
+    assert len(proxy.mangled) == 1
+    assert lagging.state.jobs_created == 2
+    assert {job.job_id for job in reply.message.jobs_detail} == set(lagging.state.jobs)
+    assert clock.slept == [pytest.approx(FIRST_WAIT_S)]
+
+
+async def test_the_gateway_settles_by_its_setting_on_the_real_clock(
+    emulator: RunningEmulator, credentials: Credentials
+) -> None:
+    """The whole gateway, default settings: a job CI lists 0.3 s after a 504 lost its answer
+    is found by the look after the settle (1 s), and the caller gets it."""
+    emulator.state.pause_scheduling()
+    emulator.state.faults.set("DescribeMediaJobs", FaultSpec(listing_lag_s=0.3))
+    async with mangling_proxy(emulator.url, lambda body: LB_PAGE, 504) as proxy:
+        settings = replace(settings_for(emulator), endpoint_url=proxy.url)
+        assert settings.retry.submit_settle_s > 0.3
+        async with gateway(settings, credentials) as running:
+            answer = await running.stub.SubmitMediaJob(submit_request("rid-real"), timeout=10)
+    assert len(proxy.mangled) == 1
+    assert emulator.state.jobs_created == 1
+    (job_id,) = emulator.state.jobs
+    assert answer.jobs_detail.job_id == job_id
+    assert emulator.state.faults.injected["DescribeMediaJobs:listing_lag"] >= 2
