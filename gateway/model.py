@@ -14,8 +14,11 @@ from typing import Literal
 
 HostKind = Literal["ci", "cos"]
 
-# UNCONFIRMED: CI documents comma-joined ids for DescribeMediaJob but no maximum; 10 is the
-# tolerant guess used across the gateway (validation) and the emulator.
+# UNCONFIRMED: CI documents comma-joined ids for DescribeMediaJob but no maximum. The tolerant
+# reading sends at most 10 a request (a path under 700 bytes, far from any URL limit) rather than
+# guess CI's bound: DescribeMediaJobs splits longer lists into batches (`gateway.jobs.describe`),
+# the tracker polls in requests of 10, and the emulator refuses more, so a request that would
+# break this fails in the tests.
 MAX_DESCRIBE_JOB_IDS = 10
 CALLBACK_PATH_PREFIX = "/ci-callback"
 """Where the gateway receives CI's callbacks: `<public_url>/ci-callback/<token>/<bucket>/<region>`

@@ -39,11 +39,11 @@ LAYERS: tuple[frozenset[str], ...] = (
             "_toml",
             "_chain",
             "_aiohttp_stop",
-            "_aiohttp_log",
+            "_log_budget",
             "_proto",
         }
     ),
-    frozenset({"logs", "status", "config", "tracing"}),
+    frozenset({"logs", "status", "config", "tracing", "_aiohttp_log"}),
     frozenset({"credentials"}),
     frozenset({"upstream", "access"}),
     frozenset({"jobs"}),

@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import pytest
+from grpc._cython.cygrpc import ExecuteBatchError  # type: ignore[import-not-found]
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -135,3 +136,71 @@ def test_the_text_format_shows_no_unprintable_character_of_a_field(value: str) -
     line = stream.getvalue()
     assert f"user_agent={json.dumps(value)}" in line
     assert all(c.isprintable() for c in line.rstrip("\n"))
+
+
+# ---- grpc's lines about clients gone mid-send ----------------------------------------------------
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 50.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def grpc_core() -> Iterator[logging.Logger]:
+    """grpc's own logger, without the filter `configure` leaves on it once the test is over."""
+    core = logging.getLogger(logs.GRPC_CORE_LOGGER)
+    saved = list(core.filters)
+    yield core
+    core.filters[:] = saved
+
+
+def grpc_logs_a_failed_send(core: logging.Logger, method: str) -> None:
+    """What grpc's `_handle_exceptions` logs when a write fails as its client cancels."""
+    try:
+        raise ExecuteBatchError('Failed "execute_batch": (<SendMessageOperation at 0x1>,)')
+    except ExecuteBatchError:
+        core.exception("ExecuteBatchError raised in core by servicer method [%s]" % method)  # noqa: UP031
+
+
+def test_grpc_failing_to_send_to_a_client_gone_is_a_short_rate_limited_warning(
+    grpc_core: logging.Logger,
+) -> None:
+    stream, clock = io.StringIO(), Clock()
+    logs.configure("INFO", "json", stream=stream, clock=clock)
+    method = "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo"
+    for _ in range(13):
+        grpc_logs_a_failed_send(grpc_core, method)
+    clock.now += 60.0
+    grpc_logs_a_failed_send(grpc_core, method)
+    lines = [json.loads(line) for line in stream.getvalue().splitlines()]
+    assert len(lines) == 12  # ten, the summary of the three suppressed, the next window's first
+    assert all(line["level"] == "WARNING" and "exc" not in line for line in lines)
+    assert all(line["logger"] == logs.GRPC_CORE_LOGGER for line in lines)
+    assert lines[0]["msg"] == (
+        f"ExecuteBatchError raised in core by servicer method [{method}]: the client most likely"
+        " cancelled or left mid-send (ExecuteBatchError)"
+    )
+    assert lines[10]["msg"] == (
+        "grpc sends to clients gone mid-stream: 3 more suppressed (at most 10 lines per 60 s)"
+    )
+    assert lines[11]["msg"] == lines[0]["msg"]
+    assert "Traceback" not in stream.getvalue()
+
+
+def test_grpc_errors_of_other_kinds_keep_their_level_and_traceback(
+    grpc_core: logging.Logger,
+) -> None:
+    stream = io.StringIO()
+    logs.configure("INFO", "json", stream=stream)
+    logs.configure("INFO", "json", stream=stream)  # again: one filter, not two
+    assert len(grpc_core.filters) == 1
+    try:
+        raise ValueError("a servicer's bug")
+    except ValueError:
+        grpc_core.exception("Unexpected [ValueError] raised by servicer method [/a.B/C]")
+    (line,) = [json.loads(line) for line in stream.getvalue().splitlines()]
+    assert line["level"] == "ERROR" and "ValueError: a servicer's bug" in line["exc"]

@@ -26,6 +26,7 @@ from gateway.errors import (
     GatewayError,
     InvalidRequest,
 )
+from gateway.jobs import describe
 from gateway.jobs.exactly_once import (
     ExactlyOnceCoordinator,
     InMemorySubmitStore,
@@ -155,8 +156,8 @@ class MediaJobService(Servicer, service_pb2_grpc.MediaJobServiceServicer):
         ],
     ) -> service_pb2.DescribeMediaJobsResponse:
         target, job_ids = validation.validate_describe(request, self._settings)
-        reply = await self._client.describe_jobs(
-            target, job_ids, self._deadline(context), keep_raw=request.include_raw_xml
+        reply = await describe.describe_jobs(
+            self._client, target, job_ids, self._deadline(context), keep_raw=request.include_raw_xml
         )
         strip_markers(list(reply.message.jobs_detail))
         fill_outputs(reply.message.jobs_detail)

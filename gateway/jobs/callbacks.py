@@ -56,9 +56,9 @@ from gateway.upstream.retry import Deadline
 log = logging.getLogger(__name__)
 
 
-# aiohttp's own messages about the receiver's connections, a malformed request in one line
-# (its text would quote the path, and so the token).
-_server_log = server_logger(f"{__name__}.http", "callback")
+# aiohttp's own messages about the receiver's connections go here, a malformed request in one
+# rate-limited line (its text would quote the path, and so the token): `server_logger`.
+_SERVER_LOG = f"{__name__}.http"
 
 EVENT_NAME = "TaskFinish"
 # CI's other event on the same URL (a workflow run finished): handed on whole, with the URL's
@@ -230,7 +230,7 @@ class CallbackReceiver:
         runner = web.AppRunner(
             app,
             access_log=None,
-            logger=_server_log,
+            logger=server_logger(_SERVER_LOG, "callback"),
             keepalive_timeout=self._idle_timeout_s,
             lingering_time=_LINGER_S,
             shutdown_timeout=SHUTDOWN_TIMEOUT_S,

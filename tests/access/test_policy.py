@@ -10,7 +10,9 @@ from pathlib import Path
 
 import grpc
 import pytest
+from aiohttp import web
 
+from ci_emulator.hosts import Target
 from ci_emulator.server import RunningEmulator
 from gateway._proto import media_pb2, service_pb2, service_pb2_grpc
 from gateway.access.interceptor import ClientAccess
@@ -242,6 +244,40 @@ async def test_a_job_in_another_bucket_is_not_found_for_a_client_limited_to_its_
     ):
         error = await refused(call)
         assert error.error_info is not None and error.error_info.reason == "BUCKET_NOT_ALLOWED"
+
+
+async def test_a_describe_sent_in_batches_is_decided_once_and_every_batch_stays_in_its_bucket(
+    callers: dict[str, Caller], emulator2: RunningEmulator
+) -> None:
+    """More than ten ids go to CI as several requests (`gateway.jobs.describe`): each of them is
+    for the bucket the policy allowed, and a bucket it refuses stops the call before any."""
+    foreign = await callers["admin"].submit(bucket=OTHER_BUCKET)
+    mine = await callers["up"].submit()
+    asked = [f"j{index:032x}" for index in range(23)] + [foreign.job_id, mine.job_id]
+    buckets: list[str] = []
+
+    async def record(request: web.Request, target: Target) -> None:
+        if request.method == "GET" and target.path.startswith("/jobs/"):
+            buckets.append(target.bucket)
+
+    emulator2.state.request_hooks.append(record)
+    ops = callers["ops"]
+    answer = await ops.stub.DescribeMediaJobs(
+        S.DescribeMediaJobsRequest(job_ids=asked), metadata=ops.metadata, timeout=10
+    )
+    assert [job.job_id for job in answer.jobs_detail] == [mine.job_id]
+    assert list(answer.non_exist_job_ids) == asked[:-1]  # the foreign job too: not in its bucket
+    assert buckets == [BUCKET] * 3
+    error = await refused(
+        ops.stub.DescribeMediaJobs(
+            S.DescribeMediaJobsRequest(bucket=OTHER_BUCKET, job_ids=asked),
+            metadata=ops.metadata,
+            timeout=10,
+        )
+    )
+    assert error.error_info is not None and error.error_info.reason == "BUCKET_NOT_ALLOWED"
+    assert error.error_info.metadata["attempts"] == "0"
+    assert buckets == [BUCKET] * 3
 
 
 # ---- the rules themselves, without a gateway ---------------------------------------------------

@@ -33,6 +33,7 @@ from gateway.api.validation import (
 )
 from gateway.config.settings import Settings
 from gateway.errors import InvalidRequest
+from gateway.jobs.describe import MAX_JOB_IDS_PER_RPC
 from gateway.model import MAX_DESCRIBE_JOB_IDS, Target
 
 M, S = media_pb2, service_pb2
@@ -160,7 +161,7 @@ RULES: list[tuple[str, Any, Settings, str, str]] = [
     # -- describe
     ("no job ids", S.DescribeMediaJobsRequest(), DEFAULTS, "job_ids", "at least one job id"),
     ("too many job ids", S.DescribeMediaJobsRequest(
-        job_ids=[JOB_ID] * (MAX_DESCRIBE_JOB_IDS + 1)), DEFAULTS, "job_ids", "at most"),
+        job_ids=[JOB_ID] * (MAX_JOB_IDS_PER_RPC + 1)), DEFAULTS, "job_ids", "at most 100 ids"),
     ("empty job id", S.DescribeMediaJobsRequest(job_ids=[JOB_ID, ""]), DEFAULTS, "job_ids[1]",
      "required"),
     ("comma in job id", S.DescribeMediaJobsRequest(job_ids=["j1,j2"]), DEFAULTS, "job_ids[0]",
@@ -313,6 +314,14 @@ def test_a_valid_tdmq_submit_and_the_request_names_win_over_the_defaults() -> No
 def test_describe_asks_for_a_repeated_id_once() -> None:
     rpc = S.DescribeMediaJobsRequest(job_ids=[JOB_ID, "j2", JOB_ID])
     assert validate_describe(rpc, DEFAULTS) == (Target(BUCKET, REGION), [JOB_ID, "j2"])
+
+
+def test_describe_takes_more_ids_than_one_ci_request_up_to_its_own_bound() -> None:
+    """CI's request carries 10 (`MAX_DESCRIBE_JOB_IDS`); the RPC up to 100, sent in batches."""
+    job_ids = [f"j{index:032x}" for index in range(MAX_JOB_IDS_PER_RPC)]
+    assert MAX_JOB_IDS_PER_RPC > MAX_DESCRIBE_JOB_IDS
+    rpc = S.DescribeMediaJobsRequest(job_ids=job_ids)
+    assert validate_describe(rpc, DEFAULTS) == (Target(BUCKET, REGION), job_ids)
 
 
 def test_list_builds_cis_query_with_its_names_and_always_a_next_token() -> None:

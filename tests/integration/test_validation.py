@@ -207,7 +207,7 @@ CASES: list[tuple[str, str, Any, str]] = [
     (
         "too many job ids",
         "DescribeMediaJobs",
-        S.DescribeMediaJobsRequest(job_ids=[f"j{i:032x}" for i in range(11)]),
+        S.DescribeMediaJobsRequest(job_ids=[f"j{i:032x}" for i in range(101)]),
         "job_ids",
     ),
     (
