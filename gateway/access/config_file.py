@@ -20,7 +20,8 @@
     regions = ["ap-guangzhou"]                  # optional, default any ("*")
     operations = ["submit", "describe", "list", "cancel", "media_info"]   # or "*"
                                                 # queues|templates|workflows[_read|_write]
-    tags = ["MediaInfo"]                        # optional, default any
+    tags = ["MediaInfo"]                        # optional, default any; other tags'
+                                                # jobs are not found for it, even by id
     rate_per_s = 20                             # optional token bucket ...
     burst = 40                                  # ... of this size (default: rate_per_s, >= 1)
 
@@ -29,7 +30,9 @@ queues, templates or workflows is refused unless `sidecar_operations` names it. 
 every call must present a client certificate from `client_ca_file` whose CN or a SAN is some
 client's `certificate_names`, or an `authorization: Bearer <token>` whose SHA-256 is some client's
 `token_sha256`. Client entries are re-read when the file changes (checked in the background
-every `reload_interval_s`); `mode`, `[tls]` and `reload_interval_s` apply at start only.
+every `reload_interval_s`), and the watches and waits still open that the new entries would
+refuse end then (`gateway.access.open_calls`); `mode`, `[tls]` and `reload_interval_s` apply at
+start only.
 """
 
 from __future__ import annotations

@@ -8,7 +8,9 @@ names its client, by a client certificate (mTLS: the subject CN or a SAN, from
 `context.auth_context()`) or by an `authorization: Bearer <token>` whose SHA-256 the access file
 lists; a token, when sent, decides (a wrong token is refused even on a valid certificate). Then
 the client's policy (`gateway.access.policy`) checks the operation, every bucket and region the
-request names, and the tag, and its rate limit spends a token.
+request names, and the tag, and its rate limit spends a token. A call by job id names no tag:
+the job's is known from CI's answer, where `gateway.api.service` hides another tag's job as
+not found (`gateway.access.open_calls.show_job_tag`, `ClientPolicy.sees_tag`).
 
 Refusals are rich statuses like every other error (`gateway.status`): UNAUTHENTICATED with
 reason CLIENT_NOT_AUTHENTICATED, PERMISSION_DENIED naming the rule (OPERATION_NOT_ALLOWED,
@@ -25,18 +27,18 @@ loopback without client authentication unless the operator insists (`--insecure`
 The access file is watched in the background, like mounted credentials (`gateway._files`): a
 `Poller` compares its fingerprint every `reload_interval_s` and re-reads it off the event loop
 when it changed. An RPC only reads the configuration in force, so no call ever waits on a
-`stat` or a TOML parse.
+`stat` or a TOML parse. Calls that stay open (the streams, and `WaitMediaJob`) are registered
+as they are admitted, and a reload ends those the new entries would refuse, with the status a
+new call would get (`gateway.access.open_calls`).
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextvars
-import hashlib
 import inspect
 import logging
 import time
-from collections.abc import AsyncIterator, Callable, Iterable, Mapping
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any, TypeAlias
 
@@ -44,10 +46,14 @@ import grpc
 
 from gateway._chain import MethodInterceptor
 from gateway._files import Fingerprint, Poller, Sleep, fingerprint
+from gateway.access import open_calls
 from gateway.access.config_file import AccessConfig, load_access_file
+from gateway.access.identity import presented, resolve
+from gateway.access.open_calls import CallEnded, OpenCall, OpenCalls
 from gateway.access.policy import (
     ANY,
     SIDECAR_GUARDED,
+    WAITING_METHODS,
     ClientPolicy,
     TokenBucket,
     operation_of,
@@ -56,7 +62,6 @@ from gateway.access.policy import (
 from gateway.access.tls import is_loopback, server_credentials
 from gateway.errors import (
     AccessDenied,
-    ClientNotAuthenticated,
     ClientRateLimited,
     GatewayError,
     Reason,
@@ -72,68 +77,12 @@ EXEMPT_PREFIXES = (
     "/grpc.reflection.v1alpha.ServerReflection/",
     "/grpc.reflection.v1.ServerReflection/",
 )
-AUTHORIZATION = "authorization"
-BEARER = "bearer "
-
 Handler: TypeAlias = "grpc.RpcMethodHandler[Any, Any]"
 Behavior: TypeAlias = Callable[..., Any]
-
-_CLIENT: contextvars.ContextVar[ClientPolicy | None] = contextvars.ContextVar(
-    "ci_gateway_client", default=None
-)
-
-
-def current_client() -> ClientPolicy | None:
-    """The authenticated client of the RPC this code runs for (None in sidecar mode)."""
-    return _CLIENT.get()
 
 
 class InsecureListenError(ValueError):
     """Listening beyond loopback without client authentication was not asked for."""
-
-
-def certificate_names(auth_context: Mapping[str, Iterable[bytes]]) -> list[str]:
-    """The verified client certificate's subject CN and SANs (DNS, URI, email, IP)."""
-    names = []
-    for key in ("x509_common_name", "x509_subject_alternative_name"):
-        for value in auth_context.get(key, ()):
-            names.append(value.decode("utf-8", "replace"))
-    return names
-
-
-def _authorization(metadata: Iterable[tuple[str, str | bytes]]) -> str | None:
-    for key, value in metadata:
-        if key.lower() == AUTHORIZATION:
-            return value if isinstance(value, str) else value.decode("latin-1")
-    return None
-
-
-def authenticate(
-    config: AccessConfig,
-    metadata: Iterable[tuple[str, str | bytes]],
-    auth_context: Mapping[str, Iterable[bytes]],
-) -> ClientPolicy:
-    """The calling client, or `ClientNotAuthenticated` (whose text reveals no client)."""
-    authorization = _authorization(metadata)
-    if authorization is not None:
-        if not authorization.lower().startswith(BEARER):
-            raise ClientNotAuthenticated("the authorization metadata must be 'Bearer <token>'")
-        token = authorization[len(BEARER) :].strip()
-        client = config.by_token.get(hashlib.sha256(token.encode()).hexdigest())
-        if client is None:
-            raise ClientNotAuthenticated("the bearer token is not valid")
-        return client
-    if config.mtls:
-        for name in certificate_names(auth_context):
-            client = config.by_certificate_name.get(name)
-            if client is not None:
-                return client
-    raise ClientNotAuthenticated(
-        # Not "authorization: Bearer ...": the scrubber, rightly, blanks whatever follows that
-        # on every status message, which would leave the caller a garbled hint.
-        "no valid client credentials: present a client certificate or the metadata entry "
-        "'authorization' with the value 'Bearer <token>'"
-    )
 
 
 class ClientAccess:
@@ -154,6 +103,8 @@ class ClientAccess:
         self._seen: Fingerprint | None = fingerprint([path]) if path is not None else None
         self._buckets: dict[str, TokenBucket] = {}
         self._lock = asyncio.Lock()
+        # Watches and waits in progress, reviewed at each reload (`gateway.access.open_calls`).
+        self.open_calls = OpenCalls()
         # The interval is the file's at start; like `mode` and `[tls]`, a change needs a restart.
         self._poller = (
             Poller(self.reload, config.reload_interval_s, name=f"access:{path}", sleep=sleep)
@@ -236,8 +187,9 @@ class ClientAccess:
         for name in list(self._buckets):
             if name not in names or names[name].rate != self._buckets[name].limit:
                 del self._buckets[name]
+        ended = self.open_calls.review(fresh)
         event(log, logging.INFO, "access file reloaded", path=str(self._path),
-              clients=len(fresh.clients))  # fmt: skip
+              clients=len(fresh.clients), open_calls_ended=ended)  # fmt: skip
         return True
 
     # Per call -------------------------------------------------------------------------------
@@ -378,14 +330,20 @@ class AccessInterceptor(MethodInterceptor):
         )
 
     async def _admit(
-        self, method: str, request: object, context: grpc.aio.ServicerContext[Any, Any]
-    ) -> None:
+        self,
+        method: str,
+        request: object,
+        context: grpc.aio.ServicerContext[Any, Any],
+        *,
+        stays_open: bool = False,
+    ) -> OpenCall | None:
+        """Admit the call or abort it; a call that `stays_open` is registered (the caller must
+        `discard` it when it ends) and returned."""
         client: ClientPolicy | None = None
         try:
             config = self._access.config
-            client = authenticate(
-                config, context.invocation_metadata() or (), context.auth_context()
-            )
+            credentials = presented(context.invocation_metadata() or (), context.auth_context())
+            client = resolve(config, credentials)
             scope = request_scope(method, request, self._default_bucket, self._default_region)
             client.check(scope)
             self._access.take_token(client)
@@ -394,27 +352,62 @@ class AccessInterceptor(MethodInterceptor):
                   client=client.name if client else None, reason=error.reason.value,
                   peer=context.peer())  # fmt: skip
             await abort(context, error)
-        # Each RPC runs in its own task (its own context), so this ends with the call.
-        _CLIENT.set(client)
+        call = OpenCall(method, scope, credentials, client) if stays_open else None
+        if call is not None:
+            self._access.open_calls.add(call)
+        open_calls.enter(client, call)
+        return call
 
-    def _guard_unary(self, method: str, behavior: Behavior) -> Behavior:
+    def _guard_unary(
+        self, method: str, behavior: Behavior, *, stays_open: bool = False
+    ) -> Behavior:
+        stays_open = stays_open or method in WAITING_METHODS
+        open_ = self._access.open_calls
+
         async def unary(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
-            await self._admit(method, request, context)
-            response = behavior(request, context)
-            return await response if inspect.isawaitable(response) else response
+            call = await self._admit(method, request, context, stays_open=stays_open)
+            if call is None:
+                response = behavior(request, context)
+                return await response if inspect.isawaitable(response) else response
+            try:
+                async with call.running():
+                    response = behavior(request, context)
+                    return await response if inspect.isawaitable(response) else response
+            except CallEnded as ended:
+                await abort(context, ended.error)
+            finally:
+                open_.discard(call)
 
         return unary
 
     def _guard_stream(self, method: str, behavior: Behavior) -> Behavior:
-        if inspect.isasyncgenfunction(behavior):
+        if not inspect.isasyncgenfunction(behavior):
+            # A handler that writes with `context.write` and returns None. (None so far: an
+            # `end` would then cancel a write in progress, which a generator never sees.)
+            return self._guard_unary(method, behavior, stays_open=True)
+        open_ = self._access.open_calls
 
-            async def generator(
-                request: Any, context: grpc.aio.ServicerContext[Any, Any]
-            ) -> AsyncIterator[Any]:
-                await self._admit(method, request, context)
-                async for message in behavior(request, context):
+        async def generator(
+            request: Any, context: grpc.aio.ServicerContext[Any, Any]
+        ) -> AsyncIterator[Any]:
+            call = await self._admit(method, request, context, stays_open=True)
+            assert call is not None
+            messages = behavior(request, context)
+            try:
+                while True:  # one message per pass; ends with the handler's stream
+                    # Armed only while the handler works: never across a `yield`, where gRPC
+                    # writes the message (a write is not cut short, the next wait is).
+                    async with call.running():
+                        try:
+                            message = await anext(messages)
+                        except StopAsyncIteration:
+                            return
                     yield message
+            except CallEnded as ended:
+                await messages.aclose()  # leaves its watch before the caller hears the end
+                await abort(context, ended.error)
+            finally:
+                open_.discard(call)
+                await messages.aclose()
 
-            return generator
-        # A handler that writes with `context.write` and returns None.
-        return self._guard_unary(method, behavior)
+        return generator

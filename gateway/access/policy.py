@@ -9,6 +9,13 @@ the message). Each of them must pass the client's `buckets` and `regions`. A job
 bucket of its own: CI finds a job only in the bucket the call names, so a client limited to its
 buckets cannot describe, wait for, list or cancel a job in any other one.
 
+`tags` are checked twice. A submit or a listing names its tag, so the request decides
+(`RequestScope.tags`). A call by job id (describe, watch, wait, cancel) names none: the job's
+`Tag` is known only from CI's answer, so `gateway.api.service` asks `ClientPolicy.sees_tag` of
+each job it would show, and a job of another tag is answered exactly as a job CI does not have
+(not found), never as a refusal that would tell the job exists. A cancel by a client with a
+`tags` rule therefore describes the job first; clients without one pay nothing for it.
+
 Every rule denies by default: an RPC missing from `METHOD_OPERATIONS` (one added later) is
 allowed only to clients whose `operations` list it by method name or hold `"*"`.
 
@@ -109,6 +116,11 @@ METHOD_OPERATIONS: dict[str, Operation] = {
 }
 
 
+# Unary calls that wait on a job rather than act (for up to the RPC deadline): like the
+# streams, they are open calls that a change of the access file ends (`gateway.access.open_calls`).
+WAITING_METHODS = frozenset({f"/{API_SERVICE}/WaitMediaJob"})
+
+
 def operation_of(method: str) -> str:
     """The operation name a policy lists for `/package.Service/Method`; an unmapped method is
     its own name (`Method`), which only a client listing it (or `*`) may call."""
@@ -206,6 +218,16 @@ class ClientPolicy:
 
     def __repr__(self) -> str:
         return f"ClientPolicy(name={self.name!r})"
+
+    @property
+    def restricts_tags(self) -> bool:
+        """Whether `tags` limits this client (else every job tag is its to see)."""
+        return ANY not in self.tags
+
+    def sees_tag(self, tag: str) -> bool:
+        """Whether a job tagged `tag` exists for this client (a job CI answers without a tag
+        is seen only by clients without a `tags` rule)."""
+        return ANY in self.tags or tag in self.tags
 
     def check(self, scope: RequestScope) -> None:
         """Raise `AccessDenied` naming the first rule that refuses the call."""

@@ -13,7 +13,9 @@ adds beyond one CI call each:
   hears of finished runs at once instead of by polling (on every replica: the verified run
   travels through the fan-out, `gateway.jobs.fanout`);
 * DescribeWorkflowExecution and WatchWorkflowExecution answer NOT_FOUND for a run CI does not
-  know (CI answers an empty list).
+  know (CI answers an empty list). A run is shown whole to any client allowed `workflows_read`
+  on its bucket: it has no job tag of its own (its tasks may be of any kind), and the job ids
+  it lists are held to the client's `tags` when described (`gateway.api.service`).
 
 The three share one admission bound (`retry.max_in_flight_rpcs`), separate from the jobs' so
 that a burst of template reads never starves job submits.

@@ -3,20 +3,26 @@
 Handlers hold no logic of their own: `validation` turns the RPC into a target and CI's inputs,
 `CiClient` does the call, and `servicer.rpc` turns any `GatewayError` into a rich status (see
 `gateway.api.servicer` for what every handler shares).
+
+In shared mode a client with a `tags` rule must not reach another tag's job by its id: the
+access check cannot see a job's tag before CI answers, so the handlers here hide it as CI hides
+an unknown id (`hide_unseen_jobs` for describe, `show_job_tag` per watcher for watch and wait,
+a describe before the cancel of such a client).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any, TypeVar
 
 import grpc
 from google.protobuf.message import Message
 
 from gateway._proto import media_pb2, service_pb2, service_pb2_grpc
-from gateway.access.interceptor import current_client
+from gateway.access.open_calls import current_client, show_job_tag
+from gateway.access.policy import ClientPolicy
 from gateway.api import validation
 from gateway.api.servicer import Admission, Servicer, rpc, waiting_rpc
 from gateway.config.settings import Settings
@@ -25,6 +31,7 @@ from gateway.errors import (
     FieldViolation,
     GatewayError,
     InvalidRequest,
+    JobNotFound,
 )
 from gateway.jobs import describe
 from gateway.jobs.exactly_once import (
@@ -40,7 +47,7 @@ from gateway.jobs.tracking import JobTracker, PollSchedule, WatchLimits
 from gateway.model import Target
 from gateway.status import abort
 from gateway.upstream.client import CiClient
-from gateway.upstream.retry import submit_settle
+from gateway.upstream.retry import Deadline, submit_settle
 
 log = logging.getLogger(__name__)
 
@@ -159,6 +166,9 @@ class MediaJobService(Servicer, service_pb2_grpc.MediaJobServiceServicer):
         reply = await describe.describe_jobs(
             self._client, target, job_ids, self._deadline(context), keep_raw=request.include_raw_xml
         )
+        client = current_client()
+        if client is not None and client.restricts_tags:
+            hide_unseen_jobs(reply.message, job_ids, client)
         strip_markers(list(reply.message.jobs_detail))
         fill_outputs(reply.message.jobs_detail)
         return self._reply(reply, context)
@@ -188,8 +198,24 @@ class MediaJobService(Servicer, service_pb2_grpc.MediaJobServiceServicer):
         ],
     ) -> service_pb2.CancelMediaJobResponse:
         target, job_id = validation.validate_job_ref(request, self._settings)
-        reply = await self._client.cancel_job(target, job_id, self._deadline(context))
+        deadline = self._deadline(context)
+        client = current_client()
+        if client is not None and client.restricts_tags:
+            # Only a client with a `tags` rule pays for this describe.
+            await self._visible_job(client, target, job_id, deadline)
+        reply = await self._client.cancel_job(target, job_id, deadline)
         return self._reply(reply, context)
+
+    async def _visible_job(
+        self, client: ClientPolicy, target: Target, job_id: str, deadline: Deadline
+    ) -> None:
+        """`JobNotFound` unless CI has the job and its tag is the client's: a job of another
+        tag is refused exactly as one CI does not have, before anything is sent to cancel it."""
+        reply = await self._client.describe_jobs(target, [job_id], deadline)
+        for detail in reply.message.jobs_detail:
+            if detail.job_id == job_id and client.sees_tag(detail.tag):
+                return
+        raise JobNotFound(job_id)
 
     @rpc
     async def GenerateMediaInfo(
@@ -244,6 +270,8 @@ class MediaJobService(Servicer, service_pb2_grpc.MediaJobServiceServicer):
             target, job_id = validation.validate_job_ref(request, self._settings)
             async with self._tracker.watch(target, job_id, self._client_identity(context)) as watch:
                 async for detail in watch.updates():
+                    # Per watcher: one poll feeds every client watching the job.
+                    show_job_tag(detail.tag, JobNotFound(job_id))
                     yield service_pb2.WatchMediaJobResponse(jobs_detail=detail)
         except GatewayError as error:
             # Not `rpc`: a stream is not admitted per call; the watcher caps bound it instead.
@@ -265,6 +293,7 @@ class MediaJobService(Servicer, service_pb2_grpc.MediaJobServiceServicer):
             try:
                 async with asyncio.timeout(budget):
                     async for detail in watch.updates():
+                        show_job_tag(detail.tag, JobNotFound(job_id))
                         latest = detail
             except TimeoutError:
                 if latest is None:
@@ -291,6 +320,26 @@ class MediaJobService(Servicer, service_pb2_grpc.MediaJobServiceServicer):
                 raise InvalidRequest([FieldViolation("timeout", "must not be negative")])
             budget = min(budget, timeout)
         return max(budget, 0.0)
+
+
+def hide_unseen_jobs(
+    answer: service_pb2.DescribeMediaJobsResponse, job_ids: Sequence[str], client: ClientPolicy
+) -> None:
+    """Answer as CI would if the jobs whose tag `client` may not see did not exist: they leave
+    `jobs_detail` (their raw XML with them) for `non_exist_job_ids`, which then lists the
+    missing ids in the request's order, so neither its content nor its order tells a hidden
+    job from an unknown one."""
+    missing = set(answer.non_exist_job_ids)
+    details = answer.jobs_detail
+    for index in reversed(range(len(details))):
+        if not client.sees_tag(details[index].tag):
+            missing.add(details[index].job_id)
+            del details[index]
+    asked = set(job_ids)
+    ordered = [job_id for job_id in job_ids if job_id in missing]
+    ordered += [job_id for job_id in answer.non_exist_job_ids if job_id not in asked]
+    del answer.non_exist_job_ids[:]
+    answer.non_exist_job_ids.extend(ordered)
 
 
 def default_client_identity(context: grpc.aio.ServicerContext[Any, Any]) -> str:

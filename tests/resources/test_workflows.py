@@ -32,7 +32,7 @@ from gateway.credentials import Credentials, StaticCredentialsProvider
 from gateway.logs import UPSTREAM_LOGGER
 from gateway.model import GATEWAY_CALLBACK, Target
 from gateway.upstream import xml_codec
-from tests.access.helpers import sha256_hex
+from tests.access.helpers import FakeSleep, sha256_hex
 from tests.conftest import BUCKET, REGION, SAMPLE_KEY
 from tests.integration.helpers import rich_error
 from tests.resources.conftest import Stubs, platform_access, stubs_on
@@ -685,6 +685,81 @@ async def test_a_shared_client_is_held_to_its_own_cap_of_run_watches(
                 assert isinstance(await other.read(), W.WatchWorkflowExecutionResponse)
             watching.cancel()
             other.cancel()
+    finally:
+        emulator.state.release_running()
+        await running.stop(grace_s=0)
+
+
+async def test_a_run_watch_ends_when_its_client_is_removed_and_only_its(
+    settings: Settings, credentials: Credentials, emulator: RunningEmulator, tmp_path: Path
+) -> None:
+    """An access-file reload that removes a client ends its run watches at once, UNAUTHENTICATED
+    as its next call would be (tests/access/test_job_tags.py has the job watches); another
+    client's watch of the same run goes on to the run's end."""
+    tokens = {name: "tok-" + secrets.token_urlsafe(24) for name in ("alpha", "beta")}
+
+    def write(*names: str) -> Path:
+        path = tmp_path / "access.toml"
+        path.write_text(
+            'mode = "shared"\n'
+            + "".join(
+                f'[[clients]]\nname = "{name}"\ntoken_sha256 = ["{sha256_hex(tokens[name])}"]\n'
+                f'buckets = ["{BUCKET}"]\noperations = ["*"]\n'
+                for name in names
+            )
+        )
+        return path
+
+    sleep = FakeSleep()
+    access = ClientAccess.from_file(write("alpha", "beta"), sleep=sleep)
+    running = await start_gateway(
+        replace(settings, tracking=FAST_POLLS),
+        StaticCredentialsProvider(credentials),
+        access=access,
+    )
+    assert await sleep.next_delay() == 5  # the access file is watched
+    emulator.state.hold_running()
+    as_alpha, as_beta = ((("authorization", f"Bearer {tokens[n]}"),) for n in ("alpha", "beta"))
+    try:
+        async with grpc.aio.insecure_channel(running.address) as channel:
+            stubs = stubs_on(channel)
+            created = await stubs.workflows.CreateMediaWorkflow(
+                W.CreateMediaWorkflowRequest(media_workflow=workflow(queue_of(emulator))),
+                metadata=as_beta,
+            )
+            triggered = await stubs.workflows.TriggerMediaWorkflow(
+                W.TriggerMediaWorkflowRequest(
+                    workflow_id=created.media_workflow.workflow_id, object=SAMPLE_KEY
+                ),
+                metadata=as_beta,
+            )
+            request = W.WatchWorkflowExecutionRequest(run_id=triggered.instance_id)
+            watches = [
+                stubs.workflows.WatchWorkflowExecution(request, metadata=who, timeout=30)
+                for who in (as_alpha, as_beta)
+            ]
+            for call in watches:
+                async with asyncio.timeout(10):
+                    assert isinstance(await call.read(), W.WatchWorkflowExecutionResponse)
+
+            write("beta")  # alpha removed
+            sleep.release()
+            assert await sleep.next_delay() == 5  # reloaded
+
+            alpha, beta = watches
+            with pytest.raises(grpc.aio.AioRpcError) as caught:
+                async with asyncio.timeout(10):  # at the reload, the run still running
+                    await alpha.read()
+            assert caught.value.code() is grpc.StatusCode.UNAUTHENTICATED
+            emulator.state.release_running()
+            async with asyncio.timeout(30):
+                last = None
+                while (update := await beta.read()) is not grpc.aio.EOF:  # type: ignore[attr-defined]
+                    last = update  # bounded: the run ends, and the stream with it
+            assert isinstance(last, W.WatchWorkflowExecutionResponse)
+            assert last.workflow_execution.state_text == "Success"
+            assert await beta.code() is grpc.StatusCode.OK
+            assert len(access.open_calls) == 0
     finally:
         emulator.state.release_running()
         await running.stop(grace_s=0)
