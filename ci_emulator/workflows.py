@@ -42,13 +42,13 @@ from typing import Final
 from lxml import etree
 
 from ci_emulator.callback_body import JSON_CONTENT_TYPE, XML_CONTENT_TYPE, fields_to_json
-from ci_emulator.callbacks import CallbackTarget
+from ci_emulator.callbacks import CallbackTarget, notify_target
 from ci_emulator.config import BucketConfig
 from ci_emulator.errors import CiError, invalid_argument
 from ci_emulator.jobs import Job, JobState, WorkflowOrigin
 from ci_emulator.query import positive
 from ci_emulator.queue_api import parse_notify_config
-from ci_emulator.queues import MediaQueue
+from ci_emulator.queues import MediaQueue, NotifyConfig
 from ci_emulator.tasks import BackgroundTasks
 from ci_emulator.templates import TemplateStore, _append
 from ci_emulator.timefmt import format_ci_time, parse_ci_time
@@ -88,8 +88,10 @@ class Topology:
     start: str
     queue_id: str
     object_prefix: str
-    notify: Mapping[str, str]
-    """The Start node's `NotifyConfig` children (Url, Event, Type, State, ResultFormat)."""
+    notify: NotifyConfig | None
+    """The Start node's `NotifyConfig`, checked as a queue's; None when the node sets none (an
+    empty one included): the runs then report to the queue's, as CI's CreateWorkflow doc says
+    of a Start node without one."""
     ext_filter: Mapping[str, str]
 
     def order(self) -> list[str]:
@@ -300,8 +302,9 @@ def _topology(
     if input_node is None:
         raise invalid_argument(f"Topology.Nodes.{start.name}.Input is required")
     notify_node = child(input_node, "NotifyConfig")
-    if notify_node is not None:
-        parse_notify_config(notify_node)  # held to a queue's rules: it is the same node
+    notify = None  # an empty NotifyConfig sets nothing, as an absent one
+    if notify_node is not None and next(notify_node.iterchildren("{*}*"), None) is not None:
+        notify = parse_notify_config(notify_node)  # held to a queue's rules: the same node
     queue_id = text_of(input_node, "QueueId")
     queue = queues.get(queue_id or "")
     if queue_id is None or queue is None or queue.bucket != bucket:
@@ -323,7 +326,7 @@ def _topology(
         start.name,
         queue_id,
         text_of(input_node, "ObjectPrefix", strip=False) or "",
-        _texts(child(input_node, "NotifyConfig")),
+        notify,
         _texts(child(input_node, "ExtFilter")),
     )
 
@@ -573,23 +576,14 @@ def job_origin(execution: Execution, node: Node) -> WorkflowOrigin:
 
 def finish_target(execution: Execution, queue: MediaQueue | None) -> CallbackTarget | None:
     """Where a finished run reports: the Start node's NotifyConfig, else the queue's, if on and
-    subscribed to WorkflowFinish."""
+    subscribed to WorkflowFinish; in its ResultFormat, to its address as a job's callback
+    would go there (`callbacks.notify_target`)."""
     notify = execution.topology.notify
-    if notify:
-        events = {e.strip() for e in notify.get("Event", "").split(",")}
-        if notify.get("State") != "On" or EVENT_NAME not in events:
-            return None
-        kind = notify.get("Type", "Url") or "Url"
-        address = notify.get("Url", "") if kind == "Url" else notify.get("MqName", "")
-        return CallbackTarget(kind, address, notify.get("ResultFormat", "") or "XML")
-    if queue is None:
+    if notify is None and queue is not None:
+        notify = queue.notify
+    if notify is None or not notify.notifies(EVENT_NAME):
         return None
-    config = queue.notify
-    events = {e.strip() for e in config.event.split(",")}
-    if config.state != "On" or EVENT_NAME not in events:
-        return None
-    address = config.url if config.type == "Url" else config.mq_name
-    return CallbackTarget(config.type, address, config.result_format or "XML")
+    return notify_target(notify, notify.result_format or "XML")
 
 
 def finish_body(execution: Execution, body_format: str) -> tuple[bytes, str]:
