@@ -22,7 +22,7 @@ template into `Transcode`, and each `WatermarkTemplateId` adds a `Watermark` nod
 are then removed and `TemplateName` added: the job engine validates and runs inline parameters
 only, and `TemplateName` is what CI's answers show for a job run from a template. The job's
 JobsDetail still echoes the Operation as the client sent it, ids included, with that
-`TemplateName` beside `TemplateId` (`submit.echo_as_sent`).
+`TemplateName` beside `TemplateId` (`submit.parse_submit`, given the Operation as sent).
 
 Choices where CI is silent (UNCONFIRMED, marked where made): a name used twice within one kind
 is refused; a template a workflow names cannot be deleted; `name` filters by prefix (the Python

@@ -668,11 +668,7 @@ class WorkflowRunner:
             task.ended_at = self._clock()
             self._on_change()
             return False
-        task.job_id = job.job_id
-        operation = child(request, "Operation")  # templates resolved: TemplateName is there
-        task.template_name = (
-            text_of(operation, "TemplateName") if operation is not None else None
-        ) or ""
+        task.job_id, task.template_name = job.job_id, job.spec.template_name
         self._on_change()
         async with asyncio.timeout(RUN_JOB_TIMEOUT_S):
             finished = await self._wait_for_job(job.job_id)
