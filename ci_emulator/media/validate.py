@@ -72,6 +72,7 @@ X264_PRESETS: Final = frozenset(
 )  # fmt: skip
 PROFILES: Final = frozenset({"baseline", "main", "high"})
 PIX_FMTS: Final = frozenset({"yuv420p", "yuv422p", "yuv444p", "yuvj420p", "yuvj422p", "yuvj444p"})
+VOICE_MODES: Final = ("IsAudio", "IsBackground", "AudioAndBackground")
 _MESSAGE: Final = re.compile(r"^[A-Za-z0-9_*-]{1,64}$")
 _COLOR: Final = re.compile(r"^(?:(?:#|0x)?[0-9A-Fa-f]{6}|[A-Za-z]{3,20})$")
 _FONT_COLOR: Final = re.compile(r"^(?:#|0x)[0-9A-Fa-f]{6}$")
@@ -470,8 +471,15 @@ def _smart_cover(operation: Node, context: Context) -> MediaRequest:
 def _voice_separate(operation: Node, context: Context) -> MediaRequest:
     no_templates(operation)
     node = operation.require("VoiceSeparate")
-    mode = node.required_enum("AudioMode", ("IsAudio", "IsBackground", "AudioAndBackground"))
+    # AudioMode is "否" (optional) in CI's VoiceSeparate job doc, "是" only in its template doc
+    # (templates.KINDS requires it there), and no doc states a job's default (UNCONFIRMED).
+    # Tolerant reading: without it the job writes each track its Output names, as
+    # AudioAndBackground does (Object the voice, AuObject the background), and needs one of
+    # them, as the job doc's Output says (Object and AuObject may not both be empty).
+    mode = node.enum("AudioMode", VOICE_MODES)
     output = _output(operation, context, object_required=False)
+    if mode is None:
+        mode = _voice_mode_of(output)
     if mode != "IsBackground" and output.object is None:
         raise invalid_argument("Operation.Output.Object (the voice track) is required")
     if mode == "AudioAndBackground" and output.au_object is None:
@@ -483,6 +491,18 @@ def _voice_separate(operation: Node, context: Context) -> MediaRequest:
     )
     audio = _audio_config(node.child("AudioConfig"), format_name)
     return _request(context, VoiceSeparateParams(mode, audio), output)
+
+
+def _voice_mode_of(output: OutputSpec) -> str:
+    """The AudioMode that writes exactly the voice and background tracks `output` names."""
+    if output.object is None and output.au_object is None:
+        raise invalid_argument(
+            "Operation.Output.Object (the voice track) or AuObject (the background track) is "
+            "required"
+        )
+    if output.object is None:
+        return "IsBackground"
+    return "IsAudio" if output.au_object is None else "AudioAndBackground"
 
 
 def _inline_transcode(operation: Node, *, required: bool, output: OutputSpec) -> EncodeSpec:
