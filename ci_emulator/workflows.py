@@ -9,8 +9,12 @@ Checked on create and update, each refusal InvalidArgument:
   (UNCONFIRMED: CI's console creates workflows paused);
 * exactly one node of `Type` `Start`, whose `Input.QueueId` is one of the bucket's queues and
   whose `Input.NotifyConfig`, when given, meets a queue's rules (`queue_api`: the same node);
-* every other node has a `Type` (a job kind) and an `Operation`; a `TemplateId` there must be a
-  template of the node's kind, a `TranscodeTemplateId` a Transcode template;
+* every other node has a `Type` (a job kind) and an `Operation`: both "是" for every kind of
+  node CI's CreateWorkflow doc tables (catalogue A.13 leaves the Operation open). A MediaInfo
+  node may leave it out: that doc has no MediaInfo node, and a MediaInfo job's Operation is
+  optional (notes §2.2, the 2025 doc), so the tolerant reading (UNCONFIRMED) holds for its
+  node too. A `TemplateId` there must be a template of the node's kind, a
+  `TranscodeTemplateId` a Transcode template;
 * every dependency joins known nodes (or `End`); the graph has no cycle and every node can be
   reached from Start.
 
@@ -68,6 +72,8 @@ MAX_IDS = 100
 MAX_PAGE = 100
 RUN_JOB_TIMEOUT_S = 3600.0
 """Longest a run waits for one node's job: a bound, far beyond any emulated job."""
+_NO_OPERATION_NEEDED: Final = frozenset({START, "MediaInfo"})
+"""Node types that may leave `Operation` out (the module docstring says why)."""
 _NODE_NAME: Final = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]{0,127}$")
 _CURSOR_PREFIX = "ci-emulator:run:"
 
@@ -286,6 +292,8 @@ def _topology(
         if node_type is None:
             raise invalid_argument(f"Topology.Nodes.{name}.Type is required")
         operation = child(node, "Operation")
+        if operation is None and node_type not in _NO_OPERATION_NEEDED:
+            raise invalid_argument(f"Topology.Nodes.{name}.Operation is required")
         nodes[name] = Node(
             name,
             node_type,

@@ -1,5 +1,5 @@
-"""`POST /workflow` refuses what CI refuses in a Start node (catalogue A.13), and a finished
-run reports where the Start node's NotifyConfig, else its queue's, says."""
+"""`POST /workflow` refuses what CI refuses in a Start node and a job node (catalogue A.13),
+and a finished run reports where the Start node's NotifyConfig, else its queue's, says."""
 
 from __future__ import annotations
 
@@ -62,6 +62,30 @@ async def test_a_start_node_with_a_valid_notify_config_is_accepted(
         "POST", "/workflow", body=body(emu.state.default_queue[BUCKET], notify)
     )
     assert reply.ok().xml().findtext("MediaWorkflow/WorkflowId")
+
+
+async def test_a_job_node_without_an_operation_is_refused(
+    client: SignedClient, emu: RunningEmulator
+) -> None:
+    """CI's CreateWorkflow doc marks a job node's Operation "是" (catalogue A.13 leaves it
+    open): the emulator's docstring said so but its code took the node, and a run of it."""
+    queue_id = emu.state.default_queue[BUCKET]
+    transcode = (
+        body(queue_id, "")
+        .replace(b"MediaInfo_1", b"Transcode_1")
+        .replace(b"<Type>MediaInfo</Type>", b"<Type>Transcode</Type>")
+    )
+    reply = await client.send("POST", "/workflow", body=transcode.replace(b"<Operation/>", b""))
+    assert (reply.status, reply.code) == (400, "InvalidArgument")
+    assert "Topology.Nodes.Transcode_1.Operation is required" in (
+        reply.xml().findtext("Message") or ""
+    )
+    # An empty one is an Operation (its kind's own rules apply when a run submits the job).
+    assert (await client.send("POST", "/workflow", body=transcode)).ok()
+    # A MediaInfo node may leave it out, as a MediaInfo job may (notes §2.2); the CreateWorkflow
+    # doc has no MediaInfo node. The Start node has none: its Input says what it needs.
+    bare = body(queue_id, "").replace(b"<Operation/>", b"")
+    assert (await client.send("POST", "/workflow", body=bare)).ok()
 
 
 # ---- where a finished run reports (pure) ------------------------------------------------------
