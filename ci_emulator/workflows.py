@@ -8,7 +8,8 @@ Checked on create and update, each refusal InvalidArgument:
 * `Name` required (at most 128 characters); `State` `Active` | `Paused`, absent = `Paused`
   (UNCONFIRMED: CI's console creates workflows paused);
 * exactly one node of `Type` `Start`, whose `Input.QueueId` is one of the bucket's queues and
-  whose `Input.NotifyConfig`, when given, meets a queue's rules (`queue_api`: the same node);
+  whose `Input.NotifyConfig`, when given, meets a queue's rules (`queue_api`: the same node),
+  `State` absent meaning On;
 * every other node has a `Type` (a job kind) and an `Operation`: both "是" for every kind of
   node CI's CreateWorkflow doc tables (catalogue A.13 leaves the Operation open). A MediaInfo
   node may leave it out: that doc has no MediaInfo node, and a MediaInfo job's Operation is
@@ -312,7 +313,11 @@ def _topology(
     notify_node = child(input_node, "NotifyConfig")
     notify = None  # an empty NotifyConfig sets nothing, as an absent one
     if notify_node is not None and next(notify_node.iterchildren("{*}*"), None) is not None:
-        notify = parse_notify_config(notify_node)  # held to a queue's rules: the same node
+        # Held to a queue's rules: the same node. But a queue's is Off until switched On, while
+        # CI's CreateWorkflow doc gives the Start node's no State at all (Url, Type and Event
+        # "是"; its sample sets none) and says the runs report there: without State it is On
+        # (UNCONFIRMED; the reading under which the doc's own sample gets its callbacks).
+        notify = parse_notify_config(notify_node, default_state="On")
     queue_id = text_of(input_node, "QueueId")
     queue = queues.get(queue_id or "")
     if queue_id is None or queue is None or queue.bucket != bucket:

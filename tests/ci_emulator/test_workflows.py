@@ -116,6 +116,13 @@ QUEUE_ON = NotifyConfig(url="http://127.0.0.1:9/queue", state="On", event="Workf
     ("notify", "queue_notify", "expected"),
     [
         (ON_URL, QUEUE_ON, CallbackTarget("Url", "http://127.0.0.1:9/start", "JSON")),
+        # CreateWorkflow's sample: Url, Event, Type and no State (its table has none).
+        (
+            "<NotifyConfig><Url>http://127.0.0.1:9/start</Url>"
+            "<Event>TaskFinish,WorkflowFinish</Event><Type>Url</Type></NotifyConfig>",
+            NotifyConfig(),
+            CallbackTarget("Url", "http://127.0.0.1:9/start", "XML"),
+        ),
         # The Start node's own, switched off, wins over the queue's.
         (ON_URL.replace(">On<", ">Off<"), QUEUE_ON, None),
         (ON_URL.replace("WorkflowFinish", "TaskFinish"), QUEUE_ON, None),
@@ -139,8 +146,8 @@ QUEUE_ON = NotifyConfig(url="http://127.0.0.1:9/queue", state="On", event="Workf
             CallbackTarget("TDMQ", "gz/Topic/t", "XML"),
         ),
     ],
-    ids=["start on", "start off", "start not subscribed", "queue", "empty start", "queue not "
-         "subscribed", "start tdmq", "queue tdmq"],
+    ids=["start on", "doc sample without state", "start off", "start not subscribed", "queue",
+         "empty start", "queue not subscribed", "start tdmq", "queue tdmq"],
 )  # fmt: skip
 def test_a_finished_run_reports_where_its_notify_config_says(
     notify: str, queue_notify: NotifyConfig, expected: CallbackTarget | None
