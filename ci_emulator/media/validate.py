@@ -72,6 +72,9 @@ X264_PRESETS: Final = frozenset(
 )  # fmt: skip
 PROFILES: Final = frozenset({"baseline", "main", "high"})
 PIX_FMTS: Final = frozenset({"yuv420p", "yuv422p", "yuv444p", "yuvj420p", "yuvj422p", "yuvj444p"})
+SMART_COVER_COUNT: Final = 3
+"""Covers a SmartCover job writes without `Count`: "默认值 3", range [1, 10], in CI's SmartCover
+job doc (CreateMediaJobs, Operation.SmartCover.Count) and its CreateWorkflow node."""
 VOICE_MODES: Final = ("IsAudio", "IsBackground", "AudioAndBackground")
 _MESSAGE: Final = re.compile(r"^[A-Za-z0-9_*-]{1,64}$")
 _COLOR: Final = re.compile(r"^(?:(?:#|0x)?[0-9A-Fa-f]{6}|[A-Za-z]{3,20})$")
@@ -456,13 +459,14 @@ def _smart_cover(operation: Node, context: Context) -> MediaRequest:
     node = operation.child("SmartCover")
     output = _output(operation, context, number=True)
     if node is None:
-        return _request(context, SmartCoverParams("jpg", None, None, 1, False), output)
+        return _request(
+            context, SmartCoverParams("jpg", None, None, SMART_COVER_COUNT, False), output
+        )
     params = SmartCoverParams(
         format=node.enum("Format", ("jpg", "png", "webp"), "jpg") or "jpg",
         width=_side(node, "Width"),
         height=_side(node, "Height"),
-        # Count: range [1, 10] per the SmartCover docs; default 1 (UNCONFIRMED).
-        count=node.integer("Count", 1, 10) or 1,
+        count=node.integer("Count", 1, 10) or SMART_COVER_COUNT,
         delete_duplicates=node.flag("DeleteDuplicates"),
     )
     return _request(context, params, output)
