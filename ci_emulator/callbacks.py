@@ -55,7 +55,7 @@ from ci_emulator.callback_body import (
 )
 from ci_emulator.config import CallbackSettings
 from ci_emulator.jobs import Job, JobState
-from ci_emulator.queues import MediaQueue
+from ci_emulator.queues import MediaQueue, NotifyConfig
 from ci_emulator.tasks import BackgroundTasks
 
 logger = logging.getLogger(__name__)
@@ -78,9 +78,9 @@ class CallbackDelivery(NamedTuple):
 @dataclass(frozen=True)
 class CallbackTarget:
     kind: str
-    """`Url` or `TDMQ`."""
+    """`Url`, `TDMQ` or `Kafka`."""
     address: str
-    """The URL, or `region/mode/name` of the TDMQ topic."""
+    """The URL, `region/mode/name` of the TDMQ topic, or `region/instance/topic` (Kafka)."""
     body_format: str
     """`XML` or `JSON`."""
 
@@ -104,6 +104,12 @@ def callback_target(
         return CallbackTarget("Url", spec.callback, body_format)
     if not notify.notifies_job_end:
         return None
+    return notify_target(notify, body_format)
+
+
+def notify_target(notify: NotifyConfig, body_format: str) -> CallbackTarget:
+    """Where a `NotifyConfig` (a queue's, a workflow Start node's) sends: its Url, its TDMQ
+    topic or its Kafka topic, by its Type."""
     if notify.type == "TDMQ":
         address = f"{notify.mq_region}/{notify.mq_mode or 'Queue'}/{notify.mq_name}"
         return CallbackTarget("TDMQ", address, body_format)

@@ -55,7 +55,7 @@ from ci_emulator.queue_api import (
 )
 from ci_emulator.queues import QueueState
 from ci_emulator.state import EmulatorState
-from ci_emulator.submit import echo_as_sent, object_key, parse_submit, sent_operation
+from ci_emulator.submit import object_key, parse_submit, sent_operation
 from ci_emulator.templates import resolve_job_templates
 from ci_emulator.xmlbuild import Fields, media_info_fields, render_response
 
@@ -161,21 +161,20 @@ def submit_jobs(
 
     The multi-operation form is one single-form request per Operation (`multi_submit`); each
     gets the templates it names merged in (`templates`), and every one is checked before any
-    job is created. The jobs echo each Operation as it was sent (`submit.echo_as_sent`)."""
+    job is created. The jobs echo each Operation as it was sent (`submit.parse_submit`'s
+    `sent`)."""
     requests = split_operations(root) or [root]
     # What the client sent, before templates are merged in to run the job: CI echoes that.
     sent = [sent_operation(one) for one in requests]
     for one in requests:
         resolve_job_templates(one, state.resources.templates, bucket.name)
     specs = [
-        echo_as_sent(
-            parse_submit(
-                one,
-                default_queue_id=state.default_queue[bucket.name],
-                bucket=bucket,
-                buckets=state.config.bucket,
-            ),
-            operation,
+        parse_submit(
+            one,
+            default_queue_id=state.default_queue[bucket.name],
+            bucket=bucket,
+            buckets=state.config.bucket,
+            sent=operation,
         )
         for one, operation in zip(requests, sent, strict=True)
     ]

@@ -118,6 +118,13 @@ class JobSpec:
     def runs_in_worker(self) -> bool:
         return self.media is not None
 
+    @property
+    def template_name(self) -> str:
+        """The `TemplateName` its echo shows (the template its `TemplateId` was resolved to);
+        empty when it named none."""
+        names = (v for n, v in self.operation_echo if n == "TemplateName" and isinstance(v, str))
+        return next(names, "")
+
 
 @dataclass(eq=False)
 class Job:

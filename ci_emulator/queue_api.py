@@ -165,9 +165,9 @@ def _queue_id(request: etree._Element) -> str | None:
     return given[0] if given else None
 
 
-def parse_notify_config(node: etree._Element) -> NotifyConfig:
+def parse_notify_config(node: etree._Element, *, default_state: str = "Off") -> NotifyConfig:
     """A `NotifyConfig` node, a queue's or a workflow Start node's (the same node, notes §8.1,
-    catalogue A.13), checked as described above."""
+    catalogue A.13), checked as described above; `State` absent is `default_state`."""
 
     def pick(name: str, allowed: frozenset[str], default: str) -> str:
         value = text_of(node, name)
@@ -185,7 +185,7 @@ def parse_notify_config(node: etree._Element) -> NotifyConfig:
         raise invalid_argument("NotifyConfig.Event names an unknown event")
     config = NotifyConfig(
         url=text_of(node, "Url") or "",
-        state=pick("State", NOTIFY_STATES, "Off"),
+        state=pick("State", NOTIFY_STATES, default_state),
         type=pick("Type", NOTIFY_TYPES, "Url"),
         event=",".join(events),
         result_format=pick("ResultFormat", RESULT_FORMATS, "XML"),

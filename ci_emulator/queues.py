@@ -49,8 +49,12 @@ class NotifyConfig:
     @property
     def notifies_job_end(self) -> bool:
         """On, and subscribed to job completion (TransCodingFinish: its older name)."""
-        events = {name.strip() for name in self.event.split(",")}
-        return self.state == "On" and bool(events & {"TaskFinish", "TransCodingFinish"})
+        return self.notifies("TaskFinish", "TransCodingFinish")
+
+    def notifies(self, *events: str) -> bool:
+        """On, and subscribed to one of `events` (a job's TaskFinish, a run's WorkflowFinish)."""
+        subscribed = {name.strip() for name in self.event.split(",")}
+        return self.state == "On" and not subscribed.isdisjoint(events)
 
 
 @dataclass(eq=False)

@@ -29,7 +29,6 @@ the answer would depend on which one a server reads.
 from __future__ import annotations
 
 import copy
-from dataclasses import replace
 from typing import Final
 
 from lxml import etree
@@ -88,9 +87,12 @@ def parse_submit(
     default_queue_id: str,
     bucket: BucketConfig | None = None,
     buckets: BucketLookup | None = None,
+    sent: etree._Element | None = None,
 ) -> JobSpec:
     """The job a `<Request>` asks for. `bucket` (the one addressed) and `buckets` (every
-    bound bucket, for outputs and URLs) are needed by the media kinds only."""
+    bound bucket, for outputs and URLs) are needed by the media kinds only. `sent` is the
+    request's Operation as the client sent it (`sent_operation`, taken before templates were
+    merged in); the job echoes that (`_echo`). None: `request` is as it was sent."""
     tag = text_of(request, "Tag")
     if tag is None:
         raise invalid_argument("Tag is required")
@@ -113,7 +115,7 @@ def parse_submit(
         operation = child(request, "Operation")
         input_ref = ObjectRef(bucket.name, bucket.region, key) if key else None
         media = parse_media(tag, operation, input_ref=input_ref, buckets=buckets)
-        echo = _echo(operation)
+        echo = _echo(operation, sent)
     callback_type = _one_of(request, "CallBackType", CALLBACK_TYPES)
     return JobSpec(
         tag=tag,
@@ -141,26 +143,26 @@ def sent_operation(request: etree._Element) -> etree._Element | None:
     return copy.deepcopy(operations[0]) if len(operations) == 1 else None
 
 
-def echo_as_sent(spec: JobSpec, sent: etree._Element | None) -> JobSpec:
-    """`spec` echoing its Operation as sent: CI's JobsDetail echoes the request (catalogue
-    §1.3, "TemplateName, echo of request"), so a job that named a template shows its
-    `TemplateId` (and `TranscodeTemplateId`, `WatermarkTemplateId`) with the `TemplateName`
-    it was resolved to, not the parameters the emulator merged in to run it."""
-    if spec.media is None or sent is None:
-        return spec
-    echo = _echo(sent)
-    names = [item for item in spec.operation_echo if item[0] == "TemplateName"]
+def _echo(operation: etree._Element | None, sent: etree._Element | None) -> Fields:
+    """The Operation children CI echoes in JobsDetail (UserData and JobLevel are rendered by
+    the job itself, JobLevel always). CI echoes the request (catalogue §1.3, "TemplateName,
+    echo of request"), so a job that named a template shows its `TemplateId` (and
+    `TranscodeTemplateId`, `WatermarkTemplateId`) as `sent`, with the `TemplateName` it was
+    resolved to (which `operation`, resolved, holds) beside it: not the parameters the
+    emulator merged in to run it."""
+    if operation is None:
+        return []
+    if sent is None:
+        return _echoed(operation)
+    echo = _echoed(sent)
+    names = [item for item in element_fields(operation) if item[0] == "TemplateName"]
     if names:
         at = next((i + 1 for i, item in enumerate(echo) if item[0] == "TemplateId"), len(echo))
         echo[at:at] = names
-    return replace(spec, operation_echo=echo)
+    return echo
 
 
-def _echo(operation: etree._Element | None) -> Fields:
-    """The Operation children CI echoes in JobsDetail (UserData and JobLevel are rendered
-    by the job itself, JobLevel always)."""
-    if operation is None:
-        return []
+def _echoed(operation: etree._Element) -> Fields:
     return [item for item in element_fields(operation) if item[0] not in ("UserData", "JobLevel")]
 
 

@@ -22,7 +22,7 @@ template into `Transcode`, and each `WatermarkTemplateId` adds a `Watermark` nod
 are then removed and `TemplateName` added: the job engine validates and runs inline parameters
 only, and `TemplateName` is what CI's answers show for a job run from a template. The job's
 JobsDetail still echoes the Operation as the client sent it, ids included, with that
-`TemplateName` beside `TemplateId` (`submit.echo_as_sent`).
+`TemplateName` beside `TemplateId` (`submit.parse_submit`, given the Operation as sent).
 
 Choices where CI is silent (UNCONFIRMED, marked where made): a name used twice within one kind
 is refused; a template a workflow names cannot be deleted; `name` filters by prefix (the Python
@@ -74,12 +74,21 @@ KINDS: Final[Mapping[str, Kind]] = {
     "Snapshot": Kind("Snapshot", "Snapshot", "Snapshot"),
     # Container { Format } is optional (catalogue A.6: the job takes Video.Codec's format).
     "Animation": Kind("Animation", None, "Animation", ("Video/Codec",)),
+    # ConcatTemplate, its Container and Container.Format are "是" in CI's Concat template doc
+    # (CreateMediaTemplate) as in its job doc; catalogue A.7/A.12 only leave them unmarked.
+    # gateway kind_rules holds the same. That doc also marks ConcatFragment (Url, Mode) "是":
+    # enforced neither here nor in the gateway (a job run from such a template needs fragments
+    # of its own: a Concat needs two clips).
     "Concat": Kind("ConcatTemplate", "ConcatTemplate", "ConcatTemplate", ("Container/Format",)),
     # Type, Pos, LocMode and Dx are "*" in the watermark template docs (catalogue §1.3, A.3);
     # Dy's row is cut off there (UNCONFIRMED): optional, as for a job's watermark.
     "Watermark": Kind("Watermark", "Watermark", "Watermark", ("Type", "Pos", "LocMode", "Dx")),
     "VideoProcess": Kind("VideoProcess", None, "VideoProcess"),
     "VideoMontage": Kind("VideoMontage", None, "VideoMontage"),
+    # AudioMode is "是" in CI's VoiceSeparate template doc (CreateMediaTemplate), "否" in its job
+    # doc (a job may leave it out: media.validate); gateway kind_rules.TEMPLATE_RULES holds the
+    # same. AudioConfig, "是" there too though each of its children has a default, stays
+    # optional in both (tolerant reading).
     "VoiceSeparate": Kind("VoiceSeparate", None, "VoiceSeparate", ("AudioMode",)),
     "SuperResolution": Kind("SuperResolution", None, "SuperResolution", ("Resolution",)),
     "SmartCover": Kind("SmartCover", "SmartCover", "SmartCover"),

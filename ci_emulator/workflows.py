@@ -8,9 +8,14 @@ Checked on create and update, each refusal InvalidArgument:
 * `Name` required (at most 128 characters); `State` `Active` | `Paused`, absent = `Paused`
   (UNCONFIRMED: CI's console creates workflows paused);
 * exactly one node of `Type` `Start`, whose `Input.QueueId` is one of the bucket's queues and
-  whose `Input.NotifyConfig`, when given, meets a queue's rules (`queue_api`: the same node);
-* every other node has a `Type` (a job kind) and an `Operation`; a `TemplateId` there must be a
-  template of the node's kind, a `TranscodeTemplateId` a Transcode template;
+  whose `Input.NotifyConfig`, when given, meets a queue's rules (`queue_api`: the same node),
+  `State` absent meaning On;
+* every other node has a `Type` (a job kind) and an `Operation`: both "是" for every kind of
+  node CI's CreateWorkflow doc tables (catalogue A.13 leaves the Operation open). A MediaInfo
+  node may leave it out: that doc has no MediaInfo node, and a MediaInfo job's Operation is
+  optional (notes §2.2, the 2025 doc), so the tolerant reading (UNCONFIRMED) holds for its
+  node too. A `TemplateId` there must be a template of the node's kind, a
+  `TranscodeTemplateId` a Transcode template;
 * every dependency joins known nodes (or `End`); the graph has no cycle and every node can be
   reached from Start.
 
@@ -42,13 +47,13 @@ from typing import Final
 from lxml import etree
 
 from ci_emulator.callback_body import JSON_CONTENT_TYPE, XML_CONTENT_TYPE, fields_to_json
-from ci_emulator.callbacks import CallbackTarget
+from ci_emulator.callbacks import CallbackTarget, notify_target
 from ci_emulator.config import BucketConfig
 from ci_emulator.errors import CiError, invalid_argument
 from ci_emulator.jobs import Job, JobState, WorkflowOrigin
 from ci_emulator.query import positive
 from ci_emulator.queue_api import parse_notify_config
-from ci_emulator.queues import MediaQueue
+from ci_emulator.queues import MediaQueue, NotifyConfig
 from ci_emulator.tasks import BackgroundTasks
 from ci_emulator.templates import TemplateStore, _append
 from ci_emulator.timefmt import format_ci_time, parse_ci_time
@@ -68,6 +73,8 @@ MAX_IDS = 100
 MAX_PAGE = 100
 RUN_JOB_TIMEOUT_S = 3600.0
 """Longest a run waits for one node's job: a bound, far beyond any emulated job."""
+_NO_OPERATION_NEEDED: Final = frozenset({START, "MediaInfo"})
+"""Node types that may leave `Operation` out (the module docstring says why)."""
 _NODE_NAME: Final = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]{0,127}$")
 _CURSOR_PREFIX = "ci-emulator:run:"
 
@@ -88,8 +95,10 @@ class Topology:
     start: str
     queue_id: str
     object_prefix: str
-    notify: Mapping[str, str]
-    """The Start node's `NotifyConfig` children (Url, Event, Type, State, ResultFormat)."""
+    notify: NotifyConfig | None
+    """The Start node's `NotifyConfig`, checked as a queue's; None when the node sets none (an
+    empty one included): the runs then report to the queue's, as CI's CreateWorkflow doc says
+    of a Start node without one."""
     ext_filter: Mapping[str, str]
 
     def order(self) -> list[str]:
@@ -284,6 +293,8 @@ def _topology(
         if node_type is None:
             raise invalid_argument(f"Topology.Nodes.{name}.Type is required")
         operation = child(node, "Operation")
+        if operation is None and node_type not in _NO_OPERATION_NEEDED:
+            raise invalid_argument(f"Topology.Nodes.{name}.Operation is required")
         nodes[name] = Node(
             name,
             node_type,
@@ -300,8 +311,13 @@ def _topology(
     if input_node is None:
         raise invalid_argument(f"Topology.Nodes.{start.name}.Input is required")
     notify_node = child(input_node, "NotifyConfig")
-    if notify_node is not None:
-        parse_notify_config(notify_node)  # held to a queue's rules: it is the same node
+    notify = None  # an empty NotifyConfig sets nothing, as an absent one
+    if notify_node is not None and next(notify_node.iterchildren("{*}*"), None) is not None:
+        # Held to a queue's rules: the same node. But a queue's is Off until switched On, while
+        # CI's CreateWorkflow doc gives the Start node's no State at all (Url, Type and Event
+        # "是"; its sample sets none) and says the runs report there: without State it is On
+        # (UNCONFIRMED; the reading under which the doc's own sample gets its callbacks).
+        notify = parse_notify_config(notify_node, default_state="On")
     queue_id = text_of(input_node, "QueueId")
     queue = queues.get(queue_id or "")
     if queue_id is None or queue is None or queue.bucket != bucket:
@@ -323,7 +339,7 @@ def _topology(
         start.name,
         queue_id,
         text_of(input_node, "ObjectPrefix", strip=False) or "",
-        _texts(child(input_node, "NotifyConfig")),
+        notify,
         _texts(child(input_node, "ExtFilter")),
     )
 
@@ -573,23 +589,14 @@ def job_origin(execution: Execution, node: Node) -> WorkflowOrigin:
 
 def finish_target(execution: Execution, queue: MediaQueue | None) -> CallbackTarget | None:
     """Where a finished run reports: the Start node's NotifyConfig, else the queue's, if on and
-    subscribed to WorkflowFinish."""
+    subscribed to WorkflowFinish; in its ResultFormat, to its address as a job's callback
+    would go there (`callbacks.notify_target`)."""
     notify = execution.topology.notify
-    if notify:
-        events = {e.strip() for e in notify.get("Event", "").split(",")}
-        if notify.get("State") != "On" or EVENT_NAME not in events:
-            return None
-        kind = notify.get("Type", "Url") or "Url"
-        address = notify.get("Url", "") if kind == "Url" else notify.get("MqName", "")
-        return CallbackTarget(kind, address, notify.get("ResultFormat", "") or "XML")
-    if queue is None:
+    if notify is None and queue is not None:
+        notify = queue.notify
+    if notify is None or not notify.notifies(EVENT_NAME):
         return None
-    config = queue.notify
-    events = {e.strip() for e in config.event.split(",")}
-    if config.state != "On" or EVENT_NAME not in events:
-        return None
-    address = config.url if config.type == "Url" else config.mq_name
-    return CallbackTarget(config.type, address, config.result_format or "XML")
+    return notify_target(notify, notify.result_format or "XML")
 
 
 def finish_body(execution: Execution, body_format: str) -> tuple[bytes, str]:
@@ -674,11 +681,7 @@ class WorkflowRunner:
             task.ended_at = self._clock()
             self._on_change()
             return False
-        task.job_id = job.job_id
-        operation = child(request, "Operation")  # templates resolved: TemplateName is there
-        task.template_name = (
-            text_of(operation, "TemplateName") if operation is not None else None
-        ) or ""
+        task.job_id, task.template_name = job.job_id, job.spec.template_name
         self._on_change()
         async with asyncio.timeout(RUN_JOB_TIMEOUT_S):
             finished = await self._wait_for_job(job.job_id)

@@ -72,6 +72,10 @@ X264_PRESETS: Final = frozenset(
 )  # fmt: skip
 PROFILES: Final = frozenset({"baseline", "main", "high"})
 PIX_FMTS: Final = frozenset({"yuv420p", "yuv422p", "yuv444p", "yuvj420p", "yuvj422p", "yuvj444p"})
+SMART_COVER_COUNT: Final = 3
+"""Covers a SmartCover job writes without `Count`: "默认值 3", range [1, 10], in CI's SmartCover
+job doc (CreateMediaJobs, Operation.SmartCover.Count) and its CreateWorkflow node."""
+VOICE_MODES: Final = ("IsAudio", "IsBackground", "AudioAndBackground")
 _MESSAGE: Final = re.compile(r"^[A-Za-z0-9_*-]{1,64}$")
 _COLOR: Final = re.compile(r"^(?:(?:#|0x)?[0-9A-Fa-f]{6}|[A-Za-z]{3,20})$")
 _FONT_COLOR: Final = re.compile(r"^(?:#|0x)[0-9A-Fa-f]{6}$")
@@ -455,13 +459,14 @@ def _smart_cover(operation: Node, context: Context) -> MediaRequest:
     node = operation.child("SmartCover")
     output = _output(operation, context, number=True)
     if node is None:
-        return _request(context, SmartCoverParams("jpg", None, None, 1, False), output)
+        return _request(
+            context, SmartCoverParams("jpg", None, None, SMART_COVER_COUNT, False), output
+        )
     params = SmartCoverParams(
         format=node.enum("Format", ("jpg", "png", "webp"), "jpg") or "jpg",
         width=_side(node, "Width"),
         height=_side(node, "Height"),
-        # Count: range [1, 10] per the SmartCover docs; default 1 (UNCONFIRMED).
-        count=node.integer("Count", 1, 10) or 1,
+        count=node.integer("Count", 1, 10) or SMART_COVER_COUNT,
         delete_duplicates=node.flag("DeleteDuplicates"),
     )
     return _request(context, params, output)
@@ -470,8 +475,15 @@ def _smart_cover(operation: Node, context: Context) -> MediaRequest:
 def _voice_separate(operation: Node, context: Context) -> MediaRequest:
     no_templates(operation)
     node = operation.require("VoiceSeparate")
-    mode = node.required_enum("AudioMode", ("IsAudio", "IsBackground", "AudioAndBackground"))
+    # AudioMode is "否" (optional) in CI's VoiceSeparate job doc, "是" only in its template doc
+    # (templates.KINDS requires it there), and no doc states a job's default (UNCONFIRMED).
+    # Tolerant reading: without it the job writes each track its Output names, as
+    # AudioAndBackground does (Object the voice, AuObject the background), and needs one of
+    # them, as the job doc's Output says (Object and AuObject may not both be empty).
+    mode = node.enum("AudioMode", VOICE_MODES)
     output = _output(operation, context, object_required=False)
+    if mode is None:
+        mode = _voice_mode_of(output)
     if mode != "IsBackground" and output.object is None:
         raise invalid_argument("Operation.Output.Object (the voice track) is required")
     if mode == "AudioAndBackground" and output.au_object is None:
@@ -483,6 +495,18 @@ def _voice_separate(operation: Node, context: Context) -> MediaRequest:
     )
     audio = _audio_config(node.child("AudioConfig"), format_name)
     return _request(context, VoiceSeparateParams(mode, audio), output)
+
+
+def _voice_mode_of(output: OutputSpec) -> str:
+    """The AudioMode that writes exactly the voice and background tracks `output` names."""
+    if output.object is None and output.au_object is None:
+        raise invalid_argument(
+            "Operation.Output.Object (the voice track) or AuObject (the background track) is "
+            "required"
+        )
+    if output.object is None:
+        return "IsBackground"
+    return "IsAudio" if output.au_object is None else "AudioAndBackground"
 
 
 def _inline_transcode(operation: Node, *, required: bool, output: OutputSpec) -> EncodeSpec:

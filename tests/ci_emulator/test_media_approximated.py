@@ -46,6 +46,28 @@ async def test_voice_separate_writes_voice_and_background(
     assert info is not None and info.findtext("SampleRate") == "22050"
 
 
+@pytest.mark.parametrize(
+    ("outputs", "written"),
+    [
+        ({"key": "voice/v.mp3", "AuObject": "voice/bg.mp3"}, ["voice/v.mp3", "voice/bg.mp3"]),
+        ({"key": "voice/v.mp3"}, ["voice/v.mp3"]),
+        ({"AuObject": "voice/bg.mp3"}, ["voice/bg.mp3"]),
+    ],
+    ids=["both", "voice", "background"],
+)
+async def test_voice_separate_without_audio_mode_writes_the_tracks_its_output_names(
+    client: SignedClient, emu: RunningEmulator, outputs: dict[str, str], written: list[str]
+) -> None:
+    """AudioMode is optional in CI's VoiceSeparate job doc (required only in its template
+    doc); the emulator required it, refusing a job CI accepts."""
+    key = outputs.pop("key", None)
+    operation = "<VoiceSeparate><AudioConfig><Codec>mp3</Codec></AudioConfig></VoiceSeparate>"
+    body = media_body("VoiceSeparate", operation + output_xml(key, **outputs))
+    detail = succeeded(await run_job(client, emu, body))
+    assert output_keys(detail) == written
+    assert detail.find("Operation/VoiceSeparate/AudioMode") is None  # echoed as sent
+
+
 async def test_sdr_to_hdr_tags_the_output(client: SignedClient, emu: RunningEmulator) -> None:
     operation = "<SDRtoHDR><HdrMode>HLG</HdrMode></SDRtoHDR>" + TRANSCODE + output_xml("hdr.mp4")
     detail = succeeded(await run_job(client, emu, media_body("SDRtoHDR", operation)))
@@ -139,6 +161,7 @@ async def test_digital_watermark_round_trip(client: SignedClient, emu: RunningEm
          "</VoiceSeparate>" + output_xml("v.mp3"), 400),
         ("VoiceSeparate", "<VoiceSeparate><AudioMode>Karaoke</AudioMode></VoiceSeparate>"
          + output_xml("v.mp3"), 400),
+        ("VoiceSeparate", "<VoiceSeparate/>" + output_xml(BassObject="b.mp3"), 400),
         ("DigitalWatermark", "<DigitalWatermark><Message>has space</Message><Type>Text</Type>"
          "<Version>V1</Version></DigitalWatermark>" + output_xml("o.mp4"), 400),
         ("DigitalWatermark", "<DigitalWatermark><Message>m</Message><Type>Text</Type>"
@@ -149,8 +172,9 @@ async def test_digital_watermark_round_trip(client: SignedClient, emu: RunningEm
          "</ExtractDigitalWatermark>", 400),
     ],
     ids=["hdr without transcode", "hdr mode", "transcode template", "no Resolution",
-         "nothing enabled", "no enhancement", "no AuObject", "bad AudioMode", "message charset",
-         "no Version", "message too long", "extract version"],
+         "nothing enabled", "no enhancement", "no AuObject", "bad AudioMode",
+         "no voice or background", "message charset", "no Version", "message too long",
+         "extract version"],
 )  # fmt: skip
 async def test_refusals(client: SignedClient, tag: str, operation: str, status: int) -> None:
     assert (await refusal(client, media_body(tag, operation)))[0] == status

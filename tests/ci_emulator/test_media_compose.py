@@ -315,6 +315,16 @@ async def test_smart_cover_picks_count_pictures(
         assert (probed.video_codec, probed.width, probed.height) == ("png", 160, 128)
 
 
+@pytest.mark.parametrize("node", ["<SmartCover><Format>jpg</Format></SmartCover>", ""])
+async def test_smart_cover_writes_three_pictures_without_a_count(
+    client: SignedClient, emu: RunningEmulator, root: Path, node: str
+) -> None:
+    """Count's default is 3 in CI's SmartCover job doc; the emulator wrote 1."""
+    operation = node + output_xml("cover/n-${Number}.jpg")
+    detail = succeeded(await run_job(client, emu, media_body("SmartCover", operation, key=GOP_KEY)))
+    assert output_keys(detail) == ["cover/n-0.jpg", "cover/n-1.jpg", "cover/n-2.jpg"]
+
+
 async def test_smart_cover_drops_duplicates(
     client: SignedClient, emu: RunningEmulator, root: Path
 ) -> None:

@@ -167,6 +167,44 @@ async def test_an_animation_template_needs_no_container_as_its_job_needs_none(
     assert "Container.Format must be one of gif, webp" in (mp4.xml().findtext("Message") or "")
 
 
+FRAGMENT = (
+    "<ConcatFragment><Url>https://x.cos.ap-guangzhou.myqcloud.com/a.mp4</Url></ConcatFragment>"
+)
+
+
+@pytest.mark.parametrize(
+    ("body", "why"),
+    [
+        # "是" in CI's Concat template doc: ConcatTemplate, its Container, Container.Format.
+        ("<Tag>Concat</Tag><Name>c</Name>", "ConcatTemplate is required for a Concat template"),
+        (
+            f"<Tag>Concat</Tag><Name>c</Name><ConcatTemplate>{FRAGMENT}</ConcatTemplate>",
+            "ConcatTemplate.Container.Format is required for Concat",
+        ),
+        # "是" in CI's VoiceSeparate template doc (a job's is optional).
+        (
+            "<Tag>VoiceSeparate</Tag><Name>v</Name><AudioConfig><Codec>aac</Codec></AudioConfig>",
+            "Request.AudioMode is required for VoiceSeparate",
+        ),
+    ],
+)
+async def test_concat_and_voice_separate_templates_need_what_their_docs_mark(
+    client: SignedClient, body: str, why: str
+) -> None:
+    """What these templates require is what CI's template docs mark "是" (catalogue A.12 leaves
+    the marks out), and no more: AudioConfig, "是" too but every child defaulted, stays optional."""
+    reply = await create(client, body)
+    assert (reply.status, reply.code) == (400, "InvalidArgument")
+    assert why in (reply.xml().findtext("Message") or "")
+    concat = (
+        f"<ConcatTemplate>{FRAGMENT}<Container><Format>mp4</Format></Container></ConcatTemplate>"
+    )
+    (await create(client, f"<Tag>Concat</Tag><Name>c</Name>{concat}")).ok()
+    (
+        await create(client, "<Tag>VoiceSeparate</Tag><Name>v</Name><AudioMode>IsAudio</AudioMode>")
+    ).ok()
+
+
 async def test_a_name_is_used_once_per_kind(client: SignedClient) -> None:
     await created_id(client, TRANSCODE)
     again = await create(client, TRANSCODE)

@@ -1,10 +1,16 @@
-"""`POST /workflow` refuses what CI refuses in a Start node (catalogue A.13)."""
+"""`POST /workflow` refuses what CI refuses in a Start node and a job node (catalogue A.13),
+and a finished run reports where the Start node's NotifyConfig, else its queue's, says."""
 
 from __future__ import annotations
 
 import pytest
+from lxml import etree
 
+from ci_emulator.callbacks import CallbackTarget
+from ci_emulator.queues import MediaQueue, NotifyConfig
 from ci_emulator.server import RunningEmulator
+from ci_emulator.templates import TemplateStore
+from ci_emulator.workflows import Execution, WorkflowStore, finish_target, parse_workflow_body
 from tests.ci_emulator.conftest import BUCKET, SignedClient
 
 
@@ -56,3 +62,95 @@ async def test_a_start_node_with_a_valid_notify_config_is_accepted(
         "POST", "/workflow", body=body(emu.state.default_queue[BUCKET], notify)
     )
     assert reply.ok().xml().findtext("MediaWorkflow/WorkflowId")
+
+
+async def test_a_job_node_without_an_operation_is_refused(
+    client: SignedClient, emu: RunningEmulator
+) -> None:
+    """CI's CreateWorkflow doc marks a job node's Operation "是" (catalogue A.13 leaves it
+    open): the emulator's docstring said so but its code took the node, and a run of it."""
+    queue_id = emu.state.default_queue[BUCKET]
+    transcode = (
+        body(queue_id, "")
+        .replace(b"MediaInfo_1", b"Transcode_1")
+        .replace(b"<Type>MediaInfo</Type>", b"<Type>Transcode</Type>")
+    )
+    reply = await client.send("POST", "/workflow", body=transcode.replace(b"<Operation/>", b""))
+    assert (reply.status, reply.code) == (400, "InvalidArgument")
+    assert "Topology.Nodes.Transcode_1.Operation is required" in (
+        reply.xml().findtext("Message") or ""
+    )
+    # An empty one is an Operation (its kind's own rules apply when a run submits the job).
+    assert (await client.send("POST", "/workflow", body=transcode)).ok()
+    # A MediaInfo node may leave it out, as a MediaInfo job may (notes §2.2); the CreateWorkflow
+    # doc has no MediaInfo node. The Start node has none: its Input says what it needs.
+    bare = body(queue_id, "").replace(b"<Operation/>", b"")
+    assert (await client.send("POST", "/workflow", body=bare)).ok()
+
+
+# ---- where a finished run reports (pure) ------------------------------------------------------
+
+QUEUE_ID = "p" + "0" * 32
+ON_URL = (
+    "<NotifyConfig><Url>http://127.0.0.1:9/start</Url><Event>WorkflowFinish</Event>"
+    "<State>On</State><ResultFormat>JSON</ResultFormat></NotifyConfig>"
+)
+
+
+def _run(notify: str, queue_notify: NotifyConfig) -> tuple[Execution, MediaQueue]:
+    queue = MediaQueue(QUEUE_ID, "q", BUCKET, 0.0, 1, 1, notify=queue_notify)
+    parsed = parse_workflow_body(
+        etree.fromstring(body(QUEUE_ID, notify)),
+        queues={QUEUE_ID: queue},
+        templates=TemplateStore(0.0, [BUCKET]),
+        bucket=BUCKET,
+    )
+    workflow = WorkflowStore().create(BUCKET, parsed, 0.0)
+    return WorkflowStore().new_execution(workflow, "input/a.mp4", 0.0), queue
+
+
+QUEUE_ON = NotifyConfig(url="http://127.0.0.1:9/queue", state="On", event="WorkflowFinish")
+
+
+@pytest.mark.parametrize(
+    ("notify", "queue_notify", "expected"),
+    [
+        (ON_URL, QUEUE_ON, CallbackTarget("Url", "http://127.0.0.1:9/start", "JSON")),
+        # CreateWorkflow's sample: Url, Event, Type and no State (its table has none).
+        (
+            "<NotifyConfig><Url>http://127.0.0.1:9/start</Url>"
+            "<Event>TaskFinish,WorkflowFinish</Event><Type>Url</Type></NotifyConfig>",
+            NotifyConfig(),
+            CallbackTarget("Url", "http://127.0.0.1:9/start", "XML"),
+        ),
+        # The Start node's own, switched off, wins over the queue's.
+        (ON_URL.replace(">On<", ">Off<"), QUEUE_ON, None),
+        (ON_URL.replace("WorkflowFinish", "TaskFinish"), QUEUE_ON, None),
+        # None set (or an empty one): the queue's, when it is on and subscribed.
+        ("", QUEUE_ON, CallbackTarget("Url", "http://127.0.0.1:9/queue", "XML")),
+        ("<NotifyConfig/>", QUEUE_ON, CallbackTarget("Url", "http://127.0.0.1:9/queue", "XML")),
+        ("", NotifyConfig(url="http://127.0.0.1:9/queue", state="On"), None),
+        # A message queue's address is the one a job's callback there gets (region/mode/name).
+        (
+            "<NotifyConfig><Type>TDMQ</Type><MqRegion>bj</MqRegion><MqName>runs</MqName>"
+            "<Event>WorkflowFinish</Event><State>On</State></NotifyConfig>",
+            NotifyConfig(),
+            CallbackTarget("TDMQ", "bj/Queue/runs", "XML"),
+        ),
+        (
+            "",
+            NotifyConfig(
+                state="On", type="TDMQ", mq_region="gz", mq_mode="Topic", mq_name="t",
+                event="TaskFinish,WorkflowFinish",
+            ),
+            CallbackTarget("TDMQ", "gz/Topic/t", "XML"),
+        ),
+    ],
+    ids=["start on", "doc sample without state", "start off", "start not subscribed", "queue",
+         "empty start", "queue not subscribed", "start tdmq", "queue tdmq"],
+)  # fmt: skip
+def test_a_finished_run_reports_where_its_notify_config_says(
+    notify: str, queue_notify: NotifyConfig, expected: CallbackTarget | None
+) -> None:
+    execution, queue = _run(notify, queue_notify)
+    assert finish_target(execution, queue) == expected
