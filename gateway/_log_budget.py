@@ -1,12 +1,15 @@
-"""A budget of log lines for events anyone outside can cause, and the window that spends it.
+"""A budget of log lines for events anyone outside can cause, and the filter that spends it.
 
 Some lines are written whenever a peer does something: a request aiohttp cannot parse
 (`gateway._aiohttp_log`), a stream grpc fails to write to because its client left
-(`gateway.logs`). One line each lets whoever can connect fill the disk and bury every other
-line. A `LineWindow` lets `LineBudget.lines` through per `per_s` seconds and counts the rest;
-the first line of a later window is preceded by one line saying how many were suppressed. The
-window opens with a line, so a flood that stops is summed up with the next line, however much
-later: no timer, as logging is synchronous and has no event loop to use.
+(`gateway.logs`). Each comes from a library as an ERROR with a traceback, which is no fault of
+ours, and one each lets whoever can connect fill the disk and bury every other line.
+`OutsiderLines`, a filter on the library's logger, makes each such record one short WARNING
+(its subclass says which records and what the line says), and a `LineWindow` lets
+`LineBudget.lines` of them through per `per_s` seconds and counts the rest; the first line of a
+later window is preceded by one line saying how many were suppressed. The window opens with a
+line, so a flood that stops is summed up with the next line, however much later: no timer, as
+logging is synchronous and has no event loop to use.
 """
 
 from __future__ import annotations
@@ -69,3 +72,51 @@ class LineWindow:
             return False
         self._logged += 1
         return True
+
+
+class OutsiderLines(logging.Filter):
+    """The records of one event outsiders cause, logged on `logger`, each one WARNING line
+    (never above: a lower level stays) without its traceback, within a budget; other records
+    pass untouched.
+
+    A subclass's `line` tells its records apart by their exception and words the line; the
+    exception's own text is never kept (it may quote what the peer sent)."""
+
+    def __init__(
+        self,
+        logger: logging.Logger,
+        what: str,
+        budget: LineBudget = DEFAULT_BUDGET,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        super().__init__()
+        self._logger = logger
+        self._window = LineWindow(logger, what, budget, clock)
+
+    def line(
+        self, record: logging.LogRecord, error: BaseException
+    ) -> tuple[str, tuple[object, ...]] | None:
+        """The line (format, args) for a record logged with `error`; None: not one of ours."""
+        raise NotImplementedError
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        error = record.exc_info[1] if record.exc_info else None
+        line = self.line(record, error) if error is not None else None
+        if line is None:
+            return True
+        if not self._window.admit():
+            return False
+        record.msg, record.args = line
+        record.exc_info = record.exc_text = None
+        if record.levelno > logging.WARNING:
+            record.levelno, record.levelname = logging.WARNING, "WARNING"
+        return True
+
+    def install(self) -> logging.Logger:
+        """Put this filter on its logger in place of any earlier one of its class (a server
+        started again, `configure` run again): one budget, starting afresh, never two filters."""
+        logger = self._logger
+        for old in [f for f in logger.filters if type(f) is type(self)]:
+            logger.removeFilter(old)
+        logger.addFilter(self)
+        return logger
