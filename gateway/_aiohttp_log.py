@@ -7,7 +7,7 @@ as fast as they like and fill the log with tracebacks. Each becomes one line, WA
 naming the server, the status answered, the peer and the error's class, never its text.
 
 Those lines are rate-limited too (`gateway._log_budget`): past the budget they are counted, not
-logged, and the next window opens with one line saying how many were suppressed.
+logged (one line says so as it begins), and the next window opens with their count.
 """
 
 from __future__ import annotations

@@ -6,10 +6,13 @@ Some lines are written whenever a peer does something: a request aiohttp cannot 
 ours, and one each lets whoever can connect fill the disk and bury every other line.
 `OutsiderLines`, a filter on the library's logger, makes each such record one short WARNING
 (its subclass says which records and what the line says), and a `LineWindow` lets
-`LineBudget.lines` of them through per `per_s` seconds and counts the rest; the first line of a
-later window is preceded by one line saying how many were suppressed. The window opens with a
-line, so a flood that stops is summed up with the next line, however much later: no timer, as
-logging is synchronous and has no event loop to use.
+`LineBudget.lines` of them through per `per_s` seconds and counts the rest.
+
+Logging is synchronous and has no event loop, so there is no timer: a window opens with a line,
+and how many were suppressed is said before the first line of a later window, however much
+later. So the first line suppressed says at once that the rest are counted: else a flood that
+stops would read as a few lines and silence, its count written only when the next one comes,
+maybe never.
 """
 
 from __future__ import annotations
@@ -32,7 +35,7 @@ DEFAULT_BUDGET = LineBudget()
 
 
 class LineWindow:
-    """The budget of one kind of line (`what`, as its summary names it), logged on `logger`."""
+    """The budget of one kind of line (`what`, as its notices name it), logged on `logger`."""
 
     def __init__(
         self,
@@ -50,10 +53,10 @@ class LineWindow:
         self._suppressed = 0
 
     def admit(self) -> bool:
-        """Whether this line may be logged. A line that opens a new window after lines were
-        suppressed is preceded by the summary, logged here through `logger` (its handlers and
-        level apply; a filter calling this sees the summary pass through it first, so it must
-        let through what it does not rewrite)."""
+        """Whether this line may be logged. The two notices (the first line suppressed: the
+        rest are counted; the first line of a later window: how many were) are logged here
+        through `logger` (its handlers and level apply; a filter calling this sees them pass
+        through it first, so it must let through what it does not rewrite)."""
         now = self._clock()
         start = self._start
         if start is None or not 0 <= now - start < self._budget.per_s:  # a clock stepped back too
@@ -68,6 +71,14 @@ class LineWindow:
                     self._budget.per_s,
                 )
         if self._logged >= self._budget.lines:
+            if not self._suppressed:
+                self._logger.warning(
+                    "%s: more than %d lines in %g s; the rest are counted, not logged, until a "
+                    "line comes after the window",
+                    self._what,
+                    self._budget.lines,
+                    self._budget.per_s,
+                )
             self._suppressed += 1
             return False
         self._logged += 1
