@@ -7,7 +7,7 @@ as fast as they like and fill the log with tracebacks. Each becomes one line, WA
 naming the server, the status answered, the peer and the error's class, never its text.
 
 Those lines are rate-limited too (`gateway._log_budget`): past the budget they are counted, not
-logged, and the next window opens with one line saying how many were suppressed.
+logged (one line says so as it begins), and the next window opens with their count.
 """
 
 from __future__ import annotations
@@ -18,34 +18,29 @@ from collections.abc import Callable
 
 from aiohttp.http_exceptions import HttpProcessingError
 
-from gateway._log_budget import DEFAULT_BUDGET, LineBudget, LineWindow
+from gateway._log_budget import DEFAULT_BUDGET, LineBudget, OutsiderLines
 
 
-class _MalformedRequests(logging.Filter):
+class _MalformedRequests(OutsiderLines):
     def __init__(
-        self,
-        server: str,
-        logger: logging.Logger,
-        budget: LineBudget,
-        clock: Callable[[], float],
+        self, server: str, logger: logging.Logger, budget: LineBudget, clock: Callable[[], float]
     ) -> None:
-        super().__init__()
+        super().__init__(logger, f"{server} requests refused as malformed", budget, clock)
         self._server = server
-        self._window = LineWindow(logger, f"{server} requests refused as malformed", budget, clock)
 
-    def filter(self, record: logging.LogRecord) -> bool:
-        error = record.exc_info[1] if record.exc_info else None
+    def line(
+        self, record: logging.LogRecord, error: BaseException
+    ) -> tuple[str, tuple[object, ...]] | None:
         if not isinstance(error, HttpProcessingError):
-            return True
-        if not self._window.admit():
-            return False
+            return None
+        # aiohttp's "Error handling request from %s": its one argument is the peer.
         remote = record.args[0] if isinstance(record.args, tuple) and record.args else None
-        record.msg = "%s request refused (%d): malformed HTTP from %s (%s)"
-        record.args = (self._server, error.code, remote, type(error).__name__)
-        record.exc_info = record.exc_text = None
-        if record.levelno > logging.WARNING:  # aiohttp logs a few at DEBUG: kept there
-            record.levelno, record.levelname = logging.WARNING, "WARNING"
-        return True
+        return "%s request refused (%d): malformed HTTP from %s (%s)", (
+            self._server,
+            error.code,
+            remote,
+            type(error).__name__,
+        )
 
 
 def server_logger(
@@ -59,8 +54,4 @@ def server_logger(
     `name`, with malformed requests reported as "`server` request refused ...", at most
     `budget`. Call it once per server started: the budget starts afresh (a filter left by an
     earlier server of the same name is replaced, not stacked)."""
-    logger = logging.getLogger(name)
-    for old in [f for f in logger.filters if isinstance(f, _MalformedRequests)]:
-        logger.removeFilter(old)
-    logger.addFilter(_MalformedRequests(server, logger, budget, clock))
-    return logger
+    return _MalformedRequests(server, logging.getLogger(name), budget, clock).install()

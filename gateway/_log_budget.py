@@ -1,12 +1,18 @@
-"""A budget of log lines for events anyone outside can cause, and the window that spends it.
+"""A budget of log lines for events anyone outside can cause, and the filter that spends it.
 
 Some lines are written whenever a peer does something: a request aiohttp cannot parse
 (`gateway._aiohttp_log`), a stream grpc fails to write to because its client left
-(`gateway.logs`). One line each lets whoever can connect fill the disk and bury every other
-line. A `LineWindow` lets `LineBudget.lines` through per `per_s` seconds and counts the rest;
-the first line of a later window is preceded by one line saying how many were suppressed. The
-window opens with a line, so a flood that stops is summed up with the next line, however much
-later: no timer, as logging is synchronous and has no event loop to use.
+(`gateway.logs`). Each comes from a library as an ERROR with a traceback, which is no fault of
+ours, and one each lets whoever can connect fill the disk and bury every other line.
+`OutsiderLines`, a filter on the library's logger, makes each such record one short WARNING
+(its subclass says which records and what the line says), and a `LineWindow` lets
+`LineBudget.lines` of them through per `per_s` seconds and counts the rest.
+
+Logging is synchronous and has no event loop, so there is no timer: a window opens with a line,
+and how many were suppressed is said before the first line of a later window, however much
+later. So the first line suppressed says at once that the rest are counted: else a flood that
+stops would read as a few lines and silence, its count written only when the next one comes,
+maybe never.
 """
 
 from __future__ import annotations
@@ -29,7 +35,7 @@ DEFAULT_BUDGET = LineBudget()
 
 
 class LineWindow:
-    """The budget of one kind of line (`what`, as its summary names it), logged on `logger`."""
+    """The budget of one kind of line (`what`, as its notices name it), logged on `logger`."""
 
     def __init__(
         self,
@@ -47,10 +53,10 @@ class LineWindow:
         self._suppressed = 0
 
     def admit(self) -> bool:
-        """Whether this line may be logged. A line that opens a new window after lines were
-        suppressed is preceded by the summary, logged here through `logger` (its handlers and
-        level apply; a filter calling this sees the summary pass through it first, so it must
-        let through what it does not rewrite)."""
+        """Whether this line may be logged. The two notices (the first line suppressed: the
+        rest are counted; the first line of a later window: how many were) are logged here
+        through `logger` (its handlers and level apply; a filter calling this sees them pass
+        through it first, so it must let through what it does not rewrite)."""
         now = self._clock()
         start = self._start
         if start is None or not 0 <= now - start < self._budget.per_s:  # a clock stepped back too
@@ -65,7 +71,63 @@ class LineWindow:
                     self._budget.per_s,
                 )
         if self._logged >= self._budget.lines:
+            if not self._suppressed:
+                self._logger.warning(
+                    "%s: more than %d lines in %g s; the rest are counted, not logged, until a "
+                    "line comes after the window",
+                    self._what,
+                    self._budget.lines,
+                    self._budget.per_s,
+                )
             self._suppressed += 1
             return False
         self._logged += 1
         return True
+
+
+class OutsiderLines(logging.Filter):
+    """The records of one event outsiders cause, logged on `logger`, each one WARNING line
+    (never above: a lower level stays) without its traceback, within a budget; other records
+    pass untouched.
+
+    A subclass's `line` tells its records apart by their exception and words the line; the
+    exception's own text is never kept (it may quote what the peer sent)."""
+
+    def __init__(
+        self,
+        logger: logging.Logger,
+        what: str,
+        budget: LineBudget = DEFAULT_BUDGET,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        super().__init__()
+        self._logger = logger
+        self._window = LineWindow(logger, what, budget, clock)
+
+    def line(
+        self, record: logging.LogRecord, error: BaseException
+    ) -> tuple[str, tuple[object, ...]] | None:
+        """The line (format, args) for a record logged with `error`; None: not one of ours."""
+        raise NotImplementedError
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        error = record.exc_info[1] if record.exc_info else None
+        line = self.line(record, error) if error is not None else None
+        if line is None:
+            return True
+        if not self._window.admit():
+            return False
+        record.msg, record.args = line
+        record.exc_info = record.exc_text = None
+        if record.levelno > logging.WARNING:
+            record.levelno, record.levelname = logging.WARNING, "WARNING"
+        return True
+
+    def install(self) -> logging.Logger:
+        """Put this filter on its logger in place of any earlier one of its class (a server
+        started again, `configure` run again): one budget, starting afresh, never two filters."""
+        logger = self._logger
+        for old in [f for f in logger.filters if type(f) is type(self)]:
+            logger.removeFilter(old)
+        logger.addFilter(self)
+        return logger

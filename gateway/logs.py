@@ -26,7 +26,7 @@ from collections.abc import Callable, Mapping
 from typing import Any, TextIO
 
 from gateway import rpc_context
-from gateway._log_budget import DEFAULT_BUDGET, LineBudget, LineWindow
+from gateway._log_budget import DEFAULT_BUDGET, LineBudget, OutsiderLines
 from gateway.scrub import may_hold_secrets, redact
 
 ACCESS_LOGGER = "gateway.access"
@@ -252,14 +252,11 @@ def configure(
     # aiohttp's access log would duplicate ours on the ops port; its errors still show.
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
     # A logger's filters see only the records logged on it, not its children's: on the very
-    # logger grpc uses. Replaced rather than stacked when `configure` runs again.
-    core = logging.getLogger(GRPC_CORE_LOGGER)
-    for old_filter in [f for f in core.filters if isinstance(f, _ClientGoneMidSend)]:
-        core.removeFilter(old_filter)
-    core.addFilter(_ClientGoneMidSend(core, clock=clock))
+    # logger grpc uses.
+    _ClientGoneMidSend(logging.getLogger(GRPC_CORE_LOGGER), clock=clock).install()
 
 
-class _ClientGoneMidSend(logging.Filter):
+class _ClientGoneMidSend(OutsiderLines):
     """grpc's `ExecuteBatchError` records as one WARNING line each, without the traceback, at
     most `budget` of them.
 
@@ -272,9 +269,12 @@ class _ClientGoneMidSend(logging.Filter):
     and clients cancelling while it sent (about one in a thousand cancellations in some runs,
     none in others, on both event loops); any RPC whose send meets a cancellation can hit it.
     Nothing is wrong with the gateway, and any caller can repeat it at will, so it is no ERROR
-    and no traceback. Matched by the
-    exception's class name: it is grpc's private Cython class, and only `service`, `server`
-    and `errors` import grpc."""
+    and no traceback. grpc's one other record with that exception, "Failed sending error status
+    from server" (after a servicer's own error, which keeps its traceback), is a send to a
+    client gone too.
+
+    Matched by the exception's class name: it is grpc's private Cython class, and only
+    `service`, `server` and `errors` import grpc."""
 
     def __init__(
         self,
@@ -282,22 +282,17 @@ class _ClientGoneMidSend(logging.Filter):
         budget: LineBudget = DEFAULT_BUDGET,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        super().__init__()
-        self._window = LineWindow(logger, "grpc sends to clients gone mid-stream", budget, clock)
+        super().__init__(logger, "grpc sends to clients gone mid-stream", budget, clock)
 
-    def filter(self, record: logging.LogRecord) -> bool:
-        error = record.exc_info[1] if record.exc_info else None
+    def line(
+        self, record: logging.LogRecord, error: BaseException
+    ) -> tuple[str, tuple[object, ...]] | None:
         if type(error).__name__ != "ExecuteBatchError":
-            return True
-        if not self._window.admit():
-            return False
-        said = record.getMessage()
-        record.msg = "%s: the client most likely cancelled or left mid-send (%s)"
-        record.args = (said, type(error).__name__)
-        record.exc_info = record.exc_text = None
-        if record.levelno > logging.WARNING:
-            record.levelno, record.levelname = logging.WARNING, "WARNING"
-        return True
+            return None
+        return "%s: the client most likely cancelled or left mid-send (%s)", (
+            record.getMessage(),
+            type(error).__name__,
+        )
 
 
 class AttemptLog:

@@ -1,6 +1,7 @@
 """`gateway._aiohttp_log.server_logger` in front of a real aiohttp server on loopback: requests
-it cannot parse are logged one short line each up to the budget, then counted, and the next
-window opens with one line saying how many were suppressed. The clock is the test's own."""
+it cannot parse are logged one short line each up to the budget, then counted (one line says so
+as it begins), and the next window opens with one line saying how many were suppressed. The
+clock is the test's own."""
 
 from __future__ import annotations
 
@@ -88,7 +89,16 @@ async def test_a_flood_of_malformed_requests_is_logged_up_to_the_budget_then_sum
         served.clock.now += 0.001  # the next window
         await malformed(served)
         everything = lines(logs.getvalue())
-    assert [line["msg"].split(":")[0] for line in first] == ["probe request refused (400)"] * 3
+    *refused_lines, notice = first
+    assert [line["msg"].split(":")[0] for line in refused_lines] == [
+        "probe request refused (400)"
+    ] * 3
+    # Said when it begins, so that a flood which then stops never reads as three lines.
+    assert notice["level"] == "WARNING"
+    assert notice["msg"] == (
+        "probe requests refused as malformed: more than 3 lines in 60 s; the rest are counted, "
+        "not logged, until a line comes after the window"
+    )
     summary, refused = everything[len(first) :]
     assert summary["level"] == "WARNING"
     assert summary["msg"] == (
@@ -121,7 +131,7 @@ async def test_a_clock_stepping_back_opens_a_new_window_rather_than_silencing_fo
             await malformed(served)
         served.clock.now -= 1000.0
         await malformed(served)
-    summary, refused = lines(logs.getvalue())[BUDGET.lines :]
+    _, summary, refused = lines(logs.getvalue())[BUDGET.lines :]
     assert summary["msg"].startswith("probe requests refused as malformed: 1 more suppressed")
     assert "(400): malformed HTTP" in refused["msg"]
 

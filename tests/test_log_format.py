@@ -177,7 +177,9 @@ def test_grpc_failing_to_send_to_a_client_gone_is_a_short_rate_limited_warning(
     clock.now += 60.0
     grpc_logs_a_failed_send(grpc_core, method)
     lines = [json.loads(line) for line in stream.getvalue().splitlines()]
-    assert len(lines) == 12  # ten, the summary of the three suppressed, the next window's first
+    # Ten, the notice that the rest are counted, the count of the three suppressed, and the
+    # next window's first.
+    assert len(lines) == 13
     assert all(line["level"] == "WARNING" and "exc" not in line for line in lines)
     assert all(line["logger"] == logs.GRPC_CORE_LOGGER for line in lines)
     assert lines[0]["msg"] == (
@@ -185,9 +187,13 @@ def test_grpc_failing_to_send_to_a_client_gone_is_a_short_rate_limited_warning(
         " cancelled or left mid-send (ExecuteBatchError)"
     )
     assert lines[10]["msg"] == (
+        "grpc sends to clients gone mid-stream: more than 10 lines in 60 s; the rest are "
+        "counted, not logged, until a line comes after the window"
+    )
+    assert lines[11]["msg"] == (
         "grpc sends to clients gone mid-stream: 3 more suppressed (at most 10 lines per 60 s)"
     )
-    assert lines[11]["msg"] == lines[0]["msg"]
+    assert lines[12]["msg"] == lines[0]["msg"]
     assert "Traceback" not in stream.getvalue()
 
 

@@ -362,7 +362,7 @@ class AccessInterceptor(MethodInterceptor):
         self, method: str, behavior: Behavior, *, stays_open: bool = False
     ) -> Behavior:
         stays_open = stays_open or method in WAITING_METHODS
-        open_ = self._access.open_calls
+        registry = self._access.open_calls
 
         async def unary(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
             call = await self._admit(method, request, context, stays_open=stays_open)
@@ -376,7 +376,7 @@ class AccessInterceptor(MethodInterceptor):
             except CallEnded as ended:
                 await abort(context, ended.error)
             finally:
-                open_.discard(call)
+                registry.discard(call)
 
         return unary
 
@@ -385,7 +385,7 @@ class AccessInterceptor(MethodInterceptor):
             # A handler that writes with `context.write` and returns None. (None so far: an
             # `end` would then cancel a write in progress, which a generator never sees.)
             return self._guard_unary(method, behavior, stays_open=True)
-        open_ = self._access.open_calls
+        registry = self._access.open_calls
 
         async def generator(
             request: Any, context: grpc.aio.ServicerContext[Any, Any]
@@ -407,7 +407,7 @@ class AccessInterceptor(MethodInterceptor):
                 await messages.aclose()  # leaves its watch before the caller hears the end
                 await abort(context, ended.error)
             finally:
-                open_.discard(call)
+                registry.discard(call)
                 await messages.aclose()
 
         return generator

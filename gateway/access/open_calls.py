@@ -108,9 +108,10 @@ class OpenCall:
     def __repr__(self) -> str:
         return f"OpenCall({self.method!r}, client={self.client.name!r})"
 
-    def refusal(self, config: AccessConfig) -> GatewayError | None:
-        """Why a new call like this one would be refused under `config`, or None (the call then
-        goes on under its client's policy in `config`)."""
+    def readmit(self, config: AccessConfig) -> GatewayError | None:
+        """Ask the call again under `config`, as a new call like it would be asked: the refusal,
+        or None, and the call then goes on under its client's policy in `config` (a later tag
+        check asks that one)."""
         try:
             client = resolve(config, self.credentials)
         except ClientNotAuthenticated as error:
@@ -197,7 +198,7 @@ class OpenCalls:
         """End every open call `config` would refuse (see the module docstring); how many."""
         ended: Counter[tuple[str, str, str]] = Counter()
         for call in list(self._calls):
-            error = call.refusal(config)
+            error = call.readmit(config)
             if error is None:
                 continue
             call.end(error)

@@ -72,6 +72,12 @@ RESULT_FORMATS = frozenset({"XML", "JSON"})
 NOTIFY_EVENTS = frozenset({"TaskFinish", "WorkflowFinish", "TransCodingFinish"})
 END_NODE = "End"
 START_TYPE = "Start"
+# Node types that may go without an `Operation`. CI's CreateWorkflow doc marks a job node's
+# Operation "是" for every kind it tables, and the emulator refuses a node without one; it has no
+# MediaInfo node, whose job's Operation is optional (notes §2.2): the tolerant reading
+# (UNCONFIRMED) lets a MediaInfo node go without, as the emulator does.
+_NO_OPERATION_NEEDED = frozenset({START_TYPE, "MediaInfo"})
+_NO_OPERATION = xml_codec.encode(workflows_pb2.WorkflowNodeOperation(), "Operation")
 _NODE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]{0,127}$")
 
 Query = dict[str, str | None]
@@ -366,6 +372,9 @@ def _topology(
             errors.add(where, "node names are XML element names (letters, digits, _ - .)")
         if not nodes[name].type:
             errors.add(f"{where}.type", "required")
+        elif nodes[name].type not in _NO_OPERATION_NEEDED and _writes_nothing(nodes[name]):
+            why = "required: the job the node runs (its template_id or its kind's parameters)"
+            errors.add(f"{where}.operation", why)
         check_tree(nodes[name], where, errors.add, budget)
         notify = nodes[name].input.notify_config
         if nodes[name].input.HasField("notify_config"):
@@ -384,6 +393,12 @@ def _topology(
         for target in following:
             if target != END_NODE and target not in nodes:
                 errors.add(where, f"{target!r} is neither a node nor {END_NODE}")
+
+
+def _writes_nothing(node: workflows_pb2.WorkflowNode) -> bool:
+    """Whether the node's `operation` is sent as no `<Operation>` at all: nothing set, or only
+    what the codec leaves out (an empty message, an empty id in a list)."""
+    return xml_codec.encode(node.operation, "Operation") == _NO_OPERATION
 
 
 def _output_keys(output: job_kinds_pb2.Output, below: str, errors: _Violations) -> None:

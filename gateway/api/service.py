@@ -7,7 +7,9 @@ Handlers hold no logic of their own: `validation` turns the RPC into a target an
 In shared mode a client with a `tags` rule must not reach another tag's job by its id: the
 access check cannot see a job's tag before CI answers, so the handlers here hide it as CI hides
 an unknown id (`hide_unseen_jobs` for describe, `show_job_tag` per watcher for watch and wait,
-a describe before the cancel of such a client).
+a describe before the cancel of such a client). Not hidden: whether the tracker already follows
+the job (another client watches it), which answers a watch or wait at once where an unknown id
+waits for CI (README, "tags"); it takes holding the job's id to ask.
 """
 
 from __future__ import annotations

@@ -466,6 +466,34 @@ async def test_a_reload_that_keeps_the_clients_access_keeps_its_watch(shared: Sh
     await assert_ends_ok(watch)
 
 
+async def test_every_way_an_open_call_ends_takes_it_out_of_the_registry(shared: Shared) -> None:
+    """A watch or wait stays registered exactly while it runs: cancelled by its caller (waiting
+    in its handler), refused by its own validation, or never admitted, it leaves nothing behind
+    for the next reload to look at."""
+    mine = await shared.probe.submit(media_info())
+    tracker = shared.gateway.tracking.tracker
+    for _ in range(3):
+        watch = shared.probe.watch(mine.job_id)
+        assert await next_state(watch) == M.JOB_STATE_SUBMITTED
+        waits = [asyncio.ensure_future(shared.probe.wait(mine.job_id)) for _ in range(2)]
+        async with asyncio.timeout(10):
+            await tracker.wait_for(lambda stats: stats.watchers == 3)
+        assert len(shared.access.open_calls) == 3
+        watch.cancel()
+        for wait in waits:
+            wait.cancel()
+        async with asyncio.timeout(10):
+            await tracker.wait_for(lambda stats: stats.watchers == 0)
+        assert len(shared.access.open_calls) == 0
+
+    invalid = await watch_failure(shared.probe.watch("not/an id"))
+    assert invalid.code is grpc.StatusCode.INVALID_ARGUMENT
+    stranger = Caller(shared.probe.stub, "tok-nobody")
+    refused = await watch_failure(stranger.watch(mine.job_id))
+    assert refused.code is grpc.StatusCode.UNAUTHENTICATED
+    assert len(shared.access.open_calls) == 0
+
+
 # ---- the review of open calls, without a gateway -----------------------------------------------
 
 

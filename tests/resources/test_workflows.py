@@ -188,14 +188,28 @@ async def test_bad_definitions_are_refused(stubs: Stubs, emulator: RunningEmulat
     no_queue = workflow("")
     no_edges = workflow(queue_of(emulator))
     no_edges.topology.ClearField("dependencies")
+    # A job node's Operation is "是" there too: the emulator's refusal would name its XML node,
+    # not the field. Set to nothing the codec writes is the same as unset.
+    no_job = workflow(queue_of(emulator), node_type="Transcode")
+    nothing_written = workflow(
+        queue_of(emulator),
+        node_type="Snapshot",
+        operation=W.WorkflowNodeOperation(watermark_template_id=[""], output=kinds.Output()),
+    )
     for definition, field in (
         (no_queue, "media_workflow.topology.nodes['Start'].input.queue_id"),
         (no_edges, "media_workflow.topology.dependencies"),
+        (no_job, "media_workflow.topology.nodes['Transcode_1581665960537'].operation"),
+        (nothing_written, "media_workflow.topology.nodes['Snapshot_1581665960537'].operation"),
     ):
         with pytest.raises(grpc.aio.AioRpcError) as caught:
             await create(stubs, definition)
+        assert caught.value.code() is grpc.StatusCode.INVALID_ARGUMENT
         assert field in rich_error(caught.value).violations, field
-    assert bodies == []  # neither reached CI
+    assert bodies == []  # none reached CI
+    # A MediaInfo node may go without (its job's Operation is optional): CI is asked.
+    await create(stubs, workflow(queue_of(emulator)))
+    assert len(bodies) == 1
 
     # What only CI can tell: the queue, the template's kind.
     for definition in (
