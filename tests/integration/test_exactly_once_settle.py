@@ -17,11 +17,11 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
 import grpc
 import pytest
@@ -31,6 +31,7 @@ from ci_emulator.errors import CiError
 from ci_emulator.faults import FaultSpec
 from ci_emulator.hosts import Target as CiTarget
 from ci_emulator.server import RunningEmulator
+from gateway._proto import service_pb2
 from gateway.api import validation
 from gateway.config.settings import Retry, Settings
 from gateway.credentials import Credentials, StaticCredentialsProvider
@@ -38,15 +39,21 @@ from gateway.errors import SubmitOutcomeUnknown
 from gateway.jobs.exactly_once import ExactlyOnceCoordinator, InMemorySubmitStore, RequestKey
 from gateway.jobs.multi_submit import MultiSubmitCoordinator
 from gateway.jobs.submit import SubmitCoordinator
-from gateway.upstream.client import CiClient
+from gateway.upstream.client import CiClient, Reply
 from gateway.upstream.retry import Backoff, Deadline, Settle
 from gateway.upstream.transport import Transport
 from tests.conftest import one_bucket_config, settings_for
 from tests.fixtures.servers import StartEmulator
-from tests.integration.test_exactly_once import LB_PAGE, mangling_proxy, submit_request
+from tests.integration.test_exactly_once import (
+    LB_PAGE,
+    ManglingProxy,
+    mangling_proxy,
+    submit_request,
+)
 from tests.integration.test_multi_submit import multi_request
 from tests.jobs.helpers import gateway
 
+S = service_pb2
 C = TypeVar("C", bound=ExactlyOnceCoordinator[Any, Any])
 SETTLE_S = 1.0
 LAG_S = 0.5  # CI lists a job this long after making it: within the settle
@@ -89,10 +96,37 @@ async def lagging(
     return emulator
 
 
+@dataclass
+class Submits(Generic[C]):
+    """A submit form as the service builds it (`form`), on the manual clock, its jitter drawn
+    at half, with the settings its requests are validated with."""
+
+    form: C
+    settings: Settings
+    client: CiClient
+    clock: ManualClock
+
+    async def single(self, request_id: str, seconds: float = 10) -> Reply[S.SubmitMediaJobResponse]:
+        """One SubmitMediaJob under `request_id`, with `seconds` of deadline."""
+        target, body, request_id = validation.validate_submit(
+            submit_request(request_id), self.settings
+        )
+        deadline = Deadline(seconds, clock=self.clock.now)
+        reply: Reply[S.SubmitMediaJobResponse] = await self.form.submit(
+            target, body, RequestKey.unscoped(request_id), deadline
+        )
+        return reply
+
+
 @asynccontextmanager
-async def ci_client(
-    settings: Settings, credentials: Credentials, clock: ManualClock
-) -> AsyncIterator[CiClient]:
+async def submits(
+    form: type[C],
+    settings: Settings,
+    credentials: Credentials,
+    clock: ManualClock,
+    settle_s: float = SETTLE_S,
+) -> AsyncIterator[Submits[C]]:
+    """`form` through a real `CiClient` to what `settings` names, on the manual clock."""
     client = CiClient(
         settings=settings,
         credentials=StaticCredentialsProvider(credentials),
@@ -100,22 +134,28 @@ async def ci_client(
         clock=clock.now,
     )
     try:
-        yield client
+        coordinator = form(
+            client,
+            InMemorySubmitStore(clock=clock.now),
+            budget_for=client.budget_for,
+            settle=Settle(settle_s, BACKOFF),
+            clock=clock.now,
+            sleep=clock.sleep,
+            rng=lambda: HALF,
+        )
+        yield Submits(coordinator, settings, client, clock)
     finally:
         await client.close()
 
 
-def coordinator(form: type[C], client: CiClient, clock: ManualClock, settle_s: float) -> C:
-    """A submit form as the service builds it, on the manual clock, its jitter drawn at half."""
-    return form(
-        client,
-        InMemorySubmitStore(clock=clock.now),
-        budget_for=client.budget_for,
-        settle=Settle(settle_s, BACKOFF),
-        clock=clock.now,
-        sleep=clock.sleep,
-        rng=lambda: HALF,
-    )
+@asynccontextmanager
+async def behind_a_504(
+    emulator: RunningEmulator, answered: Callable[[web.Request], None] | None = None
+) -> AsyncIterator[tuple[ManglingProxy, Settings]]:
+    """A balancer in front of CI that answers the first POST CI accepted (and made a job for)
+    with a 504 page; the settings that reach CI through it."""
+    async with mangling_proxy(emulator.url, lambda body: LB_PAGE, 504, answered) as proxy:
+        yield proxy, replace(settings_for(emulator), endpoint_url=proxy.url)
 
 
 def counts(emulator: RunningEmulator) -> tuple[int, int]:
@@ -136,16 +176,9 @@ async def test_a_job_listed_late_after_a_504_is_adopted_after_the_settle_not_sen
     look at once misses it; the one after the settle finds it, and the caller gets that job.
     With the settle off (`submit_settle_s = 0`, the behaviour before it) the same misses end in
     a resend and a second job: the emulator's lag really hides the job from the first look."""
-    async with mangling_proxy(lagging.url, lambda body: LB_PAGE, 504) as proxy:
-        settings = replace(settings_for(lagging), endpoint_url=proxy.url)
-        async with ci_client(settings, credentials, clock) as client:
-            submits = coordinator(SubmitCoordinator, client, clock, settle_s)
-            target, body, request_id = validation.validate_submit(
-                submit_request("rid-late"), settings
-            )
-            reply = await submits.submit(
-                target, body, RequestKey.unscoped(request_id), Deadline(10, clock=clock.now)
-            )
+    async with behind_a_504(lagging) as (proxy, settings):
+        async with submits(SubmitCoordinator, settings, credentials, clock, settle_s) as forms:
+            reply = await forms.single("rid-late")
     assert len(proxy.mangled) == 1  # the first POST made a job and reached us as a 504
     assert lagging.state.jobs_created == jobs
     if jobs == 1:
@@ -167,22 +200,16 @@ async def test_no_room_to_settle_and_resend_ends_in_doubt_and_a_repeat_at_once_s
     resend, and the call ends UNAVAILABLE (SUBMIT_OUTCOME_UNKNOWN). The caller's repeat, sent at
     once, misses the job too (still unlisted), waits out the rest of the settle counted from
     the end of the first send, and adopts the one job."""
-    async with mangling_proxy(lagging.url, lambda body: LB_PAGE, 504) as proxy:
-        settings = replace(settings_for(lagging), endpoint_url=proxy.url)
-        async with ci_client(settings, credentials, clock) as client:
-            submits = coordinator(SubmitCoordinator, client, clock, SETTLE_S)
-            target, body, request_id = validation.validate_submit(
-                submit_request("rid-short"), settings
-            )
-            key = RequestKey.unscoped(request_id)
+    async with behind_a_504(lagging) as (_, settings):
+        async with submits(SubmitCoordinator, settings, credentials, clock) as forms:
             with pytest.raises(SubmitOutcomeUnknown) as caught:
-                await submits.submit(target, body, key, Deadline(FIRST_WAIT_S, clock=clock.now))
+                await forms.single("rid-short", seconds=FIRST_WAIT_S)
             assert caught.value.status is grpc.StatusCode.UNAVAILABLE
             assert caught.value.attempts == 3  # the recovery look, the POST, the look at once
             assert (lagging.state.jobs_created, clock.slept) == (1, [])
             assert counts(lagging) == (1, 2)
 
-            reply = await submits.submit(target, body, key, Deadline(10, clock=clock.now))
+            reply = await forms.single("rid-short")
     (job_id,) = lagging.state.jobs
     assert reply.message.jobs_detail.job_id == job_id
     # The first send's settle floor; its jitter was that call's own.
@@ -204,16 +231,9 @@ async def test_a_look_ci_answered_after_the_settle_but_served_before_it_decides_
             if len(gets) == 2:  # the look at once (the first: the recovery look)
                 clock.now_s += 2 * SETTLE_S
 
-    async with mangling_proxy(lagging.url, lambda body: LB_PAGE, 504, slow_first_look) as proxy:
-        settings = replace(settings_for(lagging), endpoint_url=proxy.url)
-        async with ci_client(settings, credentials, clock) as client:
-            submits = coordinator(SubmitCoordinator, client, clock, SETTLE_S)
-            target, body, request_id = validation.validate_submit(
-                submit_request("rid-slow-look"), settings
-            )
-            reply = await submits.submit(
-                target, body, RequestKey.unscoped(request_id), Deadline(10, clock=clock.now)
-            )
+    async with behind_a_504(lagging, slow_first_look) as (proxy, settings):
+        async with submits(SubmitCoordinator, settings, credentials, clock) as forms:
+            reply = await forms.single("rid-slow-look")
     assert len(proxy.mangled) == 1
     assert lagging.state.jobs_created == 1
     assert reply.message.jobs_detail.job_id in lagging.state.jobs
@@ -227,14 +247,9 @@ async def test_resends_to_a_failing_ci_wait_a_growing_settle(
     """CI answers every POST 503 (nothing made): each resend comes only after the settle, whose
     jitter grows with each failure, and after a look before and after it."""
     lagging.state.faults.set("CreateMediaJobs", FaultSpec(error_503=1.0))
-    settings = settings_for(lagging)
-    async with ci_client(settings, credentials, clock) as client:
-        submits = coordinator(SubmitCoordinator, client, clock, SETTLE_S)
-        target, body, request_id = validation.validate_submit(submit_request("rid-503"), settings)
+    async with submits(SubmitCoordinator, settings_for(lagging), credentials, clock) as forms:
         with pytest.raises(SubmitOutcomeUnknown):
-            await submits.submit(
-                target, body, RequestKey.unscoped(request_id), Deadline(30, clock=clock.now)
-            )
+            await forms.single("rid-503", seconds=30)
     assert clock.slept == [
         pytest.approx(SETTLE_S + HALF * 0.1),
         pytest.approx(SETTLE_S + HALF * 0.2),
@@ -259,12 +274,8 @@ async def test_throttling_is_resent_at_once_without_a_settle(
     lagging.state.request_hooks.append(slow_down_once)
     fast = Retry(transient_base_s=0.01, throttled_base_s=0.01, backoff_cap_s=0.05)
     settings = replace(settings_for(lagging), retry=fast)
-    async with ci_client(settings, credentials, clock) as client:
-        submits = coordinator(SubmitCoordinator, client, clock, SETTLE_S)
-        target, body, request_id = validation.validate_submit(submit_request("rid-429"), settings)
-        reply = await submits.submit(
-            target, body, RequestKey.unscoped(request_id), Deadline(10, clock=clock.now)
-        )
+    async with submits(SubmitCoordinator, settings, credentials, clock) as forms:
+        reply = await forms.single("rid-429")
     assert throttled and lagging.state.jobs_created == 1
     assert reply.message.jobs_detail.job_id in lagging.state.jobs
     assert clock.slept == []
@@ -276,14 +287,12 @@ async def test_throttling_is_resent_at_once_without_a_settle(
 async def test_the_multi_operation_form_settles_too(
     lagging: RunningEmulator, credentials: Credentials, clock: ManualClock
 ) -> None:
-    async with mangling_proxy(lagging.url, lambda body: LB_PAGE, 504) as proxy:
-        settings = replace(settings_for(lagging), endpoint_url=proxy.url)
-        async with ci_client(settings, credentials, clock) as client:
-            submits = coordinator(MultiSubmitCoordinator, client, clock, SETTLE_S)
+    async with behind_a_504(lagging) as (proxy, settings):
+        async with submits(MultiSubmitCoordinator, settings, credentials, clock) as forms:
             target, body, request_id = validation.validate_submit_jobs(
                 multi_request("multi-late", "input/sample.mp4", "a", "b"), settings
             )
-            reply = await submits.submit(
+            reply = await forms.form.submit(
                 target, body, RequestKey.unscoped(request_id), Deadline(10, clock=clock.now)
             )
     assert len(proxy.mangled) == 1
@@ -299,8 +308,7 @@ async def test_the_gateway_settles_by_its_setting_on_the_real_clock(
     is found by the look after the settle (1 s), and the caller gets it."""
     emulator.state.pause_scheduling()
     emulator.state.faults.set("DescribeMediaJobs", FaultSpec(listing_lag_s=0.3))
-    async with mangling_proxy(emulator.url, lambda body: LB_PAGE, 504) as proxy:
-        settings = replace(settings_for(emulator), endpoint_url=proxy.url)
+    async with behind_a_504(emulator) as (proxy, settings):
         assert settings.retry.submit_settle_s > 0.3
         async with gateway(settings, credentials) as running:
             answer = await running.stub.SubmitMediaJob(submit_request("rid-real"), timeout=10)
