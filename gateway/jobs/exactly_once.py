@@ -352,12 +352,14 @@ class _Lead(Generic[RequestT]):
     ci_request_id: str = ""
     # Why this call's last send is in doubt; None while it has sent nothing in doubt.
     last_error: GatewayError | None = None
+    # A POST of this call's has gone out (or may have: it was cut short).
+    sent: bool = False
 
     @property
     def sent_nothing(self) -> bool:
         """No job of this id can exist: the store did not know it, and this call has neither
         sent it nor found any of its jobs."""
-        return self.fresh and self.last_error is None and not self.jobs
+        return self.fresh and not self.sent and not self.jobs
 
 
 class ExactlyOnceCoordinator(ABC, Generic[RequestT, ResponseT]):
@@ -517,7 +519,13 @@ class ExactlyOnceCoordinator(ABC, Generic[RequestT, ResponseT]):
             since = None  # the gateway's own id: nobody can have sent it
         operations = self._operations(request)
         lead = _Lead(target, request, request_id, deadline, keep, operations, record, fresh, since)
-        return await self._rounds(lead)
+        try:
+            return await self._rounds(lead)
+        except GatewayError:
+            raise  # each of those ends left the record as the next call needs it
+        except BaseException:
+            await self._step_down(lead)
+            raise
 
     async def _claim(
         self, request_id: RequestKey, print_: str, deadline: Deadline
@@ -636,6 +644,7 @@ class ExactlyOnceCoordinator(ABC, Generic[RequestT, ResponseT]):
         """POST the operations still without a job: the call's answer once CI's names every
         job; None when the outcome is in doubt (`lead.last_error` says why)."""
         pending = [i for i in range(lead.operations) if i not in lead.jobs]
+        lead.sent = True
         try:
             answered, lead.ci_request_id = await self._send(
                 lead.target,
@@ -659,6 +668,11 @@ class ExactlyOnceCoordinator(ABC, Generic[RequestT, ResponseT]):
                 raise await self._give_up(lead, error) from error
             lead.last_error = error
             return None
+        except BaseException:
+            # Cut short (cancelled): CI may act on the POST all the same, so whoever sends it
+            # next lets CI settle from now.
+            lead.record = replace(lead.record, updated_at=self._clock())
+            raise
         lead.jobs.update(answered)
         if len(lead.jobs) == lead.operations:
             return await self._complete(lead, lead.ci_request_id)
@@ -713,7 +727,7 @@ class ExactlyOnceCoordinator(ABC, Generic[RequestT, ResponseT]):
                 unknown = SubmitOutcomeUnknown(request_id.shown, waited)
                 waited.attempts = unknown.attempts = 0  # this call asked CI nothing
                 raise unknown
-            await asyncio.sleep(delay)
+            await self._sleep(delay)
             delay = min(delay * 2, LEADER_POLL_S[1])
             latest = await self._store.get(request_id.key)
             if latest is None:  # the other lead failed for certain: the id is free again
@@ -747,12 +761,10 @@ class ExactlyOnceCoordinator(ABC, Generic[RequestT, ResponseT]):
     ) -> GatewayError:
         """Leave the record in doubt with nobody leading (the next call with this id reconciles
         at once, and resends only once CI had `Settle`'s time since `record.updated_at`) and
-        return the error the call ends with. Best effort: should the store fail too, the lease
-        runs out by itself, and the caller learns of the submit's own failure
-        rather than the store's."""
+        return the error the call ends with: the submit's own failure, even should the store
+        fail too (`_release`)."""
         shown = lead.request_id.shown
-        with contextlib.suppress(SubmitStoreUnavailable):
-            await self._store.put(lead.request_id.key, replace(lead.record, leader_until=0.0))
+        await self._release(lead)
         final = error
         if wrap and not isinstance(error, DeadlineExceeded | SubmitOutcomeUnknown):
             final = SubmitOutcomeUnknown(shown, error)
@@ -761,6 +773,26 @@ class ExactlyOnceCoordinator(ABC, Generic[RequestT, ResponseT]):
         if lead.jobs:
             final.extra["operations_with_a_job"] = ",".join(map(str, sorted(lead.jobs)))
         return final
+
+    async def _step_down(self, lead: _Lead[RequestT]) -> None:
+        """Stop leading with no outcome (the call was cancelled: its client left, or the server
+        is stopping; or a bug): hand the id on now, not when the lease runs out, so a call that
+        followed this one in the process, or the client's repeat, goes on at once instead of
+        waiting for a lead nobody holds. An id nothing was sent under is freed, as a failed
+        first look frees it (so the next call looks as far back as for any id the store does
+        not know); else the record stays in doubt from the end of its last send (from now, when
+        the cancellation cut a POST short). Shielded: a second cancellation does not cut the
+        store's write short."""
+        if lead.sent_nothing:
+            await asyncio.shield(self._forget(lead.request_id.key))
+        else:
+            await asyncio.shield(self._release(lead))
+
+    async def _release(self, lead: _Lead[RequestT]) -> None:
+        """Leave the record in doubt with nobody leading. Best effort: should the store fail,
+        the lease runs out by itself."""
+        with contextlib.suppress(SubmitStoreUnavailable):
+            await self._store.put(lead.request_id.key, replace(lead.record, leader_until=0.0))
 
     async def _forget(self, key: str) -> None:
         """Drop the id's record: no job was made for it (the id is free again), or the jobs

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -60,6 +60,7 @@ LAG_S = 0.5  # CI lists a job this long after making it: within the settle
 BACKOFF = Backoff(transient_base_s=0.1, throttled_base_s=0.01, cap_s=5.0)
 HALF = 0.5  # the jitter's draw: half of the backoff's ceiling
 FIRST_WAIT_S = SETTLE_S + HALF * 0.1  # after the first send in doubt: the floor + jitter
+WAIT_S = 10.0  # what a test waits for the gateway at most, on the real clock
 
 
 @dataclass
@@ -102,8 +103,8 @@ class Submits(Generic[C]):
     at half, with the settings its requests are validated with."""
 
     form: C
+    store: InMemorySubmitStore
     settings: Settings
-    client: CiClient
     clock: ManualClock
 
     async def single(self, request_id: str, seconds: float = 10) -> Reply[S.SubmitMediaJobResponse]:
@@ -125,25 +126,28 @@ async def submits(
     credentials: Credentials,
     clock: ManualClock,
     settle_s: float = SETTLE_S,
+    sleep: Callable[[float], Awaitable[None]] | None = None,
 ) -> AsyncIterator[Submits[C]]:
-    """`form` through a real `CiClient` to what `settings` names, on the manual clock."""
+    """`form` through a real `CiClient` to what `settings` names, on the manual clock (whose
+    `sleep` it sleeps with, unless given another)."""
     client = CiClient(
         settings=settings,
         credentials=StaticCredentialsProvider(credentials),
         transport=Transport(max_body_bytes=settings.max_response_bytes),
         clock=clock.now,
     )
+    store = InMemorySubmitStore(clock=clock.now)
     try:
         coordinator = form(
             client,
-            InMemorySubmitStore(clock=clock.now),
+            store,
             budget_for=client.budget_for,
             settle=Settle(settle_s, BACKOFF),
             clock=clock.now,
-            sleep=clock.sleep,
+            sleep=sleep or clock.sleep,
             rng=lambda: HALF,
         )
-        yield Submits(coordinator, settings, client, clock)
+        yield Submits(coordinator, store, settings, clock)
     finally:
         await client.close()
 
@@ -299,6 +303,99 @@ async def test_the_multi_operation_form_settles_too(
     assert lagging.state.jobs_created == 2
     assert {job.job_id for job in reply.message.jobs_detail} == set(lagging.state.jobs)
     assert clock.slept == [pytest.approx(FIRST_WAIT_S)]
+
+
+async def test_a_caller_gone_while_ci_settles_hands_the_submit_to_its_follower_at_once(
+    lagging: RunningEmulator, credentials: Credentials, clock: ManualClock
+) -> None:
+    """Two calls with one request_id: the second follows the first, which leads. The leader's
+    client goes away while the gateway lets CI settle (its handler is cancelled). The follower
+    takes the submit over at once, not once the leader's lease (its deadline and a margin) has
+    run out, and still lets CI settle from the end of the first send: it gets the one job."""
+    settling = asyncio.Event()
+
+    async def first_settle_outlasts_its_caller(seconds: float) -> None:
+        if not settling.is_set():
+            settling.set()
+            await asyncio.Event().wait()  # until cancelled
+        await clock.sleep(seconds)
+
+    async with behind_a_504(lagging) as (proxy, settings):
+        async with submits(
+            SubmitCoordinator, settings, credentials, clock, sleep=first_settle_outlasts_its_caller
+        ) as forms:
+            leader = asyncio.create_task(forms.single("rid-gone"))
+            follower = asyncio.create_task(forms.single("rid-gone"))
+            async with asyncio.timeout(WAIT_S):
+                await settling.wait()
+            leader.cancel()
+            async with asyncio.timeout(WAIT_S):
+                reply = await follower
+    assert leader.cancelled()
+    assert len(proxy.mangled) == 1
+    (job_id,) = lagging.state.jobs
+    assert reply.message.jobs_detail.job_id == job_id
+    # The settle's floor from the leader's send, and no wait for the leader's lease.
+    assert clock.slept == [pytest.approx(SETTLE_S)]
+    assert counts(lagging) == (1, 4)
+
+
+async def test_a_caller_gone_mid_post_lets_ci_settle_from_then_before_a_resend(
+    lagging: RunningEmulator, credentials: Credentials, clock: ManualClock
+) -> None:
+    """CI takes 2 s over a POST (it makes the job) and the client goes away before the
+    answer. CI may act on a POST its sender left, so the repeat lets CI settle counted from
+    then, not from the start of the call: it finds the job, listed 2.5 s after it was made,
+    rather than resend at once (which the 2 s already past the start would allow) and make
+    a second one."""
+    lagging.state.faults.set("DescribeMediaJobs", FaultSpec(listing_lag_s=2.5))
+    calls: list[asyncio.Task[Any]] = []
+
+    def slow_post_then_gone(request: web.Request) -> None:
+        if request.method == "POST":
+            clock.now_s += 2.0
+            calls[0].cancel()  # before the gateway reads CI's answer
+
+    async with behind_a_504(lagging, slow_post_then_gone) as (_, settings):
+        async with submits(SubmitCoordinator, settings, credentials, clock) as forms:
+            calls.append(asyncio.create_task(forms.single("rid-cut")))
+            with pytest.raises(asyncio.CancelledError):
+                await calls[0]
+            reply = await forms.single("rid-cut")
+    assert lagging.state.jobs_created == 1
+    (job_id,) = lagging.state.jobs
+    assert reply.message.jobs_detail.job_id == job_id
+    assert clock.slept == [pytest.approx(SETTLE_S)]
+
+
+async def test_a_caller_gone_before_anything_was_sent_leaves_its_request_id_unknown(
+    lagging: RunningEmulator, credentials: Credentials, clock: ManualClock
+) -> None:
+    """The client goes away during the look for jobs of a request_id the store did not know,
+    before anything was sent: the id is as unknown as before (its next call looks back as far
+    as for any unknown id, rather than only from this call), and the repeat goes on at once."""
+    held, release = asyncio.Event(), asyncio.Event()
+
+    async def hold_the_first_look(request: web.Request, target: CiTarget) -> None:
+        if request.method == "GET" and not held.is_set():
+            held.set()
+            async with asyncio.timeout(WAIT_S):
+                await release.wait()
+
+    lagging.state.request_hooks.append(hold_the_first_look)
+    async with submits(SubmitCoordinator, settings_for(lagging), credentials, clock) as forms:
+        first = asyncio.create_task(forms.single("rid-early"))
+        async with asyncio.timeout(WAIT_S):
+            await held.wait()
+        first.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await first
+        assert await forms.store.get("rid-early") is None
+        reply = await forms.single("rid-early")
+        release.set()
+    assert reply.message.jobs_detail.job_id in lagging.state.jobs
+    assert lagging.state.jobs_created == 1
+    assert clock.slept == []
 
 
 async def test_the_gateway_settles_by_its_setting_on_the_real_clock(
