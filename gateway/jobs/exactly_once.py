@@ -591,7 +591,12 @@ class ExactlyOnceCoordinator(ABC, Generic[RequestT, ResponseT]):
         rest may be sent. CI may still be acting on the last send in doubt until `settle_s`
         after it ended: a look begun before then decides no resend (however long it took to
         answer), so the call waits out the settle and looks again, or, when its deadline
-        leaves no room for that and a resend, ends in doubt rather than resend unsettled."""
+        leaves no room for that and a resend, ends in doubt rather than resend unsettled.
+
+        A resend of this call's own send in doubt costs a retry token, as `call_with_retry`'s
+        retries do; it is spent right before the resend, so a job the look after the settle
+        finds costs none (nothing was sent again). An empty budget ends the call in doubt
+        before the settle rather than after: no wait for a resend it would refuse."""
         if lead.since is None:
             return None  # a gateway-made id, not sent yet: no job of it can exist
         settled_at = lead.record.updated_at + settle_s
@@ -600,23 +605,26 @@ class ExactlyOnceCoordinator(ABC, Generic[RequestT, ResponseT]):
         early = self._clock() < settled_at
         if (reply := await self._look(lead)) is not None:
             return reply
-        # At most `settle_s`, should the wall clock step back.
-        wait = max(min(settled_at - self._clock(), settle_s), 0.0)
-        if early and lead.deadline.remaining() < wait + RESEND_ROOM_S:
-            log.debug(
-                "submit in doubt: %.3f s left, too little to settle and resend",
-                lead.deadline.remaining(),
-            )
-            unsettled = self._unsettled(lead.request_id, lead.last_error)
-            raise await self._give_up(lead, unsettled) from lead.last_error
-        if lead.last_error is not None and not self._may_resend(lead.target, lead.last_error):
-            raise await self._give_up(lead, lead.last_error) from lead.last_error
-        if not early:
-            return None
-        log.debug("submit in doubt: letting CI settle %.3f s before looking again", wait)
-        if wait > 0:
-            await self._sleep(wait)
-        return await self._look(lead)
+        if early:
+            # At most `settle_s`, should the wall clock step back.
+            wait = max(min(settled_at - self._clock(), settle_s), 0.0)
+            if lead.deadline.remaining() < wait + RESEND_ROOM_S:
+                log.debug(
+                    "submit in doubt: %.3f s left, too little to settle and resend",
+                    lead.deadline.remaining(),
+                )
+                unsettled = self._unsettled(lead.request_id, lead.last_error)
+                raise await self._give_up(lead, unsettled) from lead.last_error
+            if not self._resend_allowed(lead, spend=False):
+                raise await self._give_up(lead, self._exhausted(lead)) from lead.last_error
+            log.debug("submit in doubt: letting CI settle %.3f s before looking again", wait)
+            if wait > 0:
+                await self._sleep(wait)
+            if (reply := await self._look(lead)) is not None:
+                return reply
+        if not self._resend_allowed(lead, spend=True):
+            raise await self._give_up(lead, self._exhausted(lead)) from lead.last_error
+        return None
 
     async def _look(self, lead: _Lead[RequestT]) -> Reply[ResponseT] | None:
         """Adopt the jobs CI made for this request_id: the call's answer once every operation
@@ -815,7 +823,19 @@ class ExactlyOnceCoordinator(ABC, Generic[RequestT, ResponseT]):
         waited.attempts = 0
         return SubmitOutcomeUnknown(request_id.shown, waited)
 
-    def _may_resend(self, target: Target, error: GatewayError) -> bool:
-        if self._budget_for is None:
+    def _resend_allowed(self, lead: _Lead[RequestT], *, spend: bool) -> bool:
+        """Whether the upstream's retry budget allows resending this call's send in doubt
+        (`spend`: and takes the token). Resending an earlier call's costs nothing: that call
+        paid for its own sends, and the caller chose to repeat."""
+        error = lead.last_error
+        if self._budget_for is None or error is None:
             return True
-        return self._budget_for(target).try_spend(error)
+        budget = self._budget_for(lead.target)
+        return budget.try_spend(error) if spend else budget.can_spend(error)
+
+    @staticmethod
+    def _exhausted(lead: _Lead[RequestT]) -> GatewayError:
+        """Why a call the budget allows no resend ends in doubt: the budget, and its own
+        send's failure (CI's Code and RequestId with it)."""
+        assert lead.last_error is not None
+        return RetryBudgetExhausted(lead.last_error, lead.attempts.count)

@@ -35,12 +35,12 @@ from gateway._proto import service_pb2
 from gateway.api import validation
 from gateway.config.settings import Retry, Settings
 from gateway.credentials import Credentials, StaticCredentialsProvider
-from gateway.errors import SubmitOutcomeUnknown
+from gateway.errors import RetryBudgetExhausted, SubmitOutcomeUnknown, UpstreamError
 from gateway.jobs.exactly_once import ExactlyOnceCoordinator, InMemorySubmitStore, RequestKey
 from gateway.jobs.multi_submit import MultiSubmitCoordinator
 from gateway.jobs.submit import SubmitCoordinator
 from gateway.upstream.client import CiClient, Reply
-from gateway.upstream.retry import Backoff, Deadline, Settle
+from gateway.upstream.retry import Backoff, Deadline, RetryBudget, RetryBudgets, Settle
 from gateway.upstream.transport import Transport
 from tests.conftest import one_bucket_config, settings_for
 from tests.fixtures.servers import StartEmulator
@@ -104,6 +104,7 @@ class Submits(Generic[C]):
 
     form: C
     store: InMemorySubmitStore
+    client: CiClient
     settings: Settings
     clock: ManualClock
 
@@ -127,13 +128,15 @@ async def submits(
     clock: ManualClock,
     settle_s: float = SETTLE_S,
     sleep: Callable[[float], Awaitable[None]] | None = None,
+    budget: RetryBudget | None = None,
 ) -> AsyncIterator[Submits[C]]:
     """`form` through a real `CiClient` to what `settings` names, on the manual clock (whose
-    `sleep` it sleeps with, unless given another)."""
+    `sleep` it sleeps with, unless given another), with `budget` as every upstream's."""
     client = CiClient(
         settings=settings,
         credentials=StaticCredentialsProvider(credentials),
         transport=Transport(max_body_bytes=settings.max_response_bytes),
+        budgets=RetryBudgets(budget) if budget is not None else None,
         clock=clock.now,
     )
     store = InMemorySubmitStore(clock=clock.now)
@@ -147,7 +150,7 @@ async def submits(
             sleep=sleep or clock.sleep,
             rng=lambda: HALF,
         )
-        yield Submits(coordinator, store, settings, clock)
+        yield Submits(coordinator, store, client, settings, clock)
     finally:
         await client.close()
 
@@ -303,6 +306,44 @@ async def test_the_multi_operation_form_settles_too(
     assert lagging.state.jobs_created == 2
     assert {job.job_id for job in reply.message.jobs_detail} == set(lagging.state.jobs)
     assert clock.slept == [pytest.approx(FIRST_WAIT_S)]
+
+
+async def test_a_job_the_look_after_the_settle_finds_costs_no_retry_token(
+    lagging: RunningEmulator, credentials: Credentials, clock: ManualClock
+) -> None:
+    """A retry token pays for a resend. The look after the settle found the job, so nothing
+    was sent again, and the budget (which no success refills here) is whole."""
+    budget = RetryBudget(capacity=100, retry_cost=5, success_refund=0)
+    async with behind_a_504(lagging) as (_, settings):
+        async with submits(SubmitCoordinator, settings, credentials, clock, budget=budget) as forms:
+            reply = await forms.single("rid-free")
+            tokens = forms.client.budgets.tokens()
+    assert reply.message.jobs_detail.job_id in lagging.state.jobs
+    assert clock.slept == [pytest.approx(FIRST_WAIT_S)]
+    assert list(tokens.values()) == [100]
+
+
+async def test_a_retry_budget_too_low_to_resend_ends_the_call_in_doubt_without_a_settle(
+    lagging: RunningEmulator, credentials: Credentials, clock: ManualClock
+) -> None:
+    """CI is failing for everyone (the budget is spent): a submit in doubt that the budget would
+    not let resend ends at once, UNAVAILABLE (SUBMIT_OUTCOME_UNKNOWN), rather than wait out a
+    settle first; its error says the budget stopped it, with the failed send's CI RequestId."""
+    budget = RetryBudget(capacity=4, retry_cost=5, success_refund=0)
+    lagging.state.faults.set("CreateMediaJobs", FaultSpec(error_503=1.0))
+    async with submits(
+        SubmitCoordinator, settings_for(lagging), credentials, clock, budget=budget
+    ) as forms:
+        with pytest.raises(SubmitOutcomeUnknown) as caught:
+            await forms.single("rid-broke")
+    assert clock.slept == []
+    assert counts(lagging) == (1, 2)  # the recovery look, the POST, the look at once
+    assert caught.value.attempts == 3
+    cause = caught.value.cause
+    assert isinstance(cause, RetryBudgetExhausted) and isinstance(cause.last, UpstreamError)
+    metadata = caught.value.metadata()
+    assert metadata["last_reason"] == "UPSTREAM_UNAVAILABLE"
+    assert metadata["ci_request_id"] and metadata["ci_request_id"] == cause.last.request_id
 
 
 async def test_a_caller_gone_while_ci_settles_hands_the_submit_to_its_follower_at_once(
