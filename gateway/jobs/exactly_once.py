@@ -31,6 +31,7 @@ from gateway._proto import media_pb2, service_pb2
 from gateway.errors import (
     DeadlineExceeded,
     GatewayError,
+    Reason,
     RequestIdReused,
     RetryBudgetExhausted,
     RetryClass,
@@ -41,7 +42,7 @@ from gateway.errors import (
     UpstreamProtocolError,
 )
 from gateway.model import Target
-from gateway.upstream.client import CiClient, Reply
+from gateway.upstream.client import SUBMIT_OPERATION, CiClient, Reply
 from gateway.upstream.retry import MIN_ATTEMPT_S, Deadline, RetryBudget, Settle
 
 log = logging.getLogger(__name__)
@@ -617,8 +618,13 @@ class ExactlyOnceCoordinator(ABC, Generic[RequestT, ResponseT]):
                 raise await self._give_up(lead, unsettled) from lead.last_error
             if not self._resend_allowed(lead, spend=False):
                 raise await self._give_up(lead, self._exhausted(lead)) from lead.last_error
-            log.debug("submit in doubt: letting CI settle %.3f s before looking again", wait)
             if wait > 0:
+                # Counted, logged and traced as the retry it may become: an operator sees
+                # what the pause is and how often it happens.
+                reason = Reason.SUBMIT_OUTCOME_UNKNOWN
+                if lead.last_error is not None:
+                    reason = lead.last_error.reason
+                self._client.retry_scheduled(SUBMIT_OPERATION, reason, wait)
                 await self._sleep(wait)
             if (reply := await self._look(lead)) is not None:
                 return reply

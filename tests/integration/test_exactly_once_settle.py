@@ -80,6 +80,22 @@ class ManualClock:
         await asyncio.sleep(0)
 
 
+@dataclass
+class Retries:
+    """The CI client's telemetry, keeping the retries it was told of."""
+
+    scheduled: list[tuple[str, str, float]] = field(default_factory=list)
+
+    def attempt_started(self, operation: str) -> None:
+        pass
+
+    def attempt_finished(self, operation: str, outcome: str, seconds: float) -> None:
+        pass
+
+    def retry_scheduled(self, operation: str, reason: str, delay_s: float) -> None:
+        self.scheduled.append((operation, reason, delay_s))
+
+
 @pytest.fixture
 def clock() -> ManualClock:
     return ManualClock()
@@ -107,6 +123,7 @@ class Submits(Generic[C]):
     client: CiClient
     settings: Settings
     clock: ManualClock
+    retries: Retries
 
     async def single(self, request_id: str, seconds: float = 10) -> Reply[S.SubmitMediaJobResponse]:
         """One SubmitMediaJob under `request_id`, with `seconds` of deadline."""
@@ -132,10 +149,12 @@ async def submits(
 ) -> AsyncIterator[Submits[C]]:
     """`form` through a real `CiClient` to what `settings` names, on the manual clock (whose
     `sleep` it sleeps with, unless given another), with `budget` as every upstream's."""
+    retries = Retries()
     client = CiClient(
         settings=settings,
         credentials=StaticCredentialsProvider(credentials),
         transport=Transport(max_body_bytes=settings.max_response_bytes),
+        telemetry=retries,
         budgets=RetryBudgets(budget) if budget is not None else None,
         clock=clock.now,
     )
@@ -150,7 +169,7 @@ async def submits(
             sleep=sleep or clock.sleep,
             rng=lambda: HALF,
         )
-        yield Submits(coordinator, store, client, settings, clock)
+        yield Submits(coordinator, store, client, settings, clock, retries)
     finally:
         await client.close()
 
@@ -195,9 +214,14 @@ async def test_a_job_listed_late_after_a_504_is_adopted_after_the_settle_not_sen
         assert clock.slept == [pytest.approx(FIRST_WAIT_S)]
         # The recovery look before the POST, the look at once, the look after the settle.
         assert counts(lagging) == (1, 3)
+        # The pause is told as the retry it may become: counted, logged, on the RPC's span.
+        ((operation, reason, delay_s),) = forms.retries.scheduled
+        assert (operation, reason) == ("CreateMediaJobs", "UPSTREAM_UNAVAILABLE")
+        assert delay_s == pytest.approx(FIRST_WAIT_S)
     else:
         assert clock.slept == []
         assert counts(lagging) == (2, 2)
+        assert forms.retries.scheduled == []
 
 
 async def test_no_room_to_settle_and_resend_ends_in_doubt_and_a_repeat_at_once_still_settles(
