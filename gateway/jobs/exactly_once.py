@@ -42,7 +42,7 @@ from gateway.errors import (
     UpstreamProtocolError,
 )
 from gateway.model import Target
-from gateway.upstream.client import SUBMIT_OPERATION, CiClient, Reply
+from gateway.upstream.client import SUBMIT_OPERATION, Attempts, CiClient, Reply
 from gateway.upstream.retry import MIN_ATTEMPT_S, Deadline, RetryBudget, Settle
 
 log = logging.getLogger(__name__)
@@ -73,7 +73,6 @@ CI_TIMEZONE = timezone(timedelta(hours=8))
 
 RequestT = TypeVar("RequestT", bound=Message)
 ResponseT = TypeVar("ResponseT", bound=Message)
-ReplyT = TypeVar("ReplyT", bound=Message)
 # Operation index -> its job, as far as known (the single form's one job is operation 0).
 Jobs = dict[int, media_pb2.JobsDetail]
 # Between a client's name and its request_id in a scoped key. Not a request_id character
@@ -306,28 +305,6 @@ def is_ambiguous(error: GatewayError) -> bool:
 
 def ci_time(unix: float) -> str:
     return datetime.fromtimestamp(unix, UTC).astimezone(CI_TIMEZONE).strftime("%Y-%m-%dT%H:%M:%S%z")
-
-
-@dataclass
-class Attempts:
-    """HTTP attempts towards CI one submit made over all its POSTs and listings. Each CI call
-    counts only its own; the error a submit ends with reports them all (`ErrorInfo.attempts`)."""
-
-    count: int = 0
-
-    async def counted(self, call: Awaitable[Reply[ReplyT]]) -> Reply[ReplyT]:
-        """Await one CI call, adding its attempts whether it answers or fails."""
-        try:
-            reply = await call
-        except GatewayError as error:
-            self.count += error.attempts
-            raise
-        self.count += reply.attempts
-        return reply
-
-    def report(self, error: GatewayError) -> GatewayError:
-        error.attempts = self.count
-        return error
 
 
 @dataclass

@@ -23,7 +23,7 @@ import json
 import logging
 import math
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 from urllib.parse import quote
@@ -58,6 +58,7 @@ from gateway.upstream.transport import HttpRequest, HttpResponse, Transport
 log = logging.getLogger(__name__)
 
 M = TypeVar("M", bound=Message)
+ReplyT = TypeVar("ReplyT", bound=Message)
 
 # The operation of both submit forms (`submit_job`, `submit_jobs`): what their attempts, and an
 # exactly-once submit's settle before a resend, are counted and traced under.
@@ -78,6 +79,29 @@ class Reply(Generic[M]):
     # HTTP attempts the call made, retries included (an error carries its own `attempts`), so
     # that a caller making several calls for one RPC (the exactly-once submit) can report all.
     attempts: int = 1
+
+
+@dataclass
+class Attempts:
+    """HTTP attempts towards CI one RPC made over several CI calls (a submit's POSTs and
+    listings, a describe's batches). Each call's `Reply` or error counts only its own; the
+    error the RPC ends with reports them all (`ErrorInfo.attempts`)."""
+
+    count: int = 0
+
+    async def counted(self, call: Awaitable[Reply[ReplyT]]) -> Reply[ReplyT]:
+        """Await one CI call, adding its attempts whether it answers or fails."""
+        try:
+            reply = await call
+        except GatewayError as error:
+            self.count += error.attempts
+            raise
+        self.count += reply.attempts
+        return reply
+
+    def report(self, error: GatewayError) -> GatewayError:
+        error.attempts = self.count
+        return error
 
 
 @dataclass(frozen=True)
