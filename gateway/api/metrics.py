@@ -122,7 +122,8 @@ class GatewayMetrics:
         )
         self.upstream_retries = Counter(
             "ci_upstream_retries_total",
-            "Retries scheduled towards CI, by operation and reason (an ErrorInfo reason).",
+            "Retries scheduled towards CI, by operation and reason (an ErrorInfo reason); a "
+            "submit in doubt letting CI settle before it may be resent counts as one.",
             ("operation", "reason"),
             registry=r,
         )

@@ -260,14 +260,21 @@ class Retry:
     )
 
     def __post_init__(self) -> None:
+        # The loader refuses nan and inf for every number, but a `Retry(...)` built in code
+        # skips it: a NaN compares false in every check below (a NaN budget then never spends,
+        # a NaN settle resends unsettled), and an infinite cap lets a backoff or CI's
+        # Retry-After wait without end. Every field here is a number.
+        for option in fields(self):
+            if not math.isfinite(getattr(self, option.name)):
+                raise ValueError(f"retry.{option.name} must be a finite number")
         if self.max_attempts < 1:
             raise ValueError("retry.max_attempts must be >= 1")
         if not 0 < self.transient_base_s <= self.backoff_cap_s:
             raise ValueError("retry: need 0 < transient_base_s <= backoff_cap_s")
         if not 0 < self.throttled_base_s <= self.backoff_cap_s:
             raise ValueError("retry: need 0 < throttled_base_s <= backoff_cap_s")
-        if not (math.isfinite(self.submit_settle_s) and self.submit_settle_s >= 0):
-            raise ValueError("retry.submit_settle_s must be a finite number >= 0")
+        if self.submit_settle_s < 0:
+            raise ValueError("retry.submit_settle_s must be >= 0")
         costs = (self.budget_capacity, self.budget_retry_cost, self.budget_timeout_cost)
         if min(costs) < 0 or self.budget_success_refund < 0:
             raise ValueError("retry: budget numbers must not be negative")

@@ -27,9 +27,8 @@ from collections.abc import Sequence
 
 from gateway._proto import service_pb2
 from gateway.errors import GatewayError
-from gateway.jobs.exactly_once import Attempts
 from gateway.model import MAX_DESCRIBE_JOB_IDS, Target
-from gateway.upstream.client import CiClient, Reply
+from gateway.upstream.client import Attempts, CiClient, Reply
 from gateway.upstream.retry import Deadline
 
 MAX_JOB_IDS_PER_RPC = 100

@@ -21,7 +21,7 @@ import time
 from abc import ABC, abstractmethod
 from collections import OrderedDict
 from collections.abc import AsyncGenerator, Awaitable, Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Generic, Protocol, TypeVar
 
@@ -31,6 +31,7 @@ from gateway._proto import media_pb2, service_pb2
 from gateway.errors import (
     DeadlineExceeded,
     GatewayError,
+    Reason,
     RequestIdReused,
     RetryBudgetExhausted,
     RetryClass,
@@ -41,7 +42,7 @@ from gateway.errors import (
     UpstreamProtocolError,
 )
 from gateway.model import Target
-from gateway.upstream.client import CiClient, Reply
+from gateway.upstream.client import SUBMIT_OPERATION, Attempts, CiClient, Reply
 from gateway.upstream.retry import MIN_ATTEMPT_S, Deadline, RetryBudget, Settle
 
 log = logging.getLogger(__name__)
@@ -72,7 +73,6 @@ CI_TIMEZONE = timezone(timedelta(hours=8))
 
 RequestT = TypeVar("RequestT", bound=Message)
 ResponseT = TypeVar("ResponseT", bound=Message)
-ReplyT = TypeVar("ReplyT", bound=Message)
 # Operation index -> its job, as far as known (the single form's one job is operation 0).
 Jobs = dict[int, media_pb2.JobsDetail]
 # Between a client's name and its request_id in a scoped key. Not a request_id character
@@ -308,25 +308,36 @@ def ci_time(unix: float) -> str:
 
 
 @dataclass
-class Attempts:
-    """HTTP attempts towards CI one submit made over all its POSTs and listings. Each CI call
-    counts only its own; the error a submit ends with reports them all (`ErrorInfo.attempts`)."""
+class _Lead(Generic[RequestT]):
+    """One call's lead on a request_id, from its claim to its answer: what it submits, and
+    what its rounds of look, settle and send have learnt so far."""
 
-    count: int = 0
+    target: Target
+    request: RequestT
+    request_id: RequestKey
+    deadline: Deadline
+    keep: bool
+    operations: int
+    # As the call leaves it in doubt; `updated_at` is when its last send in doubt ended.
+    record: SubmitRecord
+    # The store had no record of the id: no earlier send of it is known to be in doubt.
+    fresh: bool
+    # Where the next look for the id's jobs starts (None: send without looking first).
+    since: float | None
+    attempts: Attempts = field(default_factory=Attempts)
+    jobs: Jobs = field(default_factory=dict)
+    # CI's RequestId of the last POST answered.
+    ci_request_id: str = ""
+    # Why this call's last send is in doubt; None while it has sent nothing in doubt.
+    last_error: GatewayError | None = None
+    # A POST of this call's has gone out (or may have: it was cut short).
+    sent: bool = False
 
-    async def counted(self, call: Awaitable[Reply[ReplyT]]) -> Reply[ReplyT]:
-        """Await one CI call, adding its attempts whether it answers or fails."""
-        try:
-            reply = await call
-        except GatewayError as error:
-            self.count += error.attempts
-            raise
-        self.count += reply.attempts
-        return reply
-
-    def report(self, error: GatewayError) -> GatewayError:
-        error.attempts = self.count
-        return error
+    @property
+    def sent_nothing(self) -> bool:
+        """No job of this id can exist: the store did not know it, and this call has neither
+        sent it nor found any of its jobs."""
+        return self.fresh and not self.sent and not self.jobs
 
 
 class ExactlyOnceCoordinator(ABC, Generic[RequestT, ResponseT]):
@@ -467,149 +478,202 @@ class ExactlyOnceCoordinator(ABC, Generic[RequestT, ResponseT]):
         recover: bool,
         keep: bool = True,
     ) -> Reply[ResponseT]:
-        """`keep=False`: the record goes once the jobs are known (see `submit`)."""
+        """Take the lead on `request_id` (`_claim`) and run the submit's rounds (`_rounds`);
+        an answer stored before is returned as it is. `keep=False`: the record goes once the
+        jobs are known (see `submit`)."""
+        record, fresh = await self._claim(request_id, print_, deadline)
+        if record.jobs_detail is not None:
+            if not keep:
+                await self._forget(request_id.key)
+            return Reply(self._response_type.FromString(record.jobs_detail), "")
+        if not fresh:
+            # Sent before (answer lost, caller gone, replica died): look for its jobs first.
+            since: float | None = record.first_attempt_at - RECONCILE_LOOKBACK_S
+        elif recover:
+            # Nobody has sent it since the store last knew, but a caller's id may still have
+            # jobs whose record the store lost: look as far back as the store keeps records.
+            since = record.first_attempt_at - RECOVERY_LOOKBACK_S
+        else:
+            since = None  # the gateway's own id: nobody can have sent it
+        operations = self._operations(request)
+        lead = _Lead(target, request, request_id, deadline, keep, operations, record, fresh, since)
+        try:
+            return await self._rounds(lead)
+        except GatewayError:
+            raise  # each of those ends left the record as the next call needs it
+        except BaseException:
+            await self._step_down(lead)
+            raise
+
+    async def _claim(
+        self, request_id: RequestKey, print_: str, deadline: Deadline
+    ) -> tuple[SubmitRecord, bool]:
+        """Make this call the one that sends `request_id`: claim an id the store does not know
+        (`fresh`), or take over a record left in doubt once another replica's lead on it has
+        ended. The record returned is the one the call leads with, or, holding `jobs_detail`,
+        the answer of an earlier call. The lease lasts the caller's deadline and a margin, so a
+        replica that dies leading blocks the id only that long."""
         key = request_id.key
         now = self._clock()
         lease = now + deadline.remaining() + LEASE_MARGIN_S
         record = SubmitRecord(print_, None, now, now, leader_until=lease)
-        attempts = Attempts()
         existing = await self._store.claim(key, record)
-        # Where the next look for this request_id's jobs starts (None: send without looking).
-        since: float | None = None
         # Bounded: each pass claims the id, takes over its record, or lost the take-over to
         # another replica, which leads now (and is waited for on the next pass).
         for _ in range(MAX_TAKEOVERS):
             if existing is None:
-                # Ours: nobody has sent it since the store last knew. A caller's id may still
-                # have jobs whose record the store lost: look as far back as the store keeps
-                # records.
-                since = now - RECOVERY_LOOKBACK_S if recover else None
-                break
+                return record, True
             existing = await self._await_other_leader(request_id, existing, deadline)
             if existing.fingerprint != print_:
                 raise RequestIdReused(request_id.shown)
             if existing.jobs_detail is not None:
-                if not keep:
-                    await self._forget(key)
-                return Reply(self._response_type.FromString(existing.jobs_detail), "")
-            # Sent before (answer lost, caller gone, replica died): reconcile first, leading
-            # only if no other replica took the record over since we read it.
-            now = self._clock()
-            taken = replace(existing, leader_until=lease, updated_at=now)
+                return existing, False
+            # Lead only if no other replica took the record over since we read it.
+            taken = replace(existing, leader_until=lease, updated_at=self._clock())
             if await self._store.take_over(key, existing, taken):
                 # Here `updated_at` stays when the last send ended, from which this call lets
                 # CI settle before it resends, and which its record keeps if it ends sending
                 # nothing (else each such repeat would put the settle off again).
-                record = replace(taken, updated_at=existing.updated_at)
-                since = record.first_attempt_at - RECONCILE_LOOKBACK_S
-                break
+                return replace(taken, updated_at=existing.updated_at), False
             existing = await self._store.claim(key, record)
-        else:
-            waited = DeadlineExceeded("other replicas kept taking the submit over")
-            unknown = SubmitOutcomeUnknown(request_id.shown, waited)
-            waited.attempts = unknown.attempts = 0  # this call asked CI nothing
-            raise unknown
+        waited = DeadlineExceeded("other replicas kept taking the submit over")
+        unknown = SubmitOutcomeUnknown(request_id.shown, waited)
+        waited.attempts = unknown.attempts = 0  # this call asked CI nothing
+        raise unknown
 
-        operations = self._operations(request)
-        jobs: Jobs = {}
-        ci_request_id = ""
-        last_error: GatewayError | None = None
-        # How long CI may still be creating (or not yet listing) the job of the last send in
-        # doubt, which ended at `record.updated_at`: no resend goes out before that has passed
-        # and a look after it. A record in doubt left by an earlier call counts too: a caller
-        # retrying at once after SUBMIT_OUTCOME_UNKNOWN must not resend unsettled either.
-        settle_s = self._settle.floor_s if existing is not None else 0.0
-
-        async def look() -> Reply[ResponseT] | None:
-            """Reconcile: adopt the jobs CI made for this request_id; the call's answer once
-            every operation has one."""
-            assert since is not None
-            try:
-                found, listed_by = await self._find(
-                    target, request, key, jobs, since, deadline, attempts
-                )
-            except GatewayError as error:
-                if existing is None and last_error is None and not jobs:
-                    # The look for a lost record's jobs failed, and nothing was sent: the id
-                    # is free again, and the next call looks just as far back.
-                    await self._forget(key)
-                    attempts.report(error)
-                    raise
-                raise await self._give_up(request_id, record, error, jobs, attempts) from error
-            jobs.update(found)
-            if len(jobs) == operations:
-                return await self._complete(
-                    key, record, jobs, listed_by or ci_request_id, keep=keep
-                )
-            return None
-
+    async def _rounds(self, lead: _Lead[RequestT]) -> Reply[ResponseT]:
+        """Until every operation has its job: look for the jobs a send in doubt may have made
+        (`_reconcile`), send the operations still without one (`_send_rest`); at most
+        `MAX_SEND_ROUNDS` sends. Each way out leaves the record as the next call with the id
+        needs it: the answer (`_complete`), in doubt (`_give_up`), or gone (`_forget`)."""
+        # How long CI may still be creating (or not yet listing) the jobs of the last send in
+        # doubt, which ended at `record.updated_at`. A record in doubt left by an earlier call
+        # counts too: a caller retrying at once after SUBMIT_OUTCOME_UNKNOWN must not resend
+        # unsettled either.
+        settle_s = 0.0 if lead.fresh else self._settle.floor_s
         for sends in range(1, MAX_SEND_ROUNDS + 1):
-            if since is not None:
-                settled_at = record.updated_at + settle_s
-                # At once: a job CI made and lists already (the answer alone was lost) is the
-                # caller's without waiting.
-                early = self._clock() < settled_at
-                if (reply := await look()) is not None:
-                    return reply
-                # A look begun before CI had settled decides no resend (however long it took):
-                # another follows once it has. The wait is at most `settle_s` should the wall
-                # clock step back.
-                wait = max(min(settled_at - self._clock(), settle_s), 0.0)
-                if early and deadline.remaining() < wait + RESEND_ROOM_S:
-                    # No room to let CI settle and still resend: a resend now could make a
-                    # second job, so the call ends in doubt and its repeat looks again.
-                    log.debug(
-                        "submit in doubt: %.3f s left, too little to settle and resend",
-                        deadline.remaining(),
-                    )
-                    raise await self._give_up(
-                        request_id, record, self._unsettled(request_id, last_error), jobs, attempts
-                    ) from last_error
-                if last_error is not None and not self._may_resend(target, last_error):
-                    raise await self._give_up(
-                        request_id, record, last_error, jobs, attempts
-                    ) from last_error
-                if early:
-                    log.debug(
-                        "submit in doubt: letting CI settle %.3f s before looking again", wait
-                    )
-                    if wait > 0:
-                        await self._sleep(wait)
-                    if (reply := await look()) is not None:
-                        return reply
-            pending = [i for i in range(operations) if i not in jobs]
-            try:
-                answered, ci_request_id = await self._send(
-                    target, request, key, pending, deadline, attempts
+            if (reply := await self._reconcile(lead, settle_s)) is not None:
+                return reply
+            if (reply := await self._send_rest(lead)) is not None:
+                return reply
+            # In doubt (`last_error`): the next round looks, from before the first send.
+            assert lead.last_error is not None
+            lead.since = lead.record.first_attempt_at - RECONCILE_LOOKBACK_S
+            lead.record = replace(lead.record, updated_at=self._clock())
+            settle_s = self._settle.delay(sends, lead.last_error, rng=self._rng)
+        assert lead.last_error is not None
+        raise await self._give_up(lead, lead.last_error) from lead.last_error
+
+    async def _reconcile(self, lead: _Lead[RequestT], settle_s: float) -> Reply[ResponseT] | None:
+        """Look for the jobs: the call's answer once every operation has one; None when the
+        rest may be sent. CI may still be acting on the last send in doubt until `settle_s`
+        after it ended: a look begun before then decides no resend (however long it took to
+        answer), so the call waits out the settle and looks again, or, when its deadline
+        leaves no room for that and a resend, ends in doubt rather than resend unsettled.
+
+        A resend of this call's own send in doubt costs a retry token, as `call_with_retry`'s
+        retries do; it is spent right before the resend, so a job the look after the settle
+        finds costs none (nothing was sent again). An empty budget ends the call in doubt
+        before the settle rather than after: no wait for a resend it would refuse."""
+        if lead.since is None:
+            return None  # a gateway-made id, not sent yet: no job of it can exist
+        settled_at = lead.record.updated_at + settle_s
+        # At once: a job CI made and lists already (the answer alone was lost) is the caller's
+        # without waiting.
+        early = self._clock() < settled_at
+        if (reply := await self._look(lead)) is not None:
+            return reply
+        if early:
+            # At most `settle_s`, should the wall clock step back.
+            wait = max(min(settled_at - self._clock(), settle_s), 0.0)
+            if lead.deadline.remaining() < wait + RESEND_ROOM_S:
+                log.debug(
+                    "submit in doubt: %.3f s left, too little to settle and resend",
+                    lead.deadline.remaining(),
                 )
-            except GatewayError as error:
-                if not is_ambiguous(error):
-                    if not jobs:
-                        await self._forget(key)  # certainly no job: the id is free again
-                        attempts.report(error)
-                        raise
-                    # CI refused the rest for certain, but some operations have a job: keep the
-                    # record in doubt, so no repeat sends those again, and say which they are.
-                    await self._give_up(request_id, record, error, jobs, attempts, wrap=False)
+                unsettled = self._unsettled(lead.request_id, lead.last_error)
+                raise await self._give_up(lead, unsettled) from lead.last_error
+            if not self._resend_allowed(lead, spend=False):
+                raise await self._give_up(lead, self._exhausted(lead)) from lead.last_error
+            if wait > 0:
+                # Counted, logged and traced as the retry it may become: an operator sees
+                # what the pause is and how often it happens.
+                reason = Reason.SUBMIT_OUTCOME_UNKNOWN
+                if lead.last_error is not None:
+                    reason = lead.last_error.reason
+                self._client.retry_scheduled(SUBMIT_OPERATION, reason, wait)
+                await self._sleep(wait)
+            if (reply := await self._look(lead)) is not None:
+                return reply
+        if not self._resend_allowed(lead, spend=True):
+            raise await self._give_up(lead, self._exhausted(lead)) from lead.last_error
+        return None
+
+    async def _look(self, lead: _Lead[RequestT]) -> Reply[ResponseT] | None:
+        """Adopt the jobs CI made for this request_id: the call's answer once every operation
+        has one."""
+        assert lead.since is not None
+        key = lead.request_id.key
+        try:
+            found, listed_by = await self._find(
+                lead.target, lead.request, key, lead.jobs, lead.since, lead.deadline, lead.attempts
+            )
+        except GatewayError as error:
+            if lead.sent_nothing:
+                # The look for a lost record's jobs failed, and nothing was sent: the id is
+                # free again, and the next call looks just as far back.
+                await self._forget(key)
+                lead.attempts.report(error)
+                raise
+            raise await self._give_up(lead, error) from error
+        lead.jobs.update(found)
+        if len(lead.jobs) == lead.operations:
+            return await self._complete(lead, listed_by or lead.ci_request_id)
+        return None
+
+    async def _send_rest(self, lead: _Lead[RequestT]) -> Reply[ResponseT] | None:
+        """POST the operations still without a job: the call's answer once CI's names every
+        job; None when the outcome is in doubt (`lead.last_error` says why)."""
+        pending = [i for i in range(lead.operations) if i not in lead.jobs]
+        lead.sent = True
+        try:
+            answered, lead.ci_request_id = await self._send(
+                lead.target,
+                lead.request,
+                lead.request_id.key,
+                pending,
+                lead.deadline,
+                lead.attempts,
+            )
+        except GatewayError as error:
+            if not is_ambiguous(error):
+                if not lead.jobs:
+                    await self._forget(lead.request_id.key)  # certainly no job: the id is free
+                    lead.attempts.report(error)
                     raise
-                if isinstance(error, DeadlineExceeded) or deadline.expired:
-                    raise await self._give_up(request_id, record, error, jobs, attempts) from error
-                last_error = error
-            else:
-                jobs.update(answered)
-                if len(jobs) == operations:
-                    return await self._complete(key, record, jobs, ci_request_id, keep=keep)
-                # CI answered for some operations only: the others may or may not have a job.
-                last_error = UpstreamProtocolError(
-                    f"CI's answer names {len(answered)} of the {len(pending)} jobs it was sent",
-                    http_status=200,
-                    request_id=ci_request_id,
-                )
-            since = record.first_attempt_at - RECONCILE_LOOKBACK_S
-            record = replace(record, updated_at=self._clock())
-            settle_s = self._settle.delay(sends, last_error, rng=self._rng)
-        assert last_error is not None
-        raise await self._give_up(request_id, record, last_error, jobs, attempts) from last_error
+                # CI refused the rest for certain, but some operations have a job: keep the
+                # record in doubt, so no repeat sends those again, and say which they are.
+                await self._give_up(lead, error, wrap=False)
+                raise
+            if isinstance(error, DeadlineExceeded) or lead.deadline.expired:
+                raise await self._give_up(lead, error) from error
+            lead.last_error = error
+            return None
+        except BaseException:
+            # Cut short (cancelled): CI may act on the POST all the same, so whoever sends it
+            # next lets CI settle from now.
+            lead.record = replace(lead.record, updated_at=self._clock())
+            raise
+        lead.jobs.update(answered)
+        if len(lead.jobs) == lead.operations:
+            return await self._complete(lead, lead.ci_request_id)
+        # CI answered for some operations only: the others may or may not have a job.
+        lead.last_error = UpstreamProtocolError(
+            f"CI's answer names {len(answered)} of the {len(pending)} jobs it was sent",
+            http_status=200,
+            request_id=lead.ci_request_id,
+        )
+        return None
 
     async def _reconcile_pages(
         self,
@@ -654,7 +718,7 @@ class ExactlyOnceCoordinator(ABC, Generic[RequestT, ResponseT]):
                 unknown = SubmitOutcomeUnknown(request_id.shown, waited)
                 waited.attempts = unknown.attempts = 0  # this call asked CI nothing
                 raise unknown
-            await asyncio.sleep(delay)
+            await self._sleep(delay)
             delay = min(delay * 2, LEADER_POLL_S[1])
             latest = await self._store.get(request_id.key)
             if latest is None:  # the other lead failed for certain: the id is free again
@@ -662,17 +726,10 @@ class ExactlyOnceCoordinator(ABC, Generic[RequestT, ResponseT]):
             record = latest
         return record
 
-    async def _complete(
-        self,
-        key: str,
-        record: SubmitRecord,
-        jobs: Jobs,
-        ci_request_id: str,
-        *,
-        keep: bool = True,
-    ) -> Reply[ResponseT]:
+    async def _complete(self, lead: _Lead[RequestT], ci_request_id: str) -> Reply[ResponseT]:
+        key, record, jobs = lead.request_id.key, lead.record, lead.jobs
         response = self._response(jobs)
-        if not keep:
+        if not lead.keep:
             # Dropped rather than stored and then dropped: one store call instead of two (a
             # round trip to Redis when shared), nothing serialized. The jobs are known; a
             # record the store fails to drop expires by itself.
@@ -691,30 +748,42 @@ class ExactlyOnceCoordinator(ABC, Generic[RequestT, ResponseT]):
         return Reply(response, ci_request_id)
 
     async def _give_up(
-        self,
-        request_id: RequestKey,
-        record: SubmitRecord,
-        error: GatewayError,
-        jobs: Jobs,
-        attempts: Attempts,
-        *,
-        wrap: bool = True,
+        self, lead: _Lead[RequestT], error: GatewayError, *, wrap: bool = True
     ) -> GatewayError:
         """Leave the record in doubt with nobody leading (the next call with this id reconciles
         at once, and resends only once CI had `Settle`'s time since `record.updated_at`) and
-        return the error the call ends with. Best effort: should the store fail
-        too, the lease runs out by itself, and the caller learns of the submit's own failure
-        rather than the store's."""
-        with contextlib.suppress(SubmitStoreUnavailable):
-            await self._store.put(request_id.key, replace(record, leader_until=0.0))
+        return the error the call ends with: the submit's own failure, even should the store
+        fail too (`_release`)."""
+        shown = lead.request_id.shown
+        await self._release(lead)
         final = error
         if wrap and not isinstance(error, DeadlineExceeded | SubmitOutcomeUnknown):
-            final = SubmitOutcomeUnknown(request_id.shown, error)
-        attempts.report(final)
-        final.extra["request_id"] = request_id.shown
-        if jobs:
-            final.extra["operations_with_a_job"] = ",".join(map(str, sorted(jobs)))
+            final = SubmitOutcomeUnknown(shown, error)
+        lead.attempts.report(final)
+        final.extra["request_id"] = shown
+        if lead.jobs:
+            final.extra["operations_with_a_job"] = ",".join(map(str, sorted(lead.jobs)))
         return final
+
+    async def _step_down(self, lead: _Lead[RequestT]) -> None:
+        """Stop leading with no outcome (the call was cancelled: its client left, or the server
+        is stopping; or a bug): hand the id on now, not when the lease runs out, so a call that
+        followed this one in the process, or the client's repeat, goes on at once instead of
+        waiting for a lead nobody holds. An id nothing was sent under is freed, as a failed
+        first look frees it (so the next call looks as far back as for any id the store does
+        not know); else the record stays in doubt from the end of its last send (from now, when
+        the cancellation cut a POST short). Shielded: a second cancellation does not cut the
+        store's write short."""
+        if lead.sent_nothing:
+            await asyncio.shield(self._forget(lead.request_id.key))
+        else:
+            await asyncio.shield(self._release(lead))
+
+    async def _release(self, lead: _Lead[RequestT]) -> None:
+        """Leave the record in doubt with nobody leading. Best effort: should the store fail,
+        the lease runs out by itself."""
+        with contextlib.suppress(SubmitStoreUnavailable):
+            await self._store.put(lead.request_id.key, replace(lead.record, leader_until=0.0))
 
     async def _forget(self, key: str) -> None:
         """Drop the id's record: no job was made for it (the id is free again), or the jobs
@@ -737,7 +806,19 @@ class ExactlyOnceCoordinator(ABC, Generic[RequestT, ResponseT]):
         waited.attempts = 0
         return SubmitOutcomeUnknown(request_id.shown, waited)
 
-    def _may_resend(self, target: Target, error: GatewayError) -> bool:
-        if self._budget_for is None:
+    def _resend_allowed(self, lead: _Lead[RequestT], *, spend: bool) -> bool:
+        """Whether the upstream's retry budget allows resending this call's send in doubt
+        (`spend`: and takes the token). Resending an earlier call's costs nothing: that call
+        paid for its own sends, and the caller chose to repeat."""
+        error = lead.last_error
+        if self._budget_for is None or error is None:
             return True
-        return self._budget_for(target).try_spend(error)
+        budget = self._budget_for(lead.target)
+        return budget.try_spend(error) if spend else budget.can_spend(error)
+
+    @staticmethod
+    def _exhausted(lead: _Lead[RequestT]) -> GatewayError:
+        """Why a call the budget allows no resend ends in doubt: the budget, and its own
+        send's failure (CI's Code and RequestId with it)."""
+        assert lead.last_error is not None
+        return RetryBudgetExhausted(lead.last_error, lead.attempts.count)

@@ -38,9 +38,10 @@ import hashlib
 from collections.abc import Iterable, Mapping
 
 from gateway._proto import media_pb2, service_pb2
-from gateway.jobs.exactly_once import Attempts, ExactlyOnceCoordinator, Jobs
+from gateway.jobs.exactly_once import ExactlyOnceCoordinator, Jobs
 from gateway.jobs.submit import MARKER_HEX, MARKER_PREFIX, marker, strip_markers, with_marker
 from gateway.model import Target
+from gateway.upstream.client import Attempts
 from gateway.upstream.retry import Deadline
 
 __all__ = ["MAX_OPERATIONS", "MultiSubmitCoordinator", "multi_fingerprint", "operation_marker"]

@@ -75,7 +75,6 @@ from gateway.errors import UpstreamProtocolError
 from gateway.jobs.exactly_once import (
     RECOVERY_LOOKBACK_S,
     RETENTION_S,
-    Attempts,
     ExactlyOnceCoordinator,
     InMemorySubmitStore,
     Jobs,
@@ -86,6 +85,7 @@ from gateway.kinds import DEFAULT_TAG
 from gateway.model import GATEWAY_CALLBACK, Target
 from gateway.scrub import is_gateway_callback
 from gateway.upstream import xml_codec
+from gateway.upstream.client import Attempts
 from gateway.upstream.retry import Deadline
 
 # The store and its horizons are `exactly_once`'s; they stay importable from here, beside the

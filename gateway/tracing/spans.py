@@ -6,6 +6,7 @@ What one traced SubmitMediaJob looks like when CI answers the first attempt 503:
     ├── CI CreateMediaJobs       CLIENT  ci.retry=0  http.response.status_code=503
     ├── reconcile submit         INTERNAL  ci_gateway.reconcile.found=false   (at once)
     │   └── CI DescribeMediaJobs CLIENT  ci.retry=0  200
+    │      (event on the SERVER span: retry scheduled, ci_gateway.retry_delay_ms: CI settling)
     ├── reconcile submit         INTERNAL  ci_gateway.reconcile.found=false   (CI settled)
     │   └── CI DescribeMediaJobs CLIENT  ci.retry=0  200
     └── CI CreateMediaJobs       CLIENT  ci.retry=1  200

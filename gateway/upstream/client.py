@@ -23,7 +23,7 @@ import json
 import logging
 import math
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 from urllib.parse import quote
@@ -34,7 +34,13 @@ from gateway import scrub, tracing
 from gateway._proto import media_pb2, service_pb2
 from gateway.config.settings import Settings
 from gateway.credentials import Credentials, CredentialsProvider
-from gateway.errors import GatewayError, Overloaded, UpstreamError, UpstreamProtocolError
+from gateway.errors import (
+    GatewayError,
+    Overloaded,
+    Reason,
+    UpstreamError,
+    UpstreamProtocolError,
+)
 from gateway.logs import event
 from gateway.model import HostKind, Target
 from gateway.telemetry import NullTelemetry, Telemetry
@@ -52,6 +58,11 @@ from gateway.upstream.transport import HttpRequest, HttpResponse, Transport
 log = logging.getLogger(__name__)
 
 M = TypeVar("M", bound=Message)
+ReplyT = TypeVar("ReplyT", bound=Message)
+
+# The operation of both submit forms (`submit_job`, `submit_jobs`): what their attempts, and an
+# exactly-once submit's settle before a resend, are counted and traced under.
+SUBMIT_OPERATION = "CreateMediaJobs"
 
 # Signatures are valid from a minute in the past (tolerates a CI clock slightly behind ours) to
 # ten minutes ahead: long enough for a slow synchronous probe, short enough to limit replay.
@@ -68,6 +79,29 @@ class Reply(Generic[M]):
     # HTTP attempts the call made, retries included (an error carries its own `attempts`), so
     # that a caller making several calls for one RPC (the exactly-once submit) can report all.
     attempts: int = 1
+
+
+@dataclass
+class Attempts:
+    """HTTP attempts towards CI one RPC made over several CI calls (a submit's POSTs and
+    listings, a describe's batches). Each call's `Reply` or error counts only its own; the
+    error the RPC ends with reports them all (`ErrorInfo.attempts`)."""
+
+    count: int = 0
+
+    async def counted(self, call: Awaitable[Reply[ReplyT]]) -> Reply[ReplyT]:
+        """Await one CI call, adding its attempts whether it answers or fails."""
+        try:
+            reply = await call
+        except GatewayError as error:
+            self.count += error.attempts
+            raise
+        self.count += reply.attempts
+        return reply
+
+    def report(self, error: GatewayError) -> GatewayError:
+        error.attempts = self.count
+        return error
 
 
 @dataclass(frozen=True)
@@ -244,7 +278,7 @@ class CiClient:
     async def submit_job(
         self, target: Target, request: media_pb2.Request, deadline: Deadline
     ) -> Reply[service_pb2.SubmitMediaJobResponse]:
-        call = CiCall("CreateMediaJobs", target, "ci", "POST", "/jobs", body=encode_body(request))
+        call = CiCall(SUBMIT_OPERATION, target, "ci", "POST", "/jobs", body=encode_body(request))
         return await self._call(call, service_pb2.SubmitMediaJobResponse, deadline, self._submit)
 
     async def submit_jobs(
@@ -252,7 +286,7 @@ class CiClient:
     ) -> Reply[service_pb2.SubmitMediaJobsResponse]:
         """CreateMediaJobs in its multi-operation form: the same `POST /jobs`, one `Operation`
         node per job, answered with one `JobsDetail` each."""
-        call = CiCall("CreateMediaJobs", target, "ci", "POST", "/jobs", body=encode_body(request))
+        call = CiCall(SUBMIT_OPERATION, target, "ci", "POST", "/jobs", body=encode_body(request))
         return await self._call(call, service_pb2.SubmitMediaJobsResponse, deadline, self._submit)
 
     async def describe_jobs(
@@ -330,11 +364,17 @@ class CiClient:
                 raise
 
         def on_retry(error: GatewayError, delay_s: float) -> None:
-            self._telemetry.retry_scheduled(call.operation, error.reason.value, delay_s)
+            self.retry_scheduled(call.operation, error.reason, delay_s)
 
         return await call_with_retry(
             attempt, policy, deadline, on_retry=on_retry, budget=self.budget_for(call.target)
         )
+
+    def retry_scheduled(self, operation: str, reason: Reason, delay_s: float) -> None:
+        """Tell the telemetry (the retry counter, an INFO line, an event on the RPC's span)
+        that `operation` goes to CI again after `delay_s`: the retry loop's backoff, or an
+        exactly-once submit in doubt letting CI settle before it may be resent."""
+        self._telemetry.retry_scheduled(operation, reason.value, delay_s)
 
     async def _note_refusal(
         self,

@@ -186,11 +186,18 @@ class RetryBudget:
     def __post_init__(self) -> None:
         self.tokens = self.capacity
 
+    def cost(self, error: GatewayError) -> float:
+        """What a retry after `error` spends."""
+        return self.timeout_cost if isinstance(error, UpstreamTimeout) else self.retry_cost
+
+    def can_spend(self, error: GatewayError) -> bool:
+        """Whether a retry after `error` would be allowed now, spending nothing."""
+        return self.tokens >= self.cost(error)
+
     def try_spend(self, error: GatewayError) -> bool:
-        cost = self.timeout_cost if isinstance(error, UpstreamTimeout) else self.retry_cost
-        if self.tokens < cost:
+        if not self.can_spend(error):
             return False
-        self.tokens -= cost
+        self.tokens -= self.cost(error)
         return True
 
     def refund(self) -> None:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import math
+from dataclasses import fields
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -80,12 +82,22 @@ def test_bad_environment_value_is_named(value: str) -> None:
         load_settings(environ={"CI_GATEWAY_TIMEOUTS_CONNECT_S": value})
 
 
-@pytest.mark.parametrize("value", [-1.0, math.nan, math.inf])
-def test_a_submit_settle_that_is_no_duration_is_refused_however_built(value: float) -> None:
+@pytest.mark.parametrize("value", [math.nan, math.inf, -math.inf])
+@pytest.mark.parametrize("name", [option.name for option in fields(Retry)])
+def test_a_retry_number_that_is_not_finite_is_refused_however_built(
+    name: str, value: float
+) -> None:
     """Built directly (not through the loader, which refuses nan and inf for every number): a
-    NaN settle would compare false everywhere and resend unsettled, an infinite one hang."""
-    with pytest.raises(ValueError, match=r"retry\.submit_settle_s"):
-        Retry(submit_settle_s=value)
+    NaN budget compares false everywhere (and never runs out), a NaN settle resends unsettled,
+    an infinite backoff cap lets a Retry-After wait without end."""
+    with pytest.raises(ValueError, match=rf"retry\.{name} must be a finite number"):
+        changes: dict[str, Any] = {name: value}
+        Retry(**changes)
+
+
+def test_a_negative_submit_settle_is_refused_however_built() -> None:
+    with pytest.raises(ValueError, match=r"retry\.submit_settle_s must be >= 0"):
+        Retry(submit_settle_s=-1.0)
 
 
 def test_credentials_from_environment_hide_their_secrets() -> None:

@@ -148,6 +148,12 @@ async def test_a_submit_answered_503_is_one_trace_with_both_attempts_and_the_rec
     assert server.attributes["ci_gateway.request_id"] == "order-42"
     assert server.attributes["ci.request_id"] == trailing["x-ci-request-id"]
     assert server.attributes["ci_gateway.attempts"] == 5  # 3 listings, 2 POSTs
+    # The pause between the two reconciles after the 503: CI let settle before a resend.
+    ((event, attributes),) = server.events
+    assert event == "retry scheduled"
+    assert attributes["ci.operation"] == "CreateMediaJobs"
+    assert attributes["ci_gateway.reason"] == "UPSTREAM_UNAVAILABLE"
+    assert attributes["ci_gateway.retry_delay_ms"] >= 1000  # the settle's floor, and jitter
 
     attempts = named(spans, "CI CreateMediaJobs")
     assert [a.attributes["ci.retry"] for a in attempts] == [0, 1]
