@@ -23,7 +23,9 @@ it cannot decode become an `Undecodable` stand-in, which the handler's wrapper r
 INVALID_ARGUMENT (reason MALFORMED_REQUEST) before the servicer sees it. It sits innermost, so the
 access interceptor still authenticates the caller first (and spends its rate), and the
 observability interceptor still counts and logs the call like any other. The log gets one line
-per `warn_every_s` at most, counting the refusals it did not report.
+per `warn_every_s` at most, counting the refusals it did not report. Being innermost, its guards
+also refuse the stand-in for the request of a call a gate refused before reading it
+(`gateway._chain.NotRead`), with the gate's error, once every wrapper has seen the call.
 """
 
 from __future__ import annotations
@@ -38,9 +40,10 @@ import grpc
 from google.protobuf.descriptor import Descriptor
 from google.protobuf.message import DecodeError
 
-from gateway._chain import MethodInterceptor
+from gateway._chain import MethodInterceptor, NotRead
 from gateway.api import wire_scan
-from gateway.errors import MalformedRequest
+from gateway.api.ops_calls import OPS_PREFIXES
+from gateway.errors import GatewayError, MalformedRequest
 from gateway.logs import event
 from gateway.status import abort
 
@@ -58,11 +61,6 @@ may carry (`tree_checks.MAX_EXTRA_NODES`); every typed list has a bound of a few
 Counting stops at the bound, so a refusal costs at most this many steps."""
 OPS_MAX_REQUEST_BYTES = 64 * 1024
 """Largest health or reflection request (a service, symbol or file name): as on the health port."""
-OPS_PREFIXES = (
-    "/grpc.health.v1.Health/",
-    "/grpc.reflection.v1alpha.ServerReflection/",
-    "/grpc.reflection.v1.ServerReflection/",
-)
 
 
 class Undecodable:
@@ -129,6 +127,11 @@ class RateLimitedWarning:
         self._last, self.unreported = now, 0
 
 
+# What the guards refuse instead of passing to the servicer: bytes that are no request, and the
+# stand-in for a request a gate refused to read (`gateway._chain`), innermost guard being here.
+_REFUSED = (Undecodable, NotRead)
+
+
 class MalformedRequestInterceptor(MethodInterceptor):
     def __init__(self, warning: RateLimitedWarning | None = None) -> None:
         self.warning = warning or RateLimitedWarning()
@@ -162,7 +165,10 @@ class MalformedRequestInterceptor(MethodInterceptor):
             self._guard_unary(method, handler.unary_unary), deserializer, serializer
         )
 
-    async def _refuse(self, method: str, bad: Undecodable, context: Context) -> None:
+    async def _refuse(self, method: str, bad: Undecodable | NotRead, context: Context) -> None:
+        if isinstance(bad, NotRead):  # a gate refused the call before reading it: its error
+            assert isinstance(bad.error, GatewayError)
+            await abort(context, bad.error)
         self.warning.note(method, context.peer(), bad)
         await abort(context, MalformedRequest(method.rsplit("/", 1)[-1], bad.too_large))
 
@@ -171,14 +177,14 @@ class MalformedRequestInterceptor(MethodInterceptor):
             # Known to answer with a coroutine (every servicer method here): awaited without
             # asking each call.
             async def coroutine(request: Any, context: Context) -> Any:
-                if isinstance(request, Undecodable):
+                if isinstance(request, _REFUSED):
                     await self._refuse(method, request, context)
                 return await behavior(request, context)
 
             return coroutine
 
         async def unary(request: Any, context: Context) -> Any:
-            if isinstance(request, Undecodable):
+            if isinstance(request, _REFUSED):
                 await self._refuse(method, request, context)
             response = behavior(request, context)
             return await response if inspect.isawaitable(response) else response
@@ -190,7 +196,7 @@ class MalformedRequestInterceptor(MethodInterceptor):
             return self._guard_unary(method, behavior)  # writes with `context.write`
 
         async def stream(request: Any, context: Context) -> AsyncIterator[Any]:
-            if isinstance(request, Undecodable):
+            if isinstance(request, _REFUSED):
                 await self._refuse(method, request, context)
             async for message in behavior(request, context):
                 yield message
@@ -203,7 +209,7 @@ class MalformedRequestInterceptor(MethodInterceptor):
 
         async def checked(requests: AsyncIterator[Any], context: Context) -> AsyncIterator[Any]:
             async for request in requests:  # ends with the client's stream
-                if isinstance(request, Undecodable):
+                if isinstance(request, _REFUSED):
                     await self._refuse(method, request, context)
                 yield request
 

@@ -59,6 +59,7 @@ from gateway.api.health import (
 from gateway.api.interceptors import STREAM_TYPES, InFlight, ObservabilityInterceptor
 from gateway.api.malformed import MalformedRequestInterceptor
 from gateway.api.metrics import GatewayMetrics, UpstreamMetrics
+from gateway.api.ops_calls import OpsCallLimit
 from gateway.api.ops_http import OpsServer, start_ops_server
 from gateway.api.reflection import enable_reflection
 from gateway.api.resources_service import (
@@ -152,17 +153,37 @@ def upstream_telemetry(metrics: GatewayMetrics, extra: Sequence[Telemetry] = ())
     return _Fanout([UpstreamMetrics(metrics), AttemptLog(), *extra])
 
 
+@dataclass
+class OpsGuards:
+    """What guards health and reflection (open to anyone) on both ports, shared by the two
+    servers so that their bounds hold for the process: the calls in progress at once, and the
+    one warning line a minute about malformed requests."""
+
+    calls: OpsCallLimit
+    malformed: MalformedRequestInterceptor
+
+    @classmethod
+    def from_settings(cls, limits: ServerLimits) -> OpsGuards:
+        return cls(OpsCallLimit(limits.max_ops_calls), MalformedRequestInterceptor())
+
+
 def api_interceptors(
-    settings: Settings, access: ClientAccess, metrics: GatewayMetrics, in_flight: InFlight
+    settings: Settings,
+    access: ClientAccess,
+    metrics: GatewayMetrics,
+    in_flight: InFlight,
+    guards: OpsGuards | None = None,
 ) -> PerMethodChain:
-    """The API server's interceptors, outermost first (observability, client access,
-    malformed requests), applied once per method. Also what `bench.inproc` runs a call
-    through, so the in-process figures are this server's."""
+    """The API server's interceptors, outermost first (observability, client access, the bound
+    on health and reflection calls, malformed requests), applied once per method. Also what
+    `bench.inproc` runs a call through, so the in-process figures are this server's."""
+    guards = guards or OpsGuards.from_settings(settings.server)
     return PerMethodChain(
         [
             ObservabilityInterceptor(metrics, in_flight),
             access.interceptor(settings.default_bucket, settings.default_region),
-            MalformedRequestInterceptor(),
+            guards.calls,
+            guards.malformed,
         ]
     )
 
@@ -188,9 +209,13 @@ class HealthPort:
     port: int
 
 
-def _health_server(readiness: Readiness, address: str) -> HealthPort:
-    """Bind (not start) a server offering only `readiness.servicer`; OSError if it cannot."""
-    server = grpc.aio.server(options=HEALTH_SERVER_OPTIONS)
+def _health_server(readiness: Readiness, address: str, guards: OpsGuards) -> HealthPort:
+    """Bind (not start) a server offering only `readiness.servicer`, behind the same guards as
+    health on the API port; OSError if it cannot bind."""
+    server = grpc.aio.server(
+        interceptors=[PerMethodChain([guards.calls, guards.malformed])],
+        options=HEALTH_SERVER_OPTIONS,
+    )
     health_pb2_grpc.add_HealthServicer_to_server(readiness.servicer, server)
     try:
         port = server.add_insecure_port(address)
@@ -329,6 +354,7 @@ async def start_gateway(
     # Everything NOT_SERVING before any port is bound (HealthServicer starts with "" SERVING).
     await readiness.prepare()
     ops_listen = settings.metrics_listen if metrics_listen is None else metrics_listen
+    guards = OpsGuards.from_settings(settings.server)
     health_address = settings.health_listen if health_listen is None else health_listen
     async with contextlib.AsyncExitStack() as stack:
         ops: OpsServer | None = None
@@ -337,7 +363,7 @@ async def start_gateway(
             stack.push_async_callback(ops.close)
         health: HealthPort | None = None
         if health_address:
-            health = _health_server(readiness, health_address)
+            health = _health_server(readiness, health_address, guards)
             # Started at once: a grpc server bound but never started keeps its port until the
             # process exits.
             await health.server.start()
@@ -387,7 +413,9 @@ async def start_gateway(
         metrics.watch_retry_budget(client.budgets.tokens)
         metrics.watch_credentials_expiry(credentials.expires_at)
         in_flight = InFlight()
-        server = _api_server(settings, access, metrics, in_flight, readiness, client, tracking)
+        server = _api_server(
+            settings, access, metrics, in_flight, readiness, client, tracking, guards
+        )
         _add_resource_services(server, settings, metrics, calls, follower, tracking)
         try:
             port = access.bind(server, address)
@@ -467,13 +495,14 @@ def _api_server(
     readiness: Readiness,
     client: CiClient,
     tracking: TrackingRuntime,
+    guards: OpsGuards,
 ) -> grpc.aio.Server:
     """The API server, not yet bound: MediaJobService, health and reflection behind the
-    observability, client-access and malformed-request interceptors (outermost first), applied
-    once per method (`PerMethodChain`)."""
+    observability, client-access, health-and-reflection-call and malformed-request
+    interceptors (outermost first), applied once per method (`PerMethodChain`)."""
     limits = settings.server
     server = grpc.aio.server(
-        interceptors=[api_interceptors(settings, access, metrics, in_flight)],
+        interceptors=[api_interceptors(settings, access, metrics, in_flight, guards)],
         options=server_options(limits),
         maximum_concurrent_rpcs=limits.max_concurrent_rpcs or None,
     )
