@@ -98,6 +98,13 @@ CLIENT_PING_MIN_INTERVAL_MS = 10_000
 # grpc's own stop waits this much longer than the drain's grace, so that the calls left when
 # the grace ends are cut (and counted) by the gateway rather than by grpc a moment earlier.
 CUT_MARGIN_S = 1.0
+# Once every call is ended, how long grpc may take to close its connections before the drain
+# goes on without it. grpc's stop completes only when each connection's last write has: a client
+# that stopped reading (its TCP window shut) holds one pending until the kernel gives up on it
+# (TCP_USER_TIMEOUT, the keepalive time-out: 20 s), and one that reads a byte now and then, for
+# ever. Such a connection is left to the process's exit instead of holding the drain past its
+# grace (and the pod past terminationGracePeriodSeconds).
+CLOSE_WAIT_S = 1.0
 
 
 # The health port: one tiny request per probe, so a small message limit; no SO_REUSEPORT, for
@@ -226,6 +233,39 @@ def _health_server(readiness: Readiness, address: str, guards: OpsGuards) -> Hea
     return HealthPort(server, f"{address.rsplit(':', 1)[0]}:{port}", port)
 
 
+class ServerStop:
+    """Ends every call of the API server at once (`stop(None)`) and waits at most
+    `CLOSE_WAIT_S` for grpc to close its connections. One per server, shared by the drain and the
+    start's exit stack, so a stop left waiting is started once and reported once.
+
+    A stop still waiting is left running, never cancelled: it awaits grpc's own shutdown future,
+    which the drain's first `stop(grace)` awaits too."""
+
+    def __init__(self, server: grpc.aio.Server, bound_s: float = CLOSE_WAIT_S) -> None:
+        self._server = server
+        self._bound_s = bound_s
+        self._stop: asyncio.Future[None] | None = None
+        self.left_open = False
+
+    async def __call__(self) -> None:
+        if self._stop is None:
+            self._stop = asyncio.ensure_future(self._server.stop(None))
+        elif self.left_open:
+            return  # waited for once already; the process exit closes what is left
+        done, _ = await asyncio.wait({self._stop}, timeout=self._bound_s)
+        if done:
+            self._stop.result()
+            return
+        self.left_open = True
+        event(
+            log,
+            logging.WARNING,
+            "connections left open: a client stopped reading, and its connection's last "
+            "write is still pending; the process exit closes it",
+            waited_s=self._bound_s,
+        )
+
+
 @dataclass
 class RunningGateway:
     server: grpc.aio.Server
@@ -238,6 +278,7 @@ class RunningGateway:
     in_flight: InFlight
     credentials: CredentialsProvider
     tracking: TrackingRuntime
+    stop_server: ServerStop
     # Everything `start_gateway` built, each closed in reverse order of building by `stop`.
     resources: contextlib.AsyncExitStack
     ops: OpsServer | None = None
@@ -304,9 +345,10 @@ class RunningGateway:
                 # are done and only long-lived streams (health watches, reflection) remain,
                 # which need not hold the exit. `None` ends them at once; a second `stop(0)`
                 # would race the first stop's teardown inside grpc (it may cancel calls on a
-                # destroyed server).
-                await self.server.stop(None)
-            await stopping
+                # destroyed server). Bounded: see `CLOSE_WAIT_S`.
+                await self.stop_server()
+            if not self.stop_server.left_open:
+                await stopping  # grpc's stop has completed: this one ends at once
         finally:
             for task in (idle, forced):
                 task.cancel()
@@ -425,7 +467,8 @@ async def start_gateway(
             raise OSError(f"cannot listen on {address}")
         await server.start()
         # After a drain this finds the server stopped; it matters when starting fails below.
-        stack.push_async_callback(server.stop, None)
+        stop_server = ServerStop(server)
+        stack.push_async_callback(stop_server)
         await readiness.start()
         await access.start()  # watch the access file for client changes
         stack.push_async_callback(access.close)
@@ -454,6 +497,7 @@ async def start_gateway(
         in_flight=in_flight,
         credentials=credentials,
         tracking=tracking,
+        stop_server=stop_server,
         resources=resources,
         ops=ops,
         health=health,
