@@ -9,11 +9,14 @@
   then. SIGTERM must still end the process within its grace (plus the bounded waits after it),
   with status 0. The client speaks HTTP/2 itself (`tests.fixtures.raw_h2`): a gRPC client
   library always reads its socket, so none can be told to stop.
+- Bytes that are no TLS sent to the TLS port: grpc's C core logged a line of its own (not JSON)
+  for each such connection, as often as anyone liked.
 """
 
 from __future__ import annotations
 
 import asyncio
+import socket
 from pathlib import Path
 
 import grpc
@@ -23,9 +26,11 @@ from grpc_reflection.v1alpha import reflection_pb2
 from ci_emulator.server import RunningEmulator
 from gateway.api.malformed import MAX_REQUEST_ELEMENTS
 from gateway.credentials import Credentials
+from tests.access.helpers import sha256_hex
 from tests.conftest import BUCKET, REGION
+from tests.fixtures.accounts import Pki
 from tests.fixtures.raw_h2 import RawClient, frame
-from tests.fixtures.serve_process import ServeProcess, StartServe
+from tests.fixtures.serve_process import ServeProcess, StartServe, gateway_env
 from tests.integration.helpers import rich_error
 
 REFLECTION = "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo"
@@ -154,3 +159,48 @@ async def test_sigterm_ends_the_process_in_time_though_a_client_stopped_reading(
         assert (await process.line("stopped", timeout=0.1))["cut_off"] == 0
     finally:
         reader.close()
+
+
+async def test_connections_that_speak_no_tls_add_nothing_to_the_log(
+    emulator: RunningEmulator,
+    credentials: Credentials,
+    serve_processes: StartServe,
+    pki: Pki,
+    tmp_path: Path,
+) -> None:
+    access = tmp_path / "access.toml"
+    access.write_text(
+        f"""mode = "shared"
+[tls]
+cert_file = "{pki.directory / "tls.crt"}"
+key_file = "{pki.directory / "tls.key"}"
+[[clients]]
+name = "alpha"
+token_sha256 = ["{sha256_hex("tok-unused")}"]
+buckets = ["{BUCKET}"]
+operations = ["*"]
+"""
+    )
+    env = gateway_env(credentials)
+    env.pop("GRPC_VERBOSITY", None)  # the gateway's own default, whatever the test's is
+    process = await serve_processes(
+        "--listen", "127.0.0.1:0",
+        "--endpoint-url", emulator.url,
+        "--access-file", str(access),
+        env=env,
+    )  # fmt: skip
+    host, port = str((await process.line("gateway listening"))["address"]).rsplit(":", 1)
+
+    def speak_http() -> None:
+        """What a misdirected HTTP probe or a scanner sends; read until the gateway closes."""
+        with socket.create_connection((host, int(port)), timeout=WAIT_S) as sock:
+            sock.sendall(b"GET / HTTP/1.1\r\nHost: gateway\r\n\r\n")
+            while sock.recv(4096):  # bounded by the socket's time-out
+                pass
+
+    for _ in range(5):
+        await asyncio.to_thread(speak_http)
+    assert await process.terminate() == 0  # the whole log is read once the process is gone
+    assert len(process.raw) == len(process.lines), "".join(
+        line for line in process.raw if not line.startswith("{")
+    )
