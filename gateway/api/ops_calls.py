@@ -10,9 +10,10 @@ and nothing else bounds their number: the API's admission and watcher caps count
 only, and HTTP/2 lets one connection open any number of streams.
 
 `OpsCallLimit` counts them from the moment a call arrives, before its request is read (a
-`gate`, see `gateway._chain`), until its task ends, on the API port and the health port together
-(one instance serves both), and refuses one more beyond `limit` at once with RESOURCE_EXHAUSTED
-(OVERLOADED, with RetryInfo), without reading its request.
+`gate`, see `gateway._chain`), until its task ends, and refuses one more beyond `limit` at once
+with RESOURCE_EXHAUSTED (OVERLOADED, with RetryInfo), without reading its request. The API port
+and the health port have one each (`gateway.api.server.OpsGuards`): kubelet's probes on the
+health port must not be refused because strangers filled the API port's.
 """
 
 from __future__ import annotations

@@ -162,16 +162,22 @@ def upstream_telemetry(metrics: GatewayMetrics, extra: Sequence[Telemetry] = ())
 
 @dataclass
 class OpsGuards:
-    """What guards health and reflection (open to anyone) on both ports, shared by the two
-    servers so that their bounds hold for the process: the calls in progress at once, and the
-    one warning line a minute about malformed requests."""
+    """What guards health and reflection (open to anyone) on the two ports: a bound on the calls
+    in progress for each port, and one malformed-request guard for both (its one warning line a
+    minute holds for the process). A bound each: strangers who fill the API port's must not
+    refuse kubelet's probes on the health port."""
 
-    calls: OpsCallLimit
+    api_calls: OpsCallLimit
+    health_port_calls: OpsCallLimit
     malformed: MalformedRequestInterceptor
 
     @classmethod
     def from_settings(cls, limits: ServerLimits) -> OpsGuards:
-        return cls(OpsCallLimit(limits.max_ops_calls), MalformedRequestInterceptor())
+        return cls(
+            OpsCallLimit(limits.max_ops_calls),
+            OpsCallLimit(limits.max_ops_calls),
+            MalformedRequestInterceptor(),
+        )
 
 
 def api_interceptors(
@@ -189,7 +195,7 @@ def api_interceptors(
         [
             ObservabilityInterceptor(metrics, in_flight),
             access.interceptor(settings.default_bucket, settings.default_region),
-            guards.calls,
+            guards.api_calls,
             guards.malformed,
         ]
     )
@@ -220,7 +226,7 @@ def _health_server(readiness: Readiness, address: str, guards: OpsGuards) -> Hea
     """Bind (not start) a server offering only `readiness.servicer`, behind the same guards as
     health on the API port; OSError if it cannot bind."""
     server = grpc.aio.server(
-        interceptors=[PerMethodChain([guards.calls, guards.malformed])],
+        interceptors=[PerMethodChain([guards.health_port_calls, guards.malformed])],
         options=HEALTH_SERVER_OPTIONS,
     )
     health_pb2_grpc.add_HealthServicer_to_server(readiness.servicer, server)

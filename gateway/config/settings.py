@@ -203,8 +203,8 @@ class ServerLimits:
     # connection to the replica; a thousand is far beyond a fleet's and ~20 MiB at most.
     max_ops_calls: int = _option(
         1000,
-        help="health and reflection calls in progress at once (Watch streams included), on the "
-        "API and health ports together (they need no client credentials); beyond it "
+        help="health and reflection calls in progress at once (Watch streams included) on each "
+        "of the API and health ports (they need no client credentials); beyond it "
         "RESOURCE_EXHAUSTED",
     )
 

@@ -76,7 +76,7 @@ async def refused_stream(call: grpc.aio.Call) -> RichError:
     return rich_error(caught.value)
 
 
-async def test_health_and_reflection_calls_are_bounded_on_both_ports_together(
+async def test_health_and_reflection_calls_are_bounded_on_each_port(
     guarded: RunningGateway, emulator: RunningEmulator
 ) -> None:
     assert guarded.health_address is not None
@@ -85,37 +85,44 @@ async def test_health_and_reflection_calls_are_bounded_on_both_ports_together(
         grpc.aio.insecure_channel(guarded.health_address) as port,
     ):
         on_api, on_port = health_pb2_grpc.HealthStub(api), health_pb2_grpc.HealthStub(port)
-        # One reflection stream on the API port, one Watch on the health port: the bound.
+        # A reflection stream and a Watch: the API port's bound.
         listing = reflection(api)
         await listing.write(reflection_pb2.ServerReflectionRequest(list_services=""))
         listed_services = await listing.read()
         assert isinstance(listed_services, reflection_pb2.ServerReflectionResponse)
         assert listed_services.list_services_response.service
-        watch = on_port.Watch(health_pb2.HealthCheckRequest(service=API_SERVICE), timeout=WAIT_S)
+        watch = on_api.Watch(health_pb2.HealthCheckRequest(service=API_SERVICE), timeout=WAIT_S)
         assert (await watch.read()).status == SERVING
 
-        # One more, of any kind on either port, is refused at once.
-        for call in (
-            on_api.Watch(health_pb2.HealthCheckRequest(), timeout=WAIT_S),
-            on_port.Watch(health_pb2.HealthCheckRequest(), timeout=WAIT_S),
-        ):
-            error = await refused_stream(call)
-            assert error.code is grpc.StatusCode.RESOURCE_EXHAUSTED
-            assert error.error_info is not None and error.error_info.reason == "OVERLOADED"
-            assert error.error_info.metadata["limit"] == str(CALLS)
-            assert error.retry_info is not None
+        # One more of any kind is refused there, at once.
+        error = await refused_stream(on_api.Watch(health_pb2.HealthCheckRequest(), timeout=WAIT_S))
+        assert error.code is grpc.StatusCode.RESOURCE_EXHAUSTED
+        assert error.error_info is not None and error.error_info.reason == "OVERLOADED"
+        assert error.error_info.metadata["limit"] == str(CALLS)
+        assert error.retry_info is not None
         with pytest.raises(grpc.aio.AioRpcError) as caught:
-            await on_port.Check(health_pb2.HealthCheckRequest(), timeout=WAIT_S)
+            await on_api.Check(health_pb2.HealthCheckRequest(), timeout=WAIT_S)
         assert caught.value.code() is grpc.StatusCode.RESOURCE_EXHAUSTED
         extra = reflection(api)
         await extra.write(reflection_pb2.ServerReflectionRequest(list_services=""))
         assert (await refused_stream(extra)).code is grpc.StatusCode.RESOURCE_EXHAUSTED
 
-        # The API is not counted: it still answers.
+        # The health port has a bound of its own (kubelet's probes), and the API none.
+        assert (await on_port.Check(health_pb2.HealthCheckRequest(), timeout=WAIT_S)).status == (
+            SERVING
+        )
         listed = await service_pb2_grpc.MediaJobServiceStub(api).ListMediaJobs(
             service_pb2.ListMediaJobsRequest(size=1), timeout=WAIT_S
         )
         assert list(listed.jobs_detail) == []
+        port_watches = [
+            on_port.Watch(health_pb2.HealthCheckRequest(), timeout=WAIT_S) for _ in range(CALLS)
+        ]
+        for port_watch in port_watches:
+            assert (await port_watch.read()).status == SERVING
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            await on_port.Check(health_pb2.HealthCheckRequest(), timeout=WAIT_S)
+        assert caught.value.code() is grpc.StatusCode.RESOURCE_EXHAUSTED
 
         # A call that ends gives its place back (before its client has the status).
         await listing.done_writing()
@@ -123,14 +130,15 @@ async def test_health_and_reflection_calls_are_bounded_on_both_ports_together(
         assert await listing.code() is grpc.StatusCode.OK
         answer = await on_api.Check(health_pb2.HealthCheckRequest(), timeout=WAIT_S)
         assert answer.status == SERVING
-        watch.cancel()
+        for call in (watch, *port_watches):
+            call.cancel()
 
 
 def _half_open(
     address: str, count: int, path: str, metadata: tuple[tuple[str, str], ...]
 ) -> list[dict[str, str]]:
     """`count` calls of `path` whose headers are sent and their request never: the status each
-    gets, or `{}` for a call the gateway is still waiting on once the others are answered."""
+    gets (waited for, within a bound)."""
     client = RawClient(address)
     try:
         streams = [client.open(path, metadata) for _ in range(count)]
