@@ -11,17 +11,39 @@ left of the chain; what each wrapper does *inside* a call is unchanged.
 
 Only methods that have a handler are remembered (an unknown name gets None, and grpc answers
 UNIMPLEMENTED, every time), so a caller inventing method names cannot grow the table.
+
+Some calls must be refused before their request is read (`MethodInterceptor.gate`): grpc reads a
+unary request before any handler runs, and a client may send a call's headers and never its
+request, holding the call (and its memory) open for as long as it likes. A gate looks at the
+call's method and metadata only; a call it refuses is answered by the method's own wrapped
+handler, served as a client stream that is never read (`unread`), with a `NotRead` stand-in for
+the request, which the innermost guard refuses with the gate's error. So the refusal passes
+through every wrapper as any call does: counted, logged, with its request id.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+import inspect
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import grpc
 
 if TYPE_CHECKING:  # grpc's RpcMethodHandler is generic in its stubs only
     Handler = grpc.RpcMethodHandler[Any, Any]
+    Context = grpc.aio.ServicerContext[Any, Any]
+
+Metadata = Sequence[tuple[str, str | bytes]]
+Behavior = Callable[..., Any]
+
+
+class NotRead:
+    """The request of a call answered without reading it: the error a gate refused it with."""
+
+    __slots__ = ("error",)
+
+    def __init__(self, error: Exception) -> None:
+        self.error = error
 
 
 class MethodInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
@@ -33,18 +55,74 @@ class MethodInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
         continuation: Callable[[grpc.HandlerCallDetails], Awaitable[Handler]],
         handler_call_details: grpc.HandlerCallDetails,
     ) -> Handler:
-        return self.wrap(handler_call_details.method, await continuation(handler_call_details))
+        method = handler_call_details.method
+        handler = self.wrap(method, await continuation(handler_call_details))
+        error = None if handler is None else self.gate(method, _metadata(handler_call_details))
+        return handler if error is None else unread(handler, NotRead(error))
 
     def wrap(self, method: str, handler: Handler) -> Handler:
         """`handler` as this interceptor would have every call of `method` see it (None, which
         grpc's stubs do not admit, stays None)."""
         raise NotImplementedError
 
+    def gate(self, method: str, metadata: Metadata) -> Exception | None:
+        """Per call, before its request is read: the error to refuse it with, or None (go on).
+        The default lets every call through; `PerMethodChain` asks only those that say more."""
+        return None
+
+
+def _metadata(details: grpc.HandlerCallDetails) -> Metadata:
+    return details.invocation_metadata or ()
+
+
+def unread(handler: Handler, stand_in: NotRead) -> Handler:
+    """`handler`, served without reading the call's request: as a client stream (which grpc
+    does not read until asked), whose behaviour calls `handler`'s with `stand_in` for the
+    request (or, for a client-streaming method, for its only request)."""
+    request: Any = _once(stand_in) if handler.request_streaming else stand_in
+    serializer = handler.response_serializer
+    behavior: Behavior
+    if handler.response_streaming:
+        streams: Behavior | None = (
+            handler.stream_stream if handler.request_streaming else handler.unary_stream
+        )
+        assert streams is not None
+        if inspect.isasyncgenfunction(streams):
+
+            async def answers(requests: Any, context: Context) -> AsyncIterator[Any]:
+                async for answer in streams(request, context):
+                    yield answer
+
+            return grpc.stream_stream_rpc_method_handler(answers, None, serializer)
+        behavior = streams  # writes with `context.write`
+    else:
+        unary: Behavior | None = (
+            handler.stream_unary if handler.request_streaming else handler.unary_unary
+        )
+        assert unary is not None
+        behavior = unary
+
+    async def answer(requests: Any, context: Context) -> Any:
+        result = behavior(request, context)
+        return await result if inspect.isawaitable(result) else result
+
+    make = (
+        grpc.stream_stream_rpc_method_handler
+        if handler.response_streaming
+        else grpc.stream_unary_rpc_method_handler
+    )
+    return make(answer, None, serializer)
+
+
+async def _once(stand_in: NotRead) -> AsyncIterator[NotRead]:
+    yield stand_in
+
 
 class PerMethodChain(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
     def __init__(self, wrappers: Sequence[MethodInterceptor]) -> None:
         """`wrappers` outermost first, as `grpc.aio.server(interceptors=...)` takes them."""
         self._wrappers = tuple(reversed(wrappers))
+        self._gates = tuple(w for w in wrappers if type(w).gate is not MethodInterceptor.gate)
         self._handlers: dict[str, Handler] = {}
 
     async def intercept_service(
@@ -54,12 +132,15 @@ class PerMethodChain(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
     ) -> Handler:
         method = handler_call_details.method
         wrapped = self._handlers.get(method)
-        if wrapped is not None:
-            return wrapped
-        handler = await continuation(handler_call_details)
-        if handler is None:  # unknown method: grpc answers UNIMPLEMENTED; nothing remembered
-            return handler
-        for wrapper in self._wrappers:
-            handler = wrapper.wrap(method, handler)
-        self._handlers[method] = handler
-        return handler
+        if wrapped is None:
+            handler = await continuation(handler_call_details)
+            if handler is None:  # unknown method: grpc answers UNIMPLEMENTED; nothing remembered
+                return handler
+            for wrapper in self._wrappers:
+                handler = wrapper.wrap(method, handler)
+            self._handlers[method] = wrapped = handler
+        for gate in self._gates:
+            error = gate.gate(method, _metadata(handler_call_details))
+            if error is not None:
+                return unread(wrapped, NotRead(error))
+        return wrapped

@@ -114,9 +114,23 @@ async def _serve(
             await signalled.wait()
         finally:
             await gateway.stop()
+            if gateway.stop_server.left_open:
+                _exit_leaving_connections()
     finally:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(sig)
+
+
+def _exit_leaving_connections() -> None:
+    """End the process now, status 0: the drain is over and everything the gateway owns is
+    closed, but grpc still holds a connection whose client stopped reading (see
+    `gateway.api.server.CLOSE_WAIT_S`). A normal exit would wait for it: tearing grpc down joins
+    its poller thread, which waits for that connection's last write, for as long as the client
+    likes. The log is flushed first; the kernel closes the sockets."""
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
 
 
 def _egress_proxy_for(settings: Settings) -> ProxyFor:

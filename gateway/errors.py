@@ -8,7 +8,7 @@ whole list (tests/test_errors.py keeps it equal to the classes). The gRPC code i
 
     GatewayError                   INTERNAL            a bug inside the gateway (reason INTERNAL)
     ├── InvalidRequest             INVALID_ARGUMENT    a caller's field is wrong (field violations)
-    ├── MalformedRequest           INVALID_ARGUMENT    the request is no valid Protobuf message
+    ├── MalformedRequest           INVALID_ARGUMENT    no valid Protobuf message, or far too large
     ├── RequestIdReused            INVALID_ARGUMENT    a request_id came back with another request
     ├── UpstreamError              *                   CI answered with an <Error> (Code, Message)
     ├── UpstreamProtocolError      UNAVAILABLE         CI's answer made no sense (bad XML, 3xx)
@@ -255,22 +255,36 @@ class InvalidRequest(GatewayError):
     reason = Reason.INVALID_REQUEST
     attempts = 0  # refused before CI was asked
 
-    def __init__(self, violations: list[FieldViolation]) -> None:
-        self.violations = violations
-        summary = "; ".join(f"{v.field}: {v.description}" for v in violations)
+    # The most violations one status carries (its message and its BadRequest both list them).
+    # A request can be wrong in thousands of places (a list of a million empty ids), and a
+    # status naming each would be trailers no client accepts: grpc refuses received metadata
+    # beyond 16 KiB by default (Java beyond 8 KiB), and the caller would see RESOURCE_EXHAUSTED
+    # instead of what to fix. The first few say that well enough.
+    MAX_REPORTED = 10
+
+    def __init__(self, violations: list[FieldViolation], *, more: bool = False) -> None:
+        """`more`: the caller found violations beyond these and did not keep them."""
+        self.violations = violations[: self.MAX_REPORTED]
+        summary = "; ".join(f"{v.field}: {v.description}" for v in self.violations)
+        if more or len(violations) > self.MAX_REPORTED:
+            summary += f"; and more (only the first {self.MAX_REPORTED} are listed)"
         super().__init__(f"invalid request: {summary}")
 
 
 class MalformedRequest(GatewayError):
     """The request's bytes are no valid message of the RPC's type (corrupt wire format, invalid
-    UTF-8 in a string): no field can be named, and nothing was sent to CI."""
+    UTF-8 in a string), or far larger than any valid one (`too_large` says how): no field can be
+    named, and nothing was sent to CI."""
 
     status = grpc.StatusCode.INVALID_ARGUMENT
     reason = Reason.MALFORMED_REQUEST
     attempts = 0
 
-    def __init__(self, rpc: str) -> None:
-        super().__init__(f"the request is not a valid {rpc} request message (Protobuf)")
+    def __init__(self, rpc: str, too_large: str | None = None) -> None:
+        if too_large is None:
+            super().__init__(f"the request is not a valid {rpc} request message (Protobuf)")
+        else:
+            super().__init__(f"the {rpc} request {too_large}: no valid one is that large")
 
 
 class UpstreamError(GatewayError):

@@ -39,6 +39,18 @@ from gateway.scrub import redact
 DOMAIN = "ci-gateway"
 # What to suggest to a throttled caller when CI sent no Retry-After.
 DEFAULT_THROTTLED_RETRY_S = 1.0
+# What one status carries at most, so that its trailers stay within what clients accept: grpc's
+# C core refuses received metadata beyond 16 KiB (and may beyond 8 KiB), Java's default is
+# 8 KiB, and a refused status reaches the caller as RESOURCE_EXHAUSTED "Stream removed", saying
+# nothing of what went wrong. The message travels twice (`grpc-message`, and base64 inside
+# `grpc-status-details-bin`), and some of it is text the caller sent (a bucket name it is
+# refused) or CI's. The violations are few already (`InvalidRequest.MAX_REPORTED`).
+MAX_MESSAGE_CHARS = 1024
+MAX_METADATA_CHARS = 512  # each ErrorInfo metadata value
+# Each violation's field path (ours, but a map key in it is the caller's; 32 levels of unknown
+# XML nodes are 400 characters) and its description (some quote the caller's value).
+MAX_FIELD_CHARS = 512
+MAX_DESCRIPTION_CHARS = 256
 
 
 def _pack(message: Message) -> any_pb2.Any:
@@ -60,20 +72,29 @@ def ci_request_id_of(error: GatewayError) -> str:
     return ""
 
 
+def clip(text: str, limit: int) -> str:
+    """`text`, cut to `limit` characters (the last one an ellipsis) when it is longer."""
+    return text if len(text) <= limit else text[: limit - 1] + "\u2026"
+
+
 def to_status(error: GatewayError) -> status_pb2.Status:
     """The rich status of `error`. Its message and every metadata value go through
-    `scrub.redact` once more, whoever made the error: the last place text leaves by."""
+    `scrub.redact` once more, whoever made the error: the last place text leaves by. Then each
+    text is cut to its `MAX_*_CHARS` (after redaction: a secret cut short might no longer look
+    like one)."""
     metadata = {**error.metadata(), **error.extra, "attempts": str(error.attempts)}
     details = [
         _pack(
             error_details_pb2.ErrorInfo(
                 reason=error.reason.value,
                 domain=DOMAIN,
-                metadata={key: redact(value) for key, value in metadata.items()},
+                metadata={
+                    key: clip(redact(value), MAX_METADATA_CHARS) for key, value in metadata.items()
+                },
             )
         )
     ]
-    request_id = redact(ci_request_id_of(error))
+    request_id = clip(redact(ci_request_id_of(error)), MAX_METADATA_CHARS)
     if request_id:
         details.append(
             _pack(error_details_pb2.RequestInfo(request_id=request_id, serving_data="CI"))
@@ -84,7 +105,8 @@ def to_status(error: GatewayError) -> status_pb2.Status:
                 error_details_pb2.BadRequest(
                     field_violations=[
                         error_details_pb2.BadRequest.FieldViolation(
-                            field=v.field, description=v.description
+                            field=clip(redact(v.field), MAX_FIELD_CHARS),
+                            description=clip(redact(v.description), MAX_DESCRIPTION_CHARS),
                         )
                         for v in error.violations
                     ]
@@ -97,7 +119,9 @@ def to_status(error: GatewayError) -> status_pb2.Status:
         info.retry_delay.FromNanoseconds(int((delay or DEFAULT_THROTTLED_RETRY_S) * 1e9))
         details.append(_pack(info))
     return status_pb2.Status(
-        code=error.status.value[0], message=redact(str(error)), details=details
+        code=error.status.value[0],
+        message=clip(redact(str(error)), MAX_MESSAGE_CHARS),
+        details=details,
     )
 
 

@@ -1,16 +1,31 @@
-"""Requests that are not valid Protobuf: INVALID_ARGUMENT, and at most one warning line a minute.
+"""Requests that are not valid Protobuf, or far larger than any valid one: INVALID_ARGUMENT, and at
+most one warning line a minute.
 
 Why an interceptor: grpc.aio deserializes a request before any handler or interceptor behaviour
 runs. A deserializer that raises (corrupt bytes, invalid UTF-8 in a string field) ends the call
 with UNKNOWN and an ERROR log record with a multi-line traceback, per call: anyone who can reach
 the port can flood the log, and the caller is told nothing useful.
 
+Far too large, two ways, both refused here, before any code walks the request:
+
+- more than `MAX_REQUEST_ELEMENTS` messages and list items, counted from the bytes before they
+  are parsed (`gateway.api.wire_scan`). Within `max_message_bytes` (8 MiB) a request can hold
+  four million empty list items (two bytes each): parsed, they took over a gigabyte, and
+  everything that reads a whole request in Python (the access policy's search for places, the
+  validation) then took seconds of the event loop, every other call waiting meanwhile;
+- for health and reflection, more than `OPS_MAX_REQUEST_BYTES`. Anyone may call them (no
+  client credentials), a health Watch keeps its request for as long as the stream stays open,
+  and a reflection answer echoes its request: with the API's 8 MiB, forty Watch streams of
+  4 MiB names held 800 MB. Their real requests are a service or symbol name.
+
 `MalformedRequestInterceptor` swaps every handler's deserializer for one that never raises: bytes
 it cannot decode become an `Undecodable` stand-in, which the handler's wrapper refuses with
 INVALID_ARGUMENT (reason MALFORMED_REQUEST) before the servicer sees it. It sits innermost, so the
 access interceptor still authenticates the caller first (and spends its rate), and the
 observability interceptor still counts and logs the call like any other. The log gets one line
-per `warn_every_s` at most, counting the refusals it did not report.
+per `warn_every_s` at most, counting the refusals it did not report. Being innermost, its guards
+also refuse the stand-in for the request of a call a gate refused before reading it
+(`gateway._chain.NotRead`), with the gate's error, once every wrapper has seen the call.
 """
 
 from __future__ import annotations
@@ -22,10 +37,13 @@ from collections.abc import AsyncIterator, Callable
 from typing import TYPE_CHECKING, Any
 
 import grpc
+from google.protobuf.descriptor import Descriptor
 from google.protobuf.message import DecodeError
 
-from gateway._chain import MethodInterceptor
-from gateway.errors import MalformedRequest
+from gateway._chain import MethodInterceptor, NotRead
+from gateway.api import wire_scan
+from gateway.api.ops_calls import OPS_PREFIXES
+from gateway.errors import GatewayError, MalformedRequest
 from gateway.logs import event
 from gateway.status import abort
 
@@ -37,20 +55,51 @@ log = logging.getLogger(__name__)
 
 Behavior = Callable[..., Any]
 WARN_EVERY_S = 60.0
+MAX_REQUEST_ELEMENTS = 20_000
+"""Most messages and list items one request may hold: ten times the unknown XML nodes a submit
+may carry (`tree_checks.MAX_EXTRA_NODES`); every typed list has a bound of a few dozen at most.
+Counting stops at the bound, so a refusal costs at most this many steps."""
+OPS_MAX_REQUEST_BYTES = 64 * 1024
+"""Largest health or reflection request (a service, symbol or file name): as on the health port."""
 
 
 class Undecodable:
-    """What the tolerant deserializer returns for bytes that are no valid request."""
+    """What the tolerant deserializer returns for bytes that are no valid request; `too_large`
+    (what is too large) for a valid one refused for its size."""
 
-    __slots__ = ("problem", "size")
+    __slots__ = ("problem", "size", "too_large")
 
-    def __init__(self, problem: str, size: int) -> None:
+    def __init__(self, problem: str, size: int, too_large: str | None = None) -> None:
         self.problem = problem
         self.size = size
+        self.too_large = too_large
 
 
-def tolerant(deserializer: Callable[[bytes], Any]) -> Callable[[bytes], Any]:
+def _descriptor(deserializer: Callable[[bytes], Any]) -> Descriptor | None:
+    """The message type a generated `FromString` (a class method) decodes, if it is one."""
+    descriptor = getattr(getattr(deserializer, "__self__", None), "DESCRIPTOR", None)
+    return descriptor if isinstance(descriptor, Descriptor) else None
+
+
+def tolerant(
+    deserializer: Callable[[bytes], Any], *, max_bytes: int | None = None
+) -> Callable[[bytes], Any]:
+    """`deserializer` that never raises: bytes larger than `max_bytes`, holding more than
+    `MAX_REQUEST_ELEMENTS` elements (counted before parsing: `gateway.api.wire_scan`), or that
+    cannot be decoded become an `Undecodable`."""
+    descriptor = _descriptor(deserializer)
+
     def deserialize(data: bytes) -> Any:
+        if max_bytes is not None and len(data) > max_bytes:
+            what = f"is larger than {max_bytes} bytes"
+            return Undecodable(what, len(data), what)
+        if descriptor is not None:
+            verdict = wire_scan.scan(data, descriptor, MAX_REQUEST_ELEMENTS)
+            if verdict is wire_scan.Verdict.TOO_MANY:
+                what = f"holds more than {MAX_REQUEST_ELEMENTS} fields and list items"
+                return Undecodable(what, len(data), what)
+            if verdict is wire_scan.Verdict.CORRUPT:
+                return Undecodable(verdict.value, len(data))
         try:
             return deserializer(data)
         except DecodeError as exc:  # corrupt wire format, bad UTF-8, nesting too deep
@@ -78,6 +127,11 @@ class RateLimitedWarning:
         self._last, self.unreported = now, 0
 
 
+# What the guards refuse instead of passing to the servicer: bytes that are no request, and the
+# stand-in for a request a gate refused to read (`gateway._chain`), innermost guard being here.
+_REFUSED = (Undecodable, NotRead)
+
+
 class MalformedRequestInterceptor(MethodInterceptor):
     def __init__(self, warning: RateLimitedWarning | None = None) -> None:
         self.warning = warning or RateLimitedWarning()
@@ -87,7 +141,10 @@ class MalformedRequestInterceptor(MethodInterceptor):
         could not decode."""
         if handler is None or handler.request_deserializer is None:
             return handler
-        deserializer = tolerant(handler.request_deserializer)
+        ops = method.startswith(OPS_PREFIXES)
+        deserializer = tolerant(
+            handler.request_deserializer, max_bytes=OPS_MAX_REQUEST_BYTES if ops else None
+        )
         serializer = handler.response_serializer
         if handler.request_streaming:
             behavior = handler.stream_stream or handler.stream_unary
@@ -108,23 +165,26 @@ class MalformedRequestInterceptor(MethodInterceptor):
             self._guard_unary(method, handler.unary_unary), deserializer, serializer
         )
 
-    async def _refuse(self, method: str, bad: Undecodable, context: Context) -> None:
+    async def _refuse(self, method: str, bad: Undecodable | NotRead, context: Context) -> None:
+        if isinstance(bad, NotRead):  # a gate refused the call before reading it: its error
+            assert isinstance(bad.error, GatewayError)
+            await abort(context, bad.error)
         self.warning.note(method, context.peer(), bad)
-        await abort(context, MalformedRequest(method.rsplit("/", 1)[-1]))
+        await abort(context, MalformedRequest(method.rsplit("/", 1)[-1], bad.too_large))
 
     def _guard_unary(self, method: str, behavior: Behavior) -> Behavior:
         if inspect.iscoroutinefunction(behavior):
             # Known to answer with a coroutine (every servicer method here): awaited without
             # asking each call.
             async def coroutine(request: Any, context: Context) -> Any:
-                if isinstance(request, Undecodable):
+                if isinstance(request, _REFUSED):
                     await self._refuse(method, request, context)
                 return await behavior(request, context)
 
             return coroutine
 
         async def unary(request: Any, context: Context) -> Any:
-            if isinstance(request, Undecodable):
+            if isinstance(request, _REFUSED):
                 await self._refuse(method, request, context)
             response = behavior(request, context)
             return await response if inspect.isawaitable(response) else response
@@ -136,7 +196,7 @@ class MalformedRequestInterceptor(MethodInterceptor):
             return self._guard_unary(method, behavior)  # writes with `context.write`
 
         async def stream(request: Any, context: Context) -> AsyncIterator[Any]:
-            if isinstance(request, Undecodable):
+            if isinstance(request, _REFUSED):
                 await self._refuse(method, request, context)
             async for message in behavior(request, context):
                 yield message
@@ -149,7 +209,7 @@ class MalformedRequestInterceptor(MethodInterceptor):
 
         async def checked(requests: AsyncIterator[Any], context: Context) -> AsyncIterator[Any]:
             async for request in requests:  # ends with the client's stream
-                if isinstance(request, Undecodable):
+                if isinstance(request, _REFUSED):
                     await self._refuse(method, request, context)
                 yield request
 

@@ -59,6 +59,7 @@ from gateway.api.health import (
 from gateway.api.interceptors import STREAM_TYPES, InFlight, ObservabilityInterceptor
 from gateway.api.malformed import MalformedRequestInterceptor
 from gateway.api.metrics import GatewayMetrics, UpstreamMetrics
+from gateway.api.ops_calls import OpsCallLimit
 from gateway.api.ops_http import OpsServer, start_ops_server
 from gateway.api.reflection import enable_reflection
 from gateway.api.resources_service import (
@@ -97,6 +98,13 @@ CLIENT_PING_MIN_INTERVAL_MS = 10_000
 # grpc's own stop waits this much longer than the drain's grace, so that the calls left when
 # the grace ends are cut (and counted) by the gateway rather than by grpc a moment earlier.
 CUT_MARGIN_S = 1.0
+# Once every call is ended, how long grpc may take to close its connections before the drain
+# goes on without it. grpc's stop completes only when each connection's last write has: a client
+# that stopped reading (its TCP window shut) holds one pending until the kernel gives up on it
+# (TCP_USER_TIMEOUT, the keepalive time-out: 20 s), and one that reads a byte now and then, for
+# ever. Such a connection is left to the process's exit instead of holding the drain past its
+# grace (and the pod past terminationGracePeriodSeconds).
+CLOSE_WAIT_S = 1.0
 
 
 # The health port: one tiny request per probe, so a small message limit; no SO_REUSEPORT, for
@@ -152,17 +160,43 @@ def upstream_telemetry(metrics: GatewayMetrics, extra: Sequence[Telemetry] = ())
     return _Fanout([UpstreamMetrics(metrics), AttemptLog(), *extra])
 
 
+@dataclass
+class OpsGuards:
+    """What guards health and reflection (open to anyone) on the two ports: a bound on the calls
+    in progress for each port, and one malformed-request guard for both (its one warning line a
+    minute holds for the process). A bound each: strangers who fill the API port's must not
+    refuse kubelet's probes on the health port."""
+
+    api_calls: OpsCallLimit
+    health_port_calls: OpsCallLimit
+    malformed: MalformedRequestInterceptor
+
+    @classmethod
+    def from_settings(cls, limits: ServerLimits) -> OpsGuards:
+        return cls(
+            OpsCallLimit(limits.max_ops_calls),
+            OpsCallLimit(limits.max_ops_calls),
+            MalformedRequestInterceptor(),
+        )
+
+
 def api_interceptors(
-    settings: Settings, access: ClientAccess, metrics: GatewayMetrics, in_flight: InFlight
+    settings: Settings,
+    access: ClientAccess,
+    metrics: GatewayMetrics,
+    in_flight: InFlight,
+    guards: OpsGuards | None = None,
 ) -> PerMethodChain:
-    """The API server's interceptors, outermost first (observability, client access,
-    malformed requests), applied once per method. Also what `bench.inproc` runs a call
-    through, so the in-process figures are this server's."""
+    """The API server's interceptors, outermost first (observability, client access, the bound
+    on health and reflection calls, malformed requests), applied once per method. Also what
+    `bench.inproc` runs a call through, so the in-process figures are this server's."""
+    guards = guards or OpsGuards.from_settings(settings.server)
     return PerMethodChain(
         [
             ObservabilityInterceptor(metrics, in_flight),
             access.interceptor(settings.default_bucket, settings.default_region),
-            MalformedRequestInterceptor(),
+            guards.api_calls,
+            guards.malformed,
         ]
     )
 
@@ -188,9 +222,13 @@ class HealthPort:
     port: int
 
 
-def _health_server(readiness: Readiness, address: str) -> HealthPort:
-    """Bind (not start) a server offering only `readiness.servicer`; OSError if it cannot."""
-    server = grpc.aio.server(options=HEALTH_SERVER_OPTIONS)
+def _health_server(readiness: Readiness, address: str, guards: OpsGuards) -> HealthPort:
+    """Bind (not start) a server offering only `readiness.servicer`, behind the same guards as
+    health on the API port; OSError if it cannot bind."""
+    server = grpc.aio.server(
+        interceptors=[PerMethodChain([guards.health_port_calls, guards.malformed])],
+        options=HEALTH_SERVER_OPTIONS,
+    )
     health_pb2_grpc.add_HealthServicer_to_server(readiness.servicer, server)
     try:
         port = server.add_insecure_port(address)
@@ -199,6 +237,39 @@ def _health_server(readiness: Readiness, address: str) -> HealthPort:
     if port == 0:
         raise OSError(f"cannot listen on {address} (health_listen)")
     return HealthPort(server, f"{address.rsplit(':', 1)[0]}:{port}", port)
+
+
+class ServerStop:
+    """Ends every call of the API server at once (`stop(None)`) and waits at most
+    `CLOSE_WAIT_S` for grpc to close its connections. One per server, shared by the drain and the
+    start's exit stack, so a stop left waiting is started once and reported once.
+
+    A stop still waiting is left running, never cancelled: it awaits grpc's own shutdown future,
+    which the drain's first `stop(grace)` awaits too."""
+
+    def __init__(self, server: grpc.aio.Server, bound_s: float = CLOSE_WAIT_S) -> None:
+        self._server = server
+        self._bound_s = bound_s
+        self._stop: asyncio.Future[None] | None = None
+        self.left_open = False
+
+    async def __call__(self) -> None:
+        if self._stop is None:
+            self._stop = asyncio.ensure_future(self._server.stop(None))
+        elif self.left_open:
+            return  # waited for once already; the process exit closes what is left
+        done, _ = await asyncio.wait({self._stop}, timeout=self._bound_s)
+        if done:
+            self._stop.result()
+            return
+        self.left_open = True
+        event(
+            log,
+            logging.WARNING,
+            "connections left open: a client stopped reading, and its connection's last "
+            "write is still pending; the process exit closes it",
+            waited_s=self._bound_s,
+        )
 
 
 @dataclass
@@ -213,6 +284,7 @@ class RunningGateway:
     in_flight: InFlight
     credentials: CredentialsProvider
     tracking: TrackingRuntime
+    stop_server: ServerStop
     # Everything `start_gateway` built, each closed in reverse order of building by `stop`.
     resources: contextlib.AsyncExitStack
     ops: OpsServer | None = None
@@ -279,9 +351,10 @@ class RunningGateway:
                 # are done and only long-lived streams (health watches, reflection) remain,
                 # which need not hold the exit. `None` ends them at once; a second `stop(0)`
                 # would race the first stop's teardown inside grpc (it may cancel calls on a
-                # destroyed server).
-                await self.server.stop(None)
-            await stopping
+                # destroyed server). Bounded: see `CLOSE_WAIT_S`.
+                await self.stop_server()
+            if not self.stop_server.left_open:
+                await stopping  # grpc's stop has completed: this one ends at once
         finally:
             for task in (idle, forced):
                 task.cancel()
@@ -329,6 +402,7 @@ async def start_gateway(
     # Everything NOT_SERVING before any port is bound (HealthServicer starts with "" SERVING).
     await readiness.prepare()
     ops_listen = settings.metrics_listen if metrics_listen is None else metrics_listen
+    guards = OpsGuards.from_settings(settings.server)
     health_address = settings.health_listen if health_listen is None else health_listen
     async with contextlib.AsyncExitStack() as stack:
         ops: OpsServer | None = None
@@ -337,7 +411,7 @@ async def start_gateway(
             stack.push_async_callback(ops.close)
         health: HealthPort | None = None
         if health_address:
-            health = _health_server(readiness, health_address)
+            health = _health_server(readiness, health_address, guards)
             # Started at once: a grpc server bound but never started keeps its port until the
             # process exits.
             await health.server.start()
@@ -387,7 +461,9 @@ async def start_gateway(
         metrics.watch_retry_budget(client.budgets.tokens)
         metrics.watch_credentials_expiry(credentials.expires_at)
         in_flight = InFlight()
-        server = _api_server(settings, access, metrics, in_flight, readiness, client, tracking)
+        server = _api_server(
+            settings, access, metrics, in_flight, readiness, client, tracking, guards
+        )
         _add_resource_services(server, settings, metrics, calls, follower, tracking)
         try:
             port = access.bind(server, address)
@@ -397,7 +473,8 @@ async def start_gateway(
             raise OSError(f"cannot listen on {address}")
         await server.start()
         # After a drain this finds the server stopped; it matters when starting fails below.
-        stack.push_async_callback(server.stop, None)
+        stop_server = ServerStop(server)
+        stack.push_async_callback(stop_server)
         await readiness.start()
         await access.start()  # watch the access file for client changes
         stack.push_async_callback(access.close)
@@ -426,6 +503,7 @@ async def start_gateway(
         in_flight=in_flight,
         credentials=credentials,
         tracking=tracking,
+        stop_server=stop_server,
         resources=resources,
         ops=ops,
         health=health,
@@ -467,13 +545,14 @@ def _api_server(
     readiness: Readiness,
     client: CiClient,
     tracking: TrackingRuntime,
+    guards: OpsGuards,
 ) -> grpc.aio.Server:
     """The API server, not yet bound: MediaJobService, health and reflection behind the
-    observability, client-access and malformed-request interceptors (outermost first), applied
-    once per method (`PerMethodChain`)."""
+    observability, client-access, health-and-reflection-call and malformed-request
+    interceptors (outermost first), applied once per method (`PerMethodChain`)."""
     limits = settings.server
     server = grpc.aio.server(
-        interceptors=[api_interceptors(settings, access, metrics, in_flight)],
+        interceptors=[api_interceptors(settings, access, metrics, in_flight, guards)],
         options=server_options(limits),
         maximum_concurrent_rpcs=limits.max_concurrent_rpcs or None,
     )

@@ -66,17 +66,28 @@ _PAGE_TOKEN = re.compile(r"^[\x21-\x7e]*$")
 
 
 class _Violations:
+    """One violation per field, the first (the most specific check runs first), and only as many
+    as a status carries (`InvalidRequest.MAX_REPORTED`): the rest are noted, not kept. Each `add`
+    costs the same however many came before: a request with a million bad items used to make
+    every `add` scan the list, hours of the event loop for one call."""
+
     def __init__(self) -> None:
         self.items: list[FieldViolation] = []
+        self._fields: set[str] = set()
+        self.more = False
 
     def add(self, field: str, description: str) -> None:
-        # One violation per field, the first (the most specific check runs first).
-        if all(item.field != field for item in self.items):
+        if field in self._fields:
+            return
+        if len(self.items) < InvalidRequest.MAX_REPORTED:
+            self._fields.add(field)
             self.items.append(FieldViolation(field, description))
+        else:
+            self.more = True
 
     def raise_if_any(self) -> None:
         if self.items:
-            raise InvalidRequest(self.items)
+            raise InvalidRequest(self.items, more=self.more)
 
 
 def _target(bucket: str, region: str, settings: Settings, errors: _Violations) -> Target:

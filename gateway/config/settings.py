@@ -198,6 +198,16 @@ class ServerLimits:
         help="server-wide cap on RPCs in progress, health checks included; 0 = none",
         aliases=("CI_GATEWAY_MAX_CONCURRENT_RPCS",),
     )
+    # Health and reflection need no client credentials, and their calls can stay open as long
+    # as the client likes: without a bound, anyone who reaches the port could hold any number
+    # (gateway.api.ops_calls). gRPC clients that check health themselves keep one Watch per
+    # connection to the replica; a thousand is far beyond a fleet's and ~20 MiB at most.
+    max_ops_calls: int = _option(
+        1000,
+        help="health and reflection calls in progress at once (Watch streams included) on each "
+        "of the API and health ports (they need no client credentials); beyond it "
+        "RESOURCE_EXHAUSTED",
+    )
 
 
 @dataclass(frozen=True)
@@ -533,6 +543,8 @@ class Settings:
         limits = self.server
         if limits.max_message_bytes < 64 * 1024:
             problems.append("server.max_message_bytes must be at least 65536")
+        if limits.max_ops_calls < 1:
+            problems.append("server.max_ops_calls must be at least 1")
         for name in ("keepalive_time_s", "keepalive_timeout_s"):
             if getattr(limits, name) <= 0:
                 problems.append(f"server.{name} must be positive")

@@ -49,6 +49,7 @@ SAMPLES: dict[str, tuple[str, object]] = {
     "server.max_connection_age_s": ("120", 120.0),
     "server.max_connection_age_grace_s": ("15", 15.0),
     "server.max_concurrent_rpcs": ("500", 500),
+    "server.max_ops_calls": ("200", 200),
     "retry.max_attempts": ("5", 5),
     "retry.transient_base_s": ("0.25", 0.25),
     "retry.throttled_base_s": ("1.5", 1.5),
