@@ -99,6 +99,23 @@ def test_a_list_of_millions_is_refused_after_the_budget_not_after_the_list() -> 
     assert scan(data, descriptor(service_pb2.SubmitMediaJobsRequest), 1_000_001) is Verdict.FITS
 
 
+def test_no_request_holds_more_elements_than_bytes() -> None:
+    """What lets `malformed.tolerant` skip the scan of requests no longer than its budget: the
+    densest forms (a packed list of one-byte numbers, empty messages) take a byte an element."""
+    operations = b"\x12\x00" * 5_000  # `request.operation`: 5,000 empty operations
+    dense = {
+        service_pb2.ListMediaJobsRequest: service_pb2.ListMediaJobsRequest(
+            states=[media_pb2.JOB_STATE_SUBMITTED] * 5_000
+        ).SerializeToString(),
+        service_pb2.SubmitMediaJobsRequest: b"\x1a" + varint(len(operations)) + operations,
+    }
+    samples = {type(m): m.SerializeToString() for m in SAMPLES.values()}
+    for message_type, data in [*samples.items(), *dense.items()]:
+        assert scan(data, descriptor(message_type), len(data)) is Verdict.FITS
+    packed = dense[service_pb2.ListMediaJobsRequest]
+    assert scan(packed, descriptor(service_pb2.ListMediaJobsRequest), 4_999) is Verdict.TOO_MANY
+
+
 def _nested(levels: int) -> bytes:
     data = b""
     for _ in range(levels):
