@@ -159,9 +159,10 @@ def sha256_hex(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def token_access_file(path: Path, *clients: tuple[str, str]) -> Path:
+def token_access_file(path: Path, *clients: tuple[str, str], tls: Path | None = None) -> Path:
     """A shared-mode access file at `path`: each (name, bearer token) a client with every
-    operation on the suite's bucket; re-read every 5 s (token rotation tests)."""
+    operation on the suite's bucket; re-read every 5 s (token rotation tests); served over TLS
+    with `tls`'s `tls.crt` and `tls.key` when given."""
     entries = "".join(
         f"""
 [[clients]]
@@ -172,7 +173,10 @@ operations = ["*"]
 """
         for name, token in clients
     )
-    path.write_text(f'mode = "shared"\nreload_interval_s = 5\n{entries}')
+    served = (
+        f'[tls]\ncert_file = "{tls / "tls.crt"}"\nkey_file = "{tls / "tls.key"}"\n' if tls else ""
+    )
+    path.write_text(f'mode = "shared"\nreload_interval_s = 5\n{served}{entries}')
     return path
 
 

@@ -26,7 +26,7 @@ from grpc_reflection.v1alpha import reflection_pb2
 from ci_emulator.server import RunningEmulator
 from gateway.api.malformed import MAX_REQUEST_ELEMENTS
 from gateway.credentials import Credentials
-from tests.access.helpers import sha256_hex
+from tests.access.helpers import token_access_file
 from tests.conftest import BUCKET, REGION
 from tests.fixtures.accounts import Pki
 from tests.fixtures.raw_h2 import RawClient, frame
@@ -168,19 +168,7 @@ async def test_connections_that_speak_no_tls_add_nothing_to_the_log(
     pki: Pki,
     tmp_path: Path,
 ) -> None:
-    access = tmp_path / "access.toml"
-    access.write_text(
-        f"""mode = "shared"
-[tls]
-cert_file = "{pki.directory / "tls.crt"}"
-key_file = "{pki.directory / "tls.key"}"
-[[clients]]
-name = "alpha"
-token_sha256 = ["{sha256_hex("tok-unused")}"]
-buckets = ["{BUCKET}"]
-operations = ["*"]
-"""
-    )
+    access = token_access_file(tmp_path / "access.toml", ("alpha", "tok-unused"), tls=pki.directory)
     env = gateway_env(credentials)
     env.pop("GRPC_VERBOSITY", None)  # the gateway's own default, whatever the test's is
     process = await serve_processes(
