@@ -63,6 +63,16 @@ def _option(
 _SECTION = {"section": True}
 
 
+def _require_finite(section: object, name: str) -> None:
+    """Every number of `section` finite. The loader refuses nan and inf for every number, but
+    a section built in code (tests, embedders) skips the loader, and a NaN compares false in
+    every range check after this one."""
+    for option in fields(section):  # type: ignore[arg-type]
+        value = getattr(section, option.name)
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ValueError(f"{name}.{option.name} must be a finite number")
+
+
 @dataclass(frozen=True)
 class Timeouts:
     """Per-attempt bounds; each is further cut to what remains of the caller's deadline."""
@@ -78,6 +88,10 @@ class Timeouts:
         help="ceiling for a call whose client set no deadline",
         aliases=("CI_GATEWAY_RPC_DEADLINE_S",),
     )
+
+    def __post_init__(self) -> None:
+        # A NaN time-out compares false with every remaining deadline: attempts without a bound.
+        _require_finite(self, "timeouts")
 
 
 @dataclass(frozen=True)
@@ -270,13 +284,9 @@ class Retry:
     )
 
     def __post_init__(self) -> None:
-        # The loader refuses nan and inf for every number, but a `Retry(...)` built in code
-        # skips it: a NaN compares false in every check below (a NaN budget then never spends,
-        # a NaN settle resends unsettled), and an infinite cap lets a backoff or CI's
-        # Retry-After wait without end. Every field here is a number.
-        for option in fields(self):
-            if not math.isfinite(getattr(self, option.name)):
-                raise ValueError(f"retry.{option.name} must be a finite number")
+        # A NaN budget never spends, a NaN settle resends unsettled, an infinite cap lets a
+        # backoff or CI's Retry-After wait without end.
+        _require_finite(self, "retry")
         if self.max_attempts < 1:
             raise ValueError("retry.max_attempts must be >= 1")
         if not 0 < self.transient_base_s <= self.backoff_cap_s:
@@ -322,6 +332,7 @@ class Tracking:
     )
 
     def __post_init__(self) -> None:
+        _require_finite(self, "tracking")  # an infinite poll_max_s: a watch never polls again
         if not 0 < self.poll_initial_s <= self.poll_max_s:
             raise ValueError("tracking: need 0 < poll_initial_s <= poll_max_s")
         if self.max_watchers < 1 or self.max_watchers_per_client < 1:

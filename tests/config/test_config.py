@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from gateway.config.load import load_settings
-from gateway.config.settings import Retry, Settings, Timeouts
+from gateway.config.settings import Retry, Settings, Timeouts, Tracking
 from gateway.credentials import (
     Credentials,
     EnvironmentCredentialsProvider,
@@ -82,17 +82,29 @@ def test_bad_environment_value_is_named(value: str) -> None:
         load_settings(environ={"CI_GATEWAY_TIMEOUTS_CONNECT_S": value})
 
 
+NUMERIC_SECTIONS = {"retry": Retry, "timeouts": Timeouts, "tracking": Tracking}
+
+
 @pytest.mark.parametrize("value", [math.nan, math.inf, -math.inf])
-@pytest.mark.parametrize("name", [option.name for option in fields(Retry)])
-def test_a_retry_number_that_is_not_finite_is_refused_however_built(
-    name: str, value: float
+@pytest.mark.parametrize(
+    ("section", "name"),
+    [
+        (section, option.name)
+        for section, kind in NUMERIC_SECTIONS.items()
+        for option in fields(kind)
+        if option.type in ("float", "int", float, int)
+    ],
+)
+def test_a_number_that_is_not_finite_is_refused_however_built(
+    section: str, name: str, value: float
 ) -> None:
     """Built directly (not through the loader, which refuses nan and inf for every number): a
     NaN budget compares false everywhere (and never runs out), a NaN settle resends unsettled,
-    an infinite backoff cap lets a Retry-After wait without end."""
-    with pytest.raises(ValueError, match=rf"retry\.{name} must be a finite number"):
+    an infinite backoff cap lets a Retry-After wait without end, a NaN time-out bounds no
+    attempt, an infinite poll_max_s stops a watch's polls."""
+    with pytest.raises(ValueError, match=rf"{section}\.{name} must be a finite number"):
         changes: dict[str, Any] = {name: value}
-        Retry(**changes)
+        NUMERIC_SECTIONS[section](**changes)
 
 
 def test_a_negative_submit_settle_is_refused_however_built() -> None:
