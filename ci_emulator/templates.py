@@ -106,8 +106,7 @@ _ONE_OF: Final[Mapping[str, tuple[str, ...]]] = {"VideoProcess": ("ColorEnhance"
 # Closed sets (path -> values), the ones a job's node of the same kind is held to (catalogue
 # §1.3, A.3-A.10): a watermark's `Type` Text | Image and `LocMode` Relativity | Absolute, an
 # Animation's `Video.Codec` gif | webp, ..., and TranscodePro's `Container.Format` mxf | mov | mkv
-# (A.12), which no job holds. And what a value then requires (Type Text needs `Text.Text`, Image
-# needs `Image.Url`).
+# (A.12), which no job holds.
 _VALUES: Final[Mapping[str, Mapping[str, frozenset[str]]]] = {
     "Watermark": {
         "Type": frozenset({"Text", "Image"}),
@@ -125,12 +124,12 @@ _VALUES: Final[Mapping[str, Mapping[str, frozenset[str]]]] = {
     "TranscodePro": {"Container/Format": frozenset({"mxf", "mov", "mkv"})},
     "VoiceSeparate": {"AudioMode": frozenset({"IsAudio", "IsBackground", "AudioAndBackground"})},
 }
-_REQUIRED_WHEN: Final[Mapping[str, Mapping[tuple[str, str], str]]] = {
-    "Watermark": {("Type", "Text"): "Text/Text", ("Type", "Image"): "Image/Url"}
-}
-# What a node requires once it is given (catalogue A.12: TranscodePro's `Audio { Codec* }`).
-_REQUIRED_WITHIN: Final[Mapping[str, Mapping[str, str]]] = {
-    "TranscodePro": {"Audio": "Audio/Codec"}
+# What a value requires (Type Text needs `Text.Text`, Image needs `Image.Url`), and what a node
+# requires once it is given, whatever it holds (value None; catalogue A.12: TranscodePro's
+# `Audio { Codec* }`): (path, value) -> the path required.
+_REQUIRED_WHEN: Final[Mapping[str, Mapping[tuple[str, str | None], str]]] = {
+    "Watermark": {("Type", "Text"): "Text/Text", ("Type", "Image"): "Image/Url"},
+    "TranscodePro": {("Audio", None): "Audio/Codec"},
 }
 _ENVELOPE: Final = frozenset({"Tag", "Name"})
 # Kinds whose jobs take a Transcode template beside their own (`TranscodeTemplateId`).
@@ -194,6 +193,11 @@ def _lookup(fields: Fields, path: str) -> XmlValue:
     return value
 
 
+def _field(kind: Kind, path: str) -> str:
+    """`path` (`A/B`) as a refusal names it: `<wrapper>.A.B` (`Request.A.B` without one)."""
+    return f"{kind.wrapper or 'Request'}.{path.replace('/', '.')}"
+
+
 def parse_template_body(request: etree._Element) -> TemplateBody:
     tag = text_of(request, "Tag")
     if tag is None:
@@ -215,27 +219,19 @@ def parse_template_body(request: etree._Element) -> TemplateBody:
         params = element_fields(wrapper)
     for path in kind.required:
         if not isinstance(_lookup(params, path), str):
-            where = path.replace("/", ".")
-            raise invalid_argument(f"{kind.wrapper or 'Request'}.{where} is required for {tag}")
+            raise invalid_argument(f"{_field(kind, path)} is required for {tag}")
     for path, allowed in _VALUES.get(tag, {}).items():
         value = _lookup(params, path)
         if isinstance(value, str) and value not in allowed:
-            where = path.replace("/", ".")
             raise invalid_argument(
-                f"{kind.wrapper or 'Request'}.{where} must be one of {', '.join(sorted(allowed))}"
+                f"{_field(kind, path)} must be one of {', '.join(sorted(allowed))}"
             )
-    for (path, value), needed in _REQUIRED_WHEN.get(tag, {}).items():
-        if _lookup(params, path) == value and not isinstance(_lookup(params, needed), str):
-            where = needed.replace("/", ".")
-            raise invalid_argument(
-                f"{kind.wrapper or 'Request'}.{where} is required when {path} is {value}"
-            )
-    for parent, needed in _REQUIRED_WITHIN.get(tag, {}).items():
-        if _lookup(params, parent) is not None and not isinstance(_lookup(params, needed), str):
-            where = needed.replace("/", ".")
-            raise invalid_argument(
-                f"{kind.wrapper or 'Request'}.{where} is required when {parent} is given"
-            )
+    for (path, when), needed in _REQUIRED_WHEN.get(tag, {}).items():
+        value = _lookup(params, path)
+        applies = value is not None if when is None else value == when
+        if applies and not isinstance(_lookup(params, needed), str):
+            condition = "is given" if when is None else f"is {when}"
+            raise invalid_argument(f"{_field(kind, needed)} is required when {path} {condition}")
     one_of = _ONE_OF.get(tag)
     if one_of and not any(_lookup(params, name) is not None for name in one_of):
         raise invalid_argument(f"a {tag} template needs one of {', '.join(one_of)}")

@@ -16,7 +16,8 @@ content); the next change is tried again.
 
 When CI refuses the keys in use, the client's `renew` checks the files at once rather than at the
 next poll, so a call signed just before kubelet swapped the Secret is resent with the new keys
-instead of failing.
+instead of failing. Refusals arriving together (every call in flight, after a rotation) share
+that check.
 
 Kubernetes swaps all files at once (the `..data` symlink), and the files are read through one
 resolved `..data`, so a pair is never mixed. A writer without that symlink may update the files
@@ -127,6 +128,7 @@ class DirectoryCredentialsProvider(SingleSourceProvider):
         self._seen: Fingerprint | None = None
         self._pending: Fingerprint | None = None
         self._lock = asyncio.Lock()
+        self._checks = 0  # checks of the files begun so far (`_reload`)
         self._poller = Poller(self.poll, poll_interval_s, name=self.name, sleep=sleep)
 
     def __repr__(self) -> str:
@@ -149,10 +151,16 @@ class DirectoryCredentialsProvider(SingleSourceProvider):
         return self._usable()
 
     async def _reload(self) -> None:
-        # A refusal counts as one check: a directory without `..data` still adopts a change only
-        # once two checks agree (this one and the poller's), never a pair caught half-written.
+        # A rotation makes CI refuse every call in flight at once. A check begun after this
+        # refusal saw the files as they are since, so a refusal that waited for the lock while
+        # one ran needs none of its own: the refusals arriving together share one check,
+        # instead of reading the files once each, in turn. A refusal counts as one check: a
+        # directory without `..data` still adopts a change only once two checks agree.
+        asked_at = self._checks
         try:
-            await self.poll()
+            async with self._lock:
+                if self._checks == asked_at:
+                    await self._poll()
         except Exception as exc:  # keep the call's own error; the class name only, as Poller
             event(
                 log,
@@ -168,6 +176,7 @@ class DirectoryCredentialsProvider(SingleSourceProvider):
             return await self._poll()
 
     async def _poll(self) -> bool:
+        self._checks += 1
         seen = await asyncio.to_thread(fingerprint, self._paths)
         if seen == self._seen:
             return False

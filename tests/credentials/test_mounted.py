@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
+import threading
 from pathlib import Path
 
 import pytest
 
-from gateway.credentials import check_credentials, has_valid_credentials
+from gateway._files import Fingerprint, fingerprint
+from gateway.credentials import check_credentials, has_valid_credentials, mounted
 from gateway.credentials.mounted import DirectoryCredentialsProvider
 from gateway.errors import NoCredentialsError
 from tests.access.helpers import (
@@ -160,6 +163,84 @@ async def test_the_watcher_polls_at_its_interval_and_picks_up_a_rotation(tmp_pat
         assert provider.generation == 2
         assert await provider.get() == rotated
     finally:
+        await provider.close()
+
+
+class CountedChecks:
+    """`mounted.fingerprint` as it is, counting the checks of the files; `hold()` makes the
+    next one wait, after it looked, until `let_go()` (it runs in a worker thread)."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.calls = 0
+        self._hold_next = False
+        self.looked = threading.Event()
+        self._gone = threading.Event()
+        monkeypatch.setattr(mounted, "fingerprint", self)
+
+    def __call__(self, paths: list[Path]) -> Fingerprint:
+        self.calls += 1
+        seen = fingerprint(paths)
+        if self._hold_next:
+            self._hold_next = False
+            self.looked.set()
+            self._gone.wait(5)  # bounded: the test lets it go at once
+        return seen
+
+    def hold(self) -> None:
+        self._hold_next = True
+
+    def let_go(self) -> None:
+        self._gone.set()
+
+
+async def test_refusals_arriving_together_share_their_checks_of_the_files(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A rotation makes CI refuse every call in flight at once: each asks the provider to
+    look at the files (`renew`), and the refusals share checks rather than each making one,
+    one after another under the provider's lock."""
+    volume = SecretVolume(tmp_path / "secret")
+    volume.publish_credentials(canary_credentials("old"))
+    provider = DirectoryCredentialsProvider(volume.root, sleep=FakeSleep())
+    await provider.start()
+    try:
+        refused = await provider.get()
+        volume.publish_credentials(rotated := canary_credentials("new"))
+        checks = CountedChecks(monkeypatch)
+        renewed = await asyncio.gather(*(provider.renew(refused) for _ in range(20)))
+        assert renewed == [True] * 20
+        assert await provider.get() == rotated and provider.generation == 2
+        # Two checks rather than twenty: the first refusal's (a fingerprint before and after
+        # reading the new files), and one the nineteen share that asked once it had begun.
+        assert checks.calls == 3
+    finally:
+        await provider.close()
+
+
+async def test_a_refusal_during_a_check_begun_before_it_gets_a_check_of_its_own(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A check that looked before the Secret changed cannot answer a refusal that came after:
+    that refusal waits for it, then looks again itself."""
+    volume = SecretVolume(tmp_path / "secret")
+    volume.publish_credentials(canary_credentials("old"))
+    provider = DirectoryCredentialsProvider(volume.root, sleep=FakeSleep())
+    await provider.start()
+    checks = CountedChecks(monkeypatch)
+    try:
+        refused = await provider.get()
+        checks.hold()
+        earlier = asyncio.create_task(provider.renew(refused))
+        assert await asyncio.to_thread(checks.looked.wait, 5)  # it saw the old files
+        volume.publish_credentials(rotated := canary_credentials("new"))
+        # Scheduled before the held check can end: `later` asks while that check is on.
+        later = asyncio.create_task(provider.renew(refused))
+        checks.let_go()
+        assert await earlier is False
+        assert await later is True
+        assert await provider.get() == rotated
+    finally:
+        checks.let_go()
         await provider.close()
 
 
