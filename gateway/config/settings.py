@@ -64,13 +64,15 @@ _SECTION = {"section": True}
 
 
 def _require_finite(section: object, name: str) -> None:
-    """Every number of `section` finite. The loader refuses nan and inf for every number, but
-    a section built in code (tests, embedders) skips the loader, and a NaN compares false in
-    every range check after this one."""
+    """Every number of `section` finite (`name`: its TOML table, empty at the top level). The
+    loader refuses nan and inf for every number, but settings built in code (tests, embedders)
+    skip the loader, and a NaN compares false in every range check after this one. Every
+    section with numbers, and `Settings` for its own, calls it first."""
     for option in fields(section):  # type: ignore[arg-type]
         value = getattr(section, option.name)
         if isinstance(value, float) and not math.isfinite(value):
-            raise ValueError(f"{name}.{option.name} must be a finite number")
+            where = f"{name}.{option.name}" if name else option.name
+            raise ValueError(f"{where} must be a finite number")
 
 
 @dataclass(frozen=True)
@@ -222,6 +224,9 @@ class ServerLimits:
         "of the API and health ports (they need no client credentials); beyond it "
         "RESOURCE_EXHAUSTED",
     )
+
+    def __post_init__(self) -> None:
+        _require_finite(self, "server")  # a NaN keepalive reaches grpc's channel options
 
 
 @dataclass(frozen=True)
@@ -419,6 +424,7 @@ class Shared:
     )
 
     def __post_init__(self) -> None:
+        _require_finite(self, "shared")
         if not self.submit_store_max_mb > 0:
             raise ValueError("shared.submit_store_max_mb must be more than 0")
         if self.redis_url and self.redis_url_file:
@@ -525,6 +531,7 @@ class Settings:
     tracing: Tracing = field(default_factory=Tracing, metadata=_SECTION)
 
     def __post_init__(self) -> None:
+        _require_finite(self, "")  # the sections check their own
         problems = []
         if self.default_bucket and not is_valid_bucket(self.default_bucket):
             problems.append(f"default_bucket {self.default_bucket!r} is not 'name-APPID'")

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from gateway.config.load import load_settings
-from gateway.config.settings import Retry, Settings, Timeouts, Tracking
+from gateway.config.settings import Retry, ServerLimits, Settings, Shared, Timeouts, Tracking
 from gateway.credentials import (
     Credentials,
     EnvironmentCredentialsProvider,
@@ -82,7 +82,14 @@ def test_bad_environment_value_is_named(value: str) -> None:
         load_settings(environ={"CI_GATEWAY_TIMEOUTS_CONNECT_S": value})
 
 
-NUMERIC_SECTIONS = {"retry": Retry, "timeouts": Timeouts, "tracking": Tracking}
+NUMERIC_SECTIONS: dict[str, Any] = {
+    "": Settings,
+    "retry": Retry,
+    "server": ServerLimits,
+    "shared": Shared,
+    "timeouts": Timeouts,
+    "tracking": Tracking,
+}
 
 
 @pytest.mark.parametrize("value", [math.nan, math.inf, -math.inf])
@@ -102,7 +109,8 @@ def test_a_number_that_is_not_finite_is_refused_however_built(
     NaN budget compares false everywhere (and never runs out), a NaN settle resends unsettled,
     an infinite backoff cap lets a Retry-After wait without end, a NaN time-out bounds no
     attempt, an infinite poll_max_s stops a watch's polls."""
-    with pytest.raises(ValueError, match=rf"{section}\.{name} must be a finite number"):
+    where = rf"{section}\.{name}" if section else rf"\b{name}"
+    with pytest.raises(ValueError, match=rf"{where} must be a finite number"):
         changes: dict[str, Any] = {name: value}
         NUMERIC_SECTIONS[section](**changes)
 
