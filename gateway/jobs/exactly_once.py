@@ -556,10 +556,7 @@ class ExactlyOnceCoordinator(ABC, Generic[RequestT, ResponseT]):
                 return reply
             if (reply := await self._send_rest(lead)) is not None:
                 return reply
-            # In doubt (`last_error`): the next round looks, from before the first send.
-            assert lead.last_error is not None
-            lead.since = lead.record.first_attempt_at - RECONCILE_LOOKBACK_S
-            lead.record = replace(lead.record, updated_at=self._clock())
+            assert lead.last_error is not None  # in doubt (`_in_doubt`): the next round looks
             settle_s = self._settle.delay(sends, lead.last_error, rng=self._rng)
         assert lead.last_error is not None
         raise await self._give_up(lead, lead.last_error) from lead.last_error
@@ -655,9 +652,9 @@ class ExactlyOnceCoordinator(ABC, Generic[RequestT, ResponseT]):
                 # record in doubt, so no repeat sends those again, and say which they are.
                 await self._give_up(lead, error, wrap=False)
                 raise
+            self._in_doubt(lead, error)
             if isinstance(error, DeadlineExceeded) or lead.deadline.expired:
                 raise await self._give_up(lead, error) from error
-            lead.last_error = error
             return None
         except BaseException:
             # Cut short (cancelled): CI may act on the POST all the same, so whoever sends it
@@ -668,12 +665,24 @@ class ExactlyOnceCoordinator(ABC, Generic[RequestT, ResponseT]):
         if len(lead.jobs) == lead.operations:
             return await self._complete(lead, lead.ci_request_id)
         # CI answered for some operations only: the others may or may not have a job.
-        lead.last_error = UpstreamProtocolError(
-            f"CI's answer names {len(answered)} of the {len(pending)} jobs it was sent",
-            http_status=200,
-            request_id=lead.ci_request_id,
+        self._in_doubt(
+            lead,
+            UpstreamProtocolError(
+                f"CI's answer names {len(answered)} of the {len(pending)} jobs it was sent",
+                http_status=200,
+                request_id=lead.ci_request_id,
+            ),
         )
         return None
+
+    def _in_doubt(self, lead: _Lead[RequestT], error: GatewayError) -> None:
+        """This call's send ended now in doubt (`error` says why): the next look starts from
+        before the first send, and whoever resends lets CI settle from now, this call or,
+        should it end here (its deadline spent, its rounds used up), the next call with the
+        id, which reads the time from the record `_give_up` leaves."""
+        lead.last_error = error
+        lead.since = lead.record.first_attempt_at - RECONCILE_LOOKBACK_S
+        lead.record = replace(lead.record, updated_at=self._clock())
 
     async def _reconcile_pages(
         self,

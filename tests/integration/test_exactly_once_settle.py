@@ -433,6 +433,34 @@ async def test_a_caller_gone_mid_post_lets_ci_settle_from_then_before_a_resend(
     assert clock.slept == [pytest.approx(SETTLE_S)]
 
 
+async def test_a_post_that_outlasts_its_deadline_lets_ci_settle_from_its_end_before_a_resend(
+    lagging: RunningEmulator, credentials: Credentials, clock: ManualClock
+) -> None:
+    """As for a caller gone mid-POST: CI takes 2 s over a POST (it makes the job) and the
+    answer, a 504, comes after the caller's 1.5 s deadline, so the call ends in doubt. The
+    record must say the send ended then, not when the call claimed the id: the caller's
+    repeat lets CI settle from then, finds the job listed 2.5 s after it was made, and sends
+    nothing again (counted from the claim, the settle was long over, and the repeat resent)."""
+    lagging.state.faults.set("DescribeMediaJobs", FaultSpec(listing_lag_s=2.5))
+
+    def slow_post(request: web.Request) -> None:
+        if request.method == "POST":
+            clock.now_s += 2.0
+
+    async with behind_a_504(lagging, slow_post) as (proxy, settings):
+        async with submits(SubmitCoordinator, settings, credentials, clock) as forms:
+            with pytest.raises(SubmitOutcomeUnknown) as caught:
+                await forms.single("rid-late-answer", seconds=1.5)
+            assert caught.value.attempts == 2  # the recovery look, the POST
+            reply = await forms.single("rid-late-answer")
+    assert len(proxy.mangled) == 1
+    assert lagging.state.jobs_created == 1
+    (job_id,) = lagging.state.jobs
+    assert reply.message.jobs_detail.job_id == job_id
+    assert clock.slept == [pytest.approx(SETTLE_S)]
+    assert counts(lagging) == (1, 3)
+
+
 async def test_a_caller_gone_before_anything_was_sent_leaves_its_request_id_unknown(
     lagging: RunningEmulator, credentials: Credentials, clock: ManualClock
 ) -> None:
