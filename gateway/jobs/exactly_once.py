@@ -303,6 +303,17 @@ def is_ambiguous(error: GatewayError) -> bool:
     return False
 
 
+def _waited_in_doubt(request_id: RequestKey, why: str) -> SubmitOutcomeUnknown:
+    """The error of a call that sent nothing itself and ends in doubt because its deadline left
+    no room to wait longer (for another replica's lead, for CI to settle after an earlier
+    call's send): `why` names the wait, which made no attempt (`_give_up` counts the call's
+    looks, if it made any)."""
+    waited = DeadlineExceeded(why)
+    unknown = SubmitOutcomeUnknown(request_id.shown, waited)
+    waited.attempts = unknown.attempts = 0
+    return unknown
+
+
 def ci_time(unix: float) -> str:
     return datetime.fromtimestamp(unix, UTC).astimezone(CI_TIMEZONE).strftime("%Y-%m-%dT%H:%M:%S%z")
 
@@ -536,10 +547,7 @@ class ExactlyOnceCoordinator(ABC, Generic[RequestT, ResponseT]):
                 # nothing (else each such repeat would put the settle off again).
                 return replace(taken, updated_at=existing.updated_at), False
             existing = await self._store.claim(key, record)
-        waited = DeadlineExceeded("other replicas kept taking the submit over")
-        unknown = SubmitOutcomeUnknown(request_id.shown, waited)
-        waited.attempts = unknown.attempts = 0  # this call asked CI nothing
-        raise unknown
+        raise _waited_in_doubt(request_id, "other replicas kept taking the submit over")
 
     async def _rounds(self, lead: _Lead[RequestT]) -> Reply[ResponseT]:
         """Until every operation has its job: look for the jobs a send in doubt may have made
@@ -723,10 +731,7 @@ class ExactlyOnceCoordinator(ABC, Generic[RequestT, ResponseT]):
         delay = LEADER_POLL_S[0]
         while record.jobs_detail is None and record.leader_until > self._clock():
             if deadline.remaining() <= delay:
-                waited = DeadlineExceeded("another replica is still submitting it")
-                unknown = SubmitOutcomeUnknown(request_id.shown, waited)
-                waited.attempts = unknown.attempts = 0  # this call asked CI nothing
-                raise unknown
+                raise _waited_in_doubt(request_id, "another replica is still submitting it")
             await self._sleep(delay)
             delay = min(delay * 2, LEADER_POLL_S[1])
             latest = await self._store.get(request_id.key)
@@ -811,9 +816,7 @@ class ExactlyOnceCoordinator(ABC, Generic[RequestT, ResponseT]):
         send's failure, or (its send in doubt was an earlier call's) the wait itself."""
         if last_error is not None:
             return last_error
-        waited = DeadlineExceeded("an earlier send of it may still be running at CI")
-        waited.attempts = 0
-        return SubmitOutcomeUnknown(request_id.shown, waited)
+        return _waited_in_doubt(request_id, "an earlier send of it may still be running at CI")
 
     def _resend_allowed(self, lead: _Lead[RequestT], *, spend: bool) -> bool:
         """Whether the upstream's retry budget allows resending this call's send in doubt
