@@ -327,6 +327,7 @@ class _Lead(Generic[RequestT]):
     request: RequestT
     request_id: RequestKey
     deadline: Deadline
+    # The answer is stored once the jobs are known: the id is the caller's, who may repeat it.
     keep: bool
     operations: int
     # As the call leaves it in doubt; `updated_at` is when its last send in doubt ended.
@@ -443,7 +444,7 @@ class ExactlyOnceCoordinator(ABC, Generic[RequestT, ResponseT]):
         print_ = self._fingerprint(target, request)
         if not caller_supplied:
             return await self._lead(
-                target, request, request_id, print_, deadline, recover=False, keep=False
+                target, request, request_id, print_, deadline, caller_supplied=False
             )
         # Bounded: a cancelled leader hands over at most this often.
         key = request_id.key
@@ -463,7 +464,9 @@ class ExactlyOnceCoordinator(ABC, Generic[RequestT, ResponseT]):
         future: asyncio.Future[Reply[ResponseT]] = asyncio.get_running_loop().create_future()
         self._flights[key] = (print_, future)
         try:
-            reply = await self._lead(target, request, request_id, print_, deadline, recover=True)
+            reply = await self._lead(
+                target, request, request_id, print_, deadline, caller_supplied=True
+            )
         except GatewayError as error:
             future.set_exception(error)
             future.exception()  # mark retrieved: followers may be none
@@ -486,28 +489,30 @@ class ExactlyOnceCoordinator(ABC, Generic[RequestT, ResponseT]):
         print_: str,
         deadline: Deadline,
         *,
-        recover: bool,
-        keep: bool = True,
+        caller_supplied: bool,
     ) -> Reply[ResponseT]:
         """Take the lead on `request_id` (`_claim`) and run the submit's rounds (`_rounds`);
-        an answer stored before is returned as it is. `keep=False`: the record goes once the
-        jobs are known (see `submit`)."""
+        an answer stored before is returned as it is. A gateway-made id (not `caller_supplied`)
+        is not looked for before its first send, and its record goes once the jobs are known
+        (see `submit`)."""
         record, fresh = await self._claim(request_id, print_, deadline)
         if record.jobs_detail is not None:
-            if not keep:
+            if not caller_supplied:
                 await self._forget(request_id.key)
             return Reply(self._response_type.FromString(record.jobs_detail), "")
         if not fresh:
             # Sent before (answer lost, caller gone, replica died): look for its jobs first.
             since: float | None = record.first_attempt_at - RECONCILE_LOOKBACK_S
-        elif recover:
+        elif caller_supplied:
             # Nobody has sent it since the store last knew, but a caller's id may still have
             # jobs whose record the store lost: look as far back as the store keeps records.
             since = record.first_attempt_at - RECOVERY_LOOKBACK_S
         else:
             since = None  # the gateway's own id: nobody can have sent it
         operations = self._operations(request)
-        lead = _Lead(target, request, request_id, deadline, keep, operations, record, fresh, since)
+        lead = _Lead(
+            target, request, request_id, deadline, caller_supplied, operations, record, fresh, since
+        )
         try:
             return await self._rounds(lead)
         except GatewayError:
