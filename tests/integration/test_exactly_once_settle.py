@@ -34,15 +34,14 @@ from ci_emulator.server import RunningEmulator
 from gateway._proto import service_pb2
 from gateway.api import validation
 from gateway.config.settings import Retry, Settings
-from gateway.credentials import Credentials, StaticCredentialsProvider
+from gateway.credentials import Credentials
 from gateway.errors import RetryBudgetExhausted, SubmitOutcomeUnknown, UpstreamError
 from gateway.jobs.exactly_once import ExactlyOnceCoordinator, InMemorySubmitStore, RequestKey
 from gateway.jobs.multi_submit import MultiSubmitCoordinator
 from gateway.jobs.submit import SubmitCoordinator
 from gateway.upstream.client import CiClient, Reply
 from gateway.upstream.retry import Backoff, Deadline, RetryBudget, RetryBudgets, Settle
-from gateway.upstream.transport import Transport
-from tests.conftest import one_bucket_config, settings_for
+from tests.conftest import ci_client, one_bucket_config, settings_for
 from tests.fixtures.servers import StartEmulator
 from tests.integration.test_exactly_once import (
     LB_PAGE,
@@ -150,10 +149,9 @@ async def submits(
     """`form` through a real `CiClient` to what `settings` names, on the manual clock (whose
     `sleep` it sleeps with, unless given another), with `budget` as every upstream's."""
     retries = Retries()
-    client = CiClient(
-        settings=settings,
-        credentials=StaticCredentialsProvider(credentials),
-        transport=Transport(max_body_bytes=settings.max_response_bytes),
+    client = ci_client(
+        settings,
+        credentials,
         telemetry=retries,
         budgets=RetryBudgets(budget) if budget is not None else None,
         clock=clock.now,
