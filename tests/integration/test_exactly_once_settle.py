@@ -188,6 +188,16 @@ def counts(emulator: RunningEmulator) -> tuple[int, int]:
     return operations["CreateMediaJobs"], operations["DescribeMediaJobs"]
 
 
+def assert_one_job_and_the_callers(
+    emulator: RunningEmulator, answer: S.SubmitMediaJobResponse
+) -> None:
+    """CI made one job for the request_id, whatever was lost and looked for, and the caller's
+    answer names that one."""
+    assert emulator.state.jobs_created == 1
+    (job_id,) = emulator.state.jobs
+    assert answer.jobs_detail.job_id == job_id
+
+
 @pytest.mark.parametrize(("settle_s", "jobs"), [(SETTLE_S, 1), (0.0, 2)], ids=["settled", "off"])
 async def test_a_job_listed_late_after_a_504_is_adopted_after_the_settle_not_sent_again(
     lagging: RunningEmulator,
@@ -206,8 +216,7 @@ async def test_a_job_listed_late_after_a_504_is_adopted_after_the_settle_not_sen
     assert len(proxy.mangled) == 1  # the first POST made a job and reached us as a 504
     assert lagging.state.jobs_created == jobs
     if jobs == 1:
-        (job_id,) = lagging.state.jobs
-        assert reply.message.jobs_detail.job_id == job_id
+        assert_one_job_and_the_callers(lagging, reply.message)
         assert reply.message.jobs_detail.operation.user_data == "mine"
         assert clock.slept == [pytest.approx(FIRST_WAIT_S)]
         # The recovery look before the POST, the look at once, the look after the settle.
@@ -239,8 +248,7 @@ async def test_no_room_to_settle_and_resend_ends_in_doubt_and_a_repeat_at_once_s
             assert counts(lagging) == (1, 2)
 
             reply = await forms.single("rid-short")
-    (job_id,) = lagging.state.jobs
-    assert reply.message.jobs_detail.job_id == job_id
+    assert_one_job_and_the_callers(lagging, reply.message)
     # The first send's settle floor; its jitter was that call's own.
     assert clock.slept == [pytest.approx(SETTLE_S)]
     assert counts(lagging) == (1, 4)
@@ -264,8 +272,7 @@ async def test_a_look_ci_answered_after_the_settle_but_served_before_it_decides_
         async with submits(SubmitCoordinator, settings, credentials, clock) as forms:
             reply = await forms.single("rid-slow-look")
     assert len(proxy.mangled) == 1
-    assert lagging.state.jobs_created == 1
-    assert reply.message.jobs_detail.job_id in lagging.state.jobs
+    assert_one_job_and_the_callers(lagging, reply.message)
     assert clock.slept == []
     assert counts(lagging) == (1, 3)
 
@@ -305,8 +312,8 @@ async def test_throttling_is_resent_at_once_without_a_settle(
     settings = replace(settings_for(lagging), retry=fast)
     async with submits(SubmitCoordinator, settings, credentials, clock) as forms:
         reply = await forms.single("rid-429")
-    assert throttled and lagging.state.jobs_created == 1
-    assert reply.message.jobs_detail.job_id in lagging.state.jobs
+    assert throttled
+    assert_one_job_and_the_callers(lagging, reply.message)
     assert clock.slept == []
     # The 429 never reached the emulator's counters (a hook answered it); the listing is the
     # recovery look only.
@@ -340,7 +347,7 @@ async def test_a_job_the_look_after_the_settle_finds_costs_no_retry_token(
         async with submits(SubmitCoordinator, settings, credentials, clock, budget=budget) as forms:
             reply = await forms.single("rid-free")
             tokens = forms.client.budgets.tokens()
-    assert reply.message.jobs_detail.job_id in lagging.state.jobs
+    assert_one_job_and_the_callers(lagging, reply.message)
     assert clock.slept == [pytest.approx(FIRST_WAIT_S)]
     assert list(tokens.values()) == [100]
 
@@ -396,8 +403,7 @@ async def test_a_caller_gone_while_ci_settles_hands_the_submit_to_its_follower_a
                 reply = await follower
     assert leader.cancelled()
     assert len(proxy.mangled) == 1
-    (job_id,) = lagging.state.jobs
-    assert reply.message.jobs_detail.job_id == job_id
+    assert_one_job_and_the_callers(lagging, reply.message)
     # The settle's floor from the leader's send, and no wait for the leader's lease.
     assert clock.slept == [pytest.approx(SETTLE_S)]
     assert counts(lagging) == (1, 4)
@@ -425,9 +431,7 @@ async def test_a_caller_gone_mid_post_lets_ci_settle_from_then_before_a_resend(
             with pytest.raises(asyncio.CancelledError):
                 await calls[0]
             reply = await forms.single("rid-cut")
-    assert lagging.state.jobs_created == 1
-    (job_id,) = lagging.state.jobs
-    assert reply.message.jobs_detail.job_id == job_id
+    assert_one_job_and_the_callers(lagging, reply.message)
     assert clock.slept == [pytest.approx(SETTLE_S)]
 
 
@@ -452,9 +456,7 @@ async def test_a_post_that_outlasts_its_deadline_lets_ci_settle_from_its_end_bef
             assert caught.value.attempts == 2  # the recovery look, the POST
             reply = await forms.single("rid-late-answer")
     assert len(proxy.mangled) == 1
-    assert lagging.state.jobs_created == 1
-    (job_id,) = lagging.state.jobs
-    assert reply.message.jobs_detail.job_id == job_id
+    assert_one_job_and_the_callers(lagging, reply.message)
     assert clock.slept == [pytest.approx(SETTLE_S)]
     assert counts(lagging) == (1, 3)
 
@@ -484,8 +486,7 @@ async def test_a_caller_gone_before_anything_was_sent_leaves_its_request_id_unkn
         assert await forms.store.get("rid-early") is None
         reply = await forms.single("rid-early")
         release.set()
-    assert reply.message.jobs_detail.job_id in lagging.state.jobs
-    assert lagging.state.jobs_created == 1
+    assert_one_job_and_the_callers(lagging, reply.message)
     assert clock.slept == []
 
 
@@ -501,7 +502,5 @@ async def test_the_gateway_settles_by_its_setting_on_the_real_clock(
         async with gateway(settings, credentials) as running:
             answer = await running.stub.SubmitMediaJob(submit_request("rid-real"), timeout=10)
     assert len(proxy.mangled) == 1
-    assert emulator.state.jobs_created == 1
-    (job_id,) = emulator.state.jobs
-    assert answer.jobs_detail.job_id == job_id
+    assert_one_job_and_the_callers(emulator, answer)
     assert emulator.state.faults.injected["DescribeMediaJobs:listing_lag"] >= 2
