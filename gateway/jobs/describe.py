@@ -58,9 +58,9 @@ async def describe_jobs(
 ) -> Reply[Answer]:
     """Every job of `job_ids` (distinct ids, as validation leaves them) described, in batches
     when one CI request cannot carry them all. A single batch is CI's answer unchanged."""
-    runs = batches(job_ids)
-    if len(runs) == 1:
+    if len(job_ids) <= MAX_DESCRIBE_JOB_IDS:  # almost every call: no batches to make
         return await client.describe_jobs(target, job_ids, deadline, keep_raw=keep_raw)
+    runs = batches(job_ids)
     places = asyncio.Semaphore(MAX_BATCHES_IN_FLIGHT)
     attempts = Attempts()
 
