@@ -22,6 +22,8 @@ from gateway._proto import service_pb2_grpc
 from gateway.api.server import RunningGateway, start_gateway
 from gateway.config.settings import Settings
 from gateway.credentials import Credentials, StaticCredentialsProvider
+from gateway.upstream.client import CiClient
+from gateway.upstream.transport import Transport
 
 if TYPE_CHECKING:  # imported by pytest as a plugin below; importing it here first would stop
     # pytest from rewriting its asserts
@@ -91,6 +93,17 @@ def settings_for(emulator: RunningEmulator, **options: Any) -> Settings:
         default_bucket=BUCKET,
         default_region=REGION,
         endpoint_url=emulator.url,
+        **options,
+    )
+
+
+def ci_client(settings: Settings, credentials: Credentials, **options: Any) -> CiClient:
+    """A `CiClient` to what `settings` names, with these static keys and a transport bounded as
+    `start_gateway`'s is; `options` are CiClient's others (telemetry, budgets, clock, ...)."""
+    return CiClient(
+        settings=settings,
+        credentials=StaticCredentialsProvider(credentials),
+        transport=Transport(max_body_bytes=settings.max_response_bytes),
         **options,
     )
 

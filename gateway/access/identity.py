@@ -3,8 +3,8 @@
 Split in two steps so that an open call can be asked again when the access file changes
 (`gateway.access.open_calls`): `presented` reads the call's credentials once, keeping the bearer
 token only as its SHA-256 (what the access file lists, so nothing secret outlives the read), and
-`resolve` finds the client those credentials name in a given configuration. `authenticate` is
-the two together, for a new call.
+`resolve` finds the client those credentials name in a given configuration (a new call is
+`resolve(config, presented(...))`, `gateway.access.interceptor`).
 
 A token, when sent, decides: a wrong token is refused even on a valid certificate. Otherwise a
 certificate from `client_ca_file` names the client by its subject CN or a SAN.
@@ -87,12 +87,3 @@ def resolve(config: AccessConfig, credentials: Presented) -> ClientPolicy:
         "no valid client credentials: present a client certificate or the metadata entry "
         "'authorization' with the value 'Bearer <token>'"
     )
-
-
-def authenticate(
-    config: AccessConfig,
-    metadata: Iterable[tuple[str, str | bytes]],
-    auth_context: Mapping[str, Iterable[bytes]],
-) -> ClientPolicy:
-    """The calling client, or `ClientNotAuthenticated`."""
-    return resolve(config, presented(metadata, auth_context))

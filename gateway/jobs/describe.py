@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
+from typing import TypeVar
 
 from gateway._proto import service_pb2
 from gateway.errors import GatewayError
@@ -38,11 +39,13 @@ MAX_BATCHES_IN_FLIGHT = 4
 ten of the client's places towards CI (`CiClient` sheds beyond its bound)."""
 
 Answer = service_pb2.DescribeMediaJobsResponse
+T = TypeVar("T")
 
 
-def batches(job_ids: Sequence[str], size: int = MAX_DESCRIBE_JOB_IDS) -> list[Sequence[str]]:
-    """`job_ids` in consecutive runs of at most `size`, in order."""
-    return [job_ids[start : start + size] for start in range(0, len(job_ids), size)]
+def batches(jobs: Sequence[T], size: int = MAX_DESCRIBE_JOB_IDS) -> list[Sequence[T]]:
+    """`jobs` (ids, or the tracker's jobs) in consecutive runs of at most `size`, in order: one
+    CI request each."""
+    return [jobs[start : start + size] for start in range(0, len(jobs), size)]
 
 
 async def describe_jobs(
@@ -55,9 +58,9 @@ async def describe_jobs(
 ) -> Reply[Answer]:
     """Every job of `job_ids` (distinct ids, as validation leaves them) described, in batches
     when one CI request cannot carry them all. A single batch is CI's answer unchanged."""
-    runs = batches(job_ids)
-    if len(runs) == 1:
+    if len(job_ids) <= MAX_DESCRIBE_JOB_IDS:  # almost every call: no batches to make
         return await client.describe_jobs(target, job_ids, deadline, keep_raw=keep_raw)
+    runs = batches(job_ids)
     places = asyncio.Semaphore(MAX_BATCHES_IN_FLIGHT)
     attempts = Attempts()
 

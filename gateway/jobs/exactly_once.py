@@ -303,6 +303,17 @@ def is_ambiguous(error: GatewayError) -> bool:
     return False
 
 
+def _waited_in_doubt(request_id: RequestKey, why: str) -> SubmitOutcomeUnknown:
+    """The error of a call that sent nothing itself and ends in doubt because its deadline left
+    no room to wait longer (for another replica's lead, for CI to settle after an earlier
+    call's send): `why` names the wait, which made no attempt (`_give_up` counts the call's
+    looks, if it made any)."""
+    waited = DeadlineExceeded(why)
+    unknown = SubmitOutcomeUnknown(request_id.shown, waited)
+    waited.attempts = unknown.attempts = 0
+    return unknown
+
+
 def ci_time(unix: float) -> str:
     return datetime.fromtimestamp(unix, UTC).astimezone(CI_TIMEZONE).strftime("%Y-%m-%dT%H:%M:%S%z")
 
@@ -316,6 +327,7 @@ class _Lead(Generic[RequestT]):
     request: RequestT
     request_id: RequestKey
     deadline: Deadline
+    # The answer is stored once the jobs are known: the id is the caller's, who may repeat it.
     keep: bool
     operations: int
     # As the call leaves it in doubt; `updated_at` is when its last send in doubt ended.
@@ -432,7 +444,7 @@ class ExactlyOnceCoordinator(ABC, Generic[RequestT, ResponseT]):
         print_ = self._fingerprint(target, request)
         if not caller_supplied:
             return await self._lead(
-                target, request, request_id, print_, deadline, recover=False, keep=False
+                target, request, request_id, print_, deadline, caller_supplied=False
             )
         # Bounded: a cancelled leader hands over at most this often.
         key = request_id.key
@@ -452,7 +464,9 @@ class ExactlyOnceCoordinator(ABC, Generic[RequestT, ResponseT]):
         future: asyncio.Future[Reply[ResponseT]] = asyncio.get_running_loop().create_future()
         self._flights[key] = (print_, future)
         try:
-            reply = await self._lead(target, request, request_id, print_, deadline, recover=True)
+            reply = await self._lead(
+                target, request, request_id, print_, deadline, caller_supplied=True
+            )
         except GatewayError as error:
             future.set_exception(error)
             future.exception()  # mark retrieved: followers may be none
@@ -475,28 +489,30 @@ class ExactlyOnceCoordinator(ABC, Generic[RequestT, ResponseT]):
         print_: str,
         deadline: Deadline,
         *,
-        recover: bool,
-        keep: bool = True,
+        caller_supplied: bool,
     ) -> Reply[ResponseT]:
         """Take the lead on `request_id` (`_claim`) and run the submit's rounds (`_rounds`);
-        an answer stored before is returned as it is. `keep=False`: the record goes once the
-        jobs are known (see `submit`)."""
+        an answer stored before is returned as it is. A gateway-made id (not `caller_supplied`)
+        is not looked for before its first send, and its record goes once the jobs are known
+        (see `submit`)."""
         record, fresh = await self._claim(request_id, print_, deadline)
         if record.jobs_detail is not None:
-            if not keep:
+            if not caller_supplied:
                 await self._forget(request_id.key)
             return Reply(self._response_type.FromString(record.jobs_detail), "")
         if not fresh:
             # Sent before (answer lost, caller gone, replica died): look for its jobs first.
             since: float | None = record.first_attempt_at - RECONCILE_LOOKBACK_S
-        elif recover:
+        elif caller_supplied:
             # Nobody has sent it since the store last knew, but a caller's id may still have
             # jobs whose record the store lost: look as far back as the store keeps records.
             since = record.first_attempt_at - RECOVERY_LOOKBACK_S
         else:
             since = None  # the gateway's own id: nobody can have sent it
         operations = self._operations(request)
-        lead = _Lead(target, request, request_id, deadline, keep, operations, record, fresh, since)
+        lead = _Lead(
+            target, request, request_id, deadline, caller_supplied, operations, record, fresh, since
+        )
         try:
             return await self._rounds(lead)
         except GatewayError:
@@ -536,10 +552,7 @@ class ExactlyOnceCoordinator(ABC, Generic[RequestT, ResponseT]):
                 # nothing (else each such repeat would put the settle off again).
                 return replace(taken, updated_at=existing.updated_at), False
             existing = await self._store.claim(key, record)
-        waited = DeadlineExceeded("other replicas kept taking the submit over")
-        unknown = SubmitOutcomeUnknown(request_id.shown, waited)
-        waited.attempts = unknown.attempts = 0  # this call asked CI nothing
-        raise unknown
+        raise _waited_in_doubt(request_id, "other replicas kept taking the submit over")
 
     async def _rounds(self, lead: _Lead[RequestT]) -> Reply[ResponseT]:
         """Until every operation has its job: look for the jobs a send in doubt may have made
@@ -556,10 +569,7 @@ class ExactlyOnceCoordinator(ABC, Generic[RequestT, ResponseT]):
                 return reply
             if (reply := await self._send_rest(lead)) is not None:
                 return reply
-            # In doubt (`last_error`): the next round looks, from before the first send.
-            assert lead.last_error is not None
-            lead.since = lead.record.first_attempt_at - RECONCILE_LOOKBACK_S
-            lead.record = replace(lead.record, updated_at=self._clock())
+            assert lead.last_error is not None  # in doubt (`_in_doubt`): the next round looks
             settle_s = self._settle.delay(sends, lead.last_error, rng=self._rng)
         assert lead.last_error is not None
         raise await self._give_up(lead, lead.last_error) from lead.last_error
@@ -655,9 +665,9 @@ class ExactlyOnceCoordinator(ABC, Generic[RequestT, ResponseT]):
                 # record in doubt, so no repeat sends those again, and say which they are.
                 await self._give_up(lead, error, wrap=False)
                 raise
+            self._in_doubt(lead, error)
             if isinstance(error, DeadlineExceeded) or lead.deadline.expired:
                 raise await self._give_up(lead, error) from error
-            lead.last_error = error
             return None
         except BaseException:
             # Cut short (cancelled): CI may act on the POST all the same, so whoever sends it
@@ -668,12 +678,24 @@ class ExactlyOnceCoordinator(ABC, Generic[RequestT, ResponseT]):
         if len(lead.jobs) == lead.operations:
             return await self._complete(lead, lead.ci_request_id)
         # CI answered for some operations only: the others may or may not have a job.
-        lead.last_error = UpstreamProtocolError(
-            f"CI's answer names {len(answered)} of the {len(pending)} jobs it was sent",
-            http_status=200,
-            request_id=lead.ci_request_id,
+        self._in_doubt(
+            lead,
+            UpstreamProtocolError(
+                f"CI's answer names {len(answered)} of the {len(pending)} jobs it was sent",
+                http_status=200,
+                request_id=lead.ci_request_id,
+            ),
         )
         return None
+
+    def _in_doubt(self, lead: _Lead[RequestT], error: GatewayError) -> None:
+        """This call's send ended now in doubt (`error` says why): the next look starts from
+        before the first send, and whoever resends lets CI settle from now, this call or,
+        should it end here (its deadline spent, its rounds used up), the next call with the
+        id, which reads the time from the record `_give_up` leaves."""
+        lead.last_error = error
+        lead.since = lead.record.first_attempt_at - RECONCILE_LOOKBACK_S
+        lead.record = replace(lead.record, updated_at=self._clock())
 
     async def _reconcile_pages(
         self,
@@ -714,10 +736,7 @@ class ExactlyOnceCoordinator(ABC, Generic[RequestT, ResponseT]):
         delay = LEADER_POLL_S[0]
         while record.jobs_detail is None and record.leader_until > self._clock():
             if deadline.remaining() <= delay:
-                waited = DeadlineExceeded("another replica is still submitting it")
-                unknown = SubmitOutcomeUnknown(request_id.shown, waited)
-                waited.attempts = unknown.attempts = 0  # this call asked CI nothing
-                raise unknown
+                raise _waited_in_doubt(request_id, "another replica is still submitting it")
             await self._sleep(delay)
             delay = min(delay * 2, LEADER_POLL_S[1])
             latest = await self._store.get(request_id.key)
@@ -802,9 +821,7 @@ class ExactlyOnceCoordinator(ABC, Generic[RequestT, ResponseT]):
         send's failure, or (its send in doubt was an earlier call's) the wait itself."""
         if last_error is not None:
             return last_error
-        waited = DeadlineExceeded("an earlier send of it may still be running at CI")
-        waited.attempts = 0
-        return SubmitOutcomeUnknown(request_id.shown, waited)
+        return _waited_in_doubt(request_id, "an earlier send of it may still be running at CI")
 
     def _resend_allowed(self, lead: _Lead[RequestT], *, spend: bool) -> bool:
         """Whether the upstream's retry budget allows resending this call's send in doubt

@@ -47,6 +47,7 @@ from gateway.errors import (
     TrackerFailed,
     UpstreamError,
 )
+from gateway.jobs.describe import batches
 from gateway.jobs.outputs import fill_outputs
 from gateway.jobs.submit import strip_markers
 from gateway.model import MAX_DESCRIBE_JOB_IDS, Target
@@ -284,11 +285,7 @@ class TargetPoller:
             self._wake.clear()
             batch = self._due(timer.now())
             if batch:
-                chunks = [
-                    batch[i : i + MAX_DESCRIBE_JOB_IDS]
-                    for i in range(0, len(batch), MAX_DESCRIBE_JOB_IDS)
-                ]
-                await asyncio.gather(*(self._describe(chunk) for chunk in chunks))
+                await asyncio.gather(*(self._describe(run) for run in batches(batch)))
         # Nothing to await between the check above and this: no job can slip in unpolled.
         self._tracker._poller_idle(self)
 
@@ -301,7 +298,7 @@ class TargetPoller:
         room = -len(due) % MAX_DESCRIBE_JOB_IDS
         return ordered[: len(due) + room]
 
-    async def _describe(self, jobs: list[TrackedJob]) -> None:
+    async def _describe(self, jobs: Sequence[TrackedJob]) -> None:
         tracker = self._tracker
         try:
             reply = await tracker.client.describe_jobs(

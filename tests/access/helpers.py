@@ -159,6 +159,11 @@ def sha256_hex(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
+def bearer(token: str) -> tuple[tuple[str, str], ...]:
+    """The call metadata presenting `token` as a bearer token."""
+    return (("authorization", f"Bearer {token}"),)
+
+
 def token_access_file(path: Path, *clients: tuple[str, str], tls: Path | None = None) -> Path:
     """A shared-mode access file at `path`: each (name, bearer token) a client with every
     operation on the suite's bucket; re-read every 5 s (token rotation tests); served over TLS

@@ -15,16 +15,18 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from gateway._proto import service_pb2, service_pb2_grpc
 from gateway.access.interceptor import ClientAccess
 from gateway.api.server import RunningGateway
-from tests.access.helpers import FakeSleep, RecordingCredentials, log_text, token_access_file
+from tests.access.helpers import (
+    FakeSleep,
+    RecordingCredentials,
+    bearer,
+    log_text,
+    token_access_file,
+)
 from tests.fixtures.accounts import Serve
 from tests.integration.helpers import rich_error
 
 TOKEN = "tok-" + secrets.token_urlsafe(24)
 OTHER_TOKEN = "tok-" + secrets.token_urlsafe(24)
-
-
-def bearer(token: str) -> tuple[tuple[str, str], ...]:
-    return (("authorization", f"Bearer {token}"),)
 
 
 @pytest.fixture

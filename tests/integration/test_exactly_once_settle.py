@@ -34,15 +34,14 @@ from ci_emulator.server import RunningEmulator
 from gateway._proto import service_pb2
 from gateway.api import validation
 from gateway.config.settings import Retry, Settings
-from gateway.credentials import Credentials, StaticCredentialsProvider
+from gateway.credentials import Credentials
 from gateway.errors import RetryBudgetExhausted, SubmitOutcomeUnknown, UpstreamError
 from gateway.jobs.exactly_once import ExactlyOnceCoordinator, InMemorySubmitStore, RequestKey
 from gateway.jobs.multi_submit import MultiSubmitCoordinator
 from gateway.jobs.submit import SubmitCoordinator
 from gateway.upstream.client import CiClient, Reply
 from gateway.upstream.retry import Backoff, Deadline, RetryBudget, RetryBudgets, Settle
-from gateway.upstream.transport import Transport
-from tests.conftest import one_bucket_config, settings_for
+from tests.conftest import ci_client, one_bucket_config, settings_for
 from tests.fixtures.servers import StartEmulator
 from tests.integration.test_exactly_once import (
     LB_PAGE,
@@ -150,10 +149,9 @@ async def submits(
     """`form` through a real `CiClient` to what `settings` names, on the manual clock (whose
     `sleep` it sleeps with, unless given another), with `budget` as every upstream's."""
     retries = Retries()
-    client = CiClient(
-        settings=settings,
-        credentials=StaticCredentialsProvider(credentials),
-        transport=Transport(max_body_bytes=settings.max_response_bytes),
+    client = ci_client(
+        settings,
+        credentials,
         telemetry=retries,
         budgets=RetryBudgets(budget) if budget is not None else None,
         clock=clock.now,
@@ -190,6 +188,16 @@ def counts(emulator: RunningEmulator) -> tuple[int, int]:
     return operations["CreateMediaJobs"], operations["DescribeMediaJobs"]
 
 
+def assert_one_job_and_the_callers(
+    emulator: RunningEmulator, answer: S.SubmitMediaJobResponse
+) -> None:
+    """CI made one job for the request_id, whatever was lost and looked for, and the caller's
+    answer names that one."""
+    assert emulator.state.jobs_created == 1
+    (job_id,) = emulator.state.jobs
+    assert answer.jobs_detail.job_id == job_id
+
+
 @pytest.mark.parametrize(("settle_s", "jobs"), [(SETTLE_S, 1), (0.0, 2)], ids=["settled", "off"])
 async def test_a_job_listed_late_after_a_504_is_adopted_after_the_settle_not_sent_again(
     lagging: RunningEmulator,
@@ -208,8 +216,7 @@ async def test_a_job_listed_late_after_a_504_is_adopted_after_the_settle_not_sen
     assert len(proxy.mangled) == 1  # the first POST made a job and reached us as a 504
     assert lagging.state.jobs_created == jobs
     if jobs == 1:
-        (job_id,) = lagging.state.jobs
-        assert reply.message.jobs_detail.job_id == job_id
+        assert_one_job_and_the_callers(lagging, reply.message)
         assert reply.message.jobs_detail.operation.user_data == "mine"
         assert clock.slept == [pytest.approx(FIRST_WAIT_S)]
         # The recovery look before the POST, the look at once, the look after the settle.
@@ -241,8 +248,7 @@ async def test_no_room_to_settle_and_resend_ends_in_doubt_and_a_repeat_at_once_s
             assert counts(lagging) == (1, 2)
 
             reply = await forms.single("rid-short")
-    (job_id,) = lagging.state.jobs
-    assert reply.message.jobs_detail.job_id == job_id
+    assert_one_job_and_the_callers(lagging, reply.message)
     # The first send's settle floor; its jitter was that call's own.
     assert clock.slept == [pytest.approx(SETTLE_S)]
     assert counts(lagging) == (1, 4)
@@ -266,8 +272,7 @@ async def test_a_look_ci_answered_after_the_settle_but_served_before_it_decides_
         async with submits(SubmitCoordinator, settings, credentials, clock) as forms:
             reply = await forms.single("rid-slow-look")
     assert len(proxy.mangled) == 1
-    assert lagging.state.jobs_created == 1
-    assert reply.message.jobs_detail.job_id in lagging.state.jobs
+    assert_one_job_and_the_callers(lagging, reply.message)
     assert clock.slept == []
     assert counts(lagging) == (1, 3)
 
@@ -307,8 +312,8 @@ async def test_throttling_is_resent_at_once_without_a_settle(
     settings = replace(settings_for(lagging), retry=fast)
     async with submits(SubmitCoordinator, settings, credentials, clock) as forms:
         reply = await forms.single("rid-429")
-    assert throttled and lagging.state.jobs_created == 1
-    assert reply.message.jobs_detail.job_id in lagging.state.jobs
+    assert throttled
+    assert_one_job_and_the_callers(lagging, reply.message)
     assert clock.slept == []
     # The 429 never reached the emulator's counters (a hook answered it); the listing is the
     # recovery look only.
@@ -342,7 +347,7 @@ async def test_a_job_the_look_after_the_settle_finds_costs_no_retry_token(
         async with submits(SubmitCoordinator, settings, credentials, clock, budget=budget) as forms:
             reply = await forms.single("rid-free")
             tokens = forms.client.budgets.tokens()
-    assert reply.message.jobs_detail.job_id in lagging.state.jobs
+    assert_one_job_and_the_callers(lagging, reply.message)
     assert clock.slept == [pytest.approx(FIRST_WAIT_S)]
     assert list(tokens.values()) == [100]
 
@@ -398,8 +403,7 @@ async def test_a_caller_gone_while_ci_settles_hands_the_submit_to_its_follower_a
                 reply = await follower
     assert leader.cancelled()
     assert len(proxy.mangled) == 1
-    (job_id,) = lagging.state.jobs
-    assert reply.message.jobs_detail.job_id == job_id
+    assert_one_job_and_the_callers(lagging, reply.message)
     # The settle's floor from the leader's send, and no wait for the leader's lease.
     assert clock.slept == [pytest.approx(SETTLE_S)]
     assert counts(lagging) == (1, 4)
@@ -427,10 +431,34 @@ async def test_a_caller_gone_mid_post_lets_ci_settle_from_then_before_a_resend(
             with pytest.raises(asyncio.CancelledError):
                 await calls[0]
             reply = await forms.single("rid-cut")
-    assert lagging.state.jobs_created == 1
-    (job_id,) = lagging.state.jobs
-    assert reply.message.jobs_detail.job_id == job_id
+    assert_one_job_and_the_callers(lagging, reply.message)
     assert clock.slept == [pytest.approx(SETTLE_S)]
+
+
+async def test_a_post_that_outlasts_its_deadline_lets_ci_settle_from_its_end_before_a_resend(
+    lagging: RunningEmulator, credentials: Credentials, clock: ManualClock
+) -> None:
+    """As for a caller gone mid-POST: CI takes 2 s over a POST (it makes the job) and the
+    answer, a 504, comes after the caller's 1.5 s deadline, so the call ends in doubt. The
+    record must say the send ended then, not when the call claimed the id: the caller's
+    repeat lets CI settle from then, finds the job listed 2.5 s after it was made, and sends
+    nothing again (counted from the claim, the settle was long over, and the repeat resent)."""
+    lagging.state.faults.set("DescribeMediaJobs", FaultSpec(listing_lag_s=2.5))
+
+    def slow_post(request: web.Request) -> None:
+        if request.method == "POST":
+            clock.now_s += 2.0
+
+    async with behind_a_504(lagging, slow_post) as (proxy, settings):
+        async with submits(SubmitCoordinator, settings, credentials, clock) as forms:
+            with pytest.raises(SubmitOutcomeUnknown) as caught:
+                await forms.single("rid-late-answer", seconds=1.5)
+            assert caught.value.attempts == 2  # the recovery look, the POST
+            reply = await forms.single("rid-late-answer")
+    assert len(proxy.mangled) == 1
+    assert_one_job_and_the_callers(lagging, reply.message)
+    assert clock.slept == [pytest.approx(SETTLE_S)]
+    assert counts(lagging) == (1, 3)
 
 
 async def test_a_caller_gone_before_anything_was_sent_leaves_its_request_id_unknown(
@@ -458,8 +486,7 @@ async def test_a_caller_gone_before_anything_was_sent_leaves_its_request_id_unkn
         assert await forms.store.get("rid-early") is None
         reply = await forms.single("rid-early")
         release.set()
-    assert reply.message.jobs_detail.job_id in lagging.state.jobs
-    assert lagging.state.jobs_created == 1
+    assert_one_job_and_the_callers(lagging, reply.message)
     assert clock.slept == []
 
 
@@ -475,7 +502,5 @@ async def test_the_gateway_settles_by_its_setting_on_the_real_clock(
         async with gateway(settings, credentials) as running:
             answer = await running.stub.SubmitMediaJob(submit_request("rid-real"), timeout=10)
     assert len(proxy.mangled) == 1
-    assert emulator.state.jobs_created == 1
-    (job_id,) = emulator.state.jobs
-    assert answer.jobs_detail.job_id == job_id
+    assert_one_job_and_the_callers(emulator, answer)
     assert emulator.state.faults.injected["DescribeMediaJobs:listing_lag"] >= 2

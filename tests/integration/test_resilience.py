@@ -21,11 +21,11 @@ from ci_emulator.server import RunningEmulator
 from gateway._proto import media_pb2, service_pb2, service_pb2_grpc
 from gateway.api.service import REQUEST_ID_METADATA, MediaJobService
 from gateway.config.settings import Settings
-from gateway.credentials import Credentials, StaticCredentialsProvider
+from gateway.credentials import Credentials
 from gateway.jobs.submit import InMemorySubmitStore, SubmitRecord, SubmitStore
 from gateway.upstream.client import CiClient
 from gateway.upstream.retry import READ_ONLY, RetryBudget, RetryBudgets
-from gateway.upstream.transport import Transport
+from tests.conftest import ci_client
 from tests.integration.helpers import rich_error
 from tests.integration.hold import Hold
 from tests.integration.under_faults import submit_under_faults
@@ -75,10 +75,9 @@ async def custom_gateway(
 ) -> AsyncIterator[Gateway]:
     """A gateway with non-default bounds, built the way `start_gateway` builds one."""
     recorder = Recorder()
-    client = CiClient(
-        settings=settings,
-        credentials=StaticCredentialsProvider(credentials),
-        transport=Transport(max_body_bytes=settings.max_response_bytes),
+    client = ci_client(
+        settings,
+        credentials,
         telemetry=recorder,
         budgets=RetryBudgets(budget),
         max_in_flight=max_in_flight_upstream,

@@ -19,12 +19,11 @@ from ci_emulator.server import RunningEmulator
 from gateway._proto import media_pb2, service_pb2_grpc
 from gateway.api.service import MediaJobService
 from gateway.config.settings import Settings, Tracking
-from gateway.credentials import Credentials, StaticCredentialsProvider
+from gateway.credentials import Credentials
 from gateway.jobs.runtime import start_tracking
 from gateway.jobs.tracking import JobTracker
 from gateway.model import MAX_DESCRIBE_JOB_IDS
-from gateway.upstream.client import CiClient
-from gateway.upstream.transport import Transport
+from tests.conftest import ci_client
 from tests.jobs.helpers import ManualTimer, assert_ended, next_detail, submit, watch
 
 if TYPE_CHECKING:
@@ -42,11 +41,7 @@ async def manual_gateway(
     settings: Settings, credentials: Credentials, timer: ManualTimer
 ) -> AsyncIterator[tuple[str, JobTracker]]:
     """A gateway as `start_gateway` assembles it, but with the tracker on `timer`."""
-    client = CiClient(
-        settings=settings,
-        credentials=StaticCredentialsProvider(credentials),
-        transport=Transport(max_body_bytes=settings.max_response_bytes),
-    )
+    client = ci_client(settings, credentials)
     tracking = await start_tracking(settings, client, timer=timer)
     server = grpc.aio.server()
     service_pb2_grpc.add_MediaJobServiceServicer_to_server(

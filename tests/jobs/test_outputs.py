@@ -13,13 +13,12 @@ import pytest
 
 from gateway._proto import media_pb2, outputs_pb2, service_pb2
 from gateway.config.settings import Settings
-from gateway.credentials import Credentials, StaticCredentialsProvider
+from gateway.credentials import Credentials
 from gateway.jobs.outputs import fill_outputs, outputs_of
 from gateway.jobs.tracking import JobTracker
 from gateway.model import Target
-from gateway.upstream.client import CiClient
-from gateway.upstream.transport import Transport
 from gateway.upstream.xml_codec import decode
+from tests.conftest import ci_client
 from tests.jobs.helpers import ManualTimer
 
 VECTORS = Path(__file__).parent.parent / "upstream" / "vectors" / "xml" / "decode"
@@ -160,11 +159,7 @@ async def test_a_change_a_callback_confirmed_reaches_watchers_with_its_outputs(
 ) -> None:
     # The tracker's clock never moves, so it polls nothing: the change comes by `apply` alone,
     # as a callback's verified describe answer does (gateway.jobs.callbacks).
-    client = CiClient(
-        settings=settings,
-        credentials=StaticCredentialsProvider(credentials),
-        transport=Transport(max_body_bytes=settings.max_response_bytes),
-    )
+    client = ci_client(settings, credentials)
     tracker = JobTracker(client, timer=ManualTimer())
     target = Target(BUCKET, REGION)
     finished = _vector("describe_superresolution_result")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import secrets
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -23,6 +22,7 @@ from gateway.config.settings import Settings, Tracking
 from gateway.credentials import Credentials, StaticCredentialsProvider
 from gateway.jobs.tracking import TrackerStats
 from gateway.model import Target
+from tests.access.helpers import bearer, token_access_file
 from tests.conftest import BUCKET, REGION, SAMPLE_KEY
 from tests.integration.helpers import rich_error
 from tests.integration.test_jobs import assert_matches_sample
@@ -282,15 +282,7 @@ async def test_in_shared_mode_a_client_is_its_authenticated_name_not_its_connect
     settings: Settings, credentials: Credentials, emulator: RunningEmulator, tmp_path: Path
 ) -> None:
     alpha, beta = "tok-" + secrets.token_urlsafe(24), "tok-" + secrets.token_urlsafe(24)
-    access = tmp_path / "access.toml"
-    access.write_text(
-        'mode = "shared"\n'
-        + "".join(
-            f'[[clients]]\nname = "{name}"\ntoken_sha256 = ["{sha256(token)}"]\n'
-            f'buckets = ["{BUCKET}"]\noperations = ["*"]\n'
-            for name, token in (("alpha", alpha), ("beta", beta))
-        )
-    )
+    access = token_access_file(tmp_path / "access.toml", ("alpha", alpha), ("beta", beta))
     one_each = replace(settings, tracking=replace(FAST, max_watchers_per_client=1))
     emulator.state.pause_scheduling()
     running = await start_gateway(
@@ -320,14 +312,6 @@ async def test_in_shared_mode_a_client_is_its_authenticated_name_not_its_connect
             assert (await next_detail(other)).state == M.JOB_STATE_SUBMITTED
     finally:
         await running.stop(grace_s=0)
-
-
-def sha256(text: str) -> str:
-    return hashlib.sha256(text.encode()).hexdigest()
-
-
-def bearer(token: str) -> tuple[tuple[str, str], ...]:
-    return (("authorization", f"Bearer {token}"),)
 
 
 async def test_waits_hold_no_admission_place_so_submits_still_go_through(

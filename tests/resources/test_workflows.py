@@ -32,7 +32,7 @@ from gateway.credentials import Credentials, StaticCredentialsProvider
 from gateway.logs import UPSTREAM_LOGGER
 from gateway.model import GATEWAY_CALLBACK, Target
 from gateway.upstream import xml_codec
-from tests.access.helpers import FakeSleep, sha256_hex
+from tests.access.helpers import FakeSleep, bearer, token_access_file
 from tests.conftest import BUCKET, REGION, SAMPLE_KEY
 from tests.integration.helpers import rich_error
 from tests.resources.conftest import Stubs, platform_access, stubs_on
@@ -648,24 +648,13 @@ async def test_a_shared_client_is_held_to_its_own_cap_of_run_watches(
     """As for job watches (`tracking.max_watchers_per_client`): one client of a shared gateway
     cannot take every run watcher and leave the other clients none."""
     alpha, beta = "tok-" + secrets.token_urlsafe(24), "tok-" + secrets.token_urlsafe(24)
-    access = tmp_path / "access.toml"
-    access.write_text(
-        'mode = "shared"\n'
-        + "".join(
-            f'[[clients]]\nname = "{name}"\ntoken_sha256 = ["{sha256_hex(token)}"]\n'
-            f'buckets = ["{BUCKET}"]\noperations = ["*"]\n'
-            for name, token in (("alpha", alpha), ("beta", beta))
-        )
-    )
+    access = token_access_file(tmp_path / "access.toml", ("alpha", alpha), ("beta", beta))
     one_each = replace(settings, tracking=replace(SLOW_POLLS, max_watchers_per_client=1))
     running = await start_gateway(
         one_each, StaticCredentialsProvider(credentials), access=ClientAccess.from_file(access)
     )
     emulator.state.hold_running()
-    as_alpha, as_beta = (
-        (("authorization", f"Bearer {alpha}"),),
-        (("authorization", f"Bearer {beta}"),),
-    )
+    as_alpha, as_beta = bearer(alpha), bearer(beta)
     try:
         async with (
             grpc.aio.insecure_channel(running.address) as first,
@@ -713,16 +702,8 @@ async def test_a_run_watch_ends_when_its_client_is_removed_and_only_its(
     tokens = {name: "tok-" + secrets.token_urlsafe(24) for name in ("alpha", "beta")}
 
     def write(*names: str) -> Path:
-        path = tmp_path / "access.toml"
-        path.write_text(
-            'mode = "shared"\n'
-            + "".join(
-                f'[[clients]]\nname = "{name}"\ntoken_sha256 = ["{sha256_hex(tokens[name])}"]\n'
-                f'buckets = ["{BUCKET}"]\noperations = ["*"]\n'
-                for name in names
-            )
-        )
-        return path
+        clients = [(name, tokens[name]) for name in names]
+        return token_access_file(tmp_path / "access.toml", *clients)
 
     sleep = FakeSleep()
     access = ClientAccess.from_file(write("alpha", "beta"), sleep=sleep)
@@ -733,7 +714,7 @@ async def test_a_run_watch_ends_when_its_client_is_removed_and_only_its(
     )
     assert await sleep.next_delay() == 5  # the access file is watched
     emulator.state.hold_running()
-    as_alpha, as_beta = ((("authorization", f"Bearer {tokens[n]}"),) for n in ("alpha", "beta"))
+    as_alpha, as_beta = bearer(tokens["alpha"]), bearer(tokens["beta"])
     try:
         async with grpc.aio.insecure_channel(running.address) as channel:
             stubs = stubs_on(channel)
