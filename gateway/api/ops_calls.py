@@ -29,12 +29,16 @@ if TYPE_CHECKING:  # grpc's RpcMethodHandler is generic in its stubs only
 
     Handler = grpc.RpcMethodHandler[Any, Any]
 
-# The services anyone may call, by method-path prefix: health, reflection in both versions.
-OPS_PREFIXES = (
-    "/grpc.health.v1.Health/",
-    "/grpc.reflection.v1alpha.ServerReflection/",
-    "/grpc.reflection.v1.ServerReflection/",
+# The services anyone may call: health, reflection in both versions.
+OPS_SERVICES = frozenset(
+    {
+        "grpc.health.v1.Health",
+        "grpc.reflection.v1alpha.ServerReflection",
+        "grpc.reflection.v1.ServerReflection",
+    }
 )
+# The same, as the prefixes of their methods' paths.
+OPS_PREFIXES = tuple(f"/{service}/" for service in sorted(OPS_SERVICES))
 WHAT = "health and reflection calls"
 
 
