@@ -51,10 +51,11 @@ class OpsCallLimit(MethodInterceptor):
     def wrap(self, method: str, handler: Handler) -> Handler:
         return handler  # all it does is per call, before the request: `gate`
 
+    def gates(self, method: str) -> bool:
+        return method.startswith(OPS_PREFIXES)
+
     def gate(self, method: str, metadata: Metadata) -> Exception | None:
         """Count a health or reflection call until its task ends; refuse it beyond the limit."""
-        if not method.startswith(OPS_PREFIXES):
-            return None
         # The gate runs in the call's own task (grpc.aio resolves a call's handler there), and
         # that task ends with the call however it ends: answered, refused, cancelled, cut.
         task = asyncio.current_task()
