@@ -15,7 +15,9 @@ UNIMPLEMENTED, every time), so a caller inventing method names cannot grow the t
 Some calls must be refused before their request is read (`MethodInterceptor.gate`): grpc reads a
 unary request before any handler runs, and a client may send a call's headers and never its
 request, holding the call (and its memory) open for as long as it likes. A gate looks at the
-call's method and metadata only; a call it refuses is answered by the method's own wrapped
+call's method and metadata only, and only for the methods it says it `gates` (asked once per
+method too, so that the calls of a method no gate is for pass none: the bound on health and
+reflection calls gates no API method); a call it refuses is answered by the method's own wrapped
 handler, served as a client stream that is never read (`unread`), with a `NotRead` stand-in for
 the request, which the innermost guard refuses with the gate's error. So the refusal passes
 through every wrapper as any call does: counted, logged, with its request id.
@@ -57,7 +59,9 @@ class MethodInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
     ) -> Handler:
         method = handler_call_details.method
         handler = self.wrap(method, await continuation(handler_call_details))
-        error = None if handler is None else self.gate(method, _metadata(handler_call_details))
+        if handler is None or not self.gates(method):
+            return handler
+        error = self.gate(method, _metadata(handler_call_details))
         return handler if error is None else unread(handler, NotRead(error))
 
     def wrap(self, method: str, handler: Handler) -> Handler:
@@ -65,9 +69,16 @@ class MethodInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
         grpc's stubs do not admit, stays None)."""
         raise NotImplementedError
 
+    def gates(self, method: str) -> bool:
+        """Whether `gate` is to be asked about the calls of `method`. `PerMethodChain` asks once
+        per method, as it asks `wrap`, so the answer must hold while the server runs; a method
+        no gate is for then costs its calls no gate at all. The default: whether this class
+        has a `gate` of its own."""
+        return type(self).gate is not MethodInterceptor.gate
+
     def gate(self, method: str, metadata: Metadata) -> Exception | None:
-        """Per call, before its request is read: the error to refuse it with, or None (go on).
-        The default lets every call through; `PerMethodChain` asks only those that say more."""
+        """Per call of a method it `gates`, before its request is read: the error to refuse it
+        with, or None (go on). The default lets every call through."""
         return None
 
 
@@ -121,9 +132,10 @@ async def _once(stand_in: NotRead) -> AsyncIterator[NotRead]:
 class PerMethodChain(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
     def __init__(self, wrappers: Sequence[MethodInterceptor]) -> None:
         """`wrappers` outermost first, as `grpc.aio.server(interceptors=...)` takes them."""
-        self._wrappers = tuple(reversed(wrappers))
-        self._gates = tuple(w for w in wrappers if type(w).gate is not MethodInterceptor.gate)
-        self._handlers: dict[str, Handler] = {}
+        self._outermost_first = tuple(wrappers)
+        # Per method: its wrapped handler, and the wrappers whose gate its calls pass (outermost
+        # first), both decided on its first call.
+        self._handlers: dict[str, tuple[Handler, tuple[MethodInterceptor, ...]]] = {}
 
     async def intercept_service(
         self,
@@ -131,15 +143,17 @@ class PerMethodChain(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
         handler_call_details: grpc.HandlerCallDetails,
     ) -> Handler:
         method = handler_call_details.method
-        wrapped = self._handlers.get(method)
-        if wrapped is None:
+        known = self._handlers.get(method)
+        if known is None:
             handler = await continuation(handler_call_details)
             if handler is None:  # unknown method: grpc answers UNIMPLEMENTED; nothing remembered
                 return handler
-            for wrapper in self._wrappers:
+            for wrapper in reversed(self._outermost_first):
                 handler = wrapper.wrap(method, handler)
-            self._handlers[method] = wrapped = handler
-        for gate in self._gates:
+            gates = tuple(w for w in self._outermost_first if w.gates(method))
+            self._handlers[method] = known = (handler, gates)
+        wrapped, gates = known
+        for gate in gates:
             error = gate.gate(method, _metadata(handler_call_details))
             if error is not None:
                 return unread(wrapped, NotRead(error))

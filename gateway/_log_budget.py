@@ -35,54 +35,35 @@ DEFAULT_BUDGET = LineBudget()
 
 
 class LineWindow:
-    """The budget of one kind of line (`what`, as its notices name it), logged on `logger`."""
+    """The budget of one kind of line: whether each may be logged, and how many were not. It
+    logs nothing itself: each user words its lines (`OutsiderLines` as notices of their own,
+    `gateway.api.malformed` as a field of its next line)."""
 
     def __init__(
-        self,
-        logger: logging.Logger,
-        what: str,
-        budget: LineBudget = DEFAULT_BUDGET,
-        clock: Callable[[], float] = time.monotonic,
+        self, budget: LineBudget = DEFAULT_BUDGET, clock: Callable[[], float] = time.monotonic
     ) -> None:
-        self._logger = logger
-        self._what = what
-        self._budget = budget
+        self.budget = budget
         self._clock = clock
         self._start: float | None = None
         self._logged = 0
-        self._suppressed = 0
+        self.suppressed = 0
+        """The lines suppressed since the last one logged (1: this window's first)."""
 
-    def admit(self) -> bool:
-        """Whether this line may be logged. The two notices (the first line suppressed: the
-        rest are counted; the first line of a later window: how many were) are logged here
-        through `logger` (its handlers and level apply; a filter calling this sees them pass
-        through it first, so it must let through what it does not rewrite)."""
+    def admit(self) -> int | None:
+        """None: this line is over the budget (counted in `suppressed`). Else it may be logged,
+        and the count is of the lines suppressed before it, said now (0: none), and so no
+        longer counted."""
         now = self._clock()
         start = self._start
-        if start is None or not 0 <= now - start < self._budget.per_s:  # a clock stepped back too
-            suppressed, self._suppressed = self._suppressed, 0
+        reported = 0
+        if start is None or not 0 <= now - start < self.budget.per_s:  # a clock stepped back too
+            reported, self.suppressed = self.suppressed, 0
             self._start, self._logged = now, 0
-            if suppressed:
-                self._logger.warning(
-                    "%s: %d more suppressed (at most %d lines per %g s)",
-                    self._what,
-                    suppressed,
-                    self._budget.lines,
-                    self._budget.per_s,
-                )
-        if self._logged >= self._budget.lines:
-            if not self._suppressed:
-                self._logger.warning(
-                    "%s: more than %d lines in %g s; the rest are counted, not logged, until a "
-                    "line comes after the window",
-                    self._what,
-                    self._budget.lines,
-                    self._budget.per_s,
-                )
-            self._suppressed += 1
-            return False
+        if self._logged >= self.budget.lines:
+            self.suppressed += 1
+            return None
         self._logged += 1
-        return True
+        return reported
 
 
 class OutsiderLines(logging.Filter):
@@ -91,7 +72,10 @@ class OutsiderLines(logging.Filter):
     pass untouched.
 
     A subclass's `line` tells its records apart by their exception and words the line; the
-    exception's own text is never kept (it may quote what the peer sent)."""
+    exception's own text is never kept (it may quote what the peer sent). The two notices (the
+    first line suppressed: the rest are counted; the first line of a later window: how many
+    were) name the event as `what`, logged through `logger` (its handlers and level apply; this
+    filter sees them pass, and lets them through as records it does not rewrite)."""
 
     def __init__(
         self,
@@ -102,7 +86,8 @@ class OutsiderLines(logging.Filter):
     ) -> None:
         super().__init__()
         self._logger = logger
-        self._window = LineWindow(logger, what, budget, clock)
+        self._what = what
+        self._window = LineWindow(budget, clock)
 
     def line(
         self, record: logging.LogRecord, error: BaseException
@@ -115,12 +100,37 @@ class OutsiderLines(logging.Filter):
         line = self.line(record, error) if error is not None else None
         if line is None:
             return True
-        if not self._window.admit():
+        if not self._admit():
             return False
         record.msg, record.args = line
         record.exc_info = record.exc_text = None
         if record.levelno > logging.WARNING:
             record.levelno, record.levelname = logging.WARNING, "WARNING"
+        return True
+
+    def _admit(self) -> bool:
+        """Whether the budget lets this line through; the notices are logged here."""
+        window = self._window
+        budget = window.budget
+        before = window.admit()
+        if before is None:
+            if window.suppressed == 1:
+                self._logger.warning(
+                    "%s: more than %d lines in %g s; the rest are counted, not logged, until a "
+                    "line comes after the window",
+                    self._what,
+                    budget.lines,
+                    budget.per_s,
+                )
+            return False
+        if before:
+            self._logger.warning(
+                "%s: %d more suppressed (at most %d lines per %g s)",
+                self._what,
+                before,
+                budget.lines,
+                budget.per_s,
+            )
         return True
 
     def install(self) -> logging.Logger:

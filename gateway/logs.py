@@ -26,7 +26,7 @@ from collections.abc import Callable, Mapping
 from typing import Any, TextIO
 
 from gateway import rpc_context
-from gateway._log_budget import DEFAULT_BUDGET, LineBudget, OutsiderLines
+from gateway._log_budget import OutsiderLines
 from gateway.scrub import may_hold_secrets, redact
 
 ACCESS_LOGGER = "gateway.access"
@@ -257,8 +257,8 @@ def configure(
 
 
 class _ClientGoneMidSend(OutsiderLines):
-    """grpc's `ExecuteBatchError` records as one WARNING line each, without the traceback, at
-    most `budget` of them.
+    """grpc's `ExecuteBatchError` records as one WARNING line each, without the traceback, within
+    the default budget.
 
     grpc's aio server logs "ExecuteBatchError raised in core by servicer method [...]" at ERROR
     with a traceback when a write of a streaming RPC fails in grpc's core because the client
@@ -276,13 +276,8 @@ class _ClientGoneMidSend(OutsiderLines):
     Matched by the exception's class name: it is grpc's private Cython class, and only
     `service`, `server` and `errors` import grpc."""
 
-    def __init__(
-        self,
-        logger: logging.Logger,
-        budget: LineBudget = DEFAULT_BUDGET,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
-        super().__init__(logger, "grpc sends to clients gone mid-stream", budget, clock)
+    def __init__(self, logger: logging.Logger, clock: Callable[[], float]) -> None:
+        super().__init__(logger, "grpc sends to clients gone mid-stream", clock=clock)
 
     def line(
         self, record: logging.LogRecord, error: BaseException

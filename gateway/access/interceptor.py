@@ -305,10 +305,14 @@ class AccessInterceptor(MethodInterceptor):
     its call's headers and never the request, holding the call open for as long as it likes.
     Half-open calls of strangers, ten thousand of them, took 200 MB."""
 
+    def gates(self, method: str) -> bool:
+        """Shared mode only, and never health or reflection: decided once per method, as `wrap`
+        is (the mode is the access file's at start), so that in sidecar mode no call passes
+        this gate."""
+        return self._access.config.shared and not method.startswith(EXEMPT_PREFIXES)
+
     def gate(self, method: str, metadata: Metadata) -> Exception | None:
         config = self._access.config
-        if not config.shared or method.startswith(EXEMPT_PREFIXES):
-            return None
         credentials = presented(metadata, {})  # no certificate yet: the metadata alone
         if credentials.token_sha256 is None and not credentials.malformed and config.mtls:
             return None  # a certificate to look at: the call's own check decides

@@ -40,15 +40,9 @@ import grpc
 from gateway import rpc_context, tracing
 from gateway._chain import MethodInterceptor
 from gateway.api.metrics import GatewayMetrics
+from gateway.api.ops_calls import OPS_SERVICES
 from gateway.logs import ACCESS_LOGGER, event
 
-OPS_SERVICES = frozenset(
-    {
-        "grpc.health.v1.Health",
-        "grpc.reflection.v1alpha.ServerReflection",
-        "grpc.reflection.v1.ServerReflection",
-    }
-)
 _MAX_LOGGED_AGENT = 200
 
 access_log = logging.getLogger(ACCESS_LOGGER)

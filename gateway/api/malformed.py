@@ -41,6 +41,7 @@ from google.protobuf.descriptor import Descriptor
 from google.protobuf.message import DecodeError
 
 from gateway._chain import MethodInterceptor, NotRead
+from gateway._log_budget import LineBudget, LineWindow
 from gateway.api import wire_scan
 from gateway.api.ops_calls import OPS_PREFIXES
 from gateway.errors import GatewayError, MalformedRequest
@@ -113,22 +114,17 @@ def tolerant(
 
 
 class RateLimitedWarning:
-    """One warning line per `every_s` at most; the next line says how many were not logged."""
+    """One warning line per `every_s` at most (a `LineWindow` of one line); the next line says
+    how many were not logged (`unreported`)."""
 
     def __init__(self, every_s: float = WARN_EVERY_S, clock: Callable[[], float] = time.monotonic):
-        self._every_s = every_s
-        self._clock = clock
-        self._last: float | None = None
-        self.unreported = 0
+        self._window = LineWindow(LineBudget(lines=1, per_s=every_s), clock)
 
     def note(self, method: str, peer: str, bad: Undecodable) -> None:
-        now = self._clock()
-        if self._last is not None and now - self._last < self._every_s:
-            self.unreported += 1
-            return
-        event(log, logging.WARNING, "malformed request refused", method=method, peer=peer,
-              bytes=bad.size, problem=bad.problem, unreported=self.unreported)  # fmt: skip
-        self._last, self.unreported = now, 0
+        unreported = self._window.admit()
+        if unreported is not None:
+            event(log, logging.WARNING, "malformed request refused", method=method, peer=peer,
+                  bytes=bad.size, problem=bad.problem, unreported=unreported)  # fmt: skip
 
 
 # What the guards refuse instead of passing to the servicer: bytes that are no request, and the

@@ -11,7 +11,8 @@ only, and HTTP/2 lets one connection open any number of streams.
 
 `OpsCallLimit` counts them from the moment a call arrives, before its request is read (a
 `gate`, see `gateway._chain`), until its task ends, and refuses one more beyond `limit` at once
-with RESOURCE_EXHAUSTED (OVERLOADED, with RetryInfo), without reading its request. The API port
+with RESOURCE_EXHAUSTED (OVERLOADED, with RetryInfo), without reading its request: the API's
+`servicer.Admission`, entered by the gate and left by the task's end. The API port
 and the health port have one each (`gateway.api.server.OpsGuards`): kubelet's probes on the
 health port must not be refused because strangers filled the API port's.
 """
@@ -22,6 +23,7 @@ import asyncio
 from typing import TYPE_CHECKING, Any
 
 from gateway._chain import Metadata, MethodInterceptor
+from gateway.api.servicer import Admission
 from gateway.errors import Overloaded
 
 if TYPE_CHECKING:  # grpc's RpcMethodHandler is generic in its stubs only
@@ -29,36 +31,42 @@ if TYPE_CHECKING:  # grpc's RpcMethodHandler is generic in its stubs only
 
     Handler = grpc.RpcMethodHandler[Any, Any]
 
-# The services anyone may call, by method-path prefix: health, reflection in both versions.
-OPS_PREFIXES = (
-    "/grpc.health.v1.Health/",
-    "/grpc.reflection.v1alpha.ServerReflection/",
-    "/grpc.reflection.v1.ServerReflection/",
+# The services anyone may call: health, reflection in both versions.
+OPS_SERVICES = frozenset(
+    {
+        "grpc.health.v1.Health",
+        "grpc.reflection.v1alpha.ServerReflection",
+        "grpc.reflection.v1.ServerReflection",
+    }
 )
+# The same, as the prefixes of their methods' paths.
+OPS_PREFIXES = tuple(f"/{service}/" for service in sorted(OPS_SERVICES))
 WHAT = "health and reflection calls"
 
 
 class OpsCallLimit(MethodInterceptor):
     def __init__(self, limit: int) -> None:
-        self.limit = limit
-        self.open = 0
+        self._calls = Admission(limit, WHAT)
 
     def wrap(self, method: str, handler: Handler) -> Handler:
         return handler  # all it does is per call, before the request: `gate`
 
+    def gates(self, method: str) -> bool:
+        return method.startswith(OPS_PREFIXES)
+
     def gate(self, method: str, metadata: Metadata) -> Exception | None:
         """Count a health or reflection call until its task ends; refuse it beyond the limit."""
-        if not method.startswith(OPS_PREFIXES):
-            return None
-        if self.open >= self.limit:
-            return Overloaded(WHAT, self.limit)
         # The gate runs in the call's own task (grpc.aio resolves a call's handler there), and
         # that task ends with the call however it ends: answered, refused, cancelled, cut.
         task = asyncio.current_task()
-        if task is not None:
-            self.open += 1
-            task.add_done_callback(self._leave)
+        if task is None:
+            return None
+        try:
+            self._calls.enter()
+        except Overloaded as refused:
+            return refused
+        task.add_done_callback(self._leave)
         return None
 
     def _leave(self, task: asyncio.Task[Any]) -> None:
-        self.open -= 1
+        self._calls.leave()

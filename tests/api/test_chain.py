@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 import grpc
 import pytest
 
-from gateway._chain import MethodInterceptor, PerMethodChain
+from gateway._chain import Metadata, MethodInterceptor, PerMethodChain
 
 if TYPE_CHECKING:  # generic in grpc's stubs only
     Handler = grpc.RpcMethodHandler[Any, Any]
@@ -34,12 +34,31 @@ class Tagging(MethodInterceptor):
         return grpc.unary_unary_rpc_method_handler(tagged)
 
 
+class Gating(Tagging):
+    """Gates the methods named `gated` only (letting every call through), noting each time it
+    is asked whether it gates a method, and each call its gate sees."""
+
+    def __init__(self, name: str, gated: str) -> None:
+        super().__init__(name)
+        self._gated = gated
+        self.asked: list[str] = []
+        self.gated: list[str] = []
+
+    def gates(self, method: str) -> bool:
+        self.asked.append(method)
+        return method.endswith(self._gated)
+
+    def gate(self, method: str, metadata: Metadata) -> Exception | None:
+        self.gated.append(method)
+        return None
+
+
 @pytest.fixture
-async def chained() -> AsyncIterator[tuple[grpc.aio.Channel, Tagging, Tagging, PerMethodChain]]:
+async def chained() -> AsyncIterator[tuple[grpc.aio.Channel, Gating, Tagging, PerMethodChain]]:
     async def echo(request: bytes, context: Context) -> bytes:
         return request
 
-    outer, inner = Tagging("<outer"), Tagging("<inner")
+    outer, inner = Gating("<outer", "/Again"), Tagging("<inner")
     chain = PerMethodChain([outer, inner])
     server = grpc.aio.server(interceptors=[chain])
     server.add_generic_rpc_handlers(
@@ -58,7 +77,7 @@ async def chained() -> AsyncIterator[tuple[grpc.aio.Channel, Tagging, Tagging, P
 
 
 async def test_wrappers_nest_outermost_first_and_wrap_each_method_once(
-    chained: tuple[grpc.aio.Channel, Tagging, Tagging, PerMethodChain],
+    chained: tuple[grpc.aio.Channel, Gating, Tagging, PerMethodChain],
 ) -> None:
     channel, outer, inner, _ = chained
     echo = channel.unary_unary("/test.Probe/Echo", None, None)
@@ -70,7 +89,7 @@ async def test_wrappers_nest_outermost_first_and_wrap_each_method_once(
 
 
 async def test_unknown_methods_are_unimplemented_and_never_remembered(
-    chained: tuple[grpc.aio.Channel, Tagging, Tagging, PerMethodChain],
+    chained: tuple[grpc.aio.Channel, Gating, Tagging, PerMethodChain],
 ) -> None:
     channel, outer, _, chain = chained
     for index in range(5):
@@ -79,3 +98,18 @@ async def test_unknown_methods_are_unimplemented_and_never_remembered(
         assert caught.value.code() == grpc.StatusCode.UNIMPLEMENTED
     assert outer.wrapped == []
     assert chain._handlers == {}
+
+
+async def test_a_gate_is_asked_once_per_method_and_sees_only_the_calls_of_those_it_gates(
+    chained: tuple[grpc.aio.Channel, Gating, Tagging, PerMethodChain],
+) -> None:
+    """What every call pays for the gates is decided on a method's first call, as its wrapping
+    is: a method no gate is for (every API method in sidecar mode) passes none."""
+    channel, outer, _, _ = chained
+    echo = channel.unary_unary("/test.Probe/Echo", None, None)
+    again = channel.unary_unary("/test.Probe/Again", None, None)
+    for _ in range(3):
+        assert await echo(b"x", timeout=10) == b"x<inner<outer"
+        assert await again(b"y", timeout=10) == b"y<inner<outer"
+    assert outer.asked == ["/test.Probe/Echo", "/test.Probe/Again"]
+    assert outer.gated == ["/test.Probe/Again"] * 3
