@@ -190,15 +190,16 @@ class RetryBudget:
         """What a retry after `error` spends."""
         return self.timeout_cost if isinstance(error, UpstreamTimeout) else self.retry_cost
 
-    def can_spend(self, error: GatewayError) -> bool:
-        """Whether a retry after `error` would be allowed now, spending nothing."""
-        return self.tokens >= self.cost(error)
-
     def try_spend(self, error: GatewayError) -> bool:
-        if not self.can_spend(error):
+        cost = self.cost(error)
+        if self.tokens < cost:
             return False
-        self.tokens -= self.cost(error)
+        self.tokens -= cost
         return True
+
+    def give_back(self, error: GatewayError) -> None:
+        """Return what `try_spend(error)` took, for a retry that did not go out after all."""
+        self.tokens = min(self.capacity, self.tokens + self.cost(error))
 
     def refund(self) -> None:
         self.tokens = min(self.capacity, self.tokens + self.success_refund)

@@ -375,6 +375,47 @@ async def test_a_retry_budget_too_low_to_resend_ends_the_call_in_doubt_without_a
     assert metadata["ci_request_id"] and metadata["ci_request_id"] == cause.last.request_id
 
 
+async def test_submits_settling_together_cannot_count_on_the_same_retry_token(
+    lagging: RunningEmulator, credentials: Credentials, clock: ManualClock
+) -> None:
+    """The token of a resend is taken before the settle (and given back if no resend follows):
+    with one resend's worth left, a second submit in doubt while the first settles ends at
+    once, RETRY_BUDGET_EXHAUSTED, and the first, which holds the token, resends. (Taken only
+    after the settle, the second waited and resent on the token the first was counting on,
+    and the first then failed; meanwhile the tokens sat in a full bucket, where successes'
+    refunds were lost to its cap.)"""
+    budget = RetryBudget(capacity=5, retry_cost=5, success_refund=0)
+    lagging.state.faults.set("CreateMediaJobs", FaultSpec(error_503=1.0))
+    first_settling, release = asyncio.Event(), asyncio.Event()
+
+    async def first_settle_held(seconds: float) -> None:
+        if not first_settling.is_set():
+            first_settling.set()
+            await release.wait()
+        await clock.sleep(seconds)
+
+    async with submits(
+        SubmitCoordinator,
+        settings_for(lagging),
+        credentials,
+        clock,
+        budget=budget,
+        sleep=first_settle_held,
+    ) as forms:
+        first = asyncio.create_task(forms.single("rid-one"))
+        async with asyncio.timeout(WAIT_S):
+            await first_settling.wait()
+        with pytest.raises(SubmitOutcomeUnknown) as second:
+            await forms.single("rid-two")
+        assert isinstance(second.value.cause, RetryBudgetExhausted)
+        assert counts(lagging)[0] == 2  # one send each; the second did not resend
+        release.set()
+        with pytest.raises(SubmitOutcomeUnknown) as caught:
+            await first
+    assert counts(lagging)[0] == 3  # the first's resend, on the token it held (503 again)
+    assert isinstance(caught.value.cause, RetryBudgetExhausted)
+
+
 async def test_a_caller_gone_while_ci_settles_hands_the_submit_to_its_follower_at_once(
     lagging: RunningEmulator, credentials: Credentials, clock: ManualClock
 ) -> None:
