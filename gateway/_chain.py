@@ -39,6 +39,20 @@ Metadata = Sequence[tuple[str, str | bytes]]
 Behavior = Callable[..., Any]
 
 
+# The services anyone may call, on every port, without client credentials: health, and
+# reflection in both versions. The access check exempts them, and the wrappers that bound
+# what strangers can do (`gateway.api.ops_calls`, `gateway.api.malformed`) hold them apart.
+OPS_SERVICES = frozenset(
+    {
+        "grpc.health.v1.Health",
+        "grpc.reflection.v1alpha.ServerReflection",
+        "grpc.reflection.v1.ServerReflection",
+    }
+)
+# The same, as the prefixes of their methods' paths.
+OPS_PREFIXES = tuple(f"/{service}/" for service in sorted(OPS_SERVICES))
+
+
 class NotRead:
     """The request of a call answered without reading it: the error a gate refused it with."""
 

@@ -45,7 +45,7 @@ from typing import Any, TypeAlias
 
 import grpc
 
-from gateway._chain import Metadata, MethodInterceptor
+from gateway._chain import OPS_PREFIXES, Metadata, MethodInterceptor
 from gateway._files import Fingerprint, Poller, Sleep, fingerprint
 from gateway.access import open_calls
 from gateway.access.config_file import AccessConfig, load_access_file
@@ -74,11 +74,6 @@ from gateway.status import abort
 log = logging.getLogger(__name__)
 
 # Never authenticated: health (probes carry no credentials) and reflection (schema only).
-EXEMPT_PREFIXES = (
-    "/grpc.health.v1.Health/",
-    "/grpc.reflection.v1alpha.ServerReflection/",
-    "/grpc.reflection.v1.ServerReflection/",
-)
 Handler: TypeAlias = "grpc.RpcMethodHandler[Any, Any]"
 Behavior: TypeAlias = Callable[..., Any]
 
@@ -309,7 +304,7 @@ class AccessInterceptor(MethodInterceptor):
         """Shared mode only, and never health or reflection: decided once per method, as `wrap`
         is (the mode is the access file's at start), so that in sidecar mode no call passes
         this gate."""
-        return self._access.config.shared and not method.startswith(EXEMPT_PREFIXES)
+        return self._access.config.shared and not method.startswith(OPS_PREFIXES)
 
     def gate(self, method: str, metadata: Metadata) -> Exception | None:
         config = self._access.config
@@ -330,7 +325,7 @@ class AccessInterceptor(MethodInterceptor):
     def wrap(self, method: str, handler: Handler) -> Handler:
         """`handler` guarded by the access check in shared mode; as it is otherwise. Decided
         once per method: the mode is the access file's at start (a reload keeps it)."""
-        if handler is None or method.startswith(EXEMPT_PREFIXES):
+        if handler is None or method.startswith(OPS_PREFIXES):
             return handler
         config = self._access.config
         if not config.shared:

@@ -38,9 +38,8 @@ from typing import TYPE_CHECKING, Any
 import grpc
 
 from gateway import rpc_context, tracing
-from gateway._chain import MethodInterceptor
+from gateway._chain import OPS_SERVICES, MethodInterceptor
 from gateway.api.metrics import GatewayMetrics
-from gateway.api.ops_calls import OPS_SERVICES
 from gateway.logs import ACCESS_LOGGER, event
 
 _MAX_LOGGED_AGENT = 200

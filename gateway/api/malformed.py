@@ -40,10 +40,9 @@ import grpc
 from google.protobuf.descriptor import Descriptor
 from google.protobuf.message import DecodeError
 
-from gateway._chain import MethodInterceptor, NotRead
+from gateway._chain import OPS_PREFIXES, MethodInterceptor, NotRead
 from gateway._log_budget import LineBudget, LineWindow
 from gateway.api import wire_scan
-from gateway.api.ops_calls import OPS_PREFIXES
 from gateway.errors import GatewayError, MalformedRequest
 from gateway.logs import event
 from gateway.status import abort

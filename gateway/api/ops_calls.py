@@ -22,7 +22,7 @@ from __future__ import annotations
 import asyncio
 from typing import TYPE_CHECKING, Any
 
-from gateway._chain import Metadata, MethodInterceptor
+from gateway._chain import OPS_PREFIXES, Metadata, MethodInterceptor
 from gateway.api.servicer import Admission
 from gateway.errors import Overloaded
 
@@ -31,16 +31,6 @@ if TYPE_CHECKING:  # grpc's RpcMethodHandler is generic in its stubs only
 
     Handler = grpc.RpcMethodHandler[Any, Any]
 
-# The services anyone may call: health, reflection in both versions.
-OPS_SERVICES = frozenset(
-    {
-        "grpc.health.v1.Health",
-        "grpc.reflection.v1alpha.ServerReflection",
-        "grpc.reflection.v1.ServerReflection",
-    }
-)
-# The same, as the prefixes of their methods' paths.
-OPS_PREFIXES = tuple(f"/{service}/" for service in sorted(OPS_SERVICES))
 WHAT = "health and reflection calls"
 
 
