@@ -7,7 +7,10 @@
 //
 // The job is followed on the WatchMediaJob server stream (one message per change, the stream
 // ends with the job); `--poll` polls DescribeMediaJobs instead, for a path that does not carry
-// long-lived streams.
+// long-lived streams. A watch that ends UNAVAILABLE (the gateway drains for a rolling update, a
+// connection resets or reaches its maximum age) is opened again after a backoff, a bounded
+// number of times (`--watch-attempts`): a new watch of the same job starts with its current
+// state, so nothing is lost.
 //
 // On a gRPC error it prints the code and message, then the gateway's rich status decoded from
 // the `grpc-status-details-bin` trailer (status_details.js): ErrorInfo (reason, and CI's Code,
@@ -34,6 +37,9 @@ const { parseArgs } = require('node:util');
 const PROTO_ROOT = path.resolve(__dirname, '..', '..', 'protos');
 const TERMINAL = new Set(['JOB_STATE_SUCCESS', 'JOB_STATE_FAILED', 'JOB_STATE_CANCEL']);
 const CALL_TIMEOUT_S = 10;
+// Waits between two watches of a job: exponential, 250 ms doubling up to 5 s, each +-20% at
+// random so that the clients of a drained gateway do not all come back at once.
+const REWATCH_BACKOFF = { initialMs: 250, multiplier: 2, maxMs: 5000, jitter: 0.2 };
 const OPTIONS = {
   address: { type: 'string', default: '127.0.0.1:50051' },
   object: { type: 'string' },
@@ -41,14 +47,15 @@ const OPTIONS = {
   region: { type: 'string', default: '' },
   'timeout-s': { type: 'string', default: '60' },
   poll: { type: 'boolean', default: false },
+  'watch-attempts': { type: 'string', default: '10' },
   'token-file': { type: 'string', default: process.env.CI_GATEWAY_TOKEN_FILE || '' },
   'ca-file': { type: 'string', default: process.env.CI_GATEWAY_CA_FILE || '' },
   'tls-server-name': { type: 'string', default: process.env.CI_GATEWAY_TLS_SERVER_NAME || '' },
   help: { type: 'boolean', short: 'h', default: false },
 };
 const USAGE = `Usage: node client.js --object KEY [--address HOST:PORT] [--bucket NAME-APPID]
-                      [--region REGION] [--timeout-s SECONDS] [--poll] [--token-file FILE]
-                      [--ca-file FILE] [--tls-server-name NAME]
+                      [--region REGION] [--timeout-s SECONDS] [--poll] [--watch-attempts N]
+                      [--token-file FILE] [--ca-file FILE] [--tls-server-name NAME]
 
 Submit a MediaInfo job through ci-gateway, follow it to its end (the WatchMediaJob stream, one
 'watch: STATE PROGRESS' line on stderr per change) and print its JobsDetail as JSON. Only the
@@ -61,6 +68,10 @@ Options:
   --region REGION       region, e.g. ap-guangzhou (default: the gateway's)
   --timeout-s SECONDS   longest wait for the job (default 60)
   --poll                poll DescribeMediaJobs (100 ms backing off to 1 s) instead of watching
+  --watch-attempts N    watch the job at most N times in all (default 10): a watch that ends
+                        UNAVAILABLE, or RESOURCE_EXHAUSTED with a RetryInfo, is opened again
+                        after a backoff (RetryInfo's delay when given; one 'rewatch:' line on
+                        stderr each time), within --timeout-s
   --token-file FILE     a shared gateway's bearer token, sent as 'authorization: Bearer ...'
                         (or CI_GATEWAY_TOKEN_FILE; the token itself: CI_GATEWAY_TOKEN)
   --ca-file FILE        TLS, trusting the CA in FILE (or CI_GATEWAY_CA_FILE)
@@ -157,6 +168,50 @@ function watch(grpc, client, request, requestId, token, giveUpAt) {
   });
 }
 
+// How long to wait before watching again after the `attempt`th watch failed, or undefined
+// when watching again cannot help. UNAVAILABLE: the gateway is draining (SHUTTING_DOWN), the
+// connection broke or the gateway is not there (yet), or CI did not answer. RESOURCE_EXHAUSTED
+// with a RetryInfo: the gateway sheds load or the client is over its watcher cap, and says when
+// to come back (without one, it is a gRPC limit such as the message size). Anything else
+// (INVALID_ARGUMENT, NOT_FOUND, PERMISSION_DENIED, UNAUTHENTICATED, ...) would fail again.
+function rewatchDelayMs(grpc, code, { retryDelayMs }, attempt) {
+  const retryable =
+    code === grpc.status.UNAVAILABLE ||
+    (code === grpc.status.RESOURCE_EXHAUSTED && retryDelayMs !== undefined);
+  if (!retryable) {
+    return undefined;
+  }
+  if (retryDelayMs !== undefined) {
+    return retryDelayMs; // the gateway knows when it will have room
+  }
+  const { initialMs, multiplier, maxMs, jitter } = REWATCH_BACKOFF;
+  const backoffMs = Math.min(maxMs, initialMs * multiplier ** (attempt - 1));
+  return backoffMs * (1 + jitter * (2 * Math.random() - 1));
+}
+
+// Watches the job until it ends, watching again when a watch fails in a way that calls for it
+// (rewatchDelayMs): at most `attempts` watches in all, none starting after `giveUpAt`. Resolves
+// as `watch` does; rejects with the last failure when no attempt or no time is left.
+async function watchAcrossRestarts(grpc, client, request, requestId, token, giveUpAt, attempts) {
+  const { retryHints } = require('./status_details');
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await watch(grpc, client, request, requestId, token, giveUpAt);
+    } catch (error) {
+      const hints = retryHints(error);
+      const delayMs = rewatchDelayMs(grpc, error.code, hints, attempt);
+      if (delayMs === undefined || attempt >= attempts || Date.now() + delayMs >= giveUpAt) {
+        throw error;
+      }
+      console.error(
+        `rewatch: ${grpc.status[error.code]}${hints.reason ? ` (${hints.reason})` : ''}, ` +
+          `watching again in ${Math.round(delayMs)} ms (attempt ${attempt + 1} of ${attempts})`,
+      );
+      await sleep(delayMs);
+    }
+  }
+}
+
 // Bounded polling of DescribeMediaJobs: at most until giveUpAt, backing off from 100 ms to 1 s.
 async function poll(grpc, client, request, requestId, token, giveUpAt) {
   let delayMs = 100;
@@ -200,10 +255,20 @@ async function main() {
     throw new Error('--object is required (the object key of the video in the bucket; see --help)');
   }
   const timeoutMs = Number(values['timeout-s']) * 1000;
+  const watchAttempts = Number(values['watch-attempts']);
+  if (!Number.isInteger(watchAttempts) || watchAttempts < 1) {
+    throw new Error(`--watch-attempts must be 1 or more, not ${values['watch-attempts']}`);
+  }
   const token = bearerToken(values['token-file']);
   const { grpc, protoLoader } = grpcLibraries();
   const MediaJobService = loadService(grpc, protoLoader);
-  const options = {};
+  // After a lost connection the channel reconnects by itself, backing off up to 120 s by
+  // default (and a call meanwhile fails at once): here no longer than between two watches, so a
+  // gateway back on its port is found by the next watch rather than minutes later.
+  const options = {
+    'grpc.initial_reconnect_backoff_ms': REWATCH_BACKOFF.initialMs,
+    'grpc.max_reconnect_backoff_ms': REWATCH_BACKOFF.maxMs,
+  };
   if (values['tls-server-name']) {
     options['grpc.ssl_target_name_override'] = values['tls-server-name'];
   }
@@ -231,7 +296,15 @@ async function main() {
     const giveUpAt = Date.now() + timeoutMs;
     const job = values.poll
       ? await poll(grpc, client, { ...target, job_ids: [jobId] }, requestId, token, giveUpAt)
-      : await watch(grpc, client, { ...target, job_id: jobId }, requestId, token, giveUpAt);
+      : await watchAcrossRestarts(
+          grpc,
+          client,
+          { ...target, job_id: jobId },
+          requestId,
+          token,
+          giveUpAt,
+          watchAttempts,
+        );
     if (!job || !TERMINAL.has(job.state)) {
       throw new Error(`job ${jobId} did not finish within ${values['timeout-s']} s`);
     }

@@ -24,6 +24,9 @@
 // (letters, digits and `_ . - / : [ ]`), else as a JSON string, so a line never breaks. Other
 // google.rpc types print as `<Type> <JSON>`; a type this file cannot decode as
 // `detail <type URL> (N bytes, not decoded)`.
+//
+// `retryHints(error)` gives what deciding whether, and when, to call again needs: ErrorInfo's
+// reason (`SHUTTING_DOWN`: watch again) and RetryInfo's delay (how long the server asks to wait).
 'use strict';
 
 const { status: CODE_NAMES } = require('@grpc/grpc-js'); // 5 -> 'NOT_FOUND'
@@ -69,16 +72,37 @@ function googleRpcTypes() {
   return root;
 }
 
-// One Any: the message its type URL names, in the lines above.
-function detailLines(types, any) {
+// One Any as { name, message }: its google.rpc type and the decoded message (field names as in
+// the .proto, every field present), or `message: null` when this file cannot decode it.
+function decodeAny(types, any) {
   const name = any.type_url.startsWith(TYPE_URL_PREFIX)
     ? any.type_url.slice(TYPE_URL_PREFIX.length)
     : '';
   const type = name.startsWith('google.rpc.') ? types.lookup(name) : null;
   if (!type || typeof type.decode !== 'function') {
-    return [`detail ${show(any.type_url)} (${any.value.length} bytes, not decoded)`];
+    return { name, message: null, any };
   }
   const message = type.toObject(type.decode(any.value), { defaults: true, longs: String });
+  return { name, message };
+}
+
+// Every detail of a gRPC error's rich status, decoded; [] when the server sent none. Throws
+// when the trailer is corrupt or google-proto-files is missing.
+function statusDetails(error) {
+  const [bytes] = error.metadata ? error.metadata.get(STATUS_DETAILS_KEY) : [];
+  if (!bytes) {
+    return [];
+  }
+  const types = googleRpcTypes();
+  const status = types.lookupType('google.rpc.Status').decode(bytes);
+  return status.details.map((any) => decodeAny(types, any));
+}
+
+// One detail, in the lines above.
+function detailLines({ name, message, any }) {
+  if (!message) {
+    return [`detail ${show(any.type_url)} (${any.value.length} bytes, not decoded)`];
+  }
   const format = FORMATS[name];
   const shortName = name.slice('google.rpc.'.length);
   return format ? format(message) : [`${shortName} ${JSON.stringify(message)}`];
@@ -86,14 +110,8 @@ function detailLines(types, any) {
 
 // Every detail line of a gRPC error (ServiceError), [] when the server sent no rich status.
 function statusDetailLines(error) {
-  const [bytes] = error.metadata ? error.metadata.get(STATUS_DETAILS_KEY) : [];
-  if (!bytes) {
-    return [];
-  }
   try {
-    const types = googleRpcTypes();
-    const status = types.lookupType('google.rpc.Status').decode(bytes);
-    return status.details.flatMap((any) => detailLines(types, any));
+    return statusDetails(error).flatMap(detailLines);
   } catch (failure) {
     // A missing package or a corrupt trailer: the code and message still say what failed.
     const why =
@@ -102,6 +120,26 @@ function statusDetailLines(error) {
         : failure.message.split('\n')[0];
     return [`(${STATUS_DETAILS_KEY} not decoded: ${why})`];
   }
+}
+
+// What a caller deciding whether (and when) to call again reads: ErrorInfo's reason (e.g.
+// SHUTTING_DOWN) and RetryInfo's delay in ms, each undefined when the status has none (or
+// cannot be decoded: the code alone must then do).
+function retryHints(error) {
+  let details = [];
+  try {
+    details = statusDetails(error);
+  } catch {
+    // statusDetailLines says why, when the error is reported.
+  }
+  const find = (name) => details.find((detail) => detail.name === name)?.message;
+  const info = find('google.rpc.ErrorInfo');
+  const retry = find('google.rpc.RetryInfo');
+  const delay = retry?.retry_delay;
+  return {
+    reason: info?.reason || undefined,
+    retryDelayMs: delay ? Number(delay.seconds) * 1000 + delay.nanos / 1e6 : undefined,
+  };
 }
 
 // The report of a gRPC error: `error CODE (gRPC status N): message`, then its details indented.
@@ -115,4 +153,4 @@ function errorLines(error) {
   ];
 }
 
-module.exports = { errorLines, statusDetailLines };
+module.exports = { errorLines, retryHints, statusDetailLines };

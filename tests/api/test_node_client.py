@@ -1,6 +1,8 @@
 """A Node.js service uses the gateway from the .proto files alone (examples/node/): it follows
-a job on the WatchMediaJob stream (or polls), and on an error reads the rich status the gateway
-promises every language (`grpc-status-details-bin`: ErrorInfo, RequestInfo, BadRequest)."""
+a job on the WatchMediaJob stream (or polls), watches again when a watch ends UNAVAILABLE (a
+gateway draining for a rolling update, a lost connection), and on an error reads the rich status
+the gateway promises every language (`grpc-status-details-bin`: ErrorInfo, RequestInfo,
+BadRequest, RetryInfo)."""
 
 from __future__ import annotations
 
@@ -10,6 +12,8 @@ import json
 import os
 import secrets
 import shutil
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import replace
 from pathlib import Path
 
 import aiohttp
@@ -23,40 +27,150 @@ from ci_emulator.xmlbuild import Fields, render_error
 from gateway.access.interceptor import ClientAccess
 from gateway.api.health import API_SERVICE
 from gateway.api.server import RunningGateway
+from gateway.config.settings import Settings
+from gateway.credentials import Credentials
 from gateway.status import DEFAULT_THROTTLED_RETRY_S
 from tests.access.helpers import sha256_hex
 from tests.api.conftest import labels, scrape
-from tests.conftest import BUCKET, SAMPLE_HEIGHT, SAMPLE_KEY, SAMPLE_WIDTH
+from tests.conftest import BUCKET, REGION, SAMPLE_HEIGHT, SAMPLE_KEY, SAMPLE_WIDTH
 from tests.fixtures.accounts import Pki, Serve
+from tests.fixtures.serve_process import ServeProcess, StartServe, gateway_env, wait_until_serving
+from tests.jobs.helpers import gateway as job_gateway
+from tests.jobs.helpers import next_detail, submit, watch
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "examples" / "node"
 TIMEOUT_S = 60.0
+WAIT_S = 30.0  # one awaited line of the client's or a gateway's (a cold gateway imports a lot)
 PACKAGES = ("@grpc/grpc-js", "@grpc/proto-loader", "google-proto-files")
+WATCH = "/ci.media.v1.MediaJobService/WatchMediaJob"
+
+
+class NodeClient:
+    """The example as a child process. Its stderr is read line by line as it comes, so a test
+    can act at a point of the run (`line`) while the gateway serves from this same event loop;
+    `finish` waits for its end (bounded)."""
+
+    def __init__(self, process: asyncio.subprocess.Process) -> None:
+        self.process = process
+        self.err: list[str] = []
+        self._changed = asyncio.Condition()
+        self._out = asyncio.ensure_future(self._read_stdout())
+        self._reader = asyncio.ensure_future(self._read_stderr())
+
+    @classmethod
+    async def start(
+        cls, *args: str, packages: bool = True, env: dict[str, str] | None = None
+    ) -> NodeClient:
+        node = shutil.which("node")
+        assert node, "Node.js is needed for the Node example (see the README)"
+        installed = all((EXAMPLE / "node_modules" / name).is_dir() for name in PACKAGES)
+        assert not packages or installed, (
+            "examples/node dependencies missing: `npm ci --prefix examples/node`"
+            " (make test does it)"
+        )
+        process = await asyncio.create_subprocess_exec(
+            node,
+            str(EXAMPLE / "client.js"),
+            *args,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+            cwd=EXAMPLE,
+            env=None if env is None else {**os.environ, **env},
+        )
+        return cls(process)
+
+    async def _read_stdout(self) -> bytes:
+        assert self.process.stdout is not None
+        return await self.process.stdout.read()  # to EOF, when the process exits
+
+    async def _read_stderr(self) -> None:
+        assert self.process.stderr is not None
+        async for raw in self.process.stderr:  # ends at EOF, when the process exits
+            async with self._changed:
+                self.err.append(raw.decode())
+                self._changed.notify_all()
+        async with self._changed:
+            self._changed.notify_all()
+
+    async def line(self, match: Callable[[str], bool], after: int = 0) -> int:
+        """The index of the first stderr line from `after` on that matches, waiting for it
+        (bounded by WAIT_S)."""
+
+        async def found() -> int:
+            async with self._changed:
+                while True:  # each pass waits for the next line (or EOF)
+                    for index in range(after, len(self.err)):
+                        if match(self.err[index].rstrip("\n")):
+                            return index
+                    assert not self._reader.done(), "the client exited:\n" + "".join(self.err)
+                    await self._changed.wait()
+
+        try:
+            return await asyncio.wait_for(found(), WAIT_S)
+        except TimeoutError:
+            raise AssertionError("no such line; stderr:\n" + "".join(self.err)) from None
+
+    async def finish(self) -> tuple[int, str, str]:
+        """Exit status, stdout and stderr, once the process has ended (bounded)."""
+        try:
+            code = await asyncio.wait_for(self.process.wait(), TIMEOUT_S)
+        finally:
+            await self.close()
+        return code, (await self._out).decode(), "".join(self.err)
+
+    async def close(self) -> None:
+        """Kill the process if it still runs (a test never leaves one behind), then let the
+        readers reach EOF."""
+        if self.process.returncode is None:
+            self.process.kill()
+            await self.process.wait()
+        await asyncio.wait_for(asyncio.gather(self._out, self._reader), WAIT_S)
 
 
 async def run_client(
     *args: str, packages: bool = True, env: dict[str, str] | None = None
 ) -> tuple[int, str, str]:
-    node = shutil.which("node")
-    assert node, "Node.js is needed for the Node example (see the README)"
-    installed = all((EXAMPLE / "node_modules" / name).is_dir() for name in PACKAGES)
-    assert not packages or installed, (
-        "examples/node dependencies missing: `npm ci --prefix examples/node` (make test does it)"
-    )
-    process = await asyncio.create_subprocess_exec(
-        node,
-        str(EXAMPLE / "client.js"),
-        *args,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-        cwd=EXAMPLE,
-        env=None if env is None else {**os.environ, **env},
-    )
-    # The gateway serves from this same event loop: wait without blocking it.
-    out, err = await asyncio.wait_for(process.communicate(), TIMEOUT_S)
-    assert process.returncode is not None
-    return process.returncode, out.decode(), err.decode()
+    return await (await NodeClient.start(*args, packages=packages, env=env)).finish()
+
+
+@pytest.fixture
+async def node_clients() -> AsyncIterator[Callable[..., Awaitable[NodeClient]]]:
+    """Start clients a test acts on while they run (`NodeClient.start`); any still running
+    when the test ends is killed."""
+    started: list[NodeClient] = []
+
+    async def start(*args: str) -> NodeClient:
+        started.append(await NodeClient.start(*args))
+        return started[-1]
+
+    try:
+        yield start
+    finally:
+        for client in started:
+            await client.close()
+
+
+async def serve_gateway(
+    serve_processes: StartServe, emulator: RunningEmulator, credentials: Credentials, listen: str
+) -> tuple[ServeProcess, str]:
+    """A `ci-gateway serve` process in front of the emulator, serving (its health says so), and
+    its address; it polls tracked jobs at least every 0.5 s, so a job's end shows soon."""
+    serve = await serve_processes(
+        "--listen", listen,
+        "--endpoint-url", emulator.url,
+        "--default-bucket", BUCKET,
+        "--default-region", REGION,
+        "--log-format", "json",
+        env=gateway_env(credentials, CI_GATEWAY_TRACKING_POLL_MAX_S="0.5"),
+    )  # fmt: skip
+    address = str((await serve.line("gateway listening", WAIT_S))["address"])
+    await wait_until_serving(address)
+    return serve, address
+
+
+def starts_with(prefix: str) -> Callable[[str], bool]:
+    return lambda line: line.startswith(prefix)
 
 
 async def rpcs_started(gateway: RunningGateway) -> dict[str, float]:
@@ -235,12 +349,11 @@ async def test_node_client_names_a_bad_option_without_a_status() -> None:
     assert err == "error: Unknown option '--no-such-option'\n"
 
 
-async def test_node_client_calls_a_shared_gateway_over_tls_with_a_bearer_token(
-    tmp_path: Path, pki: Pki, serve: Serve
-) -> None:
-    """What a platform team runs: shared mode, TLS, a bearer token (README "Credentials and
-    client access"); the token from the environment or a file, never a flag value."""
-    token = "tok-" + secrets.token_urlsafe(24)
+async def shared_gateway_call(
+    tmp_path: Path, pki: Pki, serve: Serve, token: str, operations: list[str]
+) -> tuple[str, ...]:
+    """A shared gateway over TLS whose one client, `node-service`, has this token and may call
+    these operations; the client's arguments to submit a job through it."""
     access = tmp_path / "access.toml"
     access.write_text(
         f"""mode = "shared"
@@ -251,12 +364,21 @@ key_file = "{pki.directory / "tls.key"}"
 name = "node-service"
 token_sha256 = ["{sha256_hex(token)}"]
 buckets = ["{BUCKET}"]
-operations = ["submit", "describe"]
+operations = {json.dumps(operations)}
 """
     )
-    gateway = await serve(ClientAccess.from_file(access))
+    shared = await serve(ClientAccess.from_file(access))
     tls = ("--ca-file", str(pki.directory / "ca.crt"), "--tls-server-name", "localhost")
-    call = ("--address", gateway.address, "--object", SAMPLE_KEY, "--timeout-s", "30", *tls)
+    return ("--address", shared.address, "--object", SAMPLE_KEY, "--timeout-s", "30", *tls)
+
+
+async def test_node_client_calls_a_shared_gateway_over_tls_with_a_bearer_token(
+    tmp_path: Path, pki: Pki, serve: Serve
+) -> None:
+    """What a platform team runs: shared mode, TLS, a bearer token (README "Credentials and
+    client access"); the token from the environment or a file, never a flag value."""
+    token = "tok-" + secrets.token_urlsafe(24)
+    call = await shared_gateway_call(tmp_path, pki, serve, token, ["submit", "describe"])
     code, out, err = await run_client(*call, env={"CI_GATEWAY_TOKEN": token})
     assert code == 0, err
     assert json.loads(out)["state"] == "JOB_STATE_SUCCESS"
@@ -270,3 +392,118 @@ operations = ["submit", "describe"]
     code, out, err = await run_client(*call, env={"CI_GATEWAY_TOKEN": ""})
     assert (code, out) == (2, "")
     assert "gRPC status 16" in err  # UNAUTHENTICATED
+
+
+async def test_node_client_watches_again_across_a_gateway_restart(
+    node_clients: Callable[..., Awaitable[NodeClient]],
+    serve_processes: StartServe,
+    emulator: RunningEmulator,
+    credentials: Credentials,
+) -> None:
+    """A rolling update: the gateway the client watches through drains (SIGTERM) and a new one
+    takes its port. The drain ends the watch UNAVAILABLE (SHUTTING_DOWN); the client watches
+    again, failing while nothing listens, until the new gateway sends the job's current state,
+    and follows the job to its end there."""
+    emulator.state.hold_running()  # the job stays Running until released
+    old, address = await serve_gateway(serve_processes, emulator, credentials, "127.0.0.1:0")
+    client = await node_clients(
+        "--address", address, "--object", SAMPLE_KEY, "--timeout-s", "60",
+        "--watch-attempts", "30",  # a cold gateway may take seconds to start on a busy machine
+    )  # fmt: skip
+    running = await client.line(starts_with("watch: JOB_STATE_RUNNING"))
+
+    assert await old.terminate() == 0
+    drained = await old.line("rpc", grpc_method=WATCH, reason="SHUTTING_DOWN")
+    assert drained["grpc_code"] == "UNAVAILABLE"
+    first = await client.line(starts_with("rewatch: "), after=running)
+    assert client.err[first].startswith("rewatch: UNAVAILABLE (SHUTTING_DOWN), watching again in ")
+    assert client.err[first].endswith(" ms (attempt 2 of 30)\n")
+
+    new, _ = await serve_gateway(serve_processes, emulator, credentials, address)
+    # A new watch's first message is the job's current state: Running, still.
+    await client.line(starts_with("watch: JOB_STATE_RUNNING"), after=first)
+    emulator.state.release_running()
+    code, out, err = await client.finish()
+    assert code == 0, err
+    assert json.loads(out)["state"] == "JOB_STATE_SUCCESS"
+    assert err.splitlines()[-1] == "watch: JOB_STATE_SUCCESS 100", err
+    served = await new.line("rpc", grpc_method=WATCH)
+    assert served["grpc_code"] == "OK"
+    assert served["request_id"] == drained["request_id"]  # the same call, watched again
+    # Each watch after the first is announced: attempt 2, 3, ... while no gateway answered.
+    rewatches = [line for line in err.splitlines() if line.startswith("rewatch: ")]
+    assert [line.rsplit("(", 1)[1] for line in rewatches] == [
+        f"attempt {n} of 30)" for n in range(2, len(rewatches) + 2)
+    ]
+
+
+async def test_node_client_gives_up_when_no_gateway_comes_back(
+    node_clients: Callable[..., Awaitable[NodeClient]],
+    serve_processes: StartServe,
+    emulator: RunningEmulator,
+    credentials: Credentials,
+) -> None:
+    """Its watch attempts run out long before its --timeout-s: it exits 2 with the last
+    status, after one `rewatch:` line per watch after the first."""
+    emulator.state.hold_running()
+    old, address = await serve_gateway(serve_processes, emulator, credentials, "127.0.0.1:0")
+    client = await node_clients(
+        "--address", address, "--object", SAMPLE_KEY, "--timeout-s", "60", "--watch-attempts", "3"
+    )
+    await client.line(starts_with("watch: JOB_STATE_RUNNING"))
+    assert await old.terminate() == 0
+    code, out, err = await client.finish()
+    assert (code, out) == (2, "")
+    rewatches = [line for line in err.splitlines() if line.startswith("rewatch: ")]
+    assert len(rewatches) == 2, err
+    assert rewatches[0].startswith("rewatch: UNAVAILABLE (SHUTTING_DOWN), watching again in ")
+    assert rewatches[0].endswith(" ms (attempt 2 of 3)")
+    assert rewatches[1].startswith("rewatch: UNAVAILABLE") and rewatches[1].endswith(" of 3)")
+    assert err.splitlines()[-1].startswith("error UNAVAILABLE (gRPC status 14): "), err
+
+
+async def test_node_client_waits_as_long_as_retry_info_says(
+    node_clients: Callable[..., Awaitable[NodeClient]],
+    settings: Settings,
+    credentials: Credentials,
+    emulator: RunningEmulator,
+) -> None:
+    """Over its watcher cap the gateway answers RESOURCE_EXHAUSTED with RetryInfo: the client
+    watches again after that delay (not its own shorter backoff), and gets in once a place
+    is free."""
+    tracking = replace(settings.tracking, poll_initial_s=0.05, poll_max_s=0.2)
+    capped = replace(settings, tracking=replace(tracking, max_watchers_per_client=1))
+    emulator.state.pause_scheduling()  # every job stays Submitted meanwhile
+    async with job_gateway(capped, credentials) as gw:
+        # The one place of the caller 127.0.0.1 (its peer address, without the port), which
+        # the Node client is too.
+        holder = watch(gw.stub, (await submit(gw.stub)).job_id)
+        await next_detail(holder)
+        client = await node_clients("--address", gw.running.address, "--object", SAMPLE_KEY)
+        refused = await client.line(starts_with("rewatch: "))
+        holder.cancel()
+        await gw.tracker.wait_for(lambda stats: stats.watchers == 0)
+        emulator.state.resume_scheduling()
+        code, out, err = await client.finish()
+    assert code == 0, err
+    assert json.loads(out)["state"] == "JOB_STATE_SUCCESS"
+    delay_ms = round(DEFAULT_THROTTLED_RETRY_S * 1000)  # what the gateway's RetryInfo says
+    assert client.err[refused] == (
+        f"rewatch: RESOURCE_EXHAUSTED (OVERLOADED), watching again in {delay_ms} ms "
+        "(attempt 2 of 10)\n"
+    )
+
+
+async def test_node_client_does_not_watch_again_when_refused(
+    tmp_path: Path, pki: Pki, serve: Serve
+) -> None:
+    """PERMISSION_DENIED (like INVALID_ARGUMENT, NOT_FOUND, UNAUTHENTICATED) would come back
+    the same on every watch: reported at once, never watched again."""
+    token = "tok-" + secrets.token_urlsafe(24)
+    call = await shared_gateway_call(tmp_path, pki, serve, token, ["submit"])  # no describe
+    code, out, err = await run_client(*call, env={"CI_GATEWAY_TOKEN": token})
+    assert (code, out) == (2, "")
+    assert "rewatch:" not in err
+    report = err[err.index("error ") :]
+    assert report.startswith("error PERMISSION_DENIED (gRPC status 7): ")
+    assert "ErrorInfo reason=OPERATION_NOT_ALLOWED domain=ci-gateway" in details_of(report)
