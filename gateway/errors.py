@@ -553,6 +553,7 @@ class TrackerClosed(GatewayError):
     status = grpc.StatusCode.UNAVAILABLE
     reason = Reason.SHUTTING_DOWN
     retry = RetryClass.TRANSIENT
+    attempts = 0  # the tracker's polls serve every watcher: none was this call's
 
     def __init__(self) -> None:
         super().__init__("the gateway is shutting down; watch the job again")
@@ -564,6 +565,7 @@ class TrackerFailed(GatewayError):
 
     status = grpc.StatusCode.INTERNAL
     reason = Reason.INTERNAL
+    attempts = 0  # as for TrackerClosed
 
     def __init__(self) -> None:
         super().__init__("job tracking failed inside the gateway")

@@ -23,6 +23,8 @@ from gateway.errors import (
     Overloaded,
     RetryBudgetExhausted,
     SubmitOutcomeUnknown,
+    TrackerClosed,
+    TrackerFailed,
     TransportError,
     UpstreamError,
     UpstreamProtocolError,
@@ -135,6 +137,15 @@ def test_attempts_is_always_the_errors_own_count() -> None:
     info = details(to_status(error))["ErrorInfo"]
     assert isinstance(info, error_details_pb2.ErrorInfo)
     assert dict(info.metadata) == {"limit": "3", "attempts": "0"}
+
+
+@pytest.mark.parametrize("error", [TrackerClosed(), TrackerFailed()], ids=["closed", "failed"])
+def test_a_watch_ended_by_the_tracker_sent_no_attempt_of_its_own(error: GatewayError) -> None:
+    """The tracker polls CI for every watcher at once; the README's `attempts` counts the
+    requests the call itself sent towards CI, and a watch sends none."""
+    info = details(to_status(error))["ErrorInfo"]
+    assert isinstance(info, error_details_pb2.ErrorInfo)
+    assert info.metadata["attempts"] == "0"
 
 
 def test_invalid_input_names_every_field_in_bad_request() -> None:
