@@ -8,7 +8,8 @@ and reflection services) so that one place sees every call start and end:
 - `grpc_server_started_total` / `_handled_total` / `_handling_seconds`;
 - one access-log line per RPC (INFO for the API, DEBUG for health checks and reflection, which
   probes call every few seconds);
-- `InFlight`, the count of API calls in progress that a graceful shutdown waits for;
+- `InFlight`, the count of API calls in progress that a graceful shutdown waits for, from the
+  call's arrival (its `gate`, before grpc reads its request) to its end;
 - the call's server span, when tracing is on (`gateway.tracing`; not for health and
   reflection, like the access log's DEBUG).
 
@@ -38,7 +39,7 @@ from typing import TYPE_CHECKING, Any
 import grpc
 
 from gateway import rpc_context, tracing
-from gateway._chain import OPS_SERVICES, MethodInterceptor
+from gateway._chain import OPS_SERVICES, Metadata, MethodInterceptor
 from gateway.api.metrics import GatewayMetrics
 from gateway.logs import ACCESS_LOGGER, event
 
@@ -52,32 +53,62 @@ if TYPE_CHECKING:  # grpc's RpcMethodHandler and ServicerContext are generic in 
 
 
 class InFlight:
-    """API calls in progress (health and reflection excluded): what a drain waits for."""
+    """API calls in progress (health and reflection excluded): what a drain waits for.
+
+    A call counts from its arrival, before grpc reads its request (`arrive`, from the
+    interceptor's gate), not only from its handler's first line (`enter`): a unary call whose
+    request is still on its way when a drain begins is in flight too, and the drain waits for
+    it (for its grace at most) instead of ending at once and cutting it. Until its handler
+    begins, the call is known by its task (grpc.aio resolves a call's handler in the call's own
+    task, which ends with the call however it ends: served, refused, cancelled, cut)."""
 
     def __init__(self) -> None:
-        self._count = 0
+        self._handling = 0
+        self._arriving: set[asyncio.Task[Any]] = set()
         self._idle = asyncio.Event()
         self._idle.set()
 
     @property
     def count(self) -> int:
-        return self._count
+        return self._handling + len(self._arriving)
+
+    def arrive(self) -> None:
+        """A call's headers are in, its request not read yet: in flight from now until its
+        handler begins (`enter`), or until its task ends if it never does."""
+        task = asyncio.current_task()
+        if task is None:  # not grpc's call task (a handler driven by hand): counted by `enter`
+            return
+        self._arriving.add(task)
+        self._idle.clear()
+        task.add_done_callback(self._gone)
 
     def enter(self) -> None:
-        self._count += 1
+        if self._arriving:  # the call's own task, from now on counted as handled
+            task = asyncio.current_task()
+            if task is not None:
+                self._arriving.discard(task)
+        self._handling += 1
         self._idle.clear()
 
     def leave(self) -> None:
-        self._count -= 1
-        if self._count == 0:
+        self._handling -= 1
+        if self.count == 0:
             self._idle.set()
+
+    def _gone(self, task: asyncio.Task[Any]) -> None:
+        """A call's task ended: if its handler never began (its request never came, or it was
+        cut while arriving), it leaves the count now."""
+        if task in self._arriving:
+            self._arriving.discard(task)
+            if self.count == 0:
+                self._idle.set()
 
     async def wait_idle(self, timeout_s: float) -> bool:
         """True once no API call is in progress; False if `timeout_s` passed first."""
         try:
             await asyncio.wait_for(self._idle.wait(), max(timeout_s, 0.0))
         except TimeoutError:
-            return self._count == 0
+            return self.count == 0
         return True
 
 
@@ -269,6 +300,15 @@ class ObservabilityInterceptor(MethodInterceptor):
     def __init__(self, metrics: GatewayMetrics, in_flight: InFlight) -> None:
         self.metrics = metrics
         self.in_flight = in_flight
+
+    def gates(self, method: str) -> bool:
+        """API calls count in flight from their arrival (`gate`); health and reflection not."""
+        return split_method(method)[0] not in OPS_SERVICES
+
+    def gate(self, method: str, metadata: Metadata) -> Exception | None:
+        """Before grpc reads the call's request: in flight from now on (refuses nothing)."""
+        self.in_flight.arrive()
+        return None
 
     def wrap(self, full_method: str, handler: Handler) -> Handler:
         """`handler` with every call counted, logged and scoped (None stays None: grpc answers

@@ -330,6 +330,11 @@ class RunningGateway:
         """Refuse new RPCs, let API calls in flight finish for up to `grace` (or until
         `force_stop`), then end whatever still runs; returns how many API calls were cut off.
 
+        In flight counts a call from its arrival (`InFlight`): a unary call whose request is
+        still arriving is waited for, served if the rest comes within the grace, and otherwise
+        ended by the cut with UNAVAILABLE (grpc's "Cancelling all calls": its request never
+        reached a handler, so it is safe to send again) and counted as cut off.
+
         The cut is ours, not grpc's: grpc's own stop gets `CUT_MARGIN_S` more grace, so the
         calls still running when our grace ends are counted *before* they are ended. (Counted
         after grpc ended them, they would already have left `in_flight`, and every drain would

@@ -23,6 +23,12 @@ they differ only in how credentials are loaded and kept fresh.
 
 Readiness and metrics read `statuses()`: where credentials come from and when they expire,
 never the values.
+
+A provider that may wait for a remote service in `get` (STS) waits no longer than the call it
+signs for has time: the CI client sets `SIGN_BY` around each `get`, from the call's deadline.
+A context variable rather than a parameter of `get`: `get()` is the whole contract every provider
+(ours, and any an embedder or a test writes) implements, and only a provider that waits reads
+the bound, where it waits.
 """
 
 from __future__ import annotations
@@ -32,6 +38,7 @@ import os
 import re
 import time
 from collections.abc import Callable, Mapping, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -48,6 +55,11 @@ _CREDENTIAL_TEXT = re.compile(r"[\x21-\x7e]+")
 # Credentials closer than this to their expiry are never handed out: the attempt they sign may
 # take up to the read time-out (30 s by default) to reach CI, and CI refuses an expired token.
 EXPIRY_MARGIN_S = 60.0
+
+# When the attempt about to be signed must have its credentials, on the event loop's clock
+# (`loop.time()`); None (the default): no bound (background work, readiness). Set by the CI
+# client around each `get` from the call's deadline; read by a provider about to wait.
+SIGN_BY: ContextVar[float | None] = ContextVar("credentials_sign_by", default=None)
 
 Clock = Callable[[], float]
 """Unix seconds (STS's ExpiredTime is Unix time, so the refresh windows use wall-clock time)."""

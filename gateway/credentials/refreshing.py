@@ -7,6 +7,13 @@ After botocore's `RefreshableCredentials`, async and with one refresh in flight 
 - **mandatory window** (10 min before expiry): calls wait for the refresh in flight (one for
   all of them) and get the new credentials.
 
+A call waits no longer than its deadline allows (`SIGN_BY`, set by the CI client): with usable
+keys in hand (the mandatory window), for half the time it has left at most, and then it signs
+with those keys (new ones are preferred there, not needed), the other half left for its attempt;
+without (the first keys), until its deadline leaves no room for an attempt, and then it fails
+with `NoCredentialsError` (UNAVAILABLE: nothing was sent to CI). Either way the refresh goes on
+(shielded) for the calls after it: a short deadline no longer waits out STS's 10 s time-out.
+
 Once a refresh has failed, no call waits on STS any more: calls keep the current credentials
 while they stay valid for `EXPIRY_MARGIN_S`, and after that fail at once with
 `NoCredentialsError` (UNAVAILABLE) rather than send an expired token, while the refresh is
@@ -43,6 +50,7 @@ from datetime import UTC, datetime
 from gateway._files import Sleep
 from gateway.credentials import (
     EXPIRY_MARGIN_S,
+    SIGN_BY,
     Clock,
     Credentials,
     SingleSourceProvider,
@@ -132,35 +140,60 @@ class RefreshingCredentialsProvider(SingleSourceProvider):
         if current is None or not current.usable_at(now, self._margin_s):
             if self._failures:
                 self._refresh_when_due()  # fail fast; the retry never makes a call wait
-            else:
-                await self.refresh()  # a first try: every caller waits for the same one
-            return self._served()
+                return self._served()
+            # A first try: every caller waits for the same one, as long as its deadline allows.
+            return self._served(waited_out=not await self._wait_for_refresh(keys_in_hand=False))
         advisory, mandatory = self._windows(current)
         remaining = self._remaining(current, now)
         if remaining <= mandatory and not self._failures:
-            await self.refresh()
+            await self._wait_for_refresh(keys_in_hand=True)
             return self._served()  # the new keys, or these while they last
         if remaining <= advisory:
             self._refresh_when_due()  # renew in the background, use these meanwhile
         return current
 
-    def _served(self) -> Credentials:
+    def _served(self, *, waited_out: bool = False) -> Credentials:
         """The current credentials if an attempt signed now reaches CI before they expire;
-        otherwise `NoCredentialsError` saying why (the source's name, never a value)."""
+        otherwise `NoCredentialsError` saying why (the source's name, never a value):
+        `waited_out` when the call's deadline came before the fetch it waited for ended."""
         current = self._current
-        retrying = (
-            f" ({self._failures} failed attempt(s); retrying in the background)"
-            if self._failures
-            else ""
-        )
+        if waited_out:
+            detail = (
+                " (fetching them takes longer than this call's deadline allows; the fetch goes "
+                "on in the background)"
+            )
+        elif self._failures:
+            detail = f" ({self._failures} failed attempt(s); retrying in the background)"
+        else:
+            detail = ""
         if current is None:
-            raise NoCredentialsError(f"no temporary credentials from {self.name} yet{retrying}")
+            raise NoCredentialsError(f"no temporary credentials from {self.name} yet{detail}")
         if not current.usable_at(self._clock(), self._margin_s):
+            outcome = "is late" if waited_out else "failed"
             raise NoCredentialsError(
                 f"the temporary credentials from {self.name} expire and renewing them "
-                f"failed{retrying}"
+                f"{outcome}{detail}"
             )
         return current
+
+    async def _wait_for_refresh(self, *, keys_in_hand: bool) -> bool:
+        """Wait for a refresh (the one in flight, or a new one) as long as the caller may
+        (`SIGN_BY`): all its time without usable keys in hand, half of it with them. True if
+        the refresh ended in that time (renewed or failed); False if the caller gave up
+        first. Giving up cancels only this wait, never the refresh (`refresh` shields it)."""
+        sign_by = SIGN_BY.get()
+        if sign_by is None:  # a caller without a deadline: background work, readiness
+            await self.refresh()
+            return True
+        if keys_in_hand:
+            now = asyncio.get_running_loop().time()
+            sign_by = now + (sign_by - now) / 2
+        try:
+            async with asyncio.timeout_at(sign_by):
+                await self.refresh()
+        except TimeoutError:
+            return False
+        return True
 
     # Refreshing -----------------------------------------------------------------------------
 

@@ -15,6 +15,7 @@ the error `credentials_replaced` if so; the retry loop alone decides what follow
 
 from __future__ import annotations
 
+import asyncio
 import binascii
 import email.utils
 import functools
@@ -33,7 +34,7 @@ from google.protobuf.message import Message
 from gateway import scrub, tracing
 from gateway._proto import media_pb2, service_pb2
 from gateway.config.settings import Settings
-from gateway.credentials import Credentials, CredentialsProvider
+from gateway.credentials import SIGN_BY, Credentials, CredentialsProvider
 from gateway.errors import (
     GatewayError,
     Overloaded,
@@ -46,6 +47,7 @@ from gateway.model import HostKind, Target
 from gateway.telemetry import NullTelemetry, Telemetry
 from gateway.upstream import signing, xml_codec
 from gateway.upstream.retry import (
+    MIN_ATTEMPT_S,
     Deadline,
     RetryBudget,
     RetryBudgets,
@@ -224,6 +226,22 @@ def parse_error(
         resource=clean(fields["Resource"]),
         retry_after_s=_retry_after(response, time.time() if now is None else now),
     )
+
+
+async def _credentials_in_time(
+    provider: CredentialsProvider, remaining_s: float
+) -> tuple[Credentials, float]:
+    """`provider`'s credentials, and the time the attempt has left once they are in hand. A
+    provider that waits for new ones (STS) waits at most until the call's deadline leaves room
+    for an attempt (`SIGN_BY`), not for the whole of STS's time-out."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + remaining_s
+    bound = SIGN_BY.set(deadline - MIN_ATTEMPT_S)
+    try:
+        credentials = await provider.get()
+    finally:
+        SIGN_BY.reset(bound)
+    return credentials, max(deadline - loop.time(), 0.0)
 
 
 class CiClient:
@@ -433,7 +451,7 @@ class CiClient:
             digest = hashlib.md5(call.body).digest()  # noqa: S324 - CI's integrity check
             # `base64.b64encode`'s own call, without its wrapper's checks: once per submit.
             headers["Content-MD5"] = binascii.b2a_base64(digest, newline=False).decode()
-        credentials = await provider.get()
+        credentials, remaining_s = await _credentials_in_time(provider, remaining_s)
         self._signed_with.note(credentials.secret_id, credentials.token)
         if credentials.token:
             token_header = "x-ci-security-token" if call.kind == "ci" else "x-cos-security-token"
