@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import logging
 import random
 import time
@@ -213,7 +214,12 @@ class RefreshingCredentialsProvider(SingleSourceProvider):
 
     def _start_refresh(self) -> asyncio.Task[bool]:
         if self._refresh is None or self._refresh.done():
-            self._refresh = asyncio.create_task(self._do_refresh(), name=f"fetch:{self.name}")
+            # A context of its own, as the job tracker's poller has: the fetch serves every
+            # caller, so it must not run (and log, and trace) as part of the RPC that happened
+            # to start it, nor inherit that call's `SIGN_BY`.
+            self._refresh = asyncio.create_task(
+                self._do_refresh(), name=f"fetch:{self.name}", context=contextvars.Context()
+            )
         return self._refresh
 
     async def _do_refresh(self) -> bool:

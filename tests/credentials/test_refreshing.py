@@ -14,11 +14,14 @@ from pathlib import Path
 import pytest
 
 from ci_emulator.server import RunningEmulator
+from gateway import rpc_context
 from gateway.config.settings import Settings
 from gateway.credentials import Credentials, has_valid_credentials
 from gateway.credentials.refreshing import FetchError, RefreshingCredentialsProvider
 from gateway.errors import NoCredentialsError, Reason, UpstreamError
+from gateway.logs import JsonFormatter
 from gateway.model import Target
+from gateway.rpc_context import RpcScope
 from gateway.upstream.client import CiClient
 from gateway.upstream.retry import Deadline
 from gateway.upstream.transport import Transport
@@ -315,3 +318,50 @@ async def test_the_emulator_refuses_an_expired_token_so_the_check_above_means_so
         assert caught.value.code == "ExpiredToken"
     finally:
         await client.close()
+
+
+class FormattedAtEmit(logging.Handler):
+    """Each record as the gateway's JSON formatter writes it when it is logged: the request id
+    comes from the RPC scope current at that moment (caplog formats later, outside it)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.setFormatter(JsonFormatter())
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(self.format(record))
+
+
+async def test_a_refresh_runs_outside_the_scope_of_the_call_that_started_it() -> None:
+    """The fetch serves every caller: it must not run, nor log (a failed refresh's WARNING), as
+    part of whichever call happened to start it, as if that call had failed."""
+    clock = FakeClock()
+    sts = StsDouble(clock)
+    scopes: list[RpcScope | None] = []
+    fetch = sts.__call__
+
+    async def recording() -> Credentials:
+        scopes.append(rpc_context.current())
+        return await fetch()
+
+    provider = RefreshingCredentialsProvider(recording, name="sts:test", clock=clock)
+    handler = FormattedAtEmit()
+    logging.getLogger("gateway.credentials").addHandler(handler)
+    await provider.start()
+    try:
+        current = await provider.get()
+        sts.failing = True
+        clock.advance(LIFETIME_S - 9 * MINUTE)  # the mandatory window: this call waits
+        scope = RpcScope("/ci.media.v1.MediaJobService/SubmitMediaJob", "call-7")
+        token = rpc_context.enter(scope)
+        try:
+            assert await provider.get() is current
+        finally:
+            rpc_context.leave(token)
+    finally:
+        logging.getLogger("gateway.credentials").removeHandler(handler)
+        await provider.close()
+    assert scopes == [None, None]
+    [failed] = [line for line in handler.lines if "refresh failed" in line]
+    assert "request_id" not in failed and "call-7" not in failed
