@@ -115,13 +115,31 @@ HEALTH_SERVER_OPTIONS: list[tuple[str, Any]] = [
 ]
 
 
+# grpc's own time-out on a connection's handshake (TLS, then the client's HTTP/2 settings);
+# `max_connection_idle_s` shortens it, never lengthens it.
+GRPC_HANDSHAKE_TIMEOUT_S = 120.0
+
+
 def server_options(limits: ServerLimits) -> list[tuple[str, Any]]:
-    """grpc core channel arguments for the configured limits."""
+    """grpc core channel arguments for the configured limits.
+
+    The bounds on connections, streams and idleness are grpc core's, each seen to work in
+    tests/api/test_connection_bounds.py: `grpc.max_allowed_incoming_connections` counts a
+    connection from its accept (one that has sent nothing too) until it closes, per listening
+    address, and closes the one beyond at once; `grpc.max_concurrent_streams` is advertised in
+    the server's SETTINGS and enforced with REFUSED_STREAM; `grpc.max_connection_idle_ms` sends
+    GOAWAY and closes a connection without a call in progress (pings do not count) once its
+    HTTP/2 transport is up: at once in plaintext, after the TLS handshake with TLS, so a TLS
+    connection stuck in its handshake is left to `grpc.server_handshake_timeout_ms` (measured:
+    120 s unless set).
+    """
     options: list[tuple[str, Any]] = [
         ("grpc.max_receive_message_length", limits.max_message_bytes),
         ("grpc.max_send_message_length", limits.max_message_bytes),
         ("grpc.keepalive_time_ms", int(limits.keepalive_time_s * 1000)),
         ("grpc.keepalive_timeout_ms", int(limits.keepalive_timeout_s * 1000)),
+        # Pings keep a NAT's or a load balancer's entry alive; they are no call, so
+        # `max_connection_idle_ms` still closes a connection that only pings.
         ("grpc.keepalive_permit_without_calls", 1),
         ("grpc.http2.min_ping_interval_without_data_ms", CLIENT_PING_MIN_INTERVAL_MS),
         # grpc sets SO_REUSEPORT by default, which lets a second gateway bind the same port and
@@ -133,7 +151,36 @@ def server_options(limits: ServerLimits) -> list[tuple[str, Any]]:
             ("grpc.max_connection_age_ms", int(limits.max_connection_age_s * 1000)),
             ("grpc.max_connection_age_grace_ms", int(limits.max_connection_age_grace_s * 1000)),
         ]
+    if limits.max_connections > 0:
+        options.append(("grpc.max_allowed_incoming_connections", limits.max_connections))
+    if limits.max_streams_per_connection > 0:
+        options.append(("grpc.max_concurrent_streams", limits.max_streams_per_connection))
+    if limits.max_connection_idle_s > 0:
+        idle_ms = max(1, int(limits.max_connection_idle_s * 1000))
+        handshake_ms = int(GRPC_HANDSHAKE_TIMEOUT_S * 1000)
+        options += [
+            ("grpc.max_connection_idle_ms", idle_ms),
+            ("grpc.server_handshake_timeout_ms", min(idle_ms, handshake_ms)),
+        ]
     return options
+
+
+def max_concurrent_rpcs(settings: Settings) -> int:
+    """The API server's cap on calls in progress: `server.max_concurrent_rpcs`, or when 0 the
+    sum of what the gateway's own gates admit at once (why: see the setting), so that those
+    gates, with their OVERLOADED and RetryInfo, answer any legitimate load first. The health
+    port is a server of its own and counts its calls apart."""
+    limits = settings.server
+    if limits.max_concurrent_rpcs:
+        return limits.max_concurrent_rpcs
+    # MediaJobService's admission and the resource services' one (`_add_resource_services`);
+    # the job tracker's watchers and the workflow-run follower's, each `max_watchers`; health
+    # and reflection (`OpsGuards.api_calls`).
+    return (
+        2 * settings.retry.max_in_flight_rpcs
+        + 2 * settings.tracking.max_watchers
+        + limits.max_ops_calls
+    )
 
 
 class _Fanout:
@@ -559,7 +606,7 @@ def _api_server(
     server = grpc.aio.server(
         interceptors=[api_interceptors(settings, access, metrics, in_flight, guards)],
         options=server_options(limits),
-        maximum_concurrent_rpcs=limits.max_concurrent_rpcs or None,
+        maximum_concurrent_rpcs=max_concurrent_rpcs(settings),
     )
     service_pb2_grpc.add_MediaJobServiceServicer_to_server(
         media_job_service(client, settings, tracking), server

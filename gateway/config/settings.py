@@ -206,12 +206,22 @@ class ServerLimits:
         help="RPCs still running on an aged connection get this long before it is closed",
         aliases=("CI_GATEWAY_MAX_CONNECTION_AGE_GRACE_S",),
     )
-    # 0 = no server-wide cap. The servicer already sheds API load with RESOURCE_EXHAUSTED and a
-    # RetryInfo; this cap counts health checks too, so set it well above the servicer's bound.
+    # grpc counts a call from its headers, before its request is read, so this is the one bound
+    # on API calls whose request never comes (the servicer's admission counts a call only once its
+    # request is in; a stranger's are refused from their metadata, but a client's, or any local
+    # process's in the sidecar layout, were held for as long as it liked, ~21 KiB each).
+    # 0 derives it from the bounds the gateway's own gates keep, summed
+    # (`gateway.api.server.max_concurrent_rpcs`), so that a legitimate load meets those first,
+    # with their OVERLOADED and RetryInfo, and this cap only ever refuses calls beyond all of
+    # them: the half-open ones. A fixed default would fall below that sum as soon as an
+    # operator raised a watcher cap.
     max_concurrent_rpcs: int = _option(
         0,
         flag="--max-concurrent-rpcs",
-        help="server-wide cap on RPCs in progress, health checks included; 0 = none",
+        help="server-wide cap on RPCs in progress on the API port, health checks and calls "
+        "whose request has not come yet included; beyond it RESOURCE_EXHAUSTED at once; 0 = "
+        "the sum of the gateway's own bounds: 2 x `retry.max_in_flight_rpcs` (job and resource "
+        "calls) + 2 x `tracking.max_watchers` (job and run watchers) + `server.max_ops_calls`",
         aliases=("CI_GATEWAY_MAX_CONCURRENT_RPCS",),
     )
     # Health and reflection need no client credentials, and their calls can stay open as long
@@ -223,6 +233,51 @@ class ServerLimits:
         help="health and reflection calls in progress at once (Watch streams included) on each "
         "of the API and health ports (they need no client credentials); beyond it "
         "RESOURCE_EXHAUSTED",
+    )
+
+    # Each connection costs the gateway ~18 KiB idle, ~47 KiB with TLS (measured), and a file
+    # descriptor. A fleet needs far fewer: the bench's watch item uses 20, a sidecar's client
+    # one, and a shared layout's hundreds of client pods with a few connections each are spread
+    # over 2+ replicas; a connection being replaced (max_connection_age) lives on beside its
+    # successor for up to the age grace, so count each twice. 2,000 TLS connections are ~94
+    # MiB, what k8s/shared's 256 MiB limit holds beside the ~80 MiB at rest and calls in
+    # flight. grpc closes the one beyond at once, before any byte (no status can be sent).
+    max_connections: int = _option(
+        2000,
+        flag="--max-connections",
+        help="connections open at once to the API port; one more is closed as it opens "
+        "(clients see UNAVAILABLE and retry it like any failed connect); 0 = no bound",
+    )
+    # HTTP/2's SETTINGS_MAX_CONCURRENT_STREAMS: a gRPC client library queues a call beyond it
+    # until one of its connection's calls ends (grpc's C core, measured; grpc-go and grpc-java
+    # buffer them likewise), and grpc refuses a stream beyond it (REFUSED_STREAM) from a
+    # client that ignores the setting. A queue the caller cannot see is worse than the
+    # admission's OVERLOADED with RetryInfo, so one connection carries as many calls as the
+    # admission lets in (`retry.max_in_flight_rpcs`, 2,000): a sidecar's client often has one
+    # channel, and the bench's memory item holds 1,000 submits on one (its watch item, 50
+    # watches a connection; a client's watches are capped at 100 of each kind). It keeps one
+    # connection from taking all of `max_concurrent_rpcs`, and refuses a flood of streams in
+    # grpc's core, before any Python runs.
+    max_streams_per_connection: int = _option(
+        2000,
+        flag="--max-streams-per-connection",
+        help="calls in progress at once on one connection (HTTP/2 MAX_CONCURRENT_STREAMS); "
+        "gRPC clients queue one more until one ends; 0 = no bound",
+    )
+    # Idle = no call in progress: keepalive pings do not count, an open watch or a call whose
+    # request has not come does. A gRPC client reconnects at its next call (a TCP and TLS
+    # handshake, milliseconds), so reaping costs a legitimate client almost nothing, while a
+    # connection a client abandoned, or a stranger opened and left, gives back its place under
+    # `max_connections` within two minutes instead of max_connection_age + grace (370 s), or
+    # never when the age is 0. grpc's idle timer starts once its HTTP/2 transport is up (after
+    # the TLS handshake): a TLS connection whose handshake never ends is closed by grpc's
+    # handshake time-out (120 s), which this bound shortens when it is shorter.
+    max_connection_idle_s: float = _option(
+        120.0,
+        flag="--max-connection-idle-s",
+        help="close a connection that has had no call in progress for this long (GOAWAY; "
+        "clients reconnect at their next call; pings do not count), and a TLS one whose "
+        "handshake has not ended by then (120 s at most); 0 = never",
     )
 
     def __post_init__(self) -> None:
@@ -570,6 +625,9 @@ class Settings:
             "max_connection_age_s",
             "max_connection_age_grace_s",
             "max_concurrent_rpcs",
+            "max_connections",
+            "max_streams_per_connection",
+            "max_connection_idle_s",
         ):
             if getattr(limits, name) < 0:
                 problems.append(f"server.{name} must not be negative")

@@ -96,6 +96,9 @@ def test_limits_come_from_flags_environment_and_file(tmp_path: pytest.TempPathFa
             "--keepalive-timeout-s", "5",
             "--max-connection-age-s", "120",
             "--max-connection-age-grace-s", "15",
+            "--max-connections", "300",
+            "--max-streams-per-connection", "64",
+            "--max-connection-idle-s", "30",
             "--shutdown-grace-s", "12.5",
             "--metrics-listen", "0.0.0.0:9090",
             "--log-format", "text",
@@ -108,6 +111,9 @@ def test_limits_come_from_flags_environment_and_file(tmp_path: pytest.TempPathFa
         keepalive_timeout_s=5.0,
         max_connection_age_s=120.0,
         max_connection_age_grace_s=15.0,
+        max_connections=300,
+        max_streams_per_connection=64,
+        max_connection_idle_s=30.0,
     )
     assert (settings.shutdown_grace_s, settings.log_format) == (12.5, "text")
     options = dict(server_options(settings.server))
@@ -117,11 +123,34 @@ def test_limits_come_from_flags_environment_and_file(tmp_path: pytest.TempPathFa
     assert options["grpc.max_connection_age_ms"] == 120_000
     assert options["grpc.max_connection_age_grace_ms"] == 15_000
     assert options["grpc.so_reuseport"] == 0
+    assert options["grpc.max_allowed_incoming_connections"] == 300
+    assert options["grpc.max_concurrent_streams"] == 64
+    assert options["grpc.max_connection_idle_ms"] == 30_000
+    # The handshake time-out follows a shorter idle bound, never a longer one.
+    assert options["grpc.server_handshake_timeout_ms"] == 30_000
+    long_idle = dict(server_options(ServerLimits(max_connection_idle_s=600)))
+    assert long_idle["grpc.server_handshake_timeout_ms"] == 120_000
 
     from_env = load_settings(environ={"CI_GATEWAY_SERVER_MAX_CONCURRENT_RPCS": "500"})
     assert from_env.server.max_concurrent_rpcs == 500
-    never = dict(server_options(ServerLimits(max_connection_age_s=0)))
-    assert "grpc.max_connection_age_ms" not in never
+    never = dict(
+        server_options(
+            ServerLimits(
+                max_connection_age_s=0,
+                max_connections=0,
+                max_streams_per_connection=0,
+                max_connection_idle_s=0,
+            )
+        )
+    )
+    for unbounded in (
+        "grpc.max_connection_age_ms",
+        "grpc.max_allowed_incoming_connections",
+        "grpc.max_concurrent_streams",
+        "grpc.max_connection_idle_ms",
+        "grpc.server_handshake_timeout_ms",
+    ):
+        assert unbounded not in never
 
 
 @pytest.mark.parametrize(
@@ -130,6 +159,9 @@ def test_limits_come_from_flags_environment_and_file(tmp_path: pytest.TempPathFa
         ("[server]\nmax_message_bytes = 10", "server.max_message_bytes"),
         ("[server]\nkeepalive_time_s = 0", "server.keepalive_time_s"),
         ("[server]\nmax_concurrent_rpcs = -1", "server.max_concurrent_rpcs"),
+        ("[server]\nmax_connections = -1", "server.max_connections"),
+        ("[server]\nmax_streams_per_connection = -5", "server.max_streams_per_connection"),
+        ("[server]\nmax_connection_idle_s = -0.5", "server.max_connection_idle_s"),
         ("[server]\nmax_age = 1", "server.max_age"),
         ('log_format = "xml"', "log_format"),
         ('metrics_listen = "9090"', "metrics_listen"),
