@@ -121,6 +121,30 @@ async def _serve(
             loop.remove_signal_handler(sig)
 
 
+# Descriptors beside the clients' and CI's connections: the health, ops and callback ports'
+# sockets and their clients, a Redis connection, the loop's own, log and credential files.
+OTHER_FILES = 256
+
+
+def _check_open_files(settings: Settings, limits: tuple[int, int]) -> None:
+    """Say when the process may open fewer files than its settings can ask for: a connection
+    refused at the open-file limit looks like a network fault to the client (and a CI call
+    that cannot connect, like CI's), so the operator hears it at start-up instead."""
+    before, limit = limits
+    needed = settings.server.max_connections + settings.retry.max_in_flight_upstream + OTHER_FILES
+    if limit < needed:
+        logs.event(
+            log,
+            logging.WARNING,
+            "open-file limit below what the settings can use: raise the container's nofile "
+            "limit or lower server.max_connections",
+            open_files_limit=limit,
+            needed=needed,
+        )
+    elif limit != before:
+        logs.event(log, logging.DEBUG, "open-file limit raised", before=before, now=limit)
+
+
 def _exit_leaving_connections() -> None:
     """End the process now, status 0: the drain is over and everything the gateway owns is
     closed, but grpc still holds a connection whose client stopped reading (see
@@ -238,6 +262,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     # Imported here, as in `_serve`: `ci-gateway jobs` starts without the server's imports.
     from gateway.api import process
 
+    _check_open_files(settings, process.raise_open_file_limit())
     serving = _serve(settings, credentials, access, args.insecure)
     try:
         process.run(serving, event_loop=settings.event_loop)

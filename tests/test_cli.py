@@ -16,7 +16,9 @@ from pathlib import Path
 
 import pytest
 
+from gateway.cli import OTHER_FILES
 from gateway.config.load import unknown_variables
+from gateway.config.settings import Settings
 from gateway.credentials import ENV_SECRET_ID, Credentials
 from tests.fixtures.serve_process import (
     ServeRefusal,
@@ -194,3 +196,51 @@ def test_unknown_variables_are_named_and_known_ones_are_not() -> None:
         "OTHER": "x",
     }
     assert unknown_variables(environ, also_known={"CI_GATEWAY_TOKEN"}) == ["CI_GATEWAY_LISTN"]
+
+
+def _soft_open_files(pid: int) -> int:
+    """The process's soft RLIMIT_NOFILE, as the kernel reports it."""
+    for row in Path(f"/proc/{pid}/limits").read_text().splitlines():
+        if row.startswith("Max open files"):
+            return int(row.split()[3])
+    raise AssertionError(f"no open-file limit in /proc/{pid}/limits")
+
+
+async def test_serve_raises_a_low_soft_open_file_limit_to_the_hard_one(
+    serve_processes: StartServe,
+) -> None:
+    """Started as some container runtimes start it (soft 1,024 under a high hard limit), the
+    gateway would fail its 1,025th descriptor: clients refused, calls to CI unable to connect,
+    long before `server.max_connections`. It raises the soft limit itself, as Go servers do."""
+    serve = await serve_processes(
+        "--listen", "127.0.0.1:0", credentials=Credentials("AKIDx", "s"), open_files=(256, 8192)
+    )  # fmt: skip
+    try:
+        await serve.line("gateway listening")
+        assert _soft_open_files(serve.process.pid) == 8192
+        assert not [line for line in serve.lines if "open-file limit below" in line["msg"]]
+        assert await serve.terminate() == 0
+    finally:
+        await serve.kill()
+
+
+async def test_serve_warns_when_the_open_file_limit_is_below_what_its_settings_use(
+    serve_processes: StartServe,
+) -> None:
+    """A hard limit below `server.max_connections` and the calls towards CI: said at start-up,
+    not found out as connection failures under load; the gateway still serves."""
+    serve = await serve_processes(
+        "--listen", "127.0.0.1:0", credentials=Credentials("AKIDx", "s"), open_files=(512, 1024)
+    )  # fmt: skip
+    try:
+        warned = await serve.line(lambda line: "open-file limit below" in str(line.get("msg")))
+        assert warned["level"] == "WARNING"
+        assert warned["open_files_limit"] == 1024
+        defaults = Settings()
+        upstream = defaults.retry.max_in_flight_upstream
+        assert warned["needed"] == defaults.server.max_connections + upstream + OTHER_FILES
+        await serve.line("gateway listening")
+        assert _soft_open_files(serve.process.pid) == 1024
+        assert await serve.terminate() == 0
+    finally:
+        await serve.kill()

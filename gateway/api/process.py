@@ -13,12 +13,17 @@ from __future__ import annotations
 
 import asyncio
 import importlib.util
+import resource
 from collections.abc import Coroutine
 from typing import Any, TypeVar
 
 from gateway.config.settings import EVENT_LOOPS
 
 T = TypeVar("T")
+
+# Where the hard limit is "unlimited", the kernel still refuses more than fs.nr_open (1,048,576
+# unless raised): ask for that.
+UNLIMITED_FILES = 1 << 20
 
 
 def loop_name(choice: str) -> str:
@@ -38,3 +43,26 @@ def run(main: Coroutine[Any, Any, T], *, event_loop: str = "auto") -> T:
 
         return uvloop.run(main)
     return asyncio.run(main)
+
+
+def raise_open_file_limit() -> tuple[int, int]:
+    """Raise this process's soft limit on open files to its hard limit, as Go's runtime does
+    for every Go server; returns the soft limit before and after.
+
+    Every connection (a client's, one towards CI, a callback's) is a file descriptor. Container
+    runtimes differ: some start processes at 1,048,576, others (containerd 2.x, systemd units)
+    at a soft 1,024 under a far higher hard limit, where the 1,025th descriptor fails: a client
+    would see its connection refused, and a call towards CI would fail to connect, long before
+    `server.max_connections`. The soft limit exists for programs that use `select` (which
+    cannot see descriptors past 1,023); grpc and the event loops use epoll. Failing to raise it
+    (a sandbox refusing `setrlimit`) leaves it as it was: the caller compares it with what the
+    settings need."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = UNLIMITED_FILES if hard == resource.RLIM_INFINITY else hard
+    if soft != resource.RLIM_INFINITY and soft < wanted:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
+        except (ValueError, OSError):
+            return soft, soft
+        return soft, wanted
+    return soft, soft
