@@ -9,7 +9,8 @@ and reflection services) so that one place sees every call start and end:
 - one access-log line per RPC (INFO for the API, DEBUG for health checks and reflection, which
   probes call every few seconds);
 - `InFlight`, the count of API calls in progress that a graceful shutdown waits for, from the
-  call's arrival (its `gate`, before grpc reads its request) to its end;
+  call's arrival (its `gate`, before grpc reads its request) to its end, and the server-wide cap
+  on them (`server.max_concurrent_rpcs`), enforced at that arrival;
 - the call's server span, when tracing is on (`gateway.tracing`; not for health and
   reflection, like the access log's DEBUG).
 
@@ -32,6 +33,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
+import sys
 import time
 from collections.abc import AsyncIterator, Callable
 from typing import TYPE_CHECKING, Any
@@ -41,11 +43,15 @@ import grpc
 from gateway import rpc_context, tracing
 from gateway._chain import OPS_SERVICES, Metadata, MethodInterceptor
 from gateway.api.metrics import GatewayMetrics
+from gateway.errors import Overloaded
 from gateway.logs import ACCESS_LOGGER, event
 
 _MAX_LOGGED_AGENT = 200
 
 access_log = logging.getLogger(ACCESS_LOGGER)
+
+# What the cap on API calls in progress counts, as its refusal names it.
+WHAT = "API calls in progress"
 
 if TYPE_CHECKING:  # grpc's RpcMethodHandler and ServicerContext are generic in its stubs only
     Handler = grpc.RpcMethodHandler[Any, Any]
@@ -53,16 +59,30 @@ if TYPE_CHECKING:  # grpc's RpcMethodHandler and ServicerContext are generic in 
 
 
 class InFlight:
-    """API calls in progress (health and reflection excluded): what a drain waits for.
+    """API calls in progress (health and reflection excluded): what a drain waits for, and the
+    server-wide cap on them (`limit`, `server.max_concurrent_rpcs`).
 
     A call counts from its arrival, before grpc reads its request (`arrive`, from the
     interceptor's gate), not only from its handler's first line (`enter`): a unary call whose
     request is still on its way when a drain begins is in flight too, and the drain waits for
     it (for its grace at most) instead of ending at once and cutting it. Until its handler
     begins, the call is known by its task (grpc.aio resolves a call's handler in the call's own
-    task, which ends with the call however it ends: served, refused, cancelled, cut)."""
+    task, which ends with the call however it ends: served, refused, cancelled, cut).
 
-    def __init__(self) -> None:
+    The same count is what the cap bounds: the one call beyond `limit` is refused at its arrival,
+    before its request is read, so that calls whose request never comes (which no admission
+    sees: the servicers count a call once its request is in) cannot pile up. The refusal is the
+    gateway's own OVERLOADED with RetryInfo, as the admissions', not grpc.aio's bare
+    RESOURCE_EXHAUSTED: grpc's own limiter (`maximum_concurrent_rpcs`) is not used, which also
+    saves every call the done callback it adds to the call's task. A refused call counts while
+    its refusal is answered (it passes every wrapper, `enter` to `leave`, as any call), so for
+    that moment the count may pass `limit` by the refusals in progress."""
+
+    def __init__(self, limit: int | None = None) -> None:
+        """`limit`: API calls in progress at once, beyond which a call is refused at its arrival;
+        None, no cap (a drain's count only)."""
+        # Compared on every arrival: no cap is a bound never reached, not a test more per call.
+        self._refuse_from = sys.maxsize if limit is None else limit
         self._handling = 0
         self._arriving: set[asyncio.Task[Any]] = set()
         self._idle = asyncio.Event()
@@ -72,15 +92,20 @@ class InFlight:
     def count(self) -> int:
         return self._handling + len(self._arriving)
 
-    def arrive(self) -> None:
+    def arrive(self) -> Overloaded | None:
         """A call's headers are in, its request not read yet: in flight from now until its
-        handler begins (`enter`), or until its task ends if it never does."""
+        handler begins (`enter`), or until its task ends if it never does. Beyond the cap, the
+        error to refuse it with instead (it is then not counted here: its refusal, answered
+        through the handler, is)."""
         task = asyncio.current_task()
         if task is None:  # not grpc's call task (a handler driven by hand): counted by `enter`
-            return
+            return None
+        if self._handling + len(self._arriving) >= self._refuse_from:
+            return Overloaded(WHAT, self._refuse_from)
         self._arriving.add(task)
         self._idle.clear()
         task.add_done_callback(self._gone)
+        return None
 
     def enter(self) -> None:
         if self._arriving:  # the call's own task, from now on counted as handled
@@ -302,13 +327,15 @@ class ObservabilityInterceptor(MethodInterceptor):
         self.in_flight = in_flight
 
     def gates(self, method: str) -> bool:
-        """API calls count in flight from their arrival (`gate`); health and reflection not."""
+        """API calls count in flight from their arrival (`gate`), under the server-wide cap;
+        health and reflection not (`gateway.api.ops_calls` bounds them)."""
         return split_method(method)[0] not in OPS_SERVICES
 
     def gate(self, method: str, metadata: Metadata) -> Exception | None:
-        """Before grpc reads the call's request: in flight from now on (refuses nothing)."""
-        self.in_flight.arrive()
-        return None
+        """Before grpc reads the call's request: in flight from now on, or refused (OVERLOADED)
+        beyond the cap on API calls in progress. The outermost gate: a call beyond the cap is
+        refused before any other gate looks at it."""
+        return self.in_flight.arrive()
 
     def wrap(self, full_method: str, handler: Handler) -> Handler:
         """`handler` with every call counted, logged and scoped (None stays None: grpc answers

@@ -166,21 +166,17 @@ def server_options(limits: ServerLimits) -> list[tuple[str, Any]]:
 
 
 def max_concurrent_rpcs(settings: Settings) -> int:
-    """The API server's cap on calls in progress: `server.max_concurrent_rpcs`, or when 0 the
-    sum of what the gateway's own gates admit at once (why: see the setting), so that those
-    gates, with their OVERLOADED and RetryInfo, answer any legitimate load first. The health
-    port is a server of its own and counts its calls apart."""
+    """The API server's cap on API calls in progress (`InFlight`, which refuses the one beyond
+    it at its arrival): `server.max_concurrent_rpcs`, or when 0 the sum of what the gateway's
+    own gates admit at once (why: see the setting), so that those gates answer any legitimate
+    load first. Health and reflection calls are not counted: `OpsGuards` bounds them apart, on
+    each port."""
     limits = settings.server
     if limits.max_concurrent_rpcs:
         return limits.max_concurrent_rpcs
     # MediaJobService's admission and the resource services' one (`_add_resource_services`);
-    # the job tracker's watchers and the workflow-run follower's, each `max_watchers`; health
-    # and reflection (`OpsGuards.api_calls`).
-    return (
-        2 * settings.retry.max_in_flight_rpcs
-        + 2 * settings.tracking.max_watchers
-        + limits.max_ops_calls
-    )
+    # the job tracker's watchers and the workflow-run follower's, each `max_watchers`.
+    return 2 * settings.retry.max_in_flight_rpcs + 2 * settings.tracking.max_watchers
 
 
 class _Fanout:
@@ -512,7 +508,7 @@ async def start_gateway(
             readiness.add_check(submit_store_check(tracking.submit_store.ping, "redis"))
         metrics.watch_retry_budget(client.budgets.tokens)
         metrics.watch_credentials_expiry(credentials.expires_at)
-        in_flight = InFlight()
+        in_flight = InFlight(max_concurrent_rpcs(settings))
         server = _api_server(
             settings, access, metrics, in_flight, readiness, client, tracking, guards
         )
@@ -606,7 +602,8 @@ def _api_server(
     server = grpc.aio.server(
         interceptors=[api_interceptors(settings, access, metrics, in_flight, guards)],
         options=server_options(limits),
-        maximum_concurrent_rpcs=max_concurrent_rpcs(settings),
+        # No `maximum_concurrent_rpcs`: `in_flight` enforces the cap on API calls, with the
+        # gateway's own OVERLOADED and RetryInfo, where grpc's limiter refused bare.
     )
     service_pb2_grpc.add_MediaJobServiceServicer_to_server(
         media_job_service(client, settings, tracking), server

@@ -206,22 +206,25 @@ class ServerLimits:
         help="RPCs still running on an aged connection get this long before it is closed",
         aliases=("CI_GATEWAY_MAX_CONNECTION_AGE_GRACE_S",),
     )
-    # grpc counts a call from its headers, before its request is read, so this is the one bound
-    # on API calls whose request never comes (the servicer's admission counts a call only once its
-    # request is in; a stranger's are refused from their metadata, but a client's, or any local
-    # process's in the sidecar layout, were held for as long as it liked, ~21 KiB each).
-    # 0 derives it from the bounds the gateway's own gates keep, summed
-    # (`gateway.api.server.max_concurrent_rpcs`), so that a legitimate load meets those first,
-    # with their OVERLOADED and RetryInfo, and this cap only ever refuses calls beyond all of
-    # them: the half-open ones. A fixed default would fall below that sum as soon as an
-    # operator raised a watcher cap.
+    # The one bound on API calls whose request never comes: the servicers' admission counts a
+    # call only once its request is in (a stranger's are refused from their metadata, but a
+    # client's, or any local process's in the sidecar layout, were held for as long as it liked,
+    # ~21 KiB each). The gateway counts every API call from its arrival, before its request is
+    # read (`gateway.api.interceptors.InFlight`, the count a drain waits for), and refuses the
+    # one beyond this cap there, with OVERLOADED and RetryInfo, as its other bounds do (not
+    # grpc's `maximum_concurrent_rpcs`, which refuses bare). Health and reflection are bounded
+    # apart (`max_ops_calls`). 0 derives it from the bounds the gateway's own gates keep, summed
+    # (`gateway.api.server.max_concurrent_rpcs`), so that a legitimate load meets those first
+    # and this cap only ever refuses calls beyond all of them: the half-open ones. A fixed
+    # default would fall below that sum as soon as an operator raised a watcher cap.
     max_concurrent_rpcs: int = _option(
         0,
         flag="--max-concurrent-rpcs",
-        help="server-wide cap on RPCs in progress on the API port, health checks and calls "
-        "whose request has not come yet included; beyond it RESOURCE_EXHAUSTED at once; 0 = "
-        "the sum of the gateway's own bounds: 2 x `retry.max_in_flight_rpcs` (job and resource "
-        "calls) + 2 x `tracking.max_watchers` (job and run watchers) + `server.max_ops_calls`",
+        help="API calls in progress at once on the API port, those whose request has not come "
+        "yet included (health and reflection: `server.max_ops_calls`); beyond it "
+        "RESOURCE_EXHAUSTED (OVERLOADED) with RetryInfo, before the request is read; 0 = the "
+        "sum of the gateway's own bounds: 2 x `retry.max_in_flight_rpcs` (job and resource "
+        "calls) + 2 x `tracking.max_watchers` (job and run watchers)",
         aliases=("CI_GATEWAY_MAX_CONCURRENT_RPCS",),
     )
     # Health and reflection need no client credentials, and their calls can stay open as long

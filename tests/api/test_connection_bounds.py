@@ -13,10 +13,11 @@ never send a call's request.
 from __future__ import annotations
 
 import asyncio
+import base64
 import socket
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -24,16 +25,20 @@ import grpc
 import h2.errors
 import h2.settings
 import pytest
+from google.rpc import error_details_pb2, status_pb2
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from gateway._proto import service_pb2
+from gateway._proto import service_pb2, service_pb2_grpc
 from gateway.access.interceptor import ClientAccess
 from gateway.api.server import RunningGateway, start_gateway
 from gateway.config.settings import Settings
 from gateway.credentials import Credentials, StaticCredentialsProvider
+from gateway.status import DEFAULT_THROTTLED_RETRY_S
 from tests.access.helpers import token_access_file
+from tests.api.test_request_id import trailing
 from tests.fixtures.accounts import Pki
 from tests.fixtures.raw_h2 import RawClient, frame
+from tests.integration.helpers import rich_error
 
 WAIT_S = 10.0
 # Each channel its own connection (and no reconnect backoff carried over from another one).
@@ -42,6 +47,8 @@ SERVING = health_pb2.HealthCheckResponse.SERVING
 CHECK = "/grpc.health.v1.Health/Check"
 LIST = "/ci.media.v1.MediaJobService/ListMediaJobs"
 RESOURCE_EXHAUSTED = str(grpc.StatusCode.RESOURCE_EXHAUSTED.value[0])
+# The RetryInfo of a refusal that names no delay of its own (OVERLOADED).
+RETRY_NS = int(DEFAULT_THROTTLED_RETRY_S * 1e9)
 
 Start = Callable[..., Awaitable[RunningGateway]]
 
@@ -250,16 +257,51 @@ async def test_a_tls_connection_that_never_finishes_its_handshake_is_closed_afte
     assert 0.4 < await asyncio.to_thread(silent_connection_closed, gateway.address) < WAIT_S
 
 
-def _half_open_then_one_more(address: str, count: int) -> tuple[dict[str, str], str]:
+def half_open(client: RawClient, count: int) -> tuple[list[int], dict[str, str]]:
     """`count` ListMediaJobs calls whose request is never sent, then one more on the same
-    connection: that one's status (within a bound); then one of the first `count` gets its
-    request: its status."""
+    connection: the first `count` streams, and that one's answer (within a bound). The gateway
+    takes a connection's calls in order, so once that one is answered the others are in."""
+    streams = [client.open(LIST) for _ in range(count)]
+    return streams, client.status(client.open(LIST))
+
+
+def list_request() -> bytes:
+    return frame(service_pb2.ListMediaJobsRequest(size=1).SerializeToString())
+
+
+@dataclass(frozen=True)
+class RichStatus:
+    code: int
+    reason: str
+    metadata: dict[str, str]
+    retry_delay_ns: int
+
+
+def rich_status(answer: dict[str, str]) -> RichStatus:
+    """The reason, limit and retry delay of a raw answer's `grpc-status-details-bin`."""
+    encoded = answer.get("grpc-status-details-bin", "")
+    status = status_pb2.Status.FromString(base64.b64decode(encoded + "=" * (-len(encoded) % 4)))
+    info, retry = error_details_pb2.ErrorInfo(), error_details_pb2.RetryInfo()
+    for detail in status.details:
+        if detail.Is(info.DESCRIPTOR):
+            detail.Unpack(info)
+        elif detail.Is(retry.DESCRIPTOR):
+            detail.Unpack(retry)
+    return RichStatus(
+        int(answer["grpc-status"]),
+        info.reason,
+        dict(info.metadata),
+        retry.retry_delay.ToNanoseconds(),
+    )
+
+
+def _half_open_then_one_more(address: str, count: int) -> tuple[dict[str, str], str]:
+    """`count` half-open calls and one more (`half_open`): that one's answer; then one of the
+    first `count` gets its request: its status."""
     client = RawClient(address)
     try:
-        streams = [client.open(LIST) for _ in range(count)]
-        beyond = client.status(client.open(LIST))
-        request = frame(service_pb2.ListMediaJobsRequest(size=1).SerializeToString())
-        client.send(streams[0], request)
+        streams, beyond = half_open(client, count)
+        client.send(streams[0], list_request())
         return beyond, client.status(streams[0])["grpc-status"]
     finally:
         client.close()
@@ -269,8 +311,9 @@ async def test_calls_whose_request_never_comes_are_bounded_by_default(
     bounded: Start, settings: Settings
 ) -> None:
     """The servicer's admission counts a call once its request is in, so a client's calls
-    that never send one were held without end. The server-wide cap counts them; by default it
-    is the sum of the gateway's own bounds, here 2 x 1 + 2 x 1 + 1."""
+    that never send one were held without end. The cap on API calls in progress counts them
+    from their arrival; by default it is the sum of the gateway's own bounds, here 2 x 1 +
+    2 x 1 (health and reflection are bounded apart, by `max_ops_calls`)."""
     small = replace(
         settings,
         retry=replace(settings.retry, max_in_flight_rpcs=1),
@@ -278,6 +321,51 @@ async def test_calls_whose_request_never_comes_are_bounded_by_default(
     )
     gateway = await bounded(base=small, max_ops_calls=1)
     assert small.server.max_concurrent_rpcs == 0  # the default: derived
-    beyond, served = await asyncio.to_thread(_half_open_then_one_more, gateway.address, 5)
-    assert beyond["grpc-status"] == RESOURCE_EXHAUSTED  # at once, not held
+    beyond, served = await asyncio.to_thread(_half_open_then_one_more, gateway.address, 4)
+    # At once, not held, before its request: the gateway's own OVERLOADED with RetryInfo.
+    assert rich_status(beyond) == RichStatus(
+        int(RESOURCE_EXHAUSTED), "OVERLOADED", {"limit": "4", "attempts": "0"}, RETRY_NS
+    )
     assert served == "0"  # the calls within the cap are served once their request comes
+
+
+async def test_a_call_beyond_the_cap_gets_the_gateways_rich_status_and_health_is_apart(
+    bounded: Start,
+) -> None:
+    """The cap is enforced where the gateway counts API calls (their arrival), not by grpc's
+    limiter, which refused with a bare RESOURCE_EXHAUSTED and counted health checks too: a
+    gRPC client beyond it gets what the admissions give (OVERLOADED, the cap, RetryInfo, its
+    request id back), health on the same port is still served, and once the calls holding the
+    cap end, none of them, refused ones included, is left in flight."""
+    gateway = await bounded(max_concurrent_rpcs=2)
+    client = await asyncio.to_thread(RawClient, gateway.address)
+    try:
+        streams, beyond = await asyncio.to_thread(half_open, client, 2)
+        assert rich_status(beyond).reason == "OVERLOADED"
+        async with channel(gateway.address) as other:
+            stub = service_pb2_grpc.MediaJobServiceStub(other)
+            with pytest.raises(grpc.aio.AioRpcError) as caught:
+                await stub.ListMediaJobs(
+                    service_pb2.ListMediaJobsRequest(size=1),
+                    metadata=(("x-request-id", "beyond-the-cap"),),
+                    timeout=WAIT_S,
+                )
+            refused = rich_error(caught.value)
+            assert refused.code is grpc.StatusCode.RESOURCE_EXHAUSTED
+            assert refused.error_info is not None
+            assert refused.error_info.reason == "OVERLOADED"
+            assert refused.error_info.domain == "ci-gateway"
+            assert refused.error_info.metadata["limit"] == "2"
+            assert refused.retry_info is not None
+            assert refused.retry_info.retry_delay.ToNanoseconds() > 0
+            trailers = trailing(caught.value.trailing_metadata())
+            assert trailers["x-request-id"] == ["beyond-the-cap"]
+            # Health and reflection are not API calls: `max_ops_calls` bounds them.
+            assert await check(other) == SERVING
+        # A held call's request comes: it is served.
+        await asyncio.to_thread(client.send, streams[0], list_request())
+        assert (await asyncio.to_thread(client.status, streams[0]))["grpc-status"] == "0"
+    finally:
+        client.close()
+    # The other held call ends with its connection: nothing is left in flight.
+    assert await gateway.in_flight.wait_idle(WAIT_S)

@@ -19,6 +19,7 @@ from gateway.config.load import load_settings
 from gateway.config.settings import ServerLimits, Settings
 from gateway.credentials import Credentials, StaticCredentialsProvider
 from tests.conftest import SAMPLE_KEY
+from tests.integration.helpers import rich_error
 
 WAIT_S = 10.0
 
@@ -71,7 +72,14 @@ async def test_rpcs_beyond_max_concurrent_rpcs_are_refused(
             await stub.GetMediaInfo(
                 service_pb2.GetMediaInfoRequest(object=SAMPLE_KEY), timeout=WAIT_S
             )
-        assert caught.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+        refused = rich_error(caught.value)
+        assert refused.code == grpc.StatusCode.RESOURCE_EXHAUSTED
+        # The gateway's own refusal, as its admission's: a reason and when to retry.
+        assert refused.error_info is not None
+        assert refused.error_info.reason == "OVERLOADED"
+        assert refused.error_info.metadata["limit"] == "1"
+        assert refused.retry_info is not None
+        assert refused.retry_info.retry_delay.ToNanoseconds() > 0
         release.set()
         assert (await first).media_info.format.num_stream
 
