@@ -44,6 +44,7 @@ from pathlib import Path
 from typing import Any, TypeAlias
 
 import grpc
+from google.protobuf.message import Message
 
 from gateway._chain import OPS_PREFIXES, Metadata, MethodInterceptor
 from gateway._files import Fingerprint, Poller, Sleep, fingerprint
@@ -365,8 +366,13 @@ class AccessInterceptor(MethodInterceptor):
             credentials = presented(context.invocation_metadata() or (), context.auth_context())
             client = resolve(config, credentials)
             scope = request_scope(method, request, self._default_bucket, self._default_region)
-            client.check(scope)
-            self._access.take_token(client)
+            if isinstance(request, Message):
+                client.check(scope)
+                self._access.take_token(client)
+            # Else no request to check: one a gate refused before reading it, or one that does
+            # not decode. Who sent it is known (above); the error it is answered with next (the
+            # gate's, or INVALID_ARGUMENT) says what is wrong with it, not the default bucket's
+            # policy, and it uses none of the client's rate.
         except GatewayError as error:
             event(log, logging.INFO, "client access refused", method=method,
                   client=client.name if client else None, reason=error.reason.value,

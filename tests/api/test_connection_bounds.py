@@ -369,3 +369,36 @@ async def test_a_call_beyond_the_cap_gets_the_gateways_rich_status_and_health_is
         client.close()
     # The other held call ends with its connection: nothing is left in flight.
     assert await gateway.in_flight.wait_idle(WAIT_S)
+
+
+async def test_in_shared_mode_an_unread_or_garbled_request_gets_its_own_error(
+    bounded: Start, settings: Settings, tmp_path: Path
+) -> None:
+    """A call the cap refused is answered without its request: the access check used to judge
+    that missing request as one for the default bucket, so a client allowed only other buckets
+    was told PERMISSION_DENIED (and charged a rate token) instead of OVERLOADED."""
+    token = "t" * 32
+    access = ClientAccess.from_file(token_access_file(tmp_path / "access.toml", ("alpha", token)))
+    elsewhere = replace(settings, default_bucket="elsewhere-1250000000")  # not alpha's bucket
+    gateway = await bounded(access=access, base=elsewhere, max_concurrent_rpcs=1)
+    authorized = (("authorization", f"Bearer {token}"),)
+    client = await asyncio.to_thread(RawClient, gateway.address)
+    try:
+        stream = await asyncio.to_thread(client.open, LIST, authorized)
+        beyond = await asyncio.to_thread(lambda: client.status(client.open(LIST, authorized)))
+        assert rich_status(beyond).reason == "OVERLOADED"
+        # The held call, for alpha's own bucket, is served once its request comes.
+        request = service_pb2.ListMediaJobsRequest(size=1, bucket=settings.default_bucket)
+        await asyncio.to_thread(client.send, stream, frame(request.SerializeToString()))
+        assert (await asyncio.to_thread(client.status, stream))["grpc-status"] == "0"
+    finally:
+        client.close()
+    # Likewise bytes that decode to no request: INVALID_ARGUMENT, not the default bucket's policy.
+    async with channel(gateway.address) as other:
+        garbled = other.unary_unary(LIST, None, None)(b"\xff\xff\xff", metadata=authorized)
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            await garbled
+    malformed = rich_error(caught.value)
+    assert malformed.code is grpc.StatusCode.INVALID_ARGUMENT
+    assert malformed.error_info is not None
+    assert malformed.error_info.reason == "MALFORMED_REQUEST"
