@@ -110,8 +110,11 @@ class InFlight:
     def enter(self) -> None:
         if self._arriving:  # the call's own task, from now on counted as handled
             task = asyncio.current_task()
-            if task is not None:
-                self._arriving.discard(task)
+            if task is not None and task in self._arriving:
+                self._arriving.remove(task)
+                # Its end needs no callback any more (`leave` counts it out): one turn of the
+                # event loop less per call (a callback per call measured: bench/README).
+                task.remove_done_callback(self._gone)
         self._handling += 1
         self._idle.clear()
 
