@@ -71,7 +71,8 @@ Options:
   --watch-attempts N    watch the job at most N times in all (default 10): a watch that ends
                         UNAVAILABLE, or RESOURCE_EXHAUSTED with a RetryInfo, is opened again
                         after a backoff (RetryInfo's delay when given; one 'rewatch:' line on
-                        stderr each time), within --timeout-s
+                        stderr each time), within --timeout-s; with --poll, a describe that
+                        fails so is sent again likewise ('repoll:'), N - 1 times at most
   --token-file FILE     a shared gateway's bearer token, sent as 'authorization: Bearer ...'
                         (or CI_GATEWAY_TOKEN_FILE; the token itself: CI_GATEWAY_TOKEN)
   --ca-file FILE        TLS, trusting the CA in FILE (or CI_GATEWAY_CA_FILE)
@@ -213,10 +214,31 @@ async function watchAcrossRestarts(grpc, client, request, requestId, token, give
 }
 
 // Bounded polling of DescribeMediaJobs: at most until giveUpAt, backing off from 100 ms to 1 s.
-async function poll(grpc, client, request, requestId, token, giveUpAt) {
+// A describe that fails as a watch may be retried (rewatchDelayMs: the gateway draining, a
+// connection lost, load shed) is sent again after the same backoff, at most `attempts - 1`
+// times in all; any other failure ends the polling at once.
+async function poll(grpc, client, request, requestId, token, giveUpAt, attempts) {
+  const { retryHints } = require('./status_details');
   let delayMs = 100;
+  let failures = 0;
   for (;;) {
-    const described = await unary(grpc, client, 'DescribeMediaJobs', request, requestId, token);
+    let described;
+    try {
+      described = await unary(grpc, client, 'DescribeMediaJobs', request, requestId, token);
+    } catch (error) {
+      failures += 1;
+      const hints = retryHints(error);
+      const waitMs = rewatchDelayMs(grpc, error.code, hints, failures);
+      if (waitMs === undefined || failures >= attempts || Date.now() + waitMs >= giveUpAt) {
+        throw error;
+      }
+      console.error(
+        `repoll: ${grpc.status[error.code]}${hints.reason ? ` (${hints.reason})` : ''}, ` +
+          `describing again in ${Math.round(waitMs)} ms (attempt ${failures + 1} of ${attempts})`,
+      );
+      await sleep(waitMs);
+      continue;
+    }
     const job = described.reply.jobs_detail[0];
     if (TERMINAL.has(job.state) || Date.now() + delayMs > giveUpAt) {
       return job;
@@ -295,7 +317,15 @@ async function main() {
 
     const giveUpAt = Date.now() + timeoutMs;
     const job = values.poll
-      ? await poll(grpc, client, { ...target, job_ids: [jobId] }, requestId, token, giveUpAt)
+      ? await poll(
+          grpc,
+          client,
+          { ...target, job_ids: [jobId] },
+          requestId,
+          token,
+          giveUpAt,
+          watchAttempts,
+        )
       : await watchAcrossRestarts(
           grpc,
           client,

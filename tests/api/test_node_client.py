@@ -44,6 +44,7 @@ TIMEOUT_S = 60.0
 WAIT_S = 30.0  # one awaited line of the client's or a gateway's (a cold gateway imports a lot)
 PACKAGES = ("@grpc/grpc-js", "@grpc/proto-loader", "google-proto-files")
 WATCH = "/ci.media.v1.MediaJobService/WatchMediaJob"
+DESCRIBE = "/ci.media.v1.MediaJobService/DescribeMediaJobs"
 
 
 class NodeClient:
@@ -434,6 +435,38 @@ async def test_node_client_watches_again_across_a_gateway_restart(
     rewatches = [line for line in err.splitlines() if line.startswith("rewatch: ")]
     assert [line.rsplit("(", 1)[1] for line in rewatches] == [
         f"attempt {n} of 30)" for n in range(2, len(rewatches) + 2)
+    ]
+
+
+async def test_node_client_polls_again_across_a_gateway_restart(
+    node_clients: Callable[..., Awaitable[NodeClient]],
+    serve_processes: StartServe,
+    emulator: RunningEmulator,
+    credentials: Credentials,
+) -> None:
+    """The same rolling update with `--poll`: describes fail UNAVAILABLE while the gateway
+    drains and while nothing listens, and are sent again (`repoll:`) until the new gateway
+    answers; the client follows the job to its end there."""
+    emulator.state.hold_running()
+    old, address = await serve_gateway(serve_processes, emulator, credentials, "127.0.0.1:0")
+    client = await node_clients(
+        "--address", address, "--object", SAMPLE_KEY, "--timeout-s", "60", "--poll",
+        "--watch-attempts", "30",
+    )  # fmt: skip
+    await old.line("rpc", grpc_method=DESCRIBE)  # polling through the old gateway
+    assert await old.terminate() == 0
+    first = await client.line(starts_with("repoll: UNAVAILABLE"))
+    assert " ms (attempt 2 of 30)" in client.err[first]
+
+    new, _ = await serve_gateway(serve_processes, emulator, credentials, address)
+    await new.line("rpc", grpc_method=DESCRIBE, grpc_code="OK")
+    emulator.state.release_running()
+    code, out, err = await client.finish()
+    assert code == 0, err
+    assert json.loads(out)["state"] == "JOB_STATE_SUCCESS"
+    repolls = [line for line in err.splitlines() if line.startswith("repoll: ")]
+    assert [line.rsplit("(", 1)[1] for line in repolls] == [
+        f"attempt {n} of 30)" for n in range(2, len(repolls) + 2)
     ]
 
 
