@@ -1,11 +1,23 @@
-"""The README's promises that code can check: the error table and the two commands."""
+"""The README's promises that code can check: the error table, the two commands, the files
+and settings it shows, and the operator CLI's commands and flags."""
 
 from __future__ import annotations
 
+import argparse
 import re
+import shlex
+import tomllib
 from pathlib import Path
 
+import pytest
+
 from gateway import errors
+from gateway.access.config_file import build_access
+from gateway.config.load import load_settings
+from gateway.console import commands, templates
+from gateway.console.connection import ENVIRONMENT
+from gateway.console.template_plan import desired_from
+from gateway.credentials.config_file import build_credentials
 from gateway.errors import CI_ERRORS, GatewayError, Reason
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -68,3 +80,79 @@ def test_every_repository_path_the_readme_names_exists() -> None:
     named = set(re.findall(rf"`((?:{top})/[\w./-]*)`", README))
     assert named, "the pattern found no path at all"
     assert sorted(path for path in named if not (ROOT / path).exists()) == []
+
+
+def _toml_blocks() -> list[str]:
+    """Every ```toml block of the README, indented ones (in a list item) dedented."""
+    blocks = re.findall(r"^( *)```toml\n(.*?)^\1```$", README, re.MULTILINE | re.DOTALL)
+    return [
+        "".join(line[len(indent) :] for line in text.splitlines(True)) for indent, text in blocks
+    ]
+
+
+def test_every_toml_block_loads_with_the_loader_of_its_file(tmp_path: Path) -> None:
+    """A reader copies `gateway.toml`, `credentials.toml`, `access.toml` or `templates.toml`
+    from the README: each must load as the gateway loads that file (a key renamed in the code
+    and not in the README would stop the start); a block that names no file is settings."""
+    blocks = _toml_blocks()
+    assert len(blocks) >= 6, "the pattern missed the README's TOML blocks"
+    for text in blocks:
+        first = text.splitlines()[0]
+        data = tomllib.loads(text)
+        if first.startswith("# credentials.toml"):
+            build_credentials(data, environ={})
+        elif first.startswith("# access.toml"):
+            build_access(data, base=tmp_path)
+        elif first.startswith("# templates.toml"):
+            assert desired_from(data, source="README").templates
+        else:
+            settings_file = tmp_path / "gateway.toml"
+            settings_file.write_text(text)
+            load_settings(config_file=settings_file, environ={})
+
+
+def _subcommands(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
+    (found,) = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    return dict(found.choices)
+
+
+def _flags(parser: argparse.ArgumentParser) -> set[str]:
+    return {flag for action in parser._actions for flag in action.option_strings}
+
+
+def test_the_operator_cli_tables_name_real_commands_flags_and_variables() -> None:
+    """The tables of "Operator CLI": each command with the flags its row shows, and each
+    connection flag with its environment variables."""
+    section = README.split("## Operator CLI")[1].split("\n## ")[0]
+    jobs = _subcommands(commands.build_parser())
+    rows = re.findall(r"^\| `([a-z][^`]*)` \| `[A-Z]", section, re.MULTILINE)
+    assert {row.split()[0] for row in rows} == set(jobs)
+    for row in rows:
+        command = row.split()[0]
+        unknown = set(re.findall(r"--[a-z-]+", row)) - _flags(jobs[command])
+        assert not unknown, (command, unknown)
+    connection = re.findall(r"^\| (`--[^|]+) \| ([^|]+) \|", section, re.MULTILINE)
+    assert connection, "the pattern found no connection row"
+    for flags, variables in connection:
+        assert set(re.findall(r"`(--[a-z-]+)`", flags)) <= _flags(jobs["list"]), flags
+        assert set(re.findall(r"`(CI_GATEWAY_\w+)`", variables)) <= set(ENVIRONMENT), variables
+
+
+def _console_lines() -> list[list[str]]:
+    """The `ci-gateway jobs|templates ...` commands of the README's shell blocks, as argv after
+    `ci-gateway`, placeholders filled in."""
+    found = []
+    for block in re.findall(r"^```sh\n(.*?)^```$", README, re.MULTILINE | re.DOTALL):
+        for line in block.splitlines():
+            command = re.search(r"ci-gateway ((?:jobs|templates) [^|#)]*)", line)
+            if command:
+                text = command.group(1).replace("<JOB_ID>", "j0").replace('"$job"', "j0")
+                found.append(shlex.split(text))
+    return found
+
+
+@pytest.mark.parametrize("argv", _console_lines(), ids=" ".join)
+def test_every_operator_command_the_readme_shows_parses(argv: list[str]) -> None:
+    program, *rest = argv
+    parser = (commands if program == "jobs" else templates).build_parser()
+    parser.parse_args(rest)  # a usage error is SystemExit(2), and fails the test
