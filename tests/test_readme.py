@@ -10,8 +10,11 @@ import tomllib
 from pathlib import Path
 
 import pytest
+from google.protobuf import descriptor_pool, json_format, message_factory
+from grpc_health.v1 import health_pb2
 
 from gateway import errors
+from gateway._proto import queues_pb2, service_pb2, templates_pb2, workflows_pb2
 from gateway.access.config_file import build_access
 from gateway.config.load import load_settings
 from gateway.console import commands, templates
@@ -138,11 +141,15 @@ def test_the_operator_cli_tables_name_real_commands_flags_and_variables() -> Non
         assert set(re.findall(r"`(CI_GATEWAY_\w+)`", variables)) <= set(ENVIRONMENT), variables
 
 
+def _shell_blocks() -> list[str]:
+    return re.findall(r"^```sh\n(.*?)^```$", README, re.MULTILINE | re.DOTALL)
+
+
 def _console_lines() -> list[list[str]]:
     """The `ci-gateway jobs|templates ...` commands of the README's shell blocks, as argv after
     `ci-gateway`, placeholders filled in."""
     found = []
-    for block in re.findall(r"^```sh\n(.*?)^```$", README, re.MULTILINE | re.DOTALL):
+    for block in _shell_blocks():
         for line in block.splitlines():
             command = re.search(r"ci-gateway ((?:jobs|templates) [^|#)]*)", line)
             if command:
@@ -156,3 +163,53 @@ def test_every_operator_command_the_readme_shows_parses(argv: list[str]) -> None
     program, *rest = argv
     parser = (commands if program == "jobs" else templates).build_parser()
     parser.parse_args(rest)  # a usage error is SystemExit(2), and fails the test
+
+
+# What grpcurl finds through reflection: the gateway's services and grpc.health.v1.
+SERVED = (service_pb2, queues_pb2, templates_pb2, workflows_pb2, health_pb2)
+
+
+def _grpcurl_commands() -> list[list[str]]:
+    """Each `grpcurl` command of the README's shell blocks as its arguments, up to a pipe, a
+    redirection or the end of a `$(...)`; a quoted body may span lines."""
+    found = []
+    for block in _shell_blocks():
+        pending = ""
+        for line in block.replace("\\\n", " ").splitlines(True):
+            pending += line
+            try:
+                shlex.split(pending, comments=True)
+            except ValueError:  # an open quote: the command goes on
+                continue
+            lexer = shlex.shlex(pending, posix=True, punctuation_chars=True)
+            lexer.whitespace_split = True
+            tokens, pending = list(lexer), ""
+            if "grpcurl" in tokens:
+                args = tokens[tokens.index("grpcurl") + 1 :]
+                ends = [i for i, arg in enumerate(args) if arg in ("|", ")", "<")]
+                found.append(args[: ends[0]] if ends else args)
+    return found
+
+
+def test_every_grpcurl_command_names_a_served_method_and_a_valid_body() -> None:
+    """The grpcurl lines (the quick start, day one, watching, health) name services and methods
+    the gateway serves, and their `-d` bodies parse as those methods' requests: a field renamed
+    in the protos fails here, not in a reader's terminal (grpcurl is not on every machine)."""
+    assert all(module.DESCRIPTOR for module in SERVED)  # imported: their services are in the pool
+    pool = descriptor_pool.Default()
+    commands = _grpcurl_commands()
+    assert len(commands) >= 10, "the pattern missed the README's grpcurl commands"
+    bodies = 0
+    for args in commands:
+        if "describe" in args:
+            pool.FindServiceByName(args[args.index("describe") + 1])
+        methods = [arg for arg in args if re.fullmatch(r"[\w.]+/\w+", arg)]
+        if not methods:
+            continue
+        service, method = methods[0].split("/")
+        found = pool.FindServiceByName(service).FindMethodByName(method)
+        body = args[args.index("-d") + 1] if "-d" in args else "@"
+        if body != "@":  # `-d @`: the body comes from stdin (the job examples, checked apart)
+            json_format.Parse(body, message_factory.GetMessageClass(found.input_type)())
+            bodies += 1
+    assert bodies >= 7
