@@ -8,6 +8,7 @@ import re
 import shlex
 import tomllib
 from pathlib import Path
+from typing import Any
 
 import pytest
 from google.protobuf import descriptor_pool, json_format, message_factory
@@ -16,6 +17,7 @@ from grpc_health.v1 import health_pb2
 from gateway import errors
 from gateway._proto import queues_pb2, service_pb2, templates_pb2, workflows_pb2
 from gateway.access.config_file import build_access
+from gateway.api.server import RunningGateway
 from gateway.config.load import load_settings
 from gateway.console import commands, templates
 from gateway.console.connection import ENVIRONMENT
@@ -213,3 +215,28 @@ def test_every_grpcurl_command_names_a_served_method_and_a_valid_body() -> None:
             json_format.Parse(body, message_factory.GetMessageClass(found.input_type)())
             bodies += 1
     assert bodies >= 7
+
+
+def _python_blocks() -> list[str]:
+    return re.findall(r"^```python\n(.*?)^```$", README, re.MULTILINE | re.DOTALL)
+
+
+async def test_the_python_examples_run(
+    gateway: RunningGateway, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """ "Calling the gateway"'s program submits a job and prints it, run against a gateway as
+    written (its address aside); the fragments after it build their messages as written."""
+    program, *fragments = _python_blocks()
+    body, last = program.rstrip().rsplit("\n", 1)
+    assert last == "asyncio.run(main())"  # awaited here instead: the test's loop serves
+    namespace: dict[str, Any] = {}
+    exec(body.replace("127.0.0.1:50051", gateway.address), namespace)  # noqa: S102
+    await namespace["main"]()
+    job_id, state = capsys.readouterr().out.split()
+    assert (job_id[:1], state) == ("j", "JOB_STATE_SUBMITTED")
+    assert len(fragments) == 2
+    built: dict[str, Any] = {"media_pb2": namespace["media_pb2"]}
+    for fragment in fragments:  # the last line of the second calls a stub the reader has
+        exec(fragment.split("\nanswer = ")[0], built)  # noqa: S102
+    assert built["video_tag"].operation.extra_nodes[0].children[0].text == "Stream"
+    assert [op.tag for op in built["upload"].operation] == ["MediaInfo", "Snapshot"]
