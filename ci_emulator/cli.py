@@ -23,6 +23,7 @@ import ipaddress
 import logging
 import os
 import signal
+import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -39,7 +40,7 @@ from ci_emulator.config import (
 )
 from ci_emulator.config_file import ConfigFileError, FileSettings, load_config_file
 from ci_emulator.faults import FaultSpec, check_operation
-from ci_emulator.server import serve
+from ci_emulator.server import CannotListen, serve
 from gateway.config.settings import LOG_LEVELS
 
 logger = logging.getLogger(__name__)
@@ -249,8 +250,12 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
         logger.warning(
             "listening on %s, not loopback: the admin surface is unauthenticated", launch.host
         )
-    with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(_serve_until_signalled(launch.config, launch.host, launch.port))
+    try:
+        with contextlib.suppress(KeyboardInterrupt):
+            asyncio.run(_serve_until_signalled(launch.config, launch.host, launch.port))
+    except CannotListen as exc:  # e.g. a second emulator on the README's port 9000
+        print(f"ci-gateway emulator: {exc}", file=sys.stderr)
+        return 2
     return 0
 
 

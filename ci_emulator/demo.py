@@ -26,8 +26,8 @@ from ci_emulator.server import start_emulator
 from gateway import logs
 from gateway._proto import media_pb2, service_pb2, service_pb2_grpc
 from gateway.access.config_file import AccessConfig
-from gateway.access.interceptor import ClientAccess
-from gateway.api.server import start_gateway
+from gateway.access.interceptor import ClientAccess, InsecureListenError
+from gateway.api.server import RunningGateway, start_gateway
 from gateway.config.settings import LOG_LEVELS, Settings
 from gateway.credentials import Credentials, StaticCredentialsProvider
 
@@ -39,6 +39,10 @@ DEFAULT_LISTEN = "127.0.0.1:50051"  # also the operator CLI's default address
 TERMINAL_STATES = frozenset(
     {media_pb2.JOB_STATE_SUCCESS, media_pb2.JOB_STATE_FAILED, media_pb2.JOB_STATE_CANCEL}
 )
+
+
+class CannotStart(Exception):
+    """The demo's gateway cannot listen where it was asked: one line for `main` to print."""
 
 
 async def _wait_for_signal() -> None:
@@ -96,6 +100,38 @@ def next_steps(address: str, job_id: str) -> str:
     )
 
 
+async def _start_gateway(
+    listen: str, emulator_url: str, credentials: Credentials
+) -> RunningGateway:
+    """The demo's gateway in front of its emulator; `CannotStart` when `listen` will not do (a
+    port taken by another demo or gateway is the likely case: `make demo` run twice)."""
+    try:
+        settings = Settings(
+            listen=listen,
+            default_bucket=DEMO_BUCKET,
+            default_region=DEMO_REGION,
+            endpoint_url=emulator_url,
+        )
+        # One person's loopback playground: it may change its own emulator's queues, templates
+        # and workflows (a sidecar refuses that by default), so the README's day one runs
+        # against it.
+        access = ClientAccess(AccessConfig(sidecar_operations=frozenset({"*"})))
+        provider = StaticCredentialsProvider(credentials)
+        return await start_gateway(settings, provider, access=access)
+    except InsecureListenError:  # its advice (an access file, --insecure) is serve's, not ours
+        raise CannotStart(
+            f"--listen {listen}: the demo has no client authentication, so it listens on "
+            "loopback only"
+        ) from None
+    except ValueError as exc:
+        raise CannotStart(str(exc)) from None
+    except OSError as exc:
+        raise CannotStart(
+            f"{exc}: is another demo or gateway running there? Stop it, or give another "
+            "address with --listen (port 0: any free one)"
+        ) from None
+
+
 async def _demo(listen: str, bucket_dir: Path, serve: bool) -> int:
     ensure_demo_bucket(bucket_dir)
     credentials = Credentials("AKID" + secrets.token_hex(16), secrets.token_urlsafe(24))
@@ -105,16 +141,11 @@ async def _demo(listen: str, bucket_dir: Path, serve: bool) -> int:
             credentials={credentials.secret_id: credentials.secret_key},
         )
     )
-    settings = Settings(
-        listen=listen,
-        default_bucket=DEMO_BUCKET,
-        default_region=DEMO_REGION,
-        endpoint_url=emulator.url,
-    )
-    # One person's loopback playground: it may change its own emulator's queues, templates and
-    # workflows (a sidecar refuses that by default), so the README's day one runs against it.
-    access = ClientAccess(AccessConfig(sidecar_operations=frozenset({"*"})))
-    gateway = await start_gateway(settings, StaticCredentialsProvider(credentials), access=access)
+    try:
+        gateway = await _start_gateway(listen, emulator.url, credentials)
+    except BaseException:
+        await emulator.close()
+        raise
     try:
         print(f"CI emulator:  {emulator.url}  (bucket {DEMO_BUCKET} -> {bucket_dir})")
         print(f"ci-gateway:   {gateway.address}  (gRPC, service ci.media.v1.MediaJobService)")
@@ -174,4 +205,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if level.upper() not in LOG_LEVELS:
         parser.error(f"CI_GATEWAY_LOG_LEVEL {level!r} must be one of {LOG_LEVELS}")
     logs.configure(level, "text")
-    return asyncio.run(_demo(args.listen, args.bucket_dir, serve=not args.no_serve))
+    try:
+        return asyncio.run(_demo(args.listen, args.bucket_dir, serve=not args.no_serve))
+    except CannotStart as exc:  # one line and status 2, as `serve` refuses, not a traceback
+        print(f"ci-gateway demo: {exc}", file=sys.stderr)
+        return 2

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 from dataclasses import dataclass, field
 
 from aiohttp import web
@@ -33,6 +34,11 @@ logger = logging.getLogger(__name__)
 SHUTDOWN_TIMEOUT_S = 2.0
 """How long close() lets in-flight requests finish; the emulator's requests take milliseconds,
 and requests sleeping out an injected latency are released at once (`FaultPlan.shut_down`)."""
+
+
+class CannotListen(Exception):
+    """`serve` could not bind its address (the port taken, the host not this machine's): the
+    CLI prints it as one line, where the bare OSError came with a traceback."""
 
 
 @dataclass
@@ -80,8 +86,13 @@ async def start_emulator(
 
 
 async def serve(config: EmulatorConfig, host: str = "127.0.0.1", port: int = 0) -> None:
-    """Run until cancelled (Ctrl-C under `asyncio.run`, or the caller cancelling the task)."""
-    emulator = await start_emulator(config, host=host, port=port)
+    """Run until cancelled (Ctrl-C under `asyncio.run`, or the caller cancelling the task);
+    `CannotListen` when the address cannot be bound."""
+    try:
+        emulator = await start_emulator(config, host=host, port=port)
+    except OSError as exc:  # asyncio's text repeats the address; errno's is the reason alone
+        reason = os.strerror(exc.errno) if exc.errno else str(exc)
+        raise CannotListen(f"cannot listen on {host}:{port}: {reason}") from exc
     try:
         logger.info("CI emulator listening on %s", emulator.url)
         for bucket in config.buckets:

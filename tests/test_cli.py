@@ -56,6 +56,34 @@ def test_demo_refuses_an_unknown_log_level_naming_it(tmp_path: Path) -> None:
     assert "Traceback" not in done.stderr
 
 
+@pytest.mark.parametrize(
+    ("listen", "said"),
+    [
+        ("{taken}", "cannot listen on {taken}: is another demo or gateway running there?"),
+        ("0.0.0.0:0", "--listen 0.0.0.0:0: the demo has no client authentication"),
+    ],
+)
+def test_a_demo_that_cannot_listen_says_why_in_one_line(
+    tmp_path: Path, listen: str, said: str
+) -> None:
+    """`make demo` run while another demo (or a gateway) holds 127.0.0.1:50051 ended in a
+    traceback of `start_gateway`'s OSError, status 1, its emulator left open; and a
+    non-loopback `--listen` in one advising `--insecure`, which the demo does not take."""
+    with socket.socket() as holder:  # a port in use: bound and listening, for the whole run
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        taken = f"127.0.0.1:{holder.getsockname()[1]}"
+        arguments = ("--no-serve", "--listen", listen.replace("{taken}", taken))
+        done = run_gateway(
+            "demo", *arguments, "--bucket-dir", str(tmp_path / "b"), env=gateway_env()
+        )
+    assert done.returncode == 2, done.stderr
+    assert "Traceback" not in done.stderr
+    assert done.stderr.splitlines()[-1].startswith(
+        "ci-gateway demo: " + said.replace("{taken}", taken)
+    )
+
+
 def test_serve_without_credentials_refuses_to_start() -> None:
     done = run_gateway("serve", "--listen", "127.0.0.1:0", env=gateway_env())
     assert done.returncode == 2

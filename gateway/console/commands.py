@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import math
 import os
 import sys
@@ -33,6 +34,9 @@ PROG = "ci-gateway jobs"
 CALL_TIMEOUT_S = 30.0
 WAIT_TIMEOUT_S = 3600.0
 MAX_PAGES = 100
+# The gateway's bound on one DescribeMediaJobs (`gateway.jobs.describe.MAX_JOB_IDS_PER_RPC`,
+# which this client may not import; tests/console/test_commands.py keeps the two equal).
+MAX_DESCRIBE_IDS = 100
 # `--state success` -> `JOB_STATE_SUCCESS` (the request takes enum names as well as numbers).
 STATES = {
     name.removeprefix("JOB_STATE_").lower(): name
@@ -94,7 +98,26 @@ def _read_json(where: str, stdin: TextIO, message: Message) -> None:
         raise CommandFailed(ExitCode.USAGE, f"{source} is not UTF-8 text") from None
     except json_format.ParseError as exc:
         what = message.DESCRIPTOR.name
+        if _is_rpc_body(text, message):
+            raise CommandFailed(
+                ExitCode.USAGE,
+                f'{source} is not a {what}: it has "request" at the top, as the whole RPC '
+                f"request grpcurl sends (the README's job examples); give the {what} under "
+                f'"request" (`jq .request FILE` prints it)',
+            ) from None
         raise CommandFailed(ExitCode.USAGE, f"{source} is not a {what}: {exc}") from None
+
+
+def _is_rpc_body(text: str, message: Message) -> bool:
+    """Whether `text` is a JSON object with a top-level "request" where `message` has no such
+    field: the SubmitMediaJob(s) request grpcurl takes (`{"request": {...}}`), which a reader
+    of the README's job examples hands to `--request-json` as it is."""
+    try:
+        data = json.loads(text)
+    except ValueError:
+        return False
+    fields = message.DESCRIPTOR.fields_by_name
+    return isinstance(data, dict) and "request" in data and "request" not in fields
 
 
 def _submit_request(args: argparse.Namespace, stdin: TextIO) -> service_pb2.SubmitMediaJobRequest:
@@ -385,7 +408,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     multi.add_argument("--request-id", help="idempotency key: a retry gets the same jobs")
 
-    describe = add("describe", _describe, "show jobs by id (up to 10)", call)
+    describe = add("describe", _describe, f"show jobs by id (up to {MAX_DESCRIBE_IDS})", call)
     describe.add_argument("job_ids", nargs="+", metavar="JOB_ID")
 
     listing = add("list", _list, "list jobs, newest first", call)

@@ -206,10 +206,22 @@ class Session:
         """The failure a call's error means: no connection (USAGE) or the gateway's answer."""
         unreachable = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED)
         if error.code() in unreachable and not self.connected():
+            details = error.details() or ""
             return _usage(
-                f"cannot reach the gateway at {self.connection.address}: {error.details()}"
+                f"cannot reach the gateway at {self.connection.address}: {details}"
+                + self._tls_hint(details)
             )
         return CommandFailed(ExitCode.REFUSED, render.explain(error))
+
+    def _tls_hint(self, details: str) -> str:
+        """What gRPC's text means when client and gateway disagree about TLS: a plaintext
+        client to a TLS port (a shared gateway's) reads only "Socket closed", a TLS client to a
+        plaintext port an OpenSSL code; both left a new user guessing."""
+        if self.connection.tls is None and "Socket closed" in details:
+            return " (plaintext: if the gateway serves TLS, give --ca-file or --tls)"
+        if self.connection.tls is not None and "WRONG_VERSION_NUMBER" in details:
+            return " (the gateway does not speak TLS there: drop --tls and --ca-file)"
+        return ""
 
     @contextmanager
     def errors(self) -> Iterator[None]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 from pathlib import Path
 
 import aiohttp
@@ -67,6 +68,23 @@ def test_bad_arguments_exit_with_usage(
     with pytest.raises(SystemExit) as exited:
         main([arg.replace("{tmp}", str(tmp_path)) for arg in argv])
     assert exited.value.code == 2
+
+
+def test_a_port_in_use_is_one_line_and_status_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A second `ci-gateway emulator --port 9000` (the README's command) ended in asyncio's
+    OSError traceback and status 1."""
+    with socket.socket() as holder:  # bound and listening for the whole run
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        port = holder.getsockname()[1]
+        bucket = f"b-1250000000:ap-guangzhou:{tmp_path}"
+        status = main(["--port", str(port), "--bucket", bucket, "--credential", "AKIDx:k"])
+    assert status == 2
+    assert capsys.readouterr().err == (
+        f"ci-gateway emulator: cannot listen on 127.0.0.1:{port}: Address already in use\n"
+    )
 
 
 def test_help_exits_cleanly_and_documents_both_routing_forms(

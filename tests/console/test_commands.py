@@ -7,8 +7,12 @@ import json
 import re
 from pathlib import Path
 
+from google.protobuf import json_format
+
 from ci_emulator.server import RunningEmulator
+from gateway._proto import media_pb2
 from gateway.console.exits import MEANING, ExitCode
+from gateway.jobs.describe import MAX_JOB_IDS_PER_RPC
 from tests.conftest import SAMPLE_HEIGHT, SAMPLE_KEY, SAMPLE_WIDTH
 from tests.console.conftest import Jobs
 
@@ -186,6 +190,32 @@ async def test_usage_errors_exit_2_before_any_call(jobs: Jobs, tmp_path: Path) -
         bad = await jobs("list", *flags)
         assert bad.code == ExitCode.USAGE, (flags, bad.err)
         assert f"argument {flags[-2]}: must be " in bad.err and "_positive" not in bad.err
+
+
+async def test_a_grpcurl_body_is_refused_saying_what_to_give(jobs: Jobs) -> None:
+    """The README's job examples are SubmitMediaJob requests for grpcurl (`{"request": ...}`);
+    handed to `--request-json` as they are, the answer was protobuf's `no field named
+    "request"` and a list of camelCase names, which did not say what the flag wants."""
+    readme = (ROOT / "README.md").read_text()
+    examples = readme.split("<!-- kind-examples:start")[1]
+    body = examples.split("```json\n")[1].split("```")[0]  # transcode.json
+    for command, what in (("submit", "Request"), ("submit-multi", "MultiOperationRequest")):
+        done = await jobs(command, "--request-json", "-", stdin=body)
+        assert (done.code, done.out) == (ExitCode.USAGE, "")
+        assert done.err.startswith(
+            f'ci-gateway jobs {command}: stdin is not a {what}: it has "request" at the top'
+        )
+        assert "`jq .request FILE`" in done.err and len(done.err.splitlines()) == 1
+    # What the message says to give is a Request.
+    json_format.Parse(json.dumps(json.loads(body)["request"]), media_pb2.Request())
+
+
+async def test_describe_help_states_the_gateways_bound(jobs: Jobs) -> None:
+    """`describe --help` said "up to 10" (the ids of one request to CI) while the RPC takes
+    100 and splits them itself."""
+    done = await jobs("describe", "--help")
+    assert done.code == ExitCode.OK
+    assert f"show jobs by id (up to {MAX_JOB_IDS_PER_RPC})" in done.out
 
 
 async def test_help_lists_the_commands_exit_codes_and_environment(jobs: Jobs) -> None:

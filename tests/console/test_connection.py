@@ -121,6 +121,20 @@ async def test_tls_with_a_token_and_mtls_with_a_client_certificate(
     )
     plaintext = await run_jobs(gateway.address, "list")
     assert plaintext.code == ExitCode.USAGE, plaintext.err
+    # The bare "Socket closed" did not say that TLS was missing.
+    assert plaintext.err.endswith(
+        "(plaintext: if the gateway serves TLS, give --ca-file or --tls)\n"
+    ), plaintext.err
+
+
+async def test_tls_to_a_plaintext_gateway_says_so(gateway: RunningGateway, pki: Pki) -> None:
+    """A TLS client of a plaintext port got OpenSSL's WRONG_VERSION_NUMBER and no more."""
+    done = await run_jobs(gateway.address, "list", "--ca-file", str(pki.directory / "ca.crt"))
+    assert done.code == ExitCode.USAGE
+    assert done.err.startswith(
+        f"ci-gateway jobs list: cannot reach the gateway at {gateway.address}: "
+    )
+    assert done.err.endswith("(the gateway does not speak TLS there: drop --tls and --ca-file)\n")
 
 
 async def test_unusable_tls_options_exit_2_naming_the_file(tmp_path: Path) -> None:
