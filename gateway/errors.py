@@ -23,7 +23,8 @@ whole list (tests/test_errors.py keeps it equal to the classes). The gRPC code i
     ├── NoCredentialsError         UNAVAILABLE         no usable Tencent credentials to sign with
     ├── JobNotFound                NOT_FOUND           CI has no such job (tracking)
     ├── ResourceNotFound           NOT_FOUND           CI has no such queue or workflow run
-    ├── TrackerClosed              UNAVAILABLE         the gateway is shutting down: watch again
+    ├── ShuttingDown               UNAVAILABLE         the gateway's stop ended the call: send again
+    │   └── TrackerClosed          UNAVAILABLE         the gateway is shutting down: watch again
     ├── TrackerFailed              INTERNAL            job tracking stopped on a gateway bug
     └── AccessError                *                   refused before CI was asked (attempts = 0)
         ├── ClientNotAuthenticated UNAUTHENTICATED     no, or no valid, client credentials
@@ -545,14 +546,31 @@ class ResourceNotFound(GatewayError):
         return {"resource": self.kind, "id": self.resource_id}
 
 
-class TrackerClosed(GatewayError):
-    """The gateway is shutting down: watch again (on another replica); the first message of a
-    new watch is the job's current state, so nothing is lost. Not OVERLOADED: nothing is over a
-    limit, and a client backing off as if it were would only re-watch later than it could."""
+class ShuttingDown(GatewayError):
+    """The gateway is stopping and ended the call before it finished: its drain's grace ran
+    out, or a second signal cut it short (`gateway.api.interceptors.InFlight.cut`). Send it
+    again (another replica serves it). Not OVERLOADED: nothing is over a limit, and a client
+    backing off as if it were would only come back later than it could. A submit that may have
+    reached CI is not ended with this but with `SubmitOutcomeUnknown` and its request_id: sent
+    again without it, it could make a second job."""
 
     status = grpc.StatusCode.UNAVAILABLE
     reason = Reason.SHUTTING_DOWN
     retry = RetryClass.TRANSIENT
+    # The cut sets the attempts the call had made towards CI (`RpcScope.attempts`).
+    attempts = 0
+
+    def __init__(self, message: str = "") -> None:
+        super().__init__(
+            message
+            or "the gateway is shutting down and ended this call before it finished; send it again"
+        )
+
+
+class TrackerClosed(ShuttingDown):
+    """The gateway is shutting down: watch again (on another replica); the first message of a
+    new watch is the job's current state, so nothing is lost."""
+
     attempts = 0  # the tracker's polls serve every watcher: none was this call's
 
     def __init__(self) -> None:

@@ -11,6 +11,8 @@ and reflection services) so that one place sees every call start and end:
 - `InFlight`, the count of API calls in progress that a graceful shutdown waits for, from the
   call's arrival (its `gate`, before grpc reads its request) to its end, and the server-wide cap
   on them (`server.max_concurrent_rpcs`), enforced at that arrival;
+- the end of a call the shutdown cuts (`InFlight.cut`): the gateway's own status, which says
+  what the caller may do (`when_cut`), instead of grpc's bare "Cancelling all calls";
 - the call's server span, when tracing is on (`gateway.tracing`; not for health and
   reflection, like the access log's DEBUG).
 
@@ -31,20 +33,22 @@ it to whatever the handler left, just before grpc sends the status.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import inspect
 import logging
 import sys
 import time
 from collections.abc import AsyncIterator, Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import grpc
 
 from gateway import rpc_context, tracing
 from gateway._chain import OPS_SERVICES, Metadata, MethodInterceptor
 from gateway.api.metrics import GatewayMetrics
-from gateway.errors import Overloaded
+from gateway.errors import GatewayError, Overloaded, ShuttingDown
 from gateway.logs import ACCESS_LOGGER, event
+from gateway.status import abort
 
 _MAX_LOGGED_AGENT = 200
 
@@ -56,6 +60,28 @@ WHAT = "API calls in progress"
 if TYPE_CHECKING:  # grpc's RpcMethodHandler and ServicerContext are generic in its stubs only
     Handler = grpc.RpcMethodHandler[Any, Any]
     Context = grpc.aio.ServicerContext[Any, Any]
+
+# What a call the shutdown cuts ends with, given the HTTP attempts it made towards CI.
+CutAnswer = Callable[[int], GatewayError]
+# The current call's `CutAnswer`, with the scope of the call that gave it (`when_cut`).
+_CUT_ANSWER: contextvars.ContextVar[tuple[rpc_context.RpcScope, CutAnswer] | None] = (
+    contextvars.ContextVar("ci_gateway_cut_answer", default=None)
+)
+
+
+def when_cut(answer: CutAnswer) -> None:
+    """Say what the current API call is to end with should the shutdown cut it (`InFlight.cut`)
+    from now on, instead of `ShuttingDown`: for a call whose work may outlive it, what its
+    caller must know (a submit CI may already be acting on: its request_id, to retry with).
+    Asked once the handler has unwound from the cut, so it sees what the call did.
+
+    Kept in a context variable: the handler runs in its call's task and context, where the
+    observability wrapper reads it; tagged with the call's scope, so that a value left by an
+    earlier call in the same task (a handler driven by hand) is never taken for this one's.
+    Outside an RPC scope, a no-op (nobody cuts such a call)."""
+    scope = rpc_context.current()
+    if scope is not None:
+        _CUT_ANSWER.set((scope, answer))
 
 
 class InFlight:
@@ -76,7 +102,13 @@ class InFlight:
     RESOURCE_EXHAUSTED: grpc's own limiter (`maximum_concurrent_rpcs`) is not used, which also
     saves every call the done callback it adds to the call's task. A refused call counts while
     its refusal is answered (it passes every wrapper, `enter` to `leave`, as any call), so for
-    that moment the count may pass `limit` by the refusals in progress."""
+    that moment the count may pass `limit` by the refusals in progress.
+
+    The calls whose handler runs are known by their tasks too, so that a drain whose grace ran
+    out can end them itself (`cut`): each is cancelled, and the observability wrapper turns the
+    cancellation into the gateway's own status while grpc's server still runs. A call still
+    arriving has no handler to answer it and is left to grpc's stop, which ends it UNAVAILABLE:
+    its request never reached a handler, so nothing of it reached CI."""
 
     def __init__(self, limit: int | None = None) -> None:
         """`limit`: API calls in progress at once, beyond which a call is refused at its arrival;
@@ -85,6 +117,10 @@ class InFlight:
         self._refuse_from = sys.maxsize if limit is None else limit
         self._handling = 0
         self._arriving: set[asyncio.Task[Any]] = set()
+        # The tasks of the calls whose handler runs (`enter` to `leave`), and those of them the
+        # shutdown has cut.
+        self._handlers: set[asyncio.Task[Any]] = set()
+        self._cut: set[asyncio.Task[Any]] = set()
         self._idle = asyncio.Event()
         self._idle.set()
 
@@ -107,21 +143,45 @@ class InFlight:
         task.add_done_callback(self._gone)
         return None
 
-    def enter(self) -> None:
-        if self._arriving:  # the call's own task, from now on counted as handled
-            task = asyncio.current_task()
-            if task is not None and task in self._arriving:
+    def enter(self) -> asyncio.Task[Any] | None:
+        """A call's handler begins: counted as handled until `leave`. Returns the call's task
+        (None outside one), which `leave` and `was_cut` take."""
+        task = asyncio.current_task()
+        if task is not None:
+            if task in self._arriving:  # from now on counted as handled
                 self._arriving.remove(task)
                 # Its end needs no callback any more (`leave` counts it out): one turn of the
                 # event loop less per call (a callback per call measured: bench/README).
                 task.remove_done_callback(self._gone)
+            self._handlers.add(task)
         self._handling += 1
         self._idle.clear()
+        return task
 
-    def leave(self) -> None:
+    def leave(self, task: asyncio.Task[Any] | None) -> None:
+        """The call `enter` returned `task` for has ended. Its task, not the current one: a
+        stream's generator may be closed later, from another task."""
         self._handling -= 1
+        if task is not None:
+            self._handlers.discard(task)
+            if self._cut:
+                self._cut.discard(task)
         if self.count == 0:
             self._idle.set()
+
+    def cut(self) -> list[asyncio.Task[Any]]:
+        """End every call whose handler runs (a drain's grace has run out): cancel its task,
+        which the observability wrapper answers with the gateway's own status (`was_cut`).
+        Returns those tasks, each done once grpc is done with its call."""
+        tasks = [task for task in self._handlers if not task.done()]
+        for task in tasks:
+            self._cut.add(task)
+            task.cancel()
+        return tasks
+
+    def was_cut(self, task: asyncio.Task[Any] | None) -> bool:
+        """Whether `cut` cancelled this call (not its client, nor grpc)."""
+        return task is not None and task in self._cut
 
     def _gone(self, task: asyncio.Task[Any]) -> None:
         """A call's task ended: if its handler never began (its request never came, or it was
@@ -236,21 +296,27 @@ class _Call:
         self._started = 0.0
         self._token: Any = None
         self._trace: tracing.RpcTrace | None = None
+        self._task: asyncio.Task[Any] | None = None
 
     def begin(self) -> None:
         self._started = time.monotonic()
         method = self._m
         method.started.inc()
         if not method.ops:
-            self._ic.in_flight.enter()
+            self._task = self._ic.in_flight.enter()
             self._trace = tracing.start_rpc(
                 method.full_method, self._metadata, self.scope.request_id
             )
         self._token = rpc_context.enter(self.scope)
 
-    def finish(self, context: Context, error: BaseException | None) -> None:
+    def finish(
+        self, context: Context, error: BaseException | None, *, aborted: bool = False
+    ) -> None:
+        """Count and log the call's end. `aborted`: its status was set by an abort (`error`
+        being grpc's AbortError says so too), whose code the context holds, even should the
+        sending have failed."""
         seconds = time.monotonic() - self._started
-        aborted = isinstance(error, grpc.aio.AbortError)
+        aborted = aborted or isinstance(error, grpc.aio.AbortError)
         if not aborted:
             self._keep_request_id(context)
         code = self._code(context, error, aborted=aborted)
@@ -258,7 +324,7 @@ class _Call:
         method.handled(code).inc()
         method.handling.observe(seconds)
         if not method.ops:
-            self._ic.in_flight.leave()
+            self._ic.in_flight.leave(self._task)
         peer_identities = self._peer_identities
         identities = (
             [i.decode(errors="replace") for i in peer_identities] if peer_identities else None
@@ -290,6 +356,38 @@ class _Call:
             rpc_context.leave(self._token)
         except ValueError:  # a generator closed from another context
             pass
+
+    def was_cut(self, error: BaseException) -> bool:
+        """Whether `error` is the shutdown's cut of this call (`InFlight.cut`)."""
+        return isinstance(error, asyncio.CancelledError) and self._ic.in_flight.was_cut(self._task)
+
+    async def end_cut(self, context: Context, cancelled: BaseException) -> NoReturn:
+        """End a call the shutdown cut (`cancelled`, once its handler has unwound) with the
+        gateway's own status: what the handler said it should be (`when_cut`), else
+        `ShuttingDown`, each with the attempts the call made towards CI. grpc's own stop
+        comes `CUT_MARGIN_S` later (`gateway.api.server`), so the server still sends it.
+
+        The cancellation is taken back (`uncancel`) before the status is sent: the call goes
+        on, to send it. Should the sending fail (grpc's stop came first after all, or the
+        client left), the call still counts with the code it was ending with, and ends as
+        cancelled."""
+        assert self._task is not None  # `was_cut` holds
+        self._task.uncancel()
+        scope = self.scope
+        given = _CUT_ANSWER.get()
+        if given is not None and given[0] is scope:
+            error = given[1](scope.attempts)
+        else:
+            error = ShuttingDown()
+        error.attempts = scope.attempts
+        try:
+            await abort(context, error)
+        except grpc.aio.AbortError as aborted:
+            self.finish(context, aborted)
+            raise
+        except BaseException:
+            self.finish(context, cancelled, aborted=True)
+            raise cancelled from None
 
     def _keep_request_id(self, context: Context) -> None:
         """Append the scope's trailing metadata to what the handler set (it may have replaced
@@ -381,6 +479,8 @@ class ObservabilityInterceptor(MethodInterceptor):
                 try:
                     response = await behavior(request, context)
                 except BaseException as error:
+                    if call.was_cut(error):
+                        await call.end_cut(context, error)
                     call.finish(context, error)
                     raise
                 call.finish(context, None)
@@ -396,6 +496,8 @@ class ObservabilityInterceptor(MethodInterceptor):
                 if inspect.isawaitable(response):
                     response = await response
             except BaseException as error:
+                if call.was_cut(error):
+                    await call.end_cut(context, error)
                 call.finish(context, error)
                 raise
             call.finish(context, None)
@@ -415,6 +517,8 @@ class ObservabilityInterceptor(MethodInterceptor):
                     async for message in behavior(request, context):
                         yield message
                 except BaseException as error:
+                    if call.was_cut(error):
+                        await call.end_cut(context, error)
                     call.finish(context, error)
                     raise
                 call.finish(context, None)

@@ -16,10 +16,12 @@ probes, which can neither speak TLS (the shared layout's API port) nor reach a l
 `RunningGateway.stop` is the graceful shutdown, in this order: every health status NOT_SERVING
 (load balancers stop sending), job tracking drained (every watch ends UNAVAILABLE at once), stop
 accepting RPCs, let API calls in flight finish for up to the grace period, then end whatever
-still runs (health watches, reflection streams, calls past the grace). The stack then closes the
-rest in reverse order of building: job tracking, the HTTP session towards CI, tracing (its last
-spans exported, for at most a few seconds), the credentials provider, the health port and the
-ops port last: until then both keep answering probes (NOT_SERVING) through the drain.
+still runs: the API calls past the grace first, each with the gateway's own status
+(`InFlight.cut`), then the rest (health watches, reflection streams, calls whose request never
+came) by grpc's stop. The stack then closes the rest in reverse order of building: job
+tracking, the HTTP session towards CI, tracing (its last spans exported, for at most a few
+seconds), the credentials provider, the health port and the ops port last: until then both
+keep answering probes (NOT_SERVING) through the drain.
 """
 
 from __future__ import annotations
@@ -96,8 +98,13 @@ RESOURCE_SERVICES = (
 # gRPC clients commonly configure 10-30 s keepalives to survive idle-connection reaping.
 CLIENT_PING_MIN_INTERVAL_MS = 10_000
 # grpc's own stop waits this much longer than the drain's grace, so that the calls left when
-# the grace ends are cut (and counted) by the gateway rather than by grpc a moment earlier.
+# the grace ends are cut (counted, and answered with the gateway's own status) by the gateway
+# rather than by grpc a moment earlier.
 CUT_MARGIN_S = 1.0
+# Of that margin, how long the calls the gateway cut have to send their status before grpc's
+# stop ends what is left (a client that stopped reading may hold its status unsent): the rest
+# is slack for the drain's own timers.
+CUT_ANSWER_S = CUT_MARGIN_S / 2
 # Once every call is ended, how long grpc may take to close its connections before the drain
 # goes on without it. grpc's stop completes only when each connection's last write has: a client
 # that stopped reading (its TCP window shut) holds one pending until the kernel gives up on it
@@ -379,9 +386,13 @@ class RunningGateway:
         reached a handler, so it is safe to send again) and counted as cut off.
 
         The cut is ours, not grpc's: grpc's own stop gets `CUT_MARGIN_S` more grace, so the
-        calls still running when our grace ends are counted *before* they are ended. (Counted
+        calls still running when our grace ends are counted *before* they are ended (counted
         after grpc ended them, they would already have left `in_flight`, and every drain would
-        report none cut off.)
+        report none cut off), and ended by the gateway (`InFlight.cut`), each with a status
+        that says what its caller may do: grpc's bare UNAVAILABLE invites a retry, which for a
+        submit CI may already be acting on, sent again without the request_id the gateway made
+        for it, could make a second job. They get `CUT_ANSWER_S` to send it; grpc's stop then
+        ends whatever is left.
         """
         stopping = asyncio.ensure_future(self.server.stop(grace + CUT_MARGIN_S))
         # grpc stops accepting in stop()'s first step, before its first real wait; this yield
@@ -397,9 +408,13 @@ class RunningGateway:
             if not stopping.done():
                 # The grace ran out or was forced short (cut what is left), or the API calls
                 # are done and only long-lived streams (health watches, reflection) remain,
-                # which need not hold the exit. `None` ends them at once; a second `stop(0)`
-                # would race the first stop's teardown inside grpc (it may cancel calls on a
-                # destroyed server). Bounded: see `CLOSE_WAIT_S`.
+                # which need not hold the exit. The API calls first, by the gateway itself;
+                # then grpc's `None` ends the rest at once (a second `stop(0)` would race the
+                # first stop's teardown inside grpc: it may cancel calls on a destroyed
+                # server). Bounded: `CUT_ANSWER_S`, then `CLOSE_WAIT_S`.
+                cut = self.in_flight.cut()
+                if cut:
+                    await asyncio.wait(cut, timeout=CUT_ANSWER_S)
                 await self.stop_server()
             if not self.stop_server.left_open:
                 await stopping  # grpc's stop has completed: this one ends at once

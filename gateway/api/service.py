@@ -15,6 +15,7 @@ waits for CI (README, "tags"); it takes holding the job's id to ask.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any, TypeVar
@@ -26,6 +27,7 @@ from gateway._proto import media_pb2, service_pb2, service_pb2_grpc
 from gateway.access.open_calls import current_client, show_job_tag
 from gateway.access.policy import ClientPolicy
 from gateway.api import validation
+from gateway.api.interceptors import when_cut
 from gateway.api.servicer import Admission, Servicer, rpc, waiting_rpc
 from gateway.config.settings import Settings
 from gateway.errors import (
@@ -34,6 +36,8 @@ from gateway.errors import (
     GatewayError,
     InvalidRequest,
     JobNotFound,
+    ShuttingDown,
+    SubmitOutcomeUnknown,
 )
 from gateway.jobs import describe
 from gateway.jobs.exactly_once import (
@@ -64,6 +68,25 @@ REQUEST_ID_METADATA = "x-ci-gateway-request-id"
 # a second), so the latest state arrives instead of DEADLINE_EXCEEDED.
 WAIT_MARGIN_FRACTION = 0.1
 WAIT_MARGIN_MAX_S = 1.0
+
+
+def submit_cut(request_id: str, caller_supplied: bool, attempts: int) -> GatewayError:
+    """What a submit the shutdown cut ends with (`when_cut`), given its attempts towards CI.
+
+    SUBMIT_OUTCOME_UNKNOWN with the request_id whenever a job of it may exist: the coordinator
+    has left the record in doubt (or CI holds the marker), so a retry with the id reconciles
+    and never makes a second job, where a retry without it would get a new id. That is, when
+    the call made any attempt (a gateway-made id's first is its POST; a caller's id is looked
+    for first, and the look, unfinished, is exactly what would have said whether its job
+    exists), and for a caller's id even with none: the call may have been waiting on another
+    call's or replica's send of it. Only a gateway-made id with no attempt cannot have reached
+    CI (nobody else knows it, and its record was dropped): SHUTTING_DOWN, send it again."""
+    if attempts == 0 and not caller_supplied:
+        return ShuttingDown()
+    cause = ShuttingDown("the gateway is shutting down and ended the call")
+    unknown = SubmitOutcomeUnknown(request_id, cause)
+    unknown.extra["request_id"] = request_id
+    return unknown
 
 
 class MediaJobService(Servicer, service_pb2_grpc.MediaJobServiceServicer):
@@ -115,6 +138,7 @@ class MediaJobService(Servicer, service_pb2_grpc.MediaJobServiceServicer):
         equal ids never meet, and what the caller reads still shows the id it sent."""
         self._use_gateway_callback(target, body)
         context.set_trailing_metadata(((REQUEST_ID_METADATA, request_id),))
+        when_cut(functools.partial(submit_cut, request_id, caller_supplied))
         client = current_client()
         key = RequestKey.scoped(client.name if client is not None else None, request_id)
         try:

@@ -26,6 +26,7 @@ from gateway.credentials import Credentials, StaticCredentialsProvider
 from gateway.jobs.callbacks import callback_url
 from gateway.model import Target
 from tests.conftest import BUCKET, REGION, SAMPLE_KEY
+from tests.integration.helpers import rich_error
 from tests.integration.hold import Hold
 from tests.jobs.helpers import TOKEN, xml_callback
 
@@ -87,6 +88,9 @@ async def test_a_drain_counts_the_calls_it_cut_off(
             await asyncio.wait_for(running.stop(grace_s=0.2), WAIT_S)
         results = await asyncio.gather(*calls, return_exceptions=True)
     assert all(isinstance(result, grpc.aio.AioRpcError) for result in results)
+    # Each ended by the gateway itself, with a status that says why (not grpc's bare one).
+    reasons = [rich_error(result).error_info for result in results]  # type: ignore[arg-type]
+    assert [info.reason if info else None for info in reasons] == ["SHUTTING_DOWN"] * CALLS
     assert [line["cut_off"] for line in stopped_lines(caplog)] == [CALLS]
 
 
