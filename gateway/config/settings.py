@@ -165,7 +165,16 @@ def is_proxy_url(url: str) -> bool:
 
 @dataclass(frozen=True)
 class ServerLimits:
-    """The gRPC server's resource limits (`[server]` in TOML)."""
+    """The gRPC server's resource limits (`[server]` in TOML).
+
+    The bounds that hold memory (`max_connections`, `max_ops_calls` here, with
+    `retry.max_in_flight_rpcs`, `tracking.max_watchers` and `shared.submit_store_max_mb`) are
+    sized together: at rest (~82 MiB) plus each bound times what one unit of it costs stays
+    within 90% of a 256 MiB container in the costliest layout (TLS, the embedded submit store),
+    so that a flood is refused RESOURCE_EXHAUSTED at a bound before the pod is OOM-killed with
+    every call in flight on it. README: "Memory at the bounds"; `tests/deploy/test_memory_bounds.py`
+    holds the measured costs and checks the defaults and each shipped manifest against them.
+    Raise a bound and the memory limit together."""
 
     # Requests and answers are small (a JobsDetail with MediaInfo is a few KiB); 8 MiB leaves
     # room for a 100-job listing without letting one caller pin much memory.
@@ -214,9 +223,10 @@ class ServerLimits:
     # one beyond this cap there, with OVERLOADED and RetryInfo, as its other bounds do (not
     # grpc's `maximum_concurrent_rpcs`, which refuses bare). Health and reflection are bounded
     # apart (`max_ops_calls`). 0 derives it from the bounds the gateway's own gates keep, summed
-    # (`gateway.api.server.max_concurrent_rpcs`), so that a legitimate load meets those first
-    # and this cap only ever refuses calls beyond all of them: the half-open ones. A fixed
-    # default would fall below that sum as soon as an operator raised a watcher cap.
+    # (`gateway.api.server.max_concurrent_rpcs`, 1,824 by default), so that a legitimate load
+    # meets those first and this cap only ever refuses calls beyond all of them: the half-open
+    # ones. A fixed default would fall below that sum as soon as an operator raised a watcher
+    # cap. A fixed value above the sum lets that many more half-open calls in, each ~21 KiB.
     max_concurrent_rpcs: int = _option(
         0,
         flag="--max-concurrent-rpcs",
@@ -230,23 +240,25 @@ class ServerLimits:
     # Health and reflection need no client credentials, and their calls can stay open as long
     # as the client likes: without a bound, anyone who reaches the port could hold any number
     # (gateway.api.ops_calls). gRPC clients that check health themselves keep one Watch per
-    # connection to the replica; a thousand is far beyond a fleet's and ~20 MiB at most.
+    # connection to the replica; kubelet's probes are short Checks. ~21 KiB a call, on each of
+    # two ports: 200 are ~8 MiB (1,000 were ~41 MiB, a sixth of a 256 MiB pod for strangers).
     max_ops_calls: int = _option(
-        1000,
+        200,
         help="health and reflection calls in progress at once (Watch streams included) on each "
         "of the API and health ports (they need no client credentials); beyond it "
         "RESOURCE_EXHAUSTED",
     )
 
-    # Each connection costs the gateway ~18 KiB idle, ~47 KiB with TLS (measured), and a file
+    # Each connection costs the gateway ~22 KiB idle, ~58 KiB with TLS (measured), and a file
     # descriptor. A fleet needs far fewer: the bench's watch item uses 20, a sidecar's client
-    # one, and a shared layout's hundreds of client pods with a few connections each are spread
-    # over 2+ replicas; a connection being replaced (max_connection_age) lives on beside its
-    # successor for up to the age grace, so count each twice. 2,000 TLS connections are ~94
-    # MiB, what k8s/shared's 256 MiB limit holds beside the ~80 MiB at rest and calls in
-    # flight. grpc closes the one beyond at once, before any byte (no status can be sent).
+    # one, and a shared layout's client pods with a few connections each are spread over 2+
+    # replicas; a connection being replaced (max_connection_age) lives on beside its successor
+    # for up to the age grace, so count each twice. 500 TLS connections are ~28 MiB of the
+    # 256 MiB the defaults are sized for (2,000 were ~113 MiB: with the other bounds full, far
+    # past k8s/shared's limit); k8s/shared, which keeps no submit store in memory, allows
+    # 1,000. grpc closes the one beyond at once, before any byte (no status can be sent).
     max_connections: int = _option(
-        2000,
+        500,
         flag="--max-connections",
         help="connections open at once to the API port; one more is closed as it opens "
         "(clients see UNAVAILABLE and retry it like any failed connect); 0 = no bound",
@@ -255,12 +267,12 @@ class ServerLimits:
     # until one of its connection's calls ends (grpc's C core, measured; grpc-go and grpc-java
     # buffer them likewise), and grpc refuses a stream beyond it (REFUSED_STREAM) from a
     # client that ignores the setting. A queue the caller cannot see is worse than the
-    # admission's OVERLOADED with RetryInfo, so one connection carries as many calls as the
-    # admission lets in (`retry.max_in_flight_rpcs`, 2,000): a sidecar's client often has one
-    # channel, and the bench's memory item holds 1,000 submits on one (its watch item, 50
-    # watches a connection; a client's watches are capped at 100 of each kind). It keeps one
-    # connection from taking all of `max_concurrent_rpcs`, and refuses a flood of streams in
-    # grpc's core, before any Python runs.
+    # admission's OVERLOADED with RetryInfo, so one connection carries at least as many calls
+    # as the gateway's own gates let in at once (`max_concurrent_rpcs`, 1,824 by default): a
+    # sidecar's client often has one channel, and the bench's memory item holds 1,000 submits
+    # on one (its watch item, 50 watches a connection; a client's watches are capped at 100 of
+    # each kind). It refuses a flood of streams in grpc's core, before any Python runs; memory
+    # is bounded by the total (`max_concurrent_rpcs`), not by this.
     max_streams_per_connection: int = _option(
         2000,
         flag="--max-streams-per-connection",
@@ -338,9 +350,15 @@ class Retry:
         help="requests to CI at once; beyond it RESOURCE_EXHAUSTED (OVERLOADED), never a queue",
         aliases=("CI_GATEWAY_MAX_IN_FLIGHT_UPSTREAM",),
     )
+    # Each of two admissions (job calls; queue, template and workflow calls) lets this many in.
+    # An admitted call costs up to ~43 KiB (held by a slow CI, measured), and can wait for
+    # CI, for credentials, for Redis or in a backoff: 2 x 512 are ~43 MiB. As many as may be at
+    # CI at once (`max_in_flight_upstream`): one admitted beyond those would only be refused
+    # there, or wait. 2,000 (before) were ~168 MiB, most of a 256 MiB pod.
     max_in_flight_rpcs: int = _option(
-        2000,
-        help="API calls at once; beyond it RESOURCE_EXHAUSTED (OVERLOADED) with RetryInfo; "
+        512,
+        help="API calls at once, in each of two admissions (job calls; queue, template and "
+        "workflow calls); beyond it RESOURCE_EXHAUSTED (OVERLOADED) with RetryInfo; "
         "watch streams and `WaitMediaJob` are bounded by the watcher caps "
         "(`tracking.max_watchers`, `max_watchers_per_client`) instead",
         aliases=("CI_GATEWAY_MAX_IN_FLIGHT_RPCS",),
@@ -383,9 +401,15 @@ class Tracking:
         help="the poll interval doubles while a job does not change, up to this",
         aliases=("CI_GATEWAY_POLL_MAX_S",),
     )
+    # Counted apart for job watches (WatchMediaJob, WaitMediaJob: ~35 KiB each, measured on
+    # distinct jobs) and run watches (WatchWorkflowExecution: ~43 KiB): 400 of each are ~30
+    # MiB; 10,000 (before) were ~760 MiB, an OOM kill in any shipped pod long before a refusal.
+    # Four clients at their own cap (`max_watchers_per_client`); a fleet that watches more
+    # spreads its watches over replicas, or raises this and the pod's memory limit together.
     max_watchers: int = _option(
-        10_000,
-        help="watch/wait calls open at once; beyond it RESOURCE_EXHAUSTED",
+        400,
+        help="watch/wait calls open at once, job watches and workflow-run watches each; "
+        "beyond it RESOURCE_EXHAUSTED",
         aliases=("CI_GATEWAY_MAX_WATCHERS",),
     )
     max_watchers_per_client: int = _option(
@@ -474,11 +498,14 @@ class Shared:
         help="where request_id -> job records live (24 h): `memory` or `redis`",
         aliases=("CI_GATEWAY_SUBMIT_STORE",),
     )
+    # ~30,000 records of callers' own request_ids (~1.1 KiB each): a day of a sidecar's submits
+    # at one every 3 s. Counted whole in the 256 MiB the defaults are sized for (`ServerLimits`);
+    # with `submit_store = "redis"` it costs the gateway nothing.
     submit_store_max_mb: float = _option(
         32.0,
         help="memory the `memory` submit store may hold (MiB); past it the oldest records go "
-        "first (a repeat of their request_id then reconciles with CI); size it under the "
-        "pod's memory limit",
+        "first (a repeat of their request_id then reconciles with CI); counted in the "
+        "memory the other bounds leave under the pod's limit",
     )
 
     def __post_init__(self) -> None:

@@ -1,0 +1,229 @@
+"""The gateway's bounds fit the memory limits of the pods it ships in.
+
+A flood (many clients' watches, many calls held by a slow CI, connections left open) must end
+in RESOURCE_EXHAUSTED refusals at a bound, not in an OOM kill that loses every call in flight
+on the replica. So the worst case (what the gateway holds at rest, plus each bound times what
+one unit of it costs, every bound full at once) must fit under the container's memory limit,
+for the defaults and for each layout in k8s/, whose settings are loaded as `ci-gateway serve`
+would load them (`load_layout`: the ConfigMap's gateway.toml, the container's environment and
+arguments). Raise a bound there without the limit, or lower the limit without the bounds, and
+this fails. README: "Memory at the bounds", whose figures are checked here too.
+
+The per-unit costs are this module's constants, each with the measurement it comes from: RSS
+of a real gateway process (`ci-gateway serve`, or `bench.serve`'s gateway, on uvloop) against
+the emulator, the load opened at once and held, over the RSS just before (warmed up by one call
+of the same kind). Reproduce them with `bench` (item 4 for held calls, item 5 for watches) or
+a script like them; bench/README.md, "Memory", has the runs.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import pytest
+
+from gateway.access.interceptor import ClientAccess
+from gateway.api.server import max_concurrent_rpcs
+from gateway.config.settings import Settings
+from tests.deploy.test_k8s import LAYOUTS, gateway_container, gateway_pod, load_layout, one
+
+ROOT = Path(__file__).resolve().parents[2]
+
+# --- What one unit of each bound costs (RSS; measured 2026-12-07 on this tree, Python 3.11) ---
+
+# `ci-gateway serve` with a TLS access file, metrics, health and callback ports open and one
+# client connection: 82.0-82.1 MiB (80.1 in sidecar mode; bench item 4's gateway, 74-80).
+REST_MIB = 82.0
+# An idle API connection after one health Check on it: 500 plaintext, +21.8 KiB each; 500 and
+# 1,000 over TLS, +57.6 and +57.4 KiB each.
+CONNECTION_KIB = 22.0
+CONNECTION_TLS_KIB = 58.0
+# An admitted job or resource call, charged as the costliest state measured: held by a slow CI
+# (the emulator delaying every request past the call's deadline, `max_in_flight_upstream`
+# raised): 1,990 submits started at once, ~1,790 reached the gateway, RSS 76.2 -> 150.7 MiB
+# once they had all ended DEADLINE_EXCEEDED (the peak, 140.6, came while they were held):
+# 42.7 KiB each; bench item 4 (1,000 held): 43 KiB. A call waiting for credentials, Redis or
+# a backoff holds less (no exchange with CI), and is charged this too.
+CALL_KIB = 43.0
+# WatchMediaJob on distinct jobs kept Submitted, 50 streams a connection (the connections'
+# own cost included): 34.2 KiB each for 1,000, 34.5 for 2,720, 35.2 for 1,817 (bench item 5:
+# +34 MiB for 1,000). On one job, 29.3 KiB: each tracked job adds ~5 KiB.
+JOB_WATCH_KIB = 35.0
+# WatchWorkflowExecution on distinct runs (one-node workflows) held Running, 50 a connection:
+# 42.1 KiB each for 1,000, 42.4 for 1,787.
+RUN_WATCH_KIB = 43.0
+# A call whose request never comes (headers only, held open): 19.4 KiB each for 2,000 on two
+# connections; 21 KiB in the earlier measurement the README quotes.
+OPEN_CALL_KIB = 21.0
+# A health or reflection call held open (a health Watch): taken as a call whose request never
+# comes, which it is until its request is read (not measured apart).
+OPS_CALL_KIB = 21.0
+# The worst case must stay within this share of the limit. The estimate leaves out what no
+# setting bounds per unit (answers buffered for a client that stops reading, requests up to
+# `server.max_message_bytes` each, connections to the health and metrics ports), and the
+# measurements above vary by a few % between runs and builds.
+LIMIT_SHARE = 0.9
+
+# The limit the defaults are sized for, in the costliest layout (TLS, the embedded store).
+DEFAULTS_SIZED_FOR_MIB = 256
+
+
+@dataclass(frozen=True)
+class WorstCase:
+    """What a gateway with these settings may hold at once, part by part (MiB)."""
+
+    parts: dict[str, float]
+
+    @property
+    def total_mib(self) -> float:
+        return sum(self.parts.values())
+
+    def fits(self, limit_mib: float) -> bool:
+        return self.total_mib <= LIMIT_SHARE * limit_mib
+
+    def explain(self, limit_mib: float) -> str:
+        listed = ", ".join(f"{name} {mib:.1f}" for name, mib in self.parts.items())
+        return (
+            f"worst case {self.total_mib:.1f} MiB ({listed}) against {LIMIT_SHARE:.0%} of a "
+            f"{limit_mib:g} MiB limit: lower a bound or raise the limit, together "
+            '(README: "Memory at the bounds")'
+        )
+
+
+def _calls_kib(settings: Settings) -> float:
+    """API calls in progress: at most `max_concurrent_rpcs` in all, each kind at most its own
+    gate's bound, the costliest kinds first; any place left is a call whose request never
+    comes (none when the cap is derived: it is then the gates' sum)."""
+    admitted = 2 * settings.retry.max_in_flight_rpcs  # job calls; resource calls
+    watchers = settings.tracking.max_watchers  # job watches and run watches, each
+    kinds = sorted([(CALL_KIB, admitted), (RUN_WATCH_KIB, watchers), (JOB_WATCH_KIB, watchers)])
+    places = max_concurrent_rpcs(settings)
+    total = 0.0
+    for cost, bound in reversed(kinds):
+        taken = min(bound, places)
+        total += taken * cost
+        places -= taken
+    return total + places * OPEN_CALL_KIB
+
+
+def worst_case(settings: Settings, *, tls: bool) -> WorstCase:
+    """Every bound full at once: `tls` when the API port serves TLS (a connection costs more)."""
+    limits = settings.server
+    per_connection = CONNECTION_TLS_KIB if tls else CONNECTION_KIB
+    # `max_connections = 0` is no bound: as good as infinite here.
+    connections = limits.max_connections * per_connection if limits.max_connections else 1e12
+    store = settings.shared.submit_store_max_mb if settings.shared.submit_store == "memory" else 0
+    return WorstCase(
+        {
+            "at rest": REST_MIB,
+            "submit store": store,
+            "connections": connections / 1024,
+            "calls and watches": _calls_kib(settings) / 1024,
+            "health and reflection": 2 * limits.max_ops_calls * OPS_CALL_KIB / 1024,  # 2 ports
+        }
+    )
+
+
+_QUANTITY = re.compile(r"^([0-9.]+)(Ki|Mi|Gi|k|M|G)?$")
+_SCALE = {None: 1, "Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "k": 10**3, "M": 10**6, "G": 10**9}
+
+
+def mib(quantity: str) -> float:
+    """A Kubernetes memory quantity ("256Mi", "1G", "268435456") in MiB."""
+    match = _QUANTITY.fullmatch(str(quantity))
+    assert match, f"unexpected memory quantity {quantity!r}"
+    return float(match[1]) * _SCALE[match[2]] / 2**20
+
+
+def memory_limit_mib(layout: str) -> float:
+    return mib(gateway_container(gateway_pod(layout))["resources"]["limits"]["memory"])
+
+
+def layout_worst_case(layout: str, tmp_path: Path) -> WorstCase:
+    settings = load_layout(layout, tmp_path).settings
+    tls = ClientAccess.from_setting(settings.access_file).config.tls is not None
+    return worst_case(settings, tls=tls)
+
+
+@pytest.mark.parametrize("layout", LAYOUTS)
+def test_each_layouts_bounds_fit_its_pods_memory_limit(layout: str, tmp_path: Path) -> None:
+    limit = memory_limit_mib(layout)
+    worst = layout_worst_case(layout, tmp_path)
+    assert worst.fits(limit), worst.explain(limit)
+
+
+def test_the_defaults_fit_the_limit_they_are_sized_for_in_the_costliest_layout() -> None:
+    defaults = Settings()
+    assert defaults.shared.submit_store == "memory"
+    worst = worst_case(defaults, tls=True)
+    assert worst.fits(DEFAULTS_SIZED_FOR_MIB), worst.explain(DEFAULTS_SIZED_FOR_MIB)
+
+
+def test_the_shared_configmap_states_the_bounds_it_is_sized_by(tmp_path: Path) -> None:
+    """Each bound is written in k8s/shared's gateway.toml (beside a comment naming the limit),
+    so that an operator raising one sees the limit to raise with it, and what this module
+    checks is what the ConfigMap says."""
+    config = tomllib.loads(one("shared", "ConfigMap")["data"]["gateway.toml"])
+    settings = load_layout("shared", tmp_path).settings
+    written = {
+        "server.max_connections": config["server"]["max_connections"],
+        "server.max_ops_calls": config["server"]["max_ops_calls"],
+        "retry.max_in_flight_rpcs": config["retry"]["max_in_flight_rpcs"],
+        "tracking.max_watchers": config["tracking"]["max_watchers"],
+    }
+    for key, value in written.items():
+        section, name = key.split(".")
+        assert getattr(getattr(settings, section), name) == value, key
+    assert "max_concurrent_rpcs" not in config["server"]  # derived from the bounds above
+
+
+# What a regression would look like: a bound raised back to what it was before the bounds were
+# sized (each one alone an OOM kill under a flood), or an unbounded one.
+RAISED = {
+    "server.max_connections": 2000,
+    "server.max_ops_calls": 1000,
+    "retry.max_in_flight_rpcs": 2000,
+    "tracking.max_watchers": 10_000,
+    "server.max_concurrent_rpcs": 24_000,
+}
+
+
+@pytest.mark.parametrize("layout", LAYOUTS)
+@pytest.mark.parametrize("key", [*RAISED, "server.max_connections=0", "limit"])
+def test_raising_a_bound_or_lowering_the_limit_alone_is_caught(
+    layout: str, key: str, tmp_path: Path
+) -> None:
+    settings = load_layout(layout, tmp_path).settings
+    tls = ClientAccess.from_setting(settings.access_file).config.tls is not None
+    limit = memory_limit_mib(layout)
+    assert worst_case(settings, tls=tls).fits(limit)
+    if key == "limit":
+        limit = 192.0  # k8s/sidecar's limit before the bounds were sized
+    else:
+        name, _, value = key.partition("=")
+        section, field = name.split(".")
+        raised = int(value) if value else RAISED[key]
+        group = replace(getattr(settings, section), **{field: raised})
+        settings = replace(settings, **{section: group})
+    assert not worst_case(settings, tls=tls).fits(limit)
+
+
+def readme_section() -> str:
+    readme = (ROOT / "README.md").read_text()
+    return readme.split("### Memory at the bounds\n", 1)[1].split("\n## ", 1)[0].split("\n### ")[0]
+
+
+def test_the_readme_quotes_these_costs_and_worst_cases(tmp_path: Path) -> None:
+    section = readme_section()
+    for kib in (CONNECTION_KIB, CONNECTION_TLS_KIB, CALL_KIB, JOB_WATCH_KIB, RUN_WATCH_KIB):
+        assert f"{kib:g} KiB" in section, kib
+    assert f"{OPEN_CALL_KIB:g} KiB" in section and f"{REST_MIB:g} MiB" in section
+    cases = {"defaults": worst_case(Settings(), tls=True)}
+    for layout in LAYOUTS:
+        (tmp_path / layout).mkdir()
+        cases[layout] = layout_worst_case(layout, tmp_path / layout)
+    for name, worst in cases.items():
+        assert f"**{round(worst.total_mib)} MiB**" in section, (name, worst.total_mib)
