@@ -268,7 +268,7 @@ async def run_all(args: argparse.Namespace, results: dict[str, Any]) -> None:
     if "memory" in items:
         deadline_s = 3.0 if args.quick else 6.0
         for key, bound in (("memory_in_flight", 0), ("memory_in_flight_unbounded", 2000)):
-            what = "default bounds" if not bound else f"max_in_flight_upstream raised to {bound}"
+            what = "default bounds" if not bound else f"in-flight bounds raised to {bound}"
             _say(f"item 4: memory at 1,000 in flight, CI holding each request ({what})")
             results[key], _ = await _with_servers(
                 args, cpus, delay_s=deadline_s + 4.0, max_in_flight=bound,
@@ -452,7 +452,7 @@ def render(results: dict[str, Any]) -> str:
         out += ["", "### 4. Gateway memory (RSS, MiB)", ""]
         for key, what in (
             ("memory_in_flight", "default bounds"),
-            ("memory_in_flight_unbounded", "max_in_flight_upstream raised to 2000"),
+            ("memory_in_flight_unbounded", "in-flight bounds raised to 2000"),
         ):
             if key not in results:
                 continue

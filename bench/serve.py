@@ -126,15 +126,23 @@ async def run_gateway(args: argparse.Namespace) -> None:
         settings = dataclasses.replace(settings, log_level=args.log_level)
     logs.configure(settings.log_level, settings.log_format)
     if args.max_in_flight:
-        # `[retry] max_in_flight_upstream` (512 by default): beyond it the gateway sheds calls at
-        # once. The memory benchmark raises it so that 1,000 calls are really held upstream.
-        retry = dataclasses.replace(settings.retry, max_in_flight_upstream=args.max_in_flight)
+        # `[retry] max_in_flight_upstream` and `max_in_flight_rpcs` (512 each by default, sized
+        # to the shipped pods' memory): beyond them the gateway sheds calls at once. The memory
+        # benchmark raises both so that 1,000 calls are really held upstream.
+        retry = dataclasses.replace(
+            settings.retry,
+            max_in_flight_upstream=args.max_in_flight,
+            max_in_flight_rpcs=max(settings.retry.max_in_flight_rpcs, args.max_in_flight),
+        )
         settings = dataclasses.replace(settings, retry=retry)
     if args.max_watchers_per_client:
-        # `[tracking] max_watchers_per_client` (100 by default): the load generator is one
-        # client (one loopback peer), and the watch item opens a stream per job.
+        # `[tracking] max_watchers_per_client` (100 by default) and `max_watchers` (400): the
+        # load generator is one client (one loopback peer), and the watch item opens a stream
+        # per job, up to 1,000.
         tracking = dataclasses.replace(
-            settings.tracking, max_watchers_per_client=args.max_watchers_per_client
+            settings.tracking,
+            max_watchers_per_client=args.max_watchers_per_client,
+            max_watchers=max(settings.tracking.max_watchers, args.max_watchers_per_client),
         )
         settings = dataclasses.replace(settings, tracking=tracking)
     if args.tracing:
