@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextvars
 import os
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 
 REQUEST_ID_METADATA = "x-request-id"
@@ -39,6 +40,9 @@ class RpcScope:
     reason: str = ""
     # CI's RequestId of the answer the call passed on (success or error), if CI sent one.
     ci_request_id: str = ""
+    # What the call ends with should the shutdown cut it, given its attempts: the error its
+    # handler named (`gateway.api.interceptors.when_cut`), or None for the default.
+    on_cut: Callable[[int], Exception] | None = None
 
     def trailing_metadata(self) -> Metadata:
         """What every answer of the call carries besides whatever its handler sets."""

@@ -33,7 +33,6 @@ it to whatever the handler left, just before grpc sends the status.
 from __future__ import annotations
 
 import asyncio
-import contextvars
 import inspect
 import logging
 import sys
@@ -61,27 +60,16 @@ if TYPE_CHECKING:  # grpc's RpcMethodHandler and ServicerContext are generic in 
     Handler = grpc.RpcMethodHandler[Any, Any]
     Context = grpc.aio.ServicerContext[Any, Any]
 
-# What a call the shutdown cuts ends with, given the HTTP attempts it made towards CI.
-CutAnswer = Callable[[int], GatewayError]
-# The current call's `CutAnswer`, with the scope of the call that gave it (`when_cut`).
-_CUT_ANSWER: contextvars.ContextVar[tuple[rpc_context.RpcScope, CutAnswer] | None] = (
-    contextvars.ContextVar("ci_gateway_cut_answer", default=None)
-)
 
-
-def when_cut(answer: CutAnswer) -> None:
+def when_cut(answer: Callable[[int], GatewayError]) -> None:
     """Say what the current API call is to end with should the shutdown cut it (`InFlight.cut`)
     from now on, instead of `ShuttingDown`: for a call whose work may outlive it, what its
     caller must know (a submit CI may already be acting on: its request_id, to retry with).
-    Asked once the handler has unwound from the cut, so it sees what the call did.
-
-    Kept in a context variable: the handler runs in its call's task and context, where the
-    observability wrapper reads it; tagged with the call's scope, so that a value left by an
-    earlier call in the same task (a handler driven by hand) is never taken for this one's.
-    Outside an RPC scope, a no-op (nobody cuts such a call)."""
+    Asked, with the attempts the call made, once the handler has unwound from the cut. Kept on
+    the call's scope; outside an RPC scope, a no-op (nobody cuts such a call)."""
     scope = rpc_context.current()
     if scope is not None:
-        _CUT_ANSWER.set((scope, answer))
+        scope.on_cut = answer
 
 
 class InFlight:
@@ -374,11 +362,8 @@ class _Call:
         assert self._task is not None  # `was_cut` holds
         self._task.uncancel()
         scope = self.scope
-        given = _CUT_ANSWER.get()
-        if given is not None and given[0] is scope:
-            error = given[1](scope.attempts)
-        else:
-            error = ShuttingDown()
+        named = scope.on_cut(scope.attempts) if scope.on_cut is not None else None
+        error = named if isinstance(named, GatewayError) else ShuttingDown()
         error.attempts = scope.attempts
         try:
             await abort(context, error)
