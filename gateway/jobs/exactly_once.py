@@ -458,8 +458,12 @@ class ExactlyOnceCoordinator(ABC, Generic[RequestT, ResponseT]):
             try:
                 return await asyncio.shield(leader)
             except asyncio.CancelledError:
-                if not leader.cancelled():
-                    raise  # we were cancelled ourselves
+                task = asyncio.current_task()
+                if not leader.cancelled() or (task is not None and task.cancelling()):
+                    # We were cancelled ourselves: also when the leader was, in the same pass
+                    # of the loop (its client and ours gone at once, or a drain's cut of both),
+                    # where taking over would lead for a caller that has left.
+                    raise
                 # The leading call was cancelled by its client; take over.
         future: asyncio.Future[Reply[ResponseT]] = asyncio.get_running_loop().create_future()
         self._flights[key] = (print_, future)

@@ -16,6 +16,7 @@ One test runs the whole gateway on the real clock, for the setting's way from `S
 from __future__ import annotations
 
 import asyncio
+import inspect
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -545,3 +546,53 @@ async def test_the_gateway_settles_by_its_setting_on_the_real_clock(
     assert len(proxy.mangled) == 1
     assert_one_job_and_the_callers(emulator, answer)
     assert emulator.state.faults.injected["DescribeMediaJobs:listing_lag"] >= 2
+
+
+async def test_a_follower_cancelled_with_its_leader_ends_rather_than_lead(
+    emulator: RunningEmulator, credentials: Credentials, clock: ManualClock
+) -> None:
+    """Two calls under one request_id: the second follows the first's flight. Both callers go
+    at once (their clients cancel, or a drain cuts both), the follower's cancellation arriving
+    as the leader's flight ends cancelled: the follower saw a cancelled leader and took over,
+    sending CI a new POST for a caller that had left and swallowing its own cancellation. It
+    must end cancelled."""
+    posts: list[web.Request] = []
+    posted = asyncio.Event()
+    release = asyncio.Event()
+
+    async def hold_posts(request: web.Request, target: CiTarget) -> None:
+        if request.method == "POST" and target.path == "/jobs":
+            posts.append(request)
+            posted.set()
+            async with asyncio.timeout(WAIT_S):  # bounded: a failing test still ends
+                await release.wait()
+
+    def innermost(task: asyncio.Task[Any]) -> str:
+        """The name of the coroutine `task` is suspended in, at the end of its await chain."""
+        coroutine: Any = task.get_coro()
+        while inspect.iscoroutine(coroutine.cr_await):
+            coroutine = coroutine.cr_await
+        return str(coroutine.cr_code.co_name)
+
+    emulator.state.request_hooks.append(hold_posts)
+    try:
+        async with submits(SubmitCoordinator, settings_for(emulator), credentials, clock) as forms:
+            leader = asyncio.create_task(forms.single("rid-both"))
+            await asyncio.wait_for(posted.wait(), WAIT_S)  # the leader's POST is in CI
+            follower = asyncio.create_task(forms.single("rid-both"))
+            # Its first step (scheduled before this task's next) takes it to the leader's
+            # flight, where it waits: nothing on its way there awaits.
+            await asyncio.sleep(0)
+            assert innermost(follower) == "submit"
+            # The follower's caller leaves in the very pass the leader's flight ends cancelled
+            # (white box: the flight is the coordinator's), before the follower has woken.
+            (_, flight) = forms.form._flights[RequestKey.unscoped("rid-both").key]
+            flight.add_done_callback(lambda _: follower.cancel())
+            leader.cancel()
+            done, _ = await asyncio.wait({leader, follower}, timeout=WAIT_S)
+            assert done == {leader, follower}
+            assert leader.cancelled() and follower.cancelled()
+            assert len(posts) == 1  # no POST for the follower's departed caller
+    finally:
+        release.set()
+        emulator.state.request_hooks.remove(hold_posts)
