@@ -394,7 +394,14 @@ class _Call:
             return grpc.StatusCode.OK if error is None else grpc.StatusCode.UNKNOWN
         # GeneratorExit: grpc abandoned a stream's generator (the call was cancelled, or
         # ran out of time, while grpc was sending) and the event loop closed it afterwards.
-        if isinstance(error, asyncio.CancelledError | GeneratorExit):
+        # grpc's InternalError: an operation on the call failed in grpc's core, most often an
+        # abort whose status could not be sent (its batch failed: `ExecuteBatchError`) because
+        # the call was over at grpc's end already: its client gone (a watch cancelled as the
+        # tracker closed it for a shutdown), its deadline passed, or grpc's stop cut it. Not
+        # UNKNOWN (grpc sends no such status for it, and the gateway chose the one it tried to
+        # send): the call ended as a cancellation does. The line keeps the reason the abort
+        # noted, which says what the gateway was ending the call with.
+        if isinstance(error, asyncio.CancelledError | GeneratorExit | grpc.aio.InternalError):
             remaining = context.time_remaining()
             expired = remaining is not None and remaining <= 0
             return grpc.StatusCode.DEADLINE_EXCEEDED if expired else grpc.StatusCode.CANCELLED

@@ -3,7 +3,9 @@
 Precedence, lowest first: the declared defaults (`gateway.config.settings`), the TOML file,
 environment variables, flags. The file and the flags are checked against `OPTIONS`, so an
 unknown key is an error naming it rather than a typo silently left at its default, and every
-value is coerced to the declared type with an error naming the setting. The environment cannot
+value is coerced to the declared type with an error naming the setting and where its value came
+from: the file's path, the environment variable (the name set, alias or not), the flag. The
+user typed that name, not necessarily the setting's key. The environment cannot
 be held to that (it carries the operator CLI's own `CI_GATEWAY_*` variables, and whatever else
 a pod sets): `unknown_variables` names the `CI_GATEWAY_*` ones that set nothing, for `serve`
 to warn about.
@@ -29,8 +31,10 @@ the transport is given settings and never reads the process's environment itself
 
 from __future__ import annotations
 
+import contextlib
 import math
-from collections.abc import Iterable, Mapping
+import re
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -91,23 +95,64 @@ def _coerce(option: Option, value: Any) -> Any:
     return number
 
 
-def _apply(settings: Settings, values: Mapping[str, Any], source: str) -> Settings:
+def _apply(
+    settings: Settings,
+    values: Mapping[str, Any],
+    source: str,
+    names: Mapping[str, str] | None = None,
+) -> Settings:
     """`settings` with `values` (keyed like `OPTIONS`, "timeouts.read_s") applied; the
-    sections' own checks run on the result."""
+    sections' own checks run on the result. `source` says where the values came from (a file's
+    path, "environment", "flags") and `names` what each key was called there (the variable
+    set, the flag), for an error to name what the user wrote: "CI_GATEWAY_TIMEOUTS_READ_S:
+    timeouts.read_s: 'abc' is not a valid float". Only the name is added: the message is the
+    coercion's (which never refuses a secret: each is a string) or the section's own check's,
+    which never shows a secret's value."""
+    names = names or {}
     top: dict[str, Any] = {}
     nested: dict[str, dict[str, Any]] = {}
     for key, value in values.items():
         option = _BY_KEY.get(key)
         if option is None:
             raise ValueError(f"{source}: unknown setting {key!r}")
+        try:
+            coerced = _coerce(option, value)
+        except ValueError as exc:
+            raise ValueError(f"{names.get(key, source)}: {exc}") from exc
         section, _, name = key.rpartition(".")
         if section:
-            nested.setdefault(section, {})[name] = _coerce(option, value)
+            nested.setdefault(section, {})[name] = coerced
         else:
-            top[key] = _coerce(option, value)
+            top[key] = coerced
     for section, changes in nested.items():
-        top[section] = replace(getattr(settings, section), **changes)
-    return replace(settings, **top)
+        with _naming(source, names, [f"{section}.{name}" for name in changes]):
+            top[section] = replace(getattr(settings, section), **changes)
+    with _naming(source, names, list(values)):  # `Settings` checks some sections' values too
+        return replace(settings, **top)
+
+
+@contextlib.contextmanager
+def _naming(source: str, names: Mapping[str, str], keys: Sequence[str]) -> Iterator[None]:
+    """A check of the settings refused a value of `keys` (one source's): its error, prefixed
+    with where the values came from. From the environment or flags, the names of the keys the
+    message mentions (by key, else by their name within their section: "tracking: need 0 <
+    poll_initial_s <= poll_max_s"), else of them all; from a file, its path (the message names
+    the settings, the file holds them all)."""
+    try:
+        yield
+    except ValueError as exc:
+        message = str(exc)
+        given = [key for key in keys if key in names]
+        mentioned = [key for key in given if _mentions(message, key)] or [
+            key for key in given if _mentions(message, key.rpartition(".")[2])
+        ]
+        where = " / ".join(names[key] for key in mentioned or given) or source
+        raise ValueError(f"{where}: {message}") from None
+
+
+def _mentions(message: str, word: str) -> bool:
+    """`word` in `message` as a name of its own: "read_s" is not in "timeouts.read_s"."""
+    return re.search(rf"(?<![\w.]){re.escape(word)}\b", message) is not None
 
 
 def file_values(path: Path) -> dict[str, Any]:
@@ -123,16 +168,17 @@ def file_values(path: Path) -> dict[str, Any]:
     return values
 
 
-def environment_values(environ: Mapping[str, str]) -> dict[str, str]:
-    """The settings `environ` sets, keyed like `OPTIONS`: the canonical name if set, else the
-    first alias set (see the module docstring)."""
-    values: dict[str, str] = {}
+def environment_names(environ: Mapping[str, str]) -> dict[str, str]:
+    """The settings `environ` sets, keyed like `OPTIONS`, each with the variable its value is
+    read from: the canonical name if set, else the first alias set (see the module docstring).
+    The name is what an error about the value names."""
+    names: dict[str, str] = {}
     for option in OPTIONS:
         for name in (option.env, *option.aliases):
             if environ.get(name):
-                values[option.key] = environ[name]
+                names[option.key] = name
                 break
-    return values
+    return names
 
 
 def unknown_variables(environ: Mapping[str, str], also_known: Iterable[str] = ()) -> list[str]:
@@ -215,15 +261,19 @@ def load_settings(
 ) -> Settings:
     """Build settings from file < environment < overrides (flags, keyed like `OPTIONS`), then
     read the secrets' `*_file`s (`resolve_secret_files`) and, from `environ`, the standard proxy
-    variables (`proxy_from_environment`); `ValueError` names the offending key."""
+    variables (`proxy_from_environment`); `ValueError` names the offending key and where its
+    value came from (the file, the variable, the flag)."""
     settings = Settings()
     if config_file is not None:
         settings = _apply(settings, file_values(config_file), str(config_file))
     if environ is not None:
-        settings = _apply(settings, environment_values(environ), "environment")
+        names = environment_names(environ)
+        values = {key: environ[name] for key, name in names.items()}
+        settings = _apply(settings, values, "environment", names)
     if overrides:
         given = {key: value for key, value in overrides.items() if value is not None}
-        settings = _apply(settings, given, "flags")
+        flags = {key: option.flag for key in given if (option := _BY_KEY.get(key)) and option.flag}
+        settings = _apply(settings, given, "flags", flags)
     settings = resolve_secret_files(settings)
     if environ is not None:
         settings = proxy_from_environment(settings, environ)

@@ -1,7 +1,7 @@
 """`ObservabilityInterceptor` on its own, in a real grpc.aio server on loopback with trivial
 handlers: the request id in the scope and the trailers, the access-log line and the metrics of
-each ending (OK, an abort through `gateway.status`, a bug, a deadline, a cancellation), and the
-in-flight count a drain waits for."""
+each ending (OK, an abort through `gateway.status`, a bug, a deadline, a cancellation, an abort
+its client left before), and the in-flight count a drain waits for."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ import pytest
 from gateway import rpc_context
 from gateway.api.interceptors import InFlight, ObservabilityInterceptor
 from gateway.api.metrics import GatewayMetrics
-from gateway.errors import UpstreamError
+from gateway.errors import ShuttingDown, UpstreamError
 from gateway.logs import ACCESS_LOGGER
 from gateway.status import abort
 from tests.fixtures.logs import attached
@@ -65,6 +65,8 @@ class Served:
     # Set by the `Held` handler once it runs; released by the test.
     held: asyncio.Event
     release: asyncio.Event
+    # Set by the `AnswersTheGone` handler when grpc cancels it for its client's leaving.
+    gone: asyncio.Event
 
     def unary(self, method: str, service: str = SERVICE) -> Any:
         return self.channel.unary_unary(f"/{service}/{method}", None, None)
@@ -85,7 +87,7 @@ def pairs(metadata: object) -> list[tuple[str, str | bytes]]:
 
 @asynccontextmanager
 async def serving() -> AsyncIterator[Served]:
-    held, release = asyncio.Event(), asyncio.Event()
+    held, release, gone = asyncio.Event(), asyncio.Event(), asyncio.Event()
 
     async def ok(request: bytes, context: Context) -> bytes:
         # Replaces the trailing metadata wholesale, as the servicer does with x-ci-request-id.
@@ -110,6 +112,16 @@ async def serving() -> AsyncIterator[Served]:
         held.set()
         await release.wait()
         return b"released"
+
+    async def answers_the_gone(request: bytes, context: Context) -> bytes:
+        # Its answer decided as its client leaves (a watch the tracker ends for a shutdown as
+        # its caller cancels): grpc's cancellation for the client comes first, the abort after.
+        held.set()
+        try:
+            await release.wait()
+        except asyncio.CancelledError:
+            gone.set()
+        await abort(context, ShuttingDown())
 
     async def stream(request: bytes, context: Context) -> AsyncIterator[bytes]:
         context.set_trailing_metadata((("x-handler", "kept"),))
@@ -137,6 +149,7 @@ async def serving() -> AsyncIterator[Served]:
                     "Fails": unary(fails),
                     "Bug": unary(bug),
                     "Held": unary(held_call),
+                    "AnswersTheGone": unary(answers_the_gone),
                     "Stream": grpc.unary_stream_rpc_method_handler(stream),
                     "Endless": grpc.unary_stream_rpc_method_handler(endless),
                 },
@@ -148,7 +161,7 @@ async def serving() -> AsyncIterator[Served]:
     await server.start()
     try:
         async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
-            yield Served(channel, metrics, in_flight, held, release)
+            yield Served(channel, metrics, in_flight, held, release, gone)
     finally:
         release.set()
         await server.stop(None)
@@ -262,6 +275,24 @@ async def test_a_call_that_never_answers_is_logged_as_what_ended_it(
     line = await access.line(0)
     assert line["grpc_code"] == code
     assert served.handled("Held") == {code: 1.0}
+    assert await served.in_flight.wait_idle(WAIT_S) is True
+
+
+async def test_an_abort_whose_client_has_gone_is_logged_cancelled_not_unknown(
+    served: Served, access: AccessLines
+) -> None:
+    """The status the gateway chose cannot be sent once its client has gone (grpc's batch
+    fails): the call ended as a cancellation does, and its line keeps the reason the gateway
+    was ending it with. It was UNKNOWN, a status nobody sent (a drain's watches whose clients
+    left as the tracker ended them were counted so)."""
+    call = served.unary("AnswersTheGone")(b"", timeout=WAIT_S)
+    async with asyncio.timeout(WAIT_S):
+        await served.held.wait()
+    call.cancel()
+    line = await access.line(0)
+    assert served.gone.is_set()  # the abort came after grpc's cancellation for its client
+    assert (line["grpc_code"], line["reason"]) == ("CANCELLED", "SHUTTING_DOWN")
+    assert served.handled("AnswersTheGone") == {"CANCELLED": 1.0}
     assert await served.in_flight.wait_idle(WAIT_S) is True
 
 
