@@ -114,12 +114,32 @@ CUT_ANSWER_S = CUT_MARGIN_S / 2
 CLOSE_WAIT_S = 1.0
 
 
-# The health port: one tiny request per probe, so a small message limit; no SO_REUSEPORT, for
-# the same reason as on the API port.
-HEALTH_SERVER_OPTIONS: list[tuple[str, Any]] = [
-    ("grpc.max_receive_message_length", 64 * 1024),
-    ("grpc.so_reuseport", 0),
-]
+# How long the health port keeps a connection with no call in progress, and one that has not
+# finished its HTTP/2 handshake: kubelet dials, sends its Check with its headers and closes the
+# connection after each probe (within the probe's timeoutSeconds, 2 s in k8s/), so nothing that
+# probes waits that long. Without them a stranger's connection that never makes a call was kept
+# for ever, and a socket that never sent a byte for grpc's own 120 s handshake time-out.
+HEALTH_IDLE_S = 10.0
+
+
+def health_server_options(idle_s: float = HEALTH_IDLE_S) -> list[tuple[str, Any]]:
+    """grpc core channel arguments for the health port: one tiny request per probe, so a small
+    message limit; no SO_REUSEPORT, for the same reason as on the API port; idle connections,
+    and handshakes that do not end, closed after `idle_s` (plaintext: grpc's idle timer runs
+    from the accept, so a silent socket is closed by either; both measured).
+
+    No `grpc.max_allowed_incoming_connections`, on purpose: kubelet opens a new connection for
+    every probe, so whoever filled a cap on this port with connections of their own would lock
+    kubelet out, and the pod would be restarted for it. What a connection may hold here is
+    bounded instead: calls by `OpsCallLimit` (whose Checks strangers cannot crowd out), time by
+    `idle_s`."""
+    idle_ms = max(1, int(idle_s * 1000))
+    return [
+        ("grpc.max_receive_message_length", 64 * 1024),
+        ("grpc.so_reuseport", 0),
+        ("grpc.max_connection_idle_ms", idle_ms),
+        ("grpc.server_handshake_timeout_ms", idle_ms),
+    ]
 
 
 # grpc's own time-out on a connection's handshake (TLS, then the client's HTTP/2 settings);
@@ -215,7 +235,9 @@ class OpsGuards:
     """What guards health and reflection (open to anyone) on the two ports: a bound on the calls
     in progress for each port, and one malformed-request guard for both (its one warning line a
     minute holds for the process). A bound each: strangers who fill the API port's must not
-    refuse kubelet's probes on the health port."""
+    refuse kubelet's probes on the health port. Neither lets streams take the Checks' places,
+    and on the health port a Check beyond its places ends the oldest still waiting for its
+    request instead of being refused (`OpsCallLimit`, `evicts`)."""
 
     api_calls: OpsCallLimit
     health_port_calls: OpsCallLimit
@@ -225,7 +247,7 @@ class OpsGuards:
     def from_settings(cls, limits: ServerLimits) -> OpsGuards:
         return cls(
             OpsCallLimit(limits.max_ops_calls),
-            OpsCallLimit(limits.max_ops_calls),
+            OpsCallLimit(limits.max_ops_calls, evicts=True),
             MalformedRequestInterceptor(),
         )
 
@@ -272,12 +294,15 @@ class HealthPort:
     port: int
 
 
-def _health_server(readiness: Readiness, address: str, guards: OpsGuards) -> HealthPort:
+def _health_server(
+    readiness: Readiness, address: str, guards: OpsGuards, *, idle_s: float = HEALTH_IDLE_S
+) -> HealthPort:
     """Bind (not start) a server offering only `readiness.servicer`, behind the same guards as
-    health on the API port; OSError if it cannot bind."""
+    health on the API port (its own bound on calls, whose Checks strangers cannot crowd out);
+    OSError if it cannot bind. `idle_s`: see `health_server_options` (shorter in tests)."""
     server = grpc.aio.server(
         interceptors=[PerMethodChain([guards.health_port_calls, guards.malformed])],
-        options=HEALTH_SERVER_OPTIONS,
+        options=health_server_options(idle_s),
     )
     health_pb2_grpc.add_HealthServicer_to_server(readiness.servicer, server)
     try:

@@ -242,11 +242,17 @@ class ServerLimits:
     # (gateway.api.ops_calls). gRPC clients that check health themselves keep one Watch per
     # connection to the replica; kubelet's probes are short Checks. ~21 KiB a call, on each of
     # two ports: 200 are ~8 MiB (1,000 were ~41 MiB, a sixth of a 256 MiB pod for strangers).
+    # A tenth is kept for Checks, so that strangers holding Watch streams cannot get kubelet's
+    # probes refused (and a healthy pod restarted); on the health port a Check beyond its places
+    # ends the oldest whose request has not come, instead of being refused.
     max_ops_calls: int = _option(
         200,
-        help="health and reflection calls in progress at once (Watch streams included) on each "
-        "of the API and health ports (they need no client credentials); beyond it "
-        "RESOURCE_EXHAUSTED",
+        help="health and reflection calls in progress at once on each of the API and health "
+        "ports (they need no client credentials), those whose request has not come included: "
+        "a tenth (at least 1) for health Checks, the rest for Watch and reflection streams, "
+        "beyond which a stream is RESOURCE_EXHAUSTED; on the health port a Check beyond its "
+        "places ends the oldest still waiting for its request instead of being refused, so "
+        "holding calls open does not fail kubelet's probes",
     )
 
     # Each connection costs the gateway ~22 KiB idle, ~58 KiB with TLS (measured), and a file

@@ -30,16 +30,29 @@ from ci_emulator.hosts import Target
 from ci_emulator.server import RunningEmulator
 from gateway._proto import service_pb2, service_pb2_grpc
 from gateway.access.interceptor import ClientAccess
-from gateway.api.health import API_SERVICE, NOT_SERVING, OVERALL, SERVING
-from gateway.api.server import RunningGateway, start_gateway
+from gateway.api.health import API_SERVICE, NOT_SERVING, OVERALL, SERVING, Readiness
+from gateway.api.server import (
+    HEALTH_IDLE_S,
+    HealthPort,
+    OpsGuards,
+    RunningGateway,
+    _health_server,
+    health_server_options,
+    start_gateway,
+)
 from gateway.cli import _settings_from, build_parser
 from gateway.config.load import load_settings
-from gateway.config.settings import Settings
+from gateway.config.settings import ServerLimits, Settings
 from gateway.credentials import Credentials, StaticCredentialsProvider
 from tests.api.conftest import WAIT_S, health_status, next_status
+from tests.api.test_connection_bounds import channel as own_channel
+from tests.api.test_connection_bounds import check as check_on
+from tests.api.test_connection_bounds import silent_connection_closed
+from tests.api.test_connection_bounds import watch as watch_on
 from tests.api.test_health import GatedCredentials, as_provider
 from tests.conftest import BUCKET, SAMPLE_KEY
 from tests.fixtures.logs import attached
+from tests.fixtures.raw_h2 import RawClient
 
 LOOPBACK = "127.0.0.1:0"
 TOKEN = "health-port-test-token-0123456789"
@@ -298,3 +311,55 @@ def test_health_listen_from_flag_environment_and_file(tmp_path: Path) -> None:
     path.write_text('health_listen = "8081"')
     with pytest.raises(ValueError, match="health_listen"):
         load_settings(config_file=path)
+
+
+@pytest.fixture
+async def quick_idle_health_port() -> AsyncIterator[HealthPort]:
+    """The health port alone, as `start_gateway` builds it, but reaping idle connections after
+    half a second instead of `HEALTH_IDLE_S`."""
+    readiness = Readiness()
+    await readiness.prepare()
+    guards = OpsGuards.from_settings(ServerLimits())
+    port = _health_server(readiness, LOOPBACK, guards, idle_s=0.5)
+    await port.server.start()
+    try:
+        yield port
+    finally:
+        await port.server.stop(None)
+
+
+async def test_the_health_port_closes_connections_that_make_no_call(
+    quick_idle_health_port: HealthPort,
+) -> None:
+    """A stranger's connection that never made a call was kept for ever, and a socket that
+    never sent a byte for grpc's 120 s handshake time-out: no cap on connections holds them
+    back here (kubelet dials anew for each probe, so a cap would lock it out), time does."""
+    address = quick_idle_health_port.address
+    async with own_channel(address) as watching, own_channel(address) as done:
+        held = watch_on(watching)
+        assert (await next_status(held)) == NOT_SERVING  # readiness still preparing
+        assert await check_on(done) == NOT_SERVING
+        # A connection that has sent nothing but its preface, and one that sent nothing at all,
+        # are closed after the idle time.
+        idle = await asyncio.to_thread(RawClient, address)
+        try:
+            assert await asyncio.to_thread(idle.closed)
+        finally:
+            idle.close()
+        assert 0.4 < await asyncio.to_thread(silent_connection_closed, address) < WAIT_S
+        # So is the one whose probe was answered; a new probe connects again.
+        async with asyncio.timeout(WAIT_S):
+            await done.wait_for_state_change(grpc.ChannelConnectivity.READY)
+        assert await check_on(done) == NOT_SERVING
+        # A connection with a call in progress is kept.
+        assert watching.get_state() is grpc.ChannelConnectivity.READY
+        assert not held.done()
+        held.cancel()
+
+
+def test_the_health_port_reaps_idle_connections_and_caps_none() -> None:
+    options = dict(health_server_options())
+    assert options["grpc.max_connection_idle_ms"] == int(HEALTH_IDLE_S * 1000)
+    assert options["grpc.server_handshake_timeout_ms"] == int(HEALTH_IDLE_S * 1000)
+    assert HEALTH_IDLE_S <= 10  # kubelet's probes close their connection within seconds
+    assert "grpc.max_allowed_incoming_connections" not in options

@@ -8,7 +8,10 @@ channels (and, for the half-open calls, a client that speaks HTTP/2 itself).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import threading
+import time
 from collections.abc import AsyncIterator
 from dataclasses import replace
 from pathlib import Path
@@ -24,6 +27,7 @@ from gateway._proto import media_pb2, service_pb2, service_pb2_grpc, xml_pb2
 from gateway.access.interceptor import ClientAccess
 from gateway.api.health import API_SERVICE
 from gateway.api.malformed import MAX_REQUEST_ELEMENTS, OPS_MAX_REQUEST_BYTES
+from gateway.api.ops_calls import check_places, stream_places
 from gateway.api.server import RunningGateway, start_gateway
 from gateway.api.tree_checks import MAX_EXTRA_NODES
 from gateway.config.settings import Settings
@@ -37,15 +41,22 @@ from tests.integration.helpers import RichError, rich_error
 from tests.jobs.helpers import EOF
 
 WAIT_S = 10.0
-CALLS = 2
+CALLS = 3
+# Of `CALLS`, the places of streams (Watch, reflection) and of Checks: 2 and 1.
+STREAMS, CHECKS = stream_places(CALLS), check_places(CALLS)
 REFLECTION = "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo"
+CHECK = "/grpc.health.v1.Health/Check"
+WATCH = "/grpc.health.v1.Health/Watch"
+# Each channel its own connection, as each of kubelet's probes.
+OWN_CONNECTION = [("grpc.use_local_subchannel_pool", 1)]
 SERVING = health_pb2.HealthCheckResponse.SERVING
 CORRUPT = b"\xff\xff\xff\xff"
 
 
 @pytest.fixture
 async def guarded(settings: Settings, credentials: Credentials) -> AsyncIterator[RunningGateway]:
-    """A gateway with its health port, allowing `CALLS` health and reflection calls at once."""
+    """A gateway with its health port, allowing `CALLS` health and reflection calls at once:
+    `STREAMS` streams and `CHECKS` Checks."""
     running = await start_gateway(
         replace(
             settings,
@@ -76,16 +87,19 @@ async def refused_stream(call: grpc.aio.Call) -> RichError:
     return rich_error(caught.value)
 
 
-async def test_health_and_reflection_calls_are_bounded_on_each_port(
+async def test_streams_are_bounded_on_each_port_and_never_refuse_a_check(
     guarded: RunningGateway, emulator: RunningEmulator
 ) -> None:
+    """One shared bound let anyone who reaches the health port hold it with Watch streams, after
+    which kubelet's Check was refused and kubelet restarted a healthy pod. Streams have their
+    places (`stream_places`), Checks theirs (`check_places`), on each port."""
     assert guarded.health_address is not None
     async with (
         grpc.aio.insecure_channel(guarded.address) as api,
         grpc.aio.insecure_channel(guarded.health_address) as port,
     ):
         on_api, on_port = health_pb2_grpc.HealthStub(api), health_pb2_grpc.HealthStub(port)
-        # A reflection stream and a Watch: the API port's bound.
+        # A reflection stream and a Watch: the API port's stream places.
         listing = reflection(api)
         await listing.write(reflection_pb2.ServerReflectionRequest(list_services=""))
         listed_services = await listing.read()
@@ -94,43 +108,43 @@ async def test_health_and_reflection_calls_are_bounded_on_each_port(
         watch = on_api.Watch(health_pb2.HealthCheckRequest(service=API_SERVICE), timeout=WAIT_S)
         assert (await watch.read()).status == SERVING
 
-        # One more of any kind is refused there, at once.
+        # One more stream of either kind is refused there, at once...
         error = await refused_stream(on_api.Watch(health_pb2.HealthCheckRequest(), timeout=WAIT_S))
         assert error.code is grpc.StatusCode.RESOURCE_EXHAUSTED
         assert error.error_info is not None and error.error_info.reason == "OVERLOADED"
-        assert error.error_info.metadata["limit"] == str(CALLS)
+        assert error.error_info.metadata["limit"] == str(STREAMS)
         assert error.retry_info is not None
-        with pytest.raises(grpc.aio.AioRpcError) as caught:
-            await on_api.Check(health_pb2.HealthCheckRequest(), timeout=WAIT_S)
-        assert caught.value.code() is grpc.StatusCode.RESOURCE_EXHAUSTED
         extra = reflection(api)
         await extra.write(reflection_pb2.ServerReflectionRequest(list_services=""))
         assert (await refused_stream(extra)).code is grpc.StatusCode.RESOURCE_EXHAUSTED
+        # ... and a Check still answered.
+        answer = await on_api.Check(health_pb2.HealthCheckRequest(), timeout=WAIT_S)
+        assert answer.status == SERVING
 
-        # The health port has a bound of its own (kubelet's probes), and the API none.
-        assert (await on_port.Check(health_pb2.HealthCheckRequest(), timeout=WAIT_S)).status == (
-            SERVING
-        )
+        # The health port has places of its own (kubelet's probes), and the API none.
         listed = await service_pb2_grpc.MediaJobServiceStub(api).ListMediaJobs(
             service_pb2.ListMediaJobsRequest(size=1), timeout=WAIT_S
         )
         assert list(listed.jobs_detail) == []
         port_watches = [
-            on_port.Watch(health_pb2.HealthCheckRequest(), timeout=WAIT_S) for _ in range(CALLS)
+            on_port.Watch(health_pb2.HealthCheckRequest(), timeout=WAIT_S) for _ in range(STREAMS)
         ]
         for port_watch in port_watches:
             assert (await port_watch.read()).status == SERVING
-        with pytest.raises(grpc.aio.AioRpcError) as caught:
-            await on_port.Check(health_pb2.HealthCheckRequest(), timeout=WAIT_S)
-        assert caught.value.code() is grpc.StatusCode.RESOURCE_EXHAUSTED
+        error = await refused_stream(on_port.Watch(health_pb2.HealthCheckRequest(), timeout=WAIT_S))
+        assert error.code is grpc.StatusCode.RESOURCE_EXHAUSTED
+        # The probe, while strangers hold every stream place: answered, every time.
+        for service in ("", API_SERVICE, "", API_SERVICE):
+            answer = await on_port.Check(health_pb2.HealthCheckRequest(service=service), timeout=5)
+            assert answer.status == SERVING
 
-        # A call that ends gives its place back (before its client has the status).
+        # A stream that ends gives its place back (before its client has the status).
         await listing.done_writing()
         assert await listing.read() is EOF
         assert await listing.code() is grpc.StatusCode.OK
-        answer = await on_api.Check(health_pb2.HealthCheckRequest(), timeout=WAIT_S)
-        assert answer.status == SERVING
-        for call in (watch, *port_watches):
+        again = on_api.Watch(health_pb2.HealthCheckRequest(), timeout=WAIT_S)
+        assert (await again.read()).status == SERVING
+        for call in (watch, again, *port_watches):
             call.cancel()
 
 
@@ -186,29 +200,181 @@ async def test_a_stranger_s_call_is_refused_before_its_request_is_read(
     assert answer["grpc-status"] == "0"
 
 
-async def test_health_calls_whose_request_never_comes_count_against_the_bound(
+async def test_checks_whose_request_never_comes_are_bounded_and_never_refuse_a_probe(
     guarded: RunningGateway,
 ) -> None:
+    """Checks that send their headers and never their request are as long-lived as a Watch:
+    they are counted (`check_places`), and when they hold every place, the next Check ends the
+    oldest of them instead of being refused: that used to lock kubelet out just as well."""
+    assert CHECKS == 1
     assert guarded.health_address is not None
-    check = "/grpc.health.v1.Health/Check"
     client = await asyncio.to_thread(RawClient, guarded.health_address)
     try:
-        for _ in range(CALLS):
-            await asyncio.to_thread(client.open, check)
-        # The bound is taken by calls that sent nothing but headers: the next one is refused,
-        # on the same connection (so after those two: the gateway takes a connection's calls
-        # in order) and on any other.
-        refused = await asyncio.to_thread(lambda: client.status(client.open(check)))
-        assert refused["grpc-status"] == "8"  # RESOURCE_EXHAUSTED
+        streams = [await asyncio.to_thread(client.open, CHECK) for _ in range(4)]
+        answers = [await asyncio.to_thread(client.status, stream) for stream in streams[:-1]]
+        # Each ended by the next, at once: the gateway's OVERLOADED, RetryInfo included. So the
+        # last one has come too (the gateway takes a connection's calls in order), and holds
+        # the place now.
+        assert [answer["grpc-status"] for answer in answers] == ["8"] * 3
+        assert all("waiting for their request" in unquote(a["grpc-message"]) for a in answers)
+        assert all("grpc-status-details-bin" in answer for answer in answers)
         async with grpc.aio.insecure_channel(guarded.health_address) as channel:
-            for _ in range(3):
-                with pytest.raises(grpc.aio.AioRpcError) as caught:
-                    await health_pb2_grpc.HealthStub(channel).Check(
-                        health_pb2.HealthCheckRequest(), timeout=WAIT_S
-                    )
-                assert caught.value.code() is grpc.StatusCode.RESOURCE_EXHAUSTED
+            for _ in range(3):  # the probe ends the held one, and each probe ends at once
+                answer = await health_pb2_grpc.HealthStub(channel).Check(
+                    health_pb2.HealthCheckRequest(), timeout=WAIT_S
+                )
+                assert answer.status == SERVING
+        assert (await asyncio.to_thread(client.status, streams[-1]))["grpc-status"] == "8"
+        # A Check that ends its side without a request gets INVALID_ARGUMENT, not a wait.
+        empty = await asyncio.to_thread(client.open, CHECK)
+        await asyncio.to_thread(client.send, empty, b"")
+        assert (await asyncio.to_thread(client.status, empty))["grpc-status"] == "3"
     finally:
         client.close()
+
+
+async def test_watches_whose_request_never_comes_take_stream_places_only(
+    guarded: RunningGateway,
+) -> None:
+    """A Watch whose request never comes holds a stream place like any Watch, so the Watch
+    beyond is refused, on the same connection (after those: the gateway takes a connection's
+    calls in order) and on any other; a Check is answered all the while."""
+    assert guarded.health_address is not None
+    client = await asyncio.to_thread(RawClient, guarded.health_address)
+    try:
+        for _ in range(STREAMS):
+            await asyncio.to_thread(client.open, WATCH)
+        refused = await asyncio.to_thread(lambda: client.status(client.open(WATCH)))
+        assert refused["grpc-status"] == "8"  # RESOURCE_EXHAUSTED
+        async with grpc.aio.insecure_channel(guarded.health_address) as channel:
+            health = health_pb2_grpc.HealthStub(channel)
+            error = await refused_stream(health.Watch(health_pb2.HealthCheckRequest()))
+            assert error.code is grpc.StatusCode.RESOURCE_EXHAUSTED
+            for _ in range(3):
+                answer = await health.Check(health_pb2.HealthCheckRequest(), timeout=WAIT_S)
+                assert answer.status == SERVING
+    finally:
+        client.close()
+
+
+async def test_on_the_api_port_checks_have_their_places_and_nothing_is_ended(
+    guarded: RunningGateway,
+) -> None:
+    """No probe asks on the API port, and ending a Check that waits for its request would
+    change its metrics' grpc_type there (`gateway.api.ops_calls`): a Check beyond its places is
+    refused; streams are not, their places are their own."""
+    client = await asyncio.to_thread(RawClient, guarded.address)
+    try:
+        held = [await asyncio.to_thread(client.open, CHECK) for _ in range(CHECKS)]
+        refused = await asyncio.to_thread(lambda: client.status(client.open(CHECK)))
+        assert refused["grpc-status"] == "8"
+        async with grpc.aio.insecure_channel(guarded.address) as channel:
+            watch = health_pb2_grpc.HealthStub(channel).Watch(
+                health_pb2.HealthCheckRequest(), timeout=WAIT_S
+            )
+            assert (await watch.read()).status == SERVING
+            watch.cancel()
+        # The held ones are served once their request comes (then give their places back).
+        request = frame(health_pb2.HealthCheckRequest().SerializeToString())
+        for stream in held:
+            await asyncio.to_thread(client.send, stream, request)
+            assert (await asyncio.to_thread(client.status, stream))["grpc-status"] == "0"
+    finally:
+        client.close()
+    async with grpc.aio.insecure_channel(guarded.address) as channel:
+        answer = await health_pb2_grpc.HealthStub(channel).Check(
+            health_pb2.HealthCheckRequest(), timeout=WAIT_S
+        )
+        assert answer.status == SERVING
+
+
+class Flood:
+    """A stranger who keeps `held` Checks that never send their request open on `connections`
+    connections: each one the gateway ends, it opens again at once, until `stop` (or `MOST`
+    opened, or `WAIT_S`). `filled` is set (in the test's loop) once the gateway has ended
+    `places` of them: from then on every place is held, again and again.
+
+    Not faster than the gateway answers: a stranger who sends more calls than the gateway can
+    take in fails probes on any server (they wait behind the flood in grpc's own queue), and no
+    bound on calls held changes that."""
+
+    ROUNDS = 100_000
+
+    def __init__(self, address: str, places: int, held: int, connections: int = 4) -> None:
+        self.address = address
+        self.places = places
+        self.held = held
+        self.connections = connections
+        self.stop = threading.Event()
+        self.filled = asyncio.Event()
+        self._loop = asyncio.get_running_loop()
+
+    def run(self) -> tuple[int, set[str]]:
+        """How many of its Checks the gateway ended, and with which statuses."""
+        clients = [RawClient(self.address) for _ in range(self.connections)]
+        waiting: list[tuple[RawClient, int]] = []
+        ended: list[tuple[RawClient, int]] = []
+        try:
+            deadline = time.monotonic() + WAIT_S
+            for _ in range(self.ROUNDS):
+                if self.stop.is_set():
+                    break
+                if time.monotonic() > deadline:
+                    raise AssertionError("the probes took too long")
+                while len(waiting) < self.held:
+                    client = clients[len(waiting) % len(clients)]
+                    waiting.append((client, client.open(CHECK)))
+                for client in clients:
+                    with contextlib.suppress(TimeoutError):
+                        client.receive(0.001)
+                ended += [(c, stream) for c, stream in waiting if c.answered(stream)]
+                waiting = [(c, stream) for c, stream in waiting if not c.answered(stream)]
+                if not self.filled.is_set() and len(ended) >= self.places:
+                    self._loop.call_soon_threadsafe(self.filled.set)
+            return len(ended), {c.status(stream)["grpc-status"] for c, stream in ended}
+        finally:
+            for client in clients:
+                client.close()
+
+
+async def test_a_flood_of_checks_that_never_send_their_request_does_not_fail_a_probe(
+    settings: Settings, credentials: Credentials
+) -> None:
+    """With the default bound (its `check_places`: 20 Checks) and a stranger holding 240 Checks
+    that never send their request, opening one more for each the gateway ends, every probe (a
+    new connection and a Check, as kubelet's) is answered: to end one, the stranger must bring
+    20 Checks within the moment it waits for its request, which comes with its headers."""
+    gateway = await start_gateway(
+        replace(settings, health_listen="127.0.0.1:0"), StaticCredentialsProvider(credentials)
+    )
+    places = check_places(gateway.settings.server.max_ops_calls)
+    try:
+        assert gateway.health_address is not None
+        # More than the whole bound: one shared bound was full with them.
+        held = gateway.settings.server.max_ops_calls + 2 * places
+        flood = Flood(gateway.health_address, places, held)
+        flooding = asyncio.ensure_future(asyncio.to_thread(flood.run))
+        answers = []
+        try:
+            await asyncio.wait_for(flood.filled.wait(), WAIT_S)
+            for _ in range(30):
+                async with grpc.aio.insecure_channel(
+                    gateway.health_address, options=OWN_CONNECTION
+                ) as probe:
+                    reply = await health_pb2_grpc.HealthStub(probe).Check(
+                        health_pb2.HealthCheckRequest(), timeout=WAIT_S
+                    )
+                    answers.append(reply.status)
+        finally:
+            flood.stop.set()
+            ended, statuses = await asyncio.wait_for(flooding, WAIT_S * 3)
+        assert answers == [SERVING] * 30
+        # The flood held every place meanwhile (`filled`, and it kept `held` open), each of its
+        # Checks ended RESOURCE_EXHAUSTED when a newer one (a probe's, or its own) came.
+        assert ended > places
+        assert statuses == {"8"}
+    finally:
+        await gateway.stop(grace_s=0)
 
 
 async def test_a_health_or_reflection_request_over_64_kib_is_refused(
