@@ -27,7 +27,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from grpc_health.v1 import health_pb2
@@ -51,6 +51,26 @@ CHECK_TIMEOUT_S = 5.0
 # good ones (with the 5 s interval: 5-10 s after an outage begins or ends).
 SUBMIT_STORE_FAIL_AFTER = 2
 SUBMIT_STORE_PASS_AFTER = 2
+
+
+class _ListingHealthServicer(HealthServicer):  # type: ignore[misc]  # untyped package
+    """grpc's asyncio health servicer, with the `List` method health v1 defines and it leaves
+    unimplemented: every `List` (which anyone may call, on either port, without credentials)
+    was answered UNKNOWN and logged an ERROR with a traceback. Lists what `Readiness` reports."""
+
+    def __init__(self, statuses: Mapping[str, int]) -> None:
+        super().__init__()
+        self._statuses = statuses
+
+    async def List(
+        self, request: health_pb2.HealthListRequest, context: object
+    ) -> health_pb2.HealthListResponse:
+        return health_pb2.HealthListResponse(
+            statuses={
+                name: health_pb2.HealthCheckResponse(status=status)
+                for name, status in self._statuses.items()
+            }
+        )
 
 
 @dataclass(frozen=True)
@@ -99,11 +119,11 @@ class Readiness:
         interval_s: float = DEFAULT_INTERVAL_S,
         check_timeout_s: float = CHECK_TIMEOUT_S,
     ) -> None:
-        self.servicer = HealthServicer()
+        self._status = {OVERALL: NOT_SERVING, API_SERVICE: NOT_SERVING}
+        self.servicer = _ListingHealthServicer(self._status)
         self._checks = list(checks)
         self._interval_s = interval_s
         self._check_timeout_s = check_timeout_s
-        self._status = {OVERALL: NOT_SERVING, API_SERVICE: NOT_SERVING}
         self._failing: tuple[str, ...] = ("starting",)
         # Per check name: its verdict (True: failing; absent until its first probe) and how many
         # probes in a row have disagreed with that verdict.

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from dataclasses import replace
 from typing import cast
 
 import aiohttp
 import grpc
+import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from gateway.api.health import (
@@ -97,6 +99,34 @@ async def test_starting_then_serving_then_draining(
             assert final in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.CANCELLED)
     finally:
         await gateway.stop(grace_s=0)
+
+
+async def test_health_list_names_every_service_and_logs_no_error(
+    settings: Settings, credentials: Credentials, caplog: pytest.LogCaptureFixture
+) -> None:
+    """health v1's `List`, which anyone may call: grpc's servicer left it unimplemented, so
+    each call was UNKNOWN and an ERROR with a traceback in the log."""
+    caplog.set_level(logging.INFO)
+    provider = GatedCredentials(credentials, block=True)
+    gateway = await start_gateway(settings, as_provider(provider))
+    try:
+        async with grpc.aio.insecure_channel(gateway.address) as channel:
+            stub = health_pb2_grpc.HealthStub(channel)
+            listed = await stub.List(health_pb2.HealthListRequest(), timeout=WAIT_S)
+            assert {name: reply.status for name, reply in listed.statuses.items()} == {
+                OVERALL: SERVING,
+                API_SERVICE: NOT_SERVING,  # still waiting for credentials
+            }
+            watch = stub.Watch(health_pb2.HealthCheckRequest(service=API_SERVICE))
+            assert await next_status(watch) == NOT_SERVING
+            provider.available.set()
+            assert await next_status(watch) == SERVING
+            listed = await stub.List(health_pb2.HealthListRequest(), timeout=WAIT_S)
+            assert listed.statuses[API_SERVICE].status == SERVING
+            watch.cancel()
+    finally:
+        await gateway.stop(grace_s=0)
+    assert not [record for record in caplog.records if record.levelno >= logging.ERROR]
 
 
 async def test_readiness_follows_credentials_and_http_probes_agree(
