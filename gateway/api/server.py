@@ -122,6 +122,11 @@ CLOSE_WAIT_S = 1.0
 HEALTH_IDLE_S = 10.0
 
 
+# The health port's pings: see `health_server_options`.
+HEALTH_KEEPALIVE_S = 30.0
+HEALTH_KEEPALIVE_TIMEOUT_S = 10.0
+
+
 def health_server_options(idle_s: float = HEALTH_IDLE_S) -> list[tuple[str, Any]]:
     """grpc core channel arguments for the health port: one tiny request per probe, so a small
     message limit; no SO_REUSEPORT, for the same reason as on the API port; idle connections,
@@ -139,6 +144,11 @@ def health_server_options(idle_s: float = HEALTH_IDLE_S) -> list[tuple[str, Any]
         ("grpc.so_reuseport", 0),
         ("grpc.max_connection_idle_ms", idle_ms),
         ("grpc.server_handshake_timeout_ms", idle_ms),
+        # A connection with a Watch open is not idle: without pings, a peer that vanished
+        # (its node gone, a partition) would hold that Watch's place for grpc's default two
+        # hours. Answered pings or the connection is closed, and the place freed.
+        ("grpc.keepalive_time_ms", int(HEALTH_KEEPALIVE_S * 1000)),
+        ("grpc.keepalive_timeout_ms", int(HEALTH_KEEPALIVE_TIMEOUT_S * 1000)),
     ]
 
 

@@ -363,3 +363,6 @@ def test_the_health_port_reaps_idle_connections_and_caps_none() -> None:
     assert options["grpc.server_handshake_timeout_ms"] == int(HEALTH_IDLE_S * 1000)
     assert HEALTH_IDLE_S <= 10  # kubelet's probes close their connection within seconds
     assert "grpc.max_allowed_incoming_connections" not in options
+    # A vanished peer's Watch does not hold its place for grpc's default two hours.
+    assert options["grpc.keepalive_time_ms"] <= 60_000
+    assert options["grpc.keepalive_timeout_ms"] <= 20_000
