@@ -155,6 +155,9 @@ def health_server_options(idle_s: float = HEALTH_IDLE_S) -> list[tuple[str, Any]
 # grpc's own time-out on a connection's handshake (TLS, then the client's HTTP/2 settings);
 # `max_connection_idle_s` shortens it, never lengthens it.
 GRPC_HANDSHAKE_TIMEOUT_S = 120.0
+# grpc core's backlog bound when none is set (`grpc.server.max_pending_requests_hard_limit`):
+# the least the API server's backlog holds (see `server_options`).
+GRPC_BACKLOG_HARD_LIMIT = 3000
 
 
 def server_options(limits: ServerLimits) -> list[tuple[str, Any]]:
@@ -169,6 +172,25 @@ def server_options(limits: ServerLimits) -> list[tuple[str, Any]]:
     HTTP/2 transport is up: at once in plaintext, after the TLS handshake with TLS, so a TLS
     connection stuck in its handshake is left to `grpc.server_handshake_timeout_ms` (measured:
     120 s unless set).
+
+    A burst of new calls waits in grpc core's backlog until grpc.aio picks each up (it asks for
+    one call at a time, on the event loop) and the gateway answers it: served, or refused with
+    its own OVERLOADED and RetryInfo. With grpc's defaults the backlog ended part of a burst
+    bare, before any of the gateway's code ran (no access line, no metric): from 1,000 calls
+    waiting (`grpc.server.max_pending_requests`) it ends a random share of each new one
+    CANCELLED, and every one from 3,000 (`..._hard_limit`). Measured with calls started at once
+    over 1 and 20 connections against the emulator (tests/api/test_call_burst.py): 8-11% of
+    2,000 calls, 16-24% of 3,000, 58% of 10,000. CANCELLED tells a caller nothing, and no retry
+    policy retries it. Both bounds are set to one value, so that none is shed at random below
+    it: at least a connection's full window of calls (`max_streams_per_connection`, itself
+    sized to at least what the gateway's own gates let in at once), and never below grpc's own
+    3,000, which is what it is by default. So the backlog holds no more than it did (a waiting
+    call costs grpc ~13.6 KiB, measured on a bare grpc.aio server with its loop held: ~40 MiB
+    full, only while a burst is being picked up), and 3,000 calls at once are all answered by
+    the gateway. grpc still ends CANCELLED the calls beyond it (20% of 4,000 at once over 20
+    connections, 35% of 5,000), and any left waiting 30 s
+    (`grpc.server_max_unrequested_time_in_server`: only a stalled event loop leaves one that
+    long).
     """
     options: list[tuple[str, Any]] = [
         ("grpc.max_receive_message_length", limits.max_message_bytes),
@@ -192,6 +214,12 @@ def server_options(limits: ServerLimits) -> list[tuple[str, Any]]:
         options.append(("grpc.max_allowed_incoming_connections", limits.max_connections))
     if limits.max_streams_per_connection > 0:
         options.append(("grpc.max_concurrent_streams", limits.max_streams_per_connection))
+    # One value for both: no call shed at random below it (see above).
+    backlog = max(GRPC_BACKLOG_HARD_LIMIT, limits.max_streams_per_connection)
+    options += [
+        ("grpc.server.max_pending_requests", backlog),
+        ("grpc.server.max_pending_requests_hard_limit", backlog),
+    ]
     if limits.max_connection_idle_s > 0:
         idle_ms = max(1, int(limits.max_connection_idle_s * 1000))
         handshake_ms = int(GRPC_HANDSHAKE_TIMEOUT_S * 1000)
