@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import replace
 from typing import Any
 
@@ -14,11 +14,14 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from prometheus_client.parser import text_string_to_metric_families
 
 from gateway._proto import service_pb2_grpc
+from gateway.access.interceptor import ClientAccess
 from gateway.api.server import RunningGateway, start_gateway
 from gateway.config.settings import Settings
 from gateway.credentials import Credentials, StaticCredentialsProvider
 
 WAIT_S = 10.0
+
+Start = Callable[..., Awaitable[RunningGateway]]
 
 
 @pytest.fixture
@@ -88,3 +91,28 @@ async def next_status(call: Any) -> int:
     reply = await asyncio.wait_for(call.read(), WAIT_S)
     assert isinstance(reply, health_pb2.HealthCheckResponse), reply  # not EOF
     return int(reply.status)
+
+
+@pytest.fixture
+async def bounded(settings: Settings, credentials: Credentials) -> AsyncIterator[Start]:
+    """Start gateways whose `[server]` limits are the keyword arguments, on `base` settings
+    (the suite's by default) with client access `access`; all are stopped at the end of the
+    test."""
+    started: list[RunningGateway] = []
+
+    async def start(
+        *, access: ClientAccess | None = None, base: Settings = settings, **limits: Any
+    ) -> RunningGateway:
+        gateway = await start_gateway(
+            replace(base, server=replace(base.server, **limits)),
+            StaticCredentialsProvider(credentials),
+            access=access,
+        )
+        started.append(gateway)
+        return gateway
+
+    try:
+        yield start
+    finally:
+        for gateway in started:
+            await gateway.stop(grace_s=0)

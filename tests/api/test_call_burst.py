@@ -15,17 +15,13 @@ from __future__ import annotations
 import asyncio
 import collections
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import replace
-from typing import Any
 
 import grpc
-import pytest
 
 from gateway._proto import service_pb2, service_pb2_grpc
-from gateway.api.server import RunningGateway, server_options, start_gateway
-from gateway.config.settings import ServerLimits, Settings
-from gateway.credentials import Credentials, StaticCredentialsProvider
+from gateway.api.server import server_options
+from gateway.config.settings import ServerLimits
+from tests.api.conftest import Start
 from tests.fixtures.logs import attached
 from tests.integration.helpers import rich_error
 
@@ -36,8 +32,6 @@ BURST_WAIT_S = 60.0
 LIST = service_pb2.ListMediaJobsRequest(tag="MediaInfo", size=1)
 # What the gateway logs for each answer its client got (`_answer`).
 LOGGED_AS = {"OK": "OK", "OVERLOADED": "RESOURCE_EXHAUSTED"}
-
-Start = Callable[..., Awaitable[RunningGateway]]
 
 
 class _Count(logging.Handler):
@@ -50,27 +44,6 @@ class _Count(logging.Handler):
     def emit(self, record: logging.LogRecord) -> None:
         fields = getattr(record, "fields", None) or {}
         self.codes[str(fields.get("grpc_code"))] += 1
-
-
-@pytest.fixture
-async def start(settings: Settings, credentials: Credentials) -> AsyncIterator[Start]:
-    """Start gateways on the suite's settings with these `[server]` values; all are stopped
-    at the end of the test."""
-    started: list[RunningGateway] = []
-
-    async def start(**server: Any) -> RunningGateway:
-        gateway = await start_gateway(
-            replace(settings, server=replace(settings.server, **server)),
-            StaticCredentialsProvider(credentials),
-        )
-        started.append(gateway)
-        return gateway
-
-    try:
-        yield start
-    finally:
-        for gateway in started:
-            await gateway.stop(grace_s=0)
 
 
 def _answer(error: grpc.aio.AioRpcError | None) -> str:
@@ -128,11 +101,11 @@ async def _answered(address: str, calls: int, connections: int) -> collections.C
     return answers
 
 
-async def test_a_burst_past_grpcs_own_backlog_is_answered_by_the_gateway(start: Start) -> None:
+async def test_a_burst_past_grpcs_own_backlog_is_answered_by_the_gateway(bounded: Start) -> None:
     """2,500 calls at once over 5 connections, far more than grpc's own backlog let wait
     (1,000; before, ~18% of such a burst ended CANCELLED): each is served, or refused by the
     gateway with OVERLOADED and RetryInfo, and logged with the code its client got."""
-    gateway = await start()
+    gateway = await bounded()
     answers = await _answered(gateway.address, 2500, connections=5)
     assert set(answers) <= {"OK", "OVERLOADED"}, answers
 

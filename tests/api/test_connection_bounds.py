@@ -16,7 +16,6 @@ import asyncio
 import base64
 import socket
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -30,11 +29,10 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from gateway._proto import service_pb2, service_pb2_grpc
 from gateway.access.interceptor import ClientAccess
-from gateway.api.server import RunningGateway, start_gateway
 from gateway.config.settings import Settings
-from gateway.credentials import Credentials, StaticCredentialsProvider
 from gateway.status import DEFAULT_THROTTLED_RETRY_S
 from tests.access.helpers import token_access_file
+from tests.api.conftest import Start
 from tests.api.test_request_id import trailing
 from tests.fixtures.accounts import Pki
 from tests.fixtures.raw_h2 import RawClient, frame
@@ -49,33 +47,6 @@ LIST = "/ci.media.v1.MediaJobService/ListMediaJobs"
 RESOURCE_EXHAUSTED = str(grpc.StatusCode.RESOURCE_EXHAUSTED.value[0])
 # The RetryInfo of a refusal that names no delay of its own (OVERLOADED).
 RETRY_NS = int(DEFAULT_THROTTLED_RETRY_S * 1e9)
-
-Start = Callable[..., Awaitable[RunningGateway]]
-
-
-@pytest.fixture
-async def bounded(settings: Settings, credentials: Credentials) -> AsyncIterator[Start]:
-    """Start gateways whose `[server]` limits are the keyword arguments, on `base` settings
-    (the suite's by default) with client access `access`; all are stopped at the end of the
-    test."""
-    started: list[RunningGateway] = []
-
-    async def start(
-        *, access: ClientAccess | None = None, base: Settings = settings, **limits: Any
-    ) -> RunningGateway:
-        gateway = await start_gateway(
-            replace(base, server=replace(base.server, **limits)),
-            StaticCredentialsProvider(credentials),
-            access=access,
-        )
-        started.append(gateway)
-        return gateway
-
-    try:
-        yield start
-    finally:
-        for gateway in started:
-            await gateway.stop(grace_s=0)
 
 
 def channel(address: str) -> grpc.aio.Channel:
