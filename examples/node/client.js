@@ -169,13 +169,13 @@ function watch(grpc, client, request, requestId, token, giveUpAt) {
   });
 }
 
-// How long to wait before watching again after the `attempt`th watch failed, or undefined
-// when watching again cannot help. UNAVAILABLE: the gateway is draining (SHUTTING_DOWN), the
+// How long to wait before trying again (a watch, a describe) after the `attempt`th try failed,
+// or undefined when trying again cannot help. UNAVAILABLE: the gateway is draining (SHUTTING_DOWN), the
 // connection broke or the gateway is not there (yet), or CI did not answer. RESOURCE_EXHAUSTED
 // with a RetryInfo: the gateway sheds load or the client is over its watcher cap, and says when
 // to come back (without one, it is a gRPC limit such as the message size). Anything else
 // (INVALID_ARGUMENT, NOT_FOUND, PERMISSION_DENIED, UNAUTHENTICATED, ...) would fail again.
-function rewatchDelayMs(grpc, code, { retryDelayMs }, attempt) {
+function nextDelayMs(grpc, code, { retryDelayMs }, attempt) {
   const retryable =
     code === grpc.status.UNAVAILABLE ||
     (code === grpc.status.RESOURCE_EXHAUSTED && retryDelayMs !== undefined);
@@ -190,35 +190,42 @@ function rewatchDelayMs(grpc, code, { retryDelayMs }, attempt) {
   return backoffMs * (1 + jitter * (2 * Math.random() - 1));
 }
 
+// After the `attempt`th failed try (of `attempts` in all, none starting after `giveUpAt`): how
+// long to wait before the next, said on stderr as `label: CODE (REASON), <doing> again in N ms
+// (attempt n of m)`; or `error` thrown again when another try cannot help or none is left.
+function nextTry(grpc, error, { attempt, attempts, giveUpAt, label, doing }) {
+  const { retryHints } = require('./status_details');
+  const hints = retryHints(error);
+  const delayMs = nextDelayMs(grpc, error.code, hints, attempt);
+  if (delayMs === undefined || attempt >= attempts || Date.now() + delayMs >= giveUpAt) {
+    throw error;
+  }
+  console.error(
+    `${label}: ${grpc.status[error.code]}${hints.reason ? ` (${hints.reason})` : ''}, ` +
+      `${doing} again in ${Math.round(delayMs)} ms (attempt ${attempt + 1} of ${attempts})`,
+  );
+  return delayMs;
+}
+
 // Watches the job until it ends, watching again when a watch fails in a way that calls for it
-// (rewatchDelayMs): at most `attempts` watches in all, none starting after `giveUpAt`. Resolves
+// (nextDelayMs): at most `attempts` watches in all, none starting after `giveUpAt`. Resolves
 // as `watch` does; rejects with the last failure when no attempt or no time is left.
 async function watchAcrossRestarts(grpc, client, request, requestId, token, giveUpAt, attempts) {
-  const { retryHints } = require('./status_details');
   for (let attempt = 1; ; attempt++) {
     try {
       return await watch(grpc, client, request, requestId, token, giveUpAt);
     } catch (error) {
-      const hints = retryHints(error);
-      const delayMs = rewatchDelayMs(grpc, error.code, hints, attempt);
-      if (delayMs === undefined || attempt >= attempts || Date.now() + delayMs >= giveUpAt) {
-        throw error;
-      }
-      console.error(
-        `rewatch: ${grpc.status[error.code]}${hints.reason ? ` (${hints.reason})` : ''}, ` +
-          `watching again in ${Math.round(delayMs)} ms (attempt ${attempt + 1} of ${attempts})`,
-      );
-      await sleep(delayMs);
+      const retry = { attempt, attempts, giveUpAt, label: 'rewatch', doing: 'watching' };
+      await sleep(nextTry(grpc, error, retry));
     }
   }
 }
 
 // Bounded polling of DescribeMediaJobs: at most until giveUpAt, backing off from 100 ms to 1 s.
-// A describe that fails as a watch may be retried (rewatchDelayMs: the gateway draining, a
+// A describe that fails as a watch may be retried (nextDelayMs: the gateway draining, a
 // connection lost, load shed) is sent again after the same backoff, at most `attempts - 1`
 // times in all; any other failure ends the polling at once.
 async function poll(grpc, client, request, requestId, token, giveUpAt, attempts) {
-  const { retryHints } = require('./status_details');
   let delayMs = 100;
   let failures = 0;
   for (;;) {
@@ -227,16 +234,8 @@ async function poll(grpc, client, request, requestId, token, giveUpAt, attempts)
       described = await unary(grpc, client, 'DescribeMediaJobs', request, requestId, token);
     } catch (error) {
       failures += 1;
-      const hints = retryHints(error);
-      const waitMs = rewatchDelayMs(grpc, error.code, hints, failures);
-      if (waitMs === undefined || failures >= attempts || Date.now() + waitMs >= giveUpAt) {
-        throw error;
-      }
-      console.error(
-        `repoll: ${grpc.status[error.code]}${hints.reason ? ` (${hints.reason})` : ''}, ` +
-          `describing again in ${Math.round(waitMs)} ms (attempt ${failures + 1} of ${attempts})`,
-      );
-      await sleep(waitMs);
+      const retry = { attempt: failures, attempts, giveUpAt, label: 'repoll', doing: 'describing' };
+      await sleep(nextTry(grpc, error, retry));
       continue;
     }
     const job = described.reply.jobs_detail[0];
