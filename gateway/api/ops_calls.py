@@ -102,7 +102,7 @@ class _Checks:
 
     def __init__(self, places: int, *, evicts: bool) -> None:
         self.places = places
-        self._evicts = evicts
+        self.evicts = evicts
         self._calls: dict[asyncio.Task[Any], _Check] = {}  # insertion order: arrival order
         self._ended: dict[asyncio.Task[Any], _Check] = {}
 
@@ -121,7 +121,7 @@ class _Checks:
         not reached `_reading_its_request` is told so there, at once; one waiting in it is
         cancelled, which it answers (cancelled anywhere else, its task would leave grpc holding
         the call). False when every Check has its request (being answered)."""
-        if not self._evicts:
+        if not self.evicts:
             return False
         # At most `places` to look at (a tenth of `max_ops_calls`), only once they are all taken.
         for task, check in self._calls.items():
@@ -146,11 +146,10 @@ class OpsCallLimit(MethodInterceptor):
         still waiting for its request instead of being refused (the health port's)."""
         self._streams = Admission(stream_places(limit), STREAMS)
         self._checks = _Checks(check_places(limit), evicts=evicts)
-        self._evicts = evicts
 
     def wrap(self, method: str, handler: Handler) -> Handler:
         # All else it does is per call, before the request: `gate`.
-        if handler is None or not self._evicts or method not in UNARY:
+        if handler is None or not self._checks.evicts or method not in UNARY:
             return handler
         return _reading_its_request(handler, method, self._checks)
 
