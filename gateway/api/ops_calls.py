@@ -191,7 +191,8 @@ def _reading_its_request(handler: Handler, method: str, checks: _Checks) -> Hand
     async def answer(requests: Any, context: Context) -> Any:
         task = asyncio.current_task()
         check = checks.get(task) if task is not None else None
-        if check is None:  # not counted: a refused call's stand-in, or ended before it got here
+        # Not counted: a refused call's stand-in (a Check ended by a newer one is still known).
+        if task is None or check is None:
             request = await anext(requests, None)
         else:
             request = await _read(requests, context, check, task, checks.places)
@@ -206,7 +207,7 @@ def _reading_its_request(handler: Handler, method: str, checks: _Checks) -> Hand
 
 
 async def _read(
-    requests: Any, context: Context, check: _Check, task: asyncio.Task[Any] | None, places: int
+    requests: Any, context: Context, check: _Check, task: asyncio.Task[Any], places: int
 ) -> Any:
     """The call's one request (None if its client sent none), unless a newer Check ends the call
     first (`_Checks._evict_oldest_waiting`): then RESOURCE_EXHAUSTED, at once."""
@@ -218,7 +219,6 @@ async def _read(
     except asyncio.CancelledError:
         if not check.evicted:
             raise  # its client, or the server's stop
-        assert task is not None
         task.uncancel()  # goes on, to send its status
         await abort(context, Overloaded(WAITING, places))
     finally:
