@@ -102,7 +102,7 @@ class _Checks:
 
     def __init__(self, places: int, *, evicts: bool) -> None:
         self.places = places
-        self._evicts = evicts
+        self.evicts = evicts
         self._calls: dict[asyncio.Task[Any], _Check] = {}  # insertion order: arrival order
         self._ended: dict[asyncio.Task[Any], _Check] = {}
 
@@ -121,7 +121,7 @@ class _Checks:
         not reached `_reading_its_request` is told so there, at once; one waiting in it is
         cancelled, which it answers (cancelled anywhere else, its task would leave grpc holding
         the call). False when every Check has its request (being answered)."""
-        if not self._evicts:
+        if not self.evicts:
             return False
         # At most `places` to look at (a tenth of `max_ops_calls`), only once they are all taken.
         for task, check in self._calls.items():
@@ -146,11 +146,10 @@ class OpsCallLimit(MethodInterceptor):
         still waiting for its request instead of being refused (the health port's)."""
         self._streams = Admission(stream_places(limit), STREAMS)
         self._checks = _Checks(check_places(limit), evicts=evicts)
-        self._evicts = evicts
 
     def wrap(self, method: str, handler: Handler) -> Handler:
         # All else it does is per call, before the request: `gate`.
-        if handler is None or not self._evicts or method not in UNARY:
+        if handler is None or not self._checks.evicts or method not in UNARY:
             return handler
         return _reading_its_request(handler, method, self._checks)
 
@@ -192,7 +191,8 @@ def _reading_its_request(handler: Handler, method: str, checks: _Checks) -> Hand
     async def answer(requests: Any, context: Context) -> Any:
         task = asyncio.current_task()
         check = checks.get(task) if task is not None else None
-        if check is None:  # not counted: a refused call's stand-in, or ended before it got here
+        # Not counted: a refused call's stand-in (a Check ended by a newer one is still known).
+        if task is None or check is None:
             request = await anext(requests, None)
         else:
             request = await _read(requests, context, check, task, checks.places)
@@ -207,7 +207,7 @@ def _reading_its_request(handler: Handler, method: str, checks: _Checks) -> Hand
 
 
 async def _read(
-    requests: Any, context: Context, check: _Check, task: asyncio.Task[Any] | None, places: int
+    requests: Any, context: Context, check: _Check, task: asyncio.Task[Any], places: int
 ) -> Any:
     """The call's one request (None if its client sent none), unless a newer Check ends the call
     first (`_Checks._evict_oldest_waiting`): then RESOURCE_EXHAUSTED, at once."""
@@ -219,7 +219,6 @@ async def _read(
     except asyncio.CancelledError:
         if not check.evicted:
             raise  # its client, or the server's stop
-        assert task is not None
         task.uncancel()  # goes on, to send its status
         await abort(context, Overloaded(WAITING, places))
     finally:

@@ -83,10 +83,10 @@ def submit_cut(request_id: str, caller_supplied: bool, attempts: int) -> Gateway
     CI (nobody else knows it, and its record was dropped): SHUTTING_DOWN, send it again."""
     if attempts == 0 and not caller_supplied:
         return ShuttingDown()
-    cause = ShuttingDown("the gateway is shutting down and ended the call")
-    unknown = SubmitOutcomeUnknown(request_id, cause)
-    unknown.extra["request_id"] = request_id
-    return unknown
+    # Its ErrorInfo carries the request_id (`SubmitOutcomeUnknown.metadata`).
+    return SubmitOutcomeUnknown(
+        request_id, ShuttingDown("the gateway is shutting down and ended the call")
+    )
 
 
 class MediaJobService(Servicer, service_pb2_grpc.MediaJobServiceServicer):
