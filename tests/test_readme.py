@@ -143,15 +143,16 @@ def test_the_operator_cli_tables_name_real_commands_flags_and_variables() -> Non
         assert set(re.findall(r"`(CI_GATEWAY_\w+)`", variables)) <= set(ENVIRONMENT), variables
 
 
-def _shell_blocks() -> list[str]:
-    return re.findall(r"^```sh\n(.*?)^```$", README, re.MULTILINE | re.DOTALL)
+def _fenced(language: str) -> list[str]:
+    """The README's unindented ```language blocks, in order."""
+    return re.findall(rf"^```{language}\n(.*?)^```$", README, re.MULTILINE | re.DOTALL)
 
 
 def _console_lines() -> list[list[str]]:
     """The `ci-gateway jobs|templates ...` commands of the README's shell blocks, as argv after
     `ci-gateway`, placeholders filled in."""
     found = []
-    for block in _shell_blocks():
+    for block in _fenced("sh"):
         for line in block.splitlines():
             command = re.search(r"ci-gateway ((?:jobs|templates) [^|#)]*)", line)
             if command:
@@ -175,7 +176,7 @@ def _grpcurl_commands() -> list[list[str]]:
     """Each `grpcurl` command of the README's shell blocks as its arguments, up to a pipe, a
     redirection or the end of a `$(...)`; a quoted body may span lines."""
     found = []
-    for block in _shell_blocks():
+    for block in _fenced("sh"):
         pending = ""
         for line in block.replace("\\\n", " ").splitlines(True):
             pending += line
@@ -217,16 +218,12 @@ def test_every_grpcurl_command_names_a_served_method_and_a_valid_body() -> None:
     assert bodies >= 7
 
 
-def _python_blocks() -> list[str]:
-    return re.findall(r"^```python\n(.*?)^```$", README, re.MULTILINE | re.DOTALL)
-
-
 async def test_the_python_examples_run(
     gateway: RunningGateway, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """ "Calling the gateway"'s program submits a job and prints it, run against a gateway as
     written (its address aside); the fragments after it build their messages as written."""
-    program, *fragments = _python_blocks()
+    program, *fragments = _fenced("python")
     body, last = program.rstrip().rsplit("\n", 1)
     assert last == "asyncio.run(main())"  # awaited here instead: the test's loop serves
     namespace: dict[str, Any] = {}

@@ -37,8 +37,9 @@ const { parseArgs } = require('node:util');
 const PROTO_ROOT = path.resolve(__dirname, '..', '..', 'protos');
 const TERMINAL = new Set(['JOB_STATE_SUCCESS', 'JOB_STATE_FAILED', 'JOB_STATE_CANCEL']);
 const CALL_TIMEOUT_S = 10;
-// Waits between two watches of a job: exponential, 250 ms doubling up to 5 s, each +-20% at
-// random so that the clients of a drained gateway do not all come back at once.
+// Waits between two watches of a job (with --poll, two describes that failed), when the gateway
+// gives no RetryInfo: exponential, 250 ms doubling up to 5 s, each +-20% at random so that the
+// clients of a drained gateway do not all come back at once.
 const REWATCH_BACKOFF = { initialMs: 250, multiplier: 2, maxMs: 5000, jitter: 0.2 };
 const OPTIONS = {
   address: { type: 'string', default: '127.0.0.1:50051' },
@@ -170,11 +171,12 @@ function watch(grpc, client, request, requestId, token, giveUpAt) {
 }
 
 // How long to wait before trying again (a watch, a describe) after the `attempt`th try failed,
-// or undefined when trying again cannot help. UNAVAILABLE: the gateway is draining (SHUTTING_DOWN), the
-// connection broke or the gateway is not there (yet), or CI did not answer. RESOURCE_EXHAUSTED
-// with a RetryInfo: the gateway sheds load or the client is over its watcher cap, and says when
-// to come back (without one, it is a gRPC limit such as the message size). Anything else
-// (INVALID_ARGUMENT, NOT_FOUND, PERMISSION_DENIED, UNAUTHENTICATED, ...) would fail again.
+// or undefined when trying again cannot help. UNAVAILABLE: the gateway is draining
+// (SHUTTING_DOWN), the connection broke or the gateway is not there (yet), or CI did not answer.
+// RESOURCE_EXHAUSTED with a RetryInfo: the gateway sheds load or the client is over its watcher
+// cap, and says when to come back (without one, it is a gRPC limit such as the message size).
+// Anything else (INVALID_ARGUMENT, NOT_FOUND, PERMISSION_DENIED, UNAUTHENTICATED, ...) would
+// fail again.
 function nextDelayMs(grpc, code, { retryDelayMs }, attempt) {
   const retryable =
     code === grpc.status.UNAVAILABLE ||

@@ -73,7 +73,8 @@ function googleRpcTypes() {
 }
 
 // One Any as { name, message }: its google.rpc type and the decoded message (field names as in
-// the .proto, every field present), or `message: null` when this file cannot decode it.
+// the .proto, every field present), or `message: null` and the Any itself (`any`, for
+// detailLines to describe) when this file cannot decode it.
 function decodeAny(types, any) {
   const name = any.type_url.startsWith(TYPE_URL_PREFIX)
     ? any.type_url.slice(TYPE_URL_PREFIX.length)

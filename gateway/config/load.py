@@ -115,10 +115,8 @@ def _apply(
         option = _BY_KEY.get(key)
         if option is None:
             raise ValueError(f"{source}: unknown setting {key!r}")
-        try:
+        with _naming(source, names, [key]):
             coerced = _coerce(option, value)
-        except ValueError as exc:
-            raise ValueError(f"{names.get(key, source)}: {exc}") from exc
         section, _, name = key.rpartition(".")
         if section:
             nested.setdefault(section, {})[name] = coerced
@@ -133,11 +131,11 @@ def _apply(
 
 @contextlib.contextmanager
 def _naming(source: str, names: Mapping[str, str], keys: Sequence[str]) -> Iterator[None]:
-    """A check of the settings refused a value of `keys` (one source's): its error, prefixed
-    with where the values came from. From the environment or flags, the names of the keys the
-    message mentions (by key, else by their name within their section: "tracking: need 0 <
-    poll_initial_s <= poll_max_s"), else of them all; from a file, its path (the message names
-    the settings, the file holds them all)."""
+    """A value of `keys` (one source's) was refused, by its coercion or by a check of the
+    settings: the error, prefixed with where the values came from. From the environment or
+    flags, the names of the keys the message mentions (by key, else by their name within their
+    section: "tracking: need 0 < poll_initial_s <= poll_max_s"), else of them all; from a file,
+    its path (the message names the settings, the file holds them all)."""
     try:
         yield
     except ValueError as exc:

@@ -174,6 +174,15 @@ def starts_with(prefix: str) -> Callable[[str], bool]:
     return lambda line: line.startswith(prefix)
 
 
+def assert_numbered(err: str, label: str, attempts: int) -> None:
+    """The client's `label:` lines (one per try after the first) count the tries in turn:
+    `(attempt 2 of N)`, `(attempt 3 of N)`, ..."""
+    lines = [line for line in err.splitlines() if line.startswith(f"{label}: ")]
+    assert [line.rsplit("(", 1)[1] for line in lines] == [
+        f"attempt {n} of {attempts})" for n in range(2, len(lines) + 2)
+    ]
+
+
 async def rpcs_started(gateway: RunningGateway) -> dict[str, float]:
     """How many of each follow-up RPC the gateway has seen start (its own metrics)."""
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as http:
@@ -432,10 +441,7 @@ async def test_node_client_watches_again_across_a_gateway_restart(
     assert served["grpc_code"] == "OK"
     assert served["request_id"] == drained["request_id"]  # the same call, watched again
     # Each watch after the first is announced: attempt 2, 3, ... while no gateway answered.
-    rewatches = [line for line in err.splitlines() if line.startswith("rewatch: ")]
-    assert [line.rsplit("(", 1)[1] for line in rewatches] == [
-        f"attempt {n} of 30)" for n in range(2, len(rewatches) + 2)
-    ]
+    assert_numbered(err, "rewatch", 30)
 
 
 async def test_node_client_polls_again_across_a_gateway_restart(
@@ -464,10 +470,7 @@ async def test_node_client_polls_again_across_a_gateway_restart(
     code, out, err = await client.finish()
     assert code == 0, err
     assert json.loads(out)["state"] == "JOB_STATE_SUCCESS"
-    repolls = [line for line in err.splitlines() if line.startswith("repoll: ")]
-    assert [line.rsplit("(", 1)[1] for line in repolls] == [
-        f"attempt {n} of 30)" for n in range(2, len(repolls) + 2)
-    ]
+    assert_numbered(err, "repoll", 30)
 
 
 async def test_node_client_gives_up_when_no_gateway_comes_back(

@@ -15,6 +15,7 @@ from gateway.console.exits import MEANING, ExitCode
 from gateway.jobs.describe import MAX_JOB_IDS_PER_RPC
 from tests.conftest import SAMPLE_HEIGHT, SAMPLE_KEY, SAMPLE_WIDTH
 from tests.console.conftest import Jobs
+from tests.integration.test_kinds_json import readme_examples
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -196,9 +197,7 @@ async def test_a_grpcurl_body_is_refused_saying_what_to_give(jobs: Jobs) -> None
     """The README's job examples are SubmitMediaJob requests for grpcurl (`{"request": ...}`);
     handed to `--request-json` as they are, the answer was protobuf's `no field named
     "request"` and a list of camelCase names, which did not say what the flag wants."""
-    readme = (ROOT / "README.md").read_text()
-    examples = readme.split("<!-- kind-examples:start")[1]
-    body = examples.split("```json\n")[1].split("```")[0]  # transcode.json
+    body = readme_examples()[0]  # transcode.json
     for command, what in (("submit", "Request"), ("submit-multi", "MultiOperationRequest")):
         done = await jobs(command, "--request-json", "-", stdin=body)
         assert (done.code, done.out) == (ExitCode.USAGE, "")

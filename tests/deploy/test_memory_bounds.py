@@ -142,9 +142,15 @@ def memory_limit_mib(layout: str) -> float:
     return mib(gateway_container(gateway_pod(layout))["resources"]["limits"]["memory"])
 
 
-def layout_worst_case(layout: str, tmp_path: Path) -> WorstCase:
+def layout_settings(layout: str, tmp_path: Path) -> tuple[Settings, bool]:
+    """The layout's settings as `ci-gateway serve` loads them, and whether its API port serves
+    TLS (a connection costs more)."""
     settings = load_layout(layout, tmp_path).settings
-    tls = ClientAccess.from_setting(settings.access_file).config.tls is not None
+    return settings, ClientAccess.from_setting(settings.access_file).config.tls is not None
+
+
+def layout_worst_case(layout: str, tmp_path: Path) -> WorstCase:
+    settings, tls = layout_settings(layout, tmp_path)
     return worst_case(settings, tls=tls)
 
 
@@ -196,8 +202,7 @@ RAISED = {
 def test_raising_a_bound_or_lowering_the_limit_alone_is_caught(
     layout: str, key: str, tmp_path: Path
 ) -> None:
-    settings = load_layout(layout, tmp_path).settings
-    tls = ClientAccess.from_setting(settings.access_file).config.tls is not None
+    settings, tls = layout_settings(layout, tmp_path)
     limit = memory_limit_mib(layout)
     assert worst_case(settings, tls=tls).fits(limit)
     if key == "limit":
