@@ -152,10 +152,15 @@ async def test_sigterm_ends_the_process_in_time_though_a_client_stopped_reading(
         await stalled(reader)
         # Bounded: without the bound on grpc's stop, the process waits for the client.
         assert await process.terminate(timeout=EXIT_BOUND_S) == 0
-        left_open = await process.line(
-            lambda line: str(line.get("msg")).startswith("connections left open"), timeout=0.1
-        )
-        assert left_open["level"] == "WARNING"
+        # Mostly grpc cannot close the stalled connection and the gateway says so before it
+        # leaves; now and then grpc's stop gets it closed in time (seen about once in five
+        # runs), and there is nothing to say. Either way the process ended in time.
+        left_open = [
+            line
+            for line in process.lines
+            if str(line.get("msg")).startswith("connections left open")
+        ]
+        assert all(line["level"] == "WARNING" for line in left_open)
         assert (await process.line("stopped", timeout=0.1))["cut_off"] == 0
     finally:
         reader.close()
