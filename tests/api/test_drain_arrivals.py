@@ -109,6 +109,21 @@ async def start_drain(running: RunningGateway, grace_s: float) -> asyncio.Future
     return stopping
 
 
+@asynccontextmanager
+async def draining_with_a_half_sent_call(
+    settings: Settings, credentials: Credentials, grace_s: float
+) -> AsyncIterator[tuple[RawClient, int, bytes, asyncio.Future[None]]]:
+    """A gateway with a SubmitMediaJob whose request is half sent, whose drain (`grace_s`) has
+    begun: the client, the call's stream, the rest of its request, and the drain."""
+    running = await start_gateway(settings, StaticCredentialsProvider(credentials))
+    try:
+        async with raw_client(running) as client:
+            stream, rest = await asyncio.to_thread(half_sent, client)
+            yield client, stream, rest, await start_drain(running, grace_s)
+    finally:
+        await running.stop(grace_s=0)
+
+
 async def test_a_call_whose_request_completes_within_the_grace_is_served(
     settings: Settings,
     credentials: Credentials,
@@ -116,17 +131,12 @@ async def test_a_call_whose_request_completes_within_the_grace_is_served(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     caplog.set_level(logging.INFO, logger=SERVER_LOG)
-    running = await start_gateway(settings, StaticCredentialsProvider(credentials))
-    try:
-        async with raw_client(running) as client:
-            stream, rest = await asyncio.to_thread(half_sent, client)
-            stopping = await start_drain(running, WAIT_S * 3)
-            await asyncio.to_thread(client.send, stream, rest)
-            answer = await asyncio.to_thread(client.status, stream)
-            # Ends as soon as the call is served, not when the grace runs out.
-            await asyncio.wait_for(stopping, WAIT_S)
-    finally:
-        await running.stop(grace_s=0)
+    async with draining_with_a_half_sent_call(settings, credentials, WAIT_S * 3) as drain:
+        client, stream, rest, stopping = drain
+        await asyncio.to_thread(client.send, stream, rest)
+        answer = await asyncio.to_thread(client.status, stream)
+        # Ends as soon as the call is served, not when the grace runs out.
+        await asyncio.wait_for(stopping, WAIT_S)
     assert client.goaway is not None  # told the server was going away, and served still
     assert answer["grpc-status"] == "0", answer
     assert answer.get("x-ci-request-id")  # CI's answer to the submit
@@ -142,15 +152,10 @@ async def test_a_call_whose_request_never_completes_ends_the_drain_at_its_grace(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     caplog.set_level(logging.INFO, logger=SERVER_LOG)
-    running = await start_gateway(settings, StaticCredentialsProvider(credentials))
-    try:
-        async with raw_client(running) as client:
-            stream, _ = await asyncio.to_thread(half_sent, client)
-            stopping = await start_drain(running, GRACE_S)
-            await asyncio.wait_for(stopping, GRACE_S + OVERSTAY_S)
-            answer = await asyncio.to_thread(client.status, stream)
-    finally:
-        await running.stop(grace_s=0)
+    async with draining_with_a_half_sent_call(settings, credentials, GRACE_S) as drain:
+        client, stream, _, stopping = drain
+        await asyncio.wait_for(stopping, GRACE_S + OVERSTAY_S)
+        answer = await asyncio.to_thread(client.status, stream)
     # Ended without its request, as retryable: UNAVAILABLE, and nothing reached CI.
     assert answer["grpc-status"] == "14", answer
     assert emulator.state.jobs_created == 0
