@@ -569,9 +569,8 @@ class ShuttingDown(GatewayError):
 
 class TrackerClosed(ShuttingDown):
     """The gateway is shutting down: watch again (on another replica); the first message of a
-    new watch is the job's current state, so nothing is lost."""
-
-    attempts = 0  # the tracker's polls serve every watcher: none was this call's
+    new watch is the job's current state, so nothing is lost. Its `attempts` stay 0: the
+    tracker's polls serve every watcher, none was this call's."""
 
     def __init__(self) -> None:
         super().__init__("the gateway is shutting down; watch the job again")
@@ -583,7 +582,7 @@ class TrackerFailed(GatewayError):
 
     status = grpc.StatusCode.INTERNAL
     reason = Reason.INTERNAL
-    attempts = 0  # as for TrackerClosed
+    attempts = 0  # the tracker's polls serve every watcher: none was this call's
 
     def __init__(self) -> None:
         super().__init__("job tracking failed inside the gateway")
