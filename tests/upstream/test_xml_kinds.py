@@ -170,6 +170,30 @@ def test_every_xml_message_keeps_unknown_nodes(full_name: str) -> None:
     assert unknown_nodes_field(_class(full_name)()) == "extra_nodes"
 
 
+@pytest.mark.parametrize(
+    ("message", "present"),
+    [
+        (job_kinds_pb2.Transcode(video=job_kinds_pb2.TranscodeVideo()), "Video"),
+        (job_kinds_pb2.Transcode(audio=job_kinds_pb2.TranscodeAudio()), "Audio"),
+        (job_kinds_pb2.ConcatTemplate(video=job_kinds_pb2.TranscodeVideo()), "Video"),
+        (job_kinds_pb2.ConcatTemplate(audio=job_kinds_pb2.TranscodeAudio()), "Audio"),
+        (job_kinds_pb2.VideoMontage(audio=job_kinds_pb2.TranscodeAudio()), "Audio"),
+    ],
+)
+def test_a_stream_set_without_parameters_is_still_a_node(message: Message, present: str) -> None:
+    """CI's Transcode `Video`/`Audio`: absent removes that stream from the output, present keeps
+    it with every parameter defaulted (ci-job-catalogue.md A.3/A.4, the template doc). A caller's
+    `video {}` means "keep the video": it must reach CI as `<Video/>`, not vanish as an empty
+    message elsewhere does, and read back as set."""
+    encoded = encode(message, root="Transcode")
+    assert etree.fromstring(encoded).find(present) is not None, encoded
+    assert decode(encoded, type(message), root="Transcode") == message
+    # An empty container with no such meaning is still no node.
+    assert encode(job_kinds_pb2.Transcode(container=job_kinds_pb2.Container())).endswith(
+        b"<Request/>"
+    )
+
+
 def test_overridden_names_on_the_wire() -> None:
     operation = media_pb2.Operation(
         sdr_to_hdr=job_kinds_pb2.SdrToHdr(hdr_mode="HLG"),
