@@ -413,3 +413,20 @@ async def test_a_stream_kept_without_parameters_reaches_ci_and_the_output(
     )
     probed = outputs(await run(fast_stubs.jobs, request), bucket_dir).probe("out/kept.mp4")
     assert probed.video_codec is not None and probed.audio_codec is not None
+
+
+async def test_a_wrapped_kind_with_every_parameter_defaulted_is_sent(
+    stubs: Stubs, emulator: RunningEmulator
+) -> None:
+    """`snapshot {}` in a template: a Snapshot template, every parameter CI's default. Its
+    parameters travel in a `<Snapshot>` node of their own, sent even empty: without it CI has
+    no Snapshot parameters at all to make the template of."""
+    created = await stubs.templates.CreateMediaTemplate(
+        templates_pb2.CreateMediaTemplateRequest(
+            template=T(name="defaults", snapshot=kinds.Snapshot())
+        )
+    )
+    assert created.template.tag == "Snapshot"
+    assert created.template.HasField("snapshot")
+    stored = emulator.state.resources.templates.get(BUCKET, created.template.template_id)
+    assert stored is not None and stored.tag == "Snapshot"
