@@ -7,8 +7,9 @@ The check, in the order a server can perform it cheaply:
 3. its SecretId is known;
 4. its sign and key windows cover the emulator clock (start may be at most `max_clock_skew_s`
    ahead; the end is strict);
-5. a temporary credential's token travels in `x-ci-security-token` or `x-cos-security-token`,
-   is equal, is signed, and the credential has not expired;
+5. a temporary credential's token travels in a token header of the host (`token_headers`) and
+   is equal, and the credential has not expired (signing it is not required: see
+   `_check_token`);
 6. the signature recomputed over *exactly* the headers and params the header lists, with the
    values this request carried, equals `q-signature`. A listed name the request lacks, or whose
    value is not UTF-8, can never match.
@@ -37,8 +38,18 @@ from ci_emulator.hosts import Service
 from gateway.upstream import signing
 
 TOKEN_HEADERS: Final = ("x-ci-security-token", "x-cos-security-token")
-"""UNCONFIRMED which one CI requires on its host (the Python SDK sends x-ci-, the Go SDK x-cos-):
-the tolerant reading accepts either, on either host."""
+"""The CI host takes the token in either header. Tencent's common request headers page
+(https://cloud.tencent.com/document/api/1534/108713): "ci 和 pic 域名可使用
+x-ci-security-token 或 x-cos-security-token" (the Python SDK sends x-ci-, the Go SDK x-cos-)."""
+
+COS_TOKEN_HEADERS: Final = ("x-cos-security-token",)
+"""The COS host takes it only in x-cos-security-token: the same page, "cos 域名需要使用
+x-cos-security-token". There an x-ci-security-token is just another header, and a temporary
+key whose token travels only in it is refused as one without a token."""
+
+
+def token_headers(service: Service) -> tuple[str, ...]:
+    return TOKEN_HEADERS if service is Service.CI else COS_TOKEN_HEADERS
 
 
 @dataclass(frozen=True)
@@ -66,8 +77,8 @@ CI_AUTH_CODES: Final = AuthCodes(
     # Not in CI's table (UNCONFIRMED); CI shares COS's signature check and its code.
     mismatch=("SignatureDoesNotMatch", "The calculated signature does not match."),
     # UNCONFIRMED: CI documents no token code; the token is part of the authorization, so a
-    # missing, wrong or unsigned one is InvalidAuthorization.
-    bad_token=("InvalidAuthorization", "The security token is missing, wrong or not signed."),
+    # missing or wrong one is InvalidAuthorization.
+    bad_token=("InvalidAuthorization", "The security token is missing or wrong."),
     expired_token=("ExpiredToken", "The provided token has expired."),
 )
 
@@ -85,7 +96,7 @@ COS_AUTH_CODES: Final = AuthCodes(
         "The difference between the request time and the server's time is too large.",
     ),
     mismatch=("SignatureDoesNotMatch", "The Signature you specified is invalid."),
-    bad_token=("AccessDenied", "The security token is missing, wrong or not signed."),
+    bad_token=("AccessDenied", "The security token is missing or wrong."),
     expired_token=("ExpiredToken", "The provided token has expired."),
 )
 
@@ -166,7 +177,7 @@ def verify(
             raise _fail(codes.expired)
         if start > now + config.max_clock_skew_s:
             raise _fail(codes.not_yet_valid)
-    _check_token(credential, parsed, headers, codes, now)
+    _check_token(credential, headers, token_headers(service), codes, now)
     try:
         expected = signing.expected_signature(
             parsed,
@@ -185,21 +196,27 @@ def verify(
 
 def _check_token(
     credential: Credential,
-    parsed: signing.ParsedAuthorization,
     headers: Mapping[str, str],
+    accepted: tuple[str, ...],
     codes: AuthCodes,
     now: float,
 ) -> None:
+    """A temporary key's token must travel, equal, in a header the host reads it from.
+
+    It need not be signed. The official Go SDK (cos-go-sdk-v5 `auth.go`,
+    `AddAuthorizationHeader`) computes the signature first and only then sets
+    `x-cos-security-token`, on every host, CI's included, and the Android SDK's `COSXmlSigner`
+    adds it after the Authorization likewise; CI serves both. (The Python SDK and the gateway
+    sign it, which CI accepts as well: a signed header is verified like any other.)
+    """
     if credential.token is None:
         # A permanent key: a token header, if any, is just another header (signed or not).
         return
-    carried = [name for name in TOKEN_HEADERS if name in headers]
+    carried = [name for name in accepted if name in headers]
     if not carried:
         raise _fail(codes.bad_token)
     for name in carried:
         if not hmac.compare_digest(headers[name].encode(), credential.token.encode()):
-            raise _fail(codes.bad_token)
-        if name not in parsed.header_list:
             raise _fail(codes.bad_token)
     if credential.expires_at is not None and now > credential.expires_at:
         raise _fail(codes.expired_token)

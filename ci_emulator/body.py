@@ -3,7 +3,8 @@
 Each failure maps to the CI code for it (notes §6.2):
 
 * no Content-Length and not chunked -> MissingContentLength 411 (HTTP/1.1 gives such a POST no
-  body at all, so CI cannot know the client meant one);
+  body at all, so CI cannot know the client meant one). The front end asks the same of every
+  PUT and POST, body or not (`require_length`);
 * an empty body -> MissingContent 400;
 * more than `max_bytes` -> InvalidContent 413; the declared length is checked before reading and
   a chunked body is read at most `max_bytes + 1` bytes, so an oversized upload costs nothing;
@@ -33,12 +34,26 @@ from gateway.upstream.xml_codec import XmlCodecError, parse_document
 _CHUNK = 64 * 1024
 
 
+LENGTH_REQUIRED = frozenset({"PUT", "POST"})
+"""Methods CI wants a Content-Length from even without a body (`PUT /jobs/<id>?cancel`,
+`PUT /workflow/<id>?active`, `POST /triggerworkflow`): the common request headers page
+(https://www.tencentcloud.com/document/api/1045/43609) marks it required "针对 PUT 和 POST
+请求" (for PUT and POST requests), and CI's error table has MissingContentLength 411 for its
+absence. The official SDKs send `Content-Length: 0` there (requests and Go's net/http do)."""
+
+
+def require_length(request: web.Request) -> None:
+    """MissingContentLength unless the request declares its length or is chunked."""
+    headers = request.headers
+    chunked = "chunked" in headers.get("Transfer-Encoding", "").lower()
+    if "Content-Length" not in headers and not chunked:
+        raise CiError("MissingContentLength", "a PUT or POST needs a Content-Length")
+
+
 async def read_body(request: web.Request, *, max_bytes: int) -> bytes:
     """The raw body, bounded and checked against Content-MD5; CiError on any framing fault."""
+    require_length(request)
     declared = request.headers.get("Content-Length")
-    chunked = "chunked" in request.headers.get("Transfer-Encoding", "").lower()
-    if declared is None and not chunked:
-        raise CiError("MissingContentLength", "the request body needs a Content-Length")
     if declared is not None and declared.strip().isdigit() and int(declared) > max_bytes:
         raise _too_large(max_bytes)
     data = bytearray()

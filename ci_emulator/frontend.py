@@ -2,6 +2,7 @@
 
     count -> decode path -> resolve host (bucket, service) -> request hooks -> bucket exists
           -> decode query -> route (404/405/501) -> verify signature
+          -> PUT/POST declare a length (411)
           -> fault plan (latency; 500/503/429/reset) -> handler -> (commit_then_drop: no answer)
 
 Any `CiError` on the way becomes CI's error body for the resolved host (the CI host until the
@@ -23,6 +24,7 @@ from aiohttp import web
 
 from ci_emulator import ids
 from ci_emulator.auth import CarriedRequest, verify
+from ci_emulator.body import LENGTH_REQUIRED, require_length
 from ci_emulator.errors import CiError, invalid_argument
 from ci_emulator.faults import (
     FaultKind,
@@ -86,6 +88,8 @@ class CiFrontend:
             config=state.config,
             keys=state.keys,
         )
+        if request.method in LENGTH_REQUIRED:
+            require_length(request)
         state.operations[endpoint.name] += 1
         # Drawn only now: a fault never hides a routing or signature refusal.
         decision = state.faults.draw(endpoint.name)

@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import descriptor_pb2 as google_dot_protobuf_dot_descriptor__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x15\x63i/media/v1/xml.proto\x12\x0b\x63i.media.v1\x1a google/protobuf/descriptor.proto\"\x85\x01\n\x08XmlField\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x17\n\x0f\x63omma_separated\x18\x02 \x01(\x08\x12\x15\n\rdash_is_empty\x18\x03 \x01(\x08\x12\x15\n\runknown_nodes\x18\x04 \x01(\x08\x12\x13\n\x0braw_element\x18\x05 \x01(\x08\x12\x0f\n\x07\x64\x65rived\x18\x06 \x01(\x08\"M\n\x07XmlNode\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0c\n\x04text\x18\x02 \x01(\t\x12&\n\x08\x63hildren\x18\x03 \x03(\x0b\x32\x14.ci.media.v1.XmlNode:C\n\x03xml\x12\x1d.google.protobuf.FieldOptions\x18\xf1\x90\x03 \x01(\x0b\x32\x15.ci.media.v1.XmlFieldBZ\n\x19\x63om.cigateway.ci.media.v1P\x01Z;github.com/ci-gateway/ci-gateway/gen/go/ci/media/v1;mediav1b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x15\x63i/media/v1/xml.proto\x12\x0b\x63i.media.v1\x1a google/protobuf/descriptor.proto\"\x99\x01\n\x08XmlField\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x17\n\x0f\x63omma_separated\x18\x02 \x01(\x08\x12\x15\n\rdash_is_empty\x18\x03 \x01(\x08\x12\x15\n\runknown_nodes\x18\x04 \x01(\x08\x12\x13\n\x0braw_element\x18\x05 \x01(\x08\x12\x0f\n\x07\x64\x65rived\x18\x06 \x01(\x08\x12\x12\n\nkeep_empty\x18\x07 \x01(\x08\"M\n\x07XmlNode\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0c\n\x04text\x18\x02 \x01(\t\x12&\n\x08\x63hildren\x18\x03 \x03(\x0b\x32\x14.ci.media.v1.XmlNode:C\n\x03xml\x12\x1d.google.protobuf.FieldOptions\x18\xf1\x90\x03 \x01(\x0b\x32\x15.ci.media.v1.XmlFieldBZ\n\x19\x63om.cigateway.ci.media.v1P\x01Z;github.com/ci-gateway/ci-gateway/gen/go/ci/media/v1;mediav1b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -34,7 +34,7 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['DESCRIPTOR']._loaded_options = None
   _globals['DESCRIPTOR']._serialized_options = b'\n\031com.cigateway.ci.media.v1P\001Z;github.com/ci-gateway/ci-gateway/gen/go/ci/media/v1;mediav1'
   _globals['_XMLFIELD']._serialized_start=73
-  _globals['_XMLFIELD']._serialized_end=206
-  _globals['_XMLNODE']._serialized_start=208
-  _globals['_XMLNODE']._serialized_end=285
+  _globals['_XMLFIELD']._serialized_end=226
+  _globals['_XMLNODE']._serialized_start=228
+  _globals['_XMLNODE']._serialized_end=305
 # @@protoc_insertion_point(module_scope)

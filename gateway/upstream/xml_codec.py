@@ -264,6 +264,7 @@ class _Field:
     text_field: str | None = None  # enum `x`'s string twin `x_text`: CI's exact text
     split_commas: bool = False  # `(xml).comma_separated`
     dash_empty: bool = False  # `(xml).dash_is_empty`
+    keep_empty: bool = False  # `(xml).keep_empty`: set but empty is still a node
     map_value: _Kind | None = None  # a map's value kind: STRING or MESSAGE
     # What decoding does with a node of this field, worked out once (see `_step`).
     step: int = 0
@@ -415,6 +416,8 @@ def _build_table(descriptor: Descriptor) -> _Table:
             raise TypeError(f"{fd.full_name}: no CI XML mapping for this field type")
         if options.comma_separated and (kind is not _STRING or not fd.is_repeated):
             raise TypeError(f"{fd.full_name}: (xml).comma_separated needs a repeated string")
+        if options.keep_empty and (kind is not _MESSAGE or fd.is_repeated or map_value):
+            raise TypeError(f"{fd.full_name}: (xml).keep_empty needs a singular message")
         twin = _text_twin(descriptor, fd)
         kind = _MAP if map_value is not None else kind
         repeated = fd.is_repeated and map_value is None
@@ -428,6 +431,7 @@ def _build_table(descriptor: Descriptor) -> _Table:
                 text_field=twin.name if twin is not None else None,
                 split_commas=options.comma_separated,
                 dash_empty=options.dash_is_empty,
+                keep_empty=options.keep_empty,
                 map_value=map_value,
                 step=_step(kind, repeated, options.dash_is_empty),
             )
@@ -529,7 +533,7 @@ def _encode_field(parent: etree._Element, message: Message, field: _Field, value
         else:
             child = etree.SubElement(parent, field.wire)
             _encode_into(child, value)
-            if len(child) == 0:
+            if len(child) == 0 and not field.keep_empty:
                 parent.remove(child)  # set but empty reads back as absent anyway
         return
     if field.kind is _MAP:
@@ -690,6 +694,8 @@ def _decode_into(message: Message, element: etree._Element, path: Path, keep_raw
                 # does not fit the field: kept as an unknown node rather than lost.
                 if unknown is not None and (child.text or "").strip(space):
                     _decode_node(getattr(message, unknown), child)
+                elif field.keep_empty:
+                    getattr(message, field.name).SetInParent()  # `<Video/>`: a video stream
                 continue
             child_path = (*path, tag)
             if field.kind is _MAP:

@@ -379,3 +379,54 @@ async def test_a_transcode_by_template_id_runs_with_the_templates_parameters(
     done = outputs(job, bucket_dir)
     assert done.keys == ["out/small.mp4"]
     assert done.probe("out/small.mp4").width == 160
+
+
+async def test_a_stream_kept_without_parameters_reaches_ci_and_the_output(
+    fast_stubs: Stubs, emulator: RunningEmulator, bucket_dir: Path
+) -> None:
+    """`video {}` / `audio {}`: keep the stream, every parameter CI's default. CI removes a
+    stream whose node is absent (catalogue A.3/A.4), so they go out as `<Video/>` and
+    `<Audio/>`: the template keeps both, reads back with both, and a job by it writes both."""
+    streams = T(
+        name="mp4-defaults",
+        trans_tpl=kinds.Transcode(
+            container=kinds.Container(format="mp4"),
+            video=kinds.TranscodeVideo(),
+            audio=kinds.TranscodeAudio(),
+        ),
+    )
+    created = await fast_stubs.templates.CreateMediaTemplate(
+        templates_pb2.CreateMediaTemplateRequest(template=streams)
+    )
+    template_id = created.template.template_id
+    stored = emulator.state.resources.templates.get(BUCKET, template_id)
+    assert stored is not None
+    assert [name for name, _ in stored.params] == ["Container", "Video", "Audio"]
+    assert created.template.trans_tpl == streams.trans_tpl
+    request = media_pb2.Request(
+        tag="Transcode",
+        input=media_pb2.Input(object=SAMPLE_KEY),
+        operation=media_pb2.Operation(
+            template_id=template_id,
+            output=kinds.Output(bucket=BUCKET, region=REGION, object="out/kept.mp4"),
+        ),
+    )
+    probed = outputs(await run(fast_stubs.jobs, request), bucket_dir).probe("out/kept.mp4")
+    assert probed.video_codec is not None and probed.audio_codec is not None
+
+
+async def test_a_wrapped_kind_with_every_parameter_defaulted_is_sent(
+    stubs: Stubs, emulator: RunningEmulator
+) -> None:
+    """`snapshot {}` in a template: a Snapshot template, every parameter CI's default. Its
+    parameters travel in a `<Snapshot>` node of their own, sent even empty: without it CI has
+    no Snapshot parameters at all to make the template of."""
+    created = await stubs.templates.CreateMediaTemplate(
+        templates_pb2.CreateMediaTemplateRequest(
+            template=T(name="defaults", snapshot=kinds.Snapshot())
+        )
+    )
+    assert created.template.tag == "Snapshot"
+    assert created.template.HasField("snapshot")
+    stored = emulator.state.resources.templates.get(BUCKET, created.template.template_id)
+    assert stored is not None and stored.tag == "Snapshot"

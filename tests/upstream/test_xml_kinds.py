@@ -23,7 +23,22 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from lxml import etree
 
-from gateway._proto import job_kinds_pb2, media_pb2, service_pb2, xml_pb2
+from ci_emulator.server import RunningEmulator
+from gateway._proto import (
+    job_kinds_pb2,
+    media_pb2,
+    service_pb2,
+    templates_pb2,
+    workflows_pb2,
+    xml_pb2,
+)
+from gateway.api import kind_rules
+from gateway.config.settings import Settings
+from gateway.credentials import Credentials
+from gateway.model import Target
+from gateway.resources import template_wire
+from gateway.upstream.retry import Deadline
+from tests.conftest import BUCKET, REGION, SAMPLE_KEY, ci_client
 
 if TYPE_CHECKING:  # descriptors reached through DESCRIPTOR are typed as upb's too
     from google._upb import _message as _upb
@@ -168,6 +183,112 @@ def test_every_xml_message_keeps_unknown_nodes(full_name: str) -> None:
     if full_name == "ci.media.v1.XmlNode":
         return  # the kept node itself
     assert unknown_nodes_field(_class(full_name)()) == "extra_nodes"
+
+
+@pytest.mark.parametrize(
+    ("message", "present"),
+    [
+        (job_kinds_pb2.Transcode(video=job_kinds_pb2.TranscodeVideo()), "Video"),
+        (job_kinds_pb2.Transcode(audio=job_kinds_pb2.TranscodeAudio()), "Audio"),
+        (job_kinds_pb2.ConcatTemplate(video=job_kinds_pb2.TranscodeVideo()), "Video"),
+        (job_kinds_pb2.ConcatTemplate(audio=job_kinds_pb2.TranscodeAudio()), "Audio"),
+        (job_kinds_pb2.VideoMontage(audio=job_kinds_pb2.TranscodeAudio()), "Audio"),
+    ],
+)
+def test_a_stream_set_without_parameters_is_still_a_node(message: Message, present: str) -> None:
+    """CI's Transcode `Video`/`Audio`: absent removes that stream from the output, present keeps
+    it with every parameter defaulted (ci-job-catalogue.md A.3/A.4, the template doc). A caller's
+    `video {}` means "keep the video": it must reach CI as `<Video/>`, not vanish as an empty
+    message elsewhere does, and read back as set."""
+    encoded = encode(message, root="Transcode")
+    assert etree.fromstring(encoded).find(present) is not None, encoded
+    assert decode(encoded, type(message), root="Transcode") == message
+    # An empty container with no such meaning is still no node.
+    assert encode(job_kinds_pb2.Transcode(container=job_kinds_pb2.Container())).endswith(
+        b"<Request/>"
+    )
+
+
+def _keeps_empty(field: FieldDescriptor | _upb.FieldDescriptor) -> bool:
+    return _options(field).keep_empty
+
+
+# Operation fields a kind rule counts as the kind's parameters (`one_of`: "SmartCover or
+# TemplateId"), singular messages only: set, they satisfy the rule, so set they must be sent.
+_KIND_CONTAINERS = sorted(
+    {
+        path.split(".")[0]
+        for rule in kind_rules.KIND_RULES.values()
+        for paths in rule.one_of
+        for path in paths
+        if "." not in path
+        and (field := media_pb2.Operation.DESCRIPTOR.fields_by_name[path]).message_type
+        and not field.is_repeated
+    }
+)
+
+
+def test_every_container_a_kind_rule_counts_is_sent_when_set() -> None:
+    """The gateway's validation takes a set `smart_cover {}` as SmartCover's parameters; if the
+    codec then dropped the empty node, CI would get neither SmartCover nor a TemplateId and
+    refuse the job ("Operation.SmartCover is required"). Templates' wrapped containers and
+    workflow nodes' kind containers likewise."""
+    assert len(_KIND_CONTAINERS) >= 10, _KIND_CONTAINERS
+    fields = media_pb2.Operation.DESCRIPTOR.fields_by_name
+    assert [name for name in _KIND_CONTAINERS if not _keeps_empty(fields[name])] == []
+    wrapped = [c.field for c in template_wire.containers().values() if not c.at_request_root]
+    template_fields = templates_pb2.MediaTemplate.DESCRIPTOR.fields_by_name
+    assert wrapped and [name for name in wrapped if not _keeps_empty(template_fields[name])] == []
+    node = workflows_pb2.WorkflowNodeOperation.DESCRIPTOR.fields_by_name
+    kinds = [name for name in _KIND_CONTAINERS if name in node]
+    assert kinds and [name for name in kinds if not _keeps_empty(node[name])] == []
+
+
+@pytest.mark.parametrize("name", _KIND_CONTAINERS)
+def test_a_kinds_parameters_set_without_values_are_still_a_node(name: str) -> None:
+    operation = media_pb2.Operation()
+    getattr(operation, name).SetInParent()
+    encoded = encode(operation, root="Operation")
+    assert len(etree.fromstring(encoded)) == 1, encoded
+    assert decode(encoded, media_pb2.Operation, root="Operation") == operation
+
+
+@pytest.mark.parametrize(
+    ("tag", "parameters", "output"),
+    [
+        ("Snapshot", "snapshot", "out/snap-${Number}.jpg"),
+        ("SmartCover", "smart_cover", "out/cover-${Number}.jpg"),
+        ("VoiceSeparate", "voice_separate", "out/voice.mp3"),
+        ("VideoMontage", "video_montage", "out/montage.mp4"),
+    ],
+)
+async def test_a_kind_with_every_parameter_defaulted_reaches_ci(
+    emulator: RunningEmulator,
+    settings: Settings,
+    credentials: Credentials,
+    tag: str,
+    parameters: str,
+    output: str,
+) -> None:
+    """`snapshot {}`: take a Snapshot with CI's defaults. CI reads the node (absent with no
+    TemplateId: 'Operation.Snapshot is required'), so it must be sent, and CI runs the job."""
+    operation = media_pb2.Operation(
+        output=job_kinds_pb2.Output(bucket=BUCKET, region=REGION, object=output)
+    )
+    getattr(operation, parameters).SetInParent()
+    request = media_pb2.Request(
+        tag=tag, input=media_pb2.Input(object=SAMPLE_KEY), operation=operation
+    )
+    client = ci_client(settings, credentials)
+    try:
+        reply = await client.submit_job(Target(BUCKET, REGION), request, Deadline(10))
+    finally:
+        await client.close()
+    detail = reply.message.jobs_detail
+    assert (detail.tag, detail.state) == (tag, media_pb2.JOB_STATE_SUBMITTED)
+    assert detail.operation.HasField(parameters)  # CI's echo of the node it was sent
+    job = await emulator.state.wait_for_job_state(detail.job_id, ("Success", "Failed"), timeout=60)
+    assert job.state.value == "Success", job
 
 
 def test_overridden_names_on_the_wire() -> None:

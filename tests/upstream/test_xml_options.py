@@ -245,6 +245,8 @@ def test_an_unknown_node_name_that_is_no_xml_name_cannot_be_encoded() -> None:
         ("UnknownNotXmlNode", r"unknown_nodes needs repeated ci\.media\.v1\.XmlNode"),
         ("CommaOnSingular", "comma_separated needs a repeated string"),
         ("RawNotString", "raw_element needs a singular string"),
+        ("KeepEmptyOnString", "keep_empty needs a singular message"),
+        ("KeepEmptyOnList", "keep_empty needs a singular message"),
         ("MapOfInts", "only map<string, string|message>"),
         ("SameNodeTwice", "two fields share a case-insensitive XML name"),
     ],
