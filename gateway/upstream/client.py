@@ -23,10 +23,11 @@ import hashlib
 import json
 import logging
 import math
+import re
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Generic, TypeVar
+from typing import Final, Generic, TypeVar
 from urllib.parse import quote
 
 from google.protobuf.message import Message
@@ -148,9 +149,50 @@ def encode_query(params: Mapping[str, str | None]) -> str:
     )
 
 
-def _request_id(response: HttpResponse) -> str:
+MAX_CI_TEXT_CHARS: Final = 1024
+"""The most of one text of CI's answer (its Code, Message, TraceId, Resource) the gateway
+keeps: a status clips each further on its way out (`gateway.status`), but an error's text also
+goes into log lines (a poller's warning) and a RequestId into every access line, and an answer
+may hold megabytes of it."""
+
+MAX_CI_REQUEST_ID_CHARS: Final = 256
+"""The most of CI's RequestId kept (CI's are 32 characters). It also travels as the
+`x-ci-request-id` trailer, and a describe in batches joins ten of them there: grpc clients
+refuse a trailer over 16 KiB (Java's over 8 KiB) as RESOURCE_EXHAUSTED "Stream removed", which
+would hide the call's own status."""
+
+_METADATA_TEXT = re.compile(r"[\x20-\x7e]*")
+# Percent-encoded in a RequestId that is not plain text: everything but printable ASCII, and
+# `%` itself, so the encoding reads back unambiguously.
+_METADATA_SAFE = "".join(chr(c) for c in range(0x21, 0x7F) if chr(c) != "%")
+
+
+def _clip(text: str, limit: int, *, marker: str = "\u2026") -> str:
+    return text if len(text) <= limit else text[: limit - len(marker)] + marker
+
+
+def ci_text(text: str, known: Iterable[str] = ()) -> str:
+    """A text of CI's answer as the gateway keeps it: redacted (`scrub.redact`), then bounded
+    (`MAX_CI_TEXT_CHARS`; after redaction, so a secret cut short is still recognised)."""
+    return _clip(scrub.redact(text, known), MAX_CI_TEXT_CHARS)
+
+
+def ci_request_id(text: str, known: Iterable[str] = ()) -> str:
+    """CI's RequestId as the gateway keeps and passes it on: redacted, and fit for a gRPC
+    metadata value, which must be printable ASCII and short (grpc refuses anything else: a
+    success would end INTERNAL "Invalid metadata", an error would lose its status). CI's own
+    ids are base64 text and pass unchanged; anything else is percent-encoded (UTF-8), then
+    bounded to `MAX_CI_REQUEST_ID_CHARS`."""
+    text = scrub.redact(text, known)
+    if not _METADATA_TEXT.fullmatch(text):
+        text = quote(text.strip(), safe=_METADATA_SAFE)
+    return _clip(text, MAX_CI_REQUEST_ID_CHARS, marker="...")
+
+
+def _request_id(response: HttpResponse, known: Iterable[str] = ()) -> str:
     headers = response.headers
-    return headers.get("x-ci-request-id") or headers.get("x-cos-request-id") or ""
+    raw = headers.get("x-ci-request-id") or headers.get("x-cos-request-id") or ""
+    return ci_request_id(raw, known) if raw else ""
 
 
 # The longest Retry-After taken as CI says it: it bounds the wait the caller is told
@@ -187,7 +229,8 @@ def parse_error(
 
     Every text taken from the answer is passed through `scrub.redact` (with `known`, the
     secrets just signed with): a peer echoing the request would otherwise hand the caller the
-    gateway's SecretId and a live signature."""
+    gateway's SecretId and a live signature. Then each is bounded (`ci_text`), and the RequestId
+    made fit for the trailer it also travels in (`ci_request_id`)."""
     fields = {"Code": "", "Message": "", "RequestId": "", "TraceId": "", "Resource": ""}
     content_type = response.headers.get("Content-Type", "")
     if xml_codec.document_head(response.body).lstrip().startswith(b"<"):
@@ -203,27 +246,30 @@ def parse_error(
     elif "json" in content_type and response.body:
         try:
             data = json.loads(response.body)
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: arrays nested a million deep
             data = None
         if isinstance(data, dict):
-            fields["Code"] = str(data.get("code", ""))
-            fields["Message"] = str(data.get("message", ""))
-            fields["RequestId"] = str(data.get("request_id", ""))
+            # Text only: `null`, a number or an object is no code, message or id.
+            for name, key in (
+                ("Code", "code"),
+                ("Message", "message"),
+                ("RequestId", "request_id"),
+            ):
+                value = data.get(key)
+                if isinstance(value, str):
+                    fields[name] = value.strip()
     if not fields["Message"] and 300 <= response.status < 400:
         location = response.headers.get("Location", "")
         fields["Message"] = f"unexpected redirect {response.status} {location}".strip()
     known = tuple(known)
-
-    def clean(text: str) -> str:
-        return scrub.redact(text, known)
-
+    request_id = fields["RequestId"]
     return UpstreamError(
         http_status=response.status,
-        code=clean(fields["Code"]),
-        message=clean(fields["Message"] or response.reason),
-        request_id=clean(fields["RequestId"] or _request_id(response)),
-        trace_id=clean(fields["TraceId"]),
-        resource=clean(fields["Resource"]),
+        code=ci_text(fields["Code"], known),
+        message=ci_text(fields["Message"] or response.reason, known),
+        request_id=ci_request_id(request_id, known) if request_id else _request_id(response, known),
+        trace_id=ci_text(fields["TraceId"], known),
+        resource=ci_text(fields["Resource"], known),
         retry_after_s=_retry_after(response, time.time() if now is None else now),
     )
 
@@ -428,7 +474,8 @@ class CiClient:
         try:
             response, signed_with = await self._send(call, provider, remaining_s)
             outcome = str(response.status)
-            tracing.attempt_answered(_request_id(response), self._signed_with.values())
+            known = self._signed_with.values()
+            tracing.attempt_answered(_request_id(response, known), known)
             return response, signed_with
         except GatewayError as error:
             outcome = type(error).__name__
@@ -490,7 +537,7 @@ class CiClient:
         attempts: int = 1,
     ) -> Reply[M]:
         known = self._signed_with.values()
-        request_id = scrub.redact(_request_id(response), known)
+        request_id = _request_id(response, known)
         if not 200 <= response.status < 300:
             raise parse_error(response, known, now=self._clock())
         body = response.body
@@ -516,7 +563,7 @@ class CiClient:
             )
         except xml_codec.XmlCodecError as exc:
             error_root = isinstance(exc, xml_codec.WrongRoot) and exc.root.lower() == "error"
-            problem = scrub.redact(str(exc), known)  # it may quote the answer
+            problem = ci_text(str(exc), known)  # it may quote the answer
         else:
             return Reply(message, request_id, attempts)
         if error_root:

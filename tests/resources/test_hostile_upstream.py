@@ -22,6 +22,7 @@ import logging
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import cast
 
 import grpc
 import pytest
@@ -29,6 +30,7 @@ from prometheus_client import generate_latest
 
 from gateway.config.settings import Timeouts
 from gateway.credentials import Credentials
+from gateway.upstream.client import MAX_CI_REQUEST_ID_CHARS
 from tests.access.helpers import log_text
 from tests.integration.helpers import RichError, rich_error
 from tests.resources.conftest import Stubs
@@ -459,3 +461,94 @@ async def test_an_echoing_peer_hands_no_credential_to_the_caller_the_log_or_the_
     assert token in {seen.headers.get("x-cos-security-token") for seen in peer.requests}
     for secret in (credentials.secret_id, credentials.secret_key, token, *signatures):
         assert secret and secret not in text, f"{secret[:8]}... leaked"
+
+
+# ---- CI's RequestId, whatever it is --------------------------------------------------------------
+
+ODD_IDS = {
+    "not-ascii": "请求\u00e9\tid".encode(),
+    "huge": b"r" * 40_000,
+}
+
+
+@pytest.mark.parametrize("odd", sorted(ODD_IDS))
+async def test_a_request_id_no_trailer_could_carry_still_reaches_the_caller(odd: str) -> None:
+    """CI's RequestId travels in the `x-ci-request-id` trailer, on a success as on a failure.
+    gRPC metadata is printable ASCII, and clients refuse a trailer over 16 KiB: a header or an
+    `<Error>` with any other id turned every answer into INTERNAL "Invalid metadata" or
+    RESOURCE_EXHAUSTED "Stream removed", CI's own status and details lost. The id is kept
+    percent-encoded and bounded, the same in the trailer, RequestInfo and ErrorInfo."""
+    raw = ODD_IDS[odd]
+    body_id = raw.decode()
+    error_body = error_xml("InvalidArgument", "bad").replace(
+        b"NjJmMzI5MmRfOTBmYTUwNjRfNjcwM18x", raw
+    )
+    answers = {
+        "success": lambda seen: [good_answer(seen, request_id=raw)],
+        "error": lambda seen: [http(400, error_body)],
+    }
+    async with (
+        hostile_ci(answers["success"]) as peer,
+        gateway_for(peer, CREDENTIALS) as (_, stubs),
+    ):
+        for outcome, script in answers.items():
+            peer.script = script
+            for call in CALLS:
+                invocation = call.invoke(stubs, TIMEOUT_S)
+                if outcome == "success":
+                    await invocation
+                    trailers = dict(await invocation.trailing_metadata())
+                    shown = trailers["x-ci-request-id"]
+                else:
+                    with pytest.raises(grpc.aio.AioRpcError) as caught:
+                        await invocation
+                    error = rich_error(caught.value)
+                    assert error.code is grpc.StatusCode.INVALID_ARGUMENT, (call.name, error)
+                    assert error.error_info is not None and error.request_info is not None
+                    assert error.error_info.metadata["ci_code"] == "InvalidArgument"
+                    shown = error.request_info.request_id
+                    assert error.error_info.metadata["ci_request_id"] == shown
+                    trailers = dict(cast(Pairs, caught.value.trailing_metadata() or ()))
+                    assert trailers["x-ci-request-id"] == shown
+                assert shown.isascii() and shown.isprintable(), (call.name, shown)
+                # A describe in batches answers with each batch's id, comma-joined.
+                for one in shown.split(",") if call.batched else [shown]:
+                    assert len(one) <= MAX_CI_REQUEST_ID_CHARS
+                    if odd == "not-ascii":
+                        assert one == "%E8%AF%B7%E6%B1%82%C3%A9%09id", (call.name, shown)
+                    else:
+                        assert body_id.startswith(one.removesuffix("...")), call.name
+
+
+# ---- an error body no parser should follow -------------------------------------------------------
+
+
+async def test_a_json_error_nested_without_end_is_still_cis_error(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Issue 11's JSON error shape (`{"code": ...}`) is read when CI labels its error
+    `application/json`. A million nested arrays stopped `json.loads` with RecursionError,
+    which escaped as a gateway bug: INTERNAL, and a traceback per call in the log. It is an
+    unreadable error body, mapped by its HTTP status; values that are not text are no code."""
+    deep = http(400, b"[" * 200_000, content_type="application/json", reason="Bad Request")
+    odd = http(
+        409,
+        b'{"code": {"x": 1}, "message": null, "request_id": 12}',
+        content_type="application/json",
+    )
+    async with (
+        hostile_ci(lambda seen: [deep]) as peer,
+        gateway_for(peer, CREDENTIALS) as (_, stubs),
+    ):
+        for call in CALLS:
+            error = await refused(call, stubs)
+            assert error.code is grpc.StatusCode.INVALID_ARGUMENT, (call.name, error)
+            assert error.error_info is not None
+            assert error.error_info.reason == "UPSTREAM_REJECTED"
+            assert error.error_info.metadata["ci_message"] == "Bad Request"
+        peer.script = lambda seen: [odd]
+        error = await refused(BY_NAME["CreateMediaTemplate"], stubs)
+        assert error.error_info is not None
+        metadata = dict(error.error_info.metadata)
+        assert "ci_code" not in metadata and metadata["ci_request_id"] == "RID-409", metadata
+    assert "Traceback" not in log_text(caplog)
