@@ -3,9 +3,14 @@
 Each reads like its documentation row (method, path, query, body, answer) and runs through
 `CiClient.call`, so signing, retries, budgets, time-outs and error mapping are the jobs' own.
 Creates (`POST /template`, `POST /workflow`, `POST /triggerworkflow`) make something new each
-time they reach CI, so they are replayed only when the request certainly never left; every
-other call (reads, `PUT`s, `DELETE`s) is retried like a read. Bodies are built by the XML codec
-(`template_wire` for a template's per-kind body).
+time they reach CI, so they are replayed only when the request certainly never left (or CI
+throttled it); every other call (reads, `PUT`s, `DELETE`s) is retried like a read: a `PUT`
+sends the whole of what it sets, so sending it again sets the same. Bodies are built by the XML
+codec (`template_wire` for a template's per-kind body).
+
+What an answer must hold is declared with the call (`CiCall.requires`): a create or an update
+answers the template, workflow or queue with its id, a trigger the run's `InstanceId`
+(catalogue §2.2, §2.3; notes §8.2); an answer without it is refused, never an empty success.
 """
 
 from __future__ import annotations
@@ -19,6 +24,12 @@ from gateway.upstream.client import CiCall, CiClient, Reply, encode_body
 from gateway.upstream.retry import Deadline
 
 Params = Mapping[str, str | None]
+
+# What each answer always holds: the resource written, with its id, or the run started.
+TEMPLATE = ("template.template_id",)
+WORKFLOW = ("media_workflow.workflow_id",)
+QUEUE = ("queue.queue_id",)
+RUN = ("instance_id",)
 
 
 class ResourceCalls:
@@ -47,7 +58,13 @@ class ResourceCalls:
         if queue.HasField("notify_config"):
             body.notify_config.CopyFrom(queue.notify_config)
         call = CiCall(
-            "UpdateMediaQueue", target, "ci", "PUT", f"/queue/{queue_id}", body=encode_body(body)
+            "UpdateMediaQueue",
+            target,
+            "ci",
+            "PUT",
+            f"/queue/{queue_id}",
+            body=encode_body(body),
+            requires=QUEUE,
         )
         response = queues_pb2.UpdateMediaQueueResponse
         return await self._client.call(call, response, deadline, replayable=True)
@@ -62,7 +79,9 @@ class ResourceCalls:
         deadline: Deadline,
     ) -> Reply[templates_pb2.CreateMediaTemplateResponse]:
         body = template_wire.request_body(template, parameters)
-        call = CiCall("CreateMediaTemplate", target, "ci", "POST", "/template", body=body)
+        call = CiCall(
+            "CreateMediaTemplate", target, "ci", "POST", "/template", body=body, requires=TEMPLATE
+        )
         response = templates_pb2.CreateMediaTemplateResponse
         return await self._client.call(call, response, deadline, replayable=False)
 
@@ -76,7 +95,9 @@ class ResourceCalls:
     ) -> Reply[templates_pb2.UpdateMediaTemplateResponse]:
         body = template_wire.request_body(template, parameters)
         path = f"/template/{template_id}"
-        call = CiCall("UpdateMediaTemplate", target, "ci", "PUT", path, body=body)
+        call = CiCall(
+            "UpdateMediaTemplate", target, "ci", "PUT", path, body=body, requires=TEMPLATE
+        )
         response = templates_pb2.UpdateMediaTemplateResponse
         return await self._client.call(call, response, deadline, replayable=True)
 
@@ -101,7 +122,9 @@ class ResourceCalls:
         self, target: Target, workflow: workflows_pb2.MediaWorkflow, deadline: Deadline
     ) -> Reply[workflows_pb2.CreateMediaWorkflowResponse]:
         body = encode_body(workflows_pb2.MediaWorkflowBody(media_workflow=workflow))
-        call = CiCall("CreateMediaWorkflow", target, "ci", "POST", "/workflow", body=body)
+        call = CiCall(
+            "CreateMediaWorkflow", target, "ci", "POST", "/workflow", body=body, requires=WORKFLOW
+        )
         response = workflows_pb2.CreateMediaWorkflowResponse
         return await self._client.call(call, response, deadline, replayable=False)
 
@@ -114,7 +137,9 @@ class ResourceCalls:
     ) -> Reply[workflows_pb2.UpdateMediaWorkflowResponse]:
         body = encode_body(workflows_pb2.MediaWorkflowBody(media_workflow=workflow))
         path = f"/workflow/{workflow_id}"
-        call = CiCall("UpdateMediaWorkflow", target, "ci", "PUT", path, body=body)
+        call = CiCall(
+            "UpdateMediaWorkflow", target, "ci", "PUT", path, body=body, requires=WORKFLOW
+        )
         response = workflows_pb2.UpdateMediaWorkflowResponse
         return await self._client.call(call, response, deadline, replayable=True)
 
@@ -133,11 +158,17 @@ class ResourceCalls:
         response = workflows_pb2.DeleteMediaWorkflowResponse
         return await self._client.call(call, response, deadline, replayable=True)
 
+    # Activate and pause: the Go SDK reads no answer (as for CancelMediaJob, whose answer is
+    # documented empty), the catalogue documents none. UNCONFIRMED whether CI sends a body, so
+    # the tolerant reading: an empty 200 is their answer too (the emulator sends `<RequestId>`).
+
     async def activate_workflow(
         self, target: Target, workflow_id: str, deadline: Deadline
     ) -> Reply[workflows_pb2.ActivateMediaWorkflowResponse]:
         path = f"/workflow/{workflow_id}"
-        call = CiCall("ActiveMediaWorkflow", target, "ci", "PUT", path, {"active": None})
+        call = CiCall(
+            "ActiveMediaWorkflow", target, "ci", "PUT", path, {"active": None}, empty_ok=True
+        )
         response = workflows_pb2.ActivateMediaWorkflowResponse
         return await self._client.call(call, response, deadline, replayable=True)
 
@@ -145,14 +176,18 @@ class ResourceCalls:
         self, target: Target, workflow_id: str, deadline: Deadline
     ) -> Reply[workflows_pb2.PauseMediaWorkflowResponse]:
         path = f"/workflow/{workflow_id}"
-        call = CiCall("PausedMediaWorkflow", target, "ci", "PUT", path, {"paused": None})
+        call = CiCall(
+            "PausedMediaWorkflow", target, "ci", "PUT", path, {"paused": None}, empty_ok=True
+        )
         response = workflows_pb2.PauseMediaWorkflowResponse
         return await self._client.call(call, response, deadline, replayable=True)
 
     async def trigger_workflow(
         self, target: Target, params: Params, deadline: Deadline
     ) -> Reply[workflows_pb2.TriggerMediaWorkflowResponse]:
-        call = CiCall("TriggerWorkflow", target, "ci", "POST", "/triggerworkflow", params)
+        call = CiCall(
+            "TriggerWorkflow", target, "ci", "POST", "/triggerworkflow", params, requires=RUN
+        )
         response = workflows_pb2.TriggerMediaWorkflowResponse
         return await self._client.call(call, response, deadline, replayable=False)
 

@@ -67,6 +67,11 @@ ReplyT = TypeVar("ReplyT", bound=Message)
 # exactly-once submit's settle before a resend, are counted and traced under.
 SUBMIT_OPERATION = "CreateMediaJobs"
 
+# What both media-info operations answer (notes §4: `<Response><MediaInfo>...`). UNCONFIRMED
+# what CI answers for an object that is no media file; the emulator refuses it (InvalidArgument),
+# and an answer without any `<MediaInfo>` tells the caller nothing of the file either way.
+PROBED = ("media_info",)
+
 # Signatures are valid from a minute in the past (tolerates a CI clock slightly behind ours) to
 # ten minutes ahead: long enough for a slow synchronous probe, short enough to limit replay.
 SIGN_BACKDATE_S = 60
@@ -109,7 +114,8 @@ class Attempts:
 
 @dataclass(frozen=True)
 class CiCall:
-    """One CI operation's request, as its documentation row describes it."""
+    """One CI operation's request, as its documentation row describes it, and what its answer
+    must hold to be one."""
 
     operation: str  # CI's operation name: the telemetry label
     target: Target
@@ -118,6 +124,14 @@ class CiCall:
     path: str  # raw, unencoded
     params: Mapping[str, str | None] = field(default_factory=dict)
     body: bytes | None = None
+    # Fields (dotted paths into the answer's message) every answer of this operation sets: the
+    # template a create made, its id, the run a trigger started. An answer without one is
+    # refused as CI's answer could not be understood (`UpstreamProtocolError`), never passed on
+    # as an empty success: a caller told "created" with no id cannot use, find or delete it.
+    requires: tuple[str, ...] = ()
+    # An empty 2xx is this operation's answer although its answer type has fields (CancelMediaJob's
+    # type has none: an empty answer is always its answer).
+    empty_ok: bool = False
 
 
 def encode_body(message: Message) -> bytes:
@@ -389,7 +403,9 @@ class CiClient:
         self, target: Target, object_key: str, deadline: Deadline
     ) -> Reply[service_pb2.MediaInfoResponse]:
         body = encode_body(media_pb2.Request(input=media_pb2.Input(object=object_key)))
-        call = CiCall("GenerateMediaInfo", target, "ci", "POST", "/mediainfo", body=body)
+        call = CiCall(
+            "GenerateMediaInfo", target, "ci", "POST", "/mediainfo", body=body, requires=PROBED
+        )
         return await self._call(call, service_pb2.MediaInfoResponse, deadline, self._reads)
 
     async def get_media_info(
@@ -398,7 +414,9 @@ class CiClient:
         params: dict[str, str | None] = {"ci-process": "videoinfo"}
         if version_id:
             params["versionId"] = version_id
-        call = CiCall("GetMediaInfo", target, "cos", "GET", "/" + object_key, params)
+        call = CiCall(
+            "GetMediaInfo", target, "cos", "GET", "/" + object_key, params, requires=PROBED
+        )
         return await self._call(call, service_pb2.MediaInfoResponse, deadline, self._reads)
 
     # The pipeline -----------------------------------------------------------------------------
@@ -421,7 +439,7 @@ class CiClient:
             response, signed_with = await self._timed_send(call, provider, remaining_s)
             try:
                 # The attempt that answers is the last: its count is the call's.
-                return self._parse(response, response_type, keep_raw=keep_raw, attempts=attempts)
+                return self._parse(response, call, response_type, keep_raw, attempts)
             except UpstreamError as error:
                 if error.refuses_credentials:
                     await self._note_refusal(call, provider, signed_with, error)
@@ -531,8 +549,8 @@ class CiClient:
     def _parse(
         self,
         response: HttpResponse,
+        call: CiCall,
         response_type: type[M],
-        *,
         keep_raw: bool = False,
         attempts: int = 1,
     ) -> Reply[M]:
@@ -546,7 +564,7 @@ class CiClient:
             # with fields (a job, a listing, a probe) always comes as a `<Response>`: an empty
             # one is something other than CI answering (a proxy, a cut connection), not an
             # empty success.
-            if response_type.DESCRIPTOR.fields:
+            if response_type.DESCRIPTOR.fields and not call.empty_ok:
                 raise UpstreamProtocolError(
                     f"CI answered {response.status} without the body this operation always has",
                     http_status=response.status,
@@ -565,7 +583,12 @@ class CiClient:
             error_root = isinstance(exc, xml_codec.WrongRoot) and exc.root.lower() == "error"
             problem = ci_text(str(exc), known)  # it may quote the answer
         else:
-            return Reply(message, request_id, attempts)
+            lacking = _lacking(message, call.requires)
+            if lacking is None:
+                return Reply(message, request_id, attempts)
+            del message  # refused: nothing of the answer stays with the error (see below)
+            problem = f"it has no <{lacking}>, which every {call.operation} answer has"
+            error_root = False
         if error_root:
             # CI's `<Error>` under a 2xx (UNCONFIRMED that CI sends one): its Code decides, as
             # on any other status, and its Code, Message and RequestId reach the caller.
@@ -579,3 +602,22 @@ class CiClient:
             http_status=response.status,
             request_id=request_id,
         )
+
+
+def _lacking(message: Message, paths: Sequence[str]) -> str | None:
+    """The first of `paths` (`CiCall.requires`) that `message` leaves unset, as the answer's
+    nodes would name it (`Template><TemplateId`), or None when each is set: a message field
+    present (an empty node is absent: `xml_codec`), a string not empty."""
+    for path in paths:
+        node = message
+        names: list[str] = []
+        for name in path.split("."):
+            descriptor = node.DESCRIPTOR.fields_by_name[name]  # a typo fails every such call
+            names.append(xml_codec.wire_name(descriptor))
+            if descriptor.message_type is not None:
+                if not node.HasField(name):
+                    return "><".join(names)
+                node = getattr(node, name)
+            elif not getattr(node, name):
+                return "><".join(names)
+    return None

@@ -552,3 +552,66 @@ async def test_a_json_error_nested_without_end_is_still_cis_error(
         metadata = dict(error.error_info.metadata)
         assert "ci_code" not in metadata and metadata["ci_request_id"] == "RID-409", metadata
     assert "Traceback" not in log_text(caplog)
+
+
+# ---- an answer without what the operation returns ------------------------------------------------
+
+
+def empty_response(seen: Seen) -> Sequence[Piece]:
+    return [http(200, b"<Response><RequestId>RID-body</RequestId></Response>")]
+
+
+async def test_an_answer_lacking_what_the_operation_returns_is_refused_not_an_empty_success() -> (
+    None
+):
+    """A create told "done" without the template it made, a trigger without the run it
+    started, a probe without the media info: the caller could neither use nor find what CI
+    made. Each is UNAVAILABLE (UPSTREAM_PROTOCOL_ERROR) naming the missing node, and not
+    resent (a create may have made something); a list may be empty, and a run CI does not
+    list is NOT_FOUND, as before."""
+    async with (
+        hostile_ci(empty_response) as peer,
+        gateway_for(peer, CREDENTIALS) as (_, stubs),
+    ):
+        for call in CALLS:
+            before = len(peer.requests)
+            if call.requires:
+                error = await refused(call, stubs)
+                assert (error.code, error.error_info and error.error_info.reason) == (
+                    UNAVAILABLE,
+                    "UPSTREAM_PROTOCOL_ERROR",
+                ), call.name
+                assert f"<{call.requires}>" in error.message, error.message
+                assert error.error_info is not None
+                assert error.error_info.metadata["http_status"] == "200"
+                assert error.error_info.metadata["ci_request_id"] == "RID-200"
+                assert len(peer.requests) - before == 1, call.name
+            elif call.name in ("DescribeWorkflowExecution", "UpdateMediaQueue(reads first)"):
+                error = await refused(call, stubs)
+                assert error.code is grpc.StatusCode.NOT_FOUND, call.name
+            else:
+                await call.invoke(stubs, TIMEOUT_S)
+        # A template or workflow without its id is no more usable than none.
+        peer.script = lambda seen: [
+            http(200, b"<Response><Template><Name>thumbs</Name></Template></Response>")
+        ]
+        error = await refused(BY_NAME["CreateMediaTemplate"], stubs)
+        assert error.code is UNAVAILABLE and "<Template><TemplateId>" in error.message
+
+
+async def test_activate_and_pause_take_an_empty_200_as_their_answer() -> None:
+    """The Go SDK reads no answer to `PUT /workflow/<id>?active|paused` (as for a cancel, whose
+    answer is documented empty) and the catalogue documents none: an empty 200 is theirs. Where
+    CI documents a body (a delete: `<TemplateId>`), an empty 200 is still refused."""
+    async with (
+        hostile_ci(lambda seen: [http(200)]) as peer,
+        gateway_for(peer, CREDENTIALS) as (_, stubs),
+    ):
+        await BY_NAME["ActivateMediaWorkflow"].invoke(stubs, TIMEOUT_S)
+        await BY_NAME["PauseMediaWorkflow"].invoke(stubs, TIMEOUT_S)
+        error = await refused(BY_NAME["DeleteMediaTemplate"], stubs)
+        assert error.code is UNAVAILABLE
+    assert [(seen.method, seen.target) for seen in peer.requests[:2]] == [
+        ("PUT", "/workflow/w1abc?active"),
+        ("PUT", "/workflow/w1abc?paused"),
+    ]
