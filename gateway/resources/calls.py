@@ -16,11 +16,13 @@ answers the template, workflow or queue with its id, a trigger the run's `Instan
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 
 from gateway._proto import queues_pb2, templates_pb2, workflows_pb2, xml_pb2
+from gateway.errors import GatewayError, ResourceNotFound
 from gateway.model import Target
 from gateway.resources import template_wire
-from gateway.upstream.client import CiCall, CiClient, Reply, encode_body
+from gateway.upstream.client import Attempts, CiCall, CiClient, Reply, encode_body
 from gateway.upstream.retry import Deadline
 
 Params = Mapping[str, str | None]
@@ -48,10 +50,61 @@ class ResourceCalls:
         return await self._client.call(call, response, deadline, replayable=True)
 
     async def update_queue(
-        self, target: Target, queue_id: str, queue: queues_pb2.MediaQueue, deadline: Deadline
+        self, target: Target, queue: queues_pb2.MediaQueue, deadline: Deadline
+    ) -> Reply[queues_pb2.UpdateMediaQueueResponse]:
+        """UpdateMediaQueue, reading the queue first when `queue` leaves its name, state or
+        NotifyConfig empty (CI wants name and state on every update; its older documentation
+        NotifyConfig too), so that pausing a queue is one field and keeps its callback. The
+        reply, or the error, counts the read's attempts with the write's: both went to CI."""
+        attempts = Attempts()
+        try:
+            if (
+                not queue.name
+                or queue.state == queues_pb2.QUEUE_STATE_UNSPECIFIED
+                or not queue.HasField("notify_config")
+            ):
+                queue = await self._filled(target, queue, deadline, attempts)
+            reply = await attempts.counted(self._write_queue(target, queue, deadline))
+        except GatewayError as error:
+            attempts.report(error)
+            raise
+        return replace(reply, attempts=attempts.count)
+
+    async def _filled(
+        self,
+        target: Target,
+        queue: queues_pb2.MediaQueue,
+        deadline: Deadline,
+        attempts: Attempts,
+    ) -> queues_pb2.MediaQueue:
+        """`queue` with the name, state and NotifyConfig CI has for it wherever the call left
+        them out. NotifyConfig: "required" in CI's older documentation (notes §8.2), optional in
+        the current one, where leaving it out is UNCONFIRMED to keep it rather than clear it;
+        sending the queue's own is right under every reading."""
+        query: dict[str, str | None] = {
+            "queueIds": queue.queue_id,
+            "state": "All",
+            "category": "CateAll",
+        }
+        reply = await attempts.counted(self.describe_queues(target, query, deadline))
+        current = next((q for q in reply.message.queue_list if q.queue_id == queue.queue_id), None)
+        if current is None:
+            raise ResourceNotFound("queue", queue.queue_id)
+        filled = queues_pb2.MediaQueue()
+        filled.CopyFrom(queue)
+        if not filled.name:
+            filled.name = current.name
+        if filled.state == queues_pb2.QUEUE_STATE_UNSPECIFIED:
+            filled.state, filled.state_text = current.state, current.state_text
+        if not filled.HasField("notify_config") and current.HasField("notify_config"):
+            filled.notify_config.CopyFrom(current.notify_config)
+        return filled
+
+    async def _write_queue(
+        self, target: Target, queue: queues_pb2.MediaQueue, deadline: Deadline
     ) -> Reply[queues_pb2.UpdateMediaQueueResponse]:
         # The body is the queue's writable part: Name, State, NotifyConfig. A state the enum
-        # lacks (read back from CI by the servicer) is written as CI's own text.
+        # lacks (read back from CI) is written as CI's own text.
         body = queues_pb2.MediaQueue(name=queue.name, state=queue.state)
         if not queue.state:
             body.state_text = queue.state_text
@@ -62,7 +115,7 @@ class ResourceCalls:
             target,
             "ci",
             "PUT",
-            f"/queue/{queue_id}",
+            f"/queue/{queue.queue_id}",
             body=encode_body(body),
             requires=QUEUE,
         )

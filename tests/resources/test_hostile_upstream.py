@@ -615,3 +615,38 @@ async def test_activate_and_pause_take_an_empty_200_as_their_answer() -> None:
         ("PUT", "/workflow/w1abc?active"),
         ("PUT", "/workflow/w1abc?paused"),
     ]
+
+
+# ---- a read, then a write ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("write", "code", "puts"),
+    [
+        (http(503, error_xml("ServiceUnavailable", "later")), UNAVAILABLE, ATTEMPTS),
+        (http(400, error_xml("InvalidArgument", "no")), grpc.StatusCode.INVALID_ARGUMENT, 1),
+        (Act.CUT, UNAVAILABLE, ATTEMPTS),
+    ],
+    ids=["5xx", "4xx", "reset"],
+)
+async def test_a_read_then_write_counts_the_read_in_its_attempts(
+    write: Piece, code: grpc.StatusCode, puts: int
+) -> None:
+    """UpdateMediaQueue with an empty name or state reads the queue first: `attempts` counts
+    every request the call sent towards CI (README, "Errors"), the read's too."""
+
+    def script(seen: Seen) -> Sequence[Piece]:
+        return [good_answer(seen)] if seen.method == "GET" else [write]
+
+    async with (
+        hostile_ci(script) as peer,
+        gateway_for(peer, CREDENTIALS) as (_, stubs),
+    ):
+        error = await refused(BY_NAME["UpdateMediaQueue(reads first)"], stubs)
+    assert [seen.method for seen in peer.requests] == ["GET"] + ["PUT"] * puts
+    assert error.code is code
+    assert error.error_info is not None
+    assert error.error_info.metadata["attempts"] == str(1 + puts)
+    # What was sent back is the queue as read, with the one field the caller changed.
+    assert b"<Name>q</Name><State>Paused</State>" in peer.requests[1].body
+    assert b"<Url>http://hooks.example/ci</Url>" in peer.requests[1].body
