@@ -7,7 +7,8 @@ adds beyond one CI call each:
 
 * UpdateMediaQueue reads the queue first when the call leaves its name, state or NotifyConfig
   empty (CI wants name and state on every update, and its older documentation NotifyConfig
-  too), so pausing a queue is one field and leaves its callback as it was;
+  too), so pausing a queue is one field and leaves its callback as it was
+  (`ResourceCalls.update_queue`);
 * Create/UpdateMediaWorkflow point the Start node's `NotifyConfig` at the gateway's callback
   receiver when the gateway has one and the workflow names none, so `WatchWorkflowExecution`
   hears of finished runs at once instead of by polling (on every replica: the verified run
@@ -43,13 +44,12 @@ from gateway.api import resource_validation as checks
 from gateway.api.service import default_client_identity
 from gateway.api.servicer import Admission, Servicer, rpc
 from gateway.config.settings import Settings
-from gateway.errors import GatewayError, ResourceNotFound
+from gateway.errors import GatewayError
 from gateway.model import GATEWAY_CALLBACK, Target
 from gateway.resources.calls import ResourceCalls
 from gateway.resources.executions import ExecutionFollower, the_run
 from gateway.scrub import is_gateway_callback
 from gateway.status import abort
-from gateway.upstream.retry import Deadline
 
 log = logging.getLogger(__name__)
 
@@ -83,41 +83,8 @@ class MediaQueueService(_Servicer, queues_pb2_grpc.MediaQueueServiceServicer):
         self, request: queues_pb2.UpdateMediaQueueRequest, context: Context
     ) -> queues_pb2.UpdateMediaQueueResponse:
         target, queue = checks.validate_update_queue(request, self._settings)
-        deadline = self._deadline(context)
-        if (
-            not queue.name
-            or queue.state == queues_pb2.QUEUE_STATE_UNSPECIFIED
-            or not queue.HasField("notify_config")
-        ):
-            queue = await self._filled(target, queue, deadline)
-        reply = await self._calls.update_queue(target, queue.queue_id, queue, deadline)
+        reply = await self._calls.update_queue(target, queue, self._deadline(context))
         return self._reply(reply, context)
-
-    async def _filled(
-        self, target: Target, queue: queues_pb2.MediaQueue, deadline: Deadline
-    ) -> queues_pb2.MediaQueue:
-        """`queue` with the name, state and NotifyConfig CI has for it wherever the call left
-        them out. NotifyConfig: "required" in CI's older documentation (notes §8.2), optional in
-        the current one, where leaving it out is UNCONFIRMED to keep it rather than clear it;
-        sending the queue's own is right under every reading."""
-        query: dict[str, str | None] = {
-            "queueIds": queue.queue_id,
-            "state": "All",
-            "category": "CateAll",
-        }
-        reply = await self._calls.describe_queues(target, query, deadline)
-        current = next((q for q in reply.message.queue_list if q.queue_id == queue.queue_id), None)
-        if current is None:
-            raise ResourceNotFound("queue", queue.queue_id)
-        filled = queues_pb2.MediaQueue()
-        filled.CopyFrom(queue)
-        if not filled.name:
-            filled.name = current.name
-        if filled.state == queues_pb2.QUEUE_STATE_UNSPECIFIED:
-            filled.state, filled.state_text = current.state, current.state_text
-        if not filled.HasField("notify_config") and current.HasField("notify_config"):
-            filled.notify_config.CopyFrom(current.notify_config)
-        return filled
 
 
 # Templates ------------------------------------------------------------------------------------

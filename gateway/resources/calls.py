@@ -3,22 +3,35 @@
 Each reads like its documentation row (method, path, query, body, answer) and runs through
 `CiClient.call`, so signing, retries, budgets, time-outs and error mapping are the jobs' own.
 Creates (`POST /template`, `POST /workflow`, `POST /triggerworkflow`) make something new each
-time they reach CI, so they are replayed only when the request certainly never left; every
-other call (reads, `PUT`s, `DELETE`s) is retried like a read. Bodies are built by the XML codec
-(`template_wire` for a template's per-kind body).
+time they reach CI, so they are replayed only when the request certainly never left (or CI
+throttled it); every other call (reads, `PUT`s, `DELETE`s) is retried like a read: a `PUT`
+sends the whole of what it sets, so sending it again sets the same. Bodies are built by the XML
+codec (`template_wire` for a template's per-kind body).
+
+What an answer must hold is declared with the call (`CiCall.requires`): a create or an update
+answers the template, workflow or queue with its id, a trigger the run's `InstanceId`
+(catalogue §2.2, §2.3; notes §8.2); an answer without it is refused, never an empty success.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 
 from gateway._proto import queues_pb2, templates_pb2, workflows_pb2, xml_pb2
+from gateway.errors import GatewayError, ResourceNotFound
 from gateway.model import Target
 from gateway.resources import template_wire
-from gateway.upstream.client import CiCall, CiClient, Reply, encode_body
+from gateway.upstream.client import Attempts, CiCall, CiClient, Reply, encode_body
 from gateway.upstream.retry import Deadline
 
 Params = Mapping[str, str | None]
+
+# What each answer always holds: the resource written, with its id, or the run started.
+TEMPLATE = ("template.template_id",)
+WORKFLOW = ("media_workflow.workflow_id",)
+QUEUE = ("queue.queue_id",)
+RUN = ("instance_id",)
 
 
 class ResourceCalls:
@@ -37,17 +50,74 @@ class ResourceCalls:
         return await self._client.call(call, response, deadline, replayable=True)
 
     async def update_queue(
-        self, target: Target, queue_id: str, queue: queues_pb2.MediaQueue, deadline: Deadline
+        self, target: Target, queue: queues_pb2.MediaQueue, deadline: Deadline
+    ) -> Reply[queues_pb2.UpdateMediaQueueResponse]:
+        """UpdateMediaQueue, reading the queue first when `queue` leaves its name, state or
+        NotifyConfig empty (CI wants name and state on every update; its older documentation
+        NotifyConfig too), so that pausing a queue is one field and keeps its callback. The
+        reply, or the error, counts the read's attempts with the write's: both went to CI."""
+        attempts = Attempts()
+        try:
+            if (
+                not queue.name
+                or queue.state == queues_pb2.QUEUE_STATE_UNSPECIFIED
+                or not queue.HasField("notify_config")
+            ):
+                queue = await self._filled(target, queue, deadline, attempts)
+            reply = await attempts.counted(self._write_queue(target, queue, deadline))
+        except GatewayError as error:
+            attempts.report(error)
+            raise
+        return replace(reply, attempts=attempts.count)
+
+    async def _filled(
+        self,
+        target: Target,
+        queue: queues_pb2.MediaQueue,
+        deadline: Deadline,
+        attempts: Attempts,
+    ) -> queues_pb2.MediaQueue:
+        """`queue` with the name, state and NotifyConfig CI has for it wherever the call left
+        them out. NotifyConfig: "required" in CI's older documentation (notes §8.2), optional in
+        the current one, where leaving it out is UNCONFIRMED to keep it rather than clear it;
+        sending the queue's own is right under every reading."""
+        query: dict[str, str | None] = {
+            "queueIds": queue.queue_id,
+            "state": "All",
+            "category": "CateAll",
+        }
+        reply = await attempts.counted(self.describe_queues(target, query, deadline))
+        current = next((q for q in reply.message.queue_list if q.queue_id == queue.queue_id), None)
+        if current is None:
+            raise ResourceNotFound("queue", queue.queue_id)
+        filled = queues_pb2.MediaQueue()
+        filled.CopyFrom(queue)
+        if not filled.name:
+            filled.name = current.name
+        if filled.state == queues_pb2.QUEUE_STATE_UNSPECIFIED:
+            filled.state, filled.state_text = current.state, current.state_text
+        if not filled.HasField("notify_config") and current.HasField("notify_config"):
+            filled.notify_config.CopyFrom(current.notify_config)
+        return filled
+
+    async def _write_queue(
+        self, target: Target, queue: queues_pb2.MediaQueue, deadline: Deadline
     ) -> Reply[queues_pb2.UpdateMediaQueueResponse]:
         # The body is the queue's writable part: Name, State, NotifyConfig. A state the enum
-        # lacks (read back from CI by the servicer) is written as CI's own text.
+        # lacks (read back from CI) is written as CI's own text.
         body = queues_pb2.MediaQueue(name=queue.name, state=queue.state)
         if not queue.state:
             body.state_text = queue.state_text
         if queue.HasField("notify_config"):
             body.notify_config.CopyFrom(queue.notify_config)
         call = CiCall(
-            "UpdateMediaQueue", target, "ci", "PUT", f"/queue/{queue_id}", body=encode_body(body)
+            "UpdateMediaQueue",
+            target,
+            "ci",
+            "PUT",
+            f"/queue/{queue.queue_id}",
+            body=encode_body(body),
+            requires=QUEUE,
         )
         response = queues_pb2.UpdateMediaQueueResponse
         return await self._client.call(call, response, deadline, replayable=True)
@@ -62,7 +132,9 @@ class ResourceCalls:
         deadline: Deadline,
     ) -> Reply[templates_pb2.CreateMediaTemplateResponse]:
         body = template_wire.request_body(template, parameters)
-        call = CiCall("CreateMediaTemplate", target, "ci", "POST", "/template", body=body)
+        call = CiCall(
+            "CreateMediaTemplate", target, "ci", "POST", "/template", body=body, requires=TEMPLATE
+        )
         response = templates_pb2.CreateMediaTemplateResponse
         return await self._client.call(call, response, deadline, replayable=False)
 
@@ -76,7 +148,9 @@ class ResourceCalls:
     ) -> Reply[templates_pb2.UpdateMediaTemplateResponse]:
         body = template_wire.request_body(template, parameters)
         path = f"/template/{template_id}"
-        call = CiCall("UpdateMediaTemplate", target, "ci", "PUT", path, body=body)
+        call = CiCall(
+            "UpdateMediaTemplate", target, "ci", "PUT", path, body=body, requires=TEMPLATE
+        )
         response = templates_pb2.UpdateMediaTemplateResponse
         return await self._client.call(call, response, deadline, replayable=True)
 
@@ -101,7 +175,9 @@ class ResourceCalls:
         self, target: Target, workflow: workflows_pb2.MediaWorkflow, deadline: Deadline
     ) -> Reply[workflows_pb2.CreateMediaWorkflowResponse]:
         body = encode_body(workflows_pb2.MediaWorkflowBody(media_workflow=workflow))
-        call = CiCall("CreateMediaWorkflow", target, "ci", "POST", "/workflow", body=body)
+        call = CiCall(
+            "CreateMediaWorkflow", target, "ci", "POST", "/workflow", body=body, requires=WORKFLOW
+        )
         response = workflows_pb2.CreateMediaWorkflowResponse
         return await self._client.call(call, response, deadline, replayable=False)
 
@@ -114,7 +190,9 @@ class ResourceCalls:
     ) -> Reply[workflows_pb2.UpdateMediaWorkflowResponse]:
         body = encode_body(workflows_pb2.MediaWorkflowBody(media_workflow=workflow))
         path = f"/workflow/{workflow_id}"
-        call = CiCall("UpdateMediaWorkflow", target, "ci", "PUT", path, body=body)
+        call = CiCall(
+            "UpdateMediaWorkflow", target, "ci", "PUT", path, body=body, requires=WORKFLOW
+        )
         response = workflows_pb2.UpdateMediaWorkflowResponse
         return await self._client.call(call, response, deadline, replayable=True)
 
@@ -133,11 +211,17 @@ class ResourceCalls:
         response = workflows_pb2.DeleteMediaWorkflowResponse
         return await self._client.call(call, response, deadline, replayable=True)
 
+    # Activate and pause: the Go SDK reads no answer (as for CancelMediaJob, whose answer is
+    # documented empty), the catalogue documents none. UNCONFIRMED whether CI sends a body, so
+    # the tolerant reading: an empty 200 is their answer too (the emulator sends `<RequestId>`).
+
     async def activate_workflow(
         self, target: Target, workflow_id: str, deadline: Deadline
     ) -> Reply[workflows_pb2.ActivateMediaWorkflowResponse]:
         path = f"/workflow/{workflow_id}"
-        call = CiCall("ActiveMediaWorkflow", target, "ci", "PUT", path, {"active": None})
+        call = CiCall(
+            "ActiveMediaWorkflow", target, "ci", "PUT", path, {"active": None}, empty_ok=True
+        )
         response = workflows_pb2.ActivateMediaWorkflowResponse
         return await self._client.call(call, response, deadline, replayable=True)
 
@@ -145,14 +229,18 @@ class ResourceCalls:
         self, target: Target, workflow_id: str, deadline: Deadline
     ) -> Reply[workflows_pb2.PauseMediaWorkflowResponse]:
         path = f"/workflow/{workflow_id}"
-        call = CiCall("PausedMediaWorkflow", target, "ci", "PUT", path, {"paused": None})
+        call = CiCall(
+            "PausedMediaWorkflow", target, "ci", "PUT", path, {"paused": None}, empty_ok=True
+        )
         response = workflows_pb2.PauseMediaWorkflowResponse
         return await self._client.call(call, response, deadline, replayable=True)
 
     async def trigger_workflow(
         self, target: Target, params: Params, deadline: Deadline
     ) -> Reply[workflows_pb2.TriggerMediaWorkflowResponse]:
-        call = CiCall("TriggerWorkflow", target, "ci", "POST", "/triggerworkflow", params)
+        call = CiCall(
+            "TriggerWorkflow", target, "ci", "POST", "/triggerworkflow", params, requires=RUN
+        )
         response = workflows_pb2.TriggerMediaWorkflowResponse
         return await self._client.call(call, response, deadline, replayable=False)
 

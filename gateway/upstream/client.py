@@ -23,10 +23,11 @@ import hashlib
 import json
 import logging
 import math
+import re
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Generic, TypeVar
+from typing import Final, Generic, TypeVar
 from urllib.parse import quote
 
 from google.protobuf.message import Message
@@ -65,6 +66,11 @@ ReplyT = TypeVar("ReplyT", bound=Message)
 # The operation of both submit forms (`submit_job`, `submit_jobs`): what their attempts, and an
 # exactly-once submit's settle before a resend, are counted and traced under.
 SUBMIT_OPERATION = "CreateMediaJobs"
+
+# What both media-info operations answer (notes §4: `<Response><MediaInfo>...`). UNCONFIRMED
+# what CI answers for an object that is no media file; the emulator refuses it (InvalidArgument),
+# and an answer without any `<MediaInfo>` tells the caller nothing of the file either way.
+PROBED = ("media_info",)
 
 # Signatures are valid from a minute in the past (tolerates a CI clock slightly behind ours) to
 # ten minutes ahead: long enough for a slow synchronous probe, short enough to limit replay.
@@ -108,7 +114,8 @@ class Attempts:
 
 @dataclass(frozen=True)
 class CiCall:
-    """One CI operation's request, as its documentation row describes it."""
+    """One CI operation's request, as its documentation row describes it, and what its answer
+    must hold to be one."""
 
     operation: str  # CI's operation name: the telemetry label
     target: Target
@@ -117,6 +124,14 @@ class CiCall:
     path: str  # raw, unencoded
     params: Mapping[str, str | None] = field(default_factory=dict)
     body: bytes | None = None
+    # Fields (dotted paths into the answer's message) every answer of this operation sets: the
+    # template a create made, its id, the run a trigger started. An answer without one is
+    # refused as CI's answer could not be understood (`UpstreamProtocolError`), never passed on
+    # as an empty success: a caller told "created" with no id cannot use, find or delete it.
+    requires: tuple[str, ...] = ()
+    # An empty 2xx is this operation's answer although its answer type has fields (CancelMediaJob's
+    # type has none: an empty answer is always its answer).
+    empty_ok: bool = False
 
 
 def encode_body(message: Message) -> bytes:
@@ -148,9 +163,50 @@ def encode_query(params: Mapping[str, str | None]) -> str:
     )
 
 
-def _request_id(response: HttpResponse) -> str:
+MAX_CI_TEXT_CHARS: Final = 1024
+"""The most of one text of CI's answer (its Code, Message, TraceId, Resource) the gateway
+keeps: a status clips each further on its way out (`gateway.status`), but an error's text also
+goes into log lines (a poller's warning) and a RequestId into every access line, and an answer
+may hold megabytes of it."""
+
+MAX_CI_REQUEST_ID_CHARS: Final = 256
+"""The most of CI's RequestId kept (CI's are 32 characters). It also travels as the
+`x-ci-request-id` trailer, and a describe in batches joins ten of them there: grpc clients
+refuse a trailer over 16 KiB (Java's over 8 KiB) as RESOURCE_EXHAUSTED "Stream removed", which
+would hide the call's own status."""
+
+_METADATA_TEXT = re.compile(r"[\x20-\x7e]*")
+# Percent-encoded in a RequestId that is not plain text: everything but printable ASCII, and
+# `%` itself, so the encoding reads back unambiguously.
+_METADATA_SAFE = "".join(chr(c) for c in range(0x21, 0x7F) if chr(c) != "%")
+
+
+def _clip(text: str, limit: int, *, marker: str = "\u2026") -> str:
+    return text if len(text) <= limit else text[: limit - len(marker)] + marker
+
+
+def ci_text(text: str, known: Iterable[str] = ()) -> str:
+    """A text of CI's answer as the gateway keeps it: redacted (`scrub.redact`), then bounded
+    (`MAX_CI_TEXT_CHARS`; after redaction, so a secret cut short is still recognised)."""
+    return _clip(scrub.redact(text, known), MAX_CI_TEXT_CHARS)
+
+
+def ci_request_id(text: str, known: Iterable[str] = ()) -> str:
+    """CI's RequestId as the gateway keeps and passes it on: redacted, and fit for a gRPC
+    metadata value, which must be printable ASCII and short (grpc refuses anything else: a
+    success would end INTERNAL "Invalid metadata", an error would lose its status). CI's own
+    ids are base64 text and pass unchanged; anything else is percent-encoded (UTF-8), then
+    bounded to `MAX_CI_REQUEST_ID_CHARS`."""
+    text = scrub.redact(text, known)
+    if not _METADATA_TEXT.fullmatch(text):
+        text = quote(text.strip(), safe=_METADATA_SAFE)
+    return _clip(text, MAX_CI_REQUEST_ID_CHARS, marker="...")
+
+
+def _request_id(response: HttpResponse, known: Iterable[str] = ()) -> str:
     headers = response.headers
-    return headers.get("x-ci-request-id") or headers.get("x-cos-request-id") or ""
+    raw = headers.get("x-ci-request-id") or headers.get("x-cos-request-id") or ""
+    return ci_request_id(raw, known) if raw else ""
 
 
 # The longest Retry-After taken as CI says it: it bounds the wait the caller is told
@@ -187,7 +243,8 @@ def parse_error(
 
     Every text taken from the answer is passed through `scrub.redact` (with `known`, the
     secrets just signed with): a peer echoing the request would otherwise hand the caller the
-    gateway's SecretId and a live signature."""
+    gateway's SecretId and a live signature. Then each is bounded (`ci_text`), and the RequestId
+    made fit for the trailer it also travels in (`ci_request_id`)."""
     fields = {"Code": "", "Message": "", "RequestId": "", "TraceId": "", "Resource": ""}
     content_type = response.headers.get("Content-Type", "")
     if xml_codec.document_head(response.body).lstrip().startswith(b"<"):
@@ -203,27 +260,30 @@ def parse_error(
     elif "json" in content_type and response.body:
         try:
             data = json.loads(response.body)
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: arrays nested a million deep
             data = None
         if isinstance(data, dict):
-            fields["Code"] = str(data.get("code", ""))
-            fields["Message"] = str(data.get("message", ""))
-            fields["RequestId"] = str(data.get("request_id", ""))
+            # Text only: `null`, a number or an object is no code, message or id.
+            for name, key in (
+                ("Code", "code"),
+                ("Message", "message"),
+                ("RequestId", "request_id"),
+            ):
+                value = data.get(key)
+                if isinstance(value, str):
+                    fields[name] = value.strip()
     if not fields["Message"] and 300 <= response.status < 400:
         location = response.headers.get("Location", "")
         fields["Message"] = f"unexpected redirect {response.status} {location}".strip()
     known = tuple(known)
-
-    def clean(text: str) -> str:
-        return scrub.redact(text, known)
-
+    request_id = fields["RequestId"]
     return UpstreamError(
         http_status=response.status,
-        code=clean(fields["Code"]),
-        message=clean(fields["Message"] or response.reason),
-        request_id=clean(fields["RequestId"] or _request_id(response)),
-        trace_id=clean(fields["TraceId"]),
-        resource=clean(fields["Resource"]),
+        code=ci_text(fields["Code"], known),
+        message=ci_text(fields["Message"] or response.reason, known),
+        request_id=ci_request_id(request_id, known) if request_id else _request_id(response, known),
+        trace_id=ci_text(fields["TraceId"], known),
+        resource=ci_text(fields["Resource"], known),
         retry_after_s=_retry_after(response, time.time() if now is None else now),
     )
 
@@ -343,7 +403,9 @@ class CiClient:
         self, target: Target, object_key: str, deadline: Deadline
     ) -> Reply[service_pb2.MediaInfoResponse]:
         body = encode_body(media_pb2.Request(input=media_pb2.Input(object=object_key)))
-        call = CiCall("GenerateMediaInfo", target, "ci", "POST", "/mediainfo", body=body)
+        call = CiCall(
+            "GenerateMediaInfo", target, "ci", "POST", "/mediainfo", body=body, requires=PROBED
+        )
         return await self._call(call, service_pb2.MediaInfoResponse, deadline, self._reads)
 
     async def get_media_info(
@@ -352,7 +414,9 @@ class CiClient:
         params: dict[str, str | None] = {"ci-process": "videoinfo"}
         if version_id:
             params["versionId"] = version_id
-        call = CiCall("GetMediaInfo", target, "cos", "GET", "/" + object_key, params)
+        call = CiCall(
+            "GetMediaInfo", target, "cos", "GET", "/" + object_key, params, requires=PROBED
+        )
         return await self._call(call, service_pb2.MediaInfoResponse, deadline, self._reads)
 
     # The pipeline -----------------------------------------------------------------------------
@@ -375,7 +439,7 @@ class CiClient:
             response, signed_with = await self._timed_send(call, provider, remaining_s)
             try:
                 # The attempt that answers is the last: its count is the call's.
-                return self._parse(response, response_type, keep_raw=keep_raw, attempts=attempts)
+                return self._parse(response, call, response_type, keep_raw, attempts)
             except UpstreamError as error:
                 if error.refuses_credentials:
                     await self._note_refusal(call, provider, signed_with, error)
@@ -428,7 +492,8 @@ class CiClient:
         try:
             response, signed_with = await self._send(call, provider, remaining_s)
             outcome = str(response.status)
-            tracing.attempt_answered(_request_id(response), self._signed_with.values())
+            known = self._signed_with.values()
+            tracing.attempt_answered(_request_id(response, known), known)
             return response, signed_with
         except GatewayError as error:
             outcome = type(error).__name__
@@ -484,13 +549,13 @@ class CiClient:
     def _parse(
         self,
         response: HttpResponse,
+        call: CiCall,
         response_type: type[M],
-        *,
         keep_raw: bool = False,
         attempts: int = 1,
     ) -> Reply[M]:
         known = self._signed_with.values()
-        request_id = scrub.redact(_request_id(response), known)
+        request_id = _request_id(response, known)
         if not 200 <= response.status < 300:
             raise parse_error(response, known, now=self._clock())
         body = response.body
@@ -499,7 +564,7 @@ class CiClient:
             # with fields (a job, a listing, a probe) always comes as a `<Response>`: an empty
             # one is something other than CI answering (a proxy, a cut connection), not an
             # empty success.
-            if response_type.DESCRIPTOR.fields:
+            if response_type.DESCRIPTOR.fields and not call.empty_ok:
                 raise UpstreamProtocolError(
                     f"CI answered {response.status} without the body this operation always has",
                     http_status=response.status,
@@ -516,9 +581,14 @@ class CiClient:
             )
         except xml_codec.XmlCodecError as exc:
             error_root = isinstance(exc, xml_codec.WrongRoot) and exc.root.lower() == "error"
-            problem = scrub.redact(str(exc), known)  # it may quote the answer
+            problem = ci_text(str(exc), known)  # it may quote the answer
         else:
-            return Reply(message, request_id, attempts)
+            lacking = _lacking(message, call.requires)
+            if lacking is None:
+                return Reply(message, request_id, attempts)
+            del message  # refused: nothing of the answer stays with the error (see below)
+            problem = f"it has no <{lacking}>, which every {call.operation} answer has"
+            error_root = False
         if error_root:
             # CI's `<Error>` under a 2xx (UNCONFIRMED that CI sends one): its Code decides, as
             # on any other status, and its Code, Message and RequestId reach the caller.
@@ -532,3 +602,22 @@ class CiClient:
             http_status=response.status,
             request_id=request_id,
         )
+
+
+def _lacking(message: Message, paths: Sequence[str]) -> str | None:
+    """The first of `paths` (`CiCall.requires`) that `message` leaves unset, as the answer's
+    nodes would name it (`Template><TemplateId`), or None when each is set: a message field
+    present (an empty node is absent: `xml_codec`), a string not empty."""
+    for path in paths:
+        node = message
+        names: list[str] = []
+        for name in path.split("."):
+            descriptor = node.DESCRIPTOR.fields_by_name[name]  # a typo fails every such call
+            names.append(xml_codec.wire_name(descriptor))
+            if descriptor.message_type is not None:
+                if not node.HasField(name):
+                    return "><".join(names)
+                node = getattr(node, name)
+            elif not getattr(node, name):
+                return "><".join(names)
+    return None

@@ -745,7 +745,9 @@ async def test_bytes_that_are_not_utf8_in_the_reason_and_headers_still_map(
 ) -> None:
     """HTTP allows any octet in a reason phrase or field value (obs-text). Each undecodable
     byte becomes U+FFFD, so the answer still maps to a status (whose message must be UTF-8:
-    a lone surrogate there made building it raise), and valid UTF-8 stays as sent."""
+    a lone surrogate there made building it raise), and valid UTF-8 stays as sent. CI's
+    RequestId also travels as gRPC metadata, which is printable ASCII: it is percent-encoded
+    (`client.ci_request_id`; tests/resources/test_hostile_upstream.py sends it end to end)."""
     answer = (
         b"HTTP/1.1 503 Slow \xff Down \xc3\xa9\r\nX-CI-Request-Id: r\xfe1\r\n"
         b"Content-Length: 0\r\n\r\n"
@@ -755,7 +757,7 @@ async def test_bytes_that_are_not_utf8_in_the_reason_and_headers_still_map(
     assert response.reason == "Slow \ufffd Down \u00e9"
     assert response.headers.get("X-CI-Request-Id") == "r\ufffd1"
     status = to_status(parse_error(response))
-    assert status.message == "CI error HTTP 503: Slow \ufffd Down \u00e9 (RequestId r\ufffd1)"
+    assert status.message == "CI error HTTP 503: Slow \ufffd Down \u00e9 (RequestId r%EF%BF%BD1)"
     assert status.SerializeToString()
 
 
