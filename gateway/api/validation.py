@@ -12,6 +12,7 @@ import re
 from datetime import datetime
 from urllib.parse import urlsplit
 
+from google.protobuf import duration_pb2
 from google.protobuf.message import Message
 
 from gateway import kinds
@@ -410,6 +411,9 @@ JobRef = (
     | service_pb2.WatchMediaJobRequest
     | service_pb2.WaitMediaJobRequest
 )
+# google.protobuf.Duration's documented range (duration.proto): about 10,000 years either way.
+MAX_DURATION_SECONDS = 315_576_000_000
+MAX_DURATION_NANOS = 999_999_999
 
 
 def validate_job_ref(rpc: JobRef, settings: Settings) -> tuple[Target, str]:
@@ -419,6 +423,42 @@ def validate_job_ref(rpc: JobRef, settings: Settings) -> tuple[Target, str]:
     _job_id(rpc.job_id, "job_id", errors)
     errors.raise_if_any()
     return target, rpc.job_id
+
+
+def validate_wait(
+    rpc: service_pb2.WaitMediaJobRequest, settings: Settings
+) -> tuple[Target, str, float | None]:
+    """A job reference and the longest wait: the target, the job id and `timeout` in seconds
+    (None when unset)."""
+    errors = _Violations()
+    target = _target(rpc.bucket, rpc.region, settings, errors)
+    _job_id(rpc.job_id, "job_id", errors)
+    timeout = _duration(rpc.timeout, "timeout", errors) if rpc.HasField("timeout") else None
+    errors.raise_if_any()
+    return target, rpc.job_id, timeout
+
+
+def _duration(value: duration_pb2.Duration, field: str, errors: _Violations) -> float | None:
+    """A Duration as seconds, when it is one: within the type's range, its nanos of its seconds'
+    sign. Outside it `ToTimedelta` raised OverflowError (INTERNAL) for seconds a client may well
+    send (2**63 - 1, "forever"), and mixed signs were read as some other duration."""
+    seconds, nanos = value.seconds, value.nanos
+    if (
+        abs(seconds) > MAX_DURATION_SECONDS
+        or abs(nanos) > MAX_DURATION_NANOS
+        or (seconds < 0 < nanos)
+        or (nanos < 0 < seconds)
+    ):
+        errors.add(
+            field,
+            f"not a Duration: seconds within +-{MAX_DURATION_SECONDS}, "
+            "nanos within +-999999999 and of the seconds' sign",
+        )
+        return None
+    if seconds < 0 or nanos < 0:
+        errors.add(field, "must not be negative")
+        return None
+    return seconds + nanos / 1e9
 
 
 def validate_generate_media_info(

@@ -16,6 +16,7 @@ from typing import Any
 
 import grpc
 import pytest
+from google.protobuf.duration_pb2 import Duration
 
 from gateway._proto import media_pb2, service_pb2
 from gateway.api import validation
@@ -30,6 +31,7 @@ from gateway.api.validation import (
     validate_list,
     validate_submit,
     validate_submit_jobs,
+    validate_wait,
 )
 from gateway.config.settings import Settings
 from gateway.errors import InvalidRequest
@@ -50,7 +52,7 @@ VALIDATORS: dict[type[Any], Validator] = {
     S.ListMediaJobsRequest: validate_list,
     S.CancelMediaJobRequest: validate_job_ref,
     S.WatchMediaJobRequest: validate_job_ref,
-    S.WaitMediaJobRequest: validate_job_ref,
+    S.WaitMediaJobRequest: validate_wait,
     S.GenerateMediaInfoRequest: validate_generate_media_info,
     S.GetMediaInfoRequest: validate_get_media_info,
 }
@@ -203,6 +205,18 @@ RULES: list[tuple[str, Any, Settings, str, str]] = [
      "must be a CI job id"),
     ("wait long id", S.WaitMediaJobRequest(job_id="j" * 65), DEFAULTS, "job_id",
      "must be a CI job id"),
+    ("wait negative timeout", S.WaitMediaJobRequest(job_id=JOB_ID, timeout=Duration(
+        nanos=-1)), DEFAULTS, "timeout", "must not be negative"),
+    # Each was INTERNAL: ToTimedelta's OverflowError.
+    ("wait forever", S.WaitMediaJobRequest(job_id=JOB_ID, timeout=Duration(
+        seconds=2**63 - 1)), DEFAULTS, "timeout", "not a Duration"),
+    ("wait before time", S.WaitMediaJobRequest(job_id=JOB_ID, timeout=Duration(
+        seconds=-(2**63))), DEFAULTS, "timeout", "not a Duration"),
+    # Read as 0.999999999 s before: not what a Duration of 1 s and -1 ns can mean.
+    ("wait mixed signs", S.WaitMediaJobRequest(job_id=JOB_ID, timeout=Duration(
+        seconds=1, nanos=-1)), DEFAULTS, "timeout", "not a Duration"),
+    ("wait nanos overflow", S.WaitMediaJobRequest(job_id=JOB_ID, timeout=Duration(
+        nanos=10**9)), DEFAULTS, "timeout", "not a Duration"),
     # -- media info
     ("generate without object", S.GenerateMediaInfoRequest(), DEFAULTS, "input.object",
      "required"),
@@ -354,7 +368,15 @@ def test_list_builds_cis_query_with_its_names_and_always_a_next_token() -> None:
     ("request_", "answer"),
     [
         (S.CancelMediaJobRequest(job_id=JOB_ID), (Target(BUCKET, REGION), JOB_ID)),
-        (S.WaitMediaJobRequest(job_id="j-1_a"), (Target(BUCKET, REGION), "j-1_a")),
+        (S.WaitMediaJobRequest(job_id="j-1_a"), (Target(BUCKET, REGION), "j-1_a", None)),
+        (
+            S.WaitMediaJobRequest(job_id="j1", timeout=Duration(seconds=2, nanos=500_000_000)),
+            (Target(BUCKET, REGION), "j1", 2.5),
+        ),
+        (
+            S.WaitMediaJobRequest(job_id="j1", timeout=Duration(seconds=315_576_000_000)),
+            (Target(BUCKET, REGION), "j1", 315_576_000_000.0),
+        ),
         (
             S.GenerateMediaInfoRequest(input=M.Input(object=KEY)),
             (Target(BUCKET, REGION), KEY),
