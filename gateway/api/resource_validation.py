@@ -397,8 +397,13 @@ def _topology(
 
 def _writes_nothing(node: workflows_pb2.WorkflowNode) -> bool:
     """Whether the node's `operation` is sent as no `<Operation>` at all: nothing set, or only
-    what the codec leaves out (an empty message, an empty id in a list)."""
-    return xml_codec.encode(node.operation, "Operation") == _NO_OPERATION
+    what the codec leaves out (an empty message, an empty id in a list). One the codec cannot
+    write (a control character, an unknown node's bad name) holds something: `check_tree`
+    names what is wrong with it. (The codec's error escaped here as INTERNAL.)"""
+    try:
+        return xml_codec.encode(node.operation, "Operation") == _NO_OPERATION
+    except xml_codec.XmlCodecError:
+        return False
 
 
 def _output_keys(output: job_kinds_pb2.Output, below: str, errors: _Violations) -> None:

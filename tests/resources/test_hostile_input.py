@@ -58,9 +58,33 @@ def _bad_topology_text() -> W.MediaWorkflow:
     return bad
 
 
+def _job_node(operation: W.WorkflowNodeOperation) -> W.MediaWorkflow:
+    """The workflow with its job node a Transcode node running `operation`."""
+    bad = workflow()
+    bad.topology.nodes["MediaInfo_1"].CopyFrom(
+        W.WorkflowNode(type="Transcode", operation=operation)
+    )
+    return bad
+
+
+def _bad_operation_text() -> W.MediaWorkflow:
+    return _job_node(W.WorkflowNodeOperation(template_id="t\x01"))
+
+
+def _bad_operation_node() -> W.MediaWorkflow:
+    return _job_node(W.WorkflowNodeOperation(extra_nodes=[xml_pb2.XmlNode(name="a b")]))
+
+
+JOB_NODE = "media_workflow.topology.nodes['MediaInfo_1'].operation"
+
+
 @pytest.mark.parametrize(
     ("build", "field"),
     [
+        # These two were INTERNAL too: whether a job node's operation holds anything was found
+        # by encoding it, before any check of what it holds.
+        (_bad_operation_text, f"{JOB_NODE}.template_id"),
+        (_bad_operation_node, f"{JOB_NODE}.extra_nodes[0].name"),
         (_bad_name, "media_workflow.name"),
         (_non_character_name, "media_workflow.name"),
         (_bad_extra_node, "media_workflow.extra_nodes[0].name"),
