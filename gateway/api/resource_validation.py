@@ -14,6 +14,7 @@ import re
 from collections.abc import Sequence
 
 from google.protobuf.descriptor import EnumDescriptor
+from google.protobuf.message import Message
 
 from gateway._proto import (
     job_kinds_pb2,
@@ -246,7 +247,23 @@ def _template_body(
     budget = new_budget()
     check_tree(body, "template", errors.add, budget)
     check_nodes(templates_pb2.MediaTemplate(), parameters, "parameters", errors.add, budget)
+    for container in filled[:1]:
+        if container.at_request_root:
+            _beside_the_head(getattr(body, container.field), f"template.{container.field}", errors)
     return body
+
+
+def _beside_the_head(params: Message, path: str, errors: _Violations) -> None:
+    """A container whose children go straight under `<Request>` (Transcode's) puts its unknown
+    nodes there too, beside the template's own `Tag` and `Name`: one spelled like a field of
+    `MediaTemplate` would be a second `<Tag>` or `<Name>` (CI refuses the body) or another
+    kind's container. Held to those names as `parameters` are. (They reached CI.)"""
+    head = templates_pb2.MediaTemplate()
+    for index, node in enumerate(getattr(params, "extra_nodes", ())):
+        typed = xml_codec.typed_field_for(head, node.name)
+        if typed is not None:
+            why = f"<{node.name}> is the template's own {typed!r}: set that instead"
+            errors.add(f"{path}.extra_nodes[{index}].name", why)
 
 
 @functools.cache

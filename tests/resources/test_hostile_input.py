@@ -13,6 +13,7 @@ from collections.abc import Callable
 import pytest
 
 from ci_emulator.server import RunningEmulator
+from gateway._proto import job_kinds_pb2 as kinds
 from gateway._proto import queues_pb2, templates_pb2, workflows_pb2, xml_pb2
 from gateway.api.tree_checks import MAX_EXTRA_NODES
 from gateway.model import GATEWAY_CALLBACK
@@ -188,6 +189,48 @@ async def test_a_template_parameter_the_body_cannot_carry_is_refused_naming_it(
     )
     assert set(error.violations) == {field}
     assert emulator.state.requests_seen == seen
+
+
+def _transcode(*nodes: xml_pb2.XmlNode) -> T.MediaTemplate:
+    return T.MediaTemplate(
+        name="mp4",
+        trans_tpl=kinds.Transcode(container=kinds.Container(format="mp4"), extra_nodes=nodes),
+    )
+
+
+@pytest.mark.parametrize("name", ["Name", "tag", "Snapshot", "TemplateId"])
+async def test_a_root_container_s_unknown_node_is_no_node_of_the_request_s_own(
+    stubs: Stubs, emulator: RunningEmulator, name: str
+) -> None:
+    """Transcode's parameters go straight under `<Request>`, its unknown nodes with them: one
+    named `Name` was a second `<Name>` beside the template's, which CI refused (InvalidArgument
+    naming no field), and one named like another kind's container a second kind."""
+    seen = emulator.state.requests_seen
+    error = await refused(
+        stubs.templates.CreateMediaTemplate(
+            T.CreateMediaTemplateRequest(template=_transcode(xml_pb2.XmlNode(name=name, text="x"))),
+            timeout=10,
+        )
+    )
+    assert set(error.violations) == {"template.trans_tpl.extra_nodes[0].name"}
+    assert emulator.state.requests_seen == seen
+
+
+async def test_a_root_container_s_other_unknown_nodes_still_reach_ci(stubs: Stubs) -> None:
+    node = xml_pb2.XmlNode(name="Newer", text="x")
+    created = await stubs.templates.CreateMediaTemplate(
+        T.CreateMediaTemplateRequest(template=_transcode(node)), timeout=10
+    )
+    assert created.template.trans_tpl.container.format == "mp4"
+    # A wrapped container's nodes are under its own element: `Name` there is no second Name.
+    wrapped = T.MediaTemplate(
+        name="thumbs",
+        snapshot=kinds.Snapshot(mode="Interval", extra_nodes=[xml_pb2.XmlNode(name="Name")]),
+    )
+    created = await stubs.templates.CreateMediaTemplate(
+        T.CreateMediaTemplateRequest(template=wrapped), timeout=10
+    )
+    assert created.template.name == "thumbs"
 
 
 @pytest.mark.parametrize("name", ["a" * 129, "a" * 1_000_000, "tab\there", "nul\x00"])
