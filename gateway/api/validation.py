@@ -343,7 +343,9 @@ def _creation_time(value: str, field: str, errors: _Violations) -> str:
     if parsed is None or offset is None or offset.seconds % 60 or offset.microseconds:
         errors.add(field, "must look like 2001-01-01T00:00:00+0800")
         return ""
-    return parsed.strftime(CREATION_TIME_FORMAT)
+    # The year written out by hand: strftime's `%Y` drops the zeros of a year before 1000 on
+    # glibc (`1-01-01T...`), which is not CI's form.
+    return f"{parsed.year:04d}-" + parsed.strftime(CREATION_TIME_FORMAT.removeprefix("%Y-"))
 
 
 # The enums' values, as sets once (`EnumTypeWrapper.values()` builds a list per call).

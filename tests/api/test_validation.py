@@ -365,6 +365,26 @@ def test_list_builds_cis_query_with_its_names_and_always_a_next_token() -> None:
 
 
 @pytest.mark.parametrize(
+    ("given", "sent"),
+    [
+        ("0001-01-01T00:00:00+0800", "0001-01-01T00:00:00+0800"),
+        ("0999-1-2T3:4:5Z", "0999-01-02T03:04:05+0000"),
+        ("2024-06-01T10:00:00+08:00", "2024-06-01T10:00:00+0800"),
+    ],
+)
+def test_creation_times_go_to_ci_in_its_form_whatever_the_year(given: str, sent: str) -> None:
+    """strftime wrote the year 1 as `1` (glibc), which is not CI's form: the time reached CI
+    as a value it does not document."""
+    from gateway._proto import workflows_pb2
+    from gateway.api.resource_validation import validate_list_executions
+
+    _, params = validate_list(S.ListMediaJobsRequest(end_creation_time=given), DEFAULTS)
+    assert params["endCreationTime"] == sent
+    rpc = workflows_pb2.ListWorkflowExecutionsRequest(workflow_id="w1", start_creation_time=given)
+    assert validate_list_executions(rpc, DEFAULTS)[1]["startCreationTime"] == sent
+
+
+@pytest.mark.parametrize(
     ("request_", "answer"),
     [
         (S.CancelMediaJobRequest(job_id=JOB_ID), (Target(BUCKET, REGION), JOB_ID)),
