@@ -377,16 +377,20 @@ def _topology(
         # to; the catalogue's A.13 lists it unmarked), and the emulator refuses a Start node
         # without one. ObjectPrefix is "是" there too, but an empty prefix (every upload) is a
         # reasonable workflow the gateway cannot send as a node: left to CI (UNCONFIRMED).
-        if not nodes[name].input.queue_id:
-            errors.add(f"{path}.nodes[{name!r}].input.queue_id", "required on the Start node")
+        where = _entry(f"{path}.nodes", name)
+        if where is not None and not nodes[name].input.queue_id:
+            errors.add(f"{where}.input.queue_id", "required on the Start node")
     if not topology.dependencies:
         # "Dependencies 是" in CI's CreateWorkflow doc (every body in catalogue A.13 has them):
         # without an edge from Start no node runs, and the emulator refuses a topology without.
         errors.add(f"{path}.dependencies", "required: Start's edge to the first job node")
     for name in sorted(nodes):
-        where = f"{path}.nodes[{name!r}]"
+        where = _entry(f"{path}.nodes", name)
+        if where is None:
+            errors.add(f"{path}.nodes", f"{_shown(name)} is no node name: {_NODE_NAME_RULE}")
+            continue  # what it holds cannot be named either, and it cannot be sent as it is
         if not _NODE_NAME.fullmatch(name):
-            errors.add(where, "node names are XML element names (letters, digits, _ - .)")
+            errors.add(where, f"node names are {_NODE_NAME_RULE}")
         if not nodes[name].type:
             errors.add(f"{where}.type", "required")
         elif nodes[name].type not in _NO_OPERATION_NEEDED and _writes_nothing(nodes[name]):
@@ -403,13 +407,35 @@ def _topology(
         if nodes[name].operation.HasField("output"):
             _output_keys(nodes[name].operation.output, f"{where}.operation", errors)
     for name in sorted(topology.dependencies):
-        where = f"{path}.dependencies[{name!r}]"
+        where = _entry(f"{path}.dependencies", name) or f"{path}.dependencies"
         if name not in nodes:
-            errors.add(where, f"{name!r} is not a node")
+            errors.add(where, f"{_shown(name)} is not a node")
         following = [part.strip() for part in topology.dependencies[name].split(",")]
         for target in following:
             if target != END_NODE and target not in nodes:
-                errors.add(where, f"{target!r} is neither a node nor {END_NODE}")
+                errors.add(where, f"{_shown(target)} is neither a node nor {END_NODE}")
+
+
+_NODE_NAME_RULE = "XML element names (letters, digits, _ - .; at most 128)"
+# The longest map key a field path names (`nodes['Start']`): a node name's 128 characters,
+# quoted. A status cuts a field path at `status.MAX_FIELD_CHARS`, and a path cut short names
+# no field of the request, so a longer key is named in the description, under the map's path.
+_MAX_KEY_IN_PATH = 130
+_MAX_KEY_SHOWN = 40
+
+
+def _entry(map_path: str, key: str) -> str | None:
+    """The path of a map entry (`media_workflow.topology.nodes['Start']`), or None when its
+    key is too long to be part of a path."""
+    quoted = repr(key)
+    return f"{map_path}[{quoted}]" if len(quoted) <= _MAX_KEY_IN_PATH else None
+
+
+def _shown(key: str) -> str:
+    """A key (or a dependency's target) as a description shows it: quoted, cut short."""
+    if len(key) <= _MAX_KEY_SHOWN:
+        return repr(key)
+    return f"{key[:_MAX_KEY_SHOWN]!r}... ({len(key)} characters)"
 
 
 def _writes_nothing(node: workflows_pb2.WorkflowNode) -> bool:

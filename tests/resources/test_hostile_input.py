@@ -332,3 +332,43 @@ async def test_a_workflow_start_notify_config_naming_the_gateway_is_still_checke
     where = "media_workflow.topology.nodes['Start'].input.notify_config"
     assert set(error.violations) == {f"{where}.event", f"{where}.type", f"{where}.state"}
     assert emulator.state.requests_seen == seen
+
+
+@pytest.mark.parametrize("key", ["N" * 600, "\x00" * 100, "<" * 129], ids=["long", "nul", "lt"])
+async def test_a_node_name_too_long_for_a_field_path_is_named_in_the_description(
+    stubs: Stubs, emulator: RunningEmulator, key: str
+) -> None:
+    """Violations named such nodes in their path (`nodes['NNN...']`), which the status cut at
+    MAX_FIELD_CHARS: the path a client got named no field of its request."""
+    bad = workflow()
+    bad.topology.nodes[key].CopyFrom(bad.topology.nodes["MediaInfo_1"])
+    bad.topology.dependencies[key] = "End"
+    bad.topology.dependencies["M" * 600] = "End"  # no node of that name
+    seen = emulator.state.requests_seen
+    error = await refused(
+        stubs.workflows.CreateMediaWorkflow(
+            W.CreateMediaWorkflowRequest(media_workflow=bad), timeout=10
+        )
+    )
+    where = "media_workflow.topology"
+    assert set(error.violations) == {f"{where}.nodes", f"{where}.dependencies"}
+    assert "is no node name" in error.violations[f"{where}.nodes"]
+    assert f"({len(key)} characters)" in error.violations[f"{where}.nodes"]
+    assert "(600 characters) is not a node" in error.violations[f"{where}.dependencies"]
+    assert emulator.state.requests_seen == seen
+
+
+async def test_a_short_bad_node_name_is_still_named_in_the_path(
+    stubs: Stubs, emulator: RunningEmulator
+) -> None:
+    bad = workflow()
+    bad.topology.nodes["1abc"].CopyFrom(W.WorkflowNode(type="MediaInfo"))
+    bad.topology.dependencies["MediaInfo_1"] = "1abc"
+    bad.topology.dependencies["1abc"] = "End"
+    error = await refused(
+        stubs.workflows.CreateMediaWorkflow(
+            W.CreateMediaWorkflowRequest(media_workflow=bad), timeout=10
+        )
+    )
+    assert set(error.violations) == {"media_workflow.topology.nodes['1abc']"}
+
