@@ -400,9 +400,10 @@ def _topology(
         notify = nodes[name].input.notify_config
         if nodes[name].input.HasField("notify_config"):
             # CI posts each run's end there, as it posts a job's to its `call_back`. The stand-in
-            # GATEWAY_CALLBACK is replaced before CI sees it: only its URL goes unchecked, the
-            # rest of the node is sent as it is (Type, State, Event, ResultFormat).
-            own_url = notify.url != GATEWAY_CALLBACK
+            # GATEWAY_CALLBACK is replaced before CI sees it, on the Start node: there only its
+            # URL goes unchecked, the rest of the node is sent as it is (Type, State, Event,
+            # ResultFormat). On any other node it would reach CI as it is: checked.
+            own_url = notify.url != GATEWAY_CALLBACK or nodes[name].type != START_TYPE
             _notify_config(notify, f"{where}.input.notify_config", errors, check_url=own_url)
         if nodes[name].operation.HasField("output"):
             _output_keys(nodes[name].operation.output, f"{where}.operation", errors)

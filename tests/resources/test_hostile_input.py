@@ -372,3 +372,25 @@ async def test_a_short_bad_node_name_is_still_named_in_the_path(
     )
     assert set(error.violations) == {"media_workflow.topology.nodes['1abc']"}
 
+
+async def test_the_gateway_s_stand_in_url_off_the_start_node_is_checked(
+    stubs: Stubs, emulator: RunningEmulator
+) -> None:
+    """`ci-gateway:callback` becomes the receiver's URL on the Start node only; on any other
+    node it went to CI as it was, a NotifyConfig URL that is no URL."""
+    bad = workflow()
+    bad.topology.nodes["MediaInfo_1"].input.notify_config.CopyFrom(
+        queues_pb2.QueueNotifyConfig(
+            url=GATEWAY_CALLBACK, event="WorkflowFinish", type="Url", state="On"
+        )
+    )
+    seen = emulator.state.requests_seen
+    error = await refused(
+        stubs.workflows.CreateMediaWorkflow(
+            W.CreateMediaWorkflowRequest(media_workflow=bad), timeout=10
+        )
+    )
+    assert set(error.violations) == {
+        "media_workflow.topology.nodes['MediaInfo_1'].input.notify_config.url"
+    }
+    assert emulator.state.requests_seen == seen
