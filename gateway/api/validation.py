@@ -26,6 +26,7 @@ from gateway.jobs.describe import MAX_JOB_IDS_PER_RPC
 from gateway.jobs.multi_submit import MAX_OPERATIONS
 from gateway.jobs.submit import MARKER_LEN, REQUEST_ID, new_request_id
 from gateway.model import Target, is_valid_bucket, is_valid_region
+from gateway.status import MAX_FIELD_CHARS
 from gateway.upstream import xml_codec
 
 # Operation fields only CI's answers carry (paths below `Operation`).
@@ -78,6 +79,9 @@ class _Violations:
         self.more = False
 
     def add(self, field: str, description: str) -> None:
+        if len(field) > MAX_FIELD_CHARS:
+            field, below = _cut_path(field)
+            description = f"{description} (at {below})" if below else description
         if field in self._fields:
             return
         if len(self.items) < InvalidRequest.MAX_REPORTED:
@@ -89,6 +93,27 @@ class _Violations:
     def raise_if_any(self) -> None:
         if self.items:
             raise InvalidRequest(self.items, more=self.more)
+
+
+def _cut_path(field: str) -> tuple[str, str]:
+    """`field` cut at its last segment boundary (a `.` outside a quoted map key) that leaves at
+    most MAX_FIELD_CHARS, and the rest. A status cuts a longer path anywhere (`status.clip`),
+    and a path cut mid-segment names no field; a path's prefix up to a segment's end names the
+    field that holds the rest (a node 32 levels down under a long workflow node name)."""
+    cut, quote, escaped = 0, "", False
+    for index, char in enumerate(field[: MAX_FIELD_CHARS + 1]):
+        if escaped:
+            escaped = False
+        elif quote:
+            escaped = char == "\\"
+            quote = "" if char == quote else quote
+        elif char in "'\"":
+            quote = char
+        elif char == ".":
+            cut = index
+    if not cut:
+        return field, ""  # no boundary to cut at: the status clips it
+    return field[:cut], field[cut:]
 
 
 def _target(bucket: str, region: str, settings: Settings, errors: _Violations) -> Target:

@@ -15,8 +15,9 @@ import pytest
 from ci_emulator.server import RunningEmulator
 from gateway._proto import job_kinds_pb2 as kinds
 from gateway._proto import queues_pb2, templates_pb2, workflows_pb2, xml_pb2
-from gateway.api.tree_checks import MAX_EXTRA_NODES
+from gateway.api.tree_checks import MAX_EXTRA_DEPTH, MAX_EXTRA_NODES
 from gateway.model import GATEWAY_CALLBACK
+from gateway.status import MAX_FIELD_CHARS
 from tests.conftest import SAMPLE_KEY
 from tests.integration.helpers import refused
 from tests.resources.conftest import Stubs
@@ -394,3 +395,33 @@ async def test_the_gateway_s_stand_in_url_off_the_start_node_is_checked(
         "media_workflow.topology.nodes['MediaInfo_1'].input.notify_config.url"
     }
     assert emulator.state.requests_seen == seen
+
+
+async def test_a_path_too_long_for_a_status_names_the_field_that_holds_the_rest(
+    stubs: Stubs, emulator: RunningEmulator
+) -> None:
+    """Under a node name of 128 characters, a node nested too deep in a NotifyConfig is a path
+    of ~600 characters, which the status cut mid-segment: the client got a path naming no field
+    of its request. It is now cut at a segment's end, the rest said in the description."""
+    name = "N" * 128
+    bad = workflow()
+    bad.topology.nodes[name].CopyFrom(bad.topology.nodes.pop("MediaInfo_1"))
+    bad.topology.dependencies["Start"] = name
+    bad.topology.dependencies[name] = "End"
+    del bad.topology.dependencies["MediaInfo_1"]
+    kafka = bad.topology.nodes[name].input.notify_config.kafka_config
+    kafka.extra_nodes.append(_deep(40))
+    full = (
+        f"media_workflow.topology.nodes[{name!r}].input.notify_config.kafka_config"
+        ".extra_nodes[0]" + ".children[0]" * 32
+    )
+    assert len(full) > MAX_FIELD_CHARS
+    error = await refused(
+        stubs.workflows.CreateMediaWorkflow(
+            W.CreateMediaWorkflowRequest(media_workflow=bad), timeout=10
+        )
+    )
+    [(field, why)] = error.violations.items()
+    assert len(field) <= MAX_FIELD_CHARS
+    assert full.startswith(field) and full[len(field)] == "."
+    assert why.startswith(f"unknown nodes nested deeper than {MAX_EXTRA_DEPTH} (at .children[0]")
