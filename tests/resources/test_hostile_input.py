@@ -425,3 +425,26 @@ async def test_a_path_too_long_for_a_status_names_the_field_that_holds_the_rest(
     assert len(field) <= MAX_FIELD_CHARS
     assert full.startswith(field) and full[len(field)] == "."
     assert why.startswith(f"unknown nodes nested deeper than {MAX_EXTRA_DEPTH} (at .children[0]")
+
+
+@pytest.mark.parametrize("event", [",", " , ", ",,"])
+async def test_an_event_list_naming_no_event_is_refused_naming_it(
+    stubs: Stubs, emulator: RunningEmulator, event: str
+) -> None:
+    """A comma list of nothing passed the check of each event it names (none), and CI refused
+    the body: InvalidArgument "NotifyConfig.Event names an unknown event", naming no field."""
+    queues = await stubs.queues.DescribeMediaQueues(
+        queues_pb2.DescribeMediaQueuesRequest(), timeout=10
+    )
+    notify = queues_pb2.QueueNotifyConfig(
+        url="http://127.0.0.1:9/cb", event=event, type="Url", state="On"
+    )
+    queue = queues_pb2.MediaQueue(
+        queue_id=queues.queue_list[0].queue_id, name="q", notify_config=notify
+    )
+    seen = emulator.state.requests_seen
+    error = await refused(
+        stubs.queues.UpdateMediaQueue(queues_pb2.UpdateMediaQueueRequest(queue=queue), timeout=10)
+    )
+    assert set(error.violations) == {"queue.notify_config.event"}
+    assert emulator.state.requests_seen == seen
