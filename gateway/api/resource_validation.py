@@ -380,8 +380,10 @@ def _topology(
         # without one. ObjectPrefix is "是" there too, but an empty prefix (every upload) is a
         # reasonable workflow the gateway cannot send as a node: left to CI (UNCONFIRMED).
         where = _entry(f"{path}.nodes", name)
-        if where is not None and not nodes[name].input.queue_id:
-            errors.add(f"{where}.input.queue_id", "required on the Start node")
+        if where is not None:
+            # As a submit's `queue_id`: a form no queue has ("p1 ", "p1,p2") is named here,
+            # where CI would answer only that it names no queue.
+            _id(nodes[name].input.queue_id, f"{where}.input.queue_id", errors, what="queue")
     if not topology.dependencies:
         # "Dependencies 是" in CI's CreateWorkflow doc (every body in catalogue A.13 has them):
         # without an edge from Start no node runs, and the emulator refuses a topology without.

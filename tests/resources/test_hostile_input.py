@@ -448,3 +448,21 @@ async def test_an_event_list_naming_no_event_is_refused_naming_it(
     )
     assert set(error.violations) == {"queue.notify_config.event"}
     assert emulator.state.requests_seen == seen
+
+
+@pytest.mark.parametrize("queue_id", ["", f"{QUEUE_ID} ", f"{QUEUE_ID},{QUEUE_ID}", "p/1"])
+async def test_a_start_node_s_queue_id_is_held_to_a_queue_id_s_form(
+    stubs: Stubs, emulator: RunningEmulator, queue_id: str
+) -> None:
+    """A submit's queue id was held to its form, the Start node's only to being there: a
+    trailing space or a list reached CI, which answered only that it names no queue."""
+    bad = workflow()
+    bad.topology.nodes["Start"].input.queue_id = queue_id
+    seen = emulator.state.requests_seen
+    error = await refused(
+        stubs.workflows.CreateMediaWorkflow(
+            W.CreateMediaWorkflowRequest(media_workflow=bad), timeout=10
+        )
+    )
+    assert set(error.violations) == {"media_workflow.topology.nodes['Start'].input.queue_id"}
+    assert emulator.state.requests_seen == seen
