@@ -233,6 +233,8 @@ def _template_body(
         errors.add(field, f"holds {holds} parameters, not {body.tag}")
     elif body.tag in template_wire.containers() and parameters:
         errors.add("parameters", f"{body.tag} is typed: set its container instead")
+    elif body.tag in template_wire.containers() and not filled:
+        _parameters_required(body.tag, errors)
     for container in filled[:1]:
         _template_parameters(body, container, errors)
     if body.HasField("watermark"):
@@ -266,6 +268,19 @@ def _beside_the_head(params: Message, path: str, errors: _Violations) -> None:
         if typed is not None:
             why = f"<{node.name}> is the template's own {typed!r}: set that instead"
             errors.add(f"{path}.extra_nodes[{index}].name", why)
+
+
+# Typed kinds whose template CI takes without parameters (each has a default). VideoMontage's
+# are all optional in the emulator; CI's docs say nothing either way (UNCONFIRMED): tolerant.
+_PARAMETERS_OPTIONAL = frozenset({"VideoMontage"})
+
+
+def _parameters_required(tag: str, errors: _Violations) -> None:
+    """A typed kind's template names its parameters in its container: without it CI refuses the
+    body (`Container.Format is required for Transcode`, naming its XML, not the field)."""
+    if tag not in _PARAMETERS_OPTIONAL:
+        field = template_wire.containers()[tag].field
+        errors.add(f"template.{field}", f"required: the parameters of a {tag} template")
 
 
 @functools.cache

@@ -17,6 +17,7 @@ from gateway._proto import job_kinds_pb2 as kinds
 from gateway._proto import queues_pb2, templates_pb2, workflows_pb2, xml_pb2
 from gateway.api.tree_checks import MAX_EXTRA_DEPTH, MAX_EXTRA_NODES
 from gateway.model import GATEWAY_CALLBACK
+from gateway.resources import template_wire
 from gateway.status import MAX_FIELD_CHARS
 from tests.conftest import SAMPLE_KEY
 from tests.integration.helpers import refused
@@ -466,3 +467,28 @@ async def test_a_start_node_s_queue_id_is_held_to_a_queue_id_s_form(
     )
     assert set(error.violations) == {"media_workflow.topology.nodes['Start'].input.queue_id"}
     assert emulator.state.requests_seen == seen
+
+
+@pytest.mark.parametrize("tag", sorted(set(template_wire.containers()) - {"VideoMontage"}))
+async def test_a_typed_template_without_its_parameters_is_refused_naming_them(
+    stubs: Stubs, emulator: RunningEmulator, tag: str
+) -> None:
+    """`tag` and `name` alone passed, and CI refused the body naming its XML
+    (`Request.Container.Format is required for Transcode`), not the field to set."""
+    seen = emulator.state.requests_seen
+    error = await refused(
+        stubs.templates.CreateMediaTemplate(
+            T.CreateMediaTemplateRequest(template=T.MediaTemplate(tag=tag, name="bare")),
+            timeout=10,
+        )
+    )
+    assert set(error.violations) == {f"template.{template_wire.containers()[tag].field}"}
+    assert emulator.state.requests_seen == seen
+
+
+async def test_a_video_montage_template_may_go_without_parameters(stubs: Stubs) -> None:
+    created = await stubs.templates.CreateMediaTemplate(
+        T.CreateMediaTemplateRequest(template=T.MediaTemplate(tag="VideoMontage", name="bare")),
+        timeout=10,
+    )
+    assert created.template.tag == "VideoMontage"
