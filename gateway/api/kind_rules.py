@@ -52,6 +52,9 @@ _DIGITAL_MESSAGE_CHARS = frozenset(
 )
 MAX_DIGITAL_MESSAGE = 64
 REMOVE_WATERMARK_RANGE = (1, 4096)
+# ASCII digits, a few: `str.isdigit` also takes `²` (int() then raised ValueError: INTERNAL),
+# `٣` (CI would get Arabic-Indic digits) and 5,000 digits (beyond int()'s own limit).
+_DECIMAL = re.compile(r"[0-9]{1,9}")
 # The object keys a job writes: held to the rule every input key meets (`validation`'s
 # DOT_SEGMENTS, README "Errors"), so `../x.mp4` or `/x.mp4` never reaches CI as a place to
 # write, whatever the kind (CI's treatment of such keys is undocumented).
@@ -322,7 +325,7 @@ def _check_leaves(operation: media_pb2.Operation, report: Report) -> None:
         low, high = REMOVE_WATERMARK_RANGE
         for name in ("dx", "dy", "width", "height"):
             text = getattr(operation.remove_watermark, name)
-            if not text.isdigit() or not low <= int(text) <= high:
+            if not _DECIMAL.fullmatch(text) or not low <= int(text) <= high:
                 report(f"remove_watermark.{name}", f"required, an integer from {low} to {high}")
 
 

@@ -14,6 +14,7 @@ import re
 from collections.abc import Sequence
 
 from google.protobuf.descriptor import EnumDescriptor
+from google.protobuf.message import Message
 
 from gateway._proto import (
     job_kinds_pb2,
@@ -158,7 +159,9 @@ def _notify_config(
     if config.result_format and config.result_format not in RESULT_FORMATS:
         errors.add(f"{path}.result_format", "must be 'XML' or 'JSON'")
     events = [event.strip() for event in config.event.split(",") if event.strip()]
-    if any(event not in NOTIFY_EVENTS for event in events):
+    # Text that names no event at all (`,`) is refused as an unknown one would be: CI reads it
+    # as naming an event, not as no Event (only blank text is no Event).
+    if config.event.strip() and (not events or any(e not in NOTIFY_EVENTS for e in events)):
         errors.add(f"{path}.event", f"a comma list of {', '.join(sorted(NOTIFY_EVENTS))}")
     # TDMQ's nodes, as in a job's CallBackMqConfig (notes §2.2, §8.1); a switched-on callback
     # needs somewhere to go (Kafka: KafkaConfig Region, InstanceId, Topic; catalogue §2.4).
@@ -230,6 +233,8 @@ def _template_body(
         errors.add(field, f"holds {holds} parameters, not {body.tag}")
     elif body.tag in template_wire.containers() and parameters:
         errors.add("parameters", f"{body.tag} is typed: set its container instead")
+    elif body.tag in template_wire.containers() and not filled:
+        _parameters_required(body.tag, errors)
     for container in filled[:1]:
         _template_parameters(body, container, errors)
     if body.HasField("watermark"):
@@ -246,7 +251,36 @@ def _template_body(
     budget = new_budget()
     check_tree(body, "template", errors.add, budget)
     check_nodes(templates_pb2.MediaTemplate(), parameters, "parameters", errors.add, budget)
+    for container in filled[:1]:
+        if container.at_request_root:
+            _beside_the_head(getattr(body, container.field), f"template.{container.field}", errors)
     return body
+
+
+def _beside_the_head(params: Message, path: str, errors: _Violations) -> None:
+    """A container whose children go straight under `<Request>` (Transcode's) puts its unknown
+    nodes there too, beside the template's own `Tag` and `Name`: one spelled like a field of
+    `MediaTemplate` would be a second `<Tag>` or `<Name>` (CI refuses the body) or another
+    kind's container. Held to those names as `parameters` are. (They reached CI.)"""
+    head = templates_pb2.MediaTemplate()
+    for index, node in enumerate(getattr(params, "extra_nodes", ())):
+        typed = xml_codec.typed_field_for(head, node.name)
+        if typed is not None:
+            why = f"<{node.name}> is the template's own {typed!r}: set that instead"
+            errors.add(f"{path}.extra_nodes[{index}].name", why)
+
+
+# Typed kinds whose template CI takes without parameters (each has a default). VideoMontage's
+# are all optional in the emulator; CI's docs say nothing either way (UNCONFIRMED): tolerant.
+_PARAMETERS_OPTIONAL = frozenset({"VideoMontage"})
+
+
+def _parameters_required(tag: str, errors: _Violations) -> None:
+    """A typed kind's template names its parameters in its container: without it CI refuses the
+    body (`Container.Format is required for Transcode`, naming its XML, not the field)."""
+    if tag not in _PARAMETERS_OPTIONAL:
+        field = template_wire.containers()[tag].field
+        errors.add(f"template.{field}", f"required: the parameters of a {tag} template")
 
 
 @functools.cache
@@ -360,16 +394,22 @@ def _topology(
         # to; the catalogue's A.13 lists it unmarked), and the emulator refuses a Start node
         # without one. ObjectPrefix is "是" there too, but an empty prefix (every upload) is a
         # reasonable workflow the gateway cannot send as a node: left to CI (UNCONFIRMED).
-        if not nodes[name].input.queue_id:
-            errors.add(f"{path}.nodes[{name!r}].input.queue_id", "required on the Start node")
+        where = _entry(f"{path}.nodes", name)
+        if where is not None:
+            # As a submit's `queue_id`: a form no queue has ("p1 ", "p1,p2") is named here,
+            # where CI would answer only that it names no queue.
+            _id(nodes[name].input.queue_id, f"{where}.input.queue_id", errors, what="queue")
     if not topology.dependencies:
         # "Dependencies 是" in CI's CreateWorkflow doc (every body in catalogue A.13 has them):
         # without an edge from Start no node runs, and the emulator refuses a topology without.
         errors.add(f"{path}.dependencies", "required: Start's edge to the first job node")
     for name in sorted(nodes):
-        where = f"{path}.nodes[{name!r}]"
+        where = _entry(f"{path}.nodes", name)
+        if where is None:
+            errors.add(f"{path}.nodes", f"{_shown(name)} is no node name: {_NODE_NAME_RULE}")
+            continue  # what it holds cannot be named either, and it cannot be sent as it is
         if not _NODE_NAME.fullmatch(name):
-            errors.add(where, "node names are XML element names (letters, digits, _ - .)")
+            errors.add(where, f"node names are {_NODE_NAME_RULE}")
         if not nodes[name].type:
             errors.add(f"{where}.type", "required")
         elif nodes[name].type not in _NO_OPERATION_NEEDED and _writes_nothing(nodes[name]):
@@ -379,26 +419,54 @@ def _topology(
         notify = nodes[name].input.notify_config
         if nodes[name].input.HasField("notify_config"):
             # CI posts each run's end there, as it posts a job's to its `call_back`. The stand-in
-            # GATEWAY_CALLBACK is replaced before CI sees it: only its URL goes unchecked, the
-            # rest of the node is sent as it is (Type, State, Event, ResultFormat).
-            own_url = notify.url != GATEWAY_CALLBACK
+            # GATEWAY_CALLBACK is replaced before CI sees it, on the Start node: there only its
+            # URL goes unchecked, the rest of the node is sent as it is (Type, State, Event,
+            # ResultFormat). On any other node it would reach CI as it is: checked.
+            own_url = notify.url != GATEWAY_CALLBACK or nodes[name].type != START_TYPE
             _notify_config(notify, f"{where}.input.notify_config", errors, check_url=own_url)
         if nodes[name].operation.HasField("output"):
             _output_keys(nodes[name].operation.output, f"{where}.operation", errors)
     for name in sorted(topology.dependencies):
-        where = f"{path}.dependencies[{name!r}]"
+        where = _entry(f"{path}.dependencies", name) or f"{path}.dependencies"
         if name not in nodes:
-            errors.add(where, f"{name!r} is not a node")
+            errors.add(where, f"{_shown(name)} is not a node")
         following = [part.strip() for part in topology.dependencies[name].split(",")]
         for target in following:
             if target != END_NODE and target not in nodes:
-                errors.add(where, f"{target!r} is neither a node nor {END_NODE}")
+                errors.add(where, f"{_shown(target)} is neither a node nor {END_NODE}")
+
+
+_NODE_NAME_RULE = "XML element names (letters, digits, _ - .; at most 128)"
+# The longest map key a field path names (`nodes['Start']`): a node name's 128 characters,
+# quoted. A status cuts a field path at `status.MAX_FIELD_CHARS`, and a path cut short names
+# no field of the request, so a longer key is named in the description, under the map's path.
+_MAX_KEY_IN_PATH = 130
+_MAX_KEY_SHOWN = 40
+
+
+def _entry(map_path: str, key: str) -> str | None:
+    """The path of a map entry (`media_workflow.topology.nodes['Start']`), or None when its
+    key is too long to be part of a path."""
+    quoted = repr(key)
+    return f"{map_path}[{quoted}]" if len(quoted) <= _MAX_KEY_IN_PATH else None
+
+
+def _shown(key: str) -> str:
+    """A key (or a dependency's target) as a description shows it: quoted, cut short."""
+    if len(key) <= _MAX_KEY_SHOWN:
+        return repr(key)
+    return f"{key[:_MAX_KEY_SHOWN]!r}... ({len(key)} characters)"
 
 
 def _writes_nothing(node: workflows_pb2.WorkflowNode) -> bool:
     """Whether the node's `operation` is sent as no `<Operation>` at all: nothing set, or only
-    what the codec leaves out (an empty message, an empty id in a list)."""
-    return xml_codec.encode(node.operation, "Operation") == _NO_OPERATION
+    what the codec leaves out (an empty message, an empty id in a list). One the codec cannot
+    write (a control character, an unknown node's bad name) holds something: `check_tree`
+    names what is wrong with it. (The codec's error escaped here as INTERNAL.)"""
+    try:
+        return xml_codec.encode(node.operation, "Operation") == _NO_OPERATION
+    except xml_codec.XmlCodecError:
+        return False
 
 
 def _output_keys(output: job_kinds_pb2.Output, below: str, errors: _Violations) -> None:

@@ -32,9 +32,7 @@ from gateway.api.servicer import Admission, Servicer, rpc, waiting_rpc
 from gateway.config.settings import Settings
 from gateway.errors import (
     DeadlineExceeded,
-    FieldViolation,
     GatewayError,
-    InvalidRequest,
     JobNotFound,
     ShuttingDown,
     SubmitOutcomeUnknown,
@@ -312,8 +310,8 @@ class MediaJobService(Servicer, service_pb2_grpc.MediaJobServiceServicer):
             service_pb2.WaitMediaJobRequest, service_pb2.WaitMediaJobResponse
         ],
     ) -> service_pb2.WaitMediaJobResponse:
-        target, job_id = validation.validate_job_ref(request, self._settings)
-        budget = self._wait_budget(request, context)
+        target, job_id, timeout = validation.validate_wait(request, self._settings)
+        budget = self._wait_budget(timeout, context)
         latest: media_pb2.JobsDetail | None = None
         async with self._tracker.watch(target, job_id, self._client_identity(context)) as watch:
             try:
@@ -329,21 +327,19 @@ class MediaJobService(Servicer, service_pb2_grpc.MediaJobServiceServicer):
 
     def _wait_budget(
         self,
-        request: service_pb2.WaitMediaJobRequest,
+        timeout: float | None,
         context: grpc.aio.ServicerContext[
             service_pb2.WaitMediaJobRequest, service_pb2.WaitMediaJobResponse
         ],
     ) -> float:
-        """AIP-151: wait at most `timeout`, and answer before the caller's deadline."""
+        """AIP-151: wait at most `timeout` (the request's, validated), and answer before the
+        caller's deadline."""
         budget = self._settings.timeouts.rpc_deadline_s
         remaining = context.time_remaining()
         if remaining is not None:
             margin = min(remaining * WAIT_MARGIN_FRACTION, WAIT_MARGIN_MAX_S)
             budget = min(budget, remaining - margin)
-        if request.HasField("timeout"):
-            timeout = request.timeout.ToTimedelta().total_seconds()
-            if timeout < 0:
-                raise InvalidRequest([FieldViolation("timeout", "must not be negative")])
+        if timeout is not None:
             budget = min(budget, timeout)
         return max(budget, 0.0)
 

@@ -12,6 +12,7 @@ import re
 from datetime import datetime
 from urllib.parse import urlsplit
 
+from google.protobuf import duration_pb2
 from google.protobuf.message import Message
 
 from gateway import kinds
@@ -25,6 +26,7 @@ from gateway.jobs.describe import MAX_JOB_IDS_PER_RPC
 from gateway.jobs.multi_submit import MAX_OPERATIONS
 from gateway.jobs.submit import MARKER_LEN, REQUEST_ID, new_request_id
 from gateway.model import Target, is_valid_bucket, is_valid_region
+from gateway.status import MAX_FIELD_CHARS
 from gateway.upstream import xml_codec
 
 # Operation fields only CI's answers carry (paths below `Operation`).
@@ -77,6 +79,9 @@ class _Violations:
         self.more = False
 
     def add(self, field: str, description: str) -> None:
+        if len(field) > MAX_FIELD_CHARS:
+            field, below = _cut_path(field)
+            description = f"{description} (at {below})" if below else description
         if field in self._fields:
             return
         if len(self.items) < InvalidRequest.MAX_REPORTED:
@@ -88,6 +93,27 @@ class _Violations:
     def raise_if_any(self) -> None:
         if self.items:
             raise InvalidRequest(self.items, more=self.more)
+
+
+def _cut_path(field: str) -> tuple[str, str]:
+    """`field` cut at its last segment boundary (a `.` outside a quoted map key) that leaves at
+    most MAX_FIELD_CHARS, and the rest. A status cuts a longer path anywhere (`status.clip`),
+    and a path cut mid-segment names no field; a path's prefix up to a segment's end names the
+    field that holds the rest (a node 32 levels down under a long workflow node name)."""
+    cut, quote, escaped = 0, "", False
+    for index, char in enumerate(field[: MAX_FIELD_CHARS + 1]):
+        if escaped:
+            escaped = False
+        elif quote:
+            escaped = char == "\\"
+            quote = "" if char == quote else quote
+        elif char in "'\"":
+            quote = char
+        elif char == ".":
+            cut = index
+    if not cut:
+        return field, ""  # no boundary to cut at: the status clips it
+    return field[:cut], field[cut:]
 
 
 def _target(bucket: str, region: str, settings: Settings, errors: _Violations) -> Target:
@@ -342,7 +368,9 @@ def _creation_time(value: str, field: str, errors: _Violations) -> str:
     if parsed is None or offset is None or offset.seconds % 60 or offset.microseconds:
         errors.add(field, "must look like 2001-01-01T00:00:00+0800")
         return ""
-    return parsed.strftime(CREATION_TIME_FORMAT)
+    # The year written out by hand: strftime's `%Y` drops the zeros of a year before 1000 on
+    # glibc (`1-01-01T...`), which is not CI's form.
+    return f"{parsed.year:04d}-" + parsed.strftime(CREATION_TIME_FORMAT.removeprefix("%Y-"))
 
 
 # The enums' values, as sets once (`EnumTypeWrapper.values()` builds a list per call).
@@ -410,6 +438,9 @@ JobRef = (
     | service_pb2.WatchMediaJobRequest
     | service_pb2.WaitMediaJobRequest
 )
+# google.protobuf.Duration's documented range (duration.proto): about 10,000 years either way.
+MAX_DURATION_SECONDS = 315_576_000_000
+MAX_DURATION_NANOS = 999_999_999
 
 
 def validate_job_ref(rpc: JobRef, settings: Settings) -> tuple[Target, str]:
@@ -419,6 +450,42 @@ def validate_job_ref(rpc: JobRef, settings: Settings) -> tuple[Target, str]:
     _job_id(rpc.job_id, "job_id", errors)
     errors.raise_if_any()
     return target, rpc.job_id
+
+
+def validate_wait(
+    rpc: service_pb2.WaitMediaJobRequest, settings: Settings
+) -> tuple[Target, str, float | None]:
+    """A job reference and the longest wait: the target, the job id and `timeout` in seconds
+    (None when unset)."""
+    errors = _Violations()
+    target = _target(rpc.bucket, rpc.region, settings, errors)
+    _job_id(rpc.job_id, "job_id", errors)
+    timeout = _duration(rpc.timeout, "timeout", errors) if rpc.HasField("timeout") else None
+    errors.raise_if_any()
+    return target, rpc.job_id, timeout
+
+
+def _duration(value: duration_pb2.Duration, field: str, errors: _Violations) -> float | None:
+    """A Duration as seconds, when it is one: within the type's range, its nanos of its seconds'
+    sign. Outside it `ToTimedelta` raised OverflowError (INTERNAL) for seconds a client may well
+    send (2**63 - 1, "forever"), and mixed signs were read as some other duration."""
+    seconds, nanos = value.seconds, value.nanos
+    if (
+        abs(seconds) > MAX_DURATION_SECONDS
+        or abs(nanos) > MAX_DURATION_NANOS
+        or (seconds < 0 < nanos)
+        or (nanos < 0 < seconds)
+    ):
+        errors.add(
+            field,
+            f"not a Duration: seconds within +-{MAX_DURATION_SECONDS}, "
+            "nanos within +-999999999 and of the seconds' sign",
+        )
+        return None
+    if seconds < 0 or nanos < 0:
+        errors.add(field, "must not be negative")
+        return None
+    return seconds + nanos / 1e9
 
 
 def validate_generate_media_info(

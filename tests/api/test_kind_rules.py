@@ -399,6 +399,21 @@ CASES: list[tuple[str, str, dict[str, Any], str]] = [
         },
         "remove_watermark.dx",
     ),
+    # str.isdigit() took each: `²` then failed int() (INTERNAL), `٣` went to CI as it was,
+    # and 5,000 digits are beyond int()'s limit (INTERNAL).
+    *(
+        (
+            f"remove watermark digits {text[:3]!r}",
+            "Transcode",
+            {
+                "template_id": "t",
+                "remove_watermark": {"dx": text, "dy": "1", "width": "1", "height": "1"},
+                "output": OUTPUT,
+            },
+            "remove_watermark.dx",
+        )
+        for text in ("\u00b2", "\u0663", "1" * 5000, " 12", "+12")
+    ),
     (
         "remove watermark missing",
         "Transcode",

@@ -16,6 +16,7 @@ from typing import Any
 
 import grpc
 import pytest
+from google.protobuf.duration_pb2 import Duration
 
 from gateway._proto import media_pb2, service_pb2
 from gateway.api import validation
@@ -30,6 +31,7 @@ from gateway.api.validation import (
     validate_list,
     validate_submit,
     validate_submit_jobs,
+    validate_wait,
 )
 from gateway.config.settings import Settings
 from gateway.errors import InvalidRequest
@@ -50,7 +52,7 @@ VALIDATORS: dict[type[Any], Validator] = {
     S.ListMediaJobsRequest: validate_list,
     S.CancelMediaJobRequest: validate_job_ref,
     S.WatchMediaJobRequest: validate_job_ref,
-    S.WaitMediaJobRequest: validate_job_ref,
+    S.WaitMediaJobRequest: validate_wait,
     S.GenerateMediaInfoRequest: validate_generate_media_info,
     S.GetMediaInfoRequest: validate_get_media_info,
 }
@@ -203,6 +205,18 @@ RULES: list[tuple[str, Any, Settings, str, str]] = [
      "must be a CI job id"),
     ("wait long id", S.WaitMediaJobRequest(job_id="j" * 65), DEFAULTS, "job_id",
      "must be a CI job id"),
+    ("wait negative timeout", S.WaitMediaJobRequest(job_id=JOB_ID, timeout=Duration(
+        nanos=-1)), DEFAULTS, "timeout", "must not be negative"),
+    # Each was INTERNAL: ToTimedelta's OverflowError.
+    ("wait forever", S.WaitMediaJobRequest(job_id=JOB_ID, timeout=Duration(
+        seconds=2**63 - 1)), DEFAULTS, "timeout", "not a Duration"),
+    ("wait before time", S.WaitMediaJobRequest(job_id=JOB_ID, timeout=Duration(
+        seconds=-(2**63))), DEFAULTS, "timeout", "not a Duration"),
+    # Read as 0.999999999 s before: not what a Duration of 1 s and -1 ns can mean.
+    ("wait mixed signs", S.WaitMediaJobRequest(job_id=JOB_ID, timeout=Duration(
+        seconds=1, nanos=-1)), DEFAULTS, "timeout", "not a Duration"),
+    ("wait nanos overflow", S.WaitMediaJobRequest(job_id=JOB_ID, timeout=Duration(
+        nanos=10**9)), DEFAULTS, "timeout", "not a Duration"),
     # -- media info
     ("generate without object", S.GenerateMediaInfoRequest(), DEFAULTS, "input.object",
      "required"),
@@ -351,10 +365,38 @@ def test_list_builds_cis_query_with_its_names_and_always_a_next_token() -> None:
 
 
 @pytest.mark.parametrize(
+    ("given", "sent"),
+    [
+        ("0001-01-01T00:00:00+0800", "0001-01-01T00:00:00+0800"),
+        ("0999-1-2T3:4:5Z", "0999-01-02T03:04:05+0000"),
+        ("2024-06-01T10:00:00+08:00", "2024-06-01T10:00:00+0800"),
+    ],
+)
+def test_creation_times_go_to_ci_in_its_form_whatever_the_year(given: str, sent: str) -> None:
+    """strftime wrote the year 1 as `1` (glibc), which is not CI's form: the time reached CI
+    as a value it does not document."""
+    from gateway._proto import workflows_pb2
+    from gateway.api.resource_validation import validate_list_executions
+
+    _, params = validate_list(S.ListMediaJobsRequest(end_creation_time=given), DEFAULTS)
+    assert params["endCreationTime"] == sent
+    rpc = workflows_pb2.ListWorkflowExecutionsRequest(workflow_id="w1", start_creation_time=given)
+    assert validate_list_executions(rpc, DEFAULTS)[1]["startCreationTime"] == sent
+
+
+@pytest.mark.parametrize(
     ("request_", "answer"),
     [
         (S.CancelMediaJobRequest(job_id=JOB_ID), (Target(BUCKET, REGION), JOB_ID)),
-        (S.WaitMediaJobRequest(job_id="j-1_a"), (Target(BUCKET, REGION), "j-1_a")),
+        (S.WaitMediaJobRequest(job_id="j-1_a"), (Target(BUCKET, REGION), "j-1_a", None)),
+        (
+            S.WaitMediaJobRequest(job_id="j1", timeout=Duration(seconds=2, nanos=500_000_000)),
+            (Target(BUCKET, REGION), "j1", 2.5),
+        ),
+        (
+            S.WaitMediaJobRequest(job_id="j1", timeout=Duration(seconds=315_576_000_000)),
+            (Target(BUCKET, REGION), "j1", 315_576_000_000.0),
+        ),
         (
             S.GenerateMediaInfoRequest(input=M.Input(object=KEY)),
             (Target(BUCKET, REGION), KEY),

@@ -73,15 +73,27 @@ async def test_answers_before_the_callers_deadline_instead_of_failing(
         assert answer.jobs_detail.state == M.JOB_STATE_SUCCESS
 
 
-async def test_a_negative_timeout_is_invalid(
-    fast: Settings, credentials: Credentials, emulator: RunningEmulator
+@pytest.mark.parametrize(
+    ("seconds", "nanos"),
+    [
+        (-1, 0),
+        # Each was INTERNAL: beyond a Duration's range, ToTimedelta raised OverflowError.
+        (2**63 - 1, 0),
+        (-(2**63), 0),
+        # A Duration of 1 s and -1 ns is no duration at all; it was read as 0.999999999 s.
+        (1, -1),
+    ],
+)
+async def test_a_timeout_that_is_no_wait_is_invalid(
+    fast: Settings, credentials: Credentials, emulator: RunningEmulator, seconds: int, nanos: int
 ) -> None:
+    timeout = duration_pb2.Duration(seconds=seconds, nanos=nanos)
     async with gateway(fast, credentials) as gw:
         with pytest.raises(grpc.aio.AioRpcError) as caught:
             await gw.stub.WaitMediaJob(
-                S.WaitMediaJobRequest(job_id="j1", timeout=duration_pb2.Duration(seconds=-1)),
-                timeout=10,
+                S.WaitMediaJobRequest(job_id="j1", timeout=timeout), timeout=10
             )
     error = rich_error(caught.value)
     assert error.code is grpc.StatusCode.INVALID_ARGUMENT
-    assert "timeout" in error.violations
+    assert list(error.violations) == ["timeout"]
+    assert sum(emulator.state.operations.values()) == 0
