@@ -61,7 +61,8 @@ class MediaQueueServiceServicer:
         """UpdateMediaQueue: `PUT /queue/<id>`. CI wants the name and the state on every update; the
         gateway reads the queue first and fills in whichever of the two the call leaves empty, so
         pausing a queue is `{queue_id, state: QUEUE_STATE_PAUSED}`. An unset `notify_config` keeps
-        the queue's current one; a set one replaces it whole.
+        the queue's current one; a set one replaces it whole, what it leaves empty taking CI's
+        defaults: a set but empty one switches the queue's callbacks off (`State` Off).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -47,7 +47,8 @@ class MediaQueueServiceStub:
     """UpdateMediaQueue: `PUT /queue/<id>`. CI wants the name and the state on every update; the
     gateway reads the queue first and fills in whichever of the two the call leaves empty, so
     pausing a queue is `{queue_id, state: QUEUE_STATE_PAUSED}`. An unset `notify_config` keeps
-    the queue's current one; a set one replaces it whole.
+    the queue's current one; a set one replaces it whole, what it leaves empty taking CI's
+    defaults: a set but empty one switches the queue's callbacks off (`State` Off).
     """
 
 @_typing.type_check_only
@@ -61,7 +62,8 @@ class MediaQueueServiceAsyncStub(MediaQueueServiceStub):
     """UpdateMediaQueue: `PUT /queue/<id>`. CI wants the name and the state on every update; the
     gateway reads the queue first and fills in whichever of the two the call leaves empty, so
     pausing a queue is `{queue_id, state: QUEUE_STATE_PAUSED}`. An unset `notify_config` keeps
-    the queue's current one; a set one replaces it whole.
+    the queue's current one; a set one replaces it whole, what it leaves empty taking CI's
+    defaults: a set but empty one switches the queue's callbacks off (`State` Off).
     """
 
 class MediaQueueServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -84,7 +86,8 @@ class MediaQueueServiceServicer(metaclass=_abc_1.ABCMeta):
         """UpdateMediaQueue: `PUT /queue/<id>`. CI wants the name and the state on every update; the
         gateway reads the queue first and fills in whichever of the two the call leaves empty, so
         pausing a queue is `{queue_id, state: QUEUE_STATE_PAUSED}`. An unset `notify_config` keeps
-        the queue's current one; a set one replaces it whole.
+        the queue's current one; a set one replaces it whole, what it leaves empty taking CI's
+        defaults: a set but empty one switches the queue's callbacks off (`State` Off).
         """
 
 def add_MediaQueueServiceServicer_to_server(servicer: MediaQueueServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -14,7 +14,6 @@ import re
 from collections.abc import Sequence
 
 from google.protobuf.descriptor import EnumDescriptor
-from google.protobuf.message import Message
 
 from gateway._proto import (
     job_kinds_pb2,
@@ -55,18 +54,8 @@ MAX_WORKFLOW_NAME = 128
 # documented (UNCONFIRMED); 128 characters is far beyond any real preset's name.
 TEMPLATE_NAME = re.compile(r"^[\u4e00-\u9fffA-Za-z0-9_*-]{1,128}$")
 # Every kind CI keeps templates for (catalogue §2.2): the typed ones (template_wire's containers)
-# and those sent losslessly as `parameters`.
-UNTYPED_TEMPLATE_TAGS = frozenset(
-    {
-        "Tts",
-        "PicProcess",
-        "SpeechRecognition",
-        "NoiseReduction",
-        "VideoTargetRec",
-        "ImageOCR",
-        "HighSpeedHd",
-    }
-)
+# and those sent losslessly as `parameters` (template_wire.UNTYPED).
+UNTYPED_TEMPLATE_TAGS = frozenset(template_wire.UNTYPED)
 NOTIFY_TYPES = frozenset({"Url", "TDMQ", "Kafka"})
 NOTIFY_STATES = frozenset({"On", "Off"})
 RESULT_FORMATS = frozenset({"XML", "JSON"})
@@ -253,21 +242,57 @@ def _template_body(
     check_nodes(templates_pb2.MediaTemplate(), parameters, "parameters", errors.add, budget)
     for container in filled[:1]:
         if container.at_request_root:
-            _beside_the_head(getattr(body, container.field), f"template.{container.field}", errors)
+            params = getattr(body, container.field)
+            path = f"template.{container.field}.extra_nodes"
+            _beside_the_head(getattr(params, "extra_nodes", ()), path, errors)
+    if body.tag in template_tags():
+        _untyped_containers(body, parameters, errors)
     return body
 
 
-def _beside_the_head(params: Message, path: str, errors: _Violations) -> None:
+def _beside_the_head(nodes: Sequence[xml_pb2.XmlNode], path: str, errors: _Violations) -> None:
     """A container whose children go straight under `<Request>` (Transcode's) puts its unknown
     nodes there too, beside the template's own `Tag` and `Name`: one spelled like a field of
     `MediaTemplate` would be a second `<Tag>` or `<Name>` (CI refuses the body) or another
     kind's container. Held to those names as `parameters` are. (They reached CI.)"""
     head = templates_pb2.MediaTemplate()
-    for index, node in enumerate(getattr(params, "extra_nodes", ())):
+    for index, node in enumerate(nodes):
         typed = xml_codec.typed_field_for(head, node.name)
         if typed is not None:
             why = f"<{node.name}> is the template's own {typed!r}: set that instead"
-            errors.add(f"{path}.extra_nodes[{index}].name", why)
+            errors.add(f"{path}[{index}].name", why)
+
+
+def _untyped_containers(
+    body: templates_pb2.MediaTemplate, parameters: Sequence[xml_pb2.XmlNode], errors: _Violations
+) -> None:
+    """The untyped kinds' answer containers among `template.extra_nodes` (a template read back:
+    `<TtsTpl>`, `<PicProcess>`, ...), which are sent where CI's request holds the kind's
+    parameters (`template_wire.as_sent`): the template's own kind's, once, and not beside the
+    same parameters in `parameters`; unwrapped under `<Request>`, held to what may stand there."""
+    own = template_wire.UNTYPED.get(body.tag)
+    first: int | None = None
+    for index, node in enumerate(body.extra_nodes):
+        kind = template_wire.UNTYPED_BY_ANSWER.get(node.name)
+        if kind is None:
+            continue
+        where = f"template.extra_nodes[{index}]"
+        if kind is not own:
+            errors.add(
+                f"{where}.name", f"<{node.name}> holds {kind.tag} parameters, not {body.tag}"
+            )
+        elif first is not None:
+            errors.add(where, f"a second <{node.name}>: the first is template.extra_nodes[{first}]")
+        else:
+            first = index
+            if parameters:
+                why = f"the {kind.tag} parameters are in {where} (<{node.name}>): give them once"
+                errors.add("parameters", why)
+            if kind.wrapper is None:
+                if node.text.strip(" \t\r\n"):
+                    why = f"<{node.name}>'s parameters go straight under <Request>: no text"
+                    errors.add(f"{where}.text", why)
+                _beside_the_head(node.children, f"{where}.children", errors)
 
 
 # Typed kinds whose template CI takes without parameters (each has a default). VideoMontage's
@@ -383,6 +408,10 @@ def _topology(
     Whether the graph is sensible beyond that (reachable, acyclic) is CI's to judge."""
     path = "media_workflow.topology"
     nodes = topology.nodes
+    # No most nodes per workflow: CI documents none (neither the notes nor the catalogue, §2.3
+    # and A.13, nor CI's CreateWorkflow pages name one), so none is imposed here (UNCONFIRMED,
+    # the tolerant reading); a request's size bounds it. A chain as long as the emulator takes
+    # (past 1,000 nodes) is sent: tests/resources/test_workflows.py.
     if not nodes:
         errors.add(f"{path}.nodes", "required: at least a Start node and one job node")
         return

@@ -27,6 +27,16 @@ from gateway.upstream.retry import Deadline
 
 Params = Mapping[str, str | None]
 
+# A set NotifyConfig replaces the queue's whole, and CI documents each of its children as
+# optional, `State` defaulting to Off (UpdateMediaQueue, CI's page 460/42324; its Event is
+# required only when State is On): a set but empty one is the callbacks switched off. The codec
+# writes an empty message as no node at all, so the update went out without NotifyConfig and
+# the queue kept its callback. How CI reads an empty `<NotifyConfig/>` is not documented
+# (UNCONFIRMED), so the default is spelt out instead: State Off is what CI documents to switch
+# callbacks off under every reading.
+NOTIFY_OFF = "Off"
+_NO_NOTIFY_CONFIG = encode_body(queues_pb2.MediaQueue())
+
 # What each answer always holds: the resource written, with its id, or the run started.
 TEMPLATE = ("template.template_id",)
 WORKFLOW = ("media_workflow.workflow_id",)
@@ -78,9 +88,9 @@ class ResourceCalls:
         attempts: Attempts,
     ) -> queues_pb2.MediaQueue:
         """`queue` with the name, state and NotifyConfig CI has for it wherever the call left
-        them out. NotifyConfig: "required" in CI's older documentation (notes §8.2), optional in
-        the current one, where leaving it out is UNCONFIRMED to keep it rather than clear it;
-        sending the queue's own is right under every reading."""
+        them out. NotifyConfig: "required" in CI's older documentation (notes §8.2) and "是" on its
+        current page (460/42324) too; what leaving it out does is UNCONFIRMED (keep it, or clear
+        it); sending the queue's own is right under every reading."""
         query: dict[str, str | None] = {
             "queueIds": queue.queue_id,
             "state": "All",
@@ -110,6 +120,8 @@ class ResourceCalls:
             body.state_text = queue.state_text
         if queue.HasField("notify_config"):
             body.notify_config.CopyFrom(queue.notify_config)
+            if _writes_nothing(body.notify_config):
+                body.notify_config.state = NOTIFY_OFF
         call = CiCall(
             "UpdateMediaQueue",
             target,
@@ -259,3 +271,9 @@ class ResourceCalls:
         call = CiCall("DescribeWorkflowExecution", target, "ci", "GET", path)
         response = workflows_pb2.DescribeWorkflowExecutionResponse
         return await self._client.call(call, response, deadline, replayable=True)
+
+
+def _writes_nothing(config: queues_pb2.QueueNotifyConfig) -> bool:
+    """Whether the codec writes `config` as no `<NotifyConfig>` at all: nothing set, or only
+    what it leaves out (an empty `kafka_config`)."""
+    return encode_body(queues_pb2.MediaQueue(notify_config=config)) == _NO_NOTIFY_CONFIG

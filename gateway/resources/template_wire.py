@@ -10,6 +10,13 @@ is one generic step over the descriptors, and every node is still written by the
     tag + name (+ untyped parameters)  --encode-->  <Request><Tag/><Name/>...</Request>
     the container, at the root          --encode-->  its children, appended after Name
     the container, wrapped              --          a field of the first part, encoded with it
+
+Kinds `MediaTemplate` has no container for (`UNTYPED`: Tts, PicProcess, ...) are created with
+their nodes in the request's `parameters`, and CI answers them in a container of the kind's
+(`TtsTpl`, `PicProcess`, ...) that the codec keeps in the template's `extra_nodes`. Nothing is
+lost on the way back either: a template sent as it was read has that container written where
+CI's request wants the kind's parameters (`as_sent`), and every other unknown node of the
+template where the codec writes a template's own nodes, under `<Request>` beside Tag and Name.
 """
 
 from __future__ import annotations
@@ -44,6 +51,43 @@ class Container:
     at_request_root: bool
 
 
+@dataclass(frozen=True)
+class Untyped:
+    """A kind `MediaTemplate` has no container for: its parameters travel as `XmlNode` trees."""
+
+    tag: str
+    answer: str
+    """The node CI's answer holds the parameters in (`TtsTpl`): one of the template's
+    `extra_nodes` when read back."""
+    wrapper: str | None
+    """The node CI's request holds them in; None: straight under `<Request>`."""
+
+
+# Catalogue §2.2 and A.12: Tts's request puts Mode, Codec, ... at the root and its answer in
+# `TtsTpl`; the others' answers name their container as the request's wrapper. HighSpeedHd's
+# request puts Container, Video, ... at the root (CI's HighSpeedHd CreateMediaTemplate page,
+# 460/84723); no source shows its answer's container: named as the kind's (UNCONFIRMED, as the
+# emulator answers it).
+UNTYPED: Mapping[str, Untyped] = {
+    kind.tag: kind
+    for kind in (
+        Untyped("Tts", "TtsTpl", None),
+        Untyped("HighSpeedHd", "HighSpeedHd", None),
+        *(
+            Untyped(tag, tag, tag)
+            for tag in (
+                "PicProcess",
+                "SpeechRecognition",
+                "NoiseReduction",
+                "VideoTargetRec",
+                "ImageOCR",
+            )
+        ),
+    )
+}
+UNTYPED_BY_ANSWER: Mapping[str, Untyped] = {kind.answer: kind for kind in UNTYPED.values()}
+
+
 @functools.cache
 def containers() -> Mapping[str, Container]:
     """Every typed kind's container, by tag, as templates.proto's options declare them."""
@@ -61,14 +105,32 @@ def containers_set(template: templates_pb2.MediaTemplate) -> list[Container]:
     return [c for c in containers().values() if template.HasField(c.field)]
 
 
+def as_sent(template: templates_pb2.MediaTemplate) -> list[xml_pb2.XmlNode]:
+    """`template.extra_nodes` as CI's request wants them under `<Request>`: its untyped kind's
+    answer container (a template read back) unwrapped, or renamed, to where the request holds
+    the kind's parameters; every other node as it is."""
+    kind = UNTYPED.get(template.tag)
+    sent: list[xml_pb2.XmlNode] = []
+    for node in template.extra_nodes:
+        if kind is None or node.name != kind.answer:
+            sent.append(node)
+        elif kind.wrapper is None:
+            sent.extend(node.children)
+        else:
+            sent.append(xml_pb2.XmlNode(name=kind.wrapper, text=node.text, children=node.children))
+    return sent
+
+
 def request_body(
     template: templates_pb2.MediaTemplate, parameters: Sequence[xml_pb2.XmlNode] = ()
 ) -> bytes:
     """CI's `<Request>` for `template`: its tag and name, then its kind's parameters where CI
-    wants them (the one container it fills, else `parameters` for a kind without one).
-    Output-only fields (id, times, category) are never sent."""
+    wants them (the one container it fills, else `parameters` or, as read back, its kind's
+    container in `extra_nodes`), then its other unknown nodes. Output-only fields (id, times,
+    category) are never sent."""
     head = templates_pb2.MediaTemplate(tag=template.tag, name=template.name)
     head.extra_nodes.extend(parameters)
+    head.extra_nodes.extend(as_sent(template))
     parts: list[Message] = [head]
     for container in containers_set(template):
         params = getattr(template, container.field)

@@ -3,6 +3,8 @@ and a finished run reports where the Start node's NotifyConfig, else its queue's
 
 from __future__ import annotations
 
+import sys
+
 import pytest
 from lxml import etree
 
@@ -154,3 +156,43 @@ def test_a_finished_run_reports_where_its_notify_config_says(
 ) -> None:
     execution, queue = _run(notify, queue_notify)
     assert finish_target(execution, queue) == expected
+
+
+# ---- long chains (the graph check is a walk, not a recursion) ------------------------------
+
+# Past Python's recursion limit: a recursive depth-first check overflowed at about 1,000 nodes
+# and the emulator answered InternalError (500) for a workflow CI takes.
+CHAIN = sys.getrecursionlimit() + 200
+
+
+def chain_body(queue_id: str, length: int, *, last: str = "End", extra: str = "") -> bytes:
+    """Start -> MediaInfo_1 -> ... -> MediaInfo_<length> -> `last`, plus `extra` nodes."""
+    names = [f"MediaInfo_{index}" for index in range(1, length + 1)]
+    edges = [("Start", names[0]), *zip(names, [*names[1:], last], strict=True)]
+    dependencies = "".join(f"<{source}>{target}</{source}>" for source, target in edges)
+    nodes = "".join(f"<{name}><Type>MediaInfo</Type></{name}>" for name in names)
+    return (
+        "<Request><MediaWorkflow><Name>w</Name><Topology>"
+        f"<Dependencies>{dependencies}</Dependencies>"
+        f"<Nodes><Start><Type>Start</Type><Input><QueueId>{queue_id}</QueueId></Input></Start>"
+        f"{nodes}{extra}</Nodes></Topology></MediaWorkflow></Request>"
+    ).encode()
+
+
+async def test_a_chain_longer_than_the_recursion_limit_is_checked(
+    client: SignedClient, emu: RunningEmulator
+) -> None:
+    queue_id = emu.state.default_queue[BUCKET]
+    reply = await client.send("POST", "/workflow", body=chain_body(queue_id, CHAIN))
+    assert reply.ok().xml().findtext("MediaWorkflow/WorkflowId")
+
+    # What the walk refuses, it still refuses at that depth: a cycle back from the far end, and
+    # a node nothing leads to.
+    cycle = chain_body(queue_id, CHAIN, last="MediaInfo_1")
+    reply = await client.send("POST", "/workflow", body=cycle)
+    assert (reply.status, reply.code) == (400, "InvalidArgument")
+    assert "has a cycle through MediaInfo_1" in (reply.xml().findtext("Message") or "")
+    stray = chain_body(queue_id, CHAIN, extra="<Stray><Type>MediaInfo</Type></Stray>")
+    reply = await client.send("POST", "/workflow", body=stray)
+    assert (reply.status, reply.code) == (400, "InvalidArgument")
+    assert "Stray cannot be reached from Start" in (reply.xml().findtext("Message") or "")

@@ -173,6 +173,44 @@ async def test_pausing_by_state_alone_sends_the_queues_notify_config_again(
     assert paused.queue.notify_config.url == notify.url
 
 
+@pytest.mark.parametrize(
+    "empty",
+    [
+        queues_pb2.QueueNotifyConfig(),
+        # Set, but holding only what the codec leaves out: written as nothing all the same.
+        queues_pb2.QueueNotifyConfig(kafka_config=media_pb2.CallBackKafkaConfig()),
+    ],
+    ids=["empty", "empty kafka_config"],
+)
+async def test_a_set_but_empty_notify_config_turns_the_callbacks_off(
+    stubs: Stubs, emulator: RunningEmulator, empty: queues_pb2.QueueNotifyConfig
+) -> None:
+    """A set NotifyConfig replaces the queue's whole, and CI documents every child of it as
+    optional, `State` defaulting to Off (UpdateMediaQueue, notes §8.2): an empty one is the
+    callbacks switched off. It was written as no node at all, and CI kept the old one."""
+    queue_id = default_queue_id(emulator)
+    on = queues_pb2.QueueNotifyConfig(
+        url="http://127.0.0.1:9/ci", event="TaskFinish", type="Url", state="On"
+    )
+    await stubs.queues.UpdateMediaQueue(
+        queues_pb2.UpdateMediaQueueRequest(
+            queue=queues_pb2.MediaQueue(queue_id=queue_id, notify_config=on)
+        )
+    )
+    bodies: list[tuple[str, str, bytes]] = []
+    emulator.state.bodies = bodies
+    request = queues_pb2.UpdateMediaQueueRequest(
+        queue=queues_pb2.MediaQueue(queue_id=queue_id, notify_config=empty)
+    )
+    assert request.queue.HasField("notify_config")
+    reply = await stubs.queues.UpdateMediaQueue(request)
+    ((_, _, body),) = bodies  # the name and state were read first: the write is the one body
+    sent = etree.fromstring(body).find("NotifyConfig")
+    assert sent is not None and [(n.tag, n.text) for n in sent] == [("State", "Off")]
+    assert (reply.queue.notify_config.state, reply.queue.notify_config.url) == ("Off", "")
+    assert emulator.state.queues[queue_id].notify.state == "Off"
+
+
 async def test_update_of_an_unknown_queue_is_not_found(stubs: Stubs) -> None:
     with pytest.raises(grpc.aio.AioRpcError) as caught:
         await stubs.queues.UpdateMediaQueue(

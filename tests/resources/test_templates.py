@@ -9,6 +9,7 @@ from pathlib import Path
 
 import grpc
 import pytest
+from lxml import etree
 
 from ci_emulator.server import RunningEmulator
 from gateway._proto import job_kinds_pb2 as kinds
@@ -430,3 +431,151 @@ async def test_a_wrapped_kind_with_every_parameter_defaulted_is_sent(
     assert created.template.HasField("snapshot")
     stored = emulator.state.resources.templates.get(BUCKET, created.template.template_id)
     assert stored is not None and stored.tag == "Snapshot"
+
+
+# ---- kinds without a container: read back, sent back (templates as code) ---------------------
+
+
+def node(name: str, text: str = "", *children: xml_pb2.XmlNode) -> xml_pb2.XmlNode:
+    return xml_pb2.XmlNode(name=name, text=text, children=children)
+
+
+# Each untyped kind's create `parameters`, as CI's request has them under <Request> (catalogue
+# §2.2, A.12): Tts and HighSpeedHd straight under it, the others in a node named as the kind.
+UNTYPED: dict[str, list[xml_pb2.XmlNode]] = {
+    "Tts": [node("Mode", "Asyc"), node("Codec", "mp3"), node("VoiceType", "ruxue")],
+    "HighSpeedHd": [
+        node("Container", "", node("Format", "mp4")),
+        node("Video", "", node("Codec", "H.264"), node("Width", "1280")),
+    ],
+    "PicProcess": [node("PicProcess", "", node("IsPicInfo", "true"), node("ProcessRule", "x"))],
+    "SpeechRecognition": [
+        node("SpeechRecognition", "", node("EngineModelType", "16k_zh"), node("ChannelNum", "1"))
+    ],
+    "NoiseReduction": [node("NoiseReduction", "", node("Format", "wav"))],
+    "VideoTargetRec": [node("VideoTargetRec", "", node("Body", "true"), node("Pet", "false"))],
+    "ImageOCR": [node("ImageOCR", "", node("Type", "general"))],
+}
+
+
+def test_every_untyped_kind_has_an_example() -> None:
+    assert set(UNTYPED) == set(template_wire.UNTYPED)
+
+
+@pytest.mark.parametrize("tag", sorted(UNTYPED))
+async def test_an_untyped_template_read_back_and_sent_back_unchanged_round_trips(
+    stubs: Stubs, emulator: RunningEmulator, tag: str
+) -> None:
+    """The templates-as-code flow: describe a template, change what it says, update it with the
+    template as read. An untyped kind's parameters come back in `extra_nodes` (`<TtsTpl>`,
+    `<PicProcess>`, ...), and were left out of the update: CI then refused a wrapped kind
+    (`PicProcess is required`) and emptied Tts's and HighSpeedHd's parameters."""
+    created = await stubs.templates.CreateMediaTemplate(
+        templates_pb2.CreateMediaTemplateRequest(
+            template=T(tag=tag, name="as-read"), parameters=UNTYPED[tag]
+        )
+    )
+    described = await stubs.templates.DescribeMediaTemplates(
+        templates_pb2.DescribeMediaTemplatesRequest(template_ids=[created.template.template_id])
+    )
+    (read,) = described.template_list
+    (container,) = read.extra_nodes
+    assert container.name == template_wire.UNTYPED[tag].answer
+    at_root = template_wire.UNTYPED[tag].wrapper is None
+    assert list(container.children) == list(UNTYPED[tag] if at_root else UNTYPED[tag][0].children)
+
+    # Sent back exactly as read (output-only fields and all), then with one value changed.
+    same = await stubs.templates.UpdateMediaTemplate(
+        templates_pb2.UpdateMediaTemplateRequest(template_id=read.template_id, template=read)
+    )
+    assert list(same.template.extra_nodes) == list(read.extra_nodes)
+    changed = T()
+    changed.CopyFrom(read)
+    leaf = changed.extra_nodes[0].children[0]
+    while leaf.children:  # bounded: the example trees are two levels deep
+        leaf = leaf.children[0]
+    leaf.text = "changed"
+    updated = await stubs.templates.UpdateMediaTemplate(
+        templates_pb2.UpdateMediaTemplateRequest(template_id=read.template_id, template=changed)
+    )
+    assert list(updated.template.extra_nodes) == list(changed.extra_nodes)
+    again = await stubs.templates.DescribeMediaTemplates(
+        templates_pb2.DescribeMediaTemplatesRequest(template_ids=[read.template_id])
+    )
+    assert list(again.template_list[0].extra_nodes) == list(changed.extra_nodes)
+
+    # And a create from a template as read (a copy into another name) makes the same template.
+    copy = T()
+    copy.CopyFrom(changed)
+    copy.name = "copy"
+    made = await stubs.templates.CreateMediaTemplate(
+        templates_pb2.CreateMediaTemplateRequest(template=copy)
+    )
+    assert list(made.template.extra_nodes) == list(changed.extra_nodes)
+
+
+async def test_a_typed_templates_unknown_nodes_are_sent_beside_its_tag_and_name(
+    stubs: Stubs, emulator: RunningEmulator
+) -> None:
+    """Nodes of `<Template>` no field names (newer than the protos) are written back where the
+    codec writes a template's own nodes: under <Request>, beside Tag and Name."""
+    bodies: list[tuple[str, str, bytes]] = []
+    emulator.state.bodies = bodies
+    template = T()
+    template.CopyFrom(TYPED["Snapshot"])
+    template.extra_nodes.append(node("Description", "thumbnails for the catalogue"))
+    await stubs.templates.CreateMediaTemplate(
+        templates_pb2.CreateMediaTemplateRequest(template=template)
+    )
+    ((_, _, body),) = bodies
+    sent = etree.fromstring(body)
+    assert [child.tag for child in sent] == ["Tag", "Name", "Snapshot", "Description"]
+    assert sent.findtext("Description") == "thumbnails for the catalogue"
+
+
+async def test_an_untyped_kinds_parameters_are_given_once_and_where_they_fit(
+    stubs: Stubs, emulator: RunningEmulator
+) -> None:
+    bodies: list[tuple[str, str, bytes]] = []
+    emulator.state.bodies = bodies
+    tts = node("TtsTpl", "", node("Mode", "Asyc"))
+    cases = {
+        # The same parameters twice: in `parameters` and as read back.
+        "parameters": templates_pb2.CreateMediaTemplateRequest(
+            template=T(tag="Tts", name="x", extra_nodes=[tts]), parameters=UNTYPED["Tts"]
+        ),
+        "template.extra_nodes[1]": templates_pb2.CreateMediaTemplateRequest(
+            template=T(tag="Tts", name="x", extra_nodes=[tts, tts])
+        ),
+        # Another kind's parameters, which CI would take for nothing of this kind's.
+        "template.extra_nodes[0].name": templates_pb2.CreateMediaTemplateRequest(
+            template=T(tag="PicProcess", name="x", extra_nodes=[tts])
+        ),
+        # Tts's go straight under <Request>: one named `Name` would be a second <Name>, and the
+        # container's own text would have nowhere to go.
+        "template.extra_nodes[0].children[1].name": templates_pb2.CreateMediaTemplateRequest(
+            template=T(
+                tag="Tts",
+                name="x",
+                extra_nodes=[node("TtsTpl", "", node("Mode", "Asyc"), node("Name", "y"))],
+            )
+        ),
+        "template.extra_nodes[0].text": templates_pb2.CreateMediaTemplateRequest(
+            template=T(tag="Tts", name="x", extra_nodes=[node("TtsTpl", "loose text")])
+        ),
+    }
+    for field, request in cases.items():
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            await stubs.templates.CreateMediaTemplate(request)
+        error = rich_error(caught.value)
+        assert error.code is grpc.StatusCode.INVALID_ARGUMENT, field
+        assert field in error.violations, (field, error.violations)
+    transcode = T()
+    transcode.CopyFrom(TYPED["Transcode"])
+    transcode.extra_nodes.append(tts)
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await stubs.templates.CreateMediaTemplate(
+            templates_pb2.CreateMediaTemplateRequest(template=transcode)
+        )
+    assert "template.extra_nodes[0].name" in rich_error(caught.value).violations
+    assert bodies == []  # none reached CI

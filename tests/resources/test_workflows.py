@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
+import sys
 from collections.abc import AsyncIterator
 from dataclasses import replace
 from pathlib import Path
@@ -223,6 +224,29 @@ async def test_bad_definitions_are_refused(stubs: Stubs, emulator: RunningEmulat
         with pytest.raises(grpc.aio.AioRpcError) as caught:
             await create(stubs, definition)
         assert caught.value.code() is grpc.StatusCode.INVALID_ARGUMENT
+
+
+async def test_a_chain_of_more_nodes_than_pythons_recursion_limit_round_trips(
+    stubs: Stubs, emulator: RunningEmulator
+) -> None:
+    """CI documents no most nodes per workflow, so the gateway sends a long chain as it is; the
+    emulator's graph check recursed once per node and answered InternalError past ~1,000."""
+    length = sys.getrecursionlimit() + 200
+    names = [f"MediaInfo_{index}" for index in range(1, length + 1)]
+    definition = workflow(queue_of(emulator))
+    topology = definition.topology
+    topology.ClearField("dependencies")
+    del topology.nodes["MediaInfo_1581665960537"]
+    for source, target in zip(["Start", *names], [*names, "End"], strict=True):
+        topology.dependencies[source] = target
+    for name in names:
+        topology.nodes[name].type = "MediaInfo"
+    created = await create(stubs, definition)
+    assert created.topology == topology
+    described = await stubs.workflows.DescribeMediaWorkflows(
+        W.DescribeMediaWorkflowsRequest(workflow_ids=[created.workflow_id])
+    )
+    assert described.media_workflow_list[0].topology == topology
 
 
 # ---- runs ------------------------------------------------------------------------------------
