@@ -67,8 +67,8 @@ async def run_media_job(state: EmulatorState, job: Job) -> None:
         outcome = await handle.wait(lambda percent: state.report_progress(job, percent))
         _finish(state, job, outcome, staging, out_root)
     except asyncio.CancelledError:
-        if handle is not None:
-            handle.kill()
+        if handle is not None:  # killed and reaped: nothing of the job outlives its task
+            await handle.stop()
         raise
     except Exception:  # like the probe: a runner crash fails the job, never strands it
         logger.exception("running media job %s crashed", job.job_id)

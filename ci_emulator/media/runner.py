@@ -13,6 +13,13 @@ How many run at once is the scheduler's business (each queue's MaxConcurrent).
 
 The parent never blocks on a pipe: it reads the worker's messages when the loop says the
 pipe is readable, and learns that the process ended from its sentinel.
+
+A job's task may be cancelled at any point (a cancel, the emulator closing): its worker is then
+killed and reaped before the cancellation goes on (`WorkerHandle.stop`), however far the start
+had come. The start runs in a thread, which a cancellation cannot stop: it is waited for, and
+the process it made is stopped. Left to itself, that process ran the job with nobody reading
+its pipe (its first progress report died of BrokenPipeError, logged as a crashed worker) and
+outlived the emulator's `close`.
 """
 
 from __future__ import annotations
@@ -36,6 +43,11 @@ STAGING_DIR: Final = ".ci-emulator-staging"
 
 _PRELOAD: Final = ["ci_emulator.media.worker"]
 _context: multiprocessing.context.ForkServerContext | None = None
+
+START_TIMEOUT_S: Final = 60.0
+"""Bound on a worker's start (the first one also starts the forkserver, which imports PyAV)."""
+EXIT_TIMEOUT_S: Final = 30.0
+"""Bound on the wait for a worker's exit once it has answered or been killed."""
 
 
 def _forkserver() -> multiprocessing.context.ForkServerContext:
@@ -109,36 +121,64 @@ class WorkerHandle:
         await self._reap()
         return outcome
 
+    async def stop(self) -> None:
+        """Kill the worker and reap it: when this returns, the process is gone, even should
+        the caller be cancelled meanwhile (it is then cancelled once the process is gone)."""
+        self.kill()
+        await self._reap()
+
     def _death(self) -> Outcome:
         if self._killed:
             return Outcome(None, "Killed", "the worker was stopped")
         return Outcome(None, INTERNAL_ERROR, "the media worker ended without an answer")
 
     async def _reap(self) -> None:
-        """Wait for the process to exit (its sentinel turns readable), then join it."""
-        if self._process.exitcode is None:
-            loop = asyncio.get_running_loop()
-            ended = loop.create_future()
-            sentinel = self._process.sentinel
+        """Wait for the process to exit (its sentinel turns readable; killed after
+        `EXIT_TIMEOUT_S`), then join it. A cancellation meanwhile waits for the exit too."""
+        try:
+            if self._process.exitcode is None:
+                loop = asyncio.get_running_loop()
+                ended = loop.create_future()
+                sentinel = self._process.sentinel
 
-            def exited() -> None:
-                if not ended.done():
-                    ended.set_result(None)
+                def exited() -> None:
+                    if not ended.done():
+                        ended.set_result(None)
 
-            loop.add_reader(sentinel, exited)
-            try:
-                async with asyncio.timeout(30):
-                    await ended
-            except TimeoutError:
-                self.kill()
-            finally:
-                loop.remove_reader(sentinel)
-        self._process.join(timeout=5)
-        self._conn.close()
+                loop.add_reader(sentinel, exited)
+                try:
+                    await _outlasting_cancellation(ended, EXIT_TIMEOUT_S)
+                finally:
+                    loop.remove_reader(sentinel)
+                    if not ended.done():
+                        self.kill()
+        finally:
+            self._process.join(timeout=5)
+            self._conn.close()
+
+
+async def _outlasting_cancellation(future: asyncio.Future[Any], timeout_s: float) -> None:
+    """Wait for `future` (at most `timeout_s`) however often the task is cancelled meanwhile,
+    then raise the cancellation, if any: what the task holds must outlive the work `future`
+    stands for (a thread starting a process, a process exiting)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout_s
+    cancelled = False
+    # Each pass ends with the future, at the deadline, or at a cancellation (noted).
+    while not future.done() and (left := deadline - loop.time()) > 0:
+        try:
+            await asyncio.wait({future}, timeout=left)
+        except asyncio.CancelledError:
+            cancelled = True
+    if cancelled:
+        raise asyncio.CancelledError
 
 
 async def start_worker(task: MediaTask) -> WorkerHandle:
-    """Start `task` in a new worker process (the forkserver start runs off the loop)."""
+    """Start `task` in a new worker process (the forkserver start runs off the loop). Cancelled
+    meanwhile, the start is still waited for (its thread hands the pipe's child end to the
+    forkserver, so that end stays open until then), and the process it made is stopped before
+    the cancellation goes on."""
     from ci_emulator.media import worker  # the process target; imported where it runs
 
     context = _forkserver()
@@ -146,11 +186,29 @@ async def start_worker(task: MediaTask) -> WorkerHandle:
     process = context.Process(
         target=worker.main, args=(task, child), name=f"ci-media-{task.request.tag}", daemon=True
     )
+    handle = WorkerHandle(process, parent)
+    # A future of the executor's, not a task: nothing that cancels tasks reaches the thread.
+    starting = asyncio.get_running_loop().run_in_executor(None, process.start)
+
+    def started() -> bool:
+        return starting.done() and starting.exception() is None
+
     try:
-        await asyncio.to_thread(process.start)
+        await _outlasting_cancellation(starting, START_TIMEOUT_S)
+    except asyncio.CancelledError:
+        if started():
+            await handle.stop()
+        else:
+            parent.close()
+        raise
     finally:
         child.close()  # the worker holds its own end; ours would hide its EOF
-    return WorkerHandle(process, parent)
+    if not started():
+        parent.close()
+        if starting.done():
+            starting.result()  # the start's own error
+        raise TimeoutError(f"the media worker did not start within {START_TIMEOUT_S} s")
+    return handle
 
 
 def staging_folder(root: Path, job_id: str) -> Path:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import replace
 from typing import Any
 
@@ -19,9 +19,28 @@ from gateway.api.server import RunningGateway, start_gateway
 from gateway.config.settings import Settings
 from gateway.credentials import Credentials, StaticCredentialsProvider
 
+try:
+    import uvloop
+except ImportError:  # Windows: the gateway runs on asyncio's loop there
+    uvloop = None  # type: ignore[assignment]
+
 WAIT_S = 10.0
+# Tests of what rests on the event loop itself (when an abandoned stream handler is finalised)
+# run on both loops the gateway runs on; the rest on asyncio's.
+ON_EVERY_LOOP = frozenset({"test_stream_cuts.py"})
 
 Start = Callable[..., Awaitable[RunningGateway]]
+
+
+def pytest_asyncio_loop_factories(
+    config: pytest.Config, item: pytest.Item
+) -> Mapping[str, Callable[[], asyncio.AbstractEventLoop]]:
+    factories: dict[str, Callable[[], asyncio.AbstractEventLoop]] = {
+        "asyncio": asyncio.new_event_loop
+    }
+    if item.path.name in ON_EVERY_LOOP and uvloop is not None:
+        factories["uvloop"] = uvloop.new_event_loop
+    return factories
 
 
 @pytest.fixture
