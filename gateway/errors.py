@@ -26,6 +26,7 @@ whole list (tests/test_errors.py keeps it equal to the classes). The gRPC code i
     ├── ShuttingDown               UNAVAILABLE         the gateway's stop ended the call: send again
     │   └── TrackerClosed          UNAVAILABLE         the gateway is shutting down: watch again
     ├── TrackerFailed              INTERNAL            job tracking stopped on a gateway bug
+    ├── UpstreamUnreachable        UNAVAILABLE         a watched job's (run's) reads failed too long
     └── AccessError                *                   refused before CI was asked (attempts = 0)
         ├── ClientNotAuthenticated UNAUTHENTICATED     no, or no valid, client credentials
         ├── AccessDenied           PERMISSION_DENIED   a known client, not allowed this
@@ -77,6 +78,8 @@ class Reason(enum.StrEnum):
     UPSTREAM_PROTOCOL_ERROR = "UPSTREAM_PROTOCOL_ERROR"
     UPSTREAM_TIMEOUT = "UPSTREAM_TIMEOUT"
     UPSTREAM_PROXY_REFUSED = "UPSTREAM_PROXY_REFUSED"
+    # A watched job's or run's state could not be read from CI for `tracking.unreachable_s`.
+    UPSTREAM_UNREACHABLE = "UPSTREAM_UNREACHABLE"
     DEADLINE_EXCEEDED = "DEADLINE_EXCEEDED"
     RETRY_BUDGET_EXHAUSTED = "RETRY_BUDGET_EXHAUSTED"
     OVERLOADED = "OVERLOADED"
@@ -586,6 +589,39 @@ class TrackerFailed(GatewayError):
 
     def __init__(self) -> None:
         super().__init__("job tracking failed inside the gateway")
+
+
+class UpstreamUnreachable(GatewayError):
+    """Every read of a watched job's (or workflow run's) state has failed retryably for
+    `tracking.unreachable_s`: CI answered 5xx or 429, or could not be reached, or timed out.
+    Its watchers and waiters end with this rather than wait without a sign that the gateway
+    cannot see the job (`gateway.jobs.unreadable`). The job itself may well be running: watch
+    again. `last` is CI's last answer (or the transport's failure): its Code, Message and
+    RequestId reach the status as those of any CI error do."""
+
+    status = grpc.StatusCode.UNAVAILABLE
+    reason = Reason.UPSTREAM_UNREACHABLE
+    retry = RetryClass.TRANSIENT
+    attempts = 0  # the tracker's polls serve every watcher: none was this call's
+
+    def __init__(self, what: str, unread_s: float, failed_reads: int, last: GatewayError) -> None:
+        seconds = f"{round(unread_s, 1):g}"
+        super().__init__(
+            f"the state of {what} could not be read from CI for {seconds} s "
+            f"({failed_reads} failed read(s); last error: {last}); it may still be running: "
+            "watch it again"
+        )
+        self.last = last
+        self.unread_s = unread_s
+        self.failed_reads = failed_reads
+
+    def metadata(self) -> dict[str, str]:
+        return {
+            **self.last.metadata(),
+            "last_reason": self.last.reason.value,
+            "failed_reads": str(self.failed_reads),
+            "unread_s": f"{round(self.unread_s, 1):g}",
+        }
 
 
 class AccessError(GatewayError):

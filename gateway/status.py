@@ -33,6 +33,7 @@ from gateway.errors import (
     SubmitOutcomeUnknown,
     UpstreamError,
     UpstreamProtocolError,
+    UpstreamUnreachable,
 )
 from gateway.scrub import redact
 
@@ -62,12 +63,13 @@ def _pack(message: Message) -> any_pb2.Any:
 def ci_request_id_of(error: GatewayError) -> str:
     """CI's RequestId behind `error` if CI answered at all: the handle Tencent support asks for.
     The errors that wrap CI's last answer (a submit whose outcome is unknown, a spent retry
-    budget) carry its RequestId too: they came from CI as much as the answer itself did."""
+    budget, a watched job unread for too long) carry its RequestId too: they came from CI as
+    much as the answer itself did."""
     if isinstance(error, UpstreamError | UpstreamProtocolError):
         return error.request_id
     if isinstance(error, SubmitOutcomeUnknown):
         return ci_request_id_of(error.cause)
-    if isinstance(error, RetryBudgetExhausted):
+    if isinstance(error, RetryBudgetExhausted | UpstreamUnreachable):
         return ci_request_id_of(error.last)
     return ""
 

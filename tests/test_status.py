@@ -28,6 +28,7 @@ from gateway.errors import (
     TransportError,
     UpstreamError,
     UpstreamProtocolError,
+    UpstreamUnreachable,
 )
 from gateway.rpc_context import CI_REQUEST_ID_METADATA, REQUEST_ID_METADATA, RpcScope
 from gateway.status import DEFAULT_THROTTLED_RETRY_S, DOMAIN, abort, release_frames, to_status
@@ -116,8 +117,10 @@ def test_request_info_only_when_ci_gave_a_request_id() -> None:
         lambda ci: SubmitOutcomeUnknown("rid-1", ci),
         lambda ci: RetryBudgetExhausted(ci, 3),
         lambda ci: SubmitOutcomeUnknown("rid-1", RetryBudgetExhausted(ci, 3)),
+        lambda ci: UpstreamUnreachable("job j1", 90.0, 4, ci),
+        lambda ci: UpstreamUnreachable("job j1", 90.0, 4, RetryBudgetExhausted(ci, 3)),
     ],
-    ids=["outcome-unknown", "budget-exhausted", "both"],
+    ids=["outcome-unknown", "budget-exhausted", "both", "unreachable", "unreachable-budget"],
 )
 def test_an_error_wrapping_cis_answer_still_carries_its_request_id(
     wrap: Callable[[GatewayError], GatewayError],
@@ -139,7 +142,15 @@ def test_attempts_is_always_the_errors_own_count() -> None:
     assert dict(info.metadata) == {"limit": "3", "attempts": "0"}
 
 
-@pytest.mark.parametrize("error", [TrackerClosed(), TrackerFailed()], ids=["closed", "failed"])
+@pytest.mark.parametrize(
+    "error",
+    [
+        TrackerClosed(),
+        TrackerFailed(),
+        UpstreamUnreachable("job j1", 90.0, 4, TransportError("reset", sent=True)),
+    ],
+    ids=["closed", "failed", "unreachable"],
+)
 def test_a_watch_ended_by_the_tracker_sent_no_attempt_of_its_own(error: GatewayError) -> None:
     """The tracker polls CI for every watcher at once; the README's `attempts` counts the
     requests the call itself sent towards CI, and a watch sends none."""

@@ -75,7 +75,7 @@ from gateway.config.settings import ServerLimits, Settings
 from gateway.credentials import CredentialsProvider
 from gateway.jobs.redis_store import RedisSubmitStore
 from gateway.jobs.runtime import TrackingRuntime, start_tracking
-from gateway.jobs.tracking import PollSchedule, WatchLimits
+from gateway.jobs.tracking import PollSchedule, Timer, WatchLimits
 from gateway.logs import AttemptLog, event
 from gateway.resources.calls import ResourceCalls
 from gateway.resources.executions import EVENT_NAME as WORKFLOW_FINISH
@@ -504,10 +504,13 @@ async def start_gateway(
     readiness_interval_s: float | None = None,
     access: ClientAccess | None = None,
     insecure: bool = False,
+    timer: Timer | None = None,
 ) -> RunningGateway:
     """Start serving on `listen` (default `settings.listen`); the ops port (metrics, HTTP
     probes) on `metrics_listen` (default `settings.metrics_listen`; empty = none); the
     plaintext health port on `health_listen` (default `settings.health_listen`; empty = none).
+    `timer`: the clock of job tracking and of workflow-run following (the event loop's by
+    default; tests pass a manual one to decide when polls happen).
 
     Each resource is pushed on one `AsyncExitStack` as soon as it exists: should a later step
     fail (a port taken), the stack closes what was built, in reverse order, and otherwise it
@@ -568,7 +571,9 @@ async def start_gateway(
             limits=WatchLimits(
                 settings.tracking.max_watchers, settings.tracking.max_watchers_per_client
             ),
+            timer=timer,
             describe_timeout_s=settings.timeouts.rpc_deadline_s,
+            unreachable_s=settings.tracking.unreachable_s,
         )
         stack.push_async_callback(follower.close)
         # tracker, callbacks (a workflow run's WorkflowFinish goes to the follower, which
@@ -576,6 +581,7 @@ async def start_gateway(
         tracking = await start_tracking(
             settings,
             client,
+            timer=timer,
             other_events={WORKFLOW_FINISH: follower.on_callback},
             runs=follower,
         )

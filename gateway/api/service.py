@@ -116,6 +116,7 @@ class MediaJobService(Servicer, service_pb2_grpc.MediaJobServiceServicer):
             client,
             schedule=PollSchedule(initial_s=tracking.poll_initial_s, max_s=tracking.poll_max_s),
             limits=WatchLimits(tracking.max_watchers, tracking.max_watchers_per_client),
+            unreachable_s=tracking.unreachable_s,
         )
         self._callback_url = callback_url
         self._client_identity = client_identity or default_client_identity

@@ -423,6 +423,16 @@ class Tracking:
         help="the same per client: its authenticated name, else its gRPC peer",
         aliases=("CI_GATEWAY_MAX_WATCHERS_PER_CLIENT",),
     )
+    # Long enough for a few polls at `poll_max_s` and a CI blip with its retries; short enough
+    # that a client watching without a deadline learns of an outage within minutes.
+    unreachable_s: float = _option(
+        90.0,
+        help="a job's (or workflow run's) watches and waits end UNAVAILABLE "
+        "(UPSTREAM_UNREACHABLE, with CI's last error) once every read of its state has failed "
+        "for this long (CI answering 5xx or 429, unreachable, timing out), counted per tracked "
+        "job from its first failed read; a successful read resets it; the job may still be "
+        "running: watch again",
+    )
 
     def __post_init__(self) -> None:
         _require_finite(self, "tracking")  # an infinite poll_max_s: a watch never polls again
@@ -430,6 +440,8 @@ class Tracking:
             raise ValueError("tracking: need 0 < poll_initial_s <= poll_max_s")
         if self.max_watchers < 1 or self.max_watchers_per_client < 1:
             raise ValueError("tracking: max_watchers and max_watchers_per_client must be >= 1")
+        if self.unreachable_s <= 0:
+            raise ValueError("tracking.unreachable_s must be > 0")
 
 
 @dataclass(frozen=True)

@@ -150,6 +150,7 @@ async def start_tracking(
         limits=WatchLimits(tracking.max_watchers, tracking.max_watchers_per_client),
         timer=timer,
         describe_timeout_s=settings.timeouts.rpc_deadline_s,
+        unreachable_s=tracking.unreachable_s,
     )
     fanout: FanOut = LocalFanOut()
     if shared.fanout == "redis":

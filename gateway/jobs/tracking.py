@@ -17,6 +17,11 @@ the poller wakes it describes every job that is due in one comma-joined GET per
 job waits `linger_s` (20 ms) before its first look so that a burst of new watchers (clients
 reconnecting after a restart) costs a few batched requests, not one per job.
 
+A job whose reads keep failing retryably (CI answering 5xx or 429, out of reach, timing out)
+is not polled for ever: after `tracking.unreachable_s` of failed reads its watchers end
+UNAVAILABLE with CI's last error and the job is forgotten (`gateway.jobs.unreadable` says how the
+clock runs). A terminal refusal ends them at once.
+
 Callbacks only make the tracker learn sooner: a callback's content is never trusted; the
 receiver re-reads the job with describe and hands that answer to `apply`. Polling stays the
 safety net, so a lost callback costs latency, never correctness.
@@ -50,6 +55,7 @@ from gateway.errors import (
 from gateway.jobs.describe import batches
 from gateway.jobs.outputs import fill_outputs
 from gateway.jobs.submit import strip_markers
+from gateway.jobs.unreadable import ReadFailures
 from gateway.model import MAX_DESCRIBE_JOB_IDS, Target
 from gateway.upstream.client import Reply
 from gateway.upstream.retry import Deadline
@@ -169,7 +175,15 @@ class TrackerStats:
 class TrackedJob:
     """One job's latest JobsDetail, its recent changes and its poll schedule."""
 
-    def __init__(self, target: Target, job_id: str, *, due: float, interval: float) -> None:
+    def __init__(
+        self,
+        target: Target,
+        job_id: str,
+        *,
+        due: float,
+        interval: float,
+        unreachable_s: float = Tracking.unreachable_s,
+    ) -> None:
         self.target = target
         self.job_id = job_id
         self.detail: media_pb2.JobsDetail | None = None
@@ -179,6 +193,7 @@ class TrackedJob:
         self.watchers = 0
         self.next_due = due
         self.interval = interval
+        self.reads = ReadFailures(unreachable_s)
         self._changed = asyncio.Event()
 
     @property
@@ -270,7 +285,8 @@ class TargetPoller:
 
     def reschedule(self, job: TrackedJob, *, changed: bool) -> None:
         job.interval = self._tracker.schedule.after(job.interval, changed=changed)
-        job.next_due = self._tracker.timer.now() + job.interval
+        # Never past the bound of a job whose reads fail: its last look is made at the bound.
+        job.next_due = job.reads.cap(self._tracker.timer.now() + job.interval)
         self._wake.set()
 
     async def close(self) -> None:
@@ -300,6 +316,7 @@ class TargetPoller:
 
     async def _describe(self, jobs: Sequence[TrackedJob]) -> None:
         tracker = self._tracker
+        sent_at = tracker.timer.now()
         try:
             reply = await tracker.client.describe_jobs(
                 self.target, [job.job_id for job in jobs], Deadline(tracker.describe_timeout_s)
@@ -311,8 +328,7 @@ class TargetPoller:
                 for job in jobs:
                     tracker._drop(job, error)
             else:
-                for job in jobs:
-                    self.reschedule(job, changed=False)
+                self._read_failed(jobs, sent_at, error)
             return
         answer = reply.message
         strip_markers(list(answer.jobs_detail))
@@ -329,6 +345,31 @@ class TargetPoller:
                 tracker._drop(job, JobNotFound(job.job_id))
             else:
                 self.reschedule(job, changed=False)  # neither found nor denied: look again
+
+    def _read_failed(self, jobs: Sequence[TrackedJob], sent_at: float, error: GatewayError) -> None:
+        """A retryable failure of one describe: a failed read of every job it asked for. Those
+        unread for `unreachable_s` now are dropped (their watchers learn why); the rest are
+        looked at again, no later than their bound."""
+        tracker = self._tracker
+        now = tracker.timer.now()
+        expired: list[TrackedJob] = []
+        for job in jobs:
+            if self._jobs.get(job.job_id) is not job:
+                continue  # its last watcher left while the request was out
+            job.reads.failed(sent_at, error)
+            if job.reads.expired(now):
+                expired.append(job)
+            else:
+                self.reschedule(job, changed=False)
+        if expired:
+            log.warning(
+                "job(s) %s unread for tracking.unreachable_s (%g s): their watches end: %s",
+                ",".join(job.job_id for job in expired),
+                tracker.unreachable_s,
+                error,
+            )
+        for job in expired:
+            tracker._drop(job, job.reads.error(f"job {job.job_id}", now))
 
     def _finished(self, task: asyncio.Task[None]) -> None:
         if task.cancelled() or task.exception() is None:
@@ -350,12 +391,14 @@ class JobTracker:
         limits: WatchLimits | None = None,
         timer: Timer | None = None,
         describe_timeout_s: float = DEFAULT_DESCRIBE_TIMEOUT_S,
+        unreachable_s: float = Tracking.unreachable_s,
     ) -> None:
         self.client = client
         self.schedule = schedule or PollSchedule()
         self.limits = limits or WatchLimits()
         self.timer: Timer = timer or LoopTimer()
         self.describe_timeout_s = describe_timeout_s
+        self.unreachable_s = unreachable_s
         self._jobs: dict[tuple[Target, str], TrackedJob] = {}
         self._pollers: dict[Target, TargetPoller] = {}
         self._places = WatcherPlaces(self.limits, "job watchers")
@@ -385,6 +428,7 @@ class JobTracker:
             job_id,
             due=self.timer.now() + schedule.linger_s,
             interval=schedule.initial_s / schedule.multiplier,  # the first look sets initial_s
+            unreachable_s=self.unreachable_s,
         )
         self._jobs[(target, job_id)] = job
         self._poller_for(target).add(job)
@@ -423,6 +467,7 @@ class JobTracker:
         return self._offer(job, copy)
 
     def _offer(self, job: TrackedJob, detail: media_pb2.JobsDetail) -> bool:
+        job.reads.succeeded(self.timer.now())  # CI's answer, from a poll or behind a callback
         changed = job.offer(detail)
         poller = self._pollers.get(job.target)
         if job.final:

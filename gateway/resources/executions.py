@@ -16,6 +16,11 @@ fan-out (`gateway.jobs.fanout`, wired by `gateway.jobs.runtime` with `share_thro
 WorkflowFinish received by replica B wakes the watchers of that run on replica A at once, and
 every follower takes it in `apply`. Polling stays the safety net. Runs are few and long next
 to jobs, so each watched run has its own poll (no batching: CI's run describe takes one id).
+
+Reads that keep failing retryably end the run's watchers as they end a job's: UNAVAILABLE
+(UPSTREAM_UNREACHABLE, CI's last error in the details) after `tracking.unreachable_s`, on the
+same clock (`gateway.jobs.unreadable`). A run whose poll ended on an error is forgotten at once,
+as a dropped job is, so a watcher that comes after starts afresh rather than joining the end.
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Protocol
 
 from gateway._proto import media_pb2, workflows_pb2
+from gateway.config.settings import Tracking
 from gateway.errors import (
     GatewayError,
     ResourceNotFound,
@@ -40,6 +46,7 @@ from gateway.errors import (
 from gateway.jobs.callbacks import json_to_element
 from gateway.jobs.fanout import ExecutionUpdate
 from gateway.jobs.tracking import LoopTimer, PollSchedule, Timer, WatcherPlaces, WatchLimits
+from gateway.jobs.unreadable import ReadFailures
 from gateway.model import Target
 from gateway.upstream import xml_codec
 from gateway.upstream.client import Reply
@@ -92,6 +99,7 @@ class _Run:
         self.version = 0
         self.error: GatewayError | None = None
         self.watchers = 0
+        self.reads = ReadFailures(follower.unreachable_s)
         self._follower = follower
         self._changed = asyncio.Event()
         self._wake = asyncio.Event()
@@ -106,6 +114,7 @@ class _Run:
     def offer(self, execution: workflows_pb2.WorkflowExecution) -> bool:
         """Take CI's latest answer; True when it differs from the last one (a final run's
         answer is kept: nothing later can undo an end)."""
+        self.reads.succeeded(self._follower.timer.now())  # CI's answer: the state is known
         if self.latest is not None and (is_final(self.latest) or self.latest == execution):
             return False
         self.latest = execution
@@ -149,6 +158,7 @@ class _Run:
         if task.cancelled() or task.exception() is None:
             return
         log.error("poller of workflow run %s crashed", self.run_id, exc_info=task.exception())
+        self._follower._forget(self)
         self.fail(TrackerFailed())
 
     def _notify(self) -> None:
@@ -168,21 +178,40 @@ class _Run:
             if self.latest is not None and is_final(self.latest):
                 return  # a callback brought the end while this slept: nothing left to ask CI
             changed = False
+            sent_at = timer.now()
             try:
                 reply = await follower.client.describe_execution(
                     self.target, self.run_id, Deadline(follower.describe_timeout_s)
                 )
                 changed = self.offer(the_run(reply.message, self.run_id))
             except ResourceNotFound as error:
-                self.fail(error)
+                self._end(error)
                 return
             except GatewayError as error:
                 if isinstance(error, UpstreamError) and error.retry is RetryClass.TERMINAL:
                     log.warning("describe of workflow run %s failed: %s", self.run_id, error)
-                    self.fail(error)
+                    self._end(error)
+                    return
+                self.reads.failed(sent_at, error)
+                if self.reads.expired(now := timer.now()):
+                    log.warning(
+                        "workflow run %s unread for tracking.unreachable_s (%g s): its watches "
+                        "end: %s",
+                        self.run_id,
+                        self.reads.bound_s,
+                        error,
+                    )
+                    self._end(self.reads.error(f"workflow run {self.run_id}", now))
                     return
             interval = schedule.after(interval, changed=changed)
-            due = timer.now() + interval
+            # Never past the bound while reads fail: the last look is made at the bound.
+            due = self.reads.cap(timer.now() + interval)
+
+    def _end(self, error: GatewayError) -> None:
+        """The poll stops on `error`: the watchers get it, and a later watcher starts afresh
+        (the error may not last) instead of joining this end."""
+        self._follower._forget(self)
+        self.fail(error)
 
 
 class ExecutionFollower:
@@ -196,12 +225,14 @@ class ExecutionFollower:
         limits: WatchLimits | None = None,
         timer: Timer | None = None,
         describe_timeout_s: float = DEFAULT_DESCRIBE_TIMEOUT_S,
+        unreachable_s: float = Tracking.unreachable_s,
     ) -> None:
         self.client = client
         self.schedule = schedule or PollSchedule()
         self._places = WatcherPlaces(limits or WatchLimits(), "workflow run watchers")
         self.timer: Timer = timer or LoopTimer()
         self.describe_timeout_s = describe_timeout_s
+        self.unreachable_s = unreachable_s
         self._runs: dict[tuple[Target, str], _Run] = {}
         self._closed = False
         self._publish: Publish = self._apply_here
@@ -235,9 +266,15 @@ class ExecutionFollower:
         finally:
             run.watchers -= 1
             self._places.give_back(client)
-            if run.watchers <= 0 and self._runs.get((target, run_id)) is run:
-                del self._runs[(target, run_id)]
+            if run.watchers <= 0:
+                self._forget(run)
                 await run.stop()
+
+    def _forget(self, run: _Run) -> None:
+        """Follow this run no more (a newer follower of the same id stays)."""
+        key = (run.target, run.run_id)
+        if self._runs.get(key) is run:
+            del self._runs[key]
 
     def apply(self, target: Target, execution: workflows_pb2.WorkflowExecution) -> bool:
         """A run as CI's describe reports it (a verified callback, maybe relayed by another

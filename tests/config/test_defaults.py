@@ -3,11 +3,13 @@ elsewhere take theirs from there, so a changed default cannot leave a stale copy
 
 from __future__ import annotations
 
+import inspect
 from dataclasses import fields
 
 from gateway.config import settings as settings_module
 from gateway.config.settings import OPTIONS, Retry, ServerLimits, Settings, Timeouts, Tracking
-from gateway.jobs.tracking import PollSchedule, WatchLimits
+from gateway.jobs.tracking import JobTracker, PollSchedule, TrackedJob, WatchLimits
+from gateway.resources.executions import ExecutionFollower
 from gateway.upstream.retry import (
     READ_ONLY,
     Backoff,
@@ -52,6 +54,9 @@ def test_tracking_objects_default_to_the_tracking_settings() -> None:
     schedule = PollSchedule()
     assert (schedule.initial_s, schedule.max_s) == (tracking.poll_initial_s, tracking.poll_max_s)
     assert WatchLimits() == WatchLimits(tracking.max_watchers, tracking.max_watchers_per_client)
+    for follower in (JobTracker, TrackedJob, ExecutionFollower):
+        default = inspect.signature(follower).parameters["unreachable_s"].default
+        assert default == tracking.unreachable_s, follower
 
 
 def test_derived_defaults_follow_what_they_derive_from() -> None:

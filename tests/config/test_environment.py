@@ -68,6 +68,7 @@ SAMPLES: dict[str, tuple[str, object]] = {
     "tracking.poll_max_s": ("60", 60.0),
     "tracking.max_watchers": ("50", 50),
     "tracking.max_watchers_per_client": ("5", 5),
+    "tracking.unreachable_s": ("30", 30.0),
     "callbacks.listen": ("127.0.0.1:8080", "127.0.0.1:8080"),
     "callbacks.public_url": (
         "https://ci-callbacks.example.com",

@@ -32,11 +32,15 @@ TOKEN = "t0k3n-" + "x" * 40
 
 
 class ManualTimer:
-    """A `gateway.jobs.tracking.Timer` whose time moves only when the test says `advance`."""
+    """A `gateway.jobs.tracking.Timer` whose time moves only when the test says `advance`.
+
+    `next_wake` is what a test awaits instead of sleeping: the time a poller sleeps for, once it
+    has finished its round and scheduled the next."""
 
     def __init__(self) -> None:
         self._now = 1000.0
         self._sleepers: list[tuple[float, asyncio.Future[None]]] = []
+        self._slept = asyncio.Event()
 
     def now(self) -> float:
         return self._now
@@ -47,6 +51,8 @@ class ManualTimer:
         alarm: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         entry = (when, alarm)
         self._sleepers.append(entry)
+        slept, self._slept = self._slept, asyncio.Event()
+        slept.set()
         woken = asyncio.ensure_future(wake.wait())
         waiters: set[asyncio.Future[Any]] = {alarm, woken}
         try:
@@ -57,10 +63,21 @@ class ManualTimer:
                 self._sleepers.remove(entry)
 
     def advance(self, seconds: float) -> None:
-        self._now += seconds
-        for when, alarm in list(self._sleepers):
-            if when <= self._now and not alarm.done():
+        self.advance_to(self._now + seconds)
+
+    def advance_to(self, when: float) -> None:
+        """Move to exactly `when` (never back), waking every sleeper due by then."""
+        self._now = max(self._now, when)
+        for due, alarm in list(self._sleepers):
+            if due <= self._now and not alarm.done():
                 alarm.set_result(None)
+
+    async def next_wake(self, timeout: float = 20.0) -> float:
+        """The soonest time someone sleeps until that is still ahead, once someone does."""
+        async with asyncio.timeout(timeout):
+            while not (ahead := [due for due, alarm in self._sleepers if not alarm.done()]):
+                await self._slept.wait()  # each pass waits for the next sleeper
+        return min(ahead)
 
 
 @dataclass
