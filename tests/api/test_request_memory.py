@@ -83,6 +83,8 @@ def _open_and_fill(address: str, calls: int) -> tuple[RawClient, list[int]]:
     """`calls` submits, each sending all but the last byte of a request of the largest size
     (`MAX_REQUEST`); the client (still connected) and the streams answered meanwhile."""
     client = RawClient(address)
+    # What a call not being read may hold (`REQUEST_WINDOW_OPTIONS`): grpc's own was 4 MiB.
+    assert client.h2.remote_settings.initial_window_size == 8 * KIB
     client.ignore_stream_limit()
     almost = frame(b"\x1a" + b"\x00" * (MAX_REQUEST - 1))[:-1]  # never complete
     streams = [client.open(SUBMIT) for _ in range(calls)]
