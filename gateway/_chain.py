@@ -54,7 +54,9 @@ OPS_PREFIXES = tuple(f"/{service}/" for service in sorted(OPS_SERVICES))
 
 
 class NotRead:
-    """The request of a call answered without reading it: the error a gate refused it with."""
+    """The request of a call answered without parsing it: the error it is refused with (a
+    gate's, before its request was read; or the bound on the memory requests hold, once its
+    request came: `gateway.api.request_memory`)."""
 
     __slots__ = ("error",)
 

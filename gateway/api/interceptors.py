@@ -10,7 +10,9 @@ and reflection services) so that one place sees every call start and end:
   probes call every few seconds);
 - `InFlight`, the count of API calls in progress that a graceful shutdown waits for, from the
   call's arrival (its `gate`, before grpc reads its request) to its end, and the server-wide cap
-  on them (`server.max_concurrent_rpcs`), enforced at that arrival;
+  on them (`server.max_concurrent_rpcs`), enforced at that arrival; with it the memory their
+  requests hold (`gateway.api.request_memory`), counted from the arrival and again once the
+  request has come (the wrapped deserializer), before it is parsed;
 - the end of a call the shutdown cuts (`InFlight.cut`): the gateway's own status, which says
   what the caller may do (`when_cut`), instead of grpc's bare "Cancelling all calls";
 - the call's server span, when tracing is on (`gateway.tracing`; not for health and
@@ -43,8 +45,9 @@ from typing import TYPE_CHECKING, Any, NoReturn
 import grpc
 
 from gateway import rpc_context, tracing
-from gateway._chain import OPS_SERVICES, Metadata, MethodInterceptor
+from gateway._chain import OPS_SERVICES, Metadata, MethodInterceptor, NotRead
 from gateway.api.metrics import GatewayMetrics
+from gateway.api.request_memory import RequestMemory
 from gateway.errors import GatewayError, Overloaded, ShuttingDown
 from gateway.logs import ACCESS_LOGGER, event
 from gateway.status import abort
@@ -96,18 +99,26 @@ class InFlight:
     out can end them itself (`cut`): each is cancelled, and the observability wrapper turns the
     cancellation into the gateway's own status while grpc's server still runs. A call still
     arriving has no handler to answer it and is left to grpc's stop, which ends it UNAVAILABLE:
-    its request never reached a handler, so nothing of it reached CI."""
+    its request never reached a handler, so nothing of it reached CI.
 
-    def __init__(self, limit: int | None = None) -> None:
+    The memory the calls' requests hold is counted with them (`requests`), each call's count
+    kept beside its task: from its arrival (`arrive`), again once its request has come
+    (`received`), given back when it ends."""
+
+    def __init__(self, limit: int | None = None, requests: RequestMemory | None = None) -> None:
         """`limit`: API calls in progress at once, beyond which a call is refused at its arrival;
-        None, no cap (a drain's count only)."""
+        None, no cap (a drain's count only). `requests`: the bound on the memory their requests
+        hold; None, not counted."""
         # Compared on every arrival: no cap is a bound never reached, not a test more per call.
         self._refuse_from = sys.maxsize if limit is None else limit
+        self.requests = requests
         self._handling = 0
-        self._arriving: set[asyncio.Task[Any]] = set()
-        # The tasks of the calls whose handler runs (`enter` to `leave`), and those of them the
-        # shutdown has cut.
-        self._handlers: set[asyncio.Task[Any]] = set()
+        # The calls still arriving (their handler not begun), each with what its request is
+        # counted for (`requests`; 0 when not counted).
+        self._arriving: dict[asyncio.Task[Any], int] = {}
+        # The tasks of the calls whose handler runs (`enter` to `leave`), with what their
+        # requests are counted for, and those of them the shutdown has cut.
+        self._handlers: dict[asyncio.Task[Any], int] = {}
         self._cut: set[asyncio.Task[Any]] = set()
         self._idle = asyncio.Event()
         self._idle.set()
@@ -126,22 +137,46 @@ class InFlight:
             return None
         if self._handling + len(self._arriving) >= self._refuse_from:
             return Overloaded(WHAT, self._refuse_from)
-        self._arriving.add(task)
+        counted = 0
+        requests = self.requests
+        if requests is not None:
+            arriving = requests.arrive()
+            if arriving is None:
+                return requests.refusal()
+            counted = arriving
+        self._arriving[task] = counted
         self._idle.clear()
         task.add_done_callback(self._gone)
         return None
+
+    def received(self, size: int) -> Overloaded | None:
+        """The current call's request of `size` bytes has come, not parsed yet: counted for it
+        from now on (`RequestMemory.received`), or the error to refuse the call with instead of
+        parsing it. A call not counted at its arrival (no bound, or no call's task) is not."""
+        requests = self.requests
+        task = asyncio.current_task()
+        if requests is None or task is None:
+            return None
+        counted = self._arriving.get(task)
+        if counted is None:
+            return None
+        held = requests.received(counted, size)
+        self._arriving[task] = held or 0
+        return None if held is not None else requests.refusal()
 
     def enter(self) -> asyncio.Task[Any] | None:
         """A call's handler begins: counted as handled until `leave`. Returns the call's task
         (None outside one), which `leave` and `was_cut` take."""
         task = asyncio.current_task()
         if task is not None:
-            if task in self._arriving:  # from now on counted as handled
-                self._arriving.remove(task)
+            counted = self._arriving.pop(task, None)
+            if counted is not None:  # from now on counted as handled
                 # Its end needs no callback any more (`leave` counts it out): one turn of the
                 # event loop less per call (a callback per call measured: bench/README).
                 task.remove_done_callback(self._gone)
-            self._handlers.add(task)
+                self._handlers[task] = counted
+            else:  # never counted on arrival; a count already kept for the task stays
+                self._handlers.setdefault(task, 0)
         self._handling += 1
         self._idle.clear()
         return task
@@ -151,7 +186,9 @@ class InFlight:
         stream's generator may be closed later, from another task."""
         self._handling -= 1
         if task is not None:
-            self._handlers.discard(task)
+            counted = self._handlers.pop(task, 0)
+            if counted and self.requests is not None:
+                self.requests.release(counted)
             if self._cut:
                 self._cut.discard(task)
         if self.count == 0:
@@ -174,8 +211,10 @@ class InFlight:
     def _gone(self, task: asyncio.Task[Any]) -> None:
         """A call's task ended: if its handler never began (its request never came, or it was
         cut while arriving), it leaves the count now."""
-        if task in self._arriving:
-            self._arriving.discard(task)
+        counted = self._arriving.pop(task, None)
+        if counted is not None:
+            if counted and self.requests is not None:
+                self.requests.release(counted)
             if self.count == 0:
                 self._idle.set()
 
@@ -454,11 +493,26 @@ class ObservabilityInterceptor(MethodInterceptor):
             wrapped = self._wrap_streaming(behavior, method)
         else:
             wrapped = self._wrap_unary(behavior, method)
+        deserializer = handler.request_deserializer
+        if deserializer is not None and self.gates(full_method):
+            deserializer = self._counted(deserializer)
         return make(
             wrapped,
-            request_deserializer=handler.request_deserializer,
+            request_deserializer=deserializer,
             response_serializer=handler.response_serializer,
         )
+
+    def _counted(self, deserializer: Callable[[bytes], Any]) -> Callable[[bytes], Any]:
+        """`deserializer`, once the request's size is counted in the memory its call holds
+        (`InFlight.received`): a request that does not fit is not parsed, and its call is
+        refused by the innermost guard, with the `NotRead` stand-in a gate's refusal has."""
+        received = self.in_flight.received
+
+        def deserialize(data: bytes) -> Any:
+            refusal = received(len(data))
+            return deserializer(data) if refusal is None else NotRead(refusal)
+
+        return deserialize
 
     def _wrap_unary(self, behavior: Behavior, method: _Method) -> Behavior:
         if inspect.iscoroutinefunction(behavior):

@@ -9,8 +9,9 @@ the port can flood the log, and the caller is told nothing useful.
 Far too large, two ways, both refused here, before any code walks the request:
 
 - more than `MAX_REQUEST_ELEMENTS` messages and list items, counted from the bytes before they
-  are parsed (`gateway.api.wire_scan`). Within `max_message_bytes` (8 MiB) a request can hold
-  four million empty list items (two bytes each): parsed, they took over a gigabyte, and
+  are parsed (`gateway.api.wire_scan`). Within what was then the request limit (8 MiB) a
+  request could hold four million empty list items (two bytes each): parsed, they took over a
+  gigabyte, and
   everything that reads a whole request in Python (the access policy's search for places, the
   validation) then took seconds of the event loop, every other call waiting meanwhile;
 - for health and reflection, more than `OPS_MAX_REQUEST_BYTES`. Anyone may call them (no
@@ -165,7 +166,7 @@ class MalformedRequestInterceptor(MethodInterceptor):
         )
 
     async def _refuse(self, method: str, bad: Undecodable | NotRead, context: Context) -> None:
-        if isinstance(bad, NotRead):  # a gate refused the call before reading it: its error
+        if isinstance(bad, NotRead):  # refused before its request was parsed: its error
             assert isinstance(bad.error, GatewayError)
             await abort(context, bad.error)
         self.warning.note(method, context.peer(), bad)

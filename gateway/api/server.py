@@ -64,6 +64,7 @@ from gateway.api.metrics import GatewayMetrics, UpstreamMetrics
 from gateway.api.ops_calls import OpsCallLimit
 from gateway.api.ops_http import OpsServer, start_ops_server
 from gateway.api.reflection import enable_reflection
+from gateway.api.request_memory import RequestMemory
 from gateway.api.resources_service import (
     MediaQueueService,
     MediaTemplateService,
@@ -122,6 +123,21 @@ CLOSE_WAIT_S = 1.0
 HEALTH_IDLE_S = 10.0
 
 
+# What a client may send on a call before the gateway reads it (HTTP/2's initial stream window):
+# grpc opens a call's window to its whole request (at most `server.max_request_bytes`) once the
+# request is being read, so this bounds only what a call not being read holds: one waiting in
+# grpc's backlog, one refused before its request is read, one whose client sends on after its
+# request. grpc's default follows its bandwidth-delay probe, which announced 4 MiB on loopback
+# (measured), and with it 50 calls holding their request sent on after it took 131 MiB; with
+# this, 1.3 MiB. Every real request is smaller (a submit is ~200 bytes); a larger one waits one
+# round trip for the rest of its window. The probe only sizes what the gateway receives:
+# answers follow the client's own window.
+REQUEST_WINDOW_OPTIONS: list[tuple[str, Any]] = [
+    ("grpc.http2.bdp_probe", 0),
+    ("grpc.http2.lookahead_bytes", 8 * 1024),
+]
+
+
 # The health port's pings: see `health_server_options`.
 HEALTH_KEEPALIVE_S = 30.0
 HEALTH_KEEPALIVE_TIMEOUT_S = 10.0
@@ -141,6 +157,7 @@ def health_server_options(idle_s: float = HEALTH_IDLE_S) -> list[tuple[str, Any]
     idle_ms = max(1, int(idle_s * 1000))
     return [
         ("grpc.max_receive_message_length", 64 * 1024),
+        *REQUEST_WINDOW_OPTIONS,
         ("grpc.so_reuseport", 0),
         ("grpc.max_connection_idle_ms", idle_ms),
         ("grpc.server_handshake_timeout_ms", idle_ms),
@@ -193,8 +210,11 @@ def server_options(limits: ServerLimits) -> list[tuple[str, Any]]:
     long).
     """
     options: list[tuple[str, Any]] = [
-        ("grpc.max_receive_message_length", limits.max_message_bytes),
+        # grpc buffers a request whole before the gateway sees it: the smaller limit is the
+        # requests' (`gateway.api.request_memory` bounds what they hold together).
+        ("grpc.max_receive_message_length", limits.max_request_bytes),
         ("grpc.max_send_message_length", limits.max_message_bytes),
+        *REQUEST_WINDOW_OPTIONS,
         ("grpc.keepalive_time_ms", int(limits.keepalive_time_s * 1000)),
         ("grpc.keepalive_timeout_ms", int(limits.keepalive_timeout_s * 1000)),
         # Pings keep a NAT's or a load balancer's entry alive; they are no call, so
@@ -592,7 +612,9 @@ async def start_gateway(
             readiness.add_check(submit_store_check(tracking.submit_store.ping, "redis"))
         metrics.watch_retry_budget(client.budgets.tokens)
         metrics.watch_credentials_expiry(credentials.expires_at)
-        in_flight = InFlight(max_concurrent_rpcs(settings))
+        in_flight = InFlight(
+            max_concurrent_rpcs(settings), RequestMemory.from_limits(settings.server)
+        )
         server = _api_server(
             settings, access, metrics, in_flight, readiness, client, tracking, guards
         )

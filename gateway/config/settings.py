@@ -59,6 +59,15 @@ def _option(
     return field(default=default, repr=not secret, metadata=metadata)
 
 
+# What one byte of a request costs the gateway while its call is held (by a slow CI, say),
+# parsed and with what is built from it (the XML, the HTTP body): measured on a `serve` process
+# with the calls held past their deadline, up to 38.9 for the densest request validation takes
+# (a submit of 2,000 empty unknown nodes: 12 KiB on the wire, ~457 KiB held), 16.7 for a
+# workflow of 1,200 nodes (73 KiB), 6.7 for a long text. `server.max_request_memory_mb` counts
+# a request that has come at this many times its size.
+REQUEST_HELD_FACTOR = 40
+
+
 # Marks a field holding a nested group of settings: a `[name]` table in TOML.
 _SECTION = {"section": True}
 
@@ -167,22 +176,52 @@ def is_proxy_url(url: str) -> bool:
 class ServerLimits:
     """The gRPC server's resource limits (`[server]` in TOML).
 
-    The bounds that hold memory (`max_connections`, `max_ops_calls` here, with
-    `retry.max_in_flight_rpcs`, `tracking.max_watchers` and `shared.submit_store_max_mb`) are
-    sized together: at rest (~82 MiB) plus each bound times what one unit of it costs stays
-    within 90% of a 256 MiB container in the costliest layout (TLS, the embedded submit store),
-    so that a flood is refused RESOURCE_EXHAUSTED at a bound before the pod is OOM-killed with
-    every call in flight on it. README: "Memory at the bounds"; `tests/deploy/test_memory_bounds.py`
-    holds the measured costs and checks the defaults and each shipped manifest against them.
-    Raise a bound and the memory limit together."""
+    The bounds that hold memory (`max_connections`, `max_ops_calls`, `max_request_memory_mb`
+    here, with `retry.max_in_flight_rpcs`, `tracking.max_watchers` and
+    `shared.submit_store_max_mb`) are sized together: at rest (~82 MiB) plus each bound times
+    what one unit of it costs stays within 90% of a 256 MiB container in the costliest layout
+    (TLS, the embedded submit store), so that a flood is refused RESOURCE_EXHAUSTED at a bound
+    before the pod is OOM-killed with every call in flight on it. README: "Memory at the
+    bounds"; `tests/deploy/test_memory_bounds.py` holds the measured costs and checks the
+    defaults and each shipped manifest against them. Raise a bound and the memory limit
+    together."""
 
-    # Requests and answers are small (a JobsDetail with MediaInfo is a few KiB); 8 MiB leaves
-    # room for a 100-job listing without letting one caller pin much memory.
+    # Answers are small (a JobsDetail with MediaInfo is a few KiB); 8 MiB leaves room for a
+    # 100-job listing. Requests have their own, smaller limit (`max_request_bytes`).
     max_message_bytes: int = _option(
         8 * 1024 * 1024,
         flag="--max-message-bytes",
-        help="largest gRPC message received or sent",
+        help="largest gRPC message sent (an answer); requests: `server.max_request_bytes`",
         aliases=("CI_GATEWAY_MAX_MESSAGE_BYTES",),
+    )
+    # grpc buffers a call's whole request before any of the gateway's code sees it, as its
+    # bytes come, for as long as the client takes to send them: with 8 MiB, 20 calls each
+    # sending all but the last byte of one held 162 MiB of a `serve` process (measured), and
+    # the arrival cap let 1,824 in. Real requests are a few hundred bytes (a submit ~200, a
+    # describe ~40); the largest the gateway is known to take whole are management calls: a
+    # workflow chain of 1,200 nodes is 73 KiB (tests/resources/test_workflows.py); the 2,000
+    # unknown nodes validation takes in one request are ~12 KiB. grpc refuses a request that
+    # says it is larger RESOURCE_EXHAUSTED from its 5-byte length prefix, before buffering it
+    # (measured).
+    max_request_bytes: int = _option(
+        128 * 1024,
+        flag="--max-request-bytes",
+        help="largest gRPC request received; a larger one is refused RESOURCE_EXHAUSTED "
+        '("Received message larger than max (N vs. LIMIT)", from grpc, before it is read)',
+    )
+    # What the requests of the calls in progress may hold, so that a flood of large requests
+    # is refused before the pod is OOM-killed (`gateway.api.request_memory`). 16 MiB: the
+    # requests of every call the gates admit at once (512 submits of ~500 bytes, 512 resource
+    # calls and 800 watches of ~50: ~13 MiB as counted) with room for calls arriving, and up
+    # to three requests of `max_request_bytes` (5 MiB each as counted) beside a light load.
+    max_request_memory_mb: int = _option(
+        16,
+        flag="--max-request-memory-mb",
+        help="memory the requests of API calls in progress may hold (MiB), as counted: "
+        "`server.max_request_bytes` for a call whose request is still coming (what grpc may "
+        f"buffer for it), {REQUEST_HELD_FACTOR} times its size once it has come (what a request "
+        "held while CI answers costs, measured), until the call ends; beyond it "
+        "RESOURCE_EXHAUSTED (OVERLOADED) with RetryInfo",
     )
     # Server pings find dead peers (a NAT or a load balancer that dropped the connection
     # silently).
@@ -259,12 +298,13 @@ class ServerLimits:
     # descriptor. A fleet needs far fewer: the bench's watch item uses 20, a sidecar's client
     # one, and a shared layout's client pods with a few connections each are spread over 2+
     # replicas; a connection being replaced (max_connection_age) lives on beside its successor
-    # for up to the age grace, so count each twice. 500 TLS connections are ~28 MiB of the
-    # 256 MiB the defaults are sized for (2,000 were ~113 MiB: with the other bounds full, far
-    # past k8s/shared's limit); k8s/shared, which keeps no submit store in memory, allows
-    # 1,000. grpc closes the one beyond at once, before any byte (no status can be sent).
+    # for up to the age grace, so count each twice. 300 TLS connections are ~17 MiB of the
+    # 256 MiB the defaults are sized for (500 were ~28 MiB, until the requests' own bound,
+    # `max_request_memory_mb`, needed room; 2,000 were ~113 MiB: with the other bounds full,
+    # far past k8s/shared's limit); k8s/shared, which keeps no submit store in memory, allows
+    # 880. grpc closes the one beyond at once, before any byte (no status can be sent).
     max_connections: int = _option(
-        500,
+        300,
         flag="--max-connections",
         help="connections open at once to the API port; one more is closed as it opens "
         "(clients see UNAVAILABLE and retry it like any failed connect); 0 = no bound",
@@ -664,6 +704,14 @@ class Settings:
         limits = self.server
         if limits.max_message_bytes < 64 * 1024:
             problems.append("server.max_message_bytes must be at least 65536")
+        if limits.max_request_bytes < 16 * 1024:
+            problems.append("server.max_request_bytes must be at least 16384")
+        least_mb = -(-REQUEST_HELD_FACTOR * limits.max_request_bytes // 2**20)  # rounded up
+        if limits.max_request_memory_mb < least_mb:
+            problems.append(
+                f"server.max_request_memory_mb must hold one request of server.max_request_bytes "
+                f"once it has come ({REQUEST_HELD_FACTOR} times it): at least {least_mb}"
+            )
         if limits.max_ops_calls < 1:
             problems.append("server.max_ops_calls must be at least 1")
         for name in ("keepalive_time_s", "keepalive_timeout_s"):

@@ -32,6 +32,7 @@ from gateway._proto import (
     workflows_pb2,
     xml_pb2,
 )
+from gateway.config.settings import ServerLimits
 from tests.conftest import BUCKET, REGION, SAMPLE_KEY
 from tests.integration.helpers import RichError, rich_error
 from tests.resources.conftest import Stubs
@@ -49,6 +50,7 @@ XML_NODE = xml_pb2.XmlNode.DESCRIPTOR.full_name
 
 # --- values ----------------------------------------------------------------------------------
 
+MAX_REQUEST_BYTES = ServerLimits().max_request_bytes
 HOSTILE_TEXT = (
     *("", "a", "\x00", "a\x01b", "\x7f", "\x1b[31m", "\ufffe", "\uffff", "\ufdd0"),
     *("\U0001f600", "\u202e", "上传", "<", "&amp;", "]]>", "<a/>", "\r\n", " ", "\t"),
@@ -493,7 +495,10 @@ class Judge:
             return
         said = f"{rich.message} {error.trailing_metadata()} {rich}"
         assert not [s for s in self.secrets if s in said], "a secret in an error"
-        if rich.code is grpc.StatusCode.INVALID_ARGUMENT:
+        if request.ByteSize() > MAX_REQUEST_BYTES:  # a few of the longest texts: grpc's refusal
+            assert rich.code is grpc.StatusCode.RESOURCE_EXHAUSTED, label
+            assert f"larger than max ({request.ByteSize()} vs. {MAX_REQUEST_BYTES})" in rich.message
+        elif rich.code is grpc.StatusCode.INVALID_ARGUMENT:
             _invalid_argument(request, rich, reason)
         elif isinstance(request, S.WaitMediaJobRequest) and reason == "DEADLINE_EXCEEDED":
             # A wait of (almost) no `timeout` ends before CI's first answer: what was asked.

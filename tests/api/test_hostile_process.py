@@ -34,9 +34,9 @@ from tests.fixtures.serve_process import ServeProcess, StartServe, gateway_env
 from tests.integration.helpers import rich_error
 
 REFLECTION = "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo"
-# Each answer is the API's proto files, about 33 KiB: 1,000 of them are far more than the
-# kernel buffers between the two sockets hold (4 MiB for the sender at most, here).
-ASKED = 1000
+# Each answer is the API's proto files, about 33 KiB: the 240 requests the gateway's 8 KiB
+# window lets a client send before it is read (`REQUEST_WINDOW_OPTIONS`) ask for far more than
+# the kernel buffers between the two sockets hold (4 MiB for the sender at most, here): 7.7 MiB.
 GRACE_S = 1.0
 # The exit's bound: the grace, grpc's cut margin and close wait (1 s each), and the
 # interpreter's own exit, with room for a loaded machine. Without the bound on grpc's stop, the
@@ -46,7 +46,7 @@ WAIT_S = 30.0
 
 
 async def serve(
-    start: StartServe, emulator: RunningEmulator, credentials: Credentials
+    start: StartServe, emulator: RunningEmulator, credentials: Credentials, *args: str
 ) -> tuple[ServeProcess, str]:
     process = await start(
         "--listen", "127.0.0.1:0",
@@ -55,6 +55,7 @@ async def serve(
         "--endpoint-url", emulator.url,
         "--shutdown-grace-s", str(GRACE_S),
         "--keepalive-timeout-s", "120",
+        *args,
         credentials=credentials,
     )  # fmt: skip
     listening = await process.line("gateway listening")
@@ -85,9 +86,12 @@ def peak_memory_kib(pid: int) -> int:
 async def test_a_request_of_millions_of_empty_messages_is_refused_before_it_is_parsed(
     emulator: RunningEmulator, credentials: Credentials, serve_processes: StartServe
 ) -> None:
-    process, address = await serve(serve_processes, emulator, credentials)
+    # Requests as large as they were before they had their own limit (8 MiB; now 128 KiB by
+    # default, within which a bomb holds 65,000 at most), for an operator who raises it.
+    raised = ("--max-request-bytes", str(8 * 1024 * 1024), "--max-request-memory-mb", "320")
+    process, address = await serve(serve_processes, emulator, credentials, *raised)
     data = bomb(3_999_990)
-    assert len(data) < 8 * 1024 * 1024  # within the default max_message_bytes
+    assert len(data) < 8 * 1024 * 1024  # within that limit
     before = peak_memory_kib(process.process.pid)
     options = [("grpc.max_send_message_length", len(data) + 1024)]
     async with grpc.aio.insecure_channel(address, options=options) as channel:
@@ -120,15 +124,17 @@ def server_send_queue(server_port: int, client_port: int) -> int:
 
 def ask_and_never_read(address: str) -> RawClient:
     """A client that tells the gateway it may send 2 GiB without waiting (both flow-control
-    windows), shrinks its socket's receive buffer, sends `ASKED` reflection requests on one
-    stream, and from then on leaves its socket alone."""
+    windows), shrinks its socket's receive buffer, sends as many reflection requests on one
+    stream as its window takes, and from then on leaves its socket alone."""
     client = RawClient(address, receive_buffer=4096)
     client.open_window()
     request = reflection_pb2.ServerReflectionRequest(
         file_containing_symbol="ci.media.v1.MediaJobService"
     ).SerializeToString()
     stream = client.open(REFLECTION)
-    client.send(stream, frame(request) * ASKED, end=False)  # 40 KiB: within the first windows
+    asked = client.h2.local_flow_control_window(stream) // len(frame(request))
+    assert asked * 33 * 1024 > 4 * 1024 * 1024  # 240 requests, ~7.7 MiB of answers
+    client.send(stream, frame(request) * asked, end=False)
     return client
 
 

@@ -30,7 +30,7 @@ async def started(settings: Settings, credentials: Credentials) -> RunningGatewa
 
 @pytest.fixture
 async def limited(settings: Settings, credentials: Credentials) -> AsyncIterator[RunningGateway]:
-    limits = ServerLimits(max_message_bytes=64 * 1024, max_concurrent_rpcs=1)
+    limits = ServerLimits(max_request_bytes=64 * 1024, max_concurrent_rpcs=1)
     gateway = await started(replace(settings, server=limits), credentials)
     try:
         yield gateway
@@ -48,6 +48,8 @@ async def test_an_oversized_request_is_refused_before_the_handler(
         with pytest.raises(grpc.aio.AioRpcError) as caught:
             await stub.DescribeMediaJobs(request, timeout=WAIT_S)
         assert caught.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+        # grpc's own refusal, which names the limit
+        assert f"vs. {64 * 1024})" in str(caught.value.details())
     assert sum(emulator.state.operations.values()) == 0  # CI never saw it
 
 
@@ -100,6 +102,8 @@ def test_limits_come_from_flags_environment_and_file(tmp_path: pytest.TempPathFa
         [
             "serve",
             "--max-message-bytes", "1048576",
+            "--max-request-bytes", "65536",
+            "--max-request-memory-mb", "24",
             "--keepalive-time-s", "30",
             "--keepalive-timeout-s", "5",
             "--max-connection-age-s", "120",
@@ -115,6 +119,8 @@ def test_limits_come_from_flags_environment_and_file(tmp_path: pytest.TempPathFa
     settings = _settings_from(args)
     assert settings.server == ServerLimits(
         max_message_bytes=1048576,
+        max_request_bytes=65536,
+        max_request_memory_mb=24,
         keepalive_time_s=30.0,
         keepalive_timeout_s=5.0,
         max_connection_age_s=120.0,
@@ -125,7 +131,8 @@ def test_limits_come_from_flags_environment_and_file(tmp_path: pytest.TempPathFa
     )
     assert (settings.shutdown_grace_s, settings.log_format) == (12.5, "text")
     options = dict(server_options(settings.server))
-    assert options["grpc.max_receive_message_length"] == 1048576
+    assert options["grpc.max_receive_message_length"] == 65536
+    assert options["grpc.max_send_message_length"] == 1048576
     assert options["grpc.keepalive_time_ms"] == 30_000
     assert options["grpc.keepalive_timeout_ms"] == 5_000
     assert options["grpc.max_connection_age_ms"] == 120_000
@@ -165,6 +172,10 @@ def test_limits_come_from_flags_environment_and_file(tmp_path: pytest.TempPathFa
     ("text", "named"),
     [
         ("[server]\nmax_message_bytes = 10", "server.max_message_bytes"),
+        ("[server]\nmax_request_bytes = 10", "server.max_request_bytes"),
+        # A request of 1 MiB counts for 40 once it has come: it could never be taken.
+        ("[server]\nmax_request_bytes = 1048576", "server.max_request_memory_mb"),
+        ("[server]\nmax_request_memory_mb = 0", "server.max_request_memory_mb"),
         ("[server]\nkeepalive_time_s = 0", "server.keepalive_time_s"),
         ("[server]\nmax_concurrent_rpcs = -1", "server.max_concurrent_rpcs"),
         ("[server]\nmax_connections = -1", "server.max_connections"),

@@ -44,6 +44,8 @@ SAMPLES: dict[str, tuple[str, object]] = {
     "access_file": ("/etc/ci-gateway/access.toml", "/etc/ci-gateway/access.toml"),
     "credentials_file": ("/etc/ci-gateway/credentials.toml", "/etc/ci-gateway/credentials.toml"),
     "server.max_message_bytes": ("1048576", 1048576),
+    "server.max_request_bytes": ("65536", 65536),
+    "server.max_request_memory_mb": ("24", 24),
     "server.keepalive_time_s": ("30", 30.0),
     "server.keepalive_timeout_s": ("5", 5.0),
     "server.max_connection_age_s": ("120", 120.0),

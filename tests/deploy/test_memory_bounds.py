@@ -62,9 +62,9 @@ OPEN_CALL_KIB = 21.0
 # comes, which it is until its request is read (not measured apart).
 OPS_CALL_KIB = 21.0
 # The worst case must stay within this share of the limit. The estimate leaves out what no
-# setting bounds per unit (answers buffered for a client that stops reading, requests up to
-# `server.max_message_bytes` each, connections to the health and metrics ports), and the
-# measurements above vary by a few % between runs and builds.
+# setting bounds per unit (answers buffered for a client that stops reading, what a call not
+# being read may hold: 8 KiB, `gateway.api.server.REQUEST_WINDOW_OPTIONS`, connections to the
+# health and metrics ports), and the measurements above vary by a few % between runs and builds.
 LIMIT_SHARE = 0.9
 
 # The limit the defaults are sized for, in the costliest layout (TLS, the embedded store).
@@ -109,6 +109,20 @@ def _calls_kib(settings: Settings) -> float:
     return total + places * OPEN_CALL_KIB
 
 
+def _requests_mib(settings: Settings) -> float:
+    """The requests of the calls in progress: what `server.max_request_memory_mb` lets them
+    hold, as `gateway.api.request_memory` counts it (a request still coming for
+    `server.max_request_bytes`, what grpc buffers for it: 20 calls each sending all but the last
+    byte of 8 MiB held 162 MiB; one that has come for `REQUEST_HELD_FACTOR` times its size, the
+    most a held one was measured to cost). With the defaults (RSS of `serve`, the load opened at
+    once): 1,000 calls each sending all but the last byte of 128 KiB, 128 taken, +31 MiB with
+    the calls' own cost; 200 submits of 120 KiB held by a slow CI, 3 taken, +10 MiB (200 of
+    195 KiB before the bound: +268 MiB); 200 of 2,000 empty unknown nodes, 34 taken, +21 MiB.
+    Counted whole on top of the calls, though the calls' costs above include their own small
+    requests (a submit of ~200 bytes counts for ~8 KiB)."""
+    return float(settings.server.max_request_memory_mb)
+
+
 def worst_case(settings: Settings, *, tls: bool) -> WorstCase:
     """Every bound full at once: `tls` when the API port serves TLS (a connection costs more)."""
     limits = settings.server
@@ -122,6 +136,7 @@ def worst_case(settings: Settings, *, tls: bool) -> WorstCase:
             "submit store": store,
             "connections": connections / 1024,
             "calls and watches": _calls_kib(settings) / 1024,
+            "requests": _requests_mib(settings),
             "health and reflection": 2 * limits.max_ops_calls * OPS_CALL_KIB / 1024,  # 2 ports
         }
     )
@@ -177,6 +192,7 @@ def test_the_shared_configmap_states_the_bounds_it_is_sized_by(tmp_path: Path) -
     written = {
         "server.max_connections": config["server"]["max_connections"],
         "server.max_ops_calls": config["server"]["max_ops_calls"],
+        "server.max_request_memory_mb": config["server"]["max_request_memory_mb"],
         "retry.max_in_flight_rpcs": config["retry"]["max_in_flight_rpcs"],
         "tracking.max_watchers": config["tracking"]["max_watchers"],
     }
@@ -194,6 +210,7 @@ RAISED = {
     "retry.max_in_flight_rpcs": 2000,
     "tracking.max_watchers": 10_000,
     "server.max_concurrent_rpcs": 24_000,
+    "server.max_request_memory_mb": 64,
 }
 
 
