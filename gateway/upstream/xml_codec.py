@@ -607,7 +607,11 @@ def decode(
     """
     if isinstance(data, bytes):
         element = parse_document(data, max_bytes=max_bytes)
-        _check_bounds(element, count_elements=len(data) > _MAX_UNCOUNTED_BYTES)
+        _check_bounds(
+            element,
+            count_elements=len(data) > _MAX_UNCOUNTED_BYTES,
+            check_depth=not _too_few_to_nest(data, element),
+        )
     else:
         element = data
         _check_bounds(element)
@@ -632,10 +636,35 @@ DOCTYPE (refused) nothing expands, so they hold at most `MAX_ELEMENTS` elements.
 answer is this small, and the count was ~3% of decoding a list of 10 jobs."""
 
 
-def _check_bounds(element: etree._Element, *, count_elements: bool = True) -> None:
+_FEW_BYTES = 1024
+"""Largest document `_too_few_to_nest` looks at: a submit answer is ~500 bytes, and counting
+costs ~6 instructions a byte."""
+
+
+def _too_few_to_nest(data: bytes, root: etree._Element) -> bool:
+    """Whether `data`, parsed into `root`, certainly holds no more than `MAX_DEPTH` elements, and
+    so cannot nest deeper: then the depth check, an XPath whose set-up alone is ~19,000
+    instructions (10% of decoding a submit answer), would find nothing.
+
+    Every element opens with a `<`. In an ASCII document that libxml2 read as UTF-8, each
+    character is one byte and each `<` the byte 0x3C, so no more 0x3C bytes than `MAX_DEPTH`
+    means no more elements than that (a comment, PI or CDATA section may hold more `<`, never
+    fewer; no entity adds elements, and a DOCTYPE is refused). Other encodings are left to the
+    XPath: UTF-7, for one, writes `<` as `+ADw-`. Documents over `_FEW_BYTES` are not scanned:
+    CI's longer answers (a describe, a list) hold more `<` than that, and counting them would
+    cost more than the check it could save.
+    """
+    if len(data) > _FEW_BYTES or data.count(b"<") > MAX_DEPTH or not data.isascii():
+        return False
+    return str(root.getroottree().docinfo.encoding or "").upper() == "UTF-8"
+
+
+def _check_bounds(
+    element: etree._Element, *, count_elements: bool = True, check_depth: bool = True
+) -> None:
     # lxml stops at depth 256; ours is tighter and also covers elements built by the caller.
     # Both checks run as XPath, inside libxml2, so they stay cheap next to the parse itself.
-    if _TOO_DEEP(element) is True:
+    if check_depth and _TOO_DEEP(element) is True:
         raise XmlCodecError(f"XML nested deeper than {MAX_DEPTH} elements")
     if not count_elements:
         return
