@@ -280,6 +280,10 @@ class _Table:
     # no field names: decoding then costs one dict lookup per node instead of a namespace split
     # and a lower(). Filled as tags are met, and bounded, since the tags come from untrusted XML.
     by_tag: dict[object, _Field] = dataclasses.field(default_factory=dict)
+    # The same for the common leaf alone, a singular string (`_STEP_TEXT`): raw tag -> field
+    # name, so that most nodes cost that one lookup and no read of the field's attributes.
+    # A subset of `by_tag`'s keys, so bounded with it.
+    texts: dict[object, str] = dataclasses.field(default_factory=dict)
     # Encoding walks only the fields a message has set (`ListFields`), found here by name.
     by_name: Mapping[str, _Field] = dataclasses.field(default_factory=dict)
     # A text twin's name -> its enum's name: an enum left at 0 whose twin holds CI's text
@@ -473,6 +477,8 @@ def _field_for_tag(table: _Table, tag: object) -> _Field:
     found = table.by_wire.get(local_name(tag).lower(), _SKIP) if isinstance(tag, str) else _SKIP
     if len(table.by_tag) < _TAG_CACHE_MAX:
         table.by_tag[tag] = found
+        if found.step == _STEP_TEXT:
+            table.texts[tag] = found.name
     return found
 
 
@@ -601,7 +607,11 @@ def decode(
     """
     if isinstance(data, bytes):
         element = parse_document(data, max_bytes=max_bytes)
-        _check_bounds(element, count_elements=len(data) > _MAX_UNCOUNTED_BYTES)
+        _check_bounds(
+            element,
+            count_elements=len(data) > _MAX_UNCOUNTED_BYTES,
+            check_depth=not _too_few_to_nest(data, element),
+        )
     else:
         element = data
         _check_bounds(element)
@@ -626,10 +636,35 @@ DOCTYPE (refused) nothing expands, so they hold at most `MAX_ELEMENTS` elements.
 answer is this small, and the count was ~3% of decoding a list of 10 jobs."""
 
 
-def _check_bounds(element: etree._Element, *, count_elements: bool = True) -> None:
+_FEW_BYTES = 1024
+"""Largest document `_too_few_to_nest` looks at: a submit answer is ~500 bytes, and counting
+costs ~6 instructions a byte."""
+
+
+def _too_few_to_nest(data: bytes, root: etree._Element) -> bool:
+    """Whether `data`, parsed into `root`, certainly holds no more than `MAX_DEPTH` elements, and
+    so cannot nest deeper: then the depth check, an XPath whose set-up alone is ~19,000
+    instructions (10% of decoding a submit answer), would find nothing.
+
+    Every element opens with a `<`. In an ASCII document that libxml2 read as UTF-8, each
+    character is one byte and each `<` the byte 0x3C, so no more 0x3C bytes than `MAX_DEPTH`
+    means no more elements than that (a comment, PI or CDATA section may hold more `<`, never
+    fewer; no entity adds elements, and a DOCTYPE is refused). Other encodings are left to the
+    XPath: UTF-7, for one, writes `<` as `+ADw-`. Documents over `_FEW_BYTES` are not scanned:
+    CI's longer answers (a describe, a list) hold more `<` than that, and counting them would
+    cost more than the check it could save.
+    """
+    if len(data) > _FEW_BYTES or data.count(b"<") > MAX_DEPTH or not data.isascii():
+        return False
+    return str(root.getroottree().docinfo.encoding or "").upper() == "UTF-8"
+
+
+def _check_bounds(
+    element: etree._Element, *, count_elements: bool = True, check_depth: bool = True
+) -> None:
     # lxml stops at depth 256; ours is tighter and also covers elements built by the caller.
     # Both checks run as XPath, inside libxml2, so they stay cheap next to the parse itself.
-    if _TOO_DEEP(element) is True:
+    if check_depth and _TOO_DEEP(element) is True:
         raise XmlCodecError(f"XML nested deeper than {MAX_DEPTH} elements")
     if not count_elements:
         return
@@ -648,32 +683,89 @@ def _where(path: Path, tag: object) -> str:
 
 
 def _decode_into(message: Message, element: etree._Element, path: Path, keep_raw: bool) -> None:
-    # The hot path of every answer (a list of 10 jobs is ~750 nodes): one cached dict lookup per
-    # node, the branch decided per field (`_Field.step`), and no error path string built unless
-    # an error needs it.
-    table = _table(message)
-    by_tag = table.by_tag
+    # The hot path of every answer (a list of 10 jobs is ~750 nodes, 80% of them singular
+    # strings): per node one lookup of its raw tag in `texts`, and for a singular string only
+    # lxml's reads and one setter in this loop. Every other node goes to `_decode_other`, which
+    # hands a singular string whose tag `texts` could not hold back to this loop, so the rules
+    # for each kind of node are written once. No error path string is built unless raised.
+    table = _TABLES_BY_TYPE.get(type(message))
+    if table is None:
+        table = _table(message)
+    texts = table.texts
     unknown = table.unknown
     space = _XML_SPACE
     if keep_raw and table.raw is not None:
         setattr(message, table.raw, etree.tostring(element, encoding="unicode", with_tail=False))
     for child in element:
         tag = child.tag
-        field = by_tag.get(tag)
-        if field is None:
-            field = _field_for_tag(table, tag)
-        step = field.step
-        if step == _STEP_TEXT:
-            # Singular strings: most of every answer.
-            if unknown is not None and len(child):
-                _decode_node(getattr(message, unknown), child)  # children where text belongs
+        name = texts.get(tag)
+        if name is None:
+            name = _decode_other(message, table, child, tag, path, keep_raw)
+            if name is None:
                 continue
-            text = child.text
-            if text is None:
-                continue
-            value = text.strip(space)
+        # A singular string: its text, set as it is.
+        if len(child) and unknown is not None:
+            _decode_node(getattr(message, unknown), child)  # children where text belongs
+            continue
+        text = child.text
+        if not text:  # None, or "" (an empty CDATA section)
+            continue
+        value = text.strip(space)
+        if value is not text:  # `strip` returns the very same str when there is nothing to strip
             if not value:
                 continue
+            value = _string_value(text, value)
+        try:
+            setattr(message, name, value)
+        except ValueError as exc:
+            raise XmlCodecError(f"{_where(path, tag)}: {value[:40]!r} does not fit: {exc}") from exc
+
+
+def _decode_other(
+    message: Message, table: _Table, child: etree._Element, tag: object, path: Path, keep_raw: bool
+) -> str | None:
+    """Decode a node of `table`'s message that `texts` does not name; return the field name
+    instead when the node is a singular string's after all (`_decode_into` sets it)."""
+    field = table.by_tag.get(tag)
+    if field is None:
+        field = _field_for_tag(table, tag)
+    step = field.step
+    if step == _STEP_TEXT:
+        return field.name
+    unknown = table.unknown
+    if field is _SKIP:
+        # A node newer than our protos (kept), or no element at all (an entity reference).
+        if unknown is not None and isinstance(tag, str):
+            _decode_node(getattr(message, unknown), child)
+        return None
+    if step == _STEP_NESTED:
+        if not len(child):
+            # `<Subtitle/>`, `<Format></Format>`: nothing there. Text instead of children
+            # does not fit the field: kept as an unknown node rather than lost.
+            if unknown is not None and (child.text or "").strip(_XML_SPACE):
+                _decode_node(getattr(message, unknown), child)
+            elif field.keep_empty:
+                getattr(message, field.name).SetInParent()  # `<Video/>`: a video stream
+            return None
+        target = getattr(message, field.name)
+        if field.kind is _MAP:
+            _decode_map(target, field, child, (*path, tag), keep_raw)
+        else:
+            _decode_into(target.add() if field.repeated else target, child, (*path, tag), keep_raw)
+        return None
+    if len(child) and unknown is not None:
+        _decode_node(getattr(message, unknown), child)  # children where text belongs
+        return None
+    text = child.text
+    if text is None:
+        return None
+    value = text.strip(_XML_SPACE)
+    if not value:
+        return None
+    if field.kind is _STRING:
+        if not field.repeated:  # a singular string that is not `_STEP_TEXT`: `dash_is_empty`
+            if value == "-":
+                return None  # `<StartTime>-</StartTime>`: not reached yet
             if len(value) != len(text):
                 value = _string_value(text, value)
             try:
@@ -682,43 +774,11 @@ def _decode_into(message: Message, element: etree._Element, path: Path, keep_raw
                 raise XmlCodecError(
                     f"{_where(path, tag)}: {value[:40]!r} does not fit: {exc}"
                 ) from exc
-            continue
-        if field is _SKIP:
-            # A node newer than our protos (kept), or no element at all (an entity reference).
-            if unknown is not None and isinstance(tag, str):
-                _decode_node(getattr(message, unknown), child)
-            continue
-        if step == _STEP_NESTED:
-            if len(child) == 0:
-                # `<Subtitle/>`, `<Format></Format>`: nothing there. Text instead of children
-                # does not fit the field: kept as an unknown node rather than lost.
-                if unknown is not None and (child.text or "").strip(space):
-                    _decode_node(getattr(message, unknown), child)
-                elif field.keep_empty:
-                    getattr(message, field.name).SetInParent()  # `<Video/>`: a video stream
-                continue
-            child_path = (*path, tag)
-            if field.kind is _MAP:
-                _decode_map(getattr(message, field.name), field, child, child_path, keep_raw)
-                continue
-            target = getattr(message, field.name)
-            _decode_into(target.add() if field.repeated else target, child, child_path, keep_raw)
-            continue
-        if len(child) and unknown is not None:
-            _decode_node(getattr(message, unknown), child)  # children where text belongs
-            continue
-        text = child.text
-        if text is None:
-            continue
-        value = text.strip(space)
-        if not value:
-            continue
-        if field.kind is _STRING:
-            if field.dash_empty and not field.repeated and value == "-":
-                continue  # `<StartTime>-</StartTime>`: not reached yet
-            if len(value) != len(text) and not field.split_commas:
-                value = _string_value(text, value)
-        _decode_scalar(message, field, value, path, tag)
+            return None
+        if len(value) != len(text) and not field.split_commas:
+            value = _string_value(text, value)
+    _decode_scalar(message, field, value, path, tag)
+    return None
 
 
 def _string_value(text: str, stripped: str) -> str:
@@ -765,34 +825,35 @@ def _decode_map(
 
 
 def _decode_scalar(message: Message, field: _Field, text: str, path: Path, tag: object) -> None:
-    values: list[Any]
-    if field.kind is _STRING:
+    value: Any
+    kind = field.kind
+    if kind is _STRING:
         # Split only where the field says so (`(xml).comma_separated`): Go's single-job describe
         # types `NonExistJobIds` as one string, so a comma-joined value there is several ids
         # (ids never contain commas), while an object key may well contain one.
         if field.split_commas:
-            values = [part for p in text.split(",") if (part := p.strip(_XML_SPACE))]
+            value = [part for p in text.split(",") if (part := p.strip(_XML_SPACE))]
         else:
-            values = [text]
-    elif field.kind is _INT:
+            value = text
+    elif kind is _INT:
         if not _INTEGER.fullmatch(text):
             raise XmlCodecError(f"{_where(path, tag)}: {text[:40]!r} is not an integer")
-        values = [int(text)]
-    elif field.kind is _BOOL:
-        flag = _BOOL_TEXT.get(text.lower())
-        if flag is None:
+        value = int(text)
+    elif kind is _BOOL:
+        value = _BOOL_TEXT.get(text.lower())
+        if value is None:
             raise XmlCodecError(f"{_where(path, tag)}: {text[:40]!r} is not true or false")
-        values = [flag]
     else:
         assert field.enum is not None
         if field.text_field:
             setattr(message, field.text_field, text)  # exact text, known value or not
         # Text the enum lacks becomes 0 (UNSPECIFIED): a new CI state must not fail a whole answer.
-        values = [field.enum.from_wire.get(text.lower(), 0)]
+        value = field.enum.from_wire.get(text.lower(), 0)
     try:
-        if field.repeated:
-            getattr(message, field.name).extend(values)
-        elif values[0]:  # a default (`<JobLevel>0</JobLevel>`) must not make its parent present
-            setattr(message, field.name, values[0])
+        if not field.repeated:
+            if value:  # a default (`<JobLevel>0</JobLevel>`) must not make its parent present
+                setattr(message, field.name, value)
+        else:  # comma-separated values are a list already
+            getattr(message, field.name).extend(value if field.split_commas else (value,))
     except ValueError as exc:  # e.g. an integer outside int32
         raise XmlCodecError(f"{_where(path, tag)}: {text[:40]!r} does not fit: {exc}") from exc

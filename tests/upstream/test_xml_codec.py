@@ -485,6 +485,46 @@ def test_deeply_nested_document_is_refused(depth: int) -> None:
         decode(data, service_pb2.ListMediaJobsResponse)
 
 
+def test_deep_nesting_behind_few_lt_bytes_is_refused() -> None:
+    # The depth check is skipped for an ASCII document read as UTF-8 with no more `<` bytes
+    # than MAX_DEPTH (it cannot hold more elements); in UTF-7, ASCII too, `<` may be written
+    # `+ADw-`, so this document nests MAX_DEPTH + 10 elements behind a single `<` byte.
+    body = "<Response>" + "<a>" * (MAX_DEPTH + 10) + "</a>" * (MAX_DEPTH + 10) + "</Response>"
+    data = b'<?xml version="1.0" encoding="UTF-7"?>' + body.encode().replace(b"<", b"+ADw-")
+    assert data.count(b"<") == 1 and data.isascii()
+    with pytest.raises(XmlCodecError, match=f"deeper than {MAX_DEPTH}"):
+        decode(data, service_pb2.ListMediaJobsResponse)
+
+
+def test_the_depth_check_runs_unless_the_document_cannot_nest_that_deep(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A small UTF-8 document with no more `<` than MAX_DEPTH (a submit answer) skips the depth
+    XPath; more `<`, another encoding, or an element built by the caller does not."""
+    checked: list[object] = []
+    real = xml_codec._TOO_DEEP
+
+    def spy(element: etree._Element) -> object:
+        checked.append(element)
+        return real(element)
+
+    monkeypatch.setattr(xml_codec, "_TOO_DEEP", spy)
+    few = b"<Response>" + b"<x/>" * (MAX_DEPTH - 3) + b"<NextToken>t</NextToken></Response>"
+    assert few.count(b"<") == MAX_DEPTH + 1  # `</NextToken>` and `</Response>` count too
+    assert decode(few, service_pb2.ListMediaJobsResponse).next_token == "t"
+    assert len(checked) == 1
+    fewer = few.replace(b"<x/>", b"", 1)
+    assert decode(fewer, service_pb2.ListMediaJobsResponse).next_token == "t"
+    assert len(checked) == 1  # skipped: 64 `<` cannot open 65 elements
+    declared = b'<?xml version="1.0" encoding="ISO-8859-1"?>' + fewer.replace(b"<x/>", b"", 1)
+    assert declared.count(b"<") == MAX_DEPTH and declared.isascii()
+    for other in (fewer.decode().encode("utf-16"), declared):
+        assert decode(other, service_pb2.ListMediaJobsResponse).next_token == "t"
+    assert len(checked) == 3
+    assert decode(parse_document(fewer), service_pb2.ListMediaJobsResponse).next_token == "t"
+    assert len(checked) == 4
+
+
 def test_nesting_up_to_the_bound_is_accepted() -> None:
     inner = MAX_DEPTH - 2  # root and NextToken's sibling chain stay within MAX_DEPTH
     data = (
