@@ -124,9 +124,21 @@ class _Details:
 class FakeContext:
     """The parts of `grpc.aio.ServicerContext` the gateway touches on a successful call."""
 
-    def __init__(self, metadata: tuple[tuple[str, str], ...]) -> None:
+    def __init__(
+        self,
+        metadata: tuple[tuple[str, str], ...],
+        request: bytes = b"",
+        deserializer: Callable[[bytes], Any] | None = None,
+    ) -> None:
         self._metadata = metadata
         self._trailers: tuple[tuple[str, str], ...] = ()
+        self._request = request
+        self._deserializer = deserializer
+
+    async def read(self) -> Any:
+        """The call's request, deserialized as grpc's `read` does it (at once: it has come)."""
+        assert self._deserializer is not None
+        return self._deserializer(self._request)
 
     def invocation_metadata(self) -> tuple[tuple[str, str], ...]:
         return self._metadata
@@ -209,7 +221,8 @@ class Harness:
             server,  # type: ignore[arg-type]
         )
         self._registered = server.handlers
-        self._chain = api_interceptors(settings, ClientAccess.sidecar(), metrics, InFlight())
+        in_flight = InFlight(receive_timeout_s=settings.server.request_receive_timeout_s)
+        self._chain = api_interceptors(settings, ClientAccess.sidecar(), metrics, in_flight)
         return self
 
     async def __aexit__(self, *exc: object) -> None:
@@ -230,8 +243,12 @@ class Harness:
 
         async def rpc() -> bytes:
             handler: Any = await chain.intercept_service(continuation, details)  # type: ignore[arg-type]
-            request = handler.request_deserializer(raw)
-            response = await handler.unary_unary(request, FakeContext(metadata))
+            if handler.request_streaming:  # reads its own request, as the API's methods do
+                context = FakeContext(metadata, raw, handler.request_deserializer)
+                response = await handler.stream_unary(None, context)
+            else:
+                request = handler.request_deserializer(raw)
+                response = await handler.unary_unary(request, FakeContext(metadata))
             self.calls += 1
             return bytes(handler.response_serializer(response))
 
