@@ -127,8 +127,8 @@ class FakeContext:
     def __init__(
         self,
         metadata: tuple[tuple[str, str], ...],
-        request: bytes = b"",
-        deserializer: Callable[[bytes], Any] | None = None,
+        request: bytes,
+        deserializer: Callable[[bytes], Any],
     ) -> None:
         self._metadata = metadata
         self._trailers: tuple[tuple[str, str], ...] = ()
@@ -137,7 +137,6 @@ class FakeContext:
 
     async def read(self) -> Any:
         """The call's request, deserialized as grpc's `read` does it (at once: it has come)."""
-        assert self._deserializer is not None
         return self._deserializer(self._request)
 
     def invocation_metadata(self) -> tuple[tuple[str, str], ...]:
@@ -232,8 +231,8 @@ class Harness:
         return self._registered.get(details.method)
 
     def call(self, operation: str) -> Callable[[], Coroutine[Any, Any, bytes]]:
-        """One RPC of `operation` as grpc.aio serves it: handler lookup through the chain,
-        deserialize, the wrapped behavior, serialize."""
+        """One RPC of `operation` as grpc.aio serves it: handler lookup through the chain, the
+        wrapped behavior (which reads and deserializes the request), serialize."""
         name, raw = REQUESTS[operation]
         method = SERVICE + name
         metadata = (("user-agent", USER_AGENT),)
@@ -243,12 +242,9 @@ class Harness:
 
         async def rpc() -> bytes:
             handler: Any = await chain.intercept_service(continuation, details)  # type: ignore[arg-type]
-            if handler.request_streaming:  # reads its own request, as the API's methods do
-                context = FakeContext(metadata, raw, handler.request_deserializer)
-                response = await handler.stream_unary(None, context)
-            else:
-                request = handler.request_deserializer(raw)
-                response = await handler.unary_unary(request, FakeContext(metadata))
+            # The API's methods read their own request (`gateway.api.receive_timeout`).
+            context = FakeContext(metadata, raw, handler.request_deserializer)
+            response = await handler.stream_unary(None, context)
             self.calls += 1
             return bytes(handler.response_serializer(response))
 
