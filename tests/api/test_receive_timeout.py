@@ -14,6 +14,7 @@ calls), gRPC channels for the rest, the emulator as CI.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import replace
@@ -28,6 +29,8 @@ from gateway.config.settings import ServerLimits, Settings
 from gateway.credentials import Credentials, StaticCredentialsProvider
 from tests.api.conftest import labels, scrape
 from tests.api.test_connection_bounds import rich_status
+from tests.api.test_drain import stopped_lines
+from tests.api.test_drain_arrivals import SERVER_LOG, half_sent, start_drain
 from tests.conftest import SAMPLE_KEY
 from tests.fixtures.raw_h2 import RawClient, frame
 from tests.integration.helpers import rich_error
@@ -203,3 +206,24 @@ async def test_a_call_whose_client_ends_it_without_a_request_is_answered_at_once
         "MALFORMED_REQUEST",
     )
     assert await gateway.in_flight.wait_idle(WAIT_S) and counted(gateway) == 0
+
+
+async def test_a_drain_waits_for_a_call_still_arriving_until_its_time_runs_out_not_its_grace(
+    gateway: RunningGateway, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The drain waits for a call whose request is coming (it may still come), but no longer
+    than that request may take: the call ends DEADLINE_EXCEEDED at its own deadline, and the
+    drain with it, long before its grace (which would have cut it UNAVAILABLE)."""
+    caplog.set_level(logging.INFO, logger=SERVER_LOG)
+    grace_s = 3 * WAIT_S
+    client = await asyncio.to_thread(RawClient, gateway.address)
+    try:
+        stream, _ = await asyncio.to_thread(half_sent, client)
+        stopping = await start_drain(gateway, grace_s)
+        answer = await asyncio.to_thread(client.status, stream, TIMEOUT_S + WAIT_S)
+        await asyncio.wait_for(stopping, WAIT_S)  # well before the grace's end
+    finally:
+        client.close()
+    status = rich_status(answer)
+    assert (status.code, status.reason) == (DEADLINE_EXCEEDED, "REQUEST_TIMEOUT"), answer
+    assert [line["cut_off"] for line in stopped_lines(caplog)] == [0]
