@@ -5,12 +5,13 @@ that figure drowns in grpc's and aiohttp's work and in the machine's noise (two 
 so this harness takes both out and keeps everything else as `ci-gateway serve` runs it:
 
 * the server's interceptor chain as `gateway.api.server.api_interceptors` builds it
-  (observability with metrics and the JSON access line at INFO, client access in sidecar mode,
-  the malformed-request guard), asked for the handler on every call as grpc asks;
+  (observability with metrics and the JSON access line at INFO, calls counted in flight with
+  the server's bounds as `api_in_flight` builds them, client access in sidecar mode, the
+  malformed-request guard), asked for the handler on every call as grpc asks;
 * `MediaJobService` as `gateway.api.server.media_job_service` builds it, on the tracking
   runtime of the default settings (embedded submit store: exactly-once on, validation, rich
-  errors), with the request deserialized and the answer serialized by the handler's own
-  functions;
+  errors), with the request read (deserialized) and the answer serialized by the handler's
+  own functions;
 * the real `CiClient` (headers, Content-MD5, signing, retry, telemetry sinks, decode), whose
   `Transport` answers at once with CI's answers saved in `bench/answers/` (the emulator's, as
   `bench.throughput.capture_bodies` gets them): no socket, no aiohttp.
@@ -49,9 +50,13 @@ from bench.common import BUCKET, OBJECT_KEY, REGION, SECRET_ID, SECRET_KEY, Spre
 from gateway import logs
 from gateway._proto import media_pb2, service_pb2, service_pb2_grpc
 from gateway.access.interceptor import ClientAccess
-from gateway.api.interceptors import InFlight
 from gateway.api.metrics import GatewayMetrics
-from gateway.api.server import api_interceptors, media_job_service, upstream_telemetry
+from gateway.api.server import (
+    api_in_flight,
+    api_interceptors,
+    media_job_service,
+    upstream_telemetry,
+)
 from gateway.config.settings import Settings
 from gateway.credentials import Credentials, StaticCredentialsProvider
 from gateway.jobs.runtime import start_tracking
@@ -124,9 +129,20 @@ class _Details:
 class FakeContext:
     """The parts of `grpc.aio.ServicerContext` the gateway touches on a successful call."""
 
-    def __init__(self, metadata: tuple[tuple[str, str], ...]) -> None:
+    def __init__(
+        self,
+        metadata: tuple[tuple[str, str], ...],
+        request: bytes,
+        deserializer: Callable[[bytes], Any],
+    ) -> None:
         self._metadata = metadata
         self._trailers: tuple[tuple[str, str], ...] = ()
+        self._request = request
+        self._deserializer = deserializer
+
+    async def read(self) -> Any:
+        """The call's request, deserialized as grpc's `read` does it (at once: it has come)."""
+        return self._deserializer(self._request)
 
     def invocation_metadata(self) -> tuple[tuple[str, str], ...]:
         return self._metadata
@@ -209,7 +225,10 @@ class Harness:
             server,  # type: ignore[arg-type]
         )
         self._registered = server.handlers
-        self._chain = api_interceptors(settings, ClientAccess.sidecar(), metrics, InFlight())
+        # Counted as the server counts its calls: the cap, request memory, receive time-out.
+        self._chain = api_interceptors(
+            settings, ClientAccess.sidecar(), metrics, api_in_flight(settings)
+        )
         return self
 
     async def __aexit__(self, *exc: object) -> None:
@@ -219,8 +238,8 @@ class Harness:
         return self._registered.get(details.method)
 
     def call(self, operation: str) -> Callable[[], Coroutine[Any, Any, bytes]]:
-        """One RPC of `operation` as grpc.aio serves it: handler lookup through the chain,
-        deserialize, the wrapped behavior, serialize."""
+        """One RPC of `operation` as grpc.aio serves it: handler lookup through the chain, the
+        wrapped behavior (which reads and deserializes the request), serialize."""
         name, raw = REQUESTS[operation]
         method = SERVICE + name
         metadata = (("user-agent", USER_AGENT),)
@@ -230,8 +249,9 @@ class Harness:
 
         async def rpc() -> bytes:
             handler: Any = await chain.intercept_service(continuation, details)  # type: ignore[arg-type]
-            request = handler.request_deserializer(raw)
-            response = await handler.unary_unary(request, FakeContext(metadata))
+            # The API's methods read their own request (`gateway.api.receive_timeout`).
+            context = FakeContext(metadata, raw, handler.request_deserializer)
+            response = await handler.stream_unary(None, context)
             self.calls += 1
             return bytes(handler.response_serializer(response))
 

@@ -102,11 +102,32 @@ def _metadata(details: grpc.HandlerCallDetails) -> Metadata:
     return details.invocation_metadata or ()
 
 
+class Unread:
+    """The requests of a client-streaming call a gate refused: its stand-in, once. A handler
+    that reads its own request (`gateway.api.receive_timeout`) takes `stand_in` from it instead
+    of reading the call."""
+
+    __slots__ = ("_given", "stand_in")
+
+    def __init__(self, stand_in: NotRead) -> None:
+        self.stand_in = stand_in
+        self._given = False
+
+    def __aiter__(self) -> Unread:
+        return self
+
+    async def __anext__(self) -> NotRead:
+        if self._given:
+            raise StopAsyncIteration
+        self._given = True
+        return self.stand_in
+
+
 def unread(handler: Handler, stand_in: NotRead) -> Handler:
     """`handler`, served without reading the call's request: as a client stream (which grpc
     does not read until asked), whose behaviour calls `handler`'s with `stand_in` for the
-    request (or, for a client-streaming method, for its only request)."""
-    request: Any = _once(stand_in) if handler.request_streaming else stand_in
+    request (or, for a client-streaming method, for its only request: `Unread`)."""
+    request: Any = Unread(stand_in) if handler.request_streaming else stand_in
     serializer = handler.response_serializer
     behavior: Behavior
     if handler.response_streaming:
@@ -139,10 +160,6 @@ def unread(handler: Handler, stand_in: NotRead) -> Handler:
         else grpc.stream_unary_rpc_method_handler
     )
     return make(answer, None, serializer)
-
-
-async def _once(stand_in: NotRead) -> AsyncIterator[NotRead]:
-    yield stand_in
 
 
 class PerMethodChain(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]

@@ -16,6 +16,7 @@ whole list (tests/test_errors.py keeps it equal to the classes). The gRPC code i
     │   ├── UpstreamTimeout        UNAVAILABLE         an attempt's own time-out ran out
     │   └── ProxyRefused           UNAVAILABLE         the egress proxy refused CONNECT
     ├── DeadlineExceeded           DEADLINE_EXCEEDED   the caller's deadline ran out first
+    ├── RequestTimeout             DEADLINE_EXCEEDED   the call's request did not come in time
     ├── RetryBudgetExhausted       UNAVAILABLE         a retry was due; the retry budget is empty
     ├── Overloaded                 RESOURCE_EXHAUSTED  the gateway sheds load instead of queueing
     ├── SubmitOutcomeUnknown       UNAVAILABLE         a job may exist; retry with its request_id
@@ -81,6 +82,8 @@ class Reason(enum.StrEnum):
     # A watched job's or run's state could not be read from CI for `tracking.unreachable_s`.
     UPSTREAM_UNREACHABLE = "UPSTREAM_UNREACHABLE"
     DEADLINE_EXCEEDED = "DEADLINE_EXCEEDED"
+    # The call's request did not come within `server.request_receive_timeout_s` of its start.
+    REQUEST_TIMEOUT = "REQUEST_TIMEOUT"
     RETRY_BUDGET_EXHAUSTED = "RETRY_BUDGET_EXHAUSTED"
     OVERLOADED = "OVERLOADED"
     SUBMIT_OUTCOME_UNKNOWN = "SUBMIT_OUTCOME_UNKNOWN"
@@ -414,6 +417,29 @@ class DeadlineExceeded(GatewayError):
 
     status = grpc.StatusCode.DEADLINE_EXCEEDED
     reason = Reason.DEADLINE_EXCEEDED
+
+
+class RequestTimeout(GatewayError):
+    """The call's request had not come `timeout_s` after the call began (its headers), so the
+    gateway ended it (`gateway.api.receive_timeout`): nothing of it was read, nothing reached
+    CI. DEADLINE_EXCEEDED: a deadline ran out before the call could be served, the gateway's
+    own on receiving the request. Every RPC here has one small request that a gRPC client
+    sends with the call's headers, so only a client that stalls, or a link slower than the
+    largest request allows for, meets it; sending the call again is safe."""
+
+    status = grpc.StatusCode.DEADLINE_EXCEEDED
+    reason = Reason.REQUEST_TIMEOUT
+    attempts = 0
+
+    def __init__(self, timeout_s: float) -> None:
+        super().__init__(
+            f"the call's request did not come within {timeout_s:g} s of its start; the gateway "
+            "ended the call (nothing of it reached CI)"
+        )
+        self.timeout_s = timeout_s
+
+    def metadata(self) -> dict[str, str]:
+        return {"timeout_s": f"{self.timeout_s:g}"}
 
 
 class RetryBudgetExhausted(GatewayError):

@@ -12,7 +12,9 @@ and reflection services) so that one place sees every call start and end:
   call's arrival (its `gate`, before grpc reads its request) to its end, and the server-wide cap
   on them (`server.max_concurrent_rpcs`), enforced at that arrival; with it the memory their
   requests hold (`gateway.api.request_memory`), counted from the arrival and again once the
-  request has come (the wrapped deserializer), before it is parsed;
+  request has come (the wrapped deserializer), before it is parsed; and the time that request
+  may take to come (`server.request_receive_timeout_s`, `gateway.api.receive_timeout`), for
+  which the API's methods read their request themselves;
 - the end of a call the shutdown cuts (`InFlight.cut`): the gateway's own status, which says
   what the caller may do (`when_cut`), instead of grpc's bare "Cancelling all calls";
 - the call's server span, when tracing is on (`gateway.tracing`; not for health and
@@ -47,6 +49,7 @@ import grpc
 from gateway import rpc_context, tracing
 from gateway._chain import OPS_SERVICES, Metadata, MethodInterceptor, NotRead
 from gateway.api.metrics import GatewayMetrics
+from gateway.api.receive_timeout import Arrival, ReceiveDeadline, read_own_request
 from gateway.api.request_memory import RequestMemory
 from gateway.errors import GatewayError, Overloaded, ShuttingDown
 from gateway.logs import ACCESS_LOGGER, event
@@ -98,24 +101,43 @@ class InFlight:
     The calls whose handler runs are known by their tasks too, so that a drain whose grace ran
     out can end them itself (`cut`): each is cancelled, and the observability wrapper turns the
     cancellation into the gateway's own status while grpc's server still runs. A call still
-    arriving has no handler to answer it and is left to grpc's stop, which ends it UNAVAILABLE:
-    its request never reached a handler, so nothing of it reached CI.
+    arriving is left to grpc's stop (or to its receive time-out, should that come first), which
+    ends it UNAVAILABLE: its request never reached a handler, so nothing of it reached CI.
 
     The memory the calls' requests hold is counted with them (`requests`), each call's count
     kept beside its task: from its arrival (`arrive`), again once its request has come
-    (`received`), given back when it ends."""
+    (`received`), given back when it ends.
 
-    def __init__(self, limit: int | None = None, requests: RequestMemory | None = None) -> None:
+    A call whose request has not come `receive_timeout_s` after its arrival is ended
+    (`ReceiveDeadline`, one timer for all: `gateway.api.receive_timeout`): its count and its
+    request memory given back at once, its task cancelled where it waits for its request
+    (`read_own_request`), which answers DEADLINE_EXCEEDED (`timed_out`), counted as a refusal
+    is while it does."""
+
+    def __init__(
+        self,
+        limit: int | None = None,
+        requests: RequestMemory | None = None,
+        receive_timeout_s: float | None = None,
+    ) -> None:
         """`limit`: API calls in progress at once, beyond which a call is refused at its arrival;
         None, no cap (a drain's count only). `requests`: the bound on the memory their requests
-        hold; None, not counted."""
+        hold; None, not counted. `receive_timeout_s`: the time a call's request may take to
+        come; None, no bound."""
         # Compared on every arrival: no cap is a bound never reached, not a test more per call.
         self._refuse_from = sys.maxsize if limit is None else limit
         self.requests = requests
         self._handling = 0
-        # The calls still arriving (their handler not begun), each with what its request is
-        # counted for (`requests`; 0 when not counted).
-        self._arriving: dict[asyncio.Task[Any], int] = {}
+        # The calls still arriving (their handler not begun), oldest first, each with what its
+        # request is counted for (`requests`; 0 when not counted) and when it arrived.
+        self._arriving: dict[asyncio.Task[Any], Arrival] = {}
+        self._deadline = (
+            None
+            if receive_timeout_s is None
+            else ReceiveDeadline(receive_timeout_s, self._arriving, self._expire)
+        )
+        # Calls the deadline ended, until their wait for the request has answered it.
+        self._timed_out: set[asyncio.Task[Any]] = set()
         # The tasks of the calls whose handler runs (`enter` to `leave`), with what their
         # requests are counted for, and those of them the shutdown has cut.
         self._handlers: dict[asyncio.Task[Any], int] = {}
@@ -126,6 +148,11 @@ class InFlight:
     @property
     def count(self) -> int:
         return self._handling + len(self._arriving)
+
+    @property
+    def deadline_armed(self) -> bool:
+        """Whether the receive time-out's timer is pending (only while calls are arriving)."""
+        return self._deadline is not None and self._deadline.armed
 
     def arrive(self) -> Overloaded | None:
         """A call's headers are in, its request not read yet: in flight from now until its
@@ -144,7 +171,10 @@ class InFlight:
             if arriving is None:
                 return requests.refusal()
             counted = arriving
-        self._arriving[task] = counted
+        self._arriving[task] = (counted, time.monotonic())
+        deadline = self._deadline
+        if deadline is not None and not deadline.armed:
+            deadline.arm()
         self._idle.clear()
         task.add_done_callback(self._gone)
         return None
@@ -157,11 +187,11 @@ class InFlight:
         task = asyncio.current_task()
         if requests is None or task is None:
             return None
-        counted = self._arriving.get(task)
-        if counted is None:
+        arrival = self._arriving.get(task)
+        if arrival is None:
             return None
-        held = requests.received(counted, size)
-        self._arriving[task] = held or 0
+        held = requests.received(arrival[0], size)
+        self._arriving[task] = (held or 0, arrival[1])
         return None if held is not None else requests.refusal()
 
     def enter(self) -> asyncio.Task[Any] | None:
@@ -169,12 +199,12 @@ class InFlight:
         (None outside one), which `leave` and `was_cut` take."""
         task = asyncio.current_task()
         if task is not None:
-            counted = self._arriving.pop(task, None)
-            if counted is not None:  # from now on counted as handled
+            arrival = self._arriving.pop(task, None)
+            if arrival is not None:  # from now on counted as handled
                 # Its end needs no callback any more (`leave` counts it out): one turn of the
                 # event loop less per call (a callback per call measured: bench/README).
                 task.remove_done_callback(self._gone)
-                self._handlers[task] = counted
+                self._handlers[task] = arrival[0]
             else:  # never counted on arrival; a count already kept for the task stays
                 self._handlers.setdefault(task, 0)
         self._handling += 1
@@ -211,12 +241,40 @@ class InFlight:
     def _gone(self, task: asyncio.Task[Any]) -> None:
         """A call's task ended: if its handler never began (its request never came, or it was
         cut while arriving), it leaves the count now."""
-        counted = self._arriving.pop(task, None)
-        if counted is not None:
-            if counted and self.requests is not None:
-                self.requests.release(counted)
-            if self.count == 0:
-                self._idle.set()
+        arrival = self._arriving.pop(task, None)
+        if arrival is not None:
+            self._count_out(arrival[0])
+
+    def _count_out(self, counted: int) -> None:
+        """A call still arriving leaves the count, with what its request was counted for."""
+        if counted and self.requests is not None:
+            self.requests.release(counted)
+        if self.count == 0:
+            self._idle.set()
+
+    def _expire(self, task: asyncio.Task[Any]) -> None:
+        """The deadline's: `task`'s request has not come in time. Out of the count at once,
+        and cancelled where it waits for its request, which then asks `timed_out`."""
+        if task.done():  # ended meanwhile: its `_gone`, already due, counts it out
+            return
+        counted, _ = self._arriving.pop(task)
+        task.remove_done_callback(self._gone)
+        self._count_out(counted)
+        self._timed_out.add(task)
+        task.cancel()
+
+    def timed_out(self, task: asyncio.Task[Any]) -> float | None:
+        """Asked by a call whose wait for its request was cancelled: the bound it ran out of
+        (`_expire` cancelled it), or None (its client, its deadline, the server's stop)."""
+        if self._deadline is None or task not in self._timed_out:
+            return None
+        self._timed_out.discard(task)
+        return self._deadline.timeout_s
+
+    def close(self) -> None:
+        """The server has stopped: no timer left behind."""
+        if self._deadline is not None:
+            self._deadline.close()
 
     async def wait_idle(self, timeout_s: float) -> bool:
         """True once no API call is in progress; False if `timeout_s` passed first."""
@@ -494,13 +552,18 @@ class ObservabilityInterceptor(MethodInterceptor):
         else:
             wrapped = self._wrap_unary(behavior, method)
         deserializer = handler.request_deserializer
-        if deserializer is not None and self.gates(full_method):
+        gated = self.gates(full_method)
+        if deserializer is not None and gated:
             deserializer = self._counted(deserializer)
-        return make(
+        wrapped_handler = make(
             wrapped,
             request_deserializer=deserializer,
             response_serializer=handler.response_serializer,
         )
+        if gated and not handler.request_streaming:
+            # Its calls can be ended while their request is coming (`InFlight.timed_out`).
+            return read_own_request(full_method, wrapped_handler, self.in_flight.timed_out)
+        return wrapped_handler
 
     def _counted(self, deserializer: Callable[[bytes], Any]) -> Callable[[bytes], Any]:
         """`deserializer`, once the request's size is counted in the memory its call holds

@@ -264,6 +264,18 @@ def max_concurrent_rpcs(settings: Settings) -> int:
     return 2 * settings.retry.max_in_flight_rpcs + 2 * settings.tracking.max_watchers
 
 
+def api_in_flight(settings: Settings) -> InFlight:
+    """The count of API calls in progress, with the bounds it keeps from their arrival: the cap
+    on them (`max_concurrent_rpcs`), the memory their requests hold and the time those may take
+    to come. Also what `bench.inproc` counts its calls with."""
+    limits = settings.server
+    return InFlight(
+        max_concurrent_rpcs(settings),
+        RequestMemory.from_limits(limits),
+        limits.request_receive_timeout_s,
+    )
+
+
 class _Fanout:
     """One `Telemetry` that reports to several."""
 
@@ -464,9 +476,11 @@ class RunningGateway:
         `force_stop`), then end whatever still runs; returns how many API calls were cut off.
 
         In flight counts a call from its arrival (`InFlight`): a unary call whose request is
-        still arriving is waited for, served if the rest comes within the grace, and otherwise
-        ended by the cut with UNAVAILABLE (grpc's "Cancelling all calls": its request never
-        reached a handler, so it is safe to send again) and counted as cut off.
+        still arriving is waited for, served if the rest comes within the grace, ended
+        DEADLINE_EXCEEDED if its request's own time runs out first
+        (`server.request_receive_timeout_s`), and otherwise ended by the cut with UNAVAILABLE
+        (grpc's "Cancelling all calls": its request never reached a handler, so it is safe to
+        send again) and counted as cut off.
 
         The cut is ours, not grpc's: grpc's own stop gets `CUT_MARGIN_S` more grace, so the
         calls still running when our grace ends are counted *before* they are ended (counted
@@ -612,9 +626,8 @@ async def start_gateway(
             readiness.add_check(submit_store_check(tracking.submit_store.ping, "redis"))
         metrics.watch_retry_budget(client.budgets.tokens)
         metrics.watch_credentials_expiry(credentials.expires_at)
-        in_flight = InFlight(
-            max_concurrent_rpcs(settings), RequestMemory.from_limits(settings.server)
-        )
+        in_flight = api_in_flight(settings)
+        stack.callback(in_flight.close)  # after the server's stop: no call arrives any more
         server = _api_server(
             settings, access, metrics, in_flight, readiness, client, tracking, guards
         )

@@ -223,6 +223,22 @@ class ServerLimits:
         "held while CI answers costs, measured), until the call ends; beyond it "
         "RESOURCE_EXHAUSTED (OVERLOADED) with RetryInfo",
     )
+    # The bounds above count the calls whose request is still coming, they do not end them: a
+    # client that opens 128 calls and never finishes their requests fills the requests' bound
+    # (1,824, the arrival cap) for as long as it keeps them open, and every other call is
+    # refused meanwhile (`gateway.api.receive_timeout`). Every RPC here has one request, which
+    # a gRPC client sends with the call's headers: a submit is ~200 bytes, one round trip.
+    # 10 s leave a real client room for a stalled link's retransmissions (TCP's first back-offs
+    # add up to ~3 s) and the largest request (128 KiB) a link of 13 KiB/s, while the calls
+    # of a client that never finishes give their places back within seconds.
+    request_receive_timeout_s: float = _option(
+        10.0,
+        flag="--request-receive-timeout-s",
+        help="time an API call's request may take to come, from the call's start (its "
+        "headers); a call whose request has not come by then is ended DEADLINE_EXCEEDED "
+        "(REQUEST_TIMEOUT) and its place and request memory given back at once (every RPC "
+        "has one request, which gRPC clients send with the headers)",
+    )
     # Server pings find dead peers (a NAT or a load balancer that dropped the connection
     # silently).
     keepalive_time_s: float = _option(
@@ -714,7 +730,7 @@ class Settings:
             )
         if limits.max_ops_calls < 1:
             problems.append("server.max_ops_calls must be at least 1")
-        for name in ("keepalive_time_s", "keepalive_timeout_s"):
+        for name in ("keepalive_time_s", "keepalive_timeout_s", "request_receive_timeout_s"):
             if getattr(limits, name) <= 0:
                 problems.append(f"server.{name} must be positive")
         for name in (

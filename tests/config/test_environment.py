@@ -46,6 +46,7 @@ SAMPLES: dict[str, tuple[str, object]] = {
     "server.max_message_bytes": ("1048576", 1048576),
     "server.max_request_bytes": ("65536", 65536),
     "server.max_request_memory_mb": ("24", 24),
+    "server.request_receive_timeout_s": ("2.5", 2.5),
     "server.keepalive_time_s": ("30", 30.0),
     "server.keepalive_timeout_s": ("5", 5.0),
     "server.max_connection_age_s": ("120", 120.0),

@@ -87,6 +87,10 @@ def test_a_bad_environment_value_names_its_variable(environ: dict[str, str], mes
         ("[timeouts]\nread_s = -1", "timeouts.read_s must be positive"),
         ("[tracking]\npoll_initial_s = 100", "tracking: need 0 < poll_initial_s <= poll_max_s"),
         ("[tracking]\nunreachable_s = 0", "tracking.unreachable_s must be > 0"),
+        (
+            "[server]\nrequest_receive_timeout_s = 0",
+            "server.request_receive_timeout_s must be positive",
+        ),
         ('default_bucket = "Bad_Bucket"', "default_bucket 'Bad_Bucket' is not 'name-APPID'"),
     ],
 )
