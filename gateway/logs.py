@@ -17,12 +17,15 @@ one short, rate-limited WARNING (`_ClientGoneMidSend`): any caller can cause it 
 
 from __future__ import annotations
 
+import contextlib
 import json
+import json.encoder
 import logging
 import math
 import sys
 import time
 from collections.abc import Callable, Mapping
+from json.encoder import encode_basestring_ascii
 from typing import Any, TextIO
 
 from gateway import rpc_context
@@ -105,12 +108,52 @@ class _UtcStamp:
         if cached[0] != second:
             text = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
             cached = self._cached = (second, text)
-        return f"{cached[1]}.{micro // 1000:03d}+00:00"
+        millis = micro // 1000
+        if millis < 0:  # before 1970: as datetime's own text would read
+            return f"{cached[1]}.{millis:03d}+00:00"
+        return cached[1] + _MILLIS[millis]
 
+
+# The tail of a stamp for each millisecond: one lookup, not a formatted integer, per line.
+_MILLIS = tuple(f".{millis:03d}+00:00" for millis in range(1000))
+
+# What a handler without a lock (`lock` set to None) holds while it writes: nothing.
+_UNLOCKED = contextlib.nullcontext()
 
 # The line's own keys: never redacted (no text from elsewhere can be in them).
 _OWN_KEYS = frozenset({"ts", "level", "logger"})
+# The keys every line starts with: a field of the same name is left out.
+_HEAD_KEYS = _OWN_KEYS | {"msg"}
 _ENCODER = json.JSONEncoder(default=str, separators=(",", ":"))
+# What `_ENCODER.encode` ends in for a dict (None where the C accelerator is missing).
+_C_MAKE_ENCODER = getattr(json.encoder, "c_make_encoder", None)
+
+
+def _encode(line: dict[str, Any]) -> str:
+    """`_ENCODER.encode(line)`, without the Python steps on its way to the C encoder (a closure
+    and a configuration check per call): the same encoder, made afresh as each call makes it."""
+    if _C_MAKE_ENCODER is None:
+        return _ENCODER.encode(line)
+    e = _ENCODER
+    encoder = _C_MAKE_ENCODER(
+        {}, e.default, encode_basestring_ascii, None,
+        e.key_separator, e.item_separator, e.sort_keys, e.skipkeys, e.allow_nan,
+    )  # fmt: skip
+    return "".join(encoder(line, 0))
+
+
+def _surely_no_secret(encoded: str) -> bool:
+    """Whether no text of the line JSON `encoded` can hold a secret: then `may_hold_secrets`
+    is False for the texts themselves, and this one look at the line replaces picking them
+    out and joining them (the ordinary access line's case, every RPC).
+
+    Why it is safe: each trigger word is lower-case ASCII letters and `-`. A text holds one
+    (lower-cased) only through characters that lower-case to those: ASCII letters and `-`,
+    which JSON writes as they are, or U+0130 and U+212A (the only others whose lower case has
+    ASCII in it: `i` and `k`), which an ASCII-only encoder writes as `\\u0130` and
+    `\\u212a`. So a line free of all three has no trigger in any of its texts. A trigger in a
+    key or another value only sends the line the longer way, which decides as before."""
+    return not may_hold_secrets(encoded) and "\\u0130" not in encoded and "\\u212a" not in encoded
 
 
 class JsonFormatter(logging.Formatter):
@@ -137,24 +180,39 @@ class JsonFormatter(logging.Formatter):
         exc: str | None = None,
     ) -> str:
         """The line of a record with these parts (`format`'s, and `JsonLines.write_event`'s)."""
-        line: dict[str, Any] = {
+        line = self.head(created, level_name, logger_name, message)
+        for key, value in fields.items():
+            line.setdefault(key, value)
+        if exc:
+            line["exc"] = exc
+        return self.finish(line)
+
+    def head(
+        self, created: float, level_name: str, logger_name: str, message: str
+    ) -> dict[str, Any]:
+        """The keys every line starts with (`_HEAD_KEYS`), in their order."""
+        return {
             "ts": self._stamp(created),
             "level": level_name,
             "logger": logger_name,
             "msg": message,
         }
-        for key, value in fields.items():
-            line.setdefault(key, value)
-        if exc:
-            line["exc"] = exc
-        # Every text but the line's own keys is redacted; one look over all of them at once
-        # finds out whether any needs it (the ordinary access-log line: none does).
+
+    @staticmethod
+    def finish(line: dict[str, Any]) -> str:
+        """`line` (a `head` and its fields) as JSON. Every text but the line's own keys is
+        redacted; one look over all of them at once finds out whether any needs it (the
+        ordinary access-log line: none does), and first one look at the line as written."""
+        encoded = _encode(line)
+        if _surely_no_secret(encoded):
+            return encoded
         texts = [v for k, v in line.items() if k not in _OWN_KEYS and isinstance(v, str)]
-        if may_hold_secrets("\n".join(texts)):
-            for key, value in line.items():
-                if key not in _OWN_KEYS and isinstance(value, str):
-                    line[key] = redact(value)
-        return _ENCODER.encode(line)
+        if not may_hold_secrets("\n".join(texts)):
+            return encoded
+        for key, value in line.items():
+            if key not in _OWN_KEYS and isinstance(value, str):
+                line[key] = redact(value)
+        return _encode(line)
 
 
 class JsonLines(logging.StreamHandler):  # type: ignore[type-arg]
@@ -175,25 +233,35 @@ class JsonLines(logging.StreamHandler):  # type: ignore[type-arg]
         if level < self.level:
             return
         created = time.time()  # as `LogRecord` reads it
-        fields: dict[str, Any] = {}
         scope = rpc_context.current()
-        if scope is not None:
-            fields["request_id"] = scope.request_id
-        fields.update(given)
-        self.acquire()
-        try:
-            line = self.json.render(
-                created, logging.getLevelName(level), logger_name, message, fields
-            )
-            stream = self.stream
-            stream.write(line + self.terminator)
-            stream.flush()  # `self.flush()` would take the lock held here a second time
-        except RecursionError:
-            raise
-        except Exception:
-            self.handleError(logging.LogRecord(logger_name, level, "", 0, message, None, None))
-        finally:
-            self.release()
+        # `self.acquire()` and `release()`, without their two calls.
+        with self.lock or _UNLOCKED:
+            try:
+                json_ = self.json
+                if _HEAD_KEYS.isdisjoint(given):
+                    # `render`'s line, built in place: the scope's id, then the fields in
+                    # their order (a field `request_id` takes the id's place, as `update` does).
+                    line = json_.head(created, logging.getLevelName(level), logger_name, message)
+                    if scope is not None:
+                        line["request_id"] = scope.request_id
+                    line.update(given)
+                    text = json_.finish(line)
+                else:
+                    fields: dict[str, Any] = {}
+                    if scope is not None:
+                        fields["request_id"] = scope.request_id
+                    fields.update(given)
+                    text = json_.render(
+                        created, logging.getLevelName(level), logger_name, message, fields
+                    )
+                stream = self.stream
+                stream.write(text + self.terminator)
+                stream.flush()  # `self.flush()` would take the lock held here a second time
+            except RecursionError:
+                raise
+            except Exception:
+                record = logging.LogRecord(logger_name, level, "", 0, message, None, None)
+                self.handleError(record)
 
 
 class TextFormatter(logging.Formatter):

@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 from gateway import logs, rpc_context
 from gateway.logs import JsonFormatter, TextFormatter, _UtcStamp
-from gateway.scrub import REDACTED
+from gateway.scrub import REDACTED, may_hold_secrets
 from tests.fixtures.logs import rendered
 
 # Rounding edges: a fraction that rounds up into the next second, and milliseconds' borders.
@@ -43,6 +43,34 @@ def record(message: str, **fields: object) -> logging.LogRecord:
     made = logging.LogRecord("gateway.access", logging.INFO, __file__, 1, message, (), None)
     made.fields = fields
     return made
+
+
+# Text that may or may not hold a trigger word, spelled in every way lower-casing can reach it
+# (`\u212a` is Kelvin's K, `\u0130` a dotted capital I), with characters JSON escapes.
+_PIECES = st.sampled_from(
+    [
+        *("token", "TOKEN", "to\u212aen", "secret", "q-ak", "q-signature", "authorization"),
+        *("akid", "A\u212aID", "ci-callback", "\u0130", "\u212a", "\u017f", '"', "\\", "\n"),
+        *("\x00", "\u2028"),
+    ]
+)
+_TEXTS = st.lists(_PIECES | st.characters(), max_size=12).map("".join)
+
+
+@given(st.dictionaries(_TEXTS, _TEXTS | st.integers() | st.none(), max_size=4), _TEXTS)
+def test_a_line_surely_free_of_secrets_has_no_text_that_may_hold_one(
+    fields: dict[str, object], message: str
+) -> None:
+    """The one look at the written line (`_surely_no_secret`) never lets through a line whose
+    texts the look over each (`may_hold_secrets`) would have redacted."""
+    line: dict[str, object] = {"ts": "2026-01-01T00:00:00.000+00:00", "level": "INFO"}
+    line.update(logger="x", msg=message)
+    line.update(fields)
+    texts = [
+        v for k, v in line.items() if k not in ("ts", "level", "logger") and isinstance(v, str)
+    ]
+    if logs._surely_no_secret(logs._encode(line)):
+        assert not may_hold_secrets("\n".join(texts))
 
 
 def test_a_line_with_no_secret_is_written_as_is() -> None:

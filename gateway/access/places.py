@@ -129,16 +129,18 @@ _NODE_KINDS: dict[str, PlaceKind] = {
     **{name.replace("_", ""): "bucket" for name in BUCKET_FIELDS},
     **{name.replace("_", ""): "region" for name in REGION_FIELDS},
 }
-_RAW_NODE: dict[str, bool] = {}
+_RAW_NODE: dict[type[Message], bool] = {}
 
 
-def _is_raw_node(descriptor: Descriptor) -> bool:
-    """Whether messages of this type are raw XML elements (`name`, `text`, `children`)."""
-    known = _RAW_NODE.get(descriptor.full_name)
+def _is_raw_node(message: Message) -> bool:
+    """Whether `message` is a raw XML element (`name`, `text`, `children`), decided once per
+    message type."""
+    known = _RAW_NODE.get(type(message))
     if known is None:
+        descriptor = cast(Descriptor, message.DESCRIPTOR)
         fields = descriptor.fields_by_name
         name, text, children = (fields.get(key) for key in ("name", "text", "children"))
-        known = _RAW_NODE[descriptor.full_name] = (
+        known = _RAW_NODE[type(message)] = (
             name is not None
             and text is not None
             and children is not None
@@ -150,45 +152,75 @@ def _is_raw_node(descriptor: Descriptor) -> bool:
     return known
 
 
+# What the walk does with a set field (`_plan`).
+_SKIP, _MESSAGE, _MESSAGES, _MESSAGE_MAP, _TEXT, _TEXTS = range(6)
+_Plan = tuple[str, int, PlaceKind | None, bool]  # name, what to do, its place kind, a URL field
+_PLANS: dict[FieldDescriptor, _Plan] = {}
+
+
+def _plan(field: FieldDescriptor) -> _Plan:
+    """What the walk does with `field`, read from its descriptor once: every request walks
+    the same few fields, and each read of a descriptor's attribute is a call into protobuf.
+    The dict holds one entry per field of the API's messages at most."""
+    plan = _PLANS.get(field)
+    if plan is None:
+        plan = _PLANS[field] = _plan_of(field)
+    return plan
+
+
+def _plan_of(field: FieldDescriptor) -> _Plan:
+    name = field.name
+    entry = field.message_type
+    if entry is not None:  # a message field
+        if entry.GetOptions().map_entry:
+            if entry.fields_by_name["value"].type == FieldDescriptor.TYPE_MESSAGE:
+                return name, _MESSAGE_MAP, None, False
+            return name, _SKIP, None, False
+        return name, _MESSAGES if field.is_repeated else _MESSAGE, None, False
+    kind = _kind(name)
+    url = _is_url_field(name)
+    if (kind is None and not url) or field.type != FieldDescriptor.TYPE_STRING:
+        return name, _SKIP, None, False
+    return name, _TEXTS if field.is_repeated else _TEXT, kind, url
+
+
 def named_places(message: Message) -> list[Place]:
     """Every non-empty bucket and region field in `message`, depth first, with its path."""
-    return list(_walk(message, ""))
+    found: list[Place] = []
+    _walk(message, "", found)
+    return found
 
 
-def _walk(message: Message, prefix: str) -> Iterator[Place]:
+def _walk(message: Message, prefix: str, found: list[Place]) -> None:
     # Bounded by the message itself: only fields that are set (`ListFields`), and nesting no
     # deeper than protobuf's own decoding recursion limit let the message be.
     fields = message.ListFields()
-    if _is_raw_node(cast(Descriptor, message.DESCRIPTOR)):
+    if _is_raw_node(message):
         node = {field.name: value for field, value in fields}
         name, text = str(node.get("name", "")), str(node.get("text", ""))
         kind = _NODE_KINDS.get(name.lower().replace("_", ""))
         if kind is not None and text:
-            yield Place(f"{prefix}text", kind, text)
+            found.append(Place(f"{prefix}text", kind, text))
         elif _is_url_node(name):
-            yield from _url_places(f"{prefix}text", text)
+            found.extend(_url_places(f"{prefix}text", text))
     for field, value in fields:
-        path = prefix + field.name
-        entry = field.message_type
-        if entry is not None:  # a message field
-            if entry.GetOptions().map_entry:
-                if entry.fields_by_name["value"].type == FieldDescriptor.TYPE_MESSAGE:
-                    for key, item in value.items():
-                        yield from _walk(item, f"{path}[{key!r}].")
-            elif field.is_repeated:
-                for index, item in enumerate(value):
-                    yield from _walk(item, f"{path}[{index}].")
-            else:
-                yield from _walk(value, f"{path}.")
+        name, action, kind, url = _plan(field)
+        if action == _SKIP:
             continue
-        kind = _kind(field.name)
-        url = _is_url_field(field.name)
-        if (kind is None and not url) or field.type != FieldDescriptor.TYPE_STRING:
-            continue
-        items = list(value) if field.is_repeated else [value]
-        for index, item in enumerate(items):
-            where = f"{path}[{index}]" if field.is_repeated else path
-            if url:
-                yield from _url_places(where, item)
-            elif kind is not None and item:
-                yield Place(where, kind, item)
+        path = prefix + name
+        if action == _MESSAGE:
+            _walk(value, f"{path}.", found)
+        elif action == _MESSAGES:
+            for index, item in enumerate(value):
+                _walk(item, f"{path}[{index}].", found)
+        elif action == _MESSAGE_MAP:
+            for key, item in value.items():
+                _walk(item, f"{path}[{key!r}].", found)
+        else:
+            items = list(value) if action == _TEXTS else [value]
+            for index, item in enumerate(items):
+                where = f"{path}[{index}]" if action == _TEXTS else path
+                if url:
+                    found.extend(_url_places(where, item))
+                elif kind is not None and item:
+                    found.append(Place(where, kind, item))

@@ -234,7 +234,11 @@ def needs_input(tag: str) -> bool:
 
 def check_kind(tag: str, operation: media_pb2.Operation, report: Report) -> None:
     """Report (path below `request.operation`, description) for each rule `operation` breaks."""
-    check_output_keys(operation.output, report)
+    # The fields `operation` sets, once: the checks of an unset part (most of them, for most
+    # kinds) are skipped without reading it, which builds it or its repeated container.
+    set_here = {field.name for field, _ in operation.ListFields()}
+    if "output" in set_here:  # an unset `Output` names no key
+        check_output_keys(operation.output, report)
     rule = KIND_RULES.get(tag)
     if rule is None:
         return
@@ -254,7 +258,7 @@ def check_kind(tag: str, operation: media_pb2.Operation, report: Report) -> None
     # With a template, inline parameters are partial overrides: the template (whose values
     # win) brings what the kind requires.
     _check_parameters(rule, operation, report, complete=not operation.template_id)
-    _check_leaves(operation, report)
+    _check_leaves(operation, report, set_here)
 
 
 def check_parameters(tag: str, operation: media_pb2.Operation, report: Report) -> None:
@@ -307,21 +311,27 @@ def check_output_keys(output: job_kinds_pb2.Output, report: Report) -> None:
             report(path, "must not contain '.' or '..' path segments")
 
 
-def _check_leaves(operation: media_pb2.Operation, report: Report) -> None:
-    """Shared leaves, checked wherever they appear."""
-    if len(operation.watermark) > MAX_WATERMARKS:
+def _check_leaves(operation: media_pb2.Operation, report: Report, set_here: set[str]) -> None:
+    """Shared leaves, checked wherever they appear (`set_here`: the fields `operation` sets;
+    an empty repeated field, or an unset message, has none to check)."""
+    if "watermark" in set_here and len(operation.watermark) > MAX_WATERMARKS:
         report("watermark", f"at most {MAX_WATERMARKS}")
-    if len(operation.watermark_template_id) > MAX_WATERMARKS:
+    if (
+        "watermark_template_id" in set_here
+        and len(operation.watermark_template_id) > MAX_WATERMARKS
+    ):
         report("watermark_template_id", f"at most {MAX_WATERMARKS}")
-    for index, watermark in enumerate(operation.watermark):
-        check_watermark(watermark, f"watermark[{index}]", report)
-    for index, stream in enumerate(operation.output.stream_extract):
-        for name in ("index", "object"):
-            if not getattr(stream, name):
-                report(f"output.stream_extract[{index}].{name}", "required")
-    if operation.HasField("digital_watermark"):
+    if "watermark" in set_here:
+        for index, watermark in enumerate(operation.watermark):
+            check_watermark(watermark, f"watermark[{index}]", report)
+    if "output" in set_here:
+        for index, stream in enumerate(operation.output.stream_extract):
+            for name in ("index", "object"):
+                if not getattr(stream, name):
+                    report(f"output.stream_extract[{index}].{name}", "required")
+    if "digital_watermark" in set_here:
         _check_digital_watermark(operation, report)
-    if operation.HasField("remove_watermark"):
+    if "remove_watermark" in set_here:
         low, high = REMOVE_WATERMARK_RANGE
         for name in ("dx", "dy", "width", "height"):
             text = getattr(operation.remove_watermark, name)

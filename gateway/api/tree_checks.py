@@ -67,25 +67,63 @@ def check_nodes(
         _node(parent, node, f"{path}[{index}]", 1, report, budget)
 
 
+# What the walk does with a set field (`_plan`).
+_SKIP, _NODES, _MESSAGE, _MESSAGES, _TEXT, _TEXTS = range(6)
+_PLANS: dict[FieldDescriptor, tuple[str, int]] = {}
+
+
+def _plan(message: Message, field: FieldDescriptor) -> tuple[str, int]:
+    """The name of `message`'s field `field` and what the walk does with it, read from the
+    descriptors once: every request walks the same few fields, and each read of a
+    descriptor's attribute is a call into protobuf. One entry per field of the API's
+    messages at most (a field belongs to one message type)."""
+    plan = _PLANS.get(field)
+    if plan is None:
+        plan = _PLANS[field] = (field.name, _action(message, field))
+    return plan
+
+
+def _action(message: Message, field: FieldDescriptor) -> int:
+    if field.name == xml_codec.unknown_nodes_field(message):
+        return _NODES
+    if field.message_type is not None:
+        if field.message_type.GetOptions().map_entry:
+            return _SKIP  # no request message has a map yet; workflows will check their own
+        return _MESSAGES if field.is_repeated else _MESSAGE
+    if field.type == FieldDescriptor.TYPE_STRING:
+        return _TEXTS if field.is_repeated else _TEXT
+    return _SKIP
+
+
 def _walk(message: Message, path: str, report: Report, budget: list[int]) -> None:
-    extra = xml_codec.unknown_nodes_field(message)
     for field, value in message.ListFields():
-        where = f"{path}.{field.name}"
-        if field.name == extra:
+        name, action = _plan(message, field)
+        if action == _SKIP:
+            continue
+        where = f"{path}.{name}"
+        if action == _NODES:
             for index, node in enumerate(value):
                 _node(message, node, f"{where}[{index}]", 1, report, budget)
-        elif field.message_type is not None:
-            if field.message_type.GetOptions().map_entry:
-                continue  # no request message has a map yet; workflows will check their own
-            items = value if field.is_repeated else [value]
-            for index, item in enumerate(items):
-                _walk(item, f"{where}[{index}]" if field.is_repeated else where, report, budget)
-        elif field.type == FieldDescriptor.TYPE_STRING:
-            items = value if field.is_repeated else [value]
-            for index, item in enumerate(items):
-                if _NOT_XML_TEXT.search(item):
-                    at = f"{where}[{index}]" if field.is_repeated else where
-                    report(at, "must not contain control characters")
+        elif action == _MESSAGE:
+            _walk(value, where, report, budget)
+        elif action == _MESSAGES:
+            for index, item in enumerate(value):
+                _walk(item, f"{where}[{index}]", report, budget)
+        elif action == _TEXT:
+            if _not_xml_text(value):
+                report(where, "must not contain control characters")
+        else:
+            for index, item in enumerate(value):
+                if _not_xml_text(item):
+                    report(f"{where}[{index}]", "must not contain control characters")
+
+
+def _not_xml_text(text: str) -> bool:
+    """Whether `text` holds a character XML cannot carry. Printable ASCII holds none (the
+    common case, two checks in C), anything else is searched."""
+    if text.isascii() and text.isprintable():
+        return False
+    return _NOT_XML_TEXT.search(text) is not None
 
 
 def _node(
@@ -108,7 +146,7 @@ def _node(
         report(f"{path}.name", "must be an XML element name (letters, digits, _ - .)")
     elif parent is not None and (typed := xml_codec.typed_field_for(parent, node.name)):
         report(f"{path}.name", f"<{node.name}> is the typed field {typed!r}: set that instead")
-    if _NOT_XML_TEXT.search(node.text):
+    if _not_xml_text(node.text):
         report(f"{path}.text", "must not contain control characters")
     for index, child in enumerate(node.children):
         _node(None, child, f"{path}.children[{index}]", depth + 1, report, budget)

@@ -52,7 +52,6 @@ MAX_OBJECT_KEY_BYTES = 850  # COS's limit on an object key
 # segments (`a//b`) are refused for the same reason: slash-merging hops rewrite them to `a/b`.
 DOT_SEGMENTS = frozenset({".", ".."})
 MAX_LIST_SIZE = 100
-_PRINTABLE_ASCII = re.compile(r"^[\x20-\x7e]*$")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _NON_CHARACTER = re.compile("[\ufffe\uffff]")
 # CI job ids are `j` + 32 hex in every sample; accept any short token without separators so a
@@ -117,29 +116,43 @@ def _cut_path(field: str) -> tuple[str, str]:
 
 
 def _target(bucket: str, region: str, settings: Settings, errors: _Violations) -> Target:
-    bucket = bucket or settings.default_bucket
-    region = region or settings.default_region
-    if not bucket:
-        errors.add("bucket", "required: no default bucket is configured")
-    elif not is_valid_bucket(bucket):
-        errors.add("bucket", "must be 'name-APPID' (lower-case letters, digits, dashes)")
-    if not region:
-        errors.add("region", "required: no default region is configured")
-    elif not is_valid_region(region):
-        errors.add("region", "must be a region name such as 'ap-guangzhou'")
+    # A default is valid when set: `Settings` refuses to start with an invalid one, so only the
+    # caller's own names are checked (a regex each, on every call that names them).
+    if bucket:
+        if not is_valid_bucket(bucket):
+            errors.add("bucket", "must be 'name-APPID' (lower-case letters, digits, dashes)")
+    else:
+        bucket = settings.default_bucket
+        if not bucket:
+            errors.add("bucket", "required: no default bucket is configured")
+    if region:
+        if not is_valid_region(region):
+            errors.add("region", "must be a region name such as 'ap-guangzhou'")
+    else:
+        region = settings.default_region
+        if not region:
+            errors.add("region", "required: no default region is configured")
     return Target(bucket, region)
 
 
+def _printable_ascii(text: str) -> bool:
+    """`^[\x20-\x7e]*$` as two checks in C (printable ASCII is exactly that range)."""
+    return text.isascii() and text.isprintable()
+
+
 def _object_key(key: str, field: str, errors: _Violations) -> None:
+    # A printable ASCII key (the usual) is its own UTF-8 and holds no control character or
+    # non-character: the checks for those are skipped, not their order.
+    plain = _printable_ascii(key)
     if not key:
         errors.add(field, "required")
     elif key.startswith("/"):
         errors.add(field, "must not start with '/' (write 'input/a.mp4', not '/input/a.mp4')")
-    elif len(key.encode()) > MAX_OBJECT_KEY_BYTES:
+    elif (len(key) if plain else len(key.encode())) > MAX_OBJECT_KEY_BYTES:
         errors.add(field, f"longer than {MAX_OBJECT_KEY_BYTES} bytes")
-    elif _CONTROL.search(key):
+    elif not plain and _CONTROL.search(key):
         errors.add(field, "must not contain control characters")
-    elif _NON_CHARACTER.search(key):
+    elif not plain and _NON_CHARACTER.search(key):
         # XML cannot carry them: a key with one could never be written into a body.
         errors.add(field, "must not contain U+FFFE or U+FFFF")
     elif DOT_SEGMENTS.intersection(key.split("/")):
@@ -251,7 +264,7 @@ def _operation(tag: str, operation: media_pb2.Operation, path: str, errors: _Vio
     """One job's `Operation` (at `path`), whichever form carries it."""
     if len(operation.user_data) > MAX_USER_DATA:
         errors.add(f"{path}.user_data", f"longer than {MAX_USER_DATA} characters")
-    elif not _PRINTABLE_ASCII.fullmatch(operation.user_data):
+    elif not _printable_ascii(operation.user_data):
         errors.add(f"{path}.user_data", "must be printable ASCII")
     if not 0 <= operation.job_level <= 2:
         errors.add(f"{path}.job_level", "must be 0, 1 or 2")
@@ -320,6 +333,8 @@ def _is_http_url(url: str) -> bool:
 def _output_only(operation: media_pb2.Operation, path: str, errors: _Violations) -> None:
     """CI fills these in its answers; a submit that sets one is echoing an answer back."""
     set_here = {field.name for field, _ in operation.ListFields()}
+    if set_here.isdisjoint(_OUTPUT_ONLY_ROOTS):
+        return  # none of their parents set (the usual): none of them is
     for dotted, parents, leaf in _OUTPUT_ONLY_PATHS:
         if parents and parents[0] not in set_here:
             continue  # an unset message sets nothing below it
@@ -335,6 +350,8 @@ def _output_only(operation: media_pb2.Operation, path: str, errors: _Violations)
 _OUTPUT_ONLY_PATHS = tuple(
     (dotted, tuple(dotted.split(".")[:-1]), dotted.split(".")[-1]) for dotted in OUTPUT_ONLY
 )
+# The `Operation` fields they are in (the first part of each path).
+_OUTPUT_ONLY_ROOTS = frozenset(dotted.split(".")[0] for dotted in OUTPUT_ONLY)
 
 
 def validate_describe(
@@ -348,7 +365,8 @@ def validate_describe(
         # CI takes ten a request; more are sent in batches (`gateway.jobs.describe`), up to this.
         errors.add("job_ids", f"at most {MAX_JOB_IDS_PER_RPC} ids per call, got {len(rpc.job_ids)}")
     for index, job_id in enumerate(rpc.job_ids):
-        _job_id(job_id, f"job_ids[{index}]", errors)
+        if not _JOB_ID.fullmatch(job_id):  # the path is written only for an id refused
+            _job_id(job_id, f"job_ids[{index}]", errors)
     errors.raise_if_any()
     # CI answers a repeated id once; asking once keeps the answer aligned with the request.
     return target, list(dict.fromkeys(rpc.job_ids))
