@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Awaitable, Iterable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
-from typing import cast
+from typing import Any, cast
 
 import grpc
 import pytest
@@ -311,6 +311,14 @@ def run_hook(code: str, message: str, run_id: str) -> RequestHook:
     return fail_with(code, message, prefix=f"/workflowexecution/{run_id}")
 
 
+async def ends_in_success(call: Any) -> None:
+    """The run watch's next message is the run's Success, and then the stream ends."""
+    final = await call.read()
+    assert isinstance(final, W.WatchWorkflowExecutionResponse)
+    assert final.workflow_execution.state == M.JOB_STATE_SUCCESS
+    assert await call.read() is grpc.aio.EOF  # type: ignore[attr-defined]
+
+
 async def test_a_run_ci_keeps_failing_to_describe_ends_its_watch_unavailable_then_a_new_one_starts(
     tracked: Settings, credentials: Credentials, emulator: RunningEmulator
 ) -> None:
@@ -341,10 +349,7 @@ async def test_a_run_ci_keeps_failing_to_describe_ends_its_watch_unavailable_the
             state.release_running()
             await state.resources.wait_for_run(run_id, {"Success"})
             await gw.poll()
-            final = await again.read()
-            assert isinstance(final, W.WatchWorkflowExecutionResponse)
-            assert final.workflow_execution.state == M.JOB_STATE_SUCCESS
-            assert await again.read() is grpc.aio.EOF  # type: ignore[attr-defined]
+            await ends_in_success(again)
             assert await again.code() is grpc.StatusCode.OK
     finally:
         state.release_running()
@@ -368,10 +373,7 @@ async def test_a_run_whose_reads_recover_before_the_bound_is_watched_to_its_end(
             state.release_running()
             await state.resources.wait_for_run(run_id, {"Success"})
             await gw.poll()  # the bound's read succeeds
-            final = await call.read()
-            assert isinstance(final, W.WatchWorkflowExecutionResponse)
-            assert final.workflow_execution.state == M.JOB_STATE_SUCCESS
-            assert await call.read() is grpc.aio.EOF  # type: ignore[attr-defined]
+            await ends_in_success(call)
     finally:
         state.release_running()
 
