@@ -30,7 +30,7 @@ from typing import Any, TextIO
 
 from gateway import rpc_context
 from gateway._log_budget import OutsiderLines
-from gateway.scrub import may_hold_secrets, redact
+from gateway.scrub import RE_FOLDED, may_hold_secrets, redact
 
 ACCESS_LOGGER = "gateway.access"
 UPSTREAM_LOGGER = "gateway.upstream.attempts"
@@ -122,6 +122,8 @@ _UNLOCKED = contextlib.nullcontext()
 
 # The line's own keys: never redacted (no text from elsewhere can be in them).
 _OWN_KEYS = frozenset({"ts", "level", "logger"})
+# How an ASCII-only JSON encoder writes the non-ASCII characters a trigger may be spelled with.
+_FOLDED_ESCAPES = tuple(f"\\u{ord(c):04x}" for c in RE_FOLDED)
 # The keys every line starts with: a field of the same name is left out.
 _HEAD_KEYS = _OWN_KEYS | {"msg"}
 _ENCODER = json.JSONEncoder(default=str, separators=(",", ":"))
@@ -148,12 +150,14 @@ def _surely_no_secret(encoded: str) -> bool:
     out and joining them (the ordinary access line's case, every RPC).
 
     Why it is safe: each trigger word is lower-case ASCII letters and `-`. A text holds one
-    (lower-cased) only through characters that lower-case to those: ASCII letters and `-`,
-    which JSON writes as they are, or U+0130 and U+212A (the only others whose lower case has
-    ASCII in it: `i` and `k`), which an ASCII-only encoder writes as `\\u0130` and
-    `\\u212a`. So a line free of all three has no trigger in any of its texts. A trigger in a
-    key or another value only sends the line the longer way, which decides as before."""
-    return not may_hold_secrets(encoded) and "\\u0130" not in encoded and "\\u212a" not in encoded
+    only through characters `may_hold_secrets` reads as those: ASCII letters and `-`, which
+    JSON writes as they are, or the few others of `scrub.RE_FOLDED`, which an ASCII-only
+    encoder writes as `\\u` escapes (`_FOLDED_ESCAPES`). So a line free of triggers and of
+    those escapes has no trigger in any of its texts. A trigger in a key or another value only
+    sends the line the longer way, which decides as before."""
+    if may_hold_secrets(encoded):
+        return False
+    return "\\u" not in encoded or not any(e in encoded for e in _FOLDED_ESCAPES)
 
 
 class JsonFormatter(logging.Formatter):

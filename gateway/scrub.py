@@ -71,10 +71,19 @@ _TRIGGERS = (
 )
 
 
+# The non-ASCII characters the patterns' case-insensitive matching (`re.IGNORECASE` on `str`)
+# takes for an ASCII letter of a trigger: dotted capital and dotless small i, long s, Kelvin's K.
+# `str.lower()` alone misses two of them (U+0131, U+017F stay themselves) and turns U+0130 into two
+# characters (`i` and a combining dot), so a trigger spelled with them would pass the check
+# while the patterns still matched. tests/test_scrub.py finds them over all of Unicode.
+RE_FOLDED = {"\u0130": "i", "\u0131": "i", "\u017f": "s", "\u212a": "k"}
+_AS_RE_FOLDS = str.maketrans(RE_FOLDED)
+
+
 def may_hold_secrets(text: str) -> bool:
     """False when no pattern of `redact` can match anywhere in `text` (no trigger word in it).
     Several texts can be checked at once joined by a newline: no trigger spans one."""
-    lowered = text.lower()
+    lowered = text.lower() if text.isascii() else text.translate(_AS_RE_FOLDS).lower()
     # A plain loop: `any()` over a generator costs ~40% more, on every line and CI answer.
     for trigger in _TRIGGERS:  # noqa: SIM110
         if trigger in lowered:

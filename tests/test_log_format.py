@@ -46,12 +46,13 @@ def record(message: str, **fields: object) -> logging.LogRecord:
 
 
 # Text that may or may not hold a trigger word, spelled in every way lower-casing can reach it
-# (`\u212a` is Kelvin's K, `\u0130` a dotted capital I), with characters JSON escapes.
+# (`\u212a` is Kelvin's K, `\u0130` a dotted capital I, `\u0131` a dotless i, `\u017f` a long
+# s: `scrub.RE_FOLDED`), with characters JSON escapes.
 _PIECES = st.sampled_from(
     [
         *("token", "TOKEN", "to\u212aen", "secret", "q-ak", "q-signature", "authorization"),
         *("akid", "A\u212aID", "ci-callback", "\u0130", "\u212a", "\u017f", '"', "\\", "\n"),
-        *("\x00", "\u2028"),
+        *("\x00", "\u2028", "\u0131", "\u017fecret", "author\u0131zation", "se\u017fsion"),
     ]
 )
 _TEXTS = st.lists(_PIECES | st.characters(), max_size=12).map("".join)

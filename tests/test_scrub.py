@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import functools
+import re
+import sys
+
 import pytest
 
-from gateway.scrub import REDACTED, RecentSecrets, redact
+from gateway import scrub
+from gateway.scrub import REDACTED, RecentSecrets, may_hold_secrets, redact
 
 SECRET_ID = "AKIDQjz3ltompVjBni5LitkWHFlFpwkn9U5q"  # ci-api-notes' worked example
 SIGNATURE = "4fdc834ee844f2b11df0da97475f187e76be4237"
@@ -63,6 +68,39 @@ def test_known_values_are_redacted_whatever_their_shape() -> None:
 )
 def test_ordinary_ci_text_is_left_alone(text: str) -> None:
     assert redact(text) == text
+
+
+@functools.cache
+def _matched_by_ignorecase(letter: str) -> tuple[str, ...]:
+    """Every character `re.IGNORECASE` on `str` takes for `letter` (the patterns' own matching)."""
+    return tuple(set(re.findall(f"(?i){re.escape(letter)}", _EVERY_CHARACTER)))
+
+
+_EVERY_CHARACTER = "".join(chr(c) for c in range(sys.maxunicode + 1) if not 0xD800 <= c < 0xE000)
+
+
+def test_every_spelling_the_patterns_match_is_a_trigger() -> None:
+    """`may_hold_secrets` is only a shortcut: where it says no, `redact` skips its patterns.
+    So a trigger word spelled with any character the patterns' case-insensitive matching takes
+    for one of its letters (Kelvin's K, dotted or dotless i, long s, ...) must still count."""
+    non_ascii: set[str] = set()
+    for trigger in scrub._TRIGGERS:
+        for at, letter in enumerate(trigger):
+            for spelling in _matched_by_ignorecase(letter):
+                non_ascii.update(c for c in spelling if not c.isascii())
+                respelled = trigger[:at] + spelling + trigger[at + 1 :]
+                assert may_hold_secrets(f"x {respelled} y"), ascii(respelled)
+    assert non_ascii == set(scrub.RE_FOLDED)
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["\u017fecret_key=abc123", "author\u0131zation: abc123", "Author\u0130zation: abc123",
+     "x-cos-security-to\u212aen: abc123", "SE\u017fSION_TOKEN=abc123"],
+)  # fmt: skip
+def test_unusually_spelled_names_are_redacted(text: str) -> None:
+    cleaned = redact(text)
+    assert "abc123" not in cleaned and cleaned.endswith(REDACTED)
 
 
 def test_recent_secrets_keep_the_latest_distinct_values_only() -> None:
