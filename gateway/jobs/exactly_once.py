@@ -575,7 +575,11 @@ class ExactlyOnceCoordinator(ABC, Generic[RequestT, ResponseT]):
         # unsettled either.
         settle_s = 0.0 if lead.fresh else self._settle.floor_s
         for sends in range(1, MAX_SEND_ROUNDS + 1):
-            if (reply := await self._reconcile(lead, settle_s)) is not None:
+            # A gateway-made id not sent yet (`since` None) has no job to look for: no call.
+            if (
+                lead.since is not None
+                and (reply := await self._reconcile(lead, settle_s)) is not None
+            ):
                 return reply
             if (reply := await self._send_rest(lead)) is not None:
                 return reply

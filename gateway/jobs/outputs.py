@@ -135,5 +135,10 @@ def outputs_of(job: media_pb2.JobsDetail) -> list[outputs_pb2.OutputObject]:
 def fill_outputs(jobs: Iterable[media_pb2.JobsDetail]) -> None:
     """Set `outputs` on every job the gateway is about to return (replacing any it had)."""
     for job in jobs:
-        del job.outputs[:]
-        job.outputs.extend(outputs_of(job))
+        # `ClearField` rather than `del job.outputs[:]`, and no `extend` of nothing: the
+        # repeated field's container is not built for a job that wrote nothing (most answers:
+        # a submit's, a running job's).
+        job.ClearField("outputs")
+        found = outputs_of(job)
+        if found:
+            job.outputs.extend(found)

@@ -23,7 +23,6 @@ import hashlib
 import json
 import logging
 import math
-import re
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -182,7 +181,6 @@ MAX_CI_REQUEST_ID_CHARS: Final = 256
 refuse a trailer over 16 KiB (Java's over 8 KiB) as RESOURCE_EXHAUSTED "Stream removed", which
 would hide the call's own status."""
 
-_METADATA_TEXT = re.compile(r"[\x20-\x7e]*")
 # Percent-encoded in a RequestId that is not plain text: everything but printable ASCII, and
 # `%` itself, so the encoding reads back unambiguously.
 _METADATA_SAFE = "".join(chr(c) for c in range(0x21, 0x7F) if chr(c) != "%")
@@ -205,7 +203,7 @@ def ci_request_id(text: str, known: Iterable[str] = ()) -> str:
     ids are base64 text and pass unchanged; anything else is percent-encoded (UTF-8), then
     bounded to `MAX_CI_REQUEST_ID_CHARS`."""
     text = scrub.redact(text, known)
-    if not _METADATA_TEXT.fullmatch(text):
+    if not (text.isascii() and text.isprintable()):  # `[\x20-\x7e]*`, in C
         text = quote(text.strip(), safe=_METADATA_SAFE)
     return _clip(text, MAX_CI_REQUEST_ID_CHARS, marker="...")
 
