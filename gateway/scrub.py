@@ -26,6 +26,7 @@ from __future__ import annotations
 import re
 from collections import OrderedDict
 from collections.abc import Iterable
+from urllib.parse import quote
 
 REDACTED = "[REDACTED]"
 
@@ -132,7 +133,26 @@ class RecentSecrets:
             while len(self._values) > self._limit:
                 self._values.popitem(last=False)
         self._last = values
-        self._snapshot = tuple(self._values)
+        self._snapshot = tuple(
+            dict.fromkeys(form for value in self._values for form in _written_forms(value))
+        )
 
     def values(self) -> tuple[str, ...]:
+        """Each value, and each way an echo may write it (see `_written_forms`)."""
         return self._snapshot
+
+
+_PERCENT_ESCAPE = re.compile(r"%[0-9A-F]{2}")
+
+
+def _written_forms(value: str) -> tuple[str, ...]:
+    """`value`, and `value` percent-encoded as a query string or a signature's header list
+    writes it (upper- and lower-case hex): a security token holds `+`, `/` and `=`, and an echo
+    of the request line or of CI's `FormatString` quotes it so, where no name may precede it
+    for the patterns to find."""
+    encoded = quote(value, safe="")
+    if encoded == value:
+        return (value,)
+    lowered = _PERCENT_ESCAPE.sub(lambda m: m.group().lower(), encoded)
+    keeping_slash = quote(value)
+    return tuple(dict.fromkeys((value, encoded, lowered, keeping_slash)))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import re
 import sys
+from urllib.parse import quote
 
 import pytest
 
@@ -108,6 +109,20 @@ def test_recent_secrets_keep_the_latest_distinct_values_only() -> None:
     recent.note("a", None, "b", "")
     recent.note("a", "c", "d")
     assert recent.values() == ("a", "c", "d")  # "b" was the oldest; "a" was used again
+
+
+def test_recent_secrets_are_known_percent_encoded_too() -> None:
+    recent = RecentSecrets()
+    recent.note(SECRET_ID, TOKEN)
+    for text in (
+        f"echo {quote(TOKEN, safe='')} end",
+        "echo " + re.sub("%..", lambda m: m.group().lower(), quote(TOKEN, safe="")) + " end",
+        f"GET /jobs?t={quote(TOKEN)} HTTP/1.1",
+        f"echo {TOKEN} and {SECRET_ID} end",
+    ):
+        cleaned = redact(text, known=recent.values())
+        assert "EXAMPLE_SESSION_TOKEN" not in cleaned and SECRET_ID not in cleaned, cleaned
+        assert cleaned.startswith(("echo [REDACTED]", "GET /jobs?t=[REDACTED]")), cleaned
 
 
 def test_the_callback_pattern_is_the_receivers_path() -> None:
