@@ -454,6 +454,8 @@ class RunningGateway:
     ops: OpsServer | None = None
     health: HealthPort | None = None
     access: ClientAccess | None = None
+    # The bounds on health and reflection calls and their reads, on both ports.
+    guards: OpsGuards | None = None
     _stopped: asyncio.Event = field(default_factory=asyncio.Event)
     _force: asyncio.Event = field(default_factory=asyncio.Event)
 
@@ -695,6 +697,7 @@ async def start_gateway(
         ops=ops,
         health=health,
         access=access,
+        guards=guards,
     )
 
 
