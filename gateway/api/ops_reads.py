@@ -23,7 +23,8 @@ How (`OpsReads`, one per port, `gateway.api.server.OpsGuards`):
   through the method's wrapped handler (`gateway._chain.NotRead`), as a refusal is. For a
   reflection stream that is the wait for its next request: a tool that keeps its stream open
   while it does something else (grpcurl, during the call it made) has it ended, and its
-  reflection client opens a new one when it next asks.
+  reflection client opens a new one when it next asks (grpcurl's sends a request again, once,
+  on a new stream when the server has closed the one it had).
 - Where one read may buffer more than a call's HTTP/2 window (8 KiB,
   `gateway.api.server.REQUEST_WINDOW_OPTIONS`), on the API port (`server.max_request_bytes`
   for every method), reads at once are bounded (`places`: `READ_MEMORY` worth of the largest
