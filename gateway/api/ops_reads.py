@@ -74,8 +74,9 @@ def read_places(read_bytes: int) -> int:
 
 
 def check_reserve(places: int) -> int:
-    """Of `places`, those streams may not take (a quarter, at least one): kept for Checks."""
-    return max(1, places // 4)
+    """Of `places`, those streams may not take (a quarter, at least one), kept for Checks; none
+    of a single place, which streams need too."""
+    return max(1, places // 4) if places > 1 else 0
 
 
 class OpsReads(MethodInterceptor):

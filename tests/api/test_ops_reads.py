@@ -257,3 +257,14 @@ async def test_on_the_health_port_reads_are_timed_never_refused_and_hold_a_windo
         assert reads(gateway, health_port=True).reading == 0
         assert not kept.done()  # its request came: only the read is timed
         kept.cancel()
+
+
+@pytest.mark.parametrize(
+    ("max_request", "places", "streams"),
+    [(128 * 1024, 8, 6), (16 * 1024, 64, 48), (512 * 1024, 2, 1), (2**20, 1, 1), (8 * 2**20, 1, 1)],
+)
+def test_reads_at_once_hold_at_most_a_mebibyte_and_streams_always_have_one(
+    max_request: int, places: int, streams: int
+) -> None:
+    assert read_places(max_request) == places
+    assert places - check_reserve(places) == streams
