@@ -208,7 +208,8 @@ async def test_a_reflection_stream_waiting_for_its_next_request_is_ended_and_a_n
             answer = await stream.read()
             assert isinstance(answer, reflection_pb2.ServerReflectionResponse)
             assert answer.file_descriptor_response.file_descriptor_proto
-        assert reads(gateway).reading == 1  # the wait for its next request
+        # The wait for its next request (begun once its answer is sent).
+        await until(lambda: reads(gateway).reading == 1, "the next read")
         with pytest.raises(grpc.aio.AioRpcError) as caught:
             await stream.read()
         ended = rich_error(caught.value)
