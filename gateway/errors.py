@@ -431,10 +431,12 @@ class RequestTimeout(GatewayError):
     reason = Reason.REQUEST_TIMEOUT
     attempts = 0
 
-    def __init__(self, timeout_s: float) -> None:
+    def __init__(self, timeout_s: float, *, after: str | None = None) -> None:
+        """`after`: what the time ran from, when not the call's start (a reflection stream's
+        next request: its last answer)."""
         super().__init__(
-            f"the call's request did not come within {timeout_s:g} s of its start; the gateway "
-            "ended the call (nothing of it reached CI)"
+            f"the call's request did not come within {timeout_s:g} s of {after or 'its start'}; "
+            "the gateway ended the call (nothing of it reached CI)"
         )
         self.timeout_s = timeout_s
 

@@ -17,7 +17,10 @@ Far too large, two ways, both refused here, before any code walks the request:
 - for health and reflection, more than `OPS_MAX_REQUEST_BYTES`. Anyone may call them (no
   client credentials), a health Watch keeps its request for as long as the stream stays open,
   and a reflection answer echoes its request: with the API's 8 MiB, forty Watch streams of
-  4 MiB names held 800 MB. Their real requests are a service or symbol name.
+  4 MiB names held 800 MB. Their real requests are a service, symbol or file name, tens of
+  bytes. On the health port grpc itself refuses a larger one, from its length prefix
+  (`gateway.api.server.health_server_options`); on the API port it buffers up to the API's
+  limit first (`gateway.api.ops_reads` bounds those reads), and this refuses it.
 
 `MalformedRequestInterceptor` swaps every handler's deserializer for one that never raises: bytes
 it cannot decode become an `Undecodable` stand-in, which the handler's wrapper refuses with
@@ -60,8 +63,10 @@ MAX_REQUEST_ELEMENTS = 20_000
 """Most messages and list items one request may hold: ten times the unknown XML nodes a submit
 may carry (`tree_checks.MAX_EXTRA_NODES`); every typed list has a bound of a few dozen at most.
 Counting stops at the bound, so a refusal costs at most this many steps."""
-OPS_MAX_REQUEST_BYTES = 64 * 1024
-"""Largest health or reflection request (a service, symbol or file name): as on the health port."""
+OPS_MAX_REQUEST_BYTES = 4 * 1024
+"""Largest health or reflection request (a service, symbol or file name; the longest name the
+gateway serves is ~60 bytes), and the health port's receive limit: less than HTTP/2's window a
+call may fill unread (8 KiB), so that a read there buffers no more than a call not read does."""
 
 
 class Undecodable:

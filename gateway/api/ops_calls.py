@@ -37,6 +37,10 @@ restarted a healthy pod, again and again:
   reading its answers) is the one beyond refused, as on the API port, where nothing is ended:
   no probe asks there, and ending a waiting call needs the call served as a client stream
   (`_reading_its_request`), which the API port's metrics would then label `client_stream`.
+
+What a call's request may buffer, and how long it may take to come, are bounded apart, on both
+ports (`gateway.api.ops_reads`): a call whose request has not come within
+`server.request_receive_timeout_s` is ended, and gives its place back.
 """
 
 from __future__ import annotations

@@ -59,10 +59,11 @@ from gateway.api.health import (
     submit_store_check,
 )
 from gateway.api.interceptors import STREAM_TYPES, InFlight, ObservabilityInterceptor
-from gateway.api.malformed import MalformedRequestInterceptor
+from gateway.api.malformed import OPS_MAX_REQUEST_BYTES, MalformedRequestInterceptor
 from gateway.api.metrics import GatewayMetrics, UpstreamMetrics
 from gateway.api.ops_calls import OpsCallLimit
 from gateway.api.ops_http import OpsServer, start_ops_server
+from gateway.api.ops_reads import OpsReads, read_places
 from gateway.api.reflection import enable_reflection
 from gateway.api.request_memory import RequestMemory
 from gateway.api.resources_service import (
@@ -145,9 +146,11 @@ HEALTH_KEEPALIVE_TIMEOUT_S = 10.0
 
 def health_server_options(idle_s: float = HEALTH_IDLE_S) -> list[tuple[str, Any]]:
     """grpc core channel arguments for the health port: one tiny request per probe, so a small
-    message limit; no SO_REUSEPORT, for the same reason as on the API port; idle connections,
-    and handshakes that do not end, closed after `idle_s` (plaintext: grpc's idle timer runs
-    from the accept, so a silent socket is closed by either; both measured).
+    message limit (`OPS_MAX_REQUEST_BYTES`, below the window a call may fill unread: a read
+    buffers no more than that, `gateway.api.ops_reads`); no SO_REUSEPORT, for the same reason
+    as on the API port; idle connections, and handshakes that do not end, closed after
+    `idle_s` (plaintext: grpc's idle timer runs from the accept, so a silent socket is closed
+    by either; both measured).
 
     No `grpc.max_allowed_incoming_connections`, on purpose: kubelet opens a new connection for
     every probe, so whoever filled a cap on this port with connections of their own would lock
@@ -156,7 +159,7 @@ def health_server_options(idle_s: float = HEALTH_IDLE_S) -> list[tuple[str, Any]
     `idle_s`."""
     idle_ms = max(1, int(idle_s * 1000))
     return [
-        ("grpc.max_receive_message_length", 64 * 1024),
+        ("grpc.max_receive_message_length", OPS_MAX_REQUEST_BYTES),
         *REQUEST_WINDOW_OPTIONS,
         ("grpc.so_reuseport", 0),
         ("grpc.max_connection_idle_ms", idle_ms),
@@ -302,24 +305,36 @@ def upstream_telemetry(metrics: GatewayMetrics, extra: Sequence[Telemetry] = ())
 
 @dataclass
 class OpsGuards:
-    """What guards health and reflection (open to anyone) on the two ports: a bound on the calls
-    in progress for each port, and one malformed-request guard for both (its one warning line a
-    minute holds for the process). A bound each: strangers who fill the API port's must not
-    refuse kubelet's probes on the health port. Neither lets streams take the Checks' places,
-    and on the health port a Check beyond its places ends the oldest still waiting for its
-    request instead of being refused (`OpsCallLimit`, `evicts`)."""
+    """What guards health and reflection (open to anyone) on the two ports: for each port a
+    bound on the calls in progress and the reads of their requests (each timed; on the API
+    port, where grpc may buffer `max_request_bytes` for one, counted), and one malformed-request
+    guard for both (its one warning line a minute holds for the process). Bounds of their own:
+    strangers who fill the API port's must not refuse kubelet's probes on the health port.
+    Neither lets streams take the Checks' places, and on the health port a Check beyond its
+    places ends the oldest still waiting for its request instead of being refused
+    (`OpsCallLimit`, `evicts`)."""
 
     api_calls: OpsCallLimit
     health_port_calls: OpsCallLimit
     malformed: MalformedRequestInterceptor
+    api_reads: OpsReads
+    health_port_reads: OpsReads
 
     @classmethod
     def from_settings(cls, limits: ServerLimits) -> OpsGuards:
+        timeout_s = limits.request_receive_timeout_s
         return cls(
             OpsCallLimit(limits.max_ops_calls),
             OpsCallLimit(limits.max_ops_calls, evicts=True),
             MalformedRequestInterceptor(),
+            OpsReads(timeout_s, read_places(limits.max_request_bytes)),
+            OpsReads(timeout_s),  # a read holds no more than the window: timed, not counted
         )
+
+    def close(self) -> None:
+        """The servers have stopped: no read's timer left behind."""
+        self.api_reads.close()
+        self.health_port_reads.close()
 
 
 def api_interceptors(
@@ -329,12 +344,14 @@ def api_interceptors(
     in_flight: InFlight,
     guards: OpsGuards | None = None,
 ) -> PerMethodChain:
-    """The API server's interceptors, outermost first (observability, client access, the bound
-    on health and reflection calls, malformed requests), applied once per method. Also what
-    `bench.inproc` runs a call through, so the in-process figures are this server's."""
+    """The API server's interceptors, outermost first (the reads of health and reflection
+    requests, observability, client access, the bound on health and reflection calls, malformed
+    requests), applied once per method. Also what `bench.inproc` runs a call through, so the
+    in-process figures are this server's."""
     guards = guards or OpsGuards.from_settings(settings.server)
     return PerMethodChain(
         [
+            guards.api_reads,  # outermost: a Check read by it is still counted `unary` inside
             ObservabilityInterceptor(metrics, in_flight),
             access.interceptor(settings.default_bucket, settings.default_region),
             guards.api_calls,
@@ -368,10 +385,12 @@ def _health_server(
     readiness: Readiness, address: str, guards: OpsGuards, *, idle_s: float = HEALTH_IDLE_S
 ) -> HealthPort:
     """Bind (not start) a server offering only `readiness.servicer`, behind the same guards as
-    health on the API port (its own bound on calls, whose Checks strangers cannot crowd out);
-    OSError if it cannot bind. `idle_s`: see `health_server_options` (shorter in tests)."""
+    health on the API port (its own bounds on calls, whose Checks strangers cannot crowd out,
+    and on the time their requests may take); OSError if it cannot bind. `idle_s`: see
+    `health_server_options` (shorter in tests)."""
+    chain = [guards.health_port_reads, guards.health_port_calls, guards.malformed]
     server = grpc.aio.server(
-        interceptors=[PerMethodChain([guards.health_port_calls, guards.malformed])],
+        interceptors=[PerMethodChain(chain)],
         options=health_server_options(idle_s),
     )
     health_pb2_grpc.add_HealthServicer_to_server(readiness.servicer, server)
@@ -435,6 +454,8 @@ class RunningGateway:
     ops: OpsServer | None = None
     health: HealthPort | None = None
     access: ClientAccess | None = None
+    # The bounds on health and reflection calls and their reads, on both ports.
+    guards: OpsGuards | None = None
     _stopped: asyncio.Event = field(default_factory=asyncio.Event)
     _force: asyncio.Event = field(default_factory=asyncio.Event)
 
@@ -568,6 +589,7 @@ async def start_gateway(
     guards = OpsGuards.from_settings(settings.server)
     health_address = settings.health_listen if health_listen is None else health_listen
     async with contextlib.AsyncExitStack() as stack:
+        stack.callback(guards.close)  # after both servers' stop: no call reads any more
         ops: OpsServer | None = None
         if ops_listen:
             ops = await start_ops_server(ops_listen, metrics.registry, readiness)
@@ -675,6 +697,7 @@ async def start_gateway(
         ops=ops,
         health=health,
         access=access,
+        guards=guards,
     )
 
 

@@ -237,7 +237,8 @@ class ServerLimits:
         help="time an API call's request may take to come, from the call's start (its "
         "headers); a call whose request has not come by then is ended DEADLINE_EXCEEDED "
         "(REQUEST_TIMEOUT) and its place and request memory given back at once (every RPC "
-        "has one request, which gRPC clients send with the headers)",
+        "has one request, which gRPC clients send with the headers); health and reflection "
+        "requests too, on both ports (each of a reflection stream's from the answer before)",
     )
     # Server pings find dead peers (a NAT or a load balancer that dropped the connection
     # silently).
@@ -318,7 +319,7 @@ class ServerLimits:
     # 256 MiB the defaults are sized for (500 were ~28 MiB, until the requests' own bound,
     # `max_request_memory_mb`, needed room; 2,000 were ~113 MiB: with the other bounds full,
     # far past k8s/shared's limit); k8s/shared, which keeps no submit store in memory, allows
-    # 880. grpc closes the one beyond at once, before any byte (no status can be sent).
+    # 860. grpc closes the one beyond at once, before any byte (no status can be sent).
     max_connections: int = _option(
         300,
         flag="--max-connections",

@@ -377,11 +377,12 @@ async def test_a_flood_of_checks_that_never_send_their_request_does_not_fail_a_p
         await gateway.stop(grace_s=0)
 
 
-async def test_a_health_or_reflection_request_over_64_kib_is_refused(
+async def test_a_health_or_reflection_request_over_4_kib_is_refused_on_the_api_port(
     gateway: RunningGateway,
 ) -> None:
     """A Watch keeps its request for as long as it stays open and a reflection answer echoes
-    its request: 8 MiB each (the API's limit) let a few dozen streams hold gigabytes."""
+    its request: 8 MiB each (the API's limit) let a few dozen streams hold gigabytes. (On the
+    health port grpc refuses one from its length prefix: tests/api/test_ops_reads.py.)"""
     huge = "x" * (OPS_MAX_REQUEST_BYTES + 1)
     async with grpc.aio.insecure_channel(gateway.address) as channel:
         health = health_pb2_grpc.HealthStub(channel)

@@ -11,7 +11,9 @@ The peak is the process's own high-water mark (VmHWM), read once the flood is fu
 
 The first flood comes from clients that speak HTTP/2 themselves (`tests.fixtures.raw_h2`), since
 a gRPC client library always finishes its requests; the second from gRPC channels, with the
-emulator (in this process) holding every submit until the test lets it go.
+emulator (in this process) holding every submit until the test lets it go. The third floods the
+health and reflection calls anyone may open, on the API and health ports, with requests that
+never finish.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from pathlib import Path
 
 import grpc
 from aiohttp import web
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from ci_emulator.hosts import Target
 from ci_emulator.server import RunningEmulator
@@ -35,13 +38,23 @@ from gateway._proto import (
     workflows_pb2_grpc,
     xml_pb2,
 )
+from gateway.api.malformed import OPS_MAX_REQUEST_BYTES
+from gateway.api.ops_calls import check_places
+from gateway.api.ops_reads import READ_MEMORY, read_places
 from gateway.api.request_memory import REQUEST_HELD_FACTOR
+from gateway.api.server import REQUEST_WINDOW_OPTIONS
 from gateway.api.validation import MAX_USER_DATA
 from gateway.config.settings import ServerLimits
 from gateway.credentials import Credentials
 from tests.api.test_connection_bounds import rich_status
 from tests.conftest import BUCKET, REGION, SAMPLE_KEY
-from tests.deploy.test_memory_bounds import DEFAULTS_SIZED_FOR_MIB, LIMIT_SHARE, REST_MIB
+from tests.deploy.test_memory_bounds import (
+    DEFAULTS_SIZED_FOR_MIB,
+    LIMIT_SHARE,
+    OPEN_CALL_KIB,
+    OPS_CALL_KIB,
+    REST_MIB,
+)
 from tests.fixtures.raw_h2 import RawClient, frame
 from tests.fixtures.serve_process import ServeProcess, StartServe
 from tests.integration.helpers import rich_error
@@ -53,14 +66,23 @@ MAX_REQUEST = DEFAULTS.max_request_bytes
 LIMIT = DEFAULTS.max_request_memory_mb * MIB
 BUDGET = LIMIT_SHARE * DEFAULTS_SIZED_FOR_MIB * MIB
 SUBMIT = "/ci.media.v1.MediaJobService/SubmitMediaJob"
+WATCH = "/grpc.health.v1.Health/Watch"
+CHECK = "/grpc.health.v1.Health/Check"
+REFLECTION = "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo"
+KIB = 1024
+WINDOW = dict(REQUEST_WINDOW_OPTIONS)["grpc.http2.lookahead_bytes"]
 RESOURCE_EXHAUSTED = grpc.StatusCode.RESOURCE_EXHAUSTED.value[0]
 
 
 async def serve(
-    start: StartServe, emulator: RunningEmulator, credentials: Credentials, tmp_path: Path
+    start: StartServe,
+    emulator: RunningEmulator,
+    credentials: Credentials,
+    tmp_path: Path,
+    *extra: str,
 ) -> tuple[ServeProcess, str]:
     """`serve` at its defaults, but for the sidecar access that allows template and workflow
-    writes (the largest requests are theirs)."""
+    writes (the largest requests are theirs), with `extra` arguments."""
     access = tmp_path / "access.toml"
     access.write_text('mode = "sidecar"\nsidecar_operations = ["*"]\n')
     process = await start(
@@ -69,6 +91,7 @@ async def serve(
         "--default-region", REGION,
         "--endpoint-url", emulator.url,
         "--access-file", str(access),
+        *extra,
         credentials=credentials,
     )  # fmt: skip
     listening = await process.line("gateway listening")
@@ -234,3 +257,63 @@ async def test_the_largest_requests_pass_and_a_flood_held_by_ci_stays_within_the
             release.set()
         for call in held:  # served once CI answers
             assert (await call).jobs_detail.job_id
+
+
+def _stalled(address: str, paths: list[str], size: int) -> tuple[RawClient, int]:
+    """One connection, a call of each of `paths`, each sending all but the last byte of a
+    request of `size` bytes as far as the windows let it: the client (still connected) and how
+    many of its calls are still open (read, not refused)."""
+    client = RawClient(address)
+    client.ignore_stream_limit()
+    almost = frame(b"\x0a" + b"\x00" * (size - 1))[:-1]  # never complete
+    streams = [client.open(path) for path in paths]
+    client.push(dict.fromkeys(streams, almost), timeout=WAIT_S)
+    return client, sum(not client.answered(stream) for stream in streams)
+
+
+async def test_health_and_reflection_calls_that_never_finish_stay_within_their_rows(
+    emulator: RunningEmulator,
+    credentials: Credentials,
+    serve_processes: StartServe,
+    tmp_path: Path,
+) -> None:
+    """Every place of health and reflection calls on both ports (`server.max_ops_calls`: 180
+    streams, 20 Checks) opened with the largest request each port takes, all but its last byte
+    sent. Before their reads were bounded (`gateway.api.ops_reads`), grpc buffered each whole
+    and none was ever ended: +47 MiB (measured on the tree before). Now the API port reads a
+    few at once and refuses the rest, and the health port's limit is below a call's window."""
+    process, address = await serve(
+        serve_processes, emulator, credentials, tmp_path, "--health-listen", "127.0.0.1:0"
+    )
+    health_address = str((await process.line("gateway listening"))["health_address"])
+    calls = DEFAULTS.max_ops_calls
+    checks = check_places(calls)
+    paths = [WATCH] * ((calls - checks) // 2) + [REFLECTION] * ((calls - checks + 1) // 2)
+    paths += [CHECK] * checks
+    # The rows of these calls (README, "Memory at the bounds": the calls on both ports, the
+    # API port's reads; the health port's windows, left out there), and what the calls
+    # refused cost while they were answered: less than grpc buffered for them unbounded.
+    rows = 2 * calls * OPS_CALL_KIB * KIB + READ_MEMORY + calls * WINDOW
+    refused = (len(paths) - read_places(MAX_REQUEST)) * OPEN_CALL_KIB * KIB
+    assert rows + refused < calls * (MAX_REQUEST + OPS_MAX_REQUEST_BYTES)
+    rested = peak_rss(process.process.pid)
+    (api, held), (port, read) = await asyncio.gather(
+        asyncio.to_thread(_stalled, address, paths, MAX_REQUEST),
+        asyncio.to_thread(_stalled, health_address, [WATCH] * (calls - checks) + [CHECK] * checks,
+                          OPS_MAX_REQUEST_BYTES),
+    )  # fmt: skip
+    try:
+        # The probe is answered meanwhile.
+        async with grpc.aio.insecure_channel(health_address) as channel:
+            answer = await health_pb2_grpc.HealthStub(channel).Check(
+                health_pb2.HealthCheckRequest(), timeout=WAIT_S
+            )
+        assert answer.status == health_pb2.HealthCheckResponse.SERVING
+        grown = peak_rss(process.process.pid) - rested
+        assert grown < rows + refused, f"+{grown / MIB:.1f} MiB"
+        # On the API port only the reads within `READ_MEMORY` hold a request; on the health
+        # port none is refused, each holding its window at most.
+        assert held == read_places(MAX_REQUEST) and read == calls
+    finally:
+        api.close()
+        port.close()

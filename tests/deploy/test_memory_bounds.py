@@ -26,6 +26,7 @@ from pathlib import Path
 import pytest
 
 from gateway.access.interceptor import ClientAccess
+from gateway.api.ops_reads import read_places
 from gateway.api.server import max_concurrent_rpcs
 from gateway.config.settings import Settings
 from tests.deploy.test_k8s import LAYOUTS, gateway_container, gateway_pod, load_layout, one
@@ -123,6 +124,19 @@ def _requests_mib(settings: Settings) -> float:
     return float(settings.server.max_request_memory_mb)
 
 
+def _ops_reads_mib(settings: Settings) -> float:
+    """The requests of health and reflection calls being read on the API port, where grpc may
+    buffer `server.max_request_bytes` for each: the reads at once (`gateway.api.ops_reads`,
+    1 MiB of them, at least one) times that. Measured (RSS of `serve`): every place of these
+    calls on both ports opened with the largest request each port takes, never finished,
+    +9.5-11.7 MiB with the calls' own cost, those refused included; +47.5 MiB before the reads
+    were bounded (tests/api/test_request_floods.py). On the health port grpc refuses a request
+    over 4 KiB from its length prefix, so a read there holds no more than a call's window,
+    which is left out (LIMIT_SHARE)."""
+    request = settings.server.max_request_bytes
+    return read_places(request) * request / 2**20
+
+
 def worst_case(settings: Settings, *, tls: bool) -> WorstCase:
     """Every bound full at once: `tls` when the API port serves TLS (a connection costs more)."""
     limits = settings.server
@@ -138,6 +152,7 @@ def worst_case(settings: Settings, *, tls: bool) -> WorstCase:
             "calls and watches": _calls_kib(settings) / 1024,
             "requests": _requests_mib(settings),
             "health and reflection": 2 * limits.max_ops_calls * OPS_CALL_KIB / 1024,  # 2 ports
+            "health and reflection requests": _ops_reads_mib(settings),
         }
     )
 
