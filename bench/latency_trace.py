@@ -3,14 +3,16 @@
 Issue 16 asks for p50 at concurrency 1 at most 0.6 ms above the direct signed call. This
 harness runs the emulator, the gateway as `ci-gateway serve` runs it (`bench.serve gateway`:
 INFO access line per RPC, metrics, exactly-once submit, validation, rich errors) and, beside
-them, the bare grpc.aio server (`--noop`, the gRPC floor), pinned as `bench.procs` pins them
+them, the bare grpc.aio server (`--noop`, the gRPC floor, on asyncio's loop and on uvloop as
+the gateway runs), pinned as `bench.procs` pins them
 (emulator on one CPU; gateways and this sequential client on the other), and reads the time of
 one call three ways, all in one run:
 
 1. **p50**, `--reps` interleaved blocks of `--calls` back-to-back calls per client (gateway,
    `--baseline-src`'s gateway if given, the direct aiohttp call, the direct call through the
-   gateway's own `Transport`, the no-op gRPC server), so the machine's drift (2 CPUs shared
-   with other work) lands on all of them; medians of the blocks' p50.
+   gateway's own `Transport`, the no-op gRPC servers (submit only: they answer nothing else)),
+   so the machine's drift (2 CPUs shared with other work) lands on all of them; medians of
+   the blocks' p50.
 2. **CPU on the path**: each process's threads' `/proc/<pid>/task/<tid>/schedstat` around
    every block: time run and time waited runnable (a CPU busy with something else) per call,
    for the event loop's thread and for the rest (grpc's threads). At concurrency 1 the client,
@@ -22,7 +24,8 @@ one call three ways, all in one run:
    the event loop woken, the request written to CI, read by the emulator, its answer written,
    read by the gateway, the access line written, the reply sent, read by the client, the call
    done. The same for the direct call (sent, read by CI, answered, read back, done). Medians
-   over the calls, as offsets from the call's start.
+   over the calls, as offsets from the call's start, and between two stages who held each
+   CPU (`bench.latency_stages.WHO`): a stage's time is either someone's CPU or a wait.
 
 Bounded: a fixed number of calls per block, every child stopped by its own pid (`bench.procs`),
 `perf` stopped by its pid with SIGINT and waited for. Linux only (pinning, /proc, perf).
@@ -56,12 +59,13 @@ Client = GatewayClient | DirectClient | TransportDirectClient
 
 PERF = shutil.which("perf") or ""
 
-GATEWAY, BASELINE, DIRECT, DIRECT_OWN, FLOOR = (
+GATEWAY, BASELINE, DIRECT, DIRECT_OWN, FLOOR, FLOOR_UVLOOP = (
     "gateway",
     "baseline",
     "direct",
     "direct-own",
     "floor",
+    "floor-uvloop",
 )
 
 # ---- CPU per call from schedstat ------------------------------------------------------------
@@ -212,7 +216,7 @@ async def _run(args: argparse.Namespace) -> None:
             child(["emulator", "--cpu", str(emulator_cpu)], "latency-emulator")
         )
         url = str(emulator.info["url"])
-        gateways = {GATEWAY: [], FLOOR: ["--noop"]}
+        gateways = {GATEWAY: [], FLOOR: ["--noop"], FLOOR_UVLOOP: ["--noop", "--uvloop"]}
         if args.baseline_src:
             gateways[BASELINE] = ["--src", args.baseline_src]
         clients: dict[str, Client] = {}
@@ -239,7 +243,7 @@ async def _run(args: argparse.Namespace) -> None:
 def _calls(clients: dict[str, Client], op: str, job_id: str) -> dict[str, Call]:
     calls: dict[str, Call] = {}
     for role, client in clients.items():
-        if op == "describe" and role == FLOOR:
+        if op == "describe" and role in (FLOOR, FLOOR_UVLOOP):
             continue  # the floor answers submits only without --canned-dir
         calls[role] = (
             client.submit if op == "submit" else functools.partial(client.describe, job_id)
