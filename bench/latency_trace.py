@@ -282,7 +282,11 @@ async def _measure(
                     cells[role].cpu.setdefault("server" if r == role else r, []).append(cpu)
         _report_p50(op, cells, args)
         if args.trace_calls and PERF:
-            for role, gateway in ((GATEWAY, pids[GATEWAY]), (DIRECT, None)):
+            # The floor's stages too (submit): grpc.aio's own hand-offs, without the gateway.
+            traced = [(GATEWAY, pids[GATEWAY]), (FLOOR_UVLOOP, pids[FLOOR_UVLOOP]), (DIRECT, None)]
+            for role, gateway in traced:
+                if role not in calls:
+                    continue
                 lines, _ = await _trace(
                     calls[role],
                     args.trace_calls,
