@@ -195,6 +195,11 @@ async def _trace(
                 began = time.perf_counter()
                 await call()
                 windows.append((began, time.perf_counter()))
+        if not ((folder / "sys").exists() and (folder / "sched").exists()):
+            # perf is there but may not trace (perf_event_paranoid, no root): say so, go on.
+            return [
+                "(perf recorded nothing: tracing needs root or kernel.perf_event_paranoid <= -1)"
+            ], []
         events = latency_stages.parse_syscalls(_script(folder / "sys", "pid,tid,time,event,trace"))
         occupancy = latency_stages.Occupancy(
             _script(folder / "sched", "cpu,time,event,trace"), roles
