@@ -10,9 +10,10 @@ one call three ways, all in one run:
 
 1. **p50**, `--reps` interleaved blocks of `--calls` back-to-back calls per client (gateway,
    `--baseline-src`'s gateway if given, the direct aiohttp call, the direct call through the
-   gateway's own `Transport`, the no-op gRPC servers (submit only: they answer nothing else)),
-   so the machine's drift (2 CPUs shared with other work) lands on all of them; medians of
-   the blocks' p50.
+   gateway's own `Transport`, the no-op gRPC servers (submit only: they answer nothing else),
+   and for describe a gateway with no code of its own (`zero-logic`: `bench.ablate`'s `send`,
+   grpc.aio on uvloop making one signed GET through `Transport`)), so the machine's drift (2
+   CPUs shared with other work) lands on all of them; medians of the blocks' p50.
 2. **CPU on the path**: each process's threads' `/proc/<pid>/task/<tid>/schedstat` around
    every block: time run and time waited runnable (a CPU busy with something else) per call,
    for the event loop's thread and for the rest (grpc's threads). At concurrency 1 the client,
@@ -40,6 +41,7 @@ import functools
 import os
 import shutil
 import signal
+import socket
 import statistics
 import subprocess
 import sys
@@ -53,19 +55,21 @@ from bench import latency_stages
 from bench.clients import DirectClient, GatewayClient, TransportDirectClient
 from bench.common import pin
 from bench.procs import child, default_cpus
+from gateway._proto import service_pb2
 
 Call = Callable[[], Awaitable[object]]
 Client = GatewayClient | DirectClient | TransportDirectClient
 
 PERF = shutil.which("perf") or ""
 
-GATEWAY, BASELINE, DIRECT, DIRECT_OWN, FLOOR, FLOOR_UVLOOP = (
+GATEWAY, BASELINE, DIRECT, DIRECT_OWN, FLOOR, FLOOR_UVLOOP, ZERO_LOGIC = (
     "gateway",
     "baseline",
     "direct",
     "direct-own",
     "floor",
     "floor-uvloop",
+    "zero-logic",
 )
 
 # ---- CPU per call from schedstat ------------------------------------------------------------
@@ -238,11 +242,53 @@ async def _run(args: argparse.Namespace) -> None:
         clients[DIRECT] = DirectClient(url)
         clients[DIRECT_OWN] = TransportDirectClient(url)
         try:
+            gateway_client = clients[GATEWAY]
+            assert isinstance(gateway_client, GatewayClient)
+            job_id = await gateway_client.submit()
+            zero = stack.enter_context(_zero_logic(url, job_id, gateway_cpu))
+            pids[ZERO_LOGIC] = zero.pid
+            clients[ZERO_LOGIC] = GatewayClient(zero.address)
             cpus = {"gateway's": gateway_cpu, "emulator's": emulator_cpu}
-            await _measure(args, clients, pids, emulator.pid, me, cpus)
+            await _measure(args, clients, pids, emulator.pid, me, cpus, job_id)
         finally:
             for client in clients.values():
                 await client.close()
+
+
+@dataclass(frozen=True)
+class _Server:
+    pid: int
+    address: str
+
+
+@contextlib.contextmanager
+def _zero_logic(url: str, job_id: str, cpu: int) -> Iterator[_Server]:
+    """`bench.ablate`'s `send` variant: a grpc.aio server on uvloop whose DescribeMediaJobs
+    makes one signed GET of `job_id` through the gateway's `Transport` and answers empty: a
+    gateway with no code of its own, what grpc.aio and the HTTP leg cost together."""
+    with socket.socket() as probe:  # a free port (the variant takes one, not 0)
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    with tempfile.TemporaryDirectory(prefix="latency-zero-") as folder:
+        process = subprocess.Popen(  # noqa: S603 - our own interpreter and module
+            [sys.executable, "-m", "bench.ablate", "serve", "send", str(port), url, job_id,
+             str(cpu), str(Path(folder) / "access.log")],
+            stdout=subprocess.PIPE, text=True, cwd=Path(__file__).resolve().parent.parent,
+        )  # fmt: skip
+        try:
+            assert process.stdout is not None
+            if process.stdout.readline().strip() != "ready":
+                raise RuntimeError("the zero-logic server did not start")
+            yield _Server(process.pid, f"127.0.0.1:{port}")
+        finally:
+            process.terminate()
+            try:
+                process.wait(10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(5)
+            if process.stdout is not None:
+                process.stdout.close()
 
 
 def _calls(clients: dict[str, Client], op: str, job_id: str) -> dict[str, Call]:
@@ -250,6 +296,12 @@ def _calls(clients: dict[str, Client], op: str, job_id: str) -> dict[str, Call]:
     for role, client in clients.items():
         if op == "describe" and role in (FLOOR, FLOOR_UVLOOP):
             continue  # the floor answers submits only without --canned-dir
+        if role == ZERO_LOGIC:
+            if op == "describe":  # the only RPC it serves; its answer is empty
+                assert isinstance(client, GatewayClient)
+                request = service_pb2.DescribeMediaJobsRequest(job_ids=[job_id])
+                calls[role] = functools.partial(client._stub.DescribeMediaJobs, request)
+            continue
         calls[role] = (
             client.submit if op == "submit" else functools.partial(client.describe, job_id)
         )
@@ -263,10 +315,8 @@ async def _measure(
     emu: int,
     me: int,
     cpus: dict[str, int],
+    job_id: str,
 ) -> None:
-    gateway_client = clients[GATEWAY]
-    assert isinstance(gateway_client, GatewayClient)
-    job_id = await gateway_client.submit()
     for op in args.ops:
         calls = _calls(clients, op, job_id)
         for call in calls.values():  # warm every path (connections, caches) before timing
@@ -288,7 +338,12 @@ async def _measure(
         _report_p50(op, cells, args)
         if args.trace_calls and PERF:
             # The floor's stages too (submit): grpc.aio's own hand-offs, without the gateway.
-            traced = [(GATEWAY, pids[GATEWAY]), (FLOOR_UVLOOP, pids[FLOOR_UVLOOP]), (DIRECT, None)]
+            traced = [
+                (GATEWAY, pids[GATEWAY]),
+                (FLOOR_UVLOOP, pids[FLOOR_UVLOOP]),
+                (ZERO_LOGIC, pids[ZERO_LOGIC]),
+                (DIRECT, None),
+            ]
             for role, gateway in traced:
                 if role not in calls:
                     continue

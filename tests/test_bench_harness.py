@@ -73,7 +73,7 @@ def test_latency_trace_measures_every_client_at_concurrency_1() -> None:
     )  # fmt: skip
     assert done.returncode == 0, done.stderr[-2000:]
     rows = [line.split("|")[1].strip() for line in done.stdout.splitlines() if line.startswith("|")]
-    for client in ("gateway", "floor", "floor-uvloop", "direct", "direct-own"):
+    for client in ("gateway", "floor", "floor-uvloop", "direct", "direct-own", "zero-logic"):
         assert client in rows, client
 
 
