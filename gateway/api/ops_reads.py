@@ -52,7 +52,7 @@ from grpc.aio import EOF  # type: ignore[attr-defined]  # not in grpc-stubs
 
 from gateway._chain import OPS_PREFIXES, MethodInterceptor, NotRead, Unread
 from gateway.api.ops_calls import UNARY
-from gateway.api.receive_timeout import Arrival, ReceiveDeadline
+from gateway.api.receive_timeout import Arrival, ReceiveDeadline, streaming_after_read
 from gateway.errors import MalformedRequest, Overloaded, RequestTimeout
 
 if TYPE_CHECKING:  # grpc's RpcMethodHandler and ServicerContext are generic in its stubs only
@@ -163,20 +163,7 @@ class OpsReads(MethodInterceptor):
                 return await response if inspect.isawaitable(response) else response
 
             return grpc.stream_unary_rpc_method_handler(answer, deserializer, serializer)
-        streams: Behavior | None = handler.unary_stream
-        assert streams is not None
-        if inspect.isasyncgenfunction(streams):
-
-            async def answers(requests: Any, context: Context) -> AsyncIterator[Any]:
-                async for message in streams(await request_of(requests, context), context):
-                    yield message
-
-            return grpc.stream_stream_rpc_method_handler(answers, deserializer, serializer)
-
-        async def writes(requests: Any, context: Context) -> None:  # writes with context.write
-            await streams(await request_of(requests, context), context)
-
-        return grpc.stream_stream_rpc_method_handler(writes, deserializer, serializer)
+        return streaming_after_read(handler, request_of)
 
     def _reading_each(self, handler: Handler, limit: int | None) -> Handler:
         """`handler` (a client stream) given its requests as it reads them itself, each read

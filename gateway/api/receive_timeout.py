@@ -37,7 +37,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 import grpc
@@ -165,6 +165,17 @@ def read_own_request(
             return await unary(request, context)
 
         return grpc.stream_unary_rpc_method_handler(answer, deserializer, serializer)
+    return streaming_after_read(handler, request_of)
+
+
+RequestOf = Callable[[Any, "Context"], Awaitable[Any]]
+
+
+def streaming_after_read(handler: Handler, request_of: RequestOf) -> Handler:
+    """`handler` (one request, a stream of answers) served as a bidirectional stream whose one
+    request `request_of(requests, context)` reads, then `handler`'s behaviour runs on it (an
+    async generator, or a coroutine that writes with `context.write`)."""
+    deserializer, serializer = handler.request_deserializer, handler.response_serializer
     streams: Behavior | None = handler.unary_stream
     assert streams is not None
     if inspect.isasyncgenfunction(streams):
