@@ -55,6 +55,7 @@ from bench import latency_stages
 from bench.clients import DirectClient, GatewayClient, TransportDirectClient
 from bench.common import pin
 from bench.procs import child, default_cpus
+from bench.ratio import BASELINE, DIRECT, DIRECT_OWN, FLOOR, FLOOR_UVLOOP, GATEWAY
 from gateway._proto import service_pb2
 
 Call = Callable[[], Awaitable[object]]
@@ -62,15 +63,7 @@ Client = GatewayClient | DirectClient | TransportDirectClient
 
 PERF = shutil.which("perf") or ""
 
-GATEWAY, BASELINE, DIRECT, DIRECT_OWN, FLOOR, FLOOR_UVLOOP, ZERO_LOGIC = (
-    "gateway",
-    "baseline",
-    "direct",
-    "direct-own",
-    "floor",
-    "floor-uvloop",
-    "zero-logic",
-)
+ZERO_LOGIC = "zero-logic"  # the other clients' names are the ratio item's
 
 # ---- CPU per call from schedstat ------------------------------------------------------------
 
