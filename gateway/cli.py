@@ -1,9 +1,9 @@
 """`ci-gateway`: serve the gateway; with the emulator extra, run the CI emulator or the demo.
 
 Credentials never come from flags (argv is visible to every user of the machine through `ps`):
-`serve` reads them from the environment or the sources its credentials file names
-(`gateway.credentials.config_file`), and `demo` invents throwaway ones that it hands to its
-in-process emulator and gateway.
+`serve` reads them from the environment (`CI_GATEWAY_SECRET_ID`, `CI_GATEWAY_SECRET_KEY`) or
+the sources its `--credentials-file` names, and `demo` invents throwaway ones that it hands to
+its in-process emulator and gateway.
 """
 
 from __future__ import annotations

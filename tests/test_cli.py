@@ -16,10 +16,10 @@ from pathlib import Path
 
 import pytest
 
-from gateway.cli import OTHER_FILES
+from gateway.cli import OTHER_FILES, main
 from gateway.config.load import unknown_variables
 from gateway.config.settings import Settings
-from gateway.credentials import ENV_SECRET_ID, Credentials
+from gateway.credentials import ENV_SECRET_ID, ENV_SECRET_KEY, Credentials
 from tests.fixtures.serve_process import (
     ServeRefusal,
     StartServe,
@@ -272,3 +272,17 @@ async def test_serve_warns_when_the_open_file_limit_is_below_what_its_settings_u
         assert await serve.terminate() == 0
     finally:
         await serve.kill()
+
+
+def test_the_top_level_help_names_where_serve_takes_its_keys_from(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """`ci-gateway --help` is where a new user first reads where the keys go: the variables
+    and the flag they set, not the Python module that reads the file."""
+    with pytest.raises(SystemExit) as exited:
+        main(["--help"])
+    assert exited.value.code == 0
+    text = " ".join(capsys.readouterr().out.split())
+    assert f"`{ENV_SECRET_ID}`, `{ENV_SECRET_KEY}`" in text
+    assert "`--credentials-file`" in text
+    assert "gateway.credentials" not in text
