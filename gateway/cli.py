@@ -67,6 +67,18 @@ def _emulator_entry(command: str, module: str) -> Callable[[list[str]], int] | N
     return entry
 
 
+# `serve --help` shows only the settings that have a flag: say where the others and the keys go,
+# which a new user otherwise learns only from the README.
+SERVE_EPILOG = (
+    "Settings, lowest precedence first: defaults, --config, environment variables, flags. Every "
+    "setting has a TOML key and a variable, CI_GATEWAY_<SECTION>_<NAME> (top-level ones: "
+    "CI_GATEWAY_<NAME>); only some have a flag (the README's configuration table lists them "
+    "all). The Tencent keys never come from a flag: "
+    f"{ENV_SECRET_ID} and {ENV_SECRET_KEY} ({ENV_SESSION_TOKEN} for temporary keys), or the "
+    "sources that --credentials-file names."
+)
+
+
 class CannotStart(Exception):
     """`start_gateway` refused the settings or could not bind a port."""
 
@@ -181,8 +193,15 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ci-gateway", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
 
-    serve = commands.add_parser("serve", help="serve the gRPC gateway")
-    serve.add_argument("--config", type=Path, help="TOML settings file")
+    serve = commands.add_parser(
+        "serve",
+        help="serve the gRPC gateway",
+        description="Serve the gRPC gateway until SIGTERM or SIGINT, then drain.",
+        epilog=SERVE_EPILOG,
+    )
+    serve.add_argument(
+        "--config", type=Path, help="TOML settings file (every setting; an unknown key is an error)"
+    )
     for option in OPTIONS:
         if option.flag:
             serve.add_argument(

@@ -18,7 +18,7 @@ import pytest
 
 from gateway.cli import OTHER_FILES, main
 from gateway.config.load import unknown_variables
-from gateway.config.settings import Settings
+from gateway.config.settings import OPTIONS, Settings
 from gateway.credentials import ENV_SECRET_ID, ENV_SECRET_KEY, Credentials
 from tests.fixtures.serve_process import (
     ServeRefusal,
@@ -286,3 +286,19 @@ def test_the_top_level_help_names_where_serve_takes_its_keys_from(
     assert f"`{ENV_SECRET_ID}`, `{ENV_SECRET_KEY}`" in text
     assert "`--credentials-file`" in text
     assert "gateway.credentials" not in text
+
+
+def test_serve_help_says_where_the_settings_without_a_flag_and_the_keys_go(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """`serve --help` lists only the settings that have a flag; the rest, and the keys, would
+    be invisible there without its closing paragraph."""
+    with pytest.raises(SystemExit) as exited:
+        main(["serve", "--help"])
+    assert exited.value.code == 0
+    text = " ".join(capsys.readouterr().out.split())
+    assert "CI_GATEWAY_<SECTION>_<NAME>" in text
+    assert f"{ENV_SECRET_ID} and {ENV_SECRET_KEY}" in text and "--credentials-file" in text
+    without_flag = [option for option in OPTIONS if option.flag is None]
+    assert without_flag  # "only some have a flag"
+    assert all(f"(env {option.env})" not in text for option in without_flag)
