@@ -302,3 +302,39 @@ def test_serve_help_says_where_the_settings_without_a_flag_and_the_keys_go(
     without_flag = [option for option in OPTIONS if option.flag is None]
     assert without_flag  # "only some have a flag"
     assert all(f"(env {option.env})" not in text for option in without_flag)
+
+
+@pytest.mark.parametrize(
+    ("args", "env", "refusal"),
+    [
+        (
+            ["--config", "gateway.toml"],
+            {},
+            "gateway.toml: unknown setting 'timeouts.read_sec'",
+        ),
+        (
+            [],
+            {"CI_GATEWAY_TIMEOUTS_READ_S": "abc"},
+            "CI_GATEWAY_TIMEOUTS_READ_S: timeouts.read_s: 'abc' is not a valid float",
+        ),
+        (
+            ["--log-format", "yaml"],
+            {},
+            "--log-format: log_format 'yaml' must be one of ('json', 'text')",
+        ),
+    ],
+)
+def test_the_readme_quotes_the_refusals_of_bad_settings_as_serve_prints_them(
+    serve_refusal: ServeRefusal,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    args: list[str],
+    env: dict[str, str],
+    refusal: str,
+) -> None:
+    readme = " ".join((Path(__file__).parent.parent / "README.md").read_text().split())
+    assert f"`{refusal}`" in readme
+    (tmp_path / "gateway.toml").write_text("[timeouts]\nread_sec = 20\n")
+    monkeypatch.chdir(tmp_path)
+    keys = Credentials("AKIDx", "never-printed-secret")
+    assert serve_refusal(*args, credentials=keys, **env) == f"ci-gateway: {refusal}\n"
