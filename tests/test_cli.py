@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from ci_emulator import demo
 from gateway.cli import OTHER_FILES, main
 from gateway.config.load import unknown_variables
 from gateway.config.settings import OPTIONS, Settings
@@ -338,3 +339,16 @@ def test_the_readme_quotes_the_refusals_of_bad_settings_as_serve_prints_them(
     monkeypatch.chdir(tmp_path)
     keys = Credentials("AKIDx", "never-printed-secret")
     assert serve_refusal(*args, credentials=keys, **env) == f"ci-gateway: {refusal}\n"
+
+
+def test_demo_help_gives_the_bucket_folder_the_readme_names(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The quick start says where the sample video goes; `demo --help` says the same."""
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    assert f"`{demo.DEFAULT_BUCKET_DIR}/{demo.DEMO_OBJECT}`" in readme
+    with pytest.raises(SystemExit) as exited:
+        demo.main(["--help"])
+    assert exited.value.code == 0
+    text = " ".join(capsys.readouterr().out.split())
+    assert f"(default {demo.DEFAULT_BUCKET_DIR}, under the current directory)" in text
