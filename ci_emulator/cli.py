@@ -5,7 +5,8 @@
         --credential AKIDEXAMPLE:secretkey \\
         --credential AKIDTEMPORARY:tempkey:sts-token:1767225600
 
-or `--config emulator.toml` (see `config_file`) for many buckets, credentials, queues, faults.
+or `--config emulator.toml` (its keys: `config_file.EXAMPLE`, which `--help` prints) for many
+buckets, credentials, queues, faults.
 Flags add to the file: buckets, credentials and faults from both are used (a flag wins over the
 file for the same SecretId or operation), and `--host`/`--port`/`--fault-seed` override it.
 
@@ -38,7 +39,7 @@ from ci_emulator.config import (
     Credential,
     EmulatorConfig,
 )
-from ci_emulator.config_file import ConfigFileError, FileSettings, load_config_file
+from ci_emulator.config_file import EXAMPLE, ConfigFileError, FileSettings, load_config_file
 from ci_emulator.faults import FaultSpec, check_operation
 from ci_emulator.server import CannotListen, serve
 from gateway.config.settings import LOG_LEVELS
@@ -68,7 +69,11 @@ admin (JSON, unauthenticated, any Host):
 
 fault operations: CreateMediaJobs DescribeMediaJob DescribeMediaJobs CancelMediaJob
   DescribeMediaQueues UpdateMediaQueue GenerateMediaInfo GetMediaInfo, or * for all
-"""
+
+--config FILE (TOML; JSON with the same keys): every key below; an unknown one is an error.
+Flags add buckets, credentials and faults to the file's and override host, port, fault_seed.
+The file holds secret keys: keep it private.
+""" + "".join(f"  {line}\n" if line else "\n" for line in EXAMPLE.splitlines())
 
 
 def parse_bucket(value: str) -> BucketConfig:
@@ -129,7 +134,12 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--config", type=Path, help="a TOML or JSON file (see config_file)")
+    parser.add_argument(
+        "--config",
+        type=Path,
+        help="a TOML or JSON file of buckets, credentials, queues, "
+        "limits, callbacks and faults (its keys: below)",
+    )
     parser.add_argument("--host", help=f"address to bind (default {DEFAULT_HOST})")
     parser.add_argument(
         "--port", type=int, help=f"port, 0 picks a free one (default {DEFAULT_PORT})"

@@ -1,44 +1,7 @@
 """An emulator configuration file (TOML or JSON, same keys), for setups too big for flags.
 
-    host = "127.0.0.1"                # optional; --host wins
-    port = 9000                       # optional; --port wins
-    fault_seed = 7                    # optional; --fault-seed wins
-
-    [[buckets]]                       # one or more
-    name = "examplebucket-1250000000"
-    region = "ap-guangzhou"
-    root = "media/examplebucket"      # relative paths are relative to this file
-
-    [[credentials]]                   # one or more (or from flags / the environment)
-    secret_id = "AKIDEXAMPLE"
-    secret_key = "..."
-    token = "..."                     # optional: a temporary (STS) credential ...
-    expires_at = 1767225600           # ... refused (ExpiredToken) after this Unix time
-
-    [[queues]]                        # optional, besides each bucket's default queue
-    bucket = "examplebucket-1250000000"
-    name = "fast"
-    queue_id = "p0123456789abcdef0123456789abcdef"   # optional; default: stable per name
-    max_concurrent = 2
-    max_size = 100
-    category = "Transcoding"
-
-    [limits]                          # optional; EmulatorConfig's names and defaults
-    max_clock_skew_s = 900
-    max_body_bytes = 1048576
-    queue_max_concurrent = 10
-    queue_max_size = 10000
-
-    [callbacks]                       # optional; CallbackSettings' names and defaults
-    attempts = 3
-    backoff_s = 0.2
-    timeout_s = 5.0
-    json_array = false
-    on_cancel = false
-
-    [faults.CreateMediaJobs]          # optional; FaultSpec per operation (or "*")
-    error_500 = 0.2
-    commit_then_drop = 0.05
+`EXAMPLE` shows every key (`ci-gateway emulator --help` prints it, so a user of the command
+finds the format without reading this module).
 
 Every unknown key is an error, so a typo cannot silently leave a setting at its default. The
 file holds secrets; the emulator never logs them, and the file should not be world-readable.
@@ -68,6 +31,51 @@ _TOP_LEVEL = frozenset(
 _LIMITS = frozenset(
     {"max_clock_skew_s", "max_body_bytes", "queue_max_concurrent", "queue_max_size"}
 )
+
+
+# Every key, with what overrides it; printed by `ci-gateway emulator --help`.
+EXAMPLE = """\
+host = "127.0.0.1"                # optional; --host wins
+port = 9000                       # optional; --port wins
+fault_seed = 7                    # optional; --fault-seed wins
+
+[[buckets]]                       # one or more
+name = "examplebucket-1250000000"
+region = "ap-guangzhou"
+root = "media/examplebucket"      # relative paths are relative to this file
+
+[[credentials]]                   # one or more (or from flags / the environment)
+secret_id = "AKIDEXAMPLE"
+secret_key = "..."
+token = "..."                     # optional: a temporary (STS) credential ...
+expires_at = 1767225600           # ... refused (ExpiredToken) after this Unix time
+
+[[queues]]                        # optional, besides each bucket's default queue
+bucket = "examplebucket-1250000000"
+name = "fast"
+queue_id = "p0123456789abcdef0123456789abcdef"   # optional; default: stable per name
+max_concurrent = 2
+max_size = 100
+category = "Transcoding"
+
+[limits]                          # optional; these are the defaults
+max_clock_skew_s = 900
+max_body_bytes = 1048576
+queue_max_concurrent = 10
+queue_max_size = 10000
+
+[callbacks]                       # optional; these are the defaults
+attempts = 3
+backoff_s = 0.2
+timeout_s = 5.0
+json_array = false
+on_cancel = false
+allow_public_hosts = false        # true: also call back beyond loopback and private networks
+
+[faults.CreateMediaJobs]          # optional; per operation (or "*"), --fault's fields
+error_500 = 0.2
+commit_then_drop = 0.05
+"""
 
 
 class ConfigFileError(ValueError):

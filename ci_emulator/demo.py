@@ -184,13 +184,21 @@ async def _demo(listen: str, bucket_dir: Path, serve: bool) -> int:
         await emulator.close()
 
 
+# Relative: `make demo` runs from the repository, so the files land in its (ignored) var/.
+DEFAULT_BUCKET_DIR = "var/demo-bucket"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ci-gateway demo", description=__doc__)
     parser.add_argument(
         "--listen", default=DEFAULT_LISTEN, help=f"gateway address (default {DEFAULT_LISTEN})"
     )
     parser.add_argument(
-        "--bucket-dir", type=Path, default=Path("var/demo-bucket"), help="demo bucket folder"
+        "--bucket-dir",
+        type=Path,
+        default=Path(DEFAULT_BUCKET_DIR),
+        help=f"the demo bucket's folder, where the sample video is written as {DEMO_OBJECT} "
+        f"(default {DEFAULT_BUCKET_DIR}, under the current directory)",
     )
     parser.add_argument(
         "--no-serve", action="store_true", help="exit after printing the job instead of serving"

@@ -1,9 +1,9 @@
 """`ci-gateway`: serve the gateway; with the emulator extra, run the CI emulator or the demo.
 
 Credentials never come from flags (argv is visible to every user of the machine through `ps`):
-`serve` reads them from the environment or the sources its credentials file names
-(`gateway.credentials.config_file`), and `demo` invents throwaway ones that it hands to its
-in-process emulator and gateway.
+`serve` reads them from the environment (`CI_GATEWAY_SECRET_ID`, `CI_GATEWAY_SECRET_KEY`) or
+the sources its `--credentials-file` names, and `demo` invents throwaway ones that it hands to
+its in-process emulator and gateway.
 """
 
 from __future__ import annotations
@@ -65,6 +65,18 @@ def _emulator_entry(command: str, module: str) -> Callable[[list[str]], int] | N
         print(EMULATOR_EXTRA_HINT.format(command=command, module=exc.name), file=sys.stderr)
         return None
     return entry
+
+
+# `serve --help` shows only the settings that have a flag: say where the others and the keys go,
+# which a new user otherwise learns only from the README.
+SERVE_EPILOG = (
+    "Settings, lowest precedence first: defaults, --config, environment variables, flags. Every "
+    "setting has a TOML key and a variable, CI_GATEWAY_<SECTION>_<NAME> (top-level ones: "
+    "CI_GATEWAY_<NAME>); only some have a flag (the README's configuration table lists them "
+    "all). The Tencent keys never come from a flag: "
+    f"{ENV_SECRET_ID} and {ENV_SECRET_KEY} ({ENV_SESSION_TOKEN} for temporary keys), or the "
+    "sources that --credentials-file names."
+)
 
 
 class CannotStart(Exception):
@@ -181,8 +193,15 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ci-gateway", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
 
-    serve = commands.add_parser("serve", help="serve the gRPC gateway")
-    serve.add_argument("--config", type=Path, help="TOML settings file")
+    serve = commands.add_parser(
+        "serve",
+        help="serve the gRPC gateway",
+        description="Serve the gRPC gateway until SIGTERM or SIGINT, then drain.",
+        epilog=SERVE_EPILOG,
+    )
+    serve.add_argument(
+        "--config", type=Path, help="TOML settings file (every setting; an unknown key is an error)"
+    )
     for option in OPTIONS:
         if option.flag:
             serve.add_argument(

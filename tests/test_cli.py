@@ -16,10 +16,11 @@ from pathlib import Path
 
 import pytest
 
-from gateway.cli import OTHER_FILES
+from ci_emulator import demo
+from gateway.cli import OTHER_FILES, main
 from gateway.config.load import unknown_variables
-from gateway.config.settings import Settings
-from gateway.credentials import ENV_SECRET_ID, Credentials
+from gateway.config.settings import OPTIONS, Settings
+from gateway.credentials import ENV_SECRET_ID, ENV_SECRET_KEY, Credentials
 from tests.fixtures.serve_process import (
     ServeRefusal,
     StartServe,
@@ -272,3 +273,82 @@ async def test_serve_warns_when_the_open_file_limit_is_below_what_its_settings_u
         assert await serve.terminate() == 0
     finally:
         await serve.kill()
+
+
+def test_the_top_level_help_names_where_serve_takes_its_keys_from(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """`ci-gateway --help` is where a new user first reads where the keys go: the variables
+    and the flag they set, not the Python module that reads the file."""
+    with pytest.raises(SystemExit) as exited:
+        main(["--help"])
+    assert exited.value.code == 0
+    text = " ".join(capsys.readouterr().out.split())
+    assert f"`{ENV_SECRET_ID}`, `{ENV_SECRET_KEY}`" in text
+    assert "`--credentials-file`" in text
+    assert "gateway.credentials" not in text
+
+
+def test_serve_help_says_where_the_settings_without_a_flag_and_the_keys_go(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """`serve --help` lists only the settings that have a flag; the rest, and the keys, would
+    be invisible there without its closing paragraph."""
+    with pytest.raises(SystemExit) as exited:
+        main(["serve", "--help"])
+    assert exited.value.code == 0
+    text = " ".join(capsys.readouterr().out.split())
+    assert "CI_GATEWAY_<SECTION>_<NAME>" in text
+    assert f"{ENV_SECRET_ID} and {ENV_SECRET_KEY}" in text and "--credentials-file" in text
+    without_flag = [option for option in OPTIONS if option.flag is None]
+    assert without_flag  # "only some have a flag"
+    assert all(f"(env {option.env})" not in text for option in without_flag)
+
+
+@pytest.mark.parametrize(
+    ("args", "env", "refusal"),
+    [
+        (
+            ["--config", "gateway.toml"],
+            {},
+            "gateway.toml: unknown setting 'timeouts.read_sec'",
+        ),
+        (
+            [],
+            {"CI_GATEWAY_TIMEOUTS_READ_S": "abc"},
+            "CI_GATEWAY_TIMEOUTS_READ_S: timeouts.read_s: 'abc' is not a valid float",
+        ),
+        (
+            ["--log-format", "yaml"],
+            {},
+            "--log-format: log_format 'yaml' must be one of ('json', 'text')",
+        ),
+    ],
+)
+def test_the_readme_quotes_the_refusals_of_bad_settings_as_serve_prints_them(
+    serve_refusal: ServeRefusal,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    args: list[str],
+    env: dict[str, str],
+    refusal: str,
+) -> None:
+    readme = " ".join((Path(__file__).parent.parent / "README.md").read_text().split())
+    assert f"`{refusal}`" in readme
+    (tmp_path / "gateway.toml").write_text("[timeouts]\nread_sec = 20\n")
+    monkeypatch.chdir(tmp_path)
+    keys = Credentials("AKIDx", "never-printed-secret")
+    assert serve_refusal(*args, credentials=keys, **env) == f"ci-gateway: {refusal}\n"
+
+
+def test_demo_help_gives_the_bucket_folder_the_readme_names(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The quick start says where the sample video goes; `demo --help` says the same."""
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    assert f"`{demo.DEFAULT_BUCKET_DIR}/{demo.DEMO_OBJECT}`" in readme
+    with pytest.raises(SystemExit) as exited:
+        demo.main(["--help"])
+    assert exited.value.code == 0
+    text = " ".join(capsys.readouterr().out.split())
+    assert f"(default {demo.DEFAULT_BUCKET_DIR}, under the current directory)" in text

@@ -10,8 +10,9 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from ci_emulator.cli import build_config, build_parser, main
-from ci_emulator.config import BucketConfig, Credential, EmulatorConfig
+from ci_emulator.cli import build_config, build_launch, build_parser, main
+from ci_emulator.config import BucketConfig, CallbackSettings, Credential, EmulatorConfig
+from ci_emulator.config_file import EXAMPLE
 from ci_emulator.server import serve
 
 
@@ -99,6 +100,43 @@ def test_help_exits_cleanly_and_documents_both_routing_forms(
     assert "ID:KEY[:TOKEN[:EXPIRES_UNIX]]" in text
     # The command the README has a new user type, not a module they never heard of.
     assert text.startswith("usage: ci-gateway emulator ")
+
+
+def test_help_shows_a_config_file_that_loads_with_the_defaults_it_claims(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`--config` is documented where the user looks (`--help`, as the README says), and the
+    example printed there is a file the emulator takes, whose `[limits]` and `[callbacks]`
+    really are the defaults it says they are."""
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    text = capsys.readouterr().out
+    assert "see config_file" not in text  # a module name means nothing to a user
+    for line in EXAMPLE.splitlines():
+        assert line.rstrip() in text
+    (tmp_path / "emulator.toml").write_text(EXAMPLE)
+    (tmp_path / "media" / "examplebucket").mkdir(parents=True)
+    launch = build_launch(
+        build_parser().parse_args(["--config", str(tmp_path / "emulator.toml")]), {}
+    )
+    config = launch.config
+    assert (launch.host, launch.port, config.fault_seed) == ("127.0.0.1", 9000, 7)
+    assert config.buckets == (
+        BucketConfig("examplebucket-1250000000", "ap-guangzhou", tmp_path / "media/examplebucket"),
+    )
+    assert config.credential("AKIDEXAMPLE") == Credential("...", token="...", expires_at=1767225600)
+    assert [(q.name, q.max_concurrent) for q in config.queues] == [("fast", 2)]
+    defaults = EmulatorConfig(buckets=config.buckets, credentials={})
+    assert (config.max_clock_skew_s, config.max_body_bytes) == (
+        defaults.max_clock_skew_s,
+        defaults.max_body_bytes,
+    )
+    assert (config.queue_max_concurrent, config.queue_max_size) == (
+        defaults.queue_max_concurrent,
+        defaults.queue_max_size,
+    )
+    assert config.callbacks == CallbackSettings()
+    assert set(config.faults) == {"CreateMediaJobs"}
 
 
 def test_credential_repr_hides_secrets() -> None:

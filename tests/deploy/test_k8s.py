@@ -42,6 +42,7 @@ from gateway.credentials.config_file import open_credentials
 from gateway.credentials.mounted import DirectoryCredentialsProvider
 from gateway.jobs.runtime import _check as check_tracking_settings
 from tests.api.conftest import WAIT_S, health_status, next_status
+from tests.deploy.test_dockerfile import DOCKERFILE, final_stage, instructions
 
 ROOT = Path(__file__).resolve().parents[2]
 K8S = ROOT / "k8s"
@@ -129,14 +130,23 @@ class Layout:
     local: Callable[[str], str]  # an in-pod path -> where the test rendered it
 
 
+def image_environment() -> dict[str, str]:
+    """The `CI_GATEWAY_*` variables the image's ENV sets (Dockerfile, final stage): every pod
+    starts with them, and they win over the --config file as any variable does."""
+    steps = final_stage(instructions(DOCKERFILE.read_text()))
+    env = " ".join(args for keyword, args in steps if keyword == "ENV")
+    return dict(re.findall(r"\b(CI_GATEWAY_[A-Z_]+)=(\S+)", env))
+
+
 def load_layout(
     layout: str, tmp_path: Path, stand_ins: Mapping[tuple[str, str], str] = STAND_INS
 ) -> Layout:
     """Write each ConfigMap or Secret mounted into the gateway container to tmp_path (in-pod
     paths inside the files rewritten to match; a Secret's key replaced by `stand_ins[(secret,
-    key)]` when given), take its environment (plain values only: no layout passes a secret as a
-    variable), parse its arguments with the real CLI parser and load the settings as
-    `ci-gateway serve` does, secret `*_file` settings read from the rendered Secrets."""
+    key)]` when given), take its environment (the image's ENV, then the container's: plain
+    values only, no layout passes a secret as a variable), parse its arguments with the real
+    CLI parser and load the settings as `ci-gateway serve` does, secret `*_file` settings read
+    from the rendered Secrets."""
     pod = gateway_pod(layout)
     gateway = gateway_container(pod)
     volumes = {v["name"]: v for v in pod["volumes"]}
@@ -159,7 +169,8 @@ def load_layout(
             if kind == "Secret":
                 value = stand_ins.get((name, key), value)
             (directory / key).write_text(local(value))
-    environ = {}
+    # The image's ENV first: the container's env adds to it and wins for the same name.
+    environ = image_environment()
     for entry in gateway.get("env", []):
         assert "value" in entry, f"{entry['name']}: a secret belongs in a mounted file"
         environ[entry["name"]] = local(entry["value"])
@@ -332,6 +343,32 @@ def test_shared_layout_passes_no_secret_through_the_environment() -> None:
         directory, key = path.rsplit("/", 1)
         assert directory == mount["mountPath"] and key in keys, (setting, path)
     assert "token" not in config["callbacks"] and "redis_url" not in config["shared"]
+
+
+def _toml_keys(document: Mapping[str, Any], prefix: str = "") -> Iterator[str]:
+    for name, value in document.items():
+        if isinstance(value, dict):
+            yield from _toml_keys(value, f"{prefix}{name}.")
+        else:
+            yield f"{prefix}{name}"
+
+
+@pytest.mark.parametrize("layout", LAYOUTS)
+def test_no_line_of_a_gateway_toml_is_overridden_by_the_pods_environment(
+    layout: str, tmp_path: Path
+) -> None:
+    """Variables win over --config, and the image's ENV sets some settings: a ConfigMap line
+    setting one of them again would be dead (an edit of it would change nothing), so it is not
+    there. The pod's environment is what `load_layout` gives: the image's, then the
+    container's."""
+    environ = load_layout(layout, tmp_path).environ
+    assert image_environment()  # the image does set some: the check has something to catch
+    by_variable = {name: option.key for option in OPTIONS for name in (option.env, *option.aliases)}
+    from_environment = {by_variable[name] for name in environ if name in by_variable}
+    for doc in documents(layout):
+        if doc["kind"] == "ConfigMap" and "gateway.toml" in doc.get("data", {}):
+            keys = set(_toml_keys(tomllib.loads(doc["data"]["gateway.toml"])))
+            assert not keys & from_environment, doc["metadata"]["name"]
 
 
 def test_shared_access_file_is_mounted_and_referenced() -> None:

@@ -5,9 +5,9 @@ in RESOURCE_EXHAUSTED refusals at a bound, not in an OOM kill that loses every c
 on the replica. So the worst case (what the gateway holds at rest, plus each bound times what
 one unit of it costs, every bound full at once) must fit under the container's memory limit,
 for the defaults and for each layout in k8s/, whose settings are loaded as `ci-gateway serve`
-would load them (`load_layout`: the ConfigMap's gateway.toml, the container's environment and
-arguments). Raise a bound there without the limit, or lower the limit without the bounds, and
-this fails. README: "Memory at the bounds", whose figures are checked here too.
+would load them (`load_layout`: the ConfigMap's gateway.toml, the image's and the container's
+environment, its arguments). Raise a bound there without the limit, or lower the limit without
+the bounds, and this fails. README: "Memory at the bounds", whose figures are checked here too.
 
 The per-unit costs are this module's constants, each with the measurement it comes from: RSS
 of a real gateway process (`ci-gateway serve`, or `bench.serve`'s gateway, on uvloop) against
