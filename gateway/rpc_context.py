@@ -40,6 +40,9 @@ class RpcScope:
     reason: str = ""
     # CI's RequestId of the answer the call passed on (success or error), if CI sent one.
     ci_request_id: str = ""
+    # The access file's client the call was made as (shared mode: its token or certificate
+    # named it), admitted or refused; empty in sidecar mode and before the check.
+    client: str = ""
     # What the call ends with should the shutdown cut it, given its attempts: the error its
     # handler named (`gateway.api.interceptors.when_cut`), or None for the default.
     on_cut: Callable[[int], Exception] | None = None

@@ -46,6 +46,7 @@ from typing import Any, TypeAlias
 import grpc
 from google.protobuf.message import Message
 
+from gateway import rpc_context
 from gateway._chain import OPS_PREFIXES, Metadata, MethodInterceptor
 from gateway._files import Fingerprint, Poller, Sleep, fingerprint
 from gateway.access import open_calls
@@ -365,6 +366,8 @@ class AccessInterceptor(MethodInterceptor):
             config = self._access.config
             credentials = presented(context.invocation_metadata() or (), context.auth_context())
             client = resolve(config, credentials)
+            if (rpc := rpc_context.current()) is not None:
+                rpc.client = client.name  # for the call's access line
             scope = request_scope(method, request, self._default_bucket, self._default_region)
             if isinstance(request, Message):
                 client.check(scope)

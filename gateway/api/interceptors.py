@@ -427,6 +427,7 @@ class _Call:
             duration_ms=round(seconds * 1000, 1),
             peer=self._peer,
             client_identity=identities or None,  # an empty list logs as null too
+            client=scope.client or None,
             user_agent=self.user_agent or None,
             ci_request_id=scope.ci_request_id or None,
             reason=scope.reason or None,

@@ -15,6 +15,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from gateway._proto import service_pb2, service_pb2_grpc
 from gateway.access.interceptor import ClientAccess
 from gateway.api.server import RunningGateway
+from gateway.logs import ACCESS_LOGGER
 from tests.access.helpers import (
     FakeSleep,
     RecordingCredentials,
@@ -22,7 +23,9 @@ from tests.access.helpers import (
     log_text,
     token_access_file,
 )
+from tests.api.test_interceptors import AccessLines
 from tests.fixtures.accounts import Serve
+from tests.fixtures.logs import attached
 from tests.integration.helpers import rich_error
 
 TOKEN = "tok-" + secrets.token_urlsafe(24)
@@ -141,3 +144,21 @@ async def test_the_watcher_stops_with_the_gateway(tmp_path: Path, serve: Serve) 
     await sleep.next_delay()
     await gateway.stop(grace_s=0)
     assert not access.watching
+
+
+async def test_the_access_line_names_the_client_a_token_made_the_call_as(
+    stub: service_pb2_grpc.MediaJobServiceAsyncStub,
+) -> None:
+    """`client_identity` holds certificate names only: a bearer token's client is `client`."""
+    with attached(AccessLines(), ACCESS_LOGGER, logging.INFO) as access:
+        await stub.ListMediaJobs(LIST, metadata=bearer(TOKEN), timeout=10)
+        with pytest.raises(grpc.aio.AioRpcError):
+            await stub.ListMediaJobs(LIST, metadata=bearer(OTHER_TOKEN), timeout=10)
+        await access.line(2)  # two access lines and the refusal's own (a logger below)
+    served, refused = (line for line in access.lines if line["msg"] == "rpc")
+    assert (served["grpc_code"], served["client"], served["client_identity"]) == (
+        "OK",
+        "alpha-team",
+        None,
+    )
+    assert (refused["grpc_code"], refused["client"]) == ("UNAUTHENTICATED", None)
