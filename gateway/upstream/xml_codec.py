@@ -86,6 +86,8 @@ _XML_SPACE = " \t\r\n"  # XML's whitespace only: U+3000 and friends are data, no
 _INTEGER = re.compile(r"[+-]?[0-9]{1,32}")
 _CAMEL_BOUNDARY = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
 _TOO_DEEP = etree.XPath("boolean(" + "/".join(["*"] * MAX_DEPTH) + ")")
+# `len(path)` of an element at MAX_DEPTH, whose element children would be too deep.
+_LAST_LEVEL = MAX_DEPTH - 1
 _COUNT_ELEMENTS = etree.XPath("count(descendant-or-self::*)")
 
 M = TypeVar("M", bound=Message)
@@ -687,21 +689,32 @@ def decode(
     message that has a raw-XML field gets its element's XML there. Anything unsafe, oversized
     or not fitting the fields is `XmlCodecError`.
     """
+    # The depth bound: a document of a size every real answer has is checked by the walk
+    # itself, level by level (`_deeper`), instead of by the `_TOO_DEEP` XPath before it (~40,000
+    # instructions on a describe's answer, of which ~19,000 set-up); a subtree the walk does not
+    # enter is checked by an XPath of its own (`_check_below`). Should the walk fail otherwise
+    # (the root, a field), the XPath then decides whether the depth error comes first, as it did.
+    deferred = False
     if isinstance(data, bytes):
         element = parse_document(data, max_bytes=max_bytes)
-        _check_bounds(
-            element,
-            count_elements=len(data) > _MAX_UNCOUNTED_BYTES,
-            check_depth=not _too_few_to_nest(data, element),
-        )
+        may_nest = not _too_few_to_nest(data, element)
+        if len(data) > _MAX_UNCOUNTED_BYTES:
+            _check_bounds(element, check_depth=may_nest)
+        else:
+            deferred = may_nest
     else:
         element = data
         _check_bounds(element)
-    tag = local_name(element.tag)
-    if root is not None and tag.lower() != root.lower():
-        raise WrongRoot(root, tag)
-    message = message_type()
-    _decode_into(message, element, (), keep_raw)
+    try:
+        tag = local_name(element.tag)
+        if root is not None and tag.lower() != root.lower():
+            raise WrongRoot(root, tag)
+        message = message_type()
+        _decode_into(message, element, (), keep_raw)
+    except Exception as exc:
+        if deferred and str(exc) != _DEPTH_ERROR and _TOO_DEEP(element) is True:
+            raise _too_deep() from None
+        raise
     return message
 
 
@@ -747,7 +760,7 @@ def _check_bounds(
     # lxml stops at depth 256; ours is tighter and also covers elements built by the caller.
     # Both checks run as XPath, inside libxml2, so they stay cheap next to the parse itself.
     if check_depth and _TOO_DEEP(element) is True:
-        raise XmlCodecError(f"XML nested deeper than {MAX_DEPTH} elements")
+        raise _too_deep()
     if not count_elements:
         return
     count = _COUNT_ELEMENTS(element)
@@ -757,7 +770,34 @@ def _check_bounds(
 
 Path = tuple[object, ...]
 """The tags from the decoded root down to an element (not the root itself), joined into the
-`A.B.C` of an error message only when an error is raised."""
+`A.B.C` of an error message only when an error is raised. Its length is the element's depth
+less one (the root is at depth 1), which the walk's depth checks read."""
+
+
+_DEPTH_ERROR = f"XML nested deeper than {MAX_DEPTH} elements"
+
+
+def _too_deep() -> XmlCodecError:
+    return XmlCodecError(_DEPTH_ERROR)
+
+
+def _deeper(element: etree._Element) -> None:
+    """`element` is at `MAX_DEPTH`: an element below it is one level too deep."""
+    for child in element:
+        if isinstance(child.tag, str):
+            raise _too_deep()
+
+
+@functools.cache
+def _steps_below(levels: int) -> etree.XPath:
+    return etree.XPath("boolean(" + "/".join(["*"] * levels) + ")")
+
+
+def _check_below(element: etree._Element, depth: int) -> None:
+    """The subtree of `element` (at `depth`), which the walk does not enter (its text is read,
+    or it is skipped), holds no element deeper than `MAX_DEPTH`."""
+    if _steps_below(MAX_DEPTH + 1 - depth)(element) is True:
+        raise _too_deep()
 
 
 def _where(path: Path, tag: object) -> str:
@@ -776,6 +816,8 @@ def _decode_into(message: Message, element: etree._Element, path: Path, keep_raw
     texts = table.texts
     unknown = table.unknown
     space = _XML_SPACE
+    if len(path) >= _LAST_LEVEL:
+        _deeper(element)
     if keep_raw and table.raw is not None:
         setattr(message, table.raw, etree.tostring(element, encoding="unicode", with_tail=False))
     for child in element:
@@ -786,9 +828,11 @@ def _decode_into(message: Message, element: etree._Element, path: Path, keep_raw
             if name is None:
                 continue
         # A singular string: its text, set as it is.
-        if len(child) and unknown is not None:
-            _decode_node(getattr(message, unknown), child)  # children where text belongs
-            continue
+        if len(child):
+            if unknown is not None:  # children where text belongs
+                _decode_node(getattr(message, unknown), child, len(path) + 2)
+                continue
+            _check_below(child, len(path) + 2)  # the text is read, the children are not
         text = child.text
         if not text:  # None, or "" (an empty CDATA section)
             continue
@@ -817,15 +861,18 @@ def _decode_other(
     unknown = table.unknown
     if field is _SKIP:
         # A node newer than our protos (kept), or no element at all (an entity reference).
-        if unknown is not None and isinstance(tag, str):
-            _decode_node(getattr(message, unknown), child)
+        if isinstance(tag, str):
+            if unknown is not None:
+                _decode_node(getattr(message, unknown), child, len(path) + 2)
+            elif len(child):
+                _check_below(child, len(path) + 2)  # skipped whole
         return None
     if step == _STEP_NESTED:
         if not len(child):
             # `<Subtitle/>`, `<Format></Format>`: nothing there. Text instead of children
             # does not fit the field: kept as an unknown node rather than lost.
             if unknown is not None and (child.text or "").strip(_XML_SPACE):
-                _decode_node(getattr(message, unknown), child)
+                _decode_node(getattr(message, unknown), child, len(path) + 2)
             elif field.keep_empty:
                 getattr(message, field.name).SetInParent()  # `<Video/>`: a video stream
             return None
@@ -835,9 +882,11 @@ def _decode_other(
         else:
             _decode_into(target.add() if field.repeated else target, child, (*path, tag), keep_raw)
         return None
-    if len(child) and unknown is not None:
-        _decode_node(getattr(message, unknown), child)  # children where text belongs
-        return None
+    if len(child):
+        if unknown is not None:  # children where text belongs
+            _decode_node(getattr(message, unknown), child, len(path) + 2)
+            return None
+        _check_below(child, len(path) + 2)  # the text is read, the children are not
     text = child.text
     if text is None:
         return None
@@ -881,21 +930,27 @@ def _string_value(text: str, stripped: str) -> str:
     return head + stripped + tail
 
 
-def _decode_node(nodes: Any, element: etree._Element) -> None:
-    """Keep `element` whole as an XmlNode (name without namespace, trimmed text, children)."""
+def _decode_node(nodes: Any, element: etree._Element, depth: int) -> None:
+    """Keep `element` (at `depth`) whole as an XmlNode (name without namespace, trimmed text,
+    children)."""
     node = nodes.add()
     node.name = local_name(element.tag)
     text = (element.text or "").strip(_XML_SPACE)
     if text:
         node.text = text
+    if depth >= MAX_DEPTH:
+        _deeper(element)
     for child in element:
         if isinstance(child.tag, str):
-            _decode_node(node.children, child)
+            _decode_node(node.children, child, depth + 1)
 
 
 def _decode_map(
     entries: Any, field: _Field, element: etree._Element, path: Path, keep_raw: bool
 ) -> None:
+    # `element` is at depth len(path) + 1 (`path` ends with its own tag).
+    if len(path) >= _LAST_LEVEL:
+        _deeper(element)
     for child in element:
         if not isinstance(child.tag, str):
             continue
@@ -903,6 +958,8 @@ def _decode_map(
         if field.map_value is _MESSAGE:
             _decode_into(entries[key], child, (*path, key), keep_raw)
         else:
+            if len(child):
+                _check_below(child, len(path) + 2)  # the text is read, the children are not
             entries[key] = (child.text or "").strip(_XML_SPACE)
 
 
