@@ -359,17 +359,20 @@ def validate_describe(
 ) -> tuple[Target, list[str]]:
     errors = _Violations()
     target = _target(rpc.bucket, rpc.region, settings, errors)
-    if not rpc.job_ids:
+    # A list by one slice: each loop over the repeated field itself would end in an IndexError
+    # formatted and dropped inside protobuf (~1,900 instructions).
+    job_ids = rpc.job_ids[:]
+    if not job_ids:
         errors.add("job_ids", "at least one job id is required")
-    elif len(rpc.job_ids) > MAX_JOB_IDS_PER_RPC:
+    elif len(job_ids) > MAX_JOB_IDS_PER_RPC:
         # CI takes ten a request; more are sent in batches (`gateway.jobs.describe`), up to this.
-        errors.add("job_ids", f"at most {MAX_JOB_IDS_PER_RPC} ids per call, got {len(rpc.job_ids)}")
-    for index, job_id in enumerate(rpc.job_ids):
+        errors.add("job_ids", f"at most {MAX_JOB_IDS_PER_RPC} ids per call, got {len(job_ids)}")
+    for index, job_id in enumerate(job_ids):
         if not _JOB_ID.fullmatch(job_id):  # the path is written only for an id refused
             _job_id(job_id, f"job_ids[{index}]", errors)
     errors.raise_if_any()
     # CI answers a repeated id once; asking once keeps the answer aligned with the request.
-    return target, list(dict.fromkeys(rpc.job_ids))
+    return target, list(dict.fromkeys(job_ids))
 
 
 def _creation_time(value: str, field: str, errors: _Violations) -> str:

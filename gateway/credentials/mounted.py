@@ -150,6 +150,10 @@ class DirectoryCredentialsProvider(SingleSourceProvider):
             await self.poll()  # used before start(): load on first use
         return self._usable()
 
+    def at_hand(self) -> Credentials | None:
+        # `get` waits only for its first read of the directory.
+        return None if self._seen is None else self._usable()
+
     async def _reload(self) -> None:
         # A rotation makes CI refuse every call in flight at once. A check begun after this
         # refusal saw the files as they are since, so a refusal that waited for the lock while

@@ -86,6 +86,8 @@ _XML_SPACE = " \t\r\n"  # XML's whitespace only: U+3000 and friends are data, no
 _INTEGER = re.compile(r"[+-]?[0-9]{1,32}")
 _CAMEL_BOUNDARY = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
 _TOO_DEEP = etree.XPath("boolean(" + "/".join(["*"] * MAX_DEPTH) + ")")
+# `len(path)` of an element at MAX_DEPTH, whose element children would be too deep.
+_LAST_LEVEL = MAX_DEPTH - 1
 _COUNT_ELEMENTS = etree.XPath("count(descendant-or-self::*)")
 
 M = TypeVar("M", bound=Message)
@@ -483,46 +485,111 @@ def _field_for_tag(table: _Table, tag: object) -> _Field:
 
 
 # --- encode: canonical ---------------------------------------------------------------------------
+#
+# Written as text, not built as an lxml tree and serialized: byte for byte what lxml wrote
+# (`tests/upstream/test_xml_encode_text.py` holds the tree-building encoder and compares the
+# two), at a third of the cost. Each `SubElement` validated its tag by a bytes `in` test that
+# formats and drops a TypeError inside CPython (~2,700 instructions an element). lxml is still
+# the judge of what it refused: a name or a text the checks here cannot pass at a glance is
+# handed to lxml (`_tag`, `_text`), which raises the ValueError it raised before.
 
 
 def encode(message: Message, root: str = "Request") -> bytes:
     """Serialize `message` as CI XML under `root`; proto3 defaults are omitted, as the Go SDK's
     ``omitempty`` does (CI's defaults equal proto3's: JobLevel 0, empty strings). Kept unknown
     nodes follow the typed fields; a raw-XML field is never written."""
+    out: list[str] = []
     try:
-        element = etree.Element(root)
-        _encode_into(element, message)
+        tag = _tag(root)
+        _encode_into(out, message)
     except XmlCodecError:
         raise
     except ValueError as exc:  # lxml refuses control characters in text, and odd names
         raise XmlCodecError(f"cannot encode {message.DESCRIPTOR.full_name}: {exc}") from exc
-    return XML_DECLARATION + etree.tostring(element, encoding="UTF-8")
+    xml = f"<{tag}>{''.join(out)}</{tag}>" if out else f"<{tag}/>"
+    return XML_DECLARATION + xml.encode()
 
 
-def _encode_into(parent: etree._Element, message: Message) -> None:
+# Names lxml accepted, as written (bounded: map keys and unknown nodes' names come from callers).
+_TAGS: dict[str, str] = {}
+_PLAIN_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]*")
+# What lxml escapes in text with `encoding="UTF-8"`: every other character it accepts is
+# written as it is (checked for every code point by the test above).
+_ESCAPES = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;", "\r": "&#13;"})
+# Characters lxml refuses in text (XML 1.0's excluded ones, and lone surrogates).
+_NOT_XML_TEXT = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+_JUDGE = etree.Element("judge")  # what lxml is asked about a text it may refuse
+
+
+def _tag(name: str) -> str:
+    tag = _TAGS.get(name)
+    if tag is None:
+        tag = _new_tag(name)
+    return tag
+
+
+def _new_tag(name: str) -> str:
+    """`name` as a tag, once lxml would have taken it (its own ValueError otherwise)."""
+    if not _PLAIN_NAME.fullmatch(name):
+        etree.Element(name)  # lxml's verdict on a name that is no plain ASCII XML name
+        if "{" in name:
+            # lxml took `{uri}name` as a namespace and wrote a prefix for it; CI has none,
+            # and the API refuses such names before any body is written (`tree_checks`).
+            raise XmlCodecError(f"node name {name!r} names an XML namespace")
+    if len(_TAGS) < _TAG_CACHE_MAX:
+        _TAGS[name] = name
+    return name
+
+
+def _text(text: str) -> str:
+    """`text` as lxml wrote it in an element, or lxml's own ValueError for a text it refused."""
+    if not (text.isascii() and text.isprintable()) and _NOT_XML_TEXT.search(text):
+        _JUDGE.text = text  # raises as `element.text = text` did
+    if "&" in text or "<" in text or ">" in text or "\r" in text:
+        return text.translate(_ESCAPES)  # ~10,000 instructions for a 15-character key
+    return text
+
+
+def _encode_element(out: list[str], tag: str, message: Message) -> None:
+    """`<tag>` holding `message`'s nodes; `<tag/>` when it has none."""
+    at = len(out)
+    out.append(f"<{tag}>")
+    _encode_into(out, message)
+    if len(out) == at + 1:
+        out[at] = f"<{tag}/>"
+    else:
+        out.append(f"</{tag}>")
+
+
+def _encode_into(out: list[str], message: Message) -> None:
     table = _table(message)
     # Only what is set: proto3 defaults are omitted anyway, and a request's `Operation` has a
     # field per job kind (dozens), of which one or two are set. `ListFields` is in field-number
     # order, the order we encode in.
     listed = message.ListFields()
+    unknown = table.unknown
+    nodes: Any = None
     if table.twins and _orphan_twin(table, listed):
         for field in table.fields:  # rare: an enum at 0 that still writes its twin's text
             if field.kind is _MESSAGE and not field.repeated and not message.HasField(field.name):
                 continue
-            _encode_field(parent, message, field, getattr(message, field.name))
+            _encode_field(out, message, field, getattr(message, field.name))
+        if unknown is not None:
+            nodes = getattr(message, unknown)
     else:
         by_name = table.by_name
         for descriptor, value in listed:
             named = by_name.get(descriptor.name)
-            if named is not None:  # else a twin, the kept nodes, a raw or derived field
-                _encode_field(parent, message, named, value)
-    if table.unknown is not None:
-        # Tested first: iterating an empty upb list still ends in a formatted IndexError
-        # (~1,800 instructions, twice per submit body).
-        nodes = getattr(message, table.unknown)
-        if nodes:
-            for node in nodes:
-                _encode_node(parent, node)
+            if named is not None:
+                _encode_field(out, message, named, value)
+            elif descriptor.name == unknown:
+                # The kept nodes, listed only when there are some: no empty upb list is made
+                # and iterated (~2,500 instructions a message). They follow the typed fields.
+                nodes = value
+            # else a twin, a raw or derived field
+    if nodes:
+        for node in nodes:
+            _encode_node(out, node)
 
 
 def _orphan_twin(table: _Table, listed: Sequence[tuple[Any, Any]]) -> bool:
@@ -530,44 +597,61 @@ def _orphan_twin(table: _Table, listed: Sequence[tuple[Any, Any]]) -> bool:
     return any(twin in names and enum not in names for twin, enum in table.twins.items())
 
 
-def _encode_field(parent: etree._Element, message: Message, field: _Field, value: Any) -> None:
+def _encode_field(out: list[str], message: Message, field: _Field, value: Any) -> None:
     """One field's nodes; a singular message field is present (the caller checked)."""
     if field.kind is _MESSAGE:
+        tag = _tag(field.wire)
         if field.repeated:
             for item in value:  # kept even when empty: the node count is information
-                _encode_into(etree.SubElement(parent, field.wire), item)
+                _encode_element(out, tag, item)
         else:
-            child = etree.SubElement(parent, field.wire)
-            _encode_into(child, value)
-            if len(child) == 0 and not field.keep_empty:
-                parent.remove(child)  # set but empty reads back as absent anyway
+            at = len(out)
+            out.append(f"<{tag}>")
+            _encode_into(out, value)
+            if len(out) > at + 1:
+                out.append(f"</{tag}>")
+            elif field.keep_empty:
+                out[at] = f"<{tag}/>"
+            else:
+                del out[at]  # set but empty reads back as absent anyway
         return
     if field.kind is _MAP:
         if value:
-            _encode_map(etree.SubElement(parent, field.wire), field, value)
+            _encode_map(out, _tag(field.wire), field, value)
         return
     for item in value if field.repeated else (value,):
         text = _scalar_text(message, field, item)
         if text:
-            etree.SubElement(parent, field.wire).text = text
+            tag = _tag(field.wire)
+            out.append(f"<{tag}>{_text(text)}</{tag}>")
 
 
-def _encode_map(element: etree._Element, field: _Field, entries: Mapping[str, Any]) -> None:
+def _encode_map(out: list[str], tag: str, field: _Field, entries: Mapping[str, Any]) -> None:
+    out.append(f"<{tag}>")
     # Sorted: the same map is the same bytes on every run (the Go SDK shipped this bug twice).
     for key in sorted(entries):
-        child = etree.SubElement(element, key)
+        child = _tag(key)
         if field.map_value is _MESSAGE:
-            _encode_into(child, entries[key])
+            _encode_element(out, child, entries[key])
         elif entries[key]:
-            child.text = entries[key]
+            out.append(f"<{child}>{_text(entries[key])}</{child}>")
+        else:
+            out.append(f"<{child}/>")
+    out.append(f"</{tag}>")
 
 
-def _encode_node(parent: etree._Element, node: xml_pb2.XmlNode) -> None:
-    element = etree.SubElement(parent, node.name)
-    if node.text:
-        element.text = node.text
-    for child in node.children:
-        _encode_node(element, child)
+def _encode_node(out: list[str], node: xml_pb2.XmlNode) -> None:
+    tag = _tag(node.name)
+    text = node.text
+    inner = _text(text) if text else ""
+    children = node.children
+    if not children:
+        out.append(f"<{tag}>{inner}</{tag}>" if inner else f"<{tag}/>")
+        return
+    out.append(f"<{tag}>{inner}")
+    for child in children:
+        _encode_node(out, child)
+    out.append(f"</{tag}>")
 
 
 def _scalar_text(message: Message, field: _Field, value: Any) -> str:
@@ -605,21 +689,32 @@ def decode(
     message that has a raw-XML field gets its element's XML there. Anything unsafe, oversized
     or not fitting the fields is `XmlCodecError`.
     """
+    # The depth bound: a document of a size every real answer has is checked by the walk
+    # itself, level by level (`_deeper`), instead of by the `_TOO_DEEP` XPath before it (~40,000
+    # instructions on a describe's answer, of which ~19,000 set-up); a subtree the walk does not
+    # enter is checked by an XPath of its own (`_check_below`). Should the walk fail otherwise
+    # (the root, a field), the XPath then decides whether the depth error comes first, as it did.
+    deferred = False
     if isinstance(data, bytes):
         element = parse_document(data, max_bytes=max_bytes)
-        _check_bounds(
-            element,
-            count_elements=len(data) > _MAX_UNCOUNTED_BYTES,
-            check_depth=not _too_few_to_nest(data, element),
-        )
+        may_nest = not _too_few_to_nest(data, element)
+        if len(data) > _MAX_UNCOUNTED_BYTES:
+            _check_bounds(element, check_depth=may_nest)
+        else:
+            deferred = may_nest
     else:
         element = data
         _check_bounds(element)
-    tag = local_name(element.tag)
-    if root is not None and tag.lower() != root.lower():
-        raise WrongRoot(root, tag)
-    message = message_type()
-    _decode_into(message, element, (), keep_raw)
+    try:
+        tag = local_name(element.tag)
+        if root is not None and tag.lower() != root.lower():
+            raise WrongRoot(root, tag)
+        message = message_type()
+        _decode_into(message, element, (), keep_raw)
+    except Exception as exc:
+        if deferred and str(exc) != _DEPTH_ERROR and _TOO_DEEP(element) is True:
+            raise _too_deep() from None
+        raise
     return message
 
 
@@ -665,7 +760,7 @@ def _check_bounds(
     # lxml stops at depth 256; ours is tighter and also covers elements built by the caller.
     # Both checks run as XPath, inside libxml2, so they stay cheap next to the parse itself.
     if check_depth and _TOO_DEEP(element) is True:
-        raise XmlCodecError(f"XML nested deeper than {MAX_DEPTH} elements")
+        raise _too_deep()
     if not count_elements:
         return
     count = _COUNT_ELEMENTS(element)
@@ -675,7 +770,34 @@ def _check_bounds(
 
 Path = tuple[object, ...]
 """The tags from the decoded root down to an element (not the root itself), joined into the
-`A.B.C` of an error message only when an error is raised."""
+`A.B.C` of an error message only when an error is raised. Its length is the element's depth
+less one (the root is at depth 1), which the walk's depth checks read."""
+
+
+_DEPTH_ERROR = f"XML nested deeper than {MAX_DEPTH} elements"
+
+
+def _too_deep() -> XmlCodecError:
+    return XmlCodecError(_DEPTH_ERROR)
+
+
+def _deeper(element: etree._Element) -> None:
+    """`element` is at `MAX_DEPTH`: an element below it is one level too deep."""
+    for child in element:
+        if isinstance(child.tag, str):
+            raise _too_deep()
+
+
+@functools.cache
+def _steps_below(levels: int) -> etree.XPath:
+    return etree.XPath("boolean(" + "/".join(["*"] * levels) + ")")
+
+
+def _check_below(element: etree._Element, depth: int) -> None:
+    """The subtree of `element` (at `depth`), which the walk does not enter (its text is read,
+    or it is skipped), holds no element deeper than `MAX_DEPTH`."""
+    if _steps_below(MAX_DEPTH + 1 - depth)(element) is True:
+        raise _too_deep()
 
 
 def _where(path: Path, tag: object) -> str:
@@ -694,6 +816,8 @@ def _decode_into(message: Message, element: etree._Element, path: Path, keep_raw
     texts = table.texts
     unknown = table.unknown
     space = _XML_SPACE
+    if len(path) >= _LAST_LEVEL:
+        _deeper(element)
     if keep_raw and table.raw is not None:
         setattr(message, table.raw, etree.tostring(element, encoding="unicode", with_tail=False))
     for child in element:
@@ -704,9 +828,11 @@ def _decode_into(message: Message, element: etree._Element, path: Path, keep_raw
             if name is None:
                 continue
         # A singular string: its text, set as it is.
-        if len(child) and unknown is not None:
-            _decode_node(getattr(message, unknown), child)  # children where text belongs
-            continue
+        if len(child):
+            if unknown is not None:  # children where text belongs
+                _decode_node(getattr(message, unknown), child, len(path) + 2)
+                continue
+            _check_below(child, len(path) + 2)  # the text is read, the children are not
         text = child.text
         if not text:  # None, or "" (an empty CDATA section)
             continue
@@ -735,15 +861,18 @@ def _decode_other(
     unknown = table.unknown
     if field is _SKIP:
         # A node newer than our protos (kept), or no element at all (an entity reference).
-        if unknown is not None and isinstance(tag, str):
-            _decode_node(getattr(message, unknown), child)
+        if isinstance(tag, str):
+            if unknown is not None:
+                _decode_node(getattr(message, unknown), child, len(path) + 2)
+            elif len(child):
+                _check_below(child, len(path) + 2)  # skipped whole
         return None
     if step == _STEP_NESTED:
         if not len(child):
             # `<Subtitle/>`, `<Format></Format>`: nothing there. Text instead of children
             # does not fit the field: kept as an unknown node rather than lost.
             if unknown is not None and (child.text or "").strip(_XML_SPACE):
-                _decode_node(getattr(message, unknown), child)
+                _decode_node(getattr(message, unknown), child, len(path) + 2)
             elif field.keep_empty:
                 getattr(message, field.name).SetInParent()  # `<Video/>`: a video stream
             return None
@@ -753,9 +882,11 @@ def _decode_other(
         else:
             _decode_into(target.add() if field.repeated else target, child, (*path, tag), keep_raw)
         return None
-    if len(child) and unknown is not None:
-        _decode_node(getattr(message, unknown), child)  # children where text belongs
-        return None
+    if len(child):
+        if unknown is not None:  # children where text belongs
+            _decode_node(getattr(message, unknown), child, len(path) + 2)
+            return None
+        _check_below(child, len(path) + 2)  # the text is read, the children are not
     text = child.text
     if text is None:
         return None
@@ -799,21 +930,27 @@ def _string_value(text: str, stripped: str) -> str:
     return head + stripped + tail
 
 
-def _decode_node(nodes: Any, element: etree._Element) -> None:
-    """Keep `element` whole as an XmlNode (name without namespace, trimmed text, children)."""
+def _decode_node(nodes: Any, element: etree._Element, depth: int) -> None:
+    """Keep `element` (at `depth`) whole as an XmlNode (name without namespace, trimmed text,
+    children)."""
     node = nodes.add()
     node.name = local_name(element.tag)
     text = (element.text or "").strip(_XML_SPACE)
     if text:
         node.text = text
+    if depth >= MAX_DEPTH:
+        _deeper(element)
     for child in element:
         if isinstance(child.tag, str):
-            _decode_node(node.children, child)
+            _decode_node(node.children, child, depth + 1)
 
 
 def _decode_map(
     entries: Any, field: _Field, element: etree._Element, path: Path, keep_raw: bool
 ) -> None:
+    # `element` is at depth len(path) + 1 (`path` ends with its own tag).
+    if len(path) >= _LAST_LEVEL:
+        _deeper(element)
     for child in element:
         if not isinstance(child.tag, str):
             continue
@@ -821,6 +958,8 @@ def _decode_map(
         if field.map_value is _MESSAGE:
             _decode_into(entries[key], child, (*path, key), keep_raw)
         else:
+            if len(child):
+                _check_below(child, len(path) + 2)  # the text is read, the children are not
             entries[key] = (child.text or "").strip(_XML_SPACE)
 
 

@@ -8,6 +8,9 @@ import aiohttp
 import grpc
 import pytest
 from aiohttp import web
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from prometheus_client import generate_latest
 
 from ci_emulator.hooks import RequestHook
 from ci_emulator.hosts import Target
@@ -122,6 +125,51 @@ def test_unknown_operations_and_outcomes_collapse_to_other() -> None:
     assert bounded_operation("GetMediaInfo") == "GetMediaInfo"
     assert bounded_outcome("UpstreamTimeout") == "UpstreamTimeout"
     assert bounded_outcome("503") == "503"
+
+
+def _in_flight_exposition(metrics: GatewayMetrics) -> list[tuple[str, float]]:
+    return sorted(
+        (labels["operation"], value)
+        for labels, value in metrics.samples("ci_upstream_requests_in_flight")
+    )
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.booleans(),
+            st.sampled_from(["GetMediaInfo", "CreateMediaJobs", "GET /x", "DescribeMediaJobs"]),
+        ),
+        max_size=40,
+    )
+)
+def test_attempts_in_flight_read_at_scrape_equal_a_gauge_moved_per_attempt(
+    steps: list[tuple[bool, str]],
+) -> None:
+    """`UpstreamMetrics` counts the attempts in flight in a dict that the gauge reads when
+    scraped: after any sequence of attempts started and finished (each finish after its start,
+    as the client reports them), the samples are exactly those of a gauge moved by `inc()` and
+    `dec()` per attempt, as it was before (same labels, same values, same series present)."""
+    metrics, reference = GatewayMetrics(), GatewayMetrics()
+    sink = UpstreamMetrics(metrics)
+    started: list[str] = []
+    for finish, operation in steps:
+        if finish and started:
+            operation = started.pop(0)
+            sink.attempt_finished(operation, "200", 0.01)
+            reference.upstream_in_flight.labels(bounded_operation(operation)).dec()
+        else:
+            started.append(operation)
+            sink.attempt_started(operation)
+            reference.upstream_in_flight.labels(bounded_operation(operation)).inc()
+        assert _in_flight_exposition(metrics) == _in_flight_exposition(reference)
+
+    def exposed(of: GatewayMetrics) -> list[bytes]:
+        lines = generate_latest(of.registry).splitlines()
+        return sorted(line for line in lines if b"ci_upstream_requests_in_flight" in line)
+
+    assert exposed(metrics) == exposed(reference)  # the text Prometheus reads, byte for byte
 
 
 async def test_a_streaming_method_is_exported_under_the_type_its_calls_are_counted_as(

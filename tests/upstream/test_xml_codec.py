@@ -496,11 +496,14 @@ def test_deep_nesting_behind_few_lt_bytes_is_refused() -> None:
         decode(data, service_pb2.ListMediaJobsResponse)
 
 
-def test_the_depth_check_runs_unless_the_document_cannot_nest_that_deep(
+def test_the_depth_xpath_runs_only_for_a_built_element_or_a_failed_walk(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """A small UTF-8 document with no more `<` than MAX_DEPTH (a submit answer) skips the depth
-    XPath; more `<`, another encoding, or an element built by the caller does not."""
+    """A document of every real answer's size is held to the depth bound by the walk itself (a
+    subtree it does not enter by an XPath of its own); the whole-document XPath runs for an
+    element built by the caller, and for a document that may nest too deep once its walk has
+    failed otherwise (the depth error then comes first, as it did). A small UTF-8 document with
+    no more `<` than MAX_DEPTH cannot nest too deep: not even then."""
     checked: list[object] = []
     real = xml_codec._TOO_DEEP
 
@@ -511,18 +514,20 @@ def test_the_depth_check_runs_unless_the_document_cannot_nest_that_deep(
     monkeypatch.setattr(xml_codec, "_TOO_DEEP", spy)
     few = b"<Response>" + b"<x/>" * (MAX_DEPTH - 3) + b"<NextToken>t</NextToken></Response>"
     assert few.count(b"<") == MAX_DEPTH + 1  # `</NextToken>` and `</Response>` count too
-    assert decode(few, service_pb2.ListMediaJobsResponse).next_token == "t"
-    assert len(checked) == 1
     fewer = few.replace(b"<x/>", b"", 1)
-    assert decode(fewer, service_pb2.ListMediaJobsResponse).next_token == "t"
-    assert len(checked) == 1  # skipped: 64 `<` cannot open 65 elements
     declared = b'<?xml version="1.0" encoding="ISO-8859-1"?>' + fewer.replace(b"<x/>", b"", 1)
     assert declared.count(b"<") == MAX_DEPTH and declared.isascii()
-    for other in (fewer.decode().encode("utf-16"), declared):
-        assert decode(other, service_pb2.ListMediaJobsResponse).next_token == "t"
-    assert len(checked) == 3
+    for data in (few, fewer, fewer.decode().encode("utf-16"), declared):
+        assert decode(data, service_pb2.ListMediaJobsResponse).next_token == "t"
+    assert not checked
     assert decode(parse_document(fewer), service_pb2.ListMediaJobsResponse).next_token == "t"
-    assert len(checked) == 4
+    assert len(checked) == 1
+    with pytest.raises(xml_codec.WrongRoot):
+        decode(few, service_pb2.ListMediaJobsResponse, root="Other")
+    assert len(checked) == 2
+    with pytest.raises(xml_codec.WrongRoot):
+        decode(fewer, service_pb2.ListMediaJobsResponse, root="Other")
+    assert len(checked) == 2  # 64 `<` cannot open 65 elements
 
 
 def test_nesting_up_to_the_bound_is_accepted() -> None:
