@@ -22,7 +22,11 @@ Each call runs in a task of its own, as grpc.aio runs each RPC. Two ways to read
   batch's µs per call (the median and slowest are shown: a loaded machine only slows batches);
 * instructions (`--callgrind`): the same operation run under `valgrind --tool=callgrind` with
   `--calls N` and `2N`, and the difference divided by N: the instructions of N calls, without
-  the start-up. Repeatable to well under 1% on a busy machine, where the wall time is not.
+  the start-up. `time.time` is frozen in those runs before `gateway` is imported (`_FROZEN`):
+  with the wall clock running, the signing window, the log's cached timestamp and the store's
+  clock turned over every few dozen calls as valgrind's speed varied, and one tree's count
+  moved by up to 5k instructions between runs; frozen, runs agree within ~0.5% (sessions 11
+  and 12 measured their steps so). Repeatable on a busy machine, where the wall time is not.
 
 The access log goes to a temporary file, and the run checks that it holds one line per call.
 """
@@ -291,14 +295,21 @@ async def measure(operations: Sequence[str], *, calls: int, reps: int, warmup: i
                 raise SystemExit(f"{lines} access lines for {harness.calls} calls")
 
 
+# This module run with `time.time` frozen at its first reading, set before anything imports it.
+_FROZEN = (
+    "import runpy, time; now = time.time(); time.time = lambda: now; "
+    "runpy.run_module('bench.inproc', run_name='__main__', alter_sys=True)"
+)
+
+
 def _instructions(operation: str, calls: int, warmup: int) -> int:
     command = [
         "valgrind",
         "--tool=callgrind",
         "--callgrind-out-file=/dev/null",
         sys.executable,
-        "-m",
-        "bench.inproc",
+        "-c",
+        _FROZEN,
         "--only",
         operation,
         "--calls",
