@@ -12,7 +12,6 @@ import contextlib
 import logging
 import threading
 import time
-from collections.abc import AsyncIterator
 from dataclasses import replace
 from pathlib import Path
 from urllib.parse import unquote
@@ -35,6 +34,7 @@ from gateway.credentials import Credentials, StaticCredentialsProvider
 from gateway.errors import InvalidRequest
 from gateway.status import MAX_MESSAGE_CHARS, MAX_METADATA_CHARS
 from tests.access.helpers import token_access_file
+from tests.api.conftest import Start
 from tests.fixtures.accounts import Serve
 from tests.fixtures.raw_h2 import RawClient, frame
 from tests.integration.helpers import RichError, rich_error
@@ -54,21 +54,10 @@ CORRUPT = b"\xff\xff\xff\xff"
 
 
 @pytest.fixture
-async def guarded(settings: Settings, credentials: Credentials) -> AsyncIterator[RunningGateway]:
+async def guarded(bounded: Start, settings: Settings) -> RunningGateway:
     """A gateway with its health port, allowing `CALLS` health and reflection calls at once:
     `STREAMS` streams and `CHECKS` Checks."""
-    running = await start_gateway(
-        replace(
-            settings,
-            server=replace(settings.server, max_ops_calls=CALLS),
-            health_listen="127.0.0.1:0",
-        ),
-        StaticCredentialsProvider(credentials),
-    )
-    try:
-        yield running
-    finally:
-        await running.stop(grace_s=0)
+    return await bounded(base=replace(settings, health_listen="127.0.0.1:0"), max_ops_calls=CALLS)
 
 
 def reflection(channel: grpc.aio.Channel) -> grpc.aio.StreamStreamCall:  # type: ignore[type-arg]

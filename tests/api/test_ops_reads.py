@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from dataclasses import replace
 
 import aiohttp
@@ -33,10 +33,9 @@ from grpc_reflection.v1alpha.proto_reflection_descriptor_database import (
 from gateway.api.health import API_SERVICE
 from gateway.api.malformed import OPS_MAX_REQUEST_BYTES
 from gateway.api.ops_reads import WHAT, OpsReads, check_reserve, read_places
-from gateway.api.server import RunningGateway, start_gateway
+from gateway.api.server import RunningGateway
 from gateway.config.settings import ServerLimits, Settings
-from gateway.credentials import Credentials, StaticCredentialsProvider
-from tests.api.conftest import labels, scrape
+from tests.api.conftest import Start, labels, scrape
 from tests.api.test_connection_bounds import rich_status
 from tests.api.test_hostile_clients import refused_stream
 from tests.fixtures.raw_h2 import RawClient, frame
@@ -56,20 +55,9 @@ RESOURCE_EXHAUSTED = grpc.StatusCode.RESOURCE_EXHAUSTED.value[0]
 
 
 @pytest.fixture
-async def gateway(settings: Settings, credentials: Credentials) -> AsyncIterator[RunningGateway]:
-    running = await start_gateway(
-        replace(
-            settings,
-            server=replace(settings.server, request_receive_timeout_s=TIMEOUT_S),
-            metrics_listen="127.0.0.1:0",
-            health_listen="127.0.0.1:0",
-        ),
-        StaticCredentialsProvider(credentials),
-    )
-    try:
-        yield running
-    finally:
-        await running.stop(grace_s=0)
+async def gateway(bounded: Start, settings: Settings) -> RunningGateway:
+    base = replace(settings, metrics_listen="127.0.0.1:0", health_listen="127.0.0.1:0")
+    return await bounded(base=base, request_receive_timeout_s=TIMEOUT_S)
 
 
 def reads(gateway: RunningGateway, *, health_port: bool = False) -> OpsReads:
