@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Final, Literal
+from typing import Literal
 
 HostKind = Literal["ci", "cos"]
 
@@ -41,15 +41,12 @@ def is_valid_region(value: str) -> bool:
     return bool(_REGION.fullmatch(value))
 
 
-@dataclass(unsafe_hash=True)
+@dataclass(frozen=True)
 class Target:
     """One bucket in one region: the `<Bucket-APPID>.<kind>.<Region>.myqcloud.com` endpoint."""
 
-    # Read-only by type (`Final`), not `frozen=True`, whose `__init__` sets each field through
-    # `object.__setattr__` (~2,600 instructions more a construction; validation builds one per
-    # call). `unsafe_hash` keeps the hash the frozen class had: targets key the retry budgets.
-    bucket: Final[str]
-    region: Final[str]
+    bucket: str
+    region: str
 
     def host(self, kind: HostKind) -> str:
         return f"{self.bucket}.{kind}.{self.region}.myqcloud.com"

@@ -1,4 +1,4 @@
-"""`Target` as a value: what the frozen dataclass it was gave, kept by `unsafe_hash`."""
+"""`Target` as a value: equality, hash (it keys the retry budgets), repr, replace."""
 
 from __future__ import annotations
 
