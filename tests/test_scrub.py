@@ -8,6 +8,8 @@ import sys
 from urllib.parse import quote
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from gateway import scrub
 from gateway.scrub import REDACTED, RecentSecrets, may_hold_secrets, redact
@@ -136,3 +138,66 @@ def test_the_callback_pattern_is_the_receivers_path() -> None:
     assert CALLBACK_PATH_PREFIX in url and is_gateway_callback(url)
     assert CALLBACK_TOKEN not in redact(f"CallBack {url} refused")
     assert not is_gateway_callback("https://example.com/my-callback/x")
+
+
+# What a secret may hold: the base64 and URL characters a token or password has, `%` itself,
+# and a few non-ASCII letters (a password's); each is one a percent-encoder may escape.
+_SECRET_CHARACTERS = st.sampled_from(
+    [*"AKIDakid0129+/=_.-~%&?:;@ !*'()", "\u00e4", "\u00df", "\u20ac", "\u4e2d"]
+)
+# Text an echo may put just before or after it, `%` too (a stray one, or an escape's start).
+_AROUND = st.sampled_from(["", "echo ", "GET /jobs?t=", "x=%", "%2", "%25", " end", "&b=1", "%"])
+
+
+@st.composite
+def _written(draw: st.DrawFn, secret: str) -> str:
+    """`secret` as some echo could write it: each character that is not a letter, digit or
+    one of `_.-` either kept or percent-encoded (UTF-8), each hex digit in either case."""
+    parts = []
+    for character in secret:
+        if character in _NEVER_ESCAPED or not draw(st.booleans(), label="escape"):
+            parts.append(character)
+            continue
+        for byte in character.encode():
+            digits = f"{byte:02X}"
+            parts.append("%" + "".join(d.lower() if draw(st.booleans()) else d for d in digits))
+    return "".join(parts)
+
+
+_NEVER_ESCAPED = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-")
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    secret=st.text(_SECRET_CHARACTERS, min_size=8, max_size=40),
+    data=st.data(),
+    before=_AROUND,
+    after=_AROUND,
+)
+def test_a_known_secret_is_redacted_however_percent_encoded(
+    secret: str, data: st.DataObject, before: str, after: str
+) -> None:
+    """Whichever characters an echo escapes and in whichever hex case (`%2f`, `%2F`, both
+    within one value), a secret the gateway signed with does not pass `redact`."""
+    written = data.draw(_written(secret), label="written")
+    recent = RecentSecrets()
+    recent.note(secret)
+    assert redact(before + written + after, known=recent.values()) == before + REDACTED + after
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        AUTHORIZATION.replace("=", "%3d").replace("&", "%26"),
+        AUTHORIZATION.replace("q-ak=", "q-ak%3d").replace("q-signature=", "q-signature%3D"),
+        f"callBack=http%3a%2f%2fgw%2Fci-callback%2f{CALLBACK_TOKEN}%2fb",
+        f"callBack=http%3A%2F%2Fgw%2fci-callback%2F{CALLBACK_TOKEN}%2Fb",
+    ],
+)
+def test_the_patterns_take_percent_escapes_in_either_case(text: str) -> None:
+    """The patterns' own percent-encoded names and separators (`q-ak%3D`, `%2Fci-callback%2F`)
+    in lower or mixed case too; and the fast look (`may_hold_secrets`) still sends them there."""
+    assert may_hold_secrets(text)
+    cleaned = redact(text)
+    for secret in (SECRET_ID, SIGNATURE, CALLBACK_TOKEN):
+        assert secret not in cleaned, cleaned
