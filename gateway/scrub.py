@@ -11,7 +11,8 @@ Handed to an untrusted caller, that is a replayable credential.
 * the values of `q-ak=` and `q-signature=` (the COS signature's SecretId and signature);
 * the value after an `Authorization`, security-token, session-token or secret-key name,
   whether written as a header (`name: value`), a parameter (`name=value`), JSON or XML;
-* anything shaped like a Tencent SecretId (`AKID` + at least 8 letters or digits);
+* anything shaped like a Tencent SecretId (`AKID` + at least 8 letters or digits), also right
+  after a percent-escape (`SecretId%3dAKID...`);
 * every value in `known` (the SecretIds and tokens the gateway is signing with right now,
   which need not look like any of the above), also percent-encoded however an echo wrote it:
   any of its characters escaped or not, each hex digit in either case (`%2F`, `%2f`, both in
@@ -45,7 +46,9 @@ _TOKEN = re.compile(
 # The signature's own parts, also percent-encoded (`q-ak%3D...`, in an echoed query string,
 # where no word boundary precedes them: `%26q-ak`).
 _SIGNATURE_PART = re.compile(r"(?i)(?P<name>q-(?:ak|signature)(?:=|%3D))(?P<value>[^&\s\"'<>;,%]+)")
-_SECRET_ID = re.compile(r"\bAKID[0-9A-Za-z]{8,}")
+# At a word's start, or right after a percent-escape (`SecretId%3DAKID...`: its last hex digit
+# is a word character, so no word boundary is there).
+_SECRET_ID = re.compile(r"(?:\b|(?<=%[0-9A-Fa-f]{2}))AKID[0-9A-Za-z]{8,}")
 # `gateway.model.CALLBACK_PATH_PREFIX` spelled here (a part of the bottom layer imports no other
 # part; tests/test_scrub.py checks the two agree), and a token's alphabet (`callbacks.token`).
 GATEWAY_CALLBACK_URL = re.compile(r"(?i)(?P<name>(?:/|%2F)ci-callback(?:/|%2F))(?P<value>[\w-]+)")

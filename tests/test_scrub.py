@@ -39,6 +39,8 @@ CALLBACK_TOKEN = "Q2hhbmdlTWU-callback_token-0123456789"  # `callbacks.token`'s 
         f"The SecretId {SECRET_ID} does not exist",
         f"CallBack http://gw:8080/ci-callback/{CALLBACK_TOKEN}/b-1250000000/ap-guangzhou",
         f"callBack=http%3A%2F%2Fgw%2Fci-callback%2F{CALLBACK_TOKEN}%2Fb",
+        f"SecretId%3D{SECRET_ID}%26x=1",  # after an escape: no word boundary before it
+        f"secretid%3d{SECRET_ID}",
     ],
 )
 def test_credential_shaped_text_is_redacted(text: str) -> None:
@@ -183,6 +185,33 @@ def test_a_known_secret_is_redacted_however_percent_encoded(
     recent = RecentSecrets()
     recent.note(secret)
     assert redact(before + written + after, known=recent.values()) == before + REDACTED + after
+
+
+@st.composite
+def _recased(draw: st.DrawFn, text: str) -> str:
+    """`text` with each hex digit of each of its percent-escapes in either case."""
+    return re.sub(
+        "%[0-9A-F]{2}",
+        lambda m: "".join(c.lower() if draw(st.booleans()) else c for c in m.group()),
+        text,
+    )
+
+
+@settings(max_examples=200, deadline=None)
+@given(data=st.data())
+def test_the_patterns_find_their_percent_encoded_forms_in_any_hex_case(
+    data: st.DataObject,
+) -> None:
+    """No `known` here: the patterns themselves (`q-ak%3D`, `%2Fci-callback%2F`) and the fast
+    look before them (`may_hold_secrets`), over an echoed query string with each escape's
+    hex digits in random case."""
+    callback = f"http://gw:8080/ci-callback/{CALLBACK_TOKEN}/b-1250000000/ap-guangzhou"
+    query = f"a=1&auth={quote(AUTHORIZATION, safe='')}&callBack={quote(callback, safe='')}"
+    text = data.draw(_recased(f"GET /jobs?{query} HTTP/1.1"), label="text")
+    assert may_hold_secrets(text)
+    cleaned = redact(text)
+    for secret in (SECRET_ID, SIGNATURE, CALLBACK_TOKEN):
+        assert secret not in cleaned, cleaned
 
 
 @pytest.mark.parametrize(
