@@ -123,6 +123,10 @@ class OpsReads(MethodInterceptor):
         """Reads in progress."""
         return len(self._reading)
 
+    def held(self) -> Counter[str]:
+        """Places held, by peer address (none where places are not counted)."""
+        return Counter(peer for peer, _ in self._places.values())
+
     @property
     def deadline_armed(self) -> bool:
         return self._deadline.armed
