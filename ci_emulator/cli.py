@@ -43,6 +43,7 @@ from ci_emulator.config_file import EXAMPLE, ConfigFileError, FileSettings, load
 from ci_emulator.faults import FaultSpec, check_operation
 from ci_emulator.server import CannotListen, serve
 from gateway.config.settings import LOG_LEVELS
+from gateway.console.exits import listing
 
 logger = logging.getLogger(__name__)
 
@@ -124,6 +125,14 @@ def parse_fault(value: str) -> tuple[str, FaultSpec]:
         raise argparse.ArgumentTypeError(str(exc)) from exc
 
 
+# What `main` ends with, listed by `--help` (tests/console/test_help.py keeps them equal).
+EXIT_CODES = {
+    0: "stopped by Ctrl-C or SIGTERM (or --help)",
+    2: "bad arguments or configuration file, or its port cannot be bound; as `ci-gateway "
+    "emulator`, also: the emulator extra is not installed",
+}
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         # The README starts it as `ci-gateway emulator`; a usage line naming another command
@@ -131,7 +140,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="ci-gateway emulator",
         description="Emulate Tencent Cloud Infinite's media-job API on loopback "
         "(also started as `python -m ci_emulator`).",
-        epilog=EPILOG,
+        epilog=f"{EPILOG}\nexit codes:\n{listing(EXIT_CODES)}",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument(

@@ -29,6 +29,7 @@ from gateway.access.config_file import AccessConfig
 from gateway.access.interceptor import ClientAccess, InsecureListenError
 from gateway.api.server import RunningGateway, start_gateway
 from gateway.config.settings import LOG_LEVELS, Settings
+from gateway.console.exits import listing
 from gateway.credentials import Credentials, StaticCredentialsProvider
 
 DEMO_BUCKET = "demo-1250000000"
@@ -188,8 +189,22 @@ async def _demo(listen: str, bucket_dir: Path, serve: bool) -> int:
 DEFAULT_BUCKET_DIR = "var/demo-bucket"
 
 
+# What `main` ends with, listed by `--help` (tests/console/test_help.py keeps them equal).
+EXIT_CODES = {
+    0: "stopped by Ctrl-C or SIGTERM (or --help); with --no-serve: the job succeeded",
+    1: "with --no-serve: the job did not succeed",
+    2: "bad arguments, the emulator or the gateway could not start; as `ci-gateway demo`, "
+    "also: the emulator extra is not installed",
+}
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="ci-gateway demo", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="ci-gateway demo",
+        description=__doc__,
+        epilog=f"exit codes:\n{listing(EXIT_CODES)}",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument(
         "--listen", default=DEFAULT_LISTEN, help=f"gateway address (default {DEFAULT_LISTEN})"
     )

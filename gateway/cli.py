@@ -16,6 +16,7 @@ import logging
 import os
 import signal
 import sys
+import textwrap
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
@@ -26,6 +27,7 @@ from gateway.config.settings import OPTIONS, Settings
 from gateway.console import commands as console
 from gateway.console import templates as templates_console
 from gateway.console.connection import ENVIRONMENT as CLIENT_ENVIRONMENT
+from gateway.console.exits import listing
 from gateway.credentials import (
     ENV_SECRET_ID,
     ENV_SECRET_KEY,
@@ -77,6 +79,20 @@ SERVE_EPILOG = (
     f"{ENV_SECRET_ID} and {ENV_SECRET_KEY} ({ENV_SESSION_TOKEN} for temporary keys), or the "
     "sources that --credentials-file names."
 )
+
+
+# What `serve` ends with (`_serve_command`'s returns; tests/console/test_help.py keeps them
+# equal), listed by `serve --help` for the supervisor or script that starts it.
+SERVE_EXIT_CODES = {
+    0: "stopped by SIGTERM or SIGINT, after draining (or --help)",
+    2: "refused to start: bad arguments or settings, no credentials, an unreadable settings, "
+    "credentials or access file, listening beyond loopback without --insecure or client "
+    "authentication, a port it cannot bind",
+}
+
+
+def _serve_epilog(width: int = 92) -> str:
+    return f"{textwrap.fill(SERVE_EPILOG, width)}\n\nexit codes:\n{listing(SERVE_EXIT_CODES)}"
 
 
 class CannotStart(Exception):
@@ -197,7 +213,8 @@ def build_parser() -> argparse.ArgumentParser:
         "serve",
         help="serve the gRPC gateway",
         description="Serve the gRPC gateway until SIGTERM or SIGINT, then drain.",
-        epilog=SERVE_EPILOG,
+        epilog=_serve_epilog(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     serve.add_argument(
         "--config", type=Path, help="TOML settings file (every setting; an unknown key is an error)"
@@ -254,6 +271,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args_list[:1] and args_list[0] in EMULATOR_COMMANDS:
         entry = _emulator_entry(args_list[0], EMULATOR_COMMANDS[args_list[0]][0])
         return 2 if entry is None else entry(args_list[1:])
+    return _serve_command(args_list)
+
+
+def _serve_command(args_list: list[str]) -> int:
+    """`ci-gateway serve ...` (or `--help`): its exit code, one of `SERVE_EXIT_CODES`."""
     args = build_parser().parse_args(args_list)
     try:
         with _naming_the_file("--config", args.config):

@@ -11,9 +11,12 @@ Handed to an untrusted caller, that is a replayable credential.
 * the values of `q-ak=` and `q-signature=` (the COS signature's SecretId and signature);
 * the value after an `Authorization`, security-token, session-token or secret-key name,
   whether written as a header (`name: value`), a parameter (`name=value`), JSON or XML;
-* anything shaped like a Tencent SecretId (`AKID` + at least 8 letters or digits);
-* every literal in `known` (the SecretIds and tokens the gateway is signing with right now,
-  which need not look like any of the above).
+* anything shaped like a Tencent SecretId (`AKID` + at least 8 letters or digits), also right
+  after a percent-escape (`SecretId%3dAKID...`);
+* every value in `known` (the SecretIds and tokens the gateway is signing with right now,
+  which need not look like any of the above), also percent-encoded however an echo wrote it:
+  any of its characters escaped or not, each hex digit in either case (`%2F`, `%2f`, both in
+  one value), so no encoder's choices let one through (`_escaped_pattern`).
 * the callback token in a URL of the gateway's own callback receiver
   (`.../ci-callback/<token>/...`): the gateway hands CI that URL with every job, CI may quote it
   in an error's Message, and with the token anyone can post callbacks to the gateway.
@@ -23,10 +26,10 @@ What is left stays readable: CI's code, its message around the redaction, its Re
 
 from __future__ import annotations
 
+import functools
 import re
 from collections import OrderedDict
 from collections.abc import Iterable
-from urllib.parse import quote
 
 REDACTED = "[REDACTED]"
 
@@ -43,7 +46,9 @@ _TOKEN = re.compile(
 # The signature's own parts, also percent-encoded (`q-ak%3D...`, in an echoed query string,
 # where no word boundary precedes them: `%26q-ak`).
 _SIGNATURE_PART = re.compile(r"(?i)(?P<name>q-(?:ak|signature)(?:=|%3D))(?P<value>[^&\s\"'<>;,%]+)")
-_SECRET_ID = re.compile(r"\bAKID[0-9A-Za-z]{8,}")
+# At a word's start, or right after a percent-escape (`SecretId%3DAKID...`: its last hex digit
+# is a word character, so no word boundary is there).
+_SECRET_ID = re.compile(r"(?:\b|(?<=%[0-9A-Fa-f]{2}))AKID[0-9A-Za-z]{8,}")
 # `gateway.model.CALLBACK_PATH_PREFIX` spelled here (a part of the bottom layer imports no other
 # part; tests/test_scrub.py checks the two agree), and a token's alphabet (`callbacks.token`).
 GATEWAY_CALLBACK_URL = re.compile(r"(?i)(?P<name>(?:/|%2F)ci-callback(?:/|%2F))(?P<value>[\w-]+)")
@@ -95,7 +100,13 @@ def may_hold_secrets(text: str) -> bool:
 def redact(text: str, known: Iterable[str] = ()) -> str:
     """`text` with every credential-shaped part replaced by `[REDACTED]` (see the module)."""
     for secret in known:
-        if secret and secret in text:
+        if not secret:
+            continue
+        # Only an escape can hide one; the pattern also takes it as it is.
+        pattern = _escaped_pattern(secret) if "%" in text else None
+        if pattern is not None:
+            text = pattern.sub(REDACTED, text)
+        elif secret in text:
             text = text.replace(secret, REDACTED)
     if not may_hold_secrets(text):
         return text
@@ -133,26 +144,43 @@ class RecentSecrets:
             while len(self._values) > self._limit:
                 self._values.popitem(last=False)
         self._last = values
-        self._snapshot = tuple(
-            dict.fromkeys(form for value in self._values for form in _written_forms(value))
-        )
+        self._snapshot = tuple(self._values)
 
     def values(self) -> tuple[str, ...]:
-        """Each value, and each way an echo may write it (see `_written_forms`)."""
+        """Each value, oldest first (`redact` finds each written percent-encoded too)."""
         return self._snapshot
 
 
-_PERCENT_ESCAPE = re.compile(r"%[0-9A-F]{2}")
+# Characters no percent-encoder escapes (RFC 3986's unreserved, but `~`, which older encoders
+# and JavaScript's `escape` do): a pattern takes them only as they are.
+_NEVER_ESCAPED = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-")
 
 
-def _written_forms(value: str) -> tuple[str, ...]:
-    """`value`, and `value` percent-encoded as a query string or a signature's header list
-    writes it (upper- and lower-case hex): a security token holds `+`, `/` and `=`, and an echo
-    of the request line or of CI's `FormatString` quotes it so, where no name may precede it
-    for the patterns to find."""
-    encoded = quote(value, safe="")
-    if encoded == value:
-        return (value,)
-    lowered = _PERCENT_ESCAPE.sub(lambda m: m.group().lower(), encoded)
-    keeping_slash = quote(value)
-    return tuple(dict.fromkeys((value, encoded, lowered, keeping_slash)))
+def _escape_in_any_case(character: str) -> str:
+    """A regex for `character` percent-encoded (its UTF-8 bytes), each hex digit either case."""
+    return "".join(
+        "%" + "".join(f"[{d}{d.lower()}]" if d.isalpha() else d for d in f"{byte:02X}")
+        for byte in character.encode("utf-8", "surrogatepass")
+    )
+
+
+@functools.lru_cache(maxsize=64)
+def _escaped_pattern(value: str) -> re.Pattern[str] | None:
+    """A regex for every way an echo may write `value` percent-encoded: a query string or a
+    signature's header list escapes `+`, `/` and `=` (a security token holds them), a path
+    keeps `/`, other encoders keep or escape other characters, and any may write hex in lower
+    or upper case, even mixed in one value, so no list of spellings can be complete. None
+    when `value` has no character to escape (it is then only ever written as it is).
+
+    Each character is its escape or itself, the longer first (`%25` before a bare `%`); so the
+    pattern is as long as `value`, and only a `%` in `value` (whose two forms start alike) can
+    make its search try more than one way at a place. Cached: `redact` sees the same few
+    values on every answer (64 covers `RecentSecrets`' 16 and a proxy's few, and rotation)."""
+    if _NEVER_ESCAPED.issuperset(value):
+        return None
+    return re.compile(
+        "".join(
+            re.escape(c) if c in _NEVER_ESCAPED else f"(?:{_escape_in_any_case(c)}|{re.escape(c)})"
+            for c in value
+        )
+    )

@@ -8,6 +8,8 @@ import sys
 from urllib.parse import quote
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from gateway import scrub
 from gateway.scrub import REDACTED, RecentSecrets, may_hold_secrets, redact
@@ -37,6 +39,8 @@ CALLBACK_TOKEN = "Q2hhbmdlTWU-callback_token-0123456789"  # `callbacks.token`'s 
         f"The SecretId {SECRET_ID} does not exist",
         f"CallBack http://gw:8080/ci-callback/{CALLBACK_TOKEN}/b-1250000000/ap-guangzhou",
         f"callBack=http%3A%2F%2Fgw%2Fci-callback%2F{CALLBACK_TOKEN}%2Fb",
+        f"SecretId%3D{SECRET_ID}%26x=1",  # after an escape: no word boundary before it
+        f"secretid%3d{SECRET_ID}",
     ],
 )
 def test_credential_shaped_text_is_redacted(text: str) -> None:
@@ -136,3 +140,93 @@ def test_the_callback_pattern_is_the_receivers_path() -> None:
     assert CALLBACK_PATH_PREFIX in url and is_gateway_callback(url)
     assert CALLBACK_TOKEN not in redact(f"CallBack {url} refused")
     assert not is_gateway_callback("https://example.com/my-callback/x")
+
+
+# What a secret may hold: the base64 and URL characters a token or password has, `%` itself,
+# and a few non-ASCII letters (a password's); each is one a percent-encoder may escape.
+_SECRET_CHARACTERS = st.sampled_from(
+    [*"AKIDakid0129+/=_.-~%&?:;@ !*'()", "\u00e4", "\u00df", "\u20ac", "\u4e2d"]
+)
+# Text an echo may put just before or after it, `%` too (a stray one, or an escape's start).
+_AROUND = st.sampled_from(["", "echo ", "GET /jobs?t=", "x=%", "%2", "%25", " end", "&b=1", "%"])
+
+
+@st.composite
+def _written(draw: st.DrawFn, secret: str) -> str:
+    """`secret` as some echo could write it: each character that is not a letter, digit or
+    one of `_.-` either kept or percent-encoded (UTF-8), each hex digit in either case."""
+    parts = []
+    for character in secret:
+        if character in _NEVER_ESCAPED or not draw(st.booleans(), label="escape"):
+            parts.append(character)
+            continue
+        for byte in character.encode():
+            digits = f"{byte:02X}"
+            parts.append("%" + "".join(d.lower() if draw(st.booleans()) else d for d in digits))
+    return "".join(parts)
+
+
+_NEVER_ESCAPED = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-")
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    secret=st.text(_SECRET_CHARACTERS, min_size=8, max_size=40),
+    data=st.data(),
+    before=_AROUND,
+    after=_AROUND,
+)
+def test_a_known_secret_is_redacted_however_percent_encoded(
+    secret: str, data: st.DataObject, before: str, after: str
+) -> None:
+    """Whichever characters an echo escapes and in whichever hex case (`%2f`, `%2F`, both
+    within one value), a secret the gateway signed with does not pass `redact`."""
+    written = data.draw(_written(secret), label="written")
+    recent = RecentSecrets()
+    recent.note(secret)
+    assert redact(before + written + after, known=recent.values()) == before + REDACTED + after
+
+
+@st.composite
+def _recased(draw: st.DrawFn, text: str) -> str:
+    """`text` with each hex digit of each of its percent-escapes in either case."""
+    return re.sub(
+        "%[0-9A-F]{2}",
+        lambda m: "".join(c.lower() if draw(st.booleans()) else c for c in m.group()),
+        text,
+    )
+
+
+@settings(max_examples=200, deadline=None)
+@given(data=st.data())
+def test_the_patterns_find_their_percent_encoded_forms_in_any_hex_case(
+    data: st.DataObject,
+) -> None:
+    """No `known` here: the patterns themselves (`q-ak%3D`, `%2Fci-callback%2F`) and the fast
+    look before them (`may_hold_secrets`), over an echoed query string with each escape's
+    hex digits in random case."""
+    callback = f"http://gw:8080/ci-callback/{CALLBACK_TOKEN}/b-1250000000/ap-guangzhou"
+    query = f"a=1&auth={quote(AUTHORIZATION, safe='')}&callBack={quote(callback, safe='')}"
+    text = data.draw(_recased(f"GET /jobs?{query} HTTP/1.1"), label="text")
+    assert may_hold_secrets(text)
+    cleaned = redact(text)
+    for secret in (SECRET_ID, SIGNATURE, CALLBACK_TOKEN):
+        assert secret not in cleaned, cleaned
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        AUTHORIZATION.replace("=", "%3d").replace("&", "%26"),
+        AUTHORIZATION.replace("q-ak=", "q-ak%3d").replace("q-signature=", "q-signature%3D"),
+        f"callBack=http%3a%2f%2fgw%2Fci-callback%2f{CALLBACK_TOKEN}%2fb",
+        f"callBack=http%3A%2F%2Fgw%2fci-callback%2F{CALLBACK_TOKEN}%2Fb",
+    ],
+)
+def test_the_patterns_take_percent_escapes_in_either_case(text: str) -> None:
+    """The patterns' own percent-encoded names and separators (`q-ak%3D`, `%2Fci-callback%2F`)
+    in lower or mixed case too; and the fast look (`may_hold_secrets`) still sends them there."""
+    assert may_hold_secrets(text)
+    cleaned = redact(text)
+    for secret in (SECRET_ID, SIGNATURE, CALLBACK_TOKEN):
+        assert secret not in cleaned, cleaned

@@ -28,11 +28,23 @@ How (`OpsReads`, one per port, `gateway.api.server.OpsGuards`):
 - Where one read may buffer more than a call's HTTP/2 window (8 KiB,
   `gateway.api.server.REQUEST_WINDOW_OPTIONS`), on the API port (`server.max_request_bytes`
   for every method), reads at once are bounded (`places`: `READ_MEMORY` worth of the largest
-  request, 8 at the defaults). The read beyond is refused RESOURCE_EXHAUSTED (OVERLOADED, with
-  RetryInfo) without reading anything. Streams may not take the last quarter of the places,
-  which only Checks (and health's `List`) may use, as in `gateway.api.ops_calls`: a stranger
-  holding reflection streams must not get a load balancer's Checks refused. A real client's
-  request comes with its headers, so its read takes a moment and its place is free again.
+  request, 8 at the defaults). Streams may not take the last quarter of the places, which only
+  Checks (and health's `List`) may use, as in `gateway.api.ops_calls`: a stranger holding
+  reflection streams must not get a load balancer's Checks refused. A real client's request
+  comes with its headers, so its read takes a moment and its place is free again.
+- A read beyond them is not refused: it ends another (`_make_room`), the oldest read of the
+  peer (address, without the port) that would hold the most, which gets RESOURCE_EXHAUSTED
+  (OVERLOADED, with RetryInfo) instead. Refusing the newer read let one client that kept the
+  places full, with streams that never send a request or wait for a next one, opened again as
+  soon as the time-out ended them (and a place was free again), have every other client's
+  reflection refused for as long as it liked, and on the API port, where the places are few,
+  its stalled Checks the load balancer's too. Now a peer holding places loses them to any other
+  peer's newer read first, so one peer never keeps a place another needs; and among one peer's
+  reads (every client's, behind one NAT, proxy or in the sidecar layout) the one that has waited
+  longest goes, which is one that stalls: a real read is over in a moment. What remains: a
+  client whose peer holds most places (or all of them, as one sidecar) can end a real read by
+  bringing `places` newer ones within that moment, again and again, which is a flood of calls,
+  bounded as calls are (`server.max_ops_calls`, the connections'); by stalling it gains nothing.
 - On the health port grpc refuses a request larger than `OPS_MAX_REQUEST_BYTES` (4 KiB) from
   its length prefix, before buffering it (`gateway.api.server.health_server_options`), so a read
   there holds no more than the window: the reads are timed, not counted, and nothing a
@@ -44,6 +56,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import time
+from collections import Counter
 from collections.abc import AsyncIterator, Callable
 from typing import TYPE_CHECKING, Any
 
@@ -65,7 +78,15 @@ READ_MEMORY = 2**20
 """What the health and reflection reads of one port may buffer at once, counted at the port's
 receive limit each: 8 reads of the API's 128 KiB (a real client's read takes a moment)."""
 WHAT = "health and reflection requests being read"
+ENDED = f"{WHAT} (this one, the oldest of the peer holding the most, ended for a newer one)"
 AFTER_ANSWER = "the stream's last answer"
+
+
+def _address(peer: str) -> str:
+    """The peer without its source port (`ipv4:10.0.0.7`): one client opening several
+    connections is still one (as `gateway.api.service.default_client_identity` counts it)."""
+    host, sep, port = peer.rpartition(":")
+    return host if sep and port.isdigit() else peer
 
 
 def read_places(read_bytes: int) -> int:
@@ -85,16 +106,26 @@ class OpsReads(MethodInterceptor):
         counted, where a read buffers no more than the window)."""
         self.timeout_s = timeout_s
         self.places = places
-        self._stream_places = None if places is None else places - check_reserve(places)
-        # The reads in progress, oldest first, each with when it began (the count unused).
+        self._stream_places = 0 if places is None else places - check_reserve(places)
+        # The reads in progress, oldest first, each with when it began (the count unused); and
+        # where places are counted, the places they hold, each with its peer and whether it is a
+        # stream's (`_take_place`), and how many are.
         self._reading: dict[asyncio.Task[Any], Arrival] = {}
+        self._places: dict[asyncio.Task[Any], tuple[str, bool]] = {}
+        self._stream_reads = 0
         self._deadline = ReceiveDeadline(timeout_s, self._reading, self._expire)
-        self._timed_out: set[asyncio.Task[Any]] = set()
+        # Reads the gateway ended, until they answer: the refusal of one that gave its place to
+        # a newer read, None for one whose time ran out.
+        self._ended: dict[asyncio.Task[Any], Overloaded | None] = {}
 
     @property
     def reading(self) -> int:
         """Reads in progress."""
         return len(self._reading)
+
+    def held(self) -> Counter[str]:
+        """Places held, by peer address (none where places are not counted)."""
+        return Counter(peer for peer, _ in self._places.values())
 
     @property
     def deadline_armed(self) -> bool:
@@ -107,42 +138,84 @@ class OpsReads(MethodInterceptor):
     def wrap(self, method: str, handler: Handler) -> Handler:
         if handler is None or not method.startswith(OPS_PREFIXES):
             return handler
-        limit = self.places if method in UNARY else self._stream_places
+        stream = method not in UNARY
         if handler.request_streaming:
-            return self._reading_each(handler, limit)
-        return self._reading_one(method, handler, limit)
+            return self._reading_each(handler, stream)
+        return self._reading_one(method, handler, stream)
 
-    async def read(self, context: Context, limit: int | None, after: str | None = None) -> Any:
-        """The call's next request: a message, EOF, or the `NotRead` stand-in for a read
-        refused (`limit` reads already in progress) or ended by the time-out."""
-        if limit is not None and len(self._reading) >= limit:
-            assert self.places is not None
-            return NotRead(Overloaded(WHAT, self.places))
+    async def read(self, context: Context, stream: bool, after: str | None = None) -> Any:
+        """The call's next request (`stream`: a stream's, not a Check's): a message, EOF, or
+        the `NotRead` stand-in for a read ended by the time-out or for a newer one."""
         task = asyncio.current_task()
         assert task is not None  # grpc runs every call's handler in a task of its own
+        if self.places is not None:
+            self._take_place(task, _address(context.peer()), stream)
         self._reading[task] = (0, time.monotonic())
         if not self._deadline.armed:
             self._deadline.arm()
         try:
             return await context.read()
         except asyncio.CancelledError:
-            if task not in self._timed_out:
+            if task not in self._ended:
                 raise  # its client, its deadline, the server's stop, a newer Check
             task.uncancel()  # the call goes on, to send its status
-            return NotRead(RequestTimeout(self.timeout_s, after=after))
+            refusal = self._ended[task]
+            return NotRead(refusal or RequestTimeout(self.timeout_s, after=after))
         finally:
             self._reading.pop(task, None)
-            self._timed_out.discard(task)
+            self._give_place(task)
+            self._ended.pop(task, None)
+
+    def _take_place(self, task: asyncio.Task[Any], peer: str, stream: bool) -> None:
+        """A place for `task`'s read, from `peer`: a free one, else one another read gives up
+        (`_make_room`), a stream's if streams hold all theirs. Streams hold at most theirs, and
+        all reads at most `places`: each taken place is one given back when they are full."""
+        assert self.places is not None
+        if stream and self._stream_reads >= self._stream_places:
+            self._make_room(peer, streams_only=True)
+        elif len(self._places) >= self.places:
+            self._make_room(peer, streams_only=False)
+        self._places[task] = (peer, stream)
+        self._stream_reads += stream
+
+    def _give_place(self, task: asyncio.Task[Any]) -> None:
+        held = self._places.pop(task, None)
+        if held is not None:
+            self._stream_reads -= held[1]
+
+    def _make_room(self, newcomer: str, *, streams_only: bool) -> None:
+        """End one read (a stream's, `streams_only`) for a newer one of `newcomer`'s: the oldest
+        of the peer that would hold the most of them, the newer one counted (the module's
+        docstring). There always is one: those places are full, and a peer holding none of
+        them cannot hold the most alone."""
+        assert self.places is not None
+        reads = [
+            (task, peer)
+            for task, (peer, stream) in self._places.items()
+            if stream or not streams_only
+        ]
+        held = Counter(peer for _, peer in reads)
+        held[newcomer] += 1
+        most = max(held.values())
+        for task, peer in reads:  # oldest first
+            if held[peer] == most:
+                self._end(task, Overloaded(ENDED, self.places))
+                return
 
     def _expire(self, task: asyncio.Task[Any]) -> None:
-        """The deadline's: `task`'s read has taken its time. Cancelled where it waits, which
-        then answers (`read`)."""
+        """The deadline's: `task`'s read has taken its time."""
+        self._end(task, None)
+
+    def _end(self, task: asyncio.Task[Any], refusal: Overloaded | None) -> None:
+        """`task`'s read gives its place back now, and is cancelled where it waits, which then
+        answers with `refusal` (None: the time-out's), in `read`."""
         del self._reading[task]
+        self._give_place(task)
         if not task.done():
-            self._timed_out.add(task)
+            self._ended[task] = refusal
             task.cancel()
 
-    def _reading_one(self, method: str, handler: Handler, limit: int | None) -> Handler:
+    def _reading_one(self, method: str, handler: Handler, stream: bool) -> Handler:
         """`handler` (one request) served as a client stream that reads its request itself,
         then runs `handler`'s behaviour on it (or on a refused call's stand-in)."""
         name = method.rsplit("/", 1)[-1]
@@ -150,7 +223,7 @@ class OpsReads(MethodInterceptor):
         async def request_of(requests: Any, context: Context) -> Any:
             if isinstance(requests, Unread):  # a gate refused the call: nothing is read
                 return requests.stand_in
-            request = await self.read(context, limit)
+            request = await self.read(context, stream)
             return NotRead(MalformedRequest(name)) if request is EOF else request
 
         deserializer, serializer = handler.request_deserializer, handler.response_serializer
@@ -165,7 +238,7 @@ class OpsReads(MethodInterceptor):
             return grpc.stream_unary_rpc_method_handler(answer, deserializer, serializer)
         return streaming_after_read(handler, request_of)
 
-    def _reading_each(self, handler: Handler, limit: int | None) -> Handler:
+    def _reading_each(self, handler: Handler, stream: bool) -> Handler:
         """`handler` (a client stream) given its requests as it reads them itself, each read
         timed and counted; the first one is timed from the call's start, the rest from the
         answer before."""
@@ -173,7 +246,7 @@ class OpsReads(MethodInterceptor):
         async def requests_of(context: Context) -> AsyncIterator[Any]:
             after: str | None = None
             while True:
-                request = await self.read(context, limit, after)
+                request = await self.read(context, stream, after)
                 if request is EOF:  # the client has ended its side
                     return
                 yield request

@@ -15,7 +15,7 @@ import json
 import math
 import os
 import sys
-from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping, Sequence
 from contextlib import redirect_stderr, redirect_stdout
 from dataclasses import dataclass
 from pathlib import Path
@@ -353,19 +353,29 @@ def common_options(
     return common
 
 
-def epilog() -> str:
-    """Exit codes and the connection's environment variables, for a command's `--help`."""
+def epilog(outcomes: Iterable[ExitCode] = ()) -> str:
+    """The exit codes a command can end with (`exits.EVERY_COMMAND` and its own `outcomes`),
+    and the connection's environment variables, for its `--help`."""
     environment = "\n".join(
         f"  {name:<28}{about}" for name, about in connection.ENVIRONMENT.items()
     )
-    return f"exit codes:\n{exits.reference()}\n\nenvironment:\n{environment}"
+    codes = exits.reference((*exits.EVERY_COMMAND, *outcomes))
+    return f"exit codes:\n{codes}\n\nenvironment:\n{environment}"
+
+
+# The exit codes each command adds to `exits.EVERY_COMMAND` (tests/console/test_help.py keeps
+# them equal to what its handler can return).
+OUTCOMES: dict[str, tuple[ExitCode, ...]] = {
+    "watch": exits.JOB_ENDS,
+    "wait": exits.JOB_ENDS,
+}
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog=PROG,
         description="Operate on CI media jobs through a running ci-gateway (gRPC).",
-        epilog=epilog(),
+        epilog=epilog(code for codes in OUTCOMES.values() for code in codes),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -380,7 +390,12 @@ def build_parser() -> argparse.ArgumentParser:
         name: str, handler: Handler, about: str, parent: argparse.ArgumentParser
     ) -> argparse.ArgumentParser:
         sub: argparse.ArgumentParser = commands.add_parser(
-            name, parents=[parent], help=about, description=about
+            name,
+            parents=[parent],
+            help=about,
+            description=about,
+            epilog=epilog(OUTCOMES.get(name, ())),
+            formatter_class=argparse.RawDescriptionHelpFormatter,
         )
         sub.set_defaults(handler=handler)
         return sub

@@ -169,11 +169,16 @@ async def _apply(args: argparse.Namespace, gateway: Session, streams: Streams) -
     return ExitCode.OK
 
 
+# The exit codes each command adds to `exits.EVERY_COMMAND` (kept equal to what its handler
+# can return by tests/console/test_help.py).
+OUTCOMES: dict[str, tuple[ExitCode, ...]] = {"plan": (ExitCode.DRIFT,)}
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog=PROG,
         description="Keep a bucket's custom CI templates equal to a declarative TOML file.",
-        epilog=epilog(),
+        epilog=epilog(code for codes in OUTCOMES.values() for code in codes),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -186,7 +191,14 @@ def build_parser() -> argparse.ArgumentParser:
         ("plan", _plan, "show, as a diff, what apply would change; exit 6 when not in sync"),
         ("apply", _apply, "create, update (and with prune, delete) templates to match the file"),
     ):
-        sub = commands.add_parser(name, parents=[common], help=about, description=about)
+        sub = commands.add_parser(
+            name,
+            parents=[common],
+            help=about,
+            description=about,
+            epilog=epilog(OUTCOMES.get(name, ())),
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
         sub.add_argument("file", type=Path, metavar="FILE", help="the templates file (TOML)")
         sub.add_argument(
             "--prune", action="store_true", help="also delete templates the file does not name"

@@ -16,6 +16,7 @@ sends such calls), gRPC channels and grpc's own reflection client for the rest.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Callable
 from dataclasses import replace
@@ -37,12 +38,12 @@ from gateway.api.server import RunningGateway
 from gateway.config.settings import ServerLimits, Settings
 from tests.api.conftest import Start, labels, scrape
 from tests.api.test_connection_bounds import rich_status
-from tests.api.test_hostile_clients import refused_stream
 from tests.fixtures.raw_h2 import RawClient, frame
 from tests.integration.helpers import rich_error
 
 WAIT_S = 10.0
 TIMEOUT_S = 3.0  # the bound under test: the calls it ends are held at least this long
+PATIENT_S = 120.0  # a time-out no test here reaches
 DEFAULTS = ServerLimits()
 PLACES = read_places(DEFAULTS.max_request_bytes)  # 8 reads at once on the API port
 STREAM_READS = PLACES - check_reserve(PLACES)  # 6: the last 2 only Checks may take
@@ -110,6 +111,17 @@ def describe(address: str) -> list[str]:
         return [method.input_type.full_name for method in service.methods]
 
 
+def ended(client: RawClient, streams: list[int], count: int) -> list[int]:
+    """The first `count` of `streams` to be answered (read until they are, within `WAIT_S`)."""
+    deadline = time.monotonic() + WAIT_S
+    while len(answered := [s for s in streams if client.answered(s)]) < count:
+        assert time.monotonic() < deadline, f"{len(answered)} of {count} answered"
+        with contextlib.suppress(TimeoutError):
+            client.receive(deadline - time.monotonic())
+    assert len(answered) == count, answered
+    return answered
+
+
 async def test_reads_on_the_api_port_are_bounded_and_end_when_their_time_is_up(
     gateway: RunningGateway, http: aiohttp.ClientSession
 ) -> None:
@@ -117,47 +129,46 @@ async def test_reads_on_the_api_port_are_bounded_and_end_when_their_time_is_up(
     client = await asyncio.to_thread(RawClient, gateway.address)
     try:
         client.ignore_stream_limit()
-        # Streams whose request never finishes (the largest the port takes): the streams'
-        # reads are taken, the rest refused at once, before anything of them is read.
+        # Streams whose request never finishes (the largest the port takes), more than their
+        # places: each beyond ends the oldest read (one peer's all, here), OVERLOADED at once.
         paths = [WATCH] * STREAM_READS + [REFLECTION, WATCH]
         streams, refused = await asyncio.to_thread(stall, client, paths, max_request)
         assert len(streams) == STREAM_READS and len(refused) == 2
         overloaded(client, refused)
         assert reads(gateway).reading == STREAM_READS
+        # Checks whose request never finishes take the last places, which streams cannot.
+        checks, refused = await asyncio.to_thread(stall, client, [CHECK] * 2, max_request)
+        assert len(checks) == PLACES - STREAM_READS and not refused
+        assert reads(gateway).reading == PLACES
         async with grpc.aio.insecure_channel(gateway.address) as channel:
             health = health_pb2_grpc.HealthStub(channel)
-            # A Check is still answered: the last places are the Checks'.
+            # A Watch and a Check are still answered: the Watch in the place of the oldest
+            # read (a stream's), the Check in the one the Watch gave back once read.
+            watch = health.Watch(health_pb2.HealthCheckRequest(service=API_SERVICE))
+            assert (await watch.read()).status == SERVING
+            watch.cancel()
             answer = await health.Check(health_pb2.HealthCheckRequest(), timeout=WAIT_S)
             assert answer.status == SERVING
-            error = await refused_stream(health.Watch(health_pb2.HealthCheckRequest()))
-            assert error.code is grpc.StatusCode.RESOURCE_EXHAUSTED
-            assert error.error_info is not None and error.error_info.reason == "OVERLOADED"
-            assert error.retry_info is not None
-        # Checks whose request never finishes take those last places, and no more.
-        checks, refused = await asyncio.to_thread(stall, client, [CHECK] * 3, max_request)
-        assert len(checks) == PLACES - STREAM_READS and len(refused) == 1
+        refused = await asyncio.to_thread(ended, client, streams + checks, 1)
         overloaded(client, refused)
-        assert reads(gateway).reading == PLACES
+        assert set(refused) <= set(streams)  # the oldest: the first calls' streams
+        held = [stream for stream in streams + checks if stream not in refused]
+        assert reads(gateway).reading == len(held) == PLACES - 1
 
         # Each is ended once its time is up, and its place is free again.
         started = time.monotonic()
-        await asyncio.to_thread(timed_out, client, streams + checks)
+        await asyncio.to_thread(timed_out, client, held)
         assert time.monotonic() - started <= TIMEOUT_S + WAIT_S
     finally:
         client.close()
     assert reads(gateway).reading == 0
     await until(lambda: not reads(gateway).deadline_armed, "the timer disarmed")
-    async with grpc.aio.insecure_channel(gateway.address) as channel:
-        health = health_pb2_grpc.HealthStub(channel)
-        watch = health.Watch(health_pb2.HealthCheckRequest(service=API_SERVICE))
-        assert (await watch.read()).status == SERVING
-        watch.cancel()
     inputs = await asyncio.to_thread(describe, gateway.address)
     assert "ci.media.v1.SubmitMediaJobRequest" in inputs
     # Counted as any call, each as its method's own kind (which held a read when the calls
     # came at once is the gateway's pick: its tasks run in turn).
     handled = (await scrape(http, gateway))["grpc_server_handled_total"]
-    ended = {
+    timed = {
         (kind, method): handled.get(
             labels(
                 grpc_type=kind,
@@ -173,8 +184,64 @@ async def test_reads_on_the_api_port_are_bounded_and_end_when_their_time_is_up(
             ("unary", "grpc.health.v1.Health", "Check"),
         )
     }
-    assert ended.pop(("unary", "Check")) == PLACES - STREAM_READS
-    assert sum(ended.values()) == STREAM_READS, ended
+    assert timed.pop(("unary", "Check")) == len(checks)
+    assert sum(timed.values()) == len(held) - len(checks), timed
+
+
+def stalled_peer(address: str, source: str) -> RawClient:
+    """A client from `source`, a loopback address of its own: another peer than a gRPC channel
+    from this machine (127.0.0.1)."""
+    client = RawClient(address, source=source)
+    client.ignore_stream_limit()
+    return client
+
+
+def stalled(client: RawClient, paths: list[str]) -> list[int]:
+    """A call of each of `paths` that never sends a byte of its request."""
+    return [client.open(path) for path in paths]
+
+
+async def test_a_peer_stalling_every_read_cannot_keep_other_peers_out(bounded: Start) -> None:
+    """The attack: one peer (127.0.0.2) holds every place with calls that send nothing, and
+    opens new ones as its calls are ended (by the time-out, or here, for others' reads).
+    Before, every other client's reflection (and, with stalled Checks in the last places, its
+    Checks) was refused OVERLOADED for as long as it kept that up. Now another peer's calls are
+    served, each ending one of the stalling peer's reads; and that peer's newer reads end its
+    own, never a third peer's slow one. (The time-out is longer than the test: every call
+    ended here is ended for another.)"""
+    gateway = await bounded(request_receive_timeout_s=PATIENT_S)
+    slow = await asyncio.to_thread(stalled_peer, gateway.address, "127.0.0.3")
+    attacker = await asyncio.to_thread(stalled_peer, gateway.address, "127.0.0.2")
+    calls: list[int] = []
+
+    async def fill() -> None:
+        """The stalling peer opens twice the places in streams and Checks for the last places:
+        it holds every place again but the slow peer's, each of its calls beyond ending its
+        own oldest."""
+        paths = [REFLECTION, WATCH] * PLACES + [CHECK] * (PLACES - STREAM_READS)
+        calls.extend(await asyncio.to_thread(stalled, attacker, paths))
+        refused = await asyncio.to_thread(ended, attacker, calls, len(calls) - (PLACES - 1))
+        overloaded(attacker, refused)
+        await until(lambda: reads(gateway).reading == PLACES, "every place held")
+        # None of them the slow peer's: it still holds its one.
+        assert reads(gateway).held() == {"ipv4:127.0.0.2": PLACES - 1, "ipv4:127.0.0.3": 1}
+
+    try:
+        await asyncio.to_thread(stalled, slow, [REFLECTION])
+        await until(lambda: reads(gateway).reading == 1, "the slow read")
+        await fill()
+        # Another peer (gRPC channels from 127.0.0.1): its reflection and Checks are served.
+        inputs = await asyncio.to_thread(describe, gateway.address)
+        assert "ci.media.v1.SubmitMediaJobRequest" in inputs
+        await fill()  # the stalling peer, again
+        async with grpc.aio.insecure_channel(gateway.address) as channel:
+            health = health_pb2_grpc.HealthStub(channel)
+            answer = await health.Check(health_pb2.HealthCheckRequest(), timeout=WAIT_S)
+            assert answer.status == SERVING
+        await fill()
+    finally:
+        attacker.close()
+        slow.close()
 
 
 async def test_a_reflection_stream_waiting_for_its_next_request_is_ended_and_a_new_one_serves(

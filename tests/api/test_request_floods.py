@@ -262,7 +262,7 @@ async def test_the_largest_requests_pass_and_a_flood_held_by_ci_stays_within_the
 def _stalled(address: str, paths: list[str], size: int) -> tuple[RawClient, int]:
     """One connection, a call of each of `paths`, each sending all but the last byte of a
     request of `size` bytes as far as the windows let it: the client (still connected) and how
-    many of its calls are still open (read, not refused)."""
+    many of its calls are still open (read, not refused or ended for a newer read)."""
     client = RawClient(address)
     client.ignore_stream_limit()
     almost = frame(b"\x0a" + b"\x00" * (size - 1))[:-1]  # never complete
@@ -281,7 +281,8 @@ async def test_health_and_reflection_calls_that_never_finish_stay_within_their_r
     streams, 20 Checks) opened with the largest request each port takes, all but its last byte
     sent. Before their reads were bounded (`gateway.api.ops_reads`), grpc buffered each whole
     and none was ever ended: +47 MiB (measured on the tree before). Now the API port reads a
-    few at once and refuses the rest, and the health port's limit is below a call's window."""
+    few at once, each read beyond ending the oldest, and the health port's limit is below a
+    call's window."""
     process, address = await serve(
         serve_processes, emulator, credentials, tmp_path, "--health-listen", "127.0.0.1:0"
     )
@@ -292,7 +293,7 @@ async def test_health_and_reflection_calls_that_never_finish_stay_within_their_r
     paths += [CHECK] * checks
     # The rows of these calls (README, "Memory at the bounds": the calls on both ports, the
     # API port's reads; the health port's windows, left out there), and what the calls
-    # refused cost while they were answered: less than grpc buffered for them unbounded.
+    # ended cost while they were answered: less than grpc buffered for them unbounded.
     rows = 2 * calls * OPS_CALL_KIB * KIB + READ_MEMORY + calls * WINDOW
     refused = (len(paths) - read_places(MAX_REQUEST)) * OPEN_CALL_KIB * KIB
     assert rows + refused < calls * (MAX_REQUEST + OPS_MAX_REQUEST_BYTES)
