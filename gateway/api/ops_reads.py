@@ -53,7 +53,7 @@ from grpc.aio import EOF  # type: ignore[attr-defined]  # not in grpc-stubs
 from gateway._chain import OPS_PREFIXES, MethodInterceptor, NotRead, Unread
 from gateway.api.ops_calls import UNARY
 from gateway.api.receive_timeout import Arrival, ReceiveDeadline, streaming_after_read
-from gateway.errors import MalformedRequest, Overloaded, RequestTimeout
+from gateway.errors import MalformedRequest, Overloaded
 
 if TYPE_CHECKING:  # grpc's RpcMethodHandler and ServicerContext are generic in its stubs only
     Handler = grpc.RpcMethodHandler[Any, Any]
@@ -89,7 +89,6 @@ class OpsReads(MethodInterceptor):
         # The reads in progress, oldest first, each with when it began (the count unused).
         self._reading: dict[asyncio.Task[Any], Arrival] = {}
         self._deadline = ReceiveDeadline(timeout_s, self._reading, self._expire)
-        self._timed_out: set[asyncio.Task[Any]] = set()
 
     @property
     def reading(self) -> int:
@@ -126,21 +125,17 @@ class OpsReads(MethodInterceptor):
         try:
             return await context.read()
         except asyncio.CancelledError:
-            if task not in self._timed_out:
+            if (stand_in := self._deadline.taken_back(task, after)) is None:
                 raise  # its client, its deadline, the server's stop, a newer Check
-            task.uncancel()  # the call goes on, to send its status
-            return NotRead(RequestTimeout(self.timeout_s, after=after))
+            return stand_in
         finally:
             self._reading.pop(task, None)
-            self._timed_out.discard(task)
+            self._deadline.forget(task)
 
     def _expire(self, task: asyncio.Task[Any]) -> None:
-        """The deadline's: `task`'s read has taken its time. Cancelled where it waits, which
-        then answers (`read`)."""
+        """The deadline's: `task`'s read has taken its time, and is no longer counted. The
+        deadline then cancels it where it waits, which answers (`read`)."""
         del self._reading[task]
-        if not task.done():
-            self._timed_out.add(task)
-            task.cancel()
 
     def _reading_one(self, method: str, handler: Handler, limit: int | None) -> Handler:
         """`handler` (one request) served as a client stream that reads its request itself,
