@@ -111,7 +111,7 @@ class InFlight:
     A call whose request has not come `receive_timeout_s` after its arrival is ended
     (`ReceiveDeadline`, one timer for all: `gateway.api.receive_timeout`): its count and its
     request memory given back at once, its task cancelled where it waits for its request
-    (`read_own_request`), which answers DEADLINE_EXCEEDED (`timed_out`), counted as a refusal
+    (`read_own_request`), which answers DEADLINE_EXCEEDED, counted as a refusal
     is while it does."""
 
     def __init__(
@@ -131,13 +131,13 @@ class InFlight:
         # The calls still arriving (their handler not begun), oldest first, each with what its
         # request is counted for (`requests`; 0 when not counted) and when it arrived.
         self._arriving: dict[asyncio.Task[Any], Arrival] = {}
-        self._deadline = (
+        self.deadline = (
             None
             if receive_timeout_s is None
             else ReceiveDeadline(receive_timeout_s, self._arriving, self._expire)
         )
-        # Calls the deadline ended, until their wait for the request has answered it.
-        self._timed_out: set[asyncio.Task[Any]] = set()
+        """The receive time-out's (None: no bound), whose cancellation of a call's wait for its
+        request the wait tells from any other (`read_own_request`)."""
         # The tasks of the calls whose handler runs (`enter` to `leave`), with what their
         # requests are counted for, and those of them the shutdown has cut.
         self._handlers: dict[asyncio.Task[Any], int] = {}
@@ -152,7 +152,7 @@ class InFlight:
     @property
     def deadline_armed(self) -> bool:
         """Whether the receive time-out's timer is pending (only while calls are arriving)."""
-        return self._deadline is not None and self._deadline.armed
+        return self.deadline is not None and self.deadline.armed
 
     def arrive(self) -> Overloaded | None:
         """A call's headers are in, its request not read yet: in flight from now until its
@@ -172,7 +172,7 @@ class InFlight:
                 return requests.refusal()
             counted = arriving
         self._arriving[task] = (counted, time.monotonic())
-        deadline = self._deadline
+        deadline = self.deadline
         if deadline is not None and not deadline.armed:
             deadline.arm()
         self._idle.clear()
@@ -253,28 +253,18 @@ class InFlight:
             self._idle.set()
 
     def _expire(self, task: asyncio.Task[Any]) -> None:
-        """The deadline's: `task`'s request has not come in time. Out of the count at once,
-        and cancelled where it waits for its request, which then asks `timed_out`."""
+        """The deadline's: `task`'s request has not come in time. Out of the count at once;
+        the deadline then cancels it where it waits for its request (`read_own_request`)."""
         if task.done():  # ended meanwhile: its `_gone`, already due, counts it out
             return
         counted, _ = self._arriving.pop(task)
         task.remove_done_callback(self._gone)
         self._count_out(counted)
-        self._timed_out.add(task)
-        task.cancel()
-
-    def timed_out(self, task: asyncio.Task[Any]) -> float | None:
-        """Asked by a call whose wait for its request was cancelled: the bound it ran out of
-        (`_expire` cancelled it), or None (its client, its deadline, the server's stop)."""
-        if self._deadline is None or task not in self._timed_out:
-            return None
-        self._timed_out.discard(task)
-        return self._deadline.timeout_s
 
     def close(self) -> None:
         """The server has stopped: no timer left behind."""
-        if self._deadline is not None:
-            self._deadline.close()
+        if self.deadline is not None:
+            self.deadline.close()
 
     async def wait_idle(self, timeout_s: float) -> bool:
         """True once no API call is in progress; False if `timeout_s` passed first."""
@@ -562,8 +552,8 @@ class ObservabilityInterceptor(MethodInterceptor):
             response_serializer=handler.response_serializer,
         )
         if gated and not handler.request_streaming:
-            # Its calls can be ended while their request is coming (`InFlight.timed_out`).
-            return read_own_request(full_method, wrapped_handler, self.in_flight.timed_out)
+            # Its calls can be ended while their request is coming (`InFlight.deadline`).
+            return read_own_request(full_method, wrapped_handler, self.in_flight.deadline)
         return wrapped_handler
 
     def _counted(self, deserializer: Callable[[bytes], Any]) -> Callable[[bytes], Any]:

@@ -45,6 +45,7 @@ ExpirySource = Callable[[], float | None]
 
 
 def bounded_operation(operation: str) -> str:
+    """A CI operation the client knows (`gateway.telemetry.OPERATIONS`), else `other`."""
     return operation if operation in _OPERATIONS else OTHER
 
 
@@ -189,7 +190,7 @@ class UpstreamMetrics:
         self._m.upstream_in_flight.labels(label).set_function(lambda: counts[label])
 
     def attempt_started(self, operation: str) -> None:
-        label = operation if operation in _OPERATIONS else OTHER  # `bounded_operation`
+        label = bounded_operation(operation)
         if label in self._in_flight:
             self._in_flight[label] += 1
         else:
@@ -197,7 +198,7 @@ class UpstreamMetrics:
 
     def attempt_finished(self, operation: str, outcome: str, seconds: float) -> None:
         # Started before (the client reports both, in that order), so the label is counted.
-        self._in_flight[operation if operation in _OPERATIONS else OTHER] -= 1
+        self._in_flight[bounded_operation(operation)] -= 1
         key = (operation, outcome)
         child = self._duration.get(key)
         if child is None:

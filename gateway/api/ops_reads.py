@@ -66,7 +66,7 @@ from grpc.aio import EOF  # type: ignore[attr-defined]  # not in grpc-stubs
 from gateway._chain import OPS_PREFIXES, MethodInterceptor, NotRead, Unread
 from gateway.api.ops_calls import UNARY
 from gateway.api.receive_timeout import Arrival, ReceiveDeadline, streaming_after_read
-from gateway.errors import MalformedRequest, Overloaded, RequestTimeout
+from gateway.errors import MalformedRequest, Overloaded
 
 if TYPE_CHECKING:  # grpc's RpcMethodHandler and ServicerContext are generic in its stubs only
     Handler = grpc.RpcMethodHandler[Any, Any]
@@ -114,9 +114,6 @@ class OpsReads(MethodInterceptor):
         self._places: dict[asyncio.Task[Any], tuple[str, bool]] = {}
         self._stream_reads = 0
         self._deadline = ReceiveDeadline(timeout_s, self._reading, self._expire)
-        # Reads the gateway ended, until they answer: the refusal of one that gave its place to
-        # a newer read, None for one whose time ran out.
-        self._ended: dict[asyncio.Task[Any], Overloaded | None] = {}
 
     @property
     def reading(self) -> int:
@@ -156,15 +153,13 @@ class OpsReads(MethodInterceptor):
         try:
             return await context.read()
         except asyncio.CancelledError:
-            if task not in self._ended:
+            if (stand_in := self._deadline.taken_back(task, after)) is None:
                 raise  # its client, its deadline, the server's stop, a newer Check
-            task.uncancel()  # the call goes on, to send its status
-            refusal = self._ended[task]
-            return NotRead(refusal or RequestTimeout(self.timeout_s, after=after))
+            return stand_in
         finally:
             self._reading.pop(task, None)
             self._give_place(task)
-            self._ended.pop(task, None)
+            self._deadline.forget(task)
 
     def _take_place(self, task: asyncio.Task[Any], peer: str, stream: bool) -> None:
         """A place for `task`'s read, from `peer`: a free one, else one another read gives up
@@ -203,17 +198,16 @@ class OpsReads(MethodInterceptor):
                 return
 
     def _expire(self, task: asyncio.Task[Any]) -> None:
-        """The deadline's: `task`'s read has taken its time."""
-        self._end(task, None)
-
-    def _end(self, task: asyncio.Task[Any], refusal: Overloaded | None) -> None:
-        """`task`'s read gives its place back now, and is cancelled where it waits, which then
-        answers with `refusal` (None: the time-out's), in `read`."""
+        """The deadline's: `task`'s read has taken its time, and is no longer counted. The
+        deadline then cancels it where it waits, which answers (`read`)."""
         del self._reading[task]
         self._give_place(task)
-        if not task.done():
-            self._ended[task] = refusal
-            task.cancel()
+
+    def _end(self, task: asyncio.Task[Any], refusal: Overloaded) -> None:
+        """`task`'s read gives its place back now, and is cancelled where it waits by the
+        deadline (`ReceiveDeadline.end`), which then answers with `refusal`, in `read`."""
+        self._expire(task)
+        self._deadline.end(task, refusal)
 
     def _reading_one(self, method: str, handler: Handler, stream: bool) -> Handler:
         """`handler` (one request) served as a client stream that reads its request itself,

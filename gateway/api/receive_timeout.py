@@ -44,7 +44,7 @@ import grpc
 from grpc.aio import EOF  # type: ignore[attr-defined]  # not in grpc-stubs
 
 from gateway._chain import NotRead, Unread
-from gateway.errors import MalformedRequest, RequestTimeout
+from gateway.errors import GatewayError, MalformedRequest, RequestTimeout
 
 if TYPE_CHECKING:  # grpc's RpcMethodHandler and ServicerContext are generic in its stubs only
     Handler = grpc.RpcMethodHandler[Any, Any]
@@ -58,10 +58,16 @@ Arrival = tuple[int, float]
 
 class ReceiveDeadline:
     """One timer that ends the calls in `arriving` (oldest first, as a dict keeps insertion
-    order) `timeout_s` after their arrival, by `expire(task)`; armed by `arm` while any call is
-    arriving, and by itself for the next oldest after each firing."""
+    order) `timeout_s` after their arrival: `expire(task)` takes each late one out of its
+    owner's counts (and out of `arriving`), then its task, if not done, is cancelled where it
+    waits for its request; armed by `arm` while any call is arriving, and by itself for the
+    next oldest after each firing.
 
-    __slots__ = ("_arriving", "_expire", "_timer", "armed", "timeout_s")
+    The wait answers its cancellation by asking `taken_back`: the one place that tells this
+    deadline's cancellation from any other and undoes it, for every reader (`read_own_request`
+    for the API's calls, `gateway.api.ops_reads.OpsReads` for health and reflection)."""
+
+    __slots__ = ("_arriving", "_cancelled", "_expire", "_timer", "armed", "timeout_s")
 
     def __init__(
         self,
@@ -75,6 +81,9 @@ class ReceiveDeadline:
         self._timer: asyncio.TimerHandle | None = None
         self.armed = False
         """Whether a timer is pending (checked by the arrival, which arms one when not)."""
+        # The tasks this deadline cancelled, until their wait answers it (`taken_back`), each
+        # with the refusal it ends with (None: the time-out's own, `RequestTimeout`).
+        self._cancelled: dict[asyncio.Task[Any], GatewayError | None] = {}
 
     def arm(self) -> None:
         """A call arrived and no timer is pending: one, for the oldest call's deadline."""
@@ -105,31 +114,57 @@ class ReceiveDeadline:
             late.append(task)
         for task in late:
             self._expire(task)
+            self.end(task, None)
         self._schedule(now)
+
+    def end(self, task: asyncio.Task[Any], refusal: GatewayError | None) -> None:
+        """`task`'s wait for its request ended now, to answer `refusal` (None: the time-out's,
+        as `_fire` ends it; `OpsReads` also ends a read for a newer one so), the owner having
+        already taken it out of its counts. Cancelled where it waits, which asks `taken_back`."""
+        if not task.done():  # ended meanwhile: nothing waits to be ended
+            self._cancelled[task] = refusal
+            task.cancel()
+
+    def taken_back(self, task: asyncio.Task[Any], after: str | None = None) -> NotRead | None:
+        """Asked by `task`, whose wait for a request a cancellation has just ended: if this
+        deadline cancelled it, that cancellation taken back (`uncancel`, once, for the one
+        `cancel`: the call goes on, to send its status) and the stand-in for the request: the
+        refusal `end` was given, else `RequestTimeout` (`after`: what the time ran from, when
+        not the call's start); None for
+        any other cancellation (its client, its deadline, the server's stop), which the wait
+        lets through."""
+        if task not in self._cancelled:
+            return None
+        refusal = self._cancelled.pop(task)
+        task.uncancel()
+        return NotRead(refusal or RequestTimeout(self.timeout_s, after=after))
+
+    def forget(self, task: asyncio.Task[Any]) -> None:
+        """`task`'s wait has ended without answering this deadline's cancellation (it ended
+        otherwise first): nothing of it kept."""
+        self._cancelled.pop(task, None)
 
 
 def read_own_request(
     method: str,
     handler: Handler,
-    timed_out: Callable[[asyncio.Task[Any]], float | None],
+    deadline: ReceiveDeadline | None,
 ) -> Handler:
     """`handler` (one request) served as a client stream that reads its request itself, with
     the same deserializer and serializer: the request comes from `context.read()` (or, for a
     call a gate refused, the stand-in `gateway._chain.unread` gives), and `handler`'s behaviour
-    runs on it. A read cancelled because the call's time ran out (`timed_out(task)`: its
-    bound, in seconds, or None for any other cancellation) gets `RequestTimeout` as the stand-in
-    for the request; a client that ends its side without one, `MalformedRequest`."""
+    runs on it. A read cancelled because the call's time ran out (`deadline`'s cancellation:
+    `ReceiveDeadline.taken_back`) gets `RequestTimeout` as the stand-in for the request; a
+    client that ends its side without one, `MalformedRequest`."""
     assert not handler.request_streaming
     name = method.rsplit("/", 1)[-1]
 
     def on_cancelled() -> NotRead | None:
         """The read was cancelled: the stand-in for a request whose time ran out, or None."""
         task = asyncio.current_task()
-        timeout_s = timed_out(task) if task is not None else None
-        if task is None or timeout_s is None:
-            return None  # its client, its deadline, or the server's stop
-        task.uncancel()  # the call goes on, to send its status
-        return NotRead(RequestTimeout(timeout_s))
+        if deadline is None or task is None:
+            return None  # no time-out: its client, its deadline, or the server's stop
+        return deadline.taken_back(task)
 
     async def request_of(requests: Any, context: Context) -> Any:
         if isinstance(requests, Unread):  # a gate refused the call: nothing is read

@@ -2,9 +2,10 @@
 
 `Credentials` never shows its secret key or token in `repr`/`str`, so an accidental log line,
 traceback or debug dump cannot leak them. A provider hands out the credentials to sign the next
-attempt with; the CI client asks `await provider.for_bucket(bucket).get()` right before signing
-each attempt, so a rotation (mounted files, STS refresh) takes effect on the very next attempt
-while attempts already signed finish with the keys they were signed with. When CI refuses the
+attempt with; the CI client asks `provider.for_bucket(bucket).at_hand()` right before signing
+each attempt, and awaits its `get()` when that answers None (the keys may need a wait), so a
+rotation (mounted files, STS refresh) takes effect on the very next attempt while attempts
+already signed finish with the keys they were signed with. When CI refuses the
 keys an attempt was signed with, the client asks `await provider.renew(refused)`: whether the
 provider hands out other keys by now (rotated while the attempt was in flight, or found on a
 re-read of the source the refusal prompted), in which case the attempt is resent once.
@@ -114,6 +115,14 @@ class CredentialsProvider(Protocol):
         """Credentials usable right now; `NoCredentialsError` when there are none."""
         ...
 
+    def at_hand(self) -> Credentials | None:
+        """What `get` would hand out, when it would without waiting or doing anything else
+        (raising as it would), or None when it may: then the caller awaits `get`. The CI client
+        asks this first on every attempt, so a provider whose keys are in hand costs no bound
+        for `get` (`SIGN_BY`) and no coroutine (~7,000 instructions an attempt, bench/README).
+        None is always truthful; keys only when `get` would hand out those very keys."""
+        ...
+
     def for_bucket(self, bucket: str) -> CredentialsProvider:
         """The provider whose account owns `bucket` (itself for single-account providers)."""
         ...
@@ -209,11 +218,8 @@ class SingleSourceProvider:
         cls._get_never_waits = cls.get is SingleSourceProvider.get
 
     def at_hand(self) -> Credentials | None:
-        """What `get` would hand out, when it would without waiting (raising as it would), or
-        None when it may wait: then the caller awaits `get`. The CI client asks this first on
-        every attempt, so a source that never waits costs no bound for `get` (`SIGN_BY`) and no
-        coroutine (~7,000 instructions an attempt, bench/README). A subclass with its own `get`
-        answers None here unless it says otherwise by overriding this too."""
+        """The protocol's: the current credentials, as `get` hands them out. A subclass with
+        its own `get` answers None here unless it says otherwise by overriding this too."""
         return self._usable() if self._get_never_waits else None
 
     def for_bucket(self, bucket: str) -> CredentialsProvider:
@@ -318,6 +324,9 @@ class BucketCredentialsProvider:
 
     async def get(self) -> Credentials:
         return await self._default.get()
+
+    def at_hand(self) -> Credentials | None:
+        return self._default.at_hand()
 
     def for_bucket(self, bucket: str) -> CredentialsProvider:
         return self._by_bucket.get(bucket, self._default).for_bucket(bucket)

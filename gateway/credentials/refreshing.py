@@ -153,6 +153,20 @@ class RefreshingCredentialsProvider(SingleSourceProvider):
             self._refresh_when_due()  # renew in the background, use these meanwhile
         return current
 
+    def at_hand(self) -> Credentials | None:
+        """The current credentials while `get` would hand them out and do nothing else: usable,
+        and before the advisory window. None otherwise (no keys yet, expiring, a window
+        reached), for `get` to refresh, wait or fail as it does: never a fetch started here."""
+        current = self._current
+        if current is None:
+            return None
+        now = self._clock()
+        if not current.usable_at(now, self._margin_s):
+            return None
+        if self._remaining(current, now) <= self._windows(current)[0]:
+            return None
+        return current
+
     def _served(self, *, waited_out: bool = False) -> Credentials:
         """The current credentials if an attempt signed now reaches CI before they expire;
         otherwise `NoCredentialsError` saying why (the source's name, never a value):

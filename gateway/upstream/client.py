@@ -34,7 +34,7 @@ from google.protobuf.message import Message
 from gateway import scrub, tracing
 from gateway._proto import media_pb2, service_pb2
 from gateway.config.settings import Settings
-from gateway.credentials import SIGN_BY, Credentials, CredentialsProvider, SingleSourceProvider
+from gateway.credentials import SIGN_BY, Credentials, CredentialsProvider
 from gateway.errors import (
     GatewayError,
     Overloaded,
@@ -525,10 +525,10 @@ class CiClient:
             digest = hashlib.md5(call.body).digest()  # noqa: S324 - CI's integrity check
             # `base64.b64encode`'s own call, without its wrapper's checks: once per submit.
             headers["Content-MD5"] = binascii.b2a_base64(digest, newline=False).decode()
-        # Credentials a single source has at hand need no bound for `get` (the usual case);
-        # `get` is awaited only when it may wait (a first load, an STS refresh), or for another
-        # kind of provider. `remaining_s` is then as good as unchanged: nothing waited.
-        at_hand = provider.at_hand() if isinstance(provider, SingleSourceProvider) else None
+        # Credentials at hand need no bound for `get` (the usual case); `get` is awaited only
+        # when it may wait (a first load, an STS refresh). `remaining_s` is then as good as
+        # unchanged: nothing waited.
+        at_hand = provider.at_hand()
         if at_hand is None:
             credentials, remaining_s = await _credentials_in_time(provider, remaining_s)
         else:

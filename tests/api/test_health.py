@@ -49,6 +49,9 @@ class GatedCredentials:
             raise NoCredentialsError("no credentials yet")
         return self._credentials
 
+    def at_hand(self) -> Credentials | None:
+        return None  # `get` may wait
+
     def statuses(self) -> list[CredentialStatus]:
         return [CredentialStatus(self.name, valid=self.available.is_set())]
 

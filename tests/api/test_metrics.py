@@ -119,6 +119,7 @@ def test_unknown_operations_and_outcomes_collapse_to_other() -> None:
         for s, _ in metrics.samples("ci_upstream_request_duration_seconds_count")
     }
     assert seen == {(("operation", "other"), ("outcome", "other"))}
+    assert _in_flight_exposition(metrics) == [("other", 0.0)]  # started, then finished
     assert [s for s, _ in metrics.samples("ci_upstream_retries_total")] == [
         {"operation": "CreateMediaJobs", "reason": "other"}
     ]
