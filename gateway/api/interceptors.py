@@ -330,6 +330,7 @@ class _Method:
 
     __slots__ = (
         "_handled",
+        "_handled_ok",
         "_metrics",
         "access",
         "full_method",
@@ -360,12 +361,21 @@ class _Method:
         self.handling = metrics.grpc_handling.labels(*self.labels)
         # By status code: at most the 17 grpc.StatusCode values.
         self._handled: dict[grpc.StatusCode, Any] = {}
+        self._handled_ok: Any = None  # OK's, apart (`handled`)
 
     def handled(self, code: grpc.StatusCode) -> Any:
+        if code is _OK:  # most calls: by identity, not by a hash of the enum (Python's, ~1.5k)
+            child = self._handled_ok
+            if child is None:
+                child = self._handled_ok = self._handled_child(code)
+            return child
         child = self._handled.get(code)
         if child is None:
-            child = self._handled[code] = self._metrics.grpc_handled.labels(*self.labels, code.name)
+            child = self._handled[code] = self._handled_child(code)
         return child
+
+    def _handled_child(self, code: grpc.StatusCode) -> Any:
+        return self._metrics.grpc_handled.labels(*self.labels, code.name)
 
 
 _NO_IDS: dict[str, str] = {}
@@ -376,6 +386,8 @@ _ACCESS_MESSAGE = "rpc"
 _CODE_JSON = {
     code: json_text(code.name) for code in grpc.StatusCode if not may_hold_secrets(code.name)
 }
+_OK = grpc.StatusCode.OK
+_OK_JSON = _CODE_JSON[_OK]
 
 
 class _Call:
@@ -482,7 +494,7 @@ class _Call:
         if access is None:
             return False
         lines = access.handler()
-        code_json = _CODE_JSON.get(code)
+        code_json = _OK_JSON if code is _OK else _CODE_JSON.get(code)
         if lines is None or code_json is None:
             return False
         scope = self.scope
@@ -495,15 +507,16 @@ class _Call:
             return False
         try:
             # As `event`'s fields: an empty text is null (`x or None`); a value of another type
-            # makes `json_text` raise TypeError, and `event` writes it.
+            # makes `json_text` raise TypeError, and `event` writes it. The numbers as the
+            # encoder writes an exact float or int: their `repr`.
             fields = (
                 f',"grpc_method":{self._m.method_json},"grpc_code":{code_json}'
-                f',"duration_ms":{float.__repr__(duration_ms)},"peer":{json_text(peer)}'
+                f',"duration_ms":{duration_ms!r},"peer":{json_text(peer)}'
                 f',"client_identity":null,"client":{json_text(client) if client else "null"}'
                 f',"user_agent":{json_text(agent) if agent else "null"}'
                 f',"ci_request_id":{json_text(ci_id) if ci_id else "null"}'
                 f',"reason":{json_text(reason) if reason else "null"}'
-                f',"attempts":{int.__repr__(attempts)}'
+                f',"attempts":{attempts!r}'
             )
             texts = "\n".join((peer, agent, client or "", ci_id or "", reason or ""))
         except TypeError:
