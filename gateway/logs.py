@@ -315,12 +315,13 @@ class PreparedLine:
         for each, in their order, as `json.dumps` writes them, no key one of the head's or
         `request_id`. `texts`: every text value of `fields` the redaction looks at (each but
         the line's own keys'), joined by newlines. False, nothing written, when the request id
-        or one of `texts` may hold a secret: then `event` must write the line, redacted."""
+        or one of `texts` may hold a secret (or the id is no text): then `event` must write the
+        line, redacted. The level's name is the one it had when the line was prepared."""
         created = time.time()  # as `write_event` reads it
         scope = rpc_context.current()
         if scope is not None:
             request_id = scope.request_id
-            if may_hold_secrets(texts + "\n" + request_id):
+            if type(request_id) is not str or may_hold_secrets(texts + "\n" + request_id):
                 return False
         elif may_hold_secrets(texts):
             return False

@@ -204,6 +204,7 @@ def test_the_prepared_line_is_json_dumps_of_the_lines_dict(
     client=_VALUES,
     ci_request_id=_VALUES,
     reason=_VALUES,
+    request_id=_VALUES,
     attempts=st.integers() | st.just(True),
     duration_ms=st.floats().map(lambda x: round(x, 1)),
     in_scope=st.booleans(),
@@ -215,6 +216,7 @@ def test_any_line_is_the_line_event_wrote(
     client: Any,
     ci_request_id: Any,
     reason: Any,
+    request_id: Any,
     attempts: int,
     duration_ms: float,
     in_scope: bool,
@@ -222,7 +224,7 @@ def test_any_line_is_the_line_event_wrote(
     """Any values, of any type, any method (health's at DEBUG, not logged; a name that may
     hold a secret): the line is the one the interceptor's `event` call wrote before."""
     values = {"client": client, "ci_request_id": ci_request_id, "reason": reason}
-    call = _call(method, peer, "agent", {"attempts": attempts, **values})
+    call = _call(method, peer, "agent", {"attempts": attempts, "request_id": request_id, **values})
     now = _written(call, in_scope, lambda: call.log_access(code, duration_ms))
     assert now == _written(call, in_scope, lambda: _event_as_before(call, code, duration_ms))
 
