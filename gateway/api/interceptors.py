@@ -39,9 +39,11 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
+import math
 import sys
 import time
 from collections.abc import AsyncIterator, Callable
+from json.encoder import encode_basestring_ascii as json_text
 from typing import TYPE_CHECKING, Any, NoReturn
 
 import grpc
@@ -52,7 +54,8 @@ from gateway.api.metrics import GatewayMetrics
 from gateway.api.receive_timeout import Arrival, ReceiveDeadline, read_own_request
 from gateway.api.request_memory import RequestMemory
 from gateway.errors import GatewayError, Overloaded, ShuttingDown
-from gateway.logs import ACCESS_LOGGER, event
+from gateway.logs import ACCESS_LOGGER, PreparedLine, event
+from gateway.scrub import may_hold_secrets
 from gateway.status import abort
 
 _MAX_LOGGED_AGENT = 200
@@ -317,11 +320,14 @@ class _Method:
 
     __slots__ = (
         "_handled",
+        "_handled_ok",
         "_metrics",
+        "access",
         "full_method",
         "handling",
         "labels",
         "level",
+        "method_json",
         "ops",
         "started",
     )
@@ -332,20 +338,46 @@ class _Method:
         self.ops = service in OPS_SERVICES
         self.labels = (kind, service, method)
         self.level = logging.DEBUG if self.ops else logging.INFO
+        # The access line's prepared form (`_Call._access_line`), unless the method's name is a
+        # text the redaction must look at (no method of ours, but the name is the caller's).
+        self.access = (
+            None
+            if may_hold_secrets(full_method)
+            else PreparedLine(access_log, self.level, _ACCESS_MESSAGE)
+        )
+        self.method_json = json_text(full_method)
         self._metrics = metrics
         self.started = metrics.grpc_started.labels(*self.labels)
         self.handling = metrics.grpc_handling.labels(*self.labels)
         # By status code: at most the 17 grpc.StatusCode values.
         self._handled: dict[grpc.StatusCode, Any] = {}
+        self._handled_ok: Any = None  # OK's, apart (`handled`)
 
     def handled(self, code: grpc.StatusCode) -> Any:
+        if code is _OK:  # most calls: by identity, not by a hash of the enum (Python's, ~1.5k)
+            child = self._handled_ok
+            if child is None:
+                child = self._handled_ok = self._handled_child(code)
+            return child
         child = self._handled.get(code)
         if child is None:
-            child = self._handled[code] = self._metrics.grpc_handled.labels(*self.labels, code.name)
+            child = self._handled[code] = self._handled_child(code)
         return child
+
+    def _handled_child(self, code: grpc.StatusCode) -> Any:
+        return self._metrics.grpc_handled.labels(*self.labels, code.name)
 
 
 _NO_IDS: dict[str, str] = {}
+
+_ACCESS_MESSAGE = "rpc"
+# Each status code's name as the access line's JSON writes it (a text the redaction looks at:
+# none of the names holds a trigger word, and one that did would be left out, for `event`).
+_CODE_JSON = {
+    code: json_text(code.name) for code in grpc.StatusCode if not may_hold_secrets(code.name)
+}
+_OK = grpc.StatusCode.OK
+_OK_JSON = _CODE_JSON[_OK]
 
 
 class _Call:
@@ -400,21 +432,38 @@ class _Call:
         method.handling.observe(seconds)
         if not method.ops:
             self._ic.in_flight.leave(self._task)
+        trace = self._trace
+        self.log_access(code, round(seconds * 1000, 1))
+        if trace is not None:
+            tracing.end_rpc(trace, code.value[0], code.name, self.scope)
+        # The access line above still carries the request id; only then leave the scope.
+        # Not contextlib.suppress: an object and two calls more, on every RPC.
+        try:  # noqa: SIM105
+            rpc_context.leave(self._token)
+        except ValueError:  # a generator closed from another context
+            pass
+
+    def log_access(self, code: grpc.StatusCode, duration_ms: float) -> None:
+        """The call's access line, by its prepared form (`_access_line`) when it can be."""
         peer_identities = self._peer_identities
         identities = (
             [i.decode(errors="replace") for i in peer_identities] if peer_identities else None
         )
-        scope = self.scope
         trace = self._trace
+        # The prepared line has no keys for identities or trace ids: such lines go by `event`.
+        if not identities and trace is None and self._access_line(code, duration_ms):
+            return
+        method = self._m
+        scope = self.scope
         # Only when tracing is on: a line of a gateway without it keeps its keys.
         trace_ids = trace.log_ids() if trace is not None else _NO_IDS
         event(
             access_log,
             method.level,
-            "rpc",
+            _ACCESS_MESSAGE,
             grpc_method=method.full_method,
             grpc_code=code.name,
-            duration_ms=round(seconds * 1000, 1),
+            duration_ms=duration_ms,
             peer=self._peer,
             client_identity=identities or None,  # an empty list logs as null too
             client=scope.client or None,
@@ -424,14 +473,45 @@ class _Call:
             attempts=scope.attempts,
             **trace_ids,
         )
-        if trace is not None:
-            tracing.end_rpc(trace, code.value[0], code.name, scope)
-        # The access line above still carries the request id; only then leave the scope.
-        # Not contextlib.suppress: an object and two calls more, on every RPC.
-        try:  # noqa: SIM105
-            rpc_context.leave(self._token)
-        except ValueError:  # a generator closed from another context
-            pass
+
+    def _access_line(self, code: grpc.StatusCode, duration_ms: float) -> bool:
+        """Write the call's access line by its prepared form (`PreparedLine`): the bytes `event`
+        writes for the same fields (with no identities and no trace ids), each key and constant
+        written once, only the values encoded per line. False, nothing written, when the line
+        must go through `event`: not `configure`'s sole JSON handler, a value that is neither a
+        text nor what `event` writes as null, a text the redaction must look at."""
+        access = self._m.access
+        if access is None:
+            return False
+        lines = access.handler()
+        code_json = _OK_JSON if code is _OK else _CODE_JSON.get(code)
+        if lines is None or code_json is None:
+            return False
+        scope = self.scope
+        peer, agent = self._peer, self.user_agent
+        client, ci_id, reason = scope.client, scope.ci_request_id, scope.reason
+        attempts = scope.attempts
+        if type(attempts) is not int or type(duration_ms) is not float:
+            return False
+        if not math.isfinite(duration_ms):  # JSON's NaN and Infinity are `event`'s to write
+            return False
+        try:
+            # As `event`'s fields: an empty text is null (`x or None`); a value of another type
+            # makes `json_text` raise TypeError, and `event` writes it. The numbers as the
+            # encoder writes an exact float or int: their `repr`.
+            fields = (
+                f',"grpc_method":{self._m.method_json},"grpc_code":{code_json}'
+                f',"duration_ms":{duration_ms!r},"peer":{json_text(peer)}'
+                f',"client_identity":null,"client":{json_text(client) if client else "null"}'
+                f',"user_agent":{json_text(agent) if agent else "null"}'
+                f',"ci_request_id":{json_text(ci_id) if ci_id else "null"}'
+                f',"reason":{json_text(reason) if reason else "null"}'
+                f',"attempts":{attempts!r}'
+            )
+            texts = "\n".join((peer, agent, client or "", ci_id or "", reason or ""))
+        except TypeError:
+            return False
+        return access.write(lines, fields, texts)
 
     def was_cut(self, error: BaseException) -> bool:
         """Whether `error` is the shutdown's cut of this call (`InFlight.cut`)."""
