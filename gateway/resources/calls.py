@@ -57,7 +57,9 @@ class ResourceCalls:
     ) -> Reply[queues_pb2.DescribeMediaQueuesResponse]:
         call = CiCall("DescribeMediaQueues", target, "ci", "GET", "/queue", params)
         response = queues_pb2.DescribeMediaQueuesResponse
-        return await self._client.call(call, response, deadline, replayable=True)
+        reply = await self._client.call(call, response, deadline, replayable=True)
+        _read_text_non_exist_pids(reply.message)
+        return reply
 
     async def update_queue(
         self, target: Target, queue: queues_pb2.MediaQueue, deadline: Deadline
@@ -277,3 +279,26 @@ def _writes_nothing(config: queues_pb2.QueueNotifyConfig) -> bool:
     """Whether the codec writes `config` as no `<NotifyConfig>` at all: nothing set, or only
     what it leaves out (an empty `kafka_config`)."""
     return encode_body(queues_pb2.MediaQueue(notify_config=config)) == _NO_NOTIFY_CONFIG
+
+
+def _read_text_non_exist_pids(answer: queues_pb2.DescribeMediaQueuesResponse) -> None:
+    """Move `<NonExistPIDs>p1</NonExistPIDs>` (text, repeated) into `non_exist_pids`.
+
+    CI documents two shapes for the unknown queue ids: the media-queue pages print a container,
+    `<NonExistPIDs><QueueID>B</QueueID><QueueID>C</QueueID></NonExistPIDs>`, which the codec
+    reads into `non_exist_pids`; the queue family's newer page (DescribeAiQueues) and the Go
+    SDK (`NonExistPIDs []string`) a repeated text node, `<NonExistPIDs>A</NonExistPIDs>
+    <NonExistPIDs>B</NonExistPIDs>`, which the codec, finding text where a container belongs,
+    keeps among `extra_nodes` and the caller never saw as unknown ids. Which one CI sends for
+    media queues is UNCONFIRMED, so both are read (a comma-joined text too, as for
+    `NonExistJobIds`)."""
+    kept = []
+    for node in answer.extra_nodes:
+        if node.name.lower() == "nonexistpids" and not node.children:
+            ids = (part.strip() for part in node.text.split(","))
+            answer.non_exist_pids.queue_id.extend(queue_id for queue_id in ids if queue_id)
+        else:
+            kept.append(node)
+    if len(kept) != len(answer.extra_nodes):
+        del answer.extra_nodes[:]
+        answer.extra_nodes.extend(kept)
