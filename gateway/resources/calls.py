@@ -15,7 +15,7 @@ answers the template, workflow or queue with its id, a trigger the run's `Instan
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping, MutableSequence, Sequence
 from dataclasses import replace
 
 from gateway._proto import queues_pb2, templates_pb2, workflows_pb2, xml_pb2
@@ -58,7 +58,8 @@ class ResourceCalls:
         call = CiCall("DescribeMediaQueues", target, "ci", "GET", "/queue", params)
         response = queues_pb2.DescribeMediaQueuesResponse
         reply = await self._client.call(call, response, deadline, replayable=True)
-        _read_text_non_exist_pids(reply.message)
+        answer = reply.message
+        _read_text_ids(answer, "NonExistPIDs", answer.non_exist_pids.queue_id)
         return reply
 
     async def update_queue(
@@ -173,7 +174,10 @@ class ResourceCalls:
     ) -> Reply[templates_pb2.DescribeMediaTemplatesResponse]:
         call = CiCall("DescribeMediaTemplate", target, "ci", "GET", "/template", params)
         response = templates_pb2.DescribeMediaTemplatesResponse
-        return await self._client.call(call, response, deadline, replayable=True)
+        reply = await self._client.call(call, response, deadline, replayable=True)
+        answer = reply.message
+        _read_text_ids(answer, "NonExistTIDs", answer.non_exist_tids.template_id)
+        return reply
 
     async def delete_template(
         self, target: Target, template_id: str, deadline: Deadline
@@ -281,24 +285,28 @@ def _writes_nothing(config: queues_pb2.QueueNotifyConfig) -> bool:
     return encode_body(queues_pb2.MediaQueue(notify_config=config)) == _NO_NOTIFY_CONFIG
 
 
-def _read_text_non_exist_pids(answer: queues_pb2.DescribeMediaQueuesResponse) -> None:
-    """Move `<NonExistPIDs>p1</NonExistPIDs>` (text, repeated) into `non_exist_pids`.
+def _read_text_ids(
+    answer: queues_pb2.DescribeMediaQueuesResponse | templates_pb2.DescribeMediaTemplatesResponse,
+    node: str,
+    into: MutableSequence[str],
+) -> None:
+    """Move text `<node>` children of `answer` (`<NonExistPIDs>A</NonExistPIDs>`, repeated)
+    from `extra_nodes` into `into`, the container field's id list.
 
-    CI documents two shapes for the unknown queue ids: the media-queue pages print a container,
-    `<NonExistPIDs><QueueID>B</QueueID><QueueID>C</QueueID></NonExistPIDs>`, which the codec
-    reads into `non_exist_pids`; the queue family's newer page (DescribeAiQueues) and the Go
-    SDK (`NonExistPIDs []string`) a repeated text node, `<NonExistPIDs>A</NonExistPIDs>
-    <NonExistPIDs>B</NonExistPIDs>`, which the codec, finding text where a container belongs,
-    keeps among `extra_nodes` and the caller never saw as unknown ids. Which one CI sends for
-    media queues is UNCONFIRMED, so both are read (a comma-joined text too, as for
-    `NonExistJobIds`)."""
+    CI documents two shapes for the ids it does not know: a container of id elements
+    (`<NonExistPIDs><QueueID>B</QueueID></NonExistPIDs>` on the media-queue pages,
+    `<NonExistTIDs><TemplateId>B</TemplateId></NonExistTIDs>` on the template pages), which the
+    codec reads into the typed field; and a repeated text node (DescribeAiQueues' sample, the Go
+    SDK's `NonExistPIDs []string`), which the codec, finding text where a container belongs,
+    keeps among `extra_nodes`, where the caller would never see the ids as unknown. Which one CI
+    sends is UNCONFIRMED, so both are read (a comma-joined text too, as for `NonExistJobIds`)."""
     kept = []
-    for node in answer.extra_nodes:
-        if node.name.lower() == "nonexistpids" and not node.children:
-            ids = (part.strip() for part in node.text.split(","))
-            answer.non_exist_pids.queue_id.extend(queue_id for queue_id in ids if queue_id)
+    for extra in answer.extra_nodes:
+        if extra.name.lower() == node.lower() and not extra.children:
+            ids = (part.strip() for part in extra.text.split(","))
+            into.extend(item for item in ids if item)
         else:
-            kept.append(node)
+            kept.append(extra)
     if len(kept) != len(answer.extra_nodes):
         del answer.extra_nodes[:]
         answer.extra_nodes.extend(kept)

@@ -10,7 +10,7 @@ from contextlib import asynccontextmanager
 
 import grpc
 
-from gateway._proto import queues_pb2
+from gateway._proto import queues_pb2, templates_pb2
 from gateway.api.server import start_gateway
 from gateway.config.settings import Settings
 from gateway.credentials import Credentials, StaticCredentialsProvider
@@ -69,4 +69,19 @@ async def test_unknown_queue_ids_in_a_container_are_named() -> None:
         + b"<NonExistPIDs><QueueID>A</QueueID><QueueID>B</QueueID></NonExistPIDs></Response>"
     )  # fmt: skip
     assert list(reply.non_exist_pids.queue_id) == ["A", "B"]
+    assert not reply.extra_nodes
+
+
+async def test_unknown_template_ids_as_repeated_text_are_named() -> None:
+    # The template pages print a container of `<TemplateId>` (the emulator's shape); the queue
+    # family's other form, one text node per id, is read the same way.
+    body = (
+        b"<Response><RequestId>NjJm</RequestId><TotalCount>0</TotalCount>"
+        b"<NonExistTIDs>B</NonExistTIDs><NonExistTIDs>C</NonExistTIDs></Response>"
+    )
+    async with fake_ci(Scripted(200, body)) as fake, stubs_for(fake) as stubs:
+        reply = await stubs.templates.DescribeMediaTemplates(
+            templates_pb2.DescribeMediaTemplatesRequest(template_ids=["B", "C"]), timeout=10
+        )
+    assert list(reply.non_exist_tids.template_id) == ["B", "C"]
     assert not reply.extra_nodes
