@@ -353,6 +353,26 @@ async def test_listing_runs_pages_and_filters(stubs: Stubs, emulator: RunningEmu
     assert not failed_only.workflow_execution_list
 
 
+@pytest.mark.parametrize("state", [media_pb2.JOB_STATE_SUBMITTED, media_pb2.JOB_STATE_PAUSE])
+async def test_listing_runs_in_a_state_no_run_has_is_refused_before_ci(
+    stubs: Stubs, emulator: RunningEmulator, state: int
+) -> None:
+    """DescribeWorkflowExecutions takes Running, Success, Failed and Cancel (its page): the
+    gateway names the field instead of passing CI's InvalidArgument on."""
+    seen = emulator.state.requests_seen
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await stubs.workflows.ListWorkflowExecutions(
+            W.ListWorkflowExecutionsRequest(
+                workflow_id="w" + "0" * 32,
+                states=[media_pb2.JOB_STATE_SUCCESS, state],  # type: ignore[list-item]
+            )
+        )
+    error = rich_error(caught.value)
+    assert error.code is grpc.StatusCode.INVALID_ARGUMENT
+    assert list(error.violations) == ["states"]
+    assert emulator.state.requests_seen == seen
+
+
 async def test_listing_runs_sends_creation_times_in_cis_form(
     stubs: Stubs, emulator: RunningEmulator
 ) -> None:
