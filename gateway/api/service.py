@@ -213,7 +213,7 @@ class MediaJobService(Servicer, service_pb2_grpc.MediaJobServiceServicer):
             params,
             self._deadline(context),
             keep_raw=request.include_raw_xml,
-            look_up_queue=True,
+            fill_queue="lookup",
         )
         # The jobs as a list, by one slice: iterating the repeated field itself ends in an
         # IndexError formatted and dropped inside protobuf (~1,900 instructions a loop).

@@ -26,7 +26,7 @@ import math
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Final, Generic, TypeVar
+from typing import Final, Generic, Literal, TypeVar
 from urllib.parse import quote
 
 from google.protobuf.message import Message
@@ -61,6 +61,9 @@ log = logging.getLogger(__name__)
 
 M = TypeVar("M", bound=Message)
 ReplyT = TypeVar("ReplyT", bound=Message)
+
+FillQueue = Literal["lookup", "learnt", "none"]
+"""Which queue a listing without `queueId` names (`CiClient.list_jobs`)."""
 
 # The operation of both submit forms (`submit_job`, `submit_jobs`): what their attempts, and an
 # exactly-once submit's settle before a resend, are counted and traced under.
@@ -370,7 +373,7 @@ class CiClient:
     ) -> Reply[service_pb2.SubmitMediaJobResponse]:
         call = CiCall(SUBMIT_OPERATION, target, "ci", "POST", "/jobs", body=encode_body(request))
         reply = await self._call(call, service_pb2.SubmitMediaJobResponse, deadline, self._submit)
-        if not request.queue_id:
+        if not request.queue_id and not request.queue_type:
             self._default_queues.learn(target, reply.message.jobs_detail.queue_id)
         return reply
 
@@ -381,7 +384,7 @@ class CiClient:
         node per job, answered with one `JobsDetail` each."""
         call = CiCall(SUBMIT_OPERATION, target, "ci", "POST", "/jobs", body=encode_body(request))
         reply = await self._call(call, service_pb2.SubmitMediaJobsResponse, deadline, self._submit)
-        if not request.queue_id and reply.message.jobs_detail:
+        if not request.queue_id and not request.queue_type and reply.message.jobs_detail:
             self._default_queues.learn(target, reply.message.jobs_detail[0].queue_id)
         return reply
 
@@ -405,16 +408,17 @@ class CiClient:
         deadline: Deadline,
         *,
         keep_raw: bool = False,
-        look_up_queue: bool = False,
+        fill_queue: FillQueue = "learnt",
     ) -> Reply[service_pb2.ListMediaJobsResponse]:
         """DescribeMediaJobs. CI documents `queueId` as required: without one in `params`, the
         listing names the queue that means the same (`default_queue`), when known. A caller's
-        listing (`look_up_queue`) asks CI for the bucket's only media queue if need be; the
-        exactly-once recovery takes CI's default queue, learnt from earlier submits."""
+        listing (`fill_queue="lookup"`) asks CI for the bucket's only media queue if need be;
+        the exactly-once recovery (`"learnt"`) takes CI's default queue, learnt from earlier
+        submits; `"none"` names none (a submit to a queue type's queue, which is not that)."""
         attempts = Attempts()
         try:
-            if "queueId" not in params:
-                if look_up_queue:
+            if "queueId" not in params and fill_queue != "none":
+                if fill_queue == "lookup":
                     queue_id = await self._only_queue(target, deadline, attempts)
                 else:
                     queue_id = self._default_queues.for_recovery(target)

@@ -17,7 +17,8 @@ reading is to send the documented form wherever it means the same as leaving it 
   is in CI's default queue, which the answer to any earlier such submit named (`learn`): naming
   it finds the job under either reading, whatever the bucket's other queues. It never looks the
   queue up itself (a request more, at the moment CI is failing), but takes a looked-up single
-  queue when one is at hand.
+  queue when one is at hand. A submit with a `QueueType` (SpeedTranscoding) runs in that
+  type's queue, not the default: it teaches nothing, and its recovery names no queue.
 """
 
 from __future__ import annotations

@@ -31,23 +31,30 @@ if TYPE_CHECKING:
 LIST = service_pb2.ListMediaJobsRequest(tag="MediaInfo")
 
 
-def submit(request_id: str = "", queue_id: str = "") -> service_pb2.SubmitMediaJobRequest:
+def submit(
+    request_id: str = "", queue_id: str = "", queue_type: str = ""
+) -> service_pb2.SubmitMediaJobRequest:
     return service_pb2.SubmitMediaJobRequest(
         request_id=request_id,
-        request=media_pb2.Request(input=media_pb2.Input(object=SAMPLE_KEY), queue_id=queue_id),
+        request=media_pb2.Request(
+            input=media_pb2.Input(object=SAMPLE_KEY), queue_id=queue_id, queue_type=queue_type
+        ),
     )
 
 
 @contextmanager
-def queue_id_required(emulator: RunningEmulator) -> Iterator[list[dict[str, str]]]:
-    """Refuse `GET /jobs` without `queueId`; yields the query of every listing that came."""
+def queue_id_required(
+    emulator: RunningEmulator, *, refuse: bool = True
+) -> Iterator[list[dict[str, str]]]:
+    """Refuse `GET /jobs` without `queueId` (unless not `refuse`); yields the query of every
+    listing that came."""
     listings: list[dict[str, str]] = []
 
     async def hook(request: web.Request, target: EmulatorTarget) -> None:
         if request.method == "GET" and target.path == "/jobs":
             query = dict(parse_qsl(request.rel_url.raw_query_string, keep_blank_values=True))
             listings.append(query)
-            if not query.get("queueId"):
+            if refuse and not query.get("queueId"):
                 raise invalid_argument("queueId is required")
 
     emulator.state.request_hooks.append(hook)
@@ -104,3 +111,23 @@ async def test_the_recovery_of_a_lost_answer_names_cis_default_queue(
     assert answer.jobs_detail.job_id in emulator.state.jobs
     assert listings
     assert {listing["queueId"] for listing in listings} == {emulator.state.default_queue[BUCKET]}
+
+
+async def test_a_queue_type_submit_teaches_no_default_queue(
+    stub: Stub, emulator: RunningEmulator
+) -> None:
+    """A submit with `QueueType` (SpeedTranscoding) and no `QueueId` runs in that type's queue,
+    not CI's default one: its answer is not learnt, and a recovery of such a submit names no
+    queue (the learnt one would hide its job)."""
+    emulator.state.add_queue(BUCKET, "second")  # no single queue to fall back on
+    await stub.SubmitMediaJob(submit(queue_type="SpeedTranscoding"), timeout=10)
+    emulator.state.faults.set("CreateMediaJobs", FaultSpec(commit_then_drop=1.0))
+    with queue_id_required(emulator, refuse=False) as listings:
+        await stub.SubmitMediaJob(submit("rid-plain"), timeout=20)
+    assert listings and not any("queueId" in listing for listing in listings)
+    emulator.state.faults.set("CreateMediaJobs", FaultSpec())
+    await stub.SubmitMediaJob(submit(), timeout=10)  # learnt: CI's default queue
+    emulator.state.faults.set("CreateMediaJobs", FaultSpec(commit_then_drop=1.0))
+    with queue_id_required(emulator, refuse=False) as listings:
+        await stub.SubmitMediaJob(submit("rid-typed", queue_type="SpeedTranscoding"), timeout=20)
+    assert listings and not any("queueId" in listing for listing in listings)
