@@ -31,7 +31,7 @@ from urllib.parse import quote
 
 from google.protobuf.message import Message
 
-from gateway import scrub, tracing
+from gateway import kinds, scrub, tracing
 from gateway._proto import media_pb2, queues_pb2, service_pb2
 from gateway.config.settings import Settings
 from gateway.credentials import SIGN_BY, Credentials, CredentialsProvider, SingleSourceProvider
@@ -374,7 +374,8 @@ class CiClient:
         call = CiCall(SUBMIT_OPERATION, target, "ci", "POST", "/jobs", body=encode_body(request))
         reply = await self._call(call, service_pb2.SubmitMediaJobResponse, deadline, self._submit)
         if not request.queue_id and not request.queue_type:
-            self._default_queues.learn(target, reply.message.jobs_detail.queue_id)
+            job = reply.message.jobs_detail
+            self._default_queues.learn(target, job.tag or request.tag, job.queue_id)
         return reply
 
     async def submit_jobs(
@@ -384,8 +385,9 @@ class CiClient:
         node per job, answered with one `JobsDetail` each."""
         call = CiCall(SUBMIT_OPERATION, target, "ci", "POST", "/jobs", body=encode_body(request))
         reply = await self._call(call, service_pb2.SubmitMediaJobsResponse, deadline, self._submit)
-        if not request.queue_id and not request.queue_type and reply.message.jobs_detail:
-            self._default_queues.learn(target, reply.message.jobs_detail[0].queue_id)
+        if not request.queue_id and not request.queue_type:
+            for job in reply.message.jobs_detail:
+                self._default_queues.learn(target, job.tag, job.queue_id)
         return reply
 
     async def describe_jobs(
@@ -417,11 +419,13 @@ class CiClient:
         submits; `"none"` names none (a submit to a queue type's queue, which is not that)."""
         attempts = Attempts()
         try:
+            tag = params.get("tag", "")
+            media = (job_kind := kinds.kind(tag)) is not None and job_kind.typed
             if "queueId" not in params and fill_queue != "none":
                 if fill_queue == "lookup":
-                    queue_id = await self._only_queue(target, deadline, attempts)
+                    queue_id = await self._only_queue(target, deadline, attempts) if media else None
                 else:
-                    queue_id = self._default_queues.for_recovery(target)
+                    queue_id = self._default_queues.for_recovery(target, tag, media=media)
                 if queue_id:
                     params = {**params, "queueId": queue_id}
             call = CiCall("DescribeMediaJobs", target, "ci", "GET", "/jobs", params)

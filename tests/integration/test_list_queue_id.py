@@ -131,3 +131,14 @@ async def test_a_queue_type_submit_teaches_no_default_queue(
     with queue_id_required(emulator, refuse=False) as listings:
         await stub.SubmitMediaJob(submit("rid-typed", queue_type="SpeedTranscoding"), timeout=20)
     assert listings and not any("queueId" in listing for listing in listings)
+
+
+async def test_a_listing_of_a_kind_outside_media_queues_names_none(
+    stub: Stub, emulator: RunningEmulator
+) -> None:
+    """VideoTag (an AI kind) may run in the AI queue family, which the media queue's id would
+    hide: its listing goes without `queueId`, as the SDKs send it."""
+    with queue_id_required(emulator, refuse=False) as listings:
+        await stub.ListMediaJobs(service_pb2.ListMediaJobsRequest(tag="VideoTag"), timeout=10)
+        await stub.ListMediaJobs(LIST, timeout=10)
+    assert ["queueId" in listing for listing in listings] == [False, True]

@@ -33,21 +33,30 @@ def test_answers_expire() -> None:
     clock = Clock()
     queues = DefaultQueues(clock=clock)
     queues.remember(TARGET, ["p1"], "")
-    queues.learn(TARGET, "p2")
+    queues.learn(TARGET, "Transcode", "p2")
     clock.now += TTL_S - 1
     assert queues.only_queue(TARGET) == (True, "p1")
-    assert queues.for_recovery(TARGET) == "p2"  # CI's own default before the looked-up one
+    # CI's own default for the kind before the looked-up one.
+    assert queues.for_recovery(TARGET, "Transcode", media=True) == "p2"
     clock.now += 1
     assert queues.only_queue(TARGET) == (False, None)
-    assert queues.for_recovery(TARGET) is None
+    assert queues.for_recovery(TARGET, "Transcode", media=True) is None
 
 
-def test_the_recovery_takes_a_looked_up_queue_when_none_was_learnt() -> None:
+def test_the_recovery_takes_a_looked_up_queue_for_a_media_kind_only() -> None:
     queues = DefaultQueues()
-    queues.learn(TARGET, "")  # an answer without QueueId teaches nothing
-    assert queues.for_recovery(TARGET) is None
+    queues.learn(TARGET, "Transcode", "")  # an answer without QueueId teaches nothing
+    assert queues.for_recovery(TARGET, "Transcode", media=True) is None
     queues.remember(TARGET, ["p1"], "1")
-    assert queues.for_recovery(TARGET) == "p1"
+    assert queues.for_recovery(TARGET, "Transcode", media=True) == "p1"
+    assert queues.for_recovery(TARGET, "VideoTag", media=False) is None
+
+
+def test_what_is_learnt_is_per_kind() -> None:
+    queues = DefaultQueues()
+    queues.learn(TARGET, "VideoTag", "pai")
+    assert queues.for_recovery(TARGET, "VideoTag", media=False) == "pai"
+    assert queues.for_recovery(TARGET, "Transcode", media=True) is None
 
 
 def test_buckets_remembered_are_bounded() -> None:
@@ -55,7 +64,7 @@ def test_buckets_remembered_are_bounded() -> None:
     for index in range(MAX_BUCKETS + 10):
         target = Target(f"bucket{index}-1250000000", "ap-guangzhou")
         queues.remember(target, [f"p{index}"], "1")
-        queues.learn(target, f"p{index}")
+        queues.learn(target, "MediaInfo", f"p{index}")
     assert queues.only_queue(Target("bucket0-1250000000", "ap-guangzhou")) == (False, None)
     last = Target(f"bucket{MAX_BUCKETS + 9}-1250000000", "ap-guangzhou")
     assert queues.only_queue(last) == (True, f"p{MAX_BUCKETS + 9}")
