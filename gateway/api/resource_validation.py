@@ -60,7 +60,10 @@ UNTYPED_TEMPLATE_TAGS = frozenset(template_wire.UNTYPED)
 NOTIFY_TYPES = frozenset({"Url", "TDMQ", "Kafka"})
 NOTIFY_STATES = frozenset({"On", "Off"})
 RESULT_FORMATS = frozenset({"XML", "JSON"})
-NOTIFY_EVENTS = frozenset({"TaskFinish", "WorkflowFinish", "TransCodingFinish"})
+# TaskFinish and WorkflowFinish are the documented ones; TransCodingFinish the legacy name (a
+# Java SDK comment, a Go test); WorkflowStart is in CI's own answer (DescribeMediaWorkflows'
+# sample: `TaskFinish,WorkflowFinish,WorkflowStart`), so a definition read back must pass.
+NOTIFY_EVENTS = frozenset({"TaskFinish", "WorkflowFinish", "TransCodingFinish", "WorkflowStart"})
 END_NODE = "End"
 START_TYPE = "Start"
 # Node types that may go without an `Operation`. CI's CreateWorkflow doc marks a job node's

@@ -556,6 +556,29 @@ async def test_a_workflow_naming_its_own_notify_config_keeps_it(
     assert created.topology.nodes["Start"].input.notify_config == mine
 
 
+async def test_a_start_event_as_cis_own_sample_shows_it_is_taken(
+    stubs: Stubs, emulator: RunningEmulator
+) -> None:
+    """DescribeMediaWorkflows' sample answers a Start node's NotifyConfig with Event
+    `TaskFinish,WorkflowFinish,WorkflowStart`: a definition like that, read back and written
+    again, must not be refused by the gateway or the emulator."""
+    definition = workflow(queue_of(emulator))
+    notify = queues_pb2.QueueNotifyConfig(
+        url="http://www.callback.com",
+        event="TaskFinish,WorkflowFinish,WorkflowStart",
+        type="Url",
+        state="On",
+        result_format="JSON",
+    )
+    definition.topology.nodes["Start"].input.notify_config.CopyFrom(notify)
+    created = await create(stubs, definition)
+    assert created.topology.nodes["Start"].input.notify_config == notify
+    updated = await stubs.workflows.UpdateMediaWorkflow(
+        W.UpdateMediaWorkflowRequest(workflow_id=created.workflow_id, media_workflow=created)
+    )
+    assert updated.media_workflow.topology.nodes["Start"].input.notify_config == notify
+
+
 async def test_a_notify_config_read_back_is_still_held_to_cis_values(
     stubs: Stubs, emulator: RunningEmulator
 ) -> None:
