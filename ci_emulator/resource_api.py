@@ -5,7 +5,9 @@ The rules of each body and query are in `templates` and `workflows`; here are th
 the choices where CI is silent (UNCONFIRMED, tolerant reading unless noted):
 
 * an id this bucket does not have (template, workflow) is InvalidArgument 400, as an unknown
-  queue is; describing unknown workflow ids answers them in `<NonExistIDs>` (200);
+  queue is; describing unknown workflow ids answers them in `<NonExistIDs>` (200), unknown
+  template ids in `<NonExistTIDs><TemplateId>…</TemplateId></NonExistTIDs>` (200, the
+  DescribeMediaTemplates samples' shape);
 * `DELETE /template/<id>` of a template a workflow names is InvalidArgument (the workflow would
   break); of an official template, InvalidArgument (read-only);
 * `PUT /workflow/<id>` with the bare flag `active` or `paused` (no body) sets the state and
@@ -116,6 +118,9 @@ async def _describe_templates(call: Call) -> web.Response:
         ("PageSize", str(query.page_size)),
     ]
     fields += [("TemplateList", template.fields()) for template in page]
+    missing = call.state.resources.templates.unknown(call.bucket.name, query.ids)
+    if missing:  # as DescribeMediaTemplates' samples print them
+        fields.append(("NonExistTIDs", [("TemplateId", template_id) for template_id in missing]))
     return xml_response(fields)
 
 

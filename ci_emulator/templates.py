@@ -338,6 +338,11 @@ class TemplateStore:
         start = (query.page_number - 1) * query.page_size
         return matching[start : start + query.page_size], len(matching)
 
+    def unknown(self, bucket: str, ids: tuple[str, ...]) -> list[str]:
+        """The asked-for ids the bucket has no template of (official or custom), in order."""
+        known = {template.template_id for template in self.of_bucket(bucket)}
+        return [template_id for template_id in ids if template_id not in known]
+
     def _check_name(self, bucket: str, tag: str, name: str, itself: Template | None) -> None:
         # UNCONFIRMED that CI refuses a name used twice within a kind; a duplicate would make
         # "the template called X" ambiguous for every tool that manages templates by name.

@@ -431,10 +431,9 @@ def parse_execution_query(params: Mapping[str, str]) -> ExecutionQuery:
     if order not in ("Desc", "Asc"):
         raise invalid_argument("orderByTime must be Desc or Asc")
     state_names = {s.strip() for s in params.get("states", "").split(",") if s.strip()}
-    # The job states (notes §5.2's list): which of them a run can be in, and so which CI takes
-    # here, is UNCONFIRMED; the tolerant reading takes them all (a state no run reaches lists
-    # nothing), as the gateway sends them.
-    known = {"Submitted", RUNNING, SUCCESS, FAILED, "Pause", "Cancel", "All"}
+    # DescribeWorkflowExecutions' page lists the run states it takes: "All, Success, Failed,
+    # Running, Cancel" (a run is never Submitted or Paused). Any other is refused.
+    known = {RUNNING, SUCCESS, FAILED, "Cancel", "All"}
     if state_names - known:
         raise invalid_argument(f"states must be among {', '.join(sorted(known))}")
     states = None if not state_names or "All" in state_names else frozenset(state_names)

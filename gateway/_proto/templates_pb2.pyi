@@ -188,20 +188,30 @@ class DescribeMediaTemplatesRequest(_message.Message):
     def __init__(self, bucket: _Optional[str] = ..., region: _Optional[str] = ..., tag: _Optional[str] = ..., category: _Optional[_Union[TemplateCategory, str]] = ..., template_ids: _Optional[_Iterable[str]] = ..., name: _Optional[str] = ..., page_number: _Optional[int] = ..., page_size: _Optional[int] = ...) -> None: ...
 
 class DescribeMediaTemplatesResponse(_message.Message):
-    __slots__ = ("request_id", "total_count", "page_number", "page_size", "template_list", "extra_nodes")
+    __slots__ = ("request_id", "total_count", "page_number", "page_size", "template_list", "non_exist_tids", "extra_nodes")
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     TOTAL_COUNT_FIELD_NUMBER: _ClassVar[int]
     PAGE_NUMBER_FIELD_NUMBER: _ClassVar[int]
     PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
     TEMPLATE_LIST_FIELD_NUMBER: _ClassVar[int]
+    NON_EXIST_TIDS_FIELD_NUMBER: _ClassVar[int]
     EXTRA_NODES_FIELD_NUMBER: _ClassVar[int]
     request_id: str
     total_count: str
     page_number: str
     page_size: str
     template_list: _containers.RepeatedCompositeFieldContainer[MediaTemplate]
+    non_exist_tids: TemplateIdList
     extra_nodes: _containers.RepeatedCompositeFieldContainer[_xml_pb2.XmlNode]
-    def __init__(self, request_id: _Optional[str] = ..., total_count: _Optional[str] = ..., page_number: _Optional[str] = ..., page_size: _Optional[str] = ..., template_list: _Optional[_Iterable[_Union[MediaTemplate, _Mapping]]] = ..., extra_nodes: _Optional[_Iterable[_Union[_xml_pb2.XmlNode, _Mapping]]] = ...) -> None: ...
+    def __init__(self, request_id: _Optional[str] = ..., total_count: _Optional[str] = ..., page_number: _Optional[str] = ..., page_size: _Optional[str] = ..., template_list: _Optional[_Iterable[_Union[MediaTemplate, _Mapping]]] = ..., non_exist_tids: _Optional[_Union[TemplateIdList, _Mapping]] = ..., extra_nodes: _Optional[_Iterable[_Union[_xml_pb2.XmlNode, _Mapping]]] = ...) -> None: ...
+
+class TemplateIdList(_message.Message):
+    __slots__ = ("template_id", "extra_nodes")
+    TEMPLATE_ID_FIELD_NUMBER: _ClassVar[int]
+    EXTRA_NODES_FIELD_NUMBER: _ClassVar[int]
+    template_id: _containers.RepeatedScalarFieldContainer[str]
+    extra_nodes: _containers.RepeatedCompositeFieldContainer[_xml_pb2.XmlNode]
+    def __init__(self, template_id: _Optional[_Iterable[str]] = ..., extra_nodes: _Optional[_Iterable[_Union[_xml_pb2.XmlNode, _Mapping]]] = ...) -> None: ...
 
 class DeleteMediaTemplateRequest(_message.Message):
     __slots__ = ("bucket", "region", "template_id")

@@ -12,6 +12,7 @@ from __future__ import annotations
 import functools
 import re
 from collections.abc import Sequence
+from typing import Final
 
 from google.protobuf.descriptor import EnumDescriptor
 
@@ -59,7 +60,10 @@ UNTYPED_TEMPLATE_TAGS = frozenset(template_wire.UNTYPED)
 NOTIFY_TYPES = frozenset({"Url", "TDMQ", "Kafka"})
 NOTIFY_STATES = frozenset({"On", "Off"})
 RESULT_FORMATS = frozenset({"XML", "JSON"})
-NOTIFY_EVENTS = frozenset({"TaskFinish", "WorkflowFinish", "TransCodingFinish"})
+# TaskFinish and WorkflowFinish are the documented ones; TransCodingFinish the legacy name (a
+# Java SDK comment, a Go test); WorkflowStart is in CI's own answer (DescribeMediaWorkflows'
+# sample: `TaskFinish,WorkflowFinish,WorkflowStart`), so a definition read back must pass.
+NOTIFY_EVENTS = frozenset({"TaskFinish", "WorkflowFinish", "TransCodingFinish", "WorkflowStart"})
 END_NODE = "End"
 START_TYPE = "Start"
 # Node types that may go without an `Operation`. CI's CreateWorkflow doc marks a job node's
@@ -602,6 +606,11 @@ def validate_trigger_workflow(
     return target, query
 
 
+RUN_STATES: Final = frozenset({"Running", "Success", "Failed", "Cancel"})
+"""The `states` DescribeWorkflowExecutions takes besides `All` (its page: "All, Success, Failed,
+Running, Cancel"): a run is never Submitted or Paused, and CI refuses such a filter."""
+
+
 def validate_list_executions(
     rpc: workflows_pb2.ListWorkflowExecutionsRequest, settings: Settings
 ) -> tuple[Target, Query]:
@@ -614,6 +623,8 @@ def validate_list_executions(
     ]
     if any(not state for state in states):
         errors.add("states", "each must be a known job state")
+    elif not set(states) <= RUN_STATES:
+        errors.add("states", "a run is Running, Success, Failed or Cancel")
     orders = service_pb2.OrderByTime.DESCRIPTOR
     order = _enum_text(orders, rpc.order_by_time, "order_by_time", errors)
     if not 0 <= rpc.size <= MAX_PAGE_SIZE:

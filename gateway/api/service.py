@@ -209,7 +209,11 @@ class MediaJobService(Servicer, service_pb2_grpc.MediaJobServiceServicer):
     ) -> service_pb2.ListMediaJobsResponse:
         target, params = validation.validate_list(request, self._settings)
         reply = await self._client.list_jobs(
-            target, params, self._deadline(context), keep_raw=request.include_raw_xml
+            target,
+            params,
+            self._deadline(context),
+            keep_raw=request.include_raw_xml,
+            fill_queue="lookup",
         )
         # The jobs as a list, by one slice: iterating the repeated field itself ends in an
         # IndexError formatted and dropped inside protobuf (~1,900 instructions a loop).

@@ -42,7 +42,7 @@ from gateway.errors import (
     UpstreamProtocolError,
 )
 from gateway.model import Target
-from gateway.upstream.client import SUBMIT_OPERATION, Attempts, CiClient, Reply
+from gateway.upstream.client import SUBMIT_OPERATION, Attempts, CiClient, FillQueue, Reply
 from gateway.upstream.retry import MIN_ATTEMPT_S, Deadline, RetryBudget, Settle
 
 log = logging.getLogger(__name__)
@@ -729,6 +729,7 @@ class ExactlyOnceCoordinator(ABC, Generic[RequestT, ResponseT]):
         tag: str,
         input_object: str,
         queue_id: str,
+        queue_type: str,
         since: float,
     ) -> AsyncGenerator[Reply[service_pb2.ListMediaJobsResponse], None]:
         """The listing a reconcile reads, newest first: jobs of `tag` on the same input object
@@ -746,7 +747,12 @@ class ExactlyOnceCoordinator(ABC, Generic[RequestT, ResponseT]):
         if queue_id:
             params["queueId"] = queue_id
         for _ in range(RECONCILE_PAGES):
-            page = await attempts.counted(self._client.list_jobs(target, params, deadline))
+            # Without a queue id, the listing names CI's default queue (`upstream.default_queue`),
+            # unless the submit asked for a queue type's queue, which is another.
+            fill: FillQueue = "none" if queue_type else "learnt"
+            page = await attempts.counted(
+                self._client.list_jobs(target, params, deadline, fill_queue=fill)
+            )
             yield page
             if not page.message.next_token:
                 return

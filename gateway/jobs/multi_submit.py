@@ -139,6 +139,7 @@ class MultiSubmitCoordinator(ExactlyOnceCoordinator[media_pb2.MultiOperationRequ
                 tag=tag,
                 input_object=request.input.object,
                 queue_id=request.queue_id,
+                queue_type=request.queue_type,
                 since=since,
             )
             async with contextlib.aclosing(pages):

@@ -253,6 +253,7 @@ class SubmitCoordinator(
             tag=request.tag or DEFAULT_TAG,
             input_object=request.input.object,
             queue_id=request.queue_id,
+            queue_type=request.queue_type,
             since=since,
         )
         async with contextlib.aclosing(pages):

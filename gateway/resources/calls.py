@@ -15,7 +15,7 @@ answers the template, workflow or queue with its id, a trigger the run's `Instan
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping, MutableSequence, Sequence
 from dataclasses import replace
 
 from gateway._proto import queues_pb2, templates_pb2, workflows_pb2, xml_pb2
@@ -57,7 +57,10 @@ class ResourceCalls:
     ) -> Reply[queues_pb2.DescribeMediaQueuesResponse]:
         call = CiCall("DescribeMediaQueues", target, "ci", "GET", "/queue", params)
         response = queues_pb2.DescribeMediaQueuesResponse
-        return await self._client.call(call, response, deadline, replayable=True)
+        reply = await self._client.call(call, response, deadline, replayable=True)
+        answer = reply.message
+        _read_text_ids(answer, "NonExistPIDs", answer.non_exist_pids.queue_id)
+        return reply
 
     async def update_queue(
         self, target: Target, queue: queues_pb2.MediaQueue, deadline: Deadline
@@ -171,7 +174,10 @@ class ResourceCalls:
     ) -> Reply[templates_pb2.DescribeMediaTemplatesResponse]:
         call = CiCall("DescribeMediaTemplate", target, "ci", "GET", "/template", params)
         response = templates_pb2.DescribeMediaTemplatesResponse
-        return await self._client.call(call, response, deadline, replayable=True)
+        reply = await self._client.call(call, response, deadline, replayable=True)
+        answer = reply.message
+        _read_text_ids(answer, "NonExistTIDs", answer.non_exist_tids.template_id)
+        return reply
 
     async def delete_template(
         self, target: Target, template_id: str, deadline: Deadline
@@ -277,3 +283,30 @@ def _writes_nothing(config: queues_pb2.QueueNotifyConfig) -> bool:
     """Whether the codec writes `config` as no `<NotifyConfig>` at all: nothing set, or only
     what it leaves out (an empty `kafka_config`)."""
     return encode_body(queues_pb2.MediaQueue(notify_config=config)) == _NO_NOTIFY_CONFIG
+
+
+def _read_text_ids(
+    answer: queues_pb2.DescribeMediaQueuesResponse | templates_pb2.DescribeMediaTemplatesResponse,
+    node: str,
+    into: MutableSequence[str],
+) -> None:
+    """Move text `<node>` children of `answer` (`<NonExistPIDs>A</NonExistPIDs>`, repeated)
+    from `extra_nodes` into `into`, the container field's id list.
+
+    CI documents two shapes for the ids it does not know: a container of id elements
+    (`<NonExistPIDs><QueueID>B</QueueID></NonExistPIDs>` on the media-queue pages,
+    `<NonExistTIDs><TemplateId>B</TemplateId></NonExistTIDs>` on the template pages), which the
+    codec reads into the typed field; and a repeated text node (DescribeAiQueues' sample, the Go
+    SDK's `NonExistPIDs []string`), which the codec, finding text where a container belongs,
+    keeps among `extra_nodes`, where the caller would never see the ids as unknown. Which one CI
+    sends is UNCONFIRMED, so both are read (a comma-joined text too, as for `NonExistJobIds`)."""
+    kept = []
+    for extra in answer.extra_nodes:
+        if extra.name.lower() == node.lower() and not extra.children:
+            ids = (part.strip() for part in extra.text.split(","))
+            into.extend(item for item in ids if item)
+        else:
+            kept.append(extra)
+    if len(kept) != len(answer.extra_nodes):
+        del answer.extra_nodes[:]
+        answer.extra_nodes.extend(kept)

@@ -25,14 +25,14 @@ import logging
 import math
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import Final, Generic, TypeVar
+from dataclasses import dataclass, field, replace
+from typing import Final, Generic, Literal, TypeVar
 from urllib.parse import quote
 
 from google.protobuf.message import Message
 
-from gateway import scrub, tracing
-from gateway._proto import media_pb2, service_pb2
+from gateway import kinds, scrub, tracing
+from gateway._proto import media_pb2, queues_pb2, service_pb2
 from gateway.config.settings import Settings
 from gateway.credentials import SIGN_BY, Credentials, CredentialsProvider
 from gateway.errors import (
@@ -45,7 +45,7 @@ from gateway.errors import (
 from gateway.logs import event
 from gateway.model import HostKind, Target
 from gateway.telemetry import NullTelemetry, Telemetry
-from gateway.upstream import signing, xml_codec
+from gateway.upstream import default_queue, signing, xml_codec
 from gateway.upstream.retry import (
     MIN_ATTEMPT_S,
     Deadline,
@@ -61,6 +61,9 @@ log = logging.getLogger(__name__)
 
 M = TypeVar("M", bound=Message)
 ReplyT = TypeVar("ReplyT", bound=Message)
+
+FillQueue = Literal["lookup", "learnt", "none"]
+"""Which queue a listing without `queueId` names (`CiClient.list_jobs`)."""
 
 # The operation of both submit forms (`submit_job`, `submit_jobs`): what their attempts, and an
 # exactly-once submit's settle before a resend, are counted and traced under.
@@ -339,6 +342,9 @@ class CiClient:
         self._clock = clock
         # What an echo of our own request could carry back: see `scrub`.
         self._signed_with = scrub.RecentSecrets()
+        self._default_queues = default_queue.DefaultQueues()
+        # One attempt: a listing that cannot learn its queue goes without one.
+        self._queue_lookup = replace(self._reads, max_attempts=1)
 
     @property
     def in_flight(self) -> int:
@@ -366,7 +372,11 @@ class CiClient:
         self, target: Target, request: media_pb2.Request, deadline: Deadline
     ) -> Reply[service_pb2.SubmitMediaJobResponse]:
         call = CiCall(SUBMIT_OPERATION, target, "ci", "POST", "/jobs", body=encode_body(request))
-        return await self._call(call, service_pb2.SubmitMediaJobResponse, deadline, self._submit)
+        reply = await self._call(call, service_pb2.SubmitMediaJobResponse, deadline, self._submit)
+        if not request.queue_id and not request.queue_type:
+            job = reply.message.jobs_detail
+            self._default_queues.learn(target, job.tag or request.tag, job.queue_id)
+        return reply
 
     async def submit_jobs(
         self, target: Target, request: media_pb2.MultiOperationRequest, deadline: Deadline
@@ -374,7 +384,11 @@ class CiClient:
         """CreateMediaJobs in its multi-operation form: the same `POST /jobs`, one `Operation`
         node per job, answered with one `JobsDetail` each."""
         call = CiCall(SUBMIT_OPERATION, target, "ci", "POST", "/jobs", body=encode_body(request))
-        return await self._call(call, service_pb2.SubmitMediaJobsResponse, deadline, self._submit)
+        reply = await self._call(call, service_pb2.SubmitMediaJobsResponse, deadline, self._submit)
+        if not request.queue_id and not request.queue_type:
+            for job in reply.message.jobs_detail:
+                self._default_queues.learn(target, job.tag, job.queue_id)
+        return reply
 
     async def describe_jobs(
         self,
@@ -396,10 +410,58 @@ class CiClient:
         deadline: Deadline,
         *,
         keep_raw: bool = False,
+        fill_queue: FillQueue = "learnt",
     ) -> Reply[service_pb2.ListMediaJobsResponse]:
-        call = CiCall("DescribeMediaJobs", target, "ci", "GET", "/jobs", params)
-        response_type = service_pb2.ListMediaJobsResponse
-        return await self._call(call, response_type, deadline, self._reads, keep_raw=keep_raw)
+        """DescribeMediaJobs. CI documents `queueId` as required: without one in `params`, the
+        listing names the queue that means the same (`default_queue`), when known. A caller's
+        listing (`fill_queue="lookup"`) asks CI for the bucket's only media queue if need be;
+        the exactly-once recovery (`"learnt"`) takes CI's default queue, learnt from earlier
+        submits; `"none"` names none (a submit to a queue type's queue, which is not that)."""
+        attempts = Attempts()
+        try:
+            tag = params.get("tag", "")
+            media = (job_kind := kinds.kind(tag)) is not None and job_kind.typed
+            if "queueId" not in params and fill_queue != "none":
+                if fill_queue == "lookup":
+                    queue_id = await self._only_queue(target, deadline, attempts) if media else None
+                else:
+                    queue_id = self._default_queues.for_recovery(target, tag, media=media)
+                if queue_id:
+                    params = {**params, "queueId": queue_id}
+            call = CiCall("DescribeMediaJobs", target, "ci", "GET", "/jobs", params)
+            response_type = service_pb2.ListMediaJobsResponse
+            reply = await attempts.counted(
+                self._call(call, response_type, deadline, self._reads, keep_raw=keep_raw)
+            )
+        except GatewayError as error:
+            attempts.report(error)
+            raise
+        return replace(reply, attempts=attempts.count)
+
+    async def _only_queue(
+        self, target: Target, deadline: Deadline, attempts: Attempts
+    ) -> str | None:
+        """The bucket's only media queue, looked up once per `default_queue.TTL_S`, or None."""
+        known, queue_id = self._default_queues.only_queue(target)
+        if known:
+            return queue_id
+        query = default_queue.LOOKUP_QUERY
+        call = CiCall("DescribeMediaQueues", target, "ci", "GET", "/queue", query)
+        response_type = queues_pb2.DescribeMediaQueuesResponse
+        # Half the time left at most, so that a slow CI leaves the listing the other half.
+        share = Deadline(deadline.remaining() / 2)
+        try:
+            reply = await attempts.counted(
+                self._call(call, response_type, share, self._queue_lookup)
+            )
+        except GatewayError as error:
+            # The listing goes without `queueId`, as the SDKs send it (for a while: `failed`).
+            log.debug("no single queue known for %s: %s", target.bucket, error)
+            self._default_queues.failed(target)
+            return None
+        answer = reply.message
+        queue_ids = [queue.queue_id for queue in answer.queue_list]
+        return self._default_queues.remember(target, queue_ids, answer.total_count)
 
     async def cancel_job(
         self, target: Target, job_id: str, deadline: Deadline

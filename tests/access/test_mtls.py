@@ -62,7 +62,9 @@ async def test_a_certificate_from_the_trusted_ca_naming_a_client_is_served(
         stub = service_pb2_grpc.MediaJobServiceStub(channel)
         await stub.ListMediaJobs(LIST, timeout=10)
         await stub.GetMediaInfo(service_pb2.GetMediaInfoRequest(object="input/sample.mp4"))
-    assert len(seen.seen) == 2
+    # The listing, the bucket's queue it names looked up first (`upstream.default_queue`), and
+    # the probe.
+    assert len(seen.seen) == 3
 
 
 @pytest.mark.parametrize("who", ["no certificate", "another CA"])

@@ -171,7 +171,8 @@ async def test_bucket_rule_names_only_the_bucket_asked_for(
     assert BUCKET not in error.message  # what it *may* use is not disclosed
     error = await refused(callers["up"].list(bucket="unheard-of-1250000009"))
     assert error.error_info is not None and error.error_info.reason == "BUCKET_NOT_ALLOWED"
-    assert len(seen.seen) == 2
+    # Two listings, and one look-up of the queue both name (`upstream.default_queue`).
+    assert len(seen.seen) == 3
 
 
 async def test_tag_rule_for_submit_and_list(callers: dict[str, Caller]) -> None:

@@ -177,16 +177,17 @@ async def test_listing_runs_filters_by_workflow_id_and_refuses_none(
 
 
 @pytest.mark.parametrize("state", ["Submitted", "Pause"])
-async def test_listing_runs_takes_every_job_state(
+async def test_listing_runs_refuses_a_state_no_run_has(
     client: SignedClient, emu: RunningEmulator, state: str
 ) -> None:
-    """Which job states a run can be in is undocumented: a filter on one no run reaches lists
-    nothing rather than being refused (the gateway sends any job state)."""
+    """DescribeWorkflowExecutions' page lists the `states` it takes: All, Success, Failed,
+    Running, Cancel. A job state a run never has is refused as CI refuses a bad value."""
     workflow_id = await create_workflow(client, emu, "states")
     await run_to_end(client, emu, workflow_id)
-    params = {"workflowId": workflow_id, "states": state}
-    root = (await client.send("GET", "/workflowexecution", params=params)).ok().xml()
-    assert root.findall("WorkflowExecutionList") == []
-    params["states"] = f"{state},Success"
+    for states in (state, f"{state},Success"):
+        params = {"workflowId": workflow_id, "states": states}
+        reply = await client.send("GET", "/workflowexecution", params=params)
+        assert (reply.status, reply.code) == (400, "InvalidArgument")
+    params = {"workflowId": workflow_id, "states": "Running,Success,Failed,Cancel"}
     root = (await client.send("GET", "/workflowexecution", params=params)).ok().xml()
     assert len(root.findall("WorkflowExecutionList")) == 1

@@ -293,7 +293,8 @@ async def test_while_sts_fails_calls_use_the_keys_in_hand_without_waiting_then_f
             await sts.wait_for_requests(3)  # the retry is in flight, held by STS
             for _ in range(3):
                 await call()  # signed with the keys in hand, without waiting for STS
-            assert seen.ids == [sts.issued[0].secret_id] * 4
+            # Four listings, and the look-up of the queue they name (`upstream.default_queue`).
+            assert seen.ids == [sts.issued[0].secret_id] * 5
 
             clock.advance(9 * 60 - 5.0 - 30)  # 30 s left: within the 60 s margin
             with pytest.raises(grpc.aio.AioRpcError) as caught:
@@ -303,7 +304,7 @@ async def test_while_sts_fails_calls_use_the_keys_in_hand_without_waiting_then_f
             assert refused.error_info is not None
             assert refused.error_info.reason == Reason.CREDENTIALS_UNAVAILABLE.value
             assert f"sts:{ROLE}" in refused.message and "retrying" in refused.message
-            assert len(seen.ids) == 4 and len(sts.requests) == 3  # nothing sent to either
+            assert len(seen.ids) == 5 and len(sts.requests) == 3  # nothing sent to either
             texts += [refused.message, str(refused.error_info)]
 
             sts.gate.set()  # STS answers the held retry

@@ -141,7 +141,8 @@ async def test_in_the_mandatory_window_a_short_call_signs_with_the_keys_in_hand(
                 started = time.monotonic()
                 await stub.ListMediaJobs(request, timeout=SHORT_S)
                 assert time.monotonic() - started < SHORT_S
-            assert seen.ids == [first.secret_id] * 2
+            # Two listings, and the look-up of the queue they name (`upstream.default_queue`).
+            assert seen.ids == [first.secret_id] * 3
             await sts.wait_for_requests(2)
             assert len(sts.requests) == 2  # one refresh, held by STS
 

@@ -234,6 +234,9 @@ class Call:
     replay: Replay
     requires: str = ""  # the node every answer of it has (`CiCall.requires`)
     batched: bool = False  # several CI requests at once: their count is not one call's
+    # A listing naming no queue looks up the bucket's queue first, one attempt, once per
+    # gateway while CI fails (`upstream.default_queue`).
+    looks_up_queue: bool = False
 
 
 CALLS: tuple[Call, ...] = (
@@ -392,6 +395,7 @@ CALLS: tuple[Call, ...] = (
             service_pb2.ListMediaJobsRequest(tag="MediaInfo", next_token="page-2"), timeout=t
         ),
         Replay.IDEMPOTENT,
+        looks_up_queue=True,
     ),
     Call(
         "DescribeMediaJobs(3 batches)",

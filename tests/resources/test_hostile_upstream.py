@@ -66,8 +66,9 @@ async def refused(call: Call, stubs: Stubs, timeout: float = TIMEOUT_S) -> RichE
 
 
 def sends(call: Call, retried: bool) -> int:
-    """Requests a call sends when every answer is the same failure."""
-    return ATTEMPTS if retried and call.replay is Replay.IDEMPOTENT else 1
+    """Requests a call sends when every answer is the same failure (its first on a gateway)."""
+    own = ATTEMPTS if retried and call.replay is Replay.IDEMPOTENT else 1
+    return own + call.looks_up_queue
 
 
 # ---- every call, each hostile answer -------------------------------------------------------------

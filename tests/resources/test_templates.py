@@ -118,6 +118,26 @@ async def test_each_typed_kind_round_trips_through_ci(
     assert getattr(described.template_list[0], container.field) == getattr(sent, container.field)
 
 
+async def test_unknown_template_ids_are_named(stubs: Stubs) -> None:
+    """DescribeMediaTemplates' samples answer the ids CI does not know in
+    `<NonExistTIDs><TemplateId>…</TemplateId></NonExistTIDs>`: the caller gets them typed."""
+    created = await stubs.templates.CreateMediaTemplate(
+        templates_pb2.CreateMediaTemplateRequest(template=TYPED["Snapshot"])
+    )
+    known = created.template.template_id
+    unknown = ["t1" + "0" * 32, "t1" + "f" * 32]
+    described = await stubs.templates.DescribeMediaTemplates(
+        templates_pb2.DescribeMediaTemplatesRequest(template_ids=[unknown[0], known, unknown[1]])
+    )
+    assert [t.template_id for t in described.template_list] == [known]
+    assert list(described.non_exist_tids.template_id) == unknown
+    assert not described.extra_nodes
+    every_one_known = await stubs.templates.DescribeMediaTemplates(
+        templates_pb2.DescribeMediaTemplatesRequest(template_ids=[known])
+    )
+    assert not every_one_known.HasField("non_exist_tids")
+
+
 async def test_the_request_puts_parameters_where_ci_wants_them(
     stubs: Stubs, emulator: RunningEmulator
 ) -> None:

@@ -353,6 +353,26 @@ async def test_listing_runs_pages_and_filters(stubs: Stubs, emulator: RunningEmu
     assert not failed_only.workflow_execution_list
 
 
+@pytest.mark.parametrize("state", [media_pb2.JOB_STATE_SUBMITTED, media_pb2.JOB_STATE_PAUSE])
+async def test_listing_runs_in_a_state_no_run_has_is_refused_before_ci(
+    stubs: Stubs, emulator: RunningEmulator, state: int
+) -> None:
+    """DescribeWorkflowExecutions takes Running, Success, Failed and Cancel (its page): the
+    gateway names the field instead of passing CI's InvalidArgument on."""
+    seen = emulator.state.requests_seen
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await stubs.workflows.ListWorkflowExecutions(
+            W.ListWorkflowExecutionsRequest(
+                workflow_id="w" + "0" * 32,
+                states=[media_pb2.JOB_STATE_SUCCESS, state],  # type: ignore[list-item]
+            )
+        )
+    error = rich_error(caught.value)
+    assert error.code is grpc.StatusCode.INVALID_ARGUMENT
+    assert list(error.violations) == ["states"]
+    assert emulator.state.requests_seen == seen
+
+
 async def test_listing_runs_sends_creation_times_in_cis_form(
     stubs: Stubs, emulator: RunningEmulator
 ) -> None:
@@ -534,6 +554,29 @@ async def test_a_workflow_naming_its_own_notify_config_keeps_it(
     async with grpc.aio.insecure_channel(receiving_gateway.address) as channel:
         created = await create(stubs_on(channel), definition)
     assert created.topology.nodes["Start"].input.notify_config == mine
+
+
+async def test_a_start_event_as_cis_own_sample_shows_it_is_taken(
+    stubs: Stubs, emulator: RunningEmulator
+) -> None:
+    """DescribeMediaWorkflows' sample answers a Start node's NotifyConfig with Event
+    `TaskFinish,WorkflowFinish,WorkflowStart`: a definition like that, read back and written
+    again, must not be refused by the gateway or the emulator."""
+    definition = workflow(queue_of(emulator))
+    notify = queues_pb2.QueueNotifyConfig(
+        url="http://www.callback.com",
+        event="TaskFinish,WorkflowFinish,WorkflowStart",
+        type="Url",
+        state="On",
+        result_format="JSON",
+    )
+    definition.topology.nodes["Start"].input.notify_config.CopyFrom(notify)
+    created = await create(stubs, definition)
+    assert created.topology.nodes["Start"].input.notify_config == notify
+    updated = await stubs.workflows.UpdateMediaWorkflow(
+        W.UpdateMediaWorkflowRequest(workflow_id=created.workflow_id, media_workflow=created)
+    )
+    assert updated.media_workflow.topology.nodes["Start"].input.notify_config == notify
 
 
 async def test_a_notify_config_read_back_is_still_held_to_cis_values(

@@ -1,0 +1,144 @@
+"""`queueId` on DescribeMediaJobs: every version of CI's page marks it required, the SDKs send it
+only when set (`gateway.upstream.default_queue`). Against the emulator made to require it, as
+the documentation reads, a caller's listing and the exactly-once recovery still work; where
+naming a queue would change the answer (a bucket of several), the listing goes without.
+
+The emulator itself accepts a listing without `queueId` (the SDKs' evidence that CI does): a
+request hook plays the documented reading here, refusing such a listing the way CI refuses a
+missing required parameter (InvalidArgument 400)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING
+from urllib.parse import parse_qsl
+
+import grpc
+import pytest
+from aiohttp import web
+
+from ci_emulator.errors import invalid_argument
+from ci_emulator.faults import FaultSpec
+from ci_emulator.hosts import Target as EmulatorTarget
+from ci_emulator.server import RunningEmulator
+from gateway._proto import media_pb2, service_pb2
+from tests.conftest import BUCKET, SAMPLE_KEY
+
+if TYPE_CHECKING:
+    from gateway._proto.service_pb2_grpc import MediaJobServiceAsyncStub as Stub
+
+LIST = service_pb2.ListMediaJobsRequest(tag="MediaInfo")
+
+
+def submit(
+    request_id: str = "", queue_id: str = "", queue_type: str = ""
+) -> service_pb2.SubmitMediaJobRequest:
+    return service_pb2.SubmitMediaJobRequest(
+        request_id=request_id,
+        request=media_pb2.Request(
+            input=media_pb2.Input(object=SAMPLE_KEY), queue_id=queue_id, queue_type=queue_type
+        ),
+    )
+
+
+@contextmanager
+def queue_id_required(
+    emulator: RunningEmulator, *, refuse: bool = True
+) -> Iterator[list[dict[str, str]]]:
+    """Refuse `GET /jobs` without `queueId` (unless not `refuse`); yields the query of every
+    listing that came."""
+    listings: list[dict[str, str]] = []
+
+    async def hook(request: web.Request, target: EmulatorTarget) -> None:
+        if request.method == "GET" and target.path == "/jobs":
+            query = dict(parse_qsl(request.rel_url.raw_query_string, keep_blank_values=True))
+            listings.append(query)
+            if refuse and not query.get("queueId"):
+                raise invalid_argument("queueId is required")
+
+    emulator.state.request_hooks.append(hook)
+    try:
+        yield listings
+    finally:
+        emulator.state.request_hooks.remove(hook)
+
+
+async def test_a_listing_names_the_buckets_only_queue(
+    stub: Stub, emulator: RunningEmulator
+) -> None:
+    job = (await stub.SubmitMediaJob(submit(), timeout=10)).jobs_detail
+    queue_id = emulator.state.default_queue[BUCKET]
+    lookups = emulator.state.operations["DescribeMediaQueues"]
+    with queue_id_required(emulator) as listings:
+        first = await stub.ListMediaJobs(LIST, timeout=10)
+        again = await stub.ListMediaJobs(LIST, timeout=10)
+    assert [detail.job_id for detail in first.jobs_detail] == [job.job_id]
+    assert [detail.job_id for detail in again.jobs_detail] == [job.job_id]
+    assert [listing["queueId"] for listing in listings] == [queue_id, queue_id]
+    # Looked up once, then remembered.
+    assert emulator.state.operations["DescribeMediaQueues"] - lookups == 1
+
+
+async def test_a_bucket_of_several_queues_is_listed_whole(
+    stub: Stub, emulator: RunningEmulator
+) -> None:
+    """Naming one queue would hide the other's jobs: the listing goes without, as before."""
+    other = emulator.state.add_queue(BUCKET, "second")
+    ids = {
+        (await stub.SubmitMediaJob(submit(queue_id=queue_id), timeout=10)).jobs_detail.job_id
+        for queue_id in (emulator.state.default_queue[BUCKET], other.queue_id)
+    }
+    listing = await stub.ListMediaJobs(LIST, timeout=10)
+    assert {detail.job_id for detail in listing.jobs_detail} == ids
+    with queue_id_required(emulator), pytest.raises(grpc.aio.AioRpcError) as caught:
+        await stub.ListMediaJobs(LIST, timeout=10)
+    # Such a CI's refusal reaches the caller, whose listing must then name a queue.
+    assert caught.value.code() is grpc.StatusCode.INVALID_ARGUMENT
+
+
+async def test_the_recovery_of_a_lost_answer_names_cis_default_queue(
+    stub: Stub, emulator: RunningEmulator
+) -> None:
+    """A submit without QueueId whose answer is lost: the recovery's listing names the queue CI
+    put the earlier such submit in, so it finds the job under either reading."""
+    emulator.state.add_queue(BUCKET, "second")  # no single queue: only the learnt one helps
+    await stub.SubmitMediaJob(submit(), timeout=10)
+    emulator.state.faults.set("CreateMediaJobs", FaultSpec(commit_then_drop=1.0))
+    with queue_id_required(emulator) as listings:
+        answer = await stub.SubmitMediaJob(submit("rid-lost-answer"), timeout=20)
+    assert emulator.state.jobs_created == 2  # the lost answer's job, found and not made again
+    assert answer.jobs_detail.job_id in emulator.state.jobs
+    assert listings
+    assert {listing["queueId"] for listing in listings} == {emulator.state.default_queue[BUCKET]}
+
+
+async def test_a_queue_type_submit_teaches_no_default_queue(
+    stub: Stub, emulator: RunningEmulator
+) -> None:
+    """A submit with `QueueType` (SpeedTranscoding) and no `QueueId` runs in that type's queue,
+    not CI's default one: its answer is not learnt, and a recovery of such a submit names no
+    queue (the learnt one would hide its job)."""
+    emulator.state.add_queue(BUCKET, "second")  # no single queue to fall back on
+    await stub.SubmitMediaJob(submit(queue_type="SpeedTranscoding"), timeout=10)
+    emulator.state.faults.set("CreateMediaJobs", FaultSpec(commit_then_drop=1.0))
+    with queue_id_required(emulator, refuse=False) as listings:
+        await stub.SubmitMediaJob(submit("rid-plain"), timeout=20)
+    assert listings and not any("queueId" in listing for listing in listings)
+    emulator.state.faults.set("CreateMediaJobs", FaultSpec())
+    await stub.SubmitMediaJob(submit(), timeout=10)  # learnt: CI's default queue
+    emulator.state.faults.set("CreateMediaJobs", FaultSpec(commit_then_drop=1.0))
+    with queue_id_required(emulator, refuse=False) as listings:
+        await stub.SubmitMediaJob(submit("rid-typed", queue_type="SpeedTranscoding"), timeout=20)
+    assert listings and not any("queueId" in listing for listing in listings)
+
+
+async def test_a_listing_of_a_kind_outside_media_queues_names_none(
+    stub: Stub, emulator: RunningEmulator
+) -> None:
+    """VideoTag (an AI kind) may run in the AI queue family, which the media queue's id would
+    hide: its listing goes without `queueId`, as the SDKs send it."""
+    with queue_id_required(emulator, refuse=False) as listings:
+        await stub.ListMediaJobs(service_pb2.ListMediaJobsRequest(tag="VideoTag"), timeout=10)
+        await stub.ListMediaJobs(LIST, timeout=10)
+    assert ["queueId" in listing for listing in listings] == [False, True]
