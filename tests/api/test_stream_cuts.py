@@ -240,8 +240,9 @@ CHANNELS = 4
 # A stream's window stays HTTP/2's 64 KiB: with BDP probing grpc grows it to take what comes.
 SMALL_WINDOWS = [("grpc.http2.bdp_probe", 0)]
 # The "deadline" case's own time: opening 40 watches, their first states and the bigger state
-# all have to happen before it runs out. 6 s failed once with the 2 CPUs at load 9.
-DEADLINE_S = 10.0
+# all have to happen before it runs out. 6 s failed once with the 2 CPUs at load 9, 10 s once
+# with four whole suites running beside it (session 13).
+DEADLINE_S = 15.0
 
 
 @pytest.mark.parametrize("how", ["cancel", "close", "deadline"])
