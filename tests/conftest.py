@@ -6,9 +6,10 @@ independent and parallel-safe. Credentials are random per test: nothing secret i
 
 from __future__ import annotations
 
+import logging
 import secrets
 import shutil
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -135,3 +136,18 @@ async def gateway(settings: Settings, credentials: Credentials) -> AsyncIterator
 async def stub(gateway: RunningGateway) -> AsyncIterator[service_pb2_grpc.MediaJobServiceAsyncStub]:
     async with grpc.aio.insecure_channel(gateway.address) as channel:
         yield service_pb2_grpc.MediaJobServiceStub(channel)
+
+
+@pytest.fixture
+def logging_restored() -> Iterator[None]:
+    """For tests of `gateway.logs.configure`, which sets process-wide logging state (the root's
+    level and handlers, logging's caller/thread/process look-ups): the other tests get theirs
+    back."""
+    root = logging.getLogger()
+    saved = (root.level, list(root.handlers), logging._srcfile, logging.logThreads)
+    saved_processes = (logging.logProcesses, logging.logMultiprocessing)
+    yield
+    root.setLevel(saved[0])
+    root.handlers[:] = saved[1]
+    logging._srcfile, logging.logThreads = saved[2], saved[3]
+    logging.logProcesses, logging.logMultiprocessing = saved_processes

@@ -20,6 +20,10 @@ from gateway.logs import JsonFormatter, TextFormatter, _UtcStamp
 from gateway.scrub import REDACTED, may_hold_secrets
 from tests.fixtures.logs import rendered
 
+# `logs.configure` sets process-wide logging state: conftest's `logging_restored` gives the
+# other tests theirs back.
+pytestmark = pytest.mark.usefixtures("logging_restored")
+
 # Rounding edges: a fraction that rounds up into the next second, and milliseconds' borders.
 EDGES = [1_700_000_000.9999996, 1_700_000_000.9999994, 1_700_000_000.0005, 1_700_000_000.0004999]
 
@@ -94,19 +98,6 @@ def test_every_text_field_is_redacted_when_one_may_hold_a_secret() -> None:
     assert line["peer"] == "ipv4:127.0.0.1:1"
     assert line["identities"] == ["token=kept-as-before"]
     assert line["logger"] == "gateway.access"
-
-
-@pytest.fixture(autouse=True)
-def _logging_restored() -> Iterator[None]:
-    """`configure` sets process-wide logging state: give the other tests theirs back."""
-    root = logging.getLogger()
-    saved = (root.level, list(root.handlers), logging._srcfile, logging.logThreads)
-    saved_processes = (logging.logProcesses, logging.logMultiprocessing)
-    yield
-    root.setLevel(saved[0])
-    root.handlers[:] = saved[1]
-    logging._srcfile, logging.logThreads = saved[2], saved[3]
-    logging.logProcesses, logging.logMultiprocessing = saved_processes
 
 
 def _lines_of(fields: dict[str, object], *, through_logging: bool) -> str:

@@ -363,6 +363,28 @@ def epilog(outcomes: Iterable[ExitCode] = ()) -> str:
     return f"exit codes:\n{codes}\n\nenvironment:\n{environment}"
 
 
+def add_command(
+    commands: argparse._SubParsersAction[argparse.ArgumentParser],
+    name: str,
+    handler: Handler,
+    about: str,
+    parent: argparse.ArgumentParser,
+    outcomes: Iterable[ExitCode],
+) -> argparse.ArgumentParser:
+    """A sub-command run by `handler` (`execute`), whose `--help` lists the exit codes it can end
+    with (`epilog`): one way for `jobs` and `templates` alike."""
+    sub: argparse.ArgumentParser = commands.add_parser(
+        name,
+        parents=[parent],
+        help=about,
+        description=about,
+        epilog=epilog(outcomes),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    sub.set_defaults(handler=handler)
+    return sub
+
+
 # The exit codes each command adds to `exits.EVERY_COMMAND` (tests/console/test_help.py keeps
 # them equal to what its handler can return).
 OUTCOMES: dict[str, tuple[ExitCode, ...]] = {
@@ -389,16 +411,7 @@ def build_parser() -> argparse.ArgumentParser:
     def add(
         name: str, handler: Handler, about: str, parent: argparse.ArgumentParser
     ) -> argparse.ArgumentParser:
-        sub: argparse.ArgumentParser = commands.add_parser(
-            name,
-            parents=[parent],
-            help=about,
-            description=about,
-            epilog=epilog(OUTCOMES.get(name, ())),
-            formatter_class=argparse.RawDescriptionHelpFormatter,
-        )
-        sub.set_defaults(handler=handler)
-        return sub
+        return add_command(commands, name, handler, about, parent, OUTCOMES.get(name, ()))
 
     submit = add("submit", _submit, "submit a job (MediaInfo by flags, any kind by JSON)", call)
     submit.add_argument("--object", help="input object key, e.g. input/demo.mp4")

@@ -25,6 +25,7 @@ from gateway._proto import templates_pb2
 from gateway.console.commands import (
     CALL_TIMEOUT_S,
     Streams,
+    add_command,
     common_options,
     epilog,
     execute,
@@ -191,19 +192,11 @@ def build_parser() -> argparse.ArgumentParser:
         ("plan", _plan, "show, as a diff, what apply would change; exit 6 when not in sync"),
         ("apply", _apply, "create, update (and with prune, delete) templates to match the file"),
     ):
-        sub = commands.add_parser(
-            name,
-            parents=[common],
-            help=about,
-            description=about,
-            epilog=epilog(OUTCOMES.get(name, ())),
-            formatter_class=argparse.RawDescriptionHelpFormatter,
-        )
+        sub = add_command(commands, name, handler, about, common, OUTCOMES.get(name, ()))
         sub.add_argument("file", type=Path, metavar="FILE", help="the templates file (TOML)")
         sub.add_argument(
             "--prune", action="store_true", help="also delete templates the file does not name"
         )
-        sub.set_defaults(handler=handler)
     return parser
 
 

@@ -13,7 +13,6 @@ import io
 import json
 import logging
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import grpc
@@ -28,21 +27,12 @@ from gateway.api.metrics import GatewayMetrics
 from gateway.api.server import RunningGateway
 from gateway.scrub import REDACTED, may_hold_secrets
 
+# `logs.configure` sets process-wide logging state: conftest's `logging_restored` gives the
+# other tests theirs back.
+pytestmark = pytest.mark.usefixtures("logging_restored")
+
 NOW = 1_700_000_000.1234
 METHOD = "/ci.media.v1.MediaJobService/SubmitMediaJob"
-
-
-@pytest.fixture(autouse=True)
-def _logging_restored() -> Iterator[None]:
-    """`configure` sets process-wide logging state: give the other tests theirs back."""
-    root = logging.getLogger()
-    saved = (root.level, list(root.handlers), logging._srcfile, logging.logThreads)
-    saved_processes = (logging.logProcesses, logging.logMultiprocessing)
-    yield
-    root.setLevel(saved[0])
-    root.handlers[:] = saved[1]
-    logging._srcfile, logging.logThreads = saved[2], saved[3]
-    logging.logProcesses, logging.logMultiprocessing = saved_processes
 
 
 class _Context:
