@@ -57,6 +57,16 @@ IPv6 range) takes half the rest with each, so about log2(places) of them hold ev
 Watches that never send their request hold gate places unattributed until the receive time-out
 ends them (on the API port fewer, as their reads are counted: `gateway.api.ops_reads`).
 
+A stream whose client stops reading its answers (a reflection stream; a Watch only with a
+window of nothing, its answers being a few bytes) holds its place, and the one answer grpc
+cannot write, until its connection ends: on the API port by its age (`server.max_connection_age_s`
+and its grace: 370 s by default, never with 0; tests/api/test_ops_stalled_writes.py), as every
+long-lived stream of the gateway (WatchMediaJob's too: none has a write time-out of its own),
+or sooner by keepalive where the client does not read its socket at all. There is no time-out
+on the write here on purpose: a stalled stream holds no more place than a live Watch, which
+may stay open for ever and is its peer's as much (the share above bounds both), and ending a
+stream whose answer waits would end a slow client's too.
+
 What a call's request may buffer, and how long it may take to come, are bounded apart, on both
 ports (`gateway.api.ops_reads`): a call whose request has not come within
 `server.request_receive_timeout_s` is ended, and gives its place back.
