@@ -38,6 +38,35 @@ restarted a healthy pod, again and again:
   no probe asks there, and ending a waiting call needs the call served as a client stream
   (`_reading_its_request`), which the API port's metrics would then label `client_stream`.
 
+The stream places are shared between peers: one peer address (`peer_address`, without its
+source port: a client's connections are one) takes a place only while fewer than the places no
+peer holds are its own (`may_hold_another`), so alone it holds half of them at most, and it
+never holds more than it leaves to everyone else. Before, one peer's Watches (their requests
+sent, as a real Watch's are) held every stream place for as long as it kept them, and every
+other client's reflection and Watches were refused at the gate. Ending its oldest stream for a
+newcomer, as `gateway.api.ops_reads` does with stalled reads, would be wrong here: a real
+Watch is long-lived, and ended, its client opens it again. A per-peer cap would bound what one
+sidecar's clients may hold even with no one else there; this bound lets one peer hold half, a
+second half the rest, and a client from an address holding none takes a place while any is
+free. A stream is counted as its peer's once its handler runs (`_claiming`: a reflection stream
+before its first request, a Watch once its request is read) and refused then, RESOURCE_EXHAUSTED
+(OVERLOADED, RetryInfo, its `limit` what that peer holds); until then it holds a place of the
+gate's count only. What remains: every client behind one address (a NAT, a proxy, the sidecar
+layout's localhost) is one peer, and shares half the places; a client with many addresses (an
+IPv6 range) takes half the rest with each, so about log2(places) of them hold every place; and
+Watches that never send their request hold gate places unattributed until the receive time-out
+ends them (on the API port fewer, as their reads are counted: `gateway.api.ops_reads`).
+
+A stream whose client stops reading its answers (a reflection stream; a Watch only with a
+window of nothing, its answers being a few bytes) holds its place, and the one answer grpc
+cannot write, until its connection ends: on the API port by its age (`server.max_connection_age_s`
+and its grace: 370 s by default, never with 0; tests/api/test_ops_stalled_writes.py), as every
+long-lived stream of the gateway (WatchMediaJob's too: none has a write time-out of its own),
+or sooner by keepalive where the client does not read its socket at all. There is no time-out
+on the write here on purpose: a stalled stream holds no more place than a live Watch, which
+may stay open for ever and is its peer's as much (the share above bounds both), and ending a
+stream whose answer waits would end a slow client's too.
+
 What a call's request may buffer, and how long it may take to come, are bounded apart, on both
 ports (`gateway.api.ops_reads`): a call whose request has not come within
 `server.request_receive_timeout_s` is ended, and gives its place back.
@@ -47,13 +76,14 @@ from __future__ import annotations
 
 import asyncio
 import inspect
-from collections.abc import Callable
+from collections import Counter
+from collections.abc import AsyncIterator, Callable
 from typing import TYPE_CHECKING, Any
 
 import grpc
 from grpc_health.v1 import health_pb2
 
-from gateway._chain import OPS_PREFIXES, Metadata, MethodInterceptor
+from gateway._chain import OPS_PREFIXES, Metadata, MethodInterceptor, NotRead, Unread
 from gateway.api.servicer import Admission
 from gateway.errors import MalformedRequest, Overloaded
 from gateway.status import abort
@@ -65,6 +95,7 @@ if TYPE_CHECKING:  # grpc's RpcMethodHandler and ServicerContext are generic in 
 Behavior = Callable[..., Any]
 
 STREAMS = "health watches and reflection streams"
+OWN_STREAMS = f"{STREAMS} of one peer address (fewer than the places still free)"
 CHECKS = "health checks"
 WAITING = "health checks waiting for their request"
 # The health methods answered at once (`Check`, `List`): unary both ways. Reflection has none.
@@ -86,6 +117,19 @@ def check_places(limit: int) -> int:
 def stream_places(limit: int) -> int:
     """Of `limit` places, those for streams (Watch, reflection): the rest, at least one."""
     return max(1, limit - check_places(limit))
+
+
+def peer_address(peer: str) -> str:
+    """The peer without its source port (`ipv4:10.0.0.7`): one client opening several
+    connections is still one (as `gateway.api.service.default_client_identity` counts it)."""
+    host, sep, port = peer.rpartition(":")
+    return host if sep and port.isdigit() else peer
+
+
+def may_hold_another(held: int, free: int) -> bool:
+    """Whether a peer holding `held` stream places may take one of the `free` ones: while fewer
+    than those are its own (the module's docstring)."""
+    return held < free
 
 
 class _Check:
@@ -150,10 +194,23 @@ class OpsCallLimit(MethodInterceptor):
         still waiting for its request instead of being refused (the health port's)."""
         self._streams = Admission(stream_places(limit), STREAMS)
         self._checks = _Checks(check_places(limit), evicts=evicts)
+        # The streams counted, each with its peer's address once its handler has run (`_claim`),
+        # and the places each peer holds so.
+        self._holders: dict[asyncio.Task[Any], str | None] = {}
+        self._held: Counter[str] = Counter()
+        self._claimed = 0  # their sum
+
+    def held(self) -> Counter[str]:
+        """Stream places held, by peer address (those whose handler has not run yet apart)."""
+        return +self._held
 
     def wrap(self, method: str, handler: Handler) -> Handler:
         # All else it does is per call, before the request: `gate`.
-        if handler is None or not self._checks.evicts or method not in UNARY:
+        if handler is None or not method.startswith(OPS_PREFIXES):
+            return handler
+        if method not in UNARY:
+            return _claiming(handler, self._claim)
+        if not self._checks.evicts:
             return handler
         return _reading_its_request(handler, method, self._checks)
 
@@ -174,11 +231,74 @@ class OpsCallLimit(MethodInterceptor):
             self._streams.enter()
         except Overloaded as refused:
             return refused
+        self._holders[task] = None
         task.add_done_callback(self._leave)
+        return None
+
+    def _claim(self, context: Context) -> Overloaded | None:
+        """The stream's place, counted from now on as its peer's; or the refusal of a peer that
+        would hold more than it leaves free (`may_hold_another`)."""
+        task = asyncio.current_task()
+        if task is None or task not in self._holders:
+            return None  # not counted by the gate (no task: nothing to count by)
+        peer = peer_address(context.peer())
+        held = self._held[peer]
+        if not may_hold_another(held, self._streams.limit - self._claimed):
+            return Overloaded(OWN_STREAMS, held)
+        self._holders[task] = peer
+        self._held[peer] += 1
+        self._claimed += 1
         return None
 
     def _leave(self, task: asyncio.Task[Any]) -> None:
         self._streams.leave()
+        peer = self._holders.pop(task, None)
+        if peer is not None:
+            self._claimed -= 1
+            self._held[peer] -= 1
+            if not self._held[peer]:
+                del self._held[peer]
+
+
+Claim = Callable[["Context"], Overloaded | None]
+
+
+def _claiming(handler: Handler, claim: Claim) -> Handler:
+    """`handler` (a stream: Watch, reflection) that first `claim`s its place for its peer, and
+    is refused when it may not, before it answers anything; a call already refused (its request
+    a `NotRead` stand-in) is let through to the guard that answers it."""
+    streams: Behavior | None = handler.stream_stream or handler.unary_stream
+    assert streams is not None
+
+    async def claimed(requests: Any, context: Context) -> None:
+        if isinstance(requests, NotRead | Unread):
+            return
+        if (refusal := claim(context)) is not None:
+            await abort(context, refusal)
+
+    behavior: Behavior
+    if inspect.isasyncgenfunction(streams):
+
+        async def answers(requests: Any, context: Context) -> AsyncIterator[Any]:
+            await claimed(requests, context)
+            async for message in streams(requests, context):
+                yield message
+
+        behavior = answers
+    else:
+        assert inspect.iscoroutinefunction(streams)  # writes with `context.write`
+
+        async def writes(requests: Any, context: Context) -> None:
+            await claimed(requests, context)
+            await streams(requests, context)
+
+        behavior = writes
+    make = (
+        grpc.stream_stream_rpc_method_handler
+        if handler.request_streaming
+        else grpc.unary_stream_rpc_method_handler
+    )
+    return make(behavior, handler.request_deserializer, handler.response_serializer)
 
 
 def _reading_its_request(handler: Handler, method: str, checks: _Checks) -> Handler:

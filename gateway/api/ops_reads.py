@@ -64,7 +64,7 @@ import grpc
 from grpc.aio import EOF  # type: ignore[attr-defined]  # not in grpc-stubs
 
 from gateway._chain import OPS_PREFIXES, MethodInterceptor, NotRead, Unread
-from gateway.api.ops_calls import UNARY
+from gateway.api.ops_calls import UNARY, peer_address
 from gateway.api.receive_timeout import Arrival, ReceiveDeadline, streaming_after_read
 from gateway.errors import MalformedRequest, Overloaded
 
@@ -80,13 +80,6 @@ receive limit each: 8 reads of the API's 128 KiB (a real client's read takes a m
 WHAT = "health and reflection requests being read"
 ENDED = f"{WHAT} (this one, the oldest of the peer holding the most, ended for a newer one)"
 AFTER_ANSWER = "the stream's last answer"
-
-
-def _address(peer: str) -> str:
-    """The peer without its source port (`ipv4:10.0.0.7`): one client opening several
-    connections is still one (as `gateway.api.service.default_client_identity` counts it)."""
-    host, sep, port = peer.rpartition(":")
-    return host if sep and port.isdigit() else peer
 
 
 def read_places(read_bytes: int) -> int:
@@ -146,7 +139,7 @@ class OpsReads(MethodInterceptor):
         task = asyncio.current_task()
         assert task is not None  # grpc runs every call's handler in a task of its own
         if self.places is not None:
-            self._take_place(task, _address(context.peer()), stream)
+            self._take_place(task, peer_address(context.peer()), stream)
         self._reading[task] = (0, time.monotonic())
         if not self._deadline.armed:
             self._deadline.arm()

@@ -306,7 +306,9 @@ class ServerLimits:
         help="health and reflection calls in progress at once on each of the API and health "
         "ports (they need no client credentials), those whose request has not come included: "
         "a tenth (at least 1) for health Checks, the rest for Watch and reflection streams, "
-        "beyond which a stream is RESOURCE_EXHAUSTED; on the health port a Check beyond its "
+        "of which one peer address takes one only while it holds fewer than are free (half at "
+        "most, alone); beyond them a stream is RESOURCE_EXHAUSTED; on the health port a Check "
+        "beyond its "
         "places ends the oldest still waiting for its request instead of being refused, so "
         "holding calls open does not fail kubelet's probes",
     )

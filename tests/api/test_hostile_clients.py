@@ -81,21 +81,26 @@ async def test_streams_are_bounded_on_each_port_and_never_refuse_a_check(
 ) -> None:
     """One shared bound let anyone who reaches the health port hold it with Watch streams, after
     which kubelet's Check was refused and kubelet restarted a healthy pod. Streams have their
-    places (`stream_places`), Checks theirs (`check_places`), on each port."""
+    places (`stream_places`), Checks theirs (`check_places`), on each port. (One of each port's
+    two stream places is another peer's, 127.0.0.2: one peer holds no more than it leaves free,
+    tests/api/test_ops_peers.py.)"""
     assert guarded.health_address is not None
+    others = [
+        await asyncio.to_thread(_watching_peer, address)
+        for address in (guarded.address, guarded.health_address)
+    ]
     async with (
         grpc.aio.insecure_channel(guarded.address) as api,
         grpc.aio.insecure_channel(guarded.health_address) as port,
     ):
         on_api, on_port = health_pb2_grpc.HealthStub(api), health_pb2_grpc.HealthStub(port)
-        # A reflection stream and a Watch: the API port's stream places.
+        # A reflection stream and the other peer's Watch: the API port's stream places.
         listing = reflection(api)
         await listing.write(reflection_pb2.ServerReflectionRequest(list_services=""))
         listed_services = await listing.read()
         assert isinstance(listed_services, reflection_pb2.ServerReflectionResponse)
         assert listed_services.list_services_response.service
-        watch = on_api.Watch(health_pb2.HealthCheckRequest(service=API_SERVICE), timeout=WAIT_S)
-        assert (await watch.read()).status == SERVING
+        # (and the other peer's Watch.)
 
         # One more stream of either kind is refused there, at once...
         error = await refused_stream(on_api.Watch(health_pb2.HealthCheckRequest(), timeout=WAIT_S))
@@ -116,7 +121,8 @@ async def test_streams_are_bounded_on_each_port_and_never_refuse_a_check(
         )
         assert list(listed.jobs_detail) == []
         port_watches = [
-            on_port.Watch(health_pb2.HealthCheckRequest(), timeout=WAIT_S) for _ in range(STREAMS)
+            on_port.Watch(health_pb2.HealthCheckRequest(), timeout=WAIT_S)
+            for _ in range(STREAMS - 1)  # and the other peer's
         ]
         for port_watch in port_watches:
             assert (await port_watch.read()).status == SERVING
@@ -133,8 +139,19 @@ async def test_streams_are_bounded_on_each_port_and_never_refuse_a_check(
         assert await listing.code() is grpc.StatusCode.OK
         again = on_api.Watch(health_pb2.HealthCheckRequest(), timeout=WAIT_S)
         assert (await again.read()).status == SERVING
-        for call in (watch, again, *port_watches):
+        for call in (again, *port_watches):
             call.cancel()
+    for other in others:
+        other.close()
+
+
+def _watching_peer(address: str) -> RawClient:
+    """A client from another peer address (127.0.0.2) holding one Watch at `address`."""
+    client = RawClient(address, source="127.0.0.2")
+    stream = client.open(WATCH)
+    client.send(stream, frame(health_pb2.HealthCheckRequest().SerializeToString()))
+    assert "grpc-status" not in client.headers(stream)  # being answered, not refused
+    return client
 
 
 def _half_open(
