@@ -9,6 +9,7 @@ missing required parameter (InvalidArgument 400)."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
@@ -24,9 +25,11 @@ from ci_emulator.hosts import Target as EmulatorTarget
 from ci_emulator.server import RunningEmulator
 from gateway._proto import media_pb2, service_pb2
 from tests.conftest import BUCKET, SAMPLE_KEY
+from tests.integration.hold import Hold
 
 if TYPE_CHECKING:
     from gateway._proto.service_pb2_grpc import MediaJobServiceAsyncStub as Stub
+    from gateway.api.server import RunningGateway
 
 LIST = service_pb2.ListMediaJobsRequest(tag="MediaInfo")
 
@@ -142,3 +145,39 @@ async def test_a_listing_of_a_kind_outside_media_queues_names_none(
         await stub.ListMediaJobs(service_pb2.ListMediaJobsRequest(tag="VideoTag"), timeout=10)
         await stub.ListMediaJobs(LIST, timeout=10)
     assert ["queueId" in listing for listing in listings] == [False, True]
+
+
+async def test_first_listings_share_one_lookup(
+    stub: Stub, emulator: RunningEmulator, gateway: RunningGateway
+) -> None:
+    """Listings of a bucket whose queue is not known yet share the one `GET /queue` in flight.
+    A caller with little time waits for it half its time at most, then lists without a queue;
+    a cancelled caller, even the one that started it, leaves it running for the others."""
+    hold = Hold(1)
+
+    async def hold_lookups(request: web.Request, target: EmulatorTarget) -> None:
+        if request.method == "GET" and target.path == "/queue":
+            await hold(request, target)
+
+    emulator.state.request_hooks.append(hold_lookups)
+    try:
+        with queue_id_required(emulator, refuse=False) as listings:
+            starter = asyncio.ensure_future(stub.ListMediaJobs(LIST, timeout=20))
+            async with asyncio.timeout(10):
+                await hold.full.wait()  # the starter's look-up is in the emulator
+            starter.cancel()
+            # Two seconds: half of them waiting on the look-up, then a listing without a queue.
+            hurried = await stub.ListMediaJobs(LIST, timeout=2)
+            assert gateway.in_flight.count == 0  # the starter's cancellation is done with
+            patient = asyncio.ensure_future(stub.ListMediaJobs(LIST, timeout=20))
+            hold.release.set()
+            await patient
+        assert hold.count == 1  # one look-up for all three, the starter's, never cancelled
+        assert not hurried.jobs_detail
+        queue_id = emulator.state.default_queue[BUCKET]
+        assert [listing.get("queueId") for listing in listings] == [None, queue_id]
+    finally:
+        hold.release.set()
+        emulator.state.request_hooks.remove(hold_lookups)
+    with pytest.raises(asyncio.CancelledError):
+        await starter
