@@ -20,6 +20,16 @@ reading is to send the documented form wherever it means the same as leaving it 
   failed one is remembered for `FAILED_TTL_S`: while CI fails (or refuses the gateway its
   queues), a listing costs one request more at most once a minute, not a retried look-up each
   time.
+* A refusal of the look-up's keys (AccessDenied, SignatureDoesNotMatch, SecretidNotExist, ...)
+  counts as a refusal of the keys, as on any call: the look-up is signed with the same keys, so
+  CI refusing them is the same evidence. What that evidence does is only ever local and cheap:
+  the provider looks at its source again (`CredentialsProvider.renew`: a mounted Secret is
+  re-read, nothing remote is asked, no key is marked bad, readiness is untouched), and when it
+  holds other keys the look-up is resent once with them, so a rotation seen first by the
+  look-up is taken up before the listing is signed. Keys that are still current but may not
+  describe queues (a CAM policy granting the job actions only: AccessDenied here alone) cost a
+  look of the source and one refused request per bucket per `FAILED_TTL_S`, and change nothing.
+  Both pinned in tests/credentials/test_refused_keys.py.
 * The exactly-once recovery looks for a job a submit without `QueueId` may have made. That job
   is in CI's default queue for its kind, which the answer to an earlier such submit of the kind
   named (`learn`): naming it finds the job under either reading, whatever the bucket's other
