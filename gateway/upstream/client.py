@@ -59,6 +59,10 @@ from gateway.upstream.transport import HttpRequest, HttpResponse, Transport
 
 log = logging.getLogger(__name__)
 
+LOOKUP_TASK_NAME: Final = "queue look-up"
+"""The name (and the bucket) of the task a shared `GET /queue` look-up runs in (`_only_queue`):
+`close` cancels the ones in flight."""
+
 M = TypeVar("M", bound=Message)
 ReplyT = TypeVar("ReplyT", bound=Message)
 
@@ -460,7 +464,8 @@ class CiClient:
         lookup = self._lookups.get(key)
         started = lookup is None
         if lookup is None:
-            lookup = asyncio.create_task(self._look_up_only_queue(target))
+            name = f"{LOOKUP_TASK_NAME} {target.bucket}"
+            lookup = asyncio.create_task(self._look_up_only_queue(target), name=name)
             self._lookups[key] = lookup
             lookup.add_done_callback(functools.partial(self._lookup_done, key))
         try:

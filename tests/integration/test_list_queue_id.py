@@ -23,13 +23,17 @@ from ci_emulator.errors import invalid_argument
 from ci_emulator.faults import FaultSpec
 from ci_emulator.hosts import Target as EmulatorTarget
 from ci_emulator.server import RunningEmulator
-from gateway._proto import media_pb2, service_pb2
+from gateway._proto import media_pb2, service_pb2, service_pb2_grpc
+from gateway.api.server import start_gateway
+from gateway.credentials import Credentials, StaticCredentialsProvider
+from gateway.upstream.client import LOOKUP_TASK_NAME
 from tests.conftest import BUCKET, SAMPLE_KEY
 from tests.integration.hold import Hold
 
 if TYPE_CHECKING:
     from gateway._proto.service_pb2_grpc import MediaJobServiceAsyncStub as Stub
     from gateway.api.server import RunningGateway
+    from gateway.config.settings import Settings
 
 LIST = service_pb2.ListMediaJobsRequest(tag="MediaInfo")
 
@@ -181,3 +185,37 @@ async def test_first_listings_share_one_lookup(
         emulator.state.request_hooks.remove(hold_lookups)
     with pytest.raises(asyncio.CancelledError):
         await starter
+
+
+async def test_a_lookup_in_flight_ends_with_the_gateway(
+    settings: Settings, credentials: Credentials, emulator: RunningEmulator
+) -> None:
+    """A look-up its callers left (here: cancelled) runs on by itself; stopping the gateway
+    ends it rather than leaving a task behind."""
+    hold = Hold(1)
+
+    async def hold_lookups(request: web.Request, target: EmulatorTarget) -> None:
+        if request.method == "GET" and target.path == "/queue":
+            await hold(request, target)
+
+    def lookups() -> list[asyncio.Task[object]]:
+        return [t for t in asyncio.all_tasks() if t.get_name().startswith(LOOKUP_TASK_NAME)]
+
+    emulator.state.request_hooks.append(hold_lookups)
+    gateway = await start_gateway(settings, StaticCredentialsProvider(credentials))
+    try:
+        async with grpc.aio.insecure_channel(gateway.address) as channel:
+            stub = service_pb2_grpc.MediaJobServiceStub(channel)
+            listing = asyncio.ensure_future(stub.ListMediaJobs(LIST, timeout=20))
+            async with asyncio.timeout(10):
+                await hold.full.wait()
+            listing.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await listing
+        assert len(lookups()) == 1
+        await gateway.stop(grace_s=0)
+        assert not lookups()
+    finally:
+        hold.release.set()
+        emulator.state.request_hooks.remove(hold_lookups)
+        await gateway.stop(grace_s=0)
