@@ -12,14 +12,20 @@ Handed to an untrusted caller, that is a replayable credential.
 * the value after an `Authorization`, security-token, session-token or secret-key name,
   whether written as a header (`name: value`), a parameter (`name=value`), JSON or XML;
 * anything shaped like a Tencent SecretId (`AKID` + at least 8 letters or digits), also right
-  after a percent-escape (`SecretId%3dAKID...`);
+  after a percent-escape (`SecretId%3dAKID...`, `SecretId%253DAKID...`);
 * every value in `known` (the SecretIds and tokens the gateway is signing with right now,
   which need not look like any of the above), also percent-encoded however an echo wrote it:
   any of its characters escaped or not, each hex digit in either case (`%2F`, `%2f`, both in
-  one value), so no encoder's choices let one through (`_escaped_pattern`).
+  one value), once or twice (`%252F`), so no encoder's choices let one through
+  (`_escaped_pattern`).
 * the callback token in a URL of the gateway's own callback receiver
   (`.../ci-callback/<token>/...`): the gateway hands CI that URL with every job, CI may quote it
   in an error's Message, and with the token anyone can post callbacks to the gateway.
+
+Every percent-encoded form is taken encoded once (`q-ak%3D`) or twice (`q-ak%253D`: `%` itself
+escaped, as an echo of an already-quoted URL writes it, e.g. a callback URL inside a query string
+CI quotes again), each hex digit in either case. Three layers or more are not looked for: no
+echo seen quotes what it already quoted twice.
 
 What is left stays readable: CI's code, its message around the redaction, its RequestId.
 """
@@ -43,18 +49,26 @@ _TOKEN = re.compile(
     r"(?i)(?P<name>\b(?:(?:x-(?:ci|cos)-)?security[-_]?token|session[-_]?token"
     rf"|tmp[-_]?secret[-_]?(?:id|key)|secret[-_]?key){_SEPARATOR})(?P<value>[^\s\"'<>&,;]+)"
 )
-# The signature's own parts, also percent-encoded (`q-ak%3D...`, in an echoed query string,
-# where no word boundary precedes them: `%26q-ak`).
-_SIGNATURE_PART = re.compile(r"(?i)(?P<name>q-(?:ak|signature)(?:=|%3D))(?P<value>[^&\s\"'<>;,%]+)")
+# A percent-escape's `%`, written once or encoded again (`%25`): an escape of `/` is `%2F` or,
+# in an echo of an already-quoted URL, `%252F`.
+_PCT = "%(?:25)?"
+# The signature's own parts, also percent-encoded (`q-ak%3D...`, `q-ak%253D...`, in an echoed
+# query string, where no word boundary precedes them: `%26q-ak`).
+_SIGNATURE_PART = re.compile(
+    rf"(?i)(?P<name>q-(?:ak|signature)(?:=|{_PCT}3D))(?P<value>[^&\s\"'<>;,%]+)"
+)
 # At a word's start, or right after a percent-escape (`SecretId%3DAKID...`: its last hex digit
-# is a word character, so no word boundary is there).
-_SECRET_ID = re.compile(r"(?:\b|(?<=%[0-9A-Fa-f]{2}))AKID[0-9A-Za-z]{8,}")
+# is a word character, so no word boundary is there), encoded once or twice (`%253D`).
+_SECRET_ID = re.compile(r"(?:\b|(?<=%[0-9A-Fa-f]{2})|(?<=%25[0-9A-Fa-f]{2}))AKID[0-9A-Za-z]{8,}")
 # `gateway.model.CALLBACK_PATH_PREFIX` spelled here (a part of the bottom layer imports no other
 # part; tests/test_scrub.py checks the two agree), and a token's alphabet (`callbacks.token`).
-GATEWAY_CALLBACK_URL = re.compile(r"(?i)(?P<name>(?:/|%2F)ci-callback(?:/|%2F))(?P<value>[\w-]+)")
+GATEWAY_CALLBACK_URL = re.compile(
+    rf"(?i)(?P<name>(?:/|{_PCT}2F)ci-callback(?:/|{_PCT}2F))(?P<value>[\w-]+)"
+)
 """The path of a URL of the gateway's receiver, whichever replica or public URL made it, also
-percent-encoded (a URL quoted in a query string); `value` is the token. `redact` removes the
-token from text; answers show such a URL as `model.GATEWAY_CALLBACK` (`is_gateway_callback`)."""
+percent-encoded once or twice (a URL quoted in a query string, or such a query quoted again);
+`value` is the token. `redact` removes the token from text; answers show such a URL as
+`model.GATEWAY_CALLBACK` (`is_gateway_callback`)."""
 
 
 def is_gateway_callback(url: str) -> bool:
@@ -157,9 +171,10 @@ _NEVER_ESCAPED = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz
 
 
 def _escape_in_any_case(character: str) -> str:
-    """A regex for `character` percent-encoded (its UTF-8 bytes), each hex digit either case."""
+    """A regex for `character` percent-encoded (its UTF-8 bytes), each hex digit either case,
+    each `%` as it is or encoded again (`%25`)."""
     return "".join(
-        "%" + "".join(f"[{d}{d.lower()}]" if d.isalpha() else d for d in f"{byte:02X}")
+        _PCT + "".join(f"[{d}{d.lower()}]" if d.isalpha() else d for d in f"{byte:02X}")
         for byte in character.encode("utf-8", "surrogatepass")
     )
 
@@ -172,9 +187,10 @@ def _escaped_pattern(value: str) -> re.Pattern[str] | None:
     or upper case, even mixed in one value, so no list of spellings can be complete. None
     when `value` has no character to escape (it is then only ever written as it is).
 
-    Each character is its escape or itself, the longer first (`%25` before a bare `%`); so the
-    pattern is as long as `value`, and only a `%` in `value` (whose two forms start alike) can
-    make its search try more than one way at a place. Cached: `redact` sees the same few
+    Each character is its escape (once or twice: `%2F`, `%252F`) or itself, the longer first
+    (`%25` before a bare `%`); so the pattern is as long as `value`, and only a `%` in `value`
+    or a `%25` in the text (whose forms start alike) can make its search try more than one way
+    at a place, a few at most. Cached: `redact` sees the same few
     values on every answer (64 covers `RecentSecrets`' 16 and a proxy's few, and rotation)."""
     if _NEVER_ESCAPED.issuperset(value):
         return None

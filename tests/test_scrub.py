@@ -152,9 +152,10 @@ _AROUND = st.sampled_from(["", "echo ", "GET /jobs?t=", "x=%", "%2", "%25", " en
 
 
 @st.composite
-def _written(draw: st.DrawFn, secret: str) -> str:
+def _written(draw: st.DrawFn, secret: str, *, twice: bool = False) -> str:
     """`secret` as some echo could write it: each character that is not a letter, digit or
-    one of `_.-` either kept or percent-encoded (UTF-8), each hex digit in either case."""
+    one of `_.-` either kept or percent-encoded (UTF-8), each hex digit in either case; with
+    `twice`, each escape's `%` may be encoded again (`%252F`)."""
     parts = []
     for character in secret:
         if character in _NEVER_ESCAPED or not draw(st.booleans(), label="escape"):
@@ -162,7 +163,8 @@ def _written(draw: st.DrawFn, secret: str) -> str:
             continue
         for byte in character.encode():
             digits = f"{byte:02X}"
-            parts.append("%" + "".join(d.lower() if draw(st.booleans()) else d for d in digits))
+            pct = "%25" if twice and draw(st.booleans(), label="twice") else "%"
+            parts.append(pct + "".join(d.lower() if draw(st.booleans()) else d for d in digits))
     return "".join(parts)
 
 
@@ -189,9 +191,10 @@ def test_a_known_secret_is_redacted_however_percent_encoded(
 
 @st.composite
 def _recased(draw: st.DrawFn, text: str) -> str:
-    """`text` with each hex digit of each of its percent-escapes in either case."""
+    """`text` with each hex digit of each of its percent-escapes (`%2F`, `%252F`) in either
+    case."""
     return re.sub(
-        "%[0-9A-F]{2}",
+        "%(?:25)?[0-9A-F]{2}",
         lambda m: "".join(c.lower() if draw(st.booleans()) else c for c in m.group()),
         text,
     )
@@ -230,3 +233,62 @@ def test_the_patterns_take_percent_escapes_in_either_case(text: str) -> None:
     cleaned = redact(text)
     for secret in (SECRET_ID, SIGNATURE, CALLBACK_TOKEN):
         assert secret not in cleaned, cleaned
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    secret=st.text(_SECRET_CHARACTERS, min_size=8, max_size=40),
+    data=st.data(),
+    before=_AROUND,
+    after=_AROUND,
+)
+def test_a_known_secret_is_redacted_percent_encoded_twice(
+    secret: str, data: st.DataObject, before: str, after: str
+) -> None:
+    """An echo of an already-quoted URL writes each escape's `%` escaped again (`%252B`): a
+    secret the gateway signed with does not pass that way either, in any mix of one and two
+    layers and of hex case."""
+    written = data.draw(_written(secret, twice=True), label="written")
+    recent = RecentSecrets()
+    recent.note(secret)
+    assert redact(before + written + after, known=recent.values()) == before + REDACTED + after
+
+
+@settings(max_examples=200, deadline=None)
+@given(data=st.data())
+def test_the_patterns_find_their_forms_percent_encoded_twice_in_any_hex_case(
+    data: st.DataObject,
+) -> None:
+    """No `known`: an echoed query string quoted once more (`q-ak%253D`, `q-signature%253D`,
+    `%252Fci-callback%252F<token>`, `SecretId%253DAKID...`), each escape's hex digits in random
+    case, reaches the patterns (`may_hold_secrets`) and leaves none of its secrets."""
+    callback = f"http://gw:8080/ci-callback/{CALLBACK_TOKEN}/b-1250000000/ap-guangzhou"
+    query = (
+        f"a=1&auth={quote(AUTHORIZATION, safe='')}&callBack={quote(callback, safe='')}"
+        f"&echo={quote(f'SecretId={SECRET_ID}', safe='')}"
+    )
+    url = f"https://ci.example/jobs?{query}"
+    text = data.draw(_recased(f"upstream said: url={quote(url, safe='')} refused"), label="text")
+    for form in ("q-ak%253D", "q-signature%253D", "%252Fci-callback%252F", "SecretId%253DAKID"):
+        assert form.lower() in text.lower()
+    assert may_hold_secrets(text)
+    cleaned = redact(text)
+    for secret in (SECRET_ID, SIGNATURE, CALLBACK_TOKEN):
+        assert secret not in cleaned, cleaned
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        f"q-ak%253D{SECRET_ID}%2526q-signature%253d{SIGNATURE}",
+        f"callBack%3Dhttp%253A%252F%252Fgw%252fci-callback%252F{CALLBACK_TOKEN}%252Fb",
+        f"x%3DSecretId%253D{SECRET_ID}%2526y",
+        f"secretid%253d{SECRET_ID}",
+    ],
+)
+def test_the_patterns_take_forms_percent_encoded_twice(text: str) -> None:
+    assert may_hold_secrets(text)
+    cleaned = redact(text)
+    for secret in (SECRET_ID, SIGNATURE, CALLBACK_TOKEN):
+        assert secret not in cleaned, cleaned
+    assert REDACTED in cleaned

@@ -59,6 +59,10 @@ from gateway.upstream.transport import HttpRequest, HttpResponse, Transport
 
 log = logging.getLogger(__name__)
 
+LOOKUP_TASK_NAME: Final = "queue look-up"
+"""The name (and the bucket) of the task a shared `GET /queue` look-up runs in (`_only_queue`):
+`close` cancels the ones in flight."""
+
 M = TypeVar("M", bound=Message)
 ReplyT = TypeVar("ReplyT", bound=Message)
 
@@ -345,6 +349,8 @@ class CiClient:
         self._default_queues = default_queue.DefaultQueues()
         # One attempt: a listing that cannot learn its queue goes without one.
         self._queue_lookup = replace(self._reads, max_attempts=1)
+        # The `GET /queue` look-up in flight per bucket, shared by the listings waiting for it.
+        self._lookups: dict[tuple[str, str], asyncio.Task[tuple[str | None, int]]] = {}
 
     @property
     def in_flight(self) -> int:
@@ -354,6 +360,9 @@ class CiClient:
         return self.budgets.for_upstream(f"{target.bucket}.{target.region}")
 
     async def close(self) -> None:
+        for lookup in list(self._lookups.values()):
+            lookup.cancel()
+        await asyncio.gather(*self._lookups.values(), return_exceptions=True)
         await self._transport.close()
 
     async def call(
@@ -441,27 +450,58 @@ class CiClient:
     async def _only_queue(
         self, target: Target, deadline: Deadline, attempts: Attempts
     ) -> str | None:
-        """The bucket's only media queue, looked up once per `default_queue.TTL_S`, or None."""
+        """The bucket's only media queue, looked up once per `default_queue.TTL_S`, or None.
+
+        Listings that find no answer at hand share the look-up in flight (`_lookups`), which
+        runs as a task of its own under its own deadline (`default_queue.LOOKUP_TIMEOUT_S`):
+        each caller waits for it half its time left at most (so that a slow CI leaves the
+        listing the other half), and a caller that gives up or is cancelled leaves it running
+        for the others (`asyncio.shield`). Its attempts count in the RPC that started it."""
         known, queue_id = self._default_queues.only_queue(target)
         if known:
             return queue_id
+        key = (target.bucket, target.region)
+        lookup = self._lookups.get(key)
+        started = lookup is None
+        if lookup is None:
+            name = f"{LOOKUP_TASK_NAME} {target.bucket}"
+            lookup = asyncio.create_task(self._look_up_only_queue(target), name=name)
+            self._lookups[key] = lookup
+            lookup.add_done_callback(functools.partial(self._lookup_done, key))
+        try:
+            async with asyncio.timeout(deadline.remaining() / 2):
+                queue_id, count = await asyncio.shield(lookup)
+        except TimeoutError:
+            return None  # the look-up runs on; its answer serves the next listings
+        if started:
+            attempts.count += count
+        return queue_id
+
+    async def _look_up_only_queue(self, target: Target) -> tuple[str | None, int]:
+        """One `GET /queue`: the bucket's only media queue or None, and the attempts made."""
         query = default_queue.LOOKUP_QUERY
         call = CiCall("DescribeMediaQueues", target, "ci", "GET", "/queue", query)
         response_type = queues_pb2.DescribeMediaQueuesResponse
-        # Half the time left at most, so that a slow CI leaves the listing the other half.
-        share = Deadline(deadline.remaining() / 2)
+        deadline = Deadline(default_queue.LOOKUP_TIMEOUT_S)
         try:
-            reply = await attempts.counted(
-                self._call(call, response_type, share, self._queue_lookup)
-            )
+            reply = await self._call(call, response_type, deadline, self._queue_lookup)
         except GatewayError as error:
             # The listing goes without `queueId`, as the SDKs send it (for a while: `failed`).
             log.debug("no single queue known for %s: %s", target.bucket, error)
             self._default_queues.failed(target)
-            return None
+            return None, error.attempts
         answer = reply.message
         queue_ids = [queue.queue_id for queue in answer.queue_list]
-        return self._default_queues.remember(target, queue_ids, answer.total_count)
+        return self._default_queues.remember(target, queue_ids, answer.total_count), reply.attempts
+
+    def _lookup_done(
+        self, key: tuple[str, str], lookup: asyncio.Task[tuple[str | None, int]]
+    ) -> None:
+        if self._lookups.get(key) is lookup:
+            del self._lookups[key]
+        if not lookup.cancelled() and (problem := lookup.exception()) is not None:
+            # A bug, not CI's answer (that is a `GatewayError`, handled above): never silent.
+            log.error("queue look-up for %s failed", key[0], exc_info=problem)
 
     async def cancel_job(
         self, target: Target, job_id: str, deadline: Deadline

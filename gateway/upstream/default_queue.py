@@ -13,10 +13,23 @@ reading is to send the documented form wherever it means the same as leaving it 
   queue's id would hide: their listings go without, as before. The queue is looked up once per
   bucket (`GET /queue?category=Transcoding&state=All`: CI's media-processing queues, paused
   ones included) and remembered for `TTL_S`; with several queues, or when the look-up fails,
-  the listing goes without `queueId`, as the SDKs send it. The look-up is one attempt, and a
+  the listing goes without `queueId`, as the SDKs send it. Listings that come while a look-up
+  is in flight wait for that one (single flight, `CiClient._only_queue`), each half its own time
+  left at most; it runs under its own deadline (`LOOKUP_TIMEOUT_S`), so neither a hurried nor a
+  cancelled caller cuts it short for the others. The look-up is one attempt, and a
   failed one is remembered for `FAILED_TTL_S`: while CI fails (or refuses the gateway its
   queues), a listing costs one request more at most once a minute, not a retried look-up each
   time.
+* A refusal of the look-up's keys (AccessDenied, SignatureDoesNotMatch, SecretidNotExist, ...)
+  counts as a refusal of the keys, as on any call: the look-up is signed with the same keys, so
+  CI refusing them is the same evidence. What that evidence does is only ever local and cheap:
+  the provider looks at its source again (`CredentialsProvider.renew`: a mounted Secret is
+  re-read, nothing remote is asked, no key is marked bad, readiness is untouched), and when it
+  holds other keys the look-up is resent once with them, so a rotation seen first by the
+  look-up is taken up before the listing is signed. Keys that are still current but may not
+  describe queues (a CAM policy granting the job actions only: AccessDenied here alone) cost a
+  look of the source and one refused request per bucket per `FAILED_TTL_S`, and change nothing.
+  Both pinned in tests/credentials/test_refused_keys.py.
 * The exactly-once recovery looks for a job a submit without `QueueId` may have made. That job
   is in CI's default queue for its kind, which the answer to an earlier such submit of the kind
   named (`learn`): naming it finds the job under either reading, whatever the bucket's other
@@ -43,6 +56,11 @@ queues jobs without a `QueueId` run in), paused ones included."""
 TTL_S: Final = 600.0
 """How long an answer is trusted. A bucket's queues change only when an operator binds or
 unbinds it (queue creation is not an API), and a stale id costs a listing, not a job."""
+
+LOOKUP_TIMEOUT_S: Final = 10.0
+"""The look-up's own deadline. It runs for every listing waiting on it, each waiting half its
+own time left at most, so no one caller's deadline bounds it; a look-up that outlives its
+callers still answers the next listings."""
 
 FAILED_TTL_S: Final = 60.0
 """How long a failed look-up stands: the listings meanwhile go without `queueId`."""

@@ -20,6 +20,7 @@ import pytest
 from aiohttp import web
 
 from ci_emulator.config import Credential
+from ci_emulator.errors import CiError
 from ci_emulator.hosts import Target as EmulatorTarget
 from ci_emulator.server import RunningEmulator
 from gateway._proto import media_pb2, service_pb2, service_pb2_grpc
@@ -168,3 +169,89 @@ async def test_keys_rotated_while_an_attempt_was_in_flight_are_used_for_its_rese
         seen.ids[1],
     ]  # refused with the first, resent with the second
     assert len(sts.requests) == 2  # the refusal did not make the gateway call STS itself
+
+
+LISTING = S.ListMediaJobsRequest(tag="Transcode", size=1)
+
+
+async def test_a_refused_queue_lookup_counts_as_a_refusal_of_the_keys(
+    tmp_path: Path,
+    serve: Serve,
+    emulator2: RunningEmulator,
+    seen: RecordingCredentials,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The look-up of the queue a first listing names (`GET /queue`, `upstream.default_queue`)
+    is a call signed with the same keys: CI refusing them there is evidence about the keys as
+    on any call, so it makes the gateway read the Secret again, and the look-up is resent once
+    with the new keys, before the listing itself is signed."""
+    caplog.set_level(logging.DEBUG)
+    keys = [canary_credentials(f"gen{g}") for g in range(2)]
+    volume = SecretVolume(tmp_path / "secret")
+    volume.publish_credentials(keys[0])
+    issue(emulator2, keys[0])
+    provider = DirectoryCredentialsProvider(volume.root, sleep=FakeSleep())
+    await provider.start()
+    gateway = await serve(credentials=provider)
+    try:
+        issue(emulator2, keys[1])
+        volume.publish_credentials(keys[1])
+        disable(emulator2, keys[0])
+        async with grpc.aio.insecure_channel(gateway.address) as channel:
+            stub = service_pb2_grpc.MediaJobServiceStub(channel)
+            await stub.ListMediaJobs(LISTING, timeout=TIMEOUT_S)
+        # The look-up refused (gen0), resent (gen1), then the listing (gen1): one refusal.
+        assert seen.ids == [keys[0].secret_id, keys[1].secret_id, keys[1].secret_id]
+        assert emulator2.state.errors["SecretidNotExist"] == 1
+        assert emulator2.state.operations["DescribeMediaQueues"] == 1
+        assert provider.generation == 2
+    finally:
+        await provider.close()
+    assert "the gateway holds new ones" in log_text(caplog)
+    assert_no_canary([log_text(caplog)], [k.secret_key for k in keys])
+
+
+async def test_a_queue_lookup_refused_for_keys_still_current_leaves_them_and_waits_a_minute(
+    tmp_path: Path,
+    serve: Serve,
+    emulator2: RunningEmulator,
+    seen: RecordingCredentials,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Keys CAM allows to list jobs but not to describe queues (AccessDenied on `GET /queue`
+    only): the refusal makes the gateway look at its Secret, which has not changed, so the
+    keys stay; the listing goes without `queueId`, and the next listings within
+    `default_queue.FAILED_TTL_S` do not ask again."""
+    caplog.set_level(logging.DEBUG)
+    keys = canary_credentials("gen0")
+    volume = SecretVolume(tmp_path / "secret")
+    volume.publish_credentials(keys)
+    issue(emulator2, keys)
+    provider = DirectoryCredentialsProvider(volume.root, sleep=FakeSleep())
+    await provider.start()
+    listings: list[str] = []
+    lookups: list[str] = []
+
+    async def queues_denied(request: web.Request, target: EmulatorTarget) -> None:
+        if request.method == "GET" and target.path == "/queue":
+            lookups.append(request.headers["Authorization"])
+            raise CiError("AccessDenied", "no permission for ci:DescribeMediaQueues")
+        if request.method == "GET" and target.path == "/jobs":
+            listings.append(request.rel_url.query.get("queueId", ""))
+
+    emulator2.state.request_hooks.append(queues_denied)
+    gateway = await serve(credentials=provider)
+    try:
+        async with grpc.aio.insecure_channel(gateway.address) as channel:
+            stub = service_pb2_grpc.MediaJobServiceStub(channel)
+            for _ in range(3):
+                await stub.ListMediaJobs(LISTING, timeout=TIMEOUT_S)
+        assert listings == ["", "", ""]
+        assert len(lookups) == 1
+        assert f"q-ak={keys.secret_id}" in lookups[0]
+        assert seen.ids == [keys.secret_id] * 3  # the listings (the hook refused the look-up)
+        assert provider.generation == 1
+    finally:
+        emulator2.state.request_hooks.remove(queues_denied)
+        await provider.close()
+    assert "the gateway holds new ones" not in log_text(caplog)

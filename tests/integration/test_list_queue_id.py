@@ -9,6 +9,7 @@ missing required parameter (InvalidArgument 400)."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
@@ -22,11 +23,17 @@ from ci_emulator.errors import invalid_argument
 from ci_emulator.faults import FaultSpec
 from ci_emulator.hosts import Target as EmulatorTarget
 from ci_emulator.server import RunningEmulator
-from gateway._proto import media_pb2, service_pb2
+from gateway._proto import media_pb2, service_pb2, service_pb2_grpc
+from gateway.api.server import start_gateway
+from gateway.credentials import Credentials, StaticCredentialsProvider
+from gateway.upstream.client import LOOKUP_TASK_NAME
 from tests.conftest import BUCKET, SAMPLE_KEY
+from tests.integration.hold import Hold
 
 if TYPE_CHECKING:
     from gateway._proto.service_pb2_grpc import MediaJobServiceAsyncStub as Stub
+    from gateway.api.server import RunningGateway
+    from gateway.config.settings import Settings
 
 LIST = service_pb2.ListMediaJobsRequest(tag="MediaInfo")
 
@@ -142,3 +149,73 @@ async def test_a_listing_of_a_kind_outside_media_queues_names_none(
         await stub.ListMediaJobs(service_pb2.ListMediaJobsRequest(tag="VideoTag"), timeout=10)
         await stub.ListMediaJobs(LIST, timeout=10)
     assert ["queueId" in listing for listing in listings] == [False, True]
+
+
+async def test_first_listings_share_one_lookup(
+    stub: Stub, emulator: RunningEmulator, gateway: RunningGateway
+) -> None:
+    """Listings of a bucket whose queue is not known yet share the one `GET /queue` in flight.
+    A caller with little time waits for it half its time at most, then lists without a queue;
+    a cancelled caller, even the one that started it, leaves it running for the others."""
+    hold = Hold(1)
+
+    async def hold_lookups(request: web.Request, target: EmulatorTarget) -> None:
+        if request.method == "GET" and target.path == "/queue":
+            await hold(request, target)
+
+    emulator.state.request_hooks.append(hold_lookups)
+    try:
+        with queue_id_required(emulator, refuse=False) as listings:
+            starter = asyncio.ensure_future(stub.ListMediaJobs(LIST, timeout=20))
+            async with asyncio.timeout(10):
+                await hold.full.wait()  # the starter's look-up is in the emulator
+            starter.cancel()
+            # Two seconds: half of them waiting on the look-up, then a listing without a queue.
+            hurried = await stub.ListMediaJobs(LIST, timeout=2)
+            assert gateway.in_flight.count == 0  # the starter's cancellation is done with
+            patient = asyncio.ensure_future(stub.ListMediaJobs(LIST, timeout=20))
+            hold.release.set()
+            await patient
+        assert hold.count == 1  # one look-up for all three, the starter's, never cancelled
+        assert not hurried.jobs_detail
+        queue_id = emulator.state.default_queue[BUCKET]
+        assert [listing.get("queueId") for listing in listings] == [None, queue_id]
+    finally:
+        hold.release.set()
+        emulator.state.request_hooks.remove(hold_lookups)
+    with pytest.raises(asyncio.CancelledError):
+        await starter
+
+
+async def test_a_lookup_in_flight_ends_with_the_gateway(
+    settings: Settings, credentials: Credentials, emulator: RunningEmulator
+) -> None:
+    """A look-up its callers left (here: cancelled) runs on by itself; stopping the gateway
+    ends it rather than leaving a task behind."""
+    hold = Hold(1)
+
+    async def hold_lookups(request: web.Request, target: EmulatorTarget) -> None:
+        if request.method == "GET" and target.path == "/queue":
+            await hold(request, target)
+
+    def lookups() -> list[asyncio.Task[object]]:
+        return [t for t in asyncio.all_tasks() if t.get_name().startswith(LOOKUP_TASK_NAME)]
+
+    emulator.state.request_hooks.append(hold_lookups)
+    gateway = await start_gateway(settings, StaticCredentialsProvider(credentials))
+    try:
+        async with grpc.aio.insecure_channel(gateway.address) as channel:
+            stub = service_pb2_grpc.MediaJobServiceStub(channel)
+            listing = asyncio.ensure_future(stub.ListMediaJobs(LIST, timeout=20))
+            async with asyncio.timeout(10):
+                await hold.full.wait()
+            listing.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await listing
+        assert len(lookups()) == 1
+        await gateway.stop(grace_s=0)
+        assert not lookups()
+    finally:
+        hold.release.set()
+        emulator.state.request_hooks.remove(hold_lookups)
+        await gateway.stop(grace_s=0)
