@@ -78,3 +78,20 @@ def test_a_failed_look_up_stands_for_a_minute() -> None:
     assert queues.only_queue(TARGET) == (True, None)
     clock.now += FAILED_TTL_S
     assert queues.only_queue(TARGET) == (False, None)
+
+
+def test_a_queue_learnt_again_is_renewed_from_half_its_time_and_a_new_one_at_once() -> None:
+    clock = Clock()
+    queues = DefaultQueues(clock=clock)
+    queues.learn(TARGET, "Transcode", "p2")
+    clock.now += TTL_S / 2 - 1
+    queues.learn(TARGET, "Transcode", "p2")  # not renewed yet: it still had over half its time
+    clock.now += TTL_S / 2 + 1
+    assert queues.for_recovery(TARGET, "Transcode", media=False) is None
+    queues.learn(TARGET, "Transcode", "p2")
+    clock.now += TTL_S / 2 + 1
+    queues.learn(TARGET, "Transcode", "p2")  # past half its time: renewed for a whole TTL
+    clock.now += TTL_S - 1
+    assert queues.for_recovery(TARGET, "Transcode", media=False) == "p2"
+    queues.learn(TARGET, "Transcode", "p3")  # CI answers another queue: taken at once
+    assert queues.for_recovery(TARGET, "Transcode", media=False) == "p3"
