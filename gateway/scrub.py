@@ -39,19 +39,27 @@ from collections.abc import Iterable
 
 REDACTED = "[REDACTED]"
 
-# Names whose value is a secret, however written: a header (`name: value`), a parameter
-# (`name=value`), JSON (`"name": "value"`) or XML (`<name>value`).
-_SEPARATOR = r"""["']?\s*(?:[:=]|>)\s*["']?"""
-# An Authorization value may hold spaces (`Bearer x`): it runs to the end of the line, a quote or
-# a tag. A token or key is one word.
-_AUTHORIZATION = re.compile(rf"(?i)(?P<name>\bauthorization{_SEPARATOR})(?P<value>[^\r\n\"'<]+)")
-_TOKEN = re.compile(
-    r"(?i)(?P<name>\b(?:(?:x-(?:ci|cos)-)?security[-_]?token|session[-_]?token"
-    rf"|tmp[-_]?secret[-_]?(?:id|key)|secret[-_]?key){_SEPARATOR})(?P<value>[^\s\"'<>&,;]+)"
-)
 # A percent-escape's `%`, written once or encoded again (`%25`): an escape of `/` is `%2F` or,
 # in an echo of an already-quoted URL, `%252F`.
 _PCT = "%(?:25)?"
+# Where a name may start: at a word's start, or right after a percent-escape (`%26name`: its last
+# hex digit is a word character, so no word boundary is there), encoded once or twice.
+_NAME_START = r"(?:\b|(?<=%[0-9A-Fa-f]{2})|(?<=%25[0-9A-Fa-f]{2}))"
+# Names whose value is a secret, however written: a header (`name: value`), a parameter
+# (`name=value`), JSON (`"name": "value"`), XML (`<name>value`), or a parameter or header
+# percent-encoded in an echoed URL (`name%3Dvalue`, `name%253Dvalue`, `name%3A%20value`).
+_SEPARATOR = rf"""["']?\s*(?:[:=]|>|{_PCT}3[AD])(?:\s|{_PCT}20)*["']?"""
+# An Authorization value may hold spaces (`Bearer x`): it runs to the end of the line, a quote or
+# a tag. A token or key is one word.
+_AUTHORIZATION = re.compile(
+    rf"(?i)(?P<name>{_NAME_START}authorization{_SEPARATOR})(?P<value>[^\r\n\"'<]+)"
+)
+_TOKEN = re.compile(
+    rf"(?i)(?P<name>{_NAME_START}(?:(?:x-(?:ci|cos)-)?security[-_]?token|session[-_]?token"
+    rf"|tmp[-_]?secret[-_]?(?:id|key)|secret[-_]?key){_SEPARATOR})"
+    # One word, up to an `&` written as such or percent-encoded (no token holds `%26`).
+    rf"(?P<value>(?:(?!{_PCT}26)[^\s\"'<>&,;])+)"
+)
 # The signature's own parts, also percent-encoded (`q-ak%3D...`, `q-ak%253D...`, in an echoed
 # query string, where no word boundary precedes them: `%26q-ak`).
 _SIGNATURE_PART = re.compile(
@@ -59,7 +67,7 @@ _SIGNATURE_PART = re.compile(
 )
 # At a word's start, or right after a percent-escape (`SecretId%3DAKID...`: its last hex digit
 # is a word character, so no word boundary is there), encoded once or twice (`%253D`).
-_SECRET_ID = re.compile(r"(?:\b|(?<=%[0-9A-Fa-f]{2})|(?<=%25[0-9A-Fa-f]{2}))AKID[0-9A-Za-z]{8,}")
+_SECRET_ID = re.compile(rf"{_NAME_START}AKID[0-9A-Za-z]{{8,}}")
 # `gateway.model.CALLBACK_PATH_PREFIX` spelled here (a part of the bottom layer imports no other
 # part; tests/test_scrub.py checks the two agree), and a token's alphabet (`callbacks.token`).
 GATEWAY_CALLBACK_URL = re.compile(

@@ -292,3 +292,42 @@ def test_the_patterns_take_forms_percent_encoded_twice(text: str) -> None:
     for secret in (SECRET_ID, SIGNATURE, CALLBACK_TOKEN):
         assert secret not in cleaned, cleaned
     assert REDACTED in cleaned
+
+
+TOKEN = "Zm9vYmFy+dG9rZW4/c2VjcmV0=="  # a security token's alphabet: base64 with + / =
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    data=st.data(),
+    name=st.sampled_from(
+        [
+            "x-cos-security-token",
+            "x-ci-security-token",
+            "SecurityToken",
+            "tmpSecretKey",
+            "SecretKey",
+        ]
+    ),
+    separator=st.sampled_from(["=", ": ", ":"]),
+    twice=st.booleans(),
+)
+def test_named_secrets_are_redacted_in_an_echoed_url(
+    data: st.DataObject, name: str, separator: str, twice: bool
+) -> None:
+    """A token or key parameter (or a header written into a query) quoted in an echoed URL:
+    its separator percent-encoded (`name%3Dvalue`, `name%3A%20value`), once or twice, after an
+    escaped `&` (`%26name`: no word boundary there), each escape's hex in random case; and an
+    `Authorization` header so quoted. The parameter after it stays readable."""
+    param = f"{name}{separator}{TOKEN}"
+    header = f"Authorization: {AUTHORIZATION}"
+    url = f"https://ci.example/jobs?a=1&{param}&b=kept"
+    text = quote(url, safe="")
+    if twice:
+        text = quote(text, safe="")
+    text = data.draw(_recased(f"echo: {text} / {quote(header, safe='')}"), label="text")
+    assert may_hold_secrets(text)
+    cleaned = redact(text)
+    for secret in (TOKEN, quote(TOKEN, safe=""), SECRET_ID, SIGNATURE):
+        assert secret.lower() not in cleaned.lower(), cleaned
+    assert "b%253dkept" in cleaned.lower() if twice else "b%3dkept" in cleaned.lower()
