@@ -55,6 +55,21 @@ def disable(emulator: RunningEmulator, keys: Credentials) -> None:
     assert emulator.state.keys.disable(keys.secret_id)
 
 
+async def mounted_keys(
+    tmp_path: Path, emulator: RunningEmulator, generations: int
+) -> tuple[list[Credentials], SecretVolume, DirectoryCredentialsProvider]:
+    """Keys `gen0`, `gen1`, ...: the first issued by CAM and published in a mounted Secret, and
+    a started provider reading it, whose watcher never polls (`FakeSleep`): only a refusal makes
+    it look again."""
+    keys = [canary_credentials(f"gen{g}") for g in range(generations)]
+    volume = SecretVolume(tmp_path / "secret")
+    volume.publish_credentials(keys[0])
+    issue(emulator, keys[0])
+    provider = DirectoryCredentialsProvider(volume.root, sleep=FakeSleep())
+    await provider.start()
+    return keys, volume, provider
+
+
 def submit_request() -> service_pb2.SubmitMediaJobRequest:
     return S.SubmitMediaJobRequest(request=M.Request(input=M.Input(object=SAMPLE_KEY)))
 
@@ -70,12 +85,7 @@ async def test_a_refusal_after_the_mounted_secret_changed_rereads_it_and_resends
     here): the refusal itself makes the gateway read it, on CI's host (a submit, which makes
     exactly one job) and on COS's (a probe)."""
     caplog.set_level(logging.DEBUG)
-    keys = [canary_credentials(f"gen{g}") for g in range(3)]
-    volume = SecretVolume(tmp_path / "secret")
-    volume.publish_credentials(keys[0])
-    issue(emulator2, keys[0])
-    provider = DirectoryCredentialsProvider(volume.root, sleep=FakeSleep())
-    await provider.start()
+    keys, volume, provider = await mounted_keys(tmp_path, emulator2, 3)
     gateway = await serve(credentials=provider)
     try:
         async with grpc.aio.insecure_channel(gateway.address) as channel:
@@ -186,12 +196,7 @@ async def test_a_refused_queue_lookup_counts_as_a_refusal_of_the_keys(
     on any call, so it makes the gateway read the Secret again, and the look-up is resent once
     with the new keys, before the listing itself is signed."""
     caplog.set_level(logging.DEBUG)
-    keys = [canary_credentials(f"gen{g}") for g in range(2)]
-    volume = SecretVolume(tmp_path / "secret")
-    volume.publish_credentials(keys[0])
-    issue(emulator2, keys[0])
-    provider = DirectoryCredentialsProvider(volume.root, sleep=FakeSleep())
-    await provider.start()
+    keys, volume, provider = await mounted_keys(tmp_path, emulator2, 2)
     gateway = await serve(credentials=provider)
     try:
         issue(emulator2, keys[1])
@@ -223,12 +228,7 @@ async def test_a_queue_lookup_refused_for_keys_still_current_leaves_them_and_wai
     keys stay; the listing goes without `queueId`, and the next listings within
     `default_queue.FAILED_TTL_S` do not ask again."""
     caplog.set_level(logging.DEBUG)
-    keys = canary_credentials("gen0")
-    volume = SecretVolume(tmp_path / "secret")
-    volume.publish_credentials(keys)
-    issue(emulator2, keys)
-    provider = DirectoryCredentialsProvider(volume.root, sleep=FakeSleep())
-    await provider.start()
+    (keys,), _, provider = await mounted_keys(tmp_path, emulator2, 1)
     listings: list[str] = []
     lookups: list[str] = []
 
