@@ -426,31 +426,35 @@ class CiClient:
         listing (`fill_queue="lookup"`) asks CI for the bucket's only media queue if need be;
         the exactly-once recovery (`"learnt"`) takes CI's default queue, learnt from earlier
         submits; `"none"` names none (a submit to a queue type's queue, which is not that)."""
-        attempts = Attempts()
-        try:
+        looked_up = 0  # attempts of a queue look-up this listing started (`_only_queue`)
+        if "queueId" not in params and fill_queue != "none":
             tag = params.get("tag", "")
             media = (job_kind := kinds.kind(tag)) is not None and job_kind.typed
-            if "queueId" not in params and fill_queue != "none":
-                if fill_queue == "lookup":
-                    queue_id = await self._only_queue(target, deadline, attempts) if media else None
-                else:
-                    queue_id = self._default_queues.for_recovery(target, tag, media=media)
-                if queue_id:
-                    params = {**params, "queueId": queue_id}
-            call = CiCall("DescribeMediaJobs", target, "ci", "GET", "/jobs", params)
-            response_type = service_pb2.ListMediaJobsResponse
-            reply = await attempts.counted(
-                self._call(call, response_type, deadline, self._reads, keep_raw=keep_raw)
-            )
+            if fill_queue == "learnt":
+                queue_id = self._default_queues.for_recovery(target, tag, media=media)
+            elif media:
+                queue_id, looked_up = await self._only_queue(target, deadline)
+            else:
+                queue_id = None
+            if queue_id:
+                params = {**params, "queueId": queue_id}
+        call = CiCall("DescribeMediaJobs", target, "ci", "GET", "/jobs", params)
+        response_type = service_pb2.ListMediaJobsResponse
+        listing = self._call(call, response_type, deadline, self._reads, keep_raw=keep_raw)
+        if not looked_up:
+            return await listing
+        # The RPC's attempts, in its answer or its error, count the look-up's too.
+        attempts = Attempts(looked_up)
+        try:
+            reply = await attempts.counted(listing)
         except GatewayError as error:
             attempts.report(error)
             raise
         return replace(reply, attempts=attempts.count)
 
-    async def _only_queue(
-        self, target: Target, deadline: Deadline, attempts: Attempts
-    ) -> str | None:
-        """The bucket's only media queue, looked up once per `default_queue.TTL_S`, or None.
+    async def _only_queue(self, target: Target, deadline: Deadline) -> tuple[str | None, int]:
+        """The bucket's only media queue, looked up once per `default_queue.TTL_S`, or None;
+        and the attempts of the look-up this caller started (0 for one it shared or skipped).
 
         Listings that find no answer at hand share the look-up in flight (`_lookups`), which
         runs as a task of its own under its own deadline (`default_queue.LOOKUP_TIMEOUT_S`):
@@ -459,7 +463,7 @@ class CiClient:
         for the others (`asyncio.shield`). Its attempts count in the RPC that started it."""
         known, queue_id = self._default_queues.only_queue(target)
         if known:
-            return queue_id
+            return queue_id, 0
         key = (target.bucket, target.region)
         lookup = self._lookups.get(key)
         started = lookup is None
@@ -472,10 +476,8 @@ class CiClient:
             async with asyncio.timeout(deadline.remaining() / 2):
                 queue_id, count = await asyncio.shield(lookup)
         except TimeoutError:
-            return None  # the look-up runs on; its answer serves the next listings
-        if started:
-            attempts.count += count
-        return queue_id
+            return None, 0  # the look-up runs on; its answer serves the next listings
+        return queue_id, count if started else 0
 
     async def _look_up_only_queue(self, target: Target) -> tuple[str | None, int]:
         """One `GET /queue`: the bucket's only media queue or None, and the attempts made."""
