@@ -84,7 +84,7 @@ import grpc
 from grpc_health.v1 import health_pb2
 
 from gateway._chain import OPS_PREFIXES, Metadata, MethodInterceptor, NotRead, Unread
-from gateway.api.servicer import Admission
+from gateway.api.servicer import Admission, peer_address
 from gateway.errors import MalformedRequest, Overloaded
 from gateway.status import abort
 
@@ -117,13 +117,6 @@ def check_places(limit: int) -> int:
 def stream_places(limit: int) -> int:
     """Of `limit` places, those for streams (Watch, reflection): the rest, at least one."""
     return max(1, limit - check_places(limit))
-
-
-def peer_address(peer: str) -> str:
-    """The peer without its source port (`ipv4:10.0.0.7`): one client opening several
-    connections is still one (as `gateway.api.service.default_client_identity` counts it)."""
-    host, sep, port = peer.rpartition(":")
-    return host if sep and port.isdigit() else peer
 
 
 def may_hold_another(held: int, free: int) -> bool:

@@ -64,8 +64,9 @@ import grpc
 from grpc.aio import EOF  # type: ignore[attr-defined]  # not in grpc-stubs
 
 from gateway._chain import OPS_PREFIXES, MethodInterceptor, NotRead, Unread
-from gateway.api.ops_calls import UNARY, peer_address
+from gateway.api.ops_calls import UNARY
 from gateway.api.receive_timeout import Arrival, ReceiveDeadline, streaming_after_read
+from gateway.api.servicer import peer_address
 from gateway.errors import MalformedRequest, Overloaded
 
 if TYPE_CHECKING:  # grpc's RpcMethodHandler and ServicerContext are generic in its stubs only
@@ -97,7 +98,6 @@ class OpsReads(MethodInterceptor):
     def __init__(self, timeout_s: float, places: int | None = None) -> None:
         """`timeout_s`: the time each read may take. `places`: reads at once (None: not
         counted, where a read buffers no more than the window)."""
-        self.timeout_s = timeout_s
         self.places = places
         self._stream_places = 0 if places is None else places - check_reserve(places)
         # The reads in progress, oldest first, each with when it began (the count unused); and

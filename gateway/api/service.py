@@ -28,7 +28,7 @@ from gateway.access.open_calls import current_client, show_job_tag
 from gateway.access.policy import ClientPolicy
 from gateway.api import validation
 from gateway.api.interceptors import when_cut
-from gateway.api.servicer import Admission, Servicer, rpc, waiting_rpc
+from gateway.api.servicer import Admission, Servicer, peer_address, rpc, waiting_rpc
 from gateway.config.settings import Settings
 from gateway.errors import (
     DeadlineExceeded,
@@ -380,8 +380,4 @@ def default_client_identity(context: grpc.aio.ServicerContext[Any, Any]) -> str:
     client = current_client()
     if client is not None:
         return f"client:{client.name}"
-    # The peer without its source port (`ipv4:10.0.0.7`): a caller opening several connections
-    # (or one channel per watch) is still one caller.
-    peer = context.peer()
-    host, sep, port = peer.rpartition(":")
-    return f"peer:{host if sep and port.isdigit() else peer}"
+    return f"peer:{peer_address(context.peer())}"

@@ -38,6 +38,15 @@ Resp = TypeVar("Resp", bound=Message)
 CI_REQUEST_ID_METADATA = rpc_context.CI_REQUEST_ID_METADATA
 
 
+def peer_address(peer: str) -> str:
+    """A gRPC peer without its source port (`ipv4:10.0.0.7`): one client opening several
+    connections (or one channel per call) is still one, for the per-client bounds
+    (`gateway.api.service.default_client_identity`, the health and reflection places of
+    `gateway.api.ops_calls` and `gateway.api.ops_reads`)."""
+    host, sep, port = peer.rpartition(":")
+    return host if sep and port.isdigit() else peer
+
+
 class Admission:
     """At most `limit` RPCs at once; beyond it RESOURCE_EXHAUSTED (+ RetryInfo). One instance
     may bound several servicers together."""
