@@ -192,6 +192,16 @@ def test_a_known_secret_is_redacted_however_percent_encoded(
     assert redact(before + written + after, known=recent.values()) == before + REDACTED + after
 
 
+def _cleaned(text: str) -> str:
+    """`redact(text)`, checked: the fast look (`may_hold_secrets`) sends `text` to the
+    patterns, and none of the signature's or the callback URL's secrets is left."""
+    assert may_hold_secrets(text)
+    cleaned = redact(text)
+    for secret in (SECRET_ID, SIGNATURE, CALLBACK_TOKEN):
+        assert secret not in cleaned, cleaned
+    return cleaned
+
+
 @st.composite
 def _recased(draw: st.DrawFn, text: str) -> str:
     """`text` with each hex digit of each of its percent-escapes (`%2F`, `%252F`) in either
@@ -214,10 +224,7 @@ def test_the_patterns_find_their_percent_encoded_forms_in_any_hex_case(
     callback = f"http://gw:8080/ci-callback/{CALLBACK_TOKEN}/b-1250000000/ap-guangzhou"
     query = f"a=1&auth={quote(AUTHORIZATION, safe='')}&callBack={quote(callback, safe='')}"
     text = data.draw(_recased(f"GET /jobs?{query} HTTP/1.1"), label="text")
-    assert may_hold_secrets(text)
-    cleaned = redact(text)
-    for secret in (SECRET_ID, SIGNATURE, CALLBACK_TOKEN):
-        assert secret not in cleaned, cleaned
+    _cleaned(text)
 
 
 @pytest.mark.parametrize(
@@ -232,10 +239,7 @@ def test_the_patterns_find_their_percent_encoded_forms_in_any_hex_case(
 def test_the_patterns_take_percent_escapes_in_either_case(text: str) -> None:
     """The patterns' own percent-encoded names and separators (`q-ak%3D`, `%2Fci-callback%2F`)
     in lower or mixed case too; and the fast look (`may_hold_secrets`) still sends them there."""
-    assert may_hold_secrets(text)
-    cleaned = redact(text)
-    for secret in (SECRET_ID, SIGNATURE, CALLBACK_TOKEN):
-        assert secret not in cleaned, cleaned
+    _cleaned(text)
 
 
 @settings(max_examples=200, deadline=None)
@@ -255,10 +259,7 @@ def test_the_patterns_find_their_forms_percent_encoded_twice_in_any_hex_case(
     text = data.draw(_recased(f"upstream said: url={quote(url, safe='')} refused"), label="text")
     for form in ("q-ak%253D", "q-signature%253D", "%252Fci-callback%252F", "SecretId%253DAKID"):
         assert form.lower() in text.lower()
-    assert may_hold_secrets(text)
-    cleaned = redact(text)
-    for secret in (SECRET_ID, SIGNATURE, CALLBACK_TOKEN):
-        assert secret not in cleaned, cleaned
+    _cleaned(text)
 
 
 @pytest.mark.parametrize(
@@ -271,10 +272,7 @@ def test_the_patterns_find_their_forms_percent_encoded_twice_in_any_hex_case(
     ],
 )
 def test_the_patterns_take_forms_percent_encoded_twice(text: str) -> None:
-    assert may_hold_secrets(text)
-    cleaned = redact(text)
-    for secret in (SECRET_ID, SIGNATURE, CALLBACK_TOKEN):
-        assert secret not in cleaned, cleaned
+    cleaned = _cleaned(text)
     assert REDACTED in cleaned
 
 
