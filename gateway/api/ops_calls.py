@@ -77,13 +77,14 @@ from __future__ import annotations
 import asyncio
 import inspect
 from collections import Counter
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import grpc
 from grpc_health.v1 import health_pb2
 
 from gateway._chain import OPS_PREFIXES, Metadata, MethodInterceptor, NotRead, Unread
+from gateway.api.receive_timeout import streaming_after
 from gateway.api.servicer import Admission, peer_address
 from gateway.errors import MalformedRequest, Overloaded
 from gateway.status import abort
@@ -260,38 +261,18 @@ def _claiming(handler: Handler, claim: Claim) -> Handler:
     """`handler` (a stream: Watch, reflection) that first `claim`s its place for its peer, and
     is refused when it may not, before it answers anything; a call already refused (its request
     a `NotRead` stand-in) is let through to the guard that answers it."""
-    streams: Behavior | None = handler.stream_stream or handler.unary_stream
-    assert streams is not None
 
-    async def claimed(requests: Any, context: Context) -> None:
-        if isinstance(requests, NotRead | Unread):
-            return
-        if (refusal := claim(context)) is not None:
+    async def claimed(requests: Any, context: Context) -> Any:
+        if not isinstance(requests, NotRead | Unread) and (refusal := claim(context)) is not None:
             await abort(context, refusal)
+        return requests
 
-    behavior: Behavior
-    if inspect.isasyncgenfunction(streams):
-
-        async def answers(requests: Any, context: Context) -> AsyncIterator[Any]:
-            await claimed(requests, context)
-            async for message in streams(requests, context):
-                yield message
-
-        behavior = answers
-    else:
-        assert inspect.iscoroutinefunction(streams)  # writes with `context.write`
-
-        async def writes(requests: Any, context: Context) -> None:
-            await claimed(requests, context)
-            await streams(requests, context)
-
-        behavior = writes
     make = (
         grpc.stream_stream_rpc_method_handler
         if handler.request_streaming
         else grpc.unary_stream_rpc_method_handler
     )
-    return make(behavior, handler.request_deserializer, handler.response_serializer)
+    return streaming_after(handler, claimed, make)
 
 
 def _reading_its_request(handler: Handler, method: str, checks: _Checks) -> Handler:

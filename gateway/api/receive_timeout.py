@@ -210,19 +210,28 @@ def streaming_after_read(handler: Handler, request_of: RequestOf) -> Handler:
     """`handler` (one request, a stream of answers) served as a bidirectional stream whose one
     request `request_of(requests, context)` reads, then `handler`'s behaviour runs on it (an
     async generator, or a coroutine that writes with `context.write`)."""
+    assert handler.unary_stream is not None
+    return streaming_after(handler, request_of, grpc.stream_stream_rpc_method_handler)
+
+
+def streaming_after(handler: Handler, first: RequestOf, make: Callable[..., Handler]) -> Handler:
+    """`handler` (a stream of answers) whose behaviour runs on what `first(requests, context)`
+    gives, served by `make` (grpc's constructor of the kind of handler to serve it as): one
+    piece for the two shapes a streaming behaviour takes (an async generator, or a coroutine
+    that writes with `context.write`)."""
     deserializer, serializer = handler.request_deserializer, handler.response_serializer
-    streams: Behavior | None = handler.unary_stream
+    streams: Behavior | None = handler.stream_stream or handler.unary_stream
     assert streams is not None
     if inspect.isasyncgenfunction(streams):
 
         async def answers(requests: Any, context: Context) -> AsyncIterator[Any]:
-            async for message in streams(await request_of(requests, context), context):
+            async for message in streams(await first(requests, context), context):
                 yield message
 
-        return grpc.stream_stream_rpc_method_handler(answers, deserializer, serializer)
+        return make(answers, deserializer, serializer)
     assert inspect.iscoroutinefunction(streams)  # writes with `context.write`
 
     async def writes(requests: Any, context: Context) -> None:
-        await streams(await request_of(requests, context), context)
+        await streams(await first(requests, context), context)
 
-    return grpc.stream_stream_rpc_method_handler(writes, deserializer, serializer)
+    return make(writes, deserializer, serializer)
