@@ -16,7 +16,7 @@ import selectors
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
@@ -55,12 +55,14 @@ class Servers:
         return str(self.gateway.info["address"])
 
 
-def _read_announcement(process: subprocess.Popen[bytes], what: str) -> dict[str, Any]:
+def _read_announcement(
+    process: subprocess.Popen[bytes], what: str, timeout_s: float
+) -> dict[str, Any]:
     assert process.stdout is not None
     stdout: IO[bytes] = process.stdout
     with selectors.DefaultSelector() as selector:
         selector.register(stdout, selectors.EVENT_READ)
-        deadline = time.monotonic() + START_TIMEOUT_S
+        deadline = time.monotonic() + timeout_s
         while (left := deadline - time.monotonic()) > 0:
             if process.poll() is not None:
                 break
@@ -85,8 +87,15 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
 
 @contextlib.contextmanager
 def child(
-    args: list[str], what: str, extra_env: Mapping[str, str] | None = None
+    args: list[str],
+    what: str,
+    extra_env: Mapping[str, str] | None = None,
+    *,
+    wrapper: Sequence[str] = (),
+    start_timeout_s: float = START_TIMEOUT_S,
 ) -> Iterator[Child]:
+    """`bench.serve` with `args`, until the block ends; with `wrapper`, run under that command
+    (valgrind: `bench.instructions`), whose pid is then the one to measure."""
     logs = RESULTS_DIR / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     # No OTEL_* of the machine's: a gateway traces only where the benchmark says (`extra_env`).
@@ -95,14 +104,14 @@ def child(
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
     with (logs / f"{what}.log").open("wb") as stderr:
         process = subprocess.Popen(  # noqa: S603 - our own interpreter and module
-            [sys.executable, "-m", "bench.serve", *args],
+            [*wrapper, sys.executable, "-m", "bench.serve", *args],
             stdout=subprocess.PIPE,
             stderr=stderr,
             env=env,
             cwd=ROOT,
         )
         try:
-            info = _read_announcement(process, what)
+            info = _read_announcement(process, what, start_timeout_s)
             yield Child(pid=process.pid, cpus=list(info["cpus"]), info=info)
         finally:
             _stop(process)

@@ -14,6 +14,8 @@ import sys
 import uuid
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -168,3 +170,18 @@ def test_latency_stages_follow_one_direct_call() -> None:
     assert {stage: round(seconds * 1000, 3) for stage, seconds in row.items()} == {
         "client sent": 0.1, "CI read": 0.2, "CI answered": 0.6, "client read": 0.7, "done": 0.8,
     }  # fmt: skip
+
+
+def test_instruction_counts_read_from_callgrind_dumps_and_divided_by_both_floors() -> None:
+    """`python -m bench.instructions` (issue 16's quotient in instructions): a dump's total is
+    read from callgrind 3.19's `summary:` line and older ones' `totals:`, and the ratio divides
+    the gateway by the sum of its two floors (a baseline by the same sum)."""
+    from bench.instructions import render, total_instructions
+
+    assert total_instructions(b"events: Ir\nsummary: 278989864\n") == 278_989_864
+    assert total_instructions(b"# callgrind format\ntotals: 12345\n") == 12_345
+    with pytest.raises(ValueError, match="no summary or totals"):
+        total_instructions(b"fn=main\n0 12\n")  # never read as 0
+    rows = {"submit": {"gateway": 1_500, "gRPC floor": 600, "HTTP floor": 400, "baseline": 2_000}}
+    table = render(rows)
+    assert "| submit | 1,500 | 600 | 400 | **1.50** | 2,000 | 2.00 |" in table
