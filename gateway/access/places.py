@@ -193,9 +193,14 @@ def named_places(message: Message) -> list[Place]:
 
 def _walk(message: Message, prefix: str, found: list[Place]) -> None:
     # Bounded by the message itself: only fields that are set (`ListFields`), and nesting no
-    # deeper than protobuf's own decoding recursion limit let the message be.
+    # deeper than protobuf's own decoding recursion limit let the message be. The caches of
+    # `_is_raw_node` and `_plan` are read here, their functions called only on a miss: a
+    # Python call costs about what the lookup does, on every message and field of every request.
     fields = message.ListFields()
-    if _is_raw_node(message):
+    raw = _RAW_NODE.get(type(message))
+    if raw is None:
+        raw = _is_raw_node(message)
+    if raw:
         node = {field.name: value for field, value in fields}
         name, text = str(node.get("name", "")), str(node.get("text", ""))
         kind = _NODE_KINDS.get(name.lower().replace("_", ""))
@@ -204,13 +209,15 @@ def _walk(message: Message, prefix: str, found: list[Place]) -> None:
         elif _is_url_node(name):
             found.extend(_url_places(f"{prefix}text", text))
     for field, value in fields:
-        name, action, kind, url = _plan(field)
+        plan = _PLANS.get(field)
+        name, action, kind, url = _plan(field) if plan is None else plan
         if action == _SKIP:
             continue
-        path = prefix + name
         if action == _MESSAGE:
-            _walk(value, f"{path}.", found)
-        elif action == _MESSAGES:
+            _walk(value, f"{prefix}{name}.", found)
+            continue
+        path = prefix + name
+        if action == _MESSAGES:
             for index, item in enumerate(value):
                 _walk(item, f"{path}[{index}].", found)
         elif action == _MESSAGE_MAP:
