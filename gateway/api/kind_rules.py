@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from typing import Final
 
@@ -232,11 +233,18 @@ def needs_input(tag: str) -> bool:
     return not rule.no_input
 
 
-def check_kind(tag: str, operation: media_pb2.Operation, report: Report) -> None:
-    """Report (path below `request.operation`, description) for each rule `operation` breaks."""
+def check_kind(
+    tag: str,
+    operation: media_pb2.Operation,
+    report: Report,
+    set_here: AbstractSet[str] | None = None,
+) -> None:
+    """Report (path below `request.operation`, description) for each rule `operation` breaks.
+    `set_here`: the names of the fields `operation` sets, when the caller has read them."""
     # The fields `operation` sets, once: the checks of an unset part (most of them, for most
     # kinds) are skipped without reading it, which builds it or its repeated container.
-    set_here = {field.name for field, _ in operation.ListFields()}
+    if set_here is None:
+        set_here = {field.name for field, _ in operation.ListFields()}
     if "output" in set_here:  # an unset `Output` names no key
         check_output_keys(operation.output, report)
     rule = KIND_RULES.get(tag)
@@ -256,8 +264,8 @@ def check_kind(tag: str, operation: media_pb2.Operation, report: Report) -> None
         if value and not _NUMBER.search(value):
             report(path, f"must contain {NUMBER} (one file per frame)")
     # With a template, inline parameters are partial overrides: the template (whose values
-    # win) brings what the kind requires.
-    _check_parameters(rule, operation, report, complete=not operation.template_id)
+    # win) brings what the kind requires. (A proto3 string is set exactly when not empty.)
+    _check_parameters(rule, operation, report, complete="template_id" not in set_here)
     _check_leaves(operation, report, set_here)
 
 
@@ -311,7 +319,9 @@ def check_output_keys(output: job_kinds_pb2.Output, report: Report) -> None:
             report(path, "must not contain '.' or '..' path segments")
 
 
-def _check_leaves(operation: media_pb2.Operation, report: Report, set_here: set[str]) -> None:
+def _check_leaves(
+    operation: media_pb2.Operation, report: Report, set_here: AbstractSet[str]
+) -> None:
     """Shared leaves, checked wherever they appear (`set_here`: the fields `operation` sets;
     an empty repeated field, or an unset message, has none to check)."""
     if "watermark" in set_here and len(operation.watermark) > MAX_WATERMARKS:

@@ -9,6 +9,7 @@ clearer message than CI's `InvalidArgument`. All violations are reported at once
 from __future__ import annotations
 
 import re
+from collections.abc import Set as AbstractSet
 from datetime import datetime
 from urllib.parse import urlsplit
 
@@ -261,15 +262,22 @@ def _request_id(request_id: str, errors: _Violations) -> None:
 
 
 def _operation(tag: str, operation: media_pb2.Operation, path: str, errors: _Violations) -> None:
-    """One job's `Operation` (at `path`), whichever form carries it."""
-    if len(operation.user_data) > MAX_USER_DATA:
-        errors.add(f"{path}.user_data", f"longer than {MAX_USER_DATA} characters")
-    elif not _printable_ascii(operation.user_data):
-        errors.add(f"{path}.user_data", "must be printable ASCII")
-    if not 0 <= operation.job_level <= 2:
+    """One job's `Operation` (at `path`), whichever form carries it. The fields it sets are read
+    once (`ListFields`) for every check here, `_output_only`'s and `check_kind`'s: a field left
+    at its default passes its own checks, and most operations set few fields."""
+    set_here = {field.name for field, _ in operation.ListFields()}
+    if "user_data" in set_here:
+        user_data = operation.user_data
+        if len(user_data) > MAX_USER_DATA:
+            errors.add(f"{path}.user_data", f"longer than {MAX_USER_DATA} characters")
+        elif not _printable_ascii(user_data):
+            errors.add(f"{path}.user_data", "must be printable ASCII")
+    if "job_level" in set_here and not 0 <= operation.job_level <= 2:
         errors.add(f"{path}.job_level", "must be 0, 1 or 2")
-    _output_only(operation, path, errors)
-    kind_rules.check_kind(tag, operation, lambda where, why: errors.add(f"{path}.{where}", why))
+    _output_only(operation, path, errors, set_here)
+    kind_rules.check_kind(
+        tag, operation, lambda where, why: errors.add(f"{path}.{where}", why), set_here
+    )
 
 
 def _envelope(
@@ -330,9 +338,11 @@ def _is_http_url(url: str) -> bool:
         return False
 
 
-def _output_only(operation: media_pb2.Operation, path: str, errors: _Violations) -> None:
-    """CI fills these in its answers; a submit that sets one is echoing an answer back."""
-    set_here = {field.name for field, _ in operation.ListFields()}
+def _output_only(
+    operation: media_pb2.Operation, path: str, errors: _Violations, set_here: AbstractSet[str]
+) -> None:
+    """CI fills these in its answers; a submit that sets one is echoing an answer back.
+    `set_here`: the fields `operation` sets."""
     if set_here.isdisjoint(_OUTPUT_ONLY_ROOTS):
         return  # none of their parents set (the usual): none of them is
     for dotted, parents, leaf in _OUTPUT_ONLY_PATHS:
