@@ -182,28 +182,34 @@ def validate_submit(
     """Return the target, the CI `<Request>` to send (with `Tag` defaulted) and the request_id
     (the caller's, or a new one)."""
     errors = _Violations()
-    _request_id(rpc.request_id, errors)
+    request_id = rpc.request_id
+    _request_id(request_id, errors)
     target = _target(rpc.bucket, rpc.region, settings, errors)
     request = media_pb2.Request()
     request.CopyFrom(rpc.request)
-    if not request.tag:
-        request.tag = kinds.DEFAULT_TAG
-    elif kinds.kind(request.tag) is None:
+    # Each field read once: every read of a protobuf attribute is a call into upb, and a
+    # string's a new str.
+    tag = request.tag
+    if not tag:
+        request.tag = tag = kinds.DEFAULT_TAG
+    elif kinds.kind(tag) is None:
         errors.add("request.tag", UNKNOWN_TAG)
-    if request.input.object or kind_rules.needs_input(request.tag):
-        _object_key(request.input.object, "request.input.object", errors)
-    if request.operation.tag:
+    key = request.input.object
+    if key or kind_rules.needs_input(tag):
+        _object_key(key, "request.input.object", errors)
+    operation = request.operation
+    if operation.tag:
         errors.add(
             "request.operation.tag",
             "only for multi-operation submits (SubmitMediaJobs): set request.tag",
         )
-    _operation(request.tag, request.operation, "request.operation", errors)
+    _operation(tag, operation, "request.operation", errors)
     # Every string of every kind's parameters, and every unknown node, must be encodable XML.
     check_tree(request, "request", errors.add)
     _envelope(request, errors)
     _places(request, errors)
     errors.raise_if_any()
-    return target, request, rpc.request_id or new_request_id()
+    return target, request, request_id or new_request_id()
 
 
 def validate_submit_jobs(
@@ -284,15 +290,18 @@ def _envelope(
     request: media_pb2.Request | media_pb2.MultiOperationRequest, errors: _Violations
 ) -> None:
     """What every job of a submit shares: its queue and where its callback goes."""
-    if request.queue_id and not _QUEUE_ID.fullmatch(request.queue_id):
+    queue_id, call_back_format = request.queue_id, request.call_back_format
+    if queue_id and not _QUEUE_ID.fullmatch(queue_id):
         errors.add("request.queue_id", "must be a CI queue id")
-    if request.call_back_format and request.call_back_format not in CALL_BACK_FORMATS:
+    if call_back_format and call_back_format not in CALL_BACK_FORMATS:
         errors.add("request.call_back_format", "must be 'XML' or 'JSON'")
-    if request.call_back_type and request.call_back_type not in CALL_BACK_TYPES:
+    call_back_type = request.call_back_type
+    if call_back_type and call_back_type not in CALL_BACK_TYPES:
         errors.add("request.call_back_type", "must be 'Url', 'TDMQ' or 'Kafka'")
-    if request.call_back and request.call_back != "no" and not _is_http_url(request.call_back):
+    call_back = request.call_back
+    if call_back and call_back != "no" and not _is_http_url(call_back):
         errors.add("request.call_back", "must be an http(s) URL, or 'no'")
-    if request.call_back_type == "TDMQ":
+    if call_back_type == "TDMQ":
         if not request.HasField("call_back_mq_config"):
             errors.add("request.call_back_mq_config", "required when call_back_type is 'TDMQ'")
         else:
@@ -306,7 +315,7 @@ def _envelope(
                 errors.add("request.call_back_mq_config.mq_mode", "must be 'Topic' or 'Queue'")
             if not mq.mq_name:
                 errors.add("request.call_back_mq_config.mq_name", "required")
-    if request.call_back_type == "Kafka":
+    if call_back_type == "Kafka":
         kafka_config(
             request.call_back_kafka_config,
             "request.call_back_kafka_config",
