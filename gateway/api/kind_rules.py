@@ -23,6 +23,7 @@ from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from typing import Final
 
+from google.protobuf.descriptor import FieldDescriptor
 from google.protobuf.message import Message
 
 from gateway._proto import job_kinds_pb2, media_pb2
@@ -383,28 +384,67 @@ def _check_digital_watermark(operation: media_pb2.Operation, report: Report) -> 
         report("digital_watermark.ignore_error", "must be true or false")
 
 
-def _walk(message: Message, path: str) -> tuple[Message, str] | None:
-    """The message holding `path`'s last part, and that part; None when a parent is unset."""
-    *parents, leaf = path.split(".")
+# How `_is_set` tells a path's last field set, as `ListFields` would list it.
+_HAS, _NOT_EMPTY, _LISTED = range(3)
+_Path = tuple[tuple[str, ...], str, int]  # the parents' names, the leaf's, how to test it
+_PATHS: dict[tuple[type[Message], str], _Path] = {}
+
+
+def _path(message: Message, path: str) -> _Path:
+    """`path` below a message of `message`'s type, read from the descriptors once per type and
+    path (the rules' paths are a fixed few). Each check used to split the path and list the
+    holder's set fields (`ListFields`, a tuple per set field) to find one name: a Transcode
+    submit's rules did that a dozen times, ~10k instructions each."""
+    key = (type(message), path)
+    found = _PATHS.get(key)
+    if found is None:
+        *parents, leaf = path.split(".")
+        descriptor = message.DESCRIPTOR
+        for name in parents:
+            inner = descriptor.fields_by_name[name].message_type
+            if inner is None:
+                raise ValueError(f"{path}: {name} is no message")
+            descriptor = inner
+        field = descriptor.fields_by_name[leaf]
+        if field.has_presence:  # a message, or a scalar with presence: HasField says
+            how = _HAS
+        elif field.is_repeated or field.type not in _FLOATS:
+            how = _NOT_EMPTY  # listed when not empty, or not its type's zero
+        else:
+            how = _LISTED  # -0.0 is listed (its bits are not zero) and falsy: ask ListFields
+        found = _PATHS[key] = (tuple(parents), leaf, how)
+    return found
+
+
+_FLOATS = frozenset({FieldDescriptor.TYPE_FLOAT, FieldDescriptor.TYPE_DOUBLE})
+
+
+def _holder(message: Message, parents: tuple[str, ...]) -> Message | None:
+    """The message holding a path's last part; None when a parent is unset."""
     for name in parents:
         if not message.HasField(name):
             return None
         message = getattr(message, name)
-    return message, leaf
+    return message
 
 
 def _is_set(message: Message, path: str) -> bool:
-    found = _walk(message, path)
-    if found is None:
+    """Whether `path`'s last field is set (one `ListFields` of its holder would list it)."""
+    parents, leaf, how = _path(message, path)
+    holder = _holder(message, parents)
+    if holder is None:
         return False
-    holder, leaf = found
+    if how == _HAS:
+        return holder.HasField(leaf)
+    if how == _NOT_EMPTY:
+        return bool(getattr(holder, leaf))
     return any(f.name == leaf for f, _ in holder.ListFields())
 
 
 def _value(message: Message, path: str) -> str:
-    found = _walk(message, path)
-    if found is None:
+    parents, leaf, _ = _path(message, path)
+    holder = _holder(message, parents)
+    if holder is None:
         return ""
-    holder, leaf = found
     value = getattr(holder, leaf)
     return value if isinstance(value, str) else ""
