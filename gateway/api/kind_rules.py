@@ -38,6 +38,7 @@ __all__ = [
     "check_parameters",
     "check_template",
     "check_watermark",
+    "has_dot_segment",
     "needs_input",
 ]
 
@@ -308,16 +309,27 @@ def _check_parameters(
 def check_output_keys(output: job_kinds_pb2.Output, report: Report) -> None:
     if not output.ListFields():
         return  # no key set (most kinds, MediaInfo among them): nothing to look at
-    keys = [(f"output.{name}", _value(output, name)) for name in _OUTPUT_KEYS]
+    # Only the keys set: an empty one breaks neither rule (whether one is required is
+    # `check_kind`'s), and its path would be written for nothing.
+    keys = [(f"output.{name}", key) for name in _OUTPUT_KEYS if (key := _value(output, name))]
     keys += [
         (f"output.stream_extract[{index}].object", stream.object)
-        for index, stream in enumerate(output.stream_extract)
+        for index, stream in enumerate(output.stream_extract[:])  # a list: see `_check_leaves`
+        if stream.object
     ]
     for path, key in keys:
-        if key.startswith("/"):
+        if key[0] == "/":
             report(path, "must not start with '/' (write 'output/a.mp4', not '/output/a.mp4')")
-        elif _DOT_SEGMENTS.intersection(key.split("/")):
+        elif has_dot_segment(key):
             report(path, "must not contain '.' or '..' path segments")
+
+
+def has_dot_segment(key: str) -> bool:
+    """Whether a `/`-separated segment of `key` is `.` or `..` (`_DOT_SEGMENTS`): found as `/./` or
+    `/../` in the key between two added slashes, without the list and set that splitting it
+    builds (1.2k instead of 2.9k instructions for a short key, on every submit)."""
+    bounded = f"/{key}/"
+    return "/./" in bounded or "/../" in bounded
 
 
 def _check_leaves(
@@ -336,7 +348,9 @@ def _check_leaves(
         for index, watermark in enumerate(operation.watermark):
             check_watermark(watermark, f"watermark[{index}]", report)
     if "output" in set_here:
-        for index, stream in enumerate(operation.output.stream_extract):
+        # A list by one slice: a loop over the repeated field itself ends in an IndexError
+        # formatted and dropped inside protobuf (~1,500 instructions).
+        for index, stream in enumerate(operation.output.stream_extract[:]):
             for name in ("index", "object"):
                 if not getattr(stream, name):
                     report(f"output.stream_extract[{index}].{name}", "required")

@@ -20,6 +20,7 @@ from gateway import kinds
 from gateway._proto import media_pb2, service_pb2
 from gateway.access.places import named_places
 from gateway.api import kind_rules
+from gateway.api.kind_rules import has_dot_segment
 from gateway.api.tree_checks import check_tree
 from gateway.config.settings import Settings
 from gateway.errors import FieldViolation, InvalidRequest
@@ -160,14 +161,6 @@ def _object_key(key: str, field: str, errors: _Violations) -> None:
         errors.add(field, "must not contain '.' or '..' path segments")
     elif "//" in key:
         errors.add(field, "must not contain empty path segments ('//')")
-
-
-def has_dot_segment(key: str) -> bool:
-    """Whether a `/`-separated segment of `key` is `.` or `..` (DOT_SEGMENTS): found as `/./` or
-    `/../` in the key between two added slashes, without the list and set that splitting it
-    builds (1.2k instead of 2.9k instructions for a short key, on every submit)."""
-    bounded = f"/{key}/"
-    return "/./" in bounded or "/../" in bounded
 
 
 def _page_token(token: str, field: str, errors: _Violations) -> None:

@@ -517,3 +517,44 @@ def test_a_rule_path_is_set_and_read_as_list_fields_says(
             is_set, text = _listed(message, path)
             assert kind_rules._is_set(message, path) == is_set, path
             assert kind_rules._value(message, path) == text, path
+
+
+def _output_keys_plainly(output: job_kinds_pb2.Output) -> list[tuple[str, str]]:
+    """Every output key, set or empty, split into its segments."""
+    found: list[tuple[str, str]] = []
+    keys = [(f"output.{name}", getattr(output, name)) for name in kind_rules._OUTPUT_KEYS]
+    keys += [
+        (f"output.stream_extract[{index}].object", stream.object)
+        for index, stream in enumerate(output.stream_extract)
+    ]
+    for path, key in keys:
+        if key.startswith("/"):
+            found.append(
+                (path, "must not start with '/' (write 'output/a.mp4', not '/output/a.mp4')")
+            )
+        elif {".", ".."}.intersection(key.split("/")):
+            found.append((path, "must not contain '.' or '..' path segments"))
+    return found
+
+
+KEYS = st.text(st.sampled_from("./a"), max_size=8) | st.sampled_from(["", "/x", "a/../b", "."])
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    keys=st.fixed_dictionaries({name: KEYS for name in kind_rules._OUTPUT_KEYS}),
+    streams=st.lists(KEYS, max_size=3),
+)
+def test_output_keys_are_judged_as_splitting_every_key_judges_them(
+    keys: dict[str, str], streams: list[str]
+) -> None:
+    """`check_output_keys` looks only at the keys set, and searches them instead of splitting
+    (session 14): the same reports as splitting every key, set or not."""
+    output = job_kinds_pb2.Output()
+    for name, key in keys.items():
+        setattr(output, name, key)
+    for key in streams:
+        output.stream_extract.add(object=key)
+    found: list[tuple[str, str]] = []
+    kind_rules.check_output_keys(output, lambda path, why: found.append((path, why)))
+    assert found == _output_keys_plainly(output)

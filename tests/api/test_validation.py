@@ -21,7 +21,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from gateway._proto import media_pb2, service_pb2
-from gateway.api import validation
+from gateway.api import kind_rules, validation
 from gateway.api.validation import (
     MAX_LIST_SIZE,
     MAX_OBJECT_KEY_BYTES,
@@ -492,4 +492,4 @@ def test_a_dot_segment_is_found_as_splitting_the_key_finds_it(key: str) -> None:
     """`has_dot_segment` searches the key instead of splitting it (fewer instructions per
     submit): the same answer as the split for any key."""
     by_split = bool(validation.DOT_SEGMENTS.intersection(key.split("/")))
-    assert validation.has_dot_segment(key) == by_split
+    assert kind_rules.has_dot_segment(key) == by_split
