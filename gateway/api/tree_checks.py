@@ -99,7 +99,9 @@ def _walk(message: Message, path: str, report: Report, budget: list[int]) -> Non
     # Per set field: its plan by one dict lookup (a call to `_plan` only the first time), and a
     # string's path written only when it is refused. Most of a request is strings of printable
     # ASCII, which the `_not_xml_text` test passes by its first two checks, here without a
-    # call per string: a call and a path each cost about as much as the whole check.
+    # call per string: a call and a path each cost about as much as the whole check. Repeated
+    # fields are read as lists by one slice: a loop over the field itself ends in an IndexError
+    # formatted and dropped inside protobuf (~1,500 instructions a loop; `_node`'s too).
     for field, value in message.ListFields():
         plan = _PLANS.get(field)
         name, action = _plan(message, field) if plan is None else plan
@@ -112,14 +114,14 @@ def _walk(message: Message, path: str, report: Report, budget: list[int]) -> Non
             continue
         elif action == _NODES:
             where = f"{path}.{name}"
-            for index, node in enumerate(value):
+            for index, node in enumerate(value[:]):
                 _node(message, node, f"{where}[{index}]", 1, report, budget)
         elif action == _MESSAGES:
             where = f"{path}.{name}"
-            for index, item in enumerate(value):
+            for index, item in enumerate(value[:]):
                 _walk(item, f"{where}[{index}]", report, budget)
         else:
-            for index, item in enumerate(value):
+            for index, item in enumerate(value[:]):
                 if _not_xml_text(item):
                     report(f"{path}.{name}[{index}]", "must not contain control characters")
 
@@ -154,5 +156,5 @@ def _node(
         report(f"{path}.name", f"<{node.name}> is the typed field {typed!r}: set that instead")
     if _not_xml_text(node.text):
         report(f"{path}.text", "must not contain control characters")
-    for index, child in enumerate(node.children):
+    for index, child in enumerate(node.children[:]):
         _node(None, child, f"{path}.children[{index}]", depth + 1, report, budget)
