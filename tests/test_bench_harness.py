@@ -64,6 +64,17 @@ def test_inproc_harness_runs_every_operation_with_its_access_lines() -> None:
     assert [line.split()[0] for line in done.stdout.splitlines()] == ["submit", "describe", "list"]
 
 
+def test_validation_driver_validates_both_of_its_requests() -> None:
+    """`python -m bench.validation` (session 14): both requests pass validation (a refused one
+    would measure the refusal), or it exits non-zero."""
+    done = subprocess.run(
+        [sys.executable, "-m", "bench.validation", "--calls", "20", "--reps", "2", "--warmup", "5"],
+        cwd=ROOT, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert [line.split()[0] for line in done.stdout.splitlines()] == ["submit", "rich"]
+
+
 def test_latency_trace_measures_every_client_at_concurrency_1() -> None:
     """`python -m bench.latency_trace` (issue 16's latency at concurrency 1) starts its pinned
     processes and measures the gateway, the floor and both direct calls (the stage trace, which

@@ -9,6 +9,7 @@ clearer message than CI's `InvalidArgument`. All violations are reported at once
 from __future__ import annotations
 
 import re
+from collections.abc import Set as AbstractSet
 from datetime import datetime
 from urllib.parse import urlsplit
 
@@ -19,6 +20,7 @@ from gateway import kinds
 from gateway._proto import media_pb2, service_pb2
 from gateway.access.places import named_places
 from gateway.api import kind_rules
+from gateway.api.kind_rules import has_dot_segment
 from gateway.api.tree_checks import check_tree
 from gateway.config.settings import Settings
 from gateway.errors import FieldViolation, InvalidRequest
@@ -146,7 +148,7 @@ def _object_key(key: str, field: str, errors: _Violations) -> None:
     plain = _printable_ascii(key)
     if not key:
         errors.add(field, "required")
-    elif key.startswith("/"):
+    elif key[0] == "/":  # `startswith` parses its arguments: twice the instructions
         errors.add(field, "must not start with '/' (write 'input/a.mp4', not '/input/a.mp4')")
     elif (len(key) if plain else len(key.encode())) > MAX_OBJECT_KEY_BYTES:
         errors.add(field, f"longer than {MAX_OBJECT_KEY_BYTES} bytes")
@@ -155,7 +157,7 @@ def _object_key(key: str, field: str, errors: _Violations) -> None:
     elif not plain and _NON_CHARACTER.search(key):
         # XML cannot carry them: a key with one could never be written into a body.
         errors.add(field, "must not contain U+FFFE or U+FFFF")
-    elif DOT_SEGMENTS.intersection(key.split("/")):
+    elif has_dot_segment(key):
         errors.add(field, "must not contain '.' or '..' path segments")
     elif "//" in key:
         errors.add(field, "must not contain empty path segments ('//')")
@@ -181,28 +183,34 @@ def validate_submit(
     """Return the target, the CI `<Request>` to send (with `Tag` defaulted) and the request_id
     (the caller's, or a new one)."""
     errors = _Violations()
-    _request_id(rpc.request_id, errors)
+    request_id = rpc.request_id
+    _request_id(request_id, errors)
     target = _target(rpc.bucket, rpc.region, settings, errors)
     request = media_pb2.Request()
     request.CopyFrom(rpc.request)
-    if not request.tag:
-        request.tag = kinds.DEFAULT_TAG
-    elif kinds.kind(request.tag) is None:
+    # Each field read once: every read of a protobuf attribute is a call into upb, and a
+    # string's a new str.
+    tag = request.tag
+    if not tag:
+        request.tag = tag = kinds.DEFAULT_TAG
+    elif kinds.kind(tag) is None:
         errors.add("request.tag", UNKNOWN_TAG)
-    if request.input.object or kind_rules.needs_input(request.tag):
-        _object_key(request.input.object, "request.input.object", errors)
-    if request.operation.tag:
+    key = request.input.object
+    if key or kind_rules.needs_input(tag):
+        _object_key(key, "request.input.object", errors)
+    operation = request.operation
+    if operation.tag:
         errors.add(
             "request.operation.tag",
             "only for multi-operation submits (SubmitMediaJobs): set request.tag",
         )
-    _operation(request.tag, request.operation, "request.operation", errors)
+    _operation(tag, operation, "request.operation", errors)
     # Every string of every kind's parameters, and every unknown node, must be encodable XML.
     check_tree(request, "request", errors.add)
     _envelope(request, errors)
     _places(request, errors)
     errors.raise_if_any()
-    return target, request, rpc.request_id or new_request_id()
+    return target, request, request_id or new_request_id()
 
 
 def validate_submit_jobs(
@@ -261,30 +269,40 @@ def _request_id(request_id: str, errors: _Violations) -> None:
 
 
 def _operation(tag: str, operation: media_pb2.Operation, path: str, errors: _Violations) -> None:
-    """One job's `Operation` (at `path`), whichever form carries it."""
-    if len(operation.user_data) > MAX_USER_DATA:
-        errors.add(f"{path}.user_data", f"longer than {MAX_USER_DATA} characters")
-    elif not _printable_ascii(operation.user_data):
-        errors.add(f"{path}.user_data", "must be printable ASCII")
-    if not 0 <= operation.job_level <= 2:
+    """One job's `Operation` (at `path`), whichever form carries it. The fields it sets are read
+    once (`ListFields`) for every check here, `_output_only`'s and `check_kind`'s: a field left
+    at its default passes its own checks, and most operations set few fields."""
+    set_here = {field.name for field, _ in operation.ListFields()}
+    if "user_data" in set_here:
+        user_data = operation.user_data
+        if len(user_data) > MAX_USER_DATA:
+            errors.add(f"{path}.user_data", f"longer than {MAX_USER_DATA} characters")
+        elif not _printable_ascii(user_data):
+            errors.add(f"{path}.user_data", "must be printable ASCII")
+    if "job_level" in set_here and not 0 <= operation.job_level <= 2:
         errors.add(f"{path}.job_level", "must be 0, 1 or 2")
-    _output_only(operation, path, errors)
-    kind_rules.check_kind(tag, operation, lambda where, why: errors.add(f"{path}.{where}", why))
+    _output_only(operation, path, errors, set_here)
+    kind_rules.check_kind(
+        tag, operation, lambda where, why: errors.add(f"{path}.{where}", why), set_here
+    )
 
 
 def _envelope(
     request: media_pb2.Request | media_pb2.MultiOperationRequest, errors: _Violations
 ) -> None:
     """What every job of a submit shares: its queue and where its callback goes."""
-    if request.queue_id and not _QUEUE_ID.fullmatch(request.queue_id):
+    queue_id, call_back_format = request.queue_id, request.call_back_format
+    if queue_id and not _QUEUE_ID.fullmatch(queue_id):
         errors.add("request.queue_id", "must be a CI queue id")
-    if request.call_back_format and request.call_back_format not in CALL_BACK_FORMATS:
+    if call_back_format and call_back_format not in CALL_BACK_FORMATS:
         errors.add("request.call_back_format", "must be 'XML' or 'JSON'")
-    if request.call_back_type and request.call_back_type not in CALL_BACK_TYPES:
+    call_back_type = request.call_back_type
+    if call_back_type and call_back_type not in CALL_BACK_TYPES:
         errors.add("request.call_back_type", "must be 'Url', 'TDMQ' or 'Kafka'")
-    if request.call_back and request.call_back != "no" and not _is_http_url(request.call_back):
+    call_back = request.call_back
+    if call_back and call_back != "no" and not _is_http_url(call_back):
         errors.add("request.call_back", "must be an http(s) URL, or 'no'")
-    if request.call_back_type == "TDMQ":
+    if call_back_type == "TDMQ":
         if not request.HasField("call_back_mq_config"):
             errors.add("request.call_back_mq_config", "required when call_back_type is 'TDMQ'")
         else:
@@ -298,7 +316,7 @@ def _envelope(
                 errors.add("request.call_back_mq_config.mq_mode", "must be 'Topic' or 'Queue'")
             if not mq.mq_name:
                 errors.add("request.call_back_mq_config.mq_name", "required")
-    if request.call_back_type == "Kafka":
+    if call_back_type == "Kafka":
         kafka_config(
             request.call_back_kafka_config,
             "request.call_back_kafka_config",
@@ -330,9 +348,11 @@ def _is_http_url(url: str) -> bool:
         return False
 
 
-def _output_only(operation: media_pb2.Operation, path: str, errors: _Violations) -> None:
-    """CI fills these in its answers; a submit that sets one is echoing an answer back."""
-    set_here = {field.name for field, _ in operation.ListFields()}
+def _output_only(
+    operation: media_pb2.Operation, path: str, errors: _Violations, set_here: AbstractSet[str]
+) -> None:
+    """CI fills these in its answers; a submit that sets one is echoing an answer back.
+    `set_here`: the fields `operation` sets."""
     if set_here.isdisjoint(_OUTPUT_ONLY_ROOTS):
         return  # none of their parents set (the usual): none of them is
     for dotted, parents, leaf in _OUTPUT_ONLY_PATHS:

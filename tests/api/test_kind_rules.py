@@ -7,14 +7,19 @@ from typing import Any
 
 import pytest
 from google.protobuf import json_format
+from google.protobuf.message import Message
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
-from gateway._proto import media_pb2, service_pb2, templates_pb2
+from gateway._proto import job_kinds_pb2, media_pb2, service_pb2, templates_pb2
+from gateway.api import kind_rules
 from gateway.api.kind_rules import KIND_RULES, TEMPLATE_RULES
 from gateway.api.validation import validate_submit
 from gateway.config.settings import Settings
 from gateway.errors import InvalidRequest
 from gateway.kinds import KINDS
 from gateway.resources import template_wire
+from tests.api.hostile_requests import hostile
 
 SETTINGS = Settings(default_bucket="examplebucket-1250000000", default_region="ap-guangzhou")
 OUTPUT = {"region": "ap-guangzhou", "bucket": "examplebucket-1250000000", "object": "o.mp4"}
@@ -443,3 +448,113 @@ CASES: list[tuple[str, str, dict[str, Any], str]] = [
 )
 def test_rule_names_the_field(tag: str, operation: dict[str, Any], field: str) -> None:
     assert f"request.operation.{field}" in _violations(_submit(tag, operation))
+
+
+def _rule_paths() -> set[str]:
+    """Every path a rule reads (kinds, templates, watermarks, output keys)."""
+    paths = {"template_id", *kind_rules._OUTPUT_KEYS, "type", "pos", "loc_mode", "dx"}
+    paths |= {"image.url", "text.text", "output.region", "output.bucket", "output.object"}
+    rules: list[kind_rules.KindRule | kind_rules.TemplateRule] = [
+        *KIND_RULES.values(),
+        *TEMPLATE_RULES.values(),
+    ]
+    for rule in rules:
+        paths |= {*getattr(rule, "required", ()), *rule.values}
+        for parent, children in rule.required_within.items():
+            paths |= {parent, *children}
+    for rule in KIND_RULES.values():
+        paths |= {path for paths_ in rule.one_of for path in paths_} | set(rule.numbered)
+    return paths
+
+
+def _resolves(descriptor: Any, path: str) -> bool:
+    *parents, leaf = path.split(".")
+    for name in parents:
+        field = descriptor.fields_by_name.get(name)
+        if field is None or field.message_type is None or field.is_repeated:
+            return False
+        descriptor = field.message_type
+    return leaf in descriptor.fields_by_name
+
+
+RULE_PATHS = sorted(_rule_paths())
+PATH_TYPES = sorted(
+    {
+        message
+        for module in (job_kinds_pb2, media_pb2)
+        for name in module.DESCRIPTOR.message_types_by_name
+        if any(_resolves((message := getattr(module, name)).DESCRIPTOR, p) for p in RULE_PATHS)
+    },
+    key=lambda t: t.DESCRIPTOR.full_name,
+)
+
+
+def _listed(message: Message, path: str) -> tuple[bool, str]:
+    """Whether `path` is set and its text, read plainly: every parent by HasField, the leaf
+    by one ListFields of its holder."""
+    *parents, leaf = path.split(".")
+    for name in parents:
+        if not message.HasField(name):
+            return False, ""
+        message = getattr(message, name)
+    value = getattr(message, leaf)
+    return any(f.name == leaf for f, _ in message.ListFields()), (
+        value if isinstance(value, str) else ""
+    )
+
+
+@pytest.mark.parametrize("message_type", PATH_TYPES, ids=lambda t: t.DESCRIPTOR.full_name)
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data())
+def test_a_rule_path_is_set_and_read_as_list_fields_says(
+    message_type: type[Message], data: st.DataObject
+) -> None:
+    """`_is_set` and `_value` resolve a path once per message type (session 14: no ListFields
+    per check): the same answers as listing the holder's set fields, on any message."""
+    message = data.draw(hostile(message_type))
+    for path in RULE_PATHS:
+        if _resolves(message.DESCRIPTOR, path):
+            is_set, text = _listed(message, path)
+            assert kind_rules._is_set(message, path) == is_set, path
+            assert kind_rules._value(message, path) == text, path
+
+
+def _output_keys_plainly(output: job_kinds_pb2.Output) -> list[tuple[str, str]]:
+    """Every output key, set or empty, split into its segments."""
+    found: list[tuple[str, str]] = []
+    keys = [(f"output.{name}", getattr(output, name)) for name in kind_rules._OUTPUT_KEYS]
+    keys += [
+        (f"output.stream_extract[{index}].object", stream.object)
+        for index, stream in enumerate(output.stream_extract)
+    ]
+    for path, key in keys:
+        if key.startswith("/"):
+            found.append(
+                (path, "must not start with '/' (write 'output/a.mp4', not '/output/a.mp4')")
+            )
+        elif {".", ".."}.intersection(key.split("/")):
+            found.append((path, "must not contain '.' or '..' path segments"))
+    return found
+
+
+KEYS = st.text(st.sampled_from("./a"), max_size=8) | st.sampled_from(["", "/x", "a/../b", "."])
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    keys=st.fixed_dictionaries({name: KEYS for name in kind_rules._OUTPUT_KEYS}),
+    streams=st.lists(KEYS, max_size=3),
+)
+def test_output_keys_are_judged_as_splitting_every_key_judges_them(
+    keys: dict[str, str], streams: list[str]
+) -> None:
+    """`check_output_keys` looks only at the keys set, and searches them instead of splitting
+    (session 14): the same reports as splitting every key, set or not."""
+    output = job_kinds_pb2.Output()
+    for name, key in keys.items():
+        setattr(output, name, key)
+    for key in streams:
+        output.stream_extract.add(object=key)
+    found: list[tuple[str, str]] = []
+    kind_rules.check_output_keys(output, lambda path, why: found.append((path, why)))
+    assert found == _output_keys_plainly(output)
