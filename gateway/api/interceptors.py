@@ -392,6 +392,13 @@ _CODE_JSON = {
 }
 _OK = grpc.StatusCode.OK
 _OK_JSON = _CODE_JSON[_OK]
+# The codes `_Call._code` answers with itself, as module constants: on Python 3.11 each read of
+# an enum member through its class (`grpc.StatusCode.OK`) runs the enum's Python descriptor,
+# ~1.7k instructions, and every call that ends without a code set (each success: grpc.aio's
+# `context.code()` is then None) read one.
+_UNKNOWN = grpc.StatusCode.UNKNOWN
+_CANCELLED = grpc.StatusCode.CANCELLED
+_DEADLINE_EXCEEDED = grpc.StatusCode.DEADLINE_EXCEEDED
 
 
 class _Call:
@@ -573,7 +580,7 @@ class _Call:
             code = context.code()
             if isinstance(code, grpc.StatusCode):
                 return code
-            return grpc.StatusCode.OK if error is None else grpc.StatusCode.UNKNOWN
+            return _OK if error is None else _UNKNOWN
         # GeneratorExit: grpc abandoned a stream's generator (the call was cancelled, or
         # ran out of time, while grpc was sending) and the event loop closed it afterwards.
         # grpc's InternalError: an operation on the call failed in grpc's core, most often an
@@ -586,8 +593,8 @@ class _Call:
         if isinstance(error, asyncio.CancelledError | GeneratorExit | grpc.aio.InternalError):
             remaining = context.time_remaining()
             expired = remaining is not None and remaining <= 0
-            return grpc.StatusCode.DEADLINE_EXCEEDED if expired else grpc.StatusCode.CANCELLED
-        return grpc.StatusCode.UNKNOWN
+            return _DEADLINE_EXCEEDED if expired else _CANCELLED
+        return _UNKNOWN
 
 
 Behavior = Callable[..., Any]
