@@ -392,10 +392,10 @@ _CODE_JSON = {
 }
 _OK = grpc.StatusCode.OK
 _OK_JSON = _CODE_JSON[_OK]
-# The codes `_Call._code` answers with itself, as module constants: on Python 3.11 each read of
-# an enum member through its class (`grpc.StatusCode.OK`) runs the enum's Python descriptor,
-# ~1.7k instructions, and every call that ends without a code set (each success: grpc.aio's
-# `context.code()` is then None) read one.
+# The codes `_Call._code` answers with itself, as module constants: on Python 3.11 a read of an
+# enum member through its class (`grpc.StatusCode.OK`) takes the slower attribute path that
+# `EnumType.__getattr__` sets up (~190 ns against ~40 for a plain class attribute), and every
+# call that ends without a code set (each success: grpc.aio's `context.code()` is None) read one.
 _UNKNOWN = grpc.StatusCode.UNKNOWN
 _CANCELLED = grpc.StatusCode.CANCELLED
 _DEADLINE_EXCEEDED = grpc.StatusCode.DEADLINE_EXCEEDED
