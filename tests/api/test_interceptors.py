@@ -259,6 +259,24 @@ async def test_in_flight_counts_api_calls_until_they_end(served: Served) -> None
     assert await served.in_flight.wait_idle(WAIT_S) is True
 
 
+async def test_a_drain_already_waiting_is_woken_when_the_last_call_ends(served: Served) -> None:
+    """The drain's event exists only while it waits (no call pays for it otherwise): a wait
+    begun with a call in progress, after an earlier wait timed out, ends as that call does."""
+    call = served.unary("Held")(b"", timeout=WAIT_S)
+    async with asyncio.timeout(WAIT_S):
+        await served.held.wait()
+    assert await served.in_flight.wait_idle(0) is False
+    drain = asyncio.ensure_future(served.in_flight.wait_idle(WAIT_S))
+    assert await served.unary("Ok")(b"", timeout=WAIT_S)  # another call in and out meanwhile
+    assert not drain.done()
+    served.release.set()
+    assert await call == b"released"
+    async with asyncio.timeout(WAIT_S):
+        assert await drain is True
+    assert served.in_flight.count == 0
+    assert await served.in_flight.wait_idle(0) is True
+
+
 @pytest.mark.parametrize(
     ("end", "code"), [("deadline", "DEADLINE_EXCEEDED"), ("cancel", "CANCELLED")]
 )
