@@ -405,10 +405,11 @@ class ExactlyOnceCoordinator(ABC, Generic[RequestT, ResponseT]):
         pending: list[int],
         deadline: Deadline,
         attempts: Attempts,
-    ) -> tuple[Jobs, str]:
+    ) -> tuple[Jobs, str, ResponseT | None]:
         """POST the `pending` operations with their markers (derived from `request_id`, which
-        is the `RequestKey.key`): the jobs CI's answer names for them, and CI's RequestId. An
-        answer naming fewer leaves the rest in doubt."""
+        is the `RequestKey.key`): the jobs CI's answer names for them, CI's RequestId, and CI's
+        answer itself when it already is the caller's answer for exactly those jobs (nothing
+        else in it; None otherwise). An answer naming fewer leaves the rest in doubt."""
 
     @abstractmethod
     async def _find(
@@ -426,8 +427,11 @@ class ExactlyOnceCoordinator(ABC, Generic[RequestT, ResponseT]):
         RequestId to answer with should they complete the call ("" to keep the last POST's)."""
 
     @abstractmethod
-    def _response(self, jobs: Jobs) -> ResponseT:
-        """The caller's answer once every operation has its job, markers stripped."""
+    def _response(self, jobs: Jobs, answer: ResponseT | None = None) -> ResponseT:
+        """The caller's answer once every operation has its job, markers stripped: `answer`
+        (what `_send` handed back, when its send named every job) as it stands, else one built
+        from `jobs`. Taking CI's answer saves upb's copy of each job into a new message
+        (~11,000 instructions for one job: bench/README, session 14)."""
 
     # ---- the protocol -----------------------------------------------------------------------
 
@@ -670,7 +674,7 @@ class ExactlyOnceCoordinator(ABC, Generic[RequestT, ResponseT]):
         pending = [i for i in range(lead.operations) if i not in lead.jobs]
         lead.sent = True
         try:
-            answered, lead.ci_request_id = await self._send(
+            answered, lead.ci_request_id, answer = await self._send(
                 lead.target,
                 lead.request,
                 lead.request_id.key,
@@ -699,7 +703,9 @@ class ExactlyOnceCoordinator(ABC, Generic[RequestT, ResponseT]):
             raise
         lead.jobs.update(answered)
         if len(lead.jobs) == lead.operations:
-            return await self._complete(lead, lead.ci_request_id)
+            # CI's answer is the caller's only when this send named every job.
+            whole = answer if len(answered) == lead.operations else None
+            return await self._complete(lead, lead.ci_request_id, whole)
         # CI answered for some operations only: the others may or may not have a job.
         self._in_doubt(
             lead,
@@ -774,9 +780,11 @@ class ExactlyOnceCoordinator(ABC, Generic[RequestT, ResponseT]):
             record = latest
         return record
 
-    async def _complete(self, lead: _Lead[RequestT], ci_request_id: str) -> Reply[ResponseT]:
+    async def _complete(
+        self, lead: _Lead[RequestT], ci_request_id: str, answer: ResponseT | None = None
+    ) -> Reply[ResponseT]:
         key, record, jobs = lead.request_id.key, lead.record, lead.jobs
-        response = self._response(jobs)
+        response = self._response(jobs, answer)
         if not lead.keep:
             # Dropped rather than stored and then dropped: one store call instead of two (a
             # round trip to Redis when shared), nothing serialized. The jobs are known; a

@@ -104,13 +104,13 @@ class MultiSubmitCoordinator(ExactlyOnceCoordinator[media_pb2.MultiOperationRequ
         pending: list[int],
         deadline: Deadline,
         attempts: Attempts,
-    ) -> tuple[Jobs, str]:
+    ) -> tuple[Jobs, str, Response | None]:
         """Only the `pending` operations go out; CI's answer is matched to them by marker, not
-        by position."""
+        by position (so it is never handed back as the caller's: `_response` orders the jobs)."""
         body = _marked(request, request_id, pending)
         reply = await attempts.counted(self._client.submit_jobs(target, body, deadline))
         wanted = {operation_marker(request_id, i): i for i in pending}
-        return _matched(reply.message.jobs_detail, wanted), reply.request_id
+        return _matched(reply.message.jobs_detail, wanted), reply.request_id, None
 
     async def _find(
         self,
@@ -152,7 +152,8 @@ class MultiSubmitCoordinator(ExactlyOnceCoordinator[media_pb2.MultiOperationRequ
                         break
         return found, ""
 
-    def _response(self, jobs: Jobs) -> Response:
+    def _response(self, jobs: Jobs, answer: Response | None = None) -> Response:
+        # `_send` hands back no answer: CI's may list the jobs in another order.
         response = Response(jobs_detail=[jobs[index] for index in sorted(jobs)])
         strip_markers(list(response.jobs_detail))
         return response

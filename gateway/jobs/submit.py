@@ -198,9 +198,10 @@ class SubmitCoordinator(
         pending: list[int],
         deadline: Deadline,
         attempts: Attempts,
-    ) -> tuple[Jobs, str]:
-        """POST the marked job: its JobsDetail and CI's RequestId. A 2xx naming no job (an
-        empty body) lost CI's answer as surely as a garbled one did: an ambiguous failure."""
+    ) -> tuple[Jobs, str, service_pb2.SubmitMediaJobResponse | None]:
+        """POST the marked job: its JobsDetail, CI's RequestId, and CI's answer when it holds
+        nothing but the job (`_answer_as_is`). A 2xx naming no job (an empty body) lost CI's
+        answer as surely as a garbled one did: an ambiguous failure."""
         marked = media_pb2.Request()
         marked.CopyFrom(request)
         marked.operation.user_data = with_marker(request.operation.user_data, request_id)
@@ -212,7 +213,8 @@ class SubmitCoordinator(
                 http_status=200,
                 request_id=reply.request_id,
             )
-        return {0: job}, reply.request_id
+        answer = reply.message
+        return {0: job}, reply.request_id, answer if _answer_as_is(answer) else None
 
     async def _find(
         self,
@@ -263,7 +265,18 @@ class SubmitCoordinator(
                         return job, page.request_id
         return None
 
-    def _response(self, jobs: Jobs) -> service_pb2.SubmitMediaJobResponse:
-        response = service_pb2.SubmitMediaJobResponse(jobs_detail=jobs[0])
-        strip_markers([response.jobs_detail])
-        return response
+    def _response(
+        self, jobs: Jobs, answer: service_pb2.SubmitMediaJobResponse | None = None
+    ) -> service_pb2.SubmitMediaJobResponse:
+        if answer is None:
+            answer = service_pb2.SubmitMediaJobResponse(jobs_detail=jobs[0])
+        strip_markers([answer.jobs_detail])
+        return answer
+
+
+def _answer_as_is(answer: service_pb2.SubmitMediaJobResponse) -> bool:
+    """CI's answer to the POST is the caller's answer as it stands: the job and nothing else.
+    Its `<Response>` may carry nodes the single-job answer leaves out (`extra_nodes`), and then
+    the job is copied into a new answer (`SubmitCoordinator._response`). The answer type's
+    fields are pinned by a test, so a field added to it is seen here."""
+    return not answer.extra_nodes
