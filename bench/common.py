@@ -10,7 +10,10 @@ from __future__ import annotations
 
 import math
 import os
+import re
 import statistics
+import subprocess
+import sys
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
@@ -221,3 +224,19 @@ def cpu_seconds(pid: int) -> float:
     fields = stat[stat.rindex(")") + 2 :].split()  # skip "pid (comm) "; fields[0] is field 3
     utime, stime = int(fields[11]), int(fields[12])
     return (utime + stime) / os.sysconf("SC_CLK_TCK")
+
+
+_COLLECTED = re.compile(rb"Collected : (\d+)")
+
+
+def callgrind_instructions(argv: Sequence[str]) -> int:
+    """The instructions `python *argv` runs in its whole life under callgrind (the in-process
+    items' `--callgrind`: run with N and 2N calls and differenced, start-up cancels out).
+    PYTHONHASHSEED fixed: a dict's layout, and so its probes, may not differ between the two."""
+    command = ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", sys.executable]
+    env = {**os.environ, "PYTHONHASHSEED": "0"}
+    done = subprocess.run([*command, *argv], capture_output=True, env=env, check=False)  # noqa: S603
+    found = _COLLECTED.search(done.stderr)
+    if done.returncode != 0 or found is None:
+        raise SystemExit(f"callgrind failed ({done.returncode}):\n{done.stderr.decode()[-2000:]}")
+    return int(found[1])

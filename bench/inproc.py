@@ -37,10 +37,6 @@ import argparse
 import asyncio
 import contextlib
 import logging
-import os
-import re
-import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Callable, Coroutine, Sequence
@@ -50,7 +46,15 @@ from typing import Any
 import grpc
 from multidict import CIMultiDict, CIMultiDictProxy
 
-from bench.common import BUCKET, OBJECT_KEY, REGION, SECRET_ID, SECRET_KEY, Spread
+from bench.common import (
+    BUCKET,
+    OBJECT_KEY,
+    REGION,
+    SECRET_ID,
+    SECRET_KEY,
+    Spread,
+    callgrind_instructions,
+)
 from gateway import logs
 from gateway._proto import media_pb2, service_pb2, service_pb2_grpc
 from gateway.access.interceptor import ClientAccess
@@ -72,7 +76,6 @@ SERVICE = "/ci.media.v1.MediaJobService/"
 OPERATIONS = ("submit", "describe", "list")
 USER_AGENT = "grpc-python-asyncio/1.66.0 grpc-c/43.0.0 (linux; chttp2)"
 CALLER_DEADLINE_S = 30.0
-_COLLECTED = re.compile(rb"Collected : (\d+)")
 
 
 class CannedTransport(Transport):
@@ -303,28 +306,8 @@ _FROZEN = (
 
 
 def _instructions(operation: str, calls: int, warmup: int) -> int:
-    command = [
-        "valgrind",
-        "--tool=callgrind",
-        "--callgrind-out-file=/dev/null",
-        sys.executable,
-        "-c",
-        _FROZEN,
-        "--only",
-        operation,
-        "--calls",
-        str(calls),
-        "--reps",
-        "1",
-        "--warmup",
-        str(warmup),
-    ]
-    env = {**os.environ, "PYTHONHASHSEED": "0"}
-    done = subprocess.run(command, capture_output=True, env=env, check=False)  # noqa: S603
-    found = _COLLECTED.search(done.stderr)
-    if done.returncode != 0 or found is None:
-        raise SystemExit(f"callgrind failed ({done.returncode}):\n{done.stderr.decode()[-2000:]}")
-    return int(found[1])
+    options = ["--only", operation, "--calls", str(calls), "--reps", "1", "--warmup", str(warmup)]
+    return callgrind_instructions(["-c", _FROZEN, *options])
 
 
 def callgrind(operations: Sequence[str], *, calls: int, warmup: int) -> None:

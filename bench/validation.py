@@ -15,19 +15,13 @@ N and 2N, the difference divided by N, so start-up and warm-up cancel out.
 from __future__ import annotations
 
 import argparse
-import os
-import re
-import subprocess
-import sys
 import time
 from collections.abc import Callable, Sequence
 
-from bench.common import BUCKET, OBJECT_KEY, REGION
+from bench.common import BUCKET, OBJECT_KEY, REGION, callgrind_instructions
 from gateway._proto import media_pb2, service_pb2
 from gateway.api.validation import validate_submit
 from gateway.config.settings import Settings
-
-_COLLECTED = re.compile(rb"Collected : (\d+)")
 
 
 def _rich() -> service_pb2.SubmitMediaJobRequest:
@@ -74,15 +68,8 @@ def run(name: str, calls: int, warmup: int) -> float:
 
 
 def _instructions(name: str, calls: int, warmup: int) -> int:
-    command = ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null"]
-    command += [sys.executable, "-m", "bench.validation", "--only", name, "--reps", "1"]
-    command += ["--calls", str(calls), "--warmup", str(warmup)]
-    env = {**os.environ, "PYTHONHASHSEED": "0"}
-    done = subprocess.run(command, capture_output=True, env=env, check=False)  # noqa: S603
-    found = _COLLECTED.search(done.stderr)
-    if done.returncode != 0 or found is None:
-        raise SystemExit(f"callgrind failed ({done.returncode}):\n{done.stderr.decode()[-2000:]}")
-    return int(found[1])
+    options = ["--only", name, "--reps", "1", "--calls", str(calls), "--warmup", str(warmup)]
+    return callgrind_instructions(["-m", "bench.validation", *options])
 
 
 def main(argv: Sequence[str] | None = None) -> None:
