@@ -19,6 +19,8 @@ instructions per call of the three processes the headline divides:
 and divides the first by the sum of the other two. A served process is zeroed after its warm-up
 and dumped after `--calls` calls (`callgrind_control`); the client process, whose calls are its
 whole life, is counted over `--calls` and twice as many and differenced, as `bench.inproc` does.
+Runs of one tree agree within 1-3% (a served process's own polling depends on timing), so
+compare revisions within one run (`--baseline-src`).
 
 What it cannot see: the kernel's work (syscalls, context switches; callgrind counts user space)
 and how fast each instruction runs (interpreted Python runs fewer instructions a microsecond
