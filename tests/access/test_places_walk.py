@@ -8,18 +8,16 @@ to cut its instructions per call); this keeps it to the rules in the module's do
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
-from google.protobuf.descriptor import Descriptor, FieldDescriptor
+from google.protobuf.descriptor import FieldDescriptor
 from google.protobuf.message import Message
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from gateway._proto import media_pb2, queues_pb2, service_pb2, templates_pb2, workflows_pb2, xml_pb2
+from gateway._proto import service_pb2, xml_pb2
 from gateway.access import places
 from gateway.access.places import Place, PlaceKind, named_places
-from tests.api.hostile_requests import hostile
+from tests.api.hostile_requests import MESSAGE_TYPES, hostile, type_id
 from tests.conftest import BUCKET, REGION
 
 RAW = xml_pb2.XmlNode.DESCRIPTOR.full_name
@@ -79,14 +77,6 @@ def _walk(message: Message, prefix: str, found: list[Place]) -> None:
                     found.append(Place(where, "region", text))
 
 
-def _request_types() -> Iterator[type[Message]]:
-    for module in (media_pb2, templates_pb2, workflows_pb2, queues_pb2, service_pb2):
-        for descriptor in module.DESCRIPTOR.message_types_by_name.values():
-            assert isinstance(descriptor, Descriptor)
-            yield getattr(module, descriptor.name)
-
-
-TYPES = sorted(_request_types(), key=lambda t: t.DESCRIPTOR.full_name)
 PLACE_NODES = st.recursive(
     st.builds(
         xml_pb2.XmlNode, name=st.sampled_from(PLACE_NAMES), text=st.sampled_from(PLACE_TEXTS)
@@ -111,7 +101,7 @@ def _with_place_nodes(message: Message, data: st.DataObject) -> None:
             _with_place_nodes(item, data)
 
 
-@pytest.mark.parametrize("message_type", TYPES, ids=lambda t: t.DESCRIPTOR.full_name)
+@pytest.mark.parametrize("message_type", MESSAGE_TYPES, ids=type_id)
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(data=st.data())
 def test_the_walk_finds_what_the_rules_name_in_their_order(

@@ -137,6 +137,24 @@ def _set_hostile(draw: st.DrawFn, message: Message, fd: Field, depth: int) -> No
         setattr(message, fd.name, draw(_scalar(fd)))
 
 
+def _parameter_types() -> Iterator[type[Message]]:
+    for module in (media_pb2, templates_pb2, workflows_pb2, queues_pb2, service_pb2):
+        for name in module.DESCRIPTOR.message_types_by_name:
+            yield getattr(module, name)
+
+
+# Every message a request carries a tree of parameters in, in a stable order: what the
+# differential tests of the request walks (validation's, the access policy's) draw from.
+MESSAGE_TYPES: list[type[Message]] = sorted(
+    _parameter_types(), key=lambda t: t.DESCRIPTOR.full_name
+)
+
+
+def type_id(message_type: type[Message]) -> str:
+    """A parametrized test's id for `message_type`."""
+    return str(message_type.DESCRIPTOR.full_name)
+
+
 @st.composite
 def hostile(draw: st.DrawFn, message_type: type[M], depth: int = 3) -> M:
     """A `message_type` with any of its fields set, each to a hostile value."""

@@ -9,18 +9,17 @@ refuses the string (session 14, to cut its instructions per call); this keeps it
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 
 import pytest
-from google.protobuf.descriptor import Descriptor, FieldDescriptor
+from google.protobuf.descriptor import FieldDescriptor
 from google.protobuf.message import Message
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from gateway._proto import media_pb2, queues_pb2, service_pb2, templates_pb2, workflows_pb2, xml_pb2
+from gateway._proto import media_pb2, xml_pb2
 from gateway.api import tree_checks
 from gateway.upstream import xml_codec
-from tests.api.hostile_requests import decorated, hostile
+from tests.api.hostile_requests import MESSAGE_TYPES, decorated, hostile, type_id
 
 NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]{0,127}")
 NOT_XML = frozenset(chr(c) for c in (*range(9), 11, 12, *range(14, 32), 0xFFFE, 0xFFFF))
@@ -84,24 +83,13 @@ def _node(
         _node(None, child, f"{path}.children[{index}]", depth + 1, found, budget)
 
 
-def _request_types() -> Iterator[type[Message]]:
-    """Every message a request carries a tree of parameters in."""
-    for module in (media_pb2, templates_pb2, workflows_pb2, queues_pb2, service_pb2):
-        for descriptor in module.DESCRIPTOR.message_types_by_name.values():
-            assert isinstance(descriptor, Descriptor)
-            yield getattr(module, descriptor.name)
-
-
-TYPES = sorted(_request_types(), key=lambda t: t.DESCRIPTOR.full_name)
-
-
 def _checked(message: Message) -> Found:
     found: Found = []
     tree_checks.check_tree(message, "request", lambda path, why: found.append((path, why)))
     return found
 
 
-@pytest.mark.parametrize("message_type", TYPES, ids=lambda t: t.DESCRIPTOR.full_name)
+@pytest.mark.parametrize("message_type", MESSAGE_TYPES, ids=type_id)
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(data=st.data())
 def test_the_walk_reports_what_the_rules_say_in_their_order(
