@@ -29,6 +29,7 @@ from google.protobuf.message import Message
 from gateway._proto import job_kinds_pb2, media_pb2
 
 __all__ = [
+    "DOT_SEGMENTS",
     "KIND_RULES",
     "TEMPLATE_RULES",
     "KindRule",
@@ -58,11 +59,18 @@ REMOVE_WATERMARK_RANGE = (1, 4096)
 # ASCII digits, a few: `str.isdigit` also takes `²` (int() then raised ValueError: INTERNAL),
 # `٣` (CI would get Arabic-Indic digits) and 5,000 digits (beyond int()'s own limit).
 _DECIMAL = re.compile(r"[0-9]{1,9}")
-# The object keys a job writes: held to the rule every input key meets (`validation`'s
-# DOT_SEGMENTS, README "Errors"), so `../x.mp4` or `/x.mp4` never reaches CI as a place to
+# Refused in every object key: in a URL path (GetMediaInfo's `/<key>`) any hop that normalises
+# paths (RFC 3986 dot-segment removal: proxies, load balancers, HTTP libraries) rewrites `a/../b`
+# to `b`, so CI would verify a signature over another path (SignatureDoesNotMatch, INTERNAL) or
+# act on another object; percent-encoding them does not help, since `%2E` is `.` to a normaliser.
+# What COS itself does with such keys is not documented (ci-api-notes): refusing is the safe,
+# predictable choice, and one rule for every key lets a key that submits also probe. Empty
+# segments (`a//b`) are refused for the same reason: slash-merging hops rewrite them to `a/b`.
+DOT_SEGMENTS = frozenset({".", ".."})
+# The object keys a job writes: held to the rule every input key meets (DOT_SEGMENTS above,
+# README "Errors"), so `../x.mp4` or `/x.mp4` never reaches CI as a place to
 # write, whatever the kind (CI's treatment of such keys is undocumented).
 _OUTPUT_KEYS = ("object", "sprite_object", "au_object", "bass_object", "drum_object")
-_DOT_SEGMENTS = frozenset({".", ".."})
 
 
 @dataclass(frozen=True, slots=True)
@@ -325,7 +333,7 @@ def check_output_keys(output: job_kinds_pb2.Output, report: Report) -> None:
 
 
 def has_dot_segment(key: str) -> bool:
-    """Whether a `/`-separated segment of `key` is `.` or `..` (`_DOT_SEGMENTS`): found as `/./` or
+    """Whether a `/`-separated segment of `key` is `.` or `..` (`DOT_SEGMENTS`): found as `/./` or
     `/../` in the key between two added slashes, without the list and set that splitting it
     builds (1.2k instead of 2.9k instructions for a short key, on every submit)."""
     bounded = f"/{key}/"

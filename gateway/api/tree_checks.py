@@ -50,7 +50,7 @@ def check_tree(
     """Report (path, description) for every string XML cannot carry and every malformed or
     ambiguous unknown node under `message`, at most MAX_EXTRA_NODES nodes in all (in all the
     trees checked with the same `budget`, when one is given)."""
-    _walk(message, path, report, [MAX_EXTRA_NODES] if budget is None else budget)
+    _walk(message, path, report, new_budget() if budget is None else budget)
 
 
 def check_nodes(

@@ -45,14 +45,8 @@ MQ_MODES = frozenset({"Topic", "Queue"})
 # CI allows 1024 characters; the gateway keeps MARKER_LEN of them for its exactly-once marker.
 MAX_USER_DATA = 1024 - MARKER_LEN
 MAX_OBJECT_KEY_BYTES = 850  # COS's limit on an object key
-# Refused in every object key: in a URL path (GetMediaInfo's `/<key>`) any hop that normalises
-# paths (RFC 3986 dot-segment removal: proxies, load balancers, HTTP libraries) rewrites `a/../b`
-# to `b`, so CI would verify a signature over another path (SignatureDoesNotMatch, INTERNAL) or
-# act on another object; percent-encoding them does not help, since `%2E` is `.` to a normaliser.
-# What COS itself does with such keys is not documented (ci-api-notes): refusing is the safe,
-# predictable choice, and one rule for every key lets a key that submits also probe. Empty
-# segments (`a//b`) are refused for the same reason: slash-merging hops rewrite them to `a/b`.
-DOT_SEGMENTS = frozenset({".", ".."})
+# Dot segments (`a/../b`) and empty ones (`a//b`) are refused in every object key: why, at
+# `kind_rules.DOT_SEGMENTS`, beside the test (`has_dot_segment`) both modules apply.
 MAX_LIST_SIZE = 100
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _NON_CHARACTER = re.compile("[\ufffe\uffff]")

@@ -491,5 +491,5 @@ def test_a_workflow_node_s_output_keys_meet_a_job_s_rule() -> None:
 def test_a_dot_segment_is_found_as_splitting_the_key_finds_it(key: str) -> None:
     """`has_dot_segment` searches the key instead of splitting it (fewer instructions per
     submit): the same answer as the split for any key."""
-    by_split = bool(validation.DOT_SEGMENTS.intersection(key.split("/")))
+    by_split = bool(kind_rules.DOT_SEGMENTS.intersection(key.split("/")))
     assert kind_rules.has_dot_segment(key) == by_split
