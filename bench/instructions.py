@@ -103,7 +103,8 @@ def served(
     _control("--zero", server.pid)
     asyncio.run(_drive(address, operation, job_id, calls))
     _control("--dump", server.pid)
-    dumps = sorted(folder.glob(f"*.{server.pid}.*"))
+    # callgrind numbers its dumps `<out>.<pid>.1`, `.2`, ...: the newest is this one.
+    dumps = sorted(folder.glob(f"*.{server.pid}.*"), key=lambda dump: int(dump.suffix[1:]))
     if not dumps:
         raise RuntimeError(f"no callgrind dump of pid {server.pid} in {folder}")
     return total_instructions(dumps[-1].read_bytes()) // calls

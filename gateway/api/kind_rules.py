@@ -410,6 +410,7 @@ def _check_digital_watermark(operation: media_pb2.Operation, report: Report) -> 
 _HAS, _NOT_EMPTY, _LISTED = range(3)
 _Path = tuple[tuple[str, ...], str, int]  # the parents' names, the leaf's, how to test it
 _PATHS: dict[tuple[type[Message], str], _Path] = {}
+_FLOATS = frozenset({FieldDescriptor.TYPE_FLOAT, FieldDescriptor.TYPE_DOUBLE})
 
 
 def _path(message: Message, path: str) -> _Path:
@@ -436,9 +437,6 @@ def _path(message: Message, path: str) -> _Path:
             how = _LISTED  # -0.0 is listed (its bits are not zero) and falsy: ask ListFields
         found = _PATHS[key] = (tuple(parents), leaf, how)
     return found
-
-
-_FLOATS = frozenset({FieldDescriptor.TYPE_FLOAT, FieldDescriptor.TYPE_DOUBLE})
 
 
 def _holder(message: Message, parents: tuple[str, ...]) -> Message | None:
