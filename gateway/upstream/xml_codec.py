@@ -286,6 +286,11 @@ class _Table:
     # name, so that most nodes cost that one lookup and no read of the field's attributes.
     # A subset of `by_tag`'s keys, so bounded with it.
     texts: dict[object, str] = dataclasses.field(default_factory=dict)
+    # And for a message field that is no map (`_STEP_NESTED`, `_MESSAGE`): raw tag -> field, so
+    # that the walk descends into a nested message from its own loop, without `_decode_other`'s
+    # call and its generic branches (~80 of the ~140 other nodes of a list of 10). A subset of
+    # `by_tag`'s keys, so bounded with it.
+    nested: dict[object, _Field] = dataclasses.field(default_factory=dict)
     # Encoding walks only the fields a message has set (`ListFields`), found here by name.
     by_name: Mapping[str, _Field] = dataclasses.field(default_factory=dict)
     # A text twin's name -> its enum's name: an enum left at 0 whose twin holds CI's text
@@ -481,6 +486,8 @@ def _field_for_tag(table: _Table, tag: object) -> _Field:
         table.by_tag[tag] = found
         if found.step == _STEP_TEXT:
             table.texts[tag] = found.name
+        elif found.kind is _MESSAGE:
+            table.nested[tag] = found
     return found
 
 
@@ -814,6 +821,7 @@ def _decode_into(message: Message, element: etree._Element, path: Path, keep_raw
     if table is None:
         table = _table(message)
     texts = table.texts
+    nested = table.nested
     unknown = table.unknown
     space = _XML_SPACE
     if len(path) >= _LAST_LEVEL:
@@ -824,6 +832,15 @@ def _decode_into(message: Message, element: etree._Element, path: Path, keep_raw
         tag = child.tag
         name = texts.get(tag)
         if name is None:
+            field = nested.get(tag)
+            if field is not None and len(child):
+                # A nested message with children (an empty one, or one holding only text,
+                # takes `_decode_other`'s rules): the same descent as there.
+                target = getattr(message, field.name)
+                _decode_into(
+                    target.add() if field.repeated else target, child, (*path, tag), keep_raw
+                )
+                continue
             name = _decode_other(message, table, child, tag, path, keep_raw)
             if name is None:
                 continue
