@@ -1,10 +1,11 @@
 """The decode walk against the walk before session 15 (issue 16), kept here as it was.
 
-Session 15 cut the walk's per-node work for a list answer (nested messages dispatched from the
-walk's own loop, ...). Each such restructure must decode every document exactly as before: the
-same message bytes, or the same error (class and whole text, node path included). The reference
-is the walk of 2e96bd6, copied below unchanged but for its names (`_old_...`); it shares the
-codec's tables, parser, bounds and the helpers no step changed.
+Session 15 cut the walk's per-node work for a list answer: nested messages, then the other
+leaves (numbers, enums, `-`-is-empty strings), dispatched from the walk's own loop by tables of
+their own instead of through `_decode_other`. Each such restructure must decode every document
+exactly as before: the same message bytes, or the same error (class and whole text, node path
+included). The reference is the walk of 2e96bd6, copied below unchanged but for its names
+(`_old_...`); it shares the codec's tables, parser, bounds and the helpers no step changed.
 
 Documents: any message of every XML type, encoded, then mutated the ways answers drift
 (`test_xml_decode_paths._mutate`) and in hostile ways (nesting around `MAX_DEPTH` under any node,
