@@ -102,8 +102,10 @@ def _files(
 
 def outputs_of(job: media_pb2.JobsDetail) -> list[outputs_pb2.OutputObject]:
     """The objects `job` wrote, per the module docstring (empty unless it succeeded)."""
+    if job.state != media_pb2.JOB_STATE_SUCCESS:
+        return []  # before `job.operation`: a job still running costs one read of an int
     operation = job.operation
-    if job.state != media_pb2.JOB_STATE_SUCCESS or not operation.HasField("media_result"):
+    if not operation.HasField("media_result"):
         return []
     output = operation.output
     main = operation.media_result.output_file
