@@ -27,7 +27,7 @@ from gateway.errors import FieldViolation, InvalidRequest
 from gateway.jobs.describe import MAX_JOB_IDS_PER_RPC
 from gateway.jobs.multi_submit import MAX_OPERATIONS
 from gateway.jobs.submit import MARKER_LEN, REQUEST_ID, new_request_id
-from gateway.model import Target, is_valid_bucket, is_valid_region
+from gateway.model import Target, is_valid_bucket, is_valid_region, known_target
 from gateway.status import MAX_FIELD_CHARS
 from gateway.upstream import xml_codec
 
@@ -114,9 +114,11 @@ def _cut_path(field: str) -> tuple[str, str]:
 def _target(bucket: str, region: str, settings: Settings, errors: _Violations) -> Target:
     # A default is valid when set: `Settings` refuses to start with an invalid one, so only the
     # caller's own names are checked (a regex each, on every call that names them).
+    checked = True
     if bucket:
         if not is_valid_bucket(bucket):
             errors.add("bucket", "must be 'name-APPID' (lower-case letters, digits, dashes)")
+            checked = False
     else:
         bucket = settings.default_bucket
         if not bucket:
@@ -124,11 +126,13 @@ def _target(bucket: str, region: str, settings: Settings, errors: _Violations) -
     if region:
         if not is_valid_region(region):
             errors.add("region", "must be a region name such as 'ap-guangzhou'")
+            checked = False
     else:
         region = settings.default_region
         if not region:
             errors.add("region", "required: no default region is configured")
-    return Target(bucket, region)
+    # Names that failed their check are the caller's text, of any length: not remembered.
+    return known_target(bucket, region) if checked else Target(bucket, region)
 
 
 def _printable_ascii(text: str) -> bool:
