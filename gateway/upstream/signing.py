@@ -264,7 +264,7 @@ class _Names:
     names equal once encoded and lower-cased (`_names` makes no `_Names` otherwise), sorting
     the pairs is sorting the names."""
 
-    __slots__ = ("_get", "_prefixes", "_template", "header_list", "keys", "param_list")
+    __slots__ = ("_get", "_last", "_prefixes", "_template", "header_list", "keys", "param_list")
 
     def __init__(self, keys: tuple[str, ...]) -> None:
         spelled = sorted((encode(key).lower(), key) for key in keys)
@@ -276,6 +276,10 @@ class _Names:
             if len(keys) > 1
             else functools.partial(_values, self.keys)
         )
+        # The last values formatted and their text: a describe's or a listing's repeat from
+        # request to request (the host, a token, the same filters), a submit's differ (its
+        # body's Content-MD5). One entry, replaced whole.
+        self._last: tuple[tuple[str | None, ...], str] = ((), "")
         self._prefixes = tuple(f"{name}=" for name in names)
         # The pairs with `:` for `=`: no encoded name holds a `:`, `+`, `/` or `=`, so the
         # base64 escapes and then `:` -> `=` over the whole text touch the values' characters
@@ -288,6 +292,9 @@ class _Names:
         """`format_pairs(canonical_pairs(items.items()))`, for `items` holding this set's keys
         (others are left out)."""
         values = self._get(items)
+        last_values, last_text = self._last
+        if values == last_values:
+            return last_text
         try:
             others = "".join(values).encode().translate(None, _BASE64_ISH_BYTES)  # type: ignore[arg-type]
         except (TypeError, UnicodeEncodeError):  # a None (a value-less param); a lone surrogate
@@ -295,17 +302,20 @@ class _Names:
         if not others:
             # Every value base64 text or bare (a body's Content-MD5, a type, a length, a
             # host): the three escapes `_quote` makes of such a text, made on all at once.
-            return (
+            text = (
                 (self._template % values)
                 .replace("+", "%2B")
                 .replace("/", "%2F")
                 .replace("=", "%3D")
                 .replace(":", "=")
             )
-        return "&".join(
-            prefix + (encode(value) if value else "")
-            for prefix, value in zip(self._prefixes, values, strict=True)
-        )
+        else:
+            text = "&".join(
+                prefix + (encode(value) if value else "")
+                for prefix, value in zip(self._prefixes, values, strict=True)
+            )
+        self._last = (values, text)
+        return text
 
 
 def _values(keys: tuple[str, ...], items: Mapping[str, str | None]) -> tuple[str | None, ...]:

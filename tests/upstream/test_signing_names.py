@@ -225,3 +225,17 @@ def test_long_names_are_not_remembered() -> None:
     assert signing._NAMES == {}
     assert signing._names(("x-cos-meta-a",), False) is not None
     assert list(signing._NAMES) == [(("x-cos-meta-a",), False)]
+
+
+@PROPERTY
+@given(call=calls(), values=st.lists(st.lists(values, min_size=6, max_size=6), max_size=4))
+def test_the_last_values_remembered_are_those_of_the_same_names(
+    call: dict[str, object], values: list[list[str]]
+) -> None:
+    """Each `_Names` keeps its last values' text: the same names with other values, the same
+    values again, in any order, sign as the per-request form does."""
+    headers = call["headers"]
+    assert isinstance(headers, dict)
+    calls_ = [call] + [{**call, "headers": dict(zip(headers, row, strict=False))} for row in values]
+    for each in calls_ + calls_[::-1]:
+        assert outcome(signing.authorization, each) == outcome(reference_authorization, each)
