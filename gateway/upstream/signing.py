@@ -248,7 +248,7 @@ def authorization(
     else:
         path = path if path.startswith("/") else "/" + path
         http = (
-            f"{method.lower()}\n{path}\n{param_names.format(params)}\n"
+            f"{method.lower()}\n{path}\n{param_names.format(params) if params else ''}\n"
             f"{header_names.format(header_items)}\n"
         )
         lists = header_names.header_list + param_names.param_list
