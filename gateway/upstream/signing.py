@@ -231,6 +231,7 @@ def authorization(
     if host is not None and not any(name.lower() == "host" for name in headers):
         header_items = {**headers, "host": host}
     window, signer, head = _window(secret_id, secret_key, start, end)
+    # `_names`' own look-up first, inline: one call less on every request.
     header_names = _NAMES.get((tuple(header_items), only_signable), _UNSEEN)
     if header_names is _UNSEEN:
         header_names = _names(tuple(header_items), only_signable)
