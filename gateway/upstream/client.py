@@ -649,9 +649,10 @@ class CiClient:
             host=None,
             path=call.path,
             params=call.params,
-            headers=signing.select_signed_headers(headers),
+            headers=headers,
             start=now - SIGN_BACKDATE_S,
             end=now + SIGN_VALIDITY_S,
+            only_signable=True,
         )
         base = self._settings.endpoint_url or f"https://{host}"
         url = base.rstrip("/") + encode_path(call.path)

@@ -20,7 +20,7 @@ import functools
 import hashlib
 import hmac
 import operator
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from urllib.parse import quote
 
@@ -218,25 +218,138 @@ def authorization(
     headers: Mapping[str, str],
     start: int,
     end: int,
+    only_signable: bool = False,
 ) -> str:
     """Return the `Authorization` header value for one request.
 
     `path` is the raw, unencoded resource path (``/jobs``, ``/视频/a+b.mp4``). Every header and
-    param given is signed; use `select_signed_headers` to sign what the official SDK signs.
+    param given is signed, or with `only_signable` only the headers the official SDK signs (the
+    same as passing `select_signed_headers(headers)`, without building that dict per request).
     `host` is signed as the `host` header unless `headers` already carries one.
     """
     header_items: Mapping[str, str] = headers
     if host is not None and not any(name.lower() == "host" for name in headers):
         header_items = {**headers, "host": host}
-    header_pairs = canonical_pairs(header_items.items())
-    param_pairs = canonical_pairs(params.items()) if params else []
     window, signer, head = _window(secret_id, secret_key, start, end)
-    to_sign = string_to_sign(window, http_string(method, path, param_pairs, header_pairs))
-    return (
-        f"{head}&q-header-list={';'.join(map(_NAME, header_pairs))}"
-        f"&q-url-param-list={';'.join(map(_NAME, param_pairs))}"
-        f"&q-signature={signer.hexdigest(to_sign.encode())}"
-    )
+    # `_names`' own look-up first, inline: one call less on every request.
+    header_names = _NAMES.get((tuple(header_items), only_signable), _UNSEEN)
+    if header_names is _UNSEEN:
+        header_names = _names(tuple(header_items), only_signable)
+    param_names = _names(tuple(params), False) if params else _NO_NAMES
+    if header_names is None or param_names is None:  # names that differ only in case
+        if only_signable:
+            header_items = select_signed_headers(header_items)
+        header_pairs = canonical_pairs(header_items.items())
+        param_pairs = canonical_pairs(params.items()) if params else []
+        http = http_string(method, path, param_pairs, header_pairs)
+        lists = (
+            f"&q-header-list={';'.join(map(_NAME, header_pairs))}"
+            f"&q-url-param-list={';'.join(map(_NAME, param_pairs))}"
+        )
+    else:
+        path = path if path.startswith("/") else "/" + path
+        http = (
+            f"{method.lower()}\n{path}\n{param_names.format(params) if params else ''}\n"
+            f"{header_names.format(header_items)}\n"
+        )
+        lists = header_names.header_list + param_names.param_list
+    to_sign = string_to_sign(window, http)
+    return f"{head}{lists}&q-signature={signer.hexdigest(to_sign.encode())}"
+
+
+class _Names:
+    """What a request's header (or param) names alone decide, worked out once per set of
+    names: the order they are signed in, each one's encoded lower-case spelling, and the list of
+    them the Authorization names. A CI client sends the same few names on every request, so
+    only the values are looked at per request. `canonical_pairs`' rule exactly: with no two
+    names equal once encoded and lower-cased (`_names` makes no `_Names` otherwise), sorting
+    the pairs is sorting the names."""
+
+    __slots__ = ("_get", "_last", "_prefixes", "_template", "header_list", "keys", "param_list")
+
+    def __init__(self, keys: tuple[str, ...]) -> None:
+        spelled = sorted((encode(key).lower(), key) for key in keys)
+        names = [name for name, _ in spelled]
+        self.keys = tuple(key for _, key in spelled)
+        # `itemgetter` of one key gives the value, not a tuple of one: rare enough to spell.
+        self._get: Callable[[Mapping[str, str | None]], tuple[str | None, ...]] = (
+            operator.itemgetter(*self.keys)
+            if len(keys) > 1
+            else functools.partial(_values, self.keys)
+        )
+        # The last values formatted and their text: a describe's or a listing's repeat from
+        # request to request (the host, a token, the same filters), a submit's differ (its
+        # body's Content-MD5). One entry, replaced whole.
+        self._last: tuple[tuple[str | None, ...], str] = ((), "")
+        self._prefixes = tuple(f"{name}=" for name in names)
+        # The pairs with `:` for `=`: no encoded name holds a `:`, `+`, `/` or `=`, so the
+        # base64 escapes and then `:` -> `=` over the whole text touch the values' characters
+        # alone (`format`).
+        self._template = "&".join(f"{name.replace('%', '%%')}:%s" for name in names)
+        self.header_list = f"&q-header-list={';'.join(names)}"
+        self.param_list = f"&q-url-param-list={';'.join(names)}"
+
+    def format(self, items: Mapping[str, str | None]) -> str:
+        """`format_pairs(canonical_pairs(items.items()))`, for `items` holding this set's keys
+        (others are left out)."""
+        values = self._get(items)
+        last_values, last_text = self._last
+        if values == last_values:
+            return last_text
+        try:
+            others = "".join(values).encode().translate(None, _BASE64_ISH_BYTES)  # type: ignore[arg-type]
+        except (TypeError, UnicodeEncodeError):  # a None (a value-less param); a lone surrogate
+            others = b"?"
+        if not others:
+            # Every value base64 text or bare (a body's Content-MD5, a type, a length, a
+            # host): the three escapes `_quote` makes of such a text, made on all at once.
+            text = (
+                (self._template % values)
+                .replace("+", "%2B")
+                .replace("/", "%2F")
+                .replace("=", "%3D")
+                .replace(":", "=")
+            )
+        else:
+            text = "&".join(
+                prefix + (encode(value) if value else "")
+                for prefix, value in zip(self._prefixes, values, strict=True)
+            )
+        self._last = (values, text)
+        return text
+
+
+def _values(keys: tuple[str, ...], items: Mapping[str, str | None]) -> tuple[str | None, ...]:
+    return tuple(map(items.__getitem__, keys))
+
+
+_NAMES_CACHE_SIZE = 64
+"""Sets of names remembered: a client signs a handful (a submit's, a describe's, a listing's,
+with and without a token or a traceparent)."""
+_NAMES_MAX_CHARS = 1024
+"""Sets of names longer than this together are not remembered, so the cache stays small
+whatever it is fed (a CI client's are a few dozen characters)."""
+_NAMES: dict[tuple[tuple[str, ...], bool], _Names | None] = {}
+_UNSEEN = _Names(())  # a marker only: `_NAMES` has no entry
+
+
+def _names(keys: tuple[str, ...], only_signable: bool) -> _Names | None:
+    """The `_Names` of `keys` (only the signable ones with `only_signable`), or None when two of
+    them are one name once encoded and lower-cased: their values then decide their order.
+    Remembered in `_NAMES` while it has room, for sets of names that are not too long."""
+    known = _NAMES.get((keys, only_signable), _UNSEEN)
+    if known is not _UNSEEN:
+        return known
+    names = keys
+    if only_signable:
+        names = tuple(key for key in keys if _is_signable(key))
+    found = None if len({encode(key).lower() for key in names}) < len(names) else _Names(names)
+    if len(_NAMES) < _NAMES_CACHE_SIZE and sum(map(len, keys)) <= _NAMES_MAX_CHARS:
+        _NAMES[keys, only_signable] = found
+    return found
+
+
+_NO_NAMES = _Names(())
 
 
 _NAME = operator.itemgetter(0)  # a pair's name

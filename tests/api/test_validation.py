@@ -20,6 +20,7 @@ from google.protobuf.duration_pb2 import Duration
 from hypothesis import given
 from hypothesis import strategies as st
 
+from gateway import model
 from gateway._proto import media_pb2, service_pb2
 from gateway.api import kind_rules, validation
 from gateway.api.validation import (
@@ -38,7 +39,7 @@ from gateway.api.validation import (
 from gateway.config.settings import Settings
 from gateway.errors import InvalidRequest
 from gateway.jobs.describe import MAX_JOB_IDS_PER_RPC
-from gateway.model import MAX_DESCRIBE_JOB_IDS, Target
+from gateway.model import MAX_DESCRIBE_JOB_IDS, Target, is_valid_bucket, is_valid_region
 
 M, S = media_pb2, service_pb2
 BUCKET, REGION = "examplebucket-1250000000", "ap-guangzhou"
@@ -493,3 +494,26 @@ def test_a_dot_segment_is_found_as_splitting_the_key_finds_it(key: str) -> None:
     submit): the same answer as the split for any key."""
     by_split = bool(kind_rules.DOT_SEGMENTS.intersection(key.split("/")))
     assert kind_rules.has_dot_segment(key) == by_split
+
+
+@given(
+    bucket=st.one_of(st.just(""), st.sampled_from([BUCKET, "other-1250000000"]), st.text()),
+    region=st.one_of(st.just(""), st.sampled_from([REGION, "ap-beijing"]), st.text()),
+    default_bucket=st.sampled_from(["", BUCKET]),
+    default_region=st.sampled_from(["", REGION]),
+)
+def test_the_target_is_the_one_of_the_names_used(
+    bucket: str, region: str, default_bucket: str, default_region: str
+) -> None:
+    """`_target` hands back a remembered target (`model.known_target`) for checked names and
+    the defaults: equal to one built anew; names that fail their check are not remembered."""
+    settings = Settings(default_bucket=default_bucket, default_region=default_region)
+    errors = validation._Violations()
+    before = model.known_target.cache_info()
+    target = validation._target(bucket, region, settings, errors)
+    assert target == Target(bucket or default_bucket, region or default_region)
+    if (bucket and not is_valid_bucket(bucket)) or (region and not is_valid_region(region)):
+        after = model.known_target.cache_info()
+        assert (after.hits, after.misses) == (before.hits, before.misses)
+    else:
+        assert validation._target(bucket, region, settings, errors) is target
