@@ -64,9 +64,9 @@ from typing import Any
 import grpc
 
 from bench.clients import RPC_TIMEOUT_S, GatewayClient, _signed_headers
-from bench.common import BUCKET, REGION, SECRET_ID, SECRET_KEY
+from bench.common import BUCKET, REGION, ROOT, SECRET_ID, SECRET_KEY
 from bench.loadgen import closed_loop_async
-from bench.procs import ROOT, Servers, child, default_cpus
+from bench.procs import Servers, child, default_cpus
 from bench.throughput import seed_jobs
 from gateway._proto import service_pb2, service_pb2_grpc
 

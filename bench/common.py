@@ -15,7 +15,7 @@ import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,7 +34,9 @@ SECRET_KEY = "bench-secret-key-not-a-real-one-00000"  # noqa: S105 - a loopback-
 ENV_SECRET_ID = "BENCH_SECRET_ID"  # noqa: S105 - variable names, not secrets
 ENV_SECRET_KEY = "BENCH_SECRET_KEY"  # noqa: S105
 
-RESULTS_DIR = Path(__file__).resolve().parent / "results"
+ROOT = Path(__file__).resolve().parent.parent
+"""The checkout: where `python -m bench.*` children run, whatever the caller's own folder."""
+RESULTS_DIR = ROOT / "bench" / "results"
 
 PROXY_VARIABLES = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY")
 
@@ -235,8 +237,19 @@ def callgrind_instructions(argv: Sequence[str]) -> int:
     PYTHONHASHSEED fixed: a dict's layout, and so its probes, may not differ between the two."""
     command = ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", sys.executable]
     env = {**os.environ, "PYTHONHASHSEED": "0"}
-    done = subprocess.run([*command, *argv], capture_output=True, env=env, check=False)  # noqa: S603
+    done = subprocess.run(  # noqa: S603
+        [*command, *argv], capture_output=True, env=env, check=False, cwd=ROOT
+    )
     found = _COLLECTED.search(done.stderr)
     if done.returncode != 0 or found is None:
         raise SystemExit(f"callgrind failed ({done.returncode}):\n{done.stderr.decode()[-2000:]}")
     return int(found[1])
+
+
+def callgrind_per_call(argv: Callable[[int], Sequence[str]], calls: int) -> float:
+    """Instructions per call of a command whose whole life is its calls: `argv(calls)` and
+    `argv(2 * calls)` counted (`callgrind_instructions`) and differenced, so that start-up,
+    imports and warm-up, the same in both runs, cancel out."""
+    once = callgrind_instructions(argv(calls))
+    twice = callgrind_instructions(argv(2 * calls))
+    return (twice - once) / calls

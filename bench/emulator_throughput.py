@@ -44,9 +44,7 @@ from typing import Any
 
 import aiohttp
 
-from bench.common import signed
-
-REPO_ROOT = Path(__file__).resolve().parent.parent
+from bench.common import RESULTS_DIR, ROOT, signed
 
 BUCKET = "benchbucket-1250000000"
 REGION = "ap-guangzhou"
@@ -55,7 +53,7 @@ OBJECT_KEY = "input/bench.mp4"
 SECRET_ID = "AKIDemulatorBench000000000000000000"  # noqa: S105 - a loopback-only fake
 SECRET_KEY = "emulator-bench-secret-not-real"  # noqa: S105 - a loopback-only fake
 TARGET_PER_S = 2000
-RESULTS = Path(__file__).resolve().parent / "results" / "emulator_throughput.json"
+RESULTS = RESULTS_DIR / "emulator_throughput.json"
 BODY = (
     f"<Request><Tag>MediaInfo</Tag><Input><Object>{OBJECT_KEY}</Object></Input>"
     "<Operation><UserData>bench</UserData></Operation></Request>"
@@ -228,7 +226,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         f"serve_pinned({emulator_cpu}, {bool(args.run_jobs)}, {int(args.media_jobs)})",
         stdin=asyncio.subprocess.PIPE,
         stdout=asyncio.subprocess.PIPE,
-        cwd=str(REPO_ROOT),
+        cwd=str(ROOT),
     )  # fmt: skip
     assert child.stdin is not None and child.stdout is not None
     try:

@@ -53,7 +53,7 @@ from bench.common import (
     SECRET_ID,
     SECRET_KEY,
     Spread,
-    callgrind_instructions,
+    callgrind_per_call,
 )
 from gateway import logs
 from gateway._proto import media_pb2, service_pb2, service_pb2_grpc
@@ -305,16 +305,17 @@ _FROZEN = (
 )
 
 
-def _instructions(operation: str, calls: int, warmup: int) -> int:
-    options = ["--only", operation, "--calls", str(calls), "--reps", "1", "--warmup", str(warmup)]
-    return callgrind_instructions(["-c", _FROZEN, *options])
+def _argv(operation: str, warmup: int) -> Callable[[int], list[str]]:
+    def argv(calls: int) -> list[str]:
+        options = ["--only", operation, "--calls", str(calls), "--reps", "1", "--warmup"]
+        return ["-c", _FROZEN, *options, str(warmup)]
+
+    return argv
 
 
 def callgrind(operations: Sequence[str], *, calls: int, warmup: int) -> None:
     for operation in operations:
-        once = _instructions(operation, calls, warmup)
-        twice = _instructions(operation, 2 * calls, warmup)
-        per_call = (twice - once) / calls
+        per_call = callgrind_per_call(_argv(operation, warmup), calls)
         print(f"{operation:9s} {per_call:10,.0f} instructions/call ({calls} calls)", flush=True)
 
 

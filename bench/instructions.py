@@ -37,13 +37,13 @@ import asyncio
 import contextlib
 import re
 import subprocess
-import sys
 import tempfile
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from pathlib import Path
 
 from bench.clients import DirectClient, GatewayClient
-from bench.procs import ROOT, Child, child, default_cpus, servers
+from bench.common import callgrind_per_call
+from bench.procs import Child, child, default_cpus, servers
 from bench.throughput import capture_bodies, seed_jobs
 
 OPERATIONS = ("submit", "describe", "list")
@@ -110,31 +110,17 @@ def served(
     return total_instructions(dumps[-1].read_bytes()) // calls
 
 
-def _direct_run(url: str, operation: str, job_id: str, calls: int, out_file: Path) -> int:
-    command = [
-        *_callgrind(out_file),
-        sys.executable,
-        "-m",
-        "bench.instructions",
-        "direct",
-        "--url",
-        url,
-        "--operation",
-        operation,
-        "--job-id",
-        job_id,
-        "--calls",
-        str(calls),
-    ]
-    subprocess.run(command, check=True, capture_output=True, cwd=ROOT)  # noqa: S603
-    return total_instructions(out_file.read_bytes())
+def direct(url: str, operation: str, job_id: str, *, calls: int) -> int:
+    """Instructions per call of the direct client, in a process of its own whose whole life is
+    its calls (`callgrind_per_call`: `calls` and twice as many, differenced)."""
 
+    def argv(count: int) -> list[str]:
+        return [
+            *("-m", "bench.instructions", "direct", "--url", url, "--operation", operation),
+            *("--job-id", job_id, "--calls", str(count)),
+        ]
 
-def direct(url: str, operation: str, job_id: str, *, calls: int, folder: Path) -> int:
-    """Instructions per call of the direct client: `calls` and twice as many, differenced."""
-    once = _direct_run(url, operation, job_id, calls, folder / "direct-once.out")
-    twice = _direct_run(url, operation, job_id, 2 * calls, folder / "direct-twice.out")
-    return (twice - once) // calls
+    return round(callgrind_per_call(argv, calls))
 
 
 async def _direct_calls(url: str, operation: str, job_id: str, calls: int) -> None:
@@ -196,7 +182,7 @@ def measure(
                     results[operation][what] = count
                     report(f"{operation:9s} {what:11s} {count:12,d} instructions/call")
         for operation in operations:
-            count = direct(pair.emulator_url, operation, job_id, calls=calls, folder=folder)
+            count = direct(pair.emulator_url, operation, job_id, calls=calls)
             results[operation]["HTTP floor"] = count
             report(f"{operation:9s} {'HTTP floor':11s} {count:12,d} instructions/call")
     return results

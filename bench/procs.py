@@ -21,9 +21,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
-from bench.common import ENV_SECRET_ID, ENV_SECRET_KEY, RESULTS_DIR, SECRET_ID, SECRET_KEY
+from bench.common import (
+    ENV_SECRET_ID,
+    ENV_SECRET_KEY,
+    RESULTS_DIR,
+    ROOT,
+    SECRET_ID,
+    SECRET_KEY,
+)
 
-ROOT = Path(__file__).resolve().parent.parent
 START_TIMEOUT_S = 60.0
 STOP_GRACE_S = 5.0
 

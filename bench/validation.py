@@ -18,7 +18,7 @@ import argparse
 import time
 from collections.abc import Callable, Sequence
 
-from bench.common import BUCKET, OBJECT_KEY, REGION, callgrind_instructions
+from bench.common import BUCKET, OBJECT_KEY, REGION, callgrind_per_call
 from gateway._proto import media_pb2, service_pb2
 from gateway.api.validation import validate_submit
 from gateway.config.settings import Settings
@@ -67,9 +67,12 @@ def run(name: str, calls: int, warmup: int) -> float:
     return (time.perf_counter() - started) / calls * 1e6
 
 
-def _instructions(name: str, calls: int, warmup: int) -> int:
-    options = ["--only", name, "--reps", "1", "--calls", str(calls), "--warmup", str(warmup)]
-    return callgrind_instructions(["-m", "bench.validation", *options])
+def _argv(name: str, warmup: int) -> Callable[[int], list[str]]:
+    def argv(calls: int) -> list[str]:
+        options = ["--only", name, "--reps", "1", "--calls", str(calls), "--warmup", str(warmup)]
+        return ["-m", "bench.validation", *options]
+
+    return argv
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -88,9 +91,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         parser.error(f"unknown requests: {', '.join(sorted(unknown))}")
     for name in names:
         if args.callgrind:
-            once = _instructions(name, args.calls, args.warmup)
-            twice = _instructions(name, 2 * args.calls, args.warmup)
-            figure = f"{(twice - once) / args.calls:10,.0f} instructions/call"
+            per_call = callgrind_per_call(_argv(name, args.warmup), args.calls)
+            figure = f"{per_call:10,.0f} instructions/call"
         else:
             fastest = min(run(name, args.calls, args.warmup) for _ in range(args.reps))
             figure = f"{fastest:8.2f} µs/call (fastest of {args.reps} x {args.calls})"
