@@ -115,7 +115,6 @@ MARKER_HEX = 20
 # would lose a leading space to whitespace trimming).
 MARKER_LEN = 1 + len(MARKER_PREFIX) + MARKER_HEX
 _MARKER = re.compile(f"(?:^| ){re.escape(MARKER_PREFIX)}[0-9a-f]{{{MARKER_HEX}}}$")
-_MARKER_TAIL = MARKER_LEN  # the marker with its space, or without it before a final line break
 REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
 
@@ -142,10 +141,11 @@ def strip_marker(user_data: str) -> str:
     """`user_data` without the gateway's marker at its end (`_MARKER`), if it has one.
 
     The marker ends the text (or stands before a final line break, where `$` matches too), so
-    its prefix lies within the last `_MARKER_TAIL` characters. UserData without one (a job the
-    gateway did not submit, a caller's own text) is told by a substring test of those, at a
-    fraction of the regex's search, which tries `(?:^| )` at every position of the text."""
-    if MARKER_PREFIX not in user_data[-_MARKER_TAIL:]:
+    its prefix lies within the last `MARKER_LEN` characters: the marker with its space, or
+    without it before that line break. UserData without one (a job the gateway did not submit,
+    a caller's own text) is told by a substring test of those, at a fraction of the regex's
+    search, which tries `(?:^| )` at every position of the text."""
+    if MARKER_PREFIX not in user_data[-MARKER_LEN:]:
         return user_data
     return _MARKER.sub("", user_data)
 

@@ -191,9 +191,14 @@ def format_pairs(pairs: list[tuple[str, str]]) -> str:
 def http_string(
     method: str, path: str, params: list[tuple[str, str]], headers: list[tuple[str, str]]
 ) -> str:
+    return _http_text(method, path, format_pairs(params), format_pairs(headers))
+
+
+def _http_text(method: str, path: str, params: str, headers: str) -> str:
+    """The HttpString of formatted params and headers (`format_pairs`, or `_Names.format`)."""
     # A relative path would sign differently from what CI verifies (it always sees a leading /).
     path = path if path.startswith("/") else "/" + path
-    return f"{method.lower()}\n{path}\n{format_pairs(params)}\n{format_pairs(headers)}\n"
+    return f"{method.lower()}\n{path}\n{params}\n{headers}\n"
 
 
 def string_to_sign(key_time_value: str, http_string_value: str) -> str:
@@ -247,11 +252,8 @@ def authorization(
             f"&q-url-param-list={';'.join(map(_NAME, param_pairs))}"
         )
     else:
-        path = path if path.startswith("/") else "/" + path
-        http = (
-            f"{method.lower()}\n{path}\n{param_names.format(params) if params else ''}\n"
-            f"{header_names.format(header_items)}\n"
-        )
+        formatted_params = param_names.format(params) if params else ""
+        http = _http_text(method, path, formatted_params, header_names.format(header_items))
         lists = header_names.header_list + param_names.param_list
     to_sign = string_to_sign(window, http)
     return f"{head}{lists}&q-signature={signer.hexdigest(to_sign.encode())}"
