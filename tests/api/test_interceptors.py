@@ -16,7 +16,7 @@ import grpc
 import pytest
 
 from gateway import rpc_context
-from gateway.api.interceptors import InFlight, ObservabilityInterceptor
+from gateway.api.interceptors import DEADLINE_SKEW_S, InFlight, ObservabilityInterceptor
 from gateway.api.metrics import GatewayMetrics
 from gateway.errors import ShuttingDown, UpstreamError
 from gateway.logs import ACCESS_LOGGER
@@ -278,16 +278,28 @@ async def test_a_drain_already_waiting_is_woken_when_the_last_call_ends(served: 
 
 
 @pytest.mark.parametrize(
-    ("end", "code"), [("deadline", "DEADLINE_EXCEEDED"), ("cancel", "CANCELLED")]
+    ("end", "code"),
+    [
+        ("deadline", "DEADLINE_EXCEEDED"),
+        ("cancel", "CANCELLED"),
+        # The client's own deadline timer fires first and cancels (its clock started before
+        # the request left): the gateway, whose deadline is a few ms later, sees a cancel.
+        ("cancel at the deadline", "DEADLINE_EXCEEDED"),
+    ],
 )
 async def test_a_call_that_never_answers_is_logged_as_what_ended_it(
     served: Served, access: AccessLines, end: str, code: str
 ) -> None:
-    call = served.unary("Held")(b"", timeout=0.5 if end == "deadline" else WAIT_S)
+    timeout = WAIT_S if end == "cancel" else 0.5
+    sent = asyncio.get_running_loop().time()
+    call = served.unary("Held")(b"", timeout=timeout)
     async with asyncio.timeout(WAIT_S):
         await served.held.wait()
     if end == "cancel":
         call.cancel()
+    elif end == "cancel at the deadline":
+        early = DEADLINE_SKEW_S / 5  # well inside the skew, far from the gateway's deadline
+        asyncio.get_running_loop().call_at(sent + timeout - early, call.cancel)
     with pytest.raises((grpc.aio.AioRpcError, asyncio.CancelledError)):
         await call
     line = await access.line(0)
