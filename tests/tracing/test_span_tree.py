@@ -11,6 +11,7 @@ import asyncio
 import io
 import json
 import secrets
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any
@@ -25,6 +26,7 @@ from ci_emulator.hosts import Target
 from ci_emulator.server import RunningEmulator
 from gateway._proto import media_pb2, service_pb2, service_pb2_grpc
 from gateway.api.server import RunningGateway, start_gateway
+from gateway.config import settings as config
 from gateway.config.settings import Callbacks, Settings
 from gateway.credentials import Credentials, StaticCredentialsProvider
 from gateway.jobs.callbacks import MAX_CALLBACK_BYTES
@@ -64,6 +66,7 @@ class SeenByCi:
     method: str
     path: str
     traceparent: str | None
+    at: float  # time.monotonic() when it reached the emulator
 
 
 def record_ci_requests(emulator: RunningEmulator) -> list[SeenByCi]:
@@ -71,7 +74,8 @@ def record_ci_requests(emulator: RunningEmulator) -> list[SeenByCi]:
     seen: list[SeenByCi] = []
 
     async def hook(request: web.Request, target: Target) -> None:
-        seen.append(SeenByCi(request.method, request.path, request.headers.get("traceparent")))
+        traceparent = request.headers.get("traceparent")
+        seen.append(SeenByCi(request.method, request.path, traceparent, time.monotonic()))
         return None
 
     emulator.state.request_hooks.append(hook)
@@ -153,7 +157,16 @@ async def test_a_submit_answered_503_is_one_trace_with_both_attempts_and_the_rec
     assert event == "retry scheduled"
     assert attributes["ci.operation"] == "CreateMediaJobs"
     assert attributes["ci_gateway.reason"] == "UPSTREAM_UNAVAILABLE"
-    assert attributes["ci_gateway.retry_delay_ms"] >= 1000  # the settle's floor, and jitter
+    # The event names the wait still ahead when it is scheduled: the settle (floor plus jitter)
+    # counted from the 503, less the look made meanwhile, so it may fall a little under the
+    # floor but never above floor and jitter's ceiling.
+    retry = config.Retry()
+    ceiling_ms = 1000 * (retry.submit_settle_s + retry.transient_base_s)
+    assert 0 < attributes["ci_gateway.retry_delay_ms"] <= ceiling_ms
+    # What the settle is for: the resend reached CI no sooner than the floor after the send in
+    # doubt did (which reached CI before its 503 was made, so before the settle began).
+    posts = [r.at for r in seen if (r.method, r.path) == ("POST", "/jobs")]
+    assert len(posts) == 2 and posts[1] - posts[0] >= retry.submit_settle_s
 
     attempts = named(spans, "CI CreateMediaJobs")
     assert [a.attributes["ci.retry"] for a in attempts] == [0, 1]
