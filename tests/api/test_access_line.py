@@ -50,6 +50,9 @@ class _Context:
     def peer_identities(self) -> None:
         return None
 
+    def time_remaining(self) -> None:
+        return None
+
 
 _METRICS = GatewayMetrics()
 _INTERCEPTOR = interceptors.ObservabilityInterceptor(_METRICS, interceptors.InFlight())
