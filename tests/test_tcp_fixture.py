@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import ssl
 
 import pytest
+import trustme
 
-from tests.fixtures.tcp import Handler, StreamServer
+from tests.fixtures.tcp import CLOSE_TIMEOUT_S, Handler, StreamServer
 
 WAIT_S = 5.0
 
@@ -51,3 +53,21 @@ async def test_close_ends_a_connection_made_at_any_point_before_it(
         assert await over(client)
         assert asyncio.all_tasks() == {asyncio.current_task()}  # no handler left running
         await server.close()  # a second close: nothing to do
+
+
+async def test_close_does_not_wait_for_a_tls_connection_whose_handshake_failed() -> None:
+    """asyncio tells the app's protocol nothing of a TLS connection whose handshake failed, so
+    no handler or `connection_made` of the server's ever sees it; its close still knows when it
+    is gone (the server's own count of transports) instead of waiting out its bound."""
+    ca = trustme.CA()
+    tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("localhost").configure_cert(tls)
+    server = StreamServer(hold)
+    port = await server.start(tls=tls)
+    untrusting = ssl.create_default_context()  # the system's CAs: not this test's
+    with pytest.raises(ssl.SSLCertVerificationError):
+        await asyncio.open_connection(
+            "127.0.0.1", port, ssl=untrusting, server_hostname="localhost"
+        )
+    assert server.accepted == 0  # no handler ran
+    await asyncio.wait_for(server.close(), CLOSE_TIMEOUT_S / 2)
