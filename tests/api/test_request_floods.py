@@ -311,7 +311,11 @@ async def test_health_and_reflection_calls_that_never_finish_stay_within_their_r
             )
         assert answer.status == health_pb2.HealthCheckResponse.SERVING
         grown = peak_rss(process.process.pid) - rested
-        assert grown < rows + refused, f"+{grown / MIB:.1f} MiB"
+        # Within the rows, with the share of the limit the sizing keeps for how far the rows'
+        # measurements vary (`LIMIT_SHARE`): the growth moves with the machine's load (~+10
+        # MiB alone, +14.9 once beside a second whole suite, against 14.7 of rows), where
+        # unbounded reads grew it by 47.
+        assert grown < (rows + refused) / LIMIT_SHARE, f"+{grown / MIB:.1f} MiB"
         # On the API port only the reads within `READ_MEMORY` hold a request; on the health
         # port none is refused, each holding its window at most.
         assert held == read_places(MAX_REQUEST) and read == calls
