@@ -13,7 +13,7 @@ import ssl
 import pytest
 import trustme
 
-from tests.fixtures.tcp import CLOSE_TIMEOUT_S, Handler, StreamServer
+from tests.fixtures.tcp import CLOSE_TIMEOUT_S, Handler, StreamServer, server_context
 
 WAIT_S = 5.0
 
@@ -59,11 +59,8 @@ async def test_close_does_not_wait_for_a_tls_connection_whose_handshake_failed()
     """asyncio tells the app's protocol nothing of a TLS connection whose handshake failed, so
     no handler or `connection_made` of the server's ever sees it; its close still knows when it
     is gone (the server's own count of transports) instead of waiting out its bound."""
-    ca = trustme.CA()
-    tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    ca.issue_cert("localhost").configure_cert(tls)
     server = StreamServer(hold)
-    port = await server.start(tls=tls)
+    port = await server.start(tls=server_context(trustme.CA()))
     untrusting = ssl.create_default_context()  # the system's CAs: not this test's
     with pytest.raises(ssl.SSLCertVerificationError):
         await asyncio.open_connection(

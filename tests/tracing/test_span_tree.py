@@ -26,7 +26,6 @@ from ci_emulator.hosts import Target
 from ci_emulator.server import RunningEmulator
 from gateway._proto import media_pb2, service_pb2, service_pb2_grpc
 from gateway.api.server import RunningGateway, start_gateway
-from gateway.config import settings as config
 from gateway.config.settings import Callbacks, Settings
 from gateway.credentials import Credentials, StaticCredentialsProvider
 from gateway.jobs.callbacks import MAX_CALLBACK_BYTES
@@ -119,6 +118,7 @@ async def test_a_submit_answered_503_is_one_trace_with_both_attempts_and_the_rec
     receiver: OtlpReceiver,
     emulator: RunningEmulator,
     credentials: Credentials,
+    settings: Settings,
 ) -> None:
     emulator.state.pause_scheduling()  # the job is only created: probing is not under test
     fail_first_attempt_only(emulator, "CreateMediaJobs", FaultKind.ERROR_503)
@@ -160,7 +160,7 @@ async def test_a_submit_answered_503_is_one_trace_with_both_attempts_and_the_rec
     # The event names the wait still ahead when it is scheduled: the settle (floor plus jitter)
     # counted from the 503, less the look made meanwhile, so it may fall a little under the
     # floor but never above floor and jitter's ceiling.
-    retry = config.Retry()
+    retry = settings.retry  # the gateway's own (`traced_gateway` is started from `settings`)
     ceiling_ms = 1000 * (retry.submit_settle_s + retry.transient_base_s)
     assert 0 < attributes["ci_gateway.retry_delay_ms"] <= ceiling_ms
     # What the settle is for: the resend reached CI no sooner than the floor after the send in

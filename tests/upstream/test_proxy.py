@@ -25,6 +25,7 @@ from gateway.upstream.proxy import MAX_ANSWER_BYTES, NoProxy, Proxy
 from gateway.upstream.transport import HttpRequest, Transport
 from tests.fixtures.connect_proxy import ESTABLISHED, ORIGIN_HOST, connect_proxy
 from tests.fixtures.logs import rendered
+from tests.fixtures.tcp import server_context
 from tests.upstream.test_transport import LIMIT, OK, answering, opened, serve
 
 # Only the proxy can resolve it (`.invalid` never resolves): a request that arrives proves the
@@ -56,8 +57,7 @@ def ca() -> trustme.CA:
 
 def tls_pair(ca: trustme.CA) -> tuple[ssl.SSLContext, ssl.SSLContext]:
     """The origin's context (a certificate for CI_HOST only) and a client's that trusts it."""
-    server = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    ca.issue_cert(CI_HOST).configure_cert(server)
+    server = server_context(ca, CI_HOST)
     client = ssl.create_default_context()
     ca.configure_trust(client)
     return server, client
@@ -75,8 +75,8 @@ async def refusal(proxy: Proxy, url: str, *, timeout: float = 5.0) -> TransportE
 
 
 async def test_https_goes_through_one_tunnel_verified_and_kept_alive(ca: trustme.CA) -> None:
-    server_context, client_context = tls_pair(ca)
-    async with serve(answering(OK), tls=server_context) as origin:
+    origin_tls, client_context = tls_pair(ca)
+    async with serve(answering(OK), tls=origin_tls) as origin:
         port = origin.url.rpartition(":")[2]
         async with connect_proxy(credentials=(USER, PASSWORD), hosts={CI_HOST: "127.0.0.1"}) as p:
             proxy = Proxy.from_url(p.url_with(USER, PASSWORD))
@@ -95,9 +95,9 @@ async def test_https_goes_through_one_tunnel_verified_and_kept_alive(ca: trustme
 
 
 async def test_the_certificate_is_checked_against_ci_through_the_tunnel(ca: trustme.CA) -> None:
-    server_context, _ = tls_pair(ca)
+    origin_tls, _ = tls_pair(ca)
     untrusting = ssl.create_default_context()  # the system's CAs: not trustme's
-    async with serve(answering(OK), tls=server_context) as origin:
+    async with serve(answering(OK), tls=origin_tls) as origin:
         port = origin.url.rpartition(":")[2]
         async with connect_proxy(hosts={CI_HOST: "127.0.0.1"}) as p:
             async with opened(

@@ -56,7 +56,7 @@ class SignedRequest:
     start: int
     end: int
 
-    def sign(self) -> str:
+    def sign(self, *, only_signable: bool = False) -> str:
         return signing.authorization(
             secret_id=self.secret_id,
             secret_key=self.secret_key,
@@ -67,6 +67,7 @@ class SignedRequest:
             headers=self.headers,
             start=self.start,
             end=self.end,
+            only_signable=only_signable,
         )
 
     def signed_header_items(self) -> dict[str, str]:

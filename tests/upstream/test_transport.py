@@ -36,7 +36,7 @@ from gateway.upstream.http1 import (
     Http1Connection,
 )
 from gateway.upstream.transport import HttpRequest, HttpResponse, Transport
-from tests.fixtures.tcp import stream_server
+from tests.fixtures.tcp import server_context, stream_server
 
 LIMIT = 64 * 1024  # max_body_bytes of these tests
 OK = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nX-CI-Request-Id: r1\r\n\r\nok"
@@ -1107,12 +1107,6 @@ async def test_a_name_that_does_not_resolve_is_sent_false(transport: Transport) 
 @pytest.fixture(scope="module")
 def ca() -> trustme.CA:
     return trustme.CA()
-
-
-def server_context(ca: trustme.CA) -> ssl.SSLContext:
-    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    ca.issue_cert("localhost").configure_cert(context)
-    return context
 
 
 async def test_https_with_an_injected_ca_and_keep_alive(ca: trustme.CA) -> None:
